@@ -1,0 +1,520 @@
+/**
+ * One open ALSA PCM, playback or capture, driven without ever blocking.
+ *
+ * The PCM is opened with SND_PCM_NONBLOCK, interleaved access and pacer's own
+ * sample formats. Callers poll {@link AlsaPcm.availFrames} from their timers
+ * (every `periodFrames` or so) and write or read whole frames; xruns and
+ * suspends are recovered in place and counted. Nothing here allocates per
+ * write or read: the caller's buffer is handed to libasound by address.
+ *
+ * @example
+ * ```ts
+ * const pcm = AlsaPcm.open("default", { stream: "playback", format: parseSampleFormat("s16le:48000:2") });
+ * if (pcm.actualRate !== 48000) console.warn(`alsa:default runs at ${pcm.actualRate} Hz`);
+ * const frames = pcm.write(chunk, chunk.byteLength / 4); // may be fewer: keep the rest for the next tick
+ * await pcm.close(); // plays out what was written, then closes
+ * ```
+ */
+import { CString, ptr, read, type Pointer } from "bun:ffi";
+import { bytesPerFrame, type Encoding, type SampleFormat } from "../../protocol/sample_format.ts";
+import {
+  EAGAIN,
+  EBUSY,
+  EINVAL,
+  ENODEV,
+  ENOENT,
+  ENXIO,
+  EPIPE,
+  ESTRPIPE,
+  libasound,
+  sndStrerror,
+  SND_PCM_ACCESS_RW_INTERLEAVED,
+  SND_PCM_FORMAT_FLOAT_LE,
+  SND_PCM_FORMAT_S16_BE,
+  SND_PCM_FORMAT_S16_LE,
+  SND_PCM_FORMAT_S24_3LE,
+  SND_PCM_FORMAT_S32_LE,
+  SND_PCM_FORMAT_S8,
+  SND_PCM_FORMAT_U8,
+  SND_PCM_NONBLOCK,
+  SND_PCM_STATE_PREPARED,
+  SND_PCM_STATE_RUNNING,
+  SND_PCM_STREAM_CAPTURE,
+  SND_PCM_STREAM_PLAYBACK,
+} from "./libasound.ts";
+
+/** Default buffer length: enough to ride out a late timer, short enough for live audio. */
+export const DEFAULT_BUFFER_US = 100_000;
+/** Default period: the wake-up granularity callers should poll at. */
+export const DEFAULT_PERIOD_US = 20_000;
+
+export type AlsaStream = "playback" | "capture";
+
+export interface AlsaOpenOptions {
+  stream: AlsaStream;
+  /** Encoding and channels are exact; the rate is set "near" (see `actualRate`). */
+  format: SampleFormat;
+  /** Requested buffer length in µs (default {@link DEFAULT_BUFFER_US}); the device rounds it. */
+  bufferUs?: number;
+  /** Requested period length in µs (default {@link DEFAULT_PERIOD_US}); the device rounds it. */
+  periodUs?: number;
+}
+
+/** Any libasound failure; `code` is alsa-lib's negative errno. */
+export class AlsaError extends Error {
+  override name = "AlsaError";
+  constructor(
+    readonly device: string,
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The device is held by someone else (EBUSY): temporary, retry with back-off. */
+export class AlsaBusyError extends AlsaError {
+  override name = "AlsaBusyError";
+}
+
+/** No such PCM or device (ENOENT, ENODEV, ENXIO): permanent, check `pacer devices`. */
+export class AlsaNoDeviceError extends AlsaError {
+  override name = "AlsaNoDeviceError";
+}
+
+/** The device refuses the sample format, channel count, rate or buffer layout. */
+export class AlsaFormatError extends AlsaError {
+  override name = "AlsaFormatError";
+}
+
+const SND_PCM_FORMAT: Record<Encoding, { value: number; name: string }> = {
+  s8: { value: SND_PCM_FORMAT_S8, name: "S8" },
+  u8: { value: SND_PCM_FORMAT_U8, name: "U8" },
+  s16le: { value: SND_PCM_FORMAT_S16_LE, name: "S16_LE" },
+  s16be: { value: SND_PCM_FORMAT_S16_BE, name: "S16_BE" },
+  // pacer's s24le is packed 3-byte, which is S24_3LE; ALSA's S24_LE is 24-in-32.
+  s24le: { value: SND_PCM_FORMAT_S24_3LE, name: "S24_3LE" },
+  s32le: { value: SND_PCM_FORMAT_S32_LE, name: "S32_LE" },
+  f32le: { value: SND_PCM_FORMAT_FLOAT_LE, name: "FLOAT_LE" },
+};
+
+/**
+ * The SND_PCM_FORMAT_* value and name for a pacer encoding.
+ *
+ * @example
+ * ```ts
+ * sndPcmFormat("s24le"); // { value: 32, name: "S24_3LE" }
+ * ```
+ */
+export function sndPcmFormat(encoding: Encoding): { value: number; name: string } {
+  return SND_PCM_FORMAT[encoding];
+}
+
+/** Classifies an error code from open or setup into the typed errors above. */
+export function alsaErrorFor(device: string, code: number, doing: string): AlsaError {
+  const why = sndStrerror(code);
+  if (code === EBUSY || code === EAGAIN) {
+    return new AlsaBusyError(device, code, `alsa:${device} is busy (${why}) while ${doing}: another program holds it; retry later`);
+  }
+  if (code === ENOENT || code === ENODEV || code === ENXIO) {
+    return new AlsaNoDeviceError(device, code, `alsa:${device}: no such PCM or device (${why}) while ${doing}; see "pacer devices"`);
+  }
+  return new AlsaError(device, code, `alsa:${device}: ${why} while ${doing}`);
+}
+
+// Out-parameters for libasound calls. JS runs one call at a time, so one set
+// of cells serves every PCM and nothing is allocated per call.
+const outPointer = new BigUint64Array(1);
+const outUframes = new BigUint64Array(1);
+const outUnsigned = new Uint32Array(1);
+const outDir = new Int32Array(1);
+// snd_pcm_sframes_t delay, read as its low 32-bit word (little-endian hosts) to avoid a BigInt per call.
+const outSframes = new Int32Array(2);
+
+function takePointer(): Pointer {
+  return Number(outPointer[0]) as Pointer;
+}
+
+/**
+ * An open, prepared PCM. Create with {@link AlsaPcm.open}; always {@link AlsaPcm.close}.
+ */
+export class AlsaPcm {
+  /** xruns seen on playback (EPIPE), each recovered with snd_pcm_recover. */
+  underruns = 0;
+  /** xruns seen on capture (EPIPE): data was lost before `read` came. */
+  overruns = 0;
+  /** Times the device was suspended (ESTRPIPE), e.g. by system sleep. */
+  suspends = 0;
+
+  /** The format the device runs at: the requested one with `actualRate`. */
+  readonly format: SampleFormat;
+  readonly bytesPerFrame: number;
+
+  #handle: Pointer | 0;
+  #suspended = false;
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    readonly name: string,
+    readonly stream: AlsaStream,
+    handle: Pointer,
+    format: SampleFormat,
+    /** The rate the device accepted, which may differ from the requested one. */
+    readonly actualRate: number,
+    /** Device buffer in frames, as granted. */
+    readonly bufferFrames: number,
+    /** Device period in frames, as granted: a good polling interval. */
+    readonly periodFrames: number,
+  ) {
+    this.#handle = handle;
+    this.format = { ...format, rate: actualRate };
+    this.bytesPerFrame = bytesPerFrame(format);
+  }
+
+  /**
+   * Opens `name` (any PCM name: "default", "hw:0,0", a name from an asoundrc)
+   * without blocking and configures it. Throws {@link AlsaBusyError},
+   * {@link AlsaNoDeviceError}, {@link AlsaFormatError} or {@link AlsaError}.
+   *
+   * @example
+   * ```ts
+   * const mic = AlsaPcm.open("hw:1,0", { stream: "capture", format: parseSampleFormat("s16le:48000:1") });
+   * ```
+   */
+  static open(name: string, options: AlsaOpenOptions): AlsaPcm {
+    const lib = libasound();
+    const { stream, format } = options;
+    const bufferUs = options.bufferUs ?? DEFAULT_BUFFER_US;
+    const periodUs = options.periodUs ?? DEFAULT_PERIOD_US;
+    const streamValue = stream === "playback" ? SND_PCM_STREAM_PLAYBACK : SND_PCM_STREAM_CAPTURE;
+
+    const opened = lib.snd_pcm_open(outPointer, Buffer.from(`${name}\0`), streamValue, SND_PCM_NONBLOCK);
+    if (opened < 0) throw alsaErrorFor(name, opened, `opening it for ${stream}`);
+    const handle = takePointer();
+
+    try {
+      const hw = configureHardware(name, handle, format, bufferUs, periodUs);
+      configureSoftware(name, handle, stream, hw.periodFrames);
+      const prepared = lib.snd_pcm_prepare(handle);
+      if (prepared < 0) throw alsaErrorFor(name, prepared, "preparing it");
+      return new AlsaPcm(name, stream, handle, format, hw.rate, hw.bufferFrames, hw.periodFrames);
+    } catch (err) {
+      lib.snd_pcm_close(handle);
+      throw err;
+    }
+  }
+
+  /**
+   * Frames that can be written (playback) or read (capture) now. Recovers an
+   * xrun or suspend first; returns 0 while the device is still suspended.
+   */
+  availFrames(): number {
+    const handle = this.#live();
+    const lib = libasound();
+    let avail = lib.snd_pcm_avail_update(handle) as number;
+    if (avail < 0) {
+      if (!this.#recover(avail, "checking available frames")) return 0;
+      avail = lib.snd_pcm_avail_update(handle) as number;
+      if (avail < 0) throw alsaErrorFor(this.name, avail, "checking available frames");
+    }
+    return avail;
+  }
+
+  /**
+   * Writes up to `frames` whole frames from `bytes` (interleaved, in `format`)
+   * and returns how many were taken: never more than {@link availFrames}, 0
+   * when the buffer is full. Playback starts once a period has been written.
+   *
+   * @example
+   * ```ts
+   * let offset = 0;
+   * offset += pcm.write(chunk.subarray(offset), (chunk.byteLength - offset) / pcm.bytesPerFrame) * pcm.bytesPerFrame;
+   * ```
+   */
+  write(bytes: Uint8Array, frames: number): number {
+    this.#checkSpan(bytes, frames, "write");
+    if (this.stream !== "playback") throw new Error(`alsa:${this.name} is open for capture, not playback`);
+    if (this.#closing) throw new Error(`alsa:${this.name} is closed`);
+    const count = Math.min(frames, this.availFrames());
+    if (count <= 0) return 0;
+    const lib = libasound();
+    const handle = this.#live();
+    let written = lib.snd_pcm_writei(handle, ptr(bytes), count) as number;
+    if (written < 0) {
+      if (written === EAGAIN) return 0;
+      if (!this.#recover(written, "writing")) return 0;
+      written = lib.snd_pcm_writei(handle, ptr(bytes), Math.min(count, this.availFrames())) as number;
+      if (written === EAGAIN) return 0;
+      if (written < 0) throw alsaErrorFor(this.name, written, "writing");
+    }
+    return written;
+  }
+
+  /**
+   * Reads as many whole frames as are available and fit in `buf`; returns the
+   * frame count (0 when none are ready). Capture starts on the first call.
+   *
+   * @example
+   * ```ts
+   * const frames = mic.read(buf);
+   * push(buf.subarray(0, frames * mic.bytesPerFrame));
+   * ```
+   */
+  read(buf: Uint8Array): number {
+    if (this.stream !== "capture") throw new Error(`alsa:${this.name} is open for playback, not capture`);
+    if (this.#closing) throw new Error(`alsa:${this.name} is closed`);
+    const handle = this.#live();
+    const lib = libasound();
+    if (lib.snd_pcm_state(handle) === SND_PCM_STATE_PREPARED) this.start();
+    const room = Math.floor(buf.byteLength / this.bytesPerFrame);
+    const count = Math.min(room, this.availFrames());
+    if (count <= 0) return 0;
+    const got = lib.snd_pcm_readi(handle, ptr(buf), count) as number;
+    if (got < 0) {
+      if (got === EAGAIN) return 0;
+      if (!this.#recover(got, "reading")) return 0;
+      return 0; // recovered to PREPARED: the next read restarts capture
+    }
+    return got;
+  }
+
+  /**
+   * Starts the stream now: capture begins filling the buffer; playback plays
+   * what was written even if it is less than the one-period start threshold.
+   */
+  start(): void {
+    const code = libasound().snd_pcm_start(this.#live());
+    if (code < 0) throw alsaErrorFor(this.name, code, "starting it");
+  }
+
+  /**
+   * Frames between the application and the listener (playback: written but
+   * not yet heard; capture: captured but not yet read). 0 when not running.
+   */
+  delayFrames(): number {
+    const code = libasound().snd_pcm_delay(this.#live(), outSframes);
+    return code < 0 ? 0 : outSframes[0]!;
+  }
+
+  /** snd_pcm_state, one of the SND_PCM_STATE_* values in libasound.ts. */
+  state(): number {
+    return libasound().snd_pcm_state(this.#live());
+  }
+
+  /**
+   * Closes the PCM. Playback first plays out what was written (unless
+   * `drain: false`): it waits on timers until about one period is left, then
+   * drains with a blocking call that therefore lasts at most about a period;
+   * a device that stops consuming is dropped after twice the buffer length.
+   * Safe to call twice; the second call returns the same promise.
+   *
+   * @example
+   * ```ts
+   * await pcm.close();               // play out, then close
+   * await pcm.close({ drain: false }); // discard and close at once
+   * ```
+   */
+  close(options: { drain?: boolean } = {}): Promise<void> {
+    this.#closing ??= this.#closeNow(options.drain ?? true);
+    return this.#closing;
+  }
+
+  async #closeNow(drain: boolean): Promise<void> {
+    const handle = this.#live();
+    const lib = libasound();
+    try {
+      if (drain && this.stream === "playback" && (await this.#waitPlayedOut(handle))) {
+        // The drain is also what makes plugins such as `file` flush their tail.
+        lib.snd_pcm_nonblock(handle, 0);
+        lib.snd_pcm_drain(handle);
+      } else {
+        lib.snd_pcm_drop(handle);
+      }
+    } finally {
+      this.#handle = 0;
+      lib.snd_pcm_close(handle);
+    }
+  }
+
+  /** Waits, on timers, until at most one period is queued; false if the device stalled. */
+  async #waitPlayedOut(handle: Pointer): Promise<boolean> {
+    const lib = libasound();
+    if (lib.snd_pcm_state(handle) === SND_PCM_STATE_PREPARED && this.delayFrames() > 0) {
+      lib.snd_pcm_start(handle); // less than the start threshold was written
+    }
+    const periodMs = (this.periodFrames * 1000) / this.actualRate;
+    const deadline = performance.now() + (2 * this.bufferFrames * 1000) / this.actualRate;
+    while (lib.snd_pcm_state(handle) === SND_PCM_STATE_RUNNING && this.delayFrames() > this.periodFrames) {
+      if (performance.now() > deadline) return false;
+      await Bun.sleep(periodMs);
+    }
+    return true;
+  }
+
+  /**
+   * Recovers from `code`; true when the stream is usable again, false when a
+   * suspended device has not resumed yet (the caller tries on its next tick).
+   */
+  #recover(code: number, doing: string): boolean {
+    const handle = this.#live();
+    const lib = libasound();
+    if (code === EPIPE) {
+      if (this.stream === "playback") this.underruns++;
+      else this.overruns++;
+      const recovered = lib.snd_pcm_recover(handle, code, 1);
+      if (recovered < 0) throw alsaErrorFor(this.name, recovered, `recovering from an xrun while ${doing}`);
+      return true;
+    }
+    if (code === ESTRPIPE) {
+      // Not snd_pcm_recover: for ESTRPIPE it sleeps a second per retry until the
+      // device resumes, which would stall the event loop.
+      if (!this.#suspended) this.suspends++;
+      this.#suspended = true;
+      let resumed = lib.snd_pcm_resume(handle);
+      if (resumed === EAGAIN) return false;
+      if (resumed < 0) resumed = lib.snd_pcm_prepare(handle); // no resume support: restart
+      if (resumed < 0) throw alsaErrorFor(this.name, resumed, `recovering from a suspend while ${doing}`);
+      this.#suspended = false;
+      return true;
+    }
+    throw alsaErrorFor(this.name, code, doing);
+  }
+
+  #checkSpan(bytes: Uint8Array, frames: number, doing: string): void {
+    if (!Number.isInteger(frames) || frames < 0 || frames * this.bytesPerFrame > bytes.byteLength) {
+      throw new RangeError(
+        `alsa:${this.name}: cannot ${doing} ${frames} frames from ${bytes.byteLength} bytes (${this.bytesPerFrame} bytes per frame)`,
+      );
+    }
+  }
+
+  #live(): Pointer {
+    if (this.#handle === 0) throw new Error(`alsa:${this.name} is closed`);
+    return this.#handle;
+  }
+}
+
+interface HardwareSetup {
+  rate: number;
+  bufferFrames: number;
+  periodFrames: number;
+}
+
+function configureHardware(name: string, handle: Pointer, format: SampleFormat, bufferUs: number, periodUs: number): HardwareSetup {
+  const lib = libasound();
+  if (lib.snd_pcm_hw_params_malloc(outPointer) < 0) throw new Error("snd_pcm_hw_params_malloc: out of memory");
+  const params = takePointer();
+  try {
+    const refuse = (code: number, what: string): never => {
+      if (code === EBUSY || code === EAGAIN) throw alsaErrorFor(name, code, `setting ${what}`);
+      throw new AlsaFormatError(name, code, `alsa:${name} does not accept ${what} (${sndStrerror(code)})`);
+    };
+    const sndFormat = SND_PCM_FORMAT[format.encoding];
+    let code = lib.snd_pcm_hw_params_any(handle, params);
+    if (code < 0) throw alsaErrorFor(name, code, "reading its hardware parameters");
+    code = lib.snd_pcm_hw_params_set_access(handle, params, SND_PCM_ACCESS_RW_INTERLEAVED);
+    if (code < 0) refuse(code, "interleaved read/write access");
+    code = lib.snd_pcm_hw_params_set_format(handle, params, sndFormat.value);
+    if (code < 0) refuse(code, `sample encoding ${format.encoding} (${sndFormat.name})`);
+    code = lib.snd_pcm_hw_params_set_channels(handle, params, format.channels);
+    if (code < 0) refuse(code, `${format.channels} channels`);
+    outUnsigned[0] = format.rate;
+    outDir[0] = 0;
+    code = lib.snd_pcm_hw_params_set_rate_near(handle, params, outUnsigned, outDir);
+    if (code < 0) refuse(code, `a rate near ${format.rate} Hz`);
+    const rate = outUnsigned[0]!;
+
+    outUframes[0] = BigInt(Math.max(1, Math.round((rate * bufferUs) / 1e6)));
+    code = lib.snd_pcm_hw_params_set_buffer_size_near(handle, params, outUframes);
+    if (code < 0) refuse(code, `a buffer of ${bufferUs} µs`);
+    outUframes[0] = BigInt(Math.max(1, Math.round((rate * periodUs) / 1e6)));
+    outDir[0] = 0;
+    code = lib.snd_pcm_hw_params_set_period_size_near(handle, params, outUframes, outDir);
+    if (code < 0) refuse(code, `a period of ${periodUs} µs`);
+
+    code = lib.snd_pcm_hw_params(handle, params);
+    if (code < 0) refuse(code, `${format.encoding}:${rate}:${format.channels} with this buffer layout`);
+
+    lib.snd_pcm_hw_params_get_buffer_size(params, outUframes);
+    const bufferFrames = Number(outUframes[0]);
+    lib.snd_pcm_hw_params_get_period_size(params, outUframes, outDir);
+    const periodFrames = Number(outUframes[0]);
+    return { rate, bufferFrames, periodFrames };
+  } finally {
+    lib.snd_pcm_hw_params_free(params);
+  }
+}
+
+function configureSoftware(name: string, handle: Pointer, stream: AlsaStream, periodFrames: number): void {
+  const lib = libasound();
+  if (lib.snd_pcm_sw_params_malloc(outPointer) < 0) throw new Error("snd_pcm_sw_params_malloc: out of memory");
+  const params = takePointer();
+  try {
+    let code = lib.snd_pcm_sw_params_current(handle, params);
+    // Playback starts once a period is queued, so the first wake-up never finds it empty.
+    if (code >= 0 && stream === "playback") code = lib.snd_pcm_sw_params_set_start_threshold(handle, params, periodFrames);
+    if (code >= 0) code = lib.snd_pcm_sw_params_set_avail_min(handle, params, periodFrames);
+    if (code >= 0) code = lib.snd_pcm_sw_params(handle, params);
+    if (code < 0) throw alsaErrorFor(name, code, "setting its software parameters");
+  } finally {
+    lib.snd_pcm_sw_params_free(params);
+  }
+}
+
+/** One PCM from the device name hints, for `pacer devices`. */
+export interface AlsaPcmHint {
+  /** The name to open, e.g. "default", "hw:CARD=PCH,DEV=0". */
+  name: string;
+  /** ALSA's description, its lines joined with ", ". */
+  description: string;
+  /** Direction from the IOID hint; "both" when the hint has none. */
+  io: "output" | "input" | "both";
+}
+
+const HINT_NAME = Buffer.from("NAME\0");
+const HINT_DESC = Buffer.from("DESC\0");
+const HINT_IOID = Buffer.from("IOID\0");
+const PCM_IFACE = Buffer.from("pcm\0");
+
+/**
+ * The PCMs ALSA knows from its configuration and cards
+ * (snd_device_name_hint(-1, "pcm")).
+ *
+ * @example
+ * ```ts
+ * for (const pcm of listPcms()) console.log(`${pcm.name}\t${pcm.io}\t${pcm.description}`);
+ * ```
+ */
+export function listPcms(): AlsaPcmHint[] {
+  const lib = libasound();
+  const code = lib.snd_device_name_hint(-1, PCM_IFACE, outPointer);
+  if (code < 0) throw alsaErrorFor("*", code, "listing PCMs");
+  const hints = takePointer();
+  const result: AlsaPcmHint[] = [];
+  try {
+    for (let offset = 0; ; offset += 8) {
+      const hint = read.ptr(hints, offset);
+      if (hint === 0) break;
+      const name = hintText(hint as Pointer, HINT_NAME);
+      if (name === null) continue;
+      const description = (hintText(hint as Pointer, HINT_DESC) ?? "").split("\n").join(", ");
+      const ioid = hintText(hint as Pointer, HINT_IOID);
+      const io = ioid === "Output" ? "output" : ioid === "Input" ? "input" : "both";
+      result.push({ name, description, io });
+    }
+  } finally {
+    lib.snd_device_name_free_hint(hints);
+  }
+  return result;
+}
+
+function hintText(hint: Pointer, id: Uint8Array): string | null {
+  const lib = libasound();
+  const text = lib.snd_device_name_get_hint(hint, id);
+  if (text === null || text === 0) return null;
+  try {
+    return new CString(text as Pointer).toString();
+  } finally {
+    lib.free(text);
+  }
+}

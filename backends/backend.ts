@@ -1,0 +1,95 @@
+/**
+ * The one output interface. Every destination (rtp, udp, alsa, cmd, file)
+ * is a Backend created by a factory registered under its URL scheme
+ * (backends/registry.ts). Jobs and the scheduler know this interface only.
+ *
+ * A job calls `send` from the destination's send events with one unit of
+ * media in the backend's own format (`format` for PCM, converted by the job)
+ * and `unitBytes` long, except at the end of the stream. Packet backends
+ * take every unit whole; stream backends (a pipe, a sound card) may take
+ * less when full, and the job offers the rest again shortly.
+ */
+import type { Logger } from "../cli/log.ts";
+import type { SdpMedia } from "../protocol/sdp.ts";
+import type { SampleFormat } from "../protocol/sample_format.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+
+/** What a stream carries: it decides payload types, pacing and packet sizes. */
+export type MediaKind = "pcm" | "mpegts" | "mpegps" | "data";
+
+export interface StreamInfo {
+  kind: MediaKind;
+  /** The job's PCM format (kind "pcm" only). */
+  format?: SampleFormat;
+  /** The requested format for cmd:, file: and alsa: outputs (`--out-format`). */
+  outFormat?: SampleFormat;
+}
+
+/** Where a unit sits in time, on the destination's own continuous timeline. */
+export interface UnitTiming {
+  /** Scheduled send time of the unit's first byte, µs since the destination started; only ever increases. */
+  sendUs: number;
+  /** PCM: index of the unit's first frame since the destination started, counting gaps. */
+  frame: number;
+  /** Set on the first unit and the first unit after a gap (RFC 3551 marker semantics). */
+  marker: boolean;
+}
+
+/** Counters every backend keeps; a destination's status is read from these. */
+export interface BackendCounters {
+  units: number;
+  bytes: number;
+  /** Non-fatal errors by kind: "refused" (ICMP unreachable), "nobufs", "underrun", "restart"... */
+  errors: Record<string, number>;
+}
+
+export interface Backend {
+  /** The destination as the user wrote it, for logs. */
+  readonly label: string;
+  /** The PCM format this backend takes (PCM streams); the job converts to it. */
+  readonly format?: SampleFormat;
+  /** Bytes per send event, in the backend's format: whole frames or whole TS packets. */
+  readonly unitBytes: number;
+  /** How far ahead of real time units are sent, µs. */
+  readonly aheadUs: number;
+  readonly counters: BackendCounters;
+  /** Delivers a unit; returns the bytes taken (stream backends may take fewer). The view is only valid during the call. */
+  send(unit: Uint8Array, timing: UnitTiming): number;
+  /** The m= section for `--sdp`, for RTP outputs. */
+  sdp?(): SdpMedia;
+  /** Ends the stream: flush, let a child exit, close sockets. */
+  close(): Promise<void>;
+}
+
+export interface BackendContext {
+  log: Logger;
+  scheduler: Scheduler;
+  /** A backend that can no longer work calls this; the job stops this destination with the error. */
+  fail(error: Error): void;
+}
+
+export interface BackendFactory {
+  /** URL scheme without the colon: "rtp", "udp", "alsa", "cmd", "file". */
+  readonly scheme: string;
+  /** One line for `--help`. */
+  readonly summary: string;
+  /** Null when usable on this host, else why not (e.g. no libasound). */
+  unavailable?(): string | null;
+  /**
+   * Opens the destination. Throws UsageError for a malformed URL and
+   * PacerError for one that cannot work (unresolvable host), before
+   * anything is sent.
+   */
+  create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend>;
+}
+
+export function newCounters(): BackendCounters {
+  return { units: 0, bytes: 0, errors: {} };
+}
+
+/** Counts one non-fatal error of `kind`; returns true the first time, so callers log it once. */
+export function countError(counters: BackendCounters, kind: string): boolean {
+  const n = (counters.errors[kind] ?? 0) + 1;
+  counters.errors[kind] = n;
+  return n === 1;
+}

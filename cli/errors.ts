@@ -1,0 +1,24 @@
+/**
+ * The error kinds that decide pacer's exit code (DESIGN.md "Exit codes"):
+ * a UsageError exits 2, a TemporaryError 75, anything else 1.
+ */
+
+/** Bad command line: unknown option, unknown URL scheme, malformed format spec. Exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** A condition that may clear by itself: lock held, device busy past its wait. Exit 75. */
+export class TemporaryError extends Error {
+  override name = "TemporaryError";
+}
+
+/** Input, network or runtime failure with a one-line message. Exit 1. */
+export class PacerError extends Error {
+  override name = "PacerError";
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_TEMPFAIL = 75;

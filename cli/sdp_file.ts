@@ -1,0 +1,20 @@
+/**
+ * `--sdp FILE`: written before the first packet, atomically (a temporary
+ * file in the same directory, then rename), so a receiver polling for the
+ * file never reads half of it.
+ */
+import { renameSync, writeFileSync } from "node:fs";
+import { PacerError } from "./errors.ts";
+import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
+
+export function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1"): void {
+  if (media.length === 0) throw new PacerError(`--sdp ${path}: no rtp:// output to describe`);
+  const text = buildSdp({ sessionId: Math.floor(Date.now() / 1000), origin, media });
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(temporary, text);
+    renameSync(temporary, path);
+  } catch (error) {
+    throw new PacerError(`--sdp ${path}: cannot write: ${(error as Error).message}`);
+  }
+}

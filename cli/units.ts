@@ -1,0 +1,23 @@
+/** Command-line numbers with units: bit rates and seconds. */
+import { UsageError } from "./errors.ts";
+
+const RATE_SUFFIX: Record<string, number> = { "": 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 };
+
+/** `1500000`, `1500k`, `1.5M` → bits per second. */
+export function parseBitrate(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)(?:bps|bit\/s)?$/.exec(text.trim());
+  const value = m ? Number(m[1]) * RATE_SUFFIX[m[2]!]! : NaN;
+  if (!m || !(value >= 1000 && value <= 10e9)) {
+    throw new UsageError(`--bitrate "${text}": expected bits per second from 1k to 10G, like 1500000, 1500k or 1.5M`);
+  }
+  return value;
+}
+
+/** `12`, `1.5`, `90s`, `2m`, `1h`, `01:30` → seconds. */
+export function parseSeconds(text: string, what: string): number {
+  const clock = /^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$/.exec(text);
+  if (clock) return Number(clock[1] ?? 0) * 3600 + Number(clock[2]) * 60 + Number(clock[3]);
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`${what} "${text}": expected seconds, like 90, 1.5, 2m, 1h or 01:30`);
+  return Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1);
+}

@@ -1,0 +1,110 @@
+/**
+ * Channel mapping as a gain matrix over interleaved float frames.
+ *
+ * The gains, output ← input:
+ * - **1 → 2**: copy to L and R (gain 1). 1 → M (M > 2): copy to the first two
+ *   channels, the rest silent.
+ * - **2 → 1**: 0.5·(L + R) — an amplitude average, so a centred (L = R) signal keeps
+ *   its level and nothing can clip.
+ * - **5.1 → 2** (L, R, C, LFE, Ls, Rs; ITU-R BS.775): L' = L + g·C + g·Ls,
+ *   R' = R + g·C + g·Rs with g = 1/√2 (−3 dB); LFE dropped. Not normalised, as in
+ *   the standard: loud, correlated surrounds can clip at integer outputs.
+ * - **5.1 → 1**: the 5.1 → 2 fold, then 0.5·(L' + R').
+ * - **Any other N → M**: input channel i feeds output i mod M. An output fed by k
+ *   inputs gives each gain 1/√k (equal power: k uncorrelated inputs of equal level
+ *   keep that level). So 4 → 2 is L' = (L + Ls)/√2, 3 → 1 is (a + b + c)/√3, and
+ *   2 → 4 copies the pair into the first two and leaves the rest silent.
+ *
+ * @example
+ * ```ts
+ * const map = channelMap(6, 2);
+ * mixChannels(map, fiveOne, frames, stereo); // stereo holds frames·2 floats
+ * ```
+ */
+
+/** −3 dB, the ITU-R BS.775 gain for centre and surrounds in a stereo fold-down. */
+export const MINUS_3_DB = Math.SQRT1_2;
+const STEREO_TO_MONO_GAIN = 0.5;
+/** Index of each 5.1 channel in the usual WAV/SMPTE order. */
+const FIVE_ONE = { L: 0, R: 1, C: 2, LFE: 3, Ls: 4, Rs: 5 } as const;
+const FIVE_ONE_CHANNELS = 6;
+
+export interface ChannelMap {
+  readonly from: number;
+  readonly to: number;
+  /** `to` rows of `from` gains: out[o] = Σ gains[o·from + i] · in[i]. */
+  readonly gains: Float64Array;
+  /** Only 0/1 gains with at most one input per output: integer samples stay exact. */
+  readonly exact: boolean;
+}
+
+/** The gain matrix for `from` → `to` channels (rules above). */
+export function channelMap(from: number, to: number): ChannelMap {
+  if (!(from >= 1 && to >= 1)) throw new RangeError(`channel counts must be at least 1 (got ${from} → ${to})`);
+  const gains = new Float64Array(from * to);
+  const set = (o: number, i: number, g: number) => {
+    gains[o * from + i] += g;
+  };
+  if (from === 1) {
+    for (let o = 0; o < Math.min(to, 2); o++) set(o, 0, 1);
+  } else if (from === 2 && to === 1) {
+    set(0, 0, STEREO_TO_MONO_GAIN);
+    set(0, 1, STEREO_TO_MONO_GAIN);
+  } else if (from === FIVE_ONE_CHANNELS && to <= 2) {
+    const fold = to === 1 ? STEREO_TO_MONO_GAIN : 1;
+    const { L, R, C, Ls, Rs } = FIVE_ONE;
+    const left = 0;
+    const right = to === 1 ? 0 : 1;
+    set(left, L, fold);
+    set(left, C, fold * MINUS_3_DB);
+    set(left, Ls, fold * MINUS_3_DB);
+    set(right, R, fold);
+    set(right, C, fold * MINUS_3_DB);
+    set(right, Rs, fold * MINUS_3_DB);
+  } else {
+    for (let o = 0; o < to; o++) {
+      const fed = o < from ? Math.ceil((from - o) / to) : 0;
+      for (let i = o; i < from; i += to) set(o, i, Math.sqrt(1 / fed));
+    }
+  }
+  let exact = true;
+  for (let o = 0; o < to; o++) {
+    let nonzero = 0;
+    for (let i = 0; i < from; i++) {
+      const g = gains[o * from + i];
+      if (g !== 0) nonzero++;
+      if (g !== 0 && g !== 1) exact = false;
+    }
+    if (nonzero > 1) exact = false;
+  }
+  return { from, to, gains, exact };
+}
+
+/**
+ * Applies `map` to `frames` interleaved frames of `input`, writing `frames · map.to`
+ * floats to `out` (which must not be `input`). Allocates nothing.
+ */
+export function mixChannels(map: ChannelMap, input: Float32Array, frames: number, out: Float32Array): void {
+  const { from, to, gains } = map;
+  if (from === 1 && to === 2) {
+    for (let f = 0; f < frames; f++) {
+      const s = input[f];
+      out[2 * f] = s;
+      out[2 * f + 1] = s;
+    }
+    return;
+  }
+  if (from === 2 && to === 1) {
+    for (let f = 0; f < frames; f++) out[f] = STEREO_TO_MONO_GAIN * (input[2 * f] + input[2 * f + 1]);
+    return;
+  }
+  for (let f = 0; f < frames; f++) {
+    const inAt = f * from;
+    for (let o = 0; o < to; o++) {
+      const row = o * from;
+      let acc = 0;
+      for (let i = 0; i < from; i++) acc += gains[row + i] * input[inAt + i];
+      out[f * to + o] = acc;
+    }
+  }
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bun
+/**
+ * pacer: pushes media out in real time. This file parses the command line,
+ * hands each subcommand its arguments and maps errors to exit codes
+ * (DESIGN.md): 0 ok, 1 failure, 2 usage, 75 temporary.
+ */
+import pkg from "./package.json" with { type: "json" };
+import "./backends/all.ts";
+import { registeredBackends } from "./backends/registry.ts";
+import { EXIT_FAILURE, EXIT_TEMPFAIL, EXIT_USAGE, TemporaryError, UsageError } from "./cli/errors.ts";
+import { createLogger, type Logger, type LogLevel } from "./cli/log.ts";
+import { runPlay } from "./cli/play.ts";
+import { runProbe } from "./cli/probe.ts";
+import { runDevices } from "./cli/devices.ts";
+import { FormatSpecError } from "./protocol/sample_format.ts";
+
+type Command = (argv: string[], log: Logger) => Promise<number> | number;
+
+const HELP = `pacer ${pkg.version}: pushes media out in real time.
+
+Usage: pacer [--quiet|--verbose] [--log-json] COMMAND [ARGS]
+
+Commands:
+  play INPUT... --to OUTPUT   play inputs in real time to outputs (rtp, udp, alsa, cmd, file)
+  record INPUT --out PATTERN  record a stream to disk, for cron
+  serve [--config FILE]       the push server daemon, in the foreground
+  ctl OP ...                  send a control command to a server
+  recv --from SERVER --request NAME   ask a server for a stream and write it out
+  acquire INPUT --to tcp://HOST:PORT  push a live stream to a server
+  probe INPUT                 what pacer knows of an input
+  devices                     list ALSA PCMs
+
+Run "pacer COMMAND --help" for a command's options.
+`;
+
+function notYet(name: string): Command {
+  return (argv) => {
+    if (argv.includes("--help") || argv.includes("-h")) {
+      process.stdout.write(`Usage: pacer ${name} ...\n\n"pacer ${name}" is not yet available in this build.\n`);
+      return 0;
+    }
+    process.stderr.write(`pacer: error: "pacer ${name}" is not yet available in this build\n`);
+    return EXIT_FAILURE;
+  };
+}
+
+const COMMANDS: Record<string, Command> = {
+  play: runPlay,
+  probe: runProbe,
+  devices: (argv, log) => {
+    if (argv.includes("--help") || argv.includes("-h")) {
+      process.stdout.write("Usage: pacer devices\n\nLists the ALSA PCMs this host knows: name, description, direction.\n");
+      return 0;
+    }
+    return runDevices(log);
+  },
+  record: notYet("record"),
+  serve: notYet("serve"),
+  ctl: notYet("ctl"),
+  recv: notYet("recv"),
+  acquire: notYet("acquire"),
+};
+
+/** Global options come before the command; everything after it is the command's. */
+function splitGlobal(argv: string[]): { level: LogLevel; json: boolean; rest: string[]; help: boolean; version: boolean } {
+  let level: LogLevel = "info";
+  let json = false;
+  let help = false;
+  let version = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--quiet" || a === "-q") level = "error";
+    else if (a === "--verbose" || a === "-v") level = "debug";
+    else if (a === "--log-json") json = true;
+    else if (a === "--help" || a === "-h") help = true;
+    else if (a === "--version" || a === "-V") version = true;
+    else if (a.startsWith("-")) throw new UsageError(`unknown option "${a}" (see pacer --help)`);
+    else break;
+  }
+  return { level, json, help, version, rest: argv.slice(i) };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let log: Logger = createLogger({ level: "info" });
+  try {
+    const global = splitGlobal(argv);
+    // Command options may also carry the global logging flags, anywhere.
+    const rest = global.rest.filter((a) => {
+      if (a === "--quiet" || a === "-q") return !!(global.level = "error");
+      if (a === "--verbose") return !(global.level = "debug");
+      if (a === "--log-json") return !(global.json = true);
+      return true;
+    });
+    log = createLogger({ level: global.level, json: global.json });
+    if (global.version) {
+      process.stdout.write(`pacer ${pkg.version}\n`);
+      return 0;
+    }
+    if (global.help || rest.length === 0) {
+      process.stdout.write(HELP);
+      process.stdout.write(`\nOutputs:\n${registeredBackends().map((b) => `  ${b.summary}`).join("\n")}\n`);
+      return rest.length === 0 && !global.help ? EXIT_USAGE : 0;
+    }
+    const [name, ...args] = rest;
+    const command = COMMANDS[name!];
+    if (!command) throw new UsageError(`unknown command "${name}" (see pacer --help)`);
+    return await command(args, log);
+  } catch (error) {
+    return reportError(error, log);
+  }
+}
+
+function reportError(error: unknown, log: Logger): number {
+  const message = error instanceof Error ? error.message : String(error);
+  const oneLine = message.split("\n")[0]!;
+  log.error(oneLine);
+  if (error instanceof UsageError || error instanceof FormatSpecError) return EXIT_USAGE;
+  // node:util parseArgs reports unknown options and missing values this way.
+  const code = (error as { code?: string }).code;
+  if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) return EXIT_USAGE;
+  if (error instanceof TemporaryError) return EXIT_TEMPFAIL;
+  return EXIT_FAILURE;
+}
+
+const code = await main(process.argv.slice(2));
+process.exit(code);

@@ -1,0 +1,227 @@
+/**
+ * A job: one input played in real time to one or more destinations.
+ *
+ * Data flows one way: source → load events → read-ahead buffer → each
+ * destination's send events (with its own conversion) → backend. Load
+ * events read 128 KiB chunks (the original push server's size) when a
+ * destination has used up half the buffer, so a send never waits on the
+ * disk, and all destinations share the one buffer.
+ *
+ * @example
+ * ```ts
+ * const job = await Job.create({ input, source, outputs: ["rtp://127.0.0.1:5004"], scheduler, log });
+ * job.start();
+ * const result = await job.done;
+ * ```
+ */
+import type { Backend, BackendContext, StreamInfo } from "../backends/backend.ts";
+import { backendFor } from "../backends/registry.ts";
+import type { Logger } from "../cli/log.ts";
+import { createConverter, type PcmConverter } from "../convert/converter.ts";
+import type { ByteClock } from "../protocol/mpeg_timing.ts";
+import { sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
+import { type InputInfo, SOURCE_END, type Source } from "../sources/source.ts";
+import { Destination, type DestinationHost } from "./destination.ts";
+import { ReadAheadBuffer } from "./read_ahead.ts";
+
+/** The original push server's load size. */
+export const DEFAULT_CHUNK_BYTES = 128 * 1024;
+
+export interface JobOptions {
+  input: InputInfo;
+  source: Source;
+  /** Output URLs, one destination each. */
+  outputs: string[];
+  scheduler: Scheduler;
+  log: Logger;
+  /** Pacing of non-PCM streams (PCR, SCR or constant rate). Required unless the input is PCM. */
+  byteClock?: ByteClock;
+  loop?: boolean;
+  /** Bytes per load event. */
+  chunkBytes?: number;
+  /** Stream offset to start at (`--start`), already mapped to bytes. */
+  startOffset?: number;
+  outFormat?: SampleFormat;
+}
+
+export interface JobResult {
+  /** Destinations that failed, with their errors. */
+  failures: { label: string; error: Error }[];
+  /** Set when the input itself failed (a read error). */
+  inputError: Error | null;
+}
+
+export class Job implements DestinationHost {
+  readonly ring: ReadAheadBuffer;
+  readonly destinations: Destination[] = [];
+  inputEnded = false;
+  inputError: Error | null = null;
+  loops = 0;
+  startedAt = 0;
+  /** Resolves when every destination has finished and every backend is closed. */
+  readonly done: Promise<JobResult>;
+  private resolveDone!: (r: JobResult) => void;
+  private readonly loadTimer: Timer;
+  private readonly chunkBytes: number;
+  private bytesSinceRewind = 0;
+  private finished = false;
+
+  private constructor(
+    private readonly options: JobOptions,
+    readonly scheduler: Scheduler,
+  ) {
+    this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.ring = new ReadAheadBuffer(2 * this.chunkBytes);
+    this.ring.start = this.ring.end = options.startOffset ?? 0;
+    this.loadTimer = scheduler.timer("load", () => this.onLoad());
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    options.source.onReadable = () => this.requestLoad();
+  }
+
+  /** Opens every output (resolving hosts, starting children) before anything is sent. */
+  static async create(options: JobOptions): Promise<Job> {
+    const { input, log } = options;
+    if (input.kind !== "pcm" && !options.byteClock) throw new Error("a non-PCM job needs a byte clock");
+    const job = new Job(options, options.scheduler);
+    const stream: StreamInfo = { kind: input.kind, format: input.format, outFormat: options.outFormat };
+    const opened: Backend[] = [];
+    try {
+      for (const target of options.outputs) {
+        const factory = backendFor(target);
+        const why = factory.unavailable?.();
+        if (why) throw new Error(why);
+        let destination: Destination | null = null;
+        const ctx: BackendContext = {
+          log: log.child({ dest: target }),
+          scheduler: options.scheduler,
+          fail: (error) => destination?.fail(error),
+        };
+        const backend = await factory.create(target, stream, ctx);
+        opened.push(backend);
+        const converter = await converterFor(input.format, backend.format);
+        destination = new Destination(job, backend, input.format, converter, job.ring.start);
+        job.destinations.push(destination);
+      }
+    } catch (error) {
+      await Promise.allSettled(opened.map((b) => b.close()));
+      options.source.close();
+      throw error;
+    }
+    return job;
+  }
+
+  get label(): string {
+    return this.options.input.label;
+  }
+
+  /** Loads the first chunk and starts every destination's send events now. */
+  start(): void {
+    this.onLoad();
+    const now = this.scheduler.now();
+    this.startedAt = now;
+    for (const d of this.destinations) d.start(now);
+  }
+
+  timeAt(offset: number): number {
+    return this.options.byteClock!.timeAt(offset);
+  }
+
+  requestLoad(): void {
+    if (!this.loadTimer.scheduled && !this.inputEnded && !this.finished) {
+      this.scheduler.schedule(this.loadTimer, this.scheduler.now());
+    }
+  }
+
+  /** A load event: frees what every destination has passed, then reads one chunk. */
+  private onLoad(): void {
+    if (this.inputEnded || this.finished) return;
+    let lowest = Infinity;
+    for (const d of this.destinations) if (d.active && d.cursor < lowest) lowest = d.cursor;
+    if (lowest !== Infinity) this.ring.release(lowest);
+    const { source, byteClock, loop } = this.options;
+    let loaded = 0;
+    while (loaded < this.chunkBytes) {
+      const [position, room] = this.ring.writableRegion();
+      if (room === 0) break;
+      let n: number;
+      try {
+        n = source.read(this.ring.data, position, Math.min(room, this.chunkBytes - loaded));
+      } catch (error) {
+        this.failInput(error as Error);
+        return;
+      }
+      if (n === SOURCE_END) {
+        // An input that gives nothing between rewinds would loop forever.
+        if (loop && this.bytesSinceRewind > 0 && source.rewind()) {
+          this.loops++;
+          this.bytesSinceRewind = 0;
+          continue;
+        }
+        this.inputEnded = true;
+        break;
+      }
+      if (n === 0) break; // an async source: onReadable will call again
+      byteClock?.observe(this.ring.data.subarray(position, position + n), this.ring.end);
+      this.ring.commit(n);
+      this.bytesSinceRewind += n;
+      loaded += n;
+    }
+    for (const d of this.destinations) d.wake();
+  }
+
+  private failInput(error: Error): void {
+    this.inputError = error;
+    this.options.log.error(error.message);
+    this.inputEnded = true;
+    for (const d of this.destinations) d.stop();
+    void this.finish();
+  }
+
+  destinationDone(destination: Destination): void {
+    if (destination.error) this.options.log.error(`${destination.label}: ${destination.error.message}`);
+    if (this.destinations.every((d) => !d.active)) void this.finish();
+  }
+
+  /** Stops every destination and closes the outputs. */
+  async stop(): Promise<JobResult> {
+    for (const d of this.destinations) d.stop();
+    await this.finish();
+    return this.done;
+  }
+
+  private async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    this.scheduler.cancel(this.loadTimer);
+    this.options.source.close();
+    const closing = this.destinations.map(async (d) => {
+      try {
+        await d.backend.close();
+      } catch (error) {
+        if (!d.error) d.error = error as Error;
+      }
+    });
+    await Promise.all(closing);
+    this.resolveDone({
+      failures: this.destinations.filter((d) => d.error).map((d) => ({ label: d.label, error: d.error! })),
+      inputError: this.inputError,
+    });
+  }
+
+  /** Units and bytes sent over all destinations. */
+  totals(): { units: number; bytes: number } {
+    let units = 0;
+    let bytes = 0;
+    for (const d of this.destinations) {
+      units += d.backend.counters.units;
+      bytes += d.backend.counters.bytes;
+    }
+    return { units, bytes };
+  }
+}
+
+async function converterFor(input: SampleFormat | undefined, output: SampleFormat | undefined): Promise<PcmConverter | null> {
+  if (!input || !output || sameFormat(input, output)) return null;
+  return createConverter(input, output);
+}

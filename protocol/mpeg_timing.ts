@@ -1,0 +1,374 @@
+/**
+ * Byte → time maps that pacing runs on (DESIGN.md "Pacing"): a constant bit
+ * rate, MPEG-TS PCRs (ISO/IEC 13818-1 §2.4.2.2) and MPEG-PS SCRs with
+ * program_mux_rate (§2.5.3.4; ISO/IEC 11172-1 §2.4.3.2).
+ *
+ * Inside, time is kept in integer 27 MHz ticks on one pacing time line that
+ * starts at 0 for byte 0 and never goes backwards; `timeAt` answers in µs.
+ *
+ * @example
+ * ```ts
+ * const clock = new PcrClock();
+ * clock.observe(first128KiB, 0);
+ * const due = start + clock.timeAt(packetOffset); // µs
+ * ```
+ */
+
+import {
+  PCR_HZ, PCR_WRAP, TsScanner, tsGetDiscontinuity, tsGetPid, tsHasPcr, tsGetPcr,
+} from "./mpegts.ts";
+import {
+  PsScanner, psPackMuxRateBytes, psPackScr,
+} from "./mpegps.ts";
+
+/** Maps byte offsets of a stream to its media time; pacing sends the byte at offset o at start + timeAt(o). */
+export interface ByteClock {
+  /** Feed bytes as they are loaded (offset = stream byte offset of chunk[0]); parses PCR/SCR. Must not allocate per packet. */
+  observe(chunk: Uint8Array, offset: number): void;
+  /** Microseconds (float ok) from stream start at which byte `offset` is due. Monotonic non-decreasing in offset. Works for offsets not yet observed by extrapolating at the last known rate. */
+  timeAt(offset: number): number;
+  /** Current estimated byte rate (bytes/s), or 0 if unknown yet. */
+  byteRate(): number;
+  /** Number of timing discontinuities seen (PCR jump backwards / > 1 s forward, discontinuity_indicator). */
+  discontinuities(): number;
+}
+
+const TICKS_PER_US = PCR_HZ / 1_000_000;
+/** A clock step larger than this is a discontinuity (13818-1 allows ≤ 100 ms PCR, ≤ 700 ms SCR spacing). */
+export const MAX_CLOCK_STEP_TICKS = PCR_HZ;
+/** Default anchors kept: ~80 s of PCRs at the usual 20 ms spacing. */
+export const DEFAULT_ANCHOR_CAPACITY = 4096;
+
+/**
+ * Constant bit rate: byte o is due at o*8/bitsPerSecond seconds.
+ *
+ * @example
+ * ```ts
+ * new ConstantRateClock(1_500_000).timeAt(187_500); // 1_000_000 µs
+ * ```
+ */
+export class ConstantRateClock implements ByteClock {
+  private readonly bytesPerSecond: number;
+
+  constructor(bitsPerSecond: number) {
+    if (!(bitsPerSecond > 0)) throw new RangeError(`bit rate must be > 0, got ${bitsPerSecond}`);
+    this.bytesPerSecond = bitsPerSecond / 8;
+  }
+
+  observe(_chunk: Uint8Array, _offset: number): void {}
+
+  timeAt(offset: number): number {
+    return (Math.max(0, offset) / this.bytesPerSecond) * 1_000_000;
+  }
+
+  byteRate(): number {
+    return this.bytesPerSecond;
+  }
+
+  discontinuities(): number {
+    return 0;
+  }
+
+  forget(_belowOffset: number): void {}
+}
+
+/**
+ * A piecewise-linear time line built from (byte offset, clock value) samples:
+ * one mechanism for PCR and SCR. Consecutive samples with a sane clock step
+ * become anchors `step` ticks apart; a bad step (backwards, > 1 s, or flagged)
+ * is a discontinuity, and the time line goes on at the fallback rate so it
+ * stays continuous. Anchors live in a bounded ring of typed arrays.
+ */
+export class ClockTimeline {
+  private readonly offsets: Float64Array;
+  private readonly ticks: Float64Array;
+  private head = 0; // ring index of the oldest anchor
+  private count = 0;
+  /** Bytes per tick of the last segment (or the fallback rate), 0 when unknown. */
+  private rate = 0;
+  private lastSampleOffset = -1;
+  private lastClock = 0;
+  private breaks = 0;
+
+  constructor(
+    capacity = DEFAULT_ANCHOR_CAPACITY,
+    /** Bytes per tick used before two samples agree, or when they do not (e.g. PS mux rate). */
+    private fallbackRate: () => number = () => 0,
+    /** Steps implying more than this many bytes per tick are garbage (0 = no limit). */
+    private maxRate: () => number = () => 0,
+  ) {
+    this.offsets = new Float64Array(Math.max(2, capacity));
+    this.ticks = new Float64Array(Math.max(2, capacity));
+  }
+
+  discontinuities(): number {
+    return this.breaks;
+  }
+
+  /** Bytes per second of the current segment, or 0. */
+  byteRate(): number {
+    const r = this.rate > 0 ? this.rate : this.fallbackRate();
+    return r * PCR_HZ;
+  }
+
+  /**
+   * Adds one clock sample (27 MHz ticks, wrapping at PCR_WRAP) taken at byte
+   * `offset`. `flagged` marks a signalled discontinuity (discontinuity_indicator).
+   */
+  sample(offset: number, clock: number, flagged: boolean): void {
+    if (offset <= this.lastSampleOffset) return; // already seen
+    const first = this.lastSampleOffset < 0;
+    const prevOffset = this.lastSampleOffset;
+    let step = clock - this.lastClock;
+    if (step < 0 && step + PCR_WRAP <= MAX_CLOCK_STEP_TICKS) step += PCR_WRAP; // 26.5 h wrap
+    this.lastSampleOffset = offset;
+    this.lastClock = clock;
+    if (first) {
+      const fallback = this.fallbackRate();
+      if (fallback > 0) this.push(offset, Math.round(offset / fallback));
+      return;
+    }
+    const bytes = offset - prevOffset;
+    const maxRate = this.maxRate();
+    const sane = !flagged && step > 0 && step <= MAX_CLOCK_STEP_TICKS &&
+      !(maxRate > 0 && bytes / step > maxRate);
+    if (this.count === 0) {
+      // No anchor yet (no fallback rate): the first sane pair sets the rate,
+      // and bytes before the first sample are paced at it from time 0.
+      if (!sane) {
+        if (step !== 0 || flagged) this.breaks++;
+        return;
+      }
+      this.rate = bytes / step;
+      const t0 = Math.round(prevOffset / this.rate);
+      this.push(prevOffset, t0);
+      this.push(offset, t0 + step);
+      return;
+    }
+    const lastTicks = this.ticks[this.ring(this.count - 1)];
+    if (sane) {
+      this.rate = bytes / step;
+      this.push(offset, lastTicks + step);
+      return;
+    }
+    // A clock step of exactly 0 means "no clock here" (missing SCRs), not a jump.
+    if (step !== 0 || flagged) this.breaks++;
+    const fallback = this.fallbackRate();
+    const r = fallback > 0 ? fallback : this.rate;
+    if (r > 0) this.push(offset, lastTicks + Math.max(1, Math.round(bytes / r)));
+  }
+
+  /** Ticks at which byte `offset` is due (float), 0 when nothing is known yet. */
+  ticksAt(offset: number): number {
+    if (this.count === 0) {
+      const fallback = this.fallbackRate();
+      return fallback > 0 ? Math.max(0, offset) / fallback : 0;
+    }
+    // Last anchor with offsets[k] <= offset (binary search over the ring).
+    let lo = 0;
+    let hi = this.count - 1;
+    if (offset < this.offsets[this.ring(0)]) {
+      const i0 = this.ring(0);
+      const r = this.count > 1 ? this.segmentRate(0) : this.extrapolationRate();
+      return Math.max(0, this.ticks[i0] - (this.offsets[i0] - offset) / r);
+    }
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.offsets[this.ring(mid)] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    const i = this.ring(lo);
+    const r = lo < this.count - 1 ? this.segmentRate(lo) : this.extrapolationRate();
+    return this.ticks[i] + (offset - this.offsets[i]) / r;
+  }
+
+  /** Drops anchors no longer needed for offsets ≥ belowOffset. */
+  forget(belowOffset: number): void {
+    while (this.count > 2 && this.offsets[this.ring(1)] <= belowOffset) this.dropOldest();
+  }
+
+  private extrapolationRate(): number {
+    return this.rate > 0 ? this.rate : this.fallbackRate();
+  }
+
+  /** Bytes per tick between anchors k and k+1. */
+  private segmentRate(k: number): number {
+    const a = this.ring(k);
+    const b = this.ring(k + 1);
+    return (this.offsets[b] - this.offsets[a]) / (this.ticks[b] - this.ticks[a]);
+  }
+
+  private push(offset: number, ticks: number): void {
+    if (this.count === this.offsets.length) this.dropOldest();
+    const i = this.ring(this.count);
+    this.offsets[i] = offset;
+    this.ticks[i] = ticks;
+    this.count++;
+  }
+
+  private dropOldest(): void {
+    this.head = (this.head + 1) % this.offsets.length;
+    this.count--;
+  }
+
+  private ring(k: number): number {
+    return (this.head + k) % this.offsets.length;
+  }
+}
+
+export interface PcrClockOptions {
+  /** PID whose PCRs to use; default: the first PID seen carrying a PCR. */
+  pcrPid?: number;
+  /** Rate (bits/s) to pace at until two PCRs have been seen; default none (time 0). */
+  fallbackBitsPerSecond?: number;
+  /** Anchors (PCRs) kept for lookups; older ones drop out. Default 4096. */
+  capacity?: number;
+}
+
+/**
+ * MPEG-TS paced by PCR: piecewise linear between consecutive PCRs, so the
+ * packets of one PCR interval go out at equal spacing. Bytes before the first
+ * PCR and after the last run at the nearest known rate. At a discontinuity
+ * (PCR backwards, more than 1 s forward, or discontinuity_indicator) the time
+ * line continues at the previous rate and later PCRs count from the new one.
+ *
+ * @example
+ * ```ts
+ * const clock = new PcrClock();
+ * clock.observe(chunk, 0);          // at least two PCRs, e.g. 128 KiB
+ * clock.byteRate();                 // e.g. 187500 for 1.5 Mbit/s
+ * clock.timeAt(1316);               // µs at which byte 1316 is due
+ * clock.forget(sentUpTo);           // drop anchors behind the send position
+ * ```
+ */
+export class PcrClock implements ByteClock {
+  /** The PID pacing follows, or -1 until one carries a PCR. */
+  pcrPid: number;
+  private readonly timeline: ClockTimeline;
+  private readonly scanner = new TsScanner();
+  private flagged = false;
+  private readonly onPacket = (buf: Uint8Array, at: number, streamOffset: number): void => {
+    if (this.pcrPid < 0 ? !tsHasPcr(buf, at) : tsGetPid(buf, at) !== this.pcrPid) return;
+    if (tsGetDiscontinuity(buf, at)) this.flagged = true;
+    if (!tsHasPcr(buf, at)) return;
+    if (this.pcrPid < 0) this.pcrPid = tsGetPid(buf, at);
+    this.timeline.sample(streamOffset, tsGetPcr(buf, at), this.flagged);
+    this.flagged = false;
+  };
+
+  constructor(options: PcrClockOptions = {}) {
+    this.pcrPid = options.pcrPid ?? -1;
+    const fallback = (options.fallbackBitsPerSecond ?? 0) / 8 / PCR_HZ;
+    this.timeline = new ClockTimeline(options.capacity, () => fallback);
+  }
+
+  observe(chunk: Uint8Array, offset: number): void {
+    observeContiguous(this.scanner, chunk, offset, this.onPacket);
+  }
+
+  timeAt(offset: number): number {
+    return this.timeline.ticksAt(offset) / TICKS_PER_US;
+  }
+
+  byteRate(): number {
+    return this.timeline.byteRate();
+  }
+
+  discontinuities(): number {
+    return this.timeline.discontinuities();
+  }
+
+  /** Garbage bytes skipped while aligning packets. */
+  skippedBytes(): number {
+    return this.scanner.skipped;
+  }
+
+  forget(belowOffset: number): void {
+    this.timeline.forget(belowOffset);
+  }
+}
+
+export interface ScrClockOptions {
+  /** Rate (bits/s) used when the packs carry no usable program_mux_rate. */
+  fallbackBitsPerSecond?: number;
+  capacity?: number;
+}
+
+/** A segment may run at most this many times program_mux_rate before its SCRs count as garbage. */
+const SCR_MAX_MUX_RATE_FACTOR = 2;
+
+/**
+ * MPEG-PS paced by SCR, interpolated by byte position between packs. Before
+ * the second pack, and wherever SCRs are missing (all equal) or garbage
+ * (backwards, > 1 s apart, or faster than twice program_mux_rate), bytes go at
+ * the mux rate.
+ *
+ * @example
+ * ```ts
+ * const clock = new ScrClock();
+ * clock.observe(chunk, 0);
+ * clock.muxRate(); // bytes/s from program_mux_rate
+ * clock.timeAt(2048);
+ * ```
+ */
+export class ScrClock implements ByteClock {
+  private readonly timeline: ClockTimeline;
+  private readonly scanner = new PsScanner();
+  /** Last program_mux_rate seen, bytes/s. */
+  private muxBytesPerSecond = 0;
+  private readonly fallbackBytesPerSecond: number;
+  private readonly onPack = (buf: Uint8Array, at: number, streamOffset: number): void => {
+    const mux = psPackMuxRateBytes(buf, at);
+    if (mux > 0) this.muxBytesPerSecond = mux;
+    this.timeline.sample(streamOffset, psPackScr(buf, at), false);
+  };
+
+  constructor(options: ScrClockOptions = {}) {
+    this.fallbackBytesPerSecond = (options.fallbackBitsPerSecond ?? 0) / 8;
+    const muxRate = () => (this.muxBytesPerSecond || this.fallbackBytesPerSecond) / PCR_HZ;
+    this.timeline = new ClockTimeline(options.capacity, muxRate, () => muxRate() * SCR_MAX_MUX_RATE_FACTOR);
+  }
+
+  observe(chunk: Uint8Array, offset: number): void {
+    observeContiguous(this.scanner, chunk, offset, this.onPack);
+  }
+
+  timeAt(offset: number): number {
+    return this.timeline.ticksAt(offset) / TICKS_PER_US;
+  }
+
+  byteRate(): number {
+    return this.timeline.byteRate();
+  }
+
+  /** program_mux_rate of the last pack, bytes/s (0 before the first pack). */
+  muxRate(): number {
+    return this.muxBytesPerSecond;
+  }
+
+  discontinuities(): number {
+    return this.timeline.discontinuities();
+  }
+
+  forget(belowOffset: number): void {
+    this.timeline.forget(belowOffset);
+  }
+}
+
+interface ChunkScanner<C> {
+  nextOffset: number;
+  reset(streamOffset: number): void;
+  push(chunk: Uint8Array, cb: C): void;
+}
+
+/**
+ * Feeds a scanner only bytes it has not seen: re-observed bytes are ignored,
+ * and a gap (seek) restarts alignment at the new offset.
+ */
+function observeContiguous<C>(scanner: ChunkScanner<C>, chunk: Uint8Array, offset: number, cb: C): void {
+  const end = offset + chunk.length;
+  if (end <= scanner.nextOffset) return;
+  if (offset > scanner.nextOffset) scanner.reset(offset);
+  const from = scanner.nextOffset - offset;
+  scanner.push(from > 0 ? chunk.subarray(from) : chunk, cb);
+}

@@ -1,0 +1,304 @@
+/**
+ * ISO/IEC 13818-1 (ITU-T H.222.0) §2.4.3 — MPEG-2 transport stream packets.
+ *
+ * ```
+ *  0                   1                   2                   3
+ *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |  sync_byte    |E|S|P|          PID            |TSC|AFC|  CC   |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * | adaptation_field (when AFC & 2): length, flags, [PCR 6 bytes] |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * | payload (when AFC & 1) ... up to byte 187                      |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  E = transport_error_indicator, S = payload_unit_start_indicator,
+ *  P = transport_priority, TSC = transport_scrambling_control,
+ *  AFC = adaptation_field_control, CC = continuity_counter.
+ *
+ * adaptation_field flags byte (§2.4.3.4):
+ *  discontinuity_indicator(0x80) random_access_indicator(0x40)
+ *  elementary_stream_priority_indicator(0x20) PCR_flag(0x10) OPCR_flag(0x08)
+ *  splicing_point_flag(0x04) transport_private_data_flag(0x02) extension(0x01)
+ *
+ * PCR: program_clock_reference_base (33 bits, 90 kHz), 6 reserved bits,
+ *      program_clock_reference_extension (9 bits, 27 MHz); PCR = base*300 + ext.
+ * ```
+ *
+ * Every field is a pair of functions over a `Uint8Array` at a packet offset `o`,
+ * in the style of biTStream's `mpeg/ts.h`: no objects, no copies, no allocation.
+ *
+ * @example
+ * ```ts
+ * const p = new Uint8Array(TS_SIZE);
+ * tsInit(p, 0);
+ * tsSetPid(p, 0, 0x100);
+ * tsSetAdaptation(p, 0, 7);
+ * tsSetPcr(p, 0, 27_000_000); // one second
+ * tsGetPid(p, 0); // 0x100
+ * tsGetPcr(p, 0); // 27000000
+ * ```
+ */
+
+export const TS_SIZE = 188;
+export const TS_SYNC = 0x47;
+export const TS_HEADER_SIZE = 4;
+/** The null packet PID (§2.4.3.3 table 2-3). */
+export const TS_PID_NULL = 0x1fff;
+/** PCR clock: 27 MHz system clock (§2.4.2.1). */
+export const PCR_HZ = 27_000_000;
+/** PCR base is 33 bits of 90 kHz; the full PCR wraps at 2^33 * 300 ticks (~26.5 h). */
+export const PCR_BASE_WRAP = 2 ** 33;
+export const PCR_WRAP = PCR_BASE_WRAP * 300;
+/** Bytes of an adaptation field needed to hold a PCR: flags byte + 6 PCR bytes. */
+export const TS_PCR_ADAPTATION_LENGTH = 7;
+
+const AF_DISCONTINUITY = 0x80;
+const AF_RANDOM_ACCESS = 0x40;
+const AF_PCR = 0x10;
+/** Sync bytes a resync confirms: the candidate, +188 and (when present) +376. */
+const RESYNC_CONFIRM = 2;
+
+/** Writes a blank packet header: sync, PID 0x1fff, payload only, CC 0. */
+export function tsInit(p: Uint8Array, o: number): void {
+  p[o] = TS_SYNC;
+  p[o + 1] = TS_PID_NULL >> 8;
+  p[o + 2] = TS_PID_NULL & 0xff;
+  p[o + 3] = 0x10;
+}
+
+export function tsHasSync(p: Uint8Array, o: number): boolean {
+  return p[o] === TS_SYNC;
+}
+
+export function tsGetTransportError(p: Uint8Array, o: number): boolean {
+  return (p[o + 1] & 0x80) !== 0;
+}
+
+export function tsGetPayloadUnitStart(p: Uint8Array, o: number): boolean {
+  return (p[o + 1] & 0x40) !== 0;
+}
+
+export function tsSetPayloadUnitStart(p: Uint8Array, o: number, on: boolean): void {
+  p[o + 1] = on ? p[o + 1] | 0x40 : p[o + 1] & ~0x40;
+}
+
+export function tsGetPid(p: Uint8Array, o: number): number {
+  return ((p[o + 1] & 0x1f) << 8) | p[o + 2];
+}
+
+export function tsSetPid(p: Uint8Array, o: number, pid: number): void {
+  p[o + 1] = (p[o + 1] & 0xe0) | ((pid >> 8) & 0x1f);
+  p[o + 2] = pid & 0xff;
+}
+
+export function tsGetScrambling(p: Uint8Array, o: number): number {
+  return (p[o + 3] >> 6) & 0x3;
+}
+
+export function tsHasAdaptation(p: Uint8Array, o: number): boolean {
+  return (p[o + 3] & 0x20) !== 0;
+}
+
+export function tsHasPayload(p: Uint8Array, o: number): boolean {
+  return (p[o + 3] & 0x10) !== 0;
+}
+
+export function tsSetPayload(p: Uint8Array, o: number, on: boolean): void {
+  p[o + 3] = on ? p[o + 3] | 0x10 : p[o + 3] & ~0x10;
+}
+
+export function tsGetCc(p: Uint8Array, o: number): number {
+  return p[o + 3] & 0x0f;
+}
+
+export function tsSetCc(p: Uint8Array, o: number, cc: number): void {
+  p[o + 3] = (p[o + 3] & 0xf0) | (cc & 0x0f);
+}
+
+/** adaptation_field_length, or 0 when the packet has no adaptation field. */
+export function tsGetAdaptationLength(p: Uint8Array, o: number): number {
+  return tsHasAdaptation(p, o) ? p[o + 4] : 0;
+}
+
+/**
+ * Adds an adaptation field of `length` bytes (after the length byte), flags cleared
+ * and the rest stuffed with 0xff, as §2.4.3.5 requires.
+ */
+export function tsSetAdaptation(p: Uint8Array, o: number, length: number): void {
+  p[o + 3] |= 0x20;
+  p[o + 4] = length;
+  if (length > 0) p[o + 5] = 0;
+  for (let i = 6; i < 5 + length; i++) p[o + i] = 0xff;
+}
+
+/** Offset, from the packet start, of the first payload byte. */
+export function tsGetPayloadOffset(p: Uint8Array, o: number): number {
+  return tsHasAdaptation(p, o) ? TS_HEADER_SIZE + 1 + p[o + 4] : TS_HEADER_SIZE;
+}
+
+function tsGetAdaptationFlags(p: Uint8Array, o: number): number {
+  return tsGetAdaptationLength(p, o) > 0 ? p[o + 5] : 0;
+}
+
+export function tsGetDiscontinuity(p: Uint8Array, o: number): boolean {
+  return (tsGetAdaptationFlags(p, o) & AF_DISCONTINUITY) !== 0;
+}
+
+/** Needs an adaptation field of length ≥ 1 (see tsSetAdaptation). */
+export function tsSetDiscontinuity(p: Uint8Array, o: number, on: boolean): void {
+  p[o + 5] = on ? p[o + 5] | AF_DISCONTINUITY : p[o + 5] & ~AF_DISCONTINUITY;
+}
+
+export function tsGetRandomAccess(p: Uint8Array, o: number): boolean {
+  return (tsGetAdaptationFlags(p, o) & AF_RANDOM_ACCESS) !== 0;
+}
+
+export function tsHasPcr(p: Uint8Array, o: number): boolean {
+  return (
+    tsGetAdaptationLength(p, o) >= TS_PCR_ADAPTATION_LENGTH && (p[o + 5] & AF_PCR) !== 0
+  );
+}
+
+/** PCR in 27 MHz ticks (base*300 + ext). Call only when tsHasPcr. Exact: < 2^53. */
+export function tsGetPcr(p: Uint8Array, o: number): number {
+  // 33-bit base: multiply instead of shifting, JS shifts are 32-bit.
+  const base =
+    p[o + 6] * 0x2000000 + p[o + 7] * 0x20000 + p[o + 8] * 0x200 + p[o + 9] * 2 + (p[o + 10] >> 7);
+  const ext = ((p[o + 10] & 1) << 8) | p[o + 11];
+  return base * 300 + ext;
+}
+
+/**
+ * Writes a PCR (27 MHz ticks, taken modulo PCR_WRAP) and sets PCR_flag.
+ * Needs an adaptation field of length ≥ 7 (see tsSetAdaptation).
+ */
+export function tsSetPcr(p: Uint8Array, o: number, pcr: number): void {
+  const t = ((pcr % PCR_WRAP) + PCR_WRAP) % PCR_WRAP;
+  const base = Math.floor(t / 300);
+  const ext = t % 300;
+  p[o + 5] |= AF_PCR;
+  p[o + 6] = Math.floor(base / 0x2000000) & 0xff;
+  p[o + 7] = Math.floor(base / 0x20000) & 0xff;
+  p[o + 8] = Math.floor(base / 0x200) & 0xff;
+  p[o + 9] = Math.floor(base / 2) & 0xff;
+  p[o + 10] = ((base & 1) << 7) | 0x7e | (ext >> 8); // 6 reserved bits are '1'
+  p[o + 11] = ext & 0xff;
+}
+
+/**
+ * The first offset in [from, end) where a sync byte repeats one packet later
+ * (and two packets later when those bytes are inside [from, end)), or -1.
+ * A candidate needs at least `TS_SIZE + 1` bytes before `end` to be confirmed.
+ *
+ * @example
+ * ```ts
+ * const at = tsFindSync(buf, 0, buf.length);
+ * if (at >= 0) console.log(`skipped ${at} garbage bytes`);
+ * ```
+ */
+export function tsFindSync(buf: Uint8Array, from: number, end: number = buf.length): number {
+  const last = Math.min(end, buf.length) - TS_SIZE - 1;
+  for (let i = Math.max(0, from); i <= last; i++) {
+    if (buf[i] !== TS_SYNC || buf[i + TS_SIZE] !== TS_SYNC) continue;
+    const third = i + RESYNC_CONFIRM * TS_SIZE;
+    if (third < end && buf[third] !== TS_SYNC) continue;
+    return i;
+  }
+  return -1;
+}
+
+/** Called for each aligned packet: `buf[at .. at+188)`, `streamOffset` of its first byte. */
+export type TsPacketCallback = (buf: Uint8Array, at: number, streamOffset: number) => void;
+
+/**
+ * Streaming packet aligner: give it byte chunks as they arrive, it calls back
+ * once per aligned 188-byte packet and counts the garbage bytes it skipped.
+ *
+ * While locked it takes each packet whose first byte is 0x47; when a sync byte
+ * is missing it resynchronises with `tsFindSync`, fully confirmed (three sync
+ * bytes), so the skipped count does not depend on how the input was chunked.
+ * A packet split over two chunks is joined in a small carry buffer (one copy
+ * per chunk, none per packet).
+ *
+ * @example
+ * ```ts
+ * const scanner = new TsScanner();
+ * for (const chunk of chunks) scanner.push(chunk, (buf, at, off) => handle(buf, at));
+ * scanner.flush(handle);
+ * console.log(scanner.skipped, "garbage bytes");
+ * ```
+ */
+export class TsScanner {
+  /** Garbage bytes skipped so far. */
+  skipped = 0;
+  /** Stream offset of the next byte `push` expects. */
+  nextOffset: number;
+  private carry = new Uint8Array(0);
+  private locked = false;
+
+  constructor(streamOffset = 0) {
+    this.nextOffset = streamOffset;
+  }
+
+  /** Forgets any partial packet and lock, as after a seek to `streamOffset`. */
+  reset(streamOffset: number): void {
+    this.nextOffset = streamOffset;
+    this.carry = new Uint8Array(0);
+    this.locked = false;
+  }
+
+  /** Feeds the next chunk; calls `onPacket` for each packet completed by it. */
+  push(chunk: Uint8Array, onPacket: TsPacketCallback): void {
+    let buf = chunk;
+    if (this.carry.length > 0) {
+      buf = new Uint8Array(this.carry.length + chunk.length);
+      buf.set(this.carry, 0);
+      buf.set(chunk, this.carry.length);
+    }
+    const base = this.nextOffset - this.carry.length;
+    this.nextOffset += chunk.length;
+    const keep = this.scan(buf, base, onPacket, false);
+    this.carry = keep < buf.length ? buf.slice(keep) : new Uint8Array(0);
+  }
+
+  /** End of stream: takes what can still be confirmed, counts the rest as skipped. */
+  flush(onPacket: TsPacketCallback): void {
+    const buf = this.carry;
+    const keep = this.scan(buf, this.nextOffset - buf.length, onPacket, true);
+    this.skipped += buf.length - keep;
+    this.carry = new Uint8Array(0);
+    this.locked = false;
+  }
+
+  /** Returns the index from which bytes must wait for more input. */
+  private scan(buf: Uint8Array, base: number, onPacket: TsPacketCallback, atEnd: boolean): number {
+    const end = buf.length;
+    let pos = 0;
+    while (end - pos >= TS_SIZE) {
+      if (this.locked && buf[pos] === TS_SYNC) {
+        onPacket(buf, pos, base + pos);
+        pos += TS_SIZE;
+        continue;
+      }
+      this.locked = false;
+      const at = tsFindSync(buf, pos, end);
+      if (at < 0) {
+        // Every candidate that could be checked failed; only the last
+        // TS_SIZE bytes may still start a packet once more data arrives.
+        // At the end nothing more will come: a lone unconfirmed packet counts as garbage.
+        const undecided = atEnd ? end : Math.max(pos, end - TS_SIZE);
+        this.skipped += undecided - pos;
+        return undecided;
+      }
+      if (!atEnd && at + RESYNC_CONFIRM * TS_SIZE >= end) {
+        // Found but not yet confirmed by a third sync byte: wait for more data.
+        this.skipped += at - pos;
+        return at;
+      }
+      this.skipped += at - pos;
+      pos = at;
+      this.locked = true;
+    }
+    return pos;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Session descriptions, RFC 8866 (SDP), for the RTP outputs: what a receiver
+ * such as ffmpeg (`ffmpeg -protocol_whitelist file,udp,rtp -i x.sdp`) needs.
+ * Payload formats: L16 (RFC 3551 section 4.5.11), MP2T and MP2P (RFC 2250,
+ * RFC 3555).
+ *
+ * @example
+ * ```ts
+ * buildSdp({ sessionId: 1, origin: "127.0.0.1", media: [{
+ *   kind: "audio", address: "127.0.0.1", port: 5004, payloadType: 10, encoding: "L16/44100/2" }] });
+ * ```
+ */
+import { isIPv6 } from "node:net";
+
+export interface SdpMedia {
+  kind: "audio" | "video";
+  /** Destination address of this stream. */
+  address: string;
+  port: number;
+  payloadType: number;
+  /** The rtpmap encoding: `L16/44100/2`, `MP2T/90000`, `MP2P/90000`. */
+  encoding: string;
+  /** Multicast TTL, written as `/ttl` on IPv4 multicast addresses. */
+  ttl?: number;
+  /** Packet time in ms, for audio. */
+  ptimeMs?: number;
+  /** A bound source address, written as a source-filter for SSM receivers. */
+  sourceAddress?: string;
+}
+
+export interface SdpSession {
+  /** Numeric session id for the o= line (NTP-ish time is customary). */
+  sessionId: number;
+  /** Address of the sender, for the o= line. */
+  origin: string;
+  name?: string;
+  media: SdpMedia[];
+}
+
+function addrType(address: string): "IP4" | "IP6" {
+  return isIPv6(address) ? "IP6" : "IP4";
+}
+
+function isIPv4Multicast(address: string): boolean {
+  const first = Number(address.split(".")[0]);
+  return !isIPv6(address) && first >= 224 && first <= 239;
+}
+
+function connectionLine(m: SdpMedia): string {
+  const type = addrType(m.address);
+  const ttl = isIPv4Multicast(m.address) ? `/${m.ttl ?? 1}` : "";
+  return `c=IN ${type} ${m.address}${ttl}`;
+}
+
+/** Builds the SDP text with one m= section per media, CRLF line ends as the RFC says. */
+export function buildSdp(session: SdpSession): string {
+  const lines = [
+    "v=0",
+    `o=- ${session.sessionId} ${session.sessionId} IN ${addrType(session.origin)} ${session.origin}`,
+    `s=${session.name ?? "pacer"}`,
+    "t=0 0",
+  ];
+  for (const m of session.media) {
+    lines.push(`m=${m.kind} ${m.port} RTP/AVP ${m.payloadType}`);
+    lines.push(connectionLine(m));
+    if (m.sourceAddress) {
+      const type = addrType(m.address);
+      lines.push(`a=source-filter: incl IN ${type} ${m.address} ${m.sourceAddress}`);
+    }
+    lines.push(`a=rtpmap:${m.payloadType} ${m.encoding}`);
+    if (m.ptimeMs !== undefined) lines.push(`a=ptime:${Number(m.ptimeMs.toFixed(3))}`);
+    lines.push("a=sendonly");
+  }
+  return lines.join("\r\n") + "\r\n";
+}

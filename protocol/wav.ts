@@ -1,0 +1,210 @@
+/**
+ * RIFF/WAVE (Microsoft RIFF spec, 1991; WAVE_FORMAT_EXTENSIBLE per the
+ * "Multiple channel audio data and WAVE files" note). Parses the header of
+ * a stream without seeking, so it works on stdin, and writes headers.
+ *
+ * ```
+ * "RIFF" size "WAVE"  then chunks: id(4) size(4 LE) body (padded to even)
+ *   "fmt " : format(2) channels(2) rate(4) byteRate(4) blockAlign(2) bits(2)
+ *            [cbSize(2) validBits(2) channelMask(4) subFormat GUID(16)]
+ *   "data" : interleaved little-endian samples
+ * ```
+ *
+ * @example
+ * ```ts
+ * const header = wavHeader({ encoding: "s16le", rate: 44100, channels: 2 }, 4);
+ * const parsed = parseWavHeader(new Uint8Array([...header, 1, 0, 2, 0]));
+ * parsed.status === "ok" && parsed.dataOffset; // 44
+ * ```
+ */
+import { bytesPerFrame, bytesPerSample, type Encoding, type SampleFormat } from "./sample_format.ts";
+
+const WAVE_FORMAT_PCM = 0x0001;
+const WAVE_FORMAT_IEEE_FLOAT = 0x0003;
+const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
+const RIFF_HEADER_SIZE = 12;
+const CHUNK_HEADER_SIZE = 8;
+const FMT_MIN_SIZE = 16;
+const FMT_EXTENSIBLE_SIZE = 40;
+/** Size fields of 0 or 0xFFFFFFFF mean "unknown length" when streaming (ffmpeg, sox on pipes). */
+const STREAMING_SIZE = 0xffffffff;
+/** Give up looking for the data chunk after this many header bytes. */
+export const MAX_WAV_HEADER_BYTES = 1 << 20;
+
+/** A one-line problem with a WAV file. */
+export class WavError extends Error {
+  override name = "WavError";
+}
+
+export type WavHeaderResult =
+  | {
+      status: "ok";
+      format: SampleFormat;
+      /** Offset of the first sample byte. */
+      dataOffset: number;
+      /** Bytes of sample data, or null when the header leaves it open (streaming). */
+      dataBytes: number | null;
+    }
+  | { status: "need-more" };
+
+function tag(b: Uint8Array, at: number): string {
+  return String.fromCharCode(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!);
+}
+
+function encodingFor(formatTag: number, bits: number, name: string): Encoding {
+  if (formatTag === WAVE_FORMAT_IEEE_FLOAT) {
+    if (bits === 32) return "f32le";
+    throw new WavError(`${name}: ${bits}-bit float WAV is not supported (only 32-bit float)`);
+  }
+  switch (bits) {
+    case 8:
+      return "u8"; // 8-bit WAV is unsigned by definition
+    case 16:
+      return "s16le";
+    case 24:
+      return "s24le";
+    case 32:
+      return "s32le";
+  }
+  throw new WavError(`${name}: ${bits}-bit integer PCM is not supported (8, 16, 24 or 32)`);
+}
+
+/**
+ * Parses a WAV header from the first bytes of a stream. Returns
+ * `need-more` until the data chunk header has arrived; throws WavError with
+ * a one-line reason for anything that is not playable PCM. `totalBytes`,
+ * when known (a file), lets it catch a data size that lies.
+ */
+export function parseWavHeader(b: Uint8Array, name = "WAV", totalBytes?: number): WavHeaderResult {
+  if (b.length < RIFF_HEADER_SIZE) {
+    if (totalBytes !== undefined && totalBytes < RIFF_HEADER_SIZE) {
+      throw new WavError(`${name}: truncated: ${totalBytes} bytes is too short for a WAV header`);
+    }
+    return { status: "need-more" };
+  }
+  const riff = tag(b, 0);
+  if (riff === "RIFX") throw new WavError(`${name}: big-endian RIFX WAV is not supported`);
+  if (riff === "RF64") throw new WavError(`${name}: RF64 WAV is not supported`);
+  if (riff !== "RIFF" || tag(b, 8) !== "WAVE") throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)`);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let format: SampleFormat | null = null;
+  let at = RIFF_HEADER_SIZE;
+  for (;;) {
+    if (at + CHUNK_HEADER_SIZE > b.length) return needMore(b, name, totalBytes);
+    const id = tag(b, at);
+    const size = view.getUint32(at + 4, true);
+    const body = at + CHUNK_HEADER_SIZE;
+    if (id === "data") {
+      if (format === null) throw new WavError(`${name}: data chunk comes before the fmt chunk`);
+      return { status: "ok", format, dataOffset: body, dataBytes: dataSize(size, body, format, name, totalBytes) };
+    }
+    if (body + size > b.length) {
+      if (body + size > MAX_WAV_HEADER_BYTES) {
+        throw new WavError(`${name}: chunk "${printable(id)}" of ${size} bytes before the audio data is too large`);
+      }
+      return needMore(b, name, totalBytes);
+    }
+    if (id === "fmt ") format = parseFmt(view, body, size, name);
+    at = body + size + (size & 1); // chunks are padded to even length
+  }
+}
+
+function needMore(b: Uint8Array, name: string, totalBytes?: number): WavHeaderResult {
+  if (totalBytes !== undefined && b.length >= totalBytes) {
+    throw new WavError(`${name}: truncated: the file ends before its data chunk`);
+  }
+  if (b.length >= MAX_WAV_HEADER_BYTES) throw new WavError(`${name}: no data chunk in the first ${MAX_WAV_HEADER_BYTES} bytes`);
+  return { status: "need-more" };
+}
+
+function printable(id: string): string {
+  return id.replace(/[^\x20-\x7e]/g, "?");
+}
+
+function dataSize(size: number, body: number, format: SampleFormat, name: string, totalBytes?: number): number | null {
+  const frame = bytesPerFrame(format);
+  if (totalBytes === undefined) {
+    // Streaming writers leave the size open; play to the end of the input.
+    return size === STREAMING_SIZE || size === 0 ? null : size - (size % frame);
+  }
+  const available = totalBytes - body;
+  if (size === STREAMING_SIZE || size === 0) return available - (available % frame);
+  if (size > available) {
+    throw new WavError(`${name}: truncated or lying header: data chunk says ${size} bytes but only ${available} follow`);
+  }
+  return size - (size % frame);
+}
+
+function parseFmt(view: DataView, at: number, size: number, name: string): SampleFormat {
+  if (size < FMT_MIN_SIZE) throw new WavError(`${name}: fmt chunk is ${size} bytes, shorter than the 16 required`);
+  let formatTag = view.getUint16(at, true);
+  const channels = view.getUint16(at + 2, true);
+  const rate = view.getUint32(at + 4, true);
+  const byteRate = view.getUint32(at + 8, true);
+  const blockAlign = view.getUint16(at + 12, true);
+  const bits = view.getUint16(at + 14, true);
+  if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
+    if (size < FMT_EXTENSIBLE_SIZE) throw new WavError(`${name}: WAVE_FORMAT_EXTENSIBLE fmt chunk is only ${size} bytes`);
+    const validBits = view.getUint16(at + 18, true);
+    if (validBits !== 0 && validBits !== bits && !(bits === 32 && validBits === 24)) {
+      throw new WavError(`${name}: ${validBits} valid bits in ${bits}-bit containers is not supported`);
+    }
+    formatTag = view.getUint16(at + 24, true); // first two bytes of the SubFormat GUID
+  }
+  if (formatTag !== WAVE_FORMAT_PCM && formatTag !== WAVE_FORMAT_IEEE_FLOAT) {
+    throw new WavError(`${name}: not PCM: WAV format tag 0x${formatTag.toString(16).padStart(4, "0")} (compressed audio is not supported)`);
+  }
+  if (channels < 1 || channels > 64) throw new WavError(`${name}: header says ${channels} channels`);
+  if (rate < 1 || rate > 768_000) throw new WavError(`${name}: header says a sample rate of ${rate} Hz`);
+  const encoding = encodingFor(formatTag, bits, name);
+  const format: SampleFormat = { encoding, rate, channels };
+  const expectedAlign = bytesPerSample(encoding) * channels;
+  if (blockAlign !== expectedAlign) {
+    throw new WavError(`${name}: lying header: block align ${blockAlign} but ${channels} × ${bits}-bit needs ${expectedAlign}`);
+  }
+  if (byteRate !== rate * blockAlign) {
+    throw new WavError(`${name}: lying header: byte rate ${byteRate} but ${rate} Hz × ${blockAlign} bytes is ${rate * blockAlign}`);
+  }
+  return format;
+}
+
+/** A canonical 44-byte header (68 with WAVE_FORMAT_EXTENSIBLE for > 2 channels or 24/32-bit). */
+export function wavHeader(format: SampleFormat, dataBytes: number): Uint8Array {
+  const extensible = format.channels > 2;
+  const fmtSize = extensible ? FMT_EXTENSIBLE_SIZE : FMT_MIN_SIZE;
+  const headerSize = RIFF_HEADER_SIZE + CHUNK_HEADER_SIZE + fmtSize + CHUNK_HEADER_SIZE;
+  const out = new Uint8Array(headerSize);
+  const view = new DataView(out.buffer);
+  const ascii = (at: number, s: string) => {
+    for (let i = 0; i < 4; i++) out[at + i] = s.charCodeAt(i);
+  };
+  const float = format.encoding === "f32le";
+  const tagValue = float ? WAVE_FORMAT_IEEE_FLOAT : WAVE_FORMAT_PCM;
+  const sampleBytes = bytesPerSample(format.encoding);
+  const blockAlign = sampleBytes * format.channels;
+  ascii(0, "RIFF");
+  view.setUint32(4, Math.min(0xffffffff, headerSize - 8 + dataBytes), true);
+  ascii(8, "WAVE");
+  ascii(12, "fmt ");
+  view.setUint32(16, fmtSize, true);
+  view.setUint16(20, extensible ? WAVE_FORMAT_EXTENSIBLE : tagValue, true);
+  view.setUint16(22, format.channels, true);
+  view.setUint32(24, format.rate, true);
+  view.setUint32(28, format.rate * blockAlign, true);
+  view.setUint16(32, blockAlign, true);
+  view.setUint16(34, sampleBytes * 8, true);
+  let at = 36;
+  if (extensible) {
+    view.setUint16(36, 22, true);
+    view.setUint16(38, sampleBytes * 8, true);
+    view.setUint32(40, 0, true); // no speaker positions claimed
+    // KSDATAFORMAT_SUBTYPE_PCM / _IEEE_FLOAT: {0000000X-0000-0010-8000-00aa00389b71}
+    const guidTail = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71];
+    view.setUint16(44, tagValue, true);
+    out.set(guidTail, 46);
+    at = 60;
+  }
+  ascii(at, "data");
+  view.setUint32(at + 4, Math.min(0xffffffff, dataBytes), true);
+  return out;
+}

@@ -1,0 +1,57 @@
+/**
+ * The one time base of pacer: integer microseconds on a monotonic clock.
+ * Deadlines everywhere are absolute values of `Clock.now()`; no float
+ * milliseconds are passed around (STYLE.md: one clock, one unit).
+ *
+ * @example
+ * ```ts
+ * const clock = new ManualClock();
+ * clock.advance(1500);
+ * clock.now(); // 1500
+ * ```
+ */
+export interface Clock {
+  /** Microseconds since an arbitrary fixed origin; never decreases. Whole numbers. */
+  now(): number;
+}
+
+/** Microseconds in common units, named once. */
+export const US_PER_MS = 1_000;
+export const US_PER_S = 1_000_000;
+
+/**
+ * The process's monotonic clock. `Bun.nanoseconds()` counts from process
+ * start, so whole microseconds stay exact in a double for 285 years.
+ */
+export class RealClock implements Clock {
+  now(): number {
+    return Math.floor(Bun.nanoseconds() / 1000);
+  }
+}
+
+/** A clock that moves only when told to: scheduler tests run on it deterministically. */
+export class ManualClock implements Clock {
+  private current: number;
+
+  constructor(start = 0) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  /** Moves time forward by `us` microseconds. */
+  advance(us: number): void {
+    if (us < 0) throw new RangeError("ManualClock cannot go backwards");
+    this.current += Math.floor(us);
+  }
+
+  /** Sets the time; it may only move forward. */
+  set(us: number): void {
+    if (us < this.current) throw new RangeError("ManualClock cannot go backwards");
+    this.current = Math.floor(us);
+  }
+}
+
+export const realClock = new RealClock();

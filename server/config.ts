@@ -1,0 +1,380 @@
+/**
+ * The TOML configuration of `pacer serve` (DESIGN.md, "serve: defaults and privileges").
+ * Every key is optional; a missing key takes its value from DEFAULT_CONFIG_TOML, the embedded
+ * default. Unknown keys are errors, so a typo never silently becomes a default.
+ *
+ * @example
+ * ```ts
+ * const config = await loadConfig(flags.config); // undefined: the embedded default
+ * config.control; // { host: "127.0.0.1", port: 7070, text: "127.0.0.1:7070" }
+ * const key = config.keyFile ? await readKey(config.keyFile) : undefined;
+ * ```
+ */
+
+import * as v from "valibot";
+import { type Cidr, CidrError, parseCidr, parseIp } from "./policy.ts";
+
+/**
+ * The embedded default, also the reference for every key. Relative paths (media_root, key_file)
+ * are relative to the working directory, as on the command line.
+ */
+export const DEFAULT_CONFIG_TOML = `# pacer serve configuration (this is the embedded default)
+
+# Control endpoint, UDP HOST:PORT. Anything but loopback needs key_file.
+control = "127.0.0.1:7070"
+# Shared HMAC key for control requests: hex digits, or raw text of at least 16 bytes.
+# key_file = "/etc/pacer/key"
+# Media names in requests resolve inside this directory (symlinks included).
+media_root = "./media"
+# Seconds a client stream runs without an interest keep-alive.
+interest_timeout = 10
+# Privileges after the sockets are open, when started as root.
+# Without group, "nobody" is used, or "nogroup" where no "nobody" group exists.
+user = "nobody"
+# group = "nobody"
+# Networks streams may go to besides the requester's own address, e.g. ["10.0.0.0/8", "2001:db8::/32"].
+allow_destinations = []
+# Metrics and status over HTTP, HOST:PORT.
+# http = "127.0.0.1:9090"
+
+[limits]
+max_jobs = 1000
+max_destinations_per_job = 16
+# Control requests per second from one source address, and the burst allowed after a quiet spell.
+requests_per_second = 50
+request_burst = 100
+
+# Live acquisition inputs (pacer acquire pushes to these); repeat the block for more.
+# [[live]]
+# name = "studio"
+# listen = "tcp://:9000"
+`;
+
+/** Candidates for the group when the config names none, tried in order at privilege-drop time. */
+export const DEFAULT_GROUPS = ["nobody", "nogroup"] as const;
+/** Smallest accepted key, in bytes; shorter keys are guessable. */
+export const MIN_KEY_BYTES = 16;
+
+const DEFAULT_CONTROL = "127.0.0.1:7070";
+const DEFAULT_MEDIA_ROOT = "./media";
+const DEFAULT_INTEREST_TIMEOUT_S = 10;
+const DEFAULT_USER = "nobody";
+const DEFAULT_MAX_JOBS = 1000;
+const DEFAULT_MAX_DESTINATIONS_PER_JOB = 16;
+const DEFAULT_REQUESTS_PER_SECOND = 50;
+const DEFAULT_REQUEST_BURST = 100;
+/** A day: longer is a typo for milliseconds. */
+const MAX_INTEREST_TIMEOUT_S = 86_400;
+const LIVE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface HostPort {
+  /** Host name or IP literal without brackets; "" means every interface (live inputs only). */
+  readonly host: string;
+  readonly port: number;
+  /** As written in the config, for messages. */
+  readonly text: string;
+}
+
+export interface LiveInput {
+  readonly name: string;
+  readonly listen: HostPort;
+}
+
+export interface Limits {
+  readonly maxJobs: number;
+  readonly maxDestinationsPerJob: number;
+  readonly requestsPerSecond: number;
+  readonly requestBurst: number;
+}
+
+export interface Config {
+  /** Where the config came from: a path, or "(embedded default)". */
+  readonly source: string;
+  readonly control: HostPort;
+  readonly keyFile?: string;
+  readonly mediaRoot: string;
+  readonly interestTimeoutMs: number;
+  readonly user: string;
+  /** Undefined: use the first of DEFAULT_GROUPS that exists, decided when dropping privileges. */
+  readonly group?: string;
+  readonly allowDestinations: readonly Cidr[];
+  readonly http?: HostPort;
+  readonly limits: Limits;
+  readonly live: readonly LiveInput[];
+}
+
+/** One line naming the source, the key and what was wrong; the CLI prints it and exits 1. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** A key file that cannot be used; the message says which file and what to do. */
+export class KeyFileError extends Error {
+  override name = "KeyFileError";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host and port text
+
+/** Parses `HOST:PORT` or `[IPV6]:PORT`; with `allowEmptyHost`, also `:PORT`. */
+export function parseHostPort(text: string, allowEmptyHost = false): HostPort | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]/]*)):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const host = m[1] ?? m[2] ?? "";
+  const port = Number(m[3]);
+  if (port < 1 || port > 65_535) return null;
+  if (host === "" && !allowEmptyHost) return null;
+  if (m[1] !== undefined && !parseIp(host)) return null;
+  return { host, port, text };
+}
+
+/** True for localhost, 127.0.0.0/8 and ::1 (also as ::ffff:127.x.y.z). */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === "localhost") return true;
+  const ip = parseIp(host);
+  if (!ip) return false;
+  if (ip.v4) return ip.bytes[12] === 127;
+  return ip.bytes.every((b, i) => b === (i === 15 ? 1 : 0));
+}
+
+function parseListenUrl(text: string): HostPort | null {
+  if (!text.startsWith("tcp://")) return null;
+  const hostPort = parseHostPort(text.slice("tcp://".length), true);
+  return hostPort && { ...hostPort, text };
+}
+
+function isCidr(text: string): boolean {
+  try {
+    parseCidr(text);
+    return true;
+  } catch (e) {
+    if (e instanceof CidrError) return false;
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+const text = (what: string) =>
+  v.pipe(v.string(`expected ${what}`), v.minLength(1, `expected ${what}, not an empty string`));
+
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  v.pipe(
+    v.number(`expected a whole number ≥ ${min}`),
+    v.integer(`expected a whole number ≥ ${min}`),
+    v.minValue(min, `expected a whole number ≥ ${min}`),
+    v.maxValue(max, `expected a whole number ≤ ${max}`),
+  );
+
+const hostPortText = (example: string) =>
+  v.pipe(
+    v.string(`expected "HOST:PORT" such as "${example}"`),
+    v.check((s) => parseHostPort(s) !== null, `expected "HOST:PORT" such as "${example}" (IPv6 as "[::1]:7070")`),
+  );
+
+const LimitsSchema = v.strictObject({
+  max_jobs: v.optional(wholeNumber(1), DEFAULT_MAX_JOBS),
+  max_destinations_per_job: v.optional(wholeNumber(1), DEFAULT_MAX_DESTINATIONS_PER_JOB),
+  requests_per_second: v.optional(
+    v.pipe(
+      v.number("expected a number of requests per second > 0"),
+      v.finite("expected a number of requests per second > 0"),
+      v.gtValue(0, "expected a number of requests per second > 0"),
+    ),
+    DEFAULT_REQUESTS_PER_SECOND,
+  ),
+  request_burst: v.optional(wholeNumber(1), DEFAULT_REQUEST_BURST),
+});
+
+const LiveSchema = v.strictObject({
+  name: v.pipe(
+    v.string("expected a name such as \"studio\""),
+    v.regex(LIVE_NAME, "expected a name of letters, digits, '.', '_' or '-' (at most 64), such as \"studio\""),
+  ),
+  listen: v.pipe(
+    v.string('expected "tcp://:PORT" or "tcp://HOST:PORT"'),
+    v.check((s) => parseListenUrl(s) !== null, 'expected "tcp://:PORT" or "tcp://HOST:PORT", such as "tcp://:9000"'),
+  ),
+});
+
+const ConfigSchema = v.strictObject({
+  control: v.optional(hostPortText("127.0.0.1:7070"), DEFAULT_CONTROL),
+  key_file: v.optional(text("a path to the key file")),
+  media_root: v.optional(text("a directory path"), DEFAULT_MEDIA_ROOT),
+  interest_timeout: v.optional(
+    v.pipe(
+      v.number("expected seconds > 0"),
+      v.finite("expected seconds > 0"),
+      v.gtValue(0, "expected seconds > 0"),
+      v.maxValue(MAX_INTEREST_TIMEOUT_S, `expected seconds ≤ ${MAX_INTEREST_TIMEOUT_S} (the value is in seconds, not ms)`),
+    ),
+    DEFAULT_INTEREST_TIMEOUT_S,
+  ),
+  user: v.optional(text("a user name"), DEFAULT_USER),
+  group: v.optional(text("a group name")),
+  allow_destinations: v.optional(
+    v.array(
+      v.pipe(
+        v.string('expected a network such as "10.0.0.0/8" or "2001:db8::/32"'),
+        v.check(isCidr, 'expected a network such as "10.0.0.0/8" or "2001:db8::/32"'),
+      ),
+      'expected a list of networks such as ["10.0.0.0/8"]',
+    ),
+    [],
+  ),
+  http: v.optional(hostPortText("127.0.0.1:9090")),
+  limits: v.optional(LimitsSchema, {}),
+  live: v.optional(v.array(LiveSchema, "expected [[live]] tables"), []),
+});
+
+type RawConfig = v.InferOutput<typeof ConfigSchema>;
+
+function issuePath(issue: v.BaseIssue<unknown>): string {
+  let out = "";
+  for (const item of issue.path ?? []) {
+    const key = item.key;
+    out += typeof key === "number" ? `[${key}]` : out === "" ? String(key) : `.${String(key)}`;
+  }
+  return out || "(top level)";
+}
+
+function issueLine(issue: v.BaseIssue<unknown>): string {
+  const where = issuePath(issue);
+  if (issue.type === "strict_object") {
+    // valibot reports both an unknown key (expected "never") and a missing required one here.
+    return issue.expected === "never"
+      ? `${where}: unknown key; check its spelling against the documented keys`
+      : `${where}: missing; this key is required`;
+  }
+  if (issue.received === "undefined") return `${where}: missing; ${issue.message}`;
+  return `${where}: ${issue.message}, got ${issue.received}`;
+}
+
+/**
+ * Parses and validates config text. `sourceName` names it in errors (a path, or "(embedded default)").
+ * Throws ConfigError with one line naming the key.
+ *
+ * @example
+ * ```ts
+ * parseConfig('control = "0.0.0.0:7070"', "/etc/pacer.toml");
+ * // ConfigError: config /etc/pacer.toml: control: refusing to listen on 0.0.0.0:7070 without key_file; …
+ * ```
+ */
+export function parseConfig(textIn: string, sourceName: string): Config {
+  const fail = (line: string): never => {
+    throw new ConfigError(`config ${sourceName}: ${line}`);
+  };
+  let table: unknown;
+  try {
+    table = Bun.TOML.parse(textIn);
+  } catch (e) {
+    return fail(`not valid TOML: ${e instanceof Error ? e.message.replace(/^TOML Parse error: /, "") : String(e)}`);
+  }
+  const parsed = v.safeParse(ConfigSchema, table);
+  if (!parsed.success) return fail(issueLine(parsed.issues[0]));
+  const raw: RawConfig = parsed.output;
+
+  const control = parseHostPort(raw.control)!;
+  if (!isLoopbackHost(control.host) && raw.key_file === undefined) {
+    fail(
+      `control: refusing to listen on ${control.text} without key_file; set key_file, or use a loopback address such as 127.0.0.1:${control.port}`,
+    );
+  }
+  const names = new Set<string>();
+  const ports = new Set<number>();
+  const live = raw.live.map((entry, i): LiveInput => {
+    const listen = parseListenUrl(entry.listen)!;
+    if (names.has(entry.name)) fail(`live[${i}].name: "${entry.name}" is used by another [[live]] input; names must be unique`);
+    if (ports.has(listen.port)) fail(`live[${i}].listen: port ${listen.port} is used by another [[live]] input`);
+    names.add(entry.name);
+    ports.add(listen.port);
+    return { name: entry.name, listen };
+  });
+
+  return {
+    source: sourceName,
+    control,
+    ...(raw.key_file !== undefined && { keyFile: raw.key_file }),
+    mediaRoot: raw.media_root,
+    interestTimeoutMs: Math.round(raw.interest_timeout * 1000),
+    user: raw.user,
+    ...(raw.group !== undefined && { group: raw.group }),
+    allowDestinations: raw.allow_destinations.map((network) => parseCidr(network)),
+    ...(raw.http !== undefined && { http: parseHostPort(raw.http)! }),
+    limits: {
+      maxJobs: raw.limits.max_jobs,
+      maxDestinationsPerJob: raw.limits.max_destinations_per_job,
+      requestsPerSecond: raw.limits.requests_per_second,
+      requestBurst: raw.limits.request_burst,
+    },
+    live,
+  };
+}
+
+function errnoOf(e: unknown): string {
+  return typeof e === "object" && e !== null && "code" in e ? String(e.code) : String(e);
+}
+
+/**
+ * Loads the config at `path`, or the embedded default when `path` is undefined.
+ * Throws ConfigError if the file cannot be read or is invalid.
+ *
+ * @example
+ * ```ts
+ * const config = await loadConfig("/etc/pacer.toml");
+ * ```
+ */
+export async function loadConfig(path?: string): Promise<Config> {
+  if (path === undefined) return parseConfig(DEFAULT_CONFIG_TOML, "(embedded default)");
+  let textIn: string;
+  try {
+    textIn = await Bun.file(path).text();
+  } catch (e) {
+    throw new ConfigError(
+      `config ${path}: cannot read it (${errnoOf(e)}); check the path and permissions, or omit --config for the embedded default`,
+    );
+  }
+  return parseConfig(textIn, path);
+}
+
+const HEX_KEY = /^(?:[0-9a-fA-F]{2})+$/;
+
+/**
+ * Reads the shared control key. Surrounding whitespace is trimmed. A file of only hex digits (an
+ * even count) is read as hex, so `openssl rand -hex 32 > key` works; anything else is used as raw
+ * bytes. Server and `pacer ctl` both read keys here, so they always agree. The key must be at least
+ * MIN_KEY_BYTES bytes. Throws KeyFileError.
+ *
+ * @example
+ * ```ts
+ * const key = await readKey("/etc/pacer/key"); // Uint8Array(32)
+ * ```
+ */
+export async function readKey(path: string): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
+  } catch (e) {
+    throw new KeyFileError(
+      `key file ${path}: cannot read it (${errnoOf(e)}); check the path, and that the server's user can read it`,
+    );
+  }
+  const isSpace = (b: number) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+  let start = 0;
+  let end = bytes.length;
+  while (start < end && isSpace(bytes[start]!)) start++;
+  while (end > start && isSpace(bytes[end - 1]!)) end--;
+  const trimmed = bytes.slice(start, end);
+  if (trimmed.length === 0) {
+    throw new KeyFileError(`key file ${path}: it is empty; write a key with: openssl rand -hex 32 > ${path}`);
+  }
+  const asText = new TextDecoder().decode(trimmed);
+  const key = HEX_KEY.test(asText) ? new Uint8Array(Buffer.from(asText, "hex")) : trimmed;
+  if (key.length < MIN_KEY_BYTES) {
+    throw new KeyFileError(
+      `key file ${path}: the key is ${key.length} bytes, at least ${MIN_KEY_BYTES} are needed; write one with: openssl rand -hex 32 > ${path}`,
+    );
+  }
+  return key;
+}

@@ -1,0 +1,192 @@
+/**
+ * The control endpoint's dedup cache (DESIGN.md, "Dedup"): a repeated request id from the same
+ * source address and port within the window gets the *same reply bytes*, and the command is not
+ * executed again. Time is passed in (`nowMs`), so there are no timers and tests use a manual clock.
+ *
+ * Entries live in an LruMap ordered by the time of their last put, so the oldest is always first:
+ * expiry and eviction pop from the front in O(1) amortized.
+ *
+ * @example
+ * ```ts
+ * const dedup = new DedupCache();
+ * const seen = dedup.claim(rinfo.address, rinfo.port, req.id, now);
+ * if (seen.kind === "replay") socket.send(seen.reply, rinfo.port, rinfo.address);
+ * else if (seen.kind === "new") {
+ *   const reply = await execute(req);
+ *   dedup.put(rinfo.address, rinfo.port, req.id, reply, clock.nowMs());
+ *   socket.send(reply, rinfo.port, rinfo.address);
+ * } // "pending": the first copy is still executing; its reply will answer this retry too.
+ * ```
+ */
+
+import { DEDUP_WINDOW_MS } from "../protocol/control.ts";
+
+/** Bound on remembered requests; at ~1.5 KB each, about 100 MB at worst. */
+export const DEDUP_MAX_ENTRIES = 65_536;
+
+export interface DedupOptions {
+  /** How long a reply is remembered, ms; default DEDUP_WINDOW_MS (60 s). */
+  readonly windowMs?: number;
+  /** Oldest entries are evicted beyond this; default DEDUP_MAX_ENTRIES. */
+  readonly maxEntries?: number;
+}
+
+export type DedupLookup =
+  | { readonly kind: "new" }
+  | { readonly kind: "pending" }
+  | { readonly kind: "replay"; readonly reply: Uint8Array };
+
+interface Entry {
+  /** null while the first copy of the request is still being executed. */
+  reply: Uint8Array | null;
+  storedAtMs: number;
+}
+
+/** The cache key. The id goes last: addresses and ports hold no space, so the key is unambiguous. */
+export function dedupKey(address: string, port: number, id: string): string {
+  return `${address} ${port} ${id}`;
+}
+
+/**
+ * A string-keyed map that remembers the order of `set`s and evicts the least recently set entry
+ * beyond `maxEntries`. Why not a plain Map's insertion order: JavaScriptCore keeps deleted entries
+ * as tombstones that every new iterator walks past, so "delete the first key" is O(n) and a full
+ * cache goes quadratic (measured: 200k evictions took 4.5 s). Here a queue of (key, sequence)
+ * records keeps the order; records made stale by a later `set` or `delete` are skipped and
+ * compacted away. Shared by the dedup cache and the rate limiter.
+ */
+export class LruMap<V> {
+  readonly #map = new Map<string, { value: V; seq: number }>();
+  #order: { key: string; seq: number }[] = [];
+  #head = 0;
+  #seq = 0;
+  readonly #maxEntries: number;
+
+  constructor(maxEntries: number) {
+    this.#maxEntries = Math.max(1, maxEntries);
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: string): V | undefined {
+    return this.#map.get(key)?.value;
+  }
+
+  /** Stores `value` as the most recent entry, evicting the oldest beyond maxEntries. */
+  set(key: string, value: V): void {
+    const seq = ++this.#seq;
+    this.#map.set(key, { value, seq });
+    this.#order.push({ key, seq });
+    while (this.#map.size > this.#maxEntries) this.shift();
+    this.#compact();
+  }
+
+  delete(key: string): void {
+    this.#map.delete(key);
+  }
+
+  /** The least recently set entry. */
+  oldest(): [string, V] | undefined {
+    while (this.#head < this.#order.length) {
+      const record = this.#order[this.#head]!;
+      const entry = this.#map.get(record.key);
+      if (entry && entry.seq === record.seq) return [record.key, entry.value];
+      this.#head++; // stale: the key was set again later, or deleted
+    }
+    return undefined;
+  }
+
+  /** Removes the least recently set entry. */
+  shift(): void {
+    const oldest = this.oldest();
+    if (oldest) {
+      this.#map.delete(oldest[0]);
+      this.#head++;
+    }
+  }
+
+  /** Drops consumed and stale records once they outnumber the live ones; amortized O(1). */
+  #compact(): void {
+    const pending = this.#order.length - this.#head;
+    const mostlyStale = pending > 2 * this.#map.size + COMPACT_SLACK;
+    const mostlyConsumed = this.#head > COMPACT_SLACK && this.#head * 2 > this.#order.length;
+    if (!mostlyStale && !mostlyConsumed) return;
+    this.#order = this.#order.slice(this.#head).filter((r) => this.#map.get(r.key)?.seq === r.seq);
+    this.#head = 0;
+  }
+}
+
+/** Records tolerated beyond twice the live entries before compacting, so small maps do not churn. */
+const COMPACT_SLACK = 1024;
+
+export class DedupCache {
+  readonly #entries: LruMap<Entry>;
+  readonly #windowMs: number;
+
+  constructor(options: DedupOptions = {}) {
+    this.#windowMs = options.windowMs ?? DEDUP_WINDOW_MS;
+    this.#entries = new LruMap(options.maxEntries ?? DEDUP_MAX_ENTRIES);
+  }
+
+  /** Number of remembered requests (including expired ones not yet swept). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The stored reply for this source and id, if still inside the window. */
+  get(address: string, port: number, id: string, nowMs: number): Uint8Array | undefined {
+    const entry = this.#live(dedupKey(address, port, id), nowMs);
+    return entry?.reply ?? undefined;
+  }
+
+  /**
+   * Looks the request up and, if it is new, marks it pending so a retry arriving while it still
+   * executes is not executed twice. The caller of a "new" claim must `put` the reply, or `forget`
+   * it when no reply is sent (a drop).
+   */
+  claim(address: string, port: number, id: string, nowMs: number): DedupLookup {
+    const key = dedupKey(address, port, id);
+    const entry = this.#live(key, nowMs);
+    if (entry) return entry.reply ? { kind: "replay", reply: entry.reply } : { kind: "pending" };
+    this.#insert(key, { reply: null, storedAtMs: nowMs }, nowMs);
+    return { kind: "new" };
+  }
+
+  /** Stores the exact reply bytes sent for this request, for the next window. */
+  put(address: string, port: number, id: string, reply: Uint8Array, nowMs: number): void {
+    this.#insert(dedupKey(address, port, id), { reply, storedAtMs: nowMs }, nowMs);
+  }
+
+  /** Forgets a request, so a retry is executed afresh. */
+  forget(address: string, port: number, id: string): void {
+    this.#entries.delete(dedupKey(address, port, id));
+  }
+
+  /** Drops expired entries from the front; called on every insert, callable from a housekeeping tick. */
+  sweep(nowMs: number): void {
+    for (let oldest = this.#entries.oldest(); oldest; oldest = this.#entries.oldest()) {
+      if (!this.#expired(oldest[1], nowMs)) break;
+      this.#entries.shift();
+    }
+  }
+
+  #expired(entry: Entry, nowMs: number): boolean {
+    return nowMs - entry.storedAtMs >= this.#windowMs;
+  }
+
+  #live(key: string, nowMs: number): Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry && this.#expired(entry, nowMs)) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #insert(key: string, entry: Entry, nowMs: number): void {
+    this.#entries.set(key, entry);
+    this.sweep(nowMs);
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Turns an input argument into a Source and what is known about it: a
+ * path (WAV, MPEG-TS, MPEG-PS, raw PCM with `--format`, other data with
+ * `--bitrate`) or `-` for stdin. Everything that can be checked is checked
+ * here, before anything is sent.
+ */
+import { extname } from "node:path";
+import { PacerError, UsageError } from "../cli/errors.ts";
+import { detectContainer, probePs, probeTs } from "../protocol/mpeg_probe.ts";
+import { type ByteClock, ConstantRateClock, PcrClock, ScrClock } from "../protocol/mpeg_timing.ts";
+import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
+import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
+import { US_PER_S } from "../scheduler/clock.ts";
+import { fileSize, openFileSource } from "./file_source.ts";
+import type { InputInfo, Source } from "./source.ts";
+import { streamSource } from "./stream_source.ts";
+import { openSync, readSync, closeSync } from "node:fs";
+
+export interface InputOptions {
+  /** `--format`: the input is raw PCM in this format. */
+  format?: SampleFormat;
+  /** `--bitrate`: pace at this constant rate (bits/s). */
+  bitrate?: number;
+  /** `--start`: seconds into the input. */
+  startSeconds?: number;
+}
+
+export interface OpenedInput {
+  info: InputInfo;
+  source: Source;
+  byteClock?: ByteClock;
+  /** Stream offset where playing starts (from --start). */
+  startOffset: number;
+}
+
+/** Enough of a file's head to tell its container and find PCRs. */
+const PROBE_HEAD_BYTES = 1 << 20;
+const TS_PACKET = 188;
+
+function readHead(path: string, bytes: number, at = 0): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(bytes);
+    const n = readSync(fd, head, 0, bytes, at);
+    return head.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function kindFromExtension(path: string): "wav" | "mpegts" | "mpegps" | null {
+  switch (extname(path).toLowerCase()) {
+    case ".wav":
+    case ".wave":
+      return "wav";
+    case ".ts":
+    case ".m2ts":
+    case ".mts":
+      return "mpegts";
+    case ".mpg":
+    case ".mpeg":
+    case ".vob":
+      return "mpegps";
+  }
+  return null;
+}
+
+function isRiff(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x52 && head[1] === 0x49 && head[2] === 0x46 && head[3] === 0x46;
+}
+
+function mpegClock(kind: "mpegts" | "mpegps", options: InputOptions): ByteClock {
+  if (options.bitrate) return new ConstantRateClock(options.bitrate);
+  return kind === "mpegts" ? new PcrClock() : new ScrClock();
+}
+
+/** Opens `spec` ("-" for stdin, or a path). */
+export async function openInput(spec: string, options: InputOptions = {}): Promise<OpenedInput> {
+  if (/^(udp|rtp|tcp|alsa):/i.test(spec)) {
+    throw new PacerError(`input "${spec}": network and capture inputs are not yet available in play`);
+  }
+  if (spec === "-") return openStdin(options);
+  return openFile(spec, options);
+}
+
+function openFile(path: string, options: InputOptions): OpenedInput {
+  const size = fileSize(path);
+  const head = readHead(path, Math.min(size, PROBE_HEAD_BYTES));
+  if (options.format) return rawPcm(path, size, 0, size, options.format, options);
+  const byExtension = kindFromExtension(path);
+  if (byExtension === "wav" || isRiff(head)) {
+    let header;
+    try {
+      header = parseWavHeader(head, path, size);
+    } catch (error) {
+      if (error instanceof WavError) throw new PacerError(error.message);
+      throw error;
+    }
+    if (header.status !== "ok") throw new PacerError(`${path}: no data chunk in the first ${MAX_WAV_HEADER_BYTES} bytes`);
+    const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset);
+    return rawPcm(path, size, header.dataOffset, end, header.format, options);
+  }
+  const container = byExtension ?? detectContainer(head);
+  if (container === "mpegts" || container === "mpegps") return mpegFile(path, size, head, container, options);
+  if (!options.bitrate) {
+    throw new UsageError(`${path}: not WAV, MPEG-TS or MPEG-PS; give --format for raw PCM or --bitrate for other data`);
+  }
+  return dataFile(path, size, options.bitrate, options);
+}
+
+function rawPcm(path: string, size: number, start: number, end: number, format: SampleFormat, options: InputOptions): OpenedInput {
+  const frame = bytesPerFrame(format);
+  const mediaBytes = end - start - ((end - start) % frame);
+  const startFrames = Math.floor((options.startSeconds ?? 0) * format.rate);
+  const startOffset = Math.min(mediaBytes, startFrames * frame);
+  const source = openFileSource(path, start, start + mediaBytes);
+  source.seek(startOffset);
+  void size;
+  return {
+    info: { label: path, kind: "pcm", format, mediaBytes, durationUs: (mediaBytes / frame / format.rate) * US_PER_S },
+    source,
+    startOffset,
+  };
+}
+
+function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpegts" | "mpegps", options: InputOptions): OpenedInput {
+  const probe = kind === "mpegts" ? probeTs(head) : probePs(head);
+  if (kind === "mpegts" && probe.container === "mpegts" && probe.packets === 0) {
+    throw new PacerError(`${path}: no MPEG-TS packets found (no 0x47 sync every 188 bytes)`);
+  }
+  const bitrate = options.bitrate ?? probe.bitrate;
+  if (!bitrate) {
+    throw new PacerError(`${path}: no ${kind === "mpegts" ? "PCR" : "SCR or mux rate"} to pace by in the first MiB; give --bitrate`);
+  }
+  const byteRate = bitrate / 8;
+  let startOffset = Math.floor((options.startSeconds ?? 0) * byteRate);
+  if (kind === "mpegts") startOffset -= startOffset % TS_PACKET;
+  startOffset = Math.min(startOffset, size);
+  const source = openFileSource(path, 0, size);
+  source.seek(startOffset);
+  return {
+    info: { label: path, kind, mediaBytes: size, durationUs: (size / byteRate) * US_PER_S },
+    source,
+    byteClock: mpegClock(kind, options),
+    startOffset,
+  };
+}
+
+function dataFile(path: string, size: number, bitrate: number, options: InputOptions): OpenedInput {
+  const byteRate = bitrate / 8;
+  const startOffset = Math.min(size, Math.floor((options.startSeconds ?? 0) * byteRate));
+  const source = openFileSource(path, 0, size);
+  source.seek(startOffset);
+  return {
+    info: { label: path, kind: "data", mediaBytes: size, durationUs: (size / byteRate) * US_PER_S },
+    source,
+    byteClock: new ConstantRateClock(bitrate),
+    startOffset,
+  };
+}
+
+async function openStdin(options: InputOptions): Promise<OpenedInput> {
+  const source = streamSource("stdin", process.stdin);
+  if (options.startSeconds) throw new UsageError("--start needs a file input; stdin cannot seek");
+  if (options.format) {
+    return { info: { label: "stdin", kind: "pcm", format: options.format }, source, startOffset: 0 };
+  }
+  let head = await source.peek(12);
+  if (isRiff(head)) {
+    for (let want = 64; ; want *= 2) {
+      head = await source.peek(want);
+      let header;
+      try {
+        header = parseWavHeader(head, "stdin");
+      } catch (error) {
+        if (error instanceof WavError) throw new PacerError(error.message);
+        throw error;
+      }
+      if (header.status === "ok") {
+        // Drop the header bytes: the job reads samples only.
+        const skip = Buffer.alloc(header.dataOffset);
+        source.read(skip, 0, header.dataOffset);
+        return { info: { label: "stdin", kind: "pcm", format: header.format }, source, startOffset: 0 };
+      }
+      if (head.length < want) throw new PacerError("stdin: truncated: the input ends inside the WAV header");
+    }
+  }
+  head = await source.peek(3 * TS_PACKET + 1);
+  const container = detectContainer(head);
+  if (container) {
+    return { info: { label: "stdin", kind: container }, source, byteClock: mpegClock(container, options), startOffset: 0 };
+  }
+  if (!options.bitrate) throw new UsageError("stdin: not WAV or MPEG; give --format for raw PCM or --bitrate for other data");
+  return { info: { label: "stdin", kind: "data" }, source, byteClock: new ConstantRateClock(options.bitrate), startOffset: 0 };
+}

@@ -1,0 +1,101 @@
+/**
+ * A pipe (stdin) or any Node readable stream as a Source. What arrives is
+ * queued, up to a bound; past it the stream is paused, so a fast producer
+ * (`cat big.wav | pacer play -`) is held back instead of filling memory.
+ *
+ * @example
+ * ```ts
+ * const src = streamSource("-", process.stdin);
+ * ```
+ */
+import type { Readable } from "node:stream";
+import { SOURCE_END, type Source } from "./source.ts";
+
+/** Most bytes queued before the producer is paused. */
+const QUEUE_LIMIT = 1 << 20;
+
+export interface StreamSource extends Source {
+  /** Bytes that arrived before the job started reading (a probed header), put back in front. */
+  unshift(bytes: Uint8Array): void;
+  /** Resolves with at least `n` bytes queued, or fewer at the end of the stream. */
+  peek(n: number): Promise<Uint8Array>;
+  /** Error from the stream, if it failed. */
+  readonly error: Error | null;
+}
+
+export function streamSource(label: string, stream: Readable): StreamSource {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: Error | null = null;
+  let waiters: (() => void)[] = [];
+  const notify = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+    source.onReadable?.();
+  };
+  stream.on("data", (chunk: Buffer) => {
+    queue.push(chunk);
+    queued += chunk.length;
+    if (queued >= QUEUE_LIMIT) stream.pause();
+    notify();
+  });
+  stream.on("end", () => {
+    ended = true;
+    notify();
+  });
+  stream.on("error", (error) => {
+    failure = error;
+    ended = true;
+    notify();
+  });
+
+  const source: StreamSource = {
+    label,
+    onReadable: null,
+    get error() {
+      return failure;
+    },
+    read(target, at, length) {
+      if (queued === 0) {
+        if (failure) throw new Error(`${label}: read error: ${(failure as Error).message}`);
+        return ended ? SOURCE_END : 0;
+      }
+      let copied = 0;
+      while (copied < length && queue.length > 0) {
+        const head = queue[0]!;
+        const n = Math.min(head.length, length - copied);
+        head.copy(target, at + copied, 0, n);
+        copied += n;
+        if (n === head.length) queue.shift();
+        else queue[0] = head.subarray(n);
+      }
+      queued -= copied;
+      if (queued < QUEUE_LIMIT / 2 && stream.isPaused()) stream.resume();
+      return copied;
+    },
+    unshift(bytes) {
+      if (bytes.length === 0) return;
+      queue.unshift(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      queued += bytes.length;
+    },
+    async peek(n) {
+      while (queued < n && !ended) {
+        if (stream.isPaused()) stream.resume();
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+      const all = Buffer.concat(queue);
+      queue.length = 0;
+      if (all.length) queue.push(all);
+      return all.subarray(0, Math.min(n, all.length));
+    },
+    rewind() {
+      return false;
+    },
+    close() {
+      stream.destroy();
+    },
+  };
+  return source;
+}

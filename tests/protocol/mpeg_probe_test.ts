@@ -1,0 +1,108 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { readFileSync } from "node:fs";
+import { detectContainer, probePs, probeTs } from "../../protocol/mpeg_probe.ts";
+import { PCR_HZ, PCR_WRAP, TS_SIZE } from "../../protocol/mpegts.ts";
+import {
+  ffmpegPs, ffmpegTs, ffprobeDuration, ffprobePcrPid, garbageBytes, haveFfmpeg, insertBytes, makeCbrPs,
+  makeCbrTs, makeTempDir,
+} from "../helpers/mpeg_fixtures.ts";
+
+const FFMPEG = haveFfmpeg();
+const tmp = makeTempDir();
+afterAll(() => tmp.cleanup());
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+describe("detectContainer", () => {
+  test("tells TS (even after a little garbage) from PS, and neither from noise", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.1 });
+    const ps = makeCbrPs({ muxRate: 100_000, duration: 0.1 });
+    expect(detectContainer(ts)).toBe("mpegts");
+    expect(detectContainer(insertBytes(ts, 0, garbageBytes(100)))).toBe("mpegts");
+    expect(detectContainer(ps)).toBe("mpegps");
+    expect(detectContainer(insertBytes(ps, 0, new Uint8Array(20)))).toBe("mpegps");
+    expect(detectContainer(garbageBytes(8192))).toBeNull();
+    expect(detectContainer(new Uint8Array(0))).toBeNull();
+    expect(detectContainer(ts.subarray(0, 300))).toBeNull(); // too short to confirm
+  });
+
+  test("property: never throws on arbitrary bytes", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => {
+      const r = detectContainer(b);
+      return r === null || r === "mpegts" || r === "mpegps";
+    }));
+  });
+});
+
+describe("probeTs", () => {
+  test("reports PIDs, PCR PID, bit rate and duration of a synthetic CBR TS", () => {
+    const ts = makeCbrTs({ bitrate: 3_000_000, duration: 4, pcrPid: 0x44, payloadPid: 0x45 });
+    const p = probeTs(insertBytes(ts, 50 * TS_SIZE, garbageBytes(99)));
+    expect(p.pcrPid).toBe(0x44);
+    expect(p.pids.map((x) => x.pid)).toEqual([0x44, 0x45]);
+    expect(p.packets).toBe(ts.length / TS_SIZE);
+    expect(p.garbageBytes).toBe(99);
+    expect(p.bitrate! / 3_000_000).toBeCloseTo(1, 3); // the garbage adds 99 bytes to one PCR interval
+    // 99 garbage bytes still take wire time at the stream's rate.
+    expect(p.durationUs! / 1e6).toBeCloseTo((ts.length + 99) / 375_000, 3);
+    expect(p.discontinuities).toBe(0);
+  });
+
+  test("duration survives the PCR wrap and a head+tail sample", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 10, firstPcr: PCR_WRAP - 5 * PCR_HZ });
+    expect(probeTs(ts).durationUs! / 1e6).toBeCloseTo(ts.length / 125_000, 3);
+    const headTail = concat(ts.subarray(0, 100 * TS_SIZE), ts.subarray(ts.length - 100 * TS_SIZE));
+    const p = probeTs(headTail);
+    expect(p.durationUs! / 1e6).toBeCloseTo(ts.length / 125_000, 1);
+    expect(p.bitrate! / 1_000_000).toBeCloseTo(1, 3);
+  });
+
+  test("a file looped onto itself reports one discontinuity and twice the duration", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 2 });
+    const p = probeTs(concat(ts, ts));
+    expect(p.discontinuities).toBe(1);
+    expect(p.durationUs! / 1e6).toBeCloseTo((2 * ts.length) / 125_000, 3);
+  });
+
+  test.skipIf(!FFMPEG)("agrees with ffprobe on an ffmpeg TS: PCR PID and duration within 2%", () => {
+    const path = ffmpegTs(tmp.dir);
+    const p = probeTs(new Uint8Array(readFileSync(path)));
+    expect(p.pcrPid).toBe(ffprobePcrPid(path));
+    const expected = ffprobeDuration(path);
+    expect(Math.abs(p.durationUs! / 1e6 - expected) / expected).toBeLessThan(0.02);
+    expect(Math.abs(p.bitrate! - 1_500_000) / 1_500_000).toBeLessThan(0.005);
+    expect(p.garbageBytes).toBe(0);
+  });
+});
+
+describe("probePs", () => {
+  test("reports version, mux rate and duration of a synthetic MPEG-2 PS", () => {
+    const ps = makeCbrPs({ muxRate: 100_000, duration: 3 });
+    const p = probePs(ps);
+    expect(p.mpegVersion).toBe(2);
+    expect(p.muxRate).toBe(100_000);
+    expect(p.packs).toBe(ps.length / 2048);
+    expect(p.streams).toEqual([{ streamId: 0xbe, packets: ps.length / 2048 }]);
+    expect(p.durationUs! / 1e6).toBeCloseTo(ps.length / 100_000, 3);
+  });
+
+  test.skipIf(!FFMPEG)("agrees with ffprobe on ffmpeg program streams within 10%", () => {
+    for (const [kind, version] of [["mpeg1", 1], ["mpeg2", 2]] as const) {
+      const path = ffmpegPs(tmp.dir, kind);
+      const p = probePs(new Uint8Array(readFileSync(path)));
+      expect(p.mpegVersion).toBe(version);
+      expect(p.muxRate).toBe(125_000);
+      expect(p.streams.some((s) => s.streamId === 0xe0)).toBe(true);
+      // ffprobe times by PTS; ffmpeg's PS SCRs jump while the muxer idles, so the
+      // bytes after the last pack are timed at an average rate: a looser bound than TS.
+      const expected = ffprobeDuration(path);
+      expect(Math.abs(p.durationUs! / 1e6 - expected) / expected).toBeLessThan(0.1);
+    }
+  });
+});

@@ -1,0 +1,219 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { ConstantRateClock, PcrClock, ScrClock, type ByteClock } from "../../protocol/mpeg_timing.ts";
+import { readFileSync } from "node:fs";
+import { PCR_HZ, PCR_WRAP, TS_SIZE } from "../../protocol/mpegts.ts";
+import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
+import {
+  ffmpegPs, ffmpegTs, ffprobeDuration, garbageBytes, haveFfmpeg, insertBytes, makeCbrPs, makeCbrTs,
+  makeTempDir, markDiscontinuityAt,
+} from "../helpers/mpeg_fixtures.ts";
+
+const CHUNK = 128 * 1024; // what the file source loads at a time
+const FFMPEG = haveFfmpeg();
+const tmp = makeTempDir();
+afterAll(() => tmp.cleanup());
+
+function observeInChunks(clock: ByteClock, bytes: Uint8Array, chunk = CHUNK): void {
+  for (let o = 0; o < bytes.length; o += chunk) clock.observe(bytes.subarray(o, o + chunk), o);
+}
+
+/** Largest backward step of timeAt over packet offsets 0..end (0 when monotonic). */
+function worstBackwardStep(clock: ByteClock, end: number): number {
+  let prev = -Infinity;
+  let worst = 0;
+  for (let o = 0; o <= end; o += TS_SIZE) {
+    const t = clock.timeAt(o);
+    worst = Math.max(worst, prev - t);
+    prev = t;
+  }
+  return worst;
+}
+
+describe("ConstantRateClock", () => {
+  test("byte o is due at o*8/bitrate seconds", () => {
+    const clock = new ConstantRateClock(1_500_000);
+    expect(clock.byteRate()).toBe(187_500);
+    expect(clock.timeAt(187_500)).toBe(1_000_000);
+    expect(clock.timeAt(0)).toBe(0);
+    expect(() => new ConstantRateClock(0)).toThrow(RangeError);
+  });
+});
+
+describe("PcrClock", () => {
+  test("paces a synthetic CBR TS exactly at its PCR rate, from time 0", () => {
+    const ts = makeCbrTs({ bitrate: 2_000_000, duration: 2 });
+    const clock = new PcrClock();
+    observeInChunks(clock, ts);
+    expect(clock.pcrPid).toBe(0x100);
+    expect(clock.byteRate()).toBeCloseTo(250_000, 3);
+    for (const o of [0, TS_SIZE, 1000 * TS_SIZE, ts.length - TS_SIZE]) {
+      expect(clock.timeAt(o)).toBeCloseTo((o / 250_000) * 1e6, 1);
+    }
+    // Beyond the data: extrapolated at the last rate.
+    expect(clock.timeAt(ts.length + 250_000)).toBeCloseTo((ts.length / 250_000 + 1) * 1e6, 0);
+    expect(clock.discontinuities()).toBe(0);
+  });
+
+  test("knows nothing before two PCRs unless given a fallback rate", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 1, pcrIntervalMs: 40 });
+    const clock = new PcrClock();
+    clock.observe(ts.subarray(0, 10 * TS_SIZE), 0);
+    expect(clock.byteRate()).toBe(0);
+    expect(clock.timeAt(5000)).toBe(0);
+    const withFallback = new PcrClock({ fallbackBitsPerSecond: 800_000 });
+    withFallback.observe(ts.subarray(0, 10 * TS_SIZE), 0);
+    expect(withFallback.timeAt(100_000)).toBeCloseTo(1_000_000, 3);
+  });
+
+  test("follows only the chosen PCR PID", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.5, pcrPid: 0x200 });
+    const other = new PcrClock({ pcrPid: 0x300 });
+    other.observe(ts, 0);
+    expect(other.byteRate()).toBe(0);
+    const right = new PcrClock({ pcrPid: 0x200 });
+    right.observe(ts, 0);
+    expect(right.byteRate()).toBeCloseTo(125_000, 3);
+  });
+
+  test("handles the 33-bit PCR wrap without a discontinuity", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 2, firstPcr: PCR_WRAP - PCR_HZ });
+    const clock = new PcrClock();
+    clock.observe(ts, 0);
+    expect(clock.discontinuities()).toBe(0);
+    expect(clock.timeAt(ts.length)).toBeCloseTo((ts.length / 125_000) * 1e6, 0);
+  });
+
+  test("a discontinuity_indicator continues the time line at the previous rate", () => {
+    const a = makeCbrTs({ bitrate: 1_000_000, duration: 1, firstPcr: 100 * PCR_HZ });
+    const b = makeCbrTs({ bitrate: 2_000_000, duration: 1, firstPcr: 101.5 * PCR_HZ }); // a sane-looking 0.5 s jump: only the flag tells
+    markDiscontinuityAt(b, 0);
+    const ts = new Uint8Array(a.length + b.length);
+    ts.set(a, 0);
+    ts.set(b, a.length);
+    const clock = new PcrClock();
+    observeInChunks(clock, ts);
+    expect(clock.discontinuities()).toBe(1);
+    // The join is paced at a's rate (not 0.5 s on, as b's PCR claims), then b runs at its own.
+    expect(clock.timeAt(a.length)).toBeCloseTo((a.length / 125_000) * 1e6, 0);
+    expect(clock.timeAt(ts.length)).toBeCloseTo((a.length / 125_000 + b.length / 250_000) * 1e6, 0);
+    expect(clock.byteRate()).toBeCloseTo(250_000, 3);
+    expect(worstBackwardStep(clock, ts.length)).toBe(0);
+  });
+
+  test("forget drops old anchors but keeps later answers", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 3 });
+    const clock = new PcrClock({ capacity: 64 });
+    observeInChunks(clock, ts, 4096);
+    const late = clock.timeAt(ts.length - TS_SIZE);
+    clock.forget(ts.length / 2);
+    expect(clock.timeAt(ts.length - TS_SIZE)).toBe(late);
+    expect(clock.timeAt(ts.length - TS_SIZE)).toBeCloseTo(((ts.length - TS_SIZE) / 125_000) * 1e6, 0);
+  });
+
+  test("property: timeAt is non-decreasing over any offsets, whatever the PCRs do", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({
+          seconds: fc.double({ min: 0.05, max: 0.5, noNaN: true }),
+          bitrate: fc.integer({ min: 100_000, max: 20_000_000 }),
+          firstPcr: fc.integer({ min: 0, max: PCR_WRAP - 1 }),
+          flag: fc.boolean(),
+        }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat(2_000_000), { minLength: 2, maxLength: 50 }),
+        fc.nat(3),
+        (parts, offsets, garbage) => {
+          const pieces = parts.map((p) => {
+            const ts = makeCbrTs({ bitrate: p.bitrate, duration: p.seconds, firstPcr: p.firstPcr });
+            if (p.flag) markDiscontinuityAt(ts, 0);
+            return ts;
+          });
+          let ts: Uint8Array = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+          let at = 0;
+          for (const p of pieces) { ts.set(p, at); at += p.length; }
+          if (garbage > 0) ts = insertBytes(ts, Math.floor(ts.length / 2), garbageBytes(garbage * 61));
+          const clock = new PcrClock();
+          observeInChunks(clock, ts, 7919);
+          const sorted = [...offsets].sort((x, y) => x - y);
+          for (let i = 1; i < sorted.length; i++) {
+            if (clock.timeAt(sorted[i]) < clock.timeAt(sorted[i - 1])) return false;
+          }
+          return true;
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test.skipIf(!FFMPEG)("on an ffmpeg 1.5 Mbit/s TS: rate within 0.5%, monotonic across a loop of the file", () => {
+    const bytes = new Uint8Array(readFileSync(ffmpegTs(tmp.dir)));
+    const single = new PcrClock();
+    observeInChunks(single, bytes);
+    expect(Math.abs(single.byteRate() - 1_500_000 / 8) / (1_500_000 / 8)).toBeLessThan(0.005);
+    expect(worstBackwardStep(single, bytes.length)).toBe(0);
+
+    const looped = new Uint8Array(bytes.length * 2);
+    looped.set(bytes, 0);
+    looped.set(bytes, bytes.length);
+    const clock = new PcrClock();
+    observeInChunks(clock, looped);
+    expect(clock.discontinuities()).toBe(1); // the PCR jumps back at the join
+    expect(worstBackwardStep(clock, looped.length)).toBe(0);
+    // The second copy takes as long as the first.
+    const end = clock.timeAt(looped.length);
+    expect(Math.abs(end - 2 * single.timeAt(bytes.length)) / end).toBeLessThan(0.005);
+    expect(Math.abs(clock.byteRate() - 187_500) / 187_500).toBeLessThan(0.005);
+  });
+});
+
+describe("ScrClock", () => {
+  test("paces a synthetic MPEG-2 PS at its SCRs", () => {
+    const ps = makeCbrPs({ muxRate: 100_000, duration: 2 });
+    const clock = new ScrClock();
+    observeInChunks(clock, ps, 5000);
+    expect(clock.muxRate()).toBe(100_000);
+    expect(clock.byteRate()).toBeCloseTo(100_000, 3);
+    expect(clock.timeAt(ps.length / 2)).toBeCloseTo((ps.length / 2 / 100_000) * 1e6, 1);
+  });
+
+  test("falls back to program_mux_rate when SCRs are garbage or missing", () => {
+    const garbage = makeCbrPs({ muxRate: 50_000, duration: 1 });
+    const missing = makeCbrPs({ muxRate: 50_000, duration: 1 });
+    let seed = 5;
+    for (let at = 0; at < garbage.length; at += 2048) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      psWriteMpeg2Pack(garbage, at, seed * 4096, 50_000); // random SCRs, valid markers
+      psWriteMpeg2Pack(missing, at, 0, 50_000); // every SCR 0: no clock at all
+    }
+    const muxSeconds = garbage.length / 50_000;
+
+    const noClock = new ScrClock();
+    noClock.observe(missing, 0);
+    expect(noClock.discontinuities()).toBe(0);
+    expect(noClock.timeAt(missing.length) / 1e6).toBeCloseTo(muxSeconds, 5);
+
+    const badClock = new ScrClock();
+    badClock.observe(garbage, 0);
+    expect(badClock.discontinuities()).toBeGreaterThan(0);
+    expect(worstBackwardStep(badClock, garbage.length)).toBe(0);
+    // Sane-looking steps may run up to 2x mux rate, the rest at the mux rate.
+    expect(badClock.timeAt(garbage.length) / 1e6).toBeGreaterThan(muxSeconds / 2);
+    expect(badClock.timeAt(garbage.length) / 1e6).toBeLessThan(muxSeconds + 10);
+  });
+
+  test.skipIf(!FFMPEG)("on ffmpeg program streams (MPEG-1 and MPEG-2) gives a sane rate and duration", () => {
+    for (const kind of ["mpeg1", "mpeg2"] as const) {
+      const path = ffmpegPs(tmp.dir, kind);
+      const bytes = new Uint8Array(readFileSync(path));
+      const clock = new ScrClock();
+      observeInChunks(clock, bytes);
+      expect(clock.muxRate()).toBe(125_000);
+      expect(clock.byteRate()).toBeGreaterThan(10_000);
+      expect(clock.byteRate()).toBeLessThanOrEqual(2 * 125_000);
+      expect(worstBackwardStep(clock, bytes.length)).toBe(0);
+      // ffmpeg's PS muxer is not CBR (SCR jumps while idle); the SCR time line still spans the clip.
+      const seconds = clock.timeAt(bytes.length) / 1e6;
+      expect(Math.abs(seconds - ffprobeDuration(path)) / ffprobeDuration(path)).toBeLessThan(0.1);
+    }
+  });
+});

@@ -1,0 +1,155 @@
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import {
+  PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, TsScanner, tsFindSync, tsGetAdaptationLength, tsGetCc,
+  tsGetDiscontinuity, tsGetPayloadOffset, tsGetPayloadUnitStart, tsGetPcr, tsGetPid, tsHasAdaptation,
+  tsHasPayload, tsHasPcr, tsHasSync, tsInit, tsSetAdaptation, tsSetCc, tsSetDiscontinuity, tsSetPayloadUnitStart,
+  tsSetPcr, tsSetPid,
+} from "../../protocol/mpegts.ts";
+import { garbageBytes, insertBytes, makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+
+/** Runs a scanner over `buf` cut at `cuts`, returning packet stream offsets and the skipped count. */
+function scanInChunks(buf: Uint8Array, cuts: number[]): { offsets: number[]; skipped: number } {
+  const scanner = new TsScanner();
+  const offsets: number[] = [];
+  const onPacket = (b: Uint8Array, at: number, off: number) => {
+    expect(b[at]).toBe(TS_SYNC);
+    offsets.push(off);
+  };
+  let from = 0;
+  for (const cut of [...cuts, buf.length].sort((a, b) => a - b)) {
+    scanner.push(buf.subarray(from, cut), onPacket);
+    from = cut;
+  }
+  scanner.flush(onPacket);
+  return { offsets, skipped: scanner.skipped };
+}
+
+describe("TS packet fields (13818-1 §2.4.3)", () => {
+  test("header fields round-trip in place at an offset", () => {
+    const buf = new Uint8Array(3 * TS_SIZE);
+    const at = TS_SIZE; // the middle packet, to catch offset mistakes
+    tsInit(buf, at);
+    expect(tsHasSync(buf, at)).toBe(true);
+    expect(tsHasPayload(buf, at)).toBe(true);
+    expect(tsHasAdaptation(buf, at)).toBe(false);
+    tsSetPid(buf, at, 0x1abc);
+    tsSetCc(buf, at, 13);
+    tsSetPayloadUnitStart(buf, at, true);
+    expect(tsGetPid(buf, at)).toBe(0x1abc);
+    expect(tsGetCc(buf, at)).toBe(13);
+    expect(tsGetPayloadUnitStart(buf, at)).toBe(true);
+    tsSetPayloadUnitStart(buf, at, false);
+    expect(tsGetPayloadUnitStart(buf, at)).toBe(false);
+    expect(tsGetPid(buf, at)).toBe(0x1abc);
+    expect(buf.subarray(0, TS_SIZE).every((b) => b === 0)).toBe(true);
+    expect(buf.subarray(2 * TS_SIZE).every((b) => b === 0)).toBe(true);
+  });
+
+  test("PCR and adaptation fields round-trip, including the 33-bit base edge", () => {
+    const p = new Uint8Array(TS_SIZE);
+    tsInit(p, 0);
+    expect(tsHasPcr(p, 0)).toBe(false);
+    tsSetAdaptation(p, 0, 7);
+    expect(tsGetAdaptationLength(p, 0)).toBe(7);
+    expect(tsGetPayloadOffset(p, 0)).toBe(12);
+    const max = PCR_WRAP - 1; // base 2^33-1, ext 299
+    tsSetPcr(p, 0, max);
+    expect(tsHasPcr(p, 0)).toBe(true);
+    expect(tsGetPcr(p, 0)).toBe(max);
+    expect([...p.subarray(6, 12)]).toEqual([0xff, 0xff, 0xff, 0xff, 0xfe | 0x01, 299 & 0xff]);
+    expect(tsGetDiscontinuity(p, 0)).toBe(false);
+    tsSetDiscontinuity(p, 0, true);
+    expect(tsGetDiscontinuity(p, 0)).toBe(true);
+    expect(tsGetPcr(p, 0)).toBe(max);
+  });
+
+  test("property: any PID, CC and PCR survive a write/read", () => {
+    const p = new Uint8Array(TS_SIZE);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0x1fff }),
+        fc.integer({ min: 0, max: 15 }),
+        fc.integer({ min: 0, max: PCR_WRAP - 1 }),
+        fc.boolean(),
+        (pid, cc, pcr, pusi) => {
+          tsInit(p, 0);
+          tsSetAdaptation(p, 0, 7);
+          tsSetPid(p, 0, pid);
+          tsSetCc(p, 0, cc);
+          tsSetPayloadUnitStart(p, 0, pusi);
+          tsSetPcr(p, 0, pcr);
+          return tsGetPid(p, 0) === pid && tsGetCc(p, 0) === cc && tsGetPcr(p, 0) === pcr &&
+            tsGetPayloadUnitStart(p, 0) === pusi && tsHasSync(p, 0);
+        },
+      ),
+    );
+  });
+
+  test("PCR written by the fixture reads back as 27 MHz ticks", () => {
+    const ts = makeCbrTs({ bitrate: 1_504_000, duration: 0.1, firstPcr: 5 * PCR_HZ });
+    expect(tsGetPcr(ts, 0)).toBe(5 * PCR_HZ);
+  });
+});
+
+describe("resynchronisation", () => {
+  test("tsFindSync skips leading garbage to a confirmed sync", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.05 });
+    const buf = insertBytes(ts, 0, garbageBytes(77));
+    expect(tsFindSync(buf, 0, buf.length)).toBe(77);
+    expect(tsFindSync(buf, 78, buf.length)).toBe(77 + TS_SIZE);
+    expect(tsFindSync(new Uint8Array(400), 0, 400)).toBe(-1);
+  });
+
+  test("property: tsFindSync never returns a position without sync bytes at +0 and +188", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 1200 }),
+        fc.array(fc.nat(1199), { maxLength: 20 }),
+        fc.nat(1200),
+        (bytes, syncAt, from) => {
+          for (const i of syncAt) if (i < bytes.length) bytes[i] = TS_SYNC; // make hits likely
+          const r = tsFindSync(bytes, from, bytes.length);
+          if (r < 0) return true;
+          return r >= from && bytes[r] === TS_SYNC && bytes[r + TS_SIZE] === TS_SYNC &&
+            (r + 2 * TS_SIZE >= bytes.length || bytes[r + 2 * TS_SIZE] === TS_SYNC);
+        },
+      ),
+    );
+  });
+
+  test("the scanner reports exactly the garbage bytes inserted between packets", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.2 });
+    const packets = ts.length / TS_SIZE;
+    let buf = insertBytes(ts, 40 * TS_SIZE, garbageBytes(1000, 7));
+    buf = insertBytes(buf, 10 * TS_SIZE, garbageBytes(5, 3));
+    buf = insertBytes(buf, 0, garbageBytes(123, 9));
+    const { offsets, skipped } = scanInChunks(buf, []);
+    expect(skipped).toBe(1128);
+    expect(offsets.length).toBe(packets);
+    expect(offsets[0]).toBe(123);
+    expect(offsets[10]).toBe(123 + 10 * TS_SIZE + 5);
+  });
+
+  test("a truncated last packet is counted as skipped", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.05 });
+    const cut = ts.subarray(0, ts.length - 100);
+    const { offsets, skipped } = scanInChunks(cut, []);
+    expect(offsets.length).toBe(ts.length / TS_SIZE - 1);
+    expect(skipped).toBe(TS_SIZE - 100);
+  });
+
+  test("property: chunking does not change packets found or bytes skipped", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.05 });
+    const buf = insertBytes(insertBytes(ts, 7 * TS_SIZE, garbageBytes(300, 5)), 0, garbageBytes(50, 2));
+    const whole = scanInChunks(buf, []);
+    expect(whole.skipped).toBe(350);
+    fc.assert(
+      fc.property(fc.array(fc.nat(buf.length), { maxLength: 30 }), (cuts) => {
+        const r = scanInChunks(buf, cuts);
+        expect(r).toEqual(whole);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

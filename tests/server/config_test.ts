@@ -1,0 +1,228 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ConfigError,
+  DEFAULT_CONFIG_TOML,
+  isLoopbackHost,
+  KeyFileError,
+  loadConfig,
+  parseConfig,
+  parseHostPort,
+  readKey,
+} from "../../server/config.ts";
+import { destinationAllowed } from "../../server/policy.ts";
+
+const SRC = "/etc/pacer.toml";
+
+function errorOf(text: string): string {
+  try {
+    parseConfig(text, SRC);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("the embedded default", () => {
+  test("is what DESIGN.md promises", async () => {
+    const config = await loadConfig();
+    expect(config.source).toBe("(embedded default)");
+    expect(config.control).toEqual({ host: "127.0.0.1", port: 7070, text: "127.0.0.1:7070" });
+    expect(config.mediaRoot).toBe("./media");
+    expect(config.keyFile).toBeUndefined();
+    expect(config.interestTimeoutMs).toBe(10_000);
+    expect(config.user).toBe("nobody");
+    expect(config.group).toBeUndefined(); // nobody or nogroup, decided at privilege-drop time
+    expect(config.allowDestinations).toEqual([]);
+    expect(config.http).toBeUndefined();
+    expect(config.limits).toEqual({ maxJobs: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100 });
+    expect(config.live).toEqual([]);
+  });
+
+  test("an empty file means the same as the embedded default", () => {
+    const { source: _a, ...fromEmpty } = parseConfig("", "empty.toml");
+    const { source: _b, ...fromDefault } = parseConfig(DEFAULT_CONFIG_TOML, "default");
+    expect(fromEmpty).toEqual(fromDefault);
+  });
+});
+
+describe("a full config", () => {
+  test("parses every key", () => {
+    const config = parseConfig(
+      `
+control = "0.0.0.0:7070"
+key_file = "/etc/pacer/key"
+media_root = "/srv/media"
+interest_timeout = 2.5
+user = "pacer"
+group = "audio"
+allow_destinations = ["239.0.0.0/8", "2001:db8::/32"]
+http = "[::1]:9090"
+
+[limits]
+max_jobs = 20
+max_destinations_per_job = 4
+requests_per_second = 5
+request_burst = 10
+
+[[live]]
+name = "studio"
+listen = "tcp://:9000"
+
+[[live]]
+name = "remote.van-2"
+listen = "tcp://10.0.0.1:9001"
+`,
+      SRC,
+    );
+    expect(config.control.host).toBe("0.0.0.0");
+    expect(config.keyFile).toBe("/etc/pacer/key");
+    expect(config.interestTimeoutMs).toBe(2500);
+    expect(config.group).toBe("audio");
+    expect(config.http).toEqual({ host: "::1", port: 9090, text: "[::1]:9090" });
+    expect(config.limits.maxJobs).toBe(20);
+    expect(config.live).toEqual([
+      { name: "studio", listen: { host: "", port: 9000, text: "tcp://:9000" } },
+      { name: "remote.van-2", listen: { host: "10.0.0.1", port: 9001, text: "tcp://10.0.0.1:9001" } },
+    ]);
+    expect(destinationAllowed("239.1.1.1", "10.0.0.5", config.allowDestinations)).toBe(true);
+    expect(destinationAllowed("2001:db8::1", "10.0.0.5", config.allowDestinations)).toBe(true);
+    expect(destinationAllowed("10.0.0.6", "10.0.0.5", config.allowDestinations)).toBe(false);
+  });
+});
+
+describe("errors name the source and the key", () => {
+  test.each([
+    ["[limits]\nmax_jobs = \"x\"", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got "x"`],
+    ["[limits]\nmax_jobs = 0", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got 0`],
+    ["[limits]\nmax_jobs = 2.5", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got 2.5`],
+    ["interest_timeout = -1", `config ${SRC}: interest_timeout: expected seconds > 0, got -1`],
+    ["interest_timeout = 10000000", "interest_timeout: expected seconds ≤ 86400 (the value is in seconds, not ms)"],
+    ['control = "7070"', 'control: expected "HOST:PORT" such as "127.0.0.1:7070" (IPv6 as "[::1]:7070"), got "7070"'],
+    ['control = "127.0.0.1:70000"', "control: expected \"HOST:PORT\""],
+    ['http = "localhost"', 'http: expected "HOST:PORT" such as "127.0.0.1:9090"'],
+    ['media_root = ""', "media_root: expected a directory path, not an empty string"],
+    ['user = 0', "user: expected a user name, got 0"],
+    ['allow_destinations = ["10.0.0.0/8", "10.0.0.0/40"]', 'allow_destinations[1]: expected a network such as "10.0.0.0/8"'],
+    ['allow_destinations = "10.0.0.0/8"', "allow_destinations: expected a list of networks"],
+    ['[[live]]\nname = "studio"', 'live[0].listen: missing; this key is required'],
+    ['[[live]]\nname = "studio"\nlisten = "udp://:9000"', 'live[0].listen: expected "tcp://:PORT" or "tcp://HOST:PORT", such as "tcp://:9000", got "udp://:9000"'],
+    ['[[live]]\nname = "a b"\nlisten = "tcp://:9000"', "live[0].name: expected a name of letters, digits"],
+    [
+      '[[live]]\nname = "a"\nlisten = "tcp://:9000"\n[[live]]\nname = "a"\nlisten = "tcp://:9001"',
+      'live[1].name: "a" is used by another [[live]] input',
+    ],
+    [
+      '[[live]]\nname = "a"\nlisten = "tcp://:9000"\n[[live]]\nname = "b"\nlisten = "tcp://:9000"',
+      "live[1].listen: port 9000 is used by another [[live]] input",
+    ],
+  ])("%p", (text, expected) => {
+    const message = errorOf(text);
+    expect(message).toContain(expected);
+    expect(message).not.toContain("\n");
+  });
+
+  test("unknown keys are errors, catching typos", () => {
+    expect(errorOf('contol = "127.0.0.1:7070"')).toBe(
+      `config ${SRC}: contol: unknown key; check its spelling against the documented keys`,
+    );
+    expect(errorOf("[limits]\nmax_job = 5")).toContain("limits.max_job: unknown key");
+    expect(errorOf('[[live]]\nname = "a"\nlisten = "tcp://:9000"\nport = 1')).toContain("live[0].port: unknown key");
+  });
+
+  test("a TOML syntax error says so", () => {
+    expect(errorOf("control = ")).toMatch(new RegExp(`^config ${SRC}: not valid TOML: `));
+  });
+
+  test("a non-loopback control address without key_file is refused", () => {
+    expect(errorOf('control = "0.0.0.0:7070"')).toBe(
+      `config ${SRC}: control: refusing to listen on 0.0.0.0:7070 without key_file; set key_file, or use a loopback address such as 127.0.0.1:7070`,
+    );
+    expect(errorOf('control = "[::]:7070"')).toContain("refusing to listen on [::]:7070 without key_file");
+    expect(errorOf('control = "pacer.example.com:7070"')).toContain("without key_file");
+  });
+
+  test("loopback control addresses need no key", () => {
+    for (const control of ["127.0.0.1:7070", "127.1.2.3:7070", "[::1]:7070", "localhost:7070", "[::ffff:127.0.0.1]:7070"]) {
+      expect(parseConfig(`control = "${control}"`, SRC).keyFile).toBeUndefined();
+    }
+  });
+});
+
+describe("host and port helpers", () => {
+  test("parseHostPort", () => {
+    expect(parseHostPort("10.0.0.1:80")).toEqual({ host: "10.0.0.1", port: 80, text: "10.0.0.1:80" });
+    expect(parseHostPort("[2001:db8::1]:80")?.host).toBe("2001:db8::1");
+    expect(parseHostPort("2001:db8::1:80")).toBeNull(); // IPv6 needs brackets
+    expect(parseHostPort(":80")).toBeNull();
+    expect(parseHostPort(":80", true)?.host).toBe("");
+    expect(parseHostPort("host:0")).toBeNull();
+  });
+
+  test("isLoopbackHost", () => {
+    expect(isLoopbackHost("127.0.0.1")).toBe(true);
+    expect(isLoopbackHost("::1")).toBe(true);
+    expect(isLoopbackHost("LOCALHOST")).toBe(true);
+    expect(isLoopbackHost("0.0.0.0")).toBe(false);
+    expect(isLoopbackHost("::")).toBe(false);
+    expect(isLoopbackHost("10.0.0.1")).toBe(false);
+  });
+});
+
+describe("files", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "pacer-config-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("loadConfig reads a file and names it in errors", async () => {
+    const path = join(dir, "pacer.toml");
+    await writeFile(path, 'media_root = "/srv/media"\n');
+    expect((await loadConfig(path)).mediaRoot).toBe("/srv/media");
+    await writeFile(path, "[limits]\nmax_jobs = \"x\"\n");
+    await expect(loadConfig(path)).rejects.toThrow(`config ${path}: limits.max_jobs: expected a whole number ≥ 1, got "x"`);
+  });
+
+  test("loadConfig of a missing file says what to do", async () => {
+    const path = join(dir, "missing.toml");
+    await expect(loadConfig(path)).rejects.toThrow(`config ${path}: cannot read it (ENOENT); check the path and permissions`);
+  });
+
+  test("readKey reads hex keys as bytes", async () => {
+    const path = join(dir, "hex.key");
+    await writeFile(path, "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\n");
+    const key = await readKey(path);
+    expect(key.length).toBe(32);
+    expect(key[1]).toBe(0x11);
+    expect(key[31]).toBe(0xff);
+  });
+
+  test("readKey reads other text as raw bytes, trimmed", async () => {
+    const path = join(dir, "text.key");
+    await writeFile(path, "  correct horse battery staple\n");
+    expect(new TextDecoder().decode(await readKey(path))).toBe("correct horse battery staple");
+  });
+
+  test("readKey refuses empty, short and unreadable keys with a fix", async () => {
+    const empty = join(dir, "empty.key");
+    await writeFile(empty, " \n");
+    await expect(readKey(empty)).rejects.toThrow(KeyFileError);
+    await expect(readKey(empty)).rejects.toThrow(`key file ${empty}: it is empty; write a key with: openssl rand -hex 32 > ${empty}`);
+    const short = join(dir, "short.key");
+    await writeFile(short, "abcd");
+    await expect(readKey(short)).rejects.toThrow("the key is 2 bytes, at least 16 are needed");
+    await expect(readKey(join(dir, "nope.key"))).rejects.toThrow("cannot read it (ENOENT)");
+    if (process.getuid?.() !== 0) {
+      const locked = join(dir, "locked.key");
+      await writeFile(locked, "correct horse battery staple");
+      await chmod(locked, 0o000);
+      await expect(readKey(locked)).rejects.toThrow("cannot read it (EACCES); check the path, and that the server's user can read it");
+    }
+  });
+});
