@@ -77,12 +77,9 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   }
   const first = inputs[0]!;
   const scheduler = new Scheduler();
+  const durationUs = sumKnown(inputs.map((i) => i.info.durationUs));
   const job = await Job.create({
-    input: {
-      ...first.info,
-      label: inputs.map((i) => i.info.label).join(" + "),
-      durationUs: sumKnown(inputs.map((i) => i.info.durationUs)),
-    },
+    input: { ...first.info, label: inputs.map((i) => i.info.label).join(" + "), durationUs },
     source: sequenceSource(inputs.map((i) => i.source)),
     byteClock: first.byteClock,
     outputs,
@@ -99,7 +96,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const stopOnSignal = () => void job.stop();
   process.once("SIGINT", stopOnSignal);
   process.once("SIGTERM", stopOnSignal);
-  const progress = startProgress(job, scheduler);
+  const progress = startProgress(job, scheduler, values.loop ? undefined : durationUs);
   job.start();
   const result = await job.done;
   progress.stop();

@@ -16,13 +16,15 @@ function clockText(us: number): string {
   return s >= 3600 ? `${Math.floor(s / 3600)}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
-export function startProgress(job: Job, scheduler: Scheduler, stream = process.stderr): { stop(): void } {
+export function startProgress(
+  job: Job,
+  scheduler: Scheduler,
+  total: number | undefined,
+  stream: NodeJS.WriteStream = process.stderr,
+): { stop(): void } {
   if (!stream.isTTY) return { stop() {} };
   const draw = () => {
     const elapsed = scheduler.now() - job.startedAt;
-    const duration = job.destinations.length ? undefined : undefined;
-    void duration;
-    const total = (job as unknown as { options: { input: { durationUs?: number } } }).options.input.durationUs;
     const { units } = job.totals();
     const line = `${clockText(elapsed)}${total !== undefined ? ` / ${clockText(total)}` : ""}  ${units} packets`;
     stream.write(`\r${line}\x1b[K`);
