@@ -1,5 +1,34 @@
+/**
+ * `pacer devices`: the ALSA PCMs this host knows, one per line as
+ * `NAME<TAB>DESCRIPTION (io)`, ready for `--to alsa:NAME`.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = runDevices(log); // "default\tDefault ALSA Output (both)" ...
+ * ```
+ */
+import { libasoundUnavailable } from "../backends/alsa/libasound.ts";
+import { AlsaError, listPcms } from "../backends/alsa/pcm.ts";
+import { EXIT_FAILURE, EXIT_OK } from "./errors.ts";
 import type { Logger } from "./log.ts";
-export function runDevices(_log: Logger): number {
-  process.stderr.write("pacer: error: devices is not yet available\n");
-  return 1;
+
+/** Prints the PCM list to `write` (stdout); returns the exit code. */
+export function runDevices(log: Logger, write: (text: string) => void = (text) => process.stdout.write(text)): number {
+  const why = libasoundUnavailable();
+  if (why !== null) {
+    log.error(why);
+    return EXIT_FAILURE;
+  }
+  let pcms;
+  try {
+    pcms = listPcms();
+  } catch (err) {
+    if (!(err instanceof AlsaError)) throw err;
+    log.error(err.message);
+    return EXIT_FAILURE;
+  }
+  let text = "";
+  for (const pcm of pcms) text += `${pcm.name}\t${pcm.description ? `${pcm.description} ` : ""}(${pcm.io})\n`;
+  write(text);
+  return EXIT_OK;
 }

@@ -1,0 +1,22 @@
+/**
+ * Registers the built-in outputs. Importing this module is the one place the
+ * core learns which backends exist; adding one is one line here.
+ *
+ * @example
+ * ```ts
+ * import "./backends/all.ts";
+ * backendFor("cmd:aplay -"); // commandBackend
+ * ```
+ */
+import { alsaBackend } from "./alsa.ts";
+import { commandBackend } from "./command.ts";
+import { fileBackend } from "./file.ts";
+import { registerBackend } from "./registry.ts";
+import { rtpBackend } from "./rtp.ts";
+import { udpBackend } from "./udp.ts";
+
+registerBackend(rtpBackend);
+registerBackend(udpBackend);
+registerBackend(alsaBackend);
+registerBackend(commandBackend);
+registerBackend(fileBackend);

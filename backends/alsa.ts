@@ -1,0 +1,183 @@
+/**
+ * `alsa:DEVICE[?wait=SECONDS&buffer=MS&period=MS]`: playback through
+ * libasound (backends/alsa/pcm.ts), to any PCM name (`default`, `hw:0,0`,
+ * a name from an asoundrc).
+ *
+ * - The format is `--out-format`, else the input's; ALSA takes every pacer
+ *   encoding. If the device runs at another rate, that is logged and the
+ *   backend's `format` carries the rate it runs at, so the job resamples.
+ * - A busy device (EBUSY) is retried with back-off from 50 ms doubling to
+ *   1 s, for `wait` seconds (default 10, or PACER_DEVICE_WAIT), then it is a
+ *   TemporaryError (exit 75). No such device, or a refused format, is a
+ *   PacerError (exit 1).
+ * - `buffer` and `period` ask for the device buffer and period in ms
+ *   (default 100 and 20); units are one period, sent two periods ahead.
+ * - `send` takes only whole frames that fit in the device buffer now;
+ *   xruns are recovered by AlsaPcm and counted as "underrun".
+ *
+ * Not built yet: closing an idle device and reopening it on a format change,
+ * which the serve speaker queue will want so it does not hold the card.
+ *
+ * @example
+ * ```ts
+ * const out = await alsaBackend.create("alsa:default?buffer=200", stream, ctx);
+ * const taken = out.send(unit, timing); // whole frames, maybe fewer than offered
+ * await out.close();                    // plays out what was written
+ * ```
+ */
+import { PacerError, TemporaryError, UsageError } from "../cli/errors.ts";
+import { formatToString } from "../protocol/sample_format.ts";
+import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import { libasoundUnavailable } from "./alsa/libasound.ts";
+import { AlsaBusyError, AlsaError, AlsaPcm, DEFAULT_BUFFER_US, DEFAULT_PERIOD_US } from "./alsa/pcm.ts";
+import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "./backend.ts";
+
+const SCHEME_PREFIX = "alsa:";
+const OPTIONS = ["wait", "buffer", "period"] as const;
+const DEFAULT_WAIT_S = 10;
+const MAX_WAIT_S = 24 * 3600;
+const MAX_BUFFER_MS = 10_000;
+const BUSY_BACKOFF_START_US = 50 * US_PER_MS;
+const BUSY_BACKOFF_MAX_US = 1 * US_PER_S;
+/** Units go out this many periods ahead of real time: one being played, one queued. */
+const AHEAD_PERIODS = 2;
+const ENV_DEVICE_WAIT = "PACER_DEVICE_WAIT";
+
+interface AlsaTarget {
+  device: string;
+  waitUs: number;
+  bufferUs: number;
+  periodUs: number;
+}
+
+function parseAlsaTarget(target: string): AlsaTarget {
+  const rest = target.slice(SCHEME_PREFIX.length);
+  const question = rest.indexOf("?");
+  const device = question < 0 ? rest : rest.slice(0, question);
+  const params = new URLSearchParams(question < 0 ? "" : rest.slice(question + 1));
+  if (device === "") throw new UsageError(`"${target}": alsa: needs a device, e.g. alsa:default (see "pacer devices")`);
+  for (const key of params.keys()) {
+    if (!(OPTIONS as readonly string[]).includes(key)) {
+      throw new UsageError(`"${target}": unknown option "${key}" (known: ${OPTIONS.join(", ")})`);
+    }
+  }
+  const number = (what: string, raw: string, min: number, max: number): number => {
+    const value = Number(raw);
+    if (raw.trim() === "" || !(value >= min && value <= max)) {
+      throw new UsageError(`${what}=${raw}: must be a number from ${min} to ${max}`);
+    }
+    return value;
+  };
+  const waitText = params.get("wait") ?? process.env[ENV_DEVICE_WAIT];
+  const waitWhat = params.has("wait") ? `"${target}": wait` : ENV_DEVICE_WAIT;
+  const waitS = waitText === undefined || waitText === "" ? DEFAULT_WAIT_S : number(waitWhat, waitText, 0, MAX_WAIT_S);
+  const ms = (key: string, fallbackUs: number) => {
+    const raw = params.get(key);
+    return raw === null ? fallbackUs : Math.round(number(`"${target}": ${key}`, raw, 1, MAX_BUFFER_MS) * US_PER_MS);
+  };
+  return { device, waitUs: Math.round(waitS * US_PER_S), bufferUs: ms("buffer", DEFAULT_BUFFER_US), periodUs: ms("period", DEFAULT_PERIOD_US) };
+}
+
+function sleepOn(scheduler: Scheduler, us: number): Promise<void> {
+  return new Promise((resolve) => scheduler.schedule(scheduler.timer("retry", () => resolve()), scheduler.now() + us));
+}
+
+/** Opens the PCM, retrying while it is busy; maps AlsaPcm's errors to exit codes. */
+async function openWithWait(target: AlsaTarget, label: string, stream: StreamInfo, scheduler: Scheduler): Promise<AlsaPcm> {
+  const format = stream.outFormat ?? stream.format!;
+  const giveUpAt = scheduler.now() + target.waitUs;
+  let backoffUs = BUSY_BACKOFF_START_US;
+  for (;;) {
+    try {
+      return AlsaPcm.open(target.device, { stream: "playback", format, bufferUs: target.bufferUs, periodUs: target.periodUs });
+    } catch (err) {
+      if (err instanceof AlsaBusyError) {
+        const now = scheduler.now();
+        if (now >= giveUpAt) {
+          throw new TemporaryError(`${SCHEME_PREFIX}${target.device}: device busy for ${Number((target.waitUs / US_PER_S).toFixed(3))} s`);
+        }
+        await sleepOn(scheduler, Math.min(backoffUs, giveUpAt - now));
+        backoffUs = Math.min(backoffUs * 2, BUSY_BACKOFF_MAX_US);
+        continue;
+      }
+      // No such device, a refused format or any other libasound failure: its message says which.
+      if (err instanceof AlsaError) throw new PacerError(err.message);
+      throw err;
+    }
+  }
+}
+
+/**
+ * The `alsa:` factory, with the libasound probe injectable so a test can
+ * play a host without libasound.
+ *
+ * @example
+ * ```ts
+ * const noAlsa = createAlsaBackend(() => "libasound.so.2 not found: install libasound2");
+ * noAlsa.unavailable?.(); // that message
+ * ```
+ */
+export function createAlsaBackend(probe: () => string | null = libasoundUnavailable): BackendFactory {
+  return {
+    scheme: "alsa",
+    summary: "alsa:DEVICE  playback through libasound (see pacer devices)",
+    unavailable: probe,
+    async create(label: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
+      const why = probe();
+      if (why !== null) throw new PacerError(why);
+      const target = parseAlsaTarget(label);
+      if (stream.kind !== "pcm" || !stream.format) {
+        throw new UsageError(`${label}: ALSA plays PCM; this input is ${stream.kind}`);
+      }
+      const pcm = await openWithWait(target, label, stream, ctx.scheduler);
+      const requested = stream.outFormat ?? stream.format;
+      if (pcm.actualRate !== requested.rate) {
+        ctx.log.warn(`${label} runs at ${pcm.actualRate} Hz, not ${requested.rate} Hz; the stream is resampled to it`);
+      }
+      ctx.log.debug(`${label} opened`, {
+        format: formatToString(pcm.format),
+        bufferFrames: pcm.bufferFrames,
+        periodFrames: pcm.periodFrames,
+      });
+      const bytesPerFrame = pcm.bytesPerFrame;
+      const counters = newCounters();
+      let seenUnderruns = 0;
+      let failed = false;
+
+      return {
+        label,
+        format: pcm.format,
+        unitBytes: pcm.periodFrames * bytesPerFrame,
+        aheadUs: Math.round((AHEAD_PERIODS * pcm.periodFrames * US_PER_S) / pcm.actualRate),
+        counters,
+        send(unit) {
+          if (failed) return unit.length;
+          let frames: number;
+          try {
+            frames = pcm.write(unit, Math.floor(unit.length / bytesPerFrame));
+          } catch (err) {
+            // The device went away (unplugged, suspended for good): this destination is done.
+            failed = true;
+            ctx.fail(err instanceof AlsaError ? new PacerError(err.message) : (err as Error));
+            return unit.length;
+          }
+          if (pcm.underruns !== seenUnderruns) {
+            seenUnderruns = pcm.underruns;
+            if (countError(counters, "underrun")) ctx.log.warn(`${label}: underrun (the device ran dry); counting further ones`);
+            counters.errors.underrun = seenUnderruns;
+          }
+          if (frames === 0) return 0;
+          counters.units++;
+          counters.bytes += frames * bytesPerFrame;
+          return frames * bytesPerFrame;
+        },
+        close() {
+          return pcm.close({ drain: !failed });
+        },
+      };
+    },
+  };
+}
+
+export const alsaBackend: BackendFactory = createAlsaBackend();

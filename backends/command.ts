@@ -1,0 +1,361 @@
+/**
+ * `cmd:COMMAND`: the stream goes to the stdin of `sh -c COMMAND` (DESIGN.md
+ * "Endpoints"). Everything after `cmd:` is the command, verbatim.
+ *
+ * - PCM goes in the backend's format (`--out-format`, else the input's), and
+ *   PACER_FORMAT, PACER_RATE and PACER_CHANNELS are set for the command.
+ * - The command's stdout is pacer's stdout (so `cmd:` can end in a filter that
+ *   writes there); each stderr line is logged as `[cmd] line`.
+ * - Backpressure: `send` takes only what fits in the pipe now, never blocks
+ *   and never queues; the job offers the rest again shortly.
+ * - A command that dies while the stream plays is restarted, with back-off
+ *   from 100 ms doubling to 5 s, reset whenever a child read something. The
+ *   stream goes on in real time meanwhile: units offered while no child runs
+ *   are taken and dropped, and the new child starts at the current position
+ *   (on a frame boundary). Bytes the dead child never read are not resent.
+ *   Ten deaths in a row without reading anything fail the destination.
+ * - `close` ends stdin and waits for the command to exit; a non-zero status
+ *   then is a warning, not a death.
+ *
+ * Why a pipe of our own rather than the child's `stdin` stream: in Bun,
+ * node:child_process stdin is a socketpair that absorbs ~190 KB from a child
+ * that never reads, and its write callbacks complete before the child reads
+ * anything (measured). With a plain pipe whose write end is non-blocking,
+ * EAGAIN is exact backpressure, nothing is copied or queued in pacer, and
+ * FIONREAD tells at a death how much the child left unread, so "it read
+ * something" is a fact, not a guess. Bun.spawn is avoided for the reasons
+ * in the brief: its stdin buffers without bound and drops writes silently.
+ *
+ * Tests shorten the back-off with PACER_CMD_BACKOFF_MS (the first delay in
+ * ms; the cap becomes 50 times that, at most 5 s).
+ *
+ * @example
+ * ```ts
+ * const out = await commandBackend.create("cmd:aplay -t raw -f S16_LE -r 44100 -c 2", stream, ctx);
+ * const taken = out.send(unit, timing); // may be < unit.length while the pipe is full
+ * await out.close();                    // EOF to aplay, then wait for it to exit
+ * ```
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, writeSync } from "node:fs";
+import { dlopen, FFIType } from "bun:ffi";
+import { PacerError, UsageError } from "../cli/errors.ts";
+import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
+import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
+import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
+
+const SCHEME_PREFIX = "cmd:";
+const TS_PACKET = 188;
+/** PCM units hold about this much audio, in whole frames. */
+const PCM_UNIT_US = 20_000;
+/** Non-PCM units: whole TS packets within this, or exactly this for other data. */
+const DATA_UNIT_BYTES = 8192;
+const AHEAD_US = 20_000;
+const BACKOFF_START_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+/** With PACER_CMD_BACKOFF_MS the cap is this many times the first delay (still at most BACKOFF_MAX_MS). */
+const BACKOFF_TEST_CAP_FACTOR = 50;
+const MAX_IDLE_DEATHS = 10;
+/** A stderr "line" longer than this is logged in pieces, so a chatty child cannot grow a buffer. */
+const STDERR_LINE_MAX = 1000;
+/** close() says once that it is still waiting for the command after this long. */
+const CLOSE_NOTICE_US = 10 * US_PER_S;
+const ENV_BACKOFF = "PACER_CMD_BACKOFF_MS";
+
+// Linux values (asm-generic/fcntl.h, ioctls.h); pacer runs on Linux only (ALSA, FFI).
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_GETPIPE_SZ = 1032;
+const FIONREAD = 0x541b;
+
+let libc: ReturnType<typeof loadLibc> | null = null;
+function loadLibc() {
+  const { i32, u64, ptr } = FFIType;
+  return dlopen("libc.so.6", {
+    pipe2: { args: [ptr, i32], returns: i32 },
+    fcntl: { args: [i32, i32, i32], returns: i32 },
+    ioctl: { args: [i32, u64, ptr], returns: i32 },
+  }).symbols;
+}
+
+const pipeFds = new Int32Array(2);
+const unreadCell = new Int32Array(1);
+
+/** A pipe for one child: it reads `readFd` as stdin; pacer writes `writeFd` without blocking. */
+interface ChildPipe {
+  readFd: number;
+  writeFd: number;
+  /** Bytes the pipe holds before a write would block. */
+  capacity: number;
+}
+
+function openPipe(): ChildPipe {
+  libc ??= loadLibc();
+  // Both ends close-on-exec, so other children never hold our write end open (and
+  // never see EOF late); spawn dup2()s the read end to fd 0, which clears it there.
+  if (libc.pipe2(pipeFds, O_CLOEXEC) !== 0) throw new PacerError("cmd: cannot create a pipe (out of file descriptors?)");
+  const readFd = pipeFds[0]!;
+  const writeFd = pipeFds[1]!;
+  // Non-blocking on pacer's end only: the child's stdin stays an ordinary blocking pipe.
+  libc.fcntl(writeFd, F_SETFL, libc.fcntl(writeFd, F_GETFL, 0) | O_NONBLOCK);
+  return { readFd, writeFd, capacity: libc.fcntl(writeFd, F_GETPIPE_SZ, 0) };
+}
+
+/** Bytes written to the pipe and not yet read by the child. */
+function unreadBytes(writeFd: number): number {
+  return libc!.ioctl(writeFd, FIONREAD, unreadCell) === 0 ? unreadCell[0]! : 0;
+}
+
+function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
+  if (format) return Math.max(1, Math.round((format.rate * PCM_UNIT_US) / US_PER_S)) * bytesPerFrame(format);
+  if (stream.kind === "mpegts") return Math.floor(DATA_UNIT_BYTES / TS_PACKET) * TS_PACKET;
+  return DATA_UNIT_BYTES;
+}
+
+/** The unit a restarted child must start on, so it never sees half a frame or TS packet. */
+function alignmentFor(stream: StreamInfo, format: SampleFormat | undefined): number {
+  if (format) return bytesPerFrame(format);
+  return stream.kind === "mpegts" ? TS_PACKET : 1;
+}
+
+function childEnv(format: SampleFormat | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.PACER_FORMAT;
+  delete env.PACER_RATE;
+  delete env.PACER_CHANNELS;
+  if (format) {
+    env.PACER_FORMAT = format.encoding;
+    env.PACER_RATE = String(format.rate);
+    env.PACER_CHANNELS = String(format.channels);
+  }
+  return env;
+}
+
+function backoffRange(): { startMs: number; maxMs: number } {
+  const raw = process.env[ENV_BACKOFF];
+  if (raw === undefined || raw === "") return { startMs: BACKOFF_START_MS, maxMs: BACKOFF_MAX_MS };
+  const startMs = Number(raw);
+  if (!(startMs >= 1 && startMs <= BACKOFF_MAX_MS)) {
+    throw new UsageError(`${ENV_BACKOFF}=${raw}: must be a number of ms from 1 to ${BACKOFF_MAX_MS}`);
+  }
+  return { startMs, maxMs: Math.min(BACKOFF_MAX_MS, startMs * BACKOFF_TEST_CAP_FACTOR) };
+}
+
+/** How a child ended, for logs and the give-up message. */
+function describeExit(code: number | null, signal: NodeJS.Signals | null, spawnError: Error | null): string {
+  if (spawnError) return `could not start sh (${spawnError.message})`;
+  if (signal) return `was killed by ${signal}`;
+  if (code === 127) return "exited with status 127 (command not found)";
+  return `exited with status ${code}`;
+}
+
+type State = "running" | "down" | "closing" | "closed" | "failed";
+
+export const commandBackend: BackendFactory = {
+  scheme: "cmd",
+  summary: "cmd:COMMAND  the stream on the stdin of `sh -c COMMAND`, restarted if it dies",
+  async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
+    const command = target.slice(SCHEME_PREFIX.length);
+    if (command.trim() === "") throw new UsageError(`"${target}": cmd: needs a shell command, e.g. cmd:aplay -`);
+    const format = stream.kind === "pcm" ? (stream.outFormat ?? stream.format) : undefined;
+    const unitBytes = unitBytesFor(stream, format);
+    const align = alignmentFor(stream, format);
+    const env = childEnv(format);
+    const { startMs, maxMs } = backoffRange();
+    const { log, scheduler } = ctx;
+    const counters = newCounters();
+    const quoted = `\`${command}\``;
+
+    let state: State = "running";
+    let child: ChildProcess | null = null;
+    let writeFd = -1;
+    let capacity = 0;
+    /** Bytes written into the current child's pipe. */
+    let writtenToChild = 0;
+    /** Stream bytes taken so far (written or dropped): where a new child starts. */
+    let position = 0;
+    /** Bytes still to drop before the current child's first frame boundary. */
+    let skip = 0;
+    let droppedWhileDown = 0;
+    let idleDeaths = 0;
+    let backoffMs = startMs;
+    let lastStderrLine = "";
+    let spawnError: Error | null = null;
+    let exited: (() => void) | null = null;
+    let closing: Promise<void> | null = null;
+
+    const restartTimer = scheduler.timer("retry", () => {
+      if (state !== "down") return;
+      counters.errors.restart = (counters.errors.restart ?? 0) + 1;
+      log.info(`cmd: restarting ${quoted}; ${droppedWhileDown} bytes of the stream were dropped while it was down`);
+      try {
+        startChild();
+      } catch (err) {
+        state = "failed";
+        ctx.fail(err instanceof PacerError ? err : new PacerError(`cmd: cannot restart ${quoted}: ${(err as Error).message}`));
+      }
+    });
+
+    function logStderr(text: string): void {
+      const line = text.endsWith("\r") ? text.slice(0, -1) : text;
+      if (line === "") return;
+      lastStderrLine = line;
+      log.info(`[cmd] ${line}`);
+    }
+
+    function startChild(): void {
+      spawnError = null;
+      lastStderrLine = "";
+      const pipe = openPipe();
+      let proc: ChildProcess;
+      try {
+        proc = spawn("sh", ["-c", command], { stdio: [pipe.readFd, "inherit", "pipe"], env });
+      } catch (err) {
+        closeSync(pipe.writeFd);
+        throw err;
+      } finally {
+        closeSync(pipe.readFd); // the child has its own copy; ours would hide its death from EPIPE
+      }
+      child = proc;
+      writeFd = pipe.writeFd;
+      capacity = pipe.capacity;
+      writtenToChild = 0;
+      droppedWhileDown = 0;
+      skip = (align - (position % align)) % align;
+      state = "running";
+
+      let pending = "";
+      proc.stderr!.setEncoding("utf8");
+      proc.stderr!.on("data", (chunk: string) => {
+        pending += chunk;
+        let newline: number;
+        while ((newline = pending.indexOf("\n")) >= 0) {
+          logStderr(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+        }
+        while (pending.length > STDERR_LINE_MAX) {
+          logStderr(pending.slice(0, STDERR_LINE_MAX));
+          pending = pending.slice(STDERR_LINE_MAX);
+        }
+      });
+      proc.on("error", (error) => {
+        spawnError = error;
+      });
+      // "close", not "exit": stderr is drained by then, so the last line can explain the death.
+      proc.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
+        logStderr(pending);
+        pending = "";
+        childEnded(proc, code, signal);
+      });
+    }
+
+    function releasePipe(): number {
+      if (writeFd < 0) return 0;
+      const unread = unreadBytes(writeFd);
+      closeSync(writeFd);
+      writeFd = -1;
+      return unread;
+    }
+
+    function childEnded(proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+      if (proc !== child) return;
+      child = null;
+      const consumed = writtenToChild - releasePipe();
+      const how = describeExit(code, signal, spawnError);
+      if (state === "closing" || state === "closed") {
+        if (code !== 0 || signal) log.warn(`cmd: ${quoted} ${how} at the end of the stream`);
+        exited?.();
+        return;
+      }
+      if (consumed > 0) {
+        idleDeaths = 0;
+        backoffMs = startMs;
+      } else {
+        idleDeaths++;
+      }
+      if (idleDeaths >= MAX_IDLE_DEATHS) {
+        state = "failed";
+        const detail = lastStderrLine ? `${how}: ${lastStderrLine}` : how;
+        ctx.fail(new PacerError(`cmd: ${quoted} died ${MAX_IDLE_DEATHS} times without reading any input: ${detail}`));
+        return;
+      }
+      state = "down";
+      log.warn(`cmd: ${quoted} ${how} after reading ${consumed} bytes; restarting it in ${backoffMs} ms`);
+      scheduler.schedule(restartTimer, scheduler.now() + backoffMs * US_PER_MS);
+      backoffMs = Math.min(backoffMs * 2, maxMs);
+    }
+
+    startChild();
+
+    return {
+      label: target,
+      format,
+      unitBytes,
+      aheadUs: AHEAD_US,
+      counters,
+      send(unit) {
+        const length = unit.length;
+        if (state !== "running") {
+          // Real time goes on while the command is away: take the unit and drop it.
+          position += length;
+          droppedWhileDown += length;
+          return length;
+        }
+        let offset = 0;
+        if (skip > 0) {
+          offset = Math.min(skip, length);
+          skip -= offset;
+          position += offset;
+          if (offset === length) return length;
+        }
+        const room = capacity - unreadBytes(writeFd);
+        let count = length - offset;
+        if (count > room) count = room - (room % align);
+        if (count <= 0) return offset;
+        let written: number;
+        try {
+          written = writeSync(writeFd, unit, offset, count);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === "EAGAIN") return offset;
+          if (code !== "EPIPE") log.warn(`cmd: ${quoted}: writing its stdin failed: ${(err as Error).message}`);
+          state = "down"; // its stdin is gone: drop until its exit is seen and it is restarted
+          position += length - offset;
+          droppedWhileDown += length - offset;
+          return length;
+        }
+        writtenToChild += written;
+        position += written;
+        counters.units++;
+        counters.bytes += written;
+        return offset + written;
+      },
+      close() {
+        closing ??= new Promise<void>((resolve) => {
+          const wasFailed = state === "failed";
+          state = "closing";
+          scheduler.cancel(restartTimer);
+          if (child === null || wasFailed) {
+            state = "closed";
+            resolve();
+            return;
+          }
+          const notice = scheduler.timer("retry", () => log.warn(`cmd: still waiting for ${quoted} to exit after end of stream`));
+          scheduler.schedule(notice, scheduler.now() + CLOSE_NOTICE_US);
+          exited = () => {
+            scheduler.cancel(notice);
+            state = "closed";
+            resolve();
+          };
+          if (writeFd >= 0) {
+            closeSync(writeFd); // EOF on the child's stdin
+            writeFd = -1;
+          }
+        });
+        return closing;
+      },
+    };
+  },
+};

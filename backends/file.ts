@@ -1,0 +1,111 @@
+/**
+ * `file:PATH`: writes the stream to PATH verbatim, in the backend's format
+ * (`--out-format`, else the input's), truncating what was there. Mostly for
+ * tests and for capturing a live stream, so it is paced in real time like
+ * every output, with large units to keep write calls few.
+ *
+ * A write error (ENOSPC, EACCES, EIO...) stops the destination with a
+ * one-line message; `close` makes the data durable (fdatasync) before
+ * closing, and rejects if that fails.
+ *
+ * @example
+ * ```ts
+ * const out = await fileBackend.create("file:capture.raw", stream, ctx);
+ * out.send(unit, timing); // always takes the whole unit
+ * await out.close();      // fdatasync, close
+ * ```
+ */
+import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
+import { PacerError, UsageError } from "../cli/errors.ts";
+import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
+import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
+
+const SCHEME_PREFIX = "file:";
+const TS_PACKET = 188;
+/** About this many bytes per write, rounded down to whole frames or TS packets. */
+const UNIT_TARGET_BYTES = 64 * 1024;
+const AHEAD_US = 20_000;
+
+/** Plain words for the errors a file write or open meets, so messages stay one readable line. */
+const ERRNO_TEXT: Record<string, string> = {
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+  ENOENT: "no such file or directory",
+  ENOTDIR: "a component of the path is not a directory",
+  EISDIR: "is a directory",
+  EFBIG: "file too large",
+  EIO: "input/output error",
+};
+
+/** `what: reason (CODE)` from a Node errno error. */
+function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const text = code ? ERRNO_TEXT[code] : undefined;
+  if (code && text) return `${text} (${code})`;
+  return (err as Error).message.split("\n")[0]!;
+}
+
+function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
+  const align = format ? bytesPerFrame(format) : stream.kind === "mpegts" ? TS_PACKET : 1;
+  return Math.max(1, Math.floor(UNIT_TARGET_BYTES / align)) * align;
+}
+
+export const fileBackend: BackendFactory = {
+  scheme: "file",
+  summary: "file:PATH  the stream written to PATH, verbatim",
+  async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
+    const path = target.slice(SCHEME_PREFIX.length);
+    if (path === "") throw new UsageError(`"${target}": file: needs a path, e.g. file:capture.raw`);
+    const format = stream.kind === "pcm" ? (stream.outFormat ?? stream.format) : undefined;
+    let fd: number;
+    try {
+      fd = openSync(path, "w");
+    } catch (err) {
+      throw new PacerError(`${target}: cannot open for writing: ${describeFsError(err)}`);
+    }
+    const counters = newCounters();
+    let failed = false;
+    let closing: Promise<void> | null = null;
+
+    return {
+      label: target,
+      format,
+      unitBytes: unitBytesFor(stream, format),
+      aheadUs: AHEAD_US,
+      counters,
+      send(unit) {
+        if (failed || closing) return unit.length;
+        try {
+          // A regular file takes it all at once; a device or FIFO may take less per call.
+          for (let offset = 0; offset < unit.length; ) offset += writeSync(fd, unit, offset, unit.length - offset);
+        } catch (err) {
+          failed = true;
+          ctx.fail(new PacerError(`${target}: cannot write: ${describeFsError(err)}`));
+          return unit.length;
+        }
+        counters.units++;
+        counters.bytes += unit.length;
+        return unit.length;
+      },
+      close() {
+        closing ??= (async () => {
+          try {
+            fdatasyncSync(fd);
+          } catch (err) {
+            // EINVAL: not a file that can be synced (a pipe, /dev/null); nothing to make durable.
+            const code = (err as NodeJS.ErrnoException).code;
+            if (code !== "EINVAL" && code !== "EROFS") {
+              closeSync(fd);
+              throw new PacerError(`${target}: cannot flush to disk: ${describeFsError(err)}`);
+            }
+          }
+          closeSync(fd);
+        })();
+        return closing;
+      },
+    };
+  },
+};

@@ -1,0 +1,123 @@
+/**
+ * The alsa: output through real libasound, against the test asoundrc's
+ * `pacer_test` file PCM (which records exactly what was played), plus the
+ * failures a user meets: an unknown device, a refused format, bad options,
+ * a host without libasound. `pacer devices` is checked here too.
+ *
+ * Not covered: the busy-device wait. No PCM on a card-less machine can be
+ * made busy (file and null PCMs are not exclusive); tests/backends/alsa_test.ts
+ * checks that EBUSY is classified as AlsaBusyError.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { libasoundUnavailable } from "../../backends/alsa/libasound.ts";
+import { alsaBackend, createAlsaBackend } from "../../backends/alsa.ts";
+import type { BackendContext, StreamInfo, UnitTiming } from "../../backends/backend.ts";
+import { PacerError, UsageError } from "../../cli/errors.ts";
+import { runDevices } from "../../cli/devices.ts";
+import { createLogger } from "../../cli/log.ts";
+import { parseSampleFormat } from "../../protocol/sample_format.ts";
+import { Scheduler } from "../../scheduler/scheduler.ts";
+import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";
+
+const STREAM: StreamInfo = { kind: "pcm", format: parseSampleFormat("s16le:48000:2") };
+const TIMING: UnitTiming = { sendUs: 0, frame: 0, marker: false };
+
+function context(lines: string[] = [], failures: Error[] = []): BackendContext {
+  return {
+    log: createLogger({ level: "debug", write: (line) => lines.push(line) }),
+    scheduler: new Scheduler(),
+    fail: (e) => failures.push(e),
+  };
+}
+
+const skip = libasoundUnavailable() !== null;
+let rc: TestAsoundrc;
+beforeAll(() => {
+  rc = writeTestAsoundrc();
+});
+beforeEach(() => rc.useInThisProcess());
+afterEach(() => {
+  delete process.env.PACER_DEVICE_WAIT;
+});
+afterAll(() => rc.cleanup());
+
+describe.skipIf(skip)("alsa: output", () => {
+  test("plays to pacer_test and the file PCM records exactly the bytes sent", async () => {
+    const failures: Error[] = [];
+    const backend = await alsaBackend.create(`alsa:${TEST_PCM}`, STREAM, context([], failures));
+    expect(backend.format).toEqual(STREAM.format!);
+    expect(backend.unitBytes).toBe(960 * 4); // one 20 ms period
+    expect(backend.aheadUs).toBe(40_000); // two periods
+    const bytes = crypto.getRandomValues(new Uint8Array(48_000 * 4)); // one second
+    for (let at = 0; at < bytes.length; ) {
+      const unit = bytes.subarray(at, Math.min(at + backend.unitBytes, bytes.length));
+      const taken = backend.send(unit, TIMING);
+      expect(taken % 4).toBe(0); // whole frames only
+      at += taken;
+      if (taken < unit.length) await Bun.sleep(2);
+    }
+    await backend.close();
+    expect(failures).toEqual([]);
+    expect(backend.counters.bytes).toBe(bytes.length);
+    expect(backend.counters.errors.underrun).toBeUndefined();
+    expect(Buffer.from(readFileSync(rc.outFile)).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  test("--out-format and the buffer/period options decide the format, unit and lead", async () => {
+    const stream: StreamInfo = { ...STREAM, outFormat: parseSampleFormat("s24le:44100:1") };
+    const backend = await alsaBackend.create(`alsa:${TEST_PCM}?buffer=50&period=10`, stream, context());
+    expect(backend.format).toEqual(stream.outFormat!);
+    expect(backend.unitBytes).toBe(441 * 3);
+    expect(backend.aheadUs).toBe(20_000);
+    await backend.close();
+  });
+
+  test("an unknown device is a PacerError that points at pacer devices", async () => {
+    const created = alsaBackend.create("alsa:pacer_no_such_pcm", STREAM, context());
+    await expect(created).rejects.toBeInstanceOf(PacerError);
+    await expect(alsaBackend.create("alsa:pacer_no_such_pcm", STREAM, context())).rejects.toThrow(
+      /^alsa:pacer_no_such_pcm: no such PCM .*see "pacer devices"$/,
+    );
+  });
+
+  test("a device that refuses the format is a PacerError naming it", async () => {
+    const stream: StreamInfo = { kind: "pcm", format: parseSampleFormat("f32le:48000:2") };
+    const created = alsaBackend.create(`alsa:${TEST_PCM_S16_ONLY}`, stream, context());
+    await expect(created).rejects.toBeInstanceOf(PacerError);
+    await expect(alsaBackend.create(`alsa:${TEST_PCM_S16_ONLY}`, stream, context())).rejects.toThrow(/does not accept sample encoding f32le/);
+  });
+
+  test("malformed options, a bad PACER_DEVICE_WAIT and non-PCM input are usage errors", async () => {
+    const ctx = context();
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}?latency=5`, STREAM, ctx)).rejects.toThrow(/unknown option "latency"/);
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}?wait=soon`, STREAM, ctx)).rejects.toBeInstanceOf(UsageError);
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}?period=0`, STREAM, ctx)).rejects.toBeInstanceOf(UsageError);
+    await expect(alsaBackend.create("alsa:", STREAM, ctx)).rejects.toThrow(/alsa: needs a device/);
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}`, { kind: "mpegts" }, ctx)).rejects.toBeInstanceOf(UsageError);
+    process.env.PACER_DEVICE_WAIT = "-1";
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}`, STREAM, ctx)).rejects.toThrow(/PACER_DEVICE_WAIT=-1/);
+  });
+
+  test("pacer devices lists the test PCM as NAME<TAB>DESCRIPTION (io)", () => {
+    let printed = "";
+    const code = runDevices(createLogger({ level: "error", write: () => {} }), (text) => (printed += text));
+    expect(code).toBe(0);
+    expect(printed.split("\n")).toContain(`${TEST_PCM}\t${TEST_PCM_DESCRIPTION} (both)`);
+  });
+});
+
+describe("alsa: output on a host without libasound", () => {
+  const why = "libasound.so.2 not found: install libasound2 to use alsa: outputs (simulated)";
+  const noAlsa = createAlsaBackend(() => why);
+
+  test("the factory reports why at selection time", () => {
+    expect(noAlsa.unavailable?.()).toBe(why);
+    expect(alsaBackend.unavailable?.()).toBe(libasoundUnavailable());
+  });
+
+  test("create fails with the same message, as a PacerError", async () => {
+    await expect(noAlsa.create(`alsa:${TEST_PCM}`, STREAM, context())).rejects.toThrow(why);
+    await expect(noAlsa.create(`alsa:${TEST_PCM}`, STREAM, context())).rejects.toBeInstanceOf(PacerError);
+  });
+});

@@ -1,0 +1,91 @@
+/**
+ * file: outputs: the stream lands on disk byte for byte, in whole frames per
+ * write, and a full disk (/dev/full) or an unwritable path stops the
+ * destination with a one-line message instead of a stack trace.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BackendContext, StreamInfo, UnitTiming } from "../../backends/backend.ts";
+import { fileBackend } from "../../backends/file.ts";
+import { PacerError, UsageError } from "../../cli/errors.ts";
+import { silentLogger } from "../../cli/log.ts";
+import { parseSampleFormat } from "../../protocol/sample_format.ts";
+import { Scheduler } from "../../scheduler/scheduler.ts";
+
+const STREAM: StreamInfo = { kind: "pcm", format: parseSampleFormat("s16le:44100:2") };
+const TIMING: UnitTiming = { sendUs: 0, frame: 0, marker: false };
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "pacer-file-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function context(failures: Error[]): BackendContext {
+  return { log: silentLogger, scheduler: new Scheduler(), fail: (e) => failures.push(e) };
+}
+
+describe("file: output", () => {
+  test("writes exactly the bytes sent, in units of whole frames near 64 KiB", async () => {
+    const failures: Error[] = [];
+    const path = join(dir, "capture.raw");
+    const stream: StreamInfo = { ...STREAM, outFormat: parseSampleFormat("s24le:48000:2") };
+    const backend = await fileBackend.create(`file:${path}`, stream, context(failures));
+    expect(backend.format).toEqual(stream.outFormat!);
+    expect(backend.unitBytes % 6).toBe(0);
+    expect(backend.unitBytes).toBeGreaterThan(60_000);
+    expect(backend.unitBytes).toBeLessThanOrEqual(65_536);
+    const bytes = crypto.getRandomValues(new Uint8Array(300_000 - 300_000 % 6));
+    for (let at = 0; at < bytes.length; at += backend.unitBytes) {
+      expect(backend.send(bytes.subarray(at, at + backend.unitBytes), TIMING)).toBe(Math.min(backend.unitBytes, bytes.length - at));
+    }
+    await backend.close();
+    expect(failures).toEqual([]);
+    expect(Buffer.from(readFileSync(path)).equals(Buffer.from(bytes))).toBe(true);
+    expect(backend.counters.bytes).toBe(bytes.length);
+  });
+
+  test("truncates an existing file", async () => {
+    const path = join(dir, "again.raw");
+    for (const size of [1000, 40]) {
+      const backend = await fileBackend.create(`file:${path}`, STREAM, context([]));
+      backend.send(new Uint8Array(size), TIMING);
+      await backend.close();
+    }
+    expect(readFileSync(path).length).toBe(40);
+  });
+
+  test("MPEG-TS units are whole 188-byte packets", async () => {
+    const backend = await fileBackend.create(`file:${join(dir, "x.ts")}`, { kind: "mpegts" }, context([]));
+    expect(backend.unitBytes % 188).toBe(0);
+    expect(backend.format).toBeUndefined();
+    await backend.close();
+  });
+
+  test("a full disk (/dev/full) fails the destination once with a one-line ENOSPC message", async () => {
+    const failures: Error[] = [];
+    const backend = await fileBackend.create("file:/dev/full", STREAM, context(failures));
+    const unit = new Uint8Array(backend.unitBytes);
+    expect(backend.send(unit, TIMING)).toBe(unit.length); // never an exception into the job
+    expect(backend.send(unit, TIMING)).toBe(unit.length);
+    expect(failures.length).toBe(1);
+    expect(failures[0]).toBeInstanceOf(PacerError);
+    expect(failures[0]!.message).toBe("file:/dev/full: cannot write: no space left on device (ENOSPC)");
+    await backend.close();
+  });
+
+  test("a path that cannot be opened is a PacerError before anything is sent", async () => {
+    const target = `file:${join(dir, "no-such-dir", "x.raw")}`;
+    const created = fileBackend.create(target, STREAM, context([]));
+    await expect(created).rejects.toBeInstanceOf(PacerError);
+    await expect(fileBackend.create(target, STREAM, context([]))).rejects.toThrow(
+      `${target}: cannot open for writing: no such file or directory (ENOENT)`,
+    );
+  });
+
+  test("file: with no path is a usage error", async () => {
+    await expect(fileBackend.create("file:", STREAM, context([]))).rejects.toBeInstanceOf(UsageError);
+  });
+});

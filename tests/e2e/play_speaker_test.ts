@@ -1,0 +1,118 @@
+/**
+ * Story: the speaker outputs as a user drives them from the command line.
+ * `pacer play tone.wav --to alsa:pacer_test` writes exactly the samples
+ * through real libasound (an ALSA file PCM); `--to 'cmd:cat > out.raw'` has
+ * every byte by the time play exits; a command that dies mid-stream is
+ * restarted and each run gets a contiguous, in-order run of the stream.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bytesPerFrame, type Encoding, type SampleFormat } from "../../protocol/sample_format.ts";
+import { wavHeader } from "../../protocol/wav.ts";
+import { writeTestAsoundrc } from "../helpers/asoundrc.ts";
+import { runPacer } from "../helpers/pacer.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-speaker-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A counting pattern: any reordering, loss or duplication shows. */
+function pattern(bytes: number): Buffer {
+  const out = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) out[i] = (i * 7 + (i >> 8)) & 0xff;
+  return out;
+}
+
+function wavFile(name: string, format: SampleFormat, seconds: number): { path: string; samples: Buffer } {
+  const frames = Math.round(format.rate * seconds);
+  const samples = pattern(frames * bytesPerFrame(format));
+  if (format.encoding === "f32le") {
+    // Floats must be finite: a ramp in [-0.5, 0.5).
+    for (let i = 0; i < samples.length / 4; i++) samples.writeFloatLE(((i % 1000) - 500) / 1000, i * 4);
+  }
+  const path = join(dir, name);
+  writeFileSync(path, Buffer.concat([wavHeader(format, samples.length), samples]));
+  return { path, samples };
+}
+
+describe("alsa: through real libasound (ALSA file PCM)", () => {
+  const encodings: Encoding[] = ["u8", "s16le", "s24le", "s32le", "f32le"];
+  for (const rate of [44_100, 48_000]) {
+    for (const encoding of encodings) {
+      test(`${encoding} at ${rate} Hz is written byte for byte`, async () => {
+        const rc = writeTestAsoundrc();
+        try {
+          const { path, samples } = wavFile(`${encoding}-${rate}.wav`, { encoding, rate, channels: 2 }, 0.2);
+          const run = await runPacer(["play", path, "--to", "alsa:pacer_test"], { env: rc.env });
+          expect(run.stderr).toBe("");
+          expect(run.code).toBe(0);
+          expect(readFileSync(rc.outFile).equals(samples)).toBe(true);
+        } finally {
+          rc.cleanup();
+        }
+      });
+    }
+  }
+
+  test("an unknown device is a one-line error and exit 1; nothing else breaks", async () => {
+    const rc = writeTestAsoundrc();
+    try {
+      const { path } = wavFile("short.wav", { encoding: "s16le", rate: 44_100, channels: 2 }, 0.1);
+      const run = await runPacer(["play", path, "--to", "alsa:no_such_pcm"], { env: rc.env });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain("alsa:no_such_pcm");
+      expect(run.stderr.split("\n").filter((l) => l.startsWith("pacer:"))).toHaveLength(1);
+    } finally {
+      rc.cleanup();
+    }
+  });
+});
+
+describe("cmd: a shell command's stdin", () => {
+  test("cmd:cat > out.raw has exactly the stream by the time play exits, with PACER_* set", async () => {
+    const format: SampleFormat = { encoding: "s16le", rate: 44_100, channels: 2 };
+    const { path, samples } = wavFile("cmd.wav", format, 0.5);
+    const out = join(dir, "out.raw");
+    const env = join(dir, "env.txt");
+    const run = await runPacer(["play", path, "--to", `cmd:cat > ${out}; echo $PACER_FORMAT $PACER_RATE $PACER_CHANNELS > ${env}`]);
+    expect(run.code).toBe(0);
+    expect(readFileSync(out).equals(samples)).toBe(true);
+    expect(readFileSync(env, "utf8").trim()).toBe("s16le 44100 2");
+  });
+
+  test("--out-format converts for the command", async () => {
+    const { path } = wavFile("conv.wav", { encoding: "s16le", rate: 44_100, channels: 2 }, 0.25);
+    const out = join(dir, "mono.raw");
+    const run = await runPacer(["play", path, "--out-format", "s16le:44100:1", "--to", `cmd:cat > ${out}`]);
+    expect(run.code).toBe(0);
+    expect(readFileSync(out).length).toBe(Math.round(44_100 * 0.25) * 2);
+  });
+
+  test("a command that dies mid-stream is restarted; each run's bytes are a contiguous run of the stream, in order", async () => {
+    const format: SampleFormat = { encoding: "s16le", rate: 44_100, channels: 2 };
+    const { path, samples } = wavFile("dying.wav", format, 2);
+    const parts = join(dir, "parts");
+    writeFileSync(parts, "");
+    const run = await runPacer(["play", path, "--to", `cmd:head -c 100000 >> ${parts}`], { env: { PACER_CMD_BACKOFF_MS: "20" } });
+    expect(run.code).toBe(0);
+    const written = readFileSync(parts);
+    const runs = Math.floor(written.length / 100_000);
+    expect(runs).toBeGreaterThanOrEqual(3);
+    let searchFrom = 0;
+    for (let r = 0; r < runs; r++) {
+      const chunk = written.subarray(r * 100_000, (r + 1) * 100_000);
+      const at = samples.indexOf(chunk, searchFrom);
+      expect(at).toBeGreaterThanOrEqual(searchFrom); // found, and after the previous run
+      searchFrom = at + chunk.length;
+    }
+  });
+
+  test("a command that doesn't exist gives up with a clear error and exit 1", async () => {
+    const { path } = wavFile("nosuch.wav", { encoding: "s16le", rate: 44_100, channels: 2 }, 3);
+    const run = await runPacer(["play", path, "--to", "cmd:pacer_no_such_command_zz"], { env: { PACER_CMD_BACKOFF_MS: "5" } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("died 10 times without reading any input");
+    expect(run.stderr).toContain("not found");
+  });
+});
