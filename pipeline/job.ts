@@ -25,6 +25,9 @@ import { type InputInfo, SOURCE_END, type Source } from "../sources/source.ts";
 import { Destination, type DestinationHost } from "./destination.ts";
 import { ReadAheadBuffer } from "./read_ahead.ts";
 
+/** PcrClock, ScrClock and ConstantRateClock can drop timing they will not be asked about again. */
+type ForgetfulClock = ByteClock & { forget?(belowOffset: number): void };
+
 /** The original push server's load size. */
 export const DEFAULT_CHUNK_BYTES = 128 * 1024;
 
@@ -138,8 +141,12 @@ export class Job implements DestinationHost {
     if (this.inputEnded || this.finished) return;
     let lowest = Infinity;
     for (const d of this.destinations) if (d.active && d.cursor < lowest) lowest = d.cursor;
-    if (lowest !== Infinity) this.ring.release(lowest);
     const { source, byteClock, loop } = this.options;
+    if (lowest !== Infinity) {
+      this.ring.release(lowest);
+      // PCR/SCR anchors behind every destination are never looked up again; a clock keeps a bounded ring of them.
+      (byteClock as ForgetfulClock | undefined)?.forget?.(lowest);
+    }
     let loaded = 0;
     while (loaded < this.chunkBytes) {
       const [position, room] = this.ring.writableRegion();
