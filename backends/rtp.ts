@@ -28,13 +28,11 @@ import {
 import type { SdpMedia } from "../protocol/sdp.ts";
 import { bytesPerFrame, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
-import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
-import { intParam, parseEndpoint, parseHostPort, resolveHost } from "./net/endpoint.ts";
-import { openUdpSender } from "./net/udp_sender.ts";
+import type { Backend, BackendContext, BackendFactory, StreamInfo } from "./backend.ts";
+import { openDatagramOutput, tsUnitBytes } from "./net/datagram_output.ts";
+import { intParam, parseEndpoint } from "./net/endpoint.ts";
 
-const TS_PACKET = 188;
-/** DESIGN.md defaults: 7 TS packets; whole L16 frames within 1400 bytes; PS fits a 1500-byte MTU with the header. */
-const DEFAULT_TS_PKT = 7 * TS_PACKET;
+/** DESIGN.md defaults: whole L16 frames within 1400 bytes; PS fits a 1500-byte MTU with the header. */
 const DEFAULT_L16_PKT = 1400;
 const DEFAULT_PS_PKT = 1460;
 const MAX_PKT = 65_507 - RTP_HEADER_SIZE;
@@ -94,8 +92,7 @@ function planL16(target: string, stream: StreamInfo, pkt: number | undefined, pt
 function planMpeg(target: string, stream: StreamInfo, pkt: number | undefined, pt: number | undefined): PayloadPlan {
   if (stream.kind === "mpegts") {
     if (pt !== undefined && pt !== PT_MP2T) throw new UsageError(`${target}: MPEG-TS over RTP is payload type 33`);
-    const unitBytes = Math.floor((pkt ?? DEFAULT_TS_PKT) / TS_PACKET) * TS_PACKET;
-    if (unitBytes === 0) throw new UsageError(`${target}: pkt=${pkt} is smaller than one TS packet (188 bytes)`);
+    const unitBytes = tsUnitBytes(target, pkt);
     return { payloadType: PT_MP2T, unitBytes, clockRate: MPEG_CLOCK_HZ, encoding: "MP2T/90000", kind: "video", ahead: 0 };
   }
   if (pt !== undefined && pt < PT_DYNAMIC) throw new UsageError(`${target}: MPEG-PS over RTP needs a dynamic payload type (96-127)`);
@@ -113,27 +110,17 @@ export const rtpBackend: BackendFactory = {
   scheme: "rtp",
   summary: "rtp://HOST:PORT  RTP: L16 for PCM, MP2T for MPEG-TS, MP2P for MPEG-PS",
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
+    // Validate the payload options before opening a socket.
     const endpoint = parseEndpoint(target, OPTIONS);
-    if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
     const pkt = intParam(endpoint, "pkt", 1, MAX_PKT);
     const pt = intParam(endpoint, "pt", 0, 127);
-    const ttl = intParam(endpoint, "ttl", 0, 255);
     let plan: PayloadPlan;
     if (stream.kind === "pcm") plan = planL16(target, stream, pkt, pt, endpoint.params.get("format"));
     else if (stream.kind === "mpegts" || stream.kind === "mpegps") plan = planMpeg(target, stream, pkt, pt);
     else throw new UsageError(`${target}: RTP needs PCM, MPEG-TS or MPEG-PS input; send other data with udp://`);
     if (stream.kind !== "pcm" && endpoint.params.has("format")) throw new UsageError(`${target}: format= is for PCM input`);
     const ahead = intParam(endpoint, "ahead", 0, 10_000, plan.ahead / US_PER_MS) * US_PER_MS;
-    const sourceText = endpoint.params.get("source");
-    const source = sourceText ? parseHostPort(sourceText, "source") : undefined;
-    const dest = await resolveHost(endpoint.host);
-    const counters = newCounters();
-    const sender = await openUdpSender(
-      { ...dest, port: endpoint.port },
-      { ttl, iface: endpoint.params.get("iface") ?? undefined, source },
-      counters,
-      ctx.log,
-    );
+    const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx);
 
     const packet = new Uint8Array(RTP_HEADER_SIZE + plan.unitBytes);
     const fullPacket = packet; // the common case: no per-send subarray

@@ -6,23 +6,16 @@
  */
 import { UsageError } from "../cli/errors.ts";
 import { bytesPerFrame } from "../protocol/sample_format.ts";
-import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
-import { intParam, parseEndpoint, parseHostPort, resolveHost } from "./net/endpoint.ts";
-import { openUdpSender } from "./net/udp_sender.ts";
-
-const TS_PACKET = 188;
-const DEFAULT_TS_PKT = 7 * TS_PACKET;
+import type { Backend, BackendContext, BackendFactory, StreamInfo } from "./backend.ts";
+import { openDatagramOutput, tsUnitBytes } from "./net/datagram_output.ts";
+import { intParam } from "./net/endpoint.ts";
 /** 1500-byte MTU minus 20 bytes of IPv4 header and 8 of UDP. */
 const DEFAULT_PKT = 1472;
 const MAX_PKT = 65_507;
 const OPTIONS = ["pkt", "ttl", "iface", "source"] as const;
 
 function unitBytesFor(target: string, stream: StreamInfo, pkt: number | undefined): number {
-  if (stream.kind === "mpegts") {
-    const unit = Math.floor((pkt ?? DEFAULT_TS_PKT) / TS_PACKET) * TS_PACKET;
-    if (unit === 0) throw new UsageError(`${target}: pkt=${pkt} is smaller than one TS packet (188 bytes)`);
-    return unit;
-  }
+  if (stream.kind === "mpegts") return tsUnitBytes(target, pkt);
   if (stream.kind === "pcm") {
     const frame = bytesPerFrame(stream.format!);
     const unit = Math.floor((pkt ?? DEFAULT_PKT) / frame) * frame;
@@ -36,22 +29,8 @@ export const udpBackend: BackendFactory = {
   scheme: "udp",
   summary: "udp://HOST:PORT  raw UDP datagrams of pkt bytes",
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
-    const endpoint = parseEndpoint(target, OPTIONS);
-    if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
+    const { endpoint, sender, counters } = await openDatagramOutput(target, OPTIONS, ctx);
     const unitBytes = unitBytesFor(target, stream, intParam(endpoint, "pkt", 1, MAX_PKT));
-    const sourceText = endpoint.params.get("source");
-    const dest = await resolveHost(endpoint.host);
-    const counters = newCounters();
-    const sender = await openUdpSender(
-      { ...dest, port: endpoint.port },
-      {
-        ttl: intParam(endpoint, "ttl", 0, 255),
-        iface: endpoint.params.get("iface") ?? undefined,
-        source: sourceText ? parseHostPort(sourceText, "source") : undefined,
-      },
-      counters,
-      ctx.log,
-    );
     return {
       label: target,
       format: stream.kind === "pcm" ? stream.format : undefined,

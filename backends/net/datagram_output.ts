@@ -1,0 +1,43 @@
+/**
+ * What rtp:// and udp:// outputs share: parse the URL and its options,
+ * resolve the host (an error before anything is sent), and open the
+ * destination's own connected socket.
+ */
+import { UsageError } from "../../cli/errors.ts";
+import { type BackendContext, type BackendCounters, newCounters } from "../backend.ts";
+import { type Endpoint, intParam, parseEndpoint, parseHostPort, resolveHost } from "./endpoint.ts";
+import { openUdpSender, type UdpSender } from "./udp_sender.ts";
+
+export const TS_PACKET = 188;
+/** DESIGN.md: 7 TS packets per datagram, never a split one. */
+export const DEFAULT_TS_PKT = 7 * TS_PACKET;
+
+export interface DatagramOutput {
+  endpoint: Endpoint;
+  dest: { address: string; family: 4 | 6; port: number };
+  sender: UdpSender;
+  counters: BackendCounters;
+  ttl?: number;
+  source?: { host: string; port: number };
+}
+
+/** Parses and validates `target` (options beyond `options` are a UsageError), then opens its socket. */
+export async function openDatagramOutput(target: string, options: readonly string[], ctx: BackendContext): Promise<DatagramOutput> {
+  const endpoint = parseEndpoint(target, options);
+  if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
+  const ttl = intParam(endpoint, "ttl", 0, 255);
+  const sourceText = endpoint.params.get("source");
+  const source = sourceText ? parseHostPort(sourceText, "source") : undefined;
+  const resolved = await resolveHost(endpoint.host);
+  const dest = { ...resolved, port: endpoint.port };
+  const counters = newCounters();
+  const sender = await openUdpSender(dest, { ttl, iface: endpoint.params.get("iface") ?? undefined, source }, counters, ctx.log);
+  return { endpoint, dest, sender, counters, ttl, source };
+}
+
+/** Whole TS packets in `pkt` bytes (default seven). */
+export function tsUnitBytes(target: string, pkt: number | undefined): number {
+  const unit = Math.floor((pkt ?? DEFAULT_TS_PKT) / TS_PACKET) * TS_PACKET;
+  if (unit === 0) throw new UsageError(`${target}: pkt=${pkt} is smaller than one TS packet (188 bytes)`);
+  return unit;
+}
