@@ -12,6 +12,9 @@ import { createLogger, type Logger, type LogLevel } from "./cli/log.ts";
 import { runPlay } from "./cli/play.ts";
 import { runProbe } from "./cli/probe.ts";
 import { runDevices } from "./cli/devices.ts";
+import { runServe } from "./cli/serve.ts";
+import { runCtl } from "./cli/ctl.ts";
+import { runRecv } from "./cli/recv.ts";
 import { FormatSpecError } from "./protocol/sample_format.ts";
 
 type Command = (argv: string[], log: Logger) => Promise<number> | number;
@@ -55,9 +58,9 @@ const COMMANDS: Record<string, Command> = {
     return runDevices(log);
   },
   record: notYet("record"),
-  serve: notYet("serve"),
-  ctl: notYet("ctl"),
-  recv: notYet("recv"),
+  serve: runServe,
+  ctl: runCtl,
+  recv: runRecv,
   acquire: notYet("acquire"),
 };
 

@@ -1,0 +1,378 @@
+/**
+ * `pacer ctl`: sends control commands to a `pacer serve` (DESIGN.md, "pacer ctl").
+ *
+ * One command: retried with back-off (same id every time) until a reply or the TTL; exit 0 on an
+ * ok reply, 1 on an error reply or no reply, 2 on a usage error. `status` and `list` follow the
+ * pages (`next`) to the end.
+ *
+ * Pool mode (`--pool FILE --log FILE`): every line of FILE is one command in the same words. All
+ * are sent round-robin, each with its own id and back-off, at most one datagram every
+ * POOL_SPACING_MS (under the server's default rate limit); a line leaves the pool when answered.
+ * Lines with no reply within the TTL ("ttl expired: no reply") or with an error reply
+ * ("error reply: CODE message") are appended to the log. It prints "N acknowledged, M expired"
+ * and exits 0 only if every line was acknowledged.
+ */
+import { appendFileSync, readFileSync } from "node:fs";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { type ControlReply, type Op } from "../protocol/control.ts";
+import { parsePoolFile, PoolFileError } from "../protocol/pool_file.ts";
+import { readKey } from "../server/config.ts";
+import {
+  ControlClient,
+  DEFAULT_SERVER,
+  FIRST_RETRY_MS,
+  formatSeconds,
+  MAX_RETRY_MS,
+  newRequestId,
+} from "../server/control_client.ts";
+import { PacerError, UsageError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { parseBitrate, parseSeconds } from "./units.ts";
+
+export const CTL_HELP = `Usage: pacer ctl [--server HOST:PORT] [--key FILE] [--ttl SECONDS] [--json] OP ...
+       pacer ctl [--server HOST:PORT] [--key FILE] [--ttl SECONDS] --pool FILE --log FILE
+
+Sends a control command to pacer serve and retries until it is acknowledged
+or its time-to-live runs out.
+
+Ops:
+  ping | status | list | reload
+  play NAME --to URL [--to URL ...] [--bitrate R] [--loop] [--start S] [--persistent]
+                        prints the job id
+  stop JOB | interest JOB
+  queue PATH [--id ID] | pause | resume | cancel ID
+  record start NAME | record stop NAME
+
+Options:
+  --server HOST:PORT   the server (default ${DEFAULT_SERVER})
+  --key FILE           the shared key: requests are signed with HMAC-SHA256
+  --ttl SECONDS        give up after this long (default 5)
+  --json               print the raw reply
+  --pool FILE          send every command in FILE (one per line), round-robin
+  --log FILE           with --pool: where expired commands are appended
+
+Exit status: 0 ok; 1 error reply or no reply within the TTL; 2 usage error.
+`;
+
+const DEFAULT_TTL_S = 5;
+/** Pool mode sends at most one datagram this often: 50 a second, the server's default rate. */
+const POOL_SPACING_MS = 20;
+/** `status` and `list` pages followed at most. */
+const MAX_PAGES = 10_000;
+
+/** A command as it goes on the wire. */
+export interface CtlCommand {
+  readonly op: Op;
+  readonly args: Record<string, unknown>;
+}
+
+function expectWords(op: string, positionals: string[], names: string[]): string[] {
+  if (positionals.length !== names.length) {
+    const usage = names.length ? `${op} ${names.join(" ")}` : op;
+    throw new UsageError(`${op}: expected "${usage}" (see pacer ctl --help)`);
+  }
+  return positionals;
+}
+
+/**
+ * Turns the words of one command ("play news.ts --to rtp://…") into an op and its args, as the
+ * command line and pool files both write them. Throws UsageError.
+ *
+ * @example
+ * ```ts
+ * commandFromWords(["stop", "job-3"]); // { op: "stop", args: { job: "job-3" } }
+ * ```
+ */
+export function commandFromWords(words: readonly string[]): CtlCommand {
+  const [op, ...rest] = words;
+  if (op === undefined) throw new UsageError("ctl: no OP given (see pacer ctl --help)");
+  const parse = <T extends ParseArgsOptionsConfig>(options: T) =>
+    parseArgs({ args: rest, allowPositionals: true, strict: true, options });
+  switch (op) {
+    case "ping":
+    case "status":
+    case "list":
+    case "reload":
+    case "pause":
+    case "resume":
+      expectWords(op, parse({}).positionals, []);
+      return { op, args: {} };
+    case "stop":
+    case "interest": {
+      const [job] = expectWords(op, parse({}).positionals, ["JOB"]);
+      return { op, args: { job } };
+    }
+    case "cancel": {
+      const [id] = expectWords(op, parse({}).positionals, ["ID"]);
+      return { op, args: { id } };
+    }
+    case "queue": {
+      const { values, positionals } = parse({ id: { type: "string" } });
+      const [path] = expectWords(op, positionals, ["PATH"]);
+      return { op, args: { path, ...(values.id !== undefined && { id: values.id }) } };
+    }
+    case "record": {
+      const [action, name] = expectWords(op, parse({}).positionals, ["start|stop", "NAME"]);
+      if (action !== "start" && action !== "stop") throw new UsageError(`record: expected "record start NAME" or "record stop NAME"`);
+      return { op, args: { action, name } };
+    }
+    case "play": {
+      const { values, positionals } = parse({
+        to: { type: "string", multiple: true },
+        bitrate: { type: "string" },
+        loop: { type: "boolean" },
+        start: { type: "string" },
+        persistent: { type: "boolean" },
+      });
+      const [source] = expectWords(op, positionals, ["NAME"]);
+      const to = values.to as string[] | undefined;
+      if (!to || to.length === 0) throw new UsageError("play: give at least one --to URL");
+      const args: Record<string, unknown> = { source, to };
+      if (values.bitrate !== undefined) args.bitrate = parseBitrate(values.bitrate as string);
+      if (values.loop) args.loop = true;
+      if (values.start !== undefined) args.start = parseSeconds(values.start as string, "--start");
+      if (values.persistent) args.persistent = true;
+      return { op, args };
+    }
+  }
+  throw new UsageError(`ctl: unknown op "${op}" (see pacer ctl --help)`);
+}
+
+interface CtlOptions {
+  server: string;
+  keyFile?: string;
+  ttlMs: number;
+  json: boolean;
+  pool?: string;
+  log?: string;
+}
+
+const VALUE_OPTIONS = new Set(["--server", "--key", "--ttl", "--pool", "--log"]);
+
+/** Takes ctl's own options out of argv wherever they are; the rest are the command's words. */
+function splitCtlOptions(argv: string[]): { options: CtlOptions; words: string[]; help: boolean } {
+  const options: CtlOptions = { server: DEFAULT_SERVER, ttlMs: DEFAULT_TTL_S * 1000, json: false };
+  const words: string[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf("=");
+    const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    if (VALUE_OPTIONS.has(name)) {
+      const value = eq > 0 && name !== arg ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw new UsageError(`ctl: ${name} needs a value (see pacer ctl --help)`);
+      if (name === "--server") options.server = value;
+      else if (name === "--key") options.keyFile = value;
+      else if (name === "--pool") options.pool = value;
+      else if (name === "--log") options.log = value;
+      else {
+        const seconds = parseSeconds(value, "--ttl");
+        if (!(seconds > 0)) throw new UsageError(`--ttl "${value}": must be more than 0 seconds`);
+        options.ttlMs = seconds * 1000;
+      }
+    } else if (arg === "--json") options.json = true;
+    else if ((arg === "--help" || arg === "-h") && words.length === 0) help = true;
+    else words.push(arg);
+  }
+  return { options, words, help };
+}
+
+export async function runCtl(argv: string[], log: Logger): Promise<number> {
+  const { options, words, help } = splitCtlOptions(argv);
+  if (help) {
+    process.stdout.write(CTL_HELP);
+    return 0;
+  }
+  if (options.pool !== undefined) {
+    if (words.length > 0) throw new UsageError(`ctl: --pool takes its commands from the file, not "${words[0]}"`);
+    if (options.log === undefined) throw new UsageError("ctl: --pool needs --log FILE for the commands that expire");
+    return runPool(options.pool, options.log, options, log);
+  }
+  if (options.log !== undefined) throw new UsageError("ctl: --log goes with --pool");
+  const command = commandFromWords(words);
+  const key = options.keyFile ? await readKey(options.keyFile) : undefined;
+  const client = await ControlClient.open(options.server, key);
+  try {
+    if (command.op === "status" || command.op === "list") return await runPaged(client, command, options);
+    const reply = await client.request(command.op, command.args, { ttlMs: options.ttlMs });
+    return report(command, reply, options.json);
+  } finally {
+    client.close();
+  }
+}
+
+/** Prints a reply; returns the exit status. */
+function report(command: CtlCommand, reply: ControlReply, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify(reply) + "\n");
+  if (!reply.ok) {
+    const message = reply.error.message ? `: ${reply.error.message}` : "";
+    process.stderr.write(`pacer: error: ${command.op}: ${reply.error.code}${message}\n`);
+    return 1;
+  }
+  if (json) return 0;
+  const result = (reply.result ?? {}) as Record<string, unknown>;
+  switch (command.op) {
+    case "play":
+      process.stdout.write(`${String(result.job)}\n`);
+      break;
+    case "ping":
+      process.stdout.write(`pong (pacer ${String(result.version ?? "?")})\n`);
+      break;
+    case "stop":
+      process.stdout.write(`stopped ${String(result.job)}\n`);
+      break;
+    case "interest":
+      process.stdout.write(`${String(result.job)}: interest renewed${result.expires_in === null ? " (persistent)" : ` for ${String(result.expires_in)} s`}\n`);
+      break;
+    case "reload":
+      process.stdout.write(`reloaded ${String(result.config)}\n`);
+      break;
+    default:
+      process.stdout.write(JSON.stringify(reply.result) + "\n");
+  }
+  return 0;
+}
+
+/** `status` and `list`: fetches every page, then prints them together. */
+async function runPaged(client: ControlClient, command: CtlCommand, options: CtlOptions): Promise<number> {
+  const pages: Record<string, unknown>[] = [];
+  let offset = 0;
+  for (let n = 0; n < MAX_PAGES; n++) {
+    const reply = await client.request(command.op, { ...command.args, offset }, { ttlMs: options.ttlMs });
+    if (options.json) process.stdout.write(JSON.stringify(reply) + "\n");
+    if (!reply.ok) return report(command, reply, false);
+    const page = (reply.result ?? {}) as Record<string, unknown>;
+    pages.push(page);
+    if (typeof page.next !== "number" || page.next <= offset) break;
+    offset = page.next;
+  }
+  if (options.json) return 0;
+  if (command.op === "list") {
+    for (const page of pages) {
+      for (const item of (page.items as { name: string; kind: string; duration: number | null }[] | undefined) ?? []) {
+        const duration = item.duration === null ? "unknown" : `${item.duration.toFixed(3)} s`;
+        process.stdout.write(`${item.name}\t${item.kind}\t${duration}\n`);
+      }
+    }
+    return 0;
+  }
+  process.stdout.write(formatStatus(pages));
+  return 0;
+}
+
+interface StatusPage {
+  server?: Record<string, unknown>;
+  lateness?: Record<string, { count: number; p50: number; p99: number; max: number }>;
+  jobs?: {
+    id: string;
+    source: string;
+    persistent?: boolean;
+    expires_in?: number | null;
+    destinations: { to: string; units: number; bytes: number; state: string }[] | number;
+  }[];
+}
+
+function formatStatus(pages: StatusPage[]): string {
+  const first = pages[0] ?? {};
+  const s = first.server ?? {};
+  const lines = [
+    `server: pacer ${String(s.version)}, up ${String(s.uptime)} s, ${String(s.jobs)} jobs, ${String(s.requests)} requests, ` +
+      `${String(s.rate_limited)} rate-limited, dropped ${JSON.stringify(s.dropped)}`,
+  ];
+  for (const [kind, l] of Object.entries(first.lateness ?? {})) {
+    lines.push(`lateness ${kind}: p50 ${l.p50} µs, p99 ${l.p99} µs, max ${l.max} µs (${l.count} events)`);
+  }
+  for (const page of pages) {
+    for (const job of page.jobs ?? []) {
+      const expiry = job.persistent ? "persistent" : job.expires_in == null ? "" : `interest ${job.expires_in} s`;
+      lines.push(`${job.id}\t${job.source}\t${expiry}`);
+      if (Array.isArray(job.destinations)) {
+        for (const d of job.destinations) lines.push(`  ${d.to}\t${d.state}\t${d.units} packets\t${d.bytes} bytes`);
+      }
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+interface PoolEntry {
+  readonly line: number;
+  readonly text: string;
+  readonly command: CtlCommand;
+  readonly id: string;
+  nextSendMs: number;
+  gapMs: number;
+}
+
+async function runPool(poolPath: string, logPath: string, options: CtlOptions, log: Logger): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(poolPath, "utf8");
+  } catch (error) {
+    throw new PacerError(`--pool ${poolPath}: cannot read it (${(error as { code?: string }).code ?? error})`);
+  }
+  let parsed;
+  try {
+    parsed = parsePoolFile(text, poolPath);
+  } catch (error) {
+    if (error instanceof PoolFileError) throw new UsageError(error.message);
+    throw error;
+  }
+  const lines = text.split("\n");
+  const batch = newRequestId().slice(0, 8);
+  const pending: PoolEntry[] = parsed.map((c) => {
+    let command: CtlCommand;
+    try {
+      command = commandFromWords(c.words);
+    } catch (error) {
+      throw new UsageError(`${poolPath}:${c.line}: ${(error as Error).message}`);
+    }
+    return { line: c.line, text: lines[c.line - 1]!.trim(), command, id: `${batch}-${c.line}`, nextSendMs: 0, gapMs: FIRST_RETRY_MS };
+  });
+  const key = options.keyFile ? await readKey(options.keyFile) : undefined;
+  const client = await ControlClient.open(options.server, key);
+  let acknowledged = 0;
+  let expired = 0;
+  const expire = (entry: PoolEntry, reason: string) => {
+    expired++;
+    appendFileSync(logPath, `${new Date().toISOString()} ${poolPath}:${entry.line}: ${entry.text}: ${reason}\n`);
+    log.warn(`${poolPath}:${entry.line}: ${reason}`);
+  };
+  client.onReply = (reply) => {
+    const index = pending.findIndex((e) => e.id === reply.id);
+    if (index < 0) return; // a late duplicate of an answered line
+    const [entry] = pending.splice(index, 1);
+    if (reply.ok) {
+      acknowledged++;
+      if (options.json) process.stdout.write(JSON.stringify(reply) + "\n");
+    } else {
+      expire(entry!, `error reply: ${reply.error.code}${reply.error.message ? ` ${reply.error.message}` : ""}`);
+    }
+  };
+  const deadline = Date.now() + options.ttlMs;
+  let cursor = 0;
+  try {
+    while (pending.length > 0 && Date.now() < deadline) {
+      const now = Date.now();
+      // Round-robin: the next line after the last one sent whose back-off has passed.
+      let sent = false;
+      for (let k = 0; k < pending.length; k++) {
+        const entry = pending[(cursor + k) % pending.length]!;
+        if (entry.nextSendMs > now) continue;
+        client.send(entry.id, entry.command.op, entry.command.args);
+        entry.nextSendMs = now + entry.gapMs;
+        entry.gapMs = Math.min(entry.gapMs * 2, MAX_RETRY_MS);
+        cursor = (cursor + k + 1) % Math.max(1, pending.length);
+        sent = true;
+        break;
+      }
+      await Bun.sleep(sent ? POOL_SPACING_MS : 5);
+    }
+    // Replies already on their way get a moment to land.
+    if (pending.length > 0) await Bun.sleep(Math.min(POOL_SPACING_MS, Math.max(0, deadline - Date.now())));
+    for (const entry of pending.splice(0)) expire(entry, `ttl expired: no reply from ${options.server} within ${formatSeconds(options.ttlMs)}`);
+  } finally {
+    client.close();
+  }
+  process.stdout.write(`${acknowledged} acknowledged, ${expired} expired\n`);
+  return expired === 0 ? 0 : 1;
+}

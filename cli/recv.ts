@@ -1,0 +1,294 @@
+/**
+ * `pacer recv --from SERVER --request NAME [--out FILE|-]`: the client side of the push protocol
+ * (DESIGN.md, "pacer recv").
+ *
+ * 1. Binds a UDP socket on its own address — the one the kernel uses to reach the server, which
+ *    is the address the server sees its requests come from (127.0.0.1 for a loopback server) —
+ *    and asks for `play {source: NAME, to: ["rtp://MYIP:MYPORT"]}`, repeating it every
+ *    REQUEST_EVERY_MS until packets arrive. Each repeat has a fresh id: the server counts a
+ *    repeated play as interest in the same job, so repeats never start a second stream.
+ * 2. Then sends `interest` every third of the interest timeout the play reply announced.
+ * 3. Writes each packet's payload, RTP header stripped, to FILE or stdout, in arrival order.
+ * 4. End of stream: after SILENCE_MS without packets it asks `status {job}` (and again every
+ *    STATUS_EVERY_MS while silent). "ended" or "stopped": exit 0; "failed": exit 1; "expired" or
+ *    unknown to the server (restarted): it requests the stream again. Still "running": it waits.
+ * 5. Ctrl-C or SIGTERM: sends `stop` for the job and exits 0.
+ *
+ * With nothing from the server — no reply and no packet — for `--wait` seconds (default 30), it
+ * gives up and exits 1.
+ */
+import { closeSync, openSync, writeSync } from "node:fs";
+import { parseArgs } from "node:util";
+import type { udp } from "bun";
+import { rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
+import { type ControlReply, type Op } from "../protocol/control.ts";
+import { readKey } from "../server/config.ts";
+import { ControlClient, newRequestId } from "../server/control_client.ts";
+import { PacerError, UsageError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { parseSeconds } from "./units.ts";
+
+export const RECV_HELP = `Usage: pacer recv --from SERVER --request NAME [--out FILE|-] [options]
+
+Asks a pacer server for a stream to this host's own address, repeats the
+request until packets arrive, keeps it alive with interest messages, and
+writes the payload (RTP headers stripped) to FILE or stdout. Exits 0 when the
+server reports the stream ended; Ctrl-C stops the stream and exits 0.
+
+Options:
+  --from HOST:PORT   the server's control address (required)
+  --request NAME     the media name, relative to the server's media root (required)
+  --out FILE|-       where the payload goes (default -, stdout)
+  --key FILE         the shared key, when the server requires one
+  --port PORT        receive on this UDP port (default: any free port)
+  --wait SECONDS     give up after this long with no reply and no packet (default 30)
+`;
+
+/** How often the play request is repeated until packets arrive. */
+const REQUEST_EVERY_MS = 500;
+/** Silence after which the server is asked whether the stream is still running. */
+const SILENCE_MS = 1_000;
+const STATUS_EVERY_MS = 500;
+/** Interest period when the server does not say its timeout: a third of the default 10 s. */
+const DEFAULT_INTEREST_EVERY_MS = 3_333;
+const TICK_MS = 50;
+/** How long Ctrl-C waits for the server to acknowledge `stop`. */
+const STOP_TTL_MS = 1_000;
+const DEFAULT_WAIT_S = 30;
+
+/** Where payload goes: a file written synchronously, or stdout with its buffering. */
+interface PayloadSink {
+  write(bytes: Uint8Array): void;
+  close(): Promise<void>;
+}
+
+function openSink(out: string): PayloadSink {
+  if (out === "-") {
+    let last: Promise<void> = Promise.resolve();
+    return {
+      write: (bytes) => {
+        last = new Promise((resolve) => process.stdout.write(bytes, () => resolve()));
+      },
+      close: () => last,
+    };
+  }
+  let fd: number;
+  try {
+    fd = openSync(out, "w");
+  } catch (error) {
+    throw new PacerError(`--out ${out}: cannot open it for writing (${(error as { code?: string }).code ?? error})`);
+  }
+  return {
+    write: (bytes) => {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+    },
+    close: async () => closeSync(fd),
+  };
+}
+
+type Outcome = { code: number; why: string };
+
+export async function runRecv(argv: string[], log: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      from: { type: "string" },
+      request: { type: "string" },
+      out: { type: "string" },
+      key: { type: "string" },
+      port: { type: "string" },
+      wait: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(RECV_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`recv takes no positional arguments, got "${positionals[0]}"`);
+  if (!values.from) throw new UsageError("recv: --from HOST:PORT is required (see pacer recv --help)");
+  if (!values.request) throw new UsageError("recv: --request NAME is required (see pacer recv --help)");
+  const localPort = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65_535) throw new UsageError(`--port "${values.port}": expected 0 to 65535`);
+  const waitMs = parseSeconds(values.wait ?? String(DEFAULT_WAIT_S), "--wait") * 1000;
+  const key = values.key ? await readKey(values.key) : undefined;
+  const name = values.request;
+
+  const client = await ControlClient.open(values.from, key);
+  const sink = openSink(values.out ?? "-");
+  const myIp = client.localAddress;
+  let media: udp.Socket<"buffer"> | null = null;
+  try {
+    const state = new ReceiverState();
+    media = await Bun.udpSocket({
+      hostname: myIp,
+      port: localPort,
+      socket: {
+        data(_s, packet) {
+          const start = rtpPayloadOffset(packet);
+          const end = start < 0 ? -1 : rtpPayloadEnd(packet);
+          if (end < start) {
+            state.malformed++;
+            return;
+          }
+          state.onPacket(Date.now(), end - start);
+          sink.write(packet.subarray(start, end));
+        },
+        // Bun 1.4.5 passes the error first at run time, though its types say (socket, error).
+        error(a: unknown, b?: unknown) {
+          log.warn(`receive socket: ${((a instanceof Error ? a : b) as Error | undefined)?.message ?? "error"}`);
+        },
+      },
+    });
+    const host = myIp.includes(":") ? `[${myIp}]` : myIp;
+    const to = `rtp://${host}:${media.port}`;
+    log.info("requesting", { source: name, from: client.server, to });
+    const outcome = await receive(client, state, { name, to, waitMs, log });
+    if (outcome.code === 0) log.info(outcome.why, { bytes: state.bytes, packets: state.packets, job: state.job ?? undefined });
+    else log.error(outcome.why);
+    return outcome.code;
+  } finally {
+    media?.close();
+    client.close();
+    await sink.close();
+  }
+}
+
+class ReceiverState {
+  job: string | null = null;
+  interestEveryMs = DEFAULT_INTEREST_EVERY_MS;
+  packets = 0;
+  bytes = 0;
+  malformed = 0;
+  /** Last packet, or the play acknowledgement: silence is measured from the later. */
+  lastSignMs = Date.now();
+  /** Last packet or reply of any kind, for --wait. */
+  lastHeardMs = Date.now();
+  streaming = false;
+
+  onPacket(now: number, payloadBytes: number): void {
+    this.packets++;
+    this.bytes += payloadBytes;
+    this.lastSignMs = this.lastHeardMs = now;
+    this.streaming = true;
+  }
+}
+
+interface ReceiveOptions {
+  name: string;
+  to: string;
+  waitMs: number;
+  log: Logger;
+}
+
+/** The request / interest / end-detection loop; resolves with the exit status and why. */
+function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions): Promise<Outcome> {
+  return new Promise((resolve) => {
+    /** Ids of our requests in flight, and what each was. */
+    const asked = new Map<string, Op>();
+    let nextPlayMs = 0;
+    let nextInterestMs = Infinity;
+    let nextStatusMs = 0;
+    let finished = false;
+
+    const send = (op: Op, args: Record<string, unknown>) => {
+      const id = newRequestId();
+      asked.set(id, op);
+      if (asked.size > 64) asked.delete(asked.keys().next().value!); // bounded: old ones are stale
+      client.send(id, op, args);
+    };
+    const finish = (outcome: Outcome) => {
+      if (finished) return;
+      finished = true;
+      clearInterval(ticker);
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      resolve(outcome);
+    };
+    const requestAgain = (why: string) => {
+      o.log.info(`${why}; requesting again`, { job: state.job ?? undefined });
+      state.job = null;
+      state.streaming = false;
+      nextPlayMs = 0;
+      nextInterestMs = Infinity;
+    };
+
+    client.onReply = (reply: ControlReply) => {
+      const op = reply.id === null ? undefined : asked.get(reply.id);
+      if (op === undefined) return;
+      asked.delete(reply.id!);
+      const now = Date.now();
+      state.lastHeardMs = now;
+      if (op === "play") onPlayReply(reply, now);
+      else if (op === "status") onStatusReply(reply);
+      else if (op === "interest" && !reply.ok && reply.error.code === "not_found") nextStatusMs = 0;
+    };
+
+    const onPlayReply = (reply: ControlReply, now: number) => {
+      if (!reply.ok) {
+        finish({ code: 1, why: `the server refused the stream: ${reply.error.code}${reply.error.message ? `: ${reply.error.message}` : ""}` });
+        return;
+      }
+      const result = reply.result as { job?: unknown; interest_timeout?: unknown };
+      if (typeof result.job !== "string") return;
+      if (state.job !== result.job) {
+        state.job = result.job;
+        state.lastSignMs = Math.max(state.lastSignMs, now);
+        const timeoutS = result.interest_timeout;
+        state.interestEveryMs = typeof timeoutS === "number" && timeoutS > 0 ? (timeoutS * 1000) / 3 : timeoutS === null ? Infinity : DEFAULT_INTEREST_EVERY_MS;
+        nextInterestMs = now + state.interestEveryMs;
+      }
+    };
+
+    const onStatusReply = (reply: ControlReply) => {
+      if (!reply.ok) {
+        if (reply.error.code === "not_found") requestAgain("the server no longer knows the job");
+        return;
+      }
+      const job = (reply.result as { job?: { id?: string; state?: string } }).job;
+      if (!job || job.id !== state.job) return;
+      if (job.state === "ended") finish({ code: 0, why: "stream ended" });
+      else if (job.state === "stopped") finish({ code: 0, why: "stream stopped at the server" });
+      else if (job.state === "failed") finish({ code: 1, why: `the stream failed at the server (${job.id})` });
+      else if (job.state === "expired") requestAgain("the server let the stream expire");
+    };
+
+    const onSignal = () => {
+      const job = state.job;
+      if (!job) {
+        finish({ code: 0, why: "interrupted" });
+        return;
+      }
+      client.request("stop", { job }, { ttlMs: STOP_TTL_MS }).then(
+        () => finish({ code: 0, why: "stopped" }),
+        () => finish({ code: 0, why: "stopped (the server did not confirm)" }),
+      );
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+
+    const tick = () => {
+      const now = Date.now();
+      if (now - state.lastHeardMs > o.waitMs) {
+        finish({ code: 1, why: `nothing from ${client.server} for ${o.waitMs / 1000} s: no reply and no packets` });
+        return;
+      }
+      if (!state.streaming && now >= nextPlayMs) {
+        send("play", { source: o.name, to: [o.to] });
+        nextPlayMs = now + REQUEST_EVERY_MS;
+      }
+      if (state.job && now >= nextInterestMs) {
+        send("interest", { job: state.job });
+        nextInterestMs = now + state.interestEveryMs;
+      }
+      if (state.job && now - state.lastSignMs > SILENCE_MS && now >= nextStatusMs) {
+        send("status", { job: state.job });
+        nextStatusMs = now + STATUS_EVERY_MS;
+      }
+    };
+    const ticker = setInterval(tick, TICK_MS);
+    tick();
+  });
+}

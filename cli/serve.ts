@@ -1,0 +1,68 @@
+/**
+ * `pacer serve [--config FILE]`: the push server in the foreground, logging to stderr
+ * (DESIGN.md, "serve"). SIGHUP reloads the config (an invalid one keeps the old); SIGTERM and
+ * SIGINT stop every job and exit 0.
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, DEFAULT_CONFIG_TOML, KeyFileError, loadConfig } from "../server/config.ts";
+import { startServer } from "../server/serve.ts";
+import { PacerError, UsageError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+
+export const SERVE_HELP = `Usage: pacer serve [--config FILE]
+
+Runs the push server in the foreground: the UDP control port, push jobs,
+interest tracking, status and metrics. Without --config it uses the embedded
+default: control on 127.0.0.1:7070, media root ./media, interest timeout 10 s.
+
+  --config FILE   a TOML config (see DESIGN.md; "pacer serve --print-config"
+                  shows the embedded default with every key)
+  --print-config  print the embedded default config and exit
+
+Signals: SIGHUP reloads the config; SIGTERM or SIGINT stops cleanly.
+`;
+
+export async function runServe(argv: string[], log: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string" },
+      "print-config": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  if (values["print-config"]) {
+    process.stdout.write(DEFAULT_CONFIG_TOML);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got "${positionals[0]}" (see pacer serve --help)`);
+
+  let server;
+  try {
+    server = await startServer(await loadConfig(values.config), values.config, log);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof KeyFileError) throw new PacerError(error.message);
+    throw error;
+  }
+  const onHangup = () => {
+    server.reload().then(
+      (config) => log.info("config reloaded", { config: config.source }),
+      (error: Error) => log.error(`${error.message}; keeping the old config`),
+    );
+  };
+  process.on("SIGHUP", onHangup);
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  log.info(`${signal}: stopping`);
+  process.off("SIGHUP", onHangup);
+  await server.stop();
+  log.info("stopped");
+  return 0;
+}

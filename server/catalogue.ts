@@ -1,0 +1,111 @@
+/**
+ * The media catalogue behind the `list` op: every playable file under the media root, by its
+ * name relative to the root, with its kind and duration as `pacer probe` finds them.
+ *
+ * The walk is bounded (depth, entries) and its result is kept for a few seconds, so paging
+ * through `list` sees one consistent snapshot and a burst of requests costs one walk. Probes are
+ * cached by path, size and modification time. Entries that resolve outside the root (symlinks
+ * out) are left out, exactly as `play` would refuse them.
+ *
+ * @example
+ * ```ts
+ * const catalogue = new Catalogue();
+ * const items = await catalogue.entries("./media"); // [{ name: "news/evening.ts", kind: "mpegts", duration: 1800.2 }]
+ * ```
+ */
+
+import { readdir, stat } from "node:fs/promises";
+import { extname, join } from "node:path";
+import { openInput } from "../sources/open_input.ts";
+import { US_PER_S } from "../scheduler/clock.ts";
+import { LruMap } from "./dedup.ts";
+import { resolveMediaPath } from "./policy.ts";
+
+export interface CatalogueEntry {
+  /** Relative to the media root, with "/" separators: what `play` takes as `source`. */
+  readonly name: string;
+  /** "pcm", "mpegts", "mpegps", or "unknown" when the probe failed. */
+  readonly kind: string;
+  /** Seconds, rounded to ms; null when unknown. */
+  readonly duration: number | null;
+}
+
+/** Extensions pacer plays without further options (open_input.ts). */
+const MEDIA_EXTENSIONS = new Set([".wav", ".wave", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob"]);
+const MAX_DEPTH = 8;
+const MAX_ENTRIES = 10_000;
+/** How long one walk answers `list` requests. */
+const SNAPSHOT_MS = 5_000;
+
+interface Probed {
+  readonly stamp: string;
+  readonly entry: CatalogueEntry;
+}
+
+export class Catalogue {
+  #snapshot: { root: string; atMs: number; entries: Promise<CatalogueEntry[]> } | null = null;
+  readonly #probes = new LruMap<Probed>(MAX_ENTRIES);
+
+  /** The catalogue of `root`, sorted by name; from the snapshot when it is fresh. */
+  entries(root: string, nowMs = Date.now()): Promise<CatalogueEntry[]> {
+    const snap = this.#snapshot;
+    if (snap && snap.root === root && nowMs - snap.atMs < SNAPSHOT_MS) return snap.entries;
+    const entries = this.#walk(root);
+    this.#snapshot = { root, atMs: nowMs, entries };
+    return entries;
+  }
+
+  async #walk(root: string): Promise<CatalogueEntry[]> {
+    const names: string[] = [];
+    const visit = async (relative: string, depth: number): Promise<void> => {
+      if (depth > MAX_DEPTH || names.length >= MAX_ENTRIES) return;
+      let dirents;
+      try {
+        dirents = await readdir(join(root, relative), { withFileTypes: true });
+      } catch {
+        return; // unreadable directory: leave it out
+      }
+      dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const d of dirents) {
+        if (names.length >= MAX_ENTRIES) return;
+        if (d.name.startsWith(".")) continue;
+        const name = relative ? `${relative}/${d.name}` : d.name;
+        if (d.isDirectory()) await visit(name, depth + 1);
+        else if ((d.isFile() || d.isSymbolicLink()) && MEDIA_EXTENSIONS.has(extname(d.name).toLowerCase())) names.push(name);
+      }
+    };
+    await visit("", 0);
+    const entries: CatalogueEntry[] = [];
+    for (const name of names) {
+      const entry = await this.#probe(root, name);
+      if (entry) entries.push(entry);
+    }
+    return entries;
+  }
+
+  async #probe(root: string, name: string): Promise<CatalogueEntry | null> {
+    const resolved = await resolveMediaPath(root, name);
+    if (!resolved.ok) return null;
+    let stamp: string;
+    try {
+      const s = await stat(resolved.path);
+      if (!s.isFile()) return null;
+      stamp = `${s.size} ${s.mtimeMs}`;
+    } catch {
+      return null;
+    }
+    const cached = this.#probes.get(resolved.path);
+    if (cached && cached.stamp === stamp && cached.entry.name === name) return cached.entry;
+    let entry: CatalogueEntry;
+    try {
+      const input = await openInput(resolved.path);
+      input.source.close();
+      const us = input.info.durationUs;
+      entry = { name, kind: input.info.kind, duration: us === undefined ? null : Math.round((us / US_PER_S) * 1000) / 1000 };
+    } catch {
+      entry = { name, kind: "unknown", duration: null };
+    }
+    this.#probes.set(resolved.path, { stamp, entry });
+    return entry;
+  }
+}

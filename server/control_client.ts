@@ -1,0 +1,162 @@
+/**
+ * The client side of the control protocol, shared by `pacer ctl` and `pacer recv`: one connected
+ * UDP socket to the server, requests encoded (and MACed with a key) by protocol/control.ts, and
+ * replies matched to requests by id.
+ *
+ * Retries: `request` resends with exponential back-off (100 ms, doubling, at most 1 s apart) until
+ * a reply with its id arrives or the TTL runs out. Every resend carries the *same id*, so the
+ * server's dedup answers a retry with the first reply and never executes the command twice; `ts`
+ * is refreshed on each send so a long TTL never goes stale.
+ *
+ * Without a key, requests are padded to MAX_DATAGRAM: the server's reply to an unauthenticated
+ * request may not be larger than the request (anti-reflection), and padding lets full `status`
+ * pages and error messages through.
+ *
+ * A connected socket learns of "port unreachable" (nothing listening yet): that is not an error
+ * here, the next retry simply tries again.
+ *
+ * @example
+ * ```ts
+ * const client = await ControlClient.open("127.0.0.1:7070");
+ * const reply = await client.request("play", { source: "news.ts", to: ["rtp://127.0.0.1:5004"] }, { ttlMs: 5000 });
+ * client.close();
+ * ```
+ */
+
+import type { udp } from "bun";
+import { PacerError, UsageError } from "../cli/errors.ts";
+import { resolveHost } from "../backends/net/endpoint.ts";
+import { type ControlReply, decodeReply, encodeRequest, MAX_DATAGRAM, type Op } from "../protocol/control.ts";
+import { parseHostPort } from "./config.ts";
+
+export const DEFAULT_SERVER = "127.0.0.1:7070";
+export const FIRST_RETRY_MS = 100;
+export const MAX_RETRY_MS = 1_000;
+
+/** No reply within the TTL; the message names the server and the TTL. */
+export class NoReplyError extends PacerError {
+  override name = "NoReplyError";
+}
+
+export interface RequestOptions {
+  /** Give up after this long, ms. */
+  readonly ttlMs: number;
+  /** The request id; a fresh random one by default. */
+  readonly id?: string;
+}
+
+/** A fresh request id: 16 hex digits. */
+export function newRequestId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Buffer.from(bytes).toString("hex");
+}
+
+/** `HOST:PORT` → host and port; a UsageError says what is wrong. */
+export function parseServerAddress(text: string): { host: string; port: number; text: string } {
+  const parsed = parseHostPort(text);
+  if (!parsed) throw new UsageError(`--server "${text}": expected HOST:PORT, such as 127.0.0.1:7070 or [::1]:7070`);
+  return parsed;
+}
+
+export class ControlClient {
+  /** HOST:PORT as given, for messages. */
+  readonly server: string;
+  readonly #socket: udp.ConnectedSocket<"buffer">;
+  readonly #key: Uint8Array | undefined;
+  readonly #waiting = new Map<string, (reply: ControlReply) => void>();
+  /** Called for every reply, matched or not (pool mode listens here). */
+  onReply: ((reply: ControlReply) => void) | null = null;
+
+  private constructor(server: string, socket: udp.ConnectedSocket<"buffer">, key: Uint8Array | undefined) {
+    this.server = server;
+    this.#socket = socket;
+    this.#key = key;
+  }
+
+  /** Opens a socket connected to `server` (HOST:PORT). Throws UsageError or PacerError. */
+  static async open(server: string, key?: Uint8Array): Promise<ControlClient> {
+    const { host, port } = parseServerAddress(server);
+    const { address } = await resolveHost(host);
+    let client: ControlClient | null = null;
+    const socket = await Bun.udpSocket({
+      connect: { hostname: address, port },
+      socket: {
+        data(_s, data) {
+          if (client) client.#receive(data);
+        },
+        // ECONNREFUSED while the server is down: the next retry tries again.
+        error() {},
+      },
+    }).catch((error: Error) => {
+      throw new PacerError(`cannot open a UDP socket to ${server}: ${error.message}`);
+    });
+    client = new ControlClient(server, socket, key);
+    return client;
+  }
+
+  /** The local address the server sees this client as (the interface that routes to it). */
+  get localAddress(): string {
+    return this.#socket.address.address;
+  }
+
+  /** Sends one request datagram once. Returns false if the socket refused it (server down). */
+  send(id: string, op: Op, args: Readonly<Record<string, unknown>>): boolean {
+    const bytes = encodeRequest(
+      { v: 1, id, ts: Date.now(), op, args },
+      this.#key,
+      this.#key ? {} : { padTo: MAX_DATAGRAM },
+    );
+    try {
+      return this.#socket.send(bytes);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends `op` and resends it until a reply arrives; rejects with NoReplyError after the TTL. */
+  request(op: Op, args: Readonly<Record<string, unknown>>, options: RequestOptions): Promise<ControlReply> {
+    const id = options.id ?? newRequestId();
+    const deadline = Date.now() + options.ttlMs;
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let gap = FIRST_RETRY_MS;
+      const finish = () => {
+        clearTimeout(timer);
+        this.#waiting.delete(id);
+      };
+      this.#waiting.set(id, (reply) => {
+        finish();
+        resolve(reply);
+      });
+      const attempt = () => {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          finish();
+          reject(new NoReplyError(`no reply from ${this.server} within ${formatSeconds(options.ttlMs)}`));
+          return;
+        }
+        this.send(id, op, args);
+        timer = setTimeout(attempt, Math.min(gap, left));
+        gap = Math.min(gap * 2, MAX_RETRY_MS);
+      };
+      attempt();
+    });
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+
+  #receive(data: Uint8Array): void {
+    const decoded = decodeReply(data);
+    if (!decoded.ok) return; // not a reply of ours: ignore
+    const reply = decoded.reply;
+    this.onReply?.(reply);
+    if (reply.id !== null) this.#waiting.get(reply.id)?.(reply);
+  }
+}
+
+/** "5 s", "0.5 s": TTLs as people write them. */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}

@@ -1,0 +1,193 @@
+/**
+ * The server's job table: running push jobs by id ("job-1", "job-2", …) and their interest
+ * deadlines (DESIGN.md, "Interest"). A job started without `persistent` stops when no `interest`
+ * or repeated `play` for it arrives within the interest timeout; a persistent job runs until it
+ * ends or is stopped. Finished jobs leave the table at once; a short history remembers how each
+ * ended, so a client can tell "the stream ended" from "it expired" (`status {job}`).
+ *
+ * Interest deadlines are scheduler timers of kind "interest", on the one scheduler of the process.
+ *
+ * @example
+ * ```ts
+ * const table = new JobTable({ scheduler, log, interestTimeoutMs: 10_000 });
+ * const served = table.add({ job, source: "news.ts", owner: "10.0.0.5", outputs, persistent: false, repeatKey });
+ * table.refresh(served.id); // an interest message arrived
+ * await table.stopAll();
+ * ```
+ */
+
+import type { Logger } from "../cli/log.ts";
+import type { Job } from "../pipeline/job.ts";
+import { US_PER_MS } from "../scheduler/clock.ts";
+import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
+import { LruMap } from "./dedup.ts";
+
+/** How a job ended, as `status` reports it. */
+export type JobEnd = "ended" | "failed" | "stopped" | "expired";
+
+/** Finished jobs remembered for `status {job}`; bounded like everything fed by the network. */
+export const FINISHED_HISTORY = 1024;
+/** A job that does not close within this on shutdown is abandoned. */
+const STOP_GRACE_MS = 2_000;
+
+export interface NewServedJob {
+  readonly job: Job;
+  /** The media name as requested. */
+  readonly source: string;
+  /** The requester's IP address. */
+  readonly owner: string;
+  /** The destinations as resolved (IP literals). */
+  readonly outputs: readonly string[];
+  readonly persistent: boolean;
+  /** Same requester, media and destinations: a repeated play of this job refreshes it. */
+  readonly repeatKey: string;
+}
+
+export interface ServedJob extends NewServedJob {
+  readonly id: string;
+  readonly startedAtMs: number;
+  /** Scheduler time (µs) the interest runs out; null for persistent jobs. */
+  interestDeadlineUs: number | null;
+  /** Set by stop() and expiry, so the end is reported as asked rather than as "ended". */
+  endReason: JobEnd | null;
+}
+
+export interface FinishedJob {
+  readonly id: string;
+  readonly source: string;
+  readonly state: JobEnd;
+  readonly endedAtMs: number;
+}
+
+export interface JobTableOptions {
+  readonly scheduler: Scheduler;
+  readonly log: Logger;
+  readonly interestTimeoutMs: number;
+}
+
+export class JobTable {
+  /** Applies to every refresh from now on (a reload may change it). */
+  interestTimeoutMs: number;
+  /** Plays being prepared (files opening, hosts resolving): they count against max_jobs. */
+  starting = 0;
+  readonly #scheduler: Scheduler;
+  readonly #log: Logger;
+  readonly #running = new Map<string, ServedJob>();
+  readonly #timers = new Map<string, Timer>();
+  readonly #byRepeatKey = new Map<string, string>();
+  readonly #finished = new LruMap<FinishedJob>(FINISHED_HISTORY);
+  #nextId = 1;
+  /** Totals since start, for metrics. */
+  readonly totals = { started: 0, ended: 0, failed: 0, stopped: 0, expired: 0 };
+  /** What finished jobs sent, so totals over all jobs survive their removal (metrics). */
+  readonly sentByFinished = { units: 0, bytes: 0, errors: {} as Record<string, number> };
+
+  constructor(options: JobTableOptions) {
+    this.#scheduler = options.scheduler;
+    this.#log = options.log;
+    this.interestTimeoutMs = options.interestTimeoutMs;
+  }
+
+  get size(): number {
+    return this.#running.size;
+  }
+
+  get(id: string): ServedJob | undefined {
+    return this.#running.get(id);
+  }
+
+  finished(id: string): FinishedJob | undefined {
+    return this.#finished.get(id);
+  }
+
+  findRepeat(repeatKey: string): ServedJob | undefined {
+    const id = this.#byRepeatKey.get(repeatKey);
+    return id === undefined ? undefined : this.#running.get(id);
+  }
+
+  /** Running jobs in start order. */
+  running(): ServedJob[] {
+    return [...this.#running.values()];
+  }
+
+  /** Registers and starts a job; non-persistent jobs get their first interest deadline now. */
+  add(entry: NewServedJob): ServedJob {
+    const id = `job-${this.#nextId++}`;
+    const served: ServedJob = { ...entry, id, startedAtMs: Date.now(), interestDeadlineUs: null, endReason: null };
+    this.#running.set(id, served);
+    this.#byRepeatKey.set(entry.repeatKey, id);
+    if (!entry.persistent) {
+      this.#timers.set(id, this.#scheduler.timer("interest", () => this.#expire(id)));
+      this.refresh(id);
+    }
+    this.totals.started++;
+    void entry.job.done.then(
+      (result) => this.#finish(served, result.inputError || result.failures.length === entry.job.destinations.length ? "failed" : "ended"),
+      () => this.#finish(served, "failed"),
+    );
+    entry.job.start();
+    return served;
+  }
+
+  /** Pushes the job's interest deadline one timeout ahead; returns ms left, null if persistent. */
+  refresh(id: string): number | null {
+    const served = this.#running.get(id);
+    const timer = this.#timers.get(id);
+    if (!served || !timer) return null;
+    const deadline = this.#scheduler.now() + this.interestTimeoutMs * US_PER_MS;
+    served.interestDeadlineUs = deadline;
+    this.#scheduler.schedule(timer, deadline);
+    return this.interestTimeoutMs;
+  }
+
+  /** Ms until the job's interest runs out; null for persistent jobs. */
+  expiresInMs(served: ServedJob): number | null {
+    if (served.interestDeadlineUs === null) return null;
+    return Math.max(0, Math.round((served.interestDeadlineUs - this.#scheduler.now()) / US_PER_MS));
+  }
+
+  /** Stops a job (a `stop` request or shutdown); resolves once its outputs are closed. */
+  async stop(id: string, reason: JobEnd = "stopped"): Promise<void> {
+    const served = this.#running.get(id);
+    if (!served) return;
+    served.endReason ??= reason;
+    this.#cancelInterest(id);
+    await served.job.stop();
+  }
+
+  /** Stops every job, waiting at most STOP_GRACE_MS for outputs to close. */
+  async stopAll(): Promise<void> {
+    const stopping = Promise.allSettled(this.running().map((s) => this.stop(s.id)));
+    await Promise.race([stopping, Bun.sleep(STOP_GRACE_MS)]);
+  }
+
+  #expire(id: string): void {
+    const served = this.#running.get(id);
+    if (!served) return;
+    this.#log.info("interest expired", { job: id, source: served.source, owner: served.owner });
+    void this.stop(id, "expired");
+  }
+
+  #cancelInterest(id: string): void {
+    const timer = this.#timers.get(id);
+    if (timer) this.#scheduler.cancel(timer);
+    this.#timers.delete(id);
+  }
+
+  #finish(served: ServedJob, natural: JobEnd): void {
+    if (this.#running.get(served.id) !== served) return;
+    const state = served.endReason ?? natural;
+    this.#cancelInterest(served.id);
+    this.#running.delete(served.id);
+    if (this.#byRepeatKey.get(served.repeatKey) === served.id) this.#byRepeatKey.delete(served.repeatKey);
+    this.#finished.set(served.id, { id: served.id, source: served.source, state, endedAtMs: Date.now() });
+    this.totals[state]++;
+    for (const d of served.job.destinations) {
+      const c = d.backend.counters;
+      this.sentByFinished.units += c.units;
+      this.sentByFinished.bytes += c.bytes;
+      for (const [kind, n] of Object.entries(c.errors)) this.sentByFinished.errors[kind] = (this.sentByFinished.errors[kind] ?? 0) + n;
+    }
+    this.#log.info(`job ${state}`, { job: served.id, source: served.source });
+  }
+}

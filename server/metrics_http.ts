@@ -1,0 +1,97 @@
+/**
+ * The optional HTTP endpoint of `pacer serve` (config `http = "HOST:PORT"`): `GET /metrics` in the
+ * Prometheus text format (0.0.4) and `GET /status` as JSON. Read-only; anything else is 404.
+ * Bind it to loopback or a management network: it has no authentication.
+ *
+ * @example
+ * ```ts
+ * const http = startMetricsHttp({ host: "127.0.0.1", port: 9090 }, server);
+ * // curl 127.0.0.1:9090/metrics
+ * http.stop();
+ * ```
+ */
+
+import { jobStatus, serverStatus, type ServerContext } from "./ops.ts";
+
+export interface MetricsHttp {
+  readonly port: number;
+  stop(): void;
+}
+
+/** Starts the HTTP endpoint; throws if the address cannot be bound. */
+export function startMetricsHttp(at: { readonly host: string; readonly port: number }, server: ServerContext): MetricsHttp {
+  const http = Bun.serve({
+    hostname: at.host,
+    port: at.port,
+    fetch(request) {
+      if (request.method !== "GET") return new Response("only GET\n", { status: 405 });
+      const path = new URL(request.url).pathname;
+      if (path === "/metrics") {
+        return new Response(metricsText(server), { headers: { "content-type": "text/plain; version=0.0.4" } });
+      }
+      if (path === "/status") {
+        const body = { ...serverStatus(server), jobs: server.jobs.running().map((s) => jobStatus(server, s)) };
+        return Response.json(body);
+      }
+      return new Response("not found: try /metrics or /status\n", { status: 404 });
+    },
+    error() {
+      return new Response("internal error\n", { status: 500 });
+    },
+  });
+  return { port: http.port ?? at.port, stop: () => void http.stop(true) };
+}
+
+/** Label values escaped as the text format asks. */
+function label(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/** The Prometheus exposition of the server's counters. */
+export function metricsText(server: ServerContext): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+  };
+  const { jobs, counters } = server;
+  let units = jobs.sentByFinished.units;
+  let bytes = jobs.sentByFinished.bytes;
+  const errors: Record<string, number> = { ...jobs.sentByFinished.errors };
+  for (const served of jobs.running()) {
+    for (const d of served.job.destinations) {
+      units += d.backend.counters.units;
+      bytes += d.backend.counters.bytes;
+      for (const [kind, n] of Object.entries(d.backend.counters.errors)) errors[kind] = (errors[kind] ?? 0) + n;
+    }
+  }
+  metric("pacer_streams", "gauge", "Jobs running now.", [["", jobs.size]]);
+  metric("pacer_jobs_total", "counter", "Jobs by how they ended (started counts every start).",
+    Object.entries(jobs.totals).map(([end, n]) => [`{end="${end}"}`, n]));
+  metric("pacer_packets_total", "counter", "Units (datagrams, writes) sent over all destinations.", [["", units]]);
+  metric("pacer_bytes_total", "counter", "Media bytes sent over all destinations.", [["", bytes]]);
+  metric("pacer_destination_errors_total", "counter", "Non-fatal destination errors by kind.",
+    Object.entries(errors).map(([kind, n]) => [`{kind="${label(kind)}"}`, n]));
+  const quantiles: [string, number][] = [];
+  const counts: [string, number][] = [];
+  const sums: [string, number][] = [];
+  for (const [kind, h] of server.scheduler.latenessKinds()) {
+    const s = h.summary();
+    const k = label(kind);
+    quantiles.push([`{kind="${k}",quantile="0.5"}`, s.p50], [`{kind="${k}",quantile="0.99"}`, s.p99], [`{kind="${k}",quantile="1"}`, s.max]);
+    counts.push([`{kind="${k}"}`, s.count]);
+    sums.push([`{kind="${k}"}`, h.sum]);
+  }
+  lines.push("# HELP pacer_lateness_microseconds How late timed events fired, by event kind.", "# TYPE pacer_lateness_microseconds summary");
+  for (const [labels, v] of quantiles) lines.push(`pacer_lateness_microseconds${labels} ${v}`);
+  for (const [labels, v] of sums) lines.push(`pacer_lateness_microseconds_sum${labels} ${v}`);
+  for (const [labels, v] of counts) lines.push(`pacer_lateness_microseconds_count${labels} ${v}`);
+  metric("pacer_control_requests_total", "counter", "Control datagrams received.", [["", counters.requests]]);
+  metric("pacer_control_dropped_total", "counter", "Control datagrams dropped without a reply, by reason.", [
+    ...Object.entries(counters.dropped).map(([reason, n]): [string, number] => [`{reason="${reason}"}`, n]),
+    [`{reason="rate_limited"}`, counters.rate_limited],
+  ]);
+  metric("pacer_control_errors_total", "counter", "Control error replies by code.",
+    Object.entries(counters.errors).map(([code, n]) => [`{code="${code}"}`, n ?? 0]));
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,237 @@
+/**
+ * The control ops of `pacer serve` (DESIGN.md, "Ops"): one function per op, and `dispatch`,
+ * which runs the one a request names and turns an OpError into an error reply.
+ *
+ * | op | args | result |
+ * |---|---|---|
+ * | ping | – | `{pong: true, version}` |
+ * | status | `offset`, `limit`, or `job` | `{server, lateness, jobs, offset, next}` (server and lateness on the first page only), or `{job}` for one job |
+ * | list | `offset`, `limit` | `{items: [{name, kind, duration}], total, offset, next}` |
+ * | play | see play_op.ts | `{job, interest_timeout}` |
+ * | stop | `job` | `{job, stopped: true}` |
+ * | interest | `job` | `{job, expires_in}` (seconds; null for a persistent job) |
+ * | reload | – | `{config}` (where the config came from) |
+ * | queue, pause, resume, cancel, record | – | error `not_available` |
+ *
+ * `stop` and `interest` are accepted from the job's own requester address, or from any
+ * authenticated request (a keyholder, such as the database server).
+ *
+ * @example
+ * ```ts
+ * const reply = await dispatch(server, req, { address, port, authenticated, replyBudget: 1400 });
+ * ```
+ */
+
+import pkg from "../package.json" with { type: "json" };
+import { type ControlReply, type ControlRequest, errorReply, okReply } from "../protocol/control.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { Logger } from "../cli/log.ts";
+import type { Catalogue } from "./catalogue.ts";
+import type { Config } from "./config.ts";
+import type { ControlCounters, RequestContext } from "./control_server.ts";
+import type { JobTable, ServedJob } from "./jobs.ts";
+import { checkKeys, OpError, optionalString, pageArgs, requireString } from "./op_args.ts";
+import { fitPage } from "./paging.ts";
+import { playOp } from "./play_op.ts";
+
+/** What the ops need from the running server. */
+export interface ServerContext {
+  /** The current config (a reload replaces it). */
+  config(): Config;
+  /** Whether a key is configured now. */
+  keyed(): boolean;
+  readonly jobs: JobTable;
+  readonly scheduler: Scheduler;
+  readonly log: Logger;
+  readonly catalogue: Catalogue;
+  readonly counters: ControlCounters;
+  readonly startedAtMs: number;
+  /** Re-reads the config as SIGHUP does; throws with a message when the new one is invalid. */
+  reload(): Promise<Config>;
+}
+
+const MAX_PAGE = 100;
+const MAX_JOB_ID = 32;
+
+type OpHandler = (server: ServerContext, req: ControlRequest, ctx: RequestContext) => Promise<unknown> | unknown;
+
+const notYet = (what: string): OpHandler => () => {
+  throw new OpError("not_available", `${what} is not yet available`);
+};
+
+const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
+  ping: (_server, req) => {
+    checkKeys(req.args, []);
+    return { pong: true, version: pkg.version };
+  },
+  status: statusOp,
+  list: listOp,
+  play: (server, req, ctx) =>
+    playOp(
+      { config: server.config(), keyed: server.keyed(), jobs: server.jobs, scheduler: server.scheduler, log: server.log },
+      req.args,
+      ctx,
+    ),
+  stop: async (server, req, ctx) => {
+    const served = ownedJob(server, req, ctx);
+    await server.jobs.stop(served.id);
+    server.log.info("job stop requested", { job: served.id, from: ctx.address });
+    return { job: served.id, stopped: true };
+  },
+  interest: (server, req, ctx) => {
+    const served = ownedJob(server, req, ctx);
+    const leftMs = server.jobs.refresh(served.id);
+    return { job: served.id, expires_in: leftMs === null ? null : leftMs / 1000 };
+  },
+  reload: async (server, req) => {
+    checkKeys(req.args, []);
+    try {
+      const config = await server.reload();
+      return { config: config.source };
+    } catch (error) {
+      throw new OpError("internal", `${(error as Error).message}; the old config stays in force`);
+    }
+  },
+  queue: notYet("the speaker queue"),
+  pause: notYet("the speaker queue"),
+  resume: notYet("the speaker queue"),
+  cancel: notYet("the speaker queue"),
+  record: notYet("recording"),
+};
+
+/**
+ * Runs the op `req` names. Never throws: an OpError becomes an error reply with its code, and
+ * anything else an `internal` error (logged).
+ */
+export async function dispatch(server: ServerContext, req: ControlRequest, ctx: RequestContext): Promise<ControlReply> {
+  try {
+    return okReply(req.id, await HANDLERS[req.op](server, req, ctx));
+  } catch (error) {
+    if (error instanceof OpError) return errorReply(req.id, error.code, error.message);
+    server.log.error(`op ${req.op} failed: ${(error as Error).stack ?? error}`);
+    return errorReply(req.id, "internal", "the server failed to carry out the request; see its log");
+  }
+}
+
+/** The running job named by `args.job`, if the requester may act on it. */
+function ownedJob(server: ServerContext, req: ControlRequest, ctx: RequestContext): ServedJob {
+  checkKeys(req.args, ["job"]);
+  const id = requireString(req.args, "job", MAX_JOB_ID);
+  const served = server.jobs.get(id);
+  if (!served) {
+    const finished = server.jobs.finished(id);
+    throw new OpError("not_found", finished ? `${id} has finished (${finished.state})` : `no job ${id}`);
+  }
+  if (!ctx.authenticated && served.owner !== ctx.address) {
+    throw new OpError("forbidden", `${id} was started by another address; only it (or an authenticated request) may do that`);
+  }
+  return served;
+}
+
+/** One running job as `status` reports it. */
+export function jobStatus(server: ServerContext, served: ServedJob) {
+  const job = served.job;
+  const expiresMs = server.jobs.expiresInMs(served);
+  return {
+    id: served.id,
+    source: served.source,
+    state: "running",
+    persistent: served.persistent,
+    owner: served.owner,
+    age: Math.round((Date.now() - served.startedAtMs) / 1000),
+    expires_in: expiresMs === null ? null : expiresMs / 1000,
+    loops: job.loops,
+    destinations: job.destinations.map((d) => ({
+      to: d.label,
+      state: d.state,
+      units: d.backend.counters.units,
+      bytes: d.backend.counters.bytes,
+      errors: d.backend.counters.errors,
+      reanchors: d.pace.reanchors,
+    })),
+  };
+}
+
+/** A job too big for a page of its own (many destinations): totals only. */
+function compactJobStatus(status: ReturnType<typeof jobStatus>) {
+  let units = 0;
+  let bytes = 0;
+  for (const d of status.destinations) {
+    units += d.units;
+    bytes += d.bytes;
+  }
+  return { id: status.id, source: status.source, state: status.state, destinations: status.destinations.length, units, bytes };
+}
+
+/** Bytes of the ok reply carrying `result`, unshrunk (encodeReply would shrink an oversize one). */
+function replySize(id: string, result: unknown): number {
+  return Buffer.byteLength(JSON.stringify(okReply(id, result)));
+}
+
+/** Lateness of every event kind, µs. */
+function latenessSummary(scheduler: Scheduler) {
+  const out: Record<string, { count: number; p50: number; p99: number; max: number }> = {};
+  for (const [kind, histogram] of scheduler.latenessKinds()) out[kind] = histogram.summary();
+  return out;
+}
+
+/** The server part of `status`: counters and lateness; also served as JSON over HTTP. */
+export function serverStatus(server: ServerContext) {
+  const { counters, jobs } = server;
+  return {
+    server: {
+      version: pkg.version,
+      uptime: Math.round((Date.now() - server.startedAtMs) / 1000),
+      jobs: jobs.size,
+      jobs_total: jobs.totals,
+      requests: counters.requests,
+      replies: counters.replies,
+      replays: counters.replays,
+      rate_limited: counters.rate_limited,
+      dropped: counters.dropped,
+      unsent: counters.unsent,
+      errors: counters.errors,
+    },
+    lateness: latenessSummary(server.scheduler),
+  };
+}
+
+function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContext): unknown {
+  checkKeys(req.args, ["offset", "limit", "job"]);
+  const one = optionalString(req.args, "job", MAX_JOB_ID);
+  if (one !== undefined) {
+    if (req.args.offset !== undefined || req.args.limit !== undefined) {
+      throw new OpError("bad_request", `"job" asks for one job; it takes no "offset" or "limit"`);
+    }
+    const served = server.jobs.get(one);
+    if (served) return { job: jobStatus(server, served) };
+    const finished = server.jobs.finished(one);
+    if (finished) return { job: finished };
+    throw new OpError("not_found", `no job ${one}`);
+  }
+  const page = pageArgs(req.args, MAX_PAGE);
+  // The server part only on the first page, so later pages have room for more jobs.
+  const header = page.offset === 0 ? serverStatus(server) : {};
+  const all = server.jobs.running().map((s) => jobStatus(server, s));
+  return fitPage(
+    all,
+    page,
+    ctx.replyBudget,
+    (items, next) => ({ ...header, jobs: items, offset: page.offset, next }),
+    (result) => replySize(req.id, result),
+    compactJobStatus,
+  );
+}
+
+async function listOp(server: ServerContext, req: ControlRequest, ctx: RequestContext): Promise<unknown> {
+  checkKeys(req.args, ["offset", "limit"]);
+  const page = pageArgs(req.args, MAX_PAGE);
+  const all = await server.catalogue.entries(server.config().mediaRoot);
+  return fitPage(
+    all,
+    page,
+    ctx.replyBudget,
+    (items, next) => ({ items, total: all.length, offset: page.offset, next }),
+    (result) => replySize(req.id, result),
+  );
+}

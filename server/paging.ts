@@ -1,0 +1,50 @@
+/**
+ * Paged results for `status` and `list` (DESIGN.md: replies are one datagram of at most 1400
+ * bytes, paged with `offset` and `limit`, returning `next`). A page holds as many items from
+ * `offset` as fit the reply budget — MAX_DATAGRAM, or the request's own size for an unauthenticated
+ * requester (anti-reflection) — and `next` is the offset of the first item left out, or null.
+ *
+ * @example
+ * ```ts
+ * const result = fitPage(jobs, { offset: 0, limit: 50 }, budget, (items, next) => ({ jobs: items, offset: 0, next }), (r) => encodeReply(okReply(id, r)).length);
+ * ```
+ */
+
+export interface PageRequest {
+  readonly offset: number;
+  readonly limit: number;
+}
+
+/**
+ * Builds the largest page that fits `budget` bytes as measured by `sizeOf`. An item too big for a
+ * page on its own is replaced by `compact(item)` if that fits, else skipped (`next` moves past it),
+ * so paging always makes progress.
+ */
+export function fitPage<T, R>(
+  all: readonly T[],
+  page: PageRequest,
+  budget: number,
+  build: (items: readonly unknown[], next: number | null) => R,
+  sizeOf: (result: R) => number,
+  compact: (item: T) => unknown = (item) => item,
+): R {
+  const end = Math.min(all.length, page.offset + page.limit);
+  const items: unknown[] = [];
+  let index = page.offset;
+  for (; index < end; index++) {
+    const item = all[index]!;
+    const next = index + 1 < all.length ? index + 1 : null;
+    items.push(item);
+    if (sizeOf(build(items, next)) <= budget) continue;
+    items.pop();
+    if (items.length > 0) break; // the page is full
+    items.push(compact(item));
+    if (sizeOf(build(items, next)) > budget) {
+      items.pop();
+      return build(items, next); // even the compact form is too big: skip it
+    }
+    index++;
+    break;
+  }
+  return build(items, index < all.length ? index : null);
+}

@@ -1,0 +1,202 @@
+/**
+ * The `play` op: checks a client's request against the policy and starts a job
+ * (DESIGN.md, "Control protocol", "Policy", "Interest", "Persistent streams").
+ *
+ * args: `source` (a media name relative to the media root, or `live:NAME`), `to` (a list of
+ * `rtp://` or `udp://` URLs), and optional `bitrate` (bits/s, number or "1.5M"), `loop`,
+ * `start` (seconds), `persistent`. The result is `{job, interest_timeout}`: the job id, and the
+ * seconds within which an `interest` must follow (null for a persistent job).
+ *
+ * Repeated play: a play from the same requester IP for the same media and the same destinations
+ * as a running job is that client asking again (DESIGN.md: clients repeat the request until
+ * packets arrive); it refreshes the job's interest and answers with the same id
+ * (`refreshed: true`) instead of starting a second stream. Bitrate, loop and start of the repeat
+ * are ignored.
+ *
+ * Destinations from the network are restricted beyond `pacer play`: only `rtp:` and `udp:` (a
+ * remote `cmd:` or `file:` would be code execution or file writes), only the options pkt, pt,
+ * format, ttl and ahead (not source= or iface=, which pick the server's own addresses), and host
+ * names are resolved once here, checked, and the job is given the IP literal, so a second DNS
+ * answer can never widen the policy.
+ *
+ * @example
+ * ```ts
+ * const result = await playOp(server, req.args, { address: "127.0.0.1", port: 40000, authenticated: false });
+ * // { job: "job-1", interest_timeout: 10 }
+ * ```
+ */
+
+import { PacerError, UsageError } from "../cli/errors.ts";
+import type { Logger } from "../cli/log.ts";
+import { parseBitrate } from "../cli/units.ts";
+import { Job } from "../pipeline/job.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import { openInput, type OpenedInput } from "../sources/open_input.ts";
+import { parseEndpoint, resolveHost } from "../backends/net/endpoint.ts";
+import { schemeOf } from "../backends/registry.ts";
+import type { Config } from "./config.ts";
+import type { JobTable } from "./jobs.ts";
+import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
+import { destinationAllowed, resolveMediaPath } from "./policy.ts";
+
+const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "persistent"] as const;
+const DESTINATION_SCHEMES = ["rtp", "udp"];
+const DESTINATION_OPTIONS = ["pkt", "pt", "format", "ttl", "ahead"] as const;
+/** Longest media name and destination URL accepted; a datagram holds 1400 bytes anyway. */
+const MAX_NAME = 1024;
+const MAX_URL = 512;
+/** A year: a longer start offset is a typo. */
+const MAX_START_S = 366 * 86_400;
+/** A DNS lookup that takes longer fails the request instead of holding it open. */
+const RESOLVE_TIMEOUT_MS = 2_000;
+const LIVE_PREFIX = "live:";
+
+/** Who asked, as the control endpoint saw it. */
+export interface Requester {
+  readonly address: string;
+  readonly port: number;
+  /** The request carried a valid MAC under the server's key. */
+  readonly authenticated: boolean;
+}
+
+/** What play needs from the server. */
+export interface PlayContext {
+  readonly config: Config;
+  readonly keyed: boolean;
+  readonly jobs: JobTable;
+  readonly scheduler: Scheduler;
+  readonly log: Logger;
+}
+
+export interface PlayResult {
+  readonly job: string;
+  readonly interest_timeout: number | null;
+  readonly refreshed?: true;
+}
+
+/** Validates, checks policy, and starts (or refreshes) a job. Throws OpError. */
+export async function playOp(ctx: PlayContext, args: Readonly<Record<string, unknown>>, requester: Requester): Promise<PlayResult> {
+  const { config, jobs } = ctx;
+  checkKeys(args, PLAY_KEYS);
+  const name = requireString(args, "source", MAX_NAME);
+  const targets = requireStringList(args, "to", config.limits.maxDestinationsPerJob, MAX_URL);
+  const bitrate = readBitrate(args.bitrate);
+  const loop = optionalBoolean(args, "loop") ?? false;
+  const startSeconds = optionalNumber(args, "start", 0, MAX_START_S);
+  const persistent = optionalBoolean(args, "persistent") ?? false;
+
+  if (name.startsWith(LIVE_PREFIX)) throw new OpError("not_available", "live inputs are not yet available");
+  if (persistent && ctx.keyed && !requester.authenticated) {
+    throw new OpError("forbidden", "only authenticated requests may start persistent streams");
+  }
+  const media = await resolveMediaPath(config.mediaRoot, name);
+  if (!media.ok) throw new OpError(media.code, media.message);
+  const outputs: string[] = [];
+  for (const target of targets) outputs.push(await checkDestination(target, requester.address, config));
+
+  const repeatKey = JSON.stringify([requester.address, media.path, [...outputs].sort()]);
+  const repeated = jobs.findRepeat(repeatKey);
+  if (repeated) {
+    const leftMs = jobs.refresh(repeated.id);
+    return { job: repeated.id, interest_timeout: leftMs === null ? null : leftMs / 1000, refreshed: true };
+  }
+  if (jobs.size + jobs.starting >= config.limits.maxJobs) {
+    throw new OpError("limit", `the server runs ${config.limits.maxJobs} jobs already (limits.max_jobs); try again later`);
+  }
+
+  jobs.starting++;
+  let job: Job;
+  try {
+    job = await createJob(ctx, media.path, name, outputs, { bitrate, loop, startSeconds });
+  } finally {
+    jobs.starting--;
+  }
+  const served = jobs.add({ job, source: name, owner: requester.address, outputs, persistent, repeatKey });
+  ctx.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });
+  return { job: served.id, interest_timeout: persistent ? null : jobs.interestTimeoutMs / 1000 };
+}
+
+function readBitrate(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    if (typeof value === "string" && value.length <= 32) return parseBitrate(value);
+    if (typeof value === "number") return parseBitrate(String(value));
+  } catch (error) {
+    throw new OpError("bad_request", `"bitrate": ${(error as Error).message.replace(/^--bitrate /, "")}`);
+  }
+  throw new OpError("bad_request", `"bitrate" must be bits per second, like 1500000 or "1.5M"`);
+}
+
+/**
+ * Checks one destination URL against the policy; returns it with the host replaced by the
+ * address it resolved to. Throws OpError: bad_request for a malformed URL, forbidden otherwise.
+ */
+export async function checkDestination(target: string, requesterIp: string, config: Config): Promise<string> {
+  if (!DESTINATION_SCHEMES.includes(schemeOf(target))) {
+    throw new OpError("forbidden", `destination "${target}": only rtp:// and udp:// destinations may be requested`);
+  }
+  let endpoint;
+  try {
+    endpoint = parseEndpoint(target, DESTINATION_OPTIONS);
+  } catch (error) {
+    throw new OpError("bad_request", (error as Error).message);
+  }
+  if (endpoint.listen) throw new OpError("bad_request", `destination "${target}": the @ (receive) form is not a destination`);
+  let address: string;
+  let family: 4 | 6;
+  try {
+    ({ address, family } = await withTimeout(resolveHost(endpoint.host), RESOLVE_TIMEOUT_MS));
+  } catch {
+    throw new OpError("bad_request", `destination "${target}": cannot resolve host "${endpoint.host}"`);
+  }
+  if (!destinationAllowed(address, requesterIp, config.allowDestinations)) {
+    throw new OpError(
+      "forbidden",
+      `destination ${address} is neither the requester's address (${requesterIp}) nor in allow_destinations`,
+    );
+  }
+  const host = family === 6 ? `[${address}]` : address;
+  const query = endpoint.params.toString();
+  return `${endpoint.scheme}://${host}:${endpoint.port}${query ? `?${query}` : ""}`;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("timed out")), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+interface InputChoice {
+  readonly bitrate: number | undefined;
+  readonly loop: boolean;
+  readonly startSeconds: number | undefined;
+}
+
+/** Opens the media and every output; input and setup errors become bad_request replies. */
+async function createJob(ctx: PlayContext, path: string, name: string, outputs: string[], choice: InputChoice): Promise<Job> {
+  // Messages name the media as the client did, not by the server's real path.
+  const clientMessage = (error: unknown) => (error as Error).message.split(path).join(name);
+  let input: OpenedInput;
+  try {
+    input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds });
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof PacerError) throw new OpError("bad_request", clientMessage(error));
+    throw new OpError("not_found", `media ${JSON.stringify(name)} cannot be opened: ${clientMessage(error)}`);
+  }
+  try {
+    return await Job.create({
+      input: { ...input.info, label: name },
+      source: input.source,
+      byteClock: input.byteClock,
+      startOffset: input.startOffset,
+      outputs,
+      scheduler: ctx.scheduler,
+      log: ctx.log.child({ source: name }),
+      loop: choice.loop,
+    });
+  } catch (error) {
+    throw new OpError("bad_request", clientMessage(error));
+  }
+}

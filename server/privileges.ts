@@ -1,0 +1,85 @@
+/**
+ * Dropping root (DESIGN.md, "serve: defaults and privileges"): started as root, `pacer serve`
+ * opens its sockets first, then switches to the config's `user` and `group` for good, and refuses
+ * to start if it cannot. It never streams as root.
+ *
+ * Mechanism: Bun implements Node's process.initgroups/setgid/setuid (libc underneath, which
+ * switches every thread). Order matters: supplementary groups and the group while still root, the
+ * user last. initgroups rather than setgroups([]) keeps the user's own groups from /etc/group, so
+ * a `user` in the "audio" group can still open ALSA devices. Afterwards, the switch is verified,
+ * including that root cannot be regained.
+ *
+ * @example
+ * ```ts
+ * const dropped = dropPrivileges(config.user, config.group); // null when not root
+ * if (dropped) log.info("running as", dropped);
+ * ```
+ */
+
+import { PacerError } from "../cli/errors.ts";
+import { DEFAULT_GROUPS } from "./config.ts";
+
+export interface DroppedTo {
+  readonly user: string;
+  readonly group: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** The process calls this; tests may pass a fake. */
+export interface ProcessIds {
+  getuid?: () => number;
+  geteuid?: () => number;
+  getgid?: () => number;
+  getegid?: () => number;
+  initgroups?: (user: string | number, extraGroup: string | number) => void;
+  setgid?: (id: string | number) => void;
+  setuid?: (id: string | number) => void;
+}
+
+/**
+ * Switches to `user` and `group` (default: "nobody", or "nogroup" where no "nobody" group exists)
+ * when running as root; returns null when not root (nothing to drop). Throws PacerError when the
+ * switch fails or does not hold: the caller must not start.
+ */
+export function dropPrivileges(user: string, group: string | undefined, proc: ProcessIds = process): DroppedTo | null {
+  if (proc.geteuid?.() !== 0 && proc.getuid?.() !== 0) return null;
+  if (!proc.initgroups || !proc.setgid || !proc.setuid) {
+    throw new PacerError("running as root, but this runtime cannot switch users; start pacer serve as an unprivileged user");
+  }
+  if (user === "root" || user === "0") {
+    throw new PacerError(`config user "${user}": pacer serve never streams as root; set user to an unprivileged account`);
+  }
+  const candidates = group !== undefined ? [group] : [...DEFAULT_GROUPS];
+  let chosen: string | undefined;
+  let lastError = "";
+  for (const candidate of candidates) {
+    try {
+      proc.setgid(candidate);
+      chosen = candidate;
+      break;
+    } catch (error) {
+      lastError = (error as Error).message;
+    }
+  }
+  if (chosen === undefined) {
+    throw new PacerError(`cannot switch to group ${candidates.join(" or ")} (${lastError}); set group in the config to an existing group`);
+  }
+  try {
+    proc.initgroups(user, chosen);
+    proc.setuid(user);
+  } catch (error) {
+    throw new PacerError(`cannot switch to user "${user}" (${(error as Error).message}); set user in the config to an existing account`);
+  }
+  const uid = proc.getuid?.() ?? -1;
+  const gid = proc.getgid?.() ?? -1;
+  if (uid === 0 || proc.geteuid?.() === 0 || gid === 0 || proc.getegid?.() === 0) {
+    throw new PacerError(`switching to user "${user}" left root privileges in place; refusing to start`);
+  }
+  try {
+    proc.setuid(0);
+  } catch {
+    return { user, group: chosen, uid, gid };
+  }
+  throw new PacerError(`after switching to user "${user}" root could be regained; refusing to start`);
+}

@@ -1,0 +1,125 @@
+/**
+ * The push server, assembled (DESIGN.md, "serve"): one scheduler for every job and interest
+ * deadline, the job table, the control endpoint on its UDP socket, and, when configured, the
+ * metrics and status HTTP endpoint. Sockets are opened first, then root is dropped, then the
+ * server starts answering.
+ *
+ * Reload (SIGHUP or the `reload` op) re-reads the config file and the key file; an invalid config
+ * or an unreadable key keeps the old config whole. Running streams are not touched: the media
+ * root, destination policy, limits, key and interest timeout apply to requests from then on.
+ * Addresses and the user are fixed at start; changing them logs that a restart is needed.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer(await loadConfig(path), path, log);
+ * process.on("SIGHUP", () => void server.reload().catch((e) => log.error(e.message)));
+ * await server.stop();
+ * ```
+ */
+
+import { accessSync, constants } from "node:fs";
+import { PacerError } from "../cli/errors.ts";
+import type { Logger } from "../cli/log.ts";
+import { Scheduler } from "../scheduler/scheduler.ts";
+import { Catalogue } from "./catalogue.ts";
+import { type Config, ConfigError, isLoopbackHost, loadConfig, readKey } from "./config.ts";
+import { ControlEndpoint, type ControlSocket, openControlSocket } from "./control_server.ts";
+import { JobTable } from "./jobs.ts";
+import { startMetricsHttp, type MetricsHttp } from "./metrics_http.ts";
+import { dispatch, type ServerContext } from "./ops.ts";
+import { dropPrivileges } from "./privileges.ts";
+
+export interface Server {
+  /** The control port actually bound. */
+  readonly controlPort: number;
+  /** The current config. */
+  config(): Config;
+  /** Re-reads the config (as SIGHUP); rejects with ConfigError or KeyFileError, keeping the old one. */
+  reload(): Promise<Config>;
+  /** Stops every job and closes the sockets. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the server on `initial`, read from `configPath` (undefined: the embedded default, which
+ * a reload keeps). Throws when a socket cannot be bound or root cannot be dropped.
+ */
+export async function startServer(initial: Config, configPath: string | undefined, log: Logger): Promise<Server> {
+  let config = initial;
+  let key = config.keyFile ? await readKey(config.keyFile) : undefined;
+  const scheduler = new Scheduler();
+  const jobs = new JobTable({ scheduler, log, interestTimeoutMs: config.interestTimeoutMs });
+  let reloading: Promise<Config> = Promise.resolve(config);
+
+  const reload = async (): Promise<Config> => {
+    const next = await loadConfig(configPath);
+    const nextKey = next.keyFile ? await readKey(next.keyFile) : undefined;
+    // The control socket stays where it is, so the key rule applies to where it really listens.
+    if (!isLoopbackHost(config.control.host) && nextKey === undefined) {
+      throw new ConfigError(`config ${next.source}: key_file: the server listens on ${config.control.text} and needs a key`);
+    }
+    for (const fixed of ["control", "user", "group", "http"] as const) {
+      if (JSON.stringify(next[fixed]) !== JSON.stringify(config[fixed])) {
+        log.warn(`config ${fixed} changed; it takes effect at the next restart`);
+      }
+    }
+    config = { ...next, control: config.control, user: config.user, group: config.group, http: config.http };
+    key = nextKey;
+    jobs.interestTimeoutMs = config.interestTimeoutMs;
+    endpoint.configure(key, config.limits);
+    return config;
+  };
+
+  const context: ServerContext = {
+    config: () => config,
+    keyed: () => key !== undefined,
+    jobs,
+    scheduler,
+    log,
+    catalogue: new Catalogue(),
+    get counters() {
+      return endpoint.counters;
+    },
+    startedAtMs: Date.now(),
+    // One reload at a time; each starts from the outcome of the one before.
+    reload: () => (reloading = reloading.catch(() => config).then(reload)),
+  };
+  const endpoint = new ControlEndpoint({ handle: (req, ctx) => dispatch(context, req, ctx), log, key, limits: config.limits });
+
+  const socket: ControlSocket = await openControlSocket(config.control, endpoint, log);
+  let http: MetricsHttp | null = null;
+  try {
+    if (config.http) http = startMetricsHttp(config.http, context);
+    const dropped = dropPrivileges(config.user, config.group);
+    if (dropped) log.info("dropped root privileges", { user: dropped.user, group: dropped.group });
+  } catch (error) {
+    socket.close();
+    http?.stop();
+    throw error instanceof PacerError ? error : new PacerError((error as Error).message);
+  }
+  try {
+    accessSync(config.mediaRoot, constants.R_OK | constants.X_OK);
+  } catch (error) {
+    log.warn(`media root ${config.mediaRoot} is not readable by this user (${(error as { code?: string }).code ?? error}); play requests will fail`);
+  }
+  log.info("serving", {
+    control: `${config.control.host}:${socket.port}`,
+    media_root: config.mediaRoot,
+    key: key ? "required" : "none",
+    http: http ? `${config.http!.host}:${http.port}` : undefined,
+    config: config.source,
+  });
+
+  let stopping: Promise<void> | null = null;
+  return {
+    controlPort: socket.port,
+    config: () => config,
+    reload: context.reload,
+    stop: () =>
+      (stopping ??= (async () => {
+        socket.close();
+        http?.stop();
+        await jobs.stopAll();
+      })()),
+  };
+}

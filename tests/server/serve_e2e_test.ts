@@ -1,0 +1,289 @@
+/**
+ * Stories against a real `pacer serve` process on loopback: a client asks for a stream with
+ * `pacer ctl`, gets it, and stops it; a retried datagram is executed once; `pacer recv` gets the
+ * file byte for byte; a client that goes away stops getting its stream; reload and shutdown.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeReply } from "../../protocol/control.ts";
+import { RTP_HEADER_SIZE } from "../../protocol/rtp.ts";
+import { runPacer, startPacer } from "../helpers/pacer.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+import { CLIP, freeTcpPort, rawPeer, requestBytes, type ServeFixture, startServe, uids } from "./serve_fixture.ts";
+
+let serve: ServeFixture;
+const httpPort = freeTcpPort();
+beforeAll(async () => {
+  serve = await startServe({ config: `interest_timeout = 2\nhttp = "127.0.0.1:${httpPort}"` });
+});
+afterAll(async () => {
+  await serve.stop();
+  serve.cleanup();
+});
+
+const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+
+async function status(args: Record<string, unknown> = {}) {
+  const peer = await rawPeer();
+  try {
+    peer.send(requestBytes("status", args), serve.port);
+    const bytes = await peer.next(2000);
+    const decoded = decodeReply(bytes!);
+    if (!decoded.ok) throw new Error(decoded.message);
+    return decoded.reply;
+  } finally {
+    peer.close();
+  }
+}
+
+describe("pacer serve", () => {
+  test("never streams as root: started as root, it runs as nobody", async () => {
+    if (process.getuid?.() !== 0) return;
+    expect(serve.stderr()).toContain("dropped root privileges user=nobody");
+    const [real, effective, saved] = await uids(serve.child.pid!);
+    expect(real).not.toBe(0);
+    expect(effective).not.toBe(0);
+    expect(saved).not.toBe(0);
+  });
+
+  test("ctl play starts a stream to the requester, ctl stop ends it", async () => {
+    const rx = await udpReceiver();
+    try {
+      const play = await ctl("play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`);
+      expect(play.stderr).toBe("");
+      expect(play.code).toBe(0);
+      const job = play.stdout.trim();
+      expect(job).toMatch(/^job-\d+$/);
+      for (let i = 0; i < 40 && rx.packets.length < 10; i++) await Bun.sleep(25);
+      expect(rx.packets.length).toBeGreaterThanOrEqual(10);
+      expect(rx.packets[0]!.data.length).toBe(RTP_HEADER_SIZE + 7 * 188);
+
+      const stop = await ctl("stop", job);
+      expect(stop.code).toBe(0);
+      expect(stop.stdout).toContain(`stopped ${job}`);
+      await Bun.sleep(150);
+      const after = rx.packets.length;
+      await Bun.sleep(300);
+      expect(rx.packets.length).toBe(after);
+      const reply = await status({ job });
+      expect(reply.ok && (reply.result as { job: { state: string } }).job.state).toBe("stopped");
+    } finally {
+      rx.close();
+    }
+  });
+
+  test("a datagram sent twice starts one job and gets byte-identical replies", async () => {
+    const rx = await udpReceiver();
+    const peer = await rawPeer();
+    try {
+      const before = await status();
+      const started = (r: typeof before) => (r.ok ? (r.result as { server: { jobs_total: { started: number } } }).server.jobs_total.started : -1);
+      const datagram = requestBytes("play", { source: "clip.ts", to: [`rtp://127.0.0.1:${rx.port}`] });
+      peer.send(datagram, serve.port);
+      peer.send(datagram, serve.port);
+      const first = await peer.next(2000);
+      const second = await peer.next(2000);
+      expect(first).not.toBeNull();
+      expect(second).not.toBeNull();
+      expect(Buffer.from(second!).equals(Buffer.from(first!))).toBe(true);
+      // A late retry, after the job started, is answered from the cache too.
+      await Bun.sleep(100);
+      peer.send(datagram, serve.port);
+      const third = await peer.next(2000);
+      expect(Buffer.from(third!).equals(Buffer.from(first!))).toBe(true);
+      const reply = decodeReply(first!);
+      expect(reply.ok && reply.reply.ok).toBe(true);
+      expect(started(await status())).toBe(started(before) + 1);
+      const job = reply.ok && reply.reply.ok ? (reply.reply.result as { job: string }).job : "";
+      peer.send(requestBytes("stop", { job }), serve.port);
+      expect(await peer.next(2000)).not.toBeNull();
+    } finally {
+      peer.close();
+      rx.close();
+    }
+  });
+
+  test("a repeated play (new id) for the same stream refreshes the job instead of starting another", async () => {
+    const rx = await udpReceiver();
+    try {
+      const to = `rtp://127.0.0.1:${rx.port}`;
+      const first = await ctl("play", "clip.ts", "--loop", "--to", to);
+      const again = await ctl("--json", "play", "clip.ts", "--loop", "--to", to);
+      const reply = JSON.parse(again.stdout);
+      expect(reply.result.job).toBe(first.stdout.trim());
+      expect(reply.result.refreshed).toBe(true);
+      await ctl("stop", first.stdout.trim());
+    } finally {
+      rx.close();
+    }
+  });
+
+  test("pacer recv gets a file byte-identical to the source and exits 0 at the end", async () => {
+    const out = join(serve.dir, "received.ts");
+    const started = Date.now();
+    const run = await runPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--out", out], { timeoutMs: 15_000 });
+    expect(run.stderr).toContain("stream ended");
+    expect(run.code).toBe(0);
+    const got = readFileSync(out);
+    expect(got.length).toBe(CLIP.length);
+    expect(got.equals(Buffer.from(CLIP))).toBe(true);
+    // Paced, not bursted: 1.5 s of stream takes about that long, plus end detection.
+    expect(Date.now() - started).toBeGreaterThan(1400);
+  });
+
+  test("Ctrl-C on pacer recv stops its stream at the server and exits 0", async () => {
+    const out = join(serve.dir, "interrupted.ts");
+    const recv = startPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--out", out]);
+    let stderr = "";
+    recv.stderr.on("data", (d) => (stderr += d));
+    recv.stdin.end();
+    const exit = new Promise<number | null>((resolve) => recv.on("close", (code) => resolve(code)));
+    const receivedSome = () => existsSync(out) && statSync(out).size >= 20_000;
+    for (let i = 0; i < 80 && !receivedSome(); i++) await Bun.sleep(25);
+    expect(receivedSome()).toBe(true);
+    recv.kill("SIGINT");
+    expect(await exit).toBe(0);
+    expect(stderr).toContain("pacer: stopped");
+    const job = /job=(job-\d+)/.exec(serve.stderr().split("\n").filter((l) => l.includes("job stop requested")).at(-1) ?? "")?.[1];
+    expect(job).toBeDefined();
+    expect(statSync(out).size).toBeLessThan(CLIP.length);
+  });
+
+  test("a client that stops sending interest sees its stream stop within interest_timeout + 1 s", async () => {
+    const rx = await udpReceiver();
+    try {
+      const play = await ctl("play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`);
+      const askedAt = Bun.nanoseconds() / 1000;
+      const job = play.stdout.trim();
+      await Bun.sleep(3_200); // interest_timeout 2 s, then a margin; no interest sent meanwhile
+      const lastUs = rx.packets.at(-1)!.atUs;
+      expect(lastUs - askedAt).toBeGreaterThan(1_500_000); // it did run for a while (looping)
+      expect(lastUs - askedAt).toBeLessThan(3_000_000);
+      const reply = await status({ job });
+      expect(reply.ok && (reply.result as { job: { state: string } }).job.state).toBe("expired");
+      expect(serve.stderr()).toContain(`interest expired job=${job}`);
+    } finally {
+      rx.close();
+    }
+  });
+
+  test("interest keeps a stream alive past the timeout", async () => {
+    const rx = await udpReceiver();
+    try {
+      const job = (await ctl("play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`)).stdout.trim();
+      for (let i = 0; i < 4; i++) {
+        await Bun.sleep(700);
+        expect((await ctl("interest", job)).code).toBe(0);
+      }
+      const count = rx.packets.length;
+      await Bun.sleep(200);
+      expect(rx.packets.length).toBeGreaterThan(count); // still streaming after 2.8 s + ctl time
+      expect((await ctl("stop", job)).code).toBe(0);
+    } finally {
+      rx.close();
+    }
+  });
+
+  test("list shows the media catalogue with durations; ping answers; queue is not yet available", async () => {
+    const list = await ctl("list");
+    expect(list.code).toBe(0);
+    const seconds = ((CLIP.length * 8) / 1_000_000).toFixed(3); // 997 packets at 1 Mbit/s: 1.499 s
+    expect(list.stdout).toBe(`clip.ts\tmpegts\t${seconds} s\n`);
+    const ping = await ctl("ping");
+    expect(ping.code).toBe(0);
+    expect(ping.stdout).toContain("pong");
+    const queue = await ctl("queue", "clip.ts");
+    expect(queue.code).toBe(1);
+    expect(queue.stderr).toContain("not_available");
+  });
+
+  test("status reports jobs with destination counters, server counters and lateness", async () => {
+    const rx = await udpReceiver();
+    try {
+      const job = (await ctl("play", "clip.ts", "--to", `rtp://127.0.0.1:${rx.port}`)).stdout.trim();
+      await Bun.sleep(200);
+      const run = await ctl("--json", "status");
+      const reply = JSON.parse(run.stdout.trim().split("\n")[0]!);
+      expect(reply.ok).toBe(true);
+      const entry = reply.result.jobs.find((j: { id: string }) => j.id === job);
+      expect(entry.source).toBe("clip.ts");
+      expect(entry.destinations[0].to).toBe(`rtp://127.0.0.1:${rx.port}`);
+      expect(entry.destinations[0].units).toBeGreaterThan(0);
+      expect(reply.result.server.requests).toBeGreaterThan(0);
+      expect(reply.result.lateness.send.count).toBeGreaterThan(0);
+      expect(reply.result.lateness.send.p99).toBeGreaterThanOrEqual(0);
+      expect(reply.result.next).toBeNull();
+      await ctl("stop", job);
+    } finally {
+      rx.close();
+    }
+  });
+
+  test("SIGHUP with an invalid config keeps the old one and the running stream", async () => {
+    const rx = await udpReceiver();
+    const good = readFileSync(serve.configPath, "utf8");
+    try {
+      const job = (await ctl("play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`)).stdout.trim();
+      writeFileSync(serve.configPath, good + "bogus_key = 1\n");
+      serve.child.kill("SIGHUP");
+      for (let i = 0; i < 40 && !serve.stderr().includes("keeping the old config"); i++) await Bun.sleep(25);
+      expect(serve.stderr()).toContain("bogus_key: unknown key");
+      expect(serve.stderr()).toContain("keeping the old config");
+      const count = rx.packets.length;
+      await Bun.sleep(200);
+      expect(rx.packets.length).toBeGreaterThan(count);
+      writeFileSync(serve.configPath, good);
+      const reload = await ctl("reload");
+      expect(reload.code).toBe(0);
+      expect((await ctl("stop", job)).code).toBe(0);
+    } finally {
+      writeFileSync(serve.configPath, good);
+      rx.close();
+    }
+  });
+});
+
+describe("observability over HTTP", () => {
+  test("/metrics is Prometheus text with streams, packets, bytes, lateness and errors; /status is JSON", async () => {
+    const rx = await udpReceiver();
+    try {
+      const job = (await ctl("play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`)).stdout.trim();
+      await Bun.sleep(150);
+      const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      expect(metrics).toContain("# TYPE pacer_streams gauge");
+      expect(metrics).toMatch(/^pacer_streams [1-9]/m);
+      expect(metrics).toMatch(/^pacer_packets_total [1-9]\d*/m);
+      expect(metrics).toMatch(/^pacer_bytes_total [1-9]\d*/m);
+      expect(metrics).toMatch(/^pacer_lateness_microseconds\{kind="send",quantile="0.99"\} \d+/m);
+      expect(metrics).toContain("# TYPE pacer_destination_errors_total counter");
+      expect(metrics).toMatch(/^pacer_control_requests_total [1-9]/m);
+      const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { jobs: { id: string }[] };
+      expect(status.jobs.some((j: { id: string }) => j.id === job)).toBe(true);
+      expect((await fetch(`http://127.0.0.1:${httpPort}/nope`)).status).toBe(404);
+      await ctl("stop", job);
+    } finally {
+      rx.close();
+    }
+  });
+});
+
+describe("pacer serve shutdown", () => {
+  test("SIGTERM stops the streams and exits 0", async () => {
+    const own = await startServe();
+    const rx = await udpReceiver();
+    try {
+      const play = await runPacer(["ctl", "--server", own.address, "play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`]);
+      expect(play.code).toBe(0);
+      await Bun.sleep(100);
+      expect(await own.stop()).toBe(0);
+      const count = rx.packets.length;
+      await Bun.sleep(150);
+      expect(rx.packets.length).toBe(count);
+      expect(own.stderr()).toContain("SIGTERM: stopping");
+    } finally {
+      rx.close();
+      own.cleanup();
+    }
+  });
+});
