@@ -11,10 +11,10 @@ import { type ByteClock, ConstantRateClock, PcrClock, ScrClock } from "../protoc
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
-import { fileSize, openFileSource } from "./file_source.ts";
+import { describeOpenError, fileSize, openFileSource } from "./file_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { streamSource } from "./stream_source.ts";
-import { openSync, readSync, closeSync } from "node:fs";
+import { open } from "node:fs/promises";
 
 export interface InputOptions {
   /** `--format`: the input is raw PCM in this format. */
@@ -37,14 +37,20 @@ export interface OpenedInput {
 const PROBE_HEAD_BYTES = 1 << 20;
 const TS_PACKET = 188;
 
-function readHead(path: string, bytes: number, at = 0): Uint8Array {
-  const fd = openSync(path, "r");
+/** Reads the head asynchronously: in `serve`, a 1 MiB synchronous read per request would stall every stream. */
+async function readHead(path: string, bytes: number): Promise<Uint8Array> {
+  let handle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    throw new PacerError(describeOpenError(path, error as NodeJS.ErrnoException));
+  }
   try {
     const head = Buffer.alloc(bytes);
-    const n = readSync(fd, head, 0, bytes, at);
-    return head.subarray(0, n);
+    const { bytesRead } = await handle.read(head, 0, bytes, 0);
+    return head.subarray(0, bytesRead);
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
 }
 
@@ -89,9 +95,9 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
   return openFile(spec, options);
 }
 
-function openFile(path: string, options: InputOptions): OpenedInput {
+async function openFile(path: string, options: InputOptions): Promise<OpenedInput> {
   const size = fileSize(path);
-  const head = readHead(path, Math.min(size, PROBE_HEAD_BYTES));
+  const head = await readHead(path, Math.min(size, PROBE_HEAD_BYTES));
   if (options.format) return rawPcm(path, size, 0, size, options.format, options);
   const byExtension = kindFromExtension(path);
   if (byExtension === "wav" || isRiff(head)) {
