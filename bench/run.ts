@@ -1,0 +1,125 @@
+/**
+ * `npm run bench`: pacer's timing goals, measured. Prints one table per
+ * section and a summary of every target; takes about 4–6 minutes, or about
+ * one with `--quick`. Receivers always run in processes of their own, on
+ * 127.0.0.1, and every run is bounded in time.
+ *
+ *   1. start-up of dist/pacer (built first if missing)
+ *   2. audio pacing, WAV → RTP (issue 2)
+ *   3. MPEG push: one stream vs multicat, then 100–1000 streams (issue 3)
+ *   4. sample-format conversion speed (issue 4)
+ *
+ * @example
+ * ```sh
+ * bun run bench/run.ts --quick
+ * bun run bench/run.ts --only audio,mpeg --json /tmp/bench.json
+ * ```
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { benchAudio } from "./audio_pacing.ts";
+import type { BenchContext, SectionResult } from "./context.ts";
+import { benchConvert } from "./convert_bench.ts";
+import { openKernelStampedSockets } from "./kernel_udp.ts";
+import { benchMpeg } from "./mpeg_push.ts";
+import { benchStartup } from "./startup.ts";
+import { type BenchRow, formatRows, formatTable, okText, row } from "./stats.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const PACER = join(ROOT, "dist", "pacer");
+const CONVERT_TARGET_X = 200;
+
+async function convertSection(): Promise<SectionResult> {
+  const table = await benchConvert();
+  const headers = Object.keys(table[0] ?? {});
+  const headline = table[0]!;
+  const speed = Number(headline["× real time"]);
+  const rows: BenchRow[] = [
+    row(`${headline.from} → ${headline.to} (one core)`, `${speed} × real time`, `≥ ${CONVERT_TARGET_X} ×`, speed >= CONVERT_TARGET_X),
+  ];
+  return {
+    tables: [formatTable("4. Conversion speed (bench/convert_bench.ts)", headers, table.map((r) => headers.map((h) => String(r[h])))), formatRows("4. Conversion: target", rows)],
+    rows,
+    figures: { chains: table },
+  };
+}
+
+/** Which arrival stamps the receivers will use (bench/receiver.ts). */
+function stampsNote(): string {
+  try {
+    openKernelStampedSockets(1, 0).close();
+    return "arrivals stamped by the kernel (SO_TIMESTAMPNS)";
+  } catch {
+    return "arrivals stamped in user space (no SO_TIMESTAMPNS here): lateness includes receiver delays";
+  }
+}
+
+function buildIfMissing(note: (m: string) => void): void {
+  if (existsSync(PACER)) return;
+  note("dist/pacer is missing: npm run build");
+  const r = Bun.spawnSync(["bun", "run", "build"], { cwd: ROOT, stdout: "inherit", stderr: "inherit", env: { ...process.env, PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH}` } });
+  if (r.exitCode !== 0 || !existsSync(PACER)) throw new Error("npm run build failed; the bench needs dist/pacer");
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Bun.argv.slice(2),
+    options: {
+      quick: { type: "boolean" },
+      only: { type: "string" },
+      json: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert] [--json FILE]");
+    return 0;
+  }
+  const started = Bun.nanoseconds();
+  const note = (m: string) => process.stderr.write(`[bench ${((Bun.nanoseconds() - started) / 1e9).toFixed(0).padStart(3)} s] ${m}\n`);
+  buildIfMissing(note);
+  const dir = mkdtempSync(join(tmpdir(), "pacer-bench-"));
+  const ctx: BenchContext = { quick: values.quick ?? false, pacer: PACER, dir, note };
+  const sections: [string, () => Promise<SectionResult>][] = [
+    ["startup", () => benchStartup(ctx)],
+    ["audio", () => benchAudio(ctx)],
+    ["mpeg", () => benchMpeg(ctx)],
+    ["convert", () => convertSection()],
+  ];
+  const only = values.only ? new Set(values.only.split(",")) : null;
+  const summary: { section: string; row: BenchRow }[] = [];
+  const figures: Record<string, unknown> = {};
+  const failed: string[] = [];
+  console.log(`pacer bench (${ctx.quick ? "quick" : "full"}), ${navigator.hardwareConcurrency} CPUs, Bun ${Bun.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${stampsNote()}\n`);
+  try {
+    for (const [name, run] of sections) {
+      if (only && !only.has(name)) continue;
+      note(`section ${name}`);
+      try {
+        const result = await run();
+        console.log(result.tables.join("\n\n") + "\n");
+        for (const r of result.rows) summary.push({ section: name, row: r });
+        figures[name] = result.figures;
+      } catch (error) {
+        failed.push(name);
+        console.log(`== ${name}: FAILED: ${(error as Error).message}\n`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const missed = summary.filter((s) => s.row.ok === false);
+  console.log(
+    formatTable(
+      `Summary: ${summary.length - missed.length}/${summary.length} targets met${failed.length ? `; sections failed: ${failed.join(", ")}` : ""} (${((Bun.nanoseconds() - started) / 1e9).toFixed(0)} s)`,
+      ["section", "name", "value", "target", "ok?"],
+      summary.map((s) => [s.section, s.row.name, s.row.value, s.row.target, okText(s.row.ok)]),
+    ),
+  );
+  if (values.json) writeFileSync(values.json, JSON.stringify({ quick: ctx.quick, summary, figures }, null, 2));
+  return failed.length > 0 ? 1 : 0;
+}
+
+process.exit(await main());
