@@ -30,6 +30,8 @@ type ForgetfulClock = ByteClock & { forget?(belowOffset: number): void };
 
 /** The original push server's load size. */
 export const DEFAULT_CHUNK_BYTES = 128 * 1024;
+/** Send-event phases of one job's destinations are spread over this much time. */
+const STAGGER_US = 1_000;
 
 export interface JobOptions {
   input: InputInfo;
@@ -123,7 +125,10 @@ export class Job implements DestinationHost {
     this.onLoad();
     const now = this.scheduler.now();
     this.startedAt = now;
-    for (const d of this.destinations) d.start(now);
+    // Spread the destinations' send events over STAGGER_US, so N outputs of
+    // one job do not all wake at the same instant and queue behind each other.
+    const n = this.destinations.length;
+    this.destinations.forEach((d, i) => d.start(now + Math.floor((i * STAGGER_US) / n)));
   }
 
   timeAt(offset: number): number {

@@ -34,7 +34,12 @@ export interface OpenedInput {
 }
 
 /** Enough of a file's head to tell its container and find PCRs. */
-const PROBE_HEAD_BYTES = 1 << 20;
+const PROBE_HEAD_BYTES = 256 << 10;
+/**
+ * PCRs/SCRs a clock keeps: the job forgets those behind its read-ahead, so
+ * this covers 20 s of 20 ms PCRs, the whole 256 KiB window down to ~100 kbit/s.
+ */
+const CLOCK_ANCHORS = 1024;
 const TS_PACKET = 188;
 
 /** Reads the head asynchronously: in `serve`, a 1 MiB synchronous read per request would stall every stream. */
@@ -82,7 +87,7 @@ function isRiff(head: Uint8Array): boolean {
  */
 function mpegClock(kind: "mpegts" | "mpegps", options: InputOptions, probedBitrate?: number): ByteClock {
   if (options.bitrate) return new ConstantRateClock(options.bitrate);
-  const fallback = { fallbackBitsPerSecond: probedBitrate };
+  const fallback = { fallbackBitsPerSecond: probedBitrate, capacity: CLOCK_ANCHORS };
   return kind === "mpegts" ? new PcrClock(fallback) : new ScrClock(fallback);
 }
 
