@@ -55,6 +55,7 @@ export class Destination {
   private marker = true;
   private readonly timing: UnitTiming = { sendUs: 0, frame: 0, marker: true };
   private readonly outFrameBytes: number;
+  private readonly inFrameBytes: number;
   private readonly outRate: number;
   /** PCM staging: converted bytes waiting to go out, in `staged[stagedStart..stagedEnd)`. */
   private staged: Buffer;
@@ -76,8 +77,9 @@ export class Destination {
     const outFormat = backend.format ?? inFormat;
     this.outFrameBytes = outFormat ? bytesPerFrame(outFormat) : 1;
     this.outRate = outFormat ? outFormat.rate : 0;
+    this.inFrameBytes = inFormat ? bytesPerFrame(inFormat) : 1;
     if (inFormat) {
-      const inFrameBytes = bytesPerFrame(inFormat);
+      const inFrameBytes = this.inFrameBytes;
       const unitFrames = backend.unitBytes / this.outFrameBytes;
       const inFrames = Math.max(1, Math.ceil((unitFrames * inFormat.rate) / this.outRate));
       this.inBlock = Buffer.alloc(inFrames * inFrameBytes);
@@ -205,7 +207,7 @@ export class Destination {
   private stagePcm(): number {
     const want = this.backend.unitBytes;
     const ring = this.host.ring;
-    const inFrameBytes = bytesPerFrame(this.inFormat!);
+    const inFrameBytes = this.inFrameBytes;
     while (this.stagedEnd - this.stagedStart < want) {
       const available = ring.available(this.cursor);
       let n = this.inBlock.length;

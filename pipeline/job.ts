@@ -25,9 +25,6 @@ import { type InputInfo, SOURCE_END, type Source } from "../sources/source.ts";
 import { Destination, type DestinationHost } from "./destination.ts";
 import { ReadAheadBuffer } from "./read_ahead.ts";
 
-/** PcrClock, ScrClock and ConstantRateClock can drop timing they will not be asked about again. */
-type ForgetfulClock = ByteClock & { forget?(belowOffset: number): void };
-
 /** The original push server's load size. */
 export const DEFAULT_CHUNK_BYTES = 128 * 1024;
 /** Send-event phases of one job's destinations are spread over this much time. */
@@ -150,7 +147,7 @@ export class Job implements DestinationHost {
     if (lowest !== Infinity) {
       this.ring.release(lowest);
       // PCR/SCR anchors behind every destination are never looked up again; a clock keeps a bounded ring of them.
-      (byteClock as ForgetfulClock | undefined)?.forget?.(lowest);
+      byteClock?.forget(lowest);
     }
     let loaded = 0;
     while (loaded < this.chunkBytes) {

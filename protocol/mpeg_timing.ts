@@ -31,6 +31,8 @@ export interface ByteClock {
   byteRate(): number;
   /** Number of timing discontinuities seen (PCR jump backwards / > 1 s forward, discontinuity_indicator). */
   discontinuities(): number;
+  /** Drops timing for bytes below `belowOffset`: no destination will ask about them again. */
+  forget(belowOffset: number): void;
 }
 
 const TICKS_PER_US = PCR_HZ / 1_000_000;

@@ -34,6 +34,7 @@
  * }
  * ```
  */
+import { carryFrom, NO_CARRY, withCarry } from "./chunk_carry.ts";
 
 export const PS_PACK_START_CODE = 0xba;
 export const PS_SYSTEM_HEADER_START_CODE = 0xbb;
@@ -179,7 +180,7 @@ export class PsScanner {
   skipped = 0;
   /** Stream offset of the next byte `push` expects. */
   nextOffset: number;
-  private carry = new Uint8Array(0);
+  private carry: Uint8Array = NO_CARRY;
   /** Bytes of the current PES packet still to pass over. */
   private pending = 0;
   private synced = false;
@@ -190,22 +191,17 @@ export class PsScanner {
 
   reset(streamOffset: number): void {
     this.nextOffset = streamOffset;
-    this.carry = new Uint8Array(0);
+    this.carry = NO_CARRY;
     this.pending = 0;
     this.synced = false;
   }
 
   push(chunk: Uint8Array, onPack: PsPackCallback, onPacket?: PsPacketCallback): void {
-    let buf = chunk;
-    if (this.carry.length > 0) {
-      buf = new Uint8Array(this.carry.length + chunk.length);
-      buf.set(this.carry, 0);
-      buf.set(chunk, this.carry.length);
-    }
+    const buf = withCarry(this.carry, chunk);
     const base = this.nextOffset - this.carry.length;
     this.nextOffset += chunk.length;
     const keep = this.scan(buf, base, onPack, onPacket);
-    this.carry = keep < buf.length ? buf.slice(keep) : new Uint8Array(0);
+    this.carry = carryFrom(buf, keep);
   }
 
   /** Returns the index from which bytes must wait for more input. */

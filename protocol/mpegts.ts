@@ -38,6 +38,7 @@
  * tsGetPcr(p, 0); // 27000000
  * ```
  */
+import { carryFrom, NO_CARRY, withCarry } from "./chunk_carry.ts";
 
 export const TS_SIZE = 188;
 export const TS_SYNC = 0x47;
@@ -233,7 +234,7 @@ export class TsScanner {
   skipped = 0;
   /** Stream offset of the next byte `push` expects. */
   nextOffset: number;
-  private carry = new Uint8Array(0);
+  private carry: Uint8Array = NO_CARRY;
   private locked = false;
 
   constructor(streamOffset = 0) {
@@ -243,22 +244,17 @@ export class TsScanner {
   /** Forgets any partial packet and lock, as after a seek to `streamOffset`. */
   reset(streamOffset: number): void {
     this.nextOffset = streamOffset;
-    this.carry = new Uint8Array(0);
+    this.carry = NO_CARRY;
     this.locked = false;
   }
 
   /** Feeds the next chunk; calls `onPacket` for each packet completed by it. */
   push(chunk: Uint8Array, onPacket: TsPacketCallback): void {
-    let buf = chunk;
-    if (this.carry.length > 0) {
-      buf = new Uint8Array(this.carry.length + chunk.length);
-      buf.set(this.carry, 0);
-      buf.set(chunk, this.carry.length);
-    }
+    const buf = withCarry(this.carry, chunk);
     const base = this.nextOffset - this.carry.length;
     this.nextOffset += chunk.length;
     const keep = this.scan(buf, base, onPacket, false);
-    this.carry = keep < buf.length ? buf.slice(keep) : new Uint8Array(0);
+    this.carry = carryFrom(buf, keep);
   }
 
   /** End of stream: takes what can still be confirmed, counts the rest as skipped. */
@@ -266,7 +262,7 @@ export class TsScanner {
     const buf = this.carry;
     const keep = this.scan(buf, this.nextOffset - buf.length, onPacket, true);
     this.skipped += buf.length - keep;
-    this.carry = new Uint8Array(0);
+    this.carry = NO_CARRY;
     this.locked = false;
   }
 

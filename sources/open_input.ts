@@ -103,7 +103,7 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
 async function openFile(path: string, options: InputOptions): Promise<OpenedInput> {
   const size = fileSize(path);
   const head = await readHead(path, Math.min(size, PROBE_HEAD_BYTES));
-  if (options.format) return rawPcm(path, size, 0, size, options.format, options);
+  if (options.format) return rawPcm(path, 0, size, options.format, options);
   const byExtension = kindFromExtension(path);
   if (byExtension === "wav" || isRiff(head)) {
     let header;
@@ -115,7 +115,7 @@ async function openFile(path: string, options: InputOptions): Promise<OpenedInpu
     }
     if (header.status !== "ok") throw new PacerError(`${path}: no data chunk in the first ${MAX_WAV_HEADER_BYTES} bytes`);
     const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset);
-    return rawPcm(path, size, header.dataOffset, end, header.format, options);
+    return rawPcm(path, header.dataOffset, end, header.format, options);
   }
   const container = byExtension ?? detectContainer(head);
   if (container === "mpegts" || container === "mpegps") return mpegFile(path, size, head, container, options);
@@ -125,14 +125,13 @@ async function openFile(path: string, options: InputOptions): Promise<OpenedInpu
   return dataFile(path, size, options.bitrate, options);
 }
 
-function rawPcm(path: string, size: number, start: number, end: number, format: SampleFormat, options: InputOptions): OpenedInput {
+function rawPcm(path: string, start: number, end: number, format: SampleFormat, options: InputOptions): OpenedInput {
   const frame = bytesPerFrame(format);
   const mediaBytes = end - start - ((end - start) % frame);
   const startFrames = Math.floor((options.startSeconds ?? 0) * format.rate);
   const startOffset = Math.min(mediaBytes, startFrames * frame);
   const source = openFileSource(path, start, start + mediaBytes);
   source.seek(startOffset);
-  void size;
   return {
     info: { label: path, kind: "pcm", format, mediaBytes, durationUs: (mediaBytes / frame / format.rate) * US_PER_S },
     source,
