@@ -18,7 +18,7 @@ import { readdir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { openInput } from "../sources/open_input.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
-import { LruMap } from "./dedup.ts";
+import { LruMap } from "./lru_map.ts";
 import { resolveMediaPath } from "./policy.ts";
 
 export interface CatalogueEntry {

@@ -20,7 +20,7 @@ import type { Logger } from "../cli/log.ts";
 import type { Job } from "../pipeline/job.ts";
 import { US_PER_MS } from "../scheduler/clock.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
-import { LruMap } from "./dedup.ts";
+import { LruMap } from "./lru_map.ts";
 
 /** How a job ended, as `status` reports it. */
 export type JobEnd = "ended" | "failed" | "stopped" | "expired";

@@ -12,7 +12,7 @@
  * ```
  */
 
-import { LruMap } from "./dedup.ts";
+import { LruMap } from "./lru_map.ts";
 
 export const DEFAULT_RATE_PER_SECOND = 50;
 export const DEFAULT_BURST = 100;
