@@ -8,6 +8,7 @@
  *   2. audio pacing, WAV → RTP (issue 2)
  *   3. MPEG push: one stream vs multicat, then 100–1000 streams (issue 3)
  *   4. sample-format conversion speed (issue 4)
+ *   5. control requests answered while 500 streams run (issue 5)
  *
  * @example
  * ```sh
@@ -21,6 +22,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { benchAudio } from "./audio_pacing.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
+import { benchControl } from "./control_load.ts";
 import { benchConvert } from "./convert_bench.ts";
 import { openKernelStampedSockets } from "./kernel_udp.ts";
 import { benchMpeg } from "./mpeg_push.ts";
@@ -28,7 +30,8 @@ import { benchStartup } from "./startup.ts";
 import { type BenchRow, formatRows, formatTable, okText, row } from "./stats.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const PACER = join(ROOT, "dist", "pacer");
+/** The binary under test: dist/pacer, or PACER_BENCH_BIN (another build, or a wrapper that profiles). */
+const PACER = process.env.PACER_BENCH_BIN ?? join(ROOT, "dist", "pacer");
 const CONVERT_TARGET_X = 200;
 
 async function convertSection(): Promise<SectionResult> {
@@ -74,7 +77,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert] [--json FILE]");
+    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control] [--json FILE]");
     return 0;
   }
   const started = Bun.nanoseconds();
@@ -87,6 +90,7 @@ async function main(): Promise<number> {
     ["audio", () => benchAudio(ctx)],
     ["mpeg", () => benchMpeg(ctx)],
     ["convert", () => convertSection()],
+    ["control", () => benchControl(ctx)],
   ];
   const only = values.only ? new Set(values.only.split(",")) : null;
   const summary: { section: string; row: BenchRow }[] = [];

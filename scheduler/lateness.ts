@@ -61,6 +61,18 @@ export class LatenessHistogram {
     return this.max;
   }
 
+  /**
+   * How many recorded values lie in buckets wholly below `bound` µs: exact
+   * where `bound` falls on a bucket edge (every integer up to 128, every
+   * even number to 256, every multiple of 4 to 512, …), otherwise short by
+   * at most the one bucket `bound` falls in. Used for Prometheus buckets.
+   */
+  countBelow(bound: number): number {
+    let n = 0;
+    for (let b = 0; b < BUCKETS - 1 && lowerBoundOf(b + 1) <= bound; b++) n += this.counts[b]!;
+    return n;
+  }
+
   reset(): void {
     this.counts.fill(0);
     this.count = 0;

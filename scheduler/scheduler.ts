@@ -83,6 +83,11 @@ export class Scheduler {
     this.wheel.cancel(timer);
   }
 
+  /** The earliest pending deadline, or Infinity when nothing is scheduled. */
+  nextDeadline(): number {
+    return this.wheel.peek()?.deadline ?? Infinity;
+  }
+
   get pending(): number {
     return this.wheel.size;
   }

@@ -2,13 +2,15 @@
  * The UDP control endpoint of `pacer serve` (DESIGN.md, "Control protocol"). Each datagram goes
  * through, in order:
  *
- * 1. the per-source rate limit: over it, dropped (no reply, counted);
+ * 1. the per-source rate limit, on arrival: over it, dropped (no reply, counted);
+ * 1a. the intake queue (control_intake.ts), which hands datagrams over in slices of the loop that
+ *    leave media its schedule; when full, dropped (counted as `overloaded`);
  * 2. decodeRequest: on a keyed server a missing or wrong MAC, an oversize datagram or a stale
  *    `ts` is dropped and counted by reason; other malformed requests get an error reply;
  * 3. the dedup cache: a repeated id from the same address and port within 60 s gets the cached
  *    reply bytes again, and is never executed twice — even when the retry arrives while the first
  *    copy is still executing (then, when the first completes, each copy gets the same reply);
- * 4. the op handler (async: play opens files and resolves hosts);
+ * 4. the op handler (synchronous where it can be; play opens files and resolves hosts, so waits);
  * 5. replyFor: the reply fits one datagram and, to an unauthenticated source, is never larger than
  *    the request (anti-reflection). A reply that may not be sent at all is remembered as "no
  *    reply", so a retry is not executed again either.
@@ -36,6 +38,7 @@ import {
   replyFor,
 } from "../protocol/control.ts";
 import type { Limits } from "./config.ts";
+import type { ControlIntake } from "./control_intake.ts";
 import { DedupCache, dedupKey } from "./dedup.ts";
 import type { Requester } from "./play_op.ts";
 import { RateLimiter } from "./rate_limit.ts";
@@ -46,7 +49,8 @@ export interface RequestContext extends Requester {
   readonly replyBudget: number;
 }
 
-export type RequestHandler = (req: ControlRequest, ctx: RequestContext) => Promise<ControlReply>;
+/** Runs a request's op: a reply at once when the op needs no waiting, else a Promise of one. */
+export type RequestHandler = (req: ControlRequest, ctx: RequestContext) => ControlReply | Promise<ControlReply>;
 
 /** Counters since start; `status` and /metrics report them. */
 export interface ControlCounters {
@@ -59,6 +63,8 @@ export interface ControlCounters {
   /** Duplicates that arrived while the first copy was still executing (answered by its reply). */
   retries_in_flight: number;
   rate_limited: number;
+  /** Dropped on arrival because the intake queue was full: requests came faster than the control share of the loop serves them. */
+  overloaded: number;
   /** Dropped without a reply, by reason. */
   dropped: Record<DropReason, number>;
   /** Replies withheld because they would be larger than an unauthenticated request. */
@@ -88,6 +94,7 @@ export class ControlEndpoint {
     replays: 0,
     retries_in_flight: 0,
     rate_limited: 0,
+    overloaded: 0,
     dropped: { oversize: 0, missing_mac: 0, bad_mac: 0, stale: 0 },
     unsent: 0,
     errors: {},
@@ -124,15 +131,30 @@ export class ControlEndpoint {
     return this.#key !== undefined;
   }
 
-  /** Handles one datagram from `address`:`port`; `send` transmits a reply to that source. */
-  async receive(bytes: Uint8Array, address: string, port: number, send: (reply: Uint8Array) => void): Promise<void> {
+  /**
+   * Counts a datagram from `address` and applies the per-source rate limit: false means drop it
+   * (counted). Cheap, so it runs as datagrams arrive, before they wait in the intake queue.
+   */
+  admit(address: string): boolean {
+    this.counters.requests++;
+    if (this.#limiter.allow(address, this.#nowMs())) return true;
+    this.counters.rate_limited++;
+    return false;
+  }
+
+  /** Admits and handles one datagram: {@link admit}, then {@link handle}. */
+  receive(bytes: Uint8Array, address: string, port: number, send: (reply: Uint8Array) => void): void | Promise<void> {
+    if (this.admit(address)) return this.handle(bytes, address, port, send);
+  }
+
+  /**
+   * Handles one admitted datagram from `address`:`port`; `send` transmits a reply to that source.
+   * Synchronous when the op is (ping, status, interest…), so a caller can account for its time;
+   * a Promise when the op waits (play opens files, stop drains a job).
+   */
+  handle(bytes: Uint8Array, address: string, port: number, send: (reply: Uint8Array) => void): void | Promise<void> {
     const counters = this.counters;
-    counters.requests++;
     const now = this.#nowMs();
-    if (!this.#limiter.allow(address, now)) {
-      counters.rate_limited++;
-      return;
-    }
     const key = this.#key;
     const decoded = decodeRequest(bytes, key, now);
     if (!decoded.ok) {
@@ -169,22 +191,28 @@ export class ControlEndpoint {
     const inFlightKey = dedupKey(address, port, req.id);
     const retries: number[] = [];
     this.#inFlight.set(inFlightKey, retries);
-    let reply: ControlReply;
-    try {
-      reply = await this.#handle(req, { address, port, authenticated, replyBudget: budget });
-    } catch (error) {
+    const failed = (error: unknown): ControlReply => {
       this.#log.error(`control op "${req.op}" failed: ${(error as Error).message}`, { from: address });
-      reply = errorReply(req.id, "internal", "the server failed to carry out the request; see its log");
-    } finally {
+      return errorReply(req.id, "internal", "the server failed to carry out the request; see its log");
+    };
+    const complete = (reply: ControlReply) => {
       this.#inFlight.delete(inFlightKey);
+      const out = replyFor(reply, bytes.length, authenticated);
+      this.#dedup.put(address, port, req.id, out ?? NO_REPLY, this.#nowMs());
+      this.#transmit(out, reply, send);
+      // Copies that arrived while executing get the same bytes, one reply per copy.
+      for (const size of retries) {
+        if (out && replyFitsFor(out.length, size, authenticated)) this.#send(out, send);
+      }
+    };
+    let result: ControlReply | Promise<ControlReply>;
+    try {
+      result = this.#handle(req, { address, port, authenticated, replyBudget: budget });
+    } catch (error) {
+      result = failed(error);
     }
-    const out = replyFor(reply, bytes.length, authenticated);
-    this.#dedup.put(address, port, req.id, out ?? NO_REPLY, this.#nowMs());
-    this.#transmit(out, reply, send);
-    // Copies that arrived while executing get the same bytes, one reply per copy.
-    for (const size of retries) {
-      if (out && replyFitsFor(out.length, size, authenticated)) this.#send(out, send);
-    }
+    if (result instanceof Promise) return result.catch(failed).then(complete);
+    complete(result);
   }
 
   #transmit(out: Uint8Array | null, reply: ControlReply, send: (reply: Uint8Array) => void): void {
@@ -212,12 +240,14 @@ export interface ControlSocket {
 }
 
 /**
- * Binds the control socket at `host`:`port` and feeds every datagram to `endpoint`.
+ * Binds the control socket at `host`:`port`. Every datagram is counted and rate-limited on
+ * arrival, then waits in `intake` for its turn with `endpoint`; a full intake drops it (counted).
  * Throws an Error naming the address when it cannot bind.
  */
 export async function openControlSocket(
   at: { readonly host: string; readonly port: number; readonly text?: string },
   endpoint: ControlEndpoint,
+  intake: ControlIntake,
   log: Logger,
 ): Promise<ControlSocket> {
   const socket = await Bun.udpSocket({
@@ -225,7 +255,8 @@ export async function openControlSocket(
     port: at.port,
     socket: {
       data(s, data, port, address) {
-        void endpoint.receive(data, address, port, (reply) => s.send(reply, port, address));
+        if (!endpoint.admit(address)) return;
+        if (!intake.offer({ bytes: data, address, port, send: (reply) => s.send(reply, port, address) })) endpoint.counters.overloaded++;
       },
       // Bun 1.4.5 passes the error first at run time, though its types say (socket, error).
       error(a: unknown, b?: unknown) {

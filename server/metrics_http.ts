@@ -42,6 +42,13 @@ export function startMetricsHttp(at: { readonly host: string; readonly port: num
   return { port: http.port ?? at.port, stop: () => void http.stop(true) };
 }
 
+/**
+ * Upper bounds of the exported lateness buckets, in µs: fine around the 0.2–0.5 ms pacing targets,
+ * coarse beyond. All fall on edges of the scheduler's own histogram, so the counts are exact.
+ * A histogram rather than a summary, so rates over any window can be taken from two scrapes.
+ */
+export const LATENESS_BUCKETS_US = [10, 25, 50, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000, 1536, 2048, 3072, 5120, 10240, 20480, 51200, 102400, 1048576] as const;
+
 /** Label values escaped as the text format asks. */
 function label(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
@@ -72,24 +79,18 @@ export function metricsText(server: ServerContext): string {
   metric("pacer_bytes_total", "counter", "Media bytes sent over all destinations.", [["", bytes]]);
   metric("pacer_destination_errors_total", "counter", "Non-fatal destination errors by kind.",
     Object.entries(errors).map(([kind, n]) => [`{kind="${label(kind)}"}`, n]));
-  const quantiles: [string, number][] = [];
-  const counts: [string, number][] = [];
-  const sums: [string, number][] = [];
+  lines.push("# HELP pacer_lateness_microseconds How late timed events fired, by event kind.", "# TYPE pacer_lateness_microseconds histogram");
   for (const [kind, h] of server.scheduler.latenessKinds()) {
-    const s = h.summary();
     const k = label(kind);
-    quantiles.push([`{kind="${k}",quantile="0.5"}`, s.p50], [`{kind="${k}",quantile="0.99"}`, s.p99], [`{kind="${k}",quantile="1"}`, s.max]);
-    counts.push([`{kind="${k}"}`, s.count]);
-    sums.push([`{kind="${k}"}`, h.sum]);
+    for (const le of LATENESS_BUCKETS_US) lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="${le}"} ${h.countBelow(le)}`);
+    lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="+Inf"} ${h.count}`);
+    lines.push(`pacer_lateness_microseconds_sum{kind="${k}"} ${h.sum}`, `pacer_lateness_microseconds_count{kind="${k}"} ${h.count}`);
   }
-  lines.push("# HELP pacer_lateness_microseconds How late timed events fired, by event kind.", "# TYPE pacer_lateness_microseconds summary");
-  for (const [labels, v] of quantiles) lines.push(`pacer_lateness_microseconds${labels} ${v}`);
-  for (const [labels, v] of sums) lines.push(`pacer_lateness_microseconds_sum${labels} ${v}`);
-  for (const [labels, v] of counts) lines.push(`pacer_lateness_microseconds_count${labels} ${v}`);
   metric("pacer_control_requests_total", "counter", "Control datagrams received.", [["", counters.requests]]);
   metric("pacer_control_dropped_total", "counter", "Control datagrams dropped without a reply, by reason.", [
     ...Object.entries(counters.dropped).map(([reason, n]): [string, number] => [`{reason="${reason}"}`, n]),
     [`{reason="rate_limited"}`, counters.rate_limited],
+    [`{reason="overloaded"}`, counters.overloaded],
   ]);
   metric("pacer_control_errors_total", "counter", "Control error replies by code.",
     Object.entries(counters.errors).map(([code, n]) => [`{code="${code}"}`, n ?? 0]));

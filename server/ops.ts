@@ -101,15 +101,21 @@ const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
 
 /**
  * Runs the op `req` names. Never throws: an OpError becomes an error reply with its code, and
- * anything else an `internal` error (logged).
+ * anything else an `internal` error (logged). The reply comes at once for ops that do not wait
+ * (ping, status, interest…), so the control intake can account for their time.
  */
-export async function dispatch(server: ServerContext, req: ControlRequest, ctx: RequestContext): Promise<ControlReply> {
-  try {
-    return okReply(req.id, await HANDLERS[req.op](server, req, ctx));
-  } catch (error) {
+export function dispatch(server: ServerContext, req: ControlRequest, ctx: RequestContext): ControlReply | Promise<ControlReply> {
+  const failed = (error: unknown): ControlReply => {
     if (error instanceof OpError) return errorReply(req.id, error.code, error.message);
     server.log.error(`op ${req.op} failed: ${(error as Error).stack ?? error}`);
     return errorReply(req.id, "internal", "the server failed to carry out the request; see its log");
+  };
+  try {
+    const result = HANDLERS[req.op](server, req, ctx);
+    if (result instanceof Promise) return result.then((r) => okReply(req.id, r), failed);
+    return okReply(req.id, result);
+  } catch (error) {
+    return failed(error);
   }
 }
 
@@ -188,6 +194,7 @@ export function serverStatus(server: ServerContext) {
       replies: counters.replies,
       replays: counters.replays,
       rate_limited: counters.rate_limited,
+      overloaded: counters.overloaded,
       dropped: counters.dropped,
       unsent: counters.unsent,
       errors: counters.errors,
@@ -212,9 +219,9 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
   const page = pageArgs(req.args, MAX_PAGE);
   // The server part only on the first page, so later pages have room for more jobs.
   const header = page.offset === 0 ? serverStatus(server) : {};
-  const all = server.jobs.running().map((s) => jobStatus(server, s));
+  const running = server.jobs.running();
   return fitPage(
-    all,
+    { length: running.length, at: (i: number) => (running[i] ? jobStatus(server, running[i]) : undefined) },
     page,
     ctx.replyBudget,
     (items, next) => ({ ...header, jobs: items, offset: page.offset, next }),

@@ -10,6 +10,15 @@
  * ```
  */
 
+/**
+ * What a page is cut from: an array, or a view that builds items on demand (status builds only the
+ * jobs on the page, not all of them).
+ */
+export interface ItemsView<T> {
+  readonly length: number;
+  at(index: number): T | undefined;
+}
+
 export interface PageRequest {
   readonly offset: number;
   readonly limit: number;
@@ -21,7 +30,7 @@ export interface PageRequest {
  * so paging always makes progress.
  */
 export function fitPage<T, R>(
-  all: readonly T[],
+  all: ItemsView<T>,
   page: PageRequest,
   budget: number,
   build: (items: readonly unknown[], next: number | null) => R,
@@ -32,7 +41,7 @@ export function fitPage<T, R>(
   const items: unknown[] = [];
   let index = page.offset;
   for (; index < end; index++) {
-    const item = all[index]!;
+    const item = all.at(index)!;
     const next = index + 1 < all.length ? index + 1 : null;
     items.push(item);
     if (sizeOf(build(items, next)) <= budget) continue;

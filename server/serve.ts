@@ -23,6 +23,7 @@ import type { Logger } from "../cli/log.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { Catalogue } from "./catalogue.ts";
 import { type Config, ConfigError, isLoopbackHost, loadConfig, readKey } from "./config.ts";
+import { ControlIntake } from "./control_intake.ts";
 import { ControlEndpoint, type ControlSocket, openControlSocket } from "./control_server.ts";
 import { JobTable } from "./jobs.ts";
 import { startMetricsHttp, type MetricsHttp } from "./metrics_http.ts";
@@ -86,7 +87,8 @@ export async function startServer(initial: Config, configPath: string | undefine
   };
   const endpoint = new ControlEndpoint({ handle: (req, ctx) => dispatch(context, req, ctx), log, key, limits: config.limits });
 
-  const socket: ControlSocket = await openControlSocket(config.control, endpoint, log);
+  const intake = new ControlIntake(scheduler, (d) => endpoint.handle(d.bytes, d.address, d.port, d.send));
+  const socket: ControlSocket = await openControlSocket(config.control, endpoint, intake, log);
   let http: MetricsHttp | null = null;
   try {
     if (config.http) http = startMetricsHttp(config.http, context);
@@ -118,6 +120,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     stop: () =>
       (stopping ??= (async () => {
         socket.close();
+        intake.clear();
         http?.stop();
         await jobs.stopAll();
       })()),

@@ -152,4 +152,37 @@ describe("resynchronisation", () => {
       { numRuns: 200 },
     );
   });
+
+  test("property: scanners sharing the join scratch (interleaved, and one nested in another's callback) see their own bytes", () => {
+    const a = insertBytes(makeCbrTs({ bitrate: 1_000_000, duration: 0.05 }), 3 * TS_SIZE, garbageBytes(77, 4));
+    const b = makeCbrTs({ bitrate: 2_000_000, duration: 0.05, pcrPid: 0x200 });
+    const alone = { a: scanInChunks(a, []), b: scanInChunks(b, []) };
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 1000 }), (stepA, stepB) => {
+        const sa = new TsScanner();
+        const sb = new TsScanner();
+        const found = { a: [] as number[], b: [] as number[] };
+        let fromB = 0;
+        const onB = (buf: Uint8Array, at: number, off: number) => {
+          expect(buf[at]).toBe(TS_SYNC);
+          found.b.push(off);
+        };
+        // Every packet of a pushes the next piece of b from inside the callback.
+        const onA = (buf: Uint8Array, at: number, off: number) => {
+          expect(buf[at]).toBe(TS_SYNC);
+          expect(tsGetPid(buf, at)).not.toBe(0x200);
+          found.a.push(off);
+          if (fromB < b.length) sb.push(b.subarray(fromB, (fromB += stepB)), onB);
+        };
+        for (let from = 0; from < a.length; from += stepA) sa.push(a.subarray(from, from + stepA), onA);
+        while (fromB < b.length) sb.push(b.subarray(fromB, (fromB += stepB)), onB);
+        sa.flush(onA);
+        sb.flush(onB);
+        expect(found.a).toEqual(alone.a.offsets);
+        expect(found.b).toEqual(alone.b.offsets);
+        expect(sa.skipped).toBe(77);
+      }),
+      { numRuns: 100 },
+    );
+  });
 });

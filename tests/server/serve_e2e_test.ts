@@ -255,7 +255,14 @@ describe("observability over HTTP", () => {
       expect(metrics).toMatch(/^pacer_streams [1-9]/m);
       expect(metrics).toMatch(/^pacer_packets_total [1-9]\d*/m);
       expect(metrics).toMatch(/^pacer_bytes_total [1-9]\d*/m);
-      expect(metrics).toMatch(/^pacer_lateness_microseconds\{kind="send",quantile="0.99"\} \d+/m);
+      expect(metrics).toContain("# TYPE pacer_lateness_microseconds histogram");
+      // Cumulative buckets: never decreasing, and +Inf equals the count.
+      const buckets = [...metrics.matchAll(/^pacer_lateness_microseconds_bucket\{kind="send",le="([^"]+)"\} (\d+)$/gm)].map((m) => Number(m[2]));
+      expect(buckets.length).toBeGreaterThan(10);
+      for (let i = 1; i < buckets.length; i++) expect(buckets[i]!).toBeGreaterThanOrEqual(buckets[i - 1]!);
+      const count = Number(/^pacer_lateness_microseconds_count\{kind="send"\} (\d+)$/m.exec(metrics)?.[1]);
+      expect(count).toBeGreaterThan(0);
+      expect(buckets.at(-1)).toBe(count);
       expect(metrics).toContain("# TYPE pacer_destination_errors_total counter");
       expect(metrics).toMatch(/^pacer_control_requests_total [1-9]/m);
       const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { jobs: { id: string }[] };

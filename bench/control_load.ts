@@ -1,0 +1,319 @@
+/**
+ * Bench section 5: control requests answered while 500 streams run, and how
+ * far the scheduler's p99 send lateness moves under that load (issue 5).
+ *
+ * A real `pacer serve` (dist/pacer, keyed, so every request pays for its
+ * HMAC check) starts 500 persistent, looping 1.5 Mbit/s TS streams, each to
+ * its own port of bench/sink.ts, which never reads them. Then four windows
+ * of equal length:
+ *
+ *   1. baseline: the streams alone;
+ *   2. typical load: 200 requests/s, open loop (500 clients sending interest
+ *      every third of a 10 s timeout make ~150/s);
+ *   3. flood: bench/control_flood.ts, closed loop, as fast as it is answered;
+ *   4. the streams alone again. The p99 shift of a loaded window is measured
+ *      from the mean p99 of the two quiet ones, as the host is shared.
+ *
+ * Each window's send lateness comes from two scrapes of `/metrics`: the
+ * difference of the cumulative `pacer_lateness_microseconds` buckets is that
+ * window's histogram, and p99 is read from it by linear interpolation inside
+ * the bucket that holds it. The per-source rate limit is lifted in this
+ * config (by default one address may send 50 requests/s); everything else is
+ * the default.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ControlClient } from "../server/control_client.ts";
+import type { BenchContext, SectionResult } from "./context.ts";
+import type { FloodConfig, FloodReport } from "./control_flood.ts";
+import { cbrTs } from "./fixtures.ts";
+import { BUN } from "./processes.ts";
+import { type BenchRow, below, fmt, formatRows, formatTable, row } from "./stats.ts";
+
+const STREAMS = 500;
+const STREAM_RATE = 1_500_000;
+const TYPICAL_RATE = 200;
+const FLOOD_CLIENTS = 4;
+const FLOOD_WINDOW = 8;
+const P99_SHIFT_TARGET_MS = 0.5;
+const KEY_HEX = "5ca1ab1e".repeat(8);
+const PLAY_CONCURRENCY = 25;
+/** JIT tiers and first loads settle after the jobs start. */
+const SETTLE_MS = 4_000;
+const CLK_TCK = 100;
+const FLOOD = join(import.meta.dir, "control_flood.ts");
+const SINK = join(import.meta.dir, "sink.ts");
+
+async function freeUdpPort(): Promise<number> {
+  const socket = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+  const port = socket.port;
+  socket.close();
+  return port;
+}
+
+function freeTcpPort(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+/** One scrape of the counters the bench reads from `/metrics`. */
+interface Scrape {
+  atNs: number;
+  /** Cumulative send-lateness buckets: [upper bound µs, count]; the last is +Inf. */
+  buckets: [number, number][];
+  bytes: number;
+  errors: number;
+  cpuTicks: number;
+  /** Host-wide busy and total jiffies (/proc/stat), to tell a saturated host from a slow server. */
+  hostBusy: number;
+  hostTotal: number;
+  /** Time the hypervisor ran someone else on our CPUs: a noisy neighbour, not pacer. */
+  hostSteal: number;
+}
+
+interface WindowFigures {
+  name: string;
+  seconds: number;
+  sendP50Us: number;
+  sendP99Us: number;
+  sends: number;
+  /** Media rate over all streams, Mbit/s. */
+  mbps: number;
+  serverCpuShare: number;
+  /** Share of all CPUs busy on the host (server, load generator, kernel, anything else). */
+  hostBusyShare: number;
+  hostStealShare: number;
+  /** The load generator's CPU share of one core. */
+  floodCpuShare: number | null;
+  flood: FloodReport | null;
+}
+
+async function scrape(httpPort: number, pid: number): Promise<Scrape> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const buckets: [number, number][] = [];
+  for (const m of text.matchAll(/^pacer_lateness_microseconds_bucket\{kind="send",le="([^"]+)"\} (\d+)$/gm)) {
+    buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
+  }
+  const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? NaN);
+  let errors = 0;
+  for (const m of text.matchAll(/^pacer_destination_errors_total\{[^}]*\} (\d+)$/gm)) errors += Number(m[1]);
+  const host = hostJiffies();
+  return { atNs: Bun.nanoseconds(), buckets, bytes: value("pacer_bytes_total"), errors, cpuTicks: processTicks(pid), hostBusy: host.busy, hostTotal: host.total, hostSteal: host.steal };
+}
+
+/** User + system CPU ticks of process `pid`. */
+function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function hostJiffies(): { busy: number; total: number; steal: number } {
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((x, y) => x + y, 0);
+  // user nice system idle iowait irq softirq steal …: busy is all but idle and iowait.
+  return { busy: total - cpu[3]! - (cpu[4] ?? 0), total, steal: cpu[7] ?? 0 };
+}
+
+/** Quantile of the events between two scrapes, interpolated linearly inside its bucket. */
+export function windowQuantile(before: [number, number][], after: [number, number][], q: number): { value: number; count: number } {
+  const counts = after.map(([le, n], i) => [le, n - (before[i]?.[1] ?? 0)] as const);
+  const total = counts.at(-1)?.[1] ?? 0;
+  if (total <= 0) return { value: NaN, count: 0 };
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const [le, cumulative] of counts) {
+    if (cumulative >= rank) {
+      if (!Number.isFinite(le)) return { value: lower, count: total };
+      const inBucket = cumulative - below;
+      return { value: lower + ((rank - below) / Math.max(1, inBucket)) * (le - lower), count: total };
+    }
+    lower = le;
+    below = cumulative;
+  }
+  return { value: lower, count: total };
+}
+
+function figures(name: string, a: Scrape, b: Scrape, flood: FloodReport | null, floodCpuS: number | null = null): WindowFigures {
+  const seconds = (b.atNs - a.atNs) / 1e9;
+  return {
+    name,
+    seconds,
+    sendP50Us: windowQuantile(a.buckets, b.buckets, 0.5).value,
+    sendP99Us: windowQuantile(a.buckets, b.buckets, 0.99).value,
+    sends: windowQuantile(a.buckets, b.buckets, 0.5).count,
+    mbps: ((b.bytes - a.bytes) * 8) / seconds / 1e6,
+    serverCpuShare: (b.cpuTicks - a.cpuTicks) / CLK_TCK / seconds,
+    hostBusyShare: (b.hostBusy - a.hostBusy) / (b.hostTotal - a.hostTotal),
+    hostStealShare: (b.hostSteal - a.hostSteal) / (b.hostTotal - a.hostTotal),
+    floodCpuShare: floodCpuS === null || !flood ? null : floodCpuS / flood.seconds,
+    flood,
+  };
+}
+
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<{ line: string; rest: Promise<string> }> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("\n")) {
+    const chunk = await reader.read();
+    if (chunk.done) throw new Error(`process ended before its first line: ${text}`);
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  const cut = text.indexOf("\n");
+  const rest = (async () => {
+    let more = text.slice(cut + 1);
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) return more;
+      more += decoder.decode(chunk.value, { stream: true });
+    }
+  })();
+  return { line: text.slice(0, cut), rest };
+}
+
+async function waitForLog(stream: ReadableStream<Uint8Array>, needle: string, timeoutMs: number): Promise<void> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const deadline = Date.now() + timeoutMs;
+  while (!text.includes(needle)) {
+    const left = deadline - Date.now();
+    const chunk = await Promise.race([reader.read(), Bun.sleep(Math.max(0, left)).then(() => null)]);
+    if (chunk === null || chunk.done) throw new Error(`pacer serve did not start: ${text.trim().split("\n").pop() ?? ""}`);
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  // Keep draining so the server never blocks on a full stderr pipe.
+  void (async () => {
+    for (;;) if ((await reader.read()).done) return;
+  })();
+}
+
+/** Runs the flood for `seconds`, scraping when it starts and `seconds` later. */
+async function loadWindow(name: string, config: FloodConfig, httpPort: number, pid: number): Promise<WindowFigures> {
+  const proc = Bun.spawn([BUN, FLOOD, JSON.stringify(config)], { stdout: "pipe", stderr: "inherit" });
+  const { rest } = await firstLine(proc.stdout);
+  const a = await scrape(httpPort, pid);
+  const floodTicks = processTicks(proc.pid);
+  await Bun.sleep(config.seconds * 1000);
+  const floodCpuS = (processTicks(proc.pid) - floodTicks) / CLK_TCK;
+  const b = await scrape(httpPort, pid);
+  const report = JSON.parse((await rest).trim().split("\n").pop()!) as FloodReport;
+  await proc.exited;
+  return figures(name, a, b, report, floodCpuS);
+}
+
+export async function benchControl(ctx: BenchContext): Promise<SectionResult> {
+  const seconds = ctx.quick ? 5 : 15;
+  // World-readable: started as root, the server reads media as "nobody".
+  const dir = mkdtempSync(join(tmpdir(), "pacer-bench-control-"));
+  chmodSync(dir, 0o755);
+  const media = join(dir, "media");
+  mkdirSync(media, { mode: 0o755 });
+  const clip = cbrTs(media, STREAM_RATE, 10);
+  chmodSync(clip.path, 0o644);
+  const clipName = clip.path.slice(media.length + 1);
+  writeFileSync(join(dir, "key"), KEY_HEX + "\n", { mode: 0o644 });
+  const controlPort = await freeUdpPort();
+  const httpPort = freeTcpPort();
+  writeFileSync(
+    join(dir, "pacer.toml"),
+    [
+      `control = "127.0.0.1:${controlPort}"`,
+      `key_file = "${join(dir, "key")}"`,
+      `media_root = "${media}"`,
+      `http = "127.0.0.1:${httpPort}"`,
+      "[limits]",
+      "max_jobs = 1000",
+      "requests_per_second = 1000000",
+      "request_burst = 1000000",
+    ].join("\n") + "\n",
+  );
+
+  const sink = Bun.spawn([BUN, SINK, String(STREAMS)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const server = Bun.spawn([ctx.pacer, "serve", "--config", join(dir, "pacer.toml")], { stdout: "ignore", stderr: "pipe" });
+  let client: ControlClient | null = null;
+  try {
+    const ports = (JSON.parse((await firstLine(sink.stdout)).line) as { ports: number[] }).ports;
+    await waitForLog(server.stderr, "pacer: serving", 10_000);
+    const server_ = `127.0.0.1:${controlPort}`;
+    const key = new Uint8Array(Buffer.from(KEY_HEX, "hex"));
+    client = await ControlClient.open(server_, key);
+    ctx.note(`control: starting ${STREAMS} streams through pacer serve`);
+    const jobs: string[] = [];
+    const startedAt = Bun.nanoseconds();
+    let nextPort = 0;
+    await Promise.all(
+      Array.from({ length: PLAY_CONCURRENCY }, async () => {
+        while (nextPort < ports.length) {
+          const port = ports[nextPort++]!;
+          const reply = await client!.request("play", { source: clipName, to: [`udp://127.0.0.1:${port}`], loop: true, persistent: true }, { ttlMs: 10_000 });
+          if (!reply.ok) throw new Error(`play refused: ${reply.error.code} ${reply.error.message ?? ""}`);
+          jobs.push((reply.result as { job: string }).job);
+        }
+      }),
+    );
+    const startingS = (Bun.nanoseconds() - startedAt) / 1e9;
+    await Bun.sleep(SETTLE_MS);
+
+    const quiet = async (name: string) => {
+      ctx.note(`control: ${name}, ${seconds} s`);
+      const a = await scrape(httpPort, server.pid);
+      await Bun.sleep(seconds * 1000);
+      return figures(name, a, await scrape(httpPort, server.pid), null);
+    };
+    const windows: WindowFigures[] = [await quiet("streams only")];
+    const mix = [
+      ...jobs.slice(0, 7).map((job) => ({ op: "interest" as const, args: { job } })),
+      { op: "ping" as const, args: {} },
+      { op: "status" as const, args: {} },
+      { op: "interest" as const, args: { job: jobs.at(-1)! } },
+    ];
+    const base = { server: server_, keyHex: KEY_HEX, seconds, clients: FLOOD_CLIENTS, window: FLOOD_WINDOW, mix };
+    ctx.note(`control: ${TYPICAL_RATE} requests/s, ${seconds} s`);
+    windows.push(await loadWindow(`${TYPICAL_RATE} requests/s`, { ...base, ratePerSecond: TYPICAL_RATE }, httpPort, server.pid));
+    ctx.note(`control: flood, ${seconds} s`);
+    windows.push(await loadWindow(`flood (${FLOOD_CLIENTS} × ${FLOOD_WINDOW} outstanding)`, base, httpPort, server.pid));
+    windows.push(await quiet("streams only, after"));
+
+    // The host is shared and noisy: the reference is the mean of the quiet windows either side.
+    const quietWindows = windows.filter((w) => w.flood === null);
+    const baselineP99 = quietWindows.reduce((sum, w) => sum + w.sendP99Us, 0) / quietWindows.length;
+    const tables = [
+      formatTable(
+        `5. Control under load: ${STREAMS} × ${STREAM_RATE / 1e6} Mbit/s TS through pacer serve (jobs started in ${fmt(startingS, 2)} s), ${seconds} s per window; keyed requests: 70 % interest, 10 % ping, 10 % status`,
+        ["window", "requests/s answered", "lost", "reply p50/p99 ms", "send p50/p99 µs", "p99 shift µs (vs quiet mean)", "media Mbit/s (of " + (STREAMS * STREAM_RATE) / 1e6 + ")", "CPU: server / load gen / host busy (steal)"],
+        windows.map((w) => [
+          w.name,
+          w.flood ? fmt(w.flood.answered / w.flood.seconds, 0) : "-",
+          w.flood ? `${w.flood.lost}/${w.flood.sent}` : "-",
+          w.flood ? `${fmt(w.flood.replyUs.p50 / 1e3, 2)}/${fmt(w.flood.replyUs.p99 / 1e3, 2)}` : "-",
+          `${fmt(w.sendP50Us, 0)}/${fmt(w.sendP99Us, 0)}`,
+          w.flood === null ? "-" : fmt(w.sendP99Us - baselineP99, 0),
+          fmt(w.mbps, 1),
+          `${fmt(w.serverCpuShare * 100, 0)} % / ${w.floodCpuShare === null ? "-" : `${fmt(w.floodCpuShare * 100, 0)} %`} / ${fmt(w.hostBusyShare * 100, 0)} % (${fmt(w.hostStealShare * 100, 1)} %)`,
+        ]),
+      ),
+    ];
+    const rows: BenchRow[] = [];
+    for (const w of windows.filter((x) => x.flood !== null)) {
+      const errors = Object.values(w.flood!.errorReplies).reduce((x, y) => x + y, 0);
+      rows.push(row(`${w.name}: answered`, `${fmt(w.flood!.answered / w.flood!.seconds, 0)}/s, ${errors} error replies`, "no errors", errors === 0));
+      rows.push(below(`${w.name}: send p99 shift`, (w.sendP99Us - baselineP99) / 1e3, P99_SHIFT_TARGET_MS, "ms", 3));
+    }
+    return { tables: [...tables, formatRows("5. Control under load: targets", rows)], rows, figures: { streams: STREAMS, startingS, baselineP99, windows } };
+  } finally {
+    client?.close();
+    server.kill("SIGTERM");
+    const killer = setTimeout(() => server.kill("SIGKILL"), 5_000);
+    await server.exited;
+    clearTimeout(killer);
+    sink.stdin.end();
+    await sink.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The control intake on a manual clock: requests wait in a bounded FIFO and are handled in slices
+ * that leave the loop to media — at most one slice per period, each stopping once its budget is
+ * spent — and sends already due go before a slice.
+ */
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { ManualClock } from "../../scheduler/clock.ts";
+import { Scheduler } from "../../scheduler/scheduler.ts";
+import { ControlIntake, type IntakeShape, type QueuedDatagram } from "../../server/control_intake.ts";
+
+const SHAPE: IntakeShape = { capacity: 8, sliceUs: 150, periodUs: 1_000 };
+
+function datagram(n: number): QueuedDatagram {
+  return { bytes: new Uint8Array([n & 0xff, n >> 8]), address: "127.0.0.1", port: 4000 + n, send: () => {} };
+}
+
+/** An intake whose handler costs `costUs(n)` of manual-clock time per request, logging when each ran. */
+function setup(costUs: (n: number) => number, shape = SHAPE) {
+  const clock = new ManualClock(1_000_000);
+  const scheduler = new Scheduler(clock);
+  const handled: { n: number; at: number }[] = [];
+  const intake = new ControlIntake(
+    scheduler,
+    (d) => {
+      const n = d.bytes[0]! | (d.bytes[1]! << 8);
+      handled.push({ n, at: clock.now() });
+      clock.advance(costUs(n));
+    },
+    shape,
+  );
+  return { clock, scheduler, intake, handled };
+}
+
+describe("ControlIntake", () => {
+  test("an idle server handles a request at once", () => {
+    const { clock, scheduler, intake, handled } = setup(() => 20);
+    expect(intake.offer(datagram(1))).toBe(true);
+    scheduler.fireDue();
+    expect(handled).toEqual([{ n: 1, at: clock.now() - 20 }]);
+    expect(intake.queued).toBe(0);
+  });
+
+  test("a flood is handled a budget's worth per period, in arrival order, and a full queue refuses more", () => {
+    const { clock, scheduler, intake, handled } = setup(() => 40);
+    const start = clock.now();
+    const accepted: number[] = [];
+    for (let n = 0; n < 12; n++) if (intake.offer(datagram(n))) accepted.push(n);
+    expect(accepted).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    scheduler.runUntil(start + 10_000);
+    expect(handled.map((h) => h.n)).toEqual(accepted);
+    // 40 µs each against a 150 µs slice: 4 per slice (the 4th starts at 120 µs), slices 1 ms apart.
+    expect(handled.map((h) => h.at - start)).toEqual([0, 40, 80, 120, 1000, 1040, 1080, 1120]);
+  });
+
+  test("sends already due go before a control slice", () => {
+    const { clock, scheduler, intake, handled } = setup(() => 10);
+    const order: string[] = [];
+    const send = scheduler.timer("send", () => order.push("send"));
+    scheduler.schedule(send, clock.now() - 5);
+    intake.offer(datagram(7));
+    scheduler.fireDue();
+    expect(order).toEqual(["send"]);
+    expect(handled.map((h) => h.n)).toEqual([7]);
+    expect(scheduler.lateness("send").count).toBe(1);
+  });
+
+  test("a slice yields as soon as another event falls due, after at least one request", () => {
+    const { clock, scheduler, intake, handled } = setup(() => 20);
+    const start = clock.now();
+    const sends: number[] = [];
+    const send = scheduler.timer("send", (_t, now) => sends.push(now - start));
+    scheduler.schedule(send, start + 30);
+    for (let n = 0; n < 4; n++) intake.offer(datagram(n));
+    scheduler.fireDue();
+    // Request 0 runs 0–20 µs, request 1 20–40 µs; at 40 µs the send (due at 30) is due: yield.
+    expect(handled.map((h) => h.at - start)).toEqual([0, 20]);
+    expect(sends).toEqual([40]);
+    scheduler.runUntil(start + 2_000);
+    expect(handled.map((h) => h.at - start)).toEqual([0, 20, 1000, 1020]);
+  });
+
+  test("a request slower than the slice is still handled, one per slice", () => {
+    const { clock, scheduler, intake, handled } = setup(() => 400);
+    const start = clock.now();
+    for (let n = 0; n < 3; n++) intake.offer(datagram(n));
+    scheduler.runUntil(start + 5_000);
+    expect(handled.map((h) => h.at - start)).toEqual([0, 1000, 2000]);
+  });
+
+  test("a handler that throws does not stall the queue", () => {
+    const clock = new ManualClock(0);
+    const scheduler = new Scheduler(clock);
+    const seen: number[] = [];
+    const intake = new ControlIntake(scheduler, (d) => {
+      seen.push(d.bytes[0]!);
+      if (d.bytes[0] === 0) throw new Error("boom");
+    }, SHAPE);
+    intake.offer(datagram(0));
+    intake.offer(datagram(1));
+    expect(() => scheduler.fireDue()).toThrow("boom");
+    scheduler.runUntil(5_000);
+    expect(seen).toEqual([0, 1]);
+    expect(intake.queued).toBe(0);
+  });
+
+  test("property: FIFO, nothing accepted is lost, slices keep to their budget and period", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ gapUs: fc.integer({ min: 0, max: 600 }), costUs: fc.integer({ min: 1, max: 300 }) }), { minLength: 1, maxLength: 200 }),
+        (arrivals) => {
+          const costs = arrivals.map((a) => a.costUs);
+          const { clock, scheduler, intake, handled } = setup((n) => costs[n]!);
+          const accepted: number[] = [];
+          arrivals.forEach((a, n) => {
+            scheduler.runUntil(clock.now() + a.gapUs);
+            if (intake.offer(datagram(n))) accepted.push(n);
+          });
+          scheduler.runUntil(clock.now() + 1_000 * (SHAPE.capacity + 2));
+          expect(handled.map((h) => h.n)).toEqual(accepted);
+          // Group handled requests into slices: a new slice starts when one request does not
+          // follow straight on from the previous one.
+          const slices: { start: number; end: number }[] = [];
+          for (const h of handled) {
+            const last = slices.at(-1);
+            if (last && h.at === last.end) last.end = h.at + costs[h.n]!;
+            else slices.push({ start: h.at, end: h.at + costs[h.n]! });
+          }
+          for (let i = 0; i < slices.length; i++) {
+            const s = slices[i]!;
+            // A slice stops starting requests once its budget is spent: it overruns by at most one request.
+            expect(s.end - s.start).toBeLessThan(SHAPE.sliceUs + 300);
+            if (i > 0) expect(s.start - slices[i - 1]!.start).toBeGreaterThanOrEqual(SHAPE.periodUs);
+          }
+        },
+      ),
+    );
+  });
+});
