@@ -231,6 +231,23 @@ function macMatches(key: Uint8Array, body: Uint8Array, macText: string): boolean
  * else if (!r.ok) send(encodeReply(errorReply(r.id, r.code, r.message)));
  * ```
  */
+/**
+ * The checks a keyed server makes before anything else, cheap enough to run as a datagram arrives:
+ * its size and its MAC. Returns why to drop it, or null. Never throws.
+ *
+ * @example
+ * ```ts
+ * const drop = checkEnvelope(datagram, key); // "bad_mac", or null when it may be queued
+ * ```
+ */
+export function checkEnvelope(bytes: Uint8Array, key: Uint8Array): { reason: DropReason; message: string } | null {
+  if (bytes.length > MAX_DATAGRAM) return { reason: "oversize", message: `request is ${bytes.length} bytes; the limit is ${MAX_DATAGRAM}` };
+  const { body, mac } = splitMac(bytes);
+  if (mac === null) return { reason: "missing_mac", message: "request has no MAC but the server has a key" };
+  if (!macMatches(key, body, mac)) return { reason: "bad_mac", message: "request MAC does not match the server's key" };
+  return null;
+}
+
 export function decodeRequest(bytes: Uint8Array, key: Uint8Array | undefined, nowMs: number): DecodeRequestResult {
   const drop = (reason: DropReason, message: string): DecodeRequestResult => ({ ok: false, drop: true, reason, message });
   const fail = (id: string | null, code: ErrorCode, message: string): DecodeRequestResult => ({
@@ -241,15 +258,13 @@ export function decodeRequest(bytes: Uint8Array, key: Uint8Array | undefined, no
     message,
   });
 
-  if (bytes.length > MAX_DATAGRAM) {
-    const message = `request is ${bytes.length} bytes; the limit is ${MAX_DATAGRAM}`;
-    return key ? drop("oversize", message) : fail(null, "too_large", message);
-  }
-  const { body, mac } = splitMac(bytes);
   if (key) {
-    if (mac === null) return drop("missing_mac", "request has no MAC but the server has a key");
-    if (!macMatches(key, body, mac)) return drop("bad_mac", "request MAC does not match the server's key");
+    const envelope = checkEnvelope(bytes, key);
+    if (envelope) return drop(envelope.reason, envelope.message);
+  } else if (bytes.length > MAX_DATAGRAM) {
+    return fail(null, "too_large", `request is ${bytes.length} bytes; the limit is ${MAX_DATAGRAM}`);
   }
+  const { body } = splitMac(bytes);
 
   let text: string;
   try {

@@ -200,8 +200,12 @@ export class PsScanner {
     const buf = withCarry(this.carry, chunk);
     const base = this.nextOffset - this.carry.length;
     this.nextOffset += chunk.length;
-    const keep = this.scan(buf, base, onPack, onPacket);
-    this.carry = carryFrom(buf, keep);
+    let keep = buf.length;
+    try {
+      keep = this.scan(buf, base, onPack, onPacket);
+    } finally {
+      this.carry = carryFrom(buf, keep);
+    }
   }
 
   /** Returns the index from which bytes must wait for more input. */

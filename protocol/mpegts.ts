@@ -253,8 +253,12 @@ export class TsScanner {
     const buf = withCarry(this.carry, chunk);
     const base = this.nextOffset - this.carry.length;
     this.nextOffset += chunk.length;
-    const keep = this.scan(buf, base, onPacket, false);
-    this.carry = carryFrom(buf, keep);
+    let keep = buf.length;
+    try {
+      keep = this.scan(buf, base, onPacket, false);
+    } finally {
+      this.carry = carryFrom(buf, keep);
+    }
   }
 
   /** End of stream: takes what can still be confirmed, counts the rest as skipped. */

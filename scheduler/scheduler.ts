@@ -165,8 +165,12 @@ export class Scheduler {
         this.sleeper.sleepUntil(next.deadline);
       }
     }
-    this.fireDue();
-    this.arm();
+    try {
+      this.fireDue();
+    } finally {
+      // A callback that throws must not leave every other timer without a wake-up.
+      this.arm();
+    }
   }
 }
 

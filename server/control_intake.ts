@@ -4,14 +4,16 @@
  * come. pacer serve is one thread; a request (receive, HMAC, JSON, the op, the reply) costs ~30 µs,
  * and handled straight from the socket a flood of them delays every send behind it (measured with
  * `npm run bench -- --only control`: 14,000 requests/s pushed p99 send lateness from 0.9 to 176 ms
- * and cut 500 streams to 65 % of their rate).
+ * and cut 500 streams to 65 % of their rate). Datagrams wait here only once admitted: within the
+ * source's rate limit, at most MAX_DATAGRAM bytes, and on a keyed server with a valid MAC.
  *
  * A slice is a "control" event in the scheduler, so sends already due go first. It handles queued
  * datagrams until it has used its budget (`sliceUs`) or another event falls due, whichever comes
  * first, but always at least one; the next slice comes `periodUs` after the previous one started.
- * Control thus gets at most sliceUs / periodUs of the loop under a flood (less when media keeps
- * the loop busy: with 500 streams a send falls due every ~16 µs, so a slice handles one or two
- * requests), a send waits behind at most one request, and an idle server answers at once. When the queue is full, datagrams are
+ * Under a flood control thus gets about sliceUs / periodUs of the loop, or one request per period
+ * where requests are slower than the budget; less when media keeps the loop busy (with 500 streams
+ * a send falls due every ~16 µs, so a slice handles one or two). A send waits behind at most one
+ * request, and an idle server answers at once. When the queue is full, datagrams are
  * dropped on arrival (counted as `overloaded`); clients resend, and dedup makes that safe.
  *
  * An op that waits (play opens files) finishes in the background; only its synchronous part counts
@@ -19,7 +21,7 @@
  *
  * @example
  * ```ts
- * const intake = new ControlIntake(scheduler, (d) => endpoint.handle(d.bytes, d.address, d.port, d.send));
+ * const intake = new ControlIntake(scheduler, (d) => endpoint.handle(d.bytes, d.address, d.port, d.send), (e) => log.error(String(e)));
  * if (!intake.offer({ bytes, address, port, send })) counters.overloaded++;
  * ```
  */
@@ -34,8 +36,10 @@ export interface QueuedDatagram {
 }
 
 export interface IntakeShape {
-  /** Datagrams that may wait; 256 of at most 1400 bytes bound the queue to ~350 KiB. */
+  /** Datagrams that may wait; 256 of at most 1400 bytes (larger ones never queue) bound it to ~350 KiB. */
   readonly capacity: number;
+  /** Datagrams one source address may have waiting, so a few busy sources cannot fill the queue. */
+  readonly perSource: number;
   /** Time a slice may spend handling requests before it yields, µs. */
   readonly sliceUs: number;
   /** Slices start at least this far apart, µs. */
@@ -43,12 +47,13 @@ export interface IntakeShape {
 }
 
 /**
- * 50 µs of every ms. Receiving, replying and collecting garbage cost about as much again outside
- * the slice, so a flood takes ~10 % of the loop: on the 2-CPU bench host, with 500 streams using
- * ~78 % of it, that answered ~1,800 requests/s and moved p99 send lateness by 0.33–0.43 ms.
- * A 150 µs slice answered ~5,800/s but saturated the loop and moved p99 by ~2 ms.
+ * 50 µs of every ms, and only while no send is due. Measured with `npm run bench -- --only
+ * control` on the 2-CPU bench host with 500 streams using ~72 % of the loop: a closed-loop flood
+ * was answered at ~1,000 requests/s (with a send due every ~16 µs, most slices handle one) and
+ * p99 send lateness moved by 0.08 ms (15 s windows; 0.16 ms in 5 s ones). Without the yield to due
+ * sends, 50 µs slices answered ~1,800/s and moved p99 by 0.3–0.7 ms; 150 µs slices ~5,800/s and ~2 ms.
  */
-export const DEFAULT_INTAKE: IntakeShape = { capacity: 256, sliceUs: 50, periodUs: 1_000 };
+export const DEFAULT_INTAKE: IntakeShape = { capacity: 256, perSource: 16, sliceUs: 50, periodUs: 1_000 };
 
 export class ControlIntake {
   readonly #scheduler: Scheduler;
@@ -62,9 +67,23 @@ export class ControlIntake {
   #armed = false;
   #lastSliceAt = -Infinity;
 
-  constructor(scheduler: Scheduler, handle: (datagram: QueuedDatagram) => unknown, shape: IntakeShape = DEFAULT_INTAKE) {
+  /** Queued datagrams per source address. */
+  readonly #bySource = new Map<string, number>();
+  readonly #onError: (error: unknown) => void;
+
+  /**
+   * `handle` runs one datagram; it is not meant to throw, but if it does, `onError` hears of it
+   * and the slice goes on (a throw must never reach the scheduler, which runs every send).
+   */
+  constructor(
+    scheduler: Scheduler,
+    handle: (datagram: QueuedDatagram) => unknown,
+    onError: (error: unknown) => void,
+    shape: IntakeShape = DEFAULT_INTAKE,
+  ) {
     this.#scheduler = scheduler;
     this.#handle = handle;
+    this.#onError = onError;
     this.#shape = shape;
     this.#ring = new Array(shape.capacity);
     this.#slice = scheduler.timer("control", (_t, now) => this.#runSlice(now));
@@ -75,9 +94,12 @@ export class ControlIntake {
     return this.#size;
   }
 
-  /** Queues a datagram; false when the queue is full (the caller counts the drop). */
+  /** Queues a datagram; false when the queue, or its source's share of it, is full (the caller counts the drop). */
   offer(datagram: QueuedDatagram): boolean {
     if (this.#size === this.#shape.capacity) return false;
+    const fromSource = this.#bySource.get(datagram.address) ?? 0;
+    if (fromSource >= this.#shape.perSource) return false;
+    this.#bySource.set(datagram.address, fromSource + 1);
     this.#ring[(this.#head + this.#size) % this.#shape.capacity] = datagram;
     this.#size++;
     if (!this.#armed) {
@@ -90,6 +112,7 @@ export class ControlIntake {
   /** Forgets what is queued (shutdown). */
   clear(): void {
     this.#ring.fill(undefined);
+    this.#bySource.clear();
     this.#head = 0;
     this.#size = 0;
     if (this.#armed) this.#scheduler.cancel(this.#slice);
@@ -100,19 +123,22 @@ export class ControlIntake {
     this.#lastSliceAt = startedAt;
     const clock = this.#scheduler.clock;
     const stopAt = startedAt + this.#shape.sliceUs;
-    try {
-      // At least one per slice, so a request slower than the slice still makes progress.
-      do {
-        const datagram = this.#ring[this.#head]!;
-        this.#ring[this.#head] = undefined;
-        this.#head = (this.#head + 1) % this.#shape.capacity;
-        this.#size--;
+    // At least one per slice, so a request slower than the slice still makes progress.
+    do {
+      const datagram = this.#ring[this.#head]!;
+      this.#ring[this.#head] = undefined;
+      this.#head = (this.#head + 1) % this.#shape.capacity;
+      this.#size--;
+      const left = this.#bySource.get(datagram.address)! - 1;
+      if (left === 0) this.#bySource.delete(datagram.address);
+      else this.#bySource.set(datagram.address, left);
+      try {
         this.#handle(datagram);
-      } while (this.#size > 0 && clock.now() < stopAt && this.#scheduler.nextDeadline() > clock.now());
-    } finally {
-      // Handlers are not meant to throw; if one does, the queue must still not stall.
-      if (this.#size > 0) this.#scheduler.schedule(this.#slice, startedAt + this.#shape.periodUs);
-      else this.#armed = false;
-    }
+      } catch (error) {
+        this.#onError(error);
+      }
+    } while (this.#size > 0 && clock.now() < stopAt && this.#scheduler.nextDeadline() > clock.now());
+    if (this.#size > 0) this.#scheduler.schedule(this.#slice, startedAt + this.#shape.periodUs);
+    else this.#armed = false;
   }
 }

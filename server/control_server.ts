@@ -2,9 +2,11 @@
  * The UDP control endpoint of `pacer serve` (DESIGN.md, "Control protocol"). Each datagram goes
  * through, in order:
  *
- * 1. the per-source rate limit, on arrival: over it, dropped (no reply, counted);
+ * 1. on arrival (admit): the per-source rate limit, and on a keyed server the size and MAC; a
+ *    datagram failing either is dropped (no reply, counted);
  * 1a. the intake queue (control_intake.ts), which hands datagrams over in slices of the loop that
- *    leave media its schedule; when full, dropped (counted as `overloaded`);
+ *    leave media its schedule; when full, or when the source already has its share queued, dropped
+ *    (counted as `overloaded`);
  * 2. decodeRequest: on a keyed server a missing or wrong MAC, an oversize datagram or a stale
  *    `ts` is dropped and counted by reason; other malformed requests get an error reply;
  * 3. the dedup cache: a repeated id from the same address and port within 60 s gets the cached
@@ -29,6 +31,7 @@ import type { Logger } from "../cli/log.ts";
 import {
   type ControlReply,
   type ControlRequest,
+  checkEnvelope,
   decodeRequest,
   type DropReason,
   type ErrorCode,
@@ -132,19 +135,30 @@ export class ControlEndpoint {
   }
 
   /**
-   * Counts a datagram from `address` and applies the per-source rate limit: false means drop it
-   * (counted). Cheap, so it runs as datagrams arrive, before they wait in the intake queue.
+   * Counts a datagram from `address`, applies the per-source rate limit and, on a keyed server,
+   * checks its size and MAC: false means drop it (counted). Cheap (~1 µs), so it runs as datagrams
+   * arrive, and junk never takes a place in the intake queue.
    */
-  admit(address: string): boolean {
-    this.counters.requests++;
-    if (this.#limiter.allow(address, this.#nowMs())) return true;
-    this.counters.rate_limited++;
-    return false;
+  admit(bytes: Uint8Array, address: string): boolean {
+    const counters = this.counters;
+    counters.requests++;
+    if (!this.#limiter.allow(address, this.#nowMs())) {
+      counters.rate_limited++;
+      return false;
+    }
+    // On a keyed server only authenticated requests may wait in the queue.
+    const envelope = this.#key ? checkEnvelope(bytes, this.#key) : null;
+    if (envelope) {
+      counters.dropped[envelope.reason]++;
+      if (this.#log.debugEnabled) this.#log.debug(`control request dropped: ${envelope.message}`, { from: address });
+      return false;
+    }
+    return true;
   }
 
   /** Admits and handles one datagram: {@link admit}, then {@link handle}. */
   receive(bytes: Uint8Array, address: string, port: number, send: (reply: Uint8Array) => void): void | Promise<void> {
-    if (this.admit(address)) return this.handle(bytes, address, port, send);
+    if (this.admit(bytes, address)) return this.handle(bytes, address, port, send);
   }
 
   /**
@@ -211,7 +225,12 @@ export class ControlEndpoint {
     } catch (error) {
       result = failed(error);
     }
-    if (result instanceof Promise) return result.catch(failed).then(complete);
+    if (result instanceof Promise) {
+      return result
+        .catch(failed)
+        .then(complete)
+        .catch((error: Error) => this.#log.error(`control reply to "${req.op}" failed: ${error.message}`, { from: address }));
+    }
     complete(result);
   }
 
@@ -255,8 +274,11 @@ export async function openControlSocket(
     port: at.port,
     socket: {
       data(s, data, port, address) {
-        if (!endpoint.admit(address)) return;
-        if (!intake.offer({ bytes: data, address, port, send: (reply) => s.send(reply, port, address) })) endpoint.counters.overloaded++;
+        if (!endpoint.admit(data, address)) return;
+        const send = (reply: Uint8Array) => s.send(reply, port, address);
+        // Oversize (keyless server) only needs its error reply, at once, so the queue never holds more than MAX_DATAGRAM per entry.
+        if (data.length > MAX_DATAGRAM) return void endpoint.handle(data, address, port, send);
+        if (!intake.offer({ bytes: data, address, port, send })) endpoint.counters.overloaded++;
       },
       // Bun 1.4.5 passes the error first at run time, though its types say (socket, error).
       error(a: unknown, b?: unknown) {

@@ -43,11 +43,13 @@ export function startMetricsHttp(at: { readonly host: string; readonly port: num
 }
 
 /**
- * Upper bounds of the exported lateness buckets, in µs: fine around the 0.2–0.5 ms pacing targets,
- * coarse beyond. All fall on edges of the scheduler's own histogram, so the counts are exact.
- * A histogram rather than a summary, so rates over any window can be taken from two scrapes.
+ * Edges of the exported lateness buckets, in µs: fine around the 0.2–0.5 ms pacing targets, coarse
+ * beyond. Each is an edge of the scheduler's own histogram, which counts the values below it
+ * exactly; lateness is whole µs, so "below 150" is "at most 149", and the bucket is exported as
+ * `le="149"` to keep Prometheus's meaning of `le` (≤). A histogram rather than a summary, so rates
+ * over any window can be taken from two scrapes.
  */
-export const LATENESS_BUCKETS_US = [10, 25, 50, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000, 1536, 2048, 3072, 5120, 10240, 20480, 51200, 102400, 1048576] as const;
+export const LATENESS_BUCKET_EDGES_US = [10, 25, 50, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000, 1536, 2048, 3072, 5120, 10240, 20480, 51200, 102400, 1048576] as const;
 
 /** Label values escaped as the text format asks. */
 function label(value: string): string {
@@ -82,7 +84,7 @@ export function metricsText(server: ServerContext): string {
   lines.push("# HELP pacer_lateness_microseconds How late timed events fired, by event kind.", "# TYPE pacer_lateness_microseconds histogram");
   for (const [kind, h] of server.scheduler.latenessKinds()) {
     const k = label(kind);
-    for (const le of LATENESS_BUCKETS_US) lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="${le}"} ${h.countBelow(le)}`);
+    for (const edge of LATENESS_BUCKET_EDGES_US) lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="${edge - 1}"} ${h.countBelow(edge)}`);
     lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="+Inf"} ${h.count}`);
     lines.push(`pacer_lateness_microseconds_sum{kind="${k}"} ${h.sum}`, `pacer_lateness_microseconds_count{kind="${k}"} ${h.count}`);
   }

@@ -87,7 +87,11 @@ export async function startServer(initial: Config, configPath: string | undefine
   };
   const endpoint = new ControlEndpoint({ handle: (req, ctx) => dispatch(context, req, ctx), log, key, limits: config.limits });
 
-  const intake = new ControlIntake(scheduler, (d) => endpoint.handle(d.bytes, d.address, d.port, d.send));
+  const intake = new ControlIntake(
+    scheduler,
+    (d) => endpoint.handle(d.bytes, d.address, d.port, d.send),
+    (error) => log.error(`control request failed: ${(error as Error).message ?? error}`),
+  );
   const socket: ControlSocket = await openControlSocket(config.control, endpoint, intake, log);
   let http: MetricsHttp | null = null;
   try {

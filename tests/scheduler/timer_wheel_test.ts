@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ManualClock } from "../../scheduler/clock.ts";
 import { LatenessHistogram } from "../../scheduler/lateness.ts";
-import { LATENESS_BUCKETS_US } from "../../server/metrics_http.ts";
+import { LATENESS_BUCKET_EDGES_US } from "../../server/metrics_http.ts";
 import { PacedSchedule } from "../../scheduler/paced_schedule.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 import { Timer, TimerWheel } from "../../scheduler/timer_wheel.ts";
@@ -163,12 +163,12 @@ describe("lateness histogram", () => {
     );
   });
 
-  test("countBelow is exact at bucket edges such as the exported Prometheus bounds", () => {
+  test("countBelow is exact at the edges the Prometheus buckets are cut at", () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 2_000_000 }), { maxLength: 500 }), (values) => {
         const h = new LatenessHistogram();
         for (const v of values) h.record(v);
-        for (const bound of LATENESS_BUCKETS_US) expect(h.countBelow(bound)).toBe(values.filter((v) => v < bound).length);
+        for (const bound of LATENESS_BUCKET_EDGES_US) expect(h.countBelow(bound)).toBe(values.filter((v) => v < bound).length);
       }),
     );
   });

@@ -9,10 +9,13 @@ import { ManualClock } from "../../scheduler/clock.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 import { ControlIntake, type IntakeShape, type QueuedDatagram } from "../../server/control_intake.ts";
 
-const SHAPE: IntakeShape = { capacity: 8, sliceUs: 150, periodUs: 1_000 };
+const SHAPE: IntakeShape = { capacity: 8, perSource: 8, sliceUs: 150, periodUs: 1_000 };
+const failOnError = (error: unknown) => {
+  throw new Error(`unexpected handler error: ${error}`);
+};
 
-function datagram(n: number): QueuedDatagram {
-  return { bytes: new Uint8Array([n & 0xff, n >> 8]), address: "127.0.0.1", port: 4000 + n, send: () => {} };
+function datagram(n: number, address = "127.0.0.1"): QueuedDatagram {
+  return { bytes: new Uint8Array([n & 0xff, n >> 8]), address, port: 4000 + n, send: () => {} };
 }
 
 /** An intake whose handler costs `costUs(n)` of manual-clock time per request, logging when each ran. */
@@ -27,6 +30,7 @@ function setup(costUs: (n: number) => number, shape = SHAPE) {
       handled.push({ n, at: clock.now() });
       clock.advance(costUs(n));
     },
+    failOnError,
     shape,
   );
   return { clock, scheduler, intake, handled };
@@ -54,15 +58,25 @@ describe("ControlIntake", () => {
   });
 
   test("sends already due go before a control slice", () => {
-    const { clock, scheduler, intake, handled } = setup(() => 10);
+    const clock = new ManualClock(1_000);
+    const scheduler = new Scheduler(clock);
     const order: string[] = [];
-    const send = scheduler.timer("send", () => order.push("send"));
-    scheduler.schedule(send, clock.now() - 5);
+    const intake = new ControlIntake(scheduler, () => order.push("control"), failOnError, SHAPE);
+    scheduler.schedule(scheduler.timer("send", () => order.push("send")), clock.now() - 5);
     intake.offer(datagram(7));
     scheduler.fireDue();
-    expect(order).toEqual(["send"]);
-    expect(handled.map((h) => h.n)).toEqual([7]);
-    expect(scheduler.lateness("send").count).toBe(1);
+    expect(order).toEqual(["send", "control"]);
+  });
+
+  test("one source may not hold more than its share of the queue", () => {
+    const { scheduler, intake, handled } = setup(() => 10, { ...SHAPE, perSource: 3 });
+    const accepted = [0, 1, 2, 3, 4].map((n) => intake.offer(datagram(n, "10.0.0.1")));
+    expect(accepted).toEqual([true, true, true, false, false]);
+    expect(intake.offer(datagram(5, "10.0.0.2"))).toBe(true);
+    scheduler.runUntil(scheduler.now() + 5_000);
+    expect(handled.map((h) => h.n)).toEqual([0, 1, 2, 5]);
+    // Handled datagrams give their places back.
+    expect(intake.offer(datagram(6, "10.0.0.1"))).toBe(true);
   });
 
   test("a slice yields as soon as another event falls due, after at least one request", () => {
@@ -88,19 +102,28 @@ describe("ControlIntake", () => {
     expect(handled.map((h) => h.at - start)).toEqual([0, 1000, 2000]);
   });
 
-  test("a handler that throws does not stall the queue", () => {
+  test("a handler that throws is reported, and neither the queue nor the scheduler's other events stop", () => {
     const clock = new ManualClock(0);
     const scheduler = new Scheduler(clock);
     const seen: number[] = [];
-    const intake = new ControlIntake(scheduler, (d) => {
-      seen.push(d.bytes[0]!);
-      if (d.bytes[0] === 0) throw new Error("boom");
-    }, SHAPE);
+    const errors: string[] = [];
+    const intake = new ControlIntake(
+      scheduler,
+      (d) => {
+        seen.push(d.bytes[0]!);
+        if (d.bytes[0] === 0) throw new Error("boom");
+      },
+      (error) => errors.push((error as Error).message),
+      SHAPE,
+    );
+    let sends = 0;
+    scheduler.schedule(scheduler.timer("send", () => sends++), 10);
     intake.offer(datagram(0));
     intake.offer(datagram(1));
-    expect(() => scheduler.fireDue()).toThrow("boom");
     scheduler.runUntil(5_000);
     expect(seen).toEqual([0, 1]);
+    expect(errors).toEqual(["boom"]);
+    expect(sends).toBe(1);
     expect(intake.queued).toBe(0);
   });
 

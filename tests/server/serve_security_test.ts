@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { type ControlReply, decodeReply, encodeRequest, OPS } from "../../protocol/control.ts";
 import { ControlClient } from "../../server/control_client.ts";
 import { runPacer } from "../helpers/pacer.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { KEY, rawPeer, requestBytes, rssKb, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 const OTHER_KEY = new Uint8Array(32).fill(7);
@@ -201,7 +202,7 @@ describe("fuzzing the control port", () => {
   test("thousands of random and mutated datagrams: the server keeps answering a real client, memory bounded", async () => {
     const datagrams = fc.sample(fc.oneof(randomBytes, mutated, jsonish), { numRuns: 6000, seed: 42 });
     const pid = serve.child.pid!;
-    const peer = await rawPeer();
+    const peer = await rawPeer("127.0.0.2");
     const client = await ControlClient.open(serve.address);
     try {
       // Warm up, so the baseline includes the code paths the fuzz will take.
@@ -249,4 +250,49 @@ describe("fuzzing the control port", () => {
       peer.close();
     }
   }, 30_000);
+
+  test("a flood from one source, with no rate limit, fills only its share of the queue: another source is answered and a stream keeps its rate", async () => {
+    const rx = await udpReceiver();
+    const flood = await rawPeer("127.0.0.3");
+    const client = await ControlClient.open(serve.address);
+    try {
+      const started = await client.request("play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port}`], loop: true }, { ttlMs: 2000 });
+      expect(started.ok).toBe(true);
+      const job = (started.ok ? started.result : null) as { job: string };
+      await Bun.sleep(300);
+      const before = rx.packets.length;
+      const t0 = Bun.nanoseconds();
+      let flooding = true;
+      const flooder = (async () => {
+        const ping = requestBytes("ping");
+        while (flooding) {
+          for (let i = 0; i < 200; i++) flood.send(ping, serve.port);
+          await Bun.sleep(1);
+        }
+      })();
+      // Meanwhile the other source's request gets through at once, not behind the flood.
+      const asked = Bun.nanoseconds();
+      const reply = await client.request("status", { job: job.job }, { ttlMs: 3000 });
+      const answeredMs = (Bun.nanoseconds() - asked) / 1e6;
+      await Bun.sleep(1500);
+      flooding = false;
+      await flooder;
+      const seconds = (Bun.nanoseconds() - t0) / 1e9;
+      const rate = (rx.packets.length - before) / seconds;
+      const status = await client.request("status", {}, { ttlMs: 3000 });
+      await client.request("stop", { job: job.job }, { ttlMs: 2000 });
+      expect(reply.ok).toBe(true);
+      // Generous: one retry (100 ms) at most; the flood alone would queue it for seconds.
+      expect(answeredMs).toBeLessThan(500);
+      const server = (status.ok ? status.result : null) as { server: { overloaded: number } };
+      expect(server.server.overloaded).toBeGreaterThan(1000);
+      // 1 Mbit/s of 1316-byte datagrams is 95/s; a starved stream would fall far below.
+      expect(rate).toBeGreaterThan(0.9 * (1_000_000 / 8 / 1316));
+      console.log(`flood: status answered in ${answeredMs.toFixed(1)} ms, stream at ${rate.toFixed(1)} datagrams/s, ${server.server.overloaded} overloaded`);
+    } finally {
+      rx.close();
+      flood.close();
+      client.close();
+    }
+  }, 15_000);
 });
