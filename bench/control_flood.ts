@@ -1,6 +1,7 @@
 /**
  * The control-load generator for the control bench, a process of its own:
- * `clients` UDP sockets send keyed control requests to a `pacer serve`,
+ * `clients` UDP sockets, each on its own loopback address (127.0.0.2, .3,
+ * …), send keyed control requests to a `pacer serve`,
  * each keeping `window` requests outstanding (closed loop, as fast as the
  * server answers) or, with `ratePerSecond`, sending at that rate in all
  * (open loop). Requests cycle through `mix`; an unanswered request is
@@ -16,8 +17,9 @@
  * ```
  */
 import { writeSync } from "node:fs";
-import type { Op } from "../protocol/control.ts";
-import { ControlClient } from "../server/control_client.ts";
+import type { udp } from "bun";
+import { type ControlReply, decodeReply, encodeRequest, type Op } from "../protocol/control.ts";
+import { parseServerAddress } from "../server/control_client.ts";
 import { spread, type Spread } from "./stats.ts";
 
 export interface FloodConfig {
@@ -45,6 +47,45 @@ export interface FloodReport {
 }
 
 const GIVE_UP_MS = 1_000;
+
+/** One load client: a socket on its own local address, sending signed requests once each (no retries). */
+class FloodClient {
+  onReply: ((reply: ControlReply) => void) | null = null;
+  private constructor(
+    private readonly socket: udp.ConnectedSocket<"buffer">,
+    private readonly key: Uint8Array,
+  ) {}
+
+  static async open(server: string, localAddress: string, key: Uint8Array): Promise<FloodClient> {
+    const { host, port } = parseServerAddress(server);
+    let client: FloodClient | null = null;
+    const socket = await Bun.udpSocket({
+      hostname: localAddress,
+      connect: { hostname: host, port },
+      socket: {
+        data(_s, data) {
+          const decoded = decodeReply(data);
+          if (decoded.ok) client?.onReply?.(decoded.reply);
+        },
+        error() {},
+      },
+    });
+    client = new FloodClient(socket, key);
+    return client;
+  }
+
+  send(id: string, op: Op, args: Record<string, unknown>): void {
+    try {
+      this.socket.send(encodeRequest({ v: 1, id, ts: Date.now(), op, args }, this.key));
+    } catch {
+      // Counted as lost when no reply comes.
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
 const OPEN_LOOP_TICK_MS = 5;
 
 if (import.meta.main) await main();
@@ -52,7 +93,8 @@ if (import.meta.main) await main();
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? "{}") as FloodConfig;
   const key = new Uint8Array(Buffer.from(config.keyHex, "hex"));
-  const clients = await Promise.all(Array.from({ length: config.clients }, () => ControlClient.open(config.server, key)));
+  // Each client from its own loopback address, as separate hosts would be (the server shares its queue per address).
+  const clients = await Promise.all(Array.from({ length: config.clients }, (_, i) => FloodClient.open(config.server, `127.0.0.${2 + i}`, key)));
   const pending = new Map<string, { op: Op; sentNs: number; client: number }>();
   const replyUs: number[] = [];
   const answeredByOp: Record<string, number> = {};
