@@ -26,6 +26,8 @@ const MIN_CATCH_UP_US = 20_000;
 /** What a destination needs from its job. */
 export interface DestinationHost {
   readonly ring: ReadAheadBuffer;
+  /** Ask for a load when this many bytes or fewer are left ahead of the cursor. */
+  readonly loadMark: number;
   readonly scheduler: Scheduler;
   /** True once the input has no more bytes to load. */
   readonly inputEnded: boolean;
@@ -98,6 +100,11 @@ export class Destination {
     return this.backend.label;
   }
 
+  /** Input bytes one unit needs before it can go out. */
+  get inputBytesPerUnit(): number {
+    return this.inFormat ? this.inBlock.length : this.backend.unitBytes;
+  }
+
   get active(): boolean {
     return this.state === "running";
   }
@@ -147,6 +154,8 @@ export class Destination {
         this.starving = true;
         this.starvedAt = now;
       }
+      // Whatever the mark said, a destination waiting for input wants a load (idempotent).
+      this.host.requestLoad();
       this.host.scheduler.schedule(this.timer, now + STARVE_RETRY_US);
       return;
     }
@@ -171,7 +180,7 @@ export class Destination {
     } else {
       this.cursor += taken;
     }
-    if (this.host.ring.available(this.cursor) <= this.host.ring.capacity / 2) this.host.requestLoad();
+    if (this.host.ring.available(this.cursor) <= this.host.loadMark) this.host.requestLoad();
     if (taken < length) {
       this.host.scheduler.schedule(this.timer, now + BACKPRESSURE_RETRY_US);
       return;

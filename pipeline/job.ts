@@ -19,7 +19,7 @@ import { backendFor } from "../backends/registry.ts";
 import type { Logger } from "../cli/log.ts";
 import { createConverter, type PcmConverter } from "../convert/converter.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
-import { sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { bytesPerFrame, sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { type InputInfo, SOURCE_END, type Source } from "../sources/source.ts";
 import { Destination, type DestinationHost } from "./destination.ts";
@@ -29,6 +29,24 @@ import { ReadAheadBuffer } from "./read_ahead.ts";
 export const DEFAULT_CHUNK_BYTES = 128 * 1024;
 /** Send-event phases of one job's destinations are spread over this much time. */
 const STAGGER_US = 1_000;
+/**
+ * A load is asked for when this much stream time is left in the read-ahead buffer: time enough
+ * for a chunk read from a cold disk (a few ms) behind a busy loop.
+ */
+const LOAD_LEAD_S = 0.1;
+/** The least the buffer keeps beyond one chunk, whatever the rate. */
+const MIN_LEAD_BYTES = 32 * 1024;
+
+/**
+ * Bytes left in the read-ahead buffer when a load is asked for: LOAD_LEAD_S of the stream, at
+ * least MIN_LEAD_BYTES, and at most a chunk (a whole second chunk, when the rate is not known).
+ * The buffer holds one chunk more, so each load reads a whole chunk. At 1.5 Mbit/s that is
+ * 32 KiB (170 ms) and a 160 KiB buffer per job instead of 256 KiB.
+ */
+export function loadMarkBytes(bytesPerSecond: number, chunkBytes: number): number {
+  if (!(bytesPerSecond > 0)) return chunkBytes;
+  return Math.min(chunkBytes, Math.max(MIN_LEAD_BYTES, Math.ceil(bytesPerSecond * LOAD_LEAD_S)));
+}
 
 export interface JobOptions {
   input: InputInfo;
@@ -55,7 +73,11 @@ export interface JobResult {
 }
 
 export class Job implements DestinationHost {
-  readonly ring: ReadAheadBuffer;
+  /** Sized once the destinations are known (see fitToDestinations), then fixed. */
+  ring: ReadAheadBuffer;
+  /** A destination with this many bytes or fewer left ahead of it asks for a load. */
+  loadMark: number;
+  private readonly bytesPerSecond: number;
   readonly destinations: Destination[] = [];
   inputEnded = false;
   inputError: Error | null = null;
@@ -74,8 +96,10 @@ export class Job implements DestinationHost {
     readonly scheduler: Scheduler,
   ) {
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    this.ring = new ReadAheadBuffer(2 * this.chunkBytes);
-    this.ring.start = this.ring.end = options.startOffset ?? 0;
+    const { input, byteClock } = options;
+    this.bytesPerSecond = input.format ? bytesPerFrame(input.format) * input.format.rate : (byteClock?.byteRate() ?? 0);
+    this.loadMark = loadMarkBytes(this.bytesPerSecond, this.chunkBytes);
+    this.ring = this.newRing();
     this.loadTimer = scheduler.timer("load", () => this.onLoad());
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     options.source.onReadable = () => this.requestLoad();
@@ -110,7 +134,26 @@ export class Job implements DestinationHost {
       options.source.close();
       throw error;
     }
+    job.fitToDestinations();
     return job;
+  }
+
+  private newRing(): ReadAheadBuffer {
+    const ring = new ReadAheadBuffer(this.chunkBytes + this.loadMark);
+    ring.start = ring.end = this.options.startOffset ?? 0;
+    return ring;
+  }
+
+  /**
+   * A destination waits for a whole unit (a file: write is 64 KiB), so the load mark must be at
+   * least the largest unit, or it could wait for data no load was asked for. Nothing is loaded yet.
+   */
+  private fitToDestinations(): void {
+    let largest = 0;
+    for (const d of this.destinations) largest = Math.max(largest, d.inputBytesPerUnit);
+    if (largest <= this.loadMark) return;
+    this.loadMark = largest;
+    this.ring = this.newRing();
   }
 
   get label(): string {
@@ -176,7 +219,9 @@ export class Job implements DestinationHost {
       this.bytesSinceRewind += n;
       loaded += n;
     }
-    for (const d of this.destinations) d.wake();
+    // Only news wakes a starving destination: waking it for nothing would have it ask for another
+    // load at once, and the two would chase each other without time passing.
+    if (loaded > 0 || this.inputEnded) for (const d of this.destinations) d.wake();
   }
 
   private failInput(error: Error): void {
