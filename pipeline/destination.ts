@@ -13,6 +13,7 @@ import { US_PER_S } from "../scheduler/clock.ts";
 import { PacedSchedule } from "../scheduler/paced_schedule.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import type { ReadAheadBuffer } from "./read_ahead.ts";
+import type { SkipRanges } from "./skip_ranges.ts";
 
 /** A starving destination looks for data again this often (and at once when data arrives). */
 const STARVE_RETRY_US = 2_000;
@@ -28,6 +29,10 @@ export interface DestinationHost {
   readonly ring: ReadAheadBuffer;
   /** Ask for a load when this many bytes or fewer are left ahead of the cursor. */
   readonly loadMark: number;
+  /** Garbage between MPEG-TS packets, passed over rather than sent. */
+  readonly skips: SkipRanges;
+  /** End of the bytes that may be sent now: loaded, and known to be packets or garbage. */
+  sendableEnd(): number;
   readonly scheduler: Scheduler;
   /** True once the input has no more bytes to load. */
   readonly inputEnded: boolean;
@@ -178,7 +183,8 @@ export class Destination {
       this.stagedStart += frames * this.outFrameBytes;
       this.frame += frames;
     } else {
-      this.cursor += taken;
+      const skips = this.host.skips;
+      this.cursor = skips.size === 0 ? this.cursor + taken : skips.advance(this.cursor, taken);
     }
     if (this.host.ring.available(this.cursor) <= this.host.loadMark) this.host.requestLoad();
     if (taken < length) {
@@ -199,17 +205,35 @@ export class Destination {
   }
 
   private drained(): boolean {
-    return this.inFormat ? this.stagedEnd === this.stagedStart && this.flushed : this.host.ring.available(this.cursor) === 0;
+    if (this.inFormat) return this.stagedEnd === this.stagedStart && this.flushed;
+    const { ring, skips } = this.host;
+    return skips.size === 0 ? ring.available(this.cursor) === 0 : skips.cleanBytes(this.cursor, ring.end) === 0;
   }
 
   /** Copies the next raw unit into `unit`; returns its length (0: nothing to send yet). */
   private readRaw(): number {
-    const available = this.host.ring.available(this.cursor);
+    const host = this.host;
+    const skips = host.skips;
+    const end = host.sendableEnd();
     const want = this.unit.length;
-    if (available < want && !this.host.inputEnded) return 0;
-    const length = Math.min(want, available);
-    if (length > 0) this.host.ring.copyOut(this.cursor, this.unit, 0, length);
-    return length;
+    if (skips.size === 0) {
+      const available = end - this.cursor;
+      if (available < want && !host.inputEnded) return 0;
+      const length = Math.min(want, available);
+      if (length > 0) host.ring.copyOut(this.cursor, this.unit, 0, length);
+      return length;
+    }
+    // Garbage ahead: gather the packets around it, so the unit is still whole packets.
+    let pos = skips.skipFrom(this.cursor);
+    let filled = 0;
+    while (filled < want && pos < end) {
+      const n = Math.min(want - filled, Math.min(end, skips.nextStartAfter(pos)) - pos);
+      host.ring.copyOut(pos, this.unit, filled, n);
+      filled += n;
+      pos = skips.skipFrom(pos + n);
+    }
+    if (filled < want && !host.inputEnded) return 0;
+    return filled;
   }
 
   /** Converts input until a whole unit is staged and copies it to `unit`; returns its length (a short unit only at the end). */

@@ -24,6 +24,7 @@ import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { type InputInfo, SOURCE_END, type Source } from "../sources/source.ts";
 import { Destination, type DestinationHost } from "./destination.ts";
 import { ReadAheadBuffer } from "./read_ahead.ts";
+import { SkipRanges } from "./skip_ranges.ts";
 
 /** The original push server's load size. */
 export const DEFAULT_CHUNK_BYTES = 128 * 1024;
@@ -78,6 +79,8 @@ export class Job implements DestinationHost {
   /** A destination with this many bytes or fewer left ahead of it asks for a load. */
   loadMark: number;
   private readonly bytesPerSecond: number;
+  readonly skips = new SkipRanges();
+  private garbageRuns = 0;
   readonly destinations: Destination[] = [];
   inputEnded = false;
   inputError: Error | null = null;
@@ -100,6 +103,7 @@ export class Job implements DestinationHost {
     this.bytesPerSecond = input.format ? bytesPerFrame(input.format) * input.format.rate : (byteClock?.byteRate() ?? 0);
     this.loadMark = loadMarkBytes(this.bytesPerSecond, this.chunkBytes);
     this.ring = this.newRing();
+    byteClock?.onGarbage?.((offset, length) => this.noteGarbage(offset, length));
     this.loadTimer = scheduler.timer("load", () => this.onLoad());
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     options.source.onReadable = () => this.requestLoad();
@@ -171,6 +175,24 @@ export class Job implements DestinationHost {
     this.destinations.forEach((d, i) => d.start(now + Math.floor((i * STAGGER_US) / n)));
   }
 
+  sendableEnd(): number {
+    const end = this.ring.end;
+    if (this.inputEnded) return end;
+    const settled = this.options.byteClock?.settledOffset?.();
+    return settled === undefined ? end : Math.min(end, settled);
+  }
+
+  /** Garbage between TS packets, found as a chunk loads: senders pass over it. */
+  private noteGarbage(offset: number, length: number): void {
+    this.skips.add(offset, length);
+    const log = this.options.log;
+    if (this.garbageRuns++ === 0) {
+      log.warn(`${this.label}: ${length} bytes at byte ${offset} are not MPEG-TS packets; skipped, so datagrams stay packet-aligned`);
+    } else if (log.debugEnabled) {
+      log.debug(`${this.label}: ${length} more bytes of garbage at byte ${offset} skipped`);
+    }
+  }
+
   timeAt(offset: number): number {
     return this.options.byteClock!.timeAt(offset);
   }
@@ -189,6 +211,7 @@ export class Job implements DestinationHost {
     const { source, byteClock, loop } = this.options;
     if (lowest !== Infinity) {
       this.ring.release(lowest);
+      this.skips.releaseBelow(lowest);
       // PCR/SCR anchors behind every destination are never looked up again; a clock keeps a bounded ring of them.
       byteClock?.forget(lowest);
     }
@@ -211,6 +234,7 @@ export class Job implements DestinationHost {
           continue;
         }
         this.inputEnded = true;
+        byteClock?.finish?.();
         break;
       }
       if (n === 0) break; // an async source: onReadable will call again
@@ -257,6 +281,9 @@ export class Job implements DestinationHost {
       }
     });
     await Promise.all(closing);
+    if (this.garbageRuns > 1) {
+      this.options.log.warn(`${this.label}: ${this.skips.total} bytes of garbage skipped in ${this.garbageRuns} places`);
+    }
     this.resolveDone({
       failures: this.destinations.filter((d) => d.error).map((d) => ({ label: d.label, error: d.error! })),
       inputError: this.inputError,

@@ -33,6 +33,15 @@ export interface ByteClock {
   discontinuities(): number;
   /** Drops timing for bytes below `belowOffset`: no destination will ask about them again. */
   forget(belowOffset: number): void;
+  /**
+   * For clocks that find packets (PCR): `listener` hears of every run of garbage between packets
+   * (stream offset, length) as bytes are observed, so senders can leave it out.
+   */
+  onGarbage?(listener: (offset: number, length: number) => void): void;
+  /** With onGarbage: the offset below which every byte observed is known to be a packet or reported garbage. */
+  settledOffset?(): number;
+  /** The input has ended: decide what was held back (garbage in the last bytes is reported). */
+  finish?(): void;
 }
 
 const TICKS_PER_US = PCR_HZ / 1_000_000;
@@ -283,6 +292,18 @@ export class PcrClock implements ByteClock {
   /** Garbage bytes skipped while aligning packets. */
   skippedBytes(): number {
     return this.scanner.skipped;
+  }
+
+  onGarbage(listener: (offset: number, length: number) => void): void {
+    this.scanner.onSkip = listener;
+  }
+
+  settledOffset(): number {
+    return this.scanner.settledOffset;
+  }
+
+  finish(): void {
+    this.scanner.flush(this.onPacket);
   }
 
   forget(belowOffset: number): void {

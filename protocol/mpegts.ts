@@ -236,9 +236,19 @@ export class TsScanner {
   nextOffset: number;
   private carry: Uint8Array = NO_CARRY;
   private locked = false;
+  /**
+   * Hears of every run of garbage bytes skipped between packets, with its stream offset, as soon
+   * as it is certain (not the unconfirmed tail that flush drops at the very end).
+   */
+  onSkip: ((offset: number, length: number) => void) | null = null;
 
   constructor(streamOffset = 0) {
     this.nextOffset = streamOffset;
+  }
+
+  /** Stream offset up to which every byte is decided: a packet, or garbage already reported. */
+  get settledOffset(): number {
+    return this.nextOffset - this.carry.length;
   }
 
   /** Forgets any partial packet and lock, as after a seek to `streamOffset`. */
@@ -261,13 +271,23 @@ export class TsScanner {
     }
   }
 
-  /** End of stream: takes what can still be confirmed, counts the rest as skipped. */
+  /**
+   * End of stream: takes what can still be confirmed, counts the rest as skipped. Garbage found
+   * on the way is reported to onSkip; a cut-off last packet is counted but not reported (it is the
+   * stream's own tail, not garbage between packets).
+   */
   flush(onPacket: TsPacketCallback): void {
     const buf = this.carry;
     const keep = this.scan(buf, this.nextOffset - buf.length, onPacket, true);
     this.skipped += buf.length - keep;
     this.carry = NO_CARRY;
     this.locked = false;
+  }
+
+  private skip(offset: number, length: number): void {
+    if (length <= 0) return;
+    this.skipped += length;
+    this.onSkip?.(offset, length);
   }
 
   /** Returns the index from which bytes must wait for more input. */
@@ -287,15 +307,15 @@ export class TsScanner {
         // TS_SIZE bytes may still start a packet once more data arrives.
         // At the end nothing more will come: a lone unconfirmed packet counts as garbage.
         const undecided = atEnd ? end : Math.max(pos, end - TS_SIZE);
-        this.skipped += undecided - pos;
+        this.skip(base + pos, undecided - pos);
         return undecided;
       }
       if (!atEnd && at + RESYNC_CONFIRM * TS_SIZE >= end) {
         // Found but not yet confirmed by a third sync byte: wait for more data.
-        this.skipped += at - pos;
+        this.skip(base + pos, at - pos);
         return at;
       }
-      this.skipped += at - pos;
+      this.skip(base + pos, at - pos);
       pos = at;
       this.locked = true;
     }
