@@ -13,7 +13,7 @@ import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.
 import { US_PER_S } from "../scheduler/clock.ts";
 import { describeOpenError, fileSize, openFileSource } from "./file_source.ts";
 import type { InputInfo, Source } from "./source.ts";
-import { streamSource } from "./stream_source.ts";
+import { type StreamSource, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
 
 export interface InputOptions {
@@ -35,6 +35,10 @@ export interface OpenedInput {
 
 /** Enough of a file's head to tell its container and find PCRs. */
 const PROBE_HEAD_BYTES = 256 << 10;
+/** stdin: how much (at most) and how long to wait for two clock references. */
+const STDIN_PROBE_FIRST_BYTES = 16 << 10;
+const STDIN_PROBE_BYTES = PROBE_HEAD_BYTES;
+const STDIN_PROBE_MS = 500;
 /**
  * PCRs/SCRs a clock keeps: the job forgets those behind its read-ahead, so
  * this covers 20 s of 20 ms PCRs, the whole 256 KiB window down to ~100 kbit/s.
@@ -175,6 +179,28 @@ function dataFile(path: string, size: number, bitrate: number, options: InputOpt
   };
 }
 
+/**
+ * The bit rate of MPEG on stdin, from its first PCRs or SCRs, so the bytes before the clock has
+ * two of its own are paced rather than sent in one burst (as with a file's head). Waits for more
+ * input only up to STDIN_PROBE_BYTES and STDIN_PROBE_MS: a live stream must not be held back long.
+ */
+async function probeStdinRate(source: StreamSource, container: "mpegts" | "mpegps"): Promise<number | undefined> {
+  const deadline = Date.now() + STDIN_PROBE_MS;
+  for (let want = STDIN_PROBE_FIRST_BYTES; want <= STDIN_PROBE_BYTES; want *= 2) {
+    const left = deadline - Date.now();
+    if (left <= 0) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<null>((resolve) => (timer = setTimeout(resolve, left, null)));
+    const head = await Promise.race([source.peek(want), timeout]);
+    clearTimeout(timer);
+    if (head === null) return undefined;
+    const probe = container === "mpegts" ? probeTs(head) : probePs(head);
+    if (probe.bitrate) return probe.bitrate;
+    if (head.length < want) return undefined; // the input ended first
+  }
+  return undefined;
+}
+
 async function openStdin(options: InputOptions): Promise<OpenedInput> {
   const source = streamSource("stdin", process.stdin);
   if (options.startSeconds) throw new UsageError("--start needs a file input; stdin cannot seek");
@@ -204,7 +230,8 @@ async function openStdin(options: InputOptions): Promise<OpenedInput> {
   head = await source.peek(3 * TS_PACKET + 1);
   const container = detectContainer(head);
   if (container) {
-    return { info: { label: "stdin", kind: container }, source, byteClock: mpegClock(container, options), startOffset: 0 };
+    const bitrate = options.bitrate ? undefined : await probeStdinRate(source, container);
+    return { info: { label: "stdin", kind: container }, source, byteClock: mpegClock(container, options, bitrate), startOffset: 0 };
   }
   if (!options.bitrate) throw new UsageError("stdin: not WAV or MPEG; give --format for raw PCM or --bitrate for other data");
   return { info: { label: "stdin", kind: "data" }, source, byteClock: new ConstantRateClock(options.bitrate), startOffset: 0 };

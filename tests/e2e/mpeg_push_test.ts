@@ -288,6 +288,27 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     if (strict) expect(worst).toBeLessThanOrEqual(2);
   }, 15_000);
 
+  test("from stdin too: a 20 Mbit/s TS is paced from its first byte (the rate comes from its first PCRs)", async () => {
+    const bitrate = 20_000_000;
+    const bytes = makeCbrTs({ bitrate, duration: 1, pcrIntervalMs: 100 }); // the first 128 KiB hold one PCR
+    const rx = await udpReceiver();
+    const pacer = startPacer(["play", "-", "--to", `rtp://127.0.0.1:${rx.port}`]);
+    pacer.stdin!.end(bytes);
+    const code = await new Promise((resolve) => pacer.on("close", resolve));
+    await Bun.sleep(SETTLE_MS);
+    rx.close();
+    expect(code).toBe(0);
+    const packets = rx.packets;
+    expect(joinPayloads(packets, RTP_HEADER_SIZE).equals(Buffer.from(bytes))).toBe(true);
+    // The first 128 KiB used to leave in one burst: now they span their media time (52 ms), give or take.
+    let offset = 0;
+    let i = 0;
+    while (offset < 128 * 1024) offset += packets[i++]!.data.length - RTP_HEADER_SIZE;
+    const spanMs = (packets[i - 1]!.atUs - packets[0]!.atUs) / 1000;
+    const mediaMs = ((offset - (packets[i - 1]!.data.length - RTP_HEADER_SIZE)) * 8) / bitrate * 1000;
+    expect(spanMs).toBeGreaterThan(0.7 * mediaMs);
+  }, 15_000);
+
   test("interop: multicat receiving pacer's RTP writes the file's bytes", async () => {
     if (!havePeer("multicat")) return;
     const port = await closedPort();
