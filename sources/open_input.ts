@@ -15,6 +15,8 @@ import { describeOpenError, fileSize, openFileSource } from "./file_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
+import { closeSync, openSync } from "node:fs";
+import { pcrSeek, type PcrTimeline } from "./pcr_seek.ts";
 
 export interface InputOptions {
   /** `--format`: the input is raw PCM in this format. */
@@ -153,9 +155,14 @@ function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpegts" |
     throw new PacerError(`${path}: no ${kind === "mpegts" ? "PCR" : "SCR or mux rate"} to pace by in the first MiB; give --bitrate`);
   }
   const byteRate = bitrate / 8;
-  let startOffset = Math.floor((options.startSeconds ?? 0) * byteRate);
+  const seconds = options.startSeconds ?? 0;
+  let startOffset = Math.floor(seconds * byteRate);
   if (kind === "mpegts") startOffset -= startOffset % TS_PACKET;
   startOffset = Math.min(startOffset, size);
+  if (seconds > 0 && kind === "mpegts" && !options.bitrate && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
+    // Placed by the PCRs where they allow it: the average rate misplaces it in a variable-rate stream.
+    startOffset = seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr }, seconds) ?? startOffset;
+  }
   const source = openFileSource(path, 0, size);
   source.seek(startOffset);
   return {
@@ -164,6 +171,15 @@ function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpegts" |
     byteClock: mpegClock(kind, options, bitrate),
     startOffset,
   };
+}
+
+function seekByPcr(path: string, size: number, timeline: PcrTimeline, seconds: number): number | null {
+  const fd = openSync(path, "r");
+  try {
+    return pcrSeek(fd, size, timeline, seconds);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function dataFile(path: string, size: number, bitrate: number, options: InputOptions): OpenedInput {
