@@ -15,6 +15,9 @@ import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import type { ReadAheadBuffer } from "./read_ahead.ts";
 import type { SkipRanges } from "./skip_ranges.ts";
 
+/** Garbage is only ever found in MPEG-TS, so a unit cut short around it is cut at a packet. */
+const TS_PACKET_BYTES = 188;
+
 /** A starving destination looks for data again this often (and at once when data arrives). */
 const STARVE_RETRY_US = 2_000;
 /** A stream backend that took only part of a unit is offered the rest this much later. */
@@ -38,7 +41,7 @@ export interface DestinationHost {
   readonly inputEnded: boolean;
   /** Media time (µs) of stream byte `offset`, for non-PCM streams. */
   timeAt(offset: number): number;
-  /** Asks for a load event (the destination has used up a chunk). */
+  /** Asks for a load event (the destination is down to the load mark, or waiting for input). */
   requestLoad(): void;
   destinationDone(destination: Destination): void;
 }
@@ -223,8 +226,10 @@ export class Destination {
       if (length > 0) host.ring.copyOut(this.cursor, this.unit, 0, length);
       return length;
     }
-    // Garbage ahead: gather the packets around it, so the unit is still whole packets.
-    let pos = skips.skipFrom(this.cursor);
+    // Garbage ahead: gather the packets around it, so the unit is still whole packets. Garbage at
+    // the cursor is passed at once, so the buffer can let it go.
+    this.cursor = skips.skipFrom(this.cursor);
+    let pos = this.cursor;
     let filled = 0;
     while (filled < want && pos < end) {
       const n = Math.min(want - filled, Math.min(end, skips.nextStartAfter(pos)) - pos);
@@ -232,7 +237,12 @@ export class Destination {
       filled += n;
       pos = skips.skipFrom(pos + n);
     }
-    if (filled < want && !host.inputEnded) return 0;
+    if (filled < want && !host.inputEnded) {
+      // A buffer full from this cursor on brings no more until the cursor moves (scattered garbage
+      // left less than a unit of packets in it): send the whole packets there are.
+      if (host.ring.free > 0 || host.ring.start < this.cursor) return 0;
+      filled -= filled % TS_PACKET_BYTES;
+    }
     return filled;
   }
 

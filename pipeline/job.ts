@@ -4,8 +4,9 @@
  * Data flows one way: source → load events → read-ahead buffer → each
  * destination's send events (with its own conversion) → backend. Load
  * events read 128 KiB chunks (the original push server's size) when a
- * destination has used up half the buffer, so a send never waits on the
- * disk, and all destinations share the one buffer.
+ * destination is down to the load mark (100 ms of stream, see
+ * loadMarkBytes), so a send never waits on the disk, and all destinations
+ * share the one buffer.
  *
  * @example
  * ```ts
@@ -35,14 +36,18 @@ const STAGGER_US = 1_000;
  * for a chunk read from a cold disk (a few ms) behind a busy loop.
  */
 const LOAD_LEAD_S = 0.1;
-/** The least the buffer keeps beyond one chunk, whatever the rate. */
-const MIN_LEAD_BYTES = 32 * 1024;
+/**
+ * The least the buffer keeps beyond one chunk, whatever the rate: the rate is known from the
+ * head of the input, and a variable-rate stream may run several times faster later (at 1.5 Mbit/s
+ * this is 340 ms of lead; at ten times the rate still 34 ms).
+ */
+const MIN_LEAD_BYTES = 64 * 1024;
 
 /**
  * Bytes left in the read-ahead buffer when a load is asked for: LOAD_LEAD_S of the stream, at
  * least MIN_LEAD_BYTES, and at most a chunk (a whole second chunk, when the rate is not known).
- * The buffer holds one chunk more, so each load reads a whole chunk. At 1.5 Mbit/s that is
- * 32 KiB (170 ms) and a 160 KiB buffer per job instead of 256 KiB.
+ * The buffer holds one chunk more, so each load reads a whole chunk: 192 KiB per 1.5 Mbit/s job
+ * instead of 256 KiB. (A destination whose unit is larger still raises the mark to its unit.)
  */
 export function loadMarkBytes(bytesPerSecond: number, chunkBytes: number): number {
   if (!(bytesPerSecond > 0)) return chunkBytes;
@@ -103,7 +108,7 @@ export class Job implements DestinationHost {
     this.bytesPerSecond = input.format ? bytesPerFrame(input.format) * input.format.rate : (byteClock?.byteRate() ?? 0);
     this.loadMark = loadMarkBytes(this.bytesPerSecond, this.chunkBytes);
     this.ring = this.newRing();
-    byteClock?.onGarbage?.((offset, length) => this.noteGarbage(offset, length));
+    byteClock?.packets?.onGarbage((offset, length) => this.noteGarbage(offset, length));
     this.loadTimer = scheduler.timer("load", () => this.onLoad());
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     options.source.onReadable = () => this.requestLoad();
@@ -178,14 +183,16 @@ export class Job implements DestinationHost {
   sendableEnd(): number {
     const end = this.ring.end;
     if (this.inputEnded) return end;
-    const settled = this.options.byteClock?.settledOffset?.();
+    const settled = this.options.byteClock?.packets?.settledOffset();
     return settled === undefined ? end : Math.min(end, settled);
   }
 
   /** Garbage between TS packets, found as a chunk loads: senders pass over it. */
   private noteGarbage(offset: number, length: number): void {
-    this.skips.add(offset, length);
     const log = this.options.log;
+    if (!this.skips.add(offset, length) && this.skips.overflowed === 1) {
+      log.warn(`${this.label}: garbage in more than ${this.skips.capacity} separate places within the read-ahead; the rest is sent as it is`);
+    }
     if (this.garbageRuns++ === 0) {
       log.warn(`${this.label}: ${length} bytes at byte ${offset} are not MPEG-TS packets; skipped, so datagrams stay packet-aligned`);
     } else if (log.debugEnabled) {
@@ -229,12 +236,13 @@ export class Job implements DestinationHost {
       if (n === SOURCE_END) {
         // An input that gives nothing between rewinds would loop forever.
         if (loop && this.bytesSinceRewind > 0 && source.rewind()) {
+          byteClock?.packets?.rewound();
           this.loops++;
           this.bytesSinceRewind = 0;
           continue;
         }
         this.inputEnded = true;
-        byteClock?.finish?.();
+        byteClock?.packets?.finish();
         break;
       }
       if (n === 0) break; // an async source: onReadable will call again

@@ -26,7 +26,7 @@ export class SkipRanges {
   size = 0;
   /** Runs of garbage not recorded because the ring was full (sent as they are). */
   overflowed = 0;
-  /** Garbage bytes recorded so far. */
+  /** Garbage bytes recorded (and so left out) so far. */
   total = 0;
 
   constructor(capacity = DEFAULT_CAPACITY) {
@@ -34,24 +34,30 @@ export class SkipRanges {
     this.ends = new Float64Array(capacity);
   }
 
-  /** Records `length` bytes at stream `offset`; ranges must come in stream order. */
-  add(offset: number, length: number): void {
-    if (length <= 0) return;
-    this.total += length;
+  get capacity(): number {
+    return this.starts.length;
+  }
+
+  /** Records `length` bytes at stream `offset` (ranges come in stream order); false if the ring was full. */
+  add(offset: number, length: number): boolean {
+    if (length <= 0) return true;
     if (this.size > 0) {
       const last = this.slot(this.size - 1);
       if (this.ends[last] === offset) {
         this.ends[last] = offset + length;
-        return;
+        this.total += length;
+        return true;
       }
     }
     if (this.size === this.starts.length) {
       this.overflowed++;
-      return;
+      return false;
     }
     const i = this.slot(this.size++);
     this.starts[i] = offset;
     this.ends[i] = offset + length;
+    this.total += length;
+    return true;
   }
 
   /** Forgets ranges wholly below `offset` (every destination is past them). */
@@ -60,12 +66,6 @@ export class SkipRanges {
       this.head = (this.head + 1) % this.starts.length;
       this.size--;
     }
-  }
-
-  /** Forgets everything (a seek or rewind starts elsewhere). */
-  clear(): void {
-    this.head = 0;
-    this.size = 0;
   }
 
   /**

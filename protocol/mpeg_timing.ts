@@ -15,7 +15,7 @@
  */
 
 import {
-  PCR_HZ, PCR_WRAP, TsScanner, tsGetDiscontinuity, tsGetPid, tsHasPcr, tsGetPcr,
+  PCR_HZ, PCR_WRAP, type TsPacketCallback, TsScanner, tsGetDiscontinuity, tsGetPid, tsHasPcr, tsGetPcr,
 } from "./mpegts.ts";
 import {
   PsScanner, psPackMuxRateBytes, psPackScr,
@@ -33,15 +33,8 @@ export interface ByteClock {
   discontinuities(): number;
   /** Drops timing for bytes below `belowOffset`: no destination will ask about them again. */
   forget(belowOffset: number): void;
-  /**
-   * For clocks that find packets (PCR): `listener` hears of every run of garbage between packets
-   * (stream offset, length) as bytes are observed, so senders can leave it out.
-   */
-  onGarbage?(listener: (offset: number, length: number) => void): void;
-  /** With onGarbage: the offset below which every byte observed is known to be a packet or reported garbage. */
-  settledOffset?(): number;
-  /** The input has ended: decide what was held back (garbage in the last bytes is reported). */
-  finish?(): void;
+  /** TS clocks: the packet finder behind observe(), which also reports garbage between packets. */
+  readonly packets?: TsPacketFinder;
 }
 
 const TICKS_PER_US = PCR_HZ / 1_000_000;
@@ -81,6 +74,63 @@ export class ConstantRateClock implements ByteClock {
   }
 
   forget(_belowOffset: number): void {}
+}
+
+/**
+ * The packet side of a TS clock: finds packets in what is loaded (for the
+ * clock's own use, such as PCRs) and reports the garbage between them, so
+ * senders can leave it out.
+ */
+export class TsPacketFinder {
+  private readonly scanner = new TsScanner();
+
+  constructor(private readonly onPacket: TsPacketCallback) {}
+
+  get skipped(): number {
+    return this.scanner.skipped;
+  }
+
+  observe(chunk: Uint8Array, offset: number): void {
+    observeContiguous(this.scanner, chunk, offset, this.onPacket);
+  }
+
+  /** `listener` hears of every run of garbage between packets (stream offset, length) as bytes are observed. */
+  onGarbage(listener: (offset: number, length: number) => void): void {
+    this.scanner.onSkip = listener;
+  }
+
+  /** The offset below which every byte observed is known to be a packet or reported garbage. */
+  settledOffset(): number {
+    return this.scanner.settledOffset;
+  }
+
+  /** The input has ended: decide what was held back (garbage in the last bytes is reported). */
+  finish(): void {
+    this.scanner.flush(this.onPacket);
+  }
+
+  /** The input starts over (--loop): what was held back is the old end's, and a cut-off last packet there is garbage. */
+  rewound(): void {
+    this.scanner.flush(this.onPacket, true);
+  }
+}
+
+/**
+ * `--bitrate` on MPEG-TS: paced at the rate given, but its packets are still
+ * found, so garbage between them is left out as with PCR pacing.
+ *
+ * @example
+ * ```ts
+ * const clock = new ConstantRateTsClock(1_500_000);
+ * clock.packets.onGarbage((offset, length) => skips.add(offset, length));
+ * ```
+ */
+export class ConstantRateTsClock extends ConstantRateClock {
+  readonly packets = new TsPacketFinder(() => {});
+
+  override observe(chunk: Uint8Array, offset: number): void {
+    this.packets.observe(chunk, offset);
+  }
 }
 
 /**
@@ -256,16 +306,15 @@ export class PcrClock implements ByteClock {
   /** The PID pacing follows, or -1 until one carries a PCR. */
   pcrPid: number;
   private readonly timeline: ClockTimeline;
-  private readonly scanner = new TsScanner();
   private flagged = false;
-  private readonly onPacket = (buf: Uint8Array, at: number, streamOffset: number): void => {
+  readonly packets = new TsPacketFinder((buf, at, streamOffset) => {
     if (this.pcrPid < 0 ? !tsHasPcr(buf, at) : tsGetPid(buf, at) !== this.pcrPid) return;
     if (tsGetDiscontinuity(buf, at)) this.flagged = true;
     if (!tsHasPcr(buf, at)) return;
     if (this.pcrPid < 0) this.pcrPid = tsGetPid(buf, at);
     this.timeline.sample(streamOffset, tsGetPcr(buf, at), this.flagged);
     this.flagged = false;
-  };
+  });
 
   constructor(options: PcrClockOptions = {}) {
     this.pcrPid = options.pcrPid ?? -1;
@@ -274,7 +323,7 @@ export class PcrClock implements ByteClock {
   }
 
   observe(chunk: Uint8Array, offset: number): void {
-    observeContiguous(this.scanner, chunk, offset, this.onPacket);
+    this.packets.observe(chunk, offset);
   }
 
   timeAt(offset: number): number {
@@ -291,19 +340,7 @@ export class PcrClock implements ByteClock {
 
   /** Garbage bytes skipped while aligning packets. */
   skippedBytes(): number {
-    return this.scanner.skipped;
-  }
-
-  onGarbage(listener: (offset: number, length: number) => void): void {
-    this.scanner.onSkip = listener;
-  }
-
-  settledOffset(): number {
-    return this.scanner.settledOffset;
-  }
-
-  finish(): void {
-    this.scanner.flush(this.onPacket);
+    return this.packets.skipped;
   }
 
   forget(belowOffset: number): void {

@@ -274,12 +274,15 @@ export class TsScanner {
   /**
    * End of stream: takes what can still be confirmed, counts the rest as skipped. Garbage found
    * on the way is reported to onSkip; a cut-off last packet is counted but not reported (it is the
-   * stream's own tail, not garbage between packets).
+   * stream's own tail, not garbage between packets), unless `reportTail` says more follows (a loop).
    */
-  flush(onPacket: TsPacketCallback): void {
+  flush(onPacket: TsPacketCallback, reportTail = false): void {
     const buf = this.carry;
-    const keep = this.scan(buf, this.nextOffset - buf.length, onPacket, true);
-    this.skipped += buf.length - keep;
+    const base = this.nextOffset - buf.length;
+    const keep = this.scan(buf, base, onPacket, true);
+    // With reportTail (the input starts over after this), a cut-off last packet is garbage too.
+    if (reportTail) this.skip(base + keep, buf.length - keep);
+    else this.skipped += buf.length - keep;
     this.carry = NO_CARRY;
     this.locked = false;
   }

@@ -7,7 +7,7 @@
 import { extname } from "node:path";
 import { PacerError, UsageError } from "../cli/errors.ts";
 import { detectContainer, probePs, probeTs } from "../protocol/mpeg_probe.ts";
-import { type ByteClock, ConstantRateClock, PcrClock, ScrClock } from "../protocol/mpeg_timing.ts";
+import { type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
@@ -15,7 +15,6 @@ import { describeOpenError, fileSize, openFileSource } from "./file_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
-import { closeSync, openSync } from "node:fs";
 import { pcrSeek, type PcrTimeline } from "./pcr_seek.ts";
 
 export interface InputOptions {
@@ -92,7 +91,7 @@ function isRiff(head: Uint8Array): boolean {
  * burst (measured: the first 128 KiB of a 20 Mbit/s TS with PCRs 100 ms apart).
  */
 function mpegClock(kind: "mpegts" | "mpegps", options: InputOptions, probedBitrate?: number): ByteClock {
-  if (options.bitrate) return new ConstantRateClock(options.bitrate);
+  if (options.bitrate) return kind === "mpegts" ? new ConstantRateTsClock(options.bitrate) : new ConstantRateClock(options.bitrate);
   const fallback = { fallbackBitsPerSecond: probedBitrate, capacity: CLOCK_ANCHORS };
   return kind === "mpegts" ? new PcrClock(fallback) : new ScrClock(fallback);
 }
@@ -145,7 +144,7 @@ function rawPcm(path: string, start: number, end: number, format: SampleFormat, 
   };
 }
 
-function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpegts" | "mpegps", options: InputOptions): OpenedInput {
+async function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpegts" | "mpegps", options: InputOptions): Promise<OpenedInput> {
   const probe = kind === "mpegts" ? probeTs(head) : probePs(head);
   if (kind === "mpegts" && probe.container === "mpegts" && probe.packets === 0) {
     throw new PacerError(`${path}: no MPEG-TS packets found (no 0x47 sync every 188 bytes)`);
@@ -161,7 +160,7 @@ function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpegts" |
   startOffset = Math.min(startOffset, size);
   if (seconds > 0 && kind === "mpegts" && !options.bitrate && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
     // Placed by the PCRs where they allow it: the average rate misplaces it in a variable-rate stream.
-    startOffset = seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr }, seconds) ?? startOffset;
+    startOffset = (await seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate }, seconds)) ?? startOffset;
   }
   const source = openFileSource(path, 0, size);
   source.seek(startOffset);
@@ -173,12 +172,12 @@ function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpegts" |
   };
 }
 
-function seekByPcr(path: string, size: number, timeline: PcrTimeline, seconds: number): number | null {
-  const fd = openSync(path, "r");
+async function seekByPcr(path: string, size: number, timeline: PcrTimeline, seconds: number): Promise<number | null> {
+  const file = await open(path, "r");
   try {
-    return pcrSeek(fd, size, timeline, seconds);
+    return await pcrSeek(file, size, timeline, seconds);
   } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
 
@@ -201,18 +200,13 @@ function dataFile(path: string, size: number, bitrate: number, options: InputOpt
  * input only up to STDIN_PROBE_BYTES and STDIN_PROBE_MS: a live stream must not be held back long.
  */
 async function probeStdinRate(source: StreamSource, container: "mpegts" | "mpegps"): Promise<number | undefined> {
-  const deadline = Date.now() + STDIN_PROBE_MS;
-  for (let want = STDIN_PROBE_FIRST_BYTES; want <= STDIN_PROBE_BYTES; want *= 2) {
-    const left = deadline - Date.now();
-    if (left <= 0) return undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<null>((resolve) => (timer = setTimeout(resolve, left, null)));
-    const head = await Promise.race([source.peek(want), timeout]);
-    clearTimeout(timer);
-    if (head === null) return undefined;
+  // One deadline for every peek; an aborted peek returns what it has and leaves nothing waiting.
+  const timeUp = AbortSignal.timeout(STDIN_PROBE_MS);
+  for (let want = STDIN_PROBE_FIRST_BYTES; want <= STDIN_PROBE_BYTES && !timeUp.aborted; want *= 2) {
+    const head = await source.peek(want, timeUp);
     const probe = container === "mpegts" ? probeTs(head) : probePs(head);
     if (probe.bitrate) return probe.bitrate;
-    if (head.length < want) return undefined; // the input ended first
+    if (head.length < want) return undefined; // the input ended first, or time is up
   }
   return undefined;
 }

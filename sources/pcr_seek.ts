@@ -1,67 +1,84 @@
 /**
- * `--start` in a TS file by its PCRs: the byte offset of the PCR packet
- * nearest below first PCR + the start time, found by binary search over the
- * file. Placing the start by the average bit rate is fine for CBR, but in a
- * variable-rate stream it lands wherever the bytes happen to be (a 1 then
- * 4 Mbit/s file asked for 3 s started at 3.4 s).
+ * `--start` in a TS file by its PCRs: the byte offset of the last PCR
+ * packet at or before first PCR + the start time, found by binary search
+ * over the file. Placing the start by the average bit rate is fine for CBR,
+ * but in a variable-rate stream it lands wherever the bytes happen to be (a
+ * 1 then 4 Mbit/s file asked for 3 s started at 3.375 s).
  *
- * Each probe reads one window and takes its first PCR on the PCR PID; about
- * 20 reads for a 2 GB file. If the PCRs do not rise with the offset (a
- * discontinuity, a spliced file), the search cannot be trusted and the
- * caller falls back to the average rate.
+ * Each step reads one window (more if it holds no PCR, up to
+ * MAX_SEARCH_BYTES) and takes its first PCR on the PCR PID; about 25 steps
+ * of 64 KiB for a 2 GB file, read asynchronously so a server's loop keeps
+ * its sends going meanwhile. The search trusts the PCRs only while they
+ * behave: a PCR that implies more than MAX_RATE_FACTOR times the file's
+ * average rate (two files concatenated, the clock restarting), a window
+ * without any PCR, or a result far from the target gives null, and the
+ * caller places the start by the average rate instead.
  *
  * @example
  * ```ts
- * const offset = pcrSeek(fd, size, { pcrPid: 0x100, firstPcr }, 3); // a packet start, or null
+ * const offset = await pcrSeek(handle, size, { pcrPid: 0x100, firstPcr, byteRate: 187_500 }, 3); // a packet start, or null
  * ```
  */
-import { readSync } from "node:fs";
-import { PCR_HZ, PCR_WRAP, TS_SIZE, tsFindSync, tsGetPid, tsHasPcr, tsGetPcr, TS_SYNC } from "../protocol/mpegts.ts";
+import type { FileHandle } from "node:fs/promises";
+import { PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, tsFindSync, tsGetPcr, tsGetPid, tsHasPcr } from "../protocol/mpegts.ts";
 
-/** Enough to hold a PCR: 13818-1 asks for one at least every 100 ms, and 256 KiB is 100 ms at 20 Mbit/s. */
-const WINDOW_BYTES = 256 * 1024;
-/** The found PCR may be this far from the target (the PCR spacing) and still be trusted. */
+const WINDOW_BYTES = 64 * 1024;
+/** 13818-1 asks for a PCR at least every 100 ms; 1 MiB is 100 ms at 80 Mbit/s. */
+const MAX_SEARCH_BYTES = 1024 * 1024;
+/** The PCR found may be this far below the target (a PCR interval, generously) and still be trusted. */
 const TOLERANCE_TICKS = PCR_HZ / 5;
+/** A PCR whose time implies a rate this many times the average is not believed. */
+const MAX_RATE_FACTOR = 8;
 
 export interface PcrTimeline {
   pcrPid: number;
   /** PCR of the first packet that has one, 27 MHz ticks. */
   firstPcr: number;
+  /** The file's average byte rate, bytes/s. */
+  byteRate: number;
 }
 
-/** Offset and elapsed ticks (from firstPcr) of the first PCR at or after `from`, or null. */
-function firstPcrFrom(fd: number, size: number, from: number, timeline: PcrTimeline, window: Uint8Array): { offset: number; ticks: number } | null {
-  const n = readSync(fd, window, 0, Math.min(window.length, size - from), from);
-  let at = tsFindSync(window, 0, n);
-  if (at < 0) return null;
-  for (; at + TS_SIZE <= n && window[at] === TS_SYNC; at += TS_SIZE) {
-    if (tsGetPid(window, at) !== timeline.pcrPid || !tsHasPcr(window, at)) continue;
-    const ticks = (tsGetPcr(window, at) - timeline.firstPcr + PCR_WRAP) % PCR_WRAP;
-    return { offset: from + at, ticks };
+interface Found {
+  offset: number;
+  ticks: number;
+}
+
+/** The first PCR at or after `from` (its offset, and ticks since firstPcr), or null if none within MAX_SEARCH_BYTES. */
+async function firstPcrFrom(file: FileHandle, size: number, from: number, timeline: PcrTimeline, window: Uint8Array): Promise<Found | null> {
+  for (let start = from; start < size && start - from < MAX_SEARCH_BYTES; start += window.length - TS_SIZE) {
+    const { bytesRead: n } = await file.read(window, 0, Math.min(window.length, size - start), start);
+    let at = tsFindSync(window, 0, n);
+    if (at < 0) continue;
+    for (; at + TS_SIZE <= n && window[at] === TS_SYNC; at += TS_SIZE) {
+      if (tsGetPid(window, at) !== timeline.pcrPid || !tsHasPcr(window, at)) continue;
+      return { offset: start + at, ticks: (tsGetPcr(window, at) - timeline.firstPcr + PCR_WRAP) % PCR_WRAP };
+    }
   }
   return null;
 }
 
 /** The offset of the last PCR packet at or before first PCR + `seconds`; null when the file's PCRs cannot place it. */
-export function pcrSeek(fd: number, size: number, timeline: PcrTimeline, seconds: number): number | null {
+export async function pcrSeek(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number): Promise<number | null> {
   const target = Math.round(seconds * PCR_HZ);
   const window = new Uint8Array(WINDOW_BYTES);
-  let best: { offset: number; ticks: number } | null = null;
+  // At most this fast: ticks of a PCR at offset o must be at least o / (rate × factor).
+  const minTicksPerByte = PCR_HZ / (timeline.byteRate * MAX_RATE_FACTOR);
+  let best = await firstPcrFrom(file, size, 0, timeline, window);
+  if (!best || best.ticks > target) return null;
   let lo = 0;
   let hi = size;
-  // Invariant: the first PCR at or after `lo` is at or before the target (or lo = 0).
+  // Invariant: the first PCR at or after `lo` is at or before the target.
   while (hi - lo > TS_SIZE) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    const found = firstPcrFrom(fd, size, mid, timeline, window);
-    if (found && found.ticks <= target) {
+    const found = await firstPcrFrom(file, size, mid, timeline, window);
+    if (found === null) return null;
+    if (found.ticks < found.offset * minTicksPerByte) return null; // the clock restarted, or wrapped backwards
+    if (found.ticks <= target) {
       lo = mid;
-      if (!best || found.ticks >= best.ticks) best = found;
-      else return null; // PCRs fall as offsets rise: a discontinuity
+      if (found.ticks >= best.ticks) best = found;
     } else {
       hi = mid;
     }
   }
-  if (!best) best = firstPcrFrom(fd, size, 0, timeline, window);
-  if (!best || target - best.ticks > TOLERANCE_TICKS) return null;
-  return best.offset;
+  return target - best.ticks > TOLERANCE_TICKS ? null : best.offset;
 }

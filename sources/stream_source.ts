@@ -17,8 +17,8 @@ const QUEUE_LIMIT = 1 << 20;
 export interface StreamSource extends Source {
   /** Bytes that arrived before the job started reading (a probed header), put back in front. */
   unshift(bytes: Uint8Array): void;
-  /** Resolves with at least `n` bytes queued, or fewer at the end of the stream. */
-  peek(n: number): Promise<Uint8Array>;
+  /** Resolves with at least `n` bytes queued, or fewer at the end of the stream or once `signal` aborts. */
+  peek(n: number, signal?: AbortSignal): Promise<Uint8Array>;
   /** Error from the stream, if it failed. */
   readonly error: Error | null;
 }
@@ -80,10 +80,13 @@ export function streamSource(label: string, stream: Readable): StreamSource {
       queue.unshift(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
       queued += bytes.length;
     },
-    async peek(n) {
-      while (queued < n && !ended) {
+    async peek(n, signal) {
+      while (queued < n && !ended && !signal?.aborted) {
         if (stream.isPaused()) stream.resume();
-        await new Promise<void>((resolve) => waiters.push(resolve));
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          signal?.addEventListener("abort", () => resolve(), { once: true });
+        });
       }
       const all = Buffer.concat(queue);
       queue.length = 0;
