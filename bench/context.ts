@@ -1,6 +1,8 @@
 /** What every bench section gets: mode, the binary, a scratch directory and a logger for progress. */
 export interface BenchContext {
   quick: boolean;
+  /** Stream counts for the many-streams runs (`--streams 500`), instead of the mode's default. */
+  streams?: number[];
   /** Absolute path of dist/pacer. */
   pacer: string;
   /** Scratch directory for fixtures (deleted at the end). */

@@ -148,7 +148,7 @@ async function many(
 export async function benchMpeg(ctx: BenchContext): Promise<SectionResult> {
   const seconds = ctx.quick ? 5 : 20;
   const manySeconds = ctx.quick ? 5 : 15;
-  const counts = ctx.quick ? [100] : [100, 500, 1000];
+  const counts = ctx.streams ?? (ctx.quick ? [100] : [100, 500, 1000]);
   const haveMulticat = Bun.which("multicat") !== null;
   const low = cbrTs(ctx.dir, LOW_RATE, seconds);
   const high = cbrTs(ctx.dir, HIGH_RATE, seconds);

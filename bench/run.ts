@@ -14,6 +14,7 @@
  * ```sh
  * bun run bench/run.ts --quick
  * bun run bench/run.ts --only audio,mpeg --json /tmp/bench.json
+ * bun run bench/run.ts --only mpeg --streams 500      # the many-streams runs at 500 only
  * ```
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -73,18 +74,20 @@ async function main(): Promise<number> {
       quick: { type: "boolean" },
       only: { type: "string" },
       json: { type: "string" },
+      streams: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
-    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control] [--json FILE]");
+    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control] [--streams 100,500] [--json FILE]");
     return 0;
   }
   const started = Bun.nanoseconds();
   const note = (m: string) => process.stderr.write(`[bench ${((Bun.nanoseconds() - started) / 1e9).toFixed(0).padStart(3)} s] ${m}\n`);
   buildIfMissing(note);
   const dir = mkdtempSync(join(tmpdir(), "pacer-bench-"));
-  const ctx: BenchContext = { quick: values.quick ?? false, pacer: PACER, dir, note };
+  const streams = values.streams?.split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  const ctx: BenchContext = { quick: values.quick ?? false, pacer: PACER, dir, note, streams: streams?.length ? streams : undefined };
   const sections: [string, () => Promise<SectionResult>][] = [
     ["startup", () => benchStartup(ctx)],
     ["audio", () => benchAudio(ctx)],

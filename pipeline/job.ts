@@ -29,8 +29,13 @@ import { SkipRanges } from "./skip_ranges.ts";
 
 /** The original push server's load size. */
 export const DEFAULT_CHUNK_BYTES = 128 * 1024;
-/** Send-event phases of one job's destinations are spread over this much time. */
-const STAGGER_US = 1_000;
+/**
+ * One job's destinations start this far apart, about what one send costs, so their sends follow
+ * each other back to back instead of waking together (500 outputs started within 1 ms queued for
+ * up to 2.5 ms) or each on a wake-up of its own (spread over a whole unit's time, 500 outputs cost
+ * twice the CPU in sleeps and wake-ups). Never spread wider than one unit's time.
+ */
+const STAGGER_PER_DESTINATION_US = 10;
 /**
  * A load is asked for when this much stream time is left in the read-ahead buffer: time enough
  * for a chunk read from a cold disk (a few ms) behind a busy loop.
@@ -174,10 +179,9 @@ export class Job implements DestinationHost {
     this.onLoad();
     const now = this.scheduler.now();
     this.startedAt = now;
-    // Spread the destinations' send events over STAGGER_US, so N outputs of
-    // one job do not all wake at the same instant and queue behind each other.
     const n = this.destinations.length;
-    this.destinations.forEach((d, i) => d.start(now + Math.floor((i * STAGGER_US) / n)));
+    const spread = Math.min(n * STAGGER_PER_DESTINATION_US, this.unitUs());
+    this.destinations.forEach((d, i) => d.start(now + Math.floor((i * spread) / n)));
   }
 
   sendableEnd(): number {
@@ -198,6 +202,14 @@ export class Job implements DestinationHost {
     } else if (log.debugEnabled) {
       log.debug(`${this.label}: ${length} more bytes of garbage at byte ${offset} skipped`);
     }
+  }
+
+  /** The time one unit of the smallest-unit destination lasts, µs (Infinity when the rate is unknown). */
+  private unitUs(): number {
+    if (!(this.bytesPerSecond > 0)) return Infinity;
+    let unit = Infinity;
+    for (const d of this.destinations) unit = Math.min(unit, d.inputBytesPerUnit);
+    return Math.round((unit / this.bytesPerSecond) * 1e6);
   }
 
   timeAt(offset: number): number {
