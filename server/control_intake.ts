@@ -22,7 +22,7 @@
  * @example
  * ```ts
  * const intake = new ControlIntake(scheduler, (d) => endpoint.handle(d.bytes, d.address, d.port, d.send), (e) => log.error(String(e)));
- * if (!intake.offer({ bytes, address, port, send })) counters.overloaded++;
+ * if (!intake.offer({ bytes, address, port, source: sourceKey(address), send })) counters.overloaded++;
  * ```
  */
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
@@ -32,13 +32,15 @@ export interface QueuedDatagram {
   readonly bytes: Uint8Array;
   readonly address: string;
   readonly port: number;
+  /** What the per-source share counts under (policy.ts sourceKey: the IPv4 host or IPv6 /64). */
+  readonly source: string;
   readonly send: (reply: Uint8Array) => void;
 }
 
 export interface IntakeShape {
   /** Datagrams that may wait; 256 of at most 1400 bytes (larger ones never queue) bound it to ~350 KiB. */
   readonly capacity: number;
-  /** Datagrams one source address may have waiting, so a few busy sources cannot fill the queue. */
+  /** Datagrams one source (IPv4 host, IPv6 /64) may have waiting, so a few busy sources cannot fill the queue. */
   readonly perSource: number;
   /** Time a slice may spend handling requests before it yields, µs. */
   readonly sliceUs: number;
@@ -97,9 +99,9 @@ export class ControlIntake {
   /** Queues a datagram; false when the queue, or its source's share of it, is full (the caller counts the drop). */
   offer(datagram: QueuedDatagram): boolean {
     if (this.#size === this.#shape.capacity) return false;
-    const fromSource = this.#bySource.get(datagram.address) ?? 0;
+    const fromSource = this.#bySource.get(datagram.source) ?? 0;
     if (fromSource >= this.#shape.perSource) return false;
-    this.#bySource.set(datagram.address, fromSource + 1);
+    this.#bySource.set(datagram.source, fromSource + 1);
     this.#ring[(this.#head + this.#size) % this.#shape.capacity] = datagram;
     this.#size++;
     if (!this.#armed) {
@@ -129,9 +131,9 @@ export class ControlIntake {
       this.#ring[this.#head] = undefined;
       this.#head = (this.#head + 1) % this.#shape.capacity;
       this.#size--;
-      const left = this.#bySource.get(datagram.address)! - 1;
-      if (left === 0) this.#bySource.delete(datagram.address);
-      else this.#bySource.set(datagram.address, left);
+      const left = this.#bySource.get(datagram.source)! - 1;
+      if (left === 0) this.#bySource.delete(datagram.source);
+      else this.#bySource.set(datagram.source, left);
       try {
         this.#handle(datagram);
       } catch (error) {

@@ -44,6 +44,7 @@ import type { Limits } from "./config.ts";
 import type { ControlIntake } from "./control_intake.ts";
 import { DedupCache, dedupKey } from "./dedup.ts";
 import type { Requester } from "./play_op.ts";
+import { sourceKey } from "./policy.ts";
 import { RateLimiter } from "./rate_limit.ts";
 
 /** What an op handler knows of its request's source. */
@@ -142,7 +143,7 @@ export class ControlEndpoint {
   admit(bytes: Uint8Array, address: string): boolean {
     const counters = this.counters;
     counters.requests++;
-    if (!this.#limiter.allow(address, this.#nowMs())) {
+    if (!this.#limiter.allow(sourceKey(address), this.#nowMs())) {
       counters.rate_limited++;
       return false;
     }
@@ -278,7 +279,7 @@ export async function openControlSocket(
         const send = (reply: Uint8Array) => s.send(reply, port, address);
         // Oversize (keyless server) only needs its error reply, at once, so the queue never holds more than MAX_DATAGRAM per entry.
         if (data.length > MAX_DATAGRAM) return void endpoint.handle(data, address, port, send);
-        if (!intake.offer({ bytes: data, address, port, send })) endpoint.counters.overloaded++;
+        if (!intake.offer({ bytes: data, address, port, source: sourceKey(address), send })) endpoint.counters.overloaded++;
       },
       // Bun 1.4.5 passes the error first at run time, though its types say (socket, error).
       error(a: unknown, b?: unknown) {

@@ -169,6 +169,27 @@ export function parseIp(text: string): IpAddress | null {
   return { v4: isV4Mapped(v6), bytes: v6 };
 }
 
+/**
+ * The key per-source limits count under: an IPv4 host (also when written as ::ffff:a.b.c.d), or an
+ * IPv6 /64, the block one site or one customer line gets, since a single host can send from any
+ * of its 2^64 addresses. Text that is not an address is its own key.
+ *
+ * @example
+ * ```ts
+ * sourceKey("2001:db8:1:2:aaaa::1"); // "2001:db8:1:2::/64"
+ * sourceKey("::ffff:10.0.0.1");      // "10.0.0.1"
+ * ```
+ */
+export function sourceKey(address: string): string {
+  const ip = parseIp(address);
+  if (!ip) return address;
+  const b = ip.bytes;
+  if (ip.v4) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  return `${groups.join(":")}::/64`;
+}
+
 /** True if two addresses are the same host; ::ffff:127.0.0.1 equals 127.0.0.1. */
 export function sameIp(a: IpAddress, b: IpAddress): boolean {
   return a.bytes.every((byte, i) => byte === b.bytes[i]);

@@ -78,6 +78,16 @@ describe("ControlEndpoint", () => {
     expect(sent).toHaveLength(4);
   });
 
+  test("an IPv6 /64 is one source: hopping between its addresses does not escape the rate limit", async () => {
+    const { endpoint, sent, receive } = endpointWith(async (req) => okReply(req.id, {}), { requestsPerSecond: 1, requestBurst: 3 });
+    for (let i = 0; i < 10; i++) await receive(request(`h${i}`), 4000, `2001:db8:1:2::${(i + 1).toString(16)}`);
+    expect(sent).toHaveLength(3);
+    expect(endpoint.counters.rate_limited).toBe(7);
+    // The next /64 is somebody else.
+    await receive(request("next"), 4000, "2001:db8:1:3::1");
+    expect(sent).toHaveLength(4);
+  });
+
   test("a handler that throws becomes an internal error reply", async () => {
     const { sent, receive } = endpointWith(async () => {
       throw new Error("boom");

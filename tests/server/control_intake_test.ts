@@ -15,7 +15,7 @@ const failOnError = (error: unknown) => {
 };
 
 function datagram(n: number, address = "127.0.0.1"): QueuedDatagram {
-  return { bytes: new Uint8Array([n & 0xff, n >> 8]), address, port: 4000 + n, send: () => {} };
+  return { bytes: new Uint8Array([n & 0xff, n >> 8]), address, port: 4000 + n, source: address, send: () => {} };
 }
 
 /** An intake whose handler costs `costUs(n)` of manual-clock time per request, logging when each ran. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CidrError, cidrContains, destinationAllowed, parseCidr, parseIp, resolveMediaPath } from "../../server/policy.ts";
+import { CidrError, cidrContains, destinationAllowed, parseCidr, parseIp, resolveMediaPath, sourceKey } from "../../server/policy.ts";
 
 describe("resolveMediaPath", () => {
   let base: string;
@@ -141,5 +141,18 @@ describe("destinationAllowed", () => {
 
   test("a malformed network entry matches nothing", () => {
     expect(destinationAllowed("10.0.0.9", "10.0.0.5", ["10.0.0.0/99"])).toBe(false);
+  });
+});
+
+describe("sourceKey", () => {
+  test("IPv4 hosts are themselves, also when IPv4-mapped; IPv6 counts by /64; anything else is its own key", () => {
+    expect(sourceKey("10.0.0.1")).toBe("10.0.0.1");
+    expect(sourceKey("::ffff:10.0.0.1")).toBe("10.0.0.1");
+    expect(sourceKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd")).toBe("2001:db8:1:2::/64");
+    expect(sourceKey("2001:db8:1:2::1")).toBe(sourceKey("2001:0db8:0001:0002:ffff::9"));
+    expect(sourceKey("2001:db8:1:3::1")).not.toBe(sourceKey("2001:db8:1:2::1"));
+    expect(sourceKey("::1")).toBe("0:0:0:0::/64");
+    expect(sourceKey("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(sourceKey("not an address")).toBe("not an address");
   });
 });
