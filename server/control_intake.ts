@@ -9,11 +9,12 @@
  *
  * A slice is a "control" event in the scheduler, so sends already due go first. It handles queued
  * datagrams until it has used its budget (`sliceUs`) or another event falls due, whichever comes
- * first, but always at least one; the next slice comes `periodUs` after the previous one started.
- * Under a flood control thus gets about sliceUs / periodUs of the loop, or one request per period
- * where requests are slower than the budget; less when media keeps the loop busy (with 500 streams
- * a send falls due every ~16 µs, so a slice handles one or two). A send waits behind at most one
- * request, and an idle server answers at once. When the queue is full, datagrams are
+ * first, but always at least one. The next slice comes `periodUs` after the previous one started,
+ * or, when nothing else is due within a period (the loop is idle), one slice's time after this one
+ * ended. Under a flood, control thus gets about sliceUs / periodUs of a busy loop, or one request
+ * per period where requests are slower than the budget; less when media keeps the loop busy (with
+ * 500 streams a send falls due every ~16 µs, so a slice handles one or two); and half of an idle
+ * loop. A send waits behind at most one request, and an idle server answers at once. When the queue is full, datagrams are
  * dropped on arrival (counted as `overloaded`); clients resend, and dedup makes that safe.
  *
  * An op that waits (play opens files) finishes in the background; only its synchronous part counts
@@ -140,7 +141,13 @@ export class ControlIntake {
         this.#onError(error);
       }
     } while (this.#size > 0 && clock.now() < stopAt && this.#scheduler.nextDeadline() > clock.now());
-    if (this.#size > 0) this.#scheduler.schedule(this.#slice, startedAt + this.#shape.periodUs);
-    else this.#armed = false;
+    if (this.#size === 0) {
+      this.#armed = false;
+      return;
+    }
+    // With nothing else due for a period, the loop is idle: control may have every other slice of it.
+    const now = clock.now();
+    const idle = this.#scheduler.nextDeadline() - now > this.#shape.periodUs;
+    this.#scheduler.schedule(this.#slice, idle ? now + this.#shape.sliceUs : startedAt + this.#shape.periodUs);
   }
 }

@@ -18,10 +18,20 @@ function datagram(n: number, address = "127.0.0.1"): QueuedDatagram {
   return { bytes: new Uint8Array([n & 0xff, n >> 8]), address, port: 4000 + n, source: address, send: () => {} };
 }
 
-/** An intake whose handler costs `costUs(n)` of manual-clock time per request, logging when each ran. */
-function setup(costUs: (n: number) => number, shape = SHAPE) {
+/** Media keeping the loop busy: a send every 300 µs (taking no time), so it is never idle for a period. */
+const BUSY_EVERY_US = 300;
+
+/**
+ * An intake whose handler costs `costUs(n)` of manual-clock time per request, logging when each
+ * ran; with `busy`, a send falls due every BUSY_EVERY_US (from 300 µs on).
+ */
+function setup(costUs: (n: number) => number, shape = SHAPE, busy = true) {
   const clock = new ManualClock(1_000_000);
   const scheduler = new Scheduler(clock);
+  if (busy) {
+    const send = scheduler.timer("send", (t) => scheduler.schedule(t, t.deadline + BUSY_EVERY_US));
+    scheduler.schedule(send, clock.now() + BUSY_EVERY_US);
+  }
   const handled: { n: number; at: number }[] = [];
   const intake = new ControlIntake(
     scheduler,
@@ -45,7 +55,16 @@ describe("ControlIntake", () => {
     expect(intake.queued).toBe(0);
   });
 
-  test("a flood is handled a budget's worth per period, in arrival order, and a full queue refuses more", () => {
+  test("on an idle loop a flood gets every other slice's worth of time", () => {
+    const { clock, scheduler, intake, handled } = setup(() => 40, SHAPE, false);
+    const start = clock.now();
+    for (let n = 0; n < 8; n++) intake.offer(datagram(n));
+    scheduler.runUntil(start + 10_000);
+    // 4 requests (0–160 µs), then 150 µs for everything else, then 4 more from 310 µs.
+    expect(handled.map((h) => h.at - start)).toEqual([0, 40, 80, 120, 310, 350, 390, 430]);
+  });
+
+  test("on a busy loop a flood is handled a budget's worth per period, in arrival order, and a full queue refuses more", () => {
     const { clock, scheduler, intake, handled } = setup(() => 40);
     const start = clock.now();
     const accepted: number[] = [];
