@@ -214,6 +214,12 @@ describe("pacer serve", () => {
       expect(reply.result.lateness.send.count).toBeGreaterThan(0);
       expect(reply.result.lateness.send.p99).toBeGreaterThanOrEqual(0);
       expect(reply.result.next).toBeNull();
+      expect(reply.result.server.overloaded).toBe(0);
+      // Without --json: one summary line, a lateness line per event kind, then each job.
+      const text = (await ctl("status")).stdout;
+      expect(text).toMatch(/^server: pacer \S+, up \d+ s, \d+ jobs, \d+ requests, \d+ rate-limited, 0 overloaded, dropped \{/);
+      expect(text).toMatch(/^lateness send: p50 \d+ µs, p99 \d+ µs/m);
+      expect(text).toContain(`${job}\tclip.ts`);
       await ctl("stop", job);
     } finally {
       rx.close();
