@@ -1,7 +1,7 @@
 /** What every bench section gets: mode, the binary, a scratch directory and a logger for progress. */
 export interface BenchContext {
   quick: boolean;
-  /** Stream counts for the many-streams runs (`--streams 500`), instead of the mode's default. */
+  /** Stream counts for section 3's many-streams runs (`--streams 500`), instead of the mode's default; section 5 always runs 500. */
   streams?: number[];
   /** Absolute path of dist/pacer. */
   pacer: string;

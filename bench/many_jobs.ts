@@ -61,8 +61,8 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? "{}") as ManyJobsConfig;
   const log = createLogger({ level: "error" });
   const scheduler = new Scheduler();
-  // One job created, started and stopped first, so the one-time costs (compiled code, shared
-  // buffers, FFI bindings) are not counted per stream: rssBefore is a process with one job behind it.
+  // One job opened, created and stopped first (before it sends), so the one-time costs of opening
+  // and creating (compiled code, shared buffers, FFI bindings) are not counted per stream.
   const warm = await openInput(config.input);
   const warmJob = await Job.create({ input: warm.info, source: warm.source, byteClock: warm.byteClock, outputs: [config.destinations[0]!], scheduler, log });
   warmJob.start();

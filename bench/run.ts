@@ -86,8 +86,12 @@ async function main(): Promise<number> {
   const note = (m: string) => process.stderr.write(`[bench ${((Bun.nanoseconds() - started) / 1e9).toFixed(0).padStart(3)} s] ${m}\n`);
   buildIfMissing(note);
   const dir = mkdtempSync(join(tmpdir(), "pacer-bench-"));
-  const streams = values.streams?.split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0);
-  const ctx: BenchContext = { quick: values.quick ?? false, pacer: PACER, dir, note, streams: streams?.length ? streams : undefined };
+  const streams = values.streams?.split(",").map(Number);
+  if (streams && !streams.every((n) => Number.isInteger(n) && n > 0)) {
+    console.error(`--streams "${values.streams}": expected stream counts such as 100 or 100,500`);
+    return 2;
+  }
+  const ctx: BenchContext = { quick: values.quick ?? false, pacer: PACER, dir, note, streams };
   const sections: [string, () => Promise<SectionResult>][] = [
     ["startup", () => benchStartup(ctx)],
     ["audio", () => benchAudio(ctx)],

@@ -40,7 +40,7 @@ allow_destinations = []
 [limits]
 max_jobs = 1000
 max_destinations_per_job = 16
-# Control requests per second from one source address, and the burst allowed after a quiet spell.
+# Control requests per second from one source (an IPv4 host, or a global IPv6 /64), and the burst allowed after a quiet spell.
 requests_per_second = 50
 request_burst = 100
 

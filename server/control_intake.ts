@@ -10,8 +10,8 @@
  * A slice is a "control" event in the scheduler, so sends already due go first. It handles queued
  * datagrams until it has used its budget (`sliceUs`) or another event falls due, whichever comes
  * first, but always at least one. The next slice comes `periodUs` after the previous one started,
- * or, when nothing else is due within a period (the loop is idle), one slice's time after this one
- * ended. Under a flood, control thus gets about sliceUs / periodUs of a busy loop, or one request
+ * or, when nothing else is due within a period (the loop is idle), after a pause as long as the
+ * slice just taken; an idle loop also takes a new request at once. Under a flood, control thus gets about sliceUs / periodUs of a busy loop, or one request
  * per period where requests are slower than the budget; less when media keeps the loop busy (with
  * 500 streams a send falls due every ~16 µs, so a slice handles one or two); and half of an idle
  * loop. A send waits behind at most one request, and an idle server answers at once. When the queue is full, datagrams are
@@ -33,7 +33,7 @@ export interface QueuedDatagram {
   readonly bytes: Uint8Array;
   readonly address: string;
   readonly port: number;
-  /** What the per-source share counts under (policy.ts sourceKey: the IPv4 host or IPv6 /64). */
+  /** What the per-source share counts under (policy.ts sourceKey: an IPv4 host, a global IPv6 /64). */
   readonly source: string;
   readonly send: (reply: Uint8Array) => void;
 }
@@ -41,7 +41,7 @@ export interface QueuedDatagram {
 export interface IntakeShape {
   /** Datagrams that may wait; 256 of at most 1400 bytes (larger ones never queue) bound it to ~350 KiB. */
   readonly capacity: number;
-  /** Datagrams one source (IPv4 host, IPv6 /64) may have waiting, so a few busy sources cannot fill the queue. */
+  /** Datagrams one source (policy.ts sourceKey: an IPv4 host, a global IPv6 /64) may have waiting, so a few busy sources cannot fill the queue. */
   readonly perSource: number;
   /** Time a slice may spend handling requests before it yields, µs. */
   readonly sliceUs: number;
@@ -70,7 +70,7 @@ export class ControlIntake {
   #armed = false;
   #lastSliceAt = -Infinity;
 
-  /** Queued datagrams per source address. */
+  /** Queued datagrams per source (sourceKey). */
   readonly #bySource = new Map<string, number>();
   readonly #onError: (error: unknown) => void;
 
@@ -107,7 +107,9 @@ export class ControlIntake {
     this.#size++;
     if (!this.#armed) {
       this.#armed = true;
-      this.#scheduler.schedule(this.#slice, Math.max(this.#scheduler.now(), this.#lastSliceAt + this.#shape.periodUs));
+      const now = this.#scheduler.now();
+      // An idle loop answers at once; a busy one keeps its slices a period apart.
+      this.#scheduler.schedule(this.#slice, this.#idle(now) ? now : Math.max(now, this.#lastSliceAt + this.#shape.periodUs));
     }
     return true;
   }
@@ -120,6 +122,11 @@ export class ControlIntake {
     this.#size = 0;
     if (this.#armed) this.#scheduler.cancel(this.#slice);
     this.#armed = false;
+  }
+
+  /** Nothing but control is due within a period. */
+  #idle(now: number): boolean {
+    return this.#scheduler.nextDeadline() - now > this.#shape.periodUs;
   }
 
   #runSlice(startedAt: number): void {
@@ -145,9 +152,10 @@ export class ControlIntake {
       this.#armed = false;
       return;
     }
-    // With nothing else due for a period, the loop is idle: control may have every other slice of it.
+    // With nothing else due for a period, the loop is idle: control may have half of it (a pause as
+    // long as the slice just taken, however much a slow request made it overrun).
     const now = clock.now();
-    const idle = this.#scheduler.nextDeadline() - now > this.#shape.periodUs;
-    this.#scheduler.schedule(this.#slice, idle ? now + this.#shape.sliceUs : startedAt + this.#shape.periodUs);
+    const pause = Math.max(this.#shape.sliceUs, now - startedAt);
+    this.#scheduler.schedule(this.#slice, this.#idle(now) ? now + pause : startedAt + this.#shape.periodUs);
   }
 }

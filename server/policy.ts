@@ -170,14 +170,18 @@ export function parseIp(text: string): IpAddress | null {
 }
 
 /**
- * The key per-source limits count under: an IPv4 host (also when written as ::ffff:a.b.c.d), or an
- * IPv6 /64, the block one site or one customer line gets, since a single host can send from any
- * of its 2^64 addresses. Text that is not an address is its own key.
+ * The key per-source limits count under. An IPv4 host (also when written as ::ffff:a.b.c.d) is
+ * itself. A global unicast IPv6 address (2000::/3) counts by its /64, the block one site or one
+ * customer line gets, since a single host can send from any of its 2^64 addresses, except Teredo
+ * (2001::/32), whose /64s hold every client of a relay. Every other address (loopback, link-local
+ * with its zone, unique local, NAT64's 64:ff9b::/96, IPv4-compatible ::a.b.c.d) is itself, so
+ * unrelated hosts never share a limit. Text that is not an address is its own key.
  *
  * @example
  * ```ts
  * sourceKey("2001:db8:1:2:aaaa::1"); // "2001:db8:1:2::/64"
  * sourceKey("::ffff:10.0.0.1");      // "10.0.0.1"
+ * sourceKey("fe80::1%eth0");         // "fe80:0:0:0:0:0:0:1%eth0"
  * ```
  */
 export function sourceKey(address: string): string {
@@ -186,8 +190,12 @@ export function sourceKey(address: string): string {
   const b = ip.bytes;
   if (ip.v4) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   const groups: string[] = [];
-  for (let i = 0; i < 8; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  return `${groups.join(":")}::/64`;
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  const globalUnicast = (b[0]! & 0xe0) === 0x20;
+  const teredo = b[0] === 0x20 && b[1] === 0x01 && b[2] === 0 && b[3] === 0;
+  if (globalUnicast && !teredo) return `${groups.slice(0, 4).join(":")}::/64`;
+  const zone = address.indexOf("%");
+  return groups.join(":") + (zone >= 0 ? address.slice(zone).replace(/\]$/, "") : "");
 }
 
 /** True if two addresses are the same host; ::ffff:127.0.0.1 equals 127.0.0.1. */

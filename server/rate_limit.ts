@@ -49,8 +49,8 @@ export class RateLimiter {
   }
 
   /**
-   * Takes one token from `source`'s bucket (usually the source IP address, so changing ports does
-   * not buy a fresh bucket). Returns false when the bucket is empty: drop the request.
+   * Takes one token from `source`'s bucket (policy.ts sourceKey of the sender, so changing ports, or
+   * addresses within one IPv6 /64, does not buy a fresh bucket). Returns false when the bucket is empty.
    */
   allow(source: string, nowMs: number): boolean {
     let bucket = this.#buckets.get(source);

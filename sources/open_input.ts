@@ -7,6 +7,7 @@
 import { extname } from "node:path";
 import { PacerError, UsageError } from "../cli/errors.ts";
 import { detectContainer, probePs, probeTs } from "../protocol/mpeg_probe.ts";
+import { PCR_HZ } from "../protocol/mpegts.ts";
 import { type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
@@ -35,13 +36,16 @@ export interface OpenedInput {
 }
 
 /**
- * A file's head is read in two steps: FIRST_HEAD_BYTES tells the container and, in most streams,
- * holds two PCRs (340 ms at 1.5 Mbit/s); only when it does not is PROBE_HEAD_BYTES read. A job
+ * A file's head is read in two steps: FIRST_HEAD_BYTES tells the container and, up to about
+ * 5 Mbit/s, holds 100 ms of PCRs to take the rate from (340 ms at 1.5 Mbit/s); only when it does
+ * not is PROBE_HEAD_BYTES read. A job
  * holds its head while it starts, so with hundreds of jobs the smaller first read matters.
  */
 const FIRST_HEAD_BYTES = 64 << 10;
 /** Enough of a file's head to find PCRs 100 ms apart at 20 Mbit/s. */
 const PROBE_HEAD_BYTES = 256 << 10;
+/** A rate from less of the stream than this (one PCR interval at 20 Mbit/s is 26 ms) is read on for. */
+const MIN_PROBE_SPAN_S = 0.1;
 /** stdin: how much (at most) and how long to wait for two clock references. */
 const STDIN_PROBE_FIRST_BYTES = 16 << 10;
 const STDIN_PROBE_BYTES = PROBE_HEAD_BYTES;
@@ -128,7 +132,7 @@ async function openFile(path: string, options: InputOptions): Promise<OpenedInpu
   }
   const container = byExtension ?? detectContainer(head);
   if (container === "mpegts" || container === "mpegps") {
-    if (!options.bitrate && !probeMpeg(head, container).bitrate && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
+    if (!options.bitrate && clockSpanSeconds(probeMpeg(head, container)) < MIN_PROBE_SPAN_S && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
       head = await readHead(path, Math.min(size, PROBE_HEAD_BYTES));
     }
     return mpegFile(path, size, head, container, options);
@@ -155,6 +159,12 @@ function rawPcm(path: string, start: number, end: number, format: SampleFormat, 
 
 function probeMpeg(head: Uint8Array, kind: "mpegts" | "mpegps") {
   return kind === "mpegts" ? probeTs(head) : probePs(head);
+}
+
+/** Seconds between the first and last clock reference a probe saw (0 with fewer than two). */
+function clockSpanSeconds(probe: ReturnType<typeof probeMpeg>): number {
+  const [first, last] = probe.container === "mpegts" ? [probe.firstPcr, probe.lastPcr] : [probe.firstScr, probe.lastScr];
+  return first === null || last === null ? 0 : (last - first) / PCR_HZ;
 }
 
 /** The WAV header in `head`, a WavError becoming a one-line PacerError. */

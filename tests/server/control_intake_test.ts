@@ -1,7 +1,8 @@
 /**
- * The control intake on a manual clock: requests wait in a bounded FIFO and are handled in slices
- * that leave the loop to media — at most one slice per period, each stopping once its budget is
- * spent — and sends already due go before a slice.
+ * The control intake on a manual clock: requests wait in a bounded FIFO and are handled in slices.
+ * While media keeps the loop busy, a slice stops once its budget is spent or a send falls due and
+ * slices start a period apart; on an idle loop control gets half of the time and a new request is
+ * taken at once; sends already due always go before a slice.
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -46,6 +47,17 @@ function setup(costUs: (n: number) => number, shape = SHAPE, busy = true) {
   return { clock, scheduler, intake, handled };
 }
 
+/** Handled requests grouped into slices: a new slice starts when a request does not follow straight on from the one before. */
+function slicesOf(handled: { n: number; at: number }[], costs: number[]): { start: number; end: number }[] {
+  const slices: { start: number; end: number }[] = [];
+  for (const h of handled) {
+    const last = slices.at(-1);
+    if (last && h.at === last.end) last.end = h.at + costs[h.n]!;
+    else slices.push({ start: h.at, end: h.at + costs[h.n]! });
+  }
+  return slices;
+}
+
 describe("ControlIntake", () => {
   test("an idle server handles a request at once", () => {
     const { clock, scheduler, intake, handled } = setup(() => 20);
@@ -60,8 +72,37 @@ describe("ControlIntake", () => {
     const start = clock.now();
     for (let n = 0; n < 8; n++) intake.offer(datagram(n));
     scheduler.runUntil(start + 10_000);
-    // 4 requests (0–160 µs), then 150 µs for everything else, then 4 more from 310 µs.
-    expect(handled.map((h) => h.at - start)).toEqual([0, 40, 80, 120, 310, 350, 390, 430]);
+    // 4 requests (0–160 µs), then as long again for everything else, then 4 more from 320 µs.
+    expect(handled.map((h) => h.at - start)).toEqual([0, 40, 80, 120, 320, 360, 400, 440]);
+  });
+
+  test("on an idle loop a request right after a slice is taken at once, not a period later", () => {
+    const { clock, scheduler, intake, handled } = setup(() => 10, SHAPE, false);
+    const start = clock.now();
+    intake.offer(datagram(0));
+    scheduler.runUntil(start + 100);
+    intake.offer(datagram(1));
+    scheduler.runUntil(start + 100);
+    expect(handled.map((h) => h.at - start)).toEqual([0, 100]);
+  });
+
+  test("property: on an idle loop control takes at most half the time, however slow its requests", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 900 }), { minLength: 2, maxLength: 40 }), (costs) => {
+        const { clock, scheduler, intake, handled } = setup((n) => costs[n]!, { ...SHAPE, capacity: 64, perSource: 64 }, false);
+        const start = clock.now();
+        costs.forEach((_, n) => intake.offer(datagram(n)));
+        scheduler.runUntil(start + 100_000);
+        expect(handled.map((h) => h.n)).toEqual(costs.map((_, n) => n));
+        // After each slice, the loop gets at least as long.
+        const slices = slicesOf(handled, costs);
+        for (let i = 1; i < slices.length; i++) {
+          const before = slices[i - 1]!;
+          expect(slices[i]!.start - before.end).toBeGreaterThanOrEqual(Math.max(SHAPE.sliceUs, before.end - before.start));
+        }
+        expect(slices[0]!.start).toBe(start);
+      }),
+    );
   });
 
   test("on a busy loop a flood is handled a budget's worth per period, in arrival order, and a full queue refuses more", () => {
@@ -160,14 +201,7 @@ describe("ControlIntake", () => {
           });
           scheduler.runUntil(clock.now() + 1_000 * (SHAPE.capacity + 2));
           expect(handled.map((h) => h.n)).toEqual(accepted);
-          // Group handled requests into slices: a new slice starts when one request does not
-          // follow straight on from the previous one.
-          const slices: { start: number; end: number }[] = [];
-          for (const h of handled) {
-            const last = slices.at(-1);
-            if (last && h.at === last.end) last.end = h.at + costs[h.n]!;
-            else slices.push({ start: h.at, end: h.at + costs[h.n]! });
-          }
+          const slices = slicesOf(handled, costs);
           for (let i = 0; i < slices.length; i++) {
             const s = slices[i]!;
             // A slice stops starting requests once its budget is spent: it overruns by at most one request.

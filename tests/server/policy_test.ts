@@ -145,14 +145,24 @@ describe("destinationAllowed", () => {
 });
 
 describe("sourceKey", () => {
-  test("IPv4 hosts are themselves, also when IPv4-mapped; IPv6 counts by /64; anything else is its own key", () => {
+  test("IPv4 hosts are themselves, also when IPv4-mapped; global IPv6 counts by /64", () => {
     expect(sourceKey("10.0.0.1")).toBe("10.0.0.1");
     expect(sourceKey("::ffff:10.0.0.1")).toBe("10.0.0.1");
     expect(sourceKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd")).toBe("2001:db8:1:2::/64");
-    expect(sourceKey("2001:db8:1:2::1")).toBe(sourceKey("2001:0db8:0001:0002:ffff::9"));
+    expect(sourceKey("[2001:DB8:1:2::1]")).toBe(sourceKey("2001:0db8:0001:0002:ffff::9"));
     expect(sourceKey("2001:db8:1:3::1")).not.toBe(sourceKey("2001:db8:1:2::1"));
-    expect(sourceKey("::1")).toBe("0:0:0:0::/64");
-    expect(sourceKey("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
     expect(sourceKey("not an address")).toBe("not an address");
+  });
+
+  test("addresses whose /64 holds unrelated hosts are each their own source", () => {
+    const distinct = (a: string, b: string) => expect(sourceKey(a)).not.toBe(sourceKey(b));
+    distinct("::1.2.3.4", "::5.6.7.8"); // IPv4-compatible
+    distinct("64:ff9b::1.2.3.4", "64:ff9b::5.6.7.8"); // NAT64: every IPv4 client behind one prefix
+    distinct("fe80::1%eth0", "fe80::2%eth0"); // link-local
+    distinct("fe80::1%eth0", "fe80::1%eth1"); // the same link-local address on two links
+    distinct("fd00::1", "fd00::2"); // unique local
+    distinct("2001:0:4136:e378::1", "2001:0:4136:e378::2"); // Teredo clients of one relay
+    expect(sourceKey("::1")).toBe("0:0:0:0:0:0:0:1");
+    expect(sourceKey("fe80::1%eth0")).toBe("fe80:0:0:0:0:0:0:1%eth0");
   });
 });
