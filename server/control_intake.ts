@@ -58,6 +58,11 @@ export interface IntakeShape {
  */
 export const DEFAULT_INTAKE: IntakeShape = { capacity: 256, perSource: 16, sliceUs: 50, periodUs: 1_000 };
 
+/** A slice firing later than this finds the loop behind its sends (a slow host, a GC pause)… */
+const BEHIND_US = 500;
+/** …and control then takes one request per this many periods until the loop catches up. */
+const BEHIND_PERIODS = 4;
+
 export class ControlIntake {
   readonly #scheduler: Scheduler;
   readonly #handle: (datagram: QueuedDatagram) => unknown;
@@ -89,7 +94,7 @@ export class ControlIntake {
     this.#onError = onError;
     this.#shape = shape;
     this.#ring = new Array(shape.capacity);
-    this.#slice = scheduler.timer("control", (_t, now) => this.#runSlice(now));
+    this.#slice = scheduler.timer("control", (t, now) => this.#runSlice(now, now - t.deadline > BEHIND_US));
   }
 
   /** Datagrams waiting now. */
@@ -129,7 +134,8 @@ export class ControlIntake {
     return this.#scheduler.nextDeadline() - now > this.#shape.periodUs;
   }
 
-  #runSlice(startedAt: number): void {
+  /** `behind`: the slice itself fired late, so the loop is behind its sends: take one request and back off. */
+  #runSlice(startedAt: number, behind: boolean): void {
     this.#lastSliceAt = startedAt;
     const clock = this.#scheduler.clock;
     const stopAt = startedAt + this.#shape.sliceUs;
@@ -147,7 +153,7 @@ export class ControlIntake {
       } catch (error) {
         this.#onError(error);
       }
-    } while (this.#size > 0 && clock.now() < stopAt && this.#scheduler.nextDeadline() > clock.now());
+    } while (!behind && this.#size > 0 && clock.now() < stopAt && this.#scheduler.nextDeadline() > clock.now());
     if (this.#size === 0) {
       this.#armed = false;
       return;
@@ -156,6 +162,7 @@ export class ControlIntake {
     // long as the slice just taken, however much a slow request made it overrun).
     const now = clock.now();
     const pause = Math.max(this.#shape.sliceUs, now - startedAt);
-    this.#scheduler.schedule(this.#slice, this.#idle(now) ? now + pause : startedAt + this.#shape.periodUs);
+    const period = behind ? BEHIND_PERIODS * this.#shape.periodUs : this.#shape.periodUs;
+    this.#scheduler.schedule(this.#slice, this.#idle(now) ? now + pause : startedAt + period);
   }
 }

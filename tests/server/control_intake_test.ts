@@ -154,6 +154,18 @@ describe("ControlIntake", () => {
     expect(handled.map((h) => h.at - start)).toEqual([0, 20, 1000, 1020]);
   });
 
+  test("a slice that fires late (the loop is behind its sends) takes one request and backs off for four periods", () => {
+    const { clock, scheduler, intake, handled } = setup(() => 10);
+    const start = clock.now();
+    for (let n = 0; n < 4; n++) intake.offer(datagram(n));
+    // The loop is stuck for 2 ms (a slow host, a GC pause) before the first slice can run.
+    clock.advance(2_000);
+    scheduler.runUntil(start + 20_000);
+    // Late at 2 ms: one request, then nothing until 6 ms; there a send falls due at the same
+    // instant (every 300 µs), so one request again, and two at 7 ms.
+    expect(handled.map((h) => h.at - start)).toEqual([2_000, 6_000, 7_000, 7_010]);
+  });
+
   test("a request slower than the slice is still handled, one per slice", () => {
     const { clock, scheduler, intake, handled } = setup(() => 400);
     const start = clock.now();
