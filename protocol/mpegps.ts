@@ -34,7 +34,7 @@
  * }
  * ```
  */
-import { carryFrom, NO_CARRY, withCarry } from "./chunk_carry.ts";
+import { NO_CARRY, scanWithCarry } from "./chunk_carry.ts";
 
 export const PS_PACK_START_CODE = 0xba;
 export const PS_SYSTEM_HEADER_START_CODE = 0xbb;
@@ -197,15 +197,9 @@ export class PsScanner {
   }
 
   push(chunk: Uint8Array, onPack: PsPackCallback, onPacket?: PsPacketCallback): void {
-    const buf = withCarry(this.carry, chunk);
     const base = this.nextOffset - this.carry.length;
     this.nextOffset += chunk.length;
-    let keep = buf.length;
-    try {
-      keep = this.scan(buf, base, onPack, onPacket);
-    } finally {
-      this.carry = carryFrom(buf, keep);
-    }
+    this.carry = scanWithCarry(this.carry, chunk, (buf) => this.scan(buf, base, onPack, onPacket));
   }
 
   /** Returns the index from which bytes must wait for more input. */

@@ -38,7 +38,7 @@
  * tsGetPcr(p, 0); // 27000000
  * ```
  */
-import { carryFrom, NO_CARRY, withCarry } from "./chunk_carry.ts";
+import { NO_CARRY, scanWithCarry } from "./chunk_carry.ts";
 
 export const TS_SIZE = 188;
 export const TS_SYNC = 0x47;
@@ -260,15 +260,9 @@ export class TsScanner {
 
   /** Feeds the next chunk; calls `onPacket` for each packet completed by it. */
   push(chunk: Uint8Array, onPacket: TsPacketCallback): void {
-    const buf = withCarry(this.carry, chunk);
     const base = this.nextOffset - this.carry.length;
     this.nextOffset += chunk.length;
-    let keep = buf.length;
-    try {
-      keep = this.scan(buf, base, onPacket, false);
-    } finally {
-      this.carry = carryFrom(buf, keep);
-    }
+    this.carry = scanWithCarry(this.carry, chunk, (buf) => this.scan(buf, base, onPacket, false));
   }
 
   /**
