@@ -64,37 +64,44 @@ const COMMANDS: Record<string, Command> = {
   acquire: notYet("acquire"),
 };
 
-/** Global options come before the command; everything after it is the command's. */
+/** A logging flag, which may stand anywhere, before or after the command. */
+const LOG_FLAGS: Record<string, { level?: LogLevel; json?: true }> = {
+  "--quiet": { level: "error" },
+  "-q": { level: "error" },
+  "--verbose": { level: "debug" },
+  "-v": { level: "debug" },
+  "--log-json": { json: true },
+};
+
+/**
+ * Takes the logging flags out from anywhere in `argv`; of the rest, `--help` and `--version`
+ * count only before the command, and everything from the command on is the command's.
+ */
 function splitGlobal(argv: string[]): { level: LogLevel; json: boolean; rest: string[]; help: boolean; version: boolean } {
   let level: LogLevel = "info";
   let json = false;
   let help = false;
   let version = false;
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--quiet" || a === "-q") level = "error";
-    else if (a === "--verbose" || a === "-v") level = "debug";
-    else if (a === "--log-json") json = true;
+  const rest: string[] = [];
+  for (const a of argv) {
+    const flag = LOG_FLAGS[a];
+    if (flag) {
+      level = flag.level ?? level;
+      json ||= flag.json ?? false;
+    } else if (rest.length > 0) rest.push(a);
     else if (a === "--help" || a === "-h") help = true;
     else if (a === "--version" || a === "-V") version = true;
     else if (a.startsWith("-")) throw new UsageError(`unknown option "${a}" (see pacer --help)`);
-    else break;
+    else rest.push(a);
   }
-  return { level, json, help, version, rest: argv.slice(i) };
+  return { level, json, help, version, rest };
 }
 
 async function main(argv: string[]): Promise<number> {
   let log: Logger = createLogger({ level: "info" });
   try {
     const global = splitGlobal(argv);
-    // Command options may also carry the global logging flags, anywhere.
-    const rest = global.rest.filter((a) => {
-      if (a === "--quiet" || a === "-q") return !!(global.level = "error");
-      if (a === "--verbose") return !(global.level = "debug");
-      if (a === "--log-json") return !(global.json = true);
-      return true;
-    });
+    const rest = global.rest;
     log = createLogger({ level: global.level, json: global.json });
     if (global.version) {
       process.stdout.write(`pacer ${pkg.version}\n`);

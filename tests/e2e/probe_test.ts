@@ -102,6 +102,22 @@ describe("pacer probe on other inputs", () => {
     expect(run.stderr).toContain("no MPEG-TS packets found");
   });
 
+  test("logging flags work after the command too (they used to be refused as unknown options there)", async () => {
+    const bin = join(tmp.dir, "data-flags.bin");
+    writeFileSync(bin, new Uint8Array(187_500));
+    for (const flag of ["--quiet", "-q", "--verbose", "-v", "--log-json"]) {
+      const run = await runPacer(["probe", bin, "--bitrate", "1.5M", flag]);
+      expect([flag, run.code]).toEqual([flag, 0]);
+      expect(seconds(fields(run.stdout).get("duration"))).toBe(1);
+    }
+    // --quiet keeps errors: a bad file is still one line and exit 1.
+    const junk = join(tmp.dir, "junk-quiet.ts");
+    writeFileSync(junk, garbageBytes(50_000));
+    const quiet = await runPacer(["probe", junk, "--quiet"]);
+    expect(quiet.code).toBe(1);
+    expect(quiet.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
   test("garbage of no known kind is exit 2: it needs --format or --bitrate", async () => {
     const junk = join(tmp.dir, "junk.dat");
     writeFileSync(junk, garbageBytes(50_000));
