@@ -7,7 +7,9 @@
  * - The command's stdout is pacer's stdout (so `cmd:` can end in a filter that
  *   writes there); each stderr line is logged as `[cmd] line`.
  * - Backpressure: `send` takes only what fits in the pipe now, never blocks
- *   and never queues; the job offers the rest again shortly.
+ *   and never queues; the job offers the rest again shortly. It writes in
+ *   pieces of whole frames up to PIPE_BUF, which a pipe takes all or not at
+ *   all, so a full pipe never splits a frame.
  * - A command that dies while the stream plays is restarted, with back-off
  *   from 100 ms doubling to 5 s, reset whenever a child read something. The
  *   stream goes on in real time meanwhile: units offered while no child runs
@@ -67,8 +69,9 @@ const O_CLOEXEC = 0o2000000;
 const O_NONBLOCK = 0o4000;
 const F_GETFL = 3;
 const F_SETFL = 4;
-const F_GETPIPE_SZ = 1032;
 const FIONREAD = 0x541b;
+/** Pipe writes of at most this many bytes are all-or-nothing (POSIX PIPE_BUF, 4096 on Linux). */
+const PIPE_BUF = 4096;
 
 let libc: ReturnType<typeof loadLibc> | null = null;
 function loadLibc() {
@@ -87,8 +90,6 @@ const unreadCell = new Int32Array(1);
 interface ChildPipe {
   readFd: number;
   writeFd: number;
-  /** Bytes the pipe holds before a write would block. */
-  capacity: number;
 }
 
 function openPipe(): ChildPipe {
@@ -100,7 +101,7 @@ function openPipe(): ChildPipe {
   const writeFd = pipeFds[1]!;
   // Non-blocking on pacer's end only: the child's stdin stays an ordinary blocking pipe.
   libc.fcntl(writeFd, F_SETFL, libc.fcntl(writeFd, F_GETFL, 0) | O_NONBLOCK);
-  return { readFd, writeFd, capacity: libc.fcntl(writeFd, F_GETPIPE_SZ, 0) };
+  return { readFd, writeFd };
 }
 
 /** Bytes written to the pipe and not yet read by the child. */
@@ -114,7 +115,7 @@ function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): num
   return DATA_UNIT_BYTES;
 }
 
-/** The unit a restarted child must start on, so it never sees half a frame or TS packet. */
+/** A child must only ever see whole frames or TS packets. */
 function alignmentFor(stream: StreamInfo, format: SampleFormat | undefined): number {
   if (format) return bytesPerFrame(format);
   return stream.kind === "mpegts" ? TS_PACKET : 1;
@@ -161,7 +162,9 @@ export const commandBackend: BackendFactory = {
     if (command.trim() === "") throw new UsageError(`"${target}": cmd: needs a shell command, e.g. cmd:aplay -`);
     const format = stream.kind === "pcm" ? (stream.outFormat ?? stream.format) : undefined;
     const unitBytes = unitBytesFor(stream, format);
-    const align = alignmentFor(stream, format);
+    // Each write is whole frames (or packets) and all-or-nothing, so a full pipe never splits one:
+    // a larger non-blocking write may stop at any byte when the pipe fills.
+    const writeMax = Math.max(1, Math.floor(PIPE_BUF / alignmentFor(stream, format))) * alignmentFor(stream, format);
     const env = childEnv(format);
     const { startMs, maxMs } = backoffRange();
     const { log, scheduler } = ctx;
@@ -171,13 +174,10 @@ export const commandBackend: BackendFactory = {
     let state: State = "running";
     let child: ChildProcess | null = null;
     let writeFd = -1;
-    let capacity = 0;
     /** Bytes written into the current child's pipe. */
     let writtenToChild = 0;
     /** Stream bytes taken so far (written or dropped): where a new child starts. */
     let position = 0;
-    /** Bytes still to drop before the current child's first frame boundary. */
-    let skip = 0;
     let droppedWhileDown = 0;
     let idleDeaths = 0;
     let backoffMs = startMs;
@@ -220,10 +220,8 @@ export const commandBackend: BackendFactory = {
       }
       child = proc;
       writeFd = pipe.writeFd;
-      capacity = pipe.capacity;
       writtenToChild = 0;
       droppedWhileDown = 0;
-      skip = (align - (position % align)) % align;
       state = "running";
 
       let pending = "";
@@ -303,34 +301,28 @@ export const commandBackend: BackendFactory = {
           droppedWhileDown += length;
           return length;
         }
-        let offset = 0;
-        if (skip > 0) {
-          offset = Math.min(skip, length);
-          skip -= offset;
-          position += offset;
-          if (offset === length) return length;
+        let written = 0;
+        let dropped = 0;
+        while (written < length) {
+          try {
+            written += writeSync(writeFd, unit, written, Math.min(writeMax, length - written));
+          } catch (err) {
+            const code = (err as NodeJS.ErrnoException).code;
+            if (code === "EAGAIN") break; // the pipe is full: the job offers the rest again
+            if (code !== "EPIPE") log.warn(`cmd: ${quoted}: writing its stdin failed: ${(err as Error).message}`);
+            state = "down"; // its stdin is gone: drop until its exit is seen and it is restarted
+            dropped = length - written;
+            droppedWhileDown += dropped;
+            break;
+          }
         }
-        const room = capacity - unreadBytes(writeFd);
-        let count = length - offset;
-        if (count > room) count = room - (room % align);
-        if (count <= 0) return offset;
-        let written: number;
-        try {
-          written = writeSync(writeFd, unit, offset, count);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === "EAGAIN") return offset;
-          if (code !== "EPIPE") log.warn(`cmd: ${quoted}: writing its stdin failed: ${(err as Error).message}`);
-          state = "down"; // its stdin is gone: drop until its exit is seen and it is restarted
-          position += length - offset;
-          droppedWhileDown += length - offset;
-          return length;
+        position += written + dropped;
+        if (written > 0) {
+          writtenToChild += written;
+          counters.units++;
+          counters.bytes += written;
         }
-        writtenToChild += written;
-        position += written;
-        counters.units++;
-        counters.bytes += written;
-        return offset + written;
+        return written + dropped;
       },
       close() {
         closing ??= new Promise<void>((resolve) => {

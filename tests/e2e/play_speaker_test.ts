@@ -81,6 +81,22 @@ describe("cmd: a shell command's stdin", () => {
     expect(readFileSync(env, "utf8").trim()).toBe("s16le 44100 2");
   });
 
+  test("a command that reads slowly gets every byte once, though its pipe fills (24-bit stereo: units larger than PIPE_BUF)", async () => {
+    // 20 ms of s24le 48 kHz stereo is 5,760 bytes: before, a write that large into a nearly full
+    // pipe could stop mid-frame, and the unsent part of that frame was written a second time.
+    const format: SampleFormat = { encoding: "s24le", rate: 48_000, channels: 2 };
+    const { path, samples } = wavFile("slow.wav", format, 1);
+    const out = join(dir, "slow.raw");
+    // The reader takes 2,053 bytes (not whole frames) every 10 ms, slower than the stream, so the
+    // 64 KiB pipe fills and stays nearly full.
+    const slowCat = `perl -e 'while (read(STDIN, $b, 2053)) { print $b; select(undef, undef, undef, 0.01) }' > ${out}`;
+    const run = await runPacer(["play", path, "--to", `cmd:${slowCat}`]);
+    expect(run.code).toBe(0);
+    const got = readFileSync(out);
+    expect(got.length).toBe(samples.length);
+    expect(got.equals(samples)).toBe(true);
+  }, 20_000);
+
   test("--out-format converts for the command", async () => {
     const { path } = wavFile("conv.wav", { encoding: "s16le", rate: 44_100, channels: 2 }, 0.25);
     const out = join(dir, "mono.raw");
