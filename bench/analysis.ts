@@ -34,8 +34,12 @@ export interface StreamCounts {
   seqMissing: number[];
 }
 
-/** Lateness of RTP audio against its timestamps, pooled over `streams` streams. */
-export function rtpLateness(rows: Float64Array, streams: number, rate: number): { latenessNs: Float64Array } & StreamCounts {
+/**
+ * Lateness of RTP audio against its timestamps, pooled over `streams` streams. The packets of the
+ * sender's lead (`leadUs` of media, sent at once at the start by design) are counted as received
+ * but not timed: they are early on purpose, and against the steady state they would read as late.
+ */
+export function rtpLateness(rows: Float64Array, streams: number, rate: number, leadUs = 0): { latenessNs: Float64Array } & StreamCounts {
   const n = rows.length / ROW_FIELDS;
   const offsetNs = new Float64Array(n);
   const stream = new Int32Array(n);
@@ -57,6 +61,7 @@ export function rtpLateness(rows: Float64Array, streams: number, rate: number): 
     if (lastSeq[s]! >= 0) seqMissing[s]! += ((seq - lastSeq[s]! + SEQ_MOD) % SEQ_MOD) - 1;
     lastTs[s] = ts;
     lastSeq[s] = seq;
+    if ((mediaTicks[s]! / rate) * 1e6 < leadUs) continue;
     const offset = rows[r + ROW_ARRIVAL_NS]! - (mediaTicks[s]! / rate) * NS_PER_S;
     offsetNs[kept] = offset;
     stream[kept] = s;

@@ -117,10 +117,13 @@ export class Destination {
     return this.state === "running";
   }
 
-  /** Starts sending: the first unit goes now. */
+  /**
+   * Starts sending: the first unit goes now, and every unit is due `aheadUs` before its media
+   * time, so the backend's lead (an RTP jitter allowance, ALSA's queued periods) is sent at once.
+   */
   start(now: number): void {
     this.startedAt = now;
-    this.pace.start(now, this.mediaUs() - this.backend.aheadUs);
+    this.pace.start(now, this.mediaUs());
     this.host.scheduler.schedule(this.timer, now);
   }
 
@@ -203,7 +206,7 @@ export class Destination {
     this.gaps++;
     if (this.inFormat) this.frame += Math.round(((now - this.starvedAt) * this.outRate) / US_PER_S);
     this.marker = true;
-    this.pace.start(now, this.mediaUs() - this.backend.aheadUs);
+    this.pace.start(now, this.mediaUs());
     this.timer.deadline = now;
   }
 

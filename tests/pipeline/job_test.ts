@@ -18,6 +18,7 @@ import { streamSource } from "../../sources/stream_source.ts";
 import { PassThrough } from "node:stream";
 import { TS_SIZE, TS_SYNC } from "../../protocol/mpegts.ts";
 import { garbageBytes, insertBytes, makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { rampS16, writeWav } from "../helpers/audio.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-job-"));
@@ -221,6 +222,26 @@ describe("a job on a manual clock", () => {
       const { result } = await runJob(input, [`file:${out}`]);
       expect(result.failures).toEqual([]);
       expect(readFileSync(out).equals(Buffer.from(clean))).toBe(true);
+    }
+  });
+
+  test("a backend's lead (rtp ahead=100) goes out at once, then units follow at their media time", async () => {
+    const wav = join(dir, "lead.wav");
+    writeWav(wav, { encoding: "s16le", rate: 44_100, channels: 2 }, rampS16(44_100));
+    const scheduler = new Scheduler(new ManualClock(1_000_000));
+    const opened = await openInput(wav);
+    const rx = await udpReceiver();
+    try {
+      const job = await Job.create({ input: opened.info, source: opened.source, outputs: [`rtp://127.0.0.1:${rx.port}?ahead=100`], scheduler, log: silentLogger });
+      job.start();
+      scheduler.fireDue();
+      // 1400-byte units are 7.94 ms of audio: 100 ms ahead is units 0..12 now, before any time passes.
+      expect(job.totals().units).toBe(13);
+      scheduler.runUntil(scheduler.now() + 100_000);
+      expect(job.totals().units).toBe(13 + 13);
+      await job.stop();
+    } finally {
+      rx.close();
     }
   });
 
