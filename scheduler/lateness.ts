@@ -62,15 +62,21 @@ export class LatenessHistogram {
   }
 
   /**
-   * How many recorded values lie in buckets wholly below `bound` µs: exact
-   * where `bound` falls on a bucket edge (every integer up to 128, every
-   * even number to 256, every multiple of 4 to 512, …), otherwise short by
-   * at most the one bucket `bound` falls in. Used for Prometheus buckets.
+   * For each of `bounds` (ascending, µs), how many recorded values lie in buckets wholly below it,
+   * in one pass over the buckets: exact where a bound falls on a bucket edge (every integer up to
+   * 128, every even number to 256, every multiple of 4 to 512, …), otherwise short by at most the
+   * one bucket it falls in. Used for Prometheus buckets.
    */
-  countBelow(bound: number): number {
-    let n = 0;
-    for (let b = 0; b < BUCKETS - 1 && lowerBoundOf(b + 1) <= bound; b++) n += this.counts[b]!;
-    return n;
+  countsBelow(bounds: readonly number[]): number[] {
+    const out = new Array<number>(bounds.length).fill(0);
+    let seen = 0;
+    let i = 0;
+    for (let b = 0; b < BUCKETS && i < bounds.length; b++) {
+      while (i < bounds.length && lowerBoundOf(b + 1) > bounds[i]!) out[i++] = seen;
+      seen += this.counts[b]!;
+    }
+    while (i < bounds.length) out[i++] = seen;
+    return out;
   }
 
   reset(): void {

@@ -131,19 +131,16 @@ export class ControlEndpoint {
     this.#limits = limits;
   }
 
-  get keyed(): boolean {
-    return this.#key !== undefined;
-  }
-
   /**
-   * Counts a datagram from `address`, applies the per-source rate limit and, on a keyed server,
-   * checks its size and MAC: false means drop it (counted). Cheap (~1 µs), so it runs as datagrams
-   * arrive, and junk never takes a place in the intake queue.
+   * Counts a datagram from `source` (policy.ts sourceKey of its address), applies the per-source
+   * rate limit and, on a keyed server, checks its size and MAC: false means drop it (counted).
+   * Cheap (~1 µs for the MAC), so it runs as datagrams arrive, and junk never takes a place in the
+   * intake queue.
    */
-  admit(bytes: Uint8Array, address: string): boolean {
+  admit(bytes: Uint8Array, source: string): boolean {
     const counters = this.counters;
     counters.requests++;
-    if (!this.#limiter.allow(sourceKey(address), this.#nowMs())) {
+    if (!this.#limiter.allow(source, this.#nowMs())) {
       counters.rate_limited++;
       return false;
     }
@@ -151,7 +148,7 @@ export class ControlEndpoint {
     const envelope = this.#key ? checkEnvelope(bytes, this.#key) : null;
     if (envelope) {
       counters.dropped[envelope.reason]++;
-      if (this.#log.debugEnabled) this.#log.debug(`control request dropped: ${envelope.message}`, { from: address });
+      if (this.#log.debugEnabled) this.#log.debug(`control request dropped: ${envelope.message}`, { from: source });
       return false;
     }
     return true;
@@ -159,11 +156,12 @@ export class ControlEndpoint {
 
   /** Admits and handles one datagram: {@link admit}, then {@link handle}. */
   receive(bytes: Uint8Array, address: string, port: number, send: (reply: Uint8Array) => void): void | Promise<void> {
-    if (this.admit(bytes, address)) return this.handle(bytes, address, port, send);
+    if (this.admit(bytes, sourceKey(address))) return this.handle(bytes, address, port, send);
   }
 
   /**
-   * Handles one admitted datagram from `address`:`port`; `send` transmits a reply to that source.
+   * Handles one datagram from `address`:`port` that {@link admit} let in (its MAC is not checked
+   * again); `send` transmits a reply to that source.
    * Synchronous when the op is (ping, status, interest…), so a caller can account for its time;
    * a Promise when the op waits (play opens files, stop drains a job).
    */
@@ -171,7 +169,7 @@ export class ControlEndpoint {
     const counters = this.counters;
     const now = this.#nowMs();
     const key = this.#key;
-    const decoded = decodeRequest(bytes, key, now);
+    const decoded = decodeRequest(bytes, key, now, { envelopeChecked: true });
     if (!decoded.ok) {
       if (decoded.drop) {
         counters.dropped[decoded.reason]++;
@@ -275,11 +273,12 @@ export async function openControlSocket(
     port: at.port,
     socket: {
       data(s, data, port, address) {
-        if (!endpoint.admit(data, address)) return;
+        const source = sourceKey(address);
+        if (!endpoint.admit(data, source)) return;
         const send = (reply: Uint8Array) => s.send(reply, port, address);
         // Oversize (keyless server) only needs its error reply, at once, so the queue never holds more than MAX_DATAGRAM per entry.
         if (data.length > MAX_DATAGRAM) return void endpoint.handle(data, address, port, send);
-        if (!intake.offer({ bytes: data, address, port, source: sourceKey(address), send })) endpoint.counters.overloaded++;
+        if (!intake.offer({ bytes: data, address, port, source, send })) endpoint.counters.overloaded++;
       },
       // Bun 1.4.5 passes the error first at run time, though its types say (socket, error).
       error(a: unknown, b?: unknown) {

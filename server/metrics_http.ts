@@ -84,7 +84,8 @@ export function metricsText(server: ServerContext): string {
   lines.push("# HELP pacer_lateness_microseconds How late timed events fired, by event kind.", "# TYPE pacer_lateness_microseconds histogram");
   for (const [kind, h] of server.scheduler.latenessKinds()) {
     const k = label(kind);
-    for (const edge of LATENESS_BUCKET_EDGES_US) lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="${edge - 1}"} ${h.countBelow(edge)}`);
+    const below = h.countsBelow(LATENESS_BUCKET_EDGES_US);
+    LATENESS_BUCKET_EDGES_US.forEach((edge, i) => lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="${edge - 1}"} ${below[i]}`));
     lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="+Inf"} ${h.count}`);
     lines.push(`pacer_lateness_microseconds_sum{kind="${k}"} ${h.sum}`, `pacer_lateness_microseconds_count{kind="${k}"} ${h.count}`);
   }

@@ -195,6 +195,7 @@ export function serverStatus(server: ServerContext) {
       replays: counters.replays,
       rate_limited: counters.rate_limited,
       overloaded: counters.overloaded,
+      retries_in_flight: counters.retries_in_flight,
       dropped: counters.dropped,
       unsent: counters.unsent,
       errors: counters.errors,
