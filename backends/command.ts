@@ -45,9 +45,9 @@ import { PacerError, UsageError } from "../cli/errors.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
+import { TS_SIZE } from "../protocol/mpegts.ts";
 
 const SCHEME_PREFIX = "cmd:";
-const TS_PACKET = 188;
 /** PCM units hold about this much audio, in whole frames. */
 const PCM_UNIT_US = 20_000;
 /** Non-PCM units: whole TS packets within this, or exactly this for other data. */
@@ -111,14 +111,14 @@ function unreadBytes(writeFd: number): number {
 
 function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
   if (format) return Math.max(1, Math.round((format.rate * PCM_UNIT_US) / US_PER_S)) * bytesPerFrame(format);
-  if (stream.kind === "mpegts") return Math.floor(DATA_UNIT_BYTES / TS_PACKET) * TS_PACKET;
+  if (stream.kind === "mpegts") return Math.floor(DATA_UNIT_BYTES / TS_SIZE) * TS_SIZE;
   return DATA_UNIT_BYTES;
 }
 
 /** A child must only ever see whole frames or TS packets. */
 function alignmentFor(stream: StreamInfo, format: SampleFormat | undefined): number {
   if (format) return bytesPerFrame(format);
-  return stream.kind === "mpegts" ? TS_PACKET : 1;
+  return stream.kind === "mpegts" ? TS_SIZE : 1;
 }
 
 function childEnv(format: SampleFormat | undefined): NodeJS.ProcessEnv {

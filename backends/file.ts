@@ -19,9 +19,9 @@ import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
 import { PacerError, UsageError } from "../cli/errors.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
+import { TS_SIZE } from "../protocol/mpegts.ts";
 
 const SCHEME_PREFIX = "file:";
-const TS_PACKET = 188;
 /** About this many bytes per write, rounded down to whole frames or TS packets. */
 const UNIT_TARGET_BYTES = 64 * 1024;
 const AHEAD_US = 20_000;
@@ -49,7 +49,7 @@ function describeFsError(err: unknown): string {
 }
 
 function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
-  const align = format ? bytesPerFrame(format) : stream.kind === "mpegts" ? TS_PACKET : 1;
+  const align = format ? bytesPerFrame(format) : stream.kind === "mpegts" ? TS_SIZE : 1;
   return Math.max(1, Math.floor(UNIT_TARGET_BYTES / align)) * align;
 }
 

@@ -1,8 +1,9 @@
 /** `pacer probe INPUT`: what pacer knows of an input before playing it. */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import type { Logger } from "./log.ts";
 import { UsageError } from "./errors.ts";
 import { probePs, probeTs } from "../protocol/mpeg_probe.ts";
+import { TS_SIZE } from "../protocol/mpegts.ts";
 import { formatToString } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { openInput } from "../sources/open_input.ts";
@@ -28,10 +29,22 @@ function hex(n: number): string {
   return `0x${n.toString(16).padStart(4, "0")}`;
 }
 
+/** The whole file if small, else its head and its tail (the tail starting on a packet boundary), read without loading the rest. */
 function sampleOf(path: string): Uint8Array {
-  const all = readFileSync(path);
-  if (all.length <= WHOLE_FILE_LIMIT) return all;
-  return Buffer.concat([all.subarray(0, SAMPLE_BYTES), all.subarray(all.length - SAMPLE_BYTES - (all.length % 188))]);
+  const size = statSync(path).size;
+  if (size <= WHOLE_FILE_LIMIT) return readFileSync(path);
+  // Both pieces whole TS packets from the file's grid, so the seam between them is no garbage.
+  const head = SAMPLE_BYTES - (SAMPLE_BYTES % TS_SIZE);
+  const tail = head + (size % TS_SIZE);
+  const out = Buffer.alloc(head + tail);
+  const fd = openSync(path, "r");
+  try {
+    readSync(fd, out, 0, head, 0);
+    readSync(fd, out, head, tail, size - tail);
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }
 
 export async function runProbe(argv: string[], _log: Logger): Promise<number> {

@@ -14,9 +14,8 @@ import { PacedSchedule } from "../scheduler/paced_schedule.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import type { ReadAheadBuffer } from "./read_ahead.ts";
 import type { SkipRanges } from "./skip_ranges.ts";
+import { TS_SIZE } from "../protocol/mpegts.ts";
 
-/** Garbage is only ever found in MPEG-TS, so a unit cut short around it is cut at a packet. */
-const TS_PACKET_BYTES = 188;
 
 /** A starving destination looks for data again this often (and at once when data arrives). */
 const STARVE_RETRY_US = 2_000;
@@ -244,7 +243,7 @@ export class Destination {
       // A buffer full from this cursor on brings no more until the cursor moves (scattered garbage
       // left less than a unit of packets in it): send the whole packets there are.
       if (host.ring.free > 0 || host.ring.start < this.cursor) return 0;
-      filled -= filled % TS_PACKET_BYTES;
+      filled -= filled % TS_SIZE; // garbage is only ever found in MPEG-TS
     }
     return filled;
   }

@@ -7,7 +7,7 @@
 import { extname } from "node:path";
 import { PacerError, UsageError } from "../cli/errors.ts";
 import { detectContainer, probePs, probeTs } from "../protocol/mpeg_probe.ts";
-import { PCR_HZ } from "../protocol/mpegts.ts";
+import { PCR_HZ, TS_SIZE } from "../protocol/mpegts.ts";
 import { type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
@@ -55,7 +55,6 @@ const STDIN_PROBE_MS = 500;
  * this covers 20 s of 20 ms PCRs, the whole 256 KiB window down to ~100 kbit/s.
  */
 const CLOCK_ANCHORS = 1024;
-const TS_PACKET = 188;
 
 /** Reads the head asynchronously: in `serve`, a 1 MiB synchronous read per request would stall every stream. */
 async function readHead(path: string, bytes: number): Promise<Uint8Array> {
@@ -189,7 +188,7 @@ async function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpe
   const byteRate = bitrate / 8;
   const seconds = options.startSeconds ?? 0;
   let startOffset = Math.floor(seconds * byteRate);
-  if (kind === "mpegts") startOffset -= startOffset % TS_PACKET;
+  if (kind === "mpegts") startOffset -= startOffset % TS_SIZE;
   startOffset = Math.min(startOffset, size);
   if (seconds > 0 && kind === "mpegts" && !options.bitrate && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
     // Placed by the PCRs where they allow it: the average rate misplaces it in a variable-rate stream.
@@ -264,7 +263,7 @@ async function openStdin(options: InputOptions): Promise<OpenedInput> {
       if (head.length < want) throw new PacerError("stdin: truncated: the input ends inside the WAV header");
     }
   }
-  head = await source.peek(3 * TS_PACKET + 1);
+  head = await source.peek(3 * TS_SIZE + 1);
   const container = detectContainer(head);
   if (container) {
     const bitrate = options.bitrate ? undefined : await probeStdinRate(source, container);

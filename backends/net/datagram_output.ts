@@ -7,10 +7,10 @@ import { UsageError } from "../../cli/errors.ts";
 import { type BackendContext, type BackendCounters, newCounters } from "../backend.ts";
 import { type Endpoint, intParam, parseEndpoint, parseHostPort, resolveHost } from "./endpoint.ts";
 import { openUdpSender, type UdpSender } from "./udp_sender.ts";
+import { TS_SIZE } from "../../protocol/mpegts.ts";
 
-export const TS_PACKET = 188;
 /** DESIGN.md: 7 TS packets per datagram, never a split one. */
-export const DEFAULT_TS_PKT = 7 * TS_PACKET;
+const DEFAULT_TS_PKT = 7 * TS_SIZE;
 
 export interface DatagramOutput {
   endpoint: Endpoint;
@@ -37,7 +37,7 @@ export async function openDatagramOutput(target: string, options: readonly strin
 
 /** Whole TS packets in `pkt` bytes (default seven). */
 export function tsUnitBytes(target: string, pkt: number | undefined): number {
-  const unit = Math.floor((pkt ?? DEFAULT_TS_PKT) / TS_PACKET) * TS_PACKET;
+  const unit = Math.floor((pkt ?? DEFAULT_TS_PKT) / TS_SIZE) * TS_SIZE;
   if (unit === 0) throw new UsageError(`${target}: pkt=${pkt} is smaller than one TS packet (188 bytes)`);
   return unit;
 }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ffmpegPs, ffmpegTs, ffprobeDuration, ffprobePcrPid, garbageBytes, haveFfmpeg, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { ffmpegPs, ffmpegTs, ffprobeDuration, ffprobePcrPid, garbageBytes, haveFfmpeg, makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
 import { rampS16, writeWav } from "../helpers/audio.ts";
 import { runPacer } from "../helpers/pacer.ts";
 
@@ -117,6 +117,16 @@ describe("pacer probe on other inputs", () => {
     expect(quiet.code).toBe(1);
     expect(quiet.stderr.trim().split("\n")).toHaveLength(1);
   });
+
+  test("a TS over 64 MiB is probed from its head and tail only: the right duration, and no garbage at the seam", async () => {
+    const big = join(tmp.dir, "big.ts");
+    writeFileSync(big, makeCbrTs({ bitrate: 20_000_000, duration: 30 })); // 75 MB
+    const run = await runPacer(["probe", big]);
+    expect(run.code).toBe(0);
+    const f = fields(run.stdout);
+    expect(seconds(f.get("duration"))).toBe(30);
+    expect(f.get("garbage")).toBeUndefined(); // the head once ended 48 bytes into a packet
+  }, 20_000);
 
   test("garbage of no known kind is exit 2: it needs --format or --bitrate", async () => {
     const junk = join(tmp.dir, "junk.dat");
