@@ -29,7 +29,7 @@ import type { SdpMedia } from "../protocol/sdp.ts";
 import { bytesPerFrame, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import type { Backend, BackendContext, BackendFactory, StreamInfo } from "./backend.ts";
-import { openDatagramOutput, tsUnitBytes } from "./net/datagram_output.ts";
+import { openDatagramOutput, pcmUnitBytes, tsUnitBytes } from "./net/datagram_output.ts";
 import { intParam, parseEndpoint } from "./net/endpoint.ts";
 
 /** DESIGN.md defaults: whole L16 frames within 1400 bytes; PS fits a 1500-byte MTU with the header. */
@@ -75,9 +75,7 @@ function planL16(target: string, stream: StreamInfo, pkt: number | undefined, pt
   if (pt !== undefined && pt < PT_DYNAMIC && pt !== PT_L16_STEREO && pt !== PT_L16_MONO) {
     throw new UsageError(`${target}: pt=${pt} is a static type that is not L16; use 10, 11 or 96-127`);
   }
-  const frame = bytesPerFrame(format);
-  const unitBytes = Math.floor((pkt ?? DEFAULT_L16_PKT) / frame) * frame;
-  if (unitBytes === 0) throw new UsageError(`${target}: pkt=${pkt} is smaller than one frame (${frame} bytes)`);
+  const unitBytes = pcmUnitBytes(target, format, pkt, DEFAULT_L16_PKT);
   return {
     payloadType,
     unitBytes,

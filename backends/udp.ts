@@ -4,10 +4,8 @@
  * MPEG-TS (7 whole packets, never split) and to 1472 otherwise, the UDP
  * payload of a 1500-byte MTU.
  */
-import { UsageError } from "../cli/errors.ts";
-import { bytesPerFrame } from "../protocol/sample_format.ts";
 import type { Backend, BackendContext, BackendFactory, StreamInfo } from "./backend.ts";
-import { openDatagramOutput, tsUnitBytes } from "./net/datagram_output.ts";
+import { openDatagramOutput, pcmUnitBytes, tsUnitBytes } from "./net/datagram_output.ts";
 import { intParam } from "./net/endpoint.ts";
 /** 1500-byte MTU minus 20 bytes of IPv4 header and 8 of UDP. */
 const DEFAULT_PKT = 1472;
@@ -16,12 +14,7 @@ const OPTIONS = ["pkt", "ttl", "iface", "source"] as const;
 
 function unitBytesFor(target: string, stream: StreamInfo, pkt: number | undefined): number {
   if (stream.kind === "mpegts") return tsUnitBytes(target, pkt);
-  if (stream.kind === "pcm") {
-    const frame = bytesPerFrame(stream.format!);
-    const unit = Math.floor((pkt ?? DEFAULT_PKT) / frame) * frame;
-    if (unit === 0) throw new UsageError(`${target}: pkt=${pkt} is smaller than one frame (${frame} bytes)`);
-    return unit;
-  }
+  if (stream.kind === "pcm") return pcmUnitBytes(target, stream.format!, pkt, DEFAULT_PKT);
   return pkt ?? DEFAULT_PKT;
 }
 

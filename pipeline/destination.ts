@@ -182,6 +182,8 @@ export class Destination {
       this.fail(error instanceof Error ? error : new Error(String(error)));
       return;
     }
+    // A backend may also fail this destination from inside send (ctx.fail): then nothing more is due.
+    if (this.state !== "running") return;
     if (taken > 0) this.marker = false;
     if (this.inFormat) {
       const frames = Math.floor(taken / this.outFrameBytes);

@@ -8,6 +8,7 @@ import { type BackendContext, type BackendCounters, newCounters } from "../backe
 import { type Endpoint, intParam, parseEndpoint, parseHostPort, resolveHost } from "./endpoint.ts";
 import { openUdpSender, type UdpSender } from "./udp_sender.ts";
 import { TS_SIZE } from "../../protocol/mpegts.ts";
+import { bytesPerFrame, type SampleFormat } from "../../protocol/sample_format.ts";
 
 /** DESIGN.md: 7 TS packets per datagram, never a split one. */
 const DEFAULT_TS_PKT = 7 * TS_SIZE;
@@ -33,6 +34,14 @@ export async function openDatagramOutput(target: string, options: readonly strin
   const counters = newCounters();
   const sender = await openUdpSender(dest, { ttl, iface: endpoint.params.get("iface") ?? undefined, source }, counters, ctx.log);
   return { endpoint, dest, sender, counters, ttl, source };
+}
+
+/** Whole frames of `format` in `pkt` bytes (default `defaultPkt`); a UsageError names the target when not even one fits. */
+export function pcmUnitBytes(target: string, format: SampleFormat, pkt: number | undefined, defaultPkt: number): number {
+  const frame = bytesPerFrame(format);
+  const unit = Math.floor((pkt ?? defaultPkt) / frame) * frame;
+  if (unit === 0) throw new UsageError(`${target}: pkt=${pkt} is smaller than one frame (${frame} bytes)`);
+  return unit;
 }
 
 /** Whole TS packets in `pkt` bytes (default seven). */
