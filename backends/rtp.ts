@@ -121,7 +121,6 @@ export const rtpBackend: BackendFactory = {
     const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx);
 
     const packet = new Uint8Array(RTP_HEADER_SIZE + plan.unitBytes);
-    const fullPacket = packet; // the common case: no per-send subarray
     const ssrc = randomU32();
     let seq = randomU32() & 0xffff;
     const timestampBase = randomU32();
@@ -145,7 +144,7 @@ export const rtpBackend: BackendFactory = {
         rtpSetTimestamp(packet, timestampBase + ticks);
         packet.set(unit, RTP_HEADER_SIZE);
         seq = (seq + 1) & 0xffff;
-        const datagram = unit.length === plan.unitBytes ? fullPacket : packet.subarray(0, RTP_HEADER_SIZE + unit.length);
+        const datagram = unit.length === plan.unitBytes ? packet : packet.subarray(0, RTP_HEADER_SIZE + unit.length);
         if (sender.send(datagram)) {
           counters.units++;
           counters.bytes += unit.length;

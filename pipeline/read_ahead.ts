@@ -11,7 +11,8 @@
  * @example
  * ```ts
  * const ring = new ReadAheadBuffer(1024);
- * ring.commit(ring.fill(src => src.write("hello")));
+ * const [position] = ring.writableRegion();
+ * ring.commit(ring.data.write("hello", position));
  * const out = Buffer.alloc(5);
  * ring.copyOut(0, out, 0, 5); // "hello"
  * ```
@@ -45,13 +46,6 @@ export class ReadAheadBuffer {
   /** Records `n` bytes written at the writable region. */
   commit(n: number): void {
     this.end += n;
-  }
-
-  /** Offers the writable region to `write`, which returns how many bytes it wrote. */
-  fill(write: (target: Buffer, position: number, length: number) => number): number {
-    const [position, length] = this.writableRegion();
-    if (length === 0) return 0;
-    return write(this.data, position, length);
   }
 
   /** Drops everything below `offset`: no destination needs it any more. */

@@ -86,10 +86,6 @@ export class TsPacketFinder {
 
   constructor(private readonly onPacket: TsPacketCallback) {}
 
-  get skipped(): number {
-    return this.scanner.skipped;
-  }
-
   observe(chunk: Uint8Array, offset: number): void {
     observeContiguous(this.scanner, chunk, offset, this.onPacket);
   }
@@ -336,11 +332,6 @@ export class PcrClock implements ByteClock {
 
   discontinuities(): number {
     return this.timeline.discontinuities();
-  }
-
-  /** Garbage bytes skipped while aligning packets. */
-  skippedBytes(): number {
-    return this.packets.skipped;
   }
 
   forget(belowOffset: number): void {

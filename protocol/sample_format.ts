@@ -88,8 +88,3 @@ export function formatToString(f: SampleFormat): string {
 export function sameFormat(a: SampleFormat, b: SampleFormat): boolean {
   return a.encoding === b.encoding && a.rate === b.rate && a.channels === b.channels;
 }
-
-/** Microseconds of audio in `bytes` of format `f` (fractional). */
-export function bytesToMicros(f: SampleFormat, bytes: number): number {
-  return (bytes / bytesPerFrame(f)) * 1e6 / f.rate;
-}

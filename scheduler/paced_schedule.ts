@@ -21,8 +21,6 @@ export class PacedSchedule {
   anchor = 0;
   /** How many times the stream fell too far behind and was re-anchored. */
   reanchors = 0;
-  /** Total time (µs) given up by re-anchoring. */
-  slippedUs = 0;
 
   constructor(public maxBehindUs: number) {}
 
@@ -38,7 +36,6 @@ export class PacedSchedule {
     if (behind > this.maxBehindUs) {
       this.anchor += behind;
       this.reanchors++;
-      this.slippedUs += behind;
       return now;
     }
     return due;

@@ -16,8 +16,6 @@ import { SOURCE_END, type Source } from "./source.ts";
 export interface FileSource extends Source {
   /** Moves to media byte `offset` (relative to mediaStart). */
   seek(offset: number): void;
-  readonly mediaStart: number;
-  readonly mediaEnd: number;
 }
 
 export function fileSize(path: string): number {
@@ -58,8 +56,6 @@ export function openFileSource(path: string, mediaStart: number, mediaEnd: numbe
   let position = mediaStart;
   return {
     label: path,
-    mediaStart,
-    mediaEnd,
     onReadable: null,
     read(target, at, length) {
       const wanted = Math.min(length, mediaEnd - position);

@@ -15,12 +15,8 @@ import { SOURCE_END, type Source } from "./source.ts";
 const QUEUE_LIMIT = 1 << 20;
 
 export interface StreamSource extends Source {
-  /** Bytes that arrived before the job started reading (a probed header), put back in front. */
-  unshift(bytes: Uint8Array): void;
   /** Resolves with at least `n` bytes queued, or fewer at the end of the stream or once `signal` aborts. */
   peek(n: number, signal?: AbortSignal): Promise<Uint8Array>;
-  /** Error from the stream, if it failed. */
-  readonly error: Error | null;
 }
 
 export function streamSource(label: string, stream: Readable): StreamSource {
@@ -54,9 +50,6 @@ export function streamSource(label: string, stream: Readable): StreamSource {
   const source: StreamSource = {
     label,
     onReadable: null,
-    get error() {
-      return failure;
-    },
     read(target, at, length) {
       if (queued === 0) {
         if (failure) throw new Error(`${label}: read error: ${(failure as Error).message}`);
@@ -74,11 +67,6 @@ export function streamSource(label: string, stream: Readable): StreamSource {
       queued -= copied;
       if (queued < QUEUE_LIMIT / 2 && stream.isPaused()) stream.resume();
       return copied;
-    },
-    unshift(bytes) {
-      if (bytes.length === 0) return;
-      queue.unshift(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
-      queued += bytes.length;
     },
     async peek(n, signal) {
       while (queued < n && !ended && !signal?.aborted) {

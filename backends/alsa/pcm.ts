@@ -20,7 +20,6 @@ import { bytesPerFrame, type Encoding, type SampleFormat } from "../../protocol/
 import {
   EAGAIN,
   EBUSY,
-  EINVAL,
   ENODEV,
   ENOENT,
   ENXIO,
@@ -97,18 +96,6 @@ const SND_PCM_FORMAT: Record<Encoding, { value: number; name: string }> = {
   s32le: { value: SND_PCM_FORMAT_S32_LE, name: "S32_LE" },
   f32le: { value: SND_PCM_FORMAT_FLOAT_LE, name: "FLOAT_LE" },
 };
-
-/**
- * The SND_PCM_FORMAT_* value and name for a pacer encoding.
- *
- * @example
- * ```ts
- * sndPcmFormat("s24le"); // { value: 32, name: "S24_3LE" }
- * ```
- */
-export function sndPcmFormat(encoding: Encoding): { value: number; name: string } {
-  return SND_PCM_FORMAT[encoding];
-}
 
 /** Classifies an error code from open or setup into the typed errors above. */
 export function alsaErrorFor(device: string, code: number, doing: string): AlsaError {
