@@ -100,7 +100,7 @@ export class Destination {
     }
     const unitUs = inFormat ? (backend.unitBytes / this.outFrameBytes / this.outRate) * US_PER_S : 0;
     this.pace = new PacedSchedule(Math.max(MIN_CATCH_UP_US, MAX_BURST_UNITS * unitUs) + backend.aheadUs);
-    this.timer = host.scheduler.timer("send", () => this.onSend());
+    this.timer = host.scheduler.timer("send", (_timer, now) => this.onSend(now));
   }
 
   get label(): string {
@@ -150,9 +150,8 @@ export class Destination {
     return this.inFormat ? (this.frame * US_PER_S) / this.outRate : this.host.timeAt(this.cursor);
   }
 
-  private onSend(): void {
+  private onSend(now: number): void {
     if (this.state !== "running") return;
-    const now = this.host.scheduler.now();
     const length = this.inFormat ? this.stagePcm() : this.readRaw();
     if (length === 0) {
       if (this.host.inputEnded && this.drained()) {

@@ -39,7 +39,12 @@ export function preciseSleeper(): PreciseSleeper | null {
       prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
     });
     libc.symbols.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
-    const timespec = new BigInt64Array(2);
+    // One 16-byte struct timespec, seen as two int64 (read) and four 32-bit words (written per
+    // wake-up without making BigInts). The ArrayBuffer comes first: asking a small typed array for
+    // its .buffer moves its storage in JSC, and a pointer taken before would go stale.
+    const timespecBytes = new ArrayBuffer(16);
+    const timespec = new BigInt64Array(timespecBytes);
+    const timespecWords = new Uint32Array(timespecBytes);
     const timespecPtr = ptr(timespec);
     // Bun.nanoseconds() counts from process start; find its offset from CLOCK_MONOTONIC once.
     let offsetNs = Infinity;
@@ -54,8 +59,11 @@ export function preciseSleeper(): PreciseSleeper | null {
       sleepUntil(deadlineUs: number) {
         const target = deadlineUs * 1000 + offsetNs;
         const seconds = Math.floor(target / 1e9);
-        timespec[0] = BigInt(seconds);
-        timespec[1] = BigInt(Math.floor(target - seconds * 1e9));
+        // tv_sec fits 32 bits (monotonic seconds since boot); tv_nsec always does.
+        timespecWords[0] = seconds;
+        timespecWords[1] = 0;
+        timespecWords[2] = Math.floor(target - seconds * 1e9);
+        timespecWords[3] = 0;
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, timespecPtr, null);
       },
     };

@@ -43,9 +43,12 @@ export class Scheduler {
   };
 
   private readonly sleeper: PreciseSleeper | null;
+  /** A manual clock moves only when told; nothing waits on it in real time. */
+  private readonly manual: boolean;
 
   constructor(readonly clock: Clock = realClock) {
-    this.sleeper = clock instanceof ManualClock ? null : preciseSleeper();
+    this.manual = clock instanceof ManualClock;
+    this.sleeper = this.manual ? null : preciseSleeper();
   }
 
   now(): number {
@@ -76,7 +79,7 @@ export class Scheduler {
   /** Schedules (or reschedules) `timer` at absolute time `deadline`. */
   schedule(timer: Timer, deadline: number): void {
     this.wheel.schedule(timer, Math.round(deadline));
-    if (!this.firing && !(this.clock instanceof ManualClock)) this.arm();
+    if (!this.firing && !this.manual) this.arm();
   }
 
   cancel(timer: Timer): void {
