@@ -22,3 +22,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_TEMPFAIL = 75;
+
+/** The errno code of a Node error ("ENOENT"), or the error as text when it has none. */
+export function errnoOf(e: unknown): string {
+  return typeof e === "object" && e !== null && "code" in e ? String(e.code) : String(e);
+}

@@ -13,6 +13,7 @@
 
 import * as v from "valibot";
 import { type Cidr, CidrError, parseCidr, parseIp } from "./policy.ts";
+import { errnoOf } from "../cli/errors.ts";
 
 /**
  * The embedded default, also the reference for every key. Relative paths (media_root, key_file)
@@ -55,7 +56,7 @@ export const DEFAULT_GROUPS = ["nobody", "nogroup"] as const;
 /** Smallest accepted key, in bytes; shorter keys are guessable. */
 export const MIN_KEY_BYTES = 16;
 
-const DEFAULT_CONTROL = "127.0.0.1:7070";
+export const DEFAULT_CONTROL = "127.0.0.1:7070";
 const DEFAULT_MEDIA_ROOT = "./media";
 const DEFAULT_INTEREST_TIMEOUT_S = 10;
 const DEFAULT_USER = "nobody";
@@ -310,10 +311,6 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     },
     live,
   };
-}
-
-function errnoOf(e: unknown): string {
-  return typeof e === "object" && e !== null && "code" in e ? String(e.code) : String(e);
 }
 
 /**

@@ -27,9 +27,10 @@ import type { udp } from "bun";
 import { PacerError, UsageError } from "../cli/errors.ts";
 import { resolveHost } from "../backends/net/endpoint.ts";
 import { type ControlReply, decodeReply, encodeRequest, MAX_DATAGRAM, type Op } from "../protocol/control.ts";
-import { parseHostPort } from "./config.ts";
+import { DEFAULT_CONTROL, parseHostPort } from "./config.ts";
 
-export const DEFAULT_SERVER = "127.0.0.1:7070";
+/** The control address ctl and recv talk to unless told: the server's own default. */
+export const DEFAULT_SERVER = DEFAULT_CONTROL;
 export const FIRST_RETRY_MS = 100;
 export const MAX_RETRY_MS = 1_000;
 

@@ -15,6 +15,7 @@
 
 import { realpath } from "node:fs/promises";
 import { isAbsolute, join, sep } from "node:path";
+import { errnoOf } from "../cli/errors.ts";
 
 export type MediaPathResult =
   | { readonly ok: true; readonly path: string }
@@ -64,10 +65,6 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
   const inside = realRoot === sep ? real !== sep : real.startsWith(realRoot + sep);
   if (!inside) return forbidden("resolves outside the media root");
   return { ok: true, path: real };
-}
-
-function errnoOf(e: unknown): string {
-  return typeof e === "object" && e !== null && "code" in e ? String(e.code) : String(e);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -131,10 +131,11 @@ async function openFile(path: string, options: InputOptions): Promise<OpenedInpu
   }
   const container = byExtension ?? detectContainer(head);
   if (container === "mpegts" || container === "mpegps") {
-    if (!options.bitrate && clockSpanSeconds(probeMpeg(head, container)) < MIN_PROBE_SPAN_S && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
-      head = await readHead(path, Math.min(size, PROBE_HEAD_BYTES));
+    let probe = probeMpeg(head, container);
+    if (!options.bitrate && clockSpanSeconds(probe) < MIN_PROBE_SPAN_S && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
+      probe = probeMpeg(await readHead(path, Math.min(size, PROBE_HEAD_BYTES)), container);
     }
-    return mpegFile(path, size, head, container, options);
+    return mpegFile(path, size, probe, container, options);
   }
   if (!options.bitrate) {
     throw new UsageError(`${path}: not WAV, MPEG-TS or MPEG-PS; give --format for raw PCM or --bitrate for other data`);
@@ -176,8 +177,7 @@ function wavHeader(head: Uint8Array, path: string, size?: number) {
   }
 }
 
-async function mpegFile(path: string, size: number, head: Uint8Array, kind: "mpegts" | "mpegps", options: InputOptions): Promise<OpenedInput> {
-  const probe = probeMpeg(head, kind);
+async function mpegFile(path: string, size: number, probe: ReturnType<typeof probeMpeg>, kind: "mpegts" | "mpegps", options: InputOptions): Promise<OpenedInput> {
   if (kind === "mpegts" && probe.container === "mpegts" && probe.packets === 0) {
     throw new PacerError(`${path}: no MPEG-TS packets found (no 0x47 sync every 188 bytes)`);
   }
