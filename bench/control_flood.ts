@@ -17,9 +17,8 @@
  * ```
  */
 import { writeSync } from "node:fs";
-import type { udp } from "bun";
-import { type ControlReply, decodeReply, encodeRequest, type Op } from "../protocol/control.ts";
-import { parseServerAddress } from "../server/control_client.ts";
+import type { Op } from "../protocol/control.ts";
+import { ControlClient } from "../server/control_client.ts";
 import { spread, type Spread } from "./stats.ts";
 
 export interface FloodConfig {
@@ -48,44 +47,6 @@ export interface FloodReport {
 
 const GIVE_UP_MS = 1_000;
 
-/** One load client: a socket on its own local address, sending signed requests once each (no retries). */
-class FloodClient {
-  onReply: ((reply: ControlReply) => void) | null = null;
-  private constructor(
-    private readonly socket: udp.ConnectedSocket<"buffer">,
-    private readonly key: Uint8Array,
-  ) {}
-
-  static async open(server: string, localAddress: string, key: Uint8Array): Promise<FloodClient> {
-    const { host, port } = parseServerAddress(server);
-    let client: FloodClient | null = null;
-    const socket = await Bun.udpSocket({
-      hostname: localAddress,
-      connect: { hostname: host, port },
-      socket: {
-        data(_s, data) {
-          const decoded = decodeReply(data);
-          if (decoded.ok) client?.onReply?.(decoded.reply);
-        },
-        error() {},
-      },
-    });
-    client = new FloodClient(socket, key);
-    return client;
-  }
-
-  send(id: string, op: Op, args: Record<string, unknown>): void {
-    try {
-      this.socket.send(encodeRequest({ v: 1, id, ts: Date.now(), op, args }, this.key));
-    } catch {
-      // Counted as lost when no reply comes.
-    }
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-}
 const OPEN_LOOP_TICK_MS = 5;
 
 if (import.meta.main) await main();
@@ -94,7 +55,7 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? "{}") as FloodConfig;
   const key = new Uint8Array(Buffer.from(config.keyHex, "hex"));
   // Each client from its own loopback address, as separate hosts would be (the server shares its queue per address).
-  const clients = await Promise.all(Array.from({ length: config.clients }, (_, i) => FloodClient.open(config.server, `127.0.0.${2 + i}`, key)));
+  const clients = await Promise.all(Array.from({ length: config.clients }, (_, i) => ControlClient.open(config.server, key, `127.0.0.${2 + i}`)));
   const pending = new Map<string, { op: Op; sentNs: number; client: number }>();
   const replyUs: number[] = [];
   const answeredByOp: Record<string, number> = {};

@@ -25,6 +25,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ControlClient } from "../server/control_client.ts";
+import { freeTcpPort, freeUdpPort } from "../tests/helpers/ports.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import type { FloodConfig, FloodReport } from "./control_flood.ts";
 import { cbrTs } from "./fixtures.ts";
@@ -45,20 +46,6 @@ const SETTLE_MS = 4_000;
 const CLK_TCK = 100;
 const FLOOD = join(import.meta.dir, "control_flood.ts");
 const SINK = join(import.meta.dir, "sink.ts");
-
-async function freeUdpPort(): Promise<number> {
-  const socket = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
-  const port = socket.port;
-  socket.close();
-  return port;
-}
-
-function freeTcpPort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
 
 /** One scrape of the counters the bench reads from `/metrics`. */
 interface Scrape {

@@ -74,12 +74,16 @@ export class ControlClient {
     this.#key = key;
   }
 
-  /** Opens a socket connected to `server` (HOST:PORT). Throws UsageError or PacerError. */
-  static async open(server: string, key?: Uint8Array): Promise<ControlClient> {
+  /**
+   * Opens a socket connected to `server` (HOST:PORT), from the local address `bind` if given.
+   * Throws UsageError or PacerError.
+   */
+  static async open(server: string, key?: Uint8Array, bind?: string): Promise<ControlClient> {
     const { host, port } = parseServerAddress(server);
     const { address } = await resolveHost(host);
     let client: ControlClient | null = null;
     const socket = await Bun.udpSocket({
+      ...(bind ? { hostname: bind } : {}),
       connect: { hostname: address, port },
       socket: {
         data(_s, data) {

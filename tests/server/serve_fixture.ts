@@ -10,27 +10,14 @@ import { join } from "node:path";
 import { encodeRequest, type Op } from "../../protocol/control.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { startPacer } from "../helpers/pacer.ts";
+import { freeUdpPort } from "../helpers/ports.ts";
 
 /** 1.5 s at 1 Mbit/s: 997 TS packets, a whole number of them. */
 export const CLIP = makeCbrTs({ bitrate: 1_000_000, duration: 1.5 });
 export const KEY_TEXT = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 export const KEY = new Uint8Array(Buffer.from(KEY_TEXT, "hex"));
 
-/** A UDP port that was free a moment ago. */
-export async function freeUdpPort(): Promise<number> {
-  const socket = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
-  const port = socket.port;
-  socket.close();
-  return port;
-}
-
-/** A TCP port that was free a moment ago. */
-export function freeTcpPort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
+export { freeTcpPort, freeUdpPort } from "../helpers/ports.ts";
 
 export interface ServeOptions {
   /** Extra TOML lines (before any table). */
