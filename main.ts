@@ -7,8 +7,8 @@
 import pkg from "./package.json" with { type: "json" };
 import "./backends/all.ts";
 import { registeredBackends } from "./backends/registry.ts";
-import { EXIT_FAILURE, EXIT_TEMPFAIL, EXIT_USAGE, TemporaryError, UsageError } from "./cli/errors.ts";
-import { createLogger, type Logger, type LogLevel } from "./cli/log.ts";
+import { EXIT_FAILURE, EXIT_TEMPFAIL, EXIT_USAGE, TemporaryError, UsageError } from "./foundation/errors.ts";
+import { createLogger, type Logger, type LogLevel } from "./foundation/log.ts";
 import { runPlay } from "./cli/play.ts";
 import { runProbe } from "./cli/probe.ts";
 import { runDevices } from "./cli/devices.ts";

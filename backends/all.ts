@@ -8,7 +8,7 @@
  * backendFor("cmd:aplay -"); // commandBackend
  * ```
  */
-import { alsaBackend } from "./alsa.ts";
+import { alsaBackend } from "./alsa/alsa.ts";
 import { commandBackend } from "./command.ts";
 import { fileBackend } from "./file.ts";
 import { registerBackend } from "./registry.ts";

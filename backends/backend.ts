@@ -9,13 +9,11 @@
  * take every unit whole; stream backends (a pipe, a sound card) may take
  * less when full, and the job offers the rest again shortly.
  */
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../foundation/log.ts";
+import type { MediaKind } from "../protocol/media_kind.ts";
 import type { SdpMedia } from "../protocol/sdp.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
-
-/** What a stream carries: it decides payload types, pacing and packet sizes. */
-export type MediaKind = "pcm" | "mpegts" | "mpegps" | "data";
 
 export interface StreamInfo {
   kind: MediaKind;

@@ -40,8 +40,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, writeSync } from "node:fs";
-import { dlopen, FFIType } from "bun:ffi";
-import { PacerError, UsageError } from "../cli/errors.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
+import { type Libc, libc as loadLibc } from "../foundation/libc.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
@@ -73,15 +73,7 @@ const FIONREAD = 0x541b;
 /** Pipe writes of at most this many bytes are all-or-nothing (POSIX PIPE_BUF, 4096 on Linux). */
 const PIPE_BUF = 4096;
 
-let libc: ReturnType<typeof loadLibc> | null = null;
-function loadLibc() {
-  const { i32, u64, ptr } = FFIType;
-  return dlopen("libc.so.6", {
-    pipe2: { args: [ptr, i32], returns: i32 },
-    fcntl: { args: [i32, i32, i32], returns: i32 },
-    ioctl: { args: [i32, u64, ptr], returns: i32 },
-  }).symbols;
-}
+let libc: Libc | null = null;
 
 const pipeFds = new Int32Array(2);
 const unreadCell = new Int32Array(1);
@@ -94,6 +86,7 @@ interface ChildPipe {
 
 function openPipe(): ChildPipe {
   libc ??= loadLibc();
+  if (!libc) throw new PacerError("cmd: cannot load the C library (libc.so.6) for the output pipe");
   // Both ends close-on-exec, so other children never hold our write end open (and
   // never see EOF late); spawn dup2()s the read end to fd 0, which clears it there.
   if (libc.pipe2(pipeFds, O_CLOEXEC) !== 0) throw new PacerError("cmd: cannot create a pipe (out of file descriptors?)");

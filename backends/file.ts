@@ -16,7 +16,7 @@
  * ```
  */
 import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
-import { PacerError, UsageError } from "../cli/errors.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";

@@ -8,7 +8,7 @@
  * const factory = backendFor("rtp://127.0.0.1:5004"); // rtpBackend
  * ```
  */
-import { UsageError } from "../cli/errors.ts";
+import { UsageError } from "../foundation/errors.ts";
 import type { BackendFactory } from "./backend.ts";
 
 const factories = new Map<string, BackendFactory>();

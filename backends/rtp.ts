@@ -11,7 +11,7 @@
  * SSRC, first sequence number and timestamp base are random (RFC 3550
  * section 5.1). Each datagram is written into one reused buffer.
  */
-import { PacerError, UsageError } from "../cli/errors.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
 import {
   MPEG_CLOCK_HZ,
   PT_DYNAMIC,
@@ -30,7 +30,7 @@ import { bytesPerFrame, parseSampleFormat, type SampleFormat } from "../protocol
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import type { Backend, BackendContext, BackendFactory, StreamInfo } from "./backend.ts";
 import { openDatagramOutput, pcmUnitBytes, tsUnitBytes } from "./net/datagram_output.ts";
-import { intParam, parseEndpoint } from "./net/endpoint.ts";
+import { intParam, parseEndpoint } from "../foundation/net/endpoint.ts";
 
 /** DESIGN.md defaults: whole L16 frames within 1400 bytes; PS fits a 1500-byte MTU with the header. */
 const DEFAULT_L16_PKT = 1400;

@@ -6,7 +6,7 @@
  */
 import type { Backend, BackendContext, BackendFactory, StreamInfo } from "./backend.ts";
 import { openDatagramOutput, pcmUnitBytes, tsUnitBytes } from "./net/datagram_output.ts";
-import { intParam } from "./net/endpoint.ts";
+import { intParam } from "../foundation/net/endpoint.ts";
 /** 1500-byte MTU minus 20 bytes of IPv4 header and 8 of UDP. */
 const DEFAULT_PKT = 1472;
 const MAX_PKT = 65_507;

@@ -10,18 +10,20 @@
  * const sent = monoNs();
  * ```
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { ptr } from "bun:ffi";
+import { libc } from "../foundation/libc.ts";
 
 const CLOCK_MONOTONIC = 1;
 const NS_PER_S = 1_000_000_000;
 
 function clockGettimeNs(): (() => number) | null {
   try {
-    const libc = dlopen("libc.so.6", { clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 } });
+    const c = libc();
+    if (!c) return null;
     const ts = new BigInt64Array(2);
     const at = ptr(ts);
     return () => {
-      libc.symbols.clock_gettime(CLOCK_MONOTONIC, at);
+      c.clock_gettime(CLOCK_MONOTONIC, at);
       return Number(ts[0]) * NS_PER_S + Number(ts[1]);
     };
   } catch {

@@ -18,7 +18,7 @@
  */
 import { writeSync } from "node:fs";
 import type { Op } from "../protocol/control.ts";
-import { ControlClient } from "../server/control_client.ts";
+import { ControlClient } from "../client/control_client.ts";
 import { spread, type Spread } from "./stats.ts";
 
 export interface FloodConfig {

@@ -24,7 +24,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ControlClient } from "../server/control_client.ts";
+import { ControlClient } from "../client/control_client.ts";
 import { freeTcpPort, freeUdpPort } from "../tests/helpers/ports.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import type { FloodConfig, FloodReport } from "./control_flood.ts";

@@ -14,7 +14,8 @@
  * rx.run((stream, monoNs, bytes) => {...}, deadlineMonoNs);
  * ```
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { ptr } from "bun:ffi";
+import { type Libc, libc } from "../foundation/libc.ts";
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -49,22 +50,6 @@ const WAIT_MS = 100;
 const STDIN_TAG = 0xffffffff;
 const NS_PER_S = 1e9;
 
-const libc = () =>
-  dlopen("libc.so.6", {
-    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-    bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-    getsockname: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-    close: { args: [FFIType.i32], returns: FFIType.i32 },
-    epoll_create1: { args: [FFIType.i32], returns: FFIType.i32 },
-    epoll_ctl: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-    epoll_wait: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    recvmmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.u32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-    read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
-    clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  }).symbols;
-
-type Libc = ReturnType<typeof libc>;
 
 /** Called per datagram: stream index, arrival (system-wide monotonic ns), the datagram's bytes (valid only during the call). */
 export type OnDatagram = (stream: number, arrivalMonoNs: number, datagram: Uint8Array) => void;
@@ -85,6 +70,7 @@ function clockNs(c: Libc, clock: number, ts: BigInt64Array, baseS: number): numb
 export function openKernelStampedSockets(streams: number, rcvbufBytes: number): KernelStampedSockets {
   if (process.platform !== "linux" || process.arch !== "x64") throw new Error("kernel stamps need x86-64 Linux");
   const c = libc();
+  if (!c) throw new Error("libc.so.6 could not be loaded");
   const fds: number[] = [];
   const ports: number[] = [];
   const one = new Int32Array([1]);

@@ -16,7 +16,7 @@
  * ```
  */
 import "../backends/all.ts";
-import { createLogger } from "../cli/log.ts";
+import { createLogger } from "../foundation/log.ts";
 import { Job } from "../pipeline/job.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import type { LatenessSummary } from "../scheduler/lateness.ts";

@@ -24,10 +24,10 @@ import {
   formatSeconds,
   MAX_RETRY_MS,
   newRequestId,
-} from "../server/control_client.ts";
-import { PacerError, UsageError } from "./errors.ts";
-import type { Logger } from "./log.ts";
-import { parseBitrate, parseSeconds } from "./units.ts";
+} from "../client/control_client.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
+import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 
 export const CTL_HELP = `Usage: pacer ctl [--server HOST:PORT] [--key FILE] [--ttl SECONDS] [--json] OP ...
        pacer ctl [--server HOST:PORT] [--key FILE] [--ttl SECONDS] --pool FILE --log FILE

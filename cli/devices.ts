@@ -9,8 +9,8 @@
  */
 import { libasoundUnavailable } from "../backends/alsa/libasound.ts";
 import { AlsaError, listPcms } from "../backends/alsa/pcm.ts";
-import { EXIT_FAILURE, EXIT_OK } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import { EXIT_FAILURE, EXIT_OK } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
 
 /** Prints the PCM list to `write` (stdout); returns the exit code. */
 export function runDevices(log: Logger, write: (text: string) => void = (text) => process.stdout.write(text)): number {

@@ -3,8 +3,8 @@
  * real time to every output, then exits 0.
  */
 import { parseArgs } from "node:util";
-import type { Logger } from "./log.ts";
-import { PacerError, TemporaryError, UsageError } from "./errors.ts";
+import type { Logger } from "../foundation/log.ts";
+import { PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
 import { Job } from "../pipeline/job.ts";
 import { parseSampleFormat, formatToString, sameFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -12,7 +12,7 @@ import { openInput, type OpenedInput } from "../sources/open_input.ts";
 import { sequenceSource } from "../sources/sequence_source.ts";
 import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
-import { parseBitrate, parseSeconds } from "./units.ts";
+import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 
 export const PLAY_HELP = `Usage: pacer play INPUT... --to OUTPUT [--to OUTPUT ...] [options]
 

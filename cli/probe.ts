@@ -1,14 +1,14 @@
 /** `pacer probe INPUT`: what pacer knows of an input before playing it. */
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
-import type { Logger } from "./log.ts";
-import { UsageError } from "./errors.ts";
+import type { Logger } from "../foundation/log.ts";
+import { UsageError } from "../foundation/errors.ts";
 import { probePs, probeTs } from "../protocol/mpeg_probe.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";
 import { formatToString } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { openInput } from "../sources/open_input.ts";
 import { parseSampleFormat } from "../protocol/sample_format.ts";
-import { parseBitrate } from "./units.ts";
+import { parseBitrate } from "../foundation/units.ts";
 import { parseArgs } from "node:util";
 
 export const PROBE_HELP = `Usage: pacer probe INPUT [--format FMT] [--bitrate R]

@@ -23,10 +23,11 @@ import type { udp } from "bun";
 import { rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
 import { type ControlReply, type Op } from "../protocol/control.ts";
 import { readKey } from "../server/config.ts";
-import { ControlClient, newRequestId } from "../server/control_client.ts";
-import { PacerError, UsageError } from "./errors.ts";
-import type { Logger } from "./log.ts";
-import { parseSeconds } from "./units.ts";
+import { ControlClient, newRequestId } from "../client/control_client.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
+import { openUdpSocket } from "../foundation/net/udp_socket.ts";
+import { parseSeconds } from "../foundation/units.ts";
 
 export const RECV_HELP = `Usage: pacer recv --from SERVER --request NAME [--out FILE|-] [options]
 
@@ -122,25 +123,20 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   let media: udp.Socket<"buffer"> | null = null;
   try {
     const state = new ReceiverState();
-    media = await Bun.udpSocket({
+    media = await openUdpSocket({
       hostname: myIp,
       port: localPort,
-      socket: {
-        data(_s, packet) {
-          const start = rtpPayloadOffset(packet);
-          const end = start < 0 ? -1 : rtpPayloadEnd(packet);
-          if (end < start) {
-            state.malformed++;
-            return;
-          }
-          state.onPacket(Date.now(), end - start);
-          sink.write(packet.subarray(start, end));
-        },
-        // Bun 1.4.5 passes the error first at run time, though its types say (socket, error).
-        error(a: unknown, b?: unknown) {
-          log.warn(`receive socket: ${((a instanceof Error ? a : b) as Error | undefined)?.message ?? "error"}`);
-        },
+      onData(packet) {
+        const start = rtpPayloadOffset(packet);
+        const end = start < 0 ? -1 : rtpPayloadEnd(packet);
+        if (end < start) {
+          state.malformed++;
+          return;
+        }
+        state.onPacket(Date.now(), end - start);
+        sink.write(packet.subarray(start, end));
       },
+      onError: (error) => log.warn(`receive socket: ${error.message}`),
     });
     const host = myIp.includes(":") ? `[${myIp}]` : myIp;
     const to = `rtp://${host}:${media.port}`;

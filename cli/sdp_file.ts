@@ -4,7 +4,7 @@
  * file never reads half of it.
  */
 import { renameSync, writeFileSync } from "node:fs";
-import { PacerError } from "./errors.ts";
+import { PacerError } from "../foundation/errors.ts";
 import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
 
 export function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1"): void {

@@ -6,8 +6,8 @@
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_TOML, KeyFileError, loadConfig } from "../server/config.ts";
 import { startServer } from "../server/serve.ts";
-import { PacerError, UsageError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
 
 export const SERVE_HELP = `Usage: pacer serve [--config FILE]
 

@@ -17,7 +17,7 @@
  */
 import type { Backend, BackendContext, StreamInfo } from "../backends/backend.ts";
 import { backendFor } from "../backends/registry.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../foundation/log.ts";
 import { createConverter, type PcmConverter } from "../convert/converter.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, sameFormat, type SampleFormat } from "../protocol/sample_format.ts";

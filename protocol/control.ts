@@ -34,6 +34,8 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 
 /** Largest request or reply datagram, in bytes. */
 export const MAX_DATAGRAM = 1400;
+/** Where `pacer serve` listens for control requests, and where its clients send them, unless told otherwise. */
+export const DEFAULT_CONTROL_ADDRESS = "127.0.0.1:7070";
 /** A repeated id from the same source within this window gets the same reply. */
 export const DEDUP_WINDOW_MS = 60_000;
 /** A request whose `ts` is further than this from the server's clock is stale. */

@@ -16,7 +16,8 @@
  * sleeper?.sleepUntil(clock.now() + 500); // µs on the scheduler's clock
  * ```
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { ptr } from "bun:ffi";
+import { libc as loadLibc } from "../foundation/libc.ts";
 
 const CLOCK_MONOTONIC = 1;
 const TIMER_ABSTIME = 1;
@@ -33,12 +34,9 @@ let cached: PreciseSleeper | null | undefined;
 export function preciseSleeper(): PreciseSleeper | null {
   if (cached !== undefined) return cached;
   try {
-    const libc = dlopen("libc.so.6", {
-      clock_nanosleep: { args: [FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-      clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-      prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
-    });
-    libc.symbols.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
+    const libc = loadLibc();
+    if (!libc) return (cached = null);
+    libc.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
     // One 16-byte struct timespec, seen as two int64 (read) and four 32-bit words (written per
     // wake-up without making BigInts). The ArrayBuffer comes first: asking a small typed array for
     // its .buffer moves its storage in JSC, and a pointer taken before would go stale.
@@ -50,11 +48,11 @@ export function preciseSleeper(): PreciseSleeper | null {
     let offsetNs = Infinity;
     for (let i = 0; i < 5; i++) {
       const before = Bun.nanoseconds();
-      libc.symbols.clock_gettime(CLOCK_MONOTONIC, timespecPtr);
+      libc.clock_gettime(CLOCK_MONOTONIC, timespecPtr);
       const mono = Number(timespec[0]!) * 1e9 + Number(timespec[1]!);
       offsetNs = Math.min(offsetNs, mono - before);
     }
-    const { clock_nanosleep } = libc.symbols;
+    const { clock_nanosleep } = libc;
     cached = {
       sleepUntil(deadlineUs: number) {
         const target = deadlineUs * 1000 + offsetNs;

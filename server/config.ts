@@ -12,8 +12,9 @@
  */
 
 import * as v from "valibot";
-import { type Cidr, CidrError, parseCidr, parseIp } from "./policy.ts";
-import { errnoOf } from "../cli/errors.ts";
+import { type Cidr, CidrError, type HostPort, isLoopbackHost, parseCidr, parseHostPort } from "../foundation/net/address.ts";
+import { DEFAULT_CONTROL_ADDRESS } from "../protocol/control.ts";
+import { errnoOf } from "../foundation/errors.ts";
 
 /**
  * The embedded default, also the reference for every key. Relative paths (media_root, key_file)
@@ -56,7 +57,6 @@ export const DEFAULT_GROUPS = ["nobody", "nogroup"] as const;
 /** Smallest accepted key, in bytes; shorter keys are guessable. */
 export const MIN_KEY_BYTES = 16;
 
-export const DEFAULT_CONTROL = "127.0.0.1:7070";
 const DEFAULT_MEDIA_ROOT = "./media";
 const DEFAULT_INTEREST_TIMEOUT_S = 10;
 const DEFAULT_USER = "nobody";
@@ -67,14 +67,6 @@ const DEFAULT_REQUEST_BURST = 100;
 /** A day: longer is a typo for milliseconds. */
 const MAX_INTEREST_TIMEOUT_S = 86_400;
 const LIVE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-export interface HostPort {
-  /** Host name or IP literal without brackets; "" means every interface (live inputs only). */
-  readonly host: string;
-  readonly port: number;
-  /** As written in the config, for messages. */
-  readonly text: string;
-}
 
 export interface LiveInput {
   readonly name: string;
@@ -117,30 +109,9 @@ export class KeyFileError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Host and port text
 
-/** Parses `HOST:PORT` or `[IPV6]:PORT`; with `allowEmptyHost`, also `:PORT`. */
-export function parseHostPort(text: string, allowEmptyHost = false): HostPort | null {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]/]*)):(\d{1,5})$/.exec(text);
-  if (!m) return null;
-  const host = m[1] ?? m[2] ?? "";
-  const port = Number(m[3]);
-  if (port < 1 || port > 65_535) return null;
-  if (host === "" && !allowEmptyHost) return null;
-  if (m[1] !== undefined && !parseIp(host)) return null;
-  return { host, port, text };
-}
-
-/** True for localhost, 127.0.0.0/8 and ::1 (also as ::ffff:127.x.y.z). */
-export function isLoopbackHost(host: string): boolean {
-  if (host.toLowerCase() === "localhost") return true;
-  const ip = parseIp(host);
-  if (!ip) return false;
-  if (ip.v4) return ip.bytes[12] === 127;
-  return ip.bytes.every((b, i) => b === (i === 15 ? 1 : 0));
-}
-
 function parseListenUrl(text: string): HostPort | null {
   if (!text.startsWith("tcp://")) return null;
-  const hostPort = parseHostPort(text.slice("tcp://".length), true);
+  const hostPort = parseHostPort(text.slice("tcp://".length), { allowEmptyHost: true });
   return hostPort && { ...hostPort, text };
 }
 
@@ -200,7 +171,7 @@ const LiveSchema = v.strictObject({
 });
 
 const ConfigSchema = v.strictObject({
-  control: v.optional(hostPortText("127.0.0.1:7070"), DEFAULT_CONTROL),
+  control: v.optional(hostPortText("127.0.0.1:7070"), DEFAULT_CONTROL_ADDRESS),
   key_file: v.optional(text("a path to the key file")),
   media_root: v.optional(text("a directory path"), DEFAULT_MEDIA_ROOT),
   interest_timeout: v.optional(

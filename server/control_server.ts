@@ -27,7 +27,8 @@
  * ```
  */
 
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../foundation/log.ts";
+import { openUdpSocket } from "../foundation/net/udp_socket.ts";
 import {
   type ControlReply,
   type ControlRequest,
@@ -268,24 +269,18 @@ export async function openControlSocket(
   intake: ControlIntake,
   log: Logger,
 ): Promise<ControlSocket> {
-  const socket = await Bun.udpSocket({
+  const socket = await openUdpSocket({
     hostname: at.host,
     port: at.port,
-    socket: {
-      data(s, data, port, address) {
-        const source = sourceKey(address);
-        if (!endpoint.admit(data, source)) return;
-        const send = (reply: Uint8Array) => s.send(reply, port, address);
-        // Oversize (keyless server) only needs its error reply, at once, so the queue never holds more than MAX_DATAGRAM per entry.
-        if (data.length > MAX_DATAGRAM) return void endpoint.handle(data, address, port, send);
-        if (!intake.offer({ bytes: data, address, port, source, send })) endpoint.counters.overloaded++;
-      },
-      // Bun 1.4.5 passes the error first at run time, though its types say (socket, error).
-      error(a: unknown, b?: unknown) {
-        const error = (a instanceof Error ? a : b) as Error | undefined;
-        log.warn(`control socket: ${error?.message ?? "error"}`);
-      },
+    onData(data, port, address, s) {
+      const source = sourceKey(address);
+      if (!endpoint.admit(data, source)) return;
+      const send = (reply: Uint8Array) => s.send(reply, port, address);
+      // Oversize (keyless server) only needs its error reply, at once, so the queue never holds more than MAX_DATAGRAM per entry.
+      if (data.length > MAX_DATAGRAM) return void endpoint.handle(data, address, port, send);
+      if (!intake.offer({ bytes: data, address, port, source, send })) endpoint.counters.overloaded++;
     },
+    onError: (error) => log.warn(`control socket: ${error.message}`),
   }).catch((error: Error) => {
     throw new Error(`cannot bind the control socket on ${at.text ?? `${at.host}:${at.port}`}: ${error.message}`);
   });

@@ -16,7 +16,7 @@
  * ```
  */
 
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../foundation/log.ts";
 import type { Job } from "../pipeline/job.ts";
 import { US_PER_MS } from "../scheduler/clock.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";

@@ -25,7 +25,7 @@
 import pkg from "../package.json" with { type: "json" };
 import { type ControlReply, type ControlRequest, errorReply, okReply } from "../protocol/control.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../foundation/log.ts";
 import type { Catalogue } from "./catalogue.ts";
 import type { Config } from "./config.ts";
 import type { ControlCounters, RequestContext } from "./control_server.ts";

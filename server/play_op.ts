@@ -26,13 +26,14 @@
  * ```
  */
 
-import { PacerError, UsageError } from "../cli/errors.ts";
-import type { Logger } from "../cli/log.ts";
-import { parseBitrate } from "../cli/units.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
+import { parseBitrate } from "../foundation/units.ts";
 import { Job } from "../pipeline/job.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import { openInput, type OpenedInput } from "../sources/open_input.ts";
-import { parseEndpoint, resolveHost } from "../backends/net/endpoint.ts";
+import { resolveHost } from "../foundation/net/address.ts";
+import { parseEndpoint } from "../foundation/net/endpoint.ts";
 import { schemeOf } from "../backends/registry.ts";
 import type { Config } from "./config.ts";
 import type { JobTable } from "./jobs.ts";

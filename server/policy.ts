@@ -15,7 +15,8 @@
 
 import { realpath } from "node:fs/promises";
 import { isAbsolute, join, sep } from "node:path";
-import { errnoOf } from "../cli/errors.ts";
+import { errnoOf } from "../foundation/errors.ts";
+import { type Cidr, cidrContains, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
 
 export type MediaPathResult =
   | { readonly ok: true; readonly path: string }
@@ -67,105 +68,6 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
   return { ok: true, path: real };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Addresses and networks
-
-/** An IP address as 16 bytes; IPv4 is kept in its IPv4-mapped IPv6 form (::ffff:a.b.c.d). */
-export interface IpAddress {
-  readonly v4: boolean;
-  readonly bytes: Uint8Array;
-}
-
-export interface Cidr {
-  readonly address: IpAddress;
-  /** Prefix length over the 16-byte form: an IPv4 /8 is 96 + 8 = 104. */
-  readonly prefix128: number;
-  /** As written, for messages. */
-  readonly text: string;
-}
-
-/** Thrown by parseCidr; the message names the entry and the expected form. */
-export class CidrError extends Error {
-  override name = "CidrError";
-}
-
-const V4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-const V4_MAPPED_BITS = 96;
-
-function parseIpv4Into(text: string, out: Uint8Array, offset: number): boolean {
-  const parts = text.split(".");
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    // No leading zeros: "010" is octal to some parsers and decimal to others.
-    if (!/^(0|[1-9]\d{0,2})$/.test(part)) return false;
-    const n = Number(part);
-    if (n > 255) return false;
-    out[offset + i] = n;
-  }
-  return true;
-}
-
-function parseIpv6(text: string): Uint8Array | null {
-  const out = new Uint8Array(16);
-  const halves = text.split("::");
-  if (halves.length > 2) return null;
-  const parseGroups = (s: string): number[] | null => {
-    if (s === "") return [];
-    const groups: number[] = [];
-    const parts = s.split(":");
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      if (i === parts.length - 1 && part.includes(".")) {
-        const v4 = new Uint8Array(4);
-        if (!parseIpv4Into(part, v4, 0)) return null;
-        groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else if (/^[0-9a-fA-F]{1,4}$/.test(part)) {
-        groups.push(parseInt(part, 16));
-      } else {
-        return null;
-      }
-    }
-    return groups;
-  };
-  const head = parseGroups(halves[0]!);
-  const tail = halves.length === 2 ? parseGroups(halves[1]!) : [];
-  if (!head || !tail) return null;
-  const total = head.length + tail.length;
-  if (halves.length === 1 ? total !== 8 : total > 7) return null;
-  const groups = [...head, ...new Array<number>(8 - total).fill(0), ...tail];
-  groups.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
-}
-
-function isV4Mapped(bytes: Uint8Array): boolean {
-  return V4_MAPPED_PREFIX.every((b, i) => bytes[i] === b);
-}
-
-/**
- * Parses an IP address literal: IPv4 dotted quad, or IPv6 (optionally in brackets, optionally with a
- * `%zone`, which is ignored). IPv4-mapped IPv6 (::ffff:127.0.0.1) becomes plain IPv4. Returns null
- * for anything else, hostnames included.
- */
-export function parseIp(text: string): IpAddress | null {
-  let s = text.trim();
-  if (s.startsWith("[") && s.endsWith("]")) s = s.slice(1, -1);
-  const zone = s.indexOf("%");
-  if (zone >= 0) s = s.slice(0, zone);
-  const bytes = new Uint8Array(16);
-  if (parseIpv4Into(s, bytes, 12)) {
-    bytes.set(V4_MAPPED_PREFIX);
-    return { v4: true, bytes };
-  }
-  if (!s.includes(":")) return null;
-  const v6 = parseIpv6(s);
-  if (!v6) return null;
-  return { v4: isV4Mapped(v6), bytes: v6 };
-}
-
 /**
  * The key per-source limits count under. An IPv4 host (also when written as ::ffff:a.b.c.d) is
  * itself. A global unicast IPv6 address (2000::/3) counts by its /64, the block one site or one
@@ -195,57 +97,6 @@ export function sourceKey(address: string): string {
   return groups.join(":") + (zone >= 0 ? address.slice(zone).replace(/\]$/, "") : "");
 }
 
-/** True if two addresses are the same host; ::ffff:127.0.0.1 equals 127.0.0.1. */
-export function sameIp(a: IpAddress, b: IpAddress): boolean {
-  return a.bytes.every((byte, i) => byte === b.bytes[i]);
-}
-
-/**
- * Parses `ADDRESS/PREFIX` (IPv4 or IPv6), or a bare address meaning that one host.
- * Host bits below the prefix are ignored (10.1.2.3/8 is 10.0.0.0/8).
- *
- * @example
- * ```ts
- * cidrContains(parseCidr("10.0.0.0/8"), parseIp("10.20.30.40")!); // true
- * cidrContains(parseCidr("2001:db8::/32"), parseIp("2001:db8::1")!); // true
- * ```
- */
-export function parseCidr(text: string): Cidr {
-  const slash = text.indexOf("/");
-  const addressText = slash >= 0 ? text.slice(0, slash) : text;
-  const address = parseIp(addressText);
-  if (!address || addressText.includes("%")) {
-    throw new CidrError(`"${text}" is not a network; write it as 10.0.0.0/8 or 2001:db8::/32`);
-  }
-  // A v4 network written as mapped IPv6 (::ffff:10.0.0.0/104) counts its prefix over 128 bits already.
-  const mappedV6 = address.v4 && addressText.includes(":");
-  const max = address.v4 && !mappedV6 ? 32 : 128;
-  let prefix = max;
-  if (slash >= 0) {
-    const prefixText = text.slice(slash + 1);
-    prefix = Number(prefixText);
-    if (!/^\d{1,3}$/.test(prefixText) || prefix > max) {
-      throw new CidrError(`"${text}": the prefix length must be a whole number from 0 to ${max}`);
-    }
-  }
-  if (mappedV6 && slash >= 0 && prefix < V4_MAPPED_BITS) {
-    throw new CidrError(`"${text}": an IPv4-mapped network needs a prefix of at least ${V4_MAPPED_BITS}`);
-  }
-  const prefix128 = address.v4 && !mappedV6 ? V4_MAPPED_BITS + prefix : slash >= 0 ? prefix : 128;
-  return { address, prefix128, text };
-}
-
-/** True if `ip` lies inside `cidr`. */
-export function cidrContains(cidr: Cidr, ip: IpAddress): boolean {
-  // A v6 network never holds a v4 host and vice versa, so ::/0 does not open all of IPv4.
-  if (cidr.address.v4 !== ip.v4) return false;
-  let bits = cidr.prefix128;
-  for (let i = 0; i < 16 && bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((cidr.address.bytes[i]! & mask) !== (ip.bytes[i]! & mask)) return false;
-  }
-  return true;
-}
 
 /**
  * True if a stream may go to `destHost`: it is the requester's own IP address (any port), or it lies

@@ -16,7 +16,7 @@
  * ```
  */
 
-import { PacerError } from "../cli/errors.ts";
+import { PacerError } from "../foundation/errors.ts";
 import { DEFAULT_GROUPS } from "./config.ts";
 
 export interface DroppedTo {

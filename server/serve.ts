@@ -18,11 +18,12 @@
  */
 
 import { accessSync, constants } from "node:fs";
-import { PacerError } from "../cli/errors.ts";
-import type { Logger } from "../cli/log.ts";
+import { PacerError } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { Catalogue } from "./catalogue.ts";
-import { type Config, ConfigError, isLoopbackHost, loadConfig, readKey } from "./config.ts";
+import { isLoopbackHost } from "../foundation/net/address.ts";
+import { type Config, ConfigError, loadConfig, readKey } from "./config.ts";
 import { ControlIntake } from "./control_intake.ts";
 import { ControlEndpoint, type ControlSocket, openControlSocket } from "./control_server.ts";
 import { JobTable } from "./jobs.ts";

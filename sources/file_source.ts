@@ -10,7 +10,7 @@
  * ```
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { PacerError } from "../cli/errors.ts";
+import { PacerError } from "../foundation/errors.ts";
 import { SOURCE_END, type Source } from "./source.ts";
 
 export interface FileSource extends Source {

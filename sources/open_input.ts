@@ -5,7 +5,7 @@
  * here, before anything is sent.
  */
 import { extname } from "node:path";
-import { PacerError, UsageError } from "../cli/errors.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
 import { detectContainer, probePs, probeTs } from "../protocol/mpeg_probe.ts";
 import { PCR_HZ, TS_SIZE } from "../protocol/mpegts.ts";
 import { type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock } from "../protocol/mpeg_timing.ts";

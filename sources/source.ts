@@ -4,7 +4,7 @@
  * pipes and sockets answer from what has arrived, calling `onReadable`
  * when more comes.
  */
-import type { MediaKind } from "../backends/backend.ts";
+import type { MediaKind } from "../protocol/media_kind.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
 
 export const SOURCE_END = -1;

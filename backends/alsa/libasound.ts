@@ -19,6 +19,7 @@
  * ```
  */
 import { dlopen, FFIType, type Library } from "bun:ffi";
+import { type Libc, libc } from "../../foundation/libc.ts";
 
 const { i32, u32, u64, i64_fast, ptr, cstring } = FFIType;
 const v = FFIType.void;
@@ -111,12 +112,8 @@ const SYMBOLS = {
   snd_device_name_free_hint: { args: [ptr], returns: i32 },
 } as const;
 
-// snd_device_name_get_hint hands back malloc'd strings; they go back to libc.
-const LIBC_SYMBOLS = {
-  free: { args: [ptr], returns: v },
-} as const;
-
-export type Libasound = Library<typeof SYMBOLS>["symbols"] & Library<typeof LIBC_SYMBOLS>["symbols"];
+// snd_device_name_get_hint hands back malloc'd strings; they go back to libc's free.
+export type Libasound = Library<typeof SYMBOLS>["symbols"] & Pick<Libc, "free">;
 
 let loaded: Libasound | null = null;
 let failure: string | null = null;
@@ -127,8 +124,9 @@ function load(): void {
   tried = true;
   try {
     const asound = dlopen("libasound.so.2", SYMBOLS);
-    const libc = dlopen("libc.so.6", LIBC_SYMBOLS);
-    loaded = { ...asound.symbols, ...libc.symbols };
+    const c = libc();
+    if (!c) throw new Error("libc.so.6 could not be loaded");
+    loaded = { ...asound.symbols, free: c.free };
   } catch (err) {
     const detail = err instanceof Error ? err.message.split("\n")[0] : String(err);
     failure = `libasound.so.2 not found: install libasound2 to use alsa: outputs (${detail})`;

@@ -3,9 +3,10 @@
  * resolve the host (an error before anything is sent), and open the
  * destination's own connected socket.
  */
-import { UsageError } from "../../cli/errors.ts";
+import { UsageError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, newCounters } from "../backend.ts";
-import { type Endpoint, intParam, parseEndpoint, parseHostPort, resolveHost } from "./endpoint.ts";
+import { requireHostPort, resolveHost } from "../../foundation/net/address.ts";
+import { type Endpoint, intParam, parseEndpoint } from "../../foundation/net/endpoint.ts";
 import { openUdpSender, type UdpSender } from "./udp_sender.ts";
 import { TS_SIZE } from "../../protocol/mpegts.ts";
 import { bytesPerFrame, type SampleFormat } from "../../protocol/sample_format.ts";
@@ -28,7 +29,7 @@ export async function openDatagramOutput(target: string, options: readonly strin
   if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
   const ttl = intParam(endpoint, "ttl", 0, 255);
   const sourceText = endpoint.params.get("source");
-  const source = sourceText ? parseHostPort(sourceText, "source") : undefined;
+  const source = sourceText ? requireHostPort(sourceText, "source", { allowPortZero: true }) : undefined;
   const resolved = await resolveHost(endpoint.host);
   const dest = { ...resolved, port: endpoint.port };
   const counters = newCounters();

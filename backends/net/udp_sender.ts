@@ -16,10 +16,11 @@
  * ```
  */
 import type { udp } from "bun";
-import type { Logger } from "../../cli/log.ts";
-import { PacerError } from "../../cli/errors.ts";
+import type { Logger } from "../../foundation/log.ts";
+import { PacerError } from "../../foundation/errors.ts";
 import { type BackendCounters, countError } from "../backend.ts";
-import { isMulticast } from "./endpoint.ts";
+import { isMulticast } from "../../foundation/net/address.ts";
+import { openUdpSocket } from "../../foundation/net/udp_socket.ts";
 
 export interface UdpSenderOptions {
   /** Multicast (or unicast) TTL / hop limit. */
@@ -53,12 +54,11 @@ export async function openUdpSender(
   };
   let socket: udp.ConnectedSocket<"buffer">;
   try {
-    socket = await Bun.udpSocket({
+    socket = await openUdpSocket({
       hostname: options.source?.host ?? (dest.family === 6 ? "::" : "0.0.0.0"),
       port: options.source?.port ?? 0,
       connect: { hostname: dest.address, port: dest.port },
-      // Bun 1.4.5 passes the error first at run time, though its types say (socket, error).
-      socket: { error: (a: unknown, b?: unknown) => onError((a instanceof Error ? a : b) as Error) },
+      onError,
     });
   } catch (error) {
     throw new PacerError(`cannot open a UDP socket to ${label}: ${(error as Error).message}`);

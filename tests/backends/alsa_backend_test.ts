@@ -11,11 +11,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { libasoundUnavailable } from "../../backends/alsa/libasound.ts";
-import { alsaBackend, createAlsaBackend } from "../../backends/alsa.ts";
+import { alsaBackend, createAlsaBackend } from "../../backends/alsa/alsa.ts";
 import type { BackendContext, StreamInfo, UnitTiming } from "../../backends/backend.ts";
-import { PacerError, UsageError } from "../../cli/errors.ts";
+import { PacerError, UsageError } from "../../foundation/errors.ts";
 import { runDevices } from "../../cli/devices.ts";
-import { createLogger } from "../../cli/log.ts";
+import { createLogger } from "../../foundation/log.ts";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";

@@ -13,8 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Backend, BackendContext, StreamInfo, UnitTiming } from "../../backends/backend.ts";
 import { commandBackend } from "../../backends/command.ts";
-import { PacerError } from "../../cli/errors.ts";
-import { createLogger } from "../../cli/log.ts";
+import { PacerError } from "../../foundation/errors.ts";
+import { createLogger } from "../../foundation/log.ts";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BackendContext, StreamInfo, UnitTiming } from "../../backends/backend.ts";
 import { fileBackend } from "../../backends/file.ts";
-import { PacerError, UsageError } from "../../cli/errors.ts";
-import { silentLogger } from "../../cli/log.ts";
+import { PacerError, UsageError } from "../../foundation/errors.ts";
+import { silentLogger } from "../../foundation/log.ts";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 

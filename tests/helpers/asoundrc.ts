@@ -23,7 +23,7 @@
  * rc.cleanup();
  * ```
  */
-import { dlopen, FFIType } from "bun:ffi";
+import { libc } from "../../foundation/libc.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,20 +49,13 @@ export interface TestAsoundrc {
   cleanup(): void;
 }
 
-let libc: ReturnType<typeof loadLibc> | null = null;
-function loadLibc() {
-  return dlopen("libc.so.6", {
-    setenv: { args: [FFIType.cstring, FFIType.cstring, FFIType.i32], returns: FFIType.i32 },
-    unsetenv: { args: [FFIType.cstring], returns: FFIType.i32 },
-    getenv: { args: [FFIType.cstring], returns: FFIType.cstring },
-  }).symbols;
-}
 
 const VAR = Buffer.from("ALSA_CONFIG_PATH\0");
 
 function cEnvironment() {
-  libc ??= loadLibc();
-  return libc;
+  const c = libc();
+  if (!c) throw new Error("libc.so.6 could not be loaded");
+  return c;
 }
 
 /** Writes the asoundrc (and `inFile`, default empty) into a new temp directory. */

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import "../../backends/all.ts";
-import { silentLogger } from "../../cli/log.ts";
+import { silentLogger } from "../../foundation/log.ts";
 import { DEFAULT_CHUNK_BYTES, Job, loadMarkBytes } from "../../pipeline/job.ts";
 import { ManualClock } from "../../scheduler/clock.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";

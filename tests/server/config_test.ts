@@ -5,13 +5,12 @@ import { join } from "node:path";
 import {
   ConfigError,
   DEFAULT_CONFIG_TOML,
-  isLoopbackHost,
   KeyFileError,
   loadConfig,
   parseConfig,
-  parseHostPort,
   readKey,
 } from "../../server/config.ts";
+import { isLoopbackHost, parseHostPort } from "../../foundation/net/address.ts";
 import { destinationAllowed } from "../../server/policy.ts";
 
 const SRC = "/etc/pacer.toml";
@@ -158,7 +157,7 @@ describe("host and port helpers", () => {
     expect(parseHostPort("[2001:db8::1]:80")?.host).toBe("2001:db8::1");
     expect(parseHostPort("2001:db8::1:80")).toBeNull(); // IPv6 needs brackets
     expect(parseHostPort(":80")).toBeNull();
-    expect(parseHostPort(":80", true)?.host).toBe("");
+    expect(parseHostPort(":80", { allowEmptyHost: true })?.host).toBe("");
     expect(parseHostPort("host:0")).toBeNull();
   });
 

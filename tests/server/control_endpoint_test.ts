@@ -3,7 +3,7 @@
  * first copy executes), anti-reflection on replays, rate limiting, and root dropping decisions.
  */
 import { describe, expect, test } from "bun:test";
-import { silentLogger } from "../../cli/log.ts";
+import { silentLogger } from "../../foundation/log.ts";
 import { type ControlReply, type ControlRequest, decodeReply, encodeRequest, okReply } from "../../protocol/control.ts";
 import { ControlEndpoint } from "../../server/control_server.ts";
 import { dropPrivileges, type ProcessIds } from "../../server/privileges.ts";

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CidrError, cidrContains, destinationAllowed, parseCidr, parseIp, resolveMediaPath, sourceKey } from "../../server/policy.ts";
+import { CidrError, cidrContains, parseCidr, parseIp } from "../../foundation/net/address.ts";
+import { destinationAllowed, resolveMediaPath, sourceKey } from "../../server/policy.ts";
 
 describe("resolveMediaPath", () => {
   let base: string;

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { type ControlReply, decodeReply, encodeRequest, OPS } from "../../protocol/control.ts";
-import { ControlClient } from "../../server/control_client.ts";
+import { ControlClient } from "../../client/control_client.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { KEY, rawPeer, requestBytes, rssKb, type ServeFixture, startServe } from "./serve_fixture.ts";

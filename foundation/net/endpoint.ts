@@ -10,9 +10,8 @@
  * e.params.get("ttl"); // "4"
  * ```
  */
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
-import { PacerError, UsageError } from "../../cli/errors.ts";
+import { UsageError } from "../errors.ts";
+import { HOST_PATTERN, unbracketHost } from "./address.ts";
 
 export interface Endpoint {
   scheme: string;
@@ -24,11 +23,14 @@ export interface Endpoint {
   params: URLSearchParams;
 }
 
+const ENDPOINT = new RegExp(`^([a-z][a-z0-9+.-]*)://(@)?(${HOST_PATTERN})(?::(\\d+))?/?(?:\\?(.*))?$`, "i");
+
 export function parseEndpoint(text: string, allowedParams?: readonly string[]): Endpoint {
-  const m = /^([a-z][a-z0-9+.-]*):\/\/(@)?(\[[^\]]*\]|[^/?:@]*)(?::(\d+))?\/?(?:\?(.*))?$/i.exec(text);
+  const m = ENDPOINT.exec(text);
   if (!m) throw new UsageError(`malformed address "${text}": expected SCHEME://HOST:PORT`);
   const [, scheme, at, rawHost, portText, query] = m;
-  const host = rawHost!.startsWith("[") ? rawHost!.slice(1, -1) : rawHost!;
+  const host = unbracketHost(rawHost!);
+  if (host === null) throw new UsageError(`"${text}": brackets hold an IPv6 address, like [::1]`);
   if (portText === undefined) throw new UsageError(`"${text}": a port is required`);
   const port = Number(portText);
   if (!(port >= 1 && port <= 65535)) throw new UsageError(`"${text}": port must be 1 to 65535`);
@@ -55,31 +57,4 @@ export function intParam(e: Endpoint, key: string, min: number, max: number, fal
     throw new UsageError(`${e.scheme}:// option ${key}=${raw}: must be a whole number from ${min} to ${max}`);
   }
   return value;
-}
-
-/** `ADDR:PORT` (or `[ADDR]:PORT`) for the `source=` option. */
-export function parseHostPort(text: string, what: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) throw new UsageError(`${what} "${text}": expected ADDR:PORT`);
-  const host = m[1]!.startsWith("[") ? m[1]!.slice(1, -1) : m[1]!;
-  return { host, port };
-}
-
-/** Resolves a host name to one address; a PacerError (exit 1) if it cannot. */
-export async function resolveHost(host: string): Promise<{ address: string; family: 4 | 6 }> {
-  const literal = isIP(host);
-  if (literal) return { address: host, family: literal as 4 | 6 };
-  try {
-    const { address, family } = await lookup(host);
-    return { address, family: family as 4 | 6 };
-  } catch {
-    throw new PacerError(`cannot resolve host "${host}"`);
-  }
-}
-
-export function isMulticast(address: string): boolean {
-  if (isIP(address) === 6) return address.toLowerCase().startsWith("ff");
-  const first = Number(address.split(".")[0]);
-  return first >= 224 && first <= 239;
 }

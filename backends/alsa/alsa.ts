@@ -25,13 +25,13 @@
  * await out.close();                    // plays out what was written
  * ```
  */
-import { PacerError, TemporaryError, UsageError } from "../cli/errors.ts";
-import { formatToString } from "../protocol/sample_format.ts";
-import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
-import type { Scheduler } from "../scheduler/scheduler.ts";
-import { libasoundUnavailable } from "./alsa/libasound.ts";
-import { AlsaBusyError, AlsaError, AlsaPcm, DEFAULT_BUFFER_US, DEFAULT_PERIOD_US } from "./alsa/pcm.ts";
-import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "./backend.ts";
+import { PacerError, TemporaryError, UsageError } from "../../foundation/errors.ts";
+import { formatToString } from "../../protocol/sample_format.ts";
+import { US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
+import type { Scheduler } from "../../scheduler/scheduler.ts";
+import { libasoundUnavailable } from "./libasound.ts";
+import { AlsaBusyError, AlsaError, AlsaPcm, DEFAULT_BUFFER_US, DEFAULT_PERIOD_US } from "./pcm.ts";
+import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "../backend.ts";
 
 const SCHEME_PREFIX = "alsa:";
 const OPTIONS = ["wait", "buffer", "period"] as const;

@@ -24,13 +24,13 @@
  */
 
 import type { udp } from "bun";
-import { PacerError, UsageError } from "../cli/errors.ts";
-import { resolveHost } from "../backends/net/endpoint.ts";
-import { type ControlReply, decodeReply, encodeRequest, MAX_DATAGRAM, type Op } from "../protocol/control.ts";
-import { DEFAULT_CONTROL, parseHostPort } from "./config.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
+import { requireHostPort, resolveHost } from "../foundation/net/address.ts";
+import { openUdpSocket } from "../foundation/net/udp_socket.ts";
+import { type ControlReply, DEFAULT_CONTROL_ADDRESS, decodeReply, encodeRequest, MAX_DATAGRAM, type Op } from "../protocol/control.ts";
 
 /** The control address ctl and recv talk to unless told: the server's own default. */
-export const DEFAULT_SERVER = DEFAULT_CONTROL;
+export const DEFAULT_SERVER = DEFAULT_CONTROL_ADDRESS;
 export const FIRST_RETRY_MS = 100;
 export const MAX_RETRY_MS = 1_000;
 
@@ -54,9 +54,7 @@ export function newRequestId(): string {
 
 /** `HOST:PORT` → host and port; a UsageError says what is wrong. */
 export function parseServerAddress(text: string): { host: string; port: number; text: string } {
-  const parsed = parseHostPort(text);
-  if (!parsed) throw new UsageError(`--server "${text}": expected HOST:PORT, such as 127.0.0.1:7070 or [::1]:7070`);
-  return parsed;
+  return requireHostPort(text, "--server");
 }
 
 export class ControlClient {
@@ -82,16 +80,14 @@ export class ControlClient {
     const { host, port } = parseServerAddress(server);
     const { address } = await resolveHost(host);
     let client: ControlClient | null = null;
-    const socket = await Bun.udpSocket({
+    const socket = await openUdpSocket({
       ...(bind ? { hostname: bind } : {}),
       connect: { hostname: address, port },
-      socket: {
-        data(_s, data) {
-          if (client) client.#receive(data);
-        },
-        // ECONNREFUSED while the server is down: the next retry tries again.
-        error() {},
+      onData: (data) => {
+        if (client) client.#receive(data);
       },
+      // ECONNREFUSED while the server is down: the next retry tries again.
+      onError: () => {},
     }).catch((error: Error) => {
       throw new PacerError(`cannot open a UDP socket to ${server}: ${error.message}`);
     });

@@ -1,0 +1,58 @@
+/**
+ * pacer's one binding to the C library (bun:ffi), with one symbol table: the precise sleeper's
+ * clock calls, cmd:'s non-blocking pipe, the memory ALSA's name hints hand back, and the socket
+ * calls that the kernel-stamped receiver uses. Loaded on first use, once per process.
+ *
+ * @example
+ * ```ts
+ * const c = libc();
+ * if (c) c.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
+ * ```
+ */
+import { dlopen, FFIType, type Library } from "bun:ffi";
+
+const { i32, u32, u64, i64, ptr, cstring, void: v } = FFIType;
+
+const SYMBOLS = {
+  // time
+  clock_nanosleep: { args: [i32, i32, ptr, ptr], returns: i32 },
+  clock_gettime: { args: [i32, ptr], returns: i32 },
+  prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+  // files and pipes
+  pipe2: { args: [ptr, i32], returns: i32 },
+  fcntl: { args: [i32, i32, i32], returns: i32 },
+  ioctl: { args: [i32, u64, ptr], returns: i32 },
+  read: { args: [i32, ptr, u64], returns: i64 },
+  close: { args: [i32], returns: i32 },
+  // memory that C libraries hand back
+  free: { args: [ptr], returns: v },
+  // sockets
+  socket: { args: [i32, i32, i32], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
+  bind: { args: [i32, ptr, u32], returns: i32 },
+  getsockname: { args: [i32, ptr, ptr], returns: i32 },
+  recvmmsg: { args: [i32, ptr, u32, i32, ptr], returns: i32 },
+  epoll_create1: { args: [i32], returns: i32 },
+  epoll_ctl: { args: [i32, i32, i32, ptr], returns: i32 },
+  epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },
+  // the environment C libraries read (libasound's ALSA_CONFIG_PATH)
+  setenv: { args: [cstring, cstring, i32], returns: i32 },
+  unsetenv: { args: [cstring], returns: i32 },
+  getenv: { args: [cstring], returns: cstring },
+} as const;
+
+export type Libc = Library<typeof SYMBOLS>["symbols"];
+
+let loaded: Libc | null | undefined;
+
+/** The C library's symbols, or null where it cannot be loaded (callers fall back or say why). */
+export function libc(): Libc | null {
+  if (loaded === undefined) {
+    try {
+      loaded = dlopen("libc.so.6", SYMBOLS).symbols;
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded;
+}
