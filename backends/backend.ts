@@ -21,6 +21,8 @@ export interface StreamInfo {
   format?: SampleFormat;
   /** The requested format for cmd:, file: and alsa: outputs (`--out-format`). */
   outFormat?: SampleFormat;
+  /** How long a busy sound device may keep the stream waiting, s (`--device-wait`); an output's own `wait=` wins. */
+  deviceWaitS?: number;
 }
 
 /** Where a unit sits in time, on the destination's own continuous timeline. */

@@ -128,7 +128,7 @@ export function commandFromWords(words: readonly string[]): CtlCommand {
       const to = values.to as string[] | undefined;
       if (!to || to.length === 0) throw new UsageError("play: give at least one --to URL");
       const args: Record<string, unknown> = { source, to };
-      if (values.bitrate !== undefined) args.bitrate = parseBitrate(values.bitrate as string);
+      if (values.bitrate !== undefined) args.bitrate = parseBitrate(values.bitrate as string, "--bitrate");
       if (values.loop) args.loop = true;
       if (values.start !== undefined) args.start = parseSeconds(values.start as string, "--start");
       if (values.persistent) args.persistent = true;

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Logger } from "../foundation/log.ts";
-import { PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
+import { EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
 import { Job } from "../pipeline/job.ts";
 import { parseSampleFormat, formatToString, sameFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -54,16 +54,16 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(PLAY_HELP);
-    return 0;
+    return EXIT_OK;
   }
   if (positionals.length === 0) throw new UsageError("play: no input given (see pacer play --help)");
   const outputs = values.to ?? [];
   if (outputs.length === 0) throw new UsageError("play: no output given: add --to OUTPUT (see pacer play --help)");
   const format = values.format ? parseSampleFormat(values.format) : undefined;
   const outFormat = values["out-format"] ? parseSampleFormat(values["out-format"]) : undefined;
-  const bitrate = values.bitrate ? parseBitrate(values.bitrate) : undefined;
+  const bitrate = values.bitrate ? parseBitrate(values.bitrate, "--bitrate") : undefined;
   const startSeconds = values.start ? parseSeconds(values.start, "--start") : undefined;
-  if (values["device-wait"]) process.env.PACER_DEVICE_WAIT = String(parseSeconds(values["device-wait"], "--device-wait"));
+  const deviceWaitS = values["device-wait"] ? parseSeconds(values["device-wait"], "--device-wait") : undefined;
 
   const inputs: OpenedInput[] = [];
   try {
@@ -88,6 +88,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
     loop: values.loop ?? false,
     startOffset: first.startOffset,
     outFormat,
+    deviceWaitS,
   });
   if (values.sdp) {
     const media = job.destinations.flatMap((d) => (d.backend.sdp ? [d.backend.sdp()] : []));
@@ -103,13 +104,13 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   process.off("SIGINT", stopOnSignal);
   process.off("SIGTERM", stopOnSignal);
   reportCounters(job, log);
-  if (result.inputError) return 1;
+  if (result.inputError) return EXIT_FAILURE;
   if (result.failures.length > 0) {
     const temporary = result.failures.find((f) => f.error instanceof TemporaryError);
-    if (temporary && result.failures.length === job.destinations.length) return 75;
-    return 1;
+    if (temporary && result.failures.length === job.destinations.length) return EXIT_TEMPFAIL;
+    return EXIT_FAILURE;
   }
-  return 0;
+  return EXIT_OK;
 }
 
 function sumKnown(values: (number | undefined)[]): number | undefined {

@@ -61,7 +61,7 @@ export async function runProbe(argv: string[], _log: Logger): Promise<number> {
   const spec = positionals[0]!;
   const opened = await openInput(spec, {
     format: values.format ? parseSampleFormat(values.format) : undefined,
-    bitrate: values.bitrate ? parseBitrate(values.bitrate) : undefined,
+    bitrate: values.bitrate ? parseBitrate(values.bitrate, "--bitrate") : undefined,
   });
   opened.source.close();
   const { info } = opened;

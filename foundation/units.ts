@@ -1,19 +1,19 @@
-/** Command-line numbers with units: bit rates and seconds. */
+/** Numbers with units, as people write them on command lines and in requests: bit rates and seconds. */
 import { UsageError } from "./errors.ts";
 
 const RATE_SUFFIX: Record<string, number> = { "": 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 };
 
-/** `1500000`, `1500k`, `1.5M` → bits per second. */
-export function parseBitrate(text: string): number {
+/** `1500000`, `1500k`, `1.5M` → bits per second; a UsageError names `what` (the caller's option or field). */
+export function parseBitrate(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)(?:bps|bit\/s)?$/.exec(text.trim());
   const value = m ? Number(m[1]) * RATE_SUFFIX[m[2]!]! : NaN;
   if (!m || !(value >= 1000 && value <= 10e9)) {
-    throw new UsageError(`--bitrate "${text}": expected bits per second from 1k to 10G, like 1500000, 1500k or 1.5M`);
+    throw new UsageError(`${what} "${text}": expected bits per second from 1k to 10G, like 1500000, 1500k or 1.5M`);
   }
   return value;
 }
 
-/** `12`, `1.5`, `90s`, `2m`, `1h`, `01:30` → seconds. */
+/** `12`, `1.5`, `90s`, `2m`, `1h`, `01:30` → seconds; a UsageError names `what` (the caller's option or field). */
 export function parseSeconds(text: string, what: string): number {
   const clock = /^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$/.exec(text);
   if (clock) return Number(clock[1] ?? 0) * 3600 + Number(clock[2]) * 60 + Number(clock[3]);

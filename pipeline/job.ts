@@ -74,6 +74,8 @@ export interface JobOptions {
   /** Stream offset to start at (`--start`), already mapped to bytes. */
   startOffset?: number;
   outFormat?: SampleFormat;
+  /** See StreamInfo.deviceWaitS. */
+  deviceWaitS?: number;
 }
 
 export interface JobResult {
@@ -124,7 +126,7 @@ export class Job implements DestinationHost {
     const { input, log } = options;
     if (input.kind !== "pcm" && !options.byteClock) throw new Error("a non-PCM job needs a byte clock");
     const job = new Job(options, options.scheduler);
-    const stream: StreamInfo = { kind: input.kind, format: input.format, outFormat: options.outFormat };
+    const stream: StreamInfo = { kind: input.kind, format: input.format, outFormat: options.outFormat, deviceWaitS: options.deviceWaitS };
     const opened: Backend[] = [];
     try {
       for (const target of options.outputs) {

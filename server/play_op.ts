@@ -120,10 +120,10 @@ export async function playOp(ctx: PlayContext, args: Readonly<Record<string, unk
 function readBitrate(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   try {
-    if (typeof value === "string" && value.length <= 32) return parseBitrate(value);
-    if (typeof value === "number") return parseBitrate(String(value));
+    if (typeof value === "string" && value.length <= 32) return parseBitrate(value, '"bitrate":');
+    if (typeof value === "number") return parseBitrate(String(value), '"bitrate":');
   } catch (error) {
-    throw new OpError("bad_request", `"bitrate": ${(error as Error).message.replace(/^--bitrate /, "")}`);
+    throw new OpError("bad_request", (error as Error).message);
   }
   throw new OpError("bad_request", `"bitrate" must be bits per second, like 1500000 or "1.5M"`);
 }

@@ -7,7 +7,7 @@
  *   encoding. If the device runs at another rate, that is logged and the
  *   backend's `format` carries the rate it runs at, so the job resamples.
  * - A busy device (EBUSY) is retried with back-off from 50 ms doubling to
- *   1 s, for `wait` seconds (default 10, or PACER_DEVICE_WAIT), then it is a
+ *   1 s, for `wait` seconds (default 10, or the stream's `--device-wait`), then it is a
  *   TemporaryError (exit 75). No such device, or a refused format, is a
  *   PacerError (exit 1).
  * - `buffer` and `period` ask for the device buffer and period in ms
@@ -42,7 +42,6 @@ const BUSY_BACKOFF_START_US = 50 * US_PER_MS;
 const BUSY_BACKOFF_MAX_US = 1 * US_PER_S;
 /** Units go out this many periods ahead of real time: one being played, one queued. */
 const AHEAD_PERIODS = 2;
-const ENV_DEVICE_WAIT = "PACER_DEVICE_WAIT";
 
 interface AlsaTarget {
   device: string;
@@ -51,7 +50,7 @@ interface AlsaTarget {
   periodUs: number;
 }
 
-function parseAlsaTarget(target: string): AlsaTarget {
+function parseAlsaTarget(target: string, defaultWaitS: number | undefined): AlsaTarget {
   const rest = target.slice(SCHEME_PREFIX.length);
   const question = rest.indexOf("?");
   const device = question < 0 ? rest : rest.slice(0, question);
@@ -69,9 +68,9 @@ function parseAlsaTarget(target: string): AlsaTarget {
     }
     return value;
   };
-  const waitText = params.get("wait") ?? process.env[ENV_DEVICE_WAIT];
-  const waitWhat = params.has("wait") ? `"${target}": wait` : ENV_DEVICE_WAIT;
-  const waitS = waitText === undefined || waitText === "" ? DEFAULT_WAIT_S : number(waitWhat, waitText, 0, MAX_WAIT_S);
+  const waitText = params.get("wait");
+  const waitS =
+    waitText !== null ? number(`"${target}": wait`, waitText, 0, MAX_WAIT_S) : number("--device-wait", String(defaultWaitS ?? DEFAULT_WAIT_S), 0, MAX_WAIT_S);
   const ms = (key: string, fallbackUs: number) => {
     const raw = params.get(key);
     return raw === null ? fallbackUs : Math.round(number(`"${target}": ${key}`, raw, 1, MAX_BUFFER_MS) * US_PER_MS);
@@ -126,7 +125,7 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
     async create(label: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
       const why = probe();
       if (why !== null) throw new PacerError(why);
-      const target = parseAlsaTarget(label);
+      const target = parseAlsaTarget(label, stream.deviceWaitS);
       if (stream.kind !== "pcm" || !stream.format) {
         throw new UsageError(`${label}: ALSA plays PCM; this input is ${stream.kind}`);
       }

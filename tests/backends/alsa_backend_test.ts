@@ -8,7 +8,7 @@
  * made busy (file and null PCMs are not exclusive); tests/backends/alsa_test.ts
  * checks that EBUSY is classified as AlsaBusyError.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { libasoundUnavailable } from "../../backends/alsa/libasound.ts";
 import { alsaBackend, createAlsaBackend } from "../../backends/alsa/alsa.ts";
@@ -37,9 +37,6 @@ beforeAll(() => {
   rc = writeTestAsoundrc();
 });
 beforeEach(() => rc.useInThisProcess());
-afterEach(() => {
-  delete process.env.PACER_DEVICE_WAIT;
-});
 afterAll(() => rc.cleanup());
 
 describe.skipIf(skip)("alsa: output", () => {
@@ -88,15 +85,14 @@ describe.skipIf(skip)("alsa: output", () => {
     await expect(alsaBackend.create(`alsa:${TEST_PCM_S16_ONLY}`, stream, context())).rejects.toThrow(/does not accept sample encoding f32le/);
   });
 
-  test("malformed options, a bad PACER_DEVICE_WAIT and non-PCM input are usage errors", async () => {
+  test("malformed options, a bad --device-wait and non-PCM input are usage errors", async () => {
     const ctx = context();
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?latency=5`, STREAM, ctx)).rejects.toThrow(/unknown option "latency"/);
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?wait=soon`, STREAM, ctx)).rejects.toBeInstanceOf(UsageError);
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?period=0`, STREAM, ctx)).rejects.toBeInstanceOf(UsageError);
     await expect(alsaBackend.create("alsa:", STREAM, ctx)).rejects.toThrow(/alsa: needs a device/);
     await expect(alsaBackend.create(`alsa:${TEST_PCM}`, { kind: "mpegts" }, ctx)).rejects.toBeInstanceOf(UsageError);
-    process.env.PACER_DEVICE_WAIT = "-1";
-    await expect(alsaBackend.create(`alsa:${TEST_PCM}`, STREAM, ctx)).rejects.toThrow(/PACER_DEVICE_WAIT=-1/);
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}`, { ...STREAM, deviceWaitS: -1 }, ctx)).rejects.toThrow(/--device-wait=-1/);
   });
 
   test("pacer devices lists the test PCM as NAME<TAB>DESCRIPTION (io)", () => {
