@@ -33,10 +33,11 @@ import { openDatagramOutput, pcmUnitBytes, tsUnitBytes } from "./net/datagram_ou
 import { intParam, parseEndpoint } from "../foundation/net/endpoint.ts";
 
 /** DESIGN.md defaults: whole L16 frames within 1400 bytes; PS fits a 1500-byte MTU with the header. */
-const DEFAULT_L16_PKT = 1400;
+export const DEFAULT_L16_PKT = 1400;
 const DEFAULT_PS_PKT = 1460;
 const MAX_PKT = 65_507 - RTP_HEADER_SIZE;
-const DEFAULT_AUDIO_AHEAD_MS = 20;
+/** How far ahead of real time audio goes out (`ahead=`), so a receiver's jitter buffer starts full. */
+export const DEFAULT_AUDIO_AHEAD_MS = 20;
 const OPTIONS = ["pkt", "pt", "format", "ttl", "iface", "source", "ahead"] as const;
 
 interface PayloadPlan {

@@ -4,18 +4,21 @@
  * and as 8 processes at once. Lateness is measured by the receiver against
  * the RTP timestamps (see bench/analysis.ts for the method).
  */
+import { DEFAULT_AUDIO_AHEAD_MS, DEFAULT_L16_PKT } from "../backends/rtp.ts";
+import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
+import { US_PER_MS } from "../scheduler/clock.ts";
 import { rtpLateness } from "./analysis.ts";
-
-/** pacer's default RTP audio lead (rtp:// `ahead`, DESIGN.md): that much goes out at once at the start. */
-const RTP_AUDIO_LEAD_US = 20_000;
 import type { BenchContext, SectionResult } from "./context.ts";
-import { toneWav } from "./fixtures.ts";
+import { TONE_FORMAT, toneWav } from "./fixtures.ts";
 import { runBounded, startReceiver, type RunResult } from "./processes.ts";
 import { type BenchRow, below, formatRows, row, spread } from "./stats.ts";
 
-const RATE = 44_100;
-/** pacer's default L16 payload: whole 4-byte frames in 1400 bytes. */
-const FRAMES_PER_PACKET = 350;
+const TONE = parseSampleFormat(TONE_FORMAT);
+const RATE = TONE.rate;
+/** pacer's default rtp:// lead: that much goes out at once at the start. */
+const RTP_AUDIO_LEAD_US = DEFAULT_AUDIO_AHEAD_MS * US_PER_MS;
+/** pacer's default L16 payload: whole frames in DEFAULT_L16_PKT bytes. */
+const FRAMES_PER_PACKET = Math.floor(DEFAULT_L16_PKT / bytesPerFrame(TONE));
 const P99_TARGET_MS = 0.5;
 const CONCURRENT = 8;
 

@@ -1,7 +1,8 @@
 /**
  * The one time base of pacer: integer microseconds on a monotonic clock.
  * Deadlines everywhere are absolute values of `Clock.now()`; no float
- * milliseconds are passed around (STYLE.md: one clock, one unit).
+ * milliseconds are passed around: one clock, one unit, so no conversion
+ * can round a deadline differently in two places.
  *
  * @example
  * ```ts

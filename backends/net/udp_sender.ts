@@ -1,8 +1,8 @@
 /**
- * One connected UDP socket per destination (DEVELOPERS.md trap: on a
- * shared unconnected socket, one receiver's ICMP "port unreachable" makes
- * the next send fail whatever its destination). Every socket has an error
- * handler, because Bun kills the process on an unhandled socket error.
+ * One connected UDP socket per destination: on a shared unconnected socket,
+ * one receiver's ICMP "port unreachable" makes the next send fail whatever
+ * its destination (measured on Bun 1.4.5). The socket comes from
+ * foundation/net/udp_socket.ts, which gives every socket an error handler.
  *
  * A refused send (ECONNREFUSED after an ICMP unreachable) is that
  * destination's non-fatal event: it is counted, logged once, and the
