@@ -1,15 +1,23 @@
 /**
  * The logger: one line per event on stderr, plain or JSON (`--log-json`),
  * filtered by level (`--quiet` shows errors only, `--verbose` adds debug).
+ * Under journald (`journal: underJournald()`) each line starts with its
+ * sd-daemon priority, `<3>` to `<7>`, which journald strips and stores, so
+ * `journalctl -p warning` works; the "pacer: " tag is left off there, since
+ * the journal already names the unit.
  * Small enough to own: a library logger would add a worker thread or a
  * transport layer that a single static binary does not need.
  *
  * @example
  * ```ts
- * const log = createLogger({ level: "info" });
+ * const log = createLogger({ level: "info", journal: underJournald() });
  * log.warn("destination unreachable", { dest: "rtp://10.0.0.1:5004" });
+ * // on a terminal: pacer: warn: destination unreachable dest=rtp://10.0.0.1:5004
+ * // to journald:   <4>warn: destination unreachable dest=rtp://10.0.0.1:5004
  * ```
  */
+import { fstatSync } from "node:fs";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -31,6 +39,30 @@ export interface LoggerOptions {
   json?: boolean;
   /** Where lines go; stderr by default. Tests pass an array pusher. */
   write?: (line: string) => void;
+  /**
+   * Prefix every line, plain or JSON, with its sd-daemon priority (`<3>` err, `<4>` warning,
+   * `<6>` info, `<7>` debug; sd-daemon(3)). Default false; pass `underJournald()`.
+   */
+  journal?: boolean;
+}
+
+/** sd-daemon(3) priorities, the syslog numbers journald reads from a `<N>` line prefix. */
+const JOURNAL_PRIORITY: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3 };
+
+/**
+ * Whether stderr is the journald stream systemd connected: systemd sets JOURNAL_STREAM to that
+ * stream's "DEVICE:INODE", and comparing it with stderr's own keeps a redirected stderr (a pipe
+ * to jq, a file) free of prefixes even when the variable was inherited.
+ */
+export function underJournald(env: Record<string, string | undefined> = process.env, fd = 2): boolean {
+  const match = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? "");
+  if (!match) return false;
+  try {
+    const stat = fstatSync(fd, { bigint: true });
+    return stat.dev === BigInt(match[1]!) && stat.ino === BigInt(match[2]!);
+  } catch {
+    return false;
+  }
 }
 
 function formatValue(v: string | number | boolean | null): string {
@@ -43,11 +75,12 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
   const emit = (level: LogLevel, message: string, fields?: LogFields) => {
     if (RANK[level] < threshold) return;
     const all = { ...bound, ...fields };
+    const priority = options.journal ? `<${JOURNAL_PRIORITY[level]}>` : "";
     if (options.json) {
-      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all }));
+      write(priority + JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all }));
       return;
     }
-    let line = `pacer: ${level === "info" ? "" : level + ": "}${message}`;
+    let line = `${priority || "pacer: "}${level === "info" ? "" : level + ": "}${message}`;
     for (const [k, v] of Object.entries(all)) if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
     write(line);
   };
