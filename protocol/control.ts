@@ -105,23 +105,27 @@ export type ControlReply =
   | { readonly v: 1; readonly id: string | null; readonly ok: true; readonly result: unknown }
   | { readonly v: 1; readonly id: string | null; readonly ok: false; readonly error: ControlError };
 
+/** A request to drop without a reply; the server counts `reason`. */
+export interface RequestDrop {
+  readonly ok: false;
+  readonly drop: true;
+  readonly reason: DropReason;
+  readonly message: string;
+}
+
+/** A request to answer with `errorReply(id, code, message)`. */
+export interface RequestRefusal {
+  readonly ok: false;
+  readonly drop: false;
+  readonly id: string | null;
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
 export type DecodeRequestResult =
   | { readonly ok: true; readonly req: ControlRequest; readonly authenticated: boolean }
-  | {
-      readonly ok: false;
-      /** Send nothing back; count `reason`. */
-      readonly drop: true;
-      readonly reason: DropReason;
-      readonly message: string;
-    }
-  | {
-      readonly ok: false;
-      /** Reply with `errorReply(id, code, message)`. */
-      readonly drop: false;
-      readonly id: string | null;
-      readonly code: ErrorCode;
-      readonly message: string;
-    };
+  | RequestDrop
+  | RequestRefusal;
 
 export type DecodeReplyResult =
   | { readonly ok: true; readonly reply: ControlReply }
@@ -219,8 +223,57 @@ function macMatches(key: Uint8Array, body: Uint8Array, macText: string): boolean
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
+function drop(reason: DropReason, message: string): RequestDrop {
+  return { ok: false, drop: true, reason, message };
+}
+
+function refuse(id: string | null, code: ErrorCode, message: string): RequestRefusal {
+  return { ok: false, drop: false, id, code, message };
+}
+
 /**
- * Decodes and validates one request datagram. Never throws.
+ * A request datagram's envelope, opened: its body, with the MAC split off and, with a key, checked.
+ * The server opens it once, as the datagram arrives, and decodes the body later (decodeBody).
+ */
+export type Envelope =
+  | {
+      readonly ok: true;
+      /** The JSON body without the MAC line. */
+      readonly body: Uint8Array;
+      /** The MAC in lowercase hex, when the datagram carried one (checked only with a key). */
+      readonly mac: string | null;
+      /** The MAC was checked under the server's key: true on a keyed server, false without a key. */
+      readonly authenticated: boolean;
+    }
+  | RequestDrop
+  | RequestRefusal;
+
+/**
+ * Opens a request datagram, cheap enough to run as it arrives: its size, and with a key its MAC.
+ * With a key, an oversize datagram or a missing or wrong MAC is a drop (count `reason`); without
+ * one, an oversize datagram is a `too_large` refusal and a trailing MAC is split off unchecked.
+ * Never throws.
+ *
+ * @example
+ * ```ts
+ * const opened = openEnvelope(datagram, key); // { ok: false, drop: true, reason: "bad_mac", … }
+ * if (opened.ok) decodeBody(opened.body, opened.authenticated, Date.now());
+ * ```
+ */
+export function openEnvelope(bytes: Uint8Array, key: Uint8Array | undefined): Envelope {
+  if (bytes.length > MAX_DATAGRAM) {
+    const message = `request is ${bytes.length} bytes; the limit is ${MAX_DATAGRAM}`;
+    return key ? drop("oversize", message) : refuse(null, "too_large", message);
+  }
+  const { body, mac } = splitMac(bytes);
+  if (!key) return { ok: true, body, mac, authenticated: false };
+  if (mac === null) return drop("missing_mac", "request has no MAC but the server has a key");
+  if (!macMatches(key, body, mac)) return drop("bad_mac", "request MAC does not match the server's key");
+  return { ok: true, body, mac, authenticated: true };
+}
+
+/**
+ * Decodes and validates one request datagram (openEnvelope, then decodeBody). Never throws.
  *
  * With a key, every request must be authenticated: a missing or wrong MAC, an oversize datagram or
  * a stale `ts` is a drop (no reply, count `reason`). Without a key, a trailing MAC is ignored and
@@ -233,77 +286,57 @@ function macMatches(key: Uint8Array, body: Uint8Array, macText: string): boolean
  * else if (!r.ok) send(encodeReply(errorReply(r.id, r.code, r.message)));
  * ```
  */
+export function decodeRequest(bytes: Uint8Array, key: Uint8Array | undefined, nowMs: number): DecodeRequestResult {
+  const opened = openEnvelope(bytes, key);
+  return opened.ok ? decodeBody(opened.body, opened.authenticated, nowMs) : opened;
+}
+
 /**
- * The checks a keyed server makes before anything else, cheap enough to run as a datagram arrives:
- * its size and its MAC. Returns why to drop it, or null. Never throws.
+ * Decodes the body of an opened envelope. `authenticated` is the envelope's: a stale authenticated
+ * request is dropped, a stale unauthenticated one answered with `stale`. Never throws.
  *
  * @example
  * ```ts
- * const drop = checkEnvelope(datagram, key); // "bad_mac", or null when it may be queued
+ * const body = new TextEncoder().encode('{"v":1,"id":"a","ts":0,"op":"ping","args":{}}');
+ * decodeBody(body, false, Date.now()); // { ok: false, drop: false, id: "a", code: "stale", … }
  * ```
  */
-export function checkEnvelope(bytes: Uint8Array, key: Uint8Array): { reason: DropReason; message: string } | null {
-  if (bytes.length > MAX_DATAGRAM) return { reason: "oversize", message: `request is ${bytes.length} bytes; the limit is ${MAX_DATAGRAM}` };
-  const { body, mac } = splitMac(bytes);
-  if (mac === null) return { reason: "missing_mac", message: "request has no MAC but the server has a key" };
-  if (!macMatches(key, body, mac)) return { reason: "bad_mac", message: "request MAC does not match the server's key" };
-  return null;
-}
-
-export function decodeRequest(bytes: Uint8Array, key: Uint8Array | undefined, nowMs: number, options: { envelopeChecked?: boolean } = {}): DecodeRequestResult {
-  const drop = (reason: DropReason, message: string): DecodeRequestResult => ({ ok: false, drop: true, reason, message });
-  const fail = (id: string | null, code: ErrorCode, message: string): DecodeRequestResult => ({
-    ok: false,
-    drop: false,
-    id,
-    code,
-    message,
-  });
-
-  if (key) {
-    // A server that ran checkEnvelope as the datagram arrived need not compute the HMAC again.
-    const envelope = options.envelopeChecked ? null : checkEnvelope(bytes, key);
-    if (envelope) return drop(envelope.reason, envelope.message);
-  } else if (bytes.length > MAX_DATAGRAM) {
-    return fail(null, "too_large", `request is ${bytes.length} bytes; the limit is ${MAX_DATAGRAM}`);
-  }
-  const { body } = splitMac(bytes);
-
+export function decodeBody(body: Uint8Array, authenticated: boolean, nowMs: number): DecodeRequestResult {
   let text: string;
   try {
     text = strictUtf8.decode(body);
   } catch {
-    return fail(null, "bad_request", "request is not valid UTF-8");
+    return refuse(null, "bad_request", "request is not valid UTF-8");
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    return fail(null, "bad_request", "request is not valid JSON");
+    return refuse(null, "bad_request", "request is not valid JSON");
   }
-  if (!isPlainObject(parsed)) return fail(null, "bad_request", "request must be a JSON object");
+  if (!isPlainObject(parsed)) return refuse(null, "bad_request", "request must be a JSON object");
 
   const id = isValidId(parsed.id) ? parsed.id : null;
   if (parsed.v !== PROTOCOL_VERSION) {
-    return fail(id, "bad_request", `unsupported protocol version ${JSON.stringify(parsed.v) ?? "(missing)"}; this server speaks v 1`);
+    return refuse(id, "bad_request", `unsupported protocol version ${JSON.stringify(parsed.v) ?? "(missing)"}; this server speaks v 1`);
   }
-  if (id === null) return fail(null, "bad_request", `"id" must be a string of 1 to ${MAX_ID} characters`);
+  if (id === null) return refuse(null, "bad_request", `"id" must be a string of 1 to ${MAX_ID} characters`);
   for (const k of Object.keys(parsed)) {
-    if (!REQUEST_KEYS.has(k)) return fail(id, "bad_request", `unknown field "${k.slice(0, MAX_ID)}" in request`);
+    if (!REQUEST_KEYS.has(k)) return refuse(id, "bad_request", `unknown field "${k.slice(0, MAX_ID)}" in request`);
   }
   const { ts, op, args, pad } = parsed;
-  if (typeof ts !== "number" || !Number.isFinite(ts)) return fail(id, "bad_request", `"ts" must be Unix time in ms`);
-  if (typeof op !== "string") return fail(id, "bad_request", `"op" must be a string`);
-  if (!isPlainObject(args)) return fail(id, "bad_request", `"args" must be a JSON object`);
-  if (pad !== undefined && typeof pad !== "string") return fail(id, "bad_request", `"pad" must be a string`);
+  if (typeof ts !== "number" || !Number.isFinite(ts)) return refuse(id, "bad_request", `"ts" must be Unix time in ms`);
+  if (typeof op !== "string") return refuse(id, "bad_request", `"op" must be a string`);
+  if (!isPlainObject(args)) return refuse(id, "bad_request", `"args" must be a JSON object`);
+  if (pad !== undefined && typeof pad !== "string") return refuse(id, "bad_request", `"pad" must be a string`);
 
   if (Math.abs(nowMs - ts) > FRESHNESS_MS) {
     const message = `request ts is ${Math.round((nowMs - ts) / 1000)} s off the server clock (limit ${FRESHNESS_MS / 1000} s); check the client's clock`;
-    return key ? drop("stale", message) : fail(id, "stale", message);
+    return authenticated ? drop("stale", message) : refuse(id, "stale", message);
   }
-  if (!isOp(op)) return fail(id, "unknown_op", `unknown op "${op.slice(0, MAX_ID)}"; one of ${OPS.join(", ")}`);
+  if (!isOp(op)) return refuse(id, "unknown_op", `unknown op "${op.slice(0, MAX_ID)}"; one of ${OPS.join(", ")}`);
 
-  return { ok: true, req: { v: PROTOCOL_VERSION, id, ts, op, args }, authenticated: key !== undefined };
+  return { ok: true, req: { v: PROTOCOL_VERSION, id, ts, op, args }, authenticated };
 }
 
 /** An ok reply for request `id`. */

@@ -20,22 +20,21 @@
  * An op that waits (play opens files) finishes in the background; only its synchronous part counts
  * against the slice.
  *
+ * The intake only queues and paces; what a datagram is, and how it is answered, is the control
+ * endpoint's (control_server.ts), which owns its intake.
+ *
  * @example
  * ```ts
- * const intake = new ControlIntake(scheduler, (d) => endpoint.handle(d.bytes, d.address, d.port, d.send), (e) => log.error(String(e)));
- * if (!intake.offer({ bytes, address, port, source: sourceKey(address), send })) counters.overloaded++;
+ * const intake = new ControlIntake<Admitted>(scheduler, (d) => answer(d), (e) => log.error(String(e)));
+ * if (!intake.offer({ body, address, port, source: sourceKey(address) })) counters.overloaded++;
  * ```
  */
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 
-/** One datagram as it arrived, with the way to answer its source. */
-export interface QueuedDatagram {
-  readonly bytes: Uint8Array;
-  readonly address: string;
-  readonly port: number;
-  /** What the per-source share counts under (policy.ts sourceKey: an IPv4 host, a global IPv6 /64). */
+/** What the intake needs of a datagram: who sent it, for the per-source share. */
+export interface FromSource {
+  /** policy.ts sourceKey of the sender's address: an IPv4 host, a global IPv6 /64. */
   readonly source: string;
-  readonly send: (reply: Uint8Array) => void;
 }
 
 export interface IntakeShape {
@@ -63,12 +62,12 @@ const BEHIND_US = 500;
 /** …and control then takes one request per this many periods until the loop catches up. */
 const BEHIND_PERIODS = 4;
 
-export class ControlIntake {
+export class ControlIntake<T extends FromSource> {
   readonly #scheduler: Scheduler;
-  readonly #handle: (datagram: QueuedDatagram) => unknown;
+  readonly #handle: (datagram: T) => unknown;
   readonly #shape: IntakeShape;
   /** A ring of queued datagrams. */
-  readonly #ring: (QueuedDatagram | undefined)[];
+  readonly #ring: (T | undefined)[];
   #head = 0;
   #size = 0;
   readonly #slice: Timer;
@@ -85,7 +84,7 @@ export class ControlIntake {
    */
   constructor(
     scheduler: Scheduler,
-    handle: (datagram: QueuedDatagram) => unknown,
+    handle: (datagram: T) => unknown,
     onError: (error: unknown) => void,
     shape: IntakeShape = DEFAULT_INTAKE,
   ) {
@@ -103,7 +102,7 @@ export class ControlIntake {
   }
 
   /** Queues a datagram; false when the queue, or its source's share of it, is full (the caller counts the drop). */
-  offer(datagram: QueuedDatagram): boolean {
+  offer(datagram: T): boolean {
     if (this.#size === this.#shape.capacity) return false;
     const fromSource = this.#bySource.get(datagram.source) ?? 0;
     if (fromSource >= this.#shape.perSource) return false;

@@ -1,29 +1,31 @@
 /**
- * The UDP control endpoint of `pacer serve` (DESIGN.md, "Control protocol"). Each datagram goes
- * through, in order:
+ * The UDP control endpoint of `pacer serve` (DESIGN.md, "Control protocol"). A datagram goes in one
+ * line from the socket to its reply, all of it in here:
  *
- * 1. on arrival (admit): the per-source rate limit, and on a keyed server the size and MAC; a
- *    datagram failing either is dropped (no reply, counted);
- * 1a. the intake queue (control_intake.ts), which hands datagrams over in slices of the loop that
- *    leave media its schedule; when full, or when the source already has its share queued, dropped
- *    (counted as `overloaded`);
- * 2. decodeRequest: on a keyed server a missing or wrong MAC, an oversize datagram or a stale
- *    `ts` is dropped and counted by reason; other malformed requests get an error reply;
- * 3. the dedup cache: a repeated id from the same address and port within 60 s gets the cached
+ * 1. arrive (admit): counted, the per-source rate limit, and its envelope opened, once
+ *    (protocol/control.ts openEnvelope): on a keyed server the size and the MAC are checked there.
+ *    A datagram failing either is dropped (no reply, counted), so junk never waits;
+ * 2. the intake queue (control_intake.ts), which hands datagrams over in slices of the loop that
+ *    leave media its schedule; when full, or when the source already has its share queued, the
+ *    datagram is dropped (counted as `overloaded`);
+ * 3. decodeBody: on a keyed server a stale `ts` is dropped and counted; other malformed requests
+ *    get an error reply;
+ * 4. the dedup cache: a repeated id from the same address and port within 60 s gets the cached
  *    reply bytes again, and is never executed twice — even when the retry arrives while the first
  *    copy is still executing (then, when the first completes, each copy gets the same reply);
- * 4. the op handler (synchronous where it can be; play opens files and resolves hosts, so waits);
- * 5. replyFor: the reply fits one datagram and, to an unauthenticated source, is never larger than
+ * 5. the op (ControlOps: ops.ts over the running server; synchronous where it can be, while play
+ *    opens files and resolves hosts, so waits);
+ * 6. replyFor: the reply fits one datagram and, to an unauthenticated source, is never larger than
  *    the request (anti-reflection). A reply that may not be sent at all is remembered as "no
  *    reply", so a retry is not executed again either.
  *
- * Nothing a peer sends can throw out of here: handler failures become `internal` error replies.
+ * Nothing a peer sends can throw out of here: op failures become `internal` error replies.
  *
  * @example
  * ```ts
- * const endpoint = new ControlEndpoint({ handle: dispatch, log, limits: config.limits });
+ * const endpoint = new ControlEndpoint({ ops: serverOps(server), scheduler, log, key, limits: config.limits });
  * const socket = await openControlSocket(config.control, endpoint, log);
- * // later: endpoint.configure({ key, limits }) on reload; socket.close() on shutdown
+ * // later: endpoint.configure(key, limits) on reload; socket.close() and endpoint.clear() on shutdown
  * ```
  */
 
@@ -32,30 +34,41 @@ import { openUdpSocket } from "../foundation/net/udp_socket.ts";
 import {
   type ControlReply,
   type ControlRequest,
-  checkEnvelope,
-  decodeRequest,
+  decodeBody,
   type DropReason,
   type ErrorCode,
   errorReply,
   MAX_DATAGRAM,
+  openEnvelope,
+  type RequestRefusal,
   replyFitsFor,
   replyFor,
 } from "../protocol/control.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { Limits } from "./config.ts";
-import type { ControlIntake } from "./control_intake.ts";
+import { ControlIntake } from "./control_intake.ts";
 import { DedupCache, dedupKey } from "./dedup.ts";
-import type { Requester } from "./play_op.ts";
 import { sourceKey } from "./policy.ts";
 import { RateLimiter } from "./rate_limit.ts";
 
-/** What an op handler knows of its request's source. */
+/** Who sent a request, as the endpoint saw it. */
+export interface Requester {
+  readonly address: string;
+  readonly port: number;
+  /** The request carried a valid MAC under the server's key. */
+  readonly authenticated: boolean;
+}
+
+/** What an op knows of its request's source. */
 export interface RequestContext extends Requester {
   /** The largest reply that may be sent for this request: page results to fit it. */
   readonly replyBudget: number;
 }
 
-/** Runs a request's op: a reply at once when the op needs no waiting, else a Promise of one. */
-export type RequestHandler = (req: ControlRequest, ctx: RequestContext) => ControlReply | Promise<ControlReply>;
+/** The op stage: runs a decoded request; a reply at once when the op needs no waiting, else a Promise of one. */
+export interface ControlOps {
+  run(req: ControlRequest, from: RequestContext): ControlReply | Promise<ControlReply>;
+}
 
 /** Counters since start; `status` and /metrics report them. */
 export interface ControlCounters {
@@ -79,12 +92,34 @@ export interface ControlCounters {
 }
 
 export interface ControlEndpointOptions {
-  readonly handle: RequestHandler;
+  readonly ops: ControlOps;
   readonly log: Logger;
   readonly key?: Uint8Array;
   readonly limits: Pick<Limits, "requestsPerSecond" | "requestBurst">;
+  /**
+   * The loop whose control slices answer queued datagrams (control_intake.ts). Without one, each
+   * datagram is answered as it arrives, which only tests of the endpoint itself want.
+   */
+  readonly scheduler?: Scheduler;
   /** Wall clock in ms, for freshness and the dedup window; Date.now by default. */
   readonly nowMs?: () => number;
+}
+
+/** Sends a reply to the datagram's source. */
+type ReplyPath = (reply: Uint8Array) => void;
+
+/** A datagram past arrival, waiting for its answer: its envelope opened, its source known. */
+interface Admitted {
+  /** The JSON body, the MAC line split off. */
+  readonly body: Uint8Array;
+  /** The whole datagram's size: a reply to an unauthenticated source may not be larger. */
+  readonly size: number;
+  readonly authenticated: boolean;
+  readonly address: string;
+  readonly port: number;
+  /** policy.ts sourceKey of the address, for the queue share. */
+  readonly source: string;
+  readonly reply: ReplyPath;
 }
 
 /** Copies of one executing request answered when it completes; more are only counted. */
@@ -104,9 +139,10 @@ export class ControlEndpoint {
     unsent: 0,
     errors: {},
   };
-  readonly #handle: RequestHandler;
+  readonly #ops: ControlOps;
   readonly #log: Logger;
   readonly #nowMs: () => number;
+  readonly #intake: ControlIntake<Admitted> | null;
   readonly #dedup = new DedupCache();
   /** Requests executing now, with the sizes of copies that arrived meanwhile. */
   readonly #inFlight = new Map<string, number[]>();
@@ -115,12 +151,19 @@ export class ControlEndpoint {
   #limits: ControlEndpointOptions["limits"];
 
   constructor(options: ControlEndpointOptions) {
-    this.#handle = options.handle;
+    this.#ops = options.ops;
     this.#log = options.log;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#key = options.key;
     this.#limits = options.limits;
     this.#limiter = new RateLimiter({ ratePerSecond: options.limits.requestsPerSecond, burst: options.limits.requestBurst });
+    this.#intake = options.scheduler
+      ? new ControlIntake<Admitted>(
+          options.scheduler,
+          (datagram) => this.#answer(datagram),
+          (error) => this.#log.error(`control request failed: ${(error as Error).message ?? error}`),
+        )
+      : null;
   }
 
   /** Applies a reloaded key and rate limits to requests from now on. */
@@ -133,75 +176,88 @@ export class ControlEndpoint {
   }
 
   /**
-   * Counts a datagram from `source` (policy.ts sourceKey of its address), applies the per-source
-   * rate limit and, on a keyed server, checks its size and MAC: false means drop it (counted).
-   * Cheap (~1 µs for the MAC), so it runs as datagrams arrive, and junk never takes a place in the
-   * intake queue.
+   * A datagram arrives from `address`:`port`; `reply` sends an answer back there. Admitted, it
+   * waits in the intake for its turn; without a scheduler it is answered at once, and the Promise
+   * of an op that waits is returned.
    */
-  admit(bytes: Uint8Array, source: string): boolean {
-    const counters = this.counters;
-    counters.requests++;
-    if (!this.#limiter.allow(source, this.#nowMs())) {
-      counters.rate_limited++;
-      return false;
-    }
-    // On a keyed server only authenticated requests may wait in the queue.
-    const envelope = this.#key ? checkEnvelope(bytes, this.#key) : null;
-    if (envelope) {
-      counters.dropped[envelope.reason]++;
-      if (this.#log.debugEnabled) this.#log.debug(`control request dropped: ${envelope.message}`, { from: source });
-      return false;
-    }
-    return true;
+  receive(bytes: Uint8Array, address: string, port: number, reply: ReplyPath): void | Promise<void> {
+    const admitted = this.#admit(bytes, address, port, reply);
+    if (admitted === null) return;
+    if (this.#intake === null) return this.#answer(admitted);
+    if (!this.#intake.offer(admitted)) this.counters.overloaded++;
   }
 
-  /** Admits and handles one datagram: {@link admit}, then {@link handle}. */
-  receive(bytes: Uint8Array, address: string, port: number, send: (reply: Uint8Array) => void): void | Promise<void> {
-    if (this.admit(bytes, sourceKey(address))) return this.handle(bytes, address, port, send);
+  /** Forgets the datagrams still queued (shutdown). */
+  clear(): void {
+    this.#intake?.clear();
   }
 
   /**
-   * Handles one datagram from `address`:`port` that {@link admit} let in (its MAC is not checked
-   * again); `send` transmits a reply to that source.
-   * Synchronous when the op is (ping, status, interest…), so a caller can account for its time;
+   * Counts a datagram, applies its source's rate limit and opens its envelope: on a keyed server
+   * that checks the size and the MAC (~1 µs), so only authenticated requests take a place in the
+   * queue. Null means it goes no further (dropped and counted, or refused at once).
+   */
+  #admit(bytes: Uint8Array, address: string, port: number, reply: ReplyPath): Admitted | null {
+    const counters = this.counters;
+    counters.requests++;
+    const source = sourceKey(address);
+    if (!this.#limiter.allow(source, this.#nowMs())) {
+      counters.rate_limited++;
+      return null;
+    }
+    const opened = openEnvelope(bytes, this.#key);
+    if (opened.ok) {
+      return { body: opened.body, size: bytes.length, authenticated: opened.authenticated, address, port, source, reply };
+    }
+    if (opened.drop) {
+      counters.dropped[opened.reason]++;
+      if (this.#log.debugEnabled) this.#log.debug(`control request dropped: ${opened.message}`, { from: address });
+      return null;
+    }
+    // Oversize on a keyless server: refused at once, so a queue entry never holds more than MAX_DATAGRAM.
+    this.#refuse(opened, bytes.length, false, reply);
+    return null;
+  }
+
+  /**
+   * Decodes an admitted datagram and answers it: from the dedup cache, or by running its op.
+   * Synchronous when the op is (ping, status, interest…), so the intake can account for its time;
    * a Promise when the op waits (play opens files, stop drains a job).
    */
-  handle(bytes: Uint8Array, address: string, port: number, send: (reply: Uint8Array) => void): void | Promise<void> {
+  #answer(datagram: Admitted): void | Promise<void> {
     const counters = this.counters;
+    const { address, port, size, authenticated, reply } = datagram;
     const now = this.#nowMs();
-    const key = this.#key;
-    const decoded = decodeRequest(bytes, key, now, { envelopeChecked: true });
+    const decoded = decodeBody(datagram.body, authenticated, now);
     if (!decoded.ok) {
       if (decoded.drop) {
         counters.dropped[decoded.reason]++;
         if (this.#log.debugEnabled) this.#log.debug(`control request dropped: ${decoded.message}`, { from: address });
         return;
       }
-      // Past the MAC check on a keyed server, so authenticated exactly when there is a key.
-      const reply = errorReply(decoded.id, decoded.code, decoded.message);
-      this.#transmit(replyFor(reply, bytes.length, key !== undefined), reply, send);
+      this.#refuse(decoded, size, authenticated, reply);
       return;
     }
-    const { req, authenticated } = decoded;
+    const { req } = decoded;
     const seen = this.#dedup.claim(address, port, req.id, now);
     if (seen.kind === "pending") {
       counters.retries_in_flight++;
       const waiting = this.#inFlight.get(dedupKey(address, port, req.id));
-      if (waiting && waiting.length < MAX_RETRIES_IN_FLIGHT) waiting.push(bytes.length);
+      if (waiting && waiting.length < MAX_RETRIES_IN_FLIGHT) waiting.push(size);
       return;
     }
     if (seen.kind === "replay") {
       counters.replays++;
       if (seen.reply.length === 0) return;
       // A shorter copy of a padded request must not replay a larger reply (anti-reflection).
-      if (!replyFitsFor(seen.reply.length, bytes.length, authenticated)) {
+      if (!replyFitsFor(seen.reply.length, size, authenticated)) {
         counters.unsent++;
         return;
       }
-      this.#send(seen.reply, send);
+      this.#send(seen.reply, reply);
       return;
     }
-    const budget = authenticated ? MAX_DATAGRAM : Math.min(MAX_DATAGRAM, bytes.length);
+    const budget = authenticated ? MAX_DATAGRAM : Math.min(MAX_DATAGRAM, size);
     const inFlightKey = dedupKey(address, port, req.id);
     const retries: number[] = [];
     this.#inFlight.set(inFlightKey, retries);
@@ -209,19 +265,19 @@ export class ControlEndpoint {
       this.#log.error(`control op "${req.op}" failed: ${(error as Error).message}`, { from: address });
       return errorReply(req.id, "internal", "the server failed to carry out the request; see its log");
     };
-    const complete = (reply: ControlReply) => {
+    const complete = (answer: ControlReply) => {
       this.#inFlight.delete(inFlightKey);
-      const out = replyFor(reply, bytes.length, authenticated);
+      const out = replyFor(answer, size, authenticated);
       this.#dedup.put(address, port, req.id, out ?? NO_REPLY, this.#nowMs());
-      this.#transmit(out, reply, send);
+      this.#transmit(out, answer, reply);
       // Copies that arrived while executing get the same bytes, one reply per copy.
-      for (const size of retries) {
-        if (out && replyFitsFor(out.length, size, authenticated)) this.#send(out, send);
+      for (const copySize of retries) {
+        if (out && replyFitsFor(out.length, copySize, authenticated)) this.#send(out, reply);
       }
     };
     let result: ControlReply | Promise<ControlReply>;
     try {
-      result = this.#handle(req, { address, port, authenticated, replyBudget: budget });
+      result = this.#ops.run(req, { address, port, authenticated, replyBudget: budget });
     } catch (error) {
       result = failed(error);
     }
@@ -234,18 +290,24 @@ export class ControlEndpoint {
     complete(result);
   }
 
-  #transmit(out: Uint8Array | null, reply: ControlReply, send: (reply: Uint8Array) => void): void {
-    if (!reply.ok) this.counters.errors[reply.error.code] = (this.counters.errors[reply.error.code] ?? 0) + 1;
+  /** Answers a request refused before its op with an error reply (not cached: nothing ran). */
+  #refuse(refusal: RequestRefusal, size: number, authenticated: boolean, reply: ReplyPath): void {
+    const answer = errorReply(refusal.id, refusal.code, refusal.message);
+    this.#transmit(replyFor(answer, size, authenticated), answer, reply);
+  }
+
+  #transmit(out: Uint8Array | null, answer: ControlReply, reply: ReplyPath): void {
+    if (!answer.ok) this.counters.errors[answer.error.code] = (this.counters.errors[answer.error.code] ?? 0) + 1;
     if (out === null) {
       this.counters.unsent++;
       return;
     }
-    this.#send(out, send);
+    this.#send(out, reply);
   }
 
-  #send(out: Uint8Array, send: (reply: Uint8Array) => void): void {
+  #send(out: Uint8Array, reply: ReplyPath): void {
     try {
-      send(out);
+      reply(out);
       this.counters.replies++;
     } catch (error) {
       this.#log.debug(`control reply not sent: ${(error as Error).message}`);
@@ -259,26 +321,19 @@ export interface ControlSocket {
 }
 
 /**
- * Binds the control socket at `host`:`port`. Every datagram is counted and rate-limited on
- * arrival, then waits in `intake` for its turn with `endpoint`; a full intake drops it (counted).
- * Throws an Error naming the address when it cannot bind.
+ * Binds the control socket at `host`:`port` and hands every datagram to `endpoint`, with the way
+ * back to its source. Throws an Error naming the address when it cannot bind.
  */
 export async function openControlSocket(
   at: { readonly host: string; readonly port: number; readonly text?: string },
   endpoint: ControlEndpoint,
-  intake: ControlIntake,
   log: Logger,
 ): Promise<ControlSocket> {
   const socket = await openUdpSocket({
     hostname: at.host,
     port: at.port,
     onData(data, port, address, s) {
-      const source = sourceKey(address);
-      if (!endpoint.admit(data, source)) return;
-      const send = (reply: Uint8Array) => s.send(reply, port, address);
-      // Oversize (keyless server) only needs its error reply, at once, so the queue never holds more than MAX_DATAGRAM per entry.
-      if (data.length > MAX_DATAGRAM) return void endpoint.handle(data, address, port, send);
-      if (!intake.offer({ bytes: data, address, port, source, send })) endpoint.counters.overloaded++;
+      void endpoint.receive(data, address, port, (reply) => s.send(reply, port, address));
     },
     onError: (error) => log.warn(`control socket: ${error.message}`),
   }).catch((error: Error) => {

@@ -11,7 +11,8 @@
  * ```
  */
 
-import { jobStatus, serverStatus, type ServerContext } from "./ops.ts";
+import { jobStatus, serverStatus } from "./ops.ts";
+import type { ServerContext } from "./server_context.ts";
 
 export interface MetricsHttp {
   readonly port: number;

@@ -16,39 +16,24 @@
  * `stop` and `interest` are accepted from the job's own requester address, or from any
  * authenticated request (a keyholder, such as the database server).
  *
+ * Every op gets the same two things: the running server (server_context.ts) and who asked.
+ *
  * @example
  * ```ts
  * const reply = await dispatch(server, req, { address, port, authenticated, replyBudget: 1400 });
+ * const endpoint = new ControlEndpoint({ ops: serverOps(server), scheduler, log, limits });
  * ```
  */
 
 import pkg from "../package.json" with { type: "json" };
 import { type ControlReply, type ControlRequest, errorReply, okReply } from "../protocol/control.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
-import type { Logger } from "../foundation/log.ts";
-import type { Catalogue } from "./catalogue.ts";
-import type { Config } from "./config.ts";
-import type { ControlCounters, RequestContext } from "./control_server.ts";
-import type { JobTable, ServedJob } from "./jobs.ts";
+import type { ControlOps, RequestContext } from "./control_server.ts";
+import type { ServedJob } from "./jobs.ts";
 import { checkKeys, OpError, optionalString, pageArgs, requireString } from "./op_args.ts";
 import { fitPage } from "./paging.ts";
 import { playOp } from "./play_op.ts";
-
-/** What the ops need from the running server. */
-export interface ServerContext {
-  /** The current config (a reload replaces it). */
-  config(): Config;
-  /** Whether a key is configured now. */
-  keyed(): boolean;
-  readonly jobs: JobTable;
-  readonly scheduler: Scheduler;
-  readonly log: Logger;
-  readonly catalogue: Catalogue;
-  readonly counters: ControlCounters;
-  readonly startedAtMs: number;
-  /** Re-reads the config as SIGHUP does; throws with a message when the new one is invalid. */
-  reload(): Promise<Config>;
-}
+import type { ServerContext } from "./server_context.ts";
 
 const MAX_PAGE = 100;
 const MAX_JOB_ID = 32;
@@ -66,12 +51,7 @@ const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
   },
   status: statusOp,
   list: listOp,
-  play: (server, req, ctx) =>
-    playOp(
-      { config: server.config(), keyed: server.keyed(), jobs: server.jobs, scheduler: server.scheduler, log: server.log },
-      req.args,
-      ctx,
-    ),
+  play: (server, req, ctx) => playOp(server, req.args, ctx),
   stop: async (server, req, ctx) => {
     const served = ownedJob(server, req, ctx);
     await server.jobs.stop(served.id);
@@ -117,6 +97,11 @@ export function dispatch(server: ServerContext, req: ControlRequest, ctx: Reques
   } catch (error) {
     return failed(error);
   }
+}
+
+/** The ops of the running `server`, as the control endpoint runs them. */
+export function serverOps(server: ServerContext): ControlOps {
+  return { run: (req, from) => dispatch(server, req, from) };
 }
 
 /** The running job named by `args.job`, if the requester may act on it. */

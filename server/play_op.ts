@@ -27,18 +27,17 @@
  */
 
 import { PacerError, UsageError } from "../foundation/errors.ts";
-import type { Logger } from "../foundation/log.ts";
 import { parseBitrate } from "../foundation/units.ts";
 import { Job } from "../pipeline/job.ts";
-import type { Scheduler } from "../scheduler/scheduler.ts";
 import { openInput, type OpenedInput } from "../sources/open_input.ts";
 import { resolveHost } from "../foundation/net/address.ts";
 import { parseEndpoint } from "../foundation/net/endpoint.ts";
 import { schemeOf } from "../backends/registry.ts";
 import type { Config } from "./config.ts";
-import type { JobTable } from "./jobs.ts";
+import type { Requester } from "./control_server.ts";
 import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
 import { destinationAllowed, resolveMediaPath } from "./policy.ts";
+import type { ServerContext } from "./server_context.ts";
 
 const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "persistent"] as const;
 const DESTINATION_SCHEMES = ["rtp", "udp"];
@@ -52,23 +51,6 @@ const MAX_START_S = 366 * 86_400;
 const RESOLVE_TIMEOUT_MS = 2_000;
 const LIVE_PREFIX = "live:";
 
-/** Who asked, as the control endpoint saw it. */
-export interface Requester {
-  readonly address: string;
-  readonly port: number;
-  /** The request carried a valid MAC under the server's key. */
-  readonly authenticated: boolean;
-}
-
-/** What play needs from the server. */
-export interface PlayContext {
-  readonly config: Config;
-  readonly keyed: boolean;
-  readonly jobs: JobTable;
-  readonly scheduler: Scheduler;
-  readonly log: Logger;
-}
-
 export interface PlayResult {
   readonly job: string;
   readonly interest_timeout: number | null;
@@ -76,8 +58,9 @@ export interface PlayResult {
 }
 
 /** Validates, checks policy, and starts (or refreshes) a job. Throws OpError. */
-export async function playOp(ctx: PlayContext, args: Readonly<Record<string, unknown>>, requester: Requester): Promise<PlayResult> {
-  const { config, jobs } = ctx;
+export async function playOp(server: ServerContext, args: Readonly<Record<string, unknown>>, requester: Requester): Promise<PlayResult> {
+  const config = server.config();
+  const { jobs } = server;
   checkKeys(args, PLAY_KEYS);
   const name = requireString(args, "source", MAX_NAME);
   const targets = requireStringList(args, "to", config.limits.maxDestinationsPerJob, MAX_URL);
@@ -87,7 +70,7 @@ export async function playOp(ctx: PlayContext, args: Readonly<Record<string, unk
   const persistent = optionalBoolean(args, "persistent") ?? false;
 
   if (name.startsWith(LIVE_PREFIX)) throw new OpError("not_available", "live inputs are not yet available");
-  if (persistent && ctx.keyed && !requester.authenticated) {
+  if (persistent && server.keyed() && !requester.authenticated) {
     throw new OpError("forbidden", "only authenticated requests may start persistent streams");
   }
   const media = await resolveMediaPath(config.mediaRoot, name);
@@ -108,12 +91,12 @@ export async function playOp(ctx: PlayContext, args: Readonly<Record<string, unk
   jobs.starting++;
   let job: Job;
   try {
-    job = await createJob(ctx, media.path, name, outputs, { bitrate, loop, startSeconds });
+    job = await createJob(server, media.path, name, outputs, { bitrate, loop, startSeconds });
   } finally {
     jobs.starting--;
   }
   const served = jobs.add({ job, source: name, owner: requester.address, outputs, persistent, repeatKey });
-  ctx.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });
+  server.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });
   return { job: served.id, interest_timeout: persistent ? null : jobs.interestTimeoutMs / 1000 };
 }
 
@@ -176,7 +159,7 @@ interface InputChoice {
 }
 
 /** Opens the media and every output; input and setup errors become bad_request replies. */
-async function createJob(ctx: PlayContext, path: string, name: string, outputs: string[], choice: InputChoice): Promise<Job> {
+async function createJob(server: ServerContext, path: string, name: string, outputs: string[], choice: InputChoice): Promise<Job> {
   // Messages name the media as the client did, not by the server's real path.
   const clientMessage = (error: unknown) => (error as Error).message.split(path).join(name);
   let input: OpenedInput;
@@ -193,8 +176,8 @@ async function createJob(ctx: PlayContext, path: string, name: string, outputs: 
       byteClock: input.byteClock,
       startOffset: input.startOffset,
       outputs,
-      scheduler: ctx.scheduler,
-      log: ctx.log.child({ source: name }),
+      scheduler: server.scheduler,
+      log: server.log.child({ source: name }),
       loop: choice.loop,
     });
   } catch (error) {

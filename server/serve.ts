@@ -24,12 +24,12 @@ import { Scheduler } from "../scheduler/scheduler.ts";
 import { Catalogue } from "./catalogue.ts";
 import { isLoopbackHost } from "../foundation/net/address.ts";
 import { type Config, ConfigError, loadConfig, readKey } from "./config.ts";
-import { ControlIntake } from "./control_intake.ts";
 import { ControlEndpoint, type ControlSocket, openControlSocket } from "./control_server.ts";
 import { JobTable } from "./jobs.ts";
 import { startMetricsHttp, type MetricsHttp } from "./metrics_http.ts";
-import { dispatch, type ServerContext } from "./ops.ts";
+import { serverOps } from "./ops.ts";
 import { dropPrivileges } from "./privileges.ts";
+import type { ServerContext } from "./server_context.ts";
 
 export interface Server {
   /** The control port actually bound. */
@@ -86,14 +86,8 @@ export async function startServer(initial: Config, configPath: string | undefine
     // One reload at a time; each starts from the outcome of the one before.
     reload: () => (reloading = reloading.catch(() => config).then(reload)),
   };
-  const endpoint = new ControlEndpoint({ handle: (req, ctx) => dispatch(context, req, ctx), log, key, limits: config.limits });
-
-  const intake = new ControlIntake(
-    scheduler,
-    (d) => endpoint.handle(d.bytes, d.address, d.port, d.send),
-    (error) => log.error(`control request failed: ${(error as Error).message ?? error}`),
-  );
-  const socket: ControlSocket = await openControlSocket(config.control, endpoint, intake, log);
+  const endpoint = new ControlEndpoint({ ops: serverOps(context), scheduler, log, key, limits: config.limits });
+  const socket: ControlSocket = await openControlSocket(config.control, endpoint, log);
   let http: MetricsHttp | null = null;
   try {
     if (config.http) http = startMetricsHttp(config.http, context);
@@ -125,7 +119,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     stop: () =>
       (stopping ??= (async () => {
         socket.close();
-        intake.clear();
+        endpoint.clear();
         http?.stop();
         await jobs.stopAll();
       })()),

@@ -18,7 +18,7 @@ function request(id: string, padTo = 1400): Uint8Array {
 
 function endpointWith(handle: (req: ControlRequest) => Promise<ControlReply>, rate = limits) {
   const sent: Uint8Array[] = [];
-  const endpoint = new ControlEndpoint({ handle: (req) => handle(req), log: silentLogger, limits: rate, nowMs: () => NOW });
+  const endpoint = new ControlEndpoint({ ops: { run: (req) => handle(req) }, log: silentLogger, limits: rate, nowMs: () => NOW });
   const receive = (bytes: Uint8Array, port = 4000, address = "127.0.0.1") =>
     endpoint.receive(bytes, address, port, (reply) => sent.push(reply));
   return { endpoint, sent, receive };

@@ -8,15 +8,21 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ManualClock } from "../../scheduler/clock.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
-import { ControlIntake, type IntakeShape, type QueuedDatagram } from "../../server/control_intake.ts";
+import { ControlIntake, type IntakeShape } from "../../server/control_intake.ts";
 
 const SHAPE: IntakeShape = { capacity: 8, perSource: 8, sliceUs: 150, periodUs: 1_000 };
 const failOnError = (error: unknown) => {
   throw new Error(`unexpected handler error: ${error}`);
 };
 
-function datagram(n: number, address = "127.0.0.1"): QueuedDatagram {
-  return { bytes: new Uint8Array([n & 0xff, n >> 8]), address, port: 4000 + n, source: address, send: () => {} };
+/** A queued request, numbered so the handler can tell which ran. */
+interface Numbered {
+  readonly bytes: Uint8Array;
+  readonly source: string;
+}
+
+function datagram(n: number, address = "127.0.0.1"): Numbered {
+  return { bytes: new Uint8Array([n & 0xff, n >> 8]), source: address };
 }
 
 /** Media keeping the loop busy: a send every 300 µs (taking no time), so it is never idle for a period. */
@@ -34,7 +40,7 @@ function setup(costUs: (n: number) => number, shape = SHAPE, busy = true) {
     scheduler.schedule(send, clock.now() + BUSY_EVERY_US);
   }
   const handled: { n: number; at: number }[] = [];
-  const intake = new ControlIntake(
+  const intake = new ControlIntake<Numbered>(
     scheduler,
     (d) => {
       const n = d.bytes[0]! | (d.bytes[1]! << 8);
@@ -121,7 +127,7 @@ describe("ControlIntake", () => {
     const clock = new ManualClock(1_000);
     const scheduler = new Scheduler(clock);
     const order: string[] = [];
-    const intake = new ControlIntake(scheduler, () => order.push("control"), failOnError, SHAPE);
+    const intake = new ControlIntake<Numbered>(scheduler, () => order.push("control"), failOnError, SHAPE);
     scheduler.schedule(scheduler.timer("send", () => order.push("send")), clock.now() - 5);
     intake.offer(datagram(7));
     scheduler.fireDue();
@@ -179,7 +185,7 @@ describe("ControlIntake", () => {
     const scheduler = new Scheduler(clock);
     const seen: number[] = [];
     const errors: string[] = [];
-    const intake = new ControlIntake(
+    const intake = new ControlIntake<Numbered>(
       scheduler,
       (d) => {
         seen.push(d.bytes[0]!);

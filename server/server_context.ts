@@ -1,0 +1,32 @@
+/**
+ * What the ops of `pacer serve` see of the running server: one context for every op (ops.ts,
+ * play_op.ts) and for the HTTP status (metrics_http.ts). serve.ts builds it once.
+ *
+ * @example
+ * ```ts
+ * const media = await server.catalogue.entries(server.config().mediaRoot);
+ * if (server.keyed() && !from.authenticated) throw new OpError("forbidden", "…");
+ * ```
+ */
+
+import type { Logger } from "../foundation/log.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { Catalogue } from "./catalogue.ts";
+import type { Config } from "./config.ts";
+import type { ControlCounters } from "./control_server.ts";
+import type { JobTable } from "./jobs.ts";
+
+export interface ServerContext {
+  /** The current config (a reload replaces it). */
+  config(): Config;
+  /** Whether a key is configured now. */
+  keyed(): boolean;
+  readonly jobs: JobTable;
+  readonly scheduler: Scheduler;
+  readonly log: Logger;
+  readonly catalogue: Catalogue;
+  readonly counters: ControlCounters;
+  readonly startedAtMs: number;
+  /** Re-reads the config as SIGHUP does; throws with a message when the new one is invalid. */
+  reload(): Promise<Config>;
+}
