@@ -31,6 +31,8 @@ const SYMBOLS = {
   setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
+  // sd_notify's datagram to a unix socket, which Bun's own sockets cannot send
+  sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i64 },
   recvmmsg: { args: [i32, ptr, u32, i32, ptr], returns: i32 },
   epoll_create1: { args: [i32], returns: i32 },
   epoll_ctl: { args: [i32, i32, i32, ptr], returns: i32 },
