@@ -24,8 +24,11 @@ import { bytesPerFrame, sameFormat, type SampleFormat } from "../protocol/sample
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { type InputInfo, SOURCE_END, type Source } from "../sources/source.ts";
 import { Destination, type DestinationHost } from "./destination.ts";
+import { type PacketInput, PacketReader } from "./packet_reader.ts";
+import { PcmReader } from "./pcm_reader.ts";
 import { ReadAheadBuffer } from "./read_ahead.ts";
 import { SkipRanges } from "./skip_ranges.ts";
+import type { UnitReader } from "./unit_reader.ts";
 
 /** The original push server's load size. */
 export const DEFAULT_CHUNK_BYTES = 128 * 1024;
@@ -85,7 +88,7 @@ export interface JobResult {
   inputError: Error | null;
 }
 
-export class Job implements DestinationHost {
+export class Job implements DestinationHost, PacketInput {
   /** Sized once the destinations are known (see fitToDestinations), then fixed. */
   ring: ReadAheadBuffer;
   /** A destination with this many bytes or fewer left ahead of it asks for a load. */
@@ -141,8 +144,7 @@ export class Job implements DestinationHost {
         };
         const backend = await factory.create(target, stream, ctx);
         opened.push(backend);
-        const converter = await converterFor(input.format, backend.format);
-        destination = new Destination(job, backend, input.format, converter, job.ring.start);
+        destination = new Destination(job, backend, await readerFor(job, input.format, backend));
         job.destinations.push(destination);
       }
     } catch (error) {
@@ -166,7 +168,7 @@ export class Job implements DestinationHost {
    */
   private fitToDestinations(): void {
     let largest = 0;
-    for (const d of this.destinations) largest = Math.max(largest, d.inputBytesPerUnit);
+    for (const d of this.destinations) largest = Math.max(largest, d.reader.inputBytesPerUnit);
     if (largest <= this.loadMark) return;
     this.loadMark = largest;
     this.ring = this.newRing();
@@ -210,7 +212,7 @@ export class Job implements DestinationHost {
   private unitUs(): number {
     if (!(this.bytesPerSecond > 0)) return Infinity;
     let unit = Infinity;
-    for (const d of this.destinations) unit = Math.min(unit, d.inputBytesPerUnit);
+    for (const d of this.destinations) unit = Math.min(unit, d.reader.inputBytesPerUnit);
     return Math.round((unit / this.bytesPerSecond) * 1e6);
   }
 
@@ -228,7 +230,7 @@ export class Job implements DestinationHost {
   private onLoad(): void {
     if (this.inputEnded || this.finished) return;
     let lowest = Infinity;
-    for (const d of this.destinations) if (d.active && d.cursor < lowest) lowest = d.cursor;
+    for (const d of this.destinations) if (d.active && d.reader.position < lowest) lowest = d.reader.position;
     const { source, byteClock, loop } = this.options;
     if (lowest !== Infinity) {
       this.ring.release(lowest);
@@ -324,7 +326,13 @@ export class Job implements DestinationHost {
   }
 }
 
-async function converterFor(input: SampleFormat | undefined, output: SampleFormat | undefined): Promise<PcmConverter | null> {
-  if (!input || !output || sameFormat(input, output)) return null;
+/** A PCM job's destinations convert and stage frames; any other job's send the stream's bytes as they are. */
+async function readerFor(job: Job, format: SampleFormat | undefined, backend: Backend): Promise<UnitReader> {
+  if (!format) return new PacketReader(job, job.ring.start, backend.unitBytes);
+  return new PcmReader(job, job.ring.start, format, await converterFor(format, backend.format), backend.unitBytes);
+}
+
+async function converterFor(input: SampleFormat, output: SampleFormat | undefined): Promise<PcmConverter | null> {
+  if (!output || sameFormat(input, output)) return null;
   return createConverter(input, output);
 }

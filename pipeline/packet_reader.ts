@@ -1,0 +1,107 @@
+/**
+ * A destination's reader of an MPEG-TS, MPEG-PS or raw data stream: units
+ * are the stream's bytes as they are, timed by the stream's byte clock (PCR,
+ * SCR or a constant rate). Garbage found between TS packets is passed over,
+ * and the packets around it are gathered, so every unit stays whole packets.
+ *
+ * @example
+ * ```ts
+ * const reader = new PacketReader(job, job.ring.start, backend.unitBytes);
+ * const length = reader.next(unit);
+ * ```
+ */
+import { TS_SIZE } from "../protocol/mpegts.ts";
+import type { SkipRanges } from "./skip_ranges.ts";
+import { loadIfLow, type SharedInput, type UnitReader } from "./unit_reader.ts";
+
+/** What a packet reader needs from its job beyond the shared buffer. */
+export interface PacketInput extends SharedInput {
+  /** Garbage between MPEG-TS packets, passed over rather than sent. */
+  readonly skips: SkipRanges;
+  /** End of the bytes that may be sent now: loaded, and known to be packets or garbage. */
+  sendableEnd(): number;
+  /** Media time (µs) of stream byte `offset`, from the stream's byte clock. */
+  timeAt(offset: number): number;
+}
+
+export class PacketReader implements UnitReader {
+  /** Frames are a PCM notion; packet units are timed by the byte clock. */
+  readonly frame = 0;
+  readonly unitUs = 0;
+  private cursor: number;
+
+  constructor(
+    private readonly input: PacketInput,
+    start: number,
+    /** Bytes per unit: whole packets, as the backend sends them. */
+    readonly inputBytesPerUnit: number,
+  ) {
+    this.cursor = start;
+  }
+
+  get position(): number {
+    return this.cursor;
+  }
+
+  next(unit: Buffer): number {
+    const length = this.input.skips.size === 0 ? this.readClean(unit) : this.gather(unit);
+    if (length === 0) this.input.requestLoad();
+    return length;
+  }
+
+  advance(bytes: number): void {
+    const skips = this.input.skips;
+    this.cursor = skips.size === 0 ? this.cursor + bytes : skips.advance(this.cursor, bytes);
+    loadIfLow(this.input, this.cursor);
+  }
+
+  mediaUs(): number {
+    return this.input.timeAt(this.cursor);
+  }
+
+  /** Nothing to do: the byte clock times every byte, and the destination re-anchors on it. */
+  skipGap(_lostUs: number): void {}
+
+  ended(): boolean {
+    const { ring, skips, inputEnded } = this.input;
+    if (!inputEnded) return false;
+    return skips.size === 0 ? ring.available(this.cursor) === 0 : skips.cleanBytes(this.cursor, ring.end) === 0;
+  }
+
+  /** No garbage ahead: the next `unit.length` bytes, or what is left at the end. */
+  private readClean(unit: Buffer): number {
+    const input = this.input;
+    const available = input.sendableEnd() - this.cursor;
+    if (available < unit.length && !input.inputEnded) return 0;
+    const length = Math.min(unit.length, available);
+    if (length > 0) input.ring.copyOut(this.cursor, unit, 0, length);
+    return length;
+  }
+
+  /**
+   * Garbage ahead: gathers the packets around it, so the unit is still whole packets. Garbage at
+   * the cursor is passed at once, so the buffer can let it go.
+   */
+  private gather(unit: Buffer): number {
+    const input = this.input;
+    const { ring, skips } = input;
+    const end = input.sendableEnd();
+    const want = unit.length;
+    this.cursor = skips.skipFrom(this.cursor);
+    let pos = this.cursor;
+    let filled = 0;
+    while (filled < want && pos < end) {
+      const n = Math.min(want - filled, Math.min(end, skips.nextStartAfter(pos)) - pos);
+      ring.copyOut(pos, unit, filled, n);
+      filled += n;
+      pos = skips.skipFrom(pos + n);
+    }
+    if (filled < want && !input.inputEnded) {
+      // A buffer full from this cursor on brings no more until the cursor moves (scattered garbage
+      // left less than a unit of packets in it): send the whole packets there are.
+      if (ring.free > 0 || ring.start < this.cursor) return 0;
+      filled -= filled % TS_SIZE; // garbage is only ever found in MPEG-TS
+    }
+    return filled;
+  }
+}

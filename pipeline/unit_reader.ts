@@ -1,0 +1,61 @@
+/**
+ * Where a destination's next unit comes from. A destination paces units,
+ * waits out starvation and retries a backend that took part of a unit; what
+ * a unit is made of (converted PCM frames, whole MPEG-TS packets around
+ * garbage, raw bytes) is its reader's business. A new kind of input adds a
+ * reader, not a branch in the destination.
+ *
+ * Each reader keeps its destination's own position in the job's shared
+ * read-ahead buffer, so destinations never wait on each other's reads.
+ *
+ * @example
+ * ```ts
+ * const length = reader.next(unit); // 0: starved (a load is asked for), or ended()
+ * const taken = backend.send(unit.subarray(0, length), timing);
+ * reader.advance(taken);
+ * schedule(anchor + reader.mediaUs());
+ * ```
+ */
+import type { ReadAheadBuffer } from "./read_ahead.ts";
+
+export interface UnitReader {
+  /** The next stream byte this reader needs: the job keeps the read-ahead buffer from the lowest one on. */
+  readonly position: number;
+  /** Input bytes one unit needs before it can go out (the job's load mark is at least this). */
+  readonly inputBytesPerUnit: number;
+  /** Media time one whole unit lasts, µs; 0 when units are timed by the stream's own clock instead. */
+  readonly unitUs: number;
+  /** Index of the next unit's first output frame, counting gaps (PCM; 0 for other streams). */
+  readonly frame: number;
+  /**
+   * Copies the next unit into `unit` (reused, allocation-free) and returns its length: `unit.length`,
+   * less only at the end of the stream. 0 when none is ready: then more input has been asked for,
+   * or the stream has ended (see `ended`).
+   */
+  next(unit: Buffer): number;
+  /** The backend took the first `bytes` of the unit `next` gave; the rest is offered again. */
+  advance(bytes: number): void;
+  /** Media time of the next unit on this reader's timeline, µs. */
+  mediaUs(): number;
+  /** Nothing was ready for `lostUs`: the timeline moves on by the time lost (RTP timestamps advance across a gap). */
+  skipGap(lostUs: number): void;
+  /** True once the input has ended and every unit of it has been given out. */
+  ended(): boolean;
+}
+
+/** What every reader needs from its job: the shared read-ahead buffer and a way to ask for more. */
+export interface SharedInput {
+  /** Replaced while the job sizes itself (before any load): read it each time, never keep it. */
+  readonly ring: ReadAheadBuffer;
+  /** Ask for a load when this many bytes or fewer are left ahead of a reader. */
+  readonly loadMark: number;
+  /** True once the input has no more bytes to load. */
+  readonly inputEnded: boolean;
+  /** Asks for a load event (idempotent; nothing once the input ended). */
+  requestLoad(): void;
+}
+
+/** A reader now at `position` asks for a load when it is down to the load mark, so its sends never wait on the disk. */
+export function loadIfLow(input: SharedInput, position: number): void {
+  if (input.ring.available(position) <= input.loadMark) input.requestLoad();
+}

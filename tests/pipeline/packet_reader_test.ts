@@ -1,0 +1,110 @@
+/**
+ * A packet destination's reader on its own: the stream's bytes in units from the shared read-ahead
+ * buffer, timed by the stream's byte clock, with garbage between TS packets left out.
+ */
+import { describe, expect, test } from "bun:test";
+import { TS_SIZE } from "../../protocol/mpegts.ts";
+import { type PacketInput, PacketReader } from "../../pipeline/packet_reader.ts";
+import { ReadAheadBuffer } from "../../pipeline/read_ahead.ts";
+import { SkipRanges } from "../../pipeline/skip_ranges.ts";
+
+const UNIT = 7 * TS_SIZE;
+/** 1.5 Mbit/s: the constant-rate byte clock of these tests. */
+const BYTES_PER_S = 187_500;
+
+/** A job's input as a reader sees it: `load` moves the next bytes of `media` into the buffer. */
+function packetInput(media: Uint8Array, capacity = 64 * 1024) {
+  let loaded = 0;
+  const input = {
+    ring: new ReadAheadBuffer(capacity),
+    loadMark: 0,
+    inputEnded: false,
+    skips: new SkipRanges(),
+    loadsAsked: 0,
+    requestLoad() {
+      this.loadsAsked++;
+    },
+    sendableEnd: () => input.ring.end,
+    timeAt: (offset: number) => (offset * 1e6) / BYTES_PER_S,
+    load(bytes: number) {
+      const [position, room] = input.ring.writableRegion();
+      const n = Math.min(bytes, room, media.length - loaded);
+      input.ring.data.set(media.subarray(loaded, loaded + n), position);
+      input.ring.commit(n);
+      loaded += n;
+      if (loaded === media.length) input.inputEnded = true;
+    },
+  };
+  return input satisfies PacketInput;
+}
+
+/** `packets` numbered TS packets: byte 0 is the sync byte, byte 1 the packet's number. */
+function numberedPackets(packets: number): Buffer {
+  const ts = Buffer.alloc(packets * TS_SIZE);
+  for (let p = 0; p < packets; p++) {
+    ts[p * TS_SIZE] = 0x47;
+    ts[p * TS_SIZE + 1] = p;
+  }
+  return ts;
+}
+
+function readAll(reader: PacketReader, unit: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let length = reader.next(unit); length > 0; length = reader.next(unit)) {
+    out.push(Buffer.from(unit.subarray(0, length)));
+    reader.advance(length);
+  }
+  return out;
+}
+
+describe("a packet reader", () => {
+  test("gives whole units, waits (asking for a load) for a whole one, and ends on what is left", () => {
+    const ts = numberedPackets(16);
+    const input = packetInput(ts);
+    const reader = new PacketReader(input, 0, UNIT);
+    const unit = Buffer.alloc(UNIT);
+    expect(reader.unitUs).toBe(0);
+
+    input.load(UNIT - 1);
+    expect(reader.next(unit)).toBe(0);
+    expect(input.loadsAsked).toBe(1);
+
+    input.load(ts.length);
+    const out = readAll(reader, unit);
+    expect(out.map((u) => u.length)).toEqual([UNIT, UNIT, 2 * TS_SIZE]);
+    expect(Buffer.concat(out).equals(ts)).toBe(true);
+    expect(reader.position).toBe(ts.length);
+    expect(reader.mediaUs()).toBe((ts.length * 1e6) / BYTES_PER_S);
+    expect(reader.ended()).toBe(true);
+  });
+
+  test("garbage between packets is left out and the packets around it gathered into whole units", () => {
+    const ts = numberedPackets(14);
+    const garbage = Buffer.alloc(100, 0xff);
+    const dirty = Buffer.concat([ts.subarray(0, 3 * TS_SIZE), garbage, ts.subarray(3 * TS_SIZE)]);
+    const input = packetInput(dirty);
+    input.load(dirty.length);
+    input.skips.add(3 * TS_SIZE, garbage.length);
+    const reader = new PacketReader(input, 0, UNIT);
+    const out = readAll(reader, Buffer.alloc(UNIT));
+    expect(out.map((u) => u.length)).toEqual([UNIT, UNIT]);
+    expect(Buffer.concat(out).equals(ts)).toBe(true);
+    expect(reader.position).toBe(dirty.length);
+    expect(reader.ended()).toBe(true);
+  });
+
+  test("a backend that took part of a unit is offered the rest first, passing over garbage it reaches", () => {
+    const ts = numberedPackets(14);
+    const dirty = Buffer.concat([ts.subarray(0, 2 * TS_SIZE), Buffer.alloc(50, 0xff), ts.subarray(2 * TS_SIZE)]);
+    const input = packetInput(dirty);
+    input.load(dirty.length);
+    input.skips.add(2 * TS_SIZE, 50);
+    const reader = new PacketReader(input, 0, UNIT);
+    const unit = Buffer.alloc(UNIT);
+    expect(reader.next(unit)).toBe(UNIT);
+    reader.advance(2 * TS_SIZE);
+    expect(reader.position).toBe(2 * TS_SIZE + 50);
+    expect(reader.next(unit)).toBe(UNIT);
+    expect(unit.equals(ts.subarray(2 * TS_SIZE, 9 * TS_SIZE))).toBe(true);
+  });
+});
