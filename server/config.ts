@@ -47,6 +47,7 @@ requests_per_second = 50
 request_burst = 100
 
 # Live acquisition inputs (pacer acquire pushes to these); repeat the block for more.
+# Not available in this version: pacer serve refuses to start with a [[live]] block.
 # [[live]]
 # name = "studio"
 # listen = "tcp://:9000"

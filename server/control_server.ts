@@ -12,7 +12,10 @@
  *    get an error reply;
  * 4. the dedup cache: a repeated id from the same address and port within 60 s gets the cached
  *    reply bytes again, and is never executed twice — even when the retry arrives while the first
- *    copy is still executing (then, when the first completes, each copy gets the same reply);
+ *    copy is still executing (then, when the first completes, each copy gets the same reply). On a
+ *    keyed server a MAC seen within the window is that datagram again, from wherever it comes (a
+ *    captured request resent from another port): it gets the cached reply, or none while the first
+ *    copy still executes;
  * 5. the op (ControlOps: ops.ts over the running server; synchronous where it can be, while play
  *    opens files and resolves hosts, so waits);
  * 6. replyFor: the reply fits one datagram and, to an unauthenticated source, is never larger than
@@ -49,6 +52,7 @@ import type { Limits } from "./config.ts";
 import { ControlIntake } from "./control_intake.ts";
 import { DedupCache, dedupKey } from "./dedup.ts";
 import { sourceKey } from "./policy.ts";
+import { bindFailure } from "./port_holder.ts";
 import { RateLimiter } from "./rate_limit.ts";
 
 /** Who sent a request, as the endpoint saw it. */
@@ -112,6 +116,8 @@ type ReplyPath = (reply: Uint8Array) => void;
 interface Admitted {
   /** The JSON body, the MAC line split off. */
   readonly body: Uint8Array;
+  /** The MAC, when checked under the server's key: the dedup cache knows a resent datagram by it. */
+  readonly mac: string | undefined;
   /** The whole datagram's size: a reply to an unauthenticated source may not be larger. */
   readonly size: number;
   readonly authenticated: boolean;
@@ -207,7 +213,8 @@ export class ControlEndpoint {
     }
     const opened = openEnvelope(bytes, this.#key);
     if (opened.ok) {
-      return { body: opened.body, size: bytes.length, authenticated: opened.authenticated, address, port, source, reply };
+      const mac = opened.authenticated ? (opened.mac ?? undefined) : undefined;
+      return { body: opened.body, mac, size: bytes.length, authenticated: opened.authenticated, address, port, source, reply };
     }
     if (opened.drop) {
       counters.dropped[opened.reason]++;
@@ -226,7 +233,7 @@ export class ControlEndpoint {
    */
   #answer(datagram: Admitted): void | Promise<void> {
     const counters = this.counters;
-    const { address, port, size, authenticated, reply } = datagram;
+    const { address, port, size, authenticated, mac, reply } = datagram;
     const now = this.#nowMs();
     const decoded = decodeBody(datagram.body, authenticated, now);
     if (!decoded.ok) {
@@ -239,9 +246,10 @@ export class ControlEndpoint {
       return;
     }
     const { req } = decoded;
-    const seen = this.#dedup.claim(address, port, req.id, now);
+    const seen = this.#dedup.claim(address, port, req.id, now, mac);
     if (seen.kind === "pending") {
       counters.retries_in_flight++;
+      // A copy from another source (a resent MAC) finds no list here and gets no reply.
       const waiting = this.#inFlight.get(dedupKey(address, port, req.id));
       if (waiting && waiting.length < MAX_RETRIES_IN_FLIGHT) waiting.push(size);
       return;
@@ -268,7 +276,7 @@ export class ControlEndpoint {
     const complete = (answer: ControlReply) => {
       this.#inFlight.delete(inFlightKey);
       const out = replyFor(answer, size, authenticated);
-      this.#dedup.put(address, port, req.id, out ?? NO_REPLY, this.#nowMs());
+      this.#dedup.put(address, port, req.id, out ?? NO_REPLY, this.#nowMs(), mac);
       this.#transmit(out, answer, reply);
       // Copies that arrived while executing get the same bytes, one reply per copy.
       for (const copySize of retries) {
@@ -322,10 +330,11 @@ export interface ControlSocket {
 
 /**
  * Binds the control socket at `host`:`port` and hands every datagram to `endpoint`, with the way
- * back to its source. Throws an Error naming the address when it cannot bind.
+ * back to its source. When it cannot bind, throws port_holder.ts bindFailure: a TemporaryError
+ * naming the port and its holder when the port is in use.
  */
 export async function openControlSocket(
-  at: { readonly host: string; readonly port: number; readonly text?: string },
+  at: { readonly host: string; readonly port: number },
   endpoint: ControlEndpoint,
   log: Logger,
 ): Promise<ControlSocket> {
@@ -336,8 +345,8 @@ export async function openControlSocket(
       void endpoint.receive(data, address, port, (reply) => s.send(reply, port, address));
     },
     onError: (error) => log.warn(`control socket: ${error.message}`),
-  }).catch((error: Error) => {
-    throw new Error(`cannot bind the control socket on ${at.text ?? `${at.host}:${at.port}`}: ${error.message}`);
+  }).catch((error: unknown) => {
+    throw bindFailure("control socket", "control", "udp", at, error);
   });
   return { port: socket.port, close: () => socket.close() };
 }

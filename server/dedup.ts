@@ -3,6 +3,12 @@
  * source address and port within the window gets the *same reply bytes*, and the command is not
  * executed again. Time is passed in (`nowMs`), so there are no timers and tests use a manual clock.
  *
+ * A signed request is also remembered by its MAC: the MAC covers the body with its `ts`, so the
+ * same MAC again within the window is the same datagram sent again — by its client, or by whoever
+ * captured it and resends it from another port or address. It gets the cached reply too, and is
+ * never executed twice (a client's own retries carry a fresh `ts`, and so a new MAC, and are
+ * matched by address, port and id as before).
+ *
  * Entries live in an LruMap ordered by the time of their last put, so the oldest is always first:
  * expiry and eviction pop from the front in O(1) amortized.
  *
@@ -48,7 +54,10 @@ export function dedupKey(address: string, port: number, id: string): string {
   return `${address} ${port} ${id}`;
 }
 
-
+/** The key of a signed datagram: no address starts with "#", so it never meets a dedupKey. */
+function macKey(mac: string): string {
+  return `#${mac}`;
+}
 
 export class DedupCache {
   readonly #entries: LruMap<Entry>;
@@ -71,21 +80,26 @@ export class DedupCache {
   }
 
   /**
-   * Looks the request up and, if it is new, marks it pending so a retry arriving while it still
-   * executes is not executed twice. The caller of a "new" claim must `put` the reply, or `forget`
-   * it when no reply is sent (a drop).
+   * Looks the request up — by its source and id, and by `mac` when it was signed — and, if it is
+   * new, marks it pending so a copy arriving while it still executes is not executed twice. The
+   * caller of a "new" claim must `put` the reply (with the same `mac`), or `forget` it when no reply
+   * is sent (a drop).
    */
-  claim(address: string, port: number, id: string, nowMs: number): DedupLookup {
+  claim(address: string, port: number, id: string, nowMs: number, mac?: string): DedupLookup {
     const key = dedupKey(address, port, id);
-    const entry = this.#live(key, nowMs);
+    const entry = this.#live(key, nowMs) ?? (mac === undefined ? undefined : this.#live(macKey(mac), nowMs));
     if (entry) return entry.reply ? { kind: "replay", reply: entry.reply } : { kind: "pending" };
-    this.#insert(key, { reply: null, storedAtMs: nowMs }, nowMs);
+    const pending: Entry = { reply: null, storedAtMs: nowMs };
+    this.#insert(key, pending, nowMs);
+    if (mac !== undefined) this.#insert(macKey(mac), pending, nowMs);
     return { kind: "new" };
   }
 
-  /** Stores the exact reply bytes sent for this request, for the next window. */
-  put(address: string, port: number, id: string, reply: Uint8Array, nowMs: number): void {
-    this.#insert(dedupKey(address, port, id), { reply, storedAtMs: nowMs }, nowMs);
+  /** Stores the exact reply bytes sent for this request (and its `mac`, if signed), for the next window. */
+  put(address: string, port: number, id: string, reply: Uint8Array, nowMs: number, mac?: string): void {
+    const entry: Entry = { reply, storedAtMs: nowMs };
+    this.#insert(dedupKey(address, port, id), entry, nowMs);
+    if (mac !== undefined) this.#insert(macKey(mac), entry, nowMs);
   }
 
   /** Forgets a request, so a retry is executed afresh. */

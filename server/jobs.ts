@@ -1,9 +1,13 @@
 /**
- * The server's job table: running push jobs by id ("job-1", "job-2", …) and their interest
+ * The server's job table: running push jobs by id and their interest
  * deadlines (DESIGN.md, "Interest"). A job started without `persistent` stops when no `interest`
  * or repeated `play` for it arrives within the interest timeout; a persistent job runs until it
  * ends or is stopped. Finished jobs leave the table at once; a short history remembers how each
  * ended, so a client can tell "the stream ended" from "it expired" (`status {job}`).
+ *
+ * Ids are random ("job-" and 16 digits, about 53 bits), so one client cannot guess another's: only
+ * the owner, or an authenticated request, may act on a job (ops.ts), and an id known only to them
+ * keeps even an attempt from finding the job.
  *
  * Interest deadlines are scheduler timers of kind "interest", on the one scheduler of the process.
  *
@@ -11,6 +15,7 @@
  * ```ts
  * const table = new JobTable({ scheduler, log, interestTimeoutMs: 10_000 });
  * const served = table.add({ job, source: "news.ts", owner: "10.0.0.5", outputs, persistent: false, repeatKey });
+ * served.id; // "job-4503599627370496", say
  * table.refresh(served.id); // an interest message arrived
  * await table.stopAll();
  * ```
@@ -29,6 +34,15 @@ export type JobEnd = "ended" | "failed" | "stopped" | "expired";
 export const FINISHED_HISTORY = 1024;
 /** A job that does not close within this on shutdown is abandoned. */
 const STOP_GRACE_MS = 2_000;
+/** Digits of a job id: 2^53 fits in 16, and a decimal id still reads as "job-" and a number. */
+const JOB_ID_DIGITS = 16;
+
+/** "job-" and a random number below 2^53, zero-padded to JOB_ID_DIGITS. */
+function randomJobId(): string {
+  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+  const n = (high! & 0x1f_ffff) * 2 ** 32 + low!;
+  return `job-${String(n).padStart(JOB_ID_DIGITS, "0")}`;
+}
 
 export interface NewServedJob {
   readonly job: Job;
@@ -55,6 +69,8 @@ export interface ServedJob extends NewServedJob {
 export interface FinishedJob {
   readonly id: string;
   readonly source: string;
+  /** The requester's IP address, as while it ran: only the owner may ask after it. */
+  readonly owner: string;
   readonly state: JobEnd;
   readonly endedAtMs: number;
 }
@@ -76,7 +92,6 @@ export class JobTable {
   readonly #timers = new Map<string, Timer>();
   readonly #byRepeatKey = new Map<string, string>();
   readonly #finished = new LruMap<FinishedJob>(FINISHED_HISTORY);
-  #nextId = 1;
   /** Totals since start, for metrics. */
   readonly totals = { started: 0, ended: 0, failed: 0, stopped: 0, expired: 0 };
   /** What finished jobs sent, so totals over all jobs survive their removal (metrics). */
@@ -112,7 +127,7 @@ export class JobTable {
 
   /** Registers and starts a job; non-persistent jobs get their first interest deadline now. */
   add(entry: NewServedJob): ServedJob {
-    const id = `job-${this.#nextId++}`;
+    const id = this.#newId();
     const served: ServedJob = { ...entry, id, startedAtMs: Date.now(), interestDeadlineUs: null, endReason: null };
     this.#running.set(id, served);
     this.#byRepeatKey.set(entry.repeatKey, id);
@@ -161,6 +176,14 @@ export class JobTable {
     await Promise.race([stopping, Bun.sleep(STOP_GRACE_MS)]);
   }
 
+  /** A random id no running or remembered job has. */
+  #newId(): string {
+    for (;;) {
+      const id = randomJobId();
+      if (!this.#running.has(id) && !this.#finished.get(id)) return id;
+    }
+  }
+
   #expire(id: string): void {
     const served = this.#running.get(id);
     if (!served) return;
@@ -180,7 +203,7 @@ export class JobTable {
     this.#cancelInterest(served.id);
     this.#running.delete(served.id);
     if (this.#byRepeatKey.get(served.repeatKey) === served.id) this.#byRepeatKey.delete(served.repeatKey);
-    this.#finished.set(served.id, { id: served.id, source: served.source, state, endedAtMs: Date.now() });
+    this.#finished.set(served.id, { id: served.id, source: served.source, owner: served.owner, state, endedAtMs: Date.now() });
     this.totals[state]++;
     for (const d of served.job.destinations) {
       const c = d.backend.counters;

@@ -12,6 +12,7 @@
  */
 
 import { jobStatus, serverStatus } from "./ops.ts";
+import { bindFailure } from "./port_holder.ts";
 import type { ServerContext } from "./server_context.ts";
 
 export interface MetricsHttp {
@@ -19,9 +20,19 @@ export interface MetricsHttp {
   stop(): void;
 }
 
-/** Starts the HTTP endpoint; throws if the address cannot be bound. */
+/** Starts the HTTP endpoint; throws port_holder.ts bindFailure if the address cannot be bound. */
 export function startMetricsHttp(at: { readonly host: string; readonly port: number }, server: ServerContext): MetricsHttp {
-  const http = Bun.serve({
+  let http: ReturnType<typeof Bun.serve>;
+  try {
+    http = serveHttp(at, server);
+  } catch (error) {
+    throw bindFailure("HTTP endpoint", "http", "tcp", at, error);
+  }
+  return { port: http.port ?? at.port, stop: () => void http.stop(true) };
+}
+
+function serveHttp(at: { readonly host: string; readonly port: number }, server: ServerContext) {
+  return Bun.serve({
     hostname: at.host,
     port: at.port,
     fetch(request) {
@@ -40,7 +51,6 @@ export function startMetricsHttp(at: { readonly host: string; readonly port: num
       return new Response("internal error\n", { status: 500 });
     },
   });
-  return { port: http.port ?? at.port, stop: () => void http.stop(true) };
 }
 
 /**

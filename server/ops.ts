@@ -13,8 +13,9 @@
  * | reload | – | `{config}` (where the config came from) |
  * | queue, pause, resume, cancel, record | – | error `not_available` |
  *
- * `stop` and `interest` are accepted from the job's own requester address, or from any
- * authenticated request (a keyholder, such as the database server).
+ * A job belongs to the address that started it: `stop`, `interest` and `status {job}` are accepted
+ * from that address, or from any authenticated request (a keyholder, such as the database server);
+ * anyone else gets `forbidden`. A `status` page shows an unauthenticated requester its own jobs only.
  *
  * Every op gets the same two things: the running server (server_context.ts) and who asked.
  *
@@ -29,7 +30,8 @@ import pkg from "../package.json" with { type: "json" };
 import { type ControlReply, type ControlRequest, errorReply, okReply } from "../protocol/control.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ControlOps, RequestContext } from "./control_server.ts";
-import type { ServedJob } from "./jobs.ts";
+import { parseIp, sameIp } from "../foundation/net/address.ts";
+import type { FinishedJob, ServedJob } from "./jobs.ts";
 import { checkKeys, OpError, optionalString, pageArgs, requireString } from "./op_args.ts";
 import { fitPage } from "./paging.ts";
 import { playOp } from "./play_op.ts";
@@ -108,15 +110,27 @@ export function serverOps(server: ServerContext): ControlOps {
 function ownedJob(server: ServerContext, req: ControlRequest, ctx: RequestContext): ServedJob {
   checkKeys(req.args, ["job"]);
   const id = requireString(req.args, "job", MAX_JOB_ID);
-  const served = server.jobs.get(id);
-  if (!served) {
-    const finished = server.jobs.finished(id);
-    throw new OpError("not_found", finished ? `${id} has finished (${finished.state})` : `no job ${id}`);
+  const job = findOwnJob(server, id, ctx);
+  if ("job" in job) return job;
+  throw new OpError("not_found", `${id} has finished (${job.state})`);
+}
+
+/** The job `id`, running or finished, if `from` may see it; throws OpError otherwise. */
+function findOwnJob(server: ServerContext, id: string, from: RequestContext): ServedJob | FinishedJob {
+  const job = server.jobs.get(id) ?? server.jobs.finished(id);
+  if (!job) throw new OpError("not_found", `no job ${id}`);
+  if (!mayActOn(job.owner, from)) {
+    throw new OpError("forbidden", `${id} was started by another address; only that address (or an authenticated request) may stop, refresh or inspect it`);
   }
-  if (!ctx.authenticated && served.owner !== ctx.address) {
-    throw new OpError("forbidden", `${id} was started by another address; only it (or an authenticated request) may do that`);
-  }
-  return served;
+  return job;
+}
+
+/** A keyholder may act on any job; anyone else on the jobs their own address started. */
+function mayActOn(owner: string, from: RequestContext): boolean {
+  if (from.authenticated) return true;
+  const a = parseIp(owner);
+  const b = parseIp(from.address);
+  return a !== null && b !== null ? sameIp(a, b) : owner === from.address;
 }
 
 /** One running job as `status` reports it. */
@@ -196,16 +210,13 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
     if (req.args.offset !== undefined || req.args.limit !== undefined) {
       throw new OpError("bad_request", `"job" asks for one job; it takes no "offset" or "limit"`);
     }
-    const served = server.jobs.get(one);
-    if (served) return { job: jobStatus(server, served) };
-    const finished = server.jobs.finished(one);
-    if (finished) return { job: finished };
-    throw new OpError("not_found", `no job ${one}`);
+    const job = findOwnJob(server, one, ctx);
+    return { job: "job" in job ? jobStatus(server, job) : job };
   }
   const page = pageArgs(req.args, MAX_PAGE);
   // The server part only on the first page, so later pages have room for more jobs.
   const header = page.offset === 0 ? serverStatus(server) : {};
-  const running = server.jobs.running();
+  const running = server.jobs.running().filter((served) => mayActOn(served.owner, ctx));
   return fitPage(
     { length: running.length, at: (i: number) => (running[i] ? jobStatus(server, running[i]) : undefined) },
     page,

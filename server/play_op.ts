@@ -17,7 +17,8 @@
  * remote `cmd:` or `file:` would be code execution or file writes), only the options pkt, pt,
  * format, ttl and ahead (not source= or iface=, which pick the server's own addresses), and host
  * names are resolved once here, checked, and the job is given the IP literal, so a second DNS
- * answer can never widen the policy.
+ * answer can never widen the policy. Nor may a stream go to one of the server's own ports on this
+ * host (control, HTTP, live): it would flood the server with itself.
  *
  * @example
  * ```ts
@@ -36,7 +37,7 @@ import { schemeOf } from "../backends/registry.ts";
 import type { Config } from "./config.ts";
 import type { Requester } from "./control_server.ts";
 import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
-import { destinationAllowed, resolveMediaPath } from "./policy.ts";
+import { destinationAllowed, type OwnPort, ownPortAt, resolveMediaPath } from "./policy.ts";
 import type { ServerContext } from "./server_context.ts";
 
 const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "persistent"] as const;
@@ -76,7 +77,7 @@ export async function playOp(server: ServerContext, args: Readonly<Record<string
   const media = await resolveMediaPath(config.mediaRoot, name);
   if (!media.ok) throw new OpError(media.code, media.message);
   const outputs: string[] = [];
-  for (const target of targets) outputs.push(await checkDestination(target, requester.address, config));
+  for (const target of targets) outputs.push(await checkDestination(target, requester.address, config, server.ownPorts()));
 
   const repeatKey = JSON.stringify([requester.address, media.path, [...outputs].sort()]);
   const repeated = jobs.findRepeat(repeatKey);
@@ -113,9 +114,10 @@ function readBitrate(value: unknown): number | undefined {
 
 /**
  * Checks one destination URL against the policy; returns it with the host replaced by the
- * address it resolved to. Throws OpError: bad_request for a malformed URL, forbidden otherwise.
+ * address it resolved to. Throws OpError: bad_request for a malformed URL, forbidden otherwise
+ * (not the requester's nor an allowed network, or one of the server's `own` ports).
  */
-export async function checkDestination(target: string, requesterIp: string, config: Config): Promise<string> {
+export async function checkDestination(target: string, requesterIp: string, config: Config, own: readonly OwnPort[]): Promise<string> {
   if (!DESTINATION_SCHEMES.includes(schemeOf(target))) {
     throw new OpError("forbidden", `destination "${target}": only rtp:// and udp:// destinations may be requested`);
   }
@@ -138,6 +140,10 @@ export async function checkDestination(target: string, requesterIp: string, conf
       "forbidden",
       `destination ${address} is neither the requester's address (${requesterIp}) nor in allow_destinations`,
     );
+  }
+  const ownPort = ownPortAt(address, endpoint.port, own);
+  if (ownPort) {
+    throw new OpError("forbidden", `destination ${address}:${endpoint.port} is the server's own ${ownPort.what} port; send the stream elsewhere`);
   }
   const host = family === 6 ? `[${address}]` : address;
   const query = endpoint.params.toString();

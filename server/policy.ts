@@ -1,7 +1,9 @@
 /**
  * What `pacer serve` lets a control request touch (DESIGN.md, "Policy"):
  * - media names resolve inside the media root, symlinks included, or are `forbidden`;
- * - a stream goes only to the requester's own IP address, or into an `allow_destinations` network.
+ * - a stream goes only to the requester's own IP address, or into an `allow_destinations` network;
+ * - never to the server's own ports (control, HTTP, live) on this host: a stream into its own
+ *   control socket would flood the server with itself.
  *
  * @example
  * ```ts
@@ -14,9 +16,10 @@
  */
 
 import { realpath } from "node:fs/promises";
+import { networkInterfaces } from "node:os";
 import { isAbsolute, join, sep } from "node:path";
 import { errnoOf } from "../foundation/errors.ts";
-import { type Cidr, cidrContains, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
+import { type Cidr, cidrContains, isLoopbackHost, type IpAddress, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
 
 export type MediaPathResult =
   | { readonly ok: true; readonly path: string }
@@ -122,6 +125,44 @@ export function destinationAllowed(
       continue;
     }
     if (cidrContains(cidr, dest)) return true;
+  }
+  return false;
+}
+
+/** A port the server itself listens on, named for messages ("control", "HTTP", "live studio"). */
+export interface OwnPort {
+  readonly port: number;
+  readonly what: string;
+}
+
+/**
+ * The server's own port that a stream to `destHost`:`port` would reach, if any: the port is one of
+ * `own`, and the address is this host's (loopback, the unspecified address, or an address of one
+ * of its interfaces). `destHost` must be an IP literal, resolved as for destinationAllowed.
+ *
+ * @example
+ * ```ts
+ * ownPortAt("127.0.0.1", 7070, [{ port: 7070, what: "control" }]); // { port: 7070, what: "control" }
+ * ownPortAt("192.0.2.9", 7070, [{ port: 7070, what: "control" }]); // undefined (another host)
+ * ```
+ */
+export function ownPortAt(destHost: string, port: number, own: readonly OwnPort[]): OwnPort | undefined {
+  const match = own.find((p) => p.port === port);
+  if (!match) return undefined;
+  const dest = parseIp(destHost);
+  if (!dest) return undefined;
+  return isThisHost(destHost, dest) ? match : undefined;
+}
+
+/** Loopback, unspecified (which the kernel delivers here), or an interface address of this host. */
+function isThisHost(text: string, ip: IpAddress): boolean {
+  const unspecified = (ip.v4 ? ip.bytes.subarray(12) : ip.bytes).every((b) => b === 0);
+  if (unspecified || isLoopbackHost(text)) return true;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) {
+      const local = parseIp(a.address);
+      if (local && sameIp(local, ip)) return true;
+    }
   }
   return false;
 }

@@ -9,6 +9,9 @@
  * root, destination policy, limits, key and interest timeout apply to requests from then on.
  * Addresses and the user are fixed at start; changing them logs that a restart is needed.
  *
+ * A config asking for what this version does not run yet (`[[live]]` inputs) is refused, at start
+ * and on reload, rather than parsed and silently left without a listener.
+ *
  * @example
  * ```ts
  * const server = await startServer(await loadConfig(path), path, log);
@@ -18,7 +21,7 @@
  */
 
 import { accessSync, constants } from "node:fs";
-import { PacerError } from "../foundation/errors.ts";
+import { PacerError, TemporaryError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { Catalogue } from "./catalogue.ts";
@@ -28,6 +31,7 @@ import { ControlEndpoint, type ControlSocket, openControlSocket } from "./contro
 import { JobTable } from "./jobs.ts";
 import { startMetricsHttp, type MetricsHttp } from "./metrics_http.ts";
 import { serverOps } from "./ops.ts";
+import type { OwnPort } from "./policy.ts";
 import { dropPrivileges } from "./privileges.ts";
 import type { ServerContext } from "./server_context.ts";
 
@@ -44,9 +48,11 @@ export interface Server {
 
 /**
  * Starts the server on `initial`, read from `configPath` (undefined: the embedded default, which
- * a reload keeps). Throws when a socket cannot be bound or root cannot be dropped.
+ * a reload keeps). Throws ConfigError for a config this version cannot run, TemporaryError when a
+ * port is in use, PacerError when a socket cannot be bound otherwise or root cannot be dropped.
  */
 export async function startServer(initial: Config, configPath: string | undefined, log: Logger): Promise<Server> {
+  refuseUnavailable(initial);
   let config = initial;
   let key = config.keyFile ? await readKey(config.keyFile) : undefined;
   const scheduler = new Scheduler();
@@ -55,6 +61,7 @@ export async function startServer(initial: Config, configPath: string | undefine
 
   const reload = async (): Promise<Config> => {
     const next = await loadConfig(configPath);
+    refuseUnavailable(next);
     const nextKey = next.keyFile ? await readKey(next.keyFile) : undefined;
     // The control socket stays where it is, so the key rule applies to where it really listens.
     if (!isLoopbackHost(config.control.host) && nextKey === undefined) {
@@ -83,20 +90,28 @@ export async function startServer(initial: Config, configPath: string | undefine
       return endpoint.counters;
     },
     startedAtMs: Date.now(),
+    ownPorts: () => ownPorts,
     // One reload at a time; each starts from the outcome of the one before.
     reload: () => (reloading = reloading.catch(() => config).then(reload)),
   };
   const endpoint = new ControlEndpoint({ ops: serverOps(context), scheduler, log, key, limits: config.limits });
   const socket: ControlSocket = await openControlSocket(config.control, endpoint, log);
   let http: MetricsHttp | null = null;
+  // As bound, and fixed like the addresses: no stream may go to them.
+  let ownPorts: readonly OwnPort[] = [];
   try {
     if (config.http) http = startMetricsHttp(config.http, context);
+    ownPorts = [
+      { port: socket.port, what: "control" },
+      ...(http ? [{ port: http.port, what: "HTTP" }] : []),
+      ...config.live.map((live) => ({ port: live.listen.port, what: `live "${live.name}"` })),
+    ];
     const dropped = dropPrivileges(config.user, config.group);
     if (dropped) log.info("dropped root privileges", { user: dropped.user, group: dropped.group });
   } catch (error) {
     socket.close();
     http?.stop();
-    throw error instanceof PacerError ? error : new PacerError((error as Error).message);
+    throw error instanceof PacerError || error instanceof TemporaryError ? error : new PacerError((error as Error).message);
   }
   try {
     accessSync(config.mediaRoot, constants.R_OK | constants.X_OK);
@@ -124,4 +139,14 @@ export async function startServer(initial: Config, configPath: string | undefine
         await jobs.stopAll();
       })()),
   };
+}
+
+/** Refuses a config asking for what this version does not run yet, with one line naming it. */
+function refuseUnavailable(config: Config): void {
+  const live = config.live[0];
+  if (live) {
+    throw new ConfigError(
+      `config ${config.source}: live[0] ("${live.name}"): [[live]] inputs are not available in this version; remove the [[live]] blocks`,
+    );
+  }
 }

@@ -15,6 +15,7 @@ import type { Catalogue } from "./catalogue.ts";
 import type { Config } from "./config.ts";
 import type { ControlCounters } from "./control_server.ts";
 import type { JobTable } from "./jobs.ts";
+import type { OwnPort } from "./policy.ts";
 
 export interface ServerContext {
   /** The current config (a reload replaces it). */
@@ -27,6 +28,8 @@ export interface ServerContext {
   readonly catalogue: Catalogue;
   readonly counters: ControlCounters;
   readonly startedAtMs: number;
+  /** The ports this server listens on (control, HTTP, live), as bound: no stream may go to them. */
+  ownPorts(): readonly OwnPort[];
   /** Re-reads the config as SIGHUP does; throws with a message when the new one is invalid. */
   reload(): Promise<Config>;
 }

@@ -42,6 +42,22 @@ describe("DedupCache", () => {
     expect(dedup.claim("10.0.0.5", 40000, "c1", 20).kind).toBe("new");
   });
 
+  test("a signed datagram resent from another port or address is known by its MAC, also while it still executes", () => {
+    const dedup = new DedupCache();
+    const mac = "ab".repeat(32);
+    expect(dedup.claim("10.0.0.5", 40000, "c1", 0, mac).kind).toBe("new");
+    expect(dedup.claim("10.0.0.9", 50000, "c1", 1, mac).kind).toBe("pending");
+    const sent = reply("first");
+    dedup.put("10.0.0.5", 40000, "c1", sent, 2, mac);
+    const copy = dedup.claim("10.0.0.9", 50001, "c1", 3, mac);
+    expect(copy.kind === "replay" && copy.reply).toBe(sent);
+    // The client's own retry has a fresh ts, so another MAC: it is matched by source and id.
+    const retry = dedup.claim("10.0.0.5", 40000, "c1", 4, "cd".repeat(32));
+    expect(retry.kind === "replay" && retry.reply).toBe(sent);
+    // Another signed request is new.
+    expect(dedup.claim("10.0.0.9", 50000, "c2", 5, "ef".repeat(32)).kind).toBe("new");
+  });
+
   test("is bounded: the oldest entries are evicted first", () => {
     const dedup = new DedupCache({ maxEntries: 3 });
     for (const [i, id] of ["a", "b", "c", "d"].entries()) dedup.put("10.0.0.5", 1, id, reply(id), i);

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CidrError, cidrContains, parseCidr, parseIp } from "../../foundation/net/address.ts";
-import { destinationAllowed, resolveMediaPath, sourceKey } from "../../server/policy.ts";
+import { networkInterfaces } from "node:os";
+import { destinationAllowed, ownPortAt, resolveMediaPath, sourceKey } from "../../server/policy.ts";
 
 describe("resolveMediaPath", () => {
   let base: string;
@@ -112,6 +113,26 @@ describe("CIDR", () => {
     expect(parseIp("1::2::3")).toBeNull();
     expect(parseIp("fe80::1%eth0")?.v4).toBe(false);
     expect(parseIp("::ffff:127.0.0.1")?.v4).toBe(true);
+  });
+});
+
+describe("ownPortAt", () => {
+  const own = [{ port: 7070, what: "control" }, { port: 9090, what: "HTTP" }];
+  test("the server's own ports on any address of this host are found, by whatever name the address takes", () => {
+    expect(ownPortAt("127.0.0.1", 7070, own)?.what).toBe("control");
+    expect(ownPortAt("127.0.0.53", 9090, own)?.what).toBe("HTTP");
+    expect(ownPortAt("::1", 7070, own)?.what).toBe("control");
+    expect(ownPortAt("::ffff:127.0.0.1", 7070, own)?.what).toBe("control");
+    expect(ownPortAt("0.0.0.0", 7070, own)?.what).toBe("control");
+    expect(ownPortAt("::", 7070, own)?.what).toBe("control");
+    const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal);
+    if (external) expect(ownPortAt(external.address.split("%")[0]!, 7070, own)?.what).toBe("control");
+  });
+
+  test("other ports, and the same port on another host, are not the server's", () => {
+    expect(ownPortAt("127.0.0.1", 7071, own)).toBeUndefined();
+    expect(ownPortAt("192.0.2.1", 7070, own)).toBeUndefined();
+    expect(ownPortAt("2001:db8::1", 7070, own)).toBeUndefined();
   });
 });
 

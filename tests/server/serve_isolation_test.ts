@@ -1,0 +1,180 @@
+/**
+ * Stories of clients who must not reach what is not theirs, against a real `pacer serve` with two
+ * client sockets: a signed request captured on the wire cannot be played again from another port;
+ * one client's stream can be neither seen, refreshed nor stopped by another, nor its id guessed;
+ * and nobody can aim a stream at the server's own ports.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type ControlReply, decodeReply, type Op } from "../../protocol/control.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+import { freeTcpPort, KEY, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
+
+type Peer = Awaited<ReturnType<typeof rawPeer>>;
+
+function decoded(bytes: Uint8Array | null): ControlReply {
+  expect(bytes).not.toBeNull();
+  const r = decodeReply(bytes!);
+  if (!r.ok) throw new Error(r.message);
+  return r.reply;
+}
+
+const code = (r: ControlReply) => (r.ok ? "ok" : r.error.code);
+const result = <T>(r: ControlReply) => (r.ok ? r.result : {}) as T;
+
+/** Sends one request from `peer` and waits for its reply. */
+async function ask(serve: ServeFixture, peer: Peer, op: Op, args: Record<string, unknown> = {}, key?: Uint8Array): Promise<ControlReply> {
+  peer.send(requestBytes(op, args, { key }), serve.port);
+  return decoded(await peer.next(2000));
+}
+
+async function packetsFlowing(rx: { packets: unknown[] }, atLeast = 5): Promise<boolean> {
+  for (let i = 0; i < 40 && rx.packets.length < atLeast; i++) await Bun.sleep(25);
+  return rx.packets.length >= atLeast;
+}
+
+async function stillFor(rx: { packets: unknown[] }, ms: number): Promise<boolean> {
+  const count = rx.packets.length;
+  await Bun.sleep(ms);
+  return rx.packets.length === count;
+}
+
+describe("a keyed server", () => {
+  let serve: ServeFixture;
+  const httpPort = freeTcpPort();
+  beforeAll(async () => {
+    serve = await startServe({ keyed: true, config: `allow_destinations = ["127.0.0.0/8"]\nhttp = "127.0.0.1:${httpPort}"` });
+  });
+  afterAll(async () => {
+    await serve.stop();
+    serve.cleanup();
+  });
+
+  const started = async (peer: Peer) => result<{ server: { jobs_total: { started: number } } }>(await ask(serve, peer, "status", {}, KEY)).server.jobs_total.started;
+
+  test("a signed persistent play captured on the wire and resent from another port, after its client stopped it, does not start the stream again", async () => {
+    const rx = await udpReceiver();
+    const client = await rawPeer();
+    const eavesdropper = await rawPeer();
+    try {
+      const captured = requestBytes("play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port}`], loop: true, persistent: true }, { key: KEY });
+      client.send(captured, serve.port);
+      const firstBytes = await client.next(2000);
+      const job = result<{ job: string }>(decoded(firstBytes)).job;
+      expect(await packetsFlowing(rx)).toBe(true);
+      expect(code(await ask(serve, client, "stop", { job }, KEY))).toBe("ok");
+      const before = await started(client);
+
+      eavesdropper.send(captured, serve.port);
+      const answer = await eavesdropper.next(500);
+      // Answered from the dedup cache (the very bytes the client got), or not at all.
+      if (answer !== null) expect(Buffer.from(answer).equals(Buffer.from(firstBytes!))).toBe(true);
+      await Bun.sleep(200);
+      expect(await stillFor(rx, 300)).toBe(true);
+      expect(await started(client)).toBe(before);
+    } finally {
+      rx.close();
+      client.close();
+      eavesdropper.close();
+    }
+  });
+
+  test("the same captured play resent from another address while the stream runs starts no second stream", async () => {
+    const rx = await udpReceiver();
+    const client = await rawPeer();
+    const eavesdropper = await rawPeer("127.0.0.2");
+    try {
+      const captured = requestBytes("play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port}`], loop: true, persistent: true }, { key: KEY });
+      client.send(captured, serve.port);
+      const job = result<{ job: string }>(decoded(await client.next(2000))).job;
+      const before = await started(client);
+      eavesdropper.send(captured, serve.port);
+      await eavesdropper.next(500);
+      expect(await started(client)).toBe(before);
+      expect(code(await ask(serve, client, "stop", { job }, KEY))).toBe("ok");
+    } finally {
+      rx.close();
+      client.close();
+      eavesdropper.close();
+    }
+  });
+
+  test("a stream aimed at the server's own control or HTTP port is refused, by address or by name", async () => {
+    const client = await rawPeer();
+    try {
+      for (const to of [`udp://127.0.0.1:${serve.port}`, `rtp://localhost:${serve.port}`, `udp://127.0.0.1:${httpPort}`]) {
+        const reply = await ask(serve, client, "play", { source: "clip.ts", to: [to], persistent: true }, KEY);
+        expect(code(reply)).toBe("forbidden");
+        expect(!reply.ok && reply.error.message).toMatch(/the server's own (control|HTTP) port/);
+      }
+      // Any other port of the same host is fine.
+      const rx = await udpReceiver();
+      try {
+        const ok = await ask(serve, client, "play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port}`] }, KEY);
+        expect(code(ok)).toBe("ok");
+        expect(code(await ask(serve, client, "stop", { job: result<{ job: string }>(ok).job }, KEY))).toBe("ok");
+      } finally {
+        rx.close();
+      }
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("a server without a key, shared by two clients", () => {
+  let serve: ServeFixture;
+  beforeAll(async () => {
+    serve = await startServe();
+  });
+  afterAll(async () => {
+    await serve.stop();
+    serve.cleanup();
+  });
+
+  test("another client can neither see, refresh nor stop my stream", async () => {
+    const rx = await udpReceiver();
+    const mine = await rawPeer("127.0.0.1");
+    const other = await rawPeer("127.0.0.2");
+    try {
+      const job = result<{ job: string }>(await ask(serve, mine, "play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port}`], loop: true })).job;
+      for (const op of ["status", "interest", "stop"] as const) {
+        const reply = await ask(serve, other, op, { job });
+        expect(code(reply)).toBe("forbidden");
+        expect(!reply.ok && reply.error.message).not.toContain("127.0.0.1");
+      }
+      const theirPage = result<{ jobs: { id: string }[] }>(await ask(serve, other, "status"));
+      expect(theirPage.jobs.map((j) => j.id)).not.toContain(job);
+      expect(await packetsFlowing(rx)).toBe(true);
+
+      expect(code(await ask(serve, mine, "status", { job }))).toBe("ok");
+      const myPage = result<{ jobs: { id: string }[] }>(await ask(serve, mine, "status"));
+      expect(myPage.jobs.map((j) => j.id)).toContain(job);
+      expect(code(await ask(serve, mine, "stop", { job }))).toBe("ok");
+      // Finished, it stays mine: the other client still learns nothing of it.
+      expect(code(await ask(serve, other, "status", { job }))).toBe("forbidden");
+    } finally {
+      rx.close();
+      mine.close();
+      other.close();
+    }
+  });
+
+  test("job ids cannot be guessed from the one before", async () => {
+    const client = await rawPeer();
+    const receivers = await Promise.all([udpReceiver(), udpReceiver(), udpReceiver()]);
+    try {
+      const ids: string[] = [];
+      for (const rx of receivers) {
+        ids.push(result<{ job: string }>(await ask(serve, client, "play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port}`] })).job);
+      }
+      for (const id of ids) expect(id).toMatch(/^job-\d{12,}$/);
+      const numbers = ids.map((id) => BigInt(id.slice("job-".length)));
+      expect(numbers[1]! - numbers[0]!).not.toBe(1n);
+      expect(numbers[2]! - numbers[1]!).not.toBe(1n);
+      for (const job of ids) await ask(serve, client, "stop", { job });
+    } finally {
+      client.close();
+      for (const rx of receivers) rx.close();
+    }
+  });
+});
