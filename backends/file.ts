@@ -6,7 +6,10 @@
  *
  * A write error (ENOSPC, EACCES, EIO...) stops the destination with a
  * one-line message; `close` makes the data durable (fdatasync) before
- * closing, and rejects if that fails.
+ * closing, and rejects if that fails. Those two reach the user through the
+ * job, which puts the destination's label (`file:PATH`) in front, so they do
+ * not name the path themselves; an open error is thrown straight to the
+ * user, so it does.
  *
  * @example
  * ```ts
@@ -40,8 +43,8 @@ const ERRNO_TEXT: Record<string, string> = {
   EIO: "input/output error",
 };
 
-/** `what: reason (CODE)` from a Node errno error. */
-function describeFsError(err: unknown): string {
+/** `reason (CODE)` from a Node errno error, e.g. "no space left on device (ENOSPC)". */
+export function describeFsError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   const text = code ? ERRNO_TEXT[code] : undefined;
   if (code && text) return `${text} (${code})`;
@@ -83,7 +86,7 @@ export const fileBackend: BackendFactory = {
           for (let offset = 0; offset < unit.length; ) offset += writeSync(fd, unit, offset, unit.length - offset);
         } catch (err) {
           failed = true;
-          ctx.fail(new PacerError(`${target}: cannot write: ${describeFsError(err)}`));
+          ctx.fail(new PacerError(`cannot write: ${describeFsError(err)}`));
           return unit.length;
         }
         counters.units++;
@@ -99,7 +102,7 @@ export const fileBackend: BackendFactory = {
             const code = (err as NodeJS.ErrnoException).code;
             if (code !== "EINVAL" && code !== "EROFS") {
               closeSync(fd);
-              throw new PacerError(`${target}: cannot flush to disk: ${describeFsError(err)}`);
+              throw new PacerError(`cannot flush to disk: ${describeFsError(err)}`);
             }
           }
           closeSync(fd);

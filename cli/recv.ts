@@ -13,6 +13,9 @@
  *    STATUS_EVERY_MS while silent). "ended" or "stopped": exit 0; "failed": exit 1; "expired" or
  *    unknown to the server (restarted): it requests the stream again. Still "running": it waits.
  * 5. Ctrl-C or SIGTERM: sends `stop` for the job and exits 0.
+ * 6. A write error (a full disk, /dev/full): sends `stop` for the job, says so in one line and
+ *    exits 1. The reader of stdout going away (EPIPE, `recv | head`) is like Ctrl-C from the
+ *    other end of the pipe: `stop`, and exit 0 without a word.
  *
  * With nothing from the server — no reply and no packet — for `--wait` seconds (default 30), it
  * gives up and exits 1.
@@ -20,6 +23,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { udp } from "bun";
+import { describeFsError } from "../backends/file.ts";
 import { rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
 import { type ControlReply, type Op } from "../protocol/control.ts";
 import { readKey } from "../server/config.ts";
@@ -34,7 +38,9 @@ export const RECV_HELP = `Usage: pacer recv --from SERVER --request NAME [--out 
 Asks a pacer server for a stream to this host's own address, repeats the
 request until packets arrive, keeps it alive with interest messages, and
 writes the payload (RTP headers stripped) to FILE or stdout. Exits 0 when the
-server reports the stream ended; Ctrl-C stops the stream and exits 0.
+server reports the stream ended; Ctrl-C stops the stream and exits 0. A write
+error (a full disk) stops the stream and exits 1; a reader that closes the
+pipe (recv | head) stops it and exits 0 quietly.
 
 Options:
   --from HOST:PORT   the server's control address (required)
@@ -53,42 +59,97 @@ const STATUS_EVERY_MS = 500;
 /** Interest period when the server does not say its timeout: a third of the default 10 s. */
 const DEFAULT_INTEREST_EVERY_MS = 3_333;
 const TICK_MS = 50;
-/** How long Ctrl-C waits for the server to acknowledge `stop`. */
+/** How long stopping waits for the server to acknowledge `stop`, or for the play reply that names the job. */
 const STOP_TTL_MS = 1_000;
 const DEFAULT_WAIT_S = 30;
 
+/** Why payload can no longer be written. `quiet`: the reader went away, which is not an error. */
+interface SinkFailure {
+  quiet: boolean;
+  why: string;
+}
+
 /** Where payload goes: a file written synchronously, or stdout with its buffering. */
 interface PayloadSink {
+  /** Drops the bytes once the sink has failed. */
   write(bytes: Uint8Array): void;
   close(): Promise<void>;
+  /** Resolves at the first write error; never, if there is none. */
+  readonly failure: Promise<SinkFailure>;
 }
 
 function openSink(out: string): PayloadSink {
-  if (out === "-") {
-    let last: Promise<void> = Promise.resolve();
-    return {
-      write: (bytes) => {
-        last = new Promise((resolve) => process.stdout.write(bytes, () => resolve()));
-      },
-      close: () => last,
-    };
-  }
+  return out === "-" ? stdoutSink() : fileSink(out);
+}
+
+/** The first write error, kept: the receive loop acts on it once, and later writes are dropped. */
+function failureLatch() {
+  const { promise, resolve } = Promise.withResolvers<SinkFailure>();
+  const latch = {
+    failure: promise,
+    failed: false,
+    fail(failure: SinkFailure): void {
+      if (latch.failed) return;
+      latch.failed = true;
+      resolve(failure);
+    },
+  };
+  return latch;
+}
+
+/** EPIPE: whoever read the stream closed their end (`recv | head`); anything else is an error. */
+function sinkFailure(name: string, error: unknown): SinkFailure {
+  if ((error as NodeJS.ErrnoException).code === "EPIPE") return { quiet: true, why: `the reader of ${name} went away` };
+  return { quiet: false, why: `${name}: cannot write: ${describeFsError(error)}` };
+}
+
+function stdoutSink(): PayloadSink {
+  const latch = failureLatch();
+  let last: Promise<void> = Promise.resolve();
+  const onError = (error: Error) => latch.fail(sinkFailure("stdout", error));
+  // Without a listener, Bun throws stdout's EPIPE as an uncaught error with a stack trace.
+  process.stdout.on("error", onError);
+  return {
+    failure: latch.failure,
+    write: (bytes) => {
+      if (latch.failed) return;
+      last = new Promise((resolve) =>
+        process.stdout.write(bytes, (error) => {
+          if (error) onError(error);
+          resolve();
+        }),
+      );
+    },
+    // After a failure the pending writes only fail too: nothing to wait for.
+    close: () => (latch.failed ? Promise.resolve() : last),
+  };
+}
+
+function fileSink(out: string): PayloadSink {
   let fd: number;
   try {
     fd = openSync(out, "w");
   } catch (error) {
-    throw new PacerError(`--out ${out}: cannot open it for writing (${(error as { code?: string }).code ?? error})`);
+    throw new PacerError(`${out}: cannot open for writing: ${describeFsError(error)}`);
   }
+  const latch = failureLatch();
   return {
+    failure: latch.failure,
     write: (bytes) => {
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      if (latch.failed) return;
+      try {
+        // A regular file takes it all at once; a FIFO or device may take less per call.
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+      } catch (error) {
+        latch.fail(sinkFailure(out, error));
+      }
     },
     close: async () => closeSync(fd),
   };
 }
 
-type Outcome = { code: number; why: string };
+/** How recv ends: its exit status, and why in a few words (logged at debug level when `quiet`). */
+type Outcome = { code: number; why: string; quiet?: boolean };
 
 export async function runRecv(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -141,15 +202,25 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
     const host = myIp.includes(":") ? `[${myIp}]` : myIp;
     const to = `rtp://${host}:${media.port}`;
     log.info("requesting", { source: name, from: client.server, to });
-    const outcome = await receive(client, state, { name, to, waitMs, log });
-    if (outcome.code === 0) log.info(outcome.why, { bytes: state.bytes, packets: state.packets, job: state.job ?? undefined });
-    else log.error(outcome.why);
+    const outcome = await receive(client, state, { name, to, waitMs, log, sinkFailure: sink.failure });
+    report(outcome, state, log);
     return outcome.code;
   } finally {
     media?.close();
     client.close();
     await sink.close();
   }
+}
+
+/** One line on how recv ended: an error, or the totals (at debug level when the end was quiet). */
+function report(outcome: Outcome, state: ReceiverState, log: Logger): void {
+  if (outcome.code !== 0) {
+    log.error(outcome.why);
+    return;
+  }
+  const totals = { bytes: state.bytes, packets: state.packets, job: state.job ?? undefined };
+  if (outcome.quiet) log.debug(outcome.why, totals);
+  else log.info(outcome.why, totals);
 }
 
 class ReceiverState {
@@ -177,6 +248,8 @@ interface ReceiveOptions {
   to: string;
   waitMs: number;
   log: Logger;
+  /** The output failed: stop the stream and end with that. */
+  sinkFailure: Promise<SinkFailure>;
 }
 
 /** The request / interest / end-detection loop; resolves with the exit status and why. */
@@ -188,6 +261,8 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
     let nextInterestMs = Infinity;
     let nextStatusMs = 0;
     let finished = false;
+    /** Set when recv has decided to end: the outcome it ends with once the server is told to stop. */
+    let stopping: { outcome: Outcome; sinceMs: number; sent: boolean } | null = null;
 
     const send = (op: Op, args: Record<string, unknown>) => {
       const id = newRequestId();
@@ -218,12 +293,14 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       const now = Date.now();
       state.lastHeardMs = now;
       if (op === "play") onPlayReply(reply, now);
+      else if (stopping) return; // ending already: only a play reply, naming the job to stop, matters
       else if (op === "status") onStatusReply(reply);
       else if (op === "interest" && !reply.ok && reply.error.code === "not_found") nextStatusMs = 0;
     };
 
     const onPlayReply = (reply: ControlReply, now: number) => {
       if (!reply.ok) {
+        if (stopping) return; // already ending, for a reason of its own
         finish({ code: 1, why: `the server refused the stream: ${reply.error.code}${reply.error.message ? `: ${reply.error.message}` : ""}` });
         return;
       }
@@ -251,22 +328,41 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       else if (job.state === "expired") requestAgain("the server let the stream expire");
     };
 
-    const onSignal = () => {
+    /** Ends recv with `outcome` after a `stop` for the job, so the server does not stream on to nobody. */
+    const stopStream = (outcome: Outcome) => {
+      if (finished || stopping) return;
+      stopping = { outcome, sinceMs: Date.now(), sent: false };
+      continueStopping(Date.now());
+    };
+    /**
+     * Sends `stop` once the job is known. Packets flowing before the play reply mean a job
+     * exists whose id is on its way: wait up to STOP_TTL_MS for it. No job, no packets: nothing to stop.
+     */
+    const continueStopping = (now: number) => {
+      if (!stopping || stopping.sent) return;
+      const { outcome } = stopping;
       const job = state.job;
       if (!job) {
-        finish({ code: 0, why: "interrupted" });
+        if (state.packets === 0 || now - stopping.sinceMs > STOP_TTL_MS) finish(outcome);
         return;
       }
+      stopping.sent = true;
       client.request("stop", { job }, { ttlMs: STOP_TTL_MS }).then(
-        () => finish({ code: 0, why: "stopped" }),
-        () => finish({ code: 0, why: "stopped (the server did not confirm)" }),
+        () => finish(outcome),
+        () => finish({ ...outcome, why: `${outcome.why}; the server did not confirm the stop` }),
       );
     };
+    const onSignal = () => stopStream({ code: 0, why: state.job || state.packets > 0 ? "stopped" : "interrupted" });
+    void o.sinkFailure.then((failure) => stopStream(failure.quiet ? { code: 0, why: failure.why, quiet: true } : { code: 1, why: failure.why }));
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
 
     const tick = () => {
       const now = Date.now();
+      if (stopping) {
+        continueStopping(now);
+        return;
+      }
       if (now - state.lastHeardMs > o.waitMs) {
         finish({ code: 1, why: `nothing from ${client.server} for ${o.waitMs / 1000} s: no reply and no packets` });
         return;

@@ -72,7 +72,9 @@ describe("file: output", () => {
     expect(backend.send(unit, TIMING)).toBe(unit.length);
     expect(failures.length).toBe(1);
     expect(failures[0]).toBeInstanceOf(PacerError);
-    expect(failures[0]!.message).toBe("file:/dev/full: cannot write: no space left on device (ENOSPC)");
+    // The job prints a failure after the destination's label, so the message does not repeat it.
+    expect(`${backend.label}: ${failures[0]!.message}`).toBe("file:/dev/full: cannot write: no space left on device (ENOSPC)");
+    expect(failures[0]!.message).not.toContain("/dev/full");
     await backend.close();
   });
 

@@ -1,0 +1,114 @@
+/**
+ * Stories of `pacer recv` when its output cannot take the stream (issue 10, item 4): a full
+ * device, a full disk, a reader that goes away. Each time recv tells the server to stop the job
+ * instead of letting it stream to nobody, and exits at once: 1 with one line for a write error,
+ * 0 and nothing said when the reader of its stdout closed the pipe (like Ctrl-C, the other end
+ * decided it had enough).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { MAIN, REPO, runPacer } from "../helpers/pacer.ts";
+import { mountSmallDisk } from "../helpers/tmpfs.ts";
+import { type ServeFixture, startServe } from "../server/serve_fixture.ts";
+
+/** Ten seconds at 1 Mbit/s: a recv that keeps going would take that long; one that stops, well under. */
+const LONG_CLIP = makeCbrTs({ bitrate: 1_000_000, duration: 10 });
+const PROMPT_MS = 4_000;
+/** Long enough for today's recv to stream the whole clip, so a failure shows as a failed assertion. */
+const STORY_TIMEOUT_MS = 20_000;
+
+let serve: ServeFixture;
+beforeAll(async () => {
+  serve = await startServe();
+});
+afterAll(async () => {
+  await serve.stop();
+  serve.cleanup();
+});
+
+/** A fresh media name per story, so the server's log lines for its job are told apart. */
+function media(name: string): string {
+  writeFileSync(join(serve.mediaRoot, name), LONG_CLIP, { mode: 0o644 });
+  return name;
+}
+
+/** How the server ended the job it played for `name`: "stopped", "ended", "expired", "failed", or null if it has not. */
+async function jobEnd(name: string): Promise<string | null> {
+  const pattern = new RegExp(`job (ended|stopped|expired|failed) job=job-\\d+ source=${name.replace(".", "\\.")}`);
+  for (let i = 0; i < 40; i++) {
+    const found = pattern.exec(serve.stderr());
+    if (found) return found[1]!;
+    await Bun.sleep(50);
+  }
+  return null;
+}
+
+const errorLines = (stderr: string) => stderr.split("\n").filter((line) => /error|warn/.test(line));
+
+describe("pacer recv, when its output cannot take the stream", () => {
+  test("--out /dev/full says once that the device is full, stops the job at the server and exits 1", async () => {
+    const name = media("to-dev-full.ts");
+    const started = Date.now();
+    const run = await runPacer(["recv", "--from", serve.address, "--request", name, "--out", "/dev/full"], { timeoutMs: 15_000 });
+    expect(run.code).toBe(1);
+    expect(errorLines(run.stderr)).toEqual(["pacer: error: /dev/full: cannot write: no space left on device (ENOSPC)"]);
+    expect(run.stderr).not.toContain("receive socket");
+    expect(Date.now() - started).toBeLessThan(PROMPT_MS);
+    expect(await jobEnd(name)).toBe("stopped");
+  }, STORY_TIMEOUT_MS);
+
+  test("a disk that fills up (a 64 KiB tmpfs) keeps what fit, says so in one line, stops the job and exits 1", async () => {
+    const disk = mountSmallDisk(64 * 1024);
+    if ("skip" in disk) {
+      console.warn(disk.skip);
+      return;
+    }
+    try {
+      const name = media("to-small-disk.ts");
+      const out = join(disk.dir, "received.ts");
+      const started = Date.now();
+      const run = await runPacer(["recv", "--from", serve.address, "--request", name, "--out", out], { timeoutMs: 15_000 });
+      expect(run.code).toBe(1);
+      expect(errorLines(run.stderr)).toEqual([`pacer: error: ${out}: cannot write: no space left on device (ENOSPC)`]);
+      expect(Date.now() - started).toBeLessThan(PROMPT_MS);
+      expect(await jobEnd(name)).toBe("stopped");
+      // What fit is the start of the stream, byte for byte.
+      const kept = readFileSync(out);
+      expect(kept.length).toBeGreaterThan(0);
+      expect(kept.length).toBeLessThanOrEqual(64 * 1024);
+      expect(kept.equals(Buffer.from(LONG_CLIP.subarray(0, kept.length)))).toBe(true);
+      expect(statSync(out).size).toBeLessThan(LONG_CLIP.length);
+    } finally {
+      disk.unmount();
+    }
+  }, STORY_TIMEOUT_MS);
+
+  test("recv | head -c 10 exits quietly as soon as head is done, and the job stops at the server", async () => {
+    const name = media("to-head.ts");
+    const started = Date.now();
+    // bash, so the pipeline is a real one and PIPESTATUS gives recv's own exit status.
+    const script = `"$BUN" "$MAIN" recv --from "$FROM" --request "$NAME" 2>"$ERR" | head -c 10 | wc -c; exit "\${PIPESTATUS[0]}"`;
+    const errPath = join(serve.dir, "head.err");
+    const child = spawn("bash", ["-c", script], {
+      cwd: REPO,
+      env: { ...process.env, BUN: process.execPath, MAIN, FROM: serve.address, NAME: name, ERR: errPath },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let counted = "";
+    child.stdout.on("data", (d) => (counted += d));
+    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    clearTimeout(killer);
+    const stderr = readFileSync(errPath, "utf8");
+    expect(counted.trim()).toBe("10");
+    expect(stderr).not.toContain("EPIPE");
+    expect(stderr).not.toMatch(/^\s+at /m); // no stack trace
+    expect(errorLines(stderr)).toEqual([]);
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(PROMPT_MS);
+    expect(await jobEnd(name)).toBe("stopped");
+  }, STORY_TIMEOUT_MS);
+});

@@ -1,0 +1,40 @@
+/**
+ * A small real file system that fills up: a tmpfs mounted on a temp directory, for full-disk
+ * stories. Mounting needs root (or CAP_SYS_ADMIN); where it is not permitted the caller skips.
+ *
+ * @example
+ * ```ts
+ * const disk = mountSmallDisk(64 * 1024);
+ * if ("skip" in disk) return console.warn(disk.skip);
+ * try { ... write into disk.dir ... } finally { disk.unmount(); }
+ * ```
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface SmallDisk {
+  /** The mount point, writable by root. */
+  readonly dir: string;
+  /** Unmounts and removes the mount point. */
+  unmount(): void;
+}
+
+/** Mounts a tmpfs of `sizeBytes` (rounded to pages by the kernel); `{skip}` says why it cannot. */
+export function mountSmallDisk(sizeBytes: number): SmallDisk | { skip: string } {
+  const dir = mkdtempSync(join(tmpdir(), "pacer-small-disk-"));
+  const mount = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${sizeBytes}`, "tmpfs", dir], { encoding: "utf8" });
+  if (mount.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    const why = (mount.stderr || mount.error?.message || `exit ${mount.status}`).trim();
+    return { skip: `skipping: cannot mount a ${sizeBytes}-byte tmpfs to fill up (${why})` };
+  }
+  return {
+    dir,
+    unmount: () => {
+      spawnSync("umount", [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
