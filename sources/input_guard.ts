@@ -1,0 +1,64 @@
+/**
+ * Refuses a `play` whose output would overwrite one of its own inputs:
+ * `file:` truncates its path when it opens, and `--sdp` replaces its file,
+ * so `pacer play a.ts --to file:a.ts` would destroy the input before reading
+ * it. Paths are compared as the files they name (device and inode), so a
+ * symlink, a hard link or another spelling of the path is caught too. A
+ * path that does not exist yet cannot be an input.
+ *
+ * @example
+ * ```ts
+ * refuseOutputsOverInputs(["a.ts", "-"], ["file:copy.ts", "rtp://10.0.0.1:5004"], "a.sdp"); // fine
+ * refuseOutputsOverInputs(["a.ts"], ["file:./a.ts"]); // throws UsageError (exit 2)
+ * ```
+ */
+import { fstatSync, type Stats, statSync } from "node:fs";
+import { UsageError } from "../foundation/errors.ts";
+
+const FILE_SCHEME = "file:";
+const STDIN_FD = 0;
+
+/** The file an input or output names, or null when there is none (yet). */
+function fileAt(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** What an input argument reads: a path's file, or for `-` whatever stdin was redirected from. */
+function inputFile(spec: string): Stats | null {
+  if (spec !== "-") return fileAt(spec);
+  try {
+    return fstatSync(STDIN_FD);
+  } catch {
+    return null;
+  }
+}
+
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+/**
+ * Throws a UsageError when a `file:PATH` output or the `--sdp` path is the same file as an input.
+ * Call it before anything is opened for writing.
+ */
+export function refuseOutputsOverInputs(inputs: readonly string[], outputs: readonly string[], sdpPath?: string): void {
+  const written: { what: string; path: string }[] = outputs
+    .filter((o) => o.startsWith(FILE_SCHEME))
+    .map((o) => ({ what: `output ${o}`, path: o.slice(FILE_SCHEME.length) }));
+  if (sdpPath !== undefined) written.push({ what: `--sdp ${sdpPath}`, path: sdpPath });
+  if (written.length === 0) return;
+  const read = inputs.map((spec) => ({ spec, file: inputFile(spec) }));
+  for (const { what, path } of written) {
+    const target = fileAt(path);
+    if (!target || !target.isFile()) continue; // a FIFO or device written to is not overwritten
+    const input = read.find((i) => i.file !== null && sameFile(i.file, target));
+    if (input) {
+      const name = input.spec === "-" ? "stdin" : `input ${input.spec}`;
+      throw new UsageError(`${what} is the same file as ${name}: writing it would destroy the input; choose another path`);
+    }
+  }
+}
