@@ -9,8 +9,9 @@
  * are sent round-robin, each with its own id and back-off, at most one datagram every
  * POOL_SPACING_MS (under the server's default rate limit); a line leaves the pool when answered.
  * Lines with no reply within the TTL ("ttl expired: no reply") or with an error reply
- * ("error reply: CODE message") are appended to the log. It prints "N acknowledged, M expired"
- * and exits 0 only if every line was acknowledged.
+ * ("error reply: CODE message") are appended to the log. It prints "N acknowledged, M expired",
+ * with ", E error replies" when the server refused some, and exits 0 only if every line was
+ * acknowledged.
  */
 import { appendFileSync, readFileSync } from "node:fs";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
@@ -24,6 +25,7 @@ import {
   formatSeconds,
   MAX_RETRY_MS,
   newRequestId,
+  noReplyMessage,
 } from "../client/control_client.ts";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
@@ -38,7 +40,12 @@ or its time-to-live runs out.
 Ops:
   ping | status | list | reload
   play NAME --to URL [--to URL ...] [--bitrate R] [--loop] [--start S] [--persistent]
-                        prints the job id
+                        prints the job id. The stream stops, cutting off whatever
+                        is left, unless "interest JOB" follows within the server's
+                        interest_timeout (10 s by default), again and again: to
+                        receive a whole stream use pacer recv, which keeps it
+                        alive; --persistent streams (needing --key on a keyed
+                        server) run to the end without interest.
   stop JOB | interest JOB
   queue PATH [--id ID] | pause | resume | cancel ID
   record start NAME | record stop NAME
@@ -49,7 +56,7 @@ Options:
   --ttl SECONDS        give up after this long (default 5)
   --json               print the raw reply
   --pool FILE          send every command in FILE (one per line), round-robin
-  --log FILE           with --pool: where expired commands are appended
+  --log FILE           with --pool: where expired and refused commands are appended
 
 Exit status: 0 ok; 1 error reply or no reply within the TTL; 2 usage error.
 `;
@@ -331,9 +338,9 @@ async function runPool(poolPath: string, logPath: string, options: CtlOptions, l
   const key = options.keyFile ? await readKey(options.keyFile) : undefined;
   const client = await ControlClient.open(options.server, key);
   let acknowledged = 0;
+  let refused = 0;
   let expired = 0;
-  const expire = (entry: PoolEntry, reason: string) => {
-    expired++;
+  const record = (entry: PoolEntry, reason: string) => {
     appendFileSync(logPath, `${new Date().toISOString()} ${poolPath}:${entry.line}: ${entry.text}: ${reason}\n`);
     log.warn(`${poolPath}:${entry.line}: ${reason}`);
   };
@@ -345,7 +352,8 @@ async function runPool(poolPath: string, logPath: string, options: CtlOptions, l
       acknowledged++;
       if (options.json) process.stdout.write(JSON.stringify(reply) + "\n");
     } else {
-      expire(entry!, `error reply: ${reply.error.code}${reply.error.message ? ` ${reply.error.message}` : ""}`);
+      refused++;
+      record(entry!, `error reply: ${reply.error.code}${reply.error.message ? ` ${reply.error.message}` : ""}`);
     }
   };
   const deadline = Date.now() + options.ttlMs;
@@ -369,10 +377,16 @@ async function runPool(poolPath: string, logPath: string, options: CtlOptions, l
     }
     // Replies already on their way get a moment to land.
     if (pending.length > 0) await Bun.sleep(Math.min(POOL_SPACING_MS, Math.max(0, deadline - Date.now())));
-    for (const entry of pending.splice(0)) expire(entry, `ttl expired: no reply from ${options.server} within ${formatSeconds(options.ttlMs)}`);
+    for (const entry of pending.splice(0)) {
+      expired++;
+      record(entry, `ttl expired: no reply from ${options.server} within ${formatSeconds(options.ttlMs)}`);
+    }
+    // Said once, not on every line: what to check when the server kept silent.
+    if (expired > 0 && acknowledged + refused === 0) log.warn(noReplyMessage(options.server, options.ttlMs, key !== undefined));
   } finally {
     client.close();
   }
-  process.stdout.write(`${acknowledged} acknowledged, ${expired} expired\n`);
-  return expired === 0 ? 0 : 1;
+  const errors = refused === 0 ? "" : `, ${refused} error ${refused === 1 ? "reply" : "replies"}`;
+  process.stdout.write(`${acknowledged} acknowledged, ${expired} expired${errors}\n`);
+  return expired + refused === 0 ? 0 : 1;
 }

@@ -25,7 +25,7 @@
 
 import type { udp } from "bun";
 import { PacerError, UsageError } from "../foundation/errors.ts";
-import { requireHostPort, resolveHost } from "../foundation/net/address.ts";
+import { isLoopbackHost, requireHostPort, resolveHost } from "../foundation/net/address.ts";
 import { openUdpSocket } from "../foundation/net/udp_socket.ts";
 import { type ControlReply, DEFAULT_CONTROL_ADDRESS, decodeReply, encodeRequest, MAX_DATAGRAM, type Op } from "../protocol/control.ts";
 
@@ -80,17 +80,21 @@ export class ControlClient {
     const { host, port } = parseServerAddress(server);
     const { address } = await resolveHost(host);
     let client: ControlClient | null = null;
-    const socket = await openUdpSocket({
-      ...(bind ? { hostname: bind } : {}),
-      connect: { hostname: address, port },
-      onData: (data) => {
-        if (client) client.#receive(data);
-      },
-      // ECONNREFUSED while the server is down: the next retry tries again.
-      onError: () => {},
-    }).catch((error: Error) => {
-      throw new PacerError(`cannot open a UDP socket to ${server}: ${error.message}`);
-    });
+    let socket: udp.ConnectedSocket<"buffer">;
+    try {
+      socket = await openUdpSocket({
+        ...(bind ? { hostname: bind } : {}),
+        connect: { hostname: address, port },
+        onData: (data) => {
+          if (client) client.#receive(data);
+        },
+        // ECONNREFUSED while the server is down: the next retry tries again.
+        onError: () => {},
+      });
+    } catch (error) {
+      // Bun throws some socket errors at once and rejects with others.
+      throw new PacerError(`cannot open a UDP socket to ${server}: ${(error as Error).message}`);
+    }
     client = new ControlClient(server, socket, key);
     return client;
   }
@@ -133,7 +137,7 @@ export class ControlClient {
         const left = deadline - Date.now();
         if (left <= 0) {
           finish();
-          reject(new NoReplyError(`no reply from ${this.server} within ${formatSeconds(options.ttlMs)}`));
+          reject(new NoReplyError(noReplyMessage(this.server, options.ttlMs, this.#key !== undefined)));
           return;
         }
         this.send(id, op, args);
@@ -155,6 +159,28 @@ export class ControlClient {
     this.onReply?.(reply);
     if (reply.id !== null) this.#waiting.get(reply.id)?.(reply);
   }
+}
+
+/**
+ * "no reply from SERVER within TTL", and what to check. A keyed server drops unsigned requests
+ * without a word, so silence is what a missing key looks like: a client without one is told of
+ * --key (more firmly when the server is not on loopback, where a server always has a key).
+ */
+export function noReplyMessage(server: string, ttlMs: number, keyed: boolean): string {
+  return `no reply from ${server} within ${formatSeconds(ttlMs)}; ${noReplyHint(server, keyed)}`;
+}
+
+function noReplyHint(server: string, keyed: boolean): string {
+  if (keyed) return "is the server running there, and is the key its key_file?";
+  let host = "";
+  try {
+    host = parseServerAddress(server).host;
+  } catch {
+    // a malformed address never got this far
+  }
+  return isLoopbackHost(host)
+    ? "is the server running there? If it has a key_file, it ignores requests without one: pass --key FILE"
+    : "a server off loopback always has a key_file and ignores requests without it: pass --key FILE";
 }
 
 /** "5 s", "0.5 s": TTLs as people write them. */

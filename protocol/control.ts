@@ -79,6 +79,8 @@ export const ERROR_CODES = [
   "not_available",
   "internal",
   "busy",
+  /** `reload`: the config (or its key file) is invalid; the message is its one-line error. */
+  "invalid_config",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -398,8 +400,7 @@ export function replyFitsFor(replyBytes: number, requestBytes: number, authentic
  * shorter message, or without one; the minimal `{"v":1,"id":…,"ok":false,"error":{"code":"too_large"}}`.
  * Returns null when even that does not fit — then send nothing.
  */
-function shrinkReply(reply: ControlReply, limit: number): Uint8Array | null {
-  const full = serializeReply(reply);
+function shrinkReply(reply: ControlReply, limit: number, full = serializeReply(reply)): Uint8Array | null {
   if (full.length <= limit) return full;
   if (!reply.ok) {
     const shorter = truncateMessage(reply, limit);
@@ -410,7 +411,30 @@ function shrinkReply(reply: ControlReply, limit: number): Uint8Array | null {
 }
 
 /**
+ * The `too_large` reply for an answer that would fit a datagram but not the unauthenticated request
+ * it answers: it says so, and how to pad, in the longest wording that fits the request. A request
+ * too small for any wording (about 75 bytes, depending on its id) gets the bare code.
+ */
+function padAdvice(id: string | null, replyBytes: number, requestBytes: number): Uint8Array | null {
+  const wordings = [
+    `the reply (${replyBytes} bytes) would be larger than this unauthenticated request (${requestBytes} bytes), which the server never sends; ` +
+      `pad the request to at least ${replyBytes} bytes with a top-level "pad" string (pacer ctl pads to ${MAX_DATAGRAM})`,
+    `reply ${replyBytes} B > request ${requestBytes} B: pad the request to ${replyBytes} B with a top-level "pad" string`,
+    `reply > request: pad to ${replyBytes} B ("pad")`,
+    `pad request to ${replyBytes} B`,
+    `pad to ${replyBytes}`,
+  ];
+  for (const message of wordings) {
+    const bytes = serializeReply(errorReply(id, "too_large", message));
+    if (bytes.length <= requestBytes) return bytes;
+  }
+  return null;
+}
+
+/**
  * Encodes the reply to send for a request of `requestBytes` bytes, obeying replyFitsFor.
+ * An ok reply that only the anti-reflection rule holds back becomes `too_large` with a message
+ * saying how to pad, as far as the request leaves room for one.
  * Returns null when no reply may be sent: the minimal error is larger than an unauthenticated
  * request, which happens only for requests shorter than about 60 bytes — too short to be valid
  * anyway unless the id and op are tiny. Clients expecting big replies pad their requests
@@ -423,7 +447,13 @@ function shrinkReply(reply: ControlReply, limit: number): Uint8Array | null {
  * ```
  */
 export function replyFor(reply: ControlReply, requestBytes: number, authenticated: boolean): Uint8Array | null {
-  return shrinkReply(reply, authenticated ? MAX_DATAGRAM : Math.min(requestBytes, MAX_DATAGRAM));
+  const limit = authenticated ? MAX_DATAGRAM : Math.min(requestBytes, MAX_DATAGRAM);
+  const full = serializeReply(reply);
+  if (reply.ok && full.length > limit && full.length <= MAX_DATAGRAM) {
+    const advice = padAdvice(reply.id, full.length, limit);
+    if (advice) return advice;
+  }
+  return shrinkReply(reply, limit, full);
 }
 
 /**

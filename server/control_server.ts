@@ -338,15 +338,19 @@ export async function openControlSocket(
   endpoint: ControlEndpoint,
   log: Logger,
 ): Promise<ControlSocket> {
-  const socket = await openUdpSocket({
-    hostname: at.host,
-    port: at.port,
-    onData(data, port, address, s) {
-      void endpoint.receive(data, address, port, (reply) => s.send(reply, port, address));
-    },
-    onError: (error) => log.warn(`control socket: ${error.message}`),
-  }).catch((error: unknown) => {
+  let socket;
+  try {
+    socket = await openUdpSocket({
+      hostname: at.host,
+      port: at.port,
+      onData(data, port, address, s) {
+        void endpoint.receive(data, address, port, (reply) => s.send(reply, port, address));
+      },
+      onError: (error) => log.warn(`control socket: ${error.message}`),
+    });
+  } catch (error) {
+    // Bun throws some bind errors at once and rejects with others.
     throw bindFailure("control socket", "control", "udp", at, error);
-  });
+  }
   return { port: socket.port, close: () => socket.close() };
 }

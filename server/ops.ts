@@ -10,7 +10,7 @@
  * | play | see play_op.ts | `{job, interest_timeout}` |
  * | stop | `job` | `{job, stopped: true}` |
  * | interest | `job` | `{job, expires_in}` (seconds; null for a persistent job) |
- * | reload | – | `{config}` (where the config came from) |
+ * | reload | – | `{config}` (where the config came from); error `invalid_config` with the config's one-line error |
  * | queue, pause, resume, cancel, record | – | error `not_available` |
  *
  * A job belongs to the address that started it: `stop`, `interest` and `status {job}` are accepted
@@ -29,6 +29,7 @@
 import pkg from "../package.json" with { type: "json" };
 import { type ControlReply, type ControlRequest, errorReply, okReply } from "../protocol/control.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
+import { ConfigError, KeyFileError } from "./config.ts";
 import type { ControlOps, RequestContext } from "./control_server.ts";
 import { parseIp, sameIp } from "../foundation/net/address.ts";
 import type { FinishedJob, ServedJob } from "./jobs.ts";
@@ -71,7 +72,10 @@ const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
       const config = await server.reload();
       return { config: config.source };
     } catch (error) {
-      throw new OpError("internal", `${(error as Error).message}; the old config stays in force`);
+      if (error instanceof ConfigError || error instanceof KeyFileError) {
+        throw new OpError("invalid_config", `${error.message}; the old config stays in force`);
+      }
+      throw error;
     }
   },
   queue: notYet("the speaker queue"),

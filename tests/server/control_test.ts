@@ -224,6 +224,24 @@ describe("anti-reflection", () => {
     expect(decodeReply(replyFor(page, padded.length, false)!)).toEqual({ ok: true, reply: page });
   });
 
+  test("a reply held back only by anti-reflection says it would exceed the request, and how to pad, in the room the request leaves", () => {
+    const page = okReply("ctl-1", { jobs: Array.from({ length: 12 }, (_, i) => ({ id: `job-${i}`, state: "playing" })) });
+    const pageBytes = encodeReply(page).length;
+    const roomy = encodeRequest(request({ op: "status" }), undefined, { padTo: 400 });
+    const advice = decodeReply(replyFor(page, roomy.length, false)!);
+    const message = advice.ok && !advice.reply.ok ? advice.reply.error.message : "";
+    expect(advice.ok && !advice.reply.ok && advice.reply.error.code).toBe("too_large");
+    expect(message).toContain(`the reply (${pageBytes} bytes) would be larger than this unauthenticated request (${roomy.length} bytes)`);
+    expect(message).toContain(`pad the request to at least ${pageBytes} bytes with a top-level "pad" string`);
+    // An unpadded list request of a script has room for a few words only.
+    const small = encodeRequest(request({ op: "list", args: { offset: 0, limit: 100 } }));
+    const short = decodeReply(replyFor(page, small.length, false)!);
+    expect(short.ok && !short.reply.ok && short.reply.error.message).toMatch(new RegExp(`^pad (request )?to ${pageBytes}`));
+    // A reply too large for any datagram cannot be helped by padding: the bare code, as before.
+    const huge = okReply("ctl-1", { jobs: Array.from({ length: 500 }, (_, i) => `job-${i}`) });
+    expect(decodeReply(replyFor(huge, roomy.length, false)!)).toEqual({ ok: true, reply: errorReply("ctl-1", "too_large") });
+  });
+
   test("an error message that does not fit is shortened before the code is lost", () => {
     const req = encodeRequest(request({ op: "play", args: { name: "x.ts" } }));
     const bytes = replyFor(errorReply("ctl-1", "not_found", "media x.ts not found in the media root"), req.length, false)!;

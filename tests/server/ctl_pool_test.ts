@@ -62,14 +62,14 @@ describe("ctl --pool", () => {
     }
   });
 
-  test("an error reply takes a command out of the pool and into the log", async () => {
+  test("an error reply takes a command out of the pool and into the log, counted as an error, not as expired", async () => {
     const serve = await startServe();
     try {
       const pool = join(serve.dir, "pool.txt");
       const log = join(serve.dir, "expired.log");
       writeFileSync(pool, "ping\nplay ../../etc/passwd --to rtp://127.0.0.1:9\n");
       const run = await runPacer(["ctl", "--server", serve.address, "--pool", pool, "--log", log]);
-      expect(run.stdout).toBe("1 acknowledged, 1 expired\n");
+      expect(run.stdout).toBe("1 acknowledged, 0 expired, 1 error reply\n");
       expect(run.code).toBe(1);
       expect(readFileSync(log, "utf8")).toContain(":2: play ../../etc/passwd --to rtp://127.0.0.1:9: error reply: forbidden");
     } finally {

@@ -1,0 +1,155 @@
+/**
+ * Stories of a user told what went wrong, in one line that says what to do: a port already taken,
+ * a request too small for its reply, a broken config on reload, a forgotten --key, a config asking
+ * for what this version does not run, and a played stream that stops for want of interest.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeReply, encodeRequest } from "../../protocol/control.ts";
+import { runPacer } from "../helpers/pacer.ts";
+import { freeTcpPort, KEY, prepareServe, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
+
+/** The lines pacer printed, without the log's prefix. */
+const lines = (stderr: string) => stderr.trim().split("\n").filter((l) => l !== "");
+
+describe("pacer serve on a port already taken", () => {
+  test("exits 75 with one line naming the control port and the process holding it", async () => {
+    const prepared = await prepareServe();
+    const holder = await Bun.udpSocket({ hostname: "127.0.0.1", port: prepared.port });
+    try {
+      const run = await runPacer(["serve", "--config", prepared.configPath], { timeoutMs: 10_000 });
+      expect(run.code).toBe(75);
+      expect(lines(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toContain(`cannot bind the control socket on 127.0.0.1:${prepared.port}: UDP port ${prepared.port} is in use`);
+      expect(run.stderr).toContain(`by pid ${process.pid}`);
+      expect(run.stderr).toContain("set control to another port");
+    } finally {
+      holder.close();
+    }
+  });
+
+  test("exits 75 naming the HTTP port when that one is taken", async () => {
+    const httpPort = freeTcpPort();
+    const prepared = await prepareServe({ config: `http = "127.0.0.1:${httpPort}"` });
+    const holder = Bun.listen({ hostname: "127.0.0.1", port: httpPort, socket: { data() {} } });
+    try {
+      const run = await runPacer(["serve", "--config", prepared.configPath], { timeoutMs: 10_000 });
+      expect(run.code).toBe(75);
+      expect(lines(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toContain(`cannot bind the HTTP endpoint on 127.0.0.1:${httpPort}: TCP port ${httpPort} is in use by pid ${process.pid}`);
+    } finally {
+      holder.stop(true);
+    }
+  });
+});
+
+describe("pacer serve with a [[live]] block", () => {
+  test("refuses to start, in one line, as not available in this version", async () => {
+    const prepared = await prepareServe({ config: '[[live]]\nname = "studio"\nlisten = "tcp://127.0.0.1:9"' });
+    const run = await runPacer(["serve", "--config", prepared.configPath], { timeoutMs: 10_000 });
+    expect(run.code).toBe(1);
+    expect(lines(run.stderr)).toHaveLength(1);
+    expect(run.stderr).toContain(`live[0] ("studio"): [[live]] inputs are not available in this version`);
+  });
+});
+
+describe("a server without a key", () => {
+  let serve: ServeFixture;
+  beforeAll(async () => {
+    serve = await startServe();
+  });
+  afterAll(async () => {
+    await serve.stop();
+    serve.cleanup();
+  });
+
+  test("a request padded too little for its reply is told the reply would exceed it, and how to pad", async () => {
+    const peer = await rawPeer();
+    try {
+      const request = (id: string, padTo: number) => encodeRequest({ v: 1, id, ts: Date.now(), op: "status", args: {} }, undefined, { padTo });
+      peer.send(request("script-1", 300), serve.port);
+      const reply = decodeReply((await peer.next(2000))!);
+      expect(reply.ok && !reply.reply.ok && reply.reply.error.code).toBe("too_large");
+      const message = (reply.ok && !reply.reply.ok && reply.reply.error.message) || "";
+      expect(message).toMatch(/^the reply \(\d+ bytes\) would be larger than this unauthenticated request \(300 bytes\)/);
+      expect(message).toContain('with a top-level "pad" string');
+      // Padded as it says (as a new request: the old id has its answer), it gets its page.
+      const needed = Number(/at least (\d+) bytes/.exec(message)?.[1]);
+      peer.send(request("script-2", needed + 50), serve.port);
+      const page = decodeReply((await peer.next(2000))!);
+      expect(page.ok && page.reply.ok).toBe(true);
+    } finally {
+      peer.close();
+    }
+  });
+
+  test("ctl reload with a broken config gets invalid_config and the config's own one-line error", async () => {
+    const good = readFileSync(serve.configPath, "utf8");
+    try {
+      writeFileSync(serve.configPath, good + "interest_timout = 5\n");
+      const run = await runPacer(["ctl", "--server", serve.address, "reload"]);
+      expect(run.code).toBe(1);
+      expect(lines(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toContain(`reload: invalid_config: config ${serve.configPath}: interest_timout: unknown key`);
+      expect(run.stderr).toContain("the old config stays in force");
+    } finally {
+      writeFileSync(serve.configPath, good);
+    }
+    expect((await runPacer(["ctl", "--server", serve.address, "reload"])).code).toBe(0);
+  });
+});
+
+describe("a keyed server", () => {
+  let serve: ServeFixture;
+  beforeAll(async () => {
+    serve = await startServe({ keyed: true });
+  });
+  afterAll(async () => {
+    await serve.stop();
+    serve.cleanup();
+  });
+
+  test("ctl without --key hears nothing, and is told a keyed server ignores requests without the key", async () => {
+    const run = await runPacer(["ctl", "--server", serve.address, "--ttl", "0.5", "ping"]);
+    expect(run.code).toBe(1);
+    expect(lines(run.stderr)).toHaveLength(1);
+    expect(run.stderr).toContain(`no reply from ${serve.address} within 0.5 s`);
+    expect(run.stderr).toContain("pass --key FILE");
+  });
+
+  test("a pool sent without --key is told the same, once", async () => {
+    const pool = join(serve.dir, "pool.txt");
+    writeFileSync(pool, "ping\nlist\n");
+    const run = await runPacer(["ctl", "--server", serve.address, "--ttl", "0.5", "--pool", pool, "--log", join(serve.dir, "pool.log")]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe("0 acknowledged, 2 expired\n");
+    expect(run.stderr.split("pass --key FILE").length - 1).toBe(1);
+  });
+
+  test("a signed request needs no padding: its reply may be larger than it", async () => {
+    const peer = await rawPeer();
+    try {
+      const signed = requestBytes("status", {}, { key: KEY });
+      peer.send(signed, serve.port);
+      const bytes = (await peer.next(2000))!;
+      expect(bytes.length).toBeGreaterThan(signed.length);
+      const reply = decodeReply(bytes);
+      expect(reply.ok && reply.reply.ok).toBe(true);
+    } finally {
+      peer.close();
+    }
+  });
+});
+
+describe("ctl --help", () => {
+  test("tells that a played stream stops without interest, and names pacer recv and --persistent", async () => {
+    const run = await runPacer(["ctl", "--help"]);
+    expect(run.code).toBe(0);
+    const play = run.stdout.slice(run.stdout.indexOf("  play NAME"), run.stdout.indexOf("  stop JOB"));
+    expect(play).toContain('"interest JOB"');
+    expect(play).toContain("interest_timeout");
+    expect(play).toContain("pacer recv");
+    expect(play).toContain("--persistent");
+  });
+});
