@@ -43,69 +43,76 @@ _pacer() {
             *) command=$word; break ;;
         esac
     done
-    local options="" positional=""
+    # positional: what a word that is not an option completes to (files, outputs, none, or a
+    # word list); argument: what the word after an option completes to.
+    local options="" positional="" argument=""
     case $command in
         "")
             positional="play record serve ctl recv acquire probe devices"
             ;;
         play)
-            case $prev in
-                --to) _pacer_outputs; return ;;
-                --format|--bitrate|--out-format|--start|--device-wait) return ;;
-                --sdp) _pacer_files; return ;;
-            esac
             options+=" --to --format --bitrate --out-format --loop --start --sdp --device-wait"
             positional=files
+            case $prev in
+                --to) argument=outputs ;;
+                --format|--bitrate|--out-format|--start|--device-wait) argument=none ;;
+                --sdp) argument=files ;;
+            esac
             ;;
         record)
             ;;
         serve)
-            case $prev in
-                --config) _pacer_files; return ;;
-            esac
             options+=" --config --print-config"
+            case $prev in
+                --config) argument=files ;;
+            esac
             ;;
         ctl)
-            case $prev in
-                --server|--ttl|--bitrate|--start|--id) return ;;
-                --key|--pool|--log) _pacer_files; return ;;
-                --to) _pacer_outputs; return ;;
-            esac
+            options+=" --server --key --ttl --json --pool --log"
             local op=$(_pacer_first_word_after "$command" ping status list reload play stop interest queue pause resume cancel record)
             case $op in
                 play) options+=" --to --bitrate --loop --start --persistent" ;;
                 queue) options+=" --id" ;;
                 "") positional="ping status list reload play stop interest queue pause resume cancel record" ;;
             esac
-            options+=" --server --key --ttl --json --pool --log"
+            case $prev in
+                --server|--ttl|--bitrate|--start|--id) argument=none ;;
+                --key|--pool|--log) argument=files ;;
+                --to) argument=outputs ;;
+            esac
             ;;
         recv)
-            case $prev in
-                --from|--request|--port|--wait) return ;;
-                --out|--key) _pacer_files; return ;;
-            esac
             options+=" --from --request --out --key --port --wait"
+            case $prev in
+                --from|--request|--port|--wait) argument=none ;;
+                --out|--key) argument=files ;;
+            esac
             ;;
         acquire)
             ;;
         probe)
-            case $prev in
-                --format|--bitrate) return ;;
-            esac
             options+=" --format --bitrate"
             positional=files
+            case $prev in
+                --format|--bitrate) argument=none ;;
+            esac
             ;;
         devices)
             ;;
     esac
     options+=" --quiet --verbose --log-json --help"
-    if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "$options" -- "$cur"))
-    elif [[ $positional == files ]]; then
-        _pacer_files
-    elif [[ -n $positional ]]; then
-        COMPREPLY=($(compgen -W "$positional" -- "$cur"))
+    if [[ -n $argument ]]; then
+        positional=$argument
+    elif [[ $cur == -* ]]; then
+        positional=options
     fi
+    case $positional in
+        "" | none) ;;
+        options) COMPREPLY=($(compgen -W "$options" -- "$cur")) ;;
+        files) _pacer_files ;;
+        outputs) _pacer_outputs ;;
+        *) COMPREPLY=($(compgen -W "$positional" -- "$cur")) ;;
+    esac
     # Bash replaces only what follows the last ":" of the word; give it just that part.
     if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
         local prefix=${cur%"${cur##*:}"} i

@@ -79,22 +79,23 @@ const HEADER = (comment: string) =>
 // ---------------------------------------------------------------------------------------------
 // bash
 
-/** `case` arms for the word after an option: complete its argument, or nothing for free text. */
+/** `case` arms for the word after an option: what its argument completes to ("none": free text). */
 function bashArgumentArms(options: OptionSpec[], indent: string): string[] {
   const byCompletion = new Map<Completion, string[]>();
   for (const option of options) {
     if (!option.argument) continue;
     const kind = completionOf(option.argument);
-    byCompletion.set(kind, [...(byCompletion.get(kind) ?? []), option.flag]);
+    const flags = byCompletion.get(kind) ?? [];
+    if (!flags.includes(option.flag)) flags.push(option.flag);
+    byCompletion.set(kind, flags);
   }
-  const action: Record<Completion, string> = { files: "_pacer_files", outputs: "_pacer_outputs", none: "" };
-  return [...byCompletion].map(([kind, flags]) => `${indent}${flags.join("|")}) ${action[kind]}${action[kind] ? "; " : ""}return ;;`);
+  return [...byCompletion].map(([kind, flags]) => `${indent}${flags.join("|")}) argument=${kind} ;;`);
 }
 
 function bashCommandArm(command: CommandModel): string[] {
   const lines = [`        ${command.name})`];
-  const arms = bashArgumentArms([...command.options, ...command.ops.flatMap((op) => op.options)], "                ");
-  if (arms.length > 0) lines.push(`            case $prev in`, ...arms, `            esac`);
+  if (command.options.length > 0) lines.push(`            options+=" ${command.options.map((o) => o.flag).join(" ")}"`);
+  if (command.positional === "files") lines.push(`            positional=files`);
   if (command.positional === "ops") {
     const names = command.ops.map((o) => o.name).join(" ");
     lines.push(`            local op=$(_pacer_first_word_after "$command" ${names})`);
@@ -105,8 +106,8 @@ function bashCommandArm(command: CommandModel): string[] {
     lines.push(`                "") positional="${names}" ;;`);
     lines.push(`            esac`);
   }
-  if (command.options.length > 0) lines.push(`            options+=" ${command.options.map((o) => o.flag).join(" ")}"`);
-  if (command.positional === "files") lines.push(`            positional=files`);
+  const arms = bashArgumentArms([...command.options, ...command.ops.flatMap((op) => op.options)], "                ");
+  if (arms.length > 0) lines.push(`            case $prev in`, ...arms, `            esac`);
   lines.push(`            ;;`);
   return lines;
 }
@@ -159,7 +160,9 @@ _pacer() {
             *) command=$word; break ;;
         esac
     done
-    local options="" positional=""
+    # positional: what a word that is not an option completes to (files, outputs, none, or a
+    # word list); argument: what the word after an option completes to.
+    local options="" positional="" argument=""
     case $command in
         "")
             positional="${commandNames}"
@@ -167,13 +170,18 @@ _pacer() {
 ${model.commands.flatMap(bashCommandArm).join("\n")}
     esac
     options+=" ${globals}"
-    if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "$options" -- "$cur"))
-    elif [[ $positional == files ]]; then
-        _pacer_files
-    elif [[ -n $positional ]]; then
-        COMPREPLY=($(compgen -W "$positional" -- "$cur"))
+    if [[ -n $argument ]]; then
+        positional=$argument
+    elif [[ $cur == -* ]]; then
+        positional=options
     fi
+    case $positional in
+        "" | none) ;;
+        options) COMPREPLY=($(compgen -W "$options" -- "$cur")) ;;
+        files) _pacer_files ;;
+        outputs) _pacer_outputs ;;
+        *) COMPREPLY=($(compgen -W "$positional" -- "$cur")) ;;
+    esac
     # Bash replaces only what follows the last ":" of the word; give it just that part.
     if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
         local prefix=\${cur%"\${cur##*:}"} i
