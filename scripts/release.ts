@@ -140,7 +140,7 @@ export async function release(targets: readonly Target[], outDir: string): Promi
         "--group=0",
         "--numeric-owner",
         `--mtime=@${epoch}`,
-        "--use-compress-program=gzip -9n",
+        "--use-compress-program=gzip -n",
         "-cf",
         path,
         folder,
