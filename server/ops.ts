@@ -123,18 +123,20 @@ function ownedJob(server: ServerContext, req: ControlRequest, ctx: RequestContex
 function findOwnJob(server: ServerContext, id: string, from: RequestContext): ServedJob | FinishedJob {
   const job = server.jobs.get(id) ?? server.jobs.finished(id);
   if (!job) throw new OpError("not_found", `no job ${id}`);
-  if (!mayActOn(job.owner, from)) {
+  if (!mayActOn(from)(job.owner)) {
     throw new OpError("forbidden", `${id} was started by another address; only that address (or an authenticated request) may stop, refresh or inspect it`);
   }
   return job;
 }
 
-/** A keyholder may act on any job; anyone else on the jobs their own address started. */
-function mayActOn(owner: string, from: RequestContext): boolean {
-  if (from.authenticated) return true;
-  const a = parseIp(owner);
-  const b = parseIp(from.address);
-  return a !== null && b !== null ? sameIp(a, b) : owner === from.address;
+/** Which jobs, by their owner's address, `from` may act on: a keyholder on any, anyone else on their own. */
+function mayActOn(from: RequestContext): (owner: string) => boolean {
+  if (from.authenticated) return () => true;
+  const requester = parseIp(from.address);
+  return (owner) => {
+    const ip = parseIp(owner);
+    return ip !== null && requester !== null ? sameIp(ip, requester) : owner === from.address;
+  };
 }
 
 /** One running job as `status` reports it. */
@@ -220,7 +222,8 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
   const page = pageArgs(req.args, MAX_PAGE);
   // The server part only on the first page, so later pages have room for more jobs.
   const header = page.offset === 0 ? serverStatus(server) : {};
-  const running = server.jobs.running().filter((served) => mayActOn(served.owner, ctx));
+  const mine = mayActOn(ctx);
+  const running = server.jobs.running().filter((served) => mine(served.owner));
   return fitPage(
     { length: running.length, at: (i: number) => (running[i] ? jobStatus(server, running[i]) : undefined) },
     page,

@@ -23,7 +23,7 @@
  * @example
  * ```ts
  * const result = await playOp(server, req.args, { address: "127.0.0.1", port: 40000, authenticated: false });
- * // { job: "job-1", interest_timeout: 10 }
+ * // { job: "job-0394857230198472", interest_timeout: 10 }
  * ```
  */
 
