@@ -1,12 +1,17 @@
-/** `pacer probe INPUT`: what pacer knows of an input before playing it. */
+/**
+ * `pacer probe INPUT`: what pacer knows of an input before playing it. The
+ * input is opened by play's own code (sources/open_input.ts), so probe and
+ * play agree on what it is, what paces it and what is left out of it.
+ */
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import type { Logger } from "../foundation/log.ts";
 import { UsageError } from "../foundation/errors.ts";
-import { probePs, probeTs } from "../protocol/mpeg_probe.ts";
-import { TS_SIZE } from "../protocol/mpegts.ts";
+import { probePs, probeTs, type TsProbe } from "../protocol/mpeg_probe.ts";
+import { M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
+import { TS_PACKING } from "../protocol/mpegts.ts";
 import { formatToString } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
-import { openInput } from "../sources/open_input.ts";
+import { type InputPacing, openInput, type OpenedInput } from "../sources/open_input.ts";
 import { parseSampleFormat } from "../protocol/sample_format.ts";
 import { parseBitrate } from "../foundation/units.ts";
 import { parseArgs } from "node:util";
@@ -14,12 +19,34 @@ import { parseArgs } from "node:util";
 export const PROBE_HELP = `Usage: pacer probe INPUT [--format FMT] [--bitrate R]
 
 Prints what pacer knows of an input: container, sample format or bit rate,
-duration, and for MPEG the PIDs and PCR/SCR timing.
+duration, and for MPEG the PIDs, PCR/SCR (or M2TS arrival stamp) timing and
+the bytes play leaves out. INPUT is a file, - for stdin, a FIFO or a device;
+a stream is read up to 64 MiB (or 5 s) to be probed.
 `;
 
 /** Files up to this size are read whole for MPEG timing; larger ones by head and tail. */
 const WHOLE_FILE_LIMIT = 64 << 20;
 const SAMPLE_BYTES = 4 << 20;
+/** A stream is read this far, or this long, for MPEG timing. */
+const STREAM_SAMPLE_BYTES = WHOLE_FILE_LIMIT;
+const STREAM_SAMPLE_MS = 5_000;
+
+const PACED_BY: Record<InputPacing, string> = {
+  samples: "sample clock",
+  pcr: "PCR",
+  arrival: "arrival time stamps",
+  scr: "SCR",
+  bitrate: "--bitrate",
+};
+
+/** Bytes of MPEG to probe: a whole input, or a large file's head and tail joined at `seamAt`. */
+interface Sample {
+  bytes: Uint8Array;
+  seamAt?: number;
+  cutBytes?: number;
+  /** False when a stream did not end within what was read: its duration is unknown. */
+  whole: boolean;
+}
 
 function seconds(us: number | null | undefined): string {
   return us === null || us === undefined ? "unknown" : `${(us / US_PER_S).toFixed(3)} s`;
@@ -29,22 +56,28 @@ function hex(n: number): string {
   return `0x${n.toString(16).padStart(4, "0")}`;
 }
 
-/** The whole file if small, else its head and its tail (the tail starting on a packet boundary), read without loading the rest. */
-function sampleOf(path: string): Uint8Array {
-  const size = statSync(path).size;
-  if (size <= WHOLE_FILE_LIMIT) return readFileSync(path);
-  // Both pieces whole TS packets from the file's grid, so the seam between them is no garbage.
-  const head = SAMPLE_BYTES - (SAMPLE_BYTES % TS_SIZE);
-  const tail = head + (size % TS_SIZE);
-  const out = Buffer.alloc(head + tail);
+/** The whole file if small, else its head and its tail, read without loading the rest. */
+function fileSample(path: string, size: number): Sample {
+  if (size <= WHOLE_FILE_LIMIT) return { bytes: readFileSync(path), whole: true };
+  const out = Buffer.alloc(2 * SAMPLE_BYTES);
   const fd = openSync(path, "r");
   try {
-    readSync(fd, out, 0, head, 0);
-    readSync(fd, out, head, tail, size - tail);
+    readSync(fd, out, 0, SAMPLE_BYTES, 0);
+    readSync(fd, out, SAMPLE_BYTES, SAMPLE_BYTES, size - SAMPLE_BYTES);
   } finally {
     closeSync(fd);
   }
-  return out;
+  return { bytes: out, seamAt: SAMPLE_BYTES, cutBytes: size - 2 * SAMPLE_BYTES, whole: true };
+}
+
+async function mpegSample(opened: OpenedInput): Promise<Sample> {
+  if (!opened.stream) return fileSample(opened.info.label, sizeOnDisk(opened));
+  const bytes = await opened.stream.peek(STREAM_SAMPLE_BYTES, AbortSignal.timeout(STREAM_SAMPLE_MS));
+  return { bytes, whole: opened.stream.ended && bytes.length < STREAM_SAMPLE_BYTES };
+}
+
+function sizeOnDisk(opened: OpenedInput): number {
+  return statSync(opened.info.label).size;
 }
 
 export async function runProbe(argv: string[], _log: Logger): Promise<number> {
@@ -58,41 +91,79 @@ export async function runProbe(argv: string[], _log: Logger): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError("probe: give exactly one input");
-  const spec = positionals[0]!;
-  const opened = await openInput(spec, {
+  const opened = await openInput(positionals[0]!, {
     format: values.format ? parseSampleFormat(values.format) : undefined,
     bitrate: values.bitrate ? parseBitrate(values.bitrate, "--bitrate") : undefined,
   });
-  opened.source.close();
+  let lines: string[];
+  try {
+    lines = await describe(opened);
+  } finally {
+    opened.source.close();
+  }
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}
+
+async function describe(opened: OpenedInput): Promise<string[]> {
   const { info } = opened;
   const lines: string[] = [`input:     ${info.label}`];
   if (info.kind === "pcm") {
-    lines.push(`container: ${spec.toLowerCase().endsWith(".wav") ? "wav" : "raw pcm"}`);
+    lines.push(`container: ${opened.container}`);
     lines.push(`format:    ${formatToString(info.format!)}`);
     if (info.mediaBytes !== undefined) lines.push(`bytes:     ${info.mediaBytes}`);
     lines.push(`duration:  ${seconds(info.durationUs)}`);
-  } else if (info.kind === "mpegts" && spec !== "-") {
-    const p = probeTs(sampleOf(spec));
-    lines.push("container: mpegts");
+  } else if (info.kind === "mpegts") {
+    const sample = await mpegSample(opened);
+    const m2ts = opened.container === "m2ts";
+    const p = probeTs(sample.bytes, { packing: m2ts ? M2TS_PACKING : TS_PACKING, seamAt: sample.seamAt, cutBytes: sample.cutBytes });
+    lines.push(m2ts ? "container: m2ts (MPEG-TS in 192-byte packets with arrival time stamps; sent as 188-byte TS)" : "container: mpegts");
     lines.push(`pids:      ${p.pids.map((x) => `${hex(x.pid)} (${x.packets} packets)`).join(", ")}`);
     lines.push(`pcr pid:   ${p.pcrPid === null ? "none" : hex(p.pcrPid)}`);
     lines.push(`pcrs:      ${p.pcrCount}${p.discontinuities ? `, ${p.discontinuities} discontinuities` : ""}`);
-    lines.push(`bitrate:   ${p.bitrate ? `${Math.round(p.bitrate)} bit/s` : "unknown"}`);
-    lines.push(`duration:  ${seconds(p.durationUs)}`);
-    if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes skipped`);
-  } else if (info.kind === "mpegps" && spec !== "-") {
-    const p = probePs(sampleOf(spec));
+    if (p.arrival) {
+      const a = p.arrival;
+      lines.push(`arrival:   ${a.stamps} stamps${a.discontinuities ? `, ${a.discontinuities} discontinuities` : ""}${a.usable ? "" : " (too many breaks to pace by)"}`);
+    }
+    lines.push(...timing(opened, sample, tsTiming(p, opened.pacing)));
+    const within = sample.seamAt === undefined ? "" : ` in the ${(sample.bytes.length / (1 << 20)).toFixed(0)} MiB probed (head and tail)`;
+    if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes skipped${within}: not ${m2ts ? "M2TS" : "TS"} packets, left out as play leaves them`);
+    if (p.cutOffBytes) lines.push(`cut off:   the last ${p.cutOffBytes} bytes are not a whole packet: sent as they are`);
+  } else if (info.kind === "mpegps") {
+    const sample = await mpegSample(opened);
+    const p = probePs(sample.bytes, sample);
     lines.push(`container: mpegps (MPEG-${p.mpegVersion || "?"})`);
     lines.push(`streams:   ${p.streams.map((x) => `0x${x.streamId.toString(16)} (${x.packets})`).join(", ")}`);
     lines.push(`mux rate:  ${p.muxRate ? `${p.muxRate * 8} bit/s` : "unknown"}`);
-    lines.push(`bitrate:   ${p.bitrate ? `${Math.round(p.bitrate)} bit/s` : "unknown"}`);
-    lines.push(`duration:  ${seconds(p.durationUs)}`);
-    if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes skipped`);
+    lines.push(...timing(opened, sample, p));
+    if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes outside packs: sent as they are`);
   } else {
     lines.push(`container: ${info.kind}`);
     if (info.mediaBytes !== undefined) lines.push(`bytes:     ${info.mediaBytes}`);
     lines.push(`duration:  ${seconds(info.durationUs)}`);
   }
-  process.stdout.write(lines.join("\n") + "\n");
-  return 0;
+  return lines;
+}
+
+interface ClockTiming {
+  bitrate: number | null;
+  durationUs: number | null;
+}
+
+/** The timing of the clock play paces a TS by. */
+function tsTiming(p: TsProbe, pacing: InputPacing): ClockTiming {
+  return pacing === "arrival" && p.arrival ? p.arrival : p;
+}
+
+/** `paced by`, `bitrate` and `duration` lines: by --bitrate when it is given, as play paces. */
+function timing(opened: OpenedInput, sample: Sample, clock: ClockTiming): string[] {
+  const byBitrate = opened.pacing === "bitrate";
+  const bitrate = byBitrate ? opened.byteClock!.byteRate() * 8 : clock.bitrate;
+  let duration = seconds(byBitrate ? opened.info.durationUs : clock.durationUs);
+  if (!sample.whole) duration = `unknown (a stream; its first ${sample.bytes.length} bytes probed)`;
+  return [
+    `paced by:  ${PACED_BY[opened.pacing]}`,
+    `bitrate:   ${bitrate ? `${Math.round(bitrate)} bit/s` : "unknown"}`,
+    `duration:  ${duration}`,
+  ];
 }

@@ -1,12 +1,16 @@
 /**
- * What `pacer probe` reports about MPEG-TS (ISO/IEC 13818-1 §2.4) and MPEG-PS
- * (ISO/IEC 11172-1, 13818-1 §2.5) data: container, PIDs or stream ids,
- * PCR/SCR timing, bit rate, duration and garbage skipped.
+ * What `pacer probe` reports about MPEG-TS (ISO/IEC 13818-1 §2.4), M2TS
+ * (protocol/mpeg_m2ts.ts) and MPEG-PS (ISO/IEC 11172-1, 13818-1 §2.5) data:
+ * container, PIDs or stream ids, PCR/SCR (and M2TS arrival stamp) timing,
+ * bit rate, duration and the garbage play leaves out.
  *
- * The buffer may be the whole file or a head+tail sample joined together: a
- * forward clock jump counts as time passing (the bytes cut out between head
- * and tail), only a backward jump or a discontinuity_indicator breaks the
- * time line, and the bit rate comes only from clock steps ≤ 1 s.
+ * The duration is the sum of the continuous stretches of the clock: a step
+ * back, a step of more than MAX_CLOCK_STEP_TICKS (1 s; the spec allows PCRs
+ * 100 ms apart) or a discontinuity_indicator ends one, and the bytes across
+ * the break are timed at the stream's bit rate, as pacing does (a 10 s file
+ * whose PCRs jump 60 s is 10 s long, not 70). The buffer may be a file's head
+ * and tail joined (`seamAt`): there the step stands for the bytes cut out.
+ * The bit rate comes only from steps within a stretch.
  *
  * @example
  * ```ts
@@ -19,8 +23,10 @@
  */
 
 import {
-  PCR_HZ, PCR_WRAP, TS_SIZE, TsScanner, tsFindSync, tsGetDiscontinuity, tsGetPcr, tsGetPid, tsHasPcr,
+  PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, TsScanner, type TsPacking, tsFindSync, tsGetDiscontinuity, tsGetPcr,
+  tsGetPid, tsHasPcr,
 } from "./mpegts.ts";
+import { ATS_WRAP, M2TS_PACKING, M2TS_SIZE, m2tsGetArrivalTime } from "./mpeg_m2ts.ts";
 import {
   PS_FIRST_PES_STREAM_ID, PsScanner, psFindPack, psIsPackStart, psPackMarkersValid, psPackMuxRateBytes,
   psPackScr, psPackVersion,
@@ -29,12 +35,33 @@ import { MAX_CLOCK_STEP_TICKS } from "./mpeg_timing.ts";
 
 /** How far into the head `detectContainer` looks for TS sync or a pack header. */
 export const DETECT_SEARCH_BYTES = 4096;
+/** M2TS needs this many 192-byte packets in a row (as many as the head holds, at least three): its sync bytes are sparser than TS's. */
+const M2TS_DETECT_PACKETS = 5;
+/** Every byte `detectContainer` may look at: a stream is peeked this far, so it is told apart exactly as a file's head is. */
+export const DETECT_HEAD_BYTES = DETECT_SEARCH_BYTES + M2TS_DETECT_PACKETS * M2TS_SIZE;
+/** Arrival stamps pace an M2TS only when fewer than one step in this many is a break (ffmpeg writes nonsense stamps without -muxrate). */
+const ARRIVAL_MAX_BREAK_SHARE = 10;
 
 export type MpegContainer = "mpegts" | "mpegps";
 
+/** An M2TS's arrival_time_stamps, summed as the PCRs are. */
+export interface ArrivalProbe {
+  stamps: number;
+  firstAts: number;
+  lastAts: number;
+  /** Bits per second of the 188-byte TS packets sent, from stamp steps, or null. */
+  bitrate: number | null;
+  durationUs: number | null;
+  discontinuities: number;
+  /** Whether the stamps are sane enough to pace by (else the PCRs do). */
+  usable: boolean;
+}
+
 export interface TsProbe {
   container: "mpegts";
-  /** Aligned 188-byte packets. */
+  /** 188 for TS, 192 for M2TS. */
+  packetSize: number;
+  /** Aligned packets. */
   packets: number;
   /** Packet count per PID, ascending PID. */
   pids: { pid: number; packets: number }[];
@@ -44,13 +71,34 @@ export interface TsProbe {
   /** First and last PCR on pcrPid, 27 MHz ticks, or null. */
   firstPcr: number | null;
   lastPcr: number | null;
-  /** Bits per second from PCR steps, or null with fewer than two usable PCRs. */
+  /** Bits per second (of 188-byte packets) from PCR steps, or null with fewer than two usable PCRs. */
   bitrate: number | null;
   /** Microseconds, or null without a bit rate. */
   durationUs: number | null;
-  /** Backward PCR jumps and discontinuity_indicators on pcrPid. */
+  /** Breaks in the PCRs on pcrPid: steps back, jumps over 1 s, discontinuity_indicators. */
   discontinuities: number;
+  /**
+   * Bytes play leaves out: garbage between packets (and, in M2TS, a cut-off last packet). A
+   * head+tail sample counts only what lies in it.
+   */
   garbageBytes: number;
+  /** TS: bytes of a cut-off last packet, which play sends as they are. */
+  cutOffBytes: number;
+  /** M2TS: its arrival stamps. */
+  arrival: ArrivalProbe | null;
+}
+
+/** Where a buffer to probe is a head and a tail joined, the file between them cut out. */
+export interface SampleSeam {
+  /** The buffer is a head and a tail joined here. */
+  seamAt?: number;
+  /** How many bytes were cut out at seamAt, when known: a clock step across the seam is checked against them. */
+  cutBytes?: number;
+}
+
+export interface TsProbeOptions extends SampleSeam {
+  /** How packets lie: TS_PACKING (default) or M2TS_PACKING. */
+  packing?: TsPacking;
 }
 
 export interface PsProbe {
@@ -68,12 +116,20 @@ export interface PsProbe {
   bitrate: number | null;
   durationUs: number | null;
   discontinuities: number;
+  /** Bytes outside the pack structure; play sends them as they are. */
   garbageBytes: number;
 }
 
+/** Where a head+tail sample was cut, as ClockSpan sees it. */
+interface Seam {
+  at: number;
+  cutBytes?: number;
+}
+
 /**
- * Sums clock time over a sequence of (offset, clock) samples, keeping bytes
- * and ticks of the sane steps for the bit rate and bytes at breaks for later.
+ * Sums clock time over a sequence of (offset, clock) samples in continuous
+ * stretches, keeping bytes and ticks of the steps for the bit rate and the
+ * bytes across breaks for later.
  */
 class ClockSpan {
   samples = 0;
@@ -87,19 +143,27 @@ class ClockSpan {
   breakBytes = 0;
   breaks = 0;
 
+  constructor(
+    private readonly wrap = PCR_WRAP,
+    private readonly seam: Seam | null = null,
+  ) {}
+
   add(offset: number, clock: number, flagged: boolean): void {
     if (this.last === null) {
       this.first = clock;
       this.firstOffset = offset;
     } else {
       const bytes = offset - this.lastOffset;
-      const step = (((clock - this.last) % PCR_WRAP) + PCR_WRAP) % PCR_WRAP; // forward, modulo wrap
-      if (flagged || step > PCR_WRAP / 2) {
+      const step = (((clock - this.last) % this.wrap) + this.wrap) % this.wrap; // forward, modulo wrap
+      const seam = this.seam;
+      if (seam && this.lastOffset < seam.at && offset >= seam.at) {
+        this.acrossSeam(bytes, step, seam.cutBytes);
+      } else if (flagged || step > MAX_CLOCK_STEP_TICKS) {
         this.breaks++;
         this.breakBytes += bytes;
       } else {
         this.spanTicks += step;
-        if (step > 0 && step <= MAX_CLOCK_STEP_TICKS) {
+        if (step > 0) {
           this.rateBytes += bytes;
           this.rateTicks += step;
         }
@@ -108,6 +172,20 @@ class ClockSpan {
     this.last = clock;
     this.lastOffset = offset;
     this.samples++;
+  }
+
+  /**
+   * A step over the bytes cut out of a sample: time passing, if it goes forward and (with the cut
+   * known) fits them within a factor of two at the rate so far; else the bytes are timed at the rate.
+   */
+  private acrossSeam(bytes: number, step: number, cutBytes: number | undefined): void {
+    const rate = this.rateTicks > 0 ? this.rateBytes / this.rateTicks : 0;
+    const expected = cutBytes === undefined || rate === 0 ? step : (bytes + cutBytes) / rate;
+    if (step <= this.wrap / 2 && step >= expected / 2 && step <= expected * 2) {
+      this.spanTicks += step;
+    } else {
+      this.breakBytes += bytes + (cutBytes ?? 0);
+    }
   }
 
   /** Bytes per second, or 0. */
@@ -124,7 +202,9 @@ class ClockSpan {
 }
 
 /**
- * Probes transport stream bytes: packets per PID, the PCR PID, PCR bit rate and duration.
+ * Probes transport stream bytes (188-byte TS, or M2TS with `packing: M2TS_PACKING`): packets per
+ * PID, the PCR PID, PCR (and arrival stamp) bit rate and duration, and the bytes play leaves out,
+ * found by the same packet scanner play uses.
  *
  * @example
  * ```ts
@@ -134,40 +214,92 @@ class ClockSpan {
  * p.durationUs; // 2968000
  * ```
  */
-export function probeTs(bytes: Uint8Array): TsProbe {
+export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProbe {
+  const packing = options.packing ?? TS_PACKING;
+  const m2ts = packing.size === M2TS_SIZE;
+  const seam: Seam | null = options.seamAt === undefined ? null : { at: options.seamAt, cutBytes: options.cutBytes };
   const counts = new Map<number, number>();
-  const span = new ClockSpan();
+  const span = new ClockSpan(PCR_WRAP, seam);
+  const arrivals = m2ts ? new ClockSpan(ATS_WRAP, seam) : null;
   let packets = 0;
   let pcrPid = -1;
   let flagged = false;
-  const scanner = new TsScanner();
+  let garbage = 0;
   const onPacket = (buf: Uint8Array, at: number, offset: number): void => {
     packets++;
-    const pid = tsGetPid(buf, at);
+    arrivals?.add(offset, m2tsGetArrivalTime(buf, at), false);
+    const ts = at + packing.syncAt;
+    const pid = tsGetPid(buf, ts);
     counts.set(pid, (counts.get(pid) ?? 0) + 1);
-    if (pcrPid < 0 && tsHasPcr(buf, at)) pcrPid = pid;
+    if (pcrPid < 0 && tsHasPcr(buf, ts)) pcrPid = pid;
     if (pid !== pcrPid) return;
-    if (tsGetDiscontinuity(buf, at)) flagged = true;
-    if (!tsHasPcr(buf, at)) return;
-    span.add(offset, tsGetPcr(buf, at), flagged && span.samples > 0);
+    if (tsGetDiscontinuity(buf, ts)) flagged = true;
+    if (!tsHasPcr(buf, ts)) return;
+    span.add(offset, tsGetPcr(buf, ts), flagged && span.samples > 0);
     flagged = false;
   };
-  scanner.push(bytes, onPacket);
+  const scanner = new TsScanner(0, packing);
+  scanner.onSkip = (_offset, length) => (garbage += length);
+  if (seam) {
+    // The head's unfinished end and the tail's first bytes before a sync are cut packets, not garbage.
+    scanner.push(bytes.subarray(0, seam.at), onPacket);
+    const first = tsFindSync(bytes, seam.at, bytes.length, packing);
+    if (first >= 0) {
+      scanner.reset(first);
+      scanner.push(bytes.subarray(first), onPacket);
+    }
+  } else {
+    scanner.push(bytes, onPacket);
+  }
+  // What flush counts but does not report is a cut-off last packet: play's TS pacing sends it as
+  // it is, its M2TS source drops it with its header.
+  const skippedBefore = scanner.skipped;
+  const reportedBefore = garbage;
   scanner.flush(onPacket);
+  const tail = scanner.skipped - skippedBefore - (garbage - reportedBefore);
+  if (m2ts) garbage += tail;
+  // Rates are of what is sent: 188 of every 192 bytes in M2TS.
+  const sentShare = TS_SIZE / packing.size;
   const rate = span.byteRate();
   return {
     container: "mpegts",
+    packetSize: packing.size,
     packets,
     pids: [...counts].sort((a, b) => a[0] - b[0]).map(([pid, n]) => ({ pid, packets: n })),
     pcrPid: pcrPid < 0 ? null : pcrPid,
     pcrCount: span.samples,
     firstPcr: span.first,
     lastPcr: span.last,
-    bitrate: rate > 0 ? rate * 8 : null,
+    bitrate: rate > 0 ? rate * 8 * sentShare : null,
     durationUs: span.durationUs(bytes.length, rate),
     discontinuities: span.breaks,
-    garbageBytes: scanner.skipped,
+    garbageBytes: garbage,
+    cutOffBytes: m2ts ? 0 : tail,
+    arrival: arrivals && arrivals.samples > 0 ? arrivalProbe(arrivals, bytes.length, sentShare) : null,
   };
+}
+
+function arrivalProbe(span: ClockSpan, totalBytes: number, sentShare: number): ArrivalProbe {
+  const rate = span.byteRate();
+  const steps = span.samples - 1;
+  return {
+    stamps: span.samples,
+    firstAts: span.first!,
+    lastAts: span.last!,
+    bitrate: rate > 0 ? rate * 8 * sentShare : null,
+    durationUs: span.durationUs(totalBytes, rate),
+    discontinuities: span.breaks,
+    usable: rate > 0 && span.breaks * ARRIVAL_MAX_BREAK_SHARE < steps,
+  };
+}
+
+/**
+ * The clock that paces a probed TS without --bitrate: the arrival stamps of an M2TS whose stamps
+ * are sane, else the PCRs; null when neither gives a rate.
+ */
+export function tsPacingClock(p: TsProbe): "arrival" | "pcr" | null {
+  if (p.arrival?.usable) return "arrival";
+  return p.bitrate ? "pcr" : null;
 }
 
 /**
@@ -181,8 +313,9 @@ export function probeTs(bytes: Uint8Array): TsProbe {
  * p.muxRate;     // 125000 (bytes/s)
  * ```
  */
-export function probePs(bytes: Uint8Array): PsProbe {
-  const span = new ClockSpan();
+export function probePs(bytes: Uint8Array, options: SampleSeam = {}): PsProbe {
+  const seam: Seam | null = options.seamAt === undefined ? null : { at: options.seamAt, cutBytes: options.cutBytes };
+  const span = new ClockSpan(PCR_WRAP, seam);
   let version: 0 | 1 | 2 = 0;
   let muxRate: number | null = null;
   const counts = new Map<number, number>();
@@ -197,7 +330,17 @@ export function probePs(bytes: Uint8Array): PsProbe {
   const onPacket = (streamId: number): void => {
     if (streamId >= PS_FIRST_PES_STREAM_ID) counts.set(streamId, (counts.get(streamId) ?? 0) + 1);
   };
-  scanner.push(bytes, onPack, onPacket);
+  if (seam) {
+    // The tail starts inside some packet: it is read from its first pack, the bytes before are no garbage.
+    scanner.push(bytes.subarray(0, seam.at), onPack, onPacket);
+    const first = psFindPack(bytes, seam.at);
+    if (first >= 0) {
+      scanner.reset(first);
+      scanner.push(bytes.subarray(first), onPack, onPacket);
+    }
+  } else {
+    scanner.push(bytes, onPack, onPacket);
+  }
   const rate = span.byteRate() || (muxRate ?? 0);
   return {
     container: "mpegps",
@@ -216,21 +359,53 @@ export function probePs(bytes: Uint8Array): PsProbe {
 
 /**
  * Tells TS from PS by their first bytes: TS has sync bytes at i, i+188 and
- * i+376 for some small i (a little leading garbage is fine); PS starts with
- * a valid pack header (after at most a little garbage). 192-byte M2TS is not
- * recognised.
+ * i+376 for some small i (a little leading garbage is fine), or is M2TS (see
+ * tsPackingOf); PS starts with a valid pack header (after at most a little
+ * garbage).
  *
  * @example
  * ```ts
- * detectContainer(await Bun.file("a.ts").slice(0, 4096).bytes()); // "mpegts"
+ * detectContainer(await Bun.file("a.ts").slice(0, DETECT_HEAD_BYTES).bytes()); // "mpegts"
  * ```
  */
 export function detectContainer(head: Uint8Array): MpegContainer | null {
   if (psIsPackStart(head, 0) && head.length >= 12 && psPackMarkersValid(head, 0)) return "mpegps";
+  if (findM2tsRun(head) >= 0) return "mpegts";
   const limit = Math.min(head.length, DETECT_SEARCH_BYTES + 2 * TS_SIZE + 1);
   const sync = tsFindSync(head, 0, limit);
   if (sync >= 0 && sync <= DETECT_SEARCH_BYTES && sync + 2 * TS_SIZE < head.length) return "mpegts";
   const pack = psFindPack(head, 0, Math.min(head.length, DETECT_SEARCH_BYTES + 32));
   if (pack >= 0 && pack <= DETECT_SEARCH_BYTES) return "mpegps";
   return null;
+}
+
+/**
+ * How the TS packets in a head lie: M2TS_PACKING when sync bytes sit 4 bytes into five 192-byte
+ * packets in a row (or as many as the head holds, at least three), else TS_PACKING. M2TS is judged
+ * first: its header bytes can fake a TS sync 188 bytes on, TS payload rarely fakes five M2TS ones.
+ *
+ * @example
+ * ```ts
+ * tsPackingOf(head) === M2TS_PACKING; // a .m2ts, whatever its name
+ * ```
+ */
+export function tsPackingOf(head: Uint8Array): TsPacking {
+  return findM2tsRun(head) >= 0 ? M2TS_PACKING : TS_PACKING;
+}
+
+/** The first M2TS packet start within DETECT_SEARCH_BYTES that begins a run of M2TS_DETECT_PACKETS synced packets (fewer if the head ends first, never under three), or -1. */
+function findM2tsRun(head: Uint8Array): number {
+  const { size, syncAt } = M2TS_PACKING;
+  const limit = Math.min(head.length, DETECT_HEAD_BYTES);
+  for (let from = 0; from <= DETECT_SEARCH_BYTES; from++) {
+    const at = tsFindSync(head, from, limit, M2TS_PACKING);
+    if (at < 0 || at > DETECT_SEARCH_BYTES) return -1;
+    const fit = Math.floor((limit - at - syncAt - 1) / size) + 1; // packets whose sync byte is in the head
+    const want = Math.min(M2TS_DETECT_PACKETS, fit);
+    let k = 0;
+    while (k < want && head[at + k * size + syncAt] === TS_SYNC) k++;
+    if (want >= 3 && k === want) return at;
+    from = at;
+  }
+  return -1;
 }

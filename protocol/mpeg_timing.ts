@@ -1,7 +1,8 @@
 /**
  * Byte → time maps that pacing runs on (DESIGN.md "Pacing"): a constant bit
- * rate, MPEG-TS PCRs (ISO/IEC 13818-1 §2.4.2.2) and MPEG-PS SCRs with
- * program_mux_rate (§2.5.3.4; ISO/IEC 11172-1 §2.4.3.2).
+ * rate, MPEG-TS PCRs (ISO/IEC 13818-1 §2.4.2.2), M2TS arrival time stamps
+ * (protocol/mpeg_m2ts.ts) and MPEG-PS SCRs with program_mux_rate (§2.5.3.4;
+ * ISO/IEC 11172-1 §2.4.3.2).
  *
  * Inside, time is kept in integer 27 MHz ticks on one pacing time line that
  * starts at 0 for byte 0 and never goes backwards; `timeAt` answers in µs.
@@ -15,8 +16,9 @@
  */
 
 import {
-  PCR_HZ, PCR_WRAP, type TsPacketCallback, TsScanner, tsGetDiscontinuity, tsGetPid, tsHasPcr, tsGetPcr,
+  PCR_HZ, PCR_WRAP, type TsPacketCallback, TsScanner, TS_SIZE, tsGetDiscontinuity, tsGetPid, tsHasPcr, tsGetPcr,
 } from "./mpegts.ts";
+import { ATS_WRAP } from "./mpeg_m2ts.ts";
 import {
   PsScanner, psPackMuxRateBytes, psPackScr,
 } from "./mpegps.ts";
@@ -153,6 +155,8 @@ export class ClockTimeline {
     private fallbackRate: () => number = () => 0,
     /** Steps implying more than this many bytes per tick are garbage (0 = no limit). */
     private maxRate: () => number = () => 0,
+    /** Where the clock's values wrap: PCR/SCR at 2^33 × 300, M2TS arrival stamps at 2^30. */
+    private readonly wrap = PCR_WRAP,
   ) {
     this.offsets = new Float64Array(Math.max(2, capacity));
     this.ticks = new Float64Array(Math.max(2, capacity));
@@ -169,7 +173,7 @@ export class ClockTimeline {
   }
 
   /**
-   * Adds one clock sample (27 MHz ticks, wrapping at PCR_WRAP) taken at byte
+   * Adds one clock sample (27 MHz ticks, wrapping at `wrap`) taken at byte
    * `offset`. `flagged` marks a signalled discontinuity (discontinuity_indicator).
    */
   sample(offset: number, clock: number, flagged: boolean): void {
@@ -177,7 +181,7 @@ export class ClockTimeline {
     const first = this.lastSampleOffset < 0;
     const prevOffset = this.lastSampleOffset;
     let step = clock - this.lastClock;
-    if (step < 0 && step + PCR_WRAP <= MAX_CLOCK_STEP_TICKS) step += PCR_WRAP; // 26.5 h wrap
+    if (step < 0 && step + this.wrap <= MAX_CLOCK_STEP_TICKS) step += this.wrap; // PCR: 26.5 h; ATS: 39.8 s
     this.lastSampleOffset = offset;
     this.lastClock = clock;
     if (first) {
@@ -336,6 +340,100 @@ export class PcrClock implements ByteClock {
 
   forget(belowOffset: number): void {
     this.timeline.forget(belowOffset);
+  }
+}
+
+/** Where an M2TS source hands each packet's arrival_time_stamp, in the order the packets are read. */
+export interface ArrivalSink {
+  arrived(ats: number): void;
+}
+
+export interface ArrivalClockOptions {
+  /** Rate (bits/s) to pace at until two stamps differ; default none (time 0). */
+  fallbackBitsPerSecond?: number;
+  /** Anchors kept for lookups; one per packet whose stamp moves on. Default ARRIVAL_ANCHORS. */
+  capacity?: number;
+}
+
+/**
+ * Anchors an arrival clock keeps: stamps come per packet, so this covers 1.5 MB of stream, several
+ * times a job's read-ahead (a load chunk and the load mark, 256 KiB at most for network outputs).
+ */
+export const ARRIVAL_ANCHORS = 8192;
+
+/**
+ * M2TS paced by its arrival time stamps: each 188-byte packet is due when its
+ * 192-byte source packet arrived at the recorder, interpolated between stamps
+ * that differ. The source strips the 4-byte headers before the bytes reach
+ * the job, so it hands the stamps over through `arrived`, in read order, and
+ * `observe` pairs them with the packets as they are loaded: the n-th packet
+ * observed gets the n-th stamp. A stamp stepping back or more than 1 s on is
+ * a discontinuity, as with PCRs (a loop, files joined).
+ *
+ * @example
+ * ```ts
+ * const clock = new ArrivalClock();
+ * const source = m2tsSource(raw, clock); // calls clock.arrived(ats) per packet it reads
+ * clock.observe(chunk, 0);               // the stripped 188-byte packets, as loaded
+ * clock.timeAt(7 * 188);                 // µs at which the eighth packet is due
+ * ```
+ */
+export class ArrivalClock implements ByteClock, ArrivalSink {
+  private readonly timeline: ClockTimeline;
+  /** Stamps handed over but not yet paired with observed packets: a ring that grows only if a read outruns it. */
+  private stamps = new Float64Array(1024);
+  private stampsHead = 0;
+  private stampsCount = 0;
+  /** Stream offset of the next packet to pair with a stamp, -1 before the first observe. */
+  private nextPacketAt = -1;
+  private lastAts = -1;
+
+  constructor(options: ArrivalClockOptions = {}) {
+    const fallback = (options.fallbackBitsPerSecond ?? 0) / 8 / PCR_HZ;
+    this.timeline = new ClockTimeline(options.capacity ?? ARRIVAL_ANCHORS, () => fallback, () => 0, ATS_WRAP);
+  }
+
+  arrived(ats: number): void {
+    if (this.stampsCount === this.stamps.length) this.growStamps();
+    this.stamps[(this.stampsHead + this.stampsCount) % this.stamps.length] = ats;
+    this.stampsCount++;
+  }
+
+  observe(chunk: Uint8Array, offset: number): void {
+    if (this.nextPacketAt < 0) this.nextPacketAt = offset;
+    const end = offset + chunk.length;
+    while (this.nextPacketAt < end && this.stampsCount > 0) {
+      const ats = this.stamps[this.stampsHead];
+      this.stampsHead = (this.stampsHead + 1) % this.stamps.length;
+      this.stampsCount--;
+      // Packets sharing a stamp are spread between it and the next one, as between two PCRs.
+      if (ats !== this.lastAts) this.timeline.sample(this.nextPacketAt, ats, false);
+      this.lastAts = ats;
+      this.nextPacketAt += TS_SIZE;
+    }
+  }
+
+  timeAt(offset: number): number {
+    return this.timeline.ticksAt(offset) / TICKS_PER_US;
+  }
+
+  byteRate(): number {
+    return this.timeline.byteRate();
+  }
+
+  discontinuities(): number {
+    return this.timeline.discontinuities();
+  }
+
+  forget(belowOffset: number): void {
+    this.timeline.forget(belowOffset);
+  }
+
+  private growStamps(): void {
+    const bigger = new Float64Array(this.stamps.length * 2);
+    for (let i = 0; i < this.stampsCount; i++) bigger[i] = this.stamps[(this.stampsHead + i) % this.stamps.length];
+    this.stamps = bigger;
+    this.stampsHead = 0;
   }
 }
 

@@ -59,6 +59,19 @@ const AF_PCR = 0x10;
 /** Sync bytes a resync confirms: the candidate, +188 and (when present) +376. */
 const RESYNC_CONFIRM = 2;
 
+/**
+ * How TS packets lie in a byte stream: back to back (188 bytes), or each behind a header of its
+ * own, as in M2TS's 192-byte source packets (protocol/mpeg_m2ts.ts). `size` is the stride and
+ * `syncAt` where the sync byte sits in each.
+ */
+export interface TsPacking {
+  readonly size: number;
+  readonly syncAt: number;
+}
+
+/** Plain transport stream: 188-byte packets back to back. */
+export const TS_PACKING: TsPacking = { size: TS_SIZE, syncAt: 0 };
+
 /** Writes a blank packet header: sync, PID 0x1fff, payload only, CC 0. */
 export function tsInit(p: Uint8Array, o: number): void {
   p[o] = TS_SYNC;
@@ -187,9 +200,10 @@ export function tsSetPcr(p: Uint8Array, o: number, pcr: number): void {
 }
 
 /**
- * The first offset in [from, end) where a sync byte repeats one packet later
+ * The first packet start in [from, end) whose sync byte repeats one packet later
  * (and two packets later when those bytes are inside [from, end)), or -1.
- * A candidate needs at least `TS_SIZE + 1` bytes before `end` to be confirmed.
+ * A candidate needs at least one packet and one byte before `end` to be confirmed.
+ * `packing` says where packets and their sync bytes lie (default: plain 188-byte TS).
  *
  * @example
  * ```ts
@@ -197,23 +211,26 @@ export function tsSetPcr(p: Uint8Array, o: number, pcr: number): void {
  * if (at >= 0) console.log(`skipped ${at} garbage bytes`);
  * ```
  */
-export function tsFindSync(buf: Uint8Array, from: number, end: number = buf.length): number {
-  const last = Math.min(end, buf.length) - TS_SIZE - 1;
+export function tsFindSync(buf: Uint8Array, from: number, end: number = buf.length, packing: TsPacking = TS_PACKING): number {
+  const { size, syncAt } = packing;
+  const limit = Math.min(end, buf.length);
+  const last = limit - size - syncAt - 1;
   for (let i = Math.max(0, from); i <= last; i++) {
-    if (buf[i] !== TS_SYNC || buf[i + TS_SIZE] !== TS_SYNC) continue;
-    const third = i + RESYNC_CONFIRM * TS_SIZE;
-    if (third < end && buf[third] !== TS_SYNC) continue;
+    if (buf[i + syncAt] !== TS_SYNC || buf[i + size + syncAt] !== TS_SYNC) continue;
+    const third = i + RESYNC_CONFIRM * size + syncAt;
+    if (third < limit && buf[third] !== TS_SYNC) continue;
     return i;
   }
   return -1;
 }
 
-/** Called for each aligned packet: `buf[at .. at+188)`, `streamOffset` of its first byte. */
+/** Called for each aligned packet: `buf[at .. at+packing.size)`, `streamOffset` of its first byte. */
 export type TsPacketCallback = (buf: Uint8Array, at: number, streamOffset: number) => void;
 
 /**
  * Streaming packet aligner: give it byte chunks as they arrive, it calls back
- * once per aligned 188-byte packet and counts the garbage bytes it skipped.
+ * once per aligned packet (188 bytes, or 192 with M2TS's packing) and counts
+ * the garbage bytes it skipped.
  *
  * While locked it takes each packet whose first byte is 0x47; when a sync byte
  * is missing it resynchronises with `tsFindSync`, fully confirmed (three sync
@@ -236,14 +253,18 @@ export class TsScanner {
   nextOffset: number;
   private carry: Uint8Array = NO_CARRY;
   private locked = false;
+  private readonly size: number;
+  private readonly syncAt: number;
   /**
    * Hears of every run of garbage bytes skipped between packets, with its stream offset, as soon
    * as it is certain (not the unconfirmed tail that flush drops at the very end).
    */
   onSkip: ((offset: number, length: number) => void) | null = null;
 
-  constructor(streamOffset = 0) {
+  constructor(streamOffset = 0, readonly packing: TsPacking = TS_PACKING) {
     this.nextOffset = streamOffset;
+    this.size = packing.size;
+    this.syncAt = packing.syncAt;
   }
 
   /** Stream offset up to which every byte is decided: a packet, or garbage already reported. */
@@ -289,25 +310,26 @@ export class TsScanner {
 
   /** Returns the index from which bytes must wait for more input. */
   private scan(buf: Uint8Array, base: number, onPacket: TsPacketCallback, atEnd: boolean): number {
+    const { size, syncAt } = this;
     const end = buf.length;
     let pos = 0;
-    while (end - pos >= TS_SIZE) {
-      if (this.locked && buf[pos] === TS_SYNC) {
+    while (end - pos >= size) {
+      if (this.locked && buf[pos + syncAt] === TS_SYNC) {
         onPacket(buf, pos, base + pos);
-        pos += TS_SIZE;
+        pos += size;
         continue;
       }
       this.locked = false;
-      const at = tsFindSync(buf, pos, end);
+      const at = tsFindSync(buf, pos, end, this.packing);
       if (at < 0) {
         // Every candidate that could be checked failed; only the last
-        // TS_SIZE bytes may still start a packet once more data arrives.
+        // packet's worth of bytes may still start a packet once more data arrives.
         // At the end nothing more will come: a lone unconfirmed packet counts as garbage.
-        const undecided = atEnd ? end : Math.max(pos, end - TS_SIZE);
+        const undecided = atEnd ? end : Math.max(pos, end - size - syncAt);
         this.skip(base + pos, undecided - pos);
         return undecided;
       }
-      if (!atEnd && at + RESYNC_CONFIRM * TS_SIZE >= end) {
+      if (!atEnd && at + RESYNC_CONFIRM * size + syncAt >= end) {
         // Found but not yet confirmed by a third sync byte: wait for more data.
         this.skip(base + pos, at - pos);
         return at;

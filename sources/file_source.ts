@@ -9,29 +9,13 @@
  * src.read(buffer, 0, 131072);
  * ```
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { PacerError } from "../foundation/errors.ts";
 import { SOURCE_END, type Source } from "./source.ts";
 
 export interface FileSource extends Source {
   /** Moves to media byte `offset` (relative to mediaStart). */
   seek(offset: number): void;
-}
-
-export function fileSize(path: string): number {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (error) {
-    throw new PacerError(describeOpenError(path, error as NodeJS.ErrnoException));
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new PacerError(`${path}: is a directory`);
-    return st.size;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export function describeOpenError(path: string, error: NodeJS.ErrnoException): string {

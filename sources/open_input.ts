@@ -1,18 +1,28 @@
 /**
  * Turns an input argument into a Source and what is known about it: a
- * path (WAV, MPEG-TS, MPEG-PS, raw PCM with `--format`, other data with
- * `--bitrate`) or `-` for stdin. Everything that can be checked is checked
- * here, before anything is sent.
+ * regular file (WAV, MPEG-TS or M2TS, MPEG-PS, raw PCM with `--format`,
+ * other data with `--bitrate`), `-` for stdin, or a path that is no regular
+ * file (a FIFO, `<(…)`, a character device), which is read as a stream exactly
+ * as stdin is: one detection (`detectInput`) for files and streams alike.
+ * Everything that can be checked is checked here, before anything is sent.
  */
+import { accessSync, constants, createReadStream, statSync } from "node:fs";
 import { extname } from "node:path";
+import type { Readable } from "node:stream";
 import { PacerError, UsageError } from "../foundation/errors.ts";
-import { detectContainer, probePs, probeTs } from "../protocol/mpeg_probe.ts";
-import { PCR_HZ, TS_SIZE } from "../protocol/mpegts.ts";
-import { type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock } from "../protocol/mpeg_timing.ts";
+import {
+  DETECT_HEAD_BYTES, detectContainer, probePs, probeTs, type PsProbe, type TsProbe, tsPackingOf, tsPacingClock,
+} from "../protocol/mpeg_probe.ts";
+import { ATS_WRAP, M2TS_PACKING, M2TS_SIZE } from "../protocol/mpeg_m2ts.ts";
+import { PCR_HZ, TS_PACKING, TS_SIZE, type TsPacking } from "../protocol/mpegts.ts";
+import {
+  ArrivalClock, type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
+} from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
-import { describeOpenError, fileSize, openFileSource } from "./file_source.ts";
+import { describeOpenError, openFileSource } from "./file_source.ts";
+import { type M2tsSource, m2tsSource } from "./m2ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
@@ -27,12 +37,21 @@ export interface InputOptions {
   startSeconds?: number;
 }
 
+/** What an input's bytes were found to be. */
+export type InputContainer = "wav" | "raw pcm" | "mpegts" | "m2ts" | "mpegps" | "data";
+/** What times an input: its sample clock, PCRs, M2TS arrival stamps, SCRs (or mux rate), or --bitrate. */
+export type InputPacing = "samples" | "pcr" | "arrival" | "scr" | "bitrate";
+
 export interface OpenedInput {
   info: InputInfo;
   source: Source;
   byteClock?: ByteClock;
   /** Stream offset where playing starts (from --start). */
   startOffset: number;
+  container: InputContainer;
+  pacing: InputPacing;
+  /** Stdin, a FIFO or a device: its bytes as they come (before M2TS unwrapping), for `pacer probe`. */
+  stream?: StreamSource;
 }
 
 /**
@@ -46,10 +65,12 @@ const FIRST_HEAD_BYTES = 64 << 10;
 const PROBE_HEAD_BYTES = 256 << 10;
 /** A rate from less of the stream than this (one PCR interval at 20 Mbit/s is 26 ms) is read on for. */
 const MIN_PROBE_SPAN_S = 0.1;
-/** stdin: how much (at most) and how long to wait for two clock references. */
-const STDIN_PROBE_FIRST_BYTES = 16 << 10;
-const STDIN_PROBE_BYTES = PROBE_HEAD_BYTES;
-const STDIN_PROBE_MS = 500;
+/** Streams: how much (at most) and how long to wait for two clock references. */
+const STREAM_PROBE_FIRST_BYTES = 16 << 10;
+const STREAM_PROBE_BYTES = PROBE_HEAD_BYTES;
+const STREAM_PROBE_MS = 500;
+/** Bytes that tell a RIFF/WAVE header. */
+const RIFF_ID_BYTES = 12;
 /**
  * PCRs/SCRs a clock keeps: the job forgets those behind its read-ahead, so
  * this covers 20 s of 20 ms PCRs, the whole 256 KiB window down to ~100 kbit/s.
@@ -73,7 +94,9 @@ async function readHead(path: string, bytes: number): Promise<Uint8Array> {
   }
 }
 
-function kindFromExtension(path: string): "wav" | "mpegts" | "mpegps" | null {
+type InputKind = "wav" | "mpegts" | "mpegps";
+
+function kindFromExtension(path: string): InputKind | null {
   switch (extname(path).toLowerCase()) {
     case ".wav":
     case ".wave":
@@ -95,14 +118,14 @@ function isRiff(head: Uint8Array): boolean {
 }
 
 /**
- * `probedBitrate` (from the file's head) paces the bytes before the clock has
- * two PCRs: without it they would all be due at time 0 and go out in one
- * burst (measured: the first 128 KiB of a 20 Mbit/s TS with PCRs 100 ms apart).
+ * What an input holds, from its path (null for stdin) and first bytes: the one detection for files
+ * and streams. `head` is at least RIFF_ID_BYTES, and DETECT_HEAD_BYTES unless it is WAV (or the
+ * input is shorter).
  */
-function mpegClock(kind: "mpegts" | "mpegps", options: InputOptions, probedBitrate?: number): ByteClock {
-  if (options.bitrate) return kind === "mpegts" ? new ConstantRateTsClock(options.bitrate) : new ConstantRateClock(options.bitrate);
-  const fallback = { fallbackBitsPerSecond: probedBitrate, capacity: CLOCK_ANCHORS };
-  return kind === "mpegts" ? new PcrClock(fallback) : new ScrClock(fallback);
+export function detectInput(head: Uint8Array, path: string | null): InputKind | null {
+  const byExtension = path === null ? null : kindFromExtension(path);
+  if (byExtension === "wav" || isRiff(head)) return "wav";
+  return byExtension ?? detectContainer(head.subarray(0, DETECT_HEAD_BYTES));
 }
 
 /** Opens `spec` ("-" for stdin, or a path). */
@@ -110,16 +133,33 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
   if (/^(udp|rtp|tcp|alsa):/i.test(spec)) {
     throw new PacerError(`input "${spec}": network and capture inputs are not yet available in play`);
   }
-  if (spec === "-") return openStdin(options);
-  return openFile(spec, options);
+  if (spec === "-") return openStream("stdin", null, process.stdin, options);
+  const size = regularFileSize(spec);
+  if (size === null) return openStream(spec, spec, createReadStream(spec), options);
+  return openFile(spec, size, options);
 }
 
-async function openFile(path: string, options: InputOptions): Promise<OpenedInput> {
-  const size = fileSize(path);
+/**
+ * The size of a regular file, or null for a path to read as a stream (a FIFO, `<(…)`, a
+ * character device: their size says nothing, and opening a FIFO would wait for a writer).
+ */
+function regularFileSize(path: string): number | null {
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new PacerError(`${path}: is a directory`);
+    accessSync(path, constants.R_OK);
+    return st.isFile() ? st.size : null;
+  } catch (error) {
+    if (error instanceof PacerError) throw error;
+    throw new PacerError(describeOpenError(path, error as NodeJS.ErrnoException));
+  }
+}
+
+async function openFile(path: string, size: number, options: InputOptions): Promise<OpenedInput> {
   let head = await readHead(path, Math.min(size, FIRST_HEAD_BYTES));
   if (options.format) return rawPcm(path, 0, size, options.format, options);
-  const byExtension = kindFromExtension(path);
-  if (byExtension === "wav" || isRiff(head)) {
+  const kind = detectInput(head, path);
+  if (kind === "wav") {
     let header = wavHeader(head, path, size);
     if (header.status !== "ok" && head.length < Math.min(size, MAX_WAV_HEADER_BYTES)) {
       head = await readHead(path, Math.min(size, MAX_WAV_HEADER_BYTES));
@@ -129,18 +169,20 @@ async function openFile(path: string, options: InputOptions): Promise<OpenedInpu
     const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset);
     return rawPcm(path, header.dataOffset, end, header.format, options);
   }
-  const container = byExtension ?? detectContainer(head);
-  if (container === "mpegts" || container === "mpegps") {
-    let probe = probeMpeg(head, container);
+  if (kind === "mpegts" || kind === "mpegps") {
+    const packing = kind === "mpegts" ? tsPackingOf(head.subarray(0, DETECT_HEAD_BYTES)) : TS_PACKING;
+    let probe = probeMpeg(head, kind, packing);
     if (!options.bitrate && clockSpanSeconds(probe) < MIN_PROBE_SPAN_S && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
-      probe = probeMpeg(await readHead(path, Math.min(size, PROBE_HEAD_BYTES)), container);
+      probe = probeMpeg(await readHead(path, Math.min(size, PROBE_HEAD_BYTES)), kind, packing);
     }
-    return mpegFile(path, size, probe, container, options);
+    return mpegFile(path, size, probe, kind === "mpegts" ? packing : TS_PACKING, options);
   }
-  if (!options.bitrate) {
-    throw new UsageError(`${path}: not WAV, MPEG-TS or MPEG-PS; give --format for raw PCM or --bitrate for other data`);
-  }
+  if (!options.bitrate) throw notDetected(path);
   return dataFile(path, size, options.bitrate, options);
+}
+
+function notDetected(label: string): UsageError {
+  return new UsageError(`${label}: not WAV, MPEG-TS or MPEG-PS; give --format for raw PCM or --bitrate for other data`);
 }
 
 function rawPcm(path: string, start: number, end: number, format: SampleFormat, options: InputOptions): OpenedInput {
@@ -154,17 +196,34 @@ function rawPcm(path: string, start: number, end: number, format: SampleFormat, 
     info: { label: path, kind: "pcm", format, mediaBytes, durationUs: (mediaBytes / frame / format.rate) * US_PER_S },
     source,
     startOffset,
+    container: options.format ? "raw pcm" : "wav",
+    pacing: "samples",
   };
 }
 
-function probeMpeg(head: Uint8Array, kind: "mpegts" | "mpegps") {
-  return kind === "mpegts" ? probeTs(head) : probePs(head);
+type MpegProbe = TsProbe | PsProbe;
+
+function probeMpeg(head: Uint8Array, kind: "mpegts" | "mpegps", packing: TsPacking): MpegProbe {
+  return kind === "mpegts" ? probeTs(head, { packing }) : probePs(head);
+}
+
+/** The clock that paces a probed input without --bitrate, or null when it has none. */
+function pacingOf(probe: MpegProbe): "pcr" | "arrival" | "scr" | null {
+  if (probe.container === "mpegps") return probe.bitrate ? "scr" : null;
+  return tsPacingClock(probe);
+}
+
+/** Bits/s of what is sent, by the clock that paces it; undefined when unknown. */
+function probedBitrate(probe: MpegProbe): number | undefined {
+  const rate = pacingOf(probe) === "arrival" ? (probe as TsProbe).arrival!.bitrate : probe.bitrate;
+  return rate ?? undefined;
 }
 
 /** Seconds between the first and last clock reference a probe saw (0 with fewer than two). */
-function clockSpanSeconds(probe: ReturnType<typeof probeMpeg>): number {
-  const [first, last] = probe.container === "mpegts" ? [probe.firstPcr, probe.lastPcr] : [probe.firstScr, probe.lastScr];
-  return first === null || last === null ? 0 : (last - first) / PCR_HZ;
+function clockSpanSeconds(probe: MpegProbe): number {
+  if (probe.container === "mpegps") return probe.firstScr === null || probe.lastScr === null ? 0 : (probe.lastScr - probe.firstScr) / PCR_HZ;
+  if (probe.arrival?.usable) return (((probe.arrival.lastAts - probe.arrival.firstAts) % ATS_WRAP) + ATS_WRAP) % ATS_WRAP / PCR_HZ;
+  return probe.firstPcr === null || probe.lastPcr === null ? 0 : (probe.lastPcr - probe.firstPcr) / PCR_HZ;
 }
 
 /** The WAV header in `head`, a WavError becoming a one-line PacerError. */
@@ -177,30 +236,74 @@ function wavHeader(head: Uint8Array, path: string, size?: number) {
   }
 }
 
-async function mpegFile(path: string, size: number, probe: ReturnType<typeof probeMpeg>, kind: "mpegts" | "mpegps", options: InputOptions): Promise<OpenedInput> {
-  if (kind === "mpegts" && probe.container === "mpegts" && probe.packets === 0) {
-    throw new PacerError(`${path}: no MPEG-TS packets found (no 0x47 sync every 188 bytes)`);
+/** The refusal when nothing in the head can pace the input: the same for a file and a stream. */
+function noClockError(label: string, probe: MpegProbe): PacerError {
+  const what = probe.container === "mpegps" ? "SCR or mux rate" : probe.packetSize === M2TS_SIZE ? "arrival time stamp or PCR" : "PCR";
+  return new PacerError(`${label}: no ${what} to pace by in the first ${PROBE_HEAD_BYTES >> 10} KiB; give --bitrate`);
+}
+
+function noPacketsError(label: string): PacerError {
+  return new PacerError(`${label}: no MPEG-TS packets found (no 0x47 sync every 188 bytes)`);
+}
+
+/**
+ * The clock for an MPEG input. `bitrate` (probed from the head) paces the bytes before the clock
+ * has two references of its own: without it they would all be due at time 0 and go out in one
+ * burst (measured: the first 128 KiB of a 20 Mbit/s TS with PCRs 100 ms apart).
+ */
+function mpegClock(pacing: InputPacing, options: InputOptions, isTs: boolean, bitrate?: number): ByteClock {
+  if (options.bitrate) return isTs ? new ConstantRateTsClock(options.bitrate) : new ConstantRateClock(options.bitrate);
+  switch (pacing) {
+    case "arrival":
+      return new ArrivalClock({ fallbackBitsPerSecond: bitrate });
+    case "scr":
+      return new ScrClock({ fallbackBitsPerSecond: bitrate, capacity: CLOCK_ANCHORS });
+    default:
+      return new PcrClock({ fallbackBitsPerSecond: bitrate, capacity: CLOCK_ANCHORS });
   }
-  const bitrate = options.bitrate ?? probe.bitrate;
-  if (!bitrate) {
-    throw new PacerError(`${path}: no ${kind === "mpegts" ? "PCR" : "SCR or mux rate"} to pace by in the first ${PROBE_HEAD_BYTES >> 10} KiB; give --bitrate`);
-  }
+}
+
+/** What paces an MPEG input, given the probe; throws when nothing can. */
+function mpegPacing(label: string, probe: MpegProbe, options: InputOptions): InputPacing {
+  if (options.bitrate) return "bitrate";
+  const pacing = pacingOf(probe);
+  if (!pacing) throw noClockError(label, probe);
+  return pacing;
+}
+
+/** M2TS unwrapped, its stamps going to the clock when they pace it; plain TS and PS as they are. */
+function unwrapped<S extends Source>(raw: S, packing: TsPacking, clock: ByteClock): S | M2tsSource {
+  if (packing !== M2TS_PACKING) return raw;
+  return m2tsSource(raw, clock instanceof ArrivalClock ? clock : null);
+}
+
+async function mpegFile(path: string, size: number, probe: MpegProbe, packing: TsPacking, options: InputOptions): Promise<OpenedInput> {
+  const isTs = probe.container === "mpegts";
+  if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(path);
+  const pacing = mpegPacing(path, probe, options);
+  const m2ts = packing === M2TS_PACKING;
+  // Offsets and sizes are of the stream as sent: an M2TS loses 4 bytes of every 192.
+  const mediaBytes = m2ts ? Math.floor(size / M2TS_SIZE) * TS_SIZE : size;
+  const bitrate = options.bitrate ?? probedBitrate(probe)!;
   const byteRate = bitrate / 8;
   const seconds = options.startSeconds ?? 0;
   let startOffset = Math.floor(seconds * byteRate);
-  if (kind === "mpegts") startOffset -= startOffset % TS_SIZE;
-  startOffset = Math.min(startOffset, size);
-  if (seconds > 0 && kind === "mpegts" && !options.bitrate && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
+  if (isTs) startOffset -= startOffset % TS_SIZE;
+  startOffset = Math.min(startOffset, mediaBytes);
+  if (seconds > 0 && pacing === "pcr" && !m2ts && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
     // Placed by the PCRs where they allow it: the average rate misplaces it in a variable-rate stream.
     startOffset = (await seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate }, seconds)) ?? startOffset;
   }
-  const source = openFileSource(path, 0, size);
+  const byteClock = mpegClock(pacing, options, isTs, bitrate);
+  const source = unwrapped(openFileSource(path, 0, size), packing, byteClock);
   source.seek(startOffset);
   return {
-    info: { label: path, kind, mediaBytes: size, durationUs: (size / byteRate) * US_PER_S },
+    info: { label: path, kind: probe.container, mediaBytes, durationUs: (mediaBytes / byteRate) * US_PER_S },
     source,
-    byteClock: mpegClock(kind, options, bitrate),
+    byteClock,
     startOffset,
+    container: m2ts ? "m2ts" : probe.container,
+    pacing,
   };
 }
 
@@ -223,52 +326,101 @@ function dataFile(path: string, size: number, bitrate: number, options: InputOpt
     source,
     byteClock: new ConstantRateClock(bitrate),
     startOffset,
+    container: "data",
+    pacing: "bitrate",
   };
 }
 
 /**
- * The bit rate of MPEG on stdin, from its first PCRs or SCRs, so the bytes before the clock has
- * two of its own are paced rather than sent in one burst (as with a file's head). Waits for more
- * input only up to STDIN_PROBE_BYTES and STDIN_PROBE_MS: a live stream must not be held back long.
+ * The head of MPEG on a stream, probed for its clock, so the bytes before the clock has two
+ * references of its own are paced rather than sent in one burst (as with a file's head). Waits for
+ * more input only up to STREAM_PROBE_BYTES and STREAM_PROBE_MS: a live stream must not be held
+ * back long. `timedOut`: time ran out while the stream was still coming.
  */
-async function probeStdinRate(source: StreamSource, container: "mpegts" | "mpegps"): Promise<number | undefined> {
+async function probeStreamHead(stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ probe: MpegProbe; timedOut: boolean }> {
   // One deadline for every peek; an aborted peek returns what it has and leaves nothing waiting.
-  const timeUp = AbortSignal.timeout(STDIN_PROBE_MS);
-  for (let want = STDIN_PROBE_FIRST_BYTES; want <= STDIN_PROBE_BYTES && !timeUp.aborted; want *= 2) {
-    const head = await source.peek(want, timeUp);
-    const probe = probeMpeg(head, container);
-    if (probe.bitrate) return probe.bitrate;
-    if (head.length < want) return undefined; // the input ended first, or time is up
-  }
-  return undefined;
-}
-
-async function openStdin(options: InputOptions): Promise<OpenedInput> {
-  const source = streamSource("stdin", process.stdin);
-  if (options.startSeconds) throw new UsageError("--start needs a file input; stdin cannot seek");
-  if (options.format) {
-    return { info: { label: "stdin", kind: "pcm", format: options.format }, source, startOffset: 0 };
-  }
-  let head = await source.peek(12);
-  if (isRiff(head)) {
-    for (let want = 64; ; want *= 2) {
-      head = await source.peek(want);
-      const header = wavHeader(head, "stdin");
-      if (header.status === "ok") {
-        // Drop the header bytes: the job reads samples only.
-        const skip = Buffer.alloc(header.dataOffset);
-        source.read(skip, 0, header.dataOffset);
-        return { info: { label: "stdin", kind: "pcm", format: header.format }, source, startOffset: 0 };
-      }
-      if (head.length < want) throw new PacerError("stdin: truncated: the input ends inside the WAV header");
+  const timeUp = AbortSignal.timeout(STREAM_PROBE_MS);
+  for (let want = STREAM_PROBE_FIRST_BYTES; ; want *= 2) {
+    const head = await stream.peek(want, timeUp);
+    const probe = probeMpeg(head, kind, packing);
+    if (probedBitrate(probe) || head.length < want || want >= STREAM_PROBE_BYTES) {
+      return { probe, timedOut: head.length < want && timeUp.aborted };
     }
   }
-  head = await source.peek(3 * TS_SIZE + 1);
-  const container = detectContainer(head);
-  if (container) {
-    const bitrate = options.bitrate ? undefined : await probeStdinRate(source, container);
-    return { info: { label: "stdin", kind: container }, source, byteClock: mpegClock(container, options, bitrate), startOffset: 0 };
+}
+
+/** Whether a probe saw any clock reference at all (one PCR, a pack, M2TS stamps). */
+function clockSeen(probe: MpegProbe): boolean {
+  return probe.container === "mpegps" ? probe.packs > 0 : probe.pcrCount > 0 || probe.arrival !== null;
+}
+
+/** Stdin, a FIFO or a device: detected as a file is, from its first bytes, which stay queued to be played. */
+async function openStream(label: string, path: string | null, readable: Readable, options: InputOptions): Promise<OpenedInput> {
+  const stream = streamSource(label, readable);
+  try {
+    return await openedStream(label, path, stream, options);
+  } catch (error) {
+    stream.close();
+    throw error;
   }
-  if (!options.bitrate) throw new UsageError("stdin: not WAV or MPEG; give --format for raw PCM or --bitrate for other data");
-  return { info: { label: "stdin", kind: "data" }, source, byteClock: new ConstantRateClock(options.bitrate), startOffset: 0 };
+}
+
+async function openedStream(label: string, path: string | null, stream: StreamSource, options: InputOptions): Promise<OpenedInput> {
+  if (options.startSeconds) throw new UsageError(`--start needs a file input; ${label} cannot seek`);
+  if (options.format) {
+    return { info: { label, kind: "pcm", format: options.format }, source: stream, startOffset: 0, container: "raw pcm", pacing: "samples", stream };
+  }
+  let head = await stream.peek(RIFF_ID_BYTES);
+  if (detectInput(head, path) !== "wav") head = await stream.peek(DETECT_HEAD_BYTES);
+  const kind = detectInput(head, path);
+  if (kind === "wav") return wavStream(label, stream);
+  if (kind === "mpegts" || kind === "mpegps") {
+    const packing = kind === "mpegts" ? tsPackingOf(head) : TS_PACKING;
+    const { pacing, bitrate } = options.bitrate
+      ? { pacing: "bitrate" as const, bitrate: undefined }
+      : await streamPacing(label, stream, kind, packing);
+    const byteClock = mpegClock(pacing, options, kind === "mpegts", bitrate);
+    return {
+      info: { label, kind },
+      source: unwrapped(stream, packing, byteClock),
+      byteClock,
+      startOffset: 0,
+      container: packing === M2TS_PACKING ? "m2ts" : kind,
+      pacing,
+      stream,
+    };
+  }
+  if (!options.bitrate) throw notDetected(label);
+  return { info: { label, kind: "data" }, source: stream, byteClock: new ConstantRateClock(options.bitrate), startOffset: 0, container: "data", pacing: "bitrate", stream };
+}
+
+/**
+ * What paces MPEG on a stream, and its rate from the head. As with a file, a head without a clock
+ * is refused (10 s of PCR-less TS piped in would otherwise leave in one burst); only a live stream
+ * cut short by the deadline after showing a clock reference goes on to learn its rate as it plays.
+ */
+async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ pacing: InputPacing; bitrate?: number }> {
+  const { probe, timedOut } = await probeStreamHead(stream, kind, packing);
+  if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(label);
+  const found = pacingOf(probe);
+  if (found) return { pacing: found, bitrate: probedBitrate(probe) };
+  if (!timedOut || !clockSeen(probe)) throw noClockError(label, probe);
+  if (probe.container === "mpegps") return { pacing: "scr" };
+  return { pacing: probe.pcrCount > 0 ? "pcr" : "arrival" };
+}
+
+/** WAV on a stream: the header is read off (the job reads samples only); its data size, when given, is the duration. */
+async function wavStream(label: string, stream: StreamSource): Promise<OpenedInput> {
+  for (let want = 64; ; want *= 2) {
+    const head = await stream.peek(want);
+    const header = wavHeader(head, label);
+    if (header.status === "ok") {
+      const skip = Buffer.alloc(header.dataOffset);
+      stream.read(skip, 0, header.dataOffset);
+      const format = header.format;
+      const durationUs = header.dataBytes === null ? undefined : (header.dataBytes / bytesPerFrame(format) / format.rate) * US_PER_S;
+      return { info: { label, kind: "pcm", format, durationUs }, source: stream, startOffset: 0, container: "wav", pacing: "samples", stream };
+    }
+    if (head.length < want) throw new PacerError(`${label}: truncated: the input ends inside the WAV header`);
+  }
 }

@@ -1,5 +1,6 @@
 /**
- * A pipe (stdin) or any Node readable stream as a Source. What arrives is
+ * A pipe (stdin, a FIFO, `<(…)`), a character device or any Node readable
+ * stream as a Source. What arrives is
  * queued, up to a bound; past it the stream is paused, so a fast producer
  * (`cat big.wav | pacer play -`) is held back instead of filling memory.
  *
@@ -15,8 +16,13 @@ import { SOURCE_END, type Source } from "./source.ts";
 const QUEUE_LIMIT = 1 << 20;
 
 export interface StreamSource extends Source {
-  /** Resolves with at least `n` bytes queued, or fewer at the end of the stream or once `signal` aborts. */
+  /**
+   * Resolves with at least `n` bytes queued, or fewer at the end of the stream or once `signal`
+   * aborts; nothing is consumed. Rejects when the input failed before `n` bytes came.
+   */
   peek(n: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** True once the input has ended: what is queued is all there will be. */
+  readonly ended: boolean;
 }
 
 export function streamSource(label: string, stream: Readable): StreamSource {
@@ -76,10 +82,15 @@ export function streamSource(label: string, stream: Readable): StreamSource {
           signal?.addEventListener("abort", () => resolve(), { once: true });
         });
       }
+      // An input that failed before giving what was asked says why, not just that it is short.
+      if (failure && queued < n) throw new Error(`${label}: read error: ${(failure as Error).message}`);
       const all = Buffer.concat(queue);
       queue.length = 0;
       if (all.length) queue.push(all);
       return all.subarray(0, Math.min(n, all.length));
+    },
+    get ended() {
+      return ended;
     },
     rewind() {
       return false;

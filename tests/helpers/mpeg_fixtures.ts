@@ -12,6 +12,7 @@ import {
   tsSetPayloadUnitStart, TS_PCR_ADAPTATION_LENGTH,
 } from "../../protocol/mpegts.ts";
 import { PS_MPEG2_PACK_SIZE, psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
+import { M2TS_HEADER_SIZE, M2TS_SIZE, m2tsSetArrivalTime } from "../../protocol/mpeg_m2ts.ts";
 
 export interface CbrTsOptions {
   /** Bits per second. */
@@ -97,6 +98,28 @@ export function makeCbrPs(o: CbrPsOptions): Uint8Array {
   return out;
 }
 
+/**
+ * An M2TS of the aligned TS `ts`: each packet behind a 4-byte header whose arrival_time_stamp is
+ * `arrivalOf(k)` (27 MHz ticks; written modulo 2^30) for packet k.
+ */
+export function makeM2ts(ts: Uint8Array, arrivalOf: (k: number) => number): Uint8Array {
+  const count = Math.floor(ts.length / TS_SIZE);
+  const out = new Uint8Array(count * M2TS_SIZE);
+  for (let k = 0; k < count; k++) {
+    m2tsSetArrivalTime(out, k * M2TS_SIZE, arrivalOf(k));
+    out.set(ts.subarray(k * TS_SIZE, (k + 1) * TS_SIZE), k * M2TS_SIZE + M2TS_HEADER_SIZE);
+  }
+  return out;
+}
+
+/** The TS packets of an M2TS (its 4-byte headers stripped). */
+export function stripM2ts(m2ts: Uint8Array): Uint8Array {
+  const count = Math.floor(m2ts.length / M2TS_SIZE);
+  const out = new Uint8Array(count * TS_SIZE);
+  for (let k = 0; k < count; k++) out.set(m2ts.subarray(k * M2TS_SIZE + M2TS_HEADER_SIZE, (k + 1) * M2TS_SIZE), k * TS_SIZE);
+  return out;
+}
+
 /** ffmpeg and ffprobe on PATH? Without them, fail in CI and skip elsewhere. */
 export function haveFfmpeg(): boolean {
   const ok = Bun.which("ffmpeg") !== null && Bun.which("ffprobe") !== null;
@@ -125,6 +148,18 @@ export function ffmpegTs(dir: string, seconds = 3, muxrate = 1_500_000): string 
   const path = join(dir, "ffmpeg.ts");
   run(["ffmpeg", "-v", "error", "-y", ...TESTSRC, "-t", String(seconds), "-c:v", "mpeg2video",
     "-b:v", "1200k", "-maxrate", "1200k", "-bufsize", "600k", "-muxrate", String(muxrate), "-f", "mpegts", path]);
+  return path;
+}
+
+/**
+ * An M2TS made by ffmpeg (`-mpegts_m2ts_mode 1`), CBR at `muxrate`: its arrival stamps are
+ * written from the mux rate (without -muxrate ffmpeg writes stamps that mean nothing).
+ */
+export function ffmpegM2ts(dir: string, seconds = 3, muxrate = 1_500_000): string {
+  const path = join(dir, "ffmpeg.m2ts");
+  run(["ffmpeg", "-v", "error", "-y", ...TESTSRC, "-t", String(seconds), "-c:v", "mpeg2video",
+    "-b:v", "1200k", "-maxrate", "1200k", "-bufsize", "600k", "-muxrate", String(muxrate),
+    "-f", "mpegts", "-mpegts_m2ts_mode", "1", path]);
   return path;
 }
 

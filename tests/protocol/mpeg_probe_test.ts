@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { detectContainer, probePs, probeTs } from "../../protocol/mpeg_probe.ts";
-import { PCR_HZ, PCR_WRAP, TS_SIZE } from "../../protocol/mpegts.ts";
+import { PCR_HZ, PCR_WRAP, TS_SIZE, tsGetPcr, tsHasPcr, tsSetPcr } from "../../protocol/mpegts.ts";
 import {
   ffmpegPs, ffmpegTs, ffprobeDuration, ffprobePcrPid, garbageBytes, haveFfmpeg, insertBytes, makeCbrPs,
   makeCbrTs, makeTempDir,
@@ -58,7 +58,8 @@ describe("probeTs", () => {
     const ts = makeCbrTs({ bitrate: 1_000_000, duration: 10, firstPcr: PCR_WRAP - 5 * PCR_HZ });
     expect(probeTs(ts).durationUs! / 1e6).toBeCloseTo(ts.length / 125_000, 3);
     const headTail = concat(ts.subarray(0, 100 * TS_SIZE), ts.subarray(ts.length - 100 * TS_SIZE));
-    const p = probeTs(headTail);
+    // Told where the seam is: elsewhere a PCR jump of more than 1 s is a discontinuity, not time.
+    const p = probeTs(headTail, { seamAt: 100 * TS_SIZE });
     expect(p.durationUs! / 1e6).toBeCloseTo(ts.length / 125_000, 1);
     expect(p.bitrate! / 1_000_000).toBeCloseTo(1, 3);
   });
@@ -68,6 +69,35 @@ describe("probeTs", () => {
     const p = probeTs(concat(ts, ts));
     expect(p.discontinuities).toBe(1);
     expect(p.durationUs! / 1e6).toBeCloseTo((2 * ts.length) / 125_000, 3);
+  });
+
+  test("a 10 s TS whose PCRs jump 60 s halfway lasts 10 s, not 70: a jump over 1 s is a discontinuity", () => {
+    const first = makeCbrTs({ bitrate: 1_000_000, duration: 5 });
+    const second = makeCbrTs({ bitrate: 1_000_000, duration: 5, firstPcr: 10 * PCR_HZ + 65 * PCR_HZ });
+    const p = probeTs(concat(first, second));
+    expect(p.discontinuities).toBe(1);
+    expect(p.durationUs! / 1e6).toBeCloseTo(10, 2);
+    expect(p.bitrate! / 1_000_000).toBeCloseTo(1, 3);
+  });
+
+  test("a large file's head and tail: a step across the seam that does not fit the bytes cut out is timed by them", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 10 });
+    const head = ts.subarray(0, 100 * TS_SIZE);
+    const tail = ts.slice(ts.length - 100 * TS_SIZE);
+    const cutBytes = ts.length - head.length - tail.length;
+    expect(probeTs(concat(head, tail), { seamAt: head.length, cutBytes }).durationUs! / 1e6).toBeCloseTo(10, 2);
+    // The PCRs in the middle jumped 60 s (unseen): the cut bytes still take 10 s at the rate.
+    for (let at = 0; at < tail.length; at += TS_SIZE) {
+      if (tsHasPcr(tail, at)) tsSetPcr(tail, at, tsGetPcr(tail, at) + 60 * PCR_HZ);
+    }
+    expect(probeTs(concat(head, tail), { seamAt: head.length, cutBytes }).durationUs! / 1e6).toBeCloseTo(10, 2);
+  });
+
+  test("a cut-off last packet is not counted as garbage: play sends it as it is", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 1 });
+    const p = probeTs(concat(insertBytes(ts, 20 * TS_SIZE, garbageBytes(300)), ts.subarray(0, 100)));
+    expect(p.garbageBytes).toBe(300);
+    expect(p.cutOffBytes).toBe(100);
   });
 
   test.skipIf(!FFMPEG)("agrees with ffprobe on an ffmpeg TS: PCR PID and duration within 2%", () => {
