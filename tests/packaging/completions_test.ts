@@ -37,6 +37,22 @@ function bashCompletes(lines: string[]): string[][] {
     .map((l) => (l === "" ? [] : l.split(" ")));
 }
 
+/** What zsh's completion system offers for each line, through a real interactive zsh. */
+async function zshCompletes(lines: string[]): Promise<string[][]> {
+  return Promise.all(
+    lines.map(async (line) => {
+      const child = Bun.spawn(["zsh", "-f", join(import.meta.dir, "zsh_complete.zsh"), join(REPO, "completions"), REPO, line], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const timer = setTimeout(() => child.kill(), 15_000);
+      const text = await new Response(child.stdout).text();
+      clearTimeout(timer);
+      return text.split("\n").filter((l) => l !== "");
+    }),
+  );
+}
+
 describe("shell completions", () => {
   test("the committed files are what `npm run completions` generates now", () => {
     for (const [path, text] of Object.entries(renderCompletions(help))) {
@@ -81,4 +97,23 @@ describe("shell completions", () => {
     expect(playOp).toEqual(["--persistent"]);
     expect(serveConfig).toEqual(["package.json"]);
   });
+
+  test("in zsh, the same line completes to the same things", async () => {
+    if (!havePeer("zsh")) return;
+    const [commands, playOptions, outputs, ops, playOp, serveConfig] = await zshCompletes([
+      "pacer ",
+      "pacer play tone.wav --",
+      "pacer play tone.wav --to ",
+      "pacer ctl ",
+      "pacer ctl play song.wav --to udp://127.0.0.1:5004 --per",
+      "pacer serve --config package.j",
+    ]);
+    expect(commands).toEqual(help.commands.map((c) => c.name));
+    const play = help.commands.find((c) => c.name === "play")!;
+    for (const option of optionsOf(play)) expect(playOptions).toContain(option.flag);
+    expect(outputs).toEqual(["rtp://", "udp://", "alsa:", "cmd:", "file:"]);
+    expect(ops).toEqual(expect.arrayContaining(["ping", "status", "play", "stop", "interest", "reload"]));
+    expect(playOp).toEqual(["--persistent"]);
+    expect(serveConfig).toEqual(["package.json"]);
+  }, 30_000);
 });
