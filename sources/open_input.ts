@@ -122,7 +122,7 @@ function isRiff(head: Uint8Array): boolean {
  * and streams. `head` is at least RIFF_ID_BYTES, and DETECT_HEAD_BYTES unless it is WAV (or the
  * input is shorter).
  */
-export function detectInput(head: Uint8Array, path: string | null): InputKind | null {
+function detectInput(head: Uint8Array, path: string | null): InputKind | null {
   const byExtension = path === null ? null : kindFromExtension(path);
   if (byExtension === "wav" || isRiff(head)) return "wav";
   return byExtension ?? detectContainer(head.subarray(0, DETECT_HEAD_BYTES));
@@ -175,7 +175,7 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     if (!options.bitrate && clockSpanSeconds(probe) < MIN_PROBE_SPAN_S && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
       probe = probeMpeg(await readHead(path, Math.min(size, PROBE_HEAD_BYTES)), kind, packing);
     }
-    return mpegFile(path, size, probe, kind === "mpegts" ? packing : TS_PACKING, options);
+    return mpegFile(path, size, probe, packing, options);
   }
   if (!options.bitrate) throw notDetected(path);
   return dataFile(path, size, options.bitrate, options);
