@@ -8,7 +8,7 @@ import pkg from "./package.json" with { type: "json" };
 import "./backends/all.ts";
 import { registeredBackends } from "./backends/registry.ts";
 import { EXIT_FAILURE, EXIT_TEMPFAIL, EXIT_USAGE, TemporaryError, UsageError } from "./foundation/errors.ts";
-import { createLogger, type Logger, type LogLevel } from "./foundation/log.ts";
+import { createLogger, type Logger, type LogLevel, underJournald } from "./foundation/log.ts";
 import { runPlay } from "./cli/play.ts";
 import { runProbe } from "./cli/probe.ts";
 import { runDevices } from "./cli/devices.ts";
@@ -98,11 +98,13 @@ function splitGlobal(argv: string[]): { level: LogLevel; json: boolean; rest: st
 }
 
 async function main(argv: string[]): Promise<number> {
-  let log: Logger = createLogger({ level: "info" });
+  // Under systemd, stderr is journald's stream: each line then carries its priority.
+  const journal = underJournald();
+  let log: Logger = createLogger({ level: "info", journal });
   try {
     const global = splitGlobal(argv);
     const rest = global.rest;
-    log = createLogger({ level: global.level, json: global.json });
+    log = createLogger({ level: global.level, json: global.json, journal });
     if (global.version) {
       process.stdout.write(`pacer ${pkg.version}\n`);
       return 0;

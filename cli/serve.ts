@@ -8,6 +8,7 @@ import { ConfigError, DEFAULT_CONFIG_TOML, KeyFileError, loadConfig } from "../s
 import { startServer } from "../server/serve.ts";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
+import { systemdNotifier } from "../foundation/sd_notify.ts";
 
 export const SERVE_HELP = `Usage: pacer serve [--config FILE]
 
@@ -49,11 +50,18 @@ export async function runServe(argv: string[], log: Logger): Promise<number> {
     if (error instanceof ConfigError || error instanceof KeyFileError) throw new PacerError(error.message);
     throw error;
   }
+  // Under systemd (Type=notify): ready once the sockets are open, reloading around SIGHUP, the watchdog ping.
+  const systemd = systemdNotifier();
+  systemd.ready(`control on ${server.config().control.text}`);
   const onHangup = () => {
-    server.reload().then(
-      (config) => log.info("config reloaded", { config: config.source }),
-      (error: Error) => log.error(`${error.message}; keeping the old config`),
-    );
+    systemd.reloading();
+    server
+      .reload()
+      .then(
+        (config) => log.info("config reloaded", { config: config.source }),
+        (error: Error) => log.error(`${error.message}; keeping the old config`),
+      )
+      .finally(() => systemd.ready());
   };
   process.on("SIGHUP", onHangup);
   const signal = await new Promise<string>((resolve) => {
@@ -61,8 +69,10 @@ export async function runServe(argv: string[], log: Logger): Promise<number> {
     process.once("SIGINT", () => resolve("SIGINT"));
   });
   log.info(`${signal}: stopping`);
+  systemd.stopping();
   process.off("SIGHUP", onHangup);
   await server.stop();
+  systemd.close();
   log.info("stopped");
   return 0;
 }
