@@ -126,9 +126,9 @@ async function describe(opened: OpenedInput): Promise<string[]> {
       lines.push(`arrival:   ${a.stamps} stamps${a.discontinuities ? `, ${a.discontinuities} discontinuities` : ""}${a.usable ? "" : " (too many breaks to pace by)"}`);
     }
     lines.push(...timing(opened, sample, tsTiming(p, opened.pacing)));
-    const within = sample.seamAt === undefined ? "" : ` in the ${(sample.bytes.length / (1 << 20)).toFixed(0)} MiB probed (head and tail)`;
-    if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes skipped${within}: not ${m2ts ? "M2TS" : "TS"} packets, left out as play leaves them`);
-    if (p.cutOffBytes) lines.push(`cut off:   the last ${p.cutOffBytes} bytes are not a whole packet: sent as they are`);
+    if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes skipped${within(sample)}: not ${m2ts ? "M2TS" : "TS"} packets, left out as play leaves them`);
+    // A stream read only in part ends wherever the read stopped, not in a cut-off packet.
+    if (p.cutOffBytes && sample.whole) lines.push(`cut off:   the last ${p.cutOffBytes} bytes are not a whole packet: sent as they are`);
   } else if (info.kind === "mpegps") {
     const sample = await mpegSample(opened);
     const p = probePs(sample.bytes, sample);
@@ -136,13 +136,19 @@ async function describe(opened: OpenedInput): Promise<string[]> {
     lines.push(`streams:   ${p.streams.map((x) => `0x${x.streamId.toString(16)} (${x.packets})`).join(", ")}`);
     lines.push(`mux rate:  ${p.muxRate ? `${p.muxRate * 8} bit/s` : "unknown"}`);
     lines.push(...timing(opened, sample, p));
-    if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes outside packs: sent as they are`);
+    if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes outside packs${within(sample)}: sent as they are`);
   } else {
     lines.push(`container: ${info.kind}`);
     if (info.mediaBytes !== undefined) lines.push(`bytes:     ${info.mediaBytes}`);
     lines.push(`duration:  ${seconds(info.durationUs)}`);
   }
   return lines;
+}
+
+/** Where garbage was counted, when not in the whole input. */
+function within(sample: Sample): string {
+  if (sample.seamAt !== undefined) return ` in the ${(sample.bytes.length / (1 << 20)).toFixed(0)} MiB probed (head and tail)`;
+  return sample.whole ? "" : ` in the first ${sample.bytes.length} bytes`;
 }
 
 interface ClockTiming {
