@@ -9,6 +9,7 @@ import { Job } from "../pipeline/job.ts";
 import { parseSampleFormat, formatToString, sameFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { openInput, type OpenedInput } from "../sources/open_input.ts";
+import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
 import { sequenceSource } from "../sources/sequence_source.ts";
 import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
@@ -64,6 +65,8 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const bitrate = values.bitrate ? parseBitrate(values.bitrate, "--bitrate") : undefined;
   const startSeconds = values.start ? parseSeconds(values.start, "--start") : undefined;
   const deviceWaitS = values["device-wait"] ? parseSeconds(values["device-wait"], "--device-wait") : undefined;
+  // Before anything is opened for writing: an output over an input would truncate what it plays.
+  refuseOutputsOverInputs(positionals, outputs, values.sdp);
 
   const inputs: OpenedInput[] = [];
   try {
