@@ -15,7 +15,7 @@
  * ```
  */
 
-import { realpath } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { isAbsolute, join, sep } from "node:path";
 import { errnoOf } from "../foundation/errors.ts";
@@ -68,6 +68,10 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
   }
   const inside = realRoot === sep ? real !== sep : real.startsWith(realRoot + sep);
   if (!inside) return forbidden("resolves outside the media root");
+  // A FIFO or a device would be read as a stream that never ends, holding a job (and a file
+  // descriptor) for as long as a writer keeps it open: the server plays stored files only.
+  const kind = await stat(real).catch(() => null);
+  if (!kind?.isFile()) return forbidden("is not a regular file");
   return { ok: true, path: real };
 }
 

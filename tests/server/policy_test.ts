@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -35,6 +36,12 @@ describe("resolveMediaPath", () => {
   test("allows symlinks that stay inside the root, returning the real path", async () => {
     expect(await resolveMediaPath(root, "latest.ts")).toEqual({ ok: true, path: join(root, "news", "evening.ts") });
     expect(await resolveMediaPath(root, "shows/evening.ts")).toEqual({ ok: true, path: join(root, "news", "evening.ts") });
+  });
+
+  test("a FIFO or a directory in the media root is refused: a play would wait on it for ever", async () => {
+    execFileSync("mkfifo", [join(root, "pipe.ts")]);
+    expect(await resolveMediaPath(root, "pipe.ts")).toMatchObject({ ok: false, code: "forbidden", message: expect.stringContaining("not a regular file") });
+    expect(await resolveMediaPath(root, "news")).toMatchObject({ ok: false, code: "forbidden" });
   });
 
   test("realpaths the root itself, so a root given through a symlink works", async () => {
