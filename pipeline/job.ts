@@ -24,6 +24,7 @@ import { bytesPerFrame, sameFormat, type SampleFormat } from "../protocol/sample
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { type InputInfo, SOURCE_END, type Source } from "../sources/source.ts";
 import { Destination, type DestinationHost } from "./destination.ts";
+import { gatedReader, type ReaderGate } from "./gated_reader.ts";
 import { type PacketInput, PacketReader } from "./packet_reader.ts";
 import { PcmReader } from "./pcm_reader.ts";
 import { ReadAheadBuffer } from "./read_ahead.ts";
@@ -79,6 +80,8 @@ export interface JobOptions {
   outFormat?: SampleFormat;
   /** See StreamInfo.deviceWaitS. */
   deviceWaitS?: number;
+  /** While closed, no destination sends (the speaker's pause; see gated_reader.ts). */
+  gate?: ReaderGate;
 }
 
 export interface JobResult {
@@ -144,7 +147,8 @@ export class Job implements DestinationHost, PacketInput {
         };
         const backend = await factory.create(target, stream, ctx);
         opened.push(backend);
-        destination = new Destination(job, backend, await readerFor(job, input.format, backend));
+        const reader = await readerFor(job, input.format, backend);
+        destination = new Destination(job, backend, options.gate ? gatedReader(reader, options.gate) : reader);
         job.destinations.push(destination);
       }
     } catch (error) {
