@@ -1,7 +1,8 @@
 /**
  * pacer's one binding to the C library (bun:ffi), with one symbol table: the precise sleeper's
  * clock calls, cmd:'s non-blocking pipe, the memory ALSA's name hints hand back, and the socket
- * calls that the kernel-stamped receiver uses. Loaded on first use, once per process.
+ * calls that the kernel-stamped receiver and the
+ * network inputs use (buffer size, multicast joins, recvmmsg with the kernel's drop count), and flock. Loaded on first use, once per process.
  *
  * @example
  * ```ts
@@ -24,6 +25,10 @@ const SYMBOLS = {
   ioctl: { args: [i32, u64, ptr], returns: i32 },
   read: { args: [i32, ptr, u64], returns: i64 },
   close: { args: [i32], returns: i32 },
+  // the recorder's lock on its output: released by the kernel when the process dies, even by kill -9
+  flock: { args: [i32, i32], returns: i32 },
+  // why the last call failed (a pointer to this thread's errno)
+  __errno_location: { args: [], returns: ptr },
   // memory that C libraries hand back
   free: { args: [ptr], returns: v },
   // sockets
@@ -31,6 +36,8 @@ const SYMBOLS = {
   setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
   bind: { args: [i32, ptr, u32], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },
+  getsockopt: { args: [i32, i32, i32, ptr, ptr], returns: i32 },
+  if_nametoindex: { args: [cstring], returns: u32 },
   // sd_notify's datagram to a unix socket, which Bun's own sockets cannot send
   sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i64 },
   recvmmsg: { args: [i32, ptr, u32, i32, ptr], returns: i32 },

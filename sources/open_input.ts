@@ -27,6 +27,12 @@ import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
 import { pcrSeek, type PcrTimeline } from "./pcr_seek.ts";
+import { parseEndpoint } from "../foundation/net/endpoint.ts";
+import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
+import type { LiveSource } from "./live_input.ts";
+import { openRtpInput, type RtpSource } from "./rtp_input.ts";
+import { openTcpInput } from "./tcp_input.ts";
+import { openUdpInput, RECEIVE_PARAMS } from "./udp_input.ts";
 
 export interface InputOptions {
   /** `--format`: the input is raw PCM in this format. */
@@ -128,11 +134,9 @@ function detectInput(head: Uint8Array, path: string | null): InputKind | null {
   return byExtension ?? detectContainer(head.subarray(0, DETECT_HEAD_BYTES));
 }
 
-/** Opens `spec` ("-" for stdin, or a path). */
+/** Opens `spec` ("-" for stdin, a path, or a network input URL). */
 export async function openInput(spec: string, options: InputOptions = {}): Promise<OpenedInput> {
-  if (/^(udp|rtp|tcp|alsa):/i.test(spec)) {
-    throw new PacerError(`input "${spec}": network and capture inputs are not yet available in play`);
-  }
+  if (isLiveSpec(spec)) return openLiveStream(await openLiveInput(spec), options);
   if (spec === "-") return openStream("stdin", null, process.stdin, options);
   const size = regularFileSize(spec);
   if (size === null) return openStream(spec, spec, createReadStream(spec), options);
@@ -352,6 +356,50 @@ async function probeStreamHead(stream: StreamSource, kind: "mpegts" | "mpegps", 
 /** Whether a probe saw any clock reference at all (one PCR, a pack, M2TS stamps). */
 function clockSeen(probe: MpegProbe): boolean {
   return probe.container === "mpegps" ? probe.packs > 0 : probe.pcrCount > 0 || probe.arrival !== null;
+}
+
+/** True for the network and capture input URLs. */
+export function isLiveSpec(spec: string): boolean {
+  return /^(udp|rtp|tcp|alsa):/i.test(spec);
+}
+
+/**
+ * A network input as its bytes come, for `pacer record` (which keeps them as they are) and for
+ * play's detection: `udp://@…`, `rtp://@…` (RTP stripped and reordered), `tcp://:PORT` (listen)
+ * or `tcp://HOST:PORT` (connect).
+ */
+export async function openLiveInput(spec: string): Promise<StreamSource | LiveSource> {
+  if (/^alsa:/i.test(spec)) throw new PacerError(`input "${spec}": ALSA capture is not yet available`);
+  // `tcp://:PORT` is the listen form; the endpoint parser spells it with @.
+  const endpoint = parseEndpoint(spec.replace(/^tcp:\/\/:/i, "tcp://@:"), [...RECEIVE_PARAMS]);
+  if (endpoint.scheme === "tcp") {
+    if (endpoint.params.size > 0) throw new UsageError(`"${spec}": tcp:// inputs take no options`);
+    return openTcpInput(spec, endpoint);
+  }
+  if (!endpoint.listen) {
+    throw new UsageError(`"${spec}": to receive, write ${endpoint.scheme}://@${spec.slice(endpoint.scheme.length + 3)} (or @:PORT for every address)`);
+  }
+  if (endpoint.scheme === "udp") return openUdpInput(spec, endpoint);
+  if (endpoint.scheme === "rtp") return openRtpInput(spec, endpoint);
+  throw new UsageError(`"${spec}": unknown input scheme ${endpoint.scheme}:// (udp://@, rtp://@, tcp://)`);
+}
+
+/**
+ * A network input for play, detected as stdin is. RTP with the static L16 payload types
+ * (10, 11: 44.1 kHz stereo, mono) is PCM without --format; its samples are big-endian.
+ */
+async function openLiveStream(stream: StreamSource | LiveSource, options: InputOptions): Promise<OpenedInput> {
+  try {
+    if (!options.format && "payloadType" in stream) {
+      await stream.peek(1);
+      const pt = (stream as RtpSource).payloadType;
+      if (pt === PT_L16_STEREO || pt === PT_L16_MONO) options = { ...options, format: { encoding: "s16be", rate: 44_100, channels: pt === PT_L16_STEREO ? 2 : 1 } };
+    }
+    return await openedStream(stream.label, null, stream, options);
+  } catch (error) {
+    stream.close();
+    throw error;
+  }
 }
 
 /** Stdin, a FIFO or a device: detected as a file is, from its first bytes, which stay queued to be played. */

@@ -1,0 +1,274 @@
+/**
+ * A UDP receive socket for the network inputs (`udp://@`, `rtp://@`), opened through libc because
+ * Bun's sockets give no file descriptor: a large SO_RCVBUF (forced past rmem_max where allowed),
+ * the kernel's drop counter (SO_RXQ_OVFL), multicast joins (any-source, and source-specific for
+ * IPv4) and recvmmsg to read up to a batch of datagrams per call into buffers reused for ever.
+ * Nothing here waits: the caller drains on its own timer.
+ *
+ * @example
+ * ```ts
+ * const rx = openUdpReceiver({ host: "239.1.2.3", port: 5000, iface: "10.0.0.2" });
+ * setInterval(() => rx.drain((datagram) => queue.push(datagram)), 2); // datagram valid during the call
+ * rx.kernelDrops; // datagrams the kernel dropped on a full buffer, or null where it does not say
+ * ```
+ */
+import { ptr, read } from "bun:ffi";
+import { PacerError, TemporaryError, UsageError } from "../errors.ts";
+import { type Libc, libc } from "../libc.ts";
+import { isMulticast, parseIp } from "./address.ts";
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+const SO_RXQ_OVFL = 40;
+const IPPROTO_IP = 0;
+const IP_ADD_MEMBERSHIP = 35;
+const IP_ADD_SOURCE_MEMBERSHIP = 39;
+const IPPROTO_IPV6 = 41;
+const IPV6_JOIN_GROUP = 20;
+const IPV6_V6ONLY = 26;
+const MSG_DONTWAIT = 0x40;
+const MSG_TRUNC = 0x20;
+const EADDRINUSE = 98;
+const EADDRNOTAVAIL = 99;
+const EACCES = 13;
+const ENODEV = 19;
+
+/** LP64 Linux layouts: struct mmsghdr is a 56-byte msghdr plus msg_len, padded to 64. */
+const MMSGHDR_SIZE = 64;
+const MSGHDR_IOV = 16;
+const MSGHDR_IOVLEN = 24;
+const MSGHDR_CONTROL = 32;
+const MSGHDR_CONTROLLEN = 40;
+const MSGHDR_FLAGS = 48;
+const MMSG_LEN = 56;
+const IOVEC_SIZE = 16;
+/** One cmsghdr (16 bytes) with a u32 drop count, aligned: room for it and one more. */
+const CONTROL_SIZE = 64;
+const CMSG_DATA = 16;
+
+/** Datagrams per recvmmsg call. */
+const BATCH = 64;
+/** The largest datagram kept (a jumbo frame's payload); longer ones are cut by the kernel and counted. */
+export const MAX_DATAGRAM = 9216;
+/** Default receive buffer: 1.3 s of a 100 Mbit/s stream, for a loop held up by a slow disk sync. */
+export const DEFAULT_RCVBUF_BYTES = 16 << 20;
+
+export interface UdpReceiveOptions {
+  /** Address to receive on: a multicast group (joined), a local unicast address, or "" for all. */
+  host: string;
+  port: number;
+  /** Local interface address the group is joined on (IPv4), or an interface name or index (IPv6). */
+  iface?: string;
+  /** Source-specific multicast: only this sender's datagrams (IPv4). */
+  source?: string;
+  rcvbufBytes?: number;
+}
+
+export interface UdpReceiver {
+  /** The port bound (as asked). */
+  readonly port: number;
+  /** The buffer the kernel granted (Linux reports twice the usable size). */
+  readonly rcvbufBytes: number;
+  /**
+   * Reads every datagram queued now, passing each to `onDatagram` (its bytes are valid only
+   * during the call). Returns how many were read.
+   */
+  drain(onDatagram: (datagram: Uint8Array) => void): number;
+  /** Datagrams the kernel dropped on a full buffer since the socket opened; null where it does not say. */
+  readonly kernelDrops: number | null;
+  /** Datagrams longer than MAX_DATAGRAM, cut and left out. */
+  readonly truncated: number;
+  close(): void;
+}
+
+function errno(c: Libc): number {
+  const at = c.__errno_location();
+  return at === null ? 0 : read.i32(at, 0);
+}
+
+/** Writes a sockaddr for `ip` (parsed) and `port` into `out`; returns its length. */
+function sockaddr(out: Uint8Array, family: number, bytes: Uint8Array, port: number): number {
+  out.fill(0);
+  const view = new DataView(out.buffer, out.byteOffset);
+  view.setUint16(0, family, true);
+  view.setUint16(2, port, false);
+  if (family === AF_INET) {
+    out.set(bytes.subarray(12), 4);
+    return 16;
+  }
+  out.set(bytes, 8);
+  return 28;
+}
+
+function ipv4(text: string, what: string): Uint8Array {
+  const ip = parseIp(text);
+  if (!ip || !ip.v4) throw new UsageError(`${what} "${text}": expected an IPv4 address`);
+  return ip.bytes.subarray(12);
+}
+
+/** Opens and binds the socket and joins the group; a one-line error names what failed. */
+export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
+  const c = libc();
+  if (!c || process.platform !== "linux" || !(process.arch === "x64" || process.arch === "arm64")) {
+    throw new PacerError("network inputs need Linux with glibc (libc.so.6) on x86-64 or arm64");
+  }
+  const where = `${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`;
+  const ip = options.host === "" ? null : parseIp(options.host);
+  if (options.host !== "" && !ip) throw new UsageError(`udp://@${where}: the address must be an IP address, not a name`);
+  const v6 = ip !== null && !ip.v4;
+  const multicast = ip !== null && isMulticast(options.host);
+  if (!multicast && (options.source || options.iface)) {
+    throw new UsageError(`udp://@${where}: source= and iface= apply to a multicast group only`);
+  }
+  const fd = c.socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new PacerError(`udp://@${where}: cannot open a socket (errno ${errno(c)})`);
+  // Everything the kernel holds a pointer to lives as long as the receiver (see `pinned`).
+  const int = new Int32Array(1);
+  const intLen = new Uint32Array(1);
+  const setInt = (level: number, name: number, value: number) => {
+    int[0] = value;
+    return c.setsockopt(fd, level, name, ptr(int), 4) === 0;
+  };
+  try {
+    const want = options.rcvbufBytes ?? DEFAULT_RCVBUF_BYTES;
+    // FORCE passes net.core.rmem_max with CAP_NET_ADMIN; without it the kernel caps the plain request.
+    if (!setInt(SOL_SOCKET, SO_RCVBUFFORCE, want)) setInt(SOL_SOCKET, SO_RCVBUF, want);
+    const overflowCounted = setInt(SOL_SOCKET, SO_RXQ_OVFL, 1);
+    // Several recorders of one group on one host each get every datagram.
+    if (multicast) setInt(SOL_SOCKET, SO_REUSEADDR, 1);
+    if (v6) setInt(IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    const addr = new Uint8Array(28);
+    const any = new Uint8Array(16);
+    const length = sockaddr(addr, v6 ? AF_INET6 : AF_INET, ip?.bytes ?? any, options.port);
+    if (c.bind(fd, ptr(addr), length) !== 0) {
+      const e = errno(c);
+      if (e === EADDRINUSE) throw new TemporaryError(`udp://@${where}: port ${options.port} is in use`);
+      if (e === EADDRNOTAVAIL) throw new PacerError(`udp://@${where}: ${options.host} is not an address of this host`);
+      if (e === EACCES) throw new PacerError(`udp://@${where}: permission denied for port ${options.port}`);
+      throw new PacerError(`udp://@${where}: cannot bind (errno ${e})`);
+    }
+    if (multicast) join(c, fd, ip!.bytes, v6, options, where);
+    intLen[0] = 4;
+    c.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, ptr(int), ptr(intLen));
+    const granted = int[0]!;
+    return batchReader(c, fd, options.port, granted, overflowCounted, [int, intLen, addr]);
+  } catch (error) {
+    c.close(fd);
+    throw error;
+  }
+}
+
+function join(c: Libc, fd: number, group: Uint8Array, v6: boolean, options: UdpReceiveOptions, where: string): void {
+  let ok: boolean;
+  if (!v6) {
+    const iface = options.iface ? ipv4(options.iface, "iface") : new Uint8Array(4);
+    let request: Uint8Array;
+    let name = IP_ADD_MEMBERSHIP;
+    if (options.source) {
+      // struct ip_mreq_source (Linux order): group, interface, source.
+      request = new Uint8Array(12);
+      request.set(group.subarray(12), 0);
+      request.set(iface, 4);
+      request.set(ipv4(options.source, "source"), 8);
+      name = IP_ADD_SOURCE_MEMBERSHIP;
+    } else {
+      request = new Uint8Array(8); // struct ip_mreq: group, interface
+      request.set(group.subarray(12), 0);
+      request.set(iface, 4);
+    }
+    ok = c.setsockopt(fd, IPPROTO_IP, name, ptr(request), request.length) === 0;
+  } else {
+    if (options.source) throw new UsageError(`udp://@${where}: source-specific multicast is IPv4 only in this version`);
+    let index = 0;
+    if (options.iface) {
+      index = /^\d+$/.test(options.iface) ? Number(options.iface) : c.if_nametoindex(Buffer.from(`${options.iface}\0`));
+      if (!index) throw new UsageError(`udp://@${where}: iface "${options.iface}": no such interface (IPv6 takes a name or index)`);
+    }
+    const request = new Uint8Array(20); // struct ipv6_mreq: group, interface index
+    request.set(group, 0);
+    new DataView(request.buffer).setUint32(16, index, true);
+    ok = c.setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, ptr(request), request.length) === 0;
+  }
+  if (!ok) {
+    const e = errno(c);
+    const why = e === ENODEV ? "no interface routes multicast (add a multicast route or give iface=)" : e === EADDRNOTAVAIL ? "iface is not an address of this host" : `errno ${e}`;
+    throw new PacerError(`udp://@${where}: cannot join the group: ${why}`);
+  }
+}
+
+function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, overflowCounted: boolean, keep: unknown[]): UdpReceiver {
+  const payload = new Uint8Array(BATCH * MAX_DATAGRAM);
+  const control = new Uint8Array(BATCH * CONTROL_SIZE);
+  const controlView = new DataView(control.buffer);
+  const iov = new DataView(new ArrayBuffer(BATCH * IOVEC_SIZE));
+  const msgs = new DataView(new ArrayBuffer(BATCH * MMSGHDR_SIZE));
+  const payloadAt = ptr(payload);
+  const controlAt = ptr(control);
+  const iovAt = ptr(iov);
+  for (let i = 0; i < BATCH; i++) {
+    iov.setBigUint64(i * IOVEC_SIZE, BigInt(payloadAt + i * MAX_DATAGRAM), true);
+    iov.setBigUint64(i * IOVEC_SIZE + 8, BigInt(MAX_DATAGRAM), true);
+    const m = i * MMSGHDR_SIZE;
+    msgs.setBigUint64(m + MSGHDR_IOV, BigInt(iovAt + i * IOVEC_SIZE), true);
+    msgs.setBigUint64(m + MSGHDR_IOVLEN, 1n, true);
+    msgs.setBigUint64(m + MSGHDR_CONTROL, BigInt(controlAt + i * CONTROL_SIZE), true);
+  }
+  const msgsAt = ptr(msgs);
+  // The kernel holds raw pointers into these: they must live as long as the socket.
+  const pinned = [payload, control, iov, msgs, ...keep];
+  const views = Array.from({ length: BATCH }, (_, i) => payload.subarray(i * MAX_DATAGRAM, (i + 1) * MAX_DATAGRAM));
+  let open = true;
+  let drops = overflowCounted ? 0 : null;
+  let truncated = 0;
+  const controlLenField = BigInt(CONTROL_SIZE);
+
+  return {
+    port,
+    rcvbufBytes,
+    get kernelDrops() {
+      return drops;
+    },
+    get truncated() {
+      return truncated;
+    },
+    drain(onDatagram) {
+      let total = 0;
+      while (open && pinned.length > 0) {
+        for (let i = 0; i < BATCH; i++) msgs.setBigUint64(i * MMSGHDR_SIZE + MSGHDR_CONTROLLEN, controlLenField, true);
+        const n = c.recvmmsg(fd, msgsAt, BATCH, MSG_DONTWAIT, null);
+        if (n <= 0) break;
+        for (let i = 0; i < n; i++) {
+          const m = i * MMSGHDR_SIZE;
+          const length = msgs.getUint32(m + MMSG_LEN, true);
+          if (drops !== null && Number(msgs.getBigUint64(m + MSGHDR_CONTROLLEN, true)) >= CMSG_DATA + 4) {
+            const cm = i * CONTROL_SIZE;
+            // SO_RXQ_OVFL: the socket's drop count so far, on each datagram after the first drop.
+            if (controlView.getInt32(cm + 8, true) === SOL_SOCKET && controlView.getInt32(cm + 12, true) === SO_RXQ_OVFL) {
+              drops = controlView.getUint32(cm + CMSG_DATA, true);
+            }
+          }
+          if ((msgs.getInt32(m + MSGHDR_FLAGS, true) & MSG_TRUNC) !== 0) {
+            truncated++;
+            continue;
+          }
+          onDatagram(views[i]!.subarray(0, length));
+        }
+        total += n;
+        if (n < BATCH) break;
+      }
+      return total;
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      c.close(fd);
+    },
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * What every network input shares: the queue of received bytes, the poll that fills it, and the
+ * account of what went wrong on the way in (lost and late packets, stalls, a full queue, the
+ * kernel's drops), each reported as an InputGap at the stream offset where it happened. A live
+ * input has no end of its own: when it stops it is waited for (a stall), until it is closed.
+ *
+ * @example
+ * ```ts
+ * const input = liveInput("udp://@:5000", { poll: (push) => rx.drain(push), close: () => rx.close() });
+ * input.onGap = (gap) => log.warn(gap.what);
+ * ```
+ */
+import { LiveQueue } from "./live_queue.ts";
+import { SOURCE_END } from "./source.ts";
+import type { StreamSource } from "./stream_source.ts";
+
+/** How often the socket is drained: with a 16 MiB socket buffer, far inside what it can hold. */
+export const POLL_MS = 2;
+/** No data for this long, after data came, is a stall (reported when data comes back). */
+export const STALL_MS = 1_000;
+/** Received bytes queued at most, unread (0.67 s of 100 Mbit/s). */
+export const QUEUE_BYTES = 8 << 20;
+
+export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel";
+
+/** One piece of damage on the way in. */
+export interface InputGap {
+  kind: GapKind;
+  /** Packets (lost, late, kernel), milliseconds (stall) or bytes (overflow). */
+  count: number;
+  /** Stream offset (bytes received and kept before it) where the damage falls. */
+  streamOffset: number;
+  /** Wall-clock time (Unix ms) it was noticed; for a stall, when the input stopped. */
+  wallMs: number;
+  /** In words, for a log line: "3 RTP packets lost (seq 1201-1203)". */
+  what: string;
+}
+
+export interface LiveStats {
+  datagrams: number;
+  /** Bytes kept (after RTP headers are stripped). */
+  bytes: number;
+  /** Packets lost (RTP sequence gaps), late or duplicate (dropped). */
+  lost: number;
+  late: number;
+  duplicates: number;
+  /** Datagrams that were not RTP, or too long. */
+  malformed: number;
+  stalls: number;
+  overflowBytes: number;
+  /** The kernel's drops on a full socket buffer, or null where it does not say. */
+  kernelDrops: number | null;
+  /** Gap events: RTP loss runs, stalls, overflows, kernel drop bursts. */
+  gaps: number;
+}
+
+export interface LiveSource extends StreamSource {
+  readonly live: true;
+  readonly stats: LiveStats;
+  /** Called for each gap as it is found. */
+  onGap: ((gap: InputGap) => void) | null;
+  /** Unix ms of the first byte, or null before any. */
+  readonly firstArrivalMs: number | null;
+  /** Ends the input as if it had finished (what is queued is still read); for --duration. */
+  finish(): void;
+}
+
+export interface LiveFeed {
+  /** Moves what has arrived into the queue through `push`; `now` is Unix ms. */
+  poll(push: (bytes: Uint8Array) => void, now: number): void;
+  /** The kernel's drop count so far, where known. */
+  kernelDrops?(): number | null;
+  /** Called after the last poll. */
+  close(): void;
+}
+
+export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newLiveStats()): LiveSource {
+  const queue = new LiveQueue(QUEUE_BYTES);
+  let ended = false;
+  let closed = false;
+  let lastArrivalMs = 0;
+  let firstArrivalMs: number | null = null;
+  let stalledSince: number | null = null;
+  let reportedOverflow = 0;
+  let reportedKernel = 0;
+
+  const gap = (kind: GapKind, count: number, wallMs: number, what: string) => {
+    stats.gaps++;
+    source.onGap?.({ kind, count, streamOffset: queue.received, wallMs, what });
+  };
+  const push = (bytes: Uint8Array) => {
+    if (!queue.push(bytes)) return;
+    stats.bytes += bytes.length;
+  };
+  const tick = () => {
+    const now = Date.now();
+    const before = queue.received;
+    const refusedBefore = queue.overflowBytes;
+    feed.poll(push, now);
+    const drops = feed.kernelDrops?.() ?? null;
+    stats.kernelDrops = drops;
+    if (drops !== null && drops > reportedKernel) {
+      gap("kernel", drops - reportedKernel, now, `${drops - reportedKernel} datagrams dropped by the kernel (socket buffer full)`);
+      reportedKernel = drops;
+    }
+    stats.overflowBytes = queue.overflowBytes;
+    if (queue.overflowBytes > reportedOverflow && queue.overflowBytes === refusedBefore) {
+      // One event per overflow episode, when it is over.
+      gap("overflow", queue.overflowBytes - reportedOverflow, now, `${queue.overflowBytes - reportedOverflow} bytes dropped: the reader fell behind`);
+      reportedOverflow = queue.overflowBytes;
+    }
+    if (queue.received > before) {
+      firstArrivalMs ??= now;
+      if (stalledSince !== null) {
+        gap("stall", lastArrivalMs ? now - lastArrivalMs : 0, lastArrivalMs, `input stalled for ${((now - lastArrivalMs) / 1000).toFixed(1)} s`);
+        stalledSince = null;
+      }
+      lastArrivalMs = now;
+      queue.wake();
+      source.onReadable?.();
+    } else if (lastArrivalMs && stalledSince === null && now - lastArrivalMs >= STALL_MS) {
+      stalledSince = now;
+      stats.stalls++;
+    }
+  };
+  const timer = setInterval(tick, POLL_MS);
+
+  const source: LiveSource = {
+    label,
+    live: true,
+    stats,
+    onGap: null,
+    onReadable: null,
+    get firstArrivalMs() {
+      return firstArrivalMs;
+    },
+    get ended() {
+      return ended;
+    },
+    read(target, at, length) {
+      const n = queue.read(target, at, length);
+      if (n > 0) return n;
+      return ended ? SOURCE_END : 0;
+    },
+    async peek(n, signal) {
+      while (queue.length < n && !ended && !signal?.aborted) {
+        const more = queue.waitForMore();
+        if (signal) {
+          await Promise.race([more, new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }))]);
+        } else {
+          await more;
+        }
+      }
+      return queue.copyHead(n);
+    },
+    rewind: () => false,
+    finish() {
+      if (closed) return;
+      tick();
+      source.close();
+      source.onReadable?.();
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      ended = true;
+      clearInterval(timer);
+      feed.close();
+      queue.wake();
+    },
+  };
+  return source;
+}
+
+export function newLiveStats(): LiveStats {
+  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, stalls: 0, overflowBytes: 0, kernelDrops: null, gaps: 0 };
+}

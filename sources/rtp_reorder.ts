@@ -1,0 +1,175 @@
+/**
+ * Puts RTP packets back in sequence-number order (RFC 3550 §5.1, §A.1) within a small window,
+ * drops duplicates and packets that come after their place has gone, and counts the holes. A
+ * hole is waited for up to `holdMs` (or until the window is full), then declared lost. Payloads
+ * are copied into slots allocated once; nothing is allocated per packet.
+ *
+ * @example
+ * ```ts
+ * const reorder = new RtpReorder({ deliver: (payload) => queue.push(payload), onLoss: (n, first) => log(n) });
+ * reorder.push(datagram, Date.now());
+ * reorder.tick(Date.now()); // declares overdue holes lost
+ * ```
+ */
+import { rtpGetPayloadType, rtpGetSeqnum, rtpGetSsrc, rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
+
+/** Packets held at most while a hole is open (at 1316 bytes, 42 KiB). */
+export const REORDER_WINDOW = 32;
+/** How long a hole is waited for: well past a swap in a switch, short of a visible delay. */
+export const REORDER_HOLD_MS = 50;
+/** This many packets in a row from behind the window mean the sender restarted its numbering. */
+const RESYNC_AFTER = 8;
+const SEQ_MOD = 65536;
+const DELIVERED = 1;
+const LOST = 2;
+
+export interface RtpReorderOptions {
+  deliver(payload: Uint8Array): void;
+  /** `count` packets lost, the first being `firstSeq`. */
+  onLoss(count: number, firstSeq: number): void;
+  window?: number;
+  holdMs?: number;
+  /** Longest payload kept. */
+  maxPayload?: number;
+}
+
+export class RtpReorder {
+  lost = 0;
+  late = 0;
+  duplicates = 0;
+  malformed = 0;
+  /** Payload type of the first packet, or -1 before one. */
+  payloadType = -1;
+  private readonly window: number;
+  private readonly holdMs: number;
+  private readonly slots: Uint8Array[];
+  private readonly lengths: Int32Array;
+  /** The sequence number each slot holds, or -1 when empty. */
+  private readonly slotSeq: Int32Array;
+  /** What became of recent sequence numbers: told apart as duplicate or late when they come again. */
+  private readonly fate = new Uint8Array(SEQ_MOD);
+  private started = false;
+  private ssrc = 0;
+  private next = 0;
+  private held = 0;
+  private holeSinceMs = 0;
+  private lateRun = 0;
+  /** The run of lost numbers not yet reported: reported whole when the next packet goes out. */
+  private lossRun = 0;
+  private lossFirst = 0;
+
+  constructor(private readonly options: RtpReorderOptions) {
+    this.window = options.window ?? REORDER_WINDOW;
+    this.holdMs = options.holdMs ?? REORDER_HOLD_MS;
+    const max = options.maxPayload ?? 9216;
+    this.slots = Array.from({ length: this.window }, () => new Uint8Array(max));
+    this.lengths = new Int32Array(this.window);
+    this.slotSeq = new Int32Array(this.window).fill(-1);
+  }
+
+  push(packet: Uint8Array, nowMs: number): void {
+    const start = rtpPayloadOffset(packet);
+    const end = start < 0 ? -1 : rtpPayloadEnd(packet);
+    if (end < start || end - start > this.slots[0]!.length) {
+      this.malformed++;
+      return;
+    }
+    const seq = rtpGetSeqnum(packet);
+    const ssrc = rtpGetSsrc(packet);
+    if (!this.started || ssrc !== this.ssrc) {
+      // A new sender (or the first): what the old one left waiting goes out, and numbering starts here.
+      if (this.started) this.flush();
+      this.started = true;
+      this.ssrc = ssrc;
+      this.next = seq;
+      if (this.payloadType < 0) this.payloadType = rtpGetPayloadType(packet);
+    }
+    let ahead = ((seq - this.next + SEQ_MOD) % SEQ_MOD) << 16 >> 16;
+    if (ahead < 0) {
+      if (++this.lateRun < RESYNC_AFTER) {
+        if (this.fate[seq] === DELIVERED) this.duplicates++;
+        else this.late++;
+        return;
+      }
+      this.flush();
+      this.next = seq;
+      ahead = 0;
+    }
+    this.lateRun = 0;
+    if (ahead >= this.window) this.skipTo((seq - this.window + 1 + SEQ_MOD) % SEQ_MOD);
+    const slot = seq % this.window;
+    if (this.slotSeq[slot] === seq) {
+      this.duplicates++;
+      return;
+    }
+    this.slots[slot]!.set(packet.subarray(start, end));
+    this.lengths[slot] = end - start;
+    this.slotSeq[slot] = seq;
+    if (this.held++ === 0 || seq !== this.next) this.holeSinceMs ||= nowMs;
+    this.release();
+    if (this.held === 0) this.holeSinceMs = 0;
+  }
+
+  /** Declares a hole lost once it has been waited for long enough. */
+  tick(nowMs: number): void {
+    if (this.held > 0 && this.holeSinceMs && nowMs - this.holeSinceMs >= this.holdMs) {
+      this.skipHole();
+      this.holeSinceMs = this.held > 0 ? nowMs : 0;
+    }
+  }
+
+  /** Sends on everything held, counting the holes between as lost. */
+  flush(): void {
+    while (this.held > 0) this.skipHole();
+    this.holeSinceMs = 0;
+    this.endLossRun();
+  }
+
+  /** Hands over the packets in order from `next` while they are there. */
+  private release(): void {
+    for (;;) {
+      const slot = this.next % this.window;
+      if (this.slotSeq[slot] !== this.next) return;
+      this.endLossRun();
+      this.options.deliver(this.slots[slot]!.subarray(0, this.lengths[slot]));
+      this.slotSeq[slot] = -1;
+      this.held--;
+      this.settle(this.next, DELIVERED);
+    }
+  }
+
+  /** Gives up on the hole at `next`: every missing number up to the next held packet is lost. */
+  private skipHole(): void {
+    for (let missing = 0; this.slotSeq[this.next % this.window] !== this.next && missing < SEQ_MOD; missing++) {
+      this.settle(this.next, LOST);
+    }
+    this.release();
+  }
+
+  /** Moves `next` up to `seq`, delivering what is held and counting what is not on the way. */
+  private skipTo(seq: number): void {
+    while (this.next !== seq) {
+      if (this.slotSeq[this.next % this.window] === this.next) {
+        this.release();
+        continue;
+      }
+      while (this.next !== seq && this.slotSeq[this.next % this.window] !== this.next) this.settle(this.next, LOST);
+    }
+  }
+
+  private endLossRun(): void {
+    if (this.lossRun === 0) return;
+    const count = this.lossRun;
+    this.lossRun = 0;
+    this.lost += count;
+    this.options.onLoss(count, this.lossFirst);
+  }
+
+  /** Records what became of `seq` and moves `next` past it; forgets the fate of numbers half a cycle back. */
+  private settle(seq: number, fate: number): void {
+    if (fate === LOST && this.lossRun++ === 0) this.lossFirst = seq;
+    this.fate[seq] = fate;
+    this.fate[(seq + SEQ_MOD / 2) % SEQ_MOD] = 0;
+    this.next = (seq + 1) % SEQ_MOD;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * `udp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]`: datagrams as they come, their bytes in
+ * arrival order. Unicast on a local address (or every address with `@:PORT`), or a multicast
+ * group joined for any source, or for one (`source=`, IPv4).
+ *
+ * @example
+ * ```ts
+ * const input = openUdpInput(parseEndpoint("udp://@239.1.2.3:5000?iface=10.0.0.2"));
+ * ```
+ */
+import { type Endpoint } from "../foundation/net/endpoint.ts";
+import { openUdpReceiver, type UdpReceiver } from "../foundation/net/udp_receive.ts";
+import { liveInput, type LiveSource, newLiveStats } from "./live_input.ts";
+
+/** The URL options a receive endpoint takes. */
+export const RECEIVE_PARAMS = ["iface", "source", "rcvbuf"] as const;
+
+/** Binds and joins from the URL's parts (parsed by the one endpoint parser). */
+export function openReceiver(endpoint: Endpoint): UdpReceiver {
+  const rcvbuf = endpoint.params.get("rcvbuf");
+  return openUdpReceiver({
+    host: endpoint.host,
+    port: endpoint.port,
+    iface: endpoint.params.get("iface") ?? undefined,
+    source: endpoint.params.get("source") ?? undefined,
+    rcvbufBytes: rcvbuf === null ? undefined : Math.max(65536, Math.min(1 << 30, Number(rcvbuf) || 0)),
+  });
+}
+
+export function openUdpInput(label: string, endpoint: Endpoint): LiveSource {
+  const receiver = openReceiver(endpoint);
+  const stats = newLiveStats();
+  return liveInput(label, {
+    poll(push) {
+      stats.datagrams += receiver.drain(push);
+      stats.malformed = receiver.truncated;
+    },
+    kernelDrops: () => receiver.kernelDrops,
+    close: () => receiver.close(),
+  }, stats);
+}

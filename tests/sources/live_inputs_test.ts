@@ -1,0 +1,190 @@
+/**
+ * Network inputs over real loopback sockets: UDP bytes in arrival order, RTP put back in order
+ * with its loss counted, TCP listening and connecting, and the errors a user sees.
+ */
+import { describe, expect, test } from "bun:test";
+import { connect, createServer } from "node:net";
+import { openLiveInput, openInput } from "../../sources/open_input.ts";
+import { RtpReorder } from "../../sources/rtp_reorder.ts";
+import type { LiveSource, InputGap } from "../../sources/live_input.ts";
+import { SOURCE_END, type Source } from "../../sources/source.ts";
+import { rtpSetHeader, rtpSetSeqnum, rtpSetSsrc, PT_MP2T } from "../../protocol/rtp.ts";
+import { freeTcpPort, freeUdpPort } from "../helpers/ports.ts";
+
+function rtpPacket(seq: number, payload: Uint8Array, pt = PT_MP2T, ssrc = 0x1234): Uint8Array {
+  const p = new Uint8Array(12 + payload.length);
+  rtpSetHeader(p, pt);
+  rtpSetSeqnum(p, seq);
+  rtpSetSsrc(p, ssrc);
+  p.set(payload, 12);
+  return p;
+}
+
+function payloadOf(k: number, size = 100): Uint8Array {
+  return new Uint8Array(size).fill(k & 0xff);
+}
+
+/** Reads a source until `want` bytes or `ms` pass. */
+async function readAll(source: Source, want: number, ms = 3000): Promise<Buffer> {
+  const out = Buffer.alloc(want);
+  let got = 0;
+  const until = Date.now() + ms;
+  while (got < want && Date.now() < until) {
+    const n = source.read(out, got, want - got);
+    if (n === SOURCE_END) break;
+    if (n === 0) await Bun.sleep(5);
+    else got += n;
+  }
+  return out.subarray(0, got);
+}
+
+describe("RtpReorder", () => {
+  const run = (order: number[], options: { window?: number } = {}) => {
+    const out: number[] = [];
+    const losses: [number, number][] = [];
+    const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: (n, first) => losses.push([n, first]), ...options });
+    const t = Date.now();
+    for (const seq of order) reorder.push(rtpPacket(seq & 0xffff, payloadOf(seq)), t);
+    reorder.flush();
+    return { out, losses, reorder };
+  };
+
+  test("a swap is repaired, a drop is one gap, a duplicate and a late packet are dropped", () => {
+    const out: number[] = [];
+    const losses: [number, number][] = [];
+    const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: (n, first) => losses.push([n, first]), holdMs: 50 });
+    for (const seq of [1, 2, 4, 3, 5, 7, 8, 8]) reorder.push(rtpPacket(seq, payloadOf(seq)), 1000);
+    reorder.tick(1100); // 6 is given up on
+    for (const seq of [6, 9]) reorder.push(rtpPacket(seq, payloadOf(seq)), 1101);
+    reorder.flush();
+    expect(out).toEqual([1, 2, 3, 4, 5, 7, 8, 9]);
+    expect(losses).toEqual([[1, 6]]);
+    expect(reorder.duplicates).toBe(1);
+    expect(reorder.late).toBe(1);
+  });
+
+  test("numbers wrap at 65535, and a hole wider than the window is lost on the spot", () => {
+    const { out, losses } = run([65534, 65535, 0, 1, 100, 101], { window: 8 });
+    expect(out).toEqual([254, 255, 0, 1, 100, 101]);
+    expect(losses).toEqual([[98, 2]]);
+  });
+
+  test("a hole is held no longer than holdMs", () => {
+    const out: number[] = [];
+    const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: () => {}, holdMs: 50 });
+    reorder.push(rtpPacket(10, payloadOf(10)), 1000);
+    reorder.push(rtpPacket(12, payloadOf(12)), 1001);
+    reorder.tick(1030);
+    expect(out).toEqual([10]);
+    reorder.tick(1060);
+    expect(out).toEqual([10, 12]);
+    expect(reorder.lost).toBe(1);
+  });
+
+  test("a sender that restarts its numbering far behind is followed after a few packets", () => {
+    const { out } = run([5000, 5001, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
+    expect(out.slice(0, 2)).toEqual([5000 & 0xff, 5001 & 0xff]);
+    expect(out.at(-1)).toBe(18);
+  });
+});
+
+describe("udp://@ and rtp://@ on loopback", () => {
+  test("udp://@127.0.0.1:P gives the datagrams' bytes in order", async () => {
+    const port = await freeUdpPort();
+    const input = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    const sent: Uint8Array[] = [];
+    for (let k = 0; k < 300; k++) {
+      const d = crypto.getRandomValues(new Uint8Array(1316));
+      sent.push(d);
+      sender.send(d);
+      if (k % 50 === 0) await Bun.sleep(2);
+    }
+    const all = Buffer.concat(sent);
+    const got = await readAll(input, all.length);
+    sender.close();
+    input.close();
+    expect(got.equals(all)).toBe(true);
+    expect(input.stats.datagrams).toBe(300);
+    expect(input.stats.kernelDrops).toBe(0);
+  });
+
+  test("rtp://@ strips headers, repairs a swap and reports a drop as one gap at its offset", async () => {
+    const port = await freeUdpPort();
+    const input = (await openLiveInput(`rtp://@127.0.0.1:${port}`)) as LiveSource;
+    const gaps: InputGap[] = [];
+    input.onGap = (g) => gaps.push(g);
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    const order = [0, 1, 2, 4, 3, 5, 7, 8, 9];
+    for (const k of order) sender.send(rtpPacket(k, payloadOf(k, 188)));
+    const want = 8 * 188;
+    const got = await readAll(input, want);
+    sender.close();
+    input.close();
+    expect([...Array(8).keys()].map((i) => got[i * 188])).toEqual([0, 1, 2, 3, 4, 5, 7, 8].map((k) => k));
+    expect(input.stats.lost).toBe(1);
+    const loss = gaps.filter((g) => g.kind === "lost");
+    expect(loss.length).toBe(1);
+    expect(loss[0]!.streamOffset).toBe(6 * 188);
+    expect(loss[0]!.what).toBe("1 RTP packet lost (seq 6)");
+  });
+
+  test("play's detection reads RTP L16 at 44.1 kHz as big-endian PCM without --format", async () => {
+    const port = await freeUdpPort();
+    const pending = openInput(`rtp://@127.0.0.1:${port}`);
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    await Bun.sleep(20);
+    sender.send(rtpPacket(1, payloadOf(1, 400), 10));
+    const opened = await pending;
+    sender.close();
+    opened.source.close();
+    expect(opened.info.format).toEqual({ encoding: "s16be", rate: 44100, channels: 2 });
+  });
+
+  test("a port in use, a name for an address, a send form and an unknown option are one-line errors", async () => {
+    const port = await freeUdpPort();
+    const first = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
+    await expect(openLiveInput(`udp://@127.0.0.1:${port}`)).rejects.toThrow(`port ${port} is in use`);
+    first.close();
+    await expect(openLiveInput(`udp://@localhost:${port}`)).rejects.toThrow("must be an IP address");
+    await expect(openLiveInput(`udp://127.0.0.1:${port}`)).rejects.toThrow(`write udp://@127.0.0.1:${port}`);
+    await expect(openLiveInput(`rtp://@:${port}?ttl=3`)).rejects.toThrow('unknown option "ttl"');
+    await expect(openLiveInput(`udp://@127.0.0.1:${port}?source=1.2.3.4`)).rejects.toThrow("multicast group only");
+  });
+});
+
+describe("tcp://", () => {
+  test("tcp://:PORT takes one connection, refuses a second, and ends at its EOF", async () => {
+    const port = freeTcpPort();
+    const input = await openLiveInput(`tcp://:${port}`);
+    const data = crypto.getRandomValues(new Uint8Array(300_000));
+    const a = connect({ host: "127.0.0.1", port });
+    await new Promise((r) => a.once("connect", r));
+    await Bun.sleep(50);
+    const refused = await new Promise<boolean>((resolve) => {
+      const b = connect({ host: "127.0.0.1", port });
+      b.once("error", () => resolve(true));
+      b.once("close", () => resolve(true));
+      b.once("data", () => resolve(false));
+    });
+    expect(refused).toBe(true);
+    a.end(data);
+    const got = await readAll(input, data.length + 1);
+    expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
+    expect(input.read(Buffer.alloc(1), 0, 1)).toBe(SOURCE_END);
+    input.close();
+  });
+
+  test("tcp://HOST:PORT connects; a refused connection is one line", async () => {
+    const port = freeTcpPort();
+    const data = crypto.getRandomValues(new Uint8Array(50_000));
+    const server = createServer((s) => s.end(data)).listen(port, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const input = await openLiveInput(`tcp://127.0.0.1:${port}`);
+    const got = await readAll(input, data.length + 1);
+    expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
+    input.close();
+    server.close();
+    await expect(openLiveInput(`tcp://127.0.0.1:${freeTcpPort()}`)).rejects.toThrow("connection refused");
+  });
+});
