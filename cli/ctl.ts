@@ -47,7 +47,12 @@ Ops:
                         alive; --persistent streams (needing --key on a keyed
                         server) run to the end without interest.
   stop JOB | interest JOB
-  queue PATH [--id ID] | pause | resume | cancel ID
+  queue PATH [--id ID] [--after ID | --first]
+                        queues a track for the speaker; prints its id and place
+                        (0 plays next)
+  pause | resume | cancel ID | clear
+                        cancel moves a playing track on to the next and removes
+                        a queued one; clear removes every queued track
   record start NAME | record stop NAME
 
 Options:
@@ -102,6 +107,7 @@ export function commandFromWords(words: readonly string[]): CtlCommand {
     case "reload":
     case "pause":
     case "resume":
+    case "clear":
       expectWords(op, parse({}).positionals, []);
       return { op, args: {} };
     case "stop":
@@ -114,9 +120,18 @@ export function commandFromWords(words: readonly string[]): CtlCommand {
       return { op, args: { id } };
     }
     case "queue": {
-      const { values, positionals } = parse({ id: { type: "string" } });
+      const { values, positionals } = parse({ id: { type: "string" }, after: { type: "string" }, first: { type: "boolean" } });
       const [path] = expectWords(op, positionals, ["PATH"]);
-      return { op, args: { path, ...(values.id !== undefined && { id: values.id }) } };
+      if (values.after !== undefined && values.first) throw new UsageError("queue: give --after ID or --first, not both");
+      return {
+        op,
+        args: {
+          path,
+          ...(values.id !== undefined && { id: values.id }),
+          ...(values.after !== undefined && { after: values.after }),
+          ...(values.first && { first: true }),
+        },
+      };
     }
     case "record": {
       const [action, name] = expectWords(op, parse({}).positionals, ["start|stop", "NAME"]);
@@ -234,6 +249,21 @@ function report(command: CtlCommand, reply: ControlReply, json: boolean): number
     case "reload":
       process.stdout.write(`reloaded ${String(result.config)}\n`);
       break;
+    case "queue":
+      process.stdout.write(`${String(result.id)}\tqueued at ${String(result.position)}${result.position === 0 ? " (next)" : ""}\n`);
+      break;
+    case "pause":
+      process.stdout.write("paused\n");
+      break;
+    case "resume":
+      process.stdout.write("resumed\n");
+      break;
+    case "cancel":
+      process.stdout.write(`cancelled ${String(result.id)} (${result.was === "playing" ? "was playing" : "was queued"})\n`);
+      break;
+    case "clear":
+      process.stdout.write(`cleared ${String(result.cleared)} queued track${result.cleared === 1 ? "" : "s"}\n`);
+      break;
     default:
       process.stdout.write(JSON.stringify(reply.result) + "\n");
   }
@@ -242,16 +272,15 @@ function report(command: CtlCommand, reply: ControlReply, json: boolean): number
 
 /** `status` and `list`: fetches every page, then prints them together. */
 async function runPaged(client: ControlClient, command: CtlCommand, options: CtlOptions): Promise<number> {
-  const pages: Record<string, unknown>[] = [];
-  let offset = 0;
-  for (let n = 0; n < MAX_PAGES; n++) {
-    const reply = await client.request(command.op, { ...command.args, offset }, { ttlMs: options.ttlMs });
-    if (options.json) process.stdout.write(JSON.stringify(reply) + "\n");
-    if (!reply.ok) return report(command, reply, false);
-    const page = (reply.result ?? {}) as Record<string, unknown>;
-    pages.push(page);
-    if (typeof page.next !== "number" || page.next <= offset) break;
-    offset = page.next;
+  const pages = await fetchPages(client, command, options);
+  if (!Array.isArray(pages)) return report(command, pages, false);
+  // The speaker's waiting tracks are paged on their own (status {queue: true}).
+  const speaker = (pages[0] as StatusPage | undefined)?.speaker;
+  let queue: Record<string, unknown>[] = [];
+  if (command.op === "status" && speaker && speaker.queue_length > 0) {
+    const queuePages = await fetchPages(client, { op: "status", args: { queue: true } }, options);
+    if (!Array.isArray(queuePages)) return report(command, queuePages, false);
+    queue = queuePages;
   }
   if (options.json) return 0;
   if (command.op === "list") {
@@ -263,12 +292,56 @@ async function runPaged(client: ControlClient, command: CtlCommand, options: Ctl
     }
     return 0;
   }
-  process.stdout.write(formatStatus(pages));
+  process.stdout.write(formatStatus(pages, queue as QueuePage[]));
   return 0;
+}
+
+/** Every page of a paged op, printing each reply with --json; the error reply that stopped it, if any. */
+async function fetchPages(client: ControlClient, command: CtlCommand, options: CtlOptions): Promise<Record<string, unknown>[] | ControlReply> {
+  const pages: Record<string, unknown>[] = [];
+  let offset = 0;
+  for (let n = 0; n < MAX_PAGES; n++) {
+    const reply = await client.request(command.op, { ...command.args, offset }, { ttlMs: options.ttlMs });
+    if (options.json) process.stdout.write(JSON.stringify(reply) + "\n");
+    if (!reply.ok) return reply;
+    const page = (reply.result ?? {}) as Record<string, unknown>;
+    pages.push(page);
+    if (typeof page.next !== "number" || page.next <= offset) break;
+    offset = page.next;
+  }
+  return pages;
+}
+
+interface SpeakerPart {
+  state: string;
+  output: string;
+  paused: boolean;
+  playing: { id: string; path: string; position: number; duration: number | null } | null;
+  queue_length: number;
+  finished: { id: string; path: string; status: string; error?: string }[];
+}
+
+interface QueuePage {
+  queue?: { id: string; path: string }[];
+}
+
+/** The speaker's lines of `status`. */
+function formatSpeaker(speaker: SpeakerPart, queue: QueuePage[]): string[] {
+  const lines = [`speaker: ${speaker.state}, output ${speaker.output}, ${speaker.queue_length} queued`];
+  const p = speaker.playing;
+  if (p) {
+    const duration = p.duration === null ? "" : ` of ${p.duration.toFixed(1)} s`;
+    lines.push(`  ${speaker.paused ? "paused" : "playing"} ${p.id}\t${p.path}\t${p.position.toFixed(1)} s${duration}`);
+  }
+  let n = 0;
+  for (const page of queue) for (const t of page.queue ?? []) lines.push(`  ${n++}. ${t.id}\t${t.path}`);
+  for (const t of speaker.finished) lines.push(`  ${t.status} ${t.id}\t${t.path}${t.error ? `\t${t.error}` : ""}`);
+  return lines;
 }
 
 interface StatusPage {
   server?: Record<string, unknown>;
+  speaker?: SpeakerPart;
   lateness?: Record<string, { count: number; p50: number; p99: number; max: number }>;
   jobs?: {
     id: string;
@@ -279,7 +352,7 @@ interface StatusPage {
   }[];
 }
 
-function formatStatus(pages: StatusPage[]): string {
+function formatStatus(pages: StatusPage[], queue: QueuePage[]): string {
   const first = pages[0] ?? {};
   const s = first.server ?? {};
   const lines = [
@@ -289,6 +362,7 @@ function formatStatus(pages: StatusPage[]): string {
   for (const [kind, l] of Object.entries(first.lateness ?? {})) {
     lines.push(`lateness ${kind}: p50 ${l.p50} µs, p99 ${l.p99} µs, max ${l.max} µs (${l.count} events)`);
   }
+  if (first.speaker) lines.push(...formatSpeaker(first.speaker, queue));
   for (const page of pages) {
     for (const job of page.jobs ?? []) {
       const expiry = job.persistent ? "persistent" : job.expires_in == null ? "" : `interest ${job.expires_in} s`;

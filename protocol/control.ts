@@ -63,6 +63,7 @@ export const OPS = [
   "pause",
   "resume",
   "cancel",
+  "clear",
   "record",
   "reload",
 ] as const;

@@ -15,6 +15,8 @@ import * as v from "valibot";
 import { type Cidr, CidrError, type HostPort, isLoopbackHost, parseCidr, parseHostPort } from "../foundation/net/address.ts";
 import { DEFAULT_CONTROL_ADDRESS } from "../protocol/control.ts";
 import { errnoOf } from "../foundation/errors.ts";
+import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { DEFAULT_BUFFER_SECONDS, DEFAULT_IDLE_CLOSE_S, DEFAULT_SPEAKER_FORMAT } from "../speaker/speaker_options.ts";
 
 /**
  * The embedded default, also the reference for every key. Relative paths (media_root, key_file)
@@ -45,6 +47,26 @@ max_destinations_per_job = 16
 # Control requests per second from one source (an IPv4 host, or a global IPv6 /64), and the burst allowed after a quiet spell.
 requests_per_second = 50
 request_burst = 100
+
+# The speaker: a gapless queue of tracks (queue, pause, resume, cancel, clear). Absent: no speaker.
+# [speaker]
+# One or more outputs: alsa:DEVICE, cmd:COMMAND, rtp://HOST:PORT, file:PATH.
+# output = ["alsa:default"]
+# The format every track is converted to (RTP follows its pt=/format=).
+# format = "s16le:44100:2"
+# Seconds of the queue opened, decoded and converted ahead of the output.
+# buffer_seconds = 5
+# Seconds after the queue empties before alsa:, cmd: and file: outputs are released.
+# idle_close = 10
+# While idle send "nothing", or "silence" (for encoders that need a continuous stream).
+# idle = "nothing"
+# Shell commands run as a track starts and ends, with PACER_TRACK_ID, PACER_TRACK_PATH and PACER_TRACK_STATUS.
+# on_start = "logger -t pacer started $PACER_TRACK_PATH"
+# on_finish = "logger -t pacer $PACER_TRACK_STATUS $PACER_TRACK_PATH"
+# Decoders by file extension: a command writing raw PCM in the given format to stdout; {path} is the quoted path.
+# [speaker.decoders]
+# flac = { command = "flac -dcs --force-raw-format --endian=little --sign=signed {path}", format = "s16le:44100:2" }
+# mp3 = { command = "ffmpeg -v error -i {path} -f s16le -ac 2 -ar 44100 -", format = "s16le:44100:2" }
 
 # Live acquisition inputs (pacer acquire pushes to these); repeat the block for more.
 # Not available in this version: pacer serve refuses to start with a [[live]] block.
@@ -81,6 +103,25 @@ export interface Limits {
   readonly requestBurst: number;
 }
 
+/** A decoder from `[speaker.decoders]`: a command writing raw PCM in `format`. */
+export interface DecoderConfig {
+  readonly command: string;
+  readonly format: SampleFormat;
+}
+
+/** `[speaker]`: see DEFAULT_CONFIG_TOML for each key. */
+export interface SpeakerConfig {
+  readonly outputs: readonly string[];
+  readonly format: SampleFormat;
+  readonly bufferSeconds: number;
+  readonly idleCloseS: number;
+  readonly idle: "nothing" | "silence";
+  readonly onStart?: string;
+  readonly onFinish?: string;
+  /** By lower-case extension, without the dot. */
+  readonly decoders: Readonly<Record<string, DecoderConfig>>;
+}
+
 export interface Config {
   /** Where the config came from: a path, or "(embedded default)". */
   readonly source: string;
@@ -95,6 +136,8 @@ export interface Config {
   readonly http?: HostPort;
   readonly limits: Limits;
   readonly live: readonly LiveInput[];
+  /** Absent: no speaker (queue, pause… answer not_available). */
+  readonly speaker?: SpeakerConfig;
 }
 
 /** One line naming the source, the key and what was wrong; the CLI prints it and exits 1. */
@@ -171,6 +214,57 @@ const LiveSchema = v.strictObject({
   ),
 });
 
+const sampleFormatText = v.pipe(
+  v.string('expected a sample format such as "s16le:44100:2"'),
+  v.check((s) => {
+    try {
+      parseSampleFormat(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'expected ENCODING:RATE:CHANNELS such as "s16le:44100:2" (s8, u8, s16le, s16be, s24le, s32le, f32le)'),
+);
+
+const seconds = (min: number, max: number, what: string) =>
+  v.pipe(
+    v.number(`expected ${what}`),
+    v.finite(`expected ${what}`),
+    v.minValue(min, `expected ${what}`),
+    v.maxValue(max, `expected ${what} (at most ${max})`),
+  );
+
+const SPEAKER_OUTPUT_SCHEMES = ["alsa", "cmd", "rtp", "file"];
+const outputUrl = v.pipe(
+  v.string('expected an output such as "alsa:default" or "rtp://239.1.2.3:5004"'),
+  v.check(
+    (s) => SPEAKER_OUTPUT_SCHEMES.includes(s.slice(0, Math.max(0, s.indexOf(":"))).toLowerCase()) && s.length > s.indexOf(":") + 1,
+    'expected an output such as "alsa:default", "cmd:COMMAND", "rtp://HOST:PORT" or "file:PATH"',
+  ),
+);
+
+const DecoderSchema = v.strictObject({
+  command: v.pipe(
+    text("a command line with {path}"),
+    v.check((s) => s.includes("{path}"), 'expected a command line with {path} where the file goes, such as "flac -dcs {path}"'),
+  ),
+  format: sampleFormatText,
+});
+
+const SpeakerSchema = v.strictObject({
+  output: v.union([outputUrl, v.pipe(v.array(outputUrl), v.minLength(1, "expected at least one output"))], 'expected an output or a list of outputs, such as ["alsa:default"]'),
+  format: v.optional(sampleFormatText, DEFAULT_SPEAKER_FORMAT),
+  buffer_seconds: v.optional(seconds(0.1, 600, "seconds from 0.1 to 600"), DEFAULT_BUFFER_SECONDS),
+  idle_close: v.optional(seconds(0, 86_400, "seconds ≥ 0"), DEFAULT_IDLE_CLOSE_S),
+  idle: v.optional(v.picklist(["nothing", "silence"], 'expected "nothing" or "silence"'), "nothing"),
+  on_start: v.optional(text("a shell command")),
+  on_finish: v.optional(text("a shell command")),
+  decoders: v.optional(
+    v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9]{1,16}$/, "expected a file extension such as flac")), DecoderSchema, "expected a table of decoders by file extension"),
+    {},
+  ),
+});
+
 const ConfigSchema = v.strictObject({
   control: v.optional(hostPortText("127.0.0.1:7070"), DEFAULT_CONTROL_ADDRESS),
   key_file: v.optional(text("a path to the key file")),
@@ -199,6 +293,7 @@ const ConfigSchema = v.strictObject({
   http: v.optional(hostPortText("127.0.0.1:9090")),
   limits: v.optional(LimitsSchema, {}),
   live: v.optional(v.array(LiveSchema, "expected [[live]] tables"), []),
+  speaker: v.optional(SpeakerSchema),
 });
 
 type RawConfig = v.InferOutput<typeof ConfigSchema>;
@@ -282,6 +377,24 @@ export function parseConfig(textIn: string, sourceName: string): Config {
       requestBurst: raw.limits.request_burst,
     },
     live,
+    ...(raw.speaker !== undefined && { speaker: speakerConfig(raw.speaker) }),
+  };
+}
+
+function speakerConfig(raw: NonNullable<RawConfig["speaker"]>): SpeakerConfig {
+  const decoders: Record<string, DecoderConfig> = {};
+  for (const [extension, decoder] of Object.entries(raw.decoders)) {
+    decoders[extension.toLowerCase()] = { command: decoder.command, format: parseSampleFormat(decoder.format) };
+  }
+  return {
+    outputs: typeof raw.output === "string" ? [raw.output] : raw.output,
+    format: parseSampleFormat(raw.format),
+    bufferSeconds: raw.buffer_seconds,
+    idleCloseS: raw.idle_close,
+    idle: raw.idle,
+    ...(raw.on_start !== undefined && { onStart: raw.on_start }),
+    ...(raw.on_finish !== undefined && { onFinish: raw.on_finish }),
+    decoders,
   };
 }
 

@@ -5,13 +5,14 @@
  * | op | args | result |
  * |---|---|---|
  * | ping | – | `{pong: true, version}` |
- * | status | `offset`, `limit`, or `job` | `{server, lateness, jobs, offset, next}` (server and lateness on the first page only), or `{job}` for one job |
+ * | status | `offset`, `limit`, or `job`, or `queue: true` | `{server, lateness, speaker, jobs, offset, next}` (server, lateness and speaker on the first page only), `{job}` for one job, or the speaker's queue paged |
  * | list | `offset`, `limit` | `{items: [{name, kind, duration}], total, offset, next}` |
  * | play | see play_op.ts | `{job, interest_timeout}` |
  * | stop | `job` | `{job, stopped: true}` |
  * | interest | `job` | `{job, expires_in}` (seconds; null for a persistent job) |
  * | reload | – | `{config}` (where the config came from); error `invalid_config` with the config's one-line error |
- * | queue, pause, resume, cancel, record | – | error `not_available` |
+ * | queue, pause, resume, cancel, clear | see speaker_ops.ts | error `not_available` without a speaker |
+ * | record | – | error `not_available` |
  *
  * A job belongs to the address that started it: `stop`, `interest` and `status {job}` are accepted
  * from that address, or from any authenticated request (a keyholder, such as the database server);
@@ -36,6 +37,7 @@ import type { FinishedJob, ServedJob } from "./jobs.ts";
 import { checkKeys, OpError, optionalString, pageArgs, requireString } from "./op_args.ts";
 import { fitPage } from "./paging.ts";
 import { playOp } from "./play_op.ts";
+import { cancelOp, clearOp, pauseOp, queueOp, queueStatusOp, resumeOp, speakerSummary } from "./speaker_ops.ts";
 import type { ServerContext } from "./server_context.ts";
 
 const MAX_PAGE = 100;
@@ -78,10 +80,11 @@ const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
       throw error;
     }
   },
-  queue: notYet("the speaker queue"),
-  pause: notYet("the speaker queue"),
-  resume: notYet("the speaker queue"),
-  cancel: notYet("the speaker queue"),
+  queue: (server, req) => queueOp(server, req.args),
+  pause: (server, req) => pauseOp(server, req.args),
+  resume: (server, req) => resumeOp(server, req.args),
+  cancel: (server, req) => cancelOp(server, req.args),
+  clear: (server, req) => clearOp(server, req.args),
   record: notYet("recording"),
 };
 
@@ -210,7 +213,11 @@ export function serverStatus(server: ServerContext) {
 }
 
 function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContext): unknown {
-  checkKeys(req.args, ["offset", "limit", "job"]);
+  if (req.args.queue !== undefined) {
+    if (req.args.queue !== true) throw new OpError("bad_request", `"queue" must be true`);
+    return queueStatusOp(server, req.args, ctx, (result) => replySize(req.id, result));
+  }
+  checkKeys(req.args, ["offset", "limit", "job", "queue"]);
   const one = optionalString(req.args, "job", MAX_JOB_ID);
   if (one !== undefined) {
     if (req.args.offset !== undefined || req.args.limit !== undefined) {
@@ -221,7 +228,8 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
   }
   const page = pageArgs(req.args, MAX_PAGE);
   // The server part only on the first page, so later pages have room for more jobs.
-  const header = page.offset === 0 ? serverStatus(server) : {};
+  const speaker = page.offset === 0 ? speakerSummary(server) : null;
+  const header = page.offset === 0 ? { ...serverStatus(server), ...(speaker && { speaker }) } : {};
   const mine = mayActOn(ctx);
   const running = server.jobs.running().filter((served) => mine(served.owner));
   return fitPage(

@@ -7,7 +7,7 @@
  * Reload (SIGHUP or the `reload` op) re-reads the config file and the key file; an invalid config
  * or an unreadable key keeps the old config whole. Running streams are not touched: the media
  * root, destination policy, limits, key and interest timeout apply to requests from then on.
- * Addresses and the user are fixed at start; changing them logs that a restart is needed.
+ * Addresses, the user and the speaker are fixed at start; changing them logs that a restart is needed.
  *
  * A config asking for what this version does not run yet (`[[live]]` inputs) is refused, at start
  * and on reload, rather than parsed and silently left without a listener.
@@ -24,9 +24,11 @@ import { accessSync, constants } from "node:fs";
 import { PacerError, TemporaryError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
+import { Speaker } from "../speaker/speaker.ts";
+import type { SpeakerOptions } from "../speaker/speaker_options.ts";
 import { Catalogue } from "./catalogue.ts";
 import { isLoopbackHost } from "../foundation/net/address.ts";
-import { type Config, ConfigError, loadConfig, readKey } from "./config.ts";
+import { type Config, ConfigError, loadConfig, readKey, type SpeakerConfig } from "./config.ts";
 import { ControlEndpoint, type ControlSocket, openControlSocket } from "./control_server.ts";
 import { JobTable } from "./jobs.ts";
 import { startMetricsHttp, type MetricsHttp } from "./metrics_http.ts";
@@ -57,6 +59,7 @@ export async function startServer(initial: Config, configPath: string | undefine
   let key = config.keyFile ? await readKey(config.keyFile) : undefined;
   const scheduler = new Scheduler();
   const jobs = new JobTable({ scheduler, log, interestTimeoutMs: config.interestTimeoutMs });
+  const speaker = config.speaker ? new Speaker(speakerOptions(config.speaker), { scheduler, log: log.child({ part: "speaker" }) }) : null;
   let reloading: Promise<Config> = Promise.resolve(config);
 
   const reload = async (): Promise<Config> => {
@@ -67,12 +70,12 @@ export async function startServer(initial: Config, configPath: string | undefine
     if (!isLoopbackHost(config.control.host) && nextKey === undefined) {
       throw new ConfigError(`config ${next.source}: key_file: the server listens on ${config.control.text} and needs a key`);
     }
-    for (const fixed of ["control", "user", "group", "http"] as const) {
+    for (const fixed of ["control", "user", "group", "http", "speaker"] as const) {
       if (JSON.stringify(next[fixed]) !== JSON.stringify(config[fixed])) {
         log.warn(`config ${fixed} changed; it takes effect at the next restart`);
       }
     }
-    config = { ...next, control: config.control, user: config.user, group: config.group, http: config.http };
+    config = { ...next, control: config.control, user: config.user, group: config.group, http: config.http, speaker: config.speaker };
     key = nextKey;
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
@@ -83,6 +86,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     config: () => config,
     keyed: () => key !== undefined,
     jobs,
+    speaker,
     scheduler,
     log,
     catalogue: new Catalogue(),
@@ -124,6 +128,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     key: key ? "required" : "none",
     http: http ? `${config.http!.host}:${http.port}` : undefined,
     config: config.source,
+    speaker: config.speaker ? config.speaker.outputs.join(" ") : undefined,
   });
 
   let stopping: Promise<void> | null = null;
@@ -136,9 +141,14 @@ export async function startServer(initial: Config, configPath: string | undefine
         socket.close();
         endpoint.clear();
         http?.stop();
-        await jobs.stopAll();
+        await Promise.all([jobs.stopAll(), speaker?.stop()]);
       })()),
   };
+}
+
+/** The speaker as `[speaker]` describes it. */
+function speakerOptions(config: SpeakerConfig): SpeakerOptions {
+  return { ...config, decoders: new Map(Object.entries(config.decoders)) };
 }
 
 /** Refuses a config asking for what this version does not run yet, with one line naming it. */

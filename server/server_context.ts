@@ -11,6 +11,7 @@
 
 import type { Logger } from "../foundation/log.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { Speaker } from "../speaker/speaker.ts";
 import type { Catalogue } from "./catalogue.ts";
 import type { Config } from "./config.ts";
 import type { ControlCounters } from "./control_server.ts";
@@ -23,6 +24,8 @@ export interface ServerContext {
   /** Whether a key is configured now. */
   keyed(): boolean;
   readonly jobs: JobTable;
+  /** The speaker, when the config has a [speaker] table. */
+  readonly speaker: Speaker | null;
   readonly scheduler: Scheduler;
   readonly log: Logger;
   readonly catalogue: Catalogue;

@@ -1,0 +1,548 @@
+/**
+ * The speaker: a queue of tracks played back to back, with no gap, as one
+ * continuous PCM stream to its outputs (DESIGN.md, "Speaker").
+ *
+ * - **Ahead of time.** Tracks are opened, decoded and converted to the one
+ *   output format in queue order, into a buffer of `buffer_seconds`
+ *   (track_loader.ts). The next track is therefore ready long before the one
+ *   playing ends, whatever the two formats are.
+ * - **One stream.** The speaker is the Source of one job (a session): each
+ *   read hands over the buffer's bytes, running from the end of one track
+ *   straight into the next. The job's destinations pace, convert to each
+ *   backend (L16 for RTP) and send, as for `pacer play`. The job reads ahead
+ *   only SESSION_CHUNK_US, so a cancel or a queue change is heard soon.
+ * - **Pause** closes the job's reader gate: the destinations stop within
+ *   their lead, and the time counts as a gap (RTP timestamps move on by it
+ *   and the first packet after carries the marker). Nothing is dropped.
+ * - **Playhead.** The lowest position among the destinations says which
+ *   track is playing and how far in; starts and ends are noticed by a tick
+ *   every TICK_US, which runs the hooks and keeps the history.
+ * - **Idle.** With the queue empty, a session with a device-like output
+ *   (alsa, cmd, file) is ended after `idle_close`, which releases them, and a
+ *   new one is opened for the next track. Network-only outputs, and
+ *   `idle = "silence"`, keep their session, so RTP timestamps keep counting.
+ * - **Errors.** A track that cannot be opened or decoded is logged once,
+ *   recorded as failed, and skipped: whatever it gave plays, and the next
+ *   track follows at once.
+ *
+ * @example
+ * ```ts
+ * const speaker = new Speaker(options, { scheduler, log });
+ * speaker.enqueue({ path: "/srv/media/a.wav", name: "a.wav" }); // { id: "t-…", position: 0 }
+ * speaker.pause(); speaker.resume();
+ * await speaker.stop();
+ * ```
+ */
+import { randomBytes } from "node:crypto";
+import type { Logger } from "../foundation/log.ts";
+import type { ReaderGate } from "../pipeline/gated_reader.ts";
+import { Job, type JobResult } from "../pipeline/job.ts";
+import { bytesPerFrame, formatToString } from "../protocol/sample_format.ts";
+import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { Timer } from "../scheduler/timer_wheel.ts";
+import { SOURCE_END, type Source } from "../sources/source.ts";
+import { PcmFifo } from "./pcm_fifo.ts";
+import type { SpeakerOptions } from "./speaker_options.ts";
+import { Track, type TrackEnd } from "./track.ts";
+import { runTrackHook } from "./track_hooks.ts";
+import { LoadTask } from "./track_loader.ts";
+
+/** How often the playhead is looked at: starts, ends and idle are noticed this late at most. */
+const TICK_US = 20 * US_PER_MS;
+/** The job's read-ahead per load: what still plays after a cancel, and how late a queued track can be heard. */
+const SESSION_CHUNK_US = 50 * US_PER_MS;
+/** With idle = "silence", silence is handed over at most this far ahead of the playhead. */
+const SILENCE_LEAD_US = 2 * SESSION_CHUNK_US;
+/** Finished tracks remembered for `status`. */
+export const HISTORY_LENGTH = 10;
+/** A session that ends by itself sooner than this after opening is not reopened at once (a dead output). */
+const REOPEN_DELAY_US = 1_000 * US_PER_MS;
+/** Schemes whose outputs hold a device or a process, released when idle. */
+const RELEASABLE_SCHEMES = ["alsa", "cmd", "file"];
+/** The buffer holds at least this much, so a block always fits. */
+const MIN_BUFFER_BYTES = 256 * 1024;
+
+/** A request the speaker refuses; `code` is the protocol's error code. */
+export class SpeakerError extends Error {
+  override name = "SpeakerError";
+  constructor(
+    readonly code: "bad_request" | "not_found",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface SpeakerContext {
+  readonly scheduler: Scheduler;
+  readonly log: Logger;
+}
+
+export interface QueueRequest {
+  /** The resolved path under the media root. */
+  readonly path: string;
+  /** The media name as the client gave it. */
+  readonly name: string;
+  readonly id?: string;
+  /** Place it right after this track (queued or playing). */
+  readonly after?: string;
+  /** Place it before every queued track. */
+  readonly first?: boolean;
+}
+
+interface Session {
+  readonly job: Job;
+  readonly openedAt: number;
+  ending: boolean;
+}
+
+/** A track as `status` shows it. */
+export interface TrackView {
+  readonly id: string;
+  readonly path: string;
+}
+
+export interface FinishedView extends TrackView {
+  readonly status: TrackEnd;
+  readonly error?: string;
+}
+
+export interface SpeakerStatus {
+  /** playing, paused, idle (outputs open, nothing to play) or released (no output open). */
+  readonly state: "playing" | "paused" | "idle" | "released";
+  readonly paused: boolean;
+  readonly output: "open" | "released";
+  readonly playing: (TrackView & { position: number; duration: number | null }) | null;
+  readonly queue_length: number;
+  readonly finished: readonly FinishedView[];
+}
+
+export class Speaker implements Source {
+  readonly label = "speaker";
+  onReadable: (() => void) | null = null;
+
+  /** Waiting tracks in play order; the first ones may already be loaded. */
+  private readonly queue: Track[] = [];
+  /** The track whose audio reads hand over now. */
+  private emitting: Track | null = null;
+  /** Handed over (wholly or in part) but not yet ended at the playhead, in order. */
+  private readonly inFlight: Track[] = [];
+  private readonly history: Track[] = [];
+  private loading: LoadTask | null = null;
+  private readonly fifo: PcmFifo;
+  /** Bytes handed to the current session's job. */
+  private emitted = 0;
+  private session: Session | null = null;
+  private opening: Promise<void> | null = null;
+  private readonly gate: ReaderGate = { closed: false };
+  private pausedFlag = false;
+  private idleSince: number | null = null;
+  private readonly tick: Timer;
+  private readonly reopen: Timer;
+  private readonly frameBytes: number;
+  private readonly bytesPerSecond: number;
+  private readonly releasable: boolean;
+  private stopped = false;
+  private readonly log: Logger;
+
+  constructor(
+    readonly options: SpeakerOptions,
+    private readonly ctx: SpeakerContext,
+  ) {
+    this.log = ctx.log;
+    this.frameBytes = bytesPerFrame(options.format);
+    this.bytesPerSecond = this.frameBytes * options.format.rate;
+    const bufferBytes = Math.max(MIN_BUFFER_BYTES, Math.ceil(options.bufferSeconds * this.bytesPerSecond));
+    this.fifo = new PcmFifo(bufferBytes - (bufferBytes % this.frameBytes));
+    this.releasable = options.idle === "nothing" && options.outputs.some((o) => RELEASABLE_SCHEMES.includes(o.slice(0, o.indexOf(":"))));
+    this.tick = ctx.scheduler.timer("speaker", (_t, now) => this.onTick(now));
+    this.reopen = ctx.scheduler.timer("speaker", () => this.ensureSession());
+  }
+
+  get paused(): boolean {
+    return this.pausedFlag;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Requests
+
+  /** Queues a track; returns its id and its place among the waiting tracks (0: next). Throws SpeakerError. */
+  enqueue(request: QueueRequest): { id: string; position: number } {
+    if (this.stopped) throw new SpeakerError("bad_request", "the speaker is stopping");
+    const id = request.id ?? `t-${randomBytes(6).toString("hex")}`;
+    if (this.find(id)) throw new SpeakerError("bad_request", `track id "${id}" is already in the queue; give another --id`);
+    let position = this.queue.length;
+    if (request.first) position = 0;
+    else if (request.after !== undefined) {
+      const at = this.queue.findIndex((t) => t.id === request.after);
+      if (at >= 0) position = at + 1;
+      else if (this.inFlight.some((t) => t.id === request.after && t.end === null)) position = 0;
+      else throw new SpeakerError("not_found", `no track "${request.after}" is queued or playing`);
+    }
+    const track = new Track(id, request.name, request.path);
+    this.queue.splice(position, 0, track);
+    this.idleSince = null;
+    this.log.info("speaker: queued", { track: id, media: request.name, position });
+    this.reconcile();
+    this.pump();
+    this.ensureSession();
+    return { id, position };
+  }
+
+  /** Cancels a queued or playing track; throws SpeakerError for an unknown id. */
+  cancel(id: string): { id: string; was: "queued" | "playing" } {
+    const at = this.queue.findIndex((t) => t.id === id);
+    if (at >= 0) {
+      const [track] = this.queue.splice(at, 1);
+      if (track!.loaded) this.dropFrom(track!.segStart!);
+      this.reconcile();
+      this.pump();
+      this.finish(track!, "cancelled");
+      return { id, was: "queued" };
+    }
+    const playing = this.inFlight.find((t) => t.id === id && t.end === null && !t.cancelled);
+    if (!playing) throw new SpeakerError("not_found", `no track "${id}" is queued or playing`);
+    playing.cancelled = true;
+    if (playing === this.emitting) {
+      // The rest of it is skipped in the buffer; what the job already read (SESSION_CHUNK_US) plays out.
+      if (this.loading?.track === playing) this.abortLoading();
+      if (playing.segEnd === null) {
+        this.fifo.truncate(this.fifo.readOffset);
+        playing.segEnd = this.fifo.readOffset;
+      } else {
+        this.fifo.skip(playing.segEnd);
+      }
+      this.endEmission(playing, this.emitted);
+      this.loading?.roomFreed();
+      this.pump();
+    }
+    this.onReadable?.();
+    this.log.info("speaker: cancelled", { track: id });
+    return { id, was: "playing" };
+  }
+
+  /** Removes every waiting track (the playing one plays on); returns how many. */
+  clear(): { cleared: number } {
+    const waiting = this.queue.splice(0);
+    const firstLoaded = waiting.find((t) => t.loaded);
+    if (firstLoaded) this.dropFrom(firstLoaded.segStart!);
+    for (const track of waiting) this.finish(track, "cancelled");
+    this.pump();
+    if (waiting.length) this.log.info("speaker: queue cleared", { tracks: waiting.length });
+    return { cleared: waiting.length };
+  }
+
+  pause(): { paused: true } {
+    if (!this.pausedFlag) this.log.info("speaker: paused");
+    this.pausedFlag = true;
+    this.gate.closed = !this.session?.ending;
+    return { paused: true };
+  }
+
+  resume(): { paused: false } {
+    if (this.pausedFlag) this.log.info("speaker: resumed");
+    this.pausedFlag = false;
+    this.gate.closed = false;
+    for (const d of this.session?.job.destinations ?? []) d.wake();
+    return { paused: false };
+  }
+
+  /** The waiting tracks, in order. */
+  queued(): readonly TrackView[] {
+    return this.queue.map((t) => ({ id: t.id, path: t.name }));
+  }
+
+  status(): SpeakerStatus {
+    const open = this.session !== null && !this.session.ending;
+    const current = this.inFlight.find((t) => t.started && t.end === null && !t.cancelled) ?? null;
+    let playing: SpeakerStatus["playing"] = null;
+    if (current) {
+      const head = this.playhead();
+      const position = Math.max(0, head - current.emitStart!) / this.bytesPerSecond;
+      playing = {
+        id: current.id,
+        path: current.name,
+        position: Math.round(position * 1000) / 1000,
+        duration: current.durationUs === null ? null : Math.round(current.durationUs / 1000) / 1000,
+      };
+    }
+    const busy = this.inFlight.length > 0 || this.queue.length > 0;
+    return {
+      state: !open ? (busy ? (this.pausedFlag ? "paused" : "playing") : "released") : this.pausedFlag && busy ? "paused" : busy ? "playing" : "idle",
+      paused: this.pausedFlag,
+      output: open ? "open" : "released",
+      playing,
+      queue_length: this.queue.length,
+      finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }) })),
+    };
+  }
+
+  /** Stops playing at once: the loader, the session and its outputs. Queued tracks are forgotten. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abortLoading();
+    this.ctx.scheduler.cancel(this.tick);
+    this.ctx.scheduler.cancel(this.reopen);
+    await this.opening;
+    const session = this.session;
+    if (session) await session.job.stop();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Source: the session's job reads the stream here
+
+  read(target: Buffer, position: number, length: number): number {
+    const session = this.session;
+    if (session?.ending) return SOURCE_END;
+    let n = 0;
+    while (n < length) {
+      let track = this.emitting;
+      if (!track) {
+        const next = this.queue[0];
+        // The next track's audio starts where the buffer's unread part starts, or it is not loaded yet.
+        if (!next || next.segStart !== this.fifo.readOffset) break;
+        this.queue.shift();
+        track = this.emitting = next;
+        next.emitStart = this.emitted + n;
+        this.inFlight.push(next);
+      }
+      const k = this.fifo.read(target, position + n, length - n, track.segEnd ?? Infinity);
+      n += k;
+      if (track.segEnd !== null && this.fifo.readOffset >= track.segEnd) {
+        this.endEmission(track, this.emitted + n);
+        continue;
+      }
+      if (k === 0) break;
+    }
+    if (n === 0 && this.options.idle === "silence" && session) n = this.silence(target, position, length);
+    this.emitted += n;
+    if (n > 0) this.loading?.roomFreed();
+    return n;
+  }
+
+  rewind(): boolean {
+    return false;
+  }
+
+  /** The job closes its source when it ends; the speaker lives on for the next session. */
+  close(): void {}
+
+  // -------------------------------------------------------------------------------------------
+  // Loading ahead
+
+  /** Tracks loaded into the buffer must follow each other there in queue order; from the first that does not, unload. */
+  private reconcile(): void {
+    let expected: number | null = this.emitting ? this.emitting.segEnd : this.fifo.readOffset;
+    for (const track of this.queue) {
+      if (!track.loaded) {
+        expected = null;
+        continue;
+      }
+      if (expected === null || track.segStart !== expected) {
+        this.dropFrom(track.segStart!);
+        return;
+      }
+      expected = track.segEnd;
+    }
+  }
+
+  /** Takes back the buffer from `offset` on; the waiting tracks there are loaded again when their turn comes. */
+  private dropFrom(offset: number): void {
+    this.fifo.truncate(offset);
+    for (const track of this.queue) {
+      if (track.loaded && track.segStart! >= offset) {
+        if (this.loading?.track === track) this.abortLoading();
+        track.unload();
+      }
+    }
+  }
+
+  private abortLoading(): void {
+    this.loading?.abort();
+    this.loading = null;
+  }
+
+  /** Starts loading the first waiting track not loaded yet, once nothing else loads. */
+  private pump(): void {
+    if (this.loading || this.stopped) return;
+    const track = this.queue.find((t) => !t.loaded);
+    if (!track) return;
+    const task = new LoadTask(track, this.fifo, this.options, this.log, {
+      written: () => this.onReadable?.(),
+      done: () => {
+        if (this.loading !== task) return;
+        this.loading = null;
+        this.onReadable?.();
+        this.pump();
+      },
+    });
+    this.loading = task;
+    task.start();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sessions: one job from the first track to idle_close
+
+  private ensureSession(): void {
+    if (this.session || this.opening || this.stopped) return;
+    if (this.queue.length === 0) return;
+    this.opening = this.openSession().finally(() => (this.opening = null));
+  }
+
+  private async openSession(): Promise<void> {
+    const { scheduler } = this.ctx;
+    const { format, outputs } = this.options;
+    const chunkBytes = Math.max(this.frameBytes, Math.round((this.bytesPerSecond * SESSION_CHUNK_US) / US_PER_S / this.frameBytes) * this.frameBytes);
+    let job: Job;
+    try {
+      job = await Job.create({
+        input: { label: "speaker", kind: "pcm", format },
+        source: this,
+        outputs: [...outputs],
+        scheduler,
+        log: this.log.child({ speaker: formatToString(format) }),
+        outFormat: format,
+        chunkBytes,
+        gate: this.gate,
+      });
+    } catch (error) {
+      const message = `speaker: cannot open the output: ${(error as Error).message}`;
+      this.log.error(message);
+      this.failWaiting(message);
+      return;
+    }
+    if (this.stopped) {
+      await job.stop();
+      return;
+    }
+    this.emitted = 0;
+    this.session = { job, openedAt: scheduler.now(), ending: false };
+    this.gate.closed = this.pausedFlag;
+    this.idleSince = null;
+    job.start();
+    scheduler.schedule(this.tick, scheduler.now() + TICK_US);
+    this.log.info("speaker: outputs open", { to: outputs.join(" ") });
+    void job.done.then((result) => this.sessionEnded(job, result));
+  }
+
+  private sessionEnded(job: Job, result: JobResult): void {
+    const session = this.session;
+    if (!session || session.job !== job) return;
+    this.session = null;
+    this.onReadable = null;
+    this.ctx.scheduler.cancel(this.tick);
+    if (session.ending) {
+      this.log.info("speaker: idle; outputs released");
+    } else if (!this.stopped) {
+      const why = result.failures.map((f) => `${f.label}: ${f.error.message}`).join("; ") || "the outputs ended";
+      this.log.error(`speaker: output failed (${why})`);
+      // What was playing is lost with the output; the rest of the queue waits for the next session.
+      const lost = this.emitting;
+      if (lost) {
+        if (this.loading?.track === lost) this.abortLoading();
+        if (lost.segEnd === null) this.fifo.truncate(this.fifo.readOffset);
+        else this.fifo.skip(lost.segEnd);
+        this.emitting = null;
+      }
+      for (const track of this.inFlight.splice(0)) {
+        track.error ??= `output failed: ${why}`;
+        this.finish(track, "failed");
+      }
+      this.reconcile();
+      this.pump();
+      if (this.queue.length > 0) {
+        const soon = this.ctx.scheduler.now() - session.openedAt < REOPEN_DELAY_US;
+        this.ctx.scheduler.schedule(this.reopen, this.ctx.scheduler.now() + (soon ? REOPEN_DELAY_US : 0));
+      }
+      return;
+    }
+    this.ensureSession();
+  }
+
+  /** Every waiting track fails with `message` (the outputs could not be opened). */
+  private failWaiting(message: string): void {
+    const waiting = this.queue.splice(0);
+    const firstLoaded = waiting.find((t) => t.loaded);
+    if (firstLoaded) this.dropFrom(firstLoaded.segStart!);
+    this.abortLoading();
+    for (const track of waiting) {
+      track.error = message;
+      this.finish(track, "failed");
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The playhead
+
+  /** Bytes of the session's stream the slowest destination has taken. */
+  private playhead(): number {
+    let lowest = Infinity;
+    for (const d of this.session?.job.destinations ?? []) if (d.active && d.reader.position < lowest) lowest = d.reader.position;
+    return lowest === Infinity ? this.emitted : lowest;
+  }
+
+  private onTick(now: number): void {
+    const session = this.session;
+    if (!session) return;
+    const head = this.playhead();
+    while (this.inFlight.length > 0) {
+      const track = this.inFlight[0]!;
+      const ended = track.emitEnd !== null && head >= track.emitEnd;
+      if (!track.started && (head > track.emitStart! || ended)) {
+        track.started = true;
+        if (track.emitEnd !== track.emitStart) this.started(track);
+      }
+      if (!ended) break;
+      this.inFlight.shift();
+      this.finish(track, track.cancelled ? "cancelled" : track.error ? "failed" : "played");
+    }
+    const idle = this.queue.length === 0 && this.inFlight.length === 0 && !this.loading;
+    if (!idle) this.idleSince = null;
+    else if (this.idleSince === null) this.idleSince = now;
+    else if (this.releasable && !session.ending && now - this.idleSince >= this.options.idleCloseS * US_PER_S) {
+      session.ending = true;
+      this.gate.closed = false;
+      session.job.requestLoad();
+      this.log.info("speaker: releasing the outputs", { idle_close: this.options.idleCloseS });
+    }
+    this.ctx.scheduler.schedule(this.tick, now + TICK_US);
+  }
+
+  private endEmission(track: Track, at: number): void {
+    track.emitEnd = at;
+    if (this.emitting === track) this.emitting = null;
+    if (track.durationUs === null && track.emitStart !== null && !track.cancelled) {
+      track.durationUs = Math.round(((at - track.emitStart) * US_PER_S) / this.bytesPerSecond);
+    }
+  }
+
+  private started(track: Track): void {
+    this.log.info("speaker: playing", { track: track.id, media: track.name });
+    if (this.options.onStart) runTrackHook(this.options.onStart, { id: track.id, path: track.name, status: "playing" }, this.log);
+  }
+
+  private finish(track: Track, end: TrackEnd): void {
+    if (track.end !== null) return;
+    track.end = end;
+    this.history.unshift(track);
+    if (this.history.length > HISTORY_LENGTH) this.history.pop();
+    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: track.name });
+    if (this.options.onFinish) runTrackHook(this.options.onFinish, { id: track.id, path: track.name, status: end }, this.log);
+  }
+
+  private find(id: string): Track | undefined {
+    return this.queue.find((t) => t.id === id) ?? this.inFlight.find((t) => t.id === id && t.end === null);
+  }
+
+  /** Silence for an idle "silence" speaker, at most SILENCE_LEAD_US ahead of the playhead, in whole frames. */
+  private silence(target: Buffer, position: number, length: number): number {
+    const lead = Math.round((SILENCE_LEAD_US * this.bytesPerSecond) / US_PER_S);
+    let n = Math.min(length, this.playhead() + lead - this.emitted);
+    n -= n % this.frameBytes;
+    if (n <= 0) return 0;
+    // Silence is the zero sample, but unsigned 8-bit centres on 0x80.
+    target.fill(this.options.format.encoding === "u8" ? 0x80 : 0, position, position + n);
+    return n;
+  }
+}

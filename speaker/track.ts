@@ -1,0 +1,49 @@
+/**
+ * One track of the speaker's queue, from `queue` to how it ended. Offsets
+ * place it twice: in the decoded-ahead buffer (`segStart`..`segEnd`, where
+ * its converted audio was written) and in the output stream of the current
+ * session (`emitStart`..`emitEnd`, where that audio went out), so the
+ * playhead tells when it starts and ends playing.
+ */
+import type { SampleFormat } from "../protocol/sample_format.ts";
+
+/** How a track ended, as `status` and the hooks' PACER_TRACK_STATUS say it. */
+export type TrackEnd = "played" | "cancelled" | "failed";
+
+export class Track {
+  /** Where its audio lies in the decoded-ahead buffer; null until loading starts, segEnd null while it loads. */
+  segStart: number | null = null;
+  segEnd: number | null = null;
+  /** Where its audio lies in the session's output stream; null until it is handed over. */
+  emitStart: number | null = null;
+  emitEnd: number | null = null;
+  /** The playhead has reached it (on_start has run). */
+  started = false;
+  /** Set once; the end is reported when the playhead passes emitEnd (or at once if it never played). */
+  end: TrackEnd | null = null;
+  /** Why it failed, one line. */
+  error: string | null = null;
+  cancelled = false;
+  format: SampleFormat | null = null;
+  /** Known for WAV at open; for decoded tracks once fully decoded. */
+  durationUs: number | null = null;
+
+  constructor(
+    readonly id: string,
+    /** The media name as the client gave it; logs and replies use this, never the real path. */
+    readonly name: string,
+    /** The resolved path under the media root. */
+    readonly path: string,
+  ) {}
+
+  /** Whether its audio is (being) written to the buffer. */
+  get loaded(): boolean {
+    return this.segStart !== null;
+  }
+
+  /** Forgets its place in the buffer: it is loaded again from the start when its turn comes. */
+  unload(): void {
+    this.segStart = this.segEnd = null;
+    this.error = null;
+  }
+}

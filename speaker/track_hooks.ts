@@ -1,0 +1,48 @@
+/**
+ * `on_start` and `on_finish`: shell commands run as a track starts and ends
+ * playing, with PACER_TRACK_ID, PACER_TRACK_PATH and PACER_TRACK_STATUS in
+ * their environment. Playback never waits for them: a hook runs on its own,
+ * a failing one is logged with its status, and one still running after
+ * HOOK_SLOW_MS is logged once and left to finish.
+ *
+ * @example
+ * ```ts
+ * runTrackHook("logger -t jukebox \"$PACER_TRACK_STATUS $PACER_TRACK_PATH\"", { id: "t1", path: "a.wav", status: "played" }, log);
+ * ```
+ */
+import { spawn } from "node:child_process";
+import type { Logger } from "../foundation/log.ts";
+
+/** A hook running longer than this is logged as slow (still not waited for). */
+const HOOK_SLOW_MS = 10_000;
+
+export interface HookTrack {
+  readonly id: string;
+  readonly path: string;
+  readonly status: string;
+}
+
+export function runTrackHook(command: string, track: HookTrack, log: Logger): void {
+  let child;
+  try {
+    child = spawn("sh", ["-c", command], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, PACER_TRACK_ID: track.id, PACER_TRACK_PATH: track.path, PACER_TRACK_STATUS: track.status },
+    });
+  } catch (error) {
+    log.warn(`hook "${command}" could not start: ${(error as Error).message}`);
+    return;
+  }
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-300)));
+  const slow = setTimeout(() => log.warn(`hook "${command}" for ${track.id} still runs after ${HOOK_SLOW_MS / 1000} s; not waiting for it`), HOOK_SLOW_MS);
+  slow.unref?.();
+  child.on("error", (error) => log.warn(`hook "${command}" could not start: ${error.message}`));
+  child.on("close", (code) => {
+    clearTimeout(slow);
+    if (code !== 0) {
+      const why = stderr.trim().split("\n").pop();
+      log.warn(`hook "${command}" for ${track.id} exited with status ${code}${why ? `: ${why}` : ""}`);
+    }
+  });
+}

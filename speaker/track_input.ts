@@ -1,0 +1,202 @@
+/**
+ * A track opened for decoding: its PCM format and its frames, block by block.
+ * WAV files are read natively; any other extension goes through the decoder
+ * command the config gives for it (`sh -c`, raw PCM on its stdout, `{path}`
+ * replaced by the single-quoted path). Blocks are whole frames in one reused
+ * buffer. A decoder that exits non-zero fails the track at the point it died.
+ *
+ * @example
+ * ```ts
+ * const input = await openTrackInput("/srv/media/a.flac", "a.flac", decoders);
+ * for (let block = await input.read(); block; block = await input.read()) convert(block);
+ * input.close();
+ * ```
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { open, type FileHandle } from "node:fs/promises";
+import { extname } from "node:path";
+import type { Readable } from "node:stream";
+import { bytesPerFrame, formatToString, type SampleFormat } from "../protocol/sample_format.ts";
+import { MAX_WAV_HEADER_BYTES, parseWavHeader } from "../protocol/wav.ts";
+import { US_PER_S } from "../scheduler/clock.ts";
+import type { DecoderSpec } from "./speaker_options.ts";
+
+/** Frames per block: about 90 ms at 44.1 kHz, so a block converts well within one send interval's slack. */
+export const BLOCK_FRAMES = 4096;
+/** The first read of a WAV file: headers are small; a larger one is read again in full. */
+const WAV_HEAD_BYTES = 64 * 1024;
+/** A decoder's last stderr lines kept to explain its failure. */
+const STDERR_KEEP_BYTES = 512;
+
+/** A one-line reason a track cannot be played, naming the track as the client did. */
+export class TrackError extends Error {
+  override name = "TrackError";
+}
+
+export interface TrackInput {
+  readonly format: SampleFormat;
+  /** Known for WAV; undefined for decoded tracks. */
+  readonly durationUs?: number;
+  /** The next block of whole frames (valid until the next call), or null at the end. Rejects with TrackError. */
+  read(): Promise<Uint8Array | null>;
+  close(): void;
+}
+
+/** Opens `path` (shown as `label`) with the decoder its extension calls for. Rejects with TrackError. */
+export async function openTrackInput(path: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>): Promise<TrackInput> {
+  const extension = extname(path).slice(1).toLowerCase();
+  const decoder = decoders.get(extension);
+  if (decoder) return openDecoded(path, label, decoder);
+  if (extension === "wav") return openWav(path, label);
+  const known = ["wav", ...decoders.keys()].join(", ");
+  throw new TrackError(`${label}: no decoder for ".${extension}" files (configured: ${known}); add one under [speaker.decoders]`);
+}
+
+function describe(label: string, error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return `${label}: no such file`;
+  if (code === "EACCES") return `${label}: permission denied`;
+  if (code === "EISDIR") return `${label}: is a directory`;
+  return `${label}: ${(error as Error).message}`;
+}
+
+async function openWav(path: string, label: string): Promise<TrackInput> {
+  let file: FileHandle;
+  try {
+    file = await open(path, "r");
+  } catch (error) {
+    throw new TrackError(describe(label, error));
+  }
+  try {
+    const size = (await file.stat()).size;
+    let head = Buffer.alloc(Math.min(size, WAV_HEAD_BYTES));
+    await file.read(head, 0, head.length, 0);
+    let header = parseWavHeader(head, label, size);
+    if (header.status === "need-more" && size > head.length) {
+      head = Buffer.alloc(Math.min(size, MAX_WAV_HEADER_BYTES));
+      await file.read(head, 0, head.length, 0);
+      header = parseWavHeader(head, label, size);
+    }
+    if (header.status !== "ok") throw new TrackError(`${label}: truncated WAV header`);
+    const { format, dataOffset } = header;
+    const frameBytes = bytesPerFrame(format);
+    const dataEnd = header.dataBytes === null ? size : Math.min(size, dataOffset + header.dataBytes);
+    const usable = dataEnd - dataOffset - ((dataEnd - dataOffset) % frameBytes);
+    const block = Buffer.alloc(BLOCK_FRAMES * frameBytes);
+    let position = dataOffset;
+    const end = dataOffset + usable;
+    return {
+      format,
+      durationUs: Math.round(((usable / frameBytes) * US_PER_S) / format.rate),
+      async read() {
+        const wanted = Math.min(block.length, end - position);
+        if (wanted <= 0) return null;
+        let got: number;
+        try {
+          ({ bytesRead: got } = await file.read(block, 0, wanted, position));
+        } catch (error) {
+          throw new TrackError(`${label}: read error: ${(error as Error).message}`);
+        }
+        got -= got % frameBytes;
+        if (got === 0) return null; // the file shrank under us: end here
+        position += got;
+        return got === block.length ? block : block.subarray(0, got);
+      },
+      close() {
+        void file.close().catch(() => {});
+      },
+    };
+  } catch (error) {
+    void file.close().catch(() => {});
+    throw error instanceof TrackError ? error : new TrackError(describe(label, error));
+  }
+}
+
+/** The shell's single-quoted form of `text`. */
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+function openDecoded(path: string, label: string, decoder: DecoderSpec): TrackInput {
+  const command = decoder.command.replaceAll("{path}", shellQuote(path));
+  const child: ChildProcess = spawn("sh", ["-c", command], { stdio: ["ignore", "pipe", "pipe"] });
+  const stdout = child.stdout as Readable;
+  let stderrTail = "";
+  child.stderr!.on("data", (d: Buffer) => (stderrTail = (stderrTail + d.toString()).slice(-STDERR_KEEP_BYTES)));
+  let spawnError: Error | null = null;
+  child.on("error", (error) => (spawnError = error));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  let ended = false;
+  stdout.on("end", () => (ended = true));
+  const frameBytes = bytesPerFrame(decoder.format);
+  const block = Buffer.alloc(BLOCK_FRAMES * frameBytes);
+  /** Part of a chunk not yet copied into a block. */
+  let pending: Buffer | null = null;
+  let pendingAt = 0;
+  let closed = false;
+
+  /** The next chunk of stdout, or null at its end. */
+  const nextChunk = async (): Promise<Buffer | null> => {
+    for (;;) {
+      const chunk = stdout.read() as Buffer | null;
+      if (chunk) return chunk;
+      if (ended || closed) return null;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stdout.off("readable", done);
+          stdout.off("end", done);
+          stdout.off("close", done);
+          resolve();
+        };
+        stdout.on("readable", done);
+        stdout.on("end", done);
+        stdout.on("close", done);
+      });
+    }
+  };
+
+  const failure = async (): Promise<TrackError | null> => {
+    const code = await exited;
+    if (spawnError) return new TrackError(`${label}: decoder could not start: ${(spawnError as Error).message}`);
+    if (code === 0) return null;
+    const why = stderrTail.trim().split("\n").pop()?.trim();
+    return new TrackError(`${label}: decoder exited with status ${code}${why ? `: ${why}` : ""}`);
+  };
+
+  return {
+    format: decoder.format,
+    async read() {
+      let filled = 0;
+      while (filled < block.length) {
+        if (!pending) {
+          pending = await nextChunk();
+          pendingAt = 0;
+          if (!pending) break;
+        }
+        const n = Math.min(block.length - filled, pending.length - pendingAt);
+        pending.copy(block, filled, pendingAt, pendingAt + n);
+        filled += n;
+        pendingAt += n;
+        if (pendingAt === pending.length) pending = null;
+      }
+      if (filled < block.length) {
+        // The end of stdout: whatever the decoder did, its exit status says whether that was the end of the track.
+        const error = await failure();
+        if (error) throw error;
+        filled -= filled % frameBytes;
+        if (filled === 0) return null;
+      }
+      return filled === block.length ? block : block.subarray(0, filled);
+    },
+    close() {
+      closed = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      stdout.destroy();
+    },
+  };
+}
+
+/** "flac (s16le:44100:2)" for logs. */
+export function describeDecoder(extension: string, decoder: DecoderSpec): string {
+  return `${extension} (${formatToString(decoder.format)})`;
+}

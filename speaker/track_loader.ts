@@ -1,0 +1,115 @@
+/**
+ * Loads one track into the speaker's buffer: opens it (track_input.ts),
+ * converts every block to the output format, and writes the result after
+ * whatever the buffer already holds, waiting for room as the stream reads.
+ * At the end the converter's tail (the resampler's delay) is flushed, so the
+ * track's converted length is exact and the next track starts right after it.
+ *
+ * A failure (missing, unreadable, undecodable, a decoder that dies) ends the
+ * track where it failed: it is logged once and recorded on the track, and
+ * what was written plays. An aborted task (the track was cancelled or moved)
+ * stops writing at once and closes its input (a decoder is killed).
+ *
+ * @example
+ * ```ts
+ * const task = new LoadTask(track, fifo, options, log, { written: () => wake(), done: () => next() });
+ * task.start();
+ * fifo.read(...); task.roomFreed();   // the stream made room
+ * ```
+ */
+import type { Logger } from "../foundation/log.ts";
+import { createConverter, type PcmConverter } from "../convert/converter.ts";
+import { bytesPerFrame } from "../protocol/sample_format.ts";
+import type { PcmFifo } from "./pcm_fifo.ts";
+import type { SpeakerOptions } from "./speaker_options.ts";
+import type { Track } from "./track.ts";
+import { openTrackInput, type TrackInput } from "./track_input.ts";
+
+export interface LoadEvents {
+  /** Audio was written to the buffer. */
+  written(): void;
+  /** The task is over (loaded, failed or aborted). */
+  done(): void;
+}
+
+export class LoadTask {
+  private aborted = false;
+  private input: TrackInput | null = null;
+  private waitingForRoom: (() => void) | null = null;
+  private readonly frameBytes: number;
+
+  constructor(
+    readonly track: Track,
+    private readonly fifo: PcmFifo,
+    private readonly options: SpeakerOptions,
+    private readonly log: Logger,
+    private readonly events: LoadEvents,
+  ) {
+    this.frameBytes = bytesPerFrame(options.format);
+  }
+
+  start(): void {
+    this.track.segStart = this.fifo.writeOffset;
+    void this.run();
+  }
+
+  abort(): void {
+    this.aborted = true;
+    this.input?.close();
+    this.roomFreed();
+  }
+
+  /** The stream read from the buffer: a write waiting for room tries again. */
+  roomFreed(): void {
+    const wake = this.waitingForRoom;
+    this.waitingForRoom = null;
+    wake?.();
+  }
+
+  private async run(): Promise<void> {
+    const track = this.track;
+    try {
+      const input = await openTrackInput(track.path, track.name, this.options.decoders);
+      this.input = input;
+      if (this.aborted) return;
+      track.format = input.format;
+      if (input.durationUs !== undefined) track.durationUs = input.durationUs;
+      const converter: PcmConverter = await createConverter(input.format, this.options.format, { seed: this.options.ditherSeed });
+      for (;;) {
+        const block = await input.read();
+        if (this.aborted) return;
+        if (!block) break;
+        if (!(await this.write(converter.convert(block)))) return;
+      }
+      if (!converter.identity && !(await this.write(converter.flush()))) return;
+      track.segEnd = this.fifo.writeOffset;
+    } catch (error) {
+      if (this.aborted) return;
+      const message = (error as Error).message;
+      this.log.warn(`speaker: ${message}; skipping to the next track`, { track: track.id });
+      track.error = message;
+      track.segEnd = this.fifo.writeOffset;
+    } finally {
+      this.input?.close();
+      this.events.done();
+    }
+  }
+
+  /** Writes `bytes` as room comes, in whole frames; false if aborted meanwhile. */
+  private async write(bytes: Uint8Array): Promise<boolean> {
+    let at = 0;
+    while (at < bytes.length) {
+      if (this.aborted) return false;
+      const room = this.fifo.free - (this.fifo.free % this.frameBytes);
+      if (room === 0) {
+        await new Promise<void>((resolve) => (this.waitingForRoom = resolve));
+        continue;
+      }
+      const n = Math.min(room, bytes.length - at);
+      this.fifo.write(at === 0 && n === bytes.length ? bytes : bytes.subarray(at, at + n));
+      at += n;
+      this.events.written();
+    }
+    return !this.aborted;
+  }
+}
