@@ -39,6 +39,11 @@ export interface UnitTiming {
 export interface BackendCounters {
   units: number;
   bytes: number;
+  /**
+   * Bytes of the stream (in the backend's format) taken but never delivered: dropped while a
+   * command was down, or left unread in its pipe when it died or was ended. The job reports them.
+   */
+  lostBytes: number;
   /** Non-fatal errors by kind: "refused" (ICMP unreachable), "nobufs", "underrun", "restart"... */
   errors: Record<string, number>;
 }
@@ -53,12 +58,21 @@ export interface Backend {
   /** How far ahead of real time units are sent, µs. */
   readonly aheadUs: number;
   readonly counters: BackendCounters;
+  /**
+   * A stream backend (a pipe, a sound card) that may take less than a unit when full, and so can
+   * fall behind the job's other outputs: the job keeps room for it to lag (pipeline/job.ts, LAG_BOUND_S).
+   */
+  readonly pushesBack?: boolean;
   /** Delivers a unit; returns the bytes taken (stream backends may take fewer). The view is only valid during the call. */
   send(unit: Uint8Array, timing: UnitTiming): number;
   /** The m= section for `--sdp`, for RTP outputs. */
   sdp?(): SdpMedia;
-  /** Ends the stream: flush, let a child exit, close sockets. */
-  close(): Promise<void>;
+  /**
+   * Ends the stream: flush, let a child exit, close sockets. `deadlineUs` (scheduler time) is when
+   * the output must have taken what it was given: a command still holding unread input then is
+   * ended. Without it, close waits as long as it takes.
+   */
+  close(deadlineUs?: number): Promise<void>;
 }
 
 export interface BackendContext {
@@ -84,7 +98,7 @@ export interface BackendFactory {
 }
 
 export function newCounters(): BackendCounters {
-  return { units: 0, bytes: 0, errors: {} };
+  return { units: 0, bytes: 0, lostBytes: 0, errors: {} };
 }
 
 /** Counts one non-fatal error of `kind`; returns true the first time, so callers log it once. */

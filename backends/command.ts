@@ -16,8 +16,23 @@
  *   are taken and dropped, and the new child starts at the current position
  *   (on a frame boundary). Bytes the dead child never read are not resent.
  *   Ten deaths in a row without reading anything fail the destination.
+ *   What a command never got (dropped while it was down, left unread in its
+ *   pipe when it died) is counted in `counters.lostBytes`; the job reports it.
  * - `close` ends stdin and waits for the command to exit; a non-zero status
- *   then is a warning, not a death.
+ *   then is a warning, not a death. Given a deadline (the job's end-of-stream
+ *   bound), close first waits for the command to read what its pipe holds:
+ *   a command that has not by the deadline is stuck, and is ended (SIGTERM
+ *   to its process group, SIGKILL KILL_AFTER_US later), its unread bytes
+ *   counted lost. One that has read everything is waited for as long as it
+ *   takes to exit (an encoder may take a while to finish its file).
+ * - Each command runs in a process group (and session) of its own: ending it
+ *   ends what it started too (`sh -c 'sleep 30'` forks `sleep`), and a
+ *   Ctrl-C on the terminal reaches pacer only, which closes the command's
+ *   stdin so it can finish cleanly.
+ * - Errors that fail the destination reach the user through the job, which
+ *   puts the output's label (`cmd:COMMAND`) in front, so they do not name
+ *   the command again; errors at creation are thrown straight to the user,
+ *   so they do.
  *
  * Why a pipe of our own rather than the child's `stdin` stream: in Bun,
  * node:child_process stdin is a socketpair that absorbs ~190 KB from a child
@@ -44,7 +59,7 @@ import { PacerError, UsageError } from "../foundation/errors.ts";
 import { type Libc, libc as loadLibc } from "../foundation/libc.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
-import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
+import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "./backend.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";
 
 const SCHEME_PREFIX = "cmd:";
@@ -62,6 +77,10 @@ const MAX_IDLE_DEATHS = 10;
 const STDERR_LINE_MAX = 1000;
 /** close() says once that it is still waiting for the command after this long. */
 const CLOSE_NOTICE_US = 10 * US_PER_S;
+/** While a close with a deadline waits for the command to read its pipe, it looks this often. */
+const DRAIN_POLL_US = 20_000;
+/** A stuck command is sent SIGTERM at the deadline, and SIGKILL this much later if it is still there. */
+const KILL_AFTER_US = 1 * US_PER_S;
 const ENV_BACKOFF = "PACER_CMD_BACKOFF_MS";
 
 // Linux values (asm-generic/fcntl.h, ioctls.h); pacer runs on Linux only (ALSA, FFI).
@@ -86,10 +105,10 @@ interface ChildPipe {
 
 function openPipe(): ChildPipe {
   libc ??= loadLibc();
-  if (!libc) throw new PacerError("cmd: cannot load the C library (libc.so.6) for the output pipe");
+  if (!libc) throw new PacerError("cannot load the C library (libc.so.6) for the output pipe");
   // Both ends close-on-exec, so other children never hold our write end open (and
   // never see EOF late); spawn dup2()s the read end to fd 0, which clears it there.
-  if (libc.pipe2(pipeFds, O_CLOEXEC) !== 0) throw new PacerError("cmd: cannot create a pipe (out of file descriptors?)");
+  if (libc.pipe2(pipeFds, O_CLOEXEC) !== 0) throw new PacerError("cannot create a pipe (out of file descriptors?)");
   const readFd = pipeFds[0]!;
   const writeFd = pipeFds[1]!;
   // Non-blocking on pacer's end only: the child's stdin stays an ordinary blocking pipe.
@@ -178,6 +197,8 @@ export const commandBackend: BackendFactory = {
     let spawnError: Error | null = null;
     let exited: (() => void) | null = null;
     let closing: Promise<void> | null = null;
+    /** Set when close() ended a stuck command, so its death by our signal is not warned about. */
+    let ended = false;
 
     const restartTimer = scheduler.timer("retry", () => {
       if (state !== "down") return;
@@ -187,7 +208,7 @@ export const commandBackend: BackendFactory = {
         startChild();
       } catch (err) {
         state = "failed";
-        ctx.fail(err instanceof PacerError ? err : new PacerError(`cmd: cannot restart ${quoted}: ${(err as Error).message}`));
+        ctx.fail(new PacerError(`cannot restart: ${(err as Error).message}`));
       }
     });
 
@@ -204,7 +225,7 @@ export const commandBackend: BackendFactory = {
       const pipe = openPipe();
       let proc: ChildProcess;
       try {
-        proc = spawn("sh", ["-c", command], { stdio: [pipe.readFd, "inherit", "pipe"], env });
+        proc = spawn("sh", ["-c", command], { stdio: [pipe.readFd, "inherit", "pipe"], env, detached: true });
       } catch (err) {
         closeSync(pipe.writeFd);
         throw err;
@@ -253,10 +274,12 @@ export const commandBackend: BackendFactory = {
     function childEnded(proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
       if (proc !== child) return;
       child = null;
-      const consumed = writtenToChild - releasePipe();
+      const unread = releasePipe();
+      counters.lostBytes += unread;
+      const consumed = writtenToChild - unread;
       const how = describeExit(code, signal, spawnError);
       if (state === "closing" || state === "closed") {
-        if (code !== 0 || signal) log.warn(`cmd: ${quoted} ${how} at the end of the stream`);
+        if ((code !== 0 || signal) && !ended) log.warn(`cmd: ${quoted} ${how} at the end of the stream`);
         exited?.();
         return;
       }
@@ -269,7 +292,7 @@ export const commandBackend: BackendFactory = {
       if (idleDeaths >= MAX_IDLE_DEATHS) {
         state = "failed";
         const detail = lastStderrLine ? `${how}: ${lastStderrLine}` : how;
-        ctx.fail(new PacerError(`cmd: ${quoted} died ${MAX_IDLE_DEATHS} times without reading any input: ${detail}`));
+        ctx.fail(new PacerError(`died ${MAX_IDLE_DEATHS} times without reading any input: ${detail}`));
         return;
       }
       state = "down";
@@ -278,13 +301,44 @@ export const commandBackend: BackendFactory = {
       backoffMs = Math.min(backoffMs * 2, maxMs);
     }
 
-    startChild();
+    /** The command, and whatever it started, in its own process group (spawned detached). */
+    function signalCommand(proc: ChildProcess, signal: NodeJS.Signals): void {
+      try {
+        process.kill(-proc.pid!, signal);
+      } catch {
+        proc.kill(signal); // the group is gone already, or never formed
+      }
+    }
+
+    try {
+      startChild();
+    } catch (err) {
+      throw new PacerError(`${target}: ${(err as Error).message}`);
+    }
+
+    /** The deadline passed with input still unread: the command is stuck; end it and count what it never read. */
+    function endStuck(proc: ChildProcess, unread: number): void {
+      ended = true;
+      counters.lostBytes += unread;
+      countError(counters, "ended");
+      closeSync(writeFd);
+      writeFd = -1;
+      log.warn(`cmd: ${quoted} left ${unread} bytes of its input unread past the end-of-stream bound; ending it`);
+      signalCommand(proc, "SIGTERM");
+      const kill = scheduler.timer("retry", () => {
+        if (child === proc) signalCommand(proc, "SIGKILL");
+      });
+      scheduler.schedule(kill, scheduler.now() + KILL_AFTER_US);
+      // "close" waits for every holder of its stderr; "exit" is enough once we ended it.
+      proc.once("exit", () => exited?.());
+    }
 
     return {
       label: target,
       format,
       unitBytes,
       aheadUs: AHEAD_US,
+      pushesBack: true,
       counters,
       send(unit) {
         const length = unit.length;
@@ -292,6 +346,7 @@ export const commandBackend: BackendFactory = {
           // Real time goes on while the command is away: take the unit and drop it.
           position += length;
           droppedWhileDown += length;
+          counters.lostBytes += length;
           return length;
         }
         let written = 0;
@@ -306,6 +361,7 @@ export const commandBackend: BackendFactory = {
             state = "down"; // its stdin is gone: drop until its exit is seen and it is restarted
             dropped = length - written;
             droppedWhileDown += dropped;
+            counters.lostBytes += dropped;
             break;
           }
         }
@@ -317,27 +373,40 @@ export const commandBackend: BackendFactory = {
         }
         return written + dropped;
       },
-      close() {
+      close(deadlineUs?: number) {
         closing ??= new Promise<void>((resolve) => {
           const wasFailed = state === "failed";
           state = "closing";
           scheduler.cancel(restartTimer);
-          if (child === null || wasFailed) {
+          const proc = child;
+          if (proc === null || wasFailed) {
             state = "closed";
             resolve();
             return;
           }
           const notice = scheduler.timer("retry", () => log.warn(`cmd: still waiting for ${quoted} to exit after end of stream`));
-          scheduler.schedule(notice, scheduler.now() + CLOSE_NOTICE_US);
+          const drain = scheduler.timer("retry", (_timer, now) => {
+            if (writeFd < 0) return;
+            const unread = unreadBytes(writeFd);
+            if (unread === 0) return endInput(now);
+            if (now >= deadlineUs!) return endStuck(proc, unread);
+            scheduler.schedule(drain, Math.min(now + DRAIN_POLL_US, deadlineUs!));
+          });
           exited = () => {
             scheduler.cancel(notice);
+            scheduler.cancel(drain);
             state = "closed";
             resolve();
           };
-          if (writeFd >= 0) {
+          const endInput = (now: number) => {
             closeSync(writeFd); // EOF on the child's stdin
             writeFd = -1;
-          }
+            scheduler.schedule(notice, now + CLOSE_NOTICE_US);
+          };
+          if (writeFd < 0) return scheduler.schedule(notice, scheduler.now() + CLOSE_NOTICE_US);
+          if (deadlineUs === undefined) return endInput(scheduler.now());
+          // Its stdin stays open until it has read what the pipe holds, so a stuck command shows.
+          scheduler.schedule(drain, scheduler.now());
         });
         return closing;
       },

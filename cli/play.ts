@@ -1,7 +1,11 @@
 /**
  * `pacer play INPUT... --to OUTPUT...`: plays the inputs back to back in
- * real time to every output, then exits 0.
+ * real time to every output, then exits 0 — or 1 when an output failed or
+ * lost part of the stream (the job logs one line for each), and 130 or 143
+ * (128 + the signal's number, as shells report it) when SIGINT or SIGTERM
+ * stopped it, after the outputs were closed.
  */
+import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import type { Logger } from "../foundation/log.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
@@ -14,6 +18,7 @@ import { sequenceSource } from "../sources/sequence_source.ts";
 import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
+import { US_PER_S } from "../scheduler/clock.ts";
 
 export const PLAY_HELP = `Usage: pacer play INPUT... --to OUTPUT [--to OUTPUT ...] [options]
 
@@ -37,9 +42,31 @@ Options:
   --device-wait S    how long a busy sound device may keep play waiting (default 10)
 `;
 
+/** Options that take a number; see valuesMayBeNegative. */
+const NUMBER_OPTIONS = new Set(["--start", "--bitrate", "--device-wait"]);
+
+/**
+ * `--start -1`: parseArgs takes "-1" for an option and says only "argument is ambiguous". A
+ * negative number after a number option is that option's value (`--start=-1`), so the option's
+ * own parser refuses it with a line that says what it expects.
+ */
+function valuesMayBeNegative(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") return out.concat(argv.slice(i));
+    const next = argv[i + 1];
+    if (NUMBER_OPTIONS.has(arg) && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: valuesMayBeNegative(argv),
     allowPositionals: true,
     options: {
       to: { type: "string", multiple: true },
@@ -74,6 +101,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
       inputs.push(await openInput(spec, { format, bitrate, startSeconds: i === 0 ? startSeconds : undefined }));
     }
     checkCompatible(inputs);
+    checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate, startSeconds, startText: values.start });
   } catch (error) {
     for (const input of inputs) input.source.close();
     throw error;
@@ -97,7 +125,13 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
     const media = job.destinations.flatMap((d) => (d.backend.sdp ? [d.backend.sdp()] : []));
     writeSdpFile(values.sdp, media);
   }
-  const stopOnSignal = () => void job.stop();
+  // The first SIGINT or SIGTERM closes the outputs cleanly (a command gets EOF, a file is synced);
+  // a second one finds no handler and ends pacer at once.
+  let interruptedBy: NodeJS.Signals | null = null;
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    interruptedBy ??= signal;
+    void job.stop();
+  };
   process.once("SIGINT", stopOnSignal);
   process.once("SIGTERM", stopOnSignal);
   const progress = startProgress(job, scheduler, values.loop ? undefined : durationUs);
@@ -107,13 +141,42 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   process.off("SIGINT", stopOnSignal);
   process.off("SIGTERM", stopOnSignal);
   reportCounters(job, log);
+  // A script tells an interrupted play from a complete one by its status, as a shell reports a killed one.
+  if (interruptedBy) return EXIT_SIGNAL_BASE + constants.signals[interruptedBy];
   if (result.inputError) return EXIT_FAILURE;
   if (result.failures.length > 0) {
     const temporary = result.failures.find((f) => f.error instanceof TemporaryError);
     if (temporary && result.failures.length === job.destinations.length) return EXIT_TEMPFAIL;
     return EXIT_FAILURE;
   }
+  if (result.losses.length > 0) return EXIT_FAILURE;
   return EXIT_OK;
+}
+
+/** Exit status after a signal: 128 + its number (SIGINT 130, SIGTERM 143), the shells' convention. */
+const EXIT_SIGNAL_BASE = 128;
+
+/**
+ * Options that cannot apply to these inputs are refused rather than ignored: --loop on a stream
+ * (it cannot be read again), --bitrate on PCM (paced by its sample rate), --start past the end.
+ */
+function checkOptionsApply(
+  inputs: OpenedInput[],
+  options: { loop: boolean; bitrate: number | undefined; startSeconds: number | undefined; startText: string | undefined },
+): void {
+  const stream = inputs.find((i) => i.stream !== undefined);
+  if (options.loop && stream) {
+    throw new UsageError(`--loop needs file inputs: ${stream.info.label} cannot be read again`);
+  }
+  const pcm = inputs.find((i) => i.info.kind === "pcm");
+  if (options.bitrate !== undefined && pcm) {
+    throw new UsageError(`--bitrate is for MPEG and other data: ${pcm.info.label} is PCM, paced by its sample rate`);
+  }
+  const first = inputs[0]!.info;
+  if (options.startSeconds !== undefined && first.durationUs !== undefined && options.startSeconds * US_PER_S >= first.durationUs) {
+    const seconds = Number((first.durationUs / US_PER_S).toFixed(3));
+    throw new PacerError(`--start ${options.startText}: ${first.label} is only ${seconds} s long, so nothing would play`);
+  }
 }
 
 function sumKnown(values: (number | undefined)[]): number | undefined {
@@ -144,6 +207,7 @@ function reportCounters(job: Job, log: Logger): void {
       dest: d.label,
       units,
       bytes,
+      lost_ms: Math.round(d.lostUs() / 1000),
       reanchors: d.pace.reanchors,
       gaps: d.gaps,
       errors: errorText || undefined,

@@ -6,6 +6,11 @@
  * destinations never drift and never wait on each other. The destination
  * paces, waits out starvation, and offers a stream backend the rest of a
  * unit it could not take yet; it knows nothing of the stream's format.
+ *
+ * It also keeps the account of what its output lost: media its reader
+ * dropped (skipped ahead when it fell too far behind the job's other
+ * outputs, or given up on at the end of the stream) and what the backend
+ * itself dropped (`counters.lostBytes`), against the stream's span.
  */
 import type { Backend, UnitTiming } from "../backends/backend.ts";
 import { PacedSchedule } from "../scheduler/paced_schedule.ts";
@@ -34,6 +39,13 @@ export class Destination {
   error: Error | null = null;
   gaps = 0;
   startedAt = 0;
+  /** Times this destination skipped ahead because it fell too far behind the others. */
+  skipsAhead = 0;
+  /** Set when the job gave up on it at the end of the stream (it was still behind). */
+  givenUp = false;
+  /** Media time its reader dropped (skips ahead, given up), µs. */
+  private droppedUs = 0;
+  private startMediaUs = 0;
   readonly pace: PacedSchedule;
   private readonly timer: Timer;
   private readonly unit: Buffer;
@@ -67,7 +79,8 @@ export class Destination {
    */
   start(now: number): void {
     this.startedAt = now;
-    this.pace.start(now, this.reader.mediaUs());
+    this.startMediaUs = this.reader.mediaUs();
+    this.pace.start(now, this.startMediaUs);
     this.host.scheduler.schedule(this.timer, now);
   }
 
@@ -88,6 +101,38 @@ export class Destination {
     this.error = error;
     this.host.scheduler.cancel(this.timer);
     this.host.destinationDone(this);
+  }
+
+  /**
+   * The job needs the buffer below `offset`, and this destination's output (a stream backend that
+   * pushes back) is still there: it moves on to `offset`, the skipped media counted lost, and
+   * sends from there at once (a new timeline segment, like a gap).
+   */
+  skipTo(offset: number, now: number): void {
+    if (this.state !== "running") return;
+    this.droppedUs += this.reader.skipTo(offset);
+    this.skipsAhead++;
+    this.marker = true;
+    this.pace.start(now, this.reader.mediaUs());
+    this.host.scheduler.schedule(this.timer, now);
+  }
+
+  /** The end of the stream passed long ago and this output is still behind: what it has not taken is lost. */
+  giveUp(): void {
+    if (this.state !== "running") return;
+    this.stop();
+    this.givenUp = true;
+    this.droppedUs += this.reader.dropRest();
+  }
+
+  /** Media time this output lost, µs: what its reader dropped and what its backend took but never delivered. */
+  lostUs(): number {
+    return this.droppedUs + this.reader.outputUs(this.backend.counters.lostBytes);
+  }
+
+  /** Media time of the stream this output covered, from its first unit to where it ended, µs (gaps included). */
+  spanUs(): number {
+    return this.reader.mediaUs() - this.startMediaUs;
   }
 
   private onSend(now: number): void {

@@ -40,5 +40,8 @@ export function gatedReader(inner: UnitReader, gate: ReaderGate): UnitReader {
     mediaUs: () => inner.mediaUs(),
     skipGap: (lostUs) => inner.skipGap(lostUs),
     ended: () => !gate.closed && inner.ended(),
+    skipTo: (offset) => inner.skipTo(offset),
+    dropRest: () => inner.dropRest(),
+    outputUs: (bytes) => inner.outputUs(bytes),
   };
 }

@@ -8,6 +8,15 @@
  * loadMarkBytes), so a send never waits on the disk, and all destinations
  * share the one buffer.
  *
+ * One output never holds back another (DESIGN.md, "Unreachable
+ * destinations"). A stream output (a command's pipe, a sound card) that
+ * pushes back may fall up to LAG_BOUND_S of media behind the job's leading
+ * output, in room the buffer keeps for it; past that it skips ahead, the
+ * skipped media counted and reported as lost, while the others keep their
+ * schedule. At the end of the stream (the first output done), an output still
+ * behind gets END_GRACE_US to take the rest, then is given up on (a command
+ * still holding unread input is ended); the job reports each output's loss.
+ *
  * @example
  * ```ts
  * const job = await Job.create({ input, source, outputs: ["rtp://127.0.0.1:5004"], scheduler, log });
@@ -21,6 +30,8 @@ import type { Logger } from "../foundation/log.ts";
 import { createConverter, type PcmConverter } from "../convert/converter.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { TS_SIZE } from "../protocol/mpegts.ts";
+import { US_PER_S } from "../scheduler/clock.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { type InputInfo, SOURCE_END, type Source } from "../sources/source.ts";
 import { Destination, type DestinationHost } from "./destination.ts";
@@ -29,6 +40,7 @@ import { type PacketInput, PacketReader } from "./packet_reader.ts";
 import { PcmReader } from "./pcm_reader.ts";
 import { ReadAheadBuffer } from "./read_ahead.ts";
 import { SkipRanges } from "./skip_ranges.ts";
+import { describeLoss, type OutputLoss } from "./output_loss.ts";
 import type { UnitReader } from "./unit_reader.ts";
 
 /** The original push server's load size. */
@@ -51,6 +63,19 @@ const LOAD_LEAD_S = 0.1;
  * this is 340 ms of lead; at ten times the rate still 34 ms).
  */
 const MIN_LEAD_BYTES = 64 * 1024;
+/**
+ * How far (media time) a stream output that pushes back may fall behind the job's leading output
+ * before it skips ahead: an encoder's start-up or a hiccup fits, and the buffer holds it for the
+ * few jobs that mix such an output with others (2 s at 1.5 Mbit/s is 375 KB; at CD rate 353 KB).
+ */
+export const LAG_BOUND_S = 2;
+/** The lag room when the stream's rate is not known yet, in chunks. */
+const LAG_CHUNKS_UNKNOWN_RATE = 4;
+/**
+ * After the end of the stream (the first output done), how long the outputs still behind get to
+ * take the rest before they are given up on, and a command still holding unread input is ended.
+ */
+export const END_GRACE_US = 5 * US_PER_S;
 
 /**
  * Bytes left in the read-ahead buffer when a load is asked for: LOAD_LEAD_S of the stream, at
@@ -87,6 +112,8 @@ export interface JobOptions {
 export interface JobResult {
   /** Destinations that failed, with their errors. */
   failures: { label: string; error: Error }[];
+  /** Destinations that did not fail but lost part of the stream (each also logged as one error line). */
+  losses: OutputLoss[];
   /** Set when the input itself failed (a read error). */
   inputError: Error | null;
 }
@@ -96,6 +123,8 @@ export class Job implements DestinationHost, PacketInput {
   ring: ReadAheadBuffer;
   /** A destination with this many bytes or fewer left ahead of it asks for a load. */
   loadMark: number;
+  /** How far a destination may be behind the leading one before it skips ahead (Infinity: no bound, see fitToDestinations). */
+  lagBytes = Infinity;
   private readonly bytesPerSecond: number;
   readonly skips = new SkipRanges();
   private garbageRuns = 0;
@@ -111,6 +140,11 @@ export class Job implements DestinationHost, PacketInput {
   private readonly chunkBytes: number;
   private bytesSinceRewind = 0;
   private finished = false;
+  /** When the first destination reached the end of the stream (scheduler time), or null. */
+  private streamEndedAt: number | null = null;
+  /** Set by stop(): outputs are closed because the job was stopped, not at the end. */
+  private stopped = false;
+  private readonly graceTimer: Timer;
 
   private constructor(
     private readonly options: JobOptions,
@@ -123,6 +157,7 @@ export class Job implements DestinationHost, PacketInput {
     this.ring = this.newRing();
     byteClock?.packets?.onGarbage((offset, length) => this.noteGarbage(offset, length));
     this.loadTimer = scheduler.timer("load", () => this.onLoad());
+    this.graceTimer = scheduler.timer("retry", () => this.giveUpOnLaggards());
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     options.source.onReadable = () => this.requestLoad();
   }
@@ -161,25 +196,36 @@ export class Job implements DestinationHost, PacketInput {
   }
 
   private newRing(): ReadAheadBuffer {
-    const ring = new ReadAheadBuffer(this.chunkBytes + this.loadMark);
+    const lagRoom = Number.isFinite(this.lagBytes) ? this.lagBytes : 0;
+    const ring = new ReadAheadBuffer(this.chunkBytes + this.loadMark + lagRoom);
     ring.start = ring.end = this.options.startOffset ?? 0;
     return ring;
   }
 
   /**
    * A destination waits for a whole unit (a file: write is 64 KiB), so the load mark must be at
-   * least the largest unit, or it could wait for data no load was asked for. Nothing is loaded yet.
+   * least the largest unit, or it could wait for data no load was asked for. An output that pushes
+   * back, among others, may lag: the buffer keeps LAG_BOUND_S more for it, so loads for the leading
+   * outputs always find a chunk of room. Nothing is loaded yet.
    */
   private fitToDestinations(): void {
     let largest = 0;
     for (const d of this.destinations) largest = Math.max(largest, d.reader.inputBytesPerUnit);
-    if (largest <= this.loadMark) return;
-    this.loadMark = largest;
+    const mayLag = this.destinations.length > 1 && this.destinations.some((d) => d.backend.pushesBack);
+    if (mayLag) {
+      this.lagBytes = this.bytesPerSecond > 0 ? Math.ceil(LAG_BOUND_S * this.bytesPerSecond) : LAG_CHUNKS_UNKNOWN_RATE * this.chunkBytes;
+    }
+    if (largest <= this.loadMark && !mayLag) return;
+    this.loadMark = Math.max(this.loadMark, largest);
     this.ring = this.newRing();
   }
 
   get label(): string {
     return this.options.input.label;
+  }
+
+  get kind(): InputInfo["kind"] {
+    return this.options.input.kind;
   }
 
   /** Loads the first chunk and starts every destination's send events now. */
@@ -230,11 +276,10 @@ export class Job implements DestinationHost, PacketInput {
     }
   }
 
-  /** A load event: frees what every destination has passed, then reads one chunk. */
+  /** A load event: moves on a destination too far behind, frees what every destination has passed, then reads one chunk. */
   private onLoad(): void {
     if (this.inputEnded || this.finished) return;
-    let lowest = Infinity;
-    for (const d of this.destinations) if (d.active && d.reader.position < lowest) lowest = d.reader.position;
+    const lowest = this.releasePoint();
     const { source, byteClock, loop } = this.options;
     if (lowest !== Infinity) {
       this.ring.release(lowest);
@@ -276,6 +321,36 @@ export class Job implements DestinationHost, PacketInput {
     if (loaded > 0 || this.inputEnded) for (const d of this.destinations) d.wake();
   }
 
+  /**
+   * The lowest position any destination still needs. One more than lagBytes behind the leading
+   * destination skips ahead first (whole units; the skipped media is counted lost), so a stuck
+   * output never keeps the buffer from the others.
+   */
+  private releasePoint(): number {
+    let lowest = Infinity;
+    let leading = -Infinity;
+    for (const d of this.destinations) {
+      if (!d.active) continue;
+      lowest = Math.min(lowest, d.reader.position);
+      leading = Math.max(leading, d.reader.position);
+    }
+    if (!(leading - lowest > this.lagBytes)) return lowest;
+    const floor = leading - this.lagBytes;
+    const now = this.scheduler.now();
+    lowest = Infinity;
+    for (const d of this.destinations) {
+      if (!d.active) continue;
+      if (d.reader.position < floor) {
+        if (d.skipsAhead === 0) {
+          this.options.log.warn(`${d.label}: fell more than ${LAG_BOUND_S} s behind the other outputs; skipping ahead, so they keep their schedule (what it misses is reported at the end)`);
+        }
+        d.skipTo(floor, now);
+      }
+      lowest = Math.min(lowest, d.reader.position);
+    }
+    return lowest;
+  }
+
   private failInput(error: Error): void {
     this.inputError = error;
     this.options.log.error(error.message);
@@ -286,11 +361,26 @@ export class Job implements DestinationHost, PacketInput {
 
   destinationDone(destination: Destination): void {
     if (destination.error) this.options.log.error(`${destination.label}: ${destination.error.message}`);
-    if (this.destinations.every((d) => !d.active)) void this.finish();
+    if (this.destinations.every((d) => !d.active)) {
+      void this.finish();
+      return;
+    }
+    // The first output to reach the end marks the end of the stream; the others get END_GRACE_US.
+    if (destination.state === "done" && this.streamEndedAt === null) {
+      this.streamEndedAt = this.scheduler.now();
+      this.scheduler.schedule(this.graceTimer, this.streamEndedAt + END_GRACE_US);
+    }
+  }
+
+  /** END_GRACE_US after the end of the stream: the outputs still behind lose the rest. */
+  private giveUpOnLaggards(): void {
+    for (const d of this.destinations) d.giveUp();
+    void this.finish();
   }
 
   /** Stops every destination and closes the outputs. */
   async stop(): Promise<JobResult> {
+    this.stopped = true;
     for (const d of this.destinations) d.stop();
     await this.finish();
     return this.done;
@@ -300,20 +390,35 @@ export class Job implements DestinationHost, PacketInput {
     if (this.finished) return;
     this.finished = true;
     this.scheduler.cancel(this.loadTimer);
+    this.scheduler.cancel(this.graceTimer);
     this.options.source.close();
+    const log = this.options.log;
+    // What an output was given it must take by the end of the grace: a command stuck on unread input is ended then.
+    const deadline = (this.streamEndedAt ?? this.scheduler.now()) + END_GRACE_US;
     const closing = this.destinations.map(async (d) => {
       try {
-        await d.backend.close();
+        await d.backend.close(deadline);
       } catch (error) {
-        if (!d.error) d.error = error as Error;
+        if (d.error) return;
+        d.error = error as Error;
+        log.error(`${d.label}: ${d.error.message}`);
       }
     });
     await Promise.all(closing);
     if (this.garbageRuns > 1) {
-      this.options.log.warn(`${this.label}: ${this.skips.total} bytes of garbage skipped in ${this.garbageRuns} places`);
+      log.warn(`${this.label}: ${this.skips.total} bytes of garbage skipped in ${this.garbageRuns} places`);
+    }
+    const losses: OutputLoss[] = [];
+    for (const d of this.destinations) {
+      if (d.error) continue; // its error line says what went wrong
+      const loss = describeLoss(d, this.stopped ? "stop" : "end", { lagBoundS: LAG_BOUND_S, graceS: END_GRACE_US / US_PER_S });
+      if (!loss) continue;
+      losses.push(loss);
+      log.error(loss.line);
     }
     this.resolveDone({
       failures: this.destinations.filter((d) => d.error).map((d) => ({ label: d.label, error: d.error! })),
+      losses,
       inputError: this.inputError,
     });
   }
@@ -332,7 +437,7 @@ export class Job implements DestinationHost, PacketInput {
 
 /** A PCM job's destinations convert and stage frames; any other job's send the stream's bytes as they are. */
 async function readerFor(job: Job, format: SampleFormat | undefined, backend: Backend): Promise<UnitReader> {
-  if (!format) return new PacketReader(job, job.ring.start, backend.unitBytes);
+  if (!format) return new PacketReader(job, job.ring.start, backend.unitBytes, job.kind === "mpegts" ? TS_SIZE : 1);
   return new PcmReader(job, job.ring.start, format, await converterFor(format, backend.format), backend.unitBytes);
 }
 

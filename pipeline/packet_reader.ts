@@ -29,14 +29,18 @@ export class PacketReader implements UnitReader {
   readonly frame = 0;
   readonly unitUs = 0;
   private cursor: number;
+  private readonly startCursor: number;
 
   constructor(
     private readonly input: PacketInput,
     start: number,
     /** Bytes per unit: whole packets, as the backend sends them. */
     readonly inputBytesPerUnit: number,
+    /** A skip ahead keeps whole packets of this size (188 for MPEG-TS; 1 for other data). */
+    private readonly packetBytes = 1,
   ) {
     this.cursor = start;
+    this.startCursor = start;
   }
 
   get position(): number {
@@ -66,6 +70,32 @@ export class PacketReader implements UnitReader {
     const { ring, skips, inputEnded } = this.input;
     if (!inputEnded) return false;
     return skips.size === 0 ? ring.available(this.cursor) === 0 : skips.cleanBytes(this.cursor, ring.end) === 0;
+  }
+
+  skipTo(offset: number): number {
+    const { ring, skips } = this.input;
+    const from = this.cursor;
+    const packet = this.packetBytes;
+    // Whole packets of clean bytes from the cursor, passing over garbage as a send would.
+    const wanted = skips.size === 0 ? offset - from : skips.cleanBytes(from, offset);
+    const held = skips.size === 0 ? ring.end - from : skips.cleanBytes(from, ring.end);
+    const bytes = Math.min(Math.ceil(wanted / packet) * packet, held - (held % packet));
+    if (!(bytes > 0)) return 0;
+    this.cursor = skips.size === 0 ? from + bytes : skips.advance(from, bytes);
+    return this.input.timeAt(this.cursor) - this.input.timeAt(from);
+  }
+
+  dropRest(): number {
+    const from = this.cursor;
+    this.cursor = this.input.ring.end;
+    return this.input.timeAt(this.cursor) - this.input.timeAt(from);
+  }
+
+  /** The average rate of what this reader has covered: the stream's own bytes, timed by its clock. */
+  outputUs(bytes: number): number {
+    const covered = this.cursor - this.startCursor;
+    if (bytes === 0 || covered <= 0) return 0;
+    return (bytes * (this.input.timeAt(this.cursor) - this.input.timeAt(this.startCursor))) / covered;
   }
 
   /** No garbage ahead: the next `unit.length` bytes, or what is left at the end. */

@@ -26,6 +26,7 @@ export class PcmReader implements UnitReader {
   private readonly inFrameBytes: number;
   private readonly outFrameBytes: number;
   private readonly outRate: number;
+  private readonly inRate: number;
   /** One conversion's worth of input, about a unit's time. */
   private readonly inBlock: Buffer;
   /** Converted bytes waiting to go out, in `staged[stagedStart..stagedEnd)`. */
@@ -49,6 +50,7 @@ export class PcmReader implements UnitReader {
     this.inFrameBytes = bytesPerFrame(format);
     this.outFrameBytes = bytesPerFrame(outFormat);
     this.outRate = outFormat.rate;
+    this.inRate = format.rate;
     const unitFrames = unitBytes / this.outFrameBytes;
     const inFrames = Math.max(1, Math.ceil((unitFrames * format.rate) / this.outRate));
     this.inBlock = Buffer.alloc(inFrames * this.inFrameBytes);
@@ -86,6 +88,34 @@ export class PcmReader implements UnitReader {
 
   ended(): boolean {
     return this.input.inputEnded && this.flushed && this.stagedEnd === this.stagedStart;
+  }
+
+  skipTo(offset: number): number {
+    // Whole input frames from the cursor: every reader's cursor is on the same frame grid.
+    const behind = Math.min(offset, this.input.ring.end) - this.cursor;
+    const inBytes = behind > 0 ? Math.ceil(behind / this.inFrameBytes) * this.inFrameBytes : 0;
+    this.cursor += inBytes;
+    return this.drop(inBytes / this.inFrameBytes);
+  }
+
+  dropRest(): number {
+    const rest = this.input.ring.available(this.cursor);
+    const inBytes = rest - (rest % this.inFrameBytes);
+    this.cursor += rest;
+    this.flushed = true; // the converter's tail goes too
+    return this.drop(inBytes / this.inFrameBytes);
+  }
+
+  outputUs(bytes: number): number {
+    return (Math.floor(bytes / this.outFrameBytes) * US_PER_S) / this.outRate;
+  }
+
+  /** Drops what is staged and `inFrames` input frames passed over; the timeline moves on by both. */
+  private drop(inFrames: number): number {
+    const frames = (this.stagedEnd - this.stagedStart) / this.outFrameBytes + Math.round((inFrames * this.outRate) / this.inRate);
+    this.stagedStart = this.stagedEnd = 0;
+    this.frame += frames;
+    return (frames * US_PER_S) / this.outRate;
   }
 
   /** Converts input until a whole unit is staged and copies it to `unit`; returns its length (a short unit only at the end). */

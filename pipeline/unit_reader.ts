@@ -41,6 +41,16 @@ export interface UnitReader {
   skipGap(lostUs: number): void;
   /** True once the input has ended and every unit of it has been given out. */
   ended(): boolean;
+  /**
+   * The job needs the buffer below `offset` back, and this reader is still there (its output fell
+   * too far behind the others): it moves on to the first whole frame or packet at or after
+   * `offset`, dropping what it had staged, and returns the media time dropped, µs.
+   */
+  skipTo(offset: number): number;
+  /** Drops everything left (the output is given up on at the end of the stream); returns the media time dropped, µs. */
+  dropRest(): number;
+  /** Media time that `bytes` of the backend's format last, µs (to report what a backend lost). */
+  outputUs(bytes: number): number;
 }
 
 /** What every reader needs from its job: the shared read-ahead buffer and a way to ask for more. */

@@ -176,8 +176,9 @@ describe("cmd: output", () => {
     const backend = await commandBackend.create("cmd:pacer_no_such_command_xyz --flag", CD_STREAM, ctx);
     const error = await failed;
     expect(error).toBeInstanceOf(PacerError);
+    // The job puts the output's label (cmd:pacer_no_such_command_xyz --flag) in front: the message does not repeat it.
     expect(error.message).toBe(
-      "cmd: `pacer_no_such_command_xyz --flag` died 10 times without reading any input: " +
+      "died 10 times without reading any input: " +
         "exited with status 127 (command not found): sh: 1: pacer_no_such_command_xyz: not found",
     );
     expect(failures.length).toBe(1);
