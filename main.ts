@@ -15,6 +15,7 @@ import { runDevices } from "./cli/devices.ts";
 import { runServe } from "./cli/serve.ts";
 import { runCtl } from "./cli/ctl.ts";
 import { runRecv } from "./cli/recv.ts";
+import { runRecord } from "./cli/record.ts";
 import { FormatSpecError } from "./protocol/sample_format.ts";
 
 type Command = (argv: string[], log: Logger) => Promise<number> | number;
@@ -57,7 +58,7 @@ const COMMANDS: Record<string, Command> = {
     }
     return runDevices(log);
   },
-  record: notYet("record"),
+  record: runRecord,
   serve: runServe,
   ctl: runCtl,
   recv: runRecv,

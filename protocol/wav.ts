@@ -208,3 +208,49 @@ export function wavHeader(format: SampleFormat, dataBytes: number): Uint8Array {
   view.setUint32(at + 4, Math.min(0xffffffff, dataBytes), true);
   return out;
 }
+
+/** A JUNK chunk's body in a recording header: the room a ds64 chunk takes when the file passes 4 GiB. */
+const DS64_BODY_SIZE = 28;
+/** Past this, the RIFF and data sizes no longer fit 32 bits: the header becomes RF64. */
+const RIFF_LIMIT = 0xffffffff;
+
+/**
+ * The header of a WAV being recorded, the same length whatever `dataBytes` is, so it can be
+ * rewritten in place as the file grows: RIFF with a JUNK chunk reserving room for a ds64 chunk,
+ * which becomes RF64 with that ds64 (EBU Tech 3306) once the sizes pass 32 bits.
+ *
+ * ```
+ * "RIFF" size "WAVE" "JUNK" 28 <28 zero bytes> "fmt " ... "data" size
+ * "RF64" -1   "WAVE" "ds64" 28 riffSize(8) dataSize(8) sampleCount(8) table(4)=0 "fmt " ... "data" -1
+ * ```
+ */
+export function wavRecordingHeader(format: SampleFormat, dataBytes: number): Uint8Array {
+  const plain = wavHeader(format, 0);
+  const size = plain.length + CHUNK_HEADER_SIZE + DS64_BODY_SIZE;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out.set(plain.subarray(0, RIFF_HEADER_SIZE), 0);
+  out.set(plain.subarray(RIFF_HEADER_SIZE), RIFF_HEADER_SIZE + CHUNK_HEADER_SIZE + DS64_BODY_SIZE);
+  const riffSize = size - 8 + dataBytes;
+  const ascii = (at: number, s: string) => {
+    for (let i = 0; i < 4; i++) out[at + i] = s.charCodeAt(i);
+  };
+  const dataSizeAt = size - 4;
+  if (riffSize <= RIFF_LIMIT) {
+    ascii(12, "JUNK");
+    view.setUint32(16, DS64_BODY_SIZE, true);
+    view.setUint32(4, riffSize, true);
+    view.setUint32(dataSizeAt, dataBytes, true);
+    return out;
+  }
+  ascii(0, "RF64");
+  view.setUint32(4, RIFF_LIMIT, true);
+  ascii(12, "ds64");
+  view.setUint32(16, DS64_BODY_SIZE, true);
+  view.setBigUint64(20, BigInt(riffSize), true);
+  view.setBigUint64(28, BigInt(dataBytes), true);
+  view.setBigUint64(36, BigInt(Math.floor(dataBytes / bytesPerFrame(format))), true);
+  view.setUint32(44, 0, true); // no table entries
+  view.setUint32(dataSizeAt, RIFF_LIMIT, true);
+  return out;
+}

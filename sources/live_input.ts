@@ -112,6 +112,7 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     if (queue.received > before) {
       firstArrivalMs ??= now;
       if (stalledSince !== null) {
+        stats.stalls++;
         gap("stall", lastArrivalMs ? now - lastArrivalMs : 0, lastArrivalMs, `input stalled for ${((now - lastArrivalMs) / 1000).toFixed(1)} s`);
         stalledSince = null;
       }
@@ -119,8 +120,7 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
       queue.wake();
       source.onReadable?.();
     } else if (lastArrivalMs && stalledSince === null && now - lastArrivalMs >= STALL_MS) {
-      stalledSince = now;
-      stats.stalls++;
+      stalledSince = now; // counted when data returns: a stream that has simply ended is no stall
     }
   };
   const timer = setInterval(tick, POLL_MS);

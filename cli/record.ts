@@ -1,0 +1,202 @@
+/**
+ * `pacer record INPUT --out PATTERN`: records a stream to disk, for cron (DESIGN.md). The lock
+ * on the output is taken before the input is opened, so a second recorder exits 75 at once.
+ */
+import { createReadStream, statSync } from "node:fs";
+import { extname } from "node:path";
+import { parseArgs } from "node:util";
+import { EXIT_FAILURE, EXIT_OK, PacerError, UsageError } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
+import { parseSeconds } from "../foundation/units.ts";
+import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
+import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { lockOutput } from "../recorder/lock.ts";
+import { checkPattern } from "../recorder/pattern.ts";
+import { type RecordKind, Recorder, type RecordSummary } from "../recorder/recorder.ts";
+import { isLiveSpec, openLiveInput } from "../sources/open_input.ts";
+import type { Source } from "../sources/source.ts";
+import { streamSource } from "../sources/stream_source.ts";
+
+export const RECORD_HELP = `Usage: pacer record INPUT --out PATTERN [options]
+
+Records a stream to disk as it comes, for cron. PATTERN takes strftime
+fields, filled in at each file's start: rec/%Y%m%d-%H%M.ts. A .ts is written
+in whole packets and cut only just before a PAT; a .wav is PCM with a header
+kept valid at every sync (RF64 past 4 GiB); anything else as received.
+Exits 0 at the end or on SIGINT/SIGTERM (files finished first), 1 if nothing
+arrived or a write failed, 75 if another recorder holds the same output.
+
+Inputs:  udp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]   rtp://@[GROUP]:PORT[?...]
+         tcp://:PORT (listen)   tcp://HOST:PORT (connect)   - (stdin)   a path
+
+Options:
+  --out PATTERN      where to write (required); fields %Y %y %m %d %H %M %S %j %s %F %T
+  --duration D       stop after D: 90, 1.5, 2m, 1h, 01:30
+  --until HH:MM      stop at the next such local time
+  --rotate D|SIZE    a new file every D on the clock (15m, 1h), or at SIZE (500MB, 2GB)
+  --stagger D        rotate this long after the clock's boundaries
+  --keep N           delete the oldest files of the pattern beyond N
+  --part             write NAME.part, renamed to NAME when complete
+  --sync-every D     fdatasync this often (default 1)
+  --wait D           exit 1 if nothing arrived within D (default: the whole duration)
+  --format FMT       the PCM input's format, for .wav (RTP L16 at 44.1 kHz needs none)
+  --gap-log FILE     append a line per gap: time, file, byte position, what was lost
+  --progress         a live status line (the default on a terminal)
+`;
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(k|m|g|ki|mi|gi)b$/i;
+const SIZE_UNIT: Record<string, number> = { k: 1e3, m: 1e6, g: 1e9, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3 };
+/** Shorter rotation than this would make more files than a cron user wants. */
+const MIN_ROTATE_S = 1;
+const MIN_ROTATE_BYTES = 1 << 16;
+
+export async function runRecord(argv: string[], log: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: "string" },
+      duration: { type: "string" },
+      until: { type: "string" },
+      rotate: { type: "string" },
+      stagger: { type: "string" },
+      keep: { type: "string" },
+      part: { type: "boolean" },
+      "sync-every": { type: "string" },
+      wait: { type: "string" },
+      format: { type: "string" },
+      "gap-log": { type: "string" },
+      progress: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(RECORD_HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) throw new UsageError(`record takes one input (see pacer record --help)`);
+  const spec = positionals[0]!;
+  const pattern = values.out;
+  if (!pattern) throw new UsageError("record: --out PATTERN is required (see pacer record --help)");
+  checkPattern(pattern);
+  const now = Date.now();
+  const durationMs = values.duration === undefined ? undefined : parseSeconds(values.duration, "--duration") * 1000;
+  const untilMs = values.until === undefined ? undefined : nextLocalTime(values.until, now);
+  const endAtMs = minDefined(durationMs === undefined ? undefined : now + durationMs, untilMs);
+  const waitUntilMs = values.wait === undefined ? endAtMs : now + parseSeconds(values.wait, "--wait") * 1000;
+  const rotate = values.rotate === undefined ? {} : parseRotate(values.rotate);
+  const staggerMs = values.stagger === undefined ? 0 : parseSeconds(values.stagger, "--stagger") * 1000;
+  const syncEveryMs = parseSeconds(values["sync-every"] ?? "1", "--sync-every") * 1000;
+  if (!(syncEveryMs > 0)) throw new UsageError("--sync-every must be more than 0");
+  const keep = values.keep === undefined ? undefined : parseKeep(values.keep);
+  const format = values.format ? parseSampleFormat(values.format) : undefined;
+  const kind = kindOf(pattern);
+
+  // Before the input: a second recorder must not so much as bind the port.
+  const lock = lockOutput(pattern);
+  try {
+    const source = await openRecordInput(spec);
+    const recorder = new Recorder(source, {
+      pattern,
+      kind,
+      pcmFormat: () => format ?? rtpPcmFormat(source),
+      endAtMs,
+      waitUntilMs,
+      ...rotate,
+      staggerMs,
+      syncEveryMs,
+      keep,
+      part: values.part ?? false,
+      gapLog: values["gap-log"],
+      log,
+      progress: values.progress ?? process.stderr.isTTY === true,
+    });
+    const stop = () => recorder.stop();
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    const summary = await recorder.done;
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    return report(summary, spec, log);
+  } finally {
+    lock.release();
+  }
+}
+
+function report(summary: RecordSummary, spec: string, log: Logger): number {
+  if (summary.error) {
+    log.error(summary.error);
+    return EXIT_FAILURE;
+  }
+  if (summary.nothing) {
+    log.error(`nothing arrived from ${spec}`);
+    return EXIT_FAILURE;
+  }
+  const seconds = ((summary.lastMs! - summary.firstMs!) / 1000).toFixed(1);
+  const files = `${summary.files.length} file${summary.files.length === 1 ? "" : "s"}`;
+  const drops = summary.kernelDrops === null ? "" : `, kernel drops ${summary.kernelDrops}`;
+  log.info(
+    `recorded ${files}, ${summary.bytes} bytes, ${seconds} s, gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}`,
+  );
+  return EXIT_OK;
+}
+
+async function openRecordInput(spec: string): Promise<Source> {
+  if (isLiveSpec(spec)) return openLiveInput(spec);
+  if (spec === "-") return streamSource("stdin", process.stdin);
+  try {
+    if (statSync(spec).isDirectory()) throw new PacerError(`${spec}: is a directory`);
+  } catch (error) {
+    if (error instanceof PacerError) throw error;
+    throw new PacerError(`${spec}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`);
+  }
+  return streamSource(spec, createReadStream(spec));
+}
+
+/** RTP's static L16 payload types say their format; their samples are big-endian. */
+function rtpPcmFormat(source: Source): SampleFormat | null {
+  const pt = (source as { payloadType?: number }).payloadType;
+  if (pt === PT_L16_STEREO || pt === PT_L16_MONO) return { encoding: "s16be", rate: 44_100, channels: pt === PT_L16_STEREO ? 2 : 1 };
+  return null;
+}
+
+function kindOf(pattern: string): RecordKind {
+  const ext = extname(pattern).toLowerCase();
+  if (ext === ".ts") return "ts";
+  if (ext === ".wav" || ext === ".wave") return "wav";
+  return "raw";
+}
+
+function parseRotate(text: string): { rotateEveryMs?: number; rotateBytes?: number } {
+  const size = SIZE.exec(text.trim());
+  if (size) {
+    const bytes = Math.round(Number(size[1]) * SIZE_UNIT[size[2]!.toLowerCase()]!);
+    if (bytes < MIN_ROTATE_BYTES) throw new UsageError(`--rotate "${text}": at least 64KiB`);
+    return { rotateBytes: bytes };
+  }
+  const seconds = parseSeconds(text, "--rotate");
+  if (seconds < MIN_ROTATE_S) throw new UsageError(`--rotate "${text}": at least ${MIN_ROTATE_S} s`);
+  return { rotateEveryMs: seconds * 1000 };
+}
+
+function parseKeep(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1) throw new UsageError(`--keep "${text}": expected a whole number of files, 1 or more`);
+  return n;
+}
+
+/** The next local time HH:MM after `now` (tomorrow's, if today's has passed). */
+export function nextLocalTime(text: string, now: number): number {
+  const m = /^(\d{1,2}):(\d{2})$/.exec(text);
+  if (!m || Number(m[1]) > 23 || Number(m[2]) > 59) throw new UsageError(`--until "${text}": expected HH:MM, like 06:30`);
+  const at = new Date(now);
+  at.setHours(Number(m[1]), Number(m[2]), 0, 0);
+  if (at.getTime() <= now) at.setDate(at.getDate() + 1);
+  return at.getTime();
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}

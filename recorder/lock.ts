@@ -1,0 +1,49 @@
+/**
+ * The lock that keeps a second recorder off an output: flock(2) on a hidden file in the
+ * pattern's folder, named after the pattern. The kernel drops it when the process ends, however
+ * it ends (kill -9 included), so a crashed recorder never leaves a stale lock for cron to trip on.
+ *
+ * @example
+ * ```ts
+ * const lock = lockOutput("rec/%Y%m%d.ts"); // TemporaryError (exit 75) when another recorder holds it
+ * lock.release();
+ * ```
+ */
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { join } from "node:path";
+import { PacerError, TemporaryError } from "../foundation/errors.ts";
+import { libc } from "../foundation/libc.ts";
+import { staticFolder } from "./pattern.ts";
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+export interface OutputLock {
+  readonly path: string;
+  release(): void;
+}
+
+/** The lock file for a pattern: `.NAME.lock` beside the files, slashes in NAME made underscores. */
+export function lockPathFor(pattern: string): string {
+  const folder = staticFolder(pattern);
+  const rest = pattern.slice(folder === "." && !pattern.startsWith("./") ? 0 : folder.length + 1);
+  return join(folder, `.${rest.replaceAll("/", "_")}.lock`);
+}
+
+export function lockOutput(pattern: string): OutputLock {
+  const c = libc();
+  if (!c) throw new PacerError("cannot lock the output: libc.so.6 could not be loaded");
+  const path = lockPathFor(pattern);
+  let fd: number;
+  try {
+    mkdirSync(staticFolder(pattern), { recursive: true });
+    fd = openSync(path, "a");
+  } catch (error) {
+    throw new PacerError(`${path}: cannot create the lock file: ${(error as Error).message}`);
+  }
+  if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+    closeSync(fd);
+    throw new TemporaryError(`another recorder is writing ${pattern} (lock ${path})`);
+  }
+  return { path, release: () => closeSync(fd) };
+}

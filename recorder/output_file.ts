@@ -1,0 +1,163 @@
+/**
+ * One file being recorded, written so that it is valid at every sync: bytes go out with
+ * fs.writeSync, fdatasync makes them durable every --sync-every (Bun's file writer has no fsync),
+ * a WAV's header is rewritten first so that it always counts what the sync makes durable, and
+ * with --part the file is NAME.part until it is complete. A write that fails (a full disk) leaves
+ * the file cut back to its last whole unit (TS packet, PCM frame), with a header that says so.
+ *
+ * @example
+ * ```ts
+ * const file = RecordingFile.create("rec/0630.wav", { wav: format, part: true });
+ * file.write(samples, 0, samples.length);
+ * file.sync();
+ * file.close(); // renames rec/0630.wav.part to rec/0630.wav
+ * ```
+ */
+import { closeSync, existsSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { PacerError } from "../foundation/errors.ts";
+import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
+import { wavRecordingHeader } from "../protocol/wav.ts";
+
+export interface RecordingFileOptions {
+  /** PCM written as WAV in this (WAV-native) format. */
+  wav?: SampleFormat;
+  /** Written as NAME.part, renamed when closed. */
+  part?: boolean;
+  /** The whole unit a file is cut back to after a failed write (188 for TS, a frame for PCM). */
+  unitBytes?: number;
+}
+
+/** A write or sync failed; the message names the file and why. */
+export class RecordingWriteError extends PacerError {
+  override name = "RecordingWriteError";
+}
+
+function why(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOSPC") return "no space left on device";
+  if (code === "EDQUOT") return "disk quota exceeded";
+  if (code === "EIO") return "input/output error";
+  return (error as Error).message;
+}
+
+export class RecordingFile {
+  /** Media bytes written (the WAV header not counted). */
+  bytes = 0;
+  private syncedBytes = 0;
+  private readonly headerBytes: number;
+  private closed = false;
+
+  private constructor(
+    /** The name the file has when complete. */
+    readonly path: string,
+    private readonly writingPath: string,
+    private readonly fd: number,
+    private readonly options: RecordingFileOptions,
+  ) {
+    this.headerBytes = options.wav ? wavRecordingHeader(options.wav, 0).length : 0;
+  }
+
+  /** Creates the file (and its folders); a name already taken gets `-1`, `-2`… before its extension. */
+  static create(path: string, options: RecordingFileOptions = {}): RecordingFile {
+    const final = freeName(path, options.part ?? false);
+    const writing = options.part ? `${final}.part` : final;
+    let fd: number;
+    try {
+      mkdirSync(dirname(writing), { recursive: true });
+      fd = openSync(writing, "wx");
+    } catch (error) {
+      throw new RecordingWriteError(`${writing}: cannot create: ${why(error)}`);
+    }
+    const file = new RecordingFile(final, writing, fd, options);
+    if (options.wav) file.writeAll(wavRecordingHeader(options.wav, 0), 0, file.headerBytes);
+    return file;
+  }
+
+  /** The name being written (NAME.part with --part). */
+  get currentPath(): string {
+    return this.writingPath;
+  }
+
+  write(bytes: Uint8Array, start: number, end: number): void {
+    this.writeAll(bytes, start, end);
+    this.bytes += end - start;
+  }
+
+  /** Makes what is written durable; a WAV's header counts it first. */
+  sync(): void {
+    if (this.closed || (this.syncedBytes === this.bytes && this.bytes > 0)) return;
+    try {
+      if (this.options.wav) writeSync(this.fd, wavRecordingHeader(this.options.wav, this.bytes), 0, this.headerBytes, 0);
+      fdatasyncSync(this.fd);
+    } catch (error) {
+      throw this.failed(error);
+    }
+    this.syncedBytes = this.bytes;
+  }
+
+  /** Syncs, closes and (with --part) renames to the final name. */
+  close(): void {
+    if (this.closed) return;
+    this.sync();
+    this.closed = true;
+    closeSync(this.fd);
+    if (this.writingPath !== this.path) {
+      try {
+        renameSync(this.writingPath, this.path);
+      } catch (error) {
+        throw new RecordingWriteError(`${this.writingPath}: cannot rename to ${this.path}: ${why(error)}`);
+      }
+    }
+  }
+
+  private writeAll(bytes: Uint8Array, start: number, end: number): void {
+    try {
+      for (let at = start; at < end; ) at += writeSync(this.fd, bytes, at, end - at);
+    } catch (error) {
+      throw this.failed(error);
+    }
+  }
+
+  /**
+   * After a failed write: the file is cut back to the last whole unit it holds, its header
+   * rewritten to match, and closed; the error to report names it.
+   */
+  private failed(error: unknown): RecordingWriteError {
+    const message = `${this.writingPath}: cannot write: ${why(error)}`;
+    if (this.closed) return new RecordingWriteError(message);
+    this.closed = true;
+    try {
+      const unit = this.options.wav ? bytesPerFrame(this.options.wav) : (this.options.unitBytes ?? 1);
+      const onDisk = Math.max(0, fstatSync(this.fd).size - this.headerBytes);
+      const whole = onDisk - (onDisk % unit);
+      ftruncateSync(this.fd, this.headerBytes + whole);
+      if (this.options.wav) writeSync(this.fd, wavRecordingHeader(this.options.wav, whole), 0, this.headerBytes, 0);
+      this.bytes = whole;
+      fdatasyncSync(this.fd);
+    } catch {
+      // The disk refuses even this: what the last sync made durable stays valid.
+    }
+    closeSync(this.fd);
+    if (this.writingPath !== this.path) {
+      try {
+        renameSync(this.writingPath, this.path);
+      } catch {
+        // Left as NAME.part: still valid up to its last whole unit.
+      }
+    }
+    return new RecordingWriteError(message);
+  }
+}
+
+function freeName(path: string, part: boolean): string {
+  const taken = (p: string) => existsSync(p) || (part && existsSync(`${p}.part`));
+  if (!taken(path)) return path;
+  const slash = path.lastIndexOf("/");
+  const dot = path.lastIndexOf(".");
+  const [stem, ext] = dot > slash + 1 ? [path.slice(0, dot), path.slice(dot)] : [path, ""];
+  for (let n = 1; ; n++) {
+    const candidate = `${stem}-${n}${ext}`;
+    if (!taken(candidate)) return candidate;
+  }
+}

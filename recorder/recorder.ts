@@ -1,0 +1,344 @@
+/**
+ * A recording: bytes from a source to files named by a pattern, as they come. TS is written in
+ * whole 188-byte packets and cut only before a PAT (or, with no PAT within a second, on a packet
+ * boundary); WAV in whole frames under a header kept valid at every sync; anything else as it
+ * comes. Files rotate on the clock (aligned, offset by the stagger) or by size, are synced every
+ * `syncEveryMs`, and the oldest beyond `keep` are deleted. No byte is inserted or dropped: the
+ * files concatenate to the stream.
+ *
+ * @example
+ * ```ts
+ * const recorder = new Recorder(source, { pattern: "rec/%H%M%S.ts", kind: "ts", syncEveryMs: 1000, log });
+ * process.once("SIGTERM", () => recorder.stop());
+ * const summary = await recorder.done;
+ * ```
+ */
+import { appendFileSync, readdirSync, statSync, unlinkSync } from "node:fs";
+import { basename, join } from "node:path";
+import { PacerError, UsageError } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
+import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
+import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
+import type { InputGap, LiveSource } from "../sources/live_input.ts";
+import { SOURCE_END, type Source } from "../sources/source.ts";
+import { RecordingFile } from "./output_file.ts";
+import { fieldsInNameOnly, formatPattern, patternMatcher, staticFolder } from "./pattern.ts";
+import { toWavSamples, wavFormatOf } from "./pcm_to_wav.ts";
+import { atPacket, isPatStart, TsWatch } from "./ts_watch.ts";
+
+/** Bytes read from the source per call: one buffer for the whole recording. */
+const READ_BYTES = 1 << 20;
+/** How often time is checked (rotation, sync, the end) when no data comes. */
+const TICK_MS = 100;
+/** A rotation that finds no PAT for this long cuts on the next packet boundary. */
+export const PAT_WAIT_MS = 1_000;
+/** Gap-log lines for continuity errors, at most, per file (a broken feed would fill the disk). */
+const CC_LOG_LINES_PER_FILE = 100;
+
+export type RecordKind = "ts" | "wav" | "raw";
+
+export interface RecorderOptions {
+  pattern: string;
+  kind: RecordKind;
+  /** The format of PCM as it arrives (wav), asked at the first byte; null when it is not known. */
+  pcmFormat?: () => SampleFormat | null;
+  /** Unix ms at which the recording ends. */
+  endAtMs?: number;
+  /** Unix ms by which something must have arrived, or the recording gives up. */
+  waitUntilMs?: number;
+  /** Rotate on the clock, every this many ms (aligned to local midnight, plus the stagger). */
+  rotateEveryMs?: number;
+  /** Rotate when a file reaches this many bytes. */
+  rotateBytes?: number;
+  staggerMs?: number;
+  syncEveryMs: number;
+  keep?: number;
+  part?: boolean;
+  gapLog?: string;
+  log: Logger;
+  /** Draw a status line on stderr every second. */
+  progress?: boolean;
+}
+
+export interface RecordSummary {
+  /** Final names of the files written, oldest first. */
+  files: string[];
+  bytes: number;
+  /** Unix ms of the first and last byte, or null when nothing came. */
+  firstMs: number | null;
+  lastMs: number | null;
+  gaps: number;
+  lost: number;
+  stalls: number;
+  ccErrors: number;
+  kernelDrops: number | null;
+  /** The write error that ended it, or the reason nothing was recorded. */
+  error: string | null;
+  /** Nothing at all arrived. */
+  nothing: boolean;
+}
+
+export class Recorder {
+  readonly done: Promise<RecordSummary>;
+  private resolveDone!: (s: RecordSummary) => void;
+  private readonly buf = Buffer.alloc(READ_BYTES);
+  /** Bytes at the front of `buf` kept from the last read: an unfinished packet or frame. */
+  private carry = 0;
+  /** Stream offset of buf[0]. */
+  private bufBase = 0;
+  private file: RecordingFile | null = null;
+  private fileStreamStart = 0;
+  private readonly files: string[] = [];
+  private bytes = 0;
+  private firstMs: number | null = null;
+  private lastMs: number | null = null;
+  private readonly watch = new TsWatch();
+  private ccLogged = 0;
+  private nextBoundaryMs = Infinity;
+  /** When the pending rotation fell due, or 0 when none is due. */
+  private dueSinceMs = 0;
+  private nextSyncMs = 0;
+  private wavIn: SampleFormat | null = null;
+  private wavOut: SampleFormat | null = null;
+  private unit = 1;
+  private finished = false;
+  private stopping = false;
+  private inputStopped = false;
+  private error: string | null = null;
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly progressTimer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly source: Source | LiveSource,
+    private readonly options: RecorderOptions,
+  ) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    if (options.kind === "ts") this.unit = TS_SIZE;
+    if (options.keep !== undefined && !fieldsInNameOnly(options.pattern)) {
+      throw new UsageError("--keep needs the pattern's strftime fields in the file name, not in its folders");
+    }
+    if ("live" in source) source.onGap = (gap) => this.onGap(gap);
+    source.onReadable = () => this.pump();
+    this.timer = setInterval(() => this.pump(), TICK_MS);
+    if (options.progress) this.progressTimer = setInterval(() => this.drawProgress(), 1000);
+    queueMicrotask(() => this.pump());
+  }
+
+  /** SIGINT/SIGTERM: what has arrived is written, the file synced and closed. */
+  stop(): void {
+    if (this.stopping || this.finished) return;
+    this.stopping = true;
+    this.endInput();
+    this.pump();
+  }
+
+  /** Stops the input: what it has queued is still read, then the recording finishes. */
+  private endInput(): void {
+    this.inputStopped = true;
+    if ("live" in this.source) this.source.finish();
+  }
+
+  private pump(): void {
+    if (this.finished) return;
+    const now = Date.now();
+    try {
+      for (;;) {
+        const n = this.source.read(this.buf, this.carry, this.buf.length - this.carry);
+        if (n === SOURCE_END) return this.finish(null);
+        if (n === 0) {
+          if (this.inputStopped) return this.finish(null);
+          break;
+        }
+        this.firstMs ??= now;
+        this.lastMs = now;
+        this.process(this.carry + n, now);
+      }
+      if (this.file && now >= this.nextSyncMs) {
+        this.file.sync();
+        this.nextSyncMs = now + this.options.syncEveryMs;
+      }
+      if (this.stopping) return;
+      if (this.firstMs === null && this.options.waitUntilMs !== undefined && now >= this.options.waitUntilMs) {
+        this.stopping = true;
+        this.endInput();
+        return this.pump();
+      }
+      if (this.options.endAtMs !== undefined && now >= this.options.endAtMs) {
+        this.stopping = true;
+        this.endInput();
+        return this.pump();
+      }
+    } catch (error) {
+      // A write error, a read error, a format not known: each ends the recording with one line.
+      return this.finish(error instanceof Error ? error : new PacerError(String(error)));
+    }
+  }
+
+  /** Writes `buf[0..total)` but for an unfinished unit at its end, cutting files where due. */
+  private process(total: number, now: number): void {
+    if (!this.file) this.openFirst(now);
+    let at = 0;
+    let segment = 0;
+    if (this.options.kind === "ts") {
+      while (at + TS_SIZE <= total) {
+        if (!atPacket(this.buf, at, total)) {
+          // Garbage is kept as it came; cuts wait for the packets to line up again.
+          const next = tsFindSync(this.buf, at + 1, total);
+          at = next < 0 ? total - (TS_SIZE - 1) : next;
+          continue;
+        }
+        if (this.watch.check(this.buf, at)) this.ccError(at - segment);
+        if (this.rotationDue(now, at - segment) && (isPatStart(this.buf, at) || now - this.dueSinceMs >= PAT_WAIT_MS)) {
+          this.file!.write(this.buf, segment, at);
+          this.rotate(now, this.bufBase + at);
+          segment = at;
+        }
+        at += TS_SIZE;
+      }
+    } else {
+      at = total - (total % this.unit);
+      if (at > 0 && this.rotationDue(now, 0)) this.rotate(now, this.bufBase);
+      if (this.wavIn) toWavSamples(this.wavIn.encoding, this.buf, 0, at);
+    }
+    this.file!.write(this.buf, segment, at);
+    this.bytes += at;
+    this.carry = total - at;
+    if (this.carry > 0) this.buf.copyWithin(0, at, total);
+    this.bufBase += at;
+  }
+
+  private openFirst(now: number): void {
+    if (this.options.kind === "wav") {
+      this.wavIn = this.options.pcmFormat?.() ?? null;
+      if (!this.wavIn) throw new UsageError(`${this.source.label}: the sample format is not known; give --format to record it as WAV`);
+      this.wavOut = wavFormatOf(this.wavIn);
+      this.unit = bytesPerFrame(this.wavIn);
+    }
+    this.nextBoundaryMs = this.boundaryAfter(now);
+    this.openFile(now, 0);
+  }
+
+  private boundaryAfter(now: number): number {
+    const every = this.options.rotateEveryMs;
+    if (!every) return Infinity;
+    const zone = new Date(now).getTimezoneOffset() * 60_000;
+    const stagger = this.options.staggerMs ?? 0;
+    return (Math.floor((now - zone - stagger) / every) + 1) * every + zone + stagger;
+  }
+
+  /** Whether a cut is due, with `pending` bytes not yet written to the current file. */
+  private rotationDue(now: number, pending: number): boolean {
+    if (this.dueSinceMs) return true;
+    if (now >= this.nextBoundaryMs) this.dueSinceMs = this.nextBoundaryMs;
+    else if (this.options.rotateBytes && this.file!.bytes + pending >= this.options.rotateBytes) this.dueSinceMs = now;
+    return this.dueSinceMs !== 0;
+  }
+
+  private rotate(now: number, streamOffset: number): void {
+    const onTheClock = this.dueSinceMs === this.nextBoundaryMs;
+    // A file cut on the clock is named after its boundary (06:15, not 06:15:00.3).
+    const named = onTheClock ? this.nextBoundaryMs : now;
+    this.file!.close();
+    this.dueSinceMs = 0;
+    if (onTheClock) this.nextBoundaryMs = this.boundaryAfter(Math.max(now, this.nextBoundaryMs));
+    this.openFile(named, streamOffset);
+  }
+
+  private openFile(at: number, streamOffset: number): void {
+    this.file = RecordingFile.create(formatPattern(this.options.pattern, new Date(at)), {
+      wav: this.wavOut ?? undefined,
+      part: this.options.part,
+      unitBytes: this.unit,
+    });
+    this.files.push(this.file.path);
+    this.fileStreamStart = streamOffset;
+    this.ccLogged = 0;
+    this.nextSyncMs = Date.now() + this.options.syncEveryMs;
+    this.prune();
+  }
+
+  /** --keep N: the oldest files of the pattern beyond N go, the one being written counted. */
+  private prune(): void {
+    const keep = this.options.keep;
+    if (keep === undefined) return;
+    const folder = staticFolder(this.options.pattern);
+    const matcher = patternMatcher(this.options.pattern);
+    const current = basename(this.file!.path);
+    const found = readdirSync(folder)
+      .filter((name) => matcher.test(name) && name !== current)
+      .map((name) => ({ name, mtime: statSync(join(folder, name)).mtimeMs }))
+      .sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name));
+    for (const old of found.slice(0, Math.max(0, found.length - (keep - 1)))) {
+      try {
+        unlinkSync(join(folder, old.name));
+      } catch (error) {
+        this.options.log.warn(`--keep: cannot delete ${join(folder, old.name)}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private onGap(gap: InputGap): void {
+    const position = this.file ? Math.max(0, gap.streamOffset - this.fileStreamStart) : 0;
+    this.gapLine(gap.wallMs, position, gap.what);
+  }
+
+  private ccError(pendingOffset: number): void {
+    if (!this.options.gapLog || !this.file) return;
+    if (this.ccLogged++ >= CC_LOG_LINES_PER_FILE) return;
+    const position = this.file.bytes + pendingOffset;
+    this.gapLine(Date.now(), position, this.ccLogged === CC_LOG_LINES_PER_FILE ? "TS continuity error (further ones in this file not logged)" : "TS continuity error");
+  }
+
+  private gapLine(wallMs: number, position: number, what: string): void {
+    if (!this.options.gapLog) return;
+    const file = this.file?.path ?? "-";
+    try {
+      appendFileSync(this.options.gapLog, `${new Date(wallMs).toISOString()} ${file} ${position} ${what}\n`);
+    } catch (error) {
+      this.options.log.warn(`${this.options.gapLog}: cannot write the gap log: ${(error as Error).message}`);
+    }
+  }
+
+  private drawProgress(): void {
+    const seconds = this.firstMs === null ? 0 : ((this.lastMs ?? this.firstMs) - this.firstMs) / 1000;
+    const stats = "live" in this.source ? this.source.stats : null;
+    process.stderr.write(`\r${this.file?.currentPath ?? "waiting for input"}  ${(this.bytes / 1e6).toFixed(1)} MB  ${seconds.toFixed(0)} s  gaps ${stats?.gaps ?? 0}\x1b[K`);
+  }
+
+  private finish(error: Error | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearInterval(this.timer);
+    if (this.progressTimer) {
+      clearInterval(this.progressTimer);
+      this.drawProgress();
+      process.stderr.write("\n");
+    }
+    this.error = error?.message ?? null;
+    if (this.file && !error && !this.wavOut) {
+      // The unfinished packet at the very end is the stream's own; it is kept (not half a WAV frame).
+      if (this.carry > 0) this.file.write(this.buf, 0, this.carry);
+      this.bytes += this.carry;
+    }
+    try {
+      this.file?.close();
+    } catch (closeError) {
+      this.error ??= (closeError as Error).message;
+    }
+    this.source.close();
+    const stats = "live" in this.source ? this.source.stats : null;
+    this.resolveDone({
+      files: this.files,
+      bytes: this.bytes,
+      firstMs: this.firstMs,
+      lastMs: this.lastMs,
+      gaps: stats?.gaps ?? 0,
+      lost: stats?.lost ?? 0,
+      stalls: stats?.stalls ?? 0,
+      ccErrors: this.watch.ccErrors,
+      kernelDrops: stats?.kernelDrops ?? null,
+      error: this.error,
+      nothing: this.firstMs === null,
+    });
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * What the recorder watches in a TS as it writes it: where each packet starts (cuts go only on
+ * a 188-byte boundary), which packets open a PAT (a rotation cuts just before one, so each file
+ * plays on its own), and continuity-counter errors per PID (ISO/IEC 13818-1 §2.4.3.3: a packet
+ * with payload adds one, mod 16; one repeat is allowed; discontinuity_indicator resets).
+ *
+ * @example
+ * ```ts
+ * const watch = new TsWatch();
+ * watch.check(buf, at); // counts a continuity error, if any
+ * isPatStart(buf, at);  // PID 0 with payload_unit_start
+ * ```
+ */
+import { TS_SIZE, TS_SYNC, tsGetCc, tsGetDiscontinuity, tsGetPayloadUnitStart, tsGetPid, tsHasAdaptation, tsHasPayload } from "../protocol/mpegts.ts";
+
+const PID_COUNT = 8192;
+const PAT_PID = 0;
+const NULL_PID = 0x1fff;
+
+/** True when the packet at `at` starts a PAT section. */
+export function isPatStart(buf: Uint8Array, at: number): boolean {
+  return buf[at] === TS_SYNC && tsGetPid(buf, at) === PAT_PID && tsGetPayloadUnitStart(buf, at);
+}
+
+/** True when `at` looks like a packet start: a sync byte, and another one packet on where there is room. */
+export function atPacket(buf: Uint8Array, at: number, end: number): boolean {
+  return buf[at] === TS_SYNC && (at + TS_SIZE >= end || buf[at + TS_SIZE] === TS_SYNC);
+}
+
+export class TsWatch {
+  ccErrors = 0;
+  /** Last CC per PID, or -1 before the first packet with payload. */
+  private readonly lastCc = new Int8Array(PID_COUNT).fill(-1);
+  private readonly repeated = new Uint8Array(PID_COUNT);
+
+  /** Checks the packet at `at`; returns true when its CC shows packets missing before it. */
+  check(buf: Uint8Array, at: number): boolean {
+    const pid = tsGetPid(buf, at);
+    if (pid === NULL_PID || !tsHasPayload(buf, at)) return false;
+    const cc = tsGetCc(buf, at);
+    const last = this.lastCc[pid]!;
+    this.lastCc[pid] = cc;
+    if (last < 0 || (tsHasAdaptation(buf, at) && tsGetDiscontinuity(buf, at))) return false;
+    if (cc === ((last + 1) & 0xf)) {
+      this.repeated[pid] = 0;
+      return false;
+    }
+    if (cc === last && this.repeated[pid] === 0) {
+      this.repeated[pid] = 1; // a duplicate packet is allowed once
+      return false;
+    }
+    this.ccErrors++;
+    return true;
+  }
+}
