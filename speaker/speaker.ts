@@ -315,7 +315,10 @@ export class Speaker implements Source {
       }
       if (k === 0) break;
     }
-    if (n === 0 && this.options.idle === "silence" && session) n = this.silence(target, position, length);
+    if (n === 0 && session) {
+      if (this.options.idle === "silence") n = this.silence(target, position, length);
+      else if (!this.releasable && this.isDry()) n = this.padToUnit(target, position, length);
+    }
     this.emitted += n;
     if (n > 0) this.loading?.roomFreed();
     return n;
@@ -486,9 +489,13 @@ export class Speaker implements Source {
     const session = this.session;
     if (!session) return;
     const head = this.playhead();
+    // A destination sends whole units only, so with nothing more to come the last part of a unit
+    // waits in its reader (until the next track, or the session's end flushes it): count it as played.
+    const dry = this.isDry();
+    const tail = dry ? this.largestUnitInput() : 0;
     while (this.inFlight.length > 0) {
       const track = this.inFlight[0]!;
-      const ended = track.emitEnd !== null && head >= track.emitEnd;
+      const ended = track.emitEnd !== null && (head >= track.emitEnd || (track.emitEnd === this.emitted && this.emitted - head < tail));
       if (!track.started && (head > track.emitStart! || ended)) {
         track.started = true;
         if (track.emitEnd !== track.emitStart) this.started(track);
@@ -497,7 +504,7 @@ export class Speaker implements Source {
       this.inFlight.shift();
       this.finish(track, track.cancelled ? "cancelled" : track.error ? "failed" : "played");
     }
-    const idle = this.queue.length === 0 && this.inFlight.length === 0 && !this.loading;
+    const idle = dry && this.inFlight.length === 0;
     if (!idle) this.idleSince = null;
     else if (this.idleSince === null) this.idleSince = now;
     else if (this.releasable && !session.ending && now - this.idleSince >= this.options.idleCloseS * US_PER_S) {
@@ -507,6 +514,18 @@ export class Speaker implements Source {
       this.log.info("speaker: releasing the outputs", { idle_close: this.options.idleCloseS });
     }
     this.ctx.scheduler.schedule(this.tick, now + TICK_US);
+  }
+
+  /** Nothing more to hand over: no track being handed over, none waiting, none loading. */
+  private isDry(): boolean {
+    return this.emitting === null && this.queue.length === 0 && !this.loading;
+  }
+
+  /** The most input bytes any destination waits for before it sends a unit. */
+  private largestUnitInput(): number {
+    let largest = 0;
+    for (const d of this.session?.job.destinations ?? []) largest = Math.max(largest, d.reader.inputBytesPerUnit);
+    return largest;
   }
 
   private endEmission(track: Track, at: number): void {
@@ -533,6 +552,20 @@ export class Speaker implements Source {
 
   private find(id: string): Track | undefined {
     return this.queue.find((t) => t.id === id) ?? this.inFlight.find((t) => t.id === id && t.end === null);
+  }
+
+  /**
+   * A session that is never released (network outputs) would hold the queue's last part-unit in
+   * its readers until the next track; silence up to a whole unit sends it now.
+   */
+  private padToUnit(target: Buffer, position: number, length: number): number {
+    const unit = this.largestUnitInput();
+    if (unit === 0) return 0;
+    let n = Math.min(length, (unit - (this.emitted % unit)) % unit);
+    n -= n % this.frameBytes;
+    if (n <= 0) return 0;
+    target.fill(this.options.format.encoding === "u8" ? 0x80 : 0, position, position + n);
+    return n;
   }
 
   /** Silence for an idle "silence" speaker, at most SILENCE_LEAD_US ahead of the playhead, in whole frames. */

@@ -96,7 +96,7 @@ export async function startSpeakerServe(
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const reply = await request("status");
-        const speaker = reply.ok ? reply.result.speaker : null;
+        const speaker = reply.ok ? (reply.result as { speaker?: unknown }).speaker : null;
         if (speaker && until(speaker)) return speaker;
         if (Date.now() > deadline) throw new Error(`speaker status never matched; last: ${JSON.stringify(speaker)}\n${fixture.stderr()}`);
         await Bun.sleep(50);

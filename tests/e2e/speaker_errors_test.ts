@@ -1,0 +1,150 @@
+/**
+ * The speaker's queue when things go wrong (issue 11, "Cancel and errors"), through a real
+ * `pacer serve` writing to `cmd:cat`: a corrupt track in the middle is skipped and the next plays
+ * right after the one before; a decoder that dies halfway is a failed track, not a stuck queue;
+ * cancel of the playing track, of a queued one and of an unknown id; a missing file and a path out
+ * of the media root are one-line errors that lose nothing queued; a duplicated queue datagram
+ * queues once.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseSampleFormat } from "../../protocol/sample_format.ts";
+import { runPacer } from "../helpers/pacer.ts";
+import { rawPeer, requestBytes } from "../server/serve_fixture.ts";
+import { decodeReply } from "../../protocol/control.ts";
+import { expectedOutput, type SpeakerServe, startSpeakerServe, type TestTrack, testSignal, wavTrack } from "./speaker_fixture.ts";
+
+const OUT = parseSampleFormat("f32le:44100:2");
+const FRAME = 8;
+let serve: SpeakerServe | null = null;
+
+afterEach(async () => {
+  if (!serve) return;
+  serve.client.close();
+  await serve.stop();
+  serve.cleanup();
+  serve = null;
+});
+
+const outputLines = (dir: string) => [`output = "cmd:cat > ${dir}/out.raw"`, `format = "f32le:44100:2"`, "idle_close = 0.3", "buffer_seconds = 2"];
+const finishedOf = (speaker: { finished: { id: string; status: string }[] }) => speaker.finished.map((t) => `${t.id} ${t.status}`).reverse();
+
+describe("speaker: track errors", () => {
+  test("a corrupt WAV in the middle is skipped and the next track follows the one before it gaplessly", async () => {
+    let tracks: TestTrack[] = [];
+    serve = await startSpeakerServe(outputLines, [], (media) => {
+      tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 0.5, 440), wavTrack(media, "b.wav", "s24le:48000:2", 0.4, 550)];
+      writeFileSync(join(media, "bad.wav"), Buffer.from("RIFF\x10\x00\x00\x00WAVEjunkjunkjunk"), { mode: 0o644 });
+    });
+    for (const name of ["a.wav", "bad.wav", "b.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 3 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["a.wav played", "bad.wav failed", "b.wav played"]);
+    expect(speaker.finished.find((t: { id: string }) => t.id === "bad.wav").error).toContain("bad.wav");
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
+    // Reported once, naming the track as queued.
+    expect(serve.stderr().split("\n").filter((l) => l.includes("bad.wav:")).length).toBe(1);
+  }, 30_000);
+
+  test("a decoder that exits non-zero halfway is a failed track and the queue goes on", async () => {
+    let a: TestTrack;
+    let b: TestTrack;
+    // Writes the first 20000 bytes of the file, then fails.
+    const dying = `raw = { command = "head -c 20000 {path}; echo broken pipe dream >&2; exit 3", format = "s16le:44100:2" }`;
+    serve = await startSpeakerServe(outputLines, [dying], (media) => {
+      a = wavTrack(media, "a.wav", "s16le:44100:2", 0.4, 440);
+      b = wavTrack(media, "b.wav", "s16le:44100:2", 0.4, 660);
+      writeFileSync(join(media, "x.raw"), testSignal(parseSampleFormat("s16le:44100:2"), 1, 300), { mode: 0o644 });
+    });
+    for (const name of ["a.wav", "x.raw", "b.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 3 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["a.wav played", "x.raw failed", "b.wav played"]);
+    expect(speaker.finished.find((t: { id: string }) => t.id === "x.raw").error).toMatch(/x\.raw: decoder exited with status 3: broken pipe dream/);
+    const got = readFileSync(join(serve.dir, "out.raw"));
+    const head = await expectedOutput([a!], OUT);
+    const tail = await expectedOutput([b!], OUT);
+    expect(got.subarray(0, head.length).equals(head)).toBe(true);
+    expect(got.subarray(got.length - tail.length).equals(tail)).toBe(true);
+    // What the decoder gave before it died plays (whole blocks of it), never more than it gave.
+    const middle = got.length - head.length - tail.length;
+    expect(middle % FRAME).toBe(0);
+    expect(middle).toBeLessThanOrEqual((20000 / 4) * FRAME);
+  }, 30_000);
+});
+
+describe("speaker: cancel, clear and bad requests", () => {
+  test("cancel the playing track, a queued one and an unknown id; bad paths are one-line errors that lose nothing", async () => {
+    let tracks: TestTrack[] = [];
+    serve = await startSpeakerServe(outputLines, [], (media) => {
+      tracks = [
+        wavTrack(media, "long1.wav", "s16le:44100:2", 4, 440),
+        wavTrack(media, "long2.wav", "s16le:44100:2", 4, 550),
+        wavTrack(media, "short.wav", "s16le:44100:2", 0.3, 660),
+      ];
+    });
+    const ctl = (...words: string[]) => runPacer(["ctl", "--server", serve!.address, ...words]);
+    for (const t of tracks) expect((await ctl("queue", t.name, "--id", t.name.replace(".wav", ""))).code).toBe(0);
+
+    const missing = await ctl("queue", "missing.wav");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split("\n")).toHaveLength(1);
+    expect(missing.stderr).toContain("not_found");
+    const outside = await ctl("queue", "../etc/passwd");
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toContain("forbidden");
+    const again = await ctl("queue", "short.wav", "--id", "short");
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already in the queue");
+
+    await serve.waitSpeaker((s) => s.playing?.id === "long1" && s.playing.position > 0.3);
+    const status = await ctl("status");
+    expect(status.stdout).toMatch(/speaker: playing, output open, 2 queued/);
+    expect(status.stdout).toMatch(/0\. long2\tlong2\.wav\n\s+1\. short\tshort\.wav/);
+
+    const queued = await ctl("cancel", "long2");
+    expect(queued.code).toBe(0);
+    expect(queued.stdout).toBe("cancelled long2 (was queued)\n");
+    const playing = await ctl("--json", "cancel", "long1");
+    expect(playing.code).toBe(0);
+    expect(JSON.parse(playing.stdout).result).toEqual({ id: "long1", was: "playing" });
+    const unknown = await ctl("cancel", "nope");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("not_found");
+
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 3 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["long2 cancelled", "long1 cancelled", "short played"]);
+    const got = readFileSync(join(serve.dir, "out.raw"));
+    const [long1, , short] = await Promise.all(tracks.map((t) => expectedOutput([t], OUT)));
+    // The cancelled track stopped partway (its start played), and the next one followed it whole.
+    expect(got.subarray(got.length - short!.length).equals(short!)).toBe(true);
+    const played = got.length - short!.length;
+    expect(played).toBeLessThan(long1!.length * 0.6);
+    expect(got.subarray(0, played).equals(long1!.subarray(0, played))).toBe(true);
+  }, 30_000);
+
+  test("clear empties the queue while the playing track plays on; a duplicated queue datagram queues once", async () => {
+    serve = await startSpeakerServe(outputLines, [], (media) => {
+      wavTrack(media, "a.wav", "s16le:44100:2", 1.5, 440);
+      wavTrack(media, "b.wav", "s16le:44100:2", 0.5, 550);
+    });
+    const peer = await rawPeer();
+    try {
+      const datagram = requestBytes("queue", { path: "a.wav", id: "a" }, { id: "dup-1" });
+      peer.send(datagram, serve.port);
+      peer.send(datagram, serve.port);
+      const first = decodeReply((await peer.next())!);
+      const second = decodeReply((await peer.next())!);
+      expect(first.ok && first.reply.ok && first.reply.result).toEqual({ id: "a", position: 0 });
+      expect(second.ok && second.reply).toEqual(first.ok && first.reply);
+    } finally {
+      peer.close();
+    }
+    for (const id of ["b1", "b2"]) expect((await serve.request("queue", { path: "b.wav", id })).ok).toBe(true);
+    const page = await serve.request("status", { queue: true });
+    expect(page.result.queue).toEqual([{ id: "b1", path: "b.wav" }, { id: "b2", path: "b.wav" }]);
+    const cleared = await serve.request("clear");
+    expect(cleared.result).toEqual({ cleared: 2 });
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 3 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["b1 cancelled", "b2 cancelled", "a played"]);
+  }, 30_000);
+});
