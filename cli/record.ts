@@ -11,7 +11,7 @@ import { parseSeconds } from "../foundation/units.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { lockOutput } from "../recorder/lock.ts";
-import { checkPattern } from "../recorder/pattern.ts";
+import { checkPattern, fieldsInNameOnly } from "../recorder/pattern.ts";
 import { type RecordKind, Recorder, type RecordSummary } from "../recorder/recorder.ts";
 import { isLiveSpec, openLiveInput } from "../sources/open_input.ts";
 import type { Source } from "../sources/source.ts";
@@ -89,6 +89,9 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const syncEveryMs = parseSeconds(values["sync-every"] ?? "1", "--sync-every") * 1000;
   if (!(syncEveryMs > 0)) throw new UsageError("--sync-every must be more than 0");
   const keep = values.keep === undefined ? undefined : parseKeep(values.keep);
+  if (keep !== undefined && !fieldsInNameOnly(pattern)) {
+    throw new UsageError("--keep needs the pattern's strftime fields in the file name, not in its folders");
+  }
   const format = values.format ? parseSampleFormat(values.format) : undefined;
   const kind = kindOf(pattern);
 

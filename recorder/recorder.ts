@@ -22,7 +22,7 @@ import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import type { InputGap, LiveSource } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { RecordingFile } from "./output_file.ts";
-import { fieldsInNameOnly, formatPattern, patternMatcher, staticFolder } from "./pattern.ts";
+import { formatPattern, patternMatcher, staticFolder } from "./pattern.ts";
 import { toWavSamples, wavFormatOf } from "./pcm_to_wav.ts";
 import { atPacket, isPatStart, TsWatch } from "./ts_watch.ts";
 
@@ -114,9 +114,6 @@ export class Recorder {
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     if (options.kind === "ts") this.unit = TS_SIZE;
-    if (options.keep !== undefined && !fieldsInNameOnly(options.pattern)) {
-      throw new UsageError("--keep needs the pattern's strftime fields in the file name, not in its folders");
-    }
     if ("live" in source) source.onGap = (gap) => this.onGap(gap);
     source.onReadable = () => this.pump();
     this.timer = setInterval(() => this.pump(), TICK_MS);
