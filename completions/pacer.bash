@@ -60,6 +60,12 @@ _pacer() {
             esac
             ;;
         record)
+            options+=" --out --duration --until --rotate --stagger --keep --part --sync-every --wait --format --gap-log --progress"
+            positional=files
+            case $prev in
+                --out|--gap-log) argument=files ;;
+                --duration|--until|--rotate|--stagger|--keep|--sync-every|--wait|--format) argument=none ;;
+            esac
             ;;
         serve)
             options+=" --config --print-config"
@@ -69,14 +75,15 @@ _pacer() {
             ;;
         ctl)
             options+=" --server --key --ttl --json --pool --log"
-            local op=$(_pacer_first_word_after "$command" ping status list reload play stop interest queue pause resume cancel record)
+            local op=$(_pacer_first_word_after "$command" ping status list reload play stop interest queue --first] pause resume cancel clear record)
             case $op in
                 play) options+=" --to --bitrate --loop --start --persistent" ;;
-                queue) options+=" --id" ;;
-                "") positional="ping status list reload play stop interest queue pause resume cancel record" ;;
+                queue) options+=" --id --after" ;;
+                --first]) options+=" --first" ;;
+                "") positional="ping status list reload play stop interest queue --first] pause resume cancel clear record" ;;
             esac
             case $prev in
-                --server|--ttl|--bitrate|--start|--id) argument=none ;;
+                --server|--ttl|--bitrate|--start|--id|--after) argument=none ;;
                 --key|--pool|--log) argument=files ;;
                 --to) argument=outputs ;;
             esac
