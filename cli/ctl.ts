@@ -47,7 +47,7 @@ Ops:
                         alive; --persistent streams (needing --key on a keyed
                         server) run to the end without interest.
   stop JOB | interest JOB
-  queue PATH [--id ID] [--after ID | --first]
+  queue PATH [--id ID] [--after ID] [--first]
                         queues a track for the speaker; prints its id and place
                         (0 plays next)
   pause | resume | cancel ID | clear

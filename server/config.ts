@@ -50,7 +50,7 @@ request_burst = 100
 
 # The speaker: a gapless queue of tracks (queue, pause, resume, cancel, clear). Absent: no speaker.
 # [speaker]
-# One or more outputs: alsa:DEVICE, cmd:COMMAND, rtp://HOST:PORT, file:PATH.
+# One or more outputs: alsa:DEVICE, cmd:COMMAND, rtp://HOST:PORT, file:PATH (each with its own send events).
 # output = ["alsa:default"]
 # The format every track is converted to (RTP follows its pt=/format=).
 # format = "s16le:44100:2"
@@ -235,6 +235,8 @@ const seconds = (min: number, max: number, what: string) =>
   );
 
 const SPEAKER_OUTPUT_SCHEMES = ["alsa", "cmd", "rtp", "file"];
+/** Like MPD: the sound card's default PCM. */
+const DEFAULT_SPEAKER_OUTPUT = "alsa:default";
 const outputUrl = v.pipe(
   v.string('expected an output such as "alsa:default" or "rtp://239.1.2.3:5004"'),
   v.check(
@@ -252,7 +254,10 @@ const DecoderSchema = v.strictObject({
 });
 
 const SpeakerSchema = v.strictObject({
-  output: v.union([outputUrl, v.pipe(v.array(outputUrl), v.minLength(1, "expected at least one output"))], 'expected an output or a list of outputs, such as ["alsa:default"]'),
+  output: v.optional(
+    v.union([outputUrl, v.pipe(v.array(outputUrl), v.minLength(1, "expected at least one output"))], 'expected an output or a list of outputs, such as ["alsa:default"]'),
+    DEFAULT_SPEAKER_OUTPUT,
+  ),
   format: v.optional(sampleFormatText, DEFAULT_SPEAKER_FORMAT),
   buffer_seconds: v.optional(seconds(0.1, 600, "seconds from 0.1 to 600"), DEFAULT_BUFFER_SECONDS),
   idle_close: v.optional(seconds(0, 86_400, "seconds ≥ 0"), DEFAULT_IDLE_CLOSE_S),

@@ -1,0 +1,60 @@
+/** `[speaker]` in the serve config: defaults, each key, and one-line errors naming the key. */
+import { describe, expect, test } from "bun:test";
+import { ConfigError, parseConfig } from "../../server/config.ts";
+
+const speakerOf = (toml: string) => parseConfig(toml, "test.toml").speaker;
+const errorOf = (toml: string) => {
+  try {
+    parseConfig(toml, "test.toml");
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("the config was accepted");
+};
+
+describe("[speaker] config", () => {
+  test("absent means no speaker; present alone means alsa:default, s16le:44100:2, 5 s ahead, released after 10 s idle", () => {
+    expect(speakerOf("")).toBeUndefined();
+    expect(speakerOf("[speaker]\n")).toEqual({
+      outputs: ["alsa:default"],
+      format: { encoding: "s16le", rate: 44_100, channels: 2 },
+      bufferSeconds: 5,
+      idleCloseS: 10,
+      idle: "nothing",
+      decoders: {},
+    });
+  });
+
+  test("every key is read, outputs as one or a list, decoders by lower-case extension", () => {
+    const speaker = speakerOf(`[speaker]
+output = ["cmd:cat > /tmp/out.raw", "rtp://239.1.2.3:5004?pt=10"]
+format = "s24le:48000:2"
+buffer_seconds = 2.5
+idle_close = 0
+idle = "silence"
+on_start = "echo start"
+on_finish = "echo $PACER_TRACK_STATUS"
+[speaker.decoders]
+FLAC = { command = "flac -dcs {path}", format = "s16le:44100:2" }
+`)!;
+    expect(speaker.outputs).toEqual(["cmd:cat > /tmp/out.raw", "rtp://239.1.2.3:5004?pt=10"]);
+    expect(speaker.format).toEqual({ encoding: "s24le", rate: 48_000, channels: 2 });
+    expect([speaker.bufferSeconds, speaker.idleCloseS, speaker.idle, speaker.onStart, speaker.onFinish]).toEqual([2.5, 0, "silence", "echo start", "echo $PACER_TRACK_STATUS"]);
+    expect(speaker.decoders).toEqual({ flac: { command: "flac -dcs {path}", format: { encoding: "s16le", rate: 44_100, channels: 2 } } });
+    expect(speakerOf(`[speaker]\noutput = "file:/tmp/x.raw"\n`)!.outputs).toEqual(["file:/tmp/x.raw"]);
+  });
+
+  test("mistakes are one line naming the key", () => {
+    expect(errorOf(`[speaker]\noutput = "http://x/"\n`)).toMatch(/^config test\.toml: speaker\.output: expected an output such as "alsa:default"/);
+    expect(errorOf(`[speaker]\noutput = []\n`)).toContain("speaker.output");
+    expect(errorOf(`[speaker]\nformat = "s16:44100"\n`)).toMatch(/^config test\.toml: speaker\.format: expected ENCODING:RATE:CHANNELS/);
+    expect(errorOf(`[speaker]\nbuffer_seconds = 0\n`)).toContain("speaker.buffer_seconds");
+    expect(errorOf(`[speaker]\nidle_close = -1\n`)).toContain("speaker.idle_close");
+    expect(errorOf(`[speaker]\nidle = "noise"\n`)).toMatch(/speaker\.idle: expected "nothing" or "silence"/);
+    expect(errorOf(`[speaker]\nvolume = 3\n`)).toMatch(/speaker\.volume: unknown key/);
+    expect(errorOf(`[speaker.decoders]\nmp3 = { command = "ffmpeg -i x -", format = "s16le:44100:2" }\n`)).toMatch(/speaker\.decoders\.mp3\.command: expected a command line with \{path\}/);
+    expect(errorOf(`[speaker.decoders]\nmp3 = { command = "ffmpeg -i {path} -" }\n`)).toMatch(/speaker\.decoders\.mp3\.format: missing/);
+    for (const message of [errorOf(`[speaker]\nidle = 1\n`), errorOf(`[speaker]\noutput = 5\n`)]) expect(message.split("\n")).toHaveLength(1);
+  });
+});
