@@ -38,7 +38,7 @@ describe("constants", () => {
     expect(FRESHNESS_MS).toBe(30_000);
     expect(MAX_ID).toBe(64);
     expect([...OPS]).toEqual([
-      "ping", "status", "play", "stop", "interest", "list", "queue", "pause", "resume", "cancel", "record", "reload",
+      "ping", "status", "play", "stop", "interest", "list", "queue", "pause", "resume", "cancel", "clear", "record", "reload",
     ]);
   });
 });
