@@ -75,12 +75,11 @@ _pacer() {
             ;;
         ctl)
             options+=" --server --key --ttl --json --pool --log"
-            local op=$(_pacer_first_word_after "$command" ping status list reload play stop interest queue --first] pause resume cancel clear record)
+            local op=$(_pacer_first_word_after "$command" ping status list reload play stop interest queue pause resume cancel clear record)
             case $op in
                 play) options+=" --to --bitrate --loop --start --persistent" ;;
-                queue) options+=" --id --after" ;;
-                --first]) options+=" --first" ;;
-                "") positional="ping status list reload play stop interest queue --first] pause resume cancel clear record" ;;
+                queue) options+=" --id --after --first" ;;
+                "") positional="ping status list reload play stop interest queue pause resume cancel clear record" ;;
             esac
             case $prev in
                 --server|--ttl|--bitrate|--start|--id|--after) argument=none ;;
