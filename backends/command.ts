@@ -18,13 +18,13 @@
  *   Ten deaths in a row without reading anything fail the destination.
  *   What a command never got (dropped while it was down, left unread in its
  *   pipe when it died) is counted in `counters.lostBytes`; the job reports it.
- * - `close` ends stdin and waits for the command to exit; a non-zero status
- *   then is a warning, not a death. Given a deadline (the job's end-of-stream
- *   bound), close first waits for the command to read what its pipe holds:
- *   a command that has not by the deadline is stuck, and is ended (SIGTERM
- *   to its process group, SIGKILL KILL_AFTER_US later), its unread bytes
- *   counted lost. One that has read everything is waited for as long as it
- *   takes to exit (an encoder may take a while to finish its file).
+ * - `close` waits for the command to read what its pipe holds, then ends its
+ *   stdin and waits for it to exit; a non-zero status then is a warning, not
+ *   a death. Given a deadline (the job's end-of-stream bound), a command that
+ *   still has unread input then is stuck, and is ended (SIGTERM to its
+ *   process group, SIGKILL KILL_AFTER_US later), its unread bytes counted
+ *   lost. One that has read everything is waited for as long as it takes to
+ *   exit (an encoder may take a while to finish its file).
  * - Each command runs in a process group (and session) of its own: ending it
  *   ends what it started too (`sh -c 'sleep 30'` forks `sleep`), and a
  *   Ctrl-C on the terminal reaches pacer only, which closes the command's
@@ -373,7 +373,7 @@ export const commandBackend: BackendFactory = {
         }
         return written + dropped;
       },
-      close(deadlineUs?: number) {
+      close(deadlineUs = Infinity) {
         closing ??= new Promise<void>((resolve) => {
           const wasFailed = state === "failed";
           state = "closing";
@@ -385,12 +385,15 @@ export const commandBackend: BackendFactory = {
             return;
           }
           const notice = scheduler.timer("retry", () => log.warn(`cmd: still waiting for ${quoted} to exit after end of stream`));
+          // Its stdin stays open until it has read what the pipe holds: then EOF, as it would see it
+          // anyway, and a command that never reads shows (and what it leaves unread is counted).
           const drain = scheduler.timer("retry", (_timer, now) => {
             if (writeFd < 0) return;
             const unread = unreadBytes(writeFd);
-            if (unread === 0) return endInput(now);
-            if (now >= deadlineUs!) return endStuck(proc, unread);
-            scheduler.schedule(drain, Math.min(now + DRAIN_POLL_US, deadlineUs!));
+            if (unread > 0 && now >= deadlineUs) return endStuck(proc, unread);
+            if (unread > 0) return scheduler.schedule(drain, Math.min(now + DRAIN_POLL_US, deadlineUs));
+            closeSync(writeFd); // EOF on the child's stdin
+            writeFd = -1;
           });
           exited = () => {
             scheduler.cancel(notice);
@@ -398,15 +401,8 @@ export const commandBackend: BackendFactory = {
             state = "closed";
             resolve();
           };
-          const endInput = (now: number) => {
-            closeSync(writeFd); // EOF on the child's stdin
-            writeFd = -1;
-            scheduler.schedule(notice, now + CLOSE_NOTICE_US);
-          };
-          if (writeFd < 0) return scheduler.schedule(notice, scheduler.now() + CLOSE_NOTICE_US);
-          if (deadlineUs === undefined) return endInput(scheduler.now());
-          // Its stdin stays open until it has read what the pipe holds, so a stuck command shows.
-          scheduler.schedule(drain, scheduler.now());
+          scheduler.schedule(notice, scheduler.now() + CLOSE_NOTICE_US);
+          if (writeFd >= 0) scheduler.schedule(drain, scheduler.now());
         });
         return closing;
       },

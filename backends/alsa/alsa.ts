@@ -149,6 +149,8 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
         format: pcm.format,
         unitBytes: pcm.periodFrames * bytesPerFrame,
         aheadUs: Math.round((AHEAD_PERIODS * pcm.periodFrames * US_PER_S) / pcm.actualRate),
+        // The device's clock paces it: it may fall behind the job's other outputs.
+        pushesBack: true,
         counters,
         send(unit) {
           if (failed) return unit.length;

@@ -66,6 +66,16 @@ function randomStream(bytes: number): Uint8Array {
   return out;
 }
 
+/** Whether process `pid` is still running (not gone, not a zombie), from /proc. */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** Sends `stream` in units, one every `intervalUs`, re-offering the untaken rest after 2 ms; records each take. */
 function pump(scheduler: Scheduler, backend: Backend, stream: Uint8Array, intervalUs: number): Promise<number[]> {
   const takes: number[] = [];
@@ -208,6 +218,54 @@ describe("cmd: output", () => {
     expect(lines).toContain(
       `pacer: warn: cmd: \`echo starting >&2; cat > /dev/null; sleep 0.2; echo bye >&2; touch '${marker}'; exit 3\` exited with status 3 at the end of the stream`,
     );
+  });
+
+  test("close with a deadline ends a command stuck on unread input: SIGTERM to its process group, SIGKILL 1 s later, the unread bytes counted lost", async () => {
+    const { ctx, failures, lines } = harness();
+    const pids = join(dir, "stuck-pids");
+    // Ignores SIGTERM (so SIGKILL is needed) and never reads; its `sleep` is a process of its own.
+    const backend = await commandBackend.create(`cmd:trap '' TERM; sleep 30 & echo $$ $! > '${pids}'; wait`, CD_STREAM, ctx);
+    let written = 0;
+    for (let i = 0; i < 100; i++) written += backend.send(new Uint8Array(backend.unitBytes), { sendUs: 0, frame: 0, marker: false });
+    expect(written).toBeGreaterThan(0);
+    const scheduler = ctx.scheduler;
+    const closedAt = scheduler.now();
+    await backend.close(closedAt + 300_000);
+    const tookUs = scheduler.now() - closedAt;
+    expect(tookUs).toBeGreaterThanOrEqual(300_000 + 1_000_000 - 20_000);
+    expect(tookUs).toBeLessThan(300_000 + 1_000_000 + 1_500_000);
+    expect(failures).toEqual([]);
+    expect(backend.counters.lostBytes).toBe(written);
+    expect(backend.counters.errors.ended).toBe(1);
+    expect(lines.some((l) => l.includes(`left ${written} bytes of its input unread past the end-of-stream bound; ending it`))).toBe(true);
+    // Both the shell and its sleep are gone (a zombie not yet reaped is gone too).
+    for (const pid of readFileSync(pids, "utf8").trim().split(" ").map(Number)) expect(running(pid)).toBe(false);
+  }, 10_000);
+
+  test("close with a deadline still waits for a command that read everything and takes its time to exit", async () => {
+    const { ctx } = harness();
+    const marker = join(dir, "finished-late");
+    const backend = await commandBackend.create(`cmd:cat > /dev/null; sleep 0.6; touch '${marker}'`, CD_STREAM, ctx);
+    await pump(ctx.scheduler, backend, randomStream(backend.unitBytes * 5), 1000);
+    await backend.close(ctx.scheduler.now() + 100_000);
+    expect(existsSync(marker)).toBe(true);
+    expect(backend.counters.lostBytes).toBe(0);
+    expect(backend.counters.errors.ended).toBeUndefined();
+  });
+
+  test("what a command never got is counted lost: units dropped while it was down, and bytes it left unread when it died", async () => {
+    process.env.PACER_CMD_BACKOFF_MS = "50";
+    const { ctx } = harness();
+    // Each run reads exactly 1000 bytes (one read) and exits, leaving the rest of its pipe unread.
+    const backend = await commandBackend.create("cmd:dd bs=1000 count=1 of=/dev/null status=none", CD_STREAM, ctx);
+    const stream = randomStream(backend.unitBytes * 40);
+    await pump(ctx.scheduler, backend, stream, 5000);
+    await backend.close();
+    // Every byte was read by a run (1000 each; a last run may have started after the last unit) or counted lost.
+    const runs = 1 + (backend.counters.errors.restart ?? 0);
+    expect(runs).toBeGreaterThanOrEqual(2);
+    expect(backend.counters.lostBytes).toBeGreaterThanOrEqual(stream.length - runs * 1000);
+    expect(backend.counters.lostBytes).toBeLessThanOrEqual(stream.length - (runs - 1) * 1000);
   });
 
   test("cmd: with no command is a usage error", async () => {

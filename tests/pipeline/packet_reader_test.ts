@@ -93,6 +93,29 @@ describe("a packet reader", () => {
     expect(reader.ended()).toBe(true);
   });
 
+  test("skipping ahead (its output fell too far behind) lands on a whole packet, passing over garbage, and counts the time dropped", () => {
+    const ts = numberedPackets(20);
+    const dirty = Buffer.concat([ts.subarray(0, 5 * TS_SIZE), Buffer.alloc(60, 0xff), ts.subarray(5 * TS_SIZE)]);
+    const input = packetInput(dirty);
+    input.load(dirty.length);
+    input.skips.add(5 * TS_SIZE, 60);
+    const reader = new PacketReader(input, 0, UNIT, TS_SIZE);
+    const unit = Buffer.alloc(UNIT);
+    expect(reader.next(unit)).toBe(UNIT);
+    reader.advance(TS_SIZE);
+    // The job needs the buffer below a byte inside packet 6 (past the garbage): on to packet 7.
+    const from = reader.position;
+    const dropped = reader.skipTo(6 * TS_SIZE + 60 + 10);
+    expect(reader.position).toBe(7 * TS_SIZE + 60);
+    expect(dropped).toBeCloseTo(((reader.position - from) * 1e6) / BYTES_PER_S, 6);
+    expect(reader.next(unit)).toBe(UNIT);
+    expect(unit.equals(ts.subarray(7 * TS_SIZE, 14 * TS_SIZE))).toBe(true);
+    // Given up on: the rest goes, counted, and the reader has ended.
+    const left = dirty.length - reader.position;
+    expect(reader.dropRest()).toBeCloseTo((left * 1e6) / BYTES_PER_S, 6);
+    expect(reader.ended()).toBe(true);
+  });
+
   test("a backend that took part of a unit is offered the rest first, passing over garbage it reaches", () => {
     const ts = numberedPackets(14);
     const dirty = Buffer.concat([ts.subarray(0, 2 * TS_SIZE), Buffer.alloc(50, 0xff), ts.subarray(2 * TS_SIZE)]);

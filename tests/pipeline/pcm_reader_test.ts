@@ -92,6 +92,28 @@ describe("a PCM reader", () => {
     expect(reader.ended()).toBe(true);
   });
 
+  test("skipping ahead (its output fell too far behind) drops what was staged, lands on a whole frame and counts the time dropped", () => {
+    const media = rampS16(1000, 1); // 2000 bytes, 2 per frame
+    const input = sharedInput(media);
+    input.load(media.length);
+    const reader = new PcmReader(input, 0, MONO_8K, null, 320);
+    const unit = Buffer.alloc(320);
+    expect(reader.next(unit)).toBe(320);
+    reader.advance(100); // 50 frames out; 110 frames staged and waiting
+    // The job needs the buffer below byte 901 (mid-frame): the reader moves on to byte 902.
+    expect(reader.skipTo(901)).toBe(((451 - 50) * 1e6) / 8000);
+    expect(reader.position).toBe(902);
+    expect(reader.frame).toBe(451);
+    expect(reader.next(unit)).toBe(320);
+    expect(unit.equals(media.subarray(902, 1222))).toBe(true);
+    // Given up on: the rest goes, counted, and the reader has ended.
+    reader.advance(320);
+    expect(reader.dropRest()).toBe(((1000 - 611) * 1e6) / 8000);
+    expect(reader.frame).toBe(1000);
+    expect(reader.ended()).toBe(true);
+    expect(reader.outputUs(160)).toBe(10_000);
+  });
+
   test("after a gap the frame count moves on by the time lost, so RTP timestamps stay on the clock", () => {
     const reader = new PcmReader(sharedInput(new Uint8Array(0)), 0, MONO_8K, null, 320);
     reader.skipGap(12_500);

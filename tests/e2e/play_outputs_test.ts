@@ -1,0 +1,235 @@
+/**
+ * Stories (issue 10, items 1–3 and 13): what `pacer play` does when one of several outputs is slow,
+ * stuck or broken, when it is interrupted, and when an option cannot apply.
+ *
+ * - A `cmd:` that never reads (or reads at half rate) no longer holds back the UDP or `file:`
+ *   output beside it: they keep their schedule and get every byte; the stuck command gets 5 s after
+ *   the end of the stream, is ended, and play exits 1 saying what it lost.
+ * - An output that lost part of the stream (a command that keeps dying) is one error line and exit 1.
+ * - SIGINT and SIGTERM exit 130 and 143 once the outputs are closed.
+ * - `--start -1`, `--start` past the end, `--loop` on stdin and `--bitrate` on a WAV are one clear line.
+ *
+ * Real subprocesses, real UDP on 127.0.0.1, real files.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rampS16, writeWav } from "../helpers/audio.ts";
+import { runPacer, startPacer } from "../helpers/pacer.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-outputs-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const FORMAT = { encoding: "s16le", rate: 44_100, channels: 2 } as const;
+const BYTES_PER_S = 44_100 * 4;
+/** udp:// PCM datagrams: the whole frames in 1472 bytes. */
+const DATAGRAM = 1472;
+const DATAGRAM_US = (DATAGRAM / BYTES_PER_S) * 1e6;
+/** The documented bounds: 5 s after the end of the stream, then SIGTERM, and SIGKILL 1 s later. */
+const END_GRACE_S = 5;
+const KILL_AFTER_S = 1;
+
+function wavOf(name: string, seconds: number): { path: string; samples: Buffer } {
+  const samples = rampS16(Math.round(44_100 * seconds));
+  const path = join(dir, name);
+  writeWav(path, FORMAT, samples);
+  return { path, samples };
+}
+
+const three = wavOf("three.wav", 3);
+const one = wavOf("one.wav", 1);
+
+/** The pacer lines of stderr at `level` ("error", "warn"). */
+const linesAt = (stderr: string, level: string) => stderr.split("\n").filter((l) => l.startsWith(`pacer: ${level}: `));
+
+/** Live pids whose process group is `pgid` (the command and whatever it started), from /proc; zombies are dead. */
+function processGroup(pgid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // pid (comm) state ppid pgrp ...: comm may hold spaces, so count from the last ")".
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid && fields[0] !== "Z") found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Runs pacer and resolves with its status, stderr and when it exited (µs, the receivers' clock). */
+function play(args: string[], env: Record<string, string> = {}, timeoutMs = 40_000) {
+  const child = startPacer(args, { env });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdin.end();
+  const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  return {
+    child,
+    done: new Promise<{ code: number | null; stderr: string; exitedUs: number }>((resolve) => {
+      child.on("close", (code) => {
+        clearTimeout(killer);
+        resolve({ code, stderr, exitedUs: Bun.nanoseconds() / 1000 });
+      });
+    }),
+  };
+}
+
+describe("a slow or stuck cmd: output never holds back the others", () => {
+  test("a cmd: that never reads: the UDP receiver gets every datagram on time, and play exits 1 within 5 s (+1 s to kill) of the end", async () => {
+    const rx = await udpReceiver();
+    const pidFile = join(dir, "stuck.pid");
+    const target = `cmd:echo $$ > ${pidFile}; sleep 30`;
+    try {
+      const run = await play(["play", three.path, "--to", target, "--to", `udp://127.0.0.1:${rx.port}`]).done;
+      const packets = rx.packets;
+      // Every datagram, every byte, in order (before: 1.44 s of audio, then nothing, and no exit).
+      expect(packets.length).toBe(Math.ceil(three.samples.length / DATAGRAM));
+      expect(Buffer.concat(packets.map((p) => p.data)).equals(three.samples)).toBe(true);
+      // On time: datagram i is due i × 8.3 ms after the first; none arrives more than 250 ms behind
+      // the best-fitting start (a loaded 2-core host; the bench measures pacing, this only coupling).
+      const start = Math.min(...packets.map((p, i) => p.atUs - i * DATAGRAM_US));
+      const worstLateUs = Math.max(...packets.map((p, i) => p.atUs - start - i * DATAGRAM_US));
+      expect(worstLateUs).toBeLessThan(250_000);
+      // The command got its 5 s after the end of the stream, then was ended: play exits 1 saying so.
+      const afterEndS = (run.exitedUs - packets.at(-1)!.atUs) / 1e6;
+      expect(afterEndS).toBeGreaterThan(END_GRACE_S - 0.5);
+      expect(afterEndS).toBeLessThan(END_GRACE_S + KILL_AFTER_S + 1.5);
+      expect(run.code).toBe(1);
+      const errors = linesAt(run.stderr, "error");
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(new RegExp(`^pacer: error: ${escape(target)}: lost 3\\.0 s of 3\\.0 s \\(.*cut off 5 s after the end of the stream\\)$`));
+      // Ended for good: nothing of its process group (sh and its sleep) is left.
+      expect(processGroup(Number(readFileSync(pidFile, "utf8")))).toEqual([]);
+    } finally {
+      rx.close();
+    }
+  }, 30_000);
+
+  test("a cmd: that never reads: a file: output beside it gets the whole stream", async () => {
+    const side = join(dir, "side.raw");
+    const run = await play(["play", three.path, "--to", "cmd:sleep 30", "--to", `file:${side}`]).done;
+    // Before: 393,216 of the 529,200 bytes, and no exit.
+    expect(readFileSync(side).equals(three.samples)).toBe(true);
+    expect(run.code).toBe(1);
+  }, 30_000);
+
+  test("a cmd: that reads slowly (a quarter of the rate) does not stretch the UDP output: 3 s of audio arrive in about 3 s", async () => {
+    const rx = await udpReceiver();
+    // Reads 4,410 bytes every 100 ms: a quarter of 176,400 bytes/s.
+    const slowReader = `cmd:perl -e 'while (read(STDIN, $b, 4410)) { select(undef, undef, undef, 0.1) }'`;
+    try {
+      const run = await play(["play", three.path, "--to", slowReader, "--to", `udp://127.0.0.1:${rx.port}`]).done;
+      const packets = rx.packets;
+      expect(packets.length).toBe(Math.ceil(three.samples.length / DATAGRAM));
+      expect(Buffer.concat(packets.map((p) => p.data)).equals(three.samples)).toBe(true);
+      // Before, the command's pace was everyone's: these 3 s took 6.2 s to send (5 s at half rate, 7.3 s).
+      const spanS = (packets.at(-1)!.atUs - packets[0]!.atUs) / 1e6;
+      expect(spanS).toBeLessThan(3 + 0.3);
+      expect(spanS).toBeGreaterThan(3 - 0.1);
+      // It could not take the rest within 5 s of the end: cut off, and said so.
+      expect(run.code).toBe(1);
+      expect(linesAt(run.stderr, "error")).toHaveLength(1);
+      expect(linesAt(run.stderr, "error")[0]).toMatch(/: lost \d\.\d s of 3\.0 s \(cut off 5 s after the end of the stream\)$/);
+    } finally {
+      rx.close();
+    }
+  }, 30_000);
+});
+
+describe("an output that lost part of the stream is one line and exit 1", () => {
+  test("cmd:true, cmd:exit 3 and a command that does not exist deliver nothing: one error line each, and the UDP output that was fine stays quiet", async () => {
+    const rx = await udpReceiver();
+    try {
+      const outputs = ["cmd:true", "cmd:exit 3", "cmd:pacer_no_such_command_qq"];
+      const args = ["play", one.path, ...outputs.flatMap((o) => ["--to", o]), "--to", `udp://127.0.0.1:${rx.port}`];
+      const run = await play(args).done;
+      expect(run.code).toBe(1);
+      const errors = linesAt(run.stderr, "error");
+      expect(errors).toHaveLength(3);
+      for (const [i, output] of outputs.entries()) {
+        expect(errors[i]).toMatch(new RegExp(`^pacer: error: ${escape(output)}: lost 1\\.0 s of 1\\.0 s \\(restarted (\\d+ times|once)\\)$`));
+      }
+      expect(run.stderr).not.toContain("udp://");
+      expect(Buffer.concat(rx.packets.map((p) => p.data)).equals(one.samples)).toBe(true);
+    } finally {
+      rx.close();
+    }
+  }, 20_000);
+
+  test("a command that never runs names the output once: `cmd:X: died 10 times…`, not `cmd:X: cmd: `X` died…`", async () => {
+    const run = await runPacer(["play", three.path, "--to", "cmd:pacer_no_such_command_zq"], { env: { PACER_CMD_BACKOFF_MS: "1" } });
+    expect(run.code).toBe(1);
+    expect(linesAt(run.stderr, "error")).toEqual([
+      "pacer: error: cmd:pacer_no_such_command_zq: died 10 times without reading any input: " +
+        "exited with status 127 (command not found): sh: 1: pacer_no_such_command_zq: not found",
+    ]);
+  }, 20_000);
+});
+
+describe("an interrupted play says so in its exit status", () => {
+  for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    test(`${signal} exits ${status}, after closing the outputs (the command sees EOF and finishes)`, async () => {
+      const out = join(dir, `${signal}.raw`);
+      const finished = join(dir, `${signal}.finished`);
+      const { child, done } = play(["play", three.path, "--to", `cmd:cat > ${out}; touch ${finished}`]);
+      for (let waited = 0; !(existsSync(out) && readFileSync(out).length > 0) && waited < 10_000; waited += 50) await Bun.sleep(50);
+      await Bun.sleep(300);
+      child.kill(signal);
+      const run = await done;
+      expect(run.code).toBe(status);
+      expect(existsSync(finished)).toBe(true);
+      const got = readFileSync(out);
+      expect(got.length).toBeGreaterThan(0);
+      expect(got.length).toBeLessThan(three.samples.length);
+      expect(got.equals(three.samples.subarray(0, got.length))).toBe(true);
+    }, 20_000);
+  }
+
+  test("SIGINT with a command that never reads: exit 130 within 5 s (+1 s to kill), the command ended", async () => {
+    const pidFile = join(dir, "interrupted.pid");
+    const { child, done } = play(["play", three.path, "--to", `cmd:echo $$ > ${pidFile}; sleep 30`, "--to", `file:${join(dir, "interrupted.raw")}`]);
+    for (let waited = 0; !existsSync(pidFile) && waited < 10_000; waited += 50) await Bun.sleep(50);
+    await Bun.sleep(500);
+    const signalledUs = Bun.nanoseconds() / 1000;
+    child.kill("SIGINT");
+    const run = await done;
+    expect(run.code).toBe(130);
+    expect((run.exitedUs - signalledUs) / 1e6).toBeLessThan(END_GRACE_S + KILL_AFTER_S + 1.5);
+    expect(processGroup(Number(readFileSync(pidFile, "utf8")))).toEqual([]);
+  }, 20_000);
+});
+
+describe("options that cannot apply are refused in one line", () => {
+  test("--start -1 is a usage error that says what --start expects (not \"argument is ambiguous\")", async () => {
+    const run = await runPacer(["play", one.path, "--start", "-1", "--to", "file:/dev/null"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe('pacer: error: --start "-1": expected seconds, like 90, 1.5, 2m, 1h or 01:30\n');
+  });
+
+  test("--start past the end exits 1 with the input's duration, instead of playing nothing", async () => {
+    const run = await runPacer(["play", three.path, "--start", "10", "--to", "file:/dev/null"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`pacer: error: --start 10: ${three.path} is only 3 s long, so nothing would play\n`);
+  });
+
+  test("--loop with stdin is a usage error: stdin cannot be read again", async () => {
+    const run = await runPacer(["play", "-", "--loop", "--to", "file:/dev/null"], { stdin: readFileSync(one.path) });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe("pacer: error: --loop needs file inputs: stdin cannot be read again\n");
+  });
+
+  test("--bitrate with a WAV input is a usage error, not silently ignored", async () => {
+    const run = await runPacer(["play", one.path, "--bitrate", "1.5M", "--to", "file:/dev/null"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(`pacer: error: --bitrate is for MPEG and other data: ${one.path} is PCM, paced by its sample rate\n`);
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
