@@ -323,7 +323,7 @@ export class Job implements DestinationHost, PacketInput {
 
   /**
    * The lowest position any destination still needs. One more than lagBytes behind the leading
-   * destination skips ahead first (whole units; the skipped media is counted lost), so a stuck
+   * destination skips ahead first (whole frames or packets; the skipped media is counted lost), so a stuck
    * output never keeps the buffer from the others.
    */
   private releasePoint(): number {
