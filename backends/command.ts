@@ -77,7 +77,7 @@ const MAX_IDLE_DEATHS = 10;
 const STDERR_LINE_MAX = 1000;
 /** close() says once that it is still waiting for the command after this long. */
 const CLOSE_NOTICE_US = 10 * US_PER_S;
-/** While a close with a deadline waits for the command to read its pipe, it looks this often. */
+/** While close waits for the command to read what its pipe holds, it looks this often. */
 const DRAIN_POLL_US = 20_000;
 /** A stuck command is sent SIGTERM at the deadline, and SIGKILL this much later if it is still there. */
 const KILL_AFTER_US = 1 * US_PER_S;
@@ -323,7 +323,7 @@ export const commandBackend: BackendFactory = {
       countError(counters, "ended");
       closeSync(writeFd);
       writeFd = -1;
-      log.warn(`cmd: ${quoted} left ${unread} bytes of its input unread past the end-of-stream bound; ending it`);
+      log.warn(`cmd: ${quoted} still had ${unread} bytes of its input unread at its deadline; ending it (SIGTERM, then SIGKILL)`);
       signalCommand(proc, "SIGTERM");
       const kill = scheduler.timer("retry", () => {
         if (child === proc) signalCommand(proc, "SIGKILL");

@@ -237,7 +237,7 @@ describe("cmd: output", () => {
     expect(failures).toEqual([]);
     expect(backend.counters.lostBytes).toBe(written);
     expect(backend.counters.errors.ended).toBe(1);
-    expect(lines.some((l) => l.includes(`left ${written} bytes of its input unread past the end-of-stream bound; ending it`))).toBe(true);
+    expect(lines.some((l) => l.includes(`still had ${written} bytes of its input unread at its deadline; ending it (SIGTERM, then SIGKILL)`))).toBe(true);
     // Both the shell and its sleep are gone (a zombie not yet reaped is gone too).
     for (const pid of readFileSync(pids, "utf8").trim().split(" ").map(Number)) expect(running(pid)).toBe(false);
   }, 10_000);
