@@ -8,7 +8,7 @@
 import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import type { Logger } from "../foundation/log.ts";
-import { EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
+import { EXIT_FAILURE, EXIT_SIGNAL_BASE, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
 import { Job } from "../pipeline/job.ts";
 import { parseSampleFormat, formatToString, sameFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -23,7 +23,8 @@ import { US_PER_S } from "../scheduler/clock.ts";
 export const PLAY_HELP = `Usage: pacer play INPUT... --to OUTPUT [--to OUTPUT ...] [options]
 
 Plays the inputs one after another, with no gap, in real time, to every
-output. Each output has its own send events. Exits 0 at the end.
+output. Each output has its own send events. Exits 0 at the end; 1 if an
+output failed or lost part of the stream; 130/143 if SIGINT/SIGTERM stopped it.
 
 Inputs:  a .wav, .ts/.m2ts or .mpg/.mpeg file, raw PCM with --format,
          other data with --bitrate, or - for stdin.
@@ -153,8 +154,6 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   return EXIT_OK;
 }
 
-/** Exit status after a signal: 128 + its number (SIGINT 130, SIGTERM 143), the shells' convention. */
-const EXIT_SIGNAL_BASE = 128;
 
 /**
  * Options that cannot apply to these inputs are refused rather than ignored: --loop on a stream

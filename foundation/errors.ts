@@ -22,6 +22,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_TEMPFAIL = 75;
+/** Exit status after a signal: 128 + its number (SIGINT 130, SIGTERM 143), the shells' convention. */
+export const EXIT_SIGNAL_BASE = 128;
 
 /** The errno code of a Node error ("ENOENT"), or the error as text when it has none. */
 export function errnoOf(e: unknown): string {

@@ -111,7 +111,9 @@ describe("cmd: a shell command's stdin", () => {
     const parts = join(dir, "parts");
     writeFileSync(parts, "");
     const run = await runPacer(["play", path, "--to", `cmd:head -c 100000 >> ${parts}`], { env: { PACER_CMD_BACKOFF_MS: "20" } });
-    expect(run.code).toBe(0);
+    // Each run leaves the rest of its pipe unread: that is a loss, reported, and exit 1 (issue 10 item 2).
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/: lost \d+(\.\d)? m?s of 2\.0 s \(restarted \d+ times\)/);
     const written = readFileSync(parts);
     const runs = Math.floor(written.length / 100_000);
     expect(runs).toBeGreaterThanOrEqual(3);
