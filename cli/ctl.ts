@@ -285,15 +285,26 @@ async function runPaged(client: ControlClient, command: CtlCommand, options: Ctl
   if (options.json) return 0;
   if (command.op === "list") {
     for (const page of pages) {
-      for (const item of (page.items as { name: string; kind: string; duration: number | null }[] | undefined) ?? []) {
-        const duration = item.duration === null ? "unknown" : `${item.duration.toFixed(3)} s`;
-        process.stdout.write(`${item.name}\t${item.kind}\t${duration}\n`);
-      }
+      for (const item of (page.items as ListItem[] | undefined) ?? []) process.stdout.write(listLine(item));
     }
     return 0;
   }
   process.stdout.write(formatStatus(pages, queue as QueuePage[]));
   return 0;
+}
+
+type ListItem =
+  | { name: string; kind: "live"; state: string; rate: number; source: string | null; jobs: number }
+  | { name: string; kind: string; duration: number | null };
+
+/** One `list` line: a medium with its duration, or a live channel with its state, rate, source and jobs. */
+function listLine(item: ListItem): string {
+  if ("state" in item) {
+    const rate = `${(item.rate / 1e6).toFixed(2)} Mbit/s`;
+    return `${item.name}\tlive\t${item.state}\t${rate}\t${item.source ?? "-"}\t${item.jobs} jobs\n`;
+  }
+  const duration = item.duration === null ? "unknown" : `${item.duration.toFixed(3)} s`;
+  return `${item.name}\t${item.kind}\t${duration}\n`;
 }
 
 /** Every page of a paged op, printing each reply with --json; the error reply that stopped it, if any. */

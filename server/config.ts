@@ -68,11 +68,19 @@ request_burst = 100
 # flac = { command = "flac -dcs --force-raw-format --endian=little --sign=signed {path}", format = "s16le:44100:2" }
 # mp3 = { command = "ffmpeg -v error -i {path} -f s16le -ac 2 -ar 44100 -", format = "s16le:44100:2" }
 
-# Live acquisition inputs (pacer acquire pushes to these); repeat the block for more.
-# Not available in this version: pacer serve refuses to start with a [[live]] block.
+# Live channels, played with the media name live:NAME; repeat the block for more.
+# Either listen for one acquisition source (pacer acquire ... --to tcp://HOST:9000) ...
 # [[live]]
 # name = "studio"
 # listen = "tcp://:9000"
+# A key file the source must prove it holds (challenge and HMAC reply); default none.
+# key_file = "/etc/pacer/studio.key"
+# Buffer between arrival and pacing, ms.
+# latency_ms = 200
+# ... or receive any input pacer record takes:
+# [[live]]
+# name = "news"
+# input = "udp://@239.1.1.1:1234"
 `;
 
 /** Candidates for the group when the config names none, tried in order at privilege-drop time. */
@@ -89,11 +97,18 @@ const DEFAULT_REQUESTS_PER_SECOND = 50;
 const DEFAULT_REQUEST_BURST = 100;
 /** A day: longer is a typo for milliseconds. */
 const MAX_INTEREST_TIMEOUT_S = 86_400;
+const DEFAULT_LIVE_LATENCY_MS = 200;
 const LIVE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface LiveInput {
   readonly name: string;
-  readonly listen: HostPort;
+  /** `listen = "tcp://…"`: one acquisition source connects here. */
+  readonly listen?: HostPort;
+  /** `input = "udp://@…"`: an input URL as `pacer record` takes. */
+  readonly input?: string;
+  /** Listen channels: the key the source must prove it holds. */
+  readonly keyFile?: string;
+  readonly latencyMs: number;
 }
 
 export interface Limits {
@@ -208,10 +223,21 @@ const LiveSchema = v.strictObject({
     v.string("expected a name such as \"studio\""),
     v.regex(LIVE_NAME, "expected a name of letters, digits, '.', '_' or '-' (at most 64), such as \"studio\""),
   ),
-  listen: v.pipe(
-    v.string('expected "tcp://:PORT" or "tcp://HOST:PORT"'),
-    v.check((s) => parseListenUrl(s) !== null, 'expected "tcp://:PORT" or "tcp://HOST:PORT", such as "tcp://:9000"'),
+  listen: v.optional(
+    v.pipe(
+      v.string('expected "tcp://:PORT" or "tcp://HOST:PORT"'),
+      v.check((s) => parseListenUrl(s) !== null, 'expected "tcp://:PORT" or "tcp://HOST:PORT", such as "tcp://:9000"'),
+    ),
   ),
+  input: v.optional(
+    v.pipe(
+      v.string('expected an input URL such as "udp://@239.1.1.1:1234"'),
+      v.regex(/^(udp|rtp|tcp):\/\//i, 'expected an input URL such as "udp://@239.1.1.1:1234" (udp://@, rtp://@, tcp://)'),
+      v.maxLength(512, "expected an input URL of at most 512 characters"),
+    ),
+  ),
+  key_file: v.optional(text("a key file path")),
+  latency_ms: v.optional(wholeNumber(0, 10_000), DEFAULT_LIVE_LATENCY_MS),
 });
 
 const sampleFormatText = v.pipe(
@@ -357,12 +383,18 @@ export function parseConfig(textIn: string, sourceName: string): Config {
   const names = new Set<string>();
   const ports = new Set<number>();
   const live = raw.live.map((entry, i): LiveInput => {
-    const listen = parseListenUrl(entry.listen)!;
+    if ((entry.listen === undefined) === (entry.input === undefined)) {
+      fail(`live[${i}]: give either listen = "tcp://:PORT" (an acquisition source connects) or input = "udp://@…", not ${entry.listen ? "both" : "neither"}`);
+    }
+    if (entry.key_file !== undefined && entry.listen === undefined) fail(`live[${i}].key_file: only a listen channel takes a key`);
     if (names.has(entry.name)) fail(`live[${i}].name: "${entry.name}" is used by another [[live]] input; names must be unique`);
-    if (ports.has(listen.port)) fail(`live[${i}].listen: port ${listen.port} is used by another [[live]] input`);
     names.add(entry.name);
+    const common = { name: entry.name, latencyMs: entry.latency_ms, ...(entry.key_file !== undefined && { keyFile: entry.key_file }) };
+    if (entry.input !== undefined) return { ...common, input: entry.input };
+    const listen = parseListenUrl(entry.listen!)!;
+    if (ports.has(listen.port)) fail(`live[${i}].listen: port ${listen.port} is used by another [[live]] input`);
     ports.add(listen.port);
-    return { name: entry.name, listen };
+    return { ...common, listen };
   });
 
   return {

@@ -22,7 +22,7 @@
  */
 
 import type { Logger } from "../foundation/log.ts";
-import type { Job } from "../pipeline/job.ts";
+import type { Job, JobResult } from "../pipeline/job.ts";
 import { US_PER_MS } from "../scheduler/clock.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { LruMap } from "./lru_map.ts";
@@ -44,8 +44,17 @@ function randomJobId(): string {
   return `job-${String(n).padStart(JOB_ID_DIGITS, "0")}`;
 }
 
+/** What the table runs: a pipeline Job, or a `live:` job that makes one once its channel has data. */
+export interface RunningJob {
+  readonly done: Promise<JobResult>;
+  readonly destinations: Job["destinations"];
+  readonly loops: number;
+  start(): void;
+  stop(): Promise<unknown>;
+}
+
 export interface NewServedJob {
-  readonly job: Job;
+  readonly job: RunningJob;
   /** The media name as requested. */
   readonly source: string;
   /** The requester's IP address. */

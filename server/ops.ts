@@ -6,7 +6,7 @@
  * |---|---|---|
  * | ping | – | `{pong: true, version}` |
  * | status | `offset`, `limit`, or `job`, or `queue: true` | `{server, lateness, speaker, jobs, offset, next}` (server, lateness and speaker on the first page only), `{job}` for one job, or the speaker's queue paged |
- * | list | `offset`, `limit` | `{items: [{name, kind, duration}], total, offset, next}` |
+ * | list | `offset`, `limit` | `{items: [{name, kind, duration}], total, offset, next}`; live channels first as `{name: "live:X", kind: "live", state, rate, source, jobs, drops}` |
  * | play | see play_op.ts | `{job, interest_timeout}` |
  * | stop | `job` | `{job, stopped: true}` |
  * | interest | `job` | `{job, expires_in}` (seconds; null for a persistent job) |
@@ -245,7 +245,10 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
 async function listOp(server: ServerContext, req: ControlRequest, ctx: RequestContext): Promise<unknown> {
   checkKeys(req.args, ["offset", "limit"]);
   const page = pageArgs(req.args, MAX_PAGE);
-  const all = await server.catalogue.entries(server.config().mediaRoot);
+  // Live channels first: a short, fixed list, so paging stays stable.
+  const channels = server.live?.summaries() ?? [];
+  const media = await server.catalogue.entries(server.config().mediaRoot);
+  const all = [...channels, ...media];
   return fitPage(
     all,
     page,

@@ -39,6 +39,9 @@ import type { Requester } from "./control_server.ts";
 import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
 import { destinationAllowed, type OwnPort, ownPortAt, resolveMediaPath } from "./policy.ts";
 import type { ServerContext } from "./server_context.ts";
+import type { RunningJob } from "./jobs.ts";
+import type { LiveChannel } from "./live/live_channel.ts";
+import { LiveJob } from "./live/live_job.ts";
 
 const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "persistent"] as const;
 const DESTINATION_SCHEMES = ["rtp", "udp"];
@@ -70,11 +73,12 @@ export async function playOp(server: ServerContext, args: Readonly<Record<string
   const startSeconds = optionalNumber(args, "start", 0, MAX_START_S);
   const persistent = optionalBoolean(args, "persistent") ?? false;
 
-  if (name.startsWith(LIVE_PREFIX)) throw new OpError("not_available", "live inputs are not yet available");
+  const channel = name.startsWith(LIVE_PREFIX) ? liveChannel(server, name) : null;
+  if (channel && (loop || startSeconds !== undefined)) throw new OpError("bad_request", `${name} is live: it takes no "loop" or "start"`);
   if (persistent && server.keyed() && !requester.authenticated) {
     throw new OpError("forbidden", "only authenticated requests may start persistent streams");
   }
-  const media = await resolveMediaPath(config.mediaRoot, name);
+  const media = channel ? { ok: true as const, path: name } : await resolveMediaPath(config.mediaRoot, name);
   if (!media.ok) throw new OpError(media.code, media.message);
   const outputs: string[] = [];
   for (const target of targets) outputs.push(await checkDestination(target, requester.address, config, server.ownPorts()));
@@ -90,15 +94,24 @@ export async function playOp(server: ServerContext, args: Readonly<Record<string
   }
 
   jobs.starting++;
-  let job: Job;
+  let job: RunningJob;
   try {
-    job = await createJob(server, media.path, name, outputs, { bitrate, loop, startSeconds });
+    job = channel
+      ? new LiveJob({ channel, outputs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
+      : await createJob(server, media.path, name, outputs, { bitrate, loop, startSeconds });
   } finally {
     jobs.starting--;
   }
   const served = jobs.add({ job, source: name, owner: requester.address, outputs, persistent, repeatKey });
   server.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });
   return { job: served.id, interest_timeout: persistent ? null : jobs.interestTimeoutMs / 1000 };
+}
+
+/** The channel `live:NAME` names; not_found when there is none. */
+function liveChannel(server: ServerContext, name: string): LiveChannel {
+  const channel = server.live?.get(name.slice(LIVE_PREFIX.length));
+  if (!channel) throw new OpError("not_found", `no live channel ${JSON.stringify(name.slice(LIVE_PREFIX.length))}; list shows the channels`);
+  return channel;
 }
 
 function readBitrate(value: unknown): number | undefined {

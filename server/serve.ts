@@ -9,8 +9,8 @@
  * root, destination policy, limits, key and interest timeout apply to requests from then on.
  * Addresses, the user and the speaker are fixed at start; changing them logs that a restart is needed.
  *
- * A config asking for what this version does not run yet (`[[live]]` inputs) is refused, at start
- * and on reload, rather than parsed and silently left without a listener.
+ * Live channels (`[[live]]`) are opened with the other sockets, before root is dropped, and are
+ * fixed at start like them.
  *
  * @example
  * ```ts
@@ -36,6 +36,7 @@ import { serverOps } from "./ops.ts";
 import type { OwnPort } from "./policy.ts";
 import { dropPrivileges } from "./privileges.ts";
 import type { ServerContext } from "./server_context.ts";
+import { type LiveChannels, openLiveChannels } from "./live/live_channels.ts";
 
 export interface Server {
   /** The control port actually bound. */
@@ -54,7 +55,6 @@ export interface Server {
  * port is in use, PacerError when a socket cannot be bound otherwise or root cannot be dropped.
  */
 export async function startServer(initial: Config, configPath: string | undefined, log: Logger): Promise<Server> {
-  refuseUnavailable(initial);
   let config = initial;
   let key = config.keyFile ? await readKey(config.keyFile) : undefined;
   const scheduler = new Scheduler();
@@ -64,18 +64,17 @@ export async function startServer(initial: Config, configPath: string | undefine
 
   const reload = async (): Promise<Config> => {
     const next = await loadConfig(configPath);
-    refuseUnavailable(next);
     const nextKey = next.keyFile ? await readKey(next.keyFile) : undefined;
     // The control socket stays where it is, so the key rule applies to where it really listens.
     if (!isLoopbackHost(config.control.host) && nextKey === undefined) {
       throw new ConfigError(`config ${next.source}: key_file: the server listens on ${config.control.text} and needs a key`);
     }
-    for (const fixed of ["control", "user", "group", "http", "speaker"] as const) {
+    for (const fixed of ["control", "user", "group", "http", "speaker", "live"] as const) {
       if (JSON.stringify(next[fixed]) !== JSON.stringify(config[fixed])) {
         log.warn(`config ${fixed} changed; it takes effect at the next restart`);
       }
     }
-    config = { ...next, control: config.control, user: config.user, group: config.group, http: config.http, speaker: config.speaker };
+    config = { ...next, control: config.control, user: config.user, group: config.group, http: config.http, speaker: config.speaker, live: config.live };
     key = nextKey;
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
@@ -87,6 +86,9 @@ export async function startServer(initial: Config, configPath: string | undefine
     keyed: () => key !== undefined,
     jobs,
     speaker,
+    get live() {
+      return live;
+    },
     scheduler,
     log,
     catalogue: new Catalogue(),
@@ -101,20 +103,23 @@ export async function startServer(initial: Config, configPath: string | undefine
   const endpoint = new ControlEndpoint({ ops: serverOps(context), scheduler, log, key, limits: config.limits });
   const socket: ControlSocket = await openControlSocket(config.control, endpoint, log);
   let http: MetricsHttp | null = null;
+  let live: LiveChannels | null = null;
   // As bound, and fixed like the addresses: no stream may go to them.
   let ownPorts: readonly OwnPort[] = [];
   try {
     if (config.http) http = startMetricsHttp(config.http, context);
+    live = await openLiveChannels(config.live, log);
     ownPorts = [
       { port: socket.port, what: "control" },
       ...(http ? [{ port: http.port, what: "HTTP" }] : []),
-      ...config.live.map((live) => ({ port: live.listen.port, what: `live "${live.name}"` })),
+      ...live.all().filter((c) => c.port > 0).map((c) => ({ port: c.port, what: `live "${c.name}"` })),
     ];
     const dropped = dropPrivileges(config.user, config.group);
     if (dropped) log.info("dropped root privileges", { user: dropped.user, group: dropped.group });
   } catch (error) {
     socket.close();
     http?.stop();
+    live?.close();
     throw error instanceof PacerError || error instanceof TemporaryError ? error : new PacerError((error as Error).message);
   }
   try {
@@ -142,6 +147,7 @@ export async function startServer(initial: Config, configPath: string | undefine
         endpoint.clear();
         http?.stop();
         await Promise.all([jobs.stopAll(), speaker?.stop()]);
+        live?.close();
       })()),
   };
 }
@@ -149,14 +155,4 @@ export async function startServer(initial: Config, configPath: string | undefine
 /** The speaker as `[speaker]` describes it. */
 function speakerOptions(config: SpeakerConfig): SpeakerOptions {
   return { ...config, decoders: new Map(Object.entries(config.decoders)) };
-}
-
-/** Refuses a config asking for what this version does not run yet, with one line naming it. */
-function refuseUnavailable(config: Config): void {
-  const live = config.live[0];
-  if (live) {
-    throw new ConfigError(
-      `config ${config.source}: live[0] ("${live.name}"): [[live]] inputs are not available in this version; remove the [[live]] blocks`,
-    );
-  }
 }

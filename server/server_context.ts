@@ -17,6 +17,7 @@ import type { Config } from "./config.ts";
 import type { ControlCounters } from "./control_server.ts";
 import type { JobTable } from "./jobs.ts";
 import type { OwnPort } from "./policy.ts";
+import type { LiveChannels } from "./live/live_channels.ts";
 
 export interface ServerContext {
   /** The current config (a reload replaces it). */
@@ -26,6 +27,8 @@ export interface ServerContext {
   readonly jobs: JobTable;
   /** The speaker, when the config has a [speaker] table. */
   readonly speaker: Speaker | null;
+  /** The `[[live]]` channels (null only while the server starts). */
+  readonly live: LiveChannels | null;
   readonly scheduler: Scheduler;
   readonly log: Logger;
   readonly catalogue: Catalogue;

@@ -41,6 +41,8 @@ export interface InputOptions {
   bitrate?: number;
   /** `--start`: seconds into the input. */
   startSeconds?: number;
+  /** Paces data that is neither PCM nor MPEG when no `bitrate` is given (a live channel's smoothed arrival rate). */
+  dataClock?: ByteClock;
 }
 
 /** What an input's bytes were found to be. */
@@ -402,6 +404,14 @@ async function openLiveStream(stream: StreamSource | LiveSource, options: InputO
   }
 }
 
+/**
+ * Any StreamSource detected as stdin is (a live channel's reader, for a `live:` job). Nothing is
+ * closed on failure: the caller owns the stream.
+ */
+export function openStreamInput(stream: StreamSource, options: InputOptions = {}): Promise<OpenedInput> {
+  return openedStream(stream.label, null, stream, options);
+}
+
 /** Stdin, a FIFO or a device: detected as a file is, from its first bytes, which stay queued to be played. */
 async function openStream(label: string, path: string | null, readable: Readable, options: InputOptions): Promise<OpenedInput> {
   const stream = streamSource(label, readable);
@@ -438,8 +448,9 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
       stream,
     };
   }
-  if (!options.bitrate) throw notDetected(label);
-  return { info: { label, kind: "data" }, source: stream, byteClock: new ConstantRateClock(options.bitrate), startOffset: 0, container: "data", pacing: "bitrate", stream };
+  if (!options.bitrate && !options.dataClock) throw notDetected(label);
+  const byteClock = options.bitrate ? new ConstantRateClock(options.bitrate) : options.dataClock!;
+  return { info: { label, kind: "data" }, source: stream, byteClock, startOffset: 0, container: "data", pacing: "bitrate", stream };
 }
 
 /**

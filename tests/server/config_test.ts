@@ -84,8 +84,8 @@ listen = "tcp://10.0.0.1:9001"
     expect(config.http).toEqual({ host: "::1", port: 9090, text: "[::1]:9090" });
     expect(config.limits.maxJobs).toBe(20);
     expect(config.live).toEqual([
-      { name: "studio", listen: { host: "", port: 9000, text: "tcp://:9000" } },
-      { name: "remote.van-2", listen: { host: "10.0.0.1", port: 9001, text: "tcp://10.0.0.1:9001" } },
+      { name: "studio", latencyMs: 200, listen: { host: "", port: 9000, text: "tcp://:9000" } },
+      { name: "remote.van-2", latencyMs: 200, listen: { host: "10.0.0.1", port: 9001, text: "tcp://10.0.0.1:9001" } },
     ]);
     expect(destinationAllowed("239.1.1.1", "10.0.0.5", config.allowDestinations)).toBe(true);
     expect(destinationAllowed("2001:db8::1", "10.0.0.5", config.allowDestinations)).toBe(true);
@@ -107,7 +107,8 @@ describe("errors name the source and the key", () => {
     ['user = 0', "user: expected a user name, got 0"],
     ['allow_destinations = ["10.0.0.0/8", "10.0.0.0/40"]', 'allow_destinations[1]: expected a network such as "10.0.0.0/8"'],
     ['allow_destinations = "10.0.0.0/8"', "allow_destinations: expected a list of networks"],
-    ['[[live]]\nname = "studio"', 'live[0].listen: missing; this key is required'],
+    ['[[live]]\nname = "studio"', 'live[0]: give either listen = "tcp://:PORT" (an acquisition source connects) or input = "udp://@…", not neither'],
+    ['[[live]]\nname = "a"\ninput = "udp://@:5000"\nkey_file = "k"', "live[0].key_file: only a listen channel takes a key"],
     ['[[live]]\nname = "studio"\nlisten = "udp://:9000"', 'live[0].listen: expected "tcp://:PORT" or "tcp://HOST:PORT", such as "tcp://:9000", got "udp://:9000"'],
     ['[[live]]\nname = "a b"\nlisten = "tcp://:9000"', "live[0].name: expected a name of letters, digits"],
     [

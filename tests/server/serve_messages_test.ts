@@ -45,12 +45,17 @@ describe("pacer serve on a port already taken", () => {
 });
 
 describe("pacer serve with a [[live]] block", () => {
-  test("refuses to start, in one line, as not available in this version", async () => {
-    const prepared = await prepareServe({ config: '[[live]]\nname = "studio"\nlisten = "tcp://127.0.0.1:9"' });
-    const run = await runPacer(["serve", "--config", prepared.configPath], { timeoutMs: 10_000 });
-    expect(run.code).toBe(1);
-    expect(lines(run.stderr)).toHaveLength(1);
-    expect(run.stderr).toContain(`live[0] ("studio"): [[live]] inputs are not available in this version`);
+  test("a live port in use exits 75 in one line naming it", async () => {
+    const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const prepared = await prepareServe({ config: `[[live]]\nname = "studio"\nlisten = "tcp://127.0.0.1:${holder.port}"` });
+      const run = await runPacer(["serve", "--config", prepared.configPath], { timeoutMs: 10_000 });
+      expect(run.code).toBe(75);
+      expect(lines(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toContain(`live "studio": port ${holder.port} is in use`);
+    } finally {
+      holder.stop(true);
+    }
   });
 });
 

@@ -1,0 +1,289 @@
+/**
+ * One `[[live]]` channel: where its bytes come from, the ring every `live:` job reads, and its
+ * state for `list` (listening, receiving, stalled).
+ *
+ * A `listen` channel accepts one acquisition source at a time over TCP (protocol/live_handshake.ts):
+ * a second connection while one is live gets `busy` and is closed; on a keyed channel the source
+ * must answer the challenge within HANDSHAKE_MS, and at most MAX_HANDSHAKES wait at once, so
+ * neither a slowloris nor an endless handshake can hold the port. Any end of the source's
+ * connection (EOF, reset, SOURCE_TIMEOUT_MS without a byte) is a drop: the channel listens again,
+ * and its jobs wait. An `input` channel reads any input `pacer record` takes, opened again after
+ * a back-off when it ends (a `tcp://` connect input).
+ *
+ * @example
+ * ```ts
+ * const channel = new LiveChannel(config.live[0], key, log);
+ * await channel.open();
+ * const reader = channel.ring.reader();
+ * ```
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { PacerError, TemporaryError } from "../../foundation/errors.ts";
+import type { Logger } from "../../foundation/log.ts";
+import {
+  greetingLine, LIVE_MAC_BYTES, LIVE_OK, newNonce, verifyLiveMac,
+} from "../../protocol/live_handshake.ts";
+import { openLiveInput } from "../../sources/open_input.ts";
+import type { StreamSource } from "../../sources/stream_source.ts";
+import type { LiveInput } from "../config.ts";
+import { LiveRing } from "./live_ring.ts";
+
+/** The channel's ring: 3.3 s of 20 Mbit/s, the longest a job may fall behind before it skips. */
+export const CHANNEL_RING_BYTES = 8 << 20;
+/** A keyed source has this long from connecting to prove the key. */
+export const HANDSHAKE_MS = 5_000;
+/** Connections in the handshake at once; more are closed at once. */
+export const MAX_HANDSHAKES = 4;
+/** A live source that sends nothing for this long is dropped (a half-dead connection). */
+export const SOURCE_TIMEOUT_MS = 5_000;
+/** No byte for this long: the channel is stalled (its jobs pause). */
+export const STALL_MS = 1_000;
+/** An input channel whose input ended opens it again after this. */
+const REOPEN_MS = 1_000;
+/** The rate is measured over windows of this length and smoothed. */
+const RATE_WINDOW_MS = 500;
+const RATE_SMOOTHING = 0.25;
+/** Read size when pumping an input channel's source into the ring. */
+const PUMP_BYTES = 64 << 10;
+
+export type ChannelState = "listening" | "receiving" | "stalled";
+
+export interface ChannelSummary {
+  name: string;
+  kind: "live";
+  state: ChannelState;
+  /** Bits/s, smoothed. */
+  rate: number;
+  /** The source's address (HOST:PORT), or the input URL; null while listening. */
+  source: string | null;
+  jobs: number;
+  drops: number;
+}
+
+export class LiveChannel {
+  readonly name: string;
+  readonly ring = new LiveRing(CHANNEL_RING_BYTES);
+  readonly latencyMs: number;
+  /** Sources lost (drops), and connections refused (busy, bad key, handshake timeout). */
+  drops = 0;
+  refused = 0;
+  #active: Socket | null = null;
+  #activeAddress: string | null = null;
+  #handshakes = 0;
+  #server: Server | null = null;
+  #input: StreamSource | null = null;
+  #lastDataMs = 0;
+  #windowBytes = 0;
+  #byteRate = 0;
+  #rateTimer: ReturnType<typeof setInterval> | null = null;
+  #reopenTimer: ReturnType<typeof setTimeout> | null = null;
+  #closed = false;
+  /** Bound port of a listen channel (0 until open). */
+  port = 0;
+
+  constructor(
+    readonly config: LiveInput,
+    private readonly key: Uint8Array | undefined,
+    private readonly log: Logger,
+  ) {
+    this.name = config.name;
+    this.latencyMs = config.latencyMs;
+  }
+
+  /** Binds the listener or opens the input. Throws TemporaryError when the port is in use. */
+  async open(): Promise<void> {
+    this.#rateTimer = setInterval(() => this.#measure(), RATE_WINDOW_MS);
+    if (this.config.listen) await this.#listen();
+    else await this.#openInput();
+  }
+
+  /** Bytes/s arriving, smoothed (0 while nothing arrives). */
+  byteRate(): number {
+    return this.#byteRate;
+  }
+
+  get state(): ChannelState {
+    const live = this.config.listen ? this.#active !== null : this.#lastDataMs > 0;
+    if (!live) return "listening";
+    return Date.now() - this.#lastDataMs >= STALL_MS ? "stalled" : "receiving";
+  }
+
+  summary(): ChannelSummary {
+    const state = this.state;
+    return {
+      name: `live:${this.name}`,
+      kind: "live",
+      state,
+      rate: Math.round(this.#byteRate * 8),
+      source: this.config.listen ? this.#activeAddress : this.config.input!,
+      jobs: this.ring.readerCount,
+      drops: this.drops,
+    };
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#rateTimer) clearInterval(this.#rateTimer);
+    if (this.#reopenTimer) clearTimeout(this.#reopenTimer);
+    this.#server?.close();
+    this.#active?.destroy();
+    this.#input?.close();
+  }
+
+  #arrived(chunk: Uint8Array): void {
+    this.ring.write(chunk);
+    this.#windowBytes += chunk.length;
+    this.#lastDataMs = Date.now();
+  }
+
+  #measure(): void {
+    const rate = (this.#windowBytes * 1000) / RATE_WINDOW_MS;
+    this.#windowBytes = 0;
+    this.#byteRate = this.#byteRate === 0 ? rate : this.#byteRate + RATE_SMOOTHING * (rate - this.#byteRate);
+    if (rate === 0 && Date.now() - this.#lastDataMs >= STALL_MS) this.#byteRate = 0;
+  }
+
+  async #listen(): Promise<void> {
+    const listen = this.config.listen!;
+    const server = createServer({ noDelay: true }, (socket) => this.#connected(socket));
+    server.maxConnections = MAX_HANDSHAKES + 2;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "EADDRINUSE") reject(new TemporaryError(`live "${this.name}": port ${listen.port} is in use`));
+        else reject(new PacerError(`live "${this.name}": cannot listen on ${listen.text}: ${error.message}`));
+      });
+      server.listen({ host: listen.host || undefined, port: listen.port }, resolve);
+    });
+    server.on("error", (error) => this.log.warn(`live "${this.name}": ${error.message}`));
+    this.#server = server;
+    const address = server.address();
+    this.port = typeof address === "object" && address ? address.port : listen.port;
+  }
+
+  #connected(socket: Socket): void {
+    const from = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.on("error", () => {}); // a reset is a drop, handled on close
+    if (this.#active) {
+      this.#refuse(socket, from, "busy", greetingLine({ state: "busy" }));
+      return;
+    }
+    if (!this.key) {
+      socket.write(greetingLine({ state: "open" }));
+      this.#accept(socket, from, null);
+      return;
+    }
+    if (this.#handshakes >= MAX_HANDSHAKES) {
+      this.#refuse(socket, from, "too many handshakes", "refused too many connections waiting\n");
+      return;
+    }
+    this.#handshakes++;
+    const nonce = newNonce();
+    socket.write(greetingLine({ state: "key", nonce }));
+    let reply = Buffer.alloc(0);
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      this.#handshakes--;
+      clearTimeout(timer);
+      socket.off("data", onData);
+      return true;
+    };
+    const timer = setTimeout(() => {
+      if (settle()) this.#refuse(socket, from, "no key within the handshake time", "refused handshake timed out\n");
+    }, HANDSHAKE_MS);
+    const onData = (chunk: Buffer) => {
+      reply = Buffer.concat([reply, chunk]);
+      if (reply.length < LIVE_MAC_BYTES || !settle()) return;
+      if (!verifyLiveMac(this.key!, nonce, reply.subarray(0, LIVE_MAC_BYTES))) {
+        this.#refuse(socket, from, "key not proven", "refused key not accepted\n");
+        return;
+      }
+      if (this.#active) {
+        this.#refuse(socket, from, "busy", "refused busy\n");
+        return;
+      }
+      socket.write(LIVE_OK);
+      this.#accept(socket, from, reply.subarray(LIVE_MAC_BYTES));
+    };
+    socket.on("data", onData);
+    socket.once("close", () => settle());
+  }
+
+  #refuse(socket: Socket, from: string, why: string, line: string): void {
+    this.refused++;
+    this.log.warn(`live "${this.name}": source refused: ${why}`, { from });
+    socket.end(line);
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  }
+
+  #accept(socket: Socket, from: string, first: Uint8Array | null): void {
+    this.#active = socket;
+    this.#activeAddress = from;
+    this.log.info(`live "${this.name}": source connected`, { from });
+    if (first && first.length > 0) this.#arrived(first);
+    socket.setTimeout(SOURCE_TIMEOUT_MS, () => {
+      this.log.warn(`live "${this.name}": source sent nothing for ${SOURCE_TIMEOUT_MS / 1000} s; dropping it`, { from });
+      socket.destroy();
+    });
+    socket.on("data", (chunk: Buffer) => this.#arrived(chunk));
+    socket.once("close", (hadError) => {
+      if (this.#active !== socket) return;
+      this.#active = null;
+      this.#activeAddress = null;
+      this.drops++;
+      if (!this.#closed) this.log.warn(`live "${this.name}": source dropped (${hadError ? "connection reset" : "closed"}); listening again`, { from });
+    });
+  }
+
+  async #openInput(): Promise<void> {
+    const spec = this.config.input!;
+    let input: StreamSource;
+    try {
+      input = await openLiveInput(spec);
+    } catch (error) {
+      if (error instanceof TemporaryError || error instanceof PacerError) throw error;
+      throw new PacerError(`live "${this.name}": ${(error as Error).message}`);
+    }
+    this.#input = input;
+    const scratch = Buffer.alloc(PUMP_BYTES);
+    const pump = () => {
+      for (;;) {
+        let n: number;
+        try {
+          n = input.read(scratch, 0, PUMP_BYTES);
+        } catch (error) {
+          this.log.warn(`live "${this.name}": ${(error as Error).message}`);
+          n = -1;
+        }
+        if (n > 0) {
+          this.#arrived(scratch.subarray(0, n));
+          continue;
+        }
+        if (n < 0) this.#inputEnded(input);
+        return;
+      }
+    };
+    input.onReadable = pump;
+    pump();
+  }
+
+  #inputEnded(input: StreamSource): void {
+    if (this.#input !== input || this.#closed) return;
+    input.close();
+    this.#input = null;
+    this.drops++;
+    this.log.warn(`live "${this.name}": input ${this.config.input} ended; opening it again`);
+    this.#reopenLater();
+  }
+
+  #reopenLater(): void {
+    if (this.#closed) return;
+    this.#reopenTimer = setTimeout(() => {
+      this.#openInput().catch((error) => {
+        this.log.warn((error as Error).message);
+        this.#reopenLater();
+      });
+    }, REOPEN_MS);
+  }
+}
