@@ -15,6 +15,7 @@ import { runDevices } from "./cli/devices.ts";
 import { runServe } from "./cli/serve.ts";
 import { runCtl } from "./cli/ctl.ts";
 import { runRecv } from "./cli/recv.ts";
+import { runAcquire } from "./cli/acquire.ts";
 import { runRecord } from "./cli/record.ts";
 import { FormatSpecError } from "./protocol/sample_format.ts";
 
@@ -62,7 +63,7 @@ const COMMANDS: Record<string, Command> = {
   serve: runServe,
   ctl: runCtl,
   recv: runRecv,
-  acquire: notYet("acquire"),
+  acquire: runAcquire,
 };
 
 /** A logging flag, which may stand anywhere, before or after the command. */

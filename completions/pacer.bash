@@ -95,6 +95,12 @@ _pacer() {
             esac
             ;;
         acquire)
+            options+=" --to --buffer --bitrate --format --progress"
+            positional=files
+            case $prev in
+                --to) argument=outputs ;;
+                --buffer|--bitrate|--format) argument=none ;;
+            esac
             ;;
         probe)
             options+=" --format --bitrate"

@@ -1,0 +1,248 @@
+/**
+ * `pacer acquire INPUT --to tcp://HOST:PORT[?key=FILE]`: pushes a live stream to a `[[live]]`
+ * channel of `pacer serve` (the acquisition server of the original design). A file is sent at its
+ * own pace (PCR, SCR, sample clock, or `--bitrate`); stdin, a FIFO or a network input as it comes.
+ * A drop is reconnected with back-off while the input goes on into a bounded buffer
+ * (client/live_sender.ts). At the end of a file or of stdin everything held is delivered, then a
+ * summary line, exit 0.
+ */
+import { parseArgs } from "node:util";
+import { EXIT_FAILURE, EXIT_OK, EXIT_SIGNAL_BASE, PacerError, UsageError } from "../foundation/errors.ts";
+import type { Logger } from "../foundation/log.ts";
+import { parseHostPort } from "../foundation/net/address.ts";
+import { parseBitrate } from "../foundation/units.ts";
+import type { ByteClock } from "../protocol/mpeg_timing.ts";
+import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
+import { US_PER_S } from "../scheduler/clock.ts";
+import { isLiveSpec, openInput, openLiveInput } from "../sources/open_input.ts";
+import { SOURCE_END, type Source } from "../sources/source.ts";
+import { streamSource } from "../sources/stream_source.ts";
+import { readKey } from "../server/config.ts";
+import { LiveKeyError, LiveSender } from "../client/live_sender.ts";
+import { statSync } from "node:fs";
+
+export const ACQUIRE_HELP = `Usage: pacer acquire INPUT --to tcp://HOST:PORT[?key=FILE] [options]
+
+Pushes a live stream to a [[live]] channel of pacer serve. A file is sent at
+its own pace (PCR, SCR, the sample clock, or --bitrate); stdin (-), a FIFO
+or a network input (udp://@…, rtp://@…, tcp://…) is sent as it comes.
+After a drop it reconnects with back-off, holding what comes meanwhile in a
+buffer that drops its oldest data past --buffer (and says how much). At the
+end of a file or of stdin it delivers everything it holds, prints a summary
+and exits 0; 1 when the channel refuses the key, 130/143 on SIGINT/SIGTERM.
+
+Options:
+  --to URL         tcp://HOST:PORT, with ?key=FILE for a keyed channel (required)
+  --buffer SIZE    most bytes held while disconnected (default 8MiB; 512KB, 64MiB)
+  --bitrate RATE   pace a file at this constant rate (1.5M, 20000000)
+  --format FMT     a raw PCM file's format (s16le:48000:2)
+  --progress       a status line (the default on a terminal)
+`;
+
+const DEFAULT_BUFFER_BYTES = 8 << 20;
+const MIN_BUFFER_BYTES = 64 << 10;
+const SIZE = /^(\d+(?:\.\d+)?)\s*(|k|m|g|ki|mi|gi)b?$/i;
+const SIZE_UNIT: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3 };
+/** A file is read in chunks of whole TS packets (7 per datagram, 4 datagrams). */
+const FILE_CHUNK_BYTES = 4 * 7 * 188;
+/** How often a file's due bytes are handed over, and how far ahead of their time. */
+const PACE_TICK_MS = 5;
+const PACE_LEAD_US = 20_000;
+/** Network and stdin bytes are read in chunks this large. */
+const STREAM_CHUNK_BYTES = 64 << 10;
+const STATUS_MS = 1_000;
+
+export async function runAcquire(argv: string[], log: Logger): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      to: { type: "string" },
+      buffer: { type: "string" },
+      bitrate: { type: "string" },
+      format: { type: "string" },
+      progress: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(ACQUIRE_HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) throw new UsageError("acquire takes one input (see pacer acquire --help)");
+  if (!values.to) throw new UsageError("acquire: --to tcp://HOST:PORT is required (see pacer acquire --help)");
+  const spec = positionals[0]!;
+  const target = parseTarget(values.to);
+  const bufferBytes = values.buffer === undefined ? DEFAULT_BUFFER_BYTES : parseSize(values.buffer);
+  const bitrate = values.bitrate === undefined ? undefined : parseBitrate(values.bitrate, "--bitrate");
+  const format = values.format === undefined ? undefined : parseSampleFormat(values.format);
+  const key = target.keyFile ? await readKey(target.keyFile).catch((e: Error) => Promise.reject(new PacerError(e.message))) : undefined;
+
+  const sender = new LiveSender({ host: target.host, port: target.port, key, bufferBytes, log });
+  const feed = await openFeed(spec, { bitrate, format });
+  const started = performance.now();
+  let readBytes = 0;
+  let signal: NodeJS.Signals | null = null;
+  const statusTimer = values.progress ?? process.stderr.isTTY ? setInterval(() => drawStatus(), STATUS_MS) : null;
+  const drawStatus = () => {
+    const c = sender.counters;
+    process.stderr.write(`\r${((performance.now() - started) / 1000).toFixed(0)} s  read ${readBytes} B  sent ${c.sentBytes} B  held ${sender.heldBytes} B  dropped ${c.droppedBytes} B  ${sender.connected ? "connected" : "connecting"}\x1b[K`);
+  };
+
+  sender.start();
+  const ended = new Promise<void>((resolve) => {
+    feed.run((chunk) => {
+      readBytes += chunk.length;
+      sender.push(chunk);
+    }, resolve);
+  });
+  const interrupted = new Promise<void>((resolve) => {
+    const on = (name: NodeJS.Signals) => () => {
+      signal = name;
+      resolve();
+    };
+    process.once("SIGINT", on("SIGINT"));
+    process.once("SIGTERM", on("SIGTERM"));
+  });
+  let code: number = EXIT_OK;
+  try {
+    await Promise.race([ended.then(() => sender.finish()), interrupted, sender.fatal]);
+  } catch (error) {
+    if (!(error instanceof LiveKeyError)) throw error;
+    log.error(error.message);
+    code = EXIT_FAILURE;
+  } finally {
+    feed.close();
+    sender.stop();
+    if (statusTimer) {
+      clearInterval(statusTimer);
+      drawStatus();
+      process.stderr.write("\n");
+    }
+  }
+  const c = sender.counters;
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (c.droppedBytes > 0) log.warn(`${c.droppedBytes} bytes dropped while the server could not take them (--buffer ${bufferBytes})`);
+  log.info(`acquired ${readBytes} bytes in ${seconds} s: sent ${c.sentBytes}, connections ${c.connections}, drops ${c.drops}, dropped ${c.droppedBytes} bytes, held ${sender.heldBytes}`);
+  if (signal) return EXIT_SIGNAL_BASE + (signal === "SIGINT" ? 2 : 15);
+  return code;
+}
+
+interface Target {
+  host: string;
+  port: number;
+  keyFile?: string;
+}
+
+function parseTarget(url: string): Target {
+  const m = /^tcp:\/\/([^?]+)(?:\?(.*))?$/i.exec(url);
+  const hostPort = m ? parseHostPort(m[1]!) : null;
+  if (!m || !hostPort) throw new UsageError(`--to "${url}": expected tcp://HOST:PORT[?key=FILE]`);
+  const params = new URLSearchParams(m[2] ?? "");
+  for (const name of params.keys()) if (name !== "key") throw new UsageError(`--to "${url}": unknown option "${name}" (only key=FILE)`);
+  const keyFile = params.get("key") ?? undefined;
+  return { host: hostPort.host, port: hostPort.port, ...(keyFile && { keyFile }) };
+}
+
+function parseSize(text: string): number {
+  const m = SIZE.exec(text.trim());
+  if (!m) throw new UsageError(`--buffer "${text}": expected a size such as 8MiB, 512KB or 1000000`);
+  const bytes = Math.round(Number(m[1]) * SIZE_UNIT[m[2]!.toLowerCase()]!);
+  if (bytes < MIN_BUFFER_BYTES) throw new UsageError(`--buffer "${text}": at least 64KiB`);
+  return bytes;
+}
+
+/** Where the bytes come from: `run` hands each chunk over (the chunk is the receiver's to keep) and calls `end` once. */
+interface Feed {
+  run(deliver: (chunk: Uint8Array) => void, end: () => void): void;
+  close(): void;
+}
+
+async function openFeed(spec: string, options: { bitrate?: number; format?: ReturnType<typeof parseSampleFormat> }): Promise<Feed> {
+  if (spec === "-") return streamFeed(streamSource("stdin", process.stdin));
+  if (isLiveSpec(spec)) return streamFeed(await openLiveInput(spec));
+  let regular = false;
+  try {
+    regular = statSync(spec).isFile();
+  } catch {
+    // openInput says why in one line
+  }
+  const opened = await openInput(spec, options);
+  if (!regular) return streamFeed(opened.source);
+  const clock = opened.byteClock;
+  const format = opened.info.format;
+  const byteRate = format ? bytesPerFrame(format) * format.rate : 0;
+  if (!clock && !byteRate) throw new PacerError(`${spec}: nothing to pace it by; give --bitrate`);
+  return pacedFeed(opened.source, opened.startOffset, clock, byteRate);
+}
+
+/** A stream's bytes as they come. */
+function streamFeed(source: Source): Feed {
+  let closed = false;
+  return {
+    run(deliver, end) {
+      const drain = () => {
+        for (;;) {
+          if (closed) return;
+          const chunk = Buffer.allocUnsafe(STREAM_CHUNK_BYTES);
+          const n = source.read(chunk, 0, STREAM_CHUNK_BYTES);
+          if (n > 0) {
+            deliver(chunk.subarray(0, n));
+            continue;
+          }
+          if (n === SOURCE_END) end();
+          return;
+        }
+      };
+      source.onReadable = drain;
+      drain();
+    },
+    close() {
+      closed = true;
+      source.close();
+    },
+  };
+}
+
+/** A file's bytes handed over as they fall due by its clock (or sample rate), a little ahead. */
+function pacedFeed(source: Source, startOffset: number, clock: ByteClock | undefined, byteRate: number): Feed {
+  let timer: ReturnType<typeof setInterval> | null = null;
+  return {
+    run(deliver, end) {
+      const started = performance.now();
+      let offset = startOffset;
+      let pending: Uint8Array | null = null;
+      const dueUs = (at: number) => (clock ? clock.timeAt(at) : ((at - startOffset) / byteRate) * US_PER_S);
+      let firstDue: number | null = null;
+      const tick = () => {
+        const elapsedUs = (performance.now() - started) * 1000;
+        for (;;) {
+          if (!pending) {
+            const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
+            const n = source.read(chunk, 0, FILE_CHUNK_BYTES);
+            if (n === SOURCE_END || n === 0) {
+              if (timer) clearInterval(timer);
+              timer = null;
+              end();
+              return;
+            }
+            pending = chunk.subarray(0, n);
+            clock?.observe(pending, offset);
+          }
+          firstDue ??= dueUs(offset);
+          if (dueUs(offset) - firstDue > elapsedUs + PACE_LEAD_US) return;
+          deliver(pending);
+          offset += pending.length;
+          pending = null;
+          clock?.forget(offset);
+        }
+      };
+      timer = setInterval(tick, PACE_TICK_MS);
+      tick();
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      source.close();
+    },
+  };
+}

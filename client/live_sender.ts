@@ -1,0 +1,239 @@
+/**
+ * The sending side of `pacer acquire`: holds what the input gave in a bounded buffer, and keeps a
+ * TCP connection to a live channel (protocol/live_handshake.ts), reconnecting with back-off after
+ * a drop. While it cannot send, the buffer fills; past its bound the oldest chunks are dropped and
+ * counted. Chunks leave the buffer only once the connection has taken them.
+ *
+ * @example
+ * ```ts
+ * const sender = new LiveSender({ host: "127.0.0.1", port: 7071, key, bufferBytes: 8 << 20, log });
+ * sender.start();
+ * sender.push(chunk);
+ * await sender.finish(); // everything held is delivered
+ * ```
+ */
+import { connect, type Socket } from "node:net";
+import type { Logger } from "../foundation/log.ts";
+import { LIVE_LINE_MAX, LIVE_OK, liveMac, parseGreeting } from "../protocol/live_handshake.ts";
+
+/** Back-off after a failed or dropped connection: doubles from the first to the last. */
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 4_000;
+/** A server that says nothing this long after the connection is taken as a plain TCP listener. */
+const GREETING_WAIT_MS = 1_000;
+/** The answer to a key proof must come within this. */
+const ANSWER_WAIT_MS = 5_000;
+
+export interface LiveSenderOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly key?: Uint8Array;
+  readonly bufferBytes: number;
+  readonly log: Logger;
+}
+
+export interface SenderCounters {
+  sentBytes: number;
+  droppedBytes: number;
+  connections: number;
+  drops: number;
+}
+
+/** The channel refused the key, or needs one this sender has not: retrying cannot help. */
+export class LiveKeyError extends Error {
+  override name = "LiveKeyError";
+}
+
+export class LiveSender {
+  readonly counters: SenderCounters = { sentBytes: 0, droppedBytes: 0, connections: 0, drops: 0 };
+  readonly #chunks: Uint8Array[] = [];
+  #head = 0;
+  #held = 0;
+  #socket: Socket | null = null;
+  #sending = false;
+  #backoffMs = BACKOFF_FIRST_MS;
+  #retry: ReturnType<typeof setTimeout> | null = null;
+  #stopped = false;
+  #finished: (() => void) | null = null;
+  #failed: ((error: Error) => void) | null = null;
+  #fatal: Error | null = null;
+  #rejectFatal!: (error: Error) => void;
+  /** Rejects with a LiveKeyError when retrying cannot help; never resolves. */
+  readonly fatal: Promise<never>;
+
+  constructor(private readonly options: LiveSenderOptions) {
+    this.fatal = new Promise<never>((_, reject) => (this.#rejectFatal = reject));
+    this.fatal.catch(() => {});
+  }
+
+  get heldBytes(): number {
+    return this.#held;
+  }
+
+  get connected(): boolean {
+    return this.#sending;
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  /** Queues `chunk` (kept as given: the caller hands over a chunk of its own). */
+  push(chunk: Uint8Array): void {
+    this.#chunks.push(chunk);
+    this.#held += chunk.length;
+    while (this.#held > this.options.bufferBytes && this.#head < this.#chunks.length - 1) {
+      const oldest = this.#chunks[this.#head]!;
+      this.#chunks[this.#head++] = EMPTY;
+      this.#held -= oldest.length;
+      this.counters.droppedBytes += oldest.length;
+    }
+    this.#compact();
+    this.#flush();
+  }
+
+  /** Resolves once everything held has been handed to the connection and it is closed. */
+  finish(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#fatal) return reject(this.#fatal);
+      this.#finished = resolve;
+      this.#failed = reject;
+      this.#flush();
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#socket?.destroy();
+  }
+
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#chunks.length) {
+      this.#chunks.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const { host, port, log } = this.options;
+    const socket = connect({ host, port, noDelay: true });
+    this.#socket = socket;
+    let greeted = false;
+    let line = "";
+    const begin = () => {
+      greeted = true;
+      clearTimeout(greetingTimer);
+      socket.off("data", onGreeting);
+      this.#sending = true;
+      this.#backoffMs = BACKOFF_FIRST_MS;
+      this.counters.connections++;
+      log.info("connected", { to: `${host}:${port}` });
+      socket.on("data", () => {}); // the server says nothing more; keep the socket flowing
+      this.#flush();
+    };
+    const greetingTimer = setTimeout(() => {
+      if (!greeted) begin(); // a plain TCP listener (pacer record tcp://:PORT, nc)
+    }, GREETING_WAIT_MS);
+    const onGreeting = (chunk: Buffer) => {
+      line += chunk.toString("latin1");
+      const end = line.indexOf("\n");
+      if (end < 0) {
+        if (line.length > LIVE_LINE_MAX) begin();
+        return;
+      }
+      clearTimeout(greetingTimer);
+      const greeting = parseGreeting(line.slice(0, end));
+      const after = line.slice(end + 1);
+      if (!greeting || greeting.state === "open") return begin();
+      greeted = true;
+      socket.off("data", onGreeting);
+      if (greeting.state === "busy") {
+        log.warn("the channel has another source; trying again", { to: `${host}:${port}` });
+        socket.destroy();
+        return;
+      }
+      if (!this.options.key) return this.#fail(socket, new LiveKeyError(`${host}:${port}: the channel needs a key; add ?key=FILE to --to`));
+      socket.write(liveMac(this.options.key, greeting.nonce));
+      this.#awaitAnswer(socket, after, begin);
+    };
+    socket.on("data", onGreeting);
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      clearTimeout(greetingTimer);
+      const wasSending = this.#sending;
+      this.#sending = false;
+      if (this.#socket === socket) this.#socket = null;
+      if (this.#stopped || this.#fatal) return;
+      if (wasSending) {
+        this.counters.drops++;
+        if (this.#finished && this.#held === 0) return this.#done();
+        log.warn("connection lost; reconnecting", { to: `${host}:${port}`, held: this.#held });
+      }
+      this.#retry = setTimeout(() => this.#connect(), this.#backoffMs);
+      this.#backoffMs = Math.min(BACKOFF_MAX_MS, this.#backoffMs * 2);
+    });
+  }
+
+  #awaitAnswer(socket: Socket, already: string, begin: () => void): void {
+    let answer = already;
+    const timer = setTimeout(() => socket.destroy(), ANSWER_WAIT_MS);
+    const check = () => {
+      const end = answer.indexOf("\n");
+      if (end < 0) return;
+      clearTimeout(timer);
+      socket.off("data", onAnswer);
+      if (answer.slice(0, end + 1) === LIVE_OK) return begin();
+      const why = answer.slice(0, end).replace(/^refused /, "");
+      if (why.startsWith("key")) this.#fail(socket, new LiveKeyError(`${this.options.host}:${this.options.port}: refused: ${why}`));
+      else {
+        this.options.log.warn(`refused: ${why}; trying again`);
+        socket.destroy();
+      }
+    };
+    const onAnswer = (chunk: Buffer) => {
+      answer += chunk.toString("latin1");
+      if (answer.length > LIVE_LINE_MAX) socket.destroy();
+      else check();
+    };
+    socket.on("data", onAnswer);
+    check();
+  }
+
+  #fail(socket: Socket, error: Error): void {
+    this.#fatal = error;
+    socket.destroy();
+    this.#rejectFatal(error);
+    this.#failed?.(error);
+  }
+
+  /** Writes held chunks while the connection takes them; a full socket resumes on drain. */
+  #flush(): void {
+    const socket = this.#socket;
+    if (!this.#sending || !socket) return;
+    while (this.#head < this.#chunks.length) {
+      const chunk = this.#chunks[this.#head]!;
+      this.#chunks[this.#head++] = EMPTY;
+      this.#held -= chunk.length;
+      this.counters.sentBytes += chunk.length;
+      if (!socket.write(chunk)) {
+        socket.once("drain", () => this.#flush());
+        this.#compact();
+        return;
+      }
+    }
+    this.#chunks.length = 0;
+    this.#head = 0;
+    if (this.#finished) socket.end(() => this.#done());
+  }
+
+  #done(): void {
+    const finished = this.#finished;
+    this.#finished = null;
+    this.#stopped = true;
+    finished?.();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
