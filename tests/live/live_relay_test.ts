@@ -1,0 +1,224 @@
+/**
+ * Live channels end to end, with real processes: `pacer acquire` pushes a TS file into a
+ * `[[live]]` channel of `pacer serve`, and a `live:` job relays it to a UDP receiver. The cuts
+ * (acquirer killed, connection reset) leave the job waiting, and it resumes without a restart
+ * while a file job beside it keeps its pacing. A second source and a source without the key are
+ * refused. Bounds are generous: the host may be a loaded 2-core machine.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync, writeFileSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { join } from "node:path";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { runPacer, startPacer } from "../helpers/pacer.ts";
+import { freeTcpPort } from "../helpers/ports.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+import { KEY_TEXT, makeSharedDir, type ServeFixture, startServe } from "../server/serve_fixture.ts";
+
+const BITRATE = 1_000_000;
+/** 1316-byte datagrams at 1 Mbit/s. */
+const INTERVAL_MS = (1316 * 8 * 1000) / BITRATE;
+
+let serve: ServeFixture;
+let openPort: number;
+let keyedPort: number;
+let film: string;
+let longFilm: string;
+let keyPath: string;
+let filesDir: string;
+
+const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+
+async function channelLine(name: string): Promise<string> {
+  const list = await ctl("list");
+  return list.stdout.split("\n").find((l) => l.startsWith(`live:${name}\t`)) ?? "";
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(100);
+  }
+}
+
+/** Datagram intervals' deviation from their median, ms: the residual p99 of a paced stream. */
+function residualP99(times: number[]): number {
+  const gaps = times.slice(1).map((t, i) => (t - times[i]!) / 1000);
+  const sorted = [...gaps].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  const residuals = gaps.map((g) => Math.abs(g - median)).sort((a, b) => a - b);
+  return residuals[Math.floor(residuals.length * 0.99)]!;
+}
+
+beforeAll(async () => {
+  openPort = freeTcpPort();
+  keyedPort = freeTcpPort();
+  filesDir = makeSharedDir("pacer-live-");
+  keyPath = join(filesDir, "live.key");
+  writeFileSync(keyPath, KEY_TEXT + "\n", { mode: 0o644 });
+  film = join(filesDir, "film.ts");
+  writeFileSync(film, makeCbrTs({ bitrate: BITRATE, duration: 3 }), { mode: 0o644 });
+  longFilm = join(filesDir, "long.ts");
+  writeFileSync(longFilm, makeCbrTs({ bitrate: BITRATE, duration: 8 }), { mode: 0o644 });
+  serve = await startServe({
+    config: [
+      `[[live]]\nname = "cam1"\nlisten = "tcp://127.0.0.1:${openPort}"\nlatency_ms = 100`,
+      `[[live]]\nname = "secure"\nlisten = "tcp://127.0.0.1:${keyedPort}"\nkey_file = "${keyPath}"`,
+    ].join("\n"),
+  });
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  serve?.cleanup();
+  rmSync(filesDir, { recursive: true, force: true });
+});
+
+describe("a live channel", () => {
+  test("relays what pacer acquire pushes, bytes in order and evenly paced, to a live: job started before the source", async () => {
+    const rx = await udpReceiver();
+    try {
+      const play = await ctl("play", "live:cam1", "--to", `udp://127.0.0.1:${rx.port}`, "--persistent");
+      expect(play.code).toBe(0);
+      expect(await channelLine("cam1")).toContain("\tlistening\t");
+      const acquire = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${openPort}`]);
+      expect(acquire.code).toBe(0);
+      const size = Bun.file(film).size;
+      expect(acquire.stderr).toContain(`acquired ${size} bytes`);
+      await waitFor("the relay to finish", () => rx.packets.reduce((n, p) => n + p.data.length, 0) >= size, 5_000).catch(() => {});
+      const received = Buffer.concat(rx.packets.map((p) => p.data));
+      expect(received.equals(Buffer.from(await Bun.file(film).bytes()))).toBe(true);
+      const times = rx.packets.map((p) => p.atUs);
+      const spanS = (times.at(-1)! - times[0]!) / 1e6;
+      expect(spanS).toBeGreaterThan(2.7);
+      expect(spanS).toBeLessThan(3.5);
+      console.log(`relay: residual p99 ${residualP99(times).toFixed(3)} ms over ${times.length} datagrams`);
+      expect(residualP99(times)).toBeLessThan(INTERVAL_MS); // generous: ideal is well under 1 ms
+      await ctl("stop", play.stdout.trim());
+    } finally {
+      rx.close();
+    }
+  }, 30_000);
+
+  test("cut (acquirer killed, then the connection reset): the channel listens again and the same live: job resumes; a file job beside it keeps its pacing", async () => {
+    const live = await udpReceiver();
+    const file = await udpReceiver();
+    try {
+      const fileJob = await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${file.port}`, "--persistent");
+      const liveJob = await ctl("play", "live:cam1", "--to", `udp://127.0.0.1:${live.port}`, "--persistent");
+      expect(fileJob.code).toBe(0);
+      expect(liveJob.code).toBe(0);
+      const jobId = liveJob.stdout.trim();
+
+      // 1. The acquirer is killed mid-stream.
+      const first = startPacer(["acquire", longFilm, "--to", `tcp://127.0.0.1:${openPort}`]);
+      await waitFor("live packets", () => live.packets.length > 50);
+      first.kill("SIGKILL");
+      await waitFor("the channel to listen again", async () => (await channelLine("cam1")).includes("\tlistening\t"));
+
+      // 2. A new acquirer; then its connection is reset under it (a raw source that resets).
+      const before = live.packets.length;
+      const second = startPacer(["acquire", longFilm, "--to", `tcp://127.0.0.1:${openPort}`]);
+      await waitFor("the live job to resume", () => live.packets.length > before + 50);
+      second.kill("SIGKILL");
+      await waitFor("listening after the second cut", async () => (await channelLine("cam1")).includes("\tlistening\t"));
+      const raw = await rawSource(openPort);
+      raw.write(Buffer.from(await Bun.file(longFilm).slice(0, 200 * 188).bytes()));
+      await Bun.sleep(300);
+      raw.resetAndDestroy();
+      await waitFor("listening after the reset", async () => (await channelLine("cam1")).includes("\tlistening\t"));
+
+      // 3. A third acquirer: the same job plays on.
+      const resumed = live.packets.length;
+      const third = startPacer(["acquire", longFilm, "--to", `tcp://127.0.0.1:${openPort}`]);
+      await waitFor("the live job to resume again", () => live.packets.length > resumed + 50);
+      third.kill("SIGKILL");
+      const status = await ctl("status", "--json");
+      expect(status.stdout).toContain(jobId);
+      expect(serve.stderr()).toContain("source dropped (connection reset)");
+
+      // The file job ran through every cut at its own pace.
+      expect(file.packets.length).toBeGreaterThan(200);
+      const fileP99 = residualP99(file.packets.map((p) => p.atUs));
+      console.log(`cut: file job residual p99 ${fileP99.toFixed(3)} ms over ${file.packets.length} datagrams`);
+      expect(fileP99).toBeLessThan(INTERVAL_MS);
+      await ctl("stop", jobId);
+      await ctl("stop", fileJob.stdout.trim());
+    } finally {
+      live.close();
+      file.close();
+    }
+  }, 60_000);
+
+  test("refuses a second source while one is live, and on a keyed channel a source without the key", async () => {
+    const holder = startPacer(["acquire", longFilm, "--to", `tcp://127.0.0.1:${keyedPort}?key=${keyPath}`]);
+    try {
+      await waitFor("the keyed source", async () => (await channelLine("secure")).includes("\treceiving\t"));
+      const second = await rawSource(keyedPort);
+      expect(await second.greeting).toBe("PACER-LIVE 1 busy");
+      second.destroy();
+    } finally {
+      holder.kill("SIGKILL");
+    }
+    await waitFor("listening", async () => (await channelLine("secure")).includes("\tlistening\t"));
+    // Raw bytes instead of the key's proof: refused, and nothing of them is taken.
+    const keyless = await rawSource(keyedPort);
+    expect(await keyless.greeting).toMatch(/^PACER-LIVE 1 key [0-9a-f]{64}$/);
+    keyless.write(Buffer.alloc(188 * 10, 0x47));
+    expect(await keyless.closedWith).toContain("refused key not accepted");
+    // pacer acquire without the key says so and exits 1.
+    const run = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${keyedPort}`], { timeoutMs: 15_000 });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("the channel needs a key");
+    expect(await channelLine("secure")).toContain("\tlistening\t");
+  }, 30_000);
+});
+
+describe("pacer acquire", () => {
+  test("holds its input while the server is down, reconnects, delivers what it held, and reports what the buffer dropped", async () => {
+    const port = freeTcpPort();
+    const acquire = startPacer(["acquire", film, "--to", `tcp://127.0.0.1:${port}`, "--buffer", "200KiB"]);
+    let stderr = "";
+    acquire.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => acquire.on("close", resolve));
+    await Bun.sleep(2_500); // the server is down: 2.5 s of 125 kB/s is more than 200 KiB
+    let received = 0;
+    const server = createServer((socket) => {
+      socket.write("PACER-LIVE 1 open\n");
+      socket.on("data", (d) => (received += d.length));
+    });
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    try {
+      expect(await exited).toBe(0);
+      const summary = /acquired (\d+) bytes.*sent (\d+), connections (\d+), drops \d+, dropped (\d+) bytes/.exec(stderr);
+      expect(summary).not.toBeNull();
+      const [, read, sent, connections, dropped] = summary!.map(Number);
+      expect(read).toBe(Bun.file(film).size);
+      expect(dropped).toBeGreaterThan(0);
+      expect(sent! + dropped!).toBe(read!);
+      expect(connections).toBe(1);
+      await waitFor("the bytes", () => received === sent, 3_000);
+      expect(stderr).toContain("bytes dropped while the server could not take them");
+    } finally {
+      server.close();
+    }
+  }, 30_000);
+});
+
+/** A raw TCP source: its greeting line, and what the server said before closing. */
+async function rawSource(port: number) {
+  const socket: Socket = connect({ host: "127.0.0.1", port });
+  socket.on("error", () => {});
+  let text = "";
+  const greeting = new Promise<string>((resolve) => {
+    socket.on("data", (d) => {
+      text += d.toString("latin1");
+      const end = text.indexOf("\n");
+      if (end >= 0) resolve(text.slice(0, end));
+    });
+  });
+  const closedWith = new Promise<string>((resolve) => socket.on("close", () => resolve(text)));
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  return Object.assign(socket, { greeting, closedWith });
+}
