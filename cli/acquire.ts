@@ -25,7 +25,7 @@ export const ACQUIRE_HELP = `Usage: pacer acquire INPUT --to tcp://HOST:PORT[?ke
 
 Pushes a live stream to a [[live]] channel of pacer serve. A file is sent at
 its own pace (PCR, SCR, the sample clock, or --bitrate); stdin (-), a FIFO
-or a network input (udp://@…, rtp://@…, tcp://…) is sent as it comes.
+or a network input (udp://@..., rtp://@..., tcp://...) is sent as it comes.
 After a drop it reconnects with back-off, holding what comes meanwhile in a
 buffer that drops its oldest data past --buffer (and says how much). At the
 end of a file or of stdin it delivers everything it holds, prints a summary
