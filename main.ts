@@ -38,16 +38,6 @@ Commands:
 Run "pacer COMMAND --help" for a command's options.
 `;
 
-function notYet(name: string): Command {
-  return (argv) => {
-    if (argv.includes("--help") || argv.includes("-h")) {
-      process.stdout.write(`Usage: pacer ${name} ...\n\n"pacer ${name}" is not yet available in this build.\n`);
-      return 0;
-    }
-    process.stderr.write(`pacer: error: "pacer ${name}" is not yet available in this build\n`);
-    return EXIT_FAILURE;
-  };
-}
 
 const COMMANDS: Record<string, Command> = {
   play: runPlay,

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { EXIT_FAILURE, EXIT_OK, EXIT_SIGNAL_BASE, PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseHostPort } from "../foundation/net/address.ts";
-import { parseBitrate } from "../foundation/units.ts";
+import { byteSizeOf, parseBitrate } from "../foundation/units.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
@@ -41,8 +41,6 @@ Options:
 
 const DEFAULT_BUFFER_BYTES = 8 << 20;
 const MIN_BUFFER_BYTES = 64 << 10;
-const SIZE = /^(\d+(?:\.\d+)?)\s*(|k|m|g|ki|mi|gi)b?$/i;
-const SIZE_UNIT: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3 };
 /** A file is read in chunks of whole TS packets (7 per datagram, 4 datagrams). */
 const FILE_CHUNK_BYTES = 4 * 7 * 188;
 /** How often a file's due bytes are handed over, and how far ahead of their time. */
@@ -145,9 +143,8 @@ function parseTarget(url: string): Target {
 }
 
 function parseSize(text: string): number {
-  const m = SIZE.exec(text.trim());
-  if (!m) throw new UsageError(`--buffer "${text}": expected a size such as 8MiB, 512KB or 1000000`);
-  const bytes = Math.round(Number(m[1]) * SIZE_UNIT[m[2]!.toLowerCase()]!);
+  const bytes = byteSizeOf(text, true);
+  if (bytes === null) throw new UsageError(`--buffer "${text}": expected a size such as 8MiB, 512KB or 1000000`);
   if (bytes < MIN_BUFFER_BYTES) throw new UsageError(`--buffer "${text}": at least 64KiB`);
   return bytes;
 }

@@ -7,7 +7,7 @@ import { extname } from "node:path";
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, EXIT_OK, PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
-import { parseSeconds } from "../foundation/units.ts";
+import { byteSizeOf, parseSeconds } from "../foundation/units.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { lockOutput } from "../recorder/lock.ts";
@@ -44,8 +44,6 @@ Options:
   --progress         a live status line (the default on a terminal)
 `;
 
-const SIZE = /^(\d+(?:\.\d+)?)\s*(k|m|g|ki|mi|gi)b$/i;
-const SIZE_UNIT: Record<string, number> = { k: 1e3, m: 1e6, g: 1e9, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3 };
 /** Shorter rotation than this would make more files than a cron user wants. */
 const MIN_ROTATE_S = 1;
 const MIN_ROTATE_BYTES = 1 << 16;
@@ -171,9 +169,8 @@ function kindOf(pattern: string): RecordKind {
 }
 
 function parseRotate(text: string): { rotateEveryMs?: number; rotateBytes?: number } {
-  const size = SIZE.exec(text.trim());
-  if (size) {
-    const bytes = Math.round(Number(size[1]) * SIZE_UNIT[size[2]!.toLowerCase()]!);
+  const bytes = byteSizeOf(text);
+  if (bytes !== null) {
     if (bytes < MIN_ROTATE_BYTES) throw new UsageError(`--rotate "${text}": at least 64KiB`);
     return { rotateBytes: bytes };
   }

@@ -1,4 +1,4 @@
-/** Numbers with units, as people write them on command lines and in requests: bit rates and seconds. */
+/** Numbers with units, as people write them on command lines and in requests: bit rates, seconds and sizes. */
 import { UsageError } from "./errors.ts";
 
 const RATE_SUFFIX: Record<string, number> = { "": 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 };
@@ -20,4 +20,17 @@ export function parseSeconds(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text.trim());
   if (!m) throw new UsageError(`${what} "${text}": expected seconds, like 90, 1.5, 2m, 1h or 01:30`);
   return Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1);
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(|k|m|g|ki|mi|gi)(b?)$/i;
+const SIZE_UNIT: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3 };
+
+/**
+ * `500MB`, `2GB`, `64KiB`, `8MiB` → bytes; null when `text` is not a size. A bare number is bytes
+ * only with `bareBytes`, so that where a size and a duration share an option, `900` stays seconds.
+ */
+export function byteSizeOf(text: string, bareBytes = false): number | null {
+  const m = SIZE.exec(text.trim());
+  if (!m || (!bareBytes && m[3] === "")) return null;
+  return Math.round(Number(m[1]) * SIZE_UNIT[m[2]!.toLowerCase()]!);
 }
