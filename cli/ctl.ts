@@ -264,6 +264,11 @@ function report(command: CtlCommand, reply: ControlReply, json: boolean): number
     case "clear":
       process.stdout.write(`cleared ${String(result.cleared)} queued track${result.cleared === 1 ? "" : "s"}\n`);
       break;
+    case "record": {
+      const last = result.last as { state: string; files: number; bytes: number } | undefined;
+      process.stdout.write(last ? `stopped recording ${String(result.name)}: ${last.state}, ${last.files} file${last.files === 1 ? "" : "s"}, ${last.bytes} bytes\n` : `started recording ${String(result.name)}\n`);
+      break;
+    }
     default:
       process.stdout.write(JSON.stringify(reply.result) + "\n");
   }
@@ -353,6 +358,7 @@ function formatSpeaker(speaker: SpeakerPart, queue: QueuePage[]): string[] {
 interface StatusPage {
   server?: Record<string, unknown>;
   speaker?: SpeakerPart;
+  recordings?: RecordingPart[];
   lateness?: Record<string, { count: number; p50: number; p99: number; max: number }>;
   jobs?: {
     id: string;
@@ -361,6 +367,19 @@ interface StatusPage {
     expires_in?: number | null;
     destinations: { to: string; units: number; bytes: number; state: string }[] | number;
   }[];
+}
+
+interface RecordingPart {
+  name: string;
+  next: string | null;
+  state: string;
+  last: { state: string; started: string; files: string[]; bytes: number; error: string | null } | null;
+}
+
+/** One line per recording: its state, next run, and how its last run went. */
+function recordingLine(r: RecordingPart): string {
+  const last = r.last ? `last ${r.last.state} at ${r.last.started}, ${r.last.files.length} files, ${r.last.bytes} bytes${r.last.error ? ` (${r.last.error})` : ""}` : "no run yet";
+  return `recording ${r.name}\t${r.state}\tnext ${r.next ?? "-"}\t${last}`;
 }
 
 function formatStatus(pages: StatusPage[], queue: QueuePage[]): string {
@@ -374,6 +393,7 @@ function formatStatus(pages: StatusPage[], queue: QueuePage[]): string {
     lines.push(`lateness ${kind}: p50 ${l.p50} µs, p99 ${l.p99} µs, max ${l.max} µs (${l.count} events)`);
   }
   if (first.speaker) lines.push(...formatSpeaker(first.speaker, queue));
+  for (const r of first.recordings ?? []) lines.push(recordingLine(r));
   for (const page of pages) {
     for (const job of page.jobs ?? []) {
       const expiry = job.persistent ? "persistent" : job.expires_in == null ? "" : `interest ${job.expires_in} s`;

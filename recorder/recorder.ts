@@ -121,6 +121,11 @@ export class Recorder {
     queueMicrotask(() => this.pump());
   }
 
+  /** Bytes written so far (for a server's status while it runs). */
+  get bytesWritten(): number {
+    return this.bytes;
+  }
+
   /** SIGINT/SIGTERM: what has arrived is written, the file synced and closed. */
   stop(): void {
     if (this.stopping || this.finished) return;

@@ -16,6 +16,9 @@ import { type Cidr, CidrError, type HostPort, isLoopbackHost, parseCidr, parseHo
 import { DEFAULT_CONTROL_ADDRESS } from "../protocol/control.ts";
 import { errnoOf } from "../foundation/errors.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { parseSeconds } from "../foundation/units.ts";
+import { outPatternError } from "./recording/out_path.ts";
+import { RecordingPlan } from "./recording/schedule.ts";
 import { DEFAULT_BUFFER_SECONDS, DEFAULT_IDLE_CLOSE_S, DEFAULT_SPEAKER_FORMAT } from "../speaker/speaker_options.ts";
 
 /**
@@ -38,6 +41,8 @@ user = "nobody"
 # group = "nobody"
 # Networks streams may go to besides the requester's own address, e.g. ["10.0.0.0/8", "2001:db8::/32"].
 allow_destinations = []
+# Recordings (record start NAME, [[recording]]) are written only under this directory.
+recording_root = "./recordings"
 # Metrics and status over HTTP, HOST:PORT.
 # http = "127.0.0.1:9090"
 
@@ -81,6 +86,18 @@ request_burst = 100
 # [[live]]
 # name = "news"
 # input = "udp://@239.1.1.1:1234"
+
+# Scheduled recordings; repeat the block for more. A run due while the last one still goes is skipped.
+# [[recording]]
+# name = "evening-news"
+# cron with an optional seconds field first; time zone optional (default: the server's).
+# cron = "0 20 * * 1-5"
+# timezone = "Europe/Berlin"
+# An input URL, or a live channel as live:NAME.
+# source = "udp://@239.1.1.2:1234"
+# duration = "30m"
+# strftime pattern under recording_root.
+# out = "news/%Y%m%d-%H%M.ts"
 `;
 
 /** Candidates for the group when the config names none, tried in order at privilege-drop time. */
@@ -98,6 +115,7 @@ const DEFAULT_REQUEST_BURST = 100;
 /** A day: longer is a typo for milliseconds. */
 const MAX_INTEREST_TIMEOUT_S = 86_400;
 const DEFAULT_LIVE_LATENCY_MS = 200;
+const DEFAULT_RECORDING_ROOT = "./recordings";
 const LIVE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface LiveInput {
@@ -109,6 +127,20 @@ export interface LiveInput {
   /** Listen channels: the key the source must prove it holds. */
   readonly keyFile?: string;
   readonly latencyMs: number;
+}
+
+/** `[[recording]]`: a source recorded to `out` (under recording_root) on a cron schedule. */
+export interface RecordingConfig {
+  readonly name: string;
+  /** Absent: started only by `record start NAME`. */
+  readonly cron?: string;
+  readonly timezone?: string;
+  /** `live:NAME` or an input URL. */
+  readonly source: string;
+  /** Absent: until `record stop NAME`. */
+  readonly durationMs?: number;
+  /** strftime pattern relative to recording_root. */
+  readonly out: string;
 }
 
 export interface Limits {
@@ -151,6 +183,8 @@ export interface Config {
   readonly http?: HostPort;
   readonly limits: Limits;
   readonly live: readonly LiveInput[];
+  readonly recordingRoot: string;
+  readonly recordings: readonly RecordingConfig[];
   /** Absent: no speaker (queue, pause… answer not_available). */
   readonly speaker?: SpeakerConfig;
 }
@@ -240,6 +274,25 @@ const LiveSchema = v.strictObject({
   latency_ms: v.optional(wholeNumber(0, 10_000), DEFAULT_LIVE_LATENCY_MS),
 });
 
+const RecordingSchema = v.strictObject({
+  name: v.pipe(
+    v.string('expected a name such as "evening-news"'),
+    v.regex(LIVE_NAME, "expected a name of letters, digits, '.', '_' or '-' (at most 64), such as \"evening-news\""),
+  ),
+  cron: v.optional(text('a cron pattern such as "0 20 * * 1-5"')),
+  timezone: v.optional(text('a time zone such as "Europe/Berlin"')),
+  source: v.pipe(
+    v.string('expected "live:NAME" or an input URL such as "udp://@239.1.1.1:1234"'),
+    v.regex(/^(live:|(udp|rtp|tcp):\/\/)/i, 'expected "live:NAME" or an input URL such as "udp://@239.1.1.1:1234"'),
+    v.maxLength(512, "expected at most 512 characters"),
+  ),
+  duration: v.optional(v.union([v.number(), v.string()], 'expected a duration such as "30m", "1h" or seconds')),
+  out: v.pipe(
+    v.string('expected a pattern such as "news/%Y%m%d-%H%M.ts"'),
+    v.check((s) => outPatternError(s) === null, (issue) => outPatternError(String(issue.input)) ?? "expected a pattern"),
+  ),
+});
+
 const sampleFormatText = v.pipe(
   v.string('expected a sample format such as "s16le:44100:2"'),
   v.check((s) => {
@@ -324,6 +377,8 @@ const ConfigSchema = v.strictObject({
   http: v.optional(hostPortText("127.0.0.1:9090")),
   limits: v.optional(LimitsSchema, {}),
   live: v.optional(v.array(LiveSchema, "expected [[live]] tables"), []),
+  recording_root: v.optional(text("a directory path"), DEFAULT_RECORDING_ROOT),
+  recording: v.optional(v.array(RecordingSchema, "expected [[recording]] tables"), []),
   speaker: v.optional(SpeakerSchema),
 });
 
@@ -397,6 +452,40 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     return { ...common, listen };
   });
 
+  const recordingNames = new Set<string>();
+  const recordings = raw.recording.map((entry, i): RecordingConfig => {
+    if (recordingNames.has(entry.name)) fail(`recording[${i}].name: "${entry.name}" is used by another [[recording]]; names must be unique`);
+    recordingNames.add(entry.name);
+    if (entry.source.startsWith("live:") && !names.has(entry.source.slice(5))) {
+      fail(`recording[${i}].source: no [[live]] channel named "${entry.source.slice(5)}"`);
+    }
+    if (entry.cron !== undefined) {
+      try {
+        new RecordingPlan(entry.cron, Date.now(), entry.timezone);
+      } catch (error) {
+        fail(`recording[${i}].cron: ${(error as Error).message}`);
+      }
+    }
+    if (entry.cron !== undefined && entry.duration === undefined) fail(`recording[${i}].duration: missing; a scheduled recording needs one`);
+    let durationMs: number | undefined;
+    if (entry.duration !== undefined) {
+      try {
+        durationMs = parseSeconds(String(entry.duration), "duration") * 1000;
+      } catch (error) {
+        fail(`recording[${i}].duration: ${(error as Error).message}`);
+      }
+      if (!(durationMs! > 0)) fail(`recording[${i}].duration: expected more than 0`);
+    }
+    return {
+      name: entry.name,
+      source: entry.source,
+      out: entry.out,
+      ...(entry.cron !== undefined && { cron: entry.cron }),
+      ...(entry.timezone !== undefined && { timezone: entry.timezone }),
+      ...(durationMs !== undefined && { durationMs }),
+    };
+  });
+
   return {
     source: sourceName,
     control,
@@ -414,6 +503,8 @@ export function parseConfig(textIn: string, sourceName: string): Config {
       requestBurst: raw.limits.request_burst,
     },
     live,
+    recordingRoot: raw.recording_root,
+    recordings,
     ...(raw.speaker !== undefined && { speaker: speakerConfig(raw.speaker) }),
   };
 }

@@ -12,7 +12,7 @@
  * | interest | `job` | `{job, expires_in}` (seconds; null for a persistent job) |
  * | reload | – | `{config}` (where the config came from); error `invalid_config` with the config's one-line error |
  * | queue, pause, resume, cancel, clear | see speaker_ops.ts | error `not_available` without a speaker |
- * | record | – | error `not_available` |
+ * | record | `action` ("start" or "stop"), `name` | start: `{name, started: true}`; stop: `{name, stopped: true, last}` (see recording/recordings.ts) |
  *
  * A job belongs to the address that started it: `stop`, `interest` and `status {job}` are accepted
  * from that address, or from any authenticated request (a keyholder, such as the database server);
@@ -39,15 +39,14 @@ import { fitPage } from "./paging.ts";
 import { playOp } from "./play_op.ts";
 import { cancelOp, clearOp, pauseOp, queueOp, queueStatusOp, resumeOp, speakerSummary } from "./speaker_ops.ts";
 import type { ServerContext } from "./server_context.ts";
+import { RunError } from "./recording/recording_run.ts";
 
 const MAX_PAGE = 100;
 const MAX_JOB_ID = 32;
+/** `live:` and a 64-character channel name. */
+const MAX_RECORDING_NAME = 69;
 
 type OpHandler = (server: ServerContext, req: ControlRequest, ctx: RequestContext) => Promise<unknown> | unknown;
-
-const notYet = (what: string): OpHandler => () => {
-  throw new OpError("not_available", `${what} is not yet available`);
-};
 
 const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
   ping: (_server, req) => {
@@ -85,7 +84,7 @@ const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
   resume: (server, req) => resumeOp(server, req.args),
   cancel: (server, req) => cancelOp(server, req.args),
   clear: (server, req) => clearOp(server, req.args),
-  record: notYet("recording"),
+  record: recordOp,
 };
 
 /**
@@ -229,7 +228,8 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
   const page = pageArgs(req.args, MAX_PAGE);
   // The server part only on the first page, so later pages have room for more jobs.
   const speaker = page.offset === 0 ? speakerSummary(server) : null;
-  const header = page.offset === 0 ? { ...serverStatus(server), ...(speaker && { speaker }) } : {};
+  const recordings = page.offset === 0 ? server.recordings.status() : [];
+  const header = page.offset === 0 ? { ...serverStatus(server), ...(speaker && { speaker }), ...(recordings.length > 0 && { recordings }) } : {};
   const mine = mayActOn(ctx);
   const running = server.jobs.running().filter((served) => mine(served.owner));
   return fitPage(
@@ -256,4 +256,29 @@ async function listOp(server: ServerContext, req: ControlRequest, ctx: RequestCo
     (items, next) => ({ items, total: all.length, offset: page.offset, next }),
     (result) => replySize(req.id, result),
   );
+}
+
+/**
+ * `record start NAME` / `record stop NAME`. Recordings write to the server's disk, so on a keyed
+ * server only an authenticated request may start or stop one.
+ */
+async function recordOp(server: ServerContext, req: ControlRequest, ctx: RequestContext): Promise<unknown> {
+  checkKeys(req.args, ["action", "name"]);
+  const action = requireString(req.args, "action", 8);
+  const name = requireString(req.args, "name", MAX_RECORDING_NAME);
+  if (action !== "start" && action !== "stop") throw new OpError("bad_request", `"action" must be "start" or "stop"`);
+  if (server.keyed() && !ctx.authenticated) throw new OpError("forbidden", "recording needs an authenticated request on a keyed server");
+  try {
+    if (action === "start") {
+      await server.recordings.start(name);
+      server.log.info("recording start requested", { recording: name, from: ctx.address });
+      return { name, started: true };
+    }
+    const last = await server.recordings.stop(name);
+    server.log.info("recording stop requested", { recording: name, from: ctx.address });
+    return { name, stopped: true, last: { state: last.state, files: last.files.length, bytes: last.bytes } };
+  } catch (error) {
+    if (error instanceof RunError) throw new OpError(error.code === "failed" ? "not_available" : error.code, error.message);
+    throw error;
+  }
 }

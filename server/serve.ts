@@ -9,6 +9,9 @@
  * root, destination policy, limits, key and interest timeout apply to requests from then on.
  * Addresses, the user and the speaker are fixed at start; changing them logs that a restart is needed.
  *
+ * Recordings (`[[recording]]`) are armed once root is dropped and re-armed by a reload; runs
+ * going on keep going through a reload.
+ *
  * Live channels (`[[live]]`) are opened with the other sockets, before root is dropped, and are
  * fixed at start like them.
  *
@@ -37,6 +40,7 @@ import type { OwnPort } from "./policy.ts";
 import { dropPrivileges } from "./privileges.ts";
 import type { ServerContext } from "./server_context.ts";
 import { type LiveChannels, openLiveChannels } from "./live/live_channels.ts";
+import { Recordings } from "./recording/recordings.ts";
 
 export interface Server {
   /** The control port actually bound. */
@@ -78,9 +82,11 @@ export async function startServer(initial: Config, configPath: string | undefine
     key = nextKey;
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
+    recordings.configure(config.recordings, config.recordingRoot);
     return config;
   };
 
+  const recordings = new Recordings({ live: () => live, log });
   const context: ServerContext = {
     config: () => config,
     keyed: () => key !== undefined,
@@ -89,6 +95,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     get live() {
       return live;
     },
+    recordings,
     scheduler,
     log,
     catalogue: new Catalogue(),
@@ -134,7 +141,10 @@ export async function startServer(initial: Config, configPath: string | undefine
     http: http ? `${config.http!.host}:${http.port}` : undefined,
     config: config.source,
     speaker: config.speaker ? config.speaker.outputs.join(" ") : undefined,
+    recordings: config.recordings.length > 0 ? config.recordings.map((r) => r.name).join(" ") : undefined,
   });
+  // After the drop: recordings are written as the unprivileged user.
+  recordings.configure(config.recordings, config.recordingRoot);
 
   let stopping: Promise<void> | null = null;
   return {
@@ -146,7 +156,7 @@ export async function startServer(initial: Config, configPath: string | undefine
         socket.close();
         endpoint.clear();
         http?.stop();
-        await Promise.all([jobs.stopAll(), speaker?.stop()]);
+        await Promise.all([jobs.stopAll(), speaker?.stop(), recordings.close()]);
         live?.close();
       })()),
   };

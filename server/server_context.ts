@@ -18,6 +18,7 @@ import type { ControlCounters } from "./control_server.ts";
 import type { JobTable } from "./jobs.ts";
 import type { OwnPort } from "./policy.ts";
 import type { LiveChannels } from "./live/live_channels.ts";
+import type { Recordings } from "./recording/recordings.ts";
 
 export interface ServerContext {
   /** The current config (a reload replaces it). */
@@ -29,6 +30,8 @@ export interface ServerContext {
   readonly speaker: Speaker | null;
   /** The `[[live]]` channels (null only while the server starts). */
   readonly live: LiveChannels | null;
+  /** Server recordings: `[[recording]]` schedules and `record start/stop` runs. */
+  readonly recordings: Recordings;
   readonly scheduler: Scheduler;
   readonly log: Logger;
   readonly catalogue: Catalogue;

@@ -19,8 +19,8 @@ const FLOORS: readonly (readonly string[])[] = [
   ["protocol", "scheduler"],
   ["convert", "sources"],
   ["backends", "pipeline"],
-  // The speaker plays a queue through the pipeline; the server drives it (and the recorder to come).
-  ["speaker", "server", "recorder"],
+  // The speaker plays a queue through the pipeline; the server drives it and the recorder.
+  ["speaker", "recorder", "server"],
   ["client", "cli"],
   // The entry point and the tools around it; the bench borrows the tests' fixtures.
   ["main.ts", "tests", "bench", "scripts"],

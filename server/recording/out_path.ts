@@ -1,0 +1,47 @@
+/**
+ * Where a server recording may write: strftime patterns relative to `recording_root`, never
+ * outside it. A pattern is refused when absolute or when it has a `..` segment; at run time the
+ * folder it resolves to (symlinks followed) must still lie inside the root.
+ *
+ * @example
+ * ```ts
+ * outPatternError("news/%F-%H%M.ts"); // null
+ * outPatternError("../etc/x.ts");     // "may not contain .. segments"
+ * const pattern = patternUnderRoot("/srv/rec", "news/%F.ts"); // "/srv/rec/news/%F.ts"
+ * ```
+ */
+import { mkdirSync, realpathSync } from "node:fs";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { checkPattern, staticFolder } from "../../recorder/pattern.ts";
+
+/** Why `out` is not a pattern under the root, or null when it is. */
+export function outPatternError(out: string): string | null {
+  if (out === "" || isAbsolute(out)) return "expected a pattern relative to recording_root, such as \"news/%F-%H%M.ts\"";
+  if (out.split(/[\\/]/).includes("..")) return "may not contain .. segments (recordings stay under recording_root)";
+  if (out.endsWith("/")) return "expected a file name at the end, such as \"news/%F-%H%M.ts\"";
+  try {
+    checkPattern(out);
+  } catch (error) {
+    return (error as Error).message.replace(/^--out "[^"]*": /, "");
+  }
+  return null;
+}
+
+/**
+ * The absolute pattern for `out` under `root`, its fixed folder created and checked to resolve
+ * (symlinks followed) inside the root. Throws with one line otherwise.
+ */
+export function patternUnderRoot(root: string, out: string): string {
+  const problem = outPatternError(out);
+  if (problem) throw new Error(`out "${out}": ${problem}`);
+  const rootPath = resolve(root);
+  const pattern = join(rootPath, out);
+  const folder = staticFolder(pattern);
+  mkdirSync(folder, { recursive: true });
+  const realRoot = realpathSync(rootPath);
+  const rel = relative(realRoot, realpathSync(folder));
+  if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new Error(`out "${out}": resolves outside recording_root ${root} (a symlink?)`);
+  }
+  return pattern;
+}

@@ -1,0 +1,104 @@
+/**
+ * One server recording run: a live channel (`live:NAME`, through its own ring cursor) or an input
+ * URL, recorded by the recorder of `pacer record` to a pattern under the recording root, for a
+ * duration or until stopped. The output lock is taken first, so two runs never write one pattern.
+ *
+ * @example
+ * ```ts
+ * const run = await startRun({ name: "news", source: "live:cam1", pattern, durationMs: 60_000 }, live, log);
+ * run.stop();
+ * const summary = await run.done;
+ * ```
+ */
+import { extname } from "node:path";
+import { TemporaryError } from "../../foundation/errors.ts";
+import type { Logger } from "../../foundation/log.ts";
+import { lockOutput } from "../../recorder/lock.ts";
+import { type RecordKind, Recorder, type RecordSummary } from "../../recorder/recorder.ts";
+import { openLiveInput } from "../../sources/open_input.ts";
+import type { Source } from "../../sources/source.ts";
+import type { LiveSource } from "../../sources/live_input.ts";
+import { channelSource } from "../live/channel_source.ts";
+import type { LiveChannels } from "../live/live_channels.ts";
+
+const SYNC_EVERY_MS = 1_000;
+
+export interface RunSpec {
+  readonly name: string;
+  /** `live:NAME` or an input URL. */
+  readonly source: string;
+  /** Absolute pattern, already checked to lie under the recording root. */
+  readonly pattern: string;
+  /** Undefined: until stopped. */
+  readonly durationMs?: number;
+  readonly trigger: "cron" | "manual";
+}
+
+export interface RecordingRun {
+  readonly spec: RunSpec;
+  readonly startedAtMs: number;
+  readonly done: Promise<RecordSummary>;
+  bytes(): number;
+  stop(): void;
+}
+
+/** A run that cannot start: the channel is unknown, the input cannot open, or the output is locked. */
+export class RunError extends Error {
+  constructor(
+    readonly code: "not_found" | "busy" | "failed",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Logger): Promise<RecordingRun> {
+  let source: Source | LiveSource;
+  let lock;
+  try {
+    lock = lockOutput(spec.pattern);
+  } catch (error) {
+    throw new RunError(error instanceof TemporaryError ? "busy" : "failed", (error as Error).message);
+  }
+  try {
+    if (spec.source.startsWith("live:")) {
+      const channel = live?.get(spec.source.slice("live:".length));
+      if (!channel) throw new RunError("not_found", `no live channel ${spec.source}`);
+      // No hold-back: a recording wants every byte as it comes, not a paced start.
+      source = channelSource(spec.source, channel.ring.reader(), 0);
+    } else {
+      source = await openLiveInput(spec.source);
+    }
+  } catch (error) {
+    lock.release();
+    throw error instanceof RunError ? error : new RunError("failed", `${spec.source}: ${(error as Error).message}`);
+  }
+  const startedAtMs = Date.now();
+  const endAtMs = spec.durationMs === undefined ? undefined : startedAtMs + spec.durationMs;
+  const recorder = new Recorder(source, {
+    pattern: spec.pattern,
+    kind: kindOf(spec.pattern),
+    endAtMs,
+    waitUntilMs: endAtMs,
+    syncEveryMs: SYNC_EVERY_MS,
+    log,
+  });
+  const done = recorder.done.finally(() => {
+    source.close();
+    lock.release();
+  });
+  return {
+    spec,
+    startedAtMs,
+    done,
+    bytes: () => recorder.bytesWritten,
+    stop: () => recorder.stop(),
+  };
+}
+
+function kindOf(pattern: string): RecordKind {
+  const ext = extname(pattern).toLowerCase();
+  if (ext === ".ts") return "ts";
+  if (ext === ".wav" || ext === ".wave") return "wav";
+  return "raw";
+}

@@ -1,0 +1,187 @@
+/**
+ * The server's recordings: the `[[recording]]` schedules, each armed for its next run, and the
+ * runs going now (scheduled, or started by `record start NAME`). At most one run per name: a
+ * schedule falling due while its previous run still goes is skipped with a log line. Each run is
+ * logged at its start and end; `status` shows every schedule's next run and its last run's state
+ * and summary. A reload replaces the schedules; runs going on keep going.
+ *
+ * @example
+ * ```ts
+ * const recordings = new Recordings({ live: () => live, log });
+ * recordings.configure(config.recordings, config.recordingRoot);
+ * await recordings.start("news");   // record start news
+ * recordings.stop("news");          // record stop news
+ * ```
+ */
+import type { Logger } from "../../foundation/log.ts";
+import type { RecordSummary } from "../../recorder/recorder.ts";
+import type { RecordingConfig } from "../config.ts";
+import type { LiveChannels } from "../live/live_channels.ts";
+import { patternUnderRoot } from "./out_path.ts";
+import { type RecordingRun, RunError, startRun } from "./recording_run.ts";
+import { RecordingPlan } from "./schedule.ts";
+
+/** setTimeout's longest delay is about 24.8 days; later runs are re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** `record start NAME` for a live channel with no [[recording]]: where its files go. */
+const MANUAL_LIVE_OUT = "%Y%m%d-%H%M%S.ts";
+
+export interface LastRun {
+  state: "done" | "failed" | "nothing" | "skipped";
+  trigger: "cron" | "manual";
+  started: string;
+  ended: string;
+  files: string[];
+  bytes: number;
+  error: string | null;
+}
+
+interface Schedule {
+  readonly config: RecordingConfig;
+  readonly plan: RecordingPlan;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+export interface RecordingsDeps {
+  live(): LiveChannels | null;
+  log: Logger;
+}
+
+export class Recordings {
+  private schedules = new Map<string, Schedule>();
+  private configs = new Map<string, RecordingConfig>();
+  private root = "./recordings";
+  private readonly runs = new Map<string, RecordingRun>();
+  private readonly last = new Map<string, LastRun>();
+  private closed = false;
+
+  constructor(private readonly deps: RecordingsDeps) {}
+
+  /** (Re)arms the schedules from the config; runs going on are left alone. */
+  configure(recordings: readonly RecordingConfig[], root: string): void {
+    for (const s of this.schedules.values()) if (s.timer) clearTimeout(s.timer);
+    this.schedules = new Map();
+    this.configs = new Map(recordings.map((r) => [r.name, r]));
+    this.root = root;
+    const now = Date.now();
+    for (const config of recordings) {
+      if (config.cron === undefined) continue;
+      const schedule: Schedule = { config, plan: new RecordingPlan(config.cron, now, config.timezone), timer: null };
+      this.schedules.set(config.name, schedule);
+      this.arm(schedule);
+    }
+  }
+
+  /** `record start NAME`: a [[recording]] now, for its duration, or a live channel until stopped. */
+  async start(name: string): Promise<{ name: string; pattern: string }> {
+    if (this.runs.has(name)) throw new RunError("busy", `recording ${name} is already running; record stop ${name} first`);
+    const config = this.configs.get(name);
+    const channel = config ? undefined : this.deps.live()?.get(name.replace(/^live:/, ""));
+    if (!config && !channel) throw new RunError("not_found", `no [[recording]] or live channel named ${name}`);
+    const run = await this.launch(
+      name,
+      config ?? { name, source: `live:${channel!.name}`, out: `${channel!.name}/${MANUAL_LIVE_OUT}` },
+      "manual",
+    );
+    return { name, pattern: run.spec.pattern };
+  }
+
+  /** `record stop NAME`: the run finishes its file and ends; resolves with its summary. */
+  async stop(name: string): Promise<LastRun> {
+    const run = this.runs.get(name);
+    if (!run) throw new RunError("not_found", `recording ${name} is not running`);
+    run.stop();
+    await run.done;
+    return this.last.get(name)!;
+  }
+
+  status() {
+    const names = new Set([...this.configs.keys(), ...this.runs.keys()]);
+    return [...names].map((name) => {
+      const schedule = this.schedules.get(name);
+      const run = this.runs.get(name);
+      return {
+        name,
+        cron: this.configs.get(name)?.cron ?? null,
+        next: schedule?.plan.nextMs == null ? null : new Date(schedule.plan.nextMs).toISOString(),
+        state: run ? "running" : "idle",
+        ...(run && { running: { trigger: run.spec.trigger, since: new Date(run.startedAtMs).toISOString(), bytes: run.bytes() } }),
+        last: this.last.get(name) ?? null,
+      };
+    });
+  }
+
+  /** Server stop: no more runs; those going finish their files. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of this.schedules.values()) if (s.timer) clearTimeout(s.timer);
+    const going = [...this.runs.values()];
+    for (const run of going) run.stop();
+    await Promise.all(going.map((run) => run.done.catch(() => undefined)));
+  }
+
+  private arm(schedule: Schedule): void {
+    const next = schedule.plan.nextMs;
+    if (next === null || this.closed) return;
+    const delay = Math.min(Math.max(0, next - Date.now()), MAX_TIMER_MS);
+    schedule.timer = setTimeout(() => this.due(schedule), delay);
+  }
+
+  private due(schedule: Schedule): void {
+    schedule.timer = null;
+    if (this.schedules.get(schedule.config.name) !== schedule) return; // replaced by a reload
+    const dueMs = schedule.plan.nextMs!;
+    const decision = schedule.plan.fire(Date.now(), this.runs.has(schedule.config.name));
+    const { log } = this.deps;
+    if (decision === "skip") {
+      log.warn(`recording ${schedule.config.name}: run at ${new Date(dueMs).toISOString()} skipped; the previous run is still going`);
+      const at = new Date(dueMs).toISOString();
+      this.last.set(schedule.config.name, { state: "skipped", trigger: "cron", started: at, ended: at, files: [], bytes: 0, error: "the previous run was still going" });
+    } else if (decision === "start") {
+      this.launch(schedule.config.name, schedule.config, "cron").catch((error) => {
+        log.error(`recording ${schedule.config.name}: cannot start: ${(error as Error).message}`);
+        const at = new Date().toISOString();
+        this.last.set(schedule.config.name, { state: "failed", trigger: "cron", started: at, ended: at, files: [], bytes: 0, error: (error as Error).message });
+      });
+    }
+    this.arm(schedule);
+  }
+
+  private async launch(name: string, config: Pick<RecordingConfig, "source" | "out" | "durationMs">, trigger: "cron" | "manual"): Promise<RecordingRun> {
+    if (this.closed) throw new RunError("failed", "the server is stopping");
+    let pattern: string;
+    try {
+      pattern = patternUnderRoot(this.root, config.out);
+    } catch (error) {
+      throw new RunError("failed", (error as Error).message);
+    }
+    const log = this.deps.log.child({ recording: name });
+    const run = await startRun({ name, source: config.source, pattern, durationMs: config.durationMs, trigger }, this.deps.live(), log);
+    this.runs.set(name, run);
+    log.info("recording started", { source: config.source, out: pattern, trigger, duration: config.durationMs === undefined ? "until stopped" : `${config.durationMs / 1000} s` });
+    void run.done.then(
+      (summary) => this.ended(name, run, summary),
+      (error) => this.ended(name, run, null, (error as Error).message),
+    );
+    return run;
+  }
+
+  private ended(name: string, run: RecordingRun, summary: RecordSummary | null, failure?: string): void {
+    this.runs.delete(name);
+    const error = failure ?? summary?.error ?? null;
+    const state = error ? "failed" : summary!.nothing ? "nothing" : "done";
+    const last: LastRun = {
+      state,
+      trigger: run.spec.trigger,
+      started: new Date(run.startedAtMs).toISOString(),
+      ended: new Date().toISOString(),
+      files: summary?.files ?? [],
+      bytes: summary?.bytes ?? 0,
+      error: state === "nothing" ? `nothing arrived from ${run.spec.source}` : error,
+    };
+    this.last.set(name, last);
+    const line = `recording ${name} ended: ${state}, ${last.files.length} file${last.files.length === 1 ? "" : "s"}, ${last.bytes} bytes`;
+    if (state === "done") this.deps.log.info(line, { files: last.files.join(" ") });
+    else this.deps.log.warn(`${line}; ${last.error}`);
+  }
+}

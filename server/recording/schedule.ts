@@ -1,0 +1,47 @@
+/**
+ * When a `[[recording]]` runs: its cron pattern (croner, with a seconds field and time zones)
+ * gives the next run after any instant, and `fire` decides what happens when one falls due. A run
+ * that would overlap the previous one of the same schedule (still running) is skipped, never
+ * started twice; runs missed while the server was busy are not replayed, the next one is after now.
+ *
+ * Pure: time comes in as Unix ms, so the decisions run on a manual clock in tests.
+ *
+ * @example
+ * ```ts
+ * const plan = new RecordingPlan("0 20 * * 1-5", Date.now());
+ * plan.nextMs;                             // the next 20:00 on a weekday
+ * plan.fire(plan.nextMs!, running);        // "start", or "skip" while the last run still runs
+ * ```
+ */
+import { Cron } from "croner";
+
+export type FireDecision = "start" | "skip" | "early";
+
+export class RecordingPlan {
+  private readonly cron: Cron;
+  /** Unix ms of the next run, or null when the pattern has no more. */
+  nextMs: number | null;
+
+  /** Throws with croner's message for a pattern or time zone it cannot read. */
+  constructor(pattern: string, nowMs: number, timezone?: string) {
+    // Paused and without a callback: croner only computes; the server owns the timers.
+    this.cron = new Cron(pattern, { paused: true, ...(timezone !== undefined && { timezone }) });
+    this.nextMs = this.after(nowMs);
+  }
+
+  /** The first run strictly after `ms`. */
+  after(ms: number): number | null {
+    return this.cron.nextRun(new Date(ms))?.getTime() ?? null;
+  }
+
+  /**
+   * Called at `nowMs`: "early" before the next run is due (a timer fired early; nothing moves),
+   * otherwise "start", or "skip" when the previous run is still `running`; either way the next
+   * run moves past now.
+   */
+  fire(nowMs: number, running: boolean): FireDecision {
+    if (this.nextMs === null || nowMs < this.nextMs) return "early";
+    this.nextMs = this.after(nowMs);
+    return running ? "skip" : "start";
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The scheduling decisions of server recordings, on a manual clock (unix µs): the next run from a
+ * cron pattern with seconds, a run overlapping the previous one skipped, early timers ignored,
+ * and paths kept under the recording root.
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock, US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
+import { outPatternError, patternUnderRoot } from "../../server/recording/out_path.ts";
+import { RecordingPlan } from "../../server/recording/schedule.ts";
+import { ConfigError, parseConfig } from "../../server/config.ts";
+
+const START_MS = Date.UTC(2026, 0, 5, 19, 59, 58); // a Monday
+const ms = (clock: ManualClock) => clock.now() / US_PER_MS;
+
+describe("a recording plan", () => {
+  test("finds the next run of a weekday cron in its time zone", () => {
+    const plan = new RecordingPlan("0 20 * * 1-5", START_MS, "UTC");
+    expect(new Date(plan.nextMs!).toISOString()).toBe("2026-01-05T20:00:00.000Z");
+    // Friday 20:00 is followed by Monday's.
+    expect(new Date(plan.after(Date.UTC(2026, 0, 9, 20, 0, 0))!).toISOString()).toBe("2026-01-12T20:00:00.000Z");
+  });
+
+  test("every 3 s: starts when due, skips a run while the previous one still goes, never fires early", () => {
+    const clock = new ManualClock(START_MS * US_PER_MS);
+    const plan = new RecordingPlan("*/3 * * * * *", ms(clock), "UTC");
+    const first = plan.nextMs!;
+    expect(first - ms(clock)).toBeLessThanOrEqual(3000);
+    expect(plan.fire(first - 1, false)).toBe("early");
+    expect(plan.nextMs).toBe(first);
+    clock.set(first * US_PER_MS);
+    expect(plan.fire(ms(clock), false)).toBe("start");
+    expect(plan.nextMs).toBe(first + 3000);
+    // The run takes 4 s: the next one falls due while it goes, and is skipped.
+    clock.advance(3 * US_PER_S);
+    expect(plan.fire(ms(clock), true)).toBe("skip");
+    expect(plan.nextMs).toBe(first + 6000);
+    clock.advance(3 * US_PER_S);
+    expect(plan.fire(ms(clock), false)).toBe("start");
+  });
+
+  test("a late timer runs once, not once per missed slot", () => {
+    const clock = new ManualClock(START_MS * US_PER_MS);
+    const plan = new RecordingPlan("*/3 * * * * *", ms(clock), "UTC");
+    clock.set((plan.nextMs! + 10_000) * US_PER_MS);
+    expect(plan.fire(ms(clock), false)).toBe("start");
+    expect(plan.nextMs!).toBeGreaterThan(ms(clock));
+    expect(plan.fire(ms(clock), false)).toBe("early");
+  });
+});
+
+describe("recording paths", () => {
+  test("are patterns relative to the root, without ..", () => {
+    expect(outPatternError("news/%Y%m%d-%H%M.ts")).toBeNull();
+    expect(outPatternError("/etc/x.ts")).toContain("relative to recording_root");
+    expect(outPatternError("news/../../x.ts")).toContain("..");
+    expect(outPatternError("news/%Q.ts")).toContain("unknown field %Q");
+  });
+
+  test("resolve under the root, and a symlink out of it is refused", () => {
+    const root = mkdtempSync(join(tmpdir(), "pacer-recroot-"));
+    try {
+      expect(patternUnderRoot(root, "a/%H.ts")).toBe(join(root, "a/%H.ts"));
+      symlinkSync(tmpdir(), join(root, "escape"));
+      expect(() => patternUnderRoot(root, "escape/x/%H.ts")).toThrow("outside recording_root");
+      mkdirSync(join(root, "b"));
+      expect(patternUnderRoot(root, "b/%H.ts")).toBe(join(root, "b/%H.ts"));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("the config refuses a recording that would leave the root, or a bad cron, in one line", () => {
+    const base = '[[live]]\nname = "news"\ninput = "udp://@127.0.0.1:5000"\n[[recording]]\nname = "r"\nsource = "live:news"\nduration = "2m"\n';
+    expect(() => parseConfig(base + 'out = "../x.ts"\n', "t")).toThrow(ConfigError);
+    expect(() => parseConfig(base + 'out = "/tmp/x.ts"\n', "t")).toThrow("recording[0].out");
+    expect(() => parseConfig(base + 'out = "x.ts"\ncron = "not a cron"\n', "t")).toThrow("recording[0].cron");
+    expect(() => parseConfig(base.replace("live:news", "live:other") + 'out = "x.ts"\n', "t")).toThrow('no [[live]] channel named "other"');
+    const config = parseConfig(base + 'out = "news/%F.ts"\ncron = "0 20 * * 1-5"\n', "t");
+    expect(config.recordingRoot).toBe("./recordings");
+    expect(config.recordings[0]).toEqual({ name: "r", source: "live:news", out: "news/%F.ts", cron: "0 20 * * 1-5", durationMs: 120_000 });
+  });
+});
