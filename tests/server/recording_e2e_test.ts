@@ -1,0 +1,130 @@
+/**
+ * Server recordings end to end, with a real `pacer serve`: a `[[live]]` channel fed over UDP by
+ * a test sender, a schedule every 3 s (croner's seconds field) recording it twice into two files
+ * named by the pattern, a schedule whose runs overlap skipping and logging, and `pacer ctl record
+ * start/stop` around a manual recording. Bounds are generous for a loaded machine.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { appendFileSync, chmodSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { runPacer } from "../helpers/pacer.ts";
+import { freeUdpPort, makeSharedDir, type ServeFixture, startServe } from "./serve_fixture.ts";
+
+const CHUNK = 1316;
+let serve: ServeFixture;
+let root: string;
+let sender: { stop(): void };
+
+const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+const tsFiles = (folder: string) => {
+  try {
+    return readdirSync(join(root, folder)).filter((n) => n.endsWith(".ts")).sort();
+  } catch {
+    return [];
+  }
+};
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${serve.stderr()}`);
+    await Bun.sleep(100);
+  }
+}
+
+/** Sends a 1 Mbit/s TS to 127.0.0.1:port, 1316 bytes every ~10 ms, round and round. */
+async function startSender(port: number) {
+  const ts = makeCbrTs({ bitrate: 1_000_000, duration: 2 });
+  // Until the server binds, the kernel answers "port unreachable"; that is expected.
+  const socket = await Bun.udpSocket({ socket: { error() {} } });
+  let at = 0;
+  const timer = setInterval(() => {
+    if (at + CHUNK > ts.length) at = 0;
+    socket.send(ts.subarray(at, at + CHUNK), port, "127.0.0.1");
+    at += CHUNK;
+  }, 10);
+  return { stop: () => (clearInterval(timer), socket.close()) };
+}
+
+beforeAll(async () => {
+  const udpPort = await freeUdpPort();
+  sender = await startSender(udpPort);
+  root = makeSharedDir("pacer-recordings-");
+  chmodSync(root, 0o777); // the server may run as nobody
+  serve = await startServe({
+    config: [
+      `recording_root = "${root}"`,
+      `[[live]]\nname = "news"\ninput = "udp://@127.0.0.1:${udpPort}"\nlatency_ms = 0`,
+      `[[recording]]\nname = "every3"\ncron = "*/3 * * * * *"\nsource = "live:news"\nduration = 1.5\nout = "every3/%H%M%S.ts"`,
+      `[[recording]]\nname = "overlap"\ncron = "*/2 * * * * *"\nsource = "live:news"\nduration = 3\nout = "overlap/%H%M%S.ts"`,
+      `[[recording]]\nname = "manual"\nsource = "live:news"\nout = "manual/take-%H%M%S.ts"`,
+    ].join("\n"),
+  });
+});
+
+afterAll(async () => {
+  sender?.stop();
+  await serve?.stop();
+  serve?.cleanup();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("server recordings", () => {
+  test("a schedule every 3 s records the live channel twice, into two files named by the pattern", async () => {
+    await waitFor("two finished every3 runs", () => (serve.stderr().match(/recording every3 ended: done/g) ?? []).length >= 2);
+    const files = tsFiles("every3");
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    for (const name of files.slice(0, 2)) {
+      expect(name).toMatch(/^\d{6}\.ts$/);
+      const bytes = readFileSync(join(root, "every3", name));
+      expect(bytes.length).toBeGreaterThan(50_000);
+      expect(bytes.length % 188).toBe(0);
+      expect(bytes[0]).toBe(0x47);
+    }
+    // Named by the pattern at each run's start: 3 s apart (or a multiple, on a loaded host).
+    const [a, b] = files.map((n) => Number(n.slice(0, 2)) * 3600 + Number(n.slice(2, 4)) * 60 + Number(n.slice(4, 6)));
+    expect((b! - a! + 86_400) % 3).toBe(0);
+  }, 30_000);
+
+  test("a run due while the previous one of its schedule still goes is skipped and logged, never run twice", async () => {
+    await waitFor("a skipped overlap run", () => /recording overlap: run at \S+ skipped; the previous run is still going/.test(serve.stderr()));
+    await waitFor("a finished overlap run", () => serve.stderr().includes("recording overlap ended: done"));
+    // Never two at once: in log order, each start comes after the previous run's end.
+    let going = 0;
+    for (const line of serve.stderr().split("\n")) {
+      if (/recording started recording=overlap /.test(line)) going += 1;
+      if (line.includes("recording overlap ended:")) going -= 1;
+      expect(going).toBeLessThanOrEqual(1);
+    }
+    const status = await ctl("status");
+    expect(status.stdout).toMatch(/recording overlap\t(running|idle)\tnext \d{4}-/);
+    expect(status.stdout).toMatch(/recording every3\t\w+\tnext \S+\tlast (done|skipped)/);
+  }, 30_000);
+
+  test("pacer ctl record start / stop records the channel until stopped; a second start is busy", async () => {
+    const start = await ctl("record", "start", "manual");
+    expect(start.stderr).toBe("");
+    expect(start.stdout).toBe("started recording manual\n");
+    const again = await ctl("record", "start", "manual");
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("busy");
+    await Bun.sleep(1500);
+    const stop = await ctl("record", "stop", "manual");
+    expect(stop.stdout).toMatch(/^stopped recording manual: done, 1 file, \d+ bytes\n$/);
+    const files = tsFiles("manual");
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^take-\d{6}\.ts$/);
+    expect(statSync(join(root, "manual", files[0]!)).size).toBeGreaterThan(50_000);
+    const missing = await ctl("record", "stop", "manual");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("not_found");
+  }, 20_000);
+
+  test("a schedule added to the config takes effect on SIGHUP", async () => {
+    appendFileSync(serve.configPath, `[[recording]]\nname = "added"\ncron = "*/2 * * * * *"\nsource = "live:news"\nduration = 1\nout = "added/%H%M%S.ts"\n`);
+    serve.child.kill("SIGHUP");
+    await waitFor("a run of the added schedule", () => serve.stderr().includes("recording added ended: done"));
+    expect(tsFiles("added").length).toBeGreaterThanOrEqual(1);
+  }, 20_000);
+});
