@@ -2,7 +2,8 @@
  * pacer's one binding to the C library (bun:ffi), with one symbol table: the precise sleeper's
  * clock calls, cmd:'s non-blocking pipe, the memory ALSA's name hints hand back, and the socket
  * calls that the kernel-stamped receiver and the
- * network inputs use (buffer size, multicast joins, recvmmsg with the kernel's drop count), and flock. Loaded on first use, once per process.
+ * network inputs use (buffer size, multicast joins, recvmmsg with the kernel's drop count), the
+ * batched sender's sendmmsg and error queue, and flock. Loaded on first use, once per process.
  *
  * @example
  * ```ts
@@ -41,6 +42,9 @@ const SYMBOLS = {
   // sd_notify's datagram to a unix socket, which Bun's own sockets cannot send
   sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i64 },
   recvmmsg: { args: [i32, ptr, u32, i32, ptr], returns: i32 },
+  // batched sends to many destinations from one socket, and that socket's error queue (IP_RECVERR)
+  sendmmsg: { args: [i32, ptr, u32, i32], returns: i32 },
+  recvmsg: { args: [i32, ptr, i32], returns: i64 },
   epoll_create1: { args: [i32], returns: i32 },
   epoll_ctl: { args: [i32, i32, i32, ptr], returns: i32 },
   epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },

@@ -27,6 +27,8 @@ import { preciseSleeper, type PreciseSleeper } from "./precise_sleep.ts";
 
 /** setTimeout must leave this much before the deadline: it wakes up to a few ms late under load. */
 const SLEEP_MARGIN_US = 2_000;
+/** The event kind whose timers may fire early to share a batch (pipeline/destination.ts's send events). */
+const BATCHED_KIND = "send";
 
 export class Scheduler {
   private readonly wheel = new TimerWheel();
@@ -41,6 +43,10 @@ export class Scheduler {
     this.sleepingUntil = Infinity;
     this.wake();
   };
+
+  /** Batched sends (batchSends): how early a send event may fire, µs, and what sends the batch. */
+  private batchWindowUs = 0;
+  private batchFlush: (() => void) | null = null;
 
   private readonly sleeper: PreciseSleeper | null;
   /** A manual clock moves only when told; nothing waits on it in real time. */
@@ -67,6 +73,24 @@ export class Scheduler {
 
   latenessKinds(): ReadonlyMap<string, LatenessHistogram> {
     return this.latenessByKind;
+  }
+
+  /**
+   * Batched sends (backends/net/send_batcher.ts): send events may fire up to `windowUs` before
+   * their deadline, so that one pass gathers every send due within the window, and `flush` sends
+   * what they staged. It is called at the end of each pass, before any event of another kind (a
+   * slow load never holds staged datagrams back), and whenever the pass has gathered for
+   * `windowUs`, so no datagram waits in a batch longer than the window either. A manual clock
+   * fires nothing early. One batcher per scheduler; `flush` null removes it.
+   */
+  batchSends(windowUs: number, flush: (() => void) | null): void {
+    this.batchFlush = flush;
+    this.batchWindowUs = flush && !this.manual ? windowUs : 0;
+  }
+
+  /** True while due events are being fired (a sender staging outside a pass flushes at once). */
+  get inPass(): boolean {
+    return this.firing;
   }
 
   /** Creates a timer whose lateness is recorded under `kind`. */
@@ -100,17 +124,34 @@ export class Scheduler {
     let fired = 0;
     this.firing = true;
     try {
+      const flush = this.batchFlush;
+      const window = this.batchWindowUs;
+      let gatheringSince = -1;
       for (;;) {
         const now = this.clock.now();
-        const timer = this.wheel.popDue(now);
+        const timer = this.wheel.popDue(now, window, BATCHED_KIND);
         if (timer === null) break;
-        timer.stats?.record(now - timer.deadline);
+        if (flush !== null) {
+          if (timer.kind !== BATCHED_KIND) {
+            flush();
+            gatheringSince = -1;
+          } else if (gatheringSince < 0) {
+            gatheringSince = now;
+          } else if (now - gatheringSince >= window) {
+            flush();
+            gatheringSince = now;
+          }
+        }
+        // A batched send may fire before its deadline (by the window at most): that is not late.
+        const late = now - timer.deadline;
+        timer.stats?.record(late > 0 ? late : 0);
         fired++;
         timer.callback(timer, now);
       }
       this.wheel.settle(this.clock.now());
     } finally {
       this.firing = false;
+      this.batchFlush?.();
     }
     return fired;
   }
@@ -136,7 +177,7 @@ export class Scheduler {
     const next = this.wheel.peek();
     if (next === null) return;
     if (this.polling) return; // a setImmediate poll is already coming
-    const sleepMs = this.sleepMsBefore(next.deadline);
+    const sleepMs = this.sleepMsBefore(this.wakeAt(next));
     if (sleepMs <= 0) {
       if (this.sleeping) {
         clearTimeout(this.sleeping);
@@ -154,6 +195,11 @@ export class Scheduler {
     this.sleeping = setTimeout(this.onTimeout, sleepMs);
   }
 
+  /** When `timer` may fire: its deadline, or up to the batch window before it for a send event. */
+  private wakeAt(timer: Timer): number {
+    return timer.kind === BATCHED_KIND ? timer.deadline - this.batchWindowUs : timer.deadline;
+  }
+
   /** Whole ms setTimeout may sleep and still wake SLEEP_MARGIN_US before `deadline`. */
   private sleepMsBefore(deadline: number): number {
     return Math.floor((deadline - SLEEP_MARGIN_US - this.clock.now()) / US_PER_MS);
@@ -164,8 +210,9 @@ export class Scheduler {
     if (this.sleeper) {
       // Close enough that a precise sleep beats another trip round the event loop.
       const next = this.wheel.peek();
-      if (next !== null && next.deadline > this.clock.now() && this.sleepMsBefore(next.deadline) <= 0) {
-        this.sleeper.sleepUntil(next.deadline);
+      const at = next === null ? Infinity : this.wakeAt(next);
+      if (next !== null && at > this.clock.now() && this.sleepMsBefore(at) <= 0) {
+        this.sleeper.sleepUntil(at);
       }
     }
     try {

@@ -130,10 +130,13 @@ export class TimerWheel {
     return best;
   }
 
-  /** Removes and returns the earliest timer if it is due at `now`. */
-  popDue(now: number): Timer | null {
+  /**
+   * Removes and returns the earliest timer if it is due at `now`, or, when it is of kind
+   * `earlyKind`, within `earlyUs` after `now` (batched sends: scheduler.ts).
+   */
+  popDue(now: number, earlyUs = 0, earlyKind = ""): Timer | null {
     const head = this.peek();
-    if (head === null || head.deadline > now) return null;
+    if (head === null || head.deadline > (head.kind === earlyKind ? now + earlyUs : now)) return null;
     this.cancel(head);
     const tick = tickOf(head.deadline);
     if (tick > this.cursorTick) this.cursorTick = tick;

@@ -1,7 +1,7 @@
 /**
  * What rtp:// and udp:// outputs share: parse the URL and its options,
  * resolve the host (an error before anything is sent), and open the
- * destination's own connected socket.
+ * destination's sender (udp_sender.ts: batched on a shared socket, or a connected one of its own).
  */
 import { UsageError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, newCounters } from "../backend.ts";
@@ -33,7 +33,7 @@ export async function openDatagramOutput(target: string, options: readonly strin
   const resolved = await resolveHost(endpoint.host);
   const dest = { ...resolved, port: endpoint.port };
   const counters = newCounters();
-  const sender = await openUdpSender(dest, { ttl, iface: endpoint.params.get("iface") ?? undefined, source }, counters, ctx.log);
+  const sender = await openUdpSender(dest, { ttl, iface: endpoint.params.get("iface") ?? undefined, source }, counters, ctx);
   return { endpoint, dest, sender, counters, ttl, source };
 }
 

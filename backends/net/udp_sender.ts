@@ -1,16 +1,21 @@
 /**
- * One connected UDP socket per destination: on a shared unconnected socket,
- * one receiver's ICMP "port unreachable" makes the next send fail whatever
- * its destination (measured on Bun 1.4.5). The socket comes from
- * foundation/net/udp_socket.ts, which gives every socket an error handler.
+ * A destination's UDP sender, one of two kinds:
  *
- * A refused send (ECONNREFUSED after an ICMP unreachable) is that
- * destination's non-fatal event: it is counted, logged once, and the
- * schedule goes on, since a receiver may start later.
+ * - **batched** (the default where libc can be reached): the destination's datagrams are staged
+ *   on the one unconnected socket of its local address and go out with other destinations' in one
+ *   sendmmsg (send_batcher.ts); ICMP errors come back through the socket's error queue, which
+ *   names the destination they belong to.
+ * - **socket** (the fallback, and `PACER_SEND=socket`): one connected Bun socket per destination,
+ *   since on a shared unconnected socket without the error queue one receiver's ICMP "port
+ *   unreachable" makes the next send fail whatever its destination (measured on Bun 1.4.5). The
+ *   socket comes from foundation/net/udp_socket.ts, which gives every socket an error handler.
+ *
+ * Either way a refused send (ICMP port unreachable) is that destination's non-fatal event: it is
+ * counted, logged once, and the schedule goes on, since a receiver may start later.
  *
  * @example
  * ```ts
- * const out = await openUdpSender({ address: "127.0.0.1", family: 4, port: 5004 }, {}, counters, log);
+ * const out = await openUdpSender({ address: "127.0.0.1", family: 4, port: 5004 }, {}, counters, ctx);
  * out.send(packet);
  * out.close();
  * ```
@@ -18,9 +23,10 @@
 import type { udp } from "bun";
 import type { Logger } from "../../foundation/log.ts";
 import { PacerError } from "../../foundation/errors.ts";
-import { type BackendCounters, countError } from "../backend.ts";
+import { type BackendContext, type BackendCounters, countError } from "../backend.ts";
 import { isMulticast } from "../../foundation/net/address.ts";
 import { openUdpSocket } from "../../foundation/net/udp_socket.ts";
+import { openBatchedSender, sendMode } from "./send_batcher.ts";
 
 export interface UdpSenderOptions {
   /** Multicast (or unicast) TTL / hop limit. */
@@ -38,19 +44,36 @@ export interface UdpSender {
   readonly localPort: number;
 }
 
+/** Opens `dest`'s sender: batched where it can be (sendMode), else a connected socket of its own. */
 export async function openUdpSender(
   dest: { address: string; family: 4 | 6; port: number },
   options: UdpSenderOptions,
   counters: BackendCounters,
-  log: Logger,
+  ctx: Pick<BackendContext, "scheduler" | "log">,
 ): Promise<UdpSender> {
   const label = `${dest.family === 6 ? `[${dest.address}]` : dest.address}:${dest.port}`;
+  const report = errorReporter(label, counters, ctx.log);
+  if (sendMode() === "batched") return openBatchedSender(dest, options, counters, ctx, report);
+  return openConnectedSender(dest, label, options, counters, report);
+}
+
+/** Counts an error of `kind` against one destination and logs the first of each kind. */
+function errorReporter(label: string, counters: BackendCounters, log: Logger): (kind: string, message: string) => void {
+  return (kind, message) => {
+    if (countError(counters, kind)) log.warn(`${label}: ${message}`, { error: kind });
+  };
+}
+
+async function openConnectedSender(
+  dest: { address: string; family: 4 | 6; port: number },
+  label: string,
+  options: UdpSenderOptions,
+  counters: BackendCounters,
+  report: (kind: string, message: string) => void,
+): Promise<UdpSender> {
   const onError = (error: Error & { code?: string }) => {
     const kind = error.code === "ECONNREFUSED" ? "refused" : (error.code ?? "error").toLowerCase();
-    if (countError(counters, kind)) {
-      const why = kind === "refused" ? "port unreachable (nothing listening yet?); still sending on schedule" : error.message;
-      log.warn(`${label}: ${why}`, { error: kind });
-    }
+    report(kind, kind === "refused" ? "port unreachable (nothing listening yet?); still sending on schedule" : error.message);
   };
   let socket: udp.ConnectedSocket<"buffer">;
   try {

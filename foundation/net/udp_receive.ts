@@ -12,46 +12,48 @@
  * rx.kernelDrops; // datagrams the kernel dropped on a full buffer, or null where it does not say
  * ```
  */
-import { ptr, read } from "bun:ffi";
+import { ptr } from "bun:ffi";
 import { PacerError, TemporaryError, UsageError } from "../errors.ts";
 import { type Libc, libc } from "../libc.ts";
 import { isMulticast, parseIp } from "./address.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  CMSG_DATA,
+  EACCES,
+  EADDRINUSE,
+  EADDRNOTAVAIL,
+  ENODEV,
+  errno,
+  IOVEC_SIZE,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  MMSG_LEN,
+  MMSGHDR_SIZE,
+  MSG_DONTWAIT,
+  MSGHDR_CONTROL,
+  MSGHDR_CONTROLLEN,
+  MSGHDR_FLAGS,
+  MSGHDR_IOV,
+  MSGHDR_IOVLEN,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+  writeSockaddr as sockaddr,
+} from "./socket_abi.ts";
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
 const SO_RXQ_OVFL = 40;
-const IPPROTO_IP = 0;
 const IP_ADD_MEMBERSHIP = 35;
 const IP_ADD_SOURCE_MEMBERSHIP = 39;
-const IPPROTO_IPV6 = 41;
 const IPV6_JOIN_GROUP = 20;
 const IPV6_V6ONLY = 26;
-const MSG_DONTWAIT = 0x40;
 const MSG_TRUNC = 0x20;
-const EADDRINUSE = 98;
-const EADDRNOTAVAIL = 99;
-const EACCES = 13;
-const ENODEV = 19;
-
-/** LP64 Linux layouts: struct mmsghdr is a 56-byte msghdr plus msg_len, padded to 64. */
-const MMSGHDR_SIZE = 64;
-const MSGHDR_IOV = 16;
-const MSGHDR_IOVLEN = 24;
-const MSGHDR_CONTROL = 32;
-const MSGHDR_CONTROLLEN = 40;
-const MSGHDR_FLAGS = 48;
-const MMSG_LEN = 56;
-const IOVEC_SIZE = 16;
 /** One cmsghdr (16 bytes) with a u32 drop count, aligned: room for it and one more. */
 const CONTROL_SIZE = 64;
-const CMSG_DATA = 16;
 
 /** Datagrams per recvmmsg call. */
 const BATCH = 64;
@@ -86,25 +88,6 @@ export interface UdpReceiver {
   /** Datagrams longer than MAX_DATAGRAM, cut and left out. */
   readonly truncated: number;
   close(): void;
-}
-
-function errno(c: Libc): number {
-  const at = c.__errno_location();
-  return at === null ? 0 : read.i32(at, 0);
-}
-
-/** Writes a sockaddr for `ip` (parsed) and `port` into `out`; returns its length. */
-function sockaddr(out: Uint8Array, family: number, bytes: Uint8Array, port: number): number {
-  out.fill(0);
-  const view = new DataView(out.buffer, out.byteOffset);
-  view.setUint16(0, family, true);
-  view.setUint16(2, port, false);
-  if (family === AF_INET) {
-    out.set(bytes.subarray(12), 4);
-    return 16;
-  }
-  out.set(bytes, 8);
-  return 28;
 }
 
 function ipv4(text: string, what: string): Uint8Array {

@@ -1,0 +1,247 @@
+/**
+ * Batched sends: every udp:// and rtp:// destination of a process that shares a local address
+ * (family, source, ttl, iface) shares one unconnected socket (foundation/net/udp_batch_socket.ts),
+ * and the datagrams due within BATCH_WINDOW_US go out together, one sendmmsg per socket.
+ *
+ * Timing: the scheduler lets send events fire up to the window before their deadline and flushes
+ * after each pass, before any other kind of event, and whenever a pass has gathered for the
+ * window (scheduler.batchSends). So a datagram leaves at most the window early, and batching
+ * decides only which datagrams share a system call.
+ *
+ * Errors stay with their destination: an ICMP error is read from the socket's error queue, which
+ * names the destination address and port, and is counted and logged for the destinations sending
+ * there only (DESIGN.md, "Unreachable destinations"). A datagram that meets another
+ * destination's pending error is sent again. A full send buffer keeps the rest of a batch staged,
+ * retried RETRY_US later; what waits longer than MAX_HOLD_US is counted "nobufs" against its own
+ * destination.
+ *
+ * @example
+ * ```ts
+ * const sender = openBatchedSender(dest, { ttl: 4 }, counters, ctx); // null where libc is missing
+ * sender?.send(datagram); // staged; sent at the end of this scheduler pass
+ * ```
+ */
+import { PacerError } from "../../foundation/errors.ts";
+import { libc } from "../../foundation/libc.ts";
+import { parseIp } from "../../foundation/net/address.ts";
+import { AF_INET, AF_INET6, SOCKADDR_SIZE, sockaddrKey, writeSockaddr } from "../../foundation/net/socket_abi.ts";
+import { openUdpBatchSocket, type UdpBatchSocket } from "../../foundation/net/udp_batch_socket.ts";
+import type { Scheduler, Timer } from "../../scheduler/scheduler.ts";
+import type { BackendContext, BackendCounters } from "../backend.ts";
+import type { UdpSender, UdpSenderOptions } from "./udp_sender.ts";
+
+/**
+ * How early a send event may fire to share a batch, µs. 50 µs: below the precise sleeper's own
+ * p99 wake-up error (about 60 µs) and 0.7 % of a 1.5 Mbit/s stream's 7 ms datagram interval, so
+ * receivers cannot tell; yet at 1000 such streams (142 000 datagrams/s, one every 7 µs) a
+ * punctual pass gathers about 7 datagrams per call, and a late pass all that came due meanwhile.
+ * PACER_BATCH_WINDOW_US overrides it, for the bench.
+ */
+export const BATCH_WINDOW_US = windowFromEnv(process.env.PACER_BATCH_WINDOW_US) ?? 50;
+/** A datagram kept back by a full send buffer waits at most this long (the pacing catch-up bound). */
+const MAX_HOLD_US = 20_000;
+/** A batch stopped by a full send buffer is tried again this much later. */
+const RETRY_US = 250;
+
+function windowFromEnv(text: string | undefined): number | null {
+  if (text === undefined || text === "") return null;
+  const us = Number(text);
+  return Number.isInteger(us) && us >= 0 && us <= 10_000 ? us : null;
+}
+
+/**
+ * Which send path udp:// and rtp:// use: "batched" (sendmmsg on shared sockets, the default where
+ * libc can be reached) or "socket" (a connected Bun socket per destination). PACER_SEND picks one.
+ */
+export function sendMode(): "batched" | "socket" {
+  if (process.env.PACER_SEND === "socket") return "socket";
+  const usable = process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64") && libc() !== null;
+  return usable ? "batched" : "socket";
+}
+
+const ERRNO_KINDS: Record<number, string> = {
+  1: "eperm",
+  11: "nobufs",
+  13: "eacces",
+  22: "einval",
+  64: "enonet",
+  90: "emsgsize",
+  101: "enetunreach",
+  105: "nobufs",
+  111: "refused",
+  112: "ehostdown",
+  113: "ehostunreach",
+};
+
+/** A destination's name for errno `e` in its counters ("refused" for ECONNREFUSED). */
+function errnoKind(e: number): string {
+  return ERRNO_KINDS[e] ?? `errno${e}`;
+}
+
+interface BatchedDestination {
+  readonly owner: number;
+  readonly label: string;
+  readonly counters: BackendCounters;
+  readonly report: (kind: string, message: string) => void;
+}
+
+interface SharedSocket {
+  readonly key: string;
+  readonly socket: UdpBatchSocket;
+  /** Destinations by address and port (sockaddrKey), for the error queue's reports. */
+  readonly byAddress: Map<number | string, Set<BatchedDestination>>;
+  users: number;
+}
+
+class SendBatcher {
+  private readonly sockets: SharedSocket[] = [];
+  /** Destinations by owner id (the socket reports drops by id); ids are reused. */
+  private readonly owners: (BatchedDestination | null)[] = [];
+  private readonly freeOwners: number[] = [];
+  private readonly retry: Timer;
+  private readonly flushAll = () => this.flush();
+
+  constructor(readonly scheduler: Scheduler) {
+    this.retry = scheduler.timer("flush", () => this.flush());
+  }
+
+  /** Opens (or shares) the socket for `key` and registers a destination on it. */
+  add(key: string, options: UdpSenderOptions & { family: 4 | 6 }, make: (owner: number) => BatchedDestination): { shared: SharedSocket; destination: BatchedDestination } {
+    let shared = this.sockets.find((s) => s.key === key);
+    if (!shared) {
+      const byAddress = new Map<number | string, Set<BatchedDestination>>();
+      const socket = openUdpBatchSocket(options, {
+        dropped: (owner, e) => {
+          const d = this.owners[owner];
+          if (d) d.report(errnoKind(e), e === 11 || e === 105 ? "send buffer full; datagram dropped" : `send failed (errno ${e}); still sending on schedule`);
+        },
+        error: (name, e) => {
+          const kind = errnoKind(e);
+          for (const d of byAddress.get(sockaddrKey(name)) ?? []) {
+            d.report(kind, kind === "refused" ? "port unreachable (nothing listening yet?); still sending on schedule" : `ICMP error (errno ${e}); still sending on schedule`);
+          }
+        },
+      });
+      shared = { key, socket, byAddress, users: 0 };
+      this.sockets.push(shared);
+      if (this.sockets.length === 1) this.scheduler.batchSends(BATCH_WINDOW_US, this.flushAll);
+    }
+    const owner = this.freeOwners.pop() ?? this.owners.length;
+    const destination = make(owner);
+    this.owners[owner] = destination;
+    shared.users++;
+    return { shared, destination };
+  }
+
+  remove(shared: SharedSocket, destination: BatchedDestination, addressKey: number | string): void {
+    // Its last datagrams go out first, and any error they drew is reported.
+    this.flushSocket(shared);
+    shared.socket.readErrors();
+    const set = shared.byAddress.get(addressKey);
+    set?.delete(destination);
+    if (set?.size === 0) shared.byAddress.delete(addressKey);
+    this.owners[destination.owner] = null;
+    this.freeOwners.push(destination.owner);
+    if (--shared.users > 0) return;
+    shared.socket.close();
+    this.sockets.splice(this.sockets.indexOf(shared), 1);
+    if (this.sockets.length === 0) {
+      this.scheduler.cancel(this.retry);
+      this.scheduler.batchSends(0, null);
+      batchers.delete(this.scheduler);
+    }
+  }
+
+  /** Sends everything staged on every socket (the scheduler calls this after each pass). */
+  flush(): void {
+    const sockets = this.sockets;
+    for (let i = 0; i < sockets.length; i++) if (sockets[i]!.socket.staged > 0) this.flushSocket(sockets[i]!);
+  }
+
+  flushSocket(shared: SharedSocket): void {
+    const socket = shared.socket;
+    socket.flush(this.scheduler.now(), MAX_HOLD_US);
+    if (socket.blocked && !this.retry.scheduled) this.scheduler.schedule(this.retry, this.scheduler.now() + RETRY_US);
+  }
+
+  /** sendmmsg calls and datagrams sent on every socket, for the bench and tests. */
+  totals(): { calls: number; sent: number } {
+    let calls = 0;
+    let sent = 0;
+    for (const s of this.sockets) {
+      calls += s.socket.calls;
+      sent += s.socket.sent;
+    }
+    return { calls, sent };
+  }
+}
+
+const batchers = new Map<Scheduler, SendBatcher>();
+
+/** sendmmsg calls and datagrams sent so far by `scheduler`'s batched senders (zeros when none is open). */
+export function batchTotals(scheduler: Scheduler): { calls: number; sent: number } {
+  return batchers.get(scheduler)?.totals() ?? { calls: 0, sent: 0 };
+}
+
+/**
+ * A destination's sender on its local address's shared socket. `report` counts an error of a kind
+ * against this destination (and logs the first of each kind).
+ */
+export function openBatchedSender(
+  dest: { address: string; family: 4 | 6; port: number },
+  options: UdpSenderOptions,
+  counters: BackendCounters,
+  ctx: Pick<BackendContext, "scheduler" | "log">,
+  report: (kind: string, message: string) => void,
+): UdpSender {
+  const ip = parseIp(dest.address);
+  if (!ip) throw new PacerError(`${dest.address}: not an IP address`);
+  const family = dest.family;
+  const name = new Uint8Array(new ArrayBuffer(SOCKADDR_SIZE));
+  const nameLength = writeSockaddr(name, family === 6 ? AF_INET6 : AF_INET, ip.bytes, dest.port);
+  const addressKey = sockaddrKey(name);
+  const label = `${family === 6 ? `[${dest.address}]` : dest.address}:${dest.port}`;
+  const key = `${family}|${options.source ? `${options.source.host}:${options.source.port}` : ""}|${options.ttl ?? ""}|${options.iface ?? ""}`;
+  const scheduler = ctx.scheduler;
+  let batcher = batchers.get(scheduler);
+  if (!batcher) {
+    batcher = new SendBatcher(scheduler);
+    batchers.set(scheduler, batcher);
+  }
+  let opened: ReturnType<SendBatcher["add"]>;
+  try {
+    opened = batcher.add(key, { ...options, family }, (owner) => ({ owner, label, counters, report }));
+  } catch (error) {
+    throw new PacerError(`cannot open a UDP socket to ${label}: ${(error as Error).message}`);
+  }
+  const { shared, destination } = opened;
+  let set = shared.byAddress.get(addressKey);
+  if (!set) shared.byAddress.set(addressKey, (set = new Set()));
+  set.add(destination);
+  const socket = shared.socket;
+  const owner = destination.owner;
+  const ownBatcher = batcher;
+  let open = true;
+  return {
+    localPort: socket.localPort,
+    send(datagram: Uint8Array): boolean {
+      if (!open) return false;
+      const now = scheduler.now();
+      if (!socket.stage(name, nameLength, datagram, owner, now)) {
+        ownBatcher.flushSocket(shared);
+        if (!socket.stage(name, nameLength, datagram, owner, now)) {
+          report("nobufs", "send buffer full; datagram dropped");
+          return false;
+        }
+      }
+      // Outside a scheduler pass (a direct call) nothing else would flush it: a batch of one.
+      if (!scheduler.inPass) ownBatcher.flushSocket(shared);
+      return true;
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      ownBatcher.remove(shared, destination, addressKey);
+    },
+  };
+}
