@@ -100,11 +100,11 @@ function vmRssBytes(pid: number): number {
 
 /**
  * Runs `cmd` to completion, stopping it after `limitS` seconds (every bench
- * run is bounded). Samples VmRSS every `rssEveryMs` if given.
+ * run is bounded). Samples VmRSS every `rssEveryMs` if given; `env` adds to the environment.
  */
-export async function runBounded(cmd: string[], limitS: number, rssEveryMs = 0): Promise<RunResult> {
+export async function runBounded(cmd: string[], limitS: number, rssEveryMs = 0, env?: Record<string, string>): Promise<RunResult> {
   const spawnedAtNs = monoNs();
-  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(env && { env: { ...process.env, ...env } }) });
   let timedOut = false;
   let hardKiller: ReturnType<typeof setTimeout> | null = null;
   // SIGTERM first, so a sender can stop cleanly and report; SIGKILL if it does not.

@@ -9,12 +9,14 @@
  *   3. MPEG push: one stream vs multicat, then 100–1000 streams (issue 3)
  *   4. sample-format conversion speed (issue 4)
  *   5. control requests answered while 500 streams run (issue 5)
+ *   6. scale: one job to 500–1500 destinations, batched sends vs a socket each (issue 14)
  *
  * @example
  * ```sh
  * bun run bench/run.ts --quick
  * bun run bench/run.ts --only audio,mpeg --json /tmp/bench.json
  * bun run bench/run.ts --only mpeg --streams 500      # the many-streams runs at 500 only
+ * bun run bench/run.ts --only scale --streams 500,1000 # batched sends vs a socket per destination
  * ```
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -27,6 +29,7 @@ import { benchControl } from "./control_load.ts";
 import { benchConvert } from "./convert_bench.ts";
 import { openKernelStampedSockets } from "./kernel_udp.ts";
 import { benchMpeg } from "./mpeg_push.ts";
+import { benchScale } from "./scale.ts";
 import { benchStartup } from "./startup.ts";
 import { type BenchRow, formatRows, formatTable, okText, row } from "./stats.ts";
 
@@ -79,7 +82,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control] [--streams 100,500] [--json FILE]");
+    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale] [--streams 100,500] [--json FILE]");
     return 0;
   }
   const started = Bun.nanoseconds();
@@ -98,6 +101,7 @@ async function main(): Promise<number> {
     ["mpeg", () => benchMpeg(ctx)],
     ["convert", () => convertSection()],
     ["control", () => benchControl(ctx)],
+    ["scale", () => benchScale(ctx)],
   ];
   const only = values.only ? new Set(values.only.split(",")) : null;
   const summary: { section: string; row: BenchRow }[] = [];
