@@ -70,6 +70,11 @@ export function decodeSamples(encoding: Encoding, bytes: Uint8Array, out: Float3
         out[i] = (((bytes[j + 2] << 24) >> 8) | (bytes[j + 1] << 8) | bytes[j]) * S24_SCALE;
       }
       break;
+    case "s24be":
+      for (let i = 0, j = 0; i < n; i++, j += 3) {
+        out[i] = (((bytes[j] << 24) >> 8) | (bytes[j + 1] << 8) | bytes[j + 2]) * S24_SCALE;
+      }
+      break;
     case "s32le":
       for (let i = 0, j = 0; i < n; i++, j += 4) {
         out[i] = ((bytes[j + 3] << 24) | (bytes[j + 2] << 16) | (bytes[j + 1] << 8) | bytes[j]) * S32_SCALE;
@@ -141,6 +146,14 @@ export function encodeSamples(
         out[j + 2] = v >> 16;
       }
       break;
+    case "s24be":
+      for (let i = 0, j = 0; i < count; i++, j += 3) {
+        const v = quantize(input[i], 8388608, -8388608, 8388607, dither);
+        out[j] = v >> 16;
+        out[j + 1] = v >> 8;
+        out[j + 2] = v;
+      }
+      break;
     case "s32le":
       for (let i = 0, j = 0; i < count; i++, j += 4) {
         const v = quantize(input[i], 2147483648, -2147483648, 2147483647, dither);
@@ -179,6 +192,10 @@ function readInt(encoding: Encoding, b: Uint8Array, i: number): number {
       const j = 3 * i;
       return ((b[j + 2] << 24) >> 8) | (b[j + 1] << 8) | b[j];
     }
+    case "s24be": {
+      const j = 3 * i;
+      return ((b[j] << 24) >> 8) | (b[j + 1] << 8) | b[j + 2];
+    }
     default: {
       const j = 4 * i;
       return (b[j + 3] << 24) | (b[j + 2] << 16) | (b[j + 1] << 8) | b[j];
@@ -208,6 +225,11 @@ function writeInt(encoding: Encoding, b: Uint8Array, i: number, v: number): void
       b[3 * i + 1] = v >> 8;
       b[3 * i + 2] = v >> 16;
       return;
+    case "s24be":
+      b[3 * i] = v >> 16;
+      b[3 * i + 1] = v >> 8;
+      b[3 * i + 2] = v;
+      return;
     default:
       b[4 * i] = v;
       b[4 * i + 1] = v >> 8;
@@ -233,7 +255,14 @@ export function convertIntegerSamples(from: Encoding, to: Encoding, input: Uint8
   }
   const n = Math.floor(input.length / bytesPerSample(from));
   const pair = `${from}>${to}`;
-  if (pair === "s16le>s16be" || pair === "s16be>s16le") {
+  if (pair === "s24le>s24be" || pair === "s24be>s24le") {
+    for (let j = 0; j < 3 * n; j += 3) {
+      const lo = input[j];
+      out[j] = input[j + 2];
+      out[j + 1] = input[j + 1];
+      out[j + 2] = lo;
+    }
+  } else if (pair === "s16le>s16be" || pair === "s16be>s16le") {
     for (let j = 0; j < 2 * n; j += 2) {
       const lo = input[j];
       out[j] = input[j + 1];

@@ -10,8 +10,11 @@
  * ```
  */
 
-/** The sample encodings pacer reads and writes. `s24le` is packed 3-byte little-endian. */
-export const ENCODINGS = ["s8", "u8", "s16le", "s16be", "s24le", "s32le", "f32le"] as const;
+/**
+ * The sample encodings pacer reads and writes. `s24le` and `s24be` are packed 3-byte samples
+ * (`s24be` is RTP L24's wire order, RFC 3190).
+ */
+export const ENCODINGS = ["s8", "u8", "s16le", "s16be", "s24le", "s24be", "s32le", "f32le"] as const;
 export type Encoding = (typeof ENCODINGS)[number];
 
 export interface SampleFormat {
@@ -39,6 +42,7 @@ export function bytesPerSample(encoding: Encoding): number {
     case "s16be":
       return 2;
     case "s24le":
+    case "s24be":
       return 3;
     case "s32le":
     case "f32le":

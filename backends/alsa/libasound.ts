@@ -48,6 +48,7 @@ export const SND_PCM_FORMAT_S16_BE = 3;
 export const SND_PCM_FORMAT_S32_LE = 10;
 export const SND_PCM_FORMAT_FLOAT_LE = 14;
 export const SND_PCM_FORMAT_S24_3LE = 32;
+export const SND_PCM_FORMAT_S24_3BE = 33;
 
 // alsa-lib returns negative errno values (Linux numbering).
 export const ENOENT = -2;

@@ -31,6 +31,7 @@ import {
   SND_PCM_FORMAT_FLOAT_LE,
   SND_PCM_FORMAT_S16_BE,
   SND_PCM_FORMAT_S16_LE,
+  SND_PCM_FORMAT_S24_3BE,
   SND_PCM_FORMAT_S24_3LE,
   SND_PCM_FORMAT_S32_LE,
   SND_PCM_FORMAT_S8,
@@ -93,6 +94,7 @@ const SND_PCM_FORMAT: Record<Encoding, { value: number; name: string }> = {
   s16be: { value: SND_PCM_FORMAT_S16_BE, name: "S16_BE" },
   // pacer's s24le is packed 3-byte, which is S24_3LE; ALSA's S24_LE is 24-in-32.
   s24le: { value: SND_PCM_FORMAT_S24_3LE, name: "S24_3LE" },
+  s24be: { value: SND_PCM_FORMAT_S24_3BE, name: "S24_3BE" },
   s32le: { value: SND_PCM_FORMAT_S32_LE, name: "S32_LE" },
   f32le: { value: SND_PCM_FORMAT_FLOAT_LE, name: "FLOAT_LE" },
 };

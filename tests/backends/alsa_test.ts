@@ -60,6 +60,13 @@ function encodeSample(view: DataView, at: number, encoding: Encoding, x: number)
       view.setUint8(at + 2, v >> 16);
       return at + 3;
     }
+    case "s24be": {
+      const v = Math.round(x * 8388607) & 0xffffff;
+      view.setUint8(at, v >> 16);
+      view.setUint8(at + 1, (v >> 8) & 0xff);
+      view.setUint8(at + 2, v & 0xff);
+      return at + 3;
+    }
     case "s32le":
       view.setInt32(at, Math.round(x * 2147483647), true);
       return at + 4;

@@ -31,6 +31,7 @@ function readInts(e: Encoding, bytes: Uint8Array): number[] {
       case "s16le": out.push(v.getInt16(2 * i, true)); break;
       case "s16be": out.push(v.getInt16(2 * i, false)); break;
       case "s24le": out.push(v.getUint16(3 * i, true) + v.getInt8(3 * i + 2) * 65536); break;
+      case "s24be": out.push(v.getInt8(3 * i) * 65536 + v.getUint16(3 * i + 1, false)); break;
       case "s32le": out.push(v.getInt32(4 * i, true)); break;
       default: throw new Error(`not an integer encoding: ${e}`);
     }
@@ -50,7 +51,7 @@ function sampleBytes(e: Encoding, samples: number): Uint8Array {
     [...new Array(bps - 1).fill(0x00), 0x80],
   ];
   extremes.forEach((b, i) => {
-    const le = e === "s16be" ? [...b].reverse() : b;
+    const le = e === "s16be" || e === "s24be" ? [...b].reverse() : b;
     bytes.set(le, i * bps);
   });
   return bytes;
