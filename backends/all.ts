@@ -12,7 +12,7 @@ import { alsaBackend } from "./alsa/alsa.ts";
 import { commandBackend } from "./command.ts";
 import { fileBackend } from "./file.ts";
 import { registerBackend } from "./registry.ts";
-import { rtpBackend } from "./rtp.ts";
+import { rtpBackend } from "./rtp/rtp.ts";
 import { udpBackend } from "./udp.ts";
 
 registerBackend(rtpBackend);

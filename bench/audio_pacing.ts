@@ -4,7 +4,7 @@
  * and as 8 processes at once. Lateness is measured by the receiver against
  * the RTP timestamps (see bench/analysis.ts for the method).
  */
-import { DEFAULT_AUDIO_AHEAD_MS, DEFAULT_L16_PKT } from "../backends/rtp.ts";
+import { DEFAULT_AUDIO_AHEAD_MS, DEFAULT_L16_PKT } from "../backends/rtp/rtp.ts";
 import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS } from "../scheduler/clock.ts";
 import { rtpLateness } from "./analysis.ts";

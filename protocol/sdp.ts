@@ -1,8 +1,10 @@
 /**
  * Session descriptions, RFC 8866 (SDP), for the RTP outputs: what a receiver
  * such as ffmpeg (`ffmpeg -protocol_whitelist file,udp,rtp -i x.sdp`) needs.
- * Payload formats: L16 (RFC 3551 section 4.5.11), MP2T and MP2P (RFC 2250,
- * RFC 3555).
+ * Payload formats: L16 (RFC 3551 section 4.5.11), L24 (RFC 3190), MP2T and
+ * MP2P (RFC 2250, RFC 3555). RTCP's port (RFC 3605 `a=rtcp`) or RTP/RTCP
+ * multiplexing (RFC 5761 `a=rtcp-mux`); the clock attributes AES67 and
+ * SMPTE ST 2110 receivers read (RFC 7273 `a=ts-refclk`, `a=mediaclk`).
  *
  * @example
  * ```ts
@@ -26,6 +28,14 @@ export interface SdpMedia {
   ptimeMs?: number;
   /** A bound source address, written as a source-filter for SSM receivers. */
   sourceAddress?: string;
+  /** RTCP's port where it is not `port + 1` (RFC 3605): `a=rtcp:PORT`. */
+  rtcpPort?: number;
+  /** RTCP shares the RTP port (RFC 5761): `a=rtcp-mux`. */
+  rtcpMux?: boolean;
+  /** The reference clock (RFC 7273 section 4.8): `local`, `localmac=XX-XX-XX-XX-XX-XX`, `ptp=...`. */
+  tsRefclk?: string;
+  /** The media clock (RFC 7273 section 5): `direct=0` says RTP timestamps count the reference clock itself. */
+  mediaclk?: string;
 }
 
 export interface SdpSession {
@@ -69,6 +79,10 @@ export function buildSdp(session: SdpSession): string {
     }
     lines.push(`a=rtpmap:${m.payloadType} ${m.encoding}`);
     if (m.ptimeMs !== undefined) lines.push(`a=ptime:${Number(m.ptimeMs.toFixed(3))}`);
+    if (m.tsRefclk !== undefined) lines.push(`a=ts-refclk:${m.tsRefclk}`);
+    if (m.mediaclk !== undefined) lines.push(`a=mediaclk:${m.mediaclk}`);
+    if (m.rtcpMux) lines.push("a=rtcp-mux");
+    else if (m.rtcpPort !== undefined && m.rtcpPort !== m.port + 1) lines.push(`a=rtcp:${m.rtcpPort}`);
     lines.push("a=sendonly");
   }
   return lines.join("\r\n") + "\r\n";

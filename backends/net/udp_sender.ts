@@ -35,6 +35,8 @@ export interface UdpSenderOptions {
   iface?: string;
   /** Local address and port to send from. */
   source?: { host: string; port: number };
+  /** Log errors at debug level only: for side channels (RTCP, SAP) whose peers may not listen. */
+  quiet?: boolean;
 }
 
 export interface UdpSender {
@@ -52,15 +54,18 @@ export async function openUdpSender(
   ctx: Pick<BackendContext, "scheduler" | "log">,
 ): Promise<UdpSender> {
   const label = `${dest.family === 6 ? `[${dest.address}]` : dest.address}:${dest.port}`;
-  const report = errorReporter(label, counters, ctx.log);
+  const report = errorReporter(label, counters, ctx.log, options.quiet ?? false);
   if (sendMode() === "batched") return openBatchedSender(dest, options, counters, ctx, report);
   return openConnectedSender(dest, label, options, counters, report);
 }
 
 /** Counts an error of `kind` against one destination and logs the first of each kind. */
-function errorReporter(label: string, counters: BackendCounters, log: Logger): (kind: string, message: string) => void {
+function errorReporter(label: string, counters: BackendCounters, log: Logger, quiet: boolean): (kind: string, message: string) => void {
   return (kind, message) => {
-    if (countError(counters, kind)) log.warn(`${label}: ${message}`, { error: kind });
+    if (!countError(counters, kind)) return;
+    // A side channel's peer often does not listen (most RTP receivers ignore RTCP): no warning.
+    if (quiet) log.debug(`${label}: ${kind === "refused" ? "no receiver there" : message}; side channel, carrying on`, { error: kind });
+    else log.warn(`${label}: ${message}`, { error: kind });
   };
 }
 

@@ -79,12 +79,14 @@ describe("play WAV to RTP L16", () => {
     );
     let ffErr = "";
     ffmpeg.stderr.on("data", (d) => (ffErr += d));
+    // Listen for the exit now: pacer's RTCP BYE may end ffmpeg before the SIGINT below.
+    const ffmpegClosed = new Promise((r) => ffmpeg.on("close", r));
     await Bun.sleep(1500); // ffmpeg opens its socket
     pacer.stdin.end(samples);
     const pacerCode = await new Promise((r) => pacer.on("close", r));
     await Bun.sleep(500);
     ffmpeg.kill("SIGINT");
-    await new Promise((r) => ffmpeg.on("close", r));
+    await ffmpegClosed;
     expect(pacerCode).toBe(0);
     const decoded = readFileSync(out);
     if (!decoded.equals(samples)) console.error("ffmpeg:", ffErr, "pacer:", pacerErr, decoded.length, samples.length);

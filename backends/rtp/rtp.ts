@@ -1,0 +1,223 @@
+/**
+ * `rtp://HOST:PORT[?pkt=&ptime=&pt=&format=&ttl=&iface=&source=&ahead=&rtcp=&sap=&sap-interval=]`
+ *
+ * - PCM goes out as L16 or L24 (payload_plan.ts), with RTP timestamps that count frames from the
+ *   wall clock (RFC 7273 `a=mediaclk:direct=0` against the sender's own clock, `a=ts-refclk:
+ *   localmac=…` or `local`), as AES67 and SMPTE ST 2110-30 receivers expect.
+ * - MPEG-TS goes out as MP2T (RFC 2250 section 2): PT 33, whole 188-byte packets, a 90 kHz
+ *   timestamp taken from the scheduled send time, from a random base. MPEG-PS as `MP2P/90000`.
+ * - RTCP (rtcp_sender.ts): sender reports and a BYE at the end, on port + 1 by default,
+ *   `rtcp=PORT` elsewhere, `rtcp=mux` on the RTP port itself (RFC 5761), `rtcp=off` for none.
+ * - SAP (sap_announcer.ts, `sap=1`): the output's SDP announced to the SAP group of its scope,
+ *   every `sap-interval=` seconds (default 5), and deleted when the stream stops.
+ *
+ * SSRC and first sequence number are random (RFC 3550 section 5.1). Each datagram is written into
+ * one reused buffer; an RTCP report rides on the send of a data packet (see rtcp_sender.ts), so
+ * the send path allocates nothing.
+ */
+import { PacerError, UsageError } from "../../foundation/errors.ts";
+import { isMulticast } from "../../foundation/net/address.ts";
+import { parseEndpoint } from "../../foundation/net/endpoint.ts";
+import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetMarker, rtpSetSeqnum, rtpSetSsrc, rtpSetTimestamp } from "../../protocol/rtp.ts";
+import { SAP_DEFAULT_INTERVAL_S } from "../../protocol/sap.ts";
+import { buildSdp, type SdpMedia } from "../../protocol/sdp.ts";
+import { bytesPerFrame } from "../../protocol/sample_format.ts";
+import { RealClock, US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
+import type { Backend, BackendContext, BackendFactory, StreamInfo } from "../backend.ts";
+import { intParam } from "../../foundation/net/endpoint.ts";
+import { openDatagramOutput } from "../net/datagram_output.ts";
+import { localAddressFor, macOf } from "../net/local_address.ts";
+import { newCounters } from "../backend.ts";
+import { openUdpSender, type UdpSender } from "../net/udp_sender.ts";
+import { planPayload } from "./payload_plan.ts";
+import { RtcpSender } from "./rtcp_sender.ts";
+import { openSapAnnouncer, type SapAnnouncer } from "./sap_announcer.ts";
+import { fixedWallClock, realtimeWallClock, type WallClock } from "./wall_clock.ts";
+
+export { DEFAULT_AUDIO_AHEAD_MS, DEFAULT_L16_PKT } from "./payload_plan.ts";
+
+const OPTIONS = ["pkt", "ptime", "pt", "format", "ttl", "iface", "source", "ahead", "rtcp", "sap", "sap-interval"] as const;
+const MAX_SAP_INTERVAL_S = 3600;
+
+function randomU32(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+
+type RtcpChoice = { kind: "off" } | { kind: "mux" } | { kind: "port"; port: number };
+
+/** `rtcp=`: absent or `on` → port + 1; `off`/`0` → none; `mux`; or a port number. */
+function rtcpChoice(target: string, raw: string | null, rtpPort: number): RtcpChoice {
+  if (raw === null || raw === "on" || raw === "1") {
+    if (rtpPort === 65_535) return { kind: "off" };
+    return { kind: "port", port: rtpPort + 1 };
+  }
+  if (raw === "off" || raw === "0") return { kind: "off" };
+  if (raw === "mux") return { kind: "mux" };
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || port < 1 || port > 65_535 || port === rtpPort) {
+    throw new UsageError(`${target}: rtcp=${raw}: give a port (not the RTP port), mux, or off`);
+  }
+  return { kind: "port", port };
+}
+
+function flagParam(target: string, raw: string | null, name: string): boolean {
+  if (raw === null || raw === "0" || raw === "off") return false;
+  if (raw === "1" || raw === "on") return true;
+  throw new UsageError(`${target}: ${name}=${raw}: must be 1 or 0`);
+}
+
+function secondsParam(target: string, raw: string | null, name: string, fallback: number, max: number): number {
+  if (raw === null) return fallback;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || value < 0.1 || value > max) {
+    throw new UsageError(`${target}: ${name}=${raw}: must be seconds from 0.1 to ${max}`);
+  }
+  return value;
+}
+
+/** The wall clock for this scheduler: the real one, or a fixed offset from a manual clock in tests. */
+function wallClockFor(ctx: BackendContext): WallClock {
+  return ctx.scheduler.clock instanceof RealClock ? realtimeWallClock() : fixedWallClock(Date.now() * 1000 - ctx.scheduler.now());
+}
+
+export const rtpBackend: BackendFactory = {
+  scheme: "rtp",
+  summary: "rtp://HOST:PORT  RTP: L16/L24 for PCM, MP2T for MPEG-TS, MP2P for MPEG-PS; RTCP, SAP",
+  async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
+    // Validate the payload options before opening a socket.
+    const endpoint = parseEndpoint(target, OPTIONS);
+    const plan = planPayload(target, endpoint, stream);
+    const ahead = intParam(endpoint, "ahead", 0, 10_000, plan.ahead / US_PER_MS) * US_PER_MS;
+    const rtcpMode = rtcpChoice(target, endpoint.params.get("rtcp"), endpoint.port);
+    const sapOn = flagParam(target, endpoint.params.get("sap"), "sap");
+    const sapIntervalS = secondsParam(target, endpoint.params.get("sap-interval"), "sap-interval", SAP_DEFAULT_INTERVAL_S, MAX_SAP_INTERVAL_S);
+    if (endpoint.params.has("sap-interval") && !sapOn) throw new UsageError(`${target}: sap-interval= needs sap=1`);
+    const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx);
+    const iface = endpoint.params.get("iface") ?? undefined;
+    const scheduler = ctx.scheduler;
+    const clock = scheduler.clock;
+    const wall = wallClockFor(ctx);
+
+    let rtcpOut: UdpSender | null = null;
+    let sap: SapAnnouncer | null = null;
+    const closeSideChannels = () => {
+      rtcpOut?.close();
+      sap?.stop();
+    };
+    try {
+      if (rtcpMode.kind === "port") {
+        // RTCP leaves from the RTP source port + 1 where one is fixed (RFC 3550 section 11).
+        const rtcpSource = source && { host: source.host, port: source.port === 0 ? 0 : source.port + 1 };
+        rtcpOut = await openUdpSender({ ...dest, port: rtcpMode.port }, { ttl, iface, source: rtcpSource, quiet: true }, newCounters(), ctx);
+      }
+    } catch (error) {
+      sender.close();
+      throw error;
+    }
+
+    const packet = new Uint8Array(RTP_HEADER_SIZE + plan.unitBytes);
+    const ssrc = randomU32();
+    let seq = randomU32() & 0xffff;
+    // PCM counts frames from the wall clock, set at the first send (mediaclk direct=0); MPEG from a random base.
+    let timestampBase = randomU32();
+    rtpSetHeader(packet, plan.payloadType);
+    rtpSetSsrc(packet, ssrc);
+    const isPcm = plan.format !== undefined;
+    const ticksPerUs = plan.clockRate / US_PER_S;
+    // The instant an RTP timestamp names: PCM's is its media time, `ahead` after it is sent.
+    const mediaLeadUs = isPcm ? ahead : 0;
+    const rtcp = rtcpMode.kind === "off" ? null : new RtcpSender(scheduler, rtcpOut ?? sender, ssrc);
+    // Where the destination started on the scheduler's clock: sends fire at start + sendUs (or a
+    // batch window early, or late), so the least (now - sendUs) seen is start to within µs.
+    let startedUs = Infinity;
+    let started = false;
+    let lastTicks = 0;
+    let lastSendUs = -1;
+
+    const local = await localAddressFor(dest, { iface, source });
+    const mac = macOf(local);
+    const sdpMedia = (): SdpMedia => ({
+      kind: plan.kind,
+      address: dest.address,
+      port: endpoint.port,
+      payloadType: plan.payloadType,
+      encoding: plan.encoding,
+      ttl,
+      ptimeMs: plan.format ? (plan.unitBytes / bytesPerFrame(plan.format) / plan.format.rate) * 1000 : undefined,
+      sourceAddress: source?.host,
+      tsRefclk: isPcm ? (mac ? `localmac=${mac}` : "local") : undefined,
+      mediaclk: isPcm ? "direct=0" : undefined,
+      rtcpMux: rtcpMode.kind === "mux" || undefined,
+      rtcpPort: rtcpMode.kind === "port" ? rtcpMode.port : undefined,
+    });
+
+    if (sapOn) {
+      const sessionId = Math.floor(Date.now() / 1000);
+      const origin = local === "0.0.0.0" || local === "::" ? (dest.family === 6 ? "::1" : "127.0.0.1") : local;
+      const sdp = buildSdp({ sessionId, origin, name: `pacer ${target.replace(/\?.*/, "")}`, media: [sdpMedia()] });
+      try {
+        sap = await openSapAnnouncer({ sdp, streamAddress: dest.address, ttl, iface, origin, intervalUs: sapIntervalS * US_PER_S }, ctx);
+      } catch (error) {
+        closeSideChannels();
+        sender.close();
+        throw error;
+      }
+      if (!isMulticast(dest.address)) ctx.log.debug(`${target}: announcing a unicast stream on ${sap.group}`);
+      sap.start();
+    }
+
+    return {
+      label: target,
+      format: plan.format,
+      unitBytes: plan.unitBytes,
+      aheadUs: ahead,
+      counters,
+      send(unit, timing) {
+        if (unit.length > plan.unitBytes) throw new PacerError(`${target}: unit of ${unit.length} bytes exceeds pkt`);
+        const sendUs = timing.sendUs;
+        const startEstimate = clock.now() - sendUs;
+        if (startEstimate < startedUs) startedUs = startEstimate;
+        if (!started) {
+          started = true;
+          if (isPcm) timestampBase = Math.round(wall.unixUsAt(startedUs) * ticksPerUs) % 4294967296;
+          rtcp?.start(startedUs);
+        }
+        rtpSetMarker(packet, timing.marker);
+        rtpSetSeqnum(packet, seq);
+        // L16/L24 count frames; MPEG counts 90 kHz ticks of the scheduled send time.
+        const ticks = isPcm ? timing.frame : Math.floor(sendUs * ticksPerUs);
+        rtpSetTimestamp(packet, timestampBase + ticks);
+        packet.set(unit, RTP_HEADER_SIZE);
+        seq = (seq + 1) & 0xffff;
+        const datagram = unit.length === plan.unitBytes ? packet : packet.subarray(0, RTP_HEADER_SIZE + unit.length);
+        if (sender.send(datagram)) {
+          counters.units++;
+          counters.bytes += unit.length;
+        }
+        // A PCM unit's media time is sendUs + ahead, except where the schedule bent it: the first
+        // units (sent at once, sendUs 0) and the first after a gap (marker). Those carry no report.
+        if (!isPcm || (sendUs > 0 && !timing.marker)) {
+          lastTicks = ticks;
+          lastSendUs = sendUs;
+          if (rtcp?.due) rtcp.report(wall.unixUsAt(startedUs + sendUs + mediaLeadUs), timestampBase + ticks, counters.units, counters.bytes);
+        }
+        return unit.length; // a dropped datagram is lost, not retried: the schedule goes on
+      },
+      sdp: sdpMedia,
+      async close() {
+        if (rtcp) {
+          if (lastSendUs >= 0) {
+            rtcp.bye(wall.unixUsAt(startedUs + lastSendUs + mediaLeadUs), timestampBase + lastTicks, counters.units, counters.bytes);
+          } else if (counters.units > 0) {
+            // Only bent units went out (a stream shorter than the lead): name the first frame's instant.
+            rtcp.bye(wall.unixUsAt(startedUs), timestampBase, counters.units, counters.bytes);
+          } else {
+            rtcp.close(); // RFC 3550 section 6.3.7: no BYE from a participant that never sent
+          }
+        }
+        closeSideChannels();
+        sender.close();
+      },
+    };
+  },
+};

@@ -1,0 +1,77 @@
+/**
+ * An RTP output's SAP announcements (RFC 2974): its SDP to the SAP group of its scope, at once
+ * and then every interval (5 s by default), and the same packet marked as a deletion when the
+ * stream stops. The packet is built once; its message id hash is the SDP's, so it stays the same
+ * for as long as the SDP does.
+ *
+ * @example
+ * ```ts
+ * const sap = await openSapAnnouncer({ sdp, streamAddress: "239.255.1.2", ttl: 4, intervalUs: 5e6 }, ctx);
+ * sap.start();  // announces now, then every 5 s
+ * sap.stop();   // the deletion, and the socket closes
+ * ```
+ */
+import { parseIp } from "../../foundation/net/address.ts";
+import { resolveHost } from "../../foundation/net/address.ts";
+import { sapGroupFor, sapMessageIdHash, sapPacketSize, sapSetDeletion, sapWriteAnnouncement } from "../../protocol/sap.ts";
+import type { Timer } from "../../scheduler/scheduler.ts";
+import { type BackendContext, newCounters } from "../backend.ts";
+import { localAddressFor } from "../net/local_address.ts";
+import { openUdpSender, type UdpSender } from "../net/udp_sender.ts";
+
+export interface SapOptions {
+  /** The SDP text to announce (one output's session). */
+  sdp: string;
+  /** Where the stream goes: picks the SAP group of its scope. */
+  streamAddress: string;
+  /** TTL (hop limit) of the announcements: the stream's, as section 3 asks. */
+  ttl?: number;
+  /** Local interface for the multicast announcements (`iface=`). */
+  iface?: string;
+  /** The sender's own address, for the originating source field. */
+  origin: string;
+  intervalUs: number;
+}
+
+export interface SapAnnouncer {
+  /** The group announcements go to, `ADDRESS:PORT` (IPv6 in brackets). */
+  readonly group: string;
+  readonly messageIdHash: number;
+  start(): void;
+  stop(): void;
+}
+
+export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendContext, "scheduler" | "log">): Promise<SapAnnouncer> {
+  const group = sapGroupFor(options.streamAddress);
+  const dest = { ...(await resolveHost(group.address)), port: group.port };
+  const sender: UdpSender = await openUdpSender(dest, { ttl: options.ttl, iface: options.iface, quiet: true }, newCounters(), ctx);
+  let origin = parseIp(options.origin);
+  if (!origin || origin.v4 !== (dest.family === 4)) origin = parseIp(await localAddressFor(dest, { iface: options.iface }));
+  const source = origin!.v4 ? origin!.bytes.subarray(12) : origin!.bytes;
+  const sdp = new TextEncoder().encode(options.sdp);
+  const packet = new Uint8Array(sapPacketSize(source.length === 16 ? 6 : 4, sdp.length));
+  const messageIdHash = sapMessageIdHash(sdp);
+  sapWriteAnnouncement(packet, source, messageIdHash, sdp);
+  const scheduler = ctx.scheduler;
+  const timer: Timer = scheduler.timer("sap", (_t, now) => {
+    sender.send(packet);
+    scheduler.schedule(timer, now + options.intervalUs);
+  });
+  let stopped = false;
+  return {
+    group: dest.family === 6 ? `[${dest.address}]:${dest.port}` : `${dest.address}:${dest.port}`,
+    messageIdHash,
+    start() {
+      sender.send(packet);
+      scheduler.schedule(timer, scheduler.now() + options.intervalUs);
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      scheduler.cancel(timer);
+      sapSetDeletion(packet, true);
+      sender.send(packet);
+      sender.close();
+    },
+  };
+}
