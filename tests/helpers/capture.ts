@@ -1,0 +1,50 @@
+/**
+ * Packet capture on the loopback interface with tshark, for tests that check what went on the
+ * wire with kernel timestamps and an independent dissector: start before the sender, stop after,
+ * then read fields with `decodeCapture`.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+export interface Capture {
+  readonly path: string;
+  /** Stops capturing (SIGINT, so the file is complete) and waits for tshark to exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts `tshark -i IFACE -f FILTER -w PATH`; resolves once it is capturing. `wrap` runs it inside a netns. */
+export async function startCapture(filter: string, path: string, options: { iface?: string; wrap?: string[] } = {}): Promise<Capture> {
+  const args = ["-i", options.iface ?? "lo", "-f", filter, "-w", path, "-q"];
+  const command = options.wrap ? [...options.wrap, "tshark", ...args] : ["tshark", ...args];
+  const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  for (let i = 0; i < 200 && !stderr.includes("Capturing on"); i++) await Bun.sleep(25);
+  if (!stderr.includes("Capturing on")) throw new Error(`tshark did not start: ${stderr}`);
+  await Bun.sleep(200); // the capture filter is attached
+  return {
+    path,
+    async stop() {
+      await Bun.sleep(200); // the last datagrams reach the ring buffer
+      child.kill("SIGINT");
+      await closed;
+      if (!existsSync(path)) throw new Error(`tshark wrote no capture: ${stderr}`);
+    },
+  };
+}
+
+/**
+ * Reads `fields` of every packet of a capture, with `decodeAs` rules such as
+ * `udp.port==5005,rtcp`; returns one row per packet, one string per field (several values of
+ * one field, as in a compound RTCP packet, are joined with "|").
+ */
+export function decodeCapture(path: string, fields: string[], decodeAs: string[] = [], filter?: string): string[][] {
+  const args = ["-r", path, "-T", "fields", "-E", "separator=\t", "-E", "aggregator=|", "-E", "occurrence=a"];
+  for (const rule of decodeAs) args.push("-d", rule);
+  if (filter) args.push("-Y", filter);
+  for (const f of fields) args.push("-e", f);
+  const run = spawnSync("tshark", args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+  if (run.status !== 0) throw new Error(`tshark -r failed: ${run.stderr}`);
+  return run.stdout.split("\n").filter((l) => l.length > 0).map((l) => l.split("\t"));
+}
