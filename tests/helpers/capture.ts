@@ -26,7 +26,9 @@ export async function startCapture(filter: string, path: string, options: { ifac
   return {
     path,
     async stop() {
-      await Bun.sleep(200); // the last datagrams reach the ring buffer
+      // libpcap hands packets over in blocks, on a timeout when traffic is light; a block still
+      // open at SIGINT can be lost, so wait past that timeout (1 s in dumpcap).
+      await Bun.sleep(1200);
       child.kill("SIGINT");
       await closed;
       if (!existsSync(path)) throw new Error(`tshark wrote no capture: ${stderr}`);
