@@ -28,7 +28,8 @@ output failed or lost part of the stream; 130/143 if SIGINT/SIGTERM stopped it.
 
 Inputs:  a .wav, .ts/.m2ts or .mpg/.mpeg file, raw PCM with --format,
          other data with --bitrate, or - for stdin.
-Outputs: rtp://HOST:PORT[?pkt=&pt=&format=&ttl=&iface=&source=&ahead=]
+Outputs: rtp://HOST:PORT[?pkt=&ptime=&pt=&format=&ttl=&iface=&source=&ahead=
+                        &rtcp=&sap=&sap-interval=]
          udp://HOST:PORT[?pkt=&ttl=&iface=&source=]
          alsa:DEVICE   cmd:SHELL COMMAND   file:PATH
 
