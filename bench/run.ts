@@ -10,6 +10,7 @@
  *   4. sample-format conversion speed (issue 4)
  *   5. control requests answered while 500 streams run (issue 5)
  *   6. scale: one job to 500–1500 destinations, batched sends vs a socket each (issue 14)
+ *   7. AES67: L24 in 1 ms packets, pacer beside GStreamer's rtpL24pay sync=true (issue 15)
  *
  * @example
  * ```sh
@@ -23,6 +24,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { benchAes67 } from "./aes67.ts";
 import { benchAudio } from "./audio_pacing.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import { benchControl } from "./control_load.ts";
@@ -82,7 +84,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale] [--streams 100,500] [--json FILE]");
+    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale,aes67] [--streams 100,500] [--json FILE]");
     return 0;
   }
   const started = Bun.nanoseconds();
@@ -102,6 +104,7 @@ async function main(): Promise<number> {
     ["convert", () => convertSection()],
     ["control", () => benchControl(ctx)],
     ["scale", () => benchScale(ctx)],
+    ["aes67", () => benchAes67(ctx)],
   ];
   const only = values.only ? new Set(values.only.split(",")) : null;
   const summary: { section: string; row: BenchRow }[] = [];
