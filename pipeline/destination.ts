@@ -15,6 +15,7 @@
 import type { Backend, UnitTiming } from "../backends/backend.ts";
 import { PacedSchedule } from "../scheduler/paced_schedule.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
+import { SendPacing } from "./send_pacing.ts";
 import type { UnitReader } from "./unit_reader.ts";
 
 /** A starving destination looks for data again this often (and at once when data arrives). */
@@ -53,6 +54,10 @@ export class Destination {
   private starvedAt = 0;
   private marker = true;
   private readonly timing: UnitTiming = { sendUs: 0, frame: 0, marker: true };
+  /** Gaps between sends and the largest burst, from the send events' own `now` (send_pacing.ts). */
+  readonly pacing = new SendPacing();
+  /** Where the current stretch of the timeline began: the lead sent at once before it is not pacing. */
+  private segmentStartUs = 0;
 
   constructor(
     private readonly host: DestinationHost,
@@ -79,6 +84,7 @@ export class Destination {
    */
   start(now: number): void {
     this.startedAt = now;
+    this.segmentStartUs = now;
     this.startMediaUs = this.reader.mediaUs();
     this.pace.start(now, this.startMediaUs);
     this.host.scheduler.schedule(this.timer, now);
@@ -114,6 +120,8 @@ export class Destination {
     this.skipsAhead++;
     this.marker = true;
     this.pace.start(now, this.reader.mediaUs());
+    this.segmentStartUs = now;
+    this.pacing.restart();
     this.host.scheduler.schedule(this.timer, now);
   }
 
@@ -168,7 +176,10 @@ export class Destination {
     }
     // A backend may also fail this destination from inside send (ctx.fail): then nothing more is due.
     if (this.state !== "running") return;
-    if (taken > 0) this.marker = false;
+    if (taken > 0) {
+      this.marker = false;
+      if (deadline >= this.segmentStartUs) this.pacing.record(now);
+    }
     reader.advance(taken);
     if (taken < length) {
       this.host.scheduler.schedule(this.timer, now + BACKPRESSURE_RETRY_US);
@@ -185,5 +196,7 @@ export class Destination {
     this.marker = true;
     this.pace.start(now, this.reader.mediaUs());
     this.timer.deadline = now;
+    this.segmentStartUs = now;
+    this.pacing.restart();
   }
 }

@@ -100,6 +100,20 @@ export function metricsText(server: ServerContext): string {
     lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="+Inf"} ${h.count}`);
     lines.push(`pacer_lateness_microseconds_sum{kind="${k}"} ${h.sum}`, `pacer_lateness_microseconds_count{kind="${k}"} ${h.count}`);
   }
+  // Each destination's own view of its pacing (pipeline/send_pacing.ts), by job and destination.
+  const gaps: [string, number][] = [];
+  const bursts: [string, number][] = [];
+  for (const served of jobs.running()) {
+    for (const d of served.job.destinations) {
+      const at = `job="${label(served.id)}",to="${label(d.label)}"`;
+      const p = d.pacing;
+      for (const q of [0.5, 0.99]) gaps.push([`{${at},quantile="${q}"}`, p.gapQuantile(q)]);
+      gaps.push([`{${at},quantile="1"}`, p.maxGapUs]);
+      bursts.push([`{${at}}`, p.largestBurst]);
+    }
+  }
+  metric("pacer_send_gap_microseconds", "gauge", "Gaps between a destination's sends, as it measured them (quantile 1 is the largest).", gaps);
+  metric("pacer_send_burst_max", "gauge", "The most datagrams a destination sent within any 1 ms.", bursts);
   metric("pacer_control_requests_total", "counter", "Control datagrams received.", [["", counters.requests]]);
   metric("pacer_control_dropped_total", "counter", "Control datagrams dropped without a reply, by reason.", [
     ...Object.entries(counters.dropped).map(([reason, n]): [string, number] => [`{reason="${reason}"}`, n]),

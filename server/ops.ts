@@ -161,6 +161,7 @@ export function jobStatus(server: ServerContext, served: ServedJob) {
       bytes: d.backend.counters.bytes,
       errors: d.backend.counters.errors,
       reanchors: d.pace.reanchors,
+      pacing: d.pacing.summary(),
     })),
   };
 }

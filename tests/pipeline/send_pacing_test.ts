@@ -1,0 +1,64 @@
+/**
+ * Story: a destination measures its own pacing from its send times: the gap quantiles come out
+ * within a few per cent of the true gaps, the largest burst is the most sends within any 1 ms
+ * (as a receiver counts arrivals), and a restart (after a gap or a pause) counts neither the
+ * pause as a gap nor a burst across it.
+ */
+import { expect, test } from "bun:test";
+import fc from "fast-check";
+import { SendPacing } from "../../pipeline/send_pacing.ts";
+
+test("even 1 ms sends: gaps of 1000 µs, bursts of 1", () => {
+  const p = new SendPacing();
+  for (let i = 0; i < 5000; i++) p.record(10_000 + i * 1000);
+  expect(p.summary()).toEqual({ sends: 5000, gap_us: { p50: 1000, p99: 1000, max: 1000 }, burst_1ms: 1 });
+});
+
+test("a 12 ms stall caught up at once: a burst of 13 within 1 ms, the 12 ms gap at the top", () => {
+  const p = new SendPacing();
+  let t = 0;
+  for (let i = 0; i < 100; i++) p.record((t += 1000));
+  t += 12_000;
+  for (let i = 0; i < 13; i++) p.record(t + i * 20); // the 13 sends due meanwhile go out back to back
+  t += 240;
+  for (let i = 0; i < 100; i++) p.record((t += 1000));
+  const s = p.summary();
+  expect(s.burst_1ms).toBe(13);
+  expect(s.gap_us.max).toBe(12_000);
+  expect(Math.abs(s.gap_us.p50 - 1000)).toBeLessThanOrEqual(32); // the middle of its bucket, 992-1023
+});
+
+test("gap quantiles are within 3.2 % of the exact ones, for any gaps", () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 16, max: 5_000_000 }), { minLength: 2, maxLength: 400 }), (gaps) => {
+      const p = new SendPacing();
+      let t = 0;
+      p.record(t);
+      for (const g of gaps) p.record((t += g));
+      const sorted = [...gaps].sort((a, b) => a - b);
+      for (const q of [0.5, 0.99]) {
+        const exact = sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+        expect(Math.abs(p.gapQuantile(q) - exact) / exact).toBeLessThanOrEqual(0.032);
+      }
+      expect(p.maxGapUs).toBe(sorted.at(-1)!);
+    }),
+  );
+});
+
+test("the burst window is 1 ms: sends exactly 1000 µs apart are not in one window", () => {
+  const p = new SendPacing();
+  for (const t of [0, 999, 1000, 1998, 1999]) p.record(t);
+  expect(p.largestBurst).toBe(3); // 1000, 1998, 1999
+});
+
+test("after restart the pause is no gap, and sends on either side are no burst", () => {
+  const p = new SendPacing();
+  p.record(0);
+  p.record(500);
+  p.restart();
+  p.record(600);
+  p.record(5_000_000);
+  expect(p.largestBurst).toBe(2);
+  expect(p.maxGapUs).toBe(4_999_400);
+  expect(p.summary().sends).toBe(4);
+});
