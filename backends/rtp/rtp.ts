@@ -134,8 +134,9 @@ export const rtpBackend: BackendFactory = {
     let lastTicks = 0;
     let lastSendUs = -1;
 
-    const local = await localAddressFor(dest, { iface, source });
-    const mac = macOf(local);
+    // The sending address and its MAC: for PCM's ts-refclk and SAP only (a probe socket per output).
+    const local = isPcm || sapOn ? await localAddressFor(dest, { iface, source }) : null;
+    const mac = local === null ? null : macOf(local);
     const sdpMedia = (): SdpMedia => ({
       kind: plan.kind,
       address: dest.address,
@@ -153,7 +154,7 @@ export const rtpBackend: BackendFactory = {
 
     if (sapOn) {
       const sessionId = Math.floor(Date.now() / 1000);
-      const origin = local === "0.0.0.0" || local === "::" ? (dest.family === 6 ? "::1" : "127.0.0.1") : local;
+      const origin = local === null || local === "0.0.0.0" || local === "::" ? (dest.family === 6 ? "::1" : "127.0.0.1") : local;
       const sdp = buildSdp({ sessionId, origin, name: `pacer ${target.replace(/\?.*/, "")}`, media: [sdpMedia()] });
       try {
         sap = await openSapAnnouncer({ sdp, streamAddress: dest.address, ttl, iface, origin, intervalUs: sapIntervalS * US_PER_S }, ctx);
