@@ -46,7 +46,7 @@ async function startAes67Stream(port: number, sdpPath: string) {
   pacer.stderr.on("data", (d) => (stderr += d));
   for (let i = 0; i < 100 && !existsSync(sdpPath); i++) await Bun.sleep(50);
   expect(existsSync(sdpPath)).toBe(true);
-  return { pacer, stderr: () => stderr, sdp: readFileSync(sdpPath, "utf8") };
+  return { pacer, closed: closed(pacer), stderr: () => stderr, sdp: readFileSync(sdpPath, "utf8") };
 }
 
 describe("AES67: L24 at 48 kHz in 1 ms packets", () => {
@@ -90,11 +90,12 @@ describe("AES67: L24 at 48 kHz in 1 ms packets", () => {
     );
     let ffErr = "";
     ffmpeg.stderr!.on("data", (d) => (ffErr += d));
+    // Listen for its exit from the start: the RTCP BYE may end ffmpeg before pacer's own exit is seen.
+    const ended = closed(ffmpeg);
     await Bun.sleep(1500); // ffmpeg opens its sockets
     stream.pacer.stdin.end(samples);
-    expect(await closed(stream.pacer)).toBe(0);
+    expect(await stream.closed).toBe(0);
     // The RTCP BYE ends ffmpeg by itself; SIGINT is the fallback.
-    const ended = closed(ffmpeg);
     const timer = setTimeout(() => ffmpeg.kill("SIGINT"), 3000);
     await ended;
     clearTimeout(timer);
@@ -120,12 +121,13 @@ describe("AES67: L24 at 48 kHz in 1 ms packets", () => {
     );
     let gstErr = "";
     gst.stderr!.on("data", (d) => (gstErr += d));
+    const gstClosed = closed(gst);
     await Bun.sleep(1500); // the pipeline reaches PLAYING
     stream.pacer.stdin.end(samples);
-    expect(await closed(stream.pacer)).toBe(0);
+    expect(await stream.closed).toBe(0);
     await Bun.sleep(500); // the jitter buffer lets the last packets through
     gst.kill("SIGINT"); // -e: EOS first, so filesink writes everything
-    await closed(gst);
+    await gstClosed;
     const decoded = readFileSync(out);
     const want = toS24be(samples);
     if (!decoded.equals(want)) console.error("gst:", gstErr, "pacer:", stream.stderr(), decoded.length);
