@@ -97,7 +97,8 @@ describe("speaker: RTP", () => {
     const last = before[before.length - 1]!;
     const first = packets[countBeforeResume]!;
     // Nothing arrives after the pause took effect (the reply came back) beyond the lead's packets, plus 10 ms.
-    expect(last.atUs - pauseSentUs).toBeLessThanOrEqual(20_000 + 10_000);
+    // From the request's sending it can take longer: a loaded CI host may be slow to read the request.
+    expect(last.atUs - pauseSentUs).toBeLessThanOrEqual(200_000);
     expect(last.atUs).toBeLessThan(pausedUs + 10_000);
     // No sequence gap; the timestamp jumps by the paused time, within one packet.
     expect((first.seq - last.seq) & 0xffff).toBe(1);
@@ -105,7 +106,8 @@ describe("speaker: RTP", () => {
     const pausedFrames = ((first.ts - last.ts) >>> 0) - FRAMES_PER_PACKET;
     const arrivalGapUs = first.atUs - last.atUs;
     const pausedByTimestampUs = (pausedFrames / RATE) * 1e6;
-    expect(Math.abs(pausedByTimestampUs - (arrivalGapUs - PACKET_US))).toBeLessThanOrEqual(PACKET_US + 3_000);
+    // Within a packet, and the arrival jitter of a shared host: a timestamp that ignored the pause would be 500 ms off.
+    expect(Math.abs(pausedByTimestampUs - (arrivalGapUs - PACKET_US))).toBeLessThanOrEqual(PACKET_US + 10_000);
     expect(arrivalGapUs).toBeGreaterThan(450_000);
     expect(packets.filter((p) => p.marker).length).toBe(2);
     // Every frame went out once: 2.5 s of audio, nothing dropped by the pause.
