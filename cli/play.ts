@@ -12,7 +12,7 @@ import { EXIT_FAILURE, EXIT_SIGNAL_BASE, EXIT_OK, EXIT_TEMPFAIL, PacerError, Tem
 import { Job } from "../pipeline/job.ts";
 import { parseSampleFormat, formatToString, sameFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
-import { openInput, type OpenedInput } from "../sources/open_input.ts";
+import { isLiveSpec, openInput, type OpenedInput } from "../sources/open_input.ts";
 import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
 import { sequenceSource } from "../sources/sequence_source.ts";
 import { writeSdpFile } from "./sdp_file.ts";
@@ -27,7 +27,9 @@ output. Each output has its own send events. Exits 0 at the end; 1 if an
 output failed or lost part of the stream; 130/143 if SIGINT/SIGTERM stopped it.
 
 Inputs:  a .wav, .ts/.m2ts or .mpg/.mpeg file, raw PCM with --format,
-         other data with --bitrate, or - for stdin.
+         other data with --bitrate, - for stdin, or a network input:
+         udp://@[GROUP]:PORT  rtp://@[GROUP]:PORT  tcp://:PORT  tcp://HOST:PORT
+         (re-paced by its PCRs or sample clock after --latency)
 Outputs: rtp://HOST:PORT[?pkt=&ptime=&pt=&format=&ttl=&iface=&source=&ahead=
                         &rtcp=&sap=&sap-interval=]
          udp://HOST:PORT[?pkt=&ttl=&iface=&source=]
@@ -42,10 +44,12 @@ Options:
   --start SECONDS    start this far into the input
   --sdp FILE         write the SDP for the rtp:// outputs before the first packet
   --device-wait S    how long a busy sound device may keep play waiting (default 10)
+  --latency MS       a network input's buffer before pacing, and again after a
+                     stall longer than it (default 200)
 `;
 
 /** Options that take a number; see valuesMayBeNegative. */
-const NUMBER_OPTIONS = new Set(["--start", "--bitrate", "--device-wait"]);
+const NUMBER_OPTIONS = new Set(["--start", "--bitrate", "--device-wait", "--latency"]);
 
 /**
  * `--start -1`: parseArgs takes "-1" for an option and says only "argument is ambiguous". A
@@ -79,6 +83,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
       start: { type: "string" },
       sdp: { type: "string" },
       "device-wait": { type: "string" },
+      latency: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -94,13 +99,17 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const bitrate = values.bitrate ? parseBitrate(values.bitrate, "--bitrate") : undefined;
   const startSeconds = values.start ? parseSeconds(values.start, "--start") : undefined;
   const deviceWaitS = values["device-wait"] ? parseSeconds(values["device-wait"], "--device-wait") : undefined;
+  const latencyMs = values.latency !== undefined ? parseLatencyMs(values.latency) : undefined;
   // Before anything is opened for writing: an output over an input would truncate what it plays.
   refuseOutputsOverInputs(positionals, outputs, values.sdp);
+  if (latencyMs !== undefined && !positionals.some(isLiveSpec)) {
+    throw new UsageError("--latency is for network inputs (udp://@, rtp://@, tcp://): files and stdin play as they are read");
+  }
 
   const inputs: OpenedInput[] = [];
   try {
     for (const [i, spec] of positionals.entries()) {
-      inputs.push(await openInput(spec, { format, bitrate, startSeconds: i === 0 ? startSeconds : undefined }));
+      inputs.push(await openInput(spec, { format, bitrate, latencyMs, startSeconds: i === 0 ? startSeconds : undefined }));
     }
     checkCompatible(inputs);
     checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate, startSeconds, startText: values.start });
@@ -177,6 +186,13 @@ function checkOptionsApply(
     const seconds = Number((first.durationUs / US_PER_S).toFixed(3));
     throw new PacerError(`--start ${options.startText}: ${first.label} is only ${seconds} s long, so nothing would play`);
   }
+}
+
+/** Whole milliseconds, 0 (no buffer) up to a minute: the buffer is held in memory. */
+function parseLatencyMs(text: string): number {
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms > 60_000) throw new UsageError(`--latency ${text}: give whole milliseconds from 0 to 60000`);
+  return ms;
 }
 
 function sumKnown(values: (number | undefined)[]): number | undefined {

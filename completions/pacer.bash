@@ -51,11 +51,11 @@ _pacer() {
             positional="play record serve ctl recv acquire probe devices"
             ;;
         play)
-            options+=" --to --format --bitrate --out-format --loop --start --sdp --device-wait"
+            options+=" --to --format --bitrate --out-format --loop --start --sdp --device-wait --latency"
             positional=files
             case $prev in
                 --to) argument=outputs ;;
-                --format|--bitrate|--out-format|--start|--device-wait) argument=none ;;
+                --format|--bitrate|--out-format|--start|--device-wait|--latency) argument=none ;;
                 --sdp) argument=files ;;
             esac
             ;;

@@ -20,6 +20,11 @@ import type { UnitReader } from "./unit_reader.ts";
 
 /** A starving destination looks for data again this often (and at once when data arrives). */
 const STARVE_RETRY_US = 2_000;
+/**
+ * A destination starved this long with part of a unit in hand sends that part: a live input has
+ * stalled (or ended without saying so), and what was received must not wait for the rest.
+ */
+const PARTIAL_AFTER_US = 50_000;
 /** A stream backend that took only part of a unit is offered the rest this much later. */
 const BACKPRESSURE_RETRY_US = 2_000;
 /** How many units late a sender may be and still catch up in a burst before re-anchoring. */
@@ -146,7 +151,10 @@ export class Destination {
   private onSend(now: number): void {
     if (this.state !== "running") return;
     const reader = this.reader;
-    const length = reader.next(this.unit);
+    let length = reader.next(this.unit);
+    if (length === 0 && this.starving && now - this.starvedAt >= PARTIAL_AFTER_US && reader.nextPartial) {
+      length = reader.nextPartial(this.unit);
+    }
     if (length === 0) {
       if (reader.ended()) {
         this.state = "done";

@@ -53,6 +53,14 @@ export class PacketReader implements UnitReader {
     return length;
   }
 
+  nextPartial(unit: Buffer): number {
+    if (this.input.skips.size > 0) return 0;
+    const available = Math.min(unit.length, this.input.sendableEnd() - this.cursor);
+    const length = available - (available % this.packetBytes);
+    if (length > 0) this.input.ring.copyOut(this.cursor, unit, 0, length);
+    return length;
+  }
+
   advance(bytes: number): void {
     const skips = this.input.skips;
     this.cursor = skips.size === 0 ? this.cursor + bytes : skips.advance(this.cursor, bytes);

@@ -33,6 +33,12 @@ export interface UnitReader {
    * or the stream has ended (see `ended`).
    */
   next(unit: Buffer): number;
+  /**
+   * Like `next`, but a short unit of what is there (whole packets) rather than nothing: for a live
+   * input that stalled, so what was received goes out instead of waiting for the rest of a unit.
+   * Absent where units cannot be short.
+   */
+  nextPartial?(unit: Buffer): number;
   /** The backend took the first `bytes` of the unit `next` gave; the rest is offered again. */
   advance(bytes: number): void;
   /** Media time of the next unit on this reader's timeline, µs. */

@@ -137,6 +137,9 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     get ended() {
       return ended;
     },
+    get available() {
+      return queue.length;
+    },
     read(target, at, length) {
       const n = queue.read(target, at, length);
       if (n > 0) return n;

@@ -31,6 +31,7 @@ import { parseEndpoint } from "../foundation/net/endpoint.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import type { LiveSource } from "./live_input.ts";
 import { openRtpInput, type RtpSource } from "./rtp_input.ts";
+import { latencyHold } from "./latency_hold.ts";
 import { openTcpInput } from "./tcp_input.ts";
 import { openUdpInput, RECEIVE_PARAMS } from "./udp_input.ts";
 
@@ -43,7 +44,12 @@ export interface InputOptions {
   startSeconds?: number;
   /** Paces data that is neither PCM nor MPEG when no `bitrate` is given (a live channel's smoothed arrival rate). */
   dataClock?: ByteClock;
+  /** `--latency`: a network input's buffer between arrival and pacing, ms (latency_hold.ts). */
+  latencyMs?: number;
 }
+
+/** A network input's latency buffer when `--latency` is not given. */
+export const DEFAULT_LATENCY_MS = 200;
 
 /** What an input's bytes were found to be. */
 export type InputContainer = "wav" | "raw pcm" | "mpegts" | "m2ts" | "mpegps" | "data";
@@ -397,7 +403,11 @@ async function openLiveStream(stream: StreamSource | LiveSource, options: InputO
       const pt = (stream as RtpSource).payloadType;
       if (pt === PT_L16_STEREO || pt === PT_L16_MONO) options = { ...options, format: { encoding: "s16be", rate: 44_100, channels: pt === PT_L16_STEREO ? 2 : 1 } };
     }
-    return await openedStream(stream.label, null, stream, options);
+    // Detection reads through; pacing then starts (and restarts after a stall) with the latency in hand.
+    const held = latencyHold(stream, options.latencyMs ?? DEFAULT_LATENCY_MS);
+    const opened = await openedStream(stream.label, null, held, options);
+    held.hold();
+    return opened;
   } catch (error) {
     stream.close();
     throw error;

@@ -23,6 +23,8 @@ export interface StreamSource extends Source {
   peek(n: number, signal?: AbortSignal): Promise<Uint8Array>;
   /** True once the input has ended: what is queued is all there will be. */
   readonly ended: boolean;
+  /** Bytes that have arrived and not been read. */
+  readonly available: number;
 }
 
 export function streamSource(label: string, stream: Readable): StreamSource {
@@ -91,6 +93,9 @@ export function streamSource(label: string, stream: Readable): StreamSource {
     },
     get ended() {
       return ended;
+    },
+    get available() {
+      return queued;
     },
     rewind() {
       return false;

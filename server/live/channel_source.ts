@@ -3,28 +3,25 @@
  * channel's ring. It never ends by itself (a dropped source is waited for); only closing it, when
  * the job stops, ends it.
  *
- * `latencyMs` is the buffer between arrival and pacing: whenever the cursor has run dry (at the
- * start, after a stall or a drop) the next bytes are held back until they have been waiting that
- * long, so the job starts again with that much stream in hand rather than at the very edge.
+ * `latencyMs` is the buffer between arrival and pacing (sources/latency_hold.ts, the same hold
+ * `pacer play` puts on a network input): once the job knows what the bytes are it calls `hold()`,
+ * and from then on, whenever the stream starts from nothing in hand (at the start, after a stall
+ * or a drop longer than the latency), the next bytes wait that long, so the job goes on with that
+ * much stream in hand rather than at the very edge.
  *
  * @example
  * ```ts
  * const source = channelSource("live:cam1", ring.reader(), 200);
  * ```
  */
+import { latencyHold, type HeldStream } from "../../sources/latency_hold.ts";
 import type { StreamSource } from "../../sources/stream_source.ts";
 import type { RingReader } from "./live_ring.ts";
 
-export interface ChannelSource extends StreamSource {
-  readonly reader: RingReader;
-}
+export type ChannelSource = HeldStream<StreamSource & { readonly reader: RingReader }>;
 
 export function channelSource(label: string, reader: RingReader, latencyMs: number): ChannelSource {
   let closed = false;
-  let primed = false;
-  /** performance.now() when the bytes now held back first became readable. */
-  let heldSince: number | null = null;
-  let primeTimer: ReturnType<typeof setTimeout> | null = null;
   let waiters: (() => void)[] = [];
 
   const wake = () => {
@@ -33,37 +30,22 @@ export function channelSource(label: string, reader: RingReader, latencyMs: numb
       waiters = [];
       for (const f of w) f();
     }
-    source.onReadable?.();
+    ring.onReadable?.();
   };
   reader.onData = wake;
 
-  const source: ChannelSource = {
+  const ring: StreamSource & { readonly reader: RingReader } = {
     label,
     reader,
     onReadable: null,
     get ended() {
       return closed;
     },
+    get available() {
+      return reader.available;
+    },
     read(target, at, length) {
       if (closed) return -1;
-      if (reader.available === 0) {
-        primed = false;
-        heldSince = null;
-        return 0;
-      }
-      if (!primed) {
-        const now = performance.now();
-        heldSince ??= now;
-        if (now - heldSince < latencyMs) {
-          // The latency may run out with no new bytes to call us back.
-          primeTimer ??= setTimeout(() => {
-            primeTimer = null;
-            source.onReadable?.();
-          }, Math.ceil(latencyMs - (now - heldSince)) + 1);
-          return 0;
-        }
-        primed = true;
-      }
       return reader.read(target, at, length);
     },
     async peek(n, signal) {
@@ -79,10 +61,9 @@ export function channelSource(label: string, reader: RingReader, latencyMs: numb
     close() {
       if (closed) return;
       closed = true;
-      if (primeTimer) clearTimeout(primeTimer);
       reader.close();
       wake();
     },
   };
-  return source;
+  return latencyHold(ring, latencyMs);
 }

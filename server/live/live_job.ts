@@ -81,6 +81,7 @@ export class LiveJob implements RunningJob {
       dataClock: new ArrivalRateClock(() => channel.byteRate()),
     });
     if (this.#stopped) throw new Error("stopped");
+    this.#source.hold();
     const job = await Job.create({
       input: { ...opened.info, label: `live:${channel.name}` },
       source: opened.source,
