@@ -69,6 +69,14 @@ function formatValue(v: string | number | boolean | null): string {
   return typeof v === "string" && /[\s="]/.test(v) ? JSON.stringify(v) : String(v);
 }
 
+/**
+ * Messages carry text from the network (a media name, a URL in a request): a newline or another
+ * control character in it must not start a line of its own and forge a log entry. Escaped as JSON does.
+ */
+function oneLine(message: string): string {
+  return /[\x00-\x1f\x7f]/.test(message) ? message.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1)) : message;
+}
+
 export function createLogger(options: LoggerOptions, bound: LogFields = {}): Logger {
   const threshold = RANK[options.level];
   const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
@@ -80,7 +88,7 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
       write(priority + JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all }));
       return;
     }
-    let line = `${priority || "pacer: "}${level === "info" ? "" : level + ": "}${message}`;
+    let line = `${priority || "pacer: "}${level === "info" ? "" : level + ": "}${oneLine(message)}`;
     for (const [k, v] of Object.entries(all)) if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
     write(line);
   };

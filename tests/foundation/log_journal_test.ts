@@ -82,3 +82,14 @@ describe("underJournald", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe("text from the network stays on its line", () => {
+  test("a newline or other control character in a message is escaped, so it cannot forge a log entry", () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: "info", write: (l) => lines.push(l) });
+    log.warn('play "a\nerror: forged\r\u0000" refused', { to: "x\ny" });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toMatch(/[\x00-\x1f]/);
+    expect(lines[0]).toBe('pacer: warn: play "a\\nerror: forged\\r\\u0000" refused to="x\\ny"');
+  });
+});
