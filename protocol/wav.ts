@@ -84,9 +84,11 @@ export function parseWavHeader(b: Uint8Array, name = "WAV", totalBytes?: number)
   }
   const riff = tag(b, 0);
   if (riff === "RIFX") throw new WavError(`${name}: big-endian RIFX WAV is not supported`);
-  if (riff === "RF64") throw new WavError(`${name}: RF64 WAV is not supported`);
-  if (riff !== "RIFF" || tag(b, 8) !== "WAVE") throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)`);
+  if ((riff !== "RIFF" && riff !== "RF64") || tag(b, 8) !== "WAVE") throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const rf64 = riff === "RF64";
+  /** RF64 (EBU Tech 3306): the data size, which no longer fits the data chunk's 32 bits, from ds64. */
+  let ds64DataBytes: number | null = null;
   let format: SampleFormat | null = null;
   let at = RIFF_HEADER_SIZE;
   for (;;) {
@@ -96,7 +98,9 @@ export function parseWavHeader(b: Uint8Array, name = "WAV", totalBytes?: number)
     const body = at + CHUNK_HEADER_SIZE;
     if (id === "data") {
       if (format === null) throw new WavError(`${name}: data chunk comes before the fmt chunk`);
-      return { status: "ok", format, dataOffset: body, dataBytes: dataSize(size, body, format, name, totalBytes) };
+      if (rf64 && ds64DataBytes === null) throw new WavError(`${name}: RF64 without a ds64 chunk before its data`);
+      const bytes = rf64 && size === STREAMING_SIZE ? ds64DataBytes! : size;
+      return { status: "ok", format, dataOffset: body, dataBytes: dataSize(bytes, body, format, name, totalBytes) };
     }
     if (body + size > b.length) {
       if (body + size > MAX_WAV_HEADER_BYTES) {
@@ -105,8 +109,17 @@ export function parseWavHeader(b: Uint8Array, name = "WAV", totalBytes?: number)
       return needMore(b, name, totalBytes);
     }
     if (id === "fmt ") format = parseFmt(view, body, size, name);
+    if (id === "ds64" && rf64) ds64DataBytes = parseDs64(view, body, size, name);
     at = body + size + (size & 1); // chunks are padded to even length
   }
+}
+
+/** The data size from an RF64 ds64 chunk (riffSize, dataSize, sampleCount: 64 bits each). */
+function parseDs64(view: DataView, at: number, size: number, name: string): number {
+  if (size < 24) throw new WavError(`${name}: ds64 chunk is ${size} bytes, shorter than the 24 required`);
+  const bytes = view.getBigUint64(at + 8, true);
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new WavError(`${name}: ds64 says ${bytes} bytes of data`);
+  return Number(bytes);
 }
 
 function needMore(b: Uint8Array, name: string, totalBytes?: number): WavHeaderResult {

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseWavHeader, wavHeader, WavError } from "../../protocol/wav.ts";
+import { parseWavHeader, wavHeader, WavError, wavRecordingHeader } from "../../protocol/wav.ts";
 import type { SampleFormat } from "../../protocol/sample_format.ts";
 import { havePeer } from "../helpers/pacer.ts";
 
@@ -79,6 +79,53 @@ describe("WAV header", () => {
       }
       expect(message).toContain(expected);
       expect(message).not.toContain("\n");
+    }
+  });
+});
+
+describe("RF64 (EBU Tech 3306), as pacer record writes past 4 GiB", () => {
+  const STUDIO: SampleFormat = { encoding: "s24le", rate: 48_000, channels: 2 };
+  const FIVE_GIB = 5 * 2 ** 30 - ((5 * 2 ** 30) % 6);
+
+  test("the data size comes from ds64, and a file that holds it all reads whole", () => {
+    const header = wavRecordingHeader(STUDIO, FIVE_GIB);
+    expect(String.fromCharCode(...header.subarray(0, 4))).toBe("RF64");
+    const result = parseWavHeader(header, "day.wav", header.length + FIVE_GIB);
+    expect(result).toEqual({ status: "ok", format: STUDIO, dataOffset: header.length, dataBytes: FIVE_GIB });
+    // Streaming (size unknown): still the ds64 size.
+    expect(parseWavHeader(header, "day.wav")).toMatchObject({ dataBytes: FIVE_GIB });
+  });
+
+  test("RF64 cut short, or without its ds64, is refused in one line", () => {
+    const header = wavRecordingHeader(STUDIO, FIVE_GIB);
+    expect(() => parseWavHeader(header, "cut.wav", header.length + 1000)).toThrow(/cut.wav: truncated or lying header/);
+    const noDs64 = header.slice();
+    noDs64.set([0x4a, 0x55, 0x4e, 0x4b], 12); // "JUNK" where ds64 was
+    expect(() => parseWavHeader(noDs64, "bad.wav")).toThrow("bad.wav: RF64 without a ds64 chunk before its data");
+  });
+
+  test("pacer probe and ffprobe agree on a sparse 5 GiB RF64 file's duration", async () => {
+    if (!havePeer("ffprobe")) return;
+    const dir = mkdtempSync(join(tmpdir(), "pacer-rf64-"));
+    const path = join(dir, "day.wav");
+    const header = wavRecordingHeader(STUDIO, FIVE_GIB);
+    const { openSync, writeSync, ftruncateSync, closeSync, rmSync } = await import("node:fs");
+    const fd = openSync(path, "w");
+    writeSync(fd, header);
+    ftruncateSync(fd, header.length + FIVE_GIB); // sparse: no 5 GiB written
+    closeSync(fd);
+    try {
+      const ours = spawnSync(process.execPath, [join(import.meta.dir, "..", "..", "main.ts"), "probe", path], { encoding: "utf8" });
+      expect(ours.status).toBe(0);
+      const seconds = FIVE_GIB / 6 / 48_000;
+      const probed = Number(ours.stdout.match(/duration:\s+([\d.]+) s/)![1]);
+      expect(Math.abs(probed - seconds)).toBeLessThan(0.01);
+      const ffprobe = spawnSync("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path], { encoding: "utf8" });
+      const theirs = Number(ffprobe.stdout.trim());
+      expect(Math.abs(theirs - seconds)).toBeLessThan(0.01);
+      console.log(`RF64: probe says ${probed} s, ffprobe ${theirs.toFixed(3)} s, expected ${seconds.toFixed(3)} s`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
