@@ -35,7 +35,7 @@ Options:
   --to URL         tcp://HOST:PORT, with ?key=FILE for a keyed channel (required)
   --buffer SIZE    most bytes held while disconnected (default 8MiB; 512KB, 64MiB)
   --bitrate RATE   pace a file at this constant rate (1.5M, 20000000)
-  --format FMT     a raw PCM file's format (s16le:48000:2)
+  --format FMT     a raw PCM file's format, or what alsa: captures in (s16le:48000:2)
   --progress       a status line (the default on a terminal)
 `;
 
@@ -157,7 +157,7 @@ interface Feed {
 
 async function openFeed(spec: string, options: { bitrate?: number; format?: ReturnType<typeof parseSampleFormat> }): Promise<Feed> {
   if (spec === "-") return streamFeed(streamSource("stdin", process.stdin));
-  if (isLiveSpec(spec)) return streamFeed(await openLiveInput(spec));
+  if (isLiveSpec(spec)) return streamFeed(await openLiveInput(spec, { format: options.format }));
   let regular = false;
   try {
     regular = statSync(spec).isFile();

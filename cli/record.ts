@@ -28,6 +28,7 @@ arrived or a write failed, 75 if another recorder holds the same output.
 
 Inputs:  udp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]   rtp://@[GROUP]:PORT[?...]
          tcp://:PORT (listen)   tcp://HOST:PORT (connect)   - (stdin)   a path
+         alsa:DEVICE (sound card capture, in --format; default s16le:48000:2)
 
 Options:
   --out PATTERN      where to write (required); fields %Y %y %m %d %H %M %S %j %s %F %T
@@ -39,7 +40,8 @@ Options:
   --part             write NAME.part, renamed to NAME when complete
   --sync-every D     fdatasync this often (default 1)
   --wait D           exit 1 if nothing arrived within D (default: the whole duration)
-  --format FMT       the PCM input's format, for .wav (RTP L16 at 44.1 kHz needs none)
+  --format FMT       the PCM input's format, for .wav (RTP L16 at 44.1 kHz needs none);
+                     for alsa: the format to capture in
   --gap-log FILE     append a line per gap: time, file, byte position, what was lost
   --progress         a live status line (the default on a terminal)
 `;
@@ -96,11 +98,11 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   // Before the input: a second recorder must not so much as bind the port.
   const lock = lockOutput(pattern);
   try {
-    const source = await openRecordInput(spec);
+    const source = await openRecordInput(spec, format);
     const recorder = new Recorder(source, {
       pattern,
       kind,
-      pcmFormat: () => format ?? rtpPcmFormat(source),
+      pcmFormat: () => captureFormat(source) ?? format ?? rtpPcmFormat(source),
       endAtMs,
       waitUntilMs,
       ...rotate,
@@ -142,8 +144,8 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
   return EXIT_OK;
 }
 
-async function openRecordInput(spec: string): Promise<Source> {
-  if (isLiveSpec(spec)) return openLiveInput(spec);
+async function openRecordInput(spec: string, format: SampleFormat | undefined): Promise<Source> {
+  if (isLiveSpec(spec)) return openLiveInput(spec, { format });
   if (spec === "-") return streamSource("stdin", process.stdin);
   try {
     if (statSync(spec).isDirectory()) throw new PacerError(`${spec}: is a directory`);
@@ -152,6 +154,11 @@ async function openRecordInput(spec: string): Promise<Source> {
     throw new PacerError(`${spec}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`);
   }
   return streamSource(spec, createReadStream(spec));
+}
+
+/** A sound card's capture runs in its own format (the rate it accepted). */
+function captureFormat(source: Source): SampleFormat | null {
+  return (source as { format?: SampleFormat }).format ?? null;
 }
 
 /** RTP's static L16 payload types say their format; their samples are big-endian. */

@@ -21,7 +21,7 @@ export const STALL_MS = 1_000;
 /** Received bytes queued at most, unread (0.67 s of 100 Mbit/s). */
 export const QUEUE_BYTES = 8 << 20;
 
-export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel";
+export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel" | "overrun";
 
 /** One piece of damage on the way in. */
 export interface InputGap {
@@ -70,6 +70,8 @@ export interface LiveFeed {
   poll(push: (bytes: Uint8Array) => void, now: number): void;
   /** The kernel's drop count so far, where known. */
   kernelDrops?(): number | null;
+  /** A capture device's overruns so far (its buffer filled before it was read: samples lost). */
+  overruns?(): number;
   /** Called after the last poll. */
   close(): void;
 }
@@ -83,6 +85,7 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
   let stalledSince: number | null = null;
   let reportedOverflow = 0;
   let reportedKernel = 0;
+  let reportedOverruns = 0;
 
   const gap = (kind: GapKind, count: number, wallMs: number, what: string) => {
     stats.gaps++;
@@ -102,6 +105,11 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     if (drops !== null && drops > reportedKernel) {
       gap("kernel", drops - reportedKernel, now, `${drops - reportedKernel} datagrams dropped by the kernel (socket buffer full)`);
       reportedKernel = drops;
+    }
+    const overruns = feed.overruns?.() ?? 0;
+    if (overruns > reportedOverruns) {
+      gap("overrun", overruns - reportedOverruns, now, `${overruns - reportedOverruns} capture overruns (samples lost: the device's buffer filled)`);
+      reportedOverruns = overruns;
     }
     stats.overflowBytes = queue.overflowBytes;
     if (queue.overflowBytes > reportedOverflow && queue.overflowBytes === refusedBefore) {

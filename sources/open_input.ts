@@ -31,6 +31,7 @@ import { parseEndpoint } from "../foundation/net/endpoint.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import type { LiveSource } from "./live_input.ts";
 import { openRtpInput, type RtpSource } from "./rtp_input.ts";
+import { type CaptureSource, openCapture } from "./capture.ts";
 import { latencyHold } from "./latency_hold.ts";
 import { openTcpInput } from "./tcp_input.ts";
 import { openUdpInput, RECEIVE_PARAMS } from "./udp_input.ts";
@@ -144,7 +145,12 @@ function detectInput(head: Uint8Array, path: string | null): InputKind | null {
 
 /** Opens `spec` ("-" for stdin, a path, or a network input URL). */
 export async function openInput(spec: string, options: InputOptions = {}): Promise<OpenedInput> {
-  if (isLiveSpec(spec)) return openLiveStream(await openLiveInput(spec), options);
+  if (isLiveSpec(spec)) {
+    const live = await openLiveInput(spec, options);
+    // A sound card may run at another rate than asked: its own format is the input's.
+    if ("format" in live) options = { ...options, format: (live as CaptureSource).format };
+    return openLiveStream(live, options);
+  }
   if (spec === "-") return openStream("stdin", null, process.stdin, options);
   const size = regularFileSize(spec);
   if (size === null) return openStream(spec, spec, createReadStream(spec), options);
@@ -376,8 +382,8 @@ export function isLiveSpec(spec: string): boolean {
  * play's detection: `udp://@…`, `rtp://@…` (RTP stripped and reordered), `tcp://:PORT` (listen)
  * or `tcp://HOST:PORT` (connect).
  */
-export async function openLiveInput(spec: string): Promise<StreamSource | LiveSource> {
-  if (/^alsa:/i.test(spec)) throw new PacerError(`input "${spec}": ALSA capture is not yet available`);
+export async function openLiveInput(spec: string, options: { format?: SampleFormat } = {}): Promise<StreamSource | LiveSource> {
+  if (/^alsa:/i.test(spec)) return openCapture(spec, options.format);
   // `tcp://:PORT` is the listen form; the endpoint parser spells it with @.
   const endpoint = parseEndpoint(spec.replace(/^tcp:\/\/:/i, "tcp://@:"), [...RECEIVE_PARAMS]);
   if (endpoint.scheme === "tcp") {
