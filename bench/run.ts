@@ -11,6 +11,7 @@
  *   5. control requests answered while 500 streams run (issue 5)
  *   6. scale: one job to 500–1500 destinations, batched sends vs a socket each (issue 14)
  *   7. AES67: L24 in 1 ms packets, pacer beside GStreamer's rtpL24pay sync=true (issue 15)
+ *   8. recording 100 Mbit/s of UDP: loss, CPU, write lag, beside multicat (issue 12)
  *
  * @example
  * ```sh
@@ -31,6 +32,7 @@ import { benchControl } from "./control_load.ts";
 import { benchConvert } from "./convert_bench.ts";
 import { openKernelStampedSockets } from "./kernel_udp.ts";
 import { benchMpeg } from "./mpeg_push.ts";
+import { benchRecord } from "./record.ts";
 import { benchScale } from "./scale.ts";
 import { benchStartup } from "./startup.ts";
 import { type BenchRow, formatRows, formatTable, okText, row } from "./stats.ts";
@@ -84,7 +86,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale,aes67] [--streams 100,500] [--json FILE]");
+    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale,aes67,record] [--streams 100,500] [--json FILE]");
     return 0;
   }
   const started = Bun.nanoseconds();
@@ -105,6 +107,7 @@ async function main(): Promise<number> {
     ["control", () => benchControl(ctx)],
     ["scale", () => benchScale(ctx)],
     ["aes67", () => benchAes67(ctx)],
+    ["record", () => benchRecord(ctx)],
   ];
   const only = values.only ? new Set(values.only.split(",")) : null;
   const summary: { section: string; row: BenchRow }[] = [];
