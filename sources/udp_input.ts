@@ -1,7 +1,7 @@
 /**
  * `udp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]`: datagrams as they come, their bytes in
  * arrival order. Unicast on a local address (or every address with `@:PORT`), or a multicast
- * group joined for any source, or for one (`source=`, IPv4).
+ * group joined for any source, or for one (`source=`, IPv4 or IPv6).
  *
  * @example
  * ```ts

@@ -50,6 +50,10 @@ const SO_RXQ_OVFL = 40;
 const IP_ADD_MEMBERSHIP = 35;
 const IP_ADD_SOURCE_MEMBERSHIP = 39;
 const IPV6_JOIN_GROUP = 20;
+/** Source-specific joins for IPv6 (RFC 3678's protocol-independent API). */
+const MCAST_JOIN_SOURCE_GROUP = 46;
+const SOCKADDR_STORAGE_SIZE = 128;
+const GROUP_SOURCE_REQ_SIZE = 8 + 2 * SOCKADDR_STORAGE_SIZE;
 const IPV6_V6ONLY = 26;
 const MSG_TRUNC = 0x20;
 /** One cmsghdr (16 bytes) with a u32 drop count, aligned: room for it and one more. */
@@ -168,16 +172,26 @@ function join(c: Libc, fd: number, group: Uint8Array, v6: boolean, options: UdpR
     }
     ok = c.setsockopt(fd, IPPROTO_IP, name, ptr(request), request.length) === 0;
   } else {
-    if (options.source) throw new UsageError(`udp://@${where}: source-specific multicast is IPv4 only in this version`);
     let index = 0;
     if (options.iface) {
       index = /^\d+$/.test(options.iface) ? Number(options.iface) : c.if_nametoindex(Buffer.from(`${options.iface}\0`));
       if (!index) throw new UsageError(`udp://@${where}: iface "${options.iface}": no such interface (IPv6 takes a name or index)`);
     }
-    const request = new Uint8Array(20); // struct ipv6_mreq: group, interface index
-    request.set(group, 0);
-    new DataView(request.buffer).setUint32(16, index, true);
-    ok = c.setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, ptr(request), request.length) === 0;
+    if (options.source) {
+      const source = parseIp(options.source);
+      if (!source || source.v4) throw new UsageError(`source "${options.source}": expected an IPv6 address, as the group is`);
+      // struct group_source_req (64-bit Linux): u32 interface, 4 bytes padding, then two sockaddr_storage.
+      const request = new Uint8Array(GROUP_SOURCE_REQ_SIZE);
+      new DataView(request.buffer).setUint32(0, index, true);
+      sockaddr(request.subarray(8), AF_INET6, group, 0);
+      sockaddr(request.subarray(8 + SOCKADDR_STORAGE_SIZE), AF_INET6, source.bytes, 0);
+      ok = c.setsockopt(fd, IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP, ptr(request), request.length) === 0;
+    } else {
+      const request = new Uint8Array(20); // struct ipv6_mreq: group, interface index
+      request.set(group, 0);
+      new DataView(request.buffer).setUint32(16, index, true);
+      ok = c.setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, ptr(request), request.length) === 0;
+    }
   }
   if (!ok) {
     const e = errno(c);
