@@ -14,8 +14,9 @@
  * are ignored.
  *
  * Destinations from the network are restricted beyond `pacer play`: only `rtp:` and `udp:` (a
- * remote `cmd:` or `file:` would be code execution or file writes), only the options pkt, pt,
- * format, ttl and ahead (not source= or iface=, which pick the server's own addresses), and host
+ * remote `cmd:` or `file:` would be code execution or file writes), only the options pkt, ptime,
+ * pt, format, ttl, ahead, rtcp, sap and sap-interval (not source= or iface=, which pick the
+ * server's own addresses); where RTCP and SAP go is checked as the stream's own address is. Host
  * names are resolved once here, checked, and the job is given the IP literal, so a second DNS
  * answer can never widen the policy. Nor may a stream go to one of the server's own ports on this
  * host (control, HTTP, live): it would flood the server with itself.
@@ -32,7 +33,9 @@ import { parseBitrate } from "../foundation/units.ts";
 import { Job } from "../pipeline/job.ts";
 import { openInput, type OpenedInput } from "../sources/open_input.ts";
 import { resolveHost } from "../foundation/net/address.ts";
-import { parseEndpoint } from "../foundation/net/endpoint.ts";
+import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
+import { sapGroupFor } from "../protocol/sap.ts";
+import { flagParam, type RtcpChoice, rtcpChoice } from "../backends/rtp/rtp.ts";
 import { schemeOf } from "../backends/registry.ts";
 import type { Config } from "./config.ts";
 import type { Requester } from "./control_server.ts";
@@ -45,7 +48,7 @@ import { LiveJob } from "./live/live_job.ts";
 
 const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "persistent"] as const;
 const DESTINATION_SCHEMES = ["rtp", "udp"];
-const DESTINATION_OPTIONS = ["pkt", "pt", "format", "ttl", "ahead"] as const;
+const DESTINATION_OPTIONS = ["pkt", "ptime", "pt", "format", "ttl", "ahead", "rtcp", "sap", "sap-interval"] as const;
 /** Longest media name and destination URL accepted; a datagram holds 1400 bytes anyway. */
 const MAX_NAME = 1024;
 const MAX_URL = 512;
@@ -158,9 +161,35 @@ export async function checkDestination(target: string, requesterIp: string, conf
   if (ownPort) {
     throw new OpError("forbidden", `destination ${address}:${endpoint.port} is the server's own ${ownPort.what} port; send the stream elsewhere`);
   }
+  if (endpoint.scheme === "rtp") checkSideChannels(target, endpoint, address, requesterIp, config, own);
   const host = family === 6 ? `[${address}]` : address;
   const query = endpoint.params.toString();
   return `${endpoint.scheme}://${host}:${endpoint.port}${query ? `?${query}` : ""}`;
+}
+
+/**
+ * RTCP goes to port + 1 (or `rtcp=PORT`), and `sap=1` announces to the SAP group of the stream's
+ * scope: both are destinations too, held to the same policy as the stream's own address.
+ */
+function checkSideChannels(target: string, endpoint: Endpoint, address: string, requesterIp: string, config: Config, own: readonly OwnPort[]): void {
+  let rtcp: RtcpChoice;
+  let sap: boolean;
+  try {
+    rtcp = rtcpChoice(target, endpoint.params.get("rtcp"), endpoint.port);
+    sap = flagParam(target, endpoint.params.get("sap"), "sap");
+  } catch (error) {
+    throw new OpError("bad_request", (error as Error).message);
+  }
+  const rtcpOwn = rtcp.kind === "port" ? ownPortAt(address, rtcp.port, own) : null;
+  if (rtcpOwn && rtcp.kind === "port") {
+    throw new OpError("forbidden", `destination "${target}": its RTCP would go to ${address}:${rtcp.port}, the server's own ${rtcpOwn.what} port; give rtcp=PORT, mux or off`);
+  }
+  if (sap) {
+    const group = sapGroupFor(address);
+    if (!destinationAllowed(group.address, requesterIp, config.allowDestinations)) {
+      throw new OpError("forbidden", `destination "${target}": sap=1 announces to ${group.address}:${group.port}, which is not in allow_destinations`);
+    }
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

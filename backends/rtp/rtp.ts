@@ -43,10 +43,10 @@ function randomU32(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;
 }
 
-type RtcpChoice = { kind: "off" } | { kind: "mux" } | { kind: "port"; port: number };
+export type RtcpChoice = { kind: "off" } | { kind: "mux" } | { kind: "port"; port: number };
 
 /** `rtcp=`: absent or `on` → port + 1; `off`/`0` → none; `mux`; or a port number. */
-function rtcpChoice(target: string, raw: string | null, rtpPort: number): RtcpChoice {
+export function rtcpChoice(target: string, raw: string | null, rtpPort: number): RtcpChoice {
   if (raw === null || raw === "on" || raw === "1") {
     if (rtpPort === 65_535) return { kind: "off" };
     return { kind: "port", port: rtpPort + 1 };
@@ -60,7 +60,7 @@ function rtcpChoice(target: string, raw: string | null, rtpPort: number): RtcpCh
   return { kind: "port", port };
 }
 
-function flagParam(target: string, raw: string | null, name: string): boolean {
+export function flagParam(target: string, raw: string | null, name: string): boolean {
   if (raw === null || raw === "0" || raw === "off") return false;
   if (raw === "1" || raw === "on") return true;
   throw new UsageError(`${target}: ${name}=${raw}: must be 1 or 0`);
