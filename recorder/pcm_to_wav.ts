@@ -1,6 +1,7 @@
 /**
  * PCM as it arrives, turned into what a WAV holds (little-endian; 8-bit unsigned), in place.
- * RTP carries L16 big-endian (RFC 3551 §4.5.11), so RTP audio is byte-swapped on its way to disk.
+ * RTP carries L16 and L24 big-endian (RFC 3551 §4.5.11, RFC 3190), so RTP audio is byte-swapped
+ * on its way to disk.
  *
  * @example
  * ```ts
@@ -15,6 +16,8 @@ export function wavFormatOf(format: SampleFormat): SampleFormat {
   switch (format.encoding) {
     case "s16be":
       return { ...format, encoding: "s16le" };
+    case "s24be":
+      return { ...format, encoding: "s24le" };
     case "s8":
       return { ...format, encoding: "u8" };
     case "u8":
@@ -34,6 +37,12 @@ export function toWavSamples(encoding: Encoding, buf: Uint8Array, start: number,
       const b = buf[i]!;
       buf[i] = buf[i + 1]!;
       buf[i + 1] = b;
+    }
+  } else if (encoding === "s24be") {
+    for (let i = start; i + 2 < end; i += 3) {
+      const b = buf[i]!;
+      buf[i] = buf[i + 2]!;
+      buf[i + 2] = b;
     }
   } else if (encoding === "s8") {
     for (let i = start; i < end; i++) buf[i] = buf[i]! ^ 0x80;

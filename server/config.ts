@@ -15,7 +15,7 @@ import * as v from "valibot";
 import { type Cidr, CidrError, type HostPort, isLoopbackHost, parseCidr, parseHostPort } from "../foundation/net/address.ts";
 import { DEFAULT_CONTROL_ADDRESS } from "../protocol/control.ts";
 import { errnoOf } from "../foundation/errors.ts";
-import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { ENCODINGS, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { outPatternError } from "./recording/out_path.ts";
 import { RecordingPlan } from "./recording/schedule.ts";
@@ -302,7 +302,7 @@ const sampleFormatText = v.pipe(
     } catch {
       return false;
     }
-  }, 'expected ENCODING:RATE:CHANNELS such as "s16le:44100:2" (s8, u8, s16le, s16be, s24le, s32le, f32le)'),
+  }, `expected ENCODING:RATE:CHANNELS such as "s16le:44100:2" (${ENCODINGS.join(", ")})`),
 );
 
 const seconds = (min: number, max: number, what: string) =>

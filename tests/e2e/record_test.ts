@@ -242,6 +242,26 @@ describe.if(ok)("pacer record", () => {
     }, 30_000);
   });
 
+  test("WAV from RTP L24 (AES67's 24-bit): --format s24be:48000:2 records 24-bit WAV with the sender's samples", async () => {
+    const studio = join(temp.dir, "studio24.wav");
+    const frames = 48_000;
+    const samples = Buffer.alloc(frames * 6);
+    for (let i = 0; i < frames * 2; i++) samples.writeIntLE(((i * 40_503) % 0x1000000) - 0x800000, i * 3, 3);
+    writeWav(studio, { encoding: "s24le", rate: 48_000, channels: 2 }, samples);
+    const port = await freeUdpPort();
+    const out = join(temp.dir, "l24.wav");
+    const rec = record([`rtp://@127.0.0.1:${port}`, "--format", "s24be:48000:2", "--out", out, "--duration", "3"]);
+    await waitForUdpPort(rec.child.pid!, port);
+    const sender = play([studio, "--to", `rtp://127.0.0.1:${port}?pt=96&ptime=1`]);
+    expect(await sender.exit).toBe(0);
+    expect(await rec.exit).toBe(0);
+    const codec = spawnSync("ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels", "-of", "csv=p=0", out]).stdout.toString().trim();
+    expect(codec).toBe("pcm_s24le,48000,2");
+    const { header, data } = wavDataSize(out);
+    expect(data).toBe(samples.length);
+    expect(readFileSync(out).subarray(header, header + data).equals(samples)).toBe(true);
+  }, 30_000);
+
   test("a full disk: one line naming the file, exit 1, and a file of whole packets", async () => {
     const disk = mountSmallDisk(256 * 1024);
     if ("skip" in disk) {
