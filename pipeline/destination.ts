@@ -186,7 +186,7 @@ export class Destination {
     if (this.state !== "running") return;
     if (taken > 0) {
       this.marker = false;
-      if (deadline >= this.segmentStartUs) this.pacing.record(now);
+      if (deadline >= this.segmentStartUs) this.pacing.record(now, deadline);
     }
     reader.advance(taken);
     if (taken < length) {

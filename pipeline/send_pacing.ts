@@ -5,7 +5,9 @@
  * - the gaps between sends, in a log-linear histogram (16 buckets per octave, so a quantile is
  *   within about 3 % of the true gap), reported as p50 / p99 / max;
  * - the largest burst: the most sends within any 1 ms, as a kernel-stamped receiver counts
- *   datagrams arriving within 1 ms (bench section 7).
+ *   datagrams arriving within 1 ms (bench section 7);
+ * - the accuracy: how far each send was from its due time on the stream's own clock line, as
+ *   the schedule placed it (for TS the PCR line: ETSI TR 101 290's PCR_AC, seen from the sender).
  *
  * What the schedule sends at once on purpose is left out by the caller: the lead at the start
  * (`ahead`), and the first send after a gap or a pause ({@link SendPacing.restart}).
@@ -14,66 +16,47 @@
  * ```ts
  * const pacing = new SendPacing();
  * for (const t of [0, 1000, 2000, 2100]) pacing.record(t);
- * pacing.summary(); // { sends: 4, gap_us: { p50: 1000, p99: 1000, max: 1000 }, burst_1ms: 2 }
+ * pacing.summary(); // { sends: 4, gap_us: { p50: 1000, p99: 1000, max: 1000 }, burst_1ms: 2, accuracy_us: … }
  * ```
  */
+
+import { LogHistogram, type QuantileSummary } from "./log_histogram.ts";
 
 /** The burst window, µs. */
 export const BURST_WINDOW_US = 1000;
 /** Sends remembered for the burst count: a larger burst reads as this many. */
 const BURST_RING = 64;
-const LINEAR_LIMIT = 16;
-const SUB_BUCKET_BITS = 4;
-const SUB_BUCKETS = 1 << SUB_BUCKET_BITS;
-const FIRST_EXPONENT = 4; // log2(LINEAR_LIMIT)
-const MAX_EXPONENT = 30; // about 18 minutes in µs; longer gaps are clamped
-const BUCKETS = LINEAR_LIMIT + (MAX_EXPONENT - FIRST_EXPONENT + 1) * SUB_BUCKETS;
-
-function bucketOf(us: number): number {
-  if (us < LINEAR_LIMIT) return us < 0 ? 0 : Math.floor(us);
-  if (us >= 2 ** (MAX_EXPONENT + 1)) return BUCKETS - 1;
-  const e = 31 - Math.clz32(us);
-  const sub = (us >>> (e - SUB_BUCKET_BITS)) & (SUB_BUCKETS - 1);
-  return LINEAR_LIMIT + (e - FIRST_EXPONENT) * SUB_BUCKETS + sub;
-}
-
-/** The middle of a bucket (of the whole µs it holds). */
-function middleOf(bucket: number): number {
-  if (bucket < LINEAR_LIMIT) return bucket;
-  const i = bucket - LINEAR_LIMIT;
-  const e = FIRST_EXPONENT + Math.floor(i / SUB_BUCKETS);
-  const width = 2 ** (e - SUB_BUCKET_BITS);
-  return (SUB_BUCKETS + (i % SUB_BUCKETS)) * width + (width - 1) / 2;
-}
 
 export interface SendPacingSummary {
   sends: number;
   /** Gaps between sends, µs. */
-  gap_us: { p50: number; p99: number; max: number };
+  gap_us: QuantileSummary;
   /** Most sends within any 1 ms. */
   burst_1ms: number;
+  /** How far each send was from its due time on the stream's own clock, µs: for TS the PCR line (PCR_AC). */
+  accuracy_us: QuantileSummary;
 }
 
 export class SendPacing {
   sends = 0;
   largestBurst = 0;
-  maxGapUs = 0;
-  private readonly gaps = new Uint32Array(BUCKETS);
-  private gapCount = 0;
+  private readonly gaps = new LogHistogram();
+  /** |send time - due time|: the stream's clock line (PCR, SCR or sample clock) as the schedule placed it. */
+  readonly accuracy = new LogHistogram();
   private last = -1;
   private readonly recent = new Float64Array(BURST_RING);
   private head = 0;
   private tail = 0;
 
-  /** A send at `nowUs` (the scheduler's clock). */
-  record(nowUs: number): void {
+  get maxGapUs(): number {
+    return this.gaps.max;
+  }
+
+  /** A send at `nowUs` (the scheduler's clock) that was due at `dueUs`. */
+  record(nowUs: number, dueUs = nowUs): void {
     this.sends++;
-    if (this.last >= 0) {
-      const gap = nowUs - this.last;
-      this.gaps[bucketOf(gap)]!++;
-      this.gapCount++;
-      if (gap > this.maxGapUs) this.maxGapUs = gap;
-    }
+    this.accuracy.add(Math.abs(nowUs - dueUs));
+    if (this.last >= 0) this.gaps.add(nowUs - this.last);
     this.last = nowUs;
     const ring = this.recent;
     ring[this.head % BURST_RING] = nowUs;
@@ -89,23 +72,17 @@ export class SendPacing {
     this.tail = this.head;
   }
 
-  /** The gap below which a fraction `q` of gaps fall, µs (a bucket's middle, at most the largest gap). */
+  /** The gap below which a fraction `q` of gaps fall, µs. */
   gapQuantile(q: number): number {
-    if (this.gapCount === 0) return 0;
-    const rank = Math.max(1, Math.ceil(q * this.gapCount));
-    let seen = 0;
-    for (let b = 0; b < BUCKETS; b++) {
-      seen += this.gaps[b]!;
-      if (seen >= rank) return Math.min(Math.round(middleOf(b)), this.maxGapUs);
-    }
-    return this.maxGapUs;
+    return this.gaps.quantile(q);
   }
 
   summary(): SendPacingSummary {
     return {
       sends: this.sends,
-      gap_us: { p50: this.gapQuantile(0.5), p99: this.gapQuantile(0.99), max: this.maxGapUs },
+      gap_us: this.gaps.summary(),
       burst_1ms: this.largestBurst,
+      accuracy_us: this.accuracy.summary(),
     };
   }
 }

@@ -103,6 +103,7 @@ export function metricsText(server: ServerContext): string {
   // Each destination's own view of its pacing (pipeline/send_pacing.ts), by job and destination.
   const gaps: [string, number][] = [];
   const bursts: [string, number][] = [];
+  const accuracy: [string, number][] = [];
   for (const served of jobs.running()) {
     for (const d of served.job.destinations) {
       const at = `job="${label(served.id)}",to="${label(d.label)}"`;
@@ -110,10 +111,13 @@ export function metricsText(server: ServerContext): string {
       for (const q of [0.5, 0.99]) gaps.push([`{${at},quantile="${q}"}`, p.gapQuantile(q)]);
       gaps.push([`{${at},quantile="1"}`, p.maxGapUs]);
       bursts.push([`{${at}}`, p.largestBurst]);
+      for (const q of [0.5, 0.99]) accuracy.push([`{${at},quantile="${q}"}`, p.accuracy.quantile(q)]);
+      accuracy.push([`{${at},quantile="1"}`, p.accuracy.max]);
     }
   }
   metric("pacer_send_gap_microseconds", "gauge", "Gaps between a destination's sends, as it measured them (quantile 1 is the largest).", gaps);
   metric("pacer_send_burst_max", "gauge", "The most datagrams a destination sent within any 1 ms.", bursts);
+  metric("pacer_send_accuracy_microseconds", "gauge", "How far a destination's sends were from their due time on the stream's clock (the PCR line for TS; quantile 1 is the largest).", accuracy);
   metric("pacer_control_requests_total", "counter", "Control datagrams received.", [["", counters.requests]]);
   metric("pacer_control_dropped_total", "counter", "Control datagrams dropped without a reply, by reason.", [
     ...Object.entries(counters.dropped).map(([reason, n]): [string, number] => [`{reason="${reason}"}`, n]),

@@ -11,7 +11,20 @@ import { SendPacing } from "../../pipeline/send_pacing.ts";
 test("even 1 ms sends: gaps of 1000 µs, bursts of 1", () => {
   const p = new SendPacing();
   for (let i = 0; i < 5000; i++) p.record(10_000 + i * 1000);
-  expect(p.summary()).toEqual({ sends: 5000, gap_us: { p50: 1000, p99: 1000, max: 1000 }, burst_1ms: 1 });
+  expect(p.summary()).toEqual({ sends: 5000, gap_us: { p50: 1000, p99: 1000, max: 1000 }, burst_1ms: 1, accuracy_us: { p50: 0, p99: 0, max: 0 } });
+});
+
+test("accuracy: each send against its due time on the stream's clock (the PCR line for TS)", () => {
+  const p = new SendPacing();
+  // 1000 sends due every 7 ms; most leave 20 µs late, one in fifty 300 µs late, one 50 µs early.
+  for (let i = 0; i < 1000; i++) {
+    const due = i * 7000;
+    p.record(due + (i === 500 ? -50 : i % 50 === 49 ? 300 : 20), due);
+  }
+  const { accuracy_us } = p.summary();
+  expect(accuracy_us.p50).toBe(20);
+  expect(Math.abs(accuracy_us.p99 - 300)).toBeLessThanOrEqual(10); // the middle of its bucket
+  expect(accuracy_us.max).toBe(300);
 });
 
 test("a 12 ms stall caught up at once: a burst of 13 within 1 ms, the 12 ms gap at the top", () => {

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 interface DestinationStatus {
   to: string;
-  pacing: { sends: number; gap_us: { p50: number; p99: number; max: number }; burst_1ms: number };
+  pacing: { sends: number; gap_us: { p50: number; p99: number; max: number }; burst_1ms: number; accuracy_us: { p50: number; p99: number; max: number } };
 }
 
 test("/status and /metrics report each destination's gaps and largest burst, as the receiver sees them", async () => {
@@ -51,11 +51,15 @@ test("/status and /metrics report each destination's gaps and largest burst, as 
     expect(pacing.gap_us.p99).toBeGreaterThanOrEqual(pacing.gap_us.p50);
     expect(pacing.gap_us.max).toBeGreaterThanOrEqual(pacing.gap_us.p99);
     expect(Math.abs(pacing.burst_1ms - burst)).toBeLessThanOrEqual(1);
+    // Sends leave on the PCR line: the median within a millisecond (the precise sleep's end is ~0.06 ms).
+    expect(pacing.accuracy_us.p50).toBeLessThan(1000);
+    expect(pacing.accuracy_us.max).toBeGreaterThanOrEqual(pacing.accuracy_us.p99);
 
     const at = `job="${job}",to="udp://127.0.0.1:${rx.port}"`;
     expect(metrics).toContain("# TYPE pacer_send_gap_microseconds gauge");
     expect(metrics).toMatch(new RegExp(`^pacer_send_gap_microseconds\\{${at},quantile="0.5"\\} \\d+$`, "m"));
     expect(metrics).toMatch(new RegExp(`^pacer_send_burst_max\\{${at}\\} [1-9]\\d*$`, "m"));
+    expect(metrics).toMatch(new RegExp(`^pacer_send_accuracy_microseconds\\{${at},quantile="0.99"\\} \\d+$`, "m"));
   } finally {
     rx.close();
   }
