@@ -21,15 +21,15 @@
  * config (by default one address may send 50 requests/s); everything else is
  * the default.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ControlClient } from "../client/control_client.ts";
 import { freeTcpPort, freeUdpPort } from "../tests/helpers/ports.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import type { FloodConfig, FloodReport } from "./control_flood.ts";
-import { cbrTs } from "./fixtures.ts";
-import { BUN } from "./processes.ts";
+import { serveMediaDir } from "./fixtures.ts";
+import { BUN, CLK_TCK, firstLine, processTicks } from "./processes.ts";
+import { startJobs, startServeBench } from "./serve_bench.ts";
 import { type BenchRow, below, fmt, formatRows, formatTable, row } from "./stats.ts";
 
 const STREAMS = 500;
@@ -40,12 +40,9 @@ const FLOOD_CLIENTS = 4;
 const FLOOD_WINDOW = 8;
 const P99_SHIFT_TARGET_MS = 0.5;
 const KEY_HEX = "5ca1ab1e".repeat(8);
-const PLAY_CONCURRENCY = 25;
 /** JIT tiers and first loads settle after the jobs start. */
 const SETTLE_MS = 4_000;
-const CLK_TCK = 100;
 const FLOOD = join(import.meta.dir, "control_flood.ts");
-const SINK = join(import.meta.dir, "sink.ts");
 
 /** One scrape of the counters the bench reads from `/metrics`. */
 interface Scrape {
@@ -92,12 +89,6 @@ async function scrape(httpPort: number, pid: number): Promise<Scrape> {
   return { atNs: Bun.nanoseconds(), buckets, bytes: value("pacer_bytes_total"), errors, cpuTicks: processTicks(pid), hostBusy: host.busy, hostTotal: host.total, hostSteal: host.steal };
 }
 
-/** User + system CPU ticks of process `pid`. */
-function processTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 function hostJiffies(): { busy: number; total: number; steal: number } {
   const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -143,43 +134,7 @@ function figures(name: string, a: Scrape, b: Scrape, flood: FloodReport | null, 
   };
 }
 
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<{ line: string; rest: Promise<string> }> {
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  while (!text.includes("\n")) {
-    const chunk = await reader.read();
-    if (chunk.done) throw new Error(`process ended before its first line: ${text}`);
-    text += decoder.decode(chunk.value, { stream: true });
-  }
-  const cut = text.indexOf("\n");
-  const rest = (async () => {
-    let more = text.slice(cut + 1);
-    for (;;) {
-      const chunk = await reader.read();
-      if (chunk.done) return more;
-      more += decoder.decode(chunk.value, { stream: true });
-    }
-  })();
-  return { line: text.slice(0, cut), rest };
-}
 
-async function waitForLog(stream: ReadableStream<Uint8Array>, needle: string, timeoutMs: number): Promise<void> {
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const deadline = Date.now() + timeoutMs;
-  while (!text.includes(needle)) {
-    const left = deadline - Date.now();
-    const chunk = await Promise.race([reader.read(), Bun.sleep(Math.max(0, left)).then(() => null)]);
-    if (chunk === null || chunk.done) throw new Error(`pacer serve did not start: ${text.trim().split("\n").pop() ?? ""}`);
-    text += decoder.decode(chunk.value, { stream: true });
-  }
-  // Keep draining so the server never blocks on a full stderr pipe.
-  void (async () => {
-    for (;;) if ((await reader.read()).done) return;
-  })();
-}
 
 /** Runs the flood for `seconds`, scraping when it starts and `seconds` later. */
 async function loadWindow(name: string, config: FloodConfig, httpPort: number, pid: number): Promise<WindowFigures> {
@@ -197,14 +152,7 @@ async function loadWindow(name: string, config: FloodConfig, httpPort: number, p
 
 export async function benchControl(ctx: BenchContext): Promise<SectionResult> {
   const seconds = ctx.quick ? 5 : 15;
-  // World-readable: started as root, the server reads media as "nobody".
-  const dir = mkdtempSync(join(tmpdir(), "pacer-bench-control-"));
-  chmodSync(dir, 0o755);
-  const media = join(dir, "media");
-  mkdirSync(media, { mode: 0o755 });
-  const clip = cbrTs(media, STREAM_RATE, 10);
-  chmodSync(clip.path, 0o644);
-  const clipName = clip.path.slice(media.length + 1);
+  const { dir, media, clipPath, clipName } = serveMediaDir("pacer-bench-control-", STREAM_RATE, 10);
   writeFileSync(join(dir, "key"), KEY_HEX + "\n", { mode: 0o644 });
   const controlPort = await freeUdpPort();
   const httpPort = freeTcpPort();
@@ -222,29 +170,15 @@ export async function benchControl(ctx: BenchContext): Promise<SectionResult> {
     ].join("\n") + "\n",
   );
 
-  const sink = Bun.spawn([BUN, SINK, String(STREAMS)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  const server = Bun.spawn([ctx.pacer, "serve", "--config", join(dir, "pacer.toml")], { stdout: "ignore", stderr: "pipe" });
+  const { server, sinkPorts: ports, close } = await startServeBench(ctx, join(dir, "pacer.toml"), STREAMS);
   let client: ControlClient | null = null;
   try {
-    const ports = (JSON.parse((await firstLine(sink.stdout)).line) as { ports: number[] }).ports;
-    await waitForLog(server.stderr, "pacer: serving", 10_000);
     const server_ = `127.0.0.1:${controlPort}`;
     const key = new Uint8Array(Buffer.from(KEY_HEX, "hex"));
     client = await ControlClient.open(server_, key);
     ctx.note(`control: starting ${STREAMS} streams through pacer serve`);
-    const jobs: string[] = [];
     const startedAt = Bun.nanoseconds();
-    let nextPort = 0;
-    await Promise.all(
-      Array.from({ length: PLAY_CONCURRENCY }, async () => {
-        while (nextPort < ports.length) {
-          const port = ports[nextPort++]!;
-          const reply = await client!.request("play", { source: clipName, to: [`udp://127.0.0.1:${port}`], loop: true, persistent: true }, { ttlMs: 10_000 });
-          if (!reply.ok) throw new Error(`play refused: ${reply.error.code} ${reply.error.message ?? ""}`);
-          jobs.push((reply.result as { job: string }).job);
-        }
-      }),
-    );
+    const jobs = await startJobs(client, clipName, ports.map((port) => `udp://127.0.0.1:${port}`), { loop: true });
     const startingS = (Bun.nanoseconds() - startedAt) / 1e9;
     await Bun.sleep(SETTLE_MS);
 
@@ -296,12 +230,7 @@ export async function benchControl(ctx: BenchContext): Promise<SectionResult> {
     return { tables: [...tables, formatRows("5. Control under load: targets", rows)], rows, figures: { streams: STREAMS, startingS, baselineP99, windows } };
   } finally {
     client?.close();
-    server.kill("SIGTERM");
-    const killer = setTimeout(() => server.kill("SIGKILL"), 5_000);
-    await server.exited;
-    clearTimeout(killer);
-    sink.stdin.end();
-    await sink.exited;
+    await close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

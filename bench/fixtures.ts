@@ -9,7 +9,8 @@
  * const ts = cbrTs(dir, 1_500_000, 20);
  * ```
  */
-import { writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wavHeader } from "../protocol/wav.ts";
 import { parseSampleFormat } from "../protocol/sample_format.ts";
@@ -45,4 +46,18 @@ export function cbrTs(dir: string, bitrate: number, seconds: number): { path: st
     aux = r.exitCode === 0;
   }
   return { path, aux };
+}
+
+/**
+ * A scratch directory for a `pacer serve` bench, with a media root holding one CBR TS clip. All
+ * world-readable: started as root, the server reads media as "nobody".
+ */
+export function serveMediaDir(prefix: string, bitrate: number, seconds: number): { dir: string; media: string; clipPath: string; clipName: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  const media = join(dir, "media");
+  mkdirSync(media, { mode: 0o755 });
+  const clip = cbrTs(media, bitrate, seconds);
+  chmodSync(clip.path, 0o644);
+  return { dir, media, clipPath: clip.path, clipName: clip.path.slice(media.length + 1) };
 }

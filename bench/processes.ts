@@ -147,3 +147,61 @@ export function udpRcvbufErrors(): number {
     return NaN;
   }
 }
+
+/** Clock ticks per second of /proc/PID/stat's CPU times (USER_HZ, 100 on Linux). */
+export const CLK_TCK = 100;
+
+/** User + system CPU ticks of process `pid`. */
+export function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** The first line a process prints, and a promise of the rest of its output. */
+export async function firstLine(stream: ReadableStream<Uint8Array>): Promise<{ line: string; rest: Promise<string> }> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("\n")) {
+    const chunk = await reader.read();
+    if (chunk.done) throw new Error(`process ended before its first line: ${text}`);
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  const cut = text.indexOf("\n");
+  const rest = (async () => {
+    let more = text.slice(cut + 1);
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) return more;
+      more += decoder.decode(chunk.value, { stream: true });
+    }
+  })();
+  return { line: text.slice(0, cut), rest };
+}
+
+/** Waits until a process's stream has printed `needle`, then keeps draining it. */
+export async function waitForLog(stream: ReadableStream<Uint8Array>, needle: string, timeoutMs: number): Promise<void> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const deadline = Date.now() + timeoutMs;
+  while (!text.includes(needle)) {
+    const left = deadline - Date.now();
+    const chunk = await Promise.race([reader.read(), Bun.sleep(Math.max(0, left)).then(() => null)]);
+    if (chunk === null || chunk.done) throw new Error(`pacer serve did not start: ${text.trim().split("\n").pop() ?? ""}`);
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  // Keep draining so the server never blocks on a full stderr pipe.
+  void (async () => {
+    for (;;) if ((await reader.read()).done) return;
+  })();
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`; resolves once it has exited. */
+export async function terminate(proc: Bun.Subprocess, graceMs = 5_000): Promise<void> {
+  proc.kill("SIGTERM");
+  const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+  await proc.exited;
+  clearTimeout(killer);
+}

@@ -12,6 +12,7 @@
  *   6. scale: one job to 500–1500 destinations, batched sends vs a socket each (issue 14)
  *   7. AES67: L24 in 1 ms packets, pacer beside GStreamer's rtpL24pay sync=true (issue 15)
  *   8. recording 100 Mbit/s of UDP: loss, CPU, write lag, beside multicat (issue 12)
+ *   9. live relay: a 20 Mbit/s channel to 100 live: jobs, beside 100 file jobs (issue 13)
  *
  * @example
  * ```sh
@@ -31,6 +32,7 @@ import type { BenchContext, SectionResult } from "./context.ts";
 import { benchControl } from "./control_load.ts";
 import { benchConvert } from "./convert_bench.ts";
 import { openKernelStampedSockets } from "./kernel_udp.ts";
+import { benchLive } from "./live.ts";
 import { benchMpeg } from "./mpeg_push.ts";
 import { benchRecord } from "./record.ts";
 import { benchScale } from "./scale.ts";
@@ -86,7 +88,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale,aes67,record] [--streams 100,500] [--json FILE]");
+    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale,aes67,record,live] [--streams 100,500] [--json FILE]");
     return 0;
   }
   const started = Bun.nanoseconds();
@@ -108,6 +110,7 @@ async function main(): Promise<number> {
     ["scale", () => benchScale(ctx)],
     ["aes67", () => benchAes67(ctx)],
     ["record", () => benchRecord(ctx)],
+    ["live", () => benchLive(ctx)],
   ];
   const only = values.only ? new Set(values.only.split(",")) : null;
   const summary: { section: string; row: BenchRow }[] = [];

@@ -1,0 +1,60 @@
+/**
+ * A real `pacer serve` (dist/pacer) for the load sections, next to bench/sink.ts's ports that
+ * never read, and the many jobs those sections start on it.
+ *
+ * @example
+ * ```ts
+ * const bench = await startServeBench(ctx, configPath, 500);
+ * try { … bench.sinkPorts … } finally { await bench.close(); }
+ * ```
+ */
+import { join } from "node:path";
+import type { ControlClient } from "../client/control_client.ts";
+import type { BenchContext } from "./context.ts";
+import { BUN, firstLine, terminate, waitForLog } from "./processes.ts";
+
+const SINK = join(import.meta.dir, "sink.ts");
+/** Play requests outstanding at once while jobs start. */
+const PLAY_CONCURRENCY = 25;
+
+export interface ServeBench {
+  server: Bun.Subprocess<"ignore", "ignore", "pipe">;
+  sinkPorts: number[];
+  /** Stops the server and the sink. */
+  close(): Promise<void>;
+}
+
+export async function startServeBench(ctx: BenchContext, configPath: string, sinks: number): Promise<ServeBench> {
+  const sink = Bun.spawn([BUN, SINK, String(sinks)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const server = Bun.spawn([ctx.pacer, "serve", "--config", configPath], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const close = async () => {
+    await terminate(server);
+    sink.stdin.end();
+    await sink.exited;
+  };
+  try {
+    const sinkPorts = (JSON.parse((await firstLine(sink.stdout)).line) as { ports: number[] }).ports;
+    await waitForLog(server.stderr, "pacer: serving", 10_000);
+    return { server, sinkPorts, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** One persistent job per destination, `PLAY_CONCURRENCY` requests at a time; their ids. */
+export async function startJobs(client: ControlClient, source: string, to: string[], args: { loop?: boolean } = {}): Promise<string[]> {
+  const jobs: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: PLAY_CONCURRENCY }, async () => {
+      while (next < to.length) {
+        const dest = to[next++]!;
+        const reply = await client.request("play", { source, to: [dest], persistent: true, ...args }, { ttlMs: 10_000 });
+        if (!reply.ok) throw new Error(`play ${source} refused: ${reply.error.code} ${reply.error.message ?? ""}`);
+        jobs.push((reply.result as { job: string }).job);
+      }
+    }),
+  );
+  return jobs;
+}
