@@ -3,16 +3,15 @@
  * on the output is taken before the input is opened, so a second recorder exits 75 at once.
  */
 import { createReadStream, statSync } from "node:fs";
-import { extname } from "node:path";
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, EXIT_OK, PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
-import { byteSizeOf, parseSeconds } from "../foundation/units.ts";
-import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
+import { parseSeconds } from "../foundation/units.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { lockOutput } from "../recorder/lock.ts";
-import { checkPattern, fieldsInNameOnly } from "../recorder/pattern.ts";
-import { type RecordKind, Recorder, type RecordSummary } from "../recorder/recorder.ts";
+import { checkPattern } from "../recorder/pattern.ts";
+import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorder/record_options.ts";
+import { Recorder, type RecordSummary } from "../recorder/recorder.ts";
 import { isLiveSpec, openLiveInput } from "../sources/open_input.ts";
 import type { Source } from "../sources/source.ts";
 import { streamSource } from "../sources/stream_source.ts";
@@ -47,8 +46,6 @@ Options:
 `;
 
 /** Shorter rotation than this would make more files than a cron user wants. */
-const MIN_ROTATE_S = 1;
-const MIN_ROTATE_BYTES = 1 << 16;
 
 export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -84,16 +81,13 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const untilMs = values.until === undefined ? undefined : nextLocalTime(values.until, now);
   const endAtMs = minDefined(durationMs === undefined ? undefined : now + durationMs, untilMs);
   const waitUntilMs = values.wait === undefined ? endAtMs : now + parseSeconds(values.wait, "--wait") * 1000;
-  const rotate = values.rotate === undefined ? {} : parseRotate(values.rotate);
+  const rotate = values.rotate === undefined ? {} : parseRotate(values.rotate, "--rotate");
   const staggerMs = values.stagger === undefined ? 0 : parseSeconds(values.stagger, "--stagger") * 1000;
   const syncEveryMs = parseSeconds(values["sync-every"] ?? "1", "--sync-every") * 1000;
   if (!(syncEveryMs > 0)) throw new UsageError("--sync-every must be more than 0");
-  const keep = values.keep === undefined ? undefined : parseKeep(values.keep);
-  if (keep !== undefined && !fieldsInNameOnly(pattern)) {
-    throw new UsageError("--keep needs the pattern's strftime fields in the file name, not in its folders");
-  }
+  const keep = values.keep === undefined ? undefined : parseKeep(values.keep, "--keep", pattern);
   const format = values.format ? parseSampleFormat(values.format) : undefined;
-  const kind = kindOf(pattern);
+  const kind = recordKindOf(pattern);
 
   // Before the input: a second recorder must not so much as bind the port.
   const lock = lockOutput(pattern);
@@ -102,7 +96,7 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
     const recorder = new Recorder(source, {
       pattern,
       kind,
-      pcmFormat: () => captureFormat(source) ?? format ?? rtpPcmFormat(source),
+      pcmFormat: () => inputPcmFormat(source, format),
       endAtMs,
       waitUntilMs,
       ...rotate,
@@ -156,41 +150,10 @@ async function openRecordInput(spec: string, format: SampleFormat | undefined): 
   return streamSource(spec, createReadStream(spec));
 }
 
-/** A sound card's capture runs in its own format (the rate it accepted). */
-function captureFormat(source: Source): SampleFormat | null {
-  return (source as { format?: SampleFormat }).format ?? null;
-}
 
-/** RTP's static L16 payload types say their format; their samples are big-endian. */
-function rtpPcmFormat(source: Source): SampleFormat | null {
-  const pt = (source as { payloadType?: number }).payloadType;
-  if (pt === PT_L16_STEREO || pt === PT_L16_MONO) return { encoding: "s16be", rate: 44_100, channels: pt === PT_L16_STEREO ? 2 : 1 };
-  return null;
-}
 
-function kindOf(pattern: string): RecordKind {
-  const ext = extname(pattern).toLowerCase();
-  if (ext === ".ts") return "ts";
-  if (ext === ".wav" || ext === ".wave") return "wav";
-  return "raw";
-}
 
-function parseRotate(text: string): { rotateEveryMs?: number; rotateBytes?: number } {
-  const bytes = byteSizeOf(text);
-  if (bytes !== null) {
-    if (bytes < MIN_ROTATE_BYTES) throw new UsageError(`--rotate "${text}": at least 64KiB`);
-    return { rotateBytes: bytes };
-  }
-  const seconds = parseSeconds(text, "--rotate");
-  if (seconds < MIN_ROTATE_S) throw new UsageError(`--rotate "${text}": at least ${MIN_ROTATE_S} s`);
-  return { rotateEveryMs: seconds * 1000 };
-}
 
-function parseKeep(text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1) throw new UsageError(`--keep "${text}": expected a whole number of files, 1 or more`);
-  return n;
-}
 
 /** The next local time HH:MM after `now` (tomorrow's, if today's has passed). */
 export function nextLocalTime(text: string, now: number): number {

@@ -17,6 +17,7 @@ import { DEFAULT_CONTROL_ADDRESS } from "../protocol/control.ts";
 import { errnoOf } from "../foundation/errors.ts";
 import { ENCODINGS, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { parseSeconds } from "../foundation/units.ts";
+import { parseKeep, parseRotate, type RecordFileOptions } from "../recorder/record_options.ts";
 import { outPatternError } from "./recording/out_path.ts";
 import { RecordingPlan } from "./recording/schedule.ts";
 import { DEFAULT_BUFFER_SECONDS, DEFAULT_IDLE_CLOSE_S, DEFAULT_SPEAKER_FORMAT } from "../speaker/speaker_options.ts";
@@ -98,6 +99,14 @@ request_burst = 100
 # duration = "30m"
 # strftime pattern under recording_root.
 # out = "news/%Y%m%d-%H%M.ts"
+# As pacer record's options: a new file every duration on the clock or at a size, this long
+# after the clock's boundaries, keep only the newest N files, write NAME.part until complete,
+# and the PCM input's format for a .wav pattern.
+# rotate = "15m"
+# stagger = "0s"
+# keep = 96
+# part = true
+# format = "s16be:48000:2"
 `;
 
 /** Candidates for the group when the config names none, tried in order at privilege-drop time. */
@@ -130,7 +139,7 @@ export interface LiveInput {
 }
 
 /** `[[recording]]`: a source recorded to `out` (under recording_root) on a cron schedule. */
-export interface RecordingConfig {
+export interface RecordingConfig extends RecordFileOptions {
   readonly name: string;
   /** Absent: started only by `record start NAME`. */
   readonly cron?: string;
@@ -274,6 +283,18 @@ const LiveSchema = v.strictObject({
   latency_ms: v.optional(wholeNumber(0, 10_000), DEFAULT_LIVE_LATENCY_MS),
 });
 
+const sampleFormatText = v.pipe(
+  v.string('expected a sample format such as "s16le:44100:2"'),
+  v.check((s) => {
+    try {
+      parseSampleFormat(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, `expected ENCODING:RATE:CHANNELS such as "s16le:44100:2" (${ENCODINGS.join(", ")})`),
+);
+
 const RecordingSchema = v.strictObject({
   name: v.pipe(
     v.string('expected a name such as "evening-news"'),
@@ -291,19 +312,13 @@ const RecordingSchema = v.strictObject({
     v.string('expected a pattern such as "news/%Y%m%d-%H%M.ts"'),
     v.check((s) => outPatternError(s) === null, (issue) => outPatternError(String(issue.input)) ?? "expected a pattern"),
   ),
+  rotate: v.optional(v.union([v.number(), v.string()], 'expected a duration such as "1h" or a size such as "2GB"')),
+  stagger: v.optional(v.union([v.number(), v.string()], 'expected a duration such as "30s"')),
+  keep: v.optional(v.pipe(v.number("expected a whole number of files"), v.integer("expected a whole number of files"), v.minValue(1, "expected 1 or more"))),
+  part: v.optional(v.boolean("expected true or false")),
+  format: v.optional(sampleFormatText),
 });
 
-const sampleFormatText = v.pipe(
-  v.string('expected a sample format such as "s16le:44100:2"'),
-  v.check((s) => {
-    try {
-      parseSampleFormat(s);
-      return true;
-    } catch {
-      return false;
-    }
-  }, `expected ENCODING:RATE:CHANNELS such as "s16le:44100:2" (${ENCODINGS.join(", ")})`),
-);
 
 const seconds = (min: number, max: number, what: string) =>
   v.pipe(
@@ -476,10 +491,25 @@ export function parseConfig(textIn: string, sourceName: string): Config {
       }
       if (!(durationMs! > 0)) fail(`recording[${i}].duration: expected more than 0`);
     }
+    const at = (key: string, parse: () => unknown) => {
+      try {
+        return parse();
+      } catch (error) {
+        fail(`recording[${i}].${key}: ${(error as Error).message}`);
+      }
+    };
+    const rotate = entry.rotate === undefined ? {} : (at("rotate", () => parseRotate(String(entry.rotate), "rotate")) as ReturnType<typeof parseRotate>);
+    const staggerMs = entry.stagger === undefined ? undefined : (at("stagger", () => parseSeconds(String(entry.stagger), "stagger") * 1000) as number);
+    if (entry.keep !== undefined) at("keep", () => parseKeep(String(entry.keep), "keep", entry.out));
     return {
       name: entry.name,
       source: entry.source,
       out: entry.out,
+      ...rotate,
+      ...(staggerMs !== undefined && { staggerMs }),
+      ...(entry.keep !== undefined && { keep: entry.keep }),
+      ...(entry.part !== undefined && { part: entry.part }),
+      ...(entry.format !== undefined && { format: parseSampleFormat(entry.format) }),
       ...(entry.cron !== undefined && { cron: entry.cron }),
       ...(entry.timezone !== undefined && { timezone: entry.timezone }),
       ...(durationMs !== undefined && { durationMs }),

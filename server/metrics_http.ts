@@ -11,7 +11,7 @@
  * ```
  */
 
-import { jobStatus, serverStatus } from "./ops.ts";
+import { jobStatus, statusHeader } from "./ops.ts";
 import { bindFailure } from "./port_holder.ts";
 import type { ServerContext } from "./server_context.ts";
 
@@ -42,7 +42,7 @@ function serveHttp(at: { readonly host: string; readonly port: number }, server:
         return new Response(metricsText(server), { headers: { "content-type": "text/plain; version=0.0.4" } });
       }
       if (path === "/status") {
-        const body = { ...serverStatus(server), jobs: server.jobs.running().map((s) => jobStatus(server, s)) };
+        const body = { ...statusHeader(server), jobs: server.jobs.running().map((s) => jobStatus(server, s)) };
         return Response.json(body);
       }
       return new Response("not found: try /metrics or /status\n", { status: 404 });

@@ -212,6 +212,13 @@ export function serverStatus(server: ServerContext) {
   };
 }
 
+/** The status op's first page before its jobs, and `/status` before every job: the server, speaker and recordings. */
+export function statusHeader(server: ServerContext) {
+  const speaker = speakerSummary(server);
+  const recordings = server.recordings.status();
+  return { ...serverStatus(server), ...(speaker && { speaker }), ...(recordings.length > 0 && { recordings }) };
+}
+
 function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContext): unknown {
   if (req.args.queue !== undefined) {
     if (req.args.queue !== true) throw new OpError("bad_request", `"queue" must be true`);
@@ -228,9 +235,7 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
   }
   const page = pageArgs(req.args, MAX_PAGE);
   // The server part only on the first page, so later pages have room for more jobs.
-  const speaker = page.offset === 0 ? speakerSummary(server) : null;
-  const recordings = page.offset === 0 ? server.recordings.status() : [];
-  const header = page.offset === 0 ? { ...serverStatus(server), ...(speaker && { speaker }), ...(recordings.length > 0 && { recordings }) } : {};
+  const header = page.offset === 0 ? statusHeader(server) : {};
   const mine = mayActOn(ctx);
   const running = server.jobs.running().filter((served) => mine(served.owner));
   return fitPage(

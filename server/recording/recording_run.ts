@@ -10,11 +10,11 @@
  * const summary = await run.done;
  * ```
  */
-import { extname } from "node:path";
 import { TemporaryError } from "../../foundation/errors.ts";
 import type { Logger } from "../../foundation/log.ts";
 import { lockOutput } from "../../recorder/lock.ts";
-import { type RecordKind, Recorder, type RecordSummary } from "../../recorder/recorder.ts";
+import { inputPcmFormat, type RecordFileOptions, recordKindOf } from "../../recorder/record_options.ts";
+import { Recorder, type RecordSummary } from "../../recorder/recorder.ts";
 import { openLiveInput } from "../../sources/open_input.ts";
 import type { Source } from "../../sources/source.ts";
 import type { LiveSource } from "../../sources/live_input.ts";
@@ -23,7 +23,7 @@ import type { LiveChannels } from "../live/live_channels.ts";
 
 const SYNC_EVERY_MS = 1_000;
 
-export interface RunSpec {
+export interface RunSpec extends RecordFileOptions {
   readonly name: string;
   /** `live:NAME` or an input URL. */
   readonly source: string;
@@ -67,7 +67,7 @@ export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Lo
       // No hold-back: a recording wants every byte as it comes, not a paced start.
       source = channelSource(spec.source, channel.ring.reader(), 0);
     } else {
-      source = await openLiveInput(spec.source);
+      source = await openLiveInput(spec.source, { format: spec.format });
     }
   } catch (error) {
     lock.release();
@@ -77,8 +77,14 @@ export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Lo
   const endAtMs = spec.durationMs === undefined ? undefined : startedAtMs + spec.durationMs;
   const recorder = new Recorder(source, {
     pattern: spec.pattern,
-    kind: kindOf(spec.pattern),
+    kind: recordKindOf(spec.pattern),
+    pcmFormat: () => inputPcmFormat(source, spec.format),
     endAtMs,
+    rotateEveryMs: spec.rotateEveryMs,
+    rotateBytes: spec.rotateBytes,
+    staggerMs: spec.staggerMs,
+    keep: spec.keep,
+    part: spec.part,
     waitUntilMs: endAtMs,
     syncEveryMs: SYNC_EVERY_MS,
     log,
@@ -94,11 +100,4 @@ export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Lo
     bytes: () => recorder.bytesWritten,
     stop: () => recorder.stop(),
   };
-}
-
-function kindOf(pattern: string): RecordKind {
-  const ext = extname(pattern).toLowerCase();
-  if (ext === ".ts") return "ts";
-  if (ext === ".wav" || ext === ".wave") return "wav";
-  return "raw";
 }

@@ -147,7 +147,7 @@ export class Recordings {
     this.arm(schedule);
   }
 
-  private async launch(name: string, config: Pick<RecordingConfig, "source" | "out" | "durationMs">, trigger: "cron" | "manual"): Promise<RecordingRun> {
+  private async launch(name: string, config: Omit<RecordingConfig, "name" | "cron" | "timezone">, trigger: "cron" | "manual"): Promise<RecordingRun> {
     if (this.closed) throw new RunError("failed", "the server is stopping");
     let pattern: string;
     try {
@@ -156,9 +156,18 @@ export class Recordings {
       throw new RunError("failed", (error as Error).message);
     }
     const log = this.deps.log.child({ recording: name });
-    const run = await startRun({ name, source: config.source, pattern, durationMs: config.durationMs, trigger }, this.deps.live(), log);
+    const { out: _, ...options } = config;
+    const run = await startRun({ ...options, name, pattern, trigger }, this.deps.live(), log);
     this.runs.set(name, run);
-    log.info("recording started", { source: config.source, out: pattern, trigger, duration: config.durationMs === undefined ? "until stopped" : `${config.durationMs / 1000} s` });
+    log.info("recording started", {
+      source: config.source,
+      out: pattern,
+      trigger,
+      duration: config.durationMs === undefined ? "until stopped" : `${config.durationMs / 1000} s`,
+      ...(config.rotateEveryMs !== undefined && { rotate: `${config.rotateEveryMs / 1000} s` }),
+      ...(config.rotateBytes !== undefined && { rotate: `${config.rotateBytes} bytes` }),
+      ...(config.keep !== undefined && { keep: config.keep }),
+    });
     void run.done.then(
       (summary) => this.ended(name, run, summary),
       (error) => this.ended(name, run, null, (error as Error).message),

@@ -9,12 +9,13 @@ import { appendFileSync, chmodSync, readdirSync, readFileSync, rmSync, statSync 
 import { join } from "node:path";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer } from "../helpers/pacer.ts";
-import { freeUdpPort, makeSharedDir, type ServeFixture, startServe } from "./serve_fixture.ts";
+import { freeTcpPort, freeUdpPort, makeSharedDir, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 const CHUNK = 1316;
 let serve: ServeFixture;
 let root: string;
 let sender: { stop(): void };
+const httpPort = freeTcpPort();
 
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
 const tsFiles = (folder: string) => {
@@ -54,11 +55,13 @@ beforeAll(async () => {
   chmodSync(root, 0o777); // the server may run as nobody
   serve = await startServe({
     config: [
+      `http = "127.0.0.1:${httpPort}"`,
       `recording_root = "${root}"`,
       `[[live]]\nname = "news"\ninput = "udp://@127.0.0.1:${udpPort}"\nlatency_ms = 0`,
       `[[recording]]\nname = "every3"\ncron = "*/3 * * * * *"\nsource = "live:news"\nduration = 1.5\nout = "every3/%H%M%S.ts"`,
       `[[recording]]\nname = "overlap"\ncron = "*/2 * * * * *"\nsource = "live:news"\nduration = 3\nout = "overlap/%H%M%S.ts"`,
       `[[recording]]\nname = "manual"\nsource = "live:news"\nout = "manual/take-%H%M%S.ts"`,
+      `[[recording]]\nname = "rotating"\nsource = "live:news"\nout = "rotating/%H%M%S.ts"\nrotate = 1\nkeep = 2\npart = true`,
     ].join("\n"),
   });
 });
@@ -119,6 +122,31 @@ describe("server recordings", () => {
     const missing = await ctl("record", "stop", "manual");
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("not_found");
+  }, 20_000);
+
+  test("rotate, keep and part as in pacer record: new files on the clock, the newest two kept, none left as .part", async () => {
+    expect((await ctl("record", "start", "rotating")).code).toBe(0);
+    // While it runs, the file being written is NAME.part, and /status shows the run.
+    await waitFor("a .part file", () => readdirSync(join(root, "rotating")).some((n) => n.endsWith(".ts.part")));
+    const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; state: string; running?: { bytes: number } }[] };
+    const running = status.recordings.find((r) => r.name === "rotating")!;
+    expect(running.state).toBe("running");
+    await Bun.sleep(4500);
+    const stop = await ctl("record", "stop", "rotating");
+    expect(stop.stdout).toMatch(/^stopped recording rotating: done, \d+ files, \d+ bytes\n$/);
+    const names = readdirSync(join(root, "rotating")).sort();
+    expect(names.filter((n) => n.endsWith(".part"))).toEqual([]);
+    expect(tsFiles("rotating")).toHaveLength(2);
+    for (const name of tsFiles("rotating")) {
+      const bytes = readFileSync(join(root, "rotating", name));
+      expect(bytes.length % 188).toBe(0);
+      // Cut on packet boundaries (this input has no PAT, so each cut waits PAT_WAIT_MS, then cuts).
+      expect(bytes[0]).toBe(0x47);
+    }
+    const after = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; last: { state: string; files: string[] } | null }[] };
+    const last = after.recordings.find((r) => r.name === "rotating")!.last!;
+    expect(last.state).toBe("done");
+    expect(last.files.length).toBeGreaterThanOrEqual(3);
   }, 20_000);
 
   test("a schedule added to the config takes effect on SIGHUP", async () => {

@@ -82,4 +82,18 @@ describe("recording paths", () => {
     expect(config.recordingRoot).toBe("./recordings");
     expect(config.recordings[0]).toEqual({ name: "r", source: "live:news", out: "news/%F.ts", cron: "0 20 * * 1-5", durationMs: 120_000 });
   });
+
+  test("rotate, stagger, keep, part and format are pacer record's options, checked the same way", () => {
+    const base = '[[live]]\nname = "news"\ninput = "udp://@127.0.0.1:5000"\n[[recording]]\nname = "r"\nsource = "live:news"\nout = "news/%Y%m%d-%H%M.wav"\n';
+    const config = parseConfig(base + 'rotate = "15m"\nstagger = "30s"\nkeep = 96\npart = true\nformat = "s16be:48000:2"\n', "t");
+    expect(config.recordings[0]).toMatchObject({ rotateEveryMs: 900_000, staggerMs: 30_000, keep: 96, part: true, format: { encoding: "s16be", rate: 48_000, channels: 2 } });
+    expect(parseConfig(base + 'rotate = "2GB"\n', "t").recordings[0]!.rotateBytes).toBe(2_000_000_000);
+    expect(() => parseConfig(base + 'rotate = "1KB"\n', "t")).toThrow('recording[0].rotate: rotate "1KB": at least 64KiB');
+    expect(() => parseConfig(base + 'rotate = "soon"\n', "t")).toThrow("recording[0].rotate");
+    expect(() => parseConfig(base + "keep = 0\n", "t")).toThrow("recording[0].keep");
+    expect(() => parseConfig(base.replace("news/%Y%m%d-%H%M.wav", "%Y/%m%d.ts") + "keep = 3\n", "t")).toThrow(
+      "recording[0].keep: keep needs the pattern's strftime fields in the file name",
+    );
+    expect(() => parseConfig(base + 'format = "s16le:0:2"\n', "t")).toThrow("recording[0].format");
+  });
 });
