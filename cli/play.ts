@@ -31,7 +31,7 @@ Inputs:  a .wav, .ts/.m2ts or .mpg/.mpeg file, raw PCM with --format,
          udp://@[GROUP]:PORT  rtp://@[GROUP]:PORT  tcp://:PORT  tcp://HOST:PORT
          (re-paced by its PCRs or sample clock after --latency)
 Outputs: rtp://HOST:PORT[?pkt=&ptime=&pt=&format=&ttl=&iface=&source=&ahead=
-                        &rtcp=&sap=&sap-interval=]
+                        &rtcp=&sap=&sap-interval=&compat=disorder]
          udp://HOST:PORT[?pkt=&ttl=&iface=&source=]
          alsa:DEVICE   cmd:SHELL COMMAND   file:PATH
 

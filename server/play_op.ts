@@ -48,7 +48,7 @@ import { LiveJob } from "./live/live_job.ts";
 
 const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "persistent"] as const;
 const DESTINATION_SCHEMES = ["rtp", "udp"];
-const DESTINATION_OPTIONS = ["pkt", "ptime", "pt", "format", "ttl", "ahead", "rtcp", "sap", "sap-interval"] as const;
+const DESTINATION_OPTIONS = ["pkt", "ptime", "pt", "format", "compat", "ttl", "ahead", "rtcp", "sap", "sap-interval"] as const;
 /** Longest media name and destination URL accepted; a datagram holds 1400 bytes anyway. */
 const MAX_NAME = 1024;
 const MAX_URL = 512;

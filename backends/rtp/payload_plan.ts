@@ -8,6 +8,9 @@
  * - `ptime=MS` sizes audio packets by time (AES67: 1 ms, also 0.125 and 4), which must be a
  *   whole number of frames; `pkt=` sizes them by bytes.
  * - MPEG-TS as MP2T (RFC 2250, PT 33), MPEG-PS as `MP2P/90000` with a dynamic type.
+ * - `compat=disorder` makes what DisOrder's playrtp expects: L16 stereo at 44.1 kHz with PT 10,
+ *   at most 2048 payload bytes, and timestamps that count samples (two per stereo frame), not
+ *   frames as RFC 3551 has it. The marker after a pause or idle is the same in both.
  *
  * @example
  * ```ts
@@ -32,6 +35,8 @@ export const MAX_PKT = 65_507 - RTP_HEADER_SIZE;
 export const DEFAULT_AUDIO_AHEAD_MS = 20;
 /** `ptime=` bounds, ms: AES67 uses 0.125 to 4; RFC 3551 audio rarely exceeds 120. */
 const MIN_PTIME_MS = 0.01;
+/** DisOrder's playrtp reads datagrams into a fixed buffer: payloads of at most this many bytes. */
+export const DISORDER_MAX_PAYLOAD = 2048;
 const MAX_PTIME_MS = 1000;
 
 export interface PayloadPlan {
@@ -46,6 +51,8 @@ export interface PayloadPlan {
   kind: "audio" | "video";
   /** The default lead, µs. */
   ahead: number;
+  /** RTP timestamp units per PCM frame: 1 (RFC 3551), or the channels under compat=disorder. */
+  timestampsPerFrame: number;
 }
 
 /** Plans the payload of `target` for `stream`; a UsageError names what does not fit. */
@@ -53,6 +60,8 @@ export function planPayload(target: string, endpoint: Endpoint, stream: StreamIn
   const pkt = intParam(endpoint, "pkt", 1, MAX_PKT);
   const pt = intParam(endpoint, "pt", 0, 127);
   const ptimeMs = ptimeParam(endpoint);
+  const compat = endpoint.params.get("compat");
+  if (compat !== null) return planDisorder(target, endpoint, stream, compat, pkt, pt, ptimeMs);
   if (stream.kind === "pcm") return planPcm(target, stream, pkt, pt, endpoint.params.get("format"), ptimeMs);
   if (stream.kind !== "mpegts" && stream.kind !== "mpegps") {
     throw new UsageError(`${target}: RTP needs PCM, MPEG-TS or MPEG-PS input; send other data with udp://`);
@@ -60,6 +69,28 @@ export function planPayload(target: string, endpoint: Endpoint, stream: StreamIn
   if (endpoint.params.has("format")) throw new UsageError(`${target}: format= is for PCM input`);
   if (ptimeMs !== undefined) throw new UsageError(`${target}: ptime= is for PCM input; size MPEG packets with pkt=`);
   return planMpeg(target, stream, pkt, pt);
+}
+
+/** `compat=disorder`: L16 stereo 44.1 kHz, PT 10, payloads of at most 2048 bytes, timestamps counting samples. */
+function planDisorder(
+  target: string,
+  endpoint: Endpoint,
+  stream: StreamInfo,
+  compat: string,
+  pkt: number | undefined,
+  pt: number | undefined,
+  ptimeMs: number | undefined,
+): PayloadPlan {
+  if (compat !== "disorder") throw new UsageError(`${target}: compat=${compat}: the only one is compat=disorder`);
+  if (stream.kind !== "pcm") throw new UsageError(`${target}: compat=disorder is for audio (PCM) input`);
+  if (pt !== undefined && pt !== PT_L16_STEREO) throw new UsageError(`${target}: compat=disorder sends pt=10 (L16 stereo at 44.1 kHz); drop pt=${pt}`);
+  if (endpoint.params.has("format")) throw new UsageError(`${target}: compat=disorder sends s16be:44100:2; drop format=`);
+  if (pkt !== undefined && pkt > DISORDER_MAX_PAYLOAD) throw new UsageError(`${target}: compat=disorder carries at most ${DISORDER_MAX_PAYLOAD} payload bytes; pkt=${pkt} is more`);
+  const plan = planPcm(target, stream, pkt, PT_L16_STEREO, null, ptimeMs);
+  if (plan.unitBytes > DISORDER_MAX_PAYLOAD) {
+    throw new UsageError(`${target}: compat=disorder carries at most ${DISORDER_MAX_PAYLOAD} payload bytes; ptime=${ptimeMs} makes ${plan.unitBytes}`);
+  }
+  return { ...plan, timestampsPerFrame: plan.format!.channels };
 }
 
 /** `ptime=MS`: a positive decimal number of milliseconds. */
@@ -134,6 +165,7 @@ function planPcm(
     encoding: `${l24 ? "L24" : "L16"}/${format.rate}/${format.channels}`,
     kind: "audio",
     ahead: DEFAULT_AUDIO_AHEAD_MS * US_PER_MS,
+    timestampsPerFrame: 1,
   };
 }
 
@@ -141,7 +173,7 @@ function planMpeg(target: string, stream: StreamInfo, pkt: number | undefined, p
   if (stream.kind === "mpegts") {
     if (pt !== undefined && pt !== PT_MP2T) throw new UsageError(`${target}: MPEG-TS over RTP is payload type 33`);
     const unitBytes = tsUnitBytes(target, pkt);
-    return { payloadType: PT_MP2T, unitBytes, clockRate: MPEG_CLOCK_HZ, encoding: "MP2T/90000", kind: "video", ahead: 0 };
+    return { payloadType: PT_MP2T, unitBytes, clockRate: MPEG_CLOCK_HZ, encoding: "MP2T/90000", kind: "video", ahead: 0, timestampsPerFrame: 1 };
   }
   if (pt !== undefined && pt < PT_DYNAMIC) throw new UsageError(`${target}: MPEG-PS over RTP needs a dynamic payload type (96-127)`);
   return {
@@ -151,5 +183,6 @@ function planMpeg(target: string, stream: StreamInfo, pkt: number | undefined, p
     encoding: "MP2P/90000",
     kind: "video",
     ahead: 0,
+    timestampsPerFrame: 1,
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `rtp://HOST:PORT[?pkt=&ptime=&pt=&format=&ttl=&iface=&source=&ahead=&rtcp=&sap=&sap-interval=]`
+ * `rtp://HOST:PORT[?pkt=&ptime=&pt=&format=&compat=&ttl=&iface=&source=&ahead=&rtcp=&sap=&sap-interval=]`
  *
  * - PCM goes out as L16 or L24 (payload_plan.ts), with RTP timestamps that count frames from the
  *   wall clock (RFC 7273 `a=mediaclk:direct=0` against the sender's own clock, `a=ts-refclk:
@@ -36,7 +36,7 @@ import { fixedWallClock, realtimeWallClock, type WallClock } from "./wall_clock.
 
 export { DEFAULT_AUDIO_AHEAD_MS, DEFAULT_L16_PKT } from "./payload_plan.ts";
 
-const OPTIONS = ["pkt", "ptime", "pt", "format", "ttl", "iface", "source", "ahead", "rtcp", "sap", "sap-interval"] as const;
+const OPTIONS = ["pkt", "ptime", "pt", "format", "compat", "ttl", "iface", "source", "ahead", "rtcp", "sap", "sap-interval"] as const;
 const MAX_SAP_INTERVAL_S = 3600;
 
 function randomU32(): number {
@@ -123,7 +123,8 @@ export const rtpBackend: BackendFactory = {
     rtpSetHeader(packet, plan.payloadType);
     rtpSetSsrc(packet, ssrc);
     const isPcm = plan.format !== undefined;
-    const ticksPerUs = plan.clockRate / US_PER_S;
+    // Timestamp units per µs: the clock rate, times the channels where timestamps count samples (compat=disorder).
+    const ticksPerUs = (plan.clockRate * plan.timestampsPerFrame) / US_PER_S;
     // The instant an RTP timestamp names: PCM's is its media time, `ahead` after it is sent.
     const mediaLeadUs = isPcm ? ahead : 0;
     const rtcp = rtcpMode.kind === "off" ? null : new RtcpSender(scheduler, rtcpOut ?? sender, ssrc);
@@ -185,8 +186,8 @@ export const rtpBackend: BackendFactory = {
         }
         rtpSetMarker(packet, timing.marker);
         rtpSetSeqnum(packet, seq);
-        // L16/L24 count frames; MPEG counts 90 kHz ticks of the scheduled send time.
-        const ticks = isPcm ? timing.frame : Math.floor(sendUs * ticksPerUs);
+        // L16/L24 count frames (samples under compat=disorder); MPEG counts 90 kHz ticks of the scheduled send time.
+        const ticks = isPcm ? timing.frame * plan.timestampsPerFrame : Math.floor(sendUs * ticksPerUs);
         rtpSetTimestamp(packet, timestampBase + ticks);
         packet.set(unit, RTP_HEADER_SIZE);
         seq = (seq + 1) & 0xffff;

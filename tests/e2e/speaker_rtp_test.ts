@@ -115,4 +115,24 @@ describe("speaker: RTP", () => {
     expect(frames).toBeGreaterThanOrEqual(2.5 * RATE);
     expect(frames).toBeLessThan(2.5 * RATE + FRAMES_PER_PACKET);
   }, 30_000);
+
+  test("compat=disorder: PT 10 and sample-counting timestamps straight across track boundaries", async () => {
+    receiver = await udpReceiver();
+    const port = receiver.port;
+    serve = await startSpeakerServe(() => [`output = "rtp://127.0.0.1:${port}?compat=disorder"`, "buffer_seconds = 2"], [], (media) => {
+      wavTrack(media, "a.wav", "s16le:44100:2", 0.5, 440);
+      wavTrack(media, "b.wav", "s16le:48000:1", 0.5, 550);
+    });
+    for (const name of ["a.wav", "b.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
+    await serve.waitSpeaker((s) => s.finished.length === 2);
+    const packets = receiver.packets.map(parse);
+    expect(packets.length).toBeGreaterThan(100);
+    expect(packets.every((p) => p.pt === 10 && p.bytes <= 2048)).toBe(true);
+    for (let i = 1; i < packets.length; i++) {
+      // Two 16-bit samples per stereo frame: the timestamp moves by the payload's sample count.
+      expect((packets[i]!.ts - packets[i - 1]!.ts) >>> 0).toBe(packets[i - 1]!.bytes / 2);
+      expect(packets[i]!.marker).toBe(false);
+    }
+    expect(packets[0]!.marker).toBe(true);
+  }, 30_000);
 });
