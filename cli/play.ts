@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import type { Logger } from "../foundation/log.ts";
 import { EXIT_FAILURE, EXIT_SIGNAL_BASE, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
 import { Job } from "../pipeline/job.ts";
+import type { ReaderGate } from "../pipeline/gated_reader.ts";
 import { parseSampleFormat, formatToString, sameFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { isLiveSpec, openInput, type OpenedInput } from "../sources/open_input.ts";
@@ -17,6 +18,7 @@ import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
 import { sequenceSource } from "../sources/sequence_source.ts";
 import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
+import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 
@@ -25,6 +27,8 @@ export const PLAY_HELP = `Usage: pacer play INPUT... --to OUTPUT [--to OUTPUT ..
 Plays the inputs one after another, with no gap, in real time, to every
 output. Each output has its own send events. Exits 0 at the end; 1 if an
 output failed or lost part of the stream; 130/143 if SIGINT/SIGTERM stopped it.
+On a terminal (and no input is -): space pauses and resumes, n skips to the
+next input, q stops (exit 0).
 
 Inputs:  a .wav, .ts/.m2ts or .mpg/.mpeg file, raw PCM with --format,
          other data with --bitrate, - for stdin, or a network input:
@@ -119,6 +123,8 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   }
   const first = inputs[0]!;
   const scheduler = new Scheduler();
+  // Space on a terminal closes it: no destination sends until it opens (see gated_reader.ts).
+  const gate: ReaderGate | undefined = keysWanted(positionals) ? { closed: false } : undefined;
   const durationUs = sumKnown(inputs.map((i) => i.info.durationUs));
   const job = await Job.create({
     input: { ...first.info, label: inputs.map((i) => i.info.label).join(" + "), durationUs },
@@ -131,6 +137,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
     startOffset: first.startOffset,
     outFormat,
     deviceWaitS,
+    gate,
   });
   if (values.sdp) {
     const media = job.destinations.flatMap((d) => (d.backend.sdp ? [d.backend.sdp()] : []));
@@ -145,9 +152,22 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   };
   process.once("SIGINT", stopOnSignal);
   process.once("SIGTERM", stopOnSignal);
+  const keys =
+    gate &&
+    startTerminalKeys({
+      pause() {
+        gate.closed = !gate.closed;
+        if (!gate.closed) for (const d of job.destinations) d.wake();
+        return gate.closed;
+      },
+      next: () => job.nextInput(),
+      quit: () => void job.stop(),
+      interrupt: () => stopOnSignal("SIGINT"),
+    });
   const progress = startProgress(job, scheduler, values.loop ? undefined : durationUs);
   job.start();
   const result = await job.done;
+  keys?.stop();
   progress.stop();
   process.off("SIGINT", stopOnSignal);
   process.off("SIGTERM", stopOnSignal);

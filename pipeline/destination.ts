@@ -117,12 +117,17 @@ export class Destination {
   /**
    * The job needs the buffer below `offset`, and this destination's output (a stream backend that
    * pushes back) is still there: it moves on to `offset`, the skipped media counted lost, and
-   * sends from there at once (a new timeline segment, like a gap).
+   * sends from there at once (a new timeline segment, like a gap). Also a listener's skip to the
+   * next input (`lost` false).
    */
-  skipTo(offset: number, now: number): void {
+  skipTo(offset: number, now: number, lost = true): void {
     if (this.state !== "running") return;
-    this.droppedUs += this.reader.skipTo(offset);
-    this.skipsAhead++;
+    const skippedUs = this.reader.skipTo(offset);
+    // A listener's skip (Job.nextInput) is no loss.
+    if (lost) {
+      this.droppedUs += skippedUs;
+      this.skipsAhead++;
+    }
     this.marker = true;
     this.pace.start(now, this.reader.mediaUs());
     this.segmentStartUs = now;

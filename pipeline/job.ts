@@ -139,6 +139,8 @@ export class Job implements DestinationHost, PacketInput {
   private readonly loadTimer: Timer;
   private readonly chunkBytes: number;
   private bytesSinceRewind = 0;
+  /** Where each input of a sequence begins in the buffer, oldest first (see nextInput). */
+  private readonly inputStarts: number[] = [];
   private finished = false;
   /** When the first destination reached the end of the stream (scheduler time), or null. */
   private streamEndedAt: number | null = null;
@@ -282,6 +284,7 @@ export class Job implements DestinationHost, PacketInput {
     const lowest = this.releasePoint();
     const { source, byteClock, loop } = this.options;
     if (lowest !== Infinity) {
+      while (this.inputStarts.length > 0 && this.inputStarts[0]! <= lowest) this.inputStarts.shift();
       this.ring.release(lowest);
       this.skips.releaseBelow(lowest);
       // PCR/SCR anchors behind every destination are never looked up again; a clock keeps a bounded ring of them.
@@ -292,6 +295,7 @@ export class Job implements DestinationHost, PacketInput {
       const [position, room] = this.ring.writableRegion();
       if (room === 0) break;
       let n: number;
+      const inputBefore = source.inputIndex;
       try {
         n = source.read(this.ring.data, position, Math.min(room, this.chunkBytes - loaded));
       } catch (error) {
@@ -311,6 +315,7 @@ export class Job implements DestinationHost, PacketInput {
         break;
       }
       if (n === 0) break; // an async source: onReadable will call again
+      if (source.inputIndex !== inputBefore) this.inputStarts.push(this.ring.end);
       byteClock?.observe(this.ring.data.subarray(position, position + n), this.ring.end);
       this.ring.commit(n);
       this.bytesSinceRewind += n;
@@ -379,6 +384,30 @@ export class Job implements DestinationHost, PacketInput {
   }
 
   /** Stops every destination and closes the outputs. */
+  /**
+   * A listener's "next": each destination moves on to the start of the input after the one it
+   * is playing, at once and as a new timeline segment (RTP marks it), nothing counted lost. When
+   * that input is not read yet, the rest of the current one is left unread. On the last input
+   * the job stops. False when there was no next input.
+   */
+  nextInput(): boolean {
+    const { source } = this.options;
+    const playing = Math.min(...this.destinations.filter((d) => d.active).map((d) => d.reader.position));
+    let to = this.inputStarts.find((at) => at > playing);
+    if (to === undefined) {
+      if (!source.skipInput?.()) {
+        void this.stop();
+        return false;
+      }
+      to = this.ring.end;
+      this.inputStarts.push(to);
+    }
+    const now = this.scheduler.now();
+    for (const d of this.destinations) if (d.active && d.reader.position < to) d.skipTo(to, now, false);
+    this.requestLoad();
+    return true;
+  }
+
   async stop(): Promise<JobResult> {
     this.stopped = true;
     for (const d of this.destinations) d.stop();

@@ -6,6 +6,9 @@
  * that is an M2TS's arrival clock, every input must bring arrival stamps, so
  * each later M2TS hands its stamps to that clock; other inputs' PCRs pace
  * later M2TS inputs as plain TS.
+ *
+ * `inputIndex` says which input `read` is in, so the job can note where each begins in its
+ * buffer; `skipInput` leaves the rest of the current one unread (a listener's "next").
  */
 import { PacerError } from "../foundation/errors.ts";
 import { isM2tsSource } from "./m2ts_source.ts";
@@ -18,6 +21,14 @@ export function sequenceSource(sources: Source[]): Source {
   const sequence: Source = {
     label: sources.map((s) => s.label).join(" + "),
     onReadable: null,
+    get inputIndex() {
+      return current;
+    },
+    skipInput() {
+      if (current === sources.length - 1) return false;
+      current++;
+      return true;
+    },
     read(target, position, length) {
       for (;;) {
         const n = sources[current]!.read(target, position, length);

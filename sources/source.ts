@@ -23,6 +23,10 @@ export interface Source {
   /** Goes back to the first media byte for `--loop`; false if the input cannot (stdin). */
   rewind(): boolean;
   close(): void;
+  /** Several inputs back to back (sequence_source.ts): which one `read` is reading now. */
+  readonly inputIndex?: number;
+  /** Several inputs: stop reading this one and go on to the next (`n` on a terminal); false on the last. */
+  skipInput?(): boolean;
 }
 
 /** What an input is, found before it plays: decides pacing and conversion. */

@@ -1,0 +1,87 @@
+/**
+ * Story: a user plays a playlist on a terminal and uses the keys a player has: `n` skips to the
+ * next input (the next one plays whole, from its first frame), space pauses and resumes (every
+ * frame still goes out once, later), `q` stops early with exit 0. In a pipeline, where stdin is
+ * not a terminal, pacer reads nothing from it. The terminal is a real pty, made by util-linux
+ * `script`; keys are typed into it on a timer.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rampS16, writeWav } from "../helpers/audio.ts";
+import { havePeer, MAIN, runPacer } from "../helpers/pacer.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-keys-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const FORMAT = { encoding: "s16le", rate: 44_100, channels: 2 } as const;
+const longSamples = rampS16(44_100 * 3);
+// Another ramp (a different phase), so its frames cannot be mistaken for the first input's.
+const shortSamples = rampS16(44_100 + 1000).subarray(4000);
+writeWav(join(dir, "long.wav"), FORMAT, longSamples);
+writeWav(join(dir, "short.wav"), FORMAT, shortSamples);
+
+/** Runs `pacer play ARGS` on a pty, typing `keys` ([after ms, text]); its exit code, output and wall time. */
+async function playOnTerminal(args: string[], keys: [number, string][]): Promise<{ code: number; screen: string; seconds: number }> {
+  const command = [process.execPath, MAIN, "play", ...args].map((a) => `'${a}'`).join(" ");
+  const started = Bun.nanoseconds();
+  const child = Bun.spawn(["script", "-qec", command, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  let at = 0;
+  for (const [afterMs, text] of keys) {
+    await Bun.sleep(afterMs - at);
+    at = afterMs;
+    child.stdin.write(text);
+    child.stdin.flush();
+  }
+  const screen = await new Response(child.stdout).text();
+  const code = await child.exited;
+  child.stdin.end();
+  return { code, screen, seconds: (Bun.nanoseconds() - started) / 1e9 };
+}
+
+describe.skipIf(!havePeer("script"))("play on a terminal", () => {
+  test("n skips to the next input: it plays whole from its first frame, and the run is shorter", async () => {
+    const out = join(dir, "next.raw");
+    const run = await playOnTerminal([join(dir, "long.wav"), join(dir, "short.wav"), "--to", `file:${out}`], [[800, "n"]]);
+    expect(run.code).toBe(0);
+    expect(run.screen).toContain("next input");
+    const got = readFileSync(out);
+    // Some of the first input (a whole-frame prefix), then every frame of the second.
+    const head = got.length - shortSamples.length;
+    expect(head).toBeGreaterThan(0);
+    expect(head).toBeLessThan(longSamples.length);
+    expect(head % 4).toBe(0);
+    expect(got.subarray(0, head).equals(longSamples.subarray(0, head))).toBe(true);
+    expect(got.subarray(head).equals(shortSamples)).toBe(true);
+    expect(run.seconds).toBeLessThan(3.5);
+  }, 20_000);
+
+  test("space pauses and resumes: every frame goes out once, about the pause later", async () => {
+    const out = join(dir, "pause.raw");
+    const run = await playOnTerminal([join(dir, "short.wav"), "--to", `file:${out}`], [[400, " "], [1900, " "]]);
+    expect(run.code).toBe(0);
+    expect(run.screen).toContain("paused (space resumes)");
+    expect(run.screen).toContain("resumed");
+    expect(readFileSync(out).equals(shortSamples)).toBe(true);
+    // About 1 s of audio plus the 1.5 s pause (less the lead that was already out).
+    expect(run.seconds).toBeGreaterThan(2.2);
+  }, 20_000);
+
+  test("q stops early and cleanly, with exit 0", async () => {
+    const out = join(dir, "quit.raw");
+    const run = await playOnTerminal([join(dir, "long.wav"), "--to", `file:${out}`], [[700, "q"]]);
+    expect(run.code).toBe(0);
+    const got = readFileSync(out);
+    expect(got.length).toBeLessThan(longSamples.length);
+    expect(got.equals(longSamples.subarray(0, got.length))).toBe(true);
+    expect(run.seconds).toBeLessThan(2.5);
+  }, 20_000);
+
+  test("with stdin not a terminal nothing reads it: typed keys do nothing", async () => {
+    const out = join(dir, "pipe.raw");
+    const run = await runPacer(["play", join(dir, "short.wav"), join(dir, "short.wav"), "--to", `file:${out}`], { stdin: Buffer.from("n q") });
+    expect(run.code).toBe(0);
+    expect(readFileSync(out).equals(Buffer.concat([shortSamples, shortSamples]))).toBe(true);
+  }, 20_000);
+});
