@@ -11,7 +11,7 @@
  * if (c) c.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
  * ```
  */
-import { dlopen, FFIType, type Library } from "bun:ffi";
+import { dlopen, FFIType, type Library, read } from "bun:ffi";
 
 const { i32, u32, u64, i64, ptr, cstring, void: v } = FFIType;
 
@@ -28,6 +28,8 @@ const SYMBOLS = {
   close: { args: [i32], returns: i32 },
   // the recorder's lock on its output: released by the kernel when the process dies, even by kill -9
   flock: { args: [i32, i32], returns: i32 },
+  // system calls glibc has no wrapper for (openat2)
+  syscall: { args: [i64, i64, ptr, ptr, u64], returns: i64 },
   // why the last call failed (a pointer to this thread's errno)
   __errno_location: { args: [], returns: ptr },
   // memory that C libraries hand back
@@ -68,4 +70,10 @@ export function libc(): Libc | null {
     }
   }
   return loaded;
+}
+
+/** Why the last libc call on this thread failed. */
+export function errno(c: Libc): number {
+  const at = c.__errno_location();
+  return at === null ? 0 : read.i32(at, 0);
 }

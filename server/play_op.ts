@@ -40,7 +40,7 @@ import { schemeOf } from "../backends/registry.ts";
 import type { Config } from "./config.ts";
 import type { Requester } from "./control_server.ts";
 import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
-import { destinationAllowed, type OwnPort, ownPortAt, resolveMediaPath } from "./policy.ts";
+import { destinationAllowed, openMediaFile, type OwnPort, ownPortAt } from "./policy.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { RunningJob } from "./jobs.ts";
 import type { LiveChannel } from "./live/live_channel.ts";
@@ -67,7 +67,6 @@ export interface PlayResult {
 /** Validates, checks policy, and starts (or refreshes) a job. Throws OpError. */
 export async function playOp(server: ServerContext, args: Readonly<Record<string, unknown>>, requester: Requester): Promise<PlayResult> {
   const config = server.config();
-  const { jobs } = server;
   checkKeys(args, PLAY_KEYS);
   const name = requireString(args, "source", MAX_NAME);
   const targets = requireStringList(args, "to", config.limits.maxDestinationsPerJob, MAX_URL);
@@ -81,10 +80,34 @@ export async function playOp(server: ServerContext, args: Readonly<Record<string
   if (persistent && server.keyed() && !requester.authenticated) {
     throw new OpError("forbidden", "only authenticated requests may start persistent streams");
   }
-  const media = channel ? { ok: true as const, path: name } : await resolveMediaPath(config.mediaRoot, name);
+  const media = channel ? { ok: true as const, path: name, openPath: name, close() {} } : await openMediaFile(config.mediaRoot, name);
   if (!media.ok) throw new OpError(media.code, media.message);
+  try {
+    return await startPlay(server, requester, { name, media, channel, targets, bitrate, loop, startSeconds, persistent });
+  } finally {
+    // The job's input has opened the file through the descriptor (or failed): it is not needed now.
+    media.close();
+  }
+}
+
+interface PlayChoice {
+  readonly name: string;
+  readonly media: { readonly path: string; readonly openPath: string };
+  readonly channel: LiveChannel | null;
+  readonly targets: readonly string[];
+  readonly bitrate: number | undefined;
+  readonly loop: boolean;
+  readonly startSeconds: number | undefined;
+  readonly persistent: boolean;
+}
+
+/** Destinations checked against policy, then the job started, or a repeat's interest refreshed. */
+async function startPlay(server: ServerContext, requester: Requester, choice: PlayChoice): Promise<PlayResult> {
+  const config = server.config();
+  const { jobs } = server;
+  const { name, media, channel, bitrate, loop, startSeconds, persistent } = choice;
   const outputs: string[] = [];
-  for (const target of targets) outputs.push(await checkDestination(target, requester.address, config, server.ownPorts()));
+  for (const target of choice.targets) outputs.push(await checkDestination(target, requester.address, config, server.ownPorts()));
 
   const repeatKey = JSON.stringify([requester.address, media.path, [...outputs].sort()]);
   const repeated = jobs.findRepeat(repeatKey);
@@ -101,7 +124,7 @@ export async function playOp(server: ServerContext, args: Readonly<Record<string
   try {
     job = channel
       ? new LiveJob({ channel, outputs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
-      : await createJob(server, media.path, name, outputs, { bitrate, loop, startSeconds });
+      : await createJob(server, media.openPath, name, outputs, { bitrate, loop, startSeconds });
   } finally {
     jobs.starting--;
   }
@@ -212,7 +235,7 @@ async function createJob(server: ServerContext, path: string, name: string, outp
   const clientMessage = (error: unknown) => (error as Error).message.split(path).join(name);
   let input: OpenedInput;
   try {
-    input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds });
+    input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds, kindName: name });
   } catch (error) {
     if (error instanceof UsageError || error instanceof PacerError) throw new OpError("bad_request", clientMessage(error));
     throw new OpError("not_found", `media ${JSON.stringify(name)} cannot be opened: ${clientMessage(error)}`);

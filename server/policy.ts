@@ -15,10 +15,12 @@
  * ```
  */
 
+import { closeSync, fstatSync } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { isAbsolute, join, sep } from "node:path";
 import { errnoOf } from "../foundation/errors.ts";
+import { BeneathError, openBeneath } from "../foundation/open_beneath.ts";
 import { type Cidr, cidrContains, isLoopbackHost, type IpAddress, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
 
 export type MediaPathResult =
@@ -73,6 +75,33 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
   const kind = await stat(real).catch(() => null);
   if (!kind?.isFile()) return forbidden("is not a regular file");
   return { ok: true, path: real };
+}
+
+export type OpenedMedia =
+  | { readonly ok: true; readonly path: string; readonly openPath: string; close(): void }
+  | { readonly ok: false; readonly code: "forbidden" | "not_found"; readonly message: string };
+
+/**
+ * resolveMediaPath, then the file itself held open beneath the root (foundation/open_beneath.ts:
+ * openat2 RESOLVE_BENEATH, or the descriptor's own path checked), so a symlink swapped in after
+ * the check cannot lead the open out of the root. Open `openPath` (/proc/self/fd/N: the file the
+ * descriptor holds) while it is held, then `close()`; `path` names it for keys and logs.
+ */
+export async function openMediaFile(root: string, name: string): Promise<OpenedMedia> {
+  const resolved = await resolveMediaPath(root, name);
+  if (!resolved.ok) return resolved;
+  let fd: number;
+  try {
+    fd = openBeneath(await realpath(root), name);
+  } catch (e) {
+    if (e instanceof BeneathError && e.reason === "missing") return { ok: false, code: "not_found", message: `media ${JSON.stringify(name)} not found in the media root` };
+    return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} ${e instanceof BeneathError && e.reason === "escapes" ? "resolves outside the media root" : `cannot be opened (${errnoOf(e)})`}; name a file inside the media root` };
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} is not a regular file; name a file inside the media root` };
+  }
+  return { ok: true, path: resolved.path, openPath: `/proc/self/fd/${fd}`, close: () => closeSync(fd) };
 }
 
 /**

@@ -47,6 +47,8 @@ export interface InputOptions {
   dataClock?: ByteClock;
   /** `--latency`: a network input's buffer between arrival and pacing, ms (latency_hold.ts). */
   latencyMs?: number;
+  /** The name whose extension says the kind, where the path has none (the server opens media as /proc/self/fd/N). */
+  kindName?: string;
 }
 
 /** A network input's latency buffer when `--latency` is not given. */
@@ -176,7 +178,7 @@ function regularFileSize(path: string): number | null {
 async function openFile(path: string, size: number, options: InputOptions): Promise<OpenedInput> {
   let head = await readHead(path, Math.min(size, FIRST_HEAD_BYTES));
   if (options.format) return rawPcm(path, 0, size, options.format, options);
-  const kind = detectInput(head, path);
+  const kind = detectInput(head, options.kindName ?? path);
   if (kind === "wav") {
     let header = wavHeader(head, path, size);
     if (header.status !== "ok" && head.length < Math.min(size, MAX_WAV_HEADER_BYTES)) {

@@ -9,8 +9,6 @@
  * const length = writeSockaddr(name, AF_INET, parseIp("127.0.0.1")!.bytes, 5004); // 16
  * ```
  */
-import { read } from "bun:ffi";
-import type { Libc } from "../libc.ts";
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -49,11 +47,7 @@ export const CMSG_DATA = 16;
 /** Room for a sockaddr_in6 (28 bytes), kept 8-byte aligned. */
 export const SOCKADDR_SIZE = 32;
 
-/** Why the last libc call on this thread failed. */
-export function errno(c: Libc): number {
-  const at = c.__errno_location();
-  return at === null ? 0 : read.i32(at, 0);
-}
+export { errno } from "../libc.ts";
 
 /**
  * Writes a sockaddr for `bytes` (16 bytes, IPv4 mapped, as address.ts parses them) and `port`
