@@ -13,6 +13,7 @@
  *   7. AES67: L24 in 1 ms packets, pacer beside GStreamer's rtpL24pay sync=true (issue 15)
  *   8. recording 100 Mbit/s of UDP: loss, CPU, write lag, beside multicat (issue 12)
  *   9. live relay: a 20 Mbit/s channel to 100 live: jobs, beside 100 file jobs (issue 13)
+ *  10. the speaker over RTP: queue → first packet, track boundaries, pause latency (issue 11)
  *
  * @example
  * ```sh
@@ -36,6 +37,7 @@ import { benchLive } from "./live.ts";
 import { benchMpeg } from "./mpeg_push.ts";
 import { benchRecord } from "./record.ts";
 import { benchScale } from "./scale.ts";
+import { benchSpeaker } from "./speaker.ts";
 import { benchStartup } from "./startup.ts";
 import { type BenchRow, formatRows, formatTable, okText, row } from "./stats.ts";
 
@@ -88,7 +90,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale,aes67,record,live] [--streams 100,500] [--json FILE]");
+    console.log("usage: bun run bench/run.ts [--quick] [--only startup,audio,mpeg,convert,control,scale,aes67,record,live,speaker] [--streams 100,500] [--json FILE]");
     return 0;
   }
   const started = Bun.nanoseconds();
@@ -111,6 +113,7 @@ async function main(): Promise<number> {
     ["aes67", () => benchAes67(ctx)],
     ["record", () => benchRecord(ctx)],
     ["live", () => benchLive(ctx)],
+    ["speaker", () => benchSpeaker(ctx)],
   ];
   const only = values.only ? new Set(values.only.split(",")) : null;
   const summary: { section: string; row: BenchRow }[] = [];

@@ -24,16 +24,17 @@ export interface ServeBench {
   close(): Promise<void>;
 }
 
+/** `sinks` 0: no sink process. */
 export async function startServeBench(ctx: BenchContext, configPath: string, sinks: number): Promise<ServeBench> {
-  const sink = Bun.spawn([BUN, SINK, String(sinks)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const sink = sinks > 0 ? Bun.spawn([BUN, SINK, String(sinks)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" }) : null;
   const server = Bun.spawn([ctx.pacer, "serve", "--config", configPath], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   const close = async () => {
     await terminate(server);
-    sink.stdin.end();
-    await sink.exited;
+    sink?.stdin.end();
+    await sink?.exited;
   };
   try {
-    const sinkPorts = (JSON.parse((await firstLine(sink.stdout)).line) as { ports: number[] }).ports;
+    const sinkPorts = sink ? (JSON.parse((await firstLine(sink.stdout)).line) as { ports: number[] }).ports : [];
     await waitForLog(server.stderr, "pacer: serving", 10_000);
     return { server, sinkPorts, close };
   } catch (e) {
