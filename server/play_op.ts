@@ -235,7 +235,7 @@ async function createJob(server: ServerContext, path: string, name: string, outp
   const clientMessage = (error: unknown) => (error as Error).message.split(path).join(name);
   let input: OpenedInput;
   try {
-    input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds, kindName: name });
+    input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds, name });
   } catch (error) {
     if (error instanceof UsageError || error instanceof PacerError) throw new OpError("bad_request", clientMessage(error));
     throw new OpError("not_found", `media ${JSON.stringify(name)} cannot be opened: ${clientMessage(error)}`);

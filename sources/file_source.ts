@@ -30,7 +30,8 @@ export function describeOpenError(path: string, error: NodeJS.ErrnoException): s
   return `${path}: cannot open: ${error.message}`;
 }
 
-export function openFileSource(path: string, mediaStart: number, mediaEnd: number): FileSource {
+/** `label` names the file in messages (default its path). */
+export function openFileSource(path: string, mediaStart: number, mediaEnd: number, label = path): FileSource {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -39,7 +40,7 @@ export function openFileSource(path: string, mediaStart: number, mediaEnd: numbe
   }
   let position = mediaStart;
   return {
-    label: path,
+    label,
     onReadable: null,
     read(target, at, length) {
       const wanted = Math.min(length, mediaEnd - position);
@@ -48,9 +49,10 @@ export function openFileSource(path: string, mediaStart: number, mediaEnd: numbe
       try {
         n = readSync(fd, target, at, wanted, position);
       } catch (error) {
-        throw new PacerError(`${path}: read error: ${(error as Error).message}`);
+        throw new PacerError(`${label}: read error: ${(error as Error).message}`);
       }
-      if (n === 0) return SOURCE_END; // the file shrank under us: end here
+      // The file shrank under us (truncated, or rewritten in place): what it promised is gone.
+      if (n === 0) throw new PacerError(`${label}: the file shrank while playing: it ends at byte ${position} of ${mediaEnd}`);
       position += n;
       return n;
     },

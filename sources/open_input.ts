@@ -47,8 +47,8 @@ export interface InputOptions {
   dataClock?: ByteClock;
   /** `--latency`: a network input's buffer between arrival and pacing, ms (latency_hold.ts). */
   latencyMs?: number;
-  /** The name whose extension says the kind, where the path has none (the server opens media as /proc/self/fd/N). */
-  kindName?: string;
+  /** The name the input goes by, where the path is not it (the server opens media as /proc/self/fd/N): its extension says the kind, and read errors name it. */
+  name?: string;
 }
 
 /** A network input's latency buffer when `--latency` is not given. */
@@ -178,7 +178,7 @@ function regularFileSize(path: string): number | null {
 async function openFile(path: string, size: number, options: InputOptions): Promise<OpenedInput> {
   let head = await readHead(path, Math.min(size, FIRST_HEAD_BYTES));
   if (options.format) return rawPcm(path, 0, size, options.format, options);
-  const kind = detectInput(head, options.kindName ?? path);
+  const kind = detectInput(head, options.name ?? path);
   if (kind === "wav") {
     let header = wavHeader(head, path, size);
     if (header.status !== "ok" && head.length < Math.min(size, MAX_WAV_HEADER_BYTES)) {
@@ -210,7 +210,7 @@ function rawPcm(path: string, start: number, end: number, format: SampleFormat, 
   const mediaBytes = end - start - ((end - start) % frame);
   const startFrames = Math.floor((options.startSeconds ?? 0) * format.rate);
   const startOffset = Math.min(mediaBytes, startFrames * frame);
-  const source = openFileSource(path, start, start + mediaBytes);
+  const source = openFileSource(path, start, start + mediaBytes, options.name);
   source.seek(startOffset);
   return {
     info: { label: path, kind: "pcm", format, mediaBytes, durationUs: (mediaBytes / frame / format.rate) * US_PER_S },
@@ -315,7 +315,7 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
     startOffset = (await seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate }, seconds)) ?? startOffset;
   }
   const byteClock = mpegClock(pacing, options, isTs, bitrate);
-  const source = unwrapped(openFileSource(path, 0, size), packing, byteClock);
+  const source = unwrapped(openFileSource(path, 0, size, options.name), packing, byteClock);
   source.seek(startOffset);
   return {
     info: { label: path, kind: probe.container, mediaBytes, durationUs: (mediaBytes / byteRate) * US_PER_S },
@@ -339,7 +339,7 @@ async function seekByPcr(path: string, size: number, timeline: PcrTimeline, seco
 function dataFile(path: string, size: number, bitrate: number, options: InputOptions): OpenedInput {
   const byteRate = bitrate / 8;
   const startOffset = Math.min(size, Math.floor((options.startSeconds ?? 0) * byteRate));
-  const source = openFileSource(path, 0, size);
+  const source = openFileSource(path, 0, size, options.name);
   source.seek(startOffset);
   return {
     info: { label: path, kind: "data", mediaBytes: size, durationUs: (size / byteRate) * US_PER_S },
