@@ -41,6 +41,7 @@ import {
   type DropReason,
   type ErrorCode,
   errorReply,
+  FRESHNESS_MS,
   MAX_DATAGRAM,
   openEnvelope,
   type RequestRefusal,
@@ -105,8 +106,10 @@ export interface ControlEndpointOptions {
    * datagram is answered as it arrives, which only tests of the endpoint itself want.
    */
   readonly scheduler?: Scheduler;
-  /** Wall clock in ms, for freshness and the dedup window; Date.now by default. */
+  /** Wall clock in ms, for the requests' freshness (their `ts`); Date.now by default. */
   readonly nowMs?: () => number;
+  /** Monotonic ms, for intervals (the dedup window, the rate limit); performance.now by default. */
+  readonly monoMs?: () => number;
 }
 
 /** Sends a reply to the datagram's source. */
@@ -132,6 +135,14 @@ interface Admitted {
 const MAX_RETRIES_IN_FLIGHT = 4;
 /** Cached for a request that got no reply, so its retries get none either. */
 const NO_REPLY = new Uint8Array(0);
+/** A wall clock that moves this far against the monotonic one has been stepped (NTP, an operator). */
+const CLOCK_STEP_MS = 5_000;
+/**
+ * A signed request older than the newest accepted one by more than this is refused, whatever the
+ * server's clock says: after the clock steps back, a capture from before the step cannot come back
+ * fresh. Twice the freshness limit, so clients skewed either way within it all pass.
+ */
+const SIGNED_TS_FLOOR_MS = 2 * FRESHNESS_MS;
 
 export class ControlEndpoint {
   readonly counters: ControlCounters = {
@@ -148,6 +159,11 @@ export class ControlEndpoint {
   readonly #ops: ControlOps;
   readonly #log: Logger;
   readonly #nowMs: () => number;
+  readonly #monoMs: () => number;
+  /** Wall minus monotonic at the last request: a jump is a stepped clock. */
+  #clockOffsetMs: number | null = null;
+  /** The newest `ts` of an accepted signed request (the clients' clocks, not ours). */
+  #newestSignedTs = -Infinity;
   readonly #intake: ControlIntake<Admitted> | null;
   readonly #dedup = new DedupCache();
   /** Requests executing now, with the sizes of copies that arrived meanwhile. */
@@ -160,6 +176,7 @@ export class ControlEndpoint {
     this.#ops = options.ops;
     this.#log = options.log;
     this.#nowMs = options.nowMs ?? Date.now;
+    this.#monoMs = options.monoMs ?? (() => performance.now());
     this.#key = options.key;
     this.#limits = options.limits;
     this.#limiter = new RateLimiter({ ratePerSecond: options.limits.requestsPerSecond, burst: options.limits.requestBurst });
@@ -207,7 +224,7 @@ export class ControlEndpoint {
     const counters = this.counters;
     counters.requests++;
     const source = sourceKey(address);
-    if (!this.#limiter.allow(source, this.#nowMs())) {
+    if (!this.#limiter.allow(source, this.#monoMs())) {
       counters.rate_limited++;
       return null;
     }
@@ -226,6 +243,20 @@ export class ControlEndpoint {
     return null;
   }
 
+  /** Logs a stepped wall clock once per step: requests' freshness is judged against it. */
+  #noticeClockStep(nowMs: number): void {
+    const offset = nowMs - this.#monoMs();
+    if (this.#clockOffsetMs !== null && Math.abs(offset - this.#clockOffsetMs) > CLOCK_STEP_MS) {
+      const steppedS = Math.round((offset - this.#clockOffsetMs) / 1000);
+      this.#log.warn(
+        `the wall clock stepped ${steppedS > 0 ? "forward" : "back"} by ${Math.abs(steppedS)} s: control requests are fresh within ${FRESHNESS_MS / 1000} s of it, so clients that did not step are stale until the clocks agree` +
+          (steppedS < 0 ? `, and signed requests more than ${SIGNED_TS_FLOOR_MS / 1000} s older than the newest one accepted are refused until clients' clocks pass it (or the server restarts)` : "") +
+          "; pacing runs on the monotonic clock and is not affected",
+      );
+    }
+    this.#clockOffsetMs = offset;
+  }
+
   /**
    * Decodes an admitted datagram and answers it: from the dedup cache, or by running its op.
    * Synchronous when the op is (ping, status, interest…), so the intake can account for its time;
@@ -235,7 +266,13 @@ export class ControlEndpoint {
     const counters = this.counters;
     const { address, port, size, authenticated, mac, reply } = datagram;
     const now = this.#nowMs();
+    this.#noticeClockStep(now);
     const decoded = decodeBody(datagram.body, authenticated, now);
+    if (decoded.ok && authenticated && decoded.req.ts < this.#newestSignedTs - SIGNED_TS_FLOOR_MS) {
+      counters.dropped.stale++;
+      if (this.#log.debugEnabled) this.#log.debug("control request dropped: signed ts is older than requests already accepted", { from: address });
+      return;
+    }
     if (!decoded.ok) {
       if (decoded.drop) {
         counters.dropped[decoded.reason]++;
@@ -246,7 +283,8 @@ export class ControlEndpoint {
       return;
     }
     const { req } = decoded;
-    const seen = this.#dedup.claim(address, port, req.id, now, mac);
+    if (authenticated && req.ts > this.#newestSignedTs) this.#newestSignedTs = req.ts;
+    const seen = this.#dedup.claim(address, port, req.id, this.#monoMs(), mac);
     if (seen.kind === "pending") {
       counters.retries_in_flight++;
       // A copy from another source (a resent MAC) finds no list here and gets no reply.
@@ -276,7 +314,7 @@ export class ControlEndpoint {
     const complete = (answer: ControlReply) => {
       this.#inFlight.delete(inFlightKey);
       const out = replyFor(answer, size, authenticated);
-      this.#dedup.put(address, port, req.id, out ?? NO_REPLY, this.#nowMs(), mac);
+      this.#dedup.put(address, port, req.id, out ?? NO_REPLY, this.#monoMs(), mac);
       this.#transmit(out, answer, reply);
       // Copies that arrived while executing get the same bytes, one reply per copy.
       for (const copySize of retries) {
