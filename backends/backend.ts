@@ -65,6 +65,8 @@ export interface Backend {
   readonly pushesBack?: boolean;
   /** Delivers a unit; returns the bytes taken (stream backends may take fewer). The view is only valid during the call. */
   send(unit: Uint8Array, timing: UnitTiming): number;
+  /** A pause of the stream (nothing is sent meanwhile): a sound card holds its place rather than run dry. */
+  pause?(paused: boolean): void;
   /** The m= section for `--sdp`, for RTP outputs. */
   sdp?(): SdpMedia;
   /**

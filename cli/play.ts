@@ -157,7 +157,10 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
     startTerminalKeys({
       pause() {
         gate.closed = !gate.closed;
-        if (!gate.closed) for (const d of job.destinations) d.wake();
+        for (const d of job.destinations) {
+          d.backend.pause?.(gate.closed);
+          if (!gate.closed) d.wake();
+        }
         return gate.closed;
       },
       next: () => job.nextInput(),

@@ -237,6 +237,7 @@ export class Speaker implements Source {
     if (!this.pausedFlag) this.log.info("speaker: paused");
     this.pausedFlag = true;
     this.gate.closed = !this.session?.ending;
+    if (this.gate.closed) for (const d of this.session?.job.destinations ?? []) d.backend.pause?.(true);
     return { paused: true };
   }
 
@@ -244,7 +245,10 @@ export class Speaker implements Source {
     if (this.pausedFlag) this.log.info("speaker: resumed");
     this.pausedFlag = false;
     this.gate.closed = false;
-    for (const d of this.session?.job.destinations ?? []) d.wake();
+    for (const d of this.session?.job.destinations ?? []) {
+      d.backend.pause?.(false);
+      d.wake();
+    }
     return { paused: false };
   }
 

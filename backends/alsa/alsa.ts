@@ -173,6 +173,15 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
           counters.bytes += frames * bytesPerFrame;
           return frames * bytesPerFrame;
         },
+        pause(paused) {
+          if (failed) return;
+          try {
+            if (pcm.pause(paused) === "dropped" && !paused) ctx.log.info(`${label}: the device cannot pause; what it held when paused was dropped`);
+          } catch (err) {
+            failed = true;
+            ctx.fail(err instanceof AlsaError ? new PacerError(err.message) : (err as Error));
+          }
+        },
         close() {
           return pcm.close({ drain: !failed });
         },

@@ -101,6 +101,8 @@ const SYMBOLS = {
   snd_pcm_recover: { args: [ptr, i32, i32], returns: i32 },
   snd_pcm_drain: { args: [ptr], returns: i32 },
   snd_pcm_drop: { args: [ptr], returns: i32 },
+  /** (pcm, enable): hardware pause, where the device has it */
+  snd_pcm_pause: { args: [ptr, i32], returns: i32 },
   /** (pcm, snd_pcm_sframes_t *delay) */
   snd_pcm_delay: { args: [ptr, ptr], returns: i32 },
   snd_pcm_state: { args: [ptr], returns: i32 },

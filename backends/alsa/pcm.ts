@@ -140,6 +140,8 @@ export class AlsaPcm {
   readonly bytesPerFrame: number;
 
   #handle: Pointer | 0;
+  /** How pause(true) held the device, until pause(false). */
+  #paused: "paused" | "dropped" | null = null;
   #suspended = false;
   #closing: Promise<void> | null = null;
 
@@ -283,6 +285,28 @@ export class AlsaPcm {
   delayFrames(): number {
     const code = libasound().snd_pcm_delay(this.#live(), outSframes);
     return code < 0 ? 0 : outSframes[0]!;
+  }
+
+  /**
+   * Playback: holds the device where it is, so a pause longer than its buffer is no underrun.
+   * snd_pcm_pause where the device can; else snd_pcm_drop, which discards what the device held
+   * (those frames are not heard), and a prepare on resume. A stream not running needs neither.
+   * Returns how it paused ("paused", "dropped") or null.
+   */
+  pause(on: boolean): "paused" | "dropped" | null {
+    if (this.stream !== "playback" || this.#closing) return null;
+    const lib = libasound();
+    const handle = this.#live();
+    if (on) {
+      if (this.#paused !== null || lib.snd_pcm_state(handle) !== SND_PCM_STATE_RUNNING) return null;
+      this.#paused = lib.snd_pcm_pause(handle, 1) === 0 ? "paused" : (lib.snd_pcm_drop(handle), "dropped");
+      return this.#paused;
+    }
+    const was = this.#paused;
+    this.#paused = null;
+    const code = was === "paused" ? lib.snd_pcm_pause(handle, 0) : was === "dropped" ? lib.snd_pcm_prepare(handle) : 0;
+    if (code < 0) throw alsaErrorFor(this.name, code, "resuming it");
+    return was;
   }
 
   /** snd_pcm_state, one of the SND_PCM_STATE_* values in libasound.ts. */

@@ -19,7 +19,7 @@ import {
   alsaErrorFor,
   listPcms,
 } from "../../backends/alsa/pcm.ts";
-import { EBUSY, libasoundUnavailable, SND_PCM_STATE_PREPARED } from "../../backends/alsa/libasound.ts";
+import { EBUSY, libasoundUnavailable, SND_PCM_STATE_PAUSED, SND_PCM_STATE_PREPARED, SND_PCM_STATE_RUNNING } from "../../backends/alsa/libasound.ts";
 import { bytesPerFrame, ENCODINGS, type Encoding, type SampleFormat } from "../../protocol/sample_format.ts";
 import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";
 
@@ -128,6 +128,29 @@ describe.skipIf(skip)("alsa: PCM through libasound", () => {
     expect(pcm.state()).toBe(SND_PCM_STATE_PREPARED); // not started yet
     await pcm.close();
     expect(Buffer.from(readFileSync(rc.outFile)).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  test("pause holds a running device (snd_pcm_pause) past its buffer's length; resumed, every frame is written once", async () => {
+    const format: SampleFormat = { encoding: "s16le", rate: 44100, channels: 2 };
+    const bytes = tone(format, 0.6);
+    const half = bytes.byteLength / 2 - ((bytes.byteLength / 2) % bytesPerFrame(format));
+    const pcm = AlsaPcm.open(TEST_PCM, { stream: "playback", format });
+    await playAll(pcm, bytes.subarray(0, half));
+    expect(pcm.state()).toBe(SND_PCM_STATE_RUNNING);
+    expect(pcm.pause(true)).toBe("paused");
+    expect(pcm.state()).toBe(SND_PCM_STATE_PAUSED);
+    expect(pcm.pause(true)).toBe(null); // already held
+    await Bun.sleep(300); // three times the 100 ms buffer
+    expect(pcm.pause(false)).toBe("paused");
+    expect(pcm.state()).toBe(SND_PCM_STATE_RUNNING);
+    await playAll(pcm, bytes.subarray(half));
+    await pcm.close();
+    expect(pcm.underruns).toBe(0);
+    expect(Buffer.from(readFileSync(rc.outFile)).equals(Buffer.from(bytes))).toBe(true);
+    // A stream that is not running needs no pause.
+    const idle = AlsaPcm.open(TEST_PCM, { stream: "playback", format });
+    expect(idle.pause(true)).toBe(null);
+    await idle.close({ drain: false });
   });
 
   test("write takes whole frames, never more than are available, and refuses a short buffer", async () => {
