@@ -1,0 +1,138 @@
+/**
+ * Faults on the acquisition port of a `[[live]]` channel, with a real `pacer serve`:
+ *
+ * - a slowloris: connections that never answer the key challenge hold the handshake slots at
+ *   most HANDSHAKE_MS; a real `pacer acquire` with the key gets in after them, and the silent
+ *   ones are closed;
+ * - a half-open source that sends a little and goes silent without closing: the channel shows it
+ *   stalled, drops it after its silence timeout and listens again, and a new source is taken;
+ * - a source that floods far faster than real time: the `live:` job keeps the stream's own pace
+ *   (no burst reaches its receiver), and the server's memory stays within the channel's ring.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import { HANDSHAKE_MS, MAX_HANDSHAKES } from "../../server/live/live_channel.ts";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { runPacer } from "../helpers/pacer.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+import { freeTcpPort, KEY_TEXT, makeSharedDir, type ServeFixture, startServe } from "../server/serve_fixture.ts";
+
+const BITRATE = 2_000_000;
+let serve: ServeFixture;
+let dir: string;
+let keyPath: string;
+const openPort = freeTcpPort();
+const keyedPort = freeTcpPort();
+const floodPort = freeTcpPort();
+const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+
+async function channelLine(name: string): Promise<string> {
+  return (await ctl("list")).stdout.split("\n").find((l) => l.startsWith(`live:${name}\t`)) ?? "";
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${serve.stderr().split("\n").slice(-8).join("\n")}`);
+    await Bun.sleep(100);
+  }
+}
+
+/** A raw TCP client that records when the server closes it. */
+function rawClient(port: number): Promise<{ socket: Socket; greeting: Promise<string>; closed: Promise<number> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port }, () => {
+      const greeting = new Promise<string>((ok) => socket.once("data", (d) => ok(d.toString())));
+      const closed = new Promise<number>((ok) => socket.once("close", () => ok(Date.now())));
+      resolve({ socket, greeting, closed });
+    });
+    socket.on("error", () => {});
+    socket.once("error", reject);
+  });
+}
+
+function serverRssMiB(): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${serve.child.pid}/status`, "utf8"));
+  return Number(m![1]) / 1024;
+}
+
+beforeAll(async () => {
+  dir = makeSharedDir("pacer-acq-faults-");
+  keyPath = join(dir, "live.key");
+  writeFileSync(keyPath, KEY_TEXT + "\n", { mode: 0o644 });
+  serve = await startServe({
+    config: [
+      `[[live]]\nname = "open"\nlisten = "tcp://127.0.0.1:${openPort}"`,
+      `[[live]]\nname = "keyed"\nlisten = "tcp://127.0.0.1:${keyedPort}"\nkey_file = "${keyPath}"`,
+      `[[live]]\nname = "flood"\nlisten = "tcp://127.0.0.1:${floodPort}"\nlatency_ms = 100`,
+    ].join("\n"),
+  });
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  serve?.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the acquisition port under faults", () => {
+  test("a slowloris holds the key handshakes at most HANDSHAKE_MS: the real source gets in after, the silent ones are closed", async () => {
+    const startedAt = Date.now();
+    const silent = await Promise.all(Array.from({ length: MAX_HANDSHAKES }, () => rawClient(keyedPort)));
+    for (const s of silent) expect(await s.greeting).toMatch(/^PACER-LIVE 1 key [0-9a-f]{64}\n$/);
+    const film = join(dir, "film.ts");
+    writeFileSync(film, makeCbrTs({ bitrate: BITRATE, duration: 2 }), { mode: 0o644 });
+    const acquire = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${keyedPort}?key=${keyPath}`], { timeoutMs: 30_000 });
+    expect(acquire.stderr).toContain(`acquired ${Bun.file(film).size} bytes`);
+    expect(acquire.code).toBe(0);
+    const closedAt = await Promise.all(silent.map((s) => s.closed));
+    for (const at of closedAt) expect(at - startedAt).toBeLessThan(HANDSHAKE_MS + 2_500);
+    expect(serve.stderr()).toContain('live "keyed": source refused: no key within the handshake time');
+  }, 40_000);
+
+  test("a half-open source goes stalled, is dropped after its silence, and the channel takes a new source", async () => {
+    const first = await rawClient(openPort);
+    expect(await first.greeting).toBe("PACER-LIVE 1 open\n");
+    first.socket.write(makeCbrTs({ bitrate: BITRATE, duration: 0.2 }));
+    await waitFor("stalled", async () => (await channelLine("open")).includes("\tstalled\t"), 5_000);
+    const droppedAt = await first.closed;
+    expect(serve.stderr()).toMatch(/live "open": source sent nothing for \d+ s; dropping it/);
+    await waitFor("listening again", async () => (await channelLine("open")).includes("\tlistening\t"), 3_000);
+    const second = await rawClient(openPort);
+    expect(await second.greeting).toBe("PACER-LIVE 1 open\n");
+    second.socket.write(makeCbrTs({ bitrate: BITRATE, duration: 0.2 }));
+    await waitFor("receiving from the new source", async () => (await channelLine("open")).includes("\treceiving\t"), 3_000);
+    second.socket.destroy();
+    expect(droppedAt).toBeGreaterThan(0);
+  }, 30_000);
+
+  test("a source flooding 30 s of stream in a burst: the job keeps the stream's pace, memory stays within the ring", async () => {
+    const rx = await udpReceiver();
+    const rssBefore = serverRssMiB();
+    try {
+      const play = await ctl("play", "live:flood", "--to", `udp://127.0.0.1:${rx.port}`, "--persistent");
+      expect(play.code).toBe(0);
+      const source = await rawClient(floodPort);
+      expect(await source.greeting).toBe("PACER-LIVE 1 open\n");
+      const flood = makeCbrTs({ bitrate: BITRATE, duration: 30 }); // 7.5 MB at once
+      source.socket.write(flood);
+      await Bun.sleep(1500);
+      const from = rx.packets.length;
+      const t0 = Bun.nanoseconds();
+      await Bun.sleep(2000);
+      const seconds = (Bun.nanoseconds() - t0) / 1e9;
+      const bytes = rx.packets.slice(from).reduce((n, p) => n + p.data.length, 0);
+      const mbps = (bytes * 8) / seconds / 1e6;
+      // The stream's own rate, not the flood's: within a quarter of 2 Mbit/s.
+      expect(mbps).toBeGreaterThan(1.5);
+      expect(mbps).toBeLessThan(2.5);
+      expect(serverRssMiB() - rssBefore).toBeLessThan(64);
+      source.socket.destroy();
+      await ctl("stop", play.stdout.trim());
+    } finally {
+      rx.close();
+    }
+  }, 30_000);
+});
