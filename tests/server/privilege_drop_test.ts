@@ -1,0 +1,65 @@
+/**
+ * Security review: started as root, `pacer serve` opens what needs root (its ports, the key file),
+ * then drops to nobody, and afterwards holds nothing that only root should: every uid and gid is
+ * the unprivileged one, no supplementary group is root's, no capability is left, the key file is
+ * not held open, and its only bound sockets are the ones it serves (control, HTTP, the live port).
+ * Runs only as root (as CI does); elsewhere there is nothing to drop.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { freeTcpPort, type ServeFixture, startServe } from "./serve_fixture.ts";
+
+const asRoot = process.getuid?.() === 0;
+let serve: ServeFixture;
+const httpPort = freeTcpPort();
+const livePort = freeTcpPort();
+
+beforeAll(async () => {
+  if (!asRoot) return;
+  serve = await startServe({ keyed: true, config: `http = "127.0.0.1:${httpPort}"\n[[live]]\nname = "cam"\nlisten = "tcp://127.0.0.1:${livePort}"` });
+});
+afterAll(async () => {
+  if (!serve) return;
+  await serve.stop();
+  serve.cleanup();
+});
+
+describe.skipIf(!asRoot)("after the privilege drop", () => {
+  test("no root id, group or capability is left", () => {
+    const status = readFileSync(`/proc/${serve.child.pid}/status`, "utf8");
+    const field = (name: string) => new RegExp(`^${name}:\\s+(.*)$`, "m").exec(status)![1]!.trim().split(/\s+/);
+    for (const id of [...field("Uid"), ...field("Gid")]) expect(Number(id)).toBeGreaterThan(0);
+    expect(field("Groups").filter((g) => g !== "").map(Number)).not.toContain(0);
+    expect(BigInt(`0x${field("CapEff")[0]}`)).toBe(0n);
+    expect(BigInt(`0x${field("CapPrm")[0]}`)).toBe(0n);
+    expect(serve.stderr()).toContain("dropped root privileges user=nobody");
+  });
+
+  test("no file is held open (the key file was read and closed), and the only bound sockets are the three it serves", () => {
+    const fdDir = `/proc/${serve.child.pid}/fd`;
+    const targets = readdirSync(fdDir).flatMap((fd) => {
+      try {
+        return [{ fd: Number(fd), target: readlinkSync(join(fdDir, fd)) }];
+      } catch {
+        return []; // closed meanwhile
+      }
+    });
+    // 0-2 are the stdio the test gave it (pipes).
+    const own = targets.filter((t) => t.fd > 2);
+    const files = own.filter((t) => t.target.startsWith("/") && t.target !== "/dev/null");
+    expect(files).toEqual([]);
+    expect(own.filter((t) => t.target.includes("key")).length).toBe(0);
+    // Bound sockets (in the kernel's inet tables, by inode): control (UDP), HTTP and live (TCP).
+    const inodes = new Set(own.filter((t) => t.target.startsWith("socket:")).map((t) => t.target.slice(8, -1)));
+    const bound = ["udp", "tcp", "udp6", "tcp6"].flatMap((table) =>
+      readFileSync(`/proc/${serve.child.pid}/net/${table}`, "utf8")
+        .split("\n")
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((cols) => inodes.has(cols[9] ?? ""))
+        .map((cols) => `${table} ${parseInt(cols[1]!.split(":")[1]!, 16)}`),
+    );
+    expect(bound.sort()).toEqual([`tcp ${httpPort}`, `tcp ${livePort}`, `udp ${serve.port}`].sort());
+  });
+});
