@@ -5,42 +5,17 @@
  * pair of its own: the datagrams never leave the namespace.
  */
 import { afterAll, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { makeIpv6MulticastNetns } from "../helpers/netns.ts";
 import { MAIN } from "../helpers/pacer.ts";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
 
-function ip(args: string[]): boolean {
-  return spawnSync("ip", args, { stdio: "ignore" }).status === 0;
-}
-
-/** A namespace with a veth pair carrying fd00::1 and IPv6 multicast, or null (skip) where it cannot be made. */
-function ipv6MulticastNetns(): { exec: string[]; remove(): void } | null {
-  const name = `pacer-ssm6-${process.pid}`;
-  const ns = (cmd: string[]) => ["netns", "exec", name, ...cmd];
-  const ok =
-    ip(["netns", "add", name]) &&
-    ip(ns(["ip", "link", "set", "lo", "up"])) &&
-    ip(ns(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"])) &&
-    ip(ns(["ip", "link", "set", "v0", "up", "multicast", "on"])) &&
-    ip(ns(["ip", "link", "set", "v1", "up", "multicast", "on"])) &&
-    ip(ns(["ip", "-6", "addr", "add", "fd00::1/64", "dev", "v0", "nodad"])) &&
-    ip(ns(["ip", "-6", "route", "add", "ff00::/8", "dev", "v0", "table", "local"]));
-  if (!ok) {
-    ip(["netns", "del", name]);
-    if (process.env.CI === "true") throw new Error("cannot make a network namespace with a veth pair; CI must be able to");
-    console.warn("skipping: cannot make a network namespace with a veth pair");
-    return null;
-  }
-  return { exec: ["ip", "netns", "exec", name], remove: () => void ip(["netns", "del", name]) };
-}
-
 test("record udp://@[ff3e::…]?source=: the named source's stream byte for byte; another source's join gets nothing (exit 1)", async () => {
-  const ns = ipv6MulticastNetns();
+  const ns = makeIpv6MulticastNetns("pacer-ssm6");
   if (!ns) return;
   try {
     const ts = makeCbrTs({ bitrate: 1_000_000, duration: 1 });

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sapGetMessageIdHash, sapGetOriginatingSource, sapGetPayload, sapIsDeletion } from "../../protocol/sap.ts";
-import { decodeCapture, startCapture } from "../helpers/capture.ts";
+import { decodeCapture, hexBytes, startCapture } from "../helpers/capture.ts";
 import { makeLoopbackNetns, type Netns } from "../helpers/netns.ts";
 import { havePeer, MAIN, runPacer } from "../helpers/pacer.ts";
 
@@ -75,7 +75,7 @@ beforeAll(async () => {
   sap = decodeCapture(pcap, ["frame.time_epoch", "ip.dst", "udp.payload"]).map(([time, dst, payload]) => ({
     atUs: Math.round(Number(time) * 1e6),
     dst: dst!,
-    bytes: Uint8Array.from(Buffer.from(payload!.replaceAll(":", ""), "hex")),
+    bytes: hexBytes(payload!),
   }));
 }, 40_000);
 

@@ -41,6 +41,11 @@ export async function startCapture(filter: string, path: string, options: { ifac
  * `udp.port==5005,rtcp`; returns one row per packet, one string per field (several values of
  * one field, as in a compound RTCP packet, are joined with "|").
  */
+/** tshark's colon-separated hex (`udp.payload`) as bytes. */
+export function hexBytes(text: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(text.replaceAll(":", ""), "hex"));
+}
+
 export function decodeCapture(path: string, fields: string[], decodeAs: string[] = [], filter?: string): string[][] {
   const args = ["-r", path, "-T", "fields", "-E", "separator=\t", "-E", "aggregator=|", "-E", "occurrence=a"];
   for (const rule of decodeAs) args.push("-d", rule);

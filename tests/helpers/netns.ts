@@ -1,6 +1,7 @@
 /**
- * A throwaway network namespace with only a loopback interface, multicast on and 224.0.0.0/4
- * routed to it: multicast tests (SAP, groups) send there and nowhere else. Needs root (or
+ * Throwaway network namespaces: one with only a loopback interface, multicast on and 224.0.0.0/4
+ * routed to it, and one with a veth pair for IPv6 multicast. Multicast tests (SAP, groups) send
+ * there and nowhere else. Needs root (or
  * CAP_SYS_ADMIN); where namespaces cannot be made the test skips with a message, except under CI,
  * which can make them.
  */
@@ -22,11 +23,32 @@ function ip(args: string[]): { ok: boolean; stderr: string } {
 /** Makes the namespace, or returns null (with a console warning) where that is not possible. */
 export function makeLoopbackNetns(prefix: string): Netns | null {
   const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
-  const steps = [
+  return makeNetns(name, [
     ["netns", "add", name],
     ["netns", "exec", name, "ip", "link", "set", "lo", "up", "multicast", "on"],
     ["netns", "exec", name, "ip", "route", "add", "224.0.0.0/4", "dev", "lo"],
-  ];
+  ]);
+}
+
+/**
+ * IPv6 multicast is not delivered over `lo`: this namespace has a veth pair of its own (v0, v1)
+ * carrying fd00::1 on v0, and every IPv6 multicast group routed to v0. Nothing leaves it.
+ */
+export function makeIpv6MulticastNetns(prefix: string): Netns | null {
+  const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const inside = (cmd: string[]) => ["netns", "exec", name, ...cmd];
+  return makeNetns(name, [
+    ["netns", "add", name],
+    inside(["ip", "link", "set", "lo", "up"]),
+    inside(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]),
+    inside(["ip", "link", "set", "v0", "up", "multicast", "on"]),
+    inside(["ip", "link", "set", "v1", "up", "multicast", "on"]),
+    inside(["ip", "-6", "addr", "add", "fd00::1/64", "dev", "v0", "nodad"]),
+    inside(["ip", "-6", "route", "add", "ff00::/8", "dev", "v0", "table", "local"]),
+  ]);
+}
+
+function makeNetns(name: string, steps: string[][]): Netns | null {
   for (const step of steps) {
     const result = ip(step);
     if (!result.ok) {
