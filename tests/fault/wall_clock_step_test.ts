@@ -9,7 +9,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createLogger } from "../../foundation/log.ts";
-import { type ControlReply, type ControlRequest, decodeReply, encodeRequest, okReply } from "../../protocol/control.ts";
+import { type ControlRequest, encodeRequest, okReply } from "../../protocol/control.ts";
 import { ControlEndpoint } from "../../server/control_server.ts";
 
 const KEY = new Uint8Array(32).fill(7);
@@ -21,7 +21,7 @@ function rig(limits = { requestsPerSecond: 50, requestBurst: 100 }) {
   let wallOffset = REAL_START - mono; // wall = mono + offset; a step changes the offset
   const warnings: string[] = [];
   const executed: string[] = [];
-  const replies: ControlReply[] = [];
+  const replies: Uint8Array[] = [];
   const log = createLogger({ level: "warn", write: (line) => warnings.push(line) });
   const endpoint = new ControlEndpoint({
     ops: { run: (req: ControlRequest) => (executed.push(req.id), okReply(req.id, { done: true })) },
@@ -46,7 +46,7 @@ function rig(limits = { requestsPerSecond: 50, requestBurst: 100 }) {
     /** Real (unstepped) time: what a client with a good clock writes in `ts`. */
     real: () => mono + REAL_START - 1_000,
     async send(bytes: Uint8Array, port = 4000) {
-      await endpoint.receive(bytes, "127.0.0.1", port, (reply) => replies.push(decodeReply(reply, KEY)!));
+      await endpoint.receive(bytes, "127.0.0.1", port, (reply) => replies.push(reply));
     },
   };
 }
