@@ -22,8 +22,9 @@ const FLOORS: readonly (readonly string[])[] = [
   // The speaker plays a queue through the pipeline; the server drives it and the recorder.
   ["speaker", "recorder", "server"],
   ["client", "cli"],
-  // The entry point and the tools around it; the bench borrows the tests' fixtures.
-  ["main.ts", "tests", "bench", "scripts"],
+  // The entry point and the tools around it; the bench borrows the tests' fixtures, and the
+  // soak the bench's.
+  ["main.ts", "tests", "bench", "soak", "scripts"],
 ];
 /** Same-floor pairs that are independent: neither may import the other. */
 const PEERS = new Set(["protocol>scheduler", "scheduler>protocol", "convert>sources", "sources>convert"]);

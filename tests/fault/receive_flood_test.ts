@@ -9,7 +9,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
 import { startPacer } from "../helpers/pacer.ts";
-import { freeUdpPort } from "../helpers/ports.ts";
+import { freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
@@ -24,7 +24,8 @@ test("record under a flood: keeps running, memory bounded, whole packets, drops 
   const rec = startPacer(["record", `udp://@127.0.0.1:${port}`, "--out", out]);
   let stderr = "";
   rec.stderr.on("data", (d) => (stderr += d));
-  await Bun.sleep(600); // it binds
+  await waitUdpBound(port);
+  await Bun.sleep(200); // past the bind: its start-up allocations are done before the baseline
   const rssBefore = rssMiB(rec.pid!);
   // 20 s of 10 Mbit/s TS sent in one go: 19,000 datagrams as fast as the socket takes them.
   const ts = makeCbrTs({ bitrate: 10_000_000, duration: 20 });

@@ -1,4 +1,5 @@
 /** Loopback ports that were free a moment ago, for servers the tests and the bench start. */
+import { readFileSync } from "node:fs";
 
 /** A UDP port on 127.0.0.1 that was free a moment ago. */
 export async function freeUdpPort(): Promise<number> {
@@ -14,4 +15,30 @@ export function freeTcpPort(): number {
   const port = server.port;
   server.stop(true);
   return port;
+}
+
+/** Whether some process has a UDP socket bound to `port` (IPv4 or IPv6), per /proc/net. */
+function udpPortBound(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
+    try {
+      const lines = readFileSync(table, "utf8").split("\n").slice(1);
+      if (lines.some((line: string) => line.trim().split(/\s+/)[1]?.endsWith(hex.trim()))) return true;
+    } catch {
+      // no IPv6 table on this host
+    }
+  }
+  return false;
+}
+
+/**
+ * Waits until a child has bound its receive socket: a fixed sleep is too short on a loaded CI
+ * host, and datagrams sent before the bind are lost without a trace.
+ */
+export async function waitUdpBound(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!udpPortBound(port)) {
+    if (Date.now() > deadline) throw new Error(`nothing bound UDP port ${port} within ${timeoutMs} ms`);
+    await Bun.sleep(20);
+  }
 }
