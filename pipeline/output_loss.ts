@@ -3,7 +3,7 @@
  * how much of the stream never reached it, out of how much, and why, in the
  * words of the mechanisms that dropped it (a command restarted, an output
  * that fell too far behind the others and skipped ahead, one given up on
- * after the end of the stream). Outputs that lost nothing say nothing.
+ * after the end of the stream, datagrams that found no room to send). Outputs that lost nothing say nothing.
  *
  * @example
  * ```ts
@@ -38,6 +38,8 @@ export function describeLoss(d: Destination, closedBy: "end" | "stop", bounds: L
   const why: string[] = [];
   const restarts = d.backend.counters.errors.restart ?? 0;
   if (restarts > 0) why.push(`restarted ${times(restarts)}`);
+  const noRoom = d.backend.counters.errors.nobufs ?? 0;
+  if (noRoom > 0) why.push(`${noRoom === 1 ? "1 datagram" : `${noRoom} datagrams`} found no room to send`);
   if (d.skipsAhead > 0) why.push(`fell more than ${bounds.lagBoundS} s behind the other outputs and skipped ahead ${times(d.skipsAhead)}`);
   if (d.givenUp || d.backend.counters.errors.ended) {
     why.push(`cut off ${bounds.graceS} s after ${closedBy === "end" ? "the end of the stream" : "being stopped"}`);

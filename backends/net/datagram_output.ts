@@ -23,8 +23,11 @@ export interface DatagramOutput {
   source?: { host: string; port: number };
 }
 
-/** Parses and validates `target` (options beyond `options` are a UsageError), then opens its socket. */
-export async function openDatagramOutput(target: string, options: readonly string[], ctx: BackendContext): Promise<DatagramOutput> {
+/**
+ * Parses and validates `target` (options beyond `options` are a UsageError), then opens its socket.
+ * `headerBytes`: what each datagram carries before the stream's bytes (RTP's header).
+ */
+export async function openDatagramOutput(target: string, options: readonly string[], ctx: BackendContext, headerBytes = 0): Promise<DatagramOutput> {
   const endpoint = parseEndpoint(target, options);
   if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
   const ttl = intParam(endpoint, "ttl", 0, 255);
@@ -33,7 +36,7 @@ export async function openDatagramOutput(target: string, options: readonly strin
   const resolved = await resolveHost(endpoint.host);
   const dest = { ...resolved, port: endpoint.port };
   const counters = newCounters();
-  const sender = await openUdpSender(dest, { ttl, iface: endpoint.params.get("iface") ?? undefined, source }, counters, ctx);
+  const sender = await openUdpSender(dest, { ttl, iface: endpoint.params.get("iface") ?? undefined, source, headerBytes }, counters, ctx);
   return { endpoint, dest, sender, counters, ttl, source };
 }
 

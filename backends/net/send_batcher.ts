@@ -59,6 +59,11 @@ export function sendMode(): "batched" | "socket" {
   return usable ? "batched" : "socket";
 }
 
+const EAGAIN = 11;
+const ENOBUFS = 105;
+/** The warning for a datagram dropped for want of room: the socket's buffer or its route's queue is full. */
+export const NO_ROOM = "no room to send (send buffer or interface queue full); datagram dropped";
+
 const ERRNO_KINDS: Record<number, string> = {
   1: "eperm",
   11: "nobufs",
@@ -82,6 +87,8 @@ interface BatchedDestination {
   readonly owner: number;
   readonly label: string;
   readonly counters: BackendCounters;
+  /** Bytes of each datagram that are not the stream's (an RTP header), left out of lost bytes. */
+  readonly headerBytes: number;
   readonly report: (kind: string, message: string) => void;
 }
 
@@ -111,9 +118,16 @@ class SendBatcher {
     if (!shared) {
       const byAddress = new Map<number | string, Set<BatchedDestination>>();
       const socket = openUdpBatchSocket(options, {
-        dropped: (owner, e) => {
+        dropped: (owner, e, length) => {
           const d = this.owners[owner];
-          if (d) d.report(errnoKind(e), e === 11 || e === 105 ? "send buffer full; datagram dropped" : `send failed (errno ${e}); still sending on schedule`);
+          if (!d) return;
+          if (e === EAGAIN || e === ENOBUFS) {
+            // pacer's own loss (no room to send), unlike an error the network answered: the job reports it.
+            d.counters.lostBytes += Math.max(0, length - d.headerBytes);
+            d.report("nobufs", NO_ROOM);
+          } else {
+            d.report(errnoKind(e), `send failed (errno ${e}); still sending on schedule`);
+          }
         },
         error: (name, e) => {
           const kind = errnoKind(e);
@@ -134,9 +148,11 @@ class SendBatcher {
   }
 
   remove(shared: SharedSocket, destination: BatchedDestination, addressKey: number | string): void {
-    // Its last datagrams go out first, and any error they drew is reported.
+    // Its last datagrams go out first, and any error they drew is reported; what its congested
+    // route still holds back is counted lost now, before its owner id can be reused.
     this.flushSocket(shared);
     shared.socket.readErrors();
+    shared.socket.discard(destination.owner);
     const set = shared.byAddress.get(addressKey);
     set?.delete(destination);
     if (set?.size === 0) shared.byAddress.delete(addressKey);
@@ -210,7 +226,7 @@ export function openBatchedSender(
   }
   let opened: ReturnType<SendBatcher["add"]>;
   try {
-    opened = batcher.add(key, { ...options, family }, (owner) => ({ owner, label, counters, report }));
+    opened = batcher.add(key, { ...options, family }, (owner) => ({ owner, label, counters, headerBytes: options.headerBytes ?? 0, report }));
   } catch (error) {
     throw new PacerError(`cannot open a UDP socket to ${label}: ${(error as Error).message}`);
   }
@@ -230,7 +246,8 @@ export function openBatchedSender(
       if (!socket.stage(name, nameLength, datagram, owner, now)) {
         ownBatcher.flushSocket(shared);
         if (!socket.stage(name, nameLength, datagram, owner, now)) {
-          report("nobufs", "send buffer full; datagram dropped");
+          counters.lostBytes += Math.max(0, datagram.length - (options.headerBytes ?? 0));
+          report("nobufs", NO_ROOM);
           return false;
         }
       }

@@ -26,7 +26,7 @@ import { PacerError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, countError } from "../backend.ts";
 import { isMulticast } from "../../foundation/net/address.ts";
 import { openUdpSocket } from "../../foundation/net/udp_socket.ts";
-import { openBatchedSender, sendMode } from "./send_batcher.ts";
+import { NO_ROOM, openBatchedSender, sendMode } from "./send_batcher.ts";
 
 export interface UdpSenderOptions {
   /** Multicast (or unicast) TTL / hop limit. */
@@ -37,6 +37,8 @@ export interface UdpSenderOptions {
   source?: { host: string; port: number };
   /** Log errors at debug level only: for side channels (RTCP, SAP) whose peers may not listen. */
   quiet?: boolean;
+  /** Bytes at the head of each datagram that are not the stream's (RTP's 12), for lost-byte counts. */
+  headerBytes?: number;
 }
 
 export interface UdpSender {
@@ -110,7 +112,8 @@ async function openConnectedSender(
       try {
         if (socket.send(datagram)) return true;
         // false: the kernel queue is full; drop this datagram rather than stall the schedule.
-        countError(counters, "nobufs");
+        counters.lostBytes += Math.max(0, datagram.length - (options.headerBytes ?? 0));
+        report("nobufs", NO_ROOM);
         return false;
       } catch (error) {
         onError(error as Error);

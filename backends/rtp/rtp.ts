@@ -92,7 +92,7 @@ export const rtpBackend: BackendFactory = {
     const sapOn = flagParam(target, endpoint.params.get("sap"), "sap");
     const sapIntervalS = secondsParam(target, endpoint.params.get("sap-interval"), "sap-interval", SAP_DEFAULT_INTERVAL_S, MAX_SAP_INTERVAL_S);
     if (endpoint.params.has("sap-interval") && !sapOn) throw new UsageError(`${target}: sap-interval= needs sap=1`);
-    const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx);
+    const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx, RTP_HEADER_SIZE);
     const iface = endpoint.params.get("iface") ?? undefined;
     const scheduler = ctx.scheduler;
     const clock = scheduler.clock;

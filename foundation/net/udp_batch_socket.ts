@@ -8,8 +8,11 @@
  * the socket's pending error, and the next send fails with it (and is not sent), whatever its own
  * destination. So a failed message is retried after the error queue is read (which clears the
  * pending error), and each error is reported against the address the queue names, never against
- * the message that happened to meet it. A full send buffer (EAGAIN, or ENOBUFS from a full
- * device queue) keeps the unsent messages staged, in order, for the next flush.
+ * the message that happened to meet it. A full send buffer (EAGAIN: the socket's, shared by every
+ * destination) keeps the unsent messages staged, in order, for the next flush. ENOBUFS is a full
+ * queue on the message's own route (a device, or a traffic-control class that shapes one
+ * destination): that message, and its destination's later ones (to keep their order), are kept
+ * back while the rest of the batch goes on, so a congested route never holds back another.
  *
  * Nothing is allocated per datagram: the mmsghdr, iovec and sockaddr arrays and the payload arena
  * are views of one ArrayBuffer made before any pointer is taken (asking a small typed array for
@@ -97,10 +100,10 @@ export interface BatchSocketOptions {
 
 export interface BatchSocketEvents {
   /**
-   * A staged message was not sent: its own error (`errno`: a route, a firewall) or, EAGAIN or
-   * ENOBUFS, it waited longer than the flush's `maxHoldUs` for room.
+   * A staged message of `length` bytes was not sent: its own error (`errno`: a route, a
+   * firewall) or, EAGAIN or ENOBUFS, it waited longer than the flush's `maxHoldUs` for room.
    */
-  dropped(owner: number, errnoValue: number): void;
+  dropped(owner: number, errnoValue: number, length: number): void;
   /** The error queue reported `errnoValue` for the destination in `name` (its sockaddr, valid during the call). */
   error(name: Uint8Array, errnoValue: number): void;
 }
@@ -109,7 +112,7 @@ export interface UdpBatchSocket {
   readonly localPort: number;
   /** Messages staged and not yet sent. */
   readonly staged: number;
-  /** True when the last flush stopped on a full send buffer (EAGAIN/ENOBUFS): flush again soon. */
+  /** True when the last flush left messages staged for a full send buffer or route (EAGAIN/ENOBUFS): flush again soon. */
   readonly blocked: boolean;
   /** sendmmsg calls made, and datagrams they sent, since the socket opened. */
   readonly calls: number;
@@ -124,6 +127,8 @@ export interface UdpBatchSocket {
   flush(now: number, maxHoldUs: number): void;
   /** Reads the error queue, reporting each entry; returns how many were read. */
   readErrors(): number;
+  /** Drops what `owner` still has staged, each reported in `dropped`: its destination is closing. */
+  discard(owner: number): void;
   close(): void;
 }
 
@@ -216,6 +221,18 @@ function batchSender(c: Libc, fd: number, localPort: number, events: BatchSocket
   const payloadAt = new Int32Array(BATCH_MESSAGES);
   const payloadLength = new Int32Array(BATCH_MESSAGES);
   const stagedAt = new Float64Array(BATCH_MESSAGES);
+  /** Messages the route refused (ENOBUFS) in this flush, and their owners, whose later messages wait too. */
+  const held = new Uint8Array(BATCH_MESSAGES);
+  const heldOwners = new Int32Array(BATCH_MESSAGES);
+  let heldCount = 0;
+  const isHeldOwner = (owner: number): boolean => {
+    for (let k = 0; k < heldCount; k++) if (heldOwners[k] === owner) return true;
+    return false;
+  };
+  const hold = (i: number) => {
+    held[i] = 1;
+    if (!isHeldOwner(owners[i]!)) heldOwners[heldCount++] = owners[i]!;
+  };
 
   // The error queue's recvmsg: one msghdr, one iovec, the name, the control buffer, a little payload.
   const errMemory = new ArrayBuffer(MMSGHDR_SIZE + IOVEC_SIZE + SOCKADDR_SIZE + ERR_CONTROL_SIZE + ERR_PAYLOAD_SIZE);
@@ -265,13 +282,19 @@ function batchSender(c: Libc, fd: number, localPort: number, events: BatchSocket
     return read;
   };
 
-  /** Moves messages [from, count) to the front, payloads too (the rare path: a full send buffer). */
+  /**
+   * Moves the held messages and [from, count) to the front, payloads too, in order (the rare path:
+   * a full send buffer or route). What waited longer than `maxHoldUs` is dropped instead.
+   */
   const compact = (from: number, now: number, maxHoldUs: number) => {
     let kept = 0;
     let arena = 0;
-    for (let i = from; i < count; i++) {
+    for (let i = 0; i < count; i++) {
+      const keep = i >= from || held[i] === 1;
+      held[i] = 0;
+      if (!keep) continue;
       if (now - stagedAt[i]! > maxHoldUs) {
-        events.dropped(owners[i]!, ENOBUFS);
+        events.dropped(owners[i]!, ENOBUFS, payloadLength[i]!);
         continue;
       }
       const length = payloadLength[i]!;
@@ -330,8 +353,19 @@ function batchSender(c: Libc, fd: number, localPort: number, events: BatchSocket
       blocked = false;
       let start = 0;
       let retries = 0;
+      heldCount = 0;
       while (start < count && open) {
-        const n = sendmmsg(fd, (base + start * MMSGHDR_SIZE) as Pointer, count - start, MSG_DONTWAIT);
+        // After a route refused a message, its destination's later ones wait with it, in order.
+        let end = count;
+        if (heldCount > 0) {
+          end = start;
+          while (end < count && !isHeldOwner(owners[end]!)) end++;
+          if (end === start) {
+            hold(start++);
+            continue;
+          }
+        }
+        const n = sendmmsg(fd, (base + start * MMSGHDR_SIZE) as Pointer, end - start, MSG_DONTWAIT);
         calls++;
         if (n > 0) {
           start += n;
@@ -341,9 +375,15 @@ function batchSender(c: Libc, fd: number, localPort: number, events: BatchSocket
         }
         const e = errno(c);
         if (e === EINTR) continue;
-        if (e === EAGAIN || e === ENOBUFS) {
+        if (e === EAGAIN) {
           blocked = true;
           break;
+        }
+        if (e === ENOBUFS) {
+          blocked = true;
+          hold(start++);
+          retries = 0;
+          continue;
         }
         // Perhaps another destination's ICMP error, pending on the socket: reading the queue
         // reports it against its own destination and clears it; then this message goes again.
@@ -351,11 +391,11 @@ function batchSender(c: Libc, fd: number, localPort: number, events: BatchSocket
           retries++;
           continue;
         }
-        events.dropped(owners[start]!, e);
+        events.dropped(owners[start]!, e, payloadLength[start]!);
         start++;
         retries = 0;
       }
-      if (start >= count) {
+      if (start >= count && heldCount === 0) {
         count = 0;
         arenaUsed = 0;
       } else {
@@ -363,6 +403,15 @@ function batchSender(c: Libc, fd: number, localPort: number, events: BatchSocket
       }
     },
     readErrors,
+    discard(owner) {
+      let any = false;
+      for (let i = 0; i < count; i++) {
+        if (owners[i] !== owner) continue;
+        stagedAt[i] = -Infinity; // older than any hold: compact drops and reports it
+        any = true;
+      }
+      if (any) compact(0, 0, 0);
+    },
     close() {
       if (!open) return;
       open = false;
