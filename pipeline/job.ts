@@ -356,12 +356,16 @@ export class Job implements DestinationHost, PacketInput {
     return lowest;
   }
 
+  /**
+   * The input failed (a read error, a file that shrank): said once, and the job ends with it. What
+   * was read before the failure still goes out on schedule, as a stream that ends there: a bad
+   * sector costs what lies beyond it, not the seconds already loaded.
+   */
   private failInput(error: Error): void {
     this.inputError = error;
     this.options.log.error(error.message);
     this.inputEnded = true;
-    for (const d of this.destinations) d.stop();
-    void this.finish();
+    for (const d of this.destinations) d.wake();
   }
 
   destinationDone(destination: Destination): void {

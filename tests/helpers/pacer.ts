@@ -16,11 +16,14 @@ export interface RunOptions {
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
+  /** A command that runs `bun main.ts …` for the test (tests/helpers/eio_after.ts, for one). */
+  launcher?: string[];
 }
 
 /** Starts pacer and returns the child, for tests that talk to it while it runs. */
 export function startPacer(args: string[], options: RunOptions = {}) {
-  return spawn(process.execPath, [MAIN, ...args], {
+  const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
+  return spawn(command!, [...prefix, MAIN, ...args], {
     cwd: options.cwd ?? REPO,
     env: { ...process.env, ...options.env },
     stdio: ["pipe", "pipe", "pipe"],

@@ -26,6 +26,8 @@ export interface ServeOptions {
   readonly limits?: string;
   /** Configure key_file with KEY. */
   readonly keyed?: boolean;
+  /** Runs the server through this command (RunOptions.launcher). */
+  readonly launcher?: string[];
 }
 
 export interface ServeFixture {
@@ -51,7 +53,7 @@ export function makeSharedDir(prefix: string): string {
 
 export async function startServe(options: ServeOptions = {}): Promise<ServeFixture> {
   const prepared = await prepareServe(options);
-  const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
+  const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port, options.launcher);
   await fixture.ready;
   return fixture;
 }
@@ -78,8 +80,8 @@ export async function prepareServe(options: ServeOptions = {}) {
 }
 
 /** Starts `pacer serve --config configPath`; `ready` resolves once it logs "serving". */
-export function launch(dir: string, mediaRoot: string, configPath: string, port: number): ServeFixture & { ready: Promise<void> } {
-  const child = startPacer(["serve", "--config", configPath]);
+export function launch(dir: string, mediaRoot: string, configPath: string, port: number, launcher?: string[]): ServeFixture & { ready: Promise<void> } {
+  const child = startPacer(["serve", "--config", configPath], { launcher });
   let stderr = "";
   let exited = false;
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => ((exited = true), resolve(code))));
