@@ -20,7 +20,7 @@ import { parseSeconds } from "../foundation/units.ts";
 import { parseKeep, parseRotate, type RecordFileOptions } from "../recorder/record_options.ts";
 import { outPatternError } from "./recording/out_path.ts";
 import { RecordingPlan } from "./recording/schedule.ts";
-import { DEFAULT_BUFFER_SECONDS, DEFAULT_IDLE_CLOSE_S, DEFAULT_SPEAKER_FORMAT } from "../speaker/speaker_options.ts";
+import { DEFAULT_BUFFER_SECONDS, DEFAULT_IDLE_CLOSE_S, DEFAULT_SPEAKER_FORMAT, splitFollow } from "../speaker/speaker_options.ts";
 
 /**
  * The embedded default, also the reference for every key. Relative paths (media_root, key_file)
@@ -57,8 +57,10 @@ request_burst = 100
 # The speaker: a gapless queue of tracks (queue, pause, resume, cancel, clear). Absent: no speaker.
 # [speaker]
 # One or more outputs: alsa:DEVICE, cmd:COMMAND, rtp://HOST:PORT, file:PATH (each with its own send events).
+# alsa:DEVICE?follow=1 plays each track in its own format instead (bit-perfect): the outputs are
+# reopened where the format changes, with a short gap there only.
 # output = ["alsa:default"]
-# The format every track is converted to (RTP follows its pt=/format=).
+# The format every track is converted to (RTP follows its pt=/format=); with follow=1, the first one's.
 # format = "s16le:44100:2"
 # Seconds of the queue opened, decoded and converted ahead of the output.
 # buffer_seconds = 5
@@ -169,6 +171,8 @@ export interface DecoderConfig {
 export interface SpeakerConfig {
   readonly outputs: readonly string[];
   readonly format: SampleFormat;
+  /** An alsa: output had follow=1 (taken off its URL): each track plays in its own format. */
+  readonly follow: boolean;
   readonly bufferSeconds: number;
   readonly idleCloseS: number;
   readonly idle: "nothing" | "silence";
@@ -535,17 +539,24 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     live,
     recordingRoot: raw.recording_root,
     recordings,
-    ...(raw.speaker !== undefined && { speaker: speakerConfig(raw.speaker) }),
+    ...(raw.speaker !== undefined && { speaker: speakerConfig(raw.speaker, sourceName) }),
   };
 }
 
-function speakerConfig(raw: NonNullable<RawConfig["speaker"]>): SpeakerConfig {
+function speakerConfig(raw: NonNullable<RawConfig["speaker"]>, sourceName: string): SpeakerConfig {
   const decoders: Record<string, DecoderConfig> = {};
   for (const [extension, decoder] of Object.entries(raw.decoders)) {
     decoders[extension.toLowerCase()] = { command: decoder.command, format: parseSampleFormat(decoder.format) };
   }
+  let outputs: { follow: boolean; outputs: string[] };
+  try {
+    outputs = splitFollow(typeof raw.output === "string" ? [raw.output] : raw.output);
+  } catch (error) {
+    throw new ConfigError(`config ${sourceName}: speaker.output: ${(error as Error).message}`);
+  }
   return {
-    outputs: typeof raw.output === "string" ? [raw.output] : raw.output,
+    outputs: outputs.outputs,
+    follow: outputs.follow,
     format: parseSampleFormat(raw.format),
     bufferSeconds: raw.buffer_seconds,
     idleCloseS: raw.idle_close,

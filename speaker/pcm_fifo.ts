@@ -22,8 +22,13 @@ export class PcmFifo {
   /** One past the newest byte held. */
   writeOffset = 0;
 
-  constructor(readonly capacity: number) {
+  /** `startOffset`: where its offsets begin, so a fifo that replaces an emptied one continues them. */
+  constructor(
+    readonly capacity: number,
+    startOffset = 0,
+  ) {
     this.data = Buffer.alloc(capacity);
+    this.readOffset = this.writeOffset = startOffset;
   }
 
   get held(): number {

@@ -21,6 +21,12 @@
  *   (alsa, cmd, file) is ended after `idle_close`, which releases them, and a
  *   new one is opened for the next track. Network-only outputs, and
  *   `idle = "silence"`, keep their session, so RTP timestamps keep counting.
+ * - **Following the track's format** (`alsa:DEVICE?follow=1`). Each track
+ *   plays in its own format, unconverted. Tracks of one format follow each
+ *   other gaplessly as above; where the next track's format differs, it waits
+ *   unloaded until the buffer has been handed over, the session is ended (its
+ *   outputs drain and close), and a new one opens in the new format: a short
+ *   gap there only, logged.
  * - **Errors.** A track that cannot be opened or decoded is logged once,
  *   recorded as failed, and skipped: whatever it gave plays, and the next
  *   track follows at once.
@@ -37,7 +43,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "../foundation/log.ts";
 import type { ReaderGate } from "../pipeline/gated_reader.ts";
 import { Job, type JobResult } from "../pipeline/job.ts";
-import { bytesPerFrame, formatToString } from "../protocol/sample_format.ts";
+import { bytesPerFrame, formatToString, type SampleFormat, sameFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { Timer } from "../scheduler/timer_wheel.ts";
@@ -130,7 +136,8 @@ export class Speaker implements Source {
   private readonly inFlight: Track[] = [];
   private readonly history: Track[] = [];
   private loading: LoadTask | null = null;
-  private readonly fifo: PcmFifo;
+  /** Decoded-ahead audio in `format` (the loader finds it here: a change of format replaces it). */
+  fifo: PcmFifo;
   /** Bytes handed to the current session's job. */
   private emitted = 0;
   private session: Session | null = null;
@@ -140,8 +147,12 @@ export class Speaker implements Source {
   private idleSince: number | null = null;
   private readonly tick: Timer;
   private readonly reopen: Timer;
-  private readonly frameBytes: number;
-  private readonly bytesPerSecond: number;
+  /** The format of the buffer and of the session's stream: options.format, or with follow the current track's. */
+  private format: SampleFormat;
+  private frameBytes = 1;
+  private bytesPerSecond = 1;
+  /** The session is being ended for a format change (follow), not for idle. */
+  private switching = false;
   private readonly releasable: boolean;
   private stopped = false;
   private readonly log: Logger;
@@ -151,10 +162,8 @@ export class Speaker implements Source {
     private readonly ctx: SpeakerContext,
   ) {
     this.log = ctx.log;
-    this.frameBytes = bytesPerFrame(options.format);
-    this.bytesPerSecond = this.frameBytes * options.format.rate;
-    const bufferBytes = Math.max(MIN_BUFFER_BYTES, Math.ceil(options.bufferSeconds * this.bytesPerSecond));
-    this.fifo = new PcmFifo(bufferBytes - (bufferBytes % this.frameBytes));
+    this.format = options.format;
+    this.fifo = this.makeFifo(options.format, 0);
     this.releasable = options.idle === "nothing" && options.outputs.some((o) => RELEASABLE_SCHEMES.includes(o.slice(0, o.indexOf(":"))));
     this.tick = ctx.scheduler.timer("speaker", (_t, now) => this.onTick(now));
     this.reopen = ctx.scheduler.timer("speaker", () => this.ensureSession());
@@ -162,6 +171,14 @@ export class Speaker implements Source {
 
   get paused(): boolean {
     return this.pausedFlag;
+  }
+
+  /** A buffer of `buffer_seconds` in `format` (and its frame sizes), its offsets starting at `offset`. */
+  private makeFifo(format: SampleFormat, offset: number): PcmFifo {
+    this.frameBytes = bytesPerFrame(format);
+    this.bytesPerSecond = this.frameBytes * format.rate;
+    const bufferBytes = Math.max(MIN_BUFFER_BYTES, Math.ceil(this.options.bufferSeconds * this.bytesPerSecond));
+    return new PcmFifo(bufferBytes - (bufferBytes % this.frameBytes), offset);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -375,31 +392,65 @@ export class Speaker implements Source {
     if (this.loading || this.stopped) return;
     const track = this.queue.find((t) => !t.loaded);
     if (!track) return;
-    const task = new LoadTask(track, this.fifo, this.options, this.log, {
+    // With follow, the buffer cannot take a track in another format until the outputs are reopened in it.
+    if (track.awaitingFormat && !sameFormat(track.awaitingFormat, this.format) && !this.canSwitchFor(track)) return;
+    const task = new LoadTask(track, this, this.options, this.log, {
+      target: (format) => this.targetFor(track, format),
       written: () => this.onReadable?.(),
       done: () => {
         if (this.loading !== task) return;
         this.loading = null;
         this.onReadable?.();
         this.pump();
+        if (this.options.follow) this.ensureSession();
       },
     });
     this.loading = task;
     task.start();
   }
 
+  /** What a track in `format` is converted to: the speaker's format, or with follow its own (null: not yet). */
+  private targetFor(track: Track, format: SampleFormat): SampleFormat | null {
+    if (!this.options.follow) return this.format;
+    // A session held back until this track's format was known may open now (after this call).
+    queueMicrotask(() => this.ensureSession());
+    if (sameFormat(format, this.format)) return this.format;
+    if (!this.canSwitchFor(track)) return null;
+    this.switchFormat(format, track);
+    return format;
+  }
+
+  /** Nothing is open or playing, and `track` is next: the buffer may change format for it. */
+  private canSwitchFor(track: Track): boolean {
+    return !this.session && !this.opening && this.emitting === null && this.inFlight.length === 0 && this.fifo.held === 0 && this.queue[0] === track;
+  }
+
+  private switchFormat(format: SampleFormat, track: Track): void {
+    this.log.info(`speaker: opening the outputs in ${formatToString(format)}, the format of the next track (follow=1)`, { track: track.id, media: track.name });
+    this.format = format;
+    this.fifo = this.makeFifo(format, this.fifo.writeOffset);
+  }
+
   // -------------------------------------------------------------------------------------------
-  // Sessions: one job from the first track to idle_close
+  // Sessions: one job from the first track to idle_close (or, with follow, to a format change)
 
   private ensureSession(): void {
     if (this.session || this.opening || this.stopped) return;
-    if (this.queue.length === 0) return;
+    const head = this.queue[0];
+    if (!head) return;
+    // With follow, a session opens in the next track's format, so its load must have decided it.
+    const decided = head.loaded && (head.segEnd !== null || (head.format !== null && head.awaitingFormat === null && sameFormat(head.format, this.format)));
+    if (this.options.follow && !decided) {
+      if (!this.loading) this.pump();
+      return;
+    }
     this.opening = this.openSession().finally(() => (this.opening = null));
   }
 
   private async openSession(): Promise<void> {
     const { scheduler } = this.ctx;
-    const { format, outputs } = this.options;
+    const { outputs } = this.options;
+    const format = this.format;
     const chunkBytes = Math.max(this.frameBytes, Math.round((this.bytesPerSecond * SESSION_CHUNK_US) / US_PER_S / this.frameBytes) * this.frameBytes);
     let job: Job;
     try {
@@ -440,7 +491,13 @@ export class Speaker implements Source {
     this.onReadable = null;
     this.ctx.scheduler.cancel(this.tick);
     if (session.ending) {
-      this.log.info("speaker: idle; outputs released");
+      // The job drained its outputs before it ended: what was handed over has played.
+      for (const track of this.inFlight.splice(0)) {
+        if (!track.started && track.emitEnd !== track.emitStart) this.started(track);
+        this.finish(track, track.cancelled ? "cancelled" : track.error ? "failed" : "played");
+      }
+      this.log.info(this.switching ? "speaker: outputs closed for the next track's format" : "speaker: idle; outputs released");
+      this.switching = false;
     } else if (!this.stopped) {
       const why = result.failures.map((f) => `${f.label}: ${f.error.message}`).join("; ") || "the outputs ended";
       this.log.error(`speaker: output failed (${why})`);
@@ -508,6 +565,7 @@ export class Speaker implements Source {
       this.inFlight.shift();
       this.finish(track, track.cancelled ? "cancelled" : track.error ? "failed" : "played");
     }
+    this.endForFormat(session);
     const idle = dry && this.inFlight.length === 0;
     if (!idle) this.idleSince = null;
     else if (this.idleSince === null) this.idleSince = now;
@@ -518,6 +576,23 @@ export class Speaker implements Source {
       this.log.info("speaker: releasing the outputs", { idle_close: this.options.idleCloseS });
     }
     this.ctx.scheduler.schedule(this.tick, now + TICK_US);
+  }
+
+  /**
+   * With follow: the next track is in another format and everything before it has been handed
+   * over, so the session ends (its outputs drain and close); the next opens in the new format.
+   * Not while paused: ending lets the job's last audio play out.
+   */
+  private endForFormat(session: Session): void {
+    if (!this.options.follow || session.ending || this.pausedFlag) return;
+    const next = this.queue[0];
+    if (!next?.awaitingFormat || next.loaded || sameFormat(next.awaitingFormat, this.format)) return;
+    if (this.emitting !== null || this.fifo.held > 0) return;
+    session.ending = true;
+    this.switching = true;
+    this.gate.closed = false;
+    session.job.requestLoad();
+    this.log.info(`speaker: the next track is ${formatToString(next.awaitingFormat)}; closing the outputs to reopen them in it (follow=1)`, { track: next.id });
   }
 
   /** Nothing more to hand over: no track being handed over, none waiting, none loading. */
@@ -568,7 +643,7 @@ export class Speaker implements Source {
     let n = Math.min(length, (unit - (this.emitted % unit)) % unit);
     n -= n % this.frameBytes;
     if (n <= 0) return 0;
-    target.fill(this.options.format.encoding === "u8" ? 0x80 : 0, position, position + n);
+    target.fill(this.format.encoding === "u8" ? 0x80 : 0, position, position + n);
     return n;
   }
 
@@ -579,7 +654,7 @@ export class Speaker implements Source {
     n -= n % this.frameBytes;
     if (n <= 0) return 0;
     // Silence is the zero sample, but unsigned 8-bit centres on 0x80.
-    target.fill(this.options.format.encoding === "u8" ? 0x80 : 0, position, position + n);
+    target.fill(this.format.encoding === "u8" ? 0x80 : 0, position, position + n);
     return n;
   }
 }

@@ -25,6 +25,11 @@ export class Track {
   error: string | null = null;
   cancelled = false;
   format: SampleFormat | null = null;
+  /**
+   * With an output that follows each track's format (alsa:…?follow=1): the format this track is
+   * in, while the outputs still play another. It loads once they have been reopened in it.
+   */
+  awaitingFormat: SampleFormat | null = null;
   /** Known for WAV at open; for decoded tracks once fully decoded. */
   durationUs: number | null = null;
 

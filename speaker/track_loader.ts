@@ -5,6 +5,10 @@
  * At the end the converter's tail (the resampler's delay) is flushed, so the
  * track's converted length is exact and the next track starts right after it.
  *
+ * The speaker decides, once the track's own format is known, what it is
+ * converted to; or that it must wait (the outputs play another format and
+ * follow each track's): then nothing is written and the track stays unloaded.
+ *
  * A failure (missing, unreadable, undecodable, a decoder that dies) ends the
  * track where it failed: it is logged once and recorded on the track, and
  * what was written plays. An aborted task (the track was cancelled or moved)
@@ -12,14 +16,14 @@
  *
  * @example
  * ```ts
- * const task = new LoadTask(track, fifo, options, log, { written: () => wake(), done: () => next() });
+ * const task = new LoadTask(track, { fifo }, options, log, { written: () => wake(), done: () => next(), target: () => out });
  * task.start();
  * fifo.read(...); task.roomFreed();   // the stream made room
  * ```
  */
 import type { Logger } from "../foundation/log.ts";
 import { createConverter, type PcmConverter } from "../convert/converter.ts";
-import { bytesPerFrame } from "../protocol/sample_format.ts";
+import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import type { PcmFifo } from "./pcm_fifo.ts";
 import type { SpeakerOptions } from "./speaker_options.ts";
 import type { Track } from "./track.ts";
@@ -28,28 +32,29 @@ import { openTrackInput, type TrackInput } from "./track_input.ts";
 export interface LoadEvents {
   /** Audio was written to the buffer. */
   written(): void;
-  /** The task is over (loaded, failed or aborted). */
+  /** The task is over (loaded, failed, aborted, or waiting for its format). */
   done(): void;
+  /** The format to convert a track in `format` to, or null: not yet (nothing is written). */
+  target(format: SampleFormat): SampleFormat | null;
 }
 
 export class LoadTask {
   private aborted = false;
   private input: TrackInput | null = null;
   private waitingForRoom: (() => void) | null = null;
-  private readonly frameBytes: number;
+  private frameBytes = 1;
 
   constructor(
     readonly track: Track,
-    private readonly fifo: PcmFifo,
+    /** The speaker's buffer, looked up at each use: a change of format (follow) replaces it. */
+    private readonly buffer: { readonly fifo: PcmFifo },
     private readonly options: SpeakerOptions,
     private readonly log: Logger,
     private readonly events: LoadEvents,
-  ) {
-    this.frameBytes = bytesPerFrame(options.format);
-  }
+  ) {}
 
   start(): void {
-    this.track.segStart = this.fifo.writeOffset;
+    this.track.segStart = this.buffer.fifo.writeOffset;
     void this.run();
   }
 
@@ -74,7 +79,15 @@ export class LoadTask {
       if (this.aborted) return;
       track.format = input.format;
       if (input.durationUs !== undefined) track.durationUs = input.durationUs;
-      const converter: PcmConverter = await createConverter(input.format, this.options.format, { seed: this.options.ditherSeed });
+      const target = this.events.target(input.format);
+      if (target === null) {
+        track.awaitingFormat = input.format;
+        track.unload();
+        return;
+      }
+      track.awaitingFormat = null;
+      this.frameBytes = bytesPerFrame(target);
+      const converter: PcmConverter = await createConverter(input.format, target, { seed: this.options.ditherSeed });
       for (;;) {
         const block = await input.read();
         if (this.aborted) return;
@@ -82,13 +95,13 @@ export class LoadTask {
         if (!(await this.write(converter.convert(block)))) return;
       }
       if (!converter.identity && !(await this.write(converter.flush()))) return;
-      track.segEnd = this.fifo.writeOffset;
+      track.segEnd = this.buffer.fifo.writeOffset;
     } catch (error) {
       if (this.aborted) return;
       const message = (error as Error).message;
       this.log.warn(`speaker: ${message}; skipping to the next track`, { track: track.id });
       track.error = message;
-      track.segEnd = this.fifo.writeOffset;
+      track.segEnd = this.buffer.fifo.writeOffset;
     } finally {
       this.input?.close();
       this.events.done();
@@ -100,13 +113,13 @@ export class LoadTask {
     let at = 0;
     while (at < bytes.length) {
       if (this.aborted) return false;
-      const room = this.fifo.free - (this.fifo.free % this.frameBytes);
+      const room = this.buffer.fifo.free - (this.buffer.fifo.free % this.frameBytes);
       if (room === 0) {
         await new Promise<void>((resolve) => (this.waitingForRoom = resolve));
         continue;
       }
       const n = Math.min(room, bytes.length - at);
-      this.fifo.write(at === 0 && n === bytes.length ? bytes : bytes.subarray(at, at + n));
+      this.buffer.fifo.write(at === 0 && n === bytes.length ? bytes : bytes.subarray(at, at + n));
       at += n;
       this.events.written();
     }

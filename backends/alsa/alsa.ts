@@ -57,6 +57,9 @@ function parseAlsaTarget(target: string, defaultWaitS: number | undefined): Alsa
   const params = new URLSearchParams(question < 0 ? "" : rest.slice(question + 1));
   if (device === "") throw new UsageError(`"${target}": alsa: needs a device, e.g. alsa:default (see "pacer devices")`);
   for (const key of params.keys()) {
+    if (key === "follow") {
+      throw new UsageError(`"${target}": follow=1 is for the speaker's queue (an output under [speaker] in pacer serve); here the device opens once, in the stream's format`);
+    }
     if (!(OPTIONS as readonly string[]).includes(key)) {
       throw new UsageError(`"${target}": unknown option "${key}" (known: ${OPTIONS.join(", ")})`);
     }

@@ -88,6 +88,8 @@ describe.skipIf(skip)("alsa: output", () => {
   test("malformed options, a bad --device-wait and non-PCM input are usage errors", async () => {
     const ctx = context();
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?latency=5`, STREAM, ctx)).rejects.toThrow(/unknown option "latency"/);
+    // follow=1 is the speaker's (it reopens the device per track); play's device opens once.
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}?follow=1`, STREAM, ctx)).rejects.toThrow(/follow=1 is for the speaker's queue/);
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?wait=soon`, STREAM, ctx)).rejects.toBeInstanceOf(UsageError);
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?period=0`, STREAM, ctx)).rejects.toBeInstanceOf(UsageError);
     await expect(alsaBackend.create("alsa:", STREAM, ctx)).rejects.toThrow(/alsa: needs a device/);

@@ -6,6 +6,8 @@
  *   written to `outFile` (format "raw": no header); capture returns the bytes of
  *   `inFile`. The `null` slave consumes and produces instantly, so this PCM
  *   has no real-time clock: a whole buffer is always available.
+ * - `pacer_by_format`: the same, but each format opened writes its own file,
+ *   `out-FORMAT-RATE-CHANNELS.raw` in `dir` (e.g. out-S24_3LE-48000-2.raw).
  * - `pacer_s16_only`: a `linear` PCM whose slave is S16_LE, so it refuses
  *   non-linear encodings such as FLOAT_LE (for format errors).
  *
@@ -31,6 +33,7 @@ import { join } from "node:path";
 export const TEST_PCM = "pacer_test";
 export const TEST_PCM_DESCRIPTION = "pacer test";
 export const TEST_PCM_S16_ONLY = "pacer_s16_only";
+export const TEST_PCM_BY_FORMAT = "pacer_by_format";
 
 export interface TestAsoundrc {
   /** The temporary directory holding everything below. */
@@ -75,6 +78,12 @@ pcm.${TEST_PCM} {
   infile ${JSON.stringify(inFile)}
   format "raw"
   hint { show on description ${JSON.stringify(TEST_PCM_DESCRIPTION)} }
+}
+pcm.${TEST_PCM_BY_FORMAT} {
+  type file
+  slave.pcm "null"
+  file ${JSON.stringify(join(dir, "out-%f-%r-%c.raw"))}
+  format "raw"
 }
 pcm.${TEST_PCM_S16_ONLY} {
   type linear

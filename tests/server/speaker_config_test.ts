@@ -19,6 +19,7 @@ describe("[speaker] config", () => {
     expect(speakerOf("[speaker]\n")).toEqual({
       outputs: ["alsa:default"],
       format: { encoding: "s16le", rate: 44_100, channels: 2 },
+      follow: false,
       bufferSeconds: 5,
       idleCloseS: 10,
       idle: "nothing",
@@ -43,6 +44,16 @@ FLAC = { command = "flac -dcs {path}", format = "s16le:44100:2" }
     expect([speaker.bufferSeconds, speaker.idleCloseS, speaker.idle, speaker.onStart, speaker.onFinish]).toEqual([2.5, 0, "silence", "echo start", "echo $PACER_TRACK_STATUS"]);
     expect(speaker.decoders).toEqual({ flac: { command: "flac -dcs {path}", format: { encoding: "s16le", rate: 44_100, channels: 2 } } });
     expect(speakerOf(`[speaker]\noutput = "file:/tmp/x.raw"\n`)!.outputs).toEqual(["file:/tmp/x.raw"]);
+  });
+
+  test("alsa:…?follow=1 is the speaker's: taken off the URL the device opens with, and set as follow", () => {
+    const speaker = speakerOf(`[speaker]\noutput = ["alsa:hw:0?follow=1&buffer=100", "rtp://127.0.0.1:5004"]\n`)!;
+    expect(speaker.follow).toBe(true);
+    expect(speaker.outputs).toEqual(["alsa:hw:0?buffer=100", "rtp://127.0.0.1:5004"]);
+    expect(speakerOf(`[speaker]\noutput = "alsa:hw:0?follow=0"\n`)!).toMatchObject({ follow: false, outputs: ["alsa:hw:0"] });
+    expect(errorOf(`[speaker]\noutput = "alsa:hw:0?follow=yes"\n`)).toBe("config test.toml: speaker.output: alsa:hw:0?follow=yes: follow=yes: expected 0 or 1");
+    // A command line is the shell's: its "?" is not an option list.
+    expect(speakerOf(`[speaker]\noutput = "cmd:ls ?follow=1"\n`)!).toMatchObject({ follow: false, outputs: ["cmd:ls ?follow=1"] });
   });
 
   test("mistakes are one line naming the key", () => {
