@@ -275,7 +275,8 @@ export class Speaker implements Source {
   }
 
   status(): SpeakerStatus {
-    const open = this.session !== null && !this.session.ending;
+    // Open until the session has ended: its outputs drain and close only then.
+    const open = this.session !== null;
     const current = this.inFlight.find((t) => t.started && t.end === null && !t.cancelled) ?? null;
     let playing: SpeakerStatus["playing"] = null;
     if (current) {

@@ -12,11 +12,12 @@
  *   PacerError (exit 1).
  * - `buffer` and `period` ask for the device buffer and period in ms
  *   (default 100 and 20); units are one period, sent two periods ahead.
- * - `send` takes only whole frames that fit in the device buffer now;
- *   xruns are recovered by AlsaPcm and counted as "underrun".
- *
- * Not built yet: closing an idle device and reopening it on a format change,
- * which the serve speaker queue will want so it does not hold the card.
+ * - The device is written from its own thread (pcm_writer.ts): `send` copies
+ *   the whole frames that fit into a ring of one device buffer and returns.
+ *   A PCM that blocks inside libasound (a `file` plugin whose pipe is not
+ *   read) so holds up nothing else; this output falls behind and the job
+ *   treats it as it does a slow command. xruns are recovered by AlsaPcm and
+ *   counted as "underrun".
  *
  * @example
  * ```ts
@@ -31,6 +32,7 @@ import { US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
 import type { Scheduler } from "../../scheduler/scheduler.ts";
 import { libasoundUnavailable } from "./libasound.ts";
 import { AlsaBusyError, AlsaError, AlsaPcm, DEFAULT_BUFFER_US, DEFAULT_PERIOD_US } from "./pcm.ts";
+import { startPcmWriter } from "./pcm_writer.ts";
 import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "../backend.ts";
 
 const SCHEME_PREFIX = "alsa:";
@@ -142,51 +144,44 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
         bufferFrames: pcm.bufferFrames,
         periodFrames: pcm.periodFrames,
       });
-      const bytesPerFrame = pcm.bytesPerFrame;
       const counters = newCounters();
+      const writer = startPcmWriter(pcm, ctx.log);
+      // The device went away (unplugged, suspended for good): this destination is done.
+      writer.onFailure = (error) => ctx.fail(new PacerError(error.message));
       let seenUnderruns = 0;
-      let failed = false;
 
       return {
         label,
         format: pcm.format,
-        unitBytes: pcm.periodFrames * bytesPerFrame,
+        unitBytes: pcm.periodFrames * pcm.bytesPerFrame,
         aheadUs: Math.round((AHEAD_PERIODS * pcm.periodFrames * US_PER_S) / pcm.actualRate),
         // The device's clock paces it: it may fall behind the job's other outputs.
         pushesBack: true,
         counters,
         send(unit) {
-          if (failed) return unit.length;
-          let frames: number;
-          try {
-            frames = pcm.write(unit, Math.floor(unit.length / bytesPerFrame));
-          } catch (err) {
-            // The device went away (unplugged, suspended for good): this destination is done.
-            failed = true;
-            ctx.fail(err instanceof AlsaError ? new PacerError(err.message) : (err as Error));
-            return unit.length;
-          }
-          if (pcm.underruns !== seenUnderruns) {
-            seenUnderruns = pcm.underruns;
+          if (writer.failure) return unit.length;
+          const underruns = writer.underruns;
+          if (underruns !== seenUnderruns) {
+            seenUnderruns = underruns;
             if (countError(counters, "underrun")) ctx.log.warn(`${label}: underrun (the device ran dry); counting further ones`);
-            counters.errors.underrun = seenUnderruns;
+            counters.errors.underrun = underruns;
           }
-          if (frames === 0) return 0;
+          const taken = writer.write(unit);
+          if (taken === 0) return 0;
           counters.units++;
-          counters.bytes += frames * bytesPerFrame;
-          return frames * bytesPerFrame;
+          counters.bytes += taken;
+          return taken;
         },
         pause(paused) {
-          if (failed) return;
-          try {
-            if (pcm.pause(paused) === "dropped" && !paused) ctx.log.info(`${label}: the device cannot pause; what it held when paused was dropped`);
-          } catch (err) {
-            failed = true;
-            ctx.fail(err instanceof AlsaError ? new PacerError(err.message) : (err as Error));
-          }
+          writer.pause(paused);
         },
-        close() {
-          return pcm.close({ drain: !failed });
+        async close(deadlineUs) {
+          const timeoutMs = deadlineUs === undefined ? undefined : Math.max(0, deadlineUs - ctx.scheduler.now()) / 1000;
+          if ((await writer.close({ drain: writer.failure === null, timeoutMs })) === "left behind") {
+            // Still stuck in the device at the deadline: what it was given and never took is lost.
+            counters.lostBytes += writer.held;
+            countError(counters, "ended");
+          }
         },
       };
     },

@@ -124,6 +124,17 @@ function takePointer(): Pointer {
   return Number(outPointer[0]) as Pointer;
 }
 
+/** An open PCM as it crosses to another thread: its handle's address and what was granted. */
+export interface AlsaPcmHandle {
+  readonly name: string;
+  readonly stream: AlsaStream;
+  readonly handle: number;
+  readonly format: SampleFormat;
+  readonly actualRate: number;
+  readonly bufferFrames: number;
+  readonly periodFrames: number;
+}
+
 /**
  * An open, prepared PCM. Create with {@link AlsaPcm.open}; always {@link AlsaPcm.close}.
  */
@@ -160,6 +171,26 @@ export class AlsaPcm {
     this.#handle = handle;
     this.format = { ...format, rate: actualRate };
     this.bytesPerFrame = bytesPerFrame(format);
+  }
+
+  /** What another thread needs to drive this PCM (see {@link AlsaPcm.adopt}); this one must not touch it after. */
+  handOver(): AlsaPcmHandle {
+    const handle = this.#live();
+    this.#handle = 0;
+    return {
+      name: this.name,
+      stream: this.stream,
+      handle: handle as number,
+      format: this.format,
+      actualRate: this.actualRate,
+      bufferFrames: this.bufferFrames,
+      periodFrames: this.periodFrames,
+    };
+  }
+
+  /** The PCM another thread handed over (backends/alsa/pcm_writer.ts runs one in its writer thread). */
+  static adopt(h: AlsaPcmHandle): AlsaPcm {
+    return new AlsaPcm(h.name, h.stream, h.handle as Pointer, h.format, h.actualRate, h.bufferFrames, h.periodFrames);
   }
 
   /**
@@ -222,19 +253,19 @@ export class AlsaPcm {
    * offset += pcm.write(chunk.subarray(offset), (chunk.byteLength - offset) / pcm.bytesPerFrame) * pcm.bytesPerFrame;
    * ```
    */
-  write(bytes: Uint8Array, frames: number): number {
-    this.#checkSpan(bytes, frames, "write");
+  write(bytes: Uint8Array, frames: number, offset = 0): number {
+    this.#checkSpan(bytes, frames, "write", offset);
     if (this.stream !== "playback") throw new Error(`alsa:${this.name} is open for capture, not playback`);
     if (this.#closing) throw new Error(`alsa:${this.name} is closed`);
     const count = Math.min(frames, this.availFrames());
     if (count <= 0) return 0;
     const lib = libasound();
     const handle = this.#live();
-    let written = lib.snd_pcm_writei(handle, ptr(bytes), count) as number;
+    let written = lib.snd_pcm_writei(handle, ptr(bytes, offset), count) as number;
     if (written < 0) {
       if (written === EAGAIN) return 0;
       if (!this.#recover(written, "writing")) return 0;
-      written = lib.snd_pcm_writei(handle, ptr(bytes), Math.min(count, this.availFrames())) as number;
+      written = lib.snd_pcm_writei(handle, ptr(bytes, offset), Math.min(count, this.availFrames())) as number;
       if (written === EAGAIN) return 0;
       if (written < 0) throw alsaErrorFor(this.name, written, "writing");
     }
@@ -393,8 +424,8 @@ export class AlsaPcm {
     throw alsaErrorFor(this.name, code, doing);
   }
 
-  #checkSpan(bytes: Uint8Array, frames: number, doing: string): void {
-    if (!Number.isInteger(frames) || frames < 0 || frames * this.bytesPerFrame > bytes.byteLength) {
+  #checkSpan(bytes: Uint8Array, frames: number, doing: string, offset = 0): void {
+    if (!Number.isInteger(frames) || frames < 0 || offset + frames * this.bytesPerFrame > bytes.byteLength) {
       throw new RangeError(
         `alsa:${this.name}: cannot ${doing} ${frames} frames from ${bytes.byteLength} bytes (${this.bytesPerFrame} bytes per frame)`,
       );
