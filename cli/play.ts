@@ -156,11 +156,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
     gate &&
     startTerminalKeys({
       pause() {
-        gate.closed = !gate.closed;
-        for (const d of job.destinations) {
-          d.backend.pause?.(gate.closed);
-          if (!gate.closed) d.wake();
-        }
+        job.pause(!gate.closed);
         return gate.closed;
       },
       next: () => job.nextInput(),

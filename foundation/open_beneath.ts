@@ -44,10 +44,10 @@ export function openBeneath(root: string, name: string): number {
     const rootFd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
     try {
       // struct open_how { u64 flags; u64 mode; u64 resolve; }
-      const how = new BigUint64Array(3);
+      const how = new BigUint64Array(new ArrayBuffer(24)); // its own buffer: FFI takes its address
       how[0] = BigInt(constants.O_RDONLY | constants.O_NOCTTY | 0o2000000 /* O_CLOEXEC */);
       how[2] = BigInt(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
-      const path = Buffer.from(`${name}\0`);
+      const path = new TextEncoder().encode(`${name}\0`);
       const fd = Number(c.syscall(SYS_OPENAT2, rootFd, path, how, how.byteLength));
       if (fd >= 0) {
         haveOpenat2 = true;

@@ -387,7 +387,20 @@ export class Job implements DestinationHost, PacketInput {
     void this.finish();
   }
 
-  /** Stops every destination and closes the outputs. */
+  /**
+   * Pauses or resumes the stream (the job's gate, options.gate): no destination sends while
+   * paused, a sound card holds its place (Backend.pause), and on resume each sends again at once.
+   */
+  pause(paused: boolean): void {
+    const gate = this.options.gate;
+    if (!gate) throw new Error("pause needs a job made with a gate");
+    gate.closed = paused;
+    for (const d of this.destinations) {
+      d.backend.pause?.(paused);
+      if (!paused) d.wake();
+    }
+  }
+
   /**
    * A listener's "next": each destination moves on to the start of the input after the one it
    * is playing, at once and as a new timeline segment (RTP marks it), nothing counted lost. When
@@ -412,6 +425,7 @@ export class Job implements DestinationHost, PacketInput {
     return true;
   }
 
+  /** Stops every destination and closes the outputs. */
   async stop(): Promise<JobResult> {
     this.stopped = true;
     for (const d of this.destinations) d.stop();

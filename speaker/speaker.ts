@@ -253,8 +253,8 @@ export class Speaker implements Source {
   pause(): { paused: true } {
     if (!this.pausedFlag) this.log.info("speaker: paused");
     this.pausedFlag = true;
-    this.gate.closed = !this.session?.ending;
-    if (this.gate.closed) for (const d of this.session?.job.destinations ?? []) d.backend.pause?.(true);
+    // A session that is ending plays out; with none, the next one opens paused (openSession).
+    if (this.session && !this.session.ending) this.session.job.pause(true);
     return { paused: true };
   }
 
@@ -262,10 +262,7 @@ export class Speaker implements Source {
     if (this.pausedFlag) this.log.info("speaker: resumed");
     this.pausedFlag = false;
     this.gate.closed = false;
-    for (const d of this.session?.job.destinations ?? []) {
-      d.backend.pause?.(false);
-      d.wake();
-    }
+    this.session?.job.pause(false);
     return { paused: false };
   }
 

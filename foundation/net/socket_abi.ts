@@ -47,8 +47,6 @@ export const CMSG_DATA = 16;
 /** Room for a sockaddr_in6 (28 bytes), kept 8-byte aligned. */
 export const SOCKADDR_SIZE = 32;
 
-export { errno } from "../libc.ts";
-
 /**
  * Writes a sockaddr for `bytes` (16 bytes, IPv4 mapped, as address.ts parses them) and `port`
  * into `out`; returns its length (16 for AF_INET, 28 for AF_INET6).

@@ -27,7 +27,7 @@
  */
 import { type Pointer, ptr } from "bun:ffi";
 import { PacerError } from "../errors.ts";
-import { type Libc, libc } from "../libc.ts";
+import { errno, type Libc, libc } from "../libc.ts";
 import { parseIp } from "./address.ts";
 import {
   AF_INET,
@@ -39,7 +39,6 @@ import {
   ECONNREFUSED,
   EINTR,
   ENOBUFS,
-  errno,
   IOVEC_SIZE,
   IPPROTO_IP,
   IPPROTO_IPV6,

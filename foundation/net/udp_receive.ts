@@ -14,7 +14,7 @@
  */
 import { ptr } from "bun:ffi";
 import { PacerError, TemporaryError, UsageError } from "../errors.ts";
-import { type Libc, libc } from "../libc.ts";
+import { errno, type Libc, libc } from "../libc.ts";
 import { isMulticast, parseIp } from "./address.ts";
 import {
   AF_INET,
@@ -24,7 +24,6 @@ import {
   EADDRINUSE,
   EADDRNOTAVAIL,
   ENODEV,
-  errno,
   IOVEC_SIZE,
   IPPROTO_IP,
   IPPROTO_IPV6,

@@ -6,12 +6,12 @@
  * that file ends, and the job beside it (a smaller file, looped) keeps its timing.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
-import { runPacer, startPacer } from "../helpers/pacer.ts";
+import { startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
-import { startServe } from "../server/serve_fixture.ts";
+import { withJobsBeside } from "./jobs_beside.ts";
 
 const BAD_SPOT = 1 << 20;
 const EIO_AFTER = [process.execPath, join(import.meta.dir, "..", "helpers", "eio_after.ts"), String(BAD_SPOT), "--"];
@@ -39,17 +39,8 @@ describe("a read error in the middle of a load", () => {
   }, 20_000);
 
   test("serve: the job on the failing file ends alone; the looped job beside it keeps streaming on time", async () => {
-    const serve = await startServe({ launcher: EIO_AFTER });
-    const bad = join(serve.mediaRoot, "bad-sector.ts");
-    writeFileSync(bad, SOURCE);
-    chmodSync(bad, 0o644);
-    const a = await udpReceiver();
-    const b = await udpReceiver();
-    try {
-      const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
-      const failing = (await ctl("play", "bad-sector.ts", "--to", `udp://127.0.0.1:${a.port}`)).stdout.trim();
-      // clip.ts is 187 KB: its reads never reach the bad spot, however often it loops.
-      const steady = (await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${b.port}`)).stdout.trim();
+    // clip.ts is 187 KB: its reads never reach the bad spot, however often it loops.
+    await withJobsBeside("bad-sector.ts", SOURCE, async ({ serve, failing, steady, failingRx, steadyRx, ctl }) => {
       const deadline = Date.now() + 10_000;
       while (!/bad-sector\.ts: read error/.test(serve.stderr()) && Date.now() < deadline) await Bun.sleep(100);
       await Bun.sleep(1000);
@@ -57,19 +48,13 @@ describe("a read error in the middle of a load", () => {
       expect(list).not.toContain(failing);
       expect(list).toContain(steady);
       expect(serve.stderr().match(/read error: EIO/g)).toHaveLength(1);
-      expect(joined(a.packets).equals(Buffer.from(SOURCE.subarray(0, BAD_SPOT)))).toBe(true);
+      expect(joined(failingRx.packets).equals(Buffer.from(SOURCE.subarray(0, BAD_SPOT)))).toBe(true);
       // The steady job (a datagram every 10.5 ms) never paused: no gap near a missed beat or worse.
-      const arrivals = b.packets.map((p) => p.atUs);
+      const arrivals = steadyRx.packets.map((p) => p.atUs);
       let widest = 0;
       for (let i = 1; i < arrivals.length; i++) widest = Math.max(widest, arrivals[i]! - arrivals[i - 1]!);
       expect(widest).toBeLessThan(200_000);
       expect(arrivals.at(-1)!).toBeGreaterThan(Bun.nanoseconds() / 1000 - 500_000);
-      await ctl("stop", steady);
-    } finally {
-      a.close();
-      b.close();
-      await serve.stop();
-      serve.cleanup();
-    }
+    }, { launcher: EIO_AFTER });
   }, 30_000);
 });

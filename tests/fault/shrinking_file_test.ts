@@ -4,14 +4,14 @@
  * serve` only the job playing it ends (failed), and a job beside it keeps streaming.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rampS16, writeWav } from "../helpers/audio.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
-import { runPacer, startPacer } from "../helpers/pacer.ts";
+import { startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
-import { startServe } from "../server/serve_fixture.ts";
+import { withJobsBeside } from "./jobs_beside.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-shrink-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,32 +38,18 @@ describe("a file that shrinks while it plays", () => {
   }, 20_000);
 
   test("serve: the job on the shrunk file fails alone; the job beside it keeps streaming", async () => {
-    const serve = await startServe();
-    const victim = join(serve.mediaRoot, "victim.ts");
-    writeFileSync(victim, makeCbrTs({ bitrate: 1_000_000, duration: 6 }));
-    chmodSync(victim, 0o644);
-    const a = await udpReceiver();
-    const b = await udpReceiver();
-    try {
-      const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
-      const shrinking = (await ctl("play", "victim.ts", "--to", `udp://127.0.0.1:${a.port}`)).stdout.trim();
-      const steady = (await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${b.port}`)).stdout.trim();
+    const victim = makeCbrTs({ bitrate: 1_000_000, duration: 6 });
+    await withJobsBeside("victim.ts", victim, async ({ serve, failing, steady, steadyRx, ctl }) => {
       await Bun.sleep(1500);
-      truncateSync(victim, 188 * 100);
+      truncateSync(join(serve.mediaRoot, "victim.ts"), 188 * 100);
       await Bun.sleep(2000);
       const list = (await ctl("status")).stdout;
-      expect(list).not.toContain(shrinking);
+      expect(list).not.toContain(failing);
       expect(list).toContain(steady);
       expect(serve.stderr()).toMatch(/error: victim\.ts: the file shrank while playing/);
       // The steady job kept going through it: datagrams in the last second.
       const now = Bun.nanoseconds() / 1000;
-      expect(b.packets.filter((p) => p.atUs > now - 1_000_000).length).toBeGreaterThan(50);
-      await ctl("stop", steady);
-    } finally {
-      a.close();
-      b.close();
-      await serve.stop();
-      serve.cleanup();
-    }
+      expect(steadyRx.packets.filter((p) => p.atUs > now - 1_000_000).length).toBeGreaterThan(50);
+    });
   }, 30_000);
 });

@@ -1,0 +1,43 @@
+/**
+ * The shape of the serve fault tests: in a real `pacer serve`, one job on a media file that
+ * fails, and beside it `clip.ts` looped, each to its own receiver. `body` makes the fault and
+ * checks both; the receivers and the server are closed after it.
+ */
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runPacer } from "../helpers/pacer.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+import { type ServeFixture, type ServeOptions, startServe } from "../server/serve_fixture.ts";
+
+export interface JobsBeside {
+  serve: ServeFixture;
+  /** The failing job's id and the looped one's. */
+  failing: string;
+  steady: string;
+  /** What each received so far. */
+  failingRx: Awaited<ReturnType<typeof udpReceiver>>;
+  steadyRx: Awaited<ReturnType<typeof udpReceiver>>;
+  ctl(...args: string[]): ReturnType<typeof runPacer>;
+}
+
+/** Writes `media` as `name` in the media root, starts both jobs, and runs `body`. */
+export async function withJobsBeside(name: string, media: Uint8Array, body: (jobs: JobsBeside) => Promise<void>, options: ServeOptions = {}): Promise<void> {
+  const serve = await startServe(options);
+  const path = join(serve.mediaRoot, name);
+  writeFileSync(path, media);
+  chmodSync(path, 0o644);
+  const failingRx = await udpReceiver();
+  const steadyRx = await udpReceiver();
+  try {
+    const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+    const failing = (await ctl("play", name, "--to", `udp://127.0.0.1:${failingRx.port}`)).stdout.trim();
+    const steady = (await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${steadyRx.port}`)).stdout.trim();
+    await body({ serve, failing, steady, failingRx, steadyRx, ctl });
+    await ctl("stop", steady);
+  } finally {
+    failingRx.close();
+    steadyRx.close();
+    await serve.stop();
+    serve.cleanup();
+  }
+}
