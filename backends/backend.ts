@@ -14,6 +14,7 @@ import type { MediaKind } from "../protocol/media_kind.ts";
 import type { SdpMedia } from "../protocol/sdp.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { SendPacing } from "../scheduler/send_pacing.ts";
 
 export interface StreamInfo {
   kind: MediaKind;
@@ -33,6 +34,8 @@ export interface UnitTiming {
   frame: number;
   /** Set on the first unit and the first unit after a gap (RFC 3551 marker semantics). */
   marker: boolean;
+  /** When the unit is due on the scheduler's clock, µs: `sendUs` after the start, or later after a hold-up. */
+  dueUs: number;
 }
 
 /** Counters every backend keeps; a destination's status is read from these. */
@@ -57,6 +60,14 @@ export interface Backend {
   readonly unitBytes: number;
   /** How far ahead of real time units are sent, µs. */
   readonly aheadUs: number;
+  /**
+   * How long before its due time (UnitTiming.dueUs) a unit is handed over, µs: a backend that
+   * sends from a thread of its own, on time there, takes units this early so that a busy main
+   * thread does not make them late (backends/net/senders/). 0 when absent.
+   */
+  readonly leadUs?: number;
+  /** The pacing measured where its datagrams leave, when that is another thread (a sender thread). */
+  readonly pacing?: SendPacing;
   readonly counters: BackendCounters;
   /**
    * A stream backend (a pipe, a sound card) that may take less than a unit when full, and so can

@@ -22,23 +22,26 @@ export const udpBackend: BackendFactory = {
   scheme: "udp",
   summary: "udp://HOST:PORT  raw UDP datagrams of pkt bytes",
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
-    const { endpoint, sender, counters } = await openDatagramOutput(target, OPTIONS, ctx);
-    const unitBytes = unitBytesFor(target, stream, intParam(endpoint, "pkt", 1, MAX_PKT));
+    const { sender, counters, unitBytes } = await openDatagramOutput(target, OPTIONS, ctx, (endpoint) =>
+      unitBytesFor(target, stream, intParam(endpoint, "pkt", 1, MAX_PKT)),
+    );
     return {
       label: target,
       format: stream.kind === "pcm" ? stream.format : undefined,
       unitBytes,
       aheadUs: 0,
+      leadUs: sender.leadUs,
+      pacing: sender.pacing,
       counters,
-      send(unit) {
-        if (sender.send(unit)) {
+      send(unit, timing) {
+        if (sender.send(unit, timing.dueUs, timing.marker)) {
           counters.units++;
           counters.bytes += unit.length;
         }
         return unit.length;
       },
       async close() {
-        sender.close();
+        await sender.close();
       },
     };
   },

@@ -21,6 +21,7 @@ import { startProgress } from "./progress.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
+import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
 
 export const PLAY_HELP = `Usage: pacer play INPUT... --to OUTPUT [--to OUTPUT ...] [options]
 
@@ -50,10 +51,12 @@ Options:
   --device-wait S    how long a busy sound device may keep play waiting (default 10)
   --latency MS       a network input's buffer before pacing, and again after a
                      stall longer than it (default 200)
+  --senders N        threads that put udp:// and rtp:// datagrams on the wire
+                     (default: cores minus one, at least 1; 0: the main thread)
 `;
 
 /** Options that take a number; see valuesMayBeNegative. */
-const NUMBER_OPTIONS = new Set(["--start", "--bitrate", "--device-wait", "--latency"]);
+const NUMBER_OPTIONS = new Set(["--start", "--bitrate", "--device-wait", "--latency", "--senders"]);
 
 /**
  * `--start -1`: parseArgs takes "-1" for an option and says only "argument is ambiguous". A
@@ -88,6 +91,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
       sdp: { type: "string" },
       "device-wait": { type: "string" },
       latency: { type: "string" },
+      senders: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -104,6 +108,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const startSeconds = values.start ? parseSeconds(values.start, "--start") : undefined;
   const deviceWaitS = values["device-wait"] ? parseSeconds(values["device-wait"], "--device-wait") : undefined;
   const latencyMs = values.latency !== undefined ? parseLatencyMs(values.latency) : undefined;
+  if (values.senders !== undefined) setSenderThreads(parseSenderThreads(values.senders, "--senders"));
   // Before anything is opened for writing: an output over an input would truncate what it plays.
   refuseOutputsOverInputs(positionals, outputs, values.sdp);
   if (latencyMs !== undefined && !positionals.some(isLiveSpec)) {

@@ -9,8 +9,9 @@ import { startServer } from "../server/serve.ts";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { systemdNotifier } from "../foundation/sd_notify.ts";
+import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
 
-export const SERVE_HELP = `Usage: pacer serve [--config FILE]
+export const SERVE_HELP = `Usage: pacer serve [--config FILE] [--senders N]
 
 Runs the push server in the foreground: the UDP control port, push jobs,
 interest tracking, status and metrics. Without --config it uses the embedded
@@ -19,6 +20,8 @@ default: control on 127.0.0.1:7070, media root ./media, interest timeout 10 s.
   --config FILE   a TOML config (see DESIGN.md; "pacer serve --print-config"
                   shows the embedded default with every key)
   --print-config  print the embedded default config and exit
+  --senders N     threads that put udp:// and rtp:// datagrams on the wire
+                  (default: cores minus one, at least 1; 0: the main thread)
 
 Signals: SIGHUP reloads the config; SIGTERM or SIGINT stops cleanly.
 `;
@@ -30,6 +33,7 @@ export async function runServe(argv: string[], log: Logger): Promise<number> {
     options: {
       config: { type: "string" },
       "print-config": { type: "boolean" },
+      senders: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -42,6 +46,7 @@ export async function runServe(argv: string[], log: Logger): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got "${positionals[0]}" (see pacer serve --help)`);
+  if (values.senders !== undefined) setSenderThreads(parseSenderThreads(values.senders, "--senders"));
 
   let server;
   try {

@@ -51,11 +51,11 @@ _pacer() {
             positional="play record serve ctl recv acquire probe devices"
             ;;
         play)
-            options+=" --to --format --bitrate --out-format --loop --start --sdp --device-wait --latency"
+            options+=" --to --format --bitrate --out-format --loop --start --sdp --device-wait --latency --senders"
             positional=files
             case $prev in
                 --to) argument=outputs ;;
-                --format|--bitrate|--out-format|--start|--device-wait|--latency) argument=none ;;
+                --format|--bitrate|--out-format|--start|--device-wait|--latency|--senders) argument=none ;;
                 --sdp) argument=files ;;
             esac
             ;;
@@ -68,9 +68,10 @@ _pacer() {
             esac
             ;;
         serve)
-            options+=" --config --print-config"
+            options+=" --config --senders --print-config"
             case $prev in
                 --config) argument=files ;;
+                --senders) argument=none ;;
             esac
             ;;
         ctl)

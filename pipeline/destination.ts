@@ -15,7 +15,7 @@
 import type { Backend, UnitTiming } from "../backends/backend.ts";
 import { PacedSchedule } from "../scheduler/paced_schedule.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
-import { SendPacing } from "./send_pacing.ts";
+import { SendPacing } from "../scheduler/send_pacing.ts";
 import type { UnitReader } from "./unit_reader.ts";
 
 /** A starving destination looks for data again this often (and at once when data arrives). */
@@ -58,9 +58,11 @@ export class Destination {
   private starving = false;
   private starvedAt = 0;
   private marker = true;
-  private readonly timing: UnitTiming = { sendUs: 0, frame: 0, marker: true };
+  private readonly timing: UnitTiming = { sendUs: 0, frame: 0, marker: true, dueUs: 0 };
+  /** When the next unit is due (scheduler time); its send event fires the backend's `leadUs` earlier. */
+  private dueUs = 0;
   /** Gaps between sends and the largest burst, from the send events' own `now` (send_pacing.ts). */
-  readonly pacing = new SendPacing();
+  private readonly ownPacing = new SendPacing();
   /** Where the current stretch of the timeline began: the lead sent at once before it is not pacing. */
   private segmentStartUs = 0;
 
@@ -73,6 +75,11 @@ export class Destination {
     this.unit = Buffer.alloc(backend.unitBytes);
     this.pace = new PacedSchedule(Math.max(MIN_CATCH_UP_US, MAX_BURST_UNITS * reader.unitUs) + backend.aheadUs);
     this.timer = host.scheduler.timer("send", (_timer, now) => this.onSend(now));
+  }
+
+  /** Its pacing: as a sender thread measured it on the wire, or from its own send events. */
+  get pacing(): SendPacing {
+    return this.backend.pacing ?? this.ownPacing;
   }
 
   get label(): string {
@@ -92,7 +99,7 @@ export class Destination {
     this.segmentStartUs = now;
     this.startMediaUs = this.reader.mediaUs();
     this.pace.start(now, this.startMediaUs);
-    this.host.scheduler.schedule(this.timer, now);
+    this.sendAt(now, now);
   }
 
   /** New data arrived: a starving destination tries again now. */
@@ -131,8 +138,8 @@ export class Destination {
     this.marker = true;
     this.pace.start(now, this.reader.mediaUs());
     this.segmentStartUs = now;
-    this.pacing.restart();
-    this.host.scheduler.schedule(this.timer, now);
+    this.ownPacing.restart();
+    this.sendAt(now, now);
   }
 
   /** The end of the stream passed long ago and this output is still behind: what it has not taken is lost. */
@@ -171,12 +178,13 @@ export class Destination {
         this.starving = true;
         this.starvedAt = now;
       }
-      this.host.scheduler.schedule(this.timer, now + STARVE_RETRY_US);
+      this.sendAt(now + STARVE_RETRY_US, now + STARVE_RETRY_US);
       return;
     }
     if (this.starving) this.resumeAfterGap(now);
-    const deadline = this.timer.deadline;
+    const deadline = this.dueUs;
     const timing = this.timing;
+    timing.dueUs = deadline;
     timing.sendUs = Math.max(0, deadline - this.startedAt);
     timing.frame = reader.frame;
     timing.marker = this.marker;
@@ -191,14 +199,23 @@ export class Destination {
     if (this.state !== "running") return;
     if (taken > 0) {
       this.marker = false;
-      if (deadline >= this.segmentStartUs) this.pacing.record(now, deadline);
+      if (deadline >= this.segmentStartUs) this.ownPacing.record(now, deadline);
     }
     reader.advance(taken);
     if (taken < length) {
-      this.host.scheduler.schedule(this.timer, now + BACKPRESSURE_RETRY_US);
+      this.sendAt(now + BACKPRESSURE_RETRY_US, now + BACKPRESSURE_RETRY_US);
       return;
     }
-    this.host.scheduler.schedule(this.timer, this.pace.deadline(reader.mediaUs() - this.backend.aheadUs, now));
+    this.sendAt(this.pace.deadline(reader.mediaUs() - this.backend.aheadUs, now));
+  }
+
+  /**
+   * The next unit is due at `due`; its send event fires at `handOver`: by default the backend's
+   * lead earlier (a sender thread sends it at `due` itself), at once for a retry or a new start.
+   */
+  private sendAt(due: number, handOver = due - (this.backend.leadUs ?? 0)): void {
+    this.dueUs = due;
+    this.host.scheduler.schedule(this.timer, handOver);
   }
 
   /** After a gap the timeline moves on by the time lost: RTP timestamps advance across it (RFC 3551 marker rule). */
@@ -208,8 +225,8 @@ export class Destination {
     this.reader.skipGap(now - this.starvedAt);
     this.marker = true;
     this.pace.start(now, this.reader.mediaUs());
-    this.timer.deadline = now;
+    this.dueUs = now;
     this.segmentStartUs = now;
-    this.pacing.restart();
+    this.ownPacing.restart();
   }
 }

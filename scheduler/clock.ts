@@ -21,12 +21,25 @@ export const US_PER_MS = 1_000;
 export const US_PER_S = 1_000_000;
 
 /**
- * The process's monotonic clock. `Bun.nanoseconds()` counts from process
- * start, so whole microseconds stay exact in a double for 285 years.
+ * The process's monotonic clock. `Bun.nanoseconds()` counts from the start of
+ * the thread that reads it (measured: a Worker's starts at 0), so a thread
+ * other than the main one aligns its clock to the main thread's with
+ * {@link RealClock.alignTo}. Whole microseconds stay exact in a double for 285 years.
  */
 export class RealClock implements Clock {
+  /** Added to this thread's reading: where this thread's clock started on the main thread's. */
+  private offsetUs = 0;
+
   now(): number {
-    return Math.floor(Bun.nanoseconds() / 1000);
+    return Math.floor(Bun.nanoseconds() / 1000 + this.offsetUs);
+  }
+
+  /**
+   * Reads the main thread's time from now on, given its `performance.timeOrigin`: each
+   * thread's `Bun.nanoseconds()` counts from its own time origin (they agree within 1 µs, measured).
+   */
+  alignTo(mainTimeOriginMs: number): void {
+    this.offsetUs = (performance.timeOrigin - mainTimeOriginMs) * US_PER_MS;
   }
 }
 

@@ -79,6 +79,20 @@ export class LatenessHistogram {
     return out;
   }
 
+  /** Its state as plain data, to hand to another thread (a sender thread reports its own). */
+  export(): LatenessData {
+    return { counts: this.counts.slice(), count: this.count, max: this.max, sum: this.sum };
+  }
+
+  /** Adds another histogram's exported state to this one. */
+  add(data: LatenessData): void {
+    const counts = this.counts;
+    for (let b = 0; b < BUCKETS; b++) counts[b]! += data.counts[b] ?? 0;
+    this.count += data.count;
+    this.sum += data.sum;
+    if (data.max > this.max) this.max = data.max;
+  }
+
   reset(): void {
     this.counts.fill(0);
     this.count = 0;
@@ -90,6 +104,13 @@ export class LatenessHistogram {
   summary(): LatenessSummary {
     return { count: this.count, p50: this.quantile(0.5), p99: this.quantile(0.99), max: this.max };
   }
+}
+
+export interface LatenessData {
+  counts: Float64Array;
+  count: number;
+  max: number;
+  sum: number;
 }
 
 export interface LatenessSummary {

@@ -12,26 +12,45 @@
  *
  * @example
  * ```ts
- * const sleeper = preciseSleeper();
+ * const sleeper = preciseSleeper(clock);
  * sleeper?.sleepUntil(clock.now() + 500); // µs on the scheduler's clock
  * ```
  */
 import { ptr } from "bun:ffi";
 import { libc as loadLibc } from "../foundation/libc.ts";
+import type { Clock } from "./clock.ts";
 
 const CLOCK_MONOTONIC = 1;
 const TIMER_ABSTIME = 1;
 const PR_SET_TIMERSLACK = 29;
 
 export interface PreciseSleeper {
-  /** Blocks until `deadlineUs` on the Bun.nanoseconds() time base (µs). */
+  /** Blocks until `deadlineUs` on its clock (µs). */
   sleepUntil(deadlineUs: number): void;
 }
 
-let cached: PreciseSleeper | null | undefined;
+/** Sleeps to an absolute CLOCK_MONOTONIC time, ns; made once per thread. */
+let cached: ((monotonicNs: number) => void) | null | undefined;
+/** Reads CLOCK_MONOTONIC, ns. */
+let monotonicNow: () => number = () => 0;
 
-/** The sleeper, or null where libc cannot be reached (then the scheduler polls instead). */
-export function preciseSleeper(): PreciseSleeper | null {
+/**
+ * A sleeper to deadlines on `clock`, or null where libc cannot be reached (then the scheduler
+ * polls instead). The clock's offset from CLOCK_MONOTONIC is read once per sleeper: a thread
+ * aligns its clock (RealClock.alignTo) before it makes its scheduler's.
+ */
+export function preciseSleeper(clock: Clock): PreciseSleeper | null {
+  const sleep = monotonicSleep();
+  if (sleep === null) return null;
+  let offsetNs = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const before = clock.now() * 1000;
+    offsetNs = Math.min(offsetNs, monotonicNow() - before);
+  }
+  return { sleepUntil: (deadlineUs) => sleep(deadlineUs * 1000 + offsetNs) };
+}
+
+function monotonicSleep(): ((monotonicNs: number) => void) | null {
   if (cached !== undefined) return cached;
   try {
     const libc = loadLibc();
@@ -44,18 +63,12 @@ export function preciseSleeper(): PreciseSleeper | null {
     const timespec = new BigInt64Array(timespecBytes);
     const timespecWords = new Uint32Array(timespecBytes);
     const timespecPtr = ptr(timespec);
-    // Bun.nanoseconds() counts from process start; find its offset from CLOCK_MONOTONIC once.
-    let offsetNs = Infinity;
-    for (let i = 0; i < 5; i++) {
-      const before = Bun.nanoseconds();
+    monotonicNow = () => {
       libc.clock_gettime(CLOCK_MONOTONIC, timespecPtr);
-      const mono = Number(timespec[0]!) * 1e9 + Number(timespec[1]!);
-      offsetNs = Math.min(offsetNs, mono - before);
-    }
+      return Number(timespec[0]!) * 1e9 + Number(timespec[1]!);
+    };
     const { clock_nanosleep } = libc;
-    cached = {
-      sleepUntil(deadlineUs: number) {
-        const target = deadlineUs * 1000 + offsetNs;
+    cached = (target: number) => {
         const seconds = Math.floor(target / 1e9);
         // tv_sec fits 32 bits (monotonic seconds since boot); tv_nsec always does.
         timespecWords[0] = seconds;
@@ -63,7 +76,6 @@ export function preciseSleeper(): PreciseSleeper | null {
         timespecWords[2] = Math.floor(target - seconds * 1e9);
         timespecWords[3] = 0;
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, timespecPtr, null);
-      },
     };
   } catch {
     cached = null;

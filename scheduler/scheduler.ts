@@ -54,7 +54,7 @@ export class Scheduler {
 
   constructor(readonly clock: Clock = realClock) {
     this.manual = clock instanceof ManualClock;
-    this.sleeper = this.manual ? null : preciseSleeper();
+    this.sleeper = this.manual ? null : preciseSleeper(clock);
   }
 
   now(): number {

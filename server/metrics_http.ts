@@ -100,7 +100,7 @@ export function metricsText(server: ServerContext): string {
     lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="+Inf"} ${h.count}`);
     lines.push(`pacer_lateness_microseconds_sum{kind="${k}"} ${h.sum}`, `pacer_lateness_microseconds_count{kind="${k}"} ${h.count}`);
   }
-  // Each destination's own view of its pacing (pipeline/send_pacing.ts), by job and destination.
+  // Each destination's own view of its pacing (scheduler/send_pacing.ts), by job and destination.
   const gaps: [string, number][] = [];
   const bursts: [string, number][] = [];
   const accuracy: [string, number][] = [];

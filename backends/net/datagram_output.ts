@@ -21,14 +21,24 @@ export interface DatagramOutput {
   counters: BackendCounters;
   ttl?: number;
   source?: { host: string; port: number };
+  /** The stream's bytes in each datagram. */
+  unitBytes: number;
 }
 
 /**
  * Parses and validates `target` (options beyond `options` are a UsageError), then opens its socket.
- * `headerBytes`: what each datagram carries before the stream's bytes (RTP's header).
+ * `unitBytes`: the stream's bytes in each datagram, from the endpoint; `headerBytes`: what each
+ * datagram carries before them (RTP's header).
  */
-export async function openDatagramOutput(target: string, options: readonly string[], ctx: BackendContext, headerBytes = 0): Promise<DatagramOutput> {
+export async function openDatagramOutput(
+  target: string,
+  options: readonly string[],
+  ctx: BackendContext,
+  unitBytesOf: (endpoint: Endpoint) => number,
+  headerBytes = 0,
+): Promise<DatagramOutput> {
   const endpoint = parseEndpoint(target, options);
+  const unitBytes = unitBytesOf(endpoint);
   if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
   const ttl = intParam(endpoint, "ttl", 0, 255);
   const sourceText = endpoint.params.get("source");
@@ -36,8 +46,9 @@ export async function openDatagramOutput(target: string, options: readonly strin
   const resolved = await resolveHost(endpoint.host);
   const dest = { ...resolved, port: endpoint.port };
   const counters = newCounters();
-  const sender = await openUdpSender(dest, { ttl, iface: endpoint.params.get("iface") ?? undefined, source, headerBytes }, counters, ctx);
-  return { endpoint, dest, sender, counters, ttl, source };
+  const iface = endpoint.params.get("iface") ?? undefined;
+  const sender = await openUdpSender(dest, { ttl, iface, source, headerBytes, datagramBytes: headerBytes + unitBytes }, counters, ctx);
+  return { endpoint, dest, sender, counters, ttl, source, unitBytes };
 }
 
 /** Whole frames of `format` in `pkt` bytes (default `defaultPkt`); a UsageError names the target when not even one fits. */

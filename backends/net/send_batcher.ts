@@ -209,7 +209,7 @@ export function openBatchedSender(
   counters: BackendCounters,
   ctx: Pick<BackendContext, "scheduler" | "log">,
   report: (kind: string, message: string) => void,
-): UdpSender {
+): BatchedSender {
   const ip = parseIp(dest.address);
   if (!ip) throw new PacerError(`${dest.address}: not an IP address`);
   const family = dest.family;
@@ -238,15 +238,17 @@ export function openBatchedSender(
   const owner = destination.owner;
   const ownBatcher = batcher;
   let open = true;
-  return {
+  const sender: BatchedSender = {
     localPort: socket.localPort,
-    send(datagram: Uint8Array): boolean {
+    leadUs: 0,
+    send: (datagram) => sender.sendPart(datagram, datagram.length),
+    sendPart(datagram, length) {
       if (!open) return false;
       const now = scheduler.now();
-      if (!socket.stage(name, nameLength, datagram, owner, now)) {
+      if (!socket.stage(name, nameLength, datagram, owner, now, length)) {
         ownBatcher.flushSocket(shared);
-        if (!socket.stage(name, nameLength, datagram, owner, now)) {
-          counters.lostBytes += Math.max(0, datagram.length - (options.headerBytes ?? 0));
+        if (!socket.stage(name, nameLength, datagram, owner, now, length)) {
+          counters.lostBytes += Math.max(0, length - (options.headerBytes ?? 0));
           report("nobufs", NO_ROOM);
           return false;
         }
@@ -261,4 +263,10 @@ export function openBatchedSender(
       ownBatcher.remove(shared, destination, addressKey);
     },
   };
+  return sender;
+}
+
+export interface BatchedSender extends UdpSender {
+  /** Sends the first `length` bytes of `datagram` (a sender thread's ring slot: no subarray made). */
+  sendPart(datagram: Uint8Array, length: number): boolean;
 }

@@ -21,12 +21,14 @@
  * ```
  */
 import type { udp } from "bun";
+import type { SendPacing } from "../../scheduler/send_pacing.ts";
 import type { Logger } from "../../foundation/log.ts";
 import { PacerError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, countError } from "../backend.ts";
 import { isMulticast } from "../../foundation/net/address.ts";
 import { openUdpSocket } from "../../foundation/net/udp_socket.ts";
 import { NO_ROOM, openBatchedSender, sendMode } from "./send_batcher.ts";
+import { openThreadedSender } from "./senders/pool.ts";
 
 export interface UdpSenderOptions {
   /** Multicast (or unicast) TTL / hop limit. */
@@ -39,13 +41,24 @@ export interface UdpSenderOptions {
   quiet?: boolean;
   /** Bytes at the head of each datagram that are not the stream's (RTP's 12), for lost-byte counts. */
   headerBytes?: number;
+  /** The largest datagram it will send: known, and small enough, it may go to a sender thread (senders/pool.ts). */
+  datagramBytes?: number;
 }
 
 export interface UdpSender {
-  /** Sends one datagram; false if it was dropped (counted). */
-  send(datagram: Uint8Array): boolean;
-  close(): void;
+  /**
+   * Sends one datagram, due at `dueUs` on the scheduler's clock: a sender thread sends it then,
+   * the others at once. `marker`: it starts a new stretch of the schedule (the stream's start,
+   * or after a gap), for the pacing a sender thread measures. False if it was dropped (counted).
+   */
+  send(datagram: Uint8Array, dueUs?: number, marker?: boolean): boolean;
+  /** Closes it; a sender thread's resolves once the datagrams handed to it have gone out. */
+  close(): void | Promise<void>;
   readonly localPort: number;
+  /** How long before its due time a datagram should be handed over, µs (a sender thread's lead; else 0). */
+  readonly leadUs: number;
+  /** The pacing as measured where the datagrams leave (a sender thread), if not on this thread. */
+  readonly pacing?: SendPacing;
 }
 
 /** Opens `dest`'s sender: batched where it can be (sendMode), else a connected socket of its own. */
@@ -57,7 +70,11 @@ export async function openUdpSender(
 ): Promise<UdpSender> {
   const label = `${dest.family === 6 ? `[${dest.address}]` : dest.address}:${dest.port}`;
   const report = errorReporter(label, counters, ctx.log, options.quiet ?? false);
-  if (sendMode() === "batched") return openBatchedSender(dest, options, counters, ctx, report);
+  if (sendMode() === "batched") {
+    // A stream's sender may go to a sender thread; a side channel's (RTCP, SAP; quiet) stays here.
+    const threaded = options.quiet ? null : await openThreadedSender(dest, options, counters, ctx.scheduler, report);
+    return threaded ?? openBatchedSender(dest, options, counters, ctx, report);
+  }
   return openConnectedSender(dest, label, options, counters, report);
 }
 
@@ -108,6 +125,7 @@ async function openConnectedSender(
   }
   return {
     localPort: socket.port,
+    leadUs: 0,
     send(datagram: Uint8Array): boolean {
       try {
         if (socket.send(datagram)) return true;

@@ -92,7 +92,7 @@ export const rtpBackend: BackendFactory = {
     const sapOn = flagParam(target, endpoint.params.get("sap"), "sap");
     const sapIntervalS = secondsParam(target, endpoint.params.get("sap-interval"), "sap-interval", SAP_DEFAULT_INTERVAL_S, MAX_SAP_INTERVAL_S);
     if (endpoint.params.has("sap-interval") && !sapOn) throw new UsageError(`${target}: sap-interval= needs sap=1`);
-    const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx, RTP_HEADER_SIZE);
+    const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx, () => plan.unitBytes, RTP_HEADER_SIZE);
     const iface = endpoint.params.get("iface") ?? undefined;
     const scheduler = ctx.scheduler;
     const clock = scheduler.clock;
@@ -173,11 +173,14 @@ export const rtpBackend: BackendFactory = {
       format: plan.format,
       unitBytes: plan.unitBytes,
       aheadUs: ahead,
+      leadUs: sender.leadUs,
+      pacing: sender.pacing,
       counters,
       send(unit, timing) {
         if (unit.length > plan.unitBytes) throw new PacerError(`${target}: unit of ${unit.length} bytes exceeds pkt`);
         const sendUs = timing.sendUs;
-        const startEstimate = clock.now() - sendUs;
+        // A sender thread is handed the unit its lead before it is due, and sends it then.
+        const startEstimate = (sender.leadUs > 0 ? timing.dueUs : clock.now()) - sendUs;
         if (startEstimate < startedUs) startedUs = startEstimate;
         if (!started) {
           started = true;
@@ -192,7 +195,7 @@ export const rtpBackend: BackendFactory = {
         packet.set(unit, RTP_HEADER_SIZE);
         seq = (seq + 1) & 0xffff;
         const datagram = unit.length === plan.unitBytes ? packet : packet.subarray(0, RTP_HEADER_SIZE + unit.length);
-        if (sender.send(datagram)) {
+        if (sender.send(datagram, timing.dueUs, timing.marker)) {
           counters.units++;
           counters.bytes += unit.length;
         }
@@ -207,6 +210,10 @@ export const rtpBackend: BackendFactory = {
       },
       sdp: sdpMedia,
       async close() {
+        // A BYE on a port of its own waits until the stream's last datagrams have left (a sender
+        // thread holds them up to its lead); one on the stream's own port (mux) queues behind them.
+        const dataClosed = rtcpOut !== null ? sender.close() : null;
+        await dataClosed;
         if (rtcp) {
           if (lastSendUs >= 0) {
             rtcp.bye(wall.unixUsAt(startedUs + lastSendUs + mediaLeadUs), timestampBase + lastTicks, counters.units, counters.bytes);
@@ -218,7 +225,7 @@ export const rtpBackend: BackendFactory = {
           }
         }
         closeSideChannels();
-        sender.close();
+        await (dataClosed ?? sender.close());
       },
     };
   },

@@ -119,9 +119,10 @@ export interface UdpBatchSocket {
   /**
    * Stages `datagram` for the destination `name` (a SOCKADDR_SIZE buffer, its first `nameLength` bytes used), on behalf of
    * `owner` (reported back in `dropped`). Copies it: the caller may reuse its buffer at once.
+   * Only its first `length` bytes are sent (a fixed-size slot's view needs no subarray for it).
    * False when no room is left: flush, then stage again.
    */
-  stage(name: Uint8Array, nameLength: number, datagram: Uint8Array, owner: number, now: number): boolean;
+  stage(name: Uint8Array, nameLength: number, datagram: Uint8Array, owner: number, now: number, length?: number): boolean;
   /** Sends what is staged, in order; what a full buffer kept back stays staged, unless older than `maxHoldUs`. */
   flush(now: number, maxHoldUs: number): void;
   /** Reads the error queue, reporting each entry; returns how many were read. */
@@ -335,9 +336,9 @@ function batchSender(c: Libc, fd: number, localPort: number, events: BatchSocket
     get sent() {
       return sent;
     },
-    stage(name, nameLength, datagram, owner, now) {
-      const length = datagram.length;
-      if (count === BATCH_MESSAGES || arenaUsed + length > ARENA_BYTES) return false;
+    stage(name, nameLength, datagram, owner, now, length = datagram.length) {
+      // The whole view is copied (set takes no length), so the whole view must fit.
+      if (count === BATCH_MESSAGES || arenaUsed + datagram.length > ARENA_BYTES) return false;
       const i = count++;
       bytes.set(name, namesAtByte + i * SOCKADDR_SIZE);
       words[(i * MMSGHDR_SIZE + MSGHDR_NAMELEN) >> 2] = nameLength;

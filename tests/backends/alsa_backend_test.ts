@@ -21,7 +21,7 @@ import { Scheduler } from "../../scheduler/scheduler.ts";
 import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";
 
 const STREAM: StreamInfo = { kind: "pcm", format: parseSampleFormat("s16le:48000:2") };
-const TIMING: UnitTiming = { sendUs: 0, frame: 0, marker: false };
+const TIMING: UnitTiming = { sendUs: 0, frame: 0, marker: false, dueUs: 0 };
 
 function context(lines: string[] = [], failures: Error[] = []): BackendContext {
   return {

@@ -3,7 +3,7 @@
  * unconnected socket and sendmmsg, and an ICMP port-unreachable from one of them is counted for
  * that one only, read from the socket's error queue, while the others lose nothing.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import "../../backends/all.ts";
 import type { Backend, BackendContext } from "../../backends/backend.ts";
 import { batchTotals, sendMode } from "../../backends/net/send_batcher.ts";
@@ -20,6 +20,13 @@ const PASS_EVERY_US = 2_000;
 const DATAGRAM = 1316;
 
 const savedMode = process.env.PACER_SEND;
+// These are the main thread's batched sends (batchTotals counts them): no sender threads.
+const savedSenders = process.env.PACER_SENDERS;
+beforeAll(() => void (process.env.PACER_SENDERS = "0"));
+afterAll(() => {
+  if (savedSenders === undefined) delete process.env.PACER_SENDERS;
+  else process.env.PACER_SENDERS = savedSenders;
+});
 afterEach(() => {
   if (savedMode === undefined) delete process.env.PACER_SEND;
   else process.env.PACER_SEND = savedMode;
@@ -47,7 +54,7 @@ async function sendInterleaved(targets: string[]) {
   const before = batchTotals(scheduler);
   let pass = 0;
   const { promise: finished, resolve } = Promise.withResolvers<void>();
-  const timing = { sendUs: 0, frame: 0, marker: false };
+  const timing = { sendUs: 0, frame: 0, marker: false, dueUs: 0 };
   const tick = scheduler.timer("send", (timer) => {
     for (let k = 0; k < PER_PASS; k++) {
       const seq = pass * PER_PASS + k;

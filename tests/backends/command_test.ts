@@ -79,7 +79,7 @@ function running(pid: number): boolean {
 /** Sends `stream` in units, one every `intervalUs`, re-offering the untaken rest after 2 ms; records each take. */
 function pump(scheduler: Scheduler, backend: Backend, stream: Uint8Array, intervalUs: number): Promise<number[]> {
   const takes: number[] = [];
-  const timing: UnitTiming = { sendUs: 0, frame: 0, marker: true };
+  const timing: UnitTiming = { sendUs: 0, frame: 0, marker: true, dueUs: 0 };
   const start = scheduler.now();
   return new Promise((resolve) => {
     let at = 0;
@@ -137,7 +137,7 @@ describe("cmd: output", () => {
     // Everything at once: only what fits in the pipe may be taken before the command reads.
     let takenBeforeReading = 0;
     for (let at = 0; at < stream.length; at += backend.unitBytes) {
-      takenBeforeReading += backend.send(stream.subarray(at, at + backend.unitBytes), { sendUs: 0, frame: 0, marker: false });
+      takenBeforeReading += backend.send(stream.subarray(at, at + backend.unitBytes), { sendUs: 0, frame: 0, marker: false, dueUs: 0 });
     }
     expect(takenBeforeReading).toBeGreaterThan(0);
     expect(takenBeforeReading).toBeLessThanOrEqual(1 << 20); // Linux pipe capacity, 64 KiB by default
@@ -196,7 +196,7 @@ describe("cmd: output", () => {
     expect(lines).toContain("pacer: [cmd] sh: 1: pacer_no_such_command_xyz: not found");
     // Given up: units are taken and dropped, never an exception, never a stall.
     const unit = new Uint8Array(backend.unitBytes);
-    expect(backend.send(unit, { sendUs: 0, frame: 0, marker: false })).toBe(unit.length);
+    expect(backend.send(unit, { sendUs: 0, frame: 0, marker: false, dueUs: 0 })).toBe(unit.length);
     await backend.close();
   });
 
@@ -226,7 +226,7 @@ describe("cmd: output", () => {
     // Ignores SIGTERM (so SIGKILL is needed) and never reads; its `sleep` is a process of its own.
     const backend = await commandBackend.create(`cmd:trap '' TERM; sleep 30 & echo $$ $! > '${pids}'; wait`, CD_STREAM, ctx);
     let written = 0;
-    for (let i = 0; i < 100; i++) written += backend.send(new Uint8Array(backend.unitBytes), { sendUs: 0, frame: 0, marker: false });
+    for (let i = 0; i < 100; i++) written += backend.send(new Uint8Array(backend.unitBytes), { sendUs: 0, frame: 0, marker: false, dueUs: 0 });
     expect(written).toBeGreaterThan(0);
     const scheduler = ctx.scheduler;
     const closedAt = scheduler.now();

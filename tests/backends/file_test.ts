@@ -15,7 +15,7 @@ import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 
 const STREAM: StreamInfo = { kind: "pcm", format: parseSampleFormat("s16le:44100:2") };
-const TIMING: UnitTiming = { sendUs: 0, frame: 0, marker: false };
+const TIMING: UnitTiming = { sendUs: 0, frame: 0, marker: false, dueUs: 0 };
 
 let dir: string;
 beforeAll(() => {

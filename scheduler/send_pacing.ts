@@ -22,6 +22,9 @@
 
 import { LogHistogram, type QuantileSummary } from "./log_histogram.ts";
 
+/** [sends, largest burst], then the two histograms. */
+const SCALARS_BYTES = 16;
+
 /** The burst window, µs. */
 export const BURST_WINDOW_US = 1000;
 /** Sends remembered for the burst count: a larger burst reads as this many. */
@@ -38,11 +41,30 @@ export interface SendPacingSummary {
 }
 
 export class SendPacing {
-  sends = 0;
-  largestBurst = 0;
-  private readonly gaps = new LogHistogram();
+  /** Bytes of the memory one keeps (see the constructor). */
+  static readonly BYTES = SCALARS_BYTES + 2 * LogHistogram.BYTES;
+  private readonly scalars: Float64Array;
+  private readonly gaps: LogHistogram;
   /** |send time - due time|: the stream's clock line (PCR, SCR or sample clock) as the schedule placed it. */
-  readonly accuracy = new LogHistogram();
+  readonly accuracy: LogHistogram;
+
+  /**
+   * In `memory` (SendPacing.BYTES of it): a SharedArrayBuffer lets the thread that sends record
+   * and another read (a sender thread's destination, read by the main thread's status).
+   */
+  constructor(memory: ArrayBufferLike = new ArrayBuffer(SendPacing.BYTES)) {
+    this.scalars = new Float64Array(memory, 0, 2);
+    this.gaps = new LogHistogram(memory, SCALARS_BYTES);
+    this.accuracy = new LogHistogram(memory, SCALARS_BYTES + LogHistogram.BYTES);
+  }
+
+  get sends(): number {
+    return this.scalars[0]!;
+  }
+
+  get largestBurst(): number {
+    return this.scalars[1]!;
+  }
   private last = -1;
   private readonly recent = new Float64Array(BURST_RING);
   private head = 0;
@@ -54,7 +76,8 @@ export class SendPacing {
 
   /** A send at `nowUs` (the scheduler's clock) that was due at `dueUs`. */
   record(nowUs: number, dueUs = nowUs): void {
-    this.sends++;
+    const scalars = this.scalars;
+    scalars[0]!++;
     this.accuracy.add(Math.abs(nowUs - dueUs));
     if (this.last >= 0) this.gaps.add(nowUs - this.last);
     this.last = nowUs;
@@ -63,7 +86,7 @@ export class SendPacing {
     this.head++;
     while (this.head - this.tail > BURST_RING || ring[this.tail % BURST_RING]! <= nowUs - BURST_WINDOW_US) this.tail++;
     const inWindow = this.head - this.tail;
-    if (inWindow > this.largestBurst) this.largestBurst = inWindow;
+    if (inWindow > scalars[1]!) scalars[1] = inWindow;
   }
 
   /** The next send follows a gap or a pause, not the pace: neither its gap nor a burst across it counts. */

@@ -1,7 +1,8 @@
 /**
  * A log-linear histogram of microsecond values: whole µs below 16, then 16 buckets per octave up
  * to about 18 minutes, so a quantile is within about 3 % of the true value. Fixed size, nothing
- * allocated per value: for figures a destination keeps of every send.
+ * allocated per value: for figures a destination keeps of every send. It may live in memory
+ * that another thread reads (a sender thread's destinations: backends/net/senders/).
  *
  * @example
  * ```ts
@@ -41,14 +42,31 @@ export interface QuantileSummary {
 }
 
 export class LogHistogram {
-  count = 0;
-  max = 0;
-  private readonly buckets = new Uint32Array(BUCKETS);
+  /** Bytes of the memory one histogram keeps: its count, its largest value and its buckets. */
+  static readonly BYTES = 16 + BUCKETS * 4;
+  /** [count, max] */
+  private readonly scalars: Float64Array;
+  private readonly buckets: Uint32Array;
+
+  /** In `memory` from byte `at` (LogHistogram.BYTES of it, 8-aligned), or memory of its own. */
+  constructor(memory: ArrayBufferLike = new ArrayBuffer(LogHistogram.BYTES), at = 0) {
+    this.scalars = new Float64Array(memory, at, 2);
+    this.buckets = new Uint32Array(memory, at + 16, BUCKETS);
+  }
+
+  get count(): number {
+    return this.scalars[0]!;
+  }
+
+  get max(): number {
+    return this.scalars[1]!;
+  }
 
   add(us: number): void {
     this.buckets[bucketOf(us)]!++;
-    this.count++;
-    if (us > this.max) this.max = us;
+    const s = this.scalars;
+    s[0]!++;
+    if (us > s[1]!) s[1] = us;
   }
 
   /** The value below which a fraction `q` of values fall (a bucket's middle, at most the largest). */

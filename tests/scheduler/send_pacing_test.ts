@@ -6,7 +6,7 @@
  */
 import { expect, test } from "bun:test";
 import fc from "fast-check";
-import { SendPacing } from "../../pipeline/send_pacing.ts";
+import { SendPacing } from "../../scheduler/send_pacing.ts";
 
 test("even 1 ms sends: gaps of 1000 µs, bursts of 1", () => {
   const p = new SendPacing();

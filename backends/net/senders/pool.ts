@@ -1,0 +1,282 @@
+/**
+ * Sender threads: udp:// and rtp:// destinations spread over Workers (thread.ts) that own their
+ * sockets and put each datagram on the wire when it is due. The main thread keeps the job's
+ * loads, pacing decisions, control and logging; its send events hand each datagram over through
+ * a shared ring a lead (LEAD_US) ahead. So the cost of the system calls moves off the main
+ * thread, and a main thread held up by a load, a burst of control requests or a collection
+ * no longer makes datagrams late, up to the lead.
+ *
+ * A destination goes to the thread with the fewest, and threads start as destinations need them,
+ * up to the configured count (`--senders N`; setSenderThreads): one destination uses one thread.
+ * Errors and losses come back by destination and are counted and logged against it there, as
+ * for a sender on the main thread; `status` and `/metrics` show each thread's send lateness
+ * summed as the kind "wire".
+ *
+ * @example
+ * ```ts
+ * setSenderThreads(2);
+ * const sender = await openThreadedSender(dest, options, counters, scheduler, report); // null: send on this thread
+ * sender?.send(datagram, dueUs);
+ * await sender?.close();
+ * ```
+ */
+import { availableParallelism } from "node:os";
+import { PacerError, UsageError } from "../../../foundation/errors.ts";
+import { LatenessHistogram, type LatenessData } from "../../../scheduler/lateness.ts";
+import { RealClock } from "../../../scheduler/clock.ts";
+import type { Scheduler } from "../../../scheduler/scheduler.ts";
+import { SendPacing } from "../../../scheduler/send_pacing.ts";
+import type { BackendCounters } from "../../backend.ts";
+import type { UdpSender, UdpSenderOptions } from "../udp_sender.ts";
+import { CLOSE_SLOT, makeSenderRing, SLOT_PAYLOAD, type SenderRing } from "./ring.ts";
+import type { FromThread, ToThread } from "./thread.ts";
+
+/**
+ * How early a datagram is handed to its thread, µs. 20 ms: longer than the main thread's
+ * measured hold-ups at 1000 destinations (5 to 14 ms at p99), short enough that a `stop` ends a
+ * stream within it. PACER_SENDER_LEAD_US overrides it, for the bench.
+ */
+export const LEAD_US = leadFromEnv(process.env.PACER_SENDER_LEAD_US) ?? 20_000;
+/**
+ * Slots in each thread's ring: 16384 of 2 KiB (32 MiB of shared memory, touched as it is used).
+ * At 1500 streams of 1.5 Mbit/s (213,000 datagrams/s) that is 77 ms of hand-overs, well beyond
+ * the lead. A full ring drops the datagram, counted against its destination.
+ */
+const RING_SLOTS = 16_384;
+
+/** The thread module, beside this one; the compiled binary embeds it as an entry point (npm run build). */
+const THREAD = import.meta.url.includes("/$bunfs/") ? "/$bunfs/root/backends/net/senders/thread.ts" : new URL("./thread.ts", import.meta.url).href;
+
+function leadFromEnv(text: string | undefined): number | null {
+  if (text === undefined || text === "") return null;
+  const us = Number(text);
+  return Number.isInteger(us) && us >= 0 && us <= 1_000_000 ? us : null;
+}
+
+/** The default thread count: every core but the main thread's, at least one. */
+export function defaultSenderThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+let configured: number | null = null;
+
+/** The most sender threads one process may ask for. */
+export const MAX_SENDER_THREADS = 64;
+
+/** `--senders N`: a whole number of threads, 0 to MAX_SENDER_THREADS; `option` names it in the error. */
+export function parseSenderThreads(text: string, option: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > MAX_SENDER_THREADS) {
+    throw new UsageError(`${option} ${text}: give a whole number of sender threads from 0 (send on the main thread) to ${MAX_SENDER_THREADS}`);
+  }
+  return Number(text);
+}
+
+/** How many sender threads destinations may use; 0 sends on the main thread (`--senders`). */
+export function setSenderThreads(count: number): void {
+  configured = count;
+}
+
+export function senderThreads(): number {
+  if (configured !== null) return configured;
+  const fromEnv = process.env.PACER_SENDERS;
+  if (fromEnv !== undefined && /^\d+$/.test(fromEnv)) return Number(fromEnv);
+  return defaultSenderThreads();
+}
+
+interface Waiting {
+  resolve(localPort: number): void;
+  reject(error: Error): void;
+}
+
+interface ThreadDestination {
+  counters: BackendCounters;
+  report(kind: string, message: string): void;
+  closed: (() => void) | null;
+}
+
+/** One sender thread, from the main thread's side. */
+class SenderThread {
+  readonly ring: SenderRing = makeSenderRing(RING_SLOTS);
+  // The thread reads the main thread's time origin before anything else (its clock's alignment).
+  readonly worker = new Worker(THREAD, { env: { ...process.env, PACER_MAIN_TIME_ORIGIN_MS: String(performance.timeOrigin) } });
+  readonly destinations = new Map<number, ThreadDestination>();
+  private readonly opening = new Map<number, Waiting>();
+  private nextId = 0;
+  lateness: LatenessData | null = null;
+  failure: Error | null = null;
+
+  constructor(private readonly onLateness: () => void) {
+    this.worker.unref();
+    this.worker.onmessage = (event: MessageEvent<FromThread>) => this.receive(event.data);
+    this.worker.onerror = (event) => this.fail(new Error(`a sender thread failed: ${event.message}`));
+    this.post({ type: "start", ring: this.ring.buffer });
+  }
+
+  post(message: ToThread): void {
+    this.worker.postMessage(message);
+  }
+
+  open(dest: { address: string; family: 4 | 6; port: number }, options: UdpSenderOptions, pacing: SharedArrayBuffer, destination: ThreadDestination): Promise<{ id: number; localPort: number }> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.opening.set(id, {
+        resolve: (localPort) => {
+          this.destinations.set(id, destination);
+          // A thread with destinations keeps the process alive until they are closed.
+          if (this.destinations.size === 1) this.worker.ref();
+          resolve({ id, localPort });
+        },
+        reject,
+      });
+      this.post({ type: "open", id, dest, options, pacing });
+    });
+  }
+
+  private receive(message: FromThread): void {
+    switch (message.type) {
+      case "opened":
+        this.opening.get(message.id)?.resolve(message.localPort);
+        this.opening.delete(message.id);
+        break;
+      case "refused":
+        this.opening.get(message.id)?.reject(new Error(message.message));
+        this.opening.delete(message.id);
+        break;
+      case "closed": {
+        const destination = this.destinations.get(message.id);
+        this.destinations.delete(message.id);
+        if (this.destinations.size === 0) this.worker.unref();
+        destination?.closed?.();
+        break;
+      }
+      case "report":
+        for (const r of message.reports) {
+          const destination = this.destinations.get(r.id);
+          if (!destination) continue;
+          destination.counters.lostBytes += r.lostBytes;
+          for (const [kind, [count, text]] of Object.entries(r.errors)) {
+            destination.report(kind, text); // counts one, and logs the first of its kind
+            destination.counters.errors[kind]! += count - 1;
+          }
+        }
+        break;
+      case "lateness":
+        this.lateness = message.data;
+        this.onLateness();
+        break;
+    }
+  }
+
+  /** The thread died: its destinations send nothing more, and each says so once. */
+  private fail(error: Error): void {
+    this.failure = error;
+    for (const w of this.opening.values()) w.reject(error);
+    this.opening.clear();
+    for (const d of this.destinations.values()) {
+      d.report("thread", `${error.message}; this destination sends nothing more`);
+      d.closed?.();
+    }
+    this.destinations.clear();
+    this.worker.unref();
+  }
+}
+
+/** The threads of one scheduler (one process, in practice). */
+class SenderPool {
+  private readonly threads: SenderThread[] = [];
+  private readonly wire: LatenessHistogram;
+
+  constructor(scheduler: Scheduler) {
+    this.wire = scheduler.lateness("wire");
+  }
+
+  /** The thread with the fewest destinations, or a new one while fewer than `limit` run. */
+  pick(limit: number): SenderThread {
+    const live = this.threads.filter((t) => t.failure === null);
+    let best: SenderThread | null = null;
+    for (const t of live) if (best === null || t.destinations.size < best.destinations.size) best = t;
+    if (best !== null && (best.destinations.size === 0 || live.length >= limit)) return best;
+    const thread = new SenderThread(() => this.sumLateness());
+    this.threads.push(thread);
+    return thread;
+  }
+
+  /** "wire" lateness is every thread's, summed (each reports its whole histogram). */
+  private sumLateness(): void {
+    this.wire.reset();
+    for (const t of this.threads) if (t.lateness) this.wire.add(t.lateness);
+  }
+}
+
+const pools = new Map<Scheduler, SenderPool>();
+
+/**
+ * Opens `dest` on a sender thread, or returns null where it is to be sent from this thread:
+ * threads are off (0), the scheduler's clock is a manual one (tests), or its datagrams do not
+ * fit a ring slot. A refusal from the thread (a source address that cannot be bound) throws.
+ */
+export async function openThreadedSender(
+  dest: { address: string; family: 4 | 6; port: number },
+  options: UdpSenderOptions,
+  counters: BackendCounters,
+  scheduler: Scheduler,
+  report: (kind: string, message: string) => void,
+): Promise<UdpSender | null> {
+  const limit = senderThreads();
+  const datagramBytes = options.datagramBytes ?? Infinity;
+  if (limit === 0 || datagramBytes > SLOT_PAYLOAD || !(scheduler.clock instanceof RealClock)) return null;
+  let pool = pools.get(scheduler);
+  if (!pool) pools.set(scheduler, (pool = new SenderPool(scheduler)));
+  const thread = pool.pick(limit);
+  const destination: ThreadDestination = { counters, report, closed: null };
+  // The thread records its pacing here, where status reads it.
+  const pacingMemory = new SharedArrayBuffer(SendPacing.BYTES);
+  const pacing = new SendPacing(pacingMemory);
+  let opened: { id: number; localPort: number };
+  try {
+    opened = await thread.open(dest, options, pacingMemory, destination);
+  } catch (error) {
+    throw new PacerError((error as Error).message);
+  }
+  const { id, localPort } = opened;
+  const ring = thread.ring;
+  const payloads = ring.payloads;
+  const headerBytes = options.headerBytes ?? 0;
+  let lastDueUs = 0;
+  let closing: Promise<void> | null = null;
+  return {
+    localPort,
+    leadUs: LEAD_US,
+    pacing,
+    // One without a due time (an RTCP packet on the stream's port) goes after what was handed over before it.
+    send(datagram, dueUs = Math.max(scheduler.now(), lastDueUs), marker = false) {
+      if (closing || thread.failure) return false;
+      const slot = ring.claim();
+      if (slot < 0) {
+        // The thread is that far behind: this datagram is dropped, as a full send buffer drops one.
+        counters.lostBytes += Math.max(0, datagram.length - headerBytes);
+        report("nobufs", "the sender thread's hand-over ring is full; datagram dropped");
+        return false;
+      }
+      payloads[slot]!.set(datagram);
+      ring.publish(slot, id, datagram.length, dueUs, marker);
+      lastDueUs = dueUs;
+      return true;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        if (thread.failure || !thread.destinations.has(id)) return resolve();
+        destination.closed = resolve;
+        // Behind its last datagram, so that goes out first; a full ring is waited out.
+        const handOver = () => {
+          const slot = ring.claim();
+          if (slot < 0) return void setTimeout(handOver, 1);
+          ring.publish(slot, id, CLOSE_SLOT, lastDueUs);
+        };
+        handOver();
+      });
+      return closing;
+    },
+  };
+}

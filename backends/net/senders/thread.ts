@@ -1,0 +1,210 @@
+/**
+ * A sender thread (a Worker started by pool.ts). It owns its destinations' sockets and puts each
+ * datagram on the wire at the time it is due: the main thread hands datagrams over through the
+ * ring (ring.ts) a lead ahead, so a busy main thread (loads, control, GC) no longer makes them
+ * late. The thread runs a scheduler of its own, so it paces as the main thread does (precise
+ * sleeps, the batch window) and sends through the same batched sender (send_batcher.ts).
+ *
+ * What it tells the main thread: errors and losses by destination (every REPORT_US), and the
+ * lateness of each datagram against its due time (every LATENESS_US), as the kind "wire".
+ */
+import { silentLogger } from "../../../foundation/log.ts";
+import { LatenessHistogram } from "../../../scheduler/lateness.ts";
+import { RealClock } from "../../../scheduler/clock.ts";
+import { Scheduler } from "../../../scheduler/scheduler.ts";
+import { type BackendCounters, newCounters } from "../../backend.ts";
+import { SendPacing } from "../../../scheduler/send_pacing.ts";
+import { BATCH_WINDOW_US, type BatchedSender, openBatchedSender } from "../send_batcher.ts";
+import type { UdpSenderOptions } from "../udp_sender.ts";
+import { CLOSE_SLOT, readSenderRing } from "./ring.ts";
+
+/** New hand-overs are looked for at least this often: a unit due at once waits no longer. */
+const POLL_US = 1_000;
+/** ...and this often while the thread has no destination (an idle server's thread mostly sleeps). */
+const IDLE_POLL_US = 50_000;
+/** Errors and losses go to the main thread this often (when there are any). */
+const REPORT_US = 100_000;
+/** The lateness histogram goes to the main thread this often. */
+const LATENESS_US = 1_000_000;
+
+export type ToThread =
+  | { type: "start"; ring: SharedArrayBuffer }
+  | { type: "open"; id: number; dest: { address: string; family: 4 | 6; port: number }; options: UdpSenderOptions; pacing: SharedArrayBuffer };
+
+export interface DestinationReport {
+  id: number;
+  lostBytes: number;
+  /** Errors by kind: how many, and the message of the first. */
+  errors: Record<string, [number, string]>;
+}
+
+export type FromThread =
+  | { type: "opened"; id: number; localPort: number }
+  | { type: "refused"; id: number; message: string }
+  | { type: "closed"; id: number }
+  | { type: "report"; reports: DestinationReport[] }
+  | { type: "lateness"; data: ReturnType<LatenessHistogram["export"]> };
+
+interface Open {
+  sender: BatchedSender;
+  /** Its pacing on the wire, in memory the main thread reads. */
+  pacing: SendPacing;
+  /** Where the current stretch of its schedule began: what was sent at once before it is not pacing. */
+  stretchFromUs: number;
+  counters: BackendCounters;
+  reported: number;
+  pending: Record<string, [number, string]> | null;
+}
+
+declare const self: Worker;
+const post = (message: FromThread) => self.postMessage(message);
+
+// Due times are on the main thread's clock (this thread's own starts at its start): aligned
+// before the scheduler is made, since its precise sleeper reads the clock's offset then.
+const clock = new RealClock();
+clock.alignTo(Number(process.env.PACER_MAIN_TIME_ORIGIN_MS ?? performance.timeOrigin));
+const scheduler = new Scheduler(clock);
+const ctx = { scheduler, log: silentLogger };
+const destinations: (Open | undefined)[] = [];
+const wire = new LatenessHistogram();
+let openCount = 0;
+let ring: ReturnType<typeof readSenderRing> | null = null;
+
+/** Slots taken from the ring and not yet sent, earliest due first (a binary heap; ties in hand-over order). */
+let heap = new Int32Array(0);
+let order = new Float64Array(0);
+let heapSize = 0;
+let handedOver = 0;
+
+function earlier(a: number, b: number): boolean {
+  const r = ring!;
+  const da = r.due(a);
+  const db = r.due(b);
+  return da < db || (da === db && order[a]! < order[b]!);
+}
+
+function push(slot: number): void {
+  order[slot] = handedOver++;
+  let i = heapSize++;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (!earlier(slot, heap[parent]!)) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = slot;
+}
+
+function pop(): number {
+  const top = heap[0]!;
+  const last = heap[--heapSize]!;
+  let i = 0;
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= heapSize) break;
+    const child = left + 1 < heapSize && earlier(heap[left + 1]!, heap[left]!) ? left + 1 : left;
+    if (!earlier(heap[child]!, last)) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = last;
+  return top;
+}
+
+const take = (slot: number) => push(slot);
+
+/** The send event: every slot due within the batch window goes out (staged; the pass's end flushes). */
+const due = scheduler.timer("send", (_timer, now) => {
+  const r = ring!;
+  r.take(take);
+  const until = now + BATCH_WINDOW_US;
+  while (heapSize > 0 && r.due(heap[0]!) <= until) {
+    const slot = pop();
+    const id = r.destination(slot);
+    const length = r.length(slot);
+    const open = destinations[id];
+    if (length === CLOSE_SLOT) {
+      r.release(slot);
+      if (open) close(id, open);
+      continue;
+    }
+    if (open) {
+      const dueUs = r.due(slot);
+      const late = now - dueUs;
+      wire.record(late > 0 ? late : 0);
+      if (r.marker(slot)) {
+        open.pacing.restart();
+        open.stretchFromUs = dueUs;
+      }
+      if (open.sender.sendPart(r.payloads[slot]!, length) && dueUs >= open.stretchFromUs) open.pacing.record(now, dueUs);
+    }
+    r.release(slot);
+  }
+  const poll = now + (openCount > 0 ? POLL_US : IDLE_POLL_US);
+  scheduler.schedule(due, heapSize > 0 ? Math.min(r.due(heap[0]!), poll) : poll);
+});
+
+function close(id: number, open: Open): void {
+  open.sender.close(); // what it still held is counted now
+  // Its last report goes before "closed": the main thread forgets the destination then.
+  reportOne(id, open);
+  if (pendingReports.length > 0) post({ type: "report", reports: pendingReports.splice(0) });
+  destinations[id] = undefined;
+  openCount--;
+  post({ type: "closed", id });
+}
+
+const pendingReports: DestinationReport[] = [];
+
+function reportOne(id: number, open: Open): void {
+  const lost = open.counters.lostBytes - open.reported;
+  if (lost === 0 && open.pending === null) return;
+  open.reported = open.counters.lostBytes;
+  pendingReports.push({ id, lostBytes: lost, errors: open.pending ?? {} });
+  open.pending = null;
+}
+
+const reporter = scheduler.timer("report", (_timer, now) => {
+  destinations.forEach((open, id) => open && reportOne(id, open));
+  if (pendingReports.length > 0) post({ type: "report", reports: pendingReports.splice(0) });
+  scheduler.schedule(reporter, now + REPORT_US);
+});
+
+const lateness = scheduler.timer("report", (_timer, now) => {
+  post({ type: "lateness", data: wire.export() });
+  scheduler.schedule(lateness, now + LATENESS_US);
+});
+
+self.onmessage = (event: MessageEvent<ToThread>) => {
+  const message = event.data;
+  if (message.type === "start") {
+    ring = readSenderRing(message.ring);
+    heap = new Int32Array(ring.slots);
+    order = new Float64Array(ring.slots);
+    const now = scheduler.now();
+    scheduler.schedule(due, now);
+    scheduler.schedule(reporter, now + REPORT_US);
+    scheduler.schedule(lateness, now + LATENESS_US);
+    return;
+  }
+  const { id, dest, options } = message;
+  const counters = newCounters();
+  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), stretchFromUs: 0, counters, reported: 0, pending: null };
+  // Counted here, reported to the main thread, which counts and logs them against the destination.
+  const report = (kind: string, text: string) => {
+    const pending = (open.pending ??= {});
+    const entry = pending[kind];
+    if (entry) entry[0]++;
+    else pending[kind] = [1, text];
+  };
+  try {
+    open.sender = openBatchedSender(dest, options, counters, ctx, report);
+  } catch (error) {
+    post({ type: "refused", id, message: (error as Error).message });
+    return;
+  }
+  destinations[id] = open;
+  openCount++;
+  scheduler.schedule(due, scheduler.now()); // its first datagrams may be due at once
+  post({ type: "opened", id, localPort: open.sender.localPort });
+};
