@@ -1,7 +1,9 @@
 /**
- * Section 6, scale (issue 14): one `pacer play` job to N destinations of 1.5 Mbit/s, with its two
- * send paths side by side in the same run, alternating: "batched" (sendmmsg on one shared socket,
- * the default) and "socket" (a connected socket per destination, `PACER_SEND=socket`).
+ * Section 6, scale (issue 14): one `pacer play` job to N destinations of 1.5 Mbit/s, with its
+ * three send paths side by side in the same run, alternating: "threads" (the default: sender
+ * threads, `--senders` cores minus one, each batching with sendmmsg), "batched" (sendmmsg on the
+ * main thread, `--senders 0`) and "socket" (a connected socket per destination on the main
+ * thread, `PACER_SEND=socket`).
  *
  * For each: datagrams lost, the residual p99 (evenness against a least-squares line, as for one
  * stream in section 3a) at three sampled receivers (the first, middle and last destination; all
@@ -29,7 +31,14 @@ const RESIDUAL_TARGET_MS = 1;
 const CPU_TARGET_S_PER_MIN = 0.04;
 const PER_STREAM_TARGET_KIB = 300;
 
-type Mode = "batched" | "socket";
+type Mode = "threads" | "batched" | "socket";
+
+/** What each mode sets in pacer's environment. */
+const MODE_ENV: Record<Mode, Record<string, string>> = {
+  threads: { PACER_SEND: "batched" },
+  batched: { PACER_SEND: "batched", PACER_SENDERS: "0" },
+  socket: { PACER_SEND: "socket", PACER_SENDERS: "0" },
+};
 
 interface ScaleFigures {
   mode: Mode;
@@ -47,13 +56,13 @@ interface ScaleFigures {
 }
 
 async function run(ctx: BenchContext, mode: Mode, path: string, n: number, seconds: number, baselineRss: number, windowUs?: number): Promise<ScaleFigures> {
-  const window = mode === "batched" ? (windowUs === undefined ? "50 µs (default)" : `${windowUs} µs`) : "-";
-  ctx.note(`scale: ${n} destinations, ${mode}${mode === "batched" ? `, window ${window}` : ""}, ${seconds} s`);
+  const window = mode !== "socket" ? (windowUs === undefined ? "50 µs (default)" : `${windowUs} µs`) : "-";
+  ctx.note(`scale: ${n} destinations, ${mode}${mode !== "socket" ? `, window ${window}` : ""}, ${seconds} s`);
   const perStream = Math.ceil(statSync(path).size / TS_DATAGRAM);
   const rx = await startReceiver({ streams: n, rtp: false, maxSeconds: seconds + RUN_SLACK_S + 10, expectedPackets: n * perStream });
   const args = rx.ports.flatMap((p) => ["--to", `udp://127.0.0.1:${p}`]);
   const dropsBefore = udpRcvbufErrors();
-  const env: Record<string, string> = { PACER_SEND: mode };
+  const env: Record<string, string> = { ...MODE_ENV[mode] };
   if (windowUs !== undefined) env.PACER_BATCH_WINDOW_US = String(windowUs);
   const result = await runBounded([ctx.pacer, "play", path, ...args], seconds + RUN_SLACK_S, RSS_SAMPLE_MS, env);
   const { rows } = await rx.stop();
@@ -90,12 +99,13 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
   const baselineRss = baseline.sampledRssBytes;
   for (const n of counts) {
     // Side by side, alternating, so both modes see the same load on the host.
+    figures.push(await run(ctx, "threads", input.path, n, seconds, baselineRss));
     figures.push(await run(ctx, "batched", input.path, n, seconds, baselineRss));
-    figures.push(await run(ctx, "socket", input.path, n, seconds, baselineRss));
-    for (const w of windows) figures.push(await run(ctx, "batched", input.path, n, seconds, baselineRss, w));
+    if (!ctx.quick) figures.push(await run(ctx, "socket", input.path, n, seconds, baselineRss));
+    for (const w of windows) figures.push(await run(ctx, "threads", input.path, n, seconds, baselineRss, w));
   }
   const table = formatTable(
-    `6. Scale: one job, N × 1.5 Mbit/s destinations, ${seconds} s, batched (sendmmsg, shared socket) vs socket (connected socket each)`,
+    `6. Scale: one job, N × 1.5 Mbit/s destinations, ${seconds} s: sender threads (default) vs batched on the main thread (--senders 0) vs a connected socket each`,
     ["streams", "send path", "window", "run", "lost or unsent", "rcvbuf drops (host-wide)", "residual p99 first/mid/last ms", "CPU s per stream-min (share)", "KiB/stream peak"],
     figures.map((f) => [
       String(f.streams),
@@ -110,8 +120,8 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     ]),
   );
   const rows: BenchRow[] = [];
-  for (const f of figures.filter((x) => x.mode === "batched" && x.window.includes("default"))) {
-    const tag = `${f.streams} destinations, batched`;
+  for (const f of figures.filter((x) => x.mode === "threads" && x.window.includes("default"))) {
+    const tag = `${f.streams} destinations, sender threads`;
     if (f.status !== "ok") rows.push(row(`${tag}: run`, f.status, "ok", false));
     rows.push(row(`${tag}: lost`, String(f.lost), "0", f.lost === 0));
     if (f.streams === 1000) {

@@ -32,10 +32,17 @@ test("/status and /metrics report each destination's gaps and largest burst, as 
     expect(play.code).toBe(0);
     const job = play.stdout.trim();
     await Bun.sleep(2500);
-    const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { jobs: { id: string; destinations: DestinationStatus[] }[] };
+    const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as {
+      jobs: { id: string; destinations: DestinationStatus[] }[];
+      lateness: Record<string, { count: number; p99: number }>;
+    };
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     await runPacer(["ctl", "--server", serve.address, "stop", job]);
     const pacing = status.jobs.find((j) => j.id === job)!.destinations[0]!.pacing;
+    // The datagrams left from a sender thread (the default), whose lateness against each
+    // datagram's due time is reported as "wire" (each thread's, summed; sent once a second).
+    expect(status.lateness.wire!.count).toBeGreaterThan(100);
+    expect(metrics).toContain('pacer_lateness_microseconds_count{kind="wire"}');
 
     const arrivals = rx.packets.map((p) => p.atUs);
     const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!).sort((a, b) => a - b);

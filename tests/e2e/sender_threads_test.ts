@@ -1,0 +1,84 @@
+/**
+ * Sender threads (backends/net/senders/): with `--senders N` the udp:// and rtp:// outputs are
+ * sent from N threads of their own. Story: a user plays a stream to several receivers, one of
+ * them not listening, and spreads them over two threads: every listening receiver gets the whole
+ * stream once, in order and at its pace; only the missing one is reported refused; and the
+ * threads are really there. `--senders 0` sends the same bytes from the main thread.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { startPacer } from "../helpers/pacer.ts";
+import { freeUdpPort } from "../helpers/ports.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+
+const tmp = makeTempDir();
+afterAll(() => tmp.cleanup());
+const source = makeCbrTs({ bitrate: 1_500_000, duration: 2 });
+const file = join(tmp.dir, "two_seconds.ts");
+writeFileSync(file, source);
+
+/** Threads of a running process. */
+function threads(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/task`).length;
+  } catch {
+    return 0;
+  }
+}
+
+async function playTo(senders: string) {
+  const [a, b, c] = await Promise.all([udpReceiver(), udpReceiver(), udpReceiver()]);
+  const closed = await freeUdpPort();
+  const child = startPacer(["play", file, "--senders", senders, "--to", `udp://127.0.0.1:${a.port}`, "--to", `udp://127.0.0.1:${closed}`, "--to", `rtp://127.0.0.1:${b.port}`, "--to", `udp://127.0.0.1:${c.port}`]);
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  await Bun.sleep(1000);
+  const midway = threads(child.pid!);
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  await Bun.sleep(100);
+  for (const r of [a, b, c]) r.close();
+  return { code, stderr, midway, a, b, c, closed };
+}
+
+const concat = (parts: Buffer[]) => Buffer.concat(parts);
+
+describe("--senders", () => {
+  test("two threads: each listening receiver gets the stream once, in order, at its pace; only the closed port is refused", async () => {
+    const run = await playTo("2");
+    const single = await playTo("0");
+    expect(run.code, run.stderr).toBe(0);
+    expect(single.code, single.stderr).toBe(0);
+    for (const r of [run, single]) {
+      for (const rx of [r.a, r.c]) {
+        expect(concat(rx.packets.map((p) => p.data)).equals(Buffer.from(source))).toBe(true);
+        // At the stream's pace: 2 s of media over about 2 s, not a burst.
+        const span = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
+        expect(span).toBeGreaterThan(1.8);
+        expect(span).toBeLessThan(2.4);
+      }
+      // RTP: consecutive sequence numbers, and the payloads are the stream.
+      const seqs = r.b.packets.map((p) => p.data.readUInt16BE(2));
+      seqs.forEach((s, i) => i > 0 && expect(s).toBe((seqs[i - 1]! + 1) & 0xffff));
+      expect(concat(r.b.packets.map((p) => p.data.subarray(12))).equals(Buffer.from(source))).toBe(true);
+      const refused = r.stderr.split("\n").filter((l) => l.includes("port unreachable"));
+      expect(refused, r.stderr).toHaveLength(1);
+      expect(refused[0]).toContain(`127.0.0.1:${r.closed}`);
+    }
+    // The two sender threads ran beside the main thread's own.
+    expect(run.midway).toBeGreaterThanOrEqual(single.midway + 2);
+  }, 20_000);
+
+  test("a count that is not a whole number from 0 to 64 is a one-line usage error", async () => {
+    for (const bad of ["-1", "x", "65", "1.5"]) {
+      const child = startPacer(["play", file, "--senders", bad, "--to", "udp://127.0.0.1:9"]);
+      let stderr = "";
+      child.stderr!.on("data", (d) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      expect(code).toBe(2);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+      expect(stderr).toContain(`--senders ${bad}: give a whole number of sender threads`);
+    }
+  });
+});
