@@ -51,8 +51,8 @@ Options:
   --device-wait S    how long a busy sound device may keep play waiting (default 10)
   --latency MS       a network input's buffer before pacing, and again after a
                      stall longer than it (default 200)
-  --senders N        threads that put udp:// and rtp:// datagrams on the wire
-                     (default: cores minus one, at least 1; 0: the main thread)
+  --senders N        threads that put udp:// and rtp:// datagrams on the wire:
+                     0 (default) the main thread, or N, or auto (cores minus one)
 `;
 
 /** Options that take a number; see valuesMayBeNegative. */

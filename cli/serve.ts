@@ -20,8 +20,8 @@ default: control on 127.0.0.1:7070, media root ./media, interest timeout 10 s.
   --config FILE   a TOML config (see DESIGN.md; "pacer serve --print-config"
                   shows the embedded default with every key)
   --print-config  print the embedded default config and exit
-  --senders N     threads that put udp:// and rtp:// datagrams on the wire
-                  (default: cores minus one, at least 1; 0: the main thread)
+  --senders N     threads that put udp:// and rtp:// datagrams on the wire:
+                  0 (default) the main thread, or N, or auto (cores minus one)
 
 Signals: SIGHUP reloads the config; SIGTERM or SIGINT stops cleanly.
 `;

@@ -12,7 +12,7 @@ import { freeTcpPort, type ServeFixture, startServe } from "./serve_fixture.ts";
 let serve: ServeFixture;
 const httpPort = freeTcpPort();
 beforeAll(async () => {
-  serve = await startServe({ config: `http = "127.0.0.1:${httpPort}"` });
+  serve = await startServe({ config: `http = "127.0.0.1:${httpPort}"`, args: ["--senders", "1"] });
 });
 afterAll(async () => {
   await serve.stop();
@@ -39,7 +39,7 @@ test("/status and /metrics report each destination's gaps and largest burst, as 
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     await runPacer(["ctl", "--server", serve.address, "stop", job]);
     const pacing = status.jobs.find((j) => j.id === job)!.destinations[0]!.pacing;
-    // The datagrams left from a sender thread (the default), whose lateness against each
+    // The datagrams left from a sender thread (--senders 1), whose lateness against each
     // datagram's due time is reported as "wire" (each thread's, summed; sent once a second).
     expect(status.lateness.wire!.count).toBeGreaterThan(100);
     expect(metrics).toContain('pacer_lateness_microseconds_count{kind="wire"}');

@@ -28,6 +28,8 @@ export interface ServeOptions {
   readonly keyed?: boolean;
   /** Runs the server through this command (RunOptions.launcher). */
   readonly launcher?: string[];
+  /** More arguments for `pacer serve`. */
+  readonly args?: string[];
 }
 
 export interface ServeFixture {
@@ -53,7 +55,7 @@ export function makeSharedDir(prefix: string): string {
 
 export async function startServe(options: ServeOptions = {}): Promise<ServeFixture> {
   const prepared = await prepareServe(options);
-  const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port, options.launcher);
+  const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port, options.launcher, options.args);
   await fixture.ready;
   return fixture;
 }
@@ -80,8 +82,8 @@ export async function prepareServe(options: ServeOptions = {}) {
 }
 
 /** Starts `pacer serve --config configPath`; `ready` resolves once it logs "serving". */
-export function launch(dir: string, mediaRoot: string, configPath: string, port: number, launcher?: string[]): ServeFixture & { ready: Promise<void> } {
-  const child = startPacer(["serve", "--config", configPath], { launcher });
+export function launch(dir: string, mediaRoot: string, configPath: string, port: number, launcher?: string[], args: string[] = []): ServeFixture & { ready: Promise<void> } {
+  const child = startPacer(["serve", "--config", configPath, ...args], { launcher });
   let stderr = "";
   let exited = false;
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => ((exited = true), resolve(code))));

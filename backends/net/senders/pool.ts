@@ -53,7 +53,7 @@ function leadFromEnv(text: string | undefined): number | null {
   return Number.isInteger(us) && us >= 0 && us <= 1_000_000 ? us : null;
 }
 
-/** The default thread count: every core but the main thread's, at least one. */
+/** `auto`: every core but the main thread's, at least one. */
 export function defaultSenderThreads(): number {
   return Math.max(1, availableParallelism() - 1);
 }
@@ -63,10 +63,14 @@ let configured: number | null = null;
 /** The most sender threads one process may ask for. */
 export const MAX_SENDER_THREADS = 64;
 
-/** `--senders N`: a whole number of threads, 0 to MAX_SENDER_THREADS; `option` names it in the error. */
+/**
+ * `--senders N`: a whole number of threads, 0 to MAX_SENDER_THREADS, or `auto` (every core but
+ * the main thread's, at least one); `option` names it in the error.
+ */
 export function parseSenderThreads(text: string, option: string): number {
+  if (text === "auto") return defaultSenderThreads();
   if (!/^\d+$/.test(text) || Number(text) > MAX_SENDER_THREADS) {
-    throw new UsageError(`${option} ${text}: give a whole number of sender threads from 0 (send on the main thread) to ${MAX_SENDER_THREADS}`);
+    throw new UsageError(`${option} ${text}: give a whole number of sender threads from 0 (send on the main thread) to ${MAX_SENDER_THREADS}, or auto`);
   }
   return Number(text);
 }
@@ -76,11 +80,17 @@ export function setSenderThreads(count: number): void {
   configured = count;
 }
 
+/**
+ * The default is 0, the main thread: on these 2-core hosts the threads measured worse for one
+ * stream and at 500 destinations, and better only at 1000 (README, "Sender threads").
+ * PACER_SENDERS sets it for the bench and tests.
+ */
 export function senderThreads(): number {
   if (configured !== null) return configured;
   const fromEnv = process.env.PACER_SENDERS;
+  if (fromEnv === "auto") return defaultSenderThreads();
   if (fromEnv !== undefined && /^\d+$/.test(fromEnv)) return Number(fromEnv);
-  return defaultSenderThreads();
+  return 0;
 }
 
 interface Waiting {
