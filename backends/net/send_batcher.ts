@@ -194,6 +194,11 @@ class SendBatcher {
 
 const batchers = new Map<Scheduler, SendBatcher>();
 
+/** Sends what `scheduler`'s batched senders have staged, now (a sender thread's inline passes). */
+export function flushBatches(scheduler: Scheduler): void {
+  batchers.get(scheduler)?.flush();
+}
+
 /** sendmmsg calls and datagrams sent so far by `scheduler`'s batched senders (zeros when none is open). */
 export function batchTotals(scheduler: Scheduler): { calls: number; sent: number } {
   return batchers.get(scheduler)?.totals() ?? { calls: 0, sent: 0 };

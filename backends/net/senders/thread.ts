@@ -11,17 +11,27 @@
 import { silentLogger } from "../../../foundation/log.ts";
 import { LatenessHistogram } from "../../../scheduler/lateness.ts";
 import { RealClock } from "../../../scheduler/clock.ts";
+import { preciseSleeper } from "../../../scheduler/precise_sleep.ts";
 import { Scheduler } from "../../../scheduler/scheduler.ts";
 import { type BackendCounters, newCounters } from "../../backend.ts";
 import { SendPacing } from "../../../scheduler/send_pacing.ts";
-import { BATCH_WINDOW_US, type BatchedSender, openBatchedSender } from "../send_batcher.ts";
+import { BATCH_WINDOW_US, type BatchedSender, flushBatches, openBatchedSender } from "../send_batcher.ts";
 import type { UdpSenderOptions } from "../udp_sender.ts";
-import { CLOSE_SLOT, readSenderRing } from "./ring.ts";
+import { DueQueue } from "./due_queue.ts";
+import { CLOSE_SLOT, readSenderRing, type SenderRingReader } from "./ring.ts";
 
-/** New hand-overs are looked for at least this often: a unit due at once waits no longer. */
-const POLL_US = 1_000;
+/**
+ * New hand-overs are looked for at least this often. Datagrams come a lead (20 ms) before they
+ * are due, so this is far in time; only one due at once (a start, the first after a gap, an
+ * RTCP packet) may wait this long. 1 ms cost one stream 2.4 CPU s a minute in wake-ups.
+ */
+const POLL_US = 4_000;
 /** ...and this often while the thread has no destination (an idle server's thread mostly sleeps). */
 const IDLE_POLL_US = 50_000;
+/** A next datagram due this soon is slept for in the send event (see `due`). */
+const INLINE_US = 1_000;
+/** ...but the event loop turns at least this often. */
+const SLICE_US = 2_000;
 /** Errors and losses go to the main thread this often (when there are any). */
 const REPORT_US = 100_000;
 /** The lateness histogram goes to the main thread this often. */
@@ -64,62 +74,46 @@ const post = (message: FromThread) => self.postMessage(message);
 const clock = new RealClock();
 clock.alignTo(Number(process.env.PACER_MAIN_TIME_ORIGIN_MS ?? performance.timeOrigin));
 const scheduler = new Scheduler(clock);
+const sleeper = preciseSleeper(clock);
 const ctx = { scheduler, log: silentLogger };
 const destinations: (Open | undefined)[] = [];
 const wire = new LatenessHistogram();
 let openCount = 0;
 let ring: ReturnType<typeof readSenderRing> | null = null;
 
-/** Slots taken from the ring and not yet sent, earliest due first (a binary heap; ties in hand-over order). */
-let heap = new Int32Array(0);
-let order = new Float64Array(0);
-let heapSize = 0;
-let handedOver = 0;
+/** Slots taken from the ring and not yet sent, by due time. */
+let queue: DueQueue | null = null;
+const take = (slot: number) => queue!.add(slot);
 
-function earlier(a: number, b: number): boolean {
+/**
+ * The send event: every slot due within the batch window goes out, one sendmmsg per socket. A
+ * next slot due within INLINE_US is slept for here (precisely) rather than through another turn
+ * of the event loop, which costs more than the sleep at thousands of datagrams a second; the
+ * loop still turns every SLICE_US, for messages and reports.
+ */
+const due = scheduler.timer("send", (_timer, firedAt) => {
   const r = ring!;
-  const da = r.due(a);
-  const db = r.due(b);
-  return da < db || (da === db && order[a]! < order[b]!);
-}
-
-function push(slot: number): void {
-  order[slot] = handedOver++;
-  let i = heapSize++;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    if (!earlier(slot, heap[parent]!)) break;
-    heap[i] = heap[parent]!;
-    i = parent;
-  }
-  heap[i] = slot;
-}
-
-function pop(): number {
-  const top = heap[0]!;
-  const last = heap[--heapSize]!;
-  let i = 0;
+  const q = queue!;
+  const sliceEnd = firedAt + SLICE_US;
+  let now = firedAt;
   for (;;) {
-    const left = 2 * i + 1;
-    if (left >= heapSize) break;
-    const child = left + 1 < heapSize && earlier(heap[left + 1]!, heap[left]!) ? left + 1 : left;
-    if (!earlier(heap[child]!, last)) break;
-    heap[i] = heap[child]!;
-    i = child;
+    r.take(take);
+    sendDue(r, q, now);
+    flushBatches(scheduler);
+    const wake = q.nextDue() - BATCH_WINDOW_US;
+    if (sleeper === null || wake > now + INLINE_US || wake > sliceEnd) break;
+    if (wake > now) sleeper.sleepUntil(wake);
+    now = clock.now();
   }
-  heap[i] = last;
-  return top;
-}
+  const poll = now + (openCount > 0 ? POLL_US : IDLE_POLL_US);
+  scheduler.schedule(due, Math.min(q.nextDue(), poll));
+});
 
-const take = (slot: number) => push(slot);
-
-/** The send event: every slot due within the batch window goes out (staged; the pass's end flushes). */
-const due = scheduler.timer("send", (_timer, now) => {
-  const r = ring!;
-  r.take(take);
+/** Stages every slot due by `now` plus the batch window. */
+function sendDue(r: SenderRingReader, q: DueQueue, now: number): void {
   const until = now + BATCH_WINDOW_US;
-  while (heapSize > 0 && r.due(heap[0]!) <= until) {
-    const slot = pop();
+  while (q.size > 0 && q.nextDue() <= until) {
+    const slot = q.take();
     const id = r.destination(slot);
     const length = r.length(slot);
     const open = destinations[id];
@@ -140,9 +134,7 @@ const due = scheduler.timer("send", (_timer, now) => {
     }
     r.release(slot);
   }
-  const poll = now + (openCount > 0 ? POLL_US : IDLE_POLL_US);
-  scheduler.schedule(due, heapSize > 0 ? Math.min(r.due(heap[0]!), poll) : poll);
-});
+}
 
 function close(id: number, open: Open): void {
   open.sender.close(); // what it still held is counted now
@@ -179,8 +171,7 @@ self.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
   if (message.type === "start") {
     ring = readSenderRing(message.ring);
-    heap = new Int32Array(ring.slots);
-    order = new Float64Array(ring.slots);
+    queue = new DueQueue(ring.slots, ring.due);
     const now = scheduler.now();
     scheduler.schedule(due, now);
     scheduler.schedule(reporter, now + REPORT_US);
