@@ -199,7 +199,8 @@ export class Destination {
     if (this.state !== "running") return;
     if (taken > 0) {
       this.marker = false;
-      if (deadline >= this.segmentStartUs) this.ownPacing.record(now, deadline);
+      // A backend that measures its own (a sender thread, on the wire) needs no second count here.
+      if (deadline >= this.segmentStartUs && this.backend.pacing === undefined) this.ownPacing.record(now, deadline);
     }
     reader.advance(taken);
     if (taken < length) {
