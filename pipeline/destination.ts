@@ -207,14 +207,16 @@ export class Destination {
       this.sendAt(now + BACKPRESSURE_RETRY_US, now + BACKPRESSURE_RETRY_US);
       return;
     }
-    this.sendAt(this.pace.deadline(reader.mediaUs() - this.backend.aheadUs, now));
+    const due = this.pace.deadline(reader.mediaUs() - this.backend.aheadUs, now);
+    // A unit already within the lead is handed over now: that is on time, not late.
+    this.sendAt(due, Math.max(due - (this.backend.leadUs ?? 0), Math.min(due, now)));
   }
 
   /**
-   * The next unit is due at `due`; its send event fires at `handOver`: by default the backend's
-   * lead earlier (a sender thread sends it at `due` itself), at once for a retry or a new start.
+   * The next unit is due at `due`; its send event fires at `handOver`: the backend's lead earlier
+   * (a sender thread sends it at `due` itself), or at once for a retry or a new start.
    */
-  private sendAt(due: number, handOver = due - (this.backend.leadUs ?? 0)): void {
+  private sendAt(due: number, handOver: number): void {
     this.dueUs = due;
     this.host.scheduler.schedule(this.timer, handOver);
   }
