@@ -27,6 +27,8 @@ const STARVE_RETRY_US = 2_000;
 const PARTIAL_AFTER_US = 50_000;
 /** A stream backend that took only part of a unit is offered the rest this much later. */
 const BACKPRESSURE_RETRY_US = 2_000;
+/** Hand-overs to a backend with a lead (a sender thread) fall on this grid, µs: see onSend. */
+const HANDOVER_GRID_US = 1_000;
 /** How many units late a sender may be and still catch up in a burst before re-anchoring. */
 const MAX_BURST_UNITS = 16;
 /** ...but never re-anchor over less than this, so scheduler hiccups don't cost timing. */
@@ -208,8 +210,12 @@ export class Destination {
       return;
     }
     const due = this.pace.deadline(reader.mediaUs() - this.backend.aheadUs, now);
-    // A unit already within the lead is handed over now: that is on time, not late.
-    this.sendAt(due, Math.max(due - (this.backend.leadUs ?? 0), Math.min(due, now)));
+    const lead = this.backend.leadUs ?? 0;
+    if (lead === 0) return this.sendAt(due, due);
+    // Handed over on a grid, so that many destinations' hand-overs share one wake-up of this
+    // thread (one each cost a precise sleep: at 1000 streams, a core of system time); and one
+    // already within the lead at once, which is on time, not late.
+    this.sendAt(due, Math.max(Math.floor((due - lead) / HANDOVER_GRID_US) * HANDOVER_GRID_US, Math.min(due, now)));
   }
 
   /**
