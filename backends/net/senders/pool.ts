@@ -81,9 +81,9 @@ export function setSenderThreads(count: number): void {
 }
 
 /**
- * The default is 0, the main thread: on these 2-core hosts the threads measured worse for one
- * stream and at 500 destinations, and better only at 1000 (README, "Sender threads").
- * PACER_SENDERS sets it for the bench and tests.
+ * The default is 0, the main thread: on these 2-core hosts threads halved the residual at 1000
+ * streams but lost datagrams at 1500, where the main thread lost none, and cost more CPU at every
+ * size (README, "Sender threads"). PACER_SENDERS sets it for the bench and tests.
  */
 export function senderThreads(): number {
   if (configured !== null) return configured;

@@ -23,7 +23,7 @@ import { CLOSE_SLOT, readSenderRing, type SenderRingReader } from "./ring.ts";
 /**
  * New hand-overs are looked for at least this often. Datagrams come a lead (20 ms) before they
  * are due, so this is far in time; only one due at once (a start, the first after a gap, an
- * RTCP packet) may wait this long. 1 ms cost one stream 2.4 CPU s a minute in wake-ups.
+ * RTCP packet) may wait this long. Each look is a wake-up, which one quiet stream pays for.
  */
 const POLL_US = 4_000;
 /** ...and this often while the thread has no destination (an idle server's thread mostly sleeps). */
