@@ -9,9 +9,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
-import { startPacer } from "../helpers/pacer.ts";
+import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { freeUdpPort } from "../helpers/ports.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
+import { freeTcpPort, startServe } from "../server/serve_fixture.ts";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
@@ -81,4 +82,37 @@ describe("--senders", () => {
       expect(stderr).toContain(`--senders ${bad}: give a whole number of sender threads`);
     }
   });
+});
+
+describe("serve --senders 1", () => {
+  test("jobs that come and go share the thread: a later job's destination inherits nothing of an earlier one's errors", async () => {
+    const httpPort = freeTcpPort();
+    const serve = await startServe({ config: `http = "127.0.0.1:${httpPort}"`, args: ["--senders", "1"] });
+    const rx = await udpReceiver();
+    const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+    const destinationsOf = async (job: string) => {
+      const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { jobs: { id: string; destinations: { units: number; errors: Record<string, number> }[] }[] };
+      return status.jobs.find((j) => j.id === job)!.destinations;
+    };
+    try {
+      const closed = await freeUdpPort();
+      const first = (await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${closed}`)).stdout.trim();
+      await Bun.sleep(800);
+      expect((await destinationsOf(first))[0]!.errors.refused ?? 0).toBeGreaterThan(0);
+      await ctl("stop", first);
+      await Bun.sleep(200);
+      // The second job's destination takes the first one's place in the thread.
+      const second = (await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${rx.port}`)).stdout.trim();
+      await Bun.sleep(800);
+      const [destination] = await destinationsOf(second);
+      await ctl("stop", second);
+      expect(destination!.errors).toEqual({});
+      expect(destination!.units).toBeGreaterThan(30);
+      expect(rx.packets.length).toBeGreaterThan(30);
+    } finally {
+      rx.close();
+      await serve.stop();
+      serve.cleanup();
+    }
+  }, 20_000);
 });
