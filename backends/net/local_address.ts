@@ -15,8 +15,9 @@ import { parseIp, sameIp } from "../../foundation/net/address.ts";
 import { openUdpSocket } from "../../foundation/net/udp_socket.ts";
 
 /**
- * The local address datagrams to `dest` leave from: `source=`'s host or `iface=` when given,
- * else the route's choice (the wildcard address if the kernel cannot tell).
+ * The local address datagrams to `dest` leave from: `source=`'s host or `iface=` when given (an
+ * interface named `iface=` gives its own address of the family, a global one before a
+ * link-local one), else the route's choice (the wildcard address if the kernel cannot tell).
  */
 export async function localAddressFor(
   dest: { address: string; family: 4 | 6; port: number },
@@ -25,6 +26,9 @@ export async function localAddressFor(
   const wildcard = dest.family === 6 ? "::" : "0.0.0.0";
   if (options.source?.host && options.source.host !== wildcard) return options.source.host;
   if (options.iface && parseIp(options.iface)) return options.iface;
+  // A multicast route lookup without the interface may not find it (a veth just up: measured).
+  const named = options.iface ? addressOfInterface(options.iface, dest.family) : null;
+  if (named) return named;
   try {
     const probe = await openUdpSocket({ hostname: wildcard, connect: { hostname: dest.address, port: dest.port }, onError() {} });
     const address = probe.address.address;
@@ -33,6 +37,13 @@ export async function localAddressFor(
   } catch {
     return wildcard;
   }
+}
+
+/** Interface `name`'s address of `family`, a global one before a link-local one; null if it has none. */
+function addressOfInterface(name: string, family: 4 | 6): string | null {
+  const entries = (networkInterfaces()[name] ?? []).filter((e) => (family === 6 ? e.family === "IPv6" : e.family === "IPv4"));
+  const global = entries.find((e) => !e.address.toLowerCase().startsWith("fe80:"));
+  return (global ?? entries[0])?.address ?? null;
 }
 
 /** The MAC of the interface holding `address`, as `XX-XX-XX-XX-XX-XX`; null for loopback or none. */
