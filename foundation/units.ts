@@ -34,3 +34,13 @@ export function byteSizeOf(text: string, bareBytes = false): number | null {
   if (!m || (!bareBytes && m[3] === "")) return null;
   return Math.round(Number(m[1]) * SIZE_UNIT[m[2]!.toLowerCase()]!);
 }
+
+/**
+ * A tuning knob from the environment (PACER_BATCH_WINDOW_US and the like, for the bench): a whole
+ * number from 0 to `max`, or null when unset or anything else, so the default holds.
+ */
+export function wholeNumberOrNull(text: string | undefined, max: number): number | null {
+  if (text === undefined || !/^\d+$/.test(text)) return null;
+  const n = Number(text);
+  return n <= max ? n : null;
+}

@@ -23,6 +23,7 @@
  */
 import { PacerError } from "../../foundation/errors.ts";
 import { libc } from "../../foundation/libc.ts";
+import { wholeNumberOrNull } from "../../foundation/units.ts";
 import { parseIp } from "../../foundation/net/address.ts";
 import { AF_INET, AF_INET6, SOCKADDR_SIZE, sockaddrKey, writeSockaddr } from "../../foundation/net/socket_abi.ts";
 import { openUdpBatchSocket, type UdpBatchSocket } from "../../foundation/net/udp_batch_socket.ts";
@@ -37,17 +38,11 @@ import type { UdpSender, UdpSenderOptions } from "./udp_sender.ts";
  * punctual pass gathers about 7 datagrams per call, and a late pass all that came due meanwhile.
  * PACER_BATCH_WINDOW_US overrides it, for the bench.
  */
-export const BATCH_WINDOW_US = windowFromEnv(process.env.PACER_BATCH_WINDOW_US) ?? 50;
+export const BATCH_WINDOW_US = wholeNumberOrNull(process.env.PACER_BATCH_WINDOW_US, 10_000) ?? 50;
 /** A datagram kept back by a full send buffer waits at most this long (the pacing catch-up bound). */
 const MAX_HOLD_US = 20_000;
 /** A batch stopped by a full send buffer is tried again this much later. */
 const RETRY_US = 250;
-
-function windowFromEnv(text: string | undefined): number | null {
-  if (text === undefined || text === "") return null;
-  const us = Number(text);
-  return Number.isInteger(us) && us >= 0 && us <= 10_000 ? us : null;
-}
 
 /**
  * Which send path udp:// and rtp:// use: "batched" (sendmmsg on shared sockets, the default where

@@ -95,7 +95,6 @@ export const rtpBackend: BackendFactory = {
     const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx, () => plan.unitBytes, RTP_HEADER_SIZE);
     const iface = endpoint.params.get("iface") ?? undefined;
     const scheduler = ctx.scheduler;
-    const clock = scheduler.clock;
     const wall = wallClockFor(ctx);
 
     let rtcpOut: UdpSender | null = null;
@@ -128,9 +127,9 @@ export const rtpBackend: BackendFactory = {
     // The instant an RTP timestamp names: PCM's is its media time, `ahead` after it is sent.
     const mediaLeadUs = isPcm ? ahead : 0;
     const rtcp = rtcpMode.kind === "off" ? null : new RtcpSender(scheduler, rtcpOut ?? sender, ssrc);
-    // Where the destination started on the scheduler's clock: sends fire at start + sendUs (or a
-    // batch window early, or late), so the least (now - sendUs) seen is start to within µs.
-    let startedUs = Infinity;
+    // Where the destination started on the scheduler's clock: its first unit is due then (a later
+    // unit's dueUs - sendUs is the same instant, whenever it is actually sent, by whichever thread).
+    let startedUs = 0;
     let started = false;
     let lastTicks = 0;
     let lastSendUs = -1;
@@ -179,11 +178,9 @@ export const rtpBackend: BackendFactory = {
       send(unit, timing) {
         if (unit.length > plan.unitBytes) throw new PacerError(`${target}: unit of ${unit.length} bytes exceeds pkt`);
         const sendUs = timing.sendUs;
-        // A sender thread is handed the unit its lead before it is due, and sends it then.
-        const startEstimate = (sender.leadUs > 0 ? timing.dueUs : clock.now()) - sendUs;
-        if (startEstimate < startedUs) startedUs = startEstimate;
         if (!started) {
           started = true;
+          startedUs = timing.dueUs - sendUs;
           if (isPcm) timestampBase = Math.round(wall.unixUsAt(startedUs) * ticksPerUs) % 4294967296;
           rtcp?.start(startedUs);
         }

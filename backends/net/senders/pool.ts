@@ -22,6 +22,7 @@
  */
 import { availableParallelism } from "node:os";
 import { PacerError, UsageError } from "../../../foundation/errors.ts";
+import { wholeNumberOrNull } from "../../../foundation/units.ts";
 import { LatenessHistogram, type LatenessData } from "../../../scheduler/lateness.ts";
 import { RealClock } from "../../../scheduler/clock.ts";
 import type { Scheduler } from "../../../scheduler/scheduler.ts";
@@ -36,9 +37,9 @@ import type { FromThread, ToThread } from "./thread.ts";
  * measured hold-ups at 1000 destinations (5 to 14 ms at p99), short enough that a `stop` ends a
  * stream within it. PACER_SENDER_LEAD_US overrides it, for the bench.
  */
-export const LEAD_US = leadFromEnv(process.env.PACER_SENDER_LEAD_US) ?? 20_000;
+export const LEAD_US = wholeNumberOrNull(process.env.PACER_SENDER_LEAD_US, 1_000_000) ?? 20_000;
 /**
- * Slots in each thread's ring: 16384 of 2 KiB (32 MiB of shared memory, touched as it is used).
+ * Slots in each thread's ring: 16384 of 2 KiB (32 MiB of shared memory, touched when the thread starts).
  * At 1500 streams of 1.5 Mbit/s (213,000 datagrams/s) that is 77 ms of hand-overs, well beyond
  * the lead. A full ring drops the datagram, counted against its destination.
  */
@@ -46,12 +47,6 @@ const RING_SLOTS = 16_384;
 
 /** The thread module, beside this one; the compiled binary embeds it as an entry point (npm run build). */
 const THREAD = import.meta.url.includes("/$bunfs/") ? "/$bunfs/root/backends/net/senders/thread.ts" : new URL("./thread.ts", import.meta.url).href;
-
-function leadFromEnv(text: string | undefined): number | null {
-  if (text === undefined || text === "") return null;
-  const us = Number(text);
-  return Number.isInteger(us) && us >= 0 && us <= 1_000_000 ? us : null;
-}
 
 /** `auto`: every core but the main thread's, at least one. */
 export function defaultSenderThreads(): number {
@@ -89,8 +84,7 @@ export function senderThreads(): number {
   if (configured !== null) return configured;
   const fromEnv = process.env.PACER_SENDERS;
   if (fromEnv === "auto") return defaultSenderThreads();
-  if (fromEnv !== undefined && /^\d+$/.test(fromEnv)) return Number(fromEnv);
-  return 0;
+  return wholeNumberOrNull(fromEnv, MAX_SENDER_THREADS) ?? 0;
 }
 
 interface Waiting {
