@@ -14,6 +14,18 @@ import { freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
 
+/**
+ * Datagrams the kernel dropped host-wide before any socket saw them (its per-CPU input backlog,
+ * /proc/net/softnet_stat's second column): a flood on a loaded host can overrun it, and no
+ * receiver can count those.
+ */
+function backlogDrops(): number {
+  return readFileSync("/proc/net/softnet_stat", "utf8")
+    .trim()
+    .split("\n")
+    .reduce((n, line) => n + parseInt(line.split(/\s+/)[1] ?? "0", 16), 0);
+}
+
 function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 }
@@ -30,6 +42,7 @@ test("record under a flood: keeps running, memory bounded, whole packets, drops 
   // 20 s of 10 Mbit/s TS sent in one go: 19,000 datagrams as fast as the socket takes them.
   const ts = makeCbrTs({ bitrate: 10_000_000, duration: 20 });
   const socket = await Bun.udpSocket({ socket: { error() {} } });
+  const backlogBefore = backlogDrops();
   let sent = 0;
   for (let at = 0; at + 1316 <= ts.length; at += 1316) {
     if (socket.send(ts.subarray(at, at + 1316), port, "127.0.0.1")) sent++;
@@ -37,6 +50,7 @@ test("record under a flood: keeps running, memory bounded, whole packets, drops 
   }
   socket.close();
   await Bun.sleep(1000);
+  const unseen = backlogDrops() - backlogBefore;
   const rssDuring = rssMiB(rec.pid!);
   rec.kill("SIGTERM");
   const code = await new Promise<number | null>((resolve) => rec.on("close", resolve));
@@ -50,10 +64,11 @@ test("record under a flood: keeps running, memory bounded, whole packets, drops 
   expect(Number(summary![1])).toBe(size);
   const receivedDatagrams = size / 1316;
   const drops = Number(summary![4] ?? 0);
-  // Whatever did not reach the file was dropped by the kernel and counted, or the file has it all.
+  // Whatever did not reach the file was dropped by the kernel and counted (at the socket by pacer,
+  // before any socket by the host), or the file has it all.
   if (receivedDatagrams < sent) {
     expect(drops + Number(summary![3])).toBeGreaterThan(0);
-    expect(receivedDatagrams + drops).toBeGreaterThanOrEqual(sent * 0.99);
+    expect(receivedDatagrams + drops + unseen).toBeGreaterThanOrEqual(sent * 0.99);
   }
-  console.log(`flood: ${sent} datagrams sent, ${receivedDatagrams} recorded, kernel drops ${drops}, cc errors ${summary![3]}`);
+  console.log(`flood: ${sent} datagrams sent, ${receivedDatagrams} recorded, kernel drops ${drops}, backlog drops ${unseen}, cc errors ${summary![3]}`);
 }, 30_000);
