@@ -149,6 +149,13 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
       // The device went away (unplugged, suspended for good): this destination is done.
       writer.onFailure = (error) => ctx.fail(new PacerError(error.message));
       let seenUnderruns = 0;
+      const noteUnderruns = () => {
+        const underruns = writer.underruns;
+        if (underruns === seenUnderruns) return;
+        seenUnderruns = underruns;
+        if (countError(counters, "underrun")) ctx.log.warn(`${label}: underrun (the device ran dry); counting further ones`);
+        counters.errors.underrun = underruns;
+      };
 
       return {
         label,
@@ -160,12 +167,7 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
         counters,
         send(unit) {
           if (writer.failure) return unit.length;
-          const underruns = writer.underruns;
-          if (underruns !== seenUnderruns) {
-            seenUnderruns = underruns;
-            if (countError(counters, "underrun")) ctx.log.warn(`${label}: underrun (the device ran dry); counting further ones`);
-            counters.errors.underrun = underruns;
-          }
+          noteUnderruns();
           const taken = writer.write(unit);
           if (taken === 0) return 0;
           counters.units++;
@@ -177,7 +179,10 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
         },
         async close(deadlineUs) {
           const timeoutMs = deadlineUs === undefined ? undefined : Math.max(0, deadlineUs - ctx.scheduler.now()) / 1000;
-          if ((await writer.close({ drain: writer.failure === null, timeoutMs })) === "left behind") {
+          const ended = await writer.close({ drain: writer.failure === null, timeoutMs });
+          // Those after the last unit too (the status a job leaves behind is its last word).
+          noteUnderruns();
+          if (ended === "left behind") {
             // Still stuck in the device at the deadline: what it was given and never took is lost.
             counters.lostBytes += writer.held;
             countError(counters, "ended");
