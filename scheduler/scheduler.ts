@@ -47,6 +47,8 @@ export class Scheduler {
   /** Batched sends (batchSends): how early a send event may fire, µs, and what sends the batch. */
   private batchWindowUs = 0;
   private batchFlush: (() => void) | null = null;
+  /** When the last pass began (the clock's µs): send events wait for the next window after it. */
+  private lastPassAt = -Infinity;
 
   private readonly sleeper: PreciseSleeper | null;
   /** A manual clock moves only when told; nothing waits on it in real time. */
@@ -123,6 +125,7 @@ export class Scheduler {
   fireDue(): number {
     let fired = 0;
     this.firing = true;
+    this.lastPassAt = this.clock.now();
     try {
       const flush = this.batchFlush;
       const window = this.batchWindowUs;
@@ -195,9 +198,9 @@ export class Scheduler {
     this.sleeping = setTimeout(this.onTimeout, sleepMs);
   }
 
-  /** When `timer` may fire: its deadline, or up to the batch window before it for a send event. */
+  /** When `timer` may fire: its deadline, or up to the batch window before it for a send event (see batchedWakeAt). */
   private wakeAt(timer: Timer): number {
-    return timer.kind === BATCHED_KIND ? timer.deadline - this.batchWindowUs : timer.deadline;
+    return timer.kind === BATCHED_KIND ? batchedWakeAt(timer.deadline, this.batchWindowUs, this.lastPassAt) : timer.deadline;
   }
 
   /** Whole ms setTimeout may sleep and still wake SLEEP_MARGIN_US before `deadline`. */
@@ -222,6 +225,20 @@ export class Scheduler {
       this.arm();
     }
   }
+}
+
+/**
+ * When a send event due at `deadline` wakes the thread, with batching window `windowUs` and the
+ * last pass begun at `lastPassAt`: at `deadline - windowUs` (a pass then sends everything due
+ * within the window), but not before the window after the last pass, unless that is past the
+ * deadline itself. Without that floor, destinations whose phases are spread evenly (one job's
+ * outputs start one by one) each wake the thread just a window ahead of their own deadline: at
+ * 500 streams, measured, 30,000 to 38,000 passes a second of two datagrams each, whatever the
+ * window. With it, passes come at most once a window and each takes what falls due in the next.
+ * No send waits past its deadline for the grid; none leaves more than the window early.
+ */
+export function batchedWakeAt(deadline: number, windowUs: number, lastPassAt: number): number {
+  return Math.max(deadline - windowUs, Math.min(deadline, lastPassAt + windowUs));
 }
 
 export { Timer };

@@ -1,0 +1,125 @@
+/*
+ * The scale section's C reference (bench/scale.ts): what this host's kernel
+ * costs for N paced destinations, with no runtime above it. It reads a file
+ * of whole datagrams and sends datagram i of it to every destination at
+ * start + i * interval, by clock_nanosleep(TIMER_ABSTIME) with a timer slack
+ * of 1 ns, on one unconnected socket, in sendmmsg calls of up to 1024
+ * messages: those due within 50 µs of each other share a call. Every
+ * destination's datagram of a round is due at the same instant, as in one
+ * `pacer play` job with N outputs; with STAGGER=1 destination k's are due k/N
+ * of an interval later instead, which spreads the load evenly.
+ *
+ *   paced_sendmmsg FILE DATAGRAM_BYTES INTERVAL_NS PORT...   (to 127.0.0.1)
+ *
+ * Exits 0 when every datagram was handed to the kernel, 1 otherwise.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 1024
+
+/* Datagrams due within this of the first of a batch share its sendmmsg call (pacer's default window). */
+#define WINDOW_NS 50000
+
+/* Sends count messages; returns how many could not be sent (a refused port and the like). */
+static unsigned long long flush(int fd, struct mmsghdr *msgs, int count)
+{
+	unsigned long long unsent = 0;
+	int done = 0;
+	while (done < count) {
+		int sent = sendmmsg(fd, msgs + done, count - done, 0);
+		if (sent > 0) {
+			done += sent;
+		} else if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)) {
+			continue;
+		} else {
+			unsent++;
+			done++;
+		}
+	}
+	return unsent;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "usage: paced_sendmmsg FILE DATAGRAM_BYTES INTERVAL_NS PORT...\n");
+		return 2;
+	}
+	size_t size = strtoul(argv[2], NULL, 10);
+	long long interval = strtoll(argv[3], NULL, 10);
+	int n = argc - 4;
+	FILE *f = fopen(argv[1], "rb");
+	struct stat st;
+	if (!f || fstat(fileno(f), &st) < 0 || size == 0) {
+		perror(argv[1]);
+		return 2;
+	}
+	char *data = malloc(st.st_size);
+	if (fread(data, 1, st.st_size, f) != (size_t)st.st_size) {
+		perror("read");
+		return 2;
+	}
+	size_t rounds = (st.st_size + size - 1) / size;
+
+	struct sockaddr_in *to = calloc(n, sizeof *to);
+	for (int i = 0; i < n; i++) {
+		to[i].sin_family = AF_INET;
+		to[i].sin_port = htons(atoi(argv[4 + i]));
+		to[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int sndbuf = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
+
+	struct mmsghdr *msgs = calloc(BATCH, sizeof *msgs);
+	struct iovec *iov = calloc(BATCH, sizeof *iov);
+	unsigned long long unsent = 0;
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	/* With STAGGER set, destination k's datagrams are due k/n of an interval later than the first's. */
+	const char *staggerEnv = getenv("STAGGER");
+	int stagger = staggerEnv && *staggerEnv && strcmp(staggerEnv, "0") != 0;
+	long long t0 = (long long)start.tv_sec * 1000000000LL + start.tv_nsec;
+	int count = 0;
+	for (size_t r = 0; r < rounds; r++) {
+		size_t len = r + 1 < rounds ? size : st.st_size - r * size;
+		for (int k = 0; k < n; k++) {
+			long long due = t0 + (long long)r * interval + (stagger ? (long long)k * interval / n : 0);
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long long nowNs = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+			if (due > nowNs + WINDOW_NS || count == BATCH) {
+				unsent += flush(fd, msgs, count);
+				count = 0;
+				if (due > nowNs + WINDOW_NS) {
+					struct timespec at = {due / 1000000000LL, due % 1000000000LL};
+					while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
+						;
+				}
+			}
+			iov[count].iov_base = data + r * size;
+			iov[count].iov_len = len;
+			memset(&msgs[count].msg_hdr, 0, sizeof msgs[count].msg_hdr);
+			msgs[count].msg_hdr.msg_name = &to[k];
+			msgs[count].msg_hdr.msg_namelen = sizeof to[0];
+			msgs[count].msg_hdr.msg_iov = &iov[count];
+			msgs[count].msg_hdr.msg_iovlen = 1;
+			count++;
+		}
+	}
+	unsent += flush(fd, msgs, count);
+	if (unsent)
+		fprintf(stderr, "paced_sendmmsg: %llu datagrams not sent\n", unsent);
+	return unsent ? 1 : 0;
+}
