@@ -12,7 +12,7 @@ import { silentLogger } from "../../../foundation/log.ts";
 import { LatenessHistogram } from "../../../scheduler/lateness.ts";
 import { RealClock } from "../../../scheduler/clock.ts";
 import { preciseSleeper } from "../../../scheduler/precise_sleep.ts";
-import { Scheduler } from "../../../scheduler/scheduler.ts";
+import { batchedWakeAt, Scheduler } from "../../../scheduler/scheduler.ts";
 import { type BackendCounters, newCounters } from "../../backend.ts";
 import { SendPacing } from "../../../scheduler/send_pacing.ts";
 import { BATCH_WINDOW_US, type BatchedSender, flushBatches, openBatchedSender } from "../send_batcher.ts";
@@ -100,7 +100,8 @@ const due = scheduler.timer("send", (_timer, firedAt) => {
     r.take(take);
     sendDue(r, q, now);
     flushBatches(scheduler);
-    const wake = q.nextDue() - BATCH_WINDOW_US;
+    // At most a pass a window, as the main thread's (scheduler.ts batchedWakeAt).
+    const wake = batchedWakeAt(q.nextDue(), BATCH_WINDOW_US, now);
     if (sleeper === null || wake > now + INLINE_US || wake > sliceEnd) break;
     if (wake > now) sleeper.sleepUntil(wake);
     now = clock.now();
