@@ -386,13 +386,16 @@ export class AlsaPcm {
     if (lib.snd_pcm_state(handle) === SND_PCM_STATE_PREPARED && this.delayFrames() > 0) {
       lib.snd_pcm_start(handle); // less than the start threshold was written
     }
-    const periodMs = (this.periodFrames * 1000) / this.actualRate;
     const deadline = performance.now() + (2 * this.bufferFrames * 1000) / this.actualRate;
-    while (lib.snd_pcm_state(handle) === SND_PCM_STATE_RUNNING && this.delayFrames() > this.periodFrames) {
+    for (;;) {
+      if (lib.snd_pcm_state(handle) !== SND_PCM_STATE_RUNNING) return true;
+      const beyond = this.delayFrames() - this.periodFrames;
+      if (beyond <= 0) return true;
       if (performance.now() > deadline) return false;
-      await Bun.sleep(periodMs);
+      // Until about a period is left, not a whole period more: the drain must begin before the
+      // device runs dry (a card would count that xrun, after the last frame).
+      await Bun.sleep(Math.max(1, (beyond * 1000) / this.actualRate));
     }
-    return true;
   }
 
   /**
