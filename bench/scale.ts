@@ -42,7 +42,8 @@ const MODE_ENV: Record<Mode, Record<string, string>> = {
   threads: { PACER_SEND: "batched", PACER_SENDERS: "auto" },
   batched: { PACER_SEND: "batched", PACER_SENDERS: "0" },
   socket: { PACER_SEND: "socket", PACER_SENDERS: "0" },
-  "C reference": {},
+  // Staggered as one job's outputs are, with pacer's window and wake rule: the same sends, from C.
+  "C reference": { STAGGER: "1", WINDOW_US: String(BATCH_WINDOW_US) },
 };
 /** The C reference sender (this host's kernel and nothing above it), built here with gcc. */
 const PEER_SOURCE = join(import.meta.dir, "peers", "paced_sendmmsg.c");
@@ -76,7 +77,7 @@ interface ScaleFigures {
 }
 
 async function run(ctx: BenchContext, mode: Mode, path: string, n: number, seconds: number, baselineRss: number, windowUs?: number, peer?: string): Promise<ScaleFigures> {
-  const window = mode === "socket" ? "-" : mode === "C reference" ? "50 µs" : windowUs === undefined ? `${BATCH_WINDOW_US} µs (default)` : `${windowUs} µs`;
+  const window = mode === "socket" ? "-" : mode === "C reference" ? `${BATCH_WINDOW_US} µs` : windowUs === undefined ? `${BATCH_WINDOW_US} µs (default)` : `${windowUs} µs`;
   ctx.note(`scale: ${n} destinations, ${mode}${mode !== "socket" ? `, window ${window}` : ""}, ${seconds} s`);
   const perStream = Math.ceil(statSync(path).size / TS_DATAGRAM);
   const rx = await startReceiver({ streams: n, rtp: false, maxSeconds: seconds + RUN_SLACK_S + 10, expectedPackets: n * perStream });

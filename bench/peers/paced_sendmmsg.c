@@ -4,10 +4,9 @@
  * of whole datagrams and sends datagram i of it to every destination at
  * start + i * interval, by clock_nanosleep(TIMER_ABSTIME) with a timer slack
  * of 1 ns, on one unconnected socket, in sendmmsg calls of up to 1024
- * messages: those due within 50 µs of each other share a call. Every
- * destination's datagram of a round is due at the same instant, as in one
- * `pacer play` job with N outputs; with STAGGER=1 destination k's are due k/N
- * of an interval later instead, which spreads the load evenly.
+ * messages. Without STAGGER every destination's datagram of a round is due at
+ * the same instant (one burst a round); the bench runs it with STAGGER=1 and
+ * pacer's window, as pacer sends one job's outputs (see main).
  *
  *   paced_sendmmsg FILE DATAGRAM_BYTES INTERVAL_NS PORT...   (to 127.0.0.1)
  *
@@ -27,8 +26,12 @@
 
 #define BATCH 1024
 
-/* Datagrams due within this of the first of a batch share its sendmmsg call (pacer's default window). */
-#define WINDOW_NS 50000
+static long long monoNs(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
 
 /* Sends count messages; returns how many could not be sent (a refused port and the like). */
 static unsigned long long flush(int fd, struct mmsghdr *msgs, int count)
@@ -87,26 +90,36 @@ int main(int argc, char **argv)
 	unsigned long long unsent = 0;
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	/* With STAGGER set, destination k's datagrams are due k/n of an interval later than the first's. */
+	/*
+	 * With STAGGER=1, destination k's datagrams are due k/n of an interval later than the first's,
+	 * as one pacer job's outputs are (started one by one over a unit's time). Datagrams due within
+	 * WINDOW_US (default 100, pacer's window) of a pass's start share it, and a pass comes at most
+	 * once a window, unless a deadline comes sooner: pacer's rule (scheduler.ts batchedWakeAt).
+	 */
 	const char *staggerEnv = getenv("STAGGER");
 	int stagger = staggerEnv && *staggerEnv && strcmp(staggerEnv, "0") != 0;
+	const char *windowEnv = getenv("WINDOW_US");
+	long long window = (windowEnv && *windowEnv ? atoll(windowEnv) : 100) * 1000LL;
 	long long t0 = (long long)start.tv_sec * 1000000000LL + start.tv_nsec;
+	long long passStart = -(1LL << 62);
 	int count = 0;
 	for (size_t r = 0; r < rounds; r++) {
 		size_t len = r + 1 < rounds ? size : st.st_size - r * size;
 		for (int k = 0; k < n; k++) {
 			long long due = t0 + (long long)r * interval + (stagger ? (long long)k * interval / n : 0);
-			struct timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long long nowNs = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-			if (due > nowNs + WINDOW_NS || count == BATCH) {
+			if (count > 0 && (due > passStart + window || count == BATCH)) {
 				unsent += flush(fd, msgs, count);
 				count = 0;
-				if (due > nowNs + WINDOW_NS) {
-					struct timespec at = {due / 1000000000LL, due % 1000000000LL};
+			}
+			if (count == 0) {
+				long long floor = passStart + window < due ? passStart + window : due;
+				long long wake = due - window > floor ? due - window : floor;
+				if (wake > monoNs()) {
+					struct timespec at = {wake / 1000000000LL, wake % 1000000000LL};
 					while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
 						;
 				}
+				passStart = monoNs();
 			}
 			iov[count].iov_base = data + r * size;
 			iov[count].iov_len = len;

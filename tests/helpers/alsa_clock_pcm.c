@@ -81,33 +81,66 @@ static int clock_prepare(snd_pcm_ioplug_t *io)
 	return 0;
 }
 
+/* Frames the clock has consumed by now (all that was written and more, once it has run dry). */
+static snd_pcm_uframes_t consumed(const clock_pcm_t *c, const snd_pcm_ioplug_t *io)
+{
+	if (!c->running)
+		return c->played;
+	return c->base + (snd_pcm_uframes_t)(since(&c->t0) * io->rate * c->speed);
+}
+
 /* Where the "DMA" is, within the buffer; -EPIPE once it has reached the end of what was written. */
 static snd_pcm_sframes_t clock_pointer(snd_pcm_ioplug_t *io)
 {
 	clock_pcm_t *c = io->private_data;
-	if (c->running) {
-		snd_pcm_uframes_t now = c->base + (snd_pcm_uframes_t)(since(&c->t0) * io->rate * c->speed);
-		if (now >= io->appl_ptr) {
-			c->played = io->appl_ptr;
-			c->running = 0;
-			if (io->state != SND_PCM_STATE_DRAINING)
-				note_xrun(c);
-			return -EPIPE;
-		}
-		c->played = now;
+	snd_pcm_uframes_t now = consumed(c, io);
+	if (c->running && now >= io->appl_ptr) {
+		c->played = io->appl_ptr;
+		c->running = 0;
+		if (io->state != SND_PCM_STATE_DRAINING)
+			note_xrun(c);
+		return -EPIPE;
 	}
+	c->played = now;
 	return c->played % io->buffer_size;
 }
 
+/* A card that has run dry is in XRUN and cannot pause: the next look at the pointer says so, once. */
 static int clock_pause(snd_pcm_ioplug_t *io, int enable)
 {
 	clock_pcm_t *c = io->private_data;
 	if (enable) {
-		clock_pointer(io);
+		if (c->running && consumed(c, io) >= io->appl_ptr)
+			return -EPIPE;
+		c->played = consumed(c, io);
 		c->running = 0;
 		return 0;
 	}
 	return clock_start(io);
+}
+
+/*
+ * Plays out what is written and returns. One that ran dry before the drain began is an
+ * underrun (ioplug's own drain would only see -EPIPE while draining, and stop quietly).
+ */
+static int clock_drain(snd_pcm_ioplug_t *io)
+{
+	clock_pcm_t *c = io->private_data;
+	if (!c->running && c->played < io->appl_ptr)
+		clock_start(io); /* prepared but below the start threshold: play what there is */
+	snd_pcm_uframes_t now = consumed(c, io);
+	if (now >= io->appl_ptr) {
+		if (c->running && c->played < io->appl_ptr)
+			note_xrun(c);
+	} else {
+		double left = (double)(io->appl_ptr - now) / io->rate / c->speed;
+		struct timespec wait = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+		while (nanosleep(&wait, &wait) < 0 && errno == EINTR)
+			;
+	}
+	c->played = io->appl_ptr;
+	c->running = 0;
+	return 0;
 }
 
 static snd_pcm_sframes_t clock_transfer(snd_pcm_ioplug_t *io, const snd_pcm_channel_area_t *areas,
@@ -177,6 +210,7 @@ static const snd_pcm_ioplug_callback_t callbacks = {
 	.prepare = clock_prepare,
 	.pointer = clock_pointer,
 	.pause = clock_pause,
+	.drain = clock_drain,
 	.transfer = clock_transfer,
 	.hw_params = clock_hw_params,
 	.poll_revents = clock_poll_revents,
