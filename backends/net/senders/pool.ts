@@ -76,9 +76,9 @@ export function setSenderThreads(count: number): void {
 }
 
 /**
- * The default is 0, the main thread: on these 2-core hosts threads halved the residual at 1000
- * streams but lost datagrams at 1500, where the main thread lost none, and cost more CPU at every
- * size (README, "Sender threads"). PACER_SENDERS sets it for the bench and tests.
+ * The default is 0, the main thread: on these 2-core hosts threads cost as much CPU or more, were
+ * no more even in two sittings of the scale bench, and lost datagrams at 1500 streams where the
+ * main thread lost none (README, "Sender threads"). PACER_SENDERS sets it for the bench and tests.
  */
 export function senderThreads(): number {
   if (configured !== null) return configured;
