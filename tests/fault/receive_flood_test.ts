@@ -49,7 +49,15 @@ test("record under a flood: keeps running, memory bounded, whole packets, drops 
     else await Bun.sleep(0); // the socket's queue is full: let it drain
   }
   socket.close();
-  await Bun.sleep(1000);
+  // Until pacer has read what its socket still queues (a loaded host may take seconds): what is
+  // left queued at SIGTERM is lost with the socket, and nobody could count it.
+  let settled = -1;
+  for (let stillFor = 0, waited = 0; stillFor < 500 && waited < 15_000; waited += 100) {
+    await Bun.sleep(100);
+    const now = statSync(out).size;
+    stillFor = now === settled ? stillFor + 100 : 0;
+    settled = now;
+  }
   const unseen = backlogDrops() - backlogBefore;
   const rssDuring = rssMiB(rec.pid!);
   rec.kill("SIGTERM");
@@ -64,11 +72,11 @@ test("record under a flood: keeps running, memory bounded, whole packets, drops 
   expect(Number(summary![1])).toBe(size);
   const receivedDatagrams = size / 1316;
   const drops = Number(summary![4] ?? 0);
+  console.log(`flood: ${sent} datagrams sent, ${receivedDatagrams} recorded, kernel drops ${drops}, backlog drops ${unseen}, cc errors ${summary![3]}`);
   // Whatever did not reach the file was dropped by the kernel and counted (at the socket by pacer,
   // before any socket by the host), or the file has it all.
   if (receivedDatagrams < sent) {
     expect(drops + Number(summary![3])).toBeGreaterThan(0);
     expect(receivedDatagrams + drops + unseen).toBeGreaterThanOrEqual(sent * 0.99);
   }
-  console.log(`flood: ${sent} datagrams sent, ${receivedDatagrams} recorded, kernel drops ${drops}, backlog drops ${unseen}, cc errors ${summary![3]}`);
-}, 30_000);
+}, 45_000);
