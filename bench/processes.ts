@@ -89,7 +89,8 @@ export interface RunResult {
   stderr: string;
 }
 
-function vmRssBytes(pid: number): number {
+/** The current resident memory of process `pid`, bytes (0 once it has gone). */
+export function vmRssBytes(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) * 1024 : 0;

@@ -11,6 +11,9 @@
  * peak memory per stream. Beside them, with the same receiver, a C loop that sends the same
  * datagrams with sendmmsg and clock_nanosleep (bench/peers/paced_sendmmsg.c, built with gcc where
  * there is one): what this host's kernel costs with nothing above it, and how even it can be.
+ * Then the same streams as N separate jobs on a real `pacer serve`, each started by its own
+ * control request (bench/scale_senders.ts), and, up to 500 and where multicat is installed, as N
+ * multicat processes, the farm a push server replaces.
  *
  * @example
  * ```sh
@@ -23,7 +26,8 @@ import { BATCH_WINDOW_US } from "../backends/net/send_batcher.ts";
 import { cbrStream } from "./analysis.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import { cbrTs } from "./fixtures.ts";
-import { runBounded, startReceiver, udpRcvbufErrors } from "./processes.ts";
+import { type RunResult, runBounded, startReceiver, udpRcvbufErrors } from "./processes.ts";
+import { multicatProcesses, type SenderRun, serveJobs } from "./scale_senders.ts";
 import { type BenchRow, below, fmt, formatRows, formatTable, row, spread } from "./stats.ts";
 
 const TS_DATAGRAM = 1316;
@@ -34,11 +38,13 @@ const RSS_SAMPLE_MS = 200;
 const RESIDUAL_TARGET_MS = 1;
 const CPU_TARGET_S_PER_MIN = 0.04;
 const PER_STREAM_TARGET_KIB = 300;
+/** multicat rows only up to this many processes (the issue compares at 500). */
+const MULTICAT_MAX = 500;
 
-type Mode = "threads" | "batched" | "socket" | "C reference";
+type Mode = "threads" | "batched" | "socket" | "C reference" | "serve, a job each" | "multicat, a process each";
 
-/** What each mode sets in pacer's environment. */
-const MODE_ENV: Record<Mode, Record<string, string>> = {
+/** What each `pacer play` mode sets in pacer's environment. */
+const MODE_ENV: Partial<Record<Mode, Record<string, string>>> = {
   threads: { PACER_SEND: "batched", PACER_SENDERS: "auto" },
   batched: { PACER_SEND: "batched", PACER_SENDERS: "0" },
   socket: { PACER_SEND: "socket", PACER_SENDERS: "0" },
@@ -73,23 +79,33 @@ interface ScaleFigures {
   residualP99Ms: number[];
   cpuPerStreamMin: number;
   cpuShare: number;
+  /** NaN where not measured (the C reference). */
   perStreamKiB: number;
 }
 
-async function run(ctx: BenchContext, mode: Mode, path: string, n: number, seconds: number, baselineRss: number, windowUs?: number, peer?: string): Promise<ScaleFigures> {
-  const window = mode === "socket" ? "-" : mode === "C reference" ? `${BATCH_WINDOW_US} µs` : windowUs === undefined ? `${BATCH_WINDOW_US} µs (default)` : `${windowUs} µs`;
-  ctx.note(`scale: ${n} destinations, ${mode}${mode !== "socket" ? `, window ${window}` : ""}, ${seconds} s`);
+/** Sends the input to the receiver's ports and says what that cost. */
+type Sender = (ports: number[]) => Promise<SenderRun>;
+
+function statusOf(result: RunResult, limitS: number): string {
+  if (result.timedOut) return `stopped at ${limitS} s`;
+  if (result.exitCode !== 0) return `exit ${result.exitCode}: ${result.stderr.trim().split("\n").pop()?.slice(0, 80) ?? ""}`;
+  return "ok";
+}
+
+/** `cmd` (then the destinations) as one process; memory above `baselineRss` (NaN: not measured). */
+function oneProcess(cmd: (ports: number[]) => string[], limitS: number, baselineRss: number, env: Record<string, string>): Sender {
+  return async (ports) => {
+    const result = await runBounded(cmd(ports), limitS, RSS_SAMPLE_MS, env);
+    return { status: statusOf(result, limitS), cpuS: result.cpuS, wallS: result.wallS, streamsRssBytes: result.sampledRssBytes - baselineRss };
+  };
+}
+
+async function run(mode: Mode, window: string, path: string, n: number, seconds: number, send: Sender): Promise<ScaleFigures> {
   const perStream = Math.ceil(statSync(path).size / TS_DATAGRAM);
   const rx = await startReceiver({ streams: n, rtp: false, maxSeconds: seconds + RUN_SLACK_S + 10, expectedPackets: n * perStream });
-  const args = rx.ports.flatMap((p) => ["--to", `udp://127.0.0.1:${p}`]);
   const dropsBefore = udpRcvbufErrors();
-  const env: Record<string, string> = { ...MODE_ENV[mode] };
-  if (windowUs !== undefined) env.PACER_BATCH_WINDOW_US = String(windowUs);
-  const interval = String(Math.round((TS_DATAGRAM * 8 * 1e9) / RATE));
-  const cmd = peer ? [peer, path, String(TS_DATAGRAM), interval, ...rx.ports.map(String)] : [ctx.pacer, "play", path, ...args];
-  const result = await runBounded(cmd, seconds + RUN_SLACK_S, RSS_SAMPLE_MS, env);
+  const result = await send(rx.ports);
   const { rows } = await rx.stop();
-  const status = result.timedOut ? `stopped at ${seconds + RUN_SLACK_S} s` : result.exitCode !== 0 ? `exit ${result.exitCode}: ${result.stderr.trim().split("\n").pop()?.slice(0, 80) ?? ""}` : "ok";
   let received = 0;
   const counts = new Float64Array(n);
   for (let i = 0; i < rows.length; i += 5) counts[rows[i]!]!++;
@@ -99,14 +115,14 @@ async function run(ctx: BenchContext, mode: Mode, path: string, n: number, secon
     mode,
     window,
     streams: n,
-    status,
+    status: result.status,
     lost: n * perStream - received,
     expected: n * perStream,
     rcvbufDrops: udpRcvbufErrors() - dropsBefore,
     residualP99Ms: sampled.map((s) => spread(Array.from(cbrStream(rows, s).residualNs, (ns) => ns / 1e6)).p99),
     cpuPerStreamMin: (result.cpuS / seconds) * 60 / n,
     cpuShare: result.cpuS / result.wallS,
-    perStreamKiB: (result.sampledRssBytes - baselineRss) / n / 1024,
+    perStreamKiB: result.streamsRssBytes / n / 1024,
   };
 }
 
@@ -121,21 +137,44 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
   const baseline = await runBounded([ctx.pacer, "play", shortInput.path, "--to", "udp://127.0.0.1:9"], 30, RSS_SAMPLE_MS);
   const baselineRss = baseline.sampledRssBytes;
   const peer = buildPeer(ctx);
+  const multicat = Bun.which("multicat") !== null && input.aux;
+  if (!multicat) ctx.note("scale: multicat (or its ingests, for the .aux) is not installed, so no multicat rows");
+  const limitS = seconds + RUN_SLACK_S;
+  const destinations = (ports: number[]) => ports.flatMap((p) => ["--to", `udp://127.0.0.1:${p}`]);
+  const play = (mode: Mode, n: number, windowUs?: number) => {
+    const env = { ...MODE_ENV[mode] };
+    if (windowUs !== undefined) env.PACER_BATCH_WINDOW_US = String(windowUs);
+    const window = mode === "socket" ? "-" : windowUs === undefined ? `${BATCH_WINDOW_US} µs (default)` : `${windowUs} µs`;
+    ctx.note(`scale: ${n} destinations, ${mode}, window ${window}, ${seconds} s`);
+    return run(mode, window, input.path, n, seconds, oneProcess((ports) => [ctx.pacer, "play", input.path, ...destinations(ports)], limitS, baselineRss, env));
+  };
   for (const n of counts) {
-    // Side by side, alternating, so both modes see the same load on the host.
-    figures.push(await run(ctx, "threads", input.path, n, seconds, baselineRss));
-    figures.push(await run(ctx, "batched", input.path, n, seconds, baselineRss));
-    if (!ctx.quick) figures.push(await run(ctx, "socket", input.path, n, seconds, baselineRss));
+    // Side by side, alternating, so every sender sees the same load on the host.
+    figures.push(await play("threads", n));
+    figures.push(await play("batched", n));
+    if (!ctx.quick) figures.push(await play("socket", n));
     // Other batching windows (PACER_BENCH_WINDOWS=200,500), on the main thread and the sender threads.
     for (const w of windows) {
-      figures.push(await run(ctx, "batched", input.path, n, seconds, baselineRss, w));
-      figures.push(await run(ctx, "threads", input.path, n, seconds, baselineRss, w));
+      figures.push(await play("batched", n, w));
+      figures.push(await play("threads", n, w));
     }
+    // The same streams as N separate jobs, each started by its own control request.
+    ctx.note(`scale: ${n} jobs through pacer serve, ${seconds} s`);
+    figures.push(await run("serve, a job each", `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, (ports) => serveJobs(ctx, input.path, ports, limitS + n / 100)));
     // What the kernel alone costs here, with the same receiver: the floor under every pacer row.
-    if (peer) figures.push(await run(ctx, "C reference", input.path, n, seconds, 0, undefined, peer));
+    if (peer) {
+      ctx.note(`scale: ${n} destinations, C reference, ${seconds} s`);
+      const c = oneProcess((ports) => [peer, input.path, String(TS_DATAGRAM), String(Math.round((TS_DATAGRAM * 8 * 1e9) / RATE)), ...ports.map(String)], limitS, NaN, MODE_ENV["C reference"]!);
+      figures.push(await run("C reference", `${BATCH_WINDOW_US} µs`, input.path, n, seconds, c));
+    }
+    // What the same streams cost as a farm of multicat processes (the issue's comparison, at 500).
+    if (multicat && n <= MULTICAT_MAX) {
+      ctx.note(`scale: ${n} multicat processes, ${seconds} s`);
+      figures.push(await run("multicat, a process each", "-", input.path, n, seconds, (ports) => multicatProcesses(input.path, ports, seconds, limitS)));
+    }
   }
   const table = formatTable(
-    `6. Scale: one job, N × 1.5 Mbit/s destinations, ${seconds} s: sender threads (--senders auto) vs batched on the main thread (the default) vs a connected socket each, and a C sendmmsg loop (bench/peers/paced_sendmmsg.c) as the host's floor`,
+    `6. Scale: N × 1.5 Mbit/s destinations, ${seconds} s: one pacer play job with sender threads (--senders auto), batched on the main thread (the default) or a connected socket each; N jobs through pacer serve; a C sendmmsg loop (bench/peers/paced_sendmmsg.c) as the host's floor; N multicat processes`,
     ["streams", "send path", "window", "run", "lost or unsent", "rcvbuf drops (host-wide)", "residual p99 first/mid/last ms", "CPU s per stream-min (share)", "KiB/stream peak"],
     figures.map((f) => [
       String(f.streams),
@@ -146,17 +185,18 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
       String(f.rcvbufDrops),
       f.residualP99Ms.map((v) => fmt(v, 2)).join("/"),
       `${fmt(f.cpuPerStreamMin, 3)} (${fmt(f.cpuShare * 100, 0)}%)`,
-      f.mode === "C reference" ? "-" : fmt(f.perStreamKiB, 0),
+      Number.isNaN(f.perStreamKiB) ? "-" : fmt(f.perStreamKiB, 0),
     ]),
   );
   const rows: BenchRow[] = [];
-  for (const f of figures.filter((x) => x.mode === "C reference" && x.streams === 1000)) {
-    // Not a target: the same measures for a sender with no runtime, so the targets can be read against the host.
-    rows.push(row("1000 destinations, C reference: worst sampled residual p99 (ms)", fmt(Math.max(...f.residualP99Ms), 2)));
-    rows.push(row("1000 destinations, C reference: CPU per stream-minute (s)", fmt(f.cpuPerStreamMin, 3)));
+  for (const f of figures.filter((x) => (x.mode === "C reference" && x.streams === 1000) || x.mode === "multicat, a process each")) {
+    // Not targets: the same measures for senders with no runtime, so the targets can be read against the host.
+    rows.push(row(`${f.streams} destinations, ${f.mode}: worst sampled residual p99 (ms)`, fmt(Math.max(...f.residualP99Ms), 2)));
+    rows.push(row(`${f.streams} destinations, ${f.mode}: CPU per stream-minute (s)`, fmt(f.cpuPerStreamMin, 3)));
   }
-  for (const f of figures.filter((x) => (x.mode === "threads" || x.mode === "batched") && x.window.includes("default"))) {
-    const tag = `${f.streams} destinations, ${f.mode === "threads" ? "sender threads" : "main thread (default)"}`;
+  const tags: Partial<Record<Mode, string>> = { threads: "sender threads", batched: "main thread (default)", "serve, a job each": "a job each through pacer serve" };
+  for (const f of figures.filter((x) => tags[x.mode] !== undefined && x.window.includes("default"))) {
+    const tag = `${f.streams} destinations, ${tags[f.mode]}`;
     if (f.status !== "ok") rows.push(row(`${tag}: run`, f.status, "ok", false));
     rows.push(row(`${tag}: lost`, String(f.lost), "0", f.lost === 0));
     if (f.streams === 1000) {

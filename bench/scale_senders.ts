@@ -1,0 +1,112 @@
+/**
+ * The scale section's senders that are not one `pacer play`: N separate jobs on a real
+ * `pacer serve` (one control `play` per destination, as N clients would start them), and N
+ * multicat processes (one per destination, as a multicat farm serves them). Each runs the same
+ * 1.5 Mbit/s transport stream to the bench receiver's ports and reports what it cost.
+ *
+ * @example
+ * ```ts
+ * const run = await serveJobs(ctx, "clip.ts", ports, 40);
+ * run.cpuS; // the server's CPU seconds from the first play request until the last job ended
+ * ```
+ */
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { ControlClient } from "../client/control_client.ts";
+import { freeUdpPort } from "../tests/helpers/ports.ts";
+import type { BenchContext } from "./context.ts";
+import { CLK_TCK, processTicks, vmRssBytes } from "./processes.ts";
+import { startJobs, startServeBench } from "./serve_bench.ts";
+
+/** What a sender run cost: CPU over its whole run, and its memory above an idle baseline. */
+export interface SenderRun {
+  /** "ok", or what went wrong (the figures are still reported). */
+  status: string;
+  cpuS: number;
+  wallS: number;
+  /** Peak memory for all its streams, above what the sender holds idle (serve), or in all (multicat). */
+  streamsRssBytes: number;
+}
+
+const POLL_MS = 200;
+
+/**
+ * `ports.length` persistent jobs of `input` on a fresh `pacer serve`, one destination each. CPU counts from the first play request to the end of the last job, so it
+ * includes answering the requests; memory is the server's peak above its RSS just before.
+ */
+export async function serveJobs(ctx: BenchContext, input: string, ports: number[], limitS: number): Promise<SenderRun> {
+  // The server reads only inside its media root, and as nobody when the bench runs as root.
+  const dir = mkdtempSync(join(tmpdir(), "pacer-bench-scale-"));
+  const media = join(dir, "media");
+  mkdirSync(media, { mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const clipName = basename(input);
+  copyFileSync(input, join(media, clipName));
+  chmodSync(join(media, clipName), 0o644);
+  const controlPort = await freeUdpPort();
+  const configPath = join(dir, "pacer.toml");
+  writeFileSync(
+    configPath,
+    [
+      `control = "127.0.0.1:${controlPort}"`,
+      `media_root = "${media}"`,
+      "[limits]",
+      `max_jobs = ${ports.length}`,
+      "requests_per_second = 1000000",
+      "request_burst = 1000000",
+    ].join("\n") + "\n",
+  );
+  const { server, close } = await startServeBench(ctx, configPath, 0);
+  const client = await ControlClient.open(`127.0.0.1:${controlPort}`);
+  let status = "ok";
+  try {
+    const rssBefore = vmRssBytes(server.pid);
+    let rssPeak = rssBefore;
+    const ticksBefore = processTicks(server.pid);
+    const started = Bun.nanoseconds();
+    await startJobs(client, clipName, ports.map((p) => `udp://127.0.0.1:${p}`));
+    // Until the server runs no job (each ends with its file), sampling its memory.
+    const deadline = Date.now() + limitS * 1000;
+    for (;;) {
+      rssPeak = Math.max(rssPeak, vmRssBytes(server.pid));
+      const reply = await client.request("status", { limit: 1 }, { ttlMs: 5_000 });
+      if (reply.ok && (reply.result as { server: { jobs: number } }).server.jobs === 0) break;
+      if (Date.now() > deadline) {
+        status = `jobs still running at ${limitS} s`;
+        break;
+      }
+      await Bun.sleep(POLL_MS);
+    }
+    const cpuS = (processTicks(server.pid) - ticksBefore) / CLK_TCK;
+    return { status, cpuS, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rssPeak - rssBefore };
+  } finally {
+    client.close();
+    await close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One `multicat -U input HOST:PORT` per port, all at once (multicat paces by input's `.aux`).
+ * Memory is the sum of their VmRSS halfway through `seconds`: a child's maxRSS here still holds
+ * the spawning process's pages from before exec.
+ */
+export async function multicatProcesses(input: string, ports: number[], seconds: number, limitS: number): Promise<SenderRun> {
+  const started = Bun.nanoseconds();
+  const procs = ports.map((p) => Bun.spawn(["multicat", "-U", input, `127.0.0.1:${p}`], { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
+  const killer = setTimeout(() => procs.forEach((p) => p.kill("SIGKILL")), limitS * 1000);
+  let rss = 0;
+  const sampler = setTimeout(() => (rss = procs.reduce((sum, p) => sum + vmRssBytes(p.pid), 0)), (seconds * 1000) / 2);
+  const errors = await Promise.all(procs.map(async (p) => ((await p.exited) === 0 ? "" : (await new Response(p.stderr).text()).trim())));
+  clearTimeout(killer);
+  clearTimeout(sampler);
+  let cpuS = 0;
+  for (const p of procs) {
+    const usage = p.resourceUsage();
+    cpuS += usage ? Number(usage.cpuTime.total) / 1e6 : NaN;
+  }
+  const failed = errors.filter((e) => e !== "");
+  const status = failed.length === 0 ? "ok" : `${failed.length} failed: ${failed[0]!.split("\n").pop()?.slice(0, 60)}`;
+  return { status, cpuS, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rss };
+}
