@@ -1,7 +1,7 @@
 /**
  * A UDP receive socket for the network inputs (`udp://@`, `rtp://@`), opened through libc because
  * Bun's sockets give no file descriptor: a large SO_RCVBUF (forced past rmem_max where allowed),
- * the kernel's drop counter (SO_RXQ_OVFL), multicast joins (any-source, and source-specific for
+ * the kernel's drop counter (SO_RXQ_OVFL and SO_MEMINFO), multicast joins (any-source, and source-specific for
  * IPv4) and recvmmsg to read up to a batch of datagrams per call into buffers reused for ever.
  * Nothing here waits: the caller drains on its own timer.
  *
@@ -46,6 +46,10 @@ const SO_REUSEADDR = 2;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
 const SO_RXQ_OVFL = 40;
+/** getsockopt: the socket's memory figures, u32[SK_MEMINFO_VARS]; its drop count is the last. */
+const SO_MEMINFO = 55;
+const SK_MEMINFO_VARS = 9;
+const SK_MEMINFO_DROPS = 8;
 const IP_ADD_MEMBERSHIP = 35;
 const IP_ADD_SOURCE_MEMBERSHIP = 39;
 const IPV6_JOIN_GROUP = 20;
@@ -224,11 +228,25 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, ove
   let drops = overflowCounted ? 0 : null;
   let truncated = 0;
   const controlLenField = BigInt(CONTROL_SIZE);
+  // ArrayBuffers first, then their views: a small typed array's storage moves when asked for it.
+  const meminfo = new Uint32Array(new ArrayBuffer(SK_MEMINFO_VARS * 4));
+  const meminfoLength = new Uint32Array(new ArrayBuffer(4));
+  /**
+   * A datagram carries the drop count as it was when it was queued, so drops after the last one
+   * queued (the tail of a flood) reach no datagram: the socket's own count has them too.
+   */
+  const readDrops = () => {
+    if (!open || drops === null) return;
+    meminfoLength[0] = SK_MEMINFO_VARS * 4;
+    if (c.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, ptr(meminfo), ptr(meminfoLength)) !== 0) return;
+    if (meminfoLength[0]! > SK_MEMINFO_DROPS * 4) drops = Math.max(drops, meminfo[SK_MEMINFO_DROPS]!);
+  };
 
   return {
     port,
     rcvbufBytes,
     get kernelDrops() {
+      readDrops();
       return drops;
     },
     get truncated() {
@@ -263,6 +281,7 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, ove
     },
     close() {
       if (!open) return;
+      readDrops();
       open = false;
       c.close(fd);
     },
