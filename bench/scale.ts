@@ -41,7 +41,7 @@ const PER_STREAM_TARGET_KIB = 300;
 /** multicat rows only up to this many processes (the issue compares at 500). */
 const MULTICAT_MAX = 500;
 
-type Mode = "threads" | "batched" | "socket" | "C reference" | "serve, a job each" | "multicat, a process each";
+type Mode = "threads" | "batched" | "socket" | "C reference" | "serve, a job each" | "serve, a job each, threads" | "multicat, a process each";
 
 /** What each `pacer play` mode sets in pacer's environment. */
 const MODE_ENV: Partial<Record<Mode, Record<string, string>>> = {
@@ -158,9 +158,12 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
       figures.push(await play("batched", n, w));
       figures.push(await play("threads", n, w));
     }
-    // The same streams as N separate jobs, each started by its own control request.
-    ctx.note(`scale: ${n} jobs through pacer serve, ${seconds} s`);
-    figures.push(await run("serve, a job each", `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, (ports) => serveJobs(ctx, input.path, ports, limitS + n / 100)));
+    // The same streams as N separate jobs, each started by its own control request, with and
+    // without sender threads: a server's loop also loads, times and copies for every job.
+    for (const [mode, args] of [["serve, a job each, threads", ["--senders", "auto"]], ["serve, a job each", []]] as const) {
+      ctx.note(`scale: ${n} jobs through pacer serve ${args.join(" ")}, ${seconds} s`);
+      figures.push(await run(mode, `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, (ports) => serveJobs(ctx, input.path, ports, limitS + n / 100, [...args])));
+    }
     // What the kernel alone costs here, with the same receiver: the floor under every pacer row.
     if (peer) {
       ctx.note(`scale: ${n} destinations, C reference, ${seconds} s`);
@@ -194,7 +197,12 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     rows.push(row(`${f.streams} destinations, ${f.mode}: worst sampled residual p99 (ms)`, fmt(Math.max(...f.residualP99Ms), 2)));
     rows.push(row(`${f.streams} destinations, ${f.mode}: CPU per stream-minute (s)`, fmt(f.cpuPerStreamMin, 3)));
   }
-  const tags: Partial<Record<Mode, string>> = { threads: "sender threads", batched: "main thread (default)", "serve, a job each": "a job each through pacer serve" };
+  const tags: Partial<Record<Mode, string>> = {
+    threads: "sender threads",
+    batched: "main thread (default)",
+    "serve, a job each": "a job each through pacer serve",
+    "serve, a job each, threads": "a job each through pacer serve --senders auto",
+  };
   for (const f of figures.filter((x) => tags[x.mode] !== undefined && x.window.includes("default"))) {
     const tag = `${f.streams} destinations, ${tags[f.mode]}`;
     if (f.status !== "ok") rows.push(row(`${tag}: run`, f.status, "ok", false));

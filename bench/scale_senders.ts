@@ -35,7 +35,7 @@ const POLL_MS = 200;
  * `ports.length` persistent jobs of `input` on a fresh `pacer serve`, one destination each. CPU counts from the first play request to the end of the last job, so it
  * includes answering the requests; memory is the server's peak above its RSS just before.
  */
-export async function serveJobs(ctx: BenchContext, input: string, ports: number[], limitS: number): Promise<SenderRun> {
+export async function serveJobs(ctx: BenchContext, input: string, ports: number[], limitS: number, serveArgs: string[] = []): Promise<SenderRun> {
   // The server reads only inside its media root, and as nobody when the bench runs as root.
   const dir = mkdtempSync(join(tmpdir(), "pacer-bench-scale-"));
   const media = join(dir, "media");
@@ -57,7 +57,7 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
       "request_burst = 1000000",
     ].join("\n") + "\n",
   );
-  const { server, close } = await startServeBench(ctx, configPath, 0);
+  const { server, close } = await startServeBench(ctx, configPath, 0, serveArgs);
   const client = await ControlClient.open(`127.0.0.1:${controlPort}`);
   let status = "ok";
   try {
@@ -70,8 +70,9 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
     const deadline = Date.now() + limitS * 1000;
     for (;;) {
       rssPeak = Math.max(rssPeak, vmRssBytes(server.pid));
-      const reply = await client.request("status", { limit: 1 }, { ttlMs: 5_000 });
-      if (reply.ok && (reply.result as { server: { jobs: number } }).server.jobs === 0) break;
+      // A busy server may leave a status unanswered for a while: that is no answer yet, not an end.
+      const reply = await client.request("status", { limit: 1 }, { ttlMs: 5_000 }).catch(() => null);
+      if (reply?.ok && (reply.result as { server: { jobs: number } }).server.jobs === 0) break;
       if (Date.now() > deadline) {
         status = `jobs still running at ${limitS} s`;
         break;

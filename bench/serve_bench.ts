@@ -10,12 +10,21 @@
  */
 import { join } from "node:path";
 import type { ControlClient } from "../client/control_client.ts";
+import { DEFAULT_INTAKE } from "../server/control_intake.ts";
 import type { BenchContext } from "./context.ts";
 import { BUN, firstLine, terminate, waitForLog } from "./processes.ts";
 
 const SINK = join(import.meta.dir, "sink.ts");
-/** Play requests outstanding at once while jobs start. */
-const PLAY_CONCURRENCY = 25;
+/**
+ * Play requests outstanding at once while jobs start: what one source may have queued at the
+ * server. More are dropped there as `overloaded` and wait for the client to resend them.
+ */
+const PLAY_CONCURRENCY = DEFAULT_INTAKE.perSource;
+/**
+ * How long a play may go unanswered. A server whose loop is behind its sends (1000 streams and the
+ * bench receiver on two cores) takes one request per few ms, so a request can wait seconds.
+ */
+const PLAY_TTL_MS = 30_000;
 
 export interface ServeBench {
   server: Bun.Subprocess<"ignore", "ignore", "pipe">;
@@ -24,10 +33,10 @@ export interface ServeBench {
   close(): Promise<void>;
 }
 
-/** `sinks` 0: no sink process. */
-export async function startServeBench(ctx: BenchContext, configPath: string, sinks: number): Promise<ServeBench> {
+/** `sinks` 0: no sink process. `args` go after the config (`--senders auto`, say). */
+export async function startServeBench(ctx: BenchContext, configPath: string, sinks: number, args: string[] = []): Promise<ServeBench> {
   const sink = sinks > 0 ? Bun.spawn([BUN, SINK, String(sinks)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" }) : null;
-  const server = Bun.spawn([ctx.pacer, "serve", "--config", configPath], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const server = Bun.spawn([ctx.pacer, "serve", "--config", configPath, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   const close = async () => {
     await terminate(server);
     sink?.stdin.end();
@@ -51,7 +60,7 @@ export async function startJobs(client: ControlClient, source: string, to: strin
     Array.from({ length: PLAY_CONCURRENCY }, async () => {
       while (next < to.length) {
         const dest = to[next++]!;
-        const reply = await client.request("play", { source, to: [dest], persistent: true, ...args }, { ttlMs: 10_000 });
+        const reply = await client.request("play", { source, to: [dest], persistent: true, ...args }, { ttlMs: PLAY_TTL_MS });
         if (!reply.ok) throw new Error(`play ${source} refused: ${reply.error.code} ${reply.error.message ?? ""}`);
         jobs.push((reply.result as { job: string }).job);
       }
