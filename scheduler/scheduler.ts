@@ -198,6 +198,14 @@ export class Scheduler {
     this.sleeping = setTimeout(this.onTimeout, sleepMs);
   }
 
+  /**
+   * A pass over batched sends made inside an event (a sender thread sleeps for its next datagrams
+   * in its send event): the next wake-up keeps a window after it, as after one of this scheduler's.
+   */
+  notePass(at: number): void {
+    if (at > this.lastPassAt) this.lastPassAt = at;
+  }
+
   /** When `timer` may fire: its deadline, or up to the batch window before it for a send event (see batchedWakeAt). */
   private wakeAt(timer: Timer): number {
     return timer.kind === BATCHED_KIND ? batchedWakeAt(timer.deadline, this.batchWindowUs, this.lastPassAt) : timer.deadline;

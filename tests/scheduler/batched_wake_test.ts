@@ -61,4 +61,26 @@ describe("a real-clock scheduler with batched sends", () => {
     // Woken a window ahead of each deadline, as before batchedWakeAt, it made about 1,700 here.
     expect(flushes).toBeLessThanOrEqual(50_000 / WINDOW + 20);
   });
+
+  test("a pass made inside a send event (a sender thread's inner loop) keeps the next wake-up a window after it", async () => {
+    const scheduler = new Scheduler();
+    const WINDOW = 500;
+    scheduler.batchSends(WINDOW, () => {});
+    let notedAt = 0;
+    let laterFiredAt = 0;
+    const later = scheduler.timer("send", (_t, now) => (laterFiredAt = now));
+    const first = scheduler.timer("send", () => {
+      // Sends for 3 ms inside the event, then tells the scheduler when its last pass was.
+      const until = scheduler.now() + 3_000;
+      while (scheduler.now() < until);
+      notedAt = scheduler.now();
+      scheduler.notePass(notedAt);
+      // Due 1.5 windows after that pass: without the note it could go a whole window early.
+      scheduler.schedule(later, notedAt + WINDOW * 1.5);
+    });
+    scheduler.schedule(first, scheduler.now() + 5_000);
+    while (laterFiredAt === 0) await Bun.sleep(2);
+    scheduler.batchSends(0, null);
+    expect(laterFiredAt - notedAt).toBeGreaterThanOrEqual(WINDOW);
+  });
 });

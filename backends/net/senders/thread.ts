@@ -100,6 +100,7 @@ const due = scheduler.timer("send", (_timer, firedAt) => {
     r.take(take);
     sendDue(r, q, now);
     flushBatches(scheduler);
+    scheduler.notePass(now);
     // At most a pass a window, as the main thread's (scheduler.ts batchedWakeAt).
     const wake = batchedWakeAt(q.nextDue(), BATCH_WINDOW_US, now);
     if (sleeper === null || wake > now + INLINE_US || wake > sliceEnd) break;
