@@ -60,16 +60,17 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
   const { server, close } = await startServeBench(ctx, configPath, 0, serveArgs);
   const client = await ControlClient.open(`127.0.0.1:${controlPort}`);
   let status = "ok";
+  const rssBefore = vmRssBytes(server.pid);
+  let rssPeak = rssBefore;
+  // Sampled while the jobs start too: a busy server may take as long to start them as they run.
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, vmRssBytes(server.pid))), POLL_MS);
   try {
-    const rssBefore = vmRssBytes(server.pid);
-    let rssPeak = rssBefore;
     const ticksBefore = processTicks(server.pid);
     const started = Bun.nanoseconds();
     await startJobs(client, clipName, ports.map((p) => `udp://127.0.0.1:${p}`));
-    // Until the server runs no job (each ends with its file), sampling its memory.
+    // Until the server runs no job (each ends with its file).
     const deadline = Date.now() + limitS * 1000;
     for (;;) {
-      rssPeak = Math.max(rssPeak, vmRssBytes(server.pid));
       // A busy server may leave a status unanswered for a while: that is no answer yet, not an end.
       const reply = await client.request("status", { limit: 1 }, { ttlMs: 5_000 }).catch(() => null);
       if (reply?.ok && (reply.result as { server: { jobs: number } }).server.jobs === 0) break;
@@ -82,6 +83,7 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
     const cpuS = (processTicks(server.pid) - ticksBefore) / CLK_TCK;
     return { status, cpuS, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rssPeak - rssBefore };
   } finally {
+    clearInterval(sampler);
     client.close();
     await close();
     rmSync(dir, { recursive: true, force: true });
