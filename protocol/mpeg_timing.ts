@@ -44,6 +44,12 @@ const TICKS_PER_US = PCR_HZ / 1_000_000;
 export const MAX_CLOCK_STEP_TICKS = PCR_HZ;
 /** Default anchors kept: ~80 s of PCRs at the usual 20 ms spacing. */
 export const DEFAULT_ANCHOR_CAPACITY = 4096;
+/**
+ * Anchors a time line holds room for at first; it doubles when full, up to its capacity. A sender
+ * forgets anchors behind it, so a file's needs a second or two of PCRs; room for all 4096 from the
+ * start cost each job 64 KiB once the ring had gone round (a server's thousand jobs, 64 MB).
+ */
+const INITIAL_ANCHORS = 64;
 
 /**
  * Constant bit rate: byte o is due at o*8/bitsPerSecond seconds.
@@ -139,8 +145,8 @@ export class ConstantRateTsClock extends ConstantRateClock {
  * stays continuous. Anchors live in a bounded ring of typed arrays.
  */
 export class ClockTimeline {
-  private readonly offsets: Float64Array;
-  private readonly ticks: Float64Array;
+  private offsets: Float64Array;
+  private ticks: Float64Array;
   private head = 0; // ring index of the oldest anchor
   private count = 0;
   /** Bytes per tick of the last segment (or the fallback rate), 0 when unknown. */
@@ -148,6 +154,8 @@ export class ClockTimeline {
   private lastSampleOffset = -1;
   private lastClock = 0;
   private breaks = 0;
+
+  private readonly capacity: number;
 
   constructor(
     capacity = DEFAULT_ANCHOR_CAPACITY,
@@ -158,8 +166,9 @@ export class ClockTimeline {
     /** Where the clock's values wrap: PCR/SCR at 2^33 × 300, M2TS arrival stamps at 2^30. */
     private readonly wrap = PCR_WRAP,
   ) {
-    this.offsets = new Float64Array(Math.max(2, capacity));
-    this.ticks = new Float64Array(Math.max(2, capacity));
+    this.capacity = Math.max(2, capacity);
+    this.offsets = new Float64Array(Math.min(this.capacity, INITIAL_ANCHORS));
+    this.ticks = new Float64Array(this.offsets.length);
   }
 
   discontinuities(): number {
@@ -260,11 +269,29 @@ export class ClockTimeline {
   }
 
   private push(offset: number, ticks: number): void {
-    if (this.count === this.offsets.length) this.dropOldest();
+    if (this.count === this.offsets.length) {
+      if (this.offsets.length < this.capacity) this.grow();
+      else this.dropOldest();
+    }
     const i = this.ring(this.count);
     this.offsets[i] = offset;
     this.ticks[i] = ticks;
     this.count++;
+  }
+
+  /** Twice the room (at most the capacity), the anchors kept in order from index 0. */
+  private grow(): void {
+    const size = Math.min(this.capacity, this.offsets.length * 2);
+    const offsets = new Float64Array(size);
+    const ticks = new Float64Array(size);
+    for (let k = 0; k < this.count; k++) {
+      const i = this.ring(k);
+      offsets[k] = this.offsets[i]!;
+      ticks[k] = this.ticks[i]!;
+    }
+    this.offsets = offsets;
+    this.ticks = ticks;
+    this.head = 0;
   }
 
   private dropOldest(): void {

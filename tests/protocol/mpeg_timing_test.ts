@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ConstantRateClock, PcrClock, ScrClock, type ByteClock } from "../../protocol/mpeg_timing.ts";
 import { readFileSync } from "node:fs";
-import { PCR_HZ, PCR_WRAP, TS_SIZE } from "../../protocol/mpegts.ts";
+import { PCR_HZ, PCR_WRAP, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
 import {
   ffmpegPs, ffmpegTs, ffprobeDuration, garbageBytes, haveFfmpeg, insertBytes, makeCbrPs, makeCbrTs,
@@ -109,6 +109,40 @@ describe("PcrClock", () => {
     clock.forget(ts.length / 2);
     expect(clock.timeAt(ts.length - TS_SIZE)).toBe(late);
     expect(clock.timeAt(ts.length - TS_SIZE)).toBeCloseTo(((ts.length - TS_SIZE) / 125_000) * 1e6, 0);
+  });
+
+  test("a time line that grows past its first room, while forgetting behind, answers every anchor exactly", () => {
+    // 4 s alternating 0.5 and 1.5 Mbit/s with continuous PCRs (200 anchors). A sender close behind
+    // forgets all but a dozen at first, so the ring has wrapped, then one far behind keeps 100 or
+    // more: the time line grows past its first 64 of room with its oldest anchor mid-ring.
+    const pieces: Uint8Array[] = [];
+    let pcr = 10 * PCR_HZ;
+    for (let k = 0; k < 8; k++) {
+      const bitrate = k % 2 === 0 ? 500_000 : 1_500_000;
+      const piece = makeCbrTs({ bitrate, duration: 0.5, firstPcr: pcr });
+      pieces.push(piece);
+      pcr += Math.round((piece.length * PCR_HZ) / (bitrate / 8));
+    }
+    const ts = Buffer.concat(pieces);
+    const anchors: [number, number][] = [];
+    for (let at = 0; at < ts.length; at += TS_SIZE) if (tsHasPcr(ts, at)) anchors.push([at, tsGetPcr(ts, at) - 10 * PCR_HZ]);
+    expect(anchors.length).toBeGreaterThan(150);
+    const clock = new PcrClock();
+    const chunk = 4096;
+    let checked = 0;
+    let sentUpTo = 0;
+    for (let o = 0; o < ts.length; o += chunk) {
+      clock.observe(ts.subarray(o, o + chunk), o);
+      // The sender keeps up for the first half, then stalls until it is 256 KiB behind.
+      sentUpTo = Math.max(sentUpTo, o - (o < ts.length / 2 ? 16 * 1024 : 256 * 1024));
+      clock.forget(sentUpTo);
+      for (const [at, ticks] of anchors) {
+        if (at < sentUpTo || at >= o) continue;
+        expect(clock.timeAt(at)).toBeCloseTo(ticks / 27, 6);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(3000);
   });
 
   test("property: timeAt is non-decreasing over any offsets, whatever the PCRs do", () => {
