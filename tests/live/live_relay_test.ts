@@ -18,6 +18,13 @@ import { KEY_TEXT, makeSharedDir, type ServeFixture, startServe } from "../serve
 const BITRATE = 1_000_000;
 /** 1316-byte datagrams at 1 Mbit/s. */
 const INTERVAL_MS = (1316 * 8 * 1000) / BITRATE;
+/**
+ * The bound on residualP99. Catching up after a stall of a loaded host sends back to back, gaps
+ * of 0 that are one interval off the median: three of those fail a one-interval bound (CI once
+ * read 10.534 ms against 10.528). Twice the interval still fails a relay that forwards in bursts
+ * (gaps of several intervals); ideal is well under 1 ms.
+ */
+const RESIDUAL_BOUND_MS = 2 * INTERVAL_MS;
 
 let serve: ServeFixture;
 let openPort: number;
@@ -94,7 +101,7 @@ describe("a live channel", () => {
       expect(spanS).toBeGreaterThan(2.7);
       expect(spanS).toBeLessThan(3.5);
       console.log(`relay: residual p99 ${residualP99(times).toFixed(3)} ms over ${times.length} datagrams`);
-      expect(residualP99(times)).toBeLessThan(INTERVAL_MS); // generous: ideal is well under 1 ms
+      expect(residualP99(times)).toBeLessThan(RESIDUAL_BOUND_MS);
       await ctl("stop", play.stdout.trim());
     } finally {
       rx.close();
@@ -142,7 +149,7 @@ describe("a live channel", () => {
       expect(file.packets.length).toBeGreaterThan(200);
       const fileP99 = residualP99(file.packets.map((p) => p.atUs));
       console.log(`cut: file job residual p99 ${fileP99.toFixed(3)} ms over ${file.packets.length} datagrams`);
-      expect(fileP99).toBeLessThan(INTERVAL_MS);
+      expect(fileP99).toBeLessThan(RESIDUAL_BOUND_MS);
       await ctl("stop", jobId);
       await ctl("stop", fileJob.stdout.trim());
     } finally {
