@@ -149,6 +149,22 @@ export function udpRcvbufErrors(): number {
   }
 }
 
+/**
+ * Datagrams the kernel dropped host-wide before any socket saw them: its per-CPU input backlog
+ * (/proc/net/softnet_stat's second column) overflows when loopback senders burst faster than
+ * softirq delivers.
+ */
+export function backlogDrops(): number {
+  try {
+    return readFileSync("/proc/net/softnet_stat", "utf8")
+      .trim()
+      .split("\n")
+      .reduce((n, line) => n + parseInt(line.split(/\s+/)[1] ?? "0", 16), 0);
+  } catch {
+    return NaN;
+  }
+}
+
 /** Clock ticks per second of /proc/PID/stat's CPU times (USER_HZ, 100 on Linux). */
 export const CLK_TCK = 100;
 
@@ -181,8 +197,8 @@ export async function firstLine(stream: ReadableStream<Uint8Array>): Promise<{ l
   return { line: text.slice(0, cut), rest };
 }
 
-/** Waits until a process's stream has printed `needle`, then keeps draining it. */
-export async function waitForLog(stream: ReadableStream<Uint8Array>, needle: string, timeoutMs: number): Promise<void> {
+/** Waits until a process's stream has printed `needle`, then keeps draining it, passing what comes to `onText`. */
+export async function waitForLog(stream: ReadableStream<Uint8Array>, needle: string, timeoutMs: number, onText?: (text: string) => void): Promise<void> {
   const reader = stream.getReader();
   const decoder = new TextDecoder();
   let text = "";
@@ -195,7 +211,11 @@ export async function waitForLog(stream: ReadableStream<Uint8Array>, needle: str
   }
   // Keep draining so the server never blocks on a full stderr pipe.
   void (async () => {
-    for (;;) if ((await reader.read()).done) return;
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) return;
+      onText?.(decoder.decode(chunk.value, { stream: true }));
+    }
   })();
 }
 

@@ -26,7 +26,7 @@ import { BATCH_WINDOW_US } from "../backends/net/send_batcher.ts";
 import { cbrStream } from "./analysis.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import { cbrTs } from "./fixtures.ts";
-import { type RunResult, runBounded, startReceiver, udpRcvbufErrors } from "./processes.ts";
+import { backlogDrops, type RunResult, runBounded, startReceiver, udpRcvbufErrors } from "./processes.ts";
 import { multicatProcesses, type SenderRun, serveJobs } from "./scale_senders.ts";
 import { type BenchRow, below, fmt, formatRows, formatTable, row, spread } from "./stats.ts";
 
@@ -75,6 +75,7 @@ interface ScaleFigures {
   lost: number;
   expected: number;
   rcvbufDrops: number;
+  backlogDrops: number;
   /** Residual p99 at the first, middle and last destination, ms. */
   residualP99Ms: number[];
   cpuPerStreamMin: number;
@@ -104,6 +105,7 @@ async function run(mode: Mode, window: string, path: string, n: number, seconds:
   const perStream = Math.ceil(statSync(path).size / TS_DATAGRAM);
   const rx = await startReceiver({ streams: n, rtp: false, maxSeconds: seconds + RUN_SLACK_S + 10, expectedPackets: n * perStream });
   const dropsBefore = udpRcvbufErrors();
+  const backlogBefore = backlogDrops();
   const result = await send(rx.ports);
   const { rows } = await rx.stop();
   let received = 0;
@@ -119,6 +121,7 @@ async function run(mode: Mode, window: string, path: string, n: number, seconds:
     lost: n * perStream - received,
     expected: n * perStream,
     rcvbufDrops: udpRcvbufErrors() - dropsBefore,
+    backlogDrops: backlogDrops() - backlogBefore,
     residualP99Ms: sampled.map((s) => spread(Array.from(cbrStream(rows, s).residualNs, (ns) => ns / 1e6)).p99),
     cpuPerStreamMin: (result.cpuS / seconds) * 60 / n,
     cpuShare: result.cpuS / result.wallS,
@@ -178,14 +181,14 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
   }
   const table = formatTable(
     `6. Scale: N × 1.5 Mbit/s destinations, ${seconds} s: one pacer play job with sender threads (--senders auto), batched on the main thread (the default) or a connected socket each; N jobs through pacer serve; a C sendmmsg loop (bench/peers/paced_sendmmsg.c) as the host's floor; N multicat processes`,
-    ["streams", "send path", "window", "run", "lost or unsent", "rcvbuf drops (host-wide)", "residual p99 first/mid/last ms", "CPU s per stream-min (share)", "KiB/stream peak"],
+    ["streams", "send path", "window", "run", "lost or unsent", "rcvbuf / backlog drops (host-wide)", "residual p99 first/mid/last ms", "CPU s per stream-min (share)", "KiB/stream peak"],
     figures.map((f) => [
       String(f.streams),
       f.mode,
       f.window,
       f.status,
       `${f.lost}/${f.expected}`,
-      String(f.rcvbufDrops),
+      `${f.rcvbufDrops} / ${f.backlogDrops}`,
       f.residualP99Ms.map((v) => fmt(v, 2)).join("/"),
       `${fmt(f.cpuPerStreamMin, 3)} (${fmt(f.cpuShare * 100, 0)}%)`,
       Number.isNaN(f.perStreamKiB) ? "-" : fmt(f.perStreamKiB, 0),

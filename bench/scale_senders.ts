@@ -57,7 +57,7 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
       "request_burst = 1000000",
     ].join("\n") + "\n",
   );
-  const { server, close } = await startServeBench(ctx, configPath, 0, serveArgs);
+  const { server, close, lossLines } = await startServeBench(ctx, configPath, 0, serveArgs);
   const client = await ControlClient.open(`127.0.0.1:${controlPort}`);
   let status = "ok";
   const rssBefore = vmRssBytes(server.pid);
@@ -81,6 +81,8 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
       await Bun.sleep(POLL_MS);
     }
     const cpuS = (processTicks(server.pid) - ticksBefore) / CLK_TCK;
+    // What the server itself says it lost, one line per output (no room to send, say).
+    if (status === "ok" && lossLines() > 0) status = `ok; ${lossLines()} outputs logged a loss`;
     return { status, cpuS, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rssPeak - rssBefore };
   } finally {
     clearInterval(sampler);

@@ -29,6 +29,8 @@ const PLAY_TTL_MS = 30_000;
 export interface ServeBench {
   server: Bun.Subprocess<"ignore", "ignore", "pipe">;
   sinkPorts: number[];
+  /** Lines the server has logged with " lost " in them: outputs that lost part of a stream (job.ts). */
+  lossLines(): number;
   /** Stops the server and the sink. */
   close(): Promise<void>;
 }
@@ -44,8 +46,14 @@ export async function startServeBench(ctx: BenchContext, configPath: string, sin
   };
   try {
     const sinkPorts = sink ? (JSON.parse((await firstLine(sink.stdout)).line) as { ports: number[] }).ports : [];
-    await waitForLog(server.stderr, "pacer: serving", 10_000);
-    return { server, sinkPorts, close };
+    let lossLines = 0;
+    let partial = "";
+    await waitForLog(server.stderr, "pacer: serving", 10_000, (text) => {
+      const lines = (partial + text).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) if (line.includes(": lost ")) lossLines++;
+    });
+    return { server, sinkPorts, lossLines: () => lossLines, close };
   } catch (e) {
     await close();
     throw e;
