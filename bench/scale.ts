@@ -101,13 +101,20 @@ function oneProcess(cmd: (ports: number[]) => string[], limitS: number, baseline
   };
 }
 
-async function run(mode: Mode, window: string, path: string, n: number, seconds: number, send: Sender): Promise<ScaleFigures> {
+/** `limitS`: the longest the sender may take; the receiver outlasts it (rx.stop ends it sooner). */
+async function run(mode: Mode, window: string, path: string, n: number, seconds: number, limitS: number, send: Sender): Promise<ScaleFigures> {
   const perStream = Math.ceil(statSync(path).size / TS_DATAGRAM);
-  const rx = await startReceiver({ streams: n, rtp: false, maxSeconds: seconds + RUN_SLACK_S + 10, expectedPackets: n * perStream });
+  const rx = await startReceiver({ streams: n, rtp: false, maxSeconds: limitS + RUN_SLACK_S, expectedPackets: n * perStream });
   const dropsBefore = udpRcvbufErrors();
   const backlogBefore = backlogDrops();
-  const result = await send(rx.ports);
-  const { rows } = await rx.stop();
+  let result: SenderRun;
+  let rows: Float64Array;
+  try {
+    result = await send(rx.ports);
+  } finally {
+    // Stopped whatever the sender did, so nothing is left running.
+    rows = (await rx.stop()).rows;
+  }
   let received = 0;
   const counts = new Float64Array(n);
   for (let i = 0; i < rows.length; i += 5) counts[rows[i]!]!++;
@@ -149,7 +156,7 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     if (windowUs !== undefined) env.PACER_BATCH_WINDOW_US = String(windowUs);
     const window = mode === "socket" ? "-" : windowUs === undefined ? `${BATCH_WINDOW_US} µs (default)` : `${windowUs} µs`;
     ctx.note(`scale: ${n} destinations, ${mode}, window ${window}, ${seconds} s`);
-    return run(mode, window, input.path, n, seconds, oneProcess((ports) => [ctx.pacer, "play", input.path, ...destinations(ports)], limitS, baselineRss, env));
+    return run(mode, window, input.path, n, seconds, limitS, oneProcess((ports) => [ctx.pacer, "play", input.path, ...destinations(ports)], limitS, baselineRss, env));
   };
   for (const n of counts) {
     // Side by side, alternating, so every sender sees the same load on the host.
@@ -165,18 +172,20 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     // without sender threads: a server's loop also loads, times and copies for every job.
     for (const [mode, args] of [["serve, a job each, threads", ["--senders", "auto"]], ["serve, a job each", []]] as const) {
       ctx.note(`scale: ${n} jobs through pacer serve ${args.join(" ")}, ${seconds} s`);
-      figures.push(await run(mode, `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, (ports) => serveJobs(ctx, input.path, ports, limitS + n / 100, [...args])));
+      // Starting the jobs takes seconds on a busy server (each play may wait 30 s), then they run.
+      const serveLimitS = limitS + n / 10;
+      figures.push(await run(mode, `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, serveLimitS, (ports) => serveJobs(ctx, input.path, ports, limitS + n / 100, [...args])));
     }
     // What the kernel alone costs here, with the same receiver: the floor under every pacer row.
     if (peer) {
       ctx.note(`scale: ${n} destinations, C reference, ${seconds} s`);
       const c = oneProcess((ports) => [peer, input.path, String(TS_DATAGRAM), String(Math.round((TS_DATAGRAM * 8 * 1e9) / RATE)), ...ports.map(String)], limitS, NaN, MODE_ENV["C reference"]!);
-      figures.push(await run("C reference", `${BATCH_WINDOW_US} µs`, input.path, n, seconds, c));
+      figures.push(await run("C reference", `${BATCH_WINDOW_US} µs`, input.path, n, seconds, limitS, c));
     }
     // What the same streams cost as a farm of multicat processes (the issue's comparison, at 500).
     if (multicat && n <= MULTICAT_MAX) {
       ctx.note(`scale: ${n} multicat processes, ${seconds} s`);
-      figures.push(await run("multicat, a process each", "-", input.path, n, seconds, (ports) => multicatProcesses(input.path, ports, seconds, limitS)));
+      figures.push(await run("multicat, a process each", "-", input.path, n, seconds, limitS, (ports) => multicatProcesses(input.path, ports, seconds, limitS)));
     }
   }
   const table = formatTable(

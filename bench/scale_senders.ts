@@ -17,7 +17,7 @@ import { ControlClient } from "../client/control_client.ts";
 import { freeUdpPort } from "../tests/helpers/ports.ts";
 import type { BenchContext } from "./context.ts";
 import { CLK_TCK, processTicks, vmRssBytes } from "./processes.ts";
-import { startJobs, startServeBench } from "./serve_bench.ts";
+import { type ServeBench, startJobs, startServeBench } from "./serve_bench.ts";
 
 /** What a sender run cost: CPU over its whole run, and its memory above an idle baseline. */
 export interface SenderRun {
@@ -32,45 +32,55 @@ export interface SenderRun {
 const POLL_MS = 200;
 
 /**
- * `ports.length` persistent jobs of `input` on a fresh `pacer serve`, one destination each. CPU counts from the first play request to the end of the last job, so it
- * includes answering the requests; memory is the server's peak above its RSS just before.
+ * `ports.length` persistent jobs of `input` on a fresh `pacer serve`, one destination each. CPU
+ * counts from the first play request to the end of the last job, so it includes answering the
+ * requests; memory is the server's peak above its RSS just before. What goes wrong (a server that
+ * does not start or dies, a play refused or unanswered) comes back as the status, with whatever
+ * was measured, so the other rows of the section still stand.
  */
 export async function serveJobs(ctx: BenchContext, input: string, ports: number[], limitS: number, serveArgs: string[] = []): Promise<SenderRun> {
   // The server reads only inside its media root, and as nobody when the bench runs as root.
   const dir = mkdtempSync(join(tmpdir(), "pacer-bench-scale-"));
-  const media = join(dir, "media");
-  mkdirSync(media, { mode: 0o755 });
-  chmodSync(dir, 0o755);
-  const clipName = basename(input);
-  copyFileSync(input, join(media, clipName));
-  chmodSync(join(media, clipName), 0o644);
-  const controlPort = await freeUdpPort();
-  const configPath = join(dir, "pacer.toml");
-  writeFileSync(
-    configPath,
-    [
-      `control = "127.0.0.1:${controlPort}"`,
-      `media_root = "${media}"`,
-      "[limits]",
-      `max_jobs = ${ports.length}`,
-      "requests_per_second = 1000000",
-      "request_burst = 1000000",
-    ].join("\n") + "\n",
-  );
-  const { server, close, lossLines } = await startServeBench(ctx, configPath, 0, serveArgs);
-  const client = await ControlClient.open(`127.0.0.1:${controlPort}`);
+  let bench: ServeBench | null = null;
+  let client: ControlClient | null = null;
+  let sampler: ReturnType<typeof setInterval> | null = null;
+  const started = Bun.nanoseconds();
+  let cpuS = NaN;
+  let rssBefore = 0;
+  let rssPeak = 0;
   let status = "ok";
-  const rssBefore = vmRssBytes(server.pid);
-  let rssPeak = rssBefore;
-  // Sampled while the jobs start too: a busy server may take as long to start them as they run.
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, vmRssBytes(server.pid))), POLL_MS);
   try {
+    const media = join(dir, "media");
+    mkdirSync(media, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const clipName = basename(input);
+    copyFileSync(input, join(media, clipName));
+    chmodSync(join(media, clipName), 0o644);
+    const controlPort = await freeUdpPort();
+    const configPath = join(dir, "pacer.toml");
+    writeFileSync(
+      configPath,
+      [
+        `control = "127.0.0.1:${controlPort}"`,
+        `media_root = "${media}"`,
+        "[limits]",
+        `max_jobs = ${ports.length}`,
+        "requests_per_second = 1000000",
+        "request_burst = 1000000",
+      ].join("\n") + "\n",
+    );
+    bench = await startServeBench(ctx, configPath, 0, serveArgs);
+    const { server } = bench;
+    client = await ControlClient.open(`127.0.0.1:${controlPort}`);
+    rssBefore = rssPeak = vmRssBytes(server.pid);
+    // Sampled while the jobs start too: a busy server may take as long to start them as they run.
+    sampler = setInterval(() => (rssPeak = Math.max(rssPeak, vmRssBytes(server.pid))), POLL_MS);
     const ticksBefore = processTicks(server.pid);
-    const started = Bun.nanoseconds();
     await startJobs(client, clipName, ports.map((p) => `udp://127.0.0.1:${p}`));
     // Until the server runs no job (each ends with its file).
     const deadline = Date.now() + limitS * 1000;
     for (;;) {
+      if (server.exitCode !== null) throw new Error(`pacer serve exited (${server.exitCode}) with jobs running`);
       // A busy server may leave a status unanswered for a while: that is no answer yet, not an end.
       const reply = await client.request("status", { limit: 1 }, { ttlMs: 5_000 }).catch(() => null);
       if (reply?.ok && (reply.result as { server: { jobs: number } }).server.jobs === 0) break;
@@ -80,16 +90,18 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
       }
       await Bun.sleep(POLL_MS);
     }
-    const cpuS = (processTicks(server.pid) - ticksBefore) / CLK_TCK;
+    cpuS = (processTicks(server.pid) - ticksBefore) / CLK_TCK;
     // What the server itself says it lost, one line per output (no room to send, say).
-    if (status === "ok" && lossLines() > 0) status = `ok; ${lossLines()} outputs logged a loss`;
-    return { status, cpuS, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rssPeak - rssBefore };
+    if (status === "ok" && bench.lossLines() > 0) status = `ok; ${bench.lossLines()} outputs logged a loss`;
+  } catch (error) {
+    status = `failed: ${(error as Error).message.slice(0, 70)}`;
   } finally {
-    clearInterval(sampler);
-    client.close();
-    await close();
+    if (sampler) clearInterval(sampler);
+    client?.close();
+    await bench?.close();
     rmSync(dir, { recursive: true, force: true });
   }
+  return { status, cpuS, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rssPeak - rssBefore };
 }
 
 /**
@@ -99,19 +111,33 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
  */
 export async function multicatProcesses(input: string, ports: number[], seconds: number, limitS: number): Promise<SenderRun> {
   const started = Bun.nanoseconds();
-  const procs = ports.map((p) => Bun.spawn(["multicat", "-U", input, `127.0.0.1:${p}`], { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
-  const killer = setTimeout(() => procs.forEach((p) => p.kill("SIGKILL")), limitS * 1000);
+  const procs: Bun.Subprocess<"ignore", "ignore", "pipe">[] = [];
+  const killAll = () => procs.forEach((p) => p.kill("SIGKILL"));
+  const killer = setTimeout(killAll, limitS * 1000);
   let rss = 0;
   const sampler = setTimeout(() => (rss = procs.reduce((sum, p) => sum + vmRssBytes(p.pid), 0)), (seconds * 1000) / 2);
-  const errors = await Promise.all(procs.map(async (p) => ((await p.exited) === 0 ? "" : (await new Response(p.stderr).text()).trim())));
-  clearTimeout(killer);
-  clearTimeout(sampler);
-  let cpuS = 0;
-  for (const p of procs) {
-    const usage = p.resourceUsage();
-    cpuS += usage ? Number(usage.cpuTime.total) / 1e6 : NaN;
+  try {
+    for (const p of ports) procs.push(Bun.spawn(["multicat", "-U", input, `127.0.0.1:${p}`], { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
+    // Each one's stderr is read as it comes, so a chatty one never blocks on a full pipe.
+    const errors = await Promise.all(
+      procs.map(async (p) => {
+        const [text, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+        return code === 0 ? "" : text.trim() || `exit ${code}`;
+      }),
+    );
+    let cpuS = 0;
+    for (const p of procs) {
+      const usage = p.resourceUsage();
+      cpuS += usage ? Number(usage.cpuTime.total) / 1e6 : NaN;
+    }
+    const failed = errors.filter((e) => e !== "");
+    const status = failed.length === 0 ? "ok" : `${failed.length} failed: ${failed[0]!.split("\n").pop()?.slice(0, 60)}`;
+    return { status, cpuS, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rss };
+  } catch (error) {
+    killAll();
+    return { status: `failed: ${(error as Error).message.slice(0, 70)}`, cpuS: NaN, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rss };
+  } finally {
+    clearTimeout(killer);
+    clearTimeout(sampler);
   }
-  const failed = errors.filter((e) => e !== "");
-  const status = failed.length === 0 ? "ok" : `${failed.length} failed: ${failed[0]!.split("\n").pop()?.slice(0, 60)}`;
-  return { status, cpuS, wallS: (Bun.nanoseconds() - started) / 1e9, streamsRssBytes: rss };
 }

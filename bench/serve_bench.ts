@@ -29,7 +29,7 @@ const PLAY_TTL_MS = 30_000;
 export interface ServeBench {
   server: Bun.Subprocess<"ignore", "ignore", "pipe">;
   sinkPorts: number[];
-  /** Lines the server has logged with " lost " in them: outputs that lost part of a stream (job.ts). */
+  /** Lines the server has logged with ": lost " in them: outputs that lost part of a stream (job.ts). */
   lossLines(): number;
   /** Stops the server and the sink. */
   close(): Promise<void>;
