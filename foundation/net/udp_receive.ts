@@ -1,7 +1,7 @@
 /**
  * A UDP receive socket for the network inputs (`udp://@`, `rtp://@`), opened through libc because
  * Bun's sockets give no file descriptor: a large SO_RCVBUF (forced past rmem_max where allowed),
- * the kernel's drop counter (SO_RXQ_OVFL and SO_MEMINFO), multicast joins (any-source, and source-specific for
+ * the kernel's drop counter (SO_MEMINFO), multicast joins (any-source, and source-specific for
  * IPv4) and recvmmsg to read up to a batch of datagrams per call into buffers reused for ever.
  * Nothing here waits: the caller drains on its own timer.
  *
@@ -19,7 +19,6 @@ import { isMulticast, parseIp } from "./address.ts";
 import {
   AF_INET,
   AF_INET6,
-  CMSG_DATA,
   EACCES,
   EADDRINUSE,
   EADDRNOTAVAIL,
@@ -30,8 +29,6 @@ import {
   MMSG_LEN,
   MMSGHDR_SIZE,
   MSG_DONTWAIT,
-  MSGHDR_CONTROL,
-  MSGHDR_CONTROLLEN,
   MSGHDR_FLAGS,
   MSGHDR_IOV,
   MSGHDR_IOVLEN,
@@ -45,8 +42,11 @@ import {
 const SO_REUSEADDR = 2;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
-const SO_RXQ_OVFL = 40;
-/** getsockopt: the socket's memory figures, u32[SK_MEMINFO_VARS]; its drop count is the last. */
+/**
+ * getsockopt: the socket's memory figures, u32[SK_MEMINFO_VARS]; the last is its drop count. Read
+ * when asked, not from each datagram's SO_RXQ_OVFL, which carries the count as it was when that
+ * datagram was queued: drops after the last one queued (the tail of a flood) reached no datagram.
+ */
 const SO_MEMINFO = 55;
 const SK_MEMINFO_VARS = 9;
 const SK_MEMINFO_DROPS = 8;
@@ -59,8 +59,6 @@ const SOCKADDR_STORAGE_SIZE = 128;
 const GROUP_SOURCE_REQ_SIZE = 8 + 2 * SOCKADDR_STORAGE_SIZE;
 const IPV6_V6ONLY = 26;
 const MSG_TRUNC = 0x20;
-/** One cmsghdr (16 bytes) with a u32 drop count, aligned: room for it and one more. */
-const CONTROL_SIZE = 64;
 
 /** Datagrams per recvmmsg call. */
 const BATCH = 64;
@@ -90,7 +88,7 @@ export interface UdpReceiver {
    * during the call). Returns how many were read.
    */
   drain(onDatagram: (datagram: Uint8Array) => void): number;
-  /** Datagrams the kernel dropped on a full buffer since the socket opened; null where it does not say. */
+  /** Datagrams the kernel dropped on a full buffer since the socket opened (its own count, read when asked); null where it does not say. */
   readonly kernelDrops: number | null;
   /** Datagrams longer than MAX_DATAGRAM, cut and left out. */
   readonly truncated: number;
@@ -130,7 +128,6 @@ export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
     const want = options.rcvbufBytes ?? DEFAULT_RCVBUF_BYTES;
     // FORCE passes net.core.rmem_max with CAP_NET_ADMIN; without it the kernel caps the plain request.
     if (!setInt(SOL_SOCKET, SO_RCVBUFFORCE, want)) setInt(SOL_SOCKET, SO_RCVBUF, want);
-    const overflowCounted = setInt(SOL_SOCKET, SO_RXQ_OVFL, 1);
     // Several recorders of one group on one host each get every datagram.
     if (multicast) setInt(SOL_SOCKET, SO_REUSEADDR, 1);
     if (v6) setInt(IPPROTO_IPV6, IPV6_V6ONLY, 0);
@@ -148,7 +145,7 @@ export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
     intLen[0] = 4;
     c.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, ptr(int), ptr(intLen));
     const granted = int[0]!;
-    return batchReader(c, fd, options.port, granted, overflowCounted, [int, intLen, addr]);
+    return batchReader(c, fd, options.port, granted, [int, intLen, addr]);
   } catch (error) {
     c.close(fd);
     throw error;
@@ -203,14 +200,11 @@ function join(c: Libc, fd: number, group: Uint8Array, v6: boolean, options: UdpR
   }
 }
 
-function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, overflowCounted: boolean, keep: unknown[]): UdpReceiver {
+function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, keep: unknown[]): UdpReceiver {
   const payload = new Uint8Array(BATCH * MAX_DATAGRAM);
-  const control = new Uint8Array(BATCH * CONTROL_SIZE);
-  const controlView = new DataView(control.buffer);
   const iov = new DataView(new ArrayBuffer(BATCH * IOVEC_SIZE));
   const msgs = new DataView(new ArrayBuffer(BATCH * MMSGHDR_SIZE));
   const payloadAt = ptr(payload);
-  const controlAt = ptr(control);
   const iovAt = ptr(iov);
   for (let i = 0; i < BATCH; i++) {
     iov.setBigUint64(i * IOVEC_SIZE, BigInt(payloadAt + i * MAX_DATAGRAM), true);
@@ -218,35 +212,31 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, ove
     const m = i * MMSGHDR_SIZE;
     msgs.setBigUint64(m + MSGHDR_IOV, BigInt(iovAt + i * IOVEC_SIZE), true);
     msgs.setBigUint64(m + MSGHDR_IOVLEN, 1n, true);
-    msgs.setBigUint64(m + MSGHDR_CONTROL, BigInt(controlAt + i * CONTROL_SIZE), true);
   }
   const msgsAt = ptr(msgs);
   // The kernel holds raw pointers into these: they must live as long as the socket.
-  const pinned = [payload, control, iov, msgs, ...keep];
+  const pinned = [payload, iov, msgs, ...keep];
   const views = Array.from({ length: BATCH }, (_, i) => payload.subarray(i * MAX_DATAGRAM, (i + 1) * MAX_DATAGRAM));
   let open = true;
-  let drops = overflowCounted ? 0 : null;
   let truncated = 0;
-  const controlLenField = BigInt(CONTROL_SIZE);
-  // ArrayBuffers first, then their views: a small typed array's storage moves when asked for it.
+  // ArrayBuffers first, then their views and pointers: a small typed array's storage moves when asked for it.
   const meminfo = new Uint32Array(new ArrayBuffer(SK_MEMINFO_VARS * 4));
   const meminfoLength = new Uint32Array(new ArrayBuffer(4));
-  /**
-   * A datagram carries the drop count as it was when it was queued, so drops after the last one
-   * queued (the tail of a flood) reach no datagram: the socket's own count has them too.
-   */
-  const readDrops = () => {
-    if (!open || drops === null) return;
+  const meminfoAt = ptr(meminfo);
+  const meminfoLengthAt = ptr(meminfoLength);
+  /** The socket's drop count now, or null where the kernel does not say (before Linux 4.15). */
+  const readDrops = (): number | null => {
     meminfoLength[0] = SK_MEMINFO_VARS * 4;
-    if (c.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, ptr(meminfo), ptr(meminfoLength)) !== 0) return;
-    if (meminfoLength[0]! > SK_MEMINFO_DROPS * 4) drops = Math.max(drops, meminfo[SK_MEMINFO_DROPS]!);
+    if (c.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfoAt, meminfoLengthAt) !== 0) return null;
+    return meminfoLength[0]! > SK_MEMINFO_DROPS * 4 ? meminfo[SK_MEMINFO_DROPS]! : null;
   };
+  let drops = readDrops();
 
   return {
     port,
     rcvbufBytes,
     get kernelDrops() {
-      readDrops();
+      if (open && drops !== null) drops = readDrops() ?? drops;
       return drops;
     },
     get truncated() {
@@ -255,19 +245,11 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, ove
     drain(onDatagram) {
       let total = 0;
       while (open && pinned.length > 0) {
-        for (let i = 0; i < BATCH; i++) msgs.setBigUint64(i * MMSGHDR_SIZE + MSGHDR_CONTROLLEN, controlLenField, true);
         const n = c.recvmmsg(fd, msgsAt, BATCH, MSG_DONTWAIT, null);
         if (n <= 0) break;
         for (let i = 0; i < n; i++) {
           const m = i * MMSGHDR_SIZE;
           const length = msgs.getUint32(m + MMSG_LEN, true);
-          if (drops !== null && Number(msgs.getBigUint64(m + MSGHDR_CONTROLLEN, true)) >= CMSG_DATA + 4) {
-            const cm = i * CONTROL_SIZE;
-            // SO_RXQ_OVFL: the socket's drop count so far, on each datagram after the first drop.
-            if (controlView.getInt32(cm + 8, true) === SOL_SOCKET && controlView.getInt32(cm + 12, true) === SO_RXQ_OVFL) {
-              drops = controlView.getUint32(cm + CMSG_DATA, true);
-            }
-          }
           if ((msgs.getInt32(m + MSGHDR_FLAGS, true) & MSG_TRUNC) !== 0) {
             truncated++;
             continue;
@@ -281,7 +263,6 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, ove
     },
     close() {
       if (!open) return;
-      readDrops();
       open = false;
       c.close(fd);
     },
