@@ -9,9 +9,9 @@
  * const ts = cbrTs(dir, 1_500_000, 20);
  * ```
  */
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { wavHeader } from "../protocol/wav.ts";
 import { parseSampleFormat } from "../protocol/sample_format.ts";
 import { makeCbrTs } from "../tests/helpers/mpeg_fixtures.ts";
@@ -48,16 +48,37 @@ export function cbrTs(dir: string, bitrate: number, seconds: number): { path: st
   return { path, aux };
 }
 
+interface ServeMediaDir {
+  dir: string;
+  media: string;
+  clipPath: string;
+  clipName: string;
+}
+
 /**
  * A scratch directory for a `pacer serve` bench, with a media root holding one CBR TS clip. All
  * world-readable: started as root, the server reads media as "nobody".
  */
-export function serveMediaDir(prefix: string, bitrate: number, seconds: number): { dir: string; media: string; clipPath: string; clipName: string } {
+export function serveMediaDir(prefix: string, bitrate: number, seconds: number): ServeMediaDir {
+  return mediaRoot(prefix, (media) => cbrTs(media, bitrate, seconds).path);
+}
+
+/** The same, holding a copy of `clip`. */
+export function serveMediaDirWith(prefix: string, clip: string): ServeMediaDir {
+  return mediaRoot(prefix, (media) => {
+    const path = join(media, basename(clip));
+    copyFileSync(clip, path);
+    return path;
+  });
+}
+
+/** A world-readable scratch directory with a media root, and the clip `place` puts there. */
+function mediaRoot(prefix: string, place: (media: string) => string): ServeMediaDir {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   chmodSync(dir, 0o755);
   const media = join(dir, "media");
   mkdirSync(media, { mode: 0o755 });
-  const clip = cbrTs(media, bitrate, seconds);
-  chmodSync(clip.path, 0o644);
-  return { dir, media, clipPath: clip.path, clipName: clip.path.slice(media.length + 1) };
+  const clipPath = place(media);
+  chmodSync(clipPath, 0o644);
+  return { dir, media, clipPath, clipName: clipPath.slice(media.length + 1) };
 }

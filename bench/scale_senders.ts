@@ -10,12 +10,12 @@
  * run.cpuS; // the server's CPU seconds from the first play request until the last job ended
  * ```
  */
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { ControlClient } from "../client/control_client.ts";
 import { freeUdpPort } from "../tests/helpers/ports.ts";
 import type { BenchContext } from "./context.ts";
+import { serveMediaDirWith } from "./fixtures.ts";
 import { CLK_TCK, processTicks, vmRssBytes } from "./processes.ts";
 import { type ServeBench, startJobs, startServeBench } from "./serve_bench.ts";
 
@@ -40,7 +40,7 @@ const POLL_MS = 200;
  */
 export async function serveJobs(ctx: BenchContext, input: string, ports: number[], limitS: number, serveArgs: string[] = []): Promise<SenderRun> {
   // The server reads only inside its media root, and as nobody when the bench runs as root.
-  const dir = mkdtempSync(join(tmpdir(), "pacer-bench-scale-"));
+  const { dir, media, clipName } = serveMediaDirWith("pacer-bench-scale-", input);
   let bench: ServeBench | null = null;
   let client: ControlClient | null = null;
   let sampler: ReturnType<typeof setInterval> | null = null;
@@ -50,12 +50,6 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
   let rssPeak = 0;
   let status = "ok";
   try {
-    const media = join(dir, "media");
-    mkdirSync(media, { mode: 0o755 });
-    chmodSync(dir, 0o755);
-    const clipName = basename(input);
-    copyFileSync(input, join(media, clipName));
-    chmodSync(join(media, clipName), 0o644);
     const controlPort = await freeUdpPort();
     const configPath = join(dir, "pacer.toml");
     writeFileSync(
