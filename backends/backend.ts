@@ -10,6 +10,7 @@
  * less when full, and the job offers the rest again shortly.
  */
 import type { Logger } from "../foundation/log.ts";
+import type { SharedBytes } from "../foundation/shared_bytes.ts";
 import type { MediaKind } from "../protocol/media_kind.ts";
 import type { SdpMedia } from "../protocol/sdp.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
@@ -76,6 +77,13 @@ export interface Backend {
   readonly pushesBack?: boolean;
   /** Delivers a unit; returns the bytes taken (stream backends may take fewer). The view is only valid during the call. */
   send(unit: Uint8Array, timing: UnitTiming): number;
+  /**
+   * Delivers a unit that lies in the job's shared read-ahead buffer, `length` bytes from stream
+   * offset `offset` (at `position` in `media.data`), without copying it here: a sender thread
+   * reads it in place. Present only where the backend sends from such a thread; takes the whole
+   * unit (or drops it, counted).
+   */
+  sendInPlace?(media: SharedBytes, offset: number, position: number, length: number, timing: UnitTiming): number;
   /** A pause of the stream (nothing is sent meanwhile): a sound card holds its place rather than run dry. */
   pause?(paused: boolean): void;
   /** The m= section for `--sdp`, for RTP outputs. */

@@ -40,6 +40,15 @@ export const udpBackend: BackendFactory = {
         }
         return unit.length;
       },
+      sendInPlace:
+        sender.sendInPlace &&
+        ((media, offset, position, length, timing) => {
+          if (sender.sendInPlace!(null, 0, media, offset, position, length, timing.dueUs, timing.marker)) {
+            counters.units++;
+            counters.bytes += length;
+          }
+          return length;
+        }),
       async close() {
         await sender.close();
       },

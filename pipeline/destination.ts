@@ -16,6 +16,7 @@ import type { Backend, UnitTiming } from "../backends/backend.ts";
 import { PacedSchedule } from "../scheduler/paced_schedule.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { SendPacing } from "../scheduler/send_pacing.ts";
+import type { ReadAheadBuffer } from "./read_ahead.ts";
 import type { UnitReader } from "./unit_reader.ts";
 
 /** A starving destination looks for data again this often (and at once when data arrives). */
@@ -37,6 +38,8 @@ const MIN_CATCH_UP_US = 20_000;
 /** What a destination needs from its job. */
 export interface DestinationHost {
   readonly scheduler: Scheduler;
+  /** The job's read-ahead buffer, where a unit sent in place lies (read it each time: see SharedInput.ring). */
+  readonly ring: ReadAheadBuffer;
   destinationDone(destination: Destination): void;
 }
 
@@ -165,7 +168,10 @@ export class Destination {
   private onSend(now: number): void {
     if (this.state !== "running") return;
     const reader = this.reader;
-    let length = reader.next(this.unit);
+    const backend = this.backend;
+    // A backend that sends from a thread of its own reads the unit where it lies: no copy here.
+    const inPlace = backend.sendInPlace !== undefined && reader.nextInPlace !== undefined ? reader.nextInPlace(this.unit.length) : -1;
+    let length = inPlace >= 0 ? inPlace : reader.next(this.unit);
     if (length === 0 && this.starving && now - this.starvedAt >= PARTIAL_AFTER_US && reader.nextPartial) {
       length = reader.nextPartial(this.unit);
     }
@@ -192,7 +198,12 @@ export class Destination {
     timing.marker = this.marker;
     let taken: number;
     try {
-      taken = this.backend.send(length === this.unit.length ? this.unit : this.unit.subarray(0, length), timing);
+      if (inPlace > 0) {
+        const ring = this.host.ring;
+        taken = backend.sendInPlace!(ring.shared, reader.position, ring.positionOf(reader.position), length, timing);
+      } else {
+        taken = backend.send(length === this.unit.length ? this.unit : this.unit.subarray(0, length), timing);
+      }
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
       return;

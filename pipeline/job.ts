@@ -69,6 +69,16 @@ const MIN_LEAD_BYTES = 64 * 1024;
  * few jobs that mix such an output with others (2 s at 1.5 Mbit/s is 375 KB; at CD rate 353 KB).
  */
 export const LAG_BOUND_S = 2;
+/**
+ * A sender thread reads its datagrams from the read-ahead buffer in place (Backend.sendInPlace), a
+ * lead (20 ms) before they are due and however late it runs: the buffer keeps this much of the
+ * stream behind its last destination before a load may reuse it (at 1.5 Mbit/s, 19 KB). A thread
+ * later than that finds the bytes gone and drops the datagram, counted lost, as it would drop one
+ * it could not send in time.
+ */
+const HAND_OVER_HOLD_S = 0.1;
+/** ...and at least this much, whatever the rate (or when it is not known). */
+const MIN_HAND_OVER_HOLD_BYTES = 16 * 1024;
 /** The lag room when the stream's rate is not known yet, in chunks. */
 const LAG_CHUNKS_UNKNOWN_RATE = 4;
 /**
@@ -125,6 +135,8 @@ export class Job implements DestinationHost, PacketInput {
   loadMark: number;
   /** How far a destination may be behind the leading one before it skips ahead (Infinity: no bound, see fitToDestinations). */
   lagBytes = Infinity;
+  /** Bytes the buffer keeps behind its last destination for sender threads reading in place (0: none do). */
+  private handOverHold = 0;
   private readonly bytesPerSecond: number;
   readonly skips = new SkipRanges();
   private garbageRuns = 0;
@@ -199,8 +211,8 @@ export class Job implements DestinationHost, PacketInput {
 
   private newRing(): ReadAheadBuffer {
     const lagRoom = Number.isFinite(this.lagBytes) ? this.lagBytes : 0;
-    const ring = new ReadAheadBuffer(this.chunkBytes + this.loadMark + lagRoom);
-    ring.start = ring.end = this.options.startOffset ?? 0;
+    const ring = new ReadAheadBuffer(this.chunkBytes + this.loadMark + lagRoom, this.handOverHold);
+    ring.reset(this.options.startOffset ?? 0);
     return ring;
   }
 
@@ -217,7 +229,9 @@ export class Job implements DestinationHost, PacketInput {
     if (mayLag) {
       this.lagBytes = this.bytesPerSecond > 0 ? Math.ceil(LAG_BOUND_S * this.bytesPerSecond) : LAG_CHUNKS_UNKNOWN_RATE * this.chunkBytes;
     }
-    if (largest <= this.loadMark && !mayLag) return;
+    const inPlace = this.destinations.some((d) => d.backend.sendInPlace !== undefined);
+    if (inPlace) this.handOverHold = Math.max(MIN_HAND_OVER_HOLD_BYTES, Math.ceil(HAND_OVER_HOLD_S * this.bytesPerSecond));
+    if (largest <= this.loadMark && !mayLag && !inPlace) return;
     this.loadMark = Math.max(this.loadMark, largest);
     this.ring = this.newRing();
   }

@@ -40,6 +40,8 @@ export function describeLoss(d: Destination, closedBy: "end" | "stop", bounds: L
   if (restarts > 0) why.push(`restarted ${times(restarts)}`);
   const noRoom = d.backend.counters.errors.nobufs ?? 0;
   if (noRoom > 0) why.push(`${noRoom === 1 ? "1 datagram" : `${noRoom} datagrams`} found no room to send`);
+  const behind = d.backend.counters.errors.behind ?? 0;
+  if (behind > 0) why.push(`${behind === 1 ? "1 datagram" : `${behind} datagrams`} dropped by a sender thread that fell behind`);
   if (d.skipsAhead > 0) why.push(`fell more than ${bounds.lagBoundS} s behind the other outputs and skipped ahead ${times(d.skipsAhead)}`);
   if (d.givenUp || d.backend.counters.errors.ended) {
     why.push(`cut off ${bounds.graceS} s after ${closedBy === "end" ? "the end of the stream" : "being stopped"}`);

@@ -53,6 +53,18 @@ export class PacketReader implements UnitReader {
     return length;
   }
 
+  nextInPlace(unitBytes: number): number {
+    const input = this.input;
+    if (input.skips.size !== 0) return -1;
+    const length = this.cleanLength(unitBytes);
+    if (length === 0) {
+      input.requestLoad();
+      return 0;
+    }
+    const ring = input.ring;
+    return ring.positionOf(this.cursor) + length <= ring.capacity ? length : -1;
+  }
+
   nextPartial(unit: Buffer): number {
     if (this.input.skips.size > 0) return 0;
     const available = Math.min(unit.length, this.input.sendableEnd() - this.cursor);
@@ -108,12 +120,17 @@ export class PacketReader implements UnitReader {
 
   /** No garbage ahead: the next `unit.length` bytes, or what is left at the end. */
   private readClean(unit: Buffer): number {
+    const length = this.cleanLength(unit.length);
+    if (length > 0) this.input.ring.copyOut(this.cursor, unit, 0, length);
+    return length;
+  }
+
+  /** The next unit's length where no garbage lies ahead: a whole unit, or what is left at the end; 0 until then. */
+  private cleanLength(unitBytes: number): number {
     const input = this.input;
     const available = input.sendableEnd() - this.cursor;
-    if (available < unit.length && !input.inputEnded) return 0;
-    const length = Math.min(unit.length, available);
-    if (length > 0) input.ring.copyOut(this.cursor, unit, 0, length);
-    return length;
+    if (available < unitBytes && !input.inputEnded) return 0;
+    return Math.min(unitBytes, available);
   }
 
   /**
@@ -137,7 +154,7 @@ export class PacketReader implements UnitReader {
     if (filled < want && !input.inputEnded) {
       // A buffer full from this cursor on brings no more until the cursor moves (scattered garbage
       // left less than a unit of packets in it): send the whole packets there are.
-      if (ring.free > 0 || ring.start < this.cursor) return 0;
+      if (!ring.fullFrom(this.cursor)) return 0;
       filled -= filled % TS_SIZE; // garbage is only ever found in MPEG-TS
     }
     return filled;

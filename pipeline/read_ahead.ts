@@ -6,7 +6,9 @@
  * data, not N.
  *
  * Copies go through Buffer.copy with offsets, so reading a unit allocates
- * nothing (a subarray per packet would).
+ * nothing (a subarray per packet would). The bytes are shared memory
+ * (foundation/shared_bytes.ts): a sender thread reads its datagrams from them
+ * in place, and checks that they were not reused meanwhile.
  *
  * @example
  * ```ts
@@ -17,15 +19,38 @@
  * ring.copyOut(0, out, 0, 5); // "hello"
  * ```
  */
+import { SharedBytes } from "../foundation/shared_bytes.ts";
+
 export class ReadAheadBuffer {
+  readonly capacity: number;
+  readonly shared: SharedBytes;
   readonly data: Buffer;
-  /** Lowest offset still held. */
-  start = 0;
+  private held = 0;
   /** One past the last loaded offset. */
   end = 0;
 
-  constructor(readonly capacity: number) {
-    this.data = Buffer.alloc(capacity);
+  /**
+   * `capacity` bytes, and `keepBehind` more that are kept below what `release` frees: a sender
+   * thread may still be reading them in place (pipeline/job.ts, HAND_OVER_HOLD_S).
+   */
+  constructor(
+    capacity: number,
+    readonly keepBehind = 0,
+  ) {
+    this.capacity = capacity + keepBehind;
+    this.shared = new SharedBytes(this.capacity);
+    this.data = this.shared.data;
+  }
+
+  /** Lowest offset still held. */
+  get start(): number {
+    return this.held;
+  }
+
+  /** Starts the buffer, empty, at stream offset `offset` (a job's `--start`). */
+  reset(offset: number): void {
+    this.held = this.end = offset;
+    this.shared.releaseBelow(offset);
   }
 
   get free(): number {
@@ -48,9 +73,23 @@ export class ReadAheadBuffer {
     this.end += n;
   }
 
-  /** Drops everything below `offset`: no destination needs it any more. */
+  /** Where stream offset `offset` sits in `data`. */
+  positionOf(offset: number): number {
+    return offset % this.capacity;
+  }
+
+  /** True when the buffer is full and every byte in it is at or after `offset` (bar keepBehind): no load can bring more until a reader moves. */
+  fullFrom(offset: number): boolean {
+    return this.free === 0 && this.start + this.keepBehind >= offset;
+  }
+
+  /** Drops everything below `offset` (but keepBehind): no destination needs it any more. */
   release(offset: number): void {
-    if (offset > this.start) this.start = Math.min(offset, this.end);
+    offset -= this.keepBehind;
+    if (offset <= this.held) return;
+    this.held = Math.min(offset, this.end);
+    // Published before a load reuses the bytes: a thread reading them in place then knows.
+    this.shared.releaseBelow(this.held);
   }
 
   /** Copies `length` bytes at stream offset `offset` into `target[at..]`. */

@@ -34,6 +34,14 @@ export interface UnitReader {
    */
   next(unit: Buffer): number;
   /**
+   * Like `next`, but leaves the unit where it is: its length as `next` would give it (0 as
+   * `next`), lying in one run of the job's read-ahead buffer at this reader's position, for a
+   * backend that sends it from there (a sender thread). -1 where it does not lie so (garbage to
+   * pass over, PCM to convert, the ring's end inside it): then `next` copies it. Absent where
+   * units never do.
+   */
+  nextInPlace?(unitBytes: number): number;
+  /**
    * Like `next`, but a short unit of what is there (whole packets) rather than nothing: for a live
    * input that stalled, so what was received goes out instead of waiting for the rest of a unit.
    * Absent where units cannot be short.

@@ -22,6 +22,7 @@
  * ```
  */
 import { PacerError } from "../../foundation/errors.ts";
+import type { SharedBytes } from "../../foundation/shared_bytes.ts";
 import { libc } from "../../foundation/libc.ts";
 import { wholeNumberOrNull } from "../../foundation/units.ts";
 import { parseIp } from "../../foundation/net/address.ts";
@@ -241,24 +242,58 @@ export function openBatchedSender(
   const owner = destination.owner;
   const ownBatcher = batcher;
   let open = true;
+  const headerBytes = options.headerBytes ?? 0;
+  /** Room for a datagram of `length` bytes in the socket's batch (flushing it once if full): where to write it, or -1 (dropped, counted). */
+  const reserve = (length: number): number => {
+    const now = scheduler.now();
+    let at = socket.reserve(name, nameLength, owner, now, length);
+    if (at < 0) {
+      ownBatcher.flushSocket(shared);
+      at = socket.reserve(name, nameLength, owner, now, length);
+    }
+    if (at < 0) {
+      counters.lostBytes += Math.max(0, length - headerBytes);
+      report("nobufs", NO_ROOM);
+    }
+    return at;
+  };
+  // Outside a scheduler pass (a direct call) nothing else would flush it: a batch of one.
+  const staged = (): true => {
+    if (!scheduler.inPass) ownBatcher.flushSocket(shared);
+    return true;
+  };
+  const bytes = socket.bytes;
   const sender: BatchedSender = {
     localPort: socket.localPort,
     leadUs: 0,
-    send: (datagram) => sender.sendPart(datagram, datagram.length),
-    sendPart(datagram, length) {
+    send(datagram) {
       if (!open) return false;
-      const now = scheduler.now();
-      if (!socket.stage(name, nameLength, datagram, owner, now, length)) {
-        ownBatcher.flushSocket(shared);
-        if (!socket.stage(name, nameLength, datagram, owner, now, length)) {
-          counters.lostBytes += Math.max(0, length - (options.headerBytes ?? 0));
-          report("nobufs", NO_ROOM);
-          return false;
-        }
+      const at = reserve(datagram.length);
+      if (at < 0) return false;
+      bytes.set(datagram, at);
+      return staged();
+    },
+    sendCopy(from, at, length) {
+      if (!open) return false;
+      const to = reserve(length);
+      if (to < 0) return false;
+      from.copy(bytes, to, at, at + length);
+      return staged();
+    },
+    sendGathered(head, headAt, headLength, media, offset, position, length) {
+      if (!open) return false;
+      const to = reserve(headLength + length);
+      if (to < 0) return false;
+      if (headLength > 0) head.copy(bytes, to, headAt, headAt + headLength);
+      media.data.copy(bytes, to + headLength, position, position + length);
+      // Checked after the copy: held until then, the copy is whole (shared_bytes.ts).
+      if (!media.holds(offset)) {
+        socket.unreserve();
+        counters.lostBytes += length;
+        report("behind", BEHIND);
+        return false;
       }
-      // Outside a scheduler pass (a direct call) nothing else would flush it: a batch of one.
-      if (!scheduler.inPass) ownBatcher.flushSocket(shared);
-      return true;
+      return staged();
     },
     close() {
       if (!open) return;
@@ -269,7 +304,16 @@ export function openBatchedSender(
   return sender;
 }
 
+/** The warning for a datagram whose stream bytes were reused before its thread read them. */
+export const BEHIND = "the sender thread fell so far behind that the stream had moved on; datagram dropped";
+
 export interface BatchedSender extends UdpSender {
-  /** Sends the first `length` bytes of `datagram` (a sender thread's ring slot: no subarray made). */
-  sendPart(datagram: Uint8Array, length: number): boolean;
+  /** Sends `length` bytes of `from` at `at` (a sender thread's inline datagram, in its ring). */
+  sendCopy(from: Buffer, at: number, length: number): boolean;
+  /**
+   * Sends `headLength` bytes of `head` at `headAt` (a header in a ring slot), then `length` bytes
+   * of `media` at `position`, stream offset `offset`: read in place, and dropped (counted
+   * "behind") when the stream had already reused them.
+   */
+  sendGathered(head: Buffer, headAt: number, headLength: number, media: SharedBytes, offset: number, position: number, length: number): boolean;
 }

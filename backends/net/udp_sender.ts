@@ -22,6 +22,7 @@
  */
 import type { udp } from "bun";
 import type { SendPacing } from "../../scheduler/send_pacing.ts";
+import type { SharedBytes } from "../../foundation/shared_bytes.ts";
 import type { Logger } from "../../foundation/log.ts";
 import { PacerError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, countError } from "../backend.ts";
@@ -52,6 +53,12 @@ export interface UdpSender {
    * or after a gap), for the pacing a sender thread measures. False if it was dropped (counted).
    */
   send(datagram: Uint8Array, dueUs?: number, marker?: boolean): boolean;
+  /**
+   * Sends `header` (its first `headerLength` bytes; none when null) followed by `length` bytes of
+   * `media` from stream offset `offset` (at `position` in its data), read in place where the
+   * datagram leaves: present on a sender thread's sender only. False if it was dropped (counted).
+   */
+  sendInPlace?(header: Uint8Array | null, headerLength: number, media: SharedBytes, offset: number, position: number, length: number, dueUs: number, marker: boolean): boolean;
   /** Closes it; a sender thread's resolves once the datagrams handed to it have gone out. */
   close(): void | Promise<void>;
   readonly localPort: number;

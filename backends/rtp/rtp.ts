@@ -23,7 +23,7 @@ import { SAP_DEFAULT_INTERVAL_S } from "../../protocol/sap.ts";
 import { buildSdp, type SdpMedia } from "../../protocol/sdp.ts";
 import { bytesPerFrame } from "../../protocol/sample_format.ts";
 import { RealClock, US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
-import type { Backend, BackendContext, BackendFactory, StreamInfo } from "../backend.ts";
+import type { Backend, BackendContext, BackendFactory, StreamInfo, UnitTiming } from "../backend.ts";
 import { intParam } from "../../foundation/net/endpoint.ts";
 import { openDatagramOutput } from "../net/datagram_output.ts";
 import { localAddressFor, macOf } from "../net/local_address.ts";
@@ -167,6 +167,41 @@ export const rtpBackend: BackendFactory = {
       sap.start();
     }
 
+    /** Writes the header of the next packet, for a unit of `length` bytes; returns its timestamp's ticks. */
+    const writeHeader = (length: number, timing: UnitTiming): number => {
+      if (length > plan.unitBytes) throw new PacerError(`${target}: unit of ${length} bytes exceeds pkt`);
+      const sendUs = timing.sendUs;
+      if (!started) {
+        started = true;
+        startedUs = timing.dueUs - sendUs;
+        if (isPcm) timestampBase = Math.round(wall.unixUsAt(startedUs) * ticksPerUs) % 4294967296;
+        rtcp?.start(startedUs);
+      }
+      rtpSetMarker(packet, timing.marker);
+      rtpSetSeqnum(packet, seq);
+      // L16/L24 count frames (samples under compat=disorder); MPEG counts 90 kHz ticks of the scheduled send time.
+      const ticks = isPcm ? timing.frame * plan.timestampsPerFrame : Math.floor(sendUs * ticksPerUs);
+      rtpSetTimestamp(packet, timestampBase + ticks);
+      seq = (seq + 1) & 0xffff;
+      return ticks;
+    };
+
+    /** Counts a unit that went out (`sent`), and lets an RTCP report ride on it. */
+    const afterSend = (length: number, timing: UnitTiming, ticks: number, sent: boolean): void => {
+      if (sent) {
+        counters.units++;
+        counters.bytes += length;
+      }
+      // A PCM unit's media time is sendUs + ahead, except where the schedule bent it: the first
+      // units (sent at once, sendUs 0) and the first after a gap (marker). Those carry no report.
+      const sendUs = timing.sendUs;
+      if (!isPcm || (sendUs > 0 && !timing.marker)) {
+        lastTicks = ticks;
+        lastSendUs = sendUs;
+        if (rtcp?.due) rtcp.report(wall.unixUsAt(startedUs + sendUs + mediaLeadUs), timestampBase + ticks, counters.units, counters.bytes);
+      }
+    };
+
     return {
       label: target,
       format: plan.format,
@@ -176,35 +211,20 @@ export const rtpBackend: BackendFactory = {
       pacing: sender.pacing,
       counters,
       send(unit, timing) {
-        if (unit.length > plan.unitBytes) throw new PacerError(`${target}: unit of ${unit.length} bytes exceeds pkt`);
-        const sendUs = timing.sendUs;
-        if (!started) {
-          started = true;
-          startedUs = timing.dueUs - sendUs;
-          if (isPcm) timestampBase = Math.round(wall.unixUsAt(startedUs) * ticksPerUs) % 4294967296;
-          rtcp?.start(startedUs);
-        }
-        rtpSetMarker(packet, timing.marker);
-        rtpSetSeqnum(packet, seq);
-        // L16/L24 count frames (samples under compat=disorder); MPEG counts 90 kHz ticks of the scheduled send time.
-        const ticks = isPcm ? timing.frame * plan.timestampsPerFrame : Math.floor(sendUs * ticksPerUs);
-        rtpSetTimestamp(packet, timestampBase + ticks);
+        const ticks = writeHeader(unit.length, timing);
         packet.set(unit, RTP_HEADER_SIZE);
-        seq = (seq + 1) & 0xffff;
         const datagram = unit.length === plan.unitBytes ? packet : packet.subarray(0, RTP_HEADER_SIZE + unit.length);
-        if (sender.send(datagram, timing.dueUs, timing.marker)) {
-          counters.units++;
-          counters.bytes += unit.length;
-        }
-        // A PCM unit's media time is sendUs + ahead, except where the schedule bent it: the first
-        // units (sent at once, sendUs 0) and the first after a gap (marker). Those carry no report.
-        if (!isPcm || (sendUs > 0 && !timing.marker)) {
-          lastTicks = ticks;
-          lastSendUs = sendUs;
-          if (rtcp?.due) rtcp.report(wall.unixUsAt(startedUs + sendUs + mediaLeadUs), timestampBase + ticks, counters.units, counters.bytes);
-        }
+        afterSend(unit.length, timing, ticks, sender.send(datagram, timing.dueUs, timing.marker));
         return unit.length; // a dropped datagram is lost, not retried: the schedule goes on
       },
+      // The header goes with a reference to the unit, which the sender thread reads in place.
+      sendInPlace:
+        sender.sendInPlace &&
+        ((media, offset, position, length, timing) => {
+          const ticks = writeHeader(length, timing);
+          afterSend(length, timing, ticks, sender.sendInPlace!(packet, RTP_HEADER_SIZE, media, offset, position, length, timing.dueUs, timing.marker));
+          return length;
+        }),
       sdp: sdpMedia,
       async close() {
         // A BYE on a port of its own waits until the stream's last datagrams have left (a sender

@@ -130,4 +130,28 @@ describe("a packet reader", () => {
     expect(reader.next(unit)).toBe(UNIT);
     expect(unit.equals(ts.subarray(2 * TS_SIZE, 9 * TS_SIZE))).toBe(true);
   });
+
+  test("in place: a whole unit lying in one run of the buffer is given where it lies; one over the ring's end or near garbage is copied instead", () => {
+    const ts = numberedPackets(16);
+    // Room for 10 packets: the second unit (packets 7 to 13) meets the ring's end.
+    const input = packetInput(Buffer.concat([ts, ts]), 10 * TS_SIZE);
+    const reader = new PacketReader(input, 0, UNIT);
+    const unit = Buffer.alloc(UNIT);
+    input.load(UNIT - 1);
+    expect(reader.nextInPlace(UNIT)).toBe(0); // not a whole unit yet: a load is asked for, as by next
+    expect(input.loadsAsked).toBe(1);
+    input.load(10 * TS_SIZE);
+    expect(reader.nextInPlace(UNIT)).toBe(UNIT);
+    const at = input.ring.positionOf(reader.position);
+    expect(input.ring.data.subarray(at, at + UNIT).equals(ts.subarray(0, UNIT))).toBe(true);
+    reader.advance(UNIT);
+    input.ring.release(reader.position);
+    input.load(10 * TS_SIZE);
+    expect(reader.nextInPlace(UNIT)).toBe(-1); // packets 7 to 13 wrap the ring's end
+    expect(reader.next(unit)).toBe(UNIT);
+    expect(unit.equals(ts.subarray(UNIT, 2 * UNIT))).toBe(true);
+    reader.advance(UNIT);
+    input.skips.add(reader.position + TS_SIZE, 10);
+    expect(reader.nextInPlace(UNIT)).toBe(-1); // garbage ahead: gathered by next
+  });
 });

@@ -1,36 +1,62 @@
 /**
  * The hand-over ring between the main thread and one sender thread: a SharedArrayBuffer of
  * fixed-size slots, one datagram each, written by the main thread's send events (one producer)
- * and sent by the thread (one consumer). A slot carries the datagram, its destination's id in the
- * thread and the time it is due. Fixed slots let both sides make one view per slot up front, so
- * neither allocates per datagram; a datagram larger than a slot is not handed over
- * (SLOT_PAYLOAD: any 1500-byte-MTU datagram fits).
+ * and sent by the thread (one consumer). A slot carries the datagram's destination (its id in the
+ * thread), the time it is due, and where its bytes are:
+ *
+ * - **in place**: a short header in the slot (RTP's), and a reference to the stream's bytes in
+ *   the job's shared read-ahead buffer (foundation/shared_bytes.ts), which the thread reads from
+ *   there. Media crosses to the thread without a copy, and a slot is 64 bytes, so a ring of 16384
+ *   costs 1 MiB, not the 32 MiB of slots that held whole datagrams.
+ * - **inline**: the whole datagram copied into the ring's byte arena, for what does not lie in a
+ *   read-ahead buffer (converted PCM, packets gathered around garbage, RTCP). The arena is taken
+ *   in order and freed as slots are, so it is used only as far as such datagrams need it.
  *
  * The thread may send slots out of order (a unit due at once overtakes ones due later), so a slot
- * is freed by marking it sent, and the read index moves over the sent prefix.
+ * is freed by marking it sent, and the read index moves over the sent prefix. Neither side
+ * allocates per datagram: both make their views once.
  *
  * @example
  * ```ts
- * const ring = makeSenderRing(4096);          // main thread; ring.buffer goes to the thread
- * const slot = ring.claim();                   // -1 when full
- * ring.payloads[slot]!.set(datagram);
- * ring.publish(slot, destinationId, datagram.length, dueUs);
+ * const ring = makeSenderRing(4096);                        // main thread; ring.buffer goes to the thread
+ * const slot = ring.claim();                                 // -1 when full
+ * ring.publishInPlace(slot, id, rtpHeader, 12, offset, position, 1316, dueUs);
+ * const other = ring.claim();
+ * const at = ring.inlineRoom(other, datagram.length);        // -1 when the arena is full
+ * ring.bytes.set(datagram, at);
+ * ring.publishInline(other, id, at, datagram.length, dueUs);
  * ```
  */
 
-/** Bytes of a slot: its header and payload. */
-export const SLOT_BYTES = 2048;
-const HEADER_BYTES = 16;
-/** The largest datagram a slot carries: more than a 1500-byte MTU's 1472 of UDP payload. */
-export const SLOT_PAYLOAD = SLOT_BYTES - HEADER_BYTES;
+/** Bytes of a slot: due time, words, and a header of up to HEADER_ROOM bytes. */
+const SLOT_BYTES = 64;
+const HEADER_AT = 32;
+/** The longest header a slot carries with an in-place datagram (RTP's is 12). */
+export const HEADER_ROOM = SLOT_BYTES - HEADER_AT;
+/**
+ * The byte arena for inline datagrams: 4 MiB, 3000 datagrams of a 1500-byte MTU (14 ms of 1500
+ * streams of 1.5 Mbit/s sent inline; in-place ones take none). Its pages are touched only as far
+ * as inline datagrams reach.
+ */
+export const INLINE_BYTES = 4 << 20;
+/** The largest datagram sent inline: any of a 1500-byte MTU. A larger one stays on the main thread (pool.ts). */
+export const INLINE_MAX = 2048;
 
 /** Control words (Int32) at the head of the buffer. */
 const WRITE = 0; // slots published, ever (wraps at 2^32, compared as differences)
 const READ = 1; // slots freed, ever
 const CONTROL_BYTES = 64;
 
+/** Word offsets within a slot (u32). */
+const W_DESTINATION = 2;
+const W_LENGTH = 3;
+const W_HEADER = 4; // header length, and IN_PLACE
+const W_OFFSET = 5; // in place: the stream offset (mod 2^32), to check the bytes are still held
+const W_POSITION = 6; // in place: where the bytes sit in the read-ahead; inline: in the arena
+
 /** The destination word's top bit: the slot begins a new stretch of its schedule. */
 const MARKER = 0x80000000;
+const IN_PLACE = 0x100;
 
 /** A slot's `length` when it asks for the destination to be closed (after its earlier slots). */
 export const CLOSE_SLOT = 0xffffffff;
@@ -38,24 +64,40 @@ export const CLOSE_SLOT = 0xffffffff;
 export interface SenderRing {
   readonly buffer: SharedArrayBuffer;
   readonly slots: number;
-  /** One view of each slot's payload, made once. */
-  readonly payloads: readonly Uint8Array[];
+  /** The ring's bytes, where an inline datagram is written (at `inlineRoom`'s index). */
+  readonly bytes: Buffer;
   /** A free slot's index, or -1 when the ring is full. */
   claim(): number;
-  /** Makes a claimed slot visible to the thread; `marker`: a new stretch of the schedule begins. */
-  publish(slot: number, destination: number, length: number, dueUs: number, marker?: boolean): void;
+  /** Room for an inline datagram of `length` bytes for the claimed `slot`: its index in `bytes`, or -1 when the arena is full. */
+  inlineRoom(slot: number, length: number): number;
+  /** Makes a claimed slot visible: a datagram of `length` bytes written at `at` in `bytes` (or CLOSE_SLOT). */
+  publishInline(slot: number, destination: number, at: number, length: number, dueUs: number, marker?: boolean): void;
+  /**
+   * Makes a claimed slot visible: `header`'s first `headerLength` bytes (at most HEADER_ROOM),
+   * then `length` bytes of the destination's read-ahead buffer from stream `offset`, at `position`.
+   */
+  publishInPlace(slot: number, destination: number, header: Uint8Array | null, headerLength: number, offset: number, position: number, length: number, dueUs: number, marker: boolean): void;
 }
 
 /** The thread's side: read what was published, mark what was sent. */
 export interface SenderRingReader {
   readonly slots: number;
-  readonly payloads: readonly Uint8Array[];
+  /** The ring's bytes: an inline datagram at `position`, an in-place one's header at `headerAt`. */
+  readonly bytes: Buffer;
   /** Slots published and not yet taken by `take`, in order; calls `each` with each slot index. */
   take(each: (slot: number) => void): void;
   destination(slot: number): number;
   marker(slot: number): boolean;
+  /** The whole datagram's length (header and media), or CLOSE_SLOT. */
   length(slot: number): number;
   due(slot: number): number;
+  inPlace(slot: number): boolean;
+  headerAt(slot: number): number;
+  headerLength(slot: number): number;
+  /** In place: the stream offset of the media (mod 2^32). */
+  offset(slot: number): number;
+  /** In place: the media's position in the read-ahead buffer; inline: the datagram's in `bytes`. */
+  position(slot: number): number;
   /** Frees a slot once its datagram is staged (copied into the socket's batch). */
   release(slot: number): void;
 }
@@ -64,59 +106,97 @@ interface Views {
   control: Int32Array;
   words: Uint32Array;
   dues: Float64Array;
-  payloads: Uint8Array[];
+  bytes: Buffer;
 }
 
+const arenaAt = (slots: number) => CONTROL_BYTES + slots * SLOT_BYTES;
+
 function views(buffer: SharedArrayBuffer, slots: number): Views {
-  const payloads: Uint8Array[] = [];
-  for (let i = 0; i < slots; i++) payloads.push(new Uint8Array(buffer, CONTROL_BYTES + i * SLOT_BYTES + HEADER_BYTES, SLOT_PAYLOAD));
   return {
     control: new Int32Array(buffer, 0, CONTROL_BYTES / 4),
-    words: new Uint32Array(buffer, CONTROL_BYTES),
-    dues: new Float64Array(buffer, CONTROL_BYTES),
-    payloads,
+    words: new Uint32Array(buffer, CONTROL_BYTES, (slots * SLOT_BYTES) / 4),
+    dues: new Float64Array(buffer, CONTROL_BYTES, (slots * SLOT_BYTES) / 8),
+    bytes: Buffer.from(buffer),
   };
 }
 
 /** The main thread's side of a new ring of `slots` slots. */
-export function makeSenderRing(slots: number): SenderRing {
+export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): SenderRing {
   // Indices count up and wrap at 2^32, so the slot count must divide it.
   if (!Number.isInteger(Math.log2(slots))) throw new RangeError("a sender ring's slots must be a power of two");
-  const buffer = new SharedArrayBuffer(CONTROL_BYTES + slots * SLOT_BYTES);
-  // Touched now, while destinations open: the first lap over fresh pages otherwise page-faults
-  // on every 4 KiB, and at 500 streams that held the main thread's sends back 30 ms (measured).
-  new Uint8Array(buffer).fill(1).fill(0);
-  const { control, words, dues, payloads } = views(buffer, slots);
+  const buffer = new SharedArrayBuffer(arenaAt(slots) + inlineBytes);
+  const { control, words, dues, bytes } = views(buffer, slots);
+  // The slots are touched now, while destinations open: the first lap over fresh pages otherwise
+  // page-faults every 64 slots on the main thread's sends. The arena is touched as it is used.
+  bytes.fill(1, 0, arenaAt(slots)).fill(0, 0, arenaAt(slots));
+  const arena = arenaAt(slots);
   let written = 0;
+  /** Arena bytes taken, ever; and where each slot's share began (its start frees it). */
+  let taken = 0;
+  const takenAt = new Float64Array(slots);
+  const header = (slot: number) => (slot * SLOT_BYTES) >> 2;
+  const publish = (slot: number, destination: number, length: number, dueUs: number, marker: boolean) => {
+    const word = header(slot);
+    dues[word >> 1] = dueUs;
+    words[word + W_DESTINATION] = (destination | (marker ? MARKER : 0)) >>> 0;
+    words[word + W_LENGTH] = length;
+    written = (written + 1) | 0;
+    Atomics.store(control, WRITE, written);
+  };
   return {
     buffer,
     slots,
-    payloads,
+    bytes,
     claim() {
       if (((written - Atomics.load(control, READ)) | 0) >= slots) return -1;
-      return (written >>> 0) % slots;
+      const slot = (written >>> 0) % slots;
+      takenAt[slot] = taken; // a slot without inline bytes frees none
+      return slot;
     },
-    publish(slot, destination, length, dueUs, marker = false) {
-      const word = (slot * SLOT_BYTES) >> 2;
-      dues[(slot * SLOT_BYTES) >> 3] = dueUs;
-      words[word + 2] = (destination | (marker ? MARKER : 0)) >>> 0;
-      words[word + 3] = length;
-      written = (written + 1) | 0;
-      Atomics.store(control, WRITE, written);
+    inlineRoom(slot, length) {
+      const read = Atomics.load(control, READ);
+      // What the oldest slot still held began at its takenAt; none held: all is free.
+      const inUse = read === written ? 0 : taken - takenAt[(read >>> 0) % slots]!;
+      let start = taken % inlineBytes;
+      let skip = 0;
+      if (start + length > inlineBytes) {
+        skip = inlineBytes - start; // a datagram is never split over the arena's end
+        start = 0;
+      }
+      if (inUse + skip + length > inlineBytes) return -1;
+      takenAt[slot] = taken;
+      taken += skip + length;
+      return arena + start;
+    },
+    publishInline(slot, destination, at, length, dueUs, marker = false) {
+      const word = header(slot);
+      words[word + W_HEADER] = 0;
+      words[word + W_POSITION] = at;
+      publish(slot, destination, length, dueUs, marker);
+    },
+    publishInPlace(slot, destination, head, headerLength, offset, position, length, dueUs, marker) {
+      const word = header(slot);
+      // A few bytes, copied one by one: a subarray for set() would allocate per datagram.
+      const at = CONTROL_BYTES + slot * SLOT_BYTES + HEADER_AT;
+      for (let i = 0; i < headerLength; i++) bytes[at + i] = head![i]!;
+      words[word + W_HEADER] = headerLength | IN_PLACE;
+      words[word + W_OFFSET] = offset >>> 0;
+      words[word + W_POSITION] = position;
+      publish(slot, destination, headerLength + length, dueUs, marker);
     },
   };
 }
 
 /** The thread's side of the ring made by makeSenderRing. */
-export function readSenderRing(buffer: SharedArrayBuffer): SenderRingReader {
-  const slots = (buffer.byteLength - CONTROL_BYTES) / SLOT_BYTES;
-  const { control, words, dues, payloads } = views(buffer, slots);
+export function readSenderRing(buffer: SharedArrayBuffer, slots: number): SenderRingReader {
+  const { control, words, dues, bytes } = views(buffer, slots);
   const sent = new Uint8Array(slots);
   let taken = 0;
   let freed = 0;
+  const word = (slot: number) => (slot * SLOT_BYTES) >> 2;
   return {
     slots,
-    payloads,
+    bytes,
     take(each) {
       const published = Atomics.load(control, WRITE);
       while (taken !== published) {
@@ -124,10 +204,15 @@ export function readSenderRing(buffer: SharedArrayBuffer): SenderRingReader {
         taken = (taken + 1) | 0;
       }
     },
-    destination: (slot) => words[((slot * SLOT_BYTES) >> 2) + 2]! & ~MARKER,
-    marker: (slot) => (words[((slot * SLOT_BYTES) >> 2) + 2]! & MARKER) !== 0,
-    length: (slot) => words[((slot * SLOT_BYTES) >> 2) + 3]!,
-    due: (slot) => dues[(slot * SLOT_BYTES) >> 3]!,
+    destination: (slot) => words[word(slot) + W_DESTINATION]! & ~MARKER,
+    marker: (slot) => (words[word(slot) + W_DESTINATION]! & MARKER) !== 0,
+    length: (slot) => words[word(slot) + W_LENGTH]!,
+    due: (slot) => dues[word(slot) >> 1]!,
+    inPlace: (slot) => (words[word(slot) + W_HEADER]! & IN_PLACE) !== 0,
+    headerAt: (slot) => CONTROL_BYTES + slot * SLOT_BYTES + HEADER_AT,
+    headerLength: (slot) => words[word(slot) + W_HEADER]! & 0xff,
+    offset: (slot) => words[word(slot) + W_OFFSET]!,
+    position: (slot) => words[word(slot) + W_POSITION]!,
     release(slot) {
       sent[slot] = 1;
       let index = (freed >>> 0) % slots;

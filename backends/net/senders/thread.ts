@@ -2,13 +2,15 @@
  * A sender thread (a Worker started by pool.ts). It owns its destinations' sockets and puts each
  * datagram on the wire at the time it is due: the main thread hands datagrams over through the
  * ring (ring.ts) a lead ahead, so a busy main thread (loads, control, GC) no longer makes them
- * late. The thread runs a scheduler of its own, so it paces as the main thread does (precise
+ * late. A stream's bytes are read in place from its job's read-ahead buffer, shared memory the
+ * thread is given once per destination ("media"): only a header and a reference cross over. The thread runs a scheduler of its own, so it paces as the main thread does (precise
  * sleeps, the batch window) and sends through the same batched sender (send_batcher.ts).
  *
  * What it tells the main thread: errors and losses by destination (every REPORT_US), and the
  * lateness of each datagram against its due time (every LATENESS_US), as the kind "wire".
  */
 import { silentLogger } from "../../../foundation/log.ts";
+import { SharedBytes } from "../../../foundation/shared_bytes.ts";
 import { LatenessHistogram } from "../../../scheduler/lateness.ts";
 import { RealClock } from "../../../scheduler/clock.ts";
 import { preciseSleeper } from "../../../scheduler/precise_sleep.ts";
@@ -38,8 +40,10 @@ const REPORT_US = 100_000;
 const LATENESS_US = 1_000_000;
 
 export type ToThread =
-  | { type: "start"; ring: SharedArrayBuffer }
-  | { type: "open"; id: number; dest: { address: string; family: 4 | 6; port: number }; options: UdpSenderOptions; pacing: SharedArrayBuffer };
+  | { type: "start"; ring: SharedArrayBuffer; slots: number }
+  | { type: "open"; id: number; dest: { address: string; family: 4 | 6; port: number }; options: UdpSenderOptions; pacing: SharedArrayBuffer }
+  /** The read-ahead buffer a destination's in-place datagrams lie in: answered "media-ready". */
+  | { type: "media"; id: number; media: SharedArrayBuffer };
 
 export interface DestinationReport {
   id: number;
@@ -50,6 +54,7 @@ export interface DestinationReport {
 
 export type FromThread =
   | { type: "opened"; id: number; localPort: number }
+  | { type: "media-ready"; id: number }
   | { type: "refused"; id: number; message: string }
   | { type: "closed"; id: number }
   | { type: "report"; reports: DestinationReport[] }
@@ -64,6 +69,8 @@ interface Open {
   counters: BackendCounters;
   reported: number;
   pending: Record<string, [number, string]> | null;
+  /** Where its in-place datagrams lie (its job's read-ahead buffer), once the main thread sent it. */
+  media: SharedBytes | null;
 }
 
 declare const self: Worker;
@@ -132,7 +139,10 @@ function sendDue(r: SenderRingReader, q: DueQueue, now: number): void {
         open.pacing.restart();
         open.stretchFromUs = dueUs;
       }
-      if (open.sender.sendPart(r.payloads[slot]!, length) && dueUs >= open.stretchFromUs) open.pacing.record(now, dueUs);
+      const sent = r.inPlace(slot)
+        ? open.media !== null && open.sender.sendGathered(r.bytes, r.headerAt(slot), r.headerLength(slot), open.media, r.offset(slot), r.position(slot), length - r.headerLength(slot))
+        : open.sender.sendCopy(r.bytes, r.position(slot), length);
+      if (sent && dueUs >= open.stretchFromUs) open.pacing.record(now, dueUs);
     }
     r.release(slot);
   }
@@ -171,8 +181,15 @@ const lateness = scheduler.timer("report", (_timer, now) => {
 
 self.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
+  if (message.type === "media") {
+    const open = destinations[message.id];
+    if (!open) return;
+    open.media = new SharedBytes(message.media);
+    post({ type: "media-ready", id: message.id });
+    return;
+  }
   if (message.type === "start") {
-    ring = readSenderRing(message.ring);
+    ring = readSenderRing(message.ring, message.slots);
     queue = new DueQueue(ring.slots, ring.due);
     const now = scheduler.now();
     scheduler.schedule(due, now);
@@ -182,7 +199,7 @@ self.onmessage = (event: MessageEvent<ToThread>) => {
   }
   const { id, dest, options } = message;
   const counters = newCounters();
-  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), stretchFromUs: 0, counters, reported: 0, pending: null };
+  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), stretchFromUs: 0, counters, reported: 0, pending: null, media: null };
   // Counted here, reported to the main thread, which counts and logs them against the destination.
   const report = (kind: string, text: string) => {
     const pending = (open.pending ??= {});

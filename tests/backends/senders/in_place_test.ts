@@ -1,0 +1,98 @@
+/**
+ * A stream's bytes cross to a sender thread in place (backends/net/senders/): the main thread
+ * hands over a header and a reference into the job's shared read-ahead buffer, and the thread
+ * reads the bytes from there when the datagram is due. Story: an rtp:// and a udp:// output on a
+ * sender thread send units that lie in a shared buffer; a receiver gets them whole, in order,
+ * with the RTP headers the main thread wrote; and when the buffer has moved on before the thread
+ * got to a datagram (a thread too far behind), that datagram is dropped and counted, never sent
+ * torn.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import "../../../backends/all.ts";
+import type { Backend, BackendContext } from "../../../backends/backend.ts";
+import { rtpBackend } from "../../../backends/rtp/rtp.ts";
+import { handOverTotals } from "../../../backends/net/senders/pool.ts";
+import { udpBackend } from "../../../backends/udp.ts";
+import { createLogger } from "../../../foundation/log.ts";
+import { SharedBytes } from "../../../foundation/shared_bytes.ts";
+import { Scheduler } from "../../../scheduler/scheduler.ts";
+import { udpReceiver } from "../../helpers/udp_receiver.ts";
+
+const UNIT = 1316;
+const saved = process.env.PACER_SENDERS;
+beforeAll(() => void (process.env.PACER_SENDERS = "1"));
+afterAll(() => {
+  if (saved === undefined) delete process.env.PACER_SENDERS;
+  else process.env.PACER_SENDERS = saved;
+});
+
+/** A shared buffer of `units` units, each filled with its own index. */
+function media(units: number): SharedBytes {
+  const shared = new SharedBytes(units * UNIT);
+  for (let i = 0; i < units; i++) shared.data.fill(i + 1, i * UNIT, (i + 1) * UNIT);
+  return shared;
+}
+
+async function open(make: typeof udpBackend, target: string) {
+  const lines: string[] = [];
+  const scheduler = new Scheduler();
+  const ctx: BackendContext = { log: createLogger({ level: "warn", write: (line) => lines.push(line) }), scheduler, fail: (e) => { throw e; } };
+  const backend: Backend = await make.create(target, { kind: "mpegts" }, ctx);
+  const startUs = scheduler.now();
+  /** Sends unit `i` of `shared` in place, due `aheadUs` from now. */
+  const send = (shared: SharedBytes, i: number, aheadUs: number) => {
+    const dueUs = scheduler.now() + aheadUs;
+    return backend.sendInPlace!(shared, i * UNIT, i * UNIT, UNIT, { sendUs: dueUs - startUs, frame: 0, marker: i === 0, dueUs });
+  };
+  return { backend, lines, send };
+}
+
+describe("sender threads read a stream's bytes in place", () => {
+  test("rtp: the units arrive whole and in order, behind the headers the main thread wrote, and cross without a copy", async () => {
+    const rx = await udpReceiver();
+    const { backend, send } = await open(rtpBackend, `rtp://127.0.0.1:${rx.port}?rtcp=off`);
+    expect(backend.sendInPlace).toBeDefined();
+    const shared = media(40);
+    const before = handOverTotals();
+    send(shared, 0, 0);
+    // The thread is given the buffer with the first unit, which goes inline; once it has it, the rest go in place.
+    await Bun.sleep(100);
+    for (let i = 1; i < 40; i++) send(shared, i, 20_000 + i * 1000);
+    await backend.close();
+    await Bun.sleep(50);
+    rx.close();
+    const after = handOverTotals();
+    expect(after.inPlace - before.inPlace).toBe(39);
+    expect(after.inline - before.inline).toBe(1);
+    expect(rx.packets.length).toBe(40);
+    const first = rx.packets[0]!.data.readUInt16BE(2);
+    rx.packets.forEach((p, i) => {
+      expect(p.data.length).toBe(12 + UNIT);
+      expect(p.data[1]! & 0x7f).toBe(33); // MP2T
+      expect(p.data.readUInt16BE(2)).toBe((first + i) & 0xffff);
+      expect(p.data.subarray(12).equals(shared.data.subarray(i * UNIT, (i + 1) * UNIT))).toBe(true);
+    });
+    expect(backend.counters.units).toBe(40);
+  });
+
+  test("udp: datagrams whose bytes the stream reused before they were due are dropped and counted; the rest go whole", async () => {
+    const rx = await udpReceiver();
+    const { backend, lines, send } = await open(udpBackend, `udp://127.0.0.1:${rx.port}`);
+    const shared = media(11);
+    send(shared, 0, 0);
+    await Bun.sleep(100);
+    for (let i = 1; i <= 10; i++) send(shared, i, 60_000 + i * 1000);
+    // Before any is due, the stream moves past units 1 to 5 and a load writes over them.
+    shared.releaseBelow(6 * UNIT);
+    shared.data.fill(0xee, UNIT, 6 * UNIT);
+    await Bun.sleep(300); // past the due times and the thread's next report
+    await backend.close();
+    await Bun.sleep(50);
+    rx.close();
+    expect(rx.packets.map((p) => p.data[0])).toEqual([1, 7, 8, 9, 10, 11]);
+    for (const p of rx.packets) expect(new Set(p.data).size).toBe(1); // none torn
+    expect(backend.counters.errors.behind).toBe(5);
+    expect(backend.counters.lostBytes).toBe(5 * UNIT);
+    expect(lines.join("\n")).toContain("fell so far behind");
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * The read-ahead buffer (pipeline/read_ahead.ts) as a sender thread relies on it: its bytes are
+ * shared memory, a release keeps `keepBehind` bytes below the last reader for the datagrams
+ * handed over from there, and the lowest offset held is published before a load may reuse a byte.
+ */
+import { describe, expect, test } from "bun:test";
+import { ReadAheadBuffer } from "../../pipeline/read_ahead.ts";
+import { SharedBytes } from "../../foundation/shared_bytes.ts";
+
+/** Fills the writable region with the low byte of each stream offset. */
+function load(ring: ReadAheadBuffer, bytes: number): number {
+  const [position, room] = ring.writableRegion();
+  const n = Math.min(room, bytes);
+  for (let i = 0; i < n; i++) ring.data[position + i] = (ring.end + i) & 0xff;
+  ring.commit(n);
+  return n;
+}
+
+describe("the read-ahead buffer", () => {
+  test("keeps keepBehind bytes below what is released, and another thread's view sees what it still holds", () => {
+    const ring = new ReadAheadBuffer(1000, 200);
+    ring.reset(6000);
+    const thread = new SharedBytes(ring.shared.buffer); // as a sender thread sees it
+    expect(ring.capacity).toBe(1200);
+    expect(load(ring, 1200)).toBe(1200);
+    expect(ring.free).toBe(0);
+    ring.release(6700); // the last reader is at 6700; 200 bytes below it stay
+    expect(ring.start).toBe(6500);
+    expect(ring.free).toBe(500);
+    expect([thread.holds(6499), thread.holds(6500), thread.holds(6700)]).toEqual([false, true, true]);
+    // A load reuses only what was released: the 200 bytes below the reader are still there.
+    expect(load(ring, 1000)).toBe(500);
+    const at = ring.positionOf(6500);
+    expect(Array.from(thread.data.subarray(at, at + 3))).toEqual([6500 & 0xff, 6501 & 0xff, 6502 & 0xff]);
+    ring.release(6600); // below what is already released: nothing moves
+    expect(ring.start).toBe(6500);
+  });
+
+  test("full from an offset only when no release could make room below it", () => {
+    const ring = new ReadAheadBuffer(1000, 200);
+    load(ring, 1200);
+    expect(ring.fullFrom(200)).toBe(true); // the first 200 are only the kept-behind bytes
+    expect(ring.fullFrom(300)).toBe(false); // releasing to 300 would free 100
+  });
+
+  test("offsets compare modulo 2^32: a stream looped past 4 GiB is still held correctly", () => {
+    const shared = new SharedBytes(16);
+    shared.releaseBelow(2 ** 32 + 100);
+    expect([shared.holds(100), shared.holds(2 ** 32 + 100), shared.holds(99), shared.holds((2 ** 32 + 99) >>> 0)]).toEqual([true, true, false, false]);
+  });
+});
