@@ -21,7 +21,8 @@
  * @example
  * ```ts
  * const s = openUdpBatchSocket({ family: 4 }, { dropped: (owner, e) => {}, error: (name, e) => {} });
- * s.stage(name, nameLength, datagram, owner, now); // false when full: flush first
+ * const at = s.reserve(name, nameLength, owner, now, datagram.length); // -1 when full: flush first
+ * s.bytes.set(datagram, at);
  * s.flush(now);
  * ```
  */
@@ -116,13 +117,17 @@ export interface UdpBatchSocket {
   /** sendmmsg calls made, and datagrams they sent, since the socket opened. */
   readonly calls: number;
   readonly sent: number;
+  /** The socket's own memory: a datagram reserved with `reserve` is written here, at the index it returned. */
+  readonly bytes: Uint8Array;
   /**
-   * Stages `datagram` for the destination `name` (a SOCKADDR_SIZE buffer, its first `nameLength` bytes used), on behalf of
-   * `owner` (reported back in `dropped`). Copies it: the caller may reuse its buffer at once.
-   * Only its first `length` bytes are sent (a fixed-size slot's view needs no subarray for it).
-   * False when no room is left: flush, then stage again.
+   * Stages a datagram of `length` bytes for the destination `name` (a SOCKADDR_SIZE buffer, its
+   * first `nameLength` bytes used), on behalf of `owner` (reported back in `dropped`): returns
+   * where in `bytes` the caller writes it, before the next flush. -1 when no room is left: flush,
+   * then reserve again.
    */
-  stage(name: Uint8Array, nameLength: number, datagram: Uint8Array, owner: number, now: number, length?: number): boolean;
+  reserve(name: Uint8Array, nameLength: number, owner: number, now: number, length: number): number;
+  /** Takes back the datagram just reserved, unsent and unreported (its bytes turned out not to be wanted). */
+  unreserve(): void;
   /** Sends what is staged, in order; what a full buffer kept back stays staged, unless older than `maxHoldUs`. */
   flush(now: number, maxHoldUs: number): void;
   /** Reads the error queue, reporting each entry; returns how many were read. */
@@ -336,18 +341,22 @@ function batchSender(c: Libc, fd: number, localPort: number, events: BatchSocket
     get sent() {
       return sent;
     },
-    stage(name, nameLength, datagram, owner, now, length = datagram.length) {
-      // The whole view is copied (set takes no length), so the whole view must fit.
-      if (count === BATCH_MESSAGES || arenaUsed + datagram.length > ARENA_BYTES) return false;
+    bytes,
+    reserve(name, nameLength, owner, now, length) {
+      if (count === BATCH_MESSAGES || arenaUsed + length > ARENA_BYTES) return -1;
       const i = count++;
       bytes.set(name, namesAtByte + i * SOCKADDR_SIZE);
       words[(i * MMSGHDR_SIZE + MSGHDR_NAMELEN) >> 2] = nameLength;
-      bytes.set(datagram, arenaAtByte + arenaUsed);
       place(i, arenaUsed, length);
+      const at = arenaAtByte + arenaUsed;
       arenaUsed += length;
       owners[i] = owner;
       stagedAt[i] = now;
-      return true;
+      return at;
+    },
+    unreserve() {
+      count--;
+      arenaUsed = payloadAt[count]!;
     },
     flush(now, maxHoldUs) {
       blocked = false;
