@@ -78,12 +78,14 @@ export interface Backend {
   /** Delivers a unit; returns the bytes taken (stream backends may take fewer). The view is only valid during the call. */
   send(unit: Uint8Array, timing: UnitTiming): number;
   /**
-   * Delivers a unit that lies in the job's shared read-ahead buffer, `length` bytes from stream
-   * offset `offset` (at `position` in `media.data`), without copying it here: a sender thread
-   * reads it in place. Present only where the backend sends from such a thread; takes the whole
-   * unit (or drops it, counted).
+   * Delivers a unit that lies in the job's read-ahead buffer, `length` bytes from stream offset
+   * `offset` (at `position` in `media.data`), without copying it first: a batched sender copies
+   * it straight into its batch, a sender thread reads it there later (a backend with a lead).
+   * Present only where the backend's sender can; takes the whole unit (or drops it, counted).
    */
   sendInPlace?(media: SharedBytes, offset: number, position: number, length: number, timing: UnitTiming): number;
+  /** Readies `media`, the job's read-ahead buffer, for sendInPlace before the job starts (a sender thread is given it). */
+  shareMedia?(media: SharedBytes): Promise<void>;
   /** A pause of the stream (nothing is sent meanwhile): a sound card holds its place rather than run dry. */
   pause?(paused: boolean): void;
   /** The m= section for `--sdp`, for RTP outputs. */

@@ -40,6 +40,7 @@ export const udpBackend: BackendFactory = {
         }
         return unit.length;
       },
+      shareMedia: sender.shareMedia && ((media) => sender.shareMedia!(media)),
       sendInPlace:
         sender.sendInPlace &&
         ((media, offset, position, length, timing) => {

@@ -45,6 +45,13 @@ export class SharedBytes {
     Atomics.store(this.control, HELD_FROM, offset | 0);
   }
 
+  /** Copies `length` bytes from `position` in the ring (on over its end to its start) into `target` at `at`. */
+  copyOut(position: number, length: number, target: Uint8Array, at: number): void {
+    const first = Math.min(length, this.capacity - position);
+    this.data.copy(target, at, position, position + first);
+    if (first < length) this.data.copy(target, at + first, 0, length - first);
+  }
+
   /** A reader: true while the bytes from stream offset `offset` (taken mod 2^32) on are still held. */
   holds(offset: number): boolean {
     return ((offset - Atomics.load(this.control, HELD_FROM)) | 0) >= 0;

@@ -61,8 +61,7 @@ export class PacketReader implements UnitReader {
       input.requestLoad();
       return 0;
     }
-    const ring = input.ring;
-    return ring.positionOf(this.cursor) + length <= ring.capacity ? length : -1;
+    return length;
   }
 
   nextPartial(unit: Buffer): number {

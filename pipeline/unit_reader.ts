@@ -35,10 +35,9 @@ export interface UnitReader {
   next(unit: Buffer): number;
   /**
    * Like `next`, but leaves the unit where it is: its length as `next` would give it (0 as
-   * `next`), lying in one run of the job's read-ahead buffer at this reader's position, for a
-   * backend that sends it from there (a sender thread). -1 where it does not lie so (garbage to
-   * pass over, PCM to convert, the ring's end inside it): then `next` copies it. Absent where
-   * units never do.
+   * `next`), lying in the job's read-ahead buffer at this reader's position (on over the ring's
+   * end to its start), for a backend that sends it from there. -1 where it does not lie so
+   * (garbage to pass over): then `next` copies it. Absent where units never do (PCM to convert).
    */
   nextInPlace?(unitBytes: number): number;
   /**

@@ -280,12 +280,16 @@ export function openBatchedSender(
       from.copy(bytes, to, at, at + length);
       return staged();
     },
+    sendInPlace(head, headLength, media, offset, position, length) {
+      return sender.sendGathered(head, 0, headLength, media, offset, position, length);
+    },
     sendGathered(head, headAt, headLength, media, offset, position, length) {
       if (!open) return false;
       const to = reserve(headLength + length);
       if (to < 0) return false;
-      if (headLength > 0) head.copy(bytes, to, headAt, headAt + headLength);
-      media.data.copy(bytes, to + headLength, position, position + length);
+      // A few bytes, one by one: a subarray for set() would allocate per datagram.
+      for (let i = 0; i < headLength; i++) bytes[to + i] = head![headAt + i]!;
+      media.copyOut(position, length, bytes, to + headLength);
       // Checked after the copy: held until then, the copy is whole (shared_bytes.ts).
       if (!media.holds(offset)) {
         socket.unreserve();
@@ -311,9 +315,9 @@ export interface BatchedSender extends UdpSender {
   /** Sends `length` bytes of `from` at `at` (a sender thread's inline datagram, in its ring). */
   sendCopy(from: Buffer, at: number, length: number): boolean;
   /**
-   * Sends `headLength` bytes of `head` at `headAt` (a header in a ring slot), then `length` bytes
-   * of `media` at `position`, stream offset `offset`: read in place, and dropped (counted
-   * "behind") when the stream had already reused them.
+   * Sends `headLength` bytes of `head` at `headAt` (a header in a ring slot, or RTP's packet),
+   * then `length` bytes of `media` at `position`, stream offset `offset`: copied from there into
+   * the batch, and dropped (counted "behind") when the stream had already reused them.
    */
-  sendGathered(head: Buffer, headAt: number, headLength: number, media: SharedBytes, offset: number, position: number, length: number): boolean;
+  sendGathered(head: Uint8Array | null, headAt: number, headLength: number, media: SharedBytes, offset: number, position: number, length: number): boolean;
 }

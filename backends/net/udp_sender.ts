@@ -56,9 +56,15 @@ export interface UdpSender {
   /**
    * Sends `header` (its first `headerLength` bytes; none when null) followed by `length` bytes of
    * `media` from stream offset `offset` (at `position` in its data), read in place where the
-   * datagram leaves: present on a sender thread's sender only. False if it was dropped (counted).
+   * datagram leaves: present on batched senders (copied into the batch at once) and sender
+   * threads' (read when due). False if it was dropped (counted).
    */
   sendInPlace?(header: Uint8Array | null, headerLength: number, media: SharedBytes, offset: number, position: number, length: number, dueUs: number, marker: boolean): boolean;
+  /**
+   * Gives the sender thread `media`, the job's read-ahead buffer, before the first datagram that
+   * lies in it (a sender thread's only; a datagram in a buffer it was not given is copied over).
+   */
+  shareMedia?(media: SharedBytes): Promise<void>;
   /** Closes it; a sender thread's resolves once the datagrams handed to it have gone out. */
   close(): void | Promise<void>;
   readonly localPort: number;

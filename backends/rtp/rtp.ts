@@ -218,6 +218,7 @@ export const rtpBackend: BackendFactory = {
         return unit.length; // a dropped datagram is lost, not retried: the schedule goes on
       },
       // The header goes with a reference to the unit, which the sender thread reads in place.
+      shareMedia: sender.shareMedia && ((media) => sender.shareMedia!(media)),
       sendInPlace:
         sender.sendInPlace &&
         ((media, offset, position, length, timing) => {

@@ -98,9 +98,18 @@ interface ThreadDestination {
   counters: BackendCounters;
   report(kind: string, message: string): void;
   closed: (() => void) | null;
-  /** The read-ahead buffer the thread was given to read this destination's datagrams from, and whether it has it yet. */
-  media: SharedBytes | null;
-  mediaReady: boolean;
+  /** The read-ahead buffer its in-place datagrams lie in, once the thread has it (shareMedia). */
+  media: SharedMedia | null;
+}
+
+/** A read-ahead buffer a thread has been given: its id there, and how many of the thread's destinations use it. */
+interface SharedMedia {
+  readonly id: number;
+  readonly bytes: SharedBytes;
+  users: number;
+  /** Resolves once the thread has it. */
+  readonly ready: Promise<void>;
+  isReady: boolean;
 }
 
 /** One sender thread, from the main thread's side. */
@@ -110,6 +119,11 @@ class SenderThread {
   readonly worker = new Worker(THREAD, { env: { ...process.env, PACER_MAIN_TIME_ORIGIN_MS: String(performance.timeOrigin) } });
   readonly destinations = new Map<number, ThreadDestination>();
   private readonly opening = new Map<number, Waiting>();
+  /** Read-ahead buffers given to the thread, by buffer; their ids are reused once forgotten. */
+  private readonly media = new Map<SharedArrayBuffer, SharedMedia>();
+  private readonly mediaReady = new Map<number, () => void>();
+  private readonly freeMediaIds: number[] = [];
+  private nextMediaId = 0;
   private nextId = 0;
   /**
    * Ids of closed destinations, reused: the thread keeps its destinations in an array by id, so
@@ -159,13 +173,13 @@ class SenderThread {
         this.opening.delete(message.id);
         this.freeIds.push(message.id);
         break;
-      case "media-ready": {
-        const destination = this.destinations.get(message.id);
-        if (destination) destination.mediaReady = true;
+      case "media-ready":
+        this.mediaReady.get(message.mediaId)?.();
+        this.mediaReady.delete(message.mediaId);
         break;
-      }
       case "closed": {
         const destination = this.destinations.get(message.id);
+        if (destination?.media) this.release(destination.media);
         this.destinations.delete(message.id);
         this.freeIds.push(message.id);
         if (this.destinations.size === 0) this.worker.unref();
@@ -190,11 +204,44 @@ class SenderThread {
     }
   }
 
+  /**
+   * Gives the thread `bytes` (once; later destinations share it) for `destination`'s in-place
+   * datagrams; resolves once the thread has it, or at once if the thread has failed.
+   */
+  shareMedia(destination: ThreadDestination, bytes: SharedBytes): Promise<void> {
+    if (this.failure || destination.media !== null) return Promise.resolve();
+    let media = this.media.get(bytes.buffer);
+    if (!media) {
+      const id = this.freeMediaIds.pop() ?? this.nextMediaId++;
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const made: SharedMedia = { id, bytes, users: 0, ready: promise, isReady: false };
+      this.mediaReady.set(id, () => {
+        made.isReady = true;
+        resolve();
+      });
+      this.media.set(bytes.buffer, (media = made));
+      this.post({ type: "media", mediaId: id, media: bytes.buffer });
+    }
+    media.users++;
+    destination.media = media;
+    return media.ready;
+  }
+
+  /** A destination that used `media` has closed (all its datagrams sent): the last one's close lets the thread forget it. */
+  private release(media: SharedMedia): void {
+    if (--media.users > 0) return;
+    this.media.delete(media.bytes.buffer);
+    this.post({ type: "forget", mediaId: media.id });
+    this.freeMediaIds.push(media.id);
+  }
+
   /** The thread died: its destinations send nothing more, and each says so once. */
   private fail(error: Error): void {
     this.failure = error;
     for (const w of this.opening.values()) w.reject(error);
     this.opening.clear();
+    for (const ready of this.mediaReady.values()) ready();
+    this.mediaReady.clear();
     for (const d of this.destinations.values()) {
       d.report("thread", `${error.message}; this destination sends nothing more`);
       d.closed?.();
@@ -258,7 +305,7 @@ export async function openThreadedSender(
   let pool = pools.get(scheduler);
   if (!pool) pools.set(scheduler, (pool = new SenderPool(scheduler)));
   const thread = pool.pick(limit);
-  const destination: ThreadDestination = { counters, report, closed: null, media: null, mediaReady: false };
+  const destination: ThreadDestination = { counters, report, closed: null, media: null };
   // The thread records its pacing here, where status reads it.
   const pacingMemory = new SharedArrayBuffer(SendPacing.BYTES);
   const pacing = new SendPacing(pacingMemory);
@@ -296,23 +343,21 @@ export async function openThreadedSender(
       lastDueUs = dueUs;
       return true;
     },
+    shareMedia: (media) => thread.shareMedia(destination, media),
     sendInPlace(head, headLength, media, offset, position, length, dueUs, marker) {
       if (closing || thread.failure) return false;
-      if (destination.media === null) {
-        // The thread is given the buffer once; until it says it has it, datagrams go inline.
-        destination.media = media;
-        thread.post({ type: "media", id, media: media.buffer });
-      }
       const slot = ring.claim();
       if (slot < 0) return dropped(headLength + length);
-      if (destination.mediaReady && destination.media === media && headLength <= HEADER_ROOM) {
-        ring.publishInPlace(slot, id, head, headLength, offset, position, length, dueUs, marker);
+      const shared = destination.media;
+      if (shared !== null && shared.isReady && shared.bytes.buffer === media.buffer && headLength <= HEADER_ROOM) {
+        ring.publishInPlace(slot, id, head, headLength, shared.id, offset, position, length, dueUs, marker);
         handOvers.inPlace++;
       } else {
+        // A buffer the thread was not given (not shared before the job started): copied over.
         const at = ring.inlineRoom(slot, headLength + length);
         if (at < 0) return dropped(headLength + length);
         for (let i = 0; i < headLength; i++) bytes[at + i] = head![i]!;
-        media.data.copy(bytes, at + headLength, position, position + length);
+        media.copyOut(position, length, bytes, at + headLength);
         ring.publishInline(slot, id, at, headLength + length, dueUs, marker);
         handOvers.inline++;
       }

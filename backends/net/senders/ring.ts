@@ -5,8 +5,8 @@
  * thread), the time it is due, and where its bytes are:
  *
  * - **in place**: a short header in the slot (RTP's), and a reference to the stream's bytes in
- *   the job's shared read-ahead buffer (foundation/shared_bytes.ts), which the thread reads from
- *   there. Media crosses to the thread without a copy, and a slot is 64 bytes, so a ring of 16384
+ *   the job's shared read-ahead buffer (foundation/shared_bytes.ts; given to the thread once, by
+ *   id), which the thread reads from there. Media crosses to the thread without a copy, and a slot is 64 bytes, so a ring of 16384
  *   costs 1 MiB, not the 32 MiB of slots that held whole datagrams.
  * - **inline**: the whole datagram copied into the ring's byte arena, for what does not lie in a
  *   read-ahead buffer (converted PCM, packets gathered around garbage, RTCP). The arena is taken
@@ -20,7 +20,7 @@
  * ```ts
  * const ring = makeSenderRing(4096);                        // main thread; ring.buffer goes to the thread
  * const slot = ring.claim();                                 // -1 when full
- * ring.publishInPlace(slot, id, rtpHeader, 12, offset, position, 1316, dueUs);
+ * ring.publishInPlace(slot, id, rtpHeader, 12, mediaId, offset, position, 1316, dueUs, false);
  * const other = ring.claim();
  * const at = ring.inlineRoom(other, datagram.length);        // -1 when the arena is full
  * ring.bytes.set(datagram, at);
@@ -53,6 +53,7 @@ const W_LENGTH = 3;
 const W_HEADER = 4; // header length, and IN_PLACE
 const W_OFFSET = 5; // in place: the stream offset (mod 2^32), to check the bytes are still held
 const W_POSITION = 6; // in place: where the bytes sit in the read-ahead; inline: in the arena
+const W_MEDIA = 7; // in place: which read-ahead buffer (its id in the thread)
 
 /** The destination word's top bit: the slot begins a new stretch of its schedule. */
 const MARKER = 0x80000000;
@@ -74,9 +75,10 @@ export interface SenderRing {
   publishInline(slot: number, destination: number, at: number, length: number, dueUs: number, marker?: boolean): void;
   /**
    * Makes a claimed slot visible: `header`'s first `headerLength` bytes (at most HEADER_ROOM),
-   * then `length` bytes of the destination's read-ahead buffer from stream `offset`, at `position`.
+   * then `length` bytes of read-ahead buffer `media` (its id in the thread) from stream `offset`,
+   * at `position` (on over the buffer's end to its start).
    */
-  publishInPlace(slot: number, destination: number, header: Uint8Array | null, headerLength: number, offset: number, position: number, length: number, dueUs: number, marker: boolean): void;
+  publishInPlace(slot: number, destination: number, header: Uint8Array | null, headerLength: number, media: number, offset: number, position: number, length: number, dueUs: number, marker: boolean): void;
 }
 
 /** The thread's side: read what was published, mark what was sent. */
@@ -94,6 +96,8 @@ export interface SenderRingReader {
   inPlace(slot: number): boolean;
   headerAt(slot: number): number;
   headerLength(slot: number): number;
+  /** In place: which read-ahead buffer the media lies in. */
+  media(slot: number): number;
   /** In place: the stream offset of the media (mod 2^32). */
   offset(slot: number): number;
   /** In place: the media's position in the read-ahead buffer; inline: the datagram's in `bytes`. */
@@ -174,12 +178,13 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
       words[word + W_POSITION] = at;
       publish(slot, destination, length, dueUs, marker);
     },
-    publishInPlace(slot, destination, head, headerLength, offset, position, length, dueUs, marker) {
+    publishInPlace(slot, destination, head, headerLength, media, offset, position, length, dueUs, marker) {
       const word = header(slot);
       // A few bytes, copied one by one: a subarray for set() would allocate per datagram.
       const at = CONTROL_BYTES + slot * SLOT_BYTES + HEADER_AT;
       for (let i = 0; i < headerLength; i++) bytes[at + i] = head![i]!;
       words[word + W_HEADER] = headerLength | IN_PLACE;
+      words[word + W_MEDIA] = media;
       words[word + W_OFFSET] = offset >>> 0;
       words[word + W_POSITION] = position;
       publish(slot, destination, headerLength + length, dueUs, marker);
@@ -211,6 +216,7 @@ export function readSenderRing(buffer: SharedArrayBuffer, slots: number): Sender
     inPlace: (slot) => (words[word(slot) + W_HEADER]! & IN_PLACE) !== 0,
     headerAt: (slot) => CONTROL_BYTES + slot * SLOT_BYTES + HEADER_AT,
     headerLength: (slot) => words[word(slot) + W_HEADER]! & 0xff,
+    media: (slot) => words[word(slot) + W_MEDIA]!,
     offset: (slot) => words[word(slot) + W_OFFSET]!,
     position: (slot) => words[word(slot) + W_POSITION]!,
     release(slot) {

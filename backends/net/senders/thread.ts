@@ -3,7 +3,7 @@
  * datagram on the wire at the time it is due: the main thread hands datagrams over through the
  * ring (ring.ts) a lead ahead, so a busy main thread (loads, control, GC) no longer makes them
  * late. A stream's bytes are read in place from its job's read-ahead buffer, shared memory the
- * thread is given once per destination ("media"): only a header and a reference cross over. The thread runs a scheduler of its own, so it paces as the main thread does (precise
+ * thread is given once, before the job starts ("media"): only a header and a reference cross over. The thread runs a scheduler of its own, so it paces as the main thread does (precise
  * sleeps, the batch window) and sends through the same batched sender (send_batcher.ts).
  *
  * What it tells the main thread: errors and losses by destination (every REPORT_US), and the
@@ -42,8 +42,10 @@ const LATENESS_US = 1_000_000;
 export type ToThread =
   | { type: "start"; ring: SharedArrayBuffer; slots: number }
   | { type: "open"; id: number; dest: { address: string; family: 4 | 6; port: number }; options: UdpSenderOptions; pacing: SharedArrayBuffer }
-  /** The read-ahead buffer a destination's in-place datagrams lie in: answered "media-ready". */
-  | { type: "media"; id: number; media: SharedArrayBuffer };
+  /** A read-ahead buffer that in-place datagrams lie in, by id: answered "media-ready". */
+  | { type: "media"; mediaId: number; media: SharedArrayBuffer }
+  /** No destination uses it any more (the last one's datagrams are all sent). */
+  | { type: "forget"; mediaId: number };
 
 export interface DestinationReport {
   id: number;
@@ -54,7 +56,7 @@ export interface DestinationReport {
 
 export type FromThread =
   | { type: "opened"; id: number; localPort: number }
-  | { type: "media-ready"; id: number }
+  | { type: "media-ready"; mediaId: number }
   | { type: "refused"; id: number; message: string }
   | { type: "closed"; id: number }
   | { type: "report"; reports: DestinationReport[] }
@@ -69,8 +71,6 @@ interface Open {
   counters: BackendCounters;
   reported: number;
   pending: Record<string, [number, string]> | null;
-  /** Where its in-place datagrams lie (its job's read-ahead buffer), once the main thread sent it. */
-  media: SharedBytes | null;
 }
 
 declare const self: Worker;
@@ -84,6 +84,8 @@ const scheduler = new Scheduler(clock);
 const sleeper = preciseSleeper(clock);
 const ctx = { scheduler, log: silentLogger };
 const destinations: (Open | undefined)[] = [];
+/** Read-ahead buffers that in-place datagrams lie in, by the id the main thread gave them. */
+const media: (SharedBytes | undefined)[] = [];
 const wire = new LatenessHistogram();
 let openCount = 0;
 let ring: ReturnType<typeof readSenderRing> | null = null;
@@ -140,7 +142,7 @@ function sendDue(r: SenderRingReader, q: DueQueue, now: number): void {
         open.stretchFromUs = dueUs;
       }
       const sent = r.inPlace(slot)
-        ? open.media !== null && open.sender.sendGathered(r.bytes, r.headerAt(slot), r.headerLength(slot), open.media, r.offset(slot), r.position(slot), length - r.headerLength(slot))
+        ? open.sender.sendGathered(r.bytes, r.headerAt(slot), r.headerLength(slot), media[r.media(slot)]!, r.offset(slot), r.position(slot), length - r.headerLength(slot))
         : open.sender.sendCopy(r.bytes, r.position(slot), length);
       if (sent && dueUs >= open.stretchFromUs) open.pacing.record(now, dueUs);
     }
@@ -182,10 +184,12 @@ const lateness = scheduler.timer("report", (_timer, now) => {
 self.onmessage = (event: MessageEvent<ToThread>) => {
   const message = event.data;
   if (message.type === "media") {
-    const open = destinations[message.id];
-    if (!open) return;
-    open.media = new SharedBytes(message.media);
-    post({ type: "media-ready", id: message.id });
+    media[message.mediaId] = new SharedBytes(message.media);
+    post({ type: "media-ready", mediaId: message.mediaId });
+    return;
+  }
+  if (message.type === "forget") {
+    media[message.mediaId] = undefined;
     return;
   }
   if (message.type === "start") {
@@ -199,7 +203,7 @@ self.onmessage = (event: MessageEvent<ToThread>) => {
   }
   const { id, dest, options } = message;
   const counters = newCounters();
-  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), stretchFromUs: 0, counters, reported: 0, pending: null, media: null };
+  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), stretchFromUs: 0, counters, reported: 0, pending: null };
   // Counted here, reported to the main thread, which counts and logs them against the destination.
   const report = (kind: string, text: string) => {
     const pending = (open.pending ??= {});

@@ -3,9 +3,10 @@
  * hands over a header and a reference into the job's shared read-ahead buffer, and the thread
  * reads the bytes from there when the datagram is due. Story: an rtp:// and a udp:// output on a
  * sender thread send units that lie in a shared buffer; a receiver gets them whole, in order,
- * with the RTP headers the main thread wrote; and when the buffer has moved on before the thread
- * got to a datagram (a thread too far behind), that datagram is dropped and counted, never sent
- * torn.
+ * with the RTP headers the main thread wrote, also a unit that runs over the buffer's end; a unit
+ * in a buffer the thread was never given is copied over instead; and when the buffer has moved on
+ * before the thread got to a datagram (a thread too far behind), that datagram is dropped and
+ * counted, never sent torn.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import "../../../backends/all.ts";
@@ -26,10 +27,12 @@ afterAll(() => {
   else process.env.PACER_SENDERS = saved;
 });
 
-/** A shared buffer of `units` units, each filled with its own index. */
-function media(units: number): SharedBytes {
-  const shared = new SharedBytes(units * UNIT);
-  for (let i = 0; i < units; i++) shared.data.fill(i + 1, i * UNIT, (i + 1) * UNIT);
+/** A shared buffer of `units` units, each filled with its own index (the last one's end spills over to the start when `spill`). */
+function media(units: number, spill = 0): SharedBytes {
+  const shared = new SharedBytes(units * UNIT - spill);
+  for (let i = 0; i < units; i++) {
+    for (let b = i * UNIT; b < (i + 1) * UNIT; b++) shared.data[b % shared.capacity] = i + 1;
+  }
   return shared;
 }
 
@@ -42,7 +45,7 @@ async function open(make: typeof udpBackend, target: string) {
   /** Sends unit `i` of `shared` in place, due `aheadUs` from now. */
   const send = (shared: SharedBytes, i: number, aheadUs: number) => {
     const dueUs = scheduler.now() + aheadUs;
-    return backend.sendInPlace!(shared, i * UNIT, i * UNIT, UNIT, { sendUs: dueUs - startUs, frame: 0, marker: i === 0, dueUs });
+    return backend.sendInPlace!(shared, i * UNIT, (i * UNIT) % shared.capacity, UNIT, { sendUs: dueUs - startUs, frame: 0, marker: i === 0, dueUs });
   };
   return { backend, lines, send };
 }
@@ -52,35 +55,49 @@ describe("sender threads read a stream's bytes in place", () => {
     const rx = await udpReceiver();
     const { backend, send } = await open(rtpBackend, `rtp://127.0.0.1:${rx.port}?rtcp=off`);
     expect(backend.sendInPlace).toBeDefined();
-    const shared = media(40);
+    // The last unit runs 100 bytes over the buffer's end, on at its start (over unit 0, not sent).
+    const shared = media(41, 100);
+    await backend.shareMedia!(shared); // as a job does before it starts
     const before = handOverTotals();
-    send(shared, 0, 0);
-    // The thread is given the buffer with the first unit, which goes inline; once it has it, the rest go in place.
-    await Bun.sleep(100);
-    for (let i = 1; i < 40; i++) send(shared, i, 20_000 + i * 1000);
+    for (let i = 1; i <= 40; i++) send(shared, i, 20_000 + i * 1000);
     await backend.close();
     await Bun.sleep(50);
     rx.close();
     const after = handOverTotals();
-    expect(after.inPlace - before.inPlace).toBe(39);
-    expect(after.inline - before.inline).toBe(1);
+    expect(after.inPlace - before.inPlace).toBe(40);
+    expect(after.inline - before.inline).toBe(0);
     expect(rx.packets.length).toBe(40);
     const first = rx.packets[0]!.data.readUInt16BE(2);
     rx.packets.forEach((p, i) => {
       expect(p.data.length).toBe(12 + UNIT);
       expect(p.data[1]! & 0x7f).toBe(33); // MP2T
       expect(p.data.readUInt16BE(2)).toBe((first + i) & 0xffff);
-      expect(p.data.subarray(12).equals(shared.data.subarray(i * UNIT, (i + 1) * UNIT))).toBe(true);
+      expect(p.data.subarray(12).equals(Buffer.alloc(UNIT, i + 2))).toBe(true);
     });
     expect(backend.counters.units).toBe(40);
+  });
+
+  test("a unit in a buffer the thread was never given is copied over, and arrives the same", async () => {
+    const rx = await udpReceiver();
+    const { backend, send } = await open(udpBackend, `udp://127.0.0.1:${rx.port}`);
+    const shared = media(3);
+    const before = handOverTotals();
+    for (let i = 0; i < 3; i++) send(shared, i, 10_000);
+    await backend.close();
+    await Bun.sleep(50);
+    rx.close();
+    const after = handOverTotals();
+    expect([after.inPlace - before.inPlace, after.inline - before.inline]).toEqual([0, 3]);
+    expect(rx.packets.map((p) => p.data.equals(Buffer.alloc(UNIT, p.data[0]!)) && p.data[0])).toEqual([1, 2, 3]);
   });
 
   test("udp: datagrams whose bytes the stream reused before they were due are dropped and counted; the rest go whole", async () => {
     const rx = await udpReceiver();
     const { backend, lines, send } = await open(udpBackend, `udp://127.0.0.1:${rx.port}`);
     const shared = media(11);
+    await backend.shareMedia!(shared);
     send(shared, 0, 0);
-    await Bun.sleep(100);
+    await Bun.sleep(50);
     for (let i = 1; i <= 10; i++) send(shared, i, 60_000 + i * 1000);
     // Before any is due, the stream moves past units 1 to 5 and a load writes over them.
     shared.releaseBelow(6 * UNIT);

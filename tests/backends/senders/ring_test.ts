@@ -55,9 +55,9 @@ describe("sender ring", () => {
     packet.set([0x80, 33, 0x12, 0x34, 1, 2, 3, 4, 5, 6, 7, 8]);
     const slot = ring.claim();
     // A stream offset past 2^32 (a long loop) goes over mod 2^32, as shared_bytes.ts compares it.
-    ring.publishInPlace(slot, 5, packet, 12, 2 ** 32 + 1000, 70_000, 1316, 42, false);
+    ring.publishInPlace(slot, 5, packet, 12, 3, 2 ** 32 + 1000, 70_000, 1316, 42, false);
     taken(reader);
-    expect([reader.inPlace(slot), reader.destination(slot), reader.length(slot), reader.headerLength(slot), reader.offset(slot), reader.position(slot), reader.due(slot)]).toEqual([true, 5, 1328, 12, 1000, 70_000, 42]);
+    expect([reader.inPlace(slot), reader.destination(slot), reader.length(slot), reader.headerLength(slot), reader.media(slot), reader.offset(slot), reader.position(slot), reader.due(slot)]).toEqual([true, 5, 1328, 12, 3, 1000, 70_000, 42]);
     const head = reader.headerAt(slot);
     expect(Array.from(reader.bytes.subarray(head, head + 12))).toEqual(Array.from(packet.subarray(0, 12)));
     expect(HEADER_ROOM).toBeGreaterThanOrEqual(12);
@@ -70,7 +70,7 @@ describe("sender ring", () => {
     const slots: number[] = [];
     for (let i = 0; i < 4; i++) {
       const s = ring.claim();
-      ring.publishInPlace(s, i, null, 0, 0, 0, 10, i, false);
+      ring.publishInPlace(s, i, null, 0, 0, 0, 0, 10, i, false);
       slots.push(s);
     }
     expect(new Set(slots).size).toBe(4);
@@ -83,7 +83,7 @@ describe("sender ring", () => {
     // 0, 1 and 2 are free now; 3 is not.
     const reused: number[] = [];
     for (let s = ring.claim(); s >= 0; s = ring.claim()) {
-      ring.publishInPlace(s, 9, null, 0, 0, 0, 1, 0, false);
+      ring.publishInPlace(s, 9, null, 0, 0, 0, 0, 1, 0, false);
       reused.push(s);
     }
     expect(reused).toEqual([slots[0]!, slots[1]!, slots[2]!]);
