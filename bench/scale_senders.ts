@@ -86,7 +86,7 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
     }
     cpuS = (processTicks(server.pid) - ticksBefore) / CLK_TCK;
     // What the server itself says it lost, one line per output (no room to send, say).
-    if (status === "ok" && bench.lossLines() > 0) status = `ok; ${bench.lossLines()} outputs logged a loss`;
+    if (status === "ok" && bench.lossLines() > 0) status = `ok; ${bench.lossLines()} outputs logged a loss (${bench.firstLossReason() ?? "no reason given"})`;
   } catch (error) {
     status = `failed: ${(error as Error).message.slice(0, 70)}`;
   } finally {

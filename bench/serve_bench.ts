@@ -31,6 +31,8 @@ export interface ServeBench {
   sinkPorts: number[];
   /** Lines the server has logged with ": lost " in them: outputs that lost part of a stream (job.ts). */
   lossLines(): number;
+  /** Why the first of them lost (the reason in its line's parentheses), or null. */
+  firstLossReason(): string | null;
   /** Stops the server and the sink. */
   close(): Promise<void>;
 }
@@ -47,13 +49,18 @@ export async function startServeBench(ctx: BenchContext, configPath: string, sin
   try {
     const sinkPorts = sink ? (JSON.parse((await firstLine(sink.stdout)).line) as { ports: number[] }).ports : [];
     let lossLines = 0;
+    let firstLossReason: string | null = null;
     let partial = "";
     await waitForLog(server.stderr, "pacer: serving", 10_000, (text) => {
       const lines = (partial + text).split("\n");
       partial = lines.pop()!;
-      for (const line of lines) if (line.includes(": lost ")) lossLines++;
+      for (const line of lines) {
+        if (!line.includes(": lost ")) continue;
+        lossLines++;
+        firstLossReason ??= /\(([^)]*)\)/.exec(line)?.[1] ?? null;
+      }
     });
-    return { server, sinkPorts, lossLines: () => lossLines, close };
+    return { server, sinkPorts, lossLines: () => lossLines, firstLossReason: () => firstLossReason, close };
   } catch (e) {
     await close();
     throw e;
