@@ -207,7 +207,7 @@ export class Job implements DestinationHost, PacketInput {
     }
     job.fitToDestinations();
     // Sender threads are given the (now final) read-ahead buffer before anything is sent.
-    await Promise.all(job.destinations.map((d) => d.backend.shareMedia?.(job.ring.shared)));
+    await Promise.all(job.destinations.map((d) => d.reader.nextInPlace && d.backend.shareMedia?.(job.ring.shared)));
     return job;
   }
 
@@ -232,7 +232,7 @@ export class Job implements DestinationHost, PacketInput {
       this.lagBytes = this.bytesPerSecond > 0 ? Math.ceil(LAG_BOUND_S * this.bytesPerSecond) : LAG_CHUNKS_UNKNOWN_RATE * this.chunkBytes;
     }
     // Only a thread reads them later; one sending from this thread copies them into its batch at once.
-    const inPlace = this.destinations.some((d) => d.backend.sendInPlace !== undefined && (d.backend.leadUs ?? 0) > 0);
+    const inPlace = this.destinations.some((d) => d.reader.nextInPlace !== undefined && d.backend.sendInPlace !== undefined && (d.backend.leadUs ?? 0) > 0);
     if (inPlace) this.handOverHold = Math.max(MIN_HAND_OVER_HOLD_BYTES, Math.ceil(HAND_OVER_HOLD_S * this.bytesPerSecond));
     if (largest <= this.loadMark && !mayLag && !inPlace) return;
     this.loadMark = Math.max(this.loadMark, largest);

@@ -17,7 +17,12 @@ import { udpBackend } from "../../../backends/udp.ts";
 import { createLogger } from "../../../foundation/log.ts";
 import { SharedBytes } from "../../../foundation/shared_bytes.ts";
 import { Scheduler } from "../../../scheduler/scheduler.ts";
+import { Job } from "../../../pipeline/job.ts";
+import { openInput } from "../../../sources/open_input.ts";
+import { makeCbrTs, makeTempDir } from "../../helpers/mpeg_fixtures.ts";
 import { udpReceiver } from "../../helpers/udp_receiver.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 const UNIT = 1316;
 const saved = process.env.PACER_SENDERS;
@@ -51,6 +56,33 @@ async function open(make: typeof udpBackend, target: string) {
 }
 
 describe("sender threads read a stream's bytes in place", () => {
+  test("a job: its read-ahead keeps 0.1 s behind for the thread, every datagram is read in place, laps of a small buffer included, and the stream arrives whole", async () => {
+    const tmp = makeTempDir();
+    const ts = makeCbrTs({ bitrate: 1_500_000, duration: 1.5 });
+    const file = join(tmp.dir, "in.ts");
+    writeFileSync(file, ts);
+    const rx = await udpReceiver();
+    try {
+      const opened = await openInput(file, {});
+      // 16 KiB loads: the buffer goes round about twenty times, so units meet its end.
+      const job = await Job.create({ input: opened.info, source: opened.source, byteClock: opened.byteClock, outputs: [`udp://127.0.0.1:${rx.port}`], scheduler: new Scheduler(), log: createLogger({ level: "warn", write: () => {} }), chunkBytes: 16 * 1024 });
+      expect(job.ring.keepBehind).toBe(18_750); // 0.1 s of 1.5 Mbit/s
+      const before = handOverTotals();
+      job.start();
+      const result = await job.done;
+      await Bun.sleep(50);
+      const after = handOverTotals();
+      expect(result.failures).toEqual([]);
+      expect(result.losses).toEqual([]);
+      expect(Buffer.concat(rx.packets.map((p) => p.data)).equals(Buffer.from(ts))).toBe(true);
+      expect(after.inPlace - before.inPlace).toBe(rx.packets.length);
+      expect(after.inline - before.inline).toBe(0);
+    } finally {
+      rx.close();
+      tmp.cleanup();
+    }
+  });
+
   test("rtp: the units arrive whole and in order, behind the headers the main thread wrote, and cross without a copy", async () => {
     const rx = await udpReceiver();
     const { backend, send } = await open(rtpBackend, `rtp://127.0.0.1:${rx.port}?rtcp=off`);
