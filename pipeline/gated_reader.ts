@@ -36,6 +36,7 @@ export function gatedReader(inner: UnitReader, gate: ReaderGate): UnitReader {
       return inner.frame;
     },
     next: (unit) => (gate.closed ? 0 : inner.next(unit)),
+    nextInPlace: inner.nextInPlace && ((unitBytes) => (gate.closed ? 0 : inner.nextInPlace!(unitBytes))),
     advance: (bytes) => inner.advance(bytes),
     mediaUs: () => inner.mediaUs(),
     skipGap: (lostUs) => inner.skipGap(lostUs),

@@ -70,14 +70,15 @@ const MIN_LEAD_BYTES = 64 * 1024;
  */
 export const LAG_BOUND_S = 2;
 /**
- * A sender thread reads its datagrams from the read-ahead buffer in place (Backend.sendInPlace), a
- * lead (20 ms) before they are due and however late it runs: the buffer keeps this much of the
- * stream behind its last destination before a load may reuse it (at 1.5 Mbit/s, 19 KB). A thread
+ * A sender thread reads its datagrams from the read-ahead buffer in place (Backend.sendInPlace)
+ * when they are due, a lead (20 ms) after its destination handed them over and moved on, and
+ * however late it runs: the buffer keeps the lead and this much more of the stream behind its
+ * last destination before a load may reuse it (at 1.5 Mbit/s and a 20 ms lead, 22.5 KB). A thread
  * later than that finds the bytes gone and drops the datagram, counted lost, as it would drop one
  * it could not send in time.
  */
 const HAND_OVER_HOLD_S = 0.1;
-/** ...and at least this much, whatever the rate (or when it is not known). */
+/** ...and at least this much, whatever the rate; a chunk where the rate is not known. */
 const MIN_HAND_OVER_HOLD_BYTES = 16 * 1024;
 /** The lag room when the stream's rate is not known yet, in chunks. */
 const LAG_CHUNKS_UNKNOWN_RATE = 4;
@@ -232,9 +233,13 @@ export class Job implements DestinationHost, PacketInput {
       this.lagBytes = this.bytesPerSecond > 0 ? Math.ceil(LAG_BOUND_S * this.bytesPerSecond) : LAG_CHUNKS_UNKNOWN_RATE * this.chunkBytes;
     }
     // Only a thread reads them later; one sending from this thread copies them into its batch at once.
-    const inPlace = this.destinations.some((d) => d.reader.nextInPlace !== undefined && d.backend.sendInPlace !== undefined && (d.backend.leadUs ?? 0) > 0);
-    if (inPlace) this.handOverHold = Math.max(MIN_HAND_OVER_HOLD_BYTES, Math.ceil(HAND_OVER_HOLD_S * this.bytesPerSecond));
-    if (largest <= this.loadMark && !mayLag && !inPlace) return;
+    let leadUs = 0;
+    for (const d of this.destinations) if (d.reader.nextInPlace !== undefined && d.backend.sendInPlace !== undefined) leadUs = Math.max(leadUs, d.backend.leadUs ?? 0);
+    if (leadUs > 0) {
+      const holdS = leadUs / US_PER_S + HAND_OVER_HOLD_S;
+      this.handOverHold = this.bytesPerSecond > 0 ? Math.max(MIN_HAND_OVER_HOLD_BYTES, Math.ceil(holdS * this.bytesPerSecond)) : this.chunkBytes;
+    }
+    if (largest <= this.loadMark && !mayLag && leadUs === 0) return;
     this.loadMark = Math.max(this.loadMark, largest);
     this.ring = this.newRing();
   }

@@ -209,7 +209,8 @@ class SenderThread {
    * datagrams; resolves once the thread has it, or at once if the thread has failed.
    */
   shareMedia(destination: ThreadDestination, bytes: SharedBytes): Promise<void> {
-    if (this.failure || destination.media !== null) return Promise.resolve();
+    if (destination.media !== null) return destination.media.ready;
+    if (this.failure) return Promise.resolve();
     let media = this.media.get(bytes.buffer);
     if (!media) {
       const id = this.freeMediaIds.pop() ?? this.nextMediaId++;
@@ -319,14 +320,17 @@ export async function openThreadedSender(
   const ring = thread.ring;
   const bytes = ring.bytes;
   const headerBytes = options.headerBytes ?? 0;
+  /** The latest due time handed over: a restart after a gap may hand over one due earlier than those before it. */
   let lastDueUs = 0;
   let closing: Promise<void> | null = null;
-  const dropped = (length: number): false => {
+  const dropped = (length: number, where: string): false => {
     // The thread is that far behind: this datagram is dropped, as a full send buffer drops one.
     counters.lostBytes += Math.max(0, length - headerBytes);
-    report("nobufs", "the sender thread's hand-over ring is full; datagram dropped");
+    report("nobufs", `the sender thread's ${where} is full; datagram dropped`);
     return false;
   };
+  const RING = "hand-over ring";
+  const ARENA = "hand-over ring's byte arena";
   return {
     localPort,
     leadUs: LEAD_US,
@@ -335,19 +339,20 @@ export async function openThreadedSender(
     send(datagram, dueUs = Math.max(scheduler.now(), lastDueUs), marker = false) {
       if (closing || thread.failure) return false;
       const slot = ring.claim();
-      const at = slot < 0 ? -1 : ring.inlineRoom(slot, datagram.length);
-      if (at < 0) return dropped(datagram.length);
+      if (slot < 0) return dropped(datagram.length, RING);
+      const at = ring.inlineRoom(slot, datagram.length);
+      if (at < 0) return dropped(datagram.length, ARENA);
       bytes.set(datagram, at);
       ring.publishInline(slot, id, at, datagram.length, dueUs, marker);
       handOvers.inline++;
-      lastDueUs = dueUs;
+      lastDueUs = Math.max(lastDueUs, dueUs);
       return true;
     },
     shareMedia: (media) => thread.shareMedia(destination, media),
     sendInPlace(head, headLength, media, offset, position, length, dueUs, marker) {
       if (closing || thread.failure) return false;
       const slot = ring.claim();
-      if (slot < 0) return dropped(headLength + length);
+      if (slot < 0) return dropped(headLength + length, RING);
       const shared = destination.media;
       if (shared !== null && shared.isReady && shared.bytes.buffer === media.buffer && headLength <= HEADER_ROOM) {
         ring.publishInPlace(slot, id, head, headLength, shared.id, offset, position, length, dueUs, marker);
@@ -355,13 +360,13 @@ export async function openThreadedSender(
       } else {
         // A buffer the thread was not given (not shared before the job started): copied over.
         const at = ring.inlineRoom(slot, headLength + length);
-        if (at < 0) return dropped(headLength + length);
+        if (at < 0) return dropped(headLength + length, ARENA);
         for (let i = 0; i < headLength; i++) bytes[at + i] = head![i]!;
         media.copyOut(position, length, bytes, at + headLength);
         ring.publishInline(slot, id, at, headLength + length, dueUs, marker);
         handOvers.inline++;
       }
-      lastDueUs = dueUs;
+      lastDueUs = Math.max(lastDueUs, dueUs);
       return true;
     },
     close() {

@@ -10,7 +10,8 @@
  *   costs 1 MiB, not the 32 MiB of slots that held whole datagrams.
  * - **inline**: the whole datagram copied into the ring's byte arena, for what does not lie in a
  *   read-ahead buffer (converted PCM, packets gathered around garbage, RTCP). The arena is taken
- *   in order and freed as slots are, so it is used only as far as such datagrams need it.
+ *   in order, freed as slots are, and started again at its beginning whenever none is held, so it
+ *   is touched only as far as such datagrams need it.
  *
  * The thread may send slots out of order (a unit due at once overtakes ones due later), so a slot
  * is freed by marking it sent, and the read index moves over the sent prefix. Neither side
@@ -34,11 +35,12 @@ const HEADER_AT = 32;
 /** The longest header a slot carries with an in-place datagram (RTP's is 12). */
 export const HEADER_ROOM = SLOT_BYTES - HEADER_AT;
 /**
- * The byte arena for inline datagrams: 4 MiB, 3000 datagrams of a 1500-byte MTU (14 ms of 1500
- * streams of 1.5 Mbit/s sent inline; in-place ones take none). Its pages are touched only as far
- * as inline datagrams reach.
+ * The byte arena for inline datagrams: 16 MiB, 12,700 datagrams of a 1500-byte MTU (60 ms of
+ * 1500 streams of 1.5 Mbit/s sent inline, three leads; in-place ones take none). It starts again
+ * at its beginning whenever no inline datagram is held, so its pages are touched only as far as
+ * the most inline datagrams held at once reach.
  */
-export const INLINE_BYTES = 4 << 20;
+export const INLINE_BYTES = 16 << 20;
 /** The largest datagram sent inline: any of a 1500-byte MTU. A larger one stays on the main thread (pool.ts). */
 export const INLINE_MAX = 2048;
 
@@ -137,6 +139,8 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
   let written = 0;
   /** Arena bytes taken, ever; and where each slot's share began (its start frees it). */
   let taken = 0;
+  /** The count at which the arena last started again at its beginning. */
+  let base = 0;
   const takenAt = new Float64Array(slots);
   const header = (slot: number) => (slot * SLOT_BYTES) >> 2;
   const publish = (slot: number, destination: number, length: number, dueUs: number, marker: boolean) => {
@@ -161,7 +165,9 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
       const read = Atomics.load(control, READ);
       // What the oldest slot still held began at its takenAt; none held: all is free.
       const inUse = read === written ? 0 : taken - takenAt[(read >>> 0) % slots]!;
-      let start = taken % inlineBytes;
+      // Nothing inline held: start again at the beginning, so a trickle (RTCP) never walks the whole arena.
+      if (inUse === 0) base = taken;
+      let start = (taken - base) % inlineBytes;
       let skip = 0;
       if (start + length > inlineBytes) {
         skip = inlineBytes - start; // a datagram is never split over the arena's end

@@ -17,7 +17,7 @@ import { preciseSleeper } from "../../../scheduler/precise_sleep.ts";
 import { batchedWakeAt, Scheduler } from "../../../scheduler/scheduler.ts";
 import { type BackendCounters, newCounters } from "../../backend.ts";
 import { SendPacing } from "../../../scheduler/send_pacing.ts";
-import { BATCH_WINDOW_US, type BatchedSender, flushBatches, openBatchedSender } from "../send_batcher.ts";
+import { BATCH_WINDOW_US, BEHIND, type BatchedSender, flushBatches, openBatchedSender } from "../send_batcher.ts";
 import type { UdpSenderOptions } from "../udp_sender.ts";
 import { DueQueue } from "./due_queue.ts";
 import { CLOSE_SLOT, readSenderRing, type SenderRingReader } from "./ring.ts";
@@ -71,6 +71,7 @@ interface Open {
   counters: BackendCounters;
   reported: number;
   pending: Record<string, [number, string]> | null;
+  report(kind: string, text: string): void;
 }
 
 declare const self: Worker;
@@ -141,13 +142,24 @@ function sendDue(r: SenderRingReader, q: DueQueue, now: number): void {
         open.pacing.restart();
         open.stretchFromUs = dueUs;
       }
-      const sent = r.inPlace(slot)
-        ? open.sender.sendGathered(r.bytes, r.headerAt(slot), r.headerLength(slot), media[r.media(slot)]!, r.offset(slot), r.position(slot), length - r.headerLength(slot))
-        : open.sender.sendCopy(r.bytes, r.position(slot), length);
+      const sent = r.inPlace(slot) ? sendInPlace(r, slot, open, length) : open.sender.sendCopy(r.bytes, r.position(slot), length);
       if (sent && dueUs >= open.stretchFromUs) open.pacing.record(now, dueUs);
     }
     r.release(slot);
   }
+}
+
+/** An in-place slot: its header and its stream's bytes, read where they lie. */
+function sendInPlace(r: SenderRingReader, slot: number, open: Open, length: number): boolean {
+  const bytes = media[r.media(slot)];
+  const headerLength = r.headerLength(slot);
+  if (bytes === undefined) {
+    // Never meant to happen (the buffer is forgotten only after its last destination's close): counted, not thrown.
+    open.counters.lostBytes += length - headerLength;
+    open.report("behind", BEHIND);
+    return false;
+  }
+  return open.sender.sendGathered(r.bytes, r.headerAt(slot), headerLength, bytes, r.offset(slot), r.position(slot), length - headerLength);
 }
 
 function close(id: number, open: Open): void {
@@ -203,7 +215,6 @@ self.onmessage = (event: MessageEvent<ToThread>) => {
   }
   const { id, dest, options } = message;
   const counters = newCounters();
-  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), stretchFromUs: 0, counters, reported: 0, pending: null };
   // Counted here, reported to the main thread, which counts and logs them against the destination.
   const report = (kind: string, text: string) => {
     const pending = (open.pending ??= {});
@@ -211,6 +222,7 @@ self.onmessage = (event: MessageEvent<ToThread>) => {
     if (entry) entry[0]++;
     else pending[kind] = [1, text];
   };
+  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), stretchFromUs: 0, counters, reported: 0, pending: null, report };
   try {
     open.sender = openBatchedSender(dest, options, counters, ctx, report);
   } catch (error) {

@@ -107,6 +107,20 @@ describe("sender ring", () => {
     expect(inlineBytes(reader, fourth!)).toEqual(Array.from(d(4)));
   });
 
+  test("with no inline datagram held, the arena starts again at its beginning, in-place slots outstanding or not", () => {
+    const ring = makeSenderRing(16, 1000);
+    const reader = readSenderRing(ring.buffer, 16);
+    expect(handOver(ring, 1, new Uint8Array(300), 0)).toBe(true);
+    const [first] = taken(reader);
+    const slot = ring.claim();
+    ring.publishInPlace(slot, 1, null, 0, 0, 0, 0, 1316, 0, false);
+    reader.release(first!);
+    taken(reader); // the in-place slot stays outstanding
+    expect(handOver(ring, 1, new Uint8Array(200), 0)).toBe(true);
+    const [second] = taken(reader);
+    expect(reader.position(second!)).toBe(reader.position(first!));
+  });
+
   test("many laps: every datagram arrives once, in order, whatever the order of release", () => {
     const ring = makeSenderRing(8, 4096);
     const reader = readSenderRing(ring.buffer, 8);
@@ -128,9 +142,12 @@ describe("sender ring", () => {
         seen.push(new DataView(bytes.buffer, bytes.byteOffset + at).getUint32(0));
         held.push(s);
       });
-      // Release the newer half first, then the rest: out of order, as a thread sending by due time may.
+      // Release newer ones first: out of order, as a thread sending by due time may. The two newest
+      // are kept into the next round, so the arena is never empty and goes round its end.
+      const kept = held.splice(-2);
       held.reverse().forEach((s) => reader.release(s));
       held.length = 0;
+      held.push(...kept);
     }
     expect(seen).toEqual(Array.from({ length: 5000 }, (_, i) => i));
   });
