@@ -109,6 +109,19 @@ describe("sender threads read a stream's bytes in place", () => {
     expect(backend.counters.units).toBe(40);
   });
 
+  test("a close after a restart (a unit due earlier than one handed over before it) still lets every unit go first", async () => {
+    const rx = await udpReceiver();
+    const { backend, send } = await open(udpBackend, `udp://127.0.0.1:${rx.port}`);
+    const shared = media(2);
+    await backend.shareMedia!(shared);
+    send(shared, 0, 60_000);
+    send(shared, 1, 0); // after a gap a destination starts again at once: due before the unit above
+    await backend.close(); // resolves once the thread has closed it
+    await Bun.sleep(50);
+    rx.close();
+    expect(rx.packets.map((p) => p.data[0])).toEqual([2, 1]);
+  });
+
   test("a unit in a buffer the thread was never given is copied over, and arrives the same", async () => {
     const rx = await udpReceiver();
     const { backend, send } = await open(udpBackend, `udp://127.0.0.1:${rx.port}`);
