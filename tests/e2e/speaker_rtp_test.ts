@@ -1,6 +1,7 @@
 /**
  * The speaker over RTP (issue 11): at track boundaries a receiver sees no sequence gap, no
- * timestamp jump, no marker and no arrival gap larger than the steady state's largest; a pause
+ * timestamp jump, no marker and no arrival gap larger than the steady state's largest (give or
+ * take 1 ms of wake-up jitter, an eighth of a packet); a pause
  * stops the packets within the lead plus 10 ms, the timestamp then jumps by the paused time
  * (within one packet) and the first packet after resume carries the marker (RFC 3551).
  */
@@ -12,6 +13,8 @@ const RATE = 44_100;
 /** s16 stereo L16 within 1400 bytes. */
 const FRAMES_PER_PACKET = 350;
 const PACKET_US = (FRAMES_PER_PACKET / RATE) * 1e6;
+/** How much a boundary's arrival gap may exceed the steady state's largest: an eighth of a packet. */
+const JITTER_ALLOWANCE_US = 1_000;
 
 interface Packet {
   seq: number;
@@ -72,7 +75,9 @@ describe("speaker: RTP", () => {
     const gap = (i: number) => packets[i + 1]!.atUs - packets[i]!.atUs;
     let steady = 0;
     for (let i = 20; i < Math.ceil(total / FRAMES_PER_PACKET) - 2; i++) if (!boundaries.includes(i)) steady = Math.max(steady, gap(i));
-    for (const b of boundaries) expect(gap(b)).toBeLessThanOrEqual(steady);
+    // A seam (a packet late or missing) costs at least a packet's 7.9 ms; a loaded host's wake-up
+    // jitter alone put one boundary 84 µs past the steady state's largest gap once in CI.
+    for (const b of boundaries) expect(gap(b)).toBeLessThanOrEqual(steady + JITTER_ALLOWANCE_US);
   }, 30_000);
 
   test("pause stops the packets within the lead + 10 ms; after resume the timestamp has moved on by the pause and the marker is set", async () => {
