@@ -17,7 +17,7 @@
  * const shared = new SharedBytes(192 * 1024);     // the writer's side
  * shared.releaseBelow(4096);                      // bytes below stream offset 4096 may be reused
  * const seen = new SharedBytes(shared.buffer);    // another thread's view of the same memory
- * seen.data.copy(batch, at, position, position + length);
+ * seen.copyOut(position, length, batch, at);
  * if (!seen.holds(offset)) dropIt();
  * ```
  */

@@ -58,6 +58,11 @@ export class Destination {
   private droppedUs = 0;
   private startMediaUs = 0;
   readonly pace: PacedSchedule;
+  /**
+   * Its units go to the backend where they lie in the job's read-ahead buffer, not copied out
+   * first: the reader can leave them there, and the backend's sender reads them from there.
+   */
+  readonly inPlace: boolean;
   private readonly timer: Timer;
   private readonly unit: Buffer;
   private starving = false;
@@ -78,6 +83,7 @@ export class Destination {
     readonly reader: UnitReader,
   ) {
     this.unit = Buffer.alloc(backend.unitBytes);
+    this.inPlace = reader.nextInPlace !== undefined && backend.sendInPlace !== undefined;
     this.pace = new PacedSchedule(Math.max(MIN_CATCH_UP_US, MAX_BURST_UNITS * reader.unitUs) + backend.aheadUs);
     this.timer = host.scheduler.timer("send", (_timer, now) => this.onSend(now));
   }
@@ -169,8 +175,7 @@ export class Destination {
     if (this.state !== "running") return;
     const reader = this.reader;
     const backend = this.backend;
-    // A backend that sends from a thread of its own reads the unit where it lies: no copy here.
-    const inPlace = backend.sendInPlace !== undefined && reader.nextInPlace !== undefined ? reader.nextInPlace(this.unit.length) : -1;
+    const inPlace = this.inPlace ? reader.nextInPlace!(this.unit.length) : -1;
     let length = inPlace >= 0 ? inPlace : reader.next(this.unit);
     if (length === 0 && this.starving && now - this.starvedAt >= PARTIAL_AFTER_US && reader.nextPartial) {
       length = reader.nextPartial(this.unit);

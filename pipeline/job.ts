@@ -208,7 +208,7 @@ export class Job implements DestinationHost, PacketInput {
     }
     job.fitToDestinations();
     // Sender threads are given the (now final) read-ahead buffer before anything is sent.
-    await Promise.all(job.destinations.map((d) => d.reader.nextInPlace && d.backend.shareMedia?.(job.ring.shared)));
+    await Promise.all(job.destinations.map((d) => d.inPlace && d.backend.shareMedia?.(job.ring.shared)));
     return job;
   }
 
@@ -234,7 +234,7 @@ export class Job implements DestinationHost, PacketInput {
     }
     // Only a thread reads them later; one sending from this thread copies them into its batch at once.
     let leadUs = 0;
-    for (const d of this.destinations) if (d.reader.nextInPlace !== undefined && d.backend.sendInPlace !== undefined) leadUs = Math.max(leadUs, d.backend.leadUs ?? 0);
+    for (const d of this.destinations) if (d.inPlace) leadUs = Math.max(leadUs, d.backend.leadUs ?? 0);
     if (leadUs > 0) {
       const holdS = leadUs / US_PER_S + HAND_OVER_HOLD_S;
       this.handOverHold = this.bytesPerSecond > 0 ? Math.max(MIN_HAND_OVER_HOLD_BYTES, Math.ceil(holdS * this.bytesPerSecond)) : this.chunkBytes;

@@ -97,9 +97,6 @@ export class ReadAheadBuffer {
     if (offset < this.start || offset + length > this.end) {
       throw new RangeError(`read-ahead: [${offset}, ${offset + length}) is outside [${this.start}, ${this.end})`);
     }
-    const position = offset % this.capacity;
-    const first = Math.min(length, this.capacity - position);
-    this.data.copy(target, at, position, position + first);
-    if (first < length) this.data.copy(target, at + first, 0, length - first);
+    this.shared.copyOut(this.positionOf(offset), length, target, at);
   }
 }

@@ -217,7 +217,8 @@ export const rtpBackend: BackendFactory = {
         afterSend(unit.length, timing, ticks, sender.send(datagram, timing.dueUs, timing.marker));
         return unit.length; // a dropped datagram is lost, not retried: the schedule goes on
       },
-      // The header goes with a reference to the unit, which the sender thread reads in place.
+      // The header goes with where the unit lies: the sender copies it from there into its batch
+      // (a sender thread, when it is due).
       shareMedia: sender.shareMedia && ((media) => sender.shareMedia!(media)),
       sendInPlace:
         sender.sendInPlace &&

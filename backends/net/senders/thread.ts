@@ -3,7 +3,8 @@
  * datagram on the wire at the time it is due: the main thread hands datagrams over through the
  * ring (ring.ts) a lead ahead, so a busy main thread (loads, control, GC) no longer makes them
  * late. A stream's bytes are read in place from its job's read-ahead buffer, shared memory the
- * thread is given once, before the job starts ("media"): only a header and a reference cross over. The thread runs a scheduler of its own, so it paces as the main thread does (precise
+ * thread is given once, before the job starts ("media"): only a header and a reference cross
+ * over. The thread runs a scheduler of its own, so it paces as the main thread does (precise
  * sleeps, the batch window) and sends through the same batched sender (send_batcher.ts).
  *
  * What it tells the main thread: errors and losses by destination (every REPORT_US), and the
