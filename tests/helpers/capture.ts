@@ -4,7 +4,10 @@
  * then read fields with `decodeCapture`.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { havePeer } from "./pacer.ts";
 
 export interface Capture {
   readonly path: string;
@@ -54,4 +57,33 @@ export function decodeCapture(path: string, fields: string[], decodeAs: string[]
   const run = spawnSync("tshark", args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
   if (run.status !== 0) throw new Error(`tshark -r failed: ${run.stderr}`);
   return run.stdout.split("\n").filter((l) => l.length > 0).map((l) => l.split("\t"));
+}
+
+/** Retimes what a receiver got with the kernel's times; see `wireArrivals`. */
+export interface WireArrivals {
+  retime<T extends { data: Buffer; atUs: number }>(packets: T[]): Promise<T[]>;
+}
+
+/**
+ * Captures what arrives at UDP `port` (start it before the sender), so that `retime` gives the
+ * receiver's datagrams the kernel's arrival times: a stall of the test's own event loop would
+ * stamp datagrams that arrived evenly in a clump. Without tshark the receiver's times stand.
+ */
+export async function wireArrivals(port: number): Promise<WireArrivals> {
+  if (!havePeer("tshark")) return { retime: async (packets) => packets };
+  const dir = mkdtempSync(join(tmpdir(), "pacer-wire-"));
+  const pcap = join(dir, "arrivals.pcap");
+  const capture = await startCapture(`udp and dst port ${port}`, pcap);
+  return {
+    async retime(packets) {
+      await capture.stop();
+      const wire = decodeCapture(pcap, ["frame.time_epoch", "udp.length"]);
+      rmSync(dir, { recursive: true, force: true });
+      const lengths = (rows: number[]) => rows.join(",");
+      if (lengths(wire.map(([, length]) => Number(length) - 8)) !== lengths(packets.map((p) => p.data.length))) {
+        throw new Error(`the capture (${wire.length} datagrams) is not what the receiver got (${packets.length})`);
+      }
+      return packets.map((p, i) => ({ ...p, atUs: Number(wire[i]![0]) * 1e6 }));
+    },
+  };
 }
