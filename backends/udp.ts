@@ -34,6 +34,7 @@ export const udpBackend: BackendFactory = {
       pacing: sender.pacing,
       counters,
       send(unit, timing) {
+        if (sender.full?.()) return 0; // offered again shortly
         if (sender.send(unit, timing.dueUs, timing.marker)) {
           counters.units++;
           counters.bytes += unit.length;
@@ -44,6 +45,7 @@ export const udpBackend: BackendFactory = {
       sendInPlace:
         sender.sendInPlace &&
         ((media, offset, position, length, timing) => {
+          if (sender.full?.()) return 0;
           if (sender.sendInPlace!(null, 0, media, offset, position, length, timing.dueUs, timing.marker)) {
             counters.units++;
             counters.bytes += length;

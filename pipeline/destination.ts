@@ -28,6 +28,11 @@ const STARVE_RETRY_US = 2_000;
 const PARTIAL_AFTER_US = 50_000;
 /** A stream backend that took only part of a unit is offered the rest this much later. */
 const BACKPRESSURE_RETRY_US = 2_000;
+/**
+ * ...and a sender thread that has fallen behind (took nothing) this much later: it needs time to
+ * catch up, and a thousand destinations looking every 2 ms would take the main thread's CPU.
+ */
+const FULL_RETRY_US = 5_000;
 /** Hand-overs to a backend with a lead (a sender thread) fall on this grid, µs: see onSend. */
 const HANDOVER_GRID_US = 1_000;
 /** How many units late a sender may be and still catch up in a burst before re-anchoring. */
@@ -222,7 +227,13 @@ export class Destination {
     }
     reader.advance(taken);
     if (taken < length) {
-      this.sendAt(now + BACKPRESSURE_RETRY_US, now + BACKPRESSURE_RETRY_US);
+      if (taken === 0 && this.backend.leadUs) {
+        // A full sender thread: offered again later, still due when it was, so the thread (which
+        // sends earliest due first) never puts the next one before it.
+        this.sendAt(deadline, now + FULL_RETRY_US);
+      } else {
+        this.sendAt(now + BACKPRESSURE_RETRY_US, now + BACKPRESSURE_RETRY_US);
+      }
       return;
     }
     const due = this.pace.deadline(reader.mediaUs() - this.backend.aheadUs, now);

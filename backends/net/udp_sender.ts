@@ -65,6 +65,12 @@ export interface UdpSender {
    * lies in it (a sender thread's only; a datagram in a buffer it was not given is copied over).
    */
   shareMedia?(media: SharedBytes): Promise<void>;
+  /**
+   * True while it cannot take a datagram without dropping it: a sender thread that has fallen
+   * behind (senders/pool.ts). The caller offers the datagram again a little later, so the
+   * stream goes late rather than losing it, as on the main thread. Absent: never.
+   */
+  full?(): boolean;
   /** Closes it; a sender thread's resolves once the datagrams handed to it have gone out. */
   close(): void | Promise<void>;
   readonly localPort: number;

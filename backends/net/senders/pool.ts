@@ -42,10 +42,17 @@ export const LEAD_US = wholeNumberOrNull(process.env.PACER_SENDER_LEAD_US, 1_000
 /**
  * Slots in each thread's ring: 16384 of 64 bytes (1 MiB of shared memory, touched when the thread
  * starts; datagrams read in place need no more). At 1500 streams of 1.5 Mbit/s (213,000
- * datagrams/s) that is 77 ms of hand-overs, well beyond the lead. A full ring drops the datagram,
- * counted against its destination.
+ * datagrams/s) that is 77 ms of hand-overs, well beyond the lead. PACER_SENDER_RING_SLOTS (a
+ * power of two) overrides it, so a test can fill one.
  */
-const RING_SLOTS = 16_384;
+const RING_SLOTS = wholeNumberOrNull(process.env.PACER_SENDER_RING_SLOTS, 1 << 20) ?? 16_384;
+/**
+ * A thread whose oldest unsent datagram is this late takes no more (`full`): its destinations wait
+ * and go late, as they would on the main thread, rather than lose datagrams. 50 ms: well inside
+ * the 0.1 s a job keeps behind its readers for the thread (pipeline/job.ts), so the bytes of
+ * what it holds are never reused before it sends them; well past its usual lateness (< 1 ms).
+ */
+const BEHIND_LIMIT_US = 50_000;
 
 /** The thread module, beside this one; the compiled binary embeds it as an entry point (npm run build). */
 const THREAD = import.meta.url.includes("/$bunfs/") ? "/$bunfs/root/backends/net/senders/thread.ts" : new URL("./thread.ts", import.meta.url).href;
@@ -348,6 +355,8 @@ export async function openThreadedSender(
       lastDueUs = Math.max(lastDueUs, dueUs);
       return true;
     },
+    // A thread that failed or a closing sender is not full: what is offered is dropped and counted.
+    full: () => !closing && !thread.failure && (!ring.hasRoom() || ring.oldestHeldDue() < scheduler.now() - BEHIND_LIMIT_US),
     shareMedia: (media) => thread.shareMedia(destination, media),
     sendInPlace(head, headLength, media, offset, position, length, dueUs, marker) {
       if (closing || thread.failure) return false;

@@ -71,6 +71,10 @@ export interface SenderRing {
   readonly bytes: Buffer;
   /** A free slot's index, or -1 when the ring is full. */
   claim(): number;
+  /** Whether a slot is free (claim would not return -1). */
+  hasRoom(): boolean;
+  /** The due time of the oldest slot the thread still holds (not yet sent), or Infinity when it holds none. */
+  oldestHeldDue(): number;
   /** Room for an inline datagram of `length` bytes for the claimed `slot`: its index in `bytes`, or -1 when the arena is full. */
   inlineRoom(slot: number, length: number): number;
   /** Makes a claimed slot visible: a datagram of `length` bytes written at `at` in `bytes` (or CLOSE_SLOT). */
@@ -155,6 +159,12 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
     buffer,
     slots,
     bytes,
+    hasRoom: () => ((written - Atomics.load(control, READ)) | 0) < slots,
+    oldestHeldDue() {
+      const read = Atomics.load(control, READ);
+      // Written by this side when it was published; the thread only moves READ past it.
+      return read === written ? Infinity : dues[header((read >>> 0) % slots) >> 1]!;
+    },
     claim() {
       if (((written - Atomics.load(control, READ)) | 0) >= slots) return -1;
       const slot = (written >>> 0) % slots;

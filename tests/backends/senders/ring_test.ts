@@ -75,11 +75,16 @@ describe("sender ring", () => {
     }
     expect(new Set(slots).size).toBe(4);
     expect(ring.claim()).toBe(-1);
+    expect(ring.hasRoom()).toBe(false);
+    expect(ring.oldestHeldDue()).toBe(0);
     expect(taken(reader)).toEqual(slots);
     reader.release(slots[2]!);
     reader.release(slots[1]!);
     expect(ring.claim()).toBe(-1); // slot 0 still holds its datagram
+    expect(ring.oldestHeldDue()).toBe(0); // ...and is the oldest the thread holds (how late it runs)
     reader.release(slots[0]!);
+    expect(ring.hasRoom()).toBe(true);
+    expect(ring.oldestHeldDue()).toBe(3);
     // 0, 1 and 2 are free now; 3 is not.
     const reused: number[] = [];
     for (let s = ring.claim(); s >= 0; s = ring.claim()) {
@@ -87,6 +92,10 @@ describe("sender ring", () => {
       reused.push(s);
     }
     expect(reused).toEqual([slots[0]!, slots[1]!, slots[2]!]);
+    reader.release(slots[3]!);
+    expect(ring.oldestHeldDue()).toBe(0); // the first reused slot's, published due at 0
+    taken(reader).forEach((s) => reader.release(s));
+    expect(ring.oldestHeldDue()).toBe(Infinity);
   });
 
   test("the arena is full until the oldest inline datagram is released, and a datagram never wraps its end", () => {
