@@ -6,6 +6,7 @@
  * (within one packet) and the first packet after resume carries the marker (RFC 3551).
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { wireArrivals } from "../helpers/capture.ts";
 import { udpReceiver, type Received } from "../helpers/udp_receiver.ts";
 import { type SpeakerServe, startSpeakerServe, wavTrack } from "./speaker_fixture.ts";
 
@@ -53,6 +54,8 @@ describe("speaker: RTP", () => {
   test("boundaries between tracks of three formats are seamless on the wire", async () => {
     receiver = await udpReceiver();
     const port = receiver.port;
+    // Arrival gaps from the kernel: a stall of this process at a boundary would widen its gap here only.
+    const wire = await wireArrivals(port);
     serve = await startSpeakerServe(() => [`output = "rtp://127.0.0.1:${port}"`, "buffer_seconds = 2"], [], (media) => {
       wavTrack(media, "a.wav", "s16le:44100:2", 1.0, 440);
       wavTrack(media, "b.wav", "s24le:48000:2", 0.7, 550);
@@ -60,7 +63,7 @@ describe("speaker: RTP", () => {
     });
     for (const name of ["a.wav", "b.wav", "c.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
     await serve.waitSpeaker((s) => s.finished.length === 3);
-    const packets = receiver.packets.map(parse);
+    const packets = (await wire.retime(receiver.packets)).map(parse);
     // Track lengths at 44.1 kHz: 44100, ⌈33600 × 44100 / 48000⌉ = 30870 and 26460 frames.
     const boundaries = [44_100, 44_100 + 30_870].map((f) => Math.floor(f / FRAMES_PER_PACKET));
     const total = 44_100 + 30_870 + 26_460;

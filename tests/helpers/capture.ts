@@ -66,8 +66,9 @@ export interface WireArrivals {
 
 /**
  * Captures what arrives at UDP `port` (start it before the sender), so that `retime` gives the
- * receiver's datagrams the kernel's arrival times: a stall of the test's own event loop would
- * stamp datagrams that arrived evenly in a clump. Without tshark the receiver's times stand.
+ * receiver's datagrams (those it got by then) the kernel's arrival times: a stall of the test's
+ * own event loop would stamp datagrams that arrived evenly in a clump. Without tshark the
+ * receiver's times stand.
  */
 export async function wireArrivals(port: number): Promise<WireArrivals> {
   if (!havePeer("tshark")) return { retime: async (packets) => packets };
@@ -75,9 +76,10 @@ export async function wireArrivals(port: number): Promise<WireArrivals> {
   const pcap = join(dir, "arrivals.pcap");
   const capture = await startCapture(`udp and dst port ${port}`, pcap);
   return {
-    async retime(packets) {
+    async retime(received) {
+      const packets = received.slice(); // what arrived so far; a sender still running may add more
       await capture.stop();
-      const wire = decodeCapture(pcap, ["frame.time_epoch", "udp.length"]);
+      const wire = decodeCapture(pcap, ["frame.time_epoch", "udp.length"]).slice(0, packets.length);
       rmSync(dir, { recursive: true, force: true });
       const lengths = (rows: number[]) => rows.join(",");
       if (lengths(wire.map(([, length]) => Number(length) - 8)) !== lengths(packets.map((p) => p.data.length))) {
