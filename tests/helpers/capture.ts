@@ -62,6 +62,8 @@ export function decodeCapture(path: string, fields: string[], decodeAs: string[]
 /** Retimes what a receiver got with the kernel's times; see `wireArrivals`. */
 export interface WireArrivals {
   retime<T extends { data: Buffer; atUs: number }>(packets: T[]): Promise<T[]>;
+  /** Stops the capture if `retime` did not (a test that never got that far). */
+  close(): Promise<void>;
 }
 
 /**
@@ -71,19 +73,26 @@ export interface WireArrivals {
  * receiver's times stand.
  */
 export async function wireArrivals(port: number): Promise<WireArrivals> {
-  if (!havePeer("tshark")) return { retime: async (packets) => packets };
+  if (!havePeer("tshark")) return { retime: async (packets) => packets, close: async () => {} };
   const dir = mkdtempSync(join(tmpdir(), "pacer-wire-"));
   const pcap = join(dir, "arrivals.pcap");
   const capture = await startCapture(`udp and dst port ${port}`, pcap);
+  let stopped: Promise<void> | null = null;
+  const stop = () => (stopped ??= capture.stop());
   return {
+    close: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
     async retime(received) {
       const packets = received.slice(); // what arrived so far; a sender still running may add more
-      await capture.stop();
-      const wire = decodeCapture(pcap, ["frame.time_epoch", "udp.length"]).slice(0, packets.length);
+      await stop();
+      const captured = decodeCapture(pcap, ["frame.time_epoch", "udp.length"]);
       rmSync(dir, { recursive: true, force: true });
+      const wire = captured.slice(0, packets.length);
       const lengths = (rows: number[]) => rows.join(",");
       if (lengths(wire.map(([, length]) => Number(length) - 8)) !== lengths(packets.map((p) => p.data.length))) {
-        throw new Error(`the capture (${wire.length} datagrams) is not what the receiver got (${packets.length})`);
+        throw new Error(`the receiver's ${packets.length} datagrams are not the first of the ${captured.length} captured: it lost some`);
       }
       return packets.map((p, i) => ({ ...p, atUs: Number(wire[i]![0]) * 1e6 }));
     },
