@@ -103,6 +103,11 @@ export interface BackendContext {
   scheduler: Scheduler;
   /** A backend that can no longer work calls this; the job stops this destination with the error. */
   fail(error: Error): void;
+  /**
+   * A backend that took nothing because it was full (a sender thread behind) calls this once it
+   * can take again: the destination offers its unit at once rather than on its next retry.
+   */
+  ready?(): void;
 }
 
 export interface BackendFactory {

@@ -34,7 +34,7 @@ export const udpBackend: BackendFactory = {
       pacing: sender.pacing,
       counters,
       send(unit, timing) {
-        if (sender.full?.()) return 0; // offered again shortly
+        if (sender.full?.(ctx.ready)) return 0; // offered again when it has room
         if (sender.send(unit, timing.dueUs, timing.marker)) {
           counters.units++;
           counters.bytes += unit.length;
@@ -45,7 +45,7 @@ export const udpBackend: BackendFactory = {
       sendInPlace:
         sender.sendInPlace &&
         ((media, offset, position, length, timing) => {
-          if (sender.full?.()) return 0;
+          if (sender.full?.(ctx.ready)) return 0;
           if (sender.sendInPlace!(null, 0, media, offset, position, length, timing.dueUs, timing.marker)) {
             counters.units++;
             counters.bytes += length;

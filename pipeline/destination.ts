@@ -29,10 +29,11 @@ const PARTIAL_AFTER_US = 50_000;
 /** A stream backend that took only part of a unit is offered the rest this much later. */
 const BACKPRESSURE_RETRY_US = 2_000;
 /**
- * ...and a sender thread that has fallen behind (took nothing) this much later: it needs time to
- * catch up, and a thousand destinations looking every 2 ms would take the main thread's CPU.
+ * A sender thread that has fallen behind (took nothing) says when it has room again (ready); this
+ * is only the latest the unit is offered again. A thousand destinations looking every few ms would
+ * take the CPU the thread needs to catch up.
  */
-const FULL_RETRY_US = 5_000;
+const FULL_RETRY_US = 100_000;
 /** Hand-overs to a backend with a lead (a sender thread) fall on this grid, µs: see onSend. */
 const HANDOVER_GRID_US = 1_000;
 /** How many units late a sender may be and still catch up in a burst before re-anchoring. */
@@ -72,6 +73,8 @@ export class Destination {
   private readonly unit: Buffer;
   private starving = false;
   private starvedAt = 0;
+  /** Its backend took nothing last time (full): ready() offers the unit again. */
+  private waitingForRoom = false;
   private marker = true;
   private readonly timing: UnitTiming = { sendUs: 0, frame: 0, marker: true, dueUs: 0 };
   /** When the next unit is due (scheduler time); its send event fires the backend's `leadUs` earlier. */
@@ -121,6 +124,11 @@ export class Destination {
   /** New data arrived: a starving destination tries again now. */
   wake(): void {
     if (this.starving && this.state === "running") this.host.scheduler.schedule(this.timer, this.host.scheduler.now());
+  }
+
+  /** Its backend, full when it was last offered a unit, can take again: offer it now. */
+  ready(): void {
+    if (this.waitingForRoom && this.state === "running") this.host.scheduler.schedule(this.timer, this.host.scheduler.now());
   }
 
   stop(): void {
@@ -200,6 +208,7 @@ export class Destination {
       return;
     }
     if (this.starving) this.resumeAfterGap(now);
+    this.waitingForRoom = false;
     const deadline = this.dueUs;
     const timing = this.timing;
     timing.dueUs = deadline;
@@ -228,8 +237,9 @@ export class Destination {
     reader.advance(taken);
     if (taken < length) {
       if (taken === 0 && this.backend.leadUs) {
-        // A full sender thread: offered again later, still due when it was, so the thread (which
-        // sends earliest due first) never puts the next one before it.
+        // A full sender thread: offered again when it says it has room (ready), still due when it
+        // was, so the thread (which sends earliest due first) never puts the next one before it.
+        this.waitingForRoom = true;
         this.sendAt(deadline, now + FULL_RETRY_US);
       } else {
         this.sendAt(now + BACKPRESSURE_RETRY_US, now + BACKPRESSURE_RETRY_US);

@@ -67,10 +67,10 @@ export interface UdpSender {
   shareMedia?(media: SharedBytes): Promise<void>;
   /**
    * True while it cannot take a datagram without dropping it: a sender thread that has fallen
-   * behind (senders/pool.ts). The caller offers the datagram again a little later, so the
-   * stream goes late rather than losing it, as on the main thread. Absent: never.
+   * behind (senders/pool.ts); `ready` is then called once it can. The caller offers the datagram
+   * again then, so the stream goes late rather than losing it, as on the main thread. Absent: never.
    */
-  full?(): boolean;
+  full?(ready?: () => void): boolean;
   /** Closes it; a sender thread's resolves once the datagrams handed to it have gone out. */
   close(): void | Promise<void>;
   readonly localPort: number;

@@ -211,7 +211,7 @@ export const rtpBackend: BackendFactory = {
       pacing: sender.pacing,
       counters,
       send(unit, timing) {
-        if (sender.full?.()) return 0; // offered again shortly, before it takes a sequence number
+        if (sender.full?.(ctx.ready)) return 0; // offered again when it has room, before it takes a sequence number
         const ticks = writeHeader(unit.length, timing);
         packet.set(unit, RTP_HEADER_SIZE);
         const datagram = unit.length === plan.unitBytes ? packet : packet.subarray(0, RTP_HEADER_SIZE + unit.length);
@@ -224,7 +224,7 @@ export const rtpBackend: BackendFactory = {
       sendInPlace:
         sender.sendInPlace &&
         ((media, offset, position, length, timing) => {
-          if (sender.full?.()) return 0;
+          if (sender.full?.(ctx.ready)) return 0;
           const ticks = writeHeader(length, timing);
           afterSend(length, timing, ticks, sender.sendInPlace!(packet, RTP_HEADER_SIZE, media, offset, position, length, timing.dueUs, timing.marker));
           return length;

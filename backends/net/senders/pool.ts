@@ -25,7 +25,7 @@ import { PacerError, UsageError } from "../../../foundation/errors.ts";
 import { wholeNumberOrNull } from "../../../foundation/units.ts";
 import { LatenessHistogram, type LatenessData } from "../../../scheduler/lateness.ts";
 import { RealClock } from "../../../scheduler/clock.ts";
-import type { Scheduler } from "../../../scheduler/scheduler.ts";
+import type { Scheduler, Timer } from "../../../scheduler/scheduler.ts";
 import { SendPacing } from "../../../scheduler/send_pacing.ts";
 import type { BackendCounters } from "../../backend.ts";
 import type { UdpSender, UdpSenderOptions } from "../udp_sender.ts";
@@ -47,12 +47,16 @@ export const LEAD_US = wholeNumberOrNull(process.env.PACER_SENDER_LEAD_US, 1_000
  */
 const RING_SLOTS = wholeNumberOrNull(process.env.PACER_SENDER_RING_SLOTS, 1 << 20) ?? 16_384;
 /**
- * A thread whose oldest unsent datagram is this late takes no more (`full`): its destinations wait
- * and go late, as they would on the main thread, rather than lose datagrams. 50 ms: well inside
- * the 0.1 s a job keeps behind its readers for the thread (pipeline/job.ts), so the bytes of
- * what it holds are never reused before it sends them; well past its usual lateness (< 1 ms).
+ * A thread that has not caught up (sent all that was due) for this long takes no more (`full`):
+ * its destinations wait and go late, as they would on the main thread, rather than lose
+ * datagrams. 50 ms: well inside the 0.1 s a job keeps behind its readers for the thread
+ * (pipeline/job.ts), so the bytes of what it holds are never reused before it sends them; well
+ * past the 4 ms a thread that keeps up goes between passes. (Not the age of its oldest datagram:
+ * one offered again after a wait keeps its old due time, and would look like a thread behind.)
  */
 const BEHIND_LIMIT_US = 50_000;
+/** How often a full thread is looked at, µs, while destinations wait for it: one timer, not one per destination. */
+const ROOM_CHECK_US = 1_000;
 
 /** The thread module, beside this one; the compiled binary embeds it as an entry point (npm run build). */
 const THREAD = import.meta.url.includes("/$bunfs/") ? "/$bunfs/root/backends/net/senders/thread.ts" : new URL("./thread.ts", import.meta.url).href;
@@ -140,12 +144,40 @@ class SenderThread {
   private readonly freeIds: number[] = [];
   lateness: LatenessData | null = null;
   failure: Error | null = null;
+  /** Destinations that found the thread full, told (ready) when it has room again. */
+  private readonly waiting: (() => void)[] = [];
+  private readonly roomCheck: Timer;
 
-  constructor(private readonly onLateness: () => void) {
+  constructor(
+    private readonly onLateness: () => void,
+    private readonly scheduler: Scheduler,
+  ) {
+    this.roomCheck = scheduler.timer("retry", (_, now) => this.checkRoom(now));
     this.worker.unref();
     this.worker.onmessage = (event: MessageEvent<FromThread>) => this.receive(event.data);
     this.worker.onerror = (event) => this.fail(new Error(`a sender thread failed: ${event.message}`));
     this.post({ type: "start", ring: this.ring.buffer, slots: this.ring.slots });
+  }
+
+  /**
+   * True while the thread cannot take a datagram: its ring is full, or it has not caught up for
+   * BEHIND_LIMIT_US. `ready` is then called once it has room again.
+   */
+  full(ready: (() => void) | undefined): boolean {
+    const now = this.scheduler.now();
+    if (this.ring.free() > 0 && !(this.ring.caughtUpAt() < now - BEHIND_LIMIT_US)) return false;
+    if (ready) {
+      if (this.waiting.length === 0) this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
+      this.waiting.push(ready);
+    }
+    return true;
+  }
+
+  /** Room again, with a margin (a quarter of the ring, half the limit), so that they do not stop again at once. */
+  private checkRoom(now: number): void {
+    const room = this.failure !== null || (this.ring.free() >= this.ring.slots / 4 && !(this.ring.caughtUpAt() < now - BEHIND_LIMIT_US / 2));
+    if (!room) return this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
+    for (const ready of this.waiting.splice(0)) ready();
   }
 
   post(message: ToThread): void {
@@ -264,7 +296,7 @@ class SenderPool {
   private readonly threads: SenderThread[] = [];
   private readonly wire: LatenessHistogram;
 
-  constructor(scheduler: Scheduler) {
+  constructor(private readonly scheduler: Scheduler) {
     this.wire = scheduler.lateness("wire");
   }
 
@@ -274,7 +306,7 @@ class SenderPool {
     let best: SenderThread | null = null;
     for (const t of live) if (best === null || t.destinations.size < best.destinations.size) best = t;
     if (best !== null && (best.destinations.size === 0 || live.length >= limit)) return best;
-    const thread = new SenderThread(() => this.sumLateness());
+    const thread = new SenderThread(() => this.sumLateness(), this.scheduler);
     this.threads.push(thread);
     return thread;
   }
@@ -356,7 +388,7 @@ export async function openThreadedSender(
       return true;
     },
     // A thread that failed or a closing sender is not full: what is offered is dropped and counted.
-    full: () => !closing && !thread.failure && (!ring.hasRoom() || ring.oldestHeldDue() < scheduler.now() - BEHIND_LIMIT_US),
+    full: (ready) => !closing && !thread.failure && thread.full(ready),
     shareMedia: (media) => thread.shareMedia(destination, media),
     sendInPlace(head, headLength, media, offset, position, length, dueUs, marker) {
       if (closing || thread.failure) return false;

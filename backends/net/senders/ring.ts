@@ -47,6 +47,8 @@ export const INLINE_MAX = 2048;
 /** Control words (Int32) at the head of the buffer. */
 const WRITE = 0; // slots published, ever (wraps at 2^32, compared as differences)
 const READ = 1; // slots freed, ever
+/** Float64 words of the same head: the thread's last catch-up time, µs on the main thread's clock. */
+const CAUGHT_UP = 1;
 const CONTROL_BYTES = 64;
 
 /** Word offsets within a slot (u32). */
@@ -71,10 +73,10 @@ export interface SenderRing {
   readonly bytes: Buffer;
   /** A free slot's index, or -1 when the ring is full. */
   claim(): number;
-  /** Whether a slot is free (claim would not return -1). */
-  hasRoom(): boolean;
-  /** The due time of the oldest slot the thread still holds (not yet sent), or Infinity when it holds none. */
-  oldestHeldDue(): number;
+  /** How many slots are free (claim returns -1 at none). */
+  free(): number;
+  /** When the thread last had sent everything then due (its pass's time; Infinity before its first, not behind). */
+  caughtUpAt(): number;
   /** Room for an inline datagram of `length` bytes for the claimed `slot`: its index in `bytes`, or -1 when the arena is full. */
   inlineRoom(slot: number, length: number): number;
   /** Makes a claimed slot visible: a datagram of `length` bytes written at `at` in `bytes` (or CLOSE_SLOT). */
@@ -110,10 +112,13 @@ export interface SenderRingReader {
   position(slot: number): number;
   /** Frees a slot once its datagram is staged (copied into the socket's batch). */
   release(slot: number): void;
+  /** Says it has sent everything due by `now` (the main thread holds datagrams back while this lags: pool.ts). */
+  caughtUp(now: number): void;
 }
 
 interface Views {
   control: Int32Array;
+  times: Float64Array;
   words: Uint32Array;
   dues: Float64Array;
   bytes: Buffer;
@@ -124,6 +129,7 @@ const arenaAt = (slots: number) => CONTROL_BYTES + slots * SLOT_BYTES;
 function views(buffer: SharedArrayBuffer, slots: number): Views {
   return {
     control: new Int32Array(buffer, 0, CONTROL_BYTES / 4),
+    times: new Float64Array(buffer, 0, CONTROL_BYTES / 8),
     words: new Uint32Array(buffer, CONTROL_BYTES, (slots * SLOT_BYTES) / 4),
     dues: new Float64Array(buffer, CONTROL_BYTES, (slots * SLOT_BYTES) / 8),
     bytes: Buffer.from(buffer),
@@ -135,10 +141,11 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
   // Indices count up and wrap at 2^32, so the slot count must divide it.
   if (!Number.isInteger(Math.log2(slots))) throw new RangeError("a sender ring's slots must be a power of two");
   const buffer = new SharedArrayBuffer(arenaAt(slots) + inlineBytes);
-  const { control, words, dues, bytes } = views(buffer, slots);
+  const { control, times, words, dues, bytes } = views(buffer, slots);
   // The slots are touched now, while destinations open: the first lap over fresh pages otherwise
   // page-faults every 64 slots on the main thread's sends. The arena is touched as it is used.
   bytes.fill(1, 0, arenaAt(slots)).fill(0, 0, arenaAt(slots));
+  times[CAUGHT_UP] = Infinity;
   const arena = arenaAt(slots);
   let written = 0;
   /** Arena bytes taken, ever; and where each slot's share began (its start frees it). */
@@ -159,12 +166,8 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
     buffer,
     slots,
     bytes,
-    hasRoom: () => ((written - Atomics.load(control, READ)) | 0) < slots,
-    oldestHeldDue() {
-      const read = Atomics.load(control, READ);
-      // Written by this side when it was published; the thread only moves READ past it.
-      return read === written ? Infinity : dues[header((read >>> 0) % slots) >> 1]!;
-    },
+    free: () => slots - ((written - Atomics.load(control, READ)) | 0),
+    caughtUpAt: () => times[CAUGHT_UP]!,
     claim() {
       if (((written - Atomics.load(control, READ)) | 0) >= slots) return -1;
       const slot = (written >>> 0) % slots;
@@ -210,7 +213,7 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
 
 /** The thread's side of the ring made by makeSenderRing. */
 export function readSenderRing(buffer: SharedArrayBuffer, slots: number): SenderRingReader {
-  const { control, words, dues, bytes } = views(buffer, slots);
+  const { control, times, words, dues, bytes } = views(buffer, slots);
   const sent = new Uint8Array(slots);
   let taken = 0;
   let freed = 0;
@@ -245,6 +248,9 @@ export function readSenderRing(buffer: SharedArrayBuffer, slots: number): Sender
         index = (freed >>> 0) % slots;
       }
       Atomics.store(control, READ, freed);
+    },
+    caughtUp(now) {
+      times[CAUGHT_UP] = now; // an aligned double is never read torn
     },
   };
 }
