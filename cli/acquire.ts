@@ -16,7 +16,7 @@ import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { isLiveSpec, openInput, openLiveInput } from "../sources/open_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
-import { streamSource } from "../sources/stream_source.ts";
+import { stdinReadable, streamSource } from "../sources/stream_source.ts";
 import { readKey } from "../server/config.ts";
 import { LiveKeyError, LiveSender } from "../client/live_sender.ts";
 import { statSync } from "node:fs";
@@ -156,7 +156,7 @@ interface Feed {
 }
 
 async function openFeed(spec: string, options: { bitrate?: number; format?: ReturnType<typeof parseSampleFormat> }): Promise<Feed> {
-  if (spec === "-") return streamFeed(streamSource("stdin", process.stdin));
+  if (spec === "-") return streamFeed(streamSource("stdin", stdinReadable()));
   if (isLiveSpec(spec)) return streamFeed(await openLiveInput(spec, { format: options.format }));
   let regular = false;
   try {

@@ -14,7 +14,7 @@ import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorde
 import { Recorder, type RecordSummary } from "../recorder/recorder.ts";
 import { isLiveSpec, openLiveInput } from "../sources/open_input.ts";
 import type { Source } from "../sources/source.ts";
-import { streamSource } from "../sources/stream_source.ts";
+import { stdinReadable, streamSource } from "../sources/stream_source.ts";
 
 export const RECORD_HELP = `Usage: pacer record INPUT --out PATTERN [options]
 
@@ -140,7 +140,7 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
 
 async function openRecordInput(spec: string, format: SampleFormat | undefined): Promise<Source> {
   if (isLiveSpec(spec)) return openLiveInput(spec, { format });
-  if (spec === "-") return streamSource("stdin", process.stdin);
+  if (spec === "-") return streamSource("stdin", stdinReadable());
   try {
     if (statSync(spec).isDirectory()) throw new PacerError(`${spec}: is a directory`);
   } catch (error) {

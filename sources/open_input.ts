@@ -24,7 +24,7 @@ import { US_PER_S } from "../scheduler/clock.ts";
 import { describeOpenError, openFileSource } from "./file_source.ts";
 import { type M2tsSource, m2tsSource } from "./m2ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
-import { type StreamSource, streamSource } from "./stream_source.ts";
+import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
 import { pcrSeek, type PcrTimeline } from "./pcr_seek.ts";
 import { parseEndpoint } from "../foundation/net/endpoint.ts";
@@ -153,7 +153,7 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
     if ("format" in live) options = { ...options, format: (live as CaptureSource).format };
     return openLiveStream(live, options);
   }
-  if (spec === "-") return openStream("stdin", null, process.stdin, options);
+  if (spec === "-") return openStream("stdin", null, stdinReadable(), options);
   const size = regularFileSize(spec);
   if (size === null) return openStream(spec, spec, createReadStream(spec), options);
   return openFile(spec, size, options);

@@ -6,11 +6,23 @@
  *
  * @example
  * ```ts
- * const src = streamSource("-", process.stdin);
+ * const src = streamSource("stdin", stdinReadable());
  * ```
  */
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { SOURCE_END, type Source } from "./source.ts";
+
+/**
+ * Standard input as a Readable, for streamSource. Not `process.stdin`: Bun's (1.4.5) sometimes
+ * never emits 'end' when a 'data' handler pauses it and it is resumed soon after, which is what
+ * the queue bound below does, and a job then waits at the end of its pipe for ever (6 of 30
+ * `cat 5MB | bun` runs with that pattern here; oven-sh/bun#43100). Bun.stdin's own stream through
+ * Node's generic adapter pauses by not pulling, and always ends.
+ */
+export function stdinReadable(): Readable {
+  return Readable.fromWeb(Bun.stdin.stream() as WebReadableStream<Uint8Array>);
+}
 
 /** Most bytes queued before the producer is paused. */
 const QUEUE_LIMIT = 1 << 20;
