@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { PCR_HZ } from "../../protocol/mpegts.ts";
 import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetSeqnum, rtpSetTimestamp, rtpSetSsrc } from "../../protocol/rtp.ts";
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
-import { decodeCapture, startCapture } from "../helpers/capture.ts";
-import { havePeer, runPacer, startPacer } from "../helpers/pacer.ts";
+import { wireArrivals } from "../helpers/capture.ts";
+import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { freeUdpPort } from "../helpers/ports.ts";
 import { type Received, udpReceiver } from "../helpers/udp_receiver.ts";
 
@@ -118,8 +118,7 @@ async function gateway(scheme: "udp" | "rtp", expectedBytes: number, send: (port
   const rx = await udpReceiver();
   // Output times from the kernel (tshark), not from this process's event loop, which also runs
   // the bursty sender: a stall here would clump arrivals that left pacer evenly.
-  const pcap = join(tmp.dir, `gateway-${rx.port}.pcap`);
-  const capture = havePeer("tshark") ? await startCapture(`udp and dst port ${rx.port}`, pcap) : null;
+  const wire = await wireArrivals(rx.port);
   const child = startPacer(["play", `${scheme}://@127.0.0.1:${inPort}`, "--to", `udp://127.0.0.1:${rx.port}`, ...extra]);
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
@@ -132,12 +131,7 @@ async function gateway(scheme: "udp" | "rtp", expectedBytes: number, send: (port
   child.kill("SIGTERM");
   const code = await exited;
   rx.close();
-  if (!capture) return { packets: rx.packets, code, stderr };
-  await capture.stop();
-  const wire = decodeCapture(pcap, ["frame.time_epoch", "udp.length"]);
-  expect(wire.map(([, length]) => Number(length) - 8)).toEqual(rx.packets.map((p) => p.data.length));
-  const packets = rx.packets.map((p, i) => ({ data: p.data, atUs: Number(wire[i]![0]) * 1e6 }));
-  return { packets, code, stderr };
+  return { packets: await wire.retime(rx.packets), code, stderr };
 }
 
 describe("pacer play from a network input re-paces it (a gateway)", () => {
