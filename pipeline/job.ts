@@ -130,8 +130,8 @@ export interface JobResult {
 }
 
 export class Job implements DestinationHost, PacketInput {
-  /** Sized once the destinations are known (see fitToDestinations), then fixed. */
-  ring: ReadAheadBuffer;
+  /** Made once the destinations are known (see fitToDestinations), then fixed. */
+  ring!: ReadAheadBuffer;
   /** A destination with this many bytes or fewer left ahead of it asks for a load. */
   loadMark: number;
   /** How far a destination may be behind the leading one before it skips ahead (Infinity: no bound, see fitToDestinations). */
@@ -169,7 +169,6 @@ export class Job implements DestinationHost, PacketInput {
     const { input, byteClock } = options;
     this.bytesPerSecond = input.format ? bytesPerFrame(input.format) * input.format.rate : (byteClock?.byteRate() ?? 0);
     this.loadMark = loadMarkBytes(this.bytesPerSecond, this.chunkBytes);
-    this.ring = this.newRing();
     byteClock?.packets?.onGarbage((offset, length) => this.noteGarbage(offset, length));
     this.loadTimer = scheduler.timer("load", () => this.onLoad());
     this.graceTimer = scheduler.timer("retry", () => this.giveUpOnLaggards());
@@ -216,7 +215,7 @@ export class Job implements DestinationHost, PacketInput {
   private newRing(): ReadAheadBuffer {
     const lagRoom = Number.isFinite(this.lagBytes) ? this.lagBytes : 0;
     const ring = new ReadAheadBuffer(this.chunkBytes + this.loadMark + lagRoom, this.handOverHold);
-    ring.reset(this.options.startOffset ?? 0);
+    ring.reset(this.startOffset);
     return ring;
   }
 
@@ -240,9 +239,15 @@ export class Job implements DestinationHost, PacketInput {
       const holdS = leadUs / US_PER_S + HAND_OVER_HOLD_S;
       this.handOverHold = this.bytesPerSecond > 0 ? Math.max(MIN_HAND_OVER_HOLD_BYTES, Math.ceil(holdS * this.bytesPerSecond)) : this.chunkBytes;
     }
-    if (largest <= this.loadMark && !mayLag && leadUs === 0) return;
     this.loadMark = Math.max(this.loadMark, largest);
+    // Made here, once: a buffer made before and thrown away costs a server of a thousand jobs
+    // its touched pages (23 MiB at 1000) until a collection.
     this.ring = this.newRing();
+  }
+
+  /** The stream offset the job starts at (`--start`, mapped to bytes); its readers start there. */
+  get startOffset(): number {
+    return this.options.startOffset ?? 0;
   }
 
   get label(): string {
@@ -296,6 +301,8 @@ export class Job implements DestinationHost, PacketInput {
   }
 
   requestLoad(): void {
+    // Input may come while the outputs open, before there is a buffer: start() loads it.
+    if (this.ring === undefined) return;
     if (!this.loadTimer.scheduled && !this.inputEnded && !this.finished) {
       this.scheduler.schedule(this.loadTimer, this.scheduler.now());
     }
@@ -507,8 +514,8 @@ export class Job implements DestinationHost, PacketInput {
 
 /** A PCM job's destinations convert and stage frames; any other job's send the stream's bytes as they are. */
 async function readerFor(job: Job, format: SampleFormat | undefined, backend: Backend): Promise<UnitReader> {
-  if (!format) return new PacketReader(job, job.ring.start, backend.unitBytes, job.kind === "mpegts" ? TS_SIZE : 1);
-  return new PcmReader(job, job.ring.start, format, await converterFor(format, backend.format), backend.unitBytes);
+  if (!format) return new PacketReader(job, job.startOffset, backend.unitBytes, job.kind === "mpegts" ? TS_SIZE : 1);
+  return new PcmReader(job, job.startOffset, format, await converterFor(format, backend.format), backend.unitBytes);
 }
 
 async function converterFor(input: SampleFormat, output: SampleFormat | undefined): Promise<PcmConverter | null> {
