@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseWavHeader } from "../../protocol/wav.ts";
 import { writeTestAsoundrc } from "../helpers/asoundrc.ts";
+import { wireArrivals } from "../helpers/capture.ts";
 import { havePeer, runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
@@ -52,6 +53,8 @@ describe("alsa: capture as an input", () => {
   test("pacer play alsa:DEVICE --to udp://…: the capture goes out in real time, byte for byte", async () => {
     const rc = writeTestAsoundrc({ inFile: captured });
     const rx = await udpReceiver();
+    // Kernel arrival times: the span's 100 ms of margin is one stall of this process at the first datagram.
+    const wire = await wireArrivals(rx.port);
     try {
       const child = startPacer(["play", "alsa:pacer_test", "--format", "s16le:48000:2", "--latency", "50", "--to", `udp://127.0.0.1:${rx.port}?pkt=1152`], { env: rc.env });
       let stderr = "";
@@ -64,14 +67,17 @@ describe("alsa: capture as an input", () => {
       expect(stderr).toBe("");
       const got = Buffer.concat(rx.packets.map((p) => p.data));
       expect(got.subarray(0, captured.length).equals(captured)).toBe(true);
+      const packets = await wire.retime(rx.packets);
       // Paced by the sample clock, not at the capture's (instant) speed: 0.5 s took about 0.5 s.
-      const first = rx.packets[0]!.atUs;
-      const end = rx.packets.findIndex((_, i) => rx.packets.slice(0, i + 1).reduce((n, p) => n + p.data.length, 0) >= captured.length);
-      const spanMs = (rx.packets[end]!.atUs - first) / 1000;
+      const first = packets[0]!.atUs;
+      let bytesTo = 0;
+      const end = packets.findIndex((p) => (bytesTo += p.data.length) >= captured.length);
+      const spanMs = (packets[end]!.atUs - first) / 1000;
       console.log(`capture to udp: 0.5 s of audio went out over ${spanMs.toFixed(0)} ms`);
       expect(spanMs).toBeGreaterThan(400);
     } finally {
       rx.close();
+      await wire.close();
       rc.cleanup();
     }
   }, 20_000);
