@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { decodeReply } from "../../protocol/control.ts";
+import { ControlClient } from "../../client/control_client.ts";
+import { type ControlReply, decodeReply } from "../../protocol/control.ts";
 import { RTP_HEADER_SIZE } from "../../protocol/rtp.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
@@ -169,21 +170,73 @@ describe("pacer serve", () => {
   });
 
   test("interest keeps a stream alive past the timeout", async () => {
+    // Interests from this process, not `pacer ctl` runs: a process start on a loaded host can take
+    // longer than the margin between them. Each request's send and reply times bound when the
+    // server acted on it, so the test measures, rather than assumes, that no two refreshes were a
+    // timeout apart.
+    const TIMEOUT_US = 2_000_000; // interest_timeout
     const rx = await udpReceiver();
+    const client = await ControlClient.open(serve.address);
+    const nowUs = () => Bun.nanoseconds() / 1000;
+    const ask = async (op: "play" | "interest" | "status" | "stop", args: Record<string, unknown>) => {
+      const sentUs = nowUs();
+      const reply: ControlReply = await client.request(op, args, { ttlMs: 5_000 });
+      const result = (reply.ok ? reply.result : reply.error) as Record<string, unknown>;
+      return { reply, result, sentUs, repliedUs: nowUs() };
+    };
+    let keeping = true;
+    let keeper: Promise<void> = Promise.resolve();
     try {
-      const job = (await ctl("play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`)).stdout.trim();
-      for (let i = 0; i < 4; i++) {
-        await Bun.sleep(700);
-        expect((await ctl("interest", job)).code).toBe(0);
-      }
+      const play = await ask("play", { source: "clip.ts", loop: true, to: [`rtp://127.0.0.1:${rx.port}`] });
+      expect(play.reply.ok).toBe(true);
+      const job = play.result.job as string;
+      expect(play.result.interest_timeout).toBe(TIMEOUT_US / 1e6);
+      // An interest every 0.5 s until the checks below are done.
+      const interests = [play];
+      keeper = (async () => {
+        while (keeping) {
+          await Bun.sleep(500);
+          if (keeping) interests.push(await ask("interest", { job }));
+        }
+      })();
+      // Past a timeout and a second after the play: without the interests the job has expired by then.
+      while (nowUs() - play.repliedUs < TIMEOUT_US + 1_000_000) await Bun.sleep(50);
+      // `pacer ctl interest` renews it too (the in-process interests go on meanwhile, however long it takes to start).
+      const renewed = await ctl("interest", job);
       const count = rx.packets.length;
-      await Bun.sleep(200);
-      expect(rx.packets.length).toBeGreaterThan(count); // still streaming after 2.8 s + ctl time
-      expect((await ctl("stop", job)).code).toBe(0);
+      for (let i = 0; i < 40 && rx.packets.length <= count; i++) await Bun.sleep(25);
+      const streaming = rx.packets.length > count;
+      const status = await ask("status", { job });
+      keeping = false;
+      await keeper;
+      const stop = await ask("stop", { job });
+
+      // Every interest was accepted and renewed the job for a whole timeout.
+      for (const interest of interests.slice(1)) expect(interest.result).toEqual({ job, expires_in: TIMEOUT_US / 1e6 });
+      // Each refresh came less than a timeout after the one before (the first, the play's), and the
+      // status and the stop less than a timeout after the last one answered before they were sent:
+      // the server acted on each request between its send and its reply. Only a stall of this
+      // process of 1.5 s breaks this.
+      const gapsUs = interests.slice(1).map((interest, i) => interest.repliedUs - interests[i]!.sentUs);
+      const lastBefore = (at: { sentUs: number }) => interests.filter((i) => i.repliedUs <= at.sentUs).at(-1)!;
+      gapsUs.push(status.repliedUs - lastBefore(status).sentUs, stop.repliedUs - lastBefore(stop).sentUs);
+      expect(Math.max(...gapsUs)).toBeLessThan(TIMEOUT_US);
+      // So the job, which the play alone kept until a timeout after its reply at most, still runs
+      // more than a second after that, and streams.
+      expect(status.sentUs - play.repliedUs).toBeGreaterThan(TIMEOUT_US + 1_000_000);
+      expect(status.result).toMatchObject({ job: { state: "running" } });
+      expect(streaming).toBe(true);
+      expect(renewed.stderr).toBe("");
+      expect(renewed.code).toBe(0);
+      expect(renewed.stdout).toBe(`${job}: interest renewed for 2 s\n`);
+      expect(stop.result).toEqual({ job, stopped: true });
     } finally {
+      keeping = false;
+      await keeper;
+      client.close();
       rx.close();
     }
-  });
+  }, 15_000);
 
   test("list shows the media catalogue with durations; ping answers; queue is not yet available", async () => {
     const list = await ctl("list");
