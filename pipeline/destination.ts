@@ -246,7 +246,9 @@ export class Destination {
       }
       return;
     }
-    const due = this.pace.deadline(reader.mediaUs() - this.backend.aheadUs, now);
+    // Never due before the unit just sent: a backend's lead of media (ahead) puts the first
+    // units' media time before the start, and a sender thread sends earliest due first.
+    const due = Math.max(deadline, this.pace.deadline(reader.mediaUs() - this.backend.aheadUs, now));
     const lead = this.backend.leadUs ?? 0;
     if (lead === 0) return this.sendAt(due, due);
     // Handed over on a grid, so that many destinations' hand-overs share one wake-up of this

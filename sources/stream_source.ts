@@ -21,8 +21,12 @@ import { SOURCE_END, type Source } from "./source.ts";
  * Node's generic adapter pauses by not pulling, and always ends.
  */
 export function stdinReadable(): Readable {
-  return Readable.fromWeb(Bun.stdin.stream() as WebReadableStream<Uint8Array>);
+  // One for the process: Bun.stdin's stream can be read once (`play - -` names it twice).
+  stdin ??= Readable.fromWeb(Bun.stdin.stream() as WebReadableStream<Uint8Array>);
+  return stdin;
 }
+
+let stdin: Readable | null = null;
 
 /** Most bytes queued before the producer is paused. */
 const QUEUE_LIMIT = 1 << 20;

@@ -30,7 +30,7 @@ import { SendPacing } from "../../../scheduler/send_pacing.ts";
 import type { BackendCounters } from "../../backend.ts";
 import type { UdpSender, UdpSenderOptions } from "../udp_sender.ts";
 import type { SharedBytes } from "../../../foundation/shared_bytes.ts";
-import { CLOSE_SLOT, HEADER_ROOM, INLINE_MAX, makeSenderRing, type SenderRing } from "./ring.ts";
+import { CLOSE_SLOT, HEADER_ROOM, INLINE_BYTES, INLINE_MAX, makeSenderRing, type SenderRing } from "./ring.ts";
 import type { FromThread, ToThread } from "./thread.ts";
 
 /**
@@ -51,10 +51,19 @@ const RING_SLOTS = wholeNumberOrNull(process.env.PACER_SENDER_RING_SLOTS, 1 << 2
  * its destinations wait and go late, as they would on the main thread, rather than lose
  * datagrams. 50 ms: well inside the 0.1 s a job keeps behind its readers for the thread
  * (pipeline/job.ts), so the bytes of what it holds are never reused before it sends them; well
- * past the 4 ms a thread that keeps up goes between passes. (Not the age of its oldest datagram:
- * one offered again after a wait keeps its old due time, and would look like a thread behind.)
+ * past the 4 ms a thread that keeps up goes between passes. The thread counts its catch-ups and
+ * this thread times them on its own clock: no clock of the thread's is compared (a wall-clock
+ * step between their starts would skew one), and not the age of its oldest datagram (one offered
+ * again after a wait keeps its old due time, and would look like a thread behind).
  */
 const BEHIND_LIMIT_US = 50_000;
+/**
+ * What a full thread keeps for what does not wait, per destination on it: three slots (an RTCP
+ * report riding on a datagram, its BYE, its close), up to half the ring, with this many arena
+ * bytes each (an RTCP compound is at most a few hundred).
+ */
+const RESERVE_SLOTS = 3;
+const RESERVE_BYTES_PER_SLOT = 512;
 /** How often a full thread is looked at, µs, while destinations wait for it: one timer, not one per destination. */
 const ROOM_CHECK_US = 1_000;
 
@@ -144,15 +153,19 @@ class SenderThread {
   private readonly freeIds: number[] = [];
   lateness: LatenessData | null = null;
   failure: Error | null = null;
-  /** Destinations that found the thread full, told (ready) when it has room again. */
-  private readonly waiting: (() => void)[] = [];
+  /** Destinations that found the thread full, told (ready) when it has room again; each once. */
+  private readonly waiting = new Set<() => void>();
   private readonly roomCheck: Timer;
+  /** The thread's catch-up count when it last changed, and when (this thread's clock). */
+  private catchUps = 0;
+  private caughtUpAt: number;
 
   constructor(
     private readonly onLateness: () => void,
     private readonly scheduler: Scheduler,
   ) {
     this.roomCheck = scheduler.timer("retry", (_, now) => this.checkRoom(now));
+    this.caughtUpAt = scheduler.now(); // a thread that never starts is behind after the limit
     this.worker.unref();
     this.worker.onmessage = (event: MessageEvent<FromThread>) => this.receive(event.data);
     this.worker.onerror = (event) => this.fail(new Error(`a sender thread failed: ${event.message}`));
@@ -160,24 +173,40 @@ class SenderThread {
   }
 
   /**
-   * True while the thread cannot take a datagram: its ring is full, or it has not caught up for
-   * BEHIND_LIMIT_US. `ready` is then called once it has room again.
+   * True while the thread cannot take a datagram: its ring or its arena is full but for a reserve,
+   * it has not caught up for BEHIND_LIMIT_US, or destinations already wait (they go first).
+   * `ready` is then called once it has room again.
    */
   full(ready: (() => void) | undefined): boolean {
     const now = this.scheduler.now();
-    if (this.ring.free() > 0 && !(this.ring.caughtUpAt() < now - BEHIND_LIMIT_US)) return false;
+    const reserve = Math.min(this.ring.slots >> 1, RESERVE_SLOTS * this.destinations.size);
+    if (this.waiting.size === 0 && this.hasRoom(now, reserve, reserve * RESERVE_BYTES_PER_SLOT + INLINE_MAX, BEHIND_LIMIT_US)) return false;
     if (ready) {
-      if (this.waiting.length === 0) this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
-      this.waiting.push(ready);
+      if (this.waiting.size === 0) this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
+      this.waiting.add(ready);
     }
     return true;
   }
 
-  /** Room again, with a margin (a quarter of the ring, half the limit), so that they do not stop again at once. */
+  /** More than `slots` slots and `bytes` of arena free, and caught up within `withinUs`. */
+  private hasRoom(now: number, slots: number, bytes: number, withinUs: number): boolean {
+    const ring = this.ring;
+    const catchUps = ring.catchUps();
+    if (catchUps !== this.catchUps) {
+      this.catchUps = catchUps;
+      this.caughtUpAt = now;
+    }
+    return ring.free() > slots && ring.inlineFree() > bytes && now - this.caughtUpAt <= withinUs;
+  }
+
+  /** Room again, with a margin (a quarter of the ring and arena, half the limit), so that they do not stop again at once. */
   private checkRoom(now: number): void {
-    const room = this.failure !== null || (this.ring.free() >= this.ring.slots / 4 && !(this.ring.caughtUpAt() < now - BEHIND_LIMIT_US / 2));
-    if (!room) return this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
-    for (const ready of this.waiting.splice(0)) ready();
+    if (this.failure === null && !this.hasRoom(now, this.ring.slots / 4, INLINE_BYTES / 4, BEHIND_LIMIT_US / 2)) {
+      return this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
+    }
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    for (const ready of waiting) ready();
   }
 
   post(message: ToThread): void {

@@ -47,8 +47,7 @@ export const INLINE_MAX = 2048;
 /** Control words (Int32) at the head of the buffer. */
 const WRITE = 0; // slots published, ever (wraps at 2^32, compared as differences)
 const READ = 1; // slots freed, ever
-/** Float64 words of the same head: the thread's last catch-up time, µs on the main thread's clock. */
-const CAUGHT_UP = 1;
+const CAUGHT_UP = 2; // passes in which the thread sent everything then due, ever (wraps)
 const CONTROL_BYTES = 64;
 
 /** Word offsets within a slot (u32). */
@@ -75,8 +74,10 @@ export interface SenderRing {
   claim(): number;
   /** How many slots are free (claim returns -1 at none). */
   free(): number;
-  /** When the thread last had sent everything then due (its pass's time; Infinity before its first, not behind). */
-  caughtUpAt(): number;
+  /** How many passes the thread has ended with everything then due sent (it counts; the main thread times it). */
+  catchUps(): number;
+  /** Bytes the inline arena could take now, at least (a datagram never wraps its end, so one may need its length more). */
+  inlineFree(): number;
   /** Room for an inline datagram of `length` bytes for the claimed `slot`: its index in `bytes`, or -1 when the arena is full. */
   inlineRoom(slot: number, length: number): number;
   /** Makes a claimed slot visible: a datagram of `length` bytes written at `at` in `bytes` (or CLOSE_SLOT). */
@@ -112,13 +113,12 @@ export interface SenderRingReader {
   position(slot: number): number;
   /** Frees a slot once its datagram is staged (copied into the socket's batch). */
   release(slot: number): void;
-  /** Says it has sent everything due by `now` (the main thread holds datagrams back while this lags: pool.ts). */
-  caughtUp(now: number): void;
+  /** Says it has sent everything then due (the main thread holds datagrams back while this stops: pool.ts). */
+  caughtUp(): void;
 }
 
 interface Views {
   control: Int32Array;
-  times: Float64Array;
   words: Uint32Array;
   dues: Float64Array;
   bytes: Buffer;
@@ -129,7 +129,6 @@ const arenaAt = (slots: number) => CONTROL_BYTES + slots * SLOT_BYTES;
 function views(buffer: SharedArrayBuffer, slots: number): Views {
   return {
     control: new Int32Array(buffer, 0, CONTROL_BYTES / 4),
-    times: new Float64Array(buffer, 0, CONTROL_BYTES / 8),
     words: new Uint32Array(buffer, CONTROL_BYTES, (slots * SLOT_BYTES) / 4),
     dues: new Float64Array(buffer, CONTROL_BYTES, (slots * SLOT_BYTES) / 8),
     bytes: Buffer.from(buffer),
@@ -141,11 +140,10 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
   // Indices count up and wrap at 2^32, so the slot count must divide it.
   if (!Number.isInteger(Math.log2(slots))) throw new RangeError("a sender ring's slots must be a power of two");
   const buffer = new SharedArrayBuffer(arenaAt(slots) + inlineBytes);
-  const { control, times, words, dues, bytes } = views(buffer, slots);
+  const { control, words, dues, bytes } = views(buffer, slots);
   // The slots are touched now, while destinations open: the first lap over fresh pages otherwise
   // page-faults every 64 slots on the main thread's sends. The arena is touched as it is used.
   bytes.fill(1, 0, arenaAt(slots)).fill(0, 0, arenaAt(slots));
-  times[CAUGHT_UP] = Infinity;
   const arena = arenaAt(slots);
   let written = 0;
   /** Arena bytes taken, ever; and where each slot's share began (its start frees it). */
@@ -154,6 +152,11 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
   let base = 0;
   const takenAt = new Float64Array(slots);
   const header = (slot: number) => (slot * SLOT_BYTES) >> 2;
+  /** Arena bytes held: from where the oldest slot still held began (its takenAt); none held, none. */
+  const inlineInUse = () => {
+    const read = Atomics.load(control, READ);
+    return read === written ? 0 : taken - takenAt[(read >>> 0) % slots]!;
+  };
   const publish = (slot: number, destination: number, length: number, dueUs: number, marker: boolean) => {
     const word = header(slot);
     dues[word >> 1] = dueUs;
@@ -167,7 +170,8 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
     slots,
     bytes,
     free: () => slots - ((written - Atomics.load(control, READ)) | 0),
-    caughtUpAt: () => times[CAUGHT_UP]!,
+    catchUps: () => Atomics.load(control, CAUGHT_UP),
+    inlineFree: () => inlineBytes - inlineInUse(),
     claim() {
       if (((written - Atomics.load(control, READ)) | 0) >= slots) return -1;
       const slot = (written >>> 0) % slots;
@@ -175,9 +179,7 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
       return slot;
     },
     inlineRoom(slot, length) {
-      const read = Atomics.load(control, READ);
-      // What the oldest slot still held began at its takenAt; none held: all is free.
-      const inUse = read === written ? 0 : taken - takenAt[(read >>> 0) % slots]!;
+      const inUse = inlineInUse();
       // Nothing inline held: start again at the beginning, so a trickle (RTCP) never walks the whole arena.
       if (inUse === 0) base = taken;
       let start = (taken - base) % inlineBytes;
@@ -213,7 +215,7 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
 
 /** The thread's side of the ring made by makeSenderRing. */
 export function readSenderRing(buffer: SharedArrayBuffer, slots: number): SenderRingReader {
-  const { control, times, words, dues, bytes } = views(buffer, slots);
+  const { control, words, dues, bytes } = views(buffer, slots);
   const sent = new Uint8Array(slots);
   let taken = 0;
   let freed = 0;
@@ -249,8 +251,8 @@ export function readSenderRing(buffer: SharedArrayBuffer, slots: number): Sender
       }
       Atomics.store(control, READ, freed);
     },
-    caughtUp(now) {
-      times[CAUGHT_UP] = now; // an aligned double is never read torn
+    caughtUp() {
+      Atomics.add(control, CAUGHT_UP, 1);
     },
   };
 }

@@ -110,7 +110,7 @@ const due = scheduler.timer("send", (_timer, firedAt) => {
   for (;;) {
     r.take(take);
     sendDue(r, q, now);
-    r.caughtUp(now);
+    r.caughtUp();
     flushBatches(scheduler);
     scheduler.notePass(now);
     // At most a pass a window, as the main thread's (scheduler.ts batchedWakeAt).

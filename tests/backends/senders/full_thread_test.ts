@@ -1,5 +1,5 @@
 /**
- * A sender thread that cannot keep up (its hand-over ring full, or its oldest datagram 50 ms late)
+ * A sender thread that cannot keep up (its hand-over ring full, or not caught up for 50 ms)
  * takes no more: its destinations offer their datagrams again a little later and go late, as they
  * would on the main thread, and lose nothing. Story: one job to 20 receivers through one thread
  * whose ring holds 32 datagrams (PACER_SENDER_RING_SLOTS), a fifth of what 20 streams hand over
@@ -22,7 +22,8 @@ test("a full sender thread holds its destinations back; every receiver gets the 
   writeFileSync(file, source);
   const receivers = await Promise.all(Array.from({ length: 20 }, () => udpReceiver()));
   const to = receivers.flatMap((r, i) => ["--to", `${i % 2 ? "rtp" : "udp"}://127.0.0.1:${r.port}`]);
-  const run = await runPacer(["play", file, "--senders", "1", ...to], { env: { PACER_SENDER_RING_SLOTS: "32" } });
+  // 64 slots: half kept for the 20 outputs' reports and closes, and the other 32 too few for their hand-overs.
+  const run = await runPacer(["play", file, "--senders", "1", ...to], { env: { PACER_SENDER_RING_SLOTS: "64" } });
   await Bun.sleep(100);
   for (const r of receivers) r.close();
   expect(run.stderr).toBe("");
@@ -35,4 +36,48 @@ test("a full sender thread holds its destinations back; every receiver gets the 
     expect(r.packets.at(-1)!.atUs - r.packets[0]!.atUs).toBeGreaterThan(300_000);
     if (i % 2) r.packets.forEach((p, k) => expect(p.data.readUInt16BE(2)).toBe((r.packets[0]!.data.readUInt16BE(2) + k) & 0xffff));
   });
+}, 30_000);
+
+test("datagrams copied into the ring (RTP L16, converted) wait for room in its byte arena, not dropped: 8 streams of 192 kHz × 8 channels, a 1 s lead", async () => {
+  // 24.6 MB of them a second against a 16 MiB arena: a 1 s lead fills it before ring or clock would stop them.
+  const seconds = 1;
+  const bytesPerSecond = 192_000 * 8 * 2;
+  const file = join(tmp.dir, "wide.raw");
+  writeFileSync(file, Buffer.alloc(seconds * bytesPerSecond, 3));
+  const receivers = await Promise.all(Array.from({ length: 8 }, () => udpReceiver()));
+  const to = receivers.flatMap((r) => ["--to", `rtp://127.0.0.1:${r.port}?rtcp=off`]);
+  const run = await runPacer(["play", file, "--format", "s16le:192000:8", "--senders", "1", ...to], {
+    env: { PACER_SENDER_LEAD_US: "1000000", PACER_SENDER_RING_SLOTS: "65536" },
+  });
+  await Bun.sleep(200);
+  for (const r of receivers) r.close();
+  expect(run.stderr).toBe("");
+  expect(run.code).toBe(0);
+  for (const r of receivers) {
+    expect(r.packets.reduce((n, p) => n + p.data.length - 12, 0)).toBe(seconds * bytesPerSecond);
+    // In order: the first units, sent at once to fill the receiver's buffer (rtp's ahead), once
+    // went out after those behind them, whose media time put them due before the start.
+    r.packets.forEach((p, k) => expect(p.data.readUInt16BE(2)).toBe((r.packets[0]!.data.readUInt16BE(2) + k) & 0xffff));
+  }
+}, 30_000);
+
+test("RTCP on the stream's port (rtcp=mux) always finds a slot: a full thread keeps some for what does not wait", async () => {
+  const source = makeCbrTs({ bitrate: 6_000_000, duration: 4 });
+  const file = join(tmp.dir, "four_seconds.ts");
+  writeFileSync(file, source);
+  const receivers = await Promise.all(Array.from({ length: 16 }, () => udpReceiver()));
+  const to = receivers.flatMap((r) => ["--to", `rtp://127.0.0.1:${r.port}?rtcp=mux`]);
+  // 128 slots: 48 kept for the 16 outputs' reports, BYEs and closes, and 80 too few for the 182
+  // datagrams they hand over within a lead.
+  const run = await runPacer(["play", file, "--senders", "1", ...to], { env: { PACER_SENDER_RING_SLOTS: "128" } });
+  await Bun.sleep(100);
+  for (const r of receivers) r.close();
+  expect(run.stderr).toBe("");
+  expect(run.code).toBe(0);
+  for (const r of receivers) {
+    // RTP (PT 33) and RTCP (SR 200 ... BYE 203) share the port; the data is whole, and reports came.
+    const isRtcp = (p: { data: Buffer }) => p.data[1]! >= 200 && p.data[1]! <= 204;
+    expect(Buffer.concat(r.packets.filter((p) => !isRtcp(p)).map((p) => p.data.subarray(12))).equals(Buffer.from(source))).toBe(true);
+    expect(r.packets.filter(isRtcp).length).toBeGreaterThanOrEqual(2);
+  }
 }, 30_000);

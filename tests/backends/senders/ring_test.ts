@@ -156,12 +156,19 @@ describe("sender ring", () => {
     expect(seen).toEqual(Array.from({ length: 5000 }, (_, i) => i));
   });
 
-  test("the thread's last catch-up is read on the main thread's side (Infinity until its first pass)", () => {
+  test("the thread's catch-ups are counted on the main thread's side, and the arena's free bytes shrink and grow with inline slots", () => {
     const ring = makeSenderRing(4, 1024);
     const reader = readSenderRing(ring.buffer, 4);
-    expect(ring.caughtUpAt()).toBe(Infinity);
-    reader.caughtUp(1_234_567.5);
-    expect(ring.caughtUpAt()).toBe(1_234_567.5);
+    expect(ring.catchUps()).toBe(0);
+    reader.caughtUp();
+    reader.caughtUp();
+    expect(ring.catchUps()).toBe(2);
+    expect(ring.inlineFree()).toBe(1024);
+    const slot = ring.claim();
+    ring.publishInline(slot, 1, ring.inlineRoom(slot, 300), 300, 0);
+    expect(ring.inlineFree()).toBe(724);
+    taken(reader).forEach((s) => reader.release(s));
+    expect(ring.inlineFree()).toBe(1024);
   });
 
   test("the slot count is a power of two", () => {
