@@ -86,6 +86,11 @@ export interface Backend {
   sendInPlace?(media: SharedBytes, offset: number, position: number, length: number, timing: UnitTiming): number;
   /** Readies `media`, the job's read-ahead buffer, for sendInPlace before the job starts (a sender thread is given it). */
   shareMedia?(media: SharedBytes): Promise<void>;
+  /**
+   * True while it cannot take a unit without dropping it (a sender thread that has fallen
+   * behind); `ready` is then called once it can. Asked before each unit is read.
+   */
+  full?(ready: () => void): boolean;
   /** A pause of the stream (nothing is sent meanwhile): a sound card holds its place rather than run dry. */
   pause?(paused: boolean): void;
   /** The m= section for `--sdp`, for RTP outputs. */
@@ -103,11 +108,6 @@ export interface BackendContext {
   scheduler: Scheduler;
   /** A backend that can no longer work calls this; the job stops this destination with the error. */
   fail(error: Error): void;
-  /**
-   * A backend that took nothing because it was full (a sender thread behind) calls this once it
-   * can take again: the destination offers its unit at once rather than on its next retry.
-   */
-  ready?(): void;
 }
 
 export interface BackendFactory {

@@ -34,7 +34,6 @@ export const udpBackend: BackendFactory = {
       pacing: sender.pacing,
       counters,
       send(unit, timing) {
-        if (sender.full?.(ctx.ready)) return 0; // offered again when it has room
         if (sender.send(unit, timing.dueUs, timing.marker)) {
           counters.units++;
           counters.bytes += unit.length;
@@ -42,10 +41,10 @@ export const udpBackend: BackendFactory = {
         return unit.length;
       },
       shareMedia: sender.shareMedia && ((media) => sender.shareMedia!(media)),
+      full: sender.full && ((ready) => sender.full!(ready)),
       sendInPlace:
         sender.sendInPlace &&
         ((media, offset, position, length, timing) => {
-          if (sender.full?.(ctx.ready)) return 0;
           if (sender.sendInPlace!(null, 0, media, offset, position, length, timing.dueUs, timing.marker)) {
             counters.units++;
             counters.bytes += length;

@@ -29,9 +29,9 @@ const PARTIAL_AFTER_US = 50_000;
 /** A stream backend that took only part of a unit is offered the rest this much later. */
 const BACKPRESSURE_RETRY_US = 2_000;
 /**
- * A sender thread that has fallen behind (took nothing) says when it has room again (ready); this
- * is only the latest the unit is offered again. A thousand destinations looking every few ms would
- * take the CPU the thread needs to catch up.
+ * A full backend (a sender thread behind) says when it has room again (ready); this is only the
+ * latest the unit is offered again. A thousand destinations looking every few ms would take the
+ * CPU the thread needs to catch up.
  */
 const FULL_RETRY_US = 100_000;
 /** Hand-overs to a backend with a lead (a sender thread) fall on this grid, µs: see onSend. */
@@ -73,8 +73,11 @@ export class Destination {
   private readonly unit: Buffer;
   private starving = false;
   private starvedAt = 0;
-  /** Its backend took nothing last time (full): ready() offers the unit again. */
+  /** Its backend was full at its last send event: `ready` offers the unit again. */
   private waitingForRoom = false;
+  private readonly ready = () => {
+    if (this.waitingForRoom && this.state === "running") this.host.scheduler.schedule(this.timer, this.host.scheduler.now());
+  };
   private marker = true;
   private readonly timing: UnitTiming = { sendUs: 0, frame: 0, marker: true, dueUs: 0 };
   /** When the next unit is due (scheduler time); its send event fires the backend's `leadUs` earlier. */
@@ -124,11 +127,6 @@ export class Destination {
   /** New data arrived: a starving destination tries again now. */
   wake(): void {
     if (this.starving && this.state === "running") this.host.scheduler.schedule(this.timer, this.host.scheduler.now());
-  }
-
-  /** Its backend, full when it was last offered a unit, can take again: offer it now. */
-  ready(): void {
-    if (this.waitingForRoom && this.state === "running") this.host.scheduler.schedule(this.timer, this.host.scheduler.now());
   }
 
   stop(): void {
@@ -188,6 +186,10 @@ export class Destination {
     if (this.state !== "running") return;
     const reader = this.reader;
     const backend = this.backend;
+    // A full backend takes nothing: the unit stays unread and due when it was, so a sender thread
+    // (earliest due first) never puts the next one before it; ready() offers it again.
+    this.waitingForRoom = backend.full?.(this.ready) ?? false;
+    if (this.waitingForRoom) return this.sendAt(this.dueUs, now + FULL_RETRY_US);
     const inPlace = this.inPlace ? reader.nextInPlace!(this.unit.length) : -1;
     let length = inPlace >= 0 ? inPlace : reader.next(this.unit);
     if (length === 0 && this.starving && now - this.starvedAt >= PARTIAL_AFTER_US && reader.nextPartial) {
@@ -208,7 +210,6 @@ export class Destination {
       return;
     }
     if (this.starving) this.resumeAfterGap(now);
-    this.waitingForRoom = false;
     const deadline = this.dueUs;
     const timing = this.timing;
     timing.dueUs = deadline;
@@ -236,14 +237,7 @@ export class Destination {
     }
     reader.advance(taken);
     if (taken < length) {
-      if (taken === 0 && this.backend.leadUs) {
-        // A full sender thread: offered again when it says it has room (ready), still due when it
-        // was, so the thread (which sends earliest due first) never puts the next one before it.
-        this.waitingForRoom = true;
-        this.sendAt(deadline, now + FULL_RETRY_US);
-      } else {
-        this.sendAt(now + BACKPRESSURE_RETRY_US, now + BACKPRESSURE_RETRY_US);
-      }
+      this.sendAt(now + BACKPRESSURE_RETRY_US, now + BACKPRESSURE_RETRY_US);
       return;
     }
     // Never due before the unit just sent: a backend's lead of media (ahead) puts the first

@@ -193,7 +193,6 @@ export class Job implements DestinationHost, PacketInput {
           log: log.child({ dest: target }),
           scheduler: options.scheduler,
           fail: (error) => destination?.fail(error),
-          ready: () => destination?.ready(),
         };
         const backend = await factory.create(target, stream, ctx);
         opened.push(backend);

@@ -70,7 +70,7 @@ export interface UdpSender {
    * behind (senders/pool.ts); `ready` is then called once it can. The caller offers the datagram
    * again then, so the stream goes late rather than losing it, as on the main thread. Absent: never.
    */
-  full?(ready?: () => void): boolean;
+  full?(ready: () => void): boolean;
   /** Closes it; a sender thread's resolves once the datagrams handed to it have gone out. */
   close(): void | Promise<void>;
   readonly localPort: number;

@@ -211,7 +211,6 @@ export const rtpBackend: BackendFactory = {
       pacing: sender.pacing,
       counters,
       send(unit, timing) {
-        if (sender.full?.(ctx.ready)) return 0; // offered again when it has room, before it takes a sequence number
         const ticks = writeHeader(unit.length, timing);
         packet.set(unit, RTP_HEADER_SIZE);
         const datagram = unit.length === plan.unitBytes ? packet : packet.subarray(0, RTP_HEADER_SIZE + unit.length);
@@ -221,10 +220,10 @@ export const rtpBackend: BackendFactory = {
       // The header goes with where the unit lies: the sender copies it from there into its batch
       // (a sender thread, when it is due).
       shareMedia: sender.shareMedia && ((media) => sender.shareMedia!(media)),
+      full: sender.full && ((ready) => sender.full!(ready)),
       sendInPlace:
         sender.sendInPlace &&
         ((media, offset, position, length, timing) => {
-          if (sender.full?.(ctx.ready)) return 0;
           const ticks = writeHeader(length, timing);
           afterSend(length, timing, ticks, sender.sendInPlace!(packet, RTP_HEADER_SIZE, media, offset, position, length, timing.dueUs, timing.marker));
           return length;

@@ -177,14 +177,12 @@ class SenderThread {
    * it has not caught up for BEHIND_LIMIT_US, or destinations already wait (they go first).
    * `ready` is then called once it has room again.
    */
-  full(ready: (() => void) | undefined): boolean {
+  full(ready: () => void): boolean {
     const now = this.scheduler.now();
     const reserve = Math.min(this.ring.slots >> 1, RESERVE_SLOTS * this.destinations.size);
     if (this.waiting.size === 0 && this.hasRoom(now, reserve, reserve * RESERVE_BYTES_PER_SLOT + INLINE_MAX, BEHIND_LIMIT_US)) return false;
-    if (ready) {
-      if (this.waiting.size === 0) this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
-      this.waiting.add(ready);
-    }
+    if (this.waiting.size === 0) this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
+    this.waiting.add(ready);
     return true;
   }
 
@@ -204,9 +202,9 @@ class SenderThread {
     if (this.failure === null && !this.hasRoom(now, this.ring.slots / 4, INLINE_BYTES / 4, BEHIND_LIMIT_US / 2)) {
       return this.scheduler.schedule(this.roomCheck, now + ROOM_CHECK_US);
     }
-    const waiting = [...this.waiting];
+    // ready() only schedules its destination's send event: nothing is added meanwhile.
+    for (const ready of this.waiting) ready();
     this.waiting.clear();
-    for (const ready of waiting) ready();
   }
 
   post(message: ToThread): void {
