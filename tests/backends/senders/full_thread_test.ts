@@ -10,6 +10,7 @@ import { afterAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, makeTempDir } from "../../helpers/mpeg_fixtures.ts";
+import { wireArrivals } from "../../helpers/capture.ts";
 import { runPacer } from "../../helpers/pacer.ts";
 import { udpReceiver } from "../../helpers/udp_receiver.ts";
 
@@ -22,20 +23,30 @@ test("a full sender thread holds its destinations back; every receiver gets the 
   writeFileSync(file, source);
   const receivers = await Promise.all(Array.from({ length: 20 }, () => udpReceiver()));
   const to = receivers.flatMap((r, i) => ["--to", `${i % 2 ? "rtp" : "udp"}://127.0.0.1:${r.port}`]);
-  // 64 slots: half kept for the 20 outputs' reports and closes, and the other 32 too few for their hand-overs.
-  const run = await runPacer(["play", file, "--senders", "1", ...to], { env: { PACER_SENDER_RING_SLOTS: "64" } });
-  await Bun.sleep(100);
-  for (const r of receivers) r.close();
-  expect(run.stderr).toBe("");
-  expect(run.code).toBe(0);
-  receivers.forEach((r, i) => {
-    // RTP's 12-byte header is taken off; its sequence numbers run on, one per datagram.
-    const payloads = r.packets.map((p) => (i % 2 ? p.data.subarray(12) : p.data));
-    expect(Buffer.concat(payloads).equals(Buffer.from(source))).toBe(true);
-    // Late, not sent in a burst: its 0.5 s still takes most of that.
-    expect(r.packets.at(-1)!.atUs - r.packets[0]!.atUs).toBeGreaterThan(300_000);
-    if (i % 2) r.packets.forEach((p, k) => expect(p.data.readUInt16BE(2)).toBe((r.packets[0]!.data.readUInt16BE(2) + k) & 0xffff));
-  });
+  // The span is read from the kernel's arrival times, at the first udp and the last rtp output:
+  // a stall of this process would clump its own stamps (a loaded host once read 182 ms).
+  const wires = await Promise.all([0, 19].map((i) => wireArrivals(receivers[i]!.port)));
+  try {
+    // 64 slots: half kept for the 20 outputs' reports and closes, and the other 32 too few for their hand-overs.
+    const run = await runPacer(["play", file, "--senders", "1", ...to], { env: { PACER_SENDER_RING_SLOTS: "64" } });
+    await Bun.sleep(100);
+    for (const r of receivers) r.close();
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    receivers.forEach((r, i) => {
+      // RTP's 12-byte header is taken off; its sequence numbers run on, one per datagram.
+      const payloads = r.packets.map((p) => (i % 2 ? p.data.subarray(12) : p.data));
+      expect(Buffer.concat(payloads).equals(Buffer.from(source))).toBe(true);
+      if (i % 2) r.packets.forEach((p, k) => expect(p.data.readUInt16BE(2)).toBe((r.packets[0]!.data.readUInt16BE(2) + k) & 0xffff));
+    });
+    for (const [k, i] of [0, 19].entries()) {
+      // Late, not sent in a burst: its 0.5 s still takes most of that.
+      const packets = await wires[k]!.retime(receivers[i]!.packets);
+      expect(packets.at(-1)!.atUs - packets[0]!.atUs).toBeGreaterThan(300_000);
+    }
+  } finally {
+    for (const w of wires) await w.close();
+  }
 }, 30_000);
 
 test("datagrams copied into the ring (RTP L16, converted) wait for room in its byte arena, not dropped: 8 streams of 192 kHz × 8 channels, a 1 s lead", async () => {
