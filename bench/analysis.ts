@@ -83,24 +83,32 @@ export interface CbrStreamFigures {
   bitrate: number;
 }
 
-/** Evenness of one raw UDP stream (stream index `s`). */
-export function cbrStream(rows: Float64Array, s: number): CbrStreamFigures {
+/**
+ * Evenness of one raw UDP stream (stream index `s`); with `skipNs`, of what arrived that long
+ * after its first datagram (the start left out: a step there moves the whole run's line).
+ */
+export function cbrStream(rows: Float64Array, s: number, skipNs = 0): CbrStreamFigures {
   const n = rows.length / ROW_FIELDS;
   const arrivals: number[] = [];
   const offsets: number[] = [];
   let bytes = 0;
+  let firstNs = NaN;
   for (let i = 0; i < n; i++) {
     const r = i * ROW_FIELDS;
     if (rows[r + ROW_STREAM] !== s) continue;
-    arrivals.push(rows[r + ROW_ARRIVAL_NS]!);
-    offsets.push(bytes);
+    const at = rows[r + ROW_ARRIVAL_NS]!;
+    if (Number.isNaN(firstNs)) firstNs = at;
+    if (at - firstNs >= skipNs) {
+      arrivals.push(at);
+      offsets.push(bytes);
+    }
     bytes += rows[r + ROW_BYTES]!;
   }
   const gapsNs = new Float64Array(Math.max(0, arrivals.length - 1));
   for (let i = 1; i < arrivals.length; i++) gapsNs[i - 1] = arrivals[i]! - arrivals[i - 1]!;
   const residualNs = lineResiduals(offsets, arrivals).map(Math.abs);
   const spanNs = arrivals.length > 1 ? arrivals[arrivals.length - 1]! - arrivals[0]! : NaN;
-  return { packets: arrivals.length, bytes, gapsNs, residualNs, bitrate: (offsets[offsets.length - 1]! * 8 * NS_PER_S) / spanNs };
+  return { packets: arrivals.length, bytes, gapsNs, residualNs, bitrate: ((offsets[offsets.length - 1]! - offsets[0]!) * 8 * NS_PER_S) / spanNs };
 }
 
 /** Lateness of many raw UDP streams against the constant byte rate, pooled; plus per-stream bitrates. */

@@ -34,6 +34,12 @@ const TS_DATAGRAM = 1316;
 const RATE = 1_500_000;
 const RUN_SLACK_S = 15;
 const RSS_SAMPLE_MS = 200;
+/**
+ * The steady column leaves out each stream's first second: at 1000 streams the start (cold code
+ * and a core near saturation) puts a step there that the whole run's line spreads over every
+ * datagram. The target stays on the whole run.
+ */
+const STEADY_AFTER_NS = 1e9;
 /** Issue 14's targets at 1000 destinations on these 2-core machines. */
 const RESIDUAL_TARGET_MS = 1;
 const CPU_TARGET_S_PER_MIN = 0.04;
@@ -78,10 +84,17 @@ interface ScaleFigures {
   backlogDrops: number;
   /** Residual p99 at the first, middle and last destination, ms. */
   residualP99Ms: number[];
+  /** The same, of what arrived after each one's first second (a step at the start left out), ms. */
+  steadyP99Ms: number[];
   cpuPerStreamMin: number;
   cpuShare: number;
   /** NaN where not measured (the C reference). */
   perStreamKiB: number;
+}
+
+/** Residual p99 of stream `s`, ms: of the whole run, or of what arrived `skipNs` after its start. */
+function residualP99Ms(rows: Float64Array, s: number, skipNs = 0): number {
+  return spread(Array.from(cbrStream(rows, s, skipNs).residualNs, (ns) => ns / 1e6)).p99;
 }
 
 /** Sends the input to the receiver's ports and says what that cost. */
@@ -129,7 +142,8 @@ async function run(mode: Mode, window: string, path: string, n: number, seconds:
     expected: n * perStream,
     rcvbufDrops: udpRcvbufErrors() - dropsBefore,
     backlogDrops: backlogDrops() - backlogBefore,
-    residualP99Ms: sampled.map((s) => spread(Array.from(cbrStream(rows, s).residualNs, (ns) => ns / 1e6)).p99),
+    residualP99Ms: sampled.map((s) => residualP99Ms(rows, s)),
+    steadyP99Ms: sampled.map((s) => residualP99Ms(rows, s, STEADY_AFTER_NS)),
     cpuPerStreamMin: (result.cpuS / seconds) * 60 / n,
     cpuShare: result.cpuS / result.wallS,
     perStreamKiB: result.streamsRssBytes / n / 1024,
@@ -190,7 +204,7 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
   }
   const table = formatTable(
     `6. Scale: N × 1.5 Mbit/s destinations, ${seconds} s: one pacer play job with sender threads (--senders auto), batched on the main thread (the default) or a connected socket each; N jobs through pacer serve; a C sendmmsg loop (bench/peers/paced_sendmmsg.c) as the host's floor; N multicat processes`,
-    ["streams", "send path", "window", "run", "lost or unsent", "rcvbuf / backlog drops (host-wide)", "residual p99 first/mid/last ms", "CPU s per stream-min (share)", "KiB/stream peak"],
+    ["streams", "send path", "window", "run", "lost or unsent", "rcvbuf / backlog drops (host-wide)", "residual p99 first/mid/last ms", "after 1 s", "CPU s per stream-min (share)", "KiB/stream peak"],
     figures.map((f) => [
       String(f.streams),
       f.mode,
@@ -199,6 +213,7 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
       `${f.lost}/${f.expected}`,
       `${f.rcvbufDrops} / ${f.backlogDrops}`,
       f.residualP99Ms.map((v) => fmt(v, 2)).join("/"),
+      f.steadyP99Ms.map((v) => fmt(v, 2)).join("/"),
       `${fmt(f.cpuPerStreamMin, 3)} (${fmt(f.cpuShare * 100, 0)}%)`,
       Number.isNaN(f.perStreamKiB) ? "-" : fmt(f.perStreamKiB, 0),
     ]),
@@ -207,6 +222,7 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
   for (const f of figures.filter((x) => (x.mode === "C reference" && x.streams === 1000) || x.mode === "multicat, a process each")) {
     // Not targets: the same measures for senders with no runtime, so the targets can be read against the host.
     rows.push(row(`${f.streams} destinations, ${f.mode}: worst sampled residual p99 (ms)`, fmt(Math.max(...f.residualP99Ms), 2)));
+    rows.push(row(`${f.streams} destinations, ${f.mode}: the same after 1 s (ms)`, fmt(Math.max(...f.steadyP99Ms), 2)));
     rows.push(row(`${f.streams} destinations, ${f.mode}: CPU per stream-minute (s)`, fmt(f.cpuPerStreamMin, 3)));
   }
   const tags: Partial<Record<Mode, string>> = {
@@ -221,6 +237,8 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     rows.push(row(`${tag}: lost`, String(f.lost), "0", f.lost === 0));
     if (f.streams === 1000) {
       rows.push(below(`${tag}: worst sampled residual p99`, Math.max(...f.residualP99Ms), RESIDUAL_TARGET_MS, "ms", 2));
+      // Not a target: what the run's start (above) spreads over the whole line, left out.
+      rows.push(row(`${tag}: the same after 1 s (ms)`, fmt(Math.max(...f.steadyP99Ms), 2)));
       rows.push(below(`${tag}: CPU per stream-minute`, f.cpuPerStreamMin, CPU_TARGET_S_PER_MIN, "s", 3, true));
       rows.push(below(`${tag}: memory per stream`, f.perStreamKiB, PER_STREAM_TARGET_KIB, "KiB", 0, true));
     }
