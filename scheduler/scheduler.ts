@@ -29,6 +29,13 @@ import { preciseSleeper, type PreciseSleeper } from "./precise_sleep.ts";
 const SLEEP_MARGIN_US = 2_000;
 /** The event kind whose timers may fire early to share a batch (pipeline/destination.ts's send events). */
 const BATCHED_KIND = "send";
+/**
+ * A pass that has fired events for this long, µs, gives the event loop a turn before it goes on
+ * with what is still due. A loop behind its sends otherwise keeps firing what falls due while it
+ * fires (measured: a first pass of 188 ms at 1000 streams), and no socket is read meanwhile: not
+ * control, not a live input, whose kernel buffer overflows. 5 ms costs a hop of tens of µs.
+ */
+const PASS_BUDGET_US = 5_000;
 
 export class Scheduler {
   private readonly wheel = new TimerWheel();
@@ -130,8 +137,11 @@ export class Scheduler {
       const flush = this.batchFlush;
       const window = this.batchWindowUs;
       let gatheringSince = -1;
+      const passStart = this.lastPassAt;
       for (;;) {
         const now = this.clock.now();
+        // The rest stays due: arm() finds it so and comes back after one turn of the loop.
+        if (now - passStart >= PASS_BUDGET_US && !this.manual) break;
         const timer = this.wheel.popDue(now, window, BATCHED_KIND);
         if (timer === null) break;
         if (flush !== null) {
