@@ -21,7 +21,7 @@
  * ```
  */
 import { ROW_ARRIVAL_NS, ROW_BYTES, ROW_FIELDS, ROW_SEQ, ROW_STREAM, ROW_TS } from "./receiver.ts";
-import { lineResiduals } from "./stats.ts";
+import { lineResiduals, spread } from "./stats.ts";
 
 const SEQ_MOD = 65_536;
 const TS_MOD = 2 ** 32;
@@ -109,6 +109,11 @@ export function cbrStream(rows: Float64Array, s: number, skipNs = 0): CbrStreamF
   const residualNs = lineResiduals(offsets, arrivals).map(Math.abs);
   const spanNs = arrivals.length > 1 ? arrivals[arrivals.length - 1]! - arrivals[0]! : NaN;
   return { packets: arrivals.length, bytes, gapsNs, residualNs, bitrate: ((offsets[offsets.length - 1]! - offsets[0]!) * 8 * NS_PER_S) / spanNs };
+}
+
+/** A stream's residual p99 (cbrStream), ms. */
+export function residualP99Ms(f: CbrStreamFigures): number {
+  return spread(Array.from(f.residualNs, (ns) => ns / 1e6)).p99;
 }
 
 /** Lateness of many raw UDP streams against the constant byte rate, pooled; plus per-stream bitrates. */

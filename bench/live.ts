@@ -19,12 +19,12 @@ import { rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ControlClient } from "../client/control_client.ts";
 import { freeTcpPort, freeUdpPort } from "../tests/helpers/ports.ts";
-import { cbrStream } from "./analysis.ts";
+import { cbrStream, residualP99Ms } from "./analysis.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import { serveMediaDir } from "./fixtures.ts";
 import { CLK_TCK, processTicks, startReceiver } from "./processes.ts";
 import { startJobs, startServeBench } from "./serve_bench.ts";
-import { type BenchRow, below, fmt, formatRows, formatTable, row, spread } from "./stats.ts";
+import { type BenchRow, below, fmt, formatRows, formatTable, row } from "./stats.ts";
 
 const BITRATE = 20_000_000;
 const DESTINATIONS = 100;
@@ -97,7 +97,7 @@ export async function benchLive(ctx: BenchContext): Promise<SectionResult> {
         kind,
         lost: 3 * perStream - received.reduce((n, r) => n + r.packets, 0),
         expected: 3 * perStream,
-        residualP99Ms: received.map((r) => spread(Array.from(r.residualNs, (ns) => ns / 1e6)).p99),
+        residualP99Ms: received.map(residualP99Ms),
         cpuShare,
         seconds: wallS,
       };

@@ -23,12 +23,12 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { BATCH_WINDOW_US } from "../backends/net/send_batcher.ts";
-import { cbrStream } from "./analysis.ts";
+import { cbrStream, residualP99Ms } from "./analysis.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import { cbrTs } from "./fixtures.ts";
 import { backlogDrops, type RunResult, runBounded, startReceiver, udpRcvbufErrors } from "./processes.ts";
 import { multicatProcesses, type SenderRun, serveJobs } from "./scale_senders.ts";
-import { type BenchRow, below, fmt, formatRows, formatTable, row, spread } from "./stats.ts";
+import { type BenchRow, below, fmt, formatRows, formatTable, row } from "./stats.ts";
 
 const TS_DATAGRAM = 1316;
 const RATE = 1_500_000;
@@ -92,11 +92,6 @@ interface ScaleFigures {
   perStreamKiB: number;
 }
 
-/** Residual p99 of stream `s`, ms: of the whole run, or of what arrived `skipNs` after its start. */
-function residualP99Ms(rows: Float64Array, s: number, skipNs = 0): number {
-  return spread(Array.from(cbrStream(rows, s, skipNs).residualNs, (ns) => ns / 1e6)).p99;
-}
-
 /** Sends the input to the receiver's ports and says what that cost. */
 type Sender = (ports: number[]) => Promise<SenderRun>;
 
@@ -142,8 +137,8 @@ async function run(mode: Mode, window: string, path: string, n: number, seconds:
     expected: n * perStream,
     rcvbufDrops: udpRcvbufErrors() - dropsBefore,
     backlogDrops: backlogDrops() - backlogBefore,
-    residualP99Ms: sampled.map((s) => residualP99Ms(rows, s)),
-    steadyP99Ms: sampled.map((s) => residualP99Ms(rows, s, STEADY_AFTER_NS)),
+    residualP99Ms: sampled.map((s) => residualP99Ms(cbrStream(rows, s))),
+    steadyP99Ms: sampled.map((s) => residualP99Ms(cbrStream(rows, s, STEADY_AFTER_NS))),
     cpuPerStreamMin: (result.cpuS / seconds) * 60 / n,
     cpuShare: result.cpuS / result.wallS,
     perStreamKiB: result.streamsRssBytes / n / 1024,

@@ -33,7 +33,8 @@ const BATCHED_KIND = "send";
  * A pass that has fired events for this long, µs, gives the event loop a turn before it goes on
  * with what is still due. A loop behind its sends otherwise keeps firing what falls due while it
  * fires (measured: a first pass of 188 ms at 1000 streams), and no socket is read meanwhile: not
- * control, not a live input, whose kernel buffer overflows. 5 ms costs a hop of tens of µs.
+ * control, not a live input, whose kernel buffer overflows. The hop (setImmediate) costs about
+ * 1 µs (measured, idle loop): nothing against 5 ms of events.
  */
 const PASS_BUDGET_US = 5_000;
 

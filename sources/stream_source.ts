@@ -13,6 +13,9 @@ import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { SOURCE_END, type Source } from "./source.ts";
 
+/** The one stdin Readable of the process (stdinReadable). */
+let stdin: Readable | null = null;
+
 /**
  * Standard input as a Readable, for streamSource. Not `process.stdin`: Bun's (1.4.5) sometimes
  * never emits 'end' when a 'data' handler pauses it and it is resumed soon after, which is what
@@ -25,8 +28,6 @@ export function stdinReadable(): Readable {
   stdin ??= Readable.fromWeb(Bun.stdin.stream() as WebReadableStream<Uint8Array>);
   return stdin;
 }
-
-let stdin: Readable | null = null;
 
 /** Most bytes queued before the producer is paused. */
 const QUEUE_LIMIT = 1 << 20;
