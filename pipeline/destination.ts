@@ -73,6 +73,11 @@ export class Destination {
   private readonly unit: Buffer;
   private starving = false;
   private starvedAt = 0;
+  /**
+   * The backend took part of the last unit, or none of a partial one: the rest goes at the retry
+   * whatever else has come, not after another PARTIAL_AFTER_US of starving (a second gap).
+   */
+  private restPending = false;
   /** Its backend was full at its last send event: `ready` offers the unit again. */
   private waitingForRoom = false;
   private readonly ready = () => {
@@ -158,6 +163,7 @@ export class Destination {
       this.skipsAhead++;
     }
     this.marker = true;
+    this.restPending = false;
     this.pace.start(now, this.reader.mediaUs());
     this.segmentStartUs = now;
     this.ownPacing.restart();
@@ -192,7 +198,7 @@ export class Destination {
     if (this.waitingForRoom) return this.sendAt(this.dueUs, now + FULL_RETRY_US);
     const inPlace = this.inPlace ? reader.nextInPlace!(this.unit.length) : -1;
     let length = inPlace >= 0 ? inPlace : reader.next(this.unit);
-    if (length === 0 && this.starving && now - this.starvedAt >= PARTIAL_AFTER_US && reader.nextPartial) {
+    if (length === 0 && reader.nextPartial && (this.restPending || (this.starving && now - this.starvedAt >= PARTIAL_AFTER_US))) {
       length = reader.nextPartial(this.unit);
     }
     if (length === 0) {
@@ -236,6 +242,7 @@ export class Destination {
       if (deadline >= this.segmentStartUs && this.backend.pacing === undefined) this.ownPacing.record(now, deadline);
     }
     reader.advance(taken);
+    this.restPending = taken < length;
     if (taken < length) {
       this.sendAt(now + BACKPRESSURE_RETRY_US, now + BACKPRESSURE_RETRY_US);
       return;
