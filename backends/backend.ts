@@ -87,6 +87,11 @@ export interface Backend {
   /** Readies `media`, the job's read-ahead buffer, for sendInPlace before the job starts (a sender thread is given it). */
   shareMedia?(media: SharedBytes): Promise<void>;
   /**
+   * The lowest stream offset of what sendInPlace was given and has not yet read (a sender thread
+   * reads it when due); Infinity when nothing. The job keeps those bytes (pipeline/job.ts).
+   */
+  heldFrom?(): number;
+  /**
    * True while it cannot take a unit without dropping it (a sender thread that has fallen
    * behind); `ready` is then called once it can. Asked before each unit is read.
    */

@@ -41,6 +41,7 @@ export const udpBackend: BackendFactory = {
         return unit.length;
       },
       shareMedia: sender.shareMedia && ((media) => sender.shareMedia!(media)),
+      heldFrom: sender.heldFrom && (() => sender.heldFrom!()),
       full: sender.full && ((ready) => sender.full!(ready)),
       sendInPlace:
         sender.sendInPlace &&

@@ -73,13 +73,18 @@ export const LAG_BOUND_S = 2;
  * A sender thread reads its datagrams from the read-ahead buffer in place (Backend.sendInPlace)
  * when they are due, a lead (20 ms) after its destination handed them over and moved on, and
  * however late it runs: the buffer keeps the lead and this much more of the stream behind its
- * last destination before a load may reuse it (at 1.5 Mbit/s and a 20 ms lead, 22.5 KB). A thread
- * later than that finds the bytes gone and drops the datagram, counted lost, as it would drop one
- * it could not send in time.
+ * last destination before a load may reuse it (at 1.5 Mbit/s and a 20 ms lead, 22.5 KB). Beyond
+ * that it keeps what the thread says it has not sent yet (keepingHandOvers), as long as loads keep
+ * room; only a thread later than that finds the bytes gone and drops the datagram, counted lost.
  */
 const HAND_OVER_HOLD_S = 0.1;
 /** ...and at least this much, whatever the rate; a chunk where the rate is not known. */
 const MIN_HAND_OVER_HOLD_BYTES = 16 * 1024;
+/**
+ * What a sender thread behind may not keep from a load (keepingHandOvers): loads of less than
+ * this would come too often to keep the job's other outputs fed (at 20 Mbit/s, 13 ms of stream).
+ */
+const LOAD_ROOM_MIN = 32 * 1024;
 /** The lag room when the stream's rate is not known yet, in chunks. */
 const LAG_CHUNKS_UNKNOWN_RATE = 4;
 /**
@@ -138,6 +143,8 @@ export class Job implements DestinationHost, PacketInput {
   lagBytes = Infinity;
   /** Bytes the buffer keeps behind its last destination for sender threads reading in place (0: none do). */
   private handOverHold = 0;
+  /** The leading output is short of data below this many bytes ahead (half the load mark, at least a unit): see keepingHandOvers. */
+  private urgentBytes = 0;
   private readonly bytesPerSecond: number;
   readonly skips = new SkipRanges();
   private garbageRuns = 0;
@@ -239,6 +246,7 @@ export class Job implements DestinationHost, PacketInput {
       this.handOverHold = this.bytesPerSecond > 0 ? Math.max(MIN_HAND_OVER_HOLD_BYTES, Math.ceil(holdS * this.bytesPerSecond)) : this.chunkBytes;
     }
     this.loadMark = Math.max(this.loadMark, largest);
+    this.urgentBytes = Math.max(Math.ceil(this.loadMark / 2), largest);
     // Made here, once: a buffer made before and thrown away costs a server of a thousand jobs
     // its touched pages (23 MiB at 1000) until a collection.
     this.ring = this.newRing();
@@ -314,7 +322,7 @@ export class Job implements DestinationHost, PacketInput {
     const { source, byteClock, loop } = this.options;
     if (lowest !== Infinity) {
       while (this.inputStarts.length > 0 && this.inputStarts[0]! <= lowest) this.inputStarts.shift();
-      this.ring.release(lowest);
+      this.ring.release(this.keepingHandOvers(lowest));
       this.skips.releaseBelow(lowest);
       // PCR/SCR anchors behind every destination are never looked up again; a clock keeps a bounded ring of them.
       byteClock?.forget(lowest);
@@ -383,6 +391,30 @@ export class Job implements DestinationHost, PacketInput {
       lowest = Math.min(lowest, d.reader.position);
     }
     return lowest;
+  }
+
+  /**
+   * Where the buffer may be released to, every reader being past `lowest`: no lower than what a
+   * sender thread still holds to send in place (Backend.heldFrom), so that a thread behind sends
+   * it late rather than finding it gone. Loads meanwhile read into what room is left; once the
+   * leading output is down to urgentBytes, a load finds LOAD_ROOM_MIN of room whatever the thread
+   * holds: it loses the oldest (counted), and never starves the job's other outputs.
+   */
+  private keepingHandOvers(lowest: number): number {
+    if (this.handOverHold === 0) return lowest;
+    let held = Infinity;
+    let leading = -Infinity;
+    for (const d of this.destinations) {
+      if (d.inPlace && d.backend.heldFrom) held = Math.min(held, d.backend.heldFrom());
+      if (d.active) leading = Math.max(leading, d.reader.position);
+    }
+    if (held === Infinity) return lowest;
+    const ring = this.ring;
+    // release() keeps keepBehind below what it is given.
+    const keep = Math.min(lowest, held + ring.keepBehind);
+    // The outputs ahead still have enough to go on: this load takes what room there is.
+    if (ring.end - leading >= this.urgentBytes) return keep;
+    return Math.max(keep, Math.min(lowest, ring.end + Math.min(LOAD_ROOM_MIN, this.chunkBytes) - ring.capacity + ring.keepBehind));
   }
 
   /**

@@ -66,6 +66,11 @@ export interface UdpSender {
    */
   shareMedia?(media: SharedBytes): Promise<void>;
   /**
+   * The lowest stream offset of in-place datagrams handed over and not yet sent, Infinity when
+   * none (a sender thread's; it reads them when due): their bytes must stay (senders/hand_overs.ts).
+   */
+  heldFrom?(): number;
+  /**
    * True while it cannot take a datagram without dropping it: a sender thread that has fallen
    * behind (senders/pool.ts); `ready` is then called once it can. The caller offers the datagram
    * again then, so the stream goes late rather than losing it, as on the main thread. Absent: never.

@@ -220,6 +220,7 @@ export const rtpBackend: BackendFactory = {
       // The header goes with where the unit lies: the sender copies it from there into its batch
       // (a sender thread, when it is due).
       shareMedia: sender.shareMedia && ((media) => sender.shareMedia!(media)),
+      heldFrom: sender.heldFrom && (() => sender.heldFrom!()),
       full: sender.full && ((ready) => sender.full!(ready)),
       sendInPlace:
         sender.sendInPlace &&

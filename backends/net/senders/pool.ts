@@ -30,6 +30,7 @@ import { SendPacing } from "../../../scheduler/send_pacing.ts";
 import type { BackendCounters } from "../../backend.ts";
 import type { UdpSender, UdpSenderOptions } from "../udp_sender.ts";
 import type { SharedBytes } from "../../../foundation/shared_bytes.ts";
+import { HandOvers, PROGRESS_BYTES, progressView } from "./hand_overs.ts";
 import { CLOSE_SLOT, HEADER_ROOM, INLINE_BYTES, INLINE_MAX, makeSenderRing, type SenderRing } from "./ring.ts";
 import type { FromThread, ToThread } from "./thread.ts";
 
@@ -348,10 +349,10 @@ class SenderPool {
 const pools = new Map<Scheduler, SenderPool>();
 
 /** Datagrams handed to sender threads by this process: read in place, and copied into the ring (for the bench and tests). */
-const handOvers = { inPlace: 0, inline: 0 };
+const handOverCounts = { inPlace: 0, inline: 0 };
 
 export function handOverTotals(): { inPlace: number; inline: number } {
-  return { ...handOvers };
+  return { ...handOverCounts };
 }
 
 /**
@@ -373,9 +374,10 @@ export async function openThreadedSender(
   if (!pool) pools.set(scheduler, (pool = new SenderPool(scheduler)));
   const thread = pool.pick(limit);
   const destination: ThreadDestination = { counters, report, closed: null, media: null };
-  // The thread records its pacing here, where status reads it.
-  const pacingMemory = new SharedArrayBuffer(SendPacing.BYTES);
+  // The thread records its pacing here, where status reads it, and after it how far it has sent.
+  const pacingMemory = new SharedArrayBuffer(SendPacing.BYTES + PROGRESS_BYTES);
   const pacing = new SendPacing(pacingMemory);
+  const handOvers = new HandOvers(progressView(pacingMemory, SendPacing.BYTES));
   let opened: { id: number; localPort: number };
   try {
     opened = await thread.open(dest, options, pacingMemory, destination);
@@ -410,13 +412,15 @@ export async function openThreadedSender(
       if (at < 0) return dropped(datagram.length, ARENA);
       bytes.set(datagram, at);
       ring.publishInline(slot, id, at, datagram.length, dueUs, marker);
-      handOvers.inline++;
+      handOverCounts.inline++;
       lastDueUs = Math.max(lastDueUs, dueUs);
       return true;
     },
     // A thread that failed or a closing sender is not full: what is offered is dropped and counted.
     full: (ready) => !closing && !thread.failure && thread.full(ready),
     shareMedia: (media) => thread.shareMedia(destination, media),
+    // A thread that failed holds nothing: it sends nothing more.
+    heldFrom: () => (thread.failure ? Infinity : handOvers.heldFrom()),
     sendInPlace(head, headLength, media, offset, position, length, dueUs, marker) {
       if (closing || thread.failure) return false;
       const slot = ring.claim();
@@ -424,7 +428,8 @@ export async function openThreadedSender(
       const shared = destination.media;
       if (shared !== null && shared.isReady && shared.bytes.buffer === media.buffer && headLength <= HEADER_ROOM) {
         ring.publishInPlace(slot, id, head, headLength, shared.id, offset, position, length, dueUs, marker);
-        handOvers.inPlace++;
+        handOvers.add(offset, dueUs);
+        handOverCounts.inPlace++;
       } else {
         // A buffer the thread was not given (not shared before the job started): copied over.
         const at = ring.inlineRoom(slot, headLength + length);
@@ -432,15 +437,19 @@ export async function openThreadedSender(
         for (let i = 0; i < headLength; i++) bytes[at + i] = head![i]!;
         media.copyOut(position, length, bytes, at + headLength);
         ring.publishInline(slot, id, at, headLength + length, dueUs, marker);
-        handOvers.inline++;
+        handOverCounts.inline++;
       }
       lastDueUs = Math.max(lastDueUs, dueUs);
       return true;
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
-        if (thread.failure || !thread.destinations.has(id)) return resolve();
-        destination.closed = resolve;
+        const closed = () => {
+          handOvers.clear();
+          resolve();
+        };
+        if (thread.failure || !thread.destinations.has(id)) return closed();
+        destination.closed = closed;
         // Behind its last datagram, so that goes out first; a full ring is waited out.
         const handOver = () => {
           const slot = ring.claim();

@@ -21,6 +21,7 @@ import { SendPacing } from "../../../scheduler/send_pacing.ts";
 import { BATCH_WINDOW_US, BEHIND, type BatchedSender, flushBatches, openBatchedSender } from "../send_batcher.ts";
 import type { UdpSenderOptions } from "../udp_sender.ts";
 import { DueQueue } from "./due_queue.ts";
+import { progressView } from "./hand_overs.ts";
 import { CLOSE_SLOT, readSenderRing, type SenderRingReader } from "./ring.ts";
 
 /**
@@ -67,6 +68,8 @@ interface Open {
   sender: BatchedSender;
   /** Its pacing on the wire, in memory the main thread reads. */
   pacing: SendPacing;
+  /** The due time of its last datagram sent (or dropped), where the main thread reads it (hand_overs.ts). */
+  progress: Float64Array;
   /** Where the current stretch of its schedule began: what was sent at once before it is not pacing. */
   stretchFromUs: number;
   counters: BackendCounters;
@@ -146,6 +149,8 @@ function sendDue(r: SenderRingReader, q: DueQueue, now: number): void {
       }
       const sent = r.inPlace(slot) ? sendInPlace(r, slot, open, length) : open.sender.sendCopy(r.bytes, r.position(slot), length);
       if (sent && dueUs >= open.stretchFromUs) open.pacing.record(now, dueUs);
+      // Its bytes are in the batch now (or were gone): the job may reuse them.
+      open.progress[0] = dueUs;
     }
     r.release(slot);
   }
@@ -224,7 +229,7 @@ self.onmessage = (event: MessageEvent<ToThread>) => {
     if (entry) entry[0]++;
     else pending[kind] = [1, text];
   };
-  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), stretchFromUs: 0, counters, reported: 0, pending: null, report };
+  const open: Open = { sender: null as unknown as BatchedSender, pacing: new SendPacing(message.pacing), progress: progressView(message.pacing, SendPacing.BYTES), stretchFromUs: 0, counters, reported: 0, pending: null, report };
   try {
     open.sender = openBatchedSender(dest, options, counters, ctx, report);
   } catch (error) {

@@ -122,6 +122,28 @@ describe("sender threads read a stream's bytes in place", () => {
     expect(rx.packets.map((p) => p.data[0])).toEqual([2, 1]);
   });
 
+  test("what is handed over in place is held (heldFrom) until the thread has sent it, then let go", async () => {
+    const rx = await udpReceiver();
+    const { backend, send } = await open(udpBackend, `udp://127.0.0.1:${rx.port}`);
+    const shared = media(4);
+    await backend.shareMedia!(shared);
+    expect(backend.heldFrom!()).toBe(Infinity);
+    send(shared, 1, 150_000);
+    send(shared, 2, 650_000);
+    send(shared, 3, 650_000);
+    // The job may not reuse the bytes from unit 1 on: none is due yet.
+    expect(backend.heldFrom!()).toBe(UNIT);
+    for (let i = 0; i < 100 && rx.packets.length < 1; i++) await Bun.sleep(5);
+    expect(rx.packets.map((p) => p.data[0])).toEqual([2]);
+    // Unit 1 is gone; units 2 and 3 are not due for another 500 ms.
+    expect(backend.heldFrom!()).toBe(2 * UNIT);
+    for (let i = 0; i < 200 && rx.packets.length < 3; i++) await Bun.sleep(5);
+    expect(backend.heldFrom!()).toBe(Infinity);
+    await backend.close();
+    rx.close();
+    expect(rx.packets.map((p) => p.data[0])).toEqual([2, 3, 4]);
+  });
+
   test("a unit in a buffer the thread was never given is copied over, and arrives the same", async () => {
     const rx = await udpReceiver();
     const { backend, send } = await open(udpBackend, `udp://127.0.0.1:${rx.port}`);
