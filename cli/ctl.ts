@@ -287,6 +287,13 @@ async function runPaged(client: ControlClient, command: CtlCommand, options: Ctl
     if (!Array.isArray(queuePages)) return report(command, queuePages, false);
     queue = queuePages;
   }
+  // ...and so are the recordings, when they did not fit the first page (recordings_total).
+  const first = pages[0] as StatusPage | undefined;
+  if (command.op === "status" && first && first.recordings === undefined && (first.recordings_total ?? 0) > 0) {
+    const recordingPages = await fetchPages(client, { op: "status", args: { recordings: true } }, options);
+    if (!Array.isArray(recordingPages)) return report(command, recordingPages, false);
+    first.recordings = recordingPages.flatMap((page) => (page.recordings as RecordingPart[] | undefined) ?? []);
+  }
   if (options.json) return 0;
   if (command.op === "list") {
     for (const page of pages) {
@@ -359,6 +366,8 @@ interface StatusPage {
   server?: Record<string, unknown>;
   speaker?: SpeakerPart;
   recordings?: RecordingPart[];
+  /** How many recordings there are, when they are paged on their own (status {recordings: true}). */
+  recordings_total?: number;
   lateness?: Record<string, { count: number; p50: number; p99: number; max: number }>;
   jobs?: {
     id: string;
@@ -373,12 +382,13 @@ interface RecordingPart {
   name: string;
   next: string | null;
   state: string;
-  last: { state: string; started: string; files: string[]; bytes: number; error: string | null } | null;
+  /** `files_total`: a page too small for all its files has the newest only. */
+  last: { state: string; started: string; files: string[]; files_total?: number; bytes: number; error: string | null } | null;
 }
 
 /** One line per recording: its state, next run, and how its last run went. */
 function recordingLine(r: RecordingPart): string {
-  const last = r.last ? `last ${r.last.state} at ${r.last.started}, ${r.last.files.length} files, ${r.last.bytes} bytes${r.last.error ? ` (${r.last.error})` : ""}` : "no run yet";
+  const last = r.last ? `last ${r.last.state} at ${r.last.started}, ${r.last.files_total ?? r.last.files.length} files, ${r.last.bytes} bytes${r.last.error ? ` (${r.last.error})` : ""}` : "no run yet";
   return `recording ${r.name}\t${r.state}\tnext ${r.next ?? "-"}\t${last}`;
 }
 

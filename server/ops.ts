@@ -42,6 +42,13 @@ import type { ServerContext } from "./server_context.ts";
 import { RunError } from "./recording/recording_run.ts";
 
 const MAX_PAGE = 100;
+/**
+ * Room the first status page keeps beside its header for one job, bytes: its compact form (a
+ * 120-character source and the largest counters come to about 230), so a header however full
+ * never crowds the first job off its page (fittedHeader).
+ */
+const JOB_ROOM = 300;
+const COMPACT_SOURCE_CHARS = 120;
 const MAX_JOB_ID = 32;
 /** `live:` and a 64-character channel name. */
 const MAX_RECORDING_NAME = 69;
@@ -166,7 +173,7 @@ export function jobStatus(server: ServerContext, served: ServedJob) {
   };
 }
 
-/** A job too big for a page of its own (many destinations): totals only. */
+/** A job too big for a page of its own (many destinations): totals only, and its source cut, so it fits JOB_ROOM. */
 function compactJobStatus(status: ReturnType<typeof jobStatus>) {
   let units = 0;
   let bytes = 0;
@@ -174,7 +181,8 @@ function compactJobStatus(status: ReturnType<typeof jobStatus>) {
     units += d.units;
     bytes += d.bytes;
   }
-  return { id: status.id, source: status.source, state: status.state, destinations: status.destinations.length, units, bytes };
+  const source = status.source.length > COMPACT_SOURCE_CHARS ? `${status.source.slice(0, COMPACT_SOURCE_CHARS - 1)}…` : status.source;
+  return { id: status.id, source, state: status.state, destinations: status.destinations.length, units, bytes };
 }
 
 /** Bytes of the ok reply carrying `result`, unshrunk (encodeReply would shrink an oversize one). */
@@ -219,12 +227,51 @@ export function statusHeader(server: ServerContext) {
   return { ...serverStatus(server), ...(speaker && { speaker }), ...(recordings.length > 0 && { recordings }) };
 }
 
+/**
+ * The first status page's header, fitted to `budget` bytes (`sizeOf` measures the page without
+ * jobs): the whole of it when it fits. Else, in turn, the recordings go to pages of their own
+ * (`recordings_total` says how many; `status {recordings: true}`), the speaker keeps its state
+ * and what is playing (the finished tracks go), and the lateness goes (`/metrics` and `/status`
+ * have it). A growing header never makes status fail, and never hides a job.
+ */
+function fittedHeader(server: ServerContext, budget: number, sizeOf: (header: object) => number): object {
+  const full = statusHeader(server);
+  if (sizeOf(full) <= budget) return full;
+  const { recordings, ...rest } = full;
+  const paged = recordings ? { ...rest, recordings_total: recordings.length } : rest;
+  if (sizeOf(paged) <= budget) return paged;
+  const shortSpeaker = paged.speaker ? { ...paged, speaker: { ...paged.speaker, finished: [] } } : paged;
+  if (sizeOf(shortSpeaker) <= budget) return shortSpeaker;
+  const { lateness: _lateness, ...bare } = shortSpeaker;
+  return bare;
+}
+
+/** `status {recordings: true}`: every recording's state and last run, paged. */
+function recordingsStatusOp(server: ServerContext, req: ControlRequest, ctx: RequestContext): unknown {
+  checkKeys(req.args, ["recordings", "offset", "limit"]);
+  const page = pageArgs(req.args, MAX_PAGE);
+  const all = server.recordings.status();
+  return fitPage(
+    all,
+    page,
+    ctx.replyBudget,
+    (items, next) => ({ recordings: items, total: all.length, offset: page.offset, next }),
+    (result) => replySize(req.id, result),
+    // A run of many files, or a long error: its newest file and the counts only.
+    (r) => ({ ...r, last: r.last && { ...r.last, files: r.last.files.slice(-1), files_total: r.last.files.length, error: r.last.error && r.last.error.slice(0, 200) } }),
+  );
+}
+
 function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContext): unknown {
   if (req.args.queue !== undefined) {
     if (req.args.queue !== true) throw new OpError("bad_request", `"queue" must be true`);
     return queueStatusOp(server, req.args, ctx, (result) => replySize(req.id, result));
   }
-  checkKeys(req.args, ["offset", "limit", "job", "queue"]);
+  if (req.args.recordings !== undefined) {
+    if (req.args.recordings !== true) throw new OpError("bad_request", `"recordings" must be true`);
+    return recordingsStatusOp(server, req, ctx);
+  }
+  checkKeys(req.args, ["offset", "limit", "job", "queue", "recordings"]);
   const one = optionalString(req.args, "job", MAX_JOB_ID);
   if (one !== undefined) {
     if (req.args.offset !== undefined || req.args.limit !== undefined) {
@@ -234,10 +281,11 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
     return { job: "job" in job ? jobStatus(server, job) : job };
   }
   const page = pageArgs(req.args, MAX_PAGE);
-  // The server part only on the first page, so later pages have room for more jobs.
-  const header = page.offset === 0 ? statusHeader(server) : {};
   const mine = mayActOn(ctx);
   const running = server.jobs.running().filter((served) => mine(served.owner));
+  // The server part only on the first page, so later pages have room for more jobs.
+  const headerBudget = ctx.replyBudget - (running.length > page.offset ? JOB_ROOM : 0);
+  const header = page.offset === 0 ? fittedHeader(server, headerBudget, (h) => replySize(req.id, { ...h, jobs: [], offset: 0, next: null })) : {};
   return fitPage(
     { length: running.length, at: (i: number) => (running[i] ? jobStatus(server, running[i]) : undefined) },
     page,

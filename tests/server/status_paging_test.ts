@@ -1,0 +1,89 @@
+/**
+ * `status` stays within a datagram however much the server has to say (DESIGN.md: replies of at
+ * most 1400 bytes, paged with offset and limit). Story: a real `pacer serve` with a dozen
+ * configured recordings, more than the first page's header has room for, and three running jobs.
+ * Before, the first page carried every recording: the jobs were crowded off it (one never showed
+ * on any page), and past 1400 bytes every `status` failed with `too_large`. Now the recordings
+ * go to pages of their own (`recordings_total`; `status {recordings: true}`), every job shows
+ * once, and `pacer ctl status` prints them all.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { decodeReply, encodeRequest } from "../../protocol/control.ts";
+import { runPacer } from "../helpers/pacer.ts";
+import { freeUdpPort, rawPeer, type ServeFixture, startServe } from "./serve_fixture.ts";
+
+const RECORDINGS = Array.from({ length: 12 }, (_, i) => `evening-news-recording-number-${String(i).padStart(2, "0")}`);
+
+let serve: ServeFixture;
+const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+
+/** Every page of `status` (with `args`), as `pacer ctl --json` fetched them. */
+async function pages(...args: string[]): Promise<Record<string, unknown>[]> {
+  const run = await ctl("--json", "status", ...args);
+  expect(run.stderr).toBe("");
+  const replies = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { ok: boolean; result: Record<string, unknown> });
+  for (const reply of replies) expect(reply.ok).toBe(true);
+  return replies.map((reply) => reply.result);
+}
+
+beforeAll(async () => {
+  const port = await freeUdpPort();
+  serve = await startServe({
+    config: RECORDINGS.map((name) => `[[recording]]\nname = "${name}"\ncron = "0 20 * * 1-5"\nsource = "udp://@127.0.0.1:${port}"\nduration = 1800\nout = "${name}/%Y%m%d-%H%M.ts"`).join("\n"),
+  });
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  serve?.cleanup();
+});
+
+describe("status with more to say than a datagram holds", () => {
+  test("the recordings page on their own; every job shows once; pacer ctl status prints them all", async () => {
+    const jobs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freeUdpPort();
+      const play = await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${port}`);
+      expect(play.stderr).toBe("");
+      jobs.push(play.stdout.trim().split(/\s/)[0]!);
+    }
+
+    // `pacer ctl --json` prints the status pages first, then the recordings' pages.
+    const all = await pages();
+    const first = all[0]!;
+    expect(first.recordings).toBeUndefined();
+    expect(first.recordings_total).toBe(RECORDINGS.length);
+    const statusPages = all.filter((p) => "jobs" in p);
+    const shown = statusPages.flatMap((p) => (p.jobs as { id: string }[]).map((j) => j.id));
+    expect(shown.sort()).toEqual([...jobs].sort());
+    // The first page holds a job beside its header, not only the header.
+    expect((first.jobs as unknown[]).length).toBeGreaterThan(0);
+    const recordingPages = all.filter((p) => "recordings" in p);
+    const names = recordingPages.flatMap((p) => (p.recordings as { name: string }[]).map((r) => r.name));
+    expect(names.sort()).toEqual([...RECORDINGS].sort());
+
+    const text = await ctl("status");
+    expect(text.code).toBe(0);
+    for (const name of RECORDINGS) expect(text.stdout).toContain(`recording ${name}\tidle\tnext `);
+    for (const job of jobs) expect(text.stdout).toContain(job);
+
+    // A client that pads its request to 800 bytes only (an unauthenticated reply is never larger
+    // than its request): the header gives up the lateness too, and a job still shows beside it.
+    const peer = await rawPeer();
+    try {
+      peer.send(encodeRequest({ v: 1, id: "small-1", ts: Date.now(), op: "status", args: {} }, undefined, { padTo: 800 }), serve.port);
+      const bytes = (await peer.next(2000))!;
+      expect(bytes.length).toBeLessThanOrEqual(800);
+      const decoded = decodeReply(bytes);
+      if (!decoded.ok || !decoded.reply.ok) throw new Error(`status failed: ${new TextDecoder().decode(bytes)}`);
+      const small = decoded.reply.result as Record<string, unknown>;
+      expect(small.server).toBeDefined();
+      expect(small.lateness).toBeUndefined();
+      expect((small.jobs as unknown[]).length).toBeGreaterThan(0);
+    } finally {
+      peer.close();
+    }
+
+    for (const job of jobs) expect((await ctl("stop", job)).code).toBe(0);
+  }, 30_000);
+});
