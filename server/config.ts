@@ -71,7 +71,7 @@ request_burst = 100
 # Shell commands run as a track starts and ends, with PACER_TRACK_ID, PACER_TRACK_PATH and PACER_TRACK_STATUS.
 # on_start = "logger -t pacer started $PACER_TRACK_PATH"
 # on_finish = "logger -t pacer $PACER_TRACK_STATUS $PACER_TRACK_PATH"
-# Decoders by file extension: a command writing raw PCM in the given format to stdout; {path} is the quoted path.
+# Decoders by file extension: a command writing raw PCM in the given format to stdout; {path} is /dev/fd/3, the file held open beneath the media root.
 # [speaker.decoders]
 # flac = { command = "flac -dcs --force-raw-format --endian=little --sign=signed {path}", format = "s16le:44100:2" }
 # mp3 = { command = "ffmpeg -v error -i {path} -f s16le -ac 2 -ar 44100 -", format = "s16le:44100:2" }

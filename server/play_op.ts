@@ -80,7 +80,7 @@ export async function playOp(server: ServerContext, args: Readonly<Record<string
   if (persistent && server.keyed() && !requester.authenticated) {
     throw new OpError("forbidden", "only authenticated requests may start persistent streams");
   }
-  const media = channel ? { ok: true as const, path: name, openPath: name, close() {} } : await openMediaFile(config.mediaRoot, name);
+  const media = channel ? { ok: true as const, path: name, openPath: name, fd: -1, close() {} } : await openMediaFile(config.mediaRoot, name);
   if (!media.ok) throw new OpError(media.code, media.message);
   try {
     return await startPlay(server, requester, { name, media, channel, targets, bitrate, loop, startSeconds, persistent });

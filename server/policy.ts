@@ -78,7 +78,7 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
 }
 
 export type OpenedMedia =
-  | { readonly ok: true; readonly path: string; readonly openPath: string; close(): void }
+  | { readonly ok: true; readonly path: string; readonly openPath: string; readonly fd: number; close(): void }
   | { readonly ok: false; readonly code: "forbidden" | "not_found"; readonly message: string };
 
 /**
@@ -101,7 +101,7 @@ export async function openMediaFile(root: string, name: string): Promise<OpenedM
     closeSync(fd);
     return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} is not a regular file; name a file inside the media root` };
   }
-  return { ok: true, path: resolved.path, openPath: `/proc/self/fd/${fd}`, close: () => closeSync(fd) };
+  return { ok: true, path: resolved.path, openPath: `/proc/self/fd/${fd}`, fd, close: () => closeSync(fd) };
 }
 
 /**

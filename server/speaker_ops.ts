@@ -24,7 +24,8 @@
 import { SpeakerError, type Speaker, type SpeakerStatus } from "../speaker/speaker.ts";
 import { checkKeys, OpError, optionalBoolean, optionalString, pageArgs, requireString } from "./op_args.ts";
 import { fitPage } from "./paging.ts";
-import { resolveMediaPath } from "./policy.ts";
+import { openMediaFile, resolveMediaPath } from "./policy.ts";
+import type { HeldFile } from "../speaker/track_input.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { RequestContext } from "./control_server.ts";
 import { MAX_ID } from "../protocol/control.ts";
@@ -70,7 +71,13 @@ export async function queueOp(server: ServerContext, args: Readonly<Record<strin
   if (first && after !== undefined) throw new OpError("bad_request", `give "after" or "first", not both`);
   const media = await resolveMediaPath(server.config().mediaRoot, name);
   if (!media.ok) throw new OpError(media.code, media.message);
-  return guarded(() => speaker.enqueue({ path: media.path, name, id, after, first }));
+  // Checked again, and opened beneath the root, when the track loads: the names may change meanwhile.
+  const open = async (): Promise<HeldFile> => {
+    const held = await openMediaFile(server.config().mediaRoot, name);
+    if (!held.ok) return { ok: false, message: held.message };
+    return { ok: true, fd: held.fd };
+  };
+  return guarded(() => speaker.enqueue({ path: media.path, name, id, after, first, open }));
 }
 
 export function pauseOp(server: ServerContext, args: Readonly<Record<string, unknown>>) {

@@ -52,6 +52,7 @@ import { PcmFifo } from "./pcm_fifo.ts";
 import type { SpeakerOptions } from "./speaker_options.ts";
 import { Track, type TrackEnd } from "./track.ts";
 import { runTrackHook } from "./track_hooks.ts";
+import type { HeldFile } from "./track_input.ts";
 import { LoadTask } from "./track_loader.ts";
 
 /** How often the playhead is looked at: starts, ends and idle are noticed this late at most. */
@@ -88,6 +89,12 @@ export interface SpeakerContext {
 export interface QueueRequest {
   /** The resolved path under the media root. */
   readonly path: string;
+  /**
+   * Opens the file when the track loads, where nothing outside the media root can be reached (the
+   * server's openMediaFile): a name checked when it was queued may lead elsewhere by then.
+   * Without it, `path` is opened.
+   */
+  readonly open?: () => Promise<HeldFile>;
   /** The media name as the client gave it. */
   readonly name: string;
   readonly id?: string;
@@ -197,7 +204,7 @@ export class Speaker implements Source {
       else if (this.inFlight.some((t) => t.id === request.after && t.end === null)) position = 0;
       else throw new SpeakerError("not_found", `no track "${request.after}" is queued or playing`);
     }
-    const track = new Track(id, request.name, request.path);
+    const track = new Track(id, request.name, request.path, request.open);
     this.queue.splice(position, 0, track);
     this.idleSince = null;
     this.log.info("speaker: queued", { track: id, media: request.name, position });

@@ -6,6 +6,7 @@
  * playhead tells when it starts and ends playing.
  */
 import type { SampleFormat } from "../protocol/sample_format.ts";
+import type { HeldFile } from "./track_input.ts";
 
 /** How a track ended, as `status` and the hooks' PACER_TRACK_STATUS say it. */
 export type TrackEnd = "played" | "cancelled" | "failed";
@@ -39,6 +40,8 @@ export class Track {
     readonly name: string,
     /** The resolved path under the media root. */
     readonly path: string,
+    /** Opens it beneath the media root when it loads (QueueRequest.open). */
+    readonly open?: () => Promise<HeldFile>,
   ) {}
 
   /** Whether its audio is (being) written to the buffer. */

@@ -25,8 +25,13 @@ import type { DecoderSpec } from "./speaker_options.ts";
 export const BLOCK_FRAMES = 4096;
 /** The first read of a WAV file: headers are small; a larger one is read again in full. */
 const WAV_HEAD_BYTES = 64 * 1024;
+/** What `{path}` becomes for a file held open: the decoder's own descriptor 3, which it inherits. */
+const HELD_PATH = "/dev/fd/3";
 /** A decoder's last stderr lines kept to explain its failure. */
 const STDERR_KEEP_BYTES = 512;
+
+/** A track's file opened for reading (`fd`, which the opener's caller closes), or why it cannot be. */
+export type HeldFile = { readonly ok: true; readonly fd: number } | { readonly ok: false; readonly message: string };
 
 /** A one-line reason a track cannot be played, naming the track as the client did. */
 export class TrackError extends Error {
@@ -42,12 +47,17 @@ export interface TrackInput {
   close(): void;
 }
 
-/** Opens `path` (shown as `label`) with the decoder its extension calls for. Rejects with TrackError. */
-export async function openTrackInput(path: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>): Promise<TrackInput> {
+/**
+ * Opens `path` (shown as `label`) with the decoder its extension calls for. Rejects with
+ * TrackError. With `fd`, the file is the one that descriptor holds (opened beneath the media
+ * root; the caller closes it once this returns): a WAV file is read through it, and a decoder
+ * gets it as its descriptor 3, `{path}` being /dev/fd/3, so no name is looked up again.
+ */
+export async function openTrackInput(path: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>, fd?: number): Promise<TrackInput> {
   const extension = extname(path).slice(1).toLowerCase();
   const decoder = decoders.get(extension);
-  if (decoder) return openDecoded(path, label, decoder);
-  if (extension === "wav") return openWav(path, label);
+  if (decoder) return openDecoded(path, label, decoder, fd);
+  if (extension === "wav") return openWav(fd === undefined ? path : `/proc/self/fd/${fd}`, label);
   const known = ["wav", ...decoders.keys()].join(", ");
   throw new TrackError(`${label}: no decoder for ".${extension}" files (configured: ${known}); add one under [speaker.decoders]`);
 }
@@ -117,9 +127,11 @@ export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
-function openDecoded(path: string, label: string, decoder: DecoderSpec): TrackInput {
-  const command = decoder.command.replaceAll("{path}", shellQuote(path));
-  const child: ChildProcess = spawn("sh", ["-c", command], { stdio: ["ignore", "pipe", "pipe"] });
+function openDecoded(path: string, label: string, decoder: DecoderSpec, fd?: number): TrackInput {
+  const command = decoder.command.replaceAll("{path}", fd === undefined ? shellQuote(path) : HELD_PATH);
+  const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
+  if (fd !== undefined) stdio.push(fd);
+  const child: ChildProcess = spawn("sh", ["-c", command], { stdio });
   const stdout = child.stdout as Readable;
   let stderrTail = "";
   child.stderr!.on("data", (d: Buffer) => (stderrTail = (stderrTail + d.toString()).slice(-STDERR_KEEP_BYTES)));

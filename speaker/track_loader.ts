@@ -21,13 +21,14 @@
  * fifo.read(...); task.roomFreed();   // the stream made room
  * ```
  */
+import { closeSync } from "node:fs";
 import type { Logger } from "../foundation/log.ts";
 import { createConverter, type PcmConverter } from "../convert/converter.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import type { PcmFifo } from "./pcm_fifo.ts";
 import type { SpeakerOptions } from "./speaker_options.ts";
 import type { Track } from "./track.ts";
-import { openTrackInput, type TrackInput } from "./track_input.ts";
+import { openTrackInput, TrackError, type TrackInput } from "./track_input.ts";
 
 export interface LoadEvents {
   /** Audio was written to the buffer. */
@@ -71,10 +72,23 @@ export class LoadTask {
     wake?.();
   }
 
+  /** The track's input, through its file opened beneath the media root when it was queued with an opener. */
+  private async openInput(track: Track): Promise<TrackInput> {
+    if (!track.open) return openTrackInput(track.path, track.name, this.options.decoders);
+    const held = await track.open();
+    if (!held.ok) throw new TrackError(held.message);
+    try {
+      return await openTrackInput(track.path, track.name, this.options.decoders, held.fd);
+    } finally {
+      // The input has its own descriptor now (or failed): this one is done with.
+      closeSync(held.fd);
+    }
+  }
+
   private async run(): Promise<void> {
     const track = this.track;
     try {
-      const input = await openTrackInput(track.path, track.name, this.options.decoders);
+      const input = await this.openInput(track);
       this.input = input;
       if (this.aborted) return;
       track.format = input.format;

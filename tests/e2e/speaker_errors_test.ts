@@ -7,7 +7,7 @@
  * queues once.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { runPacer } from "../helpers/pacer.ts";
@@ -31,6 +31,28 @@ const outputLines = (dir: string) => [`output = "cmd:cat > ${dir}/out.raw"`, `fo
 const finishedOf = (speaker: { finished: { id: string; status: string }[] }) => speaker.finished.map((t) => `${t.id} ${t.status}`).reverse();
 
 describe("speaker: track errors", () => {
+  test("a folder swapped for a symlink out of the media root after the track was queued: the track fails when it loads, and nothing from outside is played", async () => {
+    let tracks: TestTrack[] = [];
+    serve = await startSpeakerServe(outputLines, [], (media) => {
+      mkdirSync(join(media, "sub"), { mode: 0o755 });
+      tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 1.5, 440), wavTrack(media, "b.wav", "s16le:44100:2", 0.3, 550)];
+      wavTrack(media, "sub/t.wav", "s16le:44100:2", 0.3, 660);
+    });
+    // The same name outside the root, longer and of another tone.
+    const outside = join(serve.dir, "outside");
+    mkdirSync(outside, { mode: 0o755 });
+    wavTrack(outside, "t.wav", "s16le:44100:2", 2, 880);
+    for (const name of ["a.wav", "sub/t.wav", "b.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
+    // While a.wav plays (the next track loads only near its end), sub becomes a way out.
+    renameSync(join(serve.mediaRoot, "sub"), join(serve.mediaRoot, "sub.real"));
+    symlinkSync(outside, join(serve.mediaRoot, "sub"));
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 3 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["a.wav played", "sub/t.wav failed", "b.wav played"]);
+    expect(speaker.finished.find((t: { id: string }) => t.id === "sub/t.wav").error).toContain("outside the media root");
+    // The output is a.wav then b.wav: not a sample of the file outside.
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
+  }, 30_000);
+
   test("a corrupt WAV in the middle is skipped and the next track follows the one before it gaplessly", async () => {
     let tracks: TestTrack[] = [];
     serve = await startSpeakerServe(outputLines, [], (media) => {
