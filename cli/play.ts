@@ -20,7 +20,6 @@ import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
-import { US_PER_S } from "../scheduler/clock.ts";
 import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
 
 export const PLAY_HELP = `Usage: pacer play INPUT... --to OUTPUT [--to OUTPUT ...] [options]
@@ -121,7 +120,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
       inputs.push(await openInput(spec, { format, bitrate, latencyMs, startSeconds: i === 0 ? startSeconds : undefined }));
     }
     checkCompatible(inputs);
-    checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate, startSeconds, startText: values.start });
+    checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate });
   } catch (error) {
     for (const input of inputs) input.source.close();
     throw error;
@@ -191,11 +190,12 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
 
 /**
  * Options that cannot apply to these inputs are refused rather than ignored: --loop on a stream
- * (it cannot be read again), --bitrate on PCM (paced by its sample rate), --start past the end.
+ * (it cannot be read again), --bitrate on PCM (paced by its sample rate). (--start past the end
+ * is refused where the file is opened: sources/open_input.ts.)
  */
 function checkOptionsApply(
   inputs: OpenedInput[],
-  options: { loop: boolean; bitrate: number | undefined; startSeconds: number | undefined; startText: string | undefined },
+  options: { loop: boolean; bitrate: number | undefined },
 ): void {
   const stream = inputs.find((i) => i.stream !== undefined);
   if (options.loop && stream) {
@@ -204,11 +204,6 @@ function checkOptionsApply(
   const pcm = inputs.find((i) => i.info.kind === "pcm");
   if (options.bitrate !== undefined && pcm) {
     throw new UsageError(`--bitrate is for MPEG and other data: ${pcm.info.label} is PCM, paced by its sample rate`);
-  }
-  const first = inputs[0]!.info;
-  if (options.startSeconds !== undefined && first.durationUs !== undefined && options.startSeconds * US_PER_S >= first.durationUs) {
-    const seconds = Number((first.durationUs / US_PER_S).toFixed(3));
-    throw new PacerError(`--start ${options.startText}: ${first.label} is only ${seconds} s long, so nothing would play`);
   }
 }
 

@@ -156,7 +156,20 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
   if (spec === "-") return openStream("stdin", null, stdinReadable(), options);
   const size = regularFileSize(spec);
   if (size === null) return openStream(spec, spec, createReadStream(spec), options);
-  return openFile(spec, size, options);
+  return startWithin(await openFile(spec, size, options), options);
+}
+
+/**
+ * A file opened at `--start` (`start` of a server's play) at or past its end would play nothing:
+ * that is the caller's mistake, said in one line, not a stream that ends at once.
+ */
+function startWithin(opened: OpenedInput, options: InputOptions): OpenedInput {
+  const { durationUs, label } = opened.info;
+  const startSeconds = options.startSeconds;
+  if (startSeconds === undefined || durationUs === undefined || startSeconds * US_PER_S < durationUs) return opened;
+  opened.source.close();
+  const seconds = (us: number) => Number((us / US_PER_S).toFixed(3));
+  throw new PacerError(`start ${startSeconds} s: ${label} is only ${seconds(durationUs)} s long, so nothing would play`);
 }
 
 /**

@@ -219,7 +219,7 @@ describe("options that cannot apply are refused in one line", () => {
   test("--start past the end exits 1 with the input's duration, instead of playing nothing", async () => {
     const run = await runPacer(["play", three.path, "--start", "10", "--to", "file:/dev/null"]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toBe(`pacer: error: --start 10: ${three.path} is only 3 s long, so nothing would play\n`);
+    expect(run.stderr).toBe(`pacer: error: start 10 s: ${three.path} is only 3 s long, so nothing would play\n`);
   });
 
   test("--loop with stdin is a usage error: stdin cannot be read again", async () => {

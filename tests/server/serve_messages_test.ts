@@ -103,6 +103,13 @@ describe("a server without a key", () => {
     }
     expect((await runPacer(["ctl", "--server", serve.address, "reload"])).code).toBe(0);
   });
+
+  test("play with start past the media's end is bad_request naming its length, not a job that plays nothing", async () => {
+    const run = await runPacer(["ctl", "--server", serve.address, "play", "clip.ts", "--start", "100", "--to", "udp://127.0.0.1:9"]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toMatch(/^pacer: error: play: bad_request: start 100 s: clip\.ts is only 1\.\d+ s long, so nothing would play\n$/);
+  });
 });
 
 describe("a keyed server", () => {
