@@ -110,6 +110,8 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   if (values.senders !== undefined) setSenderThreads(parseSenderThreads(values.senders, "--senders"));
   // Before anything is opened for writing: an output over an input would truncate what it plays.
   refuseOutputsOverInputs(positionals, outputs, values.sdp);
+  // Stdin is one stream: named twice, the second would wait forever on what the first has read.
+  if (positionals.filter((p) => p === "-").length > 1) throw new UsageError("play: stdin (-) can be given only once");
   if (latencyMs !== undefined && !positionals.some(isLiveSpec)) {
     throw new UsageError("--latency is for network inputs (udp://@, rtp://@, tcp://): files and stdin play as they are read");
   }

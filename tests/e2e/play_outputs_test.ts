@@ -222,6 +222,12 @@ describe("options that cannot apply are refused in one line", () => {
     expect(run.stderr).toBe(`pacer: error: start 10 s: ${three.path} is only 3 s long, so nothing would play\n`);
   });
 
+  test("stdin named twice is a usage error, not a process spinning on a stream already read", async () => {
+    const run = await runPacer(["play", "-", "-", "--to", "file:/dev/null"], { stdin: readFileSync(one.path), timeoutMs: 10_000 });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe("pacer: error: play: stdin (-) can be given only once\n");
+  });
+
   test("--loop with stdin is a usage error: stdin cannot be read again", async () => {
     const run = await runPacer(["play", "-", "--loop", "--to", "file:/dev/null"], { stdin: readFileSync(one.path) });
     expect(run.code).toBe(2);
