@@ -71,6 +71,25 @@ export class PcmReader implements UnitReader {
     return length;
   }
 
+  /**
+   * A live input stalled inside a unit: the whole input frames there are, converted, as a short
+   * unit of whole output frames (0 when there are none), so what was received is not held back.
+   */
+  nextPartial(unit: Buffer): number {
+    const available = this.input.ring.available(this.cursor);
+    const n = Math.min(this.inBlock.length, available - (available % this.inFrameBytes));
+    if (n > 0) {
+      this.input.ring.copyOut(this.cursor, this.inBlock, 0, n);
+      this.cursor += n;
+      const block = this.inBlock.subarray(0, n);
+      this.append(this.converter ? this.converter.convert(block) : block);
+    }
+    const ready = this.stagedEnd - this.stagedStart;
+    const length = Math.min(unit.length, ready - (ready % this.outFrameBytes));
+    this.staged.copy(unit, 0, this.stagedStart, this.stagedStart + length);
+    return length;
+  }
+
   advance(bytes: number): void {
     const frames = Math.floor(bytes / this.outFrameBytes);
     this.stagedStart += frames * this.outFrameBytes;

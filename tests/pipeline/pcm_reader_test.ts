@@ -75,6 +75,32 @@ describe("a PCM reader", () => {
     expect(unit.equals(media.subarray(100, 420))).toBe(true);
   });
 
+  test("a live input stalled inside a unit: nextPartial gives the whole frames there are, converted; the stream then goes on seamlessly", async () => {
+    const media = rampS16(1200, 2); // 4800 bytes
+    const input = sharedInput(media);
+    const from = parseSampleFormat("s16le:48000:2");
+    const converter = await createConverter(from, parseSampleFormat("s16be:48000:2"));
+    const reader = new PcmReader(input, 0, from, converter, 960);
+    const unit = Buffer.alloc(960);
+    const out: Buffer[] = [];
+    const take = (length: number) => {
+      out.push(Buffer.from(unit.subarray(0, length)));
+      reader.advance(length);
+    };
+    // Two units and a half, and one byte of the next frame: then the input stalls.
+    input.load(2 * 960 + 480 + 1);
+    for (let length = reader.next(unit); length > 0; length = reader.next(unit)) take(length);
+    expect(out.length).toBe(2);
+    const part = reader.nextPartial(unit);
+    expect(part).toBe(480); // whole frames only: the odd byte waits for the rest of its frame
+    take(part);
+    expect(reader.nextPartial(unit)).toBe(0);
+    input.load(media.length);
+    for (let length = reader.next(unit); length > 0; length = reader.next(unit)) take(length);
+    expect(Buffer.concat(out).equals(swap16(media))).toBe(true);
+    expect(reader.frame).toBe(1200);
+  });
+
   test("converts to the backend's format (s16le to s16be, bit for bit)", async () => {
     const media = rampS16(480, 2);
     const input = sharedInput(media);
