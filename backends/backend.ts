@@ -106,6 +106,11 @@ export interface Backend {
    * ended. Without it, close waits as long as it takes.
    */
   close(deadlineUs?: number): Promise<void>;
+  /**
+   * Closes an output whose job never started (another output of it was bad), leaving no trace
+   * where it can: a `file:` keeps what was there. Absent: `close`.
+   */
+  discard?(): Promise<void>;
 }
 
 export interface BackendContext {

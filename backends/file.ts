@@ -4,6 +4,10 @@
  * tests and for capturing a live stream, so it is paced in real time like
  * every output, with large units to keep write calls few.
  *
+ * What was there is truncated at the first write (or the close), not at the
+ * open: a job whose later output turns out bad is never started, and then
+ * `discard` leaves the file as it was (and removes one the open made).
+ *
  * A write error (ENOSPC, EACCES, EIO...) stops the destination with a
  * one-line message; `close` makes the data durable (fdatasync) before
  * closing, and rejects if that fails. Those two reach the user through the
@@ -18,7 +22,7 @@
  * await out.close();      // fdatasync, close
  * ```
  */
-import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, rmSync, writeSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
@@ -64,14 +68,27 @@ export const fileBackend: BackendFactory = {
     if (path === "") throw new UsageError(`"${target}": file: needs a path, e.g. file:capture.raw`);
     const format = stream.kind === "pcm" ? (stream.outFormat ?? stream.format) : undefined;
     let fd: number;
+    let made = false;
     try {
-      fd = openSync(path, "w");
+      try {
+        fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666);
+        made = true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        fd = openSync(path, constants.O_WRONLY);
+      }
     } catch (err) {
       throw new PacerError(`${target}: cannot open for writing: ${describeFsError(err)}`);
     }
     const counters = newCounters();
     let failed = false;
     let closing: Promise<void> | null = null;
+    let truncated = made;
+    /** What was there goes once the stream starts (a FIFO or a device has nothing to truncate). */
+    const truncate = () => {
+      truncated = true;
+      if (fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+    };
 
     return {
       label: target,
@@ -82,6 +99,7 @@ export const fileBackend: BackendFactory = {
       send(unit) {
         if (failed || closing) return unit.length;
         try {
+          if (!truncated) truncate();
           // A regular file takes it all at once; a device or FIFO may take less per call.
           for (let offset = 0; offset < unit.length; ) offset += writeSync(fd, unit, offset, unit.length - offset);
         } catch (err) {
@@ -93,9 +111,17 @@ export const fileBackend: BackendFactory = {
         counters.bytes += unit.length;
         return unit.length;
       },
+      discard() {
+        closing ??= (async () => {
+          closeSync(fd);
+          if (made) rmSync(path, { force: true });
+        })();
+        return closing;
+      },
       close() {
         closing ??= (async () => {
           try {
+            if (!truncated && !failed) truncate();
             fdatasyncSync(fd);
           } catch (err) {
             // EINVAL: not a file that can be synced (a pipe, /dev/null); nothing to make durable.

@@ -25,7 +25,7 @@
  * ```
  */
 import type { Backend, BackendContext, StreamInfo } from "../backends/backend.ts";
-import { backendFor } from "../backends/registry.ts";
+import { backendFor, schemeOf } from "../backends/registry.ts";
 import type { Logger } from "../foundation/log.ts";
 import { createConverter, type PcmConverter } from "../convert/converter.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
@@ -92,6 +92,13 @@ const LAG_CHUNKS_UNKNOWN_RATE = 4;
  * take the rest before they are given up on, and a command still holding unread input is ended.
  */
 export const END_GRACE_US = 5 * US_PER_S;
+
+/** The order a job's outputs are opened in: as given, but `cmd:` outputs last (see Job.create). */
+function creationOrder(outputs: readonly string[]): number[] {
+  const indices = outputs.map((_, i) => i);
+  const isCommand = (i: number) => schemeOf(outputs[i]!) === "cmd";
+  return [...indices.filter((i) => !isCommand(i)), ...indices.filter(isCommand)];
+}
 
 /**
  * Bytes left in the read-ahead buffer when a load is asked for: LOAD_LEAD_S of the stream, at
@@ -190,8 +197,11 @@ export class Job implements DestinationHost, PacketInput {
     const job = new Job(options, options.scheduler);
     const stream: StreamInfo = { kind: input.kind, format: input.format, outFormat: options.outFormat, deviceWaitS: options.deviceWaitS };
     const opened: Backend[] = [];
+    const destinations: Destination[] = [];
     try {
-      for (const target of options.outputs) {
+      // Commands start last: one a later bad output would stop may already have done something.
+      for (const at of creationOrder(options.outputs)) {
+        const target = options.outputs[at]!;
         const factory = backendFor(target);
         const why = factory.unavailable?.();
         if (why) throw new Error(why);
@@ -205,10 +215,11 @@ export class Job implements DestinationHost, PacketInput {
         opened.push(backend);
         const reader = await readerFor(job, input.format, backend);
         destination = new Destination(job, backend, options.gate ? gatedReader(reader, options.gate) : reader);
-        job.destinations.push(destination);
+        destinations[at] = destination;
       }
+      job.destinations.push(...destinations);
     } catch (error) {
-      await Promise.allSettled(opened.map((b) => b.close()));
+      await Promise.allSettled(opened.map((b) => (b.discard ? b.discard() : b.close())));
       options.source.close();
       throw error;
     }

@@ -12,7 +12,7 @@
  * Real subprocesses, real UDP on 127.0.0.1, real files.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rampS16, writeWav } from "../helpers/audio.ts";
@@ -220,6 +220,23 @@ describe("options that cannot apply are refused in one line", () => {
     const run = await runPacer(["play", three.path, "--start", "10", "--to", "file:/dev/null"]);
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(`pacer: error: start 10 s: ${three.path} is only 3 s long, so nothing would play\n`);
+  });
+
+  test("a bad output after a file: and a cmd: leaves the file as it was, makes no new one, and starts no command", async () => {
+    const kept = join(dir, "kept.bin");
+    writeFileSync(kept, "precious\n");
+    const fresh = join(dir, "fresh.bin");
+    const marker = join(dir, "started");
+    const run = await runPacer(["play", one.path, "--to", `file:${kept}`, "--to", `file:${fresh}`, "--to", `cmd:touch ${marker}; cat >/dev/null`, "--to", "udp://127.0.0.1:5?pkt=0"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe("pacer: error: udp:// option pkt=0: must be a whole number from 1 to 65507\n");
+    expect(readFileSync(kept, "utf8")).toBe("precious\n");
+    expect(existsSync(fresh)).toBe(false);
+    expect(existsSync(marker)).toBe(false);
+    // Played for real, the file is the stream: what was there is gone.
+    const played = await runPacer(["play", one.path, "--to", `file:${kept}`]);
+    expect(played.code).toBe(0);
+    expect(readFileSync(kept).length).toBe(BYTES_PER_S);
   });
 
   test("stdin named twice is a usage error, not a process spinning on a stream already read", async () => {
