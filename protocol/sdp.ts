@@ -62,17 +62,24 @@ function connectionLine(m: SdpMedia): string {
   return `c=IN ${type} ${m.address}${ttl}`;
 }
 
-/** Builds the SDP text with one m= section per media, CRLF line ends as the RFC says. */
+/**
+ * Builds the SDP text with one m= section per media, CRLF line ends as the RFC says. A connection
+ * every stream shares is written once, at session level (RFC 8866 section 5.7 allows either):
+ * ffmpeg's MP2T receiver reads only that one ("getnameinfo: ai_family not supported" without).
+ */
 export function buildSdp(session: SdpSession): string {
+  const connections = session.media.map(connectionLine);
+  const shared = connections.length > 0 && connections.every((c) => c === connections[0]) ? connections[0]! : null;
   const lines = [
     "v=0",
     `o=- ${session.sessionId} ${session.sessionId} IN ${addrType(session.origin)} ${session.origin}`,
     `s=${session.name ?? "pacer"}`,
+    ...(shared ? [shared] : []),
     "t=0 0",
   ];
-  for (const m of session.media) {
+  for (const [i, m] of session.media.entries()) {
     lines.push(`m=${m.kind} ${m.port} RTP/AVP ${m.payloadType}`);
-    lines.push(connectionLine(m));
+    if (!shared) lines.push(connections[i]!);
     if (m.sourceAddress) {
       const type = addrType(m.address);
       lines.push(`a=source-filter: incl IN ${type} ${m.address} ${m.sourceAddress}`);

@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PCR_HZ, TS_PID_NULL, TS_SIZE, tsGetPcr, tsGetPid, tsHasPcr } from "../../protocol/mpegts.ts";
 import {
@@ -342,6 +342,29 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     expect(padding.length).toBeLessThan(TS_PKT);
     for (let at = 0; at < padding.length; at += TS_SIZE) expect(tsGetPid(padding, at)).toBe(TS_PID_NULL);
   }, 15_000);
+
+  test("interop: ffmpeg receives pacer's RTP TS through pacer's own SDP, and ffprobe reads the video in what it wrote", async () => {
+    const port = await closedPort();
+    const sdp = join(tmp.dir, "ts-ffmpeg.sdp");
+    const out = join(tmp.dir, "ts-ffmpeg.ts");
+    const pacer = startPacer(["play", fx.loopTs, "--loop", "--to", `rtp://127.0.0.1:${port}`, "--sdp", sdp]);
+    try {
+      for (let i = 0; i < 100 && !existsSync(sdp); i++) await Bun.sleep(50);
+      // Before, the SDP's only c= line was the media's, and ffmpeg's MP2T receiver stopped at
+      // "getnameinfo: ai_family not supported".
+      const ffmpeg = Bun.spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp", "-i", sdp, "-c", "copy", "-y", out], { stderr: "pipe" });
+      // It records until told to stop (a live RTP input has no end): 3 s, then SIGINT, which finishes the file.
+      const stopper = setTimeout(() => ffmpeg.kill("SIGINT"), 3_000);
+      await ffmpeg.exited;
+      clearTimeout(stopper);
+      expect(await new Response(ffmpeg.stderr).text()).not.toContain("ai_family");
+    } finally {
+      pacer.kill("SIGTERM");
+      await new Promise((resolve) => pacer.on("close", resolve));
+    }
+    const probe = Bun.spawnSync(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", out]);
+    expect(probe.stdout.toString()).toContain("mpeg2video,video");
+  }, 30_000);
 
   test("constant bit rate: --bitrate 1500000 on raw data sends 1472-byte datagrams at 127.4 per second", async () => {
     const data = Buffer.from(crypto.getRandomValues(new Uint8Array(2 * (RATE / 8)))); // 2 s
