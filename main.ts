@@ -47,7 +47,7 @@ const COMMANDS: Record<string, Command> = {
       process.stdout.write("Usage: pacer devices\n\nLists the ALSA PCMs this host knows: name, description, direction.\n");
       return 0;
     }
-    return runDevices(log);
+    return runDevices(log, argv);
   },
   record: runRecord,
   serve: runServe,

@@ -9,11 +9,12 @@
  */
 import { libasoundUnavailable } from "../backends/alsa/libasound.ts";
 import { AlsaError, listPcms } from "../backends/alsa/pcm.ts";
-import { EXIT_FAILURE, EXIT_OK } from "../foundation/errors.ts";
+import { EXIT_FAILURE, EXIT_OK, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 
-/** Prints the PCM list to `write` (stdout); returns the exit code. */
-export function runDevices(log: Logger, write: (text: string) => void = (text) => process.stdout.write(text)): number {
+/** Prints the PCM list to `write` (stdout); returns the exit code. It takes no arguments: any is a usage error. */
+export function runDevices(log: Logger, argv: readonly string[] = [], write: (text: string) => void = (text) => process.stdout.write(text)): number {
+  if (argv.length > 0) throw new UsageError(`devices takes no arguments or options, got "${argv[0]}"`);
   const why = libasoundUnavailable();
   if (why !== null) {
     log.error(why);

@@ -19,6 +19,7 @@ import { sequenceSource } from "../sources/sequence_source.ts";
 import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
+import { valuesMayBeNegative } from "./negative_values.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
 
@@ -57,28 +58,9 @@ Options:
 /** Options that take a number; see valuesMayBeNegative. */
 const NUMBER_OPTIONS = new Set(["--start", "--bitrate", "--device-wait", "--latency", "--senders"]);
 
-/**
- * `--start -1`: parseArgs takes "-1" for an option and says only "argument is ambiguous". A
- * negative number after a number option is that option's value (`--start=-1`), so the option's
- * own parser refuses it with a line that says what it expects.
- */
-function valuesMayBeNegative(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--") return out.concat(argv.slice(i));
-    const next = argv[i + 1];
-    if (NUMBER_OPTIONS.has(arg) && next !== undefined && /^-\.?\d/.test(next)) {
-      out.push(`${arg}=${next}`);
-      i++;
-    } else out.push(arg);
-  }
-  return out;
-}
-
 export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: valuesMayBeNegative(argv),
+    args: valuesMayBeNegative(argv, NUMBER_OPTIONS),
     allowPositionals: true,
     options: {
       to: { type: "string", multiple: true },

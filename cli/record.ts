@@ -12,7 +12,8 @@ import { lockOutput } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
 import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorder/record_options.ts";
 import { Recorder, type RecordSummary } from "../recorder/recorder.ts";
-import { isLiveSpec, openLiveInput } from "../sources/open_input.ts";
+import { isLiveSpec, openLiveInput, refuseUnknownScheme } from "../sources/open_input.ts";
+import { valuesMayBeNegative } from "./negative_values.ts";
 import type { Source } from "../sources/source.ts";
 import { stdinReadable, streamSource } from "../sources/stream_source.ts";
 
@@ -47,9 +48,12 @@ Options:
 
 /** Shorter rotation than this would make more files than a cron user wants. */
 
+/** Options that take a number or a duration; see valuesMayBeNegative. */
+const NUMBER_OPTIONS = new Set(["--duration", "--rotate", "--stagger", "--keep", "--sync-every", "--wait"]);
+
 export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: valuesMayBeNegative(argv, NUMBER_OPTIONS),
     allowPositionals: true,
     options: {
       out: { type: "string" },
@@ -78,6 +82,7 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   checkPattern(pattern);
   const now = Date.now();
   const durationMs = values.duration === undefined ? undefined : parseSeconds(values.duration, "--duration") * 1000;
+  if (durationMs === 0) throw new UsageError(`--duration ${values.duration}: give a duration above 0 (or none, to record until stopped)`);
   const untilMs = values.until === undefined ? undefined : nextLocalTime(values.until, now);
   const endAtMs = minDefined(durationMs === undefined ? undefined : now + durationMs, untilMs);
   const waitUntilMs = values.wait === undefined ? endAtMs : now + parseSeconds(values.wait, "--wait") * 1000;
@@ -141,6 +146,7 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
 async function openRecordInput(spec: string, format: SampleFormat | undefined): Promise<Source> {
   if (isLiveSpec(spec)) return openLiveInput(spec, { format });
   if (spec === "-") return streamSource("stdin", stdinReadable());
+  refuseUnknownScheme(spec);
   try {
     if (statSync(spec).isDirectory()) throw new PacerError(`${spec}: is a directory`);
   } catch (error) {

@@ -6,7 +6,7 @@
  * as stdin is: one detection (`detectInput`) for files and streams alike.
  * Everything that can be checked is checked here, before anything is sent.
  */
-import { accessSync, constants, createReadStream, statSync } from "node:fs";
+import { accessSync, constants, createReadStream, existsSync, statSync } from "node:fs";
 import { extname } from "node:path";
 import type { Readable } from "node:stream";
 import { PacerError, UsageError } from "../foundation/errors.ts";
@@ -154,6 +154,7 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
     return openLiveStream(live, options);
   }
   if (spec === "-") return openStream("stdin", null, stdinReadable(), options);
+  refuseUnknownScheme(spec);
   const size = regularFileSize(spec);
   if (size === null) return openStream(spec, spec, createReadStream(spec), options);
   return startWithin(await openFile(spec, size, options), options);
@@ -385,6 +386,15 @@ async function probeStreamHead(stream: StreamSource, kind: "mpegts" | "mpegps", 
 /** Whether a probe saw any clock reference at all (one PCR, a pack, M2TS stamps). */
 function clockSeen(probe: MpegProbe): boolean {
   return probe.container === "mpegps" ? probe.packs > 0 : probe.pcrCount > 0 || probe.arrival !== null;
+}
+
+/**
+ * A URL of a kind pacer does not read (http://, srt://) is a usage error naming what it reads, not
+ * a file "not found" (a file of that name, however unlikely, is still a file).
+ */
+export function refuseUnknownScheme(spec: string): void {
+  if (isLiveSpec(spec) || !/^[a-z][a-z0-9+.-]*:\/\//i.test(spec) || existsSync(spec)) return;
+  throw new UsageError(`unknown input "${spec}": a network input is udp://@…, rtp://@… or tcp://…, a sound card alsa:…; anything else is a file or -`);
 }
 
 /** True for the network and capture input URLs. */

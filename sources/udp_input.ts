@@ -8,7 +8,7 @@
  * const input = openUdpInput(parseEndpoint("udp://@239.1.2.3:5000?iface=10.0.0.2"));
  * ```
  */
-import { type Endpoint } from "../foundation/net/endpoint.ts";
+import { type Endpoint, intParam } from "../foundation/net/endpoint.ts";
 import { openUdpReceiver, type UdpReceiver } from "../foundation/net/udp_receive.ts";
 import { liveInput, type LiveSource, newLiveStats } from "./live_input.ts";
 
@@ -17,13 +17,14 @@ export const RECEIVE_PARAMS = ["iface", "source", "rcvbuf"] as const;
 
 /** Binds and joins from the URL's parts (parsed by the one endpoint parser). */
 export function openReceiver(endpoint: Endpoint): UdpReceiver {
-  const rcvbuf = endpoint.params.get("rcvbuf");
+  // A whole number of bytes; under 64 KiB is raised to it (less would drop at any real rate).
+  const rcvbuf = intParam(endpoint, "rcvbuf", 1, 1 << 30);
   return openUdpReceiver({
     host: endpoint.host,
     port: endpoint.port,
     iface: endpoint.params.get("iface") ?? undefined,
     source: endpoint.params.get("source") ?? undefined,
-    rcvbufBytes: rcvbuf === null ? undefined : Math.max(65536, Math.min(1 << 30, Number(rcvbuf) || 0)),
+    rcvbufBytes: rcvbuf === undefined ? undefined : Math.max(65536, rcvbuf),
   });
 }
 

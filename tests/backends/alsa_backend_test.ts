@@ -99,7 +99,7 @@ describe.skipIf(skip)("alsa: output", () => {
 
   test("pacer devices lists the test PCM as NAME<TAB>DESCRIPTION (io)", () => {
     let printed = "";
-    const code = runDevices(createLogger({ level: "error", write: () => {} }), (text) => (printed += text));
+    const code = runDevices(createLogger({ level: "error", write: () => {} }), [], (text) => (printed += text));
     expect(code).toBe(0);
     expect(printed.split("\n")).toContain(`${TEST_PCM}\t${TEST_PCM_DESCRIPTION} (both)`);
   });

@@ -239,6 +239,14 @@ describe("options that cannot apply are refused in one line", () => {
     expect(readFileSync(kept).length).toBe(BYTES_PER_S);
   });
 
+  test("an input URL pacer does not read (http://, srt://) is a usage error naming what it reads, for play and record alike", async () => {
+    for (const args of [["play", "http://example.com/a.ts", "--to", "file:/dev/null"], ["record", "srt://127.0.0.1:5000", "--out", join(dir, "srt.ts")]]) {
+      const run = await runPacer(args);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toBe(`pacer: error: unknown input "${args[1]}": a network input is udp://@…, rtp://@… or tcp://…, a sound card alsa:…; anything else is a file or -\n`);
+    }
+  });
+
   test("stdin named twice is a usage error, not a process spinning on a stream already read", async () => {
     const run = await runPacer(["play", "-", "-", "--to", "file:/dev/null"], { stdin: readFileSync(one.path), timeoutMs: 10_000 });
     expect(run.code).toBe(2);

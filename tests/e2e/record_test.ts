@@ -316,7 +316,7 @@ describe.if(ok)("pacer record", () => {
   }, 40_000);
 });
 
-test("record's usage errors are one line and exit 2", async () => {
+test("record's (and devices') usage errors are one line and exit 2", async () => {
   const { runPacer } = await import("../helpers/pacer.ts");
   const cases: [string[], RegExp][] = [
     [["record", "udp://@:5000"], /--out PATTERN is required/],
@@ -325,6 +325,11 @@ test("record's usage errors are one line and exit 2", async () => {
     [["record", "udp://@:5000", "--out", "x.ts", "--rotate", "10KB"], /at least 64KiB/],
     [["record", "udp://@:5000", "--out", "%Y/x-%H.ts", "--keep", "2"], /--keep needs the pattern's strftime fields in the file name/],
     [["record", "udp://127.0.0.1:5000", "--out", "/tmp/pacer-x-%s.ts"], /to receive, write udp:\/\/@127\.0\.0\.1:5000/],
+    // Found by a hostile try: the parser's own "argument is ambiguous", a run that waited for nothing, a bad buffer taken as 64 KiB.
+    [["record", "udp://@:5000", "--out", "x.ts", "--duration", "-3"], /^pacer: error: --duration "-3": expected seconds/],
+    [["record", "udp://@:5000", "--out", "x.ts", "--duration", "0"], /^pacer: error: --duration 0: give a duration above 0/],
+    [["record", "udp://@:5000?rcvbuf=abc", "--out", "x.ts", "--duration", "1"], /^pacer: error: udp:\/\/ option rcvbuf=abc: must be a whole number from 1 to 1073741824$/m],
+    [["devices", "--bogus"], /^pacer: error: devices takes no arguments or options, got "--bogus"$/m],
   ];
   for (const [args, message] of cases) {
     const r = await runPacer(args);
