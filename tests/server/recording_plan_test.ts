@@ -57,6 +57,8 @@ describe("recording paths", () => {
     expect(outPatternError("/etc/x.ts")).toContain("relative to recording_root");
     expect(outPatternError("news/../../x.ts")).toContain("..");
     expect(outPatternError("news/%Q.ts")).toContain("unknown field %Q");
+    // A folder, not a file: "." was refused only later, as "outside recording_root (a symlink?)".
+    for (const folder of ["news/", ".", "news/."]) expect(outPatternError(folder)).toContain("expected a file name at the end");
   });
 
   test("resolve under the root, and a symlink out of it is refused", () => {
