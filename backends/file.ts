@@ -75,7 +75,8 @@ export const fileBackend: BackendFactory = {
         made = true;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        fd = openSync(path, constants.O_WRONLY);
+        // There already, or a symlink (one whose target is missing makes that target).
+        fd = openSync(path, constants.O_WRONLY | constants.O_CREAT, 0o666);
       }
     } catch (err) {
       throw new PacerError(`${target}: cannot open for writing: ${describeFsError(err)}`);

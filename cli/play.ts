@@ -20,6 +20,7 @@ import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
+import { schemeOf } from "../backends/registry.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
 
@@ -92,6 +93,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   if (values.senders !== undefined) setSenderThreads(parseSenderThreads(values.senders, "--senders"));
   // Before anything is opened for writing: an output over an input would truncate what it plays.
   refuseOutputsOverInputs(positionals, outputs, values.sdp);
+  if (values.sdp && !outputs.some((o) => schemeOf(o) === "rtp")) throw new UsageError(`--sdp ${values.sdp}: no rtp:// output to describe`);
   // Stdin is one stream: named twice, the second would wait forever on what the first has read.
   if (positionals.filter((p) => p === "-").length > 1) throw new UsageError("play: stdin (-) can be given only once");
   if (latencyMs !== undefined && !positionals.some(isLiveSpec)) {
@@ -129,7 +131,12 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   });
   if (values.sdp) {
     const media = job.destinations.flatMap((d) => (d.backend.sdp ? [d.backend.sdp()] : []));
-    writeSdpFile(values.sdp, media);
+    try {
+      writeSdpFile(values.sdp, media);
+    } catch (error) {
+      await job.discard();
+      throw error;
+    }
   }
   // The first SIGINT or SIGTERM closes the outputs cleanly (a command gets EOF, a file is synced);
   // a second one finds no handler and ends pacer at once.

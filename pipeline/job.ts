@@ -93,6 +93,11 @@ const LAG_CHUNKS_UNKNOWN_RATE = 4;
  */
 export const END_GRACE_US = 5 * US_PER_S;
 
+/** Closes outputs of a job that never started, each discarded where it can be. */
+async function discardAll(backends: readonly Backend[]): Promise<void> {
+  await Promise.allSettled(backends.map((b) => (b.discard ? b.discard() : b.close())));
+}
+
 /** The order a job's outputs are opened in: as given, but `cmd:` outputs last (see Job.create). */
 function creationOrder(outputs: readonly string[]): number[] {
   const indices = outputs.map((_, i) => i);
@@ -219,7 +224,7 @@ export class Job implements DestinationHost, PacketInput {
       }
       job.destinations.push(...destinations);
     } catch (error) {
-      await Promise.allSettled(opened.map((b) => (b.discard ? b.discard() : b.close())));
+      await discardAll(opened);
       options.source.close();
       throw error;
     }
@@ -498,6 +503,16 @@ export class Job implements DestinationHost, PacketInput {
   }
 
   /** Stops every destination and closes the outputs. */
+  /**
+   * A job made but never started (what was to follow its creation failed): its outputs leave no
+   * trace where they can (Backend.discard) and its input is closed. `done` never settles.
+   */
+  async discard(): Promise<void> {
+    this.finished = true;
+    this.options.source.close();
+    await discardAll(this.destinations.map((d) => d.backend));
+  }
+
   async stop(): Promise<JobResult> {
     this.stopped = true;
     for (const d of this.destinations) d.stop();

@@ -4,7 +4,7 @@
  * destination with a one-line message instead of a stack trace.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BackendContext, StreamInfo, UnitTiming } from "../../backends/backend.ts";
@@ -55,6 +55,32 @@ describe("file: output", () => {
       await backend.close();
     }
     expect(readFileSync(path).length).toBe(40);
+  });
+
+  test("an existing file is truncated at the first write, or at a close with nothing written; a discarded one stays as it was", async () => {
+    const path = join(dir, "kept.raw");
+    writeFileSync(path, "precious");
+    const discarded = await fileBackend.create(`file:${path}`, STREAM, context([]));
+    await discarded.discard!();
+    expect(readFileSync(path, "utf8")).toBe("precious");
+    const empty = await fileBackend.create(`file:${path}`, STREAM, context([]));
+    expect(readFileSync(path, "utf8")).toBe("precious");
+    await empty.close();
+    expect(readFileSync(path).length).toBe(0);
+    // One the open made is removed by discard.
+    const fresh = join(dir, "fresh.raw");
+    await (await fileBackend.create(`file:${fresh}`, STREAM, context([]))).discard!();
+    expect(existsSync(fresh)).toBe(false);
+  });
+
+  test("a symlink whose target is missing is written through, making the target", async () => {
+    const target = join(dir, "target.raw");
+    const link = join(dir, "link.raw");
+    symlinkSync(target, link);
+    const backend = await fileBackend.create(`file:${link}`, STREAM, context([]));
+    backend.send(new Uint8Array(40), TIMING);
+    await backend.close();
+    expect(readFileSync(target).length).toBe(40);
   });
 
   test("MPEG-TS units are whole 188-byte packets", async () => {

@@ -233,6 +233,11 @@ describe("options that cannot apply are refused in one line", () => {
     expect(readFileSync(kept, "utf8")).toBe("precious\n");
     expect(existsSync(fresh)).toBe(false);
     expect(existsSync(marker)).toBe(false);
+    // --sdp with no rtp:// output to describe: refused before anything opens.
+    const sdpRun = await runPacer(["play", one.path, "--to", `file:${fresh}`, "--sdp", join(dir, "x.sdp")]);
+    expect(sdpRun.code).toBe(2);
+    expect(sdpRun.stderr).toBe(`pacer: error: --sdp ${join(dir, "x.sdp")}: no rtp:// output to describe\n`);
+    expect(existsSync(fresh)).toBe(false);
     // Played for real, the file is the stream: what was there is gone.
     const played = await runPacer(["play", one.path, "--to", `file:${kept}`]);
     expect(played.code).toBe(0);
