@@ -42,13 +42,10 @@ import type { ServerContext } from "./server_context.ts";
 import { RunError } from "./recording/recording_run.ts";
 
 const MAX_PAGE = 100;
-/**
- * Room the first status page keeps beside its header for one job, bytes: its compact form (a
- * 120-character source and the largest counters come to about 230), so a header however full
- * never crowds the first job off its page (fittedHeader).
- */
-const JOB_ROOM = 300;
+/** A compact job's source is cut to this many characters (a page must hold one job). */
 const COMPACT_SOURCE_CHARS = 120;
+/** Beside the first job's compact form on the first page: its comma and a larger `next`. */
+const JOB_SLACK_BYTES = 16;
 const MAX_JOB_ID = 32;
 /** `live:` and a 64-character channel name. */
 const MAX_RECORDING_NAME = 69;
@@ -173,7 +170,7 @@ export function jobStatus(server: ServerContext, served: ServedJob) {
   };
 }
 
-/** A job too big for a page of its own (many destinations): totals only, and its source cut, so it fits JOB_ROOM. */
+/** A job too big for a page of its own (many destinations): totals only, and its source cut, so it fits beside the first page's header. */
 function compactJobStatus(status: ReturnType<typeof jobStatus>) {
   let units = 0;
   let bytes = 0;
@@ -283,8 +280,11 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
   const page = pageArgs(req.args, MAX_PAGE);
   const mine = mayActOn(ctx);
   const running = server.jobs.running().filter((served) => mine(served.owner));
-  // The server part only on the first page, so later pages have room for more jobs.
-  const headerBudget = ctx.replyBudget - (running.length > page.offset ? JOB_ROOM : 0);
+  // The server part only on the first page, so later pages have room for more jobs; it leaves
+  // room for the first job at least in its compact form, measured (a source's bytes vary).
+  const first = page.offset === 0 ? running[0] : undefined;
+  const jobRoom = first ? Buffer.byteLength(JSON.stringify(compactJobStatus(jobStatus(server, first)))) + JOB_SLACK_BYTES : 0;
+  const headerBudget = ctx.replyBudget - jobRoom;
   const header = page.offset === 0 ? fittedHeader(server, headerBudget, (h) => replySize(req.id, { ...h, jobs: [], offset: 0, next: null })) : {};
   return fitPage(
     { length: running.length, at: (i: number) => (running[i] ? jobStatus(server, running[i]) : undefined) },
