@@ -19,6 +19,7 @@ import { ENCODINGS, parseSampleFormat, type SampleFormat } from "../protocol/sam
 import { parseSeconds } from "../foundation/units.ts";
 import { parseKeep, parseRotate, type RecordFileOptions } from "../recorder/record_options.ts";
 import { outPatternError } from "./recording/out_path.ts";
+import { networkInputEndpoint } from "../sources/open_input.ts";
 import { RecordingPlan } from "./recording/schedule.ts";
 import { DEFAULT_BUFFER_SECONDS, DEFAULT_IDLE_CLOSE_S, DEFAULT_SPEAKER_FORMAT, splitFollow } from "../speaker/speaker_options.ts";
 
@@ -71,7 +72,7 @@ request_burst = 100
 # Shell commands run as a track starts and ends, with PACER_TRACK_ID, PACER_TRACK_PATH and PACER_TRACK_STATUS.
 # on_start = "logger -t pacer started $PACER_TRACK_PATH"
 # on_finish = "logger -t pacer $PACER_TRACK_STATUS $PACER_TRACK_PATH"
-# Decoders by file extension: a command writing raw PCM in the given format to stdout; {path} is /dev/fd/3, the file held open beneath the media root.
+# Decoders by file extension: a command writing raw PCM in the given format to stdout; {path} is the quoted path of the file (a link to it, held open beneath the media root).
 # [speaker.decoders]
 # flac = { command = "flac -dcs --force-raw-format --endian=little --sign=signed {path}", format = "s16le:44100:2" }
 # mp3 = { command = "ffmpeg -v error -i {path} -f s16le -ac 2 -ar 44100 -", format = "s16le:44100:2" }
@@ -265,6 +266,19 @@ const LimitsSchema = v.strictObject({
   request_burst: v.optional(wholeNumber(1), DEFAULT_REQUEST_BURST),
 });
 
+/** Why a network input URL cannot be opened (its options, its form), or null: told when the config loads, not at its first run. */
+function inputUrlError(url: string): string | null {
+  if (/^live:/i.test(url)) return null;
+  try {
+    networkInputEndpoint(url);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+const checkedInput = v.check((s: string) => inputUrlError(s) === null, (issue) => inputUrlError(String(issue.input)) ?? "expected an input URL");
+
 const LiveSchema = v.strictObject({
   name: v.pipe(
     v.string("expected a name such as \"studio\""),
@@ -281,6 +295,7 @@ const LiveSchema = v.strictObject({
       v.string('expected an input URL such as "udp://@239.1.1.1:1234"'),
       v.regex(/^(udp|rtp|tcp):\/\//i, 'expected an input URL such as "udp://@239.1.1.1:1234" (udp://@, rtp://@, tcp://)'),
       v.maxLength(512, "expected an input URL of at most 512 characters"),
+      checkedInput,
     ),
   ),
   key_file: v.optional(text("a key file path")),
@@ -310,6 +325,7 @@ const RecordingSchema = v.strictObject({
     v.string('expected "live:NAME" or an input URL such as "udp://@239.1.1.1:1234"'),
     v.regex(/^(live:|(udp|rtp|tcp):\/\/)/i, 'expected "live:NAME" or an input URL such as "udp://@239.1.1.1:1234"'),
     v.maxLength(512, "expected at most 512 characters"),
+    checkedInput,
   ),
   duration: v.optional(v.union([v.number(), v.string()], 'expected a duration such as "30m", "1h" or seconds')),
   out: v.pipe(

@@ -27,14 +27,14 @@ import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
 import { pcrSeek, type PcrTimeline } from "./pcr_seek.ts";
-import { parseEndpoint } from "../foundation/net/endpoint.ts";
+import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import type { LiveSource } from "./live_input.ts";
 import { openRtpInput, type RtpSource } from "./rtp_input.ts";
 import { type CaptureSource, openCapture } from "./capture.ts";
 import { latencyHold } from "./latency_hold.ts";
 import { openTcpInput } from "./tcp_input.ts";
-import { openUdpInput, RECEIVE_PARAMS } from "./udp_input.ts";
+import { openUdpInput, RECEIVE_PARAMS, receiveBufferBytes } from "./udp_input.ts";
 
 export interface InputOptions {
   /** `--format`: the input is raw PCM in this format. */
@@ -409,18 +409,31 @@ export function isLiveSpec(spec: string): boolean {
  */
 export async function openLiveInput(spec: string, options: { format?: SampleFormat } = {}): Promise<StreamSource | LiveSource> {
   if (/^alsa:/i.test(spec)) return openCapture(spec, options.format);
+  const endpoint = networkInputEndpoint(spec);
+  if (endpoint.scheme === "tcp") return openTcpInput(spec, endpoint);
+  return endpoint.scheme === "udp" ? openUdpInput(spec, endpoint) : openRtpInput(spec, endpoint);
+}
+
+/**
+ * A network input URL (`udp://@…`, `rtp://@…`, `tcp://…`) parsed and every option checked,
+ * opening nothing: a UsageError says what is wrong. A config's inputs are checked with it when
+ * it loads, not when their first run comes.
+ */
+export function networkInputEndpoint(spec: string): Endpoint {
   // `tcp://:PORT` is the listen form; the endpoint parser spells it with @.
   const endpoint = parseEndpoint(spec.replace(/^tcp:\/\/:/i, "tcp://@:"), [...RECEIVE_PARAMS]);
   if (endpoint.scheme === "tcp") {
     if (endpoint.params.size > 0) throw new UsageError(`"${spec}": tcp:// inputs take no options`);
-    return openTcpInput(spec, endpoint);
+    return endpoint;
+  }
+  if (endpoint.scheme !== "udp" && endpoint.scheme !== "rtp") {
+    throw new UsageError(`"${spec}": unknown input scheme ${endpoint.scheme}:// (udp://@, rtp://@, tcp://)`);
   }
   if (!endpoint.listen) {
     throw new UsageError(`"${spec}": to receive, write ${endpoint.scheme}://@${spec.slice(endpoint.scheme.length + 3)} (or @:PORT for every address)`);
   }
-  if (endpoint.scheme === "udp") return openUdpInput(spec, endpoint);
-  if (endpoint.scheme === "rtp") return openRtpInput(spec, endpoint);
-  throw new UsageError(`"${spec}": unknown input scheme ${endpoint.scheme}:// (udp://@, rtp://@, tcp://)`);
+  receiveBufferBytes(endpoint);
+  return endpoint;
 }
 
 /**

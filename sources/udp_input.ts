@@ -15,16 +15,20 @@ import { liveInput, type LiveSource, newLiveStats } from "./live_input.ts";
 /** The URL options a receive endpoint takes. */
 export const RECEIVE_PARAMS = ["iface", "source", "rcvbuf"] as const;
 
+/** `rcvbuf=`: a whole number of bytes, under 64 KiB raised to it (less would drop at any real rate); a UsageError otherwise. */
+export function receiveBufferBytes(endpoint: Endpoint): number | undefined {
+  const rcvbuf = intParam(endpoint, "rcvbuf", 1, 1 << 30);
+  return rcvbuf === undefined ? undefined : Math.max(65536, rcvbuf);
+}
+
 /** Binds and joins from the URL's parts (parsed by the one endpoint parser). */
 export function openReceiver(endpoint: Endpoint): UdpReceiver {
-  // A whole number of bytes; under 64 KiB is raised to it (less would drop at any real rate).
-  const rcvbuf = intParam(endpoint, "rcvbuf", 1, 1 << 30);
   return openUdpReceiver({
     host: endpoint.host,
     port: endpoint.port,
     iface: endpoint.params.get("iface") ?? undefined,
     source: endpoint.params.get("source") ?? undefined,
-    rcvbufBytes: rcvbuf === undefined ? undefined : Math.max(65536, rcvbuf),
+    rcvbufBytes: receiveBufferBytes(endpoint),
   });
 }
 
