@@ -14,7 +14,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { open, type FileHandle } from "node:fs/promises";
-import { extname } from "node:path";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { extname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { bytesPerFrame, formatToString, type SampleFormat } from "../protocol/sample_format.ts";
 import { MAX_WAV_HEADER_BYTES, parseWavHeader } from "../protocol/wav.ts";
@@ -25,8 +27,33 @@ import type { DecoderSpec } from "./speaker_options.ts";
 export const BLOCK_FRAMES = 4096;
 /** The first read of a WAV file: headers are small; a larger one is read again in full. */
 const WAV_HEAD_BYTES = 64 * 1024;
-/** What `{path}` becomes for a file held open: the decoder's own descriptor 3, which it inherits. */
+/** Where a decoder finds a file held open: its own descriptor 3, which it inherits. */
 const HELD_PATH = "/dev/fd/3";
+
+/** The server's private folder of links to HELD_PATH, made on first use, removed at exit. */
+let linkDir: string | null = null;
+let links = 0;
+
+/**
+ * What `{path}` becomes for a file held open: a link named like the track (`N.flac`) to the
+ * decoder's descriptor 3, so a decoder that goes by the name's extension (sox) reads the right
+ * format, and no name under the media root is looked up again. HELD_PATH itself where no link
+ * can be made. The caller removes the link once the decoder has exited.
+ */
+function heldFileLink(extension: string): string {
+  try {
+    if (linkDir === null) {
+      const dir = mkdtempSync(join(tmpdir(), "pacer-tracks-")); // mode 0700
+      process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+      linkDir = dir;
+    }
+    const link = join(linkDir, `${++links}${extension ? `.${extension}` : ""}`);
+    symlinkSync(HELD_PATH, link);
+    return link;
+  } catch {
+    return HELD_PATH;
+  }
+}
 /** A decoder's last stderr lines kept to explain its failure. */
 const STDERR_KEEP_BYTES = 512;
 
@@ -51,7 +78,8 @@ export interface TrackInput {
  * Opens `path` (shown as `label`) with the decoder its extension calls for. Rejects with
  * TrackError. With `fd`, the file is the one that descriptor holds (opened beneath the media
  * root; the caller closes it once this returns): a WAV file is read through it, and a decoder
- * gets it as its descriptor 3, `{path}` being /dev/fd/3, so no name is looked up again.
+ * gets it as its descriptor 3, `{path}` being a link to that (heldFileLink), so no name under the
+ * media root is looked up again.
  */
 export async function openTrackInput(path: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>, fd?: number): Promise<TrackInput> {
   const extension = extname(path).slice(1).toLowerCase();
@@ -128,7 +156,8 @@ export function shellQuote(text: string): string {
 }
 
 function openDecoded(path: string, label: string, decoder: DecoderSpec, fd?: number): TrackInput {
-  const command = decoder.command.replaceAll("{path}", fd === undefined ? shellQuote(path) : HELD_PATH);
+  const link = fd === undefined ? null : heldFileLink(extname(path).slice(1).toLowerCase());
+  const command = decoder.command.replaceAll("{path}", shellQuote(link ?? path));
   const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
   if (fd !== undefined) stdio.push(fd);
   const child: ChildProcess = spawn("sh", ["-c", command], { stdio });
@@ -137,7 +166,12 @@ function openDecoded(path: string, label: string, decoder: DecoderSpec, fd?: num
   child.stderr!.on("data", (d: Buffer) => (stderrTail = (stderrTail + d.toString()).slice(-STDERR_KEEP_BYTES)));
   let spawnError: Error | null = null;
   child.on("error", (error) => (spawnError = error));
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code, signal) => {
+      if (link !== null && link !== HELD_PATH) rmSync(link, { force: true });
+      resolve(code ?? (signal ? 128 : null));
+    }),
+  );
   let ended = false;
   stdout.on("end", () => (ended = true));
   const frameBytes = bytesPerFrame(decoder.format);

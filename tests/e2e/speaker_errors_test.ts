@@ -68,6 +68,22 @@ describe("speaker: track errors", () => {
     expect(serve.stderr().split("\n").filter((l) => l.includes("bad.wav:")).length).toBe(1);
   }, 30_000);
 
+  test("a decoder that goes by the name's extension finds it: {path} names the held file with the track's extension", async () => {
+    let tracks: TestTrack[] = [];
+    // Plays only a path ending in .raw, as sox picks its reader by the extension.
+    const byName = `raw = { command = "case {path} in *.raw) cat {path} ;; *) echo not a .raw name: {path} >&2; exit 9 ;; esac", format = "s16le:44100:2" }`;
+    serve = await startSpeakerServe(outputLines, [byName], (media) => {
+      const format = parseSampleFormat("s16le:44100:2");
+      const samples = testSignal(format, 0.5, 300);
+      writeFileSync(join(media, "x.raw"), samples, { mode: 0o644 });
+      tracks = [{ name: "x.raw", format, samples }];
+    });
+    expect((await serve.request("queue", { path: "x.raw", id: "x" })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 1 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["x played"]);
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
+  }, 30_000);
+
   test("a decoder that exits non-zero halfway is a failed track and the queue goes on", async () => {
     let a: TestTrack;
     let b: TestTrack;
