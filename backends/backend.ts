@@ -128,6 +128,11 @@ export interface BackendFactory {
   /** Null when usable on this host, else why not (e.g. no libasound). */
   unavailable?(): string | null;
   /**
+   * Refuses a malformed target (a UsageError) without opening anything: a job checks every output
+   * so before it opens the first, where create would only find out after others had opened.
+   */
+  check?(target: string): void;
+  /**
    * Opens the destination. Throws UsageError for a malformed URL and
    * PacerError for one that cannot work (unresolvable host), before
    * anything is sent.

@@ -169,9 +169,12 @@ type State = "running" | "down" | "closing" | "closed" | "failed";
 export const commandBackend: BackendFactory = {
   scheme: "cmd",
   summary: "cmd:COMMAND  the stream on the stdin of `sh -c COMMAND`, restarted if it dies",
+  check(target: string): void {
+    if (target.slice(SCHEME_PREFIX.length).trim() === "") throw new UsageError(`"${target}": cmd: needs a shell command, e.g. cmd:aplay -`);
+  },
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
+    commandBackend.check!(target);
     const command = target.slice(SCHEME_PREFIX.length);
-    if (command.trim() === "") throw new UsageError(`"${target}": cmd: needs a shell command, e.g. cmd:aplay -`);
     const format = stream.kind === "pcm" ? (stream.outFormat ?? stream.format) : undefined;
     const unitBytes = unitBytesFor(stream, format);
     // Each write is whole frames (or packets) and all-or-nothing, so a full pipe never splits one:

@@ -63,9 +63,12 @@ function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): num
 export const fileBackend: BackendFactory = {
   scheme: "file",
   summary: "file:PATH  the stream written to PATH, verbatim",
+  check(target: string): void {
+    if (target.slice(SCHEME_PREFIX.length) === "") throw new UsageError(`"${target}": file: needs a path, e.g. file:capture.raw`);
+  },
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
+    fileBackend.check!(target);
     const path = target.slice(SCHEME_PREFIX.length);
-    if (path === "") throw new UsageError(`"${target}": file: needs a path, e.g. file:capture.raw`);
     const format = stream.kind === "pcm" ? (stream.outFormat ?? stream.format) : undefined;
     let fd: number;
     let made = false;

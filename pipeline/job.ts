@@ -204,6 +204,8 @@ export class Job implements DestinationHost, PacketInput {
     const opened: Backend[] = [];
     const destinations: Destination[] = [];
     try {
+      // Every output known and well formed before any opens (Backend.check).
+      for (const target of options.outputs) backendFor(target).check?.(target);
       // Commands start last: one a later bad output would stop may already have done something.
       for (const at of creationOrder(options.outputs)) {
         const target = options.outputs[at]!;

@@ -233,6 +233,11 @@ describe("options that cannot apply are refused in one line", () => {
     expect(readFileSync(kept, "utf8")).toBe("precious\n");
     expect(existsSync(fresh)).toBe(false);
     expect(existsSync(marker)).toBe(false);
+    // A command before a bad command: neither runs.
+    const twoCommands = await runPacer(["play", one.path, "--to", `cmd:touch ${marker}; cat >/dev/null`, "--to", "cmd: "]);
+    expect(twoCommands.code).toBe(2);
+    expect(twoCommands.stderr).toBe('pacer: error: "cmd: ": cmd: needs a shell command, e.g. cmd:aplay -\n');
+    expect(existsSync(marker)).toBe(false);
     // --sdp with no rtp:// output to describe: refused before anything opens.
     const sdpRun = await runPacer(["play", one.path, "--to", `file:${fresh}`, "--sdp", join(dir, "x.sdp")]);
     expect(sdpRun.code).toBe(2);
