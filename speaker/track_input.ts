@@ -21,6 +21,7 @@ import type { Readable } from "node:stream";
 import { bytesPerFrame, formatToString, type SampleFormat } from "../protocol/sample_format.ts";
 import { MAX_WAV_HEADER_BYTES, parseWavHeader } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
+import { wholeNumberOrNull } from "../foundation/units.ts";
 import type { DecoderSpec } from "./speaker_options.ts";
 
 /** Frames per block: about 90 ms at 44.1 kHz, so a block converts well within one send interval's slack. */
@@ -54,6 +55,10 @@ function heldFileLink(extension: string): string {
     return HELD_PATH;
   }
 }
+/** Decoded audio held from a decoder's stdout before it is paused (it then blocks on its pipe). */
+const DECODED_AHEAD_BYTES = 256 * 1024;
+/** A decoder that gives nothing this long while it is read fails its track, so the queue goes on. PACER_DECODER_STALL_MS overrides it, for tests. */
+const DECODER_STALL_MS = wholeNumberOrNull(process.env.PACER_DECODER_STALL_MS, 600_000) ?? 10_000;
 /** A decoder's last stderr lines kept to explain its failure. */
 const STDERR_KEEP_BYTES = 512;
 
@@ -160,7 +165,8 @@ function openDecoded(path: string, label: string, decoder: DecoderSpec, fd?: num
   const command = decoder.command.replaceAll("{path}", shellQuote(link ?? path));
   const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
   if (fd !== undefined) stdio.push(fd);
-  const child: ChildProcess = spawn("sh", ["-c", command], { stdio });
+  // Its own process group, so close() ends the decoder the shell started too, not the shell alone.
+  const child: ChildProcess = spawn("sh", ["-c", command], { stdio, detached: true });
   const stdout = child.stdout as Readable;
   let stderrTail = "";
   child.stderr!.on("data", (d: Buffer) => (stderrTail = (stderrTail + d.toString()).slice(-STDERR_KEEP_BYTES)));
@@ -172,8 +178,31 @@ function openDecoded(path: string, label: string, decoder: DecoderSpec, fd?: num
       resolve(code ?? (signal ? 128 : null));
     }),
   );
+  // Chunks of stdout as they come, paused while DECODED_AHEAD_BYTES wait (so the decoder blocks on
+  // its pipe). Read in paused mode instead, Bun ended the stream once the decoder had exited and
+  // dropped what was still buffered: a track queued behind others lost its end (measured: 240,704
+  // of 352,800 bytes).
+  const chunks: Buffer[] = [];
+  let queued = 0;
   let ended = false;
-  stdout.on("end", () => (ended = true));
+  let wake: (() => void) | null = null;
+  const woken = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  stdout.on("data", (chunk: Buffer) => {
+    chunks.push(chunk);
+    queued += chunk.length;
+    if (queued >= DECODED_AHEAD_BYTES) stdout.pause();
+    woken();
+  });
+  const end = () => {
+    ended = true;
+    woken();
+  };
+  stdout.on("end", end);
+  stdout.on("close", end);
   const frameBytes = bytesPerFrame(decoder.format);
   const block = Buffer.alloc(BLOCK_FRAMES * frameBytes);
   /** Part of a chunk not yet copied into a block. */
@@ -181,23 +210,24 @@ function openDecoded(path: string, label: string, decoder: DecoderSpec, fd?: num
   let pendingAt = 0;
   let closed = false;
 
-  /** The next chunk of stdout, or null at its end. */
+  /** The next chunk of stdout, or null at its end; a decoder silent for DECODER_STALL_MS fails the track. */
   const nextChunk = async (): Promise<Buffer | null> => {
     for (;;) {
-      const chunk = stdout.read() as Buffer | null;
-      if (chunk) return chunk;
+      const chunk = chunks.shift();
+      if (chunk) {
+        queued -= chunk.length;
+        if (queued < DECODED_AHEAD_BYTES) stdout.resume();
+        return chunk;
+      }
       if (ended || closed) return null;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          stdout.off("readable", done);
-          stdout.off("end", done);
-          stdout.off("close", done);
-          resolve();
+      const heard = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), DECODER_STALL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve(true);
         };
-        stdout.on("readable", done);
-        stdout.on("end", done);
-        stdout.on("close", done);
       });
+      if (!heard) throw new TrackError(`${label}: the decoder gave nothing for ${DECODER_STALL_MS / 1000} s; skipping it`);
     }
   };
 
@@ -236,7 +266,15 @@ function openDecoded(path: string, label: string, decoder: DecoderSpec, fd?: num
     },
     close() {
       closed = true;
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      woken();
+      // The shell and whatever it started (its process group: spawned detached).
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          child.kill("SIGKILL");
+        }
+      }
       stdout.destroy();
     },
   };

@@ -84,6 +84,47 @@ describe("speaker: track errors", () => {
     expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
   }, 30_000);
 
+  test("decoded tracks queued behind others play whole: what a decoder wrote before it exited is not lost while the buffer has no room", async () => {
+    const tracks: TestTrack[] = [];
+    const cat = `pcm = { command = "cat {path}", format = "s16le:44100:2" }`;
+    serve = await startSpeakerServe(outputLines, [cat], (media) => {
+      const format = parseSampleFormat("s16le:44100:2");
+      tracks.push(wavTrack(media, "a.wav", "s16le:44100:2", 1, 440));
+      for (let i = 1; i <= 4; i++) {
+        const samples = testSignal(format, 1, 200 + 100 * i);
+        writeFileSync(join(media, `k${i}.pcm`), samples, { mode: 0o644 });
+        tracks.push({ name: `k${i}.pcm`, format, samples });
+      }
+    });
+    for (const t of tracks) expect((await serve.request("queue", { path: t.name, id: t.name })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.output === "released" && s.queue_length === 0 && s.playing === null, 30_000);
+    // Before, the 2nd to 5th tracks lost 0.5 to 1.3 s each and were still reported played.
+    expect(speaker.finished.every((t: { status: string }) => t.status === "played")).toBe(true);
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
+  }, 40_000);
+
+  test("a decoder that gives nothing fails its track after the stall limit, the queue goes on, and what the decoder started is ended too", async () => {
+    let tracks: TestTrack[] = [];
+    // A shell that starts a process of its own which never writes: killing the shell alone left it running.
+    const hang = `hang = { command = "sleep 987 # {path}", format = "s16le:44100:2" }`;
+    process.env.PACER_DECODER_STALL_MS = "1000";
+    try {
+      serve = await startSpeakerServe(outputLines, [hang], (media) => {
+        writeFileSync(join(media, "x.hang"), "", { mode: 0o644 });
+        tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 0.5, 440)];
+      });
+    } finally {
+      delete process.env.PACER_DECODER_STALL_MS;
+    }
+    for (const name of ["x.hang", "a.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 2 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["x.hang failed", "a.wav played"]);
+    expect(speaker.finished.find((t: { id: string }) => t.id === "x.hang").error).toBe("x.hang: the decoder gave nothing for 1 s; skipping it");
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
+    const left = Bun.spawnSync(["pgrep", "-f", "^sleep 987$"]).stdout.toString().trim();
+    expect(left).toBe("");
+  }, 30_000);
+
   test("a decoder that exits non-zero halfway is a failed track and the queue goes on", async () => {
     let a: TestTrack;
     let b: TestTrack;
