@@ -12,7 +12,7 @@ import { lockOutput } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
 import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorder/record_options.ts";
 import { Recorder, type RecordSummary } from "../recorder/recorder.ts";
-import { isLiveSpec, openLiveInput, refuseUnknownScheme } from "../sources/open_input.ts";
+import { isLiveSpec, networkInputEndpoint, openLiveInput, refuseUnknownScheme } from "../sources/open_input.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
 import type { Source } from "../sources/source.ts";
 import { stdinReadable, streamSource } from "../sources/stream_source.ts";
@@ -94,6 +94,9 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const format = values.format ? parseSampleFormat(values.format) : undefined;
   const kind = recordKindOf(pattern);
 
+  // A malformed input is a usage error before anything is locked or created.
+  if (isLiveSpec(spec) && !/^alsa:/i.test(spec)) networkInputEndpoint(spec);
+  else if (spec !== "-") refuseUnknownScheme(spec);
   // Before the input: a second recorder must not so much as bind the port.
   const lock = lockOutput(pattern);
   try {
