@@ -219,7 +219,7 @@ export class Speaker implements Source {
     const at = this.queue.findIndex((t) => t.id === id);
     if (at >= 0) {
       const [track] = this.queue.splice(at, 1);
-      if (track!.loaded) this.dropFrom(track!.segStart!);
+      this.unqueue([track!]);
       this.reconcile();
       this.pump();
       this.finish(track!, "cancelled");
@@ -248,13 +248,38 @@ export class Speaker implements Source {
 
   /** Removes every waiting track (the playing one plays on); returns how many. */
   clear(): { cleared: number } {
+    // Handed to the outputs' buffer but not begun: still waiting, to whoever asks.
+    const handedOver = this.handedOverWaiting();
+    for (const track of handedOver) this.cancel(track.id);
     const waiting = this.queue.splice(0);
-    const firstLoaded = waiting.find((t) => t.loaded);
-    if (firstLoaded) this.dropFrom(firstLoaded.segStart!);
+    this.unqueue(waiting);
     for (const track of waiting) this.finish(track, "cancelled");
     this.pump();
-    if (waiting.length) this.log.info("speaker: queue cleared", { tracks: waiting.length });
-    return { cleared: waiting.length };
+    const cleared = handedOver.length + waiting.length;
+    if (cleared) this.log.info("speaker: queue cleared", { tracks: cleared });
+    return { cleared };
+  }
+
+  /**
+   * Tracks taken out of the queue: a load of one of them stops (left going, it wrote into the
+   * buffer ahead of the next track, which then never began), and their audio leaves the buffer.
+   */
+  private unqueue(tracks: readonly Track[]): void {
+    if (this.loading && tracks.includes(this.loading.track)) this.abortLoading();
+    let from = Infinity;
+    for (const t of tracks) if (t.loaded) from = Math.min(from, t.segStart!);
+    if (from !== Infinity) this.dropFrom(from);
+  }
+
+  /** The track playing (or about to: handed over first, not begun at the playhead yet); null when none. */
+  private current(): Track | null {
+    return this.inFlight.find((t) => t.end === null && !t.cancelled) ?? null;
+  }
+
+  /** Tracks handed to the session's job behind the current one, not begun yet: waiting, to whoever asks. */
+  private handedOverWaiting(): Track[] {
+    const current = this.current();
+    return this.inFlight.filter((t) => t !== current && !t.started && !t.cancelled && t.end === null);
   }
 
   pause(): { paused: true } {
@@ -270,18 +295,20 @@ export class Speaker implements Source {
     this.pausedFlag = false;
     this.gate.closed = false;
     this.session?.job.pause(false);
+    // What was held back while paused may be read now.
+    this.onReadable?.();
     return { paused: false };
   }
 
-  /** The waiting tracks, in order. */
+  /** The waiting tracks, in order: those already handed to the outputs' buffer first. */
   queued(): readonly TrackView[] {
-    return this.queue.map((t) => ({ id: t.id, path: t.name }));
+    return [...this.handedOverWaiting(), ...this.queue].map((t) => ({ id: t.id, path: t.name }));
   }
 
   status(): SpeakerStatus {
     // Open until the session has ended: its outputs drain and close only then.
     const open = this.session !== null;
-    const current = this.inFlight.find((t) => t.started && t.end === null && !t.cancelled) ?? null;
+    const current = this.current();
     let playing: SpeakerStatus["playing"] = null;
     if (current) {
       const head = this.playhead();
@@ -299,7 +326,7 @@ export class Speaker implements Source {
       paused: this.pausedFlag,
       output: open ? "open" : "released",
       playing,
-      queue_length: this.queue.length,
+      queue_length: this.handedOverWaiting().length + this.queue.length,
       finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }) })),
     };
   }
@@ -326,8 +353,10 @@ export class Speaker implements Source {
       let track = this.emitting;
       if (!track) {
         const next = this.queue[0];
-        // The next track's audio starts where the buffer's unread part starts, or it is not loaded yet.
-        if (!next || next.segStart !== this.fifo.readOffset) break;
+        // The next track's audio starts where the buffer's unread part starts, or it is not loaded
+        // yet. Paused, none begins: what is queued meanwhile stays in the queue (seen, cleared,
+        // put after a `first`), not in the outputs' buffer.
+        if (!next || next.segStart !== this.fifo.readOffset || this.pausedFlag) break;
         this.queue.shift();
         track = this.emitting = next;
         next.emitStart = this.emitted + n;
@@ -341,7 +370,7 @@ export class Speaker implements Source {
       }
       if (k === 0) break;
     }
-    if (n === 0 && session) {
+    if (n === 0 && session && !this.pausedFlag) {
       if (this.options.idle === "silence") n = this.silence(target, position, length);
       else if (!this.releasable && this.isDry()) n = this.padToUnit(target, position, length);
     }

@@ -201,6 +201,45 @@ describe("speaker: cancel, clear and bad requests", () => {
     expect(got.subarray(0, played).equals(long1!.subarray(0, played))).toBe(true);
   }, 30_000);
 
+  test("clear while the next track waits for room in the buffer: the tracks queued after it play (the speaker stopped for good)", async () => {
+    let a: TestTrack;
+    let h: TestTrack;
+    serve = await startSpeakerServe(outputLines, [], (media) => {
+      a = wavTrack(media, "a.wav", "s16le:44100:2", 1.5, 440);
+      wavTrack(media, "b.wav", "s16le:44100:2", 0.5, 550);
+      h = wavTrack(media, "h.wav", "s16le:44100:2", 0.5, 660);
+    });
+    // 1.5 s and five of 0.5 s: the 2 s buffer holds a and b1, and b2's load waits for room.
+    expect((await serve.request("queue", { path: "a.wav", id: "a" })).ok).toBe(true);
+    for (let i = 1; i <= 5; i++) expect((await serve.request("queue", { path: "b.wav", id: `b${i}` })).ok).toBe(true);
+    await Bun.sleep(200);
+    expect((await serve.request("clear")).result).toEqual({ cleared: 5 });
+    expect((await serve.request("queue", { path: "h.wav", id: "h" })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.output === "released" && s.finished[0]?.id === "h");
+    expect(finishedOf(speaker).slice(-2)).toEqual(["a played", "h played"]);
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput([a!, h!], OUT))).toBe(true);
+  }, 30_000);
+
+  test("tracks queued while paused wait in the queue: status lists them, clear removes them, and after resume only what is queued then plays", async () => {
+    let z: TestTrack;
+    serve = await startSpeakerServe(outputLines, [], (media) => {
+      wavTrack(media, "x.wav", "s16le:44100:2", 0.5, 440);
+      z = wavTrack(media, "z.wav", "s16le:44100:2", 0.5, 660);
+    });
+    expect((await serve.request("pause")).ok).toBe(true);
+    expect((await serve.request("queue", { path: "x.wav", id: "x1" })).result).toEqual({ id: "x1", position: 0 });
+    expect((await serve.request("queue", { path: "x.wav", id: "x2" })).result).toEqual({ id: "x2", position: 1 });
+    await Bun.sleep(500); // the outputs open, paused
+    const page = await serve.request("status", { queue: true });
+    expect(page.result.queue).toEqual([{ id: "x1", path: "x.wav" }, { id: "x2", path: "x.wav" }]);
+    expect((await serve.request("clear")).result).toEqual({ cleared: 2 });
+    expect((await serve.request("resume")).ok).toBe(true);
+    expect((await serve.request("queue", { path: "z.wav", id: "z" })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.output === "released" && s.finished[0]?.id === "z");
+    expect(finishedOf(speaker)).toEqual(["x1 cancelled", "x2 cancelled", "z played"]);
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput([z!], OUT))).toBe(true);
+  }, 30_000);
+
   test("clear empties the queue while the playing track plays on; a duplicated queue datagram queues once", async () => {
     serve = await startSpeakerServe(outputLines, [], (media) => {
       wavTrack(media, "a.wav", "s16le:44100:2", 1.5, 440);
