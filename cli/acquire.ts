@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, EXIT_OK, EXIT_SIGNAL_BASE, PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
-import { parseHostPort } from "../foundation/net/address.ts";
+import { parseHostPort, resolveHost } from "../foundation/net/address.ts";
 import { byteSizeOf, parseBitrate } from "../foundation/units.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
@@ -76,7 +76,9 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
   const format = values.format === undefined ? undefined : parseSampleFormat(values.format);
   const key = target.keyFile ? await readKey(target.keyFile).catch((e: Error) => Promise.reject(new PacerError(e.message))) : undefined;
 
-  const sender = new LiveSender({ host: target.host, port: target.port, key, bufferBytes, log });
+  // An unresolvable host is an error before anything is sent (DESIGN.md), not a retry for ever.
+  const { address } = await resolveHost(target.host);
+  const sender = new LiveSender({ host: address, port: target.port, key, bufferBytes, log });
   const feed = await openFeed(spec, { bitrate, format });
   const started = performance.now();
   let readBytes = 0;

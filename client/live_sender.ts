@@ -52,6 +52,8 @@ export class LiveSender {
   #socket: Socket | null = null;
   #sending = false;
   #backoffMs = BACKOFF_FIRST_MS;
+  /** "Connection refused" was said once already. */
+  #toldRefused = false;
   #retry: ReturnType<typeof setTimeout> | null = null;
   #stopped = false;
   #finished: (() => void) | null = null;
@@ -146,6 +148,14 @@ export class LiveSender {
       clearTimeout(greetingTimer);
       const greeting = parseGreeting(line.slice(0, end));
       const after = line.slice(end + 1);
+      // A line that is no greeting is a refusal ("refused WHY"), not a listener to send to.
+      if (!greeting && line.startsWith("refused")) {
+        greeted = true;
+        socket.off("data", onGreeting);
+        log.warn(`the channel refused the connection (${line.slice(0, end)}); trying again`, { to: `${host}:${port}` });
+        socket.destroy();
+        return;
+      }
       if (!greeting || greeting.state === "open") return begin();
       greeted = true;
       socket.off("data", onGreeting);
@@ -159,7 +169,12 @@ export class LiveSender {
       this.#awaitAnswer(socket, after, begin);
     };
     socket.on("data", onGreeting);
-    socket.on("error", () => {});
+    // A reset is a drop, handled on close; nothing listening is said once, then retried quietly.
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "ECONNREFUSED" || this.#toldRefused) return;
+      this.#toldRefused = true;
+      log.warn("nothing is listening there (connection refused); trying again", { to: `${host}:${port}` });
+    });
     socket.on("close", () => {
       clearTimeout(greetingTimer);
       const wasSending = this.#sending;

@@ -27,6 +27,7 @@ import { openLiveInput } from "../../sources/open_input.ts";
 import type { StreamSource } from "../../sources/stream_source.ts";
 import type { LiveInput } from "../config.ts";
 import { LiveRing } from "./live_ring.ts";
+import { bindFailure } from "../port_holder.ts";
 
 /** The channel's ring: 3.3 s of 20 Mbit/s, the longest a job may fall behind before it skips. */
 export const CHANNEL_RING_BYTES = 8 << 20;
@@ -148,9 +149,9 @@ export class LiveChannel {
     const server = createServer({ noDelay: true }, (socket) => this.#connected(socket));
     server.maxConnections = MAX_HANDSHAKES + 2;
     await new Promise<void>((resolve, reject) => {
+      // As for the control and HTTP ports: the holder of a port in use is named where /proc shows it.
       server.once("error", (error: NodeJS.ErrnoException) => {
-        if (error.code === "EADDRINUSE") reject(new TemporaryError(`live "${this.name}": port ${listen.port} is in use`));
-        else reject(new PacerError(`live "${this.name}": cannot listen on ${listen.text}: ${error.message}`));
+        reject(bindFailure(`live "${this.name}" listener`, `its [[live]] listen`, "tcp", { host: listen.host || "0.0.0.0", port: listen.port }, error));
       });
       server.listen({ host: listen.host || undefined, port: listen.port }, resolve);
     });
@@ -173,7 +174,8 @@ export class LiveChannel {
       return;
     }
     if (this.#handshakes >= MAX_HANDSHAKES) {
-      this.#refuse(socket, from, "too many handshakes", "refused too many connections waiting\n");
+      // The documented greeting, so a source tries again later (an unknown line read as "open" lost its media).
+      this.#refuse(socket, from, "too many handshakes", greetingLine({ state: "busy" }));
       return;
     }
     this.#handshakes++;

@@ -15,7 +15,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { HANDSHAKE_MS, MAX_HANDSHAKES } from "../../server/live/live_channel.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
-import { runPacer } from "../helpers/pacer.ts";
+import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { freeTcpPort, KEY_TEXT, makeSharedDir, type ServeFixture, startServe } from "../server/serve_fixture.ts";
 
@@ -87,10 +87,31 @@ describe("the acquisition port under faults", () => {
     const acquire = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${keyedPort}?key=${keyPath}`], { timeoutMs: 30_000 });
     expect(acquire.stderr).toContain(`acquired ${Bun.file(film).size} bytes`);
     expect(acquire.code).toBe(0);
+    // Refused while the slots were held, it was told "busy" and tried again, sending nothing: before,
+    // the refusal was a line it took for "open", and it counted what it sent into it as sent.
+    expect(acquire.stderr).toContain("trying again");
+    expect(acquire.stderr).not.toContain("connection lost");
+    expect(acquire.stderr).toMatch(/connections 1, drops 0/);
     const closedAt = await Promise.all(silent.map((s) => s.closed));
     for (const at of closedAt) expect(at - startedAt).toBeLessThan(HANDSHAKE_MS + 2_500);
     expect(serve.stderr()).toContain('live "keyed": source refused: no key within the handshake time');
   }, 40_000);
+
+  test("a host that cannot be resolved is exit 1 at once, naming it; nothing listening is said once while it retries", async () => {
+    const film = join(dir, "short.ts");
+    writeFileSync(film, makeCbrTs({ bitrate: BITRATE, duration: 0.5 }), { mode: 0o644 });
+    const unresolvable = await runPacer(["acquire", film, "--to", "tcp://no-such-host.invalid:9"], { timeoutMs: 15_000 });
+    expect(unresolvable.code).toBe(1);
+    expect(unresolvable.stderr).toBe('pacer: error: cannot resolve host "no-such-host.invalid"\n');
+    const closed = freeTcpPort();
+    const refused = startPacer(["acquire", film, "--to", `tcp://127.0.0.1:${closed}`]);
+    let stderr = "";
+    refused.stderr.on("data", (d) => (stderr += d));
+    await Bun.sleep(2_500); // several retries
+    refused.kill("SIGTERM");
+    await new Promise((resolve) => refused.on("close", resolve));
+    expect(stderr.split("nothing is listening there (connection refused); trying again").length - 1).toBe(1);
+  }, 30_000);
 
   test("a half-open source goes stalled, is dropped after its silence, and the channel takes a new source", async () => {
     const first = await rawClient(openPort);
