@@ -31,13 +31,26 @@ export function startMetricsHttp(at: { readonly host: string; readonly port: num
   return { port: http.port ?? at.port, stop: () => void http.stop(true) };
 }
 
+/**
+ * The path of a request's URL, which Bun builds from the Host header: without one (HTTP/1.0) it is
+ * the path alone; with a malformed one ("[::1") it is no URL at all, and null (400, not 500).
+ */
+function pathOf(url: string): string | null {
+  try {
+    return new URL(url, "http://localhost").pathname;
+  } catch {
+    return null;
+  }
+}
+
 function serveHttp(at: { readonly host: string; readonly port: number }, server: ServerContext) {
   return Bun.serve({
     hostname: at.host,
     port: at.port,
     fetch(request) {
       if (request.method !== "GET") return new Response("only GET\n", { status: 405 });
-      const path = new URL(request.url).pathname;
+      const path = pathOf(request.url);
+      if (path === null) return new Response("bad request: malformed Host header\n", { status: 400 });
       if (path === "/metrics") {
         return new Response(metricsText(server), { headers: { "content-type": "text/plain; version=0.0.4" } });
       }

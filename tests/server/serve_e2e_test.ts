@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { ControlClient } from "../../client/control_client.ts";
 import { type ControlReply, decodeReply } from "../../protocol/control.ts";
@@ -327,6 +328,16 @@ describe("observability over HTTP", () => {
       const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { jobs: { id: string }[] };
       expect(status.jobs.some((j: { id: string }) => j.id === job)).toBe(true);
       expect((await fetch(`http://127.0.0.1:${httpPort}/nope`)).status).toBe(404);
+      // HTTP/1.0 needs no Host (it was a 500); a malformed one is the client's error, 400.
+      const raw = async (request: string) => {
+        const socket = connect(httpPort, "127.0.0.1", () => socket.write(request));
+        let reply = "";
+        socket.on("data", (d) => (reply += d));
+        await new Promise((resolve) => socket.on("close", resolve));
+        return reply.split("\r\n")[0];
+      };
+      expect(await raw("GET /metrics HTTP/1.0\r\n\r\n")).toBe("HTTP/1.1 200 OK");
+      expect(await raw("GET /metrics HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n")).toBe("HTTP/1.1 400 Bad Request");
       await ctl("stop", job);
     } finally {
       rx.close();
