@@ -45,14 +45,14 @@ describe("pacer serve on a port already taken", () => {
 });
 
 describe("pacer serve with a [[live]] block", () => {
-  test("a live port in use exits 75 in one line naming it", async () => {
+  test("a live port in use exits 75 in one line naming it and the process holding it, as the control port does", async () => {
     const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
       const prepared = await prepareServe({ config: `[[live]]\nname = "studio"\nlisten = "tcp://127.0.0.1:${holder.port}"` });
       const run = await runPacer(["serve", "--config", prepared.configPath], { timeoutMs: 10_000 });
       expect(run.code).toBe(75);
       expect(lines(run.stderr)).toHaveLength(1);
-      expect(run.stderr).toContain(`live "studio": port ${holder.port} is in use`);
+      expect(run.stderr).toContain(`cannot bind the live "studio" listener on 127.0.0.1:${holder.port}: TCP port ${holder.port} is in use by pid ${process.pid}`);
     } finally {
       holder.stop(true);
     }
