@@ -483,6 +483,11 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     if (entry.input !== undefined) return { ...common, input: entry.input };
     const listen = parseListenUrl(entry.listen!)!;
     if (ports.has(listen.port)) fail(`live[${i}].listen: port ${listen.port} is used by another [[live]] input`);
+    // Both TCP: the second to bind would find it in use, a restart (75) a supervisor retries for ever.
+    const http = raw.http === undefined ? null : parseHostPort(raw.http)!;
+    if (http && http.port === listen.port && (!listen.host || listen.host === http.host)) {
+      fail(`live[${i}].listen: port ${listen.port} is the http port too; give them different ports`);
+    }
     ports.add(listen.port);
     return { ...common, listen };
   });

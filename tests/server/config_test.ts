@@ -110,6 +110,7 @@ describe("errors name the source and the key", () => {
     ['[[live]]\nname = "studio"', 'live[0]: give either listen = "tcp://:PORT" (an acquisition source connects) or input = "udp://@…", not neither'],
     ['[[live]]\nname = "a"\ninput = "udp://@:5000"\nkey_file = "k"', "live[0].key_file: only a listen channel takes a key"],
     ['[[live]]\nname = "studio"\nlisten = "udp://:9000"', 'live[0].listen: expected "tcp://:PORT" or "tcp://HOST:PORT", such as "tcp://:9000", got "udp://:9000"'],
+    ['http = "127.0.0.1:9000"\n[[live]]\nname = "a"\nlisten = "tcp://:9000"', "live[0].listen: port 9000 is the http port too; give them different ports"],
     // Checked as the input would be opened, when the config loads, not at a recording's first run.
     ['[[live]]\nname = "a"\ninput = "udp://@:5000?rcvbuf=16M"', "live[0].input: udp:// option rcvbuf=16M: must be a whole number from 1 to 1073741824"],
     ['[[recording]]\nname = "r"\nsource = "udp://127.0.0.1:5000"\nout = "r.ts"', 'recording[0].source: "udp://127.0.0.1:5000": to receive, write udp://@127.0.0.1:5000'],
