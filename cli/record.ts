@@ -149,7 +149,6 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
 async function openRecordInput(spec: string, format: SampleFormat | undefined): Promise<Source> {
   if (isLiveSpec(spec)) return openLiveInput(spec, { format });
   if (spec === "-") return streamSource("stdin", stdinReadable());
-  refuseUnknownScheme(spec);
   try {
     if (statSync(spec).isDirectory()) throw new PacerError(`${spec}: is a directory`);
   } catch (error) {

@@ -7,8 +7,8 @@ import { renameSync, writeFileSync } from "node:fs";
 import { PacerError } from "../foundation/errors.ts";
 import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
 
+/** `media`: one m= section per rtp:// output (play refuses --sdp without one before opening any). */
 export function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1"): void {
-  if (media.length === 0) throw new PacerError(`--sdp ${path}: no rtp:// output to describe`);
   const text = buildSdp({ sessionId: Math.floor(Date.now() / 1000), origin, media });
   const temporary = `${path}.${process.pid}.tmp`;
   try {

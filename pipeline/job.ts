@@ -504,7 +504,6 @@ export class Job implements DestinationHost, PacketInput {
     return true;
   }
 
-  /** Stops every destination and closes the outputs. */
   /**
    * A job made but never started (what was to follow its creation failed): its outputs leave no
    * trace where they can (Backend.discard) and its input is closed. `done` never settles.
@@ -515,6 +514,7 @@ export class Job implements DestinationHost, PacketInput {
     await discardAll(this.destinations.map((d) => d.backend));
   }
 
+  /** Stops every destination and closes the outputs. */
   async stop(): Promise<JobResult> {
     this.stopped = true;
     for (const d of this.destinations) d.stop();

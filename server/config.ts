@@ -470,6 +470,7 @@ export function parseConfig(textIn: string, sourceName: string): Config {
       `control: refusing to listen on ${control.text} without key_file; set key_file, or use a loopback address such as 127.0.0.1:${control.port}`,
     );
   }
+  const http = raw.http === undefined ? null : parseHostPort(raw.http)!;
   const names = new Set<string>();
   const ports = new Set<number>();
   const live = raw.live.map((entry, i): LiveInput => {
@@ -484,7 +485,6 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     const listen = parseListenUrl(entry.listen!)!;
     if (ports.has(listen.port)) fail(`live[${i}].listen: port ${listen.port} is used by another [[live]] input`);
     // Both TCP: the second to bind would find it in use, a restart (75) a supervisor retries for ever.
-    const http = raw.http === undefined ? null : parseHostPort(raw.http)!;
     if (http && http.port === listen.port && (!listen.host || listen.host === http.host)) {
       fail(`live[${i}].listen: port ${listen.port} is the http port too; give them different ports`);
     }
@@ -550,7 +550,7 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     user: raw.user,
     ...(raw.group !== undefined && { group: raw.group }),
     allowDestinations: raw.allow_destinations.map((network) => parseCidr(network)),
-    ...(raw.http !== undefined && { http: parseHostPort(raw.http)! }),
+    ...(http && { http }),
     limits: {
       maxJobs: raw.limits.max_jobs,
       maxDestinationsPerJob: raw.limits.max_destinations_per_job,

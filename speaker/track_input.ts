@@ -89,7 +89,7 @@ export interface TrackInput {
 export async function openTrackInput(path: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>, fd?: number): Promise<TrackInput> {
   const extension = extname(path).slice(1).toLowerCase();
   const decoder = decoders.get(extension);
-  if (decoder) return openDecoded(path, label, decoder, fd);
+  if (decoder) return openDecoded(path, extension, label, decoder, fd);
   if (extension === "wav") return openWav(fd === undefined ? path : `/proc/self/fd/${fd}`, label);
   const known = ["wav", ...decoders.keys()].join(", ");
   throw new TrackError(`${label}: no decoder for ".${extension}" files (configured: ${known}); add one under [speaker.decoders]`);
@@ -160,8 +160,8 @@ export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
-function openDecoded(path: string, label: string, decoder: DecoderSpec, fd?: number): TrackInput {
-  const link = fd === undefined ? null : heldFileLink(extname(path).slice(1).toLowerCase());
+function openDecoded(path: string, extension: string, label: string, decoder: DecoderSpec, fd?: number): TrackInput {
+  const link = fd === undefined ? null : heldFileLink(extension);
   const command = decoder.command.replaceAll("{path}", shellQuote(link ?? path));
   const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
   if (fd !== undefined) stdio.push(fd);
