@@ -206,6 +206,8 @@ export class Speaker implements Source {
     }
     const track = new Track(id, request.name, request.path, request.open);
     this.queue.splice(position, 0, track);
+    // Tracks already handed to the outputs' buffer play first, whatever is asked: its place is after them.
+    position += this.handedOverWaiting().length;
     this.idleSince = null;
     this.log.info("speaker: queued", { track: id, media: request.name, position });
     this.reconcile();

@@ -114,4 +114,18 @@ describe("Speaker", () => {
     await until(() => s.status().state === "released" && s.status().finished.length === 5);
     expect(s.status().finished.map((t) => t.id).reverse()).toEqual(["a", "c", "d", "b", "e"]);
   }, 20_000);
+
+  test("a track queued first while the next is already in the outputs' buffer is told its real place", async () => {
+    const s = newSpeaker(() => ({ idleCloseS: 0.1 }));
+    for (const name of ["a", "b", "c", "d"]) wavTrack(dir, `${name}.wav`, "s16le:44100:2", name === "a" ? 0.6 : 0.1, 440);
+    s.enqueue({ path: join(dir, "a.wav"), name: "a.wav", id: "a" });
+    s.enqueue({ path: join(dir, "b.wav"), name: "b.wav", id: "b" });
+    // b has left the queue for the outputs' buffer behind a, and has not begun.
+    await until(() => s.status().playing?.id === "a" && s.queued()[0]?.id === "b" && (s as unknown as { queue: unknown[] }).queue.length === 0, 10_000);
+    expect(s.enqueue({ path: join(dir, "c.wav"), name: "c.wav", id: "c", first: true })).toEqual({ id: "c", position: 1 });
+    expect(s.enqueue({ path: join(dir, "d.wav"), name: "d.wav", id: "d", after: "a" })).toEqual({ id: "d", position: 1 });
+    expect(s.queued().map((t) => t.id)).toEqual(["b", "d", "c"]);
+    await until(() => s.status().state === "released" && s.status().finished.length === 4);
+    expect(s.status().finished.map((t) => t.id).reverse()).toEqual(["a", "b", "d", "c"]);
+  }, 20_000);
 });
