@@ -47,11 +47,14 @@ async function readLine(reader: { read(): Promise<{ done: boolean; value?: Uint8
   return text.slice(0, text.indexOf("\n"));
 }
 
-/** Starts bench/receiver.ts in its own process and waits until its sockets are bound. */
-export async function startReceiver(config: Omit<ReceiverConfig, "out">): Promise<ReceiverHandle> {
+/**
+ * Starts bench/receiver.ts in its own process and waits until its sockets are bound; `exec`
+ * prefixes its command (`ip netns exec NAME`: bench/wire.ts).
+ */
+export async function startReceiver(config: Omit<ReceiverConfig, "out">, exec: string[] = []): Promise<ReceiverHandle> {
   const out = join(tmpdir(), `pacer-bench-rx-${process.pid}-${receiverSerial++}`);
   const full: ReceiverConfig = { ...config, out };
-  const proc = Bun.spawn([BUN, RECEIVER, JSON.stringify(full)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const proc = Bun.spawn([...exec, BUN, RECEIVER, JSON.stringify(full)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   const reader = proc.stdout.getReader();
   const ready = JSON.parse(await readLine(reader, 15_000)) as { ports: number[] };
   reader.releaseLock();

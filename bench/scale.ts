@@ -15,6 +15,13 @@
  * control request (bench/scale_senders.ts), and, up to 500 and where multicat is installed, as N
  * multicat processes, the farm a push server replaces.
  *
+ * Where a network namespace can be made (root), the one-job rows and the C reference run again
+ * with the receivers off this host, as a push server's are (bench/wire.ts): the destinations
+ * that are not sampled go out of a veth whose far end drops them, counted by its transmit
+ * counter, and the three sampled ones still reach receivers on loopback. On loopback each
+ * receiver's delivery is charged to the sender's system call, and the receiving sockets take the
+ * second core; there neither is.
+ *
  * @example
  * ```sh
  * npm run bench -- --only scale --streams 500,1000
@@ -27,8 +34,10 @@ import { cbrStream, residualP99Ms } from "./analysis.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import { cbrTs } from "./fixtures.ts";
 import { backlogDrops, type RunResult, runBounded, startReceiver, udpRcvbufErrors } from "./processes.ts";
+import { ROW_FIELDS } from "./receiver.ts";
 import { multicatProcesses, type SenderRun, serveJobs } from "./scale_senders.ts";
 import { type BenchRow, below, fmt, formatRows, formatTable, row } from "./stats.ts";
+import { makeWire, type Wire, WIRE_HOST } from "./wire.ts";
 
 const TS_DATAGRAM = 1316;
 const RATE = 1_500_000;
@@ -46,6 +55,8 @@ const CPU_TARGET_S_PER_MIN = 0.04;
 const PER_STREAM_TARGET_KIB = 300;
 /** multicat rows only up to this many processes (the issue compares at 500). */
 const MULTICAT_MAX = 500;
+/** The unsampled destinations' ports on the wire's far end: WIRE_PORT_BASE + their index. */
+const WIRE_PORT_BASE = 20_000;
 
 type Mode = "threads" | "batched" | "socket" | "C reference" | "serve, a job each" | "serve, a job each, threads" | "multicat, a process each";
 
@@ -75,6 +86,8 @@ function buildPeer(ctx: BenchContext): string | null {
 
 interface ScaleFigures {
   mode: Mode;
+  /** Where the receivers are: every one on loopback, or three there and the rest off the host (bench/wire.ts). */
+  receivers: "loopback" | "wire";
   window: string;
   streams: number;
   status: string;
@@ -92,8 +105,8 @@ interface ScaleFigures {
   perStreamKiB: number;
 }
 
-/** Sends the input to the receiver's ports and says what that cost. */
-type Sender = (ports: number[]) => Promise<SenderRun>;
+/** Sends the input to each destination (`ADDRESS:PORT`, one per stream) and says what that cost. */
+type Sender = (destinations: string[]) => Promise<SenderRun>;
 
 function statusOf(result: RunResult, limitS: number): string {
   if (result.timedOut) return `stopped at ${limitS} s`;
@@ -102,34 +115,42 @@ function statusOf(result: RunResult, limitS: number): string {
 }
 
 /** `cmd` (then the destinations) as one process; memory above `baselineRss` (NaN: not measured). */
-function oneProcess(cmd: (ports: number[]) => string[], limitS: number, baselineRss: number, env: Record<string, string>): Sender {
-  return async (ports) => {
-    const result = await runBounded(cmd(ports), limitS, RSS_SAMPLE_MS, env);
+function oneProcess(cmd: (destinations: string[]) => string[], limitS: number, baselineRss: number, env: Record<string, string>): Sender {
+  return async (destinations) => {
+    const result = await runBounded(cmd(destinations), limitS, RSS_SAMPLE_MS, env);
     return { status: statusOf(result, limitS), cpuS: result.cpuS, wallS: result.wallS, streamsRssBytes: result.sampledRssBytes - baselineRss };
   };
 }
 
-/** `limitS`: the longest the sender may take; the receiver outlasts it (rx.stop ends it sooner). */
-async function run(mode: Mode, window: string, path: string, n: number, seconds: number, limitS: number, send: Sender): Promise<ScaleFigures> {
+/**
+ * `limitS`: the longest the sender may take; the receiver outlasts it (rx.stop ends it sooner).
+ * With a `wire`, only the sampled destinations have receivers (receiver stream 0, 1, 2), and the
+ * rest are counted as they leave the wire's interface.
+ */
+async function run(mode: Mode, window: string, path: string, n: number, seconds: number, limitS: number, send: Sender, wire: Wire | null = null): Promise<ScaleFigures> {
   const perStream = Math.ceil(statSync(path).size / TS_DATAGRAM);
-  const rx = await startReceiver({ streams: n, rtp: false, maxSeconds: limitS + RUN_SLACK_S, expectedPackets: n * perStream });
+  const sampled = [0, Math.floor(n / 2), n - 1];
+  const receivers = wire ? sampled.length : n;
+  const rx = await startReceiver({ streams: receivers, rtp: false, maxSeconds: limitS + RUN_SLACK_S, expectedPackets: receivers * perStream }, wire?.exec);
+  const destinations = wire
+    ? Array.from({ length: n }, (_, i) => (sampled.includes(i) ? `127.0.0.1:${rx.ports[sampled.indexOf(i)]}` : `${WIRE_HOST}:${WIRE_PORT_BASE + i}`))
+    : rx.ports.map((p) => `127.0.0.1:${p}`);
   const dropsBefore = udpRcvbufErrors();
   const backlogBefore = backlogDrops();
+  const wireBefore = wire?.sentPackets() ?? 0;
   let result: SenderRun;
   let rows: Float64Array;
   try {
-    result = await send(rx.ports);
+    result = await send(destinations);
   } finally {
     // Stopped whatever the sender did, so nothing is left running.
     rows = (await rx.stop()).rows;
   }
-  let received = 0;
-  const counts = new Float64Array(n);
-  for (let i = 0; i < rows.length; i += 5) counts[rows[i]!]!++;
-  for (const c of counts) received += c;
-  const sampled = [0, Math.floor(n / 2), n - 1];
+  const received = rows.length / ROW_FIELDS + (wire ? wire.sentPackets() - wireBefore : 0);
+  const streamOf = wire ? [0, 1, 2] : sampled;
   return {
     mode,
+    receivers: wire ? "wire" : "loopback",
     window,
     streams: n,
     status: result.status,
@@ -137,8 +158,8 @@ async function run(mode: Mode, window: string, path: string, n: number, seconds:
     expected: n * perStream,
     rcvbufDrops: udpRcvbufErrors() - dropsBefore,
     backlogDrops: backlogDrops() - backlogBefore,
-    residualP99Ms: sampled.map((s) => residualP99Ms(cbrStream(rows, s))),
-    steadyP99Ms: sampled.map((s) => residualP99Ms(cbrStream(rows, s, STEADY_AFTER_NS))),
+    residualP99Ms: streamOf.map((s) => residualP99Ms(cbrStream(rows, s))),
+    steadyP99Ms: streamOf.map((s) => residualP99Ms(cbrStream(rows, s, STEADY_AFTER_NS))),
     cpuPerStreamMin: (result.cpuS / seconds) * 60 / n,
     cpuShare: result.cpuS / result.wallS,
     perStreamKiB: result.streamsRssBytes / n / 1024,
@@ -159,50 +180,66 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
   const multicat = Bun.which("multicat") !== null && input.aux;
   if (!multicat) ctx.note("scale: multicat (or its ingests, for the .aux) is not installed, so no multicat rows");
   const limitS = seconds + RUN_SLACK_S;
-  const destinations = (ports: number[]) => ports.flatMap((p) => ["--to", `udp://127.0.0.1:${p}`]);
-  const play = (mode: Mode, n: number, windowUs?: number) => {
+  const made = makeWire();
+  const wire = typeof made === "string" ? null : made;
+  if (typeof made === "string") ctx.note(`scale: no rows with the receivers off the host (${made})`);
+  const exec = (w: Wire | null) => w?.exec ?? [];
+  const play = (mode: Mode, n: number, windowUs?: number, w: Wire | null = null) => {
     const env = { ...MODE_ENV[mode] };
     if (windowUs !== undefined) env.PACER_BATCH_WINDOW_US = String(windowUs);
     const window = mode === "socket" ? "-" : windowUs === undefined ? `${BATCH_WINDOW_US} µs (default)` : `${windowUs} µs`;
-    ctx.note(`scale: ${n} destinations, ${mode}, window ${window}, ${seconds} s`);
-    return run(mode, window, input.path, n, seconds, limitS, oneProcess((ports) => [ctx.pacer, "play", input.path, ...destinations(ports)], limitS, baselineRss, env));
+    ctx.note(`scale: ${n} destinations, ${mode}, window ${window}, ${seconds} s${w ? ", receivers off the host" : ""}`);
+    const cmd = (to: string[]) => [...exec(w), ctx.pacer, "play", input.path, ...to.flatMap((d) => ["--to", `udp://${d}`])];
+    return run(mode, window, input.path, n, seconds, limitS, oneProcess(cmd, limitS, baselineRss, env), w);
   };
-  for (const n of counts) {
-    // Side by side, alternating, so every sender sees the same load on the host.
-    figures.push(await play("threads", n));
-    figures.push(await play("batched", n));
-    if (!ctx.quick) figures.push(await play("socket", n));
-    // Other batching windows (PACER_BENCH_WINDOWS=200,500), on the main thread and the sender threads.
-    for (const w of windows) {
-      figures.push(await play("batched", n, w));
-      figures.push(await play("threads", n, w));
+  const reference = (n: number, w: Wire | null = null) => {
+    ctx.note(`scale: ${n} destinations, C reference, ${seconds} s${w ? ", receivers off the host" : ""}`);
+    const cmd = (to: string[]) => [...exec(w), peer!, input.path, String(TS_DATAGRAM), String(Math.round((TS_DATAGRAM * 8 * 1e9) / RATE)), ...to];
+    return run("C reference", `${BATCH_WINDOW_US} µs`, input.path, n, seconds, limitS, oneProcess(cmd, limitS, NaN, MODE_ENV["C reference"]!), w);
+  };
+  try {
+    for (const n of counts) {
+      // Side by side, alternating, so every sender sees the same load on the host.
+      figures.push(await play("threads", n));
+      figures.push(await play("batched", n));
+      if (!ctx.quick) figures.push(await play("socket", n));
+      // Other batching windows (PACER_BENCH_WINDOWS=200,500), on the main thread and the sender threads.
+      for (const w of windows) {
+        figures.push(await play("batched", n, w));
+        figures.push(await play("threads", n, w));
+      }
+      // The same streams as N separate jobs, each started by its own control request, with and
+      // without sender threads: a server's loop also loads, times and copies for every job.
+      for (const [mode, args] of [["serve, a job each, threads", ["--senders", "auto"]], ["serve, a job each", []]] as const) {
+        ctx.note(`scale: ${n} jobs through pacer serve ${args.join(" ")}, ${seconds} s`);
+        // Starting the jobs takes seconds on a busy server (each play may wait 30 s), then they run.
+        const serveLimitS = limitS + n / 10;
+        figures.push(await run(mode, `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, serveLimitS, (to) => serveJobs(ctx, input.path, to, limitS + n / 100, [...args])));
+      }
+      // What the kernel alone costs here, with the same receiver: the floor under every pacer row.
+      if (peer) figures.push(await reference(n));
+      // What the same streams cost as a farm of multicat processes (the issue's comparison, at 500).
+      if (multicat && n <= MULTICAT_MAX) {
+        ctx.note(`scale: ${n} multicat processes, ${seconds} s`);
+        figures.push(await run("multicat, a process each", "-", input.path, n, seconds, limitS, (to) => multicatProcesses(input.path, to, seconds, limitS)));
+      }
+      // The receivers off the host (bench/wire.ts): one job both ways, and the C loop.
+      if (wire) {
+        figures.push(await play("threads", n, undefined, wire));
+        figures.push(await play("batched", n, undefined, wire));
+        if (peer) figures.push(await reference(n, wire));
+      }
     }
-    // The same streams as N separate jobs, each started by its own control request, with and
-    // without sender threads: a server's loop also loads, times and copies for every job.
-    for (const [mode, args] of [["serve, a job each, threads", ["--senders", "auto"]], ["serve, a job each", []]] as const) {
-      ctx.note(`scale: ${n} jobs through pacer serve ${args.join(" ")}, ${seconds} s`);
-      // Starting the jobs takes seconds on a busy server (each play may wait 30 s), then they run.
-      const serveLimitS = limitS + n / 10;
-      figures.push(await run(mode, `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, serveLimitS, (ports) => serveJobs(ctx, input.path, ports, limitS + n / 100, [...args])));
-    }
-    // What the kernel alone costs here, with the same receiver: the floor under every pacer row.
-    if (peer) {
-      ctx.note(`scale: ${n} destinations, C reference, ${seconds} s`);
-      const c = oneProcess((ports) => [peer, input.path, String(TS_DATAGRAM), String(Math.round((TS_DATAGRAM * 8 * 1e9) / RATE)), ...ports.map(String)], limitS, NaN, MODE_ENV["C reference"]!);
-      figures.push(await run("C reference", `${BATCH_WINDOW_US} µs`, input.path, n, seconds, limitS, c));
-    }
-    // What the same streams cost as a farm of multicat processes (the issue's comparison, at 500).
-    if (multicat && n <= MULTICAT_MAX) {
-      ctx.note(`scale: ${n} multicat processes, ${seconds} s`);
-      figures.push(await run("multicat, a process each", "-", input.path, n, seconds, limitS, (ports) => multicatProcesses(input.path, ports, seconds, limitS)));
-    }
+  } finally {
+    wire?.remove();
   }
   const table = formatTable(
-    `6. Scale: N × 1.5 Mbit/s destinations, ${seconds} s: one pacer play job with sender threads (--senders auto), batched on the main thread (the default) or a connected socket each; N jobs through pacer serve; a C sendmmsg loop (bench/peers/paced_sendmmsg.c) as the host's floor; N multicat processes`,
-    ["streams", "send path", "window", "run", "lost or unsent", "rcvbuf / backlog drops (host-wide)", "residual p99 first/mid/last ms", "after 1 s", "CPU s per stream-min (share)", "KiB/stream peak"],
+    `6. Scale: N × 1.5 Mbit/s destinations, ${seconds} s: one pacer play job with sender threads (--senders auto), batched on the main thread (the default) or a connected socket each; N jobs through pacer serve; a C sendmmsg loop (bench/peers/paced_sendmmsg.c) as the host's floor; N multicat processes. Receivers "off the host": three sampled on loopback, the rest out of a veth whose far end drops them (bench/wire.ts)`,
+    ["streams", "send path", "receivers", "window", "run", "lost or unsent", "rcvbuf / backlog drops (host-wide)", "residual p99 first/mid/last ms", "after 1 s", "CPU s per stream-min (share)", "KiB/stream peak"],
     figures.map((f) => [
       String(f.streams),
       f.mode,
+      f.receivers === "wire" ? "off the host" : "all on loopback",
       f.window,
       f.status,
       `${f.lost}/${f.expected}`,
@@ -216,9 +253,10 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
   const rows: BenchRow[] = [];
   for (const f of figures.filter((x) => (x.mode === "C reference" && x.streams === 1000) || x.mode === "multicat, a process each")) {
     // Not targets: the same measures for senders with no runtime, so the targets can be read against the host.
-    rows.push(row(`${f.streams} destinations, ${f.mode}: worst sampled residual p99 (ms)`, fmt(Math.max(...f.residualP99Ms), 2)));
-    rows.push(row(`${f.streams} destinations, ${f.mode}: the same after 1 s (ms)`, fmt(Math.max(...f.steadyP99Ms), 2)));
-    rows.push(row(`${f.streams} destinations, ${f.mode}: CPU per stream-minute (s)`, fmt(f.cpuPerStreamMin, 3)));
+    const tag = `${f.streams} destinations, ${f.mode}${f.receivers === "wire" ? ", receivers off the host" : ""}`;
+    rows.push(row(`${tag}: worst sampled residual p99 (ms)`, fmt(Math.max(...f.residualP99Ms), 2)));
+    rows.push(row(`${tag}: the same after 1 s (ms)`, fmt(Math.max(...f.steadyP99Ms), 2)));
+    rows.push(row(`${tag}: CPU per stream-minute (s)`, fmt(f.cpuPerStreamMin, 3)));
   }
   const tags: Partial<Record<Mode, string>> = {
     threads: "sender threads",
@@ -227,7 +265,7 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     "serve, a job each, threads": "a job each through pacer serve --senders auto",
   };
   for (const f of figures.filter((x) => tags[x.mode] !== undefined && x.window.includes("default"))) {
-    const tag = `${f.streams} destinations, ${tags[f.mode]}`;
+    const tag = `${f.streams} destinations, ${tags[f.mode]}${f.receivers === "wire" ? ", receivers off the host" : ""}`;
     if (f.status !== "ok") rows.push(row(`${tag}: run`, f.status, "ok", false));
     rows.push(row(`${tag}: lost`, String(f.lost), "0", f.lost === 0));
     if (f.streams === 1000) {

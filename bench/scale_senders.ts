@@ -2,11 +2,11 @@
  * The scale section's senders that are not one `pacer play`: N separate jobs on a real
  * `pacer serve` (one control `play` per destination, as N clients would start them), and N
  * multicat processes (one per destination, as a multicat farm serves them). Each runs the same
- * 1.5 Mbit/s transport stream to the bench receiver's ports and reports what it cost.
+ * 1.5 Mbit/s transport stream to each destination and reports what it cost.
  *
  * @example
  * ```ts
- * const run = await serveJobs(ctx, "clip.ts", ports, 40);
+ * const run = await serveJobs(ctx, "clip.ts", ["127.0.0.1:5000"], 40);
  * run.cpuS; // the server's CPU seconds from the first play request until the last job ended
  * ```
  */
@@ -32,13 +32,13 @@ export interface SenderRun {
 const POLL_MS = 200;
 
 /**
- * `ports.length` persistent jobs of `input` on a fresh `pacer serve`, one destination each. CPU
+ * `destinations.length` persistent jobs of `input` on a fresh `pacer serve`, one destination each. CPU
  * counts from the first play request to the end of the last job, so it includes answering the
  * requests; memory is the server's peak above its RSS just before. What goes wrong (a server that
  * does not start or dies, a play refused or unanswered) comes back as the status, with whatever
  * was measured, so the other rows of the section still stand.
  */
-export async function serveJobs(ctx: BenchContext, input: string, ports: number[], limitS: number, serveArgs: string[] = []): Promise<SenderRun> {
+export async function serveJobs(ctx: BenchContext, input: string, destinations: string[], limitS: number, serveArgs: string[] = []): Promise<SenderRun> {
   // The server reads only inside its media root, and as nobody when the bench runs as root.
   const { dir, media, clipName } = serveMediaDirWith("pacer-bench-scale-", input);
   let bench: ServeBench | null = null;
@@ -58,7 +58,7 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
         `control = "127.0.0.1:${controlPort}"`,
         `media_root = "${media}"`,
         "[limits]",
-        `max_jobs = ${ports.length}`,
+        `max_jobs = ${destinations.length}`,
         "requests_per_second = 1000000",
         "request_burst = 1000000",
       ].join("\n") + "\n",
@@ -70,7 +70,7 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
     // Sampled while the jobs start too: a busy server may take as long to start them as they run.
     sampler = setInterval(() => (rssPeak = Math.max(rssPeak, vmRssBytes(server.pid))), POLL_MS);
     const ticksBefore = processTicks(server.pid);
-    await startJobs(client, clipName, ports.map((p) => `udp://127.0.0.1:${p}`));
+    await startJobs(client, clipName, destinations.map((d) => `udp://${d}`));
     // Until the server runs no job (each ends with its file).
     const deadline = Date.now() + limitS * 1000;
     for (;;) {
@@ -99,11 +99,11 @@ export async function serveJobs(ctx: BenchContext, input: string, ports: number[
 }
 
 /**
- * One `multicat -U input HOST:PORT` per port, all at once (multicat paces by input's `.aux`).
+ * One `multicat -U input ADDRESS:PORT` per destination, all at once (multicat paces by input's `.aux`).
  * Memory is the sum of their VmRSS halfway through `seconds`: a child's maxRSS here still holds
  * the spawning process's pages from before exec.
  */
-export async function multicatProcesses(input: string, ports: number[], seconds: number, limitS: number): Promise<SenderRun> {
+export async function multicatProcesses(input: string, destinations: string[], seconds: number, limitS: number): Promise<SenderRun> {
   const started = Bun.nanoseconds();
   const procs: Bun.Subprocess<"ignore", "ignore", "pipe">[] = [];
   const killAll = () => procs.forEach((p) => p.kill("SIGKILL"));
@@ -111,7 +111,7 @@ export async function multicatProcesses(input: string, ports: number[], seconds:
   let rss = 0;
   const sampler = setTimeout(() => (rss = procs.reduce((sum, p) => sum + vmRssBytes(p.pid), 0)), (seconds * 1000) / 2);
   try {
-    for (const p of ports) procs.push(Bun.spawn(["multicat", "-U", input, `127.0.0.1:${p}`], { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
+    for (const d of destinations) procs.push(Bun.spawn(["multicat", "-U", input, d], { stdin: "ignore", stdout: "ignore", stderr: "pipe" }));
     // Each one's stderr is read as it comes, so a chatty one never blocks on a full pipe.
     const errors = await Promise.all(
       procs.map(async (p) => {

@@ -8,7 +8,7 @@
  * the same instant (one burst a round); the bench runs it with STAGGER=1 and
  * pacer's window, as pacer sends one job's outputs (see main).
  *
- *   paced_sendmmsg FILE DATAGRAM_BYTES INTERVAL_NS PORT...   (to 127.0.0.1)
+ *   paced_sendmmsg FILE DATAGRAM_BYTES INTERVAL_NS DEST...   (DEST: PORT on 127.0.0.1, or IPV4:PORT)
  *
  * Exits 0 when every datagram was handed to the kernel, 1 otherwise.
  */
@@ -55,7 +55,7 @@ static unsigned long long flush(int fd, struct mmsghdr *msgs, int count)
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: paced_sendmmsg FILE DATAGRAM_BYTES INTERVAL_NS PORT...\n");
+		fprintf(stderr, "usage: paced_sendmmsg FILE DATAGRAM_BYTES INTERVAL_NS DEST...\n");
 		return 2;
 	}
 	size_t size = strtoul(argv[2], NULL, 10);
@@ -76,9 +76,22 @@ int main(int argc, char **argv)
 
 	struct sockaddr_in *to = calloc(n, sizeof *to);
 	for (int i = 0; i < n; i++) {
+		/* PORT (to 127.0.0.1) or ADDRESS:PORT. */
+		const char *arg = argv[4 + i];
+		const char *colon = strrchr(arg, ':');
 		to[i].sin_family = AF_INET;
-		to[i].sin_port = htons(atoi(argv[4 + i]));
+		to[i].sin_port = htons(atoi(colon ? colon + 1 : arg));
 		to[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (colon) {
+			char host[64];
+			size_t len = (size_t)(colon - arg) < sizeof host - 1 ? (size_t)(colon - arg) : sizeof host - 1;
+			memcpy(host, arg, len);
+			host[len] = 0;
+			if (inet_pton(AF_INET, host, &to[i].sin_addr) != 1) {
+				fprintf(stderr, "paced_sendmmsg: %s: not an IPv4 address\n", arg);
+				return 2;
+			}
+		}
 	}
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	int sndbuf = 4 << 20;
