@@ -84,6 +84,8 @@ export class Destination {
     if (this.waitingForRoom && this.state === "running") this.host.scheduler.schedule(this.timer, this.host.scheduler.now());
   };
   private marker = true;
+  /** Its backend has taken a unit: the stream's lead (aheadUs) was sent. */
+  private began = false;
   private readonly timing: UnitTiming = { sendUs: 0, frame: 0, marker: true, dueUs: 0 };
   /** When the next unit is due (scheduler time); its send event fires the backend's `leadUs` earlier. */
   private dueUs = 0;
@@ -156,7 +158,7 @@ export class Destination {
    */
   skipTo(offset: number, now: number, lost = true): void {
     if (this.state !== "running") return;
-    const skippedUs = this.reader.skipTo(offset);
+    const skippedUs = this.reader.skipTo(offset, lost);
     // A listener's skip (Job.nextInput) is no loss.
     if (lost) {
       this.droppedUs += skippedUs;
@@ -164,9 +166,10 @@ export class Destination {
     }
     this.marker = true;
     this.restPending = false;
-    this.pace.start(now, this.reader.mediaUs());
-    this.segmentStartUs = now;
-    this.ownPacing.restart();
+    // A listener's skip on an output placed by its timestamps: its clock held (no time passed),
+    // so its schedule goes on, and the next input's first unit goes when the one it replaces was due.
+    if (!lost && this.began && !this.backend.pushesBack) return this.newStretch(now);
+    this.restart(now);
     this.sendAt(now, now);
   }
 
@@ -238,6 +241,7 @@ export class Destination {
     if (this.state !== "running") return;
     if (taken > 0) {
       this.marker = false;
+      this.began = true;
       // A backend that measures its own (a sender thread, on the wire) needs no second count here.
       if (deadline >= this.segmentStartUs && this.backend.pacing === undefined) this.ownPacing.record(now, deadline);
     }
@@ -273,8 +277,25 @@ export class Destination {
     this.gaps++;
     this.reader.skipGap(now - this.starvedAt);
     this.marker = true;
-    this.pace.start(now, this.reader.mediaUs());
+    this.restart(now);
     this.dueUs = now;
+  }
+
+  /**
+   * A new stretch of the schedule from `now`, with the reader's next unit. An output that pushes
+   * back (a sound card, a pipe) is sent its lead (aheadUs) again at once, as far as it has room:
+   * what it held has played out. Datagrams are not pushed back, and their receivers place them by
+   * their timestamps, which moved on with the time passed: so once sent, their lead goes on as it
+   * was. Sent again, it added up: an RTP stream 20, 40, 60 ms ahead of its timestamps after each gap.
+   */
+  private restart(now: number): void {
+    const lead = this.backend.pushesBack || !this.began ? 0 : this.backend.aheadUs;
+    this.pace.start(now + lead, this.reader.mediaUs());
+    this.newStretch(now);
+  }
+
+  /** What is sent from `now` on is a new stretch of the timeline: its pacing is measured afresh. */
+  private newStretch(now: number): void {
     this.segmentStartUs = now;
     this.ownPacing.restart();
   }

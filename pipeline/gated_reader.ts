@@ -42,7 +42,7 @@ export function gatedReader(inner: UnitReader, gate: ReaderGate): UnitReader {
     mediaUs: () => inner.mediaUs(),
     skipGap: (lostUs) => inner.skipGap(lostUs),
     ended: () => !gate.closed && inner.ended(),
-    skipTo: (offset) => inner.skipTo(offset),
+    skipTo: (offset, clockMoves) => inner.skipTo(offset, clockMoves),
     dropRest: () => inner.dropRest(),
     outputUs: (bytes) => inner.outputUs(bytes),
   };

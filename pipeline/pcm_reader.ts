@@ -109,12 +109,15 @@ export class PcmReader implements UnitReader {
     return this.input.inputEnded && this.flushed && this.stagedEnd === this.stagedStart;
   }
 
-  skipTo(offset: number): number {
+  skipTo(offset: number, clockMoves = true): number {
     // Whole input frames from the cursor: every reader's cursor is on the same frame grid.
     const behind = Math.min(offset, this.input.ring.end) - this.cursor;
     const inBytes = behind > 0 ? Math.ceil(behind / this.inFrameBytes) * this.inFrameBytes : 0;
     this.cursor += inBytes;
-    return this.drop(inBytes / this.inFrameBytes);
+    const frame = this.frame;
+    const droppedUs = this.drop(inBytes / this.inFrameBytes);
+    if (!clockMoves) this.frame = frame;
+    return droppedUs;
   }
 
   dropRest(): number {

@@ -57,9 +57,11 @@ export interface UnitReader {
   /**
    * The job needs the buffer below `offset` back, and this reader is still there (its output fell
    * too far behind the others): it moves on to the first whole frame or packet at or after
-   * `offset`, dropping what it had staged, and returns the media time dropped, µs.
+   * `offset`, dropping what it had staged, and returns the media time dropped, µs. Also a
+   * listener's skip to the next input, `clockMoves` false: a PCM timeline (the frame count, which
+   * RTP timestamps follow) then goes on from where it was, as no time passed.
    */
-  skipTo(offset: number): number;
+  skipTo(offset: number, clockMoves?: boolean): number;
   /** Drops everything left (the output is given up on at the end of the stream); returns the media time dropped, µs. */
   dropRest(): number;
   /** Media time that `bytes` of the backend's format last, µs (to report what a backend lost). */
