@@ -411,7 +411,7 @@ export async function openLiveInput(spec: string, options: { format?: SampleForm
   if (/^alsa:/i.test(spec)) return openCapture(spec, options.format);
   const endpoint = networkInputEndpoint(spec);
   if (endpoint.scheme === "tcp") return openTcpInput(spec, endpoint);
-  return endpoint.scheme === "udp" ? openUdpInput(spec, endpoint) : openRtpInput(spec, endpoint);
+  return endpoint.scheme === "udp" ? openUdpInput(spec, endpoint) : openRtpInput(spec, endpoint, options.format);
 }
 
 /**

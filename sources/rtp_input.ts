@@ -1,7 +1,11 @@
 /**
  * `rtp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]`: the same receive socket as `udp://@`, with
  * the RTP header stripped and the payloads put back in sequence order (RtpReorder). Each run of
- * lost packets is one gap; late and duplicate packets are dropped and counted.
+ * lost packets is one gap; late and duplicate packets are dropped and counted. Lost PCM (L16's
+ * payload types, or any when the format is given) is filled with silence as long as the packet
+ * before it, so what follows stays where its timestamps put it (a recording keeps the time it
+ * covered, a relay its pace), up to MAX_FILLED_PACKETS at once: a longer hole is more likely a
+ * sender that started its numbering again than so much loss.
  *
  * @example
  * ```ts
@@ -11,6 +15,8 @@
  */
 import { type Endpoint } from "../foundation/net/endpoint.ts";
 import { MAX_DATAGRAM } from "../foundation/net/udp_receive.ts";
+import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
+import type { SampleFormat } from "../protocol/sample_format.ts";
 import { liveInput, type LiveSource, newLiveStats } from "./live_input.ts";
 import { RtpReorder } from "./rtp_reorder.ts";
 import { openReceiver } from "./udp_input.ts";
@@ -20,17 +26,35 @@ export interface RtpSource extends LiveSource {
   readonly payloadType: number;
 }
 
-export function openRtpInput(label: string, endpoint: Endpoint): RtpSource {
+/** The most lost packets in one run filled with silence (10 s of 20 ms packets). */
+const MAX_FILLED_PACKETS = 500;
+
+/** `pcm`: the payload's format when it is known to be PCM (--format); L16's payload types are anyway. */
+export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleFormat): RtpSource {
   const receiver = openReceiver(endpoint);
   const stats = newLiveStats();
   let sink: (bytes: Uint8Array) => void = () => {};
   let lossAt = 0;
+  /** Packets lost just before the payload about to be delivered, and the length of the one before them. */
+  let lostRun = 0;
+  let lastPayloadBytes = 0;
+  const silence = new Uint8Array(MAX_DATAGRAM).fill(pcm?.encoding === "u8" ? 0x80 : 0);
+  const fillLost = () => {
+    const pt = reorder.payloadType;
+    const isPcm = pcm !== undefined || pt === PT_L16_STEREO || pt === PT_L16_MONO;
+    if (!isPcm || lostRun > MAX_FILLED_PACKETS) return;
+    for (let i = 0; i < lostRun; i++) sink(silence.subarray(0, lastPayloadBytes));
+  };
   const reorder = new RtpReorder({
     deliver: (payload) => {
       reportLosses();
+      if (lostRun > 0) fillLost();
+      lostRun = 0;
+      lastPayloadBytes = payload.length;
       sink(payload);
     },
     onLoss: (count, firstSeq) => {
+      lostRun += count;
       stats.lost = reorder.lost;
       lossAt = Date.now();
       const last = (firstSeq + count - 1) % 65536;

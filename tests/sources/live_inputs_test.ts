@@ -129,6 +129,29 @@ describe("udp://@ and rtp://@ on loopback", () => {
     expect(loss[0]!.what).toBe("1 RTP packet lost (seq 6)");
   });
 
+  test("lost PCM is filled with silence as long as the packet before it: L16, or any payload type with a format given", async () => {
+    const cases = [
+      { pt: 10, format: undefined, silence: 0 },
+      { pt: 96, format: { encoding: "u8", rate: 8000, channels: 1 } as const, silence: 0x80 },
+    ];
+    for (const { pt, format, silence } of cases) {
+      const port = await freeUdpPort();
+      const input = (await openLiveInput(`rtp://@127.0.0.1:${port}`, { format })) as LiveSource;
+      const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+      // 3 and 4 lost; then a hole of 600 (a sender that started again, more likely than loss): not filled.
+      for (const k of [0, 1, 2, 5, 6, 606, 607]) sender.send(rtpPacket(k, payloadOf(k, 160), pt));
+      const got = await readAll(input, 9 * 160);
+      await Bun.sleep(100);
+      sender.close();
+      input.close();
+      expect(got.length).toBe(9 * 160);
+      const firsts = [...Array(9).keys()].map((i) => got[i * 160]);
+      expect(firsts).toEqual([0, 1, 2, silence, silence, 5, 6, 606 & 0xff, 607 & 0xff]);
+      expect(got.subarray(3 * 160, 5 * 160).every((b) => b === silence)).toBe(true);
+      expect(input.stats.lost).toBe(2 + 599);
+    }
+  });
+
   test("play's detection reads RTP L16 at 44.1 kHz as big-endian PCM without --format", async () => {
     const port = await freeUdpPort();
     const pending = openInput(`rtp://@127.0.0.1:${port}`);
