@@ -13,8 +13,8 @@
  * file.close(); // renames rec/0630.wav.part to rec/0630.wav
  * ```
  */
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, existsSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, isAbsolute, relative, sep } from "node:path";
 import { PacerError } from "../foundation/errors.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { wavRecordingHeader } from "../protocol/wav.ts";
@@ -26,6 +26,22 @@ export interface RecordingFileOptions {
   part?: boolean;
   /** The whole unit a file is cut back to after a failed write (188 for TS, a frame for PCM). */
   unitBytes?: number;
+  /**
+   * A server recording's root: the file must be created beneath it. Folders named by the
+   * pattern's fields (`%Y/`) are only known now, and one may be a symlink out, so the created
+   * file's own path (its descriptor's, whatever the names did meanwhile) is checked.
+   */
+  root?: string;
+}
+
+/** Closes and removes the file just created at `fd` when it lies outside `root` (and throws). */
+function refuseOutside(fd: number, root: string, writing: string): void {
+  const where = readlinkSync(`/proc/self/fd/${fd}`);
+  const rel = relative(realpathSync(root), where);
+  if (rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)) return;
+  closeSync(fd);
+  unlinkSync(where); // made by this open (O_EXCL): nothing of anyone else's
+  throw new RecordingWriteError(`${writing}: resolves outside the recording root ${root} (a symlink?); not written`);
 }
 
 /** A write or sync failed; the message names the file and why. */
@@ -69,6 +85,7 @@ export class RecordingFile {
     } catch (error) {
       throw new RecordingWriteError(`${writing}: cannot create: ${why(error)}`);
     }
+    if (options.root !== undefined) refuseOutside(fd, options.root, writing);
     const file = new RecordingFile(final, writing, fd, options);
     if (options.wav) file.writeAll(wavRecordingHeader(options.wav, 0), 0, file.headerBytes);
     return file;

@@ -39,6 +39,8 @@ export type RecordKind = "ts" | "wav" | "raw";
 
 export interface RecorderOptions {
   pattern: string;
+  /** A server recording's root, which no file may leave (RecordingFileOptions.root). */
+  root?: string;
   kind: RecordKind;
   /** The format of PCM as it arrives (wav), asked at the first byte; null when it is not known. */
   pcmFormat?: () => SampleFormat | null;
@@ -251,6 +253,7 @@ export class Recorder {
       wav: this.wavOut ?? undefined,
       part: this.options.part,
       unitBytes: this.unit,
+      root: this.options.root,
     });
     this.files.push(this.file.path);
     this.fileStreamStart = streamOffset;

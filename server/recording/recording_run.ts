@@ -27,8 +27,10 @@ export interface RunSpec extends RecordFileOptions {
   readonly name: string;
   /** `live:NAME` or an input URL. */
   readonly source: string;
-  /** Absolute pattern, already checked to lie under the recording root. */
+  /** Absolute pattern, its fixed folder already checked to lie under the recording root. */
   readonly pattern: string;
+  /** The recording root: each file is checked again as it is made (a `%Y/` folder may be a symlink out). */
+  readonly root: string;
   /** Undefined: until stopped. */
   readonly durationMs?: number;
   readonly trigger: "cron" | "manual";
@@ -77,6 +79,7 @@ export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Lo
   const endAtMs = spec.durationMs === undefined ? undefined : startedAtMs + spec.durationMs;
   const recorder = new Recorder(source, {
     pattern: spec.pattern,
+    root: spec.root,
     kind: recordKindOf(spec.pattern),
     pcmFormat: () => inputPcmFormat(source, spec.format),
     endAtMs,

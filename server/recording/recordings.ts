@@ -157,7 +157,7 @@ export class Recordings {
     }
     const log = this.deps.log.child({ recording: name });
     const { out: _, ...options } = config;
-    const run = await startRun({ ...options, name, pattern, trigger }, this.deps.live(), log);
+    const run = await startRun({ ...options, name, pattern, root: this.root, trigger }, this.deps.live(), log);
     this.runs.set(name, run);
     log.info("recording started", {
       source: config.source,

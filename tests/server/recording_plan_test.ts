@@ -4,9 +4,10 @@
  * and paths kept under the recording root.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { RecordingFile } from "../../recorder/output_file.ts";
 import { ManualClock, US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
 import { outPatternError, patternUnderRoot } from "../../server/recording/out_path.ts";
 import { RecordingPlan } from "../../server/recording/schedule.ts";
@@ -71,6 +72,25 @@ describe("recording paths", () => {
       expect(patternUnderRoot(root, "b/%H.ts")).toBe(join(root, "b/%H.ts"));
     } finally {
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("a folder named by a field (%Y/) that is a symlink out is refused when the file is made, and nothing is left outside", () => {
+    const root = mkdtempSync(join(tmpdir(), "pacer-rec-root-"));
+    const outside = mkdtempSync(join(tmpdir(), "pacer-rec-out-"));
+    try {
+      mkdirSync(join(root, "d"));
+      symlinkSync(outside, join(root, "d", "2026"));
+      // The fixed folder (d/) is inside, so the pattern passes; the date's folder is the way out.
+      expect(patternUnderRoot(root, "d/%Y/%H%M%S.ts")).toBe(join(root, "d/%Y/%H%M%S.ts"));
+      expect(() => RecordingFile.create(join(root, "d/2026/x.ts"), { root })).toThrow("resolves outside the recording root");
+      expect(readdirSync(outside)).toEqual([]);
+      const inside = RecordingFile.create(join(root, "d/2027/x.ts"), { root });
+      inside.close();
+      expect(readdirSync(join(root, "d/2027"))).toEqual(["x.ts"]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
     }
   });
 
