@@ -61,7 +61,7 @@ export interface NewServedJob {
   readonly owner: string;
   /** The destinations as resolved (IP literals). */
   readonly outputs: readonly string[];
-  readonly persistent: boolean;
+  persistent: boolean;
   /** Same requester, media and destinations: a repeated play of this job refreshes it. */
   readonly repeatKey: string;
 }
@@ -162,6 +162,19 @@ export class JobTable {
     served.interestDeadlineUs = deadline;
     this.#scheduler.schedule(timer, deadline);
     return this.interestTimeoutMs;
+  }
+
+  /**
+   * A persistent repeat of a job started without: the job runs on without interest, rather
+   * than a second stream to the same destinations or the asked-for stream expiring.
+   */
+  makePersistent(id: string): void {
+    const served = this.#running.get(id);
+    if (!served || served.persistent) return;
+    served.persistent = true;
+    served.interestDeadlineUs = null;
+    this.#cancelInterest(id);
+    this.#log.info("job made persistent", { job: id, source: served.source, owner: served.owner });
   }
 
   /** Ms until the job's interest runs out; null for persistent jobs. */

@@ -11,7 +11,8 @@
  * as a running job is that client asking again (DESIGN.md: clients repeat the request until
  * packets arrive); it refreshes the job's interest and answers with the same id
  * (`refreshed: true`) instead of starting a second stream. Bitrate, loop and start of the repeat
- * are ignored.
+ * are ignored; a `persistent` repeat makes the running job persistent (a non-persistent repeat
+ * of a persistent job leaves it persistent).
  *
  * Destinations from the network are restricted beyond `pacer play`: only `rtp:` and `udp:` (a
  * remote `cmd:` or `file:` would be code execution or file writes), only the options pkt, ptime,
@@ -112,6 +113,7 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   const repeatKey = JSON.stringify([requester.address, media.path, [...outputs].sort()]);
   const repeated = jobs.findRepeat(repeatKey);
   if (repeated) {
+    if (persistent) jobs.makePersistent(repeated.id);
     const leftMs = jobs.refresh(repeated.id);
     return { job: repeated.id, interest_timeout: leftMs === null ? null : leftMs / 1000, refreshed: true };
   }

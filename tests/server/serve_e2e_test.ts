@@ -121,6 +121,26 @@ describe("pacer serve", () => {
     }
   });
 
+  test("a --persistent repeat of a running stream makes it persistent: it outlives the interest timeout", async () => {
+    const rx = await udpReceiver();
+    try {
+      const to = `rtp://127.0.0.1:${rx.port}`;
+      const first = (await ctl("play", "clip.ts", "--loop", "--to", to)).stdout.trim();
+      const again = await ctl("--json", "play", "clip.ts", "--loop", "--persistent", "--to", to);
+      const reply = JSON.parse(again.stdout);
+      expect(reply.result).toMatchObject({ job: first, refreshed: true, interest_timeout: null });
+      await Bun.sleep(2600); // past interest_timeout = 2 with no interest sent
+      const state = await status({ job: first });
+      expect(state.ok && (state.result as { job: { state: string; persistent: boolean } }).job).toMatchObject({ state: "running", persistent: true });
+      const before = rx.packets.length;
+      await Bun.sleep(200);
+      expect(rx.packets.length).toBeGreaterThan(before);
+      await ctl("stop", first);
+    } finally {
+      rx.close();
+    }
+  });
+
   test("pacer recv gets a file byte-identical to the source and exits 0 at the end", async () => {
     const out = join(serve.dir, "received.ts");
     const started = Date.now();
