@@ -51,6 +51,8 @@ export class LiveSender {
   #held = 0;
   #socket: Socket | null = null;
   #sending = false;
+  /** The connection that said it is full: nothing more is written to it before its drain. */
+  #awaitingDrain: Socket | null = null;
   #backoffMs = BACKOFF_FIRST_MS;
   /** "Connection refused" was said once already. */
   #toldRefused = false;
@@ -223,17 +225,24 @@ export class LiveSender {
     this.#failed?.(error);
   }
 
-  /** Writes held chunks while the connection takes them; a full socket resumes on drain. */
+  /**
+   * Writes held chunks while the connection takes them; a full socket resumes on drain. Until
+   * then the chunks stay held, so the buffer's bound (and what is dropped past it) still holds.
+   */
   #flush(): void {
     const socket = this.#socket;
-    if (!this.#sending || !socket) return;
+    if (!this.#sending || !socket || this.#awaitingDrain === socket) return;
     while (this.#head < this.#chunks.length) {
       const chunk = this.#chunks[this.#head]!;
       this.#chunks[this.#head++] = EMPTY;
       this.#held -= chunk.length;
       this.counters.sentBytes += chunk.length;
       if (!socket.write(chunk)) {
-        socket.once("drain", () => this.#flush());
+        this.#awaitingDrain = socket;
+        socket.once("drain", () => {
+          if (this.#awaitingDrain === socket) this.#awaitingDrain = null;
+          this.#flush();
+        });
         this.#compact();
         return;
       }

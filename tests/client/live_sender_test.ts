@@ -1,0 +1,58 @@
+/**
+ * `pacer acquire`'s sender against a real TCP peer that stops reading: what it cannot write
+ * stays held within --buffer (the oldest dropped and counted), it is not counted as sent, and
+ * it waits for one drain rather than adding a listener per chunk.
+ */
+import { expect, test } from "bun:test";
+import { createServer, type Socket } from "node:net";
+import { LiveSender } from "../../client/live_sender.ts";
+import { silentLogger } from "../../foundation/log.ts";
+
+test("a backed-up peer: held stays within --buffer, sent counts only what the connection took, one drain listener", async () => {
+  let peer: Socket | null = null;
+  const server = createServer((socket) => {
+    peer = socket;
+    socket.pause(); // a server that stops reading
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on("warning", onWarning);
+  const bufferBytes = 1 << 20;
+  const sender = new LiveSender({ host: "127.0.0.1", port, bufferBytes, log: silentLogger });
+  try {
+    sender.start();
+    for (let i = 0; i < 200 && !sender.connected; i++) await Bun.sleep(10); // a plain listener: 1 s greeting wait
+    expect(sender.connected).toBe(true);
+    const chunk = 64 * 1024;
+    let pushed = 0;
+    for (let i = 0; i < 1000; i++) {
+      sender.push(new Uint8Array(chunk));
+      pushed += chunk;
+      if (i % 50 === 0) await Bun.sleep(1); // let the kernel's buffers fill
+    }
+    const { sentBytes, droppedBytes } = sender.counters;
+    expect(sender.heldBytes).toBeLessThanOrEqual(bufferBytes);
+    expect(sentBytes + droppedBytes + sender.heldBytes).toBe(pushed);
+    expect(droppedBytes).toBeGreaterThan(0);
+    // What counts as sent fits in the kernel's and the socket's buffers, far short of all pushed.
+    expect(sentBytes).toBeLessThan(pushed / 4);
+    await Bun.sleep(10);
+    expect(warnings.filter((w) => w.includes("MaxListeners"))).toEqual([]);
+
+    // The peer reads again: everything held arrives.
+    let received = 0;
+    (peer as Socket | null)!.on("data", (d: Buffer) => (received += d.length));
+    (peer as Socket | null)!.resume();
+    await sender.finish();
+    expect(sender.heldBytes).toBe(0);
+    await Bun.sleep(50);
+    expect(received).toBe(sender.counters.sentBytes);
+    expect(received + sender.counters.droppedBytes).toBe(pushed);
+  } finally {
+    process.off("warning", onWarning);
+    sender.stop();
+    server.close();
+  }
+}, 20_000);
