@@ -61,11 +61,8 @@ export async function runServe(argv: string[], log: Logger): Promise<number> {
   const onHangup = () => {
     systemd.reloading();
     server
-      .reload()
-      .then(
-        (config) => log.info("config reloaded", { config: config.source }),
-        (error: Error) => log.error(`${error.message}; keeping the old config`),
-      )
+      .reload("SIGHUP") // which logs the outcome
+      .catch(() => {})
       .finally(() => systemd.ready());
   };
   process.on("SIGHUP", onHangup);

@@ -71,10 +71,10 @@ const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
     const leftMs = server.jobs.refresh(served.id);
     return { job: served.id, expires_in: leftMs === null ? null : leftMs / 1000 };
   },
-  reload: async (server, req) => {
+  reload: async (server, req, ctx) => {
     checkKeys(req.args, []);
     try {
-      const config = await server.reload();
+      const config = await server.reload(ctx.address);
       return { config: config.source };
     } catch (error) {
       if (error instanceof ConfigError || error instanceof KeyFileError) {
@@ -332,7 +332,10 @@ async function recordOp(server: ServerContext, req: ControlRequest, ctx: Request
     server.log.info("recording stop requested", { recording: name, from: ctx.address });
     return { name, stopped: true, last: { state: last.state, files: last.files.length, bytes: last.bytes } };
   } catch (error) {
-    if (error instanceof RunError) throw new OpError(error.code === "failed" ? "not_available" : error.code, error.message);
+    if (error instanceof RunError) {
+      server.log.warn(`recording ${action} refused: ${error.message}`, { recording: name, from: ctx.address });
+      throw new OpError(error.code === "failed" ? "not_available" : error.code, error.message);
+    }
     throw error;
   }
 }

@@ -18,7 +18,7 @@
  * @example
  * ```ts
  * const server = await startServer(await loadConfig(path), path, log);
- * process.on("SIGHUP", () => void server.reload().catch((e) => log.error(e.message)));
+ * process.on("SIGHUP", () => void server.reload("SIGHUP").catch(() => {})); // reload logs the outcome
  * await server.stop();
  * ```
  */
@@ -48,7 +48,7 @@ export interface Server {
   /** The current config. */
   config(): Config;
   /** Re-reads the config (as SIGHUP); rejects with ConfigError or KeyFileError, keeping the old one. */
-  reload(): Promise<Config>;
+  reload(by: string): Promise<Config>;
   /** Stops every job and closes the sockets. */
   stop(): Promise<void>;
 }
@@ -104,8 +104,22 @@ export async function startServer(initial: Config, configPath: string | undefine
     },
     startedAtMs: Date.now(),
     ownPorts: () => ownPorts,
-    // One reload at a time; each starts from the outcome of the one before.
-    reload: () => (reloading = reloading.catch(() => config).then(reload)),
+    // One reload at a time; each starts from the outcome of the one before. Logged here, so a
+    // reload by signal and one by control op leave the same line.
+    reload: (by) =>
+      (reloading = reloading
+        .catch(() => config)
+        .then(reload)
+        .then(
+          (next) => {
+            log.info("config reloaded", { config: next.source, by });
+            return next;
+          },
+          (error: Error) => {
+            log.error(`${error.message}; keeping the old config`, { by });
+            throw error;
+          },
+        )),
   };
   const endpoint = new ControlEndpoint({ ops: serverOps(context), scheduler, log, key, limits: config.limits });
   const socket: ControlSocket = await openControlSocket(config.control, endpoint, log);

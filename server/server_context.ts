@@ -40,5 +40,5 @@ export interface ServerContext {
   /** The ports this server listens on (control, HTTP, live), as bound: no stream may go to them. */
   ownPorts(): readonly OwnPort[];
   /** Re-reads the config as SIGHUP does; throws with a message when the new one is invalid. */
-  reload(): Promise<Config>;
+  reload(by: string): Promise<Config>;
 }

@@ -112,6 +112,7 @@ describe("server recordings", () => {
     const again = await ctl("record", "start", "manual");
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("busy");
+    expect(serve.stderr()).toMatch(/recording start refused: .*recording=manual from=127\.0\.0\.1/);
     await Bun.sleep(1500);
     const stop = await ctl("record", "stop", "manual");
     expect(stop.stdout).toMatch(/^stopped recording manual: done, 1 file, \d+ bytes\n$/);

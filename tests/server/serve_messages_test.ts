@@ -98,10 +98,14 @@ describe("a server without a key", () => {
       expect(lines(run.stderr)).toHaveLength(1);
       expect(run.stderr).toContain(`reload: invalid_config: config ${serve.configPath}: interest_timout: unknown key`);
       expect(run.stderr).toContain("the old config stays in force");
+      // The server's log says so too, as for SIGHUP, naming who asked.
+      expect(serve.stderr()).toMatch(/interest_timout: unknown key.*keeping the old config by=127\.0\.0\.1/);
     } finally {
       writeFileSync(serve.configPath, good);
     }
     expect((await runPacer(["ctl", "--server", serve.address, "reload"])).code).toBe(0);
+    for (let i = 0; i < 40 && !serve.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+    expect(serve.stderr()).toMatch(/config reloaded.*by=127\.0\.0\.1/);
   });
 
   test("play with start past the media's end is bad_request naming its length, not a job that plays nothing", async () => {
