@@ -89,7 +89,21 @@ function splitGlobal(argv: string[]): { level: LogLevel; json: boolean; rest: st
   return { level, json, help, version, rest };
 }
 
+/**
+ * The reader of stdout going away (`pacer ctl status | head -1`) is no error of ours: without a
+ * listener Bun prints it with a stack trace. Say nothing, as a tool killed by SIGPIPE would;
+ * commands that stream to stdout (recv) listen too and stop their work.
+ */
+function quietOnClosedStdout(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") return;
+    process.stderr.write(`pacer: error: stdout: ${error.message}\n`);
+    process.exit(EXIT_FAILURE);
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
+  quietOnClosedStdout();
   // Under systemd, stderr is journald's stream: each line then carries its priority.
   const journal = underJournald();
   let log: Logger = createLogger({ level: "info", journal });

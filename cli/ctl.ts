@@ -374,7 +374,11 @@ interface StatusPage {
     source: string;
     persistent?: boolean;
     expires_in?: number | null;
+    /** A list, or a count with the totals beside it (a job too big for a page of its own). */
     destinations: { to: string; units: number; bytes: number; state: string }[] | number;
+    state?: string;
+    units?: number;
+    bytes?: number;
   }[];
 }
 
@@ -410,6 +414,9 @@ function formatStatus(pages: StatusPage[], queue: QueuePage[]): string {
       lines.push(`${job.id}\t${job.source}\t${expiry}`);
       if (Array.isArray(job.destinations)) {
         for (const d of job.destinations) lines.push(`  ${d.to}\t${d.state}\t${d.units} packets\t${d.bytes} bytes`);
+      } else if (typeof job.destinations === "number") {
+        // Too big for a page of its own: the server sent its totals only (status {job} has the rest).
+        lines.push(`  ${job.destinations} destinations\t${job.state}\t${job.units} packets\t${job.bytes} bytes`);
       }
     }
   }

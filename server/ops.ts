@@ -179,7 +179,8 @@ function compactJobStatus(status: ReturnType<typeof jobStatus>) {
     bytes += d.bytes;
   }
   const source = status.source.length > COMPACT_SOURCE_CHARS ? `${status.source.slice(0, COMPACT_SOURCE_CHARS - 1)}…` : status.source;
-  return { id: status.id, source, state: status.state, destinations: status.destinations.length, units, bytes };
+  const { id, state, persistent, expires_in } = status;
+  return { id, source, state, persistent, expires_in, destinations: status.destinations.length, units, bytes };
 }
 
 /** Bytes of the ok reply carrying `result`, unshrunk (encodeReply would shrink an oversize one). */

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeReply, encodeRequest } from "../../protocol/control.ts";
-import { runPacer } from "../helpers/pacer.ts";
+import { MAIN, runPacer } from "../helpers/pacer.ts";
 import { freeUdpPort, rawPeer, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 const RECORDINGS = Array.from({ length: 12 }, (_, i) => `evening-news-recording-number-${String(i).padStart(2, "0")}`);
@@ -85,5 +85,28 @@ describe("status with more to say than a datagram holds", () => {
     }
 
     for (const job of jobs) expect((await ctl("stop", job)).code).toBe(0);
+  }, 30_000);
+
+  test("a job with too many destinations for a page is shown by its totals, and pacer ctl status prints them", async () => {
+    const to: string[] = [];
+    for (let i = 0; i < 12; i++) to.push("--to", `udp://127.0.0.1:${await freeUdpPort()}`);
+    const job = (await ctl("play", "clip.ts", "--loop", ...to)).stdout.trim();
+    await Bun.sleep(300);
+    const shown = (await pages()).flatMap((p) => (p.jobs as Record<string, unknown>[] | undefined) ?? []).find((j) => j.id === job);
+    expect(shown).toMatchObject({ destinations: 12, state: "running", persistent: false });
+    expect(shown!.units as number).toBeGreaterThan(0);
+    const text = (await ctl("status")).stdout;
+    expect(text).toMatch(new RegExp(`^${job}\\tclip\\.ts\\tinterest [\\d.]+ s\\n  12 destinations\\trunning\\t[1-9]\\d* packets\\t[1-9]\\d* bytes$`, "m"));
+    expect((await ctl("stop", job)).code).toBe(0);
+  }, 30_000);
+
+  test("pacer ctl status into a reader that went away (| head -1) says nothing: no EPIPE stack", async () => {
+    // The reader closes its end at once; pacer writes only after the server's reply, a line per
+    // page with --json (the recordings have pages of their own), so a second write meets the EPIPE.
+    const line = `"${process.execPath}" "${MAIN}" ctl --server ${serve.address} --json status | { exec 0<&-; sleep 0.5; }`;
+    const run = Bun.spawn(["bash", "-c", `${line}; echo "pacer exit \${PIPESTATUS[0]}" >&2`], { stderr: "pipe", stdout: "pipe" });
+    const stderr = await new Response(run.stderr).text();
+    await run.exited;
+    expect(stderr).toBe("pacer exit 0\n");
   }, 30_000);
 });
