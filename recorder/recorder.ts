@@ -91,7 +91,8 @@ export class Recorder {
   private file: RecordingFile | null = null;
   private fileStreamStart = 0;
   private readonly files: string[] = [];
-  private bytes = 0;
+  /** Media bytes in the files already closed; the open file counts its own (after a failed write, what it kept). */
+  private closedBytes = 0;
   private firstMs: number | null = null;
   private lastMs: number | null = null;
   private readonly watch = new TsWatch();
@@ -125,7 +126,7 @@ export class Recorder {
 
   /** Bytes written so far (for a server's status while it runs). */
   get bytesWritten(): number {
-    return this.bytes;
+    return this.closedBytes + (this.file?.bytes ?? 0);
   }
 
   /** SIGINT/SIGTERM: what has arrived is written, the file synced and closed. */
@@ -205,7 +206,6 @@ export class Recorder {
       if (this.wavIn) toWavSamples(this.wavIn.encoding, this.buf, 0, at);
     }
     this.file!.write(this.buf, segment, at);
-    this.bytes += at;
     this.carry = total - at;
     if (this.carry > 0) this.buf.copyWithin(0, at, total);
     this.bufBase += at;
@@ -243,6 +243,7 @@ export class Recorder {
     // A file cut on the clock is named after its boundary (06:15, not 06:15:00.3).
     const named = onTheClock ? this.nextBoundaryMs : now;
     this.file!.close();
+    this.closedBytes += this.file!.bytes;
     this.dueSinceMs = 0;
     if (onTheClock) this.nextBoundaryMs = this.boundaryAfter(Math.max(now, this.nextBoundaryMs));
     this.openFile(named, streamOffset);
@@ -307,7 +308,7 @@ export class Recorder {
   private drawProgress(): void {
     const seconds = this.firstMs === null ? 0 : ((this.lastMs ?? this.firstMs) - this.firstMs) / 1000;
     const stats = "live" in this.source ? this.source.stats : null;
-    process.stderr.write(`\r${this.file?.currentPath ?? "waiting for input"}  ${(this.bytes / 1e6).toFixed(1)} MB  ${seconds.toFixed(0)} s  gaps ${stats?.gaps ?? 0}\x1b[K`);
+    process.stderr.write(`\r${this.file?.currentPath ?? "waiting for input"}  ${(this.bytesWritten / 1e6).toFixed(1)} MB  ${seconds.toFixed(0)} s  gaps ${stats?.gaps ?? 0}\x1b[K`);
   }
 
   private finish(error: Error | null): void {
@@ -323,7 +324,6 @@ export class Recorder {
     if (this.file && !error && !this.wavOut) {
       // The unfinished packet at the very end is the stream's own; it is kept (not half a WAV frame).
       if (this.carry > 0) this.file.write(this.buf, 0, this.carry);
-      this.bytes += this.carry;
     }
     try {
       this.file?.close();
@@ -334,7 +334,7 @@ export class Recorder {
     const stats = "live" in this.source ? this.source.stats : null;
     this.resolveDone({
       files: this.files,
-      bytes: this.bytes,
+      bytes: this.bytesWritten,
       firstMs: this.firstMs,
       lastMs: this.lastMs,
       gaps: stats?.gaps ?? 0,
