@@ -81,7 +81,8 @@ export class LogHistogram {
     return this.max;
   }
 
+  /** Whole µs: the values may be fractions (a clock's µs), a report's are not. */
   summary(): QuantileSummary {
-    return { p50: this.quantile(0.5), p99: this.quantile(0.99), max: this.max };
+    return { p50: Math.round(this.quantile(0.5)), p99: Math.round(this.quantile(0.99)), max: Math.round(this.max) };
   }
 }

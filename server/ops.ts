@@ -170,6 +170,11 @@ export function jobStatus(server: ServerContext, served: ServedJob) {
   };
 }
 
+/** A finished job as `status {job}` reports it: snake_case and an ISO time, as the recordings' `last`. */
+function finishedJobStatus(job: FinishedJob) {
+  return { id: job.id, source: job.source, state: job.state, owner: job.owner, ended: new Date(job.endedAtMs).toISOString() };
+}
+
 /** A job too big for a page of its own (many destinations): totals only, and its source cut, so it fits beside the first page's header. */
 function compactJobStatus(status: ReturnType<typeof jobStatus>) {
   let units = 0;
@@ -276,7 +281,7 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
       throw new OpError("bad_request", `"job" asks for one job; it takes no "offset" or "limit"`);
     }
     const job = findOwnJob(server, one, ctx);
-    return { job: "job" in job ? jobStatus(server, job) : job };
+    return { job: "job" in job ? jobStatus(server, job) : finishedJobStatus(job) };
   }
   const page = pageArgs(req.args, MAX_PAGE);
   const mine = mayActOn(ctx);

@@ -32,6 +32,11 @@ export function outPatternError(out: string): string | null {
  * The absolute pattern for `out` under `root`, its fixed folder created and checked to resolve
  * (symlinks followed) inside the root. Throws with one line otherwise.
  */
+/** `out` leads out of recording_root (through a symlink): refused as `forbidden`, as media outside the root is. */
+export class OutsideRootError extends Error {
+  override name = "OutsideRootError";
+}
+
 export function patternUnderRoot(root: string, out: string): string {
   const problem = outPatternError(out);
   if (problem) throw new Error(`out "${out}": ${problem}`);
@@ -42,7 +47,7 @@ export function patternUnderRoot(root: string, out: string): string {
   const realRoot = realpathSync(rootPath);
   const rel = relative(realRoot, realpathSync(folder));
   if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-    throw new Error(`out "${out}": resolves outside recording_root ${root} (a symlink?)`);
+    throw new OutsideRootError(`out "${out}": resolves outside recording_root ${root} (a symlink?)`);
   }
   return pattern;
 }

@@ -47,7 +47,7 @@ export interface RecordingRun {
 /** A run that cannot start: the channel is unknown, the input cannot open, or the output is locked. */
 export class RunError extends Error {
   constructor(
-    readonly code: "not_found" | "busy" | "failed",
+    readonly code: "not_found" | "busy" | "forbidden" | "failed",
     message: string,
   ) {
     super(message);

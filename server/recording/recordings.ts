@@ -17,7 +17,7 @@ import type { Logger } from "../../foundation/log.ts";
 import type { RecordSummary } from "../../recorder/recorder.ts";
 import type { RecordingConfig } from "../config.ts";
 import type { LiveChannels } from "../live/live_channels.ts";
-import { patternUnderRoot } from "./out_path.ts";
+import { OutsideRootError, patternUnderRoot } from "./out_path.ts";
 import { type RecordingRun, RunError, startRun } from "./recording_run.ts";
 import { RecordingPlan } from "./schedule.ts";
 
@@ -153,7 +153,7 @@ export class Recordings {
     try {
       pattern = patternUnderRoot(this.root, config.out);
     } catch (error) {
-      throw new RunError("failed", (error as Error).message);
+      throw new RunError(error instanceof OutsideRootError ? "forbidden" : "failed", (error as Error).message);
     }
     const log = this.deps.log.child({ recording: name });
     const { out: _, ...options } = config;

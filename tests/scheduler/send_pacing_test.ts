@@ -27,6 +27,14 @@ test("accuracy: each send against its due time on the stream's clock (the PCR li
   expect(accuracy_us.max).toBe(300);
 });
 
+test("fractional µs (a clock's readings) are reported whole", () => {
+  const p = new SendPacing();
+  for (let i = 0; i < 100; i++) p.record(i * 1000.37 + 0.6, i * 1000);
+  const { gap_us, accuracy_us } = p.summary();
+  for (const v of [...Object.values(gap_us), ...Object.values(accuracy_us)]) expect(Number.isInteger(v)).toBe(true);
+  expect(accuracy_us.max).toBe(37); // 99 × 0.37 + 0.6 = 37.2
+});
+
 test("a 12 ms stall caught up at once: a burst of 13 within 1 ms, the 12 ms gap at the top", () => {
   const p = new SendPacing();
   let t = 0;

@@ -5,7 +5,7 @@
  * start/stop` around a manual recording. Bounds are generous for a loaded machine.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, chmodSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer } from "../helpers/pacer.ts";
@@ -62,6 +62,7 @@ beforeAll(async () => {
       `[[recording]]\nname = "overlap"\ncron = "*/2 * * * * *"\nsource = "live:news"\nduration = 3\nout = "overlap/%H%M%S.ts"`,
       `[[recording]]\nname = "manual"\nsource = "live:news"\nout = "manual/take-%H%M%S.ts"`,
       `[[recording]]\nname = "rotating"\nsource = "live:news"\nout = "rotating/%H%M%S.ts"\nrotate = 1\nkeep = 2\npart = true`,
+      `[[recording]]\nname = "escape"\nsource = "live:news"\nout = "escape/%H%M%S.ts"`,
     ].join("\n"),
   });
 });
@@ -120,6 +121,18 @@ describe("server recordings", () => {
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(/^take-\d{6}\.ts$/);
     expect(statSync(join(root, "manual", files[0]!)).size).toBeGreaterThan(50_000);
+    // A folder of the pattern made a symlink out of the root is refused as media outside its root is.
+    const outside = makeSharedDir("pacer-outside-");
+    try {
+      symlinkSync(outside, join(root, "escape"));
+      const escape = await ctl("record", "start", "escape");
+      expect(escape.code).toBe(1);
+      expect(escape.stderr).toContain("forbidden");
+      expect(escape.stderr).toContain("resolves outside recording_root");
+      expect(readdirSync(outside)).toEqual([]);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
     const missing = await ctl("record", "stop", "manual");
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("not_found");

@@ -98,7 +98,9 @@ describe("recording paths", () => {
     const base = '[[live]]\nname = "news"\ninput = "udp://@127.0.0.1:5000"\n[[recording]]\nname = "r"\nsource = "live:news"\nduration = "2m"\n';
     expect(() => parseConfig(base + 'out = "../x.ts"\n', "t")).toThrow(ConfigError);
     expect(() => parseConfig(base + 'out = "/tmp/x.ts"\n', "t")).toThrow("recording[0].out");
-    expect(() => parseConfig(base + 'out = "x.ts"\ncron = "not a cron"\n', "t")).toThrow("recording[0].cron");
+    expect(() => parseConfig(base + 'out = "x.ts"\ncron = "not a cron"\n', "t")).toThrow('recording[0].cron: "not a cron" has 3 fields; give five');
+    // croner would take a seventh (year) field; the README says five or six, and so does the check.
+    expect(() => parseConfig(base + 'out = "x.ts"\ncron = "0 0 20 * * 1-5 2027"\n', "t")).toThrow("has 7 fields; give five (minute hour day month weekday), or six with seconds first");
     expect(() => parseConfig(base.replace("live:news", "live:other") + 'out = "x.ts"\n', "t")).toThrow('no [[live]] channel named "other"');
     const config = parseConfig(base + 'out = "news/%F.ts"\ncron = "0 20 * * 1-5"\n', "t");
     expect(config.recordingRoot).toBe("./recordings");

@@ -69,7 +69,13 @@ describe("pacer serve", () => {
       await Bun.sleep(300);
       expect(rx.packets.length).toBe(after);
       const reply = await status({ job });
-      expect(reply.ok && (reply.result as { job: { state: string } }).job.state).toBe("stopped");
+      expect(reply.ok && (reply.result as { job: unknown }).job).toEqual({
+        id: job,
+        source: "clip.ts",
+        state: "stopped",
+        owner: "127.0.0.1",
+        ended: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      });
     } finally {
       rx.close();
     }
