@@ -58,6 +58,7 @@ const MULTICAT_MAX = 500;
 /** The unsampled destinations' ports on the wire's far end: WIRE_PORT_BASE + their index. */
 const WIRE_PORT_BASE = 20_000;
 
+const SERVE_MODES = ["serve, a job each, threads", "serve, a job each"] as const;
 type Mode = "threads" | "batched" | "socket" | "C reference" | "serve, a job each" | "serve, a job each, threads" | "multicat, a process each";
 
 /** What each `pacer play` mode sets in pacer's environment. */
@@ -170,6 +171,9 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
   const seconds = ctx.quick ? 8 : 20;
   const counts = ctx.streams ?? (ctx.quick ? [500] : [500, 1000, 1500]);
   const windows = process.env.PACER_BENCH_WINDOWS?.split(",").map(Number).filter(Number.isInteger) ?? [];
+  // PACER_BENCH_SCALE_ROWS=serve,C: only the rows whose send path contains one of these words.
+  const only = process.env.PACER_BENCH_SCALE_ROWS?.split(",").filter(Boolean);
+  const want = (mode: string) => !only || only.some((word) => mode.includes(word));
   const input = cbrTs(ctx.dir, RATE, seconds);
   const figures: ScaleFigures[] = [];
   // Memory per stream is the peak RSS above that of one destination playing for a few seconds.
@@ -197,12 +201,22 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     const cmd = (to: string[]) => [...exec(w), peer!, input.path, String(TS_DATAGRAM), String(Math.round((TS_DATAGRAM * 8 * 1e9) / RATE)), ...to];
     return run("C reference", `${BATCH_WINDOW_US} µs`, input.path, n, seconds, limitS, oneProcess(cmd, limitS, NaN, MODE_ENV["C reference"]!), w);
   };
+  // N separate jobs, each started by its own control request, with and without sender threads.
+  const serve = (mode: (typeof SERVE_MODES)[number], n: number, w: Wire | null = null) => {
+    const args = mode === "serve, a job each, threads" ? ["--senders", "auto"] : [];
+    ctx.note(`scale: ${n} jobs through pacer serve ${args.join(" ")}, ${seconds} s${w ? ", receivers off the host" : ""}`);
+    // Starting the jobs takes seconds on a busy server (each play may wait 30 s), then they run.
+    const serveLimitS = limitS + n / 10;
+    // Off the host, the policy must let the jobs stream to the wire's neighbour.
+    const allow = w ? [`${WIRE_HOST}/32`] : [];
+    return run(mode, `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, serveLimitS, (to) => serveJobs(ctx, input.path, to, limitS + n / 100, args, exec(w), allow), w);
+  };
   try {
     for (const n of counts) {
       // Side by side, alternating, so every sender sees the same load on the host.
-      figures.push(await play("threads", n));
-      figures.push(await play("batched", n));
-      if (!ctx.quick) figures.push(await play("socket", n));
+      if (want("threads")) figures.push(await play("threads", n));
+      if (want("batched")) figures.push(await play("batched", n));
+      if (!ctx.quick && want("socket")) figures.push(await play("socket", n));
       // Other batching windows (PACER_BENCH_WINDOWS=200,500), on the main thread and the sender threads.
       for (const w of windows) {
         figures.push(await play("batched", n, w));
@@ -210,24 +224,20 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
       }
       // The same streams as N separate jobs, each started by its own control request, with and
       // without sender threads: a server's loop also loads, times and copies for every job.
-      for (const [mode, args] of [["serve, a job each, threads", ["--senders", "auto"]], ["serve, a job each", []]] as const) {
-        ctx.note(`scale: ${n} jobs through pacer serve ${args.join(" ")}, ${seconds} s`);
-        // Starting the jobs takes seconds on a busy server (each play may wait 30 s), then they run.
-        const serveLimitS = limitS + n / 10;
-        figures.push(await run(mode, `${BATCH_WINDOW_US} µs (default)`, input.path, n, seconds, serveLimitS, (to) => serveJobs(ctx, input.path, to, limitS + n / 100, [...args])));
-      }
+      for (const mode of SERVE_MODES) if (want(mode)) figures.push(await serve(mode, n));
       // What the kernel alone costs here, with the same receiver: the floor under every pacer row.
-      if (peer) figures.push(await reference(n));
+      if (peer && want("C reference")) figures.push(await reference(n));
       // What the same streams cost as a farm of multicat processes (the issue's comparison, at 500).
-      if (multicat && n <= MULTICAT_MAX) {
+      if (multicat && n <= MULTICAT_MAX && want("multicat")) {
         ctx.note(`scale: ${n} multicat processes, ${seconds} s`);
         figures.push(await run("multicat, a process each", "-", input.path, n, seconds, limitS, (to) => multicatProcesses(input.path, to, seconds, limitS)));
       }
       // The receivers off the host (bench/wire.ts): one job both ways, and the C loop.
       if (wire) {
-        figures.push(await play("threads", n, undefined, wire));
-        figures.push(await play("batched", n, undefined, wire));
-        if (peer) figures.push(await reference(n, wire));
+        if (want("threads")) figures.push(await play("threads", n, undefined, wire));
+        if (want("batched")) figures.push(await play("batched", n, undefined, wire));
+        for (const mode of SERVE_MODES) if (want(mode)) figures.push(await serve(mode, n, wire));
+        if (peer && want("C reference")) figures.push(await reference(n, wire));
       }
     }
   } finally {

@@ -12,12 +12,11 @@
  */
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ControlClient } from "../client/control_client.ts";
 import { freeUdpPort } from "../tests/helpers/ports.ts";
 import type { BenchContext } from "./context.ts";
 import { serveMediaDirWith } from "./fixtures.ts";
-import { CLK_TCK, processTicks, vmRssBytes } from "./processes.ts";
-import { type ServeBench, startJobs, startServeBench } from "./serve_bench.ts";
+import { BUN, CLK_TCK, processTicks, vmRssBytes } from "./processes.ts";
+import { type ServeBench, startServeBench } from "./serve_bench.ts";
 
 /** What a sender run cost: CPU over its whole run, and its memory above an idle baseline. */
 export interface SenderRun {
@@ -30,19 +29,21 @@ export interface SenderRun {
 }
 
 const POLL_MS = 200;
+const DRIVER = join(import.meta.dir, "serve_driver.ts");
 
 /**
- * `destinations.length` persistent jobs of `input` on a fresh `pacer serve`, one destination each. CPU
- * counts from the first play request to the end of the last job, so it includes answering the
- * requests; memory is the server's peak above its RSS just before. What goes wrong (a server that
- * does not start or dies, a play refused or unanswered) comes back as the status, with whatever
- * was measured, so the other rows of the section still stand.
+ * `destinations.length` persistent jobs of `input` on a fresh `pacer serve`, one destination each,
+ * started by bench/serve_driver.ts (run with the server, behind `exec`: inside the wire's
+ * namespace, whose destinations `allow` lets the policy accept). CPU counts from the first play
+ * request to the end of the last job, so it includes answering the requests; memory is the
+ * server's peak above its RSS just before. What goes wrong (a server that does not start or dies,
+ * a play refused or unanswered) comes back as the status, with whatever was measured, so the
+ * other rows of the section still stand.
  */
-export async function serveJobs(ctx: BenchContext, input: string, destinations: string[], limitS: number, serveArgs: string[] = []): Promise<SenderRun> {
+export async function serveJobs(ctx: BenchContext, input: string, destinations: string[], limitS: number, serveArgs: string[] = [], exec: string[] = [], allow: string[] = []): Promise<SenderRun> {
   // The server reads only inside its media root, and as nobody when the bench runs as root.
   const { dir, media, clipName } = serveMediaDirWith("pacer-bench-scale-", input);
   let bench: ServeBench | null = null;
-  let client: ControlClient | null = null;
   let sampler: ReturnType<typeof setInterval> | null = null;
   const started = Bun.nanoseconds();
   let cpuS = NaN;
@@ -57,41 +58,33 @@ export async function serveJobs(ctx: BenchContext, input: string, destinations: 
       [
         `control = "127.0.0.1:${controlPort}"`,
         `media_root = "${media}"`,
+        `allow_destinations = ${JSON.stringify(allow)}`,
         "[limits]",
         `max_jobs = ${destinations.length}`,
         "requests_per_second = 1000000",
         "request_burst = 1000000",
       ].join("\n") + "\n",
     );
-    bench = await startServeBench(ctx, configPath, 0, serveArgs);
+    bench = await startServeBench(ctx, configPath, 0, serveArgs, exec);
     const { server } = bench;
-    client = await ControlClient.open(`127.0.0.1:${controlPort}`);
     rssBefore = rssPeak = vmRssBytes(server.pid);
     // Sampled while the jobs start too: a busy server may take as long to start them as they run.
     sampler = setInterval(() => (rssPeak = Math.max(rssPeak, vmRssBytes(server.pid))), POLL_MS);
     const ticksBefore = processTicks(server.pid);
-    await startJobs(client, clipName, destinations.map((d) => `udp://${d}`));
-    // Until the server runs no job (each ends with its file).
-    const deadline = Date.now() + limitS * 1000;
-    for (;;) {
-      if (server.exitCode !== null) throw new Error(`pacer serve exited (${server.exitCode}) with jobs running`);
-      // A busy server may leave a status unanswered for a while: that is no answer yet, not an end.
-      const reply = await client.request("status", { limit: 1 }, { ttlMs: 5_000 }).catch(() => null);
-      if (reply?.ok && (reply.result as { server: { jobs: number } }).server.jobs === 0) break;
-      if (Date.now() > deadline) {
-        status = `jobs still running at ${limitS} s`;
-        break;
-      }
-      await Bun.sleep(POLL_MS);
-    }
+    const driver = Bun.spawn([...exec, BUN, DRIVER, `127.0.0.1:${controlPort}`, clipName, String(limitS), ...destinations.map((d) => `udp://${d}`)], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const [out] = await Promise.all([new Response(driver.stdout).text(), driver.exited]);
     cpuS = (processTicks(server.pid) - ticksBefore) / CLK_TCK;
+    status = server.exitCode !== null ? `pacer serve exited (${server.exitCode}) with jobs running` : ((JSON.parse(out || "{}") as { status?: string }).status ?? `driver exit ${driver.exitCode}`);
     // What the server itself says it lost, one line per output (no room to send, say).
     if (status === "ok" && bench.lossLines() > 0) status = `ok; ${bench.lossLines()} outputs logged a loss (${bench.firstLossReason() ?? "no reason given"})`;
   } catch (error) {
     status = `failed: ${(error as Error).message.slice(0, 70)}`;
   } finally {
     if (sampler) clearInterval(sampler);
-    client?.close();
     await bench?.close();
     rmSync(dir, { recursive: true, force: true });
   }

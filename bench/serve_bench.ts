@@ -38,9 +38,10 @@ export interface ServeBench {
 }
 
 /** `sinks` 0: no sink process. `args` go after the config (`--senders auto`, say). */
-export async function startServeBench(ctx: BenchContext, configPath: string, sinks: number, args: string[] = []): Promise<ServeBench> {
+export async function startServeBench(ctx: BenchContext, configPath: string, sinks: number, args: string[] = [], exec: string[] = []): Promise<ServeBench> {
   const sink = sinks > 0 ? Bun.spawn([BUN, SINK, String(sinks)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" }) : null;
-  const server = Bun.spawn([ctx.pacer, "serve", "--config", configPath, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  // `exec`: a prefix that runs it elsewhere (bench/wire.ts's namespace); `ip netns exec` execs in place, so the pid is the server's.
+  const server = Bun.spawn([...exec, ctx.pacer, "serve", "--config", configPath, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   const close = async () => {
     await terminate(server);
     sink?.stdin.end();
