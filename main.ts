@@ -96,7 +96,8 @@ function splitGlobal(argv: string[]): { level: LogLevel; json: boolean; rest: st
  */
 function quietOnClosedStdout(): void {
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") return;
+    // A command that listens itself (recv) reports it and stops its work first.
+    if (error.code === "EPIPE" || process.stdout.listenerCount("error") > 1) return;
     process.stderr.write(`pacer: error: stdout: ${error.message}\n`);
     process.exit(EXIT_FAILURE);
   });
