@@ -75,16 +75,16 @@ async function play(format: SampleFormat, seconds: number, n: number): Promise<n
 }
 
 describe("a job's outputs join over a ramp", () => {
-  test("300 outputs join on whole units over 60 ms, each keeping its stagger, each stream whole and even", async () => {
+  test("1000 outputs join on whole units over 50 ms, each keeping its stagger, each stream whole and even", async () => {
     const format: SampleFormat = { encoding: "s16le", rate: 8_000, channels: 1 };
     const unitUs = (UNIT_FRAMES / format.rate) * 1e6; // 20 ms
-    const at = await play(format, 1, 300);
+    const at = await play(format, 1, 1000);
     const firsts = at.map((t) => t[0]! - START_US);
-    // 200 µs each: 60 ms, so a third join in each of the first three units.
+    // 50 µs each: 50 ms, so 400 join in each of the first two units and the rest in the third.
     const joined = [0, 1, 2].map((k) => firsts.filter((f) => Math.floor(f / unitUs) === k).length);
-    expect(joined).toEqual([100, 100, 100]);
-    // Within its unit, each keeps its place in the stagger (10 µs apart, 3 ms for 300).
-    firsts.forEach((f, i) => expect(f % unitUs).toBe(Math.floor((i * 3_000) / 300)));
+    expect(joined).toEqual([400, 400, 200]);
+    // Within its unit, each keeps its place in the stagger (10 µs apart).
+    firsts.forEach((f, i) => expect(f % unitUs).toBe(i * 10));
     for (const t of at) {
       expect(t.length).toBe(50); // the whole second, 20 ms a unit
       for (let u = 1; u < t.length; u++) expect(t[u]! - t[u - 1]!).toBe(unitUs);
@@ -97,15 +97,15 @@ describe("a job's outputs join over a ramp", () => {
   });
 
   test("the ramp is never more of the stream than half a load mark, however many outputs", async () => {
-    const format: SampleFormat = { encoding: "s16le", rate: 48_000, channels: 2 };
-    const bytesPerSecond = format.rate * 4;
-    const boundUs = (loadMarkBytes(bytesPerSecond, DEFAULT_CHUNK_BYTES) / 2 / bytesPerSecond) * 1e6; // about 171 ms
-    const at = await play(format, 0.5, 1000); // 200 ms at 200 µs each, were it not bound
+    const format: SampleFormat = { encoding: "s16le", rate: 192_000, channels: 8 };
+    const bytesPerSecond = format.rate * 16;
+    const boundUs = (loadMarkBytes(bytesPerSecond, DEFAULT_CHUNK_BYTES) / 2 / bytesPerSecond) * 1e6; // about 21 ms
     const unitUs = (UNIT_FRAMES / format.rate) * 1e6;
+    const at = await play(format, 0.1, 1000); // 50 ms at 50 µs each, were it not bound
     // The last joins on the last whole unit within the bound, plus its place in the stagger (under a unit).
     const last = Math.max(...at.map((t) => t[0]! - START_US));
     expect(last).toBeLessThan(boundUs + unitUs);
     expect(last).toBeGreaterThan(boundUs - unitUs);
-    for (const t of at) expect(t.length).toBe(Math.ceil((0.5 * format.rate) / UNIT_FRAMES));
+    for (const t of at) expect(t.length).toBe(Math.ceil((0.1 * format.rate) / UNIT_FRAMES));
   });
 });
