@@ -302,7 +302,8 @@ export class Job implements DestinationHost, PacketInput {
     const unit = this.unitUs();
     const spread = Math.min(n * STAGGER_PER_DESTINATION_US, unit);
     const ramp = this.rampUs(n, unit);
-    this.destinations.forEach((d, i) => d.start(now + Math.floor((i * spread) / n) + Math.floor((i * ramp) / n / unit) * unit));
+    const joinAt = (i: number) => (ramp > 0 ? Math.floor((i * ramp) / n / unit) * unit : 0);
+    this.destinations.forEach((d, i) => d.start(now + Math.floor((i * spread) / n) + joinAt(i)));
   }
 
   /**

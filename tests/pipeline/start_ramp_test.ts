@@ -18,8 +18,12 @@ import { Job, loadMarkBytes, DEFAULT_CHUNK_BYTES } from "../../pipeline/job.ts";
 import type { SampleFormat } from "../../protocol/sample_format.ts";
 import { ManualClock } from "../../scheduler/clock.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
+import { PcrClock } from "../../protocol/mpeg_timing.ts";
 import { openInput } from "../../sources/open_input.ts";
+import { streamSource } from "../../sources/stream_source.ts";
+import { PassThrough } from "node:stream";
 import { rampS16, writeWav } from "../helpers/audio.ts";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
 const UNIT_FRAMES = 160;
 const START_US = 1_000_000;
@@ -39,7 +43,7 @@ registerBackend({
     return {
       label: target,
       format,
-      unitBytes: UNIT_FRAMES * 2 * (format?.channels ?? 1),
+      unitBytes: format ? UNIT_FRAMES * 2 * format.channels : 7 * 188,
       aheadUs: 0,
       counters,
       send(unit) {
@@ -107,5 +111,26 @@ describe("a job's outputs join over a ramp", () => {
     expect(last).toBeLessThan(boundUs + unitUs);
     expect(last).toBeGreaterThan(boundUs - unitUs);
     for (const t of at) expect(t.length).toBe(Math.ceil((0.1 * format.rate) / UNIT_FRAMES));
+  });
+
+  test("a stream whose rate is not known at the start (TS from a pipe) starts its outputs at once, on time", async () => {
+    sends.clear();
+    const scheduler = new Scheduler(new ManualClock(START_US));
+    const pipe = new PassThrough();
+    const outputs = ["ramp-probe:a", "ramp-probe:b"];
+    const job = await Job.create({ input: { label: "-", kind: "ts" }, source: streamSource("-", pipe), byteClock: new PcrClock(), outputs, scheduler, log: silentLogger });
+    job.start(); // nothing has come yet, so no rate either
+    pipe.end(Buffer.from(makeCbrTs({ bitrate: 1_500_000, duration: 0.5 })));
+    while (job.destinations.some((d) => d.active)) {
+      scheduler.runUntil(scheduler.now() + 10_000);
+      await Bun.sleep(0);
+    }
+    await job.done;
+    for (const o of outputs) {
+      const at = sends.get(o)!;
+      expect(at.length).toBeGreaterThan(60);
+      for (const t of at) expect(Number.isFinite(t)).toBe(true);
+      expect(at[at.length - 1]! - at[0]!).toBeGreaterThan(400_000); // paced over the half second, not burst
+    }
   });
 });
