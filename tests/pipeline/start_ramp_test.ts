@@ -118,7 +118,7 @@ describe("a job's outputs join over a ramp", () => {
     const scheduler = new Scheduler(new ManualClock(START_US));
     const pipe = new PassThrough();
     const outputs = ["ramp-probe:a", "ramp-probe:b"];
-    const job = await Job.create({ input: { label: "-", kind: "ts" }, source: streamSource("-", pipe), byteClock: new PcrClock(), outputs, scheduler, log: silentLogger });
+    const job = await Job.create({ input: { label: "-", kind: "mpegts" }, source: streamSource("-", pipe), byteClock: new PcrClock(), outputs, scheduler, log: silentLogger });
     job.start(); // nothing has come yet, so no rate either
     pipe.end(Buffer.from(makeCbrTs({ bitrate: 1_500_000, duration: 0.5 })));
     while (job.destinations.some((d) => d.active)) {
