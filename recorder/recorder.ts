@@ -242,11 +242,13 @@ export class Recorder {
     const onTheClock = this.dueSinceMs === this.nextBoundaryMs;
     // A file cut on the clock is named after its boundary (06:15, not 06:15:00.3).
     const named = onTheClock ? this.nextBoundaryMs : now;
-    this.file!.close();
-    this.closedBytes += this.file!.bytes;
+    const closed = this.file!;
+    closed.close();
     this.dueSinceMs = 0;
     if (onTheClock) this.nextBoundaryMs = this.boundaryAfter(Math.max(now, this.nextBoundaryMs));
+    // Counted once the next file is open: if it cannot be, the closed one is still this.file.
     this.openFile(named, streamOffset);
+    this.closedBytes += closed.bytes;
   }
 
   private openFile(at: number, streamOffset: number): void {
