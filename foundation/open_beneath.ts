@@ -12,7 +12,7 @@
  * ```
  */
 import { closeSync, constants, openSync, readlinkSync, realpathSync } from "node:fs";
-import { isAbsolute, join, sep } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 import { errno, libc } from "./libc.ts";
 
 const SYS_OPENAT2 = 437; // the same on every Linux architecture (the generic syscall table)
@@ -32,6 +32,12 @@ export class BeneathError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Whether `realPath` lies beneath `realRoot` (both resolved, symlinks and all), not at it. */
+export function liesBeneath(realRoot: string, realPath: string): boolean {
+  const rel = relative(realRoot, realPath);
+  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
 /** Whether openat2 answered here (after the first call); null before. */
@@ -85,7 +91,7 @@ function openThenCheck(root: string, name: string): number {
     throw new BeneathError("failed", `${name}: ${(error as Error).message}`);
   }
   const real = readlinkSync(`/proc/self/fd/${fd}`);
-  if (realRoot === sep ? false : !real.startsWith(realRoot + sep)) {
+  if (!liesBeneath(realRoot, real)) {
     closeSync(fd);
     throw new BeneathError("escapes", `${name} resolves outside ${root}`);
   }

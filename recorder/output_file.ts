@@ -14,8 +14,9 @@
  * ```
  */
 import { closeSync, existsSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { dirname, isAbsolute, relative, sep } from "node:path";
+import { dirname } from "node:path";
 import { PacerError } from "../foundation/errors.ts";
+import { liesBeneath } from "../foundation/open_beneath.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { wavRecordingHeader } from "../protocol/wav.ts";
 
@@ -37,8 +38,7 @@ export interface RecordingFileOptions {
 /** Closes and removes the file just created at `fd` when it lies outside `root` (and throws). */
 function refuseOutside(fd: number, root: string, writing: string): void {
   const where = readlinkSync(`/proc/self/fd/${fd}`);
-  const rel = relative(realpathSync(root), where);
-  if (rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)) return;
+  if (liesBeneath(realpathSync(root), where)) return;
   closeSync(fd);
   unlinkSync(where); // made by this open (O_EXCL): nothing of anyone else's
   throw new RecordingWriteError(`${writing}: resolves outside the recording root ${root} (a symlink?); not written`);

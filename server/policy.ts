@@ -18,9 +18,9 @@
 import { closeSync, fstatSync } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
-import { isAbsolute, join, sep } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { errnoOf } from "../foundation/errors.ts";
-import { BeneathError, openBeneath } from "../foundation/open_beneath.ts";
+import { BeneathError, liesBeneath, openBeneath } from "../foundation/open_beneath.ts";
 import { type Cidr, cidrContains, isLoopbackHost, type IpAddress, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
 
 export type MediaPathResult =
@@ -68,8 +68,7 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
     }
     return forbidden(`cannot be resolved (${code})`);
   }
-  const inside = realRoot === sep ? real !== sep : real.startsWith(realRoot + sep);
-  if (!inside) return forbidden("resolves outside the media root");
+  if (!liesBeneath(realRoot, real)) return forbidden("resolves outside the media root");
   // A FIFO or a device would be read as a stream that never ends, holding a job (and a file
   // descriptor) for as long as a writer keeps it open: the server plays stored files only.
   const kind = await stat(real).catch(() => null);

@@ -11,7 +11,8 @@
  * ```
  */
 import { mkdirSync, realpathSync } from "node:fs";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
+import { liesBeneath } from "../../foundation/open_beneath.ts";
 import { checkPattern, staticFolder } from "../../recorder/pattern.ts";
 
 /** Why `out` is not a pattern under the root, or null when it is. */
@@ -28,15 +29,15 @@ export function outPatternError(out: string): string | null {
   return null;
 }
 
-/**
- * The absolute pattern for `out` under `root`, its fixed folder created and checked to resolve
- * (symlinks followed) inside the root. Throws with one line otherwise.
- */
 /** `out` leads out of recording_root (through a symlink): refused as `forbidden`, as media outside the root is. */
 export class OutsideRootError extends Error {
   override name = "OutsideRootError";
 }
 
+/**
+ * The absolute pattern for `out` under `root`, its fixed folder created and checked to resolve
+ * (symlinks followed) inside the root. Throws with one line otherwise.
+ */
 export function patternUnderRoot(root: string, out: string): string {
   const problem = outPatternError(out);
   if (problem) throw new Error(`out "${out}": ${problem}`);
@@ -45,8 +46,8 @@ export function patternUnderRoot(root: string, out: string): string {
   const folder = staticFolder(pattern);
   mkdirSync(folder, { recursive: true });
   const realRoot = realpathSync(rootPath);
-  const rel = relative(realRoot, realpathSync(folder));
-  if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+  const realFolder = realpathSync(folder);
+  if (realFolder !== realRoot && !liesBeneath(realRoot, realFolder)) {
     throw new OutsideRootError(`out "${out}": resolves outside recording_root ${root} (a symlink?)`);
   }
   return pattern;
