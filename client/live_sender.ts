@@ -51,8 +51,6 @@ export class LiveSender {
   #held = 0;
   #socket: Socket | null = null;
   #sending = false;
-  /** The connection that said it is full: nothing more is written to it before its drain. */
-  #awaitingDrain: Socket | null = null;
   #backoffMs = BACKOFF_FIRST_MS;
   /** "Connection refused" was said once already. */
   #toldRefused = false;
@@ -231,18 +229,15 @@ export class LiveSender {
    */
   #flush(): void {
     const socket = this.#socket;
-    if (!this.#sending || !socket || this.#awaitingDrain === socket) return;
+    // A full connection gets nothing more before its drain (one listener, added when it filled).
+    if (!this.#sending || !socket || socket.writableNeedDrain) return;
     while (this.#head < this.#chunks.length) {
       const chunk = this.#chunks[this.#head]!;
       this.#chunks[this.#head++] = EMPTY;
       this.#held -= chunk.length;
       this.counters.sentBytes += chunk.length;
       if (!socket.write(chunk)) {
-        this.#awaitingDrain = socket;
-        socket.once("drain", () => {
-          if (this.#awaitingDrain === socket) this.#awaitingDrain = null;
-          this.#flush();
-        });
+        socket.once("drain", () => this.#flush());
         this.#compact();
         return;
       }
