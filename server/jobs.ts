@@ -126,7 +126,9 @@ export class JobTable {
 
   findRepeat(repeatKey: string): ServedJob | undefined {
     const id = this.#byRepeatKey.get(repeatKey);
-    return id === undefined ? undefined : this.#running.get(id);
+    const served = id === undefined ? undefined : this.#running.get(id);
+    // One already ending (expired, stopped, its outputs closing) is no stream to refresh: a new one starts.
+    return served?.endReason === null ? served : undefined;
   }
 
   /** Running jobs in start order. */
