@@ -35,7 +35,8 @@ describe("speaker: track errors", () => {
     let tracks: TestTrack[] = [];
     serve = await startSpeakerServe(outputLines, [], (media) => {
       mkdirSync(join(media, "sub"), { mode: 0o755 });
-      tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 1.5, 440), wavTrack(media, "b.wav", "s16le:44100:2", 0.3, 550)];
+      // a.wav is longer than the 2 s buffer, so sub/t.wav opens only once a second of it has played.
+      tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 3, 440), wavTrack(media, "b.wav", "s16le:44100:2", 0.3, 550)];
       wavTrack(media, "sub/t.wav", "s16le:44100:2", 0.3, 660);
     });
     // The same name outside the root, longer and of another tone.
@@ -43,7 +44,7 @@ describe("speaker: track errors", () => {
     mkdirSync(outside, { mode: 0o755 });
     wavTrack(outside, "t.wav", "s16le:44100:2", 2, 880);
     for (const name of ["a.wav", "sub/t.wav", "b.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
-    // While a.wav plays (the next track loads only near its end), sub becomes a way out.
+    // While a.wav plays, before the next track loads, sub becomes a way out.
     renameSync(join(serve.mediaRoot, "sub"), join(serve.mediaRoot, "sub.real"));
     symlinkSync(outside, join(serve.mediaRoot, "sub"));
     const speaker = await serve.waitSpeaker((s) => s.finished.length === 3 && s.output === "released");
