@@ -217,10 +217,10 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
       if (want("threads")) figures.push(await play("threads", n));
       if (want("batched")) figures.push(await play("batched", n));
       if (!ctx.quick && want("socket")) figures.push(await play("socket", n));
-      // Other batching windows (PACER_BENCH_WINDOWS=200,500), on the main thread and the sender threads.
+      // Other batching windows (PACER_BENCH_WINDOWS=200,500), on the main thread and the sender threads (as PACER_BENCH_SCALE_ROWS picks).
       for (const w of windows) {
-        figures.push(await play("batched", n, w));
-        figures.push(await play("threads", n, w));
+        if (want("batched")) figures.push(await play("batched", n, w));
+        if (want("threads")) figures.push(await play("threads", n, w));
       }
       // The same streams as N separate jobs, each started by its own control request, with and
       // without sender threads: a server's loop also loads, times and copies for every job.
@@ -236,6 +236,7 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
       if (wire) {
         if (want("threads")) figures.push(await play("threads", n, undefined, wire));
         if (want("batched")) figures.push(await play("batched", n, undefined, wire));
+        for (const w of windows) if (want("batched")) figures.push(await play("batched", n, w, wire));
         for (const mode of SERVE_MODES) if (want(mode)) figures.push(await serve(mode, n, wire));
         if (peer && want("C reference")) figures.push(await reference(n, wire));
       }

@@ -34,15 +34,17 @@ import type { UdpSender, UdpSenderOptions } from "./udp_sender.ts";
 
 /**
  * How early a send event may fire to share a batch, µs; passes also come at most once a window
- * (scheduler.ts batchedWakeAt). 100 µs: 1.4 % of a 1.5 Mbit/s stream's 7 ms datagram interval,
- * which receivers' jitter buffers cannot tell, and near the precise sleeper's own p99 wake-up
- * error (about 60 µs). Measured in one sitting (bench scale section, 20 s, one job of 1.5 Mbit/s
- * streams), CPU s per stream-minute at 50 / 100 / 200 µs: 500 streams 0.057 / 0.038 / 0.032,
- * 1000 streams 0.047 / 0.036 / 0.033, with the sampled residual p99 no worse at 100 than at 50
- * (500: 1.33 / 0.98 ms worst; 1000: 3.4 / 3.0 ms). 200 µs gained little more CPU and lost some
- * evenness. PACER_BATCH_WINDOW_US overrides it, for the bench.
+ * (scheduler.ts batchedWakeAt). 200 µs: 2.8 % of a 1.5 Mbit/s TS stream's 7 ms datagram interval
+ * and a fifth of AES67's 1 ms packet time, early only, well inside receivers' jitter buffers; one
+ * stream alone leaves the same 200 µs early every time, so its evenness is untouched. Each pass
+ * costs the kernel about 13 µs whatever it sends (the C loop with WINDOW_US 100 against 300, 1000
+ * streams: 0.51 against 0.42 CPU s/s), so the window buys CPU. Measured (bench scale section, 20 s,
+ * one job of 1000 1.5 Mbit/s streams, receivers off the host, three sittings, windows alternating),
+ * CPU s per stream-minute at 100 / 150 / 200 µs: 0.041-0.045 / 0.038-0.040 / 0.036-0.039, with the
+ * sampled residual p99 0.07-0.11 / 0.11-0.45 / 0.12-0.34 ms. An AES67 stream alone read 0.084-0.095
+ * ms at 100 and 0.080-0.096 at 200. PACER_BATCH_WINDOW_US overrides it, for the bench.
  */
-export const BATCH_WINDOW_US = wholeNumberOrNull(process.env.PACER_BATCH_WINDOW_US, 10_000) ?? 100;
+export const BATCH_WINDOW_US = wholeNumberOrNull(process.env.PACER_BATCH_WINDOW_US, 10_000) ?? 200;
 /** A datagram kept back by a full send buffer waits at most this long (the pacing catch-up bound). */
 const MAX_HOLD_US = 20_000;
 /** A batch stopped by a full send buffer is tried again this much later. */
