@@ -10,8 +10,9 @@
  * receivers live in the bench receiver's process), pacer's CPU seconds per stream-minute, and its
  * peak memory per stream. Beside them, with the same receiver, a C loop that sends the same
  * datagrams with sendmmsg and clock_nanosleep (bench/peers/paced_sendmmsg.c, built with gcc where
- * there is one): what this host's kernel costs with nothing above it, and how even it can be.
- * Then the same streams as N separate jobs on a real `pacer serve`, each started by its own
+ * there is one): what this host's kernel costs with nothing above it, and how even it can be;
+ * and the same loop with a buffer for each destination, read from the file 128 KiB at a time as
+ * each of a server's jobs reads its own, the floor under the serve rows. Then the same streams as N separate jobs on a real `pacer serve`, each started by its own
  * control request (bench/scale_senders.ts), and, up to 500 and where multicat is installed, as N
  * multicat processes, the farm a push server replaces.
  *
@@ -59,7 +60,7 @@ const MULTICAT_MAX = 500;
 const WIRE_PORT_BASE = 20_000;
 
 const SERVE_MODES = ["serve, a job each, threads", "serve, a job each"] as const;
-type Mode = "threads" | "batched" | "socket" | "C reference" | "serve, a job each" | "serve, a job each, threads" | "multicat, a process each";
+type Mode = "threads" | "batched" | "socket" | "C reference" | "C reference, a buffer each" | "serve, a job each" | "serve, a job each, threads" | "multicat, a process each";
 
 /** What each `pacer play` mode sets in pacer's environment. */
 const MODE_ENV: Partial<Record<Mode, Record<string, string>>> = {
@@ -68,6 +69,9 @@ const MODE_ENV: Partial<Record<Mode, Record<string, string>>> = {
   socket: { PACER_SEND: "socket", PACER_SENDERS: "0" },
   // Staggered as one job's outputs are, with pacer's window and wake rule: the same sends, from C.
   "C reference": { STAGGER: "1", WINDOW_US: String(BATCH_WINDOW_US) },
+  // The same, each destination reading the file into a buffer of its own (pacer's load size and
+  // mark): the floor under the serve rows, where every job loads for itself.
+  "C reference, a buffer each": { STAGGER: "1", WINDOW_US: String(BATCH_WINDOW_US), BUFFER_EACH: "1" },
 };
 /** The C reference sender (this host's kernel and nothing above it), built here with gcc. */
 const PEER_SOURCE = join(import.meta.dir, "peers", "paced_sendmmsg.c");
@@ -196,11 +200,12 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     const cmd = (to: string[]) => [...exec(w), ctx.pacer, "play", input.path, ...to.flatMap((d) => ["--to", `udp://${d}`])];
     return run(mode, window, input.path, n, seconds, limitS, oneProcess(cmd, limitS, baselineRss, env), w);
   };
-  const reference = (n: number, w: Wire | null = null) => {
-    ctx.note(`scale: ${n} destinations, C reference, ${seconds} s${w ? ", receivers off the host" : ""}`);
+  const reference = (mode: "C reference" | "C reference, a buffer each", n: number, w: Wire | null = null) => {
+    ctx.note(`scale: ${n} destinations, ${mode}, ${seconds} s${w ? ", receivers off the host" : ""}`);
     const cmd = (to: string[]) => [...exec(w), peer!, input.path, String(TS_DATAGRAM), String(Math.round((TS_DATAGRAM * 8 * 1e9) / RATE)), ...to];
-    return run("C reference", `${BATCH_WINDOW_US} µs`, input.path, n, seconds, limitS, oneProcess(cmd, limitS, NaN, MODE_ENV["C reference"]!), w);
+    return run(mode, `${BATCH_WINDOW_US} µs`, input.path, n, seconds, limitS, oneProcess(cmd, limitS, NaN, MODE_ENV[mode]!), w);
   };
+  const references = ["C reference", "C reference, a buffer each"] as const;
   // N separate jobs, each started by its own control request, with and without sender threads.
   const serve = (mode: (typeof SERVE_MODES)[number], n: number, w: Wire | null = null) => {
     const args = mode === "serve, a job each, threads" ? ["--senders", "auto"] : [];
@@ -225,8 +230,9 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
       // The same streams as N separate jobs, each started by its own control request, with and
       // without sender threads: a server's loop also loads, times and copies for every job.
       for (const mode of SERVE_MODES) if (want(mode)) figures.push(await serve(mode, n));
-      // What the kernel alone costs here, with the same receiver: the floor under every pacer row.
-      if (peer && want("C reference")) figures.push(await reference(n));
+      // What the kernel alone costs here, with the same receiver: the floor under every pacer row
+      // (one buffer: one job's; a buffer each: the serve rows').
+      if (peer) for (const mode of references) if (want(mode)) figures.push(await reference(mode, n));
       // What the same streams cost as a farm of multicat processes (the issue's comparison, at 500).
       if (multicat && n <= MULTICAT_MAX && want("multicat")) {
         ctx.note(`scale: ${n} multicat processes, ${seconds} s`);
@@ -238,14 +244,14 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
         if (want("batched")) figures.push(await play("batched", n, undefined, wire));
         for (const w of windows) if (want("batched")) figures.push(await play("batched", n, w, wire));
         for (const mode of SERVE_MODES) if (want(mode)) figures.push(await serve(mode, n, wire));
-        if (peer && want("C reference")) figures.push(await reference(n, wire));
+        if (peer) for (const mode of references) if (want(mode)) figures.push(await reference(mode, n, wire));
       }
     }
   } finally {
     wire?.remove();
   }
   const table = formatTable(
-    `6. Scale: N × 1.5 Mbit/s destinations, ${seconds} s: one pacer play job with sender threads (--senders auto), batched on the main thread (the default) or a connected socket each; N jobs through pacer serve; a C sendmmsg loop (bench/peers/paced_sendmmsg.c) as the host's floor; N multicat processes. Receivers "off the host": three sampled on loopback, the rest out of a veth whose far end drops them (bench/wire.ts)`,
+    `6. Scale: N × 1.5 Mbit/s destinations, ${seconds} s: one pacer play job with sender threads (--senders auto), batched on the main thread (the default) or a connected socket each; N jobs through pacer serve; a C sendmmsg loop (bench/peers/paced_sendmmsg.c) as the host's floor, from one buffer or a buffer each; N multicat processes. Receivers "off the host": three sampled on loopback, the rest out of a veth whose far end drops them (bench/wire.ts)`,
     ["streams", "send path", "receivers", "window", "run", "lost or unsent", "rcvbuf / backlog drops (host-wide)", "residual p99 first/mid/last ms", "after 1 s", "CPU s per stream-min (share)", "KiB/stream peak"],
     figures.map((f) => [
       String(f.streams),
@@ -262,7 +268,7 @@ export async function benchScale(ctx: BenchContext): Promise<SectionResult> {
     ]),
   );
   const rows: BenchRow[] = [];
-  for (const f of figures.filter((x) => (x.mode === "C reference" && x.streams === 1000) || x.mode === "multicat, a process each")) {
+  for (const f of figures.filter((x) => (x.mode.startsWith("C reference") && x.streams === 1000) || x.mode === "multicat, a process each")) {
     // Not targets: the same measures for senders with no runtime, so the targets can be read against the host.
     const tag = `${f.streams} destinations, ${f.mode}${f.receivers === "wire" ? ", receivers off the host" : ""}`;
     rows.push(row(`${tag}: worst sampled residual p99 (ms)`, fmt(Math.max(...f.residualP99Ms), 2)));

@@ -6,7 +6,10 @@
  * of 1 ns, on one unconnected socket, in sendmmsg calls of up to 1024
  * messages. Without STAGGER every destination's datagram of a round is due at
  * the same instant (one burst a round); the bench runs it with STAGGER=1 and
- * pacer's window, as pacer sends one job's outputs (see main).
+ * pacer's window, as pacer sends one job's outputs (see main). With BUFFER_EACH=1
+ * every destination reads the file for itself, as one job each of a push server does: into a
+ * buffer of its own (RING_BYTES), 128 KiB by pread when 64 KiB are left ahead, and its datagrams
+ * go from there (pacer's job.ts sizes and marks); without it all share the file read once.
  *
  *   paced_sendmmsg FILE DATAGRAM_BYTES INTERVAL_NS DEST...   (DEST: PORT on 127.0.0.1, or IPV4:PORT)
  *
@@ -25,6 +28,32 @@
 #include <unistd.h>
 
 #define BATCH 1024
+/* BUFFER_EACH: pacer's load size and mark at 1.5 Mbit/s (job.ts), and a buffer of both. */
+#define CHUNK_BYTES (128 * 1024)
+#define MARK_BYTES (64 * 1024)
+#define RING_BYTES (CHUNK_BYTES + MARK_BYTES)
+
+/* One destination's own buffer: file bytes [loaded - RING_BYTES, loaded) lie at offset % RING_BYTES. */
+struct own_buffer {
+	char *ring;
+	long long loaded;
+};
+
+/* Reads the next chunk into b (in two parts where it wraps); returns 0, or -1 on a read error. */
+static int load(int fd, struct own_buffer *b, long long size)
+{
+	long long want = size - b->loaded < CHUNK_BYTES ? size - b->loaded : CHUNK_BYTES;
+	while (want > 0) {
+		long long at = b->loaded % RING_BYTES;
+		long long part = RING_BYTES - at < want ? RING_BYTES - at : want;
+		ssize_t got = pread(fd, b->ring + at, part, b->loaded);
+		if (got <= 0)
+			return -1;
+		b->loaded += got;
+		want -= got;
+	}
+	return 0;
+}
 
 static long long monoNs(void)
 {
@@ -99,7 +128,21 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
 
 	struct mmsghdr *msgs = calloc(BATCH, sizeof *msgs);
-	struct iovec *iov = calloc(BATCH, sizeof *iov);
+	/* Two parts per datagram at most: one that wraps round its own buffer's end. */
+	struct iovec *iov = calloc(2 * BATCH, sizeof *iov);
+	const char *eachEnv = getenv("BUFFER_EACH");
+	int each = eachEnv && *eachEnv && strcmp(eachEnv, "0") != 0;
+	struct own_buffer *own = NULL;
+	if (each) {
+		own = calloc(n, sizeof *own);
+		for (int k = 0; k < n; k++) {
+			own[k].ring = malloc(RING_BYTES);
+			if (!own[k].ring || load(fileno(f), &own[k], st.st_size) < 0) {
+				perror("load");
+				return 2;
+			}
+		}
+	}
 	unsigned long long unsent = 0;
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -120,7 +163,14 @@ int main(int argc, char **argv)
 		size_t len = r + 1 < rounds ? size : st.st_size - r * size;
 		for (int k = 0; k < n; k++) {
 			long long due = t0 + (long long)r * interval + (stagger ? (long long)k * interval / n : 0);
-			if (count > 0 && (due > passStart + window || count == BATCH)) {
+			long long offset = (long long)r * size;
+			/*
+			 * A buffer each: loaded when this datagram finds less than MARK_BYTES ahead, as a load
+			 * event is; what is staged goes first, as pacer flushes before a load (the chunk
+			 * overwrites what lies more than MARK_BYTES behind, maybe a staged datagram).
+			 */
+			int loadDue = each && own[k].loaded - offset < MARK_BYTES && own[k].loaded < st.st_size;
+			if (count > 0 && (due > passStart + window || count == BATCH || loadDue)) {
 				unsent += flush(fd, msgs, count);
 				count = 0;
 			}
@@ -134,13 +184,31 @@ int main(int argc, char **argv)
 				}
 				passStart = monoNs();
 			}
-			iov[count].iov_base = data + r * size;
-			iov[count].iov_len = len;
+			struct iovec *parts = &iov[2 * count];
+			int nparts = 1;
+			if (each) {
+				struct own_buffer *b = &own[k];
+				if (loadDue && load(fileno(f), b, st.st_size) < 0) {
+					perror("load");
+					return 2;
+				}
+				long long at = offset % RING_BYTES;
+				parts[0].iov_base = b->ring + at;
+				parts[0].iov_len = at + len <= RING_BYTES ? len : RING_BYTES - at;
+				if (parts[0].iov_len < len) {
+					parts[1].iov_base = b->ring;
+					parts[1].iov_len = len - parts[0].iov_len;
+					nparts = 2;
+				}
+			} else {
+				parts[0].iov_base = data + r * size;
+				parts[0].iov_len = len;
+			}
 			memset(&msgs[count].msg_hdr, 0, sizeof msgs[count].msg_hdr);
 			msgs[count].msg_hdr.msg_name = &to[k];
 			msgs[count].msg_hdr.msg_namelen = sizeof to[0];
-			msgs[count].msg_hdr.msg_iov = &iov[count];
-			msgs[count].msg_hdr.msg_iovlen = 1;
+			msgs[count].msg_hdr.msg_iov = parts;
+			msgs[count].msg_hdr.msg_iovlen = nparts;
 			count++;
 		}
 	}
