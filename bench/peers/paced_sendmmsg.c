@@ -39,10 +39,10 @@ struct own_buffer {
 	long long loaded;
 };
 
-/* Reads the next chunk into b (in two parts where it wraps); returns 0, or -1 on a read error. */
-static int load(int fd, struct own_buffer *b, long long size)
+/* Reads the next chunk (`chunk` bytes) into b, in two parts where it wraps; returns 0, or -1 on a read error. */
+static int load(int fd, struct own_buffer *b, long long size, long long chunk)
 {
-	long long want = size - b->loaded < CHUNK_BYTES ? size - b->loaded : CHUNK_BYTES;
+	long long want = size - b->loaded < chunk ? size - b->loaded : chunk;
 	while (want > 0) {
 		long long at = b->loaded % RING_BYTES;
 		long long part = RING_BYTES - at < want ? RING_BYTES - at : want;
@@ -137,7 +137,13 @@ int main(int argc, char **argv)
 		own = calloc(n, sizeof *own);
 		for (int k = 0; k < n; k++) {
 			own[k].ring = malloc(RING_BYTES);
-			if (!own[k].ring || load(fileno(f), &own[k], st.st_size) < 0) {
+			/*
+			 * A first load of MARK_BYTES up to the whole buffer, spread over the destinations, so that
+			 * their loads fall due in different rounds, as a server's jobs (started one after
+			 * another) load at times of their own: in step, all would load in one round.
+			 */
+			long long first = MARK_BYTES + (long long)k * CHUNK_BYTES / n;
+			if (!own[k].ring || load(fileno(f), &own[k], st.st_size, first) < 0) {
 				perror("load");
 				return 2;
 			}
@@ -188,7 +194,7 @@ int main(int argc, char **argv)
 			int nparts = 1;
 			if (each) {
 				struct own_buffer *b = &own[k];
-				if (loadDue && load(fileno(f), b, st.st_size) < 0) {
+				if (loadDue && load(fileno(f), b, st.st_size, CHUNK_BYTES) < 0) {
 					perror("load");
 					return 2;
 				}
