@@ -28,10 +28,11 @@ describe.skipIf(!gcc)("paced_sendmmsg", () => {
     if (!Bun.spawnSync([gcc!, "-O2", "-o", peer, SOURCE]).success) throw new Error("gcc could not build the peer");
     const receivers = await Promise.all([udpReceiver(), udpReceiver(), udpReceiver()]);
     try {
-      // 100 µs apart, staggered, pacer's window: 50 ms in all.
+      // 300 µs apart, staggered, 0.15 s in all (slow enough for the receivers on this thread), and
+      // a window of 1 ms, so a batch holds a destination's datagram when its next one loads.
       // Not spawnSync: the receivers read on this thread while it runs.
-      const run = Bun.spawn([peer, file, String(DATAGRAM), "100000", ...receivers.map((r) => String(r.port))], {
-        env: { ...process.env, STAGGER: "1", WINDOW_US: "200", BUFFER_EACH: each },
+      const run = Bun.spawn([peer, file, String(DATAGRAM), "300000", ...receivers.map((r) => String(r.port))], {
+        env: { ...process.env, STAGGER: "1", WINDOW_US: "1000", BUFFER_EACH: each },
       });
       expect(await run.exited).toBe(0);
       const deadline = Date.now() + 5_000;
