@@ -148,17 +148,32 @@ class SendBatcher {
     return { shared, destination };
   }
 
-  remove(shared: SharedSocket, destination: BatchedDestination, addressKey: number | string): void {
+  /**
+   * A second owner id for a destination already on a socket, for datagrams that carry none of its
+   * stream (RTCP on its own port): what the socket drops of them is reported, never counted as
+   * lost stream bytes. It is not in byAddress: an ICMP error for the address is reported once.
+   */
+  addOwner(make: (owner: number) => BatchedDestination): BatchedDestination {
+    const owner = this.freeOwners.pop() ?? this.owners.length;
+    const destination = make(owner);
+    this.owners[owner] = destination;
+    return destination;
+  }
+
+  remove(shared: SharedSocket, destination: BatchedDestination, addressKey: number | string, control: BatchedDestination): void {
     // Its last datagrams go out first, and any error they drew is reported; what its congested
-    // route still holds back is counted lost now, before its owner id can be reused.
+    // route still holds back is counted lost now, before its owner ids can be reused.
     this.flushSocket(shared);
     shared.socket.readErrors();
     shared.socket.discard(destination.owner);
+    shared.socket.discard(control.owner);
     const set = shared.byAddress.get(addressKey);
     set?.delete(destination);
     if (set?.size === 0) shared.byAddress.delete(addressKey);
-    this.owners[destination.owner] = null;
-    this.freeOwners.push(destination.owner);
+    for (const owner of [destination.owner, control.owner]) {
+      this.owners[owner] = null;
+      this.freeOwners.push(owner);
+    }
     if (--shared.users > 0) return;
     shared.socket.close();
     this.sockets.splice(this.sockets.indexOf(shared), 1);
@@ -237,24 +252,29 @@ export function openBatchedSender(
     throw new PacerError(`cannot open a UDP socket to ${label}: ${(error as Error).message}`);
   }
   const { shared, destination } = opened;
+  // headerBytes Infinity: none of a control datagram is the stream's.
+  const control = batcher.addOwner((owner) => ({ owner, label, counters, headerBytes: Infinity, report }));
   let set = shared.byAddress.get(addressKey);
   if (!set) shared.byAddress.set(addressKey, (set = new Set()));
   set.add(destination);
   const socket = shared.socket;
-  const owner = destination.owner;
   const ownBatcher = batcher;
   let open = true;
-  const headerBytes = options.headerBytes ?? 0;
-  /** Room for a datagram of `length` bytes in the socket's batch (flushing it once if full): where to write it, or -1 (dropped, counted). */
-  const reserve = (length: number): number => {
+  /**
+   * Room for a datagram of `length` bytes in the socket's batch (flushing it once if full): where
+   * to write it, or -1 (dropped, reported, and its stream bytes counted lost). `media` false: it
+   * carries none of the stream (sent and dropped on behalf of the destination's control owner).
+   */
+  const reserve = (length: number, media = true): number => {
     const now = scheduler.now();
-    let at = socket.reserve(name, nameLength, owner, now, length);
+    const by = media ? destination : control;
+    let at = socket.reserve(name, nameLength, by.owner, now, length);
     if (at < 0) {
       ownBatcher.flushSocket(shared);
-      at = socket.reserve(name, nameLength, owner, now, length);
+      at = socket.reserve(name, nameLength, by.owner, now, length);
     }
     if (at < 0) {
-      counters.lostBytes += Math.max(0, length - headerBytes);
+      counters.lostBytes += Math.max(0, length - by.headerBytes);
       report("nobufs", NO_ROOM);
     }
     return at;
@@ -268,16 +288,16 @@ export function openBatchedSender(
   const sender: BatchedSender = {
     localPort: socket.localPort,
     leadUs: 0,
-    send(datagram) {
+    send(datagram, _dueUs, _marker, media = true) {
       if (!open) return false;
-      const at = reserve(datagram.length);
+      const at = reserve(datagram.length, media);
       if (at < 0) return false;
       bytes.set(datagram, at);
       return staged();
     },
-    sendCopy(from, at, length) {
+    sendCopy(from, at, length, media = true) {
       if (!open) return false;
-      const to = reserve(length);
+      const to = reserve(length, media);
       if (to < 0) return false;
       from.copy(bytes, to, at, at + length);
       return staged();
@@ -304,7 +324,7 @@ export function openBatchedSender(
     close() {
       if (!open) return;
       open = false;
-      ownBatcher.remove(shared, destination, addressKey);
+      ownBatcher.remove(shared, destination, addressKey, control);
     },
   };
   return sender;
@@ -314,8 +334,8 @@ export function openBatchedSender(
 export const BEHIND = "the sender thread fell so far behind that the stream had moved on; datagram dropped";
 
 export interface BatchedSender extends UdpSender {
-  /** Sends `length` bytes of `from` at `at` (a sender thread's inline datagram, in its ring). */
-  sendCopy(from: Buffer, at: number, length: number): boolean;
+  /** Sends `length` bytes of `from` at `at` (a sender thread's inline datagram, in its ring); `media` as for send. */
+  sendCopy(from: Buffer, at: number, length: number, media?: boolean): boolean;
   /**
    * Sends `headLength` bytes of `head` at `headAt` (a header in a ring slot, or RTP's packet),
    * then `length` bytes of `media` at `position`, stream offset `offset`: copied from there into

@@ -51,8 +51,10 @@ export interface UdpSender {
    * Sends one datagram, due at `dueUs` on the scheduler's clock: a sender thread sends it then,
    * the others at once. `marker`: it starts a new stretch of the schedule (the stream's start,
    * or after a gap), for the pacing a sender thread measures. False if it was dropped (counted).
+   * `media` false: it carries none of the stream (RTCP on the stream's own port, `rtcp=mux`), so
+   * one dropped is reported but not counted in the stream's lost bytes.
    */
-  send(datagram: Uint8Array, dueUs?: number, marker?: boolean): boolean;
+  send(datagram: Uint8Array, dueUs?: number, marker?: boolean, media?: boolean): boolean;
   /**
    * Sends `header` (its first `headerLength` bytes; none when null) followed by `length` bytes of
    * `media` from stream offset `offset` (at `position` in its data), read in place where the
@@ -150,14 +152,19 @@ async function openConnectedSender(
   return {
     localPort: socket.port,
     leadUs: 0,
-    send(datagram: Uint8Array): boolean {
-      try {
-        if (socket.send(datagram)) return true;
-        // false: the kernel queue is full; drop this datagram rather than stall the schedule.
-        counters.lostBytes += Math.max(0, datagram.length - (options.headerBytes ?? 0));
+    send(datagram: Uint8Array, _dueUs?: number, _marker?: boolean, media = true): boolean {
+      // The kernel queue is full: drop this datagram rather than stall the schedule.
+      const noRoom = (): false => {
+        if (media) counters.lostBytes += Math.max(0, datagram.length - (options.headerBytes ?? 0));
         report("nobufs", NO_ROOM);
         return false;
+      };
+      try {
+        return socket.send(datagram) || noRoom();
       } catch (error) {
+        // A full route's queue (ENOBUFS) throws where a full socket buffer returns false: the same loss.
+        const code = (error as { code?: string }).code;
+        if (code === "ENOBUFS" || code === "EAGAIN") return noRoom();
         onError(error as Error);
         return false;
       }

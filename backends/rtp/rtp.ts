@@ -126,7 +126,10 @@ export const rtpBackend: BackendFactory = {
     const ticksPerUs = (plan.clockRate * plan.timestampsPerFrame) / US_PER_S;
     // The instant an RTP timestamp names: PCM's is its media time, `ahead` after it is sent.
     const mediaLeadUs = isPcm ? ahead : 0;
-    const rtcp = rtcpMode.kind === "off" ? null : new RtcpSender(scheduler, rtcpOut ?? sender, ssrc);
+    // On the stream's own port (mux) its packets go by the stream's sender, as none of the stream:
+    // one dropped for want of room is reported there, not counted as lost media.
+    const rtcpVia = rtcpOut ?? { send: (datagram: Uint8Array) => sender.send(datagram, undefined, false, false) };
+    const rtcp = rtcpMode.kind === "off" ? null : new RtcpSender(scheduler, rtcpVia, ssrc);
     // Where the destination started on the scheduler's clock: its first unit is due then (a later
     // unit's dueUs - sendUs is the same instant, whenever it is actually sent, by whichever thread).
     let startedUs = 0;

@@ -4,14 +4,16 @@
  * kernel refuses most of its datagrams with ENOBUFS (the socket has IP_RECVERR). A second
  * destination of the same job, on the same shared socket, must lose nothing and keep its timing;
  * the congested one says so once, counts every datagram it could not send, and play exits 1 with
- * one line for it. multicat records what each port received.
+ * one line for it. multicat records what each port received. The same with a connected socket
+ * each (PACER_SEND=socket). And with rtcp=mux, an RTCP report the route refuses is said but is no
+ * lost media: every send path marks it as none of the stream.
  */
 import { afterAll, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
-import { makeLoopbackNetns } from "../helpers/netns.ts";
+import { makeLoopbackNetns, type Netns } from "../helpers/netns.ts";
 import { havePeer, MAIN, REPO } from "../helpers/pacer.ts";
 
 const tmp = makeTempDir();
@@ -21,6 +23,28 @@ const SHAPED = 6001;
 const CLEAR = 6002;
 const DATAGRAM = 7 * 188;
 
+/**
+ * Sends what `match` (u32 selectors) picks on the namespace's loopback through an htb class `klass`
+ * with queue `queue`; false (and a warning) where the kernel cannot: queueing disciplines are
+ * modules, and a kernel without htb or u32 cannot shape.
+ */
+function shapeLoopback(ns: Netns, klass: string, queue: string, match: string): boolean {
+  for (const step of [
+    "qdisc add dev lo root handle 1: htb default 10",
+    "class add dev lo parent 1: classid 1:10 htb rate 10gbit",
+    `class add dev lo parent 1: classid 1:30 ${klass}`,
+    `qdisc add dev lo parent 1:30 handle 30: ${queue}`,
+    `filter add dev lo protocol ip parent 1: prio 1 u32 ${match} flowid 1:30`,
+  ]) {
+    const run = spawnSync("ip", ["netns", "exec", ns.name, "tc", ...step.split(" ")], { encoding: "utf8" });
+    if (run.status !== 0) {
+      console.warn(`skipping: tc ${step}: ${run.stderr.trim()}`);
+      return false;
+    }
+  }
+  return true;
+}
+
 /** multicat's .aux: one 64-bit big-endian 27 MHz arrival stamp per 188-byte packet. */
 function arrivalSpanS(aux: Buffer): number {
   const first = aux.readBigUInt64BE(0);
@@ -28,26 +52,17 @@ function arrivalSpanS(aux: Buffer): number {
   return Number(last - first) / 27e6;
 }
 
-test("a congested route (ENOBUFS) costs its own destination only: the other gets every datagram on time", async () => {
+// Batched (a shared socket with IP_RECVERR), and a connected socket each (PACER_SEND=socket), where
+// the full route's ENOBUFS comes back as a thrown error rather than a refused send.
+test.each([
+  ["batched", {}],
+  ["a socket each", { PACER_SEND: "socket" }],
+] as const)("a congested route (ENOBUFS) costs its own destination only: the other gets every datagram on time (%s)", async (_name, env) => {
   if (!havePeer("multicat") || !havePeer("tc")) return;
   const ns = makeLoopbackNetns("pacer-nobufs");
   if (!ns) return;
   try {
-    const tc = (args: string) => spawnSync("ip", ["netns", "exec", ns.name, "tc", ...args.split(" ")], { encoding: "utf8" });
-    for (const step of [
-      "qdisc add dev lo root handle 1: htb default 10",
-      "class add dev lo parent 1: classid 1:10 htb rate 10gbit",
-      "class add dev lo parent 1: classid 1:30 htb rate 400kbit ceil 400kbit burst 2k",
-      "qdisc add dev lo parent 1:30 handle 30: pfifo limit 2",
-      `filter add dev lo protocol ip parent 1: prio 1 u32 match ip dport ${SHAPED} 0xffff flowid 1:30`,
-    ]) {
-      const run = tc(step);
-      if (run.status !== 0) {
-        // Queueing disciplines are kernel modules: a kernel without htb or u32 cannot shape.
-        console.warn(`skipping: tc ${step}: ${run.stderr.trim()}`);
-        return;
-      }
-    }
+    if (!shapeLoopback(ns, "htb rate 400kbit ceil 400kbit burst 2k", "pfifo limit 2", `match ip dport ${SHAPED} 0xffff`)) return;
     const source = makeCbrTs({ bitrate: 2_000_000, duration: 5 });
     const file = join(tmp.dir, "in.ts");
     writeFileSync(file, source);
@@ -58,7 +73,10 @@ test("a congested route (ENOBUFS) costs its own destination only: the other gets
       return { port, out, closed: new Promise((resolve) => child.on("close", resolve)), child };
     });
     await Bun.sleep(400); // multicat binds
-    const play = spawn("ip", ["netns", "exec", ns.name, process.execPath, MAIN, "play", file, "--to", `udp://127.0.0.1:${SHAPED}`, "--to", `udp://127.0.0.1:${CLEAR}`], { cwd: REPO });
+    const play = spawn("ip", ["netns", "exec", ns.name, process.execPath, MAIN, "play", file, "--to", `udp://127.0.0.1:${SHAPED}`, "--to", `udp://127.0.0.1:${CLEAR}`], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+    });
     let stderr = "";
     play.stderr.on("data", (d) => (stderr += d));
     const code = await new Promise<number | null>((resolve) => play.on("close", resolve));
@@ -81,12 +99,17 @@ test("a congested route (ENOBUFS) costs its own destination only: the other gets
     expect(shaped.length % 188).toBe(0);
     expect(shaped.length).toBeLessThan(source.length / 2);
     const received = Math.ceil(shaped.length / DATAGRAM);
-    // Each datagram that got through is one of the stream's, in order (none sent twice).
+    // Each datagram that got through is one of the stream's, in order (none sent twice); the short
+    // last one, should it get through, arrives padded.
     let at = 0;
+    const isAt = (got: Buffer, from: number) => {
+      const want = source.subarray(from, from + DATAGRAM);
+      return got.subarray(0, want.length).equals(want);
+    };
     for (let i = 0; i + DATAGRAM <= shaped.length; i += DATAGRAM) {
       const got = Buffer.from(shaped.subarray(i, i + DATAGRAM));
-      while (at + DATAGRAM <= source.length && !got.equals(source.subarray(at, at + DATAGRAM))) at += DATAGRAM;
-      expect(at + DATAGRAM, `datagram ${i / DATAGRAM} is not the stream's next`).toBeLessThanOrEqual(source.length);
+      while (at < source.length && !isAt(got, at)) at += DATAGRAM;
+      expect(at, `datagram ${i / DATAGRAM} is not the stream's next`).toBeLessThan(source.length);
       at += DATAGRAM;
     }
     const lines = stderr.trim().split("\n");
@@ -99,6 +122,70 @@ test("a congested route (ENOBUFS) costs its own destination only: the other gets
     expect(received + Number(loss![2])).toBe(datagrams);
     expect(stderr).not.toContain(`:${CLEAR}: lost`);
     expect(code).toBe(1);
+  } finally {
+    ns.remove();
+  }
+}, 30_000);
+
+/** Counts what arrives on a port, by RTP payload type: media (PT 33, MP2T) and RTCP (PT 200-204). */
+const COUNTING_RECEIVER = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(float(sys.argv[2]))
+media = rtcp = 0
+try:
+    while True:
+        d = s.recv(2048)
+        if len(d) >= 2 and 200 <= d[1] <= 204: rtcp += 1
+        elif len(d) >= 2 and d[1] & 0x7f == 33: media += 1
+except socket.timeout:
+    pass
+print(media, rtcp, flush=True)
+`;
+
+// With rtcp=mux the stream's RTCP leaves by the stream's own sender. A report dropped for want of
+// room is none of the stream: it is said, but the output lost no media, so no loss line and exit 0
+// (it counted the report's bytes as lost media, and exited 1, on each send path).
+test.each([
+  ["batched on the main thread", [], {}],
+  ["a sender thread", ["--senders", "1"], {}],
+  ["a socket each", [], { PACER_SEND: "socket" }],
+] as const)("rtcp=mux: a dropped RTCP report is no lost media (%s)", async (_name, args, env) => {
+  if (!havePeer("tc") || !havePeer("python3")) return;
+  const ns = makeLoopbackNetns("pacer-muxbufs");
+  if (!ns) return;
+  try {
+    // Datagrams under 256 bytes to the port (RTCP; the stream's are 1356) meet a queue that holds
+    // none, so each is refused with ENOBUFS; the stream's own go through.
+    if (!shapeLoopback(ns, "htb rate 10gbit", "pfifo limit 0", `match ip dport ${SHAPED} 0xffff match u16 0x0000 0xff00 at 2`)) return;
+    const source = makeCbrTs({ bitrate: 2_000_000, duration: 3 });
+    const file = join(tmp.dir, "mux.ts");
+    writeFileSync(file, source);
+    const datagrams = Math.ceil(source.length / DATAGRAM);
+    const script = join(tmp.dir, "count.py");
+    writeFileSync(script, COUNTING_RECEIVER);
+    const receiver = spawn("ip", ["netns", "exec", ns.name, "python3", script, String(SHAPED), "2"], { stdio: ["ignore", "pipe", "inherit"] });
+    let counted = "";
+    receiver.stdout.on("data", (d) => (counted += d));
+    const receiverDone = new Promise((resolve) => receiver.on("close", resolve));
+    await Bun.sleep(400);
+    const play = spawn("ip", ["netns", "exec", ns.name, process.execPath, MAIN, "play", file, "--to", `rtp://127.0.0.1:${SHAPED}?rtcp=mux`, ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+    });
+    let stderr = "";
+    play.stderr.on("data", (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => play.on("close", resolve));
+    await receiverDone;
+    const [media, rtcp] = counted.trim().split(" ").map(Number);
+    // Every media datagram arrived; no report did (at least the BYE was sent, and dropped).
+    expect(media, counted).toBe(datagrams);
+    expect(rtcp).toBe(0);
+    expect(stderr).toContain("no room to send");
+    expect(stderr).not.toContain(": lost ");
+    expect(code, stderr).toBe(0);
   } finally {
     ns.remove();
   }

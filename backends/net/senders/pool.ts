@@ -404,14 +404,15 @@ export async function openThreadedSender(
     leadUs: LEAD_US,
     pacing,
     // One without a due time (an RTCP packet on the stream's port) goes after what was handed over before it.
-    send(datagram, dueUs = Math.max(scheduler.now(), lastDueUs), marker = false) {
+    send(datagram, dueUs = Math.max(scheduler.now(), lastDueUs), marker = false, media = true) {
       if (closing || thread.failure) return false;
+      const streamBytes = media ? datagram.length : 0;
       const slot = ring.claim();
-      if (slot < 0) return dropped(datagram.length, RING);
+      if (slot < 0) return dropped(streamBytes, RING);
       const at = ring.inlineRoom(slot, datagram.length);
-      if (at < 0) return dropped(datagram.length, ARENA);
+      if (at < 0) return dropped(streamBytes, ARENA);
       bytes.set(datagram, at);
-      ring.publishInline(slot, id, at, datagram.length, dueUs, marker);
+      ring.publishInline(slot, id, at, datagram.length, dueUs, marker, media);
       handOverCounts.inline++;
       lastDueUs = Math.max(lastDueUs, dueUs);
       return true;

@@ -61,6 +61,8 @@ const W_MEDIA = 7; // in place: which read-ahead buffer (its id in the thread)
 /** The destination word's top bit: the slot begins a new stretch of its schedule. */
 const MARKER = 0x80000000;
 const IN_PLACE = 0x100;
+/** An inline datagram that carries none of the stream (RTCP on its port): dropped, it is no lost stream bytes. */
+const CONTROL = 0x200;
 
 /** A slot's `length` when it asks for the destination to be closed (after its earlier slots). */
 export const CLOSE_SLOT = 0xffffffff;
@@ -81,7 +83,7 @@ export interface SenderRing {
   /** Room for an inline datagram of `length` bytes for the claimed `slot`: its index in `bytes`, or -1 when the arena is full. */
   inlineRoom(slot: number, length: number): number;
   /** Makes a claimed slot visible: a datagram of `length` bytes written at `at` in `bytes` (or CLOSE_SLOT). */
-  publishInline(slot: number, destination: number, at: number, length: number, dueUs: number, marker?: boolean): void;
+  publishInline(slot: number, destination: number, at: number, length: number, dueUs: number, marker?: boolean, media?: boolean): void;
   /**
    * Makes a claimed slot visible: `header`'s first `headerLength` bytes (at most HEADER_ROOM),
    * then `length` bytes of read-ahead buffer `media` (its id in the thread) from stream `offset`,
@@ -103,6 +105,8 @@ export interface SenderRingReader {
   length(slot: number): number;
   due(slot: number): number;
   inPlace(slot: number): boolean;
+  /** Inline: it carries none of the stream (published with `media` false). */
+  control(slot: number): boolean;
   headerAt(slot: number): number;
   headerLength(slot: number): number;
   /** In place: which read-ahead buffer the media lies in. */
@@ -193,9 +197,9 @@ export function makeSenderRing(slots: number, inlineBytes = INLINE_BYTES): Sende
       taken += skip + length;
       return arena + start;
     },
-    publishInline(slot, destination, at, length, dueUs, marker = false) {
+    publishInline(slot, destination, at, length, dueUs, marker = false, media = true) {
       const word = header(slot);
-      words[word + W_HEADER] = 0;
+      words[word + W_HEADER] = media ? 0 : CONTROL;
       words[word + W_POSITION] = at;
       publish(slot, destination, length, dueUs, marker);
     },
@@ -235,6 +239,7 @@ export function readSenderRing(buffer: SharedArrayBuffer, slots: number): Sender
     length: (slot) => words[word(slot) + W_LENGTH]!,
     due: (slot) => dues[word(slot) >> 1]!,
     inPlace: (slot) => (words[word(slot) + W_HEADER]! & IN_PLACE) !== 0,
+    control: (slot) => (words[word(slot) + W_HEADER]! & CONTROL) !== 0,
     headerAt: (slot) => CONTROL_BYTES + slot * SLOT_BYTES + HEADER_AT,
     headerLength: (slot) => words[word(slot) + W_HEADER]! & 0xff,
     media: (slot) => words[word(slot) + W_MEDIA]!,

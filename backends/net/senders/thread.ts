@@ -147,7 +147,7 @@ function sendDue(r: SenderRingReader, q: DueQueue, now: number): void {
         open.pacing.restart();
         open.stretchFromUs = dueUs;
       }
-      const sent = r.inPlace(slot) ? sendInPlace(r, slot, open, length) : open.sender.sendCopy(r.bytes, r.position(slot), length);
+      const sent = r.inPlace(slot) ? sendInPlace(r, slot, open, length) : open.sender.sendCopy(r.bytes, r.position(slot), length, !r.control(slot));
       if (sent && dueUs >= open.stretchFromUs) open.pacing.record(now, dueUs);
       // Its bytes are in the batch now (or were gone): the job may reuse them.
       open.progress[0] = dueUs;
