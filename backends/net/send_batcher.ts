@@ -90,7 +90,14 @@ interface BatchedDestination {
   readonly counters: BackendCounters;
   /** Bytes of each datagram that are not the stream's (an RTP header), left out of lost bytes. */
   readonly headerBytes: number;
+  /** False for a destination's control owner (SendBatcher.addOwner): its datagrams carry none of the stream. */
+  readonly carriesStream: boolean;
   readonly report: (kind: string, message: string) => void;
+}
+
+/** The stream bytes a datagram of `length` bytes that `d` could not send took with it. */
+function lostStreamBytes(d: BatchedDestination, length: number): number {
+  return d.carriesStream ? Math.max(0, length - d.headerBytes) : 0;
 }
 
 interface SharedSocket {
@@ -124,7 +131,7 @@ class SendBatcher {
           if (!d) return;
           if (e === EAGAIN || e === ENOBUFS) {
             // pacer's own loss (no room to send), unlike an error the network answered: the job reports it.
-            d.counters.lostBytes += Math.max(0, length - d.headerBytes);
+            d.counters.lostBytes += lostStreamBytes(d, length);
             d.report("nobufs", NO_ROOM);
           } else {
             d.report(errnoKind(e), `send failed (errno ${e}); still sending on schedule`);
@@ -141,17 +148,16 @@ class SendBatcher {
       this.sockets.push(shared);
       if (this.sockets.length === 1) this.scheduler.batchSends(BATCH_WINDOW_US, this.flushAll);
     }
-    const owner = this.freeOwners.pop() ?? this.owners.length;
-    const destination = make(owner);
-    this.owners[owner] = destination;
+    const destination = this.addOwner(make);
     shared.users++;
     return { shared, destination };
   }
 
   /**
-   * A second owner id for a destination already on a socket, for datagrams that carry none of its
-   * stream (RTCP on its own port): what the socket drops of them is reported, never counted as
-   * lost stream bytes. It is not in byAddress: an ICMP error for the address is reported once.
+   * An owner id (the socket reports drops by it). Also a second one for a destination already on
+   * a socket, for datagrams that carry none of its stream (RTCP on its own port): what the socket
+   * drops of them is reported, never counted as lost stream bytes. That one is not in byAddress:
+   * an ICMP error for the address is reported once.
    */
   addOwner(make: (owner: number) => BatchedDestination): BatchedDestination {
     const owner = this.freeOwners.pop() ?? this.owners.length;
@@ -247,13 +253,12 @@ export function openBatchedSender(
   }
   let opened: ReturnType<SendBatcher["add"]>;
   try {
-    opened = batcher.add(key, { ...options, family }, (owner) => ({ owner, label, counters, headerBytes: options.headerBytes ?? 0, report }));
+    opened = batcher.add(key, { ...options, family }, (owner) => ({ owner, label, counters, headerBytes: options.headerBytes ?? 0, carriesStream: true, report }));
   } catch (error) {
     throw new PacerError(`cannot open a UDP socket to ${label}: ${(error as Error).message}`);
   }
   const { shared, destination } = opened;
-  // headerBytes Infinity: none of a control datagram is the stream's.
-  const control = batcher.addOwner((owner) => ({ owner, label, counters, headerBytes: Infinity, report }));
+  const control = batcher.addOwner((owner) => ({ ...destination, owner, carriesStream: false }));
   let set = shared.byAddress.get(addressKey);
   if (!set) shared.byAddress.set(addressKey, (set = new Set()));
   set.add(destination);
@@ -274,7 +279,7 @@ export function openBatchedSender(
       at = socket.reserve(name, nameLength, by.owner, now, length);
     }
     if (at < 0) {
-      counters.lostBytes += Math.max(0, length - by.headerBytes);
+      counters.lostBytes += lostStreamBytes(by, length);
       report("nobufs", NO_ROOM);
     }
     return at;

@@ -149,22 +149,23 @@ async function openConnectedSender(
     socket.close();
     throw new PacerError(`${label}: cannot set socket options: ${(error as Error).message}`);
   }
+  const headerBytes = options.headerBytes ?? 0;
+  /** The kernel's queue is full: the datagram is dropped rather than stall the schedule, its stream bytes counted lost. */
+  const noRoom = (datagram: Uint8Array, media: boolean): false => {
+    if (media) counters.lostBytes += Math.max(0, datagram.length - headerBytes);
+    report("nobufs", NO_ROOM);
+    return false;
+  };
   return {
     localPort: socket.port,
     leadUs: 0,
     send(datagram: Uint8Array, _dueUs?: number, _marker?: boolean, media = true): boolean {
-      // The kernel queue is full: drop this datagram rather than stall the schedule.
-      const noRoom = (): false => {
-        if (media) counters.lostBytes += Math.max(0, datagram.length - (options.headerBytes ?? 0));
-        report("nobufs", NO_ROOM);
-        return false;
-      };
       try {
-        return socket.send(datagram) || noRoom();
+        return socket.send(datagram) || noRoom(datagram, media);
       } catch (error) {
         // A full route's queue (ENOBUFS) throws where a full socket buffer returns false: the same loss.
         const code = (error as { code?: string }).code;
-        if (code === "ENOBUFS" || code === "EAGAIN") return noRoom();
+        if (code === "ENOBUFS" || code === "EAGAIN") return noRoom(datagram, media);
         onError(error as Error);
         return false;
       }

@@ -391,9 +391,9 @@ export async function openThreadedSender(
   /** The latest due time handed over: a restart after a gap may hand over one due earlier than those before it. */
   let lastDueUs = 0;
   let closing: Promise<void> | null = null;
-  const dropped = (length: number, where: string): false => {
+  const dropped = (length: number, where: string, media = true): false => {
     // The thread is that far behind: this datagram is dropped, as a full send buffer drops one.
-    counters.lostBytes += Math.max(0, length - headerBytes);
+    if (media) counters.lostBytes += Math.max(0, length - headerBytes);
     report("nobufs", `the sender thread's ${where} is full; datagram dropped`);
     return false;
   };
@@ -406,11 +406,10 @@ export async function openThreadedSender(
     // One without a due time (an RTCP packet on the stream's port) goes after what was handed over before it.
     send(datagram, dueUs = Math.max(scheduler.now(), lastDueUs), marker = false, media = true) {
       if (closing || thread.failure) return false;
-      const streamBytes = media ? datagram.length : 0;
       const slot = ring.claim();
-      if (slot < 0) return dropped(streamBytes, RING);
+      if (slot < 0) return dropped(datagram.length, RING, media);
       const at = ring.inlineRoom(slot, datagram.length);
-      if (at < 0) return dropped(streamBytes, ARENA);
+      if (at < 0) return dropped(datagram.length, ARENA, media);
       bytes.set(datagram, at);
       ring.publishInline(slot, id, at, datagram.length, dueUs, marker, media);
       handOverCounts.inline++;
