@@ -12,9 +12,10 @@
  * datagrams with sendmmsg and clock_nanosleep (bench/peers/paced_sendmmsg.c, built with gcc where
  * there is one): what this host's kernel costs with nothing above it, and how even it can be;
  * and the same loop with a buffer for each destination, read from the file 128 KiB at a time as
- * each of a server's jobs reads its own, the floor under the serve rows. Then the same streams as N separate jobs on a real `pacer serve`, each started by its own
- * control request (bench/scale_senders.ts), and, up to 500 and where multicat is installed, as N
- * multicat processes, the farm a push server replaces.
+ * each of a server's jobs reads its own, the floor under the serve rows. Then the same streams as
+ * N separate jobs on a real `pacer serve`, each started by its own control request
+ * (bench/scale_senders.ts), and, up to 500 and where multicat is installed, as N multicat
+ * processes, the farm a push server replaces.
  *
  * Where a network namespace can be made (root), the one-job rows and the C reference run again
  * with the receivers off this host, as a push server's are (bench/wire.ts): the destinations

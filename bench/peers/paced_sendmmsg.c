@@ -96,8 +96,11 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 2;
 	}
-	char *data = malloc(st.st_size);
-	if (fread(data, 1, st.st_size, f) != (size_t)st.st_size) {
+	const char *eachEnv = getenv("BUFFER_EACH");
+	int each = eachEnv && *eachEnv && strcmp(eachEnv, "0") != 0;
+	/* The one buffer: the whole file, read once (a buffer each reads for itself, below). */
+	char *data = NULL;
+	if (!each && (!(data = malloc(st.st_size)) || fread(data, 1, st.st_size, f) != (size_t)st.st_size)) {
 		perror("read");
 		return 2;
 	}
@@ -130,8 +133,6 @@ int main(int argc, char **argv)
 	struct mmsghdr *msgs = calloc(BATCH, sizeof *msgs);
 	/* Two parts per datagram at most: one that wraps round its own buffer's end. */
 	struct iovec *iov = calloc(2 * BATCH, sizeof *iov);
-	const char *eachEnv = getenv("BUFFER_EACH");
-	int each = eachEnv && *eachEnv && strcmp(eachEnv, "0") != 0;
 	struct own_buffer *own = NULL;
 	if (each) {
 		own = calloc(n, sizeof *own);
