@@ -4,7 +4,11 @@
  * MPEG-TS (7 whole packets, never split) and to 1472 otherwise, the UDP
  * payload of a 1500-byte MTU.
  */
-import type { Backend, BackendContext, BackendFactory, StreamInfo } from "./backend.ts";
+import type { Backend, BackendContext, BackendCounters, BackendFactory, StreamInfo, UnitTiming } from "./backend.ts";
+import type { UdpSender } from "./net/udp_sender.ts";
+import type { SharedBytes } from "../foundation/shared_bytes.ts";
+import type { SampleFormat } from "../protocol/sample_format.ts";
+import type { SendPacing } from "../scheduler/send_pacing.ts";
 import { openDatagramOutput, pcmUnitBytes, tsUnitBytes } from "./net/datagram_output.ts";
 import { intParam } from "../foundation/net/endpoint.ts";
 /** 1500-byte MTU minus 20 bytes of IPv4 header and 8 of UDP. */
@@ -25,36 +29,69 @@ export const udpBackend: BackendFactory = {
     const { sender, counters, unitBytes } = await openDatagramOutput(target, OPTIONS, ctx, (endpoint) =>
       unitBytesFor(target, stream, intParam(endpoint, "pkt", 1, MAX_PKT)),
     );
-    return {
-      label: target,
-      format: stream.kind === "pcm" ? stream.format : undefined,
-      unitBytes,
-      aheadUs: 0,
-      leadUs: sender.leadUs,
-      pacing: sender.pacing,
-      counters,
-      send(unit, timing) {
-        if (sender.send(unit, timing.dueUs, timing.marker)) {
-          counters.units++;
-          counters.bytes += unit.length;
-        }
-        return unit.length;
-      },
-      shareMedia: sender.shareMedia && ((media) => sender.shareMedia!(media)),
-      heldFrom: sender.heldFrom && (() => sender.heldFrom!()),
-      full: sender.full && ((ready) => sender.full!(ready)),
-      sendInPlace:
-        sender.sendInPlace &&
-        ((media, offset, position, length, timing) => {
-          if (sender.sendInPlace!(null, 0, media, offset, position, length, timing.dueUs, timing.marker)) {
-            counters.units++;
-            counters.bytes += length;
-          }
-          return length;
-        }),
-      async close() {
-        await sender.close();
-      },
-    };
+    return new UdpBackend(target, stream.kind === "pcm" ? stream.format : undefined, unitBytes, sender, counters);
   },
 };
+
+/**
+ * A class, not an object of closures: a send touches this object only, where a closure each cost
+ * a server's thousand cold destinations a cache miss each (README, "Scale"). What the sender
+ * lacks, the backend lacks (Backend's optional members), so those fields hold the one shared
+ * method or nothing: every UdpBackend keeps one shape.
+ */
+class UdpBackend implements Backend {
+  readonly aheadUs = 0;
+  readonly leadUs: number;
+  readonly pacing: SendPacing | undefined;
+  readonly sendInPlace: Backend["sendInPlace"];
+  readonly shareMedia: Backend["shareMedia"];
+  readonly heldFrom: Backend["heldFrom"];
+  readonly full: Backend["full"];
+
+  constructor(
+    readonly label: string,
+    readonly format: SampleFormat | undefined,
+    readonly unitBytes: number,
+    private readonly sender: UdpSender,
+    readonly counters: BackendCounters,
+  ) {
+    this.leadUs = sender.leadUs;
+    this.pacing = sender.pacing;
+    const own = UdpBackend.prototype;
+    this.sendInPlace = sender.sendInPlace ? own.sendFromBuffer : undefined;
+    this.shareMedia = sender.shareMedia ? own.shareWithSender : undefined;
+    this.heldFrom = sender.heldFrom ? own.heldBySender : undefined;
+    this.full = sender.full ? own.senderFull : undefined;
+  }
+
+  send(unit: Uint8Array, timing: UnitTiming): number {
+    if (this.sender.send(unit, timing.dueUs, timing.marker)) this.sent(unit.length);
+    return unit.length;
+  }
+
+  async close(): Promise<void> {
+    await this.sender.close();
+  }
+
+  private sendFromBuffer(media: SharedBytes, offset: number, position: number, length: number, timing: UnitTiming): number {
+    if (this.sender.sendInPlace!(null, 0, media, offset, position, length, timing.dueUs, timing.marker)) this.sent(length);
+    return length;
+  }
+
+  private shareWithSender(media: SharedBytes): Promise<void> {
+    return this.sender.shareMedia!(media);
+  }
+
+  private heldBySender(): number {
+    return this.sender.heldFrom!();
+  }
+
+  private senderFull(ready: () => void): boolean {
+    return this.sender.full!(ready);
+  }
+
+  private sent(bytes: number): void {
+    this.counters.units++;
+    this.counters.bytes += bytes;
+  }
+}

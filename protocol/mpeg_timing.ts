@@ -37,6 +37,46 @@ export interface ByteClock {
   forget(belowOffset: number): void;
   /** TS clocks: the packet finder behind observe(), which also reports garbage between packets. */
   readonly packets?: TsPacketFinder;
+  /**
+   * Sets `into` to the straight stretch of this clock that holds `offset` and that nothing observed
+   * later can change, or empties it where there is none (beyond the last anchor, where the line
+   * still waits for its next sample). Absent on clocks that have none.
+   */
+  stretchAt?(offset: number, into: ClockStretch): void;
+}
+
+/**
+ * A straight stretch of a byte clock, [from, to): time(o) = (base + (o - from) / rate) / divisor,
+ * the very arithmetic of the clock's own timeAt, so a reader that keeps one gets the same µs
+ * without looking at the clock (or its time line's arrays) for every unit. A destination's reader
+ * sends several datagrams within one stretch (PCRs come every 20 to 40 ms).
+ */
+export class ClockStretch {
+  from = 0;
+  to = 0;
+  base = 0;
+  rate = 1;
+  divisor = 1;
+
+  holds(offset: number): boolean {
+    return offset >= this.from && offset < this.to;
+  }
+
+  timeAt(offset: number): number {
+    return (this.base + (offset - this.from) / this.rate) / this.divisor;
+  }
+
+  set(from: number, to: number, base: number, rate: number, divisor: number): void {
+    this.from = from;
+    this.to = to;
+    this.base = base;
+    this.rate = rate;
+    this.divisor = divisor;
+  }
+
+  clear(): void {
+    this.to = this.from;
+  }
 }
 
 const TICKS_PER_US = PCR_HZ / 1_000_000;
@@ -61,16 +101,24 @@ const INITIAL_ANCHORS = 64;
  */
 export class ConstantRateClock implements ByteClock {
   private readonly bytesPerSecond: number;
+  private readonly bytesPerUs: number;
 
   constructor(bitsPerSecond: number) {
     if (!(bitsPerSecond > 0)) throw new RangeError(`bit rate must be > 0, got ${bitsPerSecond}`);
     this.bytesPerSecond = bitsPerSecond / 8;
+    this.bytesPerUs = this.bytesPerSecond / 1_000_000;
   }
 
   observe(_chunk: Uint8Array, _offset: number): void {}
 
   timeAt(offset: number): number {
-    return (Math.max(0, offset) / this.bytesPerSecond) * 1_000_000;
+    return Math.max(0, offset) / this.bytesPerUs;
+  }
+
+  /** One stretch from byte 0 on. */
+  stretchAt(offset: number, into: ClockStretch): void {
+    if (offset < 0) return into.clear();
+    into.set(0, Infinity, 0, this.bytesPerUs, 1);
   }
 
   byteRate(): number {
@@ -234,27 +282,45 @@ export class ClockTimeline {
       const fallback = this.fallbackRate();
       return fallback > 0 ? Math.max(0, offset) / fallback : 0;
     }
-    // Last anchor with offsets[k] <= offset (binary search over the ring).
-    let lo = 0;
-    let hi = this.count - 1;
     if (offset < this.offsets[this.ring(0)]) {
       const i0 = this.ring(0);
       const r = this.count > 1 ? this.segmentRate(0) : this.extrapolationRate();
       return Math.max(0, this.ticks[i0] - (this.offsets[i0] - offset) / r);
     }
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.offsets[this.ring(mid)] <= offset) lo = mid;
-      else hi = mid - 1;
-    }
+    const lo = this.lastAnchorAtOrBelow(offset);
     const i = this.ring(lo);
     const r = lo < this.count - 1 ? this.segmentRate(lo) : this.extrapolationRate();
     return this.ticks[i] + (offset - this.offsets[i]) / r;
   }
 
+  /**
+   * The segment between two anchors that holds `offset`, in ticks (divided by `divisor` for the
+   * clock's unit): anchors are only ever added after the last and dropped before the first, so
+   * such a segment never changes. Empty before the first anchor and from the last on.
+   */
+  stretchAt(offset: number, divisor: number, into: ClockStretch): void {
+    const last = this.count - 1;
+    if (last < 1 || offset < this.offsets[this.ring(0)] || offset >= this.offsets[this.ring(last)]) return into.clear();
+    const lo = this.lastAnchorAtOrBelow(offset);
+    const a = this.ring(lo);
+    into.set(this.offsets[a], this.offsets[this.ring(lo + 1)], this.ticks[a], this.segmentRate(lo), divisor);
+  }
+
   /** Drops anchors no longer needed for offsets ≥ belowOffset. */
   forget(belowOffset: number): void {
     while (this.count > 2 && this.offsets[this.ring(1)] <= belowOffset) this.dropOldest();
+  }
+
+  /** The last anchor k (counted from the oldest) with offsets[k] <= offset, by binary search over the ring; offset is at or after the first. */
+  private lastAnchorAtOrBelow(offset: number): number {
+    let lo = 0;
+    let hi = this.count - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.offsets[this.ring(mid)] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   private extrapolationRate(): number {
@@ -357,6 +423,10 @@ export class PcrClock implements ByteClock {
     return this.timeline.ticksAt(offset) / TICKS_PER_US;
   }
 
+  stretchAt(offset: number, into: ClockStretch): void {
+    this.timeline.stretchAt(offset, TICKS_PER_US, into);
+  }
+
   byteRate(): number {
     return this.timeline.byteRate();
   }
@@ -444,6 +514,10 @@ export class ArrivalClock implements ByteClock, ArrivalSink {
     return this.timeline.ticksAt(offset) / TICKS_PER_US;
   }
 
+  stretchAt(offset: number, into: ClockStretch): void {
+    this.timeline.stretchAt(offset, TICKS_PER_US, into);
+  }
+
   byteRate(): number {
     return this.timeline.byteRate();
   }
@@ -511,6 +585,10 @@ export class ScrClock implements ByteClock {
 
   timeAt(offset: number): number {
     return this.timeline.ticksAt(offset) / TICKS_PER_US;
+  }
+
+  stretchAt(offset: number, into: ClockStretch): void {
+    this.timeline.stretchAt(offset, TICKS_PER_US, into);
   }
 
   byteRate(): number {

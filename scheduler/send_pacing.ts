@@ -20,15 +20,32 @@
  * ```
  */
 
-import { LogHistogram, type QuantileSummary } from "./log_histogram.ts";
-
-/** [sends, largest burst], then the two histograms. */
-const SCALARS_BYTES = 16;
+import { histogramAdd, LogHistogram, type QuantileSummary } from "./log_histogram.ts";
 
 /** The burst window, µs. */
 export const BURST_WINDOW_US = 1000;
-/** Sends remembered for the burst count: a larger burst reads as this many. */
+/** Sends remembered for the burst count: a larger burst reads as this many (a power of two). */
 const BURST_RING = 64;
+const RING_REBASE = 1 << 30;
+
+/*
+ * Its memory, one block: doubles [sends, largest burst, last send, burst head, burst tail, gaps'
+ * count and max, accuracy's count and max, the burst ring], then the two histograms' buckets. One
+ * block, as a send counts in all of it: a server's thousand destinations are each cold when they
+ * send, and a view object for each part cost a cache miss each (README, "Scale").
+ */
+const SENDS = 0;
+const BURST = 1;
+/** The last send's time + 1, so 0 (zeroed memory, as a block another thread reads begins) is none. */
+const LAST = 2;
+const HEAD = 3;
+const TAIL = 4;
+const GAPS = 5;
+const ACCURACY = 7;
+const RING = 9;
+const DOUBLES = RING + BURST_RING;
+const GAP_BUCKETS = (DOUBLES * 8) / 4;
+const ACCURACY_BUCKETS = GAP_BUCKETS + LogHistogram.BUCKETS;
 
 export interface SendPacingSummary {
   sends: number;
@@ -42,8 +59,9 @@ export interface SendPacingSummary {
 
 export class SendPacing {
   /** Bytes of the memory one keeps (see the constructor). */
-  static readonly BYTES = SCALARS_BYTES + 2 * LogHistogram.BYTES;
-  private readonly scalars: Float64Array;
+  static readonly BYTES = DOUBLES * 8 + 2 * LogHistogram.BUCKETS * 4;
+  private readonly doubles: Float64Array;
+  private readonly buckets: Uint32Array;
   private readonly gaps: LogHistogram;
   /** |send time - due time|: the stream's clock line (PCR, SCR or sample clock) as the schedule placed it. */
   readonly accuracy: LogHistogram;
@@ -53,22 +71,19 @@ export class SendPacing {
    * and another read (a sender thread's destination, read by the main thread's status).
    */
   constructor(memory: ArrayBufferLike = new ArrayBuffer(SendPacing.BYTES)) {
-    this.scalars = new Float64Array(memory, 0, 2);
-    this.gaps = new LogHistogram(memory, SCALARS_BYTES);
-    this.accuracy = new LogHistogram(memory, SCALARS_BYTES + LogHistogram.BYTES);
+    this.doubles = new Float64Array(memory, 0, DOUBLES);
+    this.buckets = new Uint32Array(memory, 0, SendPacing.BYTES / 4);
+    this.gaps = new LogHistogram(this.doubles, GAPS, this.buckets, GAP_BUCKETS);
+    this.accuracy = new LogHistogram(this.doubles, ACCURACY, this.buckets, ACCURACY_BUCKETS);
   }
 
   get sends(): number {
-    return this.scalars[0]!;
+    return this.doubles[SENDS]!;
   }
 
   get largestBurst(): number {
-    return this.scalars[1]!;
+    return this.doubles[BURST]!;
   }
-  private last = -1;
-  private readonly recent = new Float64Array(BURST_RING);
-  private head = 0;
-  private tail = 0;
 
   get maxGapUs(): number {
     return this.gaps.max;
@@ -76,23 +91,34 @@ export class SendPacing {
 
   /** A send at `nowUs` (the scheduler's clock) that was due at `dueUs`. */
   record(nowUs: number, dueUs = nowUs): void {
-    const scalars = this.scalars;
-    scalars[0]!++;
-    this.accuracy.add(Math.abs(nowUs - dueUs));
-    if (this.last >= 0) this.gaps.add(nowUs - this.last);
-    this.last = nowUs;
-    const ring = this.recent;
-    ring[this.head % BURST_RING] = nowUs;
-    this.head++;
-    while (this.head - this.tail > BURST_RING || ring[this.tail % BURST_RING]! <= nowUs - BURST_WINDOW_US) this.tail++;
-    const inWindow = this.head - this.tail;
-    if (inWindow > scalars[1]!) scalars[1] = inWindow;
+    const d = this.doubles;
+    const buckets = this.buckets;
+    d[SENDS]!++;
+    histogramAdd(d, ACCURACY, buckets, ACCURACY_BUCKETS, Math.abs(nowUs - dueUs));
+    const last = d[LAST]! - 1;
+    if (last >= 0) histogramAdd(d, GAPS, buckets, GAP_BUCKETS, nowUs - last);
+    d[LAST] = nowUs + 1;
+    // Counts kept as doubles, worked on as int32s (a double's % is a slow one).
+    let head = d[HEAD]! | 0;
+    let tail = d[TAIL]! | 0;
+    d[RING + (head & (BURST_RING - 1))] = nowUs;
+    head++;
+    while (head - tail > BURST_RING || d[RING + (tail & (BURST_RING - 1))]! <= nowUs - BURST_WINDOW_US) tail++;
+    if (head - tail > d[BURST]!) d[BURST] = head - tail;
+    // Kept far from int32's end (a multiple of the ring off both: the same slots).
+    if (tail >= RING_REBASE) {
+      head -= RING_REBASE;
+      tail -= RING_REBASE;
+    }
+    d[HEAD] = head;
+    d[TAIL] = tail;
   }
 
   /** The next send follows a gap or a pause, not the pace: neither its gap nor a burst across it counts. */
   restart(): void {
-    this.last = -1;
-    this.tail = this.head;
+    const d = this.doubles;
+    d[LAST] = 0;
+    d[TAIL] = d[HEAD]!;
   }
 
   /** The gap below which a fraction `q` of gaps fall, µs. */

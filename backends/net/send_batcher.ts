@@ -262,77 +262,110 @@ export function openBatchedSender(
   let set = shared.byAddress.get(addressKey);
   if (!set) shared.byAddress.set(addressKey, (set = new Set()));
   set.add(destination);
-  const socket = shared.socket;
-  const ownBatcher = batcher;
-  let open = true;
+  return new BatchedUdpSender(batcher, shared, destination, control, name, nameLength, addressKey, counters, report);
+}
+
+/**
+ * One destination's sender on a shared socket: a class, not closures over the opener's scope,
+ * so a send touches this object and the shared socket's, and not a function object for each
+ * step (a server's thousand destinations are each cold when they send: README, "Scale").
+ */
+class BatchedUdpSender implements BatchedSender {
+  readonly leadUs = 0;
+  readonly localPort: number;
+  private open = true;
+  private readonly socket: UdpBatchSocket;
+  private readonly bytes: Uint8Array;
+  private readonly scheduler: Scheduler;
+
+  constructor(
+    private readonly batcher: SendBatcher,
+    private readonly shared: SharedSocket,
+    private readonly destination: BatchedDestination,
+    /** The owner its datagrams that carry none of the stream are staged under (rtcp=mux). */
+    private readonly control: BatchedDestination,
+    private readonly name: Uint8Array,
+    private readonly nameLength: number,
+    private readonly addressKey: number | string,
+    private readonly counters: BackendCounters,
+    private readonly report: (kind: string, message: string) => void,
+  ) {
+    this.socket = shared.socket;
+    this.bytes = shared.socket.bytes;
+    this.localPort = shared.socket.localPort;
+    this.scheduler = batcher.scheduler;
+  }
+
+  send(datagram: Uint8Array, _dueUs?: number, _marker?: boolean, media = true): boolean {
+    if (!this.open) return false;
+    const at = this.reserve(datagram.length, media);
+    if (at < 0) return false;
+    this.bytes.set(datagram, at);
+    return this.staged();
+  }
+
+  sendCopy(from: Buffer, at: number, length: number, media = true): boolean {
+    if (!this.open) return false;
+    const to = this.reserve(length, media);
+    if (to < 0) return false;
+    from.copy(this.bytes, to, at, at + length);
+    return this.staged();
+  }
+
+  sendInPlace(head: Uint8Array | null, headLength: number, media: SharedBytes, offset: number, position: number, length: number): boolean {
+    return this.sendGathered(head, 0, headLength, media, offset, position, length);
+  }
+
+  sendGathered(head: Uint8Array | null, headAt: number, headLength: number, media: SharedBytes, offset: number, position: number, length: number): boolean {
+    if (!this.open) return false;
+    const to = this.reserve(headLength + length, true);
+    if (to < 0) return false;
+    const bytes = this.bytes;
+    // A few bytes, one by one: a subarray for set() would allocate per datagram.
+    for (let i = 0; i < headLength; i++) bytes[to + i] = head![headAt + i]!;
+    media.copyOut(position, length, bytes, to + headLength);
+    // Checked after the copy: held until then, the copy is whole (shared_bytes.ts).
+    if (!media.holds(offset)) {
+      this.socket.unreserve();
+      this.counters.lostBytes += length;
+      this.report("behind", BEHIND);
+      return false;
+    }
+    return this.staged();
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.batcher.remove(this.shared, this.destination, this.addressKey, this.control);
+  }
+
   /**
    * Room for a datagram of `length` bytes in the socket's batch (flushing it once if full): where
    * to write it, or -1 (dropped, reported, and its stream bytes counted lost). `media` false: it
    * carries none of the stream (sent and dropped on behalf of the destination's control owner).
    */
-  const reserve = (length: number, media = true): number => {
-    const now = scheduler.now();
-    const by = media ? destination : control;
-    let at = socket.reserve(name, nameLength, by.owner, now, length);
+  private reserve(length: number, media: boolean): number {
+    const now = this.scheduler.now();
+    const by = media ? this.destination : this.control;
+    const socket = this.socket;
+    let at = socket.reserve(this.name, this.nameLength, by.owner, now, length);
     if (at < 0) {
-      ownBatcher.flushSocket(shared);
-      at = socket.reserve(name, nameLength, by.owner, now, length);
+      this.batcher.flushSocket(this.shared);
+      at = socket.reserve(this.name, this.nameLength, by.owner, now, length);
     }
     if (at < 0) {
-      counters.lostBytes += lostStreamBytes(by, length);
-      report("nobufs", NO_ROOM);
+      this.counters.lostBytes += lostStreamBytes(by, length);
+      this.report("nobufs", NO_ROOM);
     }
     return at;
-  };
-  // Outside a scheduler pass (a direct call) nothing else would flush it: a batch of one.
-  const staged = (): true => {
-    if (!scheduler.inPass) ownBatcher.flushSocket(shared);
+  }
+
+  /** Outside a scheduler pass (a direct call) nothing else would flush it: a batch of one. */
+  private staged(): true {
+    if (!this.scheduler.inPass) this.batcher.flushSocket(this.shared);
     return true;
-  };
-  const bytes = socket.bytes;
-  const sender: BatchedSender = {
-    localPort: socket.localPort,
-    leadUs: 0,
-    send(datagram, _dueUs, _marker, media = true) {
-      if (!open) return false;
-      const at = reserve(datagram.length, media);
-      if (at < 0) return false;
-      bytes.set(datagram, at);
-      return staged();
-    },
-    sendCopy(from, at, length, media = true) {
-      if (!open) return false;
-      const to = reserve(length, media);
-      if (to < 0) return false;
-      from.copy(bytes, to, at, at + length);
-      return staged();
-    },
-    sendInPlace(head, headLength, media, offset, position, length) {
-      return sender.sendGathered(head, 0, headLength, media, offset, position, length);
-    },
-    sendGathered(head, headAt, headLength, media, offset, position, length) {
-      if (!open) return false;
-      const to = reserve(headLength + length);
-      if (to < 0) return false;
-      // A few bytes, one by one: a subarray for set() would allocate per datagram.
-      for (let i = 0; i < headLength; i++) bytes[to + i] = head![headAt + i]!;
-      media.copyOut(position, length, bytes, to + headLength);
-      // Checked after the copy: held until then, the copy is whole (shared_bytes.ts).
-      if (!media.holds(offset)) {
-        socket.unreserve();
-        counters.lostBytes += length;
-        report("behind", BEHIND);
-        return false;
-      }
-      return staged();
-    },
-    close() {
-      if (!open) return;
-      open = false;
-      ownBatcher.remove(shared, destination, addressKey, control);
-    },
-  };
-  return sender;
+  }
 }
 
 /** The warning for a datagram whose stream bytes were reused before its thread read them. */

@@ -7,6 +7,9 @@ import { TS_SIZE } from "../../protocol/mpegts.ts";
 import { type PacketInput, PacketReader } from "../../pipeline/packet_reader.ts";
 import { ReadAheadBuffer } from "../../pipeline/read_ahead.ts";
 import { SkipRanges } from "../../pipeline/skip_ranges.ts";
+import fc from "fast-check";
+import { type ClockStretch, PcrClock } from "../../protocol/mpeg_timing.ts";
+import { garbageBytes, insertBytes, makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
 const UNIT = 7 * TS_SIZE;
 /** 1.5 Mbit/s: the constant-rate byte clock of these tests. */
@@ -155,5 +158,84 @@ describe("a packet reader", () => {
     reader.advance(UNIT);
     input.skips.add(reader.position + TS_SIZE, 10);
     expect(reader.nextInPlace(UNIT)).toBe(-1); // garbage ahead: gathered by next
+  });
+
+  test("property: what it keeps of its job (clean bytes, the load mark, the clock's stretch) agrees with asking the job each time", () => {
+    const clean = makeCbrTs({ bitrate: 1_500_000, duration: 2 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ packet: fc.integer({ min: 1, max: 1400 }), length: fc.integer({ min: 1, max: 3000 }) }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.integer({ min: 500, max: 70_000 }), { minLength: 1, maxLength: 8 }),
+        (garbage, loads) => {
+          // Garbage anywhere, found by a real TS clock as the loads (of any size) bring it.
+          let dirty: Uint8Array = clean;
+          for (const g of [...garbage].sort((x, y) => y.packet - x.packet)) dirty = insertBytes(dirty, g.packet * TS_SIZE, garbageBytes(g.length));
+          // What is to be sent: the bytes a clock given all at once finds to be packets (one it
+          // cannot lock onto next to garbage counts as garbage too).
+          const found = new PcrClock();
+          let expected = Buffer.alloc(0);
+          let kept = 0;
+          found.packets.onGarbage((offset, length) => {
+            expected = Buffer.concat([expected, dirty.subarray(kept, offset)]);
+            kept = offset + length;
+          });
+          found.observe(dirty, 0);
+          found.packets.finish();
+          expected = Buffer.concat([expected, dirty.subarray(kept)]);
+          const clock = new PcrClock();
+          const input = packetInput(dirty, 256 * 1024);
+          clock.packets.onGarbage((offset, length) => input.skips.add(offset, length));
+          const job = {
+            ...input,
+            get ring() { return input.ring; },
+            get inputEnded() { return input.inputEnded; },
+            loadMark: 20 * UNIT,
+            requestLoad() { input.requestLoad(); },
+            sendableEnd: () => (input.inputEnded ? input.ring.end : Math.min(input.ring.end, clock.packets.settledOffset())),
+            timeAt: (offset: number) => clock.timeAt(offset),
+            stretchAt: (offset: number, into: ClockStretch) => clock.stretchAt(offset, into),
+          } satisfies PacketInput;
+          let k = 0;
+          const load = () => {
+            const end = input.ring.end;
+            input.load(loads[k++ % loads.length]!);
+            const at = input.ring.positionOf(end);
+            clock.observe(input.ring.data.subarray(at, at + input.ring.end - end), end);
+            if (input.inputEnded) clock.packets.finish();
+          };
+          const reader = new PacketReader(job, 0, UNIT, TS_SIZE);
+          const unit = Buffer.alloc(UNIT);
+          const out: Buffer[] = [];
+          let low = 0;
+          load();
+          for (;;) {
+            // In place where it lies so (as a batched sender takes it), else copied out.
+            const inPlace = reader.nextInPlace(UNIT);
+            const length = inPlace >= 0 ? inPlace : reader.next(unit);
+            if (length === 0) {
+              if (reader.ended()) break;
+              load();
+              continue;
+            }
+            if (inPlace > 0) {
+              const copy = Buffer.alloc(length);
+              input.ring.shared.copyOut(input.ring.positionOf(reader.position), length, copy, 0);
+              out.push(copy);
+            } else out.push(Buffer.from(unit.subarray(0, length)));
+            const asked = input.loadsAsked;
+            reader.advance(length);
+            // Asked each time it is low, as loadIfLow asks.
+            if (input.ring.available(reader.position) <= job.loadMark) {
+              low++;
+              if (input.loadsAsked !== asked + 1) return false;
+            }
+            if (reader.mediaUs() !== clock.timeAt(reader.position)) return false;
+            input.ring.release(reader.position);
+          }
+          return low > 0 && expected.length < dirty.length && Buffer.concat(out).equals(expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { ConstantRateClock, PcrClock, ScrClock, type ByteClock } from "../../protocol/mpeg_timing.ts";
+import { ClockStretch, ConstantRateClock, PcrClock, ScrClock, type ByteClock } from "../../protocol/mpeg_timing.ts";
 import { readFileSync } from "node:fs";
 import { PCR_HZ, PCR_WRAP, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
@@ -249,5 +249,68 @@ describe("ScrClock", () => {
       const seconds = clock.timeAt(bytes.length) / 1e6;
       expect(Math.abs(seconds - ffprobeDuration(path)) / ffprobeDuration(path)).toBeLessThan(0.1);
     }
+  });
+});
+
+describe("a clock's stretches (what a destination's reader keeps, to time units without the clock)", () => {
+  /**
+   * Feeds `bytes` in chunks; after each, takes the stretch at a spread of offsets already observed.
+   * Every stretch must answer as the clock does, to the bit, over the whole of it, both when taken
+   * and after everything later was observed and what lies behind it forgotten: a stretch never changes.
+   */
+  function checkStretches(clock: ByteClock, bytes: Uint8Array, chunk: number): number {
+    const kept: ClockStretch[] = [];
+    for (let o = 0; o < bytes.length; o += chunk) {
+      clock.observe(bytes.subarray(o, o + chunk), o);
+      for (let at = Math.max(0, o - 4 * chunk); at < o + chunk; at += 997) {
+        const stretch = new ClockStretch();
+        clock.stretchAt!(at, stretch);
+        if (!stretch.holds(at)) continue;
+        expect(stretch.timeAt(at)).toBe(clock.timeAt(at));
+        kept.push(stretch);
+      }
+    }
+    clock.forget(bytes.length / 2);
+    let checked = 0;
+    for (const s of kept) {
+      if (s.from < bytes.length / 2) continue;
+      const end = Math.min(s.to, bytes.length);
+      for (let at = s.from; at < end; at += Math.max(1, Math.floor((end - s.from) / 7))) {
+        expect(s.timeAt(at)).toBe(clock.timeAt(at));
+        checked++;
+      }
+    }
+    return checked;
+  }
+
+  test("a TS's PCR segments, across a discontinuity and garbage, answer as the clock does, and never change", () => {
+    const a = makeCbrTs({ bitrate: 1_500_000, duration: 2, firstPcr: PCR_WRAP - 27_000_000 });
+    const b = makeCbrTs({ bitrate: 4_000_000, duration: 1, firstPcr: 5_000 });
+    markDiscontinuityAt(b, 0);
+    const ts = insertBytes(new Uint8Array([...a, ...b]), 300 * TS_SIZE, garbageBytes(61));
+    expect(checkStretches(new PcrClock(), ts, 7919)).toBeGreaterThan(500);
+  });
+
+  test("none from the last PCR on: there the line waits for the next one", () => {
+    const ts = makeCbrTs({ bitrate: 1_500_000, duration: 1 });
+    const clock = new PcrClock();
+    clock.observe(ts, 0);
+    const stretch = new ClockStretch();
+    clock.stretchAt(ts.length - 1, stretch);
+    expect(stretch.holds(ts.length - 1)).toBe(false);
+    clock.stretchAt(ts.length / 2, stretch);
+    expect(stretch.holds(ts.length / 2)).toBe(true);
+    expect(stretch.to).toBeLessThan(ts.length);
+  });
+
+  test("a PS's SCR segments answer as the clock does, and a constant rate is one stretch from byte 0", () => {
+    expect(checkStretches(new ScrClock(), makeCbrPs({ muxRate: 2_000_000, duration: 2 }), 5003)).toBeGreaterThan(200);
+    const constant = new ConstantRateClock(1_500_000);
+    const stretch = new ClockStretch();
+    constant.stretchAt(12_345, stretch);
+    expect(stretch.from).toBe(0);
+    expect(stretch.to).toBe(Infinity);
+    for (const at of [0, 1316, 187_500, 10_000_019]) expect(stretch.timeAt(at)).toBe(constant.timeAt(at));
+    expect(constant.timeAt(187_500)).toBe(1_000_000);
   });
 });
