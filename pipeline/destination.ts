@@ -106,7 +106,7 @@ export class Destination {
     this.unit = Buffer.alloc(this.unitBytes);
     this.inPlace = reader.nextInPlace !== undefined && backend.sendInPlace !== undefined;
     this.pace = new PacedSchedule(Math.max(MIN_CATCH_UP_US, MAX_BURST_UNITS * reader.unitUs) + backend.aheadUs);
-    this.timer = host.scheduler.timer("send", (_timer, now) => this.onSend(now));
+    this.timer = host.scheduler.timer("send", Destination.fire, this);
   }
 
   /** Its pacing: as a sender thread measured it on the wire, or from its own send events. */
@@ -193,6 +193,9 @@ export class Destination {
   spanUs(): number {
     return this.reader.mediaUs() - this.startMediaUs;
   }
+
+  /** Every destination's send event, one function (Timer.owner). */
+  private static readonly fire = (timer: Timer, now: number): void => (timer.owner as Destination).onSend(now);
 
   private onSend(now: number): void {
     if (this.state !== "running") return;

@@ -28,7 +28,7 @@ import type { Backend, BackendContext, StreamInfo } from "../backends/backend.ts
 import { backendFor, schemeOf } from "../backends/registry.ts";
 import type { Logger } from "../foundation/log.ts";
 import { createConverter, type PcmConverter } from "../convert/converter.ts";
-import type { ByteClock, ClockStretch } from "../protocol/mpeg_timing.ts";
+import type { ByteClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
@@ -344,14 +344,9 @@ export class Job implements DestinationHost, PacketInput {
     return Math.round((unit / this.bytesPerSecond) * 1e6);
   }
 
-  timeAt(offset: number): number {
-    return this.options.byteClock!.timeAt(offset);
-  }
-
-  stretchAt(offset: number, into: ClockStretch): void {
-    const clock = this.options.byteClock!;
-    if (clock.stretchAt) clock.stretchAt(offset, into);
-    else into.clear();
+  /** A non-PCM job's byte clock (the constructor checks it has one). */
+  get byteClock(): ByteClock {
+    return this.options.byteClock!;
   }
 
   requestLoad(): void {

@@ -11,7 +11,7 @@
  * ```
  */
 import { TS_SIZE } from "../protocol/mpegts.ts";
-import { ClockStretch } from "../protocol/mpeg_timing.ts";
+import { type ByteClock, ClockStretch } from "../protocol/mpeg_timing.ts";
 import type { SkipRanges } from "./skip_ranges.ts";
 import { loadIfLow, type SharedInput, type UnitReader } from "./unit_reader.ts";
 
@@ -21,10 +21,8 @@ export interface PacketInput extends SharedInput {
   readonly skips: SkipRanges;
   /** End of the bytes that may be sent now: loaded, and known to be packets or garbage. */
   sendableEnd(): number;
-  /** Media time (µs) of stream byte `offset`, from the stream's byte clock. */
-  timeAt(offset: number): number;
-  /** The byte clock's straight stretch that holds `offset` (ByteClock.stretchAt), where it has them. */
-  stretchAt?(offset: number, into: ClockStretch): void;
+  /** The stream's byte clock (PCR, SCR or a constant rate): media time of each byte. */
+  readonly byteClock: ByteClock;
 }
 
 export class PacketReader implements UnitReader {
@@ -47,6 +45,8 @@ export class PacketReader implements UnitReader {
   private loadAt = 0;
   /** The byte clock's stretch the cursor was last in. */
   private readonly stretch = new ClockStretch();
+  /** The job's byte clock, asked directly: the job is one more cold object. */
+  private readonly clock: ByteClock;
 
   constructor(
     private readonly input: PacketInput,
@@ -58,6 +58,7 @@ export class PacketReader implements UnitReader {
   ) {
     this.cursor = start;
     this.startCursor = start;
+    this.clock = input.byteClock;
   }
 
   get position(): number {
@@ -112,8 +113,8 @@ export class PacketReader implements UnitReader {
   mediaUs(): number {
     const at = this.cursor;
     const stretch = this.stretch;
-    if (!stretch.holds(at)) this.input.stretchAt?.(at, stretch);
-    return stretch.holds(at) ? stretch.timeAt(at) : this.input.timeAt(at);
+    if (!stretch.holds(at)) this.clock.stretchAt?.(at, stretch);
+    return stretch.holds(at) ? stretch.timeAt(at) : this.clock.timeAt(at);
   }
 
   /** Nothing to do: the byte clock times every byte, and the destination re-anchors on it. */
@@ -135,20 +136,20 @@ export class PacketReader implements UnitReader {
     const bytes = Math.min(Math.ceil(wanted / packet) * packet, held - (held % packet));
     if (!(bytes > 0)) return 0;
     this.cursor = skips.size === 0 ? from + bytes : skips.advance(from, bytes);
-    return this.input.timeAt(this.cursor) - this.input.timeAt(from);
+    return this.clock.timeAt(this.cursor) - this.clock.timeAt(from);
   }
 
   dropRest(): number {
     const from = this.cursor;
     this.cursor = this.input.ring.end;
-    return this.input.timeAt(this.cursor) - this.input.timeAt(from);
+    return this.clock.timeAt(this.cursor) - this.clock.timeAt(from);
   }
 
   /** The average rate of what this reader has covered: the stream's own bytes, timed by its clock. */
   outputUs(bytes: number): number {
     const covered = this.cursor - this.startCursor;
     if (bytes === 0 || covered <= 0) return 0;
-    return (bytes * (this.input.timeAt(this.cursor) - this.input.timeAt(this.startCursor))) / covered;
+    return (bytes * (this.clock.timeAt(this.cursor) - this.clock.timeAt(this.startCursor))) / covered;
   }
 
   /** No garbage ahead: the next `unit.length` bytes, or what is left at the end. */

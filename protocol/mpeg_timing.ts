@@ -57,6 +57,8 @@ export class ClockStretch {
   base = 0;
   rate = 1;
   divisor = 1;
+  /** Which of its time line's anchors it starts at, counted from the line's first ever: the next is looked at first. */
+  anchor = -1;
 
   holds(offset: number): boolean {
     return offset >= this.from && offset < this.to;
@@ -76,6 +78,7 @@ export class ClockStretch {
 
   clear(): void {
     this.to = this.from;
+    this.anchor = -1;
   }
 }
 
@@ -202,6 +205,8 @@ export class ClockTimeline {
   private lastSampleOffset = -1;
   private lastClock = 0;
   private breaks = 0;
+  /** Anchors dropped from the front so far: anchor k of the ring is the line's (dropped + k)th. */
+  private dropped = 0;
 
   private readonly capacity: number;
 
@@ -301,9 +306,14 @@ export class ClockTimeline {
   stretchAt(offset: number, divisor: number, into: ClockStretch): void {
     const last = this.count - 1;
     if (last < 1 || offset < this.offsets[this.ring(0)] || offset >= this.offsets[this.ring(last)]) return into.clear();
-    const lo = this.lastAnchorAtOrBelow(offset);
-    const a = this.ring(lo);
-    into.set(this.offsets[a], this.offsets[this.ring(lo + 1)], this.ticks[a], this.segmentRate(lo), divisor);
+    // A reader moves on to the next segment: looked at first, before a search over them all.
+    let k = into.anchor + 1 - this.dropped;
+    if (!(k >= 0 && k < last && this.offsets[this.ring(k)] <= offset && offset < this.offsets[this.ring(k + 1)])) {
+      k = this.lastAnchorAtOrBelow(offset);
+    }
+    const a = this.ring(k);
+    into.set(this.offsets[a], this.offsets[this.ring(k + 1)], this.ticks[a], this.segmentRate(k), divisor);
+    into.anchor = this.dropped + k;
   }
 
   /** Drops anchors no longer needed for offsets ≥ belowOffset. */
@@ -363,6 +373,7 @@ export class ClockTimeline {
   private dropOldest(): void {
     this.head = (this.head + 1) % this.offsets.length;
     this.count--;
+    this.dropped++;
   }
 
   private ring(k: number): number {

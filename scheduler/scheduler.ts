@@ -103,9 +103,9 @@ export class Scheduler {
     return this.firing;
   }
 
-  /** Creates a timer whose lateness is recorded under `kind`. */
-  timer(kind: string, callback: (timer: Timer, now: number) => void): Timer {
-    const t = new Timer(kind, callback);
+  /** Creates a timer whose lateness is recorded under `kind`; `owner` is there for a shared `callback` (Timer.owner). */
+  timer(kind: string, callback: (timer: Timer, now: number) => void, owner: unknown = null): Timer {
+    const t = new Timer(kind, callback, owner);
     t.stats = this.lateness(kind);
     return t;
   }

@@ -312,18 +312,17 @@ class BatchedUdpSender implements BatchedSender {
     return this.staged();
   }
 
-  sendInPlace(head: Uint8Array | null, headLength: number, media: SharedBytes, offset: number, position: number, length: number): boolean {
-    return this.sendGathered(head, 0, headLength, media, offset, position, length);
+  /**
+   * A unit of the job's read-ahead, on this thread (a backend's sendInPlace): the bytes are held
+   * while its reader is there, and nothing reuses them during the copy, so unlike a sender
+   * thread's (sendGathered) there is nothing to check afterwards.
+   */
+  sendInPlace(head: Uint8Array | null, headLength: number, media: SharedBytes, _offset: number, position: number, length: number): boolean {
+    return this.gather(head, 0, headLength, media, position, length) >= 0 && this.staged();
   }
 
   sendGathered(head: Uint8Array | null, headAt: number, headLength: number, media: SharedBytes, offset: number, position: number, length: number): boolean {
-    if (!this.open) return false;
-    const to = this.reserve(headLength + length, true);
-    if (to < 0) return false;
-    const bytes = this.bytes;
-    // A few bytes, one by one: a subarray for set() would allocate per datagram.
-    for (let i = 0; i < headLength; i++) bytes[to + i] = head![headAt + i]!;
-    media.copyOut(position, length, bytes, to + headLength);
+    if (this.gather(head, headAt, headLength, media, position, length) < 0) return false;
     // Checked after the copy: held until then, the copy is whole (shared_bytes.ts).
     if (!media.holds(offset)) {
       this.socket.unreserve();
@@ -359,6 +358,18 @@ class BatchedUdpSender implements BatchedSender {
       this.report("nobufs", NO_ROOM);
     }
     return at;
+  }
+
+  /** Stages the header and `length` bytes of `media` at `position` as one datagram: where it lies in the batch, or -1 (none: dropped, or closed). */
+  private gather(head: Uint8Array | null, headAt: number, headLength: number, media: SharedBytes, position: number, length: number): number {
+    if (!this.open) return -1;
+    const to = this.reserve(headLength + length, true);
+    if (to < 0) return -1;
+    const bytes = this.bytes;
+    // A few bytes, one by one: a subarray for set() would allocate per datagram.
+    for (let i = 0; i < headLength; i++) bytes[to + i] = head![headAt + i]!;
+    media.copyOut(position, length, bytes, to + headLength);
+    return to;
   }
 
   /** Outside a scheduler pass (a direct call) nothing else would flush it: a batch of one. */

@@ -8,7 +8,7 @@ import { type PacketInput, PacketReader } from "../../pipeline/packet_reader.ts"
 import { ReadAheadBuffer } from "../../pipeline/read_ahead.ts";
 import { SkipRanges } from "../../pipeline/skip_ranges.ts";
 import fc from "fast-check";
-import { type ClockStretch, PcrClock } from "../../protocol/mpeg_timing.ts";
+import { type ByteClock, ConstantRateClock, PcrClock } from "../../protocol/mpeg_timing.ts";
 import { garbageBytes, insertBytes, makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
 const UNIT = 7 * TS_SIZE;
@@ -28,7 +28,7 @@ function packetInput(media: Uint8Array, capacity = 64 * 1024) {
       this.loadsAsked++;
     },
     sendableEnd: () => input.ring.end,
-    timeAt: (offset: number) => (offset * 1e6) / BYTES_PER_S,
+    byteClock: new ConstantRateClock(BYTES_PER_S * 8) as ByteClock,
     load(bytes: number) {
       const [position, room] = input.ring.writableRegion();
       const n = Math.min(bytes, room, media.length - loaded);
@@ -192,8 +192,7 @@ describe("a packet reader", () => {
             loadMark: 20 * UNIT,
             requestLoad() { input.requestLoad(); },
             sendableEnd: () => (input.inputEnded ? input.ring.end : Math.min(input.ring.end, clock.packets.settledOffset())),
-            timeAt: (offset: number) => clock.timeAt(offset),
-            stretchAt: (offset: number, into: ClockStretch) => clock.stretchAt(offset, into),
+            byteClock: clock,
           } satisfies PacketInput;
           let k = 0;
           const load = () => {

@@ -291,6 +291,29 @@ describe("a clock's stretches (what a destination's reader keeps, to time units 
     expect(checkStretches(new PcrClock(), ts, 7919)).toBeGreaterThan(500);
   });
 
+  test("one stretch kept and moved on, as a reader does, while the line forgets behind it and grows ahead, answers as the clock does", () => {
+    const ts = makeCbrTs({ bitrate: 2_000_000, duration: 4, pcrIntervalMs: 30 });
+    const clock = new PcrClock({ capacity: 16 });
+    const stretch = new ClockStretch();
+    let moved = 0;
+    let checked = 0;
+    for (let o = 0; o < ts.length; o += 7919) {
+      clock.observe(ts.subarray(o, o + 7919), o);
+      clock.forget(o - 3 * 7919);
+      for (let at = Math.max(0, o - 2 * 7919); at < o; at += 1316) {
+        if (!stretch.holds(at)) {
+          clock.stretchAt(at, stretch);
+          moved++;
+        }
+        if (!stretch.holds(at)) continue;
+        expect(stretch.timeAt(at)).toBe(clock.timeAt(at));
+        checked++;
+      }
+    }
+    expect(moved).toBeGreaterThan(100);
+    expect(checked).toBeGreaterThan(1000);
+  });
+
   test("none from the last PCR on: there the line waits for the next one", () => {
     const ts = makeCbrTs({ bitrate: 1_500_000, duration: 1 });
     const clock = new PcrClock();

@@ -83,3 +83,26 @@ test("after restart the pause is no gap, and sends on either side are no burst",
   expect(p.maxGapUs).toBe(4_999_400);
   expect(p.summary().sends).toBe(4);
 });
+
+test("property: with restarts anywhere, the gaps counted are exactly those within each stretch, across the ring's wrap", () => {
+  fc.assert(
+    fc.property(fc.array(fc.record({ gap: fc.integer({ min: 16, max: 100_000 }), restart: fc.boolean() }), { minLength: 1, maxLength: 300 }), (steps) => {
+      const p = new SendPacing();
+      const gaps: number[] = [];
+      let t = 0;
+      p.record(t);
+      for (const { gap, restart } of steps) {
+        if (restart) p.restart();
+        else gaps.push(gap);
+        p.record((t += gap));
+      }
+      expect(p.maxGapUs).toBe(gaps.length > 0 ? Math.max(...gaps) : 0);
+      const sorted = [...gaps].sort((a, b) => a - b);
+      if (sorted.length > 0) {
+        const exact = sorted[Math.max(0, Math.ceil(0.5 * sorted.length) - 1)]!;
+        expect(Math.abs(p.gapQuantile(0.5) - exact) / exact).toBeLessThanOrEqual(0.032);
+      }
+      expect(p.accuracy.count).toBe(steps.length + 1);
+    }),
+  );
+});
