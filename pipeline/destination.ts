@@ -70,9 +70,7 @@ export class Destination {
    */
   readonly inPlace: boolean;
   private readonly timer: Timer;
-  /** Where a unit that is not sent in place is copied; its length, kept apart, as an in-place send needs only that. */
   private readonly unit: Buffer;
-  private readonly unitBytes: number;
   private starving = false;
   private starvedAt = 0;
   /**
@@ -102,8 +100,7 @@ export class Destination {
     /** Where this destination's units come from, and its place in the job's read-ahead buffer. */
     readonly reader: UnitReader,
   ) {
-    this.unitBytes = backend.unitBytes;
-    this.unit = Buffer.alloc(this.unitBytes);
+    this.unit = Buffer.alloc(backend.unitBytes);
     this.inPlace = reader.nextInPlace !== undefined && backend.sendInPlace !== undefined;
     this.pace = new PacedSchedule(Math.max(MIN_CATCH_UP_US, MAX_BURST_UNITS * reader.unitUs) + backend.aheadUs);
     this.timer = host.scheduler.timer("send", Destination.fire, this);
@@ -205,7 +202,7 @@ export class Destination {
     // (earliest due first) never puts the next one before it; ready() offers it again.
     this.waitingForRoom = backend.full?.(this.ready) ?? false;
     if (this.waitingForRoom) return this.sendAt(this.dueUs, now + FULL_RETRY_US);
-    const inPlace = this.inPlace ? reader.nextInPlace!(this.unitBytes) : -1;
+    const inPlace = this.inPlace ? reader.nextInPlace!(this.unit.length) : -1;
     let length = inPlace >= 0 ? inPlace : reader.next(this.unit);
     if (length === 0 && reader.nextPartial && (this.restPending || (this.starving && now - this.starvedAt >= PARTIAL_AFTER_US))) {
       length = reader.nextPartial(this.unit);

@@ -51,6 +51,11 @@ export interface ByteClock {
  * without looking at the clock (or its time line's arrays) for every unit. A destination's reader
  * sends several datagrams within one stretch (PCRs come every 20 to 40 ms).
  */
+/** A straight line through (`from`, `base`) at `rate` units of offset per unit of time: the one formula every clock and stretch times a byte by. */
+function lineAt(base: number, from: number, rate: number, offset: number): number {
+  return base + (offset - from) / rate;
+}
+
 export class ClockStretch {
   from = 0;
   to = 0;
@@ -65,7 +70,7 @@ export class ClockStretch {
   }
 
   timeAt(offset: number): number {
-    return (this.base + (offset - this.from) / this.rate) / this.divisor;
+    return lineAt(this.base, this.from, this.rate, offset) / this.divisor;
   }
 
   set(from: number, to: number, base: number, rate: number, divisor: number): void {
@@ -115,7 +120,7 @@ export class ConstantRateClock implements ByteClock {
   observe(_chunk: Uint8Array, _offset: number): void {}
 
   timeAt(offset: number): number {
-    return Math.max(0, offset) / this.bytesPerUs;
+    return lineAt(0, 0, this.bytesPerUs, Math.max(0, offset));
   }
 
   /** One stretch from byte 0 on. */
@@ -295,7 +300,7 @@ export class ClockTimeline {
     const lo = this.lastAnchorAtOrBelow(offset);
     const i = this.ring(lo);
     const r = lo < this.count - 1 ? this.segmentRate(lo) : this.extrapolationRate();
-    return this.ticks[i] + (offset - this.offsets[i]) / r;
+    return lineAt(this.ticks[i], this.offsets[i], r, offset);
   }
 
   /**

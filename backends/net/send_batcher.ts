@@ -95,9 +95,13 @@ interface BatchedDestination {
   readonly report: (kind: string, message: string) => void;
 }
 
-/** The stream bytes a datagram of `length` bytes that `d` could not send took with it. */
-function lostStreamBytes(d: BatchedDestination, length: number): number {
-  return d.carriesStream ? Math.max(0, length - d.headerBytes) : 0;
+/**
+ * The stream bytes a dropped datagram of `length` bytes took with it: none of its header (RTP's
+ * 12), and none at all of one that carries none of the stream (`media` false: RTCP on the
+ * stream's own port). One rule for every send path: batched, a sender thread's, a socket each.
+ */
+export function lostStreamBytes(length: number, headerBytes: number, media: boolean): number {
+  return media ? Math.max(0, length - headerBytes) : 0;
 }
 
 interface SharedSocket {
@@ -131,7 +135,7 @@ class SendBatcher {
           if (!d) return;
           if (e === EAGAIN || e === ENOBUFS) {
             // pacer's own loss (no room to send), unlike an error the network answered: the job reports it.
-            d.counters.lostBytes += lostStreamBytes(d, length);
+            d.counters.lostBytes += lostStreamBytes(length, d.headerBytes, d.carriesStream);
             d.report("nobufs", NO_ROOM);
           } else {
             d.report(errnoKind(e), `send failed (errno ${e}); still sending on schedule`);
@@ -354,7 +358,7 @@ class BatchedUdpSender implements BatchedSender {
       at = socket.reserve(this.name, this.nameLength, by.owner, now, length);
     }
     if (at < 0) {
-      this.counters.lostBytes += lostStreamBytes(by, length);
+      this.counters.lostBytes += lostStreamBytes(length, by.headerBytes, by.carriesStream);
       this.report("nobufs", NO_ROOM);
     }
     return at;

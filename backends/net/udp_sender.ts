@@ -28,7 +28,7 @@ import { PacerError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, countError } from "../backend.ts";
 import { isMulticast } from "../../foundation/net/address.ts";
 import { openUdpSocket } from "../../foundation/net/udp_socket.ts";
-import { NO_ROOM, openBatchedSender, sendMode } from "./send_batcher.ts";
+import { lostStreamBytes, NO_ROOM, openBatchedSender, sendMode } from "./send_batcher.ts";
 import { openThreadedSender } from "./senders/pool.ts";
 
 export interface UdpSenderOptions {
@@ -152,7 +152,7 @@ async function openConnectedSender(
   const headerBytes = options.headerBytes ?? 0;
   /** The kernel's queue is full: the datagram is dropped rather than stall the schedule, its stream bytes counted lost. */
   const noRoom = (datagram: Uint8Array, media: boolean): false => {
-    if (media) counters.lostBytes += Math.max(0, datagram.length - headerBytes);
+    counters.lostBytes += lostStreamBytes(datagram.length, headerBytes, media);
     report("nobufs", NO_ROOM);
     return false;
   };

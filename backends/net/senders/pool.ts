@@ -29,6 +29,7 @@ import type { Scheduler, Timer } from "../../../scheduler/scheduler.ts";
 import { SendPacing } from "../../../scheduler/send_pacing.ts";
 import type { BackendCounters } from "../../backend.ts";
 import type { UdpSender, UdpSenderOptions } from "../udp_sender.ts";
+import { lostStreamBytes } from "../send_batcher.ts";
 import type { SharedBytes } from "../../../foundation/shared_bytes.ts";
 import { HandOvers, PROGRESS_BYTES, progressView } from "./hand_overs.ts";
 import { CLOSE_SLOT, HEADER_ROOM, INLINE_BYTES, INLINE_MAX, makeSenderRing, type SenderRing } from "./ring.ts";
@@ -393,7 +394,7 @@ export async function openThreadedSender(
   let closing: Promise<void> | null = null;
   const dropped = (length: number, where: string, media = true): false => {
     // The thread is that far behind: this datagram is dropped, as a full send buffer drops one.
-    if (media) counters.lostBytes += Math.max(0, length - headerBytes);
+    counters.lostBytes += lostStreamBytes(length, headerBytes, media);
     report("nobufs", `the sender thread's ${where} is full; datagram dropped`);
     return false;
   };
