@@ -55,6 +55,7 @@ if (typeof wire === "string") {
 }
 const { dir, media, clipName } = serveMediaDir("pacer-side-by-side-", BITRATE, 30);
 const servers: { name: string; proc: Bun.Subprocess }[] = [];
+const startUp: string[] = [];
 try {
   for (const [k, bin] of positionals.entries()) {
     const port = FIRST_CONTROL_PORT + k;
@@ -71,9 +72,13 @@ try {
     const proc = Bun.spawn([...wire.exec, bin, "serve", "--config", config], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     servers.push({ name: bin.split("/").pop()!, proc });
     await waitForLog(proc.stderr, "pacer: serving", 10_000);
+    const ticks = processTicks(proc.pid);
+    const from = Bun.nanoseconds();
     const start = Bun.spawnSync([...wire.exec, BUN, import.meta.path, "--start-jobs", `127.0.0.1:${port}`, clipName, String(jobs), String(FIRST_DESTINATION_PORT + k * jobs)]);
     if (start.exitCode !== 0) throw new Error(`starting ${bin}'s jobs: ${start.stderr.toString().trim()}`);
+    startUp.push(`${servers.at(-1)!.name} ${((processTicks(proc.pid) - ticks) / CLK_TCK).toFixed(2)} s CPU in ${((Bun.nanoseconds() - from) / 1e9).toFixed(2)} s`);
   }
+  console.log("starting the jobs (sending the first ones included):", startUp.join("  "));
   // Past the start-up of both (the first began before the second's jobs): steady state only.
   await Bun.sleep(3_000);
   const before = servers.map((s) => processTicks(s.proc.pid));
