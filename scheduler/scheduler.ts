@@ -22,6 +22,7 @@
  */
 import { type Clock, ManualClock, realClock, US_PER_MS } from "./clock.ts";
 import { LatenessHistogram } from "./lateness.ts";
+import { PacingLog } from "./pacing_log.ts";
 import { Timer, TimerWheel } from "./timer_wheel.ts";
 import { preciseSleeper, type PreciseSleeper } from "./precise_sleep.ts";
 
@@ -57,6 +58,9 @@ export class Scheduler {
   private batchFlush: (() => void) | null = null;
   /** When the last pass began (the clock's µs): send events wait for the next window after it. */
   private lastPassAt = -Infinity;
+
+  /** Its send events' pacing records, counted in batches after passes (pacing_log.ts). */
+  readonly pacingLog = new PacingLog();
 
   private readonly sleeper: PreciseSleeper | null;
   /** A manual clock moves only when told; nothing waits on it in real time. */
@@ -166,6 +170,8 @@ export class Scheduler {
     } finally {
       this.firing = false;
       this.batchFlush?.();
+      // After the datagrams are out: a fold never holds back a send gathered in this pass.
+      this.pacingLog.foldIfDue();
     }
     return fired;
   }
