@@ -302,6 +302,7 @@ export class Destination {
   /** What is sent from `now` on is a new stretch of the timeline: its pacing is measured afresh. */
   private newStretch(now: number): void {
     this.segmentStartUs = now;
-    this.host.scheduler.pacingLog.restart(this.ownPacing);
+    // A backend that measures its own pacing restarts it itself (a sender thread, at a new stretch).
+    if (this.backend.pacing === undefined) this.host.scheduler.pacingLog.restart(this.ownPacing);
   }
 }

@@ -59,8 +59,8 @@ export class Scheduler {
   /** When the last pass began (the clock's µs): send events wait for the next window after it. */
   private lastPassAt = -Infinity;
 
-  /** Its send events' pacing records, counted in batches after passes (pacing_log.ts). */
-  readonly pacingLog = new PacingLog();
+  /** Its send events' pacing records, counted in batches after passes (pacing_log.ts); made at the first. */
+  private log: PacingLog | null = null;
 
   private readonly sleeper: PreciseSleeper | null;
   /** A manual clock moves only when told; nothing waits on it in real time. */
@@ -69,6 +69,11 @@ export class Scheduler {
   constructor(readonly clock: Clock = realClock) {
     this.manual = clock instanceof ManualClock;
     this.sleeper = this.manual ? null : preciseSleeper(clock);
+  }
+
+  /** Where this scheduler's send events keep their pacing records (a sender thread's scheduler never makes one). */
+  get pacingLog(): PacingLog {
+    return (this.log ??= new PacingLog());
   }
 
   now(): number {
@@ -171,7 +176,7 @@ export class Scheduler {
       this.firing = false;
       this.batchFlush?.();
       // After the datagrams are out: a fold never holds back a send gathered in this pass.
-      this.pacingLog.foldIfDue();
+      this.log?.foldIfDue();
     }
     return fired;
   }

@@ -35,7 +35,9 @@ test("records and restarts kept back in the log, interleaved across destinations
         };
         for (const s of steps) {
           send(s.target % destinations, s.restart && s.gapUs % 7 === 0, s.gapUs, s.lateUs);
-          if (s.foldAfter && s.gapUs % 5 === 0) log.foldIfDue();
+          // A reader folds whenever it reads (status, /metrics): anywhere between sends.
+          if (s.foldAfter && s.gapUs % 5 === 0) log.fold();
+          else if (s.foldAfter) log.foldIfDue();
         }
         // Past the log's capacity: it folds on its own, and order still holds.
         for (let i = 0; i < bulk; i++) send(i % destinations, i % 997 === 0, 7000 + (i % 13), i % 17);
