@@ -89,7 +89,7 @@ export class Destination {
   private readonly timing: UnitTiming = { sendUs: 0, frame: 0, marker: true, dueUs: 0 };
   /** When the next unit is due (scheduler time); its send event fires the backend's `leadUs` earlier. */
   private dueUs = 0;
-  /** Gaps between sends and the largest burst, from the send events' own `now` (send_pacing.ts), counted through the scheduler's pacing log. */
+  /** Gaps between sends and the largest burst, from the send events' own `now` (send_pacing.ts). */
   private readonly ownPacing = new SendPacing();
   /** Where the current stretch of the timeline began: the lead sent at once before it is not pacing. */
   private segmentStartUs = 0;
@@ -108,9 +108,7 @@ export class Destination {
 
   /** Its pacing: as a sender thread measured it on the wire, or from its own send events. */
   get pacing(): SendPacing {
-    if (this.backend.pacing !== undefined) return this.backend.pacing;
-    this.host.scheduler.pacingLog.fold();
-    return this.ownPacing;
+    return this.backend.pacing ?? this.ownPacing;
   }
 
   get label(): string {
@@ -248,7 +246,7 @@ export class Destination {
       this.marker = false;
       this.began = true;
       // A backend that measures its own (a sender thread, on the wire) needs no second count here.
-      if (deadline >= this.segmentStartUs && this.backend.pacing === undefined) this.host.scheduler.pacingLog.record(this.ownPacing, now, deadline);
+      if (deadline >= this.segmentStartUs && this.backend.pacing === undefined) this.ownPacing.record(now, deadline);
     }
     reader.advance(taken);
     this.restPending = taken < length;
@@ -302,7 +300,6 @@ export class Destination {
   /** What is sent from `now` on is a new stretch of the timeline: its pacing is measured afresh. */
   private newStretch(now: number): void {
     this.segmentStartUs = now;
-    // A backend that measures its own pacing restarts it itself (a sender thread, at a new stretch).
-    if (this.backend.pacing === undefined) this.host.scheduler.pacingLog.restart(this.ownPacing);
+    this.ownPacing.restart();
   }
 }

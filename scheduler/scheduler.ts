@@ -22,7 +22,6 @@
  */
 import { type Clock, ManualClock, realClock, US_PER_MS } from "./clock.ts";
 import { LatenessHistogram } from "./lateness.ts";
-import { PacingLog } from "./pacing_log.ts";
 import { Timer, TimerWheel } from "./timer_wheel.ts";
 import { preciseSleeper, type PreciseSleeper } from "./precise_sleep.ts";
 
@@ -59,9 +58,6 @@ export class Scheduler {
   /** When the last pass began (the clock's µs): send events wait for the next window after it. */
   private lastPassAt = -Infinity;
 
-  /** Its send events' pacing records, counted in batches after passes (pacing_log.ts); made at the first. */
-  private log: PacingLog | null = null;
-
   private readonly sleeper: PreciseSleeper | null;
   /** A manual clock moves only when told; nothing waits on it in real time. */
   private readonly manual: boolean;
@@ -69,11 +65,6 @@ export class Scheduler {
   constructor(readonly clock: Clock = realClock) {
     this.manual = clock instanceof ManualClock;
     this.sleeper = this.manual ? null : preciseSleeper(clock);
-  }
-
-  /** Where this scheduler's send events keep their pacing records (a sender thread's scheduler never makes one). */
-  get pacingLog(): PacingLog {
-    return (this.log ??= new PacingLog());
   }
 
   now(): number {
@@ -175,8 +166,6 @@ export class Scheduler {
     } finally {
       this.firing = false;
       this.batchFlush?.();
-      // After the datagrams are out: a fold never holds back a send gathered in this pass.
-      this.log?.foldIfDue();
     }
     return fired;
   }

@@ -31,9 +31,8 @@ const RING_REBASE = 1 << 30;
 /*
  * Its memory, one block: doubles [sends, largest burst, last send, burst head, burst tail, gaps'
  * count and max, accuracy's count and max, the burst ring], then the two histograms' buckets. One
- * block, as a record counts in all of it: a server's thousand destinations are each cold when
- * their records are counted (a sender thread counts at each send; the main thread's pacing log
- * several at a time), and a view object for each part cost a cache miss each (README, "Scale").
+ * block, as a send counts in all of it: a server's thousand destinations are each cold when they
+ * send, and a view object for each part cost a cache miss each (README, "Scale").
  */
 const SENDS = 0;
 const BURST = 1;
