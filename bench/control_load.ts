@@ -30,7 +30,7 @@ import type { BenchContext, SectionResult } from "./context.ts";
 import type { FloodConfig, FloodReport } from "./control_flood.ts";
 import { serveMediaDir } from "./fixtures.ts";
 import { BUN, CLK_TCK, firstLine, processTicks } from "./processes.ts";
-import { startJobs, startServeBench } from "./serve_bench.ts";
+import { startJobs, startServeBench, writeServeConfig } from "./serve_bench.ts";
 import { type BenchRow, below, fmt, formatRows, formatTable, row } from "./stats.ts";
 
 const STREAMS = 500;
@@ -190,19 +190,7 @@ export async function benchControl(ctx: BenchContext): Promise<SectionResult> {
   writeFileSync(join(dir, "key"), KEY_HEX + "\n", { mode: 0o644 });
   const controlPort = await freeUdpPort();
   const httpPort = freeTcpPort();
-  writeFileSync(
-    join(dir, "pacer.toml"),
-    [
-      `control = "127.0.0.1:${controlPort}"`,
-      `key_file = "${join(dir, "key")}"`,
-      `media_root = "${media}"`,
-      `http = "127.0.0.1:${httpPort}"`,
-      "[limits]",
-      "max_jobs = 1000",
-      "requests_per_second = 1000000",
-      "request_burst = 1000000",
-    ].join("\n") + "\n",
-  );
+  writeServeConfig(join(dir, "pacer.toml"), { controlPort, media, maxJobs: 1000, settings: [`key_file = "${join(dir, "key")}"`, `http = "127.0.0.1:${httpPort}"`] });
 
   const { server, sinkPorts: ports, close } = await startServeBench(ctx, join(dir, "pacer.toml"), STREAMS);
   let client: ControlClient | null = null;

@@ -15,7 +15,7 @@
  * npm run bench -- --only live --quick
  * ```
  */
-import { rmSync, statSync, writeFileSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ControlClient } from "../client/control_client.ts";
 import { freeTcpPort, freeUdpPort } from "../tests/helpers/ports.ts";
@@ -23,7 +23,7 @@ import { cbrStream, residualP99Ms } from "./analysis.ts";
 import type { BenchContext, SectionResult } from "./context.ts";
 import { serveMediaDir } from "./fixtures.ts";
 import { CLK_TCK, processTicks, startReceiver } from "./processes.ts";
-import { startJobs, startServeBench } from "./serve_bench.ts";
+import { startJobs, startServeBench, writeServeConfig } from "./serve_bench.ts";
 import { type BenchRow, below, fmt, formatRows, formatTable, row } from "./stats.ts";
 
 const BITRATE = 20_000_000;
@@ -60,21 +60,12 @@ export async function benchLive(ctx: BenchContext): Promise<SectionResult> {
   const perStream = Math.ceil(statSync(clipPath).size / TS_DATAGRAM);
   const controlPort = await freeUdpPort();
   const livePort = freeTcpPort();
-  writeFileSync(
-    join(dir, "pacer.toml"),
-    [
-      `control = "127.0.0.1:${controlPort}"`,
-      `media_root = "${media}"`,
-      "[limits]",
-      "max_jobs = 1000",
-      "requests_per_second = 1000000",
-      "request_burst = 1000000",
-      "[[live]]",
-      'name = "cam"',
-      `listen = "tcp://127.0.0.1:${livePort}"`,
-      `latency_ms = ${LATENCY_MS}`,
-    ].join("\n") + "\n",
-  );
+  writeServeConfig(join(dir, "pacer.toml"), {
+    controlPort,
+    media,
+    maxJobs: 1000,
+    tables: ["[[live]]", 'name = "cam"', `listen = "tcp://127.0.0.1:${livePort}"`, `latency_ms = ${LATENCY_MS}`],
+  });
   const { server, sinkPorts, close } = await startServeBench(ctx, join(dir, "pacer.toml"), DESTINATIONS - 3);
   let client: ControlClient | null = null;
   const runs: RelayRun[] = [];

@@ -10,13 +10,13 @@
  * run.cpuS; // the server's CPU seconds from the first play request until the last job ended
  * ```
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { freeUdpPort } from "../tests/helpers/ports.ts";
 import type { BenchContext } from "./context.ts";
 import { serveMediaDirWith } from "./fixtures.ts";
 import { BUN, CLK_TCK, processTicks, vmRssBytes } from "./processes.ts";
-import { type ServeBench, startServeBench } from "./serve_bench.ts";
+import { type ServeBench, startServeBench, writeServeConfig } from "./serve_bench.ts";
 
 /** What a sender run cost: CPU over its whole run, and its memory above an idle baseline. */
 export interface SenderRun {
@@ -53,18 +53,7 @@ export async function serveJobs(ctx: BenchContext, input: string, destinations: 
   try {
     const controlPort = await freeUdpPort();
     const configPath = join(dir, "pacer.toml");
-    writeFileSync(
-      configPath,
-      [
-        `control = "127.0.0.1:${controlPort}"`,
-        `media_root = "${media}"`,
-        `allow_destinations = ${JSON.stringify(allow)}`,
-        "[limits]",
-        `max_jobs = ${destinations.length}`,
-        "requests_per_second = 1000000",
-        "request_burst = 1000000",
-      ].join("\n") + "\n",
-    );
+    writeServeConfig(configPath, { controlPort, media, maxJobs: destinations.length, settings: [`allow_destinations = ${JSON.stringify(allow)}`] });
     bench = await startServeBench(ctx, configPath, 0, serveArgs, exec);
     const { server } = bench;
     rssBefore = rssPeak = vmRssBytes(server.pid);

@@ -8,6 +8,7 @@
  * try { … bench.sinkPorts … } finally { await bench.close(); }
  * ```
  */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ControlClient } from "../client/control_client.ts";
 import { DEFAULT_INTAKE } from "../server/control_intake.ts";
@@ -66,6 +67,25 @@ export async function startServeBench(ctx: BenchContext, configPath: string, sin
     await close();
     throw e;
   }
+}
+
+/**
+ * Writes a `pacer serve` config at `path`: control on 127.0.0.1:`controlPort`, media from `media`,
+ * up to `maxJobs` jobs, and request limits that never throttle the bench's own requests.
+ * `settings` join the top table (http, key_file, allow_destinations); `tables` follow ([[live]]).
+ */
+export function writeServeConfig(path: string, o: { controlPort: number; media: string; maxJobs: number; settings?: string[]; tables?: string[] }): void {
+  const lines = [
+    `control = "127.0.0.1:${o.controlPort}"`,
+    `media_root = "${o.media}"`,
+    ...(o.settings ?? []),
+    "[limits]",
+    `max_jobs = ${o.maxJobs}`,
+    "requests_per_second = 1000000",
+    "request_burst = 1000000",
+    ...(o.tables ?? []),
+  ];
+  writeFileSync(path, lines.join("\n") + "\n");
 }
 
 /** One persistent job per destination, `PLAY_CONCURRENCY` requests at a time; their ids. */

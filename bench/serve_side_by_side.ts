@@ -14,13 +14,12 @@
  * # pacer_before 0.0532  pacer_after 0.0512   (CPU s per stream-minute)
  * ```
  */
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ControlClient } from "../client/control_client.ts";
 import { serveMediaDir } from "./fixtures.ts";
 import { BUN, CLK_TCK, processTicks, terminate, waitForLog } from "./processes.ts";
-import { startJobs } from "./serve_bench.ts";
+import { startJobs, writeServeConfig } from "./serve_bench.ts";
 import { makeWire, WIRE_HOST } from "./wire.ts";
 
 const BITRATE = 1_500_000;
@@ -60,15 +59,7 @@ try {
   for (const [k, bin] of positionals.entries()) {
     const port = FIRST_CONTROL_PORT + k;
     const config = join(dir, `pacer-${k}.toml`);
-    writeFileSync(config, [
-      `control = "127.0.0.1:${port}"`,
-      `media_root = "${media}"`,
-      `allow_destinations = ["${WIRE_HOST}/32"]`,
-      "[limits]",
-      `max_jobs = ${jobs}`,
-      "requests_per_second = 1000000",
-      "request_burst = 1000000",
-    ].join("\n") + "\n");
+    writeServeConfig(config, { controlPort: port, media, maxJobs: jobs, settings: [`allow_destinations = ["${WIRE_HOST}/32"]`] });
     const proc = Bun.spawn([...wire.exec, bin, "serve", "--config", config], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     servers.push({ name: bin.split("/").pop()!, proc });
     await waitForLog(proc.stderr, "pacer: serving", 10_000);

@@ -45,17 +45,17 @@ export interface ByteClock {
   stretchAt?(offset: number, into: ClockStretch): void;
 }
 
+/** A straight line through (`from`, `base`) at `rate` units of offset per unit of time: the one formula every clock and stretch times a byte by. */
+function lineAt(base: number, from: number, rate: number, offset: number): number {
+  return base + (offset - from) / rate;
+}
+
 /**
  * A straight stretch of a byte clock, [from, to): time(o) = (base + (o - from) / rate) / divisor,
  * the very arithmetic of the clock's own timeAt, so a reader that keeps one gets the same µs
  * without looking at the clock (or its time line's arrays) for every unit. A destination's reader
  * sends several datagrams within one stretch (PCRs come every 20 to 40 ms).
  */
-/** A straight line through (`from`, `base`) at `rate` units of offset per unit of time: the one formula every clock and stretch times a byte by. */
-function lineAt(base: number, from: number, rate: number, offset: number): number {
-  return base + (offset - from) / rate;
-}
-
 export class ClockStretch {
   from = 0;
   to = 0;
