@@ -15,7 +15,8 @@
 import type { Backend, UnitTiming } from "../backends/backend.ts";
 import { PacedSchedule } from "../scheduler/paced_schedule.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
-import { SendPacing } from "../scheduler/send_pacing.ts";
+import { takeSendPacing } from "../scheduler/pacing_blocks.ts";
+import type { SendPacing } from "../scheduler/send_pacing.ts";
 import type { ReadAheadBuffer } from "./read_ahead.ts";
 import type { UnitReader } from "./unit_reader.ts";
 
@@ -90,7 +91,7 @@ export class Destination {
   /** When the next unit is due (scheduler time); its send event fires the backend's `leadUs` earlier. */
   private dueUs = 0;
   /** Gaps between sends and the largest burst, from the send events' own `now` (send_pacing.ts). */
-  private readonly ownPacing = new SendPacing();
+  private readonly ownPacing = takeSendPacing();
   /** Where the current stretch of the timeline began: the lead sent at once before it is not pacing. */
   private segmentStartUs = 0;
 

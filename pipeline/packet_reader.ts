@@ -113,7 +113,7 @@ export class PacketReader implements UnitReader {
   mediaUs(): number {
     const at = this.cursor;
     const stretch = this.stretch;
-    if (!stretch.holds(at)) this.clock.stretchAt?.(at, stretch);
+    if (!stretch.holds(at) && !stretch.moveOn(at)) this.clock.stretchAt?.(at, stretch);
     return stretch.holds(at) ? stretch.timeAt(at) : this.clock.timeAt(at);
   }
 

@@ -50,11 +50,19 @@ function lineAt(base: number, from: number, rate: number, offset: number): numbe
   return base + (offset - from) / rate;
 }
 
+/** Segments a stretch keeps beyond its own (see ClockStretch.moveOn). */
+const STRETCH_AHEAD = 8;
+
 /**
  * A straight stretch of a byte clock, [from, to): time(o) = (base + (o - from) / rate) / divisor,
  * the very arithmetic of the clock's own timeAt, so a reader that keeps one gets the same µs
  * without looking at the clock (or its time line's arrays) for every unit. A destination's reader
  * sends several datagrams within one stretch (PCRs come every 20 to 40 ms).
+ *
+ * It also keeps the next few segments of the line after it, which nothing later changes either:
+ * a reader moves on to them without the clock, which it then asks once every STRETCH_AHEAD + 1
+ * segments rather than at each (the clock, its line and its arrays are a chain of cold objects
+ * for a server's thousand jobs: README, "Scale").
  */
 export class ClockStretch {
   from = 0;
@@ -64,6 +72,10 @@ export class ClockStretch {
   divisor = 1;
   /** Which of its time line's anchors it starts at, counted from the line's first ever: the next is looked at first. */
   anchor = -1;
+  /** The segments after it: [to, base, rate] each, from `from` = the one before's `to`. */
+  private readonly ahead = new Float64Array(STRETCH_AHEAD * 3);
+  private aheadKept = 0;
+  private aheadNext = 0;
 
   holds(offset: number): boolean {
     return offset >= this.from && offset < this.to;
@@ -79,11 +91,40 @@ export class ClockStretch {
     this.base = base;
     this.rate = rate;
     this.divisor = divisor;
+    this.aheadKept = this.aheadNext = 0;
+  }
+
+  /** Room for the segments after this one (the clock fills them: keepAhead). */
+  get aheadRoom(): number {
+    return STRETCH_AHEAD;
+  }
+
+  /** Keeps the segment after the ones kept so far: up to `to`, from `base` at `rate`. */
+  keepAhead(to: number, base: number, rate: number): void {
+    const i = this.aheadKept++ * 3;
+    this.ahead[i] = to;
+    this.ahead[i + 1] = base;
+    this.ahead[i + 2] = rate;
+  }
+
+  /** Moves on through the segments kept ahead to the one that holds `offset`: false when none does. */
+  moveOn(offset: number): boolean {
+    const ahead = this.ahead;
+    while (offset >= this.to && this.aheadNext < this.aheadKept) {
+      const i = this.aheadNext++ * 3;
+      this.from = this.to;
+      this.to = ahead[i]!;
+      this.base = ahead[i + 1]!;
+      this.rate = ahead[i + 2]!;
+      this.anchor++;
+    }
+    return this.holds(offset);
   }
 
   clear(): void {
     this.to = this.from;
     this.anchor = -1;
+    this.aheadKept = this.aheadNext = 0;
   }
 }
 
@@ -319,6 +360,8 @@ export class ClockTimeline {
     const a = this.ring(k);
     into.set(this.offsets[a], this.offsets[this.ring(k + 1)], this.ticks[a], this.segmentRate(k), divisor);
     into.anchor = this.dropped + k;
+    const until = Math.min(last, k + 1 + into.aheadRoom);
+    for (let j = k + 1; j < until; j++) into.keepAhead(this.offsets[this.ring(j + 1)], this.ticks[this.ring(j)], this.segmentRate(j));
   }
 
   /** Drops anchors no longer needed for offsets ≥ belowOffset. */

@@ -57,32 +57,49 @@ export interface SendPacingSummary {
   accuracy_us: QuantileSummary;
 }
 
+/**
+ * Memory that many destinations' pacing blocks share, each at its own offset (PacingBlocks): the
+ * views are the same objects for all of them, so a send finds them in cache and goes straight to
+ * its block, where views of its own were two more cold objects a send (README, "Scale").
+ */
+export interface PacingMemory {
+  readonly doubles: Float64Array;
+  readonly buckets: Uint32Array;
+}
+
 export class SendPacing {
   /** Bytes of the memory one keeps (see the constructor). */
   static readonly BYTES = DOUBLES * 8 + 2 * LogHistogram.BUCKETS * 4;
   private readonly doubles: Float64Array;
   private readonly buckets: Uint32Array;
+  /** Its block in them: the index of its first double, and of its first 32-bit word. */
+  private readonly d0: number;
+  private readonly w0: number;
   private readonly gaps: LogHistogram;
   /** |send time - due time|: the stream's clock line (PCR, SCR or sample clock) as the schedule placed it. */
   readonly accuracy: LogHistogram;
 
   /**
    * In `memory` (SendPacing.BYTES of it): a SharedArrayBuffer lets the thread that sends record
-   * and another read (a sender thread's destination, read by the main thread's status).
+   * and another read (a sender thread's destination, read by the main thread's status). Or in a
+   * block of shared views at byte `at` (a multiple of 8; PacingBlocks).
    */
-  constructor(memory: ArrayBufferLike = new ArrayBuffer(SendPacing.BYTES)) {
-    this.doubles = new Float64Array(memory, 0, DOUBLES);
-    this.buckets = new Uint32Array(memory, 0, SendPacing.BYTES / 4);
-    this.gaps = new LogHistogram(this.doubles, GAPS, this.buckets, GAP_BUCKETS);
-    this.accuracy = new LogHistogram(this.doubles, ACCURACY, this.buckets, ACCURACY_BUCKETS);
+  constructor(memory: ArrayBufferLike | PacingMemory = new ArrayBuffer(SendPacing.BYTES), at = 0) {
+    const views = "doubles" in memory ? memory : { doubles: new Float64Array(memory, 0, DOUBLES), buckets: new Uint32Array(memory, 0, SendPacing.BYTES / 4) };
+    this.doubles = views.doubles;
+    this.buckets = views.buckets;
+    this.d0 = at / 8;
+    this.w0 = at / 4;
+    this.gaps = new LogHistogram(this.doubles, this.d0 + GAPS, this.buckets, this.w0 + GAP_BUCKETS);
+    this.accuracy = new LogHistogram(this.doubles, this.d0 + ACCURACY, this.buckets, this.w0 + ACCURACY_BUCKETS);
   }
 
   get sends(): number {
-    return this.doubles[SENDS]!;
+    return this.doubles[this.d0 + SENDS]!;
   }
 
   get largestBurst(): number {
-    return this.doubles[BURST]!;
+    return this.doubles[this.d0 + BURST]!;
   }
 
   get maxGapUs(): number {
@@ -93,32 +110,35 @@ export class SendPacing {
   record(nowUs: number, dueUs = nowUs): void {
     const d = this.doubles;
     const buckets = this.buckets;
-    d[SENDS]!++;
-    histogramAdd(d, ACCURACY, buckets, ACCURACY_BUCKETS, Math.abs(nowUs - dueUs));
-    const last = d[LAST]! - 1;
-    if (last >= 0) histogramAdd(d, GAPS, buckets, GAP_BUCKETS, nowUs - last);
-    d[LAST] = nowUs + 1;
+    const o = this.d0;
+    const w = this.w0;
+    d[o + SENDS]!++;
+    histogramAdd(d, o + ACCURACY, buckets, w + ACCURACY_BUCKETS, Math.abs(nowUs - dueUs));
+    const last = d[o + LAST]! - 1;
+    if (last >= 0) histogramAdd(d, o + GAPS, buckets, w + GAP_BUCKETS, nowUs - last);
+    d[o + LAST] = nowUs + 1;
     // Counts kept as doubles, worked on as int32s (a double's % is a slow one).
-    let head = d[HEAD]! | 0;
-    let tail = d[TAIL]! | 0;
-    d[RING + (head & (BURST_RING - 1))] = nowUs;
+    let head = d[o + HEAD]! | 0;
+    let tail = d[o + TAIL]! | 0;
+    const ring = o + RING;
+    d[ring + (head & (BURST_RING - 1))] = nowUs;
     head++;
-    while (head - tail > BURST_RING || d[RING + (tail & (BURST_RING - 1))]! <= nowUs - BURST_WINDOW_US) tail++;
-    if (head - tail > d[BURST]!) d[BURST] = head - tail;
+    while (head - tail > BURST_RING || d[ring + (tail & (BURST_RING - 1))]! <= nowUs - BURST_WINDOW_US) tail++;
+    if (head - tail > d[o + BURST]!) d[o + BURST] = head - tail;
     // Kept far from int32's end (a multiple of the ring off both: the same slots).
     if (tail >= RING_REBASE) {
       head -= RING_REBASE;
       tail -= RING_REBASE;
     }
-    d[HEAD] = head;
-    d[TAIL] = tail;
+    d[o + HEAD] = head;
+    d[o + TAIL] = tail;
   }
 
   /** The next send follows a gap or a pause, not the pace: neither its gap nor a burst across it counts. */
   restart(): void {
     const d = this.doubles;
-    d[LAST] = 0;
-    d[TAIL] = d[HEAD]!;
+    d[this.d0 + LAST] = 0;
+    d[this.d0 + TAIL] = d[this.d0 + HEAD]!;
   }
 
   /** The gap below which a fraction `q` of gaps fall, µs. */

@@ -6,6 +6,7 @@
  */
 import { expect, test } from "bun:test";
 import fc from "fast-check";
+import { takeSendPacing } from "../../scheduler/pacing_blocks.ts";
 import { SendPacing } from "../../scheduler/send_pacing.ts";
 
 test("even 1 ms sends: gaps of 1000 µs, bursts of 1", () => {
@@ -104,5 +105,30 @@ test("property: with restarts anywhere, the gaps counted are exactly those withi
       }
       expect(p.accuracy.count).toBe(steps.length + 1);
     }),
+  );
+});
+
+test("property: blocks that share one buffer (takeSendPacing) each count as a pacing of its own memory does", () => {
+  fc.assert(
+    fc.property(fc.array(fc.array(fc.record({ gap: fc.integer({ min: 0, max: 20_000 }), late: fc.integer({ min: -300, max: 3000 }), restart: fc.boolean() }), { maxLength: 40 }), { minLength: 1, maxLength: 150 }), (streams) => {
+      // More streams than a buffer holds (64), sends interleaved across them as a scheduler's are.
+      const shared = streams.map(() => takeSendPacing());
+      const own = streams.map(() => new SendPacing());
+      const times = streams.map(() => 0);
+      const longest = Math.max(...streams.map((s) => s.length));
+      for (let i = 0; i < longest; i++) {
+        streams.forEach((steps, s) => {
+          const step = steps[i];
+          if (!step) return;
+          times[s]! += step.gap;
+          for (const p of [shared[s]!, own[s]!]) {
+            if (step.restart) p.restart();
+            p.record(times[s]!, times[s]! - step.late);
+          }
+        });
+      }
+      shared.forEach((p, s) => expect(p.summary()).toEqual(own[s]!.summary()));
+    }),
+    { numRuns: 30 },
   );
 });
