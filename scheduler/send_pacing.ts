@@ -58,7 +58,7 @@ export interface SendPacingSummary {
 }
 
 /**
- * Memory that many destinations' pacing blocks share, each at its own offset (PacingBlocks): the
+ * Memory that many destinations' pacing blocks share, each at its own offset (pacing_blocks.ts): the
  * views are the same objects for all of them, so a send finds them in cache and goes straight to
  * its block, where views of its own were two more cold objects a send (README, "Scale").
  */
@@ -80,16 +80,17 @@ export class SendPacing {
   readonly accuracy: LogHistogram;
 
   /**
-   * In `memory` (SendPacing.BYTES of it): a SharedArrayBuffer lets the thread that sends record
-   * and another read (a sender thread's destination, read by the main thread's status). Or in a
-   * block of shared views at byte `at` (a multiple of 8; PacingBlocks).
+   * In SendPacing.BYTES of `memory` from byte `at` (a multiple of 8): a SharedArrayBuffer lets
+   * the thread that sends record and another read (a sender thread's destination, read by the
+   * main thread's status). Or in shared views, at byte `at` of them (pacing_blocks.ts).
    */
   constructor(memory: ArrayBufferLike | PacingMemory = new ArrayBuffer(SendPacing.BYTES), at = 0) {
-    const views = "doubles" in memory ? memory : { doubles: new Float64Array(memory, 0, DOUBLES), buckets: new Uint32Array(memory, 0, SendPacing.BYTES / 4) };
-    this.doubles = views.doubles;
-    this.buckets = views.buckets;
-    this.d0 = at / 8;
-    this.w0 = at / 4;
+    const shared = "doubles" in memory;
+    this.doubles = shared ? memory.doubles : new Float64Array(memory, at, DOUBLES);
+    this.buckets = shared ? memory.buckets : new Uint32Array(memory, at, SendPacing.BYTES / 4);
+    // Views of its own start at its block; shared ones at the buffer's start.
+    this.d0 = shared ? at / 8 : 0;
+    this.w0 = shared ? at / 4 : 0;
     this.gaps = new LogHistogram(this.doubles, this.d0 + GAPS, this.buckets, this.w0 + GAP_BUCKETS);
     this.accuracy = new LogHistogram(this.doubles, this.d0 + ACCURACY, this.buckets, this.w0 + ACCURACY_BUCKETS);
   }
