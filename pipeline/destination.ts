@@ -94,6 +94,8 @@ export class Destination {
   private readonly ownPacing = takeSendPacing();
   /** Where the current stretch of the timeline began: the lead sent at once before it is not pacing. */
   private segmentStartUs = 0;
+  /** When the last unit its backend took is due: one with a lead (a sender thread) may hold it yet. */
+  private takenDueUs = -Infinity;
 
   constructor(
     private readonly host: DestinationHost,
@@ -170,8 +172,9 @@ export class Destination {
     // A listener's skip on an output placed by its timestamps: its clock held (no time passed),
     // so its schedule goes on, and the next input's first unit goes when the one it replaces was due.
     if (!lost && this.began && !this.backend.pushesBack) return this.newStretch(now);
-    this.restart(now);
-    this.sendAt(now, now);
+    const at = this.resumeAt(now);
+    this.restart(at);
+    this.sendAt(at, now);
   }
 
   /** The end of the stream passed long ago and this output is still behind: what it has not taken is lost. */
@@ -246,6 +249,7 @@ export class Destination {
     if (taken > 0) {
       this.marker = false;
       this.began = true;
+      this.takenDueUs = deadline;
       // A backend that measures its own (a sender thread, on the wire) needs no second count here.
       if (deadline >= this.segmentStartUs && this.backend.pacing === undefined) this.ownPacing.record(now, deadline);
     }
@@ -281,8 +285,18 @@ export class Destination {
     this.gaps++;
     this.reader.skipGap(now - this.starvedAt);
     this.marker = true;
-    this.restart(now);
-    this.dueUs = now;
+    const at = this.resumeAt(now);
+    this.restart(at);
+    this.dueUs = at;
+  }
+
+  /**
+   * When a new stretch of the schedule may begin: now, but never before a unit the backend already
+   * took is due. A sender thread holds what it was handed over (up to its lead) and sends earliest
+   * due first: a unit due before those would leave before them, out of order.
+   */
+  private resumeAt(now: number): number {
+    return Math.max(now, this.takenDueUs);
   }
 
   /**
