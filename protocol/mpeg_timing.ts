@@ -94,11 +94,6 @@ export class ClockStretch {
     this.aheadKept = this.aheadNext = 0;
   }
 
-  /** Room for the segments after this one (the clock fills them: keepAhead). */
-  get aheadRoom(): number {
-    return STRETCH_AHEAD;
-  }
-
   /** Keeps the segment after the ones kept so far: up to `to`, from `base` at `rate`. */
   keepAhead(to: number, base: number, rate: number): void {
     const i = this.aheadKept++ * 3;
@@ -360,7 +355,7 @@ export class ClockTimeline {
     const a = this.ring(k);
     into.set(this.offsets[a], this.offsets[this.ring(k + 1)], this.ticks[a], this.segmentRate(k), divisor);
     into.anchor = this.dropped + k;
-    const until = Math.min(last, k + 1 + into.aheadRoom);
+    const until = Math.min(last, k + 1 + STRETCH_AHEAD);
     for (let j = k + 1; j < until; j++) into.keepAhead(this.offsets[this.ring(j + 1)], this.ticks[this.ring(j)], this.segmentRate(j));
   }
 

@@ -8,8 +8,6 @@
 import { describe, expect, test } from "bun:test";
 import { PassThrough } from "node:stream";
 import "../../backends/all.ts";
-import { type Backend, newCounters } from "../../backends/backend.ts";
-import { registerBackend } from "../../backends/registry.ts";
 import { silentLogger } from "../../foundation/log.ts";
 import { DEFAULT_CHUNK_BYTES, Job } from "../../pipeline/job.ts";
 import { TS_SIZE } from "../../protocol/mpegts.ts";
@@ -18,31 +16,16 @@ import { Scheduler } from "../../scheduler/scheduler.ts";
 import { openStreamInput } from "../../sources/open_input.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { recordingOutput } from "../helpers/recording_output.ts";
 
 const UNIT = 7 * TS_SIZE;
 const RATE = 1_500_000;
 /** One unit's time at RATE, µs. */
 const UNIT_US = (UNIT * 8 * 1e6) / RATE;
 
-const sent: Buffer[] = [];
-registerBackend({
-  scheme: "keep-units",
-  summary: "keep-units:  a stand-in datagram output for tests",
-  async create(target: string): Promise<Backend> {
-    const counters = newCounters();
-    return {
-      label: target,
-      unitBytes: UNIT,
-      aheadUs: 0,
-      counters,
-      send(unit) {
-        sent.push(Buffer.from(unit));
-        return unit.length;
-      },
-      async close() {},
-    };
-  },
-});
+const taken = recordingOutput("keep-units", { unitBytes: UNIT });
+/** The bytes of each unit the output took, in order. */
+const sent = () => taken.map((t) => t.bytes);
 
 /** Runs the manual clock to `until` in steps of `stepUs`, writing the next piece of `pieces` before each. */
 async function feedAndRun(scheduler: Scheduler, pipe: PassThrough, pieces: Buffer[], until: number, stepUs: number): Promise<void> {
@@ -56,7 +39,7 @@ async function feedAndRun(scheduler: Scheduler, pipe: PassThrough, pieces: Buffe
 
 describe("a live input's loads", () => {
   test("with a second waiting beyond the read-ahead, one unit arriving at a time: a chunk per load, not a load per arrival; every byte sent once, in order", async () => {
-    sent.length = 0;
+    taken.length = 0;
     const stream = Buffer.from(makeCbrTs({ bitrate: RATE, duration: 4 }));
     // Two seconds: more than the job's read-ahead holds (a chunk and a load mark, about a second).
     const backlog = 2 * Math.floor(RATE / 8 / UNIT) * UNIT;
@@ -72,18 +55,18 @@ describe("a live input's loads", () => {
     // Two seconds: one unit arrives as one is sent, so the input stays a second ahead throughout.
     await feedAndRun(scheduler, pipe, pieces, scheduler.now() + 2_000_000, UNIT_US);
     const loads = scheduler.lateness("load").count;
-    const sentBytes = sent.reduce((n, s) => n + s.length, 0);
+    const sentBytes = sent().reduce((n, s) => n + s.length, 0);
     expect(sentBytes).toBeGreaterThan(RATE / 8); // more than a second went out
     expect(arrivals - pieces.length).toBeGreaterThan(250); // units that arrived meanwhile
     // Each load took a whole chunk; a load per arrival would be 250 and more.
     expect(loads).toBeLessThanOrEqual(Math.ceil(sentBytes / DEFAULT_CHUNK_BYTES) + 3);
-    expect(Buffer.concat(sent).equals(stream.subarray(0, sentBytes))).toBe(true);
+    expect(Buffer.concat(sent()).equals(stream.subarray(0, sentBytes))).toBe(true);
     pipe.end();
     await job.stop();
   });
 
   test("run dry, a job loads what arrives at once: a unit arriving late goes out as soon as it is in", async () => {
-    sent.length = 0;
+    taken.length = 0;
     const stream = Buffer.from(makeCbrTs({ bitrate: RATE, duration: 1 }));
     const pipe = new PassThrough();
     const first = 20 * UNIT;
@@ -95,11 +78,11 @@ describe("a live input's loads", () => {
     const start = scheduler.now();
     // Twenty units last 140 ms; at 300 ms the output has long been starving.
     await feedAndRun(scheduler, pipe, [], start + 300_000, 1_000);
-    expect(sent.length).toBe(20);
+    expect(sent().length).toBe(20);
     pipe.write(stream.subarray(first, first + UNIT));
     await feedAndRun(scheduler, pipe, [], start + 306_000, 1_000);
-    expect(sent.length).toBe(21);
-    expect(sent[20]!.equals(stream.subarray(first, first + UNIT))).toBe(true);
+    expect(sent().length).toBe(21);
+    expect(sent()[20]!.equals(stream.subarray(first, first + UNIT))).toBe(true);
     pipe.end();
     await job.stop();
   });

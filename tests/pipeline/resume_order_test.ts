@@ -8,8 +8,6 @@
 import { expect, test } from "bun:test";
 import { PassThrough } from "node:stream";
 import "../../backends/all.ts";
-import { type Backend, newCounters } from "../../backends/backend.ts";
-import { registerBackend } from "../../backends/registry.ts";
 import { silentLogger } from "../../foundation/log.ts";
 import { Job } from "../../pipeline/job.ts";
 import { TS_SIZE } from "../../protocol/mpegts.ts";
@@ -18,29 +16,11 @@ import { Scheduler } from "../../scheduler/scheduler.ts";
 import { openStreamInput } from "../../sources/open_input.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { recordingOutput } from "../helpers/recording_output.ts";
 
 const UNIT = 7 * TS_SIZE;
 const LEAD_US = 20_000;
-const handed: { dueUs: number; bytes: Buffer }[] = [];
-
-registerBackend({
-  scheme: "lead-20ms",
-  summary: "lead-20ms:  a stand-in output that takes units 20 ms ahead, for tests",
-  async create(target: string): Promise<Backend> {
-    return {
-      label: target,
-      unitBytes: UNIT,
-      aheadUs: 0,
-      leadUs: LEAD_US,
-      counters: newCounters(),
-      send(unit, timing) {
-        handed.push({ dueUs: timing.dueUs, bytes: Buffer.from(unit) });
-        return unit.length;
-      },
-      async close() {},
-    };
-  },
-});
+const handed = recordingOutput("lead-20ms", { unitBytes: UNIT, leadUs: LEAD_US });
 
 async function runTo(scheduler: Scheduler, until: number): Promise<void> {
   while (scheduler.now() < until) {
