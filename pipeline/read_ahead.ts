@@ -68,6 +68,17 @@ export class ReadAheadBuffer {
     return [position, Math.min(this.free, this.capacity - position)];
   }
 
+  /**
+   * Faults in the pages the next `length` bytes loaded will take (on over the ring's end, and
+   * never into what it holds), so that the loads that write them find them mapped.
+   */
+  prefault(length: number): void {
+    const position = this.positionOf(this.end);
+    const n = Math.min(length, this.free);
+    this.data.fill(0, position, Math.min(this.capacity, position + n));
+    if (position + n > this.capacity) this.data.fill(0, 0, position + n - this.capacity);
+  }
+
   /** Records `n` bytes written at the writable region. */
   commit(n: number): void {
     this.end += n;

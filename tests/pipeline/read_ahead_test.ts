@@ -48,4 +48,18 @@ describe("the read-ahead buffer", () => {
     shared.releaseBelow(2 ** 32 + 100);
     expect([shared.holds(100), shared.holds(2 ** 32 + 100), shared.holds(99), shared.holds((2 ** 32 + 99) >>> 0)]).toEqual([true, true, false, false]);
   });
+  test("prefault clears only the room the next loads take, on over the ring's end, never a byte it holds", () => {
+    const ring = new ReadAheadBuffer(1000);
+    ring.reset(700);
+    ring.data.fill(0xee);
+    ring.prefault(500); // positions 700..999, then 0..199
+    expect(ring.data.subarray(700).every((b) => b === 0)).toBe(true);
+    expect(ring.data.subarray(0, 200).every((b) => b === 0)).toBe(true);
+    expect(ring.data.subarray(200, 700).every((b) => b === 0xee)).toBe(true);
+    expect(load(ring, 600)).toBe(300);
+    ring.data.fill(0xee, 300, 700);
+    ring.prefault(5000); // only the 700 bytes of room: 0..699, none of the 300 held at 700..999
+    expect(ring.data.subarray(0, 700).every((b) => b === 0)).toBe(true);
+    expect(ring.data.subarray(700).every((b, i) => b === ((700 + i) & 0xff))).toBe(true);
+  });
 });
