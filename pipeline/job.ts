@@ -95,6 +95,27 @@ const MIN_HAND_OVER_HOLD_BYTES = 16 * 1024;
  * this would come too often to keep the job's other outputs fed (at 20 Mbit/s, 13 ms of stream).
  */
 const LOAD_ROOM_MIN = 32 * 1024;
+/**
+ * Jobs that start together (a live channel's, waiting out its latency; a schedule's) would load
+ * together for ever: each reads a chunk whenever its outputs reach the load mark, at the same rate
+ * from the same moment. A hundred 20 Mbit/s live jobs read 12.8 MB at once every 52 ms, and each
+ * time every stream's sends waited behind it (measured: the residual's p90 1.0-1.8 ms in the half
+ * of that period after it, 0.2-0.3 in the other). So a job's first load reads a share of a load
+ * mark more than a chunk, each job's share a golden-ratio step from the last's on its loop: as far
+ * from those before as it can be, so any number of jobs started together load spread over the
+ * period.
+ */
+const GOLDEN_STEP = (Math.sqrt(5) - 1) / 2;
+/** Jobs made so far on each scheduler: jobs on one loop are the ones whose loads must not meet. */
+const jobsMade = new WeakMap<Scheduler, number>();
+
+/** The next job's share of a load mark on `scheduler`, in [0, 1): 0 for its first (see GOLDEN_STEP). */
+function nextLoadPhase(scheduler: Scheduler): number {
+  const made = jobsMade.get(scheduler) ?? 0;
+  jobsMade.set(scheduler, made + 1);
+  return (made * GOLDEN_STEP) % 1;
+}
+
 /** The lag room when the stream's rate is not known yet, in chunks. */
 const LAG_CHUNKS_UNKNOWN_RATE = 4;
 /**
@@ -167,6 +188,8 @@ export class Job implements DestinationHost, PacketInput {
   private handOverHold = 0;
   /** The leading output is short of data below this many bytes ahead (half the load mark, at least a unit): see keepingHandOvers. */
   private urgentBytes = 0;
+  /** What the first load that finds input reads beyond a chunk: this job's place in the load period (nextLoadPhase). */
+  private firstLoadExtra = 0;
   private readonly bytesPerSecond: number;
   readonly skips = new SkipRanges();
   private garbageRuns = 0;
@@ -291,6 +314,7 @@ export class Job implements DestinationHost, PacketInput {
     }
     this.loadMark = Math.max(this.loadMark, largest);
     this.urgentBytes = Math.max(Math.ceil(this.loadMark / 2), largest);
+    this.firstLoadExtra = Math.floor(nextLoadPhase(this.scheduler) * this.loadMark);
     // Made here, once: a buffer made before and thrown away costs a server of a thousand jobs
     // its touched pages (23 MiB at 1000) until a collection.
     this.ring = this.newRing();
@@ -387,13 +411,14 @@ export class Job implements DestinationHost, PacketInput {
     }
     let loaded = 0;
     this.awaitingInput = false;
-    while (loaded < this.chunkBytes) {
+    const wanted = this.chunkBytes + this.firstLoadExtra;
+    while (loaded < wanted) {
       const [position, room] = this.ring.writableRegion();
       if (room === 0) break;
       let n: number;
       const inputBefore = source.inputIndex;
       try {
-        n = source.read(this.ring.data, position, Math.min(room, this.chunkBytes - loaded));
+        n = source.read(this.ring.data, position, Math.min(room, wanted - loaded));
       } catch (error) {
         this.failInput(error as Error);
         return;
@@ -421,6 +446,7 @@ export class Job implements DestinationHost, PacketInput {
       this.bytesSinceRewind += n;
       loaded += n;
     }
+    if (loaded > 0) this.firstLoadExtra = 0;
     // Only news wakes a starving destination: waking it for nothing would have it ask for another
     // load at once, and the two would chase each other without time passing.
     if (loaded > 0 || this.inputEnded) for (const d of this.destinations) d.wake();
