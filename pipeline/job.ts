@@ -100,10 +100,11 @@ const LOAD_ROOM_MIN = 32 * 1024;
  * together for ever: each reads a chunk whenever its outputs reach the load mark, at the same rate
  * from the same moment. A hundred 20 Mbit/s live jobs read 12.8 MB at once every 52 ms, and each
  * time every stream's sends waited behind it (measured: the residual's p90 1.0-1.8 ms in the half
- * of that period after it, 0.2-0.3 in the other). So a job's first load reads a share of a load
- * mark more than a chunk, each job's share a golden-ratio step from the last's on its loop: as far
- * from those before as it can be, so any number of jobs started together load spread over the
- * period.
+ * of that period after it, 0.2-0.3 in the other). So a job's first load, and its first after its
+ * input ran dry, reads a share of a load mark more than a chunk, each job's share a golden-ratio
+ * step from the last's on its loop: as far from those before as it can be, so any number of jobs
+ * started together load spread over a load mark's time (the whole period where the mark is a
+ * chunk, as at 20 Mbit/s; half of it at 1.5 Mbit/s).
  */
 const GOLDEN_STEP = (Math.sqrt(5) - 1) / 2;
 /** Jobs made so far on each scheduler: jobs on one loop are the ones whose loads must not meet. */
@@ -188,8 +189,10 @@ export class Job implements DestinationHost, PacketInput {
   private handOverHold = 0;
   /** The leading output is short of data below this many bytes ahead (half the load mark, at least a unit): see keepingHandOvers. */
   private urgentBytes = 0;
-  /** What the first load that finds input reads beyond a chunk: this job's place in the load period (nextLoadPhase). */
-  private firstLoadExtra = 0;
+  /** This job's place in the load period: what a load reads beyond a chunk after a start or a dry spell (nextLoadPhase). */
+  private loadPhaseBytes = 0;
+  /** What the next load may read beyond a chunk: loadPhaseBytes until a load reads without running its input dry. */
+  private extraLoadBytes = 0;
   private readonly bytesPerSecond: number;
   readonly skips = new SkipRanges();
   private garbageRuns = 0;
@@ -314,7 +317,8 @@ export class Job implements DestinationHost, PacketInput {
     }
     this.loadMark = Math.max(this.loadMark, largest);
     this.urgentBytes = Math.max(Math.ceil(this.loadMark / 2), largest);
-    this.firstLoadExtra = Math.floor(nextLoadPhase(this.scheduler) * this.loadMark);
+    this.loadPhaseBytes = Math.floor(nextLoadPhase(this.scheduler) * this.loadMark);
+    this.extraLoadBytes = this.loadPhaseBytes;
     // Made here, once: a buffer made before and thrown away costs a server of a thousand jobs
     // its touched pages (23 MiB at 1000) until a collection.
     this.ring = this.newRing();
@@ -411,7 +415,7 @@ export class Job implements DestinationHost, PacketInput {
     }
     let loaded = 0;
     this.awaitingInput = false;
-    const wanted = this.chunkBytes + this.firstLoadExtra;
+    const wanted = this.chunkBytes + this.extraLoadBytes;
     while (loaded < wanted) {
       const [position, room] = this.ring.writableRegion();
       if (room === 0) break;
@@ -446,7 +450,9 @@ export class Job implements DestinationHost, PacketInput {
       this.bytesSinceRewind += n;
       loaded += n;
     }
-    if (loaded > 0) this.firstLoadExtra = 0;
+    // A live input that ran dry (a stall) sets its jobs off together again when it comes back.
+    if (this.awaitingInput) this.extraLoadBytes = this.loadPhaseBytes;
+    else if (loaded > 0) this.extraLoadBytes = 0;
     // Only news wakes a starving destination: waking it for nothing would have it ask for another
     // load at once, and the two would chase each other without time passing.
     if (loaded > 0 || this.inputEnded) for (const d of this.destinations) d.wake();
