@@ -189,10 +189,8 @@ export class Job implements DestinationHost, PacketInput {
   private handOverHold = 0;
   /** The leading output is short of data below this many bytes ahead (half the load mark, at least a unit): see keepingHandOvers. */
   private urgentBytes = 0;
-  /** This job's place in the load period: what a load reads beyond a chunk after a start or a dry spell (nextLoadPhase). */
+  /** This job's place in the load period: what its first load, and its first after a dry spell, reads beyond a chunk (nextLoadPhase). */
   private loadPhaseBytes = 0;
-  /** What the next load may read beyond a chunk: loadPhaseBytes until a load reads without running its input dry. */
-  private extraLoadBytes = 0;
   private readonly bytesPerSecond: number;
   readonly skips = new SkipRanges();
   private garbageRuns = 0;
@@ -206,8 +204,8 @@ export class Job implements DestinationHost, PacketInput {
   private resolveDone!: (r: JobResult) => void;
   private readonly loadTimer: Timer;
   /**
-   * The last load found the input dry (an async source gave 0 before a chunk was read): bytes
-   * arriving now are loaded at once. Otherwise arrivals wait for the outputs to reach the load
+   * The last load found the input dry (an async source gave 0 before a chunk was read), or none
+   * has run yet: bytes arriving now are loaded at once. Otherwise arrivals wait for the outputs to reach the load
    * mark, and a load then reads a whole chunk: a live channel's jobs, a latency behind its edge,
    * loaded at every arrival (measured: 100 jobs of 20 Mbit/s, 19,000 loads a second of 13 KB
    * each, against 1,900 of 128 KiB).
@@ -318,7 +316,6 @@ export class Job implements DestinationHost, PacketInput {
     this.loadMark = Math.max(this.loadMark, largest);
     this.urgentBytes = Math.max(Math.ceil(this.loadMark / 2), largest);
     this.loadPhaseBytes = Math.floor(nextLoadPhase(this.scheduler) * this.loadMark);
-    this.extraLoadBytes = this.loadPhaseBytes;
     // Made here, once: a buffer made before and thrown away costs a server of a thousand jobs
     // its touched pages (23 MiB at 1000) until a collection.
     this.ring = this.newRing();
@@ -414,8 +411,9 @@ export class Job implements DestinationHost, PacketInput {
       byteClock?.forget(lowest);
     }
     let loaded = 0;
+    // The first load, or the first since the input ran dry (a stall sets a live channel's jobs off together again).
+    const wanted = this.chunkBytes + (this.awaitingInput ? this.loadPhaseBytes : 0);
     this.awaitingInput = false;
-    const wanted = this.chunkBytes + this.extraLoadBytes;
     while (loaded < wanted) {
       const [position, room] = this.ring.writableRegion();
       if (room === 0) break;
@@ -450,9 +448,6 @@ export class Job implements DestinationHost, PacketInput {
       this.bytesSinceRewind += n;
       loaded += n;
     }
-    // A live input that ran dry (a stall) sets its jobs off together again when it comes back.
-    if (this.awaitingInput) this.extraLoadBytes = this.loadPhaseBytes;
-    else if (loaded > 0) this.extraLoadBytes = 0;
     // Only news wakes a starving destination: waking it for nothing would have it ask for another
     // load at once, and the two would chase each other without time passing.
     if (loaded > 0 || this.inputEnded) for (const d of this.destinations) d.wake();
