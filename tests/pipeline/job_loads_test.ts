@@ -17,6 +17,7 @@ import { openStreamInput } from "../../sources/open_input.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { recordingOutput } from "../helpers/recording_output.ts";
+import { runWithIo } from "../helpers/manual_run.ts";
 
 const UNIT = 7 * TS_SIZE;
 const RATE = 1_500_000;
@@ -27,15 +28,6 @@ const taken = recordingOutput("keep-units", { unitBytes: UNIT });
 /** The bytes of each unit the output took, in order. */
 const sent = () => taken.map((t) => t.bytes);
 
-/** Runs the manual clock to `until` in steps of `stepUs`, writing the next piece of `pieces` before each. */
-async function feedAndRun(scheduler: Scheduler, pipe: PassThrough, pieces: Buffer[], until: number, stepUs: number): Promise<void> {
-  while (scheduler.now() < until) {
-    const piece = pieces.shift();
-    if (piece) pipe.write(piece);
-    await Bun.sleep(0);
-    scheduler.runUntil(Math.min(until, scheduler.now() + stepUs));
-  }
-}
 
 describe("a live input's loads", () => {
   test("with a second waiting beyond the read-ahead, one unit arriving at a time: a chunk per load, not a load per arrival; every byte sent once, in order", async () => {
@@ -53,7 +45,10 @@ describe("a live input's loads", () => {
     const job = await Job.create({ input: opened.info, source: opened.source, byteClock: opened.byteClock, outputs: ["keep-units:"], scheduler, log: silentLogger });
     job.start();
     // Two seconds: one unit arrives as one is sent, so the input stays a second ahead throughout.
-    await feedAndRun(scheduler, pipe, pieces, scheduler.now() + 2_000_000, UNIT_US);
+    await runWithIo(scheduler, scheduler.now() + 2_000_000, UNIT_US, () => {
+      const piece = pieces.shift();
+      if (piece) pipe.write(piece);
+    });
     const loads = scheduler.lateness("load").count;
     const sentBytes = sent().reduce((n, s) => n + s.length, 0);
     expect(sentBytes).toBeGreaterThan(RATE / 8); // more than a second went out
@@ -77,10 +72,10 @@ describe("a live input's loads", () => {
     job.start();
     const start = scheduler.now();
     // Twenty units last 140 ms; at 300 ms the output has long been starving.
-    await feedAndRun(scheduler, pipe, [], start + 300_000, 1_000);
+    await runWithIo(scheduler, start + 300_000, 1_000);
     expect(sent().length).toBe(20);
     pipe.write(stream.subarray(first, first + UNIT));
-    await feedAndRun(scheduler, pipe, [], start + 306_000, 1_000);
+    await runWithIo(scheduler, start + 306_000, 1_000);
     expect(sent().length).toBe(21);
     expect(sent()[20]!.equals(stream.subarray(first, first + UNIT))).toBe(true);
     pipe.end();

@@ -21,6 +21,7 @@ import { openInput, openStreamInput } from "../../sources/open_input.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { recordingOutput } from "../helpers/recording_output.ts";
+import { runWithIo } from "../helpers/manual_run.ts";
 
 const JOBS = 8;
 const RATE = 1_500_000;
@@ -100,20 +101,14 @@ test("eight live jobs whose input stalled past their read-ahead load apart again
     noteLoads(opened.source, scheduler, at);
     jobs.push(await Job.create({ input: opened.info, source: opened.source, byteClock: opened.byteClock, outputs: [`keep-phase-${j}:`], scheduler, log: silentLogger }));
   }
-  const runTo = async (until: number) => {
-    while (scheduler.now() < until) {
-      await Bun.sleep(0);
-      scheduler.runUntil(Math.min(until, scheduler.now() + 5_000));
-    }
-  };
   for (const job of jobs) job.start();
   // Two seconds in hand, then nothing for three: every job runs dry and waits.
-  await runTo(scheduler.now() + 5_000_000);
+  await runWithIo(scheduler, scheduler.now() + 5_000_000, 5_000);
   for (const taken of outputs) taken.length = 0;
   // The rest arrives for all eight at one moment: they start again together.
   for (const pipe of pipes) pipe.write(stream.subarray(first));
   const resumed = scheduler.now();
-  await runTo(resumed + 4_000_000);
+  await runWithIo(scheduler, resumed + 4_000_000, 5_000);
   expect(closestLoads(loads, resumed + 1_000_000)).toBeGreaterThan(10_000);
   for (const taken of outputs) {
     const sent = Buffer.concat(taken.map((t) => t.bytes));

@@ -18,6 +18,7 @@ import { Scheduler } from "../../scheduler/scheduler.ts";
 import { openStreamInput } from "../../sources/open_input.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { runWithIo } from "../helpers/manual_run.ts";
 
 const UNIT = 7 * TS_SIZE;
 
@@ -51,13 +52,6 @@ registerBackend({
   },
 });
 
-/** Runs the manual clock to `until`, letting the pipe's reads land between steps. */
-async function runTo(scheduler: Scheduler, until: number): Promise<void> {
-  while (scheduler.now() < until) {
-    scheduler.runUntil(Math.min(until, scheduler.now() + 1_000));
-    await Bun.sleep(0);
-  }
-}
 
 describe("a unit cut short by a stalled input", () => {
   test("a refused part is offered again at the retry: sent once, about 52 ms after the stall, one gap", async () => {
@@ -73,7 +67,7 @@ describe("a unit cut short by a stalled input", () => {
     job.start();
     const start = scheduler.now();
     // Ten units at 1.5 Mbit/s are 70 ms; the input stalls there and the destination starves.
-    await runTo(scheduler, start + 300_000);
+    await runWithIo(scheduler, start + 300_000, 1_000);
     const wholeUnits = sends.filter((s) => s.bytes.length === UNIT);
     const parts = sends.filter((s) => s.bytes.length < UNIT);
     expect(wholeUnits.length).toBe(10);
@@ -88,7 +82,7 @@ describe("a unit cut short by a stalled input", () => {
 
     // The input comes back: everything after the cut arrives once, in order.
     pipe.end(stream.subarray(cut));
-    await runTo(scheduler, scheduler.now() + 2_000_000);
+    await runWithIo(scheduler, scheduler.now() + 2_000_000, 1_000);
     await job.done;
     expect(Buffer.concat(sends.map((s) => s.bytes)).equals(stream)).toBe(true);
   });

@@ -17,17 +17,12 @@ import { openStreamInput } from "../../sources/open_input.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { recordingOutput } from "../helpers/recording_output.ts";
+import { runWithIo } from "../helpers/manual_run.ts";
 
 const UNIT = 7 * TS_SIZE;
 const LEAD_US = 20_000;
 const handed = recordingOutput("lead-20ms", { unitBytes: UNIT, leadUs: LEAD_US });
 
-async function runTo(scheduler: Scheduler, until: number): Promise<void> {
-  while (scheduler.now() < until) {
-    scheduler.runUntil(Math.min(until, scheduler.now() + 500));
-    await Bun.sleep(0);
-  }
-}
 
 test("starved inside its lead, a destination resumes no earlier than what it handed over: due times never go back", async () => {
   const stream = Buffer.from(makeCbrTs({ bitrate: 1_500_000, duration: 1 }));
@@ -41,11 +36,11 @@ test("starved inside its lead, a destination resumes no earlier than what it han
   const start = scheduler.now();
   // Thirty units last 210 ms; each is handed over 20 ms before it is due, so the output starves
   // about 190 ms in, with units due up to 20 ms later already handed over. The rest comes 5 ms on.
-  await runTo(scheduler, start + 195_000);
+  await runWithIo(scheduler, start + 195_000, 500);
   const before = handed.length;
   expect(before).toBe(30);
   pipe.write(stream.subarray(first, first + 10 * UNIT));
-  await runTo(scheduler, start + 400_000);
+  await runWithIo(scheduler, start + 400_000, 500);
   expect(handed.length).toBe(40);
   for (let k = 1; k < handed.length; k++) expect(handed[k]!.dueUs).toBeGreaterThanOrEqual(handed[k - 1]!.dueUs);
   expect(Buffer.concat(handed.map((h) => h.bytes)).equals(stream.subarray(0, 40 * UNIT))).toBe(true);

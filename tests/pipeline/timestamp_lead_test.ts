@@ -23,6 +23,7 @@ import { openInput } from "../../sources/open_input.ts";
 import { sequenceSource } from "../../sources/sequence_source.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 import { writeWav } from "../helpers/audio.ts";
+import { runWithIo } from "../helpers/manual_run.ts";
 
 const FORMAT: SampleFormat = { encoding: "s16le", rate: 8_000, channels: 1 };
 const UNIT_FRAMES = 160; // 20 ms
@@ -59,12 +60,6 @@ function leads(): number[] {
   return sends.map((s) => (s.frame * 1e6) / FORMAT.rate - (s.at - t0));
 }
 
-async function runTo(scheduler: Scheduler, until: number): Promise<void> {
-  while (scheduler.now() < until) {
-    scheduler.runUntil(Math.min(until, scheduler.now() + 2_000));
-    await Bun.sleep(0);
-  }
-}
 
 let dir: string;
 beforeAll(() => (dir = mkdtempSync(join(tmpdir(), "pacer-lead-"))));
@@ -81,7 +76,7 @@ describe("a timestamped output's lead", () => {
     for (let i = 0; i < 3; i++) {
       pipe.write(Buffer.alloc(0.4 * FORMAT.rate * 2));
       await Bun.sleep(5);
-      await runTo(scheduler, scheduler.now() + 700_000);
+      await runWithIo(scheduler, scheduler.now() + 700_000, 2_000);
     }
     const lead = leads();
     // The units of the first 20 ms go at once (the lead), then every one is exactly 20 ms ahead.
@@ -103,10 +98,10 @@ describe("a timestamped output's lead", () => {
     const scheduler = new Scheduler(new ManualClock(1_000_000));
     const job = await Job.create({ input: { ...inputs[0]!.info, label: "a+b" }, source: sequenceSource(inputs.map((i) => i.source)), outputs: ["lead-probe:"], scheduler, log: silentLogger });
     job.start();
-    await runTo(scheduler, scheduler.now() + 300_000);
+    await runWithIo(scheduler, scheduler.now() + 300_000, 2_000);
     const ofA = sends.length;
     expect(job.nextInput()).toBe(true);
-    await runTo(scheduler, scheduler.now() + 1_500_000);
+    await runWithIo(scheduler, scheduler.now() + 1_500_000, 2_000);
     // Some of a, then all of b, the frames going on from where a stopped (before, they jumped by
     // the 0.5 s of a that was read ahead and dropped), 20 ms ahead throughout.
     expect(ofA).toBeGreaterThan(10);
