@@ -140,8 +140,10 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
   const seconds = ((summary.lastMs! - summary.firstMs!) / 1000).toFixed(1);
   const files = `${summary.files.length} file${summary.files.length === 1 ? "" : "s"}`;
   const drops = summary.kernelDrops === null ? "" : `, kernel drops ${summary.kernelDrops}`;
+  // Rare (the socket's buffer waits while the queue is full), so named only when it happened.
+  const behind = summary.overflowBytes === 0 ? "" : `, ${summary.overflowBytes} bytes dropped (the recording fell behind)`;
   log.info(
-    `recorded ${files}, ${summary.bytes} bytes, ${seconds} s, gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}`,
+    `recorded ${files}, ${summary.bytes} bytes, ${seconds} s, gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}`,
   );
   return EXIT_OK;
 }

@@ -74,6 +74,8 @@ export interface RecordSummary {
   stalls: number;
   ccErrors: number;
   kernelDrops: number | null;
+  /** Bytes the input's queue refused because the recording fell behind it. */
+  overflowBytes: number;
   /** The write error that ended it, or the reason nothing was recorded. */
   error: string | null;
   /** Nothing at all arrived. */
@@ -344,6 +346,7 @@ export class Recorder {
       stalls: stats?.stalls ?? 0,
       ccErrors: this.watch.ccErrors,
       kernelDrops: stats?.kernelDrops ?? null,
+      overflowBytes: stats?.overflowBytes ?? 0,
       error: this.error,
       nothing: this.firstMs === null,
     });

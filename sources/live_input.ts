@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const input = liveInput("udp://@:5000", { poll: (push) => rx.drain(push), close: () => rx.close() });
+ * const input = liveInput("udp://@:5000", { poll: (push, _now, room) => rx.drain(push, room), close: () => rx.close() });
  * input.onGap = (gap) => log.warn(gap.what);
  * ```
  */
@@ -66,8 +66,12 @@ export interface LiveSource extends StreamSource {
 }
 
 export interface LiveFeed {
-  /** Moves what has arrived into the queue through `push`; `now` is Unix ms. */
-  poll(push: (bytes: Uint8Array) => void, now: number): void;
+  /**
+   * Moves what has arrived into the queue through `push`; `now` is Unix ms. A feed that can
+   * leave the rest where it waits (a socket's buffer) pushes no more than `room` bytes: the queue
+   * would refuse them, and the kernel's buffer behind it would have held them.
+   */
+  poll(push: (bytes: Uint8Array) => void, now: number, room: number): void;
   /** The kernel's drop count so far, where known. */
   kernelDrops?(): number | null;
   /** A capture device's overruns so far (its buffer filled before it was read: samples lost). */
@@ -99,7 +103,7 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     const now = Date.now();
     const before = queue.received;
     const refusedBefore = queue.overflowBytes;
-    feed.poll(push, now);
+    feed.poll(push, now, queue.room);
     const drops = feed.kernelDrops?.() ?? null;
     stats.kernelDrops = drops;
     if (drops !== null && drops > reportedKernel) {

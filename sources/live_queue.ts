@@ -28,6 +28,11 @@ export class LiveQueue {
     return this.size;
   }
 
+  /** Bytes that fit now. */
+  get room(): number {
+    return this.ring.length - this.size;
+  }
+
   /** Appends `bytes` whole, or nothing (counted) when they do not fit. */
   push(bytes: Uint8Array): boolean {
     const n = bytes.length;

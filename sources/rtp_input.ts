@@ -65,9 +65,9 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
   // Loss found inside a poll is reported after it, at the stream offset where the hole is.
   const lossEvents: { count: number; what: string }[] = [];
   const input = liveInput(label, {
-    poll(pushBytes, now) {
+    poll(pushBytes, now, room) {
       sink = pushBytes;
-      stats.datagrams += receiver.drain((datagram) => reorder.push(datagram, now));
+      stats.datagrams += receiver.drain((datagram) => reorder.push(datagram, now), room);
       reorder.tick(now);
       reportLosses();
       stats.late = reorder.late;

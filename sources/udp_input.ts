@@ -36,8 +36,8 @@ export function openUdpInput(label: string, endpoint: Endpoint): LiveSource {
   const receiver = openReceiver(endpoint);
   const stats = newLiveStats();
   return liveInput(label, {
-    poll(push) {
-      stats.datagrams += receiver.drain(push);
+    poll(push, _now, room) {
+      stats.datagrams += receiver.drain(push, room);
       stats.malformed = receiver.truncated;
     },
     kernelDrops: () => receiver.kernelDrops,

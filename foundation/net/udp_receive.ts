@@ -84,10 +84,12 @@ export interface UdpReceiver {
   /** The buffer the kernel granted (Linux reports twice the usable size). */
   readonly rcvbufBytes: number;
   /**
-   * Reads every datagram queued now, passing each to `onDatagram` (its bytes are valid only
-   * during the call). Returns how many were read.
+   * Reads the datagrams queued now, passing each to `onDatagram` (its bytes are valid only
+   * during the call), but no more bytes than `room`: what does not fit stays in the socket's
+   * buffer for the next call (where the kernel counts what it has to drop). Returns how many
+   * were read.
    */
-  drain(onDatagram: (datagram: Uint8Array) => void): number;
+  drain(onDatagram: (datagram: Uint8Array) => void, room?: number): number;
   /** Datagrams the kernel dropped on a full buffer since the socket opened (its own count, read when asked); null where it does not say. */
   readonly kernelDrops: number | null;
   /** Datagrams longer than MAX_DATAGRAM, cut and left out. */
@@ -242,10 +244,13 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, kee
     get truncated() {
       return truncated;
     },
-    drain(onDatagram) {
+    drain(onDatagram, room = Infinity) {
       let total = 0;
       while (open && pinned.length > 0) {
-        const n = c.recvmmsg(fd, msgsAt, BATCH, MSG_DONTWAIT, null);
+        // Only as many as surely fit: each may be as long as the longest datagram kept.
+        const batch = Math.min(BATCH, Math.floor(room / MAX_DATAGRAM));
+        if (batch === 0) break;
+        const n = c.recvmmsg(fd, msgsAt, batch, MSG_DONTWAIT, null);
         if (n <= 0) break;
         for (let i = 0; i < n; i++) {
           const m = i * MMSGHDR_SIZE;
@@ -254,10 +259,11 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, kee
             truncated++;
             continue;
           }
+          room -= length;
           onDatagram(views[i]!.subarray(0, length));
         }
         total += n;
-        if (n < BATCH) break;
+        if (n < batch) break;
       }
       return total;
     },

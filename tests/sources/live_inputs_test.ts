@@ -24,6 +24,18 @@ function payloadOf(k: number, size = 100): Uint8Array {
   return new Uint8Array(size).fill(k & 0xff);
 }
 
+/** Sends `count` random 1316-byte datagrams, pausing `pauseMs` every `every`; returns their bytes in order. */
+async function sendRandom(sender: { send(d: Uint8Array): boolean }, count: number, every: number, pauseMs: number): Promise<Buffer> {
+  const sent: Uint8Array[] = [];
+  for (let k = 0; k < count; k++) {
+    const d = crypto.getRandomValues(new Uint8Array(1316));
+    sent.push(d);
+    sender.send(d);
+    if (k % every === 0) await Bun.sleep(pauseMs);
+  }
+  return Buffer.concat(sent);
+}
+
 /** Reads a source until `want` bytes or `ms` pass. */
 async function readAll(source: Source, want: number, ms = 3000): Promise<Buffer> {
   const out = Buffer.alloc(want);
@@ -93,20 +105,30 @@ describe("udp://@ and rtp://@ on loopback", () => {
     const port = await freeUdpPort();
     const input = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
     const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
-    const sent: Uint8Array[] = [];
-    for (let k = 0; k < 300; k++) {
-      const d = crypto.getRandomValues(new Uint8Array(1316));
-      sent.push(d);
-      sender.send(d);
-      if (k % 50 === 0) await Bun.sleep(2);
-    }
-    const all = Buffer.concat(sent);
+    const all = await sendRandom(sender, 300, 50, 2);
     const got = await readAll(input, all.length);
     sender.close();
     input.close();
     expect(got.equals(all)).toBe(true);
     expect(input.stats.datagrams).toBe(300);
     expect(input.stats.kernelDrops).toBe(0);
+  });
+
+  test("a reader that falls behind loses nothing while the socket's buffer can hold the rest: the full queue leaves it there", async () => {
+    const port = await freeUdpPort();
+    const input = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    // 10 MB, nothing read meanwhile: 2 MB past the queue's 8 MiB (QUEUE_BYTES).
+    const all = await sendRandom(sender, 7600, 100, 1);
+    await Bun.sleep(100);
+    expect(input.available).toBeLessThanOrEqual(8 << 20);
+    const got = await readAll(input, all.length);
+    sender.close();
+    input.close();
+    expect(input.stats.overflowBytes).toBe(0);
+    expect(input.stats.kernelDrops).toBe(0);
+    expect(got.length).toBe(all.length);
+    expect(got.equals(all)).toBe(true);
   });
 
   test("rtp://@ strips headers, repairs a swap and reports a drop as one gap at its offset", async () => {
