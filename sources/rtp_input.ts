@@ -18,7 +18,7 @@ import { MAX_DATAGRAM } from "../foundation/net/udp_receive.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
 import { liveInput, type LiveSource, newLiveStats } from "./live_input.ts";
-import { RtpReorder } from "./rtp_reorder.ts";
+import { REORDER_WINDOW, RtpReorder } from "./rtp_reorder.ts";
 import { openReceiver } from "./udp_input.ts";
 
 export interface RtpSource extends LiveSource {
@@ -67,7 +67,8 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
   const input = liveInput(label, {
     poll(pushBytes, now, room) {
       sink = pushBytes;
-      stats.datagrams += receiver.drain((datagram) => reorder.push(datagram, now), room);
+      // Less what the reorder may hold and then deliver with them (a hole filled): that must fit too.
+      stats.datagrams += receiver.drain((datagram) => reorder.push(datagram, now), room - REORDER_WINDOW * MAX_DATAGRAM);
       reorder.tick(now);
       reportLosses();
       stats.late = reorder.late;

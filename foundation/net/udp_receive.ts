@@ -249,7 +249,7 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, kee
       while (open && pinned.length > 0) {
         // Only as many as surely fit: each may be as long as the longest datagram kept.
         const batch = Math.min(BATCH, Math.floor(room / MAX_DATAGRAM));
-        if (batch === 0) break;
+        if (batch <= 0) break;
         const n = c.recvmmsg(fd, msgsAt, batch, MSG_DONTWAIT, null);
         if (n <= 0) break;
         for (let i = 0; i < n; i++) {

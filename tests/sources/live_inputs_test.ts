@@ -24,13 +24,16 @@ function payloadOf(k: number, size = 100): Uint8Array {
   return new Uint8Array(size).fill(k & 0xff);
 }
 
-/** Sends `count` random 1316-byte datagrams, pausing `pauseMs` every `every`; returns their bytes in order. */
-async function sendRandom(sender: { send(d: Uint8Array): boolean }, count: number, every: number, pauseMs: number): Promise<Buffer> {
+/**
+ * Sends `count` random 1316-byte payloads, pausing `pauseMs` every `every`, each in RTP (sequence
+ * numbers from 0) when `rtp`; returns the payloads' bytes in order.
+ */
+async function sendRandom(sender: { send(d: Uint8Array): boolean }, count: number, every: number, pauseMs: number, rtp = false): Promise<Buffer> {
   const sent: Uint8Array[] = [];
   for (let k = 0; k < count; k++) {
     const d = crypto.getRandomValues(new Uint8Array(1316));
     sent.push(d);
-    sender.send(d);
+    sender.send(rtp ? rtpPacket(k % 65536, d) : d);
     if (k % every === 0) await Bun.sleep(pauseMs);
   }
   return Buffer.concat(sent);
@@ -114,12 +117,12 @@ describe("udp://@ and rtp://@ on loopback", () => {
     expect(input.stats.kernelDrops).toBe(0);
   });
 
-  test("a reader that falls behind loses nothing while the socket's buffer can hold the rest: the full queue leaves it there", async () => {
+  test.each(["udp", "rtp"])("%s://@: a reader that falls behind loses nothing while the socket's buffer can hold the rest: the full queue leaves it there", async (scheme) => {
     const port = await freeUdpPort();
-    const input = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
+    const input = (await openLiveInput(`${scheme}://@127.0.0.1:${port}`)) as LiveSource;
     const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
     // 10 MB, nothing read meanwhile: 2 MB past the queue's 8 MiB (QUEUE_BYTES).
-    const all = await sendRandom(sender, 7600, 100, 1);
+    const all = await sendRandom(sender, 7600, 100, 1, scheme === "rtp");
     await Bun.sleep(100);
     expect(input.available).toBeLessThanOrEqual(8 << 20);
     const got = await readAll(input, all.length);
