@@ -20,6 +20,8 @@ export const POLL_MS = 2;
 export const STALL_MS = 1_000;
 /** Received bytes queued at most, unread (0.67 s of 100 Mbit/s). */
 export const QUEUE_BYTES = 8 << 20;
+/** Room below which a feed may take nothing (a batch of the longest datagrams, and what an RTP reorder holds): the queue counts as full. */
+const BEHIND_ROOM = 1 << 20;
 
 export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel" | "overrun";
 
@@ -131,6 +133,10 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
       lastArrivalMs = now;
       queue.wake();
       source.onReadable?.();
+    } else if (queue.room < BEHIND_ROOM) {
+      // Nothing taken because the queue is full: the reader is behind, not the input (what comes
+      // meanwhile waits in the socket's buffer).
+      if (lastArrivalMs) lastArrivalMs = now;
     } else if (lastArrivalMs && stalledSince === null && now - lastArrivalMs >= STALL_MS) {
       stalledSince = now; // counted when data returns: a stream that has simply ended is no stall
     }
