@@ -11,7 +11,7 @@ import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.
 import { lockOutput } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
 import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorder/record_options.ts";
-import { Recorder, type RecordSummary } from "../recorder/recorder.ts";
+import { describeDamage, Recorder, type RecordSummary } from "../recorder/recorder.ts";
 import { isLiveSpec, networkInputEndpoint, openLiveInput, refuseUnknownScheme } from "../sources/open_input.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
 import type { Source } from "../sources/source.ts";
@@ -139,12 +139,7 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
   }
   const seconds = ((summary.lastMs! - summary.firstMs!) / 1000).toFixed(1);
   const files = `${summary.files.length} file${summary.files.length === 1 ? "" : "s"}`;
-  const drops = summary.kernelDrops === null ? "" : `, kernel drops ${summary.kernelDrops}`;
-  // Rare (the socket's buffer waits while the queue is full), so named only when it happened.
-  const behind = summary.overflowBytes === 0 ? "" : `, ${summary.overflowBytes} bytes dropped (the recording fell behind)`;
-  log.info(
-    `recorded ${files}, ${summary.bytes} bytes, ${seconds} s, gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}`,
-  );
+  log.info(`recorded ${files}, ${summary.bytes} bytes, ${seconds} s, ${describeDamage(summary)}`);
   return EXIT_OK;
 }
 

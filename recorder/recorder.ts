@@ -82,6 +82,18 @@ export interface RecordSummary {
   nothing: boolean;
 }
 
+/**
+ * What a recording lost on the way in, as `pacer record`'s summary line and a server's log of a
+ * recording's end both say it: `gaps G (lost packets L, stalls T), cc errors C, kernel drops K`,
+ * the last where the kernel says, and the bytes the input's queue refused only where there were any.
+ */
+export function describeDamage(summary: RecordSummary): string {
+  const drops = summary.kernelDrops === null ? "" : `, kernel drops ${summary.kernelDrops}`;
+  // Rare (the socket's buffer waits while the queue is full), so named only when it happened.
+  const behind = summary.overflowBytes === 0 ? "" : `, ${summary.overflowBytes} bytes dropped (the recording fell behind)`;
+  return `gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}`;
+}
+
 export class Recorder {
   readonly done: Promise<RecordSummary>;
   private resolveDone!: (s: RecordSummary) => void;

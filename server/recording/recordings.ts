@@ -14,7 +14,7 @@
  * ```
  */
 import type { Logger } from "../../foundation/log.ts";
-import type { RecordSummary } from "../../recorder/recorder.ts";
+import { describeDamage, type RecordSummary } from "../../recorder/recorder.ts";
 import type { RecordingConfig } from "../config.ts";
 import type { LiveChannels } from "../live/live_channels.ts";
 import { OutsideRootError, patternUnderRoot } from "./out_path.ts";
@@ -189,7 +189,8 @@ export class Recordings {
       error: state === "nothing" ? `nothing arrived from ${run.spec.source}` : error,
     };
     this.last.set(name, last);
-    const line = `recording ${name} ended: ${state}, ${last.files.length} file${last.files.length === 1 ? "" : "s"}, ${last.bytes} bytes`;
+    const damage = summary && !summary.nothing ? `, ${describeDamage(summary)}` : "";
+    const line = `recording ${name} ended: ${state}, ${last.files.length} file${last.files.length === 1 ? "" : "s"}, ${last.bytes} bytes${damage}`;
     if (state === "done") this.deps.log.info(line, { files: last.files.join(" ") });
     else this.deps.log.warn(`${line}; ${last.error}`);
   }

@@ -77,6 +77,9 @@ afterAll(async () => {
 describe("server recordings", () => {
   test("a schedule every 3 s records the live channel twice, into two files named by the pattern", async () => {
     await waitFor("two finished every3 runs", () => (serve.stderr().match(/recording every3 ended: done/g) ?? []).length >= 2);
+    // Each end says what was lost on the way in, as pacer record's summary does: here no gap,
+    // and the continuity errors of the sender's loop (its clip's counters do not run on over the seam).
+    expect(serve.stderr()).toMatch(/recording every3 ended: done, 1 file, \d+ bytes, gaps 0 \(lost packets 0, stalls 0\), cc errors \d+ /);
     const files = tsFiles("every3");
     expect(files.length).toBeGreaterThanOrEqual(2);
     for (const name of files.slice(0, 2)) {
