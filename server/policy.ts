@@ -165,25 +165,31 @@ export function destinationAllowed(
 export interface OwnPort {
   readonly port: number;
   readonly what: string;
+  /** The multicast group it receives on (a live input's, a recording's): a stream to the group there reaches it too. */
+  readonly group?: string;
 }
 
 /**
  * The server's own port that a stream to `destHost`:`port` would reach, if any: the port is one of
  * `own`, and the address is this host's (loopback, the unspecified address, or an address of one
- * of its interfaces). `destHost` must be an IP literal, resolved as for destinationAllowed.
+ * of its interfaces), or the multicast group that port receives on. `destHost` must be an IP literal, resolved as for destinationAllowed.
  *
  * @example
  * ```ts
  * ownPortAt("127.0.0.1", 7070, [{ port: 7070, what: "control" }]); // { port: 7070, what: "control" }
  * ownPortAt("192.0.2.9", 7070, [{ port: 7070, what: "control" }]); // undefined (another host)
+ * ownPortAt("239.1.1.1", 5000, [{ port: 5000, what: "x", group: "239.1.1.1" }]); // found (the group it receives)
  * ```
  */
 export function ownPortAt(destHost: string, port: number, own: readonly OwnPort[]): OwnPort | undefined {
-  const match = own.find((p) => p.port === port);
-  if (!match) return undefined;
   const dest = parseIp(destHost);
   if (!dest) return undefined;
-  return isThisHost(destHost, dest) ? match : undefined;
+  for (const p of own) {
+    if (p.port !== port) continue;
+    const group = p.group === undefined ? null : parseIp(p.group);
+    if (group ? sameIp(group, dest) : isThisHost(destHost, dest)) return p;
+  }
+  return undefined;
 }
 
 /** Loopback, unspecified (which the kernel delivers here), or an interface address of this host. */

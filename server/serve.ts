@@ -37,6 +37,7 @@ import { JobTable } from "./jobs.ts";
 import { startMetricsHttp, type MetricsHttp } from "./metrics_http.ts";
 import { serverOps } from "./ops.ts";
 import type { OwnPort } from "./policy.ts";
+import { type BoundPorts, ownPortsOf } from "./own_ports.ts";
 import { dropPrivileges } from "./privileges.ts";
 import type { ServerContext } from "./server_context.ts";
 import { type LiveChannels, openLiveChannels } from "./live/live_channels.ts";
@@ -83,6 +84,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
     recordings.configure(config.recordings, config.recordingRoot);
+    if (bound) ownPorts = ownPortsOf(config, bound);
     return config;
   };
 
@@ -125,16 +127,17 @@ export async function startServer(initial: Config, configPath: string | undefine
   const socket: ControlSocket = await openControlSocket(config.control, endpoint, log);
   let http: MetricsHttp | null = null;
   let live: LiveChannels | null = null;
-  // As bound, and fixed like the addresses: no stream may go to them.
+  // As bound, and fixed like the addresses: no stream may go to them; a reload's recordings add theirs.
+  let bound: BoundPorts | null = null;
   let ownPorts: readonly OwnPort[] = [];
   try {
     if (config.http) http = startMetricsHttp(config.http, context);
     live = await openLiveChannels(config.live, log);
-    ownPorts = [
-      { port: socket.port, what: "control" },
-      ...(http ? [{ port: http.port, what: "HTTP" }] : []),
-      ...live.all().filter((c) => c.port > 0).map((c) => ({ port: c.port, what: `live "${c.name}"` })),
-    ];
+    ownPorts = ownPortsOf(config, (bound = {
+      control: socket.port,
+      http: http?.port ?? null,
+      listening: live.all().filter((c) => c.port > 0),
+    }));
     const dropped = dropPrivileges(config.user, config.group);
     if (dropped) log.info("dropped root privileges", { user: dropped.user, group: dropped.group });
   } catch (error) {

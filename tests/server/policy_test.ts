@@ -136,6 +136,14 @@ describe("ownPortAt", () => {
     if (external) expect(ownPortAt(external.address.split("%")[0]!, 7070, own)?.what).toBe("control");
   });
 
+  test("a port that receives a multicast group is the server's at that group, and only there", () => {
+    const receiving = [...own, { port: 5000, what: `live "news" input`, group: "239.1.1.1" }, { port: 5000, what: `recording "feed" source` }];
+    expect(ownPortAt("239.1.1.1", 5000, receiving)?.what).toBe(`live "news" input`);
+    expect(ownPortAt("127.0.0.1", 5000, receiving)?.what).toBe(`recording "feed" source`);
+    expect(ownPortAt("239.1.1.2", 5000, receiving)).toBeUndefined();
+    expect(ownPortAt("239.1.1.1", 5001, receiving)).toBeUndefined();
+  });
+
   test("other ports, and the same port on another host, are not the server's", () => {
     expect(ownPortAt("127.0.0.1", 7071, own)).toBeUndefined();
     expect(ownPortAt("192.0.2.1", 7070, own)).toBeUndefined();

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ControlReply, decodeReply, type Op } from "../../protocol/control.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
-import { freeTcpPort, KEY, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
+import { freeTcpPort, freeUdpPort, KEY, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 type Peer = Awaited<ReturnType<typeof rawPeer>>;
 
@@ -175,6 +175,43 @@ describe("a server without a key, shared by two clients", () => {
     } finally {
       client.close();
       for (const rx of receivers) rx.close();
+    }
+  });
+});
+
+describe("a server that receives streams itself", () => {
+  let serve: ServeFixture;
+  let liveInput: number;
+  let recordingSource: number;
+  beforeAll(async () => {
+    liveInput = await freeUdpPort();
+    recordingSource = await freeUdpPort();
+    serve = await startServe({
+      config: [
+        `[[live]]\nname = "news"\ninput = "udp://@127.0.0.1:${liveInput}"`,
+        `[[recording]]\nname = "feed"\nsource = "udp://@:${recordingSource}"\nout = "feed/%H%M%S.ts"`,
+      ].join("\n"),
+    });
+  });
+  afterAll(async () => {
+    await serve.stop();
+    serve.cleanup();
+  });
+
+  test("a stream aimed at a live channel's input or a recording's source is refused: a client could inject into them, or loop a channel into itself", async () => {
+    const client = await rawPeer();
+    try {
+      for (const [source, port, what] of [
+        ["clip.ts", liveInput, `live "news" input`],
+        ["live:news", liveInput, `live "news" input`],
+        ["clip.ts", recordingSource, `recording "feed" source`],
+      ] as const) {
+        const reply = await ask(serve, client, "play", { source, to: [`udp://127.0.0.1:${port}`] });
+        expect(code(reply)).toBe("forbidden");
+        expect(!reply.ok && reply.error.message).toContain(`the server's own ${what} port`);
+      }
+    } finally {
+      client.close();
     }
   });
 });
