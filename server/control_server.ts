@@ -361,6 +361,11 @@ export class ControlEndpoint {
   }
 }
 
+/** ECONNREFUSED: an ICMP port-unreachable that a reply drew, reported on the socket's next call. */
+function refusedError(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === "ECONNREFUSED" || String((error as Error).message).startsWith("ECONNREFUSED");
+}
+
 export interface ControlSocket {
   readonly port: number;
   close(): void;
@@ -377,14 +382,32 @@ export async function openControlSocket(
   log: Logger,
 ): Promise<ControlSocket> {
   let socket;
+  let refused = 0;
   try {
     socket = await openUdpSocket({
       hostname: at.host,
       port: at.port,
       onData(data, port, address, s) {
-        void endpoint.receive(data, address, port, (reply) => s.send(reply, port, address));
+        void endpoint.receive(data, address, port, (reply) => {
+          try {
+            s.send(reply, port, address);
+          } catch (error) {
+            // Another client's closed port, pending on the socket as its ICMP error, fails the next
+            // send, whoever it is for. Taking it cleared it: this client's reply goes again.
+            if (!refusedError(error)) throw error;
+            s.send(reply, port, address);
+          }
+        });
       },
-      onError: (error) => log.warn(`control socket: ${error.message}`),
+      onError: (error) => {
+        // A reply that met a closed port (its client had gone) comes back as ECONNREFUSED. That is
+        // the client's affair, and any client can cause it at will: said once, not once each.
+        if (refusedError(error)) {
+          if (refused++ === 0) log.warn("control socket: a reply found its client's port closed (the client had gone); said once");
+          return;
+        }
+        log.warn(`control socket: ${error.message}`);
+      },
     });
   } catch (error) {
     // Bun throws some bind errors at once and rejects with others.

@@ -89,6 +89,27 @@ describe("a server without a key", () => {
     }
   });
 
+  test("clients that go before their replies come cost one warning line in all, not one each, and no other client its reply", async () => {
+    // Each closed port's ICMP error is pending on the server's socket when it replies next: that
+    // reply is another client's, asking at the same moment.
+    const alive = await rawPeer();
+    let answered = 0;
+    try {
+      for (let i = 0; i < 10; i++) {
+        const gone = await rawPeer();
+        gone.send(requestBytes("ping", {}), serve.port);
+        gone.close();
+        alive.send(requestBytes("ping", {}), serve.port);
+        if (await alive.next(1000)) answered++;
+      }
+    } finally {
+      alive.close();
+    }
+    expect(answered).toBe(10);
+    const warnings = lines(serve.stderr()).filter((l) => l.includes("control socket"));
+    expect(warnings.length, serve.stderr()).toBeLessThanOrEqual(1);
+  });
+
   test("ctl reload with a broken config gets invalid_config and the config's own one-line error", async () => {
     const good = readFileSync(serve.configPath, "utf8");
     try {
