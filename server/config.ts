@@ -54,6 +54,8 @@ max_destinations_per_job = 16
 # Control requests per second from one source (an IPv4 host, or a global IPv6 /64), and the burst allowed after a quiet spell.
 requests_per_second = 50
 request_burst = 100
+# The highest "bitrate" a play request may ask for, bits/s: a client's rate is this server's CPU.
+max_bitrate = 100000000
 
 # The speaker: a gapless queue of tracks (queue, pause, resume, cancel, clear). Absent: no speaker.
 # [speaker]
@@ -122,6 +124,8 @@ const DEFAULT_INTEREST_TIMEOUT_S = 10;
 const DEFAULT_USER = "nobody";
 const DEFAULT_MAX_JOBS = 1000;
 const DEFAULT_MAX_DESTINATIONS_PER_JOB = 16;
+/** 100 Mbit/s: five HD transport streams; 10 Gbit/s on 16 destinations took a core from every other job. */
+const DEFAULT_MAX_BITRATE = 100_000_000;
 const DEFAULT_REQUESTS_PER_SECOND = 50;
 const DEFAULT_REQUEST_BURST = 100;
 /** A day: longer is a typo for milliseconds. */
@@ -160,6 +164,7 @@ export interface Limits {
   readonly maxDestinationsPerJob: number;
   readonly requestsPerSecond: number;
   readonly requestBurst: number;
+  readonly maxBitrate: number;
 }
 
 /** A decoder from `[speaker.decoders]`: a command writing raw PCM in `format`. */
@@ -264,6 +269,7 @@ const LimitsSchema = v.strictObject({
     DEFAULT_REQUESTS_PER_SECOND,
   ),
   request_burst: v.optional(wholeNumber(1), DEFAULT_REQUEST_BURST),
+  max_bitrate: v.optional(wholeNumber(1), DEFAULT_MAX_BITRATE),
 });
 
 /** Why a network input URL cannot be opened (its options, its form), or null: told when the config loads, not at its first run. */
@@ -556,6 +562,7 @@ export function parseConfig(textIn: string, sourceName: string): Config {
       maxDestinationsPerJob: raw.limits.max_destinations_per_job,
       requestsPerSecond: raw.limits.requests_per_second,
       requestBurst: raw.limits.request_burst,
+      maxBitrate: raw.limits.max_bitrate,
     },
     live,
     recordingRoot: raw.recording_root,

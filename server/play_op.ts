@@ -72,6 +72,9 @@ export async function playOp(server: ServerContext, args: Readonly<Record<string
   const name = requireString(args, "source", MAX_NAME);
   const targets = requireStringList(args, "to", config.limits.maxDestinationsPerJob, MAX_URL);
   const bitrate = readBitrate(args.bitrate);
+  if (bitrate !== undefined && bitrate > config.limits.maxBitrate) {
+    throw new OpError("limit", `"bitrate" ${bitrate} is more than this server allows (limits.max_bitrate, ${config.limits.maxBitrate} bits/s)`);
+  }
   const loop = optionalBoolean(args, "loop") ?? false;
   const startSeconds = optionalNumber(args, "start", 0, MAX_START_S);
   const persistent = optionalBoolean(args, "persistent") ?? false;
@@ -234,13 +237,18 @@ interface InputChoice {
 /** Opens the media and every output; input and setup errors become bad_request replies. */
 async function createJob(server: ServerContext, path: string, name: string, outputs: string[], choice: InputChoice): Promise<Job> {
   // Messages name the media as the client did, not by the server's real path.
-  const clientMessage = (error: unknown) => (error as Error).message.split(path).join(name);
+  // A network client gives the op's "bitrate", not play's option.
+  const clientMessage = (error: unknown) => (error as Error).message.split(path).join(name).replace("give --bitrate", 'give "bitrate"');
   let input: OpenedInput;
   try {
     input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds, name });
   } catch (error) {
     if (error instanceof UsageError || error instanceof PacerError) throw new OpError("bad_request", clientMessage(error));
     throw new OpError("not_found", `media ${JSON.stringify(name)} cannot be opened: ${clientMessage(error)}`);
+  }
+  if (choice.bitrate !== undefined && input.info.kind === "pcm") {
+    input.source.close();
+    throw new OpError("bad_request", `"bitrate" is for MPEG and other data: ${name} is PCM, paced by its sample rate`);
   }
   try {
     return await Job.create({

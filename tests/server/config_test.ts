@@ -37,7 +37,7 @@ describe("the embedded default", () => {
     expect(config.group).toBeUndefined(); // nobody or nogroup, decided at privilege-drop time
     expect(config.allowDestinations).toEqual([]);
     expect(config.http).toBeUndefined();
-    expect(config.limits).toEqual({ maxJobs: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100 });
+    expect(config.limits).toEqual({ maxJobs: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100, maxBitrate: 100_000_000 });
     expect(config.live).toEqual([]);
   });
 

@@ -4,11 +4,13 @@
  * for what this version does not run, and a played stream that stops for want of interest.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeReply, encodeRequest } from "../../protocol/control.ts";
 import { runPacer } from "../helpers/pacer.ts";
-import { freeTcpPort, KEY, prepareServe, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
+import { parseSampleFormat } from "../../protocol/sample_format.ts";
+import { rampS16, writeWav } from "../helpers/audio.ts";
+import { freeTcpPort, freeUdpPort, KEY, prepareServe, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 /** The lines pacer printed, without the log's prefix. */
 const lines = (stderr: string) => stderr.trim().split("\n").filter((l) => l !== "");
@@ -108,6 +110,28 @@ describe("a server without a key", () => {
     expect(answered).toBe(10);
     const warnings = lines(serve.stderr()).filter((l) => l.includes("control socket"));
     expect(warnings.length, serve.stderr()).toBeLessThanOrEqual(1);
+  });
+
+  test("a play's bitrate is bounded by limits.max_bitrate, and refused for PCM, as play's --bitrate is", async () => {
+    const wav = join(serve.mediaRoot, "tone.wav");
+    writeWav(wav, parseSampleFormat("s16le:44100:2"), rampS16(44_100));
+    chmodSync(wav, 0o644);
+    const peer = await rawPeer();
+    try {
+      const ask = async (args: Record<string, unknown>) => {
+        peer.send(requestBytes("play", { to: [`udp://127.0.0.1:${await freeUdpPort()}`], ...args }), serve.port);
+        const reply = decodeReply((await peer.next(2000))!);
+        return reply.ok && !reply.reply.ok ? reply.reply.error : null;
+      };
+      const tooFast = await ask({ source: "clip.ts", bitrate: "10G", loop: true });
+      expect(tooFast?.code).toBe("limit");
+      expect(tooFast?.message).toContain("limits.max_bitrate, 100000000 bits/s");
+      const pcm = await ask({ source: "tone.wav", bitrate: "1M" });
+      expect(pcm?.code).toBe("bad_request");
+      expect(pcm?.message).toBe(`"bitrate" is for MPEG and other data: tone.wav is PCM, paced by its sample rate`);
+    } finally {
+      peer.close();
+    }
   });
 
   test("ctl reload with a broken config gets invalid_config and the config's own one-line error", async () => {
