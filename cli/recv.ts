@@ -9,6 +9,7 @@
  *    repeated play as interest in the same job, so repeats never start a second stream.
  * 2. Then sends `interest` every third of the interest timeout the play reply announced.
  * 3. Writes each packet's payload, RTP header stripped, to FILE or stdout, in arrival order.
+ *    FILE is left as it was until the first payload (client/payload_sink.ts).
  * 4. End of stream: after SILENCE_MS without packets it asks `status {job}` (and again every
  *    STATUS_EVERY_MS while silent). "ended" or "stopped": exit 0; "failed": exit 1; "expired" or
  *    unknown to the server (restarted): it requests the stream again. Still "running": it waits.
@@ -20,15 +21,14 @@
  * With nothing from the server — no reply and no packet — for `--wait` seconds (default 30), it
  * gives up and exits 1.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { udp } from "bun";
-import { describeFsError } from "../backends/file.ts";
 import { rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
 import { type ControlReply, type Op } from "../protocol/control.ts";
 import { readKey } from "../server/config.ts";
 import { ControlClient, newRequestId } from "../client/control_client.ts";
-import { PacerError, UsageError } from "../foundation/errors.ts";
+import { openSink, type SinkFailure } from "../client/payload_sink.ts";
+import { UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { openUdpSocket } from "../foundation/net/udp_socket.ts";
 import { parseSeconds } from "../foundation/units.ts";
@@ -40,7 +40,8 @@ request until packets arrive, keeps it alive with interest messages, and
 writes the payload (RTP headers stripped) to FILE or stdout. Exits 0 when the
 server reports the stream ended; Ctrl-C stops the stream and exits 0. A write
 error (a full disk) stops the stream and exits 1; a reader that closes the
-pipe (recv | head) stops it and exits 0 quietly.
+pipe (recv | head) stops it and exits 0 quietly. FILE is truncated, or
+created, when the first packet arrives: a refused request leaves it as it was.
 
 Options:
   --from HOST:PORT   the server's control address (required)
@@ -62,91 +63,6 @@ const TICK_MS = 50;
 /** How long stopping waits for the server to acknowledge `stop`, or for the play reply that names the job. */
 const STOP_TTL_MS = 1_000;
 const DEFAULT_WAIT_S = 30;
-
-/** Why payload can no longer be written. `quiet`: the reader went away, which is not an error. */
-interface SinkFailure {
-  quiet: boolean;
-  why: string;
-}
-
-/** Where payload goes: a file written synchronously, or stdout with its buffering. */
-interface PayloadSink {
-  /** Drops the bytes once the sink has failed. */
-  write(bytes: Uint8Array): void;
-  close(): Promise<void>;
-  /** Resolves at the first write error; never, if there is none. */
-  readonly failure: Promise<SinkFailure>;
-}
-
-function openSink(out: string): PayloadSink {
-  return out === "-" ? stdoutSink() : fileSink(out);
-}
-
-/** The first write error, kept: the receive loop acts on it once, and later writes are dropped. */
-function failureLatch() {
-  const { promise, resolve } = Promise.withResolvers<SinkFailure>();
-  const latch = {
-    failure: promise,
-    failed: false,
-    fail(failure: SinkFailure): void {
-      if (latch.failed) return;
-      latch.failed = true;
-      resolve(failure);
-    },
-  };
-  return latch;
-}
-
-/** EPIPE: whoever read the stream closed their end (`recv | head`); anything else is an error. */
-function sinkFailure(name: string, error: unknown): SinkFailure {
-  if ((error as NodeJS.ErrnoException).code === "EPIPE") return { quiet: true, why: `the reader of ${name} went away` };
-  return { quiet: false, why: `${name}: cannot write: ${describeFsError(error)}` };
-}
-
-function stdoutSink(): PayloadSink {
-  const latch = failureLatch();
-  let last: Promise<void> = Promise.resolve();
-  const onError = (error: Error) => latch.fail(sinkFailure("stdout", error));
-  // Without a listener, Bun throws stdout's EPIPE as an uncaught error with a stack trace.
-  process.stdout.on("error", onError);
-  return {
-    failure: latch.failure,
-    write: (bytes) => {
-      if (latch.failed) return;
-      last = new Promise((resolve) =>
-        process.stdout.write(bytes, (error) => {
-          if (error) onError(error);
-          resolve();
-        }),
-      );
-    },
-    // After a failure the pending writes only fail too: nothing to wait for.
-    close: () => (latch.failed ? Promise.resolve() : last),
-  };
-}
-
-function fileSink(out: string): PayloadSink {
-  let fd: number;
-  try {
-    fd = openSync(out, "w");
-  } catch (error) {
-    throw new PacerError(`${out}: cannot open for writing: ${describeFsError(error)}`);
-  }
-  const latch = failureLatch();
-  return {
-    failure: latch.failure,
-    write: (bytes) => {
-      if (latch.failed) return;
-      try {
-        // A regular file takes it all at once; a FIFO or device may take less per call.
-        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
-      } catch (error) {
-        latch.fail(sinkFailure(out, error));
-      }
-    },
-    close: async () => closeSync(fd),
-  };
-}
 
 /** How recv ends: its exit status, and why in a few words (logged at debug level when `quiet`). */
 type Outcome = { code: number; why: string; quiet?: boolean };

@@ -1,18 +1,23 @@
 /**
- * Stories of `pacer recv` when its output cannot take the stream (issue 10, item 4): a full
- * device, a full disk, a reader that goes away. Each time recv tells the server to stop the job
- * instead of letting it stream to nobody, and exits at once: 1 with one line for a write error,
- * 0 and nothing said when the reader of its stdout closed the pipe (like Ctrl-C, the other end
- * decided it had enough).
+ * Stories of `pacer recv` when things go wrong.
+ *
+ * When its output cannot take the stream (issue 10, item 4): a full device, a full disk, a reader
+ * that goes away. Each time recv tells the server to stop the job instead of letting it stream to
+ * nobody, and exits at once: 1 with one line for a write error, 0 and nothing said when the
+ * reader of its stdout closed the pipe (like Ctrl-C, the other end decided it had enough).
+ *
+ * And what a hostile tester tried: an output file emptied by a request that was refused, or by a
+ * server that never answered. recv leaves FILE as it was until the first payload.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { MAIN, REPO, runPacer } from "../helpers/pacer.ts";
+import { freeUdpPort } from "../helpers/ports.ts";
 import { mountSmallDisk } from "../helpers/tmpfs.ts";
-import { type ServeFixture, startServe } from "../server/serve_fixture.ts";
+import { CLIP, type ServeFixture, startServe } from "../server/serve_fixture.ts";
 
 /** Ten seconds at 1 Mbit/s: a recv that keeps going would take that long; one that stops, well under. */
 const LONG_CLIP = makeCbrTs({ bitrate: 1_000_000, duration: 10 });
@@ -110,5 +115,58 @@ describe("pacer recv, when its output cannot take the stream", () => {
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(PROMPT_MS);
     expect(await jobEnd(name)).toBe("stopped");
+  }, STORY_TIMEOUT_MS);
+});
+
+const PRECIOUS = "precious\n";
+
+/** A file that holds something the user wants kept. */
+function precious(name: string): string {
+  const path = join(serve.dir, name);
+  writeFileSync(path, PRECIOUS);
+  return path;
+}
+
+describe("pacer recv leaves --out FILE as it was until the first payload", () => {
+  test("a request the server refuses (not_found): exit 1, the file untouched", async () => {
+    const out = precious("refused.ts");
+    const run = await runPacer(["recv", "--from", serve.address, "--request", "nonexist.ts", "--out", out], { timeoutMs: 15_000 });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("not_found");
+    expect(readFileSync(out, "utf8")).toBe(PRECIOUS);
+  }, STORY_TIMEOUT_MS);
+
+  test("no server there (--wait 2): exit 1, the file untouched", async () => {
+    const out = precious("no-server.ts");
+    const nobody = await freeUdpPort();
+    const run = await runPacer(["recv", "--from", `127.0.0.1:${nobody}`, "--request", "clip.ts", "--wait", "2", "--out", out], { timeoutMs: 15_000 });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("no reply and no packets");
+    expect(readFileSync(out, "utf8")).toBe(PRECIOUS);
+  }, STORY_TIMEOUT_MS);
+
+  test("a refused request to a new path leaves no file behind", async () => {
+    const out = join(serve.dir, "never-made.ts");
+    const run = await runPacer(["recv", "--from", serve.address, "--request", "nonexist.ts", "--out", out], { timeoutMs: 15_000 });
+    expect(run.code).toBe(1);
+    expect(existsSync(out)).toBe(false);
+  }, STORY_TIMEOUT_MS);
+
+  test("a path that cannot be written still fails before anything is requested", async () => {
+    const out = join(serve.dir, "no-such-dir", "x.ts");
+    const jobsStarted = () => serve.stderr().split("job started").length;
+    const before = jobsStarted();
+    const run = await runPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--out", out], { timeoutMs: 15_000 });
+    expect(run.code).toBe(1);
+    expect(errorLines(run.stderr)).toEqual([`pacer: error: ${out}: cannot open for writing: no such file or directory (ENOENT)`]);
+    expect(jobsStarted()).toBe(before);
+  }, STORY_TIMEOUT_MS);
+
+  test("once the stream arrives, what was there is replaced by exactly the stream", async () => {
+    const out = join(serve.dir, "replaced.ts");
+    writeFileSync(out, Buffer.alloc(CLIP.length * 2, 0x55)); // longer than the stream: truncated, not overwritten
+    const run = await runPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--out", out], { timeoutMs: 15_000 });
+    expect(run.code).toBe(0);
+    expect(readFileSync(out).equals(Buffer.from(CLIP))).toBe(true);
   }, STORY_TIMEOUT_MS);
 });

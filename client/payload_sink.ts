@@ -1,0 +1,135 @@
+/**
+ * Where `pacer recv` puts the payload: a file written synchronously, or stdout with its buffering.
+ *
+ * A file is left as it was until the first payload arrives: a request the server refuses, or a
+ * server that never answers, must not cost the user what the file held (README, "Interface
+ * details"). The open checks only — an existing file is opened without truncation, a missing
+ * one has its directory checked — so a bad path still fails before anything is requested, and the
+ * first write truncates the file, or creates it. In place rather than a temporary renamed over it:
+ * the file keeps its owner, mode and hard links, a FIFO or a device (`--out /dev/full`) stays
+ * one, and a directory that takes no new files (/dev) is no obstacle.
+ *
+ * @example
+ * ```ts
+ * const sink = openSink("capture.ts"); // capture.ts untouched so far
+ * sink.write(payload); // truncated (or created), then written
+ * void sink.failure.then((f) => stop(f.why));
+ * await sink.close();
+ * ```
+ */
+import { accessSync, closeSync, constants, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { describeFsError } from "../backends/file.ts";
+import { PacerError } from "../foundation/errors.ts";
+
+/** Why payload can no longer be written. `quiet`: the reader went away, which is not an error. */
+export interface SinkFailure {
+  quiet: boolean;
+  why: string;
+}
+
+export interface PayloadSink {
+  /** Drops the bytes once the sink has failed. */
+  write(bytes: Uint8Array): void;
+  close(): Promise<void>;
+  /** Resolves at the first write error; never, if there is none. */
+  readonly failure: Promise<SinkFailure>;
+}
+
+/** `-` is stdout; anything else a file path. Throws PacerError if the file cannot be written. */
+export function openSink(out: string): PayloadSink {
+  return out === "-" ? stdoutSink() : fileSink(out);
+}
+
+/** The first write error, kept: the receive loop acts on it once, and later writes are dropped. */
+function failureLatch() {
+  const { promise, resolve } = Promise.withResolvers<SinkFailure>();
+  const latch = {
+    failure: promise,
+    failed: false,
+    fail(failure: SinkFailure): void {
+      if (latch.failed) return;
+      latch.failed = true;
+      resolve(failure);
+    },
+  };
+  return latch;
+}
+
+/** EPIPE: whoever read the stream closed their end (`recv | head`); anything else is an error. */
+function sinkFailure(name: string, error: unknown): SinkFailure {
+  if ((error as NodeJS.ErrnoException).code === "EPIPE") return { quiet: true, why: `the reader of ${name} went away` };
+  return { quiet: false, why: `${name}: cannot write: ${describeFsError(error)}` };
+}
+
+function stdoutSink(): PayloadSink {
+  const latch = failureLatch();
+  let last: Promise<void> = Promise.resolve();
+  const onError = (error: Error) => latch.fail(sinkFailure("stdout", error));
+  // Without a listener, Bun throws stdout's EPIPE as an uncaught error with a stack trace.
+  process.stdout.on("error", onError);
+  return {
+    failure: latch.failure,
+    write: (bytes) => {
+      if (latch.failed) return;
+      last = new Promise((resolve) =>
+        process.stdout.write(bytes, (error) => {
+          if (error) onError(error);
+          resolve();
+        }),
+      );
+    },
+    // After a failure the pending writes only fail too: nothing to wait for.
+    close: () => (latch.failed ? Promise.resolve() : last),
+  };
+}
+
+function fileSink(out: string): PayloadSink {
+  let fd = openUntouched(out);
+  let started = false;
+  /** What was there goes with the first payload (a FIFO or a device has nothing to truncate). */
+  const start = () => {
+    started = true;
+    if (fd === null) fd = openSync(out, "w");
+    else if (fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+  };
+  const latch = failureLatch();
+  return {
+    failure: latch.failure,
+    write: (bytes) => {
+      if (latch.failed) return;
+      try {
+        if (!started) start();
+        // A regular file takes it all at once; a FIFO or device may take less per call.
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd!, bytes, done, bytes.length - done);
+      } catch (error) {
+        latch.fail(sinkFailure(out, error));
+      }
+    },
+    close: async () => {
+      if (fd !== null) closeSync(fd);
+    },
+  };
+}
+
+/**
+ * The file at `out` opened for writing as it is, or null when there is none yet and its
+ * directory would take it. Throws PacerError for a path that cannot be written.
+ */
+function openUntouched(out: string): number | null {
+  try {
+    return openSync(out, constants.O_WRONLY);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw cannotOpen(out, error);
+  }
+  try {
+    accessSync(dirname(out), constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw cannotOpen(out, error);
+  }
+  return null;
+}
+
+function cannotOpen(out: string, error: unknown): PacerError {
+  return new PacerError(`${out}: cannot open for writing: ${describeFsError(error)}`);
+}
