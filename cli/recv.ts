@@ -8,8 +8,10 @@
  *    REQUEST_EVERY_MS until packets arrive. Each repeat has a fresh id: the server counts a
  *    repeated play as interest in the same job, so repeats never start a second stream.
  * 2. Then sends `interest` every third of the interest timeout the play reply announced.
- * 3. Writes each packet's payload, RTP header stripped, to FILE or stdout, in arrival order.
- *    FILE is left as it was until the first payload (client/payload_sink.ts).
+ * 3. Writes each packet's payload, RTP header stripped, to FILE or stdout, in arrival order: only
+ *    packets from the server's address with the stream's SSRC (client/stream_filter.ts; the rest
+ *    are counted, one warning line at the end). FILE is left as it was until the first payload
+ *    (client/payload_sink.ts).
  * 4. End of stream: after SILENCE_MS without packets it asks `status {job}` (and again every
  *    STATUS_EVERY_MS while silent). "ended" or "stopped": exit 0; "failed": exit 1; "expired" or
  *    unknown to the server (restarted): it requests the stream again. Still "running": it waits.
@@ -23,11 +25,12 @@
  */
 import { parseArgs } from "node:util";
 import type { udp } from "bun";
-import { rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
+import { rtpGetSsrc, rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
 import { type ControlReply, type Op } from "../protocol/control.ts";
 import { readKey } from "../server/config.ts";
 import { ControlClient, newRequestId } from "../client/control_client.ts";
 import { openSink, type SinkFailure } from "../client/payload_sink.ts";
+import { StreamFilter } from "../client/stream_filter.ts";
 import { UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { openUdpSocket } from "../foundation/net/udp_socket.ts";
@@ -42,6 +45,7 @@ server reports the stream ended; Ctrl-C stops the stream and exits 0. A write
 error (a full disk) stops the stream and exits 1; a reader that closes the
 pipe (recv | head) stops it and exits 0 quietly. FILE is truncated, or
 created, when the first packet arrives: a refused request leaves it as it was.
+Only packets from the server's address, with the stream's SSRC, are written.
 
 Options:
   --from HOST:PORT   the server's control address (required)
@@ -99,17 +103,18 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   const myIp = client.localAddress;
   let media: udp.Socket<"buffer"> | null = null;
   try {
-    const state = new ReceiverState();
+    const state = new ReceiverState(new StreamFilter(client.serverAddress));
     media = await openUdpSocket({
       hostname: myIp,
       port: localPort,
-      onData(packet) {
+      onData(packet, port, address) {
         const start = rtpPayloadOffset(packet);
         const end = start < 0 ? -1 : rtpPayloadEnd(packet);
         if (end < start) {
           state.malformed++;
           return;
         }
+        if (!state.filter.admits(address, port, rtpGetSsrc(packet))) return;
         state.onPacket(Date.now(), end - start);
         sink.write(packet.subarray(start, end));
       },
@@ -130,6 +135,8 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
 
 /** One line on how recv ended: an error, or the totals (at debug level when the end was quiet). */
 function report(outcome: Outcome, state: ReceiverState, log: Logger): void {
+  const refused = state.filter.refusedLine();
+  if (refused) log.warn(refused);
   if (outcome.code !== 0) {
     log.error(outcome.why);
     return;
@@ -150,6 +157,8 @@ class ReceiverState {
   /** Last packet or reply of any kind, for --wait. */
   lastHeardMs = Date.now();
   streaming = false;
+
+  constructor(readonly filter: StreamFilter) {}
 
   onPacket(now: number, payloadBytes: number): void {
     this.packets++;
@@ -198,6 +207,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       o.log.info(`${why}; requesting again`, { job: state.job ?? undefined });
       state.job = null;
       state.streaming = false;
+      state.filter.newStream();
       nextPlayMs = 0;
       nextInterestMs = Infinity;
     };

@@ -60,14 +60,17 @@ export function parseServerAddress(text: string): { host: string; port: number; 
 export class ControlClient {
   /** HOST:PORT as given, for messages. */
   readonly server: string;
+  /** The server's IP address, HOST resolved: where requests go, and where recv takes its stream from. */
+  readonly serverAddress: string;
   readonly #socket: udp.ConnectedSocket<"buffer">;
   readonly #key: Uint8Array | undefined;
   readonly #waiting = new Map<string, (reply: ControlReply) => void>();
   /** Called for every reply, matched or not (pool mode listens here). */
   onReply: ((reply: ControlReply) => void) | null = null;
 
-  private constructor(server: string, socket: udp.ConnectedSocket<"buffer">, key: Uint8Array | undefined) {
+  private constructor(server: string, serverAddress: string, socket: udp.ConnectedSocket<"buffer">, key: Uint8Array | undefined) {
     this.server = server;
+    this.serverAddress = serverAddress;
     this.#socket = socket;
     this.#key = key;
   }
@@ -95,7 +98,7 @@ export class ControlClient {
       // Bun throws some socket errors at once and rejects with others.
       throw new PacerError(`cannot open a UDP socket to ${server}: ${(error as Error).message}`);
     }
-    client = new ControlClient(server, socket, key);
+    client = new ControlClient(server, address, socket, key);
     return client;
   }
 

@@ -7,15 +7,18 @@
  * reader of its stdout closed the pipe (like Ctrl-C, the other end decided it had enough).
  *
  * And what a hostile tester tried: an output file emptied by a request that was refused, or by a
- * server that never answered. recv leaves FILE as it was until the first payload.
+ * server that never answered; datagrams from anyone written into the stream. recv leaves FILE as
+ * it was until the first payload, and writes only the server's stream (its address, its SSRC),
+ * counting the rest in one line.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetSsrc } from "../../protocol/rtp.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
-import { MAIN, REPO, runPacer } from "../helpers/pacer.ts";
-import { freeUdpPort } from "../helpers/ports.ts";
+import { MAIN, REPO, runPacer, startPacer } from "../helpers/pacer.ts";
+import { freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 import { mountSmallDisk } from "../helpers/tmpfs.ts";
 import { CLIP, type ServeFixture, startServe } from "../server/serve_fixture.ts";
 
@@ -168,5 +171,48 @@ describe("pacer recv leaves --out FILE as it was until the first payload", () =>
     const run = await runPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--out", out], { timeoutMs: 15_000 });
     expect(run.code).toBe(0);
     expect(readFileSync(out).equals(Buffer.from(CLIP))).toBe(true);
+  }, STORY_TIMEOUT_MS);
+});
+
+/** An RTP MP2T datagram as the tester sent it: payload "INJECTED" * 100, SSRC of its own. */
+function injected(ssrc: number): Uint8Array {
+  const payload = Buffer.from("INJECTED".repeat(100));
+  const packet = new Uint8Array(RTP_HEADER_SIZE + payload.length);
+  rtpSetHeader(packet, 33);
+  rtpSetSsrc(packet, ssrc);
+  packet.set(payload, RTP_HEADER_SIZE);
+  return packet;
+}
+
+describe("pacer recv writes only the server's stream", () => {
+  test("datagrams from another address, or from the server's with another SSRC, are refused and counted in one line", async () => {
+    const port = await freeUdpPort();
+    const out = join(serve.dir, "injected.ts");
+    const recv = startPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--port", String(port), "--out", out]);
+    let stderr = "";
+    recv.stderr.on("data", (d) => (stderr += d));
+    recv.stdin.end();
+    const exit = new Promise<number | null>((resolve) => recv.on("close", (code) => resolve(code)));
+    // Another host (127.0.0.2 is this one's loopback, but not the server's address).
+    const stranger = await Bun.udpSocket({ hostname: "127.0.0.2", port: 0 });
+    // Another sender on the server's own host: the right address, but not the stream.
+    const neighbour = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+    try {
+      await waitUdpBound(port);
+      for (let i = 0; i < 10; i++) stranger.send(injected(0x57_52_41_4e), port, "127.0.0.1");
+      // The neighbour sends once the stream has begun (its first packet fixed the SSRC).
+      for (let i = 0; i < 200 && !(existsSync(out) && statSync(out).size > 0); i++) await Bun.sleep(10);
+      for (let i = 0; i < 20; i++) neighbour.send(injected(0x4e_45_49_47), port, "127.0.0.1");
+      expect(await exit).toBe(0);
+    } finally {
+      stranger.close();
+      neighbour.close();
+      recv.kill("SIGKILL");
+    }
+    expect(readFileSync(out).equals(Buffer.from(CLIP))).toBe(true);
+    const warnings = errorLines(stderr);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toStartWith("pacer: warn: refused 30 datagrams not of the stream: 10 not from the server's address 127.0.0.1, 20 from it with another SSRC");
+    expect(warnings[0]).toContain("the first from 127.0.0.2:");
   }, STORY_TIMEOUT_MS);
 });
