@@ -28,6 +28,7 @@ import type { udp } from "bun";
 import { rtpGetSsrc, rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
 import { type ControlReply, type Op } from "../protocol/control.ts";
 import { readKey } from "../server/config.ts";
+import { bindFailure } from "../server/port_holder.ts";
 import { ControlClient, newRequestId } from "../client/control_client.ts";
 import { openSink, type SinkFailure } from "../client/payload_sink.ts";
 import { StreamFilter } from "../client/stream_filter.ts";
@@ -104,22 +105,27 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   let media: udp.Socket<"buffer"> | null = null;
   try {
     const state = new ReceiverState(new StreamFilter(client.serverAddress));
-    media = await openUdpSocket({
-      hostname: myIp,
-      port: localPort,
-      onData(packet, port, address) {
-        const start = rtpPayloadOffset(packet);
-        const end = start < 0 ? -1 : rtpPayloadEnd(packet);
-        if (end < start) {
-          state.malformed++;
-          return;
-        }
-        if (!state.filter.admits(address, port, rtpGetSsrc(packet))) return;
-        state.onPacket(Date.now(), end - start);
-        sink.write(packet.subarray(start, end));
-      },
-      onError: (error) => log.warn(`receive socket: ${error.message}`),
-    });
+    try {
+      media = await openUdpSocket({
+        hostname: myIp,
+        port: localPort,
+        onData(packet, port, address) {
+          const start = rtpPayloadOffset(packet);
+          const end = start < 0 ? -1 : rtpPayloadEnd(packet);
+          if (end < start) {
+            state.malformed++;
+            return;
+          }
+          if (!state.filter.admits(address, port, rtpGetSsrc(packet))) return;
+          state.onPacket(Date.now(), end - start);
+          sink.write(packet.subarray(start, end));
+        },
+        onError: (error) => log.warn(`receive socket: ${error.message}`),
+      });
+    } catch (error) {
+      // A port in use may clear when its holder goes: exit 75, naming the port (and the holder).
+      throw bindFailure("receive socket", "--port", "udp", { host: myIp, port: localPort }, error);
+    }
     const host = myIp.includes(":") ? `[${myIp}]` : myIp;
     const to = `rtp://${host}:${media.port}`;
     log.info("requesting", { source: name, from: client.server, to });

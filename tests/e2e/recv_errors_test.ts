@@ -7,9 +7,10 @@
  * reader of its stdout closed the pipe (like Ctrl-C, the other end decided it had enough).
  *
  * And what a hostile tester tried: an output file emptied by a request that was refused, or by a
- * server that never answered; datagrams from anyone written into the stream. recv leaves FILE as
- * it was until the first payload, and writes only the server's stream (its address, its SSRC),
- * counting the rest in one line.
+ * server that never answered; datagrams from anyone written into the stream; a --port in use
+ * reported as a plain failure. recv leaves FILE as it was until the first payload, writes only the
+ * server's stream (its address, its SSRC) and counts the rest in one line, and says which port is
+ * in use, exiting 75.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
@@ -214,5 +215,23 @@ describe("pacer recv writes only the server's stream", () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toStartWith("pacer: warn: refused 30 datagrams not of the stream: 10 not from the server's address 127.0.0.1, 20 from it with another SSRC");
     expect(warnings[0]).toContain("the first from 127.0.0.2:");
+  }, STORY_TIMEOUT_MS);
+});
+
+describe("pacer recv --port in use", () => {
+  test("exits 75 with one line that names the port, and leaves --out as it was", async () => {
+    const holder = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const out = precious("port-in-use.ts");
+      const run = await runPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--port", String(holder.port), "--out", out], { timeoutMs: 15_000 });
+      expect(run.code).toBe(75);
+      const lines = errorLines(run.stderr);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toStartWith(`pacer: error: cannot bind the receive socket on 127.0.0.1:${holder.port}: UDP port ${holder.port} is in use`);
+      expect(lines[0]).toContain("set --port to another port");
+      expect(readFileSync(out, "utf8")).toBe(PRECIOUS);
+    } finally {
+      holder.close();
+    }
   }, STORY_TIMEOUT_MS);
 });
