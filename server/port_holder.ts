@@ -128,7 +128,8 @@ function commandOf(pid: string): string {
   try {
     const words = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((w) => w !== "");
     if (words.length > 0) words[0] = basename(words[0]!);
-    const text = words.join(" ");
+    // An argument may hold newlines (`python3 -c SCRIPT`): the message stays one line.
+    const text = words.join(" ").replace(/\s+/g, " ");
     return text.length > MAX_COMMAND ? `${text.slice(0, MAX_COMMAND - 1)}…` : text;
   } catch {
     return "";

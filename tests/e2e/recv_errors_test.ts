@@ -14,6 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetSsrc } from "../../protocol/rtp.ts";
@@ -232,6 +233,23 @@ describe("pacer recv --port in use", () => {
       expect(readFileSync(out, "utf8")).toBe(PRECIOUS);
     } finally {
       holder.close();
+    }
+  }, STORY_TIMEOUT_MS);
+
+  test("a holder whose command line spans lines is named in one whole line, the advice kept", async () => {
+    // `bun -e` with a script of several lines: its argv holds newlines, as `python3 -c` does.
+    const script = "// holds a port\nconst s = await Bun.udpSocket({ hostname: '127.0.0.1', port: 0 });\nconsole.log(s.port);\nawait Bun.sleep(60_000);";
+    const holder = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const port = await new Promise<string>((resolve) => createInterface({ input: holder.stdout! }).once("line", resolve));
+      const run = await runPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--port", port], { timeoutMs: 15_000 });
+      expect(run.code).toBe(75);
+      const lines = run.stderr.trimEnd().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`UDP port ${port} is in use by pid ${holder.pid} (bun`);
+      expect(lines[0]).toEndWith("; stop that process, or set --port to another port");
+    } finally {
+      holder.kill("SIGKILL");
     }
   }, STORY_TIMEOUT_MS);
 });
