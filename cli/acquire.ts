@@ -15,6 +15,7 @@ import type { ByteClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { isLiveSpec, openInput, openLiveInput } from "../sources/open_input.ts";
+import { inputDamage, type LiveSource } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { stdinReadable, streamSource } from "../sources/stream_source.ts";
 import { readKey } from "../server/config.ts";
@@ -123,6 +124,8 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
   const c = sender.counters;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   if (c.droppedBytes > 0) log.warn(`${c.droppedBytes} bytes dropped while the server could not take them (--buffer ${bufferBytes})`);
+  const damage = feed.damage?.() ?? null;
+  if (damage) log.warn(`${spec}: the input lost on the way in: ${damage}`);
   log.info(`acquired ${readBytes} bytes in ${seconds} s: sent ${c.sentBytes}, connections ${c.connections}, drops ${c.drops}, dropped ${c.droppedBytes} bytes, held ${sender.heldBytes}`);
   if (signal) return EXIT_SIGNAL_BASE + (signal === "SIGINT" ? 2 : 15);
   return code;
@@ -155,6 +158,8 @@ function parseSize(text: string): number {
 interface Feed {
   run(deliver: (chunk: Uint8Array) => void, end: () => void): void;
   close(): void;
+  /** A network input's losses on the way in (live_input.ts inputDamage), or null. */
+  damage?(): string | null;
 }
 
 async function openFeed(spec: string, options: { bitrate?: number; format?: ReturnType<typeof parseSampleFormat> }): Promise<Feed> {
@@ -179,6 +184,7 @@ async function openFeed(spec: string, options: { bitrate?: number; format?: Retu
 function streamFeed(source: Source): Feed {
   let closed = false;
   return {
+    damage: () => ("live" in source ? inputDamage((source as LiveSource).stats) : null),
     run(deliver, end) {
       const drain = () => {
         for (;;) {

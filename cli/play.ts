@@ -16,6 +16,7 @@ import { Scheduler } from "../scheduler/scheduler.ts";
 import { isLiveSpec, openInput, type OpenedInput } from "../sources/open_input.ts";
 import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
 import { sequenceSource } from "../sources/sequence_source.ts";
+import { inputDamage, type LiveSource } from "../sources/live_input.ts";
 import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
@@ -166,6 +167,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   process.off("SIGINT", stopOnSignal);
   process.off("SIGTERM", stopOnSignal);
   reportCounters(job, log);
+  reportInputDamage(inputs, log);
   // A script tells an interrupted play from a complete one by its status, as a shell reports a killed one.
   if (interruptedBy) return EXIT_SIGNAL_BASE + constants.signals[interruptedBy];
   if (result.inputError) return EXIT_FAILURE;
@@ -184,6 +186,16 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
  * (it cannot be read again), --bitrate on PCM (paced by its sample rate). (--start past the end
  * is refused where the file is opened: sources/open_input.ts.)
  */
+/** What a network input lost before pacer could play it, said once at the end (a gateway run from cron is read in its mail). */
+function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
+  for (const input of inputs) {
+    const stream = input.stream;
+    if (!stream || !("live" in stream)) continue;
+    const damage = inputDamage((stream as LiveSource).stats);
+    if (damage) log.warn(`${stream.label}: the input lost on the way in: ${damage}`);
+  }
+}
+
 function checkOptionsApply(
   inputs: OpenedInput[],
   options: { loop: boolean; bitrate: number | undefined },

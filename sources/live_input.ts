@@ -193,6 +193,25 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
   return source;
 }
 
+/**
+ * What a live input lost on the way in, for a command's last lines (`pacer play` as a gateway,
+ * `pacer acquire`): gaps, and packets dropped as late, duplicate or malformed, the kernel's drops
+ * and bytes the queue refused, each named only when there were any; null when nothing was lost.
+ */
+export function inputDamage(stats: LiveStats): string | null {
+  const parts: string[] = [];
+  if (stats.gaps > 0) parts.push(`gaps ${stats.gaps} (lost packets ${stats.lost}, stalls ${stats.stalls})`);
+  const named: [number, string][] = [
+    [stats.late, "late packets dropped"],
+    [stats.duplicates, "duplicate packets dropped"],
+    [stats.malformed, "malformed or too long datagrams dropped"],
+    [stats.kernelDrops ?? 0, "kernel drops"],
+    [stats.overflowBytes, "bytes dropped (the reader fell behind)"],
+  ];
+  for (const [count, what] of named) if (count > 0) parts.push(`${what} ${count}`);
+  return parts.length === 0 ? null : parts.join(", ");
+}
+
 export function newLiveStats(): LiveStats {
   return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, stalls: 0, overflowBytes: 0, kernelDrops: null, gaps: 0 };
 }

@@ -77,6 +77,8 @@ interface SendPlan {
   dueUs: (k: number) => number;
   /** Wrap each in RTP. */
   rtp?: boolean;
+  /** This one is lost on the way (its sequence number goes unused). */
+  lost?: number;
 }
 
 function chop(ts: Uint8Array): Uint8Array[] {
@@ -96,6 +98,7 @@ async function sendBursty(port: number, plan: SendPlan): Promise<void> {
     await Bun.sleep(Math.max(0, start + tickMs - performance.now()));
     for (; k < plan.datagrams.length && plan.dueUs(k) / 1000 <= tickMs; k++) {
       const payload = plan.datagrams[k]!;
+      if (k === plan.lost) continue;
       if (!plan.rtp) {
         socket.send(payload, port, "127.0.0.1");
         continue;
@@ -170,6 +173,17 @@ describe("pacer play from a network input re-paces it (a gateway)", () => {
     expect(run.code).toBe(143);
     expect(Buffer.concat(run.packets.map((p) => p.data)).equals(Buffer.from(ts))).toBe(true);
     expect(p99(residualsUs(run.packets))).toBeLessThan((BURST_MS * 1000) / 8);
+    expect(run.stderr).not.toContain("lost on the way in");
+  }, 30_000);
+
+  test("RTP in with a packet lost on the way: play says so at the end, in one line", async () => {
+    const datagrams = chop(ts);
+    const plan = { datagrams, dueUs: (k: number) => k * DATAGRAM_US, rtp: true, lost: datagrams.length >> 1 };
+    const run = await gateway("rtp", ts.length - DATAGRAM, (port) => sendBursty(port, plan));
+    expect(run.code).toBe(143);
+    const lines = run.stderr.split("\n").filter((l) => l.includes("lost on the way in"));
+    expect(lines, run.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/rtp:\/\/@127\.0\.0\.1:\d+: the input lost on the way in: gaps 1 \(lost packets 1, stalls 0\)/);
   }, 30_000);
 
   test("a 1 s stall pauses the output; it resumes on the clock with no burst; nothing is lost", async () => {

@@ -11,7 +11,8 @@ import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
-import { freeTcpPort } from "../helpers/ports.ts";
+import { rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
+import { freeTcpPort, freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { KEY_TEXT, makeSharedDir, type ServeFixture, startServe } from "../server/serve_fixture.ts";
 
@@ -183,6 +184,33 @@ describe("a live channel", () => {
 });
 
 describe("pacer acquire", () => {
+  test("from an RTP input that lost a packet on the way, says so at the end, in one line", async () => {
+    const inPort = await freeUdpPort();
+    const acquire = startPacer(["acquire", `rtp://@127.0.0.1:${inPort}`, "--to", `tcp://127.0.0.1:${openPort}`]);
+    let stderr = "";
+    acquire.stderr!.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => acquire.on("close", resolve));
+    await waitUdpBound(inPort);
+    const sender = await Bun.udpSocket({ socket: { error() {} } });
+    const packet = new Uint8Array(12 + 1316);
+    for (let seq = 0; seq < 40; seq++) {
+      if (seq === 20) continue; // lost on the way
+      rtpSetHeader(packet, 33);
+      rtpSetSeqnum(packet, seq);
+      rtpSetSsrc(packet, 0x4242);
+      packet.fill(0x47, 12);
+      sender.send(packet, inPort, "127.0.0.1");
+      await Bun.sleep(2);
+    }
+    sender.close();
+    await Bun.sleep(300); // past the reorder's hold on the hole
+    acquire.kill("SIGTERM");
+    await exited;
+    const lines = stderr.split("\n").filter((l) => l.includes("lost on the way in"));
+    expect(lines, stderr).toHaveLength(1);
+    expect(lines[0]).toContain(`rtp://@127.0.0.1:${inPort}: the input lost on the way in: gaps 1 (lost packets 1, stalls 0)`);
+  }, 30_000);
+
   test("holds its input while the server is down, reconnects, delivers what it held, and reports what the buffer dropped", async () => {
     const port = freeTcpPort();
     const acquire = startPacer(["acquire", film, "--to", `tcp://127.0.0.1:${port}`, "--buffer", "200KiB"]);
