@@ -215,6 +215,9 @@ export class LiveChannel {
   #refuse(socket: Socket, from: string, why: string, line: string): void {
     this.refused++;
     this.log.warn(`live "${this.name}": source refused: ${why}`, { from });
+    // Read nothing more while the line goes out: a refused peer that floods on would otherwise be
+    // read (and thrown away) at the wire's rate for that second, a gigabyte on loopback.
+    socket.pause();
     socket.end(line);
     setTimeout(() => socket.destroy(), 1_000).unref();
   }

@@ -175,6 +175,20 @@ describe("a live channel", () => {
     expect(await keyless.greeting).toMatch(/^PACER-LIVE 1 key [0-9a-f]{64}$/);
     keyless.write(Buffer.alloc(188 * 10, 0x47));
     expect(await keyless.closedWith).toContain("refused key not accepted");
+    // A peer that floods on after its refusal is not read on: the server's window fills, and the
+    // peer's writes stop (a hostile try had a gigabyte read in the second before the close).
+    const flooder = await rawSource(keyedPort);
+    await flooder.greeting;
+    const junk = Buffer.alloc(1 << 20, 0x47);
+    let taken = 0;
+    const until = Date.now() + 1_500;
+    while (Date.now() < until && !flooder.destroyed) {
+      if (flooder.write(junk)) taken += junk.length;
+      else await Promise.race([new Promise((resolve) => flooder.once("drain", resolve)), Bun.sleep(100)]);
+    }
+    flooder.destroy();
+    console.log(`refused flooder: ${(taken / 2 ** 20).toFixed(0)} MiB taken in 1.5 s`);
+    expect(taken).toBeLessThan(64 * 2 ** 20);
     // pacer acquire without the key says so and exits 1.
     const run = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${keyedPort}`], { timeoutMs: 15_000 });
     expect(run.code).toBe(1);
