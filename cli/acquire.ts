@@ -16,6 +16,7 @@ import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { isLiveSpec, openInput, openLiveInput } from "../sources/open_input.ts";
 import { inputDamage, type LiveSource } from "../sources/live_input.ts";
+import { valuesMayBeNegative } from "./negative_values.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { stdinReadable, streamSource } from "../sources/stream_source.ts";
 import { readKey } from "../server/config.ts";
@@ -51,9 +52,12 @@ const PACE_LEAD_US = 20_000;
 const STREAM_CHUNK_BYTES = 64 << 10;
 const STATUS_MS = 1_000;
 
+/** Options that take a number or a size; see valuesMayBeNegative. */
+const NUMBER_OPTIONS = new Set(["--buffer", "--bitrate"]);
+
 export async function runAcquire(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: valuesMayBeNegative(argv, NUMBER_OPTIONS),
     allowPositionals: true,
     options: {
       to: { type: "string" },

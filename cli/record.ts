@@ -49,7 +49,7 @@ Options:
 /** Shorter rotation than this would make more files than a cron user wants. */
 
 /** Options that take a number or a duration; see valuesMayBeNegative. */
-const NUMBER_OPTIONS = new Set(["--duration", "--rotate", "--stagger", "--keep", "--sync-every", "--wait"]);
+const NUMBER_OPTIONS = new Set(["--duration", "--until", "--rotate", "--stagger", "--keep", "--sync-every", "--wait"]);
 
 export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -330,6 +330,8 @@ test("record's (and devices') usage errors are one line and exit 2", async () =>
     [["record", "udp://@:5000", "--out", "x.ts", "--duration", "0"], /^pacer: error: --duration 0: give a duration above 0/],
     [["record", "udp://@:5000?rcvbuf=abc", "--out", "x.ts", "--duration", "1"], /^pacer: error: udp:\/\/ option rcvbuf=abc: must be a whole number from 1 to 1073741824$/m],
     [["devices", "--bogus"], /^pacer: error: devices takes no arguments or options, got "--bogus"$/m],
+    [["record", "udp://@:5000", "--out", "x.ts", "--until", "-1:00"], /^pacer: error: --until "-1:00": expected HH:MM/],
+    [["acquire", "x.ts", "--to", "tcp://127.0.0.1:9", "--buffer", "-5"], /^pacer: error: --buffer "-5": expected a size/],
   ];
   for (const [args, message] of cases) {
     const r = await runPacer(args);
