@@ -29,6 +29,7 @@ export function openReceiver(endpoint: Endpoint): UdpReceiver {
     iface: endpoint.params.get("iface") ?? undefined,
     source: endpoint.params.get("source") ?? undefined,
     rcvbufBytes: receiveBufferBytes(endpoint),
+    scheme: endpoint.scheme,
   });
 }
 

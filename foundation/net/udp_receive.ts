@@ -76,6 +76,8 @@ export interface UdpReceiveOptions {
   /** Source-specific multicast: only this sender's datagrams (IPv4). */
   source?: string;
   rcvbufBytes?: number;
+  /** The input's scheme, for messages (`rtp` for rtp://@); udp by default. */
+  scheme?: string;
 }
 
 export interface UdpReceiver {
@@ -109,16 +111,16 @@ export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
   if (!c || process.platform !== "linux" || !(process.arch === "x64" || process.arch === "arm64")) {
     throw new PacerError("network inputs need Linux with glibc (libc.so.6) on x86-64 or arm64");
   }
-  const where = `${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`;
+  const where = `${options.scheme ?? "udp"}://@${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`;
   const ip = options.host === "" ? null : parseIp(options.host);
-  if (options.host !== "" && !ip) throw new UsageError(`udp://@${where}: the address must be an IP address, not a name`);
+  if (options.host !== "" && !ip) throw new UsageError(`${where}: the address must be an IP address, not a name`);
   const v6 = ip !== null && !ip.v4;
   const multicast = ip !== null && isMulticast(options.host);
   if (!multicast && (options.source || options.iface)) {
-    throw new UsageError(`udp://@${where}: source= and iface= apply to a multicast group only`);
+    throw new UsageError(`${where}: source= and iface= apply to a multicast group only`);
   }
   const fd = c.socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new PacerError(`udp://@${where}: cannot open a socket (errno ${errno(c)})`);
+  if (fd < 0) throw new PacerError(`${where}: cannot open a socket (errno ${errno(c)})`);
   // Everything the kernel holds a pointer to lives as long as the receiver (see `pinned`).
   const int = new Int32Array(1);
   const intLen = new Uint32Array(1);
@@ -138,10 +140,10 @@ export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
     const length = sockaddr(addr, v6 ? AF_INET6 : AF_INET, ip?.bytes ?? any, options.port);
     if (c.bind(fd, ptr(addr), length) !== 0) {
       const e = errno(c);
-      if (e === EADDRINUSE) throw new TemporaryError(`udp://@${where}: port ${options.port} is in use`);
-      if (e === EADDRNOTAVAIL) throw new PacerError(`udp://@${where}: ${options.host} is not an address of this host`);
-      if (e === EACCES) throw new PacerError(`udp://@${where}: permission denied for port ${options.port}`);
-      throw new PacerError(`udp://@${where}: cannot bind (errno ${e})`);
+      if (e === EADDRINUSE) throw new TemporaryError(`${where}: port ${options.port} is in use`);
+      if (e === EADDRNOTAVAIL) throw new PacerError(`${where}: ${options.host} is not an address of this host`);
+      if (e === EACCES) throw new PacerError(`${where}: permission denied for port ${options.port}`);
+      throw new PacerError(`${where}: cannot bind (errno ${e})`);
     }
     if (multicast) join(c, fd, ip!.bytes, v6, options, where);
     intLen[0] = 4;
@@ -177,7 +179,7 @@ function join(c: Libc, fd: number, group: Uint8Array, v6: boolean, options: UdpR
     let index = 0;
     if (options.iface) {
       index = /^\d+$/.test(options.iface) ? Number(options.iface) : c.if_nametoindex(Buffer.from(`${options.iface}\0`));
-      if (!index) throw new UsageError(`udp://@${where}: iface "${options.iface}": no such interface (IPv6 takes a name or index)`);
+      if (!index) throw new UsageError(`${where}: iface "${options.iface}": no such interface (IPv6 takes a name or index)`);
     }
     if (options.source) {
       const source = parseIp(options.source);
@@ -198,7 +200,7 @@ function join(c: Libc, fd: number, group: Uint8Array, v6: boolean, options: UdpR
   if (!ok) {
     const e = errno(c);
     const why = e === ENODEV ? "no interface routes multicast (add a multicast route or give iface=)" : e === EADDRNOTAVAIL ? "iface is not an address of this host" : `errno ${e}`;
-    throw new PacerError(`udp://@${where}: cannot join the group: ${why}`);
+    throw new PacerError(`${where}: cannot join the group: ${why}`);
   }
 }
 

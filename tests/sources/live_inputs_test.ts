@@ -194,7 +194,9 @@ describe("udp://@ and rtp://@ on loopback", () => {
   test("a port in use, a name for an address, a send form and an unknown option are one-line errors", async () => {
     const port = await freeUdpPort();
     const first = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
-    await expect(openLiveInput(`udp://@127.0.0.1:${port}`)).rejects.toThrow(`port ${port} is in use`);
+    await expect(openLiveInput(`udp://@127.0.0.1:${port}`)).rejects.toThrow(`udp://@127.0.0.1:${port}: port ${port} is in use`);
+    // Named as the user wrote it (it had said udp://@ for an rtp://@ input).
+    await expect(openLiveInput(`rtp://@127.0.0.1:${port}`)).rejects.toThrow(`rtp://@127.0.0.1:${port}: port ${port} is in use`);
     first.close();
     await expect(openLiveInput(`udp://@localhost:${port}`)).rejects.toThrow("must be an IP address");
     await expect(openLiveInput(`udp://127.0.0.1:${port}`)).rejects.toThrow(`write udp://@127.0.0.1:${port}`);
