@@ -636,7 +636,7 @@ export async function readKey(path: string): Promise<Uint8Array> {
     bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
   } catch (e) {
     throw new KeyFileError(
-      `key file ${path}: cannot read it (${errnoOf(e)}); check the path, and that the server's user can read it`,
+      `key file ${path}: cannot read it (${errnoOf(e)}); check the path, and that the user pacer runs as can read it`,
     );
   }
   const isSpace = (b: number) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;

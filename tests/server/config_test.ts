@@ -226,7 +226,7 @@ describe("files", () => {
       const locked = join(dir, "locked.key");
       await writeFile(locked, "correct horse battery staple");
       await chmod(locked, 0o000);
-      await expect(readKey(locked)).rejects.toThrow("cannot read it (EACCES); check the path, and that the server's user can read it");
+      await expect(readKey(locked)).rejects.toThrow("cannot read it (EACCES); check the path, and that the user pacer runs as can read it");
     }
   });
 });
