@@ -34,8 +34,13 @@ function dayOfYear(d: Date): number {
   return Math.round((new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime() - new Date(d.getFullYear(), 0, 1).getTime()) / 86_400_000) + 1;
 }
 
-/** Throws a UsageError for a field pacer does not know. */
+/**
+ * Throws a UsageError for a pattern that names a folder (`rec/`, `rec/.`, `..`): its files would
+ * be `rec/-1` or fail EISDIR once data came. Also for a field pacer does not know.
+ */
 export function checkPattern(pattern: string): void {
+  const last = pattern.split("/").at(-1);
+  if (last === "" || last === "." || last === "..") throw new UsageError(`--out "${pattern}": names a folder; expected a file name at the end, such as "rec/%Y%m%d-%H%M.ts"`);
   for (const m of pattern.matchAll(/%(.?)/g)) {
     if (!FIELDS[m[1]!]) throw new UsageError(`--out "${pattern}": unknown field %${m[1]} (known: %Y %y %m %d %H %M %S %j %s %F %T %%)`);
   }

@@ -19,8 +19,6 @@ import { checkPattern, staticFolder } from "../../recorder/pattern.ts";
 export function outPatternError(out: string): string | null {
   if (out === "" || isAbsolute(out)) return "expected a pattern relative to recording_root, such as \"news/%F-%H%M.ts\"";
   if (out.split(/[\\/]/).includes("..")) return "may not contain .. segments (recordings stay under recording_root)";
-  // "x/." names the folder x, not a file in it.
-  if (out.endsWith("/") || out.split(/[\\/]/).at(-1) === ".") return "expected a file name at the end, such as \"news/%F-%H%M.ts\"";
   try {
     checkPattern(out);
   } catch (error) {

@@ -120,6 +120,17 @@ export function stripM2ts(m2ts: Uint8Array): Uint8Array {
   return out;
 }
 
+/** `count` TS packets, each a PAT start (PID 0, unit start), so a size rotation may cut at any. */
+export function patPackets(count: number, from: number): Buffer {
+  const out = Buffer.alloc(count * 188);
+  for (let i = 0; i < count; i++) {
+    const at = i * 188;
+    out.set([0x47, 0x40, 0x00, 0x10 | ((from + i) & 0x0f)], at);
+    out.fill((from + i) & 0xff, at + 4, at + 188);
+  }
+  return out;
+}
+
 /** ffmpeg and ffprobe on PATH? Without them, fail in CI and skip elsewhere. */
 export function haveFfmpeg(): boolean {
   const ok = Bun.which("ffmpeg") !== null && Bun.which("ffprobe") !== null;

@@ -9,19 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { silentLogger } from "../../foundation/log.ts";
+import { patPackets } from "../helpers/mpeg_fixtures.ts";
 import { Recorder } from "../../recorder/recorder.ts";
 import { streamSource } from "../../sources/stream_source.ts";
-
-/** `count` TS packets, each a PAT start (PID 0, unit start), so a size rotation may cut at any. */
-function patPackets(count: number, from: number): Buffer {
-  const out = Buffer.alloc(count * 188);
-  for (let i = 0; i < count; i++) {
-    const at = i * 188;
-    out.set([0x47, 0x40, 0x00, 0x10 | ((from + i) & 0x0f)], at);
-    out.fill((from + i) & 0xff, at + 4, at + 188);
-  }
-  return out;
-}
 
 const twoDigits = (n: number) => String(n).padStart(2, "0");
 
