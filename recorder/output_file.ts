@@ -13,7 +13,7 @@
  * file.close(); // renames rec/0630.wav.part to rec/0630.wav
  * ```
  */
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { PacerError } from "../foundation/errors.ts";
 import { liesBeneath } from "../foundation/open_beneath.ts";
@@ -74,10 +74,9 @@ export class RecordingFile {
     this.headerBytes = options.wav ? wavRecordingHeader(options.wav, 0).length : 0;
   }
 
-  /** Creates the file (and its folders); a name already taken gets `-1`, `-2`… before its extension. */
+  /** Creates the file (and its folders) at `path`, a name not taken (FileNames picks one). */
   static create(path: string, options: RecordingFileOptions = {}): RecordingFile {
-    const final = freeName(path, options.part ?? false);
-    const writing = options.part ? `${final}.part` : final;
+    const writing = options.part ? `${path}.part` : path;
     let fd: number;
     try {
       mkdirSync(dirname(writing), { recursive: true });
@@ -86,7 +85,7 @@ export class RecordingFile {
       throw new RecordingWriteError(`${writing}: cannot create: ${why(error)}`);
     }
     if (options.root !== undefined) refuseOutside(fd, options.root, writing);
-    const file = new RecordingFile(final, writing, fd, options);
+    const file = new RecordingFile(path, writing, fd, options);
     if (options.wav) file.writeAll(wavRecordingHeader(options.wav, 0), 0, file.headerBytes);
     return file;
   }
@@ -164,17 +163,5 @@ export class RecordingFile {
       }
     }
     return new RecordingWriteError(message);
-  }
-}
-
-function freeName(path: string, part: boolean): string {
-  const taken = (p: string) => existsSync(p) || (part && existsSync(`${p}.part`));
-  if (!taken(path)) return path;
-  const slash = path.lastIndexOf("/");
-  const dot = path.lastIndexOf(".");
-  const [stem, ext] = dot > slash + 1 ? [path.slice(0, dot), path.slice(dot)] : [path, ""];
-  for (let n = 1; ; n++) {
-    const candidate = `${stem}-${n}${ext}`;
-    if (!taken(candidate)) return candidate;
   }
 }

@@ -21,6 +21,7 @@ import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import type { InputGap, LiveSource } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
+import { FileNames } from "./file_names.ts";
 import { RecordingFile } from "./output_file.ts";
 import { formatPattern, patternMatcher, staticFolder } from "./pattern.ts";
 import { toWavSamples, wavFormatOf } from "./pcm_to_wav.ts";
@@ -105,6 +106,7 @@ export class Recorder {
   private file: RecordingFile | null = null;
   private fileStreamStart = 0;
   private readonly files: string[] = [];
+  private readonly names: FileNames;
   /** Media bytes in the files already closed; the open file counts its own (after a failed write, what it kept). */
   private closedBytes = 0;
   private firstMs: number | null = null;
@@ -130,6 +132,7 @@ export class Recorder {
     private readonly options: RecorderOptions,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.names = new FileNames({ part: options.part ?? false });
     if (options.kind === "ts") this.unit = TS_SIZE;
     if ("live" in source) source.onGap = (gap) => this.onGap(gap);
     source.onReadable = () => this.pump();
@@ -266,7 +269,7 @@ export class Recorder {
   }
 
   private openFile(at: number, streamOffset: number): void {
-    this.file = RecordingFile.create(formatPattern(this.options.pattern, new Date(at)), {
+    this.file = RecordingFile.create(this.names.next(formatPattern(this.options.pattern, new Date(at))), {
       wav: this.wavOut ?? undefined,
       part: this.options.part,
       unitBytes: this.unit,

@@ -1,17 +1,24 @@
 /**
  * `pacer record`'s files as a hostile tester left them: patterns that name a folder (a file
- * `odd/-1`, or EISDIR once data came). Real `pacer record -` subprocesses fed on stdin.
+ * `odd/-1`, or EISDIR once data came), size rotation with --keep reusing a freed name (files out
+ * of order), a dangling symlink at the file's own name (EEXIST). Real `pacer record -`
+ * subprocesses fed on stdin.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { patPackets } from "../helpers/mpeg_fixtures.ts";
 import { runPacer } from "../helpers/pacer.ts";
 
+/** Packets a 64KiB size rotation puts in a file: it cuts at the first packet that reaches 65,536 bytes. */
+const PACKETS_PER_64KIB_FILE = Math.ceil(65_536 / 188);
+
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "pacer-record-files-"))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const year = () => String(new Date().getFullYear());
 
 test("a pattern that names a folder is one line and exit 2, with nothing created", async () => {
   for (const out of ["odd/", "odd/%Y%m%d/%H/", "odd/.", "odd/.."]) {
@@ -21,4 +28,27 @@ test("a pattern that names a folder is one line and exit 2, with nothing created
     expect(r.code).toBe(2);
     expect(readdirSync(dir)).toEqual([]);
   }
+});
+
+test("size rotation with --keep: the -N suffix counts up, never taking a name --keep freed, so names follow time", async () => {
+  const input = patPackets(14 * PACKETS_PER_64KIB_FILE - 100, 0);
+  const r = await runPacer(["record", "-", "--out", join(dir, "x-%Y.ts"), "--keep", "2", "--rotate", "64KiB"], { stdin: input });
+  expect(r.stderr).toMatch(/^pacer: recorded 14 files/);
+  expect(r.code).toBe(0);
+  const left = readdirSync(dir).filter((n) => !n.startsWith(".")).sort();
+  expect(left).toEqual([`x-${year()}-12.ts`, `x-${year()}-13.ts`]);
+  // The two newest files, in name order, are the stream's last bytes.
+  const tail = Buffer.concat(left.map((n) => readFileSync(join(dir, n))));
+  expect(tail.equals(input.subarray(input.length - tail.length))).toBe(true);
+  expect(readFileSync(join(dir, left[0]!)).length).toBe(PACKETS_PER_64KIB_FILE * 188);
+});
+
+test("a dangling symlink at the file's name is a name taken: the file gets -1, and the link stays", async () => {
+  symlinkSync("/nowhere", join(dir, `r-${year()}.ts`));
+  const input = patPackets(20, 0);
+  const r = await runPacer(["record", "-", "--out", join(dir, "r-%Y.ts")], { stdin: input });
+  expect(r.code).toBe(0);
+  expect(readFileSync(join(dir, `r-${year()}-1.ts`)).equals(input)).toBe(true);
+  expect(lstatSync(join(dir, `r-${year()}.ts`)).isSymbolicLink()).toBe(true);
+  expect(existsSync("/nowhere")).toBe(false);
 });

@@ -1,0 +1,52 @@
+/**
+ * The names a recording's files get: the pattern's name, or, when that is taken, the name with
+ * `-N` before its extension. Within one recording N only counts up for a name, so a name that
+ * --keep freed is never used again and the files keep their order (`x.ts`, `x-1.ts`, `x-2.ts`…).
+ *
+ * @example
+ * ```ts
+ * const names = new FileNames({ part: false });
+ * names.next("rec/x-2026.ts"); // "rec/x-2026.ts" (free)
+ * names.next("rec/x-2026.ts"); // "rec/x-2026-1.ts", even once --keep has deleted rec/x-2026.ts
+ * ```
+ */
+import { lstatSync } from "node:fs";
+
+/**
+ * Whether anything has the name, a dangling symlink included (existsSync follows links, and the
+ * exclusive open then failed EEXIST). A name that cannot be looked at is left for the open to report.
+ */
+function nameTaken(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `path` with `-N` before its extension (none for N = 0). */
+function withSuffix(path: string, n: number): string {
+  if (n === 0) return path;
+  const slash = path.lastIndexOf("/");
+  const dot = path.lastIndexOf(".");
+  return dot > slash + 1 ? `${path.slice(0, dot)}-${n}${path.slice(dot)}` : `${path}-${n}`;
+}
+
+export class FileNames {
+  /** The last name the pattern gave, and the N its file got. */
+  private lastName = "";
+  private lastN = 0;
+
+  constructor(private readonly options: { part: boolean }) {}
+
+  /** A free name for a file the pattern names `path`. */
+  next(path: string): string {
+    const taken = (p: string) => nameTaken(p) || (this.options.part && nameTaken(`${p}.part`));
+    let n = path === this.lastName ? this.lastN + 1 : 0;
+    while (taken(withSuffix(path, n))) n++;
+    this.lastName = path;
+    this.lastN = n;
+    return withSuffix(path, n);
+  }
+}
