@@ -13,8 +13,7 @@
  * const summary = await recorder.done;
  * ```
  */
-import { appendFileSync, readdirSync, statSync, unlinkSync } from "node:fs";
-import { basename, join } from "node:path";
+import { appendFileSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
@@ -22,8 +21,9 @@ import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import type { InputGap, LiveSource } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { FileNames } from "./file_names.ts";
+import { KeepNewest } from "./keep.ts";
 import { RecordingFile } from "./output_file.ts";
-import { formatPattern, patternMatcher, staticFolder } from "./pattern.ts";
+import { formatPattern } from "./pattern.ts";
 import { toWavSamples, wavFormatOf } from "./pcm_to_wav.ts";
 import { atPacket, isPatStart, TsWatch } from "./ts_watch.ts";
 
@@ -107,6 +107,7 @@ export class Recorder {
   private fileStreamStart = 0;
   private readonly files: string[] = [];
   private readonly names: FileNames;
+  private readonly keep: KeepNewest | null;
   /** Media bytes in the files already closed; the open file counts its own (after a failed write, what it kept). */
   private closedBytes = 0;
   private firstMs: number | null = null;
@@ -133,6 +134,7 @@ export class Recorder {
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.names = new FileNames({ part: options.part ?? false });
+    this.keep = options.keep === undefined ? null : new KeepNewest(options.pattern, options.keep, options.log);
     if (options.kind === "ts") this.unit = TS_SIZE;
     if ("live" in source) source.onGap = (gap) => this.onGap(gap);
     source.onReadable = () => this.pump();
@@ -279,27 +281,7 @@ export class Recorder {
     this.fileStreamStart = streamOffset;
     this.ccLogged = 0;
     this.nextSyncMs = Date.now() + this.options.syncEveryMs;
-    this.prune();
-  }
-
-  /** --keep N: the oldest files of the pattern beyond N go, the one being written counted. */
-  private prune(): void {
-    const keep = this.options.keep;
-    if (keep === undefined) return;
-    const folder = staticFolder(this.options.pattern);
-    const matcher = patternMatcher(this.options.pattern);
-    const current = basename(this.file!.path);
-    const found = readdirSync(folder)
-      .filter((name) => matcher.test(name) && name !== current)
-      .map((name) => ({ name, mtime: statSync(join(folder, name)).mtimeMs }))
-      .sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name));
-    for (const old of found.slice(0, Math.max(0, found.length - (keep - 1)))) {
-      try {
-        unlinkSync(join(folder, old.name));
-      } catch (error) {
-        this.options.log.warn(`--keep: cannot delete ${join(folder, old.name)}: ${(error as Error).message}`);
-      }
-    }
+    this.keep?.prune(this.file.path);
   }
 
   private onGap(gap: InputGap): void {

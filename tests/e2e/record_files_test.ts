@@ -1,11 +1,11 @@
 /**
- * `pacer record`'s files as a hostile tester left them: patterns that name a folder (a file
- * `odd/-1`, or EISDIR once data came), size rotation with --keep reusing a freed name (files out
- * of order), a dangling symlink at the file's own name (EEXIST). Real `pacer record -`
- * subprocesses fed on stdin.
+ * `pacer record`'s files as a hostile tester left them: a dangling symlink among --keep's names
+ * (the recording died with ENOENT), patterns that name a folder (a file `odd/-1`, or EISDIR once
+ * data came), size rotation with --keep reusing a freed name (files out of order), a dangling
+ * symlink at the file's own name (EEXIST). Real `pacer record -` subprocesses fed on stdin.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { patPackets } from "../helpers/mpeg_fixtures.ts";
@@ -19,6 +19,22 @@ beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "pacer-record-files-"))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const year = () => String(new Date().getFullYear());
+
+test("--keep passes over a dangling symlink and a link to a file: the recording goes on, the links and their target are left alone", async () => {
+  mkdirSync(join(dir, "k"));
+  symlinkSync("/nonexistent", join(dir, "k/x-1999.ts"));
+  writeFileSync(join(dir, "elsewhere.ts"), "not a recording");
+  symlinkSync(join(dir, "elsewhere.ts"), join(dir, "k/x-1998.ts"));
+  const input = patPackets(5 * PACKETS_PER_64KIB_FILE, 0);
+  const r = await runPacer(["record", "-", "--out", join(dir, "k/x-%Y.ts"), "--keep", "2", "--rotate", "64KiB"], { stdin: input });
+  expect(r.stderr).toMatch(/^pacer: recorded 5 files/);
+  expect(r.code).toBe(0);
+  expect(lstatSync(join(dir, "k/x-1999.ts")).isSymbolicLink()).toBe(true);
+  expect(lstatSync(join(dir, "k/x-1998.ts")).isSymbolicLink()).toBe(true);
+  expect(readFileSync(join(dir, "elsewhere.ts"), "utf8")).toBe("not a recording");
+  const recordings = readdirSync(join(dir, "k")).filter((n) => lstatSync(join(dir, "k", n)).isFile() && !n.startsWith("."));
+  expect(recordings.sort()).toEqual([`x-${year()}-3.ts`, `x-${year()}-4.ts`]);
+});
 
 test("a pattern that names a folder is one line and exit 2, with nothing created", async () => {
   for (const out of ["odd/", "odd/%Y%m%d/%H/", "odd/.", "odd/.."]) {
