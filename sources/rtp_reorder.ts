@@ -1,8 +1,11 @@
 /**
  * Puts RTP packets back in sequence-number order (RFC 3550 §5.1, §A.1) within a small window,
  * drops duplicates and packets that come after their place has gone, and counts the holes. A
- * hole is waited for up to `holdMs` (or until the window is full), then declared lost. Payloads
- * are copied into slots allocated once; nothing is allocated per packet.
+ * hole is waited for up to `holdMs` (or until the window is full), then declared lost; the first
+ * packets are held as long, so one that comes before them is still put first. A jump far ahead
+ * or behind is taken only when the next packet is in sequence with it (§A.1's probation): then
+ * the sender restarted its numbering and both go on; a lone one is a stray, dropped. Everything
+ * dropped is counted. Payloads are copied into slots allocated once; nothing is allocated per packet.
  *
  * @example
  * ```ts
@@ -17,8 +20,12 @@ import { rtpGetPayloadType, rtpGetSeqnum, rtpGetSsrc, rtpPayloadEnd, rtpPayloadO
 export const REORDER_WINDOW = 32;
 /** How long a hole is waited for: well past a swap in a switch, short of a visible delay. */
 export const REORDER_HOLD_MS = 50;
-/** This many packets in a row from behind the window mean the sender restarted its numbering. */
+/** This many packets in a row from a little behind mean the sender restarted its numbering close by. */
 const RESYNC_AFTER = 8;
+/** A jump ahead by this many or more is put on probation (§A.1's MAX_DROPOUT)... */
+const MAX_DROPOUT = 3000;
+/** ...as is one behind by more than this (§A.1's MAX_MISORDER); nearer, it is late or a duplicate. */
+const MAX_MISORDER = 100;
 const SEQ_MOD = 65536;
 const DELIVERED = 1;
 const LOST = 2;
@@ -38,6 +45,8 @@ export class RtpReorder {
   late = 0;
   duplicates = 0;
   malformed = 0;
+  /** Packets far out of sequence that the next one did not follow (§A.1's probation). */
+  strays = 0;
   /** Payload type of the first packet, or -1 before one. */
   payloadType = -1;
   private readonly window: number;
@@ -57,6 +66,14 @@ export class RtpReorder {
   /** The run of lost numbers not yet reported: reported whole when the next packet goes out. */
   private lossRun = 0;
   private lossFirst = 0;
+  /** The first packets are held until `holdMs` has passed: one before them may still come. */
+  private opening = false;
+  /** The highest number held while opening: how far back the start may still move. */
+  private openingTop = 0;
+  /** A packet far out of sequence, kept until the next one says whether the sender restarted. */
+  private readonly probation: Uint8Array;
+  private probationLength = 0;
+  private probationSeq = -1;
 
   constructor(private readonly options: RtpReorderOptions) {
     this.window = options.window ?? REORDER_WINDOW;
@@ -65,12 +82,14 @@ export class RtpReorder {
     this.slots = Array.from({ length: this.window }, () => new Uint8Array(max));
     this.lengths = new Int32Array(this.window);
     this.slotSeq = new Int32Array(this.window).fill(-1);
+    this.probation = new Uint8Array(max);
   }
 
   push(packet: Uint8Array, nowMs: number): void {
     const start = rtpPayloadOffset(packet);
     const end = start < 0 ? -1 : rtpPayloadEnd(packet);
-    if (end < start || end - start > this.slots[0]!.length) {
+    // start < 0 alone: -1 for both passed `end < start`, and a datagram that was no RTP went on as one.
+    if (start < 0 || end < start || end - start > this.slots[0]!.length) {
       this.malformed++;
       return;
     }
@@ -79,12 +98,25 @@ export class RtpReorder {
     if (!this.started || ssrc !== this.ssrc) {
       // A new sender (or the first): what the old one left waiting goes out, and numbering starts here.
       if (this.started) this.flush();
+      this.dropProbation();
       this.started = true;
       this.ssrc = ssrc;
       this.next = seq;
+      this.opening = true;
+      this.openingTop = seq;
       if (this.payloadType < 0) this.payloadType = rtpGetPayloadType(packet);
     }
     let ahead = ((seq - this.next + SEQ_MOD) % SEQ_MOD) << 16 >> 16;
+    if (this.opening && ahead < 0 && ((this.openingTop - seq + SEQ_MOD) % SEQ_MOD) < this.window) {
+      // Before the first held: it becomes the first.
+      this.next = seq;
+      ahead = 0;
+    }
+    if (ahead >= MAX_DROPOUT || ahead < -MAX_MISORDER) {
+      this.onProbation(packet, seq, start, end, nowMs);
+      return;
+    }
+    this.dropProbation();
     if (ahead < 0) {
       if (++this.lateRun < RESYNC_AFTER) {
         if (this.fate[seq] === DELIVERED) this.duplicates++;
@@ -96,7 +128,33 @@ export class RtpReorder {
       ahead = 0;
     }
     this.lateRun = 0;
-    if (ahead >= this.window) this.skipTo((seq - this.window + 1 + SEQ_MOD) % SEQ_MOD);
+    this.hold(packet, seq, start, end, ahead, nowMs);
+  }
+
+  /** Declares a hole lost once it has been waited for long enough. */
+  tick(nowMs: number): void {
+    if (this.held > 0 && this.holeSinceMs && nowMs - this.holeSinceMs >= this.holdMs) {
+      // The first packets have waited as long as any hole after them.
+      if (this.opening) this.endOpening();
+      if (this.held > 0) this.skipHole();
+      this.holeSinceMs = this.held > 0 ? nowMs : 0;
+    }
+  }
+
+  /** Sends on everything held, counting the holes between as lost. */
+  flush(): void {
+    this.dropProbation();
+    this.opening = false;
+    while (this.held > 0) this.skipHole();
+    this.holeSinceMs = 0;
+    this.endLossRun();
+  }
+
+  private hold(packet: Uint8Array, seq: number, start: number, end: number, ahead: number, nowMs: number): void {
+    if (ahead >= this.window) {
+      this.opening = false;
+      this.skipTo((seq - this.window + 1 + SEQ_MOD) % SEQ_MOD);
+    }
     const slot = seq % this.window;
     if (this.slotSeq[slot] === seq) {
       this.duplicates++;
@@ -105,28 +163,54 @@ export class RtpReorder {
     this.slots[slot]!.set(packet.subarray(start, end));
     this.lengths[slot] = end - start;
     this.slotSeq[slot] = seq;
-    if (this.held++ === 0 || seq !== this.next) this.holeSinceMs ||= nowMs;
+    if (this.opening && ((seq - this.openingTop + SEQ_MOD) % SEQ_MOD) < this.window) this.openingTop = seq;
+    if (this.held++ === 0 || seq !== this.next || this.opening) this.holeSinceMs ||= nowMs;
     this.release();
     if (this.held === 0) this.holeSinceMs = 0;
   }
 
-  /** Declares a hole lost once it has been waited for long enough. */
-  tick(nowMs: number): void {
-    if (this.held > 0 && this.holeSinceMs && nowMs - this.holeSinceMs >= this.holdMs) {
-      this.skipHole();
-      this.holeSinceMs = this.held > 0 ? nowMs : 0;
+  /**
+   * A packet far from `next`: kept if it is the first so; if the one kept is close before or
+   * after it, the sender restarted its numbering there, and both go on from the earlier.
+   */
+  private onProbation(packet: Uint8Array, seq: number, start: number, end: number, nowMs: number): void {
+    const after = this.probationSeq < 0 ? this.window : ((seq - this.probationSeq + SEQ_MOD) % SEQ_MOD) << 16 >> 16;
+    if (after === 0) {
+      this.duplicates++;
+      return;
     }
+    if (Math.abs(after) >= this.window) {
+      this.dropProbation();
+      this.probation.set(packet.subarray(start, end));
+      this.probationLength = end - start;
+      this.probationSeq = seq;
+      return;
+    }
+    const keptSeq = this.probationSeq;
+    this.probationSeq = -1;
+    this.flush();
+    this.lateRun = 0;
+    this.next = after > 0 ? keptSeq : seq;
+    this.hold(this.probation, keptSeq, 0, this.probationLength, after > 0 ? 0 : -after, nowMs);
+    this.push(packet, nowMs);
   }
 
-  /** Sends on everything held, counting the holes between as lost. */
-  flush(): void {
-    while (this.held > 0) this.skipHole();
-    this.holeSinceMs = 0;
-    this.endLossRun();
+  /** The packet on probation was not followed: a stray. */
+  private dropProbation(): void {
+    if (this.probationSeq < 0) return;
+    this.probationSeq = -1;
+    this.strays++;
+  }
+
+  /** The first packets have waited: nothing before them is coming. */
+  private endOpening(): void {
+    this.opening = false;
+    this.release();
   }
 
   /** Hands over the packets in order from `next` while they are there. */
   private release(): void {
+    if (this.opening) return;
     for (;;) {
       const slot = this.next % this.window;
       if (this.slotSeq[slot] !== this.next) return;
@@ -148,12 +232,10 @@ export class RtpReorder {
 
   /** Moves `next` up to `seq`, delivering what is held and counting what is not on the way. */
   private skipTo(seq: number): void {
-    while (this.next !== seq) {
-      if (this.slotSeq[this.next % this.window] === this.next) {
-        this.release();
-        continue;
-      }
-      while (this.next !== seq && this.slotSeq[this.next % this.window] !== this.next) this.settle(this.next, LOST);
+    // Until `seq` or past it: what is held may run on beyond it (compared with !==, that ran a whole cycle).
+    while ((((seq - this.next + SEQ_MOD) % SEQ_MOD) << 16 >> 16) > 0) {
+      if (this.slotSeq[this.next % this.window] === this.next) this.release();
+      else this.settle(this.next, LOST);
     }
   }
 

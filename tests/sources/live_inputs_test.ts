@@ -84,16 +84,75 @@ describe("RtpReorder", () => {
     expect(losses).toEqual([[98, 2]]);
   });
 
+  test("a packet past the window while a hole holds the rest: the hole alone is lost, not a whole cycle", () => {
+    const { out, losses } = run([0, 2, 3, 4, 5, 6, 7, 8, 10], { window: 8 });
+    expect(out).toEqual([0, 2, 3, 4, 5, 6, 7, 8, 10]);
+    expect(losses).toEqual([[1, 1], [1, 9]]);
+  });
+
   test("a hole is held no longer than holdMs", () => {
     const out: number[] = [];
     const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: () => {}, holdMs: 50 });
+    reorder.push(rtpPacket(9, payloadOf(9)), 900);
+    reorder.tick(950); // the first is held as long: one before it may yet come
     reorder.push(rtpPacket(10, payloadOf(10)), 1000);
     reorder.push(rtpPacket(12, payloadOf(12)), 1001);
     reorder.tick(1030);
-    expect(out).toEqual([10]);
+    expect(out).toEqual([9, 10]);
     reorder.tick(1060);
-    expect(out).toEqual([10, 12]);
+    expect(out).toEqual([9, 10, 12]);
     expect(reorder.lost).toBe(1);
+  });
+
+  test("a sender that restarts its numbering far behind is followed with nothing dropped: the packets that showed it are kept", () => {
+    const before = [...Array(100).keys()].map((k) => 20000 + k);
+    const after = [...Array(100).keys()];
+    const { out, losses, reorder } = run([...before, ...after]);
+    expect(out).toEqual([...before, ...after].map((k) => k & 0xff));
+    expect(losses).toEqual([]);
+    expect([reorder.late, reorder.duplicates, reorder.strays]).toEqual([0, 0, 0]);
+    // Numbers it used before (more than 100 back: nearer, they would be duplicates), the first two swapped: still followed.
+    const first = [...Array(300).keys()];
+    const again = run([...first, 1, 0, 2, 3]);
+    expect(again.out).toEqual([...first, 0, 1, 2, 3].map((k) => k & 0xff));
+    expect(again.reorder.late + again.reorder.duplicates + again.reorder.strays + again.reorder.lost).toBe(0);
+  });
+
+  test("the first two packets swapped: the first is held, so the real first still goes first", () => {
+    const out: number[] = [];
+    const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: () => {}, holdMs: 50 });
+    reorder.push(rtpPacket(501, payloadOf(501)), 1000);
+    reorder.push(rtpPacket(500, payloadOf(500)), 1001);
+    reorder.push(rtpPacket(502, payloadOf(502)), 1002);
+    reorder.tick(1030);
+    expect(out).toEqual([]);
+    reorder.tick(1051);
+    expect(out).toEqual([500 & 0xff, 501 & 0xff, 502 & 0xff]);
+    reorder.push(rtpPacket(503, payloadOf(503)), 1052);
+    expect(out.at(-1)).toBe(503 & 0xff);
+    expect([reorder.late, reorder.lost]).toEqual([0, 0]);
+  });
+
+  test("a lone packet far ahead is a stray: dropped and counted, the stream goes on and nothing is lost", () => {
+    const { out, losses, reorder } = run([0, 1, 2, 30002, 3, 4, 5, 6, 7, 8, 9]);
+    expect(out).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(losses).toEqual([]);
+    expect([reorder.strays, reorder.lost, reorder.late]).toEqual([1, 0, 0]);
+    // Followed by the next in sequence, the jump is taken (the sender jumped), its packets kept.
+    const jump = run([0, 1, 2, 30002, 30003, 30004]);
+    expect(jump.out).toEqual([0, 1, 2, 30002 & 0xff, 30003 & 0xff, 30004 & 0xff]);
+    expect(jump.reorder.strays).toBe(0);
+  });
+
+  test("a datagram too short to be RTP is malformed: counted, and the stream it fell into goes on", () => {
+    const out: number[] = [];
+    const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: () => {} });
+    reorder.push(rtpPacket(7, payloadOf(7)), 1000);
+    reorder.push(new Uint8Array([0x80, 0x21, 0, 8, 0]), 1000);
+    reorder.push(rtpPacket(8, payloadOf(8)), 1000);
+    reorder.flush();
+    expect(out).toEqual([7, 8]);
+    expect([reorder.malformed, reorder.lost]).toEqual([1, 0]);
   });
 
   test("a sender that restarts its numbering far behind is followed after a few packets", () => {
