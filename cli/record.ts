@@ -11,7 +11,7 @@ import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.
 import { lockOutput } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
 import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorder/record_options.ts";
-import { describeDamage, Recorder, type RecordSummary } from "../recorder/recorder.ts";
+import { describeDamage, describeDropped, Recorder, type RecordSummary } from "../recorder/recorder.ts";
 import { isLiveSpec, networkInputEndpoint, openLiveInput, refuseUnknownScheme } from "../sources/open_input.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
 import type { Source } from "../sources/source.ts";
@@ -134,7 +134,9 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
     return EXIT_FAILURE;
   }
   if (summary.nothing) {
-    log.error(`nothing arrived from ${spec}`);
+    // Datagrams that came and were all dropped are not "nothing": say why they were.
+    const dropped = describeDropped(summary.dropped);
+    log.error(dropped ? `nothing kept from ${spec}: ${dropped}` : `nothing arrived from ${spec}`);
     return EXIT_FAILURE;
   }
   const seconds = ((summary.lastMs! - summary.firstMs!) / 1000).toFixed(1);

@@ -10,6 +10,7 @@
  * input.onGap = (gap) => log.warn(gap.what);
  * ```
  */
+import { MAX_DATAGRAM } from "../foundation/net/udp_receive.ts";
 import { LiveQueue } from "./live_queue.ts";
 import { SOURCE_END } from "./source.ts";
 import type { StreamSource } from "./stream_source.ts";
@@ -23,12 +24,12 @@ export const QUEUE_BYTES = 8 << 20;
 /** Room below which a feed may take nothing (a batch of the longest datagrams, and what an RTP reorder holds): the queue counts as full. */
 const BEHIND_ROOM = 1 << 20;
 
-export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel" | "overrun";
+export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel" | "overrun" | "dropped";
 
 /** One piece of damage on the way in. */
 export interface InputGap {
   kind: GapKind;
-  /** Packets (lost, late, kernel), milliseconds (stall) or bytes (overflow). */
+  /** Packets (lost, late, kernel, dropped), milliseconds (stall) or bytes (overflow). */
   count: number;
   /** Stream offset (bytes received and kept before it) where the damage falls. */
   streamOffset: number;
@@ -46,13 +47,17 @@ export interface LiveStats {
   lost: number;
   late: number;
   duplicates: number;
-  /** Datagrams that were not RTP, or too long. */
+  /** Datagrams that were not RTP. */
   malformed: number;
+  /** Datagrams longer than MAX_DATAGRAM: cut by the kernel, so left out. */
+  tooLong: number;
+  /** RTP packets far out of sequence that no packet followed (a stray, not a restart). */
+  strays: number;
   stalls: number;
   overflowBytes: number;
   /** The kernel's drops on a full socket buffer, or null where it does not say. */
   kernelDrops: number | null;
-  /** Gap events: RTP loss runs, stalls, overflows, kernel drop bursts. */
+  /** Gap events: RTP loss runs, stalls, overflows, kernel drop bursts, datagrams dropped as too long, not RTP or strays. */
   gaps: number;
 }
 
@@ -92,6 +97,9 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
   let reportedOverflow = 0;
   let reportedKernel = 0;
   let reportedOverruns = 0;
+  let reportedTooLong = 0;
+  let reportedMalformed = 0;
+  let reportedStrays = 0;
 
   const gap = (kind: GapKind, count: number, wallMs: number, what: string) => {
     stats.gaps++;
@@ -116,6 +124,19 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     if (overruns > reportedOverruns) {
       gap("overrun", overruns - reportedOverruns, now, `${overruns - reportedOverruns} capture overruns (samples lost: the device's buffer filled)`);
       reportedOverruns = overruns;
+    }
+    // Datagrams that came but carried nothing kept: their bytes are missing here as lost ones are.
+    if (stats.tooLong > reportedTooLong) {
+      gap("dropped", stats.tooLong - reportedTooLong, now, `${datagrams(stats.tooLong - reportedTooLong)} dropped: longer than ${MAX_DATAGRAM} bytes`);
+      reportedTooLong = stats.tooLong;
+    }
+    if (stats.malformed > reportedMalformed) {
+      gap("dropped", stats.malformed - reportedMalformed, now, `${datagrams(stats.malformed - reportedMalformed)} dropped: not RTP`);
+      reportedMalformed = stats.malformed;
+    }
+    if (stats.strays > reportedStrays) {
+      gap("dropped", stats.strays - reportedStrays, now, `${datagrams(stats.strays - reportedStrays)} dropped: RTP far out of sequence, and none followed`);
+      reportedStrays = stats.strays;
     }
     stats.overflowBytes = queue.overflowBytes;
     if (queue.overflowBytes > reportedOverflow && queue.overflowBytes === refusedBefore) {
@@ -193,6 +214,8 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
   return source;
 }
 
+const datagrams = (n: number) => `${n} datagram${n === 1 ? "" : "s"}`;
+
 /**
  * What a live input lost on the way in, for a command's last lines (`pacer play` as a gateway,
  * `pacer acquire`): gaps, and packets dropped as late, duplicate or malformed, the kernel's drops
@@ -213,5 +236,5 @@ export function inputDamage(stats: LiveStats): string | null {
 }
 
 export function newLiveStats(): LiveStats {
-  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, stalls: 0, overflowBytes: 0, kernelDrops: null, gaps: 0 };
+  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, tooLong: 0, strays: 0, stalls: 0, overflowBytes: 0, kernelDrops: null, gaps: 0 };
 }

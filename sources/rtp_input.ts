@@ -1,7 +1,8 @@
 /**
  * `rtp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]`: the same receive socket as `udp://@`, with
  * the RTP header stripped and the payloads put back in sequence order (RtpReorder). Each run of
- * lost packets is one gap; late and duplicate packets are dropped and counted. Lost PCM (L16's
+ * lost packets is one gap; late and duplicate packets are dropped and counted, and so are
+ * datagrams too long or not RTP and strays far out of sequence (each burst a gap too). Lost PCM (L16's
  * payload types, or any when the format is given) is filled with silence as long as the packet
  * before it, so what follows stays where its timestamps put it (a recording keeps the time it
  * covered, a relay its pace), up to MAX_FILLED_PACKETS at once: a longer hole is more likely a
@@ -71,17 +72,23 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
       stats.datagrams += receiver.drain((datagram) => reorder.push(datagram, now), room - REORDER_WINDOW * MAX_DATAGRAM);
       reorder.tick(now);
       reportLosses();
-      stats.late = reorder.late;
-      stats.duplicates = reorder.duplicates;
-      stats.malformed = reorder.malformed + receiver.truncated;
+      countDropped();
     },
     kernelDrops: () => receiver.kernelDrops,
     close() {
       reorder.flush();
       reportLosses();
+      countDropped();
       receiver.close();
     },
   }, stats);
+  const countDropped = () => {
+    stats.late = reorder.late;
+    stats.duplicates = reorder.duplicates;
+    stats.malformed = reorder.malformed;
+    stats.strays = reorder.strays;
+    stats.tooLong = receiver.truncated;
+  };
   const reportLosses = () => {
     for (const loss of lossEvents) {
       stats.gaps++;

@@ -39,7 +39,7 @@ export function openUdpInput(label: string, endpoint: Endpoint): LiveSource {
   return liveInput(label, {
     poll(push, _now, room) {
       stats.datagrams += receiver.drain(push, room);
-      stats.malformed = receiver.truncated;
+      stats.tooLong = receiver.truncated;
     },
     kernelDrops: () => receiver.kernelDrops,
     close: () => receiver.close(),
