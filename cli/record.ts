@@ -11,7 +11,8 @@ import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.
 import { lockOutput } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
 import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorder/record_options.ts";
-import { describeDamage, describeDropped, Recorder, type RecordSummary } from "../recorder/recorder.ts";
+import { describeDamage, Recorder, type RecordSummary } from "../recorder/recorder.ts";
+import { describeDropped } from "../sources/live_input.ts";
 import { isLiveSpec, networkInputEndpoint, openLiveInput, refuseUnknownScheme } from "../sources/open_input.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
 import type { Source } from "../sources/source.ts";

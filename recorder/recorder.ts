@@ -16,10 +16,9 @@
 import { appendFileSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
-import { MAX_DATAGRAM } from "../foundation/net/udp_receive.ts";
 import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
-import type { InputGap, LiveSource } from "../sources/live_input.ts";
+import { describeDropped, type DroppedDatagrams, droppedOf, type InputGap, type LiveSource, NONE_DROPPED } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { FileNames } from "./file_names.ts";
 import { KeepNewest } from "./keep.ts";
@@ -86,17 +85,6 @@ export interface RecordSummary {
   nothing: boolean;
 }
 
-export interface DroppedDatagrams {
-  late: number;
-  duplicate: number;
-  /** RTP packets far out of sequence that no packet followed. */
-  stray: number;
-  /** Not RTP. */
-  malformed: number;
-  /** Longer than MAX_DATAGRAM. */
-  tooLong: number;
-}
-
 /**
  * What a recording lost on the way in, as `pacer record`'s summary line and a server's log of a
  * recording's end both say it: `gaps G (lost packets L, stalls T), cc errors C, kernel drops K`,
@@ -109,18 +97,6 @@ export function describeDamage(summary: RecordSummary): string {
   const behind = summary.overflowBytes === 0 ? "" : `, ${summary.overflowBytes} bytes dropped (the recording fell behind)`;
   const dropped = describeDropped(summary.dropped);
   return `gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}`;
-}
-
-/** `dropped D datagrams (late L, duplicate U, stray S, malformed M, too long T (over 9216 bytes))`, naming only the nonzero; "" when none. */
-export function describeDropped(dropped: DroppedDatagrams): string {
-  const { late, duplicate, stray, malformed, tooLong } = dropped;
-  const total = late + duplicate + stray + malformed + tooLong;
-  if (total === 0) return "";
-  const parts = [["late", late], ["duplicate", duplicate], ["stray", stray], ["malformed", malformed]]
-    .filter(([, n]) => n !== 0)
-    .map(([why, n]) => `${why} ${n}`);
-  if (tooLong !== 0) parts.push(`too long ${tooLong} (over ${MAX_DATAGRAM} bytes)`);
-  return `dropped ${total} datagram${total === 1 ? "" : "s"} (${parts.join(", ")})`;
 }
 
 export class Recorder {
@@ -372,13 +348,7 @@ export class Recorder {
       ccErrors: this.watch.ccErrors,
       kernelDrops: stats?.kernelDrops ?? null,
       overflowBytes: stats?.overflowBytes ?? 0,
-      dropped: {
-        late: stats?.late ?? 0,
-        duplicate: stats?.duplicates ?? 0,
-        stray: stats?.strays ?? 0,
-        malformed: stats?.malformed ?? 0,
-        tooLong: stats?.tooLong ?? 0,
-      },
+      dropped: stats ? droppedOf(stats) : NONE_DROPPED,
       error: this.error,
       nothing: this.firstMs === null,
     });

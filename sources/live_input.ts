@@ -216,22 +216,48 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
 
 const datagrams = (n: number) => `${n} datagram${n === 1 ? "" : "s"}`;
 
+/** Datagrams a live input dropped, by why. */
+export interface DroppedDatagrams {
+  late: number;
+  duplicate: number;
+  /** RTP packets far out of sequence that no packet followed. */
+  stray: number;
+  /** Not RTP. */
+  malformed: number;
+  /** Longer than MAX_DATAGRAM. */
+  tooLong: number;
+}
+
+export const NONE_DROPPED: DroppedDatagrams = { late: 0, duplicate: 0, stray: 0, malformed: 0, tooLong: 0 };
+
+export function droppedOf(stats: LiveStats): DroppedDatagrams {
+  return { late: stats.late, duplicate: stats.duplicates, stray: stats.strays, malformed: stats.malformed, tooLong: stats.tooLong };
+}
+
+/** `dropped D datagrams (late L, duplicate U, stray S, malformed M, too long T (over 9216 bytes))`, naming only the nonzero; "" when none. */
+export function describeDropped(dropped: DroppedDatagrams): string {
+  const { late, duplicate, stray, malformed, tooLong } = dropped;
+  const total = late + duplicate + stray + malformed + tooLong;
+  if (total === 0) return "";
+  const parts = [["late", late], ["duplicate", duplicate], ["stray", stray], ["malformed", malformed]]
+    .filter(([, n]) => n !== 0)
+    .map(([why, n]) => `${why} ${n}`);
+  if (tooLong !== 0) parts.push(`too long ${tooLong} (over ${MAX_DATAGRAM} bytes)`);
+  return `dropped ${datagrams(total)} (${parts.join(", ")})`;
+}
+
 /**
  * What a live input lost on the way in, for a command's last lines (`pacer play` as a gateway,
- * `pacer acquire`): gaps, and packets dropped as late, duplicate or malformed, the kernel's drops
- * and bytes the queue refused, each named only when there were any; null when nothing was lost.
+ * `pacer acquire`), in the words of record's summary: gaps, the kernel's drops, bytes the queue
+ * refused and datagrams dropped, each named only when there were any; null when nothing was lost.
  */
 export function inputDamage(stats: LiveStats): string | null {
   const parts: string[] = [];
   if (stats.gaps > 0) parts.push(`gaps ${stats.gaps} (lost packets ${stats.lost}, stalls ${stats.stalls})`);
-  const named: [number, string][] = [
-    [stats.late, "late packets dropped"],
-    [stats.duplicates, "duplicate packets dropped"],
-    [stats.malformed, "malformed or too long datagrams dropped"],
-    [stats.kernelDrops ?? 0, "kernel drops"],
-    [stats.overflowBytes, "bytes dropped (the reader fell behind)"],
-  ];
-  for (const [count, what] of named) if (count > 0) parts.push(`${what} ${count}`);
+  if (stats.kernelDrops) parts.push(`kernel drops ${stats.kernelDrops}`);
+  if (stats.overflowBytes > 0) parts.push(`${stats.overflowBytes} bytes dropped (the reader fell behind)`);
+  const dropped = describeDropped(droppedOf(stats));
+  if (dropped) parts.push(dropped);
   return parts.length === 0 ? null : parts.join(", ");
 }
 
