@@ -52,13 +52,18 @@ export function openCapture(spec: string, format: SampleFormat = DEFAULT_CAPTURE
   const device = opener(name, format);
   const buf = new Uint8Array(Math.max(device.bytesPerFrame, READ_BYTES - (READ_BYTES % device.bytesPerFrame)));
   const source = liveInput(spec, {
-    poll(push) {
-      // A few reads at most: a device with no clock of its own (ALSA's null) never runs dry.
+    poll(push, _now, room) {
+      // A few reads at most: a device with no clock of its own (ALSA's null) never runs dry. And no
+      // more than the queue takes: the rest waits in the device's buffer, whose overruns are counted.
       for (let reads = 0; reads < MAX_READS_PER_POLL; reads++) {
-        const frames = device.read(buf);
+        const fits = Math.min(buf.length, room - (room % device.bytesPerFrame));
+        if (fits <= 0) return;
+        const frames = device.read(fits === buf.length ? buf : buf.subarray(0, fits));
         if (frames <= 0) return;
-        push(buf.subarray(0, frames * device.bytesPerFrame));
-        if (frames * device.bytesPerFrame < buf.length) return;
+        const bytes = frames * device.bytesPerFrame;
+        push(buf.subarray(0, bytes));
+        room -= bytes;
+        if (bytes < fits) return;
       }
     },
     overruns: () => device.overruns,

@@ -178,7 +178,9 @@ beforeAll(async () => {
     psBytes: readFileSync(ps),
   };
   // Nothing below may block this process's event loop for long: the receiver stamps arrivals here.
-  const rx = await udpReceiver();
+  // Its buffer holds seconds of the stream: the other tests' subprocesses on a loaded host once held
+  // this loop long enough to overflow a default one (2826 of 2845 datagrams).
+  const rx = await udpReceiver(0, { rcvbufBytes: 8 << 20 });
   longWire = await wireArrivals(rx.port);
   const child = startPacer(["--verbose", "play", longTs, "--to", `udp://127.0.0.1:${rx.port}`]);
   stopLongRun = () => child.kill("SIGKILL"); // when a filter (-t) skips the test that waits for it
