@@ -3,6 +3,11 @@
  * Prometheus text format (0.0.4) and `GET /status` as JSON. Read-only; anything else is 404.
  * Bind it to loopback or a management network: it has no authentication.
  *
+ * It runs on the thread that runs the sends, so it is bounded there: each body is rendered at most
+ * once per BODY_MAX_AGE_MS (rendered_body.ts), requests beyond a source's share are answered 429 and
+ * beyond everyone's 503 (http_admission.ts), and an idle connection is closed after
+ * IDLE_TIMEOUT_S.
+ *
  * @example
  * ```ts
  * const http = startMetricsHttp({ host: "127.0.0.1", port: 9090 }, server);
@@ -11,9 +16,27 @@
  * ```
  */
 
+import { HttpAdmission, type HttpRefusal } from "./http_admission.ts";
 import { jobStatus, statusHeader } from "./ops.ts";
 import { bindFailure } from "./port_holder.ts";
+import { RenderedBody } from "./rendered_body.ts";
 import type { ServerContext } from "./server_context.ts";
+
+/**
+ * How stale a served body may be. A scrape every 15 s or a dashboard every second sees at most 1 s
+ * old figures, and however fast clients poll, each body is rendered at most once a second.
+ */
+const BODY_MAX_AGE_MS = 1_000;
+/** A connection that sends no request for this long is closed, so idle ones do not pile up. */
+const IDLE_TIMEOUT_S = 5;
+
+const METRICS_HEADERS = { "content-type": "text/plain; version=0.0.4" };
+const JSON_HEADERS = { "content-type": "application/json;charset=utf-8" };
+/** Refusals are canned; the client must reconnect, and is told when to try again. */
+const REFUSALS: Record<HttpRefusal, { readonly body: string; readonly init: ResponseInit }> = {
+  rate_limited: { body: "too many requests from your address\n", init: { status: 429, headers: { "retry-after": "1", connection: "close" } } },
+  overloaded: { body: "too many requests\n", init: { status: 503, headers: { "retry-after": "1", connection: "close" } } },
+};
 
 export interface MetricsHttp {
   readonly port: number;
@@ -44,20 +67,26 @@ function pathOf(url: string): string | null {
 }
 
 function serveHttp(at: { readonly host: string; readonly port: number }, server: ServerContext) {
+  const admission = new HttpAdmission();
+  const metrics = new RenderedBody(() => metricsText(server, admission.refused), BODY_MAX_AGE_MS);
+  const status = new RenderedBody(
+    () => JSON.stringify({ ...statusHeader(server), jobs: server.jobs.running().map((s) => jobStatus(server, s)) }),
+    BODY_MAX_AGE_MS,
+  );
   return Bun.serve({
     hostname: at.host,
     port: at.port,
-    fetch(request) {
+    idleTimeout: IDLE_TIMEOUT_S,
+    fetch(request, http) {
+      const now = performance.now();
+      // Before anything else is read of the request: junk counts against the share too.
+      const refusal = admission.refusal(http.requestIP(request)?.address ?? "", now);
+      if (refusal) return new Response(REFUSALS[refusal].body, REFUSALS[refusal].init);
       if (request.method !== "GET") return new Response("only GET\n", { status: 405 });
       const path = pathOf(request.url);
       if (path === null) return new Response("bad request: malformed Host header\n", { status: 400 });
-      if (path === "/metrics") {
-        return new Response(metricsText(server), { headers: { "content-type": "text/plain; version=0.0.4" } });
-      }
-      if (path === "/status") {
-        const body = { ...statusHeader(server), jobs: server.jobs.running().map((s) => jobStatus(server, s)) };
-        return Response.json(body);
-      }
+      if (path === "/metrics") return new Response(metrics.bytes(now), { headers: METRICS_HEADERS });
+      if (path === "/status") return new Response(status.bytes(now), { headers: JSON_HEADERS });
       return new Response("not found: try /metrics or /status\n", { status: 404 });
     },
     error() {
@@ -80,8 +109,8 @@ function label(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
-/** The Prometheus exposition of the server's counters. */
-export function metricsText(server: ServerContext): string {
+/** The Prometheus exposition of the server's counters, and of the HTTP requests refused so far. */
+export function metricsText(server: ServerContext, httpRefused: Readonly<Record<HttpRefusal, number>>): string {
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -139,5 +168,7 @@ export function metricsText(server: ServerContext): string {
   ]);
   metric("pacer_control_errors_total", "counter", "Control error replies by code.",
     Object.entries(counters.errors).map(([code, n]) => [`{code="${code}"}`, n ?? 0]));
+  metric("pacer_http_refused_total", "counter", "HTTP requests refused: over their source's share (429) or everyone's (503).",
+    Object.entries(httpRefused).map(([reason, n]) => [`{reason="${reason}"}`, n]));
   return lines.join("\n") + "\n";
 }
