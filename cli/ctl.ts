@@ -38,7 +38,8 @@ Sends a control command to pacer serve and retries until it is acknowledged
 or its time-to-live runs out.
 
 Ops:
-  ping | status | list | reload
+  ping | status [JOB] | list | reload
+                        status JOB: one job and every destination of it
   play NAME --to URL [--to URL ...] [--bitrate R] [--loop] [--start S] [--persistent]
                         prints the job id. The stream stops, cutting off whatever
                         is left, unless "interest JOB" follows within the server's
@@ -101,8 +102,14 @@ export function commandFromWords(words: readonly string[]): CtlCommand {
   const parse = <T extends ParseArgsOptionsConfig>(options: T) =>
     parseArgs({ args: rest, allowPositionals: true, strict: true, options });
   switch (op) {
+    case "status": {
+      // `status JOB`: one job, every destination of it (the server pages them).
+      const { positionals } = parse({});
+      if (positionals.length === 0) return { op, args: {} };
+      const [job] = expectWords(op, positionals, ["JOB"]);
+      return { op, args: { job } };
+    }
     case "ping":
-    case "status":
     case "list":
     case "reload":
     case "pause":
@@ -301,6 +308,10 @@ async function runPaged(client: ControlClient, command: CtlCommand, options: Ctl
     }
     return 0;
   }
+  if (command.args.job !== undefined) {
+    process.stdout.write(jobLines(oneJob(pages.map((page) => page.job as JobPart))).join("\n") + "\n");
+    return 0;
+  }
   process.stdout.write(formatStatus(pages, queue as QueuePage[]));
   return 0;
 }
@@ -362,6 +373,21 @@ function formatSpeaker(speaker: SpeakerPart, queue: QueuePage[]): string[] {
   return lines;
 }
 
+/** A job as a status page shows it: running (its destinations, or their count and totals) or finished. */
+interface JobPart {
+  id: string;
+  source: string;
+  persistent?: boolean;
+  expires_in?: number | null;
+  /** A list, or a count with the totals beside it (a job too big for a page of its own). */
+  destinations?: { to: string; units: number; bytes: number; state: string }[] | number;
+  state?: string;
+  units?: number;
+  bytes?: number;
+  /** A finished job's end (`status JOB` only). */
+  ended?: string;
+}
+
 interface StatusPage {
   server?: Record<string, unknown>;
   speaker?: SpeakerPart;
@@ -369,17 +395,7 @@ interface StatusPage {
   /** How many recordings there are, when they are paged on their own (status {recordings: true}). */
   recordings_total?: number;
   lateness?: Record<string, { count: number; p50: number; p99: number; max: number }>;
-  jobs?: {
-    id: string;
-    source: string;
-    persistent?: boolean;
-    expires_in?: number | null;
-    /** A list, or a count with the totals beside it (a job too big for a page of its own). */
-    destinations: { to: string; units: number; bytes: number; state: string }[] | number;
-    state?: string;
-    units?: number;
-    bytes?: number;
-  }[];
+  jobs?: JobPart[];
 }
 
 interface RecordingPart {
@@ -408,19 +424,28 @@ function formatStatus(pages: StatusPage[], queue: QueuePage[]): string {
   }
   if (first.speaker) lines.push(...formatSpeaker(first.speaker, queue));
   for (const r of first.recordings ?? []) lines.push(recordingLine(r));
-  for (const page of pages) {
-    for (const job of page.jobs ?? []) {
-      const expiry = job.persistent ? "persistent" : job.expires_in == null ? "" : `interest ${job.expires_in} s`;
-      lines.push(`${job.id}\t${job.source}\t${expiry}`);
-      if (Array.isArray(job.destinations)) {
-        for (const d of job.destinations) lines.push(`  ${d.to}\t${d.state}\t${d.units} packets\t${d.bytes} bytes`);
-      } else if (typeof job.destinations === "number") {
-        // Too big for a page of its own: the server sent its totals only (status {job} has the rest).
-        lines.push(`  ${job.destinations} destinations\t${job.state}\t${job.units} packets\t${job.bytes} bytes`);
-      }
-    }
-  }
+  for (const page of pages) for (const job of page.jobs ?? []) lines.push(...jobLines(job));
   return lines.join("\n") + "\n";
+}
+
+/** The job of `status JOB` from each of its pages, its destinations gathered. */
+function oneJob(pages: JobPart[]): JobPart {
+  const first = pages[0]!;
+  if (!Array.isArray(first.destinations)) return first; // finished: one page, no destinations
+  return { ...first, destinations: pages.flatMap((page) => (Array.isArray(page.destinations) ? page.destinations : [])) };
+}
+
+/** A job's line, then a line per destination (or their count and totals). */
+function jobLines(job: JobPart): string[] {
+  const expiry = job.ended ? `${job.state} ${job.ended}` : job.persistent ? "persistent" : job.expires_in == null ? "" : `interest ${job.expires_in} s`;
+  const lines = [`${job.id}\t${job.source}\t${expiry}`];
+  if (Array.isArray(job.destinations)) {
+    for (const d of job.destinations) lines.push(`  ${d.to}\t${d.state}\t${d.units} packets\t${d.bytes} bytes`);
+  } else if (typeof job.destinations === "number") {
+    // Too big for a page of its own: the server sent its totals only (`pacer ctl status JOB` has the rest).
+    lines.push(`  ${job.destinations} destinations\t${job.state}\t${job.units} packets\t${job.bytes} bytes`);
+  }
+  return lines;
 }
 
 interface PoolEntry {

@@ -376,8 +376,8 @@ function truncateMessage(reply: ControlReply & { ok: false }, limit: number): Ui
 
 /**
  * Encodes a reply into at most MAX_DATAGRAM bytes, always. An ok reply whose result does not fit
- * becomes error `too_large` (ask for a smaller page with `offset`/`limit`); an error reply keeps its
- * code and loses the tail of its message.
+ * becomes error `too_large`, saying to ask for less (a smaller page with `offset`/`limit`); an
+ * error reply keeps its code and loses the tail of its message.
  *
  * @example
  * ```ts
@@ -398,7 +398,8 @@ export function replyFitsFor(replyBytes: number, requestBytes: number, authentic
 
 /**
  * Encodes `reply` into at most `limit` bytes, shrinking in steps: the reply itself; an error with a
- * shorter message, or without one; the minimal `{"v":1,"id":…,"ok":false,"error":{"code":"too_large"}}`.
+ * shorter message, or without one; for an ok reply, `too_large` saying to ask for less, in the
+ * longest wording that fits, else the bare `{"v":1,"id":…,"ok":false,"error":{"code":"too_large"}}`.
  * Returns null when even that does not fit — then send nothing.
  */
 function shrinkReply(reply: ControlReply, limit: number, full = serializeReply(reply)): Uint8Array | null {
@@ -407,8 +408,35 @@ function shrinkReply(reply: ControlReply, limit: number, full = serializeReply(r
     const shorter = truncateMessage(reply, limit);
     if (shorter) return shorter;
   }
+  // Every answer that can grow is paged (status, list, the queue, a job's destinations); one past a
+  // datagram is a server's mistake, but the client can still be told what to ask instead.
+  const tooLarge = reply.ok ? askForLess(reply.id, full.length, limit) : null;
+  if (tooLarge) return tooLarge;
   const minimal = serializeReply(errorReply(reply.id, "too_large"));
   return minimal.length <= limit ? minimal : null;
+}
+
+/** The first of `wordings` whose `too_large` reply fits `limit` bytes, or null. */
+function tooLargeIn(id: string | null, wordings: readonly string[], limit: number): Uint8Array | null {
+  for (const message of wordings) {
+    const bytes = serializeReply(errorReply(id, "too_large", message));
+    if (bytes.length <= limit) return bytes;
+  }
+  return null;
+}
+
+/** The `too_large` reply for an answer larger than any datagram: padding cannot help, a page can. */
+function askForLess(id: string | null, replyBytes: number, limit: number): Uint8Array | null {
+  return tooLargeIn(
+    id,
+    [
+      `the reply (${replyBytes} bytes) would not fit one datagram (${MAX_DATAGRAM} bytes); ask for less: a page at a time with "offset" and a smaller "limit"`,
+      `reply ${replyBytes} B > ${MAX_DATAGRAM} B: ask for a page ("offset", "limit")`,
+      `ask for a page ("offset", "limit")`,
+      `ask for a page`,
+    ],
+    limit,
+  );
 }
 
 /**
@@ -417,19 +445,18 @@ function shrinkReply(reply: ControlReply, limit: number, full = serializeReply(r
  * too small for any wording (about 75 bytes, depending on its id) gets the bare code.
  */
 function padAdvice(id: string | null, replyBytes: number, requestBytes: number): Uint8Array | null {
-  const wordings = [
-    `the reply (${replyBytes} bytes) would be larger than this unauthenticated request (${requestBytes} bytes), which the server never sends; ` +
-      `pad the request to at least ${replyBytes} bytes with a top-level "pad" string (pacer ctl pads to ${MAX_DATAGRAM})`,
-    `reply ${replyBytes} B > request ${requestBytes} B: pad the request to ${replyBytes} B with a top-level "pad" string`,
-    `reply > request: pad to ${replyBytes} B ("pad")`,
-    `pad request to ${replyBytes} B`,
-    `pad to ${replyBytes}`,
-  ];
-  for (const message of wordings) {
-    const bytes = serializeReply(errorReply(id, "too_large", message));
-    if (bytes.length <= requestBytes) return bytes;
-  }
-  return null;
+  return tooLargeIn(
+    id,
+    [
+      `the reply (${replyBytes} bytes) would be larger than this unauthenticated request (${requestBytes} bytes), which the server never sends; ` +
+        `pad the request to at least ${replyBytes} bytes with a top-level "pad" string (pacer ctl pads to ${MAX_DATAGRAM})`,
+      `reply ${replyBytes} B > request ${requestBytes} B: pad the request to ${replyBytes} B with a top-level "pad" string`,
+      `reply > request: pad to ${replyBytes} B ("pad")`,
+      `pad request to ${replyBytes} B`,
+      `pad to ${replyBytes}`,
+    ],
+    requestBytes,
+  );
 }
 
 /**

@@ -5,7 +5,7 @@
  * | op | args | result |
  * |---|---|---|
  * | ping | – | `{pong: true, version}` |
- * | status | `offset`, `limit`, or `job`, or `queue: true` | `{server, lateness, speaker, jobs, offset, next}` (server, lateness and speaker on the first page only), `{job}` for one job, or the speaker's queue paged |
+ * | status | `offset`, `limit`; or `job` (its destinations paged by `offset`, `limit`); or `queue: true` | `{server, lateness, speaker, jobs, offset, next}` (server, lateness and speaker on the first page only), `{job, total, offset, next}` for one job, or the speaker's queue paged |
  * | list | `offset`, `limit` | `{items: [{name, kind, duration}], total, offset, next}`; live channels first as `{name: "live:X", kind: "live", state, rate, source, jobs, drops}` |
  * | play | see play_op.ts | `{job, interest_timeout}` |
  * | stop | `job` | `{job, stopped: true}` |
@@ -32,6 +32,7 @@ import { type ControlReply, type ControlRequest, errorReply, okReply } from "../
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import { ConfigError, KeyFileError } from "./config.ts";
 import type { ControlOps, RequestContext } from "./control_server.ts";
+import { cutText } from "../foundation/cut_text.ts";
 import { parseIp, sameIp } from "../foundation/net/address.ts";
 import type { FinishedJob, ServedJob } from "./jobs.ts";
 import { checkKeys, OpError, optionalString, pageArgs, requireString } from "./op_args.ts";
@@ -42,9 +43,9 @@ import type { ServerContext } from "./server_context.ts";
 import { RunError } from "./recording/recording_run.ts";
 
 const MAX_PAGE = 100;
-/** A compact job's source is cut to this many characters (a page must hold one job). */
-const COMPACT_SOURCE_CHARS = 120;
-/** Beside the first job's compact form on the first page: its comma and a larger `next`. */
+/** A compact job's source, or a compact destination's URL, is cut to this many characters (a page must hold one). */
+const COMPACT_CHARS = 120;
+/** Beside the first item's compact form on a page with a header: its comma and a larger `next`. */
 const JOB_SLACK_BYTES = 16;
 const MAX_JOB_ID = 32;
 /** `live:` and a 64-character channel name. */
@@ -145,9 +146,21 @@ function mayActOn(from: RequestContext): (owner: string) => boolean {
   };
 }
 
-/** One running job as `status` reports it. */
-export function jobStatus(server: ServerContext, served: ServedJob) {
-  const job = served.job;
+/** One destination of a running job as `status` reports it. */
+function destinationStatus(d: ServedJob["job"]["destinations"][number]) {
+  return {
+    to: d.label,
+    state: d.state,
+    units: d.backend.counters.units,
+    bytes: d.backend.counters.bytes,
+    errors: d.backend.counters.errors,
+    reanchors: d.pace.reanchors,
+    pacing: d.pacing.summary(),
+  };
+}
+
+/** A running job as `status` reports it, before its destinations. */
+function jobHeader(server: ServerContext, served: ServedJob) {
   const expiresMs = server.jobs.expiresInMs(served);
   return {
     id: served.id,
@@ -157,17 +170,13 @@ export function jobStatus(server: ServerContext, served: ServedJob) {
     owner: served.owner,
     age: Math.round((Date.now() - served.startedAtMs) / 1000),
     expires_in: expiresMs === null ? null : expiresMs / 1000,
-    loops: job.loops,
-    destinations: job.destinations.map((d) => ({
-      to: d.label,
-      state: d.state,
-      units: d.backend.counters.units,
-      bytes: d.backend.counters.bytes,
-      errors: d.backend.counters.errors,
-      reanchors: d.pace.reanchors,
-      pacing: d.pacing.summary(),
-    })),
+    loops: served.job.loops,
   };
+}
+
+/** One running job as `status` reports it. */
+export function jobStatus(server: ServerContext, served: ServedJob) {
+  return { ...jobHeader(server, served), destinations: served.job.destinations.map(destinationStatus) };
 }
 
 /** A finished job as `status {job}` reports it: snake_case and an ISO time, as the recordings' `last`. */
@@ -183,9 +192,36 @@ function compactJobStatus(status: ReturnType<typeof jobStatus>) {
     units += d.units;
     bytes += d.bytes;
   }
-  const source = status.source.length > COMPACT_SOURCE_CHARS ? `${status.source.slice(0, COMPACT_SOURCE_CHARS - 1)}…` : status.source;
   const { id, state, persistent, expires_in } = status;
-  return { id, source, state, persistent, expires_in, destinations: status.destinations.length, units, bytes };
+  return { id, source: cutText(status.source, COMPACT_CHARS), state, persistent, expires_in, destinations: status.destinations.length, units, bytes };
+}
+
+/** A destination too big for a page of its own (a long URL beside a long source): its counts, its URL cut. */
+function compactDestinationStatus(status: ReturnType<typeof destinationStatus>) {
+  const { state, units, bytes } = status;
+  return { to: cutText(status.to, COMPACT_CHARS), state, units, bytes };
+}
+
+/**
+ * `status {job, offset?, limit?}`: one job, its destinations paged (`total`, `offset`, `next`, as
+ * every paged answer), so any job fits a datagram. Before, five destinations' pacing made the
+ * answer larger than a datagram and it failed with a bare `too_large`. The job's own fields come
+ * on every page; its source is cut when it would leave no room for a whole destination, and a
+ * destination too big for a page even then keeps its counts only.
+ */
+function oneJobStatus(server: ServerContext, req: ControlRequest, ctx: RequestContext, id: string): unknown {
+  const found = findOwnJob(server, id, ctx);
+  const page = pageArgs(req.args, MAX_PAGE);
+  if (!("job" in found)) return { job: finishedJobStatus(found) };
+  const destinations = found.job.destinations;
+  const view = { length: destinations.length, at: (i: number) => (destinations[i] ? destinationStatus(destinations[i]) : undefined) };
+  const build = (header: object) => (items: readonly unknown[], next: number | null) => ({ job: { ...header, destinations: items }, total: destinations.length, offset: page.offset, next });
+  const full = jobHeader(server, found);
+  const first = view.at(page.offset);
+  // The destinations' detail is what this answer is for: the source is cut before a destination is.
+  const room = first ? Buffer.byteLength(JSON.stringify(first)) + JOB_SLACK_BYTES : 0;
+  const header = replySize(req.id, build(full)([], null)) + room <= ctx.replyBudget ? full : { ...full, source: cutText(full.source, COMPACT_CHARS) };
+  return fitPage(view, page, ctx.replyBudget, build(header), (result) => replySize(req.id, result), compactDestinationStatus);
 }
 
 /** Bytes of the ok reply carrying `result`, unshrunk (encodeReply would shrink an oversize one). */
@@ -276,13 +312,7 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
   }
   checkKeys(req.args, ["offset", "limit", "job", "queue", "recordings"]);
   const one = optionalString(req.args, "job", MAX_JOB_ID);
-  if (one !== undefined) {
-    if (req.args.offset !== undefined || req.args.limit !== undefined) {
-      throw new OpError("bad_request", `"job" asks for one job; it takes no "offset" or "limit"`);
-    }
-    const job = findOwnJob(server, one, ctx);
-    return { job: "job" in job ? jobStatus(server, job) : finishedJobStatus(job) };
-  }
+  if (one !== undefined) return oneJobStatus(server, req, ctx, one);
   const page = pageArgs(req.args, MAX_PAGE);
   const mine = mayActOn(ctx);
   const running = server.jobs.running().filter((served) => mine(served.owner));

@@ -21,6 +21,7 @@
  * await queueOp(server, { path: "albums/a/01.flac", id: "a-01" }); // { id: "a-01", position: 0 }
  * ```
  */
+import { cutText } from "../foundation/cut_text.ts";
 import { SpeakerError, type Speaker, type SpeakerStatus } from "../speaker/speaker.ts";
 import { checkKeys, OpError, optionalBoolean, optionalString, pageArgs, requireString } from "./op_args.ts";
 import { fitPage } from "./paging.ts";
@@ -103,7 +104,7 @@ export function clearOp(server: ServerContext, args: Readonly<Record<string, unk
 }
 
 function cut(name: string): string {
-  return name.length <= SUMMARY_NAME ? name : `${name.slice(0, SUMMARY_NAME - 1)}…`;
+  return cutText(name, SUMMARY_NAME);
 }
 
 /** The `speaker` part of the first status page: small, with names cut, so jobs still fit beside it. */

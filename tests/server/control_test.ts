@@ -170,10 +170,15 @@ describe("replies", () => {
     );
   });
 
-  test("a result too big for a datagram becomes too_large", () => {
-    const bytes = encodeReply(okReply("ctl-1", { jobs: Array.from({ length: 500 }, (_, i) => `job-${i}`) }));
+  test("a result too big for a datagram becomes too_large, saying to ask for a page", () => {
+    const result = { jobs: Array.from({ length: 500 }, (_, i) => `job-${i}`) };
+    const bytes = encodeReply(okReply("ctl-1", result));
     expect(bytes.length).toBeLessThanOrEqual(MAX_DATAGRAM);
-    expect(decodeReply(bytes)).toEqual({ ok: true, reply: errorReply("ctl-1", "too_large") });
+    const size = new TextEncoder().encode(JSON.stringify(okReply("ctl-1", result))).length;
+    expect(decodeReply(bytes)).toEqual({
+      ok: true,
+      reply: errorReply("ctl-1", "too_large", `the reply (${size} bytes) would not fit one datagram (1400 bytes); ask for less: a page at a time with "offset" and a smaller "limit"`),
+    });
   });
 
   test("a long error message is cut, keeping the code", () => {
@@ -237,9 +242,14 @@ describe("anti-reflection", () => {
     const small = encodeRequest(request({ op: "list", args: { offset: 0, limit: 100 } }));
     const short = decodeReply(replyFor(page, small.length, false)!);
     expect(short.ok && !short.reply.ok && short.reply.error.message).toMatch(new RegExp(`^pad (request )?to ${pageBytes}`));
-    // A reply too large for any datagram cannot be helped by padding: the bare code, as before.
+    // A reply too large for any datagram cannot be helped by padding: it says to ask for a page,
+    // in the room the request leaves (before, the bare code).
     const huge = okReply("ctl-1", { jobs: Array.from({ length: 500 }, (_, i) => `job-${i}`) });
-    expect(decodeReply(replyFor(huge, roomy.length, false)!)).toEqual({ ok: true, reply: errorReply("ctl-1", "too_large") });
+    const pageAdvice = decodeReply(replyFor(huge, roomy.length, false)!);
+    expect(pageAdvice.ok && !pageAdvice.reply.ok && pageAdvice.reply.error.code).toBe("too_large");
+    expect(pageAdvice.ok && !pageAdvice.reply.ok && pageAdvice.reply.error.message).toContain(`ask for less: a page at a time with "offset"`);
+    const tight = encodeRequest(request({ op: "status" }), undefined, { padTo: 100 });
+    expect(decodeReply(replyFor(huge, tight.length, false)!)).toMatchObject({ ok: true, reply: { error: { code: "too_large", message: "ask for a page" } } });
   });
 
   test("an error message that does not fit is shortened before the code is lost", () => {

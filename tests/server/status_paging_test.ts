@@ -8,9 +8,9 @@
  * once, and `pacer ctl status` prints them all.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { decodeReply, encodeRequest } from "../../protocol/control.ts";
+import { decodeReply, encodeRequest, MAX_DATAGRAM } from "../../protocol/control.ts";
 import { MAIN, runPacer } from "../helpers/pacer.ts";
-import { freeUdpPort, rawPeer, type ServeFixture, startServe } from "./serve_fixture.ts";
+import { freeUdpPort, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 const RECORDINGS = Array.from({ length: 12 }, (_, i) => `evening-news-recording-number-${String(i).padStart(2, "0")}`);
 
@@ -97,6 +97,45 @@ describe("status with more to say than a datagram holds", () => {
     expect(shown!.units as number).toBeGreaterThan(0);
     const text = (await ctl("status")).stdout;
     expect(text).toMatch(new RegExp(`^${job}\\tclip\\.ts\\tinterest [\\d.]+ s\\n  12 destinations\\trunning\\t[1-9]\\d* packets\\t[1-9]\\d* bytes$`, "m"));
+    expect((await ctl("stop", job)).code).toBe(0);
+  }, 30_000);
+
+  test("status of a job with the most destinations (16) pages them, and pacer ctl status JOB prints every one", async () => {
+    // Before, five destinations' pacing made `status {job}` larger than a datagram: a bare too_large.
+    const urls: string[] = [];
+    for (let i = 0; i < 16; i++) urls.push(`udp://127.0.0.1:${await freeUdpPort()}`);
+    const job = (await ctl("play", "clip.ts", "--loop", ...urls.flatMap((url) => ["--to", url]))).stdout.trim();
+    await Bun.sleep(300);
+
+    // One request, as a keyless client pads it: the first page, the job's own fields on it.
+    const peer = await rawPeer();
+    try {
+      peer.send(requestBytes("status", { job }), serve.port);
+      const bytes = (await peer.next(2000))!;
+      expect(bytes.length).toBeLessThanOrEqual(MAX_DATAGRAM);
+      const decoded = decodeReply(bytes);
+      if (!decoded.ok || !decoded.reply.ok) throw new Error(`status {job} failed: ${new TextDecoder().decode(bytes)}`);
+      const first = decoded.reply.result as { job: { id: string; state: string; destinations: { pacing: unknown }[] }; total: number; offset: number; next: number | null };
+      expect(first.job).toMatchObject({ id: job, state: "running" });
+      expect(first).toMatchObject({ total: 16, offset: 0 });
+      expect(first.job.destinations.length).toBeGreaterThan(0);
+      expect(first.job.destinations[0]!.pacing).toBeDefined();
+      expect(first.next).toBe(first.job.destinations.length);
+    } finally {
+      peer.close();
+    }
+
+    // `pacer ctl status JOB` follows the pages: every destination once, in order.
+    const all = await pages(job);
+    const shown = all.flatMap((p) => (p.job as { destinations: { to: string }[] }).destinations.map((d) => d.to));
+    expect(shown).toEqual(urls);
+    const text = await ctl("status", job);
+    expect(text.stderr).toBe("");
+    expect(text.code).toBe(0);
+    const lines = text.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(new RegExp(`^${job}\\tclip\\.ts\\tinterest [\\d.]+ s$`));
+    expect(lines.slice(1).map((line) => line.split("\t")[0]!.trim())).toEqual(urls);
+    for (const line of lines.slice(1)) expect(line).toMatch(/\trunning\t[1-9]\d* packets\t[1-9]\d* bytes$/);
     expect((await ctl("stop", job)).code).toBe(0);
   }, 30_000);
 
