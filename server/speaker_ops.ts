@@ -21,6 +21,7 @@
  * await queueOp(server, { path: "albums/a/01.flac", id: "a-01" }); // { id: "a-01", position: 0 }
  * ```
  */
+import { normalize } from "node:path/posix";
 import { cutText } from "../foundation/cut_text.ts";
 import { SpeakerError, type Speaker, type SpeakerStatus } from "../speaker/speaker.ts";
 import { checkKeys, OpError, optionalBoolean, optionalString, pageArgs, requireString } from "./op_args.ts";
@@ -65,19 +66,27 @@ function trackId(args: Readonly<Record<string, unknown>>, key: string, required:
 export async function queueOp(server: ServerContext, args: Readonly<Record<string, unknown>>): Promise<{ id: string; position: number }> {
   const speaker = speakerOf(server);
   checkKeys(args, ["path", "id", "after", "first"]);
-  const name = requireString(args, "path", MAX_NAME);
+  const given = requireString(args, "path", MAX_NAME);
   const id = trackId(args, "id", false);
   const after = trackId(args, "after", false);
   const first = optionalBoolean(args, "first") ?? false;
   if (first && after !== undefined) throw new OpError("bad_request", `give "after" or "first", not both`);
-  const media = await resolveMediaPath(server.config().mediaRoot, name);
+  const media = await resolveMediaPath(server.config().mediaRoot, given);
   if (!media.ok) throw new OpError(media.code, media.message);
+  // Kept as the same file's shortest name ("./" and "//" taken out; it has no ".." once checked),
+  // so padding a name costs no memory, status room or log.
+  const name = normalize(given);
   // Checked again, and opened beneath the root, when the track loads: the names may change meanwhile.
   const open = async (): Promise<HeldFile> => {
     const held = await openMediaFile(server.config().mediaRoot, name);
     if (!held.ok) return { ok: false, message: held.message };
     return { ok: true, fd: held.fd };
   };
+  // Counted here, after the name's checks wait on the disk, so requests in flight together cannot pass it.
+  const limit = server.config().limits.maxQueuedTracks;
+  if (speaker.queueLength >= limit) {
+    throw new OpError("limit", `the speaker's queue holds ${speaker.queueLength} tracks, its limit (limits.max_queued_tracks = ${limit}); queue more as these play, or clear it`);
+  }
   return guarded(() => speaker.enqueue({ path: media.path, name, id, after, first, open }));
 }
 

@@ -40,6 +40,7 @@
  * ```
  */
 import { randomBytes } from "node:crypto";
+import { cutText } from "../foundation/cut_text.ts";
 import type { Logger } from "../foundation/log.ts";
 import type { ReaderGate } from "../pipeline/gated_reader.ts";
 import { Job, type JobResult } from "../pipeline/job.ts";
@@ -69,6 +70,13 @@ const REOPEN_DELAY_US = 1_000 * US_PER_MS;
 const RELEASABLE_SCHEMES = ["alsa", "cmd", "file"];
 /** The buffer holds at least this much, so a block always fits. */
 const MIN_BUFFER_BYTES = 256 * 1024;
+/** A media name in a log line is cut to this (loggedName). */
+const LOGGED_NAME_CHARS = 120;
+
+/** A media name as a log line carries it: a queue request chose its length (up to 1024), not the log. */
+function loggedName(name: string): string {
+  return cutText(name, LOGGED_NAME_CHARS);
+}
 
 /** A request the speaker refuses; `code` is the protocol's error code. */
 export class SpeakerError extends Error {
@@ -209,7 +217,7 @@ export class Speaker implements Source {
     // Tracks already handed to the outputs' buffer play first, whatever is asked: its place is after them.
     position += this.handedOverWaiting().length;
     this.idleSince = null;
-    this.log.info("speaker: queued", { track: id, media: request.name, position });
+    this.log.info("speaker: queued", { track: id, media: loggedName(request.name), position });
     this.reconcile();
     this.pump();
     this.ensureSession();
@@ -302,6 +310,11 @@ export class Speaker implements Source {
     return { paused: false };
   }
 
+  /** How many tracks wait: those handed to the outputs' buffer but not begun, and the queue. */
+  get queueLength(): number {
+    return this.handedOverWaiting().length + this.queue.length;
+  }
+
   /** The waiting tracks, in order: those already handed to the outputs' buffer first. */
   queued(): readonly TrackView[] {
     return [...this.handedOverWaiting(), ...this.queue].map((t) => ({ id: t.id, path: t.name }));
@@ -328,7 +341,7 @@ export class Speaker implements Source {
       paused: this.pausedFlag,
       output: open ? "open" : "released",
       playing,
-      queue_length: this.handedOverWaiting().length + this.queue.length,
+      queue_length: this.queueLength,
       finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }) })),
     };
   }
@@ -462,7 +475,7 @@ export class Speaker implements Source {
   }
 
   private switchFormat(format: SampleFormat, track: Track): void {
-    this.log.info(`speaker: opening the outputs in ${formatToString(format)}, the format of the next track (follow=1)`, { track: track.id, media: track.name });
+    this.log.info(`speaker: opening the outputs in ${formatToString(format)}, the format of the next track (follow=1)`, { track: track.id, media: loggedName(track.name) });
     this.format = format;
     this.fifo = this.makeFifo(format, this.fifo.writeOffset);
   }
@@ -652,7 +665,7 @@ export class Speaker implements Source {
   }
 
   private started(track: Track): void {
-    this.log.info("speaker: playing", { track: track.id, media: track.name });
+    this.log.info("speaker: playing", { track: track.id, media: loggedName(track.name) });
     if (this.options.onStart) runTrackHook(this.options.onStart, { id: track.id, path: track.name, status: "playing" }, this.log);
   }
 
@@ -661,7 +674,7 @@ export class Speaker implements Source {
     track.end = end;
     this.history.unshift(track);
     if (this.history.length > HISTORY_LENGTH) this.history.pop();
-    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: track.name });
+    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: loggedName(track.name) });
     if (this.options.onFinish) runTrackHook(this.options.onFinish, { id: track.id, path: track.name, status: end }, this.log);
   }
 

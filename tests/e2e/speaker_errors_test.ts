@@ -4,7 +4,7 @@
  * right after the one before; a decoder that dies halfway is a failed track, not a stuck queue;
  * cancel of the playing track, of a queued one and of an unknown id; a missing file and a path out
  * of the media root are one-line errors that lose nothing queued; a duplicated queue datagram
- * queues once.
+ * queues once; a full queue refuses more (`limit`) and loses nothing.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
@@ -239,6 +239,50 @@ describe("speaker: cancel, clear and bad requests", () => {
     const speaker = await serve.waitSpeaker((s) => s.output === "released" && s.finished[0]?.id === "z");
     expect(finishedOf(speaker)).toEqual(["x1 cancelled", "x2 cancelled", "z played"]);
     expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput([z!], OUT))).toBe(true);
+  }, 30_000);
+
+  test("a full queue refuses more with limit in one line and keeps every track queued, also after a reload lowers the limit; a padded name is kept and logged short", async () => {
+    // Before, the queue had no bound: queue requests from many addresses grew it to 52,219 tracks
+    // and the server by 170 MB in 50 s, each request of a 1 KB name logging a 1 KB line.
+    serve = await startSpeakerServe(
+      outputLines,
+      [],
+      (media) => {
+        wavTrack(media, "tone.wav", "s16le:44100:2", 0.5, 440);
+        symlinkSync(".", join(media, "loop")); // a long name that is no padding: loop/loop/…/tone.wav
+      },
+      ["max_queued_tracks = 4"],
+    );
+    const padded = "./".repeat(500) + "tone.wav";
+    // Paused, nothing begins: every track queued stays waiting.
+    expect((await serve.request("pause")).ok).toBe(true);
+    for (let i = 0; i < 4; i++) expect((await serve.request("queue", { path: padded, id: `q${i}` })).result).toEqual({ id: `q${i}`, position: i });
+    const full = await serve.request("queue", { path: "tone.wav", id: "q4" });
+    expect(full.ok).toBe(false);
+    expect(full.error).toEqual({
+      code: "limit",
+      message: "the speaker's queue holds 4 tracks, its limit (limits.max_queued_tracks = 4); queue more as these play, or clear it",
+    });
+    const waiting = [0, 1, 2, 3].map((i) => ({ id: `q${i}`, path: "tone.wav" }));
+    expect((await serve.request("status", { queue: true })).result.queue).toEqual(waiting);
+
+    // A reload that lowers the limit takes nothing away: the queue is only refused more.
+    writeFileSync(serve.configPath, readFileSync(serve.configPath, "utf8").replace("max_queued_tracks = 4", "max_queued_tracks = 2"));
+    expect((await serve.request("reload")).ok).toBe(true);
+    const lowered = await serve.request("queue", { path: "tone.wav", id: "q4" });
+    expect(lowered.error?.message).toContain("holds 4 tracks, its limit (limits.max_queued_tracks = 2)");
+    expect((await serve.request("status", { queue: true })).result.queue).toEqual(waiting);
+    // Room made by cancelling is room again.
+    for (const id of ["q0", "q1", "q2"]) expect((await serve.request("cancel", { id })).ok).toBe(true);
+    const long = "loop/".repeat(30) + "tone.wav"; // 158 characters; Linux follows 40 links at most
+    expect((await serve.request("queue", { path: long, id: "q4" })).result).toEqual({ id: "q4", position: 1 });
+
+    // Every queued line is short: the padding taken out of the name, a long name cut to 120 characters.
+    const queuedLines = serve.stderr().split("\n").filter((line) => line.includes("speaker: queued"));
+    expect(queuedLines).toHaveLength(5);
+    for (const line of queuedLines.slice(0, 4)) expect(line).toContain("media=tone.wav ");
+    expect(queuedLines[4]).toContain(`media=${long.slice(0, 119)}… `);
+    for (const line of queuedLines) expect(line.length).toBeLessThan(200);
   }, 30_000);
 
   test("clear empties the queue while the playing track plays on; a duplicated queue datagram queues once", async () => {

@@ -71,11 +71,12 @@ export interface SpeakerServe extends ServeFixture {
   waitSpeaker(until: (speaker: any) => boolean, timeoutMs?: number): Promise<any>;
 }
 
-/** Starts serve with `[speaker]` lines (given its temp directory) (and a [speaker.decoders] table), media written by `media(dir)` first. */
+/** Starts serve with `[speaker]` lines (given its temp directory) (and a [speaker.decoders] table, and `[limits]` lines), media written by `media(dir)` first. */
 export async function startSpeakerServe(
   speaker: (dir: string) => string[],
   decoders: string[],
   media: (mediaRoot: string) => void,
+  limits: string[] = [],
 ): Promise<SpeakerServe> {
   const prepared = await prepareServe();
   media(prepared.mediaRoot);
@@ -83,6 +84,7 @@ export async function startSpeakerServe(
   chmodSync(prepared.dir, 0o777);
   const config = [`control = "127.0.0.1:${prepared.port}"`, `media_root = "${prepared.mediaRoot}"`, "[speaker]", ...speaker(prepared.dir)];
   if (decoders.length) config.push("[speaker.decoders]", ...decoders);
+  if (limits.length) config.push("[limits]", ...limits);
   writeFileSync(prepared.configPath, config.join("\n") + "\n", { mode: 0o644 });
   const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
   await fixture.ready;

@@ -37,7 +37,7 @@ describe("the embedded default", () => {
     expect(config.group).toBeUndefined(); // nobody or nogroup, decided at privilege-drop time
     expect(config.allowDestinations).toEqual([]);
     expect(config.http).toBeUndefined();
-    expect(config.limits).toEqual({ maxJobs: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100, maxBitrate: 100_000_000 });
+    expect(config.limits).toEqual({ maxJobs: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100, maxBitrate: 100_000_000, maxQueuedTracks: 1000 });
     expect(config.live).toEqual([]);
   });
 
@@ -66,6 +66,7 @@ max_jobs = 20
 max_destinations_per_job = 4
 requests_per_second = 5
 request_burst = 10
+max_queued_tracks = 50
 
 [[live]]
 name = "studio"
@@ -83,6 +84,7 @@ listen = "tcp://10.0.0.1:9001"
     expect(config.group).toBe("audio");
     expect(config.http).toEqual({ host: "::1", port: 9090, text: "[::1]:9090" });
     expect(config.limits.maxJobs).toBe(20);
+    expect(config.limits.maxQueuedTracks).toBe(50);
     expect(config.live).toEqual([
       { name: "studio", latencyMs: 200, listen: { host: "", port: 9000, text: "tcp://:9000" } },
       { name: "remote.van-2", latencyMs: 200, listen: { host: "10.0.0.1", port: 9001, text: "tcp://10.0.0.1:9001" } },
@@ -98,6 +100,7 @@ describe("errors name the source and the key", () => {
     ["[limits]\nmax_jobs = \"x\"", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got "x"`],
     ["[limits]\nmax_jobs = 0", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got 0`],
     ["[limits]\nmax_jobs = 2.5", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got 2.5`],
+    ["[limits]\nmax_queued_tracks = 0", `config ${SRC}: limits.max_queued_tracks: expected a whole number ≥ 1, got 0`],
     ["interest_timeout = -1", `config ${SRC}: interest_timeout: expected seconds > 0, got -1`],
     ["interest_timeout = 10000000", "interest_timeout: expected seconds ≤ 86400 (the value is in seconds, not ms)"],
     ['control = "7070"', 'control: expected "HOST:PORT" such as "127.0.0.1:7070" (IPv6 as "[::1]:7070"), got "7070"'],
