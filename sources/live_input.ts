@@ -101,9 +101,10 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
   let reportedMalformed = 0;
   let reportedStrays = 0;
 
-  const gap = (kind: GapKind, count: number, wallMs: number, what: string) => {
+  /** `at`: where in the stream it is; by default after what has arrived so far. */
+  const gap = (kind: GapKind, count: number, wallMs: number, what: string, at = queue.received) => {
     stats.gaps++;
-    source.onGap?.({ kind, count, streamOffset: queue.received, wallMs, what });
+    source.onGap?.({ kind, count, streamOffset: at, wallMs, what });
   };
   const push = (bytes: Uint8Array) => {
     if (!queue.push(bytes)) return;
@@ -148,7 +149,8 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
       firstArrivalMs ??= now;
       if (stalledSince !== null) {
         stats.stalls++;
-        gap("stall", lastArrivalMs ? now - lastArrivalMs : 0, lastArrivalMs, `input stalled for ${((now - lastArrivalMs) / 1000).toFixed(1)} s`);
+        // Between the bytes before it and those that ended it (this poll's, already queued).
+        gap("stall", lastArrivalMs ? now - lastArrivalMs : 0, lastArrivalMs, `input stalled for ${((now - lastArrivalMs) / 1000).toFixed(1)} s`, before);
         stalledSince = null;
       }
       lastArrivalMs = now;

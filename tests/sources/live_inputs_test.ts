@@ -195,6 +195,27 @@ describe("udp://@ and rtp://@ on loopback", () => {
     expect(got.equals(all)).toBe(true);
   });
 
+  test("a stall is one gap, at the offset between the bytes before it and those that ended it", async () => {
+    const port = await freeUdpPort();
+    const input = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
+    const gaps: InputGap[] = [];
+    input.onGap = (g) => gaps.push(g);
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    try {
+      const before = await sendRandom(sender, 10, 100, 0);
+      await Bun.sleep(1_300); // past STALL_MS
+      const after = await sendRandom(sender, 10, 100, 0);
+      const got = await readAll(input, before.length + after.length);
+      expect(got.equals(Buffer.concat([before, after]))).toBe(true);
+      const stalls = gaps.filter((g) => g.kind === "stall");
+      expect(stalls).toHaveLength(1);
+      expect(stalls[0]!.streamOffset).toBe(before.length);
+    } finally {
+      sender.close();
+      input.close();
+    }
+  });
+
   test("rtp://@ strips headers, repairs a swap and reports a drop as one gap at its offset", async () => {
     const port = await freeUdpPort();
     const input = (await openLiveInput(`rtp://@127.0.0.1:${port}`)) as LiveSource;
