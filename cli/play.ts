@@ -180,12 +180,6 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   return EXIT_OK;
 }
 
-
-/**
- * Options that cannot apply to these inputs are refused rather than ignored: --loop on a stream
- * (it cannot be read again), --bitrate on PCM (paced by its sample rate). (--start past the end
- * is refused where the file is opened: sources/open_input.ts.)
- */
 /** What a network input lost before pacer could play it, said once at the end (a gateway run from cron is read in its mail). */
 function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
   for (const input of inputs) {
@@ -196,6 +190,11 @@ function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
   }
 }
 
+/**
+ * Options that cannot apply to these inputs are refused rather than ignored: --loop on a stream
+ * (it cannot be read again), --bitrate on PCM (paced by its sample rate). (--start past the end
+ * is refused where the file is opened: sources/open_input.ts.)
+ */
 function checkOptionsApply(
   inputs: OpenedInput[],
   options: { loop: boolean; bitrate: number | undefined },

@@ -112,7 +112,8 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
         onData(packet, port, address) {
           const start = rtpPayloadOffset(packet);
           const end = start < 0 ? -1 : rtpPayloadEnd(packet);
-          if (end < start) {
+          // Not RTP (start -1) is malformed too: its "SSRC" would be garbage, and fix the stream's.
+          if (start < 0 || end < start) {
             state.malformed++;
             return;
           }

@@ -97,7 +97,8 @@ function fileSink(out: string): PayloadSink {
   return {
     failure: latch.failure,
     write: (bytes) => {
-      if (latch.failed) return;
+      // An empty payload is no first payload: what was there stays until one with bytes comes.
+      if (latch.failed || bytes.length === 0) return;
       try {
         if (!started) start();
         // A regular file takes it all at once; a FIFO or device may take less per call.

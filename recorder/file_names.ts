@@ -1,7 +1,9 @@
 /**
  * The names a recording's files get: the pattern's name, or, when that is taken, the name with
- * `-N` before its extension. Within one recording N only counts up for a name, so a name that
- * --keep freed is never used again and the files keep their order (`x.ts`, `x-1.ts`, `x-2.ts`…).
+ * `-N` before its extension. Within one recording N only counts up while the pattern gives the
+ * same name, so a name --keep freed is not taken again for it and the files keep their order
+ * (`x.ts`, `x-1.ts`, `x-2.ts`…). Only the last name is remembered: a pattern that comes back to
+ * an earlier name (`x-%H.ts` a day later) starts from the lowest free N again.
  *
  * @example
  * ```ts

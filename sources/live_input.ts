@@ -97,9 +97,19 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
   let reportedOverflow = 0;
   let reportedKernel = 0;
   let reportedOverruns = 0;
-  let reportedTooLong = 0;
-  let reportedMalformed = 0;
-  let reportedStrays = 0;
+  const tooLong = new DropEpisodes(`longer than ${MAX_DATAGRAM} bytes`);
+  const malformed = new DropEpisodes("not RTP");
+  const strays = new DropEpisodes("RTP far out of sequence, and none followed");
+  /** One gap per episode, once a poll adds none (or at the end): a flood of junk is one gap, not one a poll. */
+  const droppedEpisode = (e: DropEpisodes, count: number, now: number, ended = false) => {
+    if (count > e.seen && !ended) {
+      e.seen = count;
+      return;
+    }
+    e.seen = count;
+    if (e.seen > e.reported) gap("dropped", e.seen - e.reported, now, `${datagrams(e.seen - e.reported)} dropped: ${e.why}`);
+    e.reported = e.seen;
+  };
 
   /** `at`: where in the stream it is; by default after what has arrived so far. */
   const gap = (kind: GapKind, count: number, wallMs: number, what: string, at = queue.received) => {
@@ -127,18 +137,9 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
       reportedOverruns = overruns;
     }
     // Datagrams that came but carried nothing kept: their bytes are missing here as lost ones are.
-    if (stats.tooLong > reportedTooLong) {
-      gap("dropped", stats.tooLong - reportedTooLong, now, `${datagrams(stats.tooLong - reportedTooLong)} dropped: longer than ${MAX_DATAGRAM} bytes`);
-      reportedTooLong = stats.tooLong;
-    }
-    if (stats.malformed > reportedMalformed) {
-      gap("dropped", stats.malformed - reportedMalformed, now, `${datagrams(stats.malformed - reportedMalformed)} dropped: not RTP`);
-      reportedMalformed = stats.malformed;
-    }
-    if (stats.strays > reportedStrays) {
-      gap("dropped", stats.strays - reportedStrays, now, `${datagrams(stats.strays - reportedStrays)} dropped: RTP far out of sequence, and none followed`);
-      reportedStrays = stats.strays;
-    }
+    droppedEpisode(tooLong, stats.tooLong, now);
+    droppedEpisode(malformed, stats.malformed, now);
+    droppedEpisode(strays, stats.strays, now);
     stats.overflowBytes = queue.overflowBytes;
     if (queue.overflowBytes > reportedOverflow && queue.overflowBytes === refusedBefore) {
       // One event per overflow episode, when it is over.
@@ -201,6 +202,10 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     finish() {
       if (closed) return;
       tick();
+      const now = Date.now();
+      droppedEpisode(tooLong, stats.tooLong, now, true);
+      droppedEpisode(malformed, stats.malformed, now, true);
+      droppedEpisode(strays, stats.strays, now, true);
       source.close();
       source.onReadable?.();
     },
@@ -261,6 +266,13 @@ export function inputDamage(stats: LiveStats): string | null {
   const dropped = describeDropped(droppedOf(stats));
   if (dropped) parts.push(dropped);
   return parts.length === 0 ? null : parts.join(", ");
+}
+
+/** Datagrams dropped for one reason: counted so far (seen), and reported as gaps (reported). */
+class DropEpisodes {
+  reported = 0;
+  seen = 0;
+  constructor(readonly why: string) {}
 }
 
 export function newLiveStats(): LiveStats {

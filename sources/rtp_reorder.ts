@@ -190,7 +190,15 @@ export class RtpReorder {
     this.probationSeq = -1;
     this.flush();
     this.lateRun = 0;
-    this.next = after > 0 ? keptSeq : seq;
+    const from = after > 0 ? keptSeq : seq;
+    // A jump ahead that the stream then follows looks just like an outage (no receiver can tell a
+    // sender that restarted ahead from one whose packets were lost): its numbers are counted lost,
+    // a gap. A jump back can only be a restart: nothing was lost.
+    if (((((from - this.next + SEQ_MOD) % SEQ_MOD) << 16) >> 16) > 0) {
+      this.skipTo(from);
+      this.endLossRun();
+    }
+    this.next = from;
     this.hold(this.probation, keptSeq, 0, this.probationLength, after > 0 ? 0 : -after, nowMs);
     this.push(packet, nowMs);
   }

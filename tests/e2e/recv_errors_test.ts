@@ -201,6 +201,8 @@ describe("pacer recv writes only the server's stream", () => {
     const neighbour = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
     try {
       await waitUdpBound(port);
+      // Not RTP at all, from the server's host before the stream: malformed, and no SSRC of the stream's.
+      for (let i = 0; i < 5; i++) neighbour.send(new Uint8Array([1, 2, 3, 4]), port, "127.0.0.1");
       for (let i = 0; i < 10; i++) stranger.send(injected(0x57_52_41_4e), port, "127.0.0.1");
       // The neighbour sends once the stream has begun (its first packet fixed the SSRC).
       for (let i = 0; i < 200 && !(existsSync(out) && statSync(out).size > 0); i++) await Bun.sleep(10);

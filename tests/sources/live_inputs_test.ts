@@ -144,6 +144,14 @@ describe("RtpReorder", () => {
     expect(jump.reorder.strays).toBe(0);
   });
 
+  test("an outage of thousands of packets, the stream going on after it, is one loss of them all", () => {
+    const order = [...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 100 }, (_, i) => 5100 + i)];
+    const { out, losses, reorder } = run(order);
+    expect(out).toHaveLength(200);
+    expect(losses).toEqual([[5000, 100]]);
+    expect([reorder.lost, reorder.strays, reorder.late]).toEqual([5000, 0, 0]);
+  });
+
   test("a datagram too short to be RTP is malformed: counted, and the stream it fell into goes on", () => {
     const out: number[] = [];
     const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: () => {} });
