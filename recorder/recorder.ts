@@ -18,7 +18,7 @@ import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
-import { describeDropped, type DroppedDatagrams, droppedOf, type InputGap, type LiveSource, NONE_DROPPED } from "../sources/live_input.ts";
+import { describeDropped, type DroppedCounts, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { FileNames } from "./file_names.ts";
 import { KeepNewest } from "./keep.ts";
@@ -78,7 +78,7 @@ export interface RecordSummary {
   /** Bytes the input's queue refused because the recording fell behind it. */
   overflowBytes: number;
   /** Datagrams that arrived and were dropped, by why. */
-  dropped: DroppedDatagrams;
+  dropped: DroppedCounts;
   /** The write error that ended it, or the reason nothing was recorded. */
   error: string | null;
   /** Nothing at all arrived. */
@@ -348,7 +348,7 @@ export class Recorder {
       ccErrors: this.watch.ccErrors,
       kernelDrops: stats?.kernelDrops ?? null,
       overflowBytes: stats?.overflowBytes ?? 0,
-      dropped: stats ? droppedOf(stats) : NONE_DROPPED,
+      dropped: stats ?? newLiveStats(),
       error: this.error,
       nothing: this.firstMs === null,
     });

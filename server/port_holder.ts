@@ -19,6 +19,7 @@
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { basename } from "node:path";
+import { cutText } from "../foundation/cut_text.ts";
 import { errnoOf, PacerError, TemporaryError } from "../foundation/errors.ts";
 
 export type Transport = "udp" | "tcp";
@@ -130,7 +131,7 @@ function commandOf(pid: string): string {
     if (words.length > 0) words[0] = basename(words[0]!);
     // An argument may hold newlines (`python3 -c SCRIPT`): the message stays one line.
     const text = words.join(" ").replace(/\s+/g, " ");
-    return text.length > MAX_COMMAND ? `${text.slice(0, MAX_COMMAND - 1)}…` : text;
+    return cutText(text, MAX_COMMAND);
   } catch {
     return "";
   }

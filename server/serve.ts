@@ -36,7 +36,6 @@ import { ControlEndpoint, type ControlSocket, openControlSocket } from "./contro
 import { JobTable } from "./jobs.ts";
 import { startMetricsHttp, type MetricsHttp } from "./metrics_http.ts";
 import { serverOps } from "./ops.ts";
-import type { OwnPort } from "./policy.ts";
 import { type BoundPorts, ownPortsOf } from "./own_ports.ts";
 import { dropPrivileges } from "./privileges.ts";
 import type { ServerContext } from "./server_context.ts";
@@ -84,7 +83,6 @@ export async function startServer(initial: Config, configPath: string | undefine
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
     recordings.configure(config.recordings, config.recordingRoot);
-    if (bound) ownPorts = ownPortsOf(config, bound);
     return config;
   };
 
@@ -105,7 +103,8 @@ export async function startServer(initial: Config, configPath: string | undefine
       return endpoint.counters;
     },
     startedAtMs: Date.now(),
-    ownPorts: () => ownPorts,
+    // Built from the config each time: a reload's recordings add their ports.
+    ownPorts: () => (bound ? ownPortsOf(config, bound) : []),
     // One reload at a time; each starts from the outcome of the one before. Logged here, so a
     // reload by signal and one by control op leave the same line.
     reload: (by) =>
@@ -127,17 +126,12 @@ export async function startServer(initial: Config, configPath: string | undefine
   const socket: ControlSocket = await openControlSocket(config.control, endpoint, log);
   let http: MetricsHttp | null = null;
   let live: LiveChannels | null = null;
-  // As bound, and fixed like the addresses: no stream may go to them; a reload's recordings add theirs.
+  // As bound, and fixed like the addresses: no stream may go to them (ownPortsOf).
   let bound: BoundPorts | null = null;
-  let ownPorts: readonly OwnPort[] = [];
   try {
     if (config.http) http = startMetricsHttp(config.http, context);
     live = await openLiveChannels(config.live, log);
-    ownPorts = ownPortsOf(config, (bound = {
-      control: socket.port,
-      http: http?.port ?? null,
-      listening: live.all().filter((c) => c.port > 0),
-    }));
+    bound = { control: socket.port, http: http?.port ?? null, listening: live.all().filter((c) => c.port > 0) };
     const dropped = dropPrivileges(config.user, config.group);
     if (dropped) log.info("dropped root privileges", { user: dropped.user, group: dropped.group });
   } catch (error) {

@@ -57,14 +57,15 @@ export function openCapture(spec: string, format: SampleFormat = DEFAULT_CAPTURE
       // more than the queue takes: the rest waits in the device's buffer, whose overruns are counted.
       for (let reads = 0; reads < MAX_READS_PER_POLL; reads++) {
         const fits = Math.min(buf.length, room - (room % device.bytesPerFrame));
-        if (fits <= 0) return;
+        if (fits <= 0) return reads === 0;
         const frames = device.read(fits === buf.length ? buf : buf.subarray(0, fits));
-        if (frames <= 0) return;
+        if (frames <= 0) return false;
         const bytes = frames * device.bytesPerFrame;
         push(buf.subarray(0, bytes));
         room -= bytes;
-        if (bytes < fits) return;
+        if (bytes < fits) return false;
       }
+      return false;
     },
     overruns: () => device.overruns,
     close: () => device.close(),

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const input = liveInput("udp://@:5000", { poll: (push, _now, room) => rx.drain(push, room), close: () => rx.close() });
+ * const input = liveInput("udp://@:5000", { poll: (push, _now, room) => (rx.drain(push, room), room < MAX_DATAGRAM), close: () => rx.close() });
  * input.onGap = (gap) => log.warn(gap.what);
  * ```
  */
@@ -21,8 +21,6 @@ export const POLL_MS = 2;
 export const STALL_MS = 1_000;
 /** Received bytes queued at most, unread (0.67 s of 100 Mbit/s). */
 export const QUEUE_BYTES = 8 << 20;
-/** Room below which a feed may take nothing (a batch of the longest datagrams, and what an RTP reorder holds): the queue counts as full. */
-const BEHIND_ROOM = 1 << 20;
 
 export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel" | "overrun" | "dropped";
 
@@ -76,9 +74,10 @@ export interface LiveFeed {
   /**
    * Moves what has arrived into the queue through `push`; `now` is Unix ms. A feed that can
    * leave the rest where it waits (a socket's buffer) pushes no more than `room` bytes: the queue
-   * would refuse them, and the kernel's buffer behind it would have held them.
+   * would refuse them, and the kernel's buffer behind it would have held them. Returns true when
+   * `room` was too small for it to take anything: then the reader is behind, not the input.
    */
-  poll(push: (bytes: Uint8Array) => void, now: number, room: number): void;
+  poll(push: (bytes: Uint8Array) => void, now: number, room: number): boolean;
   /** The kernel's drop count so far, where known. */
   kernelDrops?(): number | null;
   /** A capture device's overruns so far (its buffer filled before it was read: samples lost). */
@@ -124,7 +123,7 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     const now = Date.now();
     const before = queue.received;
     const refusedBefore = queue.overflowBytes;
-    feed.poll(push, now, queue.room);
+    const full = feed.poll(push, now, queue.room);
     const drops = feed.kernelDrops?.() ?? null;
     stats.kernelDrops = drops;
     if (drops !== null && drops > reportedKernel) {
@@ -157,7 +156,7 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
       lastArrivalMs = now;
       queue.wake();
       source.onReadable?.();
-    } else if (queue.room < BEHIND_ROOM) {
+    } else if (full) {
       // Nothing taken because the queue is full: the reader is behind, not the input (what comes
       // meanwhile waits in the socket's buffer).
       if (lastArrivalMs) lastArrivalMs = now;
@@ -223,30 +222,15 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
 
 const datagrams = (n: number) => `${n} datagram${n === 1 ? "" : "s"}`;
 
-/** Datagrams a live input dropped, by why. */
-export interface DroppedDatagrams {
-  late: number;
-  duplicate: number;
-  /** RTP packets far out of sequence that no packet followed. */
-  stray: number;
-  /** Not RTP. */
-  malformed: number;
-  /** Longer than MAX_DATAGRAM. */
-  tooLong: number;
-}
-
-export const NONE_DROPPED: DroppedDatagrams = { late: 0, duplicate: 0, stray: 0, malformed: 0, tooLong: 0 };
-
-export function droppedOf(stats: LiveStats): DroppedDatagrams {
-  return { late: stats.late, duplicate: stats.duplicates, stray: stats.strays, malformed: stats.malformed, tooLong: stats.tooLong };
-}
+/** Datagrams a live input dropped, by why: the part of its stats record's summary words. */
+export type DroppedCounts = Pick<LiveStats, "late" | "duplicates" | "strays" | "malformed" | "tooLong">;
 
 /** `dropped D datagrams (late L, duplicate U, stray S, malformed M, too long T (over 9216 bytes))`, naming only the nonzero; "" when none. */
-export function describeDropped(dropped: DroppedDatagrams): string {
-  const { late, duplicate, stray, malformed, tooLong } = dropped;
-  const total = late + duplicate + stray + malformed + tooLong;
+export function describeDropped(dropped: DroppedCounts): string {
+  const { late, duplicates, strays, malformed, tooLong } = dropped;
+  const total = late + duplicates + strays + malformed + tooLong;
   if (total === 0) return "";
-  const parts = [["late", late], ["duplicate", duplicate], ["stray", stray], ["malformed", malformed]]
+  const parts = [["late", late], ["duplicate", duplicates], ["stray", strays], ["malformed", malformed]]
     .filter(([, n]) => n !== 0)
     .map(([why, n]) => `${why} ${n}`);
   if (tooLong !== 0) parts.push(`too long ${tooLong} (over ${MAX_DATAGRAM} bytes)`);
@@ -263,7 +247,7 @@ export function inputDamage(stats: LiveStats): string | null {
   if (stats.gaps > 0) parts.push(`gaps ${stats.gaps} (lost packets ${stats.lost}, stalls ${stats.stalls})`);
   if (stats.kernelDrops) parts.push(`kernel drops ${stats.kernelDrops}`);
   if (stats.overflowBytes > 0) parts.push(`${stats.overflowBytes} bytes dropped (the reader fell behind)`);
-  const dropped = describeDropped(droppedOf(stats));
+  const dropped = describeDropped(stats);
   if (dropped) parts.push(dropped);
   return parts.length === 0 ? null : parts.join(", ");
 }

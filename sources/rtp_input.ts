@@ -69,10 +69,12 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
     poll(pushBytes, now, room) {
       sink = pushBytes;
       // Less what the reorder may hold and then deliver with them (a hole filled): that must fit too.
-      stats.datagrams += receiver.drain((datagram) => reorder.push(datagram, now), room - REORDER_WINDOW * MAX_DATAGRAM);
+      const budget = room - REORDER_WINDOW * MAX_DATAGRAM;
+      stats.datagrams += receiver.drain((datagram) => reorder.push(datagram, now), budget);
       reorder.tick(now);
       reportLosses();
       countDropped();
+      return budget < MAX_DATAGRAM;
     },
     kernelDrops: () => receiver.kernelDrops,
     close() {

@@ -9,7 +9,7 @@
  * ```
  */
 import { type Endpoint, intParam } from "../foundation/net/endpoint.ts";
-import { openUdpReceiver, type UdpReceiver } from "../foundation/net/udp_receive.ts";
+import { MAX_DATAGRAM, openUdpReceiver, type UdpReceiver } from "../foundation/net/udp_receive.ts";
 import { liveInput, type LiveSource, newLiveStats } from "./live_input.ts";
 
 /** The URL options a receive endpoint takes. */
@@ -40,6 +40,7 @@ export function openUdpInput(label: string, endpoint: Endpoint): LiveSource {
     poll(push, _now, room) {
       stats.datagrams += receiver.drain(push, room);
       stats.tooLong = receiver.truncated;
+      return room < MAX_DATAGRAM;
     },
     kernelDrops: () => receiver.kernelDrops,
     close: () => receiver.close(),
