@@ -39,6 +39,16 @@ async function sendRandom(sender: { send(d: Uint8Array): boolean }, count: numbe
   return Buffer.concat(sent);
 }
 
+/** A live input on a free port of 127.0.0.1, the gaps it reports, and a socket connected to it. */
+async function liveInputRig(scheme: "udp" | "rtp") {
+  const port = await freeUdpPort();
+  const input = (await openLiveInput(`${scheme}://@127.0.0.1:${port}`)) as LiveSource;
+  const gaps: InputGap[] = [];
+  input.onGap = (g) => gaps.push(g);
+  const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+  return { input, gaps, sender };
+}
+
 /** Reads a source until `want` bytes or `ms` pass. */
 async function readAll(source: Source, want: number, ms = 3000): Promise<Buffer> {
   const out = Buffer.alloc(want);
@@ -172,9 +182,7 @@ describe("RtpReorder", () => {
 
 describe("udp://@ and rtp://@ on loopback", () => {
   test("udp://@127.0.0.1:P gives the datagrams' bytes in order", async () => {
-    const port = await freeUdpPort();
-    const input = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
-    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    const { input, sender } = await liveInputRig("udp");
     const all = await sendRandom(sender, 300, 50, 2);
     const got = await readAll(input, all.length);
     sender.close();
@@ -184,10 +192,8 @@ describe("udp://@ and rtp://@ on loopback", () => {
     expect(input.stats.kernelDrops).toBe(0);
   });
 
-  test.each(["udp", "rtp"])("%s://@: a reader that falls behind loses nothing while the socket's buffer can hold the rest (the full queue leaves it there), and that is no stall of the input", async (scheme) => {
-    const port = await freeUdpPort();
-    const input = (await openLiveInput(`${scheme}://@127.0.0.1:${port}`)) as LiveSource;
-    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+  test.each(["udp", "rtp"] as const)("%s://@: a reader that falls behind loses nothing while the socket's buffer can hold the rest (the full queue leaves it there), and that is no stall of the input", async (scheme) => {
+    const { input, sender } = await liveInputRig(scheme);
     // 10 MB, nothing read meanwhile: 2 MB past the queue's 8 MiB (QUEUE_BYTES).
     const all = await sendRandom(sender, 7600, 100, 1, scheme === "rtp");
     // Past STALL_MS with the queue full: the reader is behind, and the input has not stalled.
@@ -204,11 +210,7 @@ describe("udp://@ and rtp://@ on loopback", () => {
   });
 
   test("a stall is one gap, at the offset between the bytes before it and those that ended it", async () => {
-    const port = await freeUdpPort();
-    const input = (await openLiveInput(`udp://@127.0.0.1:${port}`)) as LiveSource;
-    const gaps: InputGap[] = [];
-    input.onGap = (g) => gaps.push(g);
-    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    const { input, gaps, sender } = await liveInputRig("udp");
     try {
       const before = await sendRandom(sender, 10, 100, 0);
       await Bun.sleep(1_300); // past STALL_MS
@@ -225,11 +227,7 @@ describe("udp://@ and rtp://@ on loopback", () => {
   });
 
   test("rtp://@ strips headers, repairs a swap and reports a drop as one gap at its offset", async () => {
-    const port = await freeUdpPort();
-    const input = (await openLiveInput(`rtp://@127.0.0.1:${port}`)) as LiveSource;
-    const gaps: InputGap[] = [];
-    input.onGap = (g) => gaps.push(g);
-    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    const { input, gaps, sender } = await liveInputRig("rtp");
     const order = [0, 1, 2, 4, 3, 5, 7, 8, 9];
     for (const k of order) sender.send(rtpPacket(k, payloadOf(k, 188)));
     const want = 8 * 188;
