@@ -39,11 +39,13 @@ beforeAll(async () => {
   const ffmpeg = spawn(ns.exec[0]!, [...ns.exec.slice(1), "ffmpeg", "-nostdin", "-loglevel", "error", "-i", "sap://[ff0e::2:7ffe]", "-f", "s24le", "-acodec", "pcm_s24le", "-y", out], { stdio: ["ignore", "ignore", "pipe"] });
   ffmpeg.stderr!.on("data", (d) => (ffmpegLog += d));
   const ffmpegClosed = closed(ffmpeg);
-  await Bun.sleep(1000); // ffmpeg joins the SAP group
+  await ns.joined("ff0e::2:7ffe"); // ffmpeg listens for announcements
   const url = "rtp://[ff0e::5]:5004?iface=v0&format=s24be:48000:2&ptime=1&sap=1&sap-interval=0.5";
   const pacer = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, MAIN, "play", "-", "--format", "s24le:48000:2", "--to", url], { stdio: ["pipe", "ignore", "ignore"] });
   const pacerClosed = closed(pacer);
-  await Bun.sleep(1500); // the first announcement goes out at once; ffmpeg opens the stream it describes
+  // The first announcement goes out at once; ffmpeg opens the stream it describes. Samples go
+  // only once its socket is in the group, or the first packets can pass it by.
+  await ns.joined("ff0e::5");
   pacer.stdin!.end(samples);
   pacerCode = await pacerClosed;
   const timer = setTimeout(() => ffmpeg.kill("SIGINT"), 5000);

@@ -53,12 +53,15 @@ beforeAll(async () => {
   const ffmpeg = inNs(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", "sap://224.2.127.254", "-f", "s24le", "-acodec", "pcm_s24le", "-y", out]);
   ffmpeg.stderr!.on("data", (d) => (ffmpegLog += d));
   const ffmpegClosed = closed(ffmpeg);
-  await Bun.sleep(1000); // ffmpeg listens on the SAP group
+  await ns.joined("224.2.127.254"); // ffmpeg listens on the SAP group
   const url = `rtp://${GROUP}:5004?format=s24be:48000:2&ptime=1&ttl=1&sap=1&sap-interval=0.5`;
   const pacer = inNs([process.execPath, MAIN, "play", "-", "--format", "s24le:48000:2", "--to", url], "pipe");
   pacer.stderr!.on("data", (d) => (pacerLog += d));
   const pacerClosed = closed(pacer);
-  await Bun.sleep(2000); // the first announcement goes out at once; ffmpeg opens the stream it describes
+  // The first announcement goes out at once; ffmpeg opens the stream it describes. Samples go
+  // only once its socket is in the group, or the first packets can pass it by; and not before
+  // 2 s of announcements, which a test below counts.
+  await Promise.all([ns.joined(GROUP), Bun.sleep(2000)]);
   pacer.stdin!.end(samples);
   pacerCode = await pacerClosed;
   // The RTCP BYE or the SAP deletion ends ffmpeg; SIGINT is the fallback.

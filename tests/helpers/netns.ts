@@ -13,6 +13,12 @@ export interface Netns {
   readonly exec: string[];
   /** Deletes the namespace (and with it its interfaces and routes). */
   remove(): void;
+  /**
+   * Resolves once some socket inside has joined `group` (as `ip maddr` prints it, e.g.
+   * `ff0e::5`), or rejects after `timeoutMs`: a receiver is ready when the kernel says it joined,
+   * not after a guessed sleep.
+   */
+  joined(group: string, timeoutMs?: number): Promise<void>;
 }
 
 function ip(args: string[]): { ok: boolean; stderr: string } {
@@ -63,5 +69,13 @@ function makeNetns(name: string, steps: string[][]): Netns | null {
     name,
     exec: ["ip", "netns", "exec", name],
     remove: () => void ip(["netns", "del", name]),
+    joined: async (group, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      const listed = () => spawnSync("ip", ["netns", "exec", name, "ip", "maddr", "show"], { encoding: "utf8" }).stdout ?? "";
+      while (!listed().split(/\s+/).includes(group)) {
+        if (Date.now() > deadline) throw new Error(`nothing joined ${group} in ${name} within ${timeoutMs} ms`);
+        await Bun.sleep(50);
+      }
+    },
   };
 }
