@@ -35,16 +35,21 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
   const receiver = openReceiver(endpoint);
   const stats = newLiveStats();
   let sink: (bytes: Uint8Array) => void = () => {};
+  /** Bytes passed on since the datagram being read came: what its read costs the queue's room. */
+  let passedOn = 0;
+  const pass = (bytes: Uint8Array) => {
+    passedOn += bytes.length;
+    sink(bytes);
+  };
   let lossAt = 0;
   /** Packets lost just before the payload about to be delivered, and the length of the one before them. */
   let lostRun = 0;
   let lastPayloadBytes = 0;
   const silence = new Uint8Array(MAX_DATAGRAM).fill(pcm?.encoding === "u8" ? 0x80 : 0);
+  const isPcm = () => pcm !== undefined || reorder.payloadType === PT_L16_STEREO || reorder.payloadType === PT_L16_MONO;
   const fillLost = () => {
-    const pt = reorder.payloadType;
-    const isPcm = pcm !== undefined || pt === PT_L16_STEREO || pt === PT_L16_MONO;
-    if (!isPcm || lostRun > MAX_FILLED_PACKETS) return;
-    for (let i = 0; i < lostRun; i++) sink(silence.subarray(0, lastPayloadBytes));
+    if (!isPcm() || lostRun > MAX_FILLED_PACKETS) return;
+    for (let i = 0; i < lostRun; i++) pass(silence.subarray(0, lastPayloadBytes));
   };
   const reorder = new RtpReorder({
     deliver: (payload) => {
@@ -52,7 +57,7 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
       if (lostRun > 0) fillLost();
       lostRun = 0;
       lastPayloadBytes = payload.length;
-      sink(payload);
+      pass(payload);
     },
     onLoss: (count, firstSeq) => {
       lostRun += count;
@@ -68,9 +73,14 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
   const input = liveInput(label, {
     poll(pushBytes, now, room) {
       sink = pushBytes;
-      // Less what the reorder may hold and then deliver with them (a hole filled): that must fit too.
-      const budget = room - REORDER_WINDOW * MAX_DATAGRAM;
-      stats.datagrams += receiver.drain((datagram) => reorder.push(datagram, now), budget);
+      // Less what the reorder may hold and deliver later, and one hole's silence: those must fit
+      // too. Each datagram is charged what it passed on, fills included, so the next holes count.
+      const budget = room - REORDER_WINDOW * MAX_DATAGRAM - (isPcm() ? MAX_FILLED_PACKETS * lastPayloadBytes : 0);
+      stats.datagrams += receiver.drain((datagram) => {
+        passedOn = 0;
+        reorder.push(datagram, now);
+        return passedOn;
+      }, budget);
       reorder.tick(now);
       reportLosses();
       countDropped();

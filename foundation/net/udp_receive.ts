@@ -88,10 +88,12 @@ export interface UdpReceiver {
   /**
    * Reads the datagrams queued now, passing each to `onDatagram` (its bytes are valid only
    * during the call), but no more bytes than `room`: what does not fit stays in the socket's
-   * buffer for the next call (where the kernel counts what it has to drop). Returns how many
+   * buffer for the next call (where the kernel counts what it has to drop). A callback that
+   * passes on other than the datagram's own bytes (a reorder that holds some back, or fills a
+   * hole) returns how many it passed on, and that is what `room` is charged. Returns how many
    * were read.
    */
-  drain(onDatagram: (datagram: Uint8Array) => void, room?: number): number;
+  drain(onDatagram: (datagram: Uint8Array) => number | void, room?: number): number;
   /** Datagrams the kernel dropped on a full buffer since the socket opened (its own count, read when asked); null where it does not say. */
   readonly kernelDrops: number | null;
   /** Datagrams longer than MAX_DATAGRAM, cut and left out. */
@@ -261,8 +263,7 @@ function batchReader(c: Libc, fd: number, port: number, rcvbufBytes: number, kee
             truncated++;
             continue;
           }
-          room -= length;
-          onDatagram(views[i]!.subarray(0, length));
+          room -= onDatagram(views[i]!.subarray(0, length)) ?? length;
         }
         total += n;
         if (n < batch) break;

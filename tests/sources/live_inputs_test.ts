@@ -265,6 +265,35 @@ describe("udp://@ and rtp://@ on loopback", () => {
     }
   });
 
+  test("silence filled into holes counts against the queue's room: a reader far behind loses none of it", async () => {
+    const port = await freeUdpPort();
+    const input = (await openLiveInput(`rtp://@127.0.0.1:${port}`)) as LiveSource;
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    // L16 stereo (pt 10) in 1200-byte payloads; after every 100 packets 450 are lost, each hole
+    // filled with 540 KB of silence: 15.7 MB of fill for 3.6 MB sent, nothing read meanwhile.
+    const expected: Uint8Array[] = [];
+    let seq = 0;
+    for (let k = 0; k < 3000; k++) {
+      if (k > 0 && k % 100 === 0) {
+        seq += 450;
+        expected.push(new Uint8Array(450 * 1200));
+      }
+      const payload = crypto.getRandomValues(new Uint8Array(1200));
+      expected.push(payload);
+      sender.send(rtpPacket(seq++ % 65536, payload, 10));
+      if (k % 100 === 0) await Bun.sleep(1);
+    }
+    await Bun.sleep(500);
+    const all = Buffer.concat(expected);
+    const got = await readAll(input, all.length, 10_000);
+    sender.close();
+    input.close();
+    expect(input.stats.overflowBytes).toBe(0);
+    expect(input.stats.kernelDrops).toBe(0);
+    expect(got.length).toBe(all.length);
+    expect(got.equals(all)).toBe(true);
+  }, 15_000);
+
   test("play's detection reads RTP L16 at 44.1 kHz as big-endian PCM without --format", async () => {
     const port = await freeUdpPort();
     const pending = openInput(`rtp://@127.0.0.1:${port}`);
