@@ -118,6 +118,8 @@ export interface BackendContext {
   scheduler: Scheduler;
   /** A backend that can no longer work calls this; the job stops this destination with the error. */
   fail(error: Error): void;
+  /** An RTP output's SSRC, chosen by whoever opens it (the server names it in its play reply); absent: a random one. */
+  ssrc?: number;
 }
 
 export interface BackendFactory {

@@ -167,6 +167,8 @@ export interface JobOptions {
   deviceWaitS?: number;
   /** While closed, no destination sends (the speaker's pause; see gated_reader.ts). */
   gate?: ReaderGate;
+  /** Each output's RTP SSRC, in `outputs`' order (null: not RTP, or any); see BackendContext.ssrc. */
+  ssrcs?: readonly (number | null)[];
 }
 
 export interface JobResult {
@@ -261,6 +263,7 @@ export class Job implements DestinationHost, PacketInput {
           log: log.child({ dest: target }),
           scheduler: options.scheduler,
           fail: (error) => destination?.fail(error),
+          ssrc: options.ssrcs?.[at] ?? undefined,
         };
         const backend = await factory.create(target, stream, ctx);
         opened.push(backend);

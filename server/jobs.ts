@@ -61,6 +61,8 @@ export interface NewServedJob {
   readonly owner: string;
   /** The destinations as resolved (IP literals). */
   readonly outputs: readonly string[];
+  /** Each output's RTP SSRC (null: not RTP), for a repeated play's reply; absent: not known. */
+  readonly ssrcs?: readonly (number | null)[];
   persistent: boolean;
   /** Same requester, media and destinations: a repeated play of this job refreshes it. */
   readonly repeatKey: string;

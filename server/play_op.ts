@@ -4,15 +4,18 @@
  *
  * args: `source` (a media name relative to the media root, or `live:NAME`), `to` (a list of
  * `rtp://` or `udp://` URLs), and optional `bitrate` (bits/s, number or "1.5M"), `loop`,
- * `start` (seconds), `persistent`. The result is `{job, interest_timeout}`: the job id, and the
- * seconds within which an `interest` must follow (null for a persistent job).
+ * `start` (seconds), `persistent`. The result is `{job, interest_timeout, ssrc}`: the job id, the
+ * seconds within which an `interest` must follow (null for a persistent job), and each `to`
+ * destination's RTP SSRC in the request's order (null for `udp://`). The SSRCs are chosen here,
+ * before the outputs open (a `live:` job opens them only once its channel has data), so that
+ * `pacer recv` can tell its stream from a sender on the server's host from the first packet.
  *
  * Repeated play: a play from the same requester IP for the same media and the same destinations
  * as a running job is that client asking again (DESIGN.md: clients repeat the request until
- * packets arrive); it refreshes the job's interest and answers with the same id
- * (`refreshed: true`) instead of starting a second stream. Bitrate, loop and start of the repeat
- * are ignored; a `persistent` repeat makes the running job persistent (a non-persistent repeat
- * of a persistent job leaves it persistent).
+ * packets arrive); it refreshes the job's interest and answers with the same id and the job's
+ * own SSRCs (`refreshed: true`) instead of starting a second stream. Bitrate, loop and start of
+ * the repeat are ignored; a `persistent` repeat makes the running job persistent (a
+ * non-persistent repeat of a persistent job leaves it persistent).
  *
  * Destinations from the network are restricted beyond `pacer play`: only `rtp:` and `udp:` (a
  * remote `cmd:` or `file:` would be code execution or file writes), only the options pkt, ptime,
@@ -25,7 +28,7 @@
  * @example
  * ```ts
  * const result = await playOp(server, req.args, { address: "127.0.0.1", port: 40000, authenticated: false });
- * // { job: "job-0394857230198472", interest_timeout: 10 }
+ * // { job: "job-0394857230198472", interest_timeout: 10, ssrc: [2864434397] }
  * ```
  */
 
@@ -36,14 +39,14 @@ import { openInput, type OpenedInput } from "../sources/open_input.ts";
 import { resolveHost } from "../foundation/net/address.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { sapGroupFor } from "../protocol/sap.ts";
-import { flagParam, type RtcpChoice, rtcpChoice } from "../backends/rtp/rtp.ts";
+import { flagParam, newSsrc, type RtcpChoice, rtcpChoice } from "../backends/rtp/rtp.ts";
 import { schemeOf } from "../backends/registry.ts";
 import type { Config } from "./config.ts";
 import type { Requester } from "./control_server.ts";
 import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
 import { destinationAllowed, openMediaFile, type OwnPort, ownPortAt } from "./policy.ts";
 import type { ServerContext } from "./server_context.ts";
-import type { RunningJob } from "./jobs.ts";
+import type { RunningJob, ServedJob } from "./jobs.ts";
 import type { LiveChannel } from "./live/live_channel.ts";
 import { LiveJob } from "./live/live_job.ts";
 
@@ -62,6 +65,8 @@ const LIVE_PREFIX = "live:";
 export interface PlayResult {
   readonly job: string;
   readonly interest_timeout: number | null;
+  /** Each `to` destination's RTP SSRC, in the request's order; null where it is not RTP. */
+  readonly ssrc: readonly (number | null)[];
   readonly refreshed?: true;
 }
 
@@ -118,24 +123,35 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   if (repeated) {
     if (persistent) jobs.makePersistent(repeated.id);
     const leftMs = jobs.refresh(repeated.id);
-    return { job: repeated.id, interest_timeout: leftMs === null ? null : leftMs / 1000, refreshed: true };
+    return { job: repeated.id, interest_timeout: leftMs === null ? null : leftMs / 1000, ssrc: repeatSsrcs(outputs, repeated), refreshed: true };
   }
   if (jobs.size + jobs.starting >= config.limits.maxJobs) {
     throw new OpError("limit", `the server runs ${config.limits.maxJobs} jobs already (limits.max_jobs); try again later`);
   }
 
+  const ssrcs = outputs.map((output) => (schemeOf(output) === "rtp" ? newSsrc() : null));
   jobs.starting++;
   let job: RunningJob;
   try {
     job = channel
-      ? new LiveJob({ channel, outputs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
-      : await createJob(server, media.openPath, name, outputs, { bitrate, loop, startSeconds });
+      ? new LiveJob({ channel, outputs, ssrcs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
+      : await createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds });
   } finally {
     jobs.starting--;
   }
-  const served = jobs.add({ job, source: name, owner: requester.address, outputs, persistent, repeatKey });
+  const served = jobs.add({ job, source: name, owner: requester.address, outputs, ssrcs, persistent, repeatKey });
   server.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });
-  return { job: served.id, interest_timeout: persistent ? null : jobs.interestTimeoutMs / 1000 };
+  return { job: served.id, interest_timeout: persistent ? null : jobs.interestTimeoutMs / 1000, ssrc: ssrcs };
+}
+
+/** A repeat's SSRCs: each of its destinations' in the running job, which may list them in another order. */
+function repeatSsrcs(outputs: readonly string[], served: ServedJob): (number | null)[] {
+  const matched = new Set<number>();
+  return outputs.map((output) => {
+    const at = served.outputs.findIndex((known, i) => known === output && !matched.has(i));
+    matched.add(at);
+    return served.ssrcs?.[at] ?? null;
+  });
 }
 
 /** The channel `live:NAME` names; not_found when there is none. */
@@ -235,7 +251,7 @@ interface InputChoice {
 }
 
 /** Opens the media and every output; input and setup errors become bad_request replies. */
-async function createJob(server: ServerContext, path: string, name: string, outputs: string[], choice: InputChoice): Promise<Job> {
+async function createJob(server: ServerContext, path: string, name: string, outputs: string[], ssrcs: (number | null)[], choice: InputChoice): Promise<Job> {
   // Messages name the media as the client did, not by the server's real path.
   // A network client gives the op's "bitrate", not play's option.
   const clientMessage = (error: unknown) => (error as Error).message.split(path).join(name).replace("give --bitrate", 'give "bitrate"');
@@ -257,6 +273,7 @@ async function createJob(server: ServerContext, path: string, name: string, outp
       byteClock: input.byteClock,
       startOffset: input.startOffset,
       outputs,
+      ssrcs,
       scheduler: server.scheduler,
       log: server.log.child({ source: name }),
       loop: choice.loop,

@@ -11,7 +11,9 @@
  * - SAP (sap_announcer.ts, `sap=1`): the output's SDP announced to the SAP group of its scope,
  *   every `sap-interval=` seconds (default 5), and deleted when the stream stops.
  *
- * SSRC and first sequence number are random (RFC 3550 section 5.1). Each datagram is written into
+ * SSRC and first sequence number are random (RFC 3550 section 5.1); the SSRC may be chosen by
+ * whoever opens the output (BackendContext.ssrc: the server names it in its play reply, so that
+ * `pacer recv` knows its stream from the first packet). Each datagram is written into
  * one reused buffer; an RTCP report rides on the send of a data packet (see rtcp_sender.ts), so
  * the send path allocates nothing.
  */
@@ -42,6 +44,9 @@ const MAX_SAP_INTERVAL_S = 3600;
 function randomU32(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;
 }
+
+/** A random SSRC (RFC 3550 section 5.1), for an RTP output to be opened with (BackendContext.ssrc). */
+export const newSsrc = randomU32;
 
 export type RtcpChoice = { kind: "off" } | { kind: "mux" } | { kind: "port"; port: number };
 
@@ -115,7 +120,7 @@ export const rtpBackend: BackendFactory = {
     }
 
     const packet = new Uint8Array(RTP_HEADER_SIZE + plan.unitBytes);
-    const ssrc = randomU32();
+    const ssrc = ctx.ssrc ?? randomU32();
     let seq = randomU32() & 0xffff;
     // PCM counts frames from the wall clock, set at the first send (mediaclk direct=0); MPEG from a random base.
     let timestampBase = randomU32();

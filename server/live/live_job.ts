@@ -31,6 +31,8 @@ export interface LiveJobOptions {
   readonly log: Logger;
   /** Bits/s: pace at this constant rate instead. */
   readonly bitrate?: number;
+  /** Each output's RTP SSRC (JobOptions.ssrcs): chosen at the play, long before the outputs open. */
+  readonly ssrcs?: readonly (number | null)[];
 }
 
 export class LiveJob implements RunningJob {
@@ -75,7 +77,7 @@ export class LiveJob implements RunningJob {
   }
 
   async #run(): Promise<void> {
-    const { channel, scheduler, log, outputs } = this.options;
+    const { channel, scheduler, log, outputs, ssrcs } = this.options;
     const opened = await openStreamInput(this.#source, {
       bitrate: this.options.bitrate,
       dataClock: new ArrivalRateClock(() => channel.byteRate()),
@@ -87,6 +89,7 @@ export class LiveJob implements RunningJob {
       source: opened.source,
       byteClock: opened.byteClock,
       outputs,
+      ssrcs,
       scheduler,
       log,
     });

@@ -11,7 +11,7 @@ import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
-import { rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
+import { rtpGetSsrc, rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
 import { freeTcpPort, freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { KEY_TEXT, makeSharedDir, type ServeFixture, startServe } from "../server/serve_fixture.ts";
@@ -194,6 +194,24 @@ describe("a live channel", () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("the channel needs a key");
     expect(await channelLine("secure")).toContain("\tlistening\t");
+  }, 30_000);
+
+  test("the play reply names the SSRC of an rtp:// output the job opens only once the source has come", async () => {
+    const rx = await udpReceiver();
+    const clip = join(filesDir, "short.ts");
+    writeFileSync(clip, makeCbrTs({ bitrate: BITRATE, duration: 0.5 }), { mode: 0o644 });
+    try {
+      const play = await ctl("--json", "play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`);
+      expect(play.code).toBe(0);
+      const { job, ssrc } = JSON.parse(play.stdout).result as { job: string; ssrc: number[] };
+      expect(ssrc).toEqual([expect.any(Number)]);
+      expect((await runPacer(["acquire", clip, "--to", `tcp://127.0.0.1:${openPort}`])).code).toBe(0);
+      await waitFor("the relay", () => rx.packets.length >= 10, 5_000);
+      expect(new Set(rx.packets.map((p) => rtpGetSsrc(p.data)))).toEqual(new Set(ssrc));
+      await ctl("stop", job);
+    } finally {
+      rx.close();
+    }
   }, 30_000);
 });
 

@@ -2,13 +2,14 @@
  * The rtp:// options a client may give through `pacer ctl play` (issue 15): ptime, rtcp and sap,
  * besides pkt, pt, format, ttl and ahead. Where RTCP and SAP go is a destination too, held to the
  * same policy as the stream: RTCP must not hit one of the server's own ports, and SAP announces to
- * a multicast group that allow_destinations must name.
+ * a multicast group that allow_destinations must name. The play reply names each destination's
+ * SSRC, so a receiver knows its stream from the first packet.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { rtcpGetPayloadType } from "../../protocol/rtcp.ts";
-import { RTP_HEADER_SIZE } from "../../protocol/rtp.ts";
+import { RTP_HEADER_SIZE, rtpGetSsrc } from "../../protocol/rtp.ts";
 import { rampS16, writeWav } from "../helpers/audio.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
@@ -69,4 +70,33 @@ describe("rtp:// options through ctl play", () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("sap=yes: must be 1 or 0");
   });
+});
+
+describe("the play reply names each destination's SSRC", () => {
+  test("the SSRC its datagrams carry, null for udp://; a repeat in another order names them in its own", async () => {
+    const [a, b, c] = [await udpReceiver(), await udpReceiver(), await udpReceiver()];
+    const rtp = (port: number) => `rtp://127.0.0.1:${port}?rtcp=off`;
+    const udp = (port: number) => `udp://127.0.0.1:${port}`;
+    try {
+      const play = await ctl("--json", "play", "clip.ts", "--loop", "--to", rtp(a.port), "--to", udp(b.port), "--to", rtp(c.port));
+      expect(play.code).toBe(0);
+      const result = JSON.parse(play.stdout).result as { job: string; ssrc: (number | null)[] };
+      expect(result.ssrc).toEqual([expect.any(Number), null, expect.any(Number)]);
+      expect(result.ssrc[0]).not.toBe(result.ssrc[2]);
+      for (let i = 0; i < 100 && (a.packets.length < 5 || c.packets.length < 5); i++) await Bun.sleep(20);
+      expect(new Set(a.packets.map((p) => rtpGetSsrc(p.data)))).toEqual(new Set([result.ssrc[0]!]));
+      expect(new Set(c.packets.map((p) => rtpGetSsrc(p.data)))).toEqual(new Set([result.ssrc[2]!]));
+      expect(b.packets[0]!.data[0]).toBe(0x47); // plain MPEG-TS: no RTP header, no SSRC
+
+      const again = await ctl("--json", "play", "clip.ts", "--loop", "--to", rtp(c.port), "--to", rtp(a.port), "--to", udp(b.port));
+      const repeat: unknown = JSON.parse(again.stdout).result;
+      expect(repeat).toEqual({ job: result.job, interest_timeout: 5, ssrc: [result.ssrc[2]!, result.ssrc[0]!, null], refreshed: true });
+      // `ctl play` still prints the job id alone: scripts take it with $(…).
+      const plain = await ctl("play", "clip.ts", "--loop", "--to", rtp(a.port), "--to", udp(b.port), "--to", rtp(c.port));
+      expect(plain.stdout).toBe(`${result.job}\n`);
+      await ctl("stop", result.job);
+    } finally {
+      for (const rx of [a, b, c]) rx.close();
+    }
+  }, 15_000);
 });
