@@ -5,12 +5,14 @@
  * 1. Binds a UDP socket on its own address — the one the kernel uses to reach the server, which
  *    is the address the server sees its requests come from (127.0.0.1 for a loopback server) —
  *    and asks for `play {source: NAME, to: ["rtp://MYIP:MYPORT"]}`, repeating it every
- *    REQUEST_EVERY_MS until packets arrive. Each repeat has a fresh id: the server counts a
- *    repeated play as interest in the same job, so repeats never start a second stream.
+ *    REQUEST_EVERY_MS until packets arrive and a reply has come. Each repeat has a fresh id: the
+ *    server counts a repeated play as interest in the same job, so repeats never start a second
+ *    stream.
  * 2. Then sends `interest` every third of the interest timeout the play reply announced.
  * 3. Writes each packet's payload, RTP header stripped, to FILE or stdout, in arrival order: only
- *    packets from the server's address with the stream's SSRC (client/stream_filter.ts; the rest
- *    are counted, one warning line at the end). FILE is left as it was until the first payload
+ *    packets from the server's address with the SSRC the play reply names (client/stream_filter.ts;
+ *    the rest are counted, one warning line at the end). Packets before the reply wait for it
+ *    (client/early_packets.ts). FILE is left as it was until the first payload
  *    (client/payload_sink.ts).
  * 4. End of stream: after SILENCE_MS without packets it asks `status {job}` (and again every
  *    STATUS_EVERY_MS while silent). "ended" or "stopped": exit 0; "failed": exit 1; "expired" or
@@ -46,7 +48,8 @@ server reports the stream ended; Ctrl-C stops the stream and exits 0. A write
 error (a full disk) stops the stream and exits 1; a reader that closes the
 pipe (recv | head) stops it and exits 0 quietly. FILE is truncated, or
 created, when the first packet arrives: a refused request leaves it as it was.
-Only packets from the server's address, with the stream's SSRC, are written.
+Only packets from the server's address, with the SSRC its reply to the request
+names, are written.
 
 Options:
   --from HOST:PORT   the server's control address (required)
@@ -104,7 +107,14 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   const myIp = client.localAddress;
   let media: udp.Socket<"buffer"> | null = null;
   try {
-    const state = new ReceiverState(new StreamFilter(client.serverAddress));
+    const filter = new StreamFilter(client.serverAddress, {
+      onPayload(payload) {
+        state.onPacket(Date.now(), payload.length);
+        sink.write(payload);
+      },
+      onNoReply: (held) => log.warn(`${held} packets and no reply to the play request yet: taking the first one's SSRC as the stream's`),
+    });
+    const state = new ReceiverState(filter);
     try {
       media = await openUdpSocket({
         hostname: myIp,
@@ -117,9 +127,7 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
             state.malformed++;
             return;
           }
-          if (!state.filter.admits(address, port, rtpGetSsrc(packet))) return;
-          state.onPacket(Date.now(), end - start);
-          sink.write(packet.subarray(start, end));
+          state.filter.arrive(address, port, rtpGetSsrc(packet), packet.subarray(start, end));
         },
         onError: (error) => log.warn(`receive socket: ${error.message}`),
       });
@@ -215,6 +223,8 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       state.job = null;
       state.streaming = false;
       state.filter.newStream();
+      // A late reply naming the old job (and its SSRC) must not be taken for the new one's.
+      for (const [id, op] of asked) if (op === "play") asked.delete(id);
       nextPlayMs = 0;
       nextInterestMs = Infinity;
     };
@@ -237,10 +247,11 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
         finish({ code: 1, why: `the server refused the stream: ${reply.error.code}${reply.error.message ? `: ${reply.error.message}` : ""}` });
         return;
       }
-      const result = reply.result as { job?: unknown; interest_timeout?: unknown };
+      const result = reply.result as { job?: unknown; interest_timeout?: unknown; ssrc?: unknown };
       if (typeof result.job !== "string") return;
       if (state.job !== result.job) {
         state.job = result.job;
+        state.filter.expect(replySsrc(result.ssrc));
         state.lastSignMs = Math.max(state.lastSignMs, now);
         const timeoutS = result.interest_timeout;
         state.interestEveryMs = typeof timeoutS === "number" && timeoutS > 0 ? (timeoutS * 1000) / 3 : timeoutS === null ? Infinity : DEFAULT_INTEREST_EVERY_MS;
@@ -276,7 +287,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       const { outcome } = stopping;
       const job = state.job;
       if (!job) {
-        if (state.packets === 0 || now - stopping.sinceMs > STOP_TTL_MS) finish(outcome);
+        if ((state.packets === 0 && state.filter.held === 0) || now - stopping.sinceMs > STOP_TTL_MS) finish(outcome);
         return;
       }
       stopping.sent = true;
@@ -300,7 +311,8 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
         finish({ code: 1, why: `nothing from ${client.server} for ${o.waitMs / 1000} s: no reply and no packets` });
         return;
       }
-      if (!state.streaming && now >= nextPlayMs) {
+      // Packets without a reply (it was lost): the job's id, for interest, and its SSRC are still to come.
+      if ((!state.streaming || state.job === null) && now >= nextPlayMs) {
         send("play", { source: o.name, to: [o.to] });
         nextPlayMs = now + REQUEST_EVERY_MS;
       }
@@ -316,4 +328,10 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
     const ticker = setInterval(tick, TICK_MS);
     tick();
   });
+}
+
+/** The SSRC the play reply names for recv's one destination; null when it names none (an older server). */
+function replySsrc(ssrc: unknown): number | null {
+  const first = Array.isArray(ssrc) ? ssrc[0] : undefined;
+  return Number.isInteger(first) && first >= 0 && first <= 0xffff_ffff ? first : null;
 }

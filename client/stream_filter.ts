@@ -1,51 +1,91 @@
 /**
  * Which datagrams on `pacer recv`'s media port are its stream. The port is open to anyone, so a
  * datagram counts only if it comes from the server's address (any port: the server sends from a
- * socket of its own, shared by its outputs, not from its control port) and, once the stream's
- * first packet has fixed it, carries the stream's SSRC (random per output, RFC 3550 section 5.1:
- * another sender on the server's host has another). The rest are counted, for one line at the end.
+ * socket of its own, shared by its outputs, not from its control port) and carries the stream's
+ * SSRC: the one the server's play reply names (random per output, RFC 3550 section 5.1: another
+ * sender on the server's host has another). Until the reply has come, what comes from the
+ * server's address waits (client/early_packets.ts): taking the first packet's SSRC would let such
+ * a sender, first by a hair, fix its own. A reply that names none (an older server) leaves the
+ * stream's first packet to fix it, as does a stream that fills the wait with no reply at all. The
+ * rest are counted, for one line at the end.
  *
  * @example
  * ```ts
- * const filter = new StreamFilter(client.serverAddress);
- * if (filter.admits(address, port, rtpGetSsrc(packet))) sink.write(payload);
- * filter.newStream(); // a new job: its SSRC is its own
+ * const filter = new StreamFilter(client.serverAddress, { onPayload: (p) => sink.write(p), onNoReply: warn });
+ * filter.arrive(address, port, rtpGetSsrc(packet), payload); // written now, held, or refused
+ * filter.expect(reply.ssrc); // the play reply is in: its SSRC (or null: the first packet's); held ones go through
+ * filter.newStream(); // requested again: the next reply names the new job's SSRC
  * filter.refusedLine(); // "refused 20 datagrams … the first from 127.0.0.1:40000", or null
  * ```
  */
 import { parseIp, sameIp, type IpAddress } from "../foundation/net/address.ts";
+import { EarlyPackets } from "./early_packets.ts";
+
+export interface StreamFilterOptions {
+  /** A payload of the stream, in arrival order; valid only during the call. */
+  onPayload(payload: Uint8Array): void;
+  /** The wait for the play reply is full (`held` datagrams): the first of them fixes the SSRC. */
+  onNoReply?(held: number): void;
+  /** Bytes held for the reply at most (EarlyPackets' default). */
+  holdBytes?: number;
+}
 
 export class StreamFilter {
   readonly #server: IpAddress;
   readonly #serverText: string;
+  readonly #options: StreamFilterOptions;
+  readonly #early: EarlyPackets;
   /** The address text last found to be the server's: the same string again needs no parsing. */
   #known: string | null = null;
   #ssrc: number | null = null;
+  #awaitingReply = true;
   #strangers = 0;
   #otherSsrc = 0;
   #first: string | null = null;
 
-  constructor(serverAddress: string) {
+  constructor(serverAddress: string, options: StreamFilterOptions) {
     const server = parseIp(serverAddress);
     if (!server) throw new Error(`StreamFilter: "${serverAddress}" is not an IP address`);
     this.#server = server;
     this.#serverText = serverAddress;
+    this.#options = options;
+    this.#early = new EarlyPackets(options.holdBytes);
   }
 
-  /** Whether a datagram from `address`:`port` with RTP SSRC `ssrc` belongs to the stream. */
-  admits(address: string, port: number, ssrc: number): boolean {
+  /** A datagram from `address`:`port` with RTP SSRC `ssrc` and `payload`: passed on, held for the reply, or refused. */
+  arrive(address: string, port: number, ssrc: number, payload: Uint8Array): void {
     if (address !== this.#known) {
       const sender = parseIp(address);
-      if (!sender || !sameIp(sender, this.#server)) return this.#refuse(address, port, "stranger");
+      if (!sender || !sameIp(sender, this.#server)) {
+        this.#refuse(address, port, "stranger");
+        return;
+      }
       this.#known = address;
     }
-    this.#ssrc ??= ssrc;
-    return ssrc === this.#ssrc || this.#refuse(address, port, "otherSsrc");
+    if (this.#awaitingReply) {
+      if (this.#early.hold(port, ssrc, payload)) return;
+      this.#options.onNoReply?.(this.#early.count);
+      this.expect(null);
+    }
+    this.#take(port, ssrc, payload);
   }
 
-  /** The stream is requested again: the next job's first packet fixes its SSRC. */
+  /** Datagrams held for the play reply. */
+  get held(): number {
+    return this.#early.count;
+  }
+
+  /** The play reply's SSRC for the stream (null where it names none: the first packet fixes it); what was held goes on. */
+  expect(ssrc: number | null): void {
+    this.#ssrc = ssrc;
+    this.#awaitingReply = false;
+    this.#early.release(this.#take);
+  }
+
+  /** The stream is requested again: the next reply names the new job's SSRC. */
   newStream(): void {
     this.#ssrc = null;
+    this.#awaitingReply = true;
   }
 
   get refused(): number {
@@ -62,10 +102,16 @@ export class StreamFilter {
     return `refused ${this.refused} datagram${this.refused === 1 ? "" : "s"} not of the stream: ${kinds.join(", ")}; the first from ${this.#first}`;
   }
 
-  #refuse(address: string, port: number, kind: "stranger" | "otherSsrc"): false {
+  /** A datagram from the server's address, once the reply has said which SSRC is the stream's. */
+  readonly #take = (port: number, ssrc: number, payload: Uint8Array): void => {
+    this.#ssrc ??= ssrc;
+    if (ssrc === this.#ssrc) this.#options.onPayload(payload);
+    else this.#refuse(this.#known ?? this.#serverText, port, "otherSsrc");
+  };
+
+  #refuse(address: string, port: number, kind: "stranger" | "otherSsrc"): void {
     if (kind === "stranger") this.#strangers++;
     else this.#otherSsrc++;
     this.#first ??= address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-    return false;
   }
 }

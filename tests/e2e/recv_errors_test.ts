@@ -221,6 +221,43 @@ describe("pacer recv writes only the server's stream", () => {
   }, STORY_TIMEOUT_MS);
 });
 
+describe("pacer recv takes the SSRC its play reply names, not the first packet's", () => {
+  test("a sender on the server's host that gets in before the stream is refused, and the file is exactly the stream", async () => {
+    const port = await freeUdpPort();
+    const out = join(serve.dir, "raced.ts");
+    const intruder = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+    const intruderPort = intruder.address.port;
+    // The server held still: recv's request waits, so the intruder surely comes before the stream (and its reply).
+    serve.child.kill("SIGSTOP");
+    const recv = startPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--port", String(port), "--out", out]);
+    let stderr = "";
+    recv.stderr.on("data", (d) => (stderr += d));
+    recv.stdin.end();
+    const exit = new Promise<number | null>((resolve) => recv.on("close", (code) => resolve(code)));
+    let sent = 0;
+    try {
+      await waitUdpBound(port);
+      for (; sent < 10; sent++) intruder.send(injected(0x49_4e_54_52), port, "127.0.0.1");
+      await Bun.sleep(100);
+      serve.child.kill("SIGCONT");
+      // And on through the stream, after the reply.
+      for (let i = 0; i < 100 && recv.exitCode === null; i++, sent++) {
+        intruder.send(injected(0x49_4e_54_52), port, "127.0.0.1");
+        await Bun.sleep(10);
+      }
+      expect(await exit).toBe(0);
+    } finally {
+      serve.child.kill("SIGCONT");
+      intruder.close();
+      recv.kill("SIGKILL");
+    }
+    expect(readFileSync(out).equals(Buffer.from(CLIP))).toBe(true);
+    const warnings = errorLines(stderr);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toStartWith(`pacer: warn: refused ${sent} datagrams not of the stream: ${sent} from it with another SSRC than the stream's; the first from 127.0.0.1:${intruderPort}`);
+  }, STORY_TIMEOUT_MS);
+});
+
 describe("pacer recv --port in use", () => {
   test("exits 75 with one line that names the port, and leaves --out as it was", async () => {
     const holder = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
