@@ -5,7 +5,8 @@
  * - PCM goes in the backend's format (`--out-format`, else the input's), and
  *   PACER_FORMAT, PACER_RATE and PACER_CHANNELS are set for the command.
  * - The command's stdout is pacer's stdout (so `cmd:` can end in a filter that
- *   writes there); each stderr line is logged as `[cmd] line`.
+ *   writes there); each stderr line is logged as `[cmd] line`, up to 20 a
+ *   second (stderr_lines.ts: a flood is read and dropped, and counted).
  * - Backpressure: `send` takes only what fits in the pipe now, never blocks
  *   and never queues; the job offers the rest again shortly. It writes in
  *   pieces of whole frames up to PIPE_BUF, which a pipe takes all or not at
@@ -61,6 +62,7 @@ import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "./backend.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";
+import { LINES_PER_SECOND, stderrLines } from "./stderr_lines.ts";
 
 const SCHEME_PREFIX = "cmd:";
 /** PCM units hold about this much audio, in whole frames. */
@@ -73,8 +75,6 @@ const BACKOFF_MAX_MS = 5_000;
 /** With PACER_CMD_BACKOFF_MS the cap is this many times the first delay (still at most BACKOFF_MAX_MS). */
 const BACKOFF_TEST_CAP_FACTOR = 50;
 const MAX_IDLE_DEATHS = 10;
-/** A stderr "line" longer than this is logged in pieces, so a chatty child cannot grow a buffer. */
-const STDERR_LINE_MAX = 1000;
 /** close() says once that it is still waiting for the command after this long. */
 const CLOSE_NOTICE_US = 10 * US_PER_S;
 /** While close waits for the command to read what its pipe holds, it looks this often. */
@@ -215,9 +215,7 @@ export const commandBackend: BackendFactory = {
       }
     });
 
-    function logStderr(text: string): void {
-      const line = text.endsWith("\r") ? text.slice(0, -1) : text;
-      if (line === "") return;
+    function logStderr(line: string): void {
       lastStderrLine = line;
       log.info(`[cmd] ${line}`);
     }
@@ -241,27 +239,17 @@ export const commandBackend: BackendFactory = {
       droppedWhileDown = 0;
       state = "running";
 
-      let pending = "";
-      proc.stderr!.setEncoding("utf8");
-      proc.stderr!.on("data", (chunk: string) => {
-        pending += chunk;
-        let newline: number;
-        while ((newline = pending.indexOf("\n")) >= 0) {
-          logStderr(pending.slice(0, newline));
-          pending = pending.slice(newline + 1);
-        }
-        while (pending.length > STDERR_LINE_MAX) {
-          logStderr(pending.slice(0, STDERR_LINE_MAX));
-          pending = pending.slice(STDERR_LINE_MAX);
-        }
-      });
+      const stderr = stderrLines(
+        { line: logStderr, dropped: (bytes) => log.info(`[cmd] … ${bytes} bytes of its stderr not logged (more than ${LINES_PER_SECOND} lines a second)`) },
+        () => scheduler.now(),
+      );
+      proc.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
       proc.on("error", (error) => {
         spawnError = error;
       });
       // "close", not "exit": stderr is drained by then, so the last line can explain the death.
       proc.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
-        logStderr(pending);
-        pending = "";
+        stderr.end();
         childEnded(proc, code, signal);
       });
     }

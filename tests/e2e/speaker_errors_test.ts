@@ -13,17 +13,14 @@ import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { rawPeer, requestBytes } from "../server/serve_fixture.ts";
 import { decodeReply } from "../../protocol/control.ts";
-import { expectedOutput, type SpeakerServe, startSpeakerServe, type TestTrack, testSignal, wavTrack } from "./speaker_fixture.ts";
+import { endSpeakerServe, expectedOutput, type SpeakerServe, startSpeakerServe, type TestTrack, testSignal, wavTrack } from "./speaker_fixture.ts";
 
 const OUT = parseSampleFormat("f32le:44100:2");
 const FRAME = 8;
 let serve: SpeakerServe | null = null;
 
 afterEach(async () => {
-  if (!serve) return;
-  serve.client.close();
-  await serve.stop();
-  serve.cleanup();
+  await endSpeakerServe(serve);
   serve = null;
 });
 

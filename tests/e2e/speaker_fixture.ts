@@ -71,6 +71,14 @@ export interface SpeakerServe extends ServeFixture {
   waitSpeaker(until: (speaker: any) => boolean, timeoutMs?: number): Promise<any>;
 }
 
+/** Stops a serve that startSpeakerServe started, if any, and removes its files (for afterEach). */
+export async function endSpeakerServe(serve: SpeakerServe | null): Promise<void> {
+  if (!serve) return;
+  serve.client.close();
+  await serve.stop();
+  serve.cleanup();
+}
+
 /** Starts serve with `[speaker]` lines (given its temp directory) (and a [speaker.decoders] table, and `[limits]` lines), media written by `media(dir)` first. */
 export async function startSpeakerServe(
   speaker: (dir: string) => string[],
