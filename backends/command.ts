@@ -26,6 +26,9 @@
  *   process group, SIGKILL KILL_AFTER_US later), its unread bytes counted
  *   lost. One that has read everything is waited for as long as it takes to
  *   exit (an encoder may take a while to finish its file).
+ * - A command is over once its stderr has closed (so its last line can explain
+ *   an exit), or STDERR_AFTER_EXIT_US after it exited: what it started and
+ *   still holds its stderr then is ended.
  * - Each command runs in a process group (and session) of its own: ending it
  *   ends what it started too (`sh -c 'sleep 30'` forks `sleep`), and a
  *   Ctrl-C on the terminal reaches pacer only, which closes the command's
@@ -81,6 +84,8 @@ const CLOSE_NOTICE_US = 10 * US_PER_S;
 const DRAIN_POLL_US = 20_000;
 /** A stuck command is sent SIGTERM at the deadline, and SIGKILL this much later if it is still there. */
 const KILL_AFTER_US = 1 * US_PER_S;
+/** A command's stderr is waited for this long after it exited; whatever still holds it then is ended. */
+const STDERR_AFTER_EXIT_US = 1 * US_PER_S;
 const ENV_BACKOFF = "PACER_CMD_BACKOFF_MS";
 
 // Linux values (asm-generic/fcntl.h, ioctls.h); pacer runs on Linux only (ALSA, FFI).
@@ -247,11 +252,24 @@ export const commandBackend: BackendFactory = {
       proc.on("error", (error) => {
         spawnError = error;
       });
-      // "close", not "exit": stderr is drained by then, so the last line can explain the death.
-      proc.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
+      let finished = false;
+      const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (finished) return;
+        finished = true;
+        scheduler.cancel(leftovers);
         stderr.end();
         childEnded(proc, code, signal);
+      };
+      // Over at "close", not "exit": stderr is drained by then, so the last line can explain the death.
+      proc.on("close", finish);
+      // But what the command started may hold its stderr open long after it exited (`sleep 600 >&2 &`):
+      // "close" waited for that, and a speaker waiting to release its output waited for good.
+      const leftovers = scheduler.timer("retry", () => {
+        log.warn(`cmd: ${quoted} exited ${STDERR_AFTER_EXIT_US / US_PER_S} s ago, but what it started still holds its stderr; ending that (SIGKILL to its process group)`);
+        signalCommand(proc, "SIGKILL");
+        finish(proc.exitCode, proc.signalCode);
       });
+      proc.on("exit", () => scheduler.schedule(leftovers, scheduler.now() + STDERR_AFTER_EXIT_US));
     }
 
     function releasePipe(): number {

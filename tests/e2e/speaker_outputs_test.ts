@@ -1,6 +1,8 @@
 /**
  * The speaker's outputs misbehaving, through a real `pacer serve` and real commands: a `cmd:`
- * whose stderr floods leaves the server answering and the audio whole, with its log bounded.
+ * whose stderr floods leaves the server answering and the audio whole, with its log bounded; one
+ * that leaves something running that holds its stderr is still released when idle, and opened
+ * again for the next track.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -44,4 +46,26 @@ describe("speaker: outputs that misbehave", () => {
     const dropped = logged.filter((l) => /\[cmd\] … \d+ bytes of its stderr not logged \(more than 20 lines a second\)/.test(l));
     expect(dropped.length).toBeGreaterThan(0);
   }, 60_000);
+
+  test("a cmd: output whose command leaves a process holding its stderr: released when idle all the same, the leftover ended, and the next track plays", async () => {
+    // Before, the output waited for its stderr to close: the speaker stayed "open" for good and
+    // a track queued after played never.
+    let tracks: TestTrack[] = [];
+    serve = await startSpeakerServe(
+      (dir) => speakerLines(`cmd:sleep 600 >&2 & exec cat > ${dir}/out.raw`),
+      [],
+      (media) => (tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 0.5, 440), wavTrack(media, "b.wav", "s16le:44100:2", 0.4, 550)]),
+    );
+    const leftovers = () => Bun.spawnSync(["pgrep", "-f", "^sleep 600$"]).stdout.toString().trim().split("\n").filter(Boolean);
+    const before = leftovers();
+    expect((await serve.request("queue", { path: "a.wav", id: "a" })).ok).toBe(true);
+    await serve.waitSpeaker((s) => s.finished.length === 1 && s.output === "released", 6_000);
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput([tracks[0]!], OUT))).toBe(true);
+    expect((await serve.request("queue", { path: "b.wav", id: "b" })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 2 && s.output === "released", 6_000);
+    expect(speaker.finished.map((t: { id: string; status: string }) => `${t.id} ${t.status}`)).toEqual(["b played", "a played"]);
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput([tracks[1]!], OUT))).toBe(true);
+    expect(leftovers().filter((pid) => !before.includes(pid))).toEqual([]);
+    expect(serve.stderr()).toContain("but what it started still holds its stderr; ending that (SIGKILL to its process group)");
+  }, 30_000);
 });
