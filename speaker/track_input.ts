@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { bytesPerFrame, formatToString, type SampleFormat } from "../protocol/sample_format.ts";
-import { MAX_WAV_HEADER_BYTES, parseWavHeader } from "../protocol/wav.ts";
+import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { wholeNumberOrNull } from "../foundation/units.ts";
 import type { DecoderSpec } from "./speaker_options.ts";
@@ -151,7 +151,9 @@ async function openWav(path: string, label: string): Promise<TrackInput> {
     };
   } catch (error) {
     void file.close().catch(() => {});
-    throw error instanceof TrackError ? error : new TrackError(describe(label, error));
+    // A WavError names the track already (parseWavHeader was given its label).
+    if (error instanceof TrackError) throw error;
+    throw new TrackError(error instanceof WavError ? error.message : describe(label, error));
   }
 }
 
