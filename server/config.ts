@@ -55,6 +55,7 @@ max_destinations_per_job = 16
 requests_per_second = 50
 request_burst = 100
 # The highest "bitrate" a play request may ask for, bits/s: a client's rate is this server's CPU.
+# Also a [[live]] channel's max_bitrate where it gives none.
 max_bitrate = 100000000
 # Tracks waiting in the speaker's queue (with [speaker]); a queue past it is refused ("limit").
 max_queued_tracks = 1000
@@ -90,6 +91,10 @@ max_queued_tracks = 1000
 # key_file = "/etc/pacer/studio.key"
 # Buffer between arrival and pacing, ms.
 # latency_ms = 200
+# The highest bitrate of the channel's stream, bits/s (default: [limits] max_bitrate). The channel
+# reads at most 1.5 times it, after a burst of up to its 8 MiB ring: a source pushing faster is
+# held back by TCP (a UDP input's excess overflows its socket buffer), not read and thrown away.
+# max_bitrate = 20000000
 # ... or receive any input pacer record takes:
 # [[live]]
 # name = "news"
@@ -151,6 +156,8 @@ export interface LiveInput {
   /** Listen channels: the key the source must prove it holds. */
   readonly keyFile?: string;
   readonly latencyMs: number;
+  /** The highest rate of the channel's stream, bits/s (default: `[limits] max_bitrate`); the channel reads at most 1.5 times it. */
+  readonly maxBitrate: number;
 }
 
 /** `[[recording]]`: a source recorded to `out` (under recording_root) on a cron schedule. */
@@ -317,6 +324,7 @@ const LiveSchema = v.strictObject({
   ),
   key_file: v.optional(text("a key file path")),
   latency_ms: v.optional(wholeNumber(0, 10_000), DEFAULT_LIVE_LATENCY_MS),
+  max_bitrate: v.optional(wholeNumber(1)),
 });
 
 const sampleFormatText = v.pipe(
@@ -497,7 +505,12 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     if (entry.key_file !== undefined && entry.listen === undefined) fail(`live[${i}].key_file: only a listen channel takes a key`);
     if (names.has(entry.name)) fail(`live[${i}].name: "${entry.name}" is used by another [[live]] input; names must be unique`);
     names.add(entry.name);
-    const common = { name: entry.name, latencyMs: entry.latency_ms, ...(entry.key_file !== undefined && { keyFile: entry.key_file }) };
+    const common = {
+      name: entry.name,
+      latencyMs: entry.latency_ms,
+      maxBitrate: entry.max_bitrate ?? raw.limits.max_bitrate,
+      ...(entry.key_file !== undefined && { keyFile: entry.key_file }),
+    };
     if (entry.input !== undefined) return { ...common, input: entry.input };
     const listen = parseListenUrl(entry.listen!)!;
     if (ports.has(listen.port)) fail(`live[${i}].listen: port ${listen.port} is used by another [[live]] input`);

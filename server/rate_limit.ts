@@ -13,6 +13,7 @@
  */
 
 import { LruMap } from "./lru_map.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 export const DEFAULT_RATE_PER_SECOND = 50;
 export const DEFAULT_BURST = 100;
@@ -27,13 +28,8 @@ export interface RateLimitOptions {
   readonly maxSources?: number;
 }
 
-interface Bucket {
-  tokens: number;
-  lastMs: number;
-}
-
 export class RateLimiter {
-  readonly #buckets: LruMap<Bucket>;
+  readonly #buckets: LruMap<TokenBucket>;
   readonly #ratePerMs: number;
   readonly #burst: number;
 
@@ -53,15 +49,8 @@ export class RateLimiter {
    * addresses within one IPv6 /64, does not buy a fresh bucket). Returns false when the bucket is empty.
    */
   allow(source: string, nowMs: number): boolean {
-    let bucket = this.#buckets.get(source);
-    if (bucket) {
-      // max(0, …): a clock stepping backwards must not drain the bucket.
-      const elapsed = Math.max(0, nowMs - bucket.lastMs);
-      bucket.tokens = Math.min(this.#burst, bucket.tokens + elapsed * this.#ratePerMs);
-      bucket.lastMs = Math.max(bucket.lastMs, nowMs);
-    } else {
-      bucket = { tokens: this.#burst, lastMs: nowMs };
-    }
+    const bucket = this.#buckets.get(source) ?? new TokenBucket(this.#ratePerMs, this.#burst, nowMs);
+    bucket.refill(nowMs);
     this.#buckets.set(source, bucket); // most recently seen; evicts the least recent beyond the bound
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;

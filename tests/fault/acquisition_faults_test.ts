@@ -7,13 +7,15 @@
  * - a half-open source that sends a little and goes silent without closing: the channel shows it
  *   stalled, drops it after its silence timeout and listens again, and a new source is taken;
  * - a source that floods far faster than real time: the `live:` job keeps the stream's own pace
- *   (no burst reaches its receiver), and the server's memory stays within the channel's ring.
+ *   (no burst reaches its receiver), and the server's memory stays within the channel's ring;
+ * - a source pushing as fast as loopback takes, for ever: the server reads it at no more than the
+ *   channel's bound (its max_bitrate, INTAKE_HEADROOM), and TCP holds the source back.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { HANDSHAKE_MS, MAX_HANDSHAKES } from "../../server/live/live_channel.ts";
+import { HANDSHAKE_MS, INTAKE_HEADROOM, MAX_HANDSHAKES } from "../../server/live/live_channel.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
@@ -26,6 +28,9 @@ let keyPath: string;
 const openPort = freeTcpPort();
 const keyedPort = freeTcpPort();
 const floodPort = freeTcpPort();
+const boundedPort = freeTcpPort();
+/** The bounded channel's max_bitrate: it reads at most 1.5 MB/s, after a burst of its ring. */
+const BOUNDED_BITRATE = 8_000_000;
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
 
 async function channelLine(name: string): Promise<string> {
@@ -67,6 +72,7 @@ beforeAll(async () => {
       `[[live]]\nname = "open"\nlisten = "tcp://127.0.0.1:${openPort}"`,
       `[[live]]\nname = "keyed"\nlisten = "tcp://127.0.0.1:${keyedPort}"\nkey_file = "${keyPath}"`,
       `[[live]]\nname = "flood"\nlisten = "tcp://127.0.0.1:${floodPort}"\nlatency_ms = 100`,
+      `[[live]]\nname = "bounded"\nlisten = "tcp://127.0.0.1:${boundedPort}"\nmax_bitrate = ${BOUNDED_BITRATE}`,
     ].join("\n"),
   });
 });
@@ -154,6 +160,37 @@ describe("the acquisition port under faults", () => {
       await ctl("stop", play.stdout.trim());
     } finally {
       rx.close();
+    }
+  }, 30_000);
+
+  test("a source pushing as fast as loopback takes is read at no more than the channel's bound: TCP holds it back", async () => {
+    const source = await rawClient(boundedPort);
+    expect(await source.greeting).toBe("PACER-LIVE 1 open\n");
+    const junk = Buffer.alloc(64 << 10, 0x47);
+    // Counted as the socket hands each write to the kernel: what the server's side took.
+    let taken = 0;
+    const pushing = (async () => {
+      while (!source.socket.destroyed) {
+        if (!source.socket.write(junk, () => (taken += junk.length))) {
+          await new Promise((resolve) => (source.socket.once("drain", resolve), source.socket.once("close", resolve)));
+        }
+      }
+    })();
+    try {
+      // The first ring's worth, and the sockets' buffers, are taken at once; then the bound holds.
+      await Bun.sleep(1500);
+      const from = taken;
+      const t0 = performance.now();
+      await Bun.sleep(2000);
+      const rate = (taken - from) / ((performance.now() - t0) / 1000);
+      const bound = (BOUNDED_BITRATE / 8) * INTAKE_HEADROOM;
+      console.log(`bounded channel: the source got ${(rate / 1e6).toFixed(2)} MB/s in (bound ${(bound / 1e6).toFixed(2)} MB/s)`);
+      // Generous: socket buffers growing meanwhile count as taken. Unbounded, loopback took 1.5 GB/s.
+      expect(rate).toBeLessThan(2 * bound);
+      expect(await channelLine("bounded")).toContain("\treceiving\t");
+    } finally {
+      source.socket.destroy();
+      await pushing;
     }
   }, 30_000);
 });

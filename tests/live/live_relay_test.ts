@@ -71,7 +71,8 @@ beforeAll(async () => {
   writeFileSync(longFilm, makeCbrTs({ bitrate: BITRATE, duration: 8 }), { mode: 0o644 });
   serve = await startServe({
     config: [
-      `[[live]]\nname = "cam1"\nlisten = "tcp://127.0.0.1:${openPort}"\nlatency_ms = 100`,
+      // max_bitrate the stream's own: the channel's bound on what it reads leaves a stream at its rate whole.
+      `[[live]]\nname = "cam1"\nlisten = "tcp://127.0.0.1:${openPort}"\nlatency_ms = 100\nmax_bitrate = ${BITRATE}`,
       `[[live]]\nname = "secure"\nlisten = "tcp://127.0.0.1:${keyedPort}"\nkey_file = "${keyPath}"`,
     ].join("\n"),
   });

@@ -66,6 +66,7 @@ max_jobs = 20
 max_destinations_per_job = 4
 requests_per_second = 5
 request_burst = 10
+max_bitrate = 50000000
 max_queued_tracks = 50
 
 [[live]]
@@ -75,6 +76,7 @@ listen = "tcp://:9000"
 [[live]]
 name = "remote.van-2"
 listen = "tcp://10.0.0.1:9001"
+max_bitrate = 8000000
 `,
       SRC,
     );
@@ -86,8 +88,9 @@ listen = "tcp://10.0.0.1:9001"
     expect(config.limits.maxJobs).toBe(20);
     expect(config.limits.maxQueuedTracks).toBe(50);
     expect(config.live).toEqual([
-      { name: "studio", latencyMs: 200, listen: { host: "", port: 9000, text: "tcp://:9000" } },
-      { name: "remote.van-2", latencyMs: 200, listen: { host: "10.0.0.1", port: 9001, text: "tcp://10.0.0.1:9001" } },
+      // A channel without max_bitrate takes [limits] max_bitrate.
+      { name: "studio", latencyMs: 200, maxBitrate: 50_000_000, listen: { host: "", port: 9000, text: "tcp://:9000" } },
+      { name: "remote.van-2", latencyMs: 200, maxBitrate: 8_000_000, listen: { host: "10.0.0.1", port: 9001, text: "tcp://10.0.0.1:9001" } },
     ]);
     expect(destinationAllowed("239.1.1.1", "10.0.0.5", config.allowDestinations)).toBe(true);
     expect(destinationAllowed("2001:db8::1", "10.0.0.5", config.allowDestinations)).toBe(true);
@@ -118,6 +121,7 @@ describe("errors name the source and the key", () => {
     ['[[live]]\nname = "a"\ninput = "udp://@:5000?rcvbuf=16M"', "live[0].input: udp:// option rcvbuf=16M: must be a whole number from 1 to 1073741824"],
     ['[[recording]]\nname = "r"\nsource = "udp://127.0.0.1:5000"\nout = "r.ts"', 'recording[0].source: "udp://127.0.0.1:5000": to receive, write udp://@127.0.0.1:5000'],
     ['[[live]]\nname = "a b"\nlisten = "tcp://:9000"', "live[0].name: expected a name of letters, digits"],
+    ['[[live]]\nname = "a"\nlisten = "tcp://:9000"\nmax_bitrate = 0', "live[0].max_bitrate: expected a whole number ≥ 1, got 0"],
     [
       '[[live]]\nname = "a"\nlisten = "tcp://:9000"\n[[live]]\nname = "a"\nlisten = "tcp://:9001"',
       'live[1].name: "a" is used by another [[live]] input',
