@@ -40,6 +40,7 @@ import { type PacketInput, PacketReader } from "./packet_reader.ts";
 import { PcmReader } from "./pcm_reader.ts";
 import { ReadAheadBuffer } from "./read_ahead.ts";
 import { SkipRanges } from "./skip_ranges.ts";
+import { repeatTurns } from "./turn_repeat.ts";
 import { describeLoss, type OutputLoss } from "./output_loss.ts";
 import type { UnitReader } from "./unit_reader.ts";
 
@@ -215,6 +216,8 @@ export class Job implements DestinationHost, PacketInput {
   private awaitingInput = true;
   private readonly chunkBytes: number;
   private bytesSinceRewind = 0;
+  /** Where the turn being loaded began in the buffer, if at a rewind (-1: at the start, maybe a `--start` into the input). */
+  private turnStart = -1;
   /** Where each input of a sequence begins in the buffer, oldest first (see nextInput). */
   private readonly inputStarts: number[] = [];
   private finished = false;
@@ -417,6 +420,8 @@ export class Job implements DestinationHost, PacketInput {
     // The first load, or the first since the input ran dry (a stall sets a live channel's jobs off together again).
     const wanted = this.chunkBytes + (this.awaitingInput ? this.loadPhaseBytes : 0);
     this.awaitingInput = false;
+    // Nothing from here on is released before the next load: a turn begun since is in the buffer whole.
+    const loadStart = this.ring.end;
     while (loaded < wanted) {
       const [position, room] = this.ring.writableRegion();
       if (room === 0) break;
@@ -433,7 +438,15 @@ export class Job implements DestinationHost, PacketInput {
         if (loop && this.bytesSinceRewind > 0 && source.rewind()) {
           byteClock?.packets?.rewound();
           this.loops++;
+          // A whole turn of one PCM input in the buffer: copy it for the next turns (turn_repeat.ts).
+          // A clock must see every TS or PS turn, and a sequence marks where each input begins.
+          if (this.turnStart >= loadStart && !byteClock && source.inputIndex === undefined) {
+            const turns = repeatTurns(this.ring, this.bytesSinceRewind, wanted - loaded);
+            this.loops += turns;
+            loaded += turns * this.bytesSinceRewind;
+          }
           this.bytesSinceRewind = 0;
+          this.turnStart = this.ring.end;
           continue;
         }
         this.inputEnded = true;
