@@ -95,11 +95,19 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
   };
 
   sender.start();
+  // A read error ends the input as its end does: what was read before it is still delivered.
+  let readError: Error | null = null;
   const ended = new Promise<void>((resolve) => {
-    feed.run((chunk) => {
-      readBytes += chunk.length;
-      sender.push(chunk);
-    }, resolve);
+    feed.run(
+      (chunk) => {
+        readBytes += chunk.length;
+        sender.push(chunk);
+      },
+      (error) => {
+        readError = error ?? null;
+        resolve();
+      },
+    );
   });
   const interrupted = new Promise<void>((resolve) => {
     const on = (name: NodeJS.Signals) => () => {
@@ -130,6 +138,12 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
   if (c.droppedBytes > 0) log.warn(`${c.droppedBytes} bytes dropped while the server could not take them (--buffer ${bufferBytes})`);
   const damage = feed.damage?.() ?? null;
   if (damage) log.warn(`${spec}: the input lost on the way in: ${damage}`);
+  const endNote = feed.endNote();
+  if (endNote) log.warn(`${spec}: ${endNote}`);
+  if (readError && !signal) {
+    log.error((readError as Error).message);
+    code = EXIT_FAILURE;
+  }
   log.info(`acquired ${readBytes} bytes in ${seconds} s: sent ${c.sentBytes}, connections ${c.connections}, drops ${c.drops}, dropped ${c.droppedBytes} bytes, held ${sender.heldBytes}`);
   if (signal) return EXIT_SIGNAL_BASE + (signal === "SIGINT" ? 2 : 15);
   return code;
@@ -158,12 +172,17 @@ function parseSize(text: string): number {
   return bytes;
 }
 
-/** Where the bytes come from: `run` hands each chunk over (the chunk is the receiver's to keep) and calls `end` once. */
+/**
+ * Where the bytes come from: `run` hands each chunk over (the chunk is the receiver's to keep) and
+ * calls `end` once, with the read error that ended it if one did.
+ */
 interface Feed {
-  run(deliver: (chunk: Uint8Array) => void, end: () => void): void;
+  run(deliver: (chunk: Uint8Array) => void, end: (error?: Error) => void): void;
   close(): void;
   /** A network input's losses on the way in (live_input.ts inputDamage), or null. */
   damage?(): string | null;
+  /** How the input ended, where that is worth a warning (Source.endNote), or null. */
+  endNote(): string | null;
 }
 
 async function openFeed(spec: string, options: { bitrate?: number; format?: ReturnType<typeof parseSampleFormat> }): Promise<Feed> {
@@ -189,12 +208,18 @@ function streamFeed(source: Source): Feed {
   let closed = false;
   return {
     damage: () => ("live" in source ? inputDamage((source as LiveSource).stats) : null),
+    endNote: () => source.endNote ?? null,
     run(deliver, end) {
       const drain = () => {
         for (;;) {
           if (closed) return;
           const chunk = Buffer.allocUnsafe(STREAM_CHUNK_BYTES);
-          const n = source.read(chunk, 0, STREAM_CHUNK_BYTES);
+          let n: number;
+          try {
+            n = source.read(chunk, 0, STREAM_CHUNK_BYTES);
+          } catch (error) {
+            return end(error as Error);
+          }
           if (n > 0) {
             deliver(chunk.subarray(0, n));
             continue;
@@ -217,6 +242,7 @@ function streamFeed(source: Source): Feed {
 function pacedFeed(source: Source, startOffset: number, clock: ByteClock | undefined, byteRate: number): Feed {
   let timer: ReturnType<typeof setInterval> | null = null;
   return {
+    endNote: () => null,
     run(deliver, end) {
       const started = performance.now();
       let offset = startOffset;
@@ -228,11 +254,18 @@ function pacedFeed(source: Source, startOffset: number, clock: ByteClock | undef
         for (;;) {
           if (!pending) {
             const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
-            const n = source.read(chunk, 0, FILE_CHUNK_BYTES);
+            let n: number;
+            let failure: Error | undefined;
+            try {
+              n = source.read(chunk, 0, FILE_CHUNK_BYTES);
+            } catch (error) {
+              n = SOURCE_END;
+              failure = error as Error;
+            }
             if (n === SOURCE_END || n === 0) {
               if (timer) clearInterval(timer);
               timer = null;
-              end();
+              end(failure);
               return;
             }
             pending = chunk.subarray(0, n);

@@ -180,10 +180,14 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   return EXIT_OK;
 }
 
-/** What a network input lost before pacer could play it, said once at the end (a gateway run from cron is read in its mail). */
+/**
+ * What a network input lost before pacer could play it, and how it ended where that is worth
+ * saying (a TCP reset), once at the end (a gateway run from cron is read in its mail).
+ */
 function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
   for (const input of inputs) {
     const stream = input.stream;
+    if (stream?.endNote) log.warn(`${stream.label}: ${stream.endNote}`);
     if (!stream || !("live" in stream)) continue;
     const damage = inputDamage((stream as LiveSource).stats);
     if (damage) log.warn(`${stream.label}: the input lost on the way in: ${damage}`);

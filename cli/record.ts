@@ -130,6 +130,8 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
 }
 
 function report(summary: RecordSummary, spec: string, log: Logger): number {
+  // Said before the outcome: a reset ends the input as a close does, and the summary follows.
+  if (summary.endNote) log.warn(`${spec}: ${summary.endNote}`);
   if (summary.error) {
     log.error(summary.error);
     return EXIT_FAILURE;

@@ -83,6 +83,8 @@ export interface RecordSummary {
   error: string | null;
   /** Nothing at all arrived. */
   nothing: boolean;
+  /** How the input ended, where that is worth a warning (Source.endNote), or null. */
+  endNote: string | null;
 }
 
 /**
@@ -351,6 +353,7 @@ export class Recorder {
       dropped: stats ?? newLiveStats(),
       error: this.error,
       nothing: this.firstMs === null,
+      endNote: this.source.endNote ?? null,
     });
   }
 }

@@ -483,6 +483,8 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
     return { info: { label, kind: "pcm", format: options.format }, source: stream, startOffset: 0, container: "raw pcm", pacing: "samples", stream };
   }
   let head = await stream.peek(RIFF_ID_BYTES);
+  // Nothing is not some unknown format: say that nothing came, and how the input ended.
+  if (head.length === 0) throw new PacerError(`${label}: ${stream.endNote ? `${stream.endNote} before sending anything` : "nothing arrived"}`);
   if (detectInput(head, path) !== "wav") head = await stream.peek(DETECT_HEAD_BYTES);
   const kind = detectInput(head, path);
   if (kind === "wav") return wavStream(label, stream);

@@ -27,6 +27,11 @@ export interface Source {
   readonly inputIndex?: number;
   /** Several inputs: stop reading this one and go on to the next (`n` on a terminal); false on the last. */
   skipInput?(): boolean;
+  /**
+   * How the input ended, where that is worth one warning line though nothing is wrong with what
+   * was read (`the sender reset the connection`); null or absent otherwise.
+   */
+  readonly endNote?: string | null;
 }
 
 /** What an input is, found before it plays: decides pacing and conversion. */

@@ -42,6 +42,8 @@ export interface StreamSource extends Source {
   readonly ended: boolean;
   /** Bytes that have arrived and not been read. */
   readonly available: number;
+  /** Set by the input's owner before it ends the stream (Source.endNote). */
+  endNote?: string | null;
 }
 
 export function streamSource(label: string, stream: Readable): StreamSource {
@@ -75,6 +77,7 @@ export function streamSource(label: string, stream: Readable): StreamSource {
   const source: StreamSource = {
     label,
     onReadable: null,
+    endNote: null,
     read(target, at, length) {
       if (queued === 0) {
         if (failure) throw new Error(`${label}: read error: ${(failure as Error).message}`);

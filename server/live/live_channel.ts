@@ -333,7 +333,8 @@ export class LiveChannel {
     this.#input = null;
     this.#pump = null;
     this.drops++;
-    this.log.warn(`live "${this.name}": input ${this.config.input} ended; opening it again`);
+    const how = input.endNote ? ` (${input.endNote})` : "";
+    this.log.warn(`live "${this.name}": input ${this.config.input} ended${how}; opening it again`);
     this.#reopenLater();
   }
 

@@ -190,7 +190,8 @@ export class Recordings {
     };
     this.last.set(name, last);
     const damage = summary && !summary.nothing ? `, ${describeDamage(summary)}` : "";
-    const line = `recording ${name} ended: ${state}, ${last.files.length} file${last.files.length === 1 ? "" : "s"}, ${last.bytes} bytes${damage}`;
+    const note = summary?.endNote ? `; ${run.spec.source}: ${summary.endNote}` : "";
+    const line = `recording ${name} ended: ${state}, ${last.files.length} file${last.files.length === 1 ? "" : "s"}, ${last.bytes} bytes${damage}${note}`;
     if (state === "done") this.deps.log.info(line, { files: last.files.join(" ") });
     else this.deps.log.warn(`${line}; ${last.error}`);
   }

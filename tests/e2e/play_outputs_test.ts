@@ -263,6 +263,12 @@ describe("options that cannot apply are refused in one line", () => {
     expect(run.stderr).toBe("pacer: error: play: stdin (-) can be given only once\n");
   });
 
+  test("an empty stdin is one line saying nothing arrived, exit 1, not an unknown format", async () => {
+    const run = await runPacer(["play", "-", "--to", "file:/dev/null"], { stdin: new Uint8Array(0) });
+    expect(run.stderr).toBe("pacer: error: stdin: nothing arrived\n");
+    expect(run.code).toBe(1);
+  });
+
   test("--loop with stdin is a usage error: stdin cannot be read again", async () => {
     const run = await runPacer(["play", "-", "--loop", "--to", "file:/dev/null"], { stdin: readFileSync(one.path) });
     expect(run.code).toBe(2);

@@ -354,4 +354,19 @@ describe("tcp://", () => {
     server.close();
     await expect(openLiveInput(`tcp://127.0.0.1:${freeTcpPort()}`)).rejects.toThrow("connection refused");
   });
+
+  test("tcp://HOST:PORT: a reset from the far end ends the input as a close does, every byte before it kept", async () => {
+    const port = freeTcpPort();
+    const data = crypto.getRandomValues(new Uint8Array(50_000));
+    const server = createServer((s) => s.write(data, () => setTimeout(() => s.resetAndDestroy(), 100))).listen(port, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const input = await openLiveInput(`tcp://127.0.0.1:${port}`);
+    const got = await readAll(input, data.length + 1);
+    expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
+    for (const until = Date.now() + 3000; !input.ended && Date.now() < until; ) await Bun.sleep(10);
+    expect(input.read(Buffer.alloc(1), 0, 1)).toBe(SOURCE_END);
+    expect(input.endNote).toBe("the sender reset the connection");
+    input.close();
+    server.close();
+  });
 });
