@@ -24,6 +24,7 @@
  */
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, rmSync, writeSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
+import { describeFsError } from "../foundation/fs_error.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";
@@ -32,28 +33,6 @@ const SCHEME_PREFIX = "file:";
 /** About this many bytes per write, rounded down to whole frames or TS packets. */
 const UNIT_TARGET_BYTES = 64 * 1024;
 const AHEAD_US = 20_000;
-
-/** Plain words for the errors a file write or open meets, so messages stay one readable line. */
-const ERRNO_TEXT: Record<string, string> = {
-  ENOSPC: "no space left on device",
-  EDQUOT: "disk quota exceeded",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  EROFS: "read-only file system",
-  ENOENT: "no such file or directory",
-  ENOTDIR: "a component of the path is not a directory",
-  EISDIR: "is a directory",
-  EFBIG: "file too large",
-  EIO: "input/output error",
-};
-
-/** `reason (CODE)` from a Node errno error, e.g. "no space left on device (ENOSPC)". */
-export function describeFsError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  const text = code ? ERRNO_TEXT[code] : undefined;
-  if (code && text) return `${text} (${code})`;
-  return (err as Error).message.split("\n")[0]!;
-}
 
 function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
   const align = format ? bytesPerFrame(format) : stream.kind === "mpegts" ? TS_SIZE : 1;

@@ -5,6 +5,7 @@
 import { createReadStream, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, EXIT_OK, PacerError, UsageError } from "../foundation/errors.ts";
+import { describeOpenError } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
@@ -155,7 +156,7 @@ async function openRecordInput(spec: string, format: SampleFormat | undefined): 
     if (statSync(spec).isDirectory()) throw new PacerError(`${spec}: is a directory`);
   } catch (error) {
     if (error instanceof PacerError) throw error;
-    throw new PacerError(`${spec}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}`);
+    throw new PacerError(describeOpenError(spec, error));
   }
   return streamSource(spec, createReadStream(spec));
 }

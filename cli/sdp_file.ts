@@ -3,8 +3,9 @@
  * file in the same directory, then rename), so a receiver polling for the
  * file never reads half of it.
  */
-import { renameSync, writeFileSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { PacerError } from "../foundation/errors.ts";
+import { fsErrorText } from "../foundation/fs_error.ts";
 import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
 
 /** `media`: one m= section per rtp:// output (play refuses --sdp without one before opening any). */
@@ -15,6 +16,7 @@ export function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.
     writeFileSync(temporary, text);
     renameSync(temporary, path);
   } catch (error) {
-    throw new PacerError(`--sdp ${path}: cannot write: ${(error as Error).message}`);
+    rmSync(temporary, { force: true }); // a rename refused (onto a folder) leaves it behind
+    throw new PacerError(`--sdp ${path}: cannot write: ${fsErrorText(error)}`);
   }
 }

@@ -19,7 +19,7 @@
  */
 import { accessSync, closeSync, constants, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { describeFsError } from "../backends/file.ts";
+import { describeFsError } from "../foundation/fs_error.ts";
 import { PacerError } from "../foundation/errors.ts";
 
 /** Why payload can no longer be written. `quiet`: the reader went away, which is not an error. */

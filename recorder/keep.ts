@@ -12,6 +12,7 @@
  */
 import { lstatSync, readdirSync, type Stats, unlinkSync } from "node:fs";
 import { basename, join } from "node:path";
+import { fsErrorText } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { patternMatcher, staticFolder } from "./pattern.ts";
 
@@ -45,7 +46,7 @@ export class KeepNewest {
       try {
         unlinkSync(old.path); // removes the name itself; a symlink put there meanwhile is not followed
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.passOver(`cannot delete ${old.path}: ${(error as Error).message}`);
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.passOver(`cannot delete ${old.path}: ${fsErrorText(error)}`);
       }
     }
   }
@@ -54,7 +55,7 @@ export class KeepNewest {
     try {
       return readdirSync(this.folder);
     } catch (error) {
-      this.passOver(`cannot list ${this.folder}: ${(error as Error).message}`);
+      this.passOver(`cannot list ${this.folder}: ${fsErrorText(error)}`);
       return [];
     }
   }
@@ -64,7 +65,7 @@ export class KeepNewest {
       return lstatSync(path);
     } catch (error) {
       // Gone since the listing: nothing to delete, nothing to say.
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.passOver(`cannot look at ${path}: ${(error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.passOver(`cannot look at ${path}: ${fsErrorText(error)}`);
       return null;
     }
   }

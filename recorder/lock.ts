@@ -12,6 +12,7 @@
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { PacerError, TemporaryError } from "../foundation/errors.ts";
+import { fsErrorText } from "../foundation/fs_error.ts";
 import { libc } from "../foundation/libc.ts";
 import { staticFolder } from "./pattern.ts";
 
@@ -39,7 +40,7 @@ export function lockOutput(pattern: string): OutputLock {
     mkdirSync(staticFolder(pattern), { recursive: true });
     fd = openSync(path, "a");
   } catch (error) {
-    throw new PacerError(`${path}: cannot create the lock file: ${(error as Error).message}`);
+    throw new PacerError(`${path}: cannot create the lock file: ${fsErrorText(error)}`);
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);

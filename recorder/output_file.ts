@@ -16,6 +16,7 @@
 import { closeSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { PacerError } from "../foundation/errors.ts";
+import { fsErrorText } from "../foundation/fs_error.ts";
 import { liesBeneath } from "../foundation/open_beneath.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { wavRecordingHeader } from "../protocol/wav.ts";
@@ -49,14 +50,6 @@ export class RecordingWriteError extends PacerError {
   override name = "RecordingWriteError";
 }
 
-function why(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "ENOSPC") return "no space left on device";
-  if (code === "EDQUOT") return "disk quota exceeded";
-  if (code === "EIO") return "input/output error";
-  return (error as Error).message;
-}
-
 export class RecordingFile {
   /** Media bytes written (the WAV header not counted). */
   bytes = 0;
@@ -82,7 +75,7 @@ export class RecordingFile {
       mkdirSync(dirname(writing), { recursive: true });
       fd = openSync(writing, "wx");
     } catch (error) {
-      throw new RecordingWriteError(`${writing}: cannot create: ${why(error)}`);
+      throw new RecordingWriteError(`${writing}: cannot create: ${fsErrorText(error)}`);
     }
     if (options.root !== undefined) refuseOutside(fd, options.root, writing);
     const file = new RecordingFile(path, writing, fd, options);
@@ -122,7 +115,7 @@ export class RecordingFile {
       try {
         renameSync(this.writingPath, this.path);
       } catch (error) {
-        throw new RecordingWriteError(`${this.writingPath}: cannot rename to ${this.path}: ${why(error)}`);
+        throw new RecordingWriteError(`${this.writingPath}: cannot rename to ${this.path}: ${fsErrorText(error)}`);
       }
     }
   }
@@ -140,7 +133,7 @@ export class RecordingFile {
    * rewritten to match, and closed; the error to report names it.
    */
   private failed(error: unknown): RecordingWriteError {
-    const message = `${this.writingPath}: cannot write: ${why(error)}`;
+    const message = `${this.writingPath}: cannot write: ${fsErrorText(error)}`;
     if (this.closed) return new RecordingWriteError(message);
     this.closed = true;
     try {

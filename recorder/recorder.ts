@@ -15,6 +15,7 @@
  */
 import { appendFileSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
+import { fsErrorText } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
@@ -308,7 +309,7 @@ export class Recorder {
     try {
       appendFileSync(this.options.gapLog, `${new Date(wallMs).toISOString()} ${file} ${position} ${what}\n`);
     } catch (error) {
-      this.options.log.warn(`${this.options.gapLog}: cannot write the gap log: ${(error as Error).message}`);
+      this.options.log.warn(`${this.options.gapLog}: cannot write the gap log: ${fsErrorText(error)}`);
     }
   }
 

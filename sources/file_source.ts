@@ -11,23 +11,12 @@
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { PacerError } from "../foundation/errors.ts";
+import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
 import { SOURCE_END, type Source } from "./source.ts";
 
 export interface FileSource extends Source {
   /** Moves to media byte `offset` (relative to mediaStart). */
   seek(offset: number): void;
-}
-
-export function describeOpenError(path: string, error: NodeJS.ErrnoException): string {
-  switch (error.code) {
-    case "ENOENT":
-      return `${path}: no such file`;
-    case "EACCES":
-      return `${path}: permission denied`;
-    case "EISDIR":
-      return `${path}: is a directory`;
-  }
-  return `${path}: cannot open: ${error.message}`;
 }
 
 /** `label` names the file in messages (default its path). */
@@ -36,7 +25,7 @@ export function openFileSource(path: string, mediaStart: number, mediaEnd: numbe
   try {
     fd = openSync(path, "r");
   } catch (error) {
-    throw new PacerError(describeOpenError(path, error as NodeJS.ErrnoException));
+    throw new PacerError(describeOpenError(path, error));
   }
   let position = mediaStart;
   return {
@@ -49,7 +38,7 @@ export function openFileSource(path: string, mediaStart: number, mediaEnd: numbe
       try {
         n = readSync(fd, target, at, wanted, position);
       } catch (error) {
-        throw new PacerError(`${label}: read error: ${(error as Error).message}`);
+        throw new PacerError(`${label}: read error: ${fsErrorText(error)}`);
       }
       // The file shrank under us (truncated, or rewritten in place): what it promised is gone.
       if (n === 0) throw new PacerError(`${label}: the file shrank while playing: it ends at byte ${position} of ${mediaEnd}`);

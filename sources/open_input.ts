@@ -21,7 +21,8 @@ import {
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
-import { describeOpenError, openFileSource } from "./file_source.ts";
+import { openFileSource } from "./file_source.ts";
+import { describeOpenError } from "../foundation/fs_error.ts";
 import { type M2tsSource, m2tsSource } from "./m2ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
@@ -100,7 +101,7 @@ async function readHead(path: string, bytes: number): Promise<Uint8Array> {
   try {
     handle = await open(path, "r");
   } catch (error) {
-    throw new PacerError(describeOpenError(path, error as NodeJS.ErrnoException));
+    throw new PacerError(describeOpenError(path, error));
   }
   try {
     const head = Buffer.alloc(bytes);
@@ -185,7 +186,7 @@ function regularFileSize(path: string): number | null {
     return st.isFile() ? st.size : null;
   } catch (error) {
     if (error instanceof PacerError) throw error;
-    throw new PacerError(describeOpenError(path, error as NodeJS.ErrnoException));
+    throw new PacerError(describeOpenError(path, error));
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { fsErrorText } from "../foundation/fs_error.ts";
 import { SOURCE_END, type Source } from "./source.ts";
 
 /** The one stdin Readable of the process (stdinReadable). */
@@ -80,7 +81,7 @@ export function streamSource(label: string, stream: Readable): StreamSource {
     endNote: null,
     read(target, at, length) {
       if (queued === 0) {
-        if (failure) throw new Error(`${label}: read error: ${(failure as Error).message}`);
+        if (failure) throw new Error(`${label}: read error: ${fsErrorText(failure)}`);
         return ended ? SOURCE_END : 0;
       }
       let copied = 0;
@@ -105,7 +106,7 @@ export function streamSource(label: string, stream: Readable): StreamSource {
         });
       }
       // An input that failed before giving what was asked says why, not just that it is short.
-      if (failure && queued < n) throw new Error(`${label}: read error: ${(failure as Error).message}`);
+      if (failure && queued < n) throw new Error(`${label}: read error: ${fsErrorText(failure)}`);
       const all = Buffer.concat(queue);
       queue.length = 0;
       if (all.length) queue.push(all);

@@ -22,6 +22,7 @@ import { bytesPerFrame, formatToString, type SampleFormat } from "../protocol/sa
 import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { wholeNumberOrNull } from "../foundation/units.ts";
+import { describeOpenError } from "../foundation/fs_error.ts";
 import type { DecoderSpec } from "./speaker_options.ts";
 
 /** Frames per block: about 90 ms at 44.1 kHz, so a block converts well within one send interval's slack. */
@@ -95,20 +96,12 @@ export async function openTrackInput(path: string, label: string, decoders: Read
   throw new TrackError(`${label}: no decoder for ".${extension}" files (configured: ${known}); add one under [speaker.decoders]`);
 }
 
-function describe(label: string, error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "ENOENT") return `${label}: no such file`;
-  if (code === "EACCES") return `${label}: permission denied`;
-  if (code === "EISDIR") return `${label}: is a directory`;
-  return `${label}: ${(error as Error).message}`;
-}
-
 async function openWav(path: string, label: string): Promise<TrackInput> {
   let file: FileHandle;
   try {
     file = await open(path, "r");
   } catch (error) {
-    throw new TrackError(describe(label, error));
+    throw new TrackError(describeOpenError(label, error));
   }
   try {
     const size = (await file.stat()).size;
@@ -153,7 +146,7 @@ async function openWav(path: string, label: string): Promise<TrackInput> {
     void file.close().catch(() => {});
     // A WavError names the track already (parseWavHeader was given its label).
     if (error instanceof TrackError) throw error;
-    throw new TrackError(error instanceof WavError ? error.message : describe(label, error));
+    throw new TrackError(error instanceof WavError ? error.message : describeOpenError(label, error));
   }
 }
 

@@ -21,10 +21,14 @@ export interface SmallDisk {
   unmount(): void;
 }
 
-/** Mounts a tmpfs of `sizeBytes` (rounded to pages by the kernel); `{skip}` says why it cannot. */
-export function mountSmallDisk(sizeBytes: number): SmallDisk | { skip: string } {
+/**
+ * Mounts a tmpfs of `sizeBytes` (rounded to pages by the kernel); `{skip}` says why it cannot.
+ * `readOnly`: mounted read-only, a place even root cannot write (file modes do not stop root).
+ */
+export function mountSmallDisk(sizeBytes: number, options: { readOnly?: boolean } = {}): SmallDisk | { skip: string } {
   const dir = mkdtempSync(join(tmpdir(), "pacer-small-disk-"));
-  const mount = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${sizeBytes}`, "tmpfs", dir], { encoding: "utf8" });
+  const flags = `size=${sizeBytes}${options.readOnly ? ",ro" : ""}`;
+  const mount = spawnSync("mount", ["-t", "tmpfs", "-o", flags, "tmpfs", dir], { encoding: "utf8" });
   if (mount.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
     const why = (mount.stderr || mount.error?.message || `exit ${mount.status}`).trim();

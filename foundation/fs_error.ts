@@ -1,0 +1,58 @@
+/**
+ * Plain words for what the file system refused, so a message about a path is one line a user
+ * reads (`rec/a.ts: cannot create: read-only file system`), never Node's own text (`EROFS:
+ * read-only file system, open 'rec/a.ts'`), which repeats the path and names the system call.
+ * Every open, read and write of a user's file words its error here.
+ *
+ * @example
+ * ```ts
+ * try { openSync(path, "r"); } catch (error) { throw new PacerError(describeOpenError(path, error)); }
+ * // "media: is a directory", "a/b.ts: a component of the path is not a directory"
+ * ```
+ */
+
+const WORDS: Readonly<Record<string, string>> = {
+  ENOENT: "no such file or directory",
+  ENOTDIR: "a component of the path is not a directory",
+  EISDIR: "is a directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EFBIG: "file too large",
+  EIO: "input/output error",
+  ELOOP: "too many levels of symbolic links",
+  ENAMETOOLONG: "file name too long",
+  ENXIO: "no such device or address",
+  EMFILE: "too many open files",
+  ETXTBSY: "text file busy",
+};
+
+/** Node's form, `CODE: words, syscall 'path'`, for a code without words of ours. */
+const NODE_MESSAGE = /^([A-Z][A-Z0-9_]*): (.+?), \w+(?: '.*')?$/;
+
+/** What the file system said, in words: `is a directory`, `read-only file system`. */
+export function fsErrorText(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  // A recursive mkdir meets a file where a folder of the path should be: that file is the trouble.
+  if (e?.code === "EEXIST" && e.syscall === "mkdir" && e.path) return `${e.path} is not a directory`;
+  const words = e?.code ? WORDS[e.code] : undefined;
+  if (words) return words;
+  const line = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
+  const node = NODE_MESSAGE.exec(line);
+  return node ? `${node[2]} (${node[1]})` : line;
+}
+
+/** `words (CODE)`, for the messages that have always named the code (an output's open or write). */
+export function describeFsError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const text = fsErrorText(error);
+  return code && WORDS[code] ? `${text} (${code})` : text;
+}
+
+/** Why an input file cannot be opened, one line naming it: `a.ts: no such file`, `m/: is a directory`. */
+export function describeOpenError(path: string, error: unknown): string {
+  if ((error as NodeJS.ErrnoException)?.code === "ENOENT") return `${path}: no such file`;
+  return `${path}: ${fsErrorText(error)}`;
+}
