@@ -13,7 +13,8 @@
  * with ", E error replies" when the server refused some, and exits 0 only if every line was
  * acknowledged.
  */
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { fsErrorText } from "../foundation/fs_error.ts";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { type ControlReply, type Op } from "../protocol/control.ts";
 import { parsePoolFile, PoolFileError } from "../protocol/pool_file.ts";
@@ -462,7 +463,7 @@ async function runPool(poolPath: string, logPath: string, options: CtlOptions, l
   try {
     text = readFileSync(poolPath, "utf8");
   } catch (error) {
-    throw new PacerError(`--pool ${poolPath}: cannot read it (${(error as { code?: string }).code ?? error})`);
+    throw new PacerError(`--pool ${poolPath}: cannot read it: ${fsErrorText(error)}`);
   }
   let parsed;
   try {
@@ -483,12 +484,58 @@ async function runPool(poolPath: string, logPath: string, options: CtlOptions, l
     return { line: c.line, text: lines[c.line - 1]!.trim(), command, id: `${batch}-${c.line}`, nextSendMs: 0, gapMs: FIRST_RETRY_MS };
   });
   const key = options.keyFile ? await readKey(options.keyFile) : undefined;
+  const poolLog = openPoolLog(logPath);
+  let logged = false;
+  try {
+    const appendLog = (line: string) => {
+      try {
+        appendFileSync(poolLog.fd, line);
+        logged = true;
+      } catch (error) {
+        // A disk that fills meanwhile: the line is still on stderr (sendPool warns each one).
+        log.error(`--log ${logPath}: cannot write it: ${fsErrorText(error)}`);
+      }
+    };
+    return await sendPool(poolPath, pending, options, key, log, appendLog);
+  } finally {
+    closeSync(poolLog.fd);
+    // As before the log was opened early: no log at all when nothing went wrong.
+    if (poolLog.created && !logged) rmSync(logPath, { force: true });
+  }
+}
+
+/**
+ * The pool's log, opened for appending before a command is sent: a log that cannot be written is
+ * then one line while nothing has run, not an error after every command went out. `created`: it
+ * was not there before (a log left empty is taken away again).
+ */
+function openPoolLog(path: string): { fd: number; created: boolean } {
+  try {
+    try {
+      return { fd: openSync(path, "ax"), created: true };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      return { fd: openSync(path, "a"), created: false };
+    }
+  } catch (error) {
+    throw new PacerError(`--log ${path}: cannot open it: ${fsErrorText(error)}`);
+  }
+}
+
+async function sendPool(
+  poolPath: string,
+  pending: PoolEntry[],
+  options: CtlOptions,
+  key: Uint8Array | undefined,
+  log: Logger,
+  appendLog: (line: string) => void,
+): Promise<number> {
   const client = await ControlClient.open(options.server, key);
   let acknowledged = 0;
   let refused = 0;
   let expired = 0;
   const record = (entry: PoolEntry, reason: string) => {
-    appendFileSync(logPath, `${new Date().toISOString()} ${poolPath}:${entry.line}: ${entry.text}: ${reason}\n`);
+    appendLog(`${new Date().toISOString()} ${poolPath}:${entry.line}: ${entry.text}: ${reason}\n`);
     log.warn(`${poolPath}:${entry.line}: ${reason}`);
   };
   client.onReply = (reply) => {

@@ -90,6 +90,33 @@ describe("ctl --pool", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("a --log that cannot be written is one line naming it, exit 1, before any command is sent", async () => {
+    const serve = await startServe();
+    try {
+      const pool = join(serve.dir, "pool.txt");
+      writeFileSync(pool, "play clip.ts --to rtp://127.0.0.1:9\n");
+      const file = join(serve.dir, "a-file");
+      writeFileSync(file, "");
+      for (const [log, why] of [
+        ["/nonexistent/dir/x.log", "no such file or directory"],
+        [serve.dir, "is a directory"],
+        [join(file, "x.log"), "a component of the path is not a directory"],
+      ]) {
+        const started = Date.now();
+        const run = await runPacer(["ctl", "--server", serve.address, "--ttl", "2", "--pool", pool, "--log", log!]);
+        expect(run.stderr).toBe(`pacer: error: --log ${log}: cannot open it: ${why}\n`);
+        expect(run.code).toBe(1);
+        expect(run.stdout).toBe("");
+        expect(Date.now() - started).toBeLessThan(1_500);
+      }
+      // Nothing was sent: the server started no job.
+      expect((await runPacer(["ctl", "--server", serve.address, "status"])).stdout).not.toContain("clip.ts");
+    } finally {
+      await serve.stop();
+      serve.cleanup();
+    }
+  });
 });
 
 describe("ctl exit codes", () => {
