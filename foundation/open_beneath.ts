@@ -51,7 +51,9 @@ export function openBeneath(root: string, name: string): number {
     try {
       // struct open_how { u64 flags; u64 mode; u64 resolve; }
       const how = new BigUint64Array(new ArrayBuffer(24)); // its own buffer: FFI takes its address
-      how[0] = BigInt(constants.O_RDONLY | constants.O_NOCTTY | 0o2000000 /* O_CLOEXEC */);
+      // Non-blocking, as below: opening a FIFO for reading waits for a writer, and this call
+      // blocks the thread that sends every stream. The caller checks the descriptor is a file.
+      how[0] = BigInt(constants.O_RDONLY | constants.O_NOCTTY | constants.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */);
       how[2] = BigInt(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
       const path = new TextEncoder().encode(`${name}\0`);
       const fd = Number(c.syscall(SYS_OPENAT2, rootFd, path, how, how.byteLength));

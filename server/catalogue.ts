@@ -19,7 +19,7 @@ import { extname, join } from "node:path";
 import { openInput } from "../sources/open_input.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { LruMap } from "./lru_map.ts";
-import { resolveMediaPath } from "./policy.ts";
+import { openMediaFile, resolveMediaPath } from "./policy.ts";
 
 export interface CatalogueEntry {
   /** Relative to the media root, with "/" separators: what `play` takes as `source`. */
@@ -96,14 +96,20 @@ export class Catalogue {
     }
     const cached = this.#probes.get(resolved.path);
     if (cached && cached.stamp === stamp && cached.entry.name === name) return cached.entry;
+    // Probed through a descriptor opened beneath the root and checked to be a file, as play opens
+    // it: by its path, a FIFO swapped in after the checks would hold the walk, and every `list`.
+    const held = await openMediaFile(root, name);
+    if (!held.ok) return null;
     let entry: CatalogueEntry;
     try {
-      const input = await openInput(resolved.path);
+      const input = await openInput(held.openPath, { name });
       input.source.close();
       const us = input.info.durationUs;
       entry = { name, kind: input.info.kind, duration: us === undefined ? null : Math.round((us / US_PER_S) * 1000) / 1000 };
     } catch {
       entry = { name, kind: "unknown", duration: null };
+    } finally {
+      held.close();
     }
     this.#probes.set(resolved.path, { stamp, entry });
     return entry;

@@ -8,6 +8,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BeneathError, openBeneath, setOpenat2ForTests } from "../../foundation/open_beneath.ts";
@@ -54,6 +55,21 @@ for (const [mode, openat2] of [["openat2 (RESOLVE_BENEATH)", null], ["without op
       }
       setOpenat2ForTests(openat2);
       expect(reason("news/missing.ts")).toBe("missing");
+    });
+
+    // A FIFO swapped in after the server's checks must not hold the open: that would block the
+    // thread that sends every stream until some writer came. In a child, so a hang is a timeout.
+    test("a FIFO where the file should be is opened at once, for the caller to see it is no file", () => {
+      const name = `pipe-${openat2 === null ? "openat2" : "fallback"}.ts`;
+      execFileSync("mkfifo", [join(root, name)]);
+      const module = join(import.meta.dir, "..", "..", "foundation", "open_beneath.ts");
+      const script = `import { openBeneath, setOpenat2ForTests } from ${JSON.stringify(module)};
+        import { fstatSync } from "node:fs";
+        setOpenat2ForTests(${openat2});
+        console.log(fstatSync(openBeneath(${JSON.stringify(root)}, ${JSON.stringify(name)})).isFIFO());`;
+      const child = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 3_000 });
+      expect(child.signal).toBeNull();
+      expect(child.stdout.trim()).toBe("true");
     });
   });
 }
