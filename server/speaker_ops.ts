@@ -12,7 +12,8 @@
  * | status | `queue: true`, `offset`, `limit` | `{queue: [{id, path}], total, offset, next}` |
  *
  * The media name resolves inside the media root as for `play`; the decoder comes from the config
- * by the file's extension, never from the request. A duplicated `queue` datagram (same request
+ * by the file's extension, never from the request. A track that can never play (no decoder for
+ * its extension, a `.wav` that is no WAV) is `bad_request` when queued (checkTrack). A duplicated `queue` datagram (same request
  * id) is answered from the dedup cache and queues once; a new request with a track id already
  * queued is refused.
  *
@@ -26,8 +27,8 @@ import { cutText } from "../foundation/cut_text.ts";
 import { SpeakerError, type Speaker, type SpeakerStatus } from "../speaker/speaker.ts";
 import { checkKeys, OpError, optionalBoolean, optionalString, pageArgs, requireString } from "./op_args.ts";
 import { fitPage } from "./paging.ts";
-import { openMediaFile, resolveMediaPath } from "./policy.ts";
-import type { HeldFile } from "../speaker/track_input.ts";
+import { openMediaFile } from "./policy.ts";
+import { checkTrack, type HeldFile, TrackError } from "../speaker/track_input.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { RequestContext } from "./control_server.ts";
 import { MAX_ID } from "../protocol/control.ts";
@@ -71,11 +72,22 @@ export async function queueOp(server: ServerContext, args: Readonly<Record<strin
   const after = trackId(args, "after", false);
   const first = optionalBoolean(args, "first") ?? false;
   if (first && after !== undefined) throw new OpError("bad_request", `give "after" or "first", not both`);
-  const media = await resolveMediaPath(server.config().mediaRoot, given);
+  // Opened now too (beneath the root, a regular file), for a look at whether it can play at all.
+  const media = await openMediaFile(server.config().mediaRoot, given);
   if (!media.ok) throw new OpError(media.code, media.message);
   // Kept as the same file's shortest name ("./" and "//" taken out; it has no ".." once checked),
   // so padding a name costs no memory, status room or log.
   const name = normalize(given);
+  try {
+    // Cheap (the extension, a WAV's header): a track that can never play is refused here, not
+    // failed when its turn comes, hours later, with nobody to see why.
+    await checkTrack(media.path, name, speaker.options.decoders, media.fd);
+  } catch (error) {
+    if (error instanceof TrackError) throw new OpError("bad_request", error.message);
+    throw error;
+  } finally {
+    media.close();
+  }
   // Checked again, and opened beneath the root, when the track loads: the names may change meanwhile.
   const open = async (): Promise<HeldFile> => {
     const held = await openMediaFile(server.config().mediaRoot, name);

@@ -22,7 +22,7 @@ import { bytesPerFrame, formatToString, type SampleFormat } from "../protocol/sa
 import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { wholeNumberOrNull } from "../foundation/units.ts";
-import { describeOpenError } from "../foundation/fs_error.ts";
+import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
 import type { DecoderSpec } from "./speaker_options.ts";
 
 /** Frames per block: about 90 ms at 44.1 kHz, so a block converts well within one send interval's slack. */
@@ -89,20 +89,43 @@ export interface TrackInput {
  */
 export async function openTrackInput(path: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>, fd?: number): Promise<TrackInput> {
   const extension = extname(path).slice(1).toLowerCase();
-  const decoder = decoders.get(extension);
+  const decoder = decoderOf(extension, label, decoders);
   if (decoder) return openDecoded(path, extension, label, decoder, fd);
-  if (extension === "wav") return openWav(fd === undefined ? path : `/proc/self/fd/${fd}`, label);
+  return openWav(fd === undefined ? path : `/proc/self/fd/${fd}`, label);
+}
+
+/**
+ * Refuses, when it is queued, a track that could never play, as far as can be told without
+ * decoding it: an extension with no decoder, or a `.wav` whose header does not parse (a read of
+ * its head through `fd`, the file held open). A decoded format is its decoder's to judge, when
+ * the track loads. Rejects with TrackError.
+ */
+export async function checkTrack(path: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>, fd: number): Promise<void> {
+  if (decoderOf(extname(path).slice(1).toLowerCase(), label, decoders)) return;
+  let file: FileHandle;
+  try {
+    file = await open(`/proc/self/fd/${fd}`, "r");
+  } catch (error) {
+    throw new TrackError(describeOpenError(label, error));
+  }
+  try {
+    await readWavHeader(file, label);
+  } finally {
+    await file.close().catch(() => {});
+  }
+}
+
+/** The decoder for `extension`, or null for a WAV, which is read natively; a TrackError for any other. */
+function decoderOf(extension: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>): DecoderSpec | null {
+  const decoder = decoders.get(extension);
+  if (decoder) return decoder;
+  if (extension === "wav") return null;
   const known = ["wav", ...decoders.keys()].join(", ");
   throw new TrackError(`${label}: no decoder for ".${extension}" files (configured: ${known}); add one under [speaker.decoders]`);
 }
 
-async function openWav(path: string, label: string): Promise<TrackInput> {
-  let file: FileHandle;
-  try {
-    file = await open(path, "r");
-  } catch (error) {
-    throw new TrackError(describeOpenError(label, error));
-  }
+/** A WAV file's size and header, from its head; a TrackError when it is no WAV. */
+async function readWavHeader(file: FileHandle, label: string) {
   try {
     const size = (await file.stat()).size;
     let head = Buffer.alloc(Math.min(size, WAV_HEAD_BYTES));
@@ -114,6 +137,23 @@ async function openWav(path: string, label: string): Promise<TrackInput> {
       header = parseWavHeader(head, label, size);
     }
     if (header.status !== "ok") throw new TrackError(`${label}: truncated WAV header`);
+    return { size, header };
+  } catch (error) {
+    if (error instanceof TrackError) throw error;
+    // A WavError names the track already; a file error does not.
+    throw new TrackError(error instanceof WavError ? error.message : describeOpenError(label, error));
+  }
+}
+
+async function openWav(path: string, label: string): Promise<TrackInput> {
+  let file: FileHandle;
+  try {
+    file = await open(path, "r");
+  } catch (error) {
+    throw new TrackError(describeOpenError(label, error));
+  }
+  try {
+    const { size, header } = await readWavHeader(file, label);
     const { format, dataOffset } = header;
     const frameBytes = bytesPerFrame(format);
     const dataEnd = header.dataBytes === null ? size : Math.min(size, dataOffset + header.dataBytes);
@@ -131,7 +171,7 @@ async function openWav(path: string, label: string): Promise<TrackInput> {
         try {
           ({ bytesRead: got } = await file.read(block, 0, wanted, position));
         } catch (error) {
-          throw new TrackError(`${label}: read error: ${(error as Error).message}`);
+          throw new TrackError(`${label}: read error: ${fsErrorText(error)}`);
         }
         got -= got % frameBytes;
         if (got === 0) return null; // the file shrank under us: end here

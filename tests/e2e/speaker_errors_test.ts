@@ -51,13 +51,16 @@ describe("speaker: track errors", () => {
     expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
   }, 30_000);
 
-  test("a corrupt WAV in the middle is skipped and the next track follows the one before it gaplessly", async () => {
+  test("a WAV corrupted after it was queued is skipped and the next track follows the one before it gaplessly", async () => {
     let tracks: TestTrack[] = [];
     serve = await startSpeakerServe(outputLines, [], (media) => {
-      tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 0.5, 440), wavTrack(media, "b.wav", "s24le:48000:2", 0.4, 550)];
-      writeFileSync(join(media, "bad.wav"), Buffer.from("RIFF\x10\x00\x00\x00WAVEjunkjunkjunk"), { mode: 0o644 });
+      // a.wav is longer than the 2 s buffer, so bad.wav loads only once a second of it has played.
+      tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 3, 440), wavTrack(media, "b.wav", "s24le:48000:2", 0.4, 550)];
+      wavTrack(media, "bad.wav", "s16le:44100:2", 0.3, 660);
     });
+    // Queued while sound (a corrupt one is refused when queued), then broken before it loads.
     for (const name of ["a.wav", "bad.wav", "b.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
+    writeFileSync(join(serve.mediaRoot, "bad.wav"), Buffer.from("RIFF\x10\x00\x00\x00WAVEjunkjunkjunk"));
     const speaker = await serve.waitSpeaker((s) => s.finished.length === 3 && s.output === "released");
     expect(finishedOf(speaker)).toEqual(["a.wav played", "bad.wav failed", "b.wav played"]);
     // Named once: before, "bad.wav: bad.wav: chunk …".
@@ -151,6 +154,29 @@ describe("speaker: track errors", () => {
 });
 
 describe("speaker: cancel, clear and bad requests", () => {
+  test("a track that can never play is refused when queued, in one line, and what is queued plays on", async () => {
+    let tracks: TestTrack[] = [];
+    serve = await startSpeakerServe(outputLines, [], (media) => {
+      tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 0.5, 440)];
+      writeFileSync(join(media, "song.xyz"), "not audio", { mode: 0o644 });
+      writeFileSync(join(media, "notes.wav"), "just some text, not a WAV", { mode: 0o644 });
+    });
+    expect((await serve.request("pause")).ok).toBe(true);
+    expect((await serve.request("queue", { path: "a.wav", id: "a" })).ok).toBe(true);
+    const ctl = (...words: string[]) => runPacer(["ctl", "--server", serve!.address, ...words]);
+    const noDecoder = await ctl("queue", "song.xyz");
+    expect(noDecoder.stderr).toBe(`pacer: error: queue: bad_request: song.xyz: no decoder for ".xyz" files (configured: wav); add one under [speaker.decoders]\n`);
+    expect(noDecoder.code).toBe(1);
+    const notWav = await ctl("queue", "notes.wav");
+    expect(notWav.stderr).toBe("pacer: error: queue: bad_request: notes.wav: not a WAV file (no RIFF/WAVE header)\n");
+    expect(notWav.code).toBe(1);
+    expect((await serve.request("status", { queue: true })).result.queue).toEqual([{ id: "a", path: "a.wav" }]);
+    expect((await serve.request("resume")).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 1 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["a played"]);
+    expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
+  }, 30_000);
+
   test("cancel the playing track, a queued one and an unknown id; bad paths are one-line errors that lose nothing", async () => {
     let tracks: TestTrack[] = [];
     serve = await startSpeakerServe(outputLines, [], (media) => {
