@@ -2,10 +2,11 @@
  * `pacer record INPUT --out PATTERN`: records a stream to disk, for cron (DESIGN.md). The lock
  * on the output is taken before the input is opened, so a second recorder exits 75 at once.
  */
-import { createReadStream, statSync } from "node:fs";
+import { accessSync, constants, createReadStream, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, EXIT_OK, PacerError, UsageError } from "../foundation/errors.ts";
-import { describeOpenError } from "../foundation/fs_error.ts";
+import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
@@ -99,6 +100,7 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   // A malformed input is a usage error before anything is locked or created.
   if (isLiveSpec(spec) && !/^alsa:/i.test(spec)) networkInputEndpoint(spec);
   else if (spec !== "-") refuseUnknownScheme(spec);
+  if (values["gap-log"] !== undefined) checkGapLog(values["gap-log"]);
   // Before the input: a second recorder must not so much as bind the port.
   const lock = lockOutput(pattern);
   try {
@@ -149,6 +151,22 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
   return EXIT_OK;
 }
 
+/**
+ * The gap log is written only when a gap comes, perhaps hours in: a path that cannot be written
+ * is said now, before anything is recorded, not as a warning at each gap. Nothing is created.
+ */
+function checkGapLog(path: string): void {
+  try {
+    if (!statSync(dirname(path)).isDirectory()) throw Object.assign(new Error(), { code: "ENOTDIR" });
+    accessSync(dirname(path), constants.W_OK);
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error(), { code: "EISDIR" });
+    accessSync(path, constants.W_OK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT" && (error as NodeJS.ErrnoException).path === path) return;
+    throw new PacerError(`--gap-log ${path}: cannot write it: ${fsErrorText(error)}`);
+  }
+}
+
 async function openRecordInput(spec: string, format: SampleFormat | undefined): Promise<Source> {
   if (isLiveSpec(spec)) return openLiveInput(spec, { format });
   if (spec === "-") return streamSource("stdin", stdinReadable());
@@ -160,11 +178,6 @@ async function openRecordInput(spec: string, format: SampleFormat | undefined): 
   }
   return streamSource(spec, createReadStream(spec));
 }
-
-
-
-
-
 
 /** The next local time HH:MM after `now` (tomorrow's, if today's has passed). */
 export function nextLocalTime(text: string, now: number): number {

@@ -81,6 +81,28 @@ describe("record --out", () => {
   });
 });
 
+test("record --gap-log that cannot be written is said before anything is recorded, and nothing is created", async () => {
+  const disk = mountSmallDisk(64 * 1024, { readOnly: true });
+  const cases: [string, string][] = [
+    [join(dir, "no-such-folder", "gaps.log"), "no such file or directory"],
+    [join(regular, "gaps.log"), "a component of the path is not a directory"],
+    [dir, "is a directory"],
+  ];
+  if (!("skip" in disk)) cases.push([join(disk.dir, "gaps.log"), "read-only file system"]);
+  try {
+    for (const [log, why] of cases) {
+      const out = join(dir, "gap-rec.ts");
+      expect(await failing(["record", "-", "--out", out, "--duration", "1", "--gap-log", log])).toEqual({
+        stderr: `pacer: error: --gap-log ${log}: cannot write it: ${why}\n`,
+        code: 1,
+      });
+      expect(existsSync(out)).toBe(false);
+    }
+  } finally {
+    if (!("skip" in disk)) disk.unmount();
+  }
+});
+
 test("play --sdp onto a folder says so, and leaves no temporary file beside it", async () => {
   const target = join(dir, "sdp-folder");
   mkdirSync(target);
