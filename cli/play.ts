@@ -94,6 +94,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   if (values.senders !== undefined) setSenderThreads(parseSenderThreads(values.senders, "--senders"));
   // Before anything is opened for writing: an output over an input would truncate what it plays.
   refuseOutputsOverInputs(positionals, outputs, values.sdp);
+  if (values.sdp === "") throw new UsageError("--sdp needs a file name");
   if (values.sdp && !outputs.some((o) => schemeOf(o) === "rtp")) throw new UsageError(`--sdp ${values.sdp}: no rtp:// output to describe`);
   // Stdin is one stream: named twice, the second would wait forever on what the first has read.
   if (positionals.filter((p) => p === "-").length > 1) throw new UsageError("play: stdin (-) can be given only once");

@@ -2,8 +2,14 @@
  * `--sdp FILE`: written before the first packet, atomically (a temporary
  * file in the same directory, then rename), so a receiver polling for the
  * file never reads half of it.
+ *
+ * Only a regular file (or none yet) is replaced that way. A pipe or a device
+ * (`--sdp /dev/stdout`, a FIFO, `>(…)`) is written into as it is: renaming
+ * over it would put a plain file in its place (as root, over /dev/stdout for
+ * every process after). A symlink to a file keeps its link: the file it
+ * points to is the one replaced. A temporary file is never left behind.
  */
-import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { PacerError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
 import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
@@ -11,12 +17,42 @@ import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
 /** `media`: one m= section per rtp:// output (play refuses --sdp without one before opening any). */
 export function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1"): void {
   const text = buildSdp({ sessionId: Math.floor(Date.now() / 1000), origin, media });
+  try {
+    const target = existingTarget(path);
+    if (target && !target.regular) writeInto(path, text);
+    else replaceAtomically(target?.path ?? path, text);
+  } catch (error) {
+    throw new PacerError(`--sdp ${path}: cannot write: ${fsErrorText(error)}`);
+  }
+}
+
+/** What `path` names once symlinks are followed, or null when nothing is there (a dangling link included). */
+function existingTarget(path: string): { path: string; regular: boolean } | null {
+  try {
+    return { path: realpathSync(path), regular: statSync(path).isFile() };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+}
+
+function writeInto(path: string, text: string): void {
+  const fd = openSync(path, "w");
+  try {
+    const bytes = Buffer.from(text);
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function replaceAtomically(path: string, text: string): void {
   const temporary = `${path}.${process.pid}.tmp`;
   try {
     writeFileSync(temporary, text);
     renameSync(temporary, path);
   } catch (error) {
-    rmSync(temporary, { force: true }); // a rename refused (onto a folder) leaves it behind
-    throw new PacerError(`--sdp ${path}: cannot write: ${fsErrorText(error)}`);
+    rmSync(temporary, { force: true });
+    throw error;
   }
 }

@@ -1,0 +1,83 @@
+/**
+ * `--sdp FILE` where FILE is not a plain file (a hostile try): it is written
+ * into, not replaced, and a failed write leaves no temporary file behind.
+ *
+ * Before, the SDP went to `FILE.PID.tmp` and was renamed over FILE whatever
+ * it was: a FIFO became a regular file (its reader never got the SDP), a
+ * symlink became a file of its own, `--sdp /dev/stdout` run as root put a
+ * plain file in place of /dev/stdout for every later process, and a rename
+ * that failed (FILE a folder) left the temporary file behind, with Node's
+ * raw error as the message.
+ *
+ * Real subprocesses, a real FIFO and real files.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rampS16, writeWav } from "../helpers/audio.ts";
+import { runPacer } from "../helpers/pacer.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-sdp-file-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const wav = join(dir, "short.wav");
+writeWav(wav, { encoding: "s16le", rate: 44_100, channels: 2 }, rampS16(4410));
+
+async function playWithSdp(sdp: string) {
+  const receiver = await udpReceiver();
+  try {
+    return await runPacer(["play", wav, "--to", `rtp://127.0.0.1:${receiver.port}?rtcp=off`, "--sdp", sdp]);
+  } finally {
+    receiver.close();
+  }
+}
+
+describe("play --sdp onto what is not a plain file", () => {
+  test("a FIFO is written into and stays a FIFO", async () => {
+    const fifo = join(dir, "stream.sdp.fifo");
+    const made = spawn("mkfifo", [fifo]);
+    await new Promise((resolve) => made.on("close", resolve));
+    const reader = spawn("cat", [fifo]);
+    let read = "";
+    reader.stdout.on("data", (d) => (read += d));
+    const readerDone = new Promise((resolve) => reader.on("close", resolve));
+    const run = await playWithSdp(fifo);
+    // Before the fix the FIFO was renamed over and its reader waited for good.
+    await Promise.race([readerDone, Bun.sleep(2000)]);
+    reader.kill();
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(read).toContain("m=audio ");
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+  });
+
+  test("a symlink keeps pointing at the file it names, which gets the SDP", async () => {
+    const real = join(dir, "real.sdp");
+    const link = join(dir, "link.sdp");
+    writeFileSync(real, "old\n");
+    symlinkSync(real, link);
+    const run = await playWithSdp(link);
+    expect(run.code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(real, "utf8")).toContain("m=audio ");
+  });
+
+  test("a folder is one plain line, exit 1, and no temporary file is left", async () => {
+    const parent = join(dir, "parent");
+    const folder = join(parent, "a-folder");
+    mkdirSync(folder, { recursive: true });
+    const run = await playWithSdp(folder);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`pacer: error: --sdp ${folder}: cannot write: is a directory\n`);
+    expect(readdirSync(parent)).toEqual(["a-folder"]);
+  });
+
+  test("an empty name is a usage error, not --sdp left out", async () => {
+    const run = await playWithSdp("");
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe("pacer: error: --sdp needs a file name\n");
+  });
+});
