@@ -15,7 +15,7 @@ import { parseSampleFormat, formatToString, sameFormat } from "../protocol/sampl
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { isLiveSpec, openInput, type OpenedInput } from "../sources/open_input.ts";
 import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
-import { sequenceSource } from "../sources/sequence_source.ts";
+import { inputUnit, sequenceSource } from "../sources/sequence_source.ts";
 import { inputDamage, type LiveSource } from "../sources/live_input.ts";
 import { writeSdpFile } from "./sdp_file.ts";
 import { startProgress } from "./progress.ts";
@@ -120,7 +120,14 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const durationUs = sumKnown(inputs.map((i) => i.info.durationUs));
   const job = await Job.create({
     input: { ...first.info, label: inputs.map((i) => i.info.label).join(" + "), durationUs },
-    source: sequenceSource(inputs.map((i) => i.source)),
+    source: sequenceSource(
+      inputs.map((i) => i.source),
+      {
+        units: inputs.map((i) => inputUnit(i.info)),
+        onCompleted: (label, filled, unit) =>
+          log.warn(`${label} ended ${bytes(unit.bytes - filled)} into a ${unit.bytes}-byte ${unit.name}; ${bytes(filled)} of ${unit.filler} complete it, so the next input plays aligned`),
+      },
+    ),
     byteClock: first.byteClock,
     outputs,
     scheduler,
@@ -220,6 +227,8 @@ function parseLatencyMs(text: string): number {
   if (!/^\d+$/.test(text) || ms > 60_000) throw new UsageError(`--latency ${text}: give whole milliseconds from 0 to 60000`);
   return ms;
 }
+
+const bytes = (n: number) => `${n} byte${n === 1 ? "" : "s"}`;
 
 function sumKnown(values: (number | undefined)[]): number | undefined {
   return values.every((v) => v !== undefined) ? values.reduce((a, b) => a! + b!, 0) : undefined;
