@@ -28,6 +28,12 @@ const FMT_MIN_SIZE = 16;
 const FMT_EXTENSIBLE_SIZE = 40;
 /** Size fields of 0 or 0xFFFFFFFF mean "unknown length" when streaming (ffmpeg, sox on pipes). */
 const STREAMING_SIZE = 0xffffffff;
+/**
+ * The data size sox writes when it cannot know the length (`sox -n -t wav - synth …` to a pipe):
+ * not a size. Taken for one, a file saved from that pipe was refused as lying, and a stream
+ * claimed a duration of 3.4 hours.
+ */
+const SOX_UNKNOWN_SIZE = 0x7ffff000;
 /** Give up looking for the data chunk after this many header bytes. */
 export const MAX_WAV_HEADER_BYTES = 1 << 20;
 
@@ -138,14 +144,18 @@ function dataSize(size: number, body: number, format: SampleFormat, name: string
   const frame = bytesPerFrame(format);
   if (totalBytes === undefined) {
     // Streaming writers leave the size open; play to the end of the input.
-    return size === STREAMING_SIZE || size === 0 ? null : size - (size % frame);
+    return sizeUnknown(size) ? null : size - (size % frame);
   }
   const available = totalBytes - body;
-  if (size === STREAMING_SIZE || size === 0) return available - (available % frame);
+  if (sizeUnknown(size)) return available - (available % frame);
   if (size > available) {
     throw new WavError(`${name}: truncated or lying header: data chunk says ${size} bytes but only ${available} follow`);
   }
   return size - (size % frame);
+}
+
+function sizeUnknown(size: number): boolean {
+  return size === STREAMING_SIZE || size === 0 || size === SOX_UNKNOWN_SIZE;
 }
 
 function parseFmt(view: DataView, at: number, size: number, name: string): SampleFormat {

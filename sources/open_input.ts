@@ -23,6 +23,7 @@ import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.
 import { US_PER_S } from "../scheduler/clock.ts";
 import { openFileSource } from "./file_source.ts";
 import { describeOpenError } from "../foundation/fs_error.ts";
+import { firstBytes } from "./first_bytes.ts";
 import { type M2tsSource, m2tsSource } from "./m2ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
@@ -525,7 +526,7 @@ async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" 
   return { pacing: probe.pcrCount > 0 ? "pcr" : "arrival" };
 }
 
-/** WAV on a stream: the header is read off (the job reads samples only); its data size, when given, is the duration. */
+/** WAV on a stream: the header is read off (the job reads samples only); its data size, when given, is the duration and the end. */
 async function wavStream(label: string, stream: StreamSource): Promise<OpenedInput> {
   for (let want = 64; ; want *= 2) {
     const head = await stream.peek(want);
@@ -535,7 +536,8 @@ async function wavStream(label: string, stream: StreamSource): Promise<OpenedInp
       stream.read(skip, 0, header.dataOffset);
       const format = header.format;
       const durationUs = header.dataBytes === null ? undefined : (header.dataBytes / bytesPerFrame(format) / format.rate) * US_PER_S;
-      return { info: { label, kind: "pcm", format, durationUs }, source: stream, startOffset: 0, container: "wav", pacing: "samples", stream };
+      const source = header.dataBytes === null ? stream : firstBytes(stream, header.dataBytes);
+      return { info: { label, kind: "pcm", format, durationUs }, source, startOffset: 0, container: "wav", pacing: "samples", stream };
     }
     if (head.length < want) throw new PacerError(`${label}: truncated: the input ends inside the WAV header`);
   }

@@ -1,0 +1,80 @@
+/**
+ * WAV through a pipe, as users pipe it (a hostile try):
+ *
+ * - A WAV on stdin whose header gives its data size ends there, as a WAV file
+ *   does. Before, a LIST chunk after the data was played as samples, and so
+ *   was a second WAV piped after the first, header and all.
+ * - sox writing WAV to a pipe puts 0x7FFFF000 where the data size goes
+ *   (it cannot seek back). Saved to a file (`sox … -t wav - | cat > x.wav`),
+ *   that was refused as a lying header; on stdin, probe said 12173.920 s.
+ *   It now means "to the end", as 0xFFFFFFFF does.
+ *
+ * Real subprocesses and real files.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { wavHeader } from "../../protocol/wav.ts";
+import { rampS16 } from "../helpers/audio.ts";
+import { runPacer } from "../helpers/pacer.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-wav-stream-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const CD = { encoding: "s16le", rate: 44_100, channels: 2 } as const;
+const samples = rampS16(4410);
+const wav = Buffer.concat([wavHeader(CD, samples.length), samples]);
+
+/** A LIST/INFO chunk, as taggers append after the data. */
+function listChunk(): Buffer {
+  const info = Buffer.concat([Buffer.from("INFOINAM"), Buffer.from([14, 0, 0, 0]), Buffer.from("trailing text\0")]);
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(info.length);
+  return Buffer.concat([Buffer.from("LIST"), size, info]);
+}
+
+/** `wav` as sox writes it to a pipe: both size fields its "unknown" placeholder. */
+function soxPipeWav(): Buffer {
+  const out = Buffer.from(wav);
+  out.writeUInt32LE(0x7ffff000 + 36, 4);
+  out.writeUInt32LE(0x7ffff000, 40);
+  return out;
+}
+
+async function playStdin(stdin: Uint8Array, name: string): Promise<{ code: number | null; stderr: string; written: Buffer }> {
+  const out = join(dir, name);
+  const run = await runPacer(["play", "-", "--to", `file:${out}`], { stdin });
+  return { code: run.code, stderr: run.stderr, written: readFileSync(out) };
+}
+
+describe("WAV on a pipe", () => {
+  test("a chunk after the data is not played", async () => {
+    const run = await playStdin(Buffer.concat([wav, listChunk()]), "list.raw");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.written.equals(samples)).toBe(true);
+  });
+
+  test("a second WAV piped after the first is not played as samples", async () => {
+    const run = await playStdin(Buffer.concat([wav, wav]), "two.raw");
+    expect(run.code).toBe(0);
+    expect(run.written.equals(samples)).toBe(true);
+  });
+
+  test("sox's unknown-length placeholder: saved to a file it plays, and on stdin its length is unknown", async () => {
+    const path = join(dir, "sox-pipe.wav");
+    writeFileSync(path, soxPipeWav());
+    const out = join(dir, "sox-file.raw");
+    const run = await runPacer(["play", path, "--to", `file:${out}`]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(readFileSync(out).equals(samples)).toBe(true);
+
+    const piped = await playStdin(soxPipeWav(), "sox-stdin.raw");
+    expect(piped.code).toBe(0);
+    expect(piped.written.equals(samples)).toBe(true);
+    const probe = await runPacer(["probe", "-"], { stdin: soxPipeWav() });
+    expect(probe.stdout).toContain("duration:  unknown");
+  });
+});
