@@ -11,7 +11,7 @@ import type { Logger } from "../foundation/log.ts";
 import { EXIT_FAILURE, EXIT_SIGNAL_BASE, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
 import { Job } from "../pipeline/job.ts";
 import type { ReaderGate } from "../pipeline/gated_reader.ts";
-import { parseSampleFormat, formatToString, sameFormat } from "../protocol/sample_format.ts";
+import { parseSampleFormat, formatToString, sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { isLiveSpec, openInput, type OpenedInput } from "../sources/open_input.ts";
 import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
@@ -108,7 +108,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
       inputs.push(await openInput(spec, { format, bitrate, latencyMs, startSeconds: i === 0 ? startSeconds : undefined }));
     }
     checkCompatible(inputs);
-    checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate });
+    checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate, format });
   } catch (error) {
     for (const input of inputs) input.source.close();
     throw error;
@@ -204,22 +204,30 @@ function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
 
 /**
  * Options that cannot apply to these inputs are refused rather than ignored: --loop on a stream
- * (it cannot be read again), --bitrate on PCM (paced by its sample rate). (--start past the end
+ * (it cannot be read again), --bitrate on PCM (paced by its sample rate), --format where no
+ * input is raw PCM (a WAV or MPEG keeps the format it says). (--start past the end
  * is refused where the file is opened: sources/open_input.ts.)
  */
 function checkOptionsApply(
   inputs: OpenedInput[],
-  options: { loop: boolean; bitrate: number | undefined },
+  options: { loop: boolean; bitrate: number | undefined; format: SampleFormat | undefined },
 ): void {
   const stream = inputs.find((i) => i.stream !== undefined);
   if (options.loop && stream) {
     throw new UsageError(`--loop needs file inputs: ${stream.info.label} cannot be read again`);
+  }
+  if (options.format && !inputs.some((i) => i.container === "raw pcm")) {
+    const first = inputs[0]!;
+    const what = first.info.format ? `WAV, ${formatToString(first.info.format)},` : CONTAINER_NAMES[first.container] ?? first.container;
+    throw new UsageError(`--format is for raw PCM input: ${first.info.label} is ${what} by its own header`);
   }
   const pcm = inputs.find((i) => i.info.kind === "pcm");
   if (options.bitrate !== undefined && pcm) {
     throw new UsageError(`--bitrate is for MPEG and other data: ${pcm.info.label} is PCM, paced by its sample rate`);
   }
 }
+
+const CONTAINER_NAMES: Record<string, string> = { mpegts: "MPEG-TS", m2ts: "M2TS", mpegps: "MPEG-PS" };
 
 /** Whole milliseconds, 0 (no buffer) up to a minute: the buffer is held in memory. */
 function parseLatencyMs(text: string): number {

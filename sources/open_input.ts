@@ -137,6 +137,17 @@ function isRiff(head: Uint8Array): boolean {
 }
 
 /**
+ * Whether a file given `--format` is a WAV or MPEG by its content (not its name): those keep
+ * their own format. Played as raw PCM, a WAV's header was a click and its rate was --format's, and
+ * `pacer play a.wav b.raw --format s16le:48000:2` played a.wav at 48 kHz with no word said.
+ * (A stream with --format is raw PCM from its first byte: stdin's samples may come only after
+ * the SDP is written and the outputs are open, so nothing waits for them to look.)
+ */
+function containerInside(head: Uint8Array): boolean {
+  return isRiff(head) || detectContainer(head.subarray(0, DETECT_HEAD_BYTES)) !== null;
+}
+
+/**
  * What an input holds, from its path (null for stdin) and first bytes: the one detection for files
  * and streams. `head` is at least RIFF_ID_BYTES, and DETECT_HEAD_BYTES unless it is WAV (or the
  * input is shorter).
@@ -193,7 +204,7 @@ function regularFileSize(path: string): number | null {
 
 async function openFile(path: string, size: number, options: InputOptions): Promise<OpenedInput> {
   let head = await readHead(path, Math.min(size, FIRST_HEAD_BYTES));
-  if (options.format) return rawPcm(path, 0, size, options.format, options);
+  if (options.format && !containerInside(head)) return rawPcm(path, 0, size, options.format, options, "raw pcm");
   const kind = detectInput(head, options.name ?? path);
   if (kind === "wav") {
     let header = wavHeader(head, path, size);
@@ -203,7 +214,7 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     }
     if (header.status !== "ok") throw new PacerError(`${path}: no data chunk in the first ${MAX_WAV_HEADER_BYTES} bytes`);
     const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset);
-    return rawPcm(path, header.dataOffset, end, header.format, options);
+    return rawPcm(path, header.dataOffset, end, header.format, options, "wav");
   }
   if (kind === "mpegts" || kind === "mpegps") {
     const packing = kind === "mpegts" ? tsPackingOf(head.subarray(0, DETECT_HEAD_BYTES)) : TS_PACKING;
@@ -221,7 +232,7 @@ function notDetected(label: string): UsageError {
   return new UsageError(`${label}: not WAV, MPEG-TS or MPEG-PS; give --format for raw PCM or --bitrate for other data`);
 }
 
-function rawPcm(path: string, start: number, end: number, format: SampleFormat, options: InputOptions): OpenedInput {
+function rawPcm(path: string, start: number, end: number, format: SampleFormat, options: InputOptions, container: "wav" | "raw pcm"): OpenedInput {
   const frame = bytesPerFrame(format);
   const mediaBytes = end - start - ((end - start) % frame);
   const startFrames = Math.floor((options.startSeconds ?? 0) * format.rate);
@@ -232,7 +243,7 @@ function rawPcm(path: string, start: number, end: number, format: SampleFormat, 
     info: { label: path, kind: "pcm", format, mediaBytes, durationUs: (mediaBytes / frame / format.rate) * US_PER_S },
     source,
     startOffset,
-    container: options.format ? "raw pcm" : "wav",
+    container,
     pacing: "samples",
   };
 }
