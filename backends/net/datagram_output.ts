@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, newCounters } from "../backend.ts";
-import { requireHostPort, resolveHost } from "../../foundation/net/address.ts";
+import { isMulticast, requireHostPort, resolveHost } from "../../foundation/net/address.ts";
 import { type Endpoint, intParam, parseEndpoint } from "../../foundation/net/endpoint.ts";
 import { openUdpSender, type UdpSender } from "./udp_sender.ts";
 import { TS_SIZE } from "../../protocol/mpegts.ts";
@@ -44,6 +44,10 @@ export async function openDatagramOutput(
   const sourceText = endpoint.params.get("source");
   const source = sourceText ? requireHostPort(sourceText, "source", { allowPortZero: true }) : undefined;
   const resolved = await resolveHost(endpoint.host);
+  // A multicast TTL of 0 keeps the group on this host; a unicast one would send nothing at all.
+  if (ttl === 0 && !isMulticast(resolved.address)) {
+    throw new UsageError(`${target}: ttl=0 keeps datagrams on this host, which only a multicast group can use; give 1 to 255`);
+  }
   const dest = { ...resolved, port: endpoint.port };
   const counters = newCounters();
   const iface = endpoint.params.get("iface") ?? undefined;

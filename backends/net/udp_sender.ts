@@ -139,6 +139,8 @@ async function openConnectedSender(
   try {
     if (isMulticast(dest.address)) {
       socket.setMulticastLoopback(true);
+      // Bun's setMulticastTTL refuses 0 (EINVAL), which the kernel takes: say so, not errno.
+      if (options.ttl === 0) throw new Error("ttl=0 needs the batched send path (libc), not a socket each");
       if (options.ttl !== undefined) socket.setMulticastTTL(options.ttl);
       if (options.iface) socket.setMulticastInterface(options.iface);
     } else {

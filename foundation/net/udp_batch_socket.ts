@@ -167,7 +167,10 @@ export function openUdpBatchSocket(options: BatchSocketOptions, events: BatchSoc
     if (!v6) setInt(SOL_SOCKET, SO_BROADCAST, 1);
     setInt(v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MULTICAST_LOOP : IP_MULTICAST_LOOP, 1);
     if (options.ttl !== undefined) {
-      if (!setInt(v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, options.ttl)) optionError(c, "the TTL");
+      // IPv4 has no unicast TTL of 0 (EINVAL); a ttl=0 socket carries only groups kept on this host.
+      if (options.ttl > 0 || v6) {
+        if (!setInt(v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, options.ttl)) optionError(c, "the TTL");
+      }
       if (!setInt(v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MULTICAST_HOPS : IP_MULTICAST_TTL, options.ttl)) optionError(c, "the multicast TTL");
     }
     if (options.iface) setMulticastInterface(c, fd, v6, options.iface);
