@@ -225,6 +225,8 @@ export class Job implements DestinationHost, PacketInput {
   private streamEndedAt: number | null = null;
   /** Set by stop(): outputs are closed because the job was stopped, not at the end. */
   private stopped = false;
+  /** What an output still behind gets to take the rest when the outputs close (stop() may shorten it). */
+  private closeGraceUs = END_GRACE_US;
   private readonly graceTimer: Timer;
 
   private constructor(
@@ -602,9 +604,13 @@ export class Job implements DestinationHost, PacketInput {
     await discardAll(this.destinations.map((d) => d.backend));
   }
 
-  /** Stops every destination and closes the outputs. */
-  async stop(): Promise<JobResult> {
+  /**
+   * Stops every destination and closes the outputs, giving one still behind `graceUs` to take
+   * what it was given (the speaker ends an output it found stuck sooner than the usual grace).
+   */
+  async stop(graceUs = END_GRACE_US): Promise<JobResult> {
     this.stopped = true;
+    if (!this.finished) this.closeGraceUs = Math.min(this.closeGraceUs, graceUs);
     for (const d of this.destinations) d.stop();
     await this.finish();
     return this.done;
@@ -618,7 +624,7 @@ export class Job implements DestinationHost, PacketInput {
     this.options.source.close();
     const log = this.options.log;
     // What an output was given it must take by the end of the grace: a command stuck on unread input is ended then.
-    const deadline = (this.streamEndedAt ?? this.scheduler.now()) + END_GRACE_US;
+    const deadline = (this.streamEndedAt ?? this.scheduler.now()) + this.closeGraceUs;
     const closing = this.destinations.map(async (d) => {
       try {
         await d.backend.close(deadline);
@@ -635,7 +641,7 @@ export class Job implements DestinationHost, PacketInput {
     const losses: OutputLoss[] = [];
     for (const d of this.destinations) {
       if (d.error) continue; // its error line says what went wrong
-      const loss = describeLoss(d, this.stopped ? "stop" : "end", { lagBoundS: LAG_BOUND_S, graceS: END_GRACE_US / US_PER_S });
+      const loss = describeLoss(d, this.stopped ? "stop" : "end", { lagBoundS: LAG_BOUND_S, graceS: this.closeGraceUs / US_PER_S });
       if (!loss) continue;
       losses.push(loss);
       log.error(loss.line);

@@ -29,7 +29,9 @@
  *   gap there only, logged.
  * - **Errors.** A track that cannot be opened or decoded is logged once,
  *   recorded as failed, and skipped: whatever it gave plays, and the next
- *   track follows at once.
+ *   track follows at once. An output that fails, or takes nothing for
+ *   OUTPUT_STALL_US while playing (stuck, and ended), fails the track at the
+ *   playhead; the rest of the queue waits for a new session.
  *
  * @example
  * ```ts
@@ -43,7 +45,8 @@ import { randomBytes } from "node:crypto";
 import { cutText } from "../foundation/cut_text.ts";
 import type { Logger } from "../foundation/log.ts";
 import type { ReaderGate } from "../pipeline/gated_reader.ts";
-import { Job, type JobResult } from "../pipeline/job.ts";
+import type { Destination } from "../pipeline/destination.ts";
+import { END_GRACE_US, Job, type JobResult } from "../pipeline/job.ts";
 import { bytesPerFrame, formatToString, type SampleFormat, sameFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
@@ -55,6 +58,7 @@ import { Track, type TrackEnd } from "./track.ts";
 import { runTrackHook } from "./track_hooks.ts";
 import type { HeldFile } from "./track_input.ts";
 import { LoadTask } from "./track_loader.ts";
+import { OutputWatch } from "./output_watch.ts";
 
 /** How often the playhead is looked at: starts, ends and idle are noticed this late at most. */
 const TICK_US = 20 * US_PER_MS;
@@ -66,6 +70,17 @@ const SILENCE_LEAD_US = 2 * SESSION_CHUNK_US;
 export const HISTORY_LENGTH = 10;
 /** A session that ends by itself sooner than this after opening is not reopened at once (a dead output). */
 const REOPEN_DELAY_US = 1_000 * US_PER_MS;
+/**
+ * An output that takes nothing for this long while audio waits for it (playing, not paused) is
+ * stuck, and ended as a failed one: the 5 s an output still behind gets at the end of a `play`
+ * (END_GRACE_US) before it is cut off. A slow output moves the playhead and is never cut off, as
+ * a lone slow output of `play` is not; an encoder's start-up or a hiccup fits many times over.
+ */
+const OUTPUT_STALL_US = END_GRACE_US;
+/** ...but with nothing wanted left in it (what it holds was cancelled), it is ended after this. */
+const CANCELLED_STALL_US = 1_000 * US_PER_MS;
+/** A stuck output is then given this to take what it holds (a command: EOF), before it is ended (SIGTERM, then SIGKILL). */
+const STUCK_CLOSE_GRACE_US = 1_000 * US_PER_MS;
 /** Schemes whose outputs hold a device or a process, released when idle. */
 const RELEASABLE_SCHEMES = ["alsa", "cmd", "file"];
 /** The buffer holds at least this much, so a block always fits. */
@@ -116,6 +131,9 @@ interface Session {
   readonly job: Job;
   readonly openedAt: number;
   ending: boolean;
+  readonly watch: OutputWatch;
+  /** Why the speaker ended it as failed (a stuck output), or null. */
+  failure: string | null;
 }
 
 /** A track as `status` shows it. */
@@ -524,7 +542,7 @@ export class Speaker implements Source {
       return;
     }
     this.emitted = 0;
-    this.session = { job, openedAt: scheduler.now(), ending: false };
+    this.session = { job, openedAt: scheduler.now(), ending: false, watch: new OutputWatch(scheduler.now()), failure: null };
     this.gate.closed = this.pausedFlag;
     this.idleSince = null;
     job.start();
@@ -548,9 +566,10 @@ export class Speaker implements Source {
       this.log.info(this.switching ? "speaker: outputs closed for the next track's format" : "speaker: idle; outputs released");
       this.switching = false;
     } else if (!this.stopped) {
-      const why = result.failures.map((f) => `${f.label}: ${f.error.message}`).join("; ") || "the outputs ended";
+      const why = session.failure ?? (result.failures.map((f) => `${f.label}: ${f.error.message}`).join("; ") || "the outputs ended");
       this.log.error(`speaker: output failed (${why})`);
       // What was playing is lost with the output; the rest of the queue waits for the next session.
+      const atHead = this.current();
       const lost = this.emitting;
       if (lost) {
         if (this.loading?.track === lost) this.abortLoading();
@@ -558,10 +577,17 @@ export class Speaker implements Source {
         else this.fifo.skip(lost.segEnd);
         this.emitting = null;
       }
-      for (const track of this.inFlight.splice(0)) {
-        track.error ??= `output failed: ${why}`;
-        this.finish(track, "failed");
-      }
+      // Tracks handed over behind it never began: they wait for the next session, loaded again.
+      const waiting = this.inFlight.splice(0).filter((track) => {
+        if (track.cancelled) this.finish(track, "cancelled");
+        else if (track.started || track === atHead) {
+          track.error ??= `output failed: ${why}`;
+          this.finish(track, "failed");
+        } else return true;
+        return false;
+      });
+      for (const track of waiting) track.requeue();
+      this.queue.unshift(...waiting);
       this.reconcile();
       this.pump();
       if (this.queue.length > 0) {
@@ -588,6 +614,13 @@ export class Speaker implements Source {
   // -------------------------------------------------------------------------------------------
   // The playhead
 
+  /** The label of the output at the playhead (the slowest). */
+  private slowestOutput(): string {
+    let slowest: Destination | null = null;
+    for (const d of this.session?.job.destinations ?? []) if (d.active && (slowest === null || d.reader.position < slowest.reader.position)) slowest = d;
+    return slowest?.label ?? "the output";
+  }
+
   /** Bytes of the session's stream the slowest destination has taken. */
   private playhead(): number {
     let lowest = Infinity;
@@ -597,12 +630,14 @@ export class Speaker implements Source {
 
   private onTick(now: number): void {
     const session = this.session;
-    if (!session) return;
+    // A session being ended as failed has stopped its outputs: the playhead says nothing more.
+    if (!session || session.failure !== null) return;
     const head = this.playhead();
     // A destination sends whole units only, so with nothing more to come the last part of a unit
     // waits in its reader (until the next track, or the session's end flushes it): count it as played.
     const dry = this.isDry();
     const tail = dry ? this.largestUnitInput() : 0;
+    this.watchOutput(session, now, head, tail);
     while (this.inFlight.length > 0) {
       const track = this.inFlight[0]!;
       const ended = track.emitEnd !== null && (head >= track.emitEnd || (track.emitEnd === this.emitted && this.emitted - head < tail));
@@ -625,6 +660,21 @@ export class Speaker implements Source {
       this.log.info("speaker: releasing the outputs", { idle_close: this.options.idleCloseS });
     }
     this.ctx.scheduler.schedule(this.tick, now + TICK_US);
+  }
+
+  /**
+   * An output stuck (the playhead still while audio waits for it, not paused) is ended as a failed
+   * one, its command or device closed after a short grace: sessionEnded then fails what played,
+   * keeps the queue, and opens a new session. Without this a command that never reads its stdin
+   * held the speaker for good, cancel and clear included.
+   */
+  private watchOutput(session: Session, now: number, head: number, tail: number): void {
+    const waiting = !this.pausedFlag && !session.ending && this.emitted - head > tail;
+    const still = session.watch.stillFor(now, head, waiting);
+    const bound = this.current() ? OUTPUT_STALL_US : CANCELLED_STALL_US;
+    if (still < bound || session.failure !== null) return;
+    session.failure = `${this.slowestOutput()} took nothing for ${(still / US_PER_S).toFixed(1)} s while playing; ended it`;
+    void session.job.stop(STUCK_CLOSE_GRACE_US);
   }
 
   /**

@@ -49,6 +49,12 @@ export class Track {
     return this.segStart !== null;
   }
 
+  /** Back in the queue after its outputs failed before it began: loaded and handed over again. */
+  requeue(): void {
+    this.unload();
+    this.emitStart = this.emitEnd = null;
+  }
+
   /** Forgets its place in the buffer: it is loaded again from the start when its turn comes. */
   unload(): void {
     this.segStart = this.segEnd = null;
