@@ -354,6 +354,7 @@ interface SpeakerPart {
   playing: { id: string; path: string; position: number; duration: number | null } | null;
   queue_length: number;
   finished: { id: string; path: string; status: string; error?: string }[];
+  output_error?: string;
 }
 
 interface QueuePage {
@@ -363,6 +364,7 @@ interface QueuePage {
 /** The speaker's lines of `status`. */
 function formatSpeaker(speaker: SpeakerPart, queue: QueuePage[]): string[] {
   const lines = [`speaker: ${speaker.state}, output ${speaker.output}, ${speaker.queue_length} queued`];
+  if (speaker.output_error) lines.push(`  waiting for the output: ${speaker.output_error}`);
   const p = speaker.playing;
   if (p) {
     const duration = p.duration === null ? "" : ` of ${p.duration.toFixed(1)} s`;

@@ -31,7 +31,9 @@
  *   recorded as failed, and skipped: whatever it gave plays, and the next
  *   track follows at once. An output that fails, or takes nothing for
  *   OUTPUT_STALL_US while playing (stuck, and ended), fails the track at the
- *   playhead; the rest of the queue waits for a new session.
+ *   playhead; the rest of the queue waits for a new session. Outputs that
+ *   cannot be opened keep the queue too, and are tried again with back-off
+ *   (output_retry.ts), as are those that fail soon after opening.
  *
  * @example
  * ```ts
@@ -59,6 +61,7 @@ import { runTrackHook } from "./track_hooks.ts";
 import type { HeldFile } from "./track_input.ts";
 import { LoadTask } from "./track_loader.ts";
 import { OutputWatch } from "./output_watch.ts";
+import { OutputRetry } from "./output_retry.ts";
 
 /** How often the playhead is looked at: starts, ends and idle are noticed this late at most. */
 const TICK_US = 20 * US_PER_MS;
@@ -68,8 +71,8 @@ const SESSION_CHUNK_US = 50 * US_PER_MS;
 const SILENCE_LEAD_US = 2 * SESSION_CHUNK_US;
 /** Finished tracks remembered for `status`. */
 export const HISTORY_LENGTH = 10;
-/** A session that ends by itself sooner than this after opening is not reopened at once (a dead output). */
-const REOPEN_DELAY_US = 1_000 * US_PER_MS;
+/** A session that ends by itself sooner than this after opening is not reopened at once (a dead output): it backs off (OutputRetry). */
+const PLAYED_A_WHILE_US = 1_000 * US_PER_MS;
 /**
  * An output that takes nothing for this long while audio waits for it (playing, not paused) is
  * stuck, and ended as a failed one: the 5 s an output still behind gets at the end of a `play`
@@ -155,6 +158,8 @@ export interface SpeakerStatus {
   readonly playing: (TrackView & { position: number; duration: number | null }) | null;
   readonly queue_length: number;
   readonly finished: readonly FinishedView[];
+  /** Why the outputs are not playing what waits (they cannot be opened, or failed at once); tried again with back-off. */
+  readonly output_error?: string;
 }
 
 export class Speaker implements Source {
@@ -180,6 +185,7 @@ export class Speaker implements Source {
   private idleSince: number | null = null;
   private readonly tick: Timer;
   private readonly reopen: Timer;
+  private readonly retry: OutputRetry;
   /** The format of the buffer and of the session's stream: options.format, or with follow the current track's. */
   private format: SampleFormat;
   private frameBytes = 1;
@@ -199,7 +205,12 @@ export class Speaker implements Source {
     this.fifo = this.makeFifo(options.format, 0);
     this.releasable = options.idle === "nothing" && options.outputs.some((o) => RELEASABLE_SCHEMES.includes(o.slice(0, o.indexOf(":"))));
     this.tick = ctx.scheduler.timer("speaker", (_t, now) => this.onTick(now));
-    this.reopen = ctx.scheduler.timer("speaker", () => this.ensureSession());
+    this.reopen = ctx.scheduler.timer("speaker", () => {
+      // What waited may have gone meanwhile (failed to load): then the tries end here.
+      this.settleIfEmpty();
+      this.ensureSession();
+    });
+    this.retry = new OutputRetry(this.log);
   }
 
   get paused(): boolean {
@@ -251,6 +262,7 @@ export class Speaker implements Source {
       this.reconcile();
       this.pump();
       this.finish(track!, "cancelled");
+      this.settleIfEmpty();
       return { id, was: "queued" };
     }
     const playing = this.inFlight.find((t) => t.id === id && t.end === null && !t.cancelled);
@@ -285,6 +297,7 @@ export class Speaker implements Source {
     this.pump();
     const cleared = handedOver.length + waiting.length;
     if (cleared) this.log.info("speaker: queue cleared", { tracks: cleared });
+    this.settleIfEmpty();
     return { cleared };
   }
 
@@ -361,6 +374,7 @@ export class Speaker implements Source {
       playing,
       queue_length: this.queueLength,
       finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }) })),
+      ...(this.retry.error !== null && { output_error: this.retry.error }),
     };
   }
 
@@ -502,7 +516,8 @@ export class Speaker implements Source {
   // Sessions: one job from the first track to idle_close (or, with follow, to a format change)
 
   private ensureSession(): void {
-    if (this.session || this.opening || this.stopped) return;
+    // While the outputs are down, they are tried when the back-off says (a queue request does not hurry it).
+    if (this.session || this.opening || this.stopped || this.reopen.scheduled) return;
     const head = this.queue[0];
     if (!head) return;
     // With follow, a session opens in the next track's format, so its load must have decided it.
@@ -532,9 +547,7 @@ export class Speaker implements Source {
         gate: this.gate,
       });
     } catch (error) {
-      const message = `speaker: cannot open the output: ${(error as Error).message}`;
-      this.log.error(message);
-      this.failWaiting(message);
+      this.outputDown(`cannot open the output: ${(error as Error).message}`, true);
       return;
     }
     if (this.stopped) {
@@ -548,6 +561,7 @@ export class Speaker implements Source {
     job.start();
     scheduler.schedule(this.tick, scheduler.now() + TICK_US);
     this.log.info("speaker: outputs open", { to: outputs.join(" ") });
+    this.retry.opened();
     void job.done.then((result) => this.sessionEnded(job, result));
   }
 
@@ -565,9 +579,9 @@ export class Speaker implements Source {
       }
       this.log.info(this.switching ? "speaker: outputs closed for the next track's format" : "speaker: idle; outputs released");
       this.switching = false;
+      this.retry.settled();
     } else if (!this.stopped) {
       const why = session.failure ?? (result.failures.map((f) => `${f.label}: ${f.error.message}`).join("; ") || "the outputs ended");
-      this.log.error(`speaker: output failed (${why})`);
       // What was playing is lost with the output; the rest of the queue waits for the next session.
       const atHead = this.current();
       const lost = this.emitting;
@@ -590,25 +604,28 @@ export class Speaker implements Source {
       this.queue.unshift(...waiting);
       this.reconcile();
       this.pump();
-      if (this.queue.length > 0) {
-        const soon = this.ctx.scheduler.now() - session.openedAt < REOPEN_DELAY_US;
-        this.ctx.scheduler.schedule(this.reopen, this.ctx.scheduler.now() + (soon ? REOPEN_DELAY_US : 0));
-      }
+      this.outputDown(`output failed (${why})`, this.ctx.scheduler.now() - session.openedAt < PLAYED_A_WHILE_US);
       return;
     }
     this.ensureSession();
   }
 
-  /** Every waiting track fails with `message` (the outputs could not be opened). */
-  private failWaiting(message: string): void {
-    const waiting = this.queue.splice(0);
-    const firstLoaded = waiting.find((t) => t.loaded);
-    if (firstLoaded) this.dropFrom(firstLoaded.segStart!);
-    this.abortLoading();
-    for (const track of waiting) {
-      track.error = message;
-      this.finish(track, "failed");
-    }
+  /**
+   * The outputs could not be opened, or failed (`soon`: at once): the queue is kept and they are
+   * opened again, at once after they played a while, else with back-off; logged once an episode.
+   */
+  private outputDown(message: string, soon: boolean): void {
+    const waiting = this.queue.length > 0;
+    const delayUs = this.retry.failed(message, soon && waiting);
+    if (!waiting) return this.retry.settled();
+    this.ctx.scheduler.schedule(this.reopen, this.ctx.scheduler.now() + delayUs);
+  }
+
+  /** With nothing left to play and no outputs open, tries to open them stop. */
+  private settleIfEmpty(): void {
+    if (this.queue.length > 0 || this.session || this.opening) return;
+    this.ctx.scheduler.cancel(this.reopen);
+    this.retry.settled();
   }
 
   // -------------------------------------------------------------------------------------------

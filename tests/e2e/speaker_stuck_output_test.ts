@@ -5,9 +5,10 @@
  * next plays whole through a new command; a cancel ends it within a second or two.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
+import { runPacer } from "../helpers/pacer.ts";
 import { endSpeakerServe, expectedOutput, type SpeakerServe, startSpeakerServe, type TestTrack, wavTrack } from "./speaker_fixture.ts";
 
 const OUT = parseSampleFormat("s16le:44100:2");
@@ -81,4 +82,71 @@ describe("speaker: an output that takes nothing", () => {
     expect(existsSync(join(s.dir, "out.raw"))).toBe(true);
     expect(readFileSync(join(s.dir, "out.raw")).equals(await expectedOutput([tracks[1]!], OUT))).toBe(true);
   }, 40_000);
+});
+
+describe("speaker: an output that cannot be opened", () => {
+  /** A file output in a folder the test makes later: until then, every open fails. */
+  async function startUnopenable(): Promise<{ tracks: TestTrack[]; folder: string }> {
+    let tracks: TestTrack[] = [];
+    serve = await startSpeakerServe(
+      (dir) => [`output = "file:${dir}/later/out.raw"`, `format = "s16le:44100:2"`, "idle_close = 0.3", "buffer_seconds = 1"],
+      [],
+      (media) => (tracks = ["a", "b", "c", "d"].map((name, i) => wavTrack(media, `${name}.wav`, "s16le:44100:2", 0.3, 300 + 100 * i))),
+    );
+    return { tracks, folder: join(serve.dir, "later") };
+  }
+
+  function makeFolder(folder: string): void {
+    mkdirSync(folder);
+    chmodSync(folder, 0o777); // the server may run as nobody
+  }
+
+  const opens = () => serve!.stderr().split("\n").filter((l) => l.includes("speaker: cannot open the output"));
+
+  test("the queue is kept and the output tried again with back-off, logged once; a cancel meanwhile works, and the rest plays as soon as it opens", async () => {
+    // Before, all four tracks failed at once with the open error.
+    const { tracks, folder } = await startUnopenable();
+    const s = serve!;
+    for (const id of ["a", "b", "c", "d"]) expect((await s.request("queue", { path: `${id}.wav`, id })).ok).toBe(true);
+    const waiting = await s.waitSpeaker((sp) => sp.output_error !== undefined);
+    expect(waiting.output_error).toStartWith("cannot open the output: ");
+    expect(waiting).toMatchObject({ output: "released", queue_length: 4, finished: [] });
+    expect((await s.request("cancel", { id: "b" })).result).toEqual({ id: "b", was: "queued" });
+    const printed = await runPacer(["ctl", "--server", s.address, "status"]);
+    expect(printed.stdout).toMatch(/speaker: playing, output released, 3 queued\n  waiting for the output: cannot open the output: file:/);
+    // Tries at 0, 1 and 3 s: one line all the same.
+    await Bun.sleep(3_500);
+    expect(opens().length).toBe(1);
+    expect(opens()[0]).toContain("the queue waits, trying again in 1 s");
+    const still = (await s.request("status")).result.speaker;
+    expect(still).toMatchObject({ queue_length: 3, output: "released" });
+    expect(still.finished.map((t: { id: string; status: string }) => `${t.id} ${t.status}`)).toEqual(["b cancelled"]);
+    makeFolder(folder);
+    // The next try (4 s after the last) opens it.
+    const done = await s.waitSpeaker((sp) => sp.finished[0]?.id === "d" && sp.output === "released", 10_000);
+    expect(done.output_error).toBeUndefined();
+    // The summary shows the last three.
+    expect(done.finished.map((t: { id: string; status: string }) => `${t.id} ${t.status}`)).toEqual(["d played", "c played", "a played"]);
+    const played = [tracks[0]!, tracks[2]!, tracks[3]!];
+    expect(readFileSync(join(folder, "out.raw")).equals(await expectedOutput(played, OUT))).toBe(true);
+    expect(opens().length).toBe(1);
+  }, 40_000);
+
+  test("clear while it waits: the tries stop (the output is not opened once it could be), and the next queue opens it at once", async () => {
+    const { tracks, folder } = await startUnopenable();
+    const s = serve!;
+    for (const id of ["a", "b"]) expect((await s.request("queue", { path: `${id}.wav`, id })).ok).toBe(true);
+    await s.waitSpeaker((sp) => sp.output_error !== undefined);
+    expect((await s.request("clear")).result).toEqual({ cleared: 2 });
+    const cleared = (await s.request("status")).result.speaker;
+    expect(cleared).toMatchObject({ state: "released", output: "released", queue_length: 0 });
+    expect(cleared.output_error).toBeUndefined();
+    makeFolder(folder);
+    await Bun.sleep(2_500);
+    expect(existsSync(join(folder, "out.raw"))).toBe(false);
+    expect(s.stderr()).toContain("speaker: nothing left to play; no longer trying to open the outputs");
+    expect((await s.request("queue", { path: "c.wav", id: "c" })).ok).toBe(true);
+    await s.waitSpeaker((sp) => sp.finished.length === 3 && sp.output === "released", 5_000);
+    expect(readFileSync(join(folder, "out.raw")).equals(await expectedOutput([tracks[2]!], OUT))).toBe(true);
+  }, 30_000);
 });
