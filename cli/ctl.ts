@@ -353,7 +353,7 @@ interface SpeakerPart {
   paused: boolean;
   playing: { id: string; path: string; position: number; duration: number | null } | null;
   queue_length: number;
-  finished: { id: string; path: string; status: string; error?: string }[];
+  finished: { id: string; path: string; status: string; error?: string; lost_s?: number }[];
   output_error?: string;
 }
 
@@ -372,7 +372,10 @@ function formatSpeaker(speaker: SpeakerPart, queue: QueuePage[]): string[] {
   }
   let n = 0;
   for (const page of queue) for (const t of page.queue ?? []) lines.push(`  ${n++}. ${t.id}\t${t.path}`);
-  for (const t of speaker.finished) lines.push(`  ${t.status} ${t.id}\t${t.path}${t.error ? `\t${t.error}` : ""}`);
+  for (const t of speaker.finished) {
+    const lost = t.lost_s === undefined ? "" : `\tlost ${t.lost_s.toFixed(1)} s`;
+    lines.push(`  ${t.status} ${t.id}\t${t.path}${t.error ? `\t${t.error}` : ""}${lost}`);
+  }
   return lines;
 }
 

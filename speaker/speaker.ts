@@ -84,6 +84,11 @@ const OUTPUT_STALL_US = END_GRACE_US;
 const CANCELLED_STALL_US = 1_000 * US_PER_MS;
 /** A stuck output is then given this to take what it holds (a command: EOF), before it is ended (SIGTERM, then SIGKILL). */
 const STUCK_CLOSE_GRACE_US = 1_000 * US_PER_MS;
+/**
+ * A track that reached no output for more than this (and lost some) ends `failed`: its loss is
+ * charged a tick at a time (OutputWatch), so where tracks meet a few tens of ms may go to the wrong one.
+ */
+const LOST_ALL_SLACK_US = 100 * US_PER_MS;
 /** Schemes whose outputs hold a device or a process, released when idle. */
 const RELEASABLE_SCHEMES = ["alsa", "cmd", "file"];
 /** The buffer holds at least this much, so a block always fits. */
@@ -148,6 +153,8 @@ export interface TrackView {
 export interface FinishedView extends TrackView {
   readonly status: TrackEnd;
   readonly error?: string;
+  /** Played, but this much of it (s) never reached an output (the most any one lost). */
+  readonly lost_s?: number;
 }
 
 export interface SpeakerStatus {
@@ -373,7 +380,7 @@ export class Speaker implements Source {
       output: open ? "open" : "released",
       playing,
       queue_length: this.queueLength,
-      finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }) })),
+      finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }), ...(t.lostS !== null && { lost_s: t.lostS }) })),
       ...(this.retry.error !== null && { output_error: this.retry.error }),
     };
   }
@@ -555,7 +562,7 @@ export class Speaker implements Source {
       return;
     }
     this.emitted = 0;
-    this.session = { job, openedAt: scheduler.now(), ending: false, watch: new OutputWatch(scheduler.now()), failure: null };
+    this.session = { job, openedAt: scheduler.now(), ending: false, watch: new OutputWatch(job.destinations, scheduler.now()), failure: null };
     this.gate.closed = this.pausedFlag;
     this.idleSince = null;
     job.start();
@@ -572,10 +579,12 @@ export class Speaker implements Source {
     this.onReadable = null;
     this.ctx.scheduler.cancel(this.tick);
     if (session.ending) {
-      // The job drained its outputs before it ended: what was handed over has played.
+      // The job drained its outputs before it ended: what was handed over has played. What an
+      // output lost as it closed (left unread in a command's pipe) is of the stream's end.
+      session.watch.chargeLoss(this.inFlight.at(-1) ?? null);
       for (const track of this.inFlight.splice(0)) {
         if (!track.started && track.emitEnd !== track.emitStart) this.started(track);
-        this.finish(track, track.cancelled ? "cancelled" : track.error ? "failed" : "played");
+        this.finish(track, this.outcome(track));
       }
       this.log.info(this.switching ? "speaker: outputs closed for the next track's format" : "speaker: idle; outputs released");
       this.switching = false;
@@ -655,6 +664,7 @@ export class Speaker implements Source {
     const dry = this.isDry();
     const tail = dry ? this.largestUnitInput() : 0;
     this.watchOutput(session, now, head, tail);
+    session.watch.chargeLoss(this.inFlight[0] ?? null);
     while (this.inFlight.length > 0) {
       const track = this.inFlight[0]!;
       const ended = track.emitEnd !== null && (head >= track.emitEnd || (track.emitEnd === this.emitted && this.emitted - head < tail));
@@ -664,7 +674,7 @@ export class Speaker implements Source {
       }
       if (!ended) break;
       this.inFlight.shift();
-      this.finish(track, track.cancelled ? "cancelled" : track.error ? "failed" : "played");
+      this.finish(track, this.outcome(track));
     }
     this.endForFormat(session);
     const idle = dry && this.inFlight.length === 0;
@@ -731,6 +741,30 @@ export class Speaker implements Source {
     }
   }
 
+  /**
+   * How a track that went out ended: cancelled, failed (its own error, or no output got any of it:
+   * a command that exits at once drops the stream), or played (`lostS` says what an output lost).
+   */
+  private outcome(track: Track): TrackEnd {
+    if (track.cancelled) return "cancelled";
+    if (track.error) return "failed";
+    const lost = track.lostUs;
+    const duration = track.durationUs;
+    if (lost === null || duration === null) return "played";
+    let least = Infinity;
+    let most = 0;
+    for (const us of lost) {
+      least = Math.min(least, us);
+      most = Math.max(most, us);
+    }
+    if (duration - least < Math.min(LOST_ALL_SLACK_US, duration / 2)) {
+      track.error = `${this.options.outputs.length === 1 ? "the output" : "every output"} lost all of it (${this.options.outputs.join(", ")})`;
+      return "failed";
+    }
+    if (most >= US_PER_MS) track.lostS = Math.round(Math.min(most, duration) / US_PER_MS) / 1000;
+    return "played";
+  }
+
   private started(track: Track): void {
     this.log.info("speaker: playing", { track: track.id, media: loggedName(track.name) });
     if (this.options.onStart) runTrackHook(this.options.onStart, { id: track.id, path: track.name, status: "playing" }, this.log);
@@ -741,7 +775,7 @@ export class Speaker implements Source {
     track.end = end;
     this.history.unshift(track);
     if (this.history.length > HISTORY_LENGTH) this.history.pop();
-    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: loggedName(track.name) });
+    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: loggedName(track.name), ...(track.lostS !== null && { lost_s: track.lostS }) });
     if (this.options.onFinish) runTrackHook(this.options.onFinish, { id: track.id, path: track.name, status: end }, this.log);
   }
 

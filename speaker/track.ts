@@ -33,6 +33,10 @@ export class Track {
   awaitingFormat: SampleFormat | null = null;
   /** Known for WAV at open; for decoded tracks once fully decoded. */
   durationUs: number | null = null;
+  /** Media time each of the session's outputs lost of it, µs; null while none lost any. */
+  lostUs: Float64Array | null = null;
+  /** Played, but the most any output lost of it, s (status's lost_s); null: nothing, or not ended. */
+  lostS: number | null = null;
 
   constructor(
     readonly id: string,
@@ -53,6 +57,12 @@ export class Track {
   requeue(): void {
     this.unload();
     this.emitStart = this.emitEnd = null;
+    this.lostUs = null;
+  }
+
+  /** `us` of it never reached output `output` (of `outputs`). */
+  addLoss(output: number, outputs: number, us: number): void {
+    (this.lostUs ??= new Float64Array(outputs))[output]! += us;
   }
 
   /** Forgets its place in the buffer: it is loaded again from the start when its turn comes. */

@@ -2,7 +2,9 @@
  * A speaker whose output stops taking the stream, through a real `pacer serve` and a real
  * command that never reads its stdin (the first time it runs; the next time it writes a file):
  * left alone, the stuck output is ended after 5 s, the track at it fails with that reason and the
- * next plays whole through a new command; a cancel ends it within a second or two.
+ * next plays whole through a new command; a cancel ends it within a second or two. An output that
+ * cannot be opened (a `file:` in a folder made later) keeps the queue and is tried again with
+ * back-off; one that drops the audio (a command that exits) says so in each track's outcome.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -148,5 +150,35 @@ describe("speaker: an output that cannot be opened", () => {
     expect((await s.request("queue", { path: "c.wav", id: "c" })).ok).toBe(true);
     await s.waitSpeaker((sp) => sp.finished.length === 3 && sp.output === "released", 5_000);
     expect(readFileSync(join(folder, "out.raw")).equals(await expectedOutput([tracks[2]!], OUT))).toBe(true);
+  }, 30_000);
+});
+
+describe("speaker: an output that loses the audio", () => {
+  test("cmd:true drops it all: each track ends failed, saying so; one that loses part ends played with lost_s", async () => {
+    // Before, every track ended "played"; only the log said `lost 2.5 s of 2.5 s`.
+    // The first command takes 0.5 s of the stream (88,200 bytes) and exits; every later one exits at once.
+    const partThenNothing = (dir: string) => `if [ -e ${dir}/once ]; then exec true; else touch ${dir}/once; exec head -c 88200 > ${dir}/out.raw; fi`;
+    serve = await startSpeakerServe(
+      (dir) => [`output = ${JSON.stringify(`cmd:${partThenNothing(dir)}`)}`, `format = "s16le:44100:2"`, "idle_close = 0.3", "buffer_seconds = 1"],
+      [],
+      (media) => {
+        wavTrack(media, "a.wav", "s16le:44100:2", 1.5, 440);
+        wavTrack(media, "b.wav", "s16le:44100:2", 0.6, 550);
+      },
+    );
+    const s = serve;
+    for (const id of ["a", "b"]) expect((await s.request("queue", { path: `${id}.wav`, id })).ok).toBe(true);
+    const done = await s.waitSpeaker((sp) => sp.finished.length === 2 && sp.output === "released", 15_000);
+    const [b, a] = done.finished;
+    expect(a).toMatchObject({ id: "a", status: "played" });
+    // 1.0 s lost, give or take what head read beyond its count and a tick at the boundary.
+    expect(a.lost_s).toBeGreaterThan(0.8);
+    expect(a.lost_s).toBeLessThan(1.1);
+    expect(b).toMatchObject({ id: "b", status: "failed" });
+    expect(b.error).toStartWith("the output lost all of it (cmd:if [ -e ");
+    expect(b.lost_s).toBeUndefined();
+    expect(readFileSync(join(s.dir, "out.raw")).length).toBe(88_200);
+    const printed = await runPacer(["ctl", "--server", s.address, "status"]);
+    expect(printed.stdout).toMatch(/  played a\ta\.wav\tlost (0\.9|1\.0) s/);
   }, 30_000);
 });
