@@ -698,7 +698,8 @@ export class Speaker implements Source {
   private watchOutput(session: Session, now: number, head: number, tail: number): void {
     const waiting = !this.pausedFlag && !session.ending && this.emitted - head > tail;
     const still = session.watch.stillFor(now, head, waiting);
-    const bound = this.current() ? OUTPUT_STALL_US : CANCELLED_STALL_US;
+    // Only cancelled tracks in it: the 1 s bound. Silence alone (idle = "silence") gets the full one.
+    const bound = this.current() || this.inFlight.length === 0 ? OUTPUT_STALL_US : CANCELLED_STALL_US;
     if (still < bound || session.failure !== null) return;
     session.failure = `${this.slowestOutput()} took nothing for ${(still / US_PER_S).toFixed(1)} s while playing; ended it`;
     void session.job.stop(STUCK_CLOSE_GRACE_US);
