@@ -27,6 +27,7 @@ const WORDS: Readonly<Record<string, string>> = {
   ENXIO: "no such device or address",
   EMFILE: "too many open files",
   ETXTBSY: "text file busy",
+  EPIPE: "the reader closed the pipe",
 };
 
 /** Node's form, `CODE: words, syscall 'path'`, for a code without words of ours. */

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
-import { runPacer } from "../helpers/pacer.ts";
+import { MAIN, runPacer } from "../helpers/pacer.ts";
 import { mountSmallDisk } from "../helpers/tmpfs.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-path-errors-"));
@@ -112,4 +112,11 @@ test("play --sdp onto a folder says so, and leaves no temporary file beside it",
   });
   expect(readdirSync(dir).filter((name) => name.startsWith("sdp-folder."))).toEqual([]);
   expect(existsSync(target)).toBe(true);
+});
+
+test("play to file:/dev/stdout whose reader leaves (| head -c 1000) says so in words, exit 1", () => {
+  const long = join(dir, "long.ts"); // longer than a pipe holds, so a write meets the closed pipe
+  writeFileSync(long, makeCbrTs({ bitrate: 2_000_000, duration: 2 }));
+  const piped = Bun.spawnSync(["bash", "-c", `"${process.execPath}" "${MAIN}" play "${long}" --to file:/dev/stdout | head -c 1000 >/dev/null; echo "status \${PIPESTATUS[0]}" >&2`]);
+  expect(piped.stderr.toString()).toBe("pacer: error: file:/dev/stdout: cannot write: the reader closed the pipe (EPIPE)\nstatus 1\n");
 });
