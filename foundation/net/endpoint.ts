@@ -36,6 +36,10 @@ export function parseEndpoint(text: string, allowedParams?: readonly string[]): 
   if (!(port >= 1 && port <= 65535)) throw new UsageError(`"${text}": port must be 1 to 65535`);
   if (!host && !at) throw new UsageError(`"${text}": a host is required`);
   const params = new URLSearchParams(query ?? "");
+  // Which of two would win is a guess the user did not mean to leave to us (`pkt=1&pkt=2`).
+  const keys = [...params.keys()];
+  const twice = keys.find((key, i) => keys.indexOf(key) !== i);
+  if (twice !== undefined) throw new UsageError(`"${text}": option "${twice}" is given twice`);
   if (allowedParams) {
     for (const key of params.keys()) {
       if (!allowedParams.includes(key)) {
