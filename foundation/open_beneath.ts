@@ -4,15 +4,17 @@
  * included, inside the root in the kernel, in one step, so a symlink swapped in between a check
  * and the open cannot lead out. Where openat2 is missing (ENOSYS, or no libc), the file is opened
  * and the opened file's own path (/proc/self/fd) is checked instead: that names the file the
- * descriptor holds, whatever happened to the names since.
+ * descriptor holds, whatever happened to the names since. Folders to write in are made beneath a
+ * root the same way, each checked before anything is made in it.
  *
  * @example
  * ```ts
  * const fd = openBeneath("/srv/media", "news/evening.ts"); // throws BeneathError("escapes") for "../x" or a symlink out
+ * makeFoldersBeneath("/srv/rec", "/srv/rec/news/2026");   // throws BeneathError("escapes") where a level is a symlink out
  * ```
  */
-import { closeSync, constants, openSync, readlinkSync, realpathSync } from "node:fs";
-import { isAbsolute, join, relative, sep } from "node:path";
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync } from "node:fs";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { errno, libc } from "./libc.ts";
 
 const SYS_OPENAT2 = 437; // the same on every Linux architecture (the generic syscall table)
@@ -38,6 +40,53 @@ export class BeneathError extends Error {
 export function liesBeneath(realRoot: string, realPath: string): boolean {
   const rel = relative(realRoot, realPath);
   return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/**
+ * Makes `folder` (a path under `root`) and the folders before it, one level at a time, each new
+ * one only inside a folder that resolves (symlinks followed) beneath the root: `mkdir -p` through
+ * a symlink out made folders outside before anything checked where they landed. A symlink that
+ * stays inside is followed. Throws BeneathError("escapes") for a level that leads out; other
+ * failures are fs errors. The root itself is made if missing (it is the operator's).
+ */
+export function makeFoldersBeneath(root: string, folder: string): void {
+  mkdirSync(root, { recursive: true });
+  const realRoot = realpathSync(root);
+  const rel = relative(resolve(root), resolve(folder));
+  if (rel === "") return;
+  if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new BeneathError("escapes", `${folder} lies outside ${root}`);
+  let at = realRoot;
+  for (const name of rel.split(sep)) {
+    const next = join(at, name);
+    if (!nameTaken(next)) {
+      try {
+        mkdirSync(next);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+    }
+    try {
+      at = realpathSync(next);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new BeneathError("failed", `${next} is a symlink to nothing`);
+      throw error;
+    }
+    if (at !== realRoot && !liesBeneath(realRoot, at)) throw new BeneathError("escapes", `${folder} resolves outside ${root} (a symlink?)`);
+  }
+}
+
+/**
+ * Whether anything has the name, a dangling symlink included (existsSync follows links, and an
+ * exclusive open or a mkdir then fails EEXIST). A name that cannot be looked at is left for the
+ * open to report.
+ */
+export function nameTaken(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether openat2 answered here (after the first call); null before. */

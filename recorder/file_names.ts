@@ -12,20 +12,7 @@
  * names.next("rec/x-2026.ts"); // "rec/x-2026-1.ts", even once --keep has deleted rec/x-2026.ts
  * ```
  */
-import { lstatSync } from "node:fs";
-
-/**
- * Whether anything has the name, a dangling symlink included (existsSync follows links, and the
- * exclusive open then failed EEXIST). A name that cannot be looked at is left for the open to report.
- */
-function nameTaken(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { nameTaken } from "../foundation/open_beneath.ts";
 
 /** `path` with `-N` before its extension (none for N = 0). */
 function withSuffix(path: string, n: number): string {

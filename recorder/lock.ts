@@ -1,6 +1,6 @@
 /**
  * The lock that keeps a second recorder off an output: flock(2) on a hidden file in the
- * pattern's folder, named after the pattern. The kernel drops it when the process ends, however
+ * pattern's folder, named after the pattern, never opened through a symlink. The kernel drops it when the process ends, however
  * it ends (kill -9 included), so a crashed recorder never leaves a stale lock for cron to trip on.
  *
  * @example
@@ -9,7 +9,7 @@
  * lock.release();
  * ```
  */
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { PacerError, TemporaryError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
@@ -38,9 +38,12 @@ export function lockOutput(pattern: string): OutputLock {
   let fd: number;
   try {
     mkdirSync(staticFolder(pattern), { recursive: true });
-    fd = openSync(path, "a");
+    // Not through a symlink: one put in the lock's place would have it make (or lock) a file anywhere.
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o644);
   } catch (error) {
-    throw new PacerError(`${path}: cannot create the lock file: ${fsErrorText(error)}`);
+    // O_NOFOLLOW's ELOOP: the name is a symlink, not a loop of them.
+    const why = (error as NodeJS.ErrnoException).code === "ELOOP" ? "is a symlink (not followed)" : fsErrorText(error);
+    throw new PacerError(`${path}: cannot create the lock file: ${why}`);
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);

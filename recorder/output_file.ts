@@ -17,7 +17,7 @@ import { closeSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync
 import { dirname } from "node:path";
 import { PacerError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
-import { liesBeneath } from "../foundation/open_beneath.ts";
+import { BeneathError, liesBeneath, makeFoldersBeneath } from "../foundation/open_beneath.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { wavRecordingHeader } from "../protocol/wav.ts";
 
@@ -42,7 +42,11 @@ function refuseOutside(fd: number, root: string, writing: string): void {
   if (liesBeneath(realpathSync(root), where)) return;
   closeSync(fd);
   unlinkSync(where); // made by this open (O_EXCL): nothing of anyone else's
-  throw new RecordingWriteError(`${writing}: resolves outside the recording root ${root} (a symlink?); not written`);
+  throw outsideRoot(writing, root);
+}
+
+function outsideRoot(writing: string, root: string): RecordingWriteError {
+  return new RecordingWriteError(`${writing}: resolves outside the recording root ${root} (a symlink?); not written`);
 }
 
 /** A write or sync failed; the message names the file and why. */
@@ -72,10 +76,13 @@ export class RecordingFile {
     const writing = options.part ? `${path}.part` : path;
     let fd: number;
     try {
-      mkdirSync(dirname(writing), { recursive: true });
+      // Under a root, a folder named by a field (`%Y/`) may be a symlink out: nothing is made through it.
+      if (options.root === undefined) mkdirSync(dirname(writing), { recursive: true });
+      else makeFoldersBeneath(options.root, dirname(writing));
       fd = openSync(writing, "wx");
     } catch (error) {
-      throw new RecordingWriteError(`${writing}: cannot create: ${fsErrorText(error)}`);
+      if (error instanceof BeneathError && error.reason === "escapes") throw outsideRoot(writing, options.root!);
+      throw new RecordingWriteError(`${writing}: cannot create: ${error instanceof BeneathError ? error.message : fsErrorText(error)}`);
     }
     if (options.root !== undefined) refuseOutside(fd, options.root, writing);
     const file = new RecordingFile(path, writing, fd, options);

@@ -10,9 +10,9 @@
  * const pattern = patternUnderRoot("/srv/rec", "news/%F.ts"); // "/srv/rec/news/%F.ts"
  * ```
  */
-import { mkdirSync, realpathSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { liesBeneath } from "../../foundation/open_beneath.ts";
+import { fsErrorText } from "../../foundation/fs_error.ts";
+import { BeneathError, makeFoldersBeneath } from "../../foundation/open_beneath.ts";
 import { checkPattern, staticFolder } from "../../recorder/pattern.ts";
 
 /** Why `out` is not a pattern under the root, or null when it is. */
@@ -41,12 +41,15 @@ export function patternUnderRoot(root: string, out: string): string {
   if (problem) throw new Error(`out "${out}": ${problem}`);
   const rootPath = resolve(root);
   const pattern = join(rootPath, out);
-  const folder = staticFolder(pattern);
-  mkdirSync(folder, { recursive: true });
-  const realRoot = realpathSync(rootPath);
-  const realFolder = realpathSync(folder);
-  if (realFolder !== realRoot && !liesBeneath(realRoot, realFolder)) {
-    throw new OutsideRootError(`out "${out}": resolves outside recording_root ${root} (a symlink?)`);
+  try {
+    // Level by level, so that no folder is made through a symlink out before the check.
+    makeFoldersBeneath(rootPath, staticFolder(pattern));
+  } catch (error) {
+    if (error instanceof BeneathError && error.reason === "escapes") {
+      throw new OutsideRootError(`out "${out}": resolves outside recording_root ${root} (a symlink?)`);
+    }
+    const why = error instanceof BeneathError ? error.message : fsErrorText(error);
+    throw new Error(`out "${out}": cannot make its folder under recording_root ${root}: ${why}`);
   }
   return pattern;
 }
