@@ -18,8 +18,8 @@ import { Recorder, type RecordSummary } from "../../recorder/recorder.ts";
 import { openLiveInput } from "../../sources/open_input.ts";
 import type { Source } from "../../sources/source.ts";
 import type { LiveSource } from "../../sources/live_input.ts";
-import { channelSource } from "../live/channel_source.ts";
 import type { LiveChannels } from "../live/live_channels.ts";
+import { channelInput } from "./channel_input.ts";
 
 const SYNC_EVERY_MS = 1_000;
 
@@ -67,7 +67,7 @@ export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Lo
       const channel = live?.get(spec.source.slice("live:".length));
       if (!channel) throw new RunError("not_found", `no live channel ${spec.source}`);
       // No hold-back: a recording wants every byte as it comes, not a paced start.
-      source = channelSource(spec.source, channel.ring.reader(), 0);
+      source = channelInput(spec.source, channel.ring.reader());
     } else {
       source = await openLiveInput(spec.source, { format: spec.format });
     }

@@ -1,0 +1,70 @@
+/**
+ * A server recording of a `[[live]]` channel says what the stream lost on the way in, as `pacer
+ * record` says it of a socket: with a real `pacer serve` and real TCP sources, a source that goes
+ * quiet for 2 s, and one that drops and is followed by another 2 s later, make a recording whose
+ * end line counts two stalls. Before, the channel's recordings always ended "gaps 0 (lost packets
+ * 0, stalls 0)", whatever hole the file had. Every byte sent is in the file.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readdirSync, readFileSync, rmSync, chmodSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import { runPacer } from "../helpers/pacer.ts";
+import { CLIP, freeTcpPort, makeSharedDir, type ServeFixture, startServe } from "./serve_fixture.ts";
+
+const CHUNK = 1316;
+let serve: ServeFixture;
+let root: string;
+const livePort = freeTcpPort();
+const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+
+/** A source on the channel, its greeting read. */
+function source(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port: livePort });
+    socket.once("data", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+/** Sends `ms` of the clip at 1 Mbit/s (a chunk every 10 ms) from clip offset `from`; returns the offset after. */
+async function sendFor(socket: Socket, from: number, ms: number): Promise<number> {
+  let at = from;
+  for (const end = Date.now() + ms; Date.now() < end && at + CHUNK <= CLIP.length; at += CHUNK) {
+    socket.write(CLIP.subarray(at, at + CHUNK));
+    await Bun.sleep(10);
+  }
+  return at;
+}
+
+beforeAll(async () => {
+  root = makeSharedDir("pacer-rec-stalls-");
+  chmodSync(root, 0o777); // the server may run as nobody
+  serve = await startServe({ config: [`recording_root = "${root}"`, `[[live]]\nname = "cam"\nlisten = "tcp://127.0.0.1:${livePort}"`].join("\n") });
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  serve?.cleanup();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test("a channel's source that stalls, then drops and is replaced 2 s later, makes two stalls in the recording's end line", async () => {
+  expect((await ctl("record", "start", "cam")).code).toBe(0);
+  const first = await source();
+  let sent = await sendFor(first, 0, 600);
+  await Bun.sleep(2_000); // quiet, the connection still open (within the channel's 5 s)
+  sent = await sendFor(first, sent, 300);
+  await new Promise<void>((resolve) => first.end(resolve));
+  await Bun.sleep(2_000);
+  const second = await source();
+  sent = await sendFor(second, sent, 300);
+  await new Promise<void>((resolve) => second.end(resolve));
+  await Bun.sleep(300);
+  const stop = await ctl("record", "stop", "cam");
+  expect(stop.stdout).toMatch(/^stopped recording cam: done, 1 file, \d+ bytes\n$/);
+  expect(serve.stderr()).toMatch(/recording cam ended: done, 1 file, \d+ bytes, gaps 2 \(lost packets 0, stalls 2\), cc errors 0/);
+  // Nothing was lost by the server: the file is what was sent.
+  const [name] = readdirSync(join(root, "cam")).filter((n) => n.endsWith(".ts"));
+  expect(Buffer.compare(readFileSync(join(root, "cam", name!)), Buffer.from(CLIP.subarray(0, sent)))).toBe(0);
+}, 20_000);
