@@ -530,11 +530,14 @@ export function parseConfig(textIn: string, sourceName: string): Config {
       fail(`recording[${i}].source: no [[live]] channel named "${entry.source.slice(5)}"`);
     }
     if (entry.cron !== undefined) {
+      let plan: RecordingPlan | null = null;
       try {
-        new RecordingPlan(entry.cron, Date.now(), entry.timezone);
+        plan = new RecordingPlan(entry.cron, Date.now(), entry.timezone);
       } catch (error) {
         fail(`recording[${i}].cron: ${(error as Error).message}`);
       }
+      // A date that never comes (30 February) would be armed for nothing, its status "next -" for ever.
+      if (plan?.nextMs === null) fail(`recording[${i}].cron: "${entry.cron}" never falls due (no such date?)`);
     }
     if (entry.cron !== undefined && entry.duration === undefined) fail(`recording[${i}].duration: missing; a scheduled recording needs one`);
     let durationMs: number | undefined;

@@ -101,6 +101,8 @@ describe("recording paths", () => {
     expect(() => parseConfig(base + 'out = "x.ts"\ncron = "not a cron"\n', "t")).toThrow('recording[0].cron: "not a cron" has 3 fields; give five');
     // croner would take a seventh (year) field; the README says five or six, and so does the check.
     expect(() => parseConfig(base + 'out = "x.ts"\ncron = "0 0 20 * * 1-5 2027"\n', "t")).toThrow("has 7 fields; give five (minute hour day month weekday), or six with seconds first");
+    // A date that never comes was taken, and the schedule never ran, its status "next -".
+    expect(() => parseConfig(base + 'out = "x.ts"\ncron = "0 6 30 2 *"\n', "t")).toThrow('recording[0].cron: "0 6 30 2 *" never falls due (no such date?)');
     expect(() => parseConfig(base.replace("live:news", "live:other") + 'out = "x.ts"\n', "t")).toThrow('no [[live]] channel named "other"');
     const config = parseConfig(base + 'out = "news/%F.ts"\ncron = "0 20 * * 1-5"\n', "t");
     expect(config.recordingRoot).toBe("./recordings");
