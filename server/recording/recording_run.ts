@@ -73,7 +73,10 @@ export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Lo
     }
   } catch (error) {
     lock.release();
-    throw error instanceof RunError ? error : new RunError("failed", `${spec.source}: ${(error as Error).message}`);
+    if (error instanceof RunError) throw error;
+    // The input's own messages name it ("udp://@:5000: port 5000 is in use"); said once.
+    const message = (error as Error).message;
+    throw new RunError("failed", message.includes(spec.source) ? message : `${spec.source}: ${message}`);
   }
   const startedAtMs = Date.now();
   const endAtMs = spec.durationMs === undefined ? undefined : startedAtMs + spec.durationMs;

@@ -16,6 +16,7 @@ let serve: ServeFixture;
 let root: string;
 let sender: { stop(): void };
 const httpPort = freeTcpPort();
+let sharedPort: number;
 
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
 const tsFiles = (folder: string) => {
@@ -50,6 +51,7 @@ async function startSender(port: number) {
 
 beforeAll(async () => {
   const udpPort = await freeUdpPort();
+  sharedPort = await freeUdpPort();
   sender = await startSender(udpPort);
   root = makeSharedDir("pacer-recordings-");
   chmodSync(root, 0o777); // the server may run as nobody
@@ -63,6 +65,8 @@ beforeAll(async () => {
       `[[recording]]\nname = "manual"\nsource = "live:news"\nout = "manual/take-%H%M%S.ts"`,
       `[[recording]]\nname = "rotating"\nsource = "live:news"\nout = "rotating/%H%M%S.ts"\nrotate = 1\nkeep = 2\npart = true`,
       `[[recording]]\nname = "escape"\nsource = "live:news"\nout = "escape/%H%M%S.ts"`,
+      `[[recording]]\nname = "port_a"\nsource = "udp://@127.0.0.1:${sharedPort}"\nout = "port_a/%H%M%S.ts"`,
+      `[[recording]]\nname = "port_b"\nsource = "udp://@127.0.0.1:${sharedPort}"\nout = "port_b/%H%M%S.ts"`,
     ].join("\n"),
   });
 });
@@ -164,6 +168,14 @@ describe("server recordings", () => {
     const last = after.recordings.find((r) => r.name === "rotating")!.last!;
     expect(last.state).toBe("done");
     expect(last.files.length).toBeGreaterThanOrEqual(3);
+  }, 20_000);
+
+  test("a second recording of a UDP port one already records is refused in one line that names the input once", async () => {
+    expect((await ctl("record", "start", "port_a")).code).toBe(0);
+    const second = await ctl("record", "start", "port_b");
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe(`pacer: error: record: not_available: udp://@127.0.0.1:${sharedPort}: port ${sharedPort} is in use\n`);
+    expect((await ctl("record", "stop", "port_a")).code).toBe(0);
   }, 20_000);
 
   test("a schedule added to the config takes effect on SIGHUP", async () => {
