@@ -5,7 +5,8 @@
  * A `listen` channel accepts one acquisition source at a time over TCP (protocol/live_handshake.ts):
  * a second connection while one is live gets `busy` and is closed; on a keyed channel the source
  * must answer the challenge within HANDSHAKE_MS, and at most MAX_HANDSHAKES wait at once, so
- * neither a slowloris nor an endless handshake can hold the port. Any end of the source's
+ * neither a slowloris nor an endless handshake can hold the port; refusals are logged at most one
+ * line per reason every 10 s (refusal_log.ts). Any end of the source's
  * connection (EOF, reset, SOURCE_TIMEOUT_MS without a byte) is a drop: the channel listens again,
  * and its jobs wait. An `input` channel reads any input `pacer record` takes, opened again after
  * a back-off when it ends (a `tcp://` connect input).
@@ -32,6 +33,7 @@ import { openLiveInput } from "../../sources/open_input.ts";
 import type { StreamSource } from "../../sources/stream_source.ts";
 import type { LiveInput } from "../config.ts";
 import { LiveRing } from "./live_ring.ts";
+import { RefusalLog } from "./refusal_log.ts";
 import { bindFailure } from "../port_holder.ts";
 import { TokenBucket } from "../token_bucket.ts";
 
@@ -97,6 +99,7 @@ export class LiveChannel {
   #held = false;
   #holdTimer: ReturnType<typeof setTimeout> | null = null;
   #pump: (() => void) | null = null;
+  readonly #refusals: RefusalLog;
   #closed = false;
   /** Bound port of a listen channel (0 until open). */
   port = 0;
@@ -108,6 +111,7 @@ export class LiveChannel {
   ) {
     this.name = config.name;
     this.latencyMs = config.latencyMs;
+    this.#refusals = new RefusalLog(log, `live "${config.name}"`);
     this.#intake = new TokenBucket((config.maxBitrate / 8 / 1000) * INTAKE_HEADROOM, CHANNEL_RING_BYTES, performance.now());
   }
 
@@ -147,6 +151,7 @@ export class LiveChannel {
     if (this.#rateTimer) clearInterval(this.#rateTimer);
     if (this.#reopenTimer) clearTimeout(this.#reopenTimer);
     if (this.#holdTimer) clearTimeout(this.#holdTimer);
+    this.#refusals.close();
     this.#server?.close();
     this.#active?.destroy();
     this.#input?.close();
@@ -262,7 +267,7 @@ export class LiveChannel {
 
   #refuse(socket: Socket, from: string, why: string, line: string): void {
     this.refused++;
-    this.log.warn(`live "${this.name}": source refused: ${why}`, { from });
+    this.#refusals.refused(why, from);
     // Read nothing more while the line goes out: a refused peer that floods on would otherwise be
     // read (and thrown away) at the wire's rate for that second, a gigabyte on loopback.
     socket.pause();
