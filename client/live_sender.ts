@@ -54,6 +54,8 @@ export class LiveSender {
   #backoffMs = BACKOFF_FIRST_MS;
   /** "Connection refused" was said once already. */
   #toldRefused = false;
+  /** A close before any greeting was said once already. */
+  #toldUngreeted = false;
   #retry: ReturnType<typeof setTimeout> | null = null;
   #stopped = false;
   #finished: (() => void) | null = null;
@@ -123,6 +125,8 @@ export class LiveSender {
     const socket = connect({ host, port, noDelay: true });
     this.#socket = socket;
     let greeted = false;
+    let connected = false;
+    socket.once("connect", () => (connected = true));
     let line = "";
     const begin = () => {
       greeted = true;
@@ -177,6 +181,12 @@ export class LiveSender {
     });
     socket.on("close", () => {
       clearTimeout(greetingTimer);
+      // A port past its connection limit (a storm of other clients) closes at once, unheard: said
+      // once, as nothing listening is, or the acquirer retried for minutes without a word.
+      if (connected && !greeted && socket.bytesRead === 0 && !this.#toldUngreeted && !this.#stopped) {
+        this.#toldUngreeted = true;
+        log.warn("the channel closed the connection before its greeting (too many connections to it?); trying again", { to: `${host}:${port}` });
+      }
       const wasSending = this.#sending;
       this.#sending = false;
       if (this.#socket === socket) this.#socket = null;

@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { HANDSHAKE_MS, INTAKE_HEADROOM, MAX_HANDSHAKES } from "../../server/live/live_channel.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
@@ -56,6 +56,17 @@ function rawClient(port: number): Promise<{ socket: Socket; greeting: Promise<st
     socket.on("error", () => {});
     socket.once("error", reject);
   });
+}
+
+/** What `pacer acquire FILE` to a port says over 2.5 s of retries (then SIGTERM). */
+async function acquireRetrying(film: string, port: number): Promise<string> {
+  const acquire = startPacer(["acquire", film, "--to", `tcp://127.0.0.1:${port}`]);
+  let stderr = "";
+  acquire.stderr.on("data", (d) => (stderr += d));
+  await Bun.sleep(2_500); // several retries
+  acquire.kill("SIGTERM");
+  await new Promise((resolve) => acquire.on("close", resolve));
+  return stderr;
 }
 
 function serverRssMiB(): number {
@@ -109,14 +120,21 @@ describe("the acquisition port under faults", () => {
     const unresolvable = await runPacer(["acquire", film, "--to", "tcp://no-such-host.invalid:9"], { timeoutMs: 15_000 });
     expect(unresolvable.code).toBe(1);
     expect(unresolvable.stderr).toBe('pacer: error: cannot resolve host "no-such-host.invalid"\n');
-    const closed = freeTcpPort();
-    const refused = startPacer(["acquire", film, "--to", `tcp://127.0.0.1:${closed}`]);
-    let stderr = "";
-    refused.stderr.on("data", (d) => (stderr += d));
-    await Bun.sleep(2_500); // several retries
-    refused.kill("SIGTERM");
-    await new Promise((resolve) => refused.on("close", resolve));
+    const stderr = await acquireRetrying(film, freeTcpPort());
     expect(stderr.split("nothing is listening there (connection refused); trying again").length - 1).toBe(1);
+  }, 30_000);
+
+  test("a port that closes every connection unheard (past its connection limit) is said once while it retries", async () => {
+    const film = join(dir, "unheard.ts");
+    writeFileSync(film, makeCbrTs({ bitrate: BITRATE, duration: 0.5 }), { mode: 0o644 });
+    let accepted = 0;
+    const closing = createServer((socket) => (accepted++, socket.destroy()));
+    await new Promise<void>((resolve) => closing.listen(0, "127.0.0.1", resolve));
+    const stderr = await acquireRetrying(film, (closing.address() as { port: number }).port);
+    closing.close();
+    expect(accepted).toBeGreaterThan(1);
+    // Before, it tried again and again without a word.
+    expect(stderr.split("the channel closed the connection before its greeting (too many connections to it?); trying again").length - 1).toBe(1);
   }, 30_000);
 
   test("a half-open source goes stalled, is dropped after its silence, and the channel takes a new source", async () => {
