@@ -360,9 +360,9 @@ async function recordOp(server: ServerContext, req: ControlRequest, ctx: Request
   if (server.keyed() && !ctx.authenticated) throw new OpError("forbidden", "recording needs an authenticated request on a keyed server");
   try {
     if (action === "start") {
-      await server.recordings.start(name);
-      server.log.info("recording start requested", { recording: name, from: ctx.address });
-      return { name, started: true };
+      const started = await server.recordings.start(name);
+      server.log.info("recording start requested", { recording: started.name, from: ctx.address });
+      return { name: started.name, started: true };
     }
     const last = await server.recordings.stop(name);
     server.log.info("recording stop requested", { recording: name, from: ctx.address });

@@ -72,12 +72,13 @@ export class Recordings {
     }
   }
 
-  /** `record start NAME`: a [[recording]] now, for its duration, or a live channel until stopped. */
-  async start(name: string): Promise<{ name: string; pattern: string }> {
+  /** `record start NAME`: a [[recording]] now, for its duration, or a live channel until stopped; resolves with the run's name. */
+  async start(asked: string): Promise<{ name: string; pattern: string }> {
+    const name = this.runName(asked);
     if (this.runs.has(name)) throw new RunError("busy", `recording ${name} is already running; record stop ${name} first`);
     const config = this.configs.get(name);
-    const channel = config ? undefined : this.deps.live()?.get(name.replace(/^live:/, ""));
-    if (!config && !channel) throw new RunError("not_found", `no [[recording]] or live channel named ${name}`);
+    const channel = config ? undefined : this.deps.live()?.get(name);
+    if (!config && !channel) throw new RunError("not_found", `no [[recording]] or live channel named ${asked}`);
     const run = await this.launch(
       name,
       config ?? { name, source: `live:${channel!.name}`, out: `${channel!.name}/${MANUAL_LIVE_OUT}` },
@@ -87,12 +88,23 @@ export class Recordings {
   }
 
   /** `record stop NAME`: the run finishes its file and ends; resolves with its summary. */
-  async stop(name: string): Promise<LastRun> {
+  async stop(asked: string): Promise<LastRun> {
+    const name = this.runName(asked);
     const run = this.runs.get(name);
-    if (!run) throw new RunError("not_found", `recording ${name} is not running`);
+    if (!run) throw new RunError("not_found", `recording ${asked} is not running`);
     run.stop();
     await run.done;
     return this.last.get(name)!;
+  }
+
+  /**
+   * A [[recording]]'s name as it is; a live channel's as the channel's name, however it was asked
+   * for (`cam1` or `live:cam1`): two names for one run let `record stop cam1` miss the run that
+   * `record start live:cam1` began.
+   */
+  private runName(asked: string): string {
+    if (this.configs.has(asked) || !asked.startsWith("live:")) return asked;
+    return asked.slice("live:".length);
   }
 
   status() {

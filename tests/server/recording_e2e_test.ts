@@ -178,6 +178,17 @@ describe("server recordings", () => {
     expect((await ctl("record", "stop", "port_a")).code).toBe(0);
   }, 20_000);
 
+  test("a live channel recorded by `record start live:NAME` is one run with `NAME`: busy, and stopped, by either name", async () => {
+    const start = await ctl("record", "start", "live:news");
+    expect(start.stdout).toBe("started recording news\n");
+    const again = await ctl("record", "start", "news");
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("busy: recording news is already running");
+    await Bun.sleep(500);
+    const stop = await ctl("record", "stop", "news");
+    expect(stop.stdout).toMatch(/^stopped recording news: done, 1 file, \d+ bytes\n$/);
+  }, 20_000);
+
   test("a schedule added to the config takes effect on SIGHUP", async () => {
     appendFileSync(serve.configPath, `[[recording]]\nname = "added"\ncron = "*/2 * * * * *"\nsource = "live:news"\nduration = 1\nout = "added/%H%M%S.ts"\n`);
     serve.child.kill("SIGHUP");
