@@ -65,6 +65,7 @@ import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "./backend.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";
+import { pcmUnitBytes } from "./pcm_unit.ts";
 import { LINES_PER_SECOND, stderrLines } from "./stderr_lines.ts";
 
 const SCHEME_PREFIX = "cmd:";
@@ -127,7 +128,7 @@ function unreadBytes(writeFd: number): number {
 }
 
 function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
-  if (format) return Math.max(1, Math.round((format.rate * PCM_UNIT_US) / US_PER_S)) * bytesPerFrame(format);
+  if (format) return pcmUnitBytes(format, PCM_UNIT_US);
   if (stream.kind === "mpegts") return Math.floor(DATA_UNIT_BYTES / TS_SIZE) * TS_SIZE;
   return DATA_UNIT_BYTES;
 }

@@ -2,7 +2,7 @@
  * `file:PATH`: writes the stream to PATH verbatim, in the backend's format
  * (`--out-format`, else the input's), truncating what was there. Mostly for
  * tests and for capturing a live stream, so it is paced in real time like
- * every output, with large units to keep write calls few.
+ * every output, in units of 64 KiB, or about 100 ms of PCM (PCM_UNIT_US).
  *
  * What was there is truncated at the first write (or the close), not at the
  * open: a job whose later output turns out bad is never started, and then
@@ -25,18 +25,27 @@
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, rmSync, writeSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import { describeFsError } from "../foundation/fs_error.ts";
-import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
-import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
+import type { SampleFormat } from "../protocol/sample_format.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";
+import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
+import { pcmUnitBytes } from "./pcm_unit.ts";
 
 const SCHEME_PREFIX = "file:";
-/** About this many bytes per write, rounded down to whole frames or TS packets. */
+/** At most this many bytes per write, rounded down to whole frames or TS packets. */
 const UNIT_TARGET_BYTES = 64 * 1024;
+/**
+ * ...and PCM units hold at most about this much audio (at least one frame): a reader on a pipe
+ * (`file:/dev/stdout | aplay`, whose buffer is 500 ms) gets it smoothly, where 64 KiB at
+ * u8:8000:1 came in 8.2 s bursts; and at 1 Hz a unit is one frame, where 64 KiB of frames made
+ * the job convert 65536 s of input at once (an 11 GB buffer). Ten writes a second cost nothing.
+ */
+const PCM_UNIT_US = 100_000;
 const AHEAD_US = 20_000;
 
 function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
-  const align = format ? bytesPerFrame(format) : stream.kind === "mpegts" ? TS_SIZE : 1;
-  return Math.max(1, Math.floor(UNIT_TARGET_BYTES / align)) * align;
+  if (format) return pcmUnitBytes(format, PCM_UNIT_US, UNIT_TARGET_BYTES);
+  const align = stream.kind === "mpegts" ? TS_SIZE : 1;
+  return Math.floor(UNIT_TARGET_BYTES / align) * align;
 }
 
 export const fileBackend: BackendFactory = {

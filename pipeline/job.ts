@@ -302,7 +302,7 @@ export class Job implements DestinationHost, PacketInput {
   }
 
   /**
-   * A destination waits for a whole unit (a file: write is 64 KiB), so the load mark must be at
+   * A destination waits for a whole unit (a file: write of MPEG-TS is 64 KiB), so the load mark must be at
    * least the largest unit, or it could wait for data no load was asked for. An output that pushes
    * back, among others, may lag: the buffer keeps LAG_BOUND_S more for it, so loads for the leading
    * outputs always find a chunk of room. Nothing is loaded yet.

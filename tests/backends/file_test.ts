@@ -28,15 +28,13 @@ function context(failures: Error[]): BackendContext {
 }
 
 describe("file: output", () => {
-  test("writes exactly the bytes sent, in units of whole frames near 64 KiB", async () => {
+  test("writes exactly the bytes sent, in units of 100 ms of whole frames", async () => {
     const failures: Error[] = [];
     const path = join(dir, "capture.raw");
     const stream: StreamInfo = { ...STREAM, outFormat: parseSampleFormat("s24le:48000:2") };
     const backend = await fileBackend.create(`file:${path}`, stream, context(failures));
     expect(backend.format).toEqual(stream.outFormat!);
-    expect(backend.unitBytes % 6).toBe(0);
-    expect(backend.unitBytes).toBeGreaterThan(60_000);
-    expect(backend.unitBytes).toBeLessThanOrEqual(65_536);
+    expect(backend.unitBytes).toBe(4800 * 6);
     const bytes = crypto.getRandomValues(new Uint8Array(300_000 - 300_000 % 6));
     for (let at = 0; at < bytes.length; at += backend.unitBytes) {
       expect(backend.send(bytes.subarray(at, at + backend.unitBytes), TIMING)).toBe(Math.min(backend.unitBytes, bytes.length - at));
@@ -45,6 +43,22 @@ describe("file: output", () => {
     expect(failures).toEqual([]);
     expect(Buffer.from(readFileSync(path)).equals(Buffer.from(bytes))).toBe(true);
     expect(backend.counters.bytes).toBe(bytes.length);
+  });
+
+  test("a PCM unit is about 100 ms, at most 64 KiB and at least one frame, whatever the rate", async () => {
+    const unitBytes = async (format: string) => {
+      const backend = await fileBackend.create(`file:${join(dir, "unit.raw")}`, { ...STREAM, outFormat: parseSampleFormat(format) }, context([]));
+      await backend.discard!();
+      return backend.unitBytes;
+    };
+    // A pipe reader (`file:/dev/stdout | aplay`) gets 100 ms at a time, where 64 KiB at 8 kHz was 8.2 s.
+    expect(await unitBytes("u8:8000:1")).toBe(800);
+    expect(await unitBytes("s16le:44100:2")).toBe(4410 * 4);
+    // At 1 Hz one frame, where 64 KiB of frames asked the job for 65536 s of input in one buffer.
+    expect(await unitBytes("u8:1:1")).toBe(1);
+    expect(await unitBytes("s16le:3:2")).toBe(4);
+    // A high rate is held to 64 KiB: 10 ms of s32le:192000:8.
+    expect(await unitBytes("s32le:192000:8")).toBe(Math.floor(65_536 / 32) * 32);
   });
 
   test("truncates an existing file", async () => {

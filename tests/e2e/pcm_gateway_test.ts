@@ -1,6 +1,6 @@
 /**
  * `pacer play` relaying live PCM (RTP L16 in) to a `file:` and a `udp://` output: when the sender
- * stops, the tail that does not fill a unit (a file's 64 KiB, a datagram's few ms) goes out after
+ * stops, the tail that does not fill a unit (a file's 100 ms, a datagram's few ms) goes out after
  * 50 ms of starving, as for MPEG. Before, a PCM reader had no partial unit and the tail waited for
  * good: the file stopped at a multiple of 64 KiB (found by a hostile try). Real CLI both ends.
  */
@@ -19,8 +19,8 @@ afterAll(() => tmp.cleanup());
 
 describe("a PCM gateway", () => {
   test("every byte of the stream reaches a file: and a udp:// output, the tail that fills no unit included", async () => {
-    // 1 s of CD audio: 176,400 bytes, not a whole number of 64 KiB units.
-    const samples = rampS16(44_100, 2);
+    // About 1 s of CD audio: 180,000 bytes, not a whole number of a file's 100 ms units (17,640 bytes).
+    const samples = rampS16(45_000, 2);
     const wav = join(tmp.dir, "in.wav");
     writeWav(wav, parseSampleFormat("s16le:44100:2"), samples);
     const out = join(tmp.dir, "out.raw");
