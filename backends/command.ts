@@ -8,9 +8,8 @@
  *   writes there); each stderr line is logged as `[cmd] line`, up to 20 a
  *   second (stderr_lines.ts: a flood is read and dropped, and counted).
  * - Backpressure: `send` takes only what fits in the pipe now, never blocks
- *   and never queues; the job offers the rest again shortly. It writes in
- *   pieces of whole frames up to PIPE_BUF, which a pipe takes all or not at
- *   all, so a full pipe never splits a frame.
+ *   and never queues; the job offers the rest again shortly. A full pipe
+ *   never splits a frame (pipe_writer.ts).
  * - A command that dies while the stream plays is restarted, with back-off
  *   from 100 ms doubling to 5 s, reset whenever a child read something. The
  *   stream goes on in real time meanwhile: units offered while no child runs
@@ -58,14 +57,15 @@
  * ```
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, writeSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import { type Libc, libc as loadLibc } from "../foundation/libc.ts";
-import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
+import type { SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "./backend.ts";
 import { TS_SIZE } from "../protocol/mpegts.ts";
 import { pcmUnitBytes } from "./pcm_unit.ts";
+import { alignmentFor, PipeWriter, setNonBlocking } from "./pipe_writer.ts";
 import { LINES_PER_SECOND, stderrLines } from "./stderr_lines.ts";
 
 const SCHEME_PREFIX = "cmd:";
@@ -91,12 +91,7 @@ const ENV_BACKOFF = "PACER_CMD_BACKOFF_MS";
 
 // Linux values (asm-generic/fcntl.h, ioctls.h); pacer runs on Linux only (ALSA, FFI).
 const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
-const F_GETFL = 3;
-const F_SETFL = 4;
 const FIONREAD = 0x541b;
-/** Pipe writes of at most this many bytes are all-or-nothing (POSIX PIPE_BUF, 4096 on Linux). */
-const PIPE_BUF = 4096;
 
 let libc: Libc | null = null;
 
@@ -118,7 +113,7 @@ function openPipe(): ChildPipe {
   const readFd = pipeFds[0]!;
   const writeFd = pipeFds[1]!;
   // Non-blocking on pacer's end only: the child's stdin stays an ordinary blocking pipe.
-  libc.fcntl(writeFd, F_SETFL, libc.fcntl(writeFd, F_GETFL, 0) | O_NONBLOCK);
+  setNonBlocking(writeFd, true);
   return { readFd, writeFd };
 }
 
@@ -131,12 +126,6 @@ function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): num
   if (format) return pcmUnitBytes(format, PCM_UNIT_US);
   if (stream.kind === "mpegts") return Math.floor(DATA_UNIT_BYTES / TS_SIZE) * TS_SIZE;
   return DATA_UNIT_BYTES;
-}
-
-/** A child must only ever see whole frames or TS packets. */
-function alignmentFor(stream: StreamInfo, format: SampleFormat | undefined): number {
-  if (format) return bytesPerFrame(format);
-  return stream.kind === "mpegts" ? TS_SIZE : 1;
 }
 
 function childEnv(format: SampleFormat | undefined): NodeJS.ProcessEnv {
@@ -183,9 +172,7 @@ export const commandBackend: BackendFactory = {
     const command = target.slice(SCHEME_PREFIX.length);
     const format = stream.kind === "pcm" ? (stream.outFormat ?? stream.format) : undefined;
     const unitBytes = unitBytesFor(stream, format);
-    // Each write is whole frames (or packets) and all-or-nothing, so a full pipe never splits one:
-    // a larger non-blocking write may stop at any byte when the pipe fills.
-    const writeMax = Math.max(1, Math.floor(PIPE_BUF / alignmentFor(stream, format))) * alignmentFor(stream, format);
+    const pipe = new PipeWriter(alignmentFor(stream, format));
     const env = childEnv(format);
     const { startMs, maxMs } = backoffRange();
     const { log, scheduler } = ctx;
@@ -359,21 +346,15 @@ export const commandBackend: BackendFactory = {
           counters.lostBytes += length;
           return length;
         }
-        let written = 0;
+        // A full pipe takes part (or none) of the unit: the job offers the rest again.
+        const written = pipe.write(writeFd, unit);
         let dropped = 0;
-        while (written < length) {
-          try {
-            written += writeSync(writeFd, unit, written, Math.min(writeMax, length - written));
-          } catch (err) {
-            const code = (err as NodeJS.ErrnoException).code;
-            if (code === "EAGAIN") break; // the pipe is full: the job offers the rest again
-            if (code !== "EPIPE") log.warn(`cmd: ${quoted}: writing its stdin failed: ${(err as Error).message}`);
-            state = "down"; // its stdin is gone: drop until its exit is seen and it is restarted
-            dropped = length - written;
-            droppedWhileDown += dropped;
-            counters.lostBytes += dropped;
-            break;
-          }
+        if (pipe.error) {
+          if (pipe.error.code !== "EPIPE") log.warn(`cmd: ${quoted}: writing its stdin failed: ${pipe.error.message}`);
+          state = "down"; // its stdin is gone: drop until its exit is seen and it is restarted
+          dropped = length - written;
+          droppedWhileDown += dropped;
+          counters.lostBytes += dropped;
         }
         position += written + dropped;
         if (written > 0) {
