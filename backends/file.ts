@@ -15,20 +15,26 @@
  * not name the path themselves; an open error is thrown straight to the
  * user, so it does.
  *
+ * A FIFO is opened without blocking: with no reader yet (ENXIO) the open is
+ * tried again every READER_RETRY_US, `full` holds the stream back meanwhile,
+ * and pacer runs on (its other outputs, Ctrl-C). It is then written without
+ * blocking (pipe_writer.ts), so a reader that falls behind pushes back, as a
+ * `cmd:` does, instead of stopping pacer in a write.
+ *
  * @example
  * ```ts
  * const out = await fileBackend.create("file:capture.raw", stream, ctx);
- * out.send(unit, timing); // always takes the whole unit
+ * out.send(unit, timing); // takes the whole unit (a FIFO: what fits now)
  * await out.close();      // fdatasync, close
  * ```
  */
-import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import { describeFsError } from "../foundation/fs_error.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
-import { TS_SIZE } from "../protocol/mpegts.ts";
 import { type Backend, type BackendContext, type BackendFactory, newCounters, type StreamInfo } from "./backend.ts";
 import { pcmUnitBytes } from "./pcm_unit.ts";
+import { alignmentFor, PipeWriter, setNonBlocking } from "./pipe_writer.ts";
 
 const SCHEME_PREFIX = "file:";
 /** At most this many bytes per write, rounded down to whole frames or TS packets. */
@@ -44,8 +50,55 @@ const AHEAD_US = 20_000;
 
 function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
   if (format) return pcmUnitBytes(format, PCM_UNIT_US, UNIT_TARGET_BYTES);
-  const align = stream.kind === "mpegts" ? TS_SIZE : 1;
+  const align = alignmentFor(stream, format);
   return Math.floor(UNIT_TARGET_BYTES / align) * align;
+}
+
+/**
+ * Opens without blocking: a FIFO's open for writing blocks until a reader opens it, and a blocked
+ * open held the whole event loop (every other output, and Ctrl-C). O_NONBLOCK makes it ENXIO then.
+ */
+const WRITE_AT_ONCE = constants.O_WRONLY | constants.O_NONBLOCK;
+/** A FIFO with no reader yet is opened again this often. */
+const READER_RETRY_US = 50_000;
+
+interface OpenedOutput {
+  /** -1: a FIFO with no reader yet. */
+  fd: number;
+  /** The open created the file (discard removes it). */
+  made: boolean;
+  /** A FIFO: written without blocking, pushing back when its reader falls behind (pipe_writer.ts). */
+  fifo: boolean;
+}
+
+function openOutput(path: string): OpenedOutput {
+  let fd: number;
+  let made = false;
+  try {
+    try {
+      fd = openSync(path, WRITE_AT_ONCE | constants.O_CREAT | constants.O_EXCL, 0o666);
+      made = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      // There already, or a symlink (one whose target is missing makes that target).
+      fd = openSync(path, WRITE_AT_ONCE | constants.O_CREAT, 0o666);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENXIO" && isFifo(path)) return { fd: -1, made: false, fifo: true };
+    throw err;
+  }
+  const stat = fstatSync(fd);
+  // Only a pipe is written without blocking: a device (a terminal) may take part of a frame.
+  if (!stat.isFIFO() && !stat.isFile()) setNonBlocking(fd, false);
+  return { fd, made, fifo: stat.isFIFO() };
+}
+
+function isFifo(path: string): boolean {
+  try {
+    return statSync(path).isFIFO();
+  } catch {
+    return false;
+  }
 }
 
 export const fileBackend: BackendFactory = {
@@ -58,60 +111,94 @@ export const fileBackend: BackendFactory = {
     fileBackend.check!(target);
     const path = target.slice(SCHEME_PREFIX.length);
     const format = stream.kind === "pcm" ? (stream.outFormat ?? stream.format) : undefined;
-    let fd: number;
-    let made = false;
+    const { log, scheduler } = ctx;
+    let opened: OpenedOutput;
     try {
-      try {
-        fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666);
-        made = true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        // There already, or a symlink (one whose target is missing makes that target).
-        fd = openSync(path, constants.O_WRONLY | constants.O_CREAT, 0o666);
-      }
+      opened = openOutput(path);
     } catch (err) {
       throw new PacerError(`${target}: cannot open for writing: ${describeFsError(err)}`);
     }
+    const { made, fifo } = opened;
+    let fd = opened.fd;
+    const pipe = fifo ? new PipeWriter(alignmentFor(stream, format)) : null;
     const counters = newCounters();
     let failed = false;
     let closing: Promise<void> | null = null;
     let truncated = made;
+    /** The job's destination, told once a FIFO's reader has come (Backend.full). */
+    let readerCame: (() => void) | null = null;
     /** What was there goes once the stream starts (a FIFO or a device has nothing to truncate). */
     const truncate = () => {
       truncated = true;
       if (fstatSync(fd).isFile()) ftruncateSync(fd, 0);
     };
 
+    // A FIFO with no reader: opened again on a timer, so pacer runs on meanwhile (other outputs, Ctrl-C).
+    const lookForReader = scheduler.timer("retry", (_timer, now) => {
+      if (closing || failed) return;
+      try {
+        fd = openSync(path, WRITE_AT_ONCE);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENXIO") return scheduler.schedule(lookForReader, now + READER_RETRY_US);
+        failed = true;
+        ctx.fail(new PacerError(`cannot open for writing: ${describeFsError(err)}`));
+        return;
+      }
+      readerCame?.();
+    });
+    if (fd < 0) scheduler.schedule(lookForReader, scheduler.now() + READER_RETRY_US);
+
     return {
       label: target,
       format,
       unitBytes: unitBytesFor(stream, format),
       aheadUs: AHEAD_US,
+      pushesBack: fifo,
       counters,
+      full: fifo
+        ? (ready) => {
+            if (fd >= 0) return false;
+            // Said once, when the stream first waits for it (not for a job that never starts).
+            if (readerCame === null) log.info(`file: waiting for a reader to open the FIFO ${path}`);
+            readerCame = ready;
+            return true;
+          }
+        : undefined,
       send(unit) {
         if (failed || closing) return unit.length;
+        if (fd < 0) return 0; // no reader yet (full() says so first)
+        let written = unit.length;
         try {
           if (!truncated) truncate();
-          // A regular file takes it all at once; a device or FIFO may take less per call.
-          for (let offset = 0; offset < unit.length; ) offset += writeSync(fd, unit, offset, unit.length - offset);
+          if (pipe) {
+            // A FIFO's reader may fall behind: it takes what fits now, the rest goes later.
+            written = pipe.write(fd, unit);
+            if (pipe.error) throw pipe.error;
+          } else {
+            // A regular file takes it all at once; a device may take less per call.
+            for (let offset = 0; offset < unit.length; ) offset += writeSync(fd, unit, offset, unit.length - offset);
+          }
         } catch (err) {
           failed = true;
           ctx.fail(new PacerError(`cannot write: ${describeFsError(err)}`));
           return unit.length;
         }
-        counters.units++;
-        counters.bytes += unit.length;
-        return unit.length;
+        if (written > 0) counters.units++;
+        counters.bytes += written;
+        return written;
       },
       discard() {
         closing ??= (async () => {
-          closeSync(fd);
+          scheduler.cancel(lookForReader);
+          if (fd >= 0) closeSync(fd);
           if (made) rmSync(path, { force: true });
         })();
         return closing;
       },
       close() {
         closing ??= (async () => {
+          scheduler.cancel(lookForReader);
+          if (fd < 0) return; // a FIFO whose reader never came: nothing was written
           try {
             if (!truncated && !failed) truncate();
             fdatasyncSync(fd);

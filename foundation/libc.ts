@@ -1,6 +1,6 @@
 /**
  * pacer's one binding to the C library (bun:ffi), with one symbol table: the precise sleeper's
- * clock calls, cmd:'s non-blocking pipe, the memory ALSA's name hints hand back, and the socket
+ * clock calls, the non-blocking pipes of cmd: and a file: FIFO, the memory ALSA's name hints hand back, and the socket
  * calls that the kernel-stamped receiver and the
  * network inputs use (buffer size, multicast joins, recvmmsg with the kernel's drop count), the
  * batched sender's sendmmsg and error queue, and flock. Loaded on first use, once per process.

@@ -4,7 +4,8 @@
  * destination with a one-line message instead of a stack trace.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BackendContext, StreamInfo, UnitTiming } from "../../backends/backend.ts";
@@ -12,6 +13,7 @@ import { fileBackend } from "../../backends/file.ts";
 import { PacerError, UsageError } from "../../foundation/errors.ts";
 import { silentLogger } from "../../foundation/log.ts";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
+import { ManualClock } from "../../scheduler/clock.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 
 const STREAM: StreamInfo = { kind: "pcm", format: parseSampleFormat("s16le:44100:2") };
@@ -125,6 +127,39 @@ describe("file: output", () => {
     await expect(fileBackend.create(target, STREAM, context([]))).rejects.toThrow(
       `${target}: cannot open for writing: no such file or directory (ENOENT)`,
     );
+  });
+
+  test("a FIFO with no reader opens at once, is full until a reader comes, then takes what fits without blocking", async () => {
+    const path = join(dir, "wait.fifo");
+    expect(spawnSync("mkfifo", [path]).status).toBe(0);
+    const scheduler = new Scheduler(new ManualClock());
+    const failures: Error[] = [];
+    const backend = await fileBackend.create(`file:${path}`, STREAM, { log: silentLogger, scheduler, fail: (e) => failures.push(e) });
+    expect(backend.pushesBack).toBe(true);
+    let ready = 0;
+    expect(backend.full!(() => ready++)).toBe(true);
+    expect(backend.send(new Uint8Array(backend.unitBytes), TIMING)).toBe(0);
+    scheduler.runUntil(scheduler.now() + 200_000); // no reader yet: still waiting
+    expect(ready).toBe(0);
+    const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      scheduler.runUntil(scheduler.now() + 100_000);
+      expect(ready).toBe(1);
+      expect(backend.full!(() => ready++)).toBe(false);
+      // A pipe holds 64 KiB: more than that is taken only in part, in whole frames, and never blocks.
+      const unit = crypto.getRandomValues(new Uint8Array(100_000));
+      const taken = backend.send(unit, TIMING);
+      expect(taken).toBeGreaterThan(0);
+      expect(taken).toBeLessThan(unit.length);
+      expect(taken % 4).toBe(0);
+      const got = Buffer.alloc(unit.length);
+      expect(readSync(reader, got)).toBe(taken);
+      expect(got.subarray(0, taken).equals(unit.subarray(0, taken))).toBe(true);
+      await backend.close();
+    } finally {
+      closeSync(reader);
+    }
+    expect(failures).toEqual([]);
   });
 
   test("file: with no path is a usage error", async () => {
