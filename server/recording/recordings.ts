@@ -77,7 +77,7 @@ export class Recordings {
     const name = this.runName(asked);
     if (this.runs.has(name)) throw new RunError("busy", `recording ${name} is already running; record stop ${name} first`);
     const config = this.configs.get(name);
-    const channel = config ? undefined : this.deps.live()?.get(name);
+    const channel = config ? undefined : this.deps.live()?.get(name.replace(/^live:/, ""));
     if (!config && !channel) throw new RunError("not_found", `no [[recording]] or live channel named ${asked}`);
     const run = await this.launch(
       name,
@@ -100,11 +100,13 @@ export class Recordings {
   /**
    * A [[recording]]'s name as it is; a live channel's as the channel's name, however it was asked
    * for (`cam1` or `live:cam1`): two names for one run let `record stop cam1` miss the run that
-   * `record start live:cam1` began.
+   * `record start live:cam1` began. Where a [[recording]] has the channel's name, `live:cam1`
+   * stays the channel's own run: taken for `cam1`, it started or stopped the [[recording]].
    */
   private runName(asked: string): string {
     if (this.configs.has(asked) || !asked.startsWith("live:")) return asked;
-    return asked.slice("live:".length);
+    const channel = asked.slice("live:".length);
+    return this.configs.has(channel) ? asked : channel;
   }
 
   status() {

@@ -17,6 +17,7 @@ let root: string;
 let sender: { stop(): void };
 const httpPort = freeTcpPort();
 let sharedPort: number;
+let sportPort: number;
 
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
 const tsFiles = (folder: string) => {
@@ -52,6 +53,7 @@ async function startSender(port: number) {
 beforeAll(async () => {
   const udpPort = await freeUdpPort();
   sharedPort = await freeUdpPort();
+  sportPort = await freeUdpPort();
   sender = await startSender(udpPort);
   root = makeSharedDir("pacer-recordings-");
   chmodSync(root, 0o777); // the server may run as nobody
@@ -67,6 +69,9 @@ beforeAll(async () => {
       `[[recording]]\nname = "escape"\nsource = "live:news"\nout = "escape/%H%M%S.ts"`,
       `[[recording]]\nname = "port_a"\nsource = "udp://@127.0.0.1:${sharedPort}"\nout = "port_a/%H%M%S.ts"`,
       `[[recording]]\nname = "port_b"\nsource = "udp://@127.0.0.1:${sharedPort}"\nout = "port_b/%H%M%S.ts"`,
+      // A channel and a [[recording]] of one name (the [[recording]] records another channel).
+      `[[live]]\nname = "sport"\ninput = "udp://@127.0.0.1:${sportPort}"\nlatency_ms = 0`,
+      `[[recording]]\nname = "sport"\nsource = "live:news"\nout = "sport_take/%H%M%S.ts"`,
     ].join("\n"),
   });
 });
@@ -187,6 +192,22 @@ describe("server recordings", () => {
     await Bun.sleep(500);
     const stop = await ctl("record", "stop", "news");
     expect(stop.stdout).toMatch(/^stopped recording news: done, 1 file, \d+ bytes\n$/);
+  }, 20_000);
+
+  test("`live:NAME` where a [[recording]] is also named NAME is the channel, a run of its own: neither start nor stop reaches the [[recording]]", async () => {
+    // Before, `live:sport` was taken for `sport`: the start was refused busy (the [[recording]]
+    // runs), and a stop would have stopped the [[recording]].
+    expect((await ctl("record", "start", "sport")).stdout).toBe("started recording sport\n");
+    const start = await ctl("record", "start", "live:sport");
+    expect(start.stderr).toBe("");
+    expect(start.stdout).toBe("started recording live:sport\n");
+    const running = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; state: string; running?: { since: string } }[] };
+    expect(running.recordings.filter((r) => r.name === "sport" || r.name === "live:sport").map((r) => `${r.name} ${r.state}`).sort()).toEqual(["live:sport running", "sport running"]);
+    const stop = await ctl("record", "stop", "live:sport");
+    expect(stop.stdout).toMatch(/^stopped recording live:sport: /);
+    const after = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; state: string }[] };
+    expect(after.recordings.find((r) => r.name === "sport")!.state).toBe("running");
+    expect((await ctl("record", "stop", "sport")).stdout).toMatch(/^stopped recording sport: /);
   }, 20_000);
 
   test("a schedule added to the config takes effect on SIGHUP", async () => {
