@@ -94,7 +94,14 @@ function startPlay(args: string[]) {
       resolve({ code, stderr, atMs: performance.now() });
     }),
   );
-  return { child, done };
+  return { child, done, stderr: () => stderr };
+}
+
+/** Resolves once play's stderr has `text`: it got that far (its signal handlers are set by then). */
+async function saidSo(play: { stderr(): string }, text: string): Promise<void> {
+  for (const until = Date.now() + 10_000; !play.stderr().includes(text); await Bun.sleep(20)) {
+    if (Date.now() > until) throw new Error(`play never said "${text}"; its stderr: ${play.stderr()}`);
+  }
 }
 
 describe("file: on a FIFO that no one reads yet", () => {
@@ -146,7 +153,8 @@ describe("file: on a FIFO that no one reads yet", () => {
       if (!wav) return;
       const path = fifo(`${signal}.fifo`);
       const play = startPlay([wav, "--to", `file:${path}`]);
-      await Bun.sleep(1000);
+      // Waiting, not a guessed sleep: a signal before play's handlers are set kills it unclosed.
+      await saidSo(play, "waiting for a reader");
       const sentMs = performance.now();
       play.child.kill(signal);
       const result = await play.done;
