@@ -6,7 +6,7 @@
  * 0, stalls 0)", whatever hole the file had. Every byte sent is in the file.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, chmodSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, chmodSync, statSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { runPacer } from "../helpers/pacer.ts";
@@ -17,6 +17,17 @@ let serve: ServeFixture;
 let root: string;
 const livePort = freeTcpPort();
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+
+/** Resolves once the recording's file holds `bytes` (every byte sent has gone through the server). */
+async function recorded(bytes: number): Promise<void> {
+  const size = () => {
+    const [name] = readdirSync(join(root, "cam")).filter((n) => n.endsWith(".ts"));
+    return name === undefined ? 0 : statSync(join(root, "cam", name)).size;
+  };
+  for (const until = Date.now() + 10_000; size() < bytes; await Bun.sleep(20)) {
+    if (Date.now() > until) throw new Error(`the recording holds ${size()} of the ${bytes} bytes sent\n${serve.stderr()}`);
+  }
+}
 
 /** A source on the channel, its greeting read. */
 function source(): Promise<Socket> {
@@ -60,7 +71,8 @@ test("a channel's source that stalls, then drops and is replaced 2 s later, make
   const second = await source();
   sent = await sendFor(second, sent, 300);
   await new Promise<void>((resolve) => second.end(resolve));
-  await Bun.sleep(300);
+  // Stopped once all of it is in the file, not after a guessed 300 ms.
+  await recorded(sent);
   const stop = await ctl("record", "stop", "cam");
   expect(stop.stdout).toMatch(/^stopped recording cam: done, 1 file, \d+ bytes\n$/);
   expect(serve.stderr()).toMatch(/recording cam ended: done, 1 file, \d+ bytes, gaps 2 \(lost packets 0, stalls 2\), cc errors 0/);
