@@ -630,7 +630,7 @@ export class Speaker implements Source {
     this.ctx.scheduler.schedule(this.reopen, this.ctx.scheduler.now() + delayUs);
   }
 
-  /** With nothing left to play and no outputs open, tries to open them stop. */
+  /** With nothing left to play and no outputs open, the tries to open them stop (and status no longer shows why they failed). */
   private settleIfEmpty(): void {
     if (this.queue.length > 0 || this.session || this.opening) return;
     this.ctx.scheduler.cancel(this.reopen);
