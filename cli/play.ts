@@ -141,7 +141,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   if (values.sdp) {
     const media = job.destinations.flatMap((d) => (d.backend.sdp ? [d.backend.sdp()] : []));
     try {
-      writeSdpFile(values.sdp, media);
+      await writeSdpFile(values.sdp, media, undefined, () => log.info(`--sdp ${values.sdp}: waiting for a reader to open the FIFO`));
     } catch (error) {
       await job.discard();
       throw error;

@@ -9,17 +9,17 @@
  * every process after). A symlink to a file keeps its link: the file it
  * points to is the one replaced. A temporary file is never left behind.
  */
-import { closeSync, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { PacerError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
 import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
 
 /** `media`: one m= section per rtp:// output (play refuses --sdp without one before opening any). */
-export function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1"): void {
+export async function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1", onWait?: () => void): Promise<void> {
   const text = buildSdp({ sessionId: Math.floor(Date.now() / 1000), origin, media });
   try {
     const target = existingTarget(path);
-    if (target && !target.regular) writeInto(path, text);
+    if (target && !target.regular) await writeInto(path, text, onWait);
     else replaceAtomically(target?.path ?? path, text);
   } catch (error) {
     throw new PacerError(`--sdp ${path}: cannot write: ${fsErrorText(error)}`);
@@ -36,8 +36,27 @@ function existingTarget(path: string): { path: string; regular: boolean } | null
   }
 }
 
-function writeInto(path: string, text: string): void {
-  const fd = openSync(path, "w");
+/** A FIFO with no reader yet is opened again this often. */
+const READER_RETRY_MS = 50;
+
+/**
+ * Into a pipe or a device as it is. A FIFO's blocking open would wait for its reader with the
+ * event loop held (Ctrl-C too): it is opened without blocking, again until a reader has it
+ * (`onWait` once), and the SDP, far smaller than a pipe holds, then goes in one write.
+ */
+async function writeInto(path: string, text: string, onWait?: () => void): Promise<void> {
+  let fd: number;
+  for (let waited = false; ; ) {
+    try {
+      fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENXIO") throw error;
+      if (!waited) onWait?.();
+      waited = true;
+      await Bun.sleep(READER_RETRY_MS);
+    }
+  }
   try {
     const bytes = Buffer.from(text);
     for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);

@@ -17,7 +17,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rampS16, writeWav } from "../helpers/audio.ts";
-import { runPacer } from "../helpers/pacer.ts";
+import { MAIN, runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-sdp-file-"));
@@ -48,11 +48,38 @@ describe("play --sdp onto what is not a plain file", () => {
     // Before the fix the FIFO was renamed over and its reader waited for good.
     await Promise.race([readerDone, Bun.sleep(2000)]);
     reader.kill();
-    expect(run.stderr).toBe("");
+    // cat may open it a moment after pacer looks: then pacer waits for it, and says so.
+    expect(run.stderr).toMatch(/^(pacer: --sdp \S+: waiting for a reader to open the FIFO\n)?$/);
     expect(run.code).toBe(0);
     expect(read).toContain("m=audio ");
     expect(lstatSync(fifo).isFIFO()).toBe(true);
   });
+
+  test("a FIFO with no reader yet: play waits for one without holding Ctrl-C, says so once, and the reader gets the SDP", async () => {
+    const fifo = join(dir, "late.sdp.fifo");
+    const made = spawn("mkfifo", [fifo]);
+    await new Promise((resolve) => made.on("close", resolve));
+    const receiver = await udpReceiver();
+    try {
+      const play = Bun.spawn([process.execPath, MAIN, "play", wav, "--to", `rtp://127.0.0.1:${receiver.port}?rtcp=off`, "--sdp", fifo], { stderr: "pipe" });
+      await Bun.sleep(1000); // no reader all this while: before, the open held pacer whole
+      const reader = Bun.spawn(["cat", fifo]);
+      expect(await play.exited).toBe(0);
+      expect(await new Response(reader.stdout).text()).toContain("m=audio ");
+      expect(await new Response(play.stderr).text()).toBe(`pacer: --sdp ${fifo}: waiting for a reader to open the FIFO\n`);
+
+      // Stopped while it waits: at once, not when a reader comes.
+      const stopped = Bun.spawn([process.execPath, MAIN, "play", wav, "--to", `rtp://127.0.0.1:${receiver.port}?rtcp=off`, "--sdp", fifo], { stderr: "pipe" });
+      await Bun.sleep(500);
+      const t0 = performance.now();
+      stopped.kill("SIGINT");
+      await stopped.exited;
+      expect(performance.now() - t0).toBeLessThan(2000);
+      expect(stopped.signalCode ?? stopped.exitCode).not.toBe(0);
+    } finally {
+      receiver.close();
+    }
+  }, 15_000);
 
   test("a symlink keeps pointing at the file it names, which gets the SDP", async () => {
     const real = join(dir, "real.sdp");
