@@ -5,10 +5,11 @@
  * A `listen` channel accepts one acquisition source at a time over TCP (protocol/live_handshake.ts):
  * a second connection while one is live gets `busy` and is closed; on a keyed channel the source
  * must answer the challenge within HANDSHAKE_MS, and at most MAX_HANDSHAKES wait at once, so
- * neither a slowloris nor an endless handshake can hold the port; refusals are logged at most one
- * line per reason every 10 s (refusal_log.ts). Any end of the source's
- * connection (EOF, reset, SOURCE_TIMEOUT_MS without a byte) is a drop: the channel listens again,
- * and its jobs wait. An `input` channel reads any input `pacer record` takes, opened again after
+ * neither a slowloris nor an endless handshake can hold the port; one address holds at most
+ * MAX_PENDING_PER_ADDRESS connections short of the source (pending_sources.ts), so a storm from it
+ * cannot take every slot; refusals are logged at most one line per reason every 10 s
+ * (refusal_log.ts). Any end of the source's connection (EOF, reset, SOURCE_TIMEOUT_MS without a
+ * byte) is a drop: the channel listens again, and its jobs wait. An `input` channel reads any input `pacer record` takes, opened again after
  * a back-off when it ends (a `tcp://` connect input).
  *
  * A channel reads no faster than its stream may come (`max_bitrate`, INTAKE_HEADROOM): past that
@@ -33,6 +34,7 @@ import { openLiveInput } from "../../sources/open_input.ts";
 import type { StreamSource } from "../../sources/stream_source.ts";
 import type { LiveInput } from "../config.ts";
 import { LiveRing } from "./live_ring.ts";
+import { PendingSources } from "./pending_sources.ts";
 import { RefusalLog } from "./refusal_log.ts";
 import { bindFailure } from "../port_holder.ts";
 import { TokenBucket } from "../token_bucket.ts";
@@ -87,6 +89,7 @@ export class LiveChannel {
   #active: Socket | null = null;
   #activeAddress: string | null = null;
   #handshakes = 0;
+  readonly #pending = new PendingSources();
   #server: Server | null = null;
   #input: StreamSource | null = null;
   #lastDataMs = 0;
@@ -200,7 +203,6 @@ export class LiveChannel {
   async #listen(): Promise<void> {
     const listen = this.config.listen!;
     const server = createServer({ noDelay: true }, (socket) => this.#connected(socket));
-    server.maxConnections = MAX_HANDSHAKES + 2;
     await new Promise<void>((resolve, reject) => {
       // As for the control and HTTP ports: the holder of a port in use is named where /proc shows it.
       server.once("error", (error: NodeJS.ErrnoException) => {
@@ -215,14 +217,32 @@ export class LiveChannel {
   }
 
   #connected(socket: Socket): void {
-    const from = `${socket.remoteAddress}:${socket.remotePort}`;
+    const address = socket.remoteAddress ?? "";
+    const from = `${address}:${socket.remotePort}`;
     socket.on("error", () => {}); // a reset is a drop, handled on close
+    const tooMany = this.#pending.take(address);
+    if (tooMany) {
+      // Closed unread and unanswered: a line to each would be the storm's own echo.
+      this.refused++;
+      this.#refusals.refused(tooMany, from);
+      socket.destroy();
+      return;
+    }
+    // Counted until it closes or becomes the source.
+    let pending = true;
+    const leave = () => {
+      if (!pending) return;
+      pending = false;
+      this.#pending.give(address);
+    };
+    socket.once("close", leave);
     if (this.#active) {
       this.#refuse(socket, from, "busy", greetingLine({ state: "busy" }));
       return;
     }
     if (!this.key) {
       socket.write(greetingLine({ state: "open" }));
+      leave();
       this.#accept(socket, from, null);
       return;
     }
@@ -259,6 +279,7 @@ export class LiveChannel {
         return;
       }
       socket.write(LIVE_OK);
+      leave();
       this.#accept(socket, from, reply.subarray(LIVE_MAC_BYTES));
     };
     socket.on("data", onData);

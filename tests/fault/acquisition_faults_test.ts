@@ -45,10 +45,10 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   }
 }
 
-/** A raw TCP client that records when the server closes it. */
-function rawClient(port: number): Promise<{ socket: Socket; greeting: Promise<string>; closed: Promise<number> }> {
+/** A raw TCP client that records when the server closes it; `from` a loopback address of its own. */
+function rawClient(port: number, from = "127.0.0.1"): Promise<{ socket: Socket; greeting: Promise<string>; closed: Promise<number> }> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port }, () => {
+    const socket = connect({ host: "127.0.0.1", port, localAddress: from }, () => {
       const greeting = new Promise<string>((ok) => socket.once("data", (d) => ok(d.toString())));
       const closed = new Promise<number>((ok) => socket.once("close", () => ok(Date.now())));
       resolve({ socket, greeting, closed });
@@ -97,7 +97,8 @@ afterAll(async () => {
 describe("the acquisition port under faults", () => {
   test("a slowloris holds the key handshakes at most HANDSHAKE_MS: the real source gets in after, the silent ones are closed", async () => {
     const startedAt = Date.now();
-    const silent = await Promise.all(Array.from({ length: MAX_HANDSHAKES }, () => rawClient(keyedPort)));
+    // From addresses of their own: one address holds at most MAX_PENDING_PER_ADDRESS of the slots.
+    const silent = await Promise.all(Array.from({ length: MAX_HANDSHAKES }, (_, i) => rawClient(keyedPort, `127.0.0.${2 + i}`)));
     for (const s of silent) expect(await s.greeting).toMatch(/^PACER-LIVE 1 key [0-9a-f]{64}\n$/);
     const film = join(dir, "film.ts");
     writeFileSync(film, makeCbrTs({ bitrate: BITRATE, duration: 2 }), { mode: 0o644 });
