@@ -3,7 +3,9 @@
  * fs.writeSync, fdatasync makes them durable every --sync-every (Bun's file writer has no fsync),
  * a WAV's header is rewritten first so that it always counts what the sync makes durable, and
  * with --part the file is NAME.part until it is complete. A write that fails (a full disk) leaves
- * the file cut back to its last whole unit (TS packet, PCM frame), with a header that says so.
+ * the file cut back to its last whole unit (TS packet, PCM frame), with a header that says so; a
+ * file that then holds nothing is removed (`removed`), or a schedule on a full disk leaves an
+ * empty file at every run.
  *
  * @example
  * ```ts
@@ -57,6 +59,8 @@ export class RecordingWriteError extends PacerError {
 export class RecordingFile {
   /** Media bytes written (the WAV header not counted). */
   bytes = 0;
+  /** A failed write left nothing in it, and it was removed. */
+  removed = false;
   private syncedBytes = 0;
   private readonly headerBytes: number;
   private closed = false;
@@ -143,10 +147,12 @@ export class RecordingFile {
     const message = `${this.writingPath}: cannot write: ${fsErrorText(error)}`;
     if (this.closed) return new RecordingWriteError(message);
     this.closed = true;
+    let empty = false;
     try {
       const unit = this.options.wav ? bytesPerFrame(this.options.wav) : (this.options.unitBytes ?? 1);
       const onDisk = Math.max(0, fstatSync(this.fd).size - this.headerBytes);
       const whole = onDisk - (onDisk % unit);
+      empty = whole === 0;
       ftruncateSync(this.fd, this.headerBytes + whole);
       if (this.options.wav) writeSync(this.fd, wavRecordingHeader(this.options.wav, whole), 0, this.headerBytes, 0);
       this.bytes = whole;
@@ -155,6 +161,7 @@ export class RecordingFile {
       // The disk refuses even this: what the last sync made durable stays valid.
     }
     closeSync(this.fd);
+    if (empty) return this.removeEmpty(message);
     if (this.writingPath !== this.path) {
       try {
         renameSync(this.writingPath, this.path);
@@ -163,5 +170,16 @@ export class RecordingFile {
       }
     }
     return new RecordingWriteError(message);
+  }
+
+  /** After a failed write left the (closed) file without media: it goes, and the error says so. */
+  private removeEmpty(message: string): RecordingWriteError {
+    try {
+      unlinkSync(this.writingPath); // made by this open (O_EXCL): nothing of anyone else's
+    } catch (error) {
+      return new RecordingWriteError(`${message} (the empty file could not be removed: ${fsErrorText(error)})`);
+    }
+    this.removed = true;
+    return new RecordingWriteError(`${message}; the empty file was removed`);
   }
 }

@@ -338,6 +338,7 @@ export class Recorder {
     } catch (closeError) {
       this.error ??= (closeError as Error).message;
     }
+    if (this.file?.removed) this.files.pop(); // a full disk took nothing into it: it is gone
     this.source.close();
     const stats = "live" in this.source ? this.source.stats : null;
     this.resolveDone({

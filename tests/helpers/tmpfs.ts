@@ -10,7 +10,7 @@
  * ```
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -41,4 +41,17 @@ export function mountSmallDisk(sizeBytes: number, options: { readOnly?: boolean 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Writes zeros into a new file at `path` until its disk says it is full (ENOSPC). */
+export function fillUp(path: string): void {
+  const fd = openSync(path, "w");
+  const block = new Uint8Array(4096);
+  try {
+    for (;;) writeSync(fd, block);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
+  } finally {
+    closeSync(fd);
+  }
 }
