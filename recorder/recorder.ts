@@ -26,7 +26,7 @@ import { KeepNewest } from "./keep.ts";
 import { RecordingFile } from "./output_file.ts";
 import { formatPattern } from "./pattern.ts";
 import { toWavSamples, wavFormatOf } from "./pcm_to_wav.ts";
-import { atPacket, isPatStart, TsWatch } from "./ts_watch.ts";
+import { atPacket, isPatStart, notTsNote, TsWatch } from "./ts_watch.ts";
 
 /** Bytes read from the source per call: one buffer for the whole recording. */
 const READ_BYTES = 1 << 20;
@@ -75,6 +75,8 @@ export interface RecordSummary {
   lost: number;
   stalls: number;
   ccErrors: number;
+  /** A TS recording that was not TS (notTsNote), or null. */
+  notTs: string | null;
   kernelDrops: number | null;
   /** Bytes the input's queue refused because the recording fell behind it. */
   overflowBytes: number;
@@ -92,14 +94,17 @@ export interface RecordSummary {
  * What a recording lost on the way in, as `pacer record`'s summary line and a server's log of a
  * recording's end both say it: `gaps G (lost packets L, stalls T), cc errors C, kernel drops K`,
  * the last where the kernel says, then the bytes the input's queue refused and the datagrams
- * dropped (describeDropped), each only where there were any.
+ * dropped (describeDropped), each only where there were any; a TS recording that was not TS
+ * starts with what it was (notTsNote: `no MPEG-TS packets found, gaps 0 …`).
  */
 export function describeDamage(summary: RecordSummary): string {
+  // First: a file that is not what its name says is worth more than its continuity counts.
+  const notTs = summary.notTs ? `${summary.notTs}, ` : "";
   const drops = summary.kernelDrops === null ? "" : `, kernel drops ${summary.kernelDrops}`;
   // Rare (the socket's buffer waits while the queue is full), so named only when it happened.
   const behind = summary.overflowBytes === 0 ? "" : `, ${summary.overflowBytes} bytes dropped (the recording fell behind)`;
   const dropped = describeDropped(summary.dropped);
-  return `gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}`;
+  return `${notTs}gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}`;
 }
 
 export class Recorder {
@@ -215,7 +220,9 @@ export class Recorder {
         if (!atPacket(this.buf, at, total)) {
           // Garbage is kept as it came; cuts wait for the packets to line up again.
           const next = tsFindSync(this.buf, at + 1, total);
+          const from = at;
           at = next < 0 ? total - (TS_SIZE - 1) : next;
+          this.watch.strayBytes += at - from;
           continue;
         }
         if (this.watch.check(this.buf, at)) this.ccError(at - segment);
@@ -350,6 +357,7 @@ export class Recorder {
       lost: stats?.lost ?? 0,
       stalls: stats?.stalls ?? 0,
       ccErrors: this.watch.ccErrors,
+      notTs: this.options.kind === "ts" ? notTsNote(this.watch.packets, this.watch.strayBytes, this.bytesWritten) : null,
       kernelDrops: stats?.kernelDrops ?? null,
       overflowBytes: stats?.overflowBytes ?? 0,
       dropped: stats ?? newLiveStats(),

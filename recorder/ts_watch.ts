@@ -2,7 +2,9 @@
  * What the recorder watches in a TS as it writes it: where each packet starts (cuts go only on
  * a 188-byte boundary), which packets open a PAT (a rotation cuts just before one, so each file
  * plays on its own), and continuity-counter errors per PID (ISO/IEC 13818-1 §2.4.3.3: a packet
- * with payload adds one, mod 16; one repeat is allowed; discontinuity_indicator resets).
+ * with payload adds one, mod 16; one repeat is allowed; discontinuity_indicator resets), and
+ * whether what was recorded as TS was TS at all (notTsNote): a file of anything else ended
+ * "cc errors 0", as clean as a good recording.
  *
  * @example
  * ```ts
@@ -29,12 +31,16 @@ export function atPacket(buf: Uint8Array, at: number, end: number): boolean {
 
 export class TsWatch {
   ccErrors = 0;
+  /** Packets seen in sync, and bytes passed over looking for the sync (kept as they came). */
+  packets = 0;
+  strayBytes = 0;
   /** Last CC per PID, or -1 before the first packet with payload. */
   private readonly lastCc = new Int8Array(PID_COUNT).fill(-1);
   private readonly repeated = new Uint8Array(PID_COUNT);
 
   /** Checks the packet at `at`; returns true when its CC shows packets missing before it. */
   check(buf: Uint8Array, at: number): boolean {
+    this.packets++;
     const pid = tsGetPid(buf, at);
     if (pid === NULL_PID || !tsHasPayload(buf, at)) return false;
     const cc = tsGetCc(buf, at);
@@ -52,4 +58,14 @@ export class TsWatch {
     this.ccErrors++;
     return true;
   }
+}
+
+/**
+ * What a recording of kind TS says when most of it was not TS: `no MPEG-TS packets found` (no
+ * 0x47 sync, 188 bytes apart), or `not MPEG-TS: P packets in B bytes`; null when it was TS.
+ * Most, not all: random bytes hold a false packet about every 64 KiB.
+ */
+export function notTsNote(packets: number, strayBytes: number, bytes: number): string | null {
+  if (packets === 0) return bytes === 0 ? null : "no MPEG-TS packets found";
+  return strayBytes * 2 > bytes ? `not MPEG-TS: ${packets} packets in ${bytes} bytes` : null;
 }

@@ -206,7 +206,8 @@ export class Recordings {
     const damage = summary && !summary.nothing ? `, ${describeDamage(summary)}` : "";
     const note = summary?.endNote ? `; ${run.spec.source}: ${summary.endNote}` : "";
     const line = `recording ${name} ended: ${state}, ${last.files.length} file${last.files.length === 1 ? "" : "s"}, ${last.bytes} bytes${damage}${note}`;
-    if (state === "done") this.deps.log.info(line, { files: last.files.join(" ") });
+    if (state === "done" && summary!.notTs) this.deps.log.warn(line, { files: last.files.join(" ") });
+    else if (state === "done") this.deps.log.info(line, { files: last.files.join(" ") });
     else this.deps.log.warn(`${line}; ${last.error}`);
   }
 }

@@ -68,3 +68,20 @@ test("a dangling symlink at the file's name is a name taken: the file gets -1, a
   expect(lstatSync(join(dir, `r-${year()}.ts`)).isSymbolicLink()).toBe(true);
   expect(existsSync("/nowhere")).toBe(false);
 });
+
+test("what is not MPEG-TS, recorded as .ts, is said in the summary: no packets found, not a clean cc errors 0", async () => {
+  // Bytes with no 0x47 at all: no packet can be in sync anywhere.
+  const garbage = Buffer.alloc(100_000);
+  for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919 + 13) % 71;
+  const r = await runPacer(["record", "-", "--out", join(dir, "g.ts")], { stdin: garbage });
+  expect(r.stderr).toMatch(/^pacer: warn: recorded 1 file, 100000 bytes, [\d.]+ s, no MPEG-TS packets found, gaps 0 /);
+  expect(r.code).toBe(0);
+  expect(readFileSync(join(dir, "g.ts")).equals(garbage)).toBe(true); // recorded as it came, all the same
+  // A few packets and then much else: most of it was not TS either.
+  const mixed = Buffer.concat([patPackets(10, 0), garbage]);
+  const some = await runPacer(["record", "-", "--out", join(dir, "m.ts")], { stdin: mixed });
+  expect(some.stderr).toMatch(/^pacer: warn: recorded 1 file, 101880 bytes, [\d.]+ s, not MPEG-TS: (9|10) packets in 101880 bytes, gaps 0 /);
+  // A real TS says nothing of the kind.
+  const good = await runPacer(["record", "-", "--out", join(dir, "good.ts")], { stdin: patPackets(200, 0) });
+  expect(good.stderr).toMatch(/^pacer: recorded 1 file, 37600 bytes, [\d.]+ s, gaps 0 /);
+});

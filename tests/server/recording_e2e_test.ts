@@ -18,6 +18,7 @@ let sender: { stop(): void };
 const httpPort = freeTcpPort();
 let sharedPort: number;
 let sportPort: number;
+let garbagePort: number;
 
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
 const tsFiles = (folder: string) => {
@@ -54,6 +55,7 @@ beforeAll(async () => {
   const udpPort = await freeUdpPort();
   sharedPort = await freeUdpPort();
   sportPort = await freeUdpPort();
+  garbagePort = await freeUdpPort();
   sender = await startSender(udpPort);
   root = makeSharedDir("pacer-recordings-");
   chmodSync(root, 0o777); // the server may run as nobody
@@ -72,6 +74,7 @@ beforeAll(async () => {
       // A channel and a [[recording]] of one name (the [[recording]] records another channel).
       `[[live]]\nname = "sport"\ninput = "udp://@127.0.0.1:${sportPort}"\nlatency_ms = 0`,
       `[[recording]]\nname = "sport"\nsource = "live:news"\nout = "sport_take/%H%M%S.ts"`,
+      `[[recording]]\nname = "garbage"\nsource = "udp://@127.0.0.1:${garbagePort}"\nout = "garbage/%H%M%S.ts"`,
     ].join("\n"),
   });
 });
@@ -181,6 +184,22 @@ describe("server recordings", () => {
     expect(second.code).toBe(1);
     expect(second.stderr).toBe(`pacer: error: record: not_available: udp://@127.0.0.1:${sharedPort}: port ${sharedPort} is in use\n`);
     expect((await ctl("record", "stop", "port_a")).code).toBe(0);
+  }, 20_000);
+
+  test("a recording of what is not MPEG-TS into a .ts ends saying so, as a warning, not a clean cc errors 0", async () => {
+    expect((await ctl("record", "start", "garbage")).code).toBe(0);
+    const socket = await Bun.udpSocket({ socket: { error() {} } });
+    const junk = Buffer.alloc(CHUNK, 0x55); // no 0x47 anywhere
+    for (let i = 0; i < 20; i++) {
+      socket.send(junk, garbagePort, "127.0.0.1");
+      await Bun.sleep(10);
+    }
+    socket.close();
+    await Bun.sleep(200);
+    expect((await ctl("record", "stop", "garbage")).code).toBe(0);
+    await waitFor("the garbage run's end", () => serve.stderr().includes("recording garbage ended:"));
+    const line = serve.stderr().split("\n").find((l) => l.includes("recording garbage ended:"))!;
+    expect(line).toMatch(/^pacer: warn: recording garbage ended: done, 1 file, \d+ bytes, no MPEG-TS packets found, gaps 0 /);
   }, 20_000);
 
   test("a live channel recorded by `record start live:NAME` is one run with `NAME`: busy, and stopped, by either name", async () => {
