@@ -146,8 +146,7 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
     return EXIT_FAILURE;
   }
   const seconds = ((summary.lastMs! - summary.firstMs!) / 1000).toFixed(1);
-  const files = `${summary.files.length} file${summary.files.length === 1 ? "" : "s"}`;
-  const line = `recorded ${files}, ${summary.bytes} bytes, ${seconds} s, ${describeDamage(summary)}`;
+  const line = `recorded ${summary.files.describe()}, ${summary.bytes} bytes, ${seconds} s, ${describeDamage(summary)}`;
   // A file that is not what its name says is something wrong: a warning, though it was recorded.
   if (summary.notTs) log.warn(line);
   else log.info(line);

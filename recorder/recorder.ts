@@ -24,6 +24,7 @@ import { SOURCE_END, type Source } from "../sources/source.ts";
 import { FileNames } from "./file_names.ts";
 import { KeepNewest } from "./keep.ts";
 import { RecordingFile } from "./output_file.ts";
+import { RecordedFiles } from "./recorded_files.ts";
 import { formatPattern } from "./pattern.ts";
 import { toWavSamples, wavFormatOf } from "./pcm_to_wav.ts";
 import { atPacket, isPatStart, notTsNote, TsWatch } from "./ts_watch.ts";
@@ -65,8 +66,8 @@ export interface RecorderOptions {
 }
 
 export interface RecordSummary {
-  /** Final names of the files written, oldest first. */
-  files: string[];
+  /** The files written: how many, the first name and the last few (not every name). */
+  files: RecordedFiles;
   bytes: number;
   /** Unix ms of the first and last byte, or null when nothing came. */
   firstMs: number | null;
@@ -117,7 +118,7 @@ export class Recorder {
   private bufBase = 0;
   private file: RecordingFile | null = null;
   private fileStreamStart = 0;
-  private readonly files: string[] = [];
+  private readonly files = new RecordedFiles();
   private readonly names: FileNames;
   private readonly keep: KeepNewest | null;
   /** Media bytes in the files already closed; the open file counts its own (after a failed write, what it kept). */
@@ -291,7 +292,7 @@ export class Recorder {
       unitBytes: this.unit,
       root: this.options.root,
     });
-    this.files.push(this.file.path);
+    this.files.add(this.file.path);
     this.fileStreamStart = streamOffset;
     this.ccLogged = 0;
     this.nextSyncMs = Date.now() + this.options.syncEveryMs;
@@ -345,7 +346,7 @@ export class Recorder {
     } catch (closeError) {
       this.error ??= (closeError as Error).message;
     }
-    if (this.file?.removed) this.files.pop(); // a full disk took nothing into it: it is gone
+    if (this.file?.removed) this.files.dropNewest(); // a full disk took nothing into it: it is gone
     this.source.close();
     const stats = "live" in this.source ? this.source.stats : null;
     this.resolveDone({

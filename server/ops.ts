@@ -297,7 +297,7 @@ function recordingsStatusOp(server: ServerContext, req: ControlRequest, ctx: Req
     (items, next) => ({ recordings: items, total: all.length, offset: page.offset, next }),
     (result) => replySize(req.id, result),
     // A run of many files, or a long error: its newest file and the counts only.
-    (r) => ({ ...r, last: r.last && { ...r.last, files: r.last.files.slice(-1), files_total: r.last.files.length, error: r.last.error && r.last.error.slice(0, 200) } }),
+    (r) => ({ ...r, last: r.last && { ...r.last, files: r.last.files.slice(-1), error: r.last.error && r.last.error.slice(0, 200) } }),
   );
 }
 
@@ -366,7 +366,7 @@ async function recordOp(server: ServerContext, req: ControlRequest, ctx: Request
     }
     const last = await server.recordings.stop(name);
     server.log.info("recording stop requested", { recording: name, from: ctx.address });
-    return { name, stopped: true, last: { state: last.state, files: last.files.length, bytes: last.bytes } };
+    return { name, stopped: true, last: { state: last.state, files: last.files_total, bytes: last.bytes } };
   } catch (error) {
     if (error instanceof RunError) {
       server.log.warn(`recording ${action} refused: ${error.message}`, { recording: name, from: ctx.address });

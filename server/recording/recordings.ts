@@ -31,7 +31,9 @@ export interface LastRun {
   trigger: "cron" | "manual";
   started: string;
   ended: string;
+  /** The first file's name and the newest few (RecordedFiles), not every one. */
   files: string[];
+  files_total: number;
   bytes: number;
   error: string | null;
 }
@@ -150,12 +152,12 @@ export class Recordings {
     if (decision === "skip") {
       log.warn(`recording ${schedule.config.name}: run at ${new Date(dueMs).toISOString()} skipped; the previous run is still going`);
       const at = new Date(dueMs).toISOString();
-      this.last.set(schedule.config.name, { state: "skipped", trigger: "cron", started: at, ended: at, files: [], bytes: 0, error: "the previous run was still going" });
+      this.last.set(schedule.config.name, { state: "skipped", trigger: "cron", started: at, ended: at, files: [], files_total: 0, bytes: 0, error: "the previous run was still going" });
     } else if (decision === "start") {
       this.launch(schedule.config.name, schedule.config, "cron").catch((error) => {
         log.error(`recording ${schedule.config.name}: cannot start: ${(error as Error).message}`);
         const at = new Date().toISOString();
-        this.last.set(schedule.config.name, { state: "failed", trigger: "cron", started: at, ended: at, files: [], bytes: 0, error: (error as Error).message });
+        this.last.set(schedule.config.name, { state: "failed", trigger: "cron", started: at, ended: at, files: [], files_total: 0, bytes: 0, error: (error as Error).message });
       });
     }
     this.arm(schedule);
@@ -198,14 +200,16 @@ export class Recordings {
       trigger: run.spec.trigger,
       started: new Date(run.startedAtMs).toISOString(),
       ended: new Date().toISOString(),
-      files: summary?.files ?? [],
+      files: summary?.files.names ?? [],
+      files_total: summary?.files.count ?? 0,
       bytes: summary?.bytes ?? 0,
       error: state === "nothing" ? `nothing arrived from ${run.spec.source}` : error,
     };
     this.last.set(name, last);
     const damage = summary && !summary.nothing ? `, ${describeDamage(summary)}` : "";
     const note = summary?.endNote ? `; ${run.spec.source}: ${summary.endNote}` : "";
-    const line = `recording ${name} ended: ${state}, ${last.files.length} file${last.files.length === 1 ? "" : "s"}, ${last.bytes} bytes${damage}${note}`;
+    const files = summary?.files.describe() ?? "0 files";
+    const line = `recording ${name} ended: ${state}, ${files}, ${last.bytes} bytes${damage}${note}`;
     if (state === "done" && summary!.notTs) this.deps.log.warn(line, { files: last.files.join(" ") });
     else if (state === "done") this.deps.log.info(line, { files: last.files.join(" ") });
     else this.deps.log.warn(`${line}; ${last.error}`);

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { makeCbrTs, patPackets } from "../helpers/mpeg_fixtures.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { freeTcpPort, freeUdpPort, makeSharedDir, type ServeFixture, startServe } from "./serve_fixture.ts";
 
@@ -19,6 +19,7 @@ const httpPort = freeTcpPort();
 let sharedPort: number;
 let sportPort: number;
 let garbagePort: number;
+let manyPort: number;
 
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
 const tsFiles = (folder: string) => {
@@ -56,6 +57,7 @@ beforeAll(async () => {
   sharedPort = await freeUdpPort();
   sportPort = await freeUdpPort();
   garbagePort = await freeUdpPort();
+  manyPort = await freeUdpPort();
   sender = await startSender(udpPort);
   root = makeSharedDir("pacer-recordings-");
   chmodSync(root, 0o777); // the server may run as nobody
@@ -74,6 +76,7 @@ beforeAll(async () => {
       // A channel and a [[recording]] of one name (the [[recording]] records another channel).
       `[[live]]\nname = "sport"\ninput = "udp://@127.0.0.1:${sportPort}"\nlatency_ms = 0`,
       `[[recording]]\nname = "sport"\nsource = "live:news"\nout = "sport_take/%H%M%S.ts"`,
+      `[[recording]]\nname = "many"\nsource = "udp://@127.0.0.1:${manyPort}"\nout = "many/%H%M%S.ts"\nrotate = "64KiB"`,
       `[[recording]]\nname = "garbage"\nsource = "udp://@127.0.0.1:${garbagePort}"\nout = "garbage/%H%M%S.ts"`,
     ].join("\n"),
   });
@@ -184,6 +187,34 @@ describe("server recordings", () => {
     expect(second.code).toBe(1);
     expect(second.stderr).toBe(`pacer: error: record: not_available: udp://@127.0.0.1:${sharedPort}: port ${sharedPort} is in use\n`);
     expect((await ctl("record", "stop", "port_a")).code).toBe(0);
+  }, 20_000);
+
+  test("a run of many files keeps a count, the first name and the last few, not every name: status and the end line", async () => {
+    expect((await ctl("record", "start", "many")).code).toBe(0);
+    // 3 MB of PAT packets (a size rotation cuts before a PAT) in 64 KiB files: 46 of them, sent
+    // 40 datagrams every 5 ms (loopback loses none at that).
+    const ts = patPackets(16_000, 0);
+    const socket = await Bun.udpSocket({ socket: { error() {} } });
+    for (let at = 0; at + CHUNK <= ts.length; at += CHUNK) {
+      socket.send(ts.subarray(at, at + CHUNK), manyPort, "127.0.0.1");
+      if ((at / CHUNK) % 40 === 39) await Bun.sleep(5);
+    }
+    socket.close();
+    await Bun.sleep(300);
+    const stop = await ctl("record", "stop", "many");
+    const total = Number(/done, (\d+) files/.exec(stop.stdout)?.[1]);
+    expect(total).toBeGreaterThan(30);
+    expect(tsFiles("many")).toHaveLength(total);
+    const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; last: { files: string[]; files_total: number } }[] };
+    const last = status.recordings.find((r) => r.name === "many")!.last;
+    expect(last.files_total).toBe(total);
+    // In the order written: HHMMSS, then the -N a taken name gets, counting up within that second.
+    const order = (n: string) => Number(n.slice(0, 6)) * 1e4 + Number(/-(\d+)\.ts$/.exec(n)?.[1] ?? 0);
+    const names = tsFiles("many").sort((a, b) => order(a) - order(b)).map((n) => join(root, "many", n));
+    // The first name and the newest four, oldest first.
+    expect(last.files).toEqual([names[0]!, ...names.slice(-4)]);
+    const line = serve.stderr().split("\n").find((l) => l.includes("recording many ended:"))!;
+    expect(line).toContain(`recording many ended: done, ${total} files (first ${names[0]}, last ${names.at(-1)}), `);
   }, 20_000);
 
   test("a recording of what is not MPEG-TS into a .ts ends saying so, as a warning, not a clean cc errors 0", async () => {
