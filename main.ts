@@ -17,6 +17,7 @@ import { runCtl } from "./cli/ctl.ts";
 import { runRecv } from "./cli/recv.ts";
 import { runAcquire } from "./cli/acquire.ts";
 import { runRecord } from "./cli/record.ts";
+import { usageFromParseArgs } from "./cli/parse_args_errors.ts";
 import { FormatSpecError } from "./protocol/sample_format.ts";
 
 type Command = (argv: string[], log: Logger) => Promise<number> | number;
@@ -124,7 +125,11 @@ async function main(argv: string[]): Promise<number> {
     const [name, ...args] = rest;
     const command = COMMANDS[name!];
     if (!command) throw new UsageError(`unknown command "${name}" (see pacer --help)`);
-    return await command(args, log);
+    try {
+      return await command(args, log);
+    } catch (error) {
+      throw usageFromParseArgs(error, `pacer ${name}`) ?? error;
+    }
   } catch (error) {
     return reportError(error, log);
   }
@@ -135,9 +140,6 @@ function reportError(error: unknown, log: Logger): number {
   const oneLine = message.split("\n")[0]!;
   log.error(oneLine);
   if (error instanceof UsageError || error instanceof FormatSpecError) return EXIT_USAGE;
-  // node:util parseArgs reports unknown options and missing values this way.
-  const code = (error as { code?: string }).code;
-  if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) return EXIT_USAGE;
   if (error instanceof TemporaryError) return EXIT_TEMPFAIL;
   return EXIT_FAILURE;
 }

@@ -29,6 +29,7 @@ import {
   noReplyMessage,
 } from "../client/control_client.ts";
 import { PacerError, UsageError } from "../foundation/errors.ts";
+import { usageFromParseArgs } from "./parse_args_errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 
@@ -100,8 +101,14 @@ function expectWords(op: string, positionals: string[], names: string[]): string
 export function commandFromWords(words: readonly string[]): CtlCommand {
   const [op, ...rest] = words;
   if (op === undefined) throw new UsageError("ctl: no OP given (see pacer ctl --help)");
-  const parse = <T extends ParseArgsOptionsConfig>(options: T) =>
-    parseArgs({ args: rest, allowPositionals: true, strict: true, options });
+  const parse = <T extends ParseArgsOptionsConfig>(options: T) => {
+    try {
+      return parseArgs({ args: rest, allowPositionals: true, strict: true, options });
+    } catch (error) {
+      const usage = usageFromParseArgs(error, "pacer ctl");
+      throw usage ? new UsageError(`${op}: ${usage.message}`) : error;
+    }
+  };
   switch (op) {
     case "status": {
       // `status JOB`: one job, every destination of it (the server pages them).
@@ -181,6 +188,7 @@ const VALUE_OPTIONS = new Set(["--server", "--key", "--ttl", "--pool", "--log"])
 
 /** Takes ctl's own options out of argv wherever they are; the rest are the command's words. */
 function splitCtlOptions(argv: string[]): { options: CtlOptions; words: string[]; help: boolean } {
+  // --help anywhere is help: after an op (`ctl status --help`) it was an unknown option of the op.
   const options: CtlOptions = { server: DEFAULT_SERVER, ttlMs: DEFAULT_TTL_S * 1000, json: false };
   const words: string[] = [];
   let help = false;
@@ -201,7 +209,7 @@ function splitCtlOptions(argv: string[]): { options: CtlOptions; words: string[]
         options.ttlMs = seconds * 1000;
       }
     } else if (arg === "--json") options.json = true;
-    else if ((arg === "--help" || arg === "-h") && words.length === 0) help = true;
+    else if (arg === "--help" || arg === "-h") help = true;
     else words.push(arg);
   }
   return { options, words, help };
@@ -210,7 +218,7 @@ function splitCtlOptions(argv: string[]): { options: CtlOptions; words: string[]
 export async function runCtl(argv: string[], log: Logger): Promise<number> {
   const { options, words, help } = splitCtlOptions(argv);
   if (help) {
-    process.stdout.write(CTL_HELP);
+    process.stdout.write(words.length > 0 ? opHelp(words[0]!) : CTL_HELP);
     return 0;
   }
   if (options.pool !== undefined) {
@@ -229,6 +237,19 @@ export async function runCtl(argv: string[], log: Logger): Promise<number> {
   } finally {
     client.close();
   }
+}
+
+/**
+ * `pacer ctl OP --help`: the op's entry of CTL_HELP's list (its line and the lines indented under
+ * it), or the whole help for a word that is no op.
+ */
+export function opHelp(op: string): string {
+  const list = CTL_HELP.slice(CTL_HELP.indexOf("Ops:\n") + 5, CTL_HELP.indexOf("\nOptions:"));
+  const entries = list.split(/\n(?=  \S)/);
+  if (!/^[a-z]+$/.test(op)) return CTL_HELP; // no op, and no word to put in a pattern
+  const entry = entries.find((e) => new RegExp(`^  (.*\\| )?${op}\\b`).test(e.split("\n")[0]!));
+  if (!entry) return CTL_HELP;
+  return `Usage: pacer ctl [--server HOST:PORT] [--key FILE] [--ttl SECONDS] [--json] OP ...\n\n${entry.trimEnd()}\n\nRun "pacer ctl --help" for every op and ctl's options.\n`;
 }
 
 /** Prints a reply; returns the exit status. */

@@ -1,0 +1,37 @@
+/**
+ * node:util parseArgs's errors in pacer's words, for every command in one place: `unknown option
+ * --bogus (see pacer play --help)`, not Node's "Unknown option '--bogus'. To specify a positional
+ * argument starting with a '-', place it at the end of the command after '--', as in '--
+ * "--bogus"'", which every command printed as it came.
+ *
+ * @example
+ * ```ts
+ * try { parseArgs(...) } catch (error) { throw usageFromParseArgs(error, "pacer play") ?? error; }
+ * ```
+ */
+import { UsageError } from "../foundation/errors.ts";
+
+/** Node's own codes (ERR_PARSE_ARGS_*), the only errors parseArgs throws for what it was given. */
+const PARSE_ARGS_CODE = "ERR_PARSE_ARGS_";
+
+/** The first quoted word of Node's message: the option or argument it is about. */
+function quoted(message: string): string {
+  return /'([^' ]+)/.exec(message)?.[1] ?? "";
+}
+
+/**
+ * A UsageError for a parseArgs error, naming the option and where to read more (`see` is the
+ * command: "pacer play", "pacer ctl"); null for any other error.
+ */
+export function usageFromParseArgs(error: unknown, see: string): UsageError | null {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string" || !code.startsWith(PARSE_ARGS_CODE)) return null;
+  const message = (error as Error).message;
+  const what = quoted(message);
+  const help = ` (see ${see} --help)`;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return new UsageError(`unknown option ${what}${help}`);
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return new UsageError(`unexpected argument "${what}"${help}`);
+  if (message.includes("argument missing")) return new UsageError(`option ${what} needs a value${help}`);
+  if (message.includes("does not take an argument")) return new UsageError(`option ${what} takes no value${help}`);
+  return new UsageError(`${message.split("\n")[0]}${help}`);
+}

@@ -1,0 +1,43 @@
+/**
+ * A command line pacer cannot parse is one pacer line naming the option and the help to read,
+ * exit 2, for every command: before, each printed node:util parseArgs's own text ("Unknown option
+ * '--bogus'. To specify a positional argument starting with a '-', place it at the end of the
+ * command after '--', as in '-- "--bogus"'"). `pacer ctl OP --help` prints that op's usage, exit 0
+ * (it was "Unknown option '--help'"). Real `pacer` subprocesses.
+ */
+import { describe, expect, test } from "bun:test";
+import { runPacer } from "../helpers/pacer.ts";
+
+describe("usage errors", () => {
+  test("an unknown option is one line naming it and the command's help, exit 2, for every command", async () => {
+    const runs = await Promise.all(["play", "record", "serve", "recv", "acquire", "probe"].map(async (command) => ({ command, run: await runPacer([command, "x", "--bogus"]) })));
+    for (const { command, run } of runs) {
+      expect(run.stderr).toBe(`pacer: error: unknown option --bogus (see pacer ${command} --help)\n`);
+      expect(run.code).toBe(2);
+    }
+  });
+
+  test("an option without its value, or with one it takes none: one line each, exit 2", async () => {
+    const missing = await runPacer(["play", "clip.ts", "--to"]);
+    expect(missing.stderr).toBe("pacer: error: option --to needs a value (see pacer play --help)\n");
+    expect(missing.code).toBe(2);
+    const given = await runPacer(["record", "-", "--out", "x.ts", "--part=yes"]);
+    expect(given.stderr).toBe("pacer: error: option --part takes no value (see pacer record --help)\n");
+    expect(given.code).toBe(2);
+  });
+
+  test("pacer ctl OP --help prints the op's usage, exit 0; an unknown option of an op is one line, exit 2", async () => {
+    const status = await runPacer(["ctl", "status", "--help"]);
+    expect(status.code).toBe(0);
+    expect(status.stderr).toBe("");
+    expect(status.stdout).toStartWith("Usage: pacer ctl ");
+    expect(status.stdout).toContain("status [JOB]");
+    expect(status.stdout).not.toContain("queue PATH");
+    const play = await runPacer(["ctl", "play", "news.ts", "--to", "udp://127.0.0.1:5000", "-h"]);
+    expect(play.code).toBe(0);
+    expect(play.stdout).toContain("play NAME --to URL");
+    const bogus = await runPacer(["ctl", "play", "news.ts", "--bogus"]);
+    expect(bogus.stderr).toBe("pacer: error: play: unknown option --bogus (see pacer ctl --help)\n");
+    expect(bogus.code).toBe(2);
+  });
+});
