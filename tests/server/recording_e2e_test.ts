@@ -22,6 +22,18 @@ let garbagePort: number;
 let manyPort: number;
 
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
+type RunStatus = { name: string; state: string; running?: { bytes: number; since: string }; last: { state: string; files: string[]; files_total: number } | null };
+/**
+ * /status once it shows what `ready` waits for: the body is rendered at most once a second, so
+ * one asked for just after a change may predate it.
+ */
+async function statusWhen(ready: (recordings: RunStatus[]) => boolean): Promise<RunStatus[]> {
+  for (const until = Date.now() + 5000; ; await Bun.sleep(200)) {
+    const { recordings } = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: RunStatus[] };
+    if (ready(recordings) || Date.now() > until) return recordings;
+  }
+}
+const runOf = (recordings: RunStatus[], name: string) => recordings.find((r) => r.name === name);
 const tsFiles = (folder: string) => {
   try {
     return readdirSync(join(root, folder)).filter((n) => n.endsWith(".ts")).sort();
@@ -160,9 +172,7 @@ describe("server recordings", () => {
     expect((await ctl("record", "start", "rotating")).code).toBe(0);
     // While it runs, the file being written is NAME.part, and /status shows the run.
     await waitFor("a .part file", () => readdirSync(join(root, "rotating")).some((n) => n.endsWith(".ts.part")));
-    const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; state: string; running?: { bytes: number } }[] };
-    const running = status.recordings.find((r) => r.name === "rotating")!;
-    expect(running.state).toBe("running");
+    expect(runOf(await statusWhen((r) => runOf(r, "rotating")?.state === "running"), "rotating")!.state).toBe("running");
     await Bun.sleep(4500);
     const stop = await ctl("record", "stop", "rotating");
     expect(stop.stdout).toMatch(/^stopped recording rotating: done, \d+ files, \d+ bytes\n$/);
@@ -175,8 +185,7 @@ describe("server recordings", () => {
       // Cut on packet boundaries (this input has no PAT, so each cut waits PAT_WAIT_MS, then cuts).
       expect(bytes[0]).toBe(0x47);
     }
-    const after = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; last: { state: string; files: string[] } | null }[] };
-    const last = after.recordings.find((r) => r.name === "rotating")!.last!;
+    const last = runOf(await statusWhen((r) => runOf(r, "rotating")?.last != null), "rotating")!.last!;
     expect(last.state).toBe("done");
     expect(last.files.length).toBeGreaterThanOrEqual(3);
   }, 20_000);
@@ -205,14 +214,13 @@ describe("server recordings", () => {
     const total = Number(/done, (\d+) files/.exec(stop.stdout)?.[1]);
     expect(total).toBeGreaterThan(30);
     expect(tsFiles("many")).toHaveLength(total);
-    const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; last: { files: string[]; files_total: number } }[] };
-    const last = status.recordings.find((r) => r.name === "many")!.last;
-    expect(last.files_total).toBe(total);
+    const last = runOf(await statusWhen((r) => runOf(r, "many")?.last != null), "many")!.last;
+    expect(last!.files_total).toBe(total);
     // In the order written: HHMMSS, then the -N a taken name gets, counting up within that second.
     const order = (n: string) => Number(n.slice(0, 6)) * 1e4 + Number(/-(\d+)\.ts$/.exec(n)?.[1] ?? 0);
     const names = tsFiles("many").sort((a, b) => order(a) - order(b)).map((n) => join(root, "many", n));
     // The first name and the newest four, oldest first.
-    expect(last.files).toEqual([names[0]!, ...names.slice(-4)]);
+    expect(last!.files).toEqual([names[0]!, ...names.slice(-4)]);
     const line = serve.stderr().split("\n").find((l) => l.includes("recording many ended:"))!;
     expect(line).toContain(`recording many ended: done, ${total} files (first ${names[0]}, last ${names.at(-1)}), `);
   }, 20_000);
@@ -251,12 +259,12 @@ describe("server recordings", () => {
     const start = await ctl("record", "start", "live:sport");
     expect(start.stderr).toBe("");
     expect(start.stdout).toBe("started recording live:sport\n");
-    const running = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; state: string; running?: { since: string } }[] };
-    expect(running.recordings.filter((r) => r.name === "sport" || r.name === "live:sport").map((r) => `${r.name} ${r.state}`).sort()).toEqual(["live:sport running", "sport running"]);
+    const both = (r: RunStatus[]) => r.filter((x) => x.name === "sport" || x.name === "live:sport").map((x) => `${x.name} ${x.state}`).sort();
+    expect(both(await statusWhen((r) => both(r).join() === "live:sport running,sport running"))).toEqual(["live:sport running", "sport running"]);
     const stop = await ctl("record", "stop", "live:sport");
     expect(stop.stdout).toMatch(/^stopped recording live:sport: /);
-    const after = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; state: string }[] };
-    expect(after.recordings.find((r) => r.name === "sport")!.state).toBe("running");
+    // The channel's own run is gone (a run not in the config is listed while it runs).
+    expect(both(await statusWhen((r) => runOf(r, "live:sport")?.state !== "running"))).toEqual(["sport running"]);
     expect((await ctl("record", "stop", "sport")).stdout).toMatch(/^stopped recording sport: /);
   }, 20_000);
 
