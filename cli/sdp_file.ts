@@ -7,7 +7,8 @@
  * (`--sdp /dev/stdout`, a FIFO, `>(…)`) is written into as it is: renaming
  * over it would put a plain file in its place (as root, over /dev/stdout for
  * every process after). A symlink to a file keeps its link: the file it
- * points to is the one replaced. A temporary file is never left behind.
+ * points to is the one replaced. A temporary file is never left behind. A
+ * socket cannot be opened: one line, not a wait for a reader.
  */
 import { closeSync, constants, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { PacerError } from "../foundation/errors.ts";
@@ -19,17 +20,27 @@ export async function writeSdpFile(path: string, media: SdpMedia[], origin = "12
   const text = buildSdp({ sessionId: Math.floor(Date.now() / 1000), origin, media });
   try {
     const target = existingTarget(path);
-    if (target && !target.regular) await writeInto(path, text, onWait);
+    // A socket cannot be opened (ENXIO, as a FIFO without its reader): a systemd service's /dev/stdout.
+    if (target?.socket) throw new Error("is a socket (a file, a FIFO or a device can take the SDP)");
+    if (target && !target.regular) await writeInto(path, text, target.fifo, onWait);
     else replaceAtomically(target?.path ?? path, text);
   } catch (error) {
     throw new PacerError(`--sdp ${path}: cannot write: ${fsErrorText(error)}`);
   }
 }
 
+interface Target {
+  path: string;
+  regular: boolean;
+  fifo: boolean;
+  socket: boolean;
+}
+
 /** What `path` names once symlinks are followed, or null when nothing is there (a dangling link included). */
-function existingTarget(path: string): { path: string; regular: boolean } | null {
+function existingTarget(path: string): Target | null {
   try {
-    return { path: realpathSync(path), regular: statSync(path).isFile() };
+    const stat = statSync(path);
+    return { path: realpathSync(path), regular: stat.isFile(), fifo: stat.isFIFO(), socket: stat.isSocket() };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
@@ -44,14 +55,15 @@ const READER_RETRY_MS = 50;
  * event loop held (Ctrl-C too): it is opened without blocking, again until a reader has it
  * (`onWait` once), and the SDP, far smaller than a pipe holds, then goes in one write.
  */
-async function writeInto(path: string, text: string, onWait?: () => void): Promise<void> {
+async function writeInto(path: string, text: string, fifo: boolean, onWait?: () => void): Promise<void> {
   let fd: number;
   for (let waited = false; ; ) {
     try {
       fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENXIO") throw error;
+      // ENXIO from a device is a device missing: no reader will come for it.
+      if ((error as NodeJS.ErrnoException).code !== "ENXIO" || !fifo) throw error;
       if (!waited) onWait?.();
       waited = true;
       await Bun.sleep(READER_RETRY_MS);

@@ -81,6 +81,22 @@ describe("play --sdp onto what is not a plain file", () => {
     }
   }, 15_000);
 
+  test("a socket is one line and exit 1 at once, not a wait for a FIFO reader that never comes", async () => {
+    // A socket cannot be opened (ENXIO, as a FIFO without a reader): /dev/stdout of a systemd
+    // service is one. Taken for a FIFO, play said it waited for a reader, and waited for good.
+    const path = join(dir, "sdp.sock");
+    const listener = Bun.listen({ unix: path, socket: { data() {} } });
+    try {
+      const receiver = await udpReceiver();
+      const run = await runPacer(["play", wav, "--to", `rtp://127.0.0.1:${receiver.port}?rtcp=off`, "--sdp", path], { timeoutMs: 10_000 });
+      receiver.close();
+      expect(run.stderr).toBe(`pacer: error: --sdp ${path}: cannot write: is a socket (a file, a FIFO or a device can take the SDP)\n`);
+      expect(run.code).toBe(1);
+    } finally {
+      listener.stop(true);
+    }
+  });
+
   test("a symlink keeps pointing at the file it names, which gets the SDP", async () => {
     const real = join(dir, "real.sdp");
     const link = join(dir, "link.sdp");
