@@ -138,24 +138,40 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
     deviceWaitS,
     gate,
   });
+  // The first SIGINT or SIGTERM closes the outputs cleanly (a command gets EOF, a file is synced);
+  // a second one finds no handler and ends pacer at once. Set before --sdp, whose FIFO may wait
+  // long for its reader: a signal then ends the wait and discards the job, as a failed write does.
+  let interruptedBy: NodeJS.Signals | null = null;
+  const sdpWait = new AbortController();
+  let sdpWritten = false;
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    interruptedBy ??= signal;
+    if (sdpWritten) void job.stop();
+    else sdpWait.abort();
+  };
+  process.once("SIGINT", stopOnSignal);
+  process.once("SIGTERM", stopOnSignal);
+  const offSignals = () => {
+    process.off("SIGINT", stopOnSignal);
+    process.off("SIGTERM", stopOnSignal);
+  };
   if (values.sdp) {
     const media = job.destinations.flatMap((d) => (d.backend.sdp ? [d.backend.sdp()] : []));
+    const waiting = () => log.info(`--sdp ${values.sdp}: waiting for a reader to open the FIFO`);
     try {
-      await writeSdpFile(values.sdp, media, undefined, () => log.info(`--sdp ${values.sdp}: waiting for a reader to open the FIFO`));
+      await writeSdpFile(values.sdp, media, undefined, { onWait: waiting, abandon: sdpWait.signal });
     } catch (error) {
+      offSignals();
       await job.discard();
       throw error;
     }
   }
-  // The first SIGINT or SIGTERM closes the outputs cleanly (a command gets EOF, a file is synced);
-  // a second one finds no handler and ends pacer at once.
-  let interruptedBy: NodeJS.Signals | null = null;
-  const stopOnSignal = (signal: NodeJS.Signals) => {
-    interruptedBy ??= signal;
-    void job.stop();
-  };
-  process.once("SIGINT", stopOnSignal);
-  process.once("SIGTERM", stopOnSignal);
+  if (interruptedBy) {
+    offSignals();
+    await job.discard();
+    return EXIT_SIGNAL_BASE + constants.signals[interruptedBy];
+  }
+  sdpWritten = true;
   const keys =
     gate &&
     startTerminalKeys({
@@ -172,8 +188,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const result = await job.done;
   keys?.stop();
   progress.stop();
-  process.off("SIGINT", stopOnSignal);
-  process.off("SIGTERM", stopOnSignal);
+  offSignals();
   reportCounters(job, log);
   reportInputDamage(inputs, log);
   // A script tells an interrupted play from a complete one by its status, as a shell reports a killed one.

@@ -15,14 +15,23 @@ import { PacerError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
 import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
 
-/** `media`: one m= section per rtp:// output (play refuses --sdp without one before opening any). */
-export async function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1", onWait?: () => void): Promise<void> {
+/** What waits on a FIFO's reader may be told: once that it waits, and to give up (a signal). */
+export interface ReaderWait {
+  onWait?: () => void;
+  abandon?: AbortSignal;
+}
+
+/**
+ * `media`: one m= section per rtp:// output (play refuses --sdp without one before opening any).
+ * A wait for a FIFO's reader that `wait.abandon` ends writes nothing.
+ */
+export async function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1", wait: ReaderWait = {}): Promise<void> {
   const text = buildSdp({ sessionId: Math.floor(Date.now() / 1000), origin, media });
   try {
     const target = existingTarget(path);
     // A socket cannot be opened (ENXIO, as a FIFO without its reader): a systemd service's /dev/stdout.
     if (target?.socket) throw new Error("is a socket (a file, a FIFO or a device can take the SDP)");
-    if (target && !target.regular) await writeInto(path, text, target.fifo, onWait);
+    if (target && !target.regular) await writeInto(path, text, target.fifo, wait);
     else replaceAtomically(target?.path ?? path, text);
   } catch (error) {
     throw new PacerError(`--sdp ${path}: cannot write: ${fsErrorText(error)}`);
@@ -52,12 +61,13 @@ const READER_RETRY_MS = 50;
 
 /**
  * Into a pipe or a device as it is. A FIFO's blocking open would wait for its reader with the
- * event loop held (Ctrl-C too): it is opened without blocking, again until a reader has it
- * (`onWait` once), and the SDP, far smaller than a pipe holds, then goes in one write.
+ * event loop held: it is opened without blocking, again until a reader has it (`onWait` once) or
+ * the wait is abandoned, and the SDP, far smaller than a pipe holds, then goes in one write.
  */
-async function writeInto(path: string, text: string, fifo: boolean, onWait?: () => void): Promise<void> {
+async function writeInto(path: string, text: string, fifo: boolean, { onWait, abandon }: ReaderWait): Promise<void> {
   let fd: number;
   for (let waited = false; ; ) {
+    if (abandon?.aborted) return;
     try {
       fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
       break;
