@@ -14,9 +14,12 @@ import { UsageError } from "../foundation/errors.ts";
 /** Node's own codes (ERR_PARSE_ARGS_*), the only errors parseArgs throws for what it was given. */
 const PARSE_ARGS_CODE = "ERR_PARSE_ARGS_";
 
-/** The first quoted word of Node's message: the option or argument it is about. */
+/**
+ * The option or argument Node's message is about, as it quotes it: `'--bogus'`, `'pos'`, or
+ * `'-h, --help'` and `'-t, --to <value>'` for an option with a short form (the long name, not "-h,").
+ */
 function quoted(message: string): string {
-  return /'([^' ]+)/.exec(message)?.[1] ?? "";
+  return /'(?:-[^-], )?([^' ]+)/.exec(message)?.[1] ?? "";
 }
 
 /**

@@ -24,6 +24,10 @@ describe("usage errors", () => {
     const given = await runPacer(["record", "-", "--out", "x.ts", "--part=yes"]);
     expect(given.stderr).toBe("pacer: error: option --part takes no value (see pacer record --help)\n");
     expect(given.code).toBe(2);
+    // An option with a short form: Node names it "-h, --help"; the line names --help (it said "-h,").
+    const help = await runPacer(["play", "clip.ts", "--help=yes"]);
+    expect(help.stderr).toBe("pacer: error: option --help takes no value (see pacer play --help)\n");
+    expect(help.code).toBe(2);
   });
 
   test("pacer ctl OP --help prints the op's usage, exit 0; an unknown option of an op is one line, exit 2", async () => {
