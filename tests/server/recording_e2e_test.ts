@@ -234,7 +234,12 @@ describe("server recordings", () => {
       await Bun.sleep(10);
     }
     socket.close();
-    await Bun.sleep(200);
+    // Stopped once the server has written some of it, not after a guessed 200 ms (a stop before
+    // the first datagram is read ends "nothing", not "done").
+    await waitFor("the garbage in the run's file", async () => {
+      const status = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as { recordings: { name: string; running?: { bytes: number } }[] };
+      return (status.recordings.find((r) => r.name === "garbage")?.running?.bytes ?? 0) > 0;
+    });
     expect((await ctl("record", "stop", "garbage")).code).toBe(0);
     await waitFor("the garbage run's end", () => serve.stderr().includes("recording garbage ended:"));
     const line = serve.stderr().split("\n").find((l) => l.includes("recording garbage ended:"))!;
