@@ -429,7 +429,10 @@ interface RecordingPart {
   name: string;
   next: string | null;
   state: string;
-  /** `files_total`: a page too small for all its files has the newest only. */
+  /**
+   * `files` is the first name and the newest few (only the newest on a page too small), so the
+   * count is `files_total`; an older server sent that only with the newest, and every name else.
+   */
   last: { state: string; started: string; files: string[]; files_total?: number; bytes: number; error: string | null } | null;
 }
 
