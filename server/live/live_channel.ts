@@ -5,9 +5,12 @@
  * A `listen` channel accepts one acquisition source at a time over TCP (protocol/live_handshake.ts):
  * a second connection while one is live gets `busy` and is closed; on a keyed channel the source
  * must answer the challenge within HANDSHAKE_MS, and at most MAX_HANDSHAKES wait at once, so
- * neither a slowloris nor an endless handshake can hold the port; one address holds at most
- * MAX_PENDING_PER_ADDRESS connections short of the source (pending_sources.ts), so a storm from it
- * cannot take every slot; refusals are logged at most one line per reason every 10 s
+ * neither a slowloris nor an endless handshake can hold the port; one address (an IPv6 /64:
+ * policy.ts sourceKey) holds at most MAX_PENDING_PER_ADDRESS connections short of the source
+ * (pending_sources.ts), so a storm from it cannot take every slot; and a newcomer, with every
+ * slot taken, takes the oldest slot of another address, so silent handshakes from two addresses
+ * no longer keep the source out for as long as they come back: a source answers within a round
+ * trip, and must be crowded out by MAX_HANDSHAKES newer connections in that time; refusals are logged at most one line per reason every 10 s
  * (refusal_log.ts). Any end of the source's connection (EOF, reset, SOURCE_TIMEOUT_MS without a
  * byte) is a drop: the channel listens again, and its jobs wait. An `input` channel reads any input `pacer record` takes, opened again after
  * a back-off when it ends (a `tcp://` connect input).
@@ -35,6 +38,7 @@ import type { StreamSource } from "../../sources/stream_source.ts";
 import type { LiveInput } from "../config.ts";
 import { LiveRing } from "./live_ring.ts";
 import { PendingSources } from "./pending_sources.ts";
+import { sourceKey } from "../policy.ts";
 import { RefusalLog } from "./refusal_log.ts";
 import { bindFailure } from "../port_holder.ts";
 import { TokenBucket } from "../token_bucket.ts";
@@ -43,7 +47,7 @@ import { TokenBucket } from "../token_bucket.ts";
 export const CHANNEL_RING_BYTES = 8 << 20;
 /** A keyed source has this long from connecting to prove the key. */
 export const HANDSHAKE_MS = 5_000;
-/** Connections in the handshake at once; more are closed at once. */
+/** Connections in the handshake at once; a newer one takes the oldest one's slot (another address's). */
 export const MAX_HANDSHAKES = 4;
 /** A live source that sends nothing for this long is dropped (a half-dead connection). */
 export const SOURCE_TIMEOUT_MS = 5_000;
@@ -88,7 +92,8 @@ export class LiveChannel {
   refused = 0;
   #active: Socket | null = null;
   #activeAddress: string | null = null;
-  #handshakes = 0;
+  /** Connections in the key handshake, oldest first: each with its address key and how to end it. */
+  readonly #handshakes = new Set<{ key: string; crowdedOut(): void }>();
   readonly #pending = new PendingSources();
   #server: Server | null = null;
   #input: StreamSource | null = null;
@@ -220,7 +225,8 @@ export class LiveChannel {
     const address = socket.remoteAddress ?? "";
     const from = `${address}:${socket.remotePort}`;
     socket.on("error", () => {}); // a reset is a drop, handled on close
-    const tooMany = this.#pending.take(address);
+    const key = sourceKey(address);
+    const tooMany = this.#pending.take(key);
     if (tooMany) {
       // Closed unread and unanswered: a line to each would be the storm's own echo.
       this.refused++;
@@ -233,7 +239,7 @@ export class LiveChannel {
     const leave = () => {
       if (!pending) return;
       pending = false;
-      this.#pending.give(address);
+      this.#pending.give(key);
     };
     socket.once("close", leave);
     if (this.#active) {
@@ -246,12 +252,22 @@ export class LiveChannel {
       this.#accept(socket, from, null);
       return;
     }
-    if (this.#handshakes >= MAX_HANDSHAKES) {
-      // The documented greeting, so a source tries again later (an unknown line read as "open" lost its media).
-      this.#refuse(socket, from, "too many handshakes", greetingLine({ state: "busy" }));
-      return;
+    if (this.#handshakes.size >= MAX_HANDSHAKES) {
+      const oldest = [...this.#handshakes].find((h) => h.key !== key);
+      if (oldest) oldest.crowdedOut();
+      else {
+        // The documented greeting, so a source tries again later (an unknown line read as "open" lost its media).
+        this.#refuse(socket, from, "too many handshakes", greetingLine({ state: "busy" }));
+        return;
+      }
     }
-    this.#handshakes++;
+    const handshake = {
+      key,
+      crowdedOut: () => {
+        if (settle()) this.#refuse(socket, from, "handshake crowded out by a newer connection", "refused busy\n");
+      },
+    };
+    this.#handshakes.add(handshake);
     const nonce = newNonce();
     socket.write(greetingLine({ state: "key", nonce }));
     let reply = Buffer.alloc(0);
@@ -259,7 +275,7 @@ export class LiveChannel {
     const settle = () => {
       if (settled) return false;
       settled = true;
-      this.#handshakes--;
+      this.#handshakes.delete(handshake);
       clearTimeout(timer);
       socket.off("data", onData);
       return true;

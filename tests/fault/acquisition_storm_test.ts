@@ -12,6 +12,9 @@
  *   source (every other one is closed unanswered: pending_sources.ts), so the source gets in and
  *   its stream is relayed whole. (Loopback answers for all of 127/8: a socket bound to 127.0.0.2
  *   is another address.)
+ * - Two each from 127.0.0.2 and 127.0.0.3, silent in the handshake and back the moment they are
+ *   closed: within the per-address share they held all 4 slots for good. Now a newcomer takes the
+ *   oldest slot of another address, so the source gets in on its first connection.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
@@ -93,6 +96,24 @@ test("a storm of refused connections is a line per reason and one count per 10 s
   const acquire = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${keyedPort}?key=${keyPath}`], { timeoutMs: 20_000 });
   expect(acquire.code).toBe(0);
   expect(acquire.stderr).toMatch(/connections 1, drops 0/);
+}, 40_000);
+
+test("silent handshakes from two addresses, each back at once, do not keep the keyed source out", async () => {
+  const film = join(dir, "crowded.ts");
+  writeFileSync(film, makeCbrTs({ bitrate: 1_000_000, duration: 1 }), { mode: 0o644 });
+  let stop = false;
+  const holders = ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"].map((from) => stormClient(() => stop, from));
+  try {
+    await Bun.sleep(500); // the four slots are theirs
+    const acquire = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${keyedPort}?key=${keyPath}`], { timeoutMs: 20_000 });
+    expect(acquire.code).toBe(0);
+    expect(acquire.stderr).toContain(`acquired ${Bun.file(film).size} bytes`);
+    expect(acquire.stderr).toMatch(/connections 1, drops 0/);
+    expect(acquire.stderr).not.toContain("trying again");
+  } finally {
+    stop = true;
+    await Promise.all(holders);
+  }
 }, 40_000);
 
 test("a reconnect storm from one address does not keep the keyed source, from another, out", async () => {
