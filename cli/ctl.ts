@@ -438,7 +438,8 @@ interface RecordingPart {
 
 /** One line per recording: its state, next run, and how its last run went. */
 function recordingLine(r: RecordingPart): string {
-  const last = r.last ? `last ${r.last.state} at ${r.last.started}, ${r.last.files_total ?? r.last.files.length} files, ${r.last.bytes} bytes${r.last.error ? ` (${r.last.error})` : ""}` : "no run yet";
+  const files = r.last ? (r.last.files_total ?? r.last.files.length) : 0;
+  const last = r.last ? `last ${r.last.state} at ${r.last.started}, ${files} file${files === 1 ? "" : "s"}, ${r.last.bytes} bytes${r.last.error ? ` (${r.last.error})` : ""}` : "no run yet";
   return `recording ${r.name}\t${r.state}\tnext ${r.next ?? "-"}\t${last}`;
 }
 

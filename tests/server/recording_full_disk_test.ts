@@ -55,7 +55,6 @@ test("runs on a full disk leave no empty files behind, and each end line says it
   const deadline = Date.now() + 15_000;
   while (ends().length < 3 && Date.now() < deadline) await Bun.sleep(100);
   const lines = ends();
-  console.log(lines[0]);
   expect(lines.length).toBeGreaterThanOrEqual(3);
   for (const line of lines) {
     expect(line).toContain("recording full ended: failed, 0 files, 0 bytes");
