@@ -41,6 +41,13 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
     passedOn += bytes.length;
     sink(bytes);
   };
+  /** The poll's time, for the datagrams it reads (one callback for every poll: none made per poll). */
+  let pollNow = 0;
+  const readDatagram = (datagram: Uint8Array) => {
+    passedOn = 0;
+    reorder.push(datagram, pollNow);
+    return passedOn;
+  };
   let lossAt = 0;
   /** Packets lost just before the payload about to be delivered, and the length of the one before them. */
   let lostRun = 0;
@@ -76,11 +83,8 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
       // Less what the reorder may hold and deliver later, and one hole's silence: those must fit
       // too. Each datagram is charged what it passed on, fills included, so the next holes count.
       const budget = room - REORDER_WINDOW * MAX_DATAGRAM - (isPcm() ? MAX_FILLED_PACKETS * lastPayloadBytes : 0);
-      stats.datagrams += receiver.drain((datagram) => {
-        passedOn = 0;
-        reorder.push(datagram, now);
-        return passedOn;
-      }, budget);
+      pollNow = now;
+      stats.datagrams += receiver.drain(readDatagram, budget);
       reorder.tick(now);
       reportLosses();
       countDropped();
