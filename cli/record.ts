@@ -2,11 +2,11 @@
  * `pacer record INPUT --out PATTERN`: records a stream to disk, for cron (DESIGN.md). The lock
  * on the output is taken before the input is opened, so a second recorder exits 75 at once.
  */
-import { accessSync, constants, createReadStream, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, createReadStream, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, EXIT_OK, PacerError, UsageError } from "../foundation/errors.ts";
 import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
+import { openUntouched } from "../foundation/open_untouched.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
@@ -159,12 +159,9 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
  */
 function checkGapLog(path: string): void {
   try {
-    if (!statSync(dirname(path)).isDirectory()) throw Object.assign(new Error(), { code: "ENOTDIR" });
-    accessSync(dirname(path), constants.W_OK);
-    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error(), { code: "EISDIR" });
-    accessSync(path, constants.W_OK);
+    const fd = openUntouched(path);
+    if (fd !== null) closeSync(fd);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT" && (error as NodeJS.ErrnoException).path === path) return;
     throw new PacerError(`--gap-log ${path}: cannot write it: ${fsErrorText(error)}`);
   }
 }

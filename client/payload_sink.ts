@@ -17,10 +17,10 @@
  * await sink.close();
  * ```
  */
-import { accessSync, closeSync, constants, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { describeFsError } from "../foundation/fs_error.ts";
 import { PacerError } from "../foundation/errors.ts";
+import { openUntouched } from "../foundation/open_untouched.ts";
 
 /** Why payload can no longer be written. `quiet`: the reader went away, which is not an error. */
 export interface SinkFailure {
@@ -85,7 +85,12 @@ function stdoutSink(): PayloadSink {
 }
 
 function fileSink(out: string): PayloadSink {
-  let fd = openUntouched(out);
+  let fd: number | null;
+  try {
+    fd = openUntouched(out);
+  } catch (error) {
+    throw cannotOpen(out, error);
+  }
   let started = false;
   /** What was there goes with the first payload (a FIFO or a device has nothing to truncate). */
   const start = () => {
@@ -111,24 +116,6 @@ function fileSink(out: string): PayloadSink {
       if (fd !== null) closeSync(fd);
     },
   };
-}
-
-/**
- * The file at `out` opened for writing as it is, or null when there is none yet and its
- * directory would take it. Throws PacerError for a path that cannot be written.
- */
-function openUntouched(out: string): number | null {
-  try {
-    return openSync(out, constants.O_WRONLY);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw cannotOpen(out, error);
-  }
-  try {
-    accessSync(dirname(out), constants.W_OK | constants.X_OK);
-  } catch (error) {
-    throw cannotOpen(out, error);
-  }
-  return null;
 }
 
 function cannotOpen(out: string, error: unknown): PacerError {
