@@ -23,18 +23,28 @@ function tsPackets(count: number): Uint8Array {
   return out;
 }
 
-test("a full disk: the summary's bytes are the bytes the cut-back file holds", async () => {
-  const disk = mountSmallDisk(256 * 1024);
+/** Runs `body` with a small tmpfs and a scratch folder, both gone after; skips where no tmpfs can be mounted. */
+async function onSmallDisk(bytes: number, body: (disk: string, scratch: string) => Promise<void>): Promise<void> {
+  const disk = mountSmallDisk(bytes);
   if ("skip" in disk) {
     console.warn(disk.skip);
     return;
   }
   const scratch = mkdtempSync(join(tmpdir(), "pacer-full-disk-"));
   try {
+    await body(disk.dir, scratch);
+  } finally {
+    disk.unmount();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+test("a full disk: the summary's bytes are the bytes the cut-back file holds", () =>
+  onSmallDisk(256 * 1024, async (diskDir, scratch) => {
     const input = join(scratch, "in.ts");
     // Read as a live input comes (seven packets a datagram), so the write the disk stops is one of many.
     writeFileSync(input, tsPackets(4000)); // 752,000 bytes, three times the disk
-    const out = join(disk.dir, "full.ts");
+    const out = join(diskDir, "full.ts");
     const recorder = new Recorder(streamSource(input, createReadStream(input, { highWaterMark: 1316 })), { pattern: out, kind: "ts", syncEveryMs: 1000, log: silentLogger });
     const summary = await recorder.done;
     expect(summary.error).toContain("no space left on device");
@@ -42,24 +52,14 @@ test("a full disk: the summary's bytes are the bytes the cut-back file holds", a
     expect(size % 188).toBe(0);
     expect(size).toBeGreaterThan(100_000);
     expect(summary.bytes).toBe(size);
-  } finally {
-    disk.unmount();
-    rmSync(scratch, { recursive: true, force: true });
-  }
-});
+  }));
 
-test("a disk already full: the file that got no byte is removed, and the error says so", async () => {
-  const disk = mountSmallDisk(64 * 1024);
-  if ("skip" in disk) {
-    console.warn(disk.skip);
-    return;
-  }
-  const scratch = mkdtempSync(join(tmpdir(), "pacer-full-disk-"));
-  try {
-    fillUp(join(disk.dir, "filler"));
+test("a disk already full: the file that got no byte is removed, and the error says so", () =>
+  onSmallDisk(64 * 1024, async (diskDir, scratch) => {
+    fillUp(join(diskDir, "filler"));
     const input = join(scratch, "in.ts");
     writeFileSync(input, tsPackets(100));
-    const out = join(disk.dir, "empty.ts");
+    const out = join(diskDir, "empty.ts");
     const recorder = new Recorder(streamSource(input, createReadStream(input)), { pattern: out, kind: "ts", syncEveryMs: 1000, log: silentLogger });
     const summary = await recorder.done;
     expect(summary.error).toBe(`${out}: cannot write: no space left on device; the empty file was removed`);
@@ -67,8 +67,4 @@ test("a disk already full: the file that got no byte is removed, and the error s
     expect(summary.files.names).toEqual([]);
     expect(summary.bytes).toBe(0);
     expect(existsSync(out)).toBe(false);
-  } finally {
-    disk.unmount();
-    rmSync(scratch, { recursive: true, force: true });
-  }
-});
+  }));
