@@ -425,7 +425,8 @@ export class Job implements DestinationHost, PacketInput {
     // Nothing from here on is released before the next load: a turn begun since is in the buffer whole.
     const loadStart = this.ring.end;
     while (loaded < wanted) {
-      const [position, room] = this.ring.writableRegion();
+      const position = this.ring.writablePosition();
+      const room = this.ring.writableRoom();
       if (room === 0) break;
       let n: number;
       const inputBefore = source.inputIndex;
@@ -461,7 +462,7 @@ export class Job implements DestinationHost, PacketInput {
         break;
       }
       if (source.inputIndex !== inputBefore) this.inputStarts.push(this.ring.end);
-      byteClock?.observe(this.ring.data.subarray(position, position + n), this.ring.end);
+      byteClock?.observe(this.ring.data, this.ring.end, position, position + n);
       this.ring.commit(n);
       this.bytesSinceRewind += n;
       loaded += n;

@@ -13,7 +13,7 @@
  * @example
  * ```ts
  * const ring = new ReadAheadBuffer(1024);
- * const [position] = ring.writableRegion();
+ * const position = ring.writablePosition();
  * ring.commit(ring.data.write("hello", position));
  * const out = Buffer.alloc(5);
  * ring.copyOut(0, out, 0, 5); // "hello"
@@ -62,10 +62,14 @@ export class ReadAheadBuffer {
     return this.end - offset;
   }
 
-  /** The longest contiguous free region, as [position, length] in `data`. */
-  writableRegion(): [number, number] {
-    const position = this.end % this.capacity;
-    return [position, Math.min(this.free, this.capacity - position)];
+  /** Where the longest contiguous free region begins in `data` (two numbers, not a pair: a load makes no garbage). */
+  writablePosition(): number {
+    return this.end % this.capacity;
+  }
+
+  /** The length of the region at writablePosition. */
+  writableRoom(): number {
+    return Math.min(this.free, this.capacity - (this.end % this.capacity));
   }
 
   /**

@@ -22,7 +22,8 @@ export function repeatTurns(ring: ReadAheadBuffer, turnBytes: number, wantedByte
   let behind = turnBytes;
   let copied = 0;
   for (;;) {
-    const [position, room] = ring.writableRegion();
+    const position = ring.writablePosition();
+    const room = ring.writableRoom();
     const fits = Math.min(behind, room, wantedBytes - copied);
     const whole = fits - (fits % turnBytes);
     if (whole <= 0) break;

@@ -2,49 +2,74 @@
  * The bytes a streaming scanner holds back between chunks: a TS packet or
  * PS header split across two loads is joined with the next chunk.
  *
- * The join goes into one scratch buffer shared by every scanner in the
- * process, so a load allocates nothing chunk-sized (500 streams at
- * 1.5 Mbit/s load ~700 chunks of 128 KiB a second; a fresh buffer for each
- * cost ~5 % of the server's CPU in page faults and copies). Sharing is safe
- * because a scan is synchronous and its callbacks never keep the buffer:
- * what must stay is copied out, and the scratch is given back even when the
- * scan throws. A scan nested in another's callback, finding the scratch
- * out, gets a buffer of its own.
+ * Nothing is allocated per chunk. The join goes into one scratch buffer
+ * shared by every scanner in the process (500 streams at 1.5 Mbit/s load
+ * ~700 chunks of 128 KiB a second; a fresh buffer for each cost ~5 % of the
+ * server's CPU in page faults and copies). The bytes held go into the
+ * carry's own small buffer, and both copies are native ones between whole
+ * buffers, not through `subarray` views: a view is an object, and a
+ * thousand jobs' loads made enough of them that the collector came for them
+ * every second, pausing every stream (README, "Scale"). Sharing the scratch
+ * is safe because a scan is synchronous and its callbacks never keep the
+ * buffer: what must stay is copied out, and the scratch is given back even
+ * when the scan throws. A scan nested in another's callback, finding the
+ * scratch out, gets a buffer of its own.
  *
  * @example
  * ```ts
- * let carry = NO_CARRY;
- * carry = scanWithCarry(carry, chunk, (buf) => keepFrom(buf)); // keep: where unfinished bytes start
+ * const carry = new Carry();
+ * carry.scan(chunk, 0, chunk.length, (buf, from, end) => keepFrom(buf, from, end)); // where unfinished bytes start
+ * carry.length; // bytes held for the next chunk
  * ```
  */
-export const NO_CARRY = new Uint8Array(0);
+
+/** Copies source[sourceStart, sourceEnd) to target at targetStart: Buffer's native copy, which takes any Uint8Array and allocates nothing. */
+export const copyBytes = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number) => number;
+
+/** A scan of buf[from, end): returns the index (from to end) from which bytes must wait for more input. */
+export type CarryScan = (buf: Uint8Array, from: number, end: number) => number;
 
 let scratch = new Uint8Array(0);
 let scratchOut = false;
 
-/**
- * Runs `scan` over `chunk` preceded by the carried bytes; `scan` returns the index in its buffer
- * from which bytes must wait for more input. Returns a copy of those bytes: the next carry.
- */
-export function scanWithCarry(carry: Uint8Array, chunk: Uint8Array, scan: (buf: Uint8Array) => number): Uint8Array {
-  if (carry.length === 0) return tail(chunk, scan(chunk));
-  const need = carry.length + chunk.length;
-  const borrow = !scratchOut;
-  if (borrow && scratch.length < need) scratch = new Uint8Array(need);
-  const joined = borrow ? scratch.subarray(0, need) : new Uint8Array(need);
-  joined.set(carry, 0);
-  joined.set(chunk, carry.length);
-  scratchOut ||= borrow;
-  let keep = need;
-  try {
-    keep = scan(joined);
-  } finally {
-    if (borrow) scratchOut = false;
-  }
-  return tail(joined, keep);
-}
+export class Carry {
+  private bytes = new Uint8Array(0);
+  /** Bytes held back: the first `length` of `held`. */
+  length = 0;
 
-/** A copy of `buf[keep..]` (the caller's buffer may be reused). */
-function tail(buf: Uint8Array, keep: number): Uint8Array {
-  return keep < buf.length ? buf.slice(keep) : NO_CARRY;
+  /** The buffer whose first `length` bytes are held (valid until the next scan). */
+  get held(): Uint8Array {
+    return this.bytes;
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
+
+  /** Runs `scan` over the bytes held followed by chunk[start, end), and holds what it leaves. */
+  scan(chunk: Uint8Array, start: number, end: number, scan: CarryScan): void {
+    const held = this.length;
+    if (held === 0) return this.hold(chunk, scan(chunk, start, end), end);
+    const need = held + end - start;
+    const borrow = !scratchOut;
+    if (borrow && scratch.length < need) scratch = new Uint8Array(need);
+    const joined = borrow ? scratch : new Uint8Array(need);
+    copyBytes.call(this.bytes, joined, 0, 0, held);
+    copyBytes.call(chunk, joined, held, start, end);
+    scratchOut ||= borrow;
+    let keep = need;
+    try {
+      keep = scan(joined, 0, need);
+    } finally {
+      if (borrow) scratchOut = false;
+    }
+    this.hold(joined, keep, need);
+  }
+
+  private hold(buf: Uint8Array, from: number, end: number): void {
+    const n = end - from;
+    if (n > this.bytes.length) this.bytes = new Uint8Array(Math.max(n, 2 * this.bytes.length));
+    if (n > 0) copyBytes.call(buf, this.bytes, 0, from, end);
+    this.length = n;
+  }
 }

@@ -25,8 +25,12 @@ import {
 
 /** Maps byte offsets of a stream to its media time; pacing sends the byte at offset o at start + timeAt(o). */
 export interface ByteClock {
-  /** Feed bytes as they are loaded (offset = stream byte offset of chunk[0]); parses PCR/SCR. Must not allocate per packet. */
-  observe(chunk: Uint8Array, offset: number): void;
+  /**
+   * Feed bytes as they are loaded: chunk[start, end) (the whole chunk by default), the first of
+   * them at stream byte offset `offset`; parses PCR/SCR. Must not allocate per packet. A range,
+   * so that a load need not make a view of its buffer for it (chunk_carry.ts says why).
+   */
+  observe(chunk: Uint8Array, offset: number, start?: number, end?: number): void;
   /** Microseconds (float ok) from stream start at which byte `offset` is due. Monotonic non-decreasing in offset. Works for offsets not yet observed by extrapolating at the last known rate. */
   timeAt(offset: number): number;
   /** Current estimated byte rate (bytes/s), or 0 if unknown yet. */
@@ -186,8 +190,8 @@ export class TsPacketFinder {
 
   constructor(private readonly onPacket: TsPacketCallback) {}
 
-  observe(chunk: Uint8Array, offset: number): void {
-    observeContiguous(this.scanner, chunk, offset, this.onPacket);
+  observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {
+    observeContiguous(this.scanner, chunk, start, end, offset, this.onPacket);
   }
 
   /** `listener` hears of every run of garbage between packets (stream offset, length) as bytes are observed. */
@@ -224,8 +228,8 @@ export class TsPacketFinder {
 export class ConstantRateTsClock extends ConstantRateClock {
   readonly packets = new TsPacketFinder(() => {});
 
-  override observe(chunk: Uint8Array, offset: number): void {
-    this.packets.observe(chunk, offset);
+  override observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {
+    this.packets.observe(chunk, offset, start, end);
   }
 }
 
@@ -469,8 +473,8 @@ export class PcrClock implements ByteClock {
     this.timeline = new ClockTimeline(options.capacity, () => fallback);
   }
 
-  observe(chunk: Uint8Array, offset: number): void {
-    this.packets.observe(chunk, offset);
+  observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {
+    this.packets.observe(chunk, offset, start, end);
   }
 
   timeAt(offset: number): number {
@@ -550,10 +554,10 @@ export class ArrivalClock implements ByteClock, ArrivalSink {
     this.stampsCount++;
   }
 
-  observe(chunk: Uint8Array, offset: number): void {
+  observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {
     if (this.nextPacketAt < 0) this.nextPacketAt = offset;
-    const end = offset + chunk.length;
-    while (this.nextPacketAt < end && this.stampsCount > 0) {
+    const streamEnd = offset + end - start;
+    while (this.nextPacketAt < streamEnd && this.stampsCount > 0) {
       const ats = this.stamps[this.stampsHead];
       this.stampsHead = (this.stampsHead + 1) % this.stamps.length;
       this.stampsCount--;
@@ -633,8 +637,8 @@ export class ScrClock implements ByteClock {
     this.timeline = new ClockTimeline(options.capacity, muxRate, () => muxRate() * SCR_MAX_MUX_RATE_FACTOR);
   }
 
-  observe(chunk: Uint8Array, offset: number): void {
-    observeContiguous(this.scanner, chunk, offset, this.onPack);
+  observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {
+    observeContiguous(this.scanner, chunk, start, end, offset, this.onPack);
   }
 
   timeAt(offset: number): number {
@@ -666,17 +670,15 @@ export class ScrClock implements ByteClock {
 interface ChunkScanner<C> {
   nextOffset: number;
   reset(streamOffset: number): void;
-  push(chunk: Uint8Array, cb: C): void;
+  pushRange(chunk: Uint8Array, start: number, end: number, cb: C): void;
 }
 
 /**
  * Feeds a scanner only bytes it has not seen: re-observed bytes are ignored,
- * and a gap (seek) restarts alignment at the new offset.
+ * and a gap (seek) restarts alignment at the new offset. chunk[start] is at stream offset `offset`.
  */
-function observeContiguous<C>(scanner: ChunkScanner<C>, chunk: Uint8Array, offset: number, cb: C): void {
-  const end = offset + chunk.length;
-  if (end <= scanner.nextOffset) return;
+function observeContiguous<C>(scanner: ChunkScanner<C>, chunk: Uint8Array, start: number, end: number, offset: number, cb: C): void {
+  if (offset + end - start <= scanner.nextOffset) return;
   if (offset > scanner.nextOffset) scanner.reset(offset);
-  const from = scanner.nextOffset - offset;
-  scanner.push(from > 0 ? chunk.subarray(from) : chunk, cb);
+  scanner.pushRange(chunk, start + Math.max(0, scanner.nextOffset - offset), end, cb);
 }

@@ -34,7 +34,7 @@
  * }
  * ```
  */
-import { NO_CARRY, scanWithCarry } from "./chunk_carry.ts";
+import { Carry, type CarryScan } from "./chunk_carry.ts";
 
 export const PS_PACK_START_CODE = 0xba;
 export const PS_SYSTEM_HEADER_START_CODE = 0xbb;
@@ -175,15 +175,22 @@ export type PsPacketCallback = (streamId: number, streamOffset: number) => void;
  * scanner.push(chunk, (buf, at, off) => console.log(off, psPackScr(buf, at)));
  * ```
  */
+const noPack: PsPackCallback = () => {};
+
 export class PsScanner {
   /** Garbage bytes skipped while resynchronising. */
   skipped = 0;
   /** Stream offset of the next byte `push` expects. */
   nextOffset: number;
-  private carry: Uint8Array = NO_CARRY;
+  private readonly carry = new Carry();
   /** Bytes of the current PES packet still to pass over. */
   private pending = 0;
   private synced = false;
+  /** The push being scanned (as TsScanner's): fields, where a closure for each push was garbage. */
+  private pushBase = 0;
+  private pushOnPack: PsPackCallback = noPack;
+  private pushOnPacket: PsPacketCallback | undefined = undefined;
+  private readonly scanPush: CarryScan = (buf, from, end) => this.scan(buf, from, end, this.pushBase - from, this.pushOnPack, this.pushOnPacket);
 
   constructor(streamOffset = 0) {
     this.nextOffset = streamOffset;
@@ -191,25 +198,36 @@ export class PsScanner {
 
   reset(streamOffset: number): void {
     this.nextOffset = streamOffset;
-    this.carry = NO_CARRY;
+    this.carry.clear();
     this.pending = 0;
     this.synced = false;
   }
 
   push(chunk: Uint8Array, onPack: PsPackCallback, onPacket?: PsPacketCallback): void {
-    const base = this.nextOffset - this.carry.length;
-    this.nextOffset += chunk.length;
-    this.carry = scanWithCarry(this.carry, chunk, (buf) => this.scan(buf, base, onPack, onPacket));
+    this.pushRange(chunk, 0, chunk.length, onPack, onPacket);
   }
 
-  /** Returns the index from which bytes must wait for more input. */
-  private scan(buf: Uint8Array, base: number, onPack: PsPackCallback, onPacket?: PsPacketCallback): number {
-    const end = buf.length;
-    let pos = 0;
+  /** Feeds chunk[start, end) as the next chunk (a part of a larger buffer, with no view made of it). */
+  pushRange(chunk: Uint8Array, start: number, end: number, onPack: PsPackCallback, onPacket?: PsPacketCallback): void {
+    this.pushBase = this.nextOffset - this.carry.length;
+    this.nextOffset += end - start;
+    this.pushOnPack = onPack;
+    this.pushOnPacket = onPacket;
+    try {
+      this.carry.scan(chunk, start, end, this.scanPush);
+    } finally {
+      this.pushOnPack = noPack;
+      this.pushOnPacket = undefined;
+    }
+  }
+
+  /** Scans buf[from, end), whose byte i is at stream offset base + i; returns the index from which bytes must wait for more input. */
+  private scan(buf: Uint8Array, from: number, end: number, base: number, onPack: PsPackCallback, onPacket?: PsPacketCallback): number {
+    let pos = from;
     if (this.pending > 0) {
-      const step = Math.min(this.pending, end);
+      const step = Math.min(this.pending, end - from);
       this.pending -= step;
-      pos = step;
+      pos = from + step;
     }
     while (pos < end) {
       if (!this.synced) {

@@ -38,7 +38,7 @@
  * tsGetPcr(p, 0); // 27000000
  * ```
  */
-import { NO_CARRY, scanWithCarry } from "./chunk_carry.ts";
+import { Carry, type CarryScan } from "./chunk_carry.ts";
 
 export const TS_SIZE = 188;
 export const TS_SYNC = 0x47;
@@ -246,15 +246,21 @@ export type TsPacketCallback = (buf: Uint8Array, at: number, streamOffset: numbe
  * console.log(scanner.skipped, "garbage bytes");
  * ```
  */
+const noPacket: TsPacketCallback = () => {};
+
 export class TsScanner {
   /** Garbage bytes skipped so far. */
   skipped = 0;
   /** Stream offset of the next byte `push` expects. */
   nextOffset: number;
-  private carry: Uint8Array = NO_CARRY;
+  private readonly carry = new Carry();
   private locked = false;
   private readonly size: number;
   private readonly syncAt: number;
+  /** The push being scanned: the stream offset of its first byte (the held ones included) and its callback; fields, where a closure for each push was garbage. */
+  private pushBase = 0;
+  private pushCallback: TsPacketCallback = noPacket;
+  private readonly scanPush: CarryScan = (buf, from, end) => this.scan(buf, from, end, this.pushBase - from, this.pushCallback, false);
   /**
    * Hears of every run of garbage bytes skipped between packets, with its stream offset, as soon
    * as it is certain (not the unconfirmed tail that flush drops at the very end).
@@ -275,15 +281,25 @@ export class TsScanner {
   /** Forgets any partial packet and lock, as after a seek to `streamOffset`. */
   reset(streamOffset: number): void {
     this.nextOffset = streamOffset;
-    this.carry = NO_CARRY;
+    this.carry.clear();
     this.locked = false;
   }
 
   /** Feeds the next chunk; calls `onPacket` for each packet completed by it. */
   push(chunk: Uint8Array, onPacket: TsPacketCallback): void {
-    const base = this.nextOffset - this.carry.length;
-    this.nextOffset += chunk.length;
-    this.carry = scanWithCarry(this.carry, chunk, (buf) => this.scan(buf, base, onPacket, false));
+    this.pushRange(chunk, 0, chunk.length, onPacket);
+  }
+
+  /** Feeds chunk[start, end) as the next chunk (a part of a larger buffer, with no view made of it). */
+  pushRange(chunk: Uint8Array, start: number, end: number, onPacket: TsPacketCallback): void {
+    this.pushBase = this.nextOffset - this.carry.length;
+    this.nextOffset += end - start;
+    this.pushCallback = onPacket;
+    try {
+      this.carry.scan(chunk, start, end, this.scanPush);
+    } finally {
+      this.pushCallback = noPacket;
+    }
   }
 
   /**
@@ -292,13 +308,13 @@ export class TsScanner {
    * stream's own tail, not garbage between packets), unless `reportTail` says more follows (a loop).
    */
   flush(onPacket: TsPacketCallback, reportTail = false): void {
-    const buf = this.carry;
-    const base = this.nextOffset - buf.length;
-    const keep = this.scan(buf, base, onPacket, true);
+    const held = this.carry.length;
+    const base = this.nextOffset - held;
+    const keep = this.scan(this.carry.held, 0, held, base, onPacket, true);
     // With reportTail (the input starts over after this), a cut-off last packet is garbage too.
-    if (reportTail) this.skip(base + keep, buf.length - keep);
-    else this.skipped += buf.length - keep;
-    this.carry = NO_CARRY;
+    if (reportTail) this.skip(base + keep, held - keep);
+    else this.skipped += held - keep;
+    this.carry.clear();
     this.locked = false;
   }
 
@@ -308,11 +324,10 @@ export class TsScanner {
     this.onSkip?.(offset, length);
   }
 
-  /** Returns the index from which bytes must wait for more input. */
-  private scan(buf: Uint8Array, base: number, onPacket: TsPacketCallback, atEnd: boolean): number {
+  /** Scans buf[from, end), whose byte i is at stream offset base + i; returns the index from which bytes must wait for more input. */
+  private scan(buf: Uint8Array, from: number, end: number, base: number, onPacket: TsPacketCallback, atEnd: boolean): number {
     const { size, syncAt } = this;
-    const end = buf.length;
-    let pos = 0;
+    let pos = from;
     while (end - pos >= size) {
       if (this.locked && buf[pos + syncAt] === TS_SYNC) {
         onPacket(buf, pos, base + pos);

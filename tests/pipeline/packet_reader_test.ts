@@ -30,7 +30,8 @@ function packetInput(media: Uint8Array, capacity = 64 * 1024) {
     sendableEnd: () => input.ring.end,
     byteClock: new ConstantRateClock(BYTES_PER_S * 8) as ByteClock,
     load(bytes: number) {
-      const [position, room] = input.ring.writableRegion();
+      const position = input.ring.writablePosition();
+      const room = input.ring.writableRoom();
       const n = Math.min(bytes, room, media.length - loaded);
       input.ring.data.set(media.subarray(loaded, loaded + n), position);
       input.ring.commit(n);

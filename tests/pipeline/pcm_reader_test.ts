@@ -22,7 +22,8 @@ function sharedInput(media: Uint8Array, capacity = 64 * 1024) {
       this.loadsAsked++;
     },
     load(bytes: number) {
-      const [position, room] = input.ring.writableRegion();
+      const position = input.ring.writablePosition();
+      const room = input.ring.writableRoom();
       const n = Math.min(bytes, room, media.length - loaded);
       input.ring.data.set(media.subarray(loaded, loaded + n), position);
       input.ring.commit(n);

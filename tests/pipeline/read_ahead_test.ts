@@ -9,7 +9,8 @@ import { SharedBytes } from "../../foundation/shared_bytes.ts";
 
 /** Fills the writable region with the low byte of each stream offset. */
 function load(ring: ReadAheadBuffer, bytes: number): number {
-  const [position, room] = ring.writableRegion();
+  const position = ring.writablePosition();
+  const room = ring.writableRoom();
   const n = Math.min(room, bytes);
   for (let i = 0; i < n; i++) ring.data[position + i] = (ring.end + i) & 0xff;
   ring.commit(n);
