@@ -29,6 +29,8 @@ export const copyBytes = Buffer.prototype.copy as (this: Uint8Array, target: Uin
 /** A scan of buf[from, end): returns the index (from to end) from which bytes must wait for more input. */
 export type CarryScan = (buf: Uint8Array, from: number, end: number) => number;
 
+/** Room the scratch buffer is given beyond a join: more than any scanner carries (a PS pack header, three TS packets). */
+const SCRATCH_ROOM = 4096;
 let scratch = new Uint8Array(0);
 let scratchOut = false;
 
@@ -52,7 +54,9 @@ export class Carry {
     if (held === 0) return this.hold(chunk, scan(chunk, start, end), end);
     const need = held + end - start;
     const borrow = !scratchOut;
-    if (borrow && scratch.length < need) scratch = new Uint8Array(need);
+    // Grown with room: each load's carry differs by a few bytes, and a scratch of exactly the
+    // largest join so far was outgrown, and replaced, at each new largest carry.
+    if (borrow && scratch.length < need) scratch = new Uint8Array(need + SCRATCH_ROOM);
     const joined = borrow ? scratch : new Uint8Array(need);
     copyBytes.call(this.bytes, joined, 0, 0, held);
     copyBytes.call(chunk, joined, held, start, end);
