@@ -282,4 +282,9 @@ export function batchedWakeAt(deadline: number, windowUs: number, lastPassAt: nu
   return Math.max(deadline - windowUs, Math.min(deadline, lastPassAt + windowUs));
 }
 
+/** Resolves `us` from now on `scheduler`'s clock (a manual clock's too, when it gets there). */
+export function sleepOn(scheduler: Scheduler, us: number): Promise<void> {
+  return new Promise((resolve) => scheduler.schedule(scheduler.timer("retry", () => resolve()), scheduler.now() + us));
+}
+
 export { Timer };

@@ -29,7 +29,7 @@
 import { PacerError, TemporaryError, UsageError } from "../../foundation/errors.ts";
 import { formatToString } from "../../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
-import type { Scheduler } from "../../scheduler/scheduler.ts";
+import { type Scheduler, sleepOn } from "../../scheduler/scheduler.ts";
 import { libasoundUnavailable } from "./libasound.ts";
 import { AlsaBusyError, AlsaError, AlsaPcm, DEFAULT_BUFFER_US, DEFAULT_PERIOD_US } from "./pcm.ts";
 import { startPcmWriter } from "./pcm_writer.ts";
@@ -81,10 +81,6 @@ function parseAlsaTarget(target: string, defaultWaitS: number | undefined): Alsa
     return raw === null ? fallbackUs : Math.round(number(`"${target}": ${key}`, raw, 1, MAX_BUFFER_MS) * US_PER_MS);
   };
   return { device, waitUs: Math.round(waitS * US_PER_S), bufferUs: ms("buffer", DEFAULT_BUFFER_US), periodUs: ms("period", DEFAULT_PERIOD_US) };
-}
-
-function sleepOn(scheduler: Scheduler, us: number): Promise<void> {
-  return new Promise((resolve) => scheduler.schedule(scheduler.timer("retry", () => resolve()), scheduler.now() + us));
 }
 
 /** Opens the PCM, retrying while it is busy; maps AlsaPcm's errors to exit codes. */

@@ -25,6 +25,7 @@ import { SAP_DEFAULT_INTERVAL_S } from "../../protocol/sap.ts";
 import { buildSdp, type SdpMedia } from "../../protocol/sdp.ts";
 import { bytesPerFrame } from "../../protocol/sample_format.ts";
 import { RealClock, US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
+import { sleepOn } from "../../scheduler/scheduler.ts";
 import type { Backend, BackendContext, BackendFactory, StreamInfo, UnitTiming } from "../backend.ts";
 import { intParam } from "../../foundation/net/endpoint.ts";
 import { openDatagramOutput } from "../net/datagram_output.ts";
@@ -40,6 +41,8 @@ export { DEFAULT_AUDIO_AHEAD_MS, DEFAULT_L16_PKT } from "./payload_plan.ts";
 
 const OPTIONS = ["pkt", "ptime", "pt", "format", "compat", "ttl", "iface", "source", "ahead", "rtcp", "sap", "sap-interval"] as const;
 const MAX_SAP_INTERVAL_S = 3600;
+/** A BYE on a port of its own goes this long after the stream's last media instant, µs (close says why). */
+const BYE_GAP_US = 50_000;
 
 function randomU32(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -238,11 +241,19 @@ export const rtpBackend: BackendFactory = {
           return length;
         }),
       sdp: sdpMedia,
-      async close() {
+      async close(deadlineUs?: number) {
         // A BYE on a port of its own waits until the stream's last datagrams have left (a sender
         // thread holds them up to its lead); one on the stream's own port (mux) queues behind them.
         const dataClosed = rtcpOut !== null ? sender.close() : null;
         await dataClosed;
+        if (rtcp && rtcpOut !== null && lastSendUs >= 0) {
+          // ...and then BYE_GAP_US past the last one's media instant: a receiver reading both ports
+          // takes a BYE as the end, and ffmpeg reads RTCP first whenever both have data
+          // (libavformat/rtpproto.c), so a BYE sent with the last datagrams lost those it had
+          // not read yet (the SAP test's decode, one packet short, twice in a loaded suite).
+          const byeAt = Math.min(startedUs + lastSendUs + mediaLeadUs + BYE_GAP_US, deadlineUs ?? Infinity);
+          if (byeAt > scheduler.now()) await sleepOn(scheduler, byeAt - scheduler.now());
+        }
         if (rtcp) {
           if (lastSendUs >= 0) {
             rtcp.bye(wall.unixUsAt(startedUs + lastSendUs + mediaLeadUs), timestampBase + lastTicks, counters.units, counters.bytes);

@@ -200,6 +200,17 @@ describe("RTCP sender reports", () => {
     }
   });
 
+  test("the BYE on its own port comes at least 50 ms after the last RTP packet's media instant, so no receiver reads it first", () => {
+    if (!haveTshark) return;
+    // ffmpeg reads the RTCP socket first when both have data, and ends at a BYE: sent with the
+    // last packets, it cost them. PCM's media instant is its send plus the lead (ahead).
+    for (const [stream, leadUs] of [[streams.ts, 0], [streams.pcm, AHEAD_US]] as const) {
+      const gap = stream.rtcp.at(-1)!.atUs - stream.rtp.at(-1)!.atUs;
+      expect(gap).toBeGreaterThanOrEqual(50_000 + leadUs - 2_000);
+      expect(gap).toBeLessThan(50_000 + leadUs + 200_000);
+    }
+  });
+
   test("GStreamer rtpbin (ntp-sync=true) takes the reports and the BYE and decodes the samples bit-exactly", () => {
     if (!gst) return;
     expect(gst.log).toContain("got SR packet");
