@@ -239,7 +239,14 @@ describe("a job on a manual clock", () => {
       expect(job.totals().units).toBe(13);
       scheduler.runUntil(scheduler.now() + 100_000);
       expect(job.totals().units).toBe(13 + 13);
-      await job.stop();
+      // Its BYE waits 50 ms past the last unit's media instant (rtp.ts): time passes for it.
+      let stopped = false;
+      const stopping = job.stop().then(() => (stopped = true));
+      while (!stopped) {
+        await Bun.sleep(1);
+        scheduler.runUntil(scheduler.now() + 10_000);
+      }
+      await stopping;
     } finally {
       rx.close();
     }
