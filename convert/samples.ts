@@ -21,6 +21,7 @@
  */
 import { bitsPerSample, bytesPerSample, type Encoding } from "../protocol/sample_format.ts";
 import type { TpdfDither } from "./dither.ts";
+import { copyBytes } from "../foundation/copy_bytes.ts";
 
 const S8_SCALE = 1 / 128;
 const S16_SCALE = 1 / 32768;
@@ -86,15 +87,6 @@ export function decodeSamples(encoding: Encoding, bytes: Uint8Array, out: Float3
       break;
   }
   return n;
-}
-
-/** Copies `length` bytes without making subarray views. */
-function copyBytes(src: Uint8Array, srcAt: number, dst: Uint8Array, dstAt: number, length: number): void {
-  if (srcAt === 0 && src.length === length) {
-    dst.set(src, dstAt);
-  } else {
-    for (let i = 0; i < length; i++) dst[dstAt + i] = src[srcAt + i];
-  }
 }
 
 /** Rounds `x · scale` (plus dither, in LSBs) to an integer clamped to [lo, hi]. */

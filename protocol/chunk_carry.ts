@@ -7,7 +7,7 @@
  * ~700 chunks of 128 KiB a second; a fresh buffer for each cost ~5 % of the
  * server's CPU in page faults and copies). The bytes held go into the
  * carry's own small buffer, and both copies are native ones between whole
- * buffers, not through `subarray` views: a view is an object, and a
+ * buffers (foundation/copy_bytes.ts), not through `subarray` views: a view is an object, and a
  * thousand jobs' loads made enough of them that the collector came for them
  * every second, pausing every stream (README, "Scale"). Sharing the scratch
  * is safe because a scan is synchronous and its callbacks never keep the
@@ -23,8 +23,7 @@
  * ```
  */
 
-/** Copies source[sourceStart, sourceEnd) to target at targetStart: Buffer's native copy, which takes any Uint8Array and allocates nothing. */
-export const copyBytes = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number) => number;
+import { copyBytes } from "../foundation/copy_bytes.ts";
 
 /** A scan of buf[from, end): returns the index (from to end) from which bytes must wait for more input. */
 export type CarryScan = (buf: Uint8Array, from: number, end: number) => number;
@@ -58,8 +57,8 @@ export class Carry {
     // largest join so far was outgrown, and replaced, at each new largest carry.
     if (borrow && scratch.length < need) scratch = new Uint8Array(need + SCRATCH_ROOM);
     const joined = borrow ? scratch : new Uint8Array(need);
-    copyBytes.call(this.bytes, joined, 0, 0, held);
-    copyBytes.call(chunk, joined, held, start, end);
+    copyBytes(this.bytes, 0, joined, 0, held);
+    copyBytes(chunk, start, joined, held, end - start);
     scratchOut ||= borrow;
     let keep = need;
     try {
@@ -73,7 +72,7 @@ export class Carry {
   private hold(buf: Uint8Array, from: number, end: number): void {
     const n = end - from;
     if (n > this.bytes.length) this.bytes = new Uint8Array(Math.max(n, 2 * this.bytes.length));
-    if (n > 0) copyBytes.call(buf, this.bytes, 0, from, end);
+    if (n > 0) copyBytes(buf, from, this.bytes, 0, n);
     this.length = n;
   }
 }
