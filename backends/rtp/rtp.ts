@@ -250,7 +250,7 @@ export const rtpBackend: BackendFactory = {
           // ...and then BYE_GAP_US past the last one's media instant: a receiver reading both ports
           // takes a BYE as the end, and ffmpeg reads RTCP first whenever both have data
           // (libavformat/rtpproto.c), so a BYE sent with the last datagrams lost those it had
-          // not read yet (the SAP test's decode, one packet short, twice in a loaded suite).
+          // not read yet (likely what left the SAP test's decode one packet short in a loaded suite).
           const byeAt = Math.min(startedUs + lastSendUs + mediaLeadUs + BYE_GAP_US, deadlineUs ?? Infinity);
           if (byeAt > scheduler.now()) await sleepOn(scheduler, byeAt - scheduler.now());
         }
