@@ -33,7 +33,7 @@ import type { Scheduler } from "../scheduler/scheduler.ts";
 import { ConfigError, KeyFileError } from "./config.ts";
 import type { ControlOps, RequestContext } from "./control_server.ts";
 import { cutText } from "../foundation/cut_text.ts";
-import { parseIp, sameIp } from "../foundation/net/address.ts";
+import { ipKey } from "../foundation/net/address.ts";
 import type { FinishedJob, ServedJob } from "./jobs.ts";
 import { checkKeys, OpError, optionalString, pageArgs, requireString } from "./op_args.ts";
 import { fitPage } from "./paging.ts";
@@ -139,11 +139,8 @@ function findOwnJob(server: ServerContext, id: string, from: RequestContext): Se
 /** Which jobs, by their owner's address, `from` may act on: a keyholder on any, anyone else on their own. */
 function mayActOn(from: RequestContext): (owner: string) => boolean {
   if (from.authenticated) return () => true;
-  const requester = parseIp(from.address);
-  return (owner) => {
-    const ip = parseIp(owner);
-    return ip !== null && requester !== null ? sameIp(ip, requester) : owner === from.address;
-  };
+  const requester = ipKey(from.address);
+  return (owner) => ipKey(owner) === requester;
 }
 
 /** One destination of a running job as `status` reports it. */
@@ -314,8 +311,8 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
   const one = optionalString(req.args, "job", MAX_JOB_ID);
   if (one !== undefined) return oneJobStatus(server, req, ctx, one);
   const page = pageArgs(req.args, MAX_PAGE);
-  const mine = mayActOn(ctx);
-  const running = server.jobs.running().filter((served) => mine(served.owner));
+  // Looked up, not filtered: parsing each of 1000 jobs' owners held every stream's sends for 2–3 ms a request (measured).
+  const running = ctx.authenticated ? server.jobs.running() : server.jobs.ownedBy(ipKey(ctx.address));
   // The server part only on the first page, so later pages have room for more jobs; it leaves
   // room for the first job at least in its compact form, measured (a source's bytes vary).
   const first = page.offset === 0 ? running[0] : undefined;

@@ -7,6 +7,7 @@
  */
 import { expect, test } from "bun:test";
 import { silentLogger } from "../../foundation/log.ts";
+import { ipKey } from "../../foundation/net/address.ts";
 import type { JobResult } from "../../pipeline/job.ts";
 import { ManualClock } from "../../scheduler/clock.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
@@ -66,4 +67,30 @@ test("jobs added together start one per event, START_SPACING_US apart, and one s
   table.add({ job: { ...slowToStop(), start: () => startedAt.push(clock.now()) }, source: "a.ts", owner: "10.0.0.5", outputs: ["udp://10.0.0.5:6000"], persistent: true, repeatKey: "k9" });
   scheduler.runUntil(1_020_000);
   expect(startedAt.at(-1)).toBe(1_010_000);
+});
+
+test("a host's jobs are found however its address is written, in start order, and the lists follow jobs coming and going", async () => {
+  const table = new JobTable({ scheduler: new Scheduler(new ManualClock(1_000_000)), log: silentLogger, interestTimeoutMs: 10_000 });
+  const add = (owner: string, i: number, job: RunningJob = slowToStop()) =>
+    table.add({ job, source: "a.ts", owner, outputs: [`udp://10.0.0.9:${5000 + i}`], persistent: true, repeatKey: `k${i}` });
+  const first = add("10.0.0.5", 0);
+  const other = add("2001:db8::1", 1);
+  const ending = slowToStop();
+  const mapped = add("::ffff:10.0.0.5", 2, ending);
+  const ids = (list: readonly { id: string }[]) => list.map((s) => s.id);
+  expect(ids(table.ownedBy(ipKey("10.0.0.5")))).toEqual([first.id, mapped.id]);
+  expect(ids(table.ownedBy(ipKey("2001:DB8:0::1")))).toEqual([other.id]);
+  expect(table.ownedBy(ipKey("10.0.0.6"))).toEqual([]);
+  expect(ids(table.running())).toEqual([first.id, other.id, mapped.id]);
+  // Asked again with nothing changed: the same lists, not built again.
+  expect(table.running()).toBe(table.running());
+  expect(table.ownedBy(ipKey("10.0.0.5"))).toBe(table.ownedBy(ipKey("10.0.0.5")));
+
+  const later = add("10.0.0.5", 3);
+  expect(ids(table.ownedBy(ipKey("10.0.0.5")))).toEqual([first.id, mapped.id, later.id]);
+  void table.stop(mapped.id);
+  ending.close();
+  await Bun.sleep(0);
+  expect(ids(table.ownedBy(ipKey("10.0.0.5")))).toEqual([first.id, later.id]);
+  expect(ids(table.running())).toEqual([first.id, other.id, later.id]);
 });
