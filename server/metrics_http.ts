@@ -19,7 +19,7 @@
 import { HttpAdmission, type HttpRefusal } from "./http_admission.ts";
 import { jobStatus, statusHeader } from "./ops.ts";
 import { bindFailure } from "./port_holder.ts";
-import { RenderedBody } from "./rendered_body.ts";
+import { LineParts, RenderedBody } from "./rendered_body.ts";
 import type { ServerContext } from "./server_context.ts";
 
 /**
@@ -69,10 +69,7 @@ function pathOf(url: string): string | null {
 function serveHttp(at: { readonly host: string; readonly port: number }, server: ServerContext) {
   const admission = new HttpAdmission();
   const metrics = new RenderedBody(() => metricsText(server, admission.refused), BODY_MAX_AGE_MS);
-  const status = new RenderedBody(
-    () => JSON.stringify({ ...statusHeader(server), jobs: server.jobs.running().map((s) => jobStatus(server, s)) }),
-    BODY_MAX_AGE_MS,
-  );
+  const status = new RenderedBody(() => statusJson(server), BODY_MAX_AGE_MS);
   return Bun.serve({
     hostname: at.host,
     port: at.port,
@@ -85,8 +82,8 @@ function serveHttp(at: { readonly host: string; readonly port: number }, server:
       if (request.method !== "GET") return new Response("only GET\n", { status: 405 });
       const path = pathOf(request.url);
       if (path === null) return new Response("bad request: malformed Host header\n", { status: 400 });
-      if (path === "/metrics") return new Response(metrics.bytes(now), { headers: METRICS_HEADERS });
-      if (path === "/status") return new Response(status.bytes(now), { headers: JSON_HEADERS });
+      if (path === "/metrics") return metrics.bytes(now).then((body) => new Response(body, { headers: METRICS_HEADERS }));
+      if (path === "/status") return status.bytes(now).then((body) => new Response(body, { headers: JSON_HEADERS }));
       return new Response("not found: try /metrics or /status\n", { status: 404 });
     },
     error() {
@@ -109,23 +106,51 @@ function label(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
-/** The Prometheus exposition of the server's counters, and of the HTTP requests refused so far. */
-export function metricsText(server: ServerContext, httpRefused: Readonly<Record<HttpRefusal, number>>): string {
-  const lines: string[] = [];
+/** `/status`: the status op's header, then every running job; yields after each job (RenderedBody). */
+function* statusJson(server: ServerContext): Generator<void, string[], void> {
+  const head = JSON.stringify(statusHeader(server));
+  const parts = [`${head.slice(0, -1)},"jobs":[`];
+  let jobs: string[] = [];
+  for (const served of server.jobs.running()) {
+    jobs.push(JSON.stringify(jobStatus(server, served)));
+    if (jobs.length === JOBS_PER_PART) {
+      parts.push((parts.length > 1 ? "," : "") + jobs.join(","));
+      jobs = [];
+    }
+    yield;
+  }
+  if (jobs.length > 0) parts.push((parts.length > 1 ? "," : "") + jobs.join(","));
+  parts.push("]}");
+  return parts;
+}
+
+/** Jobs' JSON joined into one part of /status. */
+const JOBS_PER_PART = 50;
+
+/**
+ * The Prometheus exposition of the server's counters, and of the HTTP requests refused so far;
+ * yields after each job (RenderedBody). Counters stay monotonic across a render that jobs end
+ * during: the finished jobs' totals are read before the running jobs', whose own counters still
+ * hold what they sent after they end.
+ */
+export function* metricsText(server: ServerContext, httpRefused: Readonly<Record<HttpRefusal, number>>): Generator<void, string[], void> {
+  const out = new LineParts();
   const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) out.push(`${name}${labels} ${value}`);
   };
   const { jobs, counters } = server;
+  const running = jobs.running();
   let units = jobs.sentByFinished.units;
   let bytes = jobs.sentByFinished.bytes;
   const errors: Record<string, number> = { ...jobs.sentByFinished.errors };
-  for (const served of jobs.running()) {
+  for (const served of running) {
     for (const d of served.job.destinations) {
       units += d.backend.counters.units;
       bytes += d.backend.counters.bytes;
       for (const [kind, n] of Object.entries(d.backend.counters.errors)) errors[kind] = (errors[kind] ?? 0) + n;
     }
+    yield;
   }
   metric("pacer_streams", "gauge", "Jobs running now.", [["", jobs.size]]);
   metric("pacer_jobs_total", "counter", "Jobs by how they ended (started counts every start).",
@@ -134,32 +159,41 @@ export function metricsText(server: ServerContext, httpRefused: Readonly<Record<
   metric("pacer_bytes_total", "counter", "Media bytes sent over all destinations.", [["", bytes]]);
   metric("pacer_destination_errors_total", "counter", "Non-fatal destination errors by kind.",
     Object.entries(errors).map(([kind, n]) => [`{kind="${label(kind)}"}`, n]));
-  lines.push("# HELP pacer_lateness_microseconds How late timed events fired, by event kind.", "# TYPE pacer_lateness_microseconds histogram");
+  out.push("# HELP pacer_lateness_microseconds How late timed events fired, by event kind.", "# TYPE pacer_lateness_microseconds histogram");
   for (const [kind, h] of server.scheduler.latenessKinds()) {
     const k = label(kind);
     const below = h.countsBelow(LATENESS_BUCKET_EDGES_US);
-    LATENESS_BUCKET_EDGES_US.forEach((edge, i) => lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="${edge - 1}"} ${below[i]}`));
-    lines.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="+Inf"} ${h.count}`);
-    lines.push(`pacer_lateness_microseconds_sum{kind="${k}"} ${h.sum}`, `pacer_lateness_microseconds_count{kind="${k}"} ${h.count}`);
+    LATENESS_BUCKET_EDGES_US.forEach((edge, i) => out.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="${edge - 1}"} ${below[i]}`));
+    out.push(`pacer_lateness_microseconds_bucket{kind="${k}",le="+Inf"} ${h.count}`);
+    out.push(`pacer_lateness_microseconds_sum{kind="${k}"} ${h.sum}`, `pacer_lateness_microseconds_count{kind="${k}"} ${h.count}`);
   }
   // Each destination's own view of its pacing (scheduler/send_pacing.ts), by job and destination.
-  const gaps: [string, number][] = [];
-  const bursts: [string, number][] = [];
-  const accuracy: [string, number][] = [];
-  for (const served of jobs.running()) {
+  const gaps = new LineParts();
+  const bursts = new LineParts();
+  const accuracy = new LineParts();
+  gaps.push("# HELP pacer_send_gap_microseconds Gaps between a destination's sends, as it measured them (quantile 1 is the largest).", "# TYPE pacer_send_gap_microseconds gauge");
+  bursts.push("# HELP pacer_send_burst_max The most datagrams a destination sent within any 1 ms.", "# TYPE pacer_send_burst_max gauge");
+  accuracy.push(
+    "# HELP pacer_send_accuracy_microseconds How far a destination's sends were from their due time on the stream's clock (the PCR line for TS; quantile 1 is the largest).",
+    "# TYPE pacer_send_accuracy_microseconds gauge",
+  );
+  for (const served of running) {
     for (const d of served.job.destinations) {
       const at = `job="${label(served.id)}",to="${label(d.label)}"`;
       const p = d.pacing;
-      for (const q of [0.5, 0.99]) gaps.push([`{${at},quantile="${q}"}`, p.gapQuantile(q)]);
-      gaps.push([`{${at},quantile="1"}`, p.maxGapUs]);
-      bursts.push([`{${at}}`, p.largestBurst]);
-      for (const q of [0.5, 0.99]) accuracy.push([`{${at},quantile="${q}"}`, p.accuracy.quantile(q)]);
-      accuracy.push([`{${at},quantile="1"}`, p.accuracy.max]);
+      gaps.push(`pacer_send_gap_microseconds{${at},quantile="0.5"} ${p.gapQuantile(0.5)}`, `pacer_send_gap_microseconds{${at},quantile="0.99"} ${p.gapQuantile(0.99)}`, `pacer_send_gap_microseconds{${at},quantile="1"} ${p.maxGapUs}`);
+      bursts.push(`pacer_send_burst_max{${at}} ${p.largestBurst}`);
+      accuracy.push(
+        `pacer_send_accuracy_microseconds{${at},quantile="0.5"} ${p.accuracy.quantile(0.5)}`,
+        `pacer_send_accuracy_microseconds{${at},quantile="0.99"} ${p.accuracy.quantile(0.99)}`,
+        `pacer_send_accuracy_microseconds{${at},quantile="1"} ${p.accuracy.max}`,
+      );
     }
+    yield;
   }
-  metric("pacer_send_gap_microseconds", "gauge", "Gaps between a destination's sends, as it measured them (quantile 1 is the largest).", gaps);
-  metric("pacer_send_burst_max", "gauge", "The most datagrams a destination sent within any 1 ms.", bursts);
-  metric("pacer_send_accuracy_microseconds", "gauge", "How far a destination's sends were from their due time on the stream's clock (the PCR line for TS; quantile 1 is the largest).", accuracy);
+  out.append(gaps);
+  out.append(bursts);
+  out.append(accuracy);
   metric("pacer_control_requests_total", "counter", "Control datagrams received.", [["", counters.requests]]);
   metric("pacer_control_dropped_total", "counter", "Control datagrams dropped without a reply, by reason.", [
     ...Object.entries(counters.dropped).map(([reason, n]): [string, number] => [`{reason="${reason}"}`, n]),
@@ -170,5 +204,5 @@ export function metricsText(server: ServerContext, httpRefused: Readonly<Record<
     Object.entries(counters.errors).map(([code, n]) => [`{code="${code}"}`, n ?? 0]));
   metric("pacer_http_refused_total", "counter", "HTTP requests refused: over their source's share (429) or everyone's (503).",
     Object.entries(httpRefused).map(([reason, n]) => [`{reason="${reason}"}`, n]));
-  return lines.join("\n") + "\n";
+  return out.parts();
 }
