@@ -7,9 +7,13 @@ import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_TOML, KeyFileError, loadConfig } from "../server/config.ts";
 import { startServer } from "../server/serve.ts";
 import { PacerError, UsageError } from "../foundation/errors.ts";
+import { startLineWriter } from "../foundation/line_writer.ts";
 import type { Logger } from "../foundation/log.ts";
 import { systemdNotifier } from "../foundation/sd_notify.ts";
 import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
+
+/** At exit, the log lines still queued get this long to be written (a reader that stopped gets no more). */
+const STDERR_FLUSH_MS = 2_000;
 
 export const SERVE_HELP = `Usage: pacer serve [--config FILE] [--senders N]
 
@@ -48,9 +52,20 @@ export async function runServe(argv: string[], log: Logger): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got "${positionals[0]}" (see pacer serve --help)`);
   if (values.senders !== undefined) setSenderThreads(parseSenderThreads(values.senders, "--senders"));
 
+  // The log goes out through a thread of its own: a stderr nobody reads must not stop the streams.
+  const stderr = startLineWriter(2);
+  try {
+    return await serve(values.config, log.to((line) => stderr.offer(line + "\n")));
+  } finally {
+    await stderr.flush(STDERR_FLUSH_MS);
+  }
+}
+
+/** Runs the server from the config at `configPath` until SIGTERM or SIGINT. */
+async function serve(configPath: string | undefined, log: Logger): Promise<number> {
   let server;
   try {
-    server = await startServer(await loadConfig(values.config), values.config, log);
+    server = await startServer(await loadConfig(configPath), configPath, log);
   } catch (error) {
     if (error instanceof ConfigError || error instanceof KeyFileError) throw new PacerError(error.message);
     throw error;

@@ -32,13 +32,21 @@ export interface Logger {
   child(fields: LogFields): Logger;
   /** Whether debug lines are wanted (to skip building expensive messages). */
   readonly debugEnabled: boolean;
+  /** The same logger (level, format, fields) writing its lines through `write` instead. */
+  to(write: LineSink): Logger;
 }
+
+/** Takes one line (without its newline); returns false when it could not (the line dropped, and counted), anything else when it did. */
+export type LineSink = (line: string) => unknown;
 
 export interface LoggerOptions {
   level: LogLevel;
   json?: boolean;
-  /** Where lines go; stderr by default. Tests pass an array pusher. */
-  write?: (line: string) => void;
+  /**
+   * Where lines go; stderr by default. Tests pass an array pusher. A sink that returns false
+   * dropped the line: the logger counts it, and says how many before its next line that goes.
+   */
+  write?: LineSink;
   /**
    * Prefix every line, plain or JSON, with its sd-daemon priority (`<3>` err, `<4>` warning,
    * `<6>` info, `<7>` debug; sd-daemon(3)). Default false; pass `underJournald()`.
@@ -77,28 +85,36 @@ function oneLine(message: string): string {
   return /[\x00-\x1f\x7f]/.test(message) ? message.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1)) : message;
 }
 
-export function createLogger(options: LoggerOptions, bound: LogFields = {}): Logger {
+/** Lines a logger and its children could not write, not yet reported. */
+interface Dropped {
+  lines: number;
+}
+
+export function createLogger(options: LoggerOptions, bound: LogFields = {}, dropped: Dropped = { lines: 0 }): Logger {
   const threshold = RANK[options.level];
-  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
-  const emit = (level: LogLevel, message: string, fields?: LogFields) => {
-    if (RANK[level] < threshold) return;
+  const write = options.write ?? ((line: string) => void process.stderr.write(line + "\n"));
+  const format = (level: LogLevel, message: string, fields?: LogFields): string => {
     const all = { ...bound, ...fields };
     const priority = options.journal ? `<${JOURNAL_PRIORITY[level]}>` : "";
-    if (options.json) {
-      write(priority + JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all }));
-      return;
-    }
+    if (options.json) return priority + JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...all });
     let line = `${priority || "pacer: "}${level === "info" ? "" : level + ": "}${oneLine(message)}`;
     for (const [k, v] of Object.entries(all)) if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
-    write(line);
+    return line;
+  };
+  const emit = (level: LogLevel, message: string, fields?: LogFields) => {
+    if (RANK[level] < threshold) return;
+    // The count goes first, or the line waits with the rest: no gap goes unsaid.
+    if (dropped.lines > 0 && write(format("warn", `${dropped.lines} log lines dropped: stderr was not taking them`)) !== false) dropped.lines = 0;
+    if (dropped.lines > 0 || write(format(level, message, fields)) === false) dropped.lines++;
   };
   return {
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    child: (fields) => createLogger(options, { ...bound, ...fields }),
+    child: (fields) => createLogger(options, { ...bound, ...fields }, dropped),
     debugEnabled: threshold <= RANK.debug,
+    to: (sink) => createLogger({ ...options, write: sink }, bound),
   };
 }
 
