@@ -25,6 +25,7 @@ const SYMBOLS = {
   fcntl: { args: [i32, i32, i32], returns: i32 },
   ioctl: { args: [i32, u64, ptr], returns: i32 },
   read: { args: [i32, ptr, u64], returns: i64 },
+  poll: { args: [ptr, u64, i32], returns: i32 },
   close: { args: [i32], returns: i32 },
   // the recorder's lock on its output: released by the kernel when the process dies, even by kill -9
   flock: { args: [i32, i32], returns: i32 },

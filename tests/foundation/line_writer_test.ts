@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLineWriter } from "../../foundation/line_writer.ts";
@@ -45,16 +45,23 @@ async function readUntil(fd: number, until: (text: string) => boolean, ms = 5_00
   return text;
 }
 
-test("lines come out whole and in order, across the ring's end many times", async () => {
+test("lines straight to a pipe with room, and through the thread once it is full: whole and in order, across the ring's end many times", async () => {
   const { reader, writer } = fifo("ordered");
   const out = startLineWriter(writer, 100);
-  const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ${"é".repeat(i % 7)}\n`);
-  for (const line of lines) {
-    // A 100-byte ring takes a few lines at a time: wait for room rather than drop any.
+  const lines = Array.from({ length: 400 }, (_, i) => `line ${i} ${"é".repeat(i % 7)}\n`);
+  // The first half while the pipe has room: written at once, in the caller.
+  for (const line of lines.slice(0, 200)) expect(out.offer(line)).toBe(true);
+  let text = await readUntil(reader, (t) => t.endsWith(lines[199]!));
+  expect(text).toBe(lines.slice(0, 200).join(""));
+  // The pipe filled by someone else: the rest go through the thread's 100-byte ring, a few lines at
+  // a time, while a reader drains the pipe.
+  writeSync(writer, Buffer.alloc(65_536, "-"));
+  const reading = readUntil(reader, (t) => t.endsWith(lines.at(-1)!), 10_000);
+  for (const line of lines.slice(200)) {
     while (!out.offer(line)) await out.flush(1_000);
   }
-  await out.flush(1_000);
-  expect(await readUntil(reader, (t) => t.endsWith(lines.at(-1)!))).toBe(lines.join(""));
+  text = await reading;
+  expect(text).toBe("-".repeat(65_536) + lines.slice(200).join(""));
 });
 
 test("with nobody reading, offers never wait; what fits is kept, the rest refused, and the logger says how many it dropped", async () => {
