@@ -52,7 +52,8 @@ export async function runServe(argv: string[], log: Logger): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got "${positionals[0]}" (see pacer serve --help)`);
   if (values.senders !== undefined) setSenderThreads(parseSenderThreads(values.senders, "--senders"));
 
-  // The log goes out through a thread of its own: a stderr nobody reads must not stop the streams.
+  // A line stderr cannot take at once goes out through a thread of its own: a stderr nobody reads
+  // holds up no stream, and is given at most the ring (1 MiB), not all the server logs.
   const stderr = startLineWriter(2);
   try {
     return await serve(values.config, log.to((line) => stderr.offer(line + "\n")));
