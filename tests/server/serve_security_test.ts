@@ -273,24 +273,25 @@ describe("fuzzing the control port", () => {
       // Meanwhile the other source's request gets through (how the queue is shared between sources
       // is shown exactly in control_intake_test.ts).
       const asked = Bun.nanoseconds();
-      const reply = await client.request("status", { job: job.job }, { ttlMs: 3000 });
+      const reply = await client.request("status", { job: job.job }, { ttlMs: 5000 });
       const answeredMs = (Bun.nanoseconds() - asked) / 1e6;
       await Bun.sleep(1500);
       flooding = false;
       await flooder;
       const seconds = (Bun.nanoseconds() - t0) / 1e9;
       const rate = (rx.packets.length - before) / seconds;
-      const status = await client.request("status", {}, { ttlMs: 3000 });
+      const status = await client.request("status", {}, { ttlMs: 5000 });
       await client.request("stop", { job: job.job }, { ttlMs: 2000 });
+      const overloaded = status.ok ? (status.result as { server: { overloaded: number } }).server.overloaded : null;
+      // Printed before the checks, so a failure on a loaded CI host says which figure it was.
+      console.log(`flood: status answered in ${answeredMs.toFixed(1)} ms (ok ${reply.ok}), stream at ${rate.toFixed(1)} datagrams/s, ${overloaded} overloaded`);
       expect(reply.ok).toBe(true);
-      // Generous: a copy or two may be dropped (the kernel's socket buffer overflows, or the queue
-      // is full at that instant), and retries come 100, 200, 400 ms apart.
-      expect(answeredMs).toBeLessThan(2_000);
-      const server = (status.ok ? status.result : null) as { server: { overloaded: number } };
-      expect(server.server.overloaded).toBeGreaterThan(1000);
+      // Generous: copies may be dropped while the flood keeps the kernel's socket buffer full (a
+      // loaded host drains it slower), and retries come 100, 200, 400, 800 ms apart.
+      expect(answeredMs).toBeLessThan(3_000);
+      expect(overloaded).toBeGreaterThan(1000);
       // 1 Mbit/s of 1316-byte datagrams is 95/s; a starved stream would fall far below.
       expect(rate).toBeGreaterThan(0.9 * (1_000_000 / 8 / 1316));
-      console.log(`flood: status answered in ${answeredMs.toFixed(1)} ms, stream at ${rate.toFixed(1)} datagrams/s, ${server.server.overloaded} overloaded`);
     } finally {
       rx.close();
       flood.close();
