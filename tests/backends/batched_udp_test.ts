@@ -85,8 +85,9 @@ describe("batched UDP sends", () => {
   for (const mode of ["batched", "socket"] as const) {
     test(`${mode}: a closed port between two open ones in the same batches: the open ports get every datagram once, in order, and only the closed one is refused`, async () => {
       process.env.PACER_SEND = mode;
-      const a = await udpReceiver();
-      const b = await udpReceiver();
+      // Big receive buffers: this process sends too, and reads nothing while a late pass catches up.
+      const a = await udpReceiver(0, { rcvbufBytes: 16 << 20 });
+      const b = await udpReceiver(0, { rcvbufBytes: 16 << 20 });
       const closed = await freeUdpPort();
       try {
         const targets = [`udp://127.0.0.1:${a.port}`, `udp://127.0.0.1:${closed}`, `udp://127.0.0.1:${b.port}`];
@@ -119,7 +120,7 @@ describe("batched UDP sends", () => {
 
   test("batched: with every port open, each pass's datagrams to all destinations leave in one sendmmsg", async () => {
     process.env.PACER_SEND = "batched";
-    const receivers = await Promise.all([udpReceiver(), udpReceiver(), udpReceiver()]);
+    const receivers = await Promise.all([0, 1, 2].map(() => udpReceiver(0, { rcvbufBytes: 16 << 20 })));
     try {
       const { calls, sent } = await sendInterleaved(receivers.map((r) => `udp://127.0.0.1:${r.port}`));
       await Bun.sleep(50);

@@ -104,10 +104,11 @@ describe("speaker: RTP", () => {
     const before = packets.slice(0, countBeforeResume);
     const last = before[before.length - 1]!;
     const first = packets[countBeforeResume]!;
-    // Nothing arrives after the pause took effect (the reply came back) beyond the lead's packets, plus 10 ms.
+    // Nothing arrives after the pause took effect (the reply came back) beyond the lead's packets,
+    // plus 30 ms for this process's own stamps, which a loaded host delays (going on would be 500 ms).
     // From the request's sending it can take longer: a loaded CI host may be slow to read the request.
     expect(last.atUs - pauseSentUs).toBeLessThanOrEqual(200_000);
-    expect(last.atUs).toBeLessThan(pausedUs + 10_000);
+    expect(last.atUs).toBeLessThan(pausedUs + 30_000);
     // No sequence gap; the timestamp jumps by the paused time, within one packet.
     expect((first.seq - last.seq) & 0xffff).toBe(1);
     expect(first.marker).toBe(true);
@@ -115,7 +116,7 @@ describe("speaker: RTP", () => {
     const arrivalGapUs = first.atUs - last.atUs;
     const pausedByTimestampUs = (pausedFrames / RATE) * 1e6;
     // Within a packet, and the arrival jitter of a shared host: a timestamp that ignored the pause would be 500 ms off.
-    expect(Math.abs(pausedByTimestampUs - (arrivalGapUs - PACKET_US))).toBeLessThanOrEqual(PACKET_US + 10_000);
+    expect(Math.abs(pausedByTimestampUs - (arrivalGapUs - PACKET_US))).toBeLessThanOrEqual(PACKET_US + 30_000);
     expect(arrivalGapUs).toBeGreaterThan(450_000);
     expect(packets.filter((p) => p.marker).length).toBe(2);
     // Every frame went out once: 2.5 s of audio, nothing dropped by the pause.

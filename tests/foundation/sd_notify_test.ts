@@ -90,8 +90,10 @@ describe("sd_notify", () => {
     expect(pings.length).toBeGreaterThanOrEqual(4);
     expect(pings.length).toBeLessThanOrEqual(6);
     const gaps = pings.slice(1).map((p, i) => p.atMs - pings[i]!.atMs);
-    for (const gap of gaps) expect(gap).toBeGreaterThan(60);
-    for (const gap of gaps) expect(gap).toBeLessThan(200);
+    // About WATCHDOG_USEC/2 apart (the count above pins the rate); wide, as both ends are timers
+    // in processes that a loaded host delays.
+    for (const gap of gaps) expect(gap).toBeGreaterThan(30);
+    for (const gap of gaps) expect(gap).toBeLessThan(300);
     const tail = states.filter((s) => s !== "WATCHDOG=1").slice(1);
     expect(tail[0]).toMatch(/^RELOADING=1\nMONOTONIC_USEC=\d+$/);
     expect(tail.slice(1)).toEqual(["READY=1", "STOPPING=1"]);

@@ -31,7 +31,8 @@ const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, .
 
 describe("rtp:// options through ctl play", () => {
   test("ptime=1 and rtcp=mux: 48-frame packets, and sender reports on the RTP port itself", async () => {
-    const rx = await udpReceiver();
+    // A big receive buffer: 1000 packets a second fill the default's ~170 while this process waits on ctl.
+    const rx = await udpReceiver(0, { rcvbufBytes: 16 << 20 });
     try {
       const play = await ctl("play", "tone48.wav", "--to", `rtp://127.0.0.1:${rx.port}?ptime=1&pt=96&rtcp=mux`);
       expect(play.stderr).toBe("");

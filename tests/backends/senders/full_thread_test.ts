@@ -77,7 +77,8 @@ test("RTCP on the stream's port (rtcp=mux) always finds a slot: a full thread ke
   const source = makeCbrTs({ bitrate: 6_000_000, duration: 4 });
   const file = join(tmp.dir, "four_seconds.ts");
   writeFileSync(file, source);
-  const receivers = await Promise.all(Array.from({ length: 16 }, () => udpReceiver()));
+  // Big receive buffers: 6 Mbit/s each would fill the default's ~140 ms while this process is busy.
+  const receivers = await Promise.all(Array.from({ length: 16 }, () => udpReceiver(0, { rcvbufBytes: 16 << 20 })));
   const to = receivers.flatMap((r) => ["--to", `rtp://127.0.0.1:${r.port}?rtcp=mux`]);
   // 128 slots: 48 kept for the 16 outputs' reports, BYEs and closes, and 80 too few for the 182
   // datagrams they hand over within a lead.
