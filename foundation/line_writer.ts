@@ -22,6 +22,7 @@
 import { writeSync } from "node:fs";
 import { ptr } from "bun:ffi";
 import { libc } from "./libc.ts";
+import { threadEntry } from "./thread_entry.ts";
 
 /** Control words: where the caller has written to, and where the thread has written out to (bytes, mod 2^32). */
 export const WRITTEN_IN = 0;
@@ -35,7 +36,7 @@ const FLUSH_POLL_MS = 5;
 const PIPE_BUF = 4096;
 const POLLOUT = 4;
 
-const THREAD = import.meta.url.includes("/$bunfs/") ? "/$bunfs/root/foundation/line_writer_thread.ts" : new URL("./line_writer_thread.ts", import.meta.url).href;
+const THREAD = threadEntry("foundation/line_writer_thread.ts");
 
 export interface LineWriterStart {
   readonly shared: SharedArrayBuffer;

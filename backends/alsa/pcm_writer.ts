@@ -17,6 +17,7 @@ import type { Logger } from "../../foundation/log.ts";
 import type { AlsaPcm } from "./pcm.ts";
 import { CLOSE, CLOSE_DRAIN, CLOSE_NOW, FILLED, makeWriterRing, PAUSE, UNDERRUNS, WAKE } from "./writer_ring.ts";
 import type { WriterReport, WriterStart } from "./writer_thread.ts";
+import { threadEntry } from "../../foundation/thread_entry.ts";
 
 export interface PcmWriter {
   /** Copies the whole frames of `bytes` that fit into the ring; returns the bytes taken (0 when full or failed). */
@@ -42,7 +43,7 @@ export interface PcmWriter {
  * The writer thread's module: beside this one in the source tree. The compiled binary embeds it
  * as an entry point of its own (`npm run build`), at its path from the repository root.
  */
-const WRITER_THREAD = import.meta.url.includes("/$bunfs/") ? "/$bunfs/root/backends/alsa/writer_thread.ts" : new URL("./writer_thread.ts", import.meta.url).href;
+const WRITER_THREAD = threadEntry("backends/alsa/writer_thread.ts");
 
 /** Takes `pcm` over (this thread must not touch it again) and starts its writer thread. */
 export function startPcmWriter(pcm: AlsaPcm, log: Logger): PcmWriter {

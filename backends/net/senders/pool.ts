@@ -34,6 +34,7 @@ import type { SharedBytes } from "../../../foundation/shared_bytes.ts";
 import { HandOvers, PROGRESS_BYTES, progressView } from "./hand_overs.ts";
 import { CLOSE_SLOT, HEADER_ROOM, INLINE_BYTES, INLINE_MAX, makeSenderRing, type SenderRing } from "./ring.ts";
 import type { FromThread, ToThread } from "./thread.ts";
+import { threadEntry } from "../../../foundation/thread_entry.ts";
 
 /**
  * How early a datagram is handed to its thread, µs. 20 ms: longer than the main thread's
@@ -70,7 +71,7 @@ const RESERVE_BYTES_PER_SLOT = 512;
 const ROOM_CHECK_US = 1_000;
 
 /** The thread module, beside this one; the compiled binary embeds it as an entry point (npm run build). */
-const THREAD = import.meta.url.includes("/$bunfs/") ? "/$bunfs/root/backends/net/senders/thread.ts" : new URL("./thread.ts", import.meta.url).href;
+const THREAD = threadEntry("backends/net/senders/thread.ts");
 
 /** `auto`: every core but the main thread's, at least one. */
 export function defaultSenderThreads(): number {
