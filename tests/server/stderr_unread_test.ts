@@ -58,7 +58,11 @@ test("a server whose stderr is not read keeps its stream on time, holds at most 
     // the ring (1 MiB) hold together.
     const from = rx.packets.length;
     const junkBytes = new TextEncoder().encode('{"v":1,"id":"x","ts":0,"op":"ping","args":{}}');
-    const missingMacs = async () => ((await client!.request("status", {}, { ttlMs: 5_000 })).result as { server: { dropped: { missing_mac: number } } }).server.dropped.missing_mac;
+    const missingMacs = async () => {
+      const reply = await client!.request("status", {}, { ttlMs: 5_000 });
+      if (!reply.ok) throw new Error(`status: ${reply.error.message}`);
+      return (reply.result as { server: { dropped: { missing_mac: number } } }).server.dropped.missing_mac;
+    };
     const before = await missingMacs();
     // Rounds of junk until the server has logged 20,000 (a loaded host's socket may drop some).
     let flooded = 0;
