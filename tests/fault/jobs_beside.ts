@@ -5,6 +5,7 @@
  */
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { wireArrivals } from "../helpers/capture.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { type ServeFixture, type ServeOptions, startServe } from "../server/serve_fixture.ts";
@@ -18,6 +19,8 @@ export interface JobsBeside {
   failingRx: Awaited<ReturnType<typeof udpReceiver>>;
   steadyRx: Awaited<ReturnType<typeof udpReceiver>>;
   ctl(...args: string[]): ReturnType<typeof runPacer>;
+  /** What the steady receiver got so far, with the kernel's arrival times (a capture from before the jobs). */
+  steadyArrivals(): Promise<JobsBeside["steadyRx"]["packets"]>;
 }
 
 /** Writes `media` as `name` in the media root, starts both jobs, and runs `body`. */
@@ -28,13 +31,15 @@ export async function withJobsBeside(name: string, media: Uint8Array, body: (job
   chmodSync(path, 0o644);
   const failingRx = await udpReceiver();
   const steadyRx = await udpReceiver();
+  const wire = await wireArrivals(steadyRx.port);
   try {
     const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
     const failing = (await ctl("play", name, "--to", `udp://127.0.0.1:${failingRx.port}`)).stdout.trim();
     const steady = (await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${steadyRx.port}`)).stdout.trim();
-    await body({ serve, failing, steady, failingRx, steadyRx, ctl });
+    await body({ serve, failing, steady, failingRx, steadyRx, ctl, steadyArrivals: () => wire.retime(steadyRx.packets) });
     await ctl("stop", steady);
   } finally {
+    await wire.close();
     failingRx.close();
     steadyRx.close();
     await serve.stop();
