@@ -186,7 +186,7 @@ describe("pacer serve", () => {
       const job = play.stdout.trim();
       await Bun.sleep(3_200); // interest_timeout 2 s, then a margin; no interest sent meanwhile
       const lastUs = rx.packets.at(-1)!.atUs;
-      expect(lastUs - askedAt).toBeGreaterThan(1_500_000); // it did run for a while (looping)
+      expect(lastUs - askedAt).toBeGreaterThan(1_000_000); // it did run for a while (looping)
       expect(lastUs - askedAt).toBeLessThan(3_000_000);
       const reply = await status({ job });
       expect(reply.ok && (reply.result as { job: { state: string } }).job.state).toBe("expired");
