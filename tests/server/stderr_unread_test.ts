@@ -119,4 +119,4 @@ test("a server whose stderr is not read keeps its stream on time, holds at most 
     closeSync(reader);
     rmSync(prepared.dir, { recursive: true, force: true });
   }
-}, 20_000);
+}, 40_000);
