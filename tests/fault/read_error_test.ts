@@ -58,6 +58,6 @@ describe("a read error in the middle of a load", () => {
       console.log(`steady job: ${arrivals.length} datagrams, widest gap ${(widest / 1000).toFixed(1)} ms`);
       expect(widest).toBeLessThan(200_000);
       expect(arrivals.at(-1)!).toBeGreaterThan(sentAtEnd - 1_000_000);
-    }, { launcher: EIO_AFTER });
+    }, { launcher: EIO_AFTER }, { wire: true });
   }, 30_000);
 });

@@ -23,7 +23,8 @@ export async function startCapture(filter: string, path: string, options: { ifac
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
-  for (let i = 0; i < 200 && !stderr.includes("Capturing on"); i++) await Bun.sleep(25);
+  // tshark loads every dissector first: seconds on a loaded 2-core host.
+  for (let i = 0; i < 600 && !stderr.includes("Capturing on"); i++) await Bun.sleep(25);
   if (!stderr.includes("Capturing on")) throw new Error(`tshark did not start: ${stderr}`);
   await Bun.sleep(200); // the capture filter is attached
   return {
@@ -69,11 +70,16 @@ export interface WireArrivals {
 /**
  * Captures what arrives at UDP `port` (start it before the sender), so that `retime` gives the
  * receiver's datagrams (those it got by then) the kernel's arrival times: a stall of the test's
- * own event loop would stamp datagrams that arrived evenly in a clump. Without tshark the
- * receiver's times stand.
+ * own event loop would stamp datagrams that arrived evenly in a clump. Times are on the wall
+ * clock (µs since 1970), as the kernel stamps them; without tshark the receiver's stand, moved
+ * onto it.
  */
 export async function wireArrivals(port: number): Promise<WireArrivals> {
-  if (!havePeer("tshark")) return { retime: async (packets) => packets, close: async () => {} };
+  if (!havePeer("tshark")) {
+    // The receiver's own times, moved onto the wall clock as the kernel's are.
+    const toWallUs = Date.now() * 1000 - Bun.nanoseconds() / 1000;
+    return { retime: async (packets) => packets.map((p) => ({ ...p, atUs: p.atUs + toWallUs })), close: async () => {} };
+  }
   const dir = mkdtempSync(join(tmpdir(), "pacer-wire-"));
   const pcap = join(dir, "arrivals.pcap");
   const capture = await startCapture(`udp and dst port ${port}`, pcap);

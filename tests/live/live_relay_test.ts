@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
-import { wireArrivals } from "../helpers/capture.ts";
+import { type WireArrivals, wireArrivals } from "../helpers/capture.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { rtpGetSsrc, rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
@@ -88,8 +88,9 @@ afterAll(async () => {
 describe("a live channel", () => {
   test("relays what pacer acquire pushes, bytes in order and evenly paced, to a live: job started before the source", async () => {
     const rx = await udpReceiver();
-    const wire = await wireArrivals(rx.port); // the kernel's arrival times, whatever this process is doing
+    let wire: WireArrivals | null = null;
     try {
+      wire = await wireArrivals(rx.port); // the kernel's arrival times, whatever this process is doing
       const play = await ctl("play", "live:cam1", "--to", `udp://127.0.0.1:${rx.port}`, "--persistent");
       expect(play.code).toBe(0);
       expect(await channelLine("cam1")).toContain("\tlistening\t");
@@ -108,16 +109,17 @@ describe("a live channel", () => {
       expect(residualP99(times)).toBeLessThan(RESIDUAL_BOUND_MS);
       await ctl("stop", play.stdout.trim());
     } finally {
-      await wire.close();
       rx.close();
+      await wire?.close().catch(() => {});
     }
   }, 30_000);
 
   test("cut (acquirer killed, then the connection reset): the channel listens again and the same live: job resumes; a file job beside it keeps its pacing", async () => {
     const live = await udpReceiver();
     const file = await udpReceiver();
-    const fileWire = await wireArrivals(file.port);
+    let fileWire: WireArrivals | null = null;
     try {
+      fileWire = await wireArrivals(file.port);
       const fileJob = await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${file.port}`, "--persistent");
       const liveJob = await ctl("play", "live:cam1", "--to", `udp://127.0.0.1:${live.port}`, "--persistent");
       expect(fileJob.code).toBe(0);
@@ -159,9 +161,9 @@ describe("a live channel", () => {
       await ctl("stop", jobId);
       await ctl("stop", fileJob.stdout.trim());
     } finally {
-      await fileWire.close();
       live.close();
       file.close();
+      await fileWire?.close().catch(() => {});
     }
   }, 60_000);
 

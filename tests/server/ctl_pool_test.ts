@@ -98,20 +98,26 @@ describe("ctl --pool", () => {
       writeFileSync(pool, "play clip.ts --to rtp://127.0.0.1:9\n");
       const file = join(serve.dir, "a-file");
       writeFileSync(file, "");
+      const requests = async () => {
+        const reply = JSON.parse((await runPacer(["ctl", "--server", serve.address, "--json", "status"])).stdout) as { result: { server: { requests: number } } };
+        return reply.result.server.requests;
+      };
+      const before = await requests();
       for (const [log, why] of [
         ["/nonexistent/dir/x.log", "no such file or directory"],
         [serve.dir, "is a directory"],
         [join(file, "x.log"), "a component of the path is not a directory"],
       ]) {
         const started = Date.now();
-        // With --ttl 5, a ctl that sent its command would wait 5 s for a reply that never comes.
+        // Told at once, not after --ttl: the log is opened before anything is sent.
         const run = await runPacer(["ctl", "--server", serve.address, "--ttl", "5", "--pool", pool, "--log", log!]);
         expect(run.stderr).toBe(`pacer: error: --log ${log}: cannot open it: ${why}\n`);
         expect(run.code).toBe(1);
         expect(run.stdout).toBe("");
         expect(Date.now() - started).toBeLessThan(4_000);
       }
-      // Nothing was sent: the server started no job.
+      // Nothing was sent: the only request the server saw since is the status that counts them.
+      expect(await requests()).toBe(before + 1);
       expect((await runPacer(["ctl", "--server", serve.address, "status"])).stdout).not.toContain("clip.ts");
     } finally {
       await serve.stop();
