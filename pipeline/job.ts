@@ -84,11 +84,16 @@ export const LAG_BOUND_S = 2;
  * A sender thread reads its datagrams from the read-ahead buffer in place (Backend.sendInPlace)
  * when they are due, a lead (20 ms) after its destination handed them over and moved on, and
  * however late it runs: the buffer keeps the lead and this much more of the stream behind its
- * last destination before a load may reuse it (at 1.5 Mbit/s and a 20 ms lead, 22.5 KB). Beyond
- * that it keeps what the thread says it has not sent yet (keepingHandOvers), as long as loads keep
- * room; only a thread later than that finds the bytes gone and drops the datagram, counted lost.
+ * last destination before a load may reuse it (at 1.5 Mbit/s and a 20 ms lead, 13.1 KB, so the
+ * 16 KiB below). Beyond that it keeps what the thread says it has not sent yet (keepingHandOvers),
+ * as long as loads keep room; only a thread later than that finds the bytes gone and drops the
+ * datagram, counted lost.
+ * That covers a thread behind; this hold is for what it cannot see: a datagram handed over after
+ * a restart, due before those the thread has finished, which HandOvers may forget a little early.
+ * 50 ms: 0.1 s held 22.5 KB of a 1.5 Mbit/s stream, and 1000 jobs with a thread each went over
+ * 300 KiB per stream (README, "What a thousand jobs cost").
  */
-const HAND_OVER_HOLD_S = 0.1;
+const HAND_OVER_HOLD_S = 0.05;
 /** ...and at least this much, whatever the rate; a chunk where the rate is not known. */
 const MIN_HAND_OVER_HOLD_BYTES = 16 * 1024;
 /**

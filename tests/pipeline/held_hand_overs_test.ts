@@ -1,7 +1,7 @@
 /**
  * A sender thread that falls behind holds datagrams whose bytes lie in the job's read-ahead buffer
  * (Backend.heldFrom). Stories, on a manual clock: a thread that stops for 0.55 s (more than the
- * job's time hold of the lead and 0.1 s) then sends every datagram late and whole, none dropped;
+ * job's time hold of the lead and 50 ms) then sends every datagram late and whole, none dropped;
  * a thread that stops for 3 s loses only what loads needed the room for, counted; and the job's
  * output on another thread that keeps up never waits for data either way.
  *
@@ -124,7 +124,7 @@ const joined = (thread: StandInThread) => Buffer.concat(thread.sent.map((s) => s
 describe("a sender thread behind keeps its bytes (manual clock)", () => {
   test("stopped for 0.55 s: every datagram is sent late and whole, none dropped; the job's other thread never waits for data", async () => {
     const { stream, stops, keeps, keeping, behindAtLoads, keptBehind } = await run(550_000);
-    // The job loaded while the thread was further behind than its time hold (lead + 0.1 s) covers.
+    // The job loaded while the thread was further behind than its time hold (lead + 50 ms) covers.
     expect(Math.max(...behindAtLoads)).toBeGreaterThan(keptBehind);
     expect(stops.dropped).toBe(0);
     // Every unit once, in order, and its bytes the stream's: none was overwritten while held.

@@ -56,7 +56,7 @@ async function open(make: typeof udpBackend, target: string) {
 }
 
 describe("sender threads read a stream's bytes in place", () => {
-  test("a job: its read-ahead keeps the lead and 0.1 s behind for the thread, every datagram is read in place, laps of a small buffer included, and the stream arrives whole", async () => {
+  test("a job: its read-ahead keeps the lead and 50 ms behind for the thread, every datagram is read in place, laps of a small buffer included, and the stream arrives whole", async () => {
     const tmp = makeTempDir();
     const ts = makeCbrTs({ bitrate: 1_500_000, duration: 1.5 });
     const file = join(tmp.dir, "in.ts");
@@ -66,7 +66,7 @@ describe("sender threads read a stream's bytes in place", () => {
       const opened = await openInput(file, {});
       // 16 KiB loads: the buffer goes round about twenty times, so units meet its end.
       const job = await Job.create({ input: opened.info, source: opened.source, byteClock: opened.byteClock, outputs: [`udp://127.0.0.1:${rx.port}`], scheduler: new Scheduler(), log: createLogger({ level: "warn", write: () => {} }), chunkBytes: 16 * 1024 });
-      expect(job.ring.keepBehind).toBe(22_500); // the 20 ms lead and 0.1 s more, of 1.5 Mbit/s
+      expect(job.ring.keepBehind).toBe(16_384); // the 20 ms lead and 50 ms more of 1.5 Mbit/s (13.1 KB), but at least 16 KiB
       const before = handOverTotals();
       job.start();
       const result = await job.done;
