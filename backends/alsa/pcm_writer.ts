@@ -14,10 +14,10 @@
  * ```
  */
 import type { Logger } from "../../foundation/log.ts";
+import { threadEntry } from "../../foundation/thread_entry.ts";
 import type { AlsaPcm } from "./pcm.ts";
 import { CLOSE, CLOSE_DRAIN, CLOSE_NOW, FILLED, makeWriterRing, PAUSE, UNDERRUNS, WAKE } from "./writer_ring.ts";
 import type { WriterReport, WriterStart } from "./writer_thread.ts";
-import { threadEntry } from "../../foundation/thread_entry.ts";
 
 export interface PcmWriter {
   /** Copies the whole frames of `bytes` that fit into the ring; returns the bytes taken (0 when full or failed). */

@@ -51,6 +51,6 @@ export async function withJobsBeside(
     steadyRx.close();
     await serve.stop();
     serve.cleanup();
-    await wire?.close().catch(() => {});
+    await wire?.close();
   }
 }

@@ -110,7 +110,7 @@ describe("a live channel", () => {
       await ctl("stop", play.stdout.trim());
     } finally {
       rx.close();
-      await wire?.close().catch(() => {});
+      await wire?.close();
     }
   }, 30_000);
 
@@ -163,7 +163,7 @@ describe("a live channel", () => {
     } finally {
       live.close();
       file.close();
-      await fileWire?.close().catch(() => {});
+      await fileWire?.close();
     }
   }, 60_000);
 

@@ -31,10 +31,10 @@ import type { BackendCounters } from "../../backend.ts";
 import type { UdpSender, UdpSenderOptions } from "../udp_sender.ts";
 import { lostStreamBytes } from "../send_batcher.ts";
 import type { SharedBytes } from "../../../foundation/shared_bytes.ts";
+import { threadEntry } from "../../../foundation/thread_entry.ts";
 import { HandOvers, PROGRESS_BYTES, progressView } from "./hand_overs.ts";
 import { CLOSE_SLOT, HEADER_ROOM, INLINE_BYTES, INLINE_MAX, makeSenderRing, type SenderRing } from "./ring.ts";
 import type { FromThread, ToThread } from "./thread.ts";
-import { threadEntry } from "../../../foundation/thread_entry.ts";
 
 /**
  * How early a datagram is handed to its thread, µs. 20 ms: longer than the main thread's
