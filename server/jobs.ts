@@ -27,6 +27,7 @@ import type { Job, JobResult } from "../pipeline/job.ts";
 import { US_PER_MS } from "../scheduler/clock.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { LruMap } from "./lru_map.ts";
+import { PreparationTurns } from "./preparation_turns.ts";
 
 /** How a job ended, as `status` reports it. */
 export type JobEnd = "ended" | "failed" | "stopped" | "expired";
@@ -108,6 +109,8 @@ export class JobTable {
   interestTimeoutMs: number;
   /** Plays being prepared (files opening, hosts resolving): they count against max_jobs. */
   starting = 0;
+  /** Plays' files and outputs are opened one play at a time, as jobs then start in turn. */
+  readonly preparations: PreparationTurns;
   readonly #scheduler: Scheduler;
   readonly #log: Logger;
   readonly #running = new Map<string, ServedJob>();
@@ -129,6 +132,7 @@ export class JobTable {
   constructor(options: JobTableOptions) {
     this.#scheduler = options.scheduler;
     this.#startTimer = options.scheduler.timer("start", (_timer, now) => this.#startNext(now));
+    this.preparations = new PreparationTurns(options.scheduler);
     this.#log = options.log;
     this.interestTimeoutMs = options.interestTimeoutMs;
   }

@@ -135,7 +135,7 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   try {
     job = channel
       ? new LiveJob({ channel, outputs, ssrcs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
-      : await createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds });
+      : await jobs.preparations.take(() => createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds }));
   } finally {
     jobs.starting--;
   }

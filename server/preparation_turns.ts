@@ -1,0 +1,82 @@
+/**
+ * Plays are prepared one at a time. Preparing one (opening and probing its file, making its
+ * read-ahead and its outputs) takes this thread a few hundred µs, in pieces between reads. When a
+ * burst of plays was prepared at once, one turn of the loop could run pieces of many of them,
+ * ahead of sends already due. While 1000 plays started, sends were up to 10 ms late (p99 1.3–2.1
+ * ms). Now each preparation begins as a scheduler event, after what is due, and the next begins
+ * only when it is done, so at most one piece runs between two passes of the scheduler (p99
+ * 0.5–0.9 ms; README, "Scale"). Jobs then start in turns of their own (jobs.ts, START_SPACING_US).
+ *
+ * A preparation that takes longer than HOLD_US (a file on a slow disk) gives up its turn, so one
+ * slow file does not hold every other play back; it goes on preparing beside the next one.
+ *
+ * @example
+ * ```ts
+ * const turns = new PreparationTurns(scheduler);
+ * const job = await turns.take(() => createJob(server, path, name, outputs, ssrcs, choice));
+ * ```
+ */
+import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
+
+/** How long one preparation may keep the turn, µs: one takes about 3 ms on a busy server. */
+export const HOLD_US = 50_000;
+
+export class PreparationTurns {
+  /** Preparations waiting for their turn, in the order they were asked for. */
+  readonly #waiting: (() => void)[] = [];
+  /** Begins the next preparation, as an event: sends already due go first. */
+  readonly #begin: Timer;
+  /** Ends a turn held too long. */
+  readonly #hold: Timer;
+  /** The turn being held (a count: a preparation that lost its turn cannot end the next one's). */
+  #turn = 0;
+  #held = false;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly holdUs = HOLD_US,
+  ) {
+    this.#begin = scheduler.timer("start", () => this.#beginNext());
+    this.#hold = scheduler.timer("start", () => this.#end(this.#turn));
+  }
+
+  /** Preparations waiting (not the one preparing). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Runs `prepare` in its turn; settles as it does. */
+  take<T>(prepare: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.push(() => {
+        const turn = ++this.#turn;
+        this.scheduler.schedule(this.#hold, this.scheduler.now() + this.holdUs);
+        // A preparation that throws at once ends its turn like one that rejects.
+        Promise.resolve()
+          .then(prepare)
+          .then(resolve, reject)
+          .finally(() => this.#end(turn));
+      });
+      this.#askForTurn();
+    });
+  }
+
+  #askForTurn(): void {
+    if (this.#held || this.#waiting.length === 0 || this.#begin.scheduled) return;
+    this.scheduler.schedule(this.#begin, this.scheduler.now());
+  }
+
+  #beginNext(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) return;
+    this.#held = true;
+    next();
+  }
+
+  #end(turn: number): void {
+    if (turn !== this.#turn || !this.#held) return;
+    this.#held = false;
+    this.scheduler.cancel(this.#hold);
+    this.#askForTurn();
+  }
+}
