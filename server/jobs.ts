@@ -257,6 +257,8 @@ export class JobTable {
 
   /** Stops every job, waiting at most STOP_GRACE_MS for outputs to close. */
   async stopAll(): Promise<void> {
+    // Plays still waiting to be prepared would start jobs after these stop.
+    this.preparations.refuseWaiting(new Error("the server is stopping"));
     const stopping = Promise.allSettled(this.running().map((s) => this.stop(s.id)));
     await Promise.race([stopping, Bun.sleep(STOP_GRACE_MS)]);
   }

@@ -23,7 +23,7 @@ export const HOLD_US = 50_000;
 
 export class PreparationTurns {
   /** Preparations waiting for their turn, in the order they were asked for. */
-  readonly #waiting: (() => void)[] = [];
+  readonly #waiting: { begin(): void; refuse(error: Error): void }[] = [];
   /** Begins the next preparation, as an event: sends already due go first. */
   readonly #begin: Timer;
   /** Ends a turn held too long. */
@@ -48,7 +48,7 @@ export class PreparationTurns {
   /** Runs `prepare` in its turn; settles as it does. */
   take<T>(prepare: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#waiting.push(() => {
+      const begin = () => {
         const turn = ++this.#turn;
         this.scheduler.schedule(this.#hold, this.scheduler.now() + this.holdUs);
         // A preparation that throws at once ends its turn like one that rejects.
@@ -56,9 +56,15 @@ export class PreparationTurns {
           .then(prepare)
           .then(resolve, reject)
           .finally(() => this.#end(turn));
-      });
+      };
+      this.#waiting.push({ begin, refuse: reject });
       this.#askForTurn();
     });
+  }
+
+  /** Refuses every preparation still waiting, with `error` (the server stops); one preparing goes on. */
+  refuseWaiting(error: Error): void {
+    for (const waiting of this.#waiting.splice(0)) waiting.refuse(error);
   }
 
   #askForTurn(): void {
@@ -70,7 +76,7 @@ export class PreparationTurns {
     const next = this.#waiting.shift();
     if (next === undefined) return;
     this.#held = true;
-    next();
+    next.begin();
   }
 
   #end(turn: number): void {

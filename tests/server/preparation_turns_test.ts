@@ -125,3 +125,23 @@ test("a preparation held past its hold gives up the turn, and still settles its 
   after.state.finish("after");
   expect(await afterResult).toBe("after");
 });
+
+test("when the server stops, the preparations still waiting are refused and never run", async () => {
+  const { scheduler, turns: t } = turns();
+  const running = preparation<string>();
+  const waiting = preparation<string>();
+  const runningResult = t.take(running.run);
+  const waitingResult = t.take(waiting.run);
+  scheduler.runUntil(1_000_000);
+  await settle();
+  t.refuseWaiting(new Error("the server is stopping"));
+  await expect(waitingResult).rejects.toThrow("the server is stopping");
+  expect(t.waiting).toBe(0);
+  // The one preparing goes on and settles its own play; nothing runs after it.
+  running.state.finish("done");
+  expect(await runningResult).toBe("done");
+  await settle();
+  scheduler.runUntil(1_100_000);
+  await settle();
+  expect(waiting.state.began).toBe(false);
+});
