@@ -2,7 +2,7 @@
  * Plays are prepared one at a time. Preparing one (opening and probing its file, making its
  * read-ahead and its outputs) takes this thread a few hundred µs, in pieces between reads. When a
  * burst of plays was prepared at once, one turn of the loop could run pieces of many of them,
- * ahead of sends already due. While 1000 plays started, sends were up to 10 ms late (p99 1.3–2.1
+ * ahead of sends already due. While 1000 plays started, sends were up to 8.5 ms late (p99 1.25–2.66
  * ms). Now each preparation begins as a scheduler event, after what is due, and the next begins
  * only when it is done, so at most one piece runs between two passes of the scheduler (p99
  * 0.23–0.78 ms in 9 runs of 10, the plays answered in about 4 s instead of 1.4; README, "Plays
