@@ -17,7 +17,7 @@
  * # pacer         plays 3.55 s (CPU 2.44 s)  sends meanwhile p99 0.61 ms, max 3.35 ms  peak 295 MiB  then 0.0286 CPU s/stream-min
  * ```
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ControlClient } from "../client/control_client.ts";
@@ -93,4 +93,5 @@ try {
   }
 } finally {
   wire.remove();
+  rmSync(dir, { recursive: true, force: true });
 }

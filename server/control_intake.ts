@@ -18,8 +18,8 @@
  * dropped on arrival (counted as `overloaded`); clients resend, and dedup makes that safe.
  *
  * An op that waits (play opens files) finishes in the background; only its synchronous part counts
- * against the slice. What play does after its first wait takes turns of its own
- * (preparation_turns.ts), so a burst of plays cannot run many preparations in one turn of the loop.
+ * against the slice. A file play's preparation (its input opened and probed, its job made) takes
+ * turns of its own (preparation_turns.ts), so a burst of plays cannot run many in one turn of the loop.
  *
  * The intake only queues and paces; what a datagram is, and how it is answered, is the control
  * endpoint's (control_server.ts), which owns its intake.

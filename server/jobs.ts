@@ -27,6 +27,7 @@ import type { Job, JobResult } from "../pipeline/job.ts";
 import { US_PER_MS } from "../scheduler/clock.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
 import { LruMap } from "./lru_map.ts";
+import { OpError } from "./op_args.ts";
 import { PreparationTurns } from "./preparation_turns.ts";
 
 /** How a job ended, as `status` reports it. */
@@ -109,8 +110,12 @@ export class JobTable {
   interestTimeoutMs: number;
   /** Plays being prepared (files opening, hosts resolving): they count against max_jobs. */
   starting = 0;
-  /** Plays' files and outputs are opened one play at a time, as jobs then start in turn. */
+  /** A file play's input and outputs are opened one play at a time, as jobs then start in turn. */
   readonly preparations: PreparationTurns;
+  /** Streams being started, by repeat key: a play for the same stream meanwhile waits (startingFor). */
+  readonly #startingByRepeatKey = new Map<string, Promise<void>>();
+  /** Set by stopAll: no job is added from then on. */
+  #stopping = false;
   readonly #scheduler: Scheduler;
   readonly #log: Logger;
   readonly #running = new Map<string, ServedJob>();
@@ -185,8 +190,40 @@ export class JobTable {
     this.#byOwner = null;
   }
 
+  /**
+   * Runs `start` (a play's preparation and add) as the start of the stream `repeatKey`, so that a
+   * play for the same stream meanwhile finds it through startingFor.
+   */
+  async startingAs<T>(repeatKey: string, start: () => Promise<T>): Promise<T> {
+    const run = start();
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.#startingByRepeatKey.set(repeatKey, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.#startingByRepeatKey.get(repeatKey) === settled) this.#startingByRepeatKey.delete(repeatKey);
+    }
+  }
+
+  /**
+   * Settles once the stream `repeatKey` now being started has started or failed; undefined when
+   * none is. A client that asks again with a new id while its play waits its turn (pacer recv
+   * does, every 500 ms) then refreshes that stream instead of preparing a second one.
+   */
+  startingFor(repeatKey: string): Promise<void> | undefined {
+    return this.#startingByRepeatKey.get(repeatKey);
+  }
+
   /** Registers and starts a job; non-persistent jobs get their first interest deadline now. */
   add(entry: NewServedJob): ServedJob {
+    if (this.#stopping) {
+      // Prepared while the server stopped: it would run on after stopAll.
+      void entry.job.stop();
+      throw new OpError("not_available", "the server is stopping");
+    }
     const id = this.#newId();
     const served: ServedJob = { ...entry, id, ownerKey: ipKey(entry.owner), startedAtMs: Date.now(), interestDeadlineUs: null, endReason: null };
     this.#running.set(id, served);
@@ -257,8 +294,9 @@ export class JobTable {
 
   /** Stops every job, waiting at most STOP_GRACE_MS for outputs to close. */
   async stopAll(): Promise<void> {
-    // Plays still waiting to be prepared would start jobs after these stop.
-    this.preparations.refuseWaiting(new Error("the server is stopping"));
+    // Plays still waiting to be prepared, or asked for from now on, would start jobs after these stop.
+    this.#stopping = true;
+    this.preparations.close(new OpError("not_available", "the server is stopping"));
     const stopping = Promise.allSettled(this.running().map((s) => this.stop(s.id)));
     await Promise.race([stopping, Bun.sleep(STOP_GRACE_MS)]);
   }

@@ -119,6 +119,8 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   for (const target of choice.targets) outputs.push(await checkDestination(target, requester.address, config, server.ownPorts()));
 
   const repeatKey = JSON.stringify([requester.address, media.path, [...outputs].sort()]);
+  // The same stream asked for again while it is being started waits for it, and refreshes it.
+  for (let pending = jobs.startingFor(repeatKey); pending; pending = jobs.startingFor(repeatKey)) await pending;
   const repeated = jobs.findRepeat(repeatKey);
   if (repeated) {
     if (persistent) jobs.makePersistent(repeated.id);
@@ -130,16 +132,18 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   }
 
   const ssrcs = outputs.map((output) => (schemeOf(output) === "rtp" ? newSsrc() : null));
-  jobs.starting++;
-  let job: RunningJob;
-  try {
-    job = channel
-      ? new LiveJob({ channel, outputs, ssrcs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
-      : await jobs.preparations.take(() => createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds }));
-  } finally {
-    jobs.starting--;
-  }
-  const served = jobs.add({ job, source: name, owner: requester.address, outputs, ssrcs, persistent, repeatKey });
+  const served = await jobs.startingAs(repeatKey, async () => {
+    jobs.starting++;
+    let job: RunningJob;
+    try {
+      job = channel
+        ? new LiveJob({ channel, outputs, ssrcs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
+        : await jobs.preparations.take(() => createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds }));
+    } finally {
+      jobs.starting--;
+    }
+    return jobs.add({ job, source: name, owner: requester.address, outputs, ssrcs, persistent, repeatKey });
+  });
   server.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });
   return { job: served.id, interest_timeout: persistent ? null : jobs.interestTimeoutMs / 1000, ssrc: ssrcs };
 }

@@ -4,12 +4,13 @@
  * burst of plays was prepared at once, one turn of the loop could run pieces of many of them,
  * ahead of sends already due. While 1000 plays started, sends were up to 8.5 ms late (p99 1.25–2.66
  * ms). Now each preparation begins as a scheduler event, after what is due, and the next begins
- * only when it is done, so at most one piece runs between two passes of the scheduler (p99
+ * only when it is done, so one piece at a time runs between two passes of the scheduler (p99
  * 0.23–0.78 ms in 9 runs of 10, the plays answered in about 4 s instead of 1.4; README, "Plays
  * prepared one at a time"). Jobs then start in turns of their own (jobs.ts, START_SPACING_US).
  *
  * A preparation that takes longer than HOLD_US (a file on a slow disk) gives up its turn, so one
- * slow file does not hold every other play back; it goes on preparing beside the next one.
+ * slow file does not hold every other play back; it goes on preparing beside the next one, and
+ * only then may two preparations' pieces meet in one turn of the loop.
  *
  * @example
  * ```ts
@@ -32,6 +33,8 @@ export class PreparationTurns {
   /** The turn being held (a count: a preparation that lost its turn cannot end the next one's). */
   #turn = 0;
   #held = false;
+  /** Set by close(): why no preparation may begin any more. */
+  #closed: Error | null = null;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -48,6 +51,7 @@ export class PreparationTurns {
 
   /** Runs `prepare` in its turn; settles as it does. */
   take<T>(prepare: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(this.#closed);
     return new Promise<T>((resolve, reject) => {
       const begin = () => {
         const turn = ++this.#turn;
@@ -63,8 +67,12 @@ export class PreparationTurns {
     });
   }
 
-  /** Refuses every preparation still waiting, with `error` (the server stops); one preparing goes on. */
-  refuseWaiting(error: Error): void {
+  /**
+   * Refuses every preparation still waiting, and every one asked for from now on, with `error`
+   * (the server stops). One preparing goes on; jobs.ts refuses the job it makes.
+   */
+  close(error: Error): void {
+    this.#closed = error;
     for (const waiting of this.#waiting.splice(0)) waiting.refuse(error);
   }
 

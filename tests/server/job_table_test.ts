@@ -94,3 +94,38 @@ test("a host's jobs are found however its address is written, in start order, an
   expect(ids(table.ownedBy(ipKey("10.0.0.5")))).toEqual([first.id, later.id]);
   expect(ids(table.running())).toEqual([first.id, other.id, later.id]);
 });
+
+test("once stopAll has begun, a job prepared meanwhile is stopped, not added", async () => {
+  const table = new JobTable({ scheduler: new Scheduler(new ManualClock(1_000_000)), log: silentLogger, interestTimeoutMs: 10_000 });
+  await table.stopAll();
+  let stopped = false;
+  const late = { ...slowToStop(), stop: () => ((stopped = true), Promise.resolve()) };
+  expect(() => table.add({ job: late, source: "a.ts", owner: "10.0.0.5", outputs: ["udp://10.0.0.5:5000"], persistent: true, repeatKey: "k" })).toThrow("the server is stopping");
+  expect(stopped).toBe(true);
+  expect(table.size).toBe(0);
+  await expect(table.preparations.take(async () => "never")).rejects.toThrow("the server is stopping");
+});
+
+test("a stream being started is found by its repeat key until it has started or failed", async () => {
+  const table = new JobTable({ scheduler: new Scheduler(new ManualClock(1_000_000)), log: silentLogger, interestTimeoutMs: 10_000 });
+  let finish!: () => void;
+  const starting = table.startingAs("k", () => new Promise<void>((resolve) => (finish = resolve)));
+  const pending = table.startingFor("k");
+  expect(pending).toBeDefined();
+  expect(table.startingFor("other")).toBeUndefined();
+  let waited = false;
+  void pending!.then(() => (waited = true));
+  await Bun.sleep(0);
+  expect(waited).toBe(false);
+  finish();
+  await starting;
+  await Bun.sleep(0);
+  expect(waited).toBe(true);
+  expect(table.startingFor("k")).toBeUndefined();
+  // A start that fails is forgotten the same way, and those waiting on it go on.
+  const failing = table.startingAs("k", () => Promise.reject(new Error("no such media")));
+  const waiter = table.startingFor("k");
+  await expect(failing).rejects.toThrow("no such media");
+  await waiter;
+  expect(table.startingFor("k")).toBeUndefined();
+});

@@ -126,7 +126,7 @@ test("a preparation held past its hold gives up the turn, and still settles its 
   expect(await afterResult).toBe("after");
 });
 
-test("when the server stops, the preparations still waiting are refused and never run", async () => {
+test("when the server stops, the preparations still waiting, and any asked for later, are refused and never run", async () => {
   const { scheduler, turns: t } = turns();
   const running = preparation<string>();
   const waiting = preparation<string>();
@@ -134,7 +134,7 @@ test("when the server stops, the preparations still waiting are refused and neve
   const waitingResult = t.take(waiting.run);
   scheduler.runUntil(1_000_000);
   await settle();
-  t.refuseWaiting(new Error("the server is stopping"));
+  t.close(new Error("the server is stopping"));
   await expect(waitingResult).rejects.toThrow("the server is stopping");
   expect(t.waiting).toBe(0);
   // The one preparing goes on and settles its own play; nothing runs after it.
@@ -144,4 +144,9 @@ test("when the server stops, the preparations still waiting are refused and neve
   scheduler.runUntil(1_100_000);
   await settle();
   expect(waiting.state.began).toBe(false);
+  const late = preparation<string>();
+  await expect(t.take(late.run)).rejects.toThrow("the server is stopping");
+  scheduler.runUntil(1_200_000);
+  await settle();
+  expect(late.state.began).toBe(false);
 });

@@ -127,6 +127,25 @@ describe("pacer serve", () => {
     }
   });
 
+  test("the same stream asked for twice at once, with two ids (as pacer recv asks again), is started once: the second play refreshes it", async () => {
+    const rx = await udpReceiver();
+    const client = await ControlClient.open(serve.address);
+    try {
+      const to = [`udp://127.0.0.1:${rx.port}`];
+      const replies = await Promise.all([0, 1].map(() => client.request("play", { source: "clip.ts", to, loop: true }, { ttlMs: 5_000 })));
+      const results = replies.map((reply) => {
+        if (!reply.ok) throw new Error(`play refused: ${reply.error.code}`);
+        return reply.result as { job: string; refreshed?: boolean };
+      });
+      expect(results[1]!.job).toBe(results[0]!.job);
+      expect(results.filter((r) => r.refreshed === true)).toHaveLength(1);
+      await ctl("stop", results[0]!.job);
+    } finally {
+      client.close();
+      rx.close();
+    }
+  });
+
   test("a --persistent repeat of a running stream makes it persistent: it outlives the interest timeout", async () => {
     const rx = await udpReceiver();
     try {
