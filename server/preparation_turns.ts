@@ -25,14 +25,13 @@ export const HOLD_US = 50_000;
 
 export class PreparationTurns {
   /** Preparations waiting for their turn, in the order they were asked for. */
-  readonly #waiting: { begin(): void; refuse(error: Error): void }[] = [];
+  readonly #waiting: { begin(turn: object): void; refuse(error: Error): void }[] = [];
   /** Begins the next preparation, as an event: sends already due go first. */
   readonly #begin: Timer;
   /** Ends a turn held too long. */
   readonly #hold: Timer;
-  /** The turn being held (a count: a preparation that lost its turn cannot end the next one's). */
-  #turn = 0;
-  #held = false;
+  /** The turn being held, or null: a token of its own each, so a preparation that lost its turn cannot end the next one's. */
+  #holder: object | null = null;
   /** Set by close(): why no preparation may begin any more. */
   #closed: Error | null = null;
 
@@ -41,7 +40,7 @@ export class PreparationTurns {
     private readonly holdUs = HOLD_US,
   ) {
     this.#begin = scheduler.timer("start", () => this.#beginNext());
-    this.#hold = scheduler.timer("start", () => this.#end(this.#turn));
+    this.#hold = scheduler.timer("start", () => this.#end(this.#holder));
   }
 
   /** Preparations waiting (not the one preparing). */
@@ -53,8 +52,7 @@ export class PreparationTurns {
   take<T>(prepare: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(this.#closed);
     return new Promise<T>((resolve, reject) => {
-      const begin = () => {
-        const turn = ++this.#turn;
+      const begin = (turn: object) => {
         this.scheduler.schedule(this.#hold, this.scheduler.now() + this.holdUs);
         // A preparation that throws at once ends its turn like one that rejects.
         Promise.resolve()
@@ -77,20 +75,21 @@ export class PreparationTurns {
   }
 
   #askForTurn(): void {
-    if (this.#held || this.#waiting.length === 0 || this.#begin.scheduled) return;
+    if (this.#holder !== null || this.#waiting.length === 0 || this.#begin.scheduled) return;
     this.scheduler.schedule(this.#begin, this.scheduler.now());
   }
 
   #beginNext(): void {
     const next = this.#waiting.shift();
     if (next === undefined) return;
-    this.#held = true;
-    next.begin();
+    const turn = {};
+    this.#holder = turn;
+    next.begin(turn);
   }
 
-  #end(turn: number): void {
-    if (turn !== this.#turn || !this.#held) return;
-    this.#held = false;
+  #end(turn: object | null): void {
+    if (turn !== this.#holder) return;
+    this.#holder = null;
     this.scheduler.cancel(this.#hold);
     this.#askForTurn();
   }

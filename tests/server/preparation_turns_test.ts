@@ -23,6 +23,12 @@ function preparation<T>() {
 /** Lets promise callbacks run (a turn ending, a preparation beginning after its event). */
 const settle = () => Bun.sleep(0);
 
+/** Fires the scheduler's events due by `until`, then lets what they began run. */
+async function runTo(scheduler: Scheduler, until: number): Promise<void> {
+  scheduler.runUntil(until);
+  await settle();
+}
+
 function turns(holdUs = HOLD_US) {
   const clock = new ManualClock(1_000_000);
   const scheduler = new Scheduler(clock);
@@ -40,29 +46,45 @@ test("preparations run one at a time, in order, each from a scheduler event", as
   expect([a.state.began, b.state.began, c.state.began]).toEqual([false, false, false]);
   expect(t.waiting).toBe(3);
 
-  scheduler.runUntil(1_000_000);
-  await settle();
+  await runTo(scheduler, 1_000_000);
   expect([a.state.began, b.state.began, c.state.began]).toEqual([true, false, false]);
   // However often the scheduler turns, the next waits for the one preparing.
-  scheduler.runUntil(1_010_000);
-  await settle();
+  await runTo(scheduler, 1_010_000);
   expect(b.state.began).toBe(false);
 
   a.state.finish("a");
   expect(await results[0]).toBe("a");
   await settle();
   expect(b.state.began).toBe(false); // its turn is an event of its own
-  scheduler.runUntil(1_010_000);
-  await settle();
+  await runTo(scheduler, 1_010_000);
   expect([b.state.began, c.state.began]).toEqual([true, false]);
   b.state.finish("b");
   await settle();
-  scheduler.runUntil(1_010_000);
-  await settle();
+  await runTo(scheduler, 1_010_000);
   expect(c.state.began).toBe(true);
   c.state.finish("c");
   expect(await Promise.all(results)).toEqual(["a", "b", "c"]);
   expect(t.waiting).toBe(0);
+});
+
+test("a preparation asked for while another holds the turn waits for it to end", async () => {
+  const { scheduler, turns: t } = turns();
+  const first = preparation<string>();
+  const later = preparation<string>();
+  const firstResult = t.take(first.run);
+  await runTo(scheduler, 1_000_000);
+  expect(first.state.began).toBe(true);
+  const laterResult = t.take(later.run);
+  await runTo(scheduler, 1_010_000);
+  expect(later.state.began).toBe(false);
+  expect(t.waiting).toBe(1);
+  first.state.finish("first");
+  expect(await firstResult).toBe("first");
+  await settle();
+  await runTo(scheduler, 1_010_000);
+  expect(later.state.began).toBe(true);
+  later.state.finish("later");
+  expect(await laterResult).toBe("later");
 });
 
 test("a preparation that fails, at once or later, fails its own play and passes the turn on", async () => {
@@ -77,14 +99,12 @@ test("a preparation that fails, at once or later, fails its own play and passes 
   scheduler.runUntil(1_000_000);
   await expect(thrown).rejects.toThrow("no such media");
   await settle();
-  scheduler.runUntil(1_000_000);
-  await settle();
+  await runTo(scheduler, 1_000_000);
   expect(later.state.began).toBe(true);
   later.state.fail(new Error("probe failed"));
   await expect(rejected).rejects.toThrow("probe failed");
   await settle();
-  scheduler.runUntil(1_000_000);
-  await settle();
+  await runTo(scheduler, 1_000_000);
   expect(next.state.began).toBe(true);
   next.state.finish("ok");
   expect(await fine).toBe("ok");
@@ -98,29 +118,23 @@ test("a preparation held past its hold gives up the turn, and still settles its 
   const slowResult = t.take(slow.run);
   const quickResult = t.take(quick.run);
   const afterResult = t.take(after.run);
-  scheduler.runUntil(1_000_000);
-  await settle();
+  await runTo(scheduler, 1_000_000);
   expect(slow.state.began).toBe(true);
-  scheduler.runUntil(1_049_999);
-  await settle();
+  await runTo(scheduler, 1_049_999);
   expect(quick.state.began).toBe(false);
-  scheduler.runUntil(1_050_000);
-  await settle();
-  scheduler.runUntil(clock.now());
-  await settle();
+  await runTo(scheduler, 1_050_000);
+  await runTo(scheduler, clock.now());
   expect(quick.state.began).toBe(true);
   // The slow one ending now does not end the quick one's turn.
   slow.state.finish("slow");
   expect(await slowResult).toBe("slow");
   await settle();
-  scheduler.runUntil(clock.now() + 1_000);
-  await settle();
+  await runTo(scheduler, clock.now() + 1_000);
   expect(after.state.began).toBe(false);
   quick.state.finish("quick");
   expect(await quickResult).toBe("quick");
   await settle();
-  scheduler.runUntil(clock.now() + 1_000);
-  await settle();
+  await runTo(scheduler, clock.now() + 1_000);
   expect(after.state.began).toBe(true);
   after.state.finish("after");
   expect(await afterResult).toBe("after");
@@ -132,8 +146,7 @@ test("when the server stops, the preparations still waiting, and any asked for l
   const waiting = preparation<string>();
   const runningResult = t.take(running.run);
   const waitingResult = t.take(waiting.run);
-  scheduler.runUntil(1_000_000);
-  await settle();
+  await runTo(scheduler, 1_000_000);
   t.close(new Error("the server is stopping"));
   await expect(waitingResult).rejects.toThrow("the server is stopping");
   expect(t.waiting).toBe(0);
@@ -141,12 +154,10 @@ test("when the server stops, the preparations still waiting, and any asked for l
   running.state.finish("done");
   expect(await runningResult).toBe("done");
   await settle();
-  scheduler.runUntil(1_100_000);
-  await settle();
+  await runTo(scheduler, 1_100_000);
   expect(waiting.state.began).toBe(false);
   const late = preparation<string>();
   await expect(t.take(late.run)).rejects.toThrow("the server is stopping");
-  scheduler.runUntil(1_200_000);
-  await settle();
+  await runTo(scheduler, 1_200_000);
   expect(late.state.began).toBe(false);
 });
