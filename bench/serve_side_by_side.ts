@@ -12,6 +12,7 @@
  * npm run build && cp dist/pacer /tmp/pacer_after
  * bun bench/serve_side_by_side.ts --jobs 500 --seconds 10 /tmp/pacer_before /tmp/pacer_after
  * # pacer_before 0.0532  pacer_after 0.0512   (CPU s per stream-minute)
+ * bun bench/serve_side_by_side.ts --jobs 500 --senders auto /tmp/pacer_before /tmp/pacer_after # both with sender threads
  * ```
  */
 import { join } from "node:path";
@@ -28,7 +29,7 @@ const FIRST_DESTINATION_PORT = 6_000;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { jobs: { type: "string" }, seconds: { type: "string" }, "start-jobs": { type: "boolean" } },
+  options: { jobs: { type: "string" }, seconds: { type: "string" }, senders: { type: "string" }, "start-jobs": { type: "boolean" } },
 });
 
 if (values["start-jobs"]) {
@@ -44,7 +45,7 @@ if (values["start-jobs"]) {
 const jobs = Number(values.jobs ?? 500);
 const seconds = Number(values.seconds ?? 10);
 if (positionals.length !== 2 || !(jobs > 0) || !(seconds > 0)) {
-  console.error("usage: bun bench/serve_side_by_side.ts [--jobs 500] [--seconds 10] PACER_A PACER_B");
+  console.error("usage: bun bench/serve_side_by_side.ts [--jobs 500] [--seconds 10] [--senders N] PACER_A PACER_B");
   process.exit(2);
 }
 const wire = makeWire();
@@ -60,7 +61,8 @@ try {
     const port = FIRST_CONTROL_PORT + k;
     const config = join(dir, `pacer-${k}.toml`);
     writeServeConfig(config, { controlPort: port, media, maxJobs: jobs, settings: [`allow_destinations = ["${WIRE_HOST}/32"]`] });
-    const proc = Bun.spawn([...wire.exec, bin, "serve", "--config", config], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    const senders = values.senders === undefined ? [] : ["--senders", values.senders];
+    const proc = Bun.spawn([...wire.exec, bin, "serve", "--config", config, ...senders], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     servers.push({ name: bin.split("/").pop()!, proc });
     await waitForLog(proc.stderr, "pacer: serving", 10_000);
     const ticks = processTicks(proc.pid);
