@@ -56,6 +56,8 @@ export class LiveSender {
   #toldRefused = false;
   /** A close before any greeting was said once already. */
   #toldUngreeted = false;
+  /** "Another source" was said since this sender last connected: a standby waits quietly. */
+  #toldBusy = false;
   #retry: ReturnType<typeof setTimeout> | null = null;
   #stopped = false;
   #finished: (() => void) | null = null;
@@ -135,6 +137,7 @@ export class LiveSender {
       this.#sending = true;
       this.#backoffMs = BACKOFF_FIRST_MS;
       this.counters.connections++;
+      this.#toldBusy = false; // busy again later is a new wait, said again
       log.info("connected", { to: `${host}:${port}` });
       socket.on("data", () => {}); // the server says nothing more; keep the socket flowing
       this.#flush();
@@ -164,7 +167,9 @@ export class LiveSender {
       greeted = true;
       socket.off("data", onGreeting);
       if (greeting.state === "busy") {
-        log.warn("the channel has another source; trying again", { to: `${host}:${port}` });
+        // Said once: a standby source retries every few seconds for as long as the other sends.
+        if (!this.#toldBusy) log.warn("the channel has another source; trying again until it leaves", { to: `${host}:${port}` });
+        this.#toldBusy = true;
         socket.destroy();
         return;
       }

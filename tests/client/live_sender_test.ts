@@ -6,7 +6,8 @@
 import { expect, test } from "bun:test";
 import { createServer, type Socket } from "node:net";
 import { LiveSender } from "../../client/live_sender.ts";
-import { silentLogger } from "../../foundation/log.ts";
+import { createLogger, silentLogger } from "../../foundation/log.ts";
+import { LIVE_GREETING_PREFIX } from "../../protocol/live_handshake.ts";
 
 test("a backed-up peer: held stays within --buffer, sent counts only what the connection took, one drain listener", async () => {
   let peer: Socket | null = null;
@@ -52,6 +53,35 @@ test("a backed-up peer: held stays within --buffer, sent counts only what the co
     expect(received + sender.counters.droppedBytes).toBe(pushed);
   } finally {
     process.off("warning", onWarning);
+    sender.stop();
+    server.close();
+  }
+}, 20_000);
+
+test("a standby source says once that the channel has another source, and again only after it has connected since", async () => {
+  // A channel that is busy for the first four connections, open for the fifth, busy after it.
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    socket.on("error", () => {});
+    if (connections === 5) socket.write(`${LIVE_GREETING_PREFIX}open\n`, () => setTimeout(() => socket.destroy(), 50));
+    else socket.end(`${LIVE_GREETING_PREFIX}busy\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const lines: string[] = [];
+  const log = createLogger({ level: "info", write: (line) => lines.push(line) });
+  const sender = new LiveSender({ host: "127.0.0.1", port, bufferBytes: 1 << 16, log });
+  const busyLines = () => lines.filter((l) => l.includes("another source")).length;
+  try {
+    sender.start();
+    for (let i = 0; i < 400 && connections < 4; i++) await Bun.sleep(10);
+    expect(connections).toBe(4);
+    expect(busyLines()).toBe(1);
+    for (let i = 0; i < 800 && connections < 6; i++) await Bun.sleep(10);
+    expect(sender.counters.connections).toBe(1);
+    expect(busyLines()).toBe(2);
+  } finally {
     sender.stop();
     server.close();
   }
