@@ -24,11 +24,16 @@ export interface OutputLock {
   release(): void;
 }
 
-/** The lock file for a pattern: `.NAME.lock` beside the files, slashes in NAME made underscores. */
+/**
+ * The lock file for a pattern: `.NAME.lock` beside the files, NAME the rest of the pattern with
+ * `_` written `__` and `/` written `_-`, so that two patterns never share a lock (with slashes
+ * made underscores, `%Y_x.ts` and `%Y/x.ts` did, and the second recorder was told the first was
+ * writing its output: exit 75, which cron lines take as "already running").
+ */
 export function lockPathFor(pattern: string): string {
   const folder = staticFolder(pattern);
   const rest = pattern.slice(folder === "." && !pattern.startsWith("./") ? 0 : folder.length + 1);
-  return join(folder, `.${rest.replaceAll("/", "_")}.lock`);
+  return join(folder, `.${rest.replaceAll("_", "__").replaceAll("/", "_-")}.lock`);
 }
 
 export function lockOutput(pattern: string): OutputLock {

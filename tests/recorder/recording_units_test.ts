@@ -20,8 +20,13 @@ describe("patterns", () => {
 
   test("the lock sits in the first folder without a field, named after the rest", () => {
     expect(staticFolder("/srv/rec/%Y/%m%d.ts")).toBe("/srv/rec");
-    expect(lockPathFor("/srv/rec/%Y/%m%d.ts")).toBe("/srv/rec/.%Y_%m%d.ts.lock");
+    expect(lockPathFor("/srv/rec/%Y/%m%d.ts")).toBe("/srv/rec/.%Y_-%m%d.ts.lock");
     expect(lockPathFor("news-%H.ts")).toBe(".news-%H.ts.lock");
+  });
+
+  test("two patterns never share a lock", () => {
+    const patterns = ["%Y_x.ts", "%Y/x.ts", "%Y__x.ts", "%Y_/x.ts", "%Y/_x.ts", "%Y//x.ts", "%Y_-x.ts", "%Y-/x.ts"].map((p) => `rec/${p}`);
+    expect(new Set(patterns.map(lockPathFor)).size).toBe(patterns.length);
   });
 });
 
