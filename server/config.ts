@@ -20,7 +20,7 @@ import { parseSeconds } from "../foundation/units.ts";
 import { parseKeep, parseRotate, type RecordFileOptions } from "../recorder/record_options.ts";
 import { outPatternError } from "./recording/out_path.ts";
 import { networkInputEndpoint } from "../sources/open_input.ts";
-import { RecordingPlan } from "./recording/schedule.ts";
+import { knownTimeZone, RecordingPlan } from "./recording/schedule.ts";
 import { DEFAULT_BUFFER_SECONDS, DEFAULT_IDLE_CLOSE_S, DEFAULT_SPEAKER_FORMAT, splitFollow } from "../speaker/speaker_options.ts";
 
 /**
@@ -528,6 +528,10 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     recordingNames.add(entry.name);
     if (entry.source.startsWith("live:") && !names.has(entry.source.slice(5))) {
       fail(`recording[${i}].source: no [[live]] channel named "${entry.source.slice(5)}"`);
+    }
+    // Checked on its own: the cron library's error for it is paragraphs long and names the cron.
+    if (entry.timezone !== undefined && !knownTimeZone(entry.timezone)) {
+      fail(`recording[${i}].timezone: unknown time zone "${entry.timezone}" (an IANA name such as Europe/Berlin, or UTC)`);
     }
     if (entry.cron !== undefined) {
       let plan: RecordingPlan | null = null;

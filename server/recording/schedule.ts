@@ -17,6 +17,16 @@ import { Cron } from "croner";
 
 export type FireDecision = "start" | "skip" | "early";
 
+/** Whether `name` is a time zone this runtime knows (IANA names, UTC). */
+export function knownTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class RecordingPlan {
   private readonly cron: Cron;
   /** Unix ms of the next run, or null when the pattern has no more. */

@@ -121,6 +121,11 @@ describe("errors name the source and the key", () => {
     ['[[live]]\nname = "a"\ninput = "udp://@:5000?rcvbuf=16M"', "live[0].input: udp:// option rcvbuf=16M: must be a whole number from 1 to 1073741824"],
     ['[[recording]]\nname = "r"\nsource = "udp://127.0.0.1:5000"\nout = "r.ts"', 'recording[0].source: "udp://127.0.0.1:5000": to receive, write udp://@127.0.0.1:5000'],
     ['[[live]]\nname = "a b"\nlisten = "tcp://:9000"', "live[0].name: expected a name of letters, digits"],
+    // The cron library's own error for it was a paragraph naming the cron.
+    [
+      '[[recording]]\nname = "r"\nsource = "udp://@:5000"\nout = "r.ts"\ncron = "* * * * *"\nduration = "1h"\ntimezone = "Mars/Olympus"',
+      `config ${SRC}: recording[0].timezone: unknown time zone "Mars/Olympus" (an IANA name such as Europe/Berlin, or UTC)`,
+    ],
     ['[[live]]\nname = "a"\nlisten = "tcp://:9000"\nmax_bitrate = 0', "live[0].max_bitrate: expected a whole number ≥ 1, got 0"],
     [
       '[[live]]\nname = "a"\nlisten = "tcp://:9000"\n[[live]]\nname = "a"\nlisten = "tcp://:9001"',
