@@ -2,15 +2,15 @@
  * `pacer record INPUT --out PATTERN`: records a stream to disk, for cron (DESIGN.md). The lock
  * on the output is taken before the input is opened, so a second recorder exits 75 at once.
  */
-import { closeSync, createReadStream, statSync } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EXIT_FAILURE, EXIT_OK, PacerError, UsageError } from "../foundation/errors.ts";
-import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
-import { openUntouched } from "../foundation/open_untouched.ts";
+import { describeOpenError } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
-import { lockOutput } from "../recorder/lock.ts";
+import { GapLog } from "../recorder/gap_log.ts";
+import { lockOutput, type OutputLock } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
 import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorder/record_options.ts";
 import { describeDamage, Recorder, type RecordSummary } from "../recorder/recorder.ts";
@@ -100,9 +100,15 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   // A malformed input is a usage error before anything is locked or created.
   if (isLiveSpec(spec) && !/^alsa:/i.test(spec)) networkInputEndpoint(spec);
   else if (spec !== "-") refuseUnknownScheme(spec);
-  if (values["gap-log"] !== undefined) checkGapLog(values["gap-log"]);
+  const gapLog = values["gap-log"] === undefined ? undefined : new GapLog(values["gap-log"]);
   // Before the input: a second recorder must not so much as bind the port.
-  const lock = lockOutput(pattern);
+  let lock: OutputLock;
+  try {
+    lock = lockOutput(pattern);
+  } catch (error) {
+    gapLog?.close();
+    throw error;
+  }
   try {
     const source = await openRecordInput(spec, format);
     const recorder = new Recorder(source, {
@@ -116,7 +122,7 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
       syncEveryMs,
       keep,
       part: values.part ?? false,
-      gapLog: values["gap-log"],
+      gapLog,
       log,
       progress: values.progress ?? process.stderr.isTTY === true,
     });
@@ -129,6 +135,7 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
     return report(summary, spec, log);
   } finally {
     lock.release();
+    gapLog?.close();
   }
 }
 
@@ -157,15 +164,6 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
  * The gap log is written only when a gap comes, perhaps hours in: a path that cannot be written
  * is said now, before anything is recorded, not as a warning at each gap. Nothing is created.
  */
-function checkGapLog(path: string): void {
-  try {
-    const fd = openUntouched(path);
-    if (fd !== null) closeSync(fd);
-  } catch (error) {
-    throw new PacerError(`--gap-log ${path}: cannot write it: ${fsErrorText(error)}`);
-  }
-}
-
 async function openRecordInput(spec: string, format: SampleFormat | undefined): Promise<Source> {
   if (isLiveSpec(spec)) return openLiveInput(spec, { format });
   if (spec === "-") return streamSource("stdin", stdinReadable());

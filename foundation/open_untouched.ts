@@ -2,7 +2,7 @@
  * A path to be written later, checked now without touching it: an existing file is opened for
  * writing as it is (not truncated), a missing one has its folder checked, so a bad path fails
  * before any work while what the file holds stays until the first write. `recv --out` keeps the
- * descriptor; `record --gap-log` only asks.
+ * descriptor.
  *
  * @example
  * ```ts

@@ -13,15 +13,14 @@
  * const summary = await recorder.done;
  * ```
  */
-import { appendFileSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
-import { fsErrorText } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { describeDropped, type DroppedCounts, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { FileNames } from "./file_names.ts";
+import type { GapLog } from "./gap_log.ts";
 import { KeepNewest } from "./keep.ts";
 import { RecordingFile } from "./output_file.ts";
 import { RecordedFiles } from "./recorded_files.ts";
@@ -59,7 +58,8 @@ export interface RecorderOptions {
   syncEveryMs: number;
   keep?: number;
   part?: boolean;
-  gapLog?: string;
+  /** A line per gap (record --gap-log); its opener closes it. */
+  gapLog?: GapLog;
   log: Logger;
   /** Draw a status line on stderr every second. */
   progress?: boolean;
@@ -314,11 +314,8 @@ export class Recorder {
   private gapLine(wallMs: number, position: number, what: string): void {
     if (!this.options.gapLog) return;
     const file = this.file?.path ?? "-";
-    try {
-      appendFileSync(this.options.gapLog, `${new Date(wallMs).toISOString()} ${file} ${position} ${what}\n`);
-    } catch (error) {
-      this.options.log.warn(`${this.options.gapLog}: cannot write the gap log: ${fsErrorText(error)}`);
-    }
+    const why = this.options.gapLog.append(`${new Date(wallMs).toISOString()} ${file} ${position} ${what}\n`);
+    if (why !== null) this.options.log.warn(`${this.options.gapLog.path}: cannot write the gap log: ${why}`);
   }
 
   private drawProgress(): void {

@@ -1,0 +1,77 @@
+/**
+ * `pacer record --gap-log FILE`: a line per gap, appended, and never a wait for it. A regular
+ * file (or none yet) is opened for each line, so a log that logrotate moved away is made again.
+ * A FIFO is opened once, at the start, without blocking, and kept open to the end: opened as a
+ * file, it blocked the recorder until a reader came (past `--duration`, deaf to SIGTERM), and
+ * each open and close handed its reader an end of file. A line a full pipe cannot take is
+ * dropped and said, as a write the file system refuses is.
+ *
+ * @example
+ * ```ts
+ * const gaps = new GapLog("gaps.log"); // PacerError now when it cannot be written
+ * gaps.append("2026-12-06T20:00:00.000Z rec.ts 1316 stalled 2.0 s\n"); // null, or why not
+ * gaps.close();
+ * ```
+ */
+import { accessSync, closeSync, constants, openSync, statSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { PacerError } from "../foundation/errors.ts";
+import { fsErrorText } from "../foundation/fs_error.ts";
+
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+export class GapLog {
+  /** The FIFO, kept open; null for a file, opened per line. */
+  #fifo: number | null = null;
+
+  /** Checks that `path` can be written, leaving a file as it is; a FIFO must have a reader now. */
+  constructor(readonly path: string) {
+    const fail = (why: string) => new PacerError(`--gap-log ${path}: cannot write it: ${why}`);
+    let fifo = false;
+    try {
+      fifo = statSync(path).isFIFO();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fail(fsErrorText(error));
+      try {
+        accessSync(dirname(path), constants.W_OK | constants.X_OK);
+      } catch (folderError) {
+        throw fail(fsErrorText(folderError));
+      }
+      return;
+    }
+    try {
+      const fd = openSync(path, APPEND);
+      if (fifo) this.#fifo = fd;
+      else closeSync(fd);
+    } catch (error) {
+      // A FIFO opened for writing without blocking: ENXIO while nothing reads it.
+      throw fail(fifo && (error as NodeJS.ErrnoException).code === "ENXIO" ? "it is a FIFO and nothing is reading it" : fsErrorText(error));
+    }
+  }
+
+  /** Appends `line`: null, or why it was not written. */
+  append(line: string): string | null {
+    const bytes = Buffer.from(line);
+    try {
+      if (this.#fifo !== null) {
+        // A line goes whole or not at all: a pipe takes up to PIPE_BUF bytes at once.
+        if (writeSync(this.#fifo, bytes) !== bytes.length) return "the pipe took only part of a line";
+        return null;
+      }
+      const fd = openSync(this.path, APPEND | constants.O_CREAT, 0o644);
+      try {
+        writeSync(fd, bytes);
+      } finally {
+        closeSync(fd);
+      }
+      return null;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === "EAGAIN" ? "the pipe is full (its reader is not reading); line dropped" : fsErrorText(error);
+    }
+  }
+
+  close(): void {
+    if (this.#fifo !== null) closeSync(this.#fifo);
+    this.#fifo = null;
+  }
+}
