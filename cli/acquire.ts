@@ -12,7 +12,12 @@ import type { Logger } from "../foundation/log.ts";
 import { parseHostPort, resolveHost } from "../foundation/net/address.ts";
 import { byteSizeOf, parseBitrate } from "../foundation/units.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
-import { bytesPerFrame, parseSampleFormat } from "../protocol/sample_format.ts";
+import { bytesPerFrame, bytesPerSample, type Encoding, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { STREAMING_SIZE, wavHeader } from "../protocol/wav.ts";
+import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
+import { convertIntegerSamples } from "../convert/samples.ts";
+import type { CaptureSource } from "../sources/capture.ts";
+import type { RtpSource } from "../sources/rtp_input.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { isLiveSpec, openInput, openLiveInput } from "../sources/open_input.ts";
 import { inputDamage, type LiveSource } from "../sources/live_input.ts";
@@ -185,9 +190,13 @@ interface Feed {
   endNote(): string | null;
 }
 
-async function openFeed(spec: string, options: { bitrate?: number; format?: ReturnType<typeof parseSampleFormat> }): Promise<Feed> {
-  if (spec === "-") return streamFeed(streamSource("stdin", stdinReadable()));
-  if (isLiveSpec(spec)) return streamFeed(await openLiveInput(spec, { format: options.format }));
+async function openFeed(spec: string, options: { bitrate?: number; format?: SampleFormat }): Promise<Feed> {
+  // Stdin's own WAV header goes through as it came; raw PCM on it is said to be PCM by --format.
+  if (spec === "-") return asWav(streamFeed(streamSource("stdin", stdinReadable())), options.format);
+  if (isLiveSpec(spec)) {
+    const live = await openLiveInput(spec, { format: options.format });
+    return asWav(streamFeed(live), await livePcmFormat(live, options.format));
+  }
   let regular = false;
   try {
     regular = statSync(spec).isFile();
@@ -200,7 +209,48 @@ async function openFeed(spec: string, options: { bitrate?: number; format?: Retu
   const format = opened.info.format;
   const byteRate = format ? bytesPerFrame(format) * format.rate : 0;
   if (!clock && !byteRate) throw new PacerError(`${spec}: nothing to pace it by; give --bitrate`);
-  return pacedFeed(opened.source, opened.startOffset, clock, byteRate);
+  return asWav(pacedFeed(opened.source, opened.startOffset, clock, byteRate), opened.info.kind === "pcm" ? format : undefined);
+}
+
+/** A live input's PCM format, where it is PCM: a sound card's, --format's, or RTP L16's (known once a packet has come). */
+async function livePcmFormat(live: Source, format: SampleFormat | undefined): Promise<SampleFormat | undefined> {
+  if ("format" in live) return (live as CaptureSource).format;
+  if (format || !("payloadType" in live)) return format;
+  await (live as RtpSource).peek(1);
+  const pt = (live as RtpSource).payloadType;
+  return pt === PT_L16_STEREO || pt === PT_L16_MONO ? { encoding: "s16be", rate: 44_100, channels: pt === PT_L16_STEREO ? 2 : 1 } : undefined;
+}
+
+/** What WAV carries an encoding as (WAV's samples are little-endian, and its 8-bit ones unsigned). */
+const WAV_ENCODING: Partial<Record<Encoding, Encoding>> = { s16be: "s16le", s24be: "s24le", s8: "u8" };
+
+/**
+ * PCM goes to the channel as a WAV stream of unknown length: a header, then its samples in an
+ * encoding WAV has. The channel tells what a stream is from its first bytes (as play does for
+ * stdin), and headerless PCM is only data to it: paced by arrival, and refused by rtp:// outputs.
+ */
+function asWav(feed: Feed, format: SampleFormat | undefined): Feed {
+  if (!format) return feed;
+  const carried = WAV_ENCODING[format.encoding];
+  const sample = bytesPerSample(format.encoding);
+  return {
+    ...feed,
+    run(deliver, end) {
+      deliver(wavHeader({ ...format, encoding: carried ?? format.encoding }, STREAMING_SIZE));
+      if (!carried) return feed.run(deliver, end);
+      // Chunks need not end on a sample: the odd bytes wait for the next one.
+      let carry = new Uint8Array(0);
+      feed.run((chunk) => {
+        const bytes = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
+        const whole = bytes.length - (bytes.length % sample);
+        carry = bytes.slice(whole);
+        if (whole === 0) return;
+        const out = new Uint8Array(whole);
+        convertIntegerSamples(format.encoding, carried, bytes.subarray(0, whole), out);
+        deliver(out);
+      }, end);
+    },
+  };
 }
 
 /** A stream's bytes as they come. */

@@ -27,7 +27,7 @@ const CHUNK_HEADER_SIZE = 8;
 const FMT_MIN_SIZE = 16;
 const FMT_EXTENSIBLE_SIZE = 40;
 /** Size fields of 0 or 0xFFFFFFFF mean "unknown length" when streaming (ffmpeg, sox on pipes). */
-const STREAMING_SIZE = 0xffffffff;
+export const STREAMING_SIZE = 0xffffffff;
 /**
  * The data size sox writes when it cannot know the length (`sox -n -t wav - synth …` to a pipe):
  * not a size. Taken for one, a file saved from that pipe was refused as lying, and a stream

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { type WireArrivals, wireArrivals } from "../helpers/capture.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
-import { rtpGetSsrc, rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
+import { PT_L16_MONO, rtpGetPayloadType, rtpGetSsrc, rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
+import { wavHeader } from "../../protocol/wav.ts";
 import { freeTcpPort, freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { KEY_TEXT, makeSharedDir, type ServeFixture, startServe } from "../server/serve_fixture.ts";
@@ -202,6 +203,31 @@ describe("a live channel", () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("the channel needs a key");
     expect(await channelLine("secure")).toContain("\tlistening\t");
+  }, 30_000);
+
+  test("a WAV file pacer acquire pushes goes out of an rtp:// output as L16, every sample (it went as headerless PCM, which the job could not send as RTP)", async () => {
+    const rx = await udpReceiver();
+    // One second of 44.1 kHz mono s16le (within the channel's max_bitrate), each sample its own value.
+    const frames = 44_100;
+    const data = Buffer.alloc(frames * 2);
+    for (let i = 0; i < frames; i++) data.writeInt16LE((i * 7) % 32_768, 2 * i);
+    const wav = join(filesDir, "tone.wav");
+    writeFileSync(wav, Buffer.concat([wavHeader({ encoding: "s16le", rate: 44_100, channels: 1 }, data.length), data]), { mode: 0o644 });
+    try {
+      const play = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`, "--persistent");
+      expect(play.code).toBe(0);
+      const acquire = await runPacer(["acquire", wav, "--to", `tcp://127.0.0.1:${openPort}`]);
+      expect(acquire.code, acquire.stderr).toBe(0);
+      const payloadBytes = () => rx.packets.reduce((n, p) => n + p.data.length - 12, 0);
+      await waitFor("the relay", () => payloadBytes() >= data.length, 5_000).catch(() => {});
+      expect(new Set(rx.packets.map((p) => rtpGetPayloadType(p.data)))).toEqual(new Set([PT_L16_MONO]));
+      // L16 is big-endian on the wire: the same samples, byte-swapped, in order.
+      const received = Buffer.concat(rx.packets.map((p) => p.data.subarray(12)));
+      expect(received.equals(Buffer.from(data).swap16())).toBe(true);
+      await ctl("stop", play.stdout.trim());
+    } finally {
+      rx.close();
+    }
   }, 30_000);
 
   test("the play reply names the SSRC of an rtp:// output the job opens only once the source has come", async () => {
