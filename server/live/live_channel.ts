@@ -111,6 +111,8 @@ export class LiveChannel {
   #closed = false;
   /** Bound port of a listen channel (0 until open). */
   port = 0;
+  /** Told the stream offset of a new source's first byte, as it connects (or an input opens). */
+  readonly sourceBegan = new Set<(offset: number) => void>();
 
   constructor(
     readonly config: LiveInput,
@@ -302,6 +304,10 @@ export class LiveChannel {
     socket.once("close", () => settle());
   }
 
+  #began(): void {
+    for (const told of this.sourceBegan) told(this.ring.written);
+  }
+
   #refuse(socket: Socket, from: string, why: string, line: string): void {
     this.refused++;
     this.#refusals.refused(why, from);
@@ -316,6 +322,7 @@ export class LiveChannel {
     this.#active = socket;
     this.#activeAddress = from;
     this.log.info(`live "${this.name}": source connected`, { from });
+    this.#began();
     if (this.#held) socket.pause(); // the last source's debt is the channel's: the new one waits it out
     if (first && first.length > 0) this.#arrived(first);
     socket.setTimeout(SOURCE_TIMEOUT_MS);
@@ -345,6 +352,7 @@ export class LiveChannel {
       throw new PacerError(`live "${this.name}": ${(error as Error).message}`);
     }
     this.#input = input;
+    this.#began();
     const scratch = Buffer.alloc(PUMP_BYTES);
     const pump = () => {
       for (;;) {

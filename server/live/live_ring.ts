@@ -54,9 +54,9 @@ export class LiveRing {
     for (const reader of this.#readers) reader.onData?.();
   }
 
-  /** A cursor at the live edge. */
-  reader(): RingReader {
-    const reader = new RingReader(this, this.written);
+  /** A cursor at the live edge, or at stream offset `from` (the oldest byte held, if that is gone). */
+  reader(from = this.written): RingReader {
+    const reader = new RingReader(this, Math.max(this.oldest, Math.min(from, this.written)));
     this.#readers.add(reader);
     return reader;
   }

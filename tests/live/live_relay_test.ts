@@ -230,6 +230,44 @@ describe("a live channel", () => {
     }
   }, 30_000);
 
+  test("a source of garbage neither ends a waiting rtp:// job nor leaves a udp:// one pacing the next source's stream as data", async () => {
+    const rtpRx = await udpReceiver();
+    const udpRx = await udpReceiver();
+    try {
+      const rtpPlay = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rtpRx.port}?rtcp=off`, "--persistent");
+      const udpPlay = await ctl("play", "live:cam1", "--to", `udp://127.0.0.1:${udpRx.port}`, "--persistent");
+      expect([rtpPlay.code, udpPlay.code]).toEqual([0, 0]);
+      // Anyone may connect to a keyless channel: 20 kB of noise, then gone.
+      const noise = new Uint8Array(20_000).map((_, i) => (i * 7919 + 13) % 251);
+      const garbage = connect({ host: "127.0.0.1", port: openPort });
+      await new Promise<void>((resolve) => garbage.once("connect", () => resolve()));
+      garbage.end(noise);
+      await waitFor("the noise relayed as data", () => udpRx.packets.length > 0, 5_000);
+      await waitFor("the channel to listen again", async () => (await channelLine("cam1")).includes("\tlistening\t"), 10_000);
+      await waitFor("the rtp:// job to find it cannot send data", () => serve.stderr().includes("live job could not start (data)"), 5_000);
+      expect(serve.stderr()).toContain("RTP needs PCM, MPEG-TS or MPEG-PS input; send other data with udp://; waiting for the next source");
+      expect(rtpRx.packets.length).toBe(0);
+      // Then a real source: both jobs play its stream, the udp:// one from its first byte.
+      const acquire = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${openPort}`]);
+      expect(acquire.code, acquire.stderr).toBe(0);
+      const size = Bun.file(film).size;
+      const filmBytes = Buffer.from(await Bun.file(film).bytes());
+      const tail = filmBytes.subarray(size - 1316);
+      await waitFor("the stream's last datagram", () => udpRx.packets.at(-1)?.data.equals(tail) === true, 5_000).catch(() => {});
+      const received = Buffer.concat(udpRx.packets.map((p) => p.data));
+      expect(received.subarray(received.length - size).equals(filmBytes)).toBe(true);
+      expect(serve.stderr()).toContain("live job found a stream in the new source");
+      expect(rtpRx.packets.length).toBeGreaterThan(100);
+      expect(new Set(rtpRx.packets.map((p) => rtpGetPayloadType(p.data)))).toEqual(new Set([33]));
+      // The same jobs, still there to be stopped.
+      expect((await ctl("stop", rtpPlay.stdout.trim())).code).toBe(0);
+      expect((await ctl("stop", udpPlay.stdout.trim())).code).toBe(0);
+    } finally {
+      rtpRx.close();
+      udpRx.close();
+    }
+  }, 40_000);
+
   test("the play reply names the SSRC of an rtp:// output the job opens only once the source has come", async () => {
     const rx = await udpReceiver();
     const clip = join(filesDir, "short.ts");
