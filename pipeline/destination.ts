@@ -20,8 +20,14 @@ import type { SendPacing } from "../scheduler/send_pacing.ts";
 import type { ReadAheadBuffer } from "./read_ahead.ts";
 import type { UnitReader } from "./unit_reader.ts";
 
-/** A starving destination looks for data again this often (and at once when data arrives). */
+/**
+ * A starving destination looks for data again after this, then twice as long each time up to
+ * STARVE_RETRY_MAX_US; data arriving wakes it at once (wake). Every 2 ms for ever, an idle
+ * speaker's rtp:// output (its session stays open) kept the loop in precise sleeps, which starved
+ * the server's file system work: `list` of 2000 files took 0.4 s before a track and never ended after.
+ */
 const STARVE_RETRY_US = 2_000;
+const STARVE_RETRY_MAX_US = 50_000;
 /**
  * A destination starved this long with part of a unit in hand sends that part: a live input has
  * stalled (or ended without saying so), and what was received must not wait for the rest.
@@ -74,6 +80,7 @@ export class Destination {
   private readonly unit: Buffer;
   private starving = false;
   private starvedAt = 0;
+  private starveRetryUs = STARVE_RETRY_US;
   /**
    * The backend took part of the last unit, or none of a partial one: the rest goes at the retry
    * whatever else has come, not after another PARTIAL_AFTER_US of starving (a second gap).
@@ -221,8 +228,14 @@ export class Destination {
       if (!this.starving) {
         this.starving = true;
         this.starvedAt = now;
+        this.starveRetryUs = STARVE_RETRY_US;
+      } else {
+        this.starveRetryUs = Math.min(STARVE_RETRY_MAX_US, 2 * this.starveRetryUs);
       }
-      this.sendAt(now + STARVE_RETRY_US, now + STARVE_RETRY_US);
+      // ...and no later than when part of a unit in hand is due to go (PARTIAL_AFTER_US).
+      const partialAt = this.starvedAt + PARTIAL_AFTER_US;
+      const retry = now < partialAt ? Math.min(now + this.starveRetryUs, partialAt) : now + this.starveRetryUs;
+      this.sendAt(retry, retry);
       return;
     }
     if (this.starving) this.resumeAfterGap(now);

@@ -34,7 +34,11 @@ export interface CatalogueEntry {
 const MEDIA_EXTENSIONS = new Set([".wav", ".wave", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob"]);
 const MAX_DEPTH = 8;
 const MAX_ENTRIES = 10_000;
-/** How long one walk answers `list` requests. */
+/**
+ * How long one walk answers `list` requests once it is done (and it answers all of them while it
+ * goes). Counted from its start, a walk longer than this (thousands of files, a busy loop) was
+ * begun again for each page `ctl list` asked for, and no page came back.
+ */
 const SNAPSHOT_MS = 5_000;
 
 interface Probed {
@@ -43,16 +47,19 @@ interface Probed {
 }
 
 export class Catalogue {
-  #snapshot: { root: string; atMs: number; entries: Promise<CatalogueEntry[]> } | null = null;
+  /** The last walk: `doneMs` null while it goes. */
+  #snapshot: { root: string; doneMs: number | null; entries: Promise<CatalogueEntry[]> } | null = null;
   readonly #probes = new LruMap<Probed>(MAX_ENTRIES);
 
   /** The catalogue of `root`, sorted by name; from the snapshot when it is fresh. */
   entries(root: string, nowMs = Date.now()): Promise<CatalogueEntry[]> {
     const snap = this.#snapshot;
-    if (snap && snap.root === root && nowMs - snap.atMs < SNAPSHOT_MS) return snap.entries;
-    const entries = this.#walk(root);
-    this.#snapshot = { root, atMs: nowMs, entries };
-    return entries;
+    if (snap && snap.root === root && (snap.doneMs === null || nowMs - snap.doneMs < SNAPSHOT_MS)) return snap.entries;
+    const walk = { root, doneMs: null as number | null, entries: this.#walk(root) };
+    const done = () => (walk.doneMs = Date.now());
+    walk.entries.then(done, done);
+    this.#snapshot = walk;
+    return walk.entries;
   }
 
   async #walk(root: string): Promise<CatalogueEntry[]> {

@@ -128,6 +128,33 @@ describe("a job on a manual clock", () => {
     expect(readFileSync(out).equals(samples)).toBe(true);
   });
 
+  test("a destination starving for long looks less and less often (at most every 50 ms), and still sends at once what comes", async () => {
+    const scheduler = new Scheduler(new ManualClock(1_000_000));
+    const pipe = new PassThrough();
+    const format = { encoding: "s16le", rate: 8_000, channels: 1 } as const;
+    const out = join(dir, "idle-out.raw");
+    const job = await Job.create({ input: { label: "-", kind: "pcm", format }, source: streamSource("-", pipe), outputs: [`file:${out}`], scheduler, log: silentLogger });
+    job.start();
+    scheduler.runUntil(scheduler.now() + 10_000_000);
+    // Every 2 ms, an idle output (a speaker's open session) was 5000 send events in 10 s, each a
+    // precise sleep that kept the loop from its file system work. Now about 200 after the first 100 ms.
+    const looks = scheduler.lateness("send").count;
+    expect(looks).toBeGreaterThan(150);
+    expect(looks).toBeLessThan(260);
+    const samples = Buffer.alloc(1_600, 7);
+    pipe.end(samples);
+    await Bun.sleep(20);
+    const arrivedAt = scheduler.now();
+    for (let i = 0; i < 100 && job.destinations.some((d) => d.active); i++) {
+      scheduler.runUntil(scheduler.now() + 1_000);
+      await Bun.sleep(0);
+    }
+    await job.done;
+    expect(readFileSync(out).equals(samples)).toBe(true);
+    // 0.1 s of audio, sent from its arrival on: not held back by a look 50 ms away.
+    expect(scheduler.now() - arrivedAt).toBeLessThan(150_000);
+  });
+
   test("property: garbage between TS packets is left out, exactly, and every datagram is whole packets, for any chunking", async () => {
     const clean = makeCbrTs({ bitrate: 1_500_000, duration: 0.5 });
     const packets = clean.length / TS_SIZE;
