@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import type { Logger } from "../foundation/log.ts";
 import { EXIT_FAILURE, EXIT_SIGNAL_BASE, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
 import { Job } from "../pipeline/job.ts";
+import { watchStuckOutputs } from "../pipeline/stuck_outputs.ts";
 import type { ReaderGate } from "../pipeline/gated_reader.ts";
 import { parseSampleFormat, formatToString, sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -185,7 +186,9 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
     });
   const progress = startProgress(job, scheduler, values.loop ? undefined : durationUs);
   job.start();
+  const stuck = watchStuckOutputs(job, scheduler, () => gate?.closed ?? false);
   const result = await job.done;
+  stuck.stop();
   keys?.stop();
   progress.stop();
   offSignals();

@@ -129,6 +129,11 @@ export class Destination {
     return this.state === "running";
   }
 
+  /** Its output would not take all it was offered at the last send event (a stream backend full): it waits on the output. */
+  get pushedBack(): boolean {
+    return this.restPending || this.waitingForRoom;
+  }
+
   /**
    * Starts sending: the first unit goes now, and every unit is due `aheadUs` before its media
    * time, so the backend's lead (an RTP jitter allowance, ALSA's queued periods) is sent at once.

@@ -120,6 +120,29 @@ describe("a slow or stuck cmd: output never holds back the others", () => {
     }
   }, 30_000);
 
+  test("a lone cmd: that never reads is given up on after 5 s of taking nothing: exit 1 saying so, the command ended (play waited for ever)", async () => {
+    const pidFile = join(dir, "lone.pid");
+    const target = `cmd:echo $$ > ${pidFile}; exec sleep 1000`;
+    const startedUs = Date.now() * 1000;
+    const run = await play(["play", one.path, "--to", target]).done;
+    // Its pipe fills in a moment; 5 s of nothing taken, then its close's 5 s and the kill's 1 s.
+    const tookS = (run.exitedUs - startedUs) / 1e6;
+    expect(tookS).toBeGreaterThan(5);
+    expect(tookS).toBeLessThan(5 + END_GRACE_S + KILL_AFTER_S + 3);
+    expect(run.code).toBe(1);
+    const errors = linesAt(run.stderr, "error");
+    expect(errors).toEqual([`pacer: error: ${target}: took nothing for 5 s (a command that does not read its stdin, a device that stopped); given up on`]);
+    expect(processGroup(Number(readFileSync(pidFile, "utf8")))).toEqual([]);
+  }, 30_000);
+
+  test("a lone cmd: that is slow but reads (a quarter of the rate) is waited for: every byte, exit 0", async () => {
+    const out = join(dir, "slow-lone.raw");
+    const slowReader = `cmd:perl -e 'while (read(STDIN, $b, 4410)) { print $b; select(undef, undef, undef, 0.1) }' > ${out}`;
+    const run = await play(["play", one.path, "--to", slowReader]).done;
+    expect(run.code, run.stderr).toBe(0);
+    expect(readFileSync(out).equals(one.samples)).toBe(true);
+  }, 30_000);
+
   test("a cmd: that reads slowly (a quarter of the rate) does not stretch the UDP output: 3 s of audio arrive in about 3 s", async () => {
     const rx = await udpReceiver();
     // Reads 4,410 bytes every 100 ms: a quarter of 176,400 bytes/s.
