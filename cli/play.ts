@@ -106,7 +106,12 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   const inputs: OpenedInput[] = [];
   try {
     for (const [i, spec] of positionals.entries()) {
-      inputs.push(await openInput(spec, { format, bitrate, latencyMs, startSeconds: i === 0 ? startSeconds : undefined }));
+      const opened = await openInput(spec, { format, bitrate, latencyMs, startSeconds: i === 0 ? startSeconds : undefined }).catch((error: Error) => {
+        // Every input is opened and checked before the first plays: a long list meets the limit.
+        if (!error.message.endsWith(": too many open files")) throw error;
+        throw new PacerError(`${error.message}: play opens all ${positionals.length} inputs before the first plays; raise the limit (ulimit -n) or play them in shorter lists`);
+      });
+      inputs.push(opened);
     }
     checkCompatible(inputs);
     checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate, format });

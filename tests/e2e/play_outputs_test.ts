@@ -233,6 +233,14 @@ describe("an interrupted play says so in its exit status", () => {
 });
 
 describe("options that cannot apply are refused in one line", () => {
+  test("more inputs than the open-file limit allows: one line that says why and what to do, nothing played", async () => {
+    const out = join(dir, "many.raw");
+    const run = await runPacer(["play", ...Array<string>(300).fill(one.path), "--to", `file:${out}`], { launcher: ["prlimit", "--nofile=200:200"] });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`pacer: error: ${one.path}: too many open files: play opens all 300 inputs before the first plays; raise the limit (ulimit -n) or play them in shorter lists\n`);
+    expect(existsSync(out)).toBe(false);
+  });
+
   test("--start -1 is a usage error that says what --start expects (not \"argument is ambiguous\")", async () => {
     const run = await runPacer(["play", one.path, "--start", "-1", "--to", "file:/dev/null"]);
     expect(run.code).toBe(2);
