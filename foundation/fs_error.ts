@@ -30,6 +30,31 @@ const WORDS: Readonly<Record<string, string>> = {
   EPIPE: "the reader closed the pipe",
 };
 
+/** Words for errno numbers a system call through bun:ffi returns (Linux's numbers), and Node's codes for them. */
+const ERRNO_CODES: Readonly<Record<number, string>> = {
+  1: "EPERM", 2: "ENOENT", 5: "EIO", 13: "EACCES", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL",
+  24: "EMFILE", 28: "ENOSPC", 30: "EROFS", 40: "ELOOP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE",
+  99: "EADDRNOTAVAIL", 101: "ENETUNREACH", 105: "ENOBUFS", 111: "ECONNREFUSED", 113: "EHOSTUNREACH",
+};
+const NET_WORDS: Readonly<Record<string, string>> = {
+  ENODEV: "no such device",
+  EINVAL: "invalid argument",
+  EAFNOSUPPORT: "address family not supported",
+  EADDRINUSE: "address already in use",
+  EADDRNOTAVAIL: "not an address of this host",
+  ENETUNREACH: "network unreachable",
+  ENOBUFS: "no buffer space available",
+  ECONNREFUSED: "connection refused",
+  EHOSTUNREACH: "no route to host",
+};
+
+/** A system call's errno in words (`permission denied`), or `errno N` for one without. */
+export function errnoText(errno: number): string {
+  const code = ERRNO_CODES[errno];
+  const words = code ? (WORDS[code] ?? NET_WORDS[code]) : undefined;
+  return words ?? `errno ${errno}`;
+}
+
 /** Node's form, `CODE: words, syscall 'path'`, for a code without words of ours. */
 const NODE_MESSAGE = /^([A-Z][A-Z0-9_]*): (.+?), \w+(?: '.*')?$/;
 

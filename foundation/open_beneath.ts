@@ -15,6 +15,7 @@
  */
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync } from "node:fs";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { errnoText, fsErrorText } from "./fs_error.ts";
 import { errno, libc } from "./libc.ts";
 
 const SYS_OPENAT2 = 437; // the same on every Linux architecture (the generic syscall table)
@@ -25,11 +26,12 @@ const ENOSYS = 38;
 const ELOOP = 40;
 const ENOENT = 2;
 const ENOTDIR = 20;
+const EACCES = 13;
 
 /** Why a name could not be opened beneath its root. */
 export class BeneathError extends Error {
   constructor(
-    readonly reason: "escapes" | "missing" | "failed",
+    readonly reason: "escapes" | "missing" | "denied" | "failed",
     message: string,
   ) {
     super(message);
@@ -118,7 +120,7 @@ export function openBeneath(root: string, name: string): number {
         if (code === EXDEV) return openThenCheck(root, name);
         if (code === ELOOP) throw new BeneathError("escapes", `${name} resolves outside ${root}`);
         if (code === ENOENT || code === ENOTDIR) throw new BeneathError("missing", `${name} is not in ${root}`);
-        throw new BeneathError("failed", `${name}: openat2 failed (errno ${code})`);
+        throw new BeneathError(code === EACCES ? "denied" : "failed", `${name}: ${errnoText(code)}`);
       }
       haveOpenat2 = false;
     } finally {
@@ -139,7 +141,7 @@ function openThenCheck(root: string, name: string): number {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") throw new BeneathError("missing", `${name} is not in ${root}`);
-    throw new BeneathError("failed", `${name}: ${(error as Error).message}`);
+    throw new BeneathError(code === "EACCES" ? "denied" : "failed", `${name}: ${fsErrorText(error)}`);
   }
   const real = readlinkSync(`/proc/self/fd/${fd}`);
   if (!liesBeneath(realRoot, real)) {

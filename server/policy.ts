@@ -15,11 +15,12 @@
  * ```
  */
 
-import { closeSync, fstatSync } from "node:fs";
+import { closeSync, fstatSync, readFileSync } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { errnoOf } from "../foundation/errors.ts";
+import { fsErrorText } from "../foundation/fs_error.ts";
 import { BeneathError, liesBeneath, openBeneath } from "../foundation/open_beneath.ts";
 import { type Cidr, cidrContains, isLoopbackHost, type IpAddress, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
 
@@ -66,7 +67,8 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
     if (code === "ENOENT" || code === "ENOTDIR") {
       return { ok: false, code: "not_found", message: `media ${JSON.stringify(name)} not found in the media root` };
     }
-    return forbidden(`cannot be resolved (${code})`);
+    if (code === "EACCES") return { ok: false, code: "forbidden", message: unreadable(name) };
+    return forbidden(`cannot be resolved (${fsErrorText(e)})`);
   }
   if (!liesBeneath(realRoot, real)) return forbidden("resolves outside the media root");
   // A FIFO or a device would be read as a stream that never ends, holding a job (and a file
@@ -86,6 +88,23 @@ export type OpenedMedia =
  * the check cannot lead the open out of the root. Open `openPath` (/proc/self/fd/N: the file the
  * descriptor holds) while it is held, then `close()`; `path` names it for keys and logs.
  */
+/** A media file (or a folder on its way) the server's user may not read: the fix is its permissions, not its name. */
+function unreadable(name: string): string {
+  return `media ${JSON.stringify(name)} cannot be read: permission denied to the server's user (${serverUser()}); make it readable by that user`;
+}
+
+/** The name of the user the server runs as (after dropping root: os.userInfo() still said "unknown"), or its uid. */
+function serverUser(): string {
+  const uid = process.getuid?.();
+  try {
+    const entry = readFileSync("/etc/passwd", "utf8").split("\n").find((line) => line.split(":")[2] === String(uid));
+    if (entry) return entry.split(":")[0]!;
+  } catch {
+    // no passwd file: the uid says it
+  }
+  return `uid ${uid}`;
+}
+
 export async function openMediaFile(root: string, name: string): Promise<OpenedMedia> {
   const resolved = await resolveMediaPath(root, name);
   if (!resolved.ok) return resolved;
@@ -94,7 +113,8 @@ export async function openMediaFile(root: string, name: string): Promise<OpenedM
     fd = openBeneath(await realpath(root), name);
   } catch (e) {
     if (e instanceof BeneathError && e.reason === "missing") return { ok: false, code: "not_found", message: `media ${JSON.stringify(name)} not found in the media root` };
-    return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} ${e instanceof BeneathError && e.reason === "escapes" ? "resolves outside the media root" : `cannot be opened (${errnoOf(e)})`}; name a file inside the media root` };
+    if (e instanceof BeneathError && e.reason === "denied") return { ok: false, code: "forbidden", message: unreadable(name) };
+    return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} ${e instanceof BeneathError && e.reason === "escapes" ? "resolves outside the media root" : `cannot be opened (${e instanceof BeneathError ? e.message.slice(name.length + 2) : fsErrorText(e)})`}; name a file inside the media root` };
   }
   if (!fstatSync(fd).isFile()) {
     closeSync(fd);

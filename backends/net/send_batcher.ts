@@ -21,7 +21,7 @@
  * sender?.send(datagram); // staged; sent at the end of this scheduler pass
  * ```
  */
-import { PacerError } from "../../foundation/errors.ts";
+import { PacerError, TemporaryError } from "../../foundation/errors.ts";
 import type { SharedBytes } from "../../foundation/shared_bytes.ts";
 import { libc } from "../../foundation/libc.ts";
 import { wholeNumberOrNull } from "../../foundation/units.ts";
@@ -259,7 +259,9 @@ export function openBatchedSender(
   try {
     opened = batcher.add(key, { ...options, family }, (owner) => ({ owner, label, counters, headerBytes: options.headerBytes ?? 0, carriesStream: true, report }));
   } catch (error) {
-    throw new PacerError(`cannot open a UDP socket to ${label}: ${(error as Error).message}`);
+    // A source port another process holds is temporary (exit 75), as a receiver's port in use is.
+    const Failure = error instanceof TemporaryError ? TemporaryError : PacerError;
+    throw new Failure(`cannot open a UDP socket to ${label}: ${(error as Error).message}`);
   }
   const { shared, destination } = opened;
   const control = batcher.addOwner((owner) => ({ ...destination, owner, carriesStream: false }));

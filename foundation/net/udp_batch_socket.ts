@@ -27,7 +27,8 @@
  * ```
  */
 import { type Pointer, ptr } from "bun:ffi";
-import { PacerError } from "../errors.ts";
+import { PacerError, TemporaryError } from "../errors.ts";
+import { errnoText } from "../fs_error.ts";
 import { errno, type Libc, libc } from "../libc.ts";
 import { parseIp } from "./address.ts";
 import {
@@ -36,6 +37,8 @@ import {
   CMSG_DATA,
   CMSG_LEVEL,
   CMSG_TYPE,
+  EACCES,
+  EADDRINUSE,
   EAGAIN,
   ECONNREFUSED,
   EINTR,
@@ -138,7 +141,7 @@ export interface UdpBatchSocket {
 }
 
 function optionError(c: Libc, what: string): never {
-  throw new PacerError(`cannot set ${what} on a UDP socket (errno ${errno(c)})`);
+  throw new PacerError(`cannot set ${what} on a UDP socket: ${errnoText(errno(c))}`);
 }
 
 /** Opens the socket, sets its options and binds it; throws PacerError where libc is missing or an option fails. */
@@ -150,7 +153,7 @@ export function openUdpBatchSocket(options: BatchSocketOptions, events: BatchSoc
   const v6 = options.family === 6;
   const family = v6 ? AF_INET6 : AF_INET;
   const fd = c.socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new PacerError(`cannot open a UDP socket (errno ${errno(c)})`);
+  if (fd < 0) throw new PacerError(`cannot open a UDP socket: ${errnoText(errno(c))}`);
   // Option values and the bound address: made before any pointer into them is taken.
   const scratch = new ArrayBuffer(64);
   const int = new Int32Array(scratch, 0, 1);
@@ -179,7 +182,14 @@ export function openUdpBatchSocket(options: BatchSocketOptions, events: BatchSoc
       throw new PacerError(`source=${options.source.host}: expected an IPv${options.family} address`);
     }
     const length = writeSockaddr(addr, family, sourceIp?.bytes ?? new Uint8Array(16), options.source?.port ?? 0);
-    if (c.bind(fd, ptr(addr), length) !== 0) throw new PacerError(`cannot bind a UDP socket to ${options.source?.host ?? "the wildcard"}:${options.source?.port ?? 0} (errno ${errno(c)})`);
+    if (c.bind(fd, ptr(addr), length) !== 0) {
+      const e = errno(c);
+      const port = options.source?.port ?? 0;
+      const where = `cannot bind to ${options.source?.host ?? "the wildcard"}:${port}`;
+      // Taken by another process for now: a temporary failure (exit 75), as a receiver's port in use is.
+      if (e === EADDRINUSE) throw new TemporaryError(`${where}: port ${port} is in use`);
+      throw new PacerError(`${where}: ${errnoText(e)}${e === EACCES && port < 1024 ? " (ports below 1024 need privileges)" : ""}`);
+    }
     intLen[0] = SOCKADDR_SIZE;
     c.getsockname(fd, ptr(addr), ptr(intLen));
     const localPort = (addr[2]! << 8) | addr[3]!;

@@ -13,6 +13,7 @@
  * ```
  */
 import { ptr } from "bun:ffi";
+import { errnoText } from "../fs_error.ts";
 import { PacerError, TemporaryError, UsageError } from "../errors.ts";
 import { errno, type Libc, libc } from "../libc.ts";
 import { isMulticast, parseIp } from "./address.ts";
@@ -122,7 +123,7 @@ export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
     throw new UsageError(`${where}: source= and iface= apply to a multicast group only`);
   }
   const fd = c.socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new PacerError(`${where}: cannot open a socket (errno ${errno(c)})`);
+  if (fd < 0) throw new PacerError(`${where}: cannot open a socket: ${errnoText(errno(c))}`);
   // Everything the kernel holds a pointer to lives as long as the receiver (see `pinned`).
   const int = new Int32Array(1);
   const intLen = new Uint32Array(1);
@@ -145,7 +146,7 @@ export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
       if (e === EADDRINUSE) throw new TemporaryError(`${where}: port ${options.port} is in use`);
       if (e === EADDRNOTAVAIL) throw new PacerError(`${where}: ${options.host} is not an address of this host`);
       if (e === EACCES) throw new PacerError(`${where}: permission denied for port ${options.port}`);
-      throw new PacerError(`${where}: cannot bind (errno ${e})`);
+      throw new PacerError(`${where}: cannot bind: ${errnoText(e)}`);
     }
     if (multicast) join(c, fd, ip!.bytes, v6, options, where);
     intLen[0] = 4;
@@ -201,7 +202,7 @@ function join(c: Libc, fd: number, group: Uint8Array, v6: boolean, options: UdpR
   }
   if (!ok) {
     const e = errno(c);
-    const why = e === ENODEV ? "no interface routes multicast (add a multicast route or give iface=)" : e === EADDRNOTAVAIL ? "iface is not an address of this host" : `errno ${e}`;
+    const why = e === ENODEV ? "no interface routes multicast (add a multicast route or give iface=)" : e === EADDRNOTAVAIL ? "iface is not an address of this host" : errnoText(e);
     throw new PacerError(`${where}: cannot join the group: ${why}`);
   }
 }

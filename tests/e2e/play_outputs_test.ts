@@ -233,6 +233,22 @@ describe("an interrupted play says so in its exit status", () => {
 });
 
 describe("options that cannot apply are refused in one line", () => {
+  test("a source= the socket cannot bind is said in words; a port another process holds is temporary (exit 75)", async () => {
+    const held = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+    try {
+      for (const send of ["batched", "socket"]) {
+        const env = send === "socket" ? { PACER_SEND: "socket" } : {};
+        const busy = await runPacer(["play", one.path, "--to", `udp://127.0.0.1:9?source=127.0.0.1:${held.port}`], { env });
+        expect(busy.code, busy.stderr).toBe(75);
+        expect(busy.stderr).toEndWith(`port ${held.port} is in use\n`);
+      }
+      const foreign = await runPacer(["play", one.path, "--to", "udp://127.0.0.1:9?source=10.9.9.9:4000"]);
+      expect(foreign).toMatchObject({ code: 1, stderr: "pacer: error: cannot open a UDP socket to 127.0.0.1:9: cannot bind to 10.9.9.9:4000: not an address of this host\n" });
+    } finally {
+      held.close();
+    }
+  });
+
   test("more inputs than the open-file limit allows: one line that says why and what to do, nothing played", async () => {
     const out = join(dir, "many.raw");
     const run = await runPacer(["play", ...Array<string>(300).fill(one.path), "--to", `file:${out}`], { launcher: ["prlimit", "--nofile=200:200"] });

@@ -7,13 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { symlinkSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ControlReply, decodeReply, encodeRequest, OPS } from "../../protocol/control.ts";
 import { ControlClient } from "../../client/control_client.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
-import { KEY, rawPeer, requestBytes, rssKb, type ServeFixture, startServe } from "./serve_fixture.ts";
+import { CLIP, KEY, rawPeer, requestBytes, rssKb, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 const OTHER_KEY = new Uint8Array(32).fill(7);
 
@@ -121,6 +121,19 @@ describe("policy", () => {
     expect(code(link)).toBe("forbidden");
     expect(!link.ok && link.error.message).toContain("outside the media root");
     expect(code(await play({ source: "missing.ts", to: [here] }))).toBe("not_found");
+  });
+
+  test("media the server's user may not read says so, and names that user: a fix of permissions, not of the name", async () => {
+    if (process.getuid?.() !== 0) return; // the server drops to nobody only when started as root
+    writeFileSync(join(serve.mediaRoot, "private.ts"), CLIP, { mode: 0o600 });
+    mkdirSync(join(serve.mediaRoot, "closed"), { mode: 0o700 });
+    writeFileSync(join(serve.mediaRoot, "closed", "in.ts"), CLIP, { mode: 0o644 });
+    for (const source of ["private.ts", "closed/in.ts"]) {
+      const reply = await play({ source, to: [here] });
+      expect(code(reply)).toBe("forbidden");
+      // Before: `cannot be opened (Error: private.ts: openat2 failed (errno 13)); name a file inside the media root`.
+      expect(!reply.ok && reply.error.message).toBe(`media "${source}" cannot be read: permission denied to the server's user (nobody); make it readable by that user`);
+    }
   });
 
   test("destinations other than the requester's address, or not rtp/udp, are forbidden", async () => {
