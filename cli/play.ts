@@ -114,7 +114,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
       inputs.push(opened);
     }
     checkCompatible(inputs);
-    checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate, format });
+    checkOptionsApply(inputs, { loop: values.loop ?? false, bitrate, format, outFormat });
   } catch (error) {
     for (const input of inputs) input.source.close();
     throw error;
@@ -233,7 +233,7 @@ function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
  */
 function checkOptionsApply(
   inputs: OpenedInput[],
-  options: { loop: boolean; bitrate: number | undefined; format: SampleFormat | undefined },
+  options: { loop: boolean; bitrate: number | undefined; format: SampleFormat | undefined; outFormat: SampleFormat | undefined },
 ): void {
   const stream = inputs.find((i) => i.stream !== undefined);
   if (options.loop && stream) {
@@ -243,6 +243,11 @@ function checkOptionsApply(
     const first = inputs[0]!;
     const what = first.info.format ? `WAV, ${formatToString(first.info.format)},` : CONTAINER_NAMES[first.container] ?? first.container;
     throw new UsageError(`--format is for raw PCM input: ${first.info.label} is ${what} by its own header`);
+  }
+  const data = inputs.find((i) => i.info.kind !== "pcm");
+  // Its outputs would pass the stream on as it is: the option would do nothing, silently.
+  if (options.outFormat && data) {
+    throw new UsageError(`--out-format is for PCM input: ${data.info.label} is ${CONTAINER_NAMES[data.container] ?? data.container}, sent as it is`);
   }
   const pcm = inputs.find((i) => i.info.kind === "pcm");
   if (options.bitrate !== undefined && pcm) {

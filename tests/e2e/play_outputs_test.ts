@@ -19,6 +19,7 @@ import { rampS16, writeWav } from "../helpers/audio.ts";
 import { wireArrivals } from "../helpers/capture.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-outputs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -237,7 +238,7 @@ describe("options that cannot apply are refused in one line", () => {
     const held = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
     try {
       for (const send of ["batched", "socket"]) {
-        const env = send === "socket" ? { PACER_SEND: "socket" } : {};
+        const env: Record<string, string> = send === "socket" ? { PACER_SEND: "socket" } : {};
         const busy = await runPacer(["play", one.path, "--to", `udp://127.0.0.1:9?source=127.0.0.1:${held.port}`], { env });
         expect(busy.code, busy.stderr).toBe(75);
         expect(busy.stderr).toEndWith(`port ${held.port} is in use\n`);
@@ -320,6 +321,15 @@ describe("options that cannot apply are refused in one line", () => {
     const run = await runPacer(["play", "-", "--loop", "--to", "file:/dev/null"], { stdin: readFileSync(one.path) });
     expect(run.code).toBe(2);
     expect(run.stderr).toBe("pacer: error: --loop needs file inputs: stdin cannot be read again\n");
+  });
+
+  test("--out-format with an MPEG-TS input is a usage error, not silently ignored", async () => {
+    const ts = join(dir, "film.ts");
+    writeFileSync(ts, makeCbrTs({ bitrate: 1_000_000, duration: 0.2 }));
+    const out = join(dir, "film-out.ts");
+    const run = await runPacer(["play", ts, "--out-format", "s16le:44100:2", "--to", `file:${out}`]);
+    expect(run).toMatchObject({ code: 2, stderr: `pacer: error: --out-format is for PCM input: ${ts} is MPEG-TS, sent as it is\n` });
+    expect(existsSync(out)).toBe(false);
   });
 
   test("--bitrate with a WAV input is a usage error, not silently ignored", async () => {
