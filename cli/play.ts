@@ -219,6 +219,8 @@ function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
   for (const input of inputs) {
     const stream = input.stream;
     if (stream?.endNote) log.warn(`${stream.label}: ${stream.endNote}`);
+    // A WAV stream whose header gave its length, and that ended short of it (sources/first_bytes.ts).
+    if (input.source !== stream && input.source.endNote) log.warn(`${input.info.label}: ${input.source.endNote}`);
     if (!stream || !("live" in stream)) continue;
     const damage = inputDamage((stream as LiveSource).stats);
     if (damage) log.warn(`${stream.label}: the input lost on the way in: ${damage}`);

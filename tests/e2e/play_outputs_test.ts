@@ -317,6 +317,16 @@ describe("options that cannot apply are refused in one line", () => {
     expect(run.code).toBe(1);
   });
 
+  test("a WAV on stdin that ends short of the data its header gives: what came is played, and a warning says how short (it was silent)", async () => {
+    const whole = readFileSync(one.path);
+    const cut = whole.subarray(0, 44 + 40_000);
+    const out = join(dir, "short-stdin.raw");
+    const run = await runPacer(["play", "-", "--to", `file:${out}`], { stdin: cut });
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(`pacer: warn: stdin: ended ${one.samples.length - 40_000} bytes short of the ${one.samples.length} bytes of data its WAV header gives (a truncated stream)\n`);
+    expect(readFileSync(out).equals(one.samples.subarray(0, 40_000))).toBe(true);
+  });
+
   test("--loop with stdin is a usage error: stdin cannot be read again", async () => {
     const run = await runPacer(["play", "-", "--loop", "--to", "file:/dev/null"], { stdin: readFileSync(one.path) });
     expect(run.code).toBe(2);
