@@ -77,6 +77,8 @@ export interface NewServedJob {
   persistent: boolean;
   /** Same requester, media and destinations: a repeated play of this job refreshes it. */
   readonly repeatKey: string;
+  /** How the play asked for it (start, loop, bitrate, in words): a repeat must ask the same. */
+  readonly how?: string;
 }
 
 export interface ServedJob extends NewServedJob {

@@ -13,9 +13,11 @@
  * Repeated play: a play from the same requester IP for the same media and the same destinations
  * as a running job is that client asking again (DESIGN.md: clients repeat the request until
  * packets arrive); it refreshes the job's interest and answers with the same id and the job's
- * own SSRCs (`refreshed: true`) instead of starting a second stream. Bitrate, loop and start of
- * the repeat are ignored; a `persistent` repeat makes the running job persistent (a
- * non-persistent repeat of a persistent job leaves it persistent).
+ * own SSRCs (`refreshed: true`) instead of starting a second stream. A repeat asks for it the
+ * same way (start, loop, bitrate): one that asks otherwise is `busy`, naming the running job
+ * (it was answered ok and its start, loop or bitrate silently dropped). A `persistent` repeat
+ * makes the running job persistent (a non-persistent repeat of a persistent job leaves it
+ * persistent).
  *
  * Destinations from the network are restricted beyond `pacer play`: only `rtp:` and `udp:` (a
  * remote `cmd:` or `file:` would be code execution or file writes), only the options pkt, ptime,
@@ -122,6 +124,10 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   // The same stream asked for again while it is being started waits for it, and refreshes it.
   for (let pending = jobs.startingFor(repeatKey); pending; pending = jobs.startingFor(repeatKey)) await pending;
   const repeated = jobs.findRepeat(repeatKey);
+  const how = playHow(choice);
+  if (repeated && repeated.how !== undefined && repeated.how !== how) {
+    throw new OpError("busy", `${repeated.id} already streams ${name} to these destinations (${repeated.how}); stop it to play it ${how}`);
+  }
   if (repeated) {
     if (persistent) jobs.makePersistent(repeated.id);
     const leftMs = jobs.refresh(repeated.id);
@@ -142,10 +148,18 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
     } finally {
       jobs.starting--;
     }
-    return jobs.add({ job, source: name, owner: requester.address, outputs, ssrcs, persistent, repeatKey });
+    return jobs.add({ job, source: name, owner: requester.address, outputs, ssrcs, persistent, repeatKey, how });
   });
   server.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });
   return { job: served.id, interest_timeout: persistent ? null : jobs.interestTimeoutMs / 1000, ssrc: ssrcs };
+}
+
+/** How a play asks for its stream beyond what and where, in words: a repeat asks the same. */
+function playHow(choice: Pick<PlayChoice, "startSeconds" | "loop" | "bitrate">): string {
+  const parts = [`from ${choice.startSeconds ?? 0} s`];
+  if (choice.loop) parts.push("looping");
+  if (choice.bitrate !== undefined) parts.push(`at ${choice.bitrate} bits/s`);
+  return parts.join(", ");
 }
 
 /** A repeat's SSRCs: each of its destinations' in the running job, which may list them in another order. */

@@ -127,6 +127,25 @@ describe("pacer serve", () => {
     }
   });
 
+  test("a repeat that asks for the stream otherwise (from another start, looping or not) is busy, naming the running job, which goes on as it was", async () => {
+    const rx = await udpReceiver();
+    try {
+      const to = `udp://127.0.0.1:${rx.port}`;
+      const first = (await ctl("play", "clip.ts", "--loop", "--to", to)).stdout.trim();
+      // Before: ok and `refreshed`, the start and the loop silently dropped.
+      const seek = await ctl("play", "clip.ts", "--loop", "--start", "1", "--to", to);
+      expect(seek.code).toBe(1);
+      expect(seek.stderr).toContain(`busy: ${first} already streams clip.ts to these destinations (from 0 s, looping); stop it to play it from 1 s, looping`);
+      const once = await ctl("play", "clip.ts", "--to", to);
+      expect(once.stderr).toContain(`busy: ${first} already streams clip.ts to these destinations (from 0 s, looping); stop it to play it from 0 s`);
+      const state = await status({ job: first });
+      expect(state.ok && (state.result as { job: { state: string } }).job.state).toBe("running");
+      await ctl("stop", first);
+    } finally {
+      rx.close();
+    }
+  });
+
   test("the same stream asked for twice at once, with two ids (as pacer recv asks again), is started once: the second play refreshes it", async () => {
     const rx = await udpReceiver();
     const client = await ControlClient.open(serve.address);
