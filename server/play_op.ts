@@ -195,9 +195,17 @@ function readBitrate(value: unknown): number | undefined {
  * address it resolved to. Throws OpError: bad_request for a malformed URL, forbidden otherwise
  * (not the requester's nor an allowed network, or one of the server's `own` ports).
  */
+/** Output options a request may not give: they choose the server's side of the stream. */
+const SERVER_SIDE_OPTIONS = ["source", "iface"] as const;
+
 export async function checkDestination(target: string, requesterIp: string, config: Config, own: readonly OwnPort[]): Promise<string> {
   if (!DESTINATION_SCHEMES.includes(schemeOf(target))) {
     throw new OpError("forbidden", `destination "${target}": only rtp:// and udp:// destinations may be requested`);
+  }
+  // The server's own addresses are its to pick: these are real options, refused (not unknown).
+  const asked = target.includes("?") ? new URLSearchParams(target.slice(target.indexOf("?") + 1)) : null;
+  for (const option of SERVER_SIDE_OPTIONS) {
+    if (asked?.has(option)) throw new OpError("forbidden", `destination "${target}": ${option}= picks the server's own ${option === "iface" ? "interface" : "address"}, which a request may not choose`);
   }
   let endpoint;
   try {

@@ -142,7 +142,13 @@ describe("policy", () => {
     expect(!third.ok && third.error.message).toContain("192.0.2.1");
     expect(code(await play({ source: "clip.ts", to: ["cmd:rm -rf /"] }))).toBe("forbidden");
     expect(code(await play({ source: "clip.ts", to: ["file:/tmp/x"] }))).toBe("forbidden");
-    expect(code(await play({ source: "clip.ts", to: ["rtp://127.0.0.1:9?source=0.0.0.0:53"] }))).toBe("bad_request");
+    // The server's own side is not the request's to choose: forbidden, and said so (it read "unknown option").
+    const source = await play({ source: "clip.ts", to: ["rtp://127.0.0.1:9?source=0.0.0.0:53"] });
+    expect(code(source)).toBe("forbidden");
+    expect(!source.ok && source.error.message).toBe(`destination "rtp://127.0.0.1:9?source=0.0.0.0:53": source= picks the server's own address, which a request may not choose`);
+    const iface = await play({ source: "clip.ts", to: ["udp://127.0.0.1:9?iface=127.0.0.1"] });
+    expect(code(iface)).toBe("forbidden");
+    expect(!iface.ok && iface.error.message).toContain("iface= picks the server's own interface");
     expect(code(await play({ source: "live:studio", to: [here] }))).toBe("not_found"); // live channels exist now; this server configures none named studio
   });
 
