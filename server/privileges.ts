@@ -50,6 +50,10 @@ export function dropPrivileges(user: string, group: string | undefined, proc: Pr
   if (user === "root" || user === "0") {
     throw new PacerError(`config user "${user}": pacer serve never streams as root; set user to an unprivileged account`);
   }
+  // Checked by name, before any switch: group 0 left root's group in place, said only as "left root privileges".
+  if (group === "root" || group === "0") {
+    throw new PacerError(`config group "${group}": pacer serve never streams in root's group; set group to an unprivileged one`);
+  }
   const candidates = group !== undefined ? [group] : [...DEFAULT_GROUPS];
   let chosen: string | undefined;
   let lastError = "";
@@ -73,8 +77,11 @@ export function dropPrivileges(user: string, group: string | undefined, proc: Pr
   }
   const uid = proc.getuid?.() ?? -1;
   const gid = proc.getgid?.() ?? -1;
-  if (uid === 0 || proc.geteuid?.() === 0 || gid === 0 || proc.getegid?.() === 0) {
+  if (uid === 0 || proc.geteuid?.() === 0) {
     throw new PacerError(`switching to user "${user}" left root privileges in place; refusing to start`);
+  }
+  if (gid === 0 || proc.getegid?.() === 0) {
+    throw new PacerError(`switching to group "${chosen}" left root's group (gid 0) in place; set group to an unprivileged one`);
   }
   try {
     proc.setuid(0);

@@ -156,4 +156,11 @@ describe("dropPrivileges", () => {
     expect(() => dropPrivileges("root", undefined, fakeProcess(0, ["nogroup"]))).toThrow(/never streams as root/);
     expect(() => dropPrivileges("daemon", undefined, fakeProcess(0, ["nogroup"]))).toThrow(/left root privileges/);
   });
+  test("root's group, by name or number, is refused by name before any switch (it was \"left root privileges\" and \"Group identifier does not exist: 0\")", () => {
+    for (const group of ["root", "0"]) {
+      const proc = fakeProcess(0, ["root", "0", "nogroup"]);
+      expect(() => dropPrivileges("nobody", group, proc)).toThrow(`config group "${group}": pacer serve never streams in root's group; set group to an unprivileged one`);
+      expect(proc.log).toEqual([]);
+    }
+  });
 });
