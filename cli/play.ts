@@ -288,8 +288,16 @@ function checkCompatible(inputs: OpenedInput[]): void {
   }
 }
 
+/** Behind real time by this much in all, an output is said to have been: past a loaded host's hiccups. */
+const SAY_BEHIND_US = 1_000_000;
+
 function reportCounters(job: Job, log: Logger): void {
   for (const d of job.destinations) {
+    // Nothing was lost, but the stream came late: a conversion too heavy for this host (it played
+    // 2 s of f32le:768000:64 in 16 s, saying nothing), a busy CPU, or an output that took it slowly.
+    if (d.pace.reanchoredUs >= SAY_BEHIND_US) {
+      log.warn(`${d.label}: ran ${(d.pace.reanchoredUs / 1e6).toFixed(1)} s behind real time (this host could not keep up, or the output took the stream more slowly)`);
+    }
     const { units, bytes, errors } = d.backend.counters;
     const errorText = Object.entries(errors).map(([k, v]) => `${k}=${v}`).join(" ");
     log.debug("destination finished", {

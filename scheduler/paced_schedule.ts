@@ -21,6 +21,8 @@ export class PacedSchedule {
   anchor = 0;
   /** How many times the stream fell too far behind and was re-anchored. */
   reanchors = 0;
+  /** How far those re-anchors moved the schedule in all, µs: how far behind real time the stream ran. */
+  reanchoredUs = 0;
 
   constructor(public maxBehindUs: number) {}
 
@@ -36,6 +38,7 @@ export class PacedSchedule {
     if (behind > this.maxBehindUs) {
       this.anchor += behind;
       this.reanchors++;
+      this.reanchoredUs += behind;
       return now;
     }
     return due;

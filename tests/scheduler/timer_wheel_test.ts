@@ -131,6 +131,10 @@ describe("periodic streams", () => {
     expect(pace.deadline(20_000, 220_000)).toBe(220_000);
     expect(pace.reanchors).toBe(1);
     expect(pace.deadline(30_000, 220_000)).toBe(230_000);
+    // How far behind real time the stream ran in all: what play warns of past a second.
+    expect(pace.reanchoredUs).toBe(200_000);
+    expect(pace.deadline(40_000, 1_540_000)).toBe(1_540_000);
+    expect(pace.reanchoredUs).toBe(200_000 + 1_300_000);
   });
 
   test("the scheduler records lateness by event kind", () => {
