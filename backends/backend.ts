@@ -75,6 +75,8 @@ export interface Backend {
    * fall behind the job's other outputs: the job keeps room for it to lag (pipeline/job.ts, LAG_BOUND_S).
    */
   readonly pushesBack?: boolean;
+  /** True while what it was given sits unread by its consumer (a command that has not read its stdin): see pipeline/stuck_outputs.ts. */
+  readNothing?(): boolean;
   /** Delivers a unit; returns the bytes taken (stream backends may take fewer). The view is only valid during the call. */
   send(unit: Uint8Array, timing: UnitTiming): number;
   /**

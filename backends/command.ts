@@ -337,6 +337,8 @@ export const commandBackend: BackendFactory = {
       aheadUs: AHEAD_US,
       pushesBack: true,
       counters,
+      // Nothing of what went into its pipe has been read: still starting, or it never reads.
+      readNothing: () => state === "running" && writtenToChild > 0 && unreadBytes(writeFd) >= writtenToChild,
       send(unit) {
         const length = unit.length;
         if (state !== "running") {

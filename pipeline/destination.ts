@@ -21,12 +21,15 @@ import type { ReadAheadBuffer } from "./read_ahead.ts";
 import type { UnitReader } from "./unit_reader.ts";
 
 /**
- * A starving destination looks for data again after this, then twice as long each time up to
- * STARVE_RETRY_MAX_US; data arriving wakes it at once (wake). Every 2 ms for ever, an idle
- * speaker's rtp:// output (its session stays open) kept the loop in precise sleeps, which starved
- * the server's file system work: `list` of 2000 files took 0.4 s before a track and never ended after.
+ * A starving destination looks for data again this often for STARVE_FAST_US, then twice as long
+ * each time up to STARVE_RETRY_MAX_US; data arriving wakes it at once (wake). The first second
+ * keeps a live input's stalls as they were (an empty read past the latency is what makes the
+ * latency hold buffer again: latency_hold.ts). Every 2 ms for ever, an idle speaker's rtp://
+ * output (its session stays open) kept the loop in precise sleeps, which starved the server's
+ * file system work: `list` of 2000 files took 0.4 s before a track and never ended after.
  */
 const STARVE_RETRY_US = 2_000;
+const STARVE_FAST_US = 1_000_000;
 const STARVE_RETRY_MAX_US = 50_000;
 /**
  * A destination starved this long with part of a unit in hand sends that part: a live input has
@@ -129,9 +132,9 @@ export class Destination {
     return this.state === "running";
   }
 
-  /** Its output would not take all it was offered at the last send event (a stream backend full): it waits on the output. */
+  /** Its output would not take all it was offered at the last send event (a stream backend full): it waits on the output, not on its input. */
   get pushedBack(): boolean {
-    return this.restPending || this.waitingForRoom;
+    return (this.restPending || this.waitingForRoom) && !this.starving;
   }
 
   /**
@@ -234,7 +237,7 @@ export class Destination {
         this.starving = true;
         this.starvedAt = now;
         this.starveRetryUs = STARVE_RETRY_US;
-      } else {
+      } else if (now - this.starvedAt >= STARVE_FAST_US) {
         this.starveRetryUs = Math.min(STARVE_RETRY_MAX_US, 2 * this.starveRetryUs);
       }
       // ...and no later than when part of a unit in hand is due to go (PARTIAL_AFTER_US).

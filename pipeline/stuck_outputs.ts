@@ -1,11 +1,14 @@
 /**
- * `pacer play`'s look at its outputs that push back (a command's stdin, a sound card): one that
- * has taken nothing for STUCK_AFTER_US while the stream waited for it, with no output ahead of
- * it, is stuck (a command that never reads, a device that stopped) and is failed, so the job
- * ends. The job's bound on falling behind compares an output with the others, so one with an
- * output ahead is skipped ahead and cut off at the end (job.ts), but a lone one (or all of them
- * stuck) held `play` for ever. A slow output still takes something and is left alone; a paused
- * stream waits for nobody. The speaker keeps its own watch (speaker/output_watch.ts).
+ * `pacer play`'s look at its outputs whose consumer can be seen not to read (a command's stdin:
+ * Backend.readNothing): one that has read nothing of what it was given for NEVER_READ_US, while
+ * the stream waits on it and no output is ahead of it, does not read its stdin at all, and is
+ * failed, so the job ends. The job's bound on falling behind compares an output with the others,
+ * so one with an output ahead is skipped ahead and cut off at the end (job.ts), but a lone one
+ * (or all of them stuck) held `play` for ever (`cmd:exec sleep 1000`). A command that has read
+ * is never failed here: a paused player, a slow consumer, one that reads in bursts, wait as long
+ * as they take, as a lone slow command always could; NEVER_READ_US leaves a command time to
+ * start (a password prompt, a connection). A paused stream waits for nobody, and looks far
+ * apart (the process was stopped, ^Z) start the count again.
  *
  * @example
  * ```ts
@@ -16,30 +19,29 @@
  */
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { Destination } from "./destination.ts";
-import { END_GRACE_US } from "./job.ts";
 
-/** Taking nothing this long while the stream waits is stuck: the time play gives an output at the end. */
-export const STUCK_AFTER_US = END_GRACE_US;
+/** Having read nothing, this long: stuck. */
+export const NEVER_READ_US = 30_000_000;
 /** How often the outputs are looked at. */
 const LOOK_US = 250_000;
 
 export function watchStuckOutputs(job: { readonly destinations: readonly Destination[] }, scheduler: Scheduler, paused: () => boolean = () => false): { stop(): void } {
-  const outputs = job.destinations.filter((d) => d.backend.pushesBack);
-  const seen = outputs.map((d) => d.reader.position);
-  const movedAt = outputs.map(() => scheduler.now());
+  const outputs = job.destinations.filter((d) => d.backend.pushesBack && d.backend.readNothing);
+  const waitingSince = outputs.map(() => scheduler.now());
+  let lastLook = scheduler.now();
   const look = scheduler.timer("retry", (_timer, now) => {
     // Outputs done count: one that reached the end is ahead, and the end's grace is job.ts's.
     const lead = Math.max(...job.destinations.map((d) => d.reader.position));
+    const resumed = now - lastLook > 4 * LOOK_US; // stopped meanwhile: nobody could read
+    lastLook = now;
     outputs.forEach((d, i) => {
       if (!d.active) return;
-      const position = d.reader.position;
-      if (position !== seen[i] || position < lead || !d.pushedBack || paused()) {
-        seen[i] = position;
-        movedAt[i] = now;
+      if (!d.pushedBack || d.reader.position < lead || paused() || resumed || !d.backend.readNothing!()) {
+        waitingSince[i] = now;
         return;
       }
-      if (now - movedAt[i]! < STUCK_AFTER_US) return;
-      d.fail(new Error(`took nothing for ${STUCK_AFTER_US / 1e6} s (a command that does not read its stdin, a device that stopped); given up on`));
+      if (now - waitingSince[i]! < NEVER_READ_US) return;
+      d.fail(new Error(`read nothing of the stream in ${NEVER_READ_US / 1e6} s (a command that does not read its stdin?); given up on`));
     });
     if (outputs.some((d) => d.active)) scheduler.schedule(look, now + LOOK_US);
   });

@@ -121,20 +121,30 @@ describe("a slow or stuck cmd: output never holds back the others", () => {
     }
   }, 30_000);
 
-  test("a lone cmd: that never reads is given up on after 5 s of taking nothing: exit 1 saying so, the command ended (play waited for ever)", async () => {
+  test("a lone cmd: that never reads is given up on after 30 s of reading nothing: exit 1 saying so, the command ended (play waited for ever)", async () => {
     const pidFile = join(dir, "lone.pid");
     const target = `cmd:echo $$ > ${pidFile}; exec sleep 1000`;
     const startedUs = Date.now() * 1000;
-    const run = await play(["play", one.path, "--to", target]).done;
-    // Its pipe fills in a moment; 5 s of nothing taken, then its close's 5 s and the kill's 1 s.
+    const run = await play(["play", one.path, "--to", target], {}, 70_000).done;
+    // 30 s of nothing read, then its close's 5 s and the kill's 1 s.
     const tookS = (run.exitedUs - startedUs) / 1e6;
-    expect(tookS).toBeGreaterThan(5);
-    expect(tookS).toBeLessThan(5 + END_GRACE_S + KILL_AFTER_S + 3);
+    expect(tookS).toBeGreaterThan(30);
+    expect(tookS).toBeLessThan(30 + END_GRACE_S + KILL_AFTER_S + 4);
     expect(run.code).toBe(1);
     const errors = linesAt(run.stderr, "error");
-    expect(errors).toEqual([`pacer: error: ${target}: took nothing for 5 s (a command that does not read its stdin, a device that stopped); given up on`]);
+    expect(errors).toEqual([`pacer: error: ${target}: read nothing of the stream in 30 s (a command that does not read its stdin?); given up on`]);
     expect(processGroup(Number(readFileSync(pidFile, "utf8")))).toEqual([]);
-  }, 30_000);
+  }, 70_000);
+
+  test("a lone cmd: that reads, then stops reading for longer than that (a paused player), is waited for: every byte, exit 0", async () => {
+    const out = join(dir, "paused-lone.raw");
+    // 100 kB, then 33 s of nothing read, then the rest.
+    const paused = `cmd:(head -c 100000; sleep 33; cat) > ${out}`;
+    const run = await play(["play", one.path, "--to", paused], {}, 70_000).done;
+    expect(run.code, run.stderr).toBe(0);
+    expect(linesAt(run.stderr, "error")).toEqual([]);
+    expect(readFileSync(out).equals(one.samples)).toBe(true);
+  }, 70_000);
 
   test("a lone cmd: that is slow but reads (a quarter of the rate) is waited for: every byte, exit 0", async () => {
     const out = join(dir, "slow-lone.raw");
