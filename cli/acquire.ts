@@ -12,7 +12,7 @@ import type { Logger } from "../foundation/log.ts";
 import { parseHostPort, resolveHost } from "../foundation/net/address.ts";
 import { byteSizeOf, parseBitrate } from "../foundation/units.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
-import { bytesPerFrame, bytesPerSample, type Encoding, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { bytesPerFrame, type Encoding, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { STREAMING_SIZE, wavHeader } from "../protocol/wav.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import { convertIntegerSamples } from "../convert/samples.ts";
@@ -99,6 +99,7 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
     process.stderr.write(`\r${((performance.now() - started) / 1000).toFixed(0)} s  read ${readBytes} B  sent ${c.sentBytes} B  held ${sender.heldBytes} B  dropped ${c.droppedBytes} B  ${sender.connected ? "connected" : "connecting"}\x1b[K`);
   };
 
+  if (feed.head) sender.pin(feed.head);
   sender.start();
   // A read error ends the input as its end does: what was read before it is still delivered.
   let readError: Error | null = null;
@@ -182,6 +183,8 @@ function parseSize(text: string): number {
  * calls `end` once, with the read error that ended it if one did.
  */
 interface Feed {
+  /** Bytes that go before the stream and are never dropped (a WAV header), if any. */
+  readonly head?: Uint8Array;
   run(deliver: (chunk: Uint8Array) => void, end: (error?: Error) => void): void;
   close(): void;
   /** A network input's losses on the way in (live_input.ts inputDamage), or null. */
@@ -225,28 +228,31 @@ async function livePcmFormat(live: Source, format: SampleFormat | undefined): Pr
 const WAV_ENCODING: Partial<Record<Encoding, Encoding>> = { s16be: "s16le", s24be: "s24le", s8: "u8" };
 
 /**
- * PCM goes to the channel as a WAV stream of unknown length: a header, then its samples in an
- * encoding WAV has. The channel tells what a stream is from its first bytes (as play does for
- * stdin), and headerless PCM is only data to it: paced by arrival, and refused by rtp:// outputs.
+ * PCM goes to the channel as a WAV stream of unknown length: a header (`head`, which the sender
+ * never drops), then its samples in whole frames, in an encoding WAV has. The channel tells what
+ * a stream is from its first bytes (as play does for stdin), and headerless PCM is only data to
+ * it: paced by arrival, and refused by rtp:// outputs. Whole frames, so that a chunk the sender
+ * drops (its buffer full while the server is away) leaves the rest in frame.
  */
 function asWav(feed: Feed, format: SampleFormat | undefined): Feed {
   if (!format) return feed;
   const carried = WAV_ENCODING[format.encoding];
-  const sample = bytesPerSample(format.encoding);
+  const frame = bytesPerFrame(format);
   return {
     ...feed,
+    head: wavHeader({ ...format, encoding: carried ?? format.encoding }, STREAMING_SIZE),
     run(deliver, end) {
-      deliver(wavHeader({ ...format, encoding: carried ?? format.encoding }, STREAMING_SIZE));
-      if (!carried) return feed.run(deliver, end);
-      // Chunks need not end on a sample: the odd bytes wait for the next one.
-      let carry = new Uint8Array(0);
+      // Chunks need not end on a frame: the odd bytes wait for the next one.
+      let carry: Uint8Array = new Uint8Array(0);
       feed.run((chunk) => {
         const bytes = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
-        const whole = bytes.length - (bytes.length % sample);
+        const whole = bytes.length - (bytes.length % frame);
         carry = bytes.slice(whole);
         if (whole === 0) return;
+        const frames = bytes.subarray(0, whole);
+        if (!carried) return deliver(frames);
         const out = new Uint8Array(whole);
-        convertIntegerSamples(format.encoding, carried, bytes.subarray(0, whole), out);
+        convertIntegerSamples(format.encoding, carried, frames, out);
         deliver(out);
       }, end);
     },

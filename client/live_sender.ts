@@ -47,6 +47,8 @@ export class LiveKeyError extends Error {
 export class LiveSender {
   readonly counters: SenderCounters = { sentBytes: 0, droppedBytes: 0, connections: 0, drops: 0 };
   readonly #chunks: Uint8Array[] = [];
+  /** What goes before every chunk, never dropped (pin). */
+  #pinned: Uint8Array | null = null;
   #head = 0;
   #held = 0;
   #socket: Socket | null = null;
@@ -82,6 +84,17 @@ export class LiveSender {
 
   start(): void {
     this.#connect();
+  }
+
+  /**
+   * Queues `head` to go before every chunk, and never be dropped: a stream's header (a WAV's),
+   * without which the channel cannot tell what the rest is. Dropped oldest first, it was the
+   * first thing to go when the server stayed away long enough.
+   */
+  pin(head: Uint8Array): void {
+    this.#pinned = head;
+    this.#held += head.length;
+    this.#flush();
   }
 
   /** Queues `chunk` (kept as given: the caller hands over a chunk of its own). */
@@ -246,6 +259,16 @@ export class LiveSender {
     const socket = this.#socket;
     // A full connection gets nothing more before its drain (one listener, added when it filled).
     if (!this.#sending || !socket || socket.writableNeedDrain) return;
+    const pinned = this.#pinned;
+    if (pinned !== null) {
+      this.#pinned = null;
+      this.#held -= pinned.length;
+      this.counters.sentBytes += pinned.length;
+      if (!socket.write(pinned)) {
+        socket.once("drain", () => this.#flush());
+        return;
+      }
+    }
     while (this.#head < this.#chunks.length) {
       const chunk = this.#chunks[this.#head]!;
       this.#chunks[this.#head++] = EMPTY;
