@@ -5,13 +5,15 @@
  * the sample clock for PCM (WAV on the wire, or `bitrate` absent and a PCM format), and by the
  * channel's smoothed arrival rate otherwise. Until then its status shows no destinations.
  *
- * A stream it found (TS, PS, PCM) holds through drops and reconnects. A stream it could only take
- * for data (bytes it knows nothing of: anyone may connect to a keyless channel and send anything)
- * is looked at again from the first byte of each new source, and a stream found there replaces
- * it; and a job whose outputs cannot take what it found (data to rtp://, a lying WAV header)
- * waits for the next source rather than ending. Detected once, one source of garbage ended a
- * waiting rtp:// job for good, and left a udp:// one pacing the real stream that followed by its
- * arrival rate.
+ * A TS or PS stream it found holds through drops and reconnects (it finds its packets again). A
+ * stream it could only take for data (bytes it knows nothing of: anyone may connect to a keyless
+ * channel and send anything), or PCM, is looked at again from the first byte of each new source:
+ * a stream found there replaces data, and a new WAV header (pacer acquire started again, maybe in
+ * another format) replaces PCM; otherwise it goes on (a source reconnecting mid-stream). Meanwhile
+ * the job reads no further than that first byte, so nothing is sent twice. A job whose outputs
+ * cannot take data (rtp://), or whose stream could not be detected, waits for the next source
+ * rather than ending. Detected once, one source of garbage ended a waiting rtp:// job for good,
+ * and left a udp:// one pacing the real stream that followed by its arrival rate.
  *
  * A drop or a stall of the source only starves this job's reads: its destinations wait, and the
  * other jobs on the scheduler keep their timing. It ends on `stop`, lapsed interest, or a failure
@@ -43,6 +45,11 @@ export interface LiveJobOptions {
   readonly ssrcs?: readonly (number | null)[];
 }
 
+/** A look at a new source that has not told what it carries by then gives up (the job reads on). */
+const PROBE_GIVE_UP_MS = 3_000;
+/** How often a replacement looks whether the Job it replaces has read all it had. */
+const PLAYED_OUT_POLL_MS = 20;
+
 export class LiveJob implements RunningJob {
   readonly done: Promise<JobResult>;
   #resolveDone!: (result: JobResult) => void;
@@ -52,8 +59,11 @@ export class LiveJob implements RunningJob {
   #stopped = false;
   /** The cursor the running Job reads, or the one a detection reads while none runs. */
   #source: ChannelSource;
-  /** A detection from a new source's first byte, beside a running data Job. */
+  /** A detection from a new source's first byte, beside a running data or PCM Job. */
   #probe: ChannelSource | null = null;
+  #probeTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Ended (stopped, or its Job ended): nothing more may start. */
+  #ended = false;
   readonly #onSource = (offset: number) => this.#sourceBegan(offset);
 
   constructor(private readonly options: LiveJobOptions) {
@@ -81,7 +91,7 @@ export class LiveJob implements RunningJob {
 
   async stop(): Promise<unknown> {
     this.#stopped = true;
-    this.#probe?.close();
+    this.#dropProbe();
     if (this.#job) return this.#job.stop(); // its end is this job's (#play)
     this.#source.close(); // a detection under way ends
     this.#end({ failures: [], losses: [], inputError: null });
@@ -95,14 +105,15 @@ export class LiveJob implements RunningJob {
   }
 
   #end(result: JobResult): void {
+    this.#ended = true;
     this.options.channel.sourceBegan.delete(this.#onSource);
-    this.#probe?.close();
+    this.#dropProbe();
     this.#resolveDone(result);
   }
 
-  /** A new source's first byte lands at `offset`: unless a stream runs, what it sends is looked at. */
+  /** A new source's first byte lands at `offset`: unless a TS or PS stream runs, what it sends is looked at. */
   #sourceBegan(offset: number): void {
-    if (this.#stopped || (this.#job !== null && this.#kind !== "data")) return;
+    if (this.#stopped || this.#ended || (this.#job !== null && this.#kind !== "data" && this.#kind !== "pcm")) return;
     if (this.#job === null) {
       // A detection still reading the last source's bytes is given up for the new source's.
       this.#source.close();
@@ -110,15 +121,42 @@ export class LiveJob implements RunningJob {
       void this.#play(this.#source);
       return;
     }
-    this.#probe?.close();
-    this.#probe = this.#cursor(offset);
-    void this.#play(this.#probe);
+    this.#dropProbe();
+    // The running Job reads up to the new source and waits there until the look is done.
+    this.#source.reader.until = offset;
+    const probe = this.#cursor(offset);
+    this.#probe = probe;
+    this.#probeTimer = setTimeout(() => {
+      if (this.#probe === probe) this.#dropProbe();
+    }, PROBE_GIVE_UP_MS);
+    void this.#play(probe);
+  }
+
+  /** Resolves once the running Job has read up to where its cursor stops, and the latency after, or once `current()` is false. */
+  async #previousPlayedOut(current: () => boolean): Promise<void> {
+    const reader = this.#source.reader;
+    while (current() && reader.position < reader.until) await Bun.sleep(PLAYED_OUT_POLL_MS);
+    if (current()) await Bun.sleep(this.options.channel.latencyMs + PLAYED_OUT_POLL_MS);
+  }
+
+  /** The look at a new source is over without a replacement: the running Job reads on. */
+  #dropProbe(): void {
+    if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
+    const probe = this.#probe;
+    this.#probe = null;
+    probe?.close();
+    const reader = this.#source.reader;
+    if (reader.until !== Infinity) {
+      reader.until = Infinity;
+      reader.onData?.();
+    }
   }
 
   /** Detects what `source` carries and plays it, in place of a data Job running (a probe). */
   async #play(source: ChannelSource): Promise<void> {
     const { channel, scheduler, log, outputs, ssrcs } = this.options;
-    const current = () => !this.#stopped && (source === this.#source || source === this.#probe);
+    const current = () => !this.#stopped && !this.#ended && (source === this.#source || source === this.#probe);
     let job: Job | null = null;
     let kind: string | null = null;
     try {
@@ -127,8 +165,8 @@ export class LiveJob implements RunningJob {
         dataClock: new ArrivalRateClock(() => channel.byteRate()),
       });
       kind = opened.info.kind;
-      // Data again beside running data changes nothing.
-      if (!current() || (source === this.#probe && kind === "data")) return this.#drop(source);
+      // Beside a running Job, only a stream replaces data, and only a new WAV header replaces PCM.
+      if (!current() || (source === this.#probe && !(kind !== "data" && (this.#kind === "data" || kind === "pcm")))) return this.#drop(source);
       source.hold();
       job = await Job.create({
         input: { ...opened.info, label: `live:${channel.name}` },
@@ -139,20 +177,26 @@ export class LiveJob implements RunningJob {
         scheduler,
         log,
       });
+      // A replacement waits for the Job it replaces to send what came before the new source (it
+      // reads up to there, then holds the latency): else that stream's last moments were cut.
+      if (source === this.#probe && current()) await this.#previousPlayedOut(current);
       if (!current()) {
         await job.stop();
         return this.#drop(source);
       }
       const replaced = this.#job;
+      const replacedKind = this.#kind;
       this.#job = job;
       this.#kind = kind;
       if (source === this.#probe) {
+        if (this.#probeTimer) clearTimeout(this.#probeTimer);
+        this.#probeTimer = null;
         this.#probe = null;
         this.#source.close();
         this.#source = source;
       }
       if (replaced) {
-        log.info("live job found a stream in the new source; playing it instead of the data before it", { kind });
+        log.info(`live job found a new stream in the new source; playing it instead of the ${replacedKind === "data" ? "data" : "stream"} before it`, { kind });
         void replaced.stop(); // its end is no longer this job's
       }
       log.info("live job playing", { kind, pacing: opened.pacing });
@@ -161,17 +205,23 @@ export class LiveJob implements RunningJob {
       });
       job.start();
     } catch (error) {
+      const wasCurrent = current();
       this.#drop(source);
-      if (!current()) return; // stopped, or a new source's look replaced this one
-      const what = kind === null ? "" : ` (${kind})`;
-      if (this.#job) log.warn(`live job goes on as it was; the new source's stream${what} cannot be played: ${(error as Error).message}`);
-      else log.warn(`live job could not start${what}: ${(error as Error).message}; waiting for the next source`);
+      if (!wasCurrent) return; // stopped, or a new source's look replaced this one
+      const message = (error as Error).message;
+      if (this.#job) return void log.warn(`live job goes on as it was; the new source's stream (${kind ?? "not detected"}) cannot be played: ${message}`);
+      // What the source sent could not be told, or was data the outputs cannot take (rtp://): the
+      // next source may send a stream. Any other failure to open the outputs is the job's end.
+      if (kind === null || kind === "data") return void log.warn(`live job could not start (${kind ?? "not detected"}): ${message}; waiting for the next source`);
+      log.warn(`live job could not start: ${message}`);
+      this.#source.close();
+      this.#end({ failures: [], losses: [], inputError: error as Error });
     }
   }
 
-  /** A probe that is not used; the main cursor is kept (a waiting job looks again from the next source). */
+  /** A cursor not used: a probe is closed (the running Job reads on); the main cursor is kept (a waiting job looks again from the next source). */
   #drop(source: ChannelSource): void {
-    if (source === this.#probe) this.#probe = null;
-    if (source !== this.#source) source.close();
+    if (source === this.#probe) this.#dropProbe();
+    else if (source !== this.#source) source.close();
   }
 }

@@ -80,6 +80,8 @@ export class LiveRing {
 export class RingReader {
   /** Bytes the ring overwrote before this reader got to them. */
   skippedBytes = 0;
+  /** Reads stop at this stream offset until it is lifted (a live job looking at a new source first). */
+  until = Infinity;
   /** Called after every write to the ring. */
   onData: (() => void) | null = null;
 
@@ -91,7 +93,7 @@ export class RingReader {
 
   /** Bytes written and not yet read (after any skip). */
   get available(): number {
-    return this.ring.written - Math.max(this.position, this.ring.oldest);
+    return Math.max(0, Math.min(this.ring.written, this.until) - Math.max(this.position, this.ring.oldest));
   }
 
   /** Moves up to `length` bytes into `target[at..]`; returns the count. */
@@ -101,7 +103,7 @@ export class RingReader {
       this.skippedBytes += oldest - this.position;
       this.position = oldest;
     }
-    const n = Math.min(length, this.ring.written - this.position);
+    const n = Math.min(length, Math.min(this.ring.written, this.until) - this.position);
     if (n <= 0) return 0;
     this.ring.copyOut(this.position, target, at, n);
     this.position += n;

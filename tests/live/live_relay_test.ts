@@ -230,6 +230,34 @@ describe("a live channel", () => {
     }
   }, 30_000);
 
+  test("a second pacer acquire of a WAV into a running PCM job: its header starts the stream again, never played as samples", async () => {
+    const rx = await udpReceiver();
+    const wavOf = (name: string, seed: number) => {
+      const data = Buffer.alloc(22_050 * 2); // half a second of 44.1 kHz mono s16le
+      for (let i = 0; i < 22_050; i++) data.writeInt16LE(((i + seed) * 13) % 30_000, 2 * i);
+      const path = join(filesDir, name);
+      writeFileSync(path, Buffer.concat([wavHeader({ encoding: "s16le", rate: 44_100, channels: 1 }, data.length), data]), { mode: 0o644 });
+      return { path, data };
+    };
+    const first = wavOf("first.wav", 1);
+    const second = wavOf("second.wav", 7_777);
+    try {
+      const play = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`, "--persistent");
+      expect(play.code).toBe(0);
+      for (const { path } of [first, second]) expect((await runPacer(["acquire", path, "--to", `tcp://127.0.0.1:${openPort}`])).code).toBe(0);
+      const want = Buffer.concat([first.data, second.data]).swap16();
+      const payloadBytes = () => rx.packets.reduce((n, p) => n + p.data.length - 12, 0);
+      await waitFor("both relayed", () => payloadBytes() >= want.length, 5_000).catch(() => {});
+      const received = Buffer.concat(rx.packets.map((p) => p.data.subarray(12)));
+      // Before: the second header.s 44 bytes played as 22 samples between them.
+      expect(received.equals(want)).toBe(true);
+      expect(serve.stderr()).toContain("live job found a new stream in the new source; playing it instead of the stream before it");
+      await ctl("stop", play.stdout.trim());
+    } finally {
+      rx.close();
+    }
+  }, 30_000);
+
   test("a source of garbage neither ends a waiting rtp:// job nor leaves a udp:// one pacing the next source's stream as data", async () => {
     const rtpRx = await udpReceiver();
     const udpRx = await udpReceiver();
@@ -256,7 +284,10 @@ describe("a live channel", () => {
       await waitFor("the stream's last datagram", () => udpRx.packets.at(-1)?.data.equals(tail) === true, 5_000).catch(() => {});
       const received = Buffer.concat(udpRx.packets.map((p) => p.data));
       expect(received.subarray(received.length - size).equals(filmBytes)).toBe(true);
-      expect(serve.stderr()).toContain("live job found a stream in the new source");
+      // Before it, only noise, and none of the stream twice: the data job stopped at the new source.
+      const before = received.subarray(0, received.length - size);
+      expect(before.equals(Buffer.from(noise.subarray(0, before.length)))).toBe(true);
+      expect(serve.stderr()).toContain("live job found a new stream in the new source; playing it instead of the data before it");
       expect(rtpRx.packets.length).toBeGreaterThan(100);
       expect(new Set(rtpRx.packets.map((p) => rtpGetPayloadType(p.data)))).toEqual(new Set([33]));
       // The same jobs, still there to be stopped.
