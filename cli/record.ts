@@ -160,10 +160,6 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
   return EXIT_OK;
 }
 
-/**
- * The gap log is written only when a gap comes, perhaps hours in: a path that cannot be written
- * is said now, before anything is recorded, not as a warning at each gap. Nothing is created.
- */
 async function openRecordInput(spec: string, format: SampleFormat | undefined): Promise<Source> {
   if (isLiveSpec(spec)) return openLiveInput(spec, { format });
   if (spec === "-") return streamSource("stdin", stdinReadable());

@@ -4,7 +4,8 @@
  * A FIFO is opened once, at the start, without blocking, and kept open to the end: opened as a
  * file, it blocked the recorder until a reader came (past `--duration`, deaf to SIGTERM), and
  * each open and close handed its reader an end of file. A line a full pipe cannot take is
- * dropped and said, as a write the file system refuses is.
+ * dropped and said, as a write the file system refuses is. The log is written only when a gap
+ * comes, perhaps hours in: a path that cannot be written is said at the start, not at each gap.
  *
  * @example
  * ```ts

@@ -190,13 +190,14 @@ function readBitrate(value: unknown): number | undefined {
   throw new OpError("bad_request", `"bitrate" must be bits per second, like 1500000 or "1.5M"`);
 }
 
+/** Output options a request may not give: they choose the server's side of the stream. */
+const SERVER_SIDE_OPTIONS = ["source", "iface"] as const;
+
 /**
  * Checks one destination URL against the policy; returns it with the host replaced by the
  * address it resolved to. Throws OpError: bad_request for a malformed URL, forbidden otherwise
  * (not the requester's nor an allowed network, or one of the server's `own` ports).
  */
-/** Output options a request may not give: they choose the server's side of the stream. */
-const SERVER_SIDE_OPTIONS = ["source", "iface"] as const;
 
 export async function checkDestination(target: string, requesterIp: string, config: Config, own: readonly OwnPort[]): Promise<string> {
   if (!DESTINATION_SCHEMES.includes(schemeOf(target))) {

@@ -82,12 +82,6 @@ export type OpenedMedia =
   | { readonly ok: true; readonly path: string; readonly openPath: string; readonly fd: number; close(): void }
   | { readonly ok: false; readonly code: "forbidden" | "not_found"; readonly message: string };
 
-/**
- * resolveMediaPath, then the file itself held open beneath the root (foundation/open_beneath.ts:
- * openat2 RESOLVE_BENEATH, or the descriptor's own path checked), so a symlink swapped in after
- * the check cannot lead the open out of the root. Open `openPath` (/proc/self/fd/N: the file the
- * descriptor holds) while it is held, then `close()`; `path` names it for keys and logs.
- */
 /** A media file (or a folder on its way) the server's user may not read: the fix is its permissions, not its name. */
 function unreadable(name: string): string {
   return `media ${JSON.stringify(name)} cannot be read: permission denied to the server's user (${serverUser()}); make it readable by that user`;
@@ -105,6 +99,12 @@ function serverUser(): string {
   return `uid ${uid}`;
 }
 
+/**
+ * resolveMediaPath, then the file itself held open beneath the root (foundation/open_beneath.ts:
+ * openat2 RESOLVE_BENEATH, or the descriptor's own path checked), so a symlink swapped in after
+ * the check cannot lead the open out of the root. Open `openPath` (/proc/self/fd/N: the file the
+ * descriptor holds) while it is held, then `close()`; `path` names it for keys and logs.
+ */
 export async function openMediaFile(root: string, name: string): Promise<OpenedMedia> {
   const resolved = await resolveMediaPath(root, name);
   if (!resolved.ok) return resolved;

@@ -38,6 +38,17 @@ test("a FIFO with a reader gets every gap's line, and its end of file only when 
   // The reader, as a user's `cat FIFO > FILE &`: it leaves at the first end of file.
   const reader = spawn("sh", ["-c", `exec cat "$0" > "$1"`, fifo, captured], { stdio: "ignore" });
   const readerDone = new Promise<number>((resolve) => reader.on("close", () => resolve(performance.now())));
+  // Until cat is opening the FIFO (its open waits for a writer), nothing reads it, and pacer would
+  // rightly refuse it.
+  const readerHasIt = () => {
+    try {
+      return readFileSync(`/proc/${reader.pid}/wchan`, "utf8") === "wait_for_partner";
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 500 && !readerHasIt(); i++) await Bun.sleep(10);
+  expect(readerHasIt()).toBe(true);
   const port = await freeUdpPort();
   const out = join(tmp.dir, "read.bin");
   const rec = startPacer(["record", `udp://@127.0.0.1:${port}`, "--out", out, "--duration", "2", "--gap-log", fifo]);
