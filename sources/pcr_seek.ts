@@ -11,8 +11,13 @@
  * its sends going meanwhile. The search trusts the PCRs only while they
  * behave: a PCR that implies more than MAX_RATE_FACTOR times the file's
  * average rate (two files concatenated, the clock restarting), a window
- * without any PCR, or a result far from the target gives null, and the
- * caller places the start by the average rate instead.
+ * without any PCR, or a result far from the target gives null. The caller
+ * then scans the PCRs from the start (pcrScan), counting the time of each
+ * continuous stretch, and the bytes across a break at the rate of the step
+ * before it, as probe's duration and pacing do, up
+ * to SCAN_MAX_BYTES; only past that, or past the last PCR, does it place the
+ * start by the average rate (three 4 s files concatenated, --start 8.1, by
+ * the average rate: 4.63 s played where 3.96 s were left).
  *
  * @example
  * ```ts
@@ -29,6 +34,10 @@ const MAX_SEARCH_BYTES = 1024 * 1024;
 const TOLERANCE_TICKS = PCR_HZ / 5;
 /** A PCR whose time implies a rate this many times the average is not believed. */
 const MAX_RATE_FACTOR = 8;
+/** A scan reads at most this far into a file (a second or so from a disk, less from the cache). */
+export const SCAN_MAX_BYTES = 256 * 1024 * 1024;
+/** A step between two PCRs longer than this (or back) is a break in the clock: its bytes are timed at the stream's rate. */
+const MAX_STEP_TICKS = PCR_HZ;
 
 export interface PcrTimeline {
   pcrPid: number;
@@ -81,4 +90,48 @@ export async function pcrSeek(file: FileHandle, size: number, timeline: PcrTimel
     }
   }
   return target - best.ticks > TOLERANCE_TICKS ? null : best.offset;
+}
+
+/**
+ * The offset of the last PCR packet whose time, counted along the clock's continuous stretches
+ * from the first PCR, is at or before `seconds`: read from the start, at most `maxBytes`. Null
+ * past that, or when the file's PCRs end before `seconds`.
+ */
+export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, maxBytes = SCAN_MAX_BYTES): Promise<number | null> {
+  const target = Math.round(seconds * PCR_HZ);
+  const window = new Uint8Array(WINDOW_BYTES);
+  let elapsed = 0;
+  let last: number | null = null;
+  let lastOffset = 0;
+  let best: number | null = null;
+  /** The clock's ticks per byte in its last step within a stretch: what the bytes across a break are timed at. */
+  let ticksPerByte = PCR_HZ / timeline.byteRate;
+  const end = Math.min(size, maxBytes);
+  // Windows overlap by a packet, so one that straddles a window's end is read whole in the next.
+  for (let start = 0, next = 0; start < end; start += window.length - TS_SIZE) {
+    const { bytesRead: n } = await file.read(window, 0, Math.min(window.length, size - start), start);
+    let at = tsFindSync(window, Math.max(0, next - start), n);
+    if (at < 0) continue;
+    for (; at + TS_SIZE <= n && window[at] === TS_SYNC; at += TS_SIZE) {
+      next = start + at + TS_SIZE;
+      if (tsGetPid(window, at) !== timeline.pcrPid || !tsHasPcr(window, at)) continue;
+      const pcr = tsGetPcr(window, at);
+      const offset = start + at;
+      if (last !== null) {
+        const step = (pcr - last + PCR_WRAP) % PCR_WRAP;
+        if (step <= MAX_STEP_TICKS) {
+          elapsed += step;
+          if (step > 0) ticksPerByte = step / (offset - lastOffset);
+        } else {
+          elapsed += (offset - lastOffset) * ticksPerByte;
+        }
+      }
+      last = pcr;
+      lastOffset = offset;
+      if (elapsed > target) return best;
+      best = offset;
+    }
+    if (n < window.length) break;
+  }
+  return null;
 }

@@ -1,6 +1,7 @@
 /**
  * --start by PCR in a variable-rate TS: a file at 1 Mbit/s for 2 s, then 4 Mbit/s for 2 s. The
  * average rate would put "3 s" at 3.375 s; the PCR search puts it within one PCR interval (20 ms).
+ * In a file whose clock restarts (two files back to back), a scan along the clock's stretches does.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -10,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PCR_HZ, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { openInput } from "../../sources/open_input.ts";
-import { pcrSeek, type PcrTimeline } from "../../sources/pcr_seek.ts";
+import { pcrScan, pcrSeek, type PcrTimeline } from "../../sources/pcr_seek.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-seek-"));
@@ -73,16 +74,31 @@ describe("--start by PCR", () => {
     expect(Math.abs(pcrSecondsAt(vbr, opened.startOffset) - 3)).toBeLessThan(0.021);
   });
 
-  test("where the PCRs cannot be trusted the answer is null, and openInput falls back to the average rate", async () => {
-    // Past the last PCR.
-    expect(await seek(path, vbr.length, TIMELINE, 10)).toBeNull();
-    // Two copies of a file back to back: the clock restarts half way.
-    const twice = concat(slow, slow);
+  test("where the search cannot trust the PCRs (the clock restarts) a scan counts along its stretches; past the last PCR, the average rate", async () => {
+    // Two copies of the variable-rate file back to back: the clock restarts half way, and the search gives up.
+    const twice = concat(vbr, vbr);
     const twicePath = write("twice.ts", twice);
-    expect(await seek(twicePath, twice.length, TIMELINE, 0.5)).toBeNull();
-    const opened = await openInput(twicePath, { startSeconds: 0.5 });
-    opened.source.close();
-    expect(opened.startOffset).toBe(Math.floor((0.5 * 125_000) / TS_SIZE) * TS_SIZE);
+    expect(await seek(twicePath, twice.length, TIMELINE, 5)).toBeNull();
+    // 5 s is a second into the second copy (the bytes across the restart timed at the rate before
+    // it). By the average rate it was 5 s of bytes: inside the first copy.
+    for (const [seconds, copy, into] of [[1, 0, 1], [5, 1, 1], [7, 1, 3]] as const) {
+      const opened = await openInput(twicePath, { startSeconds: seconds });
+      opened.source.close();
+      expect(opened.startOffset >= copy * vbr.length && opened.startOffset < (copy + 1) * vbr.length).toBe(true);
+      const at = pcrSecondsAt(twice, opened.startOffset);
+      expect(at).toBeLessThanOrEqual(into + 1e-6);
+      expect(into - at).toBeLessThan(0.041); // a PCR interval, and the restart's one step
+    }
+    // Past the last PCR, neither places it (openInput then uses the average rate).
+    expect(await seek(path, vbr.length, TIMELINE, 10)).toBeNull();
+    const handle = await open(twicePath, "r");
+    try {
+      expect(await pcrScan(handle, twice.length, TIMELINE, 10)).toBeNull();
+      // Nor beyond the bytes a scan may read.
+      expect(await pcrScan(handle, twice.length, TIMELINE, 5, 64 * 1024)).toBeNull();
+    } finally {
+      await handle.close();
+    }
   });
 
   test("PCRs sparser than a read window are still found (40 Mbit/s, 100 ms apart: 500 KB between them)", async () => {
