@@ -13,8 +13,8 @@
  * average rate (two files concatenated, the clock restarting), a window
  * without any PCR, or a result far from the target gives null. The caller
  * then scans the PCRs from the start (pcrScan), counting the time of each
- * continuous stretch, and the bytes across a break at the rate of the step
- * before it, as probe's duration and pacing do, up
+ * continuous stretch, and the bytes across a break at the rate of the
+ * stretch before it, as probe's duration and pacing do, up
  * to SCAN_MAX_BYTES; only past that, or past the last PCR, does it place the
  * start by the average rate (three 4 s files concatenated, --start 8.1, by
  * the average rate: 4.63 s played where 3.96 s were left).
@@ -104,8 +104,9 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
   let last: number | null = null;
   let lastOffset = 0;
   let best: number | null = null;
-  /** The clock's ticks per byte in its last step within a stretch: what the bytes across a break are timed at. */
-  let ticksPerByte = PCR_HZ / timeline.byteRate;
+  /** The stretch so far: its first PCR's offset and its ticks; the bytes across a break are timed at its rate. */
+  let stretchFrom = 0;
+  let stretchTicks = 0;
   const end = Math.min(size, maxBytes);
   // Windows overlap by a packet, so one that straddles a window's end is read whole in the next.
   for (let start = 0, next = 0; start < end; start += window.length - TS_SIZE) {
@@ -121,10 +122,15 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
         const step = (pcr - last + PCR_WRAP) % PCR_WRAP;
         if (step <= MAX_STEP_TICKS) {
           elapsed += step;
-          if (step > 0) ticksPerByte = step / (offset - lastOffset);
+          stretchTicks += step;
         } else {
+          const ticksPerByte = stretchTicks > 0 ? stretchTicks / (lastOffset - stretchFrom) : PCR_HZ / timeline.byteRate;
           elapsed += (offset - lastOffset) * ticksPerByte;
+          stretchFrom = offset;
+          stretchTicks = 0;
         }
+      } else {
+        stretchFrom = offset;
       }
       last = pcr;
       lastOffset = offset;
