@@ -27,8 +27,9 @@
  * ```
  */
 import { type Pointer, ptr } from "bun:ffi";
-import { PacerError, TemporaryError } from "../errors.ts";
+import { PacerError } from "../errors.ts";
 import { errnoText } from "../fs_error.ts";
+import { bindError } from "./bind_error.ts";
 import { errno, type Libc, libc } from "../libc.ts";
 import { parseIp } from "./address.ts";
 import {
@@ -37,8 +38,6 @@ import {
   CMSG_DATA,
   CMSG_LEVEL,
   CMSG_TYPE,
-  EACCES,
-  EADDRINUSE,
   EAGAIN,
   ECONNREFUSED,
   EINTR,
@@ -182,14 +181,8 @@ export function openUdpBatchSocket(options: BatchSocketOptions, events: BatchSoc
       throw new PacerError(`source=${options.source.host}: expected an IPv${options.family} address`);
     }
     const length = writeSockaddr(addr, family, sourceIp?.bytes ?? new Uint8Array(16), options.source?.port ?? 0);
-    if (c.bind(fd, ptr(addr), length) !== 0) {
-      const e = errno(c);
-      const port = options.source?.port ?? 0;
-      const where = `cannot bind to ${options.source?.host ?? "the wildcard"}:${port}`;
-      // Taken by another process for now: a temporary failure (exit 75), as a receiver's port in use is.
-      if (e === EADDRINUSE) throw new TemporaryError(`${where}: port ${port} is in use`);
-      throw new PacerError(`${where}: ${errnoText(e)}${e === EACCES && port < 1024 ? " (ports below 1024 need privileges)" : ""}`);
-    }
+    const port = options.source?.port ?? 0;
+    if (c.bind(fd, ptr(addr), length) !== 0) throw bindError(`cannot bind to ${options.source?.host ?? "the wildcard"}:${port}`, errno(c), port);
     intLen[0] = SOCKADDR_SIZE;
     c.getsockname(fd, ptr(addr), ptr(intLen));
     const localPort = (addr[2]! << 8) | addr[3]!;

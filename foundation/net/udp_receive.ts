@@ -14,14 +14,13 @@
  */
 import { ptr } from "bun:ffi";
 import { errnoText } from "../fs_error.ts";
-import { PacerError, TemporaryError, UsageError } from "../errors.ts";
+import { bindError } from "./bind_error.ts";
+import { PacerError, UsageError } from "../errors.ts";
 import { errno, type Libc, libc } from "../libc.ts";
 import { isMulticast, parseIp } from "./address.ts";
 import {
   AF_INET,
   AF_INET6,
-  EACCES,
-  EADDRINUSE,
   EADDRNOTAVAIL,
   ENODEV,
   IOVEC_SIZE,
@@ -141,13 +140,7 @@ export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
     const addr = new Uint8Array(28);
     const any = new Uint8Array(16);
     const length = sockaddr(addr, v6 ? AF_INET6 : AF_INET, ip?.bytes ?? any, options.port);
-    if (c.bind(fd, ptr(addr), length) !== 0) {
-      const e = errno(c);
-      if (e === EADDRINUSE) throw new TemporaryError(`${where}: port ${options.port} is in use`);
-      if (e === EADDRNOTAVAIL) throw new PacerError(`${where}: ${options.host} is not an address of this host`);
-      if (e === EACCES) throw new PacerError(`${where}: permission denied for port ${options.port}`);
-      throw new PacerError(`${where}: cannot bind: ${errnoText(e)}`);
-    }
+    if (c.bind(fd, ptr(addr), length) !== 0) throw bindError(where, errno(c), options.port);
     if (multicast) join(c, fd, ip!.bytes, v6, options, where);
     intLen[0] = 4;
     c.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, ptr(int), ptr(intLen));
