@@ -104,6 +104,17 @@ export function lostStreamBytes(length: number, headerBytes: number, media: bool
   return media ? Math.max(0, length - headerBytes) : 0;
 }
 
+/**
+ * Why a destination's socket could not be opened, one line naming it; a `source=` port another
+ * process holds is temporary (exit 75), as a receiver's port in use is. One rule for both send
+ * paths (this one's shared socket, a connected socket each).
+ */
+export function cannotOpen(label: string, error: unknown, sourcePort?: number): Error {
+  const inUse = (error as NodeJS.ErrnoException).code === "EADDRINUSE";
+  const Failure = inUse || error instanceof TemporaryError ? TemporaryError : PacerError;
+  return new Failure(`cannot open a UDP socket to ${label}: ${inUse ? `port ${sourcePort} is in use` : (error as Error).message}`);
+}
+
 interface SharedSocket {
   readonly key: string;
   readonly socket: UdpBatchSocket;
@@ -259,9 +270,7 @@ export function openBatchedSender(
   try {
     opened = batcher.add(key, { ...options, family }, (owner) => ({ owner, label, counters, headerBytes: options.headerBytes ?? 0, carriesStream: true, report }));
   } catch (error) {
-    // A source port another process holds is temporary (exit 75), as a receiver's port in use is.
-    const Failure = error instanceof TemporaryError ? TemporaryError : PacerError;
-    throw new Failure(`cannot open a UDP socket to ${label}: ${(error as Error).message}`);
+    throw cannotOpen(label, error, options.source?.port);
   }
   const { shared, destination } = opened;
   const control = batcher.addOwner((owner) => ({ ...destination, owner, carriesStream: false }));

@@ -24,11 +24,11 @@ import type { udp } from "bun";
 import type { SendPacing } from "../../scheduler/send_pacing.ts";
 import type { SharedBytes } from "../../foundation/shared_bytes.ts";
 import type { Logger } from "../../foundation/log.ts";
-import { PacerError, TemporaryError } from "../../foundation/errors.ts";
+import { PacerError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, countError } from "../backend.ts";
 import { isMulticast } from "../../foundation/net/address.ts";
 import { openUdpSocket } from "../../foundation/net/udp_socket.ts";
-import { lostStreamBytes, NO_ROOM, openBatchedSender, sendMode } from "./send_batcher.ts";
+import { cannotOpen, lostStreamBytes, NO_ROOM, openBatchedSender, sendMode } from "./send_batcher.ts";
 import { openThreadedSender } from "./senders/pool.ts";
 
 export interface UdpSenderOptions {
@@ -134,10 +134,7 @@ async function openConnectedSender(
       onError,
     });
   } catch (error) {
-    // A source port another process holds is temporary (exit 75), as a receiver's port in use is.
-    const inUse = (error as NodeJS.ErrnoException).code === "EADDRINUSE";
-    const Failure = inUse || error instanceof TemporaryError ? TemporaryError : PacerError;
-    throw new Failure(`cannot open a UDP socket to ${label}: ${inUse ? `port ${options.source?.port} is in use` : (error as Error).message}`);
+    throw cannotOpen(label, error, options.source?.port);
   }
   try {
     if (isMulticast(dest.address)) {
