@@ -203,16 +203,15 @@ export async function checkDestination(target: string, requesterIp: string, conf
   if (!DESTINATION_SCHEMES.includes(schemeOf(target))) {
     throw new OpError("forbidden", `destination "${target}": only rtp:// and udp:// destinations may be requested`);
   }
-  // The server's own addresses are its to pick: these are real options, refused (not unknown).
-  const asked = target.includes("?") ? new URLSearchParams(target.slice(target.indexOf("?") + 1)) : null;
-  for (const option of SERVER_SIDE_OPTIONS) {
-    if (asked?.has(option)) throw new OpError("forbidden", `destination "${target}": ${option}= picks the server's own ${option === "iface" ? "interface" : "address"}, which a request may not choose`);
-  }
   let endpoint;
   try {
-    endpoint = parseEndpoint(target, DESTINATION_OPTIONS);
+    endpoint = parseEndpoint(target, [...DESTINATION_OPTIONS, ...SERVER_SIDE_OPTIONS]);
   } catch (error) {
     throw new OpError("bad_request", (error as Error).message);
+  }
+  // The server's own addresses are its to pick: these are real options, refused (not unknown).
+  for (const option of SERVER_SIDE_OPTIONS) {
+    if (endpoint.params.has(option)) throw new OpError("forbidden", `destination "${target}": ${option}= picks the server's own ${option === "iface" ? "interface" : "address"}, which a request may not choose`);
   }
   if (endpoint.listen) throw new OpError("bad_request", `destination "${target}": the @ (receive) form is not a destination`);
   let address: string;
