@@ -33,6 +33,8 @@ export class BeneathError extends Error {
   constructor(
     readonly reason: "escapes" | "missing" | "denied" | "failed",
     message: string,
+    /** What the system said, in words, where it refused (denied, failed). */
+    readonly why = message,
   ) {
     super(message);
   }
@@ -120,7 +122,7 @@ export function openBeneath(root: string, name: string): number {
         if (code === EXDEV) return openThenCheck(root, name);
         if (code === ELOOP) throw new BeneathError("escapes", `${name} resolves outside ${root}`);
         if (code === ENOENT || code === ENOTDIR) throw new BeneathError("missing", `${name} is not in ${root}`);
-        throw new BeneathError(code === EACCES ? "denied" : "failed", `${name}: ${errnoText(code)}`);
+        throw new BeneathError(code === EACCES ? "denied" : "failed", `${name}: ${errnoText(code)}`, errnoText(code));
       }
       haveOpenat2 = false;
     } finally {
@@ -141,7 +143,7 @@ function openThenCheck(root: string, name: string): number {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") throw new BeneathError("missing", `${name} is not in ${root}`);
-    throw new BeneathError(code === "EACCES" ? "denied" : "failed", `${name}: ${fsErrorText(error)}`);
+    throw new BeneathError(code === "EACCES" ? "denied" : "failed", `${name}: ${fsErrorText(error)}`, fsErrorText(error));
   }
   const real = readlinkSync(`/proc/self/fd/${fd}`);
   if (!liesBeneath(realRoot, real)) {

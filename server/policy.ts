@@ -114,7 +114,7 @@ export async function openMediaFile(root: string, name: string): Promise<OpenedM
   } catch (e) {
     if (e instanceof BeneathError && e.reason === "missing") return { ok: false, code: "not_found", message: `media ${JSON.stringify(name)} not found in the media root` };
     if (e instanceof BeneathError && e.reason === "denied") return { ok: false, code: "forbidden", message: unreadable(name) };
-    return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} ${e instanceof BeneathError && e.reason === "escapes" ? "resolves outside the media root" : `cannot be opened (${e instanceof BeneathError ? e.message.slice(name.length + 2) : fsErrorText(e)})`}; name a file inside the media root` };
+    return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} ${e instanceof BeneathError && e.reason === "escapes" ? "resolves outside the media root" : `cannot be opened (${e instanceof BeneathError ? e.why : fsErrorText(e)})`}; name a file inside the media root` };
   }
   if (!fstatSync(fd).isFile()) {
     closeSync(fd);
