@@ -27,7 +27,8 @@
  */
 import type { Logger } from "../../foundation/log.ts";
 import { Job, type JobResult } from "../../pipeline/job.ts";
-import type { Scheduler } from "../../scheduler/scheduler.ts";
+import { type Scheduler, sleepOn, type Timer } from "../../scheduler/scheduler.ts";
+import { US_PER_MS } from "../../scheduler/clock.ts";
 import { openStreamInput } from "../../sources/open_input.ts";
 import type { RunningJob } from "../jobs.ts";
 import { ArrivalRateClock } from "./arrival_rate_clock.ts";
@@ -45,10 +46,10 @@ export interface LiveJobOptions {
   readonly ssrcs?: readonly (number | null)[];
 }
 
-/** A look at a new source that has not told what it carries by then gives up (the job reads on). */
-const PROBE_GIVE_UP_MS = 3_000;
-/** How often a replacement looks whether the Job it replaces has read all it had. */
-const PLAYED_OUT_POLL_MS = 20;
+/** A look at a new source that has not told what it carries by then gives up (the job reads on), µs. */
+const PROBE_GIVE_UP_US = 3_000_000;
+/** How often a replacement looks whether the Job it replaces has read all it had, µs. */
+const PLAYED_OUT_POLL_US = 20_000;
 
 export class LiveJob implements RunningJob {
   readonly done: Promise<JobResult>;
@@ -61,13 +62,15 @@ export class LiveJob implements RunningJob {
   #source: ChannelSource;
   /** A detection from a new source's first byte, beside a running data or PCM Job. */
   #probe: ChannelSource | null = null;
-  #probeTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Gives the look up (PROBE_GIVE_UP_US). */
+  readonly #probeTimer: Timer;
   /** Ended (stopped, or its Job ended): nothing more may start. */
   #ended = false;
   readonly #onSource = (offset: number) => this.#sourceBegan(offset);
 
   constructor(private readonly options: LiveJobOptions) {
     this.#source = this.#cursor();
+    this.#probeTimer = options.scheduler.timer("retry", () => this.#dropProbe());
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
@@ -126,23 +129,21 @@ export class LiveJob implements RunningJob {
     this.#source.reader.until = offset;
     const probe = this.#cursor(offset);
     this.#probe = probe;
-    this.#probeTimer = setTimeout(() => {
-      if (this.#probe === probe) this.#dropProbe();
-    }, PROBE_GIVE_UP_MS);
+    this.options.scheduler.schedule(this.#probeTimer, this.options.scheduler.now() + PROBE_GIVE_UP_US);
     void this.#play(probe);
   }
 
   /** Resolves once the running Job has read up to where its cursor stops, and the latency after, or once `current()` is false. */
   async #previousPlayedOut(current: () => boolean): Promise<void> {
     const reader = this.#source.reader;
-    while (current() && reader.position < reader.until) await Bun.sleep(PLAYED_OUT_POLL_MS);
-    if (current()) await Bun.sleep(this.options.channel.latencyMs + PLAYED_OUT_POLL_MS);
+    const { scheduler, channel } = this.options;
+    while (current() && reader.position < reader.until) await sleepOn(scheduler, PLAYED_OUT_POLL_US);
+    if (current()) await sleepOn(scheduler, channel.latencyMs * US_PER_MS + PLAYED_OUT_POLL_US);
   }
 
   /** The look at a new source is over without a replacement: the running Job reads on. */
   #dropProbe(): void {
-    if (this.#probeTimer) clearTimeout(this.#probeTimer);
-    this.#probeTimer = null;
+    this.options.scheduler.cancel(this.#probeTimer);
     const probe = this.#probe;
     this.#probe = null;
     probe?.close();
@@ -189,8 +190,7 @@ export class LiveJob implements RunningJob {
       this.#job = job;
       this.#kind = kind;
       if (source === this.#probe) {
-        if (this.#probeTimer) clearTimeout(this.#probeTimer);
-        this.#probeTimer = null;
+        this.options.scheduler.cancel(this.#probeTimer);
         this.#probe = null;
         this.#source.close();
         this.#source = source;
