@@ -250,10 +250,9 @@ function asWav(feed: Feed, format: SampleFormat | undefined): Feed {
         carry = bytes.slice(whole);
         if (whole === 0) return;
         const frames = bytes.subarray(0, whole);
-        if (!carried) return deliver(frames);
-        const out = new Uint8Array(whole);
-        convertIntegerSamples(format.encoding, carried, frames, out);
-        deliver(out);
+        // In place: each chunk is the feed's own, and these pairs keep a sample's width.
+        if (carried) convertIntegerSamples(format.encoding, carried, frames, frames);
+        deliver(frames);
       }, end);
     },
   };
