@@ -25,6 +25,7 @@
  * ```
  */
 import type { FileHandle } from "node:fs/promises";
+import { MAX_CLOCK_STEP_TICKS } from "../protocol/mpeg_timing.ts";
 import { PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, tsFindSync, tsGetPcr, tsGetPid, tsHasPcr } from "../protocol/mpegts.ts";
 
 const WINDOW_BYTES = 64 * 1024;
@@ -36,8 +37,6 @@ const TOLERANCE_TICKS = PCR_HZ / 5;
 const MAX_RATE_FACTOR = 8;
 /** A scan reads at most this far into a file (a second or so from a disk, less from the cache). */
 export const SCAN_MAX_BYTES = 256 * 1024 * 1024;
-/** A step between two PCRs longer than this (or back) is a break in the clock: its bytes are timed at the stream's rate. */
-const MAX_STEP_TICKS = PCR_HZ;
 
 export interface PcrTimeline {
   pcrPid: number;
@@ -120,7 +119,8 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
       const offset = start + at;
       if (last !== null) {
         const step = (pcr - last + PCR_WRAP) % PCR_WRAP;
-        if (step <= MAX_STEP_TICKS) {
+        // A step longer than the probe's (or back) is a break in the clock: its bytes are timed at the stretch's rate.
+        if (step <= MAX_CLOCK_STEP_TICKS) {
           elapsed += step;
           stretchTicks += step;
         } else {
