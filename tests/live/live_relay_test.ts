@@ -52,6 +52,20 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   }
 }
 
+/** A WAV of 44.1 kHz mono s16le (within cam1's max_bitrate) in the shared folder, sample i being `sample(i)`. */
+function monoWav(name: string, frames: number, sample: (i: number) => number): { path: string; data: Buffer } {
+  const data = Buffer.alloc(frames * 2);
+  for (let i = 0; i < frames; i++) data.writeInt16LE(sample(i), 2 * i);
+  const path = join(filesDir, name);
+  writeFileSync(path, Buffer.concat([wavHeader({ encoding: "s16le", rate: 44_100, channels: 1 }, data.length), data]), { mode: 0o644 });
+  return { path, data };
+}
+
+/** The RTP payloads received, in order. */
+function payloads(rx: { packets: { data: Buffer }[] }): Buffer {
+  return Buffer.concat(rx.packets.map((p) => p.data.subarray(12)));
+}
+
 /** Datagram intervals' deviation from their median, ms: the residual p99 of a paced stream. */
 function residualP99(times: number[]): number {
   const gaps = times.slice(1).map((t, i) => (t - times[i]!) / 1000);
@@ -207,23 +221,17 @@ describe("a live channel", () => {
 
   test("a WAV file pacer acquire pushes goes out of an rtp:// output as L16, every sample (it went as headerless PCM, which the job could not send as RTP)", async () => {
     const rx = await udpReceiver();
-    // One second of 44.1 kHz mono s16le (within the channel's max_bitrate), each sample its own value.
-    const frames = 44_100;
-    const data = Buffer.alloc(frames * 2);
-    for (let i = 0; i < frames; i++) data.writeInt16LE((i * 7) % 32_768, 2 * i);
-    const wav = join(filesDir, "tone.wav");
-    writeFileSync(wav, Buffer.concat([wavHeader({ encoding: "s16le", rate: 44_100, channels: 1 }, data.length), data]), { mode: 0o644 });
+    // One second, each sample its own value.
+    const { path: wav, data } = monoWav("tone.wav", 44_100, (i) => (i * 7) % 32_768);
     try {
       const play = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`, "--persistent");
       expect(play.code).toBe(0);
       const acquire = await runPacer(["acquire", wav, "--to", `tcp://127.0.0.1:${openPort}`]);
       expect(acquire.code, acquire.stderr).toBe(0);
-      const payloadBytes = () => rx.packets.reduce((n, p) => n + p.data.length - 12, 0);
-      await waitFor("the relay", () => payloadBytes() >= data.length, 5_000).catch(() => {});
+      await waitFor("the relay", () => payloads(rx).length >= data.length, 5_000).catch(() => {});
       expect(new Set(rx.packets.map((p) => rtpGetPayloadType(p.data)))).toEqual(new Set([PT_L16_MONO]));
       // L16 is big-endian on the wire: the same samples, byte-swapped, in order.
-      const received = Buffer.concat(rx.packets.map((p) => p.data.subarray(12)));
-      expect(received.equals(Buffer.from(data).swap16())).toBe(true);
+      expect(payloads(rx).equals(Buffer.from(data).swap16())).toBe(true);
       await ctl("stop", play.stdout.trim());
     } finally {
       rx.close();
@@ -232,25 +240,17 @@ describe("a live channel", () => {
 
   test("a second pacer acquire of a WAV into a running PCM job: its header starts the stream again, never played as samples", async () => {
     const rx = await udpReceiver();
-    const wavOf = (name: string, seed: number) => {
-      const data = Buffer.alloc(22_050 * 2); // half a second of 44.1 kHz mono s16le
-      for (let i = 0; i < 22_050; i++) data.writeInt16LE(((i + seed) * 13) % 30_000, 2 * i);
-      const path = join(filesDir, name);
-      writeFileSync(path, Buffer.concat([wavHeader({ encoding: "s16le", rate: 44_100, channels: 1 }, data.length), data]), { mode: 0o644 });
-      return { path, data };
-    };
-    const first = wavOf("first.wav", 1);
-    const second = wavOf("second.wav", 7_777);
+    // Half a second each.
+    const first = monoWav("first.wav", 22_050, (i) => ((i + 1) * 13) % 30_000);
+    const second = monoWav("second.wav", 22_050, (i) => ((i + 7_777) * 13) % 30_000);
     try {
       const play = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`, "--persistent");
       expect(play.code).toBe(0);
       for (const { path } of [first, second]) expect((await runPacer(["acquire", path, "--to", `tcp://127.0.0.1:${openPort}`])).code).toBe(0);
       const want = Buffer.concat([first.data, second.data]).swap16();
-      const payloadBytes = () => rx.packets.reduce((n, p) => n + p.data.length - 12, 0);
-      await waitFor("both relayed", () => payloadBytes() >= want.length, 5_000).catch(() => {});
-      const received = Buffer.concat(rx.packets.map((p) => p.data.subarray(12)));
-      // Before: the second header.s 44 bytes played as 22 samples between them.
-      expect(received.equals(want)).toBe(true);
+      await waitFor("both relayed", () => payloads(rx).length >= want.length, 5_000).catch(() => {});
+      // Before: the second header's 44 bytes played as 22 samples between them.
+      expect(payloads(rx).equals(want)).toBe(true);
       expect(serve.stderr()).toContain("live job found a new stream in the new source; playing it instead of the stream before it");
       await ctl("stop", play.stdout.trim());
     } finally {
