@@ -20,8 +20,10 @@ import type { RingReader } from "./live_ring.ts";
 
 export type ChannelSource = HeldStream<StreamSource & { readonly reader: RingReader }>;
 
-export function channelSource(label: string, reader: RingReader, latencyMs: number): ChannelSource {
+/** `prefix`: bytes read before the ring's (a WAV header, for a job that joins its stream mid-way). */
+export function channelSource(label: string, reader: RingReader, latencyMs: number, prefix?: Uint8Array): ChannelSource {
   let closed = false;
+  let before = prefix ?? new Uint8Array(0);
   let waiters: (() => void)[] = [];
 
   const wake = () => {
@@ -42,20 +44,29 @@ export function channelSource(label: string, reader: RingReader, latencyMs: numb
       return closed;
     },
     get available() {
-      return reader.available;
+      return before.length + reader.available;
     },
     read(target, at, length) {
       if (closed) return -1;
-      return reader.read(target, at, length);
+      if (before.length === 0) return reader.read(target, at, length);
+      const n = Math.min(length, before.length);
+      target.set(before.subarray(0, n), at);
+      before = before.subarray(n);
+      return n + (n < length ? reader.read(target, at + n, length - n) : 0);
     },
     async peek(n, signal) {
-      while (reader.available < n && !closed && !signal?.aborted) {
+      while (before.length + reader.available < n && !closed && !signal?.aborted) {
         await new Promise<void>((resolve) => {
           waiters.push(resolve);
           signal?.addEventListener("abort", () => resolve(), { once: true });
         });
       }
-      return reader.copyAhead(n);
+      if (before.length === 0) return reader.copyAhead(n);
+      const ahead = reader.copyAhead(Math.max(0, n - before.length));
+      const out = new Uint8Array(Math.min(n, before.length) + ahead.length);
+      out.set(before.subarray(0, n));
+      out.set(ahead, Math.min(n, before.length));
+      return out;
     },
     rewind: () => false,
     close() {

@@ -37,6 +37,7 @@ import { openLiveInput } from "../../sources/open_input.ts";
 import type { StreamSource } from "../../sources/stream_source.ts";
 import type { LiveInput } from "../config.ts";
 import { LiveRing } from "./live_ring.ts";
+import { SourceHead, type WavJoin } from "./source_head.ts";
 import { PendingSources } from "./pending_sources.ts";
 import { sourceKey } from "../policy.ts";
 import { RefusalLog } from "./refusal_log.ts";
@@ -113,6 +114,8 @@ export class LiveChannel {
   port = 0;
   /** Told the stream offset of a new source's first byte, as it connects (or an input opens). */
   readonly sourceBegan = new Set<(offset: number) => void>();
+  /** The current source's first bytes: a job started mid-stream still gets a WAV's header. */
+  readonly #head = new SourceHead();
 
   constructor(
     readonly config: LiveInput,
@@ -167,7 +170,13 @@ export class LiveChannel {
     this.#input?.close();
   }
 
+  /** Where a job starting now reads the current source from, when it is a WAV stream: its header, then the next whole frame. */
+  wavJoin(): WavJoin | null {
+    return this.#head.wavJoin(this.ring.written);
+  }
+
   #arrived(chunk: Uint8Array): void {
+    this.#head.arrived(chunk);
     this.ring.write(chunk);
     this.#windowBytes += chunk.length;
     this.#lastDataMs = Date.now();
@@ -305,6 +314,7 @@ export class LiveChannel {
   }
 
   #began(): void {
+    this.#head.began(this.ring.written);
     for (const told of this.sourceBegan) told(this.ring.written);
   }
 

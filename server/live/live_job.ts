@@ -15,6 +15,10 @@
  * rather than ending. Detected once, one source of garbage ended a waiting rtp:// job for good,
  * and left a udp:// one pacing the real stream that followed by its arrival rate.
  *
+ * A job started while a WAV stream is under way (pacer acquire's PCM) reads the source's header
+ * first, which the channel kept, then the samples from a whole frame at the live edge: else it
+ * found no header and took them for data.
+ *
  * A drop or a stall of the source only starves this job's reads: its destinations wait, and the
  * other jobs on the scheduler keep their timing. It ends on `stop`, lapsed interest, or a failure
  * of its outputs.
@@ -88,7 +92,14 @@ export class LiveJob implements RunningJob {
   }
 
   start(): void {
-    this.options.channel.sourceBegan.add(this.#onSource);
+    const { channel } = this.options;
+    channel.sourceBegan.add(this.#onSource);
+    // Begun mid-way through a WAV stream: its header first, then its samples from a whole frame.
+    const join = channel.wavJoin();
+    if (join) {
+      this.#source.close();
+      this.#source = this.#cursor(join.from, join.header);
+    }
     void this.#play(this.#source);
   }
 
@@ -101,10 +112,10 @@ export class LiveJob implements RunningJob {
     return this.done;
   }
 
-  /** A cursor into the channel: at the live edge, or at stream offset `from`. */
-  #cursor(from?: number): ChannelSource {
+  /** A cursor into the channel: at the live edge, or at stream offset `from`, after `prefix`. */
+  #cursor(from?: number, prefix?: Uint8Array): ChannelSource {
     const { channel } = this.options;
-    return channelSource(`live:${channel.name}`, channel.ring.reader(from), channel.latencyMs);
+    return channelSource(`live:${channel.name}`, channel.ring.reader(from), channel.latencyMs, prefix);
   }
 
   #end(result: JobResult): void {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { type WireArrivals, wireArrivals } from "../helpers/capture.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
-import { PT_L16_MONO, rtpGetPayloadType, rtpGetSsrc, rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
+import { PT_DYNAMIC, PT_L16_MONO, rtpGetPayloadType, rtpGetSsrc, rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
 import { wavHeader } from "../../protocol/wav.ts";
 import { freeTcpPort, freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
@@ -252,6 +252,37 @@ describe("a live channel", () => {
       // Before: the second header's 44 bytes played as 22 samples between them.
       expect(payloads(rx).equals(want)).toBe(true);
       expect(serve.stderr()).toContain("live job found a new stream in the new source; playing it instead of the stream before it");
+      await ctl("stop", play.stdout.trim());
+    } finally {
+      rx.close();
+    }
+  }, 30_000);
+
+  test("a live: job started while pacer acquire's WAV stream is under way gets its header: L16 from a whole frame on, to the file's last sample", async () => {
+    const rx = await udpReceiver();
+    // Three seconds of stereo (within cam1's max_bitrate), each sample its own value: a job
+    // started part-way through gets a stretch of the samples exactly, starting on a whole frame.
+    const frames = 3 * 16_000;
+    const data = Buffer.alloc(frames * 4);
+    for (let i = 0; i < 2 * frames; i++) data.writeInt16LE(((i + 1) * 11) % 30_011, 2 * i);
+    const path = join(filesDir, "stereo.wav");
+    writeFileSync(path, Buffer.concat([wavHeader({ encoding: "s16le", rate: 16_000, channels: 2 }, data.length), data]), { mode: 0o644 });
+    try {
+      const acquire = runPacer(["acquire", path, "--to", `tcp://127.0.0.1:${openPort}`]);
+      await waitFor("the source", async () => (await channelLine("cam1")).includes("\treceiving\t"));
+      await Bun.sleep(800);
+      const play = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`);
+      expect(play.code, play.stderr).toBe(0);
+      expect((await acquire).code).toBe(0);
+      await waitFor("the relay to reach the end", () => payloads(rx).length > 0 && payloads(rx).subarray(-4).equals(Buffer.from(data.subarray(-4)).swap16()), 5_000).catch(() => {});
+      // Before: no header, so the job took the samples for data, which rtp:// refuses. L16 at 16 kHz has a dynamic type.
+      expect(new Set(rx.packets.map((p) => rtpGetPayloadType(p.data)))).toEqual(new Set([PT_DYNAMIC]));
+      const got = payloads(rx);
+      const want = Buffer.from(data).swap16();
+      expect(got.length % 4).toBe(0);
+      expect(got.length).toBeGreaterThan(16_000 * 4); // over a second of the three
+      expect(got.length).toBeLessThan(want.length);
+      expect(got.equals(want.subarray(want.length - got.length))).toBe(true);
       await ctl("stop", play.stdout.trim());
     } finally {
       rx.close();

@@ -1,0 +1,69 @@
+/**
+ * The first bytes of a live channel's current source, kept so that a `live:` job started while a
+ * WAV stream is under way can still read its header: `pacer acquire` sends PCM as one WAV stream
+ * of unknown length, and a job that found no header took what it read for data (paced by arrival,
+ * refused by rtp://). Such a job is given the header, then the samples from the next whole frame
+ * at the live edge (live_job.ts).
+ *
+ * @example
+ * ```ts
+ * const head = new SourceHead();
+ * head.began(ring.written);        // a source connects
+ * head.arrived(chunk);             // its bytes, as they are written to the ring
+ * head.wavJoin(ring.written);      // { header, from } while a WAV stream runs, else null
+ * ```
+ */
+import { bytesPerFrame } from "../../protocol/sample_format.ts";
+import { parseWavHeader } from "../../protocol/wav.ts";
+
+/** Bytes kept: a WAV header with the usual chunks before its data (acquire's is 44; ffmpeg's and sox's under 100). */
+const HEAD_BYTES = 4096;
+
+export interface WavJoin {
+  /** The source's WAV header, up to its first sample. */
+  readonly header: Uint8Array;
+  /** The stream offset of the next whole frame at the live edge. */
+  readonly from: number;
+}
+
+export class SourceHead {
+  readonly #bytes = new Uint8Array(HEAD_BYTES);
+  #length = 0;
+  /** The stream offset of the source's first byte; -1 before any source. */
+  #at = -1;
+
+  /** A new source's first byte will be at stream offset `offset`. */
+  began(offset: number): void {
+    this.#at = offset;
+    this.#length = 0;
+  }
+
+  /** The source's next bytes (the first HEAD_BYTES are kept). */
+  arrived(chunk: Uint8Array): void {
+    if (this.#at < 0 || this.#length === HEAD_BYTES) return;
+    const n = Math.min(chunk.length, HEAD_BYTES - this.#length);
+    this.#bytes.set(n === chunk.length ? chunk : chunk.subarray(0, n), this.#length);
+    this.#length += n;
+  }
+
+  /**
+   * Where a job joining at stream offset `edge` reads a WAV stream from: the header, then the
+   * frame boundary at or before `edge`. Null when the source did not begin with a WAV header, or
+   * its data (a size it declared) has ended by `edge`.
+   */
+  wavJoin(edge: number): WavJoin | null {
+    if (this.#at < 0) return null;
+    const head = this.#bytes.subarray(0, this.#length);
+    let parsed;
+    try {
+      parsed = parseWavHeader(head);
+    } catch {
+      return null; // not a WAV: the job detects what it reads, as before
+    }
+    if (parsed.status !== "ok") return null;
+    const dataAt = this.#at + parsed.dataOffset;
+    if (edge < dataAt || (parsed.dataBytes !== null && edge >= dataAt + parsed.dataBytes)) return null;
+    const frame = bytesPerFrame(parsed.format);
+    return { header: head.slice(0, parsed.dataOffset), from: dataAt + Math.floor((edge - dataAt) / frame) * frame };
+  }
+}

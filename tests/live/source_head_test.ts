@@ -1,0 +1,45 @@
+/**
+ * A live channel keeps its current source's first bytes (server/live/source_head.ts), so a job
+ * joining a WAV stream part-way gets its header and a whole frame to start from. Story: acquire's
+ * stereo WAV stream of unknown length, joined mid-frame; the same after a second source began;
+ * and what gets no join: a TS source, a header not yet whole, a WAV whose declared data has ended.
+ */
+import { expect, test } from "bun:test";
+import { STREAMING_SIZE, wavHeader } from "../../protocol/wav.ts";
+import { SourceHead } from "../../server/live/source_head.ts";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+
+const STEREO_16 = { encoding: "s16le", rate: 48_000, channels: 2 } as const;
+
+test("joined mid-frame: the header, then the frame boundary at or before the live edge; a new source is its own", () => {
+  const head = new SourceHead();
+  const header = wavHeader(STEREO_16, STREAMING_SIZE);
+  head.began(1000);
+  head.arrived(header);
+  head.arrived(new Uint8Array(4000));
+  const dataAt = 1000 + header.length;
+  expect(head.wavJoin(dataAt + 4000)).toEqual({ header, from: dataAt + 4000 });
+  expect(head.wavJoin(dataAt + 3999)?.from).toBe(dataAt + 3996);
+  // A second source, 24-bit mono this time, with its header in two pieces.
+  const next = wavHeader({ encoding: "s24le", rate: 48_000, channels: 1 }, STREAMING_SIZE);
+  head.began(9000);
+  head.arrived(next.subarray(0, 10));
+  expect(head.wavJoin(9010)).toBeNull();
+  head.arrived(next.subarray(10));
+  head.arrived(new Uint8Array(100));
+  expect(head.wavJoin(9000 + next.length + 100)).toEqual({ header: next, from: 9000 + next.length + 99 });
+});
+
+test("no join for a TS source, before any source, or past a WAV's declared data", () => {
+  const head = new SourceHead();
+  expect(head.wavJoin(0)).toBeNull();
+  head.began(0);
+  head.arrived(makeCbrTs({ bitrate: 1_000_000, duration: 0.1 }));
+  expect(head.wavJoin(5000)).toBeNull();
+  const sized = wavHeader(STEREO_16, 400);
+  head.began(20_000);
+  head.arrived(sized);
+  head.arrived(new Uint8Array(400));
+  expect(head.wavJoin(20_000 + sized.length + 396)?.from).toBe(20_000 + sized.length + 396);
+  expect(head.wavJoin(20_000 + sized.length + 400)).toBeNull();
+});
