@@ -13,8 +13,8 @@
  * head.wavJoin(ring.written);      // { header, from } while a WAV stream runs, else null
  * ```
  */
-import { bytesPerFrame } from "../../protocol/sample_format.ts";
-import { parseWavHeader } from "../../protocol/wav.ts";
+import { bytesPerFrame, type SampleFormat } from "../../protocol/sample_format.ts";
+import { parseWavHeader, type WavHeaderResult } from "../../protocol/wav.ts";
 
 /** Bytes kept: a WAV header with the usual chunks before its data (acquire's is 44; ffmpeg's and sox's under 100). */
 const HEAD_BYTES = 4096;
@@ -22,8 +22,15 @@ const HEAD_BYTES = 4096;
 export interface WavJoin {
   /** The source's WAV header, up to its first sample. */
   readonly header: Uint8Array;
+  readonly format: SampleFormat;
   /** The stream offset of the next whole frame at the live edge. */
   readonly from: number;
+}
+
+/** A source's WAV header found: its samples' format, and the stream offset of its first sample. */
+export interface WavStart {
+  readonly format: SampleFormat;
+  readonly dataAt: number;
 }
 
 export class SourceHead {
@@ -52,18 +59,33 @@ export class SourceHead {
    * its data (a size it declared) has ended by `edge`.
    */
   wavJoin(edge: number): WavJoin | null {
-    if (this.#at < 0) return null;
-    const head = this.#bytes.subarray(0, this.#length);
-    let parsed;
-    try {
-      parsed = parseWavHeader(head);
-    } catch {
-      return null; // not a WAV: the job detects what it reads, as before
-    }
-    if (parsed.status !== "ok") return null;
+    const parsed = this.#parse();
+    if (parsed === null || parsed.status !== "ok") return null;
     const dataAt = this.#at + parsed.dataOffset;
     if (edge < dataAt || (parsed.dataBytes !== null && edge >= dataAt + parsed.dataBytes)) return null;
     const frame = bytesPerFrame(parsed.format);
-    return { header: head.slice(0, parsed.dataOffset), from: dataAt + Math.floor((edge - dataAt) / frame) * frame };
+    return { header: this.#bytes.slice(0, parsed.dataOffset), format: parsed.format, from: dataAt + Math.floor((edge - dataAt) / frame) * frame };
+  }
+
+  /**
+   * The WAV header of the source that began at stream offset `offset`: "wait" while its header
+   * has not all come, null when that source is gone by now or is no WAV.
+   */
+  wavStart(offset: number): WavStart | "wait" | null {
+    if (offset !== this.#at) return null;
+    const parsed = this.#parse();
+    if (parsed === null) return null;
+    if (parsed.status !== "ok") return this.#length < HEAD_BYTES ? "wait" : null;
+    return { format: parsed.format, dataAt: this.#at + parsed.dataOffset };
+  }
+
+  /** The kept bytes as a WAV header; null before any source, or when they are no WAV. */
+  #parse(): WavHeaderResult | null {
+    if (this.#at < 0) return null;
+    try {
+      return parseWavHeader(this.#bytes.subarray(0, this.#length));
+    } catch {
+      return null; // not a WAV: readers take the bytes as they come, as before
+    }
   }
 }

@@ -6,27 +6,69 @@
  * take are bytes dropped because the recording fell behind. Before, a recording of a channel whose
  * source was gone for minutes ended "gaps 0 (…, stalls 0)".
  *
+ * A WAV stream (what `pacer acquire` sends of PCM) is recorded as samples: a recording started
+ * part-way through it begins at a whole frame and knows the format from the header the channel
+ * kept, and the header of each source that begins while it records is left out. Before, a `.wav`
+ * recording needed `format` given, and each new source's header went in as samples (a click).
+ *
  * @example
  * ```ts
- * const input = channelInput("live:cam1", channel.ring.reader());
+ * const input = channelInput("live:cam1", channel);
  * input.onGap = (gap) => log.warn(gap.what);
  * ```
  */
+import type { SampleFormat } from "../../protocol/sample_format.ts";
 import { liveInput, type LiveSource } from "../../sources/live_input.ts";
-import type { RingReader } from "../live/live_ring.ts";
+import type { LiveChannel } from "../live/live_channel.ts";
 
 /** Bytes moved from the ring per read. */
 const DRAIN_BYTES = 64 << 10;
 
-export function channelInput(label: string, reader: RingReader): LiveSource {
+/** The recording's input; `format` is the WAV stream's, once one has been seen (record_options.ts inputPcmFormat). */
+export type ChannelInput = LiveSource & { readonly format: SampleFormat | undefined };
+
+export function channelInput(label: string, channel: LiveChannel): ChannelInput {
   const scratch = new Uint8Array(DRAIN_BYTES);
-  return liveInput(label, {
+  const join = channel.wavJoin();
+  let format = join?.format;
+  const reader = channel.ring.reader(join?.from);
+  /** Where sources began since: each one's header is looked at when the cursor gets there. */
+  const starts: number[] = [];
+  const began = (offset: number) => void starts.push(offset);
+  channel.sourceBegan.add(began);
+
+  /** The cursor is at a source's first byte: past its WAV header, if it has one. False: wait for the rest of the header. */
+  const atSource = (offset: number): boolean => {
+    const start = channel.wavStart(offset);
+    if (start === "wait") return false;
+    if (start !== null) {
+      reader.position = start.dataAt;
+      format ??= start.format;
+    }
+    starts.shift();
+    return true;
+  };
+
+  const source = liveInput(label, {
     poll(push) {
       // All of it, whatever room the queue has: the ring cannot hold bytes back as a socket's
       // buffer can, so what does not fit is refused by the queue and counted there.
-      for (let n = reader.read(scratch, 0, DRAIN_BYTES); n > 0; n = reader.read(scratch, 0, DRAIN_BYTES)) push(scratch.subarray(0, n));
-      return false;
+      for (;;) {
+        while (starts.length > 0 && reader.position >= starts[0]!) {
+          // A source the cursor skipped past (a whole ring behind) is no longer looked at.
+          if (reader.position > starts[0]!) starts.shift();
+          else if (!atSource(starts[0]!)) return false;
+        }
+        reader.until = starts[0] ?? Infinity;
+        const n = reader.read(scratch, 0, DRAIN_BYTES);
+        if (n > 0) push(scratch.subarray(0, n));
+        else if (starts.length === 0 || reader.position < starts[0]!) return false;
+      }
     },
-    close: () => reader.close(),
+    close: () => {
+      channel.sourceBegan.delete(began);
+      reader.close();
+    },
   });
+  return Object.defineProperty(source, "format", { get: () => format }) as ChannelInput;
 }

@@ -67,7 +67,7 @@ export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Lo
       const channel = live?.get(spec.source.slice("live:".length));
       if (!channel) throw new RunError("not_found", `no live channel ${spec.source}`);
       // No hold-back: a recording wants every byte as it comes, not a paced start.
-      source = channelInput(spec.source, channel.ring.reader());
+      source = channelInput(spec.source, channel);
     } else {
       source = await openLiveInput(spec.source, { format: spec.format });
     }

@@ -18,16 +18,21 @@ test("joined mid-frame: the header, then the frame boundary at or before the liv
   head.arrived(header);
   head.arrived(new Uint8Array(4000));
   const dataAt = 1000 + header.length;
-  expect(head.wavJoin(dataAt + 4000)).toEqual({ header, from: dataAt + 4000 });
+  expect(head.wavJoin(dataAt + 4000)).toEqual({ header, format: STEREO_16, from: dataAt + 4000 });
+  expect(head.wavStart(1000)).toEqual({ format: STEREO_16, dataAt });
   expect(head.wavJoin(dataAt + 3999)?.from).toBe(dataAt + 3996);
   // A second source, 24-bit mono this time, with its header in two pieces.
   const next = wavHeader({ encoding: "s24le", rate: 48_000, channels: 1 }, STREAMING_SIZE);
   head.began(9000);
   head.arrived(next.subarray(0, 10));
   expect(head.wavJoin(9010)).toBeNull();
+  expect(head.wavStart(9000)).toBe("wait");
   head.arrived(next.subarray(10));
   head.arrived(new Uint8Array(100));
-  expect(head.wavJoin(9000 + next.length + 100)).toEqual({ header: next, from: 9000 + next.length + 99 });
+  const mono24 = { encoding: "s24le", rate: 48_000, channels: 1 } as const;
+  expect(head.wavJoin(9000 + next.length + 100)).toEqual({ header: next, format: mono24, from: 9000 + next.length + 99 });
+  expect(head.wavStart(9000)).toEqual({ format: mono24, dataAt: 9000 + next.length });
+  expect(head.wavStart(1000)).toBeNull(); // that source is gone
 });
 
 test("no join for a TS source, before any source, or past a WAV's declared data", () => {
@@ -36,6 +41,7 @@ test("no join for a TS source, before any source, or past a WAV's declared data"
   head.began(0);
   head.arrived(makeCbrTs({ bitrate: 1_000_000, duration: 0.1 }));
   expect(head.wavJoin(5000)).toBeNull();
+  expect(head.wavStart(0)).toBeNull();
   const sized = wavHeader(STEREO_16, 400);
   head.began(20_000);
   head.arrived(sized);

@@ -4,12 +4,18 @@
  * quiet for 2 s, and one that drops and is followed by another 2 s later, make a recording whose
  * end line counts two stalls. Before, the channel's recordings always ended "gaps 0 (lost packets
  * 0, stalls 0)", whatever hole the file had. Every byte sent is in the file.
+ *
+ * A `.wav` recording of a channel carrying WAV streams (pacer acquire's PCM), started part-way
+ * through one and with no `format` given, takes the format from the header the channel kept,
+ * begins at a whole frame, and leaves out the header of the source that follows: its data is a
+ * tail of the first source's samples, then all of the second's.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync, chmodSync, statSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { runPacer } from "../helpers/pacer.ts";
+import { parseWavHeader, STREAMING_SIZE, wavHeader } from "../../protocol/wav.ts";
 import { CLIP, freeTcpPort, makeSharedDir, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 const CHUNK = 1316;
@@ -51,7 +57,13 @@ async function sendFor(socket: Socket, from: number, ms: number): Promise<number
 beforeAll(async () => {
   root = makeSharedDir("pacer-rec-stalls-");
   chmodSync(root, 0o777); // the server may run as nobody
-  serve = await startServe({ config: [`recording_root = "${root}"`, `[[live]]\nname = "cam"\nlisten = "tcp://127.0.0.1:${livePort}"`].join("\n") });
+  serve = await startServe({
+    config: [
+      `recording_root = "${root}"`,
+      `[[live]]\nname = "cam"\nlisten = "tcp://127.0.0.1:${livePort}"`,
+      `[[recording]]\nname = "radio"\nsource = "live:cam"\nout = "radio/%H%M%S.wav"`,
+    ].join("\n"),
+  });
 });
 
 afterAll(async () => {
@@ -79,4 +91,54 @@ test("a channel's source that stalls, then drops and is replaced 2 s later, make
   // Nothing was lost by the server: the file is what was sent.
   const [name] = readdirSync(join(root, "cam")).filter((n) => n.endsWith(".ts"));
   expect(Buffer.compare(readFileSync(join(root, "cam", name!)), Buffer.from(CLIP.subarray(0, sent)))).toBe(0);
+}, 20_000);
+
+/** Sends `samples` (s16le stereo at 16 kHz) as a WAV stream of unknown length, 10 ms a chunk, paced. */
+async function sendWavStream(socket: Socket, samples: Buffer): Promise<void> {
+  socket.write(wavHeader({ encoding: "s16le", rate: 16_000, channels: 2 }, STREAMING_SIZE));
+  for (let at = 0; at < samples.length; at += 640) {
+    socket.write(samples.subarray(at, at + 640));
+    await Bun.sleep(10);
+  }
+}
+
+test("a .wav recording joined part-way through a WAV stream: its format from the kept header, from a whole frame, without the next source's header", async () => {
+  // Each 16-bit sample its own value, so any shift, odd start or header bytes show.
+  const samples = (from: number, frames: number) => {
+    const out = Buffer.alloc(frames * 4);
+    for (let i = 0; i < 2 * frames; i++) out.writeInt16LE(((from + i) * 7) % 30_011, 2 * i);
+    return out;
+  };
+  const first = samples(1, 16_000); // 1 s
+  const second = samples(90_001, 8_000); // 0.5 s
+  const a = await source();
+  const sending = sendWavStream(a, first);
+  await Bun.sleep(400);
+  expect((await ctl("record", "start", "radio")).code).toBe(0);
+  await sending;
+  await new Promise<void>((resolve) => a.end(resolve));
+  await Bun.sleep(300);
+  const b = await source();
+  await sendWavStream(b, second);
+  await new Promise<void>((resolve) => b.end(resolve));
+  const file = () => {
+    const [name] = readdirSync(join(root, "radio")).filter((n) => n.endsWith(".wav"));
+    return name === undefined ? Buffer.alloc(0) : readFileSync(join(root, "radio", name));
+  };
+  for (const until = Date.now() + 10_000; !file().subarray(-64).equals(second.subarray(-64)); await Bun.sleep(20)) {
+    if (Date.now() > until) throw new Error(`the recording does not end with the second source's samples\n${serve.stderr()}`);
+  }
+  expect((await ctl("record", "stop", "radio")).code).toBe(0);
+  const wav = file();
+  const header = parseWavHeader(wav);
+  if (header.status !== "ok") throw new Error("no WAV header");
+  expect(header.format).toEqual({ encoding: "s16le", rate: 16_000, channels: 2 });
+  const data = wav.subarray(header.dataOffset);
+  const fromFirst = data.length - second.length;
+  // Joined 0.4 s in: most of the first second, never all of it, from a whole frame.
+  expect(fromFirst % 4).toBe(0);
+  expect(fromFirst).toBeGreaterThan(first.length / 4);
+  expect(fromFirst).toBeLessThan(first.length);
+  expect(data.subarray(0, fromFirst).equals(first.subarray(first.length - fromFirst))).toBe(true);
+  expect(data.subarray(fromFirst).equals(second)).toBe(true);
 }, 20_000);
