@@ -13,7 +13,8 @@
  * average rate (two files concatenated, the clock restarting), a window
  * without any PCR, or a result far from the target gives null. The caller
  * then scans the PCRs from the start (pcrScan), counting the time of each
- * continuous stretch, and the bytes across a break at the rate of the
+ * continuous stretch (a step back, over 1 s, or flagged by a
+ * discontinuity_indicator ends one), and the bytes across a break at the rate of the
  * stretch before it, as probe's duration and pacing do, up
  * to SCAN_MAX_BYTES; only past that, or past the last PCR, does it place the
  * start by the average rate (three 4 s files concatenated, --start 8.1, by
@@ -26,7 +27,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { MAX_CLOCK_STEP_TICKS } from "../protocol/mpeg_timing.ts";
-import { PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, tsFindSync, tsGetPcr, tsGetPid, tsHasPcr } from "../protocol/mpegts.ts";
+import { PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, tsFindSync, tsGetDiscontinuity, tsGetPcr, tsGetPid, tsHasPcr } from "../protocol/mpegts.ts";
 
 const WINDOW_BYTES = 64 * 1024;
 /** 13818-1 asks for a PCR at least every 100 ms; 1 MiB is 100 ms at 80 Mbit/s. */
@@ -106,6 +107,8 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
   /** The stretch so far: its first PCR's offset and its ticks; the bytes across a break are timed at its rate. */
   let stretchFrom = 0;
   let stretchTicks = 0;
+  /** A discontinuity_indicator on the PCR's PID since the last PCR: the next one begins a new stretch, whatever its step. */
+  let flagged = false;
   const end = Math.min(size, maxBytes);
   // Windows overlap by a packet, so one that straddles a window's end is read whole in the next.
   for (let start = 0, next = 0; start < end; start += window.length - TS_SIZE) {
@@ -114,13 +117,15 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
     if (at < 0) continue;
     for (; at + TS_SIZE <= n && window[at] === TS_SYNC; at += TS_SIZE) {
       next = start + at + TS_SIZE;
-      if (tsGetPid(window, at) !== timeline.pcrPid || !tsHasPcr(window, at)) continue;
+      if (tsGetPid(window, at) !== timeline.pcrPid) continue;
+      if (tsGetDiscontinuity(window, at)) flagged = true;
+      if (!tsHasPcr(window, at)) continue;
       const pcr = tsGetPcr(window, at);
       const offset = start + at;
       if (last !== null) {
         const step = (pcr - last + PCR_WRAP) % PCR_WRAP;
-        // A step longer than the probe's (or back) is a break in the clock: its bytes are timed at the stretch's rate.
-        if (step <= MAX_CLOCK_STEP_TICKS) {
+        // A step longer than the probe's (or back), or one signalled, is a break in the clock: its bytes are timed at the stretch's rate.
+        if (step <= MAX_CLOCK_STEP_TICKS && !flagged) {
           elapsed += step;
           stretchTicks += step;
         } else {
@@ -134,6 +139,7 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
       }
       last = pcr;
       lastOffset = offset;
+      flagged = false;
       if (elapsed > target) return best;
       best = offset;
     }

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { PCR_HZ, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { openInput } from "../../sources/open_input.ts";
 import { pcrScan, pcrSeek, type PcrTimeline } from "../../sources/pcr_seek.ts";
-import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { makeCbrTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-seek-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -96,6 +96,25 @@ describe("--start by PCR", () => {
       expect(await pcrScan(handle, twice.length, TIMELINE, 10)).toBeNull();
       // Nor beyond the bytes a scan may read.
       expect(await pcrScan(handle, twice.length, TIMELINE, 5, 64 * 1024)).toBeNull();
+    } finally {
+      await handle.close();
+    }
+  });
+
+  test("a signalled break (discontinuity_indicator) whose step is under a second is a break too: the scan does not count its step as time", async () => {
+    // 2 s, then 2 s whose clock starts 0.6 s on, flagged: "3 s" is a second into the second part.
+    const second = makeCbrTs({ bitrate: 1_000_000, duration: 2, firstPcr: FIRST_PCR + 2.6 * PCR_HZ });
+    markDiscontinuityAt(second, 0);
+    const joined = concat(slow, second);
+    const handle = await open(write("flagged.ts", joined), "r");
+    try {
+      const offset = await pcrScan(handle, joined.length, TIMELINE, 3);
+      expect(offset).not.toBeNull();
+      expect(offset! >= slow.length).toBe(true);
+      // Counting the flagged step as time put it at 2.4 s of the clock, 0.4 s into the second part.
+      const at = pcrSecondsAt(joined, offset!);
+      expect(at).toBeLessThanOrEqual(3.6 + 1e-6);
+      expect(3.6 - at).toBeLessThan(0.041);
     } finally {
       await handle.close();
     }
