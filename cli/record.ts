@@ -84,11 +84,13 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   if (!pattern) throw new UsageError("record: --out PATTERN is required (see pacer record --help)");
   checkPattern(pattern);
   const now = Date.now();
+  const monotonicNow = performance.now();
   const durationMs = values.duration === undefined ? undefined : parseSeconds(values.duration, "--duration") * 1000;
   if (durationMs === 0) throw new UsageError(`--duration ${values.duration}: give a duration above 0 (or none, to record until stopped)`);
   const untilMs = values.until === undefined ? undefined : nextLocalTime(values.until, now);
-  const endAtMs = minDefined(durationMs === undefined ? undefined : now + durationMs, untilMs);
-  const waitUntilMs = values.wait === undefined ? endAtMs : now + parseSeconds(values.wait, "--wait") * 1000;
+  // --until is a time on the wall clock; --duration a length, timed on the monotonic one.
+  const endAtMonotonicMs = durationMs === undefined ? undefined : monotonicNow + durationMs;
+  const waitUntilMs = values.wait === undefined ? untilMs : now + parseSeconds(values.wait, "--wait") * 1000;
   const rotate = values.rotate === undefined ? {} : parseRotate(values.rotate, "--rotate");
   const staggerMs = values.stagger === undefined ? 0 : parseSeconds(values.stagger, "--stagger") * 1000;
   const syncEveryMs = parseSeconds(values["sync-every"] ?? "1", "--sync-every") * 1000;
@@ -115,7 +117,8 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
       pattern,
       kind,
       pcmFormat: () => inputPcmFormat(source, format),
-      endAtMs,
+      endAtMs: untilMs,
+      endAtMonotonicMs,
       waitUntilMs,
       ...rotate,
       staggerMs,
@@ -182,8 +185,3 @@ export function nextLocalTime(text: string, now: number): number {
   return at.getTime();
 }
 
-function minDefined(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
-}

@@ -46,8 +46,14 @@ export interface RecorderOptions {
   kind: RecordKind;
   /** The format of PCM as it arrives (wav), asked at the first byte; null when it is not known. */
   pcmFormat?: () => SampleFormat | null;
-  /** Unix ms at which the recording ends. */
+  /** Unix ms at which the recording ends (`--until`: a time on the wall clock). */
   endAtMs?: number;
+  /**
+   * performance.now() ms at which it ends (`--duration`, from when it was asked): on the
+   * monotonic clock, so a wall clock stepped meanwhile (NTP at a VM's resume) neither cuts it
+   * short nor stretches it.
+   */
+  endAtMonotonicMs?: number;
   /** Unix ms by which something must have arrived, or the recording gives up. */
   waitUntilMs?: number;
   /** Rotate on the clock, every this many ms (aligned to local midnight, plus the stagger). */
@@ -200,7 +206,7 @@ export class Recorder {
         this.endInput();
         return this.pump();
       }
-      if (this.options.endAtMs !== undefined && now >= this.options.endAtMs) {
+      if ((this.options.endAtMs !== undefined && now >= this.options.endAtMs) || performance.now() >= (this.options.endAtMonotonicMs ?? Infinity)) {
         this.stopping = true;
         this.endInput();
         return this.pump();

@@ -79,19 +79,19 @@ export async function startRun(spec: RunSpec, live: LiveChannels | null, log: Lo
     throw new RunError("failed", message.includes(spec.source) ? message : `${spec.source}: ${message}`);
   }
   const startedAtMs = Date.now();
-  const endAtMs = spec.durationMs === undefined ? undefined : startedAtMs + spec.durationMs;
+  // On the monotonic clock: a wall clock stepped during the run neither cuts it short nor stretches it.
+  const endAtMonotonicMs = spec.durationMs === undefined ? undefined : performance.now() + spec.durationMs;
   const recorder = new Recorder(source, {
     pattern: spec.pattern,
     root: spec.root,
     kind: recordKindOf(spec.pattern),
     pcmFormat: () => inputPcmFormat(source, spec.format),
-    endAtMs,
+    endAtMonotonicMs,
     rotateEveryMs: spec.rotateEveryMs,
     rotateBytes: spec.rotateBytes,
     staggerMs: spec.staggerMs,
     keep: spec.keep,
     part: spec.part,
-    waitUntilMs: endAtMs,
     syncEveryMs: SYNC_EVERY_MS,
     log,
   });
