@@ -278,13 +278,23 @@ export class Speaker implements Source {
     if (playing === this.emitting) {
       // The rest of it is skipped in the buffer; what the job already read (SESSION_CHUNK_US) plays out.
       if (this.loading?.track === playing) this.abortLoading();
+      // ...but the job reads any number of bytes, so it may have stopped inside a frame: the rest
+      // of that frame goes too. Cut there, the next track's first frame played shifted by a byte
+      // or three (noise, to the end of the session) and left a stray byte no output could take.
+      const rest = (this.frameBytes - ((this.fifo.readOffset - playing.segStart!) % this.frameBytes)) % this.frameBytes;
+      const cut = this.fifo.readOffset + rest;
       if (playing.segEnd === null) {
-        this.fifo.truncate(this.fifo.readOffset);
-        playing.segEnd = this.fifo.readOffset;
-      } else {
+        this.fifo.truncate(cut);
+        playing.segEnd = cut;
+      } else if (rest === 0) {
         this.fifo.skip(playing.segEnd);
+      } else {
+        // Tracks loaded behind it load again, from the end of that frame.
+        this.dropFrom(cut);
+        playing.segEnd = cut;
       }
-      this.endEmission(playing, this.emitted);
+      // A frame's rest still to go: its emission ends once the job has read it (read).
+      if (rest === 0) this.endEmission(playing, this.emitted);
       this.loading?.roomFreed();
       this.pump();
     }
