@@ -298,6 +298,12 @@ export class Speaker implements Source {
       this.loading?.roomFreed();
       this.pump();
     }
+    // Paused, what it had handed to the outputs does not play out, so its end (status, on_finish, a
+    // free id) would wait for `resume`: it ends now. Never heard, it never starts.
+    if (this.pausedFlag) {
+      playing.started = true;
+      this.finish(playing, "cancelled");
+    }
     this.onReadable?.();
     this.log.info("speaker: cancelled", { track: id });
     return { id, was: "playing" };

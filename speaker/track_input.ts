@@ -302,8 +302,11 @@ function openDecoded(path: string, extension: string, label: string, decoder: De
     close() {
       closed = true;
       woken();
-      // The shell and whatever it started (its process group: spawned detached).
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      // The shell and whatever it started (its process group: spawned detached). A shell that has
+      // exited may have left a child behind that holds stdout open (`(sleep 300 &)`): the group
+      // still has a member then, so its id is still its own, not a later process's.
+      const alive = child.exitCode === null && child.signalCode === null;
+      if ((alive || !ended) && child.pid !== undefined) {
         try {
           process.kill(-child.pid, "SIGKILL");
         } catch {

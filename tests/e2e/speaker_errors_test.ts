@@ -109,21 +109,24 @@ describe("speaker: track errors", () => {
     let tracks: TestTrack[] = [];
     // A shell that starts a process of its own which never writes: killing the shell alone left it running.
     const hang = `hang = { command = "sleep 987 # {path}", format = "s16le:44100:2" }`;
+    // A shell that has exited, leaving a child that holds its stdout: the group was not killed then.
+    const bg = `bg = { command = "(sleep 986 &) # {path}", format = "s16le:44100:2" }`;
     process.env.PACER_DECODER_STALL_MS = "1000";
     try {
-      serve = await startSpeakerServe(outputLines, [hang], (media) => {
+      serve = await startSpeakerServe(outputLines, [hang, bg], (media) => {
         writeFileSync(join(media, "x.hang"), "", { mode: 0o644 });
+        writeFileSync(join(media, "x.bg"), "", { mode: 0o644 });
         tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 0.5, 440)];
       });
     } finally {
       delete process.env.PACER_DECODER_STALL_MS;
     }
-    for (const name of ["x.hang", "a.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
-    const speaker = await serve.waitSpeaker((s) => s.finished.length === 2 && s.output === "released");
-    expect(finishedOf(speaker)).toEqual(["x.hang failed", "a.wav played"]);
+    for (const name of ["x.hang", "x.bg", "a.wav"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 3 && s.output === "released");
+    expect(finishedOf(speaker)).toEqual(["x.hang failed", "x.bg failed", "a.wav played"]);
     expect(speaker.finished.find((t: { id: string }) => t.id === "x.hang").error).toBe("x.hang: the decoder gave nothing for 1 s; skipping it");
     expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
-    const left = Bun.spawnSync(["pgrep", "-f", "^sleep 987$"]).stdout.toString().trim();
+    const left = Bun.spawnSync(["pgrep", "-f", "^sleep 98[67]$"]).stdout.toString().trim();
     expect(left).toBe("");
   }, 30_000);
 

@@ -94,6 +94,23 @@ describe("Speaker", () => {
     }
   }, 40_000);
 
+  test("a track cancelled while paused ends at once: finished as cancelled, its id free again, nothing playing", async () => {
+    const s = newSpeaker();
+    const a = wavTrack(dir, "a.wav", "s16le:44100:2", 2, 440);
+    s.enqueue({ path: join(dir, a.name), name: a.name, id: "b1" });
+    await until(() => s.status().playing?.id === "b1");
+    s.pause();
+    expect(s.cancel("b1")).toEqual({ id: "b1", was: "playing" });
+    // Before: it was nowhere (not playing, not finished) and its id still taken, until resume.
+    expect(s.status().finished.map((t) => `${t.id} ${t.status}`)).toEqual(["b1 cancelled"]);
+    expect(s.status().playing).toBeNull();
+    expect(() => s.cancel("b1")).toThrow(/no track "b1"/);
+    expect(s.enqueue({ path: join(dir, a.name), name: a.name, id: "b1" }).id).toBe("b1");
+    s.resume();
+    await until(() => s.status().finished.length === 2);
+    expect(s.status().finished.map((t) => `${t.id} ${t.status}`)).toEqual(["b1 played", "b1 cancelled"]);
+  }, 20_000);
+
   test("hooks get the track's id, name and status, and a slow or failing hook holds nothing up", async () => {
     const s = newSpeaker((dir) => ({
       onStart: `echo "start $PACER_TRACK_ID $PACER_TRACK_PATH $PACER_TRACK_STATUS" >> ${dir}/hooks.log; sleep 3`,
