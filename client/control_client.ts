@@ -81,12 +81,13 @@ export class ControlClient {
    */
   static async open(server: string, key?: Uint8Array, bind?: string): Promise<ControlClient> {
     const { host, port } = parseServerAddress(server);
-    const { address } = await resolveHost(host);
+    const { address, family } = await resolveHost(host);
     let client: ControlClient | null = null;
     let socket: udp.ConnectedSocket<"buffer">;
     try {
       socket = await openUdpSocket({
-        ...(bind ? { hostname: bind } : {}),
+        // Unbound, Bun's socket is IPv4, and an IPv6 server could not be reached (EAFNOSUPPORT).
+        hostname: bind ?? (family === 6 ? "::" : "0.0.0.0"),
         connect: { hostname: address, port },
         onData: (data) => {
           if (client) client.#receive(data);
