@@ -9,10 +9,13 @@
  *    server counts a repeated play as interest in the same job, so repeats never start a second
  *    stream.
  * 2. Then sends `interest` every third of the interest timeout the play reply announced.
- * 3. Writes each packet's payload, RTP header stripped, to FILE or stdout, in arrival order: only
+ * 3. Writes each packet's payload, RTP header stripped, to FILE or stdout, in sequence order: only
  *    packets from the server's address with the SSRC the play reply names (client/stream_filter.ts;
  *    the rest are counted, one warning line at the end). Packets before the reply wait for it
- *    (client/early_packets.ts). FILE is left as it was until the first payload
+ *    (client/early_packets.ts). As `pacer record` does (sources/rtp_reorder.ts), packets are put
+ *    back in order within a small window, duplicates dropped, and what was lost counted, one
+ *    warning line at the end; before, they were written as they came, a duplicate twice and a
+ *    swapped pair swapped, and a loss went unsaid. FILE is left as it was until the first payload
  *    (client/payload_sink.ts).
  * 4. End of stream: after SILENCE_MS without packets it asks `status {job}` (and again every
  *    STATUS_EVERY_MS while silent). "ended" or "stopped": exit 0; "failed": exit 1; "expired" or
@@ -28,6 +31,7 @@
 import { parseArgs } from "node:util";
 import type { udp } from "bun";
 import { rtpGetSsrc, rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
+import { RtpReorder } from "../sources/rtp_reorder.ts";
 import { type ControlReply, type Op } from "../protocol/control.ts";
 import { readKey } from "../server/config.ts";
 import { bindFailure } from "../server/port_holder.ts";
@@ -108,13 +112,13 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   let media: udp.Socket<"buffer"> | null = null;
   try {
     const filter = new StreamFilter(client.serverAddress, {
-      onPayload(payload) {
-        state.onPacket(Date.now(), payload.length);
-        sink.write(payload);
-      },
+      onDatagram: (packet) => state.reorder.push(packet, Date.now()),
       onNoReply: (held) => log.warn(`${held} packets and no reply to the play request yet: taking the first one's SSRC as the stream's`),
     });
-    const state = new ReceiverState(filter);
+    const state = new ReceiverState(filter, (payload) => {
+      state.onPacket(Date.now(), payload.length);
+      sink.write(payload);
+    });
     try {
       media = await openUdpSocket({
         hostname: myIp,
@@ -127,7 +131,7 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
             state.malformed++;
             return;
           }
-          state.filter.arrive(address, port, rtpGetSsrc(packet), packet.subarray(start, end));
+          state.filter.arrive(address, port, rtpGetSsrc(packet), packet);
         },
         onError: (error) => log.warn(`receive socket: ${error.message}`),
       });
@@ -139,6 +143,7 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
     const to = `rtp://${host}:${media.port}`;
     log.info("requesting", { source: name, from: client.server, to });
     const outcome = await receive(client, state, { name, to, waitMs, log, sinkFailure: sink.failure });
+    state.reorder.flush(); // what it still holds goes out, in order
     report(outcome, state, log);
     return outcome.code;
   } finally {
@@ -152,6 +157,8 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
 function report(outcome: Outcome, state: ReceiverState, log: Logger): void {
   const refused = state.filter.refusedLine();
   if (refused) log.warn(refused);
+  const gaps = state.gapsLine();
+  if (gaps) log.warn(gaps);
   if (outcome.code !== 0) {
     log.error(outcome.why);
     return;
@@ -173,7 +180,48 @@ class ReceiverState {
   lastHeardMs = Date.now();
   streaming = false;
 
-  constructor(readonly filter: StreamFilter) {}
+  /** The stream's packets put back in order (one per stream requested: a new job numbers afresh). */
+  reorder: RtpReorder;
+  /** What earlier streams' reorders counted: lost, late and duplicate packets. */
+  private readonly counted = { lost: 0, late: 0, duplicates: 0 };
+
+  constructor(
+    readonly filter: StreamFilter,
+    private readonly deliver: (payload: Uint8Array) => void,
+  ) {
+    this.reorder = this.newReorder();
+  }
+
+  /** The stream is requested again: what the last one held goes out, and the new one is ordered afresh. */
+  newStream(): void {
+    this.reorder.flush();
+    this.count(this.reorder);
+    this.reorder = this.newReorder();
+  }
+
+  /** One line on what the stream lost or had twice, or null. */
+  gapsLine(): string | null {
+    this.count(this.reorder);
+    const { lost, late, duplicates } = this.counted;
+    if (lost + late + duplicates === 0) return null;
+    const parts = [
+      lost > 0 ? `${lost} packet${lost === 1 ? "" : "s"} lost on the way (the output has a hole there)` : "",
+      duplicates > 0 ? `${duplicates} duplicate${duplicates === 1 ? "" : "s"} dropped` : "",
+      late > 0 ? `${late} that came after their place had gone dropped` : "",
+    ].filter((part) => part !== "");
+    return `the stream had gaps: ${parts.join(", ")}`;
+  }
+
+  private count(reorder: RtpReorder): void {
+    this.counted.lost += reorder.lost;
+    this.counted.late += reorder.late;
+    this.counted.duplicates += reorder.duplicates;
+    reorder.lost = reorder.late = reorder.duplicates = 0;
+  }
+
+  private newReorder(): RtpReorder {
+    return new RtpReorder({ deliver: this.deliver, onLoss: () => {} });
+  }
 
   onPacket(now: number, payloadBytes: number): void {
     this.packets++;
@@ -223,6 +271,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       state.job = null;
       state.streaming = false;
       state.filter.newStream();
+      state.newStream();
       // A late reply naming the old job (and its SSRC) must not be taken for the new one's.
       for (const [id, op] of asked) if (op === "play") asked.delete(id);
       nextPlayMs = 0;
@@ -303,6 +352,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
 
     const tick = () => {
       const now = Date.now();
+      state.reorder.tick(now); // a hole waited for long enough is lost: what is behind it goes out
       if (stopping) {
         continueStopping(now);
         return;

@@ -11,8 +11,8 @@
  *
  * @example
  * ```ts
- * const filter = new StreamFilter(client.serverAddress, { onPayload: (p) => sink.write(p), onNoReply: warn });
- * filter.arrive(address, port, rtpGetSsrc(packet), payload); // written now, held, or refused
+ * const filter = new StreamFilter(client.serverAddress, { onDatagram: (p) => reorder.push(p, now), onNoReply: warn });
+ * filter.arrive(address, port, rtpGetSsrc(packet), packet); // passed on now, held, or refused
  * filter.expect(reply.ssrc); // the play reply is in: its SSRC (or null: the first packet's); held ones go through
  * filter.newStream(); // requested again: the next reply names the new job's SSRC
  * filter.refusedLine(); // "refused 20 datagrams … the first from 127.0.0.1:40000", or null
@@ -22,8 +22,8 @@ import { parseIp, sameIp, type IpAddress } from "../foundation/net/address.ts";
 import { EarlyPackets } from "./early_packets.ts";
 
 export interface StreamFilterOptions {
-  /** A payload of the stream, in arrival order; valid only during the call. */
-  onPayload(payload: Uint8Array): void;
+  /** A datagram of the stream (what `arrive` was given: recv gives the whole RTP packet), in arrival order; valid only during the call. */
+  onDatagram(datagram: Uint8Array): void;
   /** The wait for the play reply is full (`held` datagrams): the first of them fixes the SSRC. */
   onNoReply?(held: number): void;
   /** Bytes held for the reply at most (EarlyPackets' default). */
@@ -52,8 +52,8 @@ export class StreamFilter {
     this.#early = new EarlyPackets(options.holdBytes);
   }
 
-  /** A datagram from `address`:`port` with RTP SSRC `ssrc` and `payload`: passed on, held for the reply, or refused. */
-  arrive(address: string, port: number, ssrc: number, payload: Uint8Array): void {
+  /** A datagram from `address`:`port` with RTP SSRC `ssrc`: passed on, held for the reply, or refused. */
+  arrive(address: string, port: number, ssrc: number, datagram: Uint8Array): void {
     if (address !== this.#known) {
       const sender = parseIp(address);
       if (!sender || !sameIp(sender, this.#server)) {
@@ -63,11 +63,11 @@ export class StreamFilter {
       this.#known = address;
     }
     if (this.#awaitingReply) {
-      if (this.#early.hold(port, ssrc, payload)) return;
+      if (this.#early.hold(port, ssrc, datagram)) return;
       this.#options.onNoReply?.(this.#early.count);
       this.expect(null);
     }
-    this.#take(port, ssrc, payload);
+    this.#take(port, ssrc, datagram);
   }
 
   /** Datagrams held for the play reply. */
@@ -103,9 +103,9 @@ export class StreamFilter {
   }
 
   /** A datagram from the server's address, once the reply has said which SSRC is the stream's. */
-  readonly #take = (port: number, ssrc: number, payload: Uint8Array): void => {
+  readonly #take = (port: number, ssrc: number, datagram: Uint8Array): void => {
     this.#ssrc ??= ssrc;
-    if (ssrc === this.#ssrc) this.#options.onPayload(payload);
+    if (ssrc === this.#ssrc) this.#options.onDatagram(datagram);
     else this.#refuse(this.#known ?? this.#serverText, port, "otherSsrc");
   };
 

@@ -18,7 +18,7 @@ function intake(holdBytes?: number) {
   const written: string[] = [];
   const noReply: number[] = [];
   const filter = new StreamFilter("127.0.0.1", {
-    onPayload: (payload) => written.push(new TextDecoder().decode(payload)),
+    onDatagram: (payload) => written.push(new TextDecoder().decode(payload)),
     onNoReply: (held) => noReply.push(held),
     holdBytes,
   });
