@@ -41,6 +41,7 @@ import { StreamFilter } from "../client/stream_filter.ts";
 import { UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { openUdpSocket } from "../foundation/net/udp_socket.ts";
+import { requireHostPort } from "../foundation/net/address.ts";
 import { parseSeconds } from "../foundation/units.ts";
 
 export const RECV_HELP = `Usage: pacer recv --from SERVER --request NAME [--out FILE|-] [options]
@@ -99,10 +100,13 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`recv takes no positional arguments, got "${positionals[0]}"`);
   if (!values.from) throw new UsageError("recv: --from HOST:PORT is required (see pacer recv --help)");
+  requireHostPort(values.from, "--from"); // the error names recv's option, not ctl's --server
   if (!values.request) throw new UsageError("recv: --request NAME is required (see pacer recv --help)");
   const localPort = values.port === undefined ? 0 : Number(values.port);
   if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65_535) throw new UsageError(`--port "${values.port}": expected 0 to 65535`);
   const waitMs = parseSeconds(values.wait ?? String(DEFAULT_WAIT_S), "--wait") * 1000;
+  // 0 gave up at once, after the play request had already started a job at the server.
+  if (waitMs === 0) throw new UsageError(`--wait ${values.wait}: give a time above 0`);
   const key = values.key ? await readKey(values.key) : undefined;
   const name = values.request;
 
@@ -140,7 +144,9 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
       throw bindFailure("receive socket", "--port", "udp", { host: myIp, port: localPort }, error);
     }
     const host = myIp.includes(":") ? `[${myIp}]` : myIp;
-    const to = `rtp://${host}:${media.port}`;
+    // No RTCP: recv opens no port for it, and the server's reports went to this port + 1, where
+    // another program may listen (recv learns the end from `status`).
+    const to = `rtp://${host}:${media.port}?rtcp=off`;
     log.info("requesting", { source: name, from: client.server, to });
     const outcome = await receive(client, state, { name, to, waitMs, log, sinkFailure: sink.failure });
     state.reorder.flush(); // what it still holds goes out, in order

@@ -176,6 +176,32 @@ describe("pacer recv leaves --out FILE as it was until the first payload", () =>
   }, STORY_TIMEOUT_MS);
 });
 
+describe("pacer recv asks for no RTCP", () => {
+  test("nothing comes to its port + 1, which it never opened and another program may hold", async () => {
+    // An even port whose next is free too, the next held here as another program would.
+    let port = 0;
+    let neighbour: import("bun").udp.Socket<"buffer"> | null = null;
+    const arrived: number[] = [];
+    for (let i = 0; i < 20 && neighbour === null; i++) {
+      port = await freeUdpPort();
+      try {
+        neighbour = await Bun.udpSocket({ hostname: "127.0.0.1", port: port + 1, socket: { data: (_s, data) => void arrived.push(data.length) } });
+      } catch {}
+    }
+    try {
+      const out = join(serve.dir, "no-rtcp.ts");
+      const run = await runPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--port", String(port), "--out", out], { timeoutMs: 15_000 });
+      expect(run.code, run.stderr).toBe(0);
+      expect(readFileSync(out).equals(Buffer.from(CLIP))).toBe(true);
+      await Bun.sleep(200); // past the BYE the server sent at the end, before
+      // Before: its sender reports, and at the end a BYE, went there.
+      expect(arrived).toEqual([]);
+    } finally {
+      neighbour?.close();
+    }
+  }, STORY_TIMEOUT_MS);
+});
+
 /** An RTP MP2T datagram as the tester sent it: payload "INJECTED" * 100, SSRC of its own. */
 function injected(ssrc: number): Uint8Array {
   const payload = Buffer.from("INJECTED".repeat(100));

@@ -30,6 +30,16 @@ describe("usage errors", () => {
     expect(help.code).toBe(2);
   });
 
+  test("recv: a bad --from names --from (it named ctl's --server); --wait 0 is refused (it gave up at once, its job already started)", async () => {
+    const from = await runPacer(["recv", "--from", "127.0.0.1", "--request", "a.wav"]);
+    expect(from.stderr).toContain("--from");
+    expect(from.stderr).not.toContain("--server");
+    expect(from.code).toBe(2);
+    const wait = await runPacer(["recv", "--from", "127.0.0.1:9", "--request", "a.wav", "--wait", "0"]);
+    expect(wait.stderr).toBe("pacer: error: --wait 0: give a time above 0\n");
+    expect(wait.code).toBe(2);
+  });
+
   test("pacer ctl OP --help prints the op's usage, exit 0; an unknown option of an op is one line, exit 2", async () => {
     const status = await runPacer(["ctl", "status", "--help"]);
     expect(status.code).toBe(0);
