@@ -193,13 +193,26 @@ class ClockSpan {
     return this.rateTicks > 0 ? (this.rateBytes * PCR_HZ) / this.rateTicks : 0;
   }
 
-  /** µs: clock span plus, at `byteRate`, bytes before the first sample, after the last, and across breaks. */
-  durationUs(totalBytes: number, byteRate: number): number | null {
+  /**
+   * µs: clock span plus, at `byteRate`, bytes before the first sample, after the last, and across
+   * breaks; less `skipped`, ranges play leaves out, where they lie outside the span (inside it, the
+   * clock already times what is around them).
+   */
+  durationUs(totalBytes: number, byteRate: number, skipped: readonly (readonly [number, number])[] = []): number | null {
     if (byteRate <= 0) return null;
-    const edgeBytes = this.samples > 0 ? this.firstOffset + (totalBytes - this.lastOffset) + this.breakBytes : totalBytes;
+    let edgeBytes = this.samples > 0 ? this.firstOffset + (totalBytes - this.lastOffset) + this.breakBytes : totalBytes;
+    for (const [at, length] of skipped) {
+      const before = this.samples > 0 ? Math.max(0, Math.min(at + length, this.firstOffset) - at) : length;
+      const after = this.samples > 0 ? Math.max(0, at + length - Math.max(at, this.lastOffset)) : 0;
+      edgeBytes -= before + after;
+    }
+    edgeBytes = Math.max(0, edgeBytes);
     return Math.round((this.spanTicks / PCR_HZ + edgeBytes / byteRate) * 1_000_000);
   }
 }
+
+/** Skipped ranges a probe keeps, to take out of the duration those outside the clock's span. */
+const MAX_SKIPS_KEPT = 4096;
 
 /**
  * Probes transport stream bytes (188-byte TS, or M2TS with `packing: M2TS_PACKING`): packets per
@@ -239,7 +252,12 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
     flagged = false;
   };
   const scanner = new TsScanner(0, packing);
-  scanner.onSkip = (_offset, length) => (garbage += length);
+  /** Where play leaves bytes out (the first MAX_SKIPS_KEPT ranges): outside the clock's span, they are no time. */
+  const skipped: [number, number][] = [];
+  scanner.onSkip = (offset, length) => {
+    garbage += length;
+    if (skipped.length < MAX_SKIPS_KEPT) skipped.push([offset, length]);
+  };
   if (seam) {
     // The head's unfinished end and the tail's first bytes before a sync are cut packets, not garbage.
     scanner.push(bytes.subarray(0, seam.at), onPacket);
@@ -271,7 +289,7 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
     firstPcr: span.first,
     lastPcr: span.last,
     bitrate: rate > 0 ? rate * 8 * sentShare : null,
-    durationUs: span.durationUs(bytes.length, rate),
+    durationUs: span.durationUs(bytes.length, rate, skipped),
     discontinuities: span.breaks,
     garbageBytes: garbage,
     cutOffBytes: m2ts ? 0 : tail,

@@ -54,6 +54,14 @@ describe("probeTs", () => {
     expect(p.discontinuities).toBe(0);
   });
 
+  test("garbage before the first PCR or after the last is no time: play leaves it out (1 MiB of zeros after a 4 s file read as 15 s)", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 4 });
+    const clean = probeTs(ts).durationUs!;
+    const padded = probeTs(concat(concat(garbageBytes(5000), ts), new Uint8Array(1 << 20)));
+    expect(padded.garbageBytes).toBe(5000 + (1 << 20));
+    expect(padded.durationUs).toBe(clean);
+  });
+
   test("duration survives the PCR wrap and a head+tail sample", () => {
     const ts = makeCbrTs({ bitrate: 1_000_000, duration: 10, firstPcr: PCR_WRAP - 5 * PCR_HZ });
     expect(probeTs(ts).durationUs! / 1e6).toBeCloseTo(ts.length / 125_000, 3);
