@@ -15,12 +15,13 @@
  * ```
  */
 
-import { closeSync, fstatSync, readFileSync } from "node:fs";
+import { closeSync, fstatSync } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { errnoOf } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
+import { currentUserName } from "../foundation/user_name.ts";
 import { BeneathError, liesBeneath, openBeneath } from "../foundation/open_beneath.ts";
 import { type Cidr, cidrContains, isLoopbackHost, type IpAddress, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
 
@@ -87,16 +88,9 @@ function unreadable(name: string): string {
   return `media ${JSON.stringify(name)} cannot be read: permission denied to the server's user (${serverUser()}); make it readable by that user`;
 }
 
-/** The name of the user the server runs as (after dropping root: os.userInfo() still said "unknown"), or its uid. */
+/** The name of the user the server runs as (after dropping root), or its uid. */
 function serverUser(): string {
-  const uid = process.getuid?.();
-  try {
-    const entry = readFileSync("/etc/passwd", "utf8").split("\n").find((line) => line.split(":")[2] === String(uid));
-    if (entry) return entry.split(":")[0]!;
-  } catch {
-    // no passwd file: the uid says it
-  }
-  return `uid ${uid}`;
+  return currentUserName() ?? `uid ${process.getuid?.()}`;
 }
 
 /**

@@ -20,7 +20,8 @@
  * // at close:  rtcp.bye(unixUs, rtpTimestamp, packets, octets);
  * ```
  */
-import { hostname, userInfo } from "node:os";
+import { hostname } from "node:os";
+import { currentUserName } from "../../foundation/user_name.ts";
 import {
   ntpFractionOfUnixUs,
   ntpSecondsOfUnixUs,
@@ -43,12 +44,8 @@ let processCname: Uint8Array | undefined;
  */
 export function defaultCname(): Uint8Array {
   if (!processCname) {
-    let user = "pacer";
-    try {
-      user = userInfo().username || user;
-    } catch {
-      // a dynamic user without a passwd entry
-    }
+    // From the passwd entry: os.userInfo() reads $USER, and said "unknown" under cron or systemd.
+    const user = currentUserName() ?? "pacer";
     processCname = new TextEncoder().encode(`${user}@${hostname()}`.slice(0, 255));
   }
   return processCname;

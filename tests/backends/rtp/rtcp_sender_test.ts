@@ -4,6 +4,7 @@
  * data packet; at the end it sends SR, SDES and BYE in one datagram, and then nothing more.
  */
 import { expect, test } from "bun:test";
+import { hostname } from "node:os";
 import { RtcpSender } from "../../../backends/rtp/rtcp_sender.ts";
 import * as rtcp from "../../../protocol/rtcp.ts";
 import { ManualClock } from "../../../scheduler/clock.ts";
@@ -73,4 +74,11 @@ test("the BYE goes out as SR + SDES + BYE in one datagram, and no report follows
   play(s, 30_000_000);
   expect(s.sent.length).toBe(count);
   expect(s.scheduler.pending).toBe(0);
+});
+
+test("the CNAME's user is the passwd entry's, with no $USER (cron, systemd): it read unknown@host", () => {
+  const script = `import { defaultCname } from ${JSON.stringify(`${import.meta.dir}/../../../backends/rtp/rtcp_sender.ts`)}; console.log(new TextDecoder().decode(defaultCname()));`;
+  const run = Bun.spawnSync([process.execPath, "-e", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  const user = Bun.spawnSync(["id", "-un"]).stdout.toString().trim();
+  expect(run.stdout.toString().trim()).toBe(`${user}@${hostname()}`);
 });
