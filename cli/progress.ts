@@ -1,6 +1,7 @@
 /**
- * The progress line `play` shows on a terminal: elapsed, duration and
- * packets sent, redrawn in place four times a second. Nothing when stderr
+ * The progress line `play` shows on a terminal: time played (pauses left
+ * out: it had counted them, and passed the duration), duration and packets
+ * sent, redrawn in place four times a second. Nothing when stderr
  * is not a TTY, so pipelines and logs stay clean.
  */
 import type { Job } from "../pipeline/job.ts";
@@ -24,7 +25,7 @@ export function startProgress(
 ): { stop(): void } {
   if (!stream.isTTY) return { stop() {} };
   const draw = () => {
-    const elapsed = scheduler.now() - job.startedAt;
+    const elapsed = job.playingUs(scheduler.now());
     const { units } = job.totals();
     const line = `${clockText(elapsed)}${total !== undefined ? ` / ${clockText(total)}` : ""}  ${units} packets`;
     stream.write(`\r${line}\x1b[K`);

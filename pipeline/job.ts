@@ -207,6 +207,9 @@ export class Job implements DestinationHost, PacketInput {
   inputError: Error | null = null;
   loops = 0;
   startedAt = 0;
+  /** Time spent paused (pause), µs, and when the pause under way began. */
+  private pausedUs = 0;
+  private pausedSince = 0;
   /** Resolves when every destination has finished and every backend is closed. */
   readonly done: Promise<JobResult>;
   private resolveDone!: (r: JobResult) => void;
@@ -329,6 +332,12 @@ export class Job implements DestinationHost, PacketInput {
   }
 
   /** The stream offset the job starts at (`--start`, mapped to bytes); its readers start there. */
+  /** Time the job has been playing at `now`, µs: since it started, pauses left out. */
+  playingUs(now: number): number {
+    const gate = this.options.gate;
+    return now - this.startedAt - this.pausedUs - (gate?.closed ? now - this.pausedSince : 0);
+  }
+
   get startOffset(): number {
     return this.options.startOffset ?? 0;
   }
@@ -572,6 +581,11 @@ export class Job implements DestinationHost, PacketInput {
   pause(paused: boolean): void {
     const gate = this.options.gate;
     if (!gate) throw new Error("pause needs a job made with a gate");
+    if (paused !== gate.closed) {
+      const now = this.scheduler.now();
+      if (paused) this.pausedSince = now;
+      else this.pausedUs += now - this.pausedSince;
+    }
     gate.closed = paused;
     for (const d of this.destinations) {
       d.backend.pause?.(paused);

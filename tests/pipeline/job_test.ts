@@ -291,3 +291,29 @@ describe("a job on a manual clock", () => {
     expect(readFileSync(out).equals(Buffer.from(ts))).toBe(true);
   });
 });
+
+describe("pause", () => {
+  test("the time a job has been playing leaves its pauses out (play's progress line had counted them, and passed the duration)", async () => {
+    const scheduler = new Scheduler(new ManualClock());
+    const format = { encoding: "s16le", rate: 8_000, channels: 1 } as const;
+    const job = await Job.create({
+      input: { label: "-", kind: "pcm", format },
+      source: streamSource("-", new PassThrough()),
+      outputs: [`file:${join(dir, "paused.raw")}`],
+      scheduler,
+      log: silentLogger,
+      gate: { closed: false },
+    });
+    job.start();
+    const started = scheduler.now();
+    scheduler.runUntil(started + 1_000_000);
+    job.pause(true);
+    scheduler.runUntil(started + 3_000_000);
+    expect(job.playingUs(scheduler.now())).toBe(1_000_000); // paused: it stands still
+    job.pause(true); // again: no second start of the pause
+    job.pause(false);
+    scheduler.runUntil(started + 4_500_000);
+    expect(job.playingUs(scheduler.now())).toBe(2_500_000);
+    await job.stop();
+  });
+});
