@@ -784,7 +784,7 @@ export class Speaker implements Source {
 
   private started(track: Track): void {
     this.log.info("speaker: playing", { track: track.id, media: loggedName(track.name) });
-    if (this.options.onStart) runTrackHook(this.options.onStart, { id: track.id, path: track.name, status: "playing" }, this.log);
+    if (this.options.onStart) track.startHook = runTrackHook(this.options.onStart, { id: track.id, path: track.name, status: "playing" }, this.log);
   }
 
   private finish(track: Track, end: TrackEnd): void {
@@ -793,7 +793,9 @@ export class Speaker implements Source {
     this.history.unshift(track);
     if (this.history.length > HISTORY_LENGTH) this.history.pop();
     if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: loggedName(track.name), ...(track.lostS !== null && { lost_s: track.lostS }) });
-    if (this.options.onFinish) runTrackHook(this.options.onFinish, { id: track.id, path: track.name, status: end }, this.log);
+    const onFinish = this.options.onFinish;
+    // After its on_start, if that still runs: a short track's two hooks had run finish first.
+    if (onFinish) void track.startHook.then(() => runTrackHook(onFinish, { id: track.id, path: track.name, status: end }, this.log));
   }
 
   private find(id: string): Track | undefined {

@@ -20,6 +20,8 @@ export class Track {
   emitEnd: number | null = null;
   /** The playhead has reached it (on_start has run). */
   started = false;
+  /** Resolves once its on_start hook has run (track_hooks.ts): its on_finish waits for that. */
+  startHook: Promise<void> = Promise.resolve();
   /** Set once; the end is reported when the playhead passes emitEnd (or at once if it never played). */
   end: TrackEnd | null = null;
   /** Why it failed, one line. */

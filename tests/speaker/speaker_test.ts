@@ -137,6 +137,21 @@ describe("Speaker", () => {
     expect(s.status().finished[1]).toEqual({ id: "two", path: "missing.wav", status: "failed", error: "missing.wav: no such file" });
   }, 20_000);
 
+  test("a short track's on_finish runs after its on_start, even when that one is slow to write", async () => {
+    const s = newSpeaker((dir) => ({
+      onStart: `sleep 0.3; echo "start $PACER_TRACK_ID" >> ${dir}/order.log`,
+      onFinish: `echo "finish $PACER_TRACK_ID" >> ${dir}/order.log`,
+    }));
+    for (const id of ["s1", "s2", "s3"]) {
+      wavTrack(dir, `${id}.wav`, "s16le:44100:2", 100 / 44_100, 440);
+      s.enqueue({ path: join(dir, `${id}.wav`), name: `${id}.wav`, id });
+    }
+    const log = () => (existsSync(join(dir, "order.log")) ? readFileSync(join(dir, "order.log"), "utf8").trim().split("\n") : []);
+    await until(() => log().length === 6);
+    // Before: each finish line came before its start line.
+    for (const id of ["s1", "s2", "s3"]) expect(log().indexOf(`start ${id}`)).toBeLessThan(log().indexOf(`finish ${id}`));
+  }, 20_000);
+
   test("queue --first and --after place tracks; status shows the queue, pause and release", async () => {
     const s = newSpeaker(() => ({ idleCloseS: 0.1 }));
     for (const name of ["a", "b", "c", "d"]) wavTrack(dir, `${name}.wav`, "s16le:44100:2", name === "a" ? 1 : 0.1, 440);
