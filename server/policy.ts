@@ -71,6 +71,8 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
     if (code === "EACCES") return { ok: false, code: "forbidden", message: unreadable(name) };
     return forbidden(`cannot be resolved (${fsErrorText(e)})`);
   }
+  // The root itself is no file, not somewhere outside it.
+  if (real === realRoot) return forbidden("is the media root itself, not a file in it");
   if (!liesBeneath(realRoot, real)) return forbidden("resolves outside the media root");
   // A FIFO or a device would be read as a stream that never ends, holding a job (and a file
   // descriptor) for as long as a writer keeps it open: the server plays stored files only.

@@ -42,6 +42,12 @@ describe("resolveMediaPath", () => {
     execFileSync("mkfifo", [join(root, "pipe.ts")]);
     expect(await resolveMediaPath(root, "pipe.ts")).toMatchObject({ ok: false, code: "forbidden", message: expect.stringContaining("not a regular file") });
     expect(await resolveMediaPath(root, "news")).toMatchObject({ ok: false, code: "forbidden" });
+    // The root itself: said so (it read "resolves outside the media root").
+    for (const name of [".", "news/..", "./"]) {
+      const got = await resolveMediaPath(root, name);
+      if (name.includes("..")) expect(got).toMatchObject({ ok: false, message: expect.stringContaining("contains ..") });
+      else expect(got).toMatchObject({ ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} is the media root itself, not a file in it; name a file inside the media root` });
+    }
   });
 
   test("realpaths the root itself, so a root given through a symlink works", async () => {
