@@ -17,7 +17,7 @@ import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
-import { describeDropped, type DroppedCounts, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
+import { describeDropped, type DroppedCounts, formatChanges, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { FileNames } from "./file_names.ts";
 import type { GapLog } from "./gap_log.ts";
@@ -81,6 +81,8 @@ export interface RecordSummary {
   gaps: number;
   lost: number;
   stalls: number;
+  /** Times an RTP input's payload type changed (LiveStats.formatChanges). */
+  formatChanges: number;
   ccErrors: number;
   /** A TS recording that was not TS (notTsNote), or null. */
   notTs: string | null;
@@ -111,7 +113,8 @@ export function describeDamage(summary: RecordSummary): string {
   // Rare (the socket's buffer waits while the queue is full), so named only when it happened.
   const behind = summary.overflowBytes === 0 ? "" : `, ${summary.overflowBytes} bytes dropped (the recording fell behind)`;
   const dropped = describeDropped(summary.dropped);
-  return `${notTs}gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}`;
+  const changes = formatChanges(summary.formatChanges);
+  return `${notTs}gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}${changes ? `, ${changes}` : ""}`;
 }
 
 export class Recorder {
@@ -360,6 +363,7 @@ export class Recorder {
       gaps: stats?.gaps ?? 0,
       lost: stats?.lost ?? 0,
       stalls: stats?.stalls ?? 0,
+      formatChanges: stats?.formatChanges ?? 0,
       ccErrors: this.watch.ccErrors,
       notTs: this.options.kind === "ts" ? notTsNote(this.watch.packets, this.watch.strayBytes, this.bytesWritten) : null,
       kernelDrops: stats?.kernelDrops ?? null,

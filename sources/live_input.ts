@@ -22,7 +22,7 @@ export const STALL_MS = 1_000;
 /** Received bytes queued at most, unread (0.67 s of 100 Mbit/s). */
 export const QUEUE_BYTES = 8 << 20;
 
-export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel" | "overrun" | "dropped";
+export type GapKind = "lost" | "late" | "stall" | "overflow" | "kernel" | "overrun" | "dropped" | "format";
 
 /** One piece of damage on the way in. */
 export interface InputGap {
@@ -57,6 +57,8 @@ export interface LiveStats {
   kernelDrops: number | null;
   /** Gap events: RTP loss runs, stalls, overflows, kernel drop bursts, datagrams dropped as too long, not RTP or strays. */
   gaps: number;
+  /** Times an RTP input's payload type changed (the sender's format): not a gap, but what follows is taken as it came. */
+  formatChanges: number;
 }
 
 export interface LiveSource extends StreamSource {
@@ -249,7 +251,14 @@ export function inputDamage(stats: LiveStats): string | null {
   if (stats.overflowBytes > 0) parts.push(`${stats.overflowBytes} bytes dropped (the reader fell behind)`);
   const dropped = describeDropped(stats);
   if (dropped) parts.push(dropped);
+  const changes = formatChanges(stats.formatChanges);
+  if (changes) parts.push(changes);
   return parts.length === 0 ? null : parts.join(", ");
+}
+
+/** "payload type changed 2 times (…)", or null: the words of record's and play's last lines. */
+export function formatChanges(n: number): string | null {
+  return n === 0 ? null : `payload type changed ${n === 1 ? "once" : `${n} times`} (the sender's format; what followed was taken as it came)`;
 }
 
 /** Datagrams dropped for one reason: counted so far (seen), and reported as gaps (reported). */
@@ -260,5 +269,5 @@ class DropEpisodes {
 }
 
 export function newLiveStats(): LiveStats {
-  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, tooLong: 0, strays: 0, stalls: 0, overflowBytes: 0, kernelDrops: null, gaps: 0 };
+  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, tooLong: 0, strays: 0, stalls: 0, overflowBytes: 0, kernelDrops: null, gaps: 0, formatChanges: 0 };
 }

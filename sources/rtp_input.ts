@@ -74,9 +74,14 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
       lossEvents.push({ count, what: `${count} RTP packet${count === 1 ? "" : "s"} lost (seq ${firstSeq}${count > 1 ? `-${last}` : ""})` });
     },
     maxPayload: MAX_DATAGRAM,
+    onPayloadType: (from, to) => {
+      stats.formatChanges++;
+      formatEvents.push(`RTP payload type changed from ${from} to ${to} (the sender's format changed); what follows is taken as it comes`);
+    },
   });
   // Loss found inside a poll is reported after it, at the stream offset where the hole is.
   const lossEvents: { count: number; what: string }[] = [];
+  const formatEvents: string[] = [];
   const input = liveInput(label, {
     poll(pushBytes, now, room) {
       sink = pushBytes;
@@ -111,6 +116,9 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
       input.onGap?.({ kind: "lost", count: loss.count, streamOffset: input.stats.bytes, wallMs: lossAt, what: loss.what });
     }
     lossEvents.length = 0;
+    // Not a gap (nothing was lost), but a line in a gap log where the file's format stops being its header's.
+    for (const what of formatEvents) input.onGap?.({ kind: "format", count: 1, streamOffset: input.stats.bytes, wallMs: Date.now(), what });
+    formatEvents.length = 0;
   };
   return Object.defineProperty(input, "payloadType", { get: () => reorder.payloadType, enumerable: true }) as RtpSource;
 }

@@ -32,6 +32,8 @@ const LOST = 2;
 
 export interface RtpReorderOptions {
   deliver(payload: Uint8Array): void;
+  /** The payload type changed, from `from` to `to`, at the packet about to be delivered: the sender's format changed. */
+  onPayloadType?(from: number, to: number): void;
   /** `count` packets lost, the first being `firstSeq`. */
   onLoss(count: number, firstSeq: number): void;
   window?: number;
@@ -47,14 +49,17 @@ export class RtpReorder {
   malformed = 0;
   /** Packets far out of sequence that the next one did not follow (§A.1's probation). */
   strays = 0;
-  /** Payload type of the first packet, or -1 before one. */
+  /** Payload type of the first packet, then of the last delivered; -1 before one. */
   payloadType = -1;
+  /** Times the payload type changed between packets delivered in sequence. */
+  payloadTypeChanges = 0;
   private readonly window: number;
   private readonly holdMs: number;
   private readonly slots: Uint8Array[];
   private readonly lengths: Int32Array;
-  /** The sequence number each slot holds, or -1 when empty. */
+  /** The sequence number each slot holds, or -1 when empty; and its payload type. */
   private readonly slotSeq: Int32Array;
+  private readonly slotPt: Uint8Array;
   /** What became of recent sequence numbers: told apart as duplicate or late when they come again. */
   private readonly fate = new Uint8Array(SEQ_MOD);
   private started = false;
@@ -74,6 +79,7 @@ export class RtpReorder {
   private readonly probation: Uint8Array;
   private probationLength = 0;
   private probationSeq = -1;
+  private probationPt = 0;
 
   constructor(private readonly options: RtpReorderOptions) {
     this.window = options.window ?? REORDER_WINDOW;
@@ -82,6 +88,7 @@ export class RtpReorder {
     this.slots = Array.from({ length: this.window }, () => new Uint8Array(max));
     this.lengths = new Int32Array(this.window);
     this.slotSeq = new Int32Array(this.window).fill(-1);
+    this.slotPt = new Uint8Array(this.window);
     this.probation = new Uint8Array(max);
   }
 
@@ -128,7 +135,7 @@ export class RtpReorder {
       ahead = 0;
     }
     this.lateRun = 0;
-    this.hold(packet, seq, start, end, ahead, nowMs);
+    this.hold(packet, seq, start, end, ahead, nowMs, rtpGetPayloadType(packet));
   }
 
   /** Declares a hole lost once it has been waited for long enough. */
@@ -150,7 +157,7 @@ export class RtpReorder {
     this.endLossRun();
   }
 
-  private hold(packet: Uint8Array, seq: number, start: number, end: number, ahead: number, nowMs: number): void {
+  private hold(packet: Uint8Array, seq: number, start: number, end: number, ahead: number, nowMs: number, pt: number): void {
     if (ahead >= this.window) {
       this.opening = false;
       this.skipTo((seq - this.window + 1 + SEQ_MOD) % SEQ_MOD);
@@ -162,6 +169,7 @@ export class RtpReorder {
     }
     this.slots[slot]!.set(packet.subarray(start, end));
     this.lengths[slot] = end - start;
+    this.slotPt[slot] = pt;
     this.slotSeq[slot] = seq;
     if (this.opening && ((seq - this.openingTop + SEQ_MOD) % SEQ_MOD) < this.window) this.openingTop = seq;
     if (this.held++ === 0 || seq !== this.next || this.opening) this.holeSinceMs ||= nowMs;
@@ -183,6 +191,7 @@ export class RtpReorder {
       this.dropProbation();
       this.probation.set(packet.subarray(start, end));
       this.probationLength = end - start;
+      this.probationPt = rtpGetPayloadType(packet);
       this.probationSeq = seq;
       return;
     }
@@ -199,7 +208,7 @@ export class RtpReorder {
       this.endLossRun();
     }
     this.next = from;
-    this.hold(this.probation, keptSeq, 0, this.probationLength, after > 0 ? 0 : -after, nowMs);
+    this.hold(this.probation, keptSeq, 0, this.probationLength, after > 0 ? 0 : -after, nowMs, this.probationPt);
     this.push(packet, nowMs);
   }
 
@@ -223,6 +232,12 @@ export class RtpReorder {
       const slot = this.next % this.window;
       if (this.slotSeq[slot] !== this.next) return;
       this.endLossRun();
+      const pt = this.slotPt[slot]!;
+      if (pt !== this.payloadType) {
+        this.payloadTypeChanges++;
+        this.options.onPayloadType?.(this.payloadType, pt);
+        this.payloadType = pt;
+      }
       this.options.deliver(this.slots[slot]!.subarray(0, this.lengths[slot]));
       this.slotSeq[slot] = -1;
       this.held--;

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { connect, createServer } from "node:net";
 import { openLiveInput, openInput } from "../../sources/open_input.ts";
 import { RtpReorder } from "../../sources/rtp_reorder.ts";
-import type { LiveSource, InputGap } from "../../sources/live_input.ts";
+import { inputDamage, type LiveSource, type InputGap } from "../../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../../sources/source.ts";
 import { rtpSetHeader, rtpSetSeqnum, rtpSetSsrc, PT_MP2T } from "../../protocol/rtp.ts";
 import { freeTcpPort, freeUdpPort } from "../helpers/ports.ts";
@@ -240,6 +240,21 @@ describe("udp://@ and rtp://@ on loopback", () => {
     expect(loss.length).toBe(1);
     expect(loss[0]!.streamOffset).toBe(6 * 188);
     expect(loss[0]!.what).toBe("1 RTP packet lost (seq 6)");
+  });
+
+  test("a payload type change (the sender's format) is said once, in sequence order, at its offset, and counted; nothing is lost", async () => {
+    const { input, gaps, sender } = await liveInputRig("rtp");
+    // L16 stereo, then mono from packet 3 on; 3 and 2 swapped on the way.
+    for (const k of [0, 1, 3, 2, 4]) sender.send(rtpPacket(k, payloadOf(k, 188), k >= 3 ? 11 : 10));
+    const got = await readAll(input, 5 * 188);
+    sender.close();
+    input.close();
+    expect([...Array(5).keys()].map((i) => got[i * 188])).toEqual([0, 1, 2, 3, 4]);
+    expect(gaps.map((g) => [g.kind, g.streamOffset, g.what])).toEqual([
+      ["format", 3 * 188, "RTP payload type changed from 10 to 11 (the sender's format changed); what follows is taken as it comes"],
+    ]);
+    expect([input.stats.formatChanges, input.stats.gaps, input.stats.lost]).toEqual([1, 0, 0]);
+    expect(inputDamage(input.stats)).toBe("payload type changed once (the sender's format; what followed was taken as it came)");
   });
 
   test("lost PCM is filled with silence as long as the packet before it: L16, or any payload type with a format given", async () => {
