@@ -51,6 +51,9 @@ const SYMBOLS = {
   epoll_create1: { args: [i32], returns: i32 },
   epoll_ctl: { args: [i32, i32, i32, ptr], returns: i32 },
   epoll_wait: { args: [i32, ptr, i32, i32], returns: i32 },
+  // whether this process is the terminal's foreground job (play's keys)
+  tcgetpgrp: { args: [i32], returns: i32 },
+  getpgrp: { args: [], returns: i32 },
   // the environment C libraries read (libasound's ALSA_CONFIG_PATH)
   setenv: { args: [cstring, cstring, i32], returns: i32 },
   unsetenv: { args: [cstring], returns: i32 },

@@ -83,6 +83,21 @@ describe.skipIf(!havePeer("script"))("play on a terminal", () => {
     expect(got.equals(longSamples.subarray(0, got.length))).toBe(true);
   }, 20_000);
 
+  test("started in the background of a shell with job control (`pacer play … &`), it plays on: it does not touch the terminal", async () => {
+    const out = join(dir, "background.raw");
+    const play = [process.execPath, MAIN, "play", join(dir, "long.wav"), "--to", `file:${out}`].map((a) => `'${a}'`).join(" ");
+    // bash -m on the pty: the job gets a process group of its own, not the terminal's.
+    const shell = `set -m; ${play} 2>/dev/null & sleep 1.5; ps -o stat= -p $!; wait $!; echo "exit $?"`;
+    const child = Bun.spawn(["script", "-qec", `bash -c '${shell.replaceAll("'", "'\\''")}'`, "/dev/null"], { stdout: "pipe", stderr: "pipe" });
+    const screen = await new Response(child.stdout).text();
+    await child.exited;
+    // Before: "Stopped (tty output)" at once: raw mode from the background stopped it (state T).
+    expect(screen).not.toContain("Stopped");
+    expect(screen.split(/\r?\n/).map((l) => l.trim()).filter((l) => /^[A-Z]/.test(l))[0]).toMatch(/^S/);
+    expect(screen).toContain("exit 0");
+    expect(readFileSync(out).equals(longSamples)).toBe(true);
+  }, 20_000);
+
   test("with stdin not a terminal nothing reads it: typed keys do nothing", async () => {
     const out = join(dir, "pipe.raw");
     const run = await runPacer(["play", join(dir, "short.wav"), join(dir, "short.wav"), "--to", `file:${out}`], { stdin: Buffer.from("n q") });
