@@ -12,6 +12,7 @@
  * ```
  */
 import { dlopen, FFIType, type Library, read } from "bun:ffi";
+import { systemLibrary } from "./system_library.ts";
 
 const { i32, u32, u64, i64, ptr, cstring, void: v } = FFIType;
 
@@ -68,7 +69,9 @@ let loaded: Libc | null | undefined;
 export function libc(): Libc | null {
   if (loaded === undefined) {
     try {
-      loaded = dlopen("libc.so.6", SYMBOLS).symbols;
+      // Never ./libc.so.6 (systemLibrary): Bun tries a bare name from the current directory too.
+      const path = systemLibrary("libc.so.6");
+      loaded = path === null ? null : dlopen(path, SYMBOLS).symbols;
     } catch {
       loaded = null;
     }

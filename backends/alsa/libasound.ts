@@ -19,6 +19,7 @@
  * ```
  */
 import { dlopen, FFIType, type Library } from "bun:ffi";
+import { systemLibrary } from "../../foundation/system_library.ts";
 import { type Libc, libc } from "../../foundation/libc.ts";
 
 const { i32, u32, u64, i64_fast, ptr, cstring } = FFIType;
@@ -126,7 +127,10 @@ function load(): void {
   if (tried) return;
   tried = true;
   try {
-    const asound = dlopen("libasound.so.2", SYMBOLS);
+    // Found on the system's own paths, or not loaded: a bare name Bun also tries from the current directory.
+    const path = systemLibrary("libasound.so.2");
+    if (path === null) throw new Error("only the current directory has one, which is not loaded");
+    const asound = dlopen(path, SYMBOLS);
     const c = libc();
     if (!c) throw new Error("libc.so.6 could not be loaded");
     loaded = { ...asound.symbols, free: c.free };

@@ -1,0 +1,47 @@
+/**
+ * Shared libraries load from the system's folders only (foundation/system_library.ts): Bun's
+ * dlopen tries a bare name the system does not have again from the current directory, so on a
+ * host without libasound2 a libasound.so.2 planted there ran its code in pacer. Story: the real
+ * libasound hidden (a private mount), a planted one in the working folder is never loaded and
+ * `pacer devices` says in one line that libasound is missing; and the lookup itself.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { systemLibrary } from "../../foundation/system_library.ts";
+import { havePeer, MAIN } from "../helpers/pacer.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-lib-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("a library is found in the system's folders; one only in the current directory is not given at all", () => {
+  const libc = systemLibrary("libc.so.6");
+  expect(libc?.startsWith("/")).toBe(true);
+  const cwd = process.cwd();
+  try {
+    process.chdir(dir);
+    writeFileSync(join(dir, "libplanted.so.9"), "");
+    expect(systemLibrary("libplanted.so.9")).toBeNull();
+    // Nowhere at all: the bare name, for the linker's own cache.
+    expect(systemLibrary("libnowhere.so.3")).toBe("libnowhere.so.3");
+  } finally {
+    process.chdir(cwd);
+  }
+});
+
+const real = systemLibrary("libasound.so.2");
+const root = process.getuid?.() === 0;
+test.skipIf(!root || !havePeer("gcc") || !havePeer("unshare") || real === null || !real.startsWith("/"))(
+  "with libasound hidden, a libasound.so.2 in the working folder is not loaded: pacer devices says libasound is missing",
+  () => {
+    writeFileSync(join(dir, "h.c"), '#include <unistd.h>\n__attribute__((constructor)) static void c(void) { write(2, "HIJACKED\\n", 9); }\n');
+    expect(Bun.spawnSync(["gcc", "-shared", "-fPIC", "-o", join(dir, "libasound.so.2"), join(dir, "h.c")]).exitCode).toBe(0);
+    const script = `mount --bind /dev/null '${realpathSync(real!)}' && cd '${dir}' && exec '${process.execPath}' '${MAIN}' devices`;
+    const run = Bun.spawnSync(["unshare", "-m", "sh", "-c", script], { stderr: "pipe", stdout: "pipe" });
+    const stderr = run.stderr.toString();
+    expect(stderr).not.toContain("HIJACKED");
+    expect(stderr).toContain("libasound.so.2 not found");
+    expect(run.exitCode).toBe(1);
+  },
+);
