@@ -10,6 +10,8 @@
  * - Backpressure: `send` takes only what fits in the pipe now, never blocks
  *   and never queues; the job offers the rest again shortly. A full pipe
  *   never splits a frame (pipe_writer.ts).
+ * - A command killed by SIGPIPE fails its destination: its output's reader is
+ *   gone (its stdout is pacer's), and a new one would meet the same closed pipe.
  * - A command that dies while the stream plays is restarted, with back-off
  *   from 100 ms doubling to 5 s, reset whenever a child read something. The
  *   stream goes on in real time meanwhile: units offered while no child runs
@@ -152,6 +154,9 @@ function backoffRange(): { startMs: number; maxMs: number } {
 }
 
 /** How a child ended, for logs and the give-up message. */
+/** A shell's status for a command SIGPIPE killed (128 + 13). */
+const SIGPIPE_STATUS = 141;
+
 function describeExit(code: number | null, signal: NodeJS.Signals | null, spawnError: Error | null): string {
   if (spawnError) return `could not start sh (${spawnError.message})`;
   if (signal) return `was killed by ${signal}`;
@@ -278,6 +283,14 @@ export const commandBackend: BackendFactory = {
       if (state === "closing" || state === "closed") {
         if ((code !== 0 || signal) && !ended) log.warn(`cmd: ${quoted} ${how} at the end of the stream`);
         exited?.();
+        return;
+      }
+      // Killed by SIGPIPE (a shell says 141): what it writes has no reader, and its stdout is
+      // pacer's, which a new one would find closed too. Restarted, `play … --to cmd:cat | head`
+      // logged two lines every 100 ms for as long as the stream went on.
+      if (signal === "SIGPIPE" || code === SIGPIPE_STATUS) {
+        state = "failed";
+        ctx.fail(new PacerError(`${how} after reading ${consumed} bytes: the reader of its output went away (a closed pipe); not restarted`));
         return;
       }
       if (consumed > 0) {

@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rampS16, writeWav } from "../helpers/audio.ts";
 import { wireArrivals } from "../helpers/capture.ts";
-import { runPacer, startPacer } from "../helpers/pacer.ts";
+import { MAIN, runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
@@ -212,6 +212,19 @@ describe("an output that lost part of the stream is one line and exit 1", () => 
       "pacer: error: cmd:pacer_no_such_command_zq: died 10 times without reading any input: " +
         "exited with status 127 (command not found): sh: 1: pacer_no_such_command_zq: not found",
     ]);
+  }, 20_000);
+});
+
+describe("a cmd: whose output's reader went away", () => {
+  test("`play --loop --to cmd:cat | head -c 1000`: exit 1 at once with one line; it was restarted every 100 ms for as long as the stream went on", async () => {
+    const started = Date.now();
+    const pipeline = `'${process.execPath}' '${MAIN}' play '${three.path}' --loop --to cmd:cat 2>'${dir}/sigpipe.err' | head -c 1000 > /dev/null; exit \${PIPESTATUS[0]}`;
+    const run = Bun.spawnSync(["bash", "-c", pipeline], { timeout: 15_000 });
+    expect(run.exitCode).toBe(1);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const stderr = readFileSync(join(dir, "sigpipe.err"), "utf8");
+    expect(stderr).not.toContain("restarting");
+    expect(linesAt(stderr, "error")).toEqual([expect.stringMatching(/^pacer: error: cmd:cat: (was killed by SIGPIPE|exited with status 141) after reading \d+ bytes: the reader of its output went away \(a closed pipe\); not restarted$/)]);
   }, 20_000);
 });
 
