@@ -19,6 +19,7 @@ import { runAcquire } from "./cli/acquire.ts";
 import { runRecord } from "./cli/record.ts";
 import { usageFromParseArgs } from "./cli/parse_args_errors.ts";
 import { FormatSpecError } from "./protocol/sample_format.ts";
+import { describeFsError } from "./foundation/fs_error.ts";
 
 type Command = (argv: string[], log: Logger) => Promise<number> | number;
 
@@ -99,7 +100,7 @@ function quietOnClosedStdout(): void {
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     // A command that listens itself (recv) reports it and stops its work first.
     if (error.code === "EPIPE" || process.stdout.listenerCount("error") > 1) return;
-    process.stderr.write(`pacer: error: stdout: ${error.message}\n`);
+    process.stderr.write(`pacer: error: stdout: cannot write: ${describeFsError(error)}\n`);
     process.exit(EXIT_FAILURE);
   });
 }
@@ -145,4 +146,7 @@ function reportError(error: unknown, log: Logger): number {
 }
 
 const code = await main(process.argv.slice(2));
+// A failed write to stdout (`--print-config > file` on a full disk) is an event after the write:
+// it comes before the exit, so it is said and the status is 1. It was 0, the file left empty.
+await new Promise((resolve) => setImmediate(resolve));
 process.exit(code);

@@ -6,7 +6,7 @@
  * (it was "Unknown option '--help'"). Real `pacer` subprocesses.
  */
 import { describe, expect, test } from "bun:test";
-import { runPacer } from "../helpers/pacer.ts";
+import { MAIN, runPacer } from "../helpers/pacer.ts";
 
 describe("usage errors", () => {
   test("an unknown option is one line naming it and the command's help, exit 2, for every command", async () => {
@@ -38,6 +38,14 @@ describe("usage errors", () => {
     const wait = await runPacer(["recv", "--from", "127.0.0.1:9", "--request", "a.wav", "--wait", "0"]);
     expect(wait.stderr).toBe("pacer: error: --wait 0: give a time above 0\n");
     expect(wait.code).toBe(2);
+  });
+
+  test("a write to stdout that fails (a full device) is one line and exit 1: --print-config > /dev/full had left an empty file, exit 0", () => {
+    for (const args of [["serve", "--print-config"], ["--version"]]) {
+      const run = Bun.spawnSync(["sh", "-c", `'${process.execPath}' '${MAIN}' ${args.join(" ")} > /dev/full`], { stderr: "pipe" });
+      expect(run.stderr.toString()).toBe("pacer: error: stdout: cannot write: no space left on device (ENOSPC)\n");
+      expect(run.exitCode).toBe(1);
+    }
   });
 
   test("pacer ctl OP --help prints the op's usage, exit 0; an unknown option of an op is one line, exit 2", async () => {
