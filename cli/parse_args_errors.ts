@@ -36,5 +36,7 @@ export function usageFromParseArgs(error: unknown, see: string): UsageError | nu
   if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return new UsageError(`unexpected argument "${what}"${help}`);
   if (message.includes("argument missing")) return new UsageError(`option ${what} needs a value${help}`);
   if (message.includes("does not take an argument")) return new UsageError(`option ${what} takes no value${help}`);
+  // A value that starts with '-' (a negative number, a name like -x.ts): Node will not guess.
+  if (message.includes("argument is ambiguous")) return new UsageError(`option ${what}: a value that starts with '-' must be joined to it, as ${what}=VALUE${help}`);
   return new UsageError(`${message.split("\n")[0]}${help}`);
 }

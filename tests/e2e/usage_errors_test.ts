@@ -30,6 +30,15 @@ describe("usage errors", () => {
     expect(help.code).toBe(2);
   });
 
+  test("a value that starts with '-' is one line saying to join it (it was Node's \"argument is ambiguous\")", async () => {
+    const probe = await runPacer(["probe", "x.ts", "--bitrate", "-1"]);
+    expect(probe.stderr).toBe("pacer: error: option --bitrate: a value that starts with '-' must be joined to it, as --bitrate=VALUE (see pacer probe --help)\n");
+    expect(probe.code).toBe(2);
+    const ctl = await runPacer(["ctl", "play", "x.ts", "--to", "udp://127.0.0.1:5000", "--start", "-3"]);
+    expect(ctl.stderr).toBe("pacer: error: play: option --start: a value that starts with '-' must be joined to it, as --start=VALUE (see pacer ctl --help)\n");
+    expect(ctl.code).toBe(2);
+  });
+
   test("recv: a bad --from names --from (it named ctl's --server); --wait 0 is refused (it gave up at once, its job already started)", async () => {
     const from = await runPacer(["recv", "--from", "127.0.0.1", "--request", "a.wav"]);
     expect(from.stderr).toContain("--from");
