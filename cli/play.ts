@@ -86,11 +86,11 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
   if (positionals.length === 0) throw new UsageError("play: no input given (see pacer play --help)");
   const outputs = values.to ?? [];
   if (outputs.length === 0) throw new UsageError("play: no output given: add --to OUTPUT (see pacer play --help)");
-  const format = values.format ? parseSampleFormat(values.format) : undefined;
-  const outFormat = values["out-format"] ? parseSampleFormat(values["out-format"]) : undefined;
-  const bitrate = values.bitrate ? parseBitrate(values.bitrate, "--bitrate") : undefined;
-  const startSeconds = values.start ? parseSeconds(values.start, "--start") : undefined;
-  const deviceWaitS = values["device-wait"] ? parseSeconds(values["device-wait"], "--device-wait") : undefined;
+  const format = values.format !== undefined ? parseSampleFormat(values.format) : undefined;
+  const outFormat = values["out-format"] !== undefined ? parseSampleFormat(values["out-format"]) : undefined;
+  const bitrate = values.bitrate !== undefined ? parseBitrate(values.bitrate, "--bitrate") : undefined;
+  const startSeconds = values.start !== undefined ? parseSeconds(values.start, "--start") : undefined;
+  const deviceWaitS = values["device-wait"] !== undefined ? parseSeconds(values["device-wait"], "--device-wait") : undefined;
   const latencyMs = values.latency !== undefined ? parseLatencyMs(values.latency) : undefined;
   if (values.senders !== undefined) setSenderThreads(parseSenderThreads(values.senders, "--senders"));
   // Before anything is opened for writing: an output over an input would truncate what it plays.

@@ -92,8 +92,8 @@ export async function runProbe(argv: string[], _log: Logger): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError("probe: give exactly one input");
   const opened = await openInput(positionals[0]!, {
-    format: values.format ? parseSampleFormat(values.format) : undefined,
-    bitrate: values.bitrate ? parseBitrate(values.bitrate, "--bitrate") : undefined,
+    format: values.format !== undefined ? parseSampleFormat(values.format) : undefined,
+    bitrate: values.bitrate !== undefined ? parseBitrate(values.bitrate, "--bitrate") : undefined,
   });
   let lines: string[];
   try {

@@ -96,7 +96,7 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const syncEveryMs = parseSeconds(values["sync-every"] ?? "1", "--sync-every") * 1000;
   if (!(syncEveryMs > 0)) throw new UsageError("--sync-every must be more than 0");
   const keep = values.keep === undefined ? undefined : parseKeep(values.keep, "--keep", pattern);
-  const format = values.format ? parseSampleFormat(values.format) : undefined;
+  const format = values.format !== undefined ? parseSampleFormat(values.format) : undefined;
   const kind = recordKindOf(pattern);
 
   // A malformed input is a usage error before anything is locked or created.

@@ -102,7 +102,8 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   if (!values.from) throw new UsageError("recv: --from HOST:PORT is required (see pacer recv --help)");
   requireHostPort(values.from, "--from"); // the error names recv's option, not ctl's --server
   if (!values.request) throw new UsageError("recv: --request NAME is required (see pacer recv --help)");
-  const localPort = values.port === undefined ? 0 : Number(values.port);
+  // Digits only: Number("") is 0, and --port "" took any port.
+  const localPort = values.port === undefined ? 0 : /^\d+$/.test(values.port) ? Number(values.port) : NaN;
   if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65_535) throw new UsageError(`--port "${values.port}": expected 0 to 65535`);
   const waitMs = parseSeconds(values.wait ?? String(DEFAULT_WAIT_S), "--wait") * 1000;
   // 0 gave up at once, after the play request had already started a job at the server.

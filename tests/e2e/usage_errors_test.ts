@@ -39,6 +39,22 @@ describe("usage errors", () => {
     expect(ctl.code).toBe(2);
   });
 
+  test("an empty value is refused, not taken for no option (a script's --bitrate \"$RATE\" with RATE unset played by PCR)", async () => {
+    const cases: [string[], string][] = [
+      [["play", "x.ts", "--to", "udp://127.0.0.1:5999", "--bitrate", ""], '--bitrate "": expected bits per second'],
+      [["play", "x.wav", "--to", "udp://127.0.0.1:5999", "--start", ""], '--start "": expected seconds'],
+      [["play", "x.wav", "--to", "udp://127.0.0.1:5999", "--out-format", ""], 'format "" must be ENCODING:RATE:CHANNELS'],
+      [["probe", "x.ts", "--bitrate", ""], '--bitrate "": expected bits per second'],
+      [["record", "-", "--out", "x.wav", "--format", ""], 'format "" must be ENCODING:RATE:CHANNELS'],
+      [["recv", "--from", "127.0.0.1:9", "--request", "x", "--port", ""], '--port "": expected 0 to 65535'],
+    ];
+    for (const [args, said] of cases) {
+      const run = await runPacer(args);
+      expect(run.stderr).toContain(said);
+      expect(run.code).toBe(2);
+    }
+  });
+
   test("recv: a bad --from names --from (it named ctl's --server); --wait 0 is refused (it gave up at once, its job already started)", async () => {
     const from = await runPacer(["recv", "--from", "127.0.0.1", "--request", "a.wav"]);
     expect(from.stderr).toContain("--from");
