@@ -14,7 +14,7 @@
  * fetched once with `npm pack` into .cache/bun-runtimes, so the compile itself downloads nothing.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { DEFAULT_CONFIG_TOML } from "../server/config.ts";
@@ -118,7 +118,24 @@ export interface Archive {
   binaryBytes: number;
 }
 
-/** Builds the archives for `targets` into `outDir`, with SHA256SUMS. */
+/**
+ * SHA256SUMS with this run's archives, keeping the lines of archives an earlier run (`--only`
+ * another target) left in the folder: each run had written only its own, so the others' no
+ * longer checked.
+ */
+function mergedSums(path: string, archives: readonly Archive[]): string {
+  const lines = new Map<string, string>();
+  if (existsSync(path)) {
+    for (const line of readFileSync(path, "utf8").split("\n")) {
+      const name = /^[0-9a-f]{64} {2}(.+)$/.exec(line)?.[1];
+      if (name && existsSync(join(dirname(path), name))) lines.set(name, line);
+    }
+  }
+  for (const a of archives) lines.set(basename(a.path), `${new Bun.CryptoHasher("sha256").update(readFileSync(a.path)).digest("hex")}  ${basename(a.path)}`);
+  return [...lines.keys()].sort().map((name) => `${lines.get(name)}\n`).join("");
+}
+
+/** Builds the archives for `targets` into `outDir`, with SHA256SUMS (and the sums of archives already there). */
 export async function release(targets: readonly Target[], outDir: string): Promise<Archive[]> {
   mkdirSync(outDir, { recursive: true });
   const files = await packagingFiles();
@@ -150,10 +167,7 @@ export async function release(targets: readonly Target[], outDir: string): Promi
     archives.push({ target: target.name, path, bytes: statSync(path).size, binaryBytes: statSync(join(stage, "pacer")).size });
     rmSync(stage, { recursive: true, force: true });
   }
-  const sums = archives
-    .map((a) => `${new Bun.CryptoHasher("sha256").update(readFileSync(a.path)).digest("hex")}  ${basename(a.path)}\n`)
-    .join("");
-  writeFileSync(join(outDir, "SHA256SUMS"), sums);
+  writeFileSync(join(outDir, "SHA256SUMS"), mergedSums(join(outDir, "SHA256SUMS"), archives));
   return archives;
 }
 

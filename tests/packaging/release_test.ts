@@ -5,7 +5,7 @@
  * or with PACER_RELEASE_TEST=1.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
@@ -29,6 +29,11 @@ describe.skipIf(!wanted)("release archive", () => {
     "unpacked in an empty folder, the binary says its version and plays a tone to a UDP receiver",
     async () => {
       const out = join(work, "release");
+      // An archive an earlier run (--only another target) left, with its sum: kept in SHA256SUMS.
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, "pacer-earlier.tar.gz"), "earlier");
+      const earlierSum = `${new Bun.CryptoHasher("sha256").update("earlier").digest("hex")}  pacer-earlier.tar.gz\n`;
+      writeFileSync(join(out, "SHA256SUMS"), earlierSum);
       const [archive] = await release(
         TARGETS.filter((t) => t.name === "linux-x64"),
         out,
@@ -36,6 +41,8 @@ describe.skipIf(!wanted)("release archive", () => {
       const folder = `pacer-${pkg.version}-linux-x64`;
       expect(archive!.path).toBe(join(out, `${folder}.tar.gz`));
       expect(run(["sha256sum", "-c", "SHA256SUMS"], out).code).toBe(0);
+      // Before, each run wrote only its own archives' lines.
+      expect(readFileSync(join(out, "SHA256SUMS"), "utf8").split("\n").filter(Boolean).map((l) => l.split("  ")[1])).toEqual([`${folder}.tar.gz`, "pacer-earlier.tar.gz"]);
 
       const clean = join(work, "clean");
       expect(Bun.spawnSync(["mkdir", "-p", clean]).exitCode).toBe(0);
