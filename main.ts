@@ -37,7 +37,7 @@ Commands:
   probe INPUT                 what pacer knows of an input
   devices                     list ALSA PCMs
 
-Run "pacer COMMAND --help" for a command's options.
+Run "pacer COMMAND --help" for a command's options, "pacer --version" for the version.
 `;
 
 

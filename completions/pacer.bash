@@ -49,6 +49,7 @@ _pacer() {
     case $command in
         "")
             positional="play record serve ctl recv acquire probe devices"
+            options="--version"
             ;;
         play)
             options+=" --to --format --bitrate --out-format --loop --start --sdp --device-wait --latency --senders"
@@ -99,7 +100,7 @@ _pacer() {
             options+=" --to --buffer --bitrate --format --progress"
             positional=files
             case $prev in
-                --to) argument=outputs ;;
+                --to) argument="tcp://" ;;
                 --buffer|--bitrate|--format) argument=none ;;
             esac
             ;;

@@ -23,13 +23,20 @@ import {
 } from "./help_text.ts";
 import { writeFiles } from "./man.ts";
 
-/** What an option's argument or a positional word completes to, by the name the help gives it. */
-type Completion = "files" | "outputs" | "none";
+/**
+ * What an option's argument or a positional word completes to, by the name the help gives it; or
+ * the words themselves ("tcp://"), where the option's description names the schemes it takes.
+ */
+type Completion = "files" | "outputs" | "none" | (string & {});
 
-function completionOf(argument: string | undefined): Completion {
+function completionOf(argument: string | undefined, description = ""): Completion {
   if (!argument) return "none";
   if (/^(FILE|PATH|INPUT|PATTERN)\b/.test(argument)) return "files";
-  if (/^(OUTPUT|URL)\b/.test(argument)) return "outputs";
+  if (/^(OUTPUT|URL)\b/.test(argument)) {
+    // acquire's --to takes tcp:// only: the play outputs it was offered were all refused.
+    const schemes = [...new Set([...description.matchAll(/^([a-z]+:\/\/)/g)].map((m) => m[1]!))];
+    return schemes.length > 0 ? schemes.join(" ") : "outputs";
+  }
   return "none";
 }
 
@@ -44,6 +51,8 @@ interface CommandModel {
 
 interface Model {
   globals: OptionSpec[];
+  /** Options before any command only (--version). */
+  topGlobals: OptionSpec[];
   exclusive: string[][];
   /** "rtp://", "alsa:" ...: the output URL schemes `pacer --help` lists. */
   schemes: string[];
@@ -56,7 +65,11 @@ function modelOf(help: PacerHelp): Model {
     .filter((b) => b.kind === "usage" || b.kind === "prose")
     .map((b) => (b.kind === "usage" ? b.lines.join(" ") : b.kind === "prose" ? b.text : ""))
     .join(" ");
-  const globals = flagsIn(globalText).map((flag): OptionSpec => ({ flag, description: "", repeatable: false }));
+  // "pacer --version": an option before any command only (`pacer play --version` is unknown).
+  const topOnly = new Set([...globalText.matchAll(/\bpacer (--[a-z][a-z-]*)/g)].map((m) => m[1]!));
+  const found = flagsIn(globalText).map((flag): OptionSpec => ({ flag, description: "", repeatable: false }));
+  const globals = found.filter((o) => !topOnly.has(o.flag));
+  const topGlobals = found.filter((o) => topOnly.has(o.flag));
   const schemes = listItems(help.main, "Outputs").map((item) => /^[a-z]+:(?:\/\/)?/.exec(item.term)![0]);
   const summaries = new Map(commandsOf(help.main).map((c) => [c.term, c.description]));
   const commands = help.commands.map((command): CommandModel => {
@@ -70,7 +83,7 @@ function modelOf(help: PacerHelp): Model {
       ops,
     };
   });
-  return { globals, exclusive: exclusiveOptions(help.main), schemes, commands };
+  return { globals, topGlobals, exclusive: exclusiveOptions(help.main), schemes, commands };
 }
 
 const HEADER = (comment: string) =>
@@ -84,12 +97,12 @@ function bashArgumentArms(options: OptionSpec[], indent: string): string[] {
   const byCompletion = new Map<Completion, string[]>();
   for (const option of options) {
     if (!option.argument) continue;
-    const kind = completionOf(option.argument);
+    const kind = completionOf(option.argument, option.description);
     const flags = byCompletion.get(kind) ?? [];
     if (!flags.includes(option.flag)) flags.push(option.flag);
     byCompletion.set(kind, flags);
   }
-  return [...byCompletion].map(([kind, flags]) => `${indent}${flags.join("|")}) argument=${kind} ;;`);
+  return [...byCompletion].map(([kind, flags]) => `${indent}${flags.join("|")}) argument=${kind.includes(" ") || kind.includes(":") ? `"${kind}"` : kind} ;;`);
 }
 
 function bashCommandArm(command: CommandModel): string[] {
@@ -166,6 +179,7 @@ _pacer() {
     case $command in
         "")
             positional="${commandNames}"
+            options="${model.topGlobals.map((o) => o.flag).join(" ")}"
             ;;
 ${model.commands.flatMap(bashCommandArm).join("\n")}
     esac
@@ -209,7 +223,8 @@ function zshOptionSpec(option: OptionSpec, exclusive: string[][] = []): string {
   const description = option.description ? `[${zshDescription(option.description)}]` : "";
   let argument = "";
   if (option.argument) {
-    const action = { files: "_files", outputs: "_pacer_outputs", none: " " }[completionOf(option.argument)];
+    const kind = completionOf(option.argument, option.description);
+    const action = ({ files: "_files", outputs: "_pacer_outputs", none: " " } as Record<string, string>)[kind] ?? `(${kind})`;
     argument = `:${zshMessage(option.argument)}:${action}`;
   }
   return `'${prefix}${option.flag}${description}${argument}'`;
@@ -248,7 +263,7 @@ _pacer() {
     local curcontext=$curcontext state line
     typeset -A opt_args
     _arguments -C -s \\
-        ${model.globals.map((o) => zshOptionSpec(o, model.exclusive)).join(" \\\n        ")} \\
+        ${[...model.globals, ...model.topGlobals].map((o) => zshOptionSpec(o, model.exclusive)).join(" \\\n        ")} \\
         '1:command:->command' \\
         '*::argument:->argument'
     case $state in

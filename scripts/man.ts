@@ -10,7 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE } from "../foundation/errors.ts";
+import { EXIT_FAILURE, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_TEMPFAIL, EXIT_USAGE } from "../foundation/errors.ts";
 import { DEFAULT_CONFIG_TOML } from "../server/config.ts";
 import { configTables, type ConfigKey } from "./config_doc.ts";
 import { collectHelp, type HelpBlock, type PacerHelp, REPO } from "./help_text.ts";
@@ -67,6 +67,8 @@ export function renderPacer1(help: PacerHelp): string {
       [EXIT_FAILURE, "a runtime or input failure: a bad or missing file, an unresolvable host, an error reply."],
       [EXIT_USAGE, "a usage error: an unknown option or URL scheme, a malformed format."],
       [EXIT_TEMPFAIL, "a temporary failure: a lock held, a device busy past its wait."],
+      [EXIT_SIGNAL_BASE + 2, "play or acquire stopped by SIGINT (Ctrl-C), after closing its outputs."],
+      [EXIT_SIGNAL_BASE + 15, "play or acquire stopped by SIGTERM, after closing its outputs."],
     ].flatMap(([code, meaning]) => [".TP", `.B ${code}`, roffText(String(meaning))]),
     ".SH ENVIRONMENT",
     ".TP",

@@ -75,7 +75,7 @@ describe("shell completions", () => {
 
   test("in bash, a user tabs through commands, options, output URLs, files and ctl's ops", () => {
     const play = help.commands.find((c) => c.name === "play")!;
-    const [commands, pl, playOptions, outputs, rtp, files, ops, playOp, serveConfig] = bashCompletes([
+    const [commands, pl, playOptions, outputs, rtp, files, ops, playOp, serveConfig, acquireTo, topVersion, playV] = bashCompletes([
       "pacer ",
       "pacer --verbose pl",
       "pacer play tone.wav --",
@@ -85,6 +85,9 @@ describe("shell completions", () => {
       "pacer ctl --server 127.0.0.1:7070 ",
       "pacer ctl play song.wav --to udp://127.0.0.1:5004 --per",
       "pacer serve --config package.j",
+      "pacer acquire - --to ",
+      "pacer --v",
+      "pacer play tone.wav --v",
     ]);
     expect(commands).toEqual(help.commands.map((c) => c.name));
     expect(pl).toEqual(["play"]);
@@ -96,6 +99,10 @@ describe("shell completions", () => {
     expect(ops).toEqual(expect.arrayContaining(["ping", "status", "play", "stop", "interest", "reload"]));
     expect(playOp).toEqual(["--persistent"]);
     expect(serveConfig).toEqual(["package.json"]);
+    // acquire takes tcp:// only (it was offered play's outputs, every one refused); --version only before a command.
+    expect(acquireTo).toEqual(["tcp://"]);
+    expect(topVersion.sort()).toEqual(["--verbose", "--version"]);
+    expect(playV).toEqual(["--verbose"]);
   });
 
   test("in zsh, the same line completes to the same things", async () => {
