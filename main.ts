@@ -77,7 +77,13 @@ function splitGlobal(argv: string[]): { level: LogLevel; json: boolean; rest: st
   let help = false;
   let version = false;
   const rest: string[] = [];
-  for (const a of argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    // After "--", words are the command's as written: `pacer probe -- -v` probes a file named -v.
+    if (a === "--" && rest.length > 0) {
+      rest.push(...argv.slice(i));
+      break;
+    }
     const flag = LOG_FLAGS[a];
     if (flag) {
       level = flag.level ?? level;

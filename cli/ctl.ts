@@ -194,6 +194,11 @@ function splitCtlOptions(argv: string[]): { options: CtlOptions; words: string[]
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    // After "--", every word is the op's, as written (`ctl queue -- --json` queues a file named --json).
+    if (arg === "--") {
+      words.push(...argv.slice(i));
+      break;
+    }
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
     if (VALUE_OPTIONS.has(name)) {

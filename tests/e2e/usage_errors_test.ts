@@ -6,7 +6,10 @@
  * (it was "Unknown option '--help'"). Real `pacer` subprocesses.
  */
 import { describe, expect, test } from "bun:test";
-import { MAIN, runPacer } from "../helpers/pacer.ts";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MAIN, REPO, runPacer } from "../helpers/pacer.ts";
 
 describe("usage errors", () => {
   test("an unknown option is one line naming it and the command's help, exit 2, for every command", async () => {
@@ -52,6 +55,19 @@ describe("usage errors", () => {
       const run = await runPacer(args);
       expect(run.stderr).toContain(said);
       expect(run.code).toBe(2);
+    }
+  });
+
+  test("after --, words are the command's as written: probe -- -v probes a file named -v (it took -v for --verbose)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pacer-dashdash-"));
+    try {
+      copyFileSync(join(REPO, "tone.wav"), join(dir, "-v"));
+      const run = await runPacer(["probe", "--", "-v"], { cwd: dir });
+      expect(run.stderr).toBe("");
+      expect(run.stdout).toStartWith("input:     -v\n");
+      expect(run.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
