@@ -12,7 +12,7 @@
  * systemLibrary("libasound.so.2"); // "/usr/lib/x86_64-linux-gnu/libasound.so.2"; null when only ./libasound.so.2 would be
  * ```
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 
 const DEFAULT_FOLDERS = ["/lib64", "/usr/lib64", "/lib", "/usr/lib"];
@@ -47,11 +47,36 @@ function configuredFolders(path = "/etc/ld.so.conf"): string[] {
 
 export function systemLibrary(name: string): string | null {
   const fromEnv = (process.env.LD_LIBRARY_PATH ?? "").split(":").filter(isAbsolute);
-  for (const folder of [...fromEnv, ...configuredFolders(), ...multiarchFolders(), ...DEFAULT_FOLDERS]) {
+  // This machine's multiarch folders before ld.so.conf's: with i386 multiarch installed, its
+  // conf file sorts first, and its libc.so.6 is the wrong class (dlopen fails, libc() was null).
+  for (const folder of [...fromEnv, ...multiarchFolders(), ...configuredFolders(), ...DEFAULT_FOLDERS]) {
     const path = join(folder, name);
-    if (existsSync(path)) return path;
+    if (existsSync(path) && forThisMachine(path)) return path;
   }
   return existsSync(name) ? null : name;
+}
+
+/** ELF e_machine of this process's architecture: what the linker, too, skips a library for lacking. */
+const MACHINE = process.arch === "arm64" ? 183 : 62;
+
+/** A 64-bit little-endian ELF object for this machine (the linker skips any other). */
+function forThisMachine(path: string): boolean {
+  const head = new Uint8Array(20);
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return false;
+  }
+  try {
+    if (readSync(fd, head, 0, 20, 0) < 20) return false;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+  const elf = head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46;
+  return elf && head[4] === 2 /* ELFCLASS64 */ && head[5] === 1 /* little-endian */ && (head[18]! | (head[19]! << 8)) === MACHINE;
 }
 
 /** Debian's multiarch folders for this machine, where ld.so.conf does not name them. */

@@ -6,7 +6,7 @@
  * `pacer devices` says in one line that libasound is missing; and the lookup itself.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { systemLibrary } from "../../foundation/system_library.ts";
@@ -27,6 +27,26 @@ test("a library is found in the system's folders; one only in the current direct
     expect(systemLibrary("libnowhere.so.3")).toBe("libnowhere.so.3");
   } finally {
     process.chdir(cwd);
+  }
+});
+
+test("a library of another machine or class is passed over, as the linker does (i386 multiarch's libc.so.6 sorted first and failed to load)", () => {
+  const i386 = join(dir, "i386");
+  mkdirSync(i386);
+  // A 32-bit x86 ELF header: class 1, machine 3.
+  const head = new Uint8Array(64);
+  head.set([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]);
+  head[18] = 3;
+  writeFileSync(join(i386, "libc.so.6"), head);
+  const saved = process.env.LD_LIBRARY_PATH;
+  process.env.LD_LIBRARY_PATH = i386;
+  try {
+    const found = systemLibrary("libc.so.6");
+    expect(found).not.toBe(join(i386, "libc.so.6"));
+    expect(found?.startsWith("/")).toBe(true);
+  } finally {
+    if (saved === undefined) delete process.env.LD_LIBRARY_PATH;
+    else process.env.LD_LIBRARY_PATH = saved;
   }
 });
 
