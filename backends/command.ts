@@ -10,8 +10,8 @@
  * - Backpressure: `send` takes only what fits in the pipe now, never blocks
  *   and never queues; the job offers the rest again shortly. A full pipe
  *   never splits a frame (pipe_writer.ts).
- * - A command killed by SIGPIPE fails its destination: its output's reader is
- *   gone (its stdout is pacer's), and a new one would meet the same closed pipe.
+ * - A command killed by SIGPIPE while pacer's stdout (its stdout) has lost its
+ *   reader fails its destination: a new one would meet the same closed pipe.
  * - A command that dies while the stream plays is restarted, with back-off
  *   from 100 ms doubling to 5 s, reset whenever a child read something. The
  *   stream goes on in real time meanwhile: units offered while no child runs
@@ -68,6 +68,7 @@ import { type Backend, type BackendContext, type BackendFactory, countError, new
 import { TS_SIZE } from "../protocol/mpegts.ts";
 import { pcmUnitBytes } from "./pcm_unit.ts";
 import { alignmentFor, PipeWriter, setNonBlocking } from "./pipe_writer.ts";
+import { stdoutReaderGone } from "../foundation/stdout_gone.ts";
 import { LINES_PER_SECOND, stderrLines } from "./stderr_lines.ts";
 
 const SCHEME_PREFIX = "cmd:";
@@ -153,10 +154,10 @@ function backoffRange(): { startMs: number; maxMs: number } {
   return { startMs, maxMs: Math.min(BACKOFF_MAX_MS, startMs * BACKOFF_TEST_CAP_FACTOR) };
 }
 
-/** How a child ended, for logs and the give-up message. */
 /** A shell's status for a command SIGPIPE killed (128 + 13). */
 const SIGPIPE_STATUS = 141;
 
+/** How a child ended, for logs and the give-up message. */
 function describeExit(code: number | null, signal: NodeJS.Signals | null, spawnError: Error | null): string {
   if (spawnError) return `could not start sh (${spawnError.message})`;
   if (signal) return `was killed by ${signal}`;
@@ -285,10 +286,11 @@ export const commandBackend: BackendFactory = {
         exited?.();
         return;
       }
-      // Killed by SIGPIPE (a shell says 141): what it writes has no reader, and its stdout is
-      // pacer's, which a new one would find closed too. Restarted, `play … --to cmd:cat | head`
-      // logged two lines every 100 ms for as long as the stream went on.
-      if (signal === "SIGPIPE" || code === SIGPIPE_STATUS) {
+      // Killed by SIGPIPE (a shell says 141) while pacer's own stdout, its stdout, has lost its
+      // reader: a new one would meet the same closed pipe. Restarted, `play … --to cmd:cat | head`
+      // logged two lines every 100 ms for as long as the stream went on. Any other SIGPIPE (a FIFO
+      // whose player restarts, `nc` to a peer that reset) is restarted as before.
+      if ((signal === "SIGPIPE" || code === SIGPIPE_STATUS) && stdoutReaderGone()) {
         state = "failed";
         ctx.fail(new PacerError(`${how} after reading ${consumed} bytes: the reader of its output went away (a closed pipe); not restarted`));
         return;

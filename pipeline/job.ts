@@ -331,13 +331,13 @@ export class Job implements DestinationHost, PacketInput {
     this.ring = this.newRing();
   }
 
-  /** The stream offset the job starts at (`--start`, mapped to bytes); its readers start there. */
   /** Time the job has been playing at `now`, µs: since it started, pauses left out. */
   playingUs(now: number): number {
     const gate = this.options.gate;
     return now - this.startedAt - this.pausedUs - (gate?.closed ? now - this.pausedSince : 0);
   }
 
+  /** The stream offset the job starts at (`--start`, mapped to bytes); its readers start there. */
   get startOffset(): number {
     return this.options.startOffset ?? 0;
   }

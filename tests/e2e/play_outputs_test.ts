@@ -228,6 +228,15 @@ describe("a cmd: whose output's reader went away", () => {
   }, 20_000);
 });
 
+describe("a cmd: killed by SIGPIPE while pacer's stdout is fine (a FIFO's player restarting, nc's peer resetting)", () => {
+  test("is restarted, as before", async () => {
+    const run = await runPacer(["play", three.path, "--to", "cmd:head -c 5000 > /dev/null; exit 141"], { env: { PACER_CMD_BACKOFF_MS: "1" } });
+    expect(run.stderr).toContain("exited with status 141 after reading");
+    expect(run.stderr).toContain("restarting it in");
+    expect(run.stderr).not.toContain("not restarted");
+  }, 20_000);
+});
+
 describe("an interrupted play says so in its exit status", () => {
   for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     test(`${signal} exits ${status}, after closing the outputs (the command sees EOF and finishes)`, async () => {
