@@ -49,7 +49,12 @@ export function startTerminalKeys(
   notice: (line: string) => void = (line) => process.stderr.write(`\r${line}\x1b[K\n`),
 ): { stop(): void } {
   let reading = false;
-  const restore = () => stdin.setRawMode(false);
+  // A hung-up terminal refuses (EIO, thrown): nothing is left to restore then.
+  const restore = () => {
+    try {
+      stdin.setRawMode(false);
+    } catch {}
+  };
   /** Raw mode and reading, while pacer is the foreground job; none of it otherwise (a read or a mode change from the background stops the process). */
   const take = () => {
     if (reading || !inForeground(stdin)) return;
@@ -78,9 +83,11 @@ export function startTerminalKeys(
       else if (key === 0x71 /* q */) actions.quit();
       else if (key === CTRL_C) actions.interrupt();
       else if (key === CTRL_Z) {
-        // As the terminal would: the shell takes over; `fg` continues here, keys and all (SIGCONT).
+        // As the terminal would, to the whole job (`pacer play … | tee log` too): the shell takes
+        // over; `fg` continues here, keys and all (SIGCONT).
         release();
-        process.kill(process.pid, "SIGSTOP");
+        const group = libc()?.getpgrp() ?? process.pid;
+        process.kill(-group, "SIGTSTP");
       }
     }
   };

@@ -27,6 +27,8 @@ export interface RtpSource extends LiveSource {
   readonly payloadType: number;
 }
 
+/** Payload type changes an input says one by one (the rest are counted). */
+const FORMAT_LINES = 10;
 /** The most lost packets in one run filled with silence (10 s of 20 ms packets). */
 const MAX_FILLED_PACKETS = 500;
 
@@ -75,8 +77,11 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
     },
     maxPayload: MAX_DATAGRAM,
     onPayloadType: (from, to) => {
-      stats.formatChanges++;
-      formatEvents.push(`RTP payload type changed from ${from} to ${to} (the sender's format changed); what follows is taken as it comes`);
+      // Counted every time; said (a gap log line, a string made) for the first few only: a sender
+      // that interleaves comfort noise (PT 13) changes type every few packets.
+      if (stats.formatChanges++ < FORMAT_LINES) {
+        formatEvents.push(`RTP payload type changed from ${from} to ${to} (the sender's format changed); what follows is taken as it comes${stats.formatChanges === FORMAT_LINES ? "; further changes are counted, not logged" : ""}`);
+      }
     },
   });
   // Loss found inside a poll is reported after it, at the stream offset where the hole is.

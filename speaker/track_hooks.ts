@@ -49,6 +49,8 @@ export function runTrackHook(command: string, track: HookTrack, log: Logger): Pr
     log.warn(`hook "${command}" could not start: ${error.message}`);
     resolve();
   });
+  // Done at its exit, not its stderr's close: something it started in the background may hold that.
+  child.on("exit", () => resolve());
   child.on("close", (code) => {
     clearTimeout(slow);
     resolve();
