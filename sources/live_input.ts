@@ -256,9 +256,9 @@ export function inputDamage(stats: LiveStats): string | null {
   return parts.length === 0 ? null : parts.join(", ");
 }
 
-/** "payload type changed 2 times (…)", or null: the words of record's and play's last lines. */
+/** "format changed 2 times (…)", or null: the words of record's and play's last lines. */
 export function formatChanges(n: number): string | null {
-  return n === 0 ? null : `payload type changed ${n === 1 ? "once" : `${n} times`} (the sender's format; what followed was taken as it came)`;
+  return n === 0 ? null : `format changed ${n === 1 ? "once" : `${n} times`} (an RTP payload type, a new source's WAV header: what followed was taken as it came)`;
 }
 
 /** Datagrams dropped for one reason: counted so far (seen), and reported as gaps (reported). */

@@ -20,9 +20,10 @@ import { parseWavHeader, type WavHeaderResult } from "../../protocol/wav.ts";
 const HEAD_BYTES = 4096;
 
 export interface WavJoin {
-  /** The source's WAV header, up to its first sample. */
+  /** The source's WAV header, up to its first sample (empty: read it from the source, `from` is its first byte). */
   readonly header: Uint8Array;
-  readonly format: SampleFormat;
+  /** Null while the header is still arriving. */
+  readonly format: SampleFormat | null;
   /** The stream offset of the next whole frame at the live edge. */
   readonly from: number;
 }
@@ -55,16 +56,25 @@ export class SourceHead {
 
   /**
    * Where a job joining at stream offset `edge` reads a WAV stream from: the header, then the
-   * frame boundary at or before `edge`. Null when the source did not begin with a WAV header, or
-   * its data (a size it declared) has ended by `edge`.
+   * frame boundary at or before `edge`; or, while the header is still arriving, the source's first
+   * byte (all it sent is in hand). Null when the source did not begin with a WAV header, or its
+   * data (a size it declared) has ended by `edge`.
    */
   wavJoin(edge: number): WavJoin | null {
     const parsed = this.#parse();
-    if (parsed === null || parsed.status !== "ok") return null;
+    if (parsed === null) return null;
+    if (parsed.status !== "ok") {
+      return this.#length < HEAD_BYTES && edge - this.#at === this.#length ? { header: new Uint8Array(0), format: null, from: this.#at } : null;
+    }
     const dataAt = this.#at + parsed.dataOffset;
     if (edge < dataAt || (parsed.dataBytes !== null && edge >= dataAt + parsed.dataBytes)) return null;
     const frame = bytesPerFrame(parsed.format);
-    return { header: this.#bytes.slice(0, parsed.dataOffset), format: parsed.format, from: dataAt + Math.floor((edge - dataAt) / frame) * frame };
+    const from = dataAt + Math.floor((edge - dataAt) / frame) * frame;
+    const header = this.#bytes.slice(0, parsed.dataOffset);
+    // A size it declared counts from its first sample: the joiner's copy says what is left from `from`.
+    const riff = header[0] === 0x52; // "RIFF"; RF64 keeps its ds64 as it is
+    if (parsed.dataBytes !== null && riff) new DataView(header.buffer).setUint32(parsed.dataOffset - 4, dataAt + parsed.dataBytes - from, true);
+    return { header, format: parsed.format, from };
   }
 
   /**

@@ -17,8 +17,8 @@
  * input.onGap = (gap) => log.warn(gap.what);
  * ```
  */
-import type { SampleFormat } from "../../protocol/sample_format.ts";
-import { liveInput, type LiveSource } from "../../sources/live_input.ts";
+import { formatToString, type SampleFormat, sameFormat } from "../../protocol/sample_format.ts";
+import { liveInput, type LiveSource, newLiveStats } from "../../sources/live_input.ts";
 import type { LiveChannel } from "../live/live_channel.ts";
 
 /** Bytes moved from the ring per read. */
@@ -30,10 +30,12 @@ export type ChannelInput = LiveSource & { readonly format: SampleFormat | undefi
 export function channelInput(label: string, channel: LiveChannel): ChannelInput {
   const scratch = new Uint8Array(DRAIN_BYTES);
   const join = channel.wavJoin();
-  let format = join?.format;
+  let format = join?.format ?? undefined;
   const reader = channel.ring.reader(join?.from);
   /** Where sources began since: each one's header is looked at when the cursor gets there. */
   const starts: number[] = [];
+  // Joined while the source's header is still arriving: the cursor is at its first byte.
+  if (join && join.format === null) starts.push(join.from);
   const began = (offset: number) => void starts.push(offset);
   channel.sourceBegan.add(began);
 
@@ -43,11 +45,18 @@ export function channelInput(label: string, channel: LiveChannel): ChannelInput 
     if (start === "wait") return false;
     if (start !== null) {
       reader.position = start.dataAt;
+      // Another format than the file's (acquire started again at 48 kHz): said, as an RTP input's is.
+      if (format !== undefined && !sameFormat(format, start.format)) {
+        stats.formatChanges++;
+        const what = `the new source's WAV format ${formatToString(start.format)} is not the recording's ${formatToString(format)}; its samples are recorded as they come`;
+        source.onGap?.({ kind: "format", count: 1, streamOffset: source.stats.bytes, wallMs: Date.now(), what });
+      }
       format ??= start.format;
     }
     starts.shift();
     return true;
   };
+  const stats = newLiveStats();
 
   const source = liveInput(label, {
     poll(push) {
@@ -69,6 +78,6 @@ export function channelInput(label: string, channel: LiveChannel): ChannelInput 
       channel.sourceBegan.delete(began);
       reader.close();
     },
-  });
+  }, stats);
   return Object.defineProperty(source, "format", { get: () => format }) as ChannelInput;
 }

@@ -25,7 +25,8 @@ test("joined mid-frame: the header, then the frame boundary at or before the liv
   const next = wavHeader({ encoding: "s24le", rate: 48_000, channels: 1 }, STREAMING_SIZE);
   head.began(9000);
   head.arrived(next.subarray(0, 10));
-  expect(head.wavJoin(9010)).toBeNull();
+  // Joined while its header is still arriving: from the source's first byte, all of it in hand.
+  expect(head.wavJoin(9010)).toEqual({ header: new Uint8Array(0), format: null, from: 9000 });
   expect(head.wavStart(9000)).toBe("wait");
   head.arrived(next.subarray(10));
   head.arrived(new Uint8Array(100));
@@ -46,6 +47,10 @@ test("no join for a TS source, before any source, or past a WAV's declared data"
   head.began(20_000);
   head.arrived(sized);
   head.arrived(new Uint8Array(400));
-  expect(head.wavJoin(20_000 + sized.length + 396)?.from).toBe(20_000 + sized.length + 396);
+  const join = head.wavJoin(20_000 + sized.length + 396)!;
+  expect(join.from).toBe(20_000 + sized.length + 396);
+  // The joiner's copy of the header declares what is left from there: 4 bytes, not 400.
+  expect(new DataView(join.header.buffer).getUint32(sized.length - 4, true)).toBe(4);
+  expect(new DataView(sized.buffer, sized.byteOffset).getUint32(sized.length - 4, true)).toBe(400);
   expect(head.wavJoin(20_000 + sized.length + 400)).toBeNull();
 });

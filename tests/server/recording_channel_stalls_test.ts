@@ -142,3 +142,23 @@ test("a .wav recording joined part-way through a WAV stream: its format from the
   expect(data.subarray(0, fromFirst).equals(first.subarray(first.length - fromFirst))).toBe(true);
   expect(data.subarray(fromFirst).equals(second)).toBe(true);
 }, 20_000);
+
+test("a new source in another WAV format than the recording's is said at the run's end, and recorded as it comes", async () => {
+  const a = await source();
+  const sending = sendWavStream(a, Buffer.alloc(16_000 * 4, 1));
+  await Bun.sleep(300);
+  expect((await ctl("record", "start", "radio")).code).toBe(0);
+  await sending;
+  await new Promise<void>((resolve) => a.end(resolve));
+  await Bun.sleep(300);
+  const b = await source();
+  // 8 kHz mono this time.
+  b.write(wavHeader({ encoding: "s16le", rate: 8_000, channels: 1 }, STREAMING_SIZE));
+  b.write(Buffer.alloc(1600, 2));
+  await Bun.sleep(300);
+  await new Promise<void>((resolve) => b.end(resolve));
+  await Bun.sleep(300);
+  expect((await ctl("record", "stop", "radio")).code).toBe(0); // answered once the run has ended (its line logged)
+  // Before: nothing said, the 8 kHz mono samples played as 16 kHz stereo.
+  expect(serve.stderr()).toMatch(/recording radio ended: done, .*format changed once \(an RTP payload type, a new source's WAV header/);
+}, 20_000);

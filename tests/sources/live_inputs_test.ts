@@ -254,7 +254,7 @@ describe("udp://@ and rtp://@ on loopback", () => {
       ["format", 3 * 188, "RTP payload type changed from 10 to 11 (the sender's format changed); what follows is taken as it comes"],
     ]);
     expect([input.stats.formatChanges, input.stats.gaps, input.stats.lost]).toEqual([1, 0, 0]);
-    expect(inputDamage(input.stats)).toBe("payload type changed once (the sender's format; what followed was taken as it came)");
+    expect(inputDamage(input.stats)).toBe("format changed once (an RTP payload type, a new source's WAV header: what followed was taken as it came)");
   });
 
   test("lost PCM is filled with silence as long as the packet before it: L16, or any payload type with a format given", async () => {
