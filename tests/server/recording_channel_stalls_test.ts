@@ -102,6 +102,18 @@ async function sendWavStream(socket: Socket, samples: Buffer): Promise<void> {
   }
 }
 
+/** A source sends `samples` as a WAV stream, the "radio" recording starts `joinAfterMs` into it; once it has ended, a second source connects. */
+async function recordingJoinsThenNewSource(samples: Buffer, joinAfterMs: number): Promise<Socket> {
+  const a = await source();
+  const sending = sendWavStream(a, samples);
+  await Bun.sleep(joinAfterMs);
+  expect((await ctl("record", "start", "radio")).code).toBe(0);
+  await sending;
+  await new Promise<void>((resolve) => a.end(resolve));
+  await Bun.sleep(300);
+  return source();
+}
+
 test("a .wav recording joined part-way through a WAV stream: its format from the kept header, from a whole frame, without the next source's header", async () => {
   // Each 16-bit sample its own value, so any shift, odd start or header bytes show.
   const samples = (from: number, frames: number) => {
@@ -111,14 +123,7 @@ test("a .wav recording joined part-way through a WAV stream: its format from the
   };
   const first = samples(1, 16_000); // 1 s
   const second = samples(90_001, 8_000); // 0.5 s
-  const a = await source();
-  const sending = sendWavStream(a, first);
-  await Bun.sleep(400);
-  expect((await ctl("record", "start", "radio")).code).toBe(0);
-  await sending;
-  await new Promise<void>((resolve) => a.end(resolve));
-  await Bun.sleep(300);
-  const b = await source();
+  const b = await recordingJoinsThenNewSource(first, 400);
   await sendWavStream(b, second);
   await new Promise<void>((resolve) => b.end(resolve));
   const file = () => {
@@ -144,14 +149,7 @@ test("a .wav recording joined part-way through a WAV stream: its format from the
 }, 20_000);
 
 test("a new source in another WAV format than the recording's is said at the run's end, and recorded as it comes", async () => {
-  const a = await source();
-  const sending = sendWavStream(a, Buffer.alloc(16_000 * 4, 1));
-  await Bun.sleep(300);
-  expect((await ctl("record", "start", "radio")).code).toBe(0);
-  await sending;
-  await new Promise<void>((resolve) => a.end(resolve));
-  await Bun.sleep(300);
-  const b = await source();
+  const b = await recordingJoinsThenNewSource(Buffer.alloc(16_000 * 4, 1), 300);
   // 8 kHz mono this time.
   b.write(wavHeader({ encoding: "s16le", rate: 8_000, channels: 1 }, STREAMING_SIZE));
   b.write(Buffer.alloc(1600, 2));
