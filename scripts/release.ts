@@ -119,20 +119,20 @@ export interface Archive {
 }
 
 /**
- * SHA256SUMS with this run's archives, keeping the lines of archives an earlier run (`--only`
- * another target) left in the folder: each run had written only its own, so the others' no
- * longer checked.
+ * SHA256SUMS for this run's archives and those an earlier run (`--only` another target) left in
+ * the folder, each hashed afresh: each run had written only its own, so the others' no longer
+ * checked.
  */
 function mergedSums(path: string, archives: readonly Archive[]): string {
-  const lines = new Map<string, string>();
+  const names = new Set(archives.map((a) => basename(a.path)));
   if (existsSync(path)) {
     for (const line of readFileSync(path, "utf8").split("\n")) {
       const name = /^[0-9a-f]{64} {2}(.+)$/.exec(line)?.[1];
-      if (name && existsSync(join(dirname(path), name))) lines.set(name, line);
+      if (name && existsSync(join(dirname(path), name))) names.add(name);
     }
   }
-  for (const a of archives) lines.set(basename(a.path), `${new Bun.CryptoHasher("sha256").update(readFileSync(a.path)).digest("hex")}  ${basename(a.path)}`);
-  return [...lines.keys()].sort().map((name) => `${lines.get(name)}\n`).join("");
+  const sum = (name: string) => new Bun.CryptoHasher("sha256").update(readFileSync(join(dirname(path), name))).digest("hex");
+  return [...names].sort().map((name) => `${sum(name)}  ${name}\n`).join("");
 }
 
 /** Builds the archives for `targets` into `outDir`, with SHA256SUMS (and the sums of archives already there). */
