@@ -6,10 +6,11 @@
  * (it was "Unknown option '--help'"). Real `pacer` subprocesses.
  */
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MAIN, REPO, runPacer } from "../helpers/pacer.ts";
+import { rampS16, writeWav } from "../helpers/audio.ts";
+import { MAIN, runPacer } from "../helpers/pacer.ts";
 
 describe("usage errors", () => {
   test("an unknown option is one line naming it and the command's help, exit 2, for every command", async () => {
@@ -61,7 +62,7 @@ describe("usage errors", () => {
   test("after --, words are the command's as written: probe -- -v probes a file named -v (it took -v for --verbose)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pacer-dashdash-"));
     try {
-      copyFileSync(join(REPO, "tone.wav"), join(dir, "-v"));
+      writeWav(join(dir, "-v"), { encoding: "s16le", rate: 8_000, channels: 1 }, rampS16(800));
       const run = await runPacer(["probe", "--", "-v"], { cwd: dir });
       expect(run.stderr).toBe("");
       expect(run.stdout).toStartWith("input:     -v\n");
