@@ -11,7 +11,7 @@
  * if (c) c.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
  * ```
  */
-import { dlopen, FFIType, type Library, read } from "bun:ffi";
+import { dlopen, FFIType, type Library, ptr as pointerTo, read } from "bun:ffi";
 import { systemLibrary } from "./system_library.ts";
 
 const { i32, u32, u64, i64, ptr, cstring, void: v } = FFIType;
@@ -77,6 +77,25 @@ export function libc(): Libc | null {
     }
   }
   return loaded;
+}
+
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+
+/**
+ * A poll of `fd` for `events` with no wait, made once and asked many times: it returns the
+ * revents (0 when nothing is ready). Null without libc.
+ */
+export function pollNow(fd: number, events: number): (() => number) | null {
+  const c = libc();
+  if (c === null) return null;
+  // struct pollfd { int fd; short events; short revents; }: the buffer first, then its pointer.
+  const memory = new ArrayBuffer(8);
+  const view = new DataView(memory);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, events, true);
+  const at = pointerTo(memory);
+  return () => (c.poll(at, 1, 0) === 1 ? view.getInt16(6, true) : 0);
 }
 
 /** Why the last libc call on this thread failed. */

@@ -20,8 +20,7 @@
  * ```
  */
 import { writeSync } from "node:fs";
-import { ptr } from "bun:ffi";
-import { libc } from "./libc.ts";
+import { POLLOUT, pollNow } from "./libc.ts";
 import { threadEntry } from "./thread_entry.ts";
 
 /** Control words: where the caller has written to, and where the thread has written out to (bytes, mod 2^32). */
@@ -34,7 +33,6 @@ const DEFAULT_CAPACITY = 1 << 20;
 const FLUSH_POLL_MS = 5;
 /** A write of at most this much to a pipe that poll() calls writable completes at once (pipe(7)). */
 const PIPE_BUF = 4096;
-const POLLOUT = 4;
 
 const THREAD = threadEntry("foundation/line_writer_thread.ts");
 
@@ -97,13 +95,7 @@ export function startLineWriter(fd: number, capacity = DEFAULT_CAPACITY): LineWr
 
 /** Whether `fd` takes a write now (poll with no wait); always false without libc, so the thread writes. */
 function pollWritable(fd: number): () => boolean {
-  const c = libc();
-  if (c === null) return () => false;
-  // struct pollfd { int fd; short events; short revents; }: the buffer first, then its pointer.
-  const memory = new ArrayBuffer(8);
-  const view = new DataView(memory);
-  view.setInt32(0, fd, true);
-  view.setInt16(4, POLLOUT, true);
-  const at = ptr(memory);
-  return () => c.poll(at, 1, 0) === 1 && (view.getInt16(6, true) & POLLOUT) !== 0;
+  const revents = pollNow(fd, POLLOUT);
+  if (revents === null) return () => false;
+  return () => (revents() & POLLOUT) !== 0;
 }

@@ -98,7 +98,7 @@ export class LiveJob implements RunningJob {
     const join = channel.wavJoin();
     if (join) {
       this.#source.close();
-      this.#source = this.#cursor(join.from, join.header.length > 0 ? join.header : undefined);
+      this.#source = this.#cursor(join.from, join.header);
     }
     void this.#play(this.#source);
   }
