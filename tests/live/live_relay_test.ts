@@ -61,6 +61,19 @@ function monoWav(name: string, frames: number, sample: (i: number) => number): {
   return { path, data };
 }
 
+/** A persistent `live:cam1` job to an rtp:// receiver (no RTCP) while `body` runs; stopped after. */
+async function withRtpLiveJob(body: (rx: Awaited<ReturnType<typeof udpReceiver>>) => Promise<void>): Promise<void> {
+  const rx = await udpReceiver();
+  try {
+    const play = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`, "--persistent");
+    expect(play.code).toBe(0);
+    await body(rx);
+    await ctl("stop", play.stdout.trim());
+  } finally {
+    rx.close();
+  }
+}
+
 /** The RTP payloads received, in order. */
 function payloads(rx: { packets: { data: Buffer }[] }): Buffer {
   return Buffer.concat(rx.packets.map((p) => p.data.subarray(12)));
@@ -220,42 +233,30 @@ describe("a live channel", () => {
   }, 30_000);
 
   test("a WAV file pacer acquire pushes goes out of an rtp:// output as L16, every sample (it went as headerless PCM, which the job could not send as RTP)", async () => {
-    const rx = await udpReceiver();
     // One second, each sample its own value.
     const { path: wav, data } = monoWav("tone.wav", 44_100, (i) => (i * 7) % 32_768);
-    try {
-      const play = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`, "--persistent");
-      expect(play.code).toBe(0);
+    await withRtpLiveJob(async (rx) => {
       const acquire = await runPacer(["acquire", wav, "--to", `tcp://127.0.0.1:${openPort}`]);
       expect(acquire.code, acquire.stderr).toBe(0);
       await waitFor("the relay", () => payloads(rx).length >= data.length, 5_000).catch(() => {});
       expect(new Set(rx.packets.map((p) => rtpGetPayloadType(p.data)))).toEqual(new Set([PT_L16_MONO]));
       // L16 is big-endian on the wire: the same samples, byte-swapped, in order.
       expect(payloads(rx).equals(Buffer.from(data).swap16())).toBe(true);
-      await ctl("stop", play.stdout.trim());
-    } finally {
-      rx.close();
-    }
+    });
   }, 30_000);
 
   test("a second pacer acquire of a WAV into a running PCM job: its header starts the stream again, never played as samples", async () => {
-    const rx = await udpReceiver();
     // Half a second each.
     const first = monoWav("first.wav", 22_050, (i) => ((i + 1) * 13) % 30_000);
     const second = monoWav("second.wav", 22_050, (i) => ((i + 7_777) * 13) % 30_000);
-    try {
-      const play = await ctl("play", "live:cam1", "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`, "--persistent");
-      expect(play.code).toBe(0);
+    await withRtpLiveJob(async (rx) => {
       for (const { path } of [first, second]) expect((await runPacer(["acquire", path, "--to", `tcp://127.0.0.1:${openPort}`])).code).toBe(0);
       const want = Buffer.concat([first.data, second.data]).swap16();
       await waitFor("both relayed", () => payloads(rx).length >= want.length, 5_000).catch(() => {});
       // Before: the second header's 44 bytes played as 22 samples between them.
       expect(payloads(rx).equals(want)).toBe(true);
       expect(serve.stderr()).toContain("live job found a new stream in the new source; playing it instead of the stream before it");
-      await ctl("stop", play.stdout.trim());
-    } finally {
-      rx.close();
-    }
+    });
   }, 30_000);
 
   test("a live: job started while pacer acquire's WAV stream is under way gets its header: L16 from a whole frame on, to the file's last sample", async () => {

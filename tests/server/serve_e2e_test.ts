@@ -26,6 +26,19 @@ afterAll(async () => {
 
 const ctl = (...args: string[]) => runPacer(["ctl", "--server", serve.address, ...args]);
 
+/** A looping clip.ts job to a `scheme`:// receiver while `body` runs (given the URL and the job); stopped after. */
+async function withLoopingJob(scheme: "udp" | "rtp", body: (to: string, job: string, rx: Awaited<ReturnType<typeof udpReceiver>>) => Promise<void>): Promise<void> {
+  const rx = await udpReceiver();
+  try {
+    const to = `${scheme}://127.0.0.1:${rx.port}`;
+    const job = (await ctl("play", "clip.ts", "--loop", "--to", to)).stdout.trim();
+    await body(to, job, rx);
+    await ctl("stop", job);
+  } finally {
+    rx.close();
+  }
+}
+
 async function status(args: Record<string, unknown> = {}) {
   const peer = await rawPeer();
   try {
@@ -128,10 +141,7 @@ describe("pacer serve", () => {
   });
 
   test("a repeat that asks for the stream otherwise (from another start, looping or not) is busy, naming the running job, which goes on as it was", async () => {
-    const rx = await udpReceiver();
-    try {
-      const to = `udp://127.0.0.1:${rx.port}`;
-      const first = (await ctl("play", "clip.ts", "--loop", "--to", to)).stdout.trim();
+    await withLoopingJob("udp", async (to, first) => {
       // Before: ok and `refreshed`, the start and the loop silently dropped.
       const seek = await ctl("play", "clip.ts", "--loop", "--start", "1", "--to", to);
       expect(seek.code).toBe(1);
@@ -140,10 +150,7 @@ describe("pacer serve", () => {
       expect(once.stderr).toContain(`busy: ${first} already streams clip.ts to these destinations (from 0 s, looping); stop it to play it from 0 s`);
       const state = await status({ job: first });
       expect(state.ok && (state.result as { job: { state: string } }).job.state).toBe("running");
-      await ctl("stop", first);
-    } finally {
-      rx.close();
-    }
+    });
   });
 
   test("the same stream asked for twice at once, with two ids (as pacer recv asks again), is started once: the second play refreshes it", async () => {
@@ -166,10 +173,7 @@ describe("pacer serve", () => {
   });
 
   test("a --persistent repeat of a running stream makes it persistent: it outlives the interest timeout", async () => {
-    const rx = await udpReceiver();
-    try {
-      const to = `rtp://127.0.0.1:${rx.port}`;
-      const first = (await ctl("play", "clip.ts", "--loop", "--to", to)).stdout.trim();
+    await withLoopingJob("rtp", async (to, first, rx) => {
       const again = await ctl("--json", "play", "clip.ts", "--loop", "--persistent", "--to", to);
       const reply = JSON.parse(again.stdout);
       expect(reply.result).toMatchObject({ job: first, refreshed: true, interest_timeout: null });
@@ -179,10 +183,7 @@ describe("pacer serve", () => {
       const before = rx.packets.length;
       await Bun.sleep(200);
       expect(rx.packets.length).toBeGreaterThan(before);
-      await ctl("stop", first);
-    } finally {
-      rx.close();
-    }
+    });
   });
 
   test("pacer recv gets a file byte-identical to the source and exits 0 at the end", async () => {
