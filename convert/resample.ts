@@ -5,9 +5,10 @@
  * Why our own and not libsamplerate-js: measured on this host (48 k → 44.1 k stereo),
  * its WASM SRC_SINC_MEDIUM_QUALITY runs at ~70× real time and SRC_SINC_FASTEST at
  * ~140×, short of the 200× budget for the whole chain. This filter's dot products
- * run in a WebAssembly SIMD kernel (resample_kernel.ts), four taps at a time:
- * resampling alone runs at 310–430× and the whole s24 → s16 chain at 190–320× on
- * this shared host (84–105× with the same loop in JavaScript, measured in turns),
+ * run in a WebAssembly SIMD kernel (resample_kernel.ts), four taps at a time and
+ * two channels against each row: resampling alone runs at 410–640× and the whole
+ * s24 → s16 chain at 227–268× on this shared host (93–102× with the same loop in
+ * JavaScript, measured in turns),
  * with THD+N of −138 dB for 1 kHz at −1 dBFS (−140 dB with double sums)
  * (bench/convert_bench.ts, tests/convert/quality_test.ts).
  *
@@ -94,6 +95,7 @@ export class Resampler {
   private readonly exact: boolean;
   /** The kernel's memory: scratch, the table, the blended row, a history per channel, the output. */
   private readonly run: KernelRun;
+  private readonly run2: KernelRun;
   private readonly scratch: Int32Array;
   private readonly tableAddr: number;
   private readonly table: Float32Array;
@@ -159,7 +161,7 @@ export class Resampler {
     for (let c = 0; c < channels; c++) this.historyAddr.push(place(historyFloats));
     this.outAddr = place(this.outputFrames * channels);
     const memory = new WebAssembly.Memory({ initial: Math.ceil(at / WASM_PAGE_BYTES) });
-    this.run = resampleKernel(memory);
+    ({ run: this.run, run2: this.run2 } = resampleKernel(memory));
     const buffer = memory.buffer;
     this.scratch = new Int32Array(buffer, 0, KERNEL_SCRATCH_BYTES / 4);
     this.table = new Float32Array(buffer, this.tableAddr, table.length);
@@ -255,10 +257,13 @@ export class Resampler {
     let frac = this.frac;
     let n = 0;
     if (this.exact) {
-      // Each channel from the same position and phase; each call ends at the same place.
-      for (let c = 0; c < ch; c++) {
-        n = this.run(this.tableAddr, taps * 4, taps, this.up, this.stepWhole, this.stepFrac,
-          this.historyAddr[c], this.outAddr + 4 * c, 4 * ch, pos, frac, end, max);
+      // Channels in pairs, then one, each from the same position and phase; each
+      // call ends at the same place.
+      const second = this.historyAddr.length > 1 ? this.historyAddr[1] - this.historyAddr[0] : 0;
+      for (let c = 0; c < ch; c += 2) {
+        const run = c + 1 < ch ? this.run2 : this.run;
+        n = run(this.tableAddr, taps * 4, taps, this.up, this.stepWhole, this.stepFrac,
+          this.historyAddr[c], this.outAddr + 4 * c, 4 * ch, pos, frac, end, max, second);
       }
     } else {
       // A row blended for each output, then one output per channel against it.
@@ -266,7 +271,7 @@ export class Resampler {
         this.blend(frac);
         for (let c = 0; c < ch; c++) {
           this.run(this.blendedAddr, 0, taps, this.up, this.stepWhole, this.stepFrac,
-            this.historyAddr[c], this.outAddr + 4 * (n * ch + c), 4 * ch, pos, frac, end, 1);
+            this.historyAddr[c], this.outAddr + 4 * (n * ch + c), 4 * ch, pos, frac, end, 1, 0);
         }
         pos = this.scratch[KERNEL_POS_ADDR / 4];
         frac = this.scratch[KERNEL_FRAC_ADDR / 4];

@@ -36,12 +36,16 @@ const POS = 9;
 const FRAC = 10;
 const END = 11;
 const LIMIT = 12;
-const PARAMS = 13;
-const N = 13;
-const K = 14;
-const ROW = 15;
-const X_AT = 16;
-const ACC = 17;
+/** `run2` only: bytes from the first channel's history to the second's. */
+const SECOND = 13;
+const PARAMS = 14;
+const N = 14;
+const K = 15;
+const ROW = 16;
+const X_AT = 17;
+const ACC = 18;
+const ACC_B = 19;
+const COEFFS = 20;
 
 /** Where `run` leaves the position and phase it stopped at (bytes 0..8 of memory). */
 export const KERNEL_POS_ADDR = 0;
@@ -82,6 +86,8 @@ const f32x4Add = [op.simd, 0xe4, 0x01];
 const f32x4Mul = [op.simd, 0xe6, 0x01];
 /** memarg: alignment 2^2 (the loads need not be 16-byte aligned), offset 0. */
 const ALIGN4 = [0x02, 0x00];
+/** The same at offset 4: the second channel's output. */
+const ALIGN4_NEXT = [0x02, 0x04];
 
 function sleb(value: number): number[] {
   const out: number[] = [];
@@ -113,7 +119,16 @@ const i32 = (v: number) => [op.i32Const, ...sleb(v)];
 /** local[i] += local[j] */
 const addTo = (i: number, j: number) => [...get(i), ...get(j), op.i32Add, ...set(i)];
 
-function body(): number[] {
+/** f32 of the four lanes of local `acc`: (a0 + a1) + (a2 + a3). */
+const laneSum = (acc: number) => [
+  ...get(acc), ...f32x4Extract, 0, ...get(acc), ...f32x4Extract, 1, op.f32Add,
+  ...get(acc), ...f32x4Extract, 2, ...get(acc), ...f32x4Extract, 3, op.f32Add,
+  op.f32Add,
+];
+
+/** `run` (one channel), or `run2` (two, sharing each row's loads) when `pair`. */
+function body(pair: boolean): number[] {
+  const zero = [...v128Const, ...new Array(16).fill(0)];
   const code = [
     op.block, EMPTY,
     op.loop, EMPTY,
@@ -122,23 +137,26 @@ function body(): number[] {
     // row = table + frac · rowStride; x_at = x + 4 · pos
     ...get(TABLE), ...get(FRAC), ...get(ROW_STRIDE), op.i32Mul, op.i32Add, ...set(ROW),
     ...get(X), ...get(POS), ...i32(2), op.i32Shl, op.i32Add, ...set(X_AT),
-    ...v128Const, ...new Array(16).fill(0), ...set(ACC),
+    ...zero, ...set(ACC),
+    ...zero, ...set(ACC_B),
     ...i32(0), ...set(K),
     op.loop, EMPTY,
     ...get(ACC),
     ...get(X_AT), ...v128Load, ...ALIGN4,
-    ...get(ROW), ...v128Load, ...ALIGN4,
+    ...get(ROW), ...v128Load, ...ALIGN4, op.tee, COEFFS,
     ...f32x4Mul, ...f32x4Add, ...set(ACC),
+    ...(pair ? [
+      ...get(ACC_B),
+      ...get(X_AT), ...get(SECOND), op.i32Add, ...v128Load, ...ALIGN4,
+      ...get(COEFFS),
+      ...f32x4Mul, ...f32x4Add, ...set(ACC_B),
+    ] : []),
     ...get(X_AT), ...i32(16), op.i32Add, ...set(X_AT),
     ...get(ROW), ...i32(16), op.i32Add, ...set(ROW),
     ...get(K), ...i32(4), op.i32Add, op.tee, K, ...get(TAPS), op.i32LtS, op.brIf, 0,
     op.end,
-    // *out = (acc0 + acc1) + (acc2 + acc3)
-    ...get(OUT),
-    ...get(ACC), ...f32x4Extract, 0, ...get(ACC), ...f32x4Extract, 1, op.f32Add,
-    ...get(ACC), ...f32x4Extract, 2, ...get(ACC), ...f32x4Extract, 3, op.f32Add,
-    op.f32Add,
-    op.f32Store, ...ALIGN4,
+    ...get(OUT), ...laneSum(ACC), op.f32Store, ...ALIGN4,
+    ...(pair ? [...get(OUT), ...laneSum(ACC_B), op.f32Store, ...ALIGN4_NEXT] : []),
     ...addTo(OUT, OUT_STRIDE),
     ...get(N), ...i32(1), op.i32Add, ...set(N),
     ...addTo(POS, STEP_WHOLE),
@@ -157,8 +175,8 @@ function body(): number[] {
     ...get(N),
     op.end,
   ];
-  // locals: four i32 (n, k, row, x_at), one v128 (acc)
-  const locals = vec([[4, I32], [1, V128]]);
+  // locals: four i32 (n, k, row, x_at), three v128 (acc, acc_b, coeffs)
+  const locals = vec([[4, I32], [3, V128]]);
   return [...locals, ...code];
 }
 
@@ -168,9 +186,9 @@ function moduleBytes(): Uint8Array {
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec([[0x60, ...vec(params.map((p) => [p])), ...vec([[I32]])]])),
     ...section(2, vec([[...name("m"), ...name("memory"), 0x02, 0x00, 0x01]])),
-    ...section(3, vec([[0]])),
-    ...section(7, vec([[...name("run"), 0x00, 0x00]])),
-    ...section(10, vec([[...uleb(body().length), ...body()]])),
+    ...section(3, vec([[0], [0]])),
+    ...section(7, vec([[...name("run"), 0x00, 0x00], [...name("run2"), 0x00, 0x01]])),
+    ...section(10, vec([false, true].map((pair) => [...uleb(body(pair).length), ...body(pair)]))),
   ];
   return new Uint8Array(bytes);
 }
@@ -179,12 +197,20 @@ function moduleBytes(): Uint8Array {
 export type KernelRun = (
   table: number, rowStride: number, taps: number, up: number, stepWhole: number, stepFrac: number,
   x: number, out: number, outStride: number, pos: number, frac: number, end: number, limit: number,
+  second: number,
 ) => number;
+
+export interface Kernel {
+  /** One channel. */
+  readonly run: KernelRun;
+  /** Two channels, `second` bytes apart in memory, written to out and out + 4. */
+  readonly run2: KernelRun;
+}
 
 let compiled: WebAssembly.Module | null = null;
 /** An instance of the kernel over `memory` (compiled once per process). */
-export function resampleKernel(memory: WebAssembly.Memory): KernelRun {
+export function resampleKernel(memory: WebAssembly.Memory): Kernel {
   compiled ??= new WebAssembly.Module(moduleBytes());
-  const instance = new WebAssembly.Instance(compiled, { m: { memory } });
-  return instance.exports.run as KernelRun;
+  const { exports } = new WebAssembly.Instance(compiled, { m: { memory } });
+  return { run: exports.run as KernelRun, run2: exports.run2 as KernelRun };
 }
