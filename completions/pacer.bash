@@ -86,7 +86,7 @@ _pacer() {
             case $prev in
                 --server|--ttl|--bitrate|--start|--id|--after) argument=none ;;
                 --key|--pool|--log) argument=files ;;
-                --to) argument=outputs ;;
+                --to) argument="rtp:// udp://" ;;
             esac
             ;;
         recv)

@@ -33,8 +33,9 @@ function completionOf(argument: string | undefined, description = ""): Completio
   if (!argument) return "none";
   if (/^(FILE|PATH|INPUT|PATTERN)\b/.test(argument)) return "files";
   if (/^(OUTPUT|URL)\b/.test(argument)) {
-    // acquire's --to takes tcp:// only: the play outputs it was offered were all refused.
-    const schemes = [...new Set([...description.matchAll(/^([a-z]+:\/\/)/g)].map((m) => m[1]!))];
+    // acquire's --to takes tcp:// only, ctl play's rtp:// or udp://: the play outputs they were
+    // offered were all refused.
+    const schemes = [...new Set([...description.matchAll(/(?<![\w])([a-z]+:\/\/)/g)].map((m) => m[1]!))];
     return schemes.length > 0 ? schemes.join(" ") : "outputs";
   }
   return "none";
@@ -97,7 +98,7 @@ function bashArgumentArms(options: OptionSpec[], indent: string): string[] {
   const byCompletion = new Map<Completion, string[]>();
   for (const option of options) {
     if (!option.argument) continue;
-    const kind = completionOf(option.argument, option.description);
+    const kind = completionOf(option.argument, option.takes ?? option.description);
     const flags = byCompletion.get(kind) ?? [];
     if (!flags.includes(option.flag)) flags.push(option.flag);
     byCompletion.set(kind, flags);
@@ -223,8 +224,11 @@ function zshOptionSpec(option: OptionSpec, exclusive: string[][] = []): string {
   const description = option.description ? `[${zshDescription(option.description)}]` : "";
   let argument = "";
   if (option.argument) {
-    const kind = completionOf(option.argument, option.description);
-    const action = ({ files: "_files", outputs: "_pacer_outputs", none: " " } as Record<string, string>)[kind] ?? `(${kind})`;
+    const kind = completionOf(option.argument, option.takes ?? option.description);
+    // Schemes as _pacer_outputs offers them: no space after, and ":" quoted (it ends the field).
+    const action =
+      ({ files: "_files", outputs: "_pacer_outputs", none: " " } as Record<string, string>)[kind] ??
+      `{compadd -S "" -- ${kind.replace(/:/g, "\\:")}}`;
     argument = `:${zshMessage(option.argument)}:${action}`;
   }
   return `'${prefix}${option.flag}${description}${argument}'`;

@@ -51,6 +51,8 @@ export interface OptionSpec {
   argument?: string;
   description: string;
   repeatable: boolean;
+  /** What its argument takes, said elsewhere than its description (a ctl op's line: "to rtp:// or udp:// URLs"). */
+  takes?: string;
 }
 
 /** Leading spaces of a line. */
@@ -170,6 +172,7 @@ export function opsOf(help: HelpText): OpSpec[] {
       const name = alternative.trim().split(" ")[0]!;
       const options = ops.get(name) ?? new Map<string, OptionSpec>();
       noteOptions(options, alternative, "");
+      for (const option of options.values()) option.takes ??= item.description;
       ops.set(name, options);
     }
   }

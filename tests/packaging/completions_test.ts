@@ -75,7 +75,7 @@ describe("shell completions", () => {
 
   test("in bash, a user tabs through commands, options, output URLs, files and ctl's ops", () => {
     const play = help.commands.find((c) => c.name === "play")!;
-    const [commands, pl, playOptions, outputs, rtp, files, ops, playOp, serveConfig, acquireTo, topVersion, playV] = bashCompletes([
+    const [commands, pl, playOptions, outputs, rtp, files, ops, playOp, serveConfig, acquireTo, topVersion, playV, ctlTo] = bashCompletes([
       "pacer ",
       "pacer --verbose pl",
       "pacer play tone.wav --",
@@ -88,6 +88,7 @@ describe("shell completions", () => {
       "pacer acquire - --to ",
       "pacer --v",
       "pacer play tone.wav --v",
+      "pacer ctl play song.wav --to ",
     ]);
     expect(commands).toEqual(help.commands.map((c) => c.name));
     expect(pl).toEqual(["play"]);
@@ -103,17 +104,21 @@ describe("shell completions", () => {
     expect(acquireTo).toEqual(["tcp://"]);
     expect(topVersion.sort()).toEqual(["--verbose", "--version"]);
     expect(playV).toEqual(["--verbose"]);
+    // A server streams to rtp:// and udp:// only: the other outputs were offered and refused.
+    expect(ctlTo).toEqual(["rtp://", "udp://"]);
   });
 
   test("in zsh, the same line completes to the same things", async () => {
     if (!havePeer("zsh")) return;
-    const [commands, playOptions, outputs, ops, playOp, serveConfig] = await zshCompletes([
+    const [commands, playOptions, outputs, ops, playOp, serveConfig, acquireTo, ctlTo] = await zshCompletes([
       "pacer ",
       "pacer play tone.wav --",
       "pacer play tone.wav --to ",
       "pacer ctl ",
       "pacer ctl play song.wav --to udp://127.0.0.1:5004 --per",
       "pacer serve --config package.j",
+      "pacer acquire - --to ",
+      "pacer ctl play song.wav --to ",
     ]);
     expect(commands).toEqual(help.commands.map((c) => c.name));
     const play = help.commands.find((c) => c.name === "play")!;
@@ -122,5 +127,8 @@ describe("shell completions", () => {
     expect(ops).toEqual(expect.arrayContaining(["ping", "status", "play", "stop", "interest", "reload"]));
     expect(playOp).toEqual(["--persistent"]);
     expect(serveConfig).toEqual(["package.json"]);
+    // Offered at all: a ":" left bare in the list ended its field, and zsh offered nothing.
+    expect(acquireTo).toEqual(["tcp://"]);
+    expect(ctlTo).toEqual(["rtp://", "udp://"]);
   }, 30_000);
 });
