@@ -29,6 +29,13 @@ const S24_SCALE = 1 / 8388608;
 const S32_SCALE = 1 / 2147483648;
 /** u8 and s8 differ only in the top bit (offset binary vs two's complement). */
 const SIGN_FLIP_8 = 0x80;
+/**
+ * The largest float sample magnitude decoded: 2^16, 96 dB over full scale, far past any real
+ * over. Beyond it (and ±Infinity) is clamped, NaN is silence, so the mixer's and resampler's sums
+ * stay finite: one NaN or Infinity in a float file came out of a resample as NaN/Infinity over
+ * the filter's length, and a huge value as Infinity.
+ */
+export const FLOAT_SAMPLE_LIMIT = 65536;
 
 /** Byte views of float buffers, made once per buffer so hot paths allocate nothing. */
 const byteViews = new WeakMap<ArrayBufferLike, Uint8Array>();
@@ -50,6 +57,7 @@ export function isIntegerEncoding(e: Encoding): boolean {
 /**
  * Decodes whole samples of `bytes` into `out` (interleaved floats); returns the
  * number of samples. `out` must hold `bytes.length / bytesPerSample(encoding)`.
+ * f32le NaN decodes as 0 and magnitudes past {@link FLOAT_SAMPLE_LIMIT} (±Infinity too) as ±that.
  */
 export function decodeSamples(encoding: Encoding, bytes: Uint8Array, out: Float32Array): number {
   const n = Math.floor(bytes.length / bytesPerSample(encoding));
@@ -84,6 +92,11 @@ export function decodeSamples(encoding: Encoding, bytes: Uint8Array, out: Float3
     case "f32le":
       // Copy the bytes under the floats: works at any input alignment (little-endian host).
       copyBytes(bytes, 0, bytesOf(out), out.byteOffset, 4 * n);
+      for (let i = 0; i < n; i++) {
+        const x = out[i];
+        // false for NaN too, which compares false both ways and becomes 0
+        if (!(x <= FLOAT_SAMPLE_LIMIT && x >= -FLOAT_SAMPLE_LIMIT)) out[i] = x > 0 ? FLOAT_SAMPLE_LIMIT : x < 0 ? -FLOAT_SAMPLE_LIMIT : 0;
+      }
       break;
   }
   return n;

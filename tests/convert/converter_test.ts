@@ -235,3 +235,33 @@ describe("streaming", () => {
     expect(conv.outputFramesFor(960)).toBeGreaterThanOrEqual(882);
   });
 });
+
+describe("float input that is not audio", () => {
+  /** Stereo f32le at 48 kHz: a 1 kHz tone at −6 dB with NaN, ±Infinity and 3e38 in it. */
+  function hostileFloats(frames: number): Uint8Array {
+    const floats = new Float32Array(frames * 2);
+    for (let i = 0; i < frames; i++) floats[2 * i] = floats[2 * i + 1] = 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 48000);
+    floats[2 * 1000] = NaN;
+    floats[2 * 2000 + 1] = Infinity;
+    floats[2 * 3000] = -Infinity;
+    floats[2 * 4000 + 1] = 3e38;
+    return new Uint8Array(floats.buffer);
+  }
+
+  test("NaN, ±Infinity and huge values never come out of a float conversion as NaN or Infinity", async () => {
+    const input = hostileFloats(6000);
+    for (const to of [fmt("f32le", 44100, 2), fmt("f32le", 48000, 1), fmt("f32le", 96000, 6)]) {
+      const conv = await createConverter(fmt("f32le"), to);
+      const out = new Float32Array(conv.convert(input).slice().buffer);
+      const bad = out.filter((x) => !Number.isFinite(x)).length;
+      expect({ to, bad }).toEqual({ to, bad: 0 });
+    }
+  });
+
+  test("NaN decodes as silence, ±Infinity as a bounded over, the rest unchanged", async () => {
+    const conv = await createConverter(fmt("f32le", 48000, 2), fmt("f32le", 48000, 1));
+    const input = new Float32Array([NaN, NaN, Infinity, 0, -Infinity, -Infinity, 0.25, 0.75]);
+    const out = new Float32Array(conv.convert(new Uint8Array(input.buffer)).slice().buffer);
+    expect([...out]).toEqual([0, 32768, -65536, 0.5]);
+  });
+});
