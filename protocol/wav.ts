@@ -168,9 +168,11 @@ function parseFmt(view: DataView, at: number, size: number, name: string): Sampl
   const bits = view.getUint16(at + 14, true);
   if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
     if (size < FMT_EXTENSIBLE_SIZE) throw new WavError(`${name}: WAVE_FORMAT_EXTENSIBLE fmt chunk is only ${size} bytes`);
+    // Fewer valid bits than the container (20 in 24, 24 in 32, 12 in 16) are its top bits, the
+    // rest zero: the samples play as the container's width. They were refused but for 24 in 32.
     const validBits = view.getUint16(at + 18, true);
-    if (validBits !== 0 && validBits !== bits && !(bits === 32 && validBits === 24)) {
-      throw new WavError(`${name}: ${validBits} valid bits in ${bits}-bit containers is not supported`);
+    if (validBits > bits) {
+      throw new WavError(`${name}: lying header: ${validBits} valid bits in ${bits}-bit containers`);
     }
     formatTag = view.getUint16(at + 24, true); // first two bytes of the SubFormat GUID
   }

@@ -51,6 +51,19 @@ describe("WAV header", () => {
     }
   });
 
+  test("WAVE_FORMAT_EXTENSIBLE with fewer valid bits than its containers plays at the container's width", () => {
+    for (const [bits, validBits, encoding] of [[24, 20, "s24le"], [16, 12, "s16le"], [32, 20, "s32le"], [32, 24, "s32le"], [24, 24, "s24le"]] as const) {
+      const h = Buffer.from(wavHeader({ encoding, rate: 48000, channels: 3 }, 0)); // 3 channels: extensible
+      expect(h.readUInt16LE(20)).toBe(0xfffe);
+      expect(h.readUInt16LE(34)).toBe(bits);
+      h.writeUInt16LE(validBits, 38);
+      expect(parse(h).format).toEqual({ encoding, rate: 48000, channels: 3 });
+    }
+    const lying = Buffer.from(wavHeader({ encoding: "s16le", rate: 48000, channels: 3 }, 0));
+    lying.writeUInt16LE(24, 38);
+    expect(() => parse(lying)).toThrow("x.wav: lying header: 24 valid bits in 16-bit containers");
+  });
+
   test("on a stream it asks for more bytes, and leaves an open size open", () => {
     const h = Buffer.from(wavHeader({ encoding: "s16le", rate: 44100, channels: 2 }, 0));
     h.writeUInt32LE(0xffffffff, 40);
