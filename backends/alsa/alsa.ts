@@ -11,7 +11,9 @@
  *   TemporaryError (exit 75). No such device, or a refused format, is a
  *   PacerError (exit 1).
  * - `buffer` and `period` ask for the device buffer and period in ms
- *   (default 100 and 20); units are one period, sent two periods ahead.
+ *   (default 100 and 20, or half the buffer when that is less); units are
+ *   one period, sent two periods ahead, so a period of more than half the
+ *   buffer is a usage error.
  * - The device is written from its own thread (pcm_writer.ts): `send` copies
  *   the whole frames that fit into a ring of one device buffer and returns.
  *   A PCM that blocks inside libasound (a `file` plugin whose pipe is not
@@ -80,7 +82,18 @@ function parseAlsaTarget(target: string, defaultWaitS: number | undefined): Alsa
     const raw = params.get(key);
     return raw === null ? fallbackUs : Math.round(number(`"${target}": ${key}`, raw, 1, MAX_BUFFER_MS) * US_PER_MS);
   };
-  return { device, waitUs: Math.round(waitS * US_PER_S), bufferUs: ms("buffer", DEFAULT_BUFFER_US), periodUs: ms("period", DEFAULT_PERIOD_US) };
+  // Units go AHEAD_PERIODS periods ahead, so the buffer holds at least that many. A buffer
+  // shorter than two default periods halves the period instead; asked for both, a period longer
+  // than that is refused. It was opened as asked where the PCM allowed it (a file or null PCM
+  // took buffer=1 with a 20 ms period: 48 frames a wake-up, the stream 1.1 s behind by its end).
+  const bufferUs = ms("buffer", DEFAULT_BUFFER_US);
+  const periodUs = ms("period", Math.min(DEFAULT_PERIOD_US, Math.floor(bufferUs / AHEAD_PERIODS)));
+  if (periodUs * AHEAD_PERIODS > bufferUs) {
+    throw new UsageError(
+      `"${target}": period=${periodUs / US_PER_MS} does not fit buffer=${bufferUs / US_PER_MS} twice; the buffer holds at least two periods`,
+    );
+  }
+  return { device, waitUs: Math.round(waitS * US_PER_S), bufferUs, periodUs };
 }
 
 /** Opens the PCM, retrying while it is busy; maps AlsaPcm's errors to exit codes. */

@@ -85,6 +85,19 @@ describe.skipIf(skip)("alsa: output", () => {
     await expect(alsaBackend.create(`alsa:${TEST_PCM_S16_ONLY}`, stream, context())).rejects.toThrow(/does not accept sample encoding f32le/);
   });
 
+  test("a buffer shorter than two default periods gets half of it as its period; a period that does not fit twice is refused", async () => {
+    // Units go two periods ahead: with buffer=10 the 20 ms default period was opened as asked
+    // (the file PCM allows it), a unit twice the buffer; buffer=1 ran 1.1 s behind in 1 s of play.
+    const short = await alsaBackend.create(`alsa:${TEST_PCM}?buffer=10`, STREAM, context());
+    expect(short.unitBytes).toBe(240 * 4);
+    expect(short.aheadUs).toBe(10_000);
+    await short.close();
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}?buffer=10&period=20`, STREAM, context())).rejects.toThrow(
+      /^"alsa:pacer_test\?buffer=10&period=20": period=20 does not fit buffer=10 twice/,
+    );
+    await expect(alsaBackend.create(`alsa:${TEST_PCM}?buffer=30&period=20`, STREAM, context())).rejects.toBeInstanceOf(UsageError);
+  });
+
   test("malformed options, a bad --device-wait and non-PCM input are usage errors", async () => {
     const ctx = context();
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?latency=5`, STREAM, ctx)).rejects.toThrow(/unknown option "latency"/);
