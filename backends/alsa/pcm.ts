@@ -20,6 +20,7 @@ import { bytesPerFrame, type Encoding, type SampleFormat } from "../../protocol/
 import {
   EAGAIN,
   EBUSY,
+  EINVAL,
   ENODEV,
   ENOENT,
   ENXIO,
@@ -211,6 +212,15 @@ export class AlsaPcm {
     const streamValue = stream === "playback" ? SND_PCM_STREAM_PLAYBACK : SND_PCM_STREAM_CAPTURE;
 
     const opened = lib.snd_pcm_open(outPointer, Buffer.from(`${name}\0`), streamValue, SND_PCM_NONBLOCK);
+    if (opened === EINVAL) {
+      // What libasound says of a card number that is not there (hw:99,0), or a configuration it
+      // cannot load; it was "Invalid argument while opening it for playback".
+      throw new AlsaNoDeviceError(
+        name,
+        opened,
+        `alsa:${name}: cannot open it for ${stream} (${sndStrerror(opened)}): no such card or device, arguments the PCM does not take, or an ALSA configuration that does not load; see "pacer devices"`,
+      );
+    }
     if (opened < 0) throw alsaErrorFor(name, opened, `opening it for ${stream}`);
     const handle = takePointer();
 

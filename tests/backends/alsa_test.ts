@@ -190,6 +190,14 @@ describe.skipIf(skip)("alsa: PCM through libasound", () => {
     expect(open).toThrow(/alsa:pacer_no_such_pcm: no such PCM/);
   });
 
+  test("a card number that is not there (EINVAL from libasound) is AlsaNoDeviceError saying so, not a bare Invalid argument", () => {
+    for (const name of ["hw:99,0", "plughw:42"]) {
+      const open = () => AlsaPcm.open(name, { stream: "playback", format: CAPTURE_FORMAT });
+      expect(open).toThrow(AlsaNoDeviceError);
+      expect(open).toThrow(`alsa:${name}: cannot open it for playback (Invalid argument): no such card or device, arguments the PCM does not take`);
+    }
+  });
+
   test("a device that refuses the encoding throws AlsaFormatError naming both", () => {
     const format: SampleFormat = { encoding: "f32le", rate: 48000, channels: 2 };
     const open = () => AlsaPcm.open(TEST_PCM_S16_ONLY, { stream: "playback", format });
