@@ -31,7 +31,8 @@ export const STREAMING_SIZE = 0xffffffff;
 /**
  * The data size sox writes when it cannot know the length (`sox -n -t wav - synth …` to a pipe):
  * not a size. Taken for one, a file saved from that pipe was refused as lying, and a stream
- * claimed a duration of 3.4 hours.
+ * claimed a duration of 3.4 hours. sox rounds it down to whole frames (0x7FFFEFFC for 24-bit
+ * stereo or 16-bit 5.1, 0x7FFFEFFF for 24-bit mono), so it is recognised so rounded too.
  */
 const SOX_UNKNOWN_SIZE = 0x7ffff000;
 /** Give up looking for the data chunk after this many header bytes. */
@@ -144,18 +145,18 @@ function dataSize(size: number, body: number, format: SampleFormat, name: string
   const frame = bytesPerFrame(format);
   if (totalBytes === undefined) {
     // Streaming writers leave the size open; play to the end of the input.
-    return sizeUnknown(size) ? null : size - (size % frame);
+    return sizeUnknown(size, frame) ? null : size - (size % frame);
   }
   const available = totalBytes - body;
-  if (sizeUnknown(size)) return available - (available % frame);
+  if (sizeUnknown(size, frame)) return available - (available % frame);
   if (size > available) {
     throw new WavError(`${name}: truncated or lying header: data chunk says ${size} bytes but only ${available} follow`);
   }
   return size - (size % frame);
 }
 
-function sizeUnknown(size: number): boolean {
-  return size === STREAMING_SIZE || size === 0 || size === SOX_UNKNOWN_SIZE;
+function sizeUnknown(size: number, frame: number): boolean {
+  return size === STREAMING_SIZE || size === 0 || size === SOX_UNKNOWN_SIZE || size === SOX_UNKNOWN_SIZE - (SOX_UNKNOWN_SIZE % frame);
 }
 
 function parseFmt(view: DataView, at: number, size: number, name: string): SampleFormat {

@@ -7,17 +7,20 @@
  * - sox writing WAV to a pipe puts 0x7FFFF000 where the data size goes
  *   (it cannot seek back). Saved to a file (`sox … -t wav - | cat > x.wav`),
  *   that was refused as a lying header; on stdin, probe said 12173.920 s.
- *   It now means "to the end", as 0xFFFFFFFF does.
+ *   It now means "to the end", as 0xFFFFFFFF does. sox rounds it down to
+ *   whole frames (0x7FFFEFFC for 24-bit stereo): that was still refused, and
+ *   on stdin warned of a stream 2 GiB short.
  *
  * Real subprocesses and real files.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wavHeader } from "../../protocol/wav.ts";
 import { rampS16 } from "../helpers/audio.ts";
-import { runPacer } from "../helpers/pacer.ts";
+import { havePeer, runPacer } from "../helpers/pacer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-wav-stream-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,5 +79,24 @@ describe("WAV on a pipe", () => {
     expect(piped.written.equals(samples)).toBe(true);
     const probe = await runPacer(["probe", "-"], { stdin: soxPipeWav() });
     expect(probe.stdout).toContain("duration:  unknown");
+  });
+
+  test("sox's placeholder rounded to whole frames (24-bit stereo and mono, 16-bit 5.1): the file plays, stdin does not warn", async () => {
+    if (!havePeer("sox")) return;
+    for (const [bits, channels] of [[24, 2], [24, 1], [16, 6]] as const) {
+      const synth = ["-D", "-n", "-r", "8000", "-c", String(channels), "-b", String(bits)];
+      const piped = spawnSync("sh", ["-c", `sox ${synth.join(" ")} -t wav - synth 0.1 sine 440 | cat`]).stdout;
+      expect(piped.readUInt32LE(piped.indexOf("data") + 4)).toBe(0x7ffff000 - (0x7ffff000 % ((bits / 8) * channels)));
+      const raw = spawnSync("sox", [...synth, "-t", "raw", "-", "synth", "0.1", "sine", "440"]).stdout;
+      const path = join(dir, `sox-${bits}-${channels}.wav`);
+      writeFileSync(path, piped);
+      const out = join(dir, `sox-${bits}-${channels}.raw`);
+      const run = await runPacer(["play", path, "--to", `file:${out}`]);
+      expect({ bits, channels, stderr: run.stderr, code: run.code }).toEqual({ bits, channels, stderr: "", code: 0 });
+      expect(readFileSync(out).equals(raw)).toBe(true);
+      const streamed = await playStdin(piped, `sox-${bits}-${channels}-stdin.raw`);
+      expect({ bits, channels, stderr: streamed.stderr }).toEqual({ bits, channels, stderr: "" });
+      expect(streamed.written.equals(raw)).toBe(true);
+    }
   });
 });
