@@ -57,7 +57,7 @@ export interface ConverterOptions {
   readonly dither?: boolean;
   /** Fixed dither seed, for repeatable output in tests. Default: random. */
   readonly seed?: number;
-  /** Largest block `convert` handles without allocating. Default {@link DEFAULT_MAX_INPUT_BYTES}; bigger blocks grow the buffers once. */
+  /** Largest block `convert` handles without allocating (but no more than makes 2^20 output frames). Default {@link DEFAULT_MAX_INPUT_BYTES}; bigger blocks grow the buffers once. */
   readonly maxInputBytes?: number;
   /** Resampler filter design; defaults in resample.ts. */
   readonly resampler?: ResamplerOptions;
@@ -65,6 +65,8 @@ export interface ConverterOptions {
 
 /** 64 KiB: about 170 ms of 48 kHz 24-bit stereo, more than any pacer block. */
 export const DEFAULT_MAX_INPUT_BYTES = 64 * 1024;
+/** The most output frames reserved before the first block (2^20: 21.8 s at 48 kHz); a bigger block grows the buffers once. */
+const MAX_RESERVED_OUTPUT_FRAMES = 1 << 20;
 
 /** Thrown for a block that is not a whole number of frames. */
 export class PartialFrameError extends RangeError {
@@ -174,7 +176,10 @@ class FloatConverter implements PcmConverter {
   private resampled = new Float32Array(0);
 
   constructor(readonly from: SampleFormat, readonly to: SampleFormat, opts: ConverterOptions) {
-    const maxFrames = Math.max(1, Math.floor((opts.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) / bytesPerFrame(from)));
+    const requested = Math.floor((opts.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) / bytesPerFrame(from));
+    // Upsampling a very low rate, the first reservation is held to MAX_RESERVED_OUTPUT_FRAMES out:
+    // 64 KiB of a 1 Hz WAV at 48 kHz was 1.6 G frames, and `play` said only "Out of memory".
+    const maxFrames = Math.max(1, Math.min(requested, Math.floor((MAX_RESERVED_OUTPUT_FRAMES * from.rate) / to.rate)));
     this.map = from.channels === to.channels ? null : channelMap(from.channels, to.channels);
     this.resampler =
       from.rate === to.rate ? null : new Resampler(to.channels, from.rate, to.rate, maxFrames, opts.resampler);

@@ -265,3 +265,19 @@ describe("float input that is not audio", () => {
     expect([...out]).toEqual([0, 32768, -65536, 0.5]);
   });
 });
+
+describe("extreme rate ratios", () => {
+  test("a 1 Hz input converts to 48 kHz (the converter's first reservation was 1.6 G frames: Out of memory)", async () => {
+    const conv = await createConverter(fmt("s16le", 1, 1), fmt("s16le", 48000, 2), { seed: 1 });
+    const first = conv.convert(new Uint8Array(6)).length; // 3 frames
+    const rest = conv.flush().length;
+    expect(Math.abs((first + rest) / 4 - 3 * 48000)).toBeLessThanOrEqual(1);
+  });
+
+  test("a block past the first reservation grows it: 64 KiB of 8 kHz mono to 768 kHz", async () => {
+    const conv = await createConverter(fmt("s16le", 8000, 1), fmt("f32le", 768000, 1));
+    const frames = 32768;
+    const out = conv.convert(new Uint8Array(frames * 2)).length / 4 + conv.flush().length / 4;
+    expect(Math.abs(out - frames * 96)).toBeLessThanOrEqual(1);
+  });
+});
