@@ -156,7 +156,10 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
       const counters = newCounters();
       const writer = startPcmWriter(pcm, ctx.log);
       // The device went away (unplugged, suspended for good): this destination is done.
-      writer.onFailure = (error) => ctx.fail(new PacerError(error.message));
+      // Its message starts "alsa:DEVICE: ", as the job puts the label before it: dropped so it is said once.
+      const devicePrefix = `${SCHEME_PREFIX}${target.device}: `;
+      writer.onFailure = (error) =>
+        ctx.fail(new PacerError(error.message.startsWith(devicePrefix) ? error.message.slice(devicePrefix.length) : error.message));
       let seenUnderruns = 0;
       const noteUnderruns = () => {
         const underruns = writer.underruns;

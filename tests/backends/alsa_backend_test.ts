@@ -9,7 +9,8 @@
  * checks that EBUSY is classified as AlsaBusyError.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { libasoundUnavailable } from "../../backends/alsa/libasound.ts";
 import { alsaBackend, createAlsaBackend } from "../../backends/alsa/alsa.ts";
 import type { BackendContext, StreamInfo, UnitTiming } from "../../backends/backend.ts";
@@ -19,6 +20,7 @@ import { createLogger } from "../../foundation/log.ts";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";
+import { runPacer } from "../helpers/pacer.ts";
 
 const STREAM: StreamInfo = { kind: "pcm", format: parseSampleFormat("s16le:48000:2") };
 const TIMING: UnitTiming = { sendUs: 0, frame: 0, marker: false, dueUs: 0 };
@@ -96,6 +98,18 @@ describe.skipIf(skip)("alsa: output", () => {
       /^"alsa:pacer_test\?buffer=10&period=20": period=20 does not fit buffer=10 twice/,
     );
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?buffer=30&period=20`, STREAM, context())).rejects.toBeInstanceOf(UsageError);
+  });
+
+  test("a device that fails mid-stream is one line that names it once", async () => {
+    // A file PCM whose file cannot be created: libasound fails the first write with EIO.
+    appendFileSync(rc.path, `pcm.pacer_unwritable { type file; slave.pcm "null"; file ${JSON.stringify(join(rc.dir, "no/such/dir/x.raw"))}; format "raw" }\n`);
+    const run = await runPacer(["play", "-", "--format", "s16le:48000:2", "--to", "alsa:pacer_unwritable?buffer=40"], {
+      env: rc.env,
+      stdin: new Uint8Array(48_000),
+    });
+    expect(run.code).toBe(1);
+    const lines = run.stderr.split("\n").filter((line) => line.startsWith("pacer: error:"));
+    expect(lines).toEqual(["pacer: error: alsa:pacer_unwritable?buffer=40: Input/output error while writing"]);
   });
 
   test("malformed options, a bad --device-wait and non-PCM input are usage errors", async () => {
