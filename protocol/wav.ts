@@ -35,8 +35,15 @@ export const STREAMING_SIZE = 0xffffffff;
  * stereo or 16-bit 5.1, 0x7FFFEFFF for 24-bit mono), so it is recognised so rounded too.
  */
 const SOX_UNKNOWN_SIZE = 0x7ffff000;
-/** Give up looking for the data chunk after this many header bytes. */
+/** Give up looking for the data chunk after this many header bytes (a stream's: it is held in memory as it comes). */
 export const MAX_WAV_HEADER_BYTES = 1 << 20;
+/**
+ * A file's: chunks before its data may be larger (cover art in an `id3 ` chunk, which ffmpeg
+ * plays past); they are read once, from disk, and let go. They were refused past 1 MiB.
+ */
+export const MAX_WAV_FILE_HEADER_BYTES = 16 << 20;
+/** A file's first read: the header of almost every WAV. */
+const FIRST_FILE_HEAD_BYTES = 64 << 10;
 
 /** A one-line problem with a WAV file. */
 export class WavError extends Error {
@@ -52,7 +59,11 @@ export type WavHeaderResult =
       /** Bytes of sample data, or null when the header leaves it open (streaming). */
       dataBytes: number | null;
     }
-  | { status: "need-more" };
+  | {
+      status: "need-more";
+      /** How many head bytes the walk needs next, where a chunk's size says so. */
+      wants?: number;
+    };
 
 function tag(b: Uint8Array, at: number): string {
   return String.fromCharCode(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!);
@@ -82,7 +93,12 @@ function encodingFor(formatTag: number, bits: number, name: string): Encoding {
  * a one-line reason for anything that is not playable PCM. `totalBytes`,
  * when known (a file), lets it catch a data size that lies.
  */
-export function parseWavHeader(b: Uint8Array, name = "WAV", totalBytes?: number): WavHeaderResult {
+export function parseWavHeader(
+  b: Uint8Array,
+  name = "WAV",
+  totalBytes?: number,
+  limit = MAX_WAV_HEADER_BYTES,
+): WavHeaderResult {
   if (b.length < RIFF_HEADER_SIZE) {
     if (totalBytes !== undefined && totalBytes < RIFF_HEADER_SIZE) {
       throw new WavError(`${name}: truncated: ${totalBytes} bytes is too short for a WAV header`);
@@ -99,7 +115,7 @@ export function parseWavHeader(b: Uint8Array, name = "WAV", totalBytes?: number)
   let format: SampleFormat | null = null;
   let at = RIFF_HEADER_SIZE;
   for (;;) {
-    if (at + CHUNK_HEADER_SIZE > b.length) return needMore(b, name, totalBytes);
+    if (at + CHUNK_HEADER_SIZE > b.length) return needMore(b, name, totalBytes, limit, at + CHUNK_HEADER_SIZE);
     const id = tag(b, at);
     const size = view.getUint32(at + 4, true);
     const body = at + CHUNK_HEADER_SIZE;
@@ -110,10 +126,10 @@ export function parseWavHeader(b: Uint8Array, name = "WAV", totalBytes?: number)
       return { status: "ok", format, dataOffset: body, dataBytes: dataSize(bytes, body, format, name, totalBytes) };
     }
     if (body + size > b.length) {
-      if (body + size > MAX_WAV_HEADER_BYTES) {
+      if (body + size > limit) {
         throw new WavError(`${name}: chunk "${printable(id)}" of ${size} bytes before the audio data is too large`);
       }
-      return needMore(b, name, totalBytes);
+      return needMore(b, name, totalBytes, limit, body + size + (size & 1) + CHUNK_HEADER_SIZE);
     }
     if (id === "fmt ") format = parseFmt(view, body, size, name);
     if (id === "ds64" && rf64) ds64DataBytes = parseDs64(view, body, size, name);
@@ -129,12 +145,35 @@ function parseDs64(view: DataView, at: number, size: number, name: string): numb
   return Number(bytes);
 }
 
-function needMore(b: Uint8Array, name: string, totalBytes?: number): WavHeaderResult {
+function needMore(b: Uint8Array, name: string, totalBytes: number | undefined, limit: number, wants: number): WavHeaderResult {
   if (totalBytes !== undefined && b.length >= totalBytes) {
     throw new WavError(`${name}: truncated: the file ends before its data chunk`);
   }
-  if (b.length >= MAX_WAV_HEADER_BYTES) throw new WavError(`${name}: no data chunk in the first ${MAX_WAV_HEADER_BYTES} bytes`);
-  return { status: "need-more" };
+  if (b.length >= limit) throw new WavError(`${name}: no data chunk in the first ${limit} bytes`);
+  return { status: "need-more", wants };
+}
+
+/**
+ * A WAV file's header, read through `readHead(bytes)` (the file's first `bytes`, fewer at its
+ * end): `head` if the caller has read some already, else 64 KiB, then as much more as the
+ * chunks before the data say, up to {@link MAX_WAV_FILE_HEADER_BYTES}. Throws WavError as
+ * {@link parseWavHeader} does.
+ */
+export async function readWavFileHeader(
+  readHead: (bytes: number) => Promise<Uint8Array>,
+  size: number,
+  name: string,
+  head?: Uint8Array,
+): Promise<Extract<WavHeaderResult, { status: "ok" }>> {
+  head ??= await readHead(Math.min(size, FIRST_FILE_HEAD_BYTES));
+  for (;;) {
+    const header = parseWavHeader(head, name, size, MAX_WAV_FILE_HEADER_BYTES);
+    if (header.status === "ok") return header;
+    // parseWavHeader has thrown where the file or the limit ends first.
+    const longer = await readHead(Math.min(size, MAX_WAV_FILE_HEADER_BYTES, Math.max(header.wants ?? 0, 2 * head.length)));
+    if (longer.length <= head.length) throw new WavError(`${name}: truncated: the file ends before its data chunk`);
+    head = longer;
+  }
 }
 
 function printable(id: string): string {

@@ -19,7 +19,7 @@ import {
   ArrivalClock, type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
 } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
-import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
+import { parseWavHeader, readWavFileHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { openFileSource } from "./file_source.ts";
 import { describeOpenError } from "../foundation/fs_error.ts";
@@ -203,16 +203,11 @@ function regularFileSize(path: string): number | null {
 }
 
 async function openFile(path: string, size: number, options: InputOptions): Promise<OpenedInput> {
-  let head = await readHead(path, Math.min(size, FIRST_HEAD_BYTES));
+  const head = await readHead(path, Math.min(size, FIRST_HEAD_BYTES));
   if (options.format && !containerInside(head)) return rawPcm(path, 0, size, options.format, options, "raw pcm");
   const kind = detectInput(head, options.name ?? path);
   if (kind === "wav") {
-    let header = wavHeader(head, path, size);
-    if (header.status !== "ok" && head.length < Math.min(size, MAX_WAV_HEADER_BYTES)) {
-      head = await readHead(path, Math.min(size, MAX_WAV_HEADER_BYTES));
-      header = wavHeader(head, path, size);
-    }
-    if (header.status !== "ok") throw new PacerError(`${path}: no data chunk in the first ${MAX_WAV_HEADER_BYTES} bytes`);
+    const header = await wavFileHeader(path, size, head);
     const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset);
     return rawPcm(path, header.dataOffset, end, header.format, options, "wav");
   }
@@ -273,10 +268,20 @@ function clockSpanSeconds(probe: MpegProbe): number {
   return probe.firstPcr === null || probe.lastPcr === null ? 0 : (probe.lastPcr - probe.firstPcr) / PCR_HZ;
 }
 
-/** The WAV header in `head`, a WavError becoming a one-line PacerError. */
-function wavHeader(head: Uint8Array, path: string, size?: number) {
+/** The WAV header in a stream's `head`, a WavError becoming a one-line PacerError. */
+function wavHeader(head: Uint8Array, label: string) {
   try {
-    return parseWavHeader(head, path, size);
+    return parseWavHeader(head, label);
+  } catch (error) {
+    if (error instanceof WavError) throw new PacerError(error.message);
+    throw error;
+  }
+}
+
+/** A WAV file's header, read from disk as far as its chunks need; a WavError becoming a one-line PacerError. */
+async function wavFileHeader(path: string, size: number, head: Uint8Array) {
+  try {
+    return await readWavFileHeader((bytes) => readHead(path, bytes), size, path, head);
   } catch (error) {
     if (error instanceof WavError) throw new PacerError(error.message);
     throw error;

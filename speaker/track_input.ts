@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { bytesPerFrame, formatToString, type SampleFormat } from "../protocol/sample_format.ts";
-import { MAX_WAV_HEADER_BYTES, parseWavHeader, WavError } from "../protocol/wav.ts";
+import { readWavFileHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { wholeNumberOrNull } from "../foundation/units.ts";
 import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
@@ -27,8 +27,6 @@ import type { DecoderSpec } from "./speaker_options.ts";
 
 /** Frames per block: about 90 ms at 44.1 kHz, so a block converts well within one send interval's slack. */
 export const BLOCK_FRAMES = 4096;
-/** The first read of a WAV file: headers are small; a larger one is read again in full. */
-const WAV_HEAD_BYTES = 64 * 1024;
 /** Where a decoder finds a file held open: its own descriptor 3, which it inherits. */
 const HELD_PATH = "/dev/fd/3";
 
@@ -128,15 +126,11 @@ function decoderOf(extension: string, label: string, decoders: ReadonlyMap<strin
 async function readWavHeader(file: FileHandle, label: string) {
   try {
     const size = (await file.stat()).size;
-    let head = Buffer.alloc(Math.min(size, WAV_HEAD_BYTES));
-    await file.read(head, 0, head.length, 0);
-    let header = parseWavHeader(head, label, size);
-    if (header.status === "need-more" && size > head.length) {
-      head = Buffer.alloc(Math.min(size, MAX_WAV_HEADER_BYTES));
-      await file.read(head, 0, head.length, 0);
-      header = parseWavHeader(head, label, size);
-    }
-    if (header.status !== "ok") throw new TrackError(`${label}: truncated WAV header`);
+    const header = await readWavFileHeader(async (bytes) => {
+      const head = Buffer.alloc(bytes);
+      const { bytesRead } = await file.read(head, 0, bytes, 0);
+      return head.subarray(0, bytesRead);
+    }, size, label);
     return { size, header };
   } catch (error) {
     if (error instanceof TrackError) throw error;
