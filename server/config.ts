@@ -466,6 +466,31 @@ function issueLine(issue: v.BaseIssue<unknown>): string {
 }
 
 /**
+ * tomlErrorLine parses once per line, each time up to that line: beyond this many lines times
+ * bytes it gives up (a config of a few hundred lines and a few KB is far below).
+ */
+const TOML_LINE_SEARCH_WORK = 20_000_000;
+
+/**
+ * The 1-based line of a TOML syntax error in `text`, or null. Bun's parser says what is wrong but
+ * not where, so: the line after the longest run of whole lines from the top that parses. A value
+ * left open (an array, a multi-line string) is placed on the line where it opens.
+ */
+function tomlErrorLine(text: string): number | null {
+  const lines = text.split("\n");
+  if (lines.length * text.length > TOML_LINE_SEARCH_WORK) return null;
+  for (let count = lines.length - 1; count > 0; count--) {
+    try {
+      Bun.TOML.parse(lines.slice(0, count).join("\n") + "\n"); // a CRLF line keeps its \r\n
+      return count + 1;
+    } catch {
+      // Not yet: the error is at or before this line.
+    }
+  }
+  return 1;
+}
+
+/**
  * Parses and validates config text. `sourceName` names it in errors (a path, or "(embedded default)").
  * Throws ConfigError with one line naming the key.
  *
@@ -483,7 +508,9 @@ export function parseConfig(textIn: string, sourceName: string): Config {
   try {
     table = Bun.TOML.parse(textIn);
   } catch (e) {
-    return fail(`not valid TOML: ${e instanceof Error ? e.message.replace(/^TOML Parse error: /, "") : String(e)}`);
+    const line = tomlErrorLine(textIn);
+    const what = `not valid TOML: ${e instanceof Error ? e.message.replace(/^TOML Parse error: /, "") : String(e)}`;
+    throw new ConfigError(`config ${sourceName}${line === null ? "" : `:${line}`}: ${what}`);
   }
   const parsed = v.safeParse(ConfigSchema, table);
   if (!parsed.success) return fail(issueLine(parsed.issues[0]));

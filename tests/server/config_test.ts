@@ -150,7 +150,27 @@ describe("errors name the source and the key", () => {
   });
 
   test("a TOML syntax error says so", () => {
-    expect(errorOf("control = ")).toMatch(new RegExp(`^config ${SRC}: not valid TOML: `));
+    expect(errorOf("control = ")).toMatch(new RegExp(`^config ${SRC}:1: not valid TOML: `));
+  });
+
+  test("a TOML syntax error names its line (Bun's parser says only what, not where)", async () => {
+    // A duplicate key, a duplicate table, a value missing, each after valid lines and a multi-line array.
+    const head = '# pacer\ncontrol = "127.0.0.1:7070"\nallow_destinations = [\n  "10.0.0.0/8",\n]\n\n[limits]\nmax_jobs = 5\n';
+    expect(errorOf(head + "max_jobs = 6\n")).toBe(`config ${SRC}:9: not valid TOML: Cannot redefine key 'max_jobs'`);
+    expect(errorOf(head + "[limits]\n")).toBe(`config ${SRC}:9: not valid TOML: Cannot redefine table 'limits'`);
+    expect(errorOf(head + "\r\nmax_bitrate =\r\nrequest_burst = 4\r\n")).toMatch(new RegExp(`^config ${SRC}:10: not valid TOML: Missing value`));
+    // Left open: placed where it opens, not at the end of the file.
+    expect(errorOf(head + 'user = "nobody\nmax_bitrate = 5\n')).toMatch(new RegExp(`^config ${SRC}:9: not valid TOML: Unterminated string`));
+    expect(errorOf("user = \"x\"\nallow_destinations = [\n\"10.0.0.0/8\",\n")).toMatch(new RegExp(`^config ${SRC}:2: not valid TOML: Unterminated array`));
+    // Through a real file, as pacer serve --config reads it.
+    const dir = await mkdtemp(join(tmpdir(), "pacer-config-"));
+    try {
+      const file = join(dir, "syntax.toml");
+      await writeFile(file, head + "max_jobs = 6\n");
+      await expect(loadConfig(file)).rejects.toThrow(`config ${file}:9: not valid TOML: Cannot redefine key 'max_jobs'`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("a non-loopback control address without key_file is refused", () => {
