@@ -11,6 +11,7 @@
  * ```
  */
 
+import { open } from "node:fs/promises";
 import * as v from "valibot";
 import { type Cidr, CidrError, type HostPort, isLoopbackHost, parseCidr, parseHostPort } from "../foundation/net/address.ts";
 import { DEFAULT_CONTROL_ADDRESS } from "../protocol/control.ts";
@@ -665,16 +666,45 @@ function speakerConfig(raw: NonNullable<RawConfig["speaker"]>, sourceName: strin
  */
 export async function loadConfig(path?: string): Promise<Config> {
   if (path === undefined) return parseConfig(DEFAULT_CONFIG_TOML, "(embedded default)");
-  let textIn: string;
+  let bytes: Uint8Array;
   try {
-    textIn = await Bun.file(path).text();
+    bytes = await readAtMost(path, MAX_CONFIG_BYTES + 1);
   } catch (e) {
     throw new ConfigError(
       `config ${path}: cannot read it (${errnoOf(e)}); check the path and permissions, or omit --config for the embedded default`,
     );
   }
-  return parseConfig(textIn, path);
+  if (bytes.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError(`config ${path}: larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB, which no config is; check the path`);
+  }
+  return parseConfig(new TextDecoder().decode(bytes), path);
 }
+
+/**
+ * A config is a few KB; a thousand [[recording]] blocks are some 200 KB. Read whole, /dev/zero
+ * or a wrong path to a large file took memory until the kernel killed the server.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** The first `limit` bytes of the file at `path` (fewer where it ends first), read in order: a pipe works too. */
+async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
+  const file = await open(path, "r");
+  try {
+    const buffer = new Uint8Array(limit);
+    let length = 0;
+    while (length < limit) {
+      const { bytesRead } = await file.read(buffer, length, limit - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await file.close();
+  }
+}
+
+/** A key is 16 bytes or more; 64 hex digits is the usual. Read whole, /dev/zero took memory until the kernel killed the server. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 const HEX_KEY = /^(?:[0-9a-fA-F]{2})+$/;
 
@@ -692,11 +722,14 @@ const HEX_KEY = /^(?:[0-9a-fA-F]{2})+$/;
 export async function readKey(path: string): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
+    bytes = await readAtMost(path, MAX_KEY_FILE_BYTES + 1);
   } catch (e) {
     throw new KeyFileError(
       `key file ${path}: cannot read it (${errnoOf(e)}); check the path, and that the user pacer runs as can read it`,
     );
+  }
+  if (bytes.length > MAX_KEY_FILE_BYTES) {
+    throw new KeyFileError(`key file ${path}: larger than ${MAX_KEY_FILE_BYTES / 1024} KiB, which no key is; check the path, or write one with: openssl rand -hex 32 > ${path}`);
   }
   const isSpace = (b: number) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
   let start = 0;

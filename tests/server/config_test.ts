@@ -230,6 +230,22 @@ describe("files", () => {
     await expect(loadConfig(path)).rejects.toThrow(`config ${path}: cannot read it (ENOENT); check the path and permissions`);
   });
 
+  test("a config or key file far larger than any is refused unread, /dev/zero too", async () => {
+    // 2 MiB of valid TOML (comments): read whole, and /dev/zero took memory until the kernel killed the server.
+    const big = join(dir, "big.toml");
+    await writeFile(big, "# padding\n".repeat(210_000));
+    await expect(loadConfig(big)).rejects.toThrow(`config ${big}: larger than 1 MiB, which no config is; check the path`);
+    await expect(loadConfig("/dev/zero")).rejects.toThrow("config /dev/zero: larger than 1 MiB");
+    const bigKey = join(dir, "big.key");
+    await writeFile(bigKey, "k".repeat(100_000));
+    await expect(readKey(bigKey)).rejects.toThrow(`key file ${bigKey}: larger than 64 KiB, which no key is`);
+    await expect(readKey("/dev/zero")).rejects.toThrow("key file /dev/zero: larger than 64 KiB");
+    // Just under the bound still loads.
+    const fine = join(dir, "fine.toml");
+    await writeFile(fine, "# padding\n".repeat(100_000) + "[limits]\nmax_jobs = 7\n");
+    expect((await loadConfig(fine)).limits.maxJobs).toBe(7);
+  });
+
   test("readKey reads hex keys as bytes", async () => {
     const path = join(dir, "hex.key");
     await writeFile(path, "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\n");
