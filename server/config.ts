@@ -258,8 +258,13 @@ function isCidr(text: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Schema
 
+/** No NUL byte: no path, name or command can hold one (it was taken, then failed in Node's words where used). */
 const text = (what: string) =>
-  v.pipe(v.string(`expected ${what}`), v.minLength(1, `expected ${what}, not an empty string`));
+  v.pipe(
+    v.string(`expected ${what}`),
+    v.minLength(1, `expected ${what}, not an empty string`),
+    v.check((s) => !s.includes("\0"), `expected ${what} without a NUL byte`),
+  );
 
 const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   v.pipe(

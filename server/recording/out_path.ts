@@ -18,6 +18,7 @@ import { checkPattern, staticFolder } from "../../recorder/pattern.ts";
 /** Why `out` is not a pattern under the root, or null when it is. */
 export function outPatternError(out: string): string | null {
   if (out === "" || isAbsolute(out)) return "expected a pattern relative to recording_root, such as \"news/%F-%H%M.ts\"";
+  if (out.includes("\0")) return "may not contain a NUL byte";
   if (out.split(/[\\/]/).includes("..")) return "may not contain .. segments (recordings stay under recording_root)";
   try {
     checkPattern(out);

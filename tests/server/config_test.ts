@@ -173,6 +173,17 @@ describe("errors name the source and the key", () => {
     }
   });
 
+  test("a path, name or command with a NUL byte is refused when the config loads", () => {
+    // Taken before, then failed where used in Node's words ("The argument 'path' must be … without null bytes").
+    expect(errorOf('media_root = "/srv/me\\u0000dia"')).toStartWith(`config ${SRC}: media_root: expected a directory path without a NUL byte`);
+    expect(errorOf('recording_root = "\\u0000"')).toStartWith(`config ${SRC}: recording_root: expected a directory path without a NUL byte`);
+    expect(errorOf('key_file = "/etc/k\\u0000"')).toStartWith(`config ${SRC}: key_file: expected a path to the key file without a NUL byte`);
+    expect(errorOf('user = "no\\u0000body"')).toStartWith(`config ${SRC}: user: expected a user name without a NUL byte`);
+    expect(errorOf('[[recording]]\nname = "x"\nsource = "udp://@127.0.0.1:5000"\nout = "a\\u0000.ts"')).toStartWith(
+      `config ${SRC}: recording[0].out: may not contain a NUL byte`,
+    );
+  });
+
   test("a non-loopback control address without key_file is refused", () => {
     expect(errorOf('control = "0.0.0.0:7070"')).toBe(
       `config ${SRC}: control: refusing to listen on 0.0.0.0:7070 without key_file; set key_file, or use a loopback address such as 127.0.0.1:7070`,
