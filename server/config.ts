@@ -468,7 +468,21 @@ function issueLine(issue: v.BaseIssue<unknown>): string {
       : `${where}: missing; this key is required`;
   }
   if (issue.received === "undefined") return `${where}: missing; ${issue.message}`;
-  return `${where}: ${issue.message}, got ${issue.received}`;
+  return `${where}: ${issue.message}, got ${shownValue(issue)}`;
+}
+
+/** Longest value quoted back in an error; a longer one is cut. */
+const SHOWN_VALUE_MAX = 120;
+
+/**
+ * The value an issue is about, as one line: a string quoted with its control characters escaped
+ * (valibot's own `received` put a newline in the value into the line, and gave an empty string's
+ * length: `media_root: expected a directory path, not an empty string, got 0`).
+ */
+function shownValue(issue: v.BaseIssue<unknown>): string {
+  if (typeof issue.input !== "string") return issue.received;
+  const quoted = JSON.stringify(issue.input);
+  return quoted.length <= SHOWN_VALUE_MAX ? quoted : `${quoted.slice(0, SHOWN_VALUE_MAX - 1)}…" (${issue.input.length} characters)`;
 }
 
 /**
@@ -507,8 +521,9 @@ function tomlErrorLine(text: string): number | null {
  * ```
  */
 export function parseConfig(textIn: string, sourceName: string): Config {
+  // One line whatever a value or a library's message holds: a control character is written escaped.
   const fail = (line: string): never => {
-    throw new ConfigError(`config ${sourceName}: ${line}`);
+    throw new ConfigError(`config ${sourceName}: ${line.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))}`);
   };
   let table: unknown;
   try {
@@ -560,11 +575,11 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     if (recordingNames.has(entry.name)) fail(`recording[${i}].name: "${entry.name}" is used by another [[recording]]; names must be unique`);
     recordingNames.add(entry.name);
     if (entry.source.startsWith("live:") && !names.has(entry.source.slice(5))) {
-      fail(`recording[${i}].source: no [[live]] channel named "${entry.source.slice(5)}"`);
+      fail(`recording[${i}].source: no [[live]] channel named ${JSON.stringify(entry.source.slice(5))}`);
     }
     // Checked on its own: the cron library's error for it is paragraphs long and names the cron.
     if (entry.timezone !== undefined && !knownTimeZone(entry.timezone)) {
-      fail(`recording[${i}].timezone: unknown time zone "${entry.timezone}" (an IANA name such as Europe/Berlin, or UTC)`);
+      fail(`recording[${i}].timezone: unknown time zone ${JSON.stringify(entry.timezone)} (an IANA name such as Europe/Berlin, or UTC)`);
     }
     if (entry.cron !== undefined) {
       let plan: RecordingPlan | null = null;
@@ -574,7 +589,7 @@ export function parseConfig(textIn: string, sourceName: string): Config {
         fail(`recording[${i}].cron: ${(error as Error).message}`);
       }
       // A date that never comes (30 February) would be armed for nothing, its status "next -" for ever.
-      if (plan?.nextMs === null) fail(`recording[${i}].cron: "${entry.cron}" never falls due (no such date?)`);
+      if (plan?.nextMs === null) fail(`recording[${i}].cron: ${JSON.stringify(entry.cron)} never falls due (no such date?)`);
     }
     if (entry.cron !== undefined && entry.duration === undefined) fail(`recording[${i}].duration: missing; a scheduled recording needs one`);
     let durationMs: number | undefined;

@@ -37,7 +37,7 @@ export class RecordingPlan {
     // croner also takes a seventh (year) field; pacer documents five or six, so it says so itself.
     const fields = pattern.trim().split(/\s+/).length;
     if (!pattern.trim().startsWith("@") && (fields < 5 || fields > 6)) {
-      throw new Error(`"${pattern}" has ${fields} field${fields === 1 ? "" : "s"}; give five (minute hour day month weekday), or six with seconds first`);
+      throw new Error(`${JSON.stringify(pattern)} has ${fields} field${fields === 1 ? "" : "s"}; give five (minute hour day month weekday), or six with seconds first`);
     }
     // Paused and without a callback: croner only computes; the server owns the timers.
     this.cron = new Cron(pattern, { paused: true, ...(timezone !== undefined && { timezone }) });

@@ -173,6 +173,24 @@ describe("errors name the source and the key", () => {
     }
   });
 
+  test("the value quoted back is the value, escaped to stay on one line", () => {
+    // valibot's own `received` gave an empty string's length, and a newline in the value split the line.
+    expect(errorOf('media_root = ""')).toBe(`config ${SRC}: media_root: expected a directory path, not an empty string, got ""`);
+    expect(errorOf('control = "a\\npacer: serving"')).toBe(
+      `config ${SRC}: control: expected "HOST:PORT" such as "127.0.0.1:7070" (IPv6 as "[::1]:7070"), got "a\\npacer: serving"`,
+    );
+    const recording = (key: string) => `[[recording]]\nname = "x"\nsource = "udp://@127.0.0.1:5000"\nout = "a.ts"\nduration = 5\n${key}\n`;
+    expect(errorOf(recording('timezone = "a\\nb"'))).toBe(
+      `config ${SRC}: recording[0].timezone: unknown time zone "a\\nb" (an IANA name such as Europe/Berlin, or UTC)`,
+    );
+    expect(errorOf(recording('cron = "* * *\\n* * * *"'))).toStartWith(`config ${SRC}: recording[0].cron: "* * *\\n* * * *" has 7 fields`);
+    for (const text of ['[[live]]\nname = "x"\nlisten = "tcp://a\\r\\nb"', recording('cron = "* * *\\n* * * *"'), 'user = ""\n[limits]\nmax_jobs = "5\\n6"']) {
+      expect(errorOf(text)).not.toMatch(/[\u0000-\u001f]/);
+    }
+    // A long value is cut, its length said.
+    expect(errorOf(`control = "${"a".repeat(500)}"`)).toEndWith(`got "${"a".repeat(118)}…" (500 characters)`);
+  });
+
   test("a path, name or command with a NUL byte is refused when the config loads", () => {
     // Taken before, then failed where used in Node's words ("The argument 'path' must be … without null bytes").
     expect(errorOf('media_root = "/srv/me\\u0000dia"')).toStartWith(`config ${SRC}: media_root: expected a directory path without a NUL byte`);
