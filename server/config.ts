@@ -142,6 +142,11 @@ const DEFAULT_REQUEST_BURST = 100;
  * many source addresses grew the queue to 52,219 tracks and the server by 170 MB in 50 s.
  */
 const DEFAULT_MAX_QUEUED_TRACKS = 1000;
+/**
+ * Shorter cannot be kept alive across a network: 0.0004 was taken, rounded to 0 ms, and every
+ * stream expired as it started (and pacer recv asked for it again and again).
+ */
+const MIN_INTEREST_TIMEOUT_S = 0.1;
 /** A day: longer is a typo for milliseconds. */
 const MAX_INTEREST_TIMEOUT_S = 86_400;
 const DEFAULT_LIVE_LATENCY_MS = 200;
@@ -424,6 +429,7 @@ const ConfigSchema = v.strictObject({
       v.number("expected seconds > 0"),
       v.finite("expected seconds > 0"),
       v.gtValue(0, "expected seconds > 0"),
+      v.minValue(MIN_INTEREST_TIMEOUT_S, `expected seconds ≥ ${MIN_INTEREST_TIMEOUT_S} (a client keeps a stream alive three times in it)`),
       v.maxValue(MAX_INTEREST_TIMEOUT_S, `expected seconds ≤ ${MAX_INTEREST_TIMEOUT_S} (the value is in seconds, not ms)`),
     ),
     DEFAULT_INTEREST_TIMEOUT_S,

@@ -105,6 +105,8 @@ describe("errors name the source and the key", () => {
     ["[limits]\nmax_jobs = 2.5", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got 2.5`],
     ["[limits]\nmax_queued_tracks = 0", `config ${SRC}: limits.max_queued_tracks: expected a whole number ≥ 1, got 0`],
     ["interest_timeout = -1", `config ${SRC}: interest_timeout: expected seconds > 0, got -1`],
+    // Rounded to 0 ms, every stream expired as it started.
+    ["interest_timeout = 0.0004", `config ${SRC}: interest_timeout: expected seconds ≥ 0.1 (a client keeps a stream alive three times in it), got 0.0004`],
     ["interest_timeout = 10000000", "interest_timeout: expected seconds ≤ 86400 (the value is in seconds, not ms)"],
     ['control = "7070"', 'control: expected "HOST:PORT" such as "127.0.0.1:7070" (IPv6 as "[::1]:7070"), got "7070"'],
     ['control = "127.0.0.1:70000"', "control: expected \"HOST:PORT\""],
