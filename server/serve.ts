@@ -145,6 +145,16 @@ export async function startServer(initial: Config, configPath: string | undefine
   } catch (error) {
     log.warn(`media root ${config.mediaRoot} is not readable by this user (${(error as { code?: string }).code ?? error}); play requests will fail`);
   }
+  // Read as root at start, then again at each reload as this user: said now, not at the first
+  // `systemctl reload`, which kept the old config (a key file of mode 600 is the usual case).
+  for (const [what, path] of [["config", configPath], ["key file", config.keyFile]] as const) {
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      log.warn(`${what} ${path} is not readable by this user (${(error as { code?: string }).code ?? error}); a reload will fail and keep the old config until it is`);
+    }
+  }
   log.info("serving", {
     control: `${config.control.host}:${socket.port}`,
     media_root: config.mediaRoot,

@@ -6,9 +6,9 @@
  * Runs only as root (as CI does); elsewhere there is nothing to drop.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { chmodSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { freeTcpPort, type ServeFixture, startServe } from "./serve_fixture.ts";
+import { freeTcpPort, launch, prepareServe, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 const asRoot = process.getuid?.() === 0;
 let serve: ServeFixture;
@@ -61,5 +61,30 @@ describe.skipIf(!asRoot)("after the privilege drop", () => {
         .map((cols) => `${table} ${parseInt(cols[1]!.split(":")[1]!, 16)}`),
     );
     expect(bound.sort()).toEqual([`tcp ${httpPort}`, `tcp ${livePort}`, `udp ${serve.port}`].sort());
+  });
+});
+
+describe.skipIf(!asRoot)("files read again on reload", () => {
+  test("a config or key file only root may read is said at start, not at the first reload", async () => {
+    // Read as root at start, then as nobody at each reload: the usual key file of mode 600 made every reload fail.
+    const prepared = await prepareServe({ keyed: true });
+    const keyPath = join(prepared.dir, "key");
+    chmodSync(keyPath, 0o600);
+    chmodSync(prepared.configPath, 0o600);
+    const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
+    try {
+      await fixture.ready;
+      expect(fixture.stderr()).toContain(
+        `warn: config ${prepared.configPath} is not readable by this user (EACCES); a reload will fail and keep the old config until it is`,
+      );
+      expect(fixture.stderr()).toContain(`warn: key file ${keyPath} is not readable by this user (EACCES); a reload will fail`);
+    } finally {
+      await fixture.stop();
+      fixture.cleanup();
+    }
+  });
+
+  test("nothing is said where both stay readable", () => {
+    expect(serve.stderr()).not.toContain("is not readable by this user");
   });
 });
