@@ -32,6 +32,7 @@ export interface ProcessIds {
   geteuid?: () => number;
   getgid?: () => number;
   getegid?: () => number;
+  getgroups?: () => number[];
   initgroups?: (user: string | number, extraGroup: string | number) => void;
   setgid?: (id: string | number) => void;
   setuid?: (id: string | number) => void;
@@ -82,6 +83,12 @@ export function dropPrivileges(user: string, group: string | undefined, proc: Pr
   }
   if (gid === 0 || proc.getegid?.() === 0) {
     throw new PacerError(`switching to group "${chosen}" left root's group (gid 0) in place; set group to an unprivileged one`);
+  }
+  // initgroups takes the user's groups from /etc/group: a user listed in root's kept gid 0, silently.
+  if (proc.getgroups?.().includes(0)) {
+    throw new PacerError(
+      `user "${user}" is a member of root's group (gid 0) in /etc/group; pacer serve never streams in root's group: take it out of that group, or set user to another account`,
+    );
   }
   try {
     proc.setuid(0);

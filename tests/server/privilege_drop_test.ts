@@ -6,8 +6,9 @@
  * Runs only as root (as CI does); elsewhere there is nothing to drop.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { chmodSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { runPacer } from "../helpers/pacer.ts";
 import { freeTcpPort, launch, prepareServe, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 const asRoot = process.getuid?.() === 0;
@@ -86,5 +87,30 @@ describe.skipIf(!asRoot)("files read again on reload", () => {
 
   test("nothing is said where both stay readable", () => {
     expect(serve.stderr()).not.toContain("is not readable by this user");
+  });
+});
+
+describe.skipIf(!asRoot || Bun.which("unshare") === null)("a user in root's group", () => {
+  test("is refused: its supplementary groups would keep gid 0", async () => {
+    // /etc/group with nobody listed in root's group, seen only by the server (a private mount
+    // namespace): initgroups gave it gid 0 among its groups, and it served, saying only
+    // "dropped root privileges user=nobody".
+    const prepared = await prepareServe();
+    const group = join(prepared.dir, "group");
+    const lines = readFileSync("/etc/group", "utf8").split("\n");
+    writeFileSync(group, lines.map((line) => (line.startsWith("root:") ? "root:x:0:nobody" : line)).join("\n"), { mode: 0o644 });
+    try {
+      const run = await runPacer(["serve", "--config", prepared.configPath], {
+        launcher: ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/group && exec "$@"', group],
+        timeoutMs: 3_000, // a server that started runs until killed
+      });
+      expect(run.stderr).not.toContain("pacer: serving");
+      expect(run.stderr).toContain(
+        'pacer: error: user "nobody" is a member of root\'s group (gid 0) in /etc/group; pacer serve never streams in root\'s group: take it out of that group, or set user to another account',
+      );
+      expect(run.code).toBe(1);
+    } finally {
+      rmSync(prepared.dir, { recursive: true, force: true });
+    }
   });
 });
