@@ -78,6 +78,11 @@ export async function startServer(initial: Config, configPath: string | undefine
         log.warn(`config ${fixed} changed; it takes effect at the next restart`);
       }
     }
+    // Said, not only done: an emptied or half-written file on a loopback server dropped the key
+    // with no more than "config reloaded", and unsigned requests were served from then on.
+    if (key !== undefined && nextKey === undefined) {
+      log.warn(`config ${next.source} has no key_file: control requests need no key from now on, from any local user`);
+    }
     config = { ...next, control: config.control, user: config.user, group: config.group, http: config.http, speaker: config.speaker, live: config.live };
     key = nextKey;
     jobs.interestTimeoutMs = config.interestTimeoutMs;
@@ -113,7 +118,7 @@ export async function startServer(initial: Config, configPath: string | undefine
         .then(reload)
         .then(
           (next) => {
-            log.info("config reloaded", { config: next.source, by });
+            log.info("config reloaded", { config: next.source, by, key: key ? "required" : "none" });
             return next;
           },
           (error: Error) => {

@@ -153,6 +153,20 @@ describe("a server without a key", () => {
     expect(serve.stderr()).toMatch(/config reloaded.*by=127\.0\.0\.1/);
   });
 
+  test("a reload that drops the key says so: an emptied config on a loopback server made it keyless with only \"config reloaded\"", async () => {
+    const keyed = await startServe({ keyed: true });
+    try {
+      writeFileSync(keyed.configPath, ""); // as an editor or a config tool leaves it mid-write
+      keyed.child.kill("SIGHUP");
+      for (let i = 0; i < 80 && !keyed.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+      expect(keyed.stderr()).toContain(`warn: config ${keyed.configPath} has no key_file: control requests need no key from now on, from any local user`);
+      expect(keyed.stderr()).toMatch(/config reloaded .*by=SIGHUP key=none/);
+    } finally {
+      await keyed.stop();
+      keyed.cleanup();
+    }
+  });
+
   test("play with start past the media's end is bad_request naming its length, not a job that plays nothing", async () => {
     const run = await runPacer(["ctl", "--server", serve.address, "play", "clip.ts", "--start", "100", "--to", "udp://127.0.0.1:9"]);
     expect(run.code).toBe(1);
