@@ -41,6 +41,7 @@ import { dropPrivileges } from "./privileges.ts";
 import type { ServerContext } from "./server_context.ts";
 import { type LiveChannels, openLiveChannels } from "./live/live_channels.ts";
 import { Recordings } from "./recording/recordings.ts";
+import { recordingRootProblem } from "./recording/out_path.ts";
 
 export interface Server {
   /** The control port actually bound. */
@@ -88,10 +89,17 @@ export async function startServer(initial: Config, configPath: string | undefine
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
     recordings.configure(config.recordings, config.recordingRoot);
+    checkRecordingRoot();
     return config;
   };
 
   const recordings = new Recordings({ live: () => live, log });
+  /** With [[recording]]s, says a root they cannot be written to (not for live channels alone: most are never recorded). */
+  const checkRecordingRoot = () => {
+    if (config.recordings.length === 0) return;
+    const problem = recordingRootProblem(config.recordingRoot);
+    if (problem) log.warn(`recording root ${config.recordingRoot} ${problem}; recordings will fail`);
+  };
   const context: ServerContext = {
     config: () => config,
     keyed: () => key !== undefined,
@@ -171,6 +179,7 @@ export async function startServer(initial: Config, configPath: string | undefine
   });
   // After the drop: recordings are written as the unprivileged user.
   recordings.configure(config.recordings, config.recordingRoot);
+  checkRecordingRoot();
 
   let stopping: Promise<void> | null = null;
   return {

@@ -4,13 +4,13 @@
  * for what this version does not run, and a played stream that stops for want of interest.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeReply, encodeRequest } from "../../protocol/control.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { rampS16, writeWav } from "../helpers/audio.ts";
-import { freeTcpPort, freeUdpPort, KEY, prepareServe, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
+import { freeTcpPort, freeUdpPort, KEY, launch, prepareServe, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
 
 /** The lines pacer printed, without the log's prefix. */
 const lines = (stderr: string) => stderr.trim().split("\n").filter((l) => l !== "");
@@ -153,14 +153,40 @@ describe("a server without a key", () => {
     expect(serve.stderr()).toMatch(/config reloaded.*by=127\.0\.0\.1/);
   });
 
+  test("a recording root that cannot be written is said at start and at reload, not first when a run is due", async () => {
+    // A file where the folder should be; as root (dropping to nobody) also a folder only root may write in.
+    const recording = '[[recording]]\nname = "news"\nsource = "udp://@127.0.0.1:9"\nout = "news.ts"\nduration = 1';
+    const prepared = await prepareServe();
+    const file = join(prepared.dir, "not-a-folder");
+    writeFileSync(file, "");
+    writeFileSync(prepared.configPath, readFileSync(prepared.configPath, "utf8") + `recording_root = "${file}"\n${recording}\n`);
+    const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
+    try {
+      await fixture.ready;
+      expect(fixture.stderr()).toContain(`warn: recording root ${file} is not a folder; recordings will fail`);
+      if (process.getuid?.() === 0) {
+        const rootOnly = join(prepared.dir, "root-only");
+        mkdirSync(rootOnly, { mode: 0o755 });
+        const config = readFileSync(prepared.configPath, "utf8").replace(`recording_root = "${file}"`, `recording_root = "${rootOnly}/rec"`);
+        writeFileSync(prepared.configPath, config);
+        expect((await runPacer(["ctl", "--server", fixture.address, "reload"])).code).toBe(0);
+        for (let i = 0; i < 80 && !fixture.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+        expect(fixture.stderr()).toContain(`warn: recording root ${rootOnly}/rec does not exist, and this user may not make it in ${rootOnly} (EACCES); recordings will fail`);
+      }
+    } finally {
+      await fixture.stop();
+      fixture.cleanup();
+    }
+  });
+
   test("a reload that drops the key says so: an emptied config on a loopback server made it keyless with only \"config reloaded\"", async () => {
     const keyed = await startServe({ keyed: true });
     try {
       writeFileSync(keyed.configPath, ""); // as an editor or a config tool leaves it mid-write
-      keyed.child.kill("SIGHUP");
+      expect((await runPacer(["ctl", "--server", keyed.address, "--key", join(keyed.dir, "key"), "reload"])).code).toBe(0);
       for (let i = 0; i < 80 && !keyed.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
       expect(keyed.stderr()).toContain(`warn: config ${keyed.configPath} has no key_file: control requests need no key from now on, from any local user`);
-      expect(keyed.stderr()).toMatch(/config reloaded .*by=SIGHUP key=none/);
+      expect(keyed.stderr()).toMatch(/config reloaded .*by=127\.0\.0\.1 key=none/);
     } finally {
       await keyed.stop();
       keyed.cleanup();
