@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_TOML, KeyFileError, loadConfig } from "../server/config.ts";
-import { startServer } from "../server/serve.ts";
+import { type Server, startServer } from "../server/serve.ts";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import { startLineWriter } from "../foundation/line_writer.ts";
 import type { Logger } from "../foundation/log.ts";
@@ -64,17 +64,16 @@ export async function runServe(argv: string[], log: Logger): Promise<number> {
 
 /** Runs the server from the config at `configPath` until SIGTERM or SIGINT. */
 async function serve(configPath: string | undefined, log: Logger): Promise<number> {
-  let server;
-  try {
-    server = await startServer(await loadConfig(configPath), configPath, log);
-  } catch (error) {
-    if (error instanceof ConfigError || error instanceof KeyFileError) throw new PacerError(error.message);
-    throw error;
-  }
-  // Under systemd (Type=notify): ready once the sockets are open, reloading around SIGHUP, the watchdog ping.
-  const systemd = systemdNotifier();
-  systemd.ready(`control on ${server.config().control.text}`);
+  let server: Server | undefined;
+  // Caught from the first: with no handler, a SIGHUP while the config loads or the sockets open
+  // (a logrotate hook, a reload sent as the log says "serving") ended the server, status 129.
+  // One that comes before the server is up is a reload once it is: the config may have been read before.
+  let hangupWhileStarting = false;
   const onHangup = () => {
+    if (!server) {
+      hangupWhileStarting = true;
+      return;
+    }
     systemd.reloading();
     server
       .reload("SIGHUP") // which logs the outcome
@@ -82,6 +81,17 @@ async function serve(configPath: string | undefined, log: Logger): Promise<numbe
       .finally(() => systemd.ready());
   };
   process.on("SIGHUP", onHangup);
+  try {
+    server = await startServer(await loadConfig(configPath), configPath, log);
+  } catch (error) {
+    process.off("SIGHUP", onHangup);
+    if (error instanceof ConfigError || error instanceof KeyFileError) throw new PacerError(error.message);
+    throw error;
+  }
+  // Under systemd (Type=notify): ready once the sockets are open, reloading around SIGHUP, the watchdog ping.
+  const systemd = systemdNotifier();
+  systemd.ready(`control on ${server.config().control.text}`);
+  if (hangupWhileStarting) onHangup();
   const signal = await new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
