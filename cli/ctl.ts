@@ -44,12 +44,12 @@ Ops:
                         status JOB: one job and every destination of it
   play NAME --to URL [--to URL ...] [--bitrate R] [--loop] [--start S] [--persistent]
                         to rtp:// or udp:// URLs; prints the job id. The stream
-                        stops, cutting off whatever is left, unless "interest
-                        JOB" follows within the server's interest_timeout (10 s
-                        by default), again and again: to receive a whole stream
-                        use pacer recv, which keeps it alive; --persistent
-                        streams (needing --key on a keyed server) run to the end
-                        without interest.
+                        stops, cutting off whatever is left, unless
+                        "interest JOB" follows within the server's
+                        interest_timeout (10 s by default), again and again: to
+                        receive a whole stream use pacer recv, which keeps it
+                        alive; --persistent streams (needing --key on a keyed
+                        server) run to the end without interest.
   stop JOB | interest JOB
   queue PATH [--id ID] [--after ID] [--first]
                         queues a track for the speaker; prints its id and place

@@ -168,6 +168,7 @@ export async function startServer(initial: Config, configPath: string | undefine
       log.warn(`${what} ${path} is not readable by this user (${(error as { code?: string }).code ?? error}); a reload will fail and keep the old config until it is`);
     }
   }
+  checkRecordingRoot();
   log.info("serving", {
     control: `${config.control.host}:${socket.port}`,
     media_root: config.mediaRoot,
@@ -179,7 +180,6 @@ export async function startServer(initial: Config, configPath: string | undefine
   });
   // After the drop: recordings are written as the unprivileged user.
   recordings.configure(config.recordings, config.recordingRoot);
-  checkRecordingRoot();
 
   let stopping: Promise<void> | null = null;
   return {

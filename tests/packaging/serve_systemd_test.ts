@@ -89,6 +89,8 @@ describe.skipIf(!wired)("pacer serve under systemd", () => {
       await Bun.sleep(450);
       serve.kill("SIGTERM");
       expect(await serve.exited).toBe(0);
+      // The last datagram may still be on its way to this process's socket when the server has exited.
+      await until(() => notifications.includes("STOPPING=1"), "STOPPING=1");
 
       const states = notifications.filter((n) => n !== "WATCHDOG=1");
       expect(states[1]).toMatch(/^RELOADING=1 MONOTONIC_USEC=\d+$/);
