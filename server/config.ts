@@ -11,6 +11,7 @@
  * ```
  */
 
+import { statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import * as v from "valibot";
 import { type Cidr, CidrError, type HostPort, isLoopbackHost, parseCidr, parseHostPort } from "../foundation/net/address.ts";
@@ -745,6 +746,22 @@ const HEX_KEY = /^(?:[0-9a-fA-F]{2})+$/;
  * const key = await readKey("/etc/pacer/key"); // Uint8Array(32)
  * ```
  */
+/**
+ * Why a key file is open to others, or null: one every user of the host may read lets any of
+ * them sign control requests (or feed a keyed channel). Said at start and at reload; it was
+ * silent, and the server took such requests as the operator's.
+ */
+export function keyFileExposure(path: string): string | null {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return null; // readKey has said what is wrong with it
+  }
+  if ((mode & 0o004) === 0) return null;
+  return `key file ${path} is readable by every user of this host (mode ${mode.toString(8)}): any of them may sign requests with it; chmod 600 ${path} (640 for a group)`;
+}
+
 export async function readKey(path: string): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {

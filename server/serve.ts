@@ -31,7 +31,7 @@ import { Speaker } from "../speaker/speaker.ts";
 import type { SpeakerOptions } from "../speaker/speaker_options.ts";
 import { Catalogue } from "./catalogue.ts";
 import { isLoopbackHost } from "../foundation/net/address.ts";
-import { type Config, ConfigError, loadConfig, readKey, type SpeakerConfig } from "./config.ts";
+import { type Config, ConfigError, keyFileExposure, loadConfig, readKey, type SpeakerConfig } from "./config.ts";
 import { ControlEndpoint, type ControlSocket, openControlSocket } from "./control_server.ts";
 import { JobTable } from "./jobs.ts";
 import { startMetricsHttp, type MetricsHttp } from "./metrics_http.ts";
@@ -86,6 +86,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     }
     config = { ...next, control: config.control, user: config.user, group: config.group, http: config.http, speaker: config.speaker, live: config.live };
     key = nextKey;
+    warnExposedKey();
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
     recordings.configure(config.recordings, config.recordingRoot);
@@ -93,6 +94,10 @@ export async function startServer(initial: Config, configPath: string | undefine
     return config;
   };
 
+  const warnExposedKey = () => {
+    const exposed = config.keyFile ? keyFileExposure(config.keyFile) : null;
+    if (exposed) log.warn(exposed);
+  };
   const recordings = new Recordings({ live: () => live, log });
   /** With [[recording]]s, says a root they cannot be written to (not for live channels alone: most are never recorded). */
   const checkRecordingRoot = () => {
@@ -169,6 +174,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     }
   }
   checkRecordingRoot();
+  warnExposedKey();
   log.info("serving", {
     control: `${config.control.host}:${socket.port}`,
     media_root: config.mediaRoot,

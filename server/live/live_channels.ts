@@ -10,7 +10,7 @@
  * ```
  */
 import type { Logger } from "../../foundation/log.ts";
-import { type LiveInput, readKey } from "../config.ts";
+import { keyFileExposure, type LiveInput, readKey } from "../config.ts";
 import { type ChannelSummary, LiveChannel } from "./live_channel.ts";
 
 export class LiveChannels {
@@ -39,7 +39,10 @@ export async function openLiveChannels(inputs: readonly LiveInput[], log: Logger
   try {
     for (const input of inputs) {
       const key = input.keyFile ? await readKey(input.keyFile) : undefined;
-      const channel = new LiveChannel(input, key, log.child({ live: input.name }));
+      const channelLog = log.child({ live: input.name });
+      const exposed = input.keyFile ? keyFileExposure(input.keyFile) : null;
+      if (exposed) channelLog.warn(exposed);
+      const channel = new LiveChannel(input, key, channelLog);
       channels.set(input.name, channel);
       await channel.open();
     }

@@ -4,7 +4,7 @@
  * for what this version does not run, and a played stream that stops for want of interest.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeReply, encodeRequest } from "../../protocol/control.ts";
 import { runPacer } from "../helpers/pacer.ts";
@@ -209,6 +209,36 @@ describe("a keyed server", () => {
   afterAll(async () => {
     await serve.stop();
     serve.cleanup();
+  });
+
+  test("a key file every user may read is said at start and at reload; one closed to others is not", async () => {
+    const keyPath = join(serve.dir, "key");
+    // The fixture's key is 644, so that the server, dropped to nobody, can read it at reload.
+    expect(serve.stderr()).toContain(`warn: key file ${keyPath} is readable by every user of this host (mode 644): any of them may sign requests with it; chmod 600 ${keyPath} (640 for a group)`);
+    const warnings = () => serve.stderr().split("\n").filter((l) => l.includes("is readable by every user")).length;
+    const reloads = () => serve.stderr().split("\n").filter((l) => l.includes("config reloaded")).length;
+    const reload = async () => {
+      const done = reloads();
+      expect((await runPacer(["ctl", "--server", serve.address, "--key", keyPath, "reload"])).code).toBe(0);
+      for (let i = 0; i < 80 && reloads() === done; i++) await Bun.sleep(25);
+    };
+    // Closed to others, yet readable by the user the server runs as (nobody, when started as root).
+    const owner = process.getuid?.() === 0 ? Number(Bun.spawnSync(["id", "-u", "nobody"]).stdout.toString()) : (process.getuid?.() ?? 0);
+    const { uid, gid } = statSync(keyPath);
+    chownSync(keyPath, owner, gid);
+    chmodSync(keyPath, 0o600);
+    try {
+      const before = warnings();
+      await reload();
+      expect(warnings()).toBe(before);
+      chmodSync(keyPath, 0o604);
+      await reload();
+      expect(warnings()).toBe(before + 1);
+      expect(serve.stderr()).toContain("(mode 604)");
+    } finally {
+      chownSync(keyPath, uid, gid);
+      chmodSync(keyPath, 0o644);
+    }
   });
 
   test("ctl without --key hears nothing, and is told a keyed server ignores requests without the key", async () => {
