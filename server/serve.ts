@@ -85,6 +85,14 @@ export async function startServer(initial: Config, configPath: string | undefine
       log.warn(`config ${next.source} has no key_file: control requests need no key from now on, from any local user`);
     }
     config = { ...next, control: config.control, user: config.user, group: config.group, http: config.http, speaker: config.speaker, live: config.live };
+    // A recording of a channel added with it is accepted, but has no channel to record until then.
+    const running = new Set(config.live.map((channel) => channel.name));
+    for (const recording of config.recordings) {
+      const channel = recording.source.startsWith("live:") ? recording.source.slice(5) : null;
+      if (channel !== null && !running.has(channel)) {
+        log.warn(`recording ${recording.name}: ${recording.source} is a channel this server has only after a restart ([[live]] changes wait for it); its runs fail until then`);
+      }
+    }
     key = nextKey;
     warnExposedKey();
     jobs.interestTimeoutMs = config.interestTimeoutMs;

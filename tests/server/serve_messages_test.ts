@@ -179,6 +179,25 @@ describe("a server without a key", () => {
     }
   });
 
+  test("a reload that adds a [[recording]] of a channel added with it says its runs fail until a restart", async () => {
+    const prepared = await prepareServe();
+    const [a, b] = [await freeTcpPort(), await freeTcpPort()];
+    const base = readFileSync(prepared.configPath, "utf8");
+    writeFileSync(prepared.configPath, `${base}[[live]]\nname = "a"\nlisten = "tcp://127.0.0.1:${a}"\n`);
+    const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
+    try {
+      await fixture.ready;
+      const added = `[[live]]\nname = "b"\nlisten = "tcp://127.0.0.1:${b}"\n[[recording]]\nname = "rb"\nsource = "live:b"\nout = "b.ts"\nduration = 1\n`;
+      writeFileSync(prepared.configPath, `${readFileSync(prepared.configPath, "utf8")}${added}`);
+      expect((await runPacer(["ctl", "--server", fixture.address, "reload"])).code).toBe(0);
+      for (let i = 0; i < 80 && !fixture.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+      expect(fixture.stderr()).toContain("warn: recording rb: live:b is a channel this server has only after a restart ([[live]] changes wait for it); its runs fail until then");
+    } finally {
+      await fixture.stop();
+      fixture.cleanup();
+    }
+  });
+
   test("a reload that drops the key says so: an emptied config on a loopback server made it keyless with only \"config reloaded\"", async () => {
     const keyed = await startServe({ keyed: true });
     try {
