@@ -25,6 +25,8 @@ import { RecordingPlan } from "./schedule.ts";
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** `record start NAME` for a live channel with no [[recording]]: where its files go. */
 const MANUAL_LIVE_OUT = "%Y%m%d-%H%M%S.ts";
+/** Runs looked at for a duration longer than the time between runs ("0 9,10 * * *" has gaps of 1 h and 23 h). */
+const GAP_LOOKAHEAD_RUNS = 16;
 
 export interface LastRun {
   state: "done" | "failed" | "nothing" | "skipped";
@@ -69,6 +71,13 @@ export class Recordings {
     for (const config of recordings) {
       if (config.cron === undefined) continue;
       const schedule: Schedule = { config, plan: new RecordingPlan(config.cron, now, config.timezone), timer: null };
+      // Said once here: otherwise only each skip says it, at every other run for good.
+      const gapMs = schedule.plan.shortestGapMs(now, GAP_LOOKAHEAD_RUNS);
+      if (config.durationMs !== undefined && config.durationMs > gapMs) {
+        this.deps.log.warn(
+          `recording ${config.name}: it lasts ${config.durationMs / 1000} s but falls due ${gapMs / 1000} s apart; a run due while the last still goes is skipped`,
+        );
+      }
       this.schedules.set(config.name, schedule);
       this.arm(schedule);
     }

@@ -49,6 +49,18 @@ export class RecordingPlan {
     return this.cron.nextRun(new Date(ms))?.getTime() ?? null;
   }
 
+  /** The shortest time between two of the next `runs` runs from `ms` (Infinity for fewer than two). */
+  shortestGapMs(ms: number, runs: number): number {
+    let shortest = Infinity;
+    let previous = this.after(ms);
+    for (let i = 1; i < runs && previous !== null; i++) {
+      const next = this.after(previous);
+      if (next !== null) shortest = Math.min(shortest, next - previous);
+      previous = next;
+    }
+    return shortest;
+  }
+
   /**
    * Called at `nowMs`: "early" before the next run is due (a timer fired early; nothing moves),
    * otherwise "start", or "skip" when the previous run is still `running`; either way the next

@@ -24,6 +24,14 @@ describe("a recording plan", () => {
     expect(new Date(plan.after(Date.UTC(2026, 0, 9, 20, 0, 0))!).toISOString()).toBe("2026-01-12T20:00:00.000Z");
   });
 
+  test("the shortest time between runs, over uneven gaps", () => {
+    expect(new RecordingPlan("*/3 * * * * *", START_MS, "UTC").shortestGapMs(START_MS, 16)).toBe(3000);
+    // 09:00 and 10:00 each day: gaps of 1 h and 23 h.
+    expect(new RecordingPlan("0 9,10 * * *", START_MS, "UTC").shortestGapMs(START_MS, 16)).toBe(3600_000);
+    // 30 February never comes: no gap at all.
+    expect(new RecordingPlan("0 0 1 1 *", START_MS, "UTC").shortestGapMs(START_MS, 1)).toBe(Infinity);
+  });
+
   test("every 3 s: starts when due, skips a run while the previous one still goes, never fires early", () => {
     const clock = new ManualClock(START_MS * US_PER_MS);
     const plan = new RecordingPlan("*/3 * * * * *", ms(clock), "UTC");

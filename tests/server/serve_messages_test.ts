@@ -179,6 +179,23 @@ describe("a server without a key", () => {
     }
   });
 
+  test("a [[recording]] that lasts longer than the time between its runs is said at start, once", async () => {
+    const prepared = await prepareServe();
+    const recording = '[[recording]]\nname = "fast"\nsource = "udp://@127.0.0.1:9"\nout = "fast.ts"\ncron = "*/2 * * * * *"\nduration = 2.5';
+    writeFileSync(prepared.configPath, `${readFileSync(prepared.configPath, "utf8")}recording_root = "${prepared.dir}"\n${recording}\n`);
+    const fixture = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
+    const warning = "warn: recording fast: it lasts 2.5 s but falls due 2 s apart; a run due while the last still goes is skipped";
+    try {
+      await fixture.ready;
+      for (let i = 0; i < 80 && !fixture.stderr().includes(warning); i++) await Bun.sleep(25);
+      expect(fixture.stderr()).toContain(warning);
+      expect(fixture.stderr().split(warning).length).toBe(2);
+    } finally {
+      await fixture.stop();
+      fixture.cleanup();
+    }
+  });
+
   test("a reload that adds a [[recording]] of a channel added with it says its runs fail until a restart", async () => {
     const prepared = await prepareServe();
     const [a, b] = [await freeTcpPort(), await freeTcpPort()];
