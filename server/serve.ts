@@ -23,7 +23,7 @@
  * ```
  */
 
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import { PacerError, TemporaryError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -167,9 +167,12 @@ export async function startServer(initial: Config, configPath: string | undefine
     throw error instanceof PacerError || error instanceof TemporaryError ? error : new PacerError((error as Error).message);
   }
   try {
-    accessSync(config.mediaRoot, constants.R_OK | constants.X_OK);
+    // A file, not a folder: said as such (access() said only EACCES, its X bit missing).
+    if (!statSync(config.mediaRoot).isDirectory()) log.warn(`media root ${config.mediaRoot} is not a folder; play requests will fail`);
+    else accessSync(config.mediaRoot, constants.R_OK | constants.X_OK);
   } catch (error) {
-    log.warn(`media root ${config.mediaRoot} is not readable by this user (${(error as { code?: string }).code ?? error}); play requests will fail`);
+    const code = (error as { code?: string }).code ?? error;
+    log.warn(`media root ${config.mediaRoot} ${code === "ENOENT" ? "does not exist" : `is not readable by this user (${code})`}; play requests will fail`);
   }
   // Read as root at start, then again at each reload as this user: said now, not at the first
   // `systemctl reload`, which kept the old config (a key file of mode 600 is the usual case).

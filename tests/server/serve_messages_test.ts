@@ -179,6 +179,26 @@ describe("a server without a key", () => {
     }
   });
 
+  test("a media root that is a file, or missing, is said as such at start", async () => {
+    for (const [make, said] of [
+      [(path: string) => writeFileSync(path, ""), "is not a folder"],
+      [() => {}, "does not exist"],
+    ] as const) {
+      const prepared = await prepareServe();
+      const root = join(prepared.dir, "root");
+      make(root);
+      writeFileSync(prepared.configPath, readFileSync(prepared.configPath, "utf8").replace(`media_root = "${prepared.mediaRoot}"`, `media_root = "${root}"`));
+      const fixture = launch(prepared.dir, root, prepared.configPath, prepared.port);
+      try {
+        await fixture.ready;
+        expect(fixture.stderr()).toContain(`warn: media root ${root} ${said}; play requests will fail`);
+      } finally {
+        await fixture.stop();
+        fixture.cleanup();
+      }
+    }
+  });
+
   test("a [[recording]] that lasts longer than the time between its runs is said at start, once", async () => {
     const prepared = await prepareServe();
     const recording = '[[recording]]\nname = "fast"\nsource = "udp://@127.0.0.1:9"\nout = "fast.ts"\ncron = "*/2 * * * * *"\nduration = 2.5';
