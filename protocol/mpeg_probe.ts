@@ -31,7 +31,7 @@ import {
   PS_FIRST_PES_STREAM_ID, PsScanner, psFindPack, psIsPackStart, psPackMarkersValid, psPackMuxRateBytes,
   psPackScr, psPackVersion,
 } from "./mpegps.ts";
-import { MAX_CLOCK_STEP_TICKS } from "./mpeg_timing.ts";
+import { MAX_CLOCK_STEP_TICKS, PcrPidLock } from "./mpeg_timing.ts";
 
 /** How far into the head `detectContainer` looks for TS sync or a pack header. */
 export const DETECT_SEARCH_BYTES = 4096;
@@ -65,7 +65,7 @@ export interface TsProbe {
   packets: number;
   /** Packet count per PID, ascending PID. */
   pids: { pid: number; packets: number }[];
-  /** PID of the first PCR seen, or null. */
+  /** PID of the first PCR seen, or null (pacing moves on to another where its PCRs stop: PcrPidLock). */
   pcrPid: number | null;
   pcrCount: number;
   /** First and last PCR on pcrPid, 27 MHz ticks, or null. */
@@ -235,6 +235,7 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
   const span = new ClockSpan(PCR_WRAP, seam);
   const arrivals = m2ts ? new ClockSpan(ATS_WRAP, seam) : null;
   let packets = 0;
+  const lock = new PcrPidLock();
   let pcrPid = -1;
   let flagged = false;
   let garbage = 0;
@@ -244,11 +245,14 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
     const ts = at + packing.syncAt;
     const pid = tsGetPid(buf, ts);
     counts.set(pid, (counts.get(pid) ?? 0) + 1);
-    if (pcrPid < 0 && tsHasPcr(buf, ts)) pcrPid = pid;
-    if (pid !== pcrPid) return;
-    if (tsGetDiscontinuity(buf, ts)) flagged = true;
+    if (pid === lock.pid && tsGetDiscontinuity(buf, ts)) flagged = true;
     if (!tsHasPcr(buf, ts)) return;
-    span.add(offset, tsGetPcr(buf, ts), flagged && span.samples > 0);
+    if (pcrPid < 0) pcrPid = pid;
+    const pcr = tsGetPcr(buf, ts);
+    if (!lock.take(pid, pcr, offset)) return;
+    // Timed as play times it (PcrPidLock): another PID's clock from its first PCR after the old one's last.
+    if (lock.switched) span.add(lock.switchOffset, lock.switchPcr, true);
+    span.add(offset, pcr, flagged && !lock.switched && span.samples > 0);
     flagged = false;
   };
   const scanner = new TsScanner(0, packing);

@@ -428,8 +428,83 @@ export class ClockTimeline {
   }
 }
 
+/**
+ * How long (by its own PCRs) another PID's clock runs on with none on the PID followed before
+ * pacing follows it instead: 13818-1 has a program's PCRs at most 100 ms apart, so a stream of
+ * several programs keeps its first one, and a switch comes soon enough that the bytes since are
+ * mostly still ahead of the senders (a load of 128 KiB is 350 ms at 3 Mbit/s).
+ */
+const PCR_PID_SILENCE_TICKS = PCR_HZ / 4;
+
+/**
+ * Which PID's PCRs time a stream: the first PID seen carrying one, until its PCRs stop while
+ * another PID's run on for more than PCR_PID_SILENCE_TICKS (250 ms): then that one, from its
+ * first PCR since the old PID's last. Files joined
+ * with `cat` whose PCR PIDs differ (two encoders) were paced, after the join, at the first file's
+ * last rate, a 3 Mbit/s part of one at 1 Mbit/s played three times too slow. In a stream of
+ * several programs each with its own PCR PID the first one's PCRs keep coming, so it stays.
+ *
+ * @example
+ * ```ts
+ * const lock = new PcrPidLock();
+ * if (tsHasPcr(buf, at) && lock.take(tsGetPid(buf, at), tsGetPcr(buf, at), offset)) {
+ *   if (lock.switched) sample(lock.switchOffset, lock.switchPcr, true); // a break: a new clock
+ *   sample(offset, tsGetPcr(buf, at), false);
+ * }
+ * ```
+ */
+export class PcrPidLock {
+  /** The PID followed, or -1 until one carries a PCR. */
+  pid: number;
+  /** Set by the `take` that switched PIDs: the new PID's first PCR since the old one's last, and where it was. */
+  switched = false;
+  switchPcr = 0;
+  switchOffset = 0;
+  /** Another PID carrying PCRs since the followed one's last, and its first PCR there (-1: none). */
+  private candidate = -1;
+  private candidatePcr = 0;
+  private candidateOffset = 0;
+
+  /** `pid`: a fixed PID to follow, never switching; default, the first that carries a PCR. */
+  constructor(pid?: number, private readonly fixed = pid !== undefined) {
+    this.pid = pid ?? -1;
+  }
+
+  /** A packet on `pid` at stream `offset` carries `pcr`: whether it is one to time by (the PID followed, after switching if due). */
+  take(pid: number, pcr: number, offset: number): boolean {
+    this.switched = false;
+    if (this.pid < 0) this.pid = pid;
+    if (pid === this.pid) {
+      this.candidate = -1;
+      return true;
+    }
+    if (this.fixed) return false;
+    if (this.candidate < 0) {
+      this.candidate = pid;
+      this.candidatePcr = pcr;
+      this.candidateOffset = offset;
+      return false;
+    }
+    if (pid !== this.candidate) return false;
+    const ran = (pcr - this.candidatePcr + PCR_WRAP) % PCR_WRAP;
+    if (ran <= PCR_PID_SILENCE_TICKS) return false;
+    if (ran > MAX_CLOCK_STEP_TICKS) {
+      // The other PID's own clock broke meanwhile: it starts over from here.
+      this.candidatePcr = pcr;
+      this.candidateOffset = offset;
+      return false;
+    }
+    this.pid = pid;
+    this.candidate = -1;
+    this.switched = true;
+    this.switchPcr = this.candidatePcr;
+    this.switchOffset = this.candidateOffset;
+    return true;
+  }
+}
+
 export interface PcrClockOptions {
-  /** PID whose PCRs to use; default: the first PID seen carrying a PCR. */
+  /** PID whose PCRs to use; default: the first PID seen carrying a PCR (see PcrPidLock). */
   pcrPid?: number;
   /** Rate (bits/s) to pace at until two PCRs have been seen; default none (time 0). */
   fallbackBitsPerSecond?: number;
@@ -454,23 +529,31 @@ export interface PcrClockOptions {
  * ```
  */
 export class PcrClock implements ByteClock {
-  /** The PID pacing follows, or -1 until one carries a PCR. */
-  pcrPid: number;
+  private readonly lock: PcrPidLock;
   private readonly timeline: ClockTimeline;
   private flagged = false;
   readonly packets = new TsPacketFinder((buf, at, streamOffset) => {
-    if (this.pcrPid < 0 ? !tsHasPcr(buf, at) : tsGetPid(buf, at) !== this.pcrPid) return;
-    if (tsGetDiscontinuity(buf, at)) this.flagged = true;
+    const lock = this.lock;
+    const pid = tsGetPid(buf, at);
+    if (pid === lock.pid && tsGetDiscontinuity(buf, at)) this.flagged = true;
     if (!tsHasPcr(buf, at)) return;
-    if (this.pcrPid < 0) this.pcrPid = tsGetPid(buf, at);
-    this.timeline.sample(streamOffset, tsGetPcr(buf, at), this.flagged);
+    const pcr = tsGetPcr(buf, at);
+    if (!lock.take(pid, pcr, streamOffset)) return;
+    // Another PID's clock from here: a break, then its PCRs as they come.
+    if (lock.switched) this.timeline.sample(lock.switchOffset, lock.switchPcr, true);
+    this.timeline.sample(streamOffset, pcr, this.flagged && !lock.switched);
     this.flagged = false;
   });
 
   constructor(options: PcrClockOptions = {}) {
-    this.pcrPid = options.pcrPid ?? -1;
+    this.lock = new PcrPidLock(options.pcrPid);
     const fallback = (options.fallbackBitsPerSecond ?? 0) / 8 / PCR_HZ;
     this.timeline = new ClockTimeline(options.capacity, () => fallback);
+  }
+
+  /** The PID pacing follows, or -1 until one carries a PCR. */
+  get pcrPid(): number {
+    return this.lock.pid;
   }
 
   observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {

@@ -41,6 +41,15 @@ describe("detectContainer", () => {
 });
 
 describe("probeTs", () => {
+
+  test("files joined whose PCR PIDs differ: the duration is the parts' (it timed the second at the first's rate)", () => {
+    const a = makeCbrTs({ bitrate: 1_000_000, duration: 1, pcrPid: 0x100 });
+    const b = makeCbrTs({ bitrate: 3_000_000, duration: 1, pcrPid: 0x200, payloadPid: 0x201, firstPcr: 500 * PCR_HZ });
+    const p = probeTs(concat(a, b));
+    expect(p.pcrPid).toBe(0x100);
+    expect(p.durationUs! / 1e6).toBeGreaterThan(1.9);
+    expect(p.durationUs! / 1e6).toBeLessThan(2.15);
+  });
   test("reports PIDs, PCR PID, bit rate and duration of a synthetic CBR TS", () => {
     const ts = makeCbrTs({ bitrate: 3_000_000, duration: 4, pcrPid: 0x44, payloadPid: 0x45 });
     const p = probeTs(insertBytes(ts, 50 * TS_SIZE, garbageBytes(99)));

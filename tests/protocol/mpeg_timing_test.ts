@@ -66,6 +66,38 @@ describe("PcrClock", () => {
     expect(withFallback.timeAt(100_000)).toBeCloseTo(1_000_000, 3);
   });
 
+  test("files joined whose PCR PIDs differ: after the join it follows the new PID (the second part played at the first's rate)", () => {
+    const a = makeCbrTs({ bitrate: 1_000_000, duration: 1, pcrPid: 0x100 });
+    const b = makeCbrTs({ bitrate: 3_000_000, duration: 1, pcrPid: 0x200, payloadPid: 0x201, firstPcr: 500 * PCR_HZ });
+    const joined = new Uint8Array(a.length + b.length);
+    joined.set(a, 0);
+    joined.set(b, a.length);
+    const clock = new PcrClock();
+    observeInChunks(clock, joined);
+    // 1 s + 1 s; at the first part's rate the second took 3 s.
+    expect(clock.timeAt(joined.length) / 1e6).toBeGreaterThan(1.9);
+    expect(clock.timeAt(joined.length) / 1e6).toBeLessThan(2.15);
+    expect(clock.pcrPid).toBe(0x200);
+    expect(clock.byteRate()).toBeCloseTo(375_000, -2);
+    expect(worstBackwardStep(clock, joined.length)).toBe(0);
+  });
+
+  test("several programs with PCRs on their own PIDs: it keeps the first, without a break", () => {
+    // One mux clock, PCRs every 20 ms: one in five on 0x100 (every 100 ms), the rest on 0x200.
+    const ts = makeCbrTs({ bitrate: 2_000_000, duration: 3, pcrPid: 0x100, firstPcr: 0x100 });
+    let n = 0;
+    for (let at = 0; at < ts.length; at += TS_SIZE) {
+      if (!tsHasPcr(ts, at) || n++ % 5 === 0) continue;
+      ts[at + 1] = (ts[at + 1]! & 0xe0) | 0x02;
+      ts[at + 2] = 0x00;
+    }
+    const clock = new PcrClock();
+    observeInChunks(clock, ts);
+    expect(clock.pcrPid).toBe(0x100);
+    expect(clock.discontinuities()).toBe(0);
+    expect(clock.timeAt(ts.length) / 1e6).toBeCloseTo(3, 1);
+  });
+
   test("follows only the chosen PCR PID", () => {
     const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.5, pcrPid: 0x200 });
     const other = new PcrClock({ pcrPid: 0x300 });

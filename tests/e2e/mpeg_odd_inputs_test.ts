@@ -1,0 +1,41 @@
+/**
+ * Odd but real MPEG input, played with the real CLI to a UDP socket on 127.0.0.1: what goes on
+ * the wire, and when. Timing bounds are loose (a shared host): they tell the right schedule from
+ * the wrong one, not milliseconds.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { runPacer } from "../helpers/pacer.ts";
+import { udpReceiver } from "../helpers/udp_receiver.ts";
+import { PCR_HZ } from "../../protocol/mpegts.ts";
+
+const tmp = makeTempDir();
+afterAll(() => tmp.cleanup());
+/** Time for the last datagrams to cross loopback after pacer exits. */
+const SETTLE_MS = 150;
+
+describe("play: odd MPEG-TS input on the wire", () => {
+  test("two files joined whose PCR PIDs differ (1 Mbit/s on 0x100, then 3 Mbit/s on 0x200) take their 1.2 s, not 2.4", async () => {
+    const a = makeCbrTs({ bitrate: 1_000_000, duration: 0.6, pcrPid: 0x100 });
+    const b = makeCbrTs({ bitrate: 3_000_000, duration: 0.6, pcrPid: 0x200, payloadPid: 0x201, firstPcr: 900 * PCR_HZ });
+    const path = join(tmp.dir, "joined.ts");
+    const joined = Buffer.concat([a, b]);
+    writeFileSync(path, joined);
+    const rx = await udpReceiver();
+    try {
+      const run = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      await Bun.sleep(SETTLE_MS);
+      expect(Buffer.concat(rx.packets.map((p) => p.data)).equals(joined)).toBe(true);
+      const spanS = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
+      // 1.2 s of content; at the first file's rate throughout it took 0.6 + 1.8 s.
+      expect(spanS).toBeGreaterThan(0.9);
+      expect(spanS).toBeLessThan(1.8);
+    } finally {
+      rx.close();
+    }
+  });
+});
