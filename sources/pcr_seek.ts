@@ -15,7 +15,7 @@
  * then scans the PCRs from the start (pcrScan), counting the time of each
  * continuous stretch (a step back, over 1 s, or flagged by a
  * discontinuity_indicator ends one), and the bytes across a break at the rate of the
- * stretch before it, as probe's duration and pacing do, up
+ * stretch before it, as probe's duration and pacing do (on the PID they follow: PcrPidLock), up
  * to SCAN_MAX_BYTES; only past that, or past the last PCR, does it place the
  * start by the average rate (three 4 s files concatenated, --start 8.1, by
  * the average rate: 4.63 s played where 3.96 s were left).
@@ -26,7 +26,7 @@
  * ```
  */
 import type { FileHandle } from "node:fs/promises";
-import { MAX_CLOCK_STEP_TICKS } from "../protocol/mpeg_timing.ts";
+import { MAX_CLOCK_STEP_TICKS, PcrPidLock } from "../protocol/mpeg_timing.ts";
 import { PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, tsFindSync, tsGetDiscontinuity, tsGetPcr, tsGetPid, tsHasPcr } from "../protocol/mpegts.ts";
 
 const WINDOW_BYTES = 64 * 1024;
@@ -109,6 +109,31 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
   let stretchTicks = 0;
   /** A discontinuity_indicator on the PCR's PID since the last PCR: the next one begins a new stretch, whatever its step. */
   let flagged = false;
+  /** The PID timed, as pacing follows it (a file joined from two with different PCR PIDs). */
+  const lock = new PcrPidLock(timeline.pcrPid, false);
+  /** One PCR along the clock: false once it lies past the target. */
+  const along = (offset: number, pcr: number, brk: boolean): boolean => {
+    if (last !== null) {
+      const step = (pcr - last + PCR_WRAP) % PCR_WRAP;
+      // A step longer than the probe's (or back), or one signalled, is a break in the clock: its bytes are timed at the stretch's rate.
+      if (step <= MAX_CLOCK_STEP_TICKS && !brk) {
+        elapsed += step;
+        stretchTicks += step;
+      } else {
+        const ticksPerByte = stretchTicks > 0 ? stretchTicks / (lastOffset - stretchFrom) : PCR_HZ / timeline.byteRate;
+        elapsed += (offset - lastOffset) * ticksPerByte;
+        stretchFrom = offset;
+        stretchTicks = 0;
+      }
+    } else {
+      stretchFrom = offset;
+    }
+    last = pcr;
+    lastOffset = offset;
+    if (elapsed > target) return false;
+    best = offset;
+    return true;
+  };
   const end = Math.min(size, maxBytes);
   // Windows overlap by a packet, so one that straddles a window's end is read whole in the next.
   for (let start = 0, next = 0; start < end; start += window.length - TS_SIZE) {
@@ -117,31 +142,16 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
     if (at < 0) continue;
     for (; at + TS_SIZE <= n && window[at] === TS_SYNC; at += TS_SIZE) {
       next = start + at + TS_SIZE;
-      if (tsGetPid(window, at) !== timeline.pcrPid) continue;
-      if (tsGetDiscontinuity(window, at)) flagged = true;
+      const pid = tsGetPid(window, at);
+      if (pid === lock.pid && tsGetDiscontinuity(window, at)) flagged = true;
       if (!tsHasPcr(window, at)) continue;
       const pcr = tsGetPcr(window, at);
       const offset = start + at;
-      if (last !== null) {
-        const step = (pcr - last + PCR_WRAP) % PCR_WRAP;
-        // A step longer than the probe's (or back), or one signalled, is a break in the clock: its bytes are timed at the stretch's rate.
-        if (step <= MAX_CLOCK_STEP_TICKS && !flagged) {
-          elapsed += step;
-          stretchTicks += step;
-        } else {
-          const ticksPerByte = stretchTicks > 0 ? stretchTicks / (lastOffset - stretchFrom) : PCR_HZ / timeline.byteRate;
-          elapsed += (offset - lastOffset) * ticksPerByte;
-          stretchFrom = offset;
-          stretchTicks = 0;
-        }
-      } else {
-        stretchFrom = offset;
-      }
-      last = pcr;
-      lastOffset = offset;
+      if (!lock.take(pid, pcr, offset)) continue;
+      if (lock.switched && !along(lock.switchOffset, lock.switchPcr, true)) return best;
+      const brk = flagged && !lock.switched;
       flagged = false;
-      if (elapsed > target) return best;
-      best = offset;
+      if (!along(offset, pcr, brk)) return best;
     }
     if (n < window.length) break;
   }

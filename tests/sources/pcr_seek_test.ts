@@ -53,6 +53,12 @@ function pcrSecondsAt(bytes: Uint8Array, offset: number): number {
   return NaN;
 }
 
+/** The offset of the first packet carrying a PCR at or after `offset`. */
+function firstPcrAt(bytes: Uint8Array, offset: number): number {
+  for (let at = offset; at < bytes.length; at += TS_SIZE) if (tsHasPcr(bytes, at)) return at;
+  return -1;
+}
+
 describe("--start by PCR", () => {
   test("property: any start time lands on a packet at most one PCR interval before it", async () => {
     await fc.assert(
@@ -99,6 +105,20 @@ describe("--start by PCR", () => {
     } finally {
       await handle.close();
     }
+  });
+
+  test("files joined whose PCR PIDs differ: --start in the second counts along the new PID's PCRs, as pacing does (it used the average rate)", async () => {
+    // 2 s at 1 Mbit/s on 0x100, then 2 s at 4 Mbit/s on 0x200 with a clock of its own.
+    const second = makeCbrTs({ bitrate: 4_000_000, duration: 2, pcrPid: 0x200, payloadPid: 0x201, firstPcr: 700 * PCR_HZ });
+    const joined = concat(slow, second);
+    const joinedPath = write("joined_pids.ts", joined);
+    const opened = await openInput(joinedPath, { startSeconds: 3 });
+    opened.source.close();
+    expect(opened.startOffset).toBeGreaterThanOrEqual(slow.length);
+    // 1 s into the second file, within a PCR interval and the join's step.
+    const at = (tsGetPcr(joined, firstPcrAt(joined, opened.startOffset)) - 700 * PCR_HZ) / PCR_HZ;
+    expect(at).toBeLessThanOrEqual(1 + 1e-6);
+    expect(1 - at).toBeLessThan(0.041);
   });
 
   test("a signalled break (discontinuity_indicator) whose step is under a second is a break too: the scan does not count its step as time", async () => {
