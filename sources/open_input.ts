@@ -290,8 +290,17 @@ async function wavFileHeader(path: string, size: number, head: Uint8Array) {
 
 /** The refusal when nothing in the head can pace the input: the same for a file and a stream. */
 function noClockError(label: string, probe: MpegProbe): PacerError {
+  const head = `the first ${PROBE_HEAD_BYTES >> 10} KiB`;
+  // PCRs there that give no rate are not "no PCR": say what is wrong with them (a TS whose PCRs
+  // come 1.2 s apart had been told it had none).
+  if (probe.container === "mpegts" && probe.arrival === null && probe.pcrCount > 0) {
+    const seen = probe.pcrCount === 1
+      ? `only one PCR in ${head}`
+      : `the ${probe.pcrCount} PCRs in ${head} give no rate: each is more than 1 s after the one before, behind it, or marked a discontinuity (the standard has them at most 100 ms apart)`;
+    return new PacerError(`${label}: ${seen}, nothing to pace by; give --bitrate`);
+  }
   const what = probe.container === "mpegps" ? "SCR or mux rate" : probe.packetSize === M2TS_SIZE ? "arrival time stamp or PCR" : "PCR";
-  return new PacerError(`${label}: no ${what} to pace by in the first ${PROBE_HEAD_BYTES >> 10} KiB; give --bitrate`);
+  return new PacerError(`${label}: no ${what} to pace by in ${head}; give --bitrate`);
 }
 
 function noPacketsError(label: string): PacerError {

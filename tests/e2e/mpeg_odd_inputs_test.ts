@@ -38,4 +38,25 @@ describe("play: odd MPEG-TS input on the wire", () => {
       rx.close();
     }
   });
+
+  test("PCRs that give no rate (1.2 s apart; a single one) are refused naming that, not as 'no PCR'; nothing is sent", async () => {
+    const cases = [
+      { pcrIntervalMs: 1200, says: "the 3 PCRs in the first 256 KiB give no rate: each is more than 1 s after the one before, behind it, or marked a discontinuity (the standard has them at most 100 ms apart)" },
+      { pcrIntervalMs: 5000, says: "only one PCR in the first 256 KiB" },
+    ];
+    for (const { pcrIntervalMs, says } of cases) {
+      const path = join(tmp.dir, `sparse_${pcrIntervalMs}.ts`);
+      writeFileSync(path, makeCbrTs({ bitrate: 500_000, duration: 3, pcrIntervalMs }));
+      const rx = await udpReceiver();
+      try {
+        const run = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toBe(`pacer: error: ${path}: ${says}, nothing to pace by; give --bitrate\n`);
+        await Bun.sleep(SETTLE_MS);
+        expect(rx.packets.length).toBe(0);
+      } finally {
+        rx.close();
+      }
+    }
+  });
 });
