@@ -161,6 +161,10 @@ class ClockSpan {
       } else if (flagged || step > MAX_CLOCK_STEP_TICKS) {
         this.breaks++;
         this.breakBytes += bytes;
+      } else if (step === 0) {
+        // The same clock again is no clock here (a muxer that writes SCR 0 in every pack): pacing
+        // times these bytes at the rate, and so does the duration (it counted them as no time).
+        this.breakBytes += bytes;
       } else {
         this.spanTicks += step;
         if (step > 0) {

@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { makeCbrPs, makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { PCR_HZ } from "../../protocol/mpegts.ts";
@@ -57,6 +58,31 @@ describe("play: odd MPEG-TS input on the wire", () => {
       } finally {
         rx.close();
       }
+    }
+  });
+});
+
+describe("play and probe: odd MPEG-PS input", () => {
+  test("a PS whose packs all say SCR 0 plays at its mux rate, and probe's duration says so (it said 0.016 s)", async () => {
+    const ps = makeCbrPs({ muxRate: 125_000, duration: 1.5 });
+    for (let at = 0; at < ps.length; at += 2048) psWriteMpeg2Pack(ps, at, 0, 125_000);
+    const path = join(tmp.dir, "scr0.mpg");
+    writeFileSync(path, ps);
+    const probe = await runPacer(["probe", path]);
+    expect(probe.code).toBe(0);
+    const duration = Number(probe.stdout.match(/^duration:\s+([\d.]+) s$/m)?.[1]);
+    expect(duration).toBeCloseTo(1.5, 1);
+    const rx = await udpReceiver();
+    try {
+      const run = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
+      expect(run.code).toBe(0);
+      await Bun.sleep(SETTLE_MS);
+      expect(rx.packets.reduce((n, p) => n + p.data.length, 0)).toBe(ps.length);
+      const spanS = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
+      expect(spanS).toBeGreaterThan(1.2);
+      expect(spanS).toBeLessThan(2.5);
+    } finally {
+      rx.close();
     }
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { detectContainer, probePs, probeTs } from "../../protocol/mpeg_probe.ts";
+import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
 import { PCR_HZ, PCR_WRAP, TS_SIZE, tsGetPcr, tsHasPcr, tsSetPcr } from "../../protocol/mpegts.ts";
 import {
   ffmpegPs, ffmpegTs, ffprobeDuration, ffprobePcrPid, garbageBytes, haveFfmpeg, insertBytes, makeCbrPs,
@@ -129,6 +130,14 @@ describe("probeTs", () => {
 });
 
 describe("probePs", () => {
+  test("packs that all say SCR 0 (no clock) are timed at the mux rate, as pacing times them (they counted as no time)", () => {
+    const ps = makeCbrPs({ muxRate: 125_000, duration: 2 });
+    for (let at = 0; at < ps.length; at += 2048) psWriteMpeg2Pack(ps, at, 0, 125_000);
+    const p = probePs(ps);
+    expect(p.durationUs! / 1e6).toBeCloseTo(2, 2);
+    expect(p.discontinuities).toBe(0);
+  });
+
   test("reports version, mux rate and duration of a synthetic MPEG-2 PS", () => {
     const ps = makeCbrPs({ muxRate: 100_000, duration: 3 });
     const p = probePs(ps);
