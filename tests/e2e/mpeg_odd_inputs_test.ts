@@ -40,6 +40,27 @@ describe("play: odd MPEG-TS input on the wire", () => {
     }
   });
 
+  test("a sequence, play b.ts a.ts (3 Mbit/s on PCR PID 0x200, then 1 Mbit/s on 0x100), takes 1.2 s: the second went at the first's rate, in 0.8", async () => {
+    const b = makeCbrTs({ bitrate: 3_000_000, duration: 0.6, pcrPid: 0x200, payloadPid: 0x201, firstPcr: 900 * PCR_HZ });
+    const a = makeCbrTs({ bitrate: 1_000_000, duration: 0.6, pcrPid: 0x100 });
+    const first = join(tmp.dir, "seq_b.ts");
+    const second = join(tmp.dir, "seq_a.ts");
+    writeFileSync(first, b);
+    writeFileSync(second, a);
+    const rx = await udpReceiver();
+    try {
+      const run = await runPacer(["play", first, second, "--to", `udp://127.0.0.1:${rx.port}`]);
+      expect(run.code).toBe(0);
+      await Bun.sleep(SETTLE_MS);
+      expect(Buffer.concat(rx.packets.map((p) => p.data)).equals(Buffer.concat([b, a]))).toBe(true);
+      const spanS = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
+      expect(spanS).toBeGreaterThan(1.0);
+      expect(spanS).toBeLessThan(1.8);
+    } finally {
+      rx.close();
+    }
+  });
+
   test("PCRs that give no rate (1.2 s apart; a single one) are refused naming that, not as 'no PCR'; nothing is sent", async () => {
     const cases = [
       { pcrIntervalMs: 1200, says: "the 3 PCRs in the first 256 KiB give no rate: each is more than 1 s after the one before, behind it, or marked a discontinuity (the standard has them at most 100 ms apart)" },
