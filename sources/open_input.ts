@@ -155,7 +155,12 @@ function containerInside(head: Uint8Array): boolean {
 function detectInput(head: Uint8Array, path: string | null): InputKind | null {
   const byExtension = path === null ? null : kindFromExtension(path);
   if (byExtension === "wav" || isRiff(head)) return "wav";
-  return byExtension ?? detectContainer(head.subarray(0, DETECT_HEAD_BYTES));
+  const byContent = detectContainer(head.subarray(0, DETECT_HEAD_BYTES));
+  // An MPEG name says which MPEG only until the bytes say the other: a TS named .mpg (as some
+  // recorders name theirs) was probed as PS and refused for want of SCRs, and with --bitrate
+  // went out cut at 1472 bytes, across its packets.
+  if (byExtension !== null && byContent !== null) return byContent;
+  return byExtension ?? byContent;
 }
 
 /** Opens `spec` ("-" for stdin, a path, or a network input URL). */

@@ -107,3 +107,31 @@ describe("play and probe: odd MPEG-PS input", () => {
     }
   });
 });
+
+describe("a name that says the other MPEG", () => {
+  test("a TS named .mpg (a recorder's name for it) plays as TS, paced by its PCRs, in whole packets; a PS named .ts is PS", async () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.8 });
+    const path = join(tmp.dir, "recording.mpg");
+    writeFileSync(path, ts);
+    const rx = await udpReceiver();
+    try {
+      const run = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
+      // It was: no SCR or mux rate to pace by in the first 256 KiB; give --bitrate.
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      await Bun.sleep(SETTLE_MS);
+      expect(Buffer.concat(rx.packets.map((p) => p.data)).equals(Buffer.from(ts))).toBe(true);
+      for (const p of rx.packets.slice(0, -1)) expect(p.data.length).toBe(7 * 188);
+      const spanS = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
+      expect(spanS).toBeGreaterThan(0.5);
+      expect(spanS).toBeLessThan(1.3);
+    } finally {
+      rx.close();
+    }
+    const psPath = join(tmp.dir, "program.ts");
+    writeFileSync(psPath, makeCbrPs({ muxRate: 125_000, duration: 1 }));
+    const probe = await runPacer(["probe", psPath]);
+    expect(probe.code).toBe(0);
+    expect(probe.stdout).toMatch(/^container: mpegps/m);
+  });
+});
