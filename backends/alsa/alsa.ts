@@ -32,7 +32,7 @@ import { PacerError, TemporaryError, UsageError } from "../../foundation/errors.
 import { formatToString } from "../../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
 import { type Scheduler, sleepOn } from "../../scheduler/scheduler.ts";
-import { libasoundUnavailable } from "./libasound.ts";
+import { libasoundUnavailable, onAlsaLibMessage } from "./libasound.ts";
 import { AlsaBusyError, AlsaError, AlsaPcm, DEFAULT_BUFFER_US, DEFAULT_PERIOD_US } from "./pcm.ts";
 import { startPcmWriter } from "./pcm_writer.ts";
 import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "../backend.ts";
@@ -140,6 +140,7 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
       const why = probe();
       if (why !== null) throw new PacerError(why);
       const target = parseAlsaTarget(label, stream.deviceWaitS);
+      onAlsaLibMessage((text) => ctx.log.debug(text));
       if (stream.kind !== "pcm" || !stream.format) {
         throw new UsageError(`${label}: ALSA plays PCM; this input is ${stream.kind}`);
       }

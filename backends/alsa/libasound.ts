@@ -18,7 +18,8 @@
  * console.log(libasound().snd_strerror(-16)); // "Device or resource busy"
  * ```
  */
-import { dlopen, FFIType, type Library } from "bun:ffi";
+import { CString, dlopen, FFIType, JSCallback, type Library, type Pointer } from "bun:ffi";
+import { isMainThread } from "node:worker_threads";
 import { systemLibrary } from "../../foundation/system_library.ts";
 import { type Libc, libc } from "../../foundation/libc.ts";
 
@@ -108,6 +109,7 @@ const SYMBOLS = {
   snd_pcm_delay: { args: [ptr, ptr], returns: i32 },
   snd_pcm_state: { args: [ptr], returns: i32 },
   snd_strerror: { args: [i32], returns: cstring },
+  snd_lib_error_set_handler: { args: [ptr], returns: i32 },
 
   /** (card, iface, void ***hints) */
   snd_device_name_hint: { args: [i32, cstring, ptr], returns: i32 },
@@ -123,6 +125,36 @@ let loaded: Libasound | null = null;
 let failure: string | null = null;
 let tried = false;
 
+/** Where alsa-lib's own error lines go (see {@link onAlsaLibMessage}); none until an output says. */
+let messageSink: ((text: string) => void) | null = null;
+/** Held for the process's life: alsa-lib keeps the pointer. */
+let errorHandler: JSCallback | null = null;
+
+/**
+ * alsa-lib's own error lines (`ALSA lib pcm.c:2666:(snd_pcm_open_noupdate) Unknown PCM nosuch`)
+ * go to `sink` from now on, not to stderr: beside pacer's one line they made two or three. The
+ * handler is called on whichever thread called alsa-lib (the writer thread too), so it is a
+ * thread-safe callback: the line comes to this thread a little later. Its printf arguments
+ * cannot be read, so a `%…` placeholder stands as `…`.
+ */
+export function onAlsaLibMessage(sink: (text: string) => void): void {
+  messageSink = sink;
+}
+
+function quietErrors(asound: Library<typeof SYMBOLS>["symbols"]): void {
+  // Process-wide in alsa-lib; set by the main thread, whose callback any thread may call.
+  if (!isMainThread || errorHandler) return;
+  const text = (p: Pointer | null) => (p === null ? "" : new CString(p).toString());
+  errorHandler = new JSCallback(
+    (file: Pointer | null, line: number, fn: Pointer | null, err: number, fmt: Pointer | null) => {
+      const message = text(fmt).replace(/%[-+ #0-9.]*[a-zA-Z]+/g, "…");
+      messageSink?.(`ALSA lib ${text(file)}:${line}:(${text(fn)}) ${message}${err ? ` (${asound.snd_strerror(err)})` : ""}`);
+    },
+    { args: [ptr, i32, ptr, i32, ptr], returns: v, threadsafe: true },
+  );
+  asound.snd_lib_error_set_handler(errorHandler.ptr);
+}
+
 function load(): void {
   if (tried) return;
   tried = true;
@@ -131,6 +163,7 @@ function load(): void {
     const path = systemLibrary("libasound.so.2");
     if (path === null) throw new Error("only the current directory has one, which is not loaded");
     const asound = dlopen(path, SYMBOLS);
+    quietErrors(asound.symbols);
     const c = libc();
     if (!c) throw new Error("libc.so.6 could not be loaded");
     loaded = { ...asound.symbols, free: c.free };

@@ -112,6 +112,18 @@ describe.skipIf(skip)("alsa: output", () => {
     expect(lines).toEqual(["pacer: error: alsa:pacer_unwritable?buffer=40: Input/output error while writing"]);
   });
 
+  test("a PCM libasound does not know is pacer's one line; libasound's own line comes under --verbose only", async () => {
+    const play = (...global: string[]) =>
+      runPacer([...global, "play", "-", "--format", "s16le:48000:2", "--to", "alsa:pacer_nosuch"], { env: rc.env, stdin: new Uint8Array(4800) });
+    const quiet = await play();
+    expect(quiet.code).toBe(1);
+    // It printed "ALSA lib pcm.c:…:(snd_pcm_open_noupdate) Unknown PCM pacer_nosuch" before pacer's line.
+    expect(quiet.stderr).toBe(`pacer: error: alsa:pacer_nosuch: no such PCM or device (No such file or directory) while opening it for playback; see "pacer devices"\n`);
+    const verbose = await play("--verbose");
+    expect(verbose.code).toBe(1);
+    expect(verbose.stderr).toMatch(/^pacer: debug: ALSA lib pcm\.c:\d+:\(snd_pcm_open_noupdate\) Unknown PCM … dest=alsa:pacer_nosuch$/m);
+  });
+
   test("malformed options, a bad --device-wait and non-PCM input are usage errors", async () => {
     const ctx = context();
     await expect(alsaBackend.create(`alsa:${TEST_PCM}?latency=5`, STREAM, ctx)).rejects.toThrow(/unknown option "latency"/);
