@@ -109,6 +109,12 @@ export interface Backend {
    */
   close(deadlineUs?: number): Promise<void>;
   /**
+   * While `close` waits for a command that has taken its whole stream to exit: end it now
+   * (SIGTERM, then SIGKILL), and `close` resolves once it has. For a daemon that cannot wait
+   * for good (the speaker). Absent, or nothing to end: nothing happens.
+   */
+  abandon?(): void;
+  /**
    * Closes an output whose job never started (another output of it was bad), leaving no trace
    * where it can: a `file:` keeps what was there. Absent: `close`.
    */

@@ -381,6 +381,24 @@ export const commandBackend: BackendFactory = {
         }
         return written + dropped;
       },
+      abandon() {
+        const proc = child;
+        if (state !== "closing" || proc === null || ended || proc.exitCode !== null || proc.signalCode !== null) return;
+        ended = true;
+        if (writeFd >= 0) {
+          counters.lostBytes += unreadBytes(writeFd);
+          closeSync(writeFd);
+          writeFd = -1;
+        }
+        log.warn(`cmd: ${quoted} has not exited since the end of its stream; ending it (SIGTERM, then SIGKILL)`);
+        signalCommand(proc, "SIGTERM");
+        const kill = scheduler.timer("retry", () => {
+          if (child === proc) signalCommand(proc, "SIGKILL");
+        });
+        scheduler.schedule(kill, scheduler.now() + KILL_AFTER_US);
+        // "close" waits for every holder of its stderr; "exit" is enough once we ended it.
+        proc.once("exit", () => exited?.());
+      },
       close(deadlineUs = Infinity) {
         closing ??= new Promise<void>((resolve) => {
           const wasFailed = state === "failed";

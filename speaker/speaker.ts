@@ -89,6 +89,13 @@ const STUCK_CLOSE_GRACE_US = 1_000 * US_PER_MS;
  * charged a tick at a time (OutputWatch), so where tracks meet a few tens of ms may go to the wrong one.
  */
 const LOST_ALL_SLACK_US = 100 * US_PER_MS;
+/**
+ * Outputs being closed (released when idle, closed for another format, or at stop) get this long
+ * past the buffer to be gone; a command that took its whole stream and is still running then is
+ * ended (Backend.abandon). Before, one that did not exit at EOF (`nc` without -N) held the speaker
+ * for good: the queue never played again, and SIGTERM never stopped the server.
+ */
+const CLOSE_WAIT_US = 10 * US_PER_S;
 /** Schemes whose outputs hold a device or a process, released when idle. */
 const RELEASABLE_SCHEMES = ["alsa", "cmd", "file"];
 /** The buffer holds at least this much, so a block always fits. */
@@ -192,6 +199,8 @@ export class Speaker implements Source {
   private idleSince: number | null = null;
   private readonly tick: Timer;
   private readonly reopen: Timer;
+  /** Ends what still holds a closing session's outputs (CLOSE_WAIT_US). */
+  private readonly closeWait: Timer;
   private readonly retry: OutputRetry;
   /** The format of the buffer and of the session's stream: options.format, or with follow the current track's. */
   private format: SampleFormat;
@@ -218,6 +227,9 @@ export class Speaker implements Source {
       this.ensureSession();
     });
     this.retry = new OutputRetry(this.log);
+    this.closeWait = ctx.scheduler.timer("speaker", () => {
+      for (const d of this.session?.job.destinations ?? []) d.backend.abandon?.();
+    });
   }
 
   get paused(): boolean {
@@ -409,7 +421,16 @@ export class Speaker implements Source {
     this.ctx.scheduler.cancel(this.reopen);
     await this.opening;
     const session = this.session;
-    if (session) await session.job.stop();
+    if (session) {
+      this.waitForClose();
+      await session.job.stop();
+    }
+  }
+
+  /** The session's outputs are closing: what still holds them after CLOSE_WAIT_US is ended. */
+  private waitForClose(): void {
+    const scheduler = this.ctx.scheduler;
+    if (!this.closeWait.scheduled) scheduler.schedule(this.closeWait, scheduler.now() + this.options.bufferSeconds * US_PER_S + CLOSE_WAIT_US);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -594,6 +615,7 @@ export class Speaker implements Source {
     this.session = null;
     this.onReadable = null;
     this.ctx.scheduler.cancel(this.tick);
+    this.ctx.scheduler.cancel(this.closeWait);
     if (session.ending) {
       // The job drained its outputs before it ended: what was handed over has played. What an
       // output lost as it closed (left unread in a command's pipe) is of the stream's end.
@@ -698,6 +720,7 @@ export class Speaker implements Source {
     else if (this.idleSince === null) this.idleSince = now;
     else if (this.releasable && !session.ending && now - this.idleSince >= this.options.idleCloseS * US_PER_S) {
       session.ending = true;
+      this.waitForClose();
       this.gate.closed = false;
       session.job.requestLoad();
       this.log.info("speaker: releasing the outputs", { idle_close: this.options.idleCloseS });
@@ -732,6 +755,7 @@ export class Speaker implements Source {
     if (!next?.awaitingFormat || next.loaded || sameFormat(next.awaitingFormat, this.format)) return;
     if (this.emitting !== null || this.fifo.held > 0) return;
     session.ending = true;
+    this.waitForClose();
     this.switching = true;
     this.gate.closed = false;
     session.job.requestLoad();

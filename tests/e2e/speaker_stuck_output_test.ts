@@ -86,6 +86,33 @@ describe("speaker: an output that takes nothing", () => {
   }, 40_000);
 });
 
+describe("speaker: an output that does not exit at the end of its stream", () => {
+  test("released when idle: a command that read it all and runs on is ended 10 s past the buffer, and the next track plays through a new one", async () => {
+    // Before, the speaker waited for it for good: b stayed queued, and SIGTERM never stopped the server.
+    let tracks: TestTrack[] = [];
+    serve = await startSpeakerServe(
+      (dir) => {
+        const command = `if [ -e ${dir}/once ]; then exec cat > ${dir}/out.raw; else touch ${dir}/once; cat > /dev/null; exec sleep 1003; fi`;
+        return [`output = ${JSON.stringify(`cmd:${command}`)}`, `format = "s16le:44100:2"`, "idle_close = 0.3", "buffer_seconds = 1"];
+      },
+      [],
+      (media) => (tracks = [wavTrack(media, "a.wav", "s16le:44100:2", 0.3, 440), wavTrack(media, "b.wav", "s16le:44100:2", 0.3, 550)]),
+    );
+    const s = serve;
+    expect((await s.request("queue", { path: "a.wav", id: "a" })).ok).toBe(true);
+    await s.waitSpeaker(() => s.stderr().includes("speaker: releasing the outputs"));
+    const released = Date.now();
+    expect((await s.request("queue", { path: "b.wav", id: "b" })).ok).toBe(true);
+    const done = await s.waitSpeaker((sp) => sp.finished.length === 2, 16_000);
+    expect(Date.now() - released).toBeGreaterThan(9_000);
+    expect(done.finished.map((t: { id: string; status: string }) => `${t.id} ${t.status}`)).toEqual(["b played", "a played"]);
+    await s.waitSpeaker((sp) => sp.output === "released");
+    expect(readFileSync(join(s.dir, "out.raw")).equals(await expectedOutput([tracks[1]!], OUT))).toBe(true);
+    expect(sleepers(1003)).toEqual([]);
+    expect(s.stderr()).toContain("has not exited since the end of its stream; ending it (SIGTERM, then SIGKILL)");
+  }, 25_000);
+});
+
 describe("speaker: an output that cannot be opened", () => {
   /** A file output in a folder the test makes later: until then, every open fails. */
   async function startUnopenable(): Promise<{ tracks: TestTrack[]; folder: string }> {
