@@ -56,6 +56,11 @@ export const SOURCE_TIMEOUT_MS = 5_000;
 export const STALL_MS = 1_000;
 /** An input channel whose input ended opens it again after this. */
 const REOPEN_MS = 1_000;
+/**
+ * An input that cannot be opened is said so once, then once every this many tries (a minute):
+ * before, every try was a line, 3,600 an hour for as long as the far end was down.
+ */
+export const REOPEN_FAILURES_PER_LINE = 60;
 /** The rate is measured over windows of this length and smoothed. */
 const RATE_WINDOW_MS = 500;
 const RATE_SMOOTHING = 0.25;
@@ -103,6 +108,10 @@ export class LiveChannel {
   #byteRate = 0;
   #rateTimer: ReturnType<typeof setInterval> | null = null;
   #reopenTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Tries in a row to open the input again that failed, or whose input ended before a byte. */
+  #reopenFailures = 0;
+  /** A byte came from the input since it was last opened. */
+  #inputSent = false;
   readonly #intake: TokenBucket;
   /** Reading is stopped until the intake is out of debt. */
   #held = false;
@@ -367,6 +376,7 @@ export class LiveChannel {
       throw new PacerError(`live "${this.name}": ${(error as Error).message}`);
     }
     this.#input = input;
+    this.#inputSent = false;
     this.#began();
     const scratch = Buffer.alloc(PUMP_BYTES);
     const pump = () => {
@@ -380,6 +390,7 @@ export class LiveChannel {
           n = -1;
         }
         if (n > 0) {
+          if (!this.#inputSent) this.#inputBack(spec);
           this.#arrived(scratch.subarray(0, n));
           continue;
         }
@@ -399,15 +410,32 @@ export class LiveChannel {
     this.#pump = null;
     this.drops++;
     const how = input.endNote ? ` (${input.endNote})` : "";
-    this.log.warn(`live "${this.name}": input ${this.config.input} ended${how}; opening it again`);
+    // One that ends before a byte (a peer that takes the connection and closes it) is a failed try.
+    if (this.#inputSent) this.log.warn(`live "${this.name}": input ${this.config.input} ended${how}; opening it again`);
+    else this.#failedTry(`live "${this.name}": input ${this.config.input} ended${how} before sending anything`);
     this.#reopenLater();
+  }
+
+  /** The input sent its first byte since it was opened: tries that failed before it are said to be over. */
+  #inputBack(spec: string): void {
+    this.#inputSent = true;
+    if (this.#reopenFailures === 0) return;
+    this.log.info(`live "${this.name}": input ${spec} is back after ${this.#reopenFailures} failed tr${this.#reopenFailures === 1 ? "y" : "ies"}`);
+    this.#reopenFailures = 0;
+  }
+
+  /** A try to open the input failed: said the first time, then once every REOPEN_FAILURES_PER_LINE. */
+  #failedTry(message: string): void {
+    const failures = ++this.#reopenFailures;
+    if (failures === 1) this.log.warn(`${message}; trying again every ${REOPEN_MS / 1000} s, said again every ${REOPEN_FAILURES_PER_LINE} tries`);
+    else if (failures % REOPEN_FAILURES_PER_LINE === 0) this.log.warn(`${message}; still trying (${failures} tries)`);
   }
 
   #reopenLater(): void {
     if (this.#closed) return;
     this.#reopenTimer = setTimeout(() => {
       this.#openInput().catch((error) => {
-        this.log.warn((error as Error).message);
+        this.#failedTry((error as Error).message);
         this.#reopenLater();
       });
     }, REOPEN_MS);
