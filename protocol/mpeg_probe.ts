@@ -156,11 +156,13 @@ class ClockSpan {
       const bytes = offset - this.lastOffset;
       const step = (((clock - this.last) % this.wrap) + this.wrap) % this.wrap; // forward, modulo wrap
       const seam = this.seam;
-      if (seam && this.lastOffset < seam.at && offset >= seam.at) {
-        this.acrossSeam(bytes, step, seam.cutBytes);
+      const cut = seam && this.lastOffset < seam.at && offset >= seam.at ? seam : null;
+      // A flagged step is a break wherever it falls: across the seam it is no measure of the cut.
+      if (cut && !flagged) {
+        this.acrossSeam(bytes, step, cut.cutBytes);
       } else if (flagged || step > MAX_CLOCK_STEP_TICKS) {
         this.breaks++;
-        this.breakBytes += bytes;
+        this.breakBytes += bytes + (cut?.cutBytes ?? 0);
       } else if (step === 0) {
         // The same clock again is no clock here (a muxer that writes SCR 0 in every pack): pacing
         // times these bytes at the rate, and so does the duration (it counted them as no time).
@@ -396,13 +398,24 @@ export function probePs(bytes: Uint8Array, options: SampleSeam = {}): PsProbe {
  */
 export function detectContainer(head: Uint8Array): MpegContainer | null {
   if (psIsPackStart(head, 0) && head.length >= 12 && psPackMarkersValid(head, 0)) return "mpegps";
-  if (findM2tsRun(head) >= 0) return "mpegts";
-  const limit = Math.min(head.length, DETECT_SEARCH_BYTES + 2 * TS_SIZE + 1);
-  const sync = tsFindSync(head, 0, limit);
-  if (sync >= 0 && sync <= DETECT_SEARCH_BYTES && sync + 2 * TS_SIZE < head.length) return "mpegts";
-  const pack = psFindPack(head, 0, Math.min(head.length, DETECT_SEARCH_BYTES + 32));
-  if (pack >= 0 && pack <= DETECT_SEARCH_BYTES) return "mpegps";
+  if (holdsContainer(head, "mpegts")) return "mpegts";
+  if (holdsContainer(head, "mpegps")) return "mpegps";
   return null;
+}
+
+/**
+ * Whether the head holds `kind` anywhere in its first DETECT_SEARCH_BYTES: TS (or M2TS) sync
+ * bytes three packets in a row, or a PS pack header. A name's kind is kept where it is found, as
+ * three sync bytes a packet apart can turn up in other data by chance.
+ */
+export function holdsContainer(head: Uint8Array, kind: MpegContainer): boolean {
+  if (kind === "mpegps") {
+    const pack = psFindPack(head, 0, Math.min(head.length, DETECT_SEARCH_BYTES + 32));
+    return pack >= 0 && pack <= DETECT_SEARCH_BYTES;
+  }
+  if (findM2tsRun(head) >= 0) return true;
+  const sync = tsFindSync(head, 0, Math.min(head.length, DETECT_SEARCH_BYTES + 2 * TS_SIZE + 1));
+  return sync >= 0 && sync <= DETECT_SEARCH_BYTES && sync + 2 * TS_SIZE < head.length;
 }
 
 /**

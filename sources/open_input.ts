@@ -11,7 +11,7 @@ import { extname } from "node:path";
 import type { Readable } from "node:stream";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import {
-  DETECT_HEAD_BYTES, detectContainer, probePs, probeTs, type PsProbe, type TsProbe, tsPackingOf, tsPacingClock,
+  DETECT_HEAD_BYTES, detectContainer, holdsContainer, probePs, probeTs, type PsProbe, type TsProbe, tsPackingOf, tsPacingClock,
 } from "../protocol/mpeg_probe.ts";
 import { ATS_WRAP, M2TS_PACKING, M2TS_SIZE } from "../protocol/mpeg_m2ts.ts";
 import { PCR_HZ, TS_PACKING, TS_SIZE, type TsPacking } from "../protocol/mpegts.ts";
@@ -155,11 +155,12 @@ function containerInside(head: Uint8Array): boolean {
 function detectInput(head: Uint8Array, path: string | null): InputKind | null {
   const byExtension = path === null ? null : kindFromExtension(path);
   if (byExtension === "wav" || isRiff(head)) return "wav";
-  const byContent = detectContainer(head.subarray(0, DETECT_HEAD_BYTES));
-  // An MPEG name says which MPEG only until the bytes say the other: a TS named .mpg (as some
-  // recorders name theirs) was probed as PS and refused for want of SCRs, and with --bitrate
-  // went out cut at 1472 bytes, across its packets.
-  if (byExtension !== null && byContent !== null) return byContent;
+  const detectHead = head.subarray(0, DETECT_HEAD_BYTES);
+  const byContent = detectContainer(detectHead);
+  // An MPEG name says which MPEG unless its kind is not found and the other is: a TS named .mpg
+  // (as some recorders name theirs) was probed as PS and refused for want of SCRs, and with
+  // --bitrate went out cut at 1472 bytes, across its packets.
+  if (byExtension !== null && byContent !== null && byContent !== byExtension && !holdsContainer(detectHead, byExtension)) return byContent;
   return byExtension ?? byContent;
 }
 

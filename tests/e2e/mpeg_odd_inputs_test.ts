@@ -134,4 +134,15 @@ describe("a name that says the other MPEG", () => {
     expect(probe.code).toBe(0);
     expect(probe.stdout).toMatch(/^container: mpegps/m);
   });
+
+  test("a PS named .mpg stays PS where bytes before its first pack happen to look like TS (a cut file)", async () => {
+    // Three sync bytes a TS packet apart, as chance puts in other data, then the packs.
+    const lookalike = Buffer.alloc(3 * 188 + 4);
+    for (const at of [0, 188, 376]) lookalike[at] = 0x47;
+    const path = join(tmp.dir, "cut.mpg");
+    writeFileSync(path, Buffer.concat([lookalike, makeCbrPs({ muxRate: 125_000, duration: 1 })]));
+    const probe = await runPacer(["probe", path]);
+    expect(probe.code).toBe(0);
+    expect(probe.stdout).toMatch(/^container: mpegps/m);
+  });
 });
