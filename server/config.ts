@@ -736,17 +736,6 @@ const MAX_KEY_FILE_BYTES = 64 * 1024;
 const HEX_KEY = /^(?:[0-9a-fA-F]{2})+$/;
 
 /**
- * Reads the shared control key. Surrounding whitespace is trimmed. A file of only hex digits (an
- * even count) is read as hex, so `openssl rand -hex 32 > key` works; anything else is used as raw
- * bytes. Server and `pacer ctl` both read keys here, so they always agree. The key must be at least
- * MIN_KEY_BYTES bytes. Throws KeyFileError.
- *
- * @example
- * ```ts
- * const key = await readKey("/etc/pacer/key"); // Uint8Array(32)
- * ```
- */
-/**
  * Why a key file is open to others, or null: one every user of the host may read lets any of
  * them sign control requests (or feed a keyed channel). Said at start and at reload; it was
  * silent, and the server took such requests as the operator's.
@@ -762,6 +751,17 @@ export function keyFileExposure(path: string): string | null {
   return `key file ${path} is readable by every user of this host (mode ${mode.toString(8)}): any of them may sign requests with it; chmod 600 ${path} (640 for a group)`;
 }
 
+/**
+ * Reads the shared control key. Surrounding whitespace is trimmed. A file of only hex digits (an
+ * even count) is read as hex, so `openssl rand -hex 32 > key` works; anything else is used as raw
+ * bytes. Server and `pacer ctl` both read keys here, so they always agree. The key must be at least
+ * MIN_KEY_BYTES bytes. Throws KeyFileError.
+ *
+ * @example
+ * ```ts
+ * const key = await readKey("/etc/pacer/key"); // Uint8Array(32)
+ * ```
+ */
 export async function readKey(path: string): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {

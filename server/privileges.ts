@@ -87,7 +87,7 @@ export function dropPrivileges(user: string, group: string | undefined, proc: Pr
   // initgroups takes the user's groups from /etc/group: a user listed in root's kept gid 0, silently.
   if (proc.getgroups?.().includes(0)) {
     throw new PacerError(
-      `user "${user}" is a member of root's group (gid 0) in /etc/group; pacer serve never streams in root's group: take it out of that group, or set user to another account`,
+      `user "${user}" is a member of root's group (gid 0) in the group database (/etc/group, or what NSS reads); pacer serve never streams in root's group: take it out of that group, or set user to another account`,
     );
   }
   try {

@@ -172,7 +172,9 @@ export async function startServer(initial: Config, configPath: string | undefine
     else accessSync(config.mediaRoot, constants.R_OK | constants.X_OK);
   } catch (error) {
     const code = (error as { code?: string }).code ?? error;
-    log.warn(`media root ${config.mediaRoot} ${code === "ENOENT" ? "does not exist" : `is not readable by this user (${code})`}; play requests will fail`);
+    // ENOTDIR: a folder on its path is a file.
+    const missing = code === "ENOENT" || code === "ENOTDIR";
+    log.warn(`media root ${config.mediaRoot} ${missing ? "does not exist" : `is not readable by this user (${code})`}; play requests will fail`);
   }
   // Read as root at start, then again at each reload as this user: said now, not at the first
   // `systemctl reload`, which kept the old config (a key file of mode 600 is the usual case).

@@ -140,7 +140,8 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
       const why = probe();
       if (why !== null) throw new PacerError(why);
       const target = parseAlsaTarget(label, stream.deviceWaitS);
-      onAlsaLibMessage((text) => ctx.log.debug(text));
+      // Process-wide: the latest output's log, without its dest (a line may be another device's).
+      onAlsaLibMessage((text) => ctx.log.debug(text, { dest: undefined }));
       if (stream.kind !== "pcm" || !stream.format) {
         throw new UsageError(`${label}: ALSA plays PCM; this input is ${stream.kind}`);
       }

@@ -147,7 +147,7 @@ function quietErrors(asound: Library<typeof SYMBOLS>["symbols"]): void {
   const text = (p: Pointer | null) => (p === null ? "" : new CString(p).toString());
   errorHandler = new JSCallback(
     (file: Pointer | null, line: number, fn: Pointer | null, err: number, fmt: Pointer | null) => {
-      const message = text(fmt).replace(/%[-+ #0-9.]*[a-zA-Z]+/g, "…");
+      const message = text(fmt).replace(/%(%|[-+ #0-9.*]*(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGaAcspn])/g, (_, c) => (c === "%" ? "%" : "…"));
       messageSink?.(`ALSA lib ${text(file)}:${line}:(${text(fn)}) ${message}${err ? ` (${asound.snd_strerror(err)})` : ""}`);
     },
     { args: [ptr, i32, ptr, i32, ptr], returns: v, threadsafe: true },

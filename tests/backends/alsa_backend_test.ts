@@ -121,7 +121,7 @@ describe.skipIf(skip)("alsa: output", () => {
     expect(quiet.stderr).toBe(`pacer: error: alsa:pacer_nosuch: no such PCM or device (No such file or directory) while opening it for playback; see "pacer devices"\n`);
     const verbose = await play("--verbose");
     expect(verbose.code).toBe(1);
-    expect(verbose.stderr).toMatch(/^pacer: debug: ALSA lib pcm\.c:\d+:\(snd_pcm_open_noupdate\) Unknown PCM … dest=alsa:pacer_nosuch$/m);
+    expect(verbose.stderr).toMatch(/^pacer: debug: ALSA lib pcm\.c:\d+:\(snd_pcm_open_noupdate\) Unknown PCM …$/m);
   });
 
   test("malformed options, a bad --device-wait and non-PCM input are usage errors", async () => {

@@ -102,11 +102,11 @@ describe.skipIf(!asRoot || Bun.which("unshare") === null)("a user in root's grou
     try {
       const run = await runPacer(["serve", "--config", prepared.configPath], {
         launcher: ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/group && exec "$@"', group],
-        timeoutMs: 3_000, // a server that started runs until killed
+        timeoutMs: 10_000, // a server that started runs until killed; this one exits at once
       });
       expect(run.stderr).not.toContain("pacer: serving");
       expect(run.stderr).toContain(
-        'pacer: error: user "nobody" is a member of root\'s group (gid 0) in /etc/group; pacer serve never streams in root\'s group: take it out of that group, or set user to another account',
+        'pacer: error: user "nobody" is a member of root\'s group (gid 0) in the group database (/etc/group, or what NSS reads); pacer serve never streams in root\'s group: take it out of that group, or set user to another account',
       );
       expect(run.code).toBe(1);
     } finally {

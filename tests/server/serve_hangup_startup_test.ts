@@ -6,7 +6,7 @@
  */
 import { expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { startPacer } from "../helpers/pacer.ts";
 import { freeUdpPort, makeSharedDir } from "./serve_fixture.ts";
@@ -15,6 +15,34 @@ import { freeUdpPort, makeSharedDir } from "./serve_fixture.ts";
 function catchesHangup(pid: number): boolean {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return (BigInt(`0x${/^SigCgt:\s+([0-9a-f]+)$/m.exec(status)![1]}`) & 1n) === 1n;
+}
+
+/** Waits up to 10 s for `done`. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done() && Date.now() < deadline) await Bun.sleep(10);
+}
+
+/**
+ * Writes `text` to the FIFO once its reader has it open (up to 10 s): without a reader a plain
+ * write blocks the whole test process, where no timeout can end it.
+ */
+async function writeFifo(path: string, text: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+      try {
+        writeSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ENXIO" || Date.now() > deadline) throw error;
+      await Bun.sleep(10);
+    }
+  }
 }
 
 test("a SIGHUP while the server starts is a reload once it is up, not its end", async () => {
@@ -30,15 +58,15 @@ test("a SIGHUP while the server starts is a reload once it is up, not its end", 
   const exited = new Promise<void>((resolve) => child.on("exit", (code, signal) => ((exitCode = code), (exitSignal = signal), resolve())));
   try {
     // Waiting on the FIFO for its config, the handler there (or, before, never: then the signal ends it).
-    for (let i = 0; i < 300 && exitCode === undefined && !catchesHangup(child.pid!); i++) await Bun.sleep(10);
+    await until(() => exitCode !== undefined || catchesHangup(child.pid!));
     child.kill("SIGHUP");
     await Bun.sleep(100);
     expect({ exitCode, exitSignal }).toEqual({ exitCode: undefined, exitSignal: null });
-    writeFileSync(fifo, config); // the start reads it
-    for (let i = 0; i < 200 && !stderr.includes("pacer: serving"); i++) await Bun.sleep(10);
+    await writeFifo(fifo, config); // the start reads it
+    await until(() => stderr.includes("pacer: serving"));
     expect(stderr).toContain("pacer: serving");
-    writeFileSync(fifo, config); // and the reload the SIGHUP asked for, once it was up
-    for (let i = 0; i < 200 && !stderr.includes("config reloaded"); i++) await Bun.sleep(10);
+    await writeFifo(fifo, config); // and the reload the SIGHUP asked for, once it was up
+    await until(() => stderr.includes("config reloaded"));
     expect(stderr).toContain(`config reloaded config=${fifo} by=SIGHUP`);
   } finally {
     if (exitCode === undefined) child.kill("SIGTERM");

@@ -149,7 +149,7 @@ describe("a server without a key", () => {
       writeFileSync(serve.configPath, good);
     }
     expect((await runPacer(["ctl", "--server", serve.address, "reload"])).code).toBe(0);
-    for (let i = 0; i < 40 && !serve.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+    for (let i = 0; i < 400 && !serve.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
     expect(serve.stderr()).toMatch(/config reloaded.*by=127\.0\.0\.1/);
   });
 
@@ -170,7 +170,7 @@ describe("a server without a key", () => {
         const config = readFileSync(prepared.configPath, "utf8").replace(`recording_root = "${file}"`, `recording_root = "${rootOnly}/rec"`);
         writeFileSync(prepared.configPath, config);
         expect((await runPacer(["ctl", "--server", fixture.address, "reload"])).code).toBe(0);
-        for (let i = 0; i < 80 && !fixture.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+        for (let i = 0; i < 400 && !fixture.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
         expect(fixture.stderr()).toContain(`warn: recording root ${rootOnly}/rec does not exist, and this user may not make it in ${rootOnly} (EACCES); recordings will fail`);
       }
     } finally {
@@ -207,7 +207,7 @@ describe("a server without a key", () => {
     const warning = "warn: recording fast: it lasts 2.5 s but falls due 2 s apart; a run due while the last still goes is skipped";
     try {
       await fixture.ready;
-      for (let i = 0; i < 80 && !fixture.stderr().includes(warning); i++) await Bun.sleep(25);
+      for (let i = 0; i < 400 && !fixture.stderr().includes(warning); i++) await Bun.sleep(25);
       expect(fixture.stderr()).toContain(warning);
       expect(fixture.stderr().split(warning).length).toBe(2);
     } finally {
@@ -227,7 +227,7 @@ describe("a server without a key", () => {
       const added = `[[live]]\nname = "b"\nlisten = "tcp://127.0.0.1:${b}"\n[[recording]]\nname = "rb"\nsource = "live:b"\nout = "b.ts"\nduration = 1\n`;
       writeFileSync(prepared.configPath, `${readFileSync(prepared.configPath, "utf8")}${added}`);
       expect((await runPacer(["ctl", "--server", fixture.address, "reload"])).code).toBe(0);
-      for (let i = 0; i < 80 && !fixture.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+      for (let i = 0; i < 400 && !fixture.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
       expect(fixture.stderr()).toContain("warn: recording rb: live:b is a channel this server has only after a restart ([[live]] changes wait for it); its runs fail until then");
     } finally {
       await fixture.stop();
@@ -240,7 +240,7 @@ describe("a server without a key", () => {
     try {
       writeFileSync(keyed.configPath, ""); // as an editor or a config tool leaves it mid-write
       expect((await runPacer(["ctl", "--server", keyed.address, "--key", join(keyed.dir, "key"), "reload"])).code).toBe(0);
-      for (let i = 0; i < 80 && !keyed.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+      for (let i = 0; i < 400 && !keyed.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
       expect(keyed.stderr()).toContain(`warn: config ${keyed.configPath} has no key_file: control requests need no key from now on, from any local user`);
       expect(keyed.stderr()).toMatch(/config reloaded .*by=127\.0\.0\.1 key=none/);
     } finally {
@@ -276,7 +276,7 @@ describe("a keyed server", () => {
     const reload = async () => {
       const done = reloads();
       expect((await runPacer(["ctl", "--server", serve.address, "--key", keyPath, "reload"])).code).toBe(0);
-      for (let i = 0; i < 80 && reloads() === done; i++) await Bun.sleep(25);
+      for (let i = 0; i < 400 && reloads() === done; i++) await Bun.sleep(25);
     };
     // Closed to others, yet readable by the user the server runs as (nobody, when started as root).
     const owner = process.getuid?.() === 0 ? Number(Bun.spawnSync(["id", "-u", "nobody"]).stdout.toString()) : (process.getuid?.() ?? 0);
