@@ -43,6 +43,9 @@ export interface ProcessIds {
  * when running as root; returns null when not root (nothing to drop). Throws PacerError when the
  * switch fails or does not hold: the caller must not start.
  */
+/** A name, or a number as chown takes one ("65534"): Node reads any string as a name ("User identifier does not exist: 65534"). */
+const idOf = (name: string): string | number => (/^\d+$/.test(name) ? Number(name) : name);
+
 export function dropPrivileges(user: string, group: string | undefined, proc: ProcessIds = process): DroppedTo | null {
   if (proc.geteuid?.() !== 0 && proc.getuid?.() !== 0) return null;
   if (!proc.initgroups || !proc.setgid || !proc.setuid) {
@@ -60,7 +63,7 @@ export function dropPrivileges(user: string, group: string | undefined, proc: Pr
   let lastError = "";
   for (const candidate of candidates) {
     try {
-      proc.setgid(candidate);
+      proc.setgid(idOf(candidate));
       chosen = candidate;
       break;
     } catch (error) {
@@ -71,8 +74,8 @@ export function dropPrivileges(user: string, group: string | undefined, proc: Pr
     throw new PacerError(`cannot switch to group ${candidates.join(" or ")} (${lastError}); set group in the config to an existing group`);
   }
   try {
-    proc.initgroups(user, chosen);
-    proc.setuid(user);
+    proc.initgroups(idOf(user), idOf(chosen));
+    proc.setuid(idOf(user));
   } catch (error) {
     throw new PacerError(`cannot switch to user "${user}" (${(error as Error).message}); set user in the config to an existing account`);
   }

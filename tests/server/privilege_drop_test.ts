@@ -65,6 +65,22 @@ describe.skipIf(!asRoot)("after the privilege drop", () => {
   });
 });
 
+describe.skipIf(!asRoot)("numeric ids", () => {
+  test("user and group given as numbers (as chown takes them) are switched to", async () => {
+    // Node took "65534" for a name: "User identifier does not exist: 65534", and serve did not start.
+    const numeric = await startServe({ config: 'user = "65534"\ngroup = "65534"' });
+    try {
+      const status = readFileSync(`/proc/${numeric.child.pid}/status`, "utf8");
+      expect(/^Uid:\s+(.*)$/m.exec(status)![1]!.trim().split(/\s+/)).toEqual(["65534", "65534", "65534", "65534"]);
+      expect(/^Gid:\s+(.*)$/m.exec(status)![1]!.trim().split(/\s+/)).toEqual(["65534", "65534", "65534", "65534"]);
+      expect(numeric.stderr()).toContain("dropped root privileges user=65534 group=65534");
+    } finally {
+      await numeric.stop();
+      numeric.cleanup();
+    }
+  });
+});
+
 describe.skipIf(!asRoot)("files read again on reload", () => {
   test("a config or key file only root may read is said at start, not at the first reload", async () => {
     // Read as root at start, then as nobody at each reload: the usual key file of mode 600 made every reload fail.
