@@ -243,7 +243,6 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
   let packets = 0;
   const lock = new PcrPidLock();
   let pcrPid = -1;
-  let flagged = false;
   let garbage = 0;
   const onPacket = (buf: Uint8Array, at: number, offset: number): void => {
     packets++;
@@ -251,15 +250,14 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
     const ts = at + packing.syncAt;
     const pid = tsGetPid(buf, ts);
     counts.set(pid, (counts.get(pid) ?? 0) + 1);
-    if (pid === lock.pid && tsGetDiscontinuity(buf, ts)) flagged = true;
+    if (tsGetDiscontinuity(buf, ts)) lock.flag(pid);
     if (!tsHasPcr(buf, ts)) return;
     if (pcrPid < 0) pcrPid = pid;
     const pcr = tsGetPcr(buf, ts);
     if (!lock.take(pid, pcr, offset)) return;
     // Timed as play times it (PcrPidLock): another PID's clock from its first PCR after the old one's last.
     if (lock.switched) span.add(lock.switchOffset, lock.switchPcr, true);
-    span.add(offset, pcr, flagged && !lock.switched && span.samples > 0);
-    flagged = false;
+    span.add(offset, pcr, lock.flagged);
   };
   const scanner = new TsScanner(0, packing);
   /** Where play leaves bytes out (the first MAX_SKIPS_KEPT ranges): outside the clock's span, they are no time. */

@@ -444,12 +444,17 @@ const PCR_PID_SILENCE_TICKS = PCR_HZ / 4;
  * last rate, a 3 Mbit/s part of one at 1 Mbit/s played three times too slow. In a stream of
  * several programs each with its own PCR PID the first one's PCRs keep coming, so it stays.
  *
+ * It also keeps what a discontinuity_indicator says (13818-1: the next PCR on that PID is of a new
+ * clock), on the PID followed and on the one it may switch to, so its users time PCRs alike.
+ *
  * @example
  * ```ts
  * const lock = new PcrPidLock();
- * if (tsHasPcr(buf, at) && lock.take(tsGetPid(buf, at), tsGetPcr(buf, at), offset)) {
+ * const pid = tsGetPid(buf, at);
+ * if (tsGetDiscontinuity(buf, at)) lock.flag(pid);
+ * if (tsHasPcr(buf, at) && lock.take(pid, tsGetPcr(buf, at), offset)) {
  *   if (lock.switched) sample(lock.switchOffset, lock.switchPcr, true); // a break: a new clock
- *   sample(offset, tsGetPcr(buf, at), false);
+ *   sample(offset, tsGetPcr(buf, at), lock.flagged);
  * }
  * ```
  */
@@ -460,6 +465,10 @@ export class PcrPidLock {
   switched = false;
   switchPcr = 0;
   switchOffset = 0;
+  /** Set by a `take` that returned true: this PCR begins a new clock (flagged since the PID's last PCR, not a switch). */
+  flagged = false;
+  /** A discontinuity_indicator on the PID followed since its last PCR. */
+  private pendingFlag = false;
   /** Another PID carrying PCRs since the followed one's last, and its first PCR there (-1: none). */
   private candidate = -1;
   private candidatePcr = 0;
@@ -470,12 +479,21 @@ export class PcrPidLock {
     this.pid = pid ?? -1;
   }
 
+  /** A packet on `pid` carries discontinuity_indicator: its next PCR is of a new clock. */
+  flag(pid: number): void {
+    if (pid === this.pid) this.pendingFlag = true;
+    // The PID it may switch to starts its count again from its next PCR.
+    else if (pid === this.candidate) this.candidate = -1;
+  }
+
   /** A packet on `pid` at stream `offset` carries `pcr`: whether it is one to time by (the PID followed, after switching if due). */
   take(pid: number, pcr: number, offset: number): boolean {
     this.switched = false;
     if (this.pid < 0) this.pid = pid;
     if (pid === this.pid) {
       this.candidate = -1;
+      this.flagged = this.pendingFlag;
+      this.pendingFlag = false;
       return true;
     }
     if (this.fixed) return false;
@@ -497,6 +515,9 @@ export class PcrPidLock {
     this.pid = pid;
     this.candidate = -1;
     this.switched = true;
+    // The switch is the break; what the old PID was flagged with is of its clock, now left.
+    this.flagged = false;
+    this.pendingFlag = false;
     this.switchPcr = this.candidatePcr;
     this.switchOffset = this.candidateOffset;
     return true;
@@ -531,18 +552,16 @@ export interface PcrClockOptions {
 export class PcrClock implements ByteClock {
   private readonly lock: PcrPidLock;
   private readonly timeline: ClockTimeline;
-  private flagged = false;
   readonly packets = new TsPacketFinder((buf, at, streamOffset) => {
     const lock = this.lock;
     const pid = tsGetPid(buf, at);
-    if (pid === lock.pid && tsGetDiscontinuity(buf, at)) this.flagged = true;
+    if (tsGetDiscontinuity(buf, at)) lock.flag(pid);
     if (!tsHasPcr(buf, at)) return;
     const pcr = tsGetPcr(buf, at);
     if (!lock.take(pid, pcr, streamOffset)) return;
     // Another PID's clock from here: a break, then its PCRs as they come.
     if (lock.switched) this.timeline.sample(lock.switchOffset, lock.switchPcr, true);
-    this.timeline.sample(streamOffset, pcr, this.flagged && !lock.switched);
-    this.flagged = false;
+    this.timeline.sample(streamOffset, pcr, lock.flagged);
   });
 
   constructor(options: PcrClockOptions = {}) {

@@ -107,9 +107,7 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
   /** The stretch so far: its first PCR's offset and its ticks; the bytes across a break are timed at its rate. */
   let stretchFrom = 0;
   let stretchTicks = 0;
-  /** A discontinuity_indicator on the PCR's PID since the last PCR: the next one begins a new stretch, whatever its step. */
-  let flagged = false;
-  /** The PID timed, as pacing follows it (a file joined from two with different PCR PIDs). */
+  /** The PID timed, as pacing follows it (a file joined from two with different PCR PIDs), and its discontinuity_indicators. */
   const lock = new PcrPidLock(timeline.pcrPid, false);
   /** One PCR along the clock: false once it lies past the target. */
   const along = (offset: number, pcr: number, brk: boolean): boolean => {
@@ -143,15 +141,13 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
     for (; at + TS_SIZE <= n && window[at] === TS_SYNC; at += TS_SIZE) {
       next = start + at + TS_SIZE;
       const pid = tsGetPid(window, at);
-      if (pid === lock.pid && tsGetDiscontinuity(window, at)) flagged = true;
+      if (tsGetDiscontinuity(window, at)) lock.flag(pid);
       if (!tsHasPcr(window, at)) continue;
       const pcr = tsGetPcr(window, at);
       const offset = start + at;
       if (!lock.take(pid, pcr, offset)) continue;
       if (lock.switched && !along(lock.switchOffset, lock.switchPcr, true)) return best;
-      const brk = flagged && !lock.switched;
-      flagged = false;
-      if (!along(offset, pcr, brk)) return best;
+      if (!along(offset, pcr, lock.flagged)) return best;
     }
     if (n < window.length) break;
   }

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { ClockStretch, ConstantRateClock, PcrClock, ScrClock, type ByteClock } from "../../protocol/mpeg_timing.ts";
+import { ClockStretch, ConstantRateClock, PcrClock, PcrPidLock, ScrClock, type ByteClock } from "../../protocol/mpeg_timing.ts";
 import { readFileSync } from "node:fs";
 import { PCR_HZ, PCR_WRAP, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
@@ -229,6 +229,34 @@ describe("PcrClock", () => {
     const end = clock.timeAt(looped.length);
     expect(Math.abs(end - 2 * single.timeAt(bytes.length)) / end).toBeLessThan(0.005);
     expect(Math.abs(clock.byteRate() - 187_500) / 187_500).toBeLessThan(0.005);
+  });
+});
+
+describe("PcrPidLock", () => {
+  const ms = (n: number) => (n * PCR_HZ) / 1000;
+
+  test("a discontinuity_indicator on the PID followed marks its next PCR, once", () => {
+    const lock = new PcrPidLock();
+    expect(lock.take(0x100, ms(0), 0)).toBe(true);
+    lock.flag(0x100);
+    expect(lock.take(0x100, ms(5000), 188)).toBe(true);
+    expect(lock.flagged).toBe(true);
+    expect(lock.take(0x100, ms(5040), 376)).toBe(true);
+    expect(lock.flagged).toBe(false);
+  });
+
+  test("one on the PID it may switch to starts that PID's 250 ms again: the switch is timed from its new clock", () => {
+    const lock = new PcrPidLock();
+    expect(lock.take(0x100, ms(0), 0)).toBe(true);
+    expect(lock.take(0x200, ms(1000), 1000)).toBe(false);
+    // A flagged jump 0.3 s on within the window: not 300 ms of this PID's clock.
+    lock.flag(0x200);
+    expect(lock.take(0x200, ms(1300), 2000)).toBe(false);
+    expect(lock.take(0x200, ms(1500), 3000)).toBe(false);
+    expect(lock.take(0x200, ms(1600), 4000)).toBe(true);
+    expect(lock.switched).toBe(true);
+    expect([lock.switchPcr, lock.switchOffset]).toEqual([ms(1300), 2000]);
+    expect(lock.flagged).toBe(false);
   });
 });
 
