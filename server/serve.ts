@@ -23,7 +23,7 @@
  * ```
  */
 
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { PacerError, TemporaryError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -41,7 +41,7 @@ import { dropPrivileges } from "./privileges.ts";
 import type { ServerContext } from "./server_context.ts";
 import { type LiveChannels, openLiveChannels } from "./live/live_channels.ts";
 import { Recordings } from "./recording/recordings.ts";
-import { recordingRootProblem } from "./recording/out_path.ts";
+import { folderProblem } from "./folder_problem.ts";
 
 export interface Server {
   /** The control port actually bound. */
@@ -103,14 +103,14 @@ export async function startServer(initial: Config, configPath: string | undefine
   };
 
   const warnExposedKey = () => {
-    const exposed = config.keyFile ? keyFileExposure(config.keyFile) : null;
+    const exposed = keyFileExposure(config.keyFile);
     if (exposed) log.warn(exposed);
   };
   const recordings = new Recordings({ live: () => live, log });
   /** With [[recording]]s, says a root they cannot be written to (not for live channels alone: most are never recorded). */
   const checkRecordingRoot = () => {
     if (config.recordings.length === 0) return;
-    const problem = recordingRootProblem(config.recordingRoot);
+    const problem = folderProblem(config.recordingRoot, "write");
     if (problem) log.warn(`recording root ${config.recordingRoot} ${problem}; recordings will fail`);
   };
   const context: ServerContext = {
@@ -166,16 +166,8 @@ export async function startServer(initial: Config, configPath: string | undefine
     live?.close();
     throw error instanceof PacerError || error instanceof TemporaryError ? error : new PacerError((error as Error).message);
   }
-  try {
-    // A file, not a folder: said as such (access() said only EACCES, its X bit missing).
-    if (!statSync(config.mediaRoot).isDirectory()) log.warn(`media root ${config.mediaRoot} is not a folder; play requests will fail`);
-    else accessSync(config.mediaRoot, constants.R_OK | constants.X_OK);
-  } catch (error) {
-    const code = (error as { code?: string }).code ?? error;
-    // ENOTDIR: a folder on its path is a file.
-    const missing = code === "ENOENT" || code === "ENOTDIR";
-    log.warn(`media root ${config.mediaRoot} ${missing ? "does not exist" : `is not readable by this user (${code})`}; play requests will fail`);
-  }
+  const mediaProblem = folderProblem(config.mediaRoot, "read");
+  if (mediaProblem) log.warn(`media root ${config.mediaRoot} ${mediaProblem}; play requests will fail`);
   // Read as root at start, then again at each reload as this user: said now, not at the first
   // `systemctl reload`, which kept the old config (a key file of mode 600 is the usual case).
   for (const [what, path] of [["config", configPath], ["key file", config.keyFile]] as const) {

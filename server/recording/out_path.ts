@@ -10,8 +10,7 @@
  * const pattern = patternUnderRoot("/srv/rec", "news/%F.ts"); // "/srv/rec/news/%F.ts"
  * ```
  */
-import { accessSync, constants, statSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { fsErrorText } from "../../foundation/fs_error.ts";
 import { BeneathError, makeFoldersBeneath } from "../../foundation/open_beneath.ts";
 import { checkPattern, staticFolder } from "../../recorder/pattern.ts";
@@ -54,33 +53,4 @@ export function patternUnderRoot(root: string, out: string): string {
     throw new Error(`out "${out}": cannot make its folder under recording_root ${root}: ${why}`);
   }
   return pattern;
-}
-
-/**
- * Why this user cannot record under `root`, or null when it can as far as a look tells: the root
- * is a folder it may write, or is missing and may be made in its nearest existing parent. Said at
- * start and at reload; a run found it only when due ("… cannot make its folder under
- * recording_root /srv/rec: permission denied", for a root that did not exist).
- */
-export function recordingRootProblem(root: string): string | null {
-  const code = (error: unknown) => (error as { code?: string }).code ?? String(error);
-  let at = resolve(root);
-  for (;;) {
-    let info;
-    try {
-      info = statSync(at);
-    } catch (error) {
-      const missing = code(error) === "ENOENT" || code(error) === "ENOTDIR";
-      if (!missing || dirname(at) === at) return `cannot be looked at${at === resolve(root) ? "" : ` (at ${at})`} (${code(error)})`;
-      at = dirname(at);
-      continue;
-    }
-    if (!info.isDirectory()) return at === resolve(root) ? "is not a folder" : `does not exist, and ${at} is not a folder to make it in`;
-    try {
-      accessSync(at, constants.W_OK | constants.X_OK);
-    } catch (error) {
-      return at === resolve(root) ? `is not writable by this user (${code(error)})` : `does not exist, and this user may not make it in ${at} (${code(error)})`;
-    }
-    return null;
-  }
 }
