@@ -69,6 +69,7 @@ import { TS_SIZE } from "../protocol/mpegts.ts";
 import { pcmUnitBytes } from "./pcm_unit.ts";
 import { alignmentFor, PipeWriter, setNonBlocking } from "./pipe_writer.ts";
 import { stdoutReaderGone } from "../foundation/stdout_gone.ts";
+import { signalGroup } from "../foundation/process_group.ts";
 import { LINES_PER_SECOND, stderrLines } from "./stderr_lines.ts";
 
 const SCHEME_PREFIX = "cmd:";
@@ -260,7 +261,7 @@ export const commandBackend: BackendFactory = {
       // "close" waited for that, and a speaker waiting to release its output waited for good.
       const leftovers = scheduler.timer("retry", () => {
         log.warn(`cmd: ${quoted} exited ${STDERR_AFTER_EXIT_US / US_PER_S} s ago, but what it started still holds its stderr; ending that (SIGKILL to its process group)`);
-        signalCommand(proc, "SIGKILL");
+        signalGroup(proc, "SIGKILL");
         finish(proc.exitCode, proc.signalCode);
       });
       proc.on("exit", () => scheduler.schedule(leftovers, scheduler.now() + STDERR_AFTER_EXIT_US));
@@ -313,15 +314,6 @@ export const commandBackend: BackendFactory = {
       backoffMs = Math.min(backoffMs * 2, maxMs);
     }
 
-    /** The command, and whatever it started, in its own process group (spawned detached). */
-    function signalCommand(proc: ChildProcess, signal: NodeJS.Signals): void {
-      try {
-        process.kill(-proc.pid!, signal);
-      } catch {
-        proc.kill(signal); // the group is gone already, or never formed
-      }
-    }
-
     try {
       startChild();
     } catch (err) {
@@ -336,9 +328,9 @@ export const commandBackend: BackendFactory = {
       closeSync(writeFd);
       writeFd = -1;
       log.warn(`cmd: ${quoted} still had ${unread} bytes of its input unread at its deadline; ending it (SIGTERM, then SIGKILL)`);
-      signalCommand(proc, "SIGTERM");
+      signalGroup(proc, "SIGTERM");
       const kill = scheduler.timer("retry", () => {
-        if (child === proc) signalCommand(proc, "SIGKILL");
+        if (child === proc) signalGroup(proc, "SIGKILL");
       });
       scheduler.schedule(kill, scheduler.now() + KILL_AFTER_US);
       // "close" waits for every holder of its stderr; "exit" is enough once we ended it.
@@ -391,9 +383,9 @@ export const commandBackend: BackendFactory = {
           writeFd = -1;
         }
         log.warn(`cmd: ${quoted} has not exited since the end of its stream; ending it (SIGTERM, then SIGKILL)`);
-        signalCommand(proc, "SIGTERM");
+        signalGroup(proc, "SIGTERM");
         const kill = scheduler.timer("retry", () => {
-          if (child === proc) signalCommand(proc, "SIGKILL");
+          if (child === proc) signalGroup(proc, "SIGKILL");
         });
         scheduler.schedule(kill, scheduler.now() + KILL_AFTER_US);
         // "close" waits for every holder of its stderr; "exit" is enough once we ended it.

@@ -21,6 +21,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Logger } from "../foundation/log.ts";
+import { signalGroup } from "../foundation/process_group.ts";
 
 /** A hook running longer than this is logged as slow (still not waited for). */
 const HOOK_SLOW_MS = 10_000;
@@ -39,14 +40,10 @@ interface RunningHook {
 /** Hooks still running, oldest first (a Set keeps insertion order). */
 const running = new Set<RunningHook>();
 
-/** Kills the hook's process group (it was spawned detached), or the shell alone if that fails. */
+/** Kills the hook and what it started (its process group: it was spawned detached). */
 function killHook(hook: RunningHook): void {
   hook.killed = true;
-  try {
-    process.kill(-hook.child.pid!, "SIGKILL");
-  } catch {
-    hook.child.kill("SIGKILL");
-  }
+  signalGroup(hook.child, "SIGKILL");
 }
 
 export interface HookTrack {

@@ -23,6 +23,7 @@ import { readWavFileHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { wholeNumberOrNull } from "../foundation/units.ts";
 import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
+import { signalGroup } from "../foundation/process_group.ts";
 import type { DecoderSpec } from "./speaker_options.ts";
 
 /** Frames per block: about 90 ms at 44.1 kHz, so a block converts well within one send interval's slack. */
@@ -300,13 +301,7 @@ function openDecoded(path: string, extension: string, label: string, decoder: De
       // exited may have left a child behind that holds stdout open (`(sleep 300 &)`): the group
       // still has a member then, so its id is still its own, not a later process's.
       const alive = child.exitCode === null && child.signalCode === null;
-      if ((alive || !ended) && child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          child.kill("SIGKILL");
-        }
-      }
+      if ((alive || !ended) && child.pid !== undefined) signalGroup(child, "SIGKILL");
       stdout.destroy();
     },
   };
