@@ -103,6 +103,8 @@ export class Resampler {
   private readonly blendedAddr: number;
   private readonly blended: Float32Array;
   private readonly historyAddr: number[];
+  /** Bytes from one channel's history to the next's (run2 takes a pair). */
+  private readonly channelBytes: number;
   private readonly history: Float32Array[];
   private readonly outAddr: number;
   private readonly output: Float32Array;
@@ -149,6 +151,7 @@ export class Resampler {
 
     // One block of memory, laid out once: its views stay valid because it never grows.
     const historyFloats = this.capacity + 2 * this.taps;
+    this.channelBytes = historyFloats * 4;
     let at = KERNEL_SCRATCH_BYTES;
     const place = (floats: number): number => {
       const addr = at;
@@ -259,12 +262,13 @@ export class Resampler {
     if (this.exact) {
       // Channels in pairs, then one, each from the same position and phase; each
       // call ends at the same place.
-      const second = this.historyAddr.length > 1 ? this.historyAddr[1] - this.historyAddr[0] : 0;
       for (let c = 0; c < ch; c += 2) {
         const run = c + 1 < ch ? this.run2 : this.run;
         n = run(this.tableAddr, taps * 4, taps, this.up, this.stepWhole, this.stepFrac,
-          this.historyAddr[c], this.outAddr + 4 * c, 4 * ch, pos, frac, end, max, second);
+          this.historyAddr[c], this.outAddr + 4 * c, 4 * ch, pos, frac, end, max, this.channelBytes);
       }
+      pos = this.scratch[KERNEL_POS_ADDR / 4];
+      frac = this.scratch[KERNEL_FRAC_ADDR / 4];
     } else {
       // A row blended for each output, then one output per channel against it.
       for (; n < max && pos <= end; n++) {
@@ -276,10 +280,6 @@ export class Resampler {
         pos = this.scratch[KERNEL_POS_ADDR / 4];
         frac = this.scratch[KERNEL_FRAC_ADDR / 4];
       }
-    }
-    if (n > 0) {
-      pos = this.scratch[KERNEL_POS_ADDR / 4];
-      frac = this.scratch[KERNEL_FRAC_ADDR / 4];
     }
     const output = this.output;
     for (let i = 0, o = firstFrame * ch, count = n * ch; i < count; i++, o++) out[o] = output[i];
@@ -296,8 +296,8 @@ export class Resampler {
     return n;
   }
 
-  /** Linear interpolation between the two table rows around phase frac/up. */
-  private blend(frac: number): Float32Array {
+  /** Linear interpolation between the two table rows around phase frac/up, into the blended row. */
+  private blend(frac: number): void {
     const taps = this.taps;
     const q = (frac / this.up) * this.phases;
     const p0 = Math.floor(q);
@@ -305,6 +305,5 @@ export class Resampler {
     const t = this.table;
     const b = this.blended;
     for (let k = 0, i = p0 * taps; k < taps; k++, i++) b[k] = t[i] + a * (t[i + taps] - t[i]);
-    return b;
   }
 }

@@ -740,7 +740,8 @@ const HEX_KEY = /^(?:[0-9a-fA-F]{2})+$/;
  * them sign control requests (or feed a keyed channel). Said at start and at reload; it was
  * silent, and the server took such requests as the operator's.
  */
-export function keyFileExposure(path: string): string | null {
+export function keyFileExposure(path: string | undefined): string | null {
+  if (path === undefined) return null;
   let mode: number;
   try {
     mode = statSync(path).mode & 0o777;

@@ -38,14 +38,14 @@ export interface ProcessIds {
   setuid?: (id: string | number) => void;
 }
 
+/** A name, or a number as chown takes one ("65534"): Node reads any string as a name ("User identifier does not exist: 65534"). */
+const idOf = (name: string): string | number => (/^\d+$/.test(name) ? Number(name) : name);
+
 /**
  * Switches to `user` and `group` (default: "nobody", or "nogroup" where no "nobody" group exists)
  * when running as root; returns null when not root (nothing to drop). Throws PacerError when the
  * switch fails or does not hold: the caller must not start.
  */
-/** A name, or a number as chown takes one ("65534"): Node reads any string as a name ("User identifier does not exist: 65534"). */
-const idOf = (name: string): string | number => (/^\d+$/.test(name) ? Number(name) : name);
-
 export function dropPrivileges(user: string, group: string | undefined, proc: ProcessIds = process): DroppedTo | null {
   if (proc.geteuid?.() !== 0 && proc.getuid?.() !== 0) return null;
   if (!proc.initgroups || !proc.setgid || !proc.setuid) {

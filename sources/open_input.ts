@@ -213,7 +213,8 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
   if (options.format && !containerInside(head)) return rawPcm(path, 0, size, options.format, options, "raw pcm");
   const kind = detectInput(head, options.name ?? path);
   if (kind === "wav") {
-    const header = await wavFileHeader(path, size, head);
+    // A file's header is read from disk as far as its chunks need.
+    const header = await wavHeader(() => readWavFileHeader((bytes) => readHead(path, bytes), size, path, head));
     const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset);
     return rawPcm(path, header.dataOffset, end, header.format, options, "wav");
   }
@@ -274,20 +275,10 @@ function clockSpanSeconds(probe: MpegProbe): number {
   return probe.firstPcr === null || probe.lastPcr === null ? 0 : (probe.lastPcr - probe.firstPcr) / PCR_HZ;
 }
 
-/** The WAV header in a stream's `head`, a WavError becoming a one-line PacerError. */
-function wavHeader(head: Uint8Array, label: string) {
+/** What `read` gives (a WAV header), a WavError becoming a one-line PacerError. */
+async function wavHeader<T>(read: () => T | Promise<T>): Promise<T> {
   try {
-    return parseWavHeader(head, label);
-  } catch (error) {
-    if (error instanceof WavError) throw new PacerError(error.message);
-    throw error;
-  }
-}
-
-/** A WAV file's header, read from disk as far as its chunks need; a WavError becoming a one-line PacerError. */
-async function wavFileHeader(path: string, size: number, head: Uint8Array) {
-  try {
-    return await readWavFileHeader((bytes) => readHead(path, bytes), size, path, head);
+    return await read();
   } catch (error) {
     if (error instanceof WavError) throw new PacerError(error.message);
     throw error;
@@ -562,7 +553,7 @@ async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" 
 async function wavStream(label: string, stream: StreamSource): Promise<OpenedInput> {
   for (let want = 64; ; want *= 2) {
     const head = await stream.peek(want);
-    const header = wavHeader(head, label);
+    const header = await wavHeader(() => parseWavHeader(head, label));
     if (header.status === "ok") {
       const skip = Buffer.alloc(header.dataOffset);
       stream.read(skip, 0, header.dataOffset);

@@ -40,7 +40,7 @@ export async function openLiveChannels(inputs: readonly LiveInput[], log: Logger
     for (const input of inputs) {
       const key = input.keyFile ? await readKey(input.keyFile) : undefined;
       const channelLog = log.child({ live: input.name });
-      const exposed = input.keyFile ? keyFileExposure(input.keyFile) : null;
+      const exposed = keyFileExposure(input.keyFile);
       if (exposed) channelLog.warn(exposed);
       const channel = new LiveChannel(input, key, channelLog);
       channels.set(input.name, channel);

@@ -17,6 +17,20 @@ afterAll(() => tmp.cleanup());
 /** Time for the last datagrams to cross loopback after pacer exits. */
 const SETTLE_MS = 150;
 
+/** `pacer play INPUTS --to udp://` to a receiver here: the run, what arrived, the span first to last, s. */
+async function playToReceiver(inputs: string[]) {
+  const rx = await udpReceiver();
+  try {
+    const run = await runPacer(["play", ...inputs, "--to", `udp://127.0.0.1:${rx.port}`]);
+    await Bun.sleep(SETTLE_MS);
+    const packets = [...rx.packets];
+    const spanS = packets.length > 0 ? (packets.at(-1)!.atUs - packets[0]!.atUs) / 1e6 : 0;
+    return { run, packets, bytes: Buffer.concat(packets.map((p) => p.data)), spanS };
+  } finally {
+    rx.close();
+  }
+}
+
 describe("play: odd MPEG-TS input on the wire", () => {
   test("two files joined whose PCR PIDs differ (1 Mbit/s on 0x100, then 3 Mbit/s on 0x200) take their 1.2 s, not 2.4", async () => {
     const a = makeCbrTs({ bitrate: 1_000_000, duration: 0.6, pcrPid: 0x100 });
@@ -24,20 +38,13 @@ describe("play: odd MPEG-TS input on the wire", () => {
     const path = join(tmp.dir, "joined.ts");
     const joined = Buffer.concat([a, b]);
     writeFileSync(path, joined);
-    const rx = await udpReceiver();
-    try {
-      const run = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
-      expect(run.stderr).toBe("");
-      expect(run.code).toBe(0);
-      await Bun.sleep(SETTLE_MS);
-      expect(Buffer.concat(rx.packets.map((p) => p.data)).equals(joined)).toBe(true);
-      const spanS = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
-      // 1.2 s of content; at the first file's rate throughout it took 0.6 + 1.8 s.
-      expect(spanS).toBeGreaterThan(0.9);
-      expect(spanS).toBeLessThan(1.8);
-    } finally {
-      rx.close();
-    }
+    const { run, bytes, spanS } = await playToReceiver([path]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(bytes.equals(joined)).toBe(true);
+    // 1.2 s of content; at the first file's rate throughout it took 0.6 + 1.8 s.
+    expect(spanS).toBeGreaterThan(0.9);
+    expect(spanS).toBeLessThan(1.8);
   });
 
   test("a sequence, play b.ts a.ts (3 Mbit/s on PCR PID 0x200, then 1 Mbit/s on 0x100), takes 1.2 s: the second went at the first's rate, in 0.8", async () => {
@@ -47,18 +54,11 @@ describe("play: odd MPEG-TS input on the wire", () => {
     const second = join(tmp.dir, "seq_a.ts");
     writeFileSync(first, b);
     writeFileSync(second, a);
-    const rx = await udpReceiver();
-    try {
-      const run = await runPacer(["play", first, second, "--to", `udp://127.0.0.1:${rx.port}`]);
-      expect(run.code).toBe(0);
-      await Bun.sleep(SETTLE_MS);
-      expect(Buffer.concat(rx.packets.map((p) => p.data)).equals(Buffer.concat([b, a]))).toBe(true);
-      const spanS = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
-      expect(spanS).toBeGreaterThan(1.0);
-      expect(spanS).toBeLessThan(1.8);
-    } finally {
-      rx.close();
-    }
+    const { run, bytes, spanS } = await playToReceiver([first, second]);
+    expect(run.code).toBe(0);
+    expect(bytes.equals(Buffer.concat([b, a]))).toBe(true);
+    expect(spanS).toBeGreaterThan(1.0);
+    expect(spanS).toBeLessThan(1.8);
   });
 
   test("PCRs that give no rate (1.2 s apart; a single one) are refused naming that, not as 'no PCR'; nothing is sent", async () => {
@@ -69,16 +69,10 @@ describe("play: odd MPEG-TS input on the wire", () => {
     for (const { pcrIntervalMs, says } of cases) {
       const path = join(tmp.dir, `sparse_${pcrIntervalMs}.ts`);
       writeFileSync(path, makeCbrTs({ bitrate: 500_000, duration: 3, pcrIntervalMs }));
-      const rx = await udpReceiver();
-      try {
-        const run = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
-        expect(run.code).toBe(1);
-        expect(run.stderr).toBe(`pacer: error: ${path}: ${says}, nothing to pace by; give --bitrate\n`);
-        await Bun.sleep(SETTLE_MS);
-        expect(rx.packets.length).toBe(0);
-      } finally {
-        rx.close();
-      }
+      const { run, packets } = await playToReceiver([path]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(`pacer: error: ${path}: ${says}, nothing to pace by; give --bitrate\n`);
+      expect(packets.length).toBe(0);
     }
   });
 });
@@ -93,18 +87,11 @@ describe("play and probe: odd MPEG-PS input", () => {
     expect(probe.code).toBe(0);
     const duration = Number(probe.stdout.match(/^duration:\s+([\d.]+) s$/m)?.[1]);
     expect(duration).toBeCloseTo(1.5, 1);
-    const rx = await udpReceiver();
-    try {
-      const run = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
-      expect(run.code).toBe(0);
-      await Bun.sleep(SETTLE_MS);
-      expect(rx.packets.reduce((n, p) => n + p.data.length, 0)).toBe(ps.length);
-      const spanS = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
-      expect(spanS).toBeGreaterThan(1.2);
-      expect(spanS).toBeLessThan(2.5);
-    } finally {
-      rx.close();
-    }
+    const { run, packets, spanS } = await playToReceiver([path]);
+    expect(run.code).toBe(0);
+    expect(packets.reduce((n, p) => n + p.data.length, 0)).toBe(ps.length);
+    expect(spanS).toBeGreaterThan(1.2);
+    expect(spanS).toBeLessThan(2.5);
   });
 });
 
@@ -113,21 +100,14 @@ describe("a name that says the other MPEG", () => {
     const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.8 });
     const path = join(tmp.dir, "recording.mpg");
     writeFileSync(path, ts);
-    const rx = await udpReceiver();
-    try {
-      const run = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
-      // It was: no SCR or mux rate to pace by in the first 256 KiB; give --bitrate.
-      expect(run.stderr).toBe("");
-      expect(run.code).toBe(0);
-      await Bun.sleep(SETTLE_MS);
-      expect(Buffer.concat(rx.packets.map((p) => p.data)).equals(Buffer.from(ts))).toBe(true);
-      for (const p of rx.packets.slice(0, -1)) expect(p.data.length).toBe(7 * 188);
-      const spanS = (rx.packets.at(-1)!.atUs - rx.packets[0]!.atUs) / 1e6;
-      expect(spanS).toBeGreaterThan(0.5);
-      expect(spanS).toBeLessThan(1.3);
-    } finally {
-      rx.close();
-    }
+    const { run, packets, bytes, spanS } = await playToReceiver([path]);
+    // It was: no SCR or mux rate to pace by in the first 256 KiB; give --bitrate.
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(bytes.equals(Buffer.from(ts))).toBe(true);
+    for (const p of packets.slice(0, -1)) expect(p.data.length).toBe(7 * 188);
+    expect(spanS).toBeGreaterThan(0.5);
+    expect(spanS).toBeLessThan(1.3);
     const psPath = join(tmp.dir, "program.ts");
     writeFileSync(psPath, makeCbrPs({ muxRate: 125_000, duration: 1 }));
     const probe = await runPacer(["probe", psPath]);
