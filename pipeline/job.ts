@@ -329,6 +329,8 @@ export class Job implements DestinationHost, PacketInput {
     // Made here, once: a buffer made before and thrown away costs a server of a thousand jobs
     // its touched pages (23 MiB at 1000) until a collection.
     this.ring = this.newRing();
+    // A TS that starts over (a loop, the next file) is mended at the seam, in the buffer it is sent from.
+    if (this.options.loop || this.options.source.inputIndex !== undefined) this.options.byteClock?.packets?.mendSeams(this.ring);
   }
 
   /** Time the job has been playing at `now`, µs: since it started, pauses left out. */
@@ -478,7 +480,10 @@ export class Job implements DestinationHost, PacketInput {
         this.awaitingInput = true;
         break;
       }
-      if (source.inputIndex !== inputBefore) this.inputStarts.push(this.ring.end);
+      if (source.inputIndex !== inputBefore) {
+        this.inputStarts.push(this.ring.end);
+        byteClock?.packets?.seamAt(this.ring.end);
+      }
       byteClock?.observe(this.ring.data, this.ring.end, position, position + n);
       this.ring.commit(n);
       this.bytesSinceRewind += n;

@@ -93,6 +93,14 @@ export class ReadAheadBuffer {
     return offset % this.capacity;
   }
 
+  /**
+   * Rewrites the byte at stream offset `offset`, which a load has just put in and no reader has
+   * passed: a packet header mended where the stream starts over (protocol/ts_seams.ts).
+   */
+  setByteAt(offset: number, value: number): void {
+    this.data[this.positionOf(offset)] = value;
+  }
+
   /** True when the buffer is full and every byte in it is at or after `offset` (bar keepBehind): no load can bring more until a reader moves. */
   fullFrom(offset: number): boolean {
     return this.free === 0 && this.start + this.keepBehind >= offset;

@@ -19,6 +19,7 @@ import {
   PCR_HZ, PCR_WRAP, type TsPacketCallback, TsScanner, TS_SIZE, tsGetDiscontinuity, tsGetPid, tsHasPcr, tsGetPcr,
 } from "./mpegts.ts";
 import { ATS_WRAP } from "./mpeg_m2ts.ts";
+import { type ByteSink, TsSeams } from "./ts_seams.ts";
 import {
   PsScanner, psPackMuxRateBytes, psPackScr,
 } from "./mpegps.ts";
@@ -187,11 +188,40 @@ export class ConstantRateClock implements ByteClock {
  */
 export class TsPacketFinder {
   private readonly scanner = new TsScanner();
+  private seams: TsSeams | null = null;
+  /** What each packet found goes to: the clock's callback, behind the seams' mending once that is on. */
+  private onPacket: TsPacketCallback;
 
-  constructor(private readonly onPacket: TsPacketCallback) {}
+  constructor(onPacket: TsPacketCallback) {
+    this.onPacket = onPacket;
+  }
 
   observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {
     observeContiguous(this.scanner, chunk, start, end, offset, this.onPacket);
+  }
+
+  /**
+   * Mends continuity counters and time bases where the stream starts over (ts_seams.ts), writing
+   * the mended bytes to `out`. Off until asked, so a stream that never starts over pays nothing.
+   */
+  mendSeams(out: ByteSink): void {
+    if (this.seams) return;
+    const seams = (this.seams = new TsSeams(out));
+    const clock = this.onPacket;
+    this.onPacket = (buf, at, streamOffset) => {
+      seams.packet(buf, at, streamOffset);
+      clock(buf, at, streamOffset);
+    };
+  }
+
+  /** The stream starts over at `offset` (the next input of a sequence): mended if mendSeams is on. */
+  seamAt(offset: number): void {
+    this.seams?.seamAt(offset);
+  }
+
+  /** Seams mended so far. */
+  get seamsMended(): number {
+    return this.seams?.seams ?? 0;
   }
 
   /** `listener` hears of every run of garbage between packets (stream offset, length) as bytes are observed. */
@@ -212,6 +242,7 @@ export class TsPacketFinder {
   /** The input starts over (--loop): what was held back is the old end's, and a cut-off last packet there is garbage. */
   rewound(): void {
     this.scanner.flush(this.onPacket, true);
+    this.seamAt(this.scanner.nextOffset);
   }
 }
 

@@ -215,3 +215,17 @@ export function garbageBytes(n: number, seed = 1): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Whether `sent` is `file`'s packets (from its start) but for what mending a seam may change
+ * (protocol/ts_seams.ts): each packet's continuity_counter and its discontinuity_indicator.
+ */
+export function sameButSeamMends(sent: Uint8Array, file: Uint8Array): boolean {
+  if (sent.length > file.length) return false;
+  for (let i = 0; i < sent.length; i++) {
+    const inPacket = i % TS_SIZE;
+    const mask = inPacket === 3 ? 0xf0 : inPacket === 5 ? 0x7f : 0xff;
+    if ((sent[i]! & mask) !== (file[i]! & mask)) return false;
+  }
+  return true;
+}

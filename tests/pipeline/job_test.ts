@@ -17,7 +17,7 @@ import { openInput } from "../../sources/open_input.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 import { PassThrough } from "node:stream";
 import { TS_SIZE, TS_SYNC } from "../../protocol/mpegts.ts";
-import { garbageBytes, insertBytes, makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { garbageBytes, insertBytes, makeCbrTs, sameButSeamMends } from "../helpers/mpeg_fixtures.ts";
 import { rampS16, writeWav } from "../helpers/audio.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
@@ -236,7 +236,8 @@ describe("a job on a manual clock", () => {
     expect(sent.length).toBeGreaterThan(2 * packets.length);
     for (let at = 0; at < sent.length; at += TS_SIZE) {
       const k = (at / TS_SIZE) % (packets.length / TS_SIZE);
-      expect(sent.subarray(at, at + TS_SIZE).equals(packets.subarray(k * TS_SIZE, (k + 1) * TS_SIZE))).toBe(true);
+      // Each loop's packets are the file's, their counters and time base mended at the seam (ts_seams.ts).
+      expect(sameButSeamMends(sent.subarray(at, at + TS_SIZE), packets.subarray(k * TS_SIZE, (k + 1) * TS_SIZE))).toBe(true);
     }
     expect(job.skips.total).toBeGreaterThanOrEqual(3 * 100);
   });
