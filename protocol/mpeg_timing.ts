@@ -16,10 +16,12 @@
  */
 
 import {
-  PCR_HZ, PCR_WRAP, type TsPacketCallback, TsScanner, TS_SIZE, tsGetDiscontinuity, tsGetPid, tsHasPcr, tsGetPcr,
+  MAX_CLOCK_STEP_TICKS, PCR_HZ, PCR_WRAP, type TsPacketCallback, TsScanner, TS_SIZE, tsGetDiscontinuity, tsGetPid, tsHasPcr, tsGetPcr,
 } from "./mpegts.ts";
 import { ATS_WRAP } from "./mpeg_m2ts.ts";
 import { type ByteSink, TsSeams } from "./ts_seams.ts";
+
+export { MAX_CLOCK_STEP_TICKS };
 import {
   PsScanner, psPackMuxRateBytes, psPackScr,
 } from "./mpegps.ts";
@@ -129,8 +131,6 @@ export class ClockStretch {
 }
 
 const TICKS_PER_US = PCR_HZ / 1_000_000;
-/** A clock step larger than this is a discontinuity (13818-1 allows ≤ 100 ms PCR, ≤ 700 ms SCR spacing). */
-export const MAX_CLOCK_STEP_TICKS = PCR_HZ;
 /** Default anchors kept: ~80 s of PCRs at the usual 20 ms spacing. */
 export const DEFAULT_ANCHOR_CAPACITY = 4096;
 /**

@@ -50,6 +50,8 @@ export const PCR_HZ = 27_000_000;
 /** PCR base is 33 bits of 90 kHz; the full PCR wraps at 2^33 * 300 ticks (~26.5 h). */
 export const PCR_BASE_WRAP = 2 ** 33;
 export const PCR_WRAP = PCR_BASE_WRAP * 300;
+/** A clock step larger than this is a discontinuity (13818-1 allows ≤ 100 ms PCR, ≤ 700 ms SCR spacing). */
+export const MAX_CLOCK_STEP_TICKS = PCR_HZ;
 /** Bytes of an adaptation field needed to hold a PCR: flags byte + 6 PCR bytes. */
 export const TS_PCR_ADAPTATION_LENGTH = 7;
 

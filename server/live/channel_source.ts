@@ -18,13 +18,29 @@ import { latencyHold, type HeldStream } from "../../sources/latency_hold.ts";
 import type { StreamSource } from "../../sources/stream_source.ts";
 import type { RingReader } from "./live_ring.ts";
 
-export type ChannelSource = HeldStream<StreamSource & { readonly reader: RingReader }>;
+/** The cursor's reader, and `newSourceAt`: where a source that began after the cursor starts (see channelSource). */
+export type ChannelSource = HeldStream<StreamSource & { readonly reader: RingReader; newSourceAt(offset: number): void }>;
 
-/** `prefix`: bytes read before the ring's (a WAV header, for a job that joins its stream mid-way). */
+/**
+ * `prefix`: bytes read before the ring's (a WAV header, for a job that joins its stream mid-way).
+ * A source that begins while the job reads (`newSourceAt`) is the next input, as in a sequence of
+ * files: a read stops where it begins and `inputIndex` moves on, so the job knows where one
+ * source's stream ends and the next one's starts (a TS seam it mends: protocol/ts_seams.ts).
+ */
 export function channelSource(label: string, reader: RingReader, latencyMs: number, prefix?: Uint8Array): ChannelSource {
   let closed = false;
   let before = prefix ?? new Uint8Array(0);
   let waiters: (() => void)[] = [];
+  /** Where the sources begun since the cursor's start lie in the channel, oldest first. */
+  const starts: number[] = [];
+  let inputIndex = 0;
+  const readRing = (target: Uint8Array, at: number, length: number): number => {
+    while (starts.length > 0 && starts[0]! <= reader.position) {
+      starts.shift();
+      inputIndex++;
+    }
+    return reader.read(target, at, starts.length > 0 ? Math.min(length, starts[0]! - reader.position) : length);
+  };
 
   const wake = () => {
     if (waiters.length > 0) {
@@ -36,10 +52,16 @@ export function channelSource(label: string, reader: RingReader, latencyMs: numb
   };
   reader.onData = wake;
 
-  const ring: StreamSource & { readonly reader: RingReader } = {
+  const ring: StreamSource & { readonly reader: RingReader; newSourceAt(offset: number): void } = {
     label,
     reader,
     onReadable: null,
+    get inputIndex() {
+      return inputIndex;
+    },
+    newSourceAt(offset) {
+      if (offset >= reader.position) starts.push(offset);
+    },
     get ended() {
       return closed;
     },
@@ -48,11 +70,11 @@ export function channelSource(label: string, reader: RingReader, latencyMs: numb
     },
     read(target, at, length) {
       if (closed) return -1;
-      if (before.length === 0) return reader.read(target, at, length);
+      if (before.length === 0) return readRing(target, at, length);
       const n = Math.min(length, before.length);
       target.set(before.subarray(0, n), at);
       before = before.subarray(n);
-      return n + (n < length ? reader.read(target, at + n, length - n) : 0);
+      return n + (n < length ? readRing(target, at + n, length - n) : 0);
     },
     async peek(n, signal) {
       while (before.length + reader.available < n && !closed && !signal?.aborted) {

@@ -125,9 +125,13 @@ export class LiveJob implements RunningJob {
     this.#resolveDone(result);
   }
 
-  /** A new source's first byte lands at `offset`: unless a TS or PS stream runs, what it sends is looked at. */
+  /**
+   * A new source's first byte lands at `offset`: unless a TS or PS stream runs, what it sends is
+   * looked at. A running stream plays on into it, told where it begins (its TS seam is mended).
+   */
   #sourceBegan(offset: number): void {
-    if (this.#stopped || this.#ended || (this.#job !== null && this.#kind !== "data" && this.#kind !== "pcm")) return;
+    if (this.#stopped || this.#ended) return;
+    if (this.#job !== null && this.#kind !== "data" && this.#kind !== "pcm") return this.#source.newSourceAt(offset);
     if (this.#job === null) {
       // A detection still reading the last source's bytes is given up for the new source's.
       this.#source.close();

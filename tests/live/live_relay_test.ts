@@ -10,7 +10,8 @@ import { rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { type WireArrivals, wireArrivals } from "../helpers/capture.ts";
-import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { makeCbrTs, sameButSeamMends } from "../helpers/mpeg_fixtures.ts";
+import { tsGetCc, tsGetDiscontinuity, tsGetPid, tsHasPcr } from "../../protocol/mpegts.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { PT_DYNAMIC, PT_L16_MONO, rtpGetPayloadType, rtpGetSsrc, rtpSetHeader, rtpSetSeqnum, rtpSetSsrc } from "../../protocol/rtp.ts";
 import { wavHeader } from "../../protocol/wav.ts";
@@ -194,6 +195,41 @@ describe("a live channel", () => {
       await fileWire?.close();
     }
   }, 60_000);
+
+  test("a second source into a running TS job plays on from the first: its counters go on and its new time base is flagged", async () => {
+    const short = join(filesDir, "short.ts");
+    const bytes = makeCbrTs({ bitrate: BITRATE, duration: 1 });
+    writeFileSync(short, bytes, { mode: 0o644 });
+    const rx = await udpReceiver();
+    try {
+      const play = await ctl("play", "live:cam1", "--to", `udp://127.0.0.1:${rx.port}`, "--persistent");
+      expect(play.code).toBe(0);
+      const received = () => rx.packets.reduce((n, p) => n + p.data.length, 0);
+      for (let source = 1; source <= 2; source++) {
+        const acquire = await runPacer(["acquire", short, "--to", `tcp://127.0.0.1:${openPort}`]);
+        expect(acquire.code).toBe(0);
+        await waitFor(`source ${source} relayed`, () => received() >= source * bytes.length, 5_000);
+      }
+      await ctl("stop", play.stdout.trim());
+      const got = Buffer.concat(rx.packets.map((p) => p.data));
+      expect(got.length).toBe(2 * bytes.length);
+      expect(got.subarray(0, bytes.length).equals(bytes)).toBe(true);
+      expect(sameButSeamMends(got.subarray(bytes.length), bytes)).toBe(true);
+      // As sent by the two sources, 0x101's counter starts again at 0; as relayed it runs on.
+      const counters = (from: number) => {
+        const ccs: number[] = [];
+        for (let at = from; at < got.length && ccs.length < 2; at += 188) if (tsGetPid(got, at) === 0x101) ccs.push(tsGetCc(got, at));
+        return ccs;
+      };
+      let lastCc = -1;
+      for (let at = 0; at < bytes.length; at += 188) if (tsGetPid(got, at) === 0x101) lastCc = tsGetCc(got, at);
+      expect(counters(bytes.length)).toEqual([(lastCc + 1) & 0xf, (lastCc + 2) & 0xf]);
+      // The second source's first packet is its first PCR: flagged.
+      expect(tsHasPcr(got, bytes.length) && tsGetDiscontinuity(got, bytes.length)).toBe(true);
+    } finally {
+      rx.close();
+    }
+  }, 30_000);
 
   test("refuses a second source while one is live, and on a keyed channel a source without the key", async () => {
     const holder = startPacer(["acquire", longFilm, "--to", `tcp://127.0.0.1:${keyedPort}?key=${keyPath}`]);

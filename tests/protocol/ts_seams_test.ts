@@ -74,6 +74,51 @@ describe("TsSeams: a stream that starts over keeps its counters and flags its ne
     });
   }
 
+  test("a seam where the clock runs on (a live source that reconnects) moves the counters but flags no new time base", () => {
+    // 0.6 s of stream cut in two at a PCR: the second half's PCRs go on from the first's.
+    const whole = makeCbrTs({ bitrate: 1_000_000, duration: 0.6 });
+    let cut = 0;
+    for (let at = whole.length / 2 - (whole.length / 2) % TS_SIZE; at < whole.length; at += TS_SIZE) {
+      if (tsHasPcr(whole, at)) {
+        cut = at;
+        break;
+      }
+    }
+    expect(cut).toBeGreaterThan(0);
+    // The second half's payload counters start again at 0, as a new connection's would.
+    const second = whole.slice(cut);
+    let cc = 0;
+    for (let at = 0; at < second.length; at += TS_SIZE) if (tsGetPid(second, at) === 0x101) tsSetCc(second, at, cc++);
+    const sent = new Uint8Array(cut + second.length);
+    sent.set(whole.subarray(0, cut));
+    sent.set(second, cut);
+    const seams = new TsSeams({ setByteAt: (offset, value) => (sent[offset] = value) });
+    const scanner = new TsScanner();
+    const onPacket = (buf: Uint8Array, at: number, offset: number) => seams.packet(buf, at, offset);
+    scanner.push(sent.slice(0, cut), onPacket);
+    seams.seamAt(cut);
+    scanner.push(sent.slice(cut), onPacket);
+    scanner.flush(onPacket);
+    expect(audit(second).ccErrors).toBe(0);
+    expect(audit(sent).ccErrors).toBe(0);
+    expect(audit(sent).flagged).toEqual([]);
+  });
+
+  test("a stream of 300 PIDs (past the table's first slots, and its growth) is mended on every one", () => {
+    const pids = 300;
+    const turn = new Uint8Array(3 * pids * TS_SIZE);
+    for (let k = 0; k < 3 * pids; k++) {
+      const at = k * TS_SIZE;
+      tsInit(turn, at);
+      tsSetPid(turn, at, 0x20 + (k % pids) * 7);
+      tsSetCc(turn, at, 5 + Math.floor(k / pids)); // each PID: 5, 6, 7, then 5 again after the seam
+    }
+    const { sent, seams } = loopThrough(turn, 2, 4096);
+    expect(seams.seams).toBe(1);
+    expect(audit(sent).ccErrors).toBe(0);
+    expect(tsGetCc(sent, turn.length)).toBe(8);
+  });
+
   test("no seam, nothing written", () => {
     const writes: number[] = [];
     const seams = new TsSeams({ setByteAt: (offset) => writes.push(offset) });
