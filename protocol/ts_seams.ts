@@ -33,6 +33,8 @@ import {
 
 /** Where a mended header byte goes: the buffer the stream is sent from, by stream offset. */
 export interface ByteSink {
+  /** That buffer itself, where the scanner is given it in place: a packet found in it is mended where it lies. */
+  readonly data?: Uint8Array;
   setByteAt(offset: number, value: number): void;
 }
 
@@ -57,6 +59,9 @@ export class TsSeams {
   private shift = new Uint8Array(FIRST_SLOTS);
   private lastPcr = new Float64Array(FIRST_SLOTS);
   private used = 0;
+  /** The last packet's PID and slot: a stream's packets come in runs of one PID. */
+  private lastPid = -1;
+  private lastSlot = 0;
   /** Stream offset of a seam the packets have not reached yet (Infinity: none). */
   private nextSeam = Infinity;
   /** Seams the packets have passed. */
@@ -81,7 +86,9 @@ export class TsSeams {
     }
     const pid = tsGetPid(buf, at);
     if (pid === TS_PID_NULL) return;
-    const slot = this.slotOf(pid);
+    const slot = pid === this.lastPid ? this.lastSlot : this.slotOf(pid);
+    this.lastPid = pid;
+    this.lastSlot = slot;
     let flags = this.flags[slot]!;
     const cc = tsGetCc(buf, at);
     if (flags & CC_PENDING) {
@@ -142,6 +149,7 @@ export class TsSeams {
     this.shift = new Uint8Array(size);
     this.lastPcr = new Float64Array(size);
     this.used = 0;
+    this.lastPid = -1;
     for (let old = 0; old < pids.length; old++) {
       if (pids[old]! < 0) continue;
       const slot = this.slotOf(pids[old]!);
@@ -152,9 +160,9 @@ export class TsSeams {
     }
   }
 
-  /** Byte `at + i` of the packet, both in the scanner's copy (which the clock reads next) and where it is sent from. */
+  /** Byte `at + i` of the packet, in what the scanner has (which the clock reads next) and, if that is a copy, where it is sent from. */
   private write(buf: Uint8Array, at: number, streamOffset: number, i: number, value: number): void {
     buf[at + i] = value;
-    this.out.setByteAt(streamOffset + i, value);
+    if (buf !== this.out.data) this.out.setByteAt(streamOffset + i, value);
   }
 }
