@@ -35,7 +35,7 @@ export const udpBackend: BackendFactory = {
 
 /**
  * A class, not an object of closures: a send touches this object only, where a closure each cost
- * a server's thousand cold destinations a cache miss each (README, "Scale"). What the sender
+ * a server's thousand cold destinations a cache miss each (docs/scale.md). What the sender
  * lacks, the backend lacks (Backend's optional members), so those fields hold the one shared
  * method or nothing: every UdpBackend keeps one shape.
  */

@@ -2,7 +2,7 @@
  * Two pacer builds side by side: each runs `pacer serve` with the same number of looping jobs
  * (one destination each, a 1.5 Mbit/s TS, receivers off the host through bench/wire.ts), and
  * their CPU is read over the same seconds. A change to the send path is a few per cent, and this
- * host's load moves more than that between one run and the next (±7–10 %, README "Scale"): two
+ * host's load moves more than that between one run and the next (±7–10 %, docs/scale.md): two
  * builds measured at once see the same host. Run it both ways round; say both.
  *
  * Needs root (a network namespace), as the scale section does.

@@ -1,7 +1,7 @@
 /**
  * Copies bytes between typed arrays without making views: Buffer's native copy takes any
  * Uint8Array (a SharedArrayBuffer's too), where `set` with a `subarray` makes an object each
- * call, garbage on a per-load or per-block path (README, "Scale").
+ * call, garbage on a per-load or per-block path (docs/scale.md).
  *
  * @example
  * ```ts

@@ -91,7 +91,7 @@ export const LAG_BOUND_S = 2;
  * That covers a thread behind; this hold is for what it cannot see: a datagram handed over after
  * a restart, due before those the thread has finished, which HandOvers may forget a little early.
  * 50 ms: 0.1 s held 22.5 KB of a 1.5 Mbit/s stream, and 1000 jobs with a thread each went over
- * 300 KiB per stream (README, "What a thousand jobs cost").
+ * 300 KiB per stream (docs/scale.md, "What a thousand jobs cost").
  */
 const HAND_OVER_HOLD_S = 0.05;
 /** ...and at least this much, whatever the rate; a chunk where the rate is not known. */

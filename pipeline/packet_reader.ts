@@ -34,7 +34,7 @@ export class PacketReader implements UnitReader {
   /*
    * What this reader last learnt from its job, kept here so that a unit's send needs no look at
    * the job (its skips, its clock's time line, its buffer's end): a server's thousand jobs each
-   * have their own, and each look is a cache miss (README, "Scale").
+   * have their own, and each look is a cache miss (docs/scale.md).
    */
   /**
    * Bytes below this were loaded, settled and free of garbage when last looked, with no garbage

@@ -9,7 +9,7 @@
  * carry's own small buffer, and both copies are native ones between whole
  * buffers (foundation/copy_bytes.ts), not through `subarray` views: a view is an object, and a
  * thousand jobs' loads made enough of them that the collector came for them
- * every second, pausing every stream (README, "Scale"). Sharing the scratch
+ * every second, pausing every stream (docs/scale.md). Sharing the scratch
  * is safe because a scan is synchronous and its callbacks never keep the
  * buffer: what must stay is copied out, and the scratch is given back even
  * when the scan throws. A scan nested in another's callback, finding the

@@ -69,7 +69,7 @@ const STRETCH_AHEAD = 8;
  * It also keeps the next few segments of the line after it, which nothing later changes either:
  * a reader moves on to them without the clock, which it then asks once every STRETCH_AHEAD + 1
  * segments rather than at each (the clock, its line and its arrays are a chain of cold objects
- * for a server's thousand jobs: README, "Scale").
+ * for a server's thousand jobs: docs/scale.md).
  */
 export class ClockStretch {
   from = 0;

@@ -2,7 +2,7 @@
  * SendPacing blocks for this thread's destinations, many to a buffer: the views a send counts
  * through are then a few objects that every destination shares, and stay in cache, where a view
  * pair of each destination's own were two more cold objects at each of a server's thousand
- * destinations' sends (README, "Scale"). A block goes back for reuse once its SendPacing is
+ * destinations' sends (docs/scale.md). A block goes back for reuse once its SendPacing is
  * collected: a finished job's figures stay readable for as long as anything holds them.
  *
  * @example

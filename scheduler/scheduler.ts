@@ -259,7 +259,7 @@ export class Scheduler {
    * Whether the next pass is close enough to sleep for here, rather than after a turn of the
    * event loop: while the loop had its turn (sockets, pipes, control) less than LOOP_TURN_US ago.
    * A turn costs a `setImmediate`, an object for the collector each time: a thousand streams pass
-   * about 5000 times a second (README, "Scale").
+   * about 5000 times a second (docs/scale.md).
    */
   private passAgainNow(turnAt: number): boolean {
     if (this.sleeper === null) return false;

@@ -32,7 +32,7 @@ const RING_REBASE = 1 << 30;
  * Its memory, one block: doubles [sends, largest burst, last send, burst head, burst tail, gaps'
  * count and max, accuracy's count and max, the burst ring], then the two histograms' buckets. One
  * block, as a send counts in all of it: a server's thousand destinations are each cold when they
- * send, and a view object for each part cost a cache miss each (README, "Scale").
+ * send, and a view object for each part cost a cache miss each (docs/scale.md).
  */
 const SENDS = 0;
 const BURST = 1;
@@ -60,7 +60,7 @@ export interface SendPacingSummary {
 /**
  * Memory that many destinations' pacing blocks share, each at its own offset (pacing_blocks.ts): the
  * views are the same objects for all of them, so a send finds them in cache and goes straight to
- * its block, where views of its own were two more cold objects a send (README, "Scale").
+ * its block, where views of its own were two more cold objects a send (docs/scale.md).
  */
 export interface PacingMemory {
   readonly doubles: Float64Array;

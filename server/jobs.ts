@@ -40,7 +40,7 @@ export const FINISHED_HISTORY = 1024;
  * read-ahead's pages and makes its first load (about 170 µs for a 1.5 Mbit/s TS); run from the
  * play request's continuation, as it was, it went ahead of sends already due, and a burst of
  * plays ran several in one turn of the loop. As events they go after what is due, one at a time
- * (README, "Scale"). 1000 plays at once are all started within about half a second.
+ * (docs/scale.md). 1000 plays at once are all started within about half a second.
  */
 const START_SPACING_US = 500;
 /** A job that does not close within this on shutdown is abandoned. */

@@ -5,7 +5,7 @@
  * ahead of sends already due. While 1000 plays started, sends were up to 8.5 ms late (p99 1.25–2.66
  * ms). Now each preparation begins as a scheduler event, after what is due, and the next begins
  * only when it is done, so one piece at a time runs between two passes of the scheduler (p99
- * 0.23–0.78 ms in 9 runs of 10, the plays answered in about 4 s instead of 1.4; README, "Plays
+ * 0.23–0.78 ms in 9 runs of 10, the plays answered in about 4 s instead of 1.4; docs/scale.md, "Plays
  * prepared one at a time"). Jobs then start in turns of their own (jobs.ts, START_SPACING_US).
  *
  * A preparation that takes longer than HOLD_US (a file on a slow disk) gives up its turn, so one

@@ -283,7 +283,7 @@ export function openBatchedSender(
 /**
  * One destination's sender on a shared socket: a class, not closures over the opener's scope,
  * so a send touches this object and the shared socket's, and not a function object for each
- * step (a server's thousand destinations are each cold when they send: README, "Scale").
+ * step (a server's thousand destinations are each cold when they send: docs/scale.md).
  */
 class BatchedUdpSender implements BatchedSender {
   readonly leadUs = 0;
