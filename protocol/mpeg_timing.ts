@@ -667,6 +667,8 @@ export const ARRIVAL_ANCHORS = 8192;
  * ```
  */
 export class ArrivalClock implements ByteClock, ArrivalSink {
+  /** The stripped packets, found as TS's are: so a loop's seams are mended (ts_seams.ts) and a cut packet left out. */
+  readonly packets = new TsPacketFinder(() => {});
   private readonly timeline: ClockTimeline;
   /** Stamps handed over but not yet paired with observed packets: a ring that grows only if a read outruns it. */
   private stamps = new Float64Array(1024);
@@ -688,6 +690,7 @@ export class ArrivalClock implements ByteClock, ArrivalSink {
   }
 
   observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {
+    this.packets.observe(chunk, offset, start, end);
     if (this.nextPacketAt < 0) this.nextPacketAt = offset;
     const streamEnd = offset + end - start;
     while (this.nextPacketAt < streamEnd && this.stampsCount > 0) {

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ffmpegTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { ffmpegM2ts, ffmpegTs, makeTempDir, sameButSeamMends, stripM2ts } from "../helpers/mpeg_fixtures.ts";
 import { havePeer, runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { TS_SIZE, tsGetDiscontinuity, tsGetPid, tsHasPcr } from "../../protocol/mpegts.ts";
@@ -71,6 +71,24 @@ describe.skipIf(!haveFfmpeg)("play: a TS that starts over has no continuity erro
         }
       }
       expect(flaggedPcrPackets(got)).toEqual([firstPcrAfter[0]!]);
+    } finally {
+      rx.close();
+    }
+  });
+
+  test("play x.m2ts x.m2ts: the stripped packets are mended as TS's are", async () => {
+    const path = ffmpegM2ts(tmp.dir, 1);
+    const rx = await udpReceiver();
+    try {
+      const run = await runPacer(["play", path, path, "--to", `udp://127.0.0.1:${rx.port}`]);
+      await Bun.sleep(SETTLE_MS);
+      expect(run.code).toBe(0);
+      const got = Buffer.concat(rx.packets.map((p) => p.data));
+      const once = stripM2ts(new Uint8Array(readFileSync(path)));
+      expect(got.length).toBe(2 * once.length);
+      expect(ffprobeContinuity(once, "m2ts_once.ts").complaints).toEqual([]);
+      expect(ffprobeContinuity(got, "m2ts_twice.ts").complaints).toEqual([]);
+      expect(sameButSeamMends(got.subarray(once.length), once)).toBe(true);
     } finally {
       rx.close();
     }
