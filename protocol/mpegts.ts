@@ -305,7 +305,8 @@ export class TsScanner {
   }
 
   /**
-   * End of stream: takes what can still be confirmed, counts the rest as skipped. Garbage found
+   * End of stream: takes what can still be confirmed (and a lone last packet that fills the rest
+   * exactly), counts the rest as skipped. Garbage found
    * on the way is reported to onSkip; a cut-off last packet is counted but not reported (it is the
    * stream's own tail, not garbage between packets), unless `reportTail` says more follows (a loop).
    */
@@ -339,9 +340,15 @@ export class TsScanner {
       this.locked = false;
       const at = tsFindSync(buf, pos, end, this.packing);
       if (at < 0) {
+        // At the end nothing follows to confirm a last packet on its own (--start in the last
+        // packet's time reads only it): one that fills the rest exactly, sync byte in place, is one.
+        if (atEnd && end - pos === size && buf[pos + syncAt] === TS_SYNC) {
+          onPacket(buf, pos, base + pos);
+          return end;
+        }
         // Every candidate that could be checked failed; only the last
         // packet's worth of bytes may still start a packet once more data arrives.
-        // At the end nothing more will come: a lone unconfirmed packet counts as garbage.
+        // At the end nothing more will come: the rest counts as garbage.
         const undecided = atEnd ? end : Math.max(pos, end - size - syncAt);
         this.skip(base + pos, undecided - pos);
         return undecided;

@@ -10,7 +10,7 @@ import { makeCbrPs, makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
 import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
-import { PCR_HZ } from "../../protocol/mpegts.ts";
+import { PCR_HZ, TS_SIZE } from "../../protocol/mpegts.ts";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
@@ -74,6 +74,30 @@ describe("play: odd MPEG-TS input on the wire", () => {
       expect(run.stderr).toBe(`pacer: error: ${path}: ${says}, nothing to pace by; give --bitrate\n`);
       expect(packets.length).toBe(0);
     }
+  });
+});
+
+describe("play --start at the very end of a TS", () => {
+  test("--start in the last packet's time sends that packet, as a play from the start ends with it (it was skipped as garbage: nothing went out)", async () => {
+    // A PCR in every packet, so the search lands on the packet asked for.
+    const ts = Buffer.from(makeCbrTs({ bitrate: 1_000_000, duration: 0.3, pcrIntervalMs: 1 }));
+    const path = join(tmp.dir, "end.ts");
+    writeFileSync(path, ts);
+    const lastAt = ts.length - TS_SIZE;
+    const lastS = lastAt / 125_000;
+    const whole = await playToReceiver([path]);
+    expect(whole.bytes.equals(ts)).toBe(true);
+    for (const [start, from] of [[lastS + 0.0005, lastAt], [lastS - 0.001, lastAt - TS_SIZE]] as const) {
+      const { run, bytes } = await playToReceiver([path, "--start", start.toFixed(4)]);
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      expect(bytes.equals(ts.subarray(from))).toBe(true);
+    }
+    // Past the end, the clear error as before.
+    const past = await playToReceiver([path, "--start", "0.31"]);
+    expect(past.run.code).toBe(1);
+    expect(past.run.stderr).toBe(`pacer: error: start 0.31 s: ${path} is only 0.299 s long, so nothing would play\n`);
+    expect(past.packets.length).toBe(0);
   });
 });
 

@@ -139,6 +139,24 @@ describe("resynchronisation", () => {
     expect(skipped).toBe(TS_SIZE - 100);
   });
 
+  test("a lone last packet, with nothing after it to confirm it, is a packet: after a seek to it, and after garbage", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.05 });
+    const last = ts.length - TS_SIZE;
+    const scanner = new TsScanner();
+    scanner.reset(last); // as --start on the last packet seeks the clock's finder
+    const offsets: number[] = [];
+    scanner.push(ts.subarray(last), (_b, _at, off) => offsets.push(off));
+    scanner.flush((_b, _at, off) => offsets.push(off));
+    expect(offsets).toEqual([last]);
+    expect(scanner.skipped).toBe(0);
+    const dirty = insertBytes(ts, last, garbageBytes(50, 4));
+    const found = scanInChunks(dirty, []);
+    expect(found.offsets.length).toBe(ts.length / TS_SIZE);
+    expect(found.skipped).toBe(50);
+    // One byte short, it is a cut-off tail as before.
+    expect(scanInChunks(dirty.subarray(0, dirty.length - 1), []).skipped).toBe(50 + TS_SIZE - 1);
+  });
+
   test("property: chunking does not change packets found or bytes skipped", () => {
     const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.05 });
     const buf = insertBytes(insertBytes(ts, 7 * TS_SIZE, garbageBytes(300, 5)), 0, garbageBytes(50, 2));
