@@ -23,15 +23,14 @@
  */
 
 import {
-  PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, TsScanner, type TsPacking, tsFindSync, tsGetDiscontinuity, tsGetPcr,
-  tsGetPid, tsHasPcr,
+  PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, TsScanner, type TsPacking, tsFindSync, tsGetPid, tsHasPcr,
 } from "./mpegts.ts";
 import { ATS_WRAP, M2TS_PACKING, M2TS_SIZE, m2tsGetArrivalTime } from "./mpeg_m2ts.ts";
 import {
   PS_FIRST_PES_STREAM_ID, PsScanner, psFindPack, psIsPackStart, psPackMarkersValid, psPackMuxRateBytes,
   psPackScr, psPackVersion,
 } from "./mpegps.ts";
-import { MAX_CLOCK_STEP_TICKS, PcrPidLock } from "./mpeg_timing.ts";
+import { type ClockSampler, MAX_CLOCK_STEP_TICKS, PcrPidLock } from "./mpeg_timing.ts";
 
 /** How far into the head `detectContainer` looks for TS sync or a pack header. */
 export const DETECT_SEARCH_BYTES = 4096;
@@ -129,9 +128,17 @@ interface Seam {
 /**
  * Sums clock time over a sequence of (offset, clock) samples in continuous
  * stretches, keeping bytes and ticks of the steps for the bit rate and the
- * bytes across breaks for later.
+ * bytes across breaks for later. Fed a whole buffer by probe, and a file window by window by
+ * --start's scan (sources/pcr_seek.ts), which reads the time so far as it goes (`alongTicks`).
+ *
+ * @example
+ * ```ts
+ * const span = new ClockSpan();
+ * lock.packet(buf, at, offset, span); // each TS packet, in order (PcrPidLock)
+ * span.durationUs(bytes.length, span.byteRate());
+ * ```
  */
-class ClockSpan {
+export class ClockSpan implements ClockSampler {
   samples = 0;
   first: number | null = null;
   last: number | null = null;
@@ -142,13 +149,19 @@ class ClockSpan {
   rateTicks = 0;
   breakBytes = 0;
   breaks = 0;
+  /** The stretch so far (its steps' bytes and ticks): a break's bytes are timed at its rate for `alongTicks`. */
+  private stretchBytes = 0;
+  private stretchTicks = 0;
+  /** Ticks of the bytes the clock does not time, each at the rate of the stretch before them, and those bytes where it had none. */
+  private untimedTicks = 0;
+  private unratedBytes = 0;
 
   constructor(
     private readonly wrap = PCR_WRAP,
     private readonly seam: Seam | null = null,
   ) {}
 
-  add(offset: number, clock: number, flagged: boolean): void {
+  sample(offset: number, clock: number, flagged: boolean): void {
     if (this.last === null) {
       this.first = clock;
       this.firstOffset = offset;
@@ -162,17 +175,18 @@ class ClockSpan {
         this.acrossSeam(bytes, step, cut.cutBytes);
       } else if (flagged || step > MAX_CLOCK_STEP_TICKS) {
         this.breaks++;
-        this.breakBytes += bytes + (cut?.cutBytes ?? 0);
+        this.untimed(bytes + (cut?.cutBytes ?? 0));
+        this.stretchBytes = this.stretchTicks = 0;
       } else if (step === 0) {
         // The same clock again is no clock here (a muxer that writes SCR 0 in every pack): pacing
         // times these bytes at the rate, and so does the duration (it counted them as no time).
-        this.breakBytes += bytes;
+        this.untimed(bytes);
       } else {
         this.spanTicks += step;
-        if (step > 0) {
-          this.rateBytes += bytes;
-          this.rateTicks += step;
-        }
+        this.rateBytes += bytes;
+        this.rateTicks += step;
+        this.stretchBytes += bytes;
+        this.stretchTicks += step;
       }
     }
     this.last = clock;
@@ -190,8 +204,24 @@ class ClockSpan {
     if (step <= this.wrap / 2 && step >= expected / 2 && step <= expected * 2) {
       this.spanTicks += step;
     } else {
-      this.breakBytes += bytes + (cutBytes ?? 0);
+      this.untimed(bytes + (cutBytes ?? 0));
     }
+  }
+
+  /** Bytes the clock does not time: durationUs times them all at the span's rate, alongTicks each at its stretch's. */
+  private untimed(bytes: number): void {
+    this.breakBytes += bytes;
+    if (this.stretchTicks > 0) this.untimedTicks += (bytes * this.stretchTicks) / this.stretchBytes;
+    else this.unratedBytes += bytes;
+  }
+
+  /**
+   * Ticks from the first sample to the last along the stretches, as a reader going along has them:
+   * the bytes across each break at the rate of the stretch before it (it knows no later one), or
+   * at `byteRate` (bytes/s) after a stretch without a rate.
+   */
+  alongTicks(byteRate: number): number {
+    return this.spanTicks + this.untimedTicks + (this.unratedBytes * PCR_HZ) / byteRate;
   }
 
   /** Bytes per second, or 0. */
@@ -246,18 +276,13 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
   let garbage = 0;
   const onPacket = (buf: Uint8Array, at: number, offset: number): void => {
     packets++;
-    arrivals?.add(offset, m2tsGetArrivalTime(buf, at), false);
+    arrivals?.sample(offset, m2tsGetArrivalTime(buf, at), false);
     const ts = at + packing.syncAt;
     const pid = tsGetPid(buf, ts);
     counts.set(pid, (counts.get(pid) ?? 0) + 1);
-    if (tsGetDiscontinuity(buf, ts)) lock.flag(pid);
-    if (!tsHasPcr(buf, ts)) return;
-    if (pcrPid < 0) pcrPid = pid;
-    const pcr = tsGetPcr(buf, ts);
-    if (!lock.take(pid, pcr, offset)) return;
+    if (pcrPid < 0 && tsHasPcr(buf, ts)) pcrPid = pid;
     // Timed as play times it (PcrPidLock): another PID's clock from its first PCR after the old one's last.
-    if (lock.switched) span.add(lock.switchOffset, lock.switchPcr, true);
-    span.add(offset, pcr, lock.flagged);
+    lock.packet(buf, ts, offset, span);
   };
   const scanner = new TsScanner(0, packing);
   /** Where play leaves bytes out (the first MAX_SKIPS_KEPT ranges): outside the clock's span, they are no time. */
@@ -351,7 +376,7 @@ export function probePs(bytes: Uint8Array, options: SampleSeam = {}): PsProbe {
       version = psPackVersion(buf, at);
       muxRate = psPackMuxRateBytes(buf, at) || null;
     }
-    span.add(offset, psPackScr(buf, at), false);
+    span.sample(offset, psPackScr(buf, at), false);
   };
   const onPacket = (streamId: number): void => {
     if (streamId >= PS_FIRST_PES_STREAM_ID) counts.set(streamId, (counts.get(streamId) ?? 0) + 1);

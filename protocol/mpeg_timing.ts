@@ -264,6 +264,11 @@ export class ConstantRateTsClock extends ConstantRateClock {
   }
 }
 
+/** What takes a stream's clock samples in order: (byte offset, clock value, whether a discontinuity_indicator says it starts a new clock). */
+export interface ClockSampler {
+  sample(offset: number, clock: number, flagged: boolean): void;
+}
+
 /**
  * A piecewise-linear time line built from (byte offset, clock value) samples:
  * one mechanism for PCR and SCR. Consecutive samples with a sane clock step
@@ -271,7 +276,7 @@ export class ConstantRateTsClock extends ConstantRateClock {
  * is a discontinuity, and the time line goes on at the fallback rate so it
  * stays continuous. Anchors live in a bounded ring of typed arrays.
  */
-export class ClockTimeline {
+export class ClockTimeline implements ClockSampler {
   private offsets: Float64Array;
   private ticks: Float64Array;
   private head = 0; // ring index of the oldest anchor
@@ -476,17 +481,13 @@ const PCR_PID_SILENCE_TICKS = PCR_HZ / 4;
  * several programs each with its own PCR PID the first one's PCRs keep coming, so it stays.
  *
  * It also keeps what a discontinuity_indicator says (13818-1: the next PCR on that PID is of a new
- * clock), on the PID followed and on the one it may switch to, so its users time PCRs alike.
+ * clock), on the PID followed and on the one it may switch to, and hands its users the samples to
+ * time by (`packet`), so pacing, probe and --start's scan time PCRs alike.
  *
  * @example
  * ```ts
  * const lock = new PcrPidLock();
- * const pid = tsGetPid(buf, at);
- * if (tsGetDiscontinuity(buf, at)) lock.flag(pid);
- * if (tsHasPcr(buf, at) && lock.take(pid, tsGetPcr(buf, at), offset)) {
- *   if (lock.switched) sample(lock.switchOffset, lock.switchPcr, true); // a break: a new clock
- *   sample(offset, tsGetPcr(buf, at), lock.flagged);
- * }
+ * lock.packet(buf, at, offset, timeline); // timeline.sample(…) for each PCR to time by
  * ```
  */
 export class PcrPidLock {
@@ -515,6 +516,22 @@ export class PcrPidLock {
     if (pid === this.pid) this.pendingFlag = true;
     // The PID it may switch to starts its count again from its next PCR.
     else if (pid === this.candidate) this.candidate = -1;
+  }
+
+  /**
+   * One TS packet at buf[at], stream offset `offset`: its flag noted, and its PCR, if one to time
+   * by, handed to `clock` (after the switch's break, when it switched). Whether it handed one.
+   */
+  packet(buf: Uint8Array, at: number, offset: number, clock: ClockSampler): boolean {
+    const pid = tsGetPid(buf, at);
+    if (tsGetDiscontinuity(buf, at)) this.flag(pid);
+    if (!tsHasPcr(buf, at)) return false;
+    const pcr = tsGetPcr(buf, at);
+    if (!this.take(pid, pcr, offset)) return false;
+    // Another PID's clock from here: a break, then its PCRs as they come.
+    if (this.switched) clock.sample(this.switchOffset, this.switchPcr, true);
+    clock.sample(offset, pcr, this.flagged);
+    return true;
   }
 
   /** A packet on `pid` at stream `offset` carries `pcr`: whether it is one to time by (the PID followed, after switching if due). */
@@ -584,15 +601,7 @@ export class PcrClock implements ByteClock {
   private readonly lock: PcrPidLock;
   private readonly timeline: ClockTimeline;
   readonly packets = new TsPacketFinder((buf, at, streamOffset) => {
-    const lock = this.lock;
-    const pid = tsGetPid(buf, at);
-    if (tsGetDiscontinuity(buf, at)) lock.flag(pid);
-    if (!tsHasPcr(buf, at)) return;
-    const pcr = tsGetPcr(buf, at);
-    if (!lock.take(pid, pcr, streamOffset)) return;
-    // Another PID's clock from here: a break, then its PCRs as they come.
-    if (lock.switched) this.timeline.sample(lock.switchOffset, lock.switchPcr, true);
-    this.timeline.sample(streamOffset, pcr, lock.flagged);
+    this.lock.packet(buf, at, streamOffset, this.timeline);
   });
 
   constructor(options: PcrClockOptions = {}) {

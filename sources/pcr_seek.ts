@@ -12,7 +12,8 @@
  * behave: a PCR that implies more than MAX_RATE_FACTOR times the file's
  * average rate (two files concatenated, the clock restarting), a window
  * without any PCR, or a result far from the target gives null. The caller
- * then scans the PCRs from the start (pcrScan), counting the time of each
+ * then scans the PCRs from the start (pcrScan: probe's ClockSpan fed window
+ * by window, the packets found as play finds them), counting the time of each
  * continuous stretch (a step back, over 1 s, or flagged by a
  * discontinuity_indicator ends one), and the bytes across a break at the rate of the
  * stretch before it, as probe's duration and pacing do (on the PID they follow: PcrPidLock), up
@@ -26,8 +27,11 @@
  * ```
  */
 import type { FileHandle } from "node:fs/promises";
-import { MAX_CLOCK_STEP_TICKS, PcrPidLock } from "../protocol/mpeg_timing.ts";
-import { PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, tsFindSync, tsGetDiscontinuity, tsGetPcr, tsGetPid, tsHasPcr } from "../protocol/mpegts.ts";
+import { ClockSpan } from "../protocol/mpeg_probe.ts";
+import { type ClockSampler, PcrPidLock } from "../protocol/mpeg_timing.ts";
+import {
+  PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, type TsPacketCallback, TsScanner, tsFindSync, tsGetPcr, tsGetPid, tsHasPcr,
+} from "../protocol/mpegts.ts";
 
 const WINDOW_BYTES = 64 * 1024;
 /** 13818-1 asks for a PCR at least every 100 ms; 1 MiB is 100 ms at 80 Mbit/s. */
@@ -100,56 +104,31 @@ export async function pcrSeek(file: FileHandle, size: number, timeline: PcrTimel
 export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, maxBytes = SCAN_MAX_BYTES): Promise<number | null> {
   const target = Math.round(seconds * PCR_HZ);
   const window = new Uint8Array(WINDOW_BYTES);
-  let elapsed = 0;
-  let last: number | null = null;
-  let lastOffset = 0;
-  let best: number | null = null;
-  /** The stretch so far: its first PCR's offset and its ticks; the bytes across a break are timed at its rate. */
-  let stretchFrom = 0;
-  let stretchTicks = 0;
-  /** The PID timed, as pacing follows it (a file joined from two with different PCR PIDs), and its discontinuity_indicators. */
+  // The PID timed, as pacing follows it (a file joined from two with different PCR PIDs), and the
+  // clock's stretches, as probe sums them: its packets are found as play finds them.
   const lock = new PcrPidLock(timeline.pcrPid, false);
-  /** One PCR along the clock: false once it lies past the target. */
-  const along = (offset: number, pcr: number, brk: boolean): boolean => {
-    if (last !== null) {
-      const step = (pcr - last + PCR_WRAP) % PCR_WRAP;
-      // A step longer than the probe's (or back), or one signalled, is a break in the clock: its bytes are timed at the stretch's rate.
-      if (step <= MAX_CLOCK_STEP_TICKS && !brk) {
-        elapsed += step;
-        stretchTicks += step;
-      } else {
-        const ticksPerByte = stretchTicks > 0 ? stretchTicks / (lastOffset - stretchFrom) : PCR_HZ / timeline.byteRate;
-        elapsed += (offset - lastOffset) * ticksPerByte;
-        stretchFrom = offset;
-        stretchTicks = 0;
-      }
-    } else {
-      stretchFrom = offset;
-    }
-    last = pcr;
-    lastOffset = offset;
-    if (elapsed > target) return false;
-    best = offset;
-    return true;
+  const span = new ClockSpan();
+  const scanner = new TsScanner();
+  let best: number | null = null;
+  let past = false;
+  /** Each PCR timed (a switch's break too) moves the start on while its time is not past the target. */
+  const along: ClockSampler = {
+    sample(offset, pcr, flagged) {
+      span.sample(offset, pcr, flagged);
+      if (span.alongTicks(timeline.byteRate) > target) past = true;
+      else if (!past) best = offset;
+    },
+  };
+  const onPacket: TsPacketCallback = (buf, at, offset) => {
+    if (!past) lock.packet(buf, at, offset, along);
   };
   const end = Math.min(size, maxBytes);
-  // Windows overlap by a packet, so one that straddles a window's end is read whole in the next.
-  for (let start = 0, next = 0; start < end; start += window.length - TS_SIZE) {
+  for (let start = 0; start < end && !past; ) {
     const { bytesRead: n } = await file.read(window, 0, Math.min(window.length, size - start), start);
-    let at = tsFindSync(window, Math.max(0, next - start), n);
-    if (at < 0) continue;
-    for (; at + TS_SIZE <= n && window[at] === TS_SYNC; at += TS_SIZE) {
-      next = start + at + TS_SIZE;
-      const pid = tsGetPid(window, at);
-      if (tsGetDiscontinuity(window, at)) lock.flag(pid);
-      if (!tsHasPcr(window, at)) continue;
-      const pcr = tsGetPcr(window, at);
-      const offset = start + at;
-      if (!lock.take(pid, pcr, offset)) continue;
-      if (lock.switched && !along(lock.switchOffset, lock.switchPcr, true)) return best;
-      if (!along(offset, pcr, lock.flagged)) return best;
-    }
-    if (n < window.length) break;
+    if (n === 0) break;
+    scanner.pushRange(window, 0, n, onPacket);
+    start += n;
+    if (start >= size) scanner.flush(onPacket);
   }
-  return null;
+  return past ? best : null;
 }

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { PCR_HZ, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { openInput } from "../../sources/open_input.ts";
 import { pcrScan, pcrSeek, type PcrTimeline } from "../../sources/pcr_seek.ts";
-import { makeCbrTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
+import { garbageBytes, insertBytes, makeCbrTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-seek-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -135,6 +135,21 @@ describe("--start by PCR", () => {
       const at = pcrSecondsAt(joined, offset!);
       expect(at).toBeLessThanOrEqual(3.6 + 1e-6);
       expect(3.6 - at).toBeLessThan(0.041);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  test("garbage inside a read window: the scan finds the packets after it at once, as play does (it passed over the rest of that window's PCRs)", async () => {
+    const dirty = insertBytes(vbr, 100_000, garbageBytes(777));
+    const handle = await open(write("dirty.ts", dirty), "r");
+    try {
+      // 0.9 s is 12 KB past the garbage: the old scan stopped at the last PCR before it, 0.78 s.
+      const offset = await pcrScan(handle, dirty.length, TIMELINE, 0.9);
+      expect(offset).not.toBeNull();
+      const at = pcrSecondsAt(dirty, offset!);
+      expect(at).toBeLessThanOrEqual(0.9 + 1e-6);
+      expect(0.9 - at).toBeLessThan(0.021);
     } finally {
       await handle.close();
     }
