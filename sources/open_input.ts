@@ -28,7 +28,7 @@ import { type M2tsSource, m2tsSource } from "./m2ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
-import { pcrScan, pcrSeek, type PcrTimeline } from "./pcr_seek.ts";
+import { pcrStart, type PcrTimeline } from "./pcr_seek.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import type { LiveSource } from "./live_input.ts";
@@ -368,8 +368,7 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
 async function seekByPcr(path: string, size: number, timeline: PcrTimeline, seconds: number): Promise<number | null> {
   const file = await open(path, "r");
   try {
-    // The search, where the clock runs on; else a scan along its stretches (a clock that jumps).
-    return (await pcrSeek(file, size, timeline, seconds)) ?? (await pcrScan(file, size, timeline, seconds));
+    return await pcrStart(file, size, timeline, seconds);
   } finally {
     await file.close();
   }

@@ -1,29 +1,34 @@
 /**
- * `--start` in a TS file by its PCRs: the byte offset of the last PCR
- * packet at or before first PCR + the start time, found by binary search
- * over the file. Placing the start by the average bit rate is fine for CBR,
- * but in a variable-rate stream it lands wherever the bytes happen to be (a
- * 1 then 4 Mbit/s file asked for 3 s started at 3.375 s).
+ * `--start` in a TS file by its PCRs (pcrStart): the byte offset of the last
+ * PCR packet whose time, counted as play times it, is at or before the start
+ * time. Placing the start by the average bit rate is fine for CBR, but in a
+ * variable-rate stream it lands wherever the bytes happen to be (a 1 then 4
+ * Mbit/s file asked for 3 s started at 3.375 s).
  *
- * Each step reads one window (more if it holds no PCR, up to
- * MAX_SEARCH_BYTES) and takes its first PCR on the PCR PID; about 25 steps
- * of 64 KiB for a 2 GB file, read asynchronously so a server's loop keeps
- * its sends going meanwhile. The search trusts the PCRs only while they
- * behave: a PCR that implies more than MAX_RATE_FACTOR times the file's
- * average rate (two files concatenated, the clock restarting), a window
- * without any PCR, or a result far from the target gives null. The caller
- * then scans the PCRs from the start (pcrScan: probe's ClockSpan fed window
- * by window, the packets found as play finds them), counting the time of each
- * continuous stretch (a step back, over 1 s, or flagged by a
- * discontinuity_indicator ends one), and the bytes across a break at the rate of the
- * stretch before it, as probe's duration and pacing do (on the PID they follow: PcrPidLock), up
- * to SCAN_MAX_BYTES; only past that, or past the last PCR, does it place the
- * start by the average rate (three 4 s files concatenated, --start 8.1, by
- * the average rate: 4.63 s played where 3.96 s were left).
+ * First a scan from the start (pcrScan: probe's ClockSpan fed window by
+ * window, the packets found as play finds them), up to SCAN_MAX_BYTES, counts
+ * the time of each continuous stretch of the clock (a step back, over 1 s, or
+ * flagged by a discontinuity_indicator ends one) and the bytes across a break
+ * at the rate of the stretch before it, as probe's duration and pacing do, on
+ * the PID they follow (PcrPidLock): three 4 s files concatenated, --start 8.1,
+ * by the average rate played 4.63 s where 3.96 s were left. Only a read of
+ * every packet up to the start sees every break: a search, reading a window
+ * here and there, counted a flagged forward step of 0.6 s as time (--start 1.8
+ * began at 1.2 s of play).
+ *
+ * Past what a scan reads, a binary search over the rest of the file (pcrSeek),
+ * from the scan's last PCR on, trusting the clock to run on there: each step
+ * reads one window (more if it holds no PCR, up to MAX_SEARCH_BYTES) and takes
+ * its first PCR on the PCR PID; about 25 steps of 64 KiB for a 2 GB file, read
+ * asynchronously so a server's loop keeps its sends going meanwhile. It gives
+ * up (null) on a PCR that implies more than MAX_RATE_FACTOR times the file's
+ * average rate (the clock restarting), a window without any PCR, or a result
+ * far from the target. Then, or past the last PCR, the caller places the
+ * start by the average rate.
  *
  * @example
  * ```ts
- * const offset = await pcrSeek(handle, size, { pcrPid: 0x100, firstPcr, byteRate: 187_500 }, 3); // a packet start, or null
+ * const offset = await pcrStart(handle, size, { pcrPid: 0x100, firstPcr, byteRate: 187_500 }, 3); // a packet start, or null
  * ```
  */
 import type { FileHandle } from "node:fs/promises";
@@ -40,7 +45,7 @@ const MAX_SEARCH_BYTES = 1024 * 1024;
 const TOLERANCE_TICKS = PCR_HZ / 5;
 /** A PCR whose time implies a rate this many times the average is not believed. */
 const MAX_RATE_FACTOR = 8;
-/** A scan reads at most this far into a file (a second or so from a disk, less from the cache). */
+/** A scan reads at most this far into a file (a second or so from a disk, 0.1 s from the page cache). */
 export const SCAN_MAX_BYTES = 256 * 1024 * 1024;
 
 export interface PcrTimeline {
@@ -70,22 +75,33 @@ async function firstPcrFrom(file: FileHandle, size: number, from: number, timeli
   return null;
 }
 
-/** The offset of the last PCR packet at or before first PCR + `seconds`; null when the file's PCRs cannot place it. */
-export async function pcrSeek(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number): Promise<number | null> {
+/** The start for `seconds` (see above): the scan's, else, past what it reads, the search's from its last PCR; null for the average rate. */
+export async function pcrStart(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, scanBytes = SCAN_MAX_BYTES): Promise<number | null> {
+  const scan = await scanAlong(file, size, timeline, seconds, scanBytes);
+  if (scan.found !== null || !scan.cut || scan.span.last === null) return scan.found;
+  const from: PcrTimeline = { pcrPid: scan.pid, firstPcr: scan.span.last, byteRate: timeline.byteRate };
+  return pcrSeek(file, size, from, seconds - scan.span.alongTicks(timeline.byteRate) / PCR_HZ, scan.span.lastOffset);
+}
+
+/**
+ * The offset of the last PCR packet at or before first PCR + `seconds`, searched for from `from`
+ * (where firstPcr is), the clock taken as running on; null when the file's PCRs cannot place it.
+ */
+export async function pcrSeek(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, from = 0): Promise<number | null> {
   const target = Math.round(seconds * PCR_HZ);
   const window = new Uint8Array(WINDOW_BYTES);
-  // At most this fast: ticks of a PCR at offset o must be at least o / (rate × factor).
+  // At most this fast: ticks of a PCR o bytes on must be at least o / (rate × factor).
   const minTicksPerByte = PCR_HZ / (timeline.byteRate * MAX_RATE_FACTOR);
-  let best = await firstPcrFrom(file, size, 0, timeline, window);
+  let best = await firstPcrFrom(file, size, from, timeline, window);
   if (!best || best.ticks > target) return null;
-  let lo = 0;
+  let lo = from;
   let hi = size;
   // Invariant: the first PCR at or after `lo` is at or before the target.
   while (hi - lo > TS_SIZE) {
     const mid = lo + Math.floor((hi - lo) / 2);
     const found = await firstPcrFrom(file, size, mid, timeline, window);
     if (found === null) return null;
-    if (found.ticks < found.offset * minTicksPerByte) return null; // the clock restarted, or wrapped backwards
+    if (found.ticks < (found.offset - from) * minTicksPerByte) return null; // the clock restarted, or wrapped backwards
     if (found.ticks <= target) {
       lo = mid;
       if (found.ticks >= best.ticks) best = found;
@@ -102,6 +118,20 @@ export async function pcrSeek(file: FileHandle, size: number, timeline: PcrTimel
  * past that, or when the file's PCRs end before `seconds`.
  */
 export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, maxBytes = SCAN_MAX_BYTES): Promise<number | null> {
+  return (await scanAlong(file, size, timeline, seconds, maxBytes)).found;
+}
+
+interface Scan {
+  /** The start, once the time passed `seconds`; else null. */
+  found: number | null;
+  /** Whether it stopped at its limit with the file going on. */
+  cut: boolean;
+  /** The clock so far (its last PCR, where, its time along the stretches) and the PID it is on. */
+  span: ClockSpan;
+  pid: number;
+}
+
+async function scanAlong(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, maxBytes: number): Promise<Scan> {
   const target = Math.round(seconds * PCR_HZ);
   const window = new Uint8Array(WINDOW_BYTES);
   // The PID timed, as pacing follows it (a file joined from two with different PCR PIDs), and the
@@ -123,12 +153,13 @@ export async function pcrScan(file: FileHandle, size: number, timeline: PcrTimel
     if (!past) lock.packet(buf, at, offset, along);
   };
   const end = Math.min(size, maxBytes);
-  for (let start = 0; start < end && !past; ) {
+  let start = 0;
+  while (start < end && !past) {
     const { bytesRead: n } = await file.read(window, 0, Math.min(window.length, size - start), start);
     if (n === 0) break;
     scanner.pushRange(window, 0, n, onPacket);
     start += n;
     if (start >= size) scanner.flush(onPacket);
   }
-  return past ? best : null;
+  return { found: past ? best : null, cut: !past && start < size, span, pid: lock.pid };
 }

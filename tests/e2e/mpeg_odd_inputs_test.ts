@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeCbrPs, makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { makeCbrPs, makeCbrTs, makeTempDir, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
 import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
@@ -77,7 +77,7 @@ describe("play: odd MPEG-TS input on the wire", () => {
   });
 });
 
-describe("play --start at the very end of a TS", () => {
+describe("play --start in a TS", () => {
   test("--start in the last packet's time sends that packet, as a play from the start ends with it (it was skipped as garbage: nothing went out)", async () => {
     // A PCR in every packet, so the search lands on the packet asked for.
     const ts = Buffer.from(makeCbrTs({ bitrate: 1_000_000, duration: 0.3, pcrIntervalMs: 1 }));
@@ -98,6 +98,28 @@ describe("play --start at the very end of a TS", () => {
     expect(past.run.code).toBe(1);
     expect(past.run.stderr).toBe(`pacer: error: start 0.31 s: ${path} is only 0.299 s long, so nothing would play\n`);
     expect(past.packets.length).toBe(0);
+  });
+
+  test("--start after a flagged forward step under a second begins where a play from the start is at that time (it began 0.6 s early)", async () => {
+    // 1 s, then 1 s whose clock starts 0.6 s on, flagged: play times the step as its bytes.
+    const first = makeCbrTs({ bitrate: 1_000_000, duration: 1 });
+    const second = makeCbrTs({ bitrate: 1_000_000, duration: 1, firstPcr: 11.6 * PCR_HZ });
+    markDiscontinuityAt(second, 0);
+    const ts = Buffer.concat([first, second]);
+    const path = join(tmp.dir, "flagged.ts");
+    writeFileSync(path, ts);
+    const started = await playToReceiver([path, "--start", "1.8"]);
+    expect(started.run.code).toBe(0);
+    const from = ts.length - started.bytes.length;
+    expect(started.bytes.equals(ts.subarray(from))).toBe(true);
+    // When the whole play sent that byte, from its first datagram.
+    const whole = await playToReceiver([path]);
+    expect(whole.bytes.equals(ts)).toBe(true);
+    let sent = 0;
+    const at = whole.packets.find((p) => (sent += p.data.length) > from)!;
+    const reachedS = (at.atUs - whole.packets[0]!.atUs) / 1e6;
+    expect(reachedS).toBeGreaterThan(1.65); // counting the step as time it was 1.2 s
+    expect(reachedS).toBeLessThan(1.95);
   });
 });
 

@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PCR_HZ, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { openInput } from "../../sources/open_input.ts";
-import { pcrScan, pcrSeek, type PcrTimeline } from "../../sources/pcr_seek.ts";
+import { PcrClock } from "../../protocol/mpeg_timing.ts";
+import { pcrScan, pcrSeek, pcrStart, type PcrTimeline } from "../../sources/pcr_seek.ts";
 import { garbageBytes, insertBytes, makeCbrTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-seek-"));
@@ -51,6 +52,13 @@ async function seek(file: string, size: number, timeline: PcrTimeline, seconds: 
 function pcrSecondsAt(bytes: Uint8Array, offset: number): number {
   for (let at = offset; at < bytes.length; at += TS_SIZE) if (tsHasPcr(bytes, at)) return (tsGetPcr(bytes, at) - FIRST_PCR) / PCR_HZ;
   return NaN;
+}
+
+/** Seconds at which play sends byte `offset` of `bytes`: pacing's own clock over the whole file, at the probed rate where it has none. */
+function playSecondsAt(bytes: Uint8Array, offset: number): number {
+  const clock = new PcrClock({ fallbackBitsPerSecond: 8 * TIMELINE.byteRate });
+  clock.observe(bytes, 0);
+  return clock.timeAt(offset) / 1e6;
 }
 
 /** The offset of the first packet carrying a PCR at or after `offset`. */
@@ -135,6 +143,43 @@ describe("--start by PCR", () => {
       const at = pcrSecondsAt(joined, offset!);
       expect(at).toBeLessThanOrEqual(3.6 + 1e-6);
       expect(3.6 - at).toBeLessThan(0.041);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  test("a flagged forward step under a second: --start lands where play's clock has the time, not where the PCRs read it (the search counted the step: 1.8 s began at 1.2 s of play)", async () => {
+    // 1 s, then 1 s whose clock starts 0.6 s on, flagged: pacing times the step as its bytes.
+    const first = makeCbrTs({ bitrate: 1_000_000, duration: 1, firstPcr: FIRST_PCR });
+    const second = makeCbrTs({ bitrate: 1_000_000, duration: 1, firstPcr: FIRST_PCR + 1.6 * PCR_HZ });
+    markDiscontinuityAt(second, 0);
+    const joined = concat(first, second);
+    const flaggedPath = write("flagged_short.ts", joined);
+    for (const seconds of [0.5, 1.5, 1.8]) {
+      const opened = await openInput(flaggedPath, { startSeconds: seconds });
+      opened.source.close();
+      const at = playSecondsAt(joined, opened.startOffset);
+      expect(at).toBeLessThanOrEqual(seconds + 1e-6);
+      expect(seconds - at).toBeLessThan(0.021);
+    }
+  });
+
+  test("past what the scan reads, the search goes on from its last PCR with the time counted so far: a flag the scan saw still counts as play counts it", async () => {
+    // 1 s, a flagged step of 0.6 s, then 3 s at 4 Mbit/s on one clock; the scan reads 200 KB (past the flag).
+    const first = makeCbrTs({ bitrate: 1_000_000, duration: 1, firstPcr: FIRST_PCR });
+    const second = makeCbrTs({ bitrate: 4_000_000, duration: 3, firstPcr: FIRST_PCR + 1.6 * PCR_HZ });
+    markDiscontinuityAt(second, 0);
+    const joined = concat(first, second);
+    const handle = await open(write("flagged_long.ts", joined), "r");
+    try {
+      for (const seconds of [2.5, 3.7]) {
+        const offset = await pcrStart(handle, joined.length, TIMELINE, seconds, 200_000);
+        expect(offset).not.toBeNull();
+        expect(offset!).toBeGreaterThan(200_000); // placed by the search
+        const at = playSecondsAt(joined, offset!);
+        expect(at).toBeLessThanOrEqual(seconds + 1e-6);
+        expect(seconds - at).toBeLessThan(0.021);
+      }
     } finally {
       await handle.close();
     }
