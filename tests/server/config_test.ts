@@ -175,6 +175,30 @@ describe("errors name the source and the key", () => {
     }
   });
 
+  test("a syntax error deep in a 5000-line config is named by its line, in a bounded number of parses", () => {
+    // Four lines a recording, with a multi-line string; quotes, brackets and # inside strings; a multi-line array.
+    const recording = (i: number) => `[[recording]]\nname = "r${i} [#\\" ]"\nsource = """udp://@127.0.0.1:${5000 + i}\n"""`;
+    const lines: string[] = ["allow_destinations = [ # a comment ]", '  "10.0.0.0/8", "[x]"]', "empty = ''''''"];
+    for (let i = 0; lines.length < 5000; i++) lines.push(...recording(i).split("\n"));
+    const at = (line: number, text: string) => lines.map((l, i) => (i === line - 1 ? text : l)).join("\n") + "\n";
+    expect(Bun.TOML.parse(lines.join("\n"))).toHaveProperty("recording.length", 1250);
+    expect(lines[3999]).toBe("[[recording]]");
+    expect(errorOf(at(4000, 'name = "twice"'))).toBe(`config ${SRC}:4000: not valid TOML: Cannot redefine key 'name'`);
+    expect(errorOf(at(4000, "x = "))).toMatch(new RegExp(`^config ${SRC}:4000: not valid TOML: Missing value`));
+    // A string left open there: placed where it opens.
+    expect(errorOf(at(4000, "x = '''open"))).toMatch(new RegExp(`^config ${SRC}:4000: not valid TOML: Unterminated string`));
+    // Counted through the real parser: the line-by-line search from the bottom parsed ~5000 times for line 2.
+    const parse = Bun.TOML.parse;
+    let parses = 0;
+    Bun.TOML.parse = (input) => (parses++, parse(input));
+    try {
+      errorOf(at(2, "x = = 1"));
+    } finally {
+      Bun.TOML.parse = parse;
+    }
+    expect(parses).toBeLessThanOrEqual(2 + Math.ceil(Math.log2(5000)));
+  });
+
   test("the value quoted back is the value, escaped to stay on one line", () => {
     // valibot's own `received` gave an empty string's length, and a newline in the value split the line.
     expect(errorOf('media_root = ""')).toBe(`config ${SRC}: media_root: expected a directory path, not an empty string, got ""`);
