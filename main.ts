@@ -9,6 +9,7 @@ import "./backends/all.ts";
 import { registeredBackends } from "./backends/registry.ts";
 import { EXIT_FAILURE, EXIT_TEMPFAIL, EXIT_USAGE, TemporaryError, UsageError } from "./foundation/errors.ts";
 import { createLogger, type Logger, type LogLevel, underJournald } from "./foundation/log.ts";
+import { onAlsaLibMessage } from "./backends/alsa/libasound.ts";
 import { runPlay } from "./cli/play.ts";
 import { runProbe } from "./cli/probe.ts";
 import { runDevices } from "./cli/devices.ts";
@@ -120,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
     const global = splitGlobal(argv);
     const rest = global.rest;
     log = createLogger({ level: global.level, json: global.json, journal });
+    // libasound's own lines, wherever ALSA is used (a capture: record had none): an alsa: output narrows them to its log.
+    onAlsaLibMessage((text) => log.debug(text));
     if (global.version) {
       process.stdout.write(`pacer ${pkg.version}\n`);
       return 0;

@@ -7,7 +7,7 @@
  * process.exitCode = runDevices(log); // "default\tDefault ALSA Output (both)" ...
  * ```
  */
-import { libasoundUnavailable, onAlsaLibMessage } from "../backends/alsa/libasound.ts";
+import { libasoundUnavailable } from "../backends/alsa/libasound.ts";
 import { AlsaError, listPcms } from "../backends/alsa/pcm.ts";
 import { EXIT_FAILURE, EXIT_OK, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
@@ -20,7 +20,6 @@ export function runDevices(log: Logger, argv: readonly string[] = [], write: (te
     log.error(why);
     return EXIT_FAILURE;
   }
-  onAlsaLibMessage((text) => log.debug(text));
   let pcms;
   try {
     pcms = listPcms();

@@ -125,7 +125,7 @@ let loaded: Libasound | null = null;
 let failure: string | null = null;
 let tried = false;
 
-/** Where alsa-lib's own error lines go (see {@link onAlsaLibMessage}); none until an output says. */
+/** Where alsa-lib's own error lines go (see {@link onAlsaLibMessage}): main's log, an alsa: output's once one opens; none before. */
 let messageSink: ((text: string) => void) | null = null;
 /** Held for the process's life: alsa-lib keeps the pointer. */
 let errorHandler: JSCallback | null = null;
