@@ -5,7 +5,8 @@
  * otherwise nothing reads stdin. The terminal is in raw mode while it plays and restored on stop
  * (and at exit or SIGHUP, if pacer ends otherwise). Ctrl-Z suspends as a shell expects. Started in
  * the background (`pacer play … &`), the raw mode stopped it at once ("Stopped (tty output)");
- * in raw mode Ctrl-Z did nothing; a hang-up left the terminal raw.
+ * in raw mode Ctrl-Z did nothing; a hang-up left the terminal raw. A SIGHUP that pacer was
+ * started ignoring (`trap '' HUP`) stays ignored: the hang-up handler had ended such a play.
  *
  * @example
  * ```ts
@@ -14,6 +15,7 @@
  * keys.stop();
  * ```
  */
+import { ignoredAtStart } from "../foundation/ignored_signals.ts";
 import { libc } from "../foundation/libc.ts";
 
 export interface KeyActions {
@@ -76,6 +78,8 @@ export function startTerminalKeys(
     release();
     process.exit(129);
   };
+  // A handler would take back a SIGHUP ignored from the start.
+  const hangUps = !ignoredAtStart("SIGHUP");
   const onData = (chunk: Buffer) => {
     for (const key of chunk) {
       if (key === 0x20) notice(actions.pause() ? "paused (space resumes)" : "resumed");
@@ -94,7 +98,7 @@ export function startTerminalKeys(
   stdin.on("data", onData);
   process.once("exit", atExit);
   process.on("SIGCONT", take);
-  process.on("SIGHUP", onHangUp);
+  if (hangUps) process.on("SIGHUP", onHangUp);
   take();
   return {
     stop() {
@@ -102,7 +106,7 @@ export function startTerminalKeys(
       release();
       process.off("exit", atExit);
       process.off("SIGCONT", take);
-      process.off("SIGHUP", onHangUp);
+      if (hangUps) process.off("SIGHUP", onHangUp);
     },
   };
 }

@@ -6,7 +6,7 @@
  * `script`; keys are typed into it on a timer.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rampS16, writeWav } from "../helpers/audio.ts";
@@ -97,6 +97,37 @@ describe.skipIf(!havePeer("script"))("play on a terminal", () => {
     expect(screen).toContain("exit 0");
     expect(readFileSync(out).equals(longSamples)).toBe(true);
   }, 20_000);
+
+  test("started with SIGHUP ignored (`trap '' HUP`), a SIGHUP while it takes keys does not stop it; otherwise it does", async () => {
+    /** Plays on a pty, sends SIGHUP once it plays, then types q: the exit code and what was written. */
+    const hangUp = async (shellFirst: string) => {
+      const out = join(dir, "hangup.raw");
+      const pidFile = join(dir, "hangup.pid");
+      rmSync(out, { force: true });
+      const play = [process.execPath, MAIN, "play", join(dir, "long.wav"), "--to", `file:${out}`].map((a) => `'${a}'`).join(" ");
+      // exec: pacer is the shell's pid, on the pty, with the shell's signal dispositions.
+      const shell = `${shellFirst} echo $$ > '${pidFile}'; exec ${play}`;
+      const child = Bun.spawn(["script", "-qec", `bash -c '${shell.replaceAll("'", "'\\''")}'`, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+      const written = () => (existsSync(out) ? readFileSync(out) : Buffer.alloc(0));
+      // Bytes out: the keys were started before the play.
+      for (const until = Date.now() + 10_000; written().length === 0 && Date.now() < until; ) await Bun.sleep(50);
+      process.kill(Number(readFileSync(pidFile, "utf8")), "SIGHUP");
+      await Bun.sleep(500);
+      // q: the keys still work, so this was a play that takes keys, and it was still going.
+      child.stdin.write("q");
+      child.stdin.flush();
+      await new Response(child.stdout).text();
+      const code = await child.exited;
+      child.stdin.end();
+      return { code, got: written() };
+    };
+    // Before: the keys' hang-up handler took SIGHUP back, and it exited 129 here too.
+    const ignored = await hangUp("trap '' HUP;");
+    expect(ignored.code).toBe(0);
+    expect(ignored.got.length).toBeLessThan(longSamples.length);
+    expect(ignored.got.equals(longSamples.subarray(0, ignored.got.length))).toBe(true);
+    expect((await hangUp("")).code).toBe(129);
+  }, 30_000);
 
   test("with stdin not a terminal nothing reads it: typed keys do nothing", async () => {
     const out = join(dir, "pipe.raw");
