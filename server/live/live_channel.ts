@@ -37,7 +37,7 @@ import { openLiveInput } from "../../sources/open_input.ts";
 import type { StreamSource } from "../../sources/stream_source.ts";
 import type { LiveInput } from "../config.ts";
 import { LiveRing } from "./live_ring.ts";
-import { SourceHead, type WavJoin, type WavStart } from "./source_head.ts";
+import { SourceHead, type WavJoin } from "./source_head.ts";
 import { PendingSources } from "./pending_sources.ts";
 import { sourceKey } from "../policy.ts";
 import { RefusalLog } from "./refusal_log.ts";
@@ -182,11 +182,6 @@ export class LiveChannel {
   /** Where a job starting now reads the current source from, when it is a WAV stream: its header, then the next whole frame. */
   wavJoin(): WavJoin | null {
     return this.#head.wavJoin(this.ring.written);
-  }
-
-  /** The WAV header of the source that began at stream offset `offset` (see SourceHead.wavStart). */
-  wavStart(offset: number): WavStart | "wait" | null {
-    return this.#head.wavStart(offset);
   }
 
   #arrived(chunk: Uint8Array): void {

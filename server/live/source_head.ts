@@ -3,7 +3,8 @@
  * WAV stream is under way can still read its header: `pacer acquire` sends PCM as one WAV stream
  * of unknown length, and a job that found no header took what it read for data (paced by arrival,
  * refused by rtp://). Such a job is given the header, then the samples from the next whole frame
- * at the live edge (live_job.ts).
+ * at the live edge (live_job.ts). A reader at a source's first byte finds its header with
+ * {@link wavStartOf}, from the ring: it may be sources behind the one kept here.
  *
  * @example
  * ```ts
@@ -17,7 +18,7 @@ import { bytesPerFrame, type SampleFormat } from "../../protocol/sample_format.t
 import { parseWavHeader, type WavHeaderResult } from "../../protocol/wav.ts";
 
 /** Bytes kept: a WAV header with the usual chunks before its data (acquire's is 44; ffmpeg's and sox's under 100). */
-const HEAD_BYTES = 4096;
+export const HEAD_BYTES = 4096;
 
 export interface WavJoin {
   /** The source's WAV header, up to its first sample (empty: read it from the source, `from` is its first byte). */
@@ -28,10 +29,30 @@ export interface WavJoin {
   readonly from: number;
 }
 
-/** A source's WAV header found: its samples' format, and the stream offset of its first sample. */
+/** A source's WAV header found: its samples' format, and where its first sample is from the source's first byte. */
 export interface WavStart {
   readonly format: SampleFormat;
-  readonly dataAt: number;
+  readonly dataOffset: number;
+}
+
+/**
+ * The WAV header in a source's first bytes (up to HEAD_BYTES of them): "wait" while more of it
+ * may come, null when the source is no WAV or `ended` (a later source began) with no whole header.
+ */
+export function wavStartOf(first: Uint8Array, ended: boolean): WavStart | "wait" | null {
+  const parsed = parseHead(first.subarray(0, HEAD_BYTES));
+  if (parsed === null) return null;
+  if (parsed.status !== "ok") return !ended && first.length < HEAD_BYTES ? "wait" : null;
+  return { format: parsed.format, dataOffset: parsed.dataOffset };
+}
+
+/** `bytes` as a WAV header; null when they are no WAV. */
+function parseHead(bytes: Uint8Array): WavHeaderResult | null {
+  try {
+    return parseWavHeader(bytes);
+  } catch {
+    return null; // not a WAV: readers take the bytes as they come, as before
+  }
 }
 
 export class SourceHead {
@@ -77,25 +98,8 @@ export class SourceHead {
     return { header, format: parsed.format, from };
   }
 
-  /**
-   * The WAV header of the source that began at stream offset `offset`: "wait" while its header
-   * has not all come, null when that source is gone by now or is no WAV.
-   */
-  wavStart(offset: number): WavStart | "wait" | null {
-    if (offset !== this.#at) return null;
-    const parsed = this.#parse();
-    if (parsed === null) return null;
-    if (parsed.status !== "ok") return this.#length < HEAD_BYTES ? "wait" : null;
-    return { format: parsed.format, dataAt: this.#at + parsed.dataOffset };
-  }
-
   /** The kept bytes as a WAV header; null before any source, or when they are no WAV. */
   #parse(): WavHeaderResult | null {
-    if (this.#at < 0) return null;
-    try {
-      return parseWavHeader(this.#bytes.subarray(0, this.#length));
-    } catch {
-      return null; // not a WAV: readers take the bytes as they come, as before
-    }
+    return this.#at < 0 ? null : parseHead(this.#bytes.subarray(0, this.#length));
   }
 }

@@ -20,6 +20,7 @@
 import { formatToString, type SampleFormat, sameFormat } from "../../protocol/sample_format.ts";
 import { liveInput, type LiveSource, newLiveStats } from "../../sources/live_input.ts";
 import type { LiveChannel } from "../live/live_channel.ts";
+import { HEAD_BYTES, wavStartOf } from "../live/source_head.ts";
 
 /** Bytes moved from the ring per read. */
 const DRAIN_BYTES = 64 << 10;
@@ -39,12 +40,18 @@ export function channelInput(label: string, channel: LiveChannel): ChannelInput 
   const began = (offset: number) => void starts.push(offset);
   channel.sourceBegan.add(began);
 
-  /** The cursor is at a source's first byte: past its WAV header, if it has one. False: wait for the rest of the header. */
+  /**
+   * The cursor is at a source's first byte: past its WAV header, if it has one. False: wait for the
+   * rest of the header. Read from the ring, up to where the next source began: the channel keeps
+   * the newest source's head only, and a cursor two sources behind took the first one's header
+   * for samples.
+   */
   const atSource = (offset: number): boolean => {
-    const start = channel.wavStart(offset);
+    const gone = offset < channel.ring.oldest; // a whole ring behind: the read skips it
+    const start = gone ? null : wavStartOf(reader.copyAhead(Math.min(HEAD_BYTES, (starts[1] ?? Infinity) - offset)), starts.length > 1);
     if (start === "wait") return false;
     if (start !== null) {
-      reader.position = start.dataAt;
+      reader.position = offset + start.dataOffset;
       // Another format than the file's (acquire started again at 48 kHz): said, as an RTP input's is.
       if (format !== undefined && !sameFormat(format, start.format)) {
         stats.formatChanges++;

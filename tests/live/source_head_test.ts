@@ -3,10 +3,11 @@
  * joining a WAV stream part-way gets its header and a whole frame to start from. Story: acquire's
  * stereo WAV stream of unknown length, joined mid-frame; the same after a second source began;
  * and what gets no join: a TS source, a header not yet whole, a WAV whose declared data has ended.
+ * A recording's cursor at a source's first byte finds its header in those bytes (wavStartOf).
  */
 import { expect, test } from "bun:test";
 import { STREAMING_SIZE, wavHeader } from "../../protocol/wav.ts";
-import { SourceHead } from "../../server/live/source_head.ts";
+import { HEAD_BYTES, SourceHead, wavStartOf } from "../../server/live/source_head.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
 const STEREO_16 = { encoding: "s16le", rate: 48_000, channels: 2 } as const;
@@ -19,7 +20,6 @@ test("joined mid-frame: the header, then the frame boundary at or before the liv
   head.arrived(new Uint8Array(4000));
   const dataAt = 1000 + header.length;
   expect(head.wavJoin(dataAt + 4000)).toEqual({ header, format: STEREO_16, from: dataAt + 4000 });
-  expect(head.wavStart(1000)).toEqual({ format: STEREO_16, dataAt });
   expect(head.wavJoin(dataAt + 3999)?.from).toBe(dataAt + 3996);
   // A second source, 24-bit mono this time, with its header in two pieces.
   const next = wavHeader({ encoding: "s24le", rate: 48_000, channels: 1 }, STREAMING_SIZE);
@@ -27,13 +27,10 @@ test("joined mid-frame: the header, then the frame boundary at or before the liv
   head.arrived(next.subarray(0, 10));
   // Joined while its header is still arriving: from the source's first byte, all of it in hand.
   expect(head.wavJoin(9010)).toEqual({ header: new Uint8Array(0), format: null, from: 9000 });
-  expect(head.wavStart(9000)).toBe("wait");
   head.arrived(next.subarray(10));
   head.arrived(new Uint8Array(100));
   const mono24 = { encoding: "s24le", rate: 48_000, channels: 1 } as const;
   expect(head.wavJoin(9000 + next.length + 100)).toEqual({ header: next, format: mono24, from: 9000 + next.length + 99 });
-  expect(head.wavStart(9000)).toEqual({ format: mono24, dataAt: 9000 + next.length });
-  expect(head.wavStart(1000)).toBeNull(); // that source is gone
 });
 
 test("no join for a TS source, before any source, or past a WAV's declared data", () => {
@@ -42,7 +39,6 @@ test("no join for a TS source, before any source, or past a WAV's declared data"
   head.began(0);
   head.arrived(makeCbrTs({ bitrate: 1_000_000, duration: 0.1 }));
   expect(head.wavJoin(5000)).toBeNull();
-  expect(head.wavStart(0)).toBeNull();
   const sized = wavHeader(STEREO_16, 400);
   head.began(20_000);
   head.arrived(sized);
@@ -53,4 +49,23 @@ test("no join for a TS source, before any source, or past a WAV's declared data"
   expect(new DataView(join.header.buffer).getUint32(sized.length - 4, true)).toBe(4);
   expect(new DataView(sized.buffer, sized.byteOffset).getUint32(sized.length - 4, true)).toBe(400);
   expect(head.wavJoin(20_000 + sized.length + 400)).toBeNull();
+});
+
+test("a source's header from its first bytes: found, waited for while it may still come, none once the source has ended without one", () => {
+  const header = wavHeader(STEREO_16, STREAMING_SIZE);
+  const first = Buffer.concat([header, new Uint8Array(400)]);
+  expect(wavStartOf(first, false)).toEqual({ format: STEREO_16, dataOffset: header.length });
+  expect(wavStartOf(first, true)).toEqual({ format: STEREO_16, dataOffset: header.length });
+  expect(wavStartOf(header.subarray(0, 10), false)).toBe("wait");
+  // Ended there (a later source began): no more of it will come.
+  expect(wavStartOf(header.subarray(0, 10), true)).toBeNull();
+  expect(wavStartOf(new Uint8Array(0), false)).toBe("wait");
+  expect(wavStartOf(makeCbrTs({ bitrate: 1_000_000, duration: 0.1 }), false)).toBeNull();
+  // A header whose data starts past the bytes looked at (a 5000-byte LIST chunk before it) is none here.
+  const list = Buffer.alloc(8 + 5000);
+  list.write("LIST", 0, "latin1");
+  list.writeUInt32LE(5000, 4);
+  const long = Buffer.concat([header.subarray(0, 36), list, header.subarray(36), new Uint8Array(400)]);
+  expect(long.length).toBeGreaterThan(HEAD_BYTES);
+  expect(wavStartOf(long, false)).toBeNull();
 });
