@@ -5,7 +5,7 @@
  * start/stop` around a manual recording. Bounds are generous for a loaded machine.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { appendFileSync, chmodSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, patPackets } from "../helpers/mpeg_fixtures.ts";
 import { runPacer } from "../helpers/pacer.ts";
@@ -278,5 +278,21 @@ describe("server recordings", () => {
     serve.child.kill("SIGHUP");
     await waitFor("a run of the added schedule", () => serve.stderr().includes("recording added ended: done"));
     expect(tsFiles("added").length).toBeGreaterThanOrEqual(1);
+  }, 20_000);
+
+  test("a [[recording]] removed on SIGHUP while it runs is listed until its run ends, then leaves status", async () => {
+    expect((await ctl("record", "start", "manual")).code).toBe(0);
+    const block = `[[recording]]\nname = "manual"\nsource = "live:news"\nout = "manual/take-%H%M%S.ts"\n`;
+    const text = readFileSync(serve.configPath, "utf8");
+    expect(text).toContain(block);
+    writeFileSync(serve.configPath, text.replace(block, ""));
+    const reloads = serve.stderr().split("config reloaded").length;
+    serve.child.kill("SIGHUP");
+    await waitFor("the reload", () => serve.stderr().split("config reloaded").length > reloads);
+    const manual = async () => (await ctl("status")).stdout.split("\n").find((line) => line.startsWith("recording manual\t"));
+    // Its run goes on (a reload disturbs no run), without a schedule now.
+    expect(await manual()).toMatch(/^recording manual\trunning\tnext -\t/);
+    expect((await ctl("record", "stop", "manual")).stdout).toMatch(/^stopped recording manual: done, /);
+    expect(await manual()).toBeUndefined();
   }, 20_000);
 });
