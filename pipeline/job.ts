@@ -391,6 +391,14 @@ export class Job implements DestinationHost, PacketInput {
     return settled === undefined ? end : Math.min(end, settled);
   }
 
+  /**
+   * A reader is short of a unit: where the input is dry (no load under way), the packet held for
+   * the next one's sync byte goes as it is, so a stall is not waited out (TsScanner.release).
+   */
+  releaseHeld(): void {
+    if (this.awaitingInput && !this.loadTimer.scheduled) this.options.byteClock?.packets?.release();
+  }
+
   /** Garbage between TS packets, found as a chunk loads: senders pass over it. */
   private noteGarbage(offset: number, length: number): void {
     const log = this.options.log;

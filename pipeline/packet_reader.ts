@@ -21,6 +21,8 @@ export interface PacketInput extends SharedInput {
   readonly skips: SkipRanges;
   /** End of the bytes that may be sent now: loaded, and known to be packets or garbage. */
   sendableEnd(): number;
+  /** A reader is short of a unit: with the input dry, let go a packet held for the next one's sync. */
+  releaseHeld(): void;
   /** The stream's byte clock (PCR, SCR or a constant rate): media time of each byte. */
   readonly byteClock: ByteClock;
 }
@@ -89,7 +91,7 @@ export class PacketReader implements UnitReader {
 
   nextPartial(unit: Buffer): number {
     if (this.input.skips.size > 0) return 0;
-    const available = Math.min(unit.length, this.input.sendableEnd() - this.cursor);
+    const available = Math.min(unit.length, this.sendableEnd(this.cursor, unit.length) - this.cursor);
     const length = available - (available % this.packetBytes);
     if (length > 0) this.input.ring.copyOut(this.cursor, unit, 0, length);
     return length;
@@ -152,6 +154,15 @@ export class PacketReader implements UnitReader {
     return (bytes * (this.clock.timeAt(this.cursor) - this.clock.timeAt(this.startCursor))) / covered;
   }
 
+  /** The job's sendable end; a reader short of `want` bytes from `from` first has it let go what a dry input leaves held. */
+  private sendableEnd(from: number, want: number): number {
+    const input = this.input;
+    const end = input.sendableEnd();
+    if (end - from >= want || input.inputEnded) return end;
+    input.releaseHeld();
+    return input.sendableEnd();
+  }
+
   /** No garbage ahead: the next `unit.length` bytes, or what is left at the end. */
   private readClean(unit: Buffer): number {
     const length = this.cleanLength(unit.length);
@@ -162,7 +173,7 @@ export class PacketReader implements UnitReader {
   /** The next unit's length where no garbage lies ahead: a whole unit, or what is left at the end; 0 until then. */
   private cleanLength(unitBytes: number): number {
     const input = this.input;
-    const end = input.sendableEnd();
+    const end = this.sendableEnd(this.cursor, unitBytes);
     this.cleanEnd = end;
     const available = end - this.cursor;
     if (available < unitBytes && !input.inputEnded) return 0;
@@ -176,9 +187,9 @@ export class PacketReader implements UnitReader {
   private gather(unit: Buffer): number {
     const input = this.input;
     const { ring, skips } = input;
-    const end = input.sendableEnd();
     const want = unit.length;
     this.cursor = skips.skipFrom(this.cursor);
+    const end = this.sendableEnd(this.cursor, want);
     let pos = this.cursor;
     let filled = 0;
     while (filled < want && pos < end) {

@@ -234,6 +234,11 @@ export class TsPacketFinder {
     return this.scanner.settledOffset;
   }
 
+  /** The input is dry and a reader waits: a whole packet held for the next one's sync goes as it is (TsScanner.release). */
+  release(): void {
+    this.scanner.release(this.onPacket);
+  }
+
   /** The input has ended: decide what was held back (garbage in the last bytes is reported). */
   finish(): void {
     this.scanner.flush(this.onPacket);

@@ -190,7 +190,7 @@ export class PsScanner {
   private pushBase = 0;
   private pushOnPack: PsPackCallback = noPack;
   private pushOnPacket: PsPacketCallback | undefined = undefined;
-  private readonly scanPush: CarryScan = (buf, from, end) => this.scan(buf, from, end, this.pushBase - from, this.pushOnPack, this.pushOnPacket);
+  private readonly scanPush: CarryScan = (buf, from, end, pushed) => this.scan(buf, from, end, this.pushBase + pushed - from, this.pushOnPack, this.pushOnPacket);
 
   constructor(streamOffset = 0) {
     this.nextOffset = streamOffset;

@@ -234,11 +234,15 @@ export type TsPacketCallback = (buf: Uint8Array, at: number, streamOffset: numbe
  * once per aligned packet (188 bytes, or 192 with M2TS's packing) and counts
  * the garbage bytes it skipped.
  *
- * While locked it takes each packet whose first byte is 0x47; when a sync byte
- * is missing it resynchronises with `tsFindSync`, fully confirmed (three sync
- * bytes), so the skipped count does not depend on how the input was chunked.
- * A packet split over two chunks is joined in a small carry buffer (one copy
- * per chunk, none per packet).
+ * While locked it takes each packet whose first byte is 0x47 once the next
+ * packet's sync byte is there too, so a push's last packet waits for the next
+ * push (or flush). Where that byte is missing and another packet starts inside
+ * this one, confirmed, the packet was cut short: it is garbage, and the next
+ * goes whole (it had gone out spliced onto the cut one's bytes). When a sync
+ * byte is missing it resynchronises with `tsFindSync`, fully confirmed (three
+ * sync bytes), so what is found and skipped does not depend on how the input
+ * was chunked. Bytes held between pushes are joined with the next push's
+ * first bytes only (chunk_carry.ts; none is copied per packet).
  *
  * @example
  * ```ts
@@ -262,7 +266,7 @@ export class TsScanner {
   /** The push being scanned: the stream offset of its first byte (the held ones included) and its callback; fields, where a closure for each push was garbage. */
   private pushBase = 0;
   private pushCallback: TsPacketCallback = noPacket;
-  private readonly scanPush: CarryScan = (buf, from, end) => this.scan(buf, from, end, this.pushBase - from, this.pushCallback, false);
+  private readonly scanPush: CarryScan = (buf, from, end, pushed) => this.scan(buf, from, end, this.pushBase + pushed - from, this.pushCallback, false);
   /**
    * Hears of every run of garbage bytes skipped between packets, with its stream offset, as soon
    * as it is certain (not the unconfirmed tail that flush drops at the very end).
@@ -321,6 +325,18 @@ export class TsScanner {
     this.locked = false;
   }
 
+  /**
+   * No more bytes for now (the input is dry, a reader waits): a whole packet held only for want
+   * of the next one's sync byte goes as it is, as at the end. Bytes held for anything else (a cut
+   * still to be told from garbage, an unfinished packet) wait on.
+   */
+  release(onPacket: TsPacketCallback): void {
+    const held = this.carry.length;
+    if (!this.locked || held < this.size || held > this.size + this.syncAt || this.carry.held[this.syncAt] !== TS_SYNC) return;
+    onPacket(this.carry.held, 0, this.nextOffset - held);
+    this.carry.drop(this.size);
+  }
+
   private skip(offset: number, length: number): void {
     if (length <= 0) return;
     this.skipped += length;
@@ -333,6 +349,17 @@ export class TsScanner {
     let pos = from;
     while (end - pos >= size) {
       if (this.locked && buf[pos + syncAt] === TS_SYNC) {
+        // A packet goes once the next one's sync byte (or the stream's end) says it is whole.
+        const next = pos + size + syncAt;
+        if (next >= end && !atEnd) return pos;
+        const start = next < end && buf[next] !== TS_SYNC ? this.startWithin(buf, pos, end, atEnd) : pos;
+        if (start < 0) return pos;
+        if (start > pos) {
+          // Cut short where another packet starts: its bytes are garbage, the next goes whole.
+          this.skip(base + pos, start - pos);
+          pos = start;
+          continue;
+        }
         onPacket(buf, pos, base + pos);
         pos += size;
         continue;
@@ -341,9 +368,12 @@ export class TsScanner {
       const at = tsFindSync(buf, pos, end, this.packing);
       if (at < 0) {
         // At the end nothing follows to confirm a last packet on its own (--start in the last
-        // packet's time reads only it): one that fills the rest exactly, sync byte in place, is one.
-        if (atEnd && end - pos === size && buf[pos + syncAt] === TS_SYNC) {
-          onPacket(buf, pos, base + pos);
+        // packet's time reads only it): the last `size` bytes, sync byte in place, are one, and
+        // what lies before them is garbage.
+        const last = end - size;
+        if (atEnd && last >= pos && buf[last + syncAt] === TS_SYNC) {
+          this.skip(base + pos, last - pos);
+          onPacket(buf, last, base + last);
           return end;
         }
         // Every candidate that could be checked failed; only the last
@@ -363,5 +393,19 @@ export class TsScanner {
       this.locked = true;
     }
     return pos;
+  }
+
+  /**
+   * The packet at `pos` is not followed by a sync byte: where another packet starts inside it,
+   * confirmed as a resync is (it was cut short there), else `pos` (it is whole, garbage follows);
+   * -1 while that needs bytes past `end`.
+   */
+  private startWithin(buf: Uint8Array, pos: number, end: number, atEnd: boolean): number {
+    const { size, syncAt } = this;
+    // The last start inside it, pos + size - 1, is confirmed by sync bytes one and two packets on.
+    const decided = pos + (RESYNC_CONFIRM + 1) * size + syncAt;
+    if (end < decided && !atEnd) return -1;
+    const at = tsFindSync(buf, pos + 1, Math.min(end, decided), this.packing);
+    return at >= 0 && at < pos + size ? at : pos;
   }
 }

@@ -88,7 +88,13 @@ export function m2tsSource(raw: Source | FileSource, arrivals: ArrivalSink | nul
           scanner.flush(onPacket); // a cut-off last packet is left out with its header
           continue;
         }
-        if (n === 0) return written; // a pipe with nothing yet: onReadable calls again
+        if (n === 0) {
+          // A pipe with nothing yet (onReadable calls again): a stall is not waited out, the
+          // packet held for the next one's sync goes as it is (TsScanner.release).
+          scanner.release(onPacket);
+          if (strippedEnd === 0) return written;
+          continue;
+        }
         scanner.push(n === RAW_CHUNK_BYTES ? rawChunk : rawChunk.subarray(0, n), onPacket);
       }
     },

@@ -61,6 +61,34 @@ describe("play: odd MPEG-TS input on the wire", () => {
     expect(spanS).toBeLessThan(1.8);
   });
 
+  test("packets cut short (bytes removed from the file) are left out as garbage, and each next packet arrives whole: inside a load and across one", async () => {
+    const ts = Buffer.from(makeCbrTs({ bitrate: 4_000_000, duration: 0.4 }));
+    const packet = (k: number) => ts.subarray(k * 188, (k + 1) * 188);
+    // Packet 40 keeps its first 100 bytes; packet 697 its first 150, which in the cut file (88 bytes
+    // shorter by then) run from 130,948 across 131,072, where play's first 128 KiB load ends.
+    const cuts = [{ k: 40, kept: 100 }, { k: 697, kept: 150 }];
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (const { k, kept } of cuts) {
+      parts.push(ts.subarray(from, k * 188 + kept));
+      from = (k + 1) * 188;
+    }
+    const path = join(tmp.dir, "cut.ts");
+    writeFileSync(path, Buffer.concat([...parts, ts.subarray(from)]));
+    const { run, packets, bytes } = await playToReceiver([path]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(`pacer: warn: ${path}: 100 bytes at byte 7520 are not MPEG-TS packets; skipped, so datagrams stay packet-aligned\n` +
+      `pacer: warn: ${path}: 250 bytes of garbage skipped in 2 places\n`);
+    for (const p of packets) {
+      expect(p.data.length % 188).toBe(0);
+      for (let at = 0; at < p.data.length; at += 188) expect(p.data[at]).toBe(0x47);
+    }
+    // Each next packet as the source has it; it went out with its first 88 (38) bytes behind the cut one's.
+    for (const { k } of cuts) expect(bytes.indexOf(packet(k + 1))).toBeGreaterThan(0);
+    const whole = Buffer.concat([ts.subarray(0, 40 * 188), ts.subarray(41 * 188, 697 * 188), ts.subarray(698 * 188)]);
+    expect(bytes.equals(whole)).toBe(true);
+  });
+
   test("PCRs that give no rate (1.2 s apart; a single one) are refused naming that, not as 'no PCR'; nothing is sent", async () => {
     const cases = [
       { pcrIntervalMs: 1200, says: "the 3 PCRs in the first 256 KiB give no rate: each is more than 1 s after the one before, behind it, or marked a discontinuity (the standard has them at most 100 ms apart)" },

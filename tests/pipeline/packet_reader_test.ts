@@ -28,6 +28,7 @@ function packetInput(media: Uint8Array, capacity = 64 * 1024) {
       this.loadsAsked++;
     },
     sendableEnd: () => input.ring.end,
+    releaseHeld() {},
     byteClock: new ConstantRateClock(BYTES_PER_S * 8) as ByteClock,
     load(bytes: number) {
       const position = input.ring.writablePosition();
@@ -193,6 +194,7 @@ describe("a packet reader", () => {
             loadMark: 20 * UNIT,
             requestLoad() { input.requestLoad(); },
             sendableEnd: () => (input.inputEnded ? input.ring.end : Math.min(input.ring.end, clock.packets.settledOffset())),
+            releaseHeld() {},
             byteClock: clock,
           } satisfies PacketInput;
           let k = 0;

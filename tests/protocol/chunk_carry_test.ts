@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { heapStats } from "bun:jsc";
+import { Carry, type CarryScan } from "../../protocol/chunk_carry.ts";
 import { PcrClock, ScrClock } from "../../protocol/mpeg_timing.ts";
 import { PsScanner } from "../../protocol/mpegps.ts";
 import { TsScanner } from "../../protocol/mpegts.ts";
@@ -52,6 +53,30 @@ describe("scanning ranges of a loaded buffer, with bytes carried between them", 
     const whole = packs([]);
     expect(whole.length).toBeGreaterThan(50);
     expect(packs([3, 2048 + 7, 9000, 9001])).toEqual(whole);
+  });
+
+  test("bytes held are joined with the next chunk's first bytes only: the scan reads the rest of it where it lies", () => {
+    const chunk = new Uint8Array(100_000).map((_, i) => i & 0xff);
+    const scans: { inChunk: boolean; from: number; end: number; pushed: number; first: number }[] = [];
+    // Leaves each range's last 300 bytes for later, as a scanner holds a packet back.
+    const scan: CarryScan = (buf, from, end, pushed) => {
+      scans.push({ inChunk: buf === chunk, from, end, pushed, first: buf[from]! });
+      return Math.max(from, end - 300);
+    };
+    const carry = new Carry();
+    carry.scan(chunk, 0, chunk.length, scan);
+    carry.scan(chunk, 0, chunk.length, scan);
+    expect(carry.length).toBe(300);
+    const [alone, seam, rest] = scans;
+    expect(alone).toEqual({ inChunk: true, from: 0, end: 100_000, pushed: 0, first: 0 });
+    // The 300 bytes held and a few KiB of the chunk are joined, not the whole 100,000.
+    expect(seam!.inChunk).toBe(false);
+    expect(seam!.end - seam!.from).toBeLessThan(300 + 4096);
+    expect(seam!.first).toBe((100_000 - 300) & 0xff);
+    // The scan goes on in the chunk itself, from where it stopped in the join.
+    const stopped = seam!.end - 300;
+    expect(rest).toEqual({ inChunk: true, from: stopped - 300, end: 100_000, pushed: stopped, first: (stopped - 300) & 0xff });
+    expect(scans.length).toBe(3);
   });
 
   test("observing loads whose ends cut packets makes no objects: no views, closures or copies per load", () => {

@@ -157,6 +157,74 @@ describe("resynchronisation", () => {
     expect(scanInChunks(dirty.subarray(0, dirty.length - 1), []).skipped).toBe(50 + TS_SIZE - 1);
   });
 
+  describe("a packet cut short, the next one starting inside it (bytes removed from a file)", () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.1 });
+    const cutAt = 30 * TS_SIZE;
+    const kept = 100;
+    const cut = Buffer.concat([ts.subarray(0, cutAt + kept), ts.subarray(cutAt + TS_SIZE)]);
+    const withoutCut = Buffer.concat([ts.subarray(0, cutAt), ts.subarray(cutAt + TS_SIZE)]);
+
+    /** What a scanner fed `cut` in chunks ending at `ends` gives: every packet's bytes, one after another, and the garbage it reports. */
+    function scanCut(ends: number[]): { sent: Buffer; skips: [number, number][] } {
+      const scanner = new TsScanner();
+      const packets: Buffer[] = [];
+      const skips: [number, number][] = [];
+      scanner.onSkip = (offset, length) => skips.push([offset, length]);
+      const onPacket = (buf: Uint8Array, at: number) => packets.push(Buffer.from(buf.subarray(at, at + TS_SIZE)));
+      let from = 0;
+      for (const end of [...ends, cut.length].sort((a, b) => a - b)) {
+        scanner.push(cut.subarray(from, end), onPacket);
+        from = end;
+      }
+      scanner.flush(onPacket);
+      return { sent: Buffer.concat(packets), skips };
+    }
+
+    test("within one chunk, its 100 bytes are garbage and the packet after it goes whole (it went spliced onto the cut one)", () => {
+      const { sent, skips } = scanCut([]);
+      expect(skips).toEqual([[cutAt, kept]]);
+      expect(sent.equals(withoutCut)).toBe(true);
+    });
+
+    test("a push's last packet waits for the next one's sync byte; release (the input dry, a reader waiting) lets it go, but not a cut still undecided", () => {
+      const scanner = new TsScanner();
+      const offsets: number[] = [];
+      const onPacket = (_buf: Uint8Array, _at: number, offset: number) => offsets.push(offset);
+      scanner.push(cut.subarray(0, 10 * TS_SIZE), onPacket);
+      expect(offsets.length).toBe(9);
+      expect(scanner.settledOffset).toBe(9 * TS_SIZE);
+      scanner.release(onPacket);
+      expect(offsets.at(-1)).toBe(9 * TS_SIZE);
+      expect(scanner.settledOffset).toBe(10 * TS_SIZE);
+      // Up to one packet past the cut: the cut one is not let go as if whole.
+      scanner.push(cut.subarray(10 * TS_SIZE, cutAt + kept + TS_SIZE), onPacket);
+      scanner.release(onPacket);
+      expect(offsets.at(-1)).toBe(cutAt - TS_SIZE);
+      scanner.push(cut.subarray(cutAt + kept + TS_SIZE), onPacket);
+      scanner.flush(onPacket);
+      const after = ts.length / TS_SIZE - 31; // the packets after the cut one
+      expect(offsets).toEqual([...Array.from({ length: 30 }, (_, k) => k * TS_SIZE), ...Array.from({ length: after }, (_, k) => cutAt + kept + k * TS_SIZE)]);
+      expect(scanner.skipped).toBe(kept);
+    });
+
+    test("the same wherever chunks end around it: in the cut packet, at the cut, in the next packet, just past it", () => {
+      for (const ends of [[cutAt + 50], [cutAt + kept], [cutAt + kept + 1], [cutAt + kept + 88], [cutAt + TS_SIZE], [cutAt + kept + TS_SIZE],
+        [cutAt + kept + 2 * TS_SIZE], [cutAt + 10, cutAt + 60, cutAt + 150, cutAt + 300, cutAt + 500]]) {
+        const { sent, skips } = scanCut(ends);
+        expect(skips).toEqual([[cutAt, kept]]);
+        expect(sent.equals(withoutCut)).toBe(true);
+      }
+      fc.assert(
+        fc.property(fc.array(fc.integer({ min: cutAt - 2 * TS_SIZE, max: cutAt + 4 * TS_SIZE }), { maxLength: 8 }), (ends) => {
+          const { sent, skips } = scanCut(ends);
+          expect(skips).toEqual([[cutAt, kept]]);
+          expect(sent.equals(withoutCut)).toBe(true);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  });
+
   test("property: chunking does not change packets found or bytes skipped", () => {
     const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.05 });
     const buf = insertBytes(insertBytes(ts, 7 * TS_SIZE, garbageBytes(300, 5)), 0, garbageBytes(50, 2));

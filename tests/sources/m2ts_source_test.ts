@@ -41,6 +41,19 @@ describe("m2tsSource", () => {
     }
   });
 
+  test("a source packet cut short (the next starting inside it) is left out whole, header and all; the next one's TS packet comes intact", () => {
+    const cutAt = 50 * M2TS_SIZE;
+    const path = join(dir, "cut.m2ts");
+    const cut = Buffer.concat([m2ts.subarray(0, cutAt + 100), m2ts.subarray(cutAt + M2TS_SIZE)]);
+    writeFileSync(path, cut);
+    for (const size of [188, 65_536]) {
+      const source = m2tsSource(openFileSource(path, 0, cut.length), null);
+      expect(readAll(source, size).equals(Buffer.concat([ts.subarray(0, 50 * TS_SIZE), ts.subarray(51 * TS_SIZE)]))).toBe(true);
+      expect(source.skippedBytes).toBe(100);
+      source.close();
+    }
+  });
+
   test("rewinds for --loop and seeks for --start by TS offsets", () => {
     const stamps: number[] = [];
     const source = m2tsSource(openFileSource(path, 0, dirty.length), { arrived: (ats) => stamps.push(ats) });
