@@ -8,7 +8,7 @@ import type { Logger } from "../foundation/log.ts";
 import { UsageError } from "../foundation/errors.ts";
 import { probePs, probeTs, type TsProbe } from "../protocol/mpeg_probe.ts";
 import { M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
-import { TS_PACKING } from "../protocol/mpegts.ts";
+import { TS_PACKING, TS_TRAILER_PACKING, type TsPacking } from "../protocol/mpegts.ts";
 import { formatToString } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { type InputPacing, openInput, type OpenedInput } from "../sources/open_input.ts";
@@ -30,6 +30,13 @@ const SAMPLE_BYTES = 4 << 20;
 /** A stream is read this far, or this long, for MPEG timing. */
 const STREAM_SAMPLE_BYTES = WHOLE_FILE_LIMIT;
 const STREAM_SAMPLE_MS = 5_000;
+
+/** The container line of a TS, by how its packets lie. */
+const CONTAINER_WORDS = new Map<TsPacking, string>([
+  [TS_PACKING, "mpegts"],
+  [M2TS_PACKING, "m2ts (MPEG-TS in 192-byte packets with arrival time stamps; sent as 188-byte TS)"],
+  [TS_TRAILER_PACKING, "mpegts (188-byte packets each followed by a 4-byte trailer; sent as 188-byte TS)"],
+]);
 
 const PACED_BY: Record<InputPacing, string> = {
   samples: "sample clock",
@@ -115,9 +122,10 @@ async function describe(opened: OpenedInput): Promise<string[]> {
     lines.push(`duration:  ${seconds(info.durationUs)}`);
   } else if (info.kind === "mpegts") {
     const sample = await mpegSample(opened);
-    const m2ts = opened.container === "m2ts";
-    const p = probeTs(sample.bytes, { packing: m2ts ? M2TS_PACKING : TS_PACKING, seamAt: sample.seamAt, cutBytes: sample.cutBytes });
-    lines.push(m2ts ? "container: m2ts (MPEG-TS in 192-byte packets with arrival time stamps; sent as 188-byte TS)" : "container: mpegts");
+    const packing = opened.packing ?? TS_PACKING;
+    const m2ts = packing === M2TS_PACKING;
+    const p = probeTs(sample.bytes, { packing, seamAt: sample.seamAt, cutBytes: sample.cutBytes });
+    lines.push(`container: ${CONTAINER_WORDS.get(packing)}`);
     lines.push(`pids:      ${p.pids.map((x) => `${hex(x.pid)} (${x.packets} packets)`).join(", ")}`);
     lines.push(`pcr pid:   ${p.pcrPid === null ? "none" : hex(p.pcrPid)}`);
     lines.push(`pcrs:      ${p.pcrCount}${p.discontinuities ? `, ${p.discontinuities} discontinuities` : ""}`);

@@ -23,9 +23,9 @@
  */
 
 import {
-  PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, TsScanner, type TsPacking, tsFindSync, tsGetPid, tsHasPcr,
+  PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, TS_TRAILER_PACKING, TsScanner, type TsPacking, tsFindSync, tsGetPid, tsHasPcr,
 } from "./mpegts.ts";
-import { ATS_WRAP, M2TS_PACKING, M2TS_SIZE, m2tsGetArrivalTime } from "./mpeg_m2ts.ts";
+import { ATS_WRAP, M2TS_HEADER_SIZE, M2TS_PACKING, M2TS_SIZE, m2tsGetArrivalTime } from "./mpeg_m2ts.ts";
 import {
   PS_FIRST_PES_STREAM_ID, PsScanner, psFindPack, psIsPackStart, psPackMarkersValid, psPackMuxRateBytes,
   psPackScr, psPackVersion,
@@ -58,7 +58,7 @@ export interface ArrivalProbe {
 
 export interface TsProbe {
   container: "mpegts";
-  /** 188 for TS, 192 for M2TS. */
+  /** 188 for TS, 192 for M2TS and TS with trailers. */
   packetSize: number;
   /** Aligned packets. */
   packets: number;
@@ -96,7 +96,7 @@ export interface SampleSeam {
 }
 
 export interface TsProbeOptions extends SampleSeam {
-  /** How packets lie: TS_PACKING (default) or M2TS_PACKING. */
+  /** How packets lie: TS_PACKING (default), M2TS_PACKING or TS_TRAILER_PACKING. */
   packing?: TsPacking;
 }
 
@@ -251,9 +251,9 @@ export class ClockSpan implements ClockSampler {
 const MAX_SKIPS_KEPT = 4096;
 
 /**
- * Probes transport stream bytes (188-byte TS, or M2TS with `packing: M2TS_PACKING`): packets per
- * PID, the PCR PID, PCR (and arrival stamp) bit rate and duration, and the bytes play leaves out,
- * found by the same packet scanner play uses.
+ * Probes transport stream bytes (188-byte TS, or 192-byte units with `packing: M2TS_PACKING` or
+ * `TS_TRAILER_PACKING`): packets per PID, the PCR PID, PCR (and arrival stamp) bit rate and
+ * duration, and the bytes play leaves out, found by the same packet scanner play uses.
  *
  * @example
  * ```ts
@@ -265,11 +265,12 @@ const MAX_SKIPS_KEPT = 4096;
  */
 export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProbe {
   const packing = options.packing ?? TS_PACKING;
-  const m2ts = packing.size === M2TS_SIZE;
+  // Packets in larger units are unwrapped by a source that leaves a cut-off last unit out.
+  const unwrapped = packing.size !== TS_SIZE;
   const seam: Seam | null = options.seamAt === undefined ? null : { at: options.seamAt, cutBytes: options.cutBytes };
   const counts = new Map<number, number>();
   const span = new ClockSpan(PCR_WRAP, seam);
-  const arrivals = m2ts ? new ClockSpan(ATS_WRAP, seam) : null;
+  const arrivals = packing === M2TS_PACKING ? new ClockSpan(ATS_WRAP, seam) : null;
   let packets = 0;
   const lock = new PcrPidLock();
   let pcrPid = -1;
@@ -303,13 +304,13 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
     scanner.push(bytes, onPacket);
   }
   // What flush counts but does not report is a cut-off last packet: play's TS pacing sends it as
-  // it is, its M2TS source drops it with its header.
+  // it is, the source that unwraps M2TS (or trailers) drops it with its extra bytes.
   const skippedBefore = scanner.skipped;
   const reportedBefore = garbage;
   scanner.flush(onPacket);
   const tail = scanner.skipped - skippedBefore - (garbage - reportedBefore);
-  if (m2ts) garbage += tail;
-  // Rates are of what is sent: 188 of every 192 bytes in M2TS.
+  if (unwrapped) garbage += tail;
+  // Rates are of what is sent: 188 of every 192 bytes in 192-byte units.
   const sentShare = TS_SIZE / packing.size;
   const rate = span.byteRate();
   return {
@@ -325,7 +326,7 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
     durationUs: span.durationUs(bytes.length, rate, skipped),
     discontinuities: span.breaks,
     garbageBytes: garbage,
-    cutOffBytes: m2ts ? 0 : tail,
+    cutOffBytes: unwrapped ? 0 : tail,
     arrival: arrivals && arrivals.samples > 0 ? arrivalProbe(arrivals, bytes.length, sentShare) : null,
   };
 }
@@ -442,9 +443,14 @@ export function holdsContainer(head: Uint8Array, kind: MpegContainer): boolean {
 }
 
 /**
- * How the TS packets in a head lie: M2TS_PACKING when sync bytes sit 4 bytes into five 192-byte
- * packets in a row (or as many as the head holds, at least three), else TS_PACKING. M2TS is judged
- * first: its header bytes can fake a TS sync 188 bytes on, TS payload rarely fakes five M2TS ones.
+ * How the TS packets in a head lie. Sync bytes 192 apart, five in a row (or as many as the head
+ * holds, at least three), are 192-byte units: M2TS_PACKING (a 4-byte header before each packet),
+ * or TS_TRAILER_PACKING (4 bytes after each) where the first of them lies within the head's first
+ * 4 bytes, where no M2TS header fits before it. Else TS_PACKING. 192-byte units are judged first:
+ * their extra bytes can fake a TS sync 188 bytes on, TS payload rarely fakes five of theirs.
+ *
+ * With 4 bytes or more before its first packet, a TS with trailers cannot be told from M2TS by its
+ * sync bytes (nothing says what the 4 bytes are), and is taken for M2TS.
  *
  * @example
  * ```ts
@@ -452,7 +458,11 @@ export function holdsContainer(head: Uint8Array, kind: MpegContainer): boolean {
  * ```
  */
 export function tsPackingOf(head: Uint8Array): TsPacking {
-  return findM2tsRun(head) >= 0 ? M2TS_PACKING : TS_PACKING;
+  const at = findM2tsRun(head);
+  if (at < 0) return TS_PACKING;
+  // The sync byte one unit before the M2TS reading's first (at + 4 - 192): the file's first packet.
+  const first = at + M2TS_HEADER_SIZE - M2TS_SIZE;
+  return first >= 0 && first < M2TS_HEADER_SIZE && head[first] === TS_SYNC ? TS_TRAILER_PACKING : M2TS_PACKING;
 }
 
 /** The first M2TS packet start within DETECT_SEARCH_BYTES that begins a run of M2TS_DETECT_PACKETS synced packets (fewer if the head ends first, never under three), or -1. */

@@ -62,9 +62,9 @@ const AF_PCR = 0x10;
 const RESYNC_CONFIRM = 2;
 
 /**
- * How TS packets lie in a byte stream: back to back (188 bytes), or each behind a header of its
- * own, as in M2TS's 192-byte source packets (protocol/mpeg_m2ts.ts). `size` is the stride and
- * `syncAt` where the sync byte sits in each.
+ * How TS packets lie in a byte stream: back to back (188 bytes), or each in a larger unit with
+ * bytes of its own before the packet (M2TS's 192-byte source packets, protocol/mpeg_m2ts.ts) or
+ * after it (a trailer). `size` is the stride and `syncAt` where the sync byte sits in each.
  */
 export interface TsPacking {
   readonly size: number;
@@ -73,6 +73,11 @@ export interface TsPacking {
 
 /** Plain transport stream: 188-byte packets back to back. */
 export const TS_PACKING: TsPacking = { size: TS_SIZE, syncAt: 0 };
+
+/** Bytes some recorders write after each packet (a timecode, a CRC: no standard says which). */
+export const TS_TRAILER_SIZE = 4;
+/** TS with a trailer after each packet: 192-byte units, the sync byte first (M2TS has it 4 bytes in). */
+export const TS_TRAILER_PACKING: TsPacking = { size: TS_SIZE + TS_TRAILER_SIZE, syncAt: 0 };
 
 /** Writes a blank packet header: sync, PID 0x1fff, payload only, CC 0. */
 export function tsInit(p: Uint8Array, o: number): void {

@@ -13,7 +13,7 @@ import { PacerError, UsageError } from "../foundation/errors.ts";
 import {
   DETECT_HEAD_BYTES, detectContainer, holdsContainer, probePs, probeTs, type PsProbe, type TsProbe, tsPackingOf, tsPacingClock,
 } from "../protocol/mpeg_probe.ts";
-import { ATS_WRAP, M2TS_PACKING, M2TS_SIZE } from "../protocol/mpeg_m2ts.ts";
+import { ATS_WRAP, M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
 import { PCR_HZ, TS_PACKING, TS_SIZE, type TsPacking } from "../protocol/mpegts.ts";
 import {
   ArrivalClock, type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
@@ -24,7 +24,8 @@ import { US_PER_S } from "../scheduler/clock.ts";
 import { openFileSource } from "./file_source.ts";
 import { describeOpenError } from "../foundation/fs_error.ts";
 import { firstBytes } from "./first_bytes.ts";
-import { type M2tsSource, m2tsSource } from "./m2ts_source.ts";
+import { m2tsSource } from "./m2ts_source.ts";
+import { type PackedTsSource, packedTsSource } from "./packed_ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
@@ -71,6 +72,8 @@ export interface OpenedInput {
   pacing: InputPacing;
   /** Stdin, a FIFO or a device: its bytes as they come (before M2TS unwrapping), for `pacer probe`. */
   stream?: StreamSource;
+  /** MPEG-TS: how its packets lie in its bytes (M2TS's units, trailers), before the source unwraps them. */
+  packing?: TsPacking;
 }
 
 /**
@@ -296,7 +299,7 @@ function noClockError(label: string, probe: MpegProbe): PacerError {
       : `the ${probe.pcrCount} PCRs in ${head} give no rate: each is more than 1 s after the one before, behind it, or marked a discontinuity (the standard has them at most 100 ms apart)`;
     return new PacerError(`${label}: ${seen}, nothing to pace by; give --bitrate`);
   }
-  const what = probe.container === "mpegps" ? "SCR or mux rate" : probe.packetSize === M2TS_SIZE ? "arrival time stamp or PCR" : "PCR";
+  const what = probe.container === "mpegps" ? "SCR or mux rate" : probe.arrival ? "arrival time stamp or PCR" : "PCR";
   return new PacerError(`${label}: no ${what} to pace by in ${head}; give --bitrate`);
 }
 
@@ -329,26 +332,26 @@ function mpegPacing(label: string, probe: MpegProbe, options: InputOptions): Inp
   return pacing;
 }
 
-/** M2TS unwrapped, its stamps going to the clock when they pace it; plain TS and PS as they are. */
-function unwrapped<S extends Source>(raw: S, packing: TsPacking, clock: ByteClock): S | M2tsSource {
-  if (packing !== M2TS_PACKING) return raw;
-  return m2tsSource(raw, clock instanceof ArrivalClock ? clock : null);
+/** M2TS unwrapped, its stamps going to the clock when they pace it; TS with trailers unwrapped; plain TS and PS as they are. */
+function unwrapped<S extends Source>(raw: S, packing: TsPacking, clock: ByteClock): S | PackedTsSource {
+  if (packing === TS_PACKING) return raw;
+  if (packing === M2TS_PACKING) return m2tsSource(raw, clock instanceof ArrivalClock ? clock : null);
+  return packedTsSource(raw, packing);
 }
 
 async function mpegFile(path: string, size: number, probe: MpegProbe, packing: TsPacking, options: InputOptions): Promise<OpenedInput> {
   const isTs = probe.container === "mpegts";
   if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(path);
   const pacing = mpegPacing(path, probe, options);
-  const m2ts = packing === M2TS_PACKING;
-  // Offsets and sizes are of the stream as sent: an M2TS loses 4 bytes of every 192.
-  const mediaBytes = m2ts ? Math.floor(size / M2TS_SIZE) * TS_SIZE : size;
+  // Offsets and sizes are of the stream as sent: 192-byte units lose 4 bytes each.
+  const mediaBytes = packing === TS_PACKING ? size : Math.floor(size / packing.size) * TS_SIZE;
   const bitrate = options.bitrate ?? probedBitrate(probe)!;
   const byteRate = bitrate / 8;
   const seconds = options.startSeconds ?? 0;
   let startOffset = Math.floor(seconds * byteRate);
   if (isTs) startOffset -= startOffset % TS_SIZE;
   startOffset = Math.min(startOffset, mediaBytes);
-  if (seconds > 0 && pacing === "pcr" && !m2ts && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
+  if (seconds > 0 && pacing === "pcr" && packing === TS_PACKING && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
     // Placed by the PCRs where they allow it: the average rate misplaces it in a variable-rate stream.
     startOffset = (await seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate }, seconds)) ?? startOffset;
   }
@@ -360,8 +363,9 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
     source,
     byteClock,
     startOffset,
-    container: m2ts ? "m2ts" : probe.container,
+    container: packing === M2TS_PACKING ? "m2ts" : probe.container,
     pacing,
+    packing: isTs ? packing : undefined,
   };
 }
 
@@ -526,6 +530,7 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
       container: packing === M2TS_PACKING ? "m2ts" : kind,
       pacing,
       stream,
+      packing: kind === "mpegts" ? packing : undefined,
     };
   }
   if (!options.bitrate && !options.dataClock) throw notDetected(label);

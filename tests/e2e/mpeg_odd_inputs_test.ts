@@ -4,14 +4,15 @@
  * the wrong one, not milliseconds.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeCbrPs, makeCbrTs, makeTempDir, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
+import { ffmpegM2ts, ffmpegTs, haveFfmpeg, makeCbrPs, makeCbrTs, makeTempDir, makeTrailedTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
 import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { PCR_HZ, TS_SIZE } from "../../protocol/mpegts.ts";
 
+const hasFfmpeg = haveFfmpeg();
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
 /** Time for the last datagrams to cross loopback after pacer exits. */
@@ -148,6 +149,33 @@ describe("play --start in a TS", () => {
     const reachedS = (at.atUs - whole.packets[0]!.atUs) / 1e6;
     expect(reachedS).toBeGreaterThan(1.65); // counting the step as time it was 1.2 s
     expect(reachedS).toBeLessThan(1.95);
+  });
+});
+
+describe.skipIf(!hasFfmpeg)("192-byte units: TS with trailers, and M2TS", () => {
+  test("a TS whose packets each have a 4-byte trailer after them (sync at 0 of each unit) plays as that TS, trailers stripped, and ffprobe reads what arrives; an M2TS (sync 4 bytes in) is still M2TS", async () => {
+    const ts = readFileSync(ffmpegTs(tmp.dir, 1));
+    const path = join(tmp.dir, "trailers.ts");
+    writeFileSync(path, makeTrailedTs(ts, (k) => Math.imul(k + 1, 2654435761)));
+    const probe = await runPacer(["probe", path]);
+    expect(probe.code).toBe(0);
+    // It was: container: m2ts, its first packet 188 bytes of garbage, the trailers taken for stamps.
+    expect(probe.stdout).toMatch(/^container: mpegts \(188-byte packets each followed by a 4-byte trailer; sent as 188-byte TS\)$/m);
+    expect(probe.stdout).not.toMatch(/^(garbage|arrival):/m);
+    const { run, packets, bytes } = await playToReceiver([path]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    for (const p of packets) expect(p.data.length % 188).toBe(0);
+    expect(bytes.equals(ts)).toBe(true);
+    const received = join(tmp.dir, "trailers_received.ts");
+    writeFileSync(received, bytes);
+    const ffprobe = Bun.spawnSync(["ffprobe", "-v", "error", "-show_entries", "format=format_name:stream=codec_name", "-of", "json", received]);
+    expect(ffprobe.stderr.toString()).toBe("");
+    const seen = JSON.parse(ffprobe.stdout.toString());
+    expect(seen.format.format_name).toBe("mpegts");
+    expect(seen.streams.map((x: { codec_name: string }) => x.codec_name)).toEqual(["mpeg2video"]);
+    const m2tsProbe = await runPacer(["probe", ffmpegM2ts(tmp.dir, 1)]);
+    expect(m2tsProbe.stdout).toMatch(/^container: m2ts /m);
   });
 });
 

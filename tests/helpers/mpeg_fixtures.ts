@@ -99,17 +99,33 @@ export function makeCbrPs(o: CbrPsOptions): Uint8Array {
 }
 
 /**
+ * The aligned TS `ts` in 192-byte units: packet k at `packetAt` in unit k, and `writeExtra(out,
+ * unitAt, k)` writing the unit's other 4 bytes.
+ */
+function inUnits(ts: Uint8Array, packetAt: number, writeExtra: (out: Uint8Array, unitAt: number, k: number) => void): Uint8Array {
+  const count = Math.floor(ts.length / TS_SIZE);
+  const out = new Uint8Array(count * M2TS_SIZE);
+  for (let k = 0; k < count; k++) {
+    writeExtra(out, k * M2TS_SIZE, k);
+    out.set(ts.subarray(k * TS_SIZE, (k + 1) * TS_SIZE), k * M2TS_SIZE + packetAt);
+  }
+  return out;
+}
+
+/**
  * An M2TS of the aligned TS `ts`: each packet behind a 4-byte header whose arrival_time_stamp is
  * `arrivalOf(k)` (27 MHz ticks; written modulo 2^30) for packet k.
  */
 export function makeM2ts(ts: Uint8Array, arrivalOf: (k: number) => number): Uint8Array {
-  const count = Math.floor(ts.length / TS_SIZE);
-  const out = new Uint8Array(count * M2TS_SIZE);
-  for (let k = 0; k < count; k++) {
-    m2tsSetArrivalTime(out, k * M2TS_SIZE, arrivalOf(k));
-    out.set(ts.subarray(k * TS_SIZE, (k + 1) * TS_SIZE), k * M2TS_SIZE + M2TS_HEADER_SIZE);
-  }
-  return out;
+  return inUnits(ts, M2TS_HEADER_SIZE, (out, at, k) => m2tsSetArrivalTime(out, at, arrivalOf(k)));
+}
+
+/**
+ * The aligned TS `ts` as some recorders write it: each packet followed by a 4-byte trailer (a
+ * timecode, a CRC), `trailerOf(k)` big-endian after packet k; sync bytes 192 apart from byte 0.
+ */
+export function makeTrailedTs(ts: Uint8Array, trailerOf: (k: number) => number): Uint8Array {
+  return inUnits(ts, 0, (out, at, k) => new DataView(out.buffer, out.byteOffset).setUint32(at + TS_SIZE, trailerOf(k) >>> 0));
 }
 
 /** The TS packets of an M2TS (its 4-byte headers stripped). */

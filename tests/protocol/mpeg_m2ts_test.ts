@@ -14,7 +14,7 @@ import { detectContainer, probeTs, tsPackingOf } from "../../protocol/mpeg_probe
 import { ArrivalClock } from "../../protocol/mpeg_timing.ts";
 import { PCR_HZ, TS_PACKING, TS_SIZE, TsScanner } from "../../protocol/mpegts.ts";
 import {
-  ffmpegM2ts, garbageBytes, haveFfmpeg, insertBytes, makeCbrTs, makeM2ts, makeTempDir, stripM2ts,
+  ffmpegM2ts, garbageBytes, haveFfmpeg, insertBytes, makeCbrTs, makeM2ts, makeTempDir, makeTrailedTs, stripM2ts,
 } from "../helpers/mpeg_fixtures.ts";
 
 const FFMPEG = haveFfmpeg();
@@ -51,6 +51,20 @@ describe("telling M2TS from TS by content", () => {
     expect(tsPackingOf(insertBytes(m2ts, 0, garbageBytes(100)))).toBe(M2TS_PACKING);
     expect(tsPackingOf(ts)).toBe(TS_PACKING);
     expect(tsPackingOf(insertBytes(ts, 0, garbageBytes(100)))).toBe(TS_PACKING);
+  });
+
+  test("188-byte packets each followed by a 4-byte trailer (sync at 0 of every 192 bytes) are TS with trailers, not M2TS (sync 4 bytes in)", () => {
+    const trailed = makeTrailedTs(ts, (k) => Math.imul(k + 1, 2654435761));
+    expect(detectContainer(trailed)).toBe("mpegts");
+    const trailers = { size: M2TS_SIZE, syncAt: 0 };
+    expect(tsPackingOf(trailed)).toEqual(trailers);
+    // A few bytes before the first packet leave no room for an M2TS header either.
+    expect(tsPackingOf(insertBytes(trailed, 0, garbageBytes(3)))).toEqual(trailers);
+    // Trailers that read as arrival stamps (a recorder's timecode) change nothing.
+    expect(tsPackingOf(makeTrailedTs(ts, (k) => 1000 + 7 * k))).toEqual(trailers);
+    // An M2TS stays M2TS, also where a cut packet's 188 bytes come before its first header.
+    expect(tsPackingOf(m2ts)).toBe(M2TS_PACKING);
+    expect(tsPackingOf(insertBytes(m2ts, 0, garbageBytes(188)))).toBe(M2TS_PACKING);
   });
 
   test("an arrival stamp whose first byte is 0x47 (a TS sync 188 bytes on) does not make it TS", () => {

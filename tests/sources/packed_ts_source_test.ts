@@ -1,14 +1,18 @@
-/** Unwrapping M2TS: the job reads plain 188-byte TS, and the clock gets each packet's stamp in read order. */
+/**
+ * Unwrapping TS in 192-byte units: the job reads plain 188-byte TS; from M2TS the clock gets each
+ * packet's stamp in read order, from TS with trailers the trailers are dropped.
+ */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { M2TS_SIZE } from "../../protocol/mpeg_m2ts.ts";
-import { TS_SIZE } from "../../protocol/mpegts.ts";
+import { TS_SIZE, TS_TRAILER_PACKING } from "../../protocol/mpegts.ts";
 import { openFileSource } from "../../sources/file_source.ts";
 import { m2tsSource } from "../../sources/m2ts_source.ts";
+import { packedTsSource } from "../../sources/packed_ts_source.ts";
 import { SOURCE_END, type Source } from "../../sources/source.ts";
-import { garbageBytes, insertBytes, makeCbrTs, makeM2ts } from "../helpers/mpeg_fixtures.ts";
+import { garbageBytes, insertBytes, makeCbrTs, makeM2ts, makeTrailedTs } from "../helpers/mpeg_fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-m2ts-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,5 +72,23 @@ describe("m2tsSource", () => {
     expect(buf.equals(Buffer.from(ts.subarray(10 * TS_SIZE, 11 * TS_SIZE)))).toBe(true);
     expect(stamps[0]).toBe(1000 + 70);
     source.close();
+  });
+});
+
+describe("packedTsSource with trailers", () => {
+  test("gives the TS packets without their trailers, whatever the read size; garbage and a cut-off last unit are left out; seeks by TS offsets", () => {
+    const ts = makeCbrTs({ bitrate: 2_000_000, duration: 0.5 });
+    const trailed = makeTrailedTs(ts, (k) => 0x47474747 + k);
+    const dirty = Buffer.concat([insertBytes(trailed, 100 * M2TS_SIZE, garbageBytes(333)), trailed.subarray(0, 150)]);
+    const path = join(dir, "dirty_trailers.ts");
+    writeFileSync(path, dirty);
+    for (const size of [1, 188, 100_000]) {
+      const source = packedTsSource(openFileSource(path, 0, dirty.length), TS_TRAILER_PACKING);
+      expect(readAll(source, size).equals(Buffer.from(ts))).toBe(true);
+      expect(source.skippedBytes).toBe(333 + 150);
+      source.seek(10 * TS_SIZE);
+      expect(readAll(source, 4096).equals(Buffer.from(ts.subarray(10 * TS_SIZE)))).toBe(true);
+      source.close();
+    }
   });
 });
