@@ -27,6 +27,7 @@ import { stdinReadable, streamSource } from "../sources/stream_source.ts";
 import { readKey } from "../server/config.ts";
 import { LiveKeyError, LiveSender } from "../client/live_sender.ts";
 import { statSync } from "node:fs";
+import { onStopSignals } from "../foundation/ignored_signals.ts";
 
 export const ACQUIRE_HELP = `Usage: pacer acquire INPUT --to tcp://HOST:PORT[?key=FILE] [options]
 
@@ -116,12 +117,10 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
     );
   });
   const interrupted = new Promise<void>((resolve) => {
-    const on = (name: NodeJS.Signals) => () => {
-      signal = name;
+    onStopSignals((name) => {
+      signal ??= name;
       resolve();
-    };
-    process.once("SIGINT", on("SIGINT"));
-    process.once("SIGTERM", on("SIGTERM"));
+    }, { once: true });
   });
   let code: number = EXIT_OK;
   try {

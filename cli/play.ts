@@ -25,6 +25,7 @@ import { valuesMayBeNegative } from "./negative_values.ts";
 import { schemeOf } from "../backends/registry.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
+import { onStopSignals } from "../foundation/ignored_signals.ts";
 
 export const PLAY_HELP = `Usage: pacer play INPUT... --to OUTPUT [--to OUTPUT ...] [options]
 
@@ -155,12 +156,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
     if (sdpWritten) void job.stop();
     else sdpWait.abort();
   };
-  process.once("SIGINT", stopOnSignal);
-  process.once("SIGTERM", stopOnSignal);
-  const offSignals = () => {
-    process.off("SIGINT", stopOnSignal);
-    process.off("SIGTERM", stopOnSignal);
-  };
+  const offSignals = onStopSignals(stopOnSignal, { once: true });
   if (values.sdp) {
     const media = job.destinations.flatMap((d) => (d.backend.sdp ? [d.backend.sdp()] : []));
     const waiting = () => log.info(`--sdp ${values.sdp}: waiting for a reader to open the FIFO`);

@@ -19,6 +19,7 @@ import { isLiveSpec, networkInputEndpoint, openLiveInput, refuseUnknownScheme } 
 import { valuesMayBeNegative } from "./negative_values.ts";
 import type { Source } from "../sources/source.ts";
 import { stdinReadable, streamSource } from "../sources/stream_source.ts";
+import { onStopSignals } from "../foundation/ignored_signals.ts";
 
 export const RECORD_HELP = `Usage: pacer record INPUT --out PATTERN [options]
 
@@ -130,11 +131,9 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
       progress: values.progress ?? process.stderr.isTTY === true,
     });
     const stop = () => recorder.stop();
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    const offSignals = onStopSignals(stop);
     const summary = await recorder.done;
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
+    offSignals();
     return report(summary, spec, log);
   } finally {
     lock.release();

@@ -43,6 +43,7 @@ import type { Logger } from "../foundation/log.ts";
 import { openUdpSocket } from "../foundation/net/udp_socket.ts";
 import { requireHostPort } from "../foundation/net/address.ts";
 import { parseSeconds } from "../foundation/units.ts";
+import { onStopSignals } from "../foundation/ignored_signals.ts";
 
 export const RECV_HELP = `Usage: pacer recv --from SERVER --request NAME [--out FILE|-] [options]
 
@@ -269,8 +270,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       if (finished) return;
       finished = true;
       clearInterval(ticker);
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      offSignals();
       resolve(outcome);
     };
     const requestAgain = (why: string) => {
@@ -354,8 +354,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
     };
     const onSignal = () => stopStream({ code: 0, why: state.job || state.packets > 0 ? "stopped" : "interrupted" });
     void o.sinkFailure.then((failure) => stopStream(failure.quiet ? { code: 0, why: failure.why, quiet: true } : { code: 1, why: failure.why }));
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    const offSignals = onStopSignals(onSignal);
 
     const tick = () => {
       const now = Date.now();

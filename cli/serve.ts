@@ -11,6 +11,7 @@ import { startLineWriter } from "../foundation/line_writer.ts";
 import type { Logger } from "../foundation/log.ts";
 import { systemdNotifier } from "../foundation/sd_notify.ts";
 import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
+import { onStopSignals } from "../foundation/ignored_signals.ts";
 
 /** At exit, the log lines still queued get this long to be written (a reader that stopped gets no more). */
 const STDERR_FLUSH_MS = 2_000;
@@ -93,8 +94,7 @@ async function serve(configPath: string | undefined, log: Logger): Promise<numbe
   systemd.ready(`control on ${server.config().control.text}`);
   if (hangupWhileStarting) onHangup();
   const signal = await new Promise<string>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
+    onStopSignals(resolve, { once: true });
   });
   log.info(`${signal}: stopping`);
   systemd.stopping();

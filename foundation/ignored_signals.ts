@@ -26,3 +26,23 @@ export function ignoredAtStart(signal: NodeJS.Signals): boolean {
   const number = constants.signals[signal];
   return ((ignored >> BigInt(number - 1)) & 1n) === 1n;
 }
+
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+
+/**
+ * Calls `handler` on SIGINT or SIGTERM, but leaves one this process was started ignoring alone: a
+ * script's `pacer … &` ignores SIGINT (POSIX gives a background job of a shell without job control
+ * that), so a Ctrl-C meant for the script's foreground must not stop it. Returns what takes the
+ * handler off again.
+ */
+export function onStopSignals(handler: (signal: NodeJS.Signals) => void, how: { once?: boolean } = {}): () => void {
+  const taken = STOP_SIGNALS.filter((signal) => !ignoredAtStart(signal));
+  // `once`: a second of the same signal has its default (a stop that hangs can still be ended).
+  for (const signal of taken) {
+    if (how.once) process.once(signal, handler);
+    else process.on(signal, handler);
+  }
+  return () => {
+    for (const signal of taken) process.off(signal, handler);
+  };
+}
