@@ -266,6 +266,8 @@ export class TsScanner {
   nextOffset: number;
   private readonly carry = new Carry();
   private locked = false;
+  /** A bit for each PID a packet found has carried: a cut's next packet is one the stream has (see startWithin). */
+  private readonly pidsSeen = new Uint8Array(1024);
   private readonly size: number;
   private readonly syncAt: number;
   /** The push being scanned: the stream offset of its first byte (the held ones included) and its callback; fields, where a closure for each push was garbage. */
@@ -365,6 +367,8 @@ export class TsScanner {
           pos = start;
           continue;
         }
+        const pid = tsGetPid(buf, pos + syncAt);
+        this.pidsSeen[pid >> 3] |= 1 << (pid & 7);
         onPacket(buf, pos, base + pos);
         pos += size;
         continue;
@@ -411,6 +415,11 @@ export class TsScanner {
     const decided = pos + (RESYNC_CONFIRM + 1) * size + syncAt;
     if (end < decided && !atEnd) return -1;
     const at = tsFindSync(buf, pos + 1, Math.min(end, decided), this.packing);
-    return at >= 0 && at < pos + size ? at : pos;
+    if (at < 0 || at >= pos + size) return pos;
+    // A whole packet's payload full of 0x47 (as a stuffing run can be) followed by garbage shows
+    // a chain of sync bytes inside it too, where the garbage's length falls on one; its "header"
+    // is payload then, with a PID the stream has not carried. A cut's next packet is the stream's.
+    const pid = tsGetPid(buf, at + syncAt);
+    return pid === TS_PID_NULL || (this.pidsSeen[pid >> 3]! & (1 << (pid & 7))) !== 0 ? at : pos;
   }
 }

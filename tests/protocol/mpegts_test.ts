@@ -207,6 +207,24 @@ describe("resynchronisation", () => {
       expect(scanner.skipped).toBe(kept);
     });
 
+    test("a whole packet whose payload is all 0x47, then garbage: the chain of sync bytes inside it is payload (a PID never seen), so it goes whole and the garbage is left out", () => {
+      // makeCbrTs fills packet k's payload with k & 0xff: packet 71's is 0x47 from its byte 5 on.
+      const ts = makeCbrTs({ bitrate: 1_500_000, duration: 0.5 });
+      const garbage = 5; // the chain inside: byte 5 of packet 71, then packets 72 and 73's sync bytes
+      const dirty = Buffer.from(insertBytes(ts, 72 * TS_SIZE, garbageBytes(garbage, 73)));
+      for (const chunk of [dirty.length, 1031, 4096]) {
+        const scanner = new TsScanner();
+        const packets: Buffer[] = [];
+        const skips: [number, number][] = [];
+        scanner.onSkip = (offset, length) => skips.push([offset, length]);
+        const onPacket = (buf: Uint8Array, at: number) => packets.push(Buffer.from(buf.subarray(at, at + TS_SIZE)));
+        for (let from = 0; from < dirty.length; from += chunk) scanner.push(dirty.subarray(from, Math.min(from + chunk, dirty.length)), onPacket);
+        scanner.flush(onPacket);
+        expect(skips).toEqual([[72 * TS_SIZE, garbage]]);
+        expect(Buffer.concat(packets).equals(Buffer.from(ts))).toBe(true);
+      }
+    });
+
     test("the same wherever chunks end around it: in the cut packet, at the cut, in the next packet, just past it", () => {
       for (const ends of [[cutAt + 50], [cutAt + kept], [cutAt + kept + 1], [cutAt + kept + 88], [cutAt + TS_SIZE], [cutAt + kept + TS_SIZE],
         [cutAt + kept + 2 * TS_SIZE], [cutAt + 10, cutAt + 60, cutAt + 150, cutAt + 300, cutAt + 500]]) {
