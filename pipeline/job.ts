@@ -91,7 +91,7 @@ export const LAG_BOUND_S = 2;
  * That covers a thread behind; this hold is for what it cannot see: a datagram handed over after
  * a restart, due before those the thread has finished, which HandOvers may forget a little early.
  * 50 ms: 0.1 s held 22.5 KB of a 1.5 Mbit/s stream, and 1000 jobs with a thread each went over
- * 300 KiB per stream (docs/scale.md, "What a thousand jobs cost").
+ * 300 KiB per stream (docs/scale.md, "What a thousand jobs cost, by the profile").
  */
 const HAND_OVER_HOLD_S = 0.05;
 /** ...and at least this much, whatever the rate; a chunk where the rate is not known. */
@@ -228,6 +228,11 @@ export class Job implements DestinationHost, PacketInput {
   private turnStart = -1;
   /** Where each input of a sequence begins in the buffer, oldest first (see nextInput). */
   private readonly inputStarts: number[] = [];
+  /**
+   * The input (a sequence's inputIndex) the last bytes read came from: a read that moves the index
+   * on may bring none (a source not yet sending, a skip), so an input begins where the next bytes land.
+   */
+  private bytesInput: number | undefined;
   private finished = false;
   /** When the first destination reached the end of the stream (scheduler time), or null. */
   private streamEndedAt: number | null = null;
@@ -242,6 +247,7 @@ export class Job implements DestinationHost, PacketInput {
     readonly scheduler: Scheduler,
   ) {
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.bytesInput = options.source.inputIndex;
     const { input, byteClock } = options;
     this.bytesPerSecond = input.format ? bytesPerFrame(input.format) * input.format.rate : (byteClock?.byteRate() ?? 0);
     this.loadMark = loadMarkBytes(this.bytesPerSecond, this.chunkBytes);
@@ -456,7 +462,6 @@ export class Job implements DestinationHost, PacketInput {
       const room = this.ring.writableRoom();
       if (room === 0) break;
       let n: number;
-      const inputBefore = source.inputIndex;
       try {
         n = source.read(this.ring.data, position, Math.min(room, wanted - loaded));
       } catch (error) {
@@ -488,8 +493,9 @@ export class Job implements DestinationHost, PacketInput {
         this.awaitingInput = true;
         break;
       }
-      if (source.inputIndex !== inputBefore) {
-        this.inputStarts.push(this.ring.end);
+      if (source.inputIndex !== this.bytesInput) {
+        this.bytesInput = source.inputIndex;
+        if (this.inputStarts.at(-1) !== this.ring.end) this.inputStarts.push(this.ring.end);
         byteClock?.packets?.seamAt(this.ring.end);
       }
       byteClock?.observe(this.ring.data, this.ring.end, position, position + n);

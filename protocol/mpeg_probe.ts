@@ -23,14 +23,15 @@
  */
 
 import {
-  PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, TS_TRAILER_PACKING, TsScanner, type TsPacking, tsFindSync, tsGetPid, tsHasPcr,
+  MAX_CLOCK_STEP_TICKS, PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, TS_TRAILER_PACKING, TsScanner, type TsPacking, tsFindSync, tsGetPid,
+  tsHasPcr,
 } from "./mpegts.ts";
 import { ATS_WRAP, M2TS_HEADER_SIZE, M2TS_PACKING, M2TS_SIZE, m2tsGetArrivalTime } from "./mpeg_m2ts.ts";
 import {
   PS_FIRST_PES_STREAM_ID, PsScanner, psFindPack, psIsPackStart, psPackMarkersValid, psPackMuxRateBytes,
   psPackScr, psPackVersion,
 } from "./mpegps.ts";
-import { type ClockSampler, MAX_CLOCK_STEP_TICKS, PcrPidLock } from "./mpeg_timing.ts";
+import { type ClockSampler, PcrPidLock } from "./mpeg_timing.ts";
 
 /** How far into the head `detectContainer` looks for TS sync or a pack header. */
 export const DETECT_SEARCH_BYTES = 4096;

@@ -20,8 +20,6 @@ import {
 } from "./mpegts.ts";
 import { ATS_WRAP } from "./mpeg_m2ts.ts";
 import { type ByteSink, TsSeams } from "./ts_seams.ts";
-
-export { MAX_CLOCK_STEP_TICKS };
 import {
   PsScanner, psPackMuxRateBytes, psPackScr,
 } from "./mpegps.ts";
@@ -217,11 +215,6 @@ export class TsPacketFinder {
   /** The stream starts over at `offset` (the next input of a sequence): mended if mendSeams is on. */
   seamAt(offset: number): void {
     this.seams?.seamAt(offset);
-  }
-
-  /** Seams mended so far. */
-  get seamsMended(): number {
-    return this.seams?.seams ?? 0;
   }
 
   /** `listener` hears of every run of garbage between packets (stream offset, length) as bytes are observed. */

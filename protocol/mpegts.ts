@@ -55,7 +55,7 @@ export const MAX_CLOCK_STEP_TICKS = PCR_HZ;
 /** Bytes of an adaptation field needed to hold a PCR: flags byte + 6 PCR bytes. */
 export const TS_PCR_ADAPTATION_LENGTH = 7;
 
-const AF_DISCONTINUITY = 0x80;
+export const AF_DISCONTINUITY = 0x80;
 const AF_RANDOM_ACCESS = 0x40;
 const AF_PCR = 0x10;
 /** Sync bytes a resync confirms: the candidate, +188 and (when present) +376. */
@@ -378,9 +378,10 @@ export class TsScanner {
       if (at < 0) {
         // At the end nothing follows to confirm a last packet on its own (--start in the last
         // packet's time reads only it): the last `size` bytes, sync byte in place, are one, and
-        // what lies before them is garbage.
+        // what lies before them is garbage, if they are all that is left or carry a PID the
+        // stream has (junk at a file's end has a 0x47 where a packet would start 1 time in 256).
         const last = end - size;
-        if (atEnd && last >= pos && buf[last + syncAt] === TS_SYNC) {
+        if (atEnd && last >= pos && buf[last + syncAt] === TS_SYNC && (last === pos || this.seen(tsGetPid(buf, last + syncAt)))) {
           this.skip(base + pos, last - pos);
           onPacket(buf, last, base + last);
           return end;
@@ -419,7 +420,11 @@ export class TsScanner {
     // A whole packet's payload full of 0x47 (as a stuffing run can be) followed by garbage shows
     // a chain of sync bytes inside it too, where the garbage's length falls on one; its "header"
     // is payload then, with a PID the stream has not carried. A cut's next packet is the stream's.
-    const pid = tsGetPid(buf, at + syncAt);
-    return pid === TS_PID_NULL || (this.pidsSeen[pid >> 3]! & (1 << (pid & 7))) !== 0 ? at : pos;
+    return this.seen(tsGetPid(buf, at + syncAt)) ? at : pos;
+  }
+
+  /** Whether a packet found has carried `pid` (the null PID always counts). */
+  private seen(pid: number): boolean {
+    return pid === TS_PID_NULL || (this.pidsSeen[pid >> 3]! & (1 << (pid & 7))) !== 0;
   }
 }

@@ -28,7 +28,7 @@
  * ```
  */
 import {
-  MAX_CLOCK_STEP_TICKS, PCR_WRAP, TS_PID_NULL, tsGetCc, tsGetPcr, tsGetPid, tsHasPayload, tsHasPcr,
+  AF_DISCONTINUITY, MAX_CLOCK_STEP_TICKS, PCR_WRAP, TS_PID_NULL, tsGetCc, tsGetPcr, tsGetPid, tsHasPayload, tsHasPcr,
 } from "./mpegts.ts";
 
 /** Where a mended header byte goes: the buffer the stream is sent from, by stream offset. */
@@ -44,8 +44,6 @@ const CC_PENDING = 1;
 const CARRIES_PCR = 2;
 /** Its first PCR since the last seam is still to come. */
 const PCR_PENDING = 4;
-/** discontinuity_indicator, in the adaptation field's flags byte (the packet's byte 5). */
-const AF_DISCONTINUITY = 0x80;
 /** Slots the PID table starts with; it doubles when three quarters full. */
 const FIRST_SLOTS = 16;
 

@@ -9,8 +9,9 @@
  * window, the packets found as play finds them), up to SCAN_MAX_BYTES, counts
  * the time of each continuous stretch of the clock (a step back, over 1 s, or
  * flagged by a discontinuity_indicator ends one) and the bytes across a break
- * at the rate of the stretch before it, as probe's duration and pacing do, on
- * the PID they follow (PcrPidLock): three 4 s files concatenated, --start 8.1,
+ * at the rate of the stretch before it (pacing times them at the file's
+ * average rate: the two differ by those bytes only), on the PID pacing
+ * follows (PcrPidLock): three 4 s files concatenated, --start 8.1,
  * by the average rate played 4.63 s where 3.96 s were left. Only a read of
  * every packet up to the start sees every break: a search, reading a window
  * here and there, counted a flagged forward step of 0.6 s as time (--start 1.8

@@ -153,6 +153,13 @@ describe("resynchronisation", () => {
     const found = scanInChunks(dirty, []);
     expect(found.offsets.length).toBe(ts.length / TS_SIZE);
     expect(found.skipped).toBe(50);
+    // Junk at the end whose byte 188 from the end happens to be 0x47 (a PID never seen) is no packet.
+    const junk = garbageBytes(300, 9);
+    junk[300 - TS_SIZE] = 0x47;
+    junk[300 - TS_SIZE + 1] = 0x1e; // PID 0x1e00: not the stream's
+    const tail = scanInChunks(Buffer.concat([ts, junk]), []);
+    expect(tail.offsets.length).toBe(ts.length / TS_SIZE);
+    expect(tail.skipped).toBe(300);
     // One byte short, it is a cut-off tail as before.
     expect(scanInChunks(dirty.subarray(0, dirty.length - 1), []).skipped).toBe(50 + TS_SIZE - 1);
   });
