@@ -181,6 +181,9 @@ export class LiveChannel {
 
   /** Where a job starting now reads the current source from, when it is a WAV stream: its header, then the next whole frame. */
   wavJoin(): WavJoin | null {
+    // A source that has gone is no stream to join: what comes next brings its own header (a
+    // recording started between sources took the closed one's format for the next's samples).
+    if (this.state === "listening") return null;
     return this.#head.wavJoin(this.ring.written);
   }
 

@@ -75,6 +75,7 @@ beforeAll(async () => {
       `[[live]]\nname = "cam"\nlisten = "tcp://127.0.0.1:${livePort}"`,
       `[[recording]]\nname = "radio"\nsource = "live:cam"\nout = "radio/%H%M%S.wav"`,
       `[[recording]]\nname = "behind"\nsource = "live:cam"\nout = "behind/%H%M%S.wav"`,
+      `[[recording]]\nname = "late"\nsource = "live:cam"\nout = "late/%H%M%S.wav"`,
     ].join("\n"),
   });
 });
@@ -202,3 +203,22 @@ test("a .wav recording of short sources back to back, each connecting as the las
   expect(recorded.data.length).toBe(all.length);
   expect(recorded.data.equals(all)).toBe(true);
 }, 30_000);
+
+test("a .wav recording started after a WAV source has closed takes the next source's format, not the closed one's", async () => {
+  // An 8 kHz mono source sends and is gone.
+  const gone = await source();
+  gone.write(wavHeader({ encoding: "s16le", rate: 8_000, channels: 1 }, STREAMING_SIZE));
+  gone.write(Buffer.alloc(1600, 3));
+  await new Promise<void>((resolve) => gone.end(resolve));
+  await Bun.sleep(300);
+  expect((await ctl("record", "start", "late")).code).toBe(0);
+  const next = samples(7, 8_000); // 0.5 s of 16 kHz stereo
+  const b = await takenSource();
+  await sendWavStream(b, next);
+  await new Promise<void>((resolve) => b.end(resolve));
+  const recorded = await stoppedWav("late", "late", next);
+  // Before: the closed source's 8 kHz mono, and the samples said to be in another format.
+  expect(recorded.format).toEqual({ encoding: "s16le", rate: 16_000, channels: 2 });
+  expect(recorded.data.equals(next)).toBe(true);
+  expect(serve.stderr()).not.toMatch(/recording late ended: .*format changed/);
+}, 20_000);
