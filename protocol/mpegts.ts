@@ -316,8 +316,8 @@ export class TsScanner {
   }
 
   /**
-   * End of stream: takes what can still be confirmed (and a lone last packet that fills the rest
-   * exactly), counts the rest as skipped. Garbage found
+   * End of stream: takes what can still be confirmed (and a last packet nothing follows, where it
+   * is all that is left or carries a PID the stream has: see scan), counts the rest as skipped. Garbage found
    * on the way is reported to onSkip; a cut-off last packet is counted but not reported (it is the
    * stream's own tail, not garbage between packets), unless `reportTail` says more follows (a loop).
    */
