@@ -8,9 +8,9 @@
  * neither a slowloris nor an endless handshake can hold the port; one address (an IPv6 /64:
  * policy.ts sourceKey) holds at most MAX_PENDING_PER_ADDRESS connections short of the source
  * (pending_sources.ts), so a storm from it cannot take every slot; and a newcomer, with every
- * slot taken, takes the oldest slot of another address, so silent handshakes from two addresses
- * no longer keep the source out for as long as they come back: a source answers within a round
- * trip, and must be crowded out by MAX_HANDSHAKES newer connections in that time; refusals are logged at most one line per reason every 10 s
+ * slot taken, takes a slot of another address, the one holding most, once it has had the grace to
+ * answer (handshake_slots.ts), so silent handshakes that come back at once do not keep the source
+ * out; refusals are logged at most one line per reason every 10 s
  * (refusal_log.ts). Any end of the source's connection (EOF, reset, SOURCE_TIMEOUT_MS without a
  * byte) is a drop: the channel listens again, and its jobs wait. An `input` channel reads any input `pacer record` takes, opened again after
  * a back-off when it ends (a `tcp://` connect input).
@@ -39,6 +39,7 @@ import type { LiveInput } from "../config.ts";
 import { LiveRing } from "./live_ring.ts";
 import { SourceHead, type WavJoin } from "./source_head.ts";
 import { PendingSources } from "./pending_sources.ts";
+import { type HandshakeSlot, HandshakeSlots } from "./handshake_slots.ts";
 import { sourceKey } from "../policy.ts";
 import { RefusalLog } from "./refusal_log.ts";
 import { bindFailure } from "../port_holder.ts";
@@ -48,8 +49,6 @@ import { TokenBucket } from "../token_bucket.ts";
 export const CHANNEL_RING_BYTES = 8 << 20;
 /** A keyed source has this long from connecting to prove the key. */
 export const HANDSHAKE_MS = 5_000;
-/** Connections in the handshake at once; a newer one takes the oldest one's slot (another address's). */
-export const MAX_HANDSHAKES = 4;
 /** A live source that sends nothing for this long is dropped (a half-dead connection). */
 export const SOURCE_TIMEOUT_MS = 5_000;
 /** No byte for this long: the channel is stalled (its jobs pause). */
@@ -98,8 +97,8 @@ export class LiveChannel {
   refused = 0;
   #active: Socket | null = null;
   #activeAddress: string | null = null;
-  /** Connections in the key handshake, oldest first: each with its address key and how to end it. */
-  readonly #handshakes = new Set<{ key: string; crowdedOut(): void }>();
+  /** Connections in the key handshake: each with its address key, its start and how to end it. */
+  readonly #handshakes = new HandshakeSlots<HandshakeSlot & { crowdedOut(): void }>();
   readonly #pending = new PendingSources();
   #server: Server | null = null;
   #input: StreamSource | null = null;
@@ -275,9 +274,9 @@ export class LiveChannel {
       this.#accept(socket, from, null);
       return;
     }
-    if (this.#handshakes.size >= MAX_HANDSHAKES) {
-      const oldest = [...this.#handshakes].find((h) => h.key !== key);
-      if (oldest) oldest.crowdedOut();
+    if (this.#handshakes.full) {
+      const victim = this.#handshakes.victimFor(key, performance.now());
+      if (victim) victim.crowdedOut();
       else {
         // The documented greeting, so a source tries again later (an unknown line read as "open" lost its media).
         this.#refuse(socket, from, "too many handshakes", greetingLine({ state: "busy" }));
@@ -286,6 +285,7 @@ export class LiveChannel {
     }
     const handshake = {
       key,
+      since: performance.now(),
       crowdedOut: () => {
         if (settle()) this.#refuse(socket, from, "handshake crowded out by a newer connection", "refused busy\n");
       },

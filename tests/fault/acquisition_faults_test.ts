@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
-import { HANDSHAKE_MS, INTAKE_HEADROOM, MAX_HANDSHAKES } from "../../server/live/live_channel.ts";
+import { HANDSHAKE_MS, INTAKE_HEADROOM } from "../../server/live/live_channel.ts";
+import { HANDSHAKE_GRACE_MS, MAX_HANDSHAKES } from "../../server/live/handshake_slots.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
@@ -100,6 +101,7 @@ describe("the acquisition port under faults", () => {
     // From addresses of their own: one address holds at most MAX_PENDING_PER_ADDRESS of the slots.
     const silent = await Promise.all(Array.from({ length: MAX_HANDSHAKES }, (_, i) => rawClient(keyedPort, `127.0.0.${2 + i}`)));
     for (const s of silent) expect(await s.greeting).toMatch(/^PACER-LIVE 1 key [0-9a-f]{64}\n$/);
+    await Bun.sleep(HANDSHAKE_GRACE_MS); // past the grace a handshake has to answer in
     const film = join(dir, "film.ts");
     writeFileSync(film, makeCbrTs({ bitrate: BITRATE, duration: 2 }), { mode: 0o644 });
     const acquire = await runPacer(["acquire", film, "--to", `tcp://127.0.0.1:${keyedPort}?key=${keyPath}`], { timeoutMs: 30_000 });
