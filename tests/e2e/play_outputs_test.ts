@@ -121,7 +121,8 @@ describe("a slow or stuck cmd: output never holds back the others", () => {
     }
   }, 30_000);
 
-  test("a lone cmd: that never reads is given up on after 30 s of reading nothing: exit 1 saying so, the command ended (play waited for ever)", async () => {
+  // These two mostly wait (30 s each) on commands that read nothing: side by side, they take 35 s of CI, not 70.
+  test.concurrent("a lone cmd: that never reads is given up on after 30 s of reading nothing: exit 1 saying so, the command ended (play waited for ever)", async () => {
     const pidFile = join(dir, "lone.pid");
     const target = `cmd:echo $$ > ${pidFile}; exec sleep 1000`;
     const startedUs = Date.now() * 1000;
@@ -136,7 +137,7 @@ describe("a slow or stuck cmd: output never holds back the others", () => {
     expect(processGroup(Number(readFileSync(pidFile, "utf8")))).toEqual([]);
   }, 70_000);
 
-  test("a lone cmd: that reads, then stops reading for longer than that (a paused player), is waited for: every byte, exit 0", async () => {
+  test.concurrent("a lone cmd: that reads, then stops reading for longer than that (a paused player), is waited for: every byte, exit 0", async () => {
     const out = join(dir, "paused-lone.raw");
     // 100 kB, then 33 s of nothing read, then the rest.
     const paused = `cmd:(head -c 100000; sleep 33; cat) > ${out}`;
