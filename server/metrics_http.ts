@@ -5,8 +5,8 @@
  *
  * It runs on the thread that runs the sends, so it is bounded there: each body is rendered at most
  * once per BODY_MAX_AGE_MS (rendered_body.ts), requests beyond a source's share are answered 429 and
- * beyond everyone's 503 (http_admission.ts), and an idle connection is closed after
- * IDLE_TIMEOUT_S.
+ * beyond everyone's 503 (http_admission.ts), an idle connection is closed after IDLE_TIMEOUT_S,
+ * and one whose request has a body (BODY_REFUSAL) or is not a GET at once.
  *
  * @example
  * ```ts
@@ -37,6 +37,19 @@ const REFUSALS: Record<HttpRefusal, { readonly body: string; readonly init: Resp
   rate_limited: { body: "too many requests from your address\n", init: { status: 429, headers: { "retry-after": "1", connection: "close" } } },
   overloaded: { body: "too many requests\n", init: { status: 503, headers: { "retry-after": "1", connection: "close" } } },
 };
+
+/**
+ * A GET's body, which nothing here reads. Answered and the connection closed: kept open, Bun read
+ * the body to its end, and a chunked one never ends; one client sending junk that way at
+ * loopback speed held half a core of the thread that sends, as a single admitted request.
+ */
+const BODY_REFUSAL = { body: "a GET carries no body\n", init: { status: 400, headers: { connection: "close" } } } as const;
+
+/** The request says a body follows (Content-Length above 0, or any Transfer-Encoding). */
+function carriesBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  return request.headers.has("transfer-encoding") || (length !== null && length.trim() !== "0");
+}
 
 export interface MetricsHttp {
   readonly port: number;
@@ -79,7 +92,8 @@ function serveHttp(at: { readonly host: string; readonly port: number }, server:
       // Before anything else is read of the request: junk counts against the share too.
       const refusal = admission.refusal(http.requestIP(request)?.address ?? "", now);
       if (refusal) return new Response(REFUSALS[refusal].body, REFUSALS[refusal].init);
-      if (request.method !== "GET") return new Response("only GET\n", { status: 405 });
+      if (request.method !== "GET") return new Response("only GET\n", { status: 405, headers: { connection: "close" } });
+      if (carriesBody(request)) return new Response(BODY_REFUSAL.body, BODY_REFUSAL.init);
       const path = pathOf(request.url);
       if (path === null) return new Response("bad request: malformed Host header\n", { status: 400 });
       if (path === "/metrics") return metrics.bytes(now).then((body) => new Response(body, { headers: METRICS_HEADERS }));

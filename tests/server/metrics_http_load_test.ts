@@ -98,3 +98,38 @@ test("/metrics and /status are rendered at most once a second while a stream run
     rx.close();
   }
 });
+
+test("a GET that sends a body without end is answered 400 and its connection closed, so the server reads no more of it", async () => {
+  // Kept open, the server read such a body for as long as it came: half a core at loopback speed.
+  const outcome = await new Promise<{ text: string; closedAfterMs: number | null }>((resolve) => {
+    const started = performance.now();
+    let text = "";
+    let closedAfterMs: number | null = null;
+    const socket = connect({ port: httpPort, host: "127.0.0.1", localAddress: "127.0.0.4" }, () => {
+      socket.write("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+      const chunk = `10000\r\n${"a".repeat(0x10000)}\r\n`;
+      // 6.5 MB/s for at most 3 s: gentle, and far longer than a refusal takes.
+      const feeding = setInterval(() => {
+        if (closedAfterMs !== null || performance.now() - started > 3_000) {
+          clearInterval(feeding);
+          socket.destroy();
+          resolve({ text, closedAfterMs });
+          return;
+        }
+        socket.write(chunk);
+      }, 10);
+    });
+    socket.setEncoding("utf8");
+    socket.on("data", (d) => (text += d));
+    const closed = () => (closedAfterMs ??= performance.now() - started);
+    socket.on("end", closed);
+    socket.on("close", closed);
+    socket.on("error", closed);
+  });
+  expect(outcome.closedAfterMs).not.toBeNull();
+  expect(outcome.closedAfterMs!).toBeLessThan(1_000);
+  expect(outcome.text.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+  expect(outcome.text).toContain("a GET carries no body");
+  // A GET without a body is served as ever.
+  expect((await get("/metrics", "127.0.0.4")).status).toBe(200);
+});
