@@ -98,6 +98,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
     recordings.configure(config.recordings, config.recordingRoot);
+    checkMediaRoot();
     checkRecordingRoot();
     return config;
   };
@@ -107,6 +108,11 @@ export async function startServer(initial: Config, configPath: string | undefine
     if (exposed) log.warn(exposed);
   };
   const recordings = new Recordings({ live: () => live, log });
+  /** Said at start and at each reload: a reload to a mistyped or missing root said only "config reloaded", and every play failed. */
+  const checkMediaRoot = () => {
+    const problem = folderProblem(config.mediaRoot, "read");
+    if (problem) log.warn(`media root ${config.mediaRoot} ${problem}; play requests will fail`);
+  };
   /** With [[recording]]s, says a root they cannot be written to (not for live channels alone: most are never recorded). */
   const checkRecordingRoot = () => {
     if (config.recordings.length === 0) return;
@@ -166,8 +172,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     live?.close();
     throw error instanceof PacerError || error instanceof TemporaryError ? error : new PacerError((error as Error).message);
   }
-  const mediaProblem = folderProblem(config.mediaRoot, "read");
-  if (mediaProblem) log.warn(`media root ${config.mediaRoot} ${mediaProblem}; play requests will fail`);
+  checkMediaRoot();
   // Read as root at start, then again at each reload as this user: said now, not at the first
   // `systemctl reload`, which kept the old config (a key file of mode 600 is the usual case).
   for (const [what, path] of [["config", configPath], ["key file", config.keyFile]] as const) {

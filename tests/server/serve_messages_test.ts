@@ -199,6 +199,20 @@ describe("a server without a key", () => {
     }
   });
 
+  test("a reload to a media root that is missing is said, as at start: it said only \"config reloaded\"", async () => {
+    const fixture = await startServe();
+    const missing = join(fixture.dir, "no-such-root");
+    try {
+      writeFileSync(fixture.configPath, readFileSync(fixture.configPath, "utf8").replace(`media_root = "${fixture.mediaRoot}"`, `media_root = "${missing}"`));
+      expect((await runPacer(["ctl", "--server", fixture.address, "reload"])).code).toBe(0);
+      for (let i = 0; i < 400 && !fixture.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+      expect(fixture.stderr()).toContain(`warn: media root ${missing} does not exist; play requests will fail`);
+    } finally {
+      await fixture.stop();
+      fixture.cleanup();
+    }
+  });
+
   test("a [[recording]] that lasts longer than the time between its runs is said at start, once", async () => {
     const prepared = await prepareServe();
     const recording = '[[recording]]\nname = "fast"\nsource = "udp://@127.0.0.1:9"\nout = "fast.ts"\ncron = "*/2 * * * * *"\nduration = 2.5';
