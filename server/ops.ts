@@ -69,6 +69,9 @@ const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
   },
   interest: (server, req, ctx) => {
     const served = ownedJob(server, req, ctx);
+    // Expired or stopped, its outputs still closing: no interest keeps it. It was answered ok with
+    // `expires_in` null, which says persistent, and the client went on waiting for its stream.
+    if (served.endReason !== null) throw new OpError("not_found", `${served.id} has finished (${served.endReason})`);
     const leftMs = server.jobs.refresh(served.id);
     return { job: served.id, expires_in: leftMs === null ? null : leftMs / 1000 };
   },

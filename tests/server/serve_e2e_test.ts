@@ -236,6 +236,28 @@ describe("pacer serve", () => {
     }
   });
 
+  test("an interest that comes while a stopped stream's outputs close is not_found, not ok with expires_in null (which says persistent)", async () => {
+    const rx = await udpReceiver();
+    const peer = await rawPeer();
+    try {
+      // RTP ends with a BYE 50 ms after its last packet: the job is still closing when the interest comes.
+      const job = (await ctl("play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`)).stdout.trim();
+      peer.send(requestBytes("stop", { job }, { id: `stop-${job}` }), serve.port);
+      peer.send(requestBytes("interest", { job }, { id: `interest-${job}` }), serve.port);
+      const replies = new Map<string | null, ControlReply>();
+      for (const bytes of [await peer.next(2000), await peer.next(2000)]) {
+        const decoded = decodeReply(bytes!);
+        if (decoded.ok) replies.set(decoded.reply.id, decoded.reply);
+      }
+      expect(replies.get(`stop-${job}`)?.ok).toBe(true);
+      const interest = replies.get(`interest-${job}`);
+      expect(interest?.ok ? interest.result : interest?.error).toEqual({ code: "not_found", message: `${job} has finished (stopped)` });
+    } finally {
+      peer.close();
+      rx.close();
+    }
+  });
+
   test("interest keeps a stream alive past the timeout", async () => {
     // Interests from this process, not `pacer ctl` runs: a process start on a loaded host can take
     // longer than the margin between them. Each request's send and reply times bound when the
