@@ -21,6 +21,7 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { basename } from "node:path";
 import { cutText } from "../foundation/cut_text.ts";
 import { errnoOf, PacerError, TemporaryError } from "../foundation/errors.ts";
+import { hostPortText } from "../foundation/net/address.ts";
 
 export type Transport = "udp" | "tcp";
 
@@ -50,8 +51,7 @@ export function bindFailure(
   at: { readonly host: string; readonly port: number },
   error: unknown,
 ): Error {
-  const where = at.host.includes(":") ? `[${at.host}]:${at.port}` : `${at.host}:${at.port}`;
-  const prefix = `cannot bind the ${what} on ${where}`;
+  const prefix = `cannot bind the ${what} on ${hostPortText(at.host, at.port)}`;
   const code = errnoOf(error);
   if (code === "EADDRINUSE") {
     const holder = portHolder(transport, at.port);

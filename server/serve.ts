@@ -30,7 +30,7 @@ import { Scheduler } from "../scheduler/scheduler.ts";
 import { Speaker } from "../speaker/speaker.ts";
 import type { SpeakerOptions } from "../speaker/speaker_options.ts";
 import { Catalogue } from "./catalogue.ts";
-import { isLoopbackHost } from "../foundation/net/address.ts";
+import { hostPortText, isLoopbackHost } from "../foundation/net/address.ts";
 import { type Config, ConfigError, keyFileExposure, loadConfig, readKey, type SpeakerConfig } from "./config.ts";
 import { ControlEndpoint, type ControlSocket, openControlSocket } from "./control_server.ts";
 import { JobTable } from "./jobs.ts";
@@ -186,10 +186,11 @@ export async function startServer(initial: Config, configPath: string | undefine
   checkRecordingRoot();
   warnExposedKey();
   log.info("serving", {
-    control: `${config.control.host}:${socket.port}`,
+    // As --server takes it: an IPv6 host in brackets (`::1:7070` names no port).
+    control: hostPortText(config.control.host, socket.port),
     media_root: config.mediaRoot,
     key: key ? "required" : "none",
-    http: http ? `${config.http!.host}:${http.port}` : undefined,
+    http: http ? hostPortText(config.http!.host, http.port) : undefined,
     config: config.source,
     speaker: config.speaker ? config.speaker.outputs.join(" ") : undefined,
     recordings: config.recordings.length > 0 ? config.recordings.map((r) => r.name).join(" ") : undefined,

@@ -218,6 +218,18 @@ export interface HostPortOptions {
   allowPortZero?: boolean;
 }
 
+/**
+ * `HOST:PORT` as parseHostPort reads it back: an IPv6 host in brackets (`::1:7070` names no port).
+ *
+ * @example
+ * ```ts
+ * hostPortText("::1", 7070); // "[::1]:7070"
+ * ```
+ */
+export function hostPortText(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** Parses `HOST:PORT` or `[IPV6]:PORT` (IPv6 needs its brackets); null when it is not one. */
 export function parseHostPort(text: string, options: HostPortOptions = {}): HostPort | null {
   const m = HOST_PORT.exec(text);

@@ -40,3 +40,7 @@ test("pacer recv gets a stream from a server on [::1], every byte", async () => 
   expect(recv.code, recv.stderr).toBe(0);
   expect(Buffer.from(readFileSync(out)).equals(Buffer.from(CLIP))).toBe(true);
 }, 30_000);
+
+test("the serving line names the control address as --server takes it: [::1]:PORT, not ::1:PORT", () => {
+  expect(serve.stderr()).toContain(`serving control=${address} `);
+});
