@@ -28,7 +28,7 @@
  */
 
 import pkg from "../package.json" with { type: "json" };
-import { type ControlReply, type ControlRequest, errorReply, okReply } from "../protocol/control.ts";
+import { type ControlReply, type ControlRequest, errorReply, MAX_DATAGRAM, okReply } from "../protocol/control.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import { ConfigError, KeyFileError } from "./config.ts";
 import type { ControlOps, RequestContext } from "./control_server.ts";
@@ -221,7 +221,7 @@ function oneJobStatus(server: ServerContext, req: ControlRequest, ctx: RequestCo
   // The destinations' detail is what this answer is for: the source is cut before a destination is.
   const room = first ? Buffer.byteLength(JSON.stringify(first)) + JOB_SLACK_BYTES : 0;
   const header = replySize(req.id, build(full)([], null)) + room <= ctx.replyBudget ? full : { ...full, source: cutText(full.source, COMPACT_CHARS) };
-  return fitPage(view, page, ctx.replyBudget, build(header), (result) => replySize(req.id, result), compactDestinationStatus);
+  return fitPage(view, page, ctx.replyBudget, build(header), (result) => replySize(req.id, result), compactDestinationStatus, MAX_DATAGRAM);
 }
 
 /** Bytes of the ok reply carrying `result`, unshrunk (encodeReply would shrink an oversize one). */
@@ -298,6 +298,7 @@ function recordingsStatusOp(server: ServerContext, req: ControlRequest, ctx: Req
     (result) => replySize(req.id, result),
     // A run of many files, or a long error: its newest file and the counts only.
     (r) => ({ ...r, last: r.last && { ...r.last, files: r.last.files.slice(-1), error: r.last.error && r.last.error.slice(0, 200) } }),
+    MAX_DATAGRAM,
   );
 }
 
@@ -329,6 +330,7 @@ function statusOp(server: ServerContext, req: ControlRequest, ctx: RequestContex
     (items, next) => ({ ...header, jobs: items, offset: page.offset, next }),
     (result) => replySize(req.id, result),
     compactJobStatus,
+    MAX_DATAGRAM,
   );
 }
 
@@ -345,6 +347,8 @@ async function listOp(server: ServerContext, req: ControlRequest, ctx: RequestCo
     ctx.replyBudget,
     (items, next) => ({ items, total: all.length, offset: page.offset, next }),
     (result) => replySize(req.id, result),
+    undefined,
+    MAX_DATAGRAM,
   );
 }
 

@@ -27,7 +27,10 @@ export interface PageRequest {
 /**
  * Builds the largest page that fits `budget` bytes as measured by `sizeOf`. An item too big for a
  * page on its own is replaced by `compact(item)` if that fits, else skipped (`next` moves past it),
- * so paging always makes progress.
+ * so paging always makes progress. `largest` is the most any request could be given (MAX_DATAGRAM,
+ * where `budget` is the smaller size of an unauthenticated request): an item that fits it but not
+ * the budget is kept, and the page goes over the budget, so that the reply says how far to pad
+ * (protocol/control.ts replyFor) instead of leaving the item out unsaid.
  */
 export function fitPage<T, R>(
   all: ItemsView<T>,
@@ -36,6 +39,7 @@ export function fitPage<T, R>(
   build: (items: readonly unknown[], next: number | null) => R,
   sizeOf: (result: R) => number,
   compact: (item: T) => unknown = (item) => item,
+  largest = budget,
 ): R {
   const end = Math.min(all.length, page.offset + page.limit);
   const items: unknown[] = [];
@@ -48,10 +52,12 @@ export function fitPage<T, R>(
     items.pop();
     if (items.length > 0) break; // the page is full
     items.push(compact(item));
-    if (sizeOf(build(items, next)) > budget) {
+    const size = sizeOf(build(items, next));
+    if (size > largest) {
       items.pop();
-      return build(items, next); // even the compact form is too big: skip it
+      return build(items, next); // even the compact form is too big for any datagram: skip it
     }
+    if (size > budget) return build(items, next); // a padded request would get it: the reply says how far
     index++;
     break;
   }

@@ -31,7 +31,7 @@ import { openMediaFile } from "./policy.ts";
 import { checkTrack, type HeldFile, TrackError } from "../speaker/track_input.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { RequestContext } from "./control_server.ts";
-import { MAX_ID } from "../protocol/control.ts";
+import { MAX_DATAGRAM, MAX_ID } from "../protocol/control.ts";
 
 /** Longest media name accepted, as for play. */
 const MAX_NAME = 1024;
@@ -152,5 +152,6 @@ export function queueStatusOp(server: ServerContext, args: Readonly<Record<strin
     (items, next) => ({ queue: items, total: all.length, offset: page.offset, next }),
     sizeOf,
     (item) => ({ id: item.id, path: cut(item.path) }),
+    MAX_DATAGRAM,
   );
 }

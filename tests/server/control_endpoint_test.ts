@@ -118,6 +118,13 @@ describe("fitPage", () => {
     const skipped = fitPage(all, { offset: 0, limit: 10 }, 100, build, size, (s) => s);
     expect(skipped).toEqual({ items: [], next: 1 });
   });
+  test("an item that a larger request would get is kept over the budget, so the reply can say how far to pad", () => {
+    const all = ["x".repeat(500), "small"];
+    const kept = fitPage(all, { offset: 0, limit: 10 }, 100, build, size, (s) => s, 1400);
+    expect(kept).toEqual({ items: ["x".repeat(500)], next: 1 });
+    const skipped = fitPage(["x".repeat(2000)], { offset: 0, limit: 10 }, 100, build, size, (s) => s, 1400);
+    expect(skipped).toEqual({ items: [], next: null });
+  });
 });
 
 describe("dropPrivileges", () => {

@@ -87,6 +87,33 @@ describe("status with more to say than a datagram holds", () => {
     for (const job of jobs) expect((await ctl("stop", job)).code).toBe(0);
   }, 30_000);
 
+  test("a request padded too little for its first job beside the header is told how far to pad, at any size: the job was left out of the page unsaid", async () => {
+    const job = (await ctl("play", "clip.ts", "--loop", "--to", `udp://127.0.0.1:${await freeUdpPort()}`)).stdout.trim();
+    const peer = await rawPeer();
+    try {
+      const hidden: number[] = [];
+      for (let size = 300; size <= 1_000; size += 25) {
+        peer.send(encodeRequest({ v: 1, id: `pad-${size}`, ts: Date.now(), op: "status", args: {} }, undefined, { padTo: size }), serve.port);
+        const bytes = (await peer.next(2000))!;
+        const decoded = decodeReply(bytes);
+        if (!decoded.ok) throw new Error(decoded.message);
+        const reply = decoded.reply;
+        if (!reply.ok) {
+          expect(reply.error.code).toBe("too_large");
+          expect(reply.error.message ?? "pad").toContain("pad");
+          continue;
+        }
+        // An ok first page: its one job is on it (no later page would show it).
+        const page = reply.result as { jobs: { id: string }[]; next: number | null };
+        if (!page.jobs.some((j) => j.id === job)) hidden.push(size);
+      }
+      expect(hidden).toEqual([]);
+    } finally {
+      peer.close();
+    }
+    expect((await ctl("stop", job)).code).toBe(0);
+  }, 30_000);
+
   test("a job with too many destinations for a page is shown by its totals, and pacer ctl status prints them", async () => {
     const to: string[] = [];
     for (let i = 0; i < 12; i++) to.push("--to", `udp://127.0.0.1:${await freeUdpPort()}`);
