@@ -22,6 +22,9 @@ import { parseSeconds } from "../foundation/units.ts";
 import { parseKeep, parseRotate, type RecordFileOptions } from "../recorder/record_options.ts";
 import { outPatternError } from "./recording/out_path.ts";
 import { networkInputEndpoint } from "../sources/open_input.ts";
+import { parseEndpoint } from "../foundation/net/endpoint.ts";
+import { rtcpChoice } from "../backends/rtp/rtp.ts";
+import { ownPortAt } from "./policy.ts";
 import { knownTimeZone, RecordingPlan } from "./recording/schedule.ts";
 import { DEFAULT_BUFFER_SECONDS, DEFAULT_IDLE_CLOSE_S, DEFAULT_SPEAKER_FORMAT, splitFollow } from "../speaker/speaker_options.ts";
 
@@ -697,11 +700,11 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     live,
     recordingRoot: raw.recording_root,
     recordings,
-    ...(raw.speaker !== undefined && { speaker: speakerConfig(raw.speaker, sourceName) }),
+    ...(raw.speaker !== undefined && { speaker: speakerConfig(raw.speaker, sourceName, control) }),
   };
 }
 
-function speakerConfig(raw: NonNullable<RawConfig["speaker"]>, sourceName: string): SpeakerConfig {
+function speakerConfig(raw: NonNullable<RawConfig["speaker"]>, sourceName: string, control: HostPort): SpeakerConfig {
   const decoders: Record<string, DecoderConfig> = {};
   for (const [extension, decoder] of Object.entries(raw.decoders)) {
     decoders[extension.toLowerCase()] = { command: decoder.command, format: parseSampleFormat(decoder.format) };
@@ -711,6 +714,10 @@ function speakerConfig(raw: NonNullable<RawConfig["speaker"]>, sourceName: strin
     outputs = splitFollow(typeof raw.output === "string" ? [raw.output] : raw.output);
   } catch (error) {
     throw new ConfigError(`config ${sourceName}: speaker.output: ${(error as Error).message}`);
+  }
+  for (const output of outputs.outputs) {
+    const loop = speakerOutputAtControl(output, control);
+    if (loop) throw new ConfigError(`config ${sourceName}: speaker.output: ${output}: ${loop}`);
   }
   return {
     outputs: outputs.outputs,
@@ -723,6 +730,30 @@ function speakerConfig(raw: NonNullable<RawConfig["speaker"]>, sourceName: strin
     ...(raw.on_finish !== undefined && { onFinish: raw.on_finish }),
     decoders,
   };
+}
+
+/**
+ * Why a speaker `rtp://` output would land on this server's own control port, on this host, or
+ * null. There, the speaker fed the control socket with its stream: the server answered itself
+ * `too_large` for every datagram and spent its loopback clients' rate limit (one `pacer ctl ping`
+ * in three got no reply). Judged as a play request's destination is (policy.ts ownPortAt); a host
+ * name other than localhost is not looked up here.
+ */
+function speakerOutputAtControl(output: string, control: HostPort): string | null {
+  if (!output.toLowerCase().startsWith("rtp://")) return null;
+  const own = [{ port: control.port, what: "control" }];
+  try {
+    const endpoint = parseEndpoint(output);
+    const host = endpoint.host.toLowerCase() === "localhost" ? "127.0.0.1" : endpoint.host;
+    if (ownPortAt(host, endpoint.port, own)) return `port ${endpoint.port} is this server's own control port; send the stream to another port`;
+    const rtcp = rtcpChoice(output, endpoint.params.get("rtcp"), endpoint.port);
+    if (rtcp.kind === "port" && ownPortAt(host, rtcp.port, own)) {
+      return `its RTCP would go to port ${rtcp.port}, this server's own control port; give rtcp=PORT, mux or off, or another port`;
+    }
+  } catch {
+    // A malformed output is said where it opens, in the words every output's errors use.
+  }
+  return null;
 }
 
 /**

@@ -46,6 +46,22 @@ describe("pacer serve on a port already taken", () => {
   });
 });
 
+describe("pacer serve with a speaker aimed at its own control port", () => {
+  test("is refused in one line naming the output, its RTCP too: it fed its control socket and starved local clients of their rate limit", async () => {
+    for (const [output, said] of [
+      ["rtp://127.0.0.1:{control}?rtcp=off", "port {control} is this server's own control port; send the stream to another port"],
+      ["rtp://localhost:{below}", "its RTCP would go to port {control}, this server's own control port; give rtcp=PORT, mux or off, or another port"],
+    ] as const) {
+      const prepared = await prepareServe();
+      const url = output.replace("{control}", String(prepared.port)).replace("{below}", String(prepared.port - 1));
+      writeFileSync(prepared.configPath, `${readFileSync(prepared.configPath, "utf8")}[speaker]\noutput = "${url}"\n`);
+      const run = await runPacer(["serve", "--config", prepared.configPath], { timeoutMs: 10_000 });
+      expect(run.code).toBe(1);
+      expect(lines(run.stderr)).toEqual([`pacer: error: config ${prepared.configPath}: speaker.output: ${url}: ${said.replace("{control}", String(prepared.port))}`]);
+    }
+  }, 30_000);
+});
+
 describe("pacer serve with a [[live]] block", () => {
   test("a live port in use exits 75 in one line naming it and the process holding it, as the control port does", async () => {
     const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

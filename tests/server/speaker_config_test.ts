@@ -56,6 +56,14 @@ FLAC = { command = "flac -dcs {path}", format = "s16le:44100:2" }
     expect(speakerOf(`[speaker]\noutput = "cmd:ls ?follow=1"\n`)!).toMatchObject({ follow: false, outputs: ["cmd:ls ?follow=1"] });
   });
 
+  test("an rtp:// output, or its RTCP, at the control port of this host is refused; elsewhere it is taken", () => {
+    const control = 'control = "127.0.0.1:7070"\n';
+    expect(errorOf(`${control}[speaker]\noutput = "rtp://[::1]:7070"`)).toBe("config test.toml: speaker.output: rtp://[::1]:7070: port 7070 is this server's own control port; send the stream to another port");
+    expect(errorOf(`${control}[speaker]\noutput = ["alsa:default", "rtp://127.0.0.1:5004?rtcp=7070"]`)).toContain("its RTCP would go to port 7070");
+    expect(speakerOf(`${control}[speaker]\noutput = "rtp://127.0.0.1:7069?rtcp=mux"`)?.outputs).toEqual(["rtp://127.0.0.1:7069?rtcp=mux"]);
+    expect(speakerOf(`${control}[speaker]\noutput = "rtp://192.0.2.1:7070"`)?.outputs).toEqual(["rtp://192.0.2.1:7070"]);
+  });
+
   test("mistakes are one line naming the key", () => {
     expect(errorOf(`[speaker]\noutput = "http://x/"\n`)).toMatch(/^config test\.toml: speaker\.output: expected an output such as "alsa:default"/);
     expect(errorOf(`[speaker]\noutput = []\n`)).toContain("speaker.output");
