@@ -6,7 +6,8 @@
  * It runs on the thread that runs the sends, so it is bounded there: each body is rendered at most
  * once per BODY_MAX_AGE_MS (rendered_body.ts), requests beyond a source's share are answered 429 and
  * beyond everyone's 503 (http_admission.ts), an idle connection is closed after IDLE_TIMEOUT_S,
- * and one whose request has a body (BODY_REFUSAL) or is not a GET at once.
+ * one whose request has a body (BODY_REFUSAL) or is not a GET at once, and connections beyond
+ * MAX_CONNECTIONS (or MAX_CONNECTIONS_PER_SOURCE from one source) as they come.
  *
  * @example
  * ```ts
@@ -17,6 +18,7 @@
  */
 
 import { HttpAdmission, type HttpRefusal } from "./http_admission.ts";
+import { type HttpAnswer, type HttpListener, listenHttp } from "./http_listener.ts";
 import { jobStatus, statusHeader } from "./ops.ts";
 import { bindFailure } from "./port_holder.ts";
 import { LineParts, RenderedBody } from "./rendered_body.ts";
@@ -32,24 +34,27 @@ const IDLE_TIMEOUT_S = 5;
 
 const METRICS_HEADERS = { "content-type": "text/plain; version=0.0.4" };
 const JSON_HEADERS = { "content-type": "application/json;charset=utf-8" };
+const TEXT_HEADERS = { "content-type": "text/plain;charset=utf-8" };
 /** Refusals are canned; the client must reconnect, and is told when to try again. */
-const REFUSALS: Record<HttpRefusal, { readonly body: string; readonly init: ResponseInit }> = {
-  rate_limited: { body: "too many requests from your address\n", init: { status: 429, headers: { "retry-after": "1", connection: "close" } } },
-  overloaded: { body: "too many requests\n", init: { status: 503, headers: { "retry-after": "1", connection: "close" } } },
+const REFUSALS: Record<HttpRefusal, HttpAnswer> = {
+  rate_limited: { status: 429, headers: { ...TEXT_HEADERS, "retry-after": "1" }, body: "too many requests from your address\n", close: true },
+  overloaded: { status: 503, headers: { ...TEXT_HEADERS, "retry-after": "1" }, body: "too many requests\n", close: true },
 };
+/**
+ * Connections open at once, and from one source (http_listener.ts closes one beyond as it comes).
+ * Prometheus and a few dashboards need a handful; 15 at once from each of 12 addresses is the load
+ * test's burst. Bun.serve had no bound: 500 connections held open against a limit of 400
+ * descriptors made plays fail (`EMFILE`) and Bun spin on `accept` at a whole core.
+ */
+const MAX_CONNECTIONS = 256;
+const MAX_CONNECTIONS_PER_SOURCE = 32;
 
 /**
- * A GET's body, which nothing here reads. Answered and the connection closed: kept open, Bun read
- * the body to its end, and a chunked one never ends; one client sending junk that way at
- * loopback speed held half a core of the thread that sends, as a single admitted request.
+ * A GET's body, which nothing here reads: answered, and the connection closed (http_listener.ts).
+ * Bun.serve read such a body to its end, and a chunked one never ends; one client sending junk
+ * that way at loopback speed held half a core of the thread that sends, as a single request.
  */
-const BODY_REFUSAL = { body: "a GET carries no body\n", init: { status: 400, headers: { connection: "close" } } } as const;
-
-/** The request says a body follows (Content-Length above 0, or any Transfer-Encoding). */
-function carriesBody(request: Request): boolean {
-  const length = request.headers.get("content-length");
-  return request.headers.has("transfer-encoding") || (length !== null && length.trim() !== "0");
-}
+const BODY_REFUSAL: HttpAnswer = { status: 400, headers: TEXT_HEADERS, body: "a GET carries no body\n", close: true };
 
 export interface MetricsHttp {
   readonly port: number;
@@ -58,51 +63,29 @@ export interface MetricsHttp {
 
 /** Starts the HTTP endpoint; throws port_holder.ts bindFailure if the address cannot be bound. */
 export function startMetricsHttp(at: { readonly host: string; readonly port: number }, server: ServerContext): MetricsHttp {
-  let http: ReturnType<typeof Bun.serve>;
   try {
-    http = serveHttp(at, server);
+    return serveHttp(at, server);
   } catch (error) {
     throw bindFailure("HTTP endpoint", "http", "tcp", at, error);
   }
-  return { port: http.port ?? at.port, stop: () => void http.stop(true) };
 }
 
-/**
- * The path of a request's URL, which Bun builds from the Host header: without one (HTTP/1.0) it is
- * the path alone; with a malformed one ("[::1") it is no URL at all, and null (400, not 500).
- */
-function pathOf(url: string): string | null {
-  try {
-    return new URL(url, "http://localhost").pathname;
-  } catch {
-    return null;
-  }
-}
-
-function serveHttp(at: { readonly host: string; readonly port: number }, server: ServerContext) {
+function serveHttp(at: { readonly host: string; readonly port: number }, server: ServerContext): HttpListener {
   const admission = new HttpAdmission();
   const metrics = new RenderedBody(() => metricsText(server, admission.refused), BODY_MAX_AGE_MS);
   const status = new RenderedBody(() => statusJson(server), BODY_MAX_AGE_MS);
-  return Bun.serve({
-    hostname: at.host,
-    port: at.port,
-    idleTimeout: IDLE_TIMEOUT_S,
-    fetch(request, http) {
-      const now = performance.now();
-      // Before anything else is read of the request: junk counts against the share too.
-      const refusal = admission.refusal(http.requestIP(request)?.address ?? "", now);
-      if (refusal) return new Response(REFUSALS[refusal].body, REFUSALS[refusal].init);
-      if (request.method !== "GET") return new Response("only GET\n", { status: 405, headers: { connection: "close" } });
-      if (carriesBody(request)) return new Response(BODY_REFUSAL.body, BODY_REFUSAL.init);
-      const path = pathOf(request.url);
-      if (path === null) return new Response("bad request: malformed Host header\n", { status: 400 });
-      if (path === "/metrics") return metrics.bytes(now).then((body) => new Response(body, { headers: METRICS_HEADERS }));
-      if (path === "/status") return status.bytes(now).then((body) => new Response(body, { headers: JSON_HEADERS }));
-      return new Response("not found: try /metrics or /status\n", { status: 404 });
-    },
-    error() {
-      return new Response("internal error\n", { status: 500 });
-    },
+  const shape = { host: at.host, port: at.port, maxConnections: MAX_CONNECTIONS, maxPerSource: MAX_CONNECTIONS_PER_SOURCE, idleTimeoutS: IDLE_TIMEOUT_S };
+  return listenHttp(shape, (request): HttpAnswer | Promise<HttpAnswer> => {
+    const now = performance.now();
+    // Before anything else is read of the request: junk counts against the share too.
+    const refusal = admission.refusal(request.address, now);
+    if (refusal) return REFUSALS[refusal];
+    if (request.method !== "GET") return { status: 405, headers: TEXT_HEADERS, body: "only GET\n", close: true };
+    if (request.hasBody) return BODY_REFUSAL;
+    if (request.path === null) return { status: 400, headers: TEXT_HEADERS, body: "bad request: malformed Host header\n" };
+    if (request.path === "/metrics") return metrics.bytes(now).then((body) => ({ status: 200, headers: METRICS_HEADERS, body }));
+    if (request.path === "/status") return status.bytes(now).then((body) => ({ status: 200, headers: JSON_HEADERS, body }));
+    return { status: 404, headers: TEXT_HEADERS, body: "not found: try /metrics or /status\n" };
   });
 }
 
