@@ -14,8 +14,9 @@
  *    reply bytes again, and is never executed twice — even when the retry arrives while the first
  *    copy is still executing (then, when the first completes, each copy gets the same reply). On a
  *    keyed server a MAC seen within the window is that datagram again, from wherever it comes (a
- *    captured request resent from another port): it gets the cached reply, or none while the first
- *    copy still executes;
+ *    captured request resent from another port): it is not executed, and gets the cached reply
+ *    only if that is no larger than itself (its source may be spoofed: a reflection), else none,
+ *    and none while the first copy still executes;
  * 5. the op (ControlOps: ops.ts over the running server; synchronous where it can be, while play
  *    opens files and resolves hosts, so waits);
  * 6. replyFor: the reply fits one datagram and, to an unauthenticated source, is never larger than
@@ -295,8 +296,10 @@ export class ControlEndpoint {
     if (seen.kind === "replay") {
       counters.replays++;
       if (seen.reply.length === 0) return;
-      // A shorter copy of a padded request must not replay a larger reply (anti-reflection).
-      if (!replyFitsFor(seen.reply.length, size, authenticated)) {
+      // A shorter copy of a padded request must not replay a larger reply (anti-reflection), nor a
+      // signed datagram resent from another source, which may be spoofed: its MAC proves the
+      // bytes, not who sends them now (a 150-byte capture drew a 1400-byte status, 9 times over).
+      if (!replyFitsFor(seen.reply.length, size, authenticated && seen.sameSource)) {
         counters.unsent++;
         return;
       }

@@ -5,9 +5,11 @@
  *
  * A signed request is also remembered by its MAC: the MAC covers the body with its `ts`, so the
  * same MAC again within the window is the same datagram sent again — by its client, or by whoever
- * captured it and resends it from another port or address. It gets the cached reply too, and is
- * never executed twice (a client's own retries carry a fresh `ts`, and so a new MAC, and are
- * matched by address, port and id as before).
+ * captured it and resends it from another port or address. It is never executed twice, and its
+ * replay says it came from elsewhere (`sameSource` false): the endpoint answers such a copy as an
+ * unauthenticated one, no larger than itself, or a capture would reflect the stored reply at
+ * whoever the copy's spoofed source names. A client's own retries carry a fresh `ts`, and so a new
+ * MAC, and come from its one socket: they are matched by address, port and id, as the same source.
  *
  * Entries live in an LruMap ordered by the time of their last put, so the oldest is always first:
  * expiry and eviction pop from the front in O(1) amortized.
@@ -41,7 +43,12 @@ export interface DedupOptions {
 export type DedupLookup =
   | { readonly kind: "new" }
   | { readonly kind: "pending" }
-  | { readonly kind: "replay"; readonly reply: Uint8Array };
+  | {
+      readonly kind: "replay";
+      readonly reply: Uint8Array;
+      /** Found by source and id; false when only the MAC matched, a copy from another address or port. */
+      readonly sameSource: boolean;
+    };
 
 interface Entry {
   /** null while the first copy of the request is still being executed. */
@@ -87,8 +94,9 @@ export class DedupCache {
    */
   claim(address: string, port: number, id: string, nowMs: number, mac?: string): DedupLookup {
     const key = dedupKey(address, port, id);
-    const entry = this.#live(key, nowMs) ?? (mac === undefined ? undefined : this.#live(macKey(mac), nowMs));
-    if (entry) return entry.reply ? { kind: "replay", reply: entry.reply } : { kind: "pending" };
+    const fromSource = this.#live(key, nowMs);
+    const entry = fromSource ?? (mac === undefined ? undefined : this.#live(macKey(mac), nowMs));
+    if (entry) return entry.reply ? { kind: "replay", reply: entry.reply, sameSource: fromSource !== undefined } : { kind: "pending" };
     const pending: Entry = { reply: null, storedAtMs: nowMs };
     this.#insert(key, pending, nowMs);
     if (mac !== undefined) this.#insert(macKey(mac), pending, nowMs);

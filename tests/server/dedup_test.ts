@@ -51,9 +51,12 @@ describe("DedupCache", () => {
     dedup.put("10.0.0.5", 40000, "c1", sent, 2, mac);
     const copy = dedup.claim("10.0.0.9", 50001, "c1", 3, mac);
     expect(copy.kind === "replay" && copy.reply).toBe(sent);
+    // From elsewhere: the endpoint holds it to the size of the copy (anti-reflection).
+    expect(copy.kind === "replay" && copy.sameSource).toBe(false);
     // The client's own retry has a fresh ts, so another MAC: it is matched by source and id.
     const retry = dedup.claim("10.0.0.5", 40000, "c1", 4, "cd".repeat(32));
     expect(retry.kind === "replay" && retry.reply).toBe(sent);
+    expect(retry.kind === "replay" && retry.sameSource).toBe(true);
     // Another signed request is new.
     expect(dedup.claim("10.0.0.9", 50000, "c2", 5, "ef".repeat(32)).kind).toBe("new");
   });

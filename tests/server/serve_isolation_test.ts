@@ -98,6 +98,29 @@ describe("a keyed server", () => {
     }
   });
 
+  test("a captured signed status resent from another address draws no reply larger than itself (no reflection); its own client's resend still gets the reply", async () => {
+    const client = await rawPeer();
+    const reflector = await rawPeer("127.0.0.2");
+    try {
+      const captured = requestBytes("status", {}, { key: KEY });
+      client.send(captured, serve.port);
+      const first = await client.next(2000);
+      expect(decoded(first).ok).toBe(true);
+      expect(first!.length).toBeGreaterThan(captured.length); // what a reflection would amplify
+      // The copy arrives from the address a spoofer names as its victim.
+      reflector.send(captured, serve.port);
+      const reflected = await reflector.next(500);
+      if (reflected !== null) expect(reflected.length).toBeLessThanOrEqual(captured.length);
+      // The same datagram again from the socket that sent it: a client's lost reply, answered as before.
+      client.send(captured, serve.port);
+      const again = await client.next(2000);
+      expect(Buffer.from(again!).equals(Buffer.from(first!))).toBe(true);
+    } finally {
+      client.close();
+      reflector.close();
+    }
+  });
+
   test("a stream aimed at the server's own control or HTTP port is refused, by address or by name", async () => {
     const client = await rawPeer();
     try {
