@@ -474,7 +474,8 @@ function oneJob(pages: JobPart[]): JobPart {
 
 /** A job's line, then a line per destination (or their count and totals). */
 function jobLines(job: JobPart): string[] {
-  const expiry = job.ended ? `${job.state} ${job.ended}` : job.persistent ? "persistent" : job.expires_in == null ? "" : `interest ${job.expires_in} s`;
+  const ending = job.state !== undefined && job.state !== "running"; // stopped or expired, its outputs still closing
+  const expiry = job.ended ? `${job.state} ${job.ended}` : ending ? `${job.state}, closing` : job.persistent ? "persistent" : job.expires_in == null ? "" : `interest ${job.expires_in} s`;
   const lines = [`${job.id}\t${job.source}\t${expiry}`];
   if (Array.isArray(job.destinations)) {
     for (const d of job.destinations) lines.push(`  ${d.to}\t${d.state}\t${d.units} packets\t${d.bytes} bytes`);

@@ -279,8 +279,10 @@ export class JobTable {
     this.#log.info("job made persistent", { job: id, source: served.source, owner: served.owner });
   }
 
-  /** Ms until the job's interest runs out; null for persistent jobs. */
+  /** Ms until the job's interest runs out; null for persistent jobs; 0 for one already ending, which no interest keeps. */
   expiresInMs(served: ServedJob): number | null {
+    // Stopped or expired, its outputs closing: its deadline was cancelled, not cleared, and ran on as a stale count.
+    if (served.endReason !== null) return 0;
     if (served.interestDeadlineUs === null) return null;
     return Math.max(0, Math.round((served.interestDeadlineUs - this.#scheduler.now()) / US_PER_MS));
   }

@@ -159,13 +159,13 @@ function destinationStatus(d: ServedJob["job"]["destinations"][number]) {
   };
 }
 
-/** A running job as `status` reports it, before its destinations. */
+/** A running job as `status` reports it, before its destinations: one already ending by its end (stopped, expired), as it will be once its outputs close. */
 function jobHeader(server: ServerContext, served: ServedJob) {
   const expiresMs = server.jobs.expiresInMs(served);
   return {
     id: served.id,
     source: served.source,
-    state: "running",
+    state: served.endReason ?? "running",
     persistent: served.persistent,
     owner: served.owner,
     age: Math.round((Date.now() - served.startedAtMs) / 1000),

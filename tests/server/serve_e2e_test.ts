@@ -236,26 +236,40 @@ describe("pacer serve", () => {
     }
   });
 
-  test("an interest that comes while a stopped stream's outputs close is not_found, not ok with expires_in null (which says persistent)", async () => {
+  /**
+   * Plays to RTP, then sends `stop` and `op` for the job together: RTP ends with a BYE 50 ms after
+   * its last packet, so `op` comes while the job's outputs still close. Returns `op`'s answer.
+   */
+  async function askWhileStopping(op: "interest" | "status"): Promise<{ job: string; answer: unknown }> {
     const rx = await udpReceiver();
     const peer = await rawPeer();
     try {
-      // RTP ends with a BYE 50 ms after its last packet: the job is still closing when the interest comes.
       const job = (await ctl("play", "clip.ts", "--loop", "--to", `rtp://127.0.0.1:${rx.port}`)).stdout.trim();
       peer.send(requestBytes("stop", { job }, { id: `stop-${job}` }), serve.port);
-      peer.send(requestBytes("interest", { job }, { id: `interest-${job}` }), serve.port);
+      peer.send(requestBytes(op, { job }, { id: `${op}-${job}` }), serve.port);
       const replies = new Map<string | null, ControlReply>();
       for (const bytes of [await peer.next(2000), await peer.next(2000)]) {
         const decoded = decodeReply(bytes!);
         if (decoded.ok) replies.set(decoded.reply.id, decoded.reply);
       }
       expect(replies.get(`stop-${job}`)?.ok).toBe(true);
-      const interest = replies.get(`interest-${job}`);
-      expect(interest?.ok ? interest.result : interest?.error).toEqual({ code: "not_found", message: `${job} has finished (stopped)` });
+      const reply = replies.get(`${op}-${job}`);
+      return { job, answer: reply?.ok ? reply.result : reply?.error };
     } finally {
       peer.close();
       rx.close();
     }
+  }
+
+  test("an interest that comes while a stopped stream's outputs close is not_found, not ok with expires_in null (which says persistent)", async () => {
+    const { job, answer } = await askWhileStopping("interest");
+    expect(answer).toEqual({ code: "not_found", message: `${job} has finished (stopped)` });
+  });
+
+  test("status of a stream whose outputs close after a stop says stopped, with expires_in 0, not running with its old interest count", async () => {
+    const { answer } = await askWhileStopping("status");
+    const shown = (answer as { job: { state: string; expires_in: number | null } }).job;
+    expect({ state: shown.state, expires_in: shown.expires_in }).toEqual({ state: "stopped", expires_in: 0 });
   });
 
   test("interest keeps a stream alive past the timeout", async () => {
