@@ -187,7 +187,10 @@ function noReplyHint(server: string, keyed: boolean): string {
     : "a server off loopback always has a key_file and ignores requests without it: pass --key FILE";
 }
 
-/** "5 s", "0.5 s": TTLs as people write them. */
+/** "5 s", "0.5 s": TTLs as people write them; one under a millisecond by its own digits ("0.0001 s"), not rounded to "0 s". */
 export function formatSeconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))} s`;
+  const seconds = ms / 1000;
+  if (seconds === 0 || seconds >= 0.001) return `${Number(seconds.toFixed(3))} s`;
+  // Never in exponent form (1e-7), which --ttl does not take back.
+  return `${seconds.toLocaleString("en-US", { maximumSignificantDigits: 3, useGrouping: false })} s`;
 }

@@ -335,6 +335,14 @@ describe("a keyed server", () => {
     expect(run.stderr).toContain("pass --key FILE");
   });
 
+  test("a TTL under a millisecond is said as given, not rounded to 0 s", async () => {
+    for (const [ttl, said] of [["0.0001", "0.0001 s"], ["0.0000001", "0.0000001 s"]]) {
+      const run = await runPacer(["ctl", "--server", serve.address, "--ttl", ttl!, "ping"]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`no reply from ${serve.address} within ${said};`);
+    }
+  });
+
   test("a pool sent without --key is told the same, once", async () => {
     const pool = join(serve.dir, "pool.txt");
     writeFileSync(pool, "ping\nlist\n");
