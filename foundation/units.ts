@@ -3,11 +3,15 @@ import { UsageError } from "./errors.ts";
 
 const RATE_SUFFIX: Record<string, number> = { "": 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 };
 
+/** The bit rates parseBitrate takes, bits/s: a limit below the least leaves no rate to ask for. */
+export const MIN_BITRATE = 1_000;
+export const MAX_BITRATE = 10e9;
+
 /** `1500000`, `1500k`, `1.5M` → bits per second; a UsageError names `what` (the caller's option or field). */
 export function parseBitrate(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)(?:bps|bit\/s)?$/.exec(text.trim());
   const value = m ? Number(m[1]) * RATE_SUFFIX[m[2]!]! : NaN;
-  if (!m || !(value >= 1000 && value <= 10e9)) {
+  if (!m || !(value >= MIN_BITRATE && value <= MAX_BITRATE)) {
     throw new UsageError(`${what} "${text}": expected bits per second from 1k to 10G, like 1500000, 1500k or 1.5M`);
   }
   return value;

@@ -18,7 +18,7 @@ import { type Cidr, CidrError, type HostPort, isLoopbackHost, parseCidr, parseHo
 import { DEFAULT_CONTROL_ADDRESS } from "../protocol/control.ts";
 import { errnoOf } from "../foundation/errors.ts";
 import { ENCODINGS, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
-import { parseSeconds } from "../foundation/units.ts";
+import { MIN_BITRATE, parseSeconds } from "../foundation/units.ts";
 import { parseKeep, parseRotate, type RecordFileOptions } from "../recorder/record_options.ts";
 import { outPatternError } from "./recording/out_path.ts";
 import { networkInputEndpoint } from "../sources/open_input.ts";
@@ -283,6 +283,12 @@ const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     v.maxValue(max, `expected a whole number ≤ ${max}`),
   );
 
+/** A bit rate limit: below the least "bitrate" a play may ask for (1k), every play that gives one is refused. */
+const bitrateLimit = () => {
+  const expected = `expected bits per second, a whole number ≥ ${MIN_BITRATE} (1k, the least a play's "bitrate" may be)`;
+  return v.pipe(v.number(expected), v.integer(expected), v.minValue(MIN_BITRATE, expected));
+};
+
 const hostPortText = (example: string) =>
   v.pipe(
     v.string(`expected "HOST:PORT" such as "${example}"`),
@@ -301,7 +307,7 @@ const LimitsSchema = v.strictObject({
     DEFAULT_REQUESTS_PER_SECOND,
   ),
   request_burst: v.optional(wholeNumber(1), DEFAULT_REQUEST_BURST),
-  max_bitrate: v.optional(wholeNumber(1), DEFAULT_MAX_BITRATE),
+  max_bitrate: v.optional(bitrateLimit(), DEFAULT_MAX_BITRATE),
   max_queued_tracks: v.optional(wholeNumber(1), DEFAULT_MAX_QUEUED_TRACKS),
 });
 
@@ -339,7 +345,7 @@ const LiveSchema = v.strictObject({
   ),
   key_file: v.optional(text("a key file path")),
   latency_ms: v.optional(wholeNumber(0, 10_000), DEFAULT_LIVE_LATENCY_MS),
-  max_bitrate: v.optional(wholeNumber(1)),
+  max_bitrate: v.optional(bitrateLimit()),
 });
 
 const sampleFormatText = v.pipe(

@@ -128,7 +128,9 @@ describe("errors name the source and the key", () => {
       '[[recording]]\nname = "r"\nsource = "udp://@:5000"\nout = "r.ts"\ncron = "* * * * *"\nduration = "1h"\ntimezone = "Mars/Olympus"',
       `config ${SRC}: recording[0].timezone: unknown time zone "Mars/Olympus" (an IANA name such as Europe/Berlin, or UTC)`,
     ],
-    ['[[live]]\nname = "a"\nlisten = "tcp://:9000"\nmax_bitrate = 0', "live[0].max_bitrate: expected a whole number ≥ 1, got 0"],
+    ['[[live]]\nname = "a"\nlisten = "tcp://:9000"\nmax_bitrate = 0', `live[0].max_bitrate: expected bits per second, a whole number ≥ 1000 (1k, the least a play's "bitrate" may be), got 0`],
+    // Below the least bitrate a play may ask for: every play giving one was refused as over the limit.
+    ["[limits]\nmax_bitrate = 1", `config ${SRC}: limits.max_bitrate: expected bits per second, a whole number ≥ 1000 (1k, the least a play's "bitrate" may be), got 1`],
     [
       '[[live]]\nname = "a"\nlisten = "tcp://:9000"\n[[live]]\nname = "a"\nlisten = "tcp://:9001"',
       'live[1].name: "a" is used by another [[live]] input',

@@ -169,6 +169,23 @@ describe("a server without a key", () => {
     expect(serve.stderr()).toMatch(/config reloaded.*by=127\.0\.0\.1/);
   });
 
+  test("a limits.max_bitrate below 1k, which left no bitrate a play could ask for, is refused in one line naming it, by a reload and at start", async () => {
+    const good = readFileSync(serve.configPath, "utf8");
+    const said = `limits.max_bitrate: expected bits per second, a whole number ≥ 1000 (1k, the least a play's "bitrate" may be), got 1`;
+    try {
+      writeFileSync(serve.configPath, good + "[limits]\nmax_bitrate = 1\n");
+      const run = await runPacer(["ctl", "--server", serve.address, "reload"]);
+      expect(run.code).toBe(1);
+      expect(lines(run.stderr)).toHaveLength(1);
+      expect(run.stderr).toContain(`reload: invalid_config: config ${serve.configPath}: ${said}`);
+      const start = await runPacer(["serve", "--config", serve.configPath], { timeoutMs: 10_000 });
+      expect(start.code).toBe(1);
+      expect(lines(start.stderr)).toEqual([`pacer: error: config ${serve.configPath}: ${said}`]);
+    } finally {
+      writeFileSync(serve.configPath, good);
+    }
+  });
+
   test("a recording root that cannot be written is said at start and at reload, not first when a run is due", async () => {
     // A file where the folder should be; as root (dropping to nobody) also a folder only root may write in.
     const recording = '[[recording]]\nname = "news"\nsource = "udp://@127.0.0.1:9"\nout = "news.ts"\nduration = 1';
