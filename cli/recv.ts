@@ -41,7 +41,7 @@ import { StreamFilter } from "../client/stream_filter.ts";
 import { UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { openUdpSocket } from "../foundation/net/udp_socket.ts";
-import { requireHostPort } from "../foundation/net/address.ts";
+import { hostPortText, requireHostPort } from "../foundation/net/address.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { onStopSignals } from "../foundation/ignored_signals.ts";
 
@@ -145,10 +145,9 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
       // A port in use may clear when its holder goes: exit 75, naming the port (and the holder).
       throw bindFailure("receive socket", "--port", "udp", { host: myIp, port: localPort }, error);
     }
-    const host = myIp.includes(":") ? `[${myIp}]` : myIp;
     // No RTCP: recv opens no port for it, and the server's reports went to this port + 1, where
     // another program may listen (recv learns the end from `status`).
-    const to = `rtp://${host}:${media.port}?rtcp=off`;
+    const to = `rtp://${hostPortText(myIp, media.port)}?rtcp=off`;
     log.info("requesting", { source: name, from: client.server, to });
     const outcome = await receive(client, state, { name, to, waitMs, log, sinkFailure: sink.failure });
     state.reorder.flush(); // what it still holds goes out, in order

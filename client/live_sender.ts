@@ -14,6 +14,7 @@
  */
 import { connect, type Socket } from "node:net";
 import type { Logger } from "../foundation/log.ts";
+import { hostPortText } from "../foundation/net/address.ts";
 import { LIVE_LINE_MAX, LIVE_OK, liveMac, parseGreeting } from "../protocol/live_handshake.ts";
 
 /** Back-off after a failed or dropped connection: doubles from the first to the last. */
@@ -69,7 +70,11 @@ export class LiveSender {
   /** Rejects with a LiveKeyError when retrying cannot help; never resolves. */
   readonly fatal: Promise<never>;
 
+  /** The channel's address as its messages say it: an IPv6 host in brackets, as --to takes it. */
+  readonly #where: string;
+
   constructor(private readonly options: LiveSenderOptions) {
+    this.#where = hostPortText(options.host, options.port);
     this.fatal = new Promise<never>((_, reject) => (this.#rejectFatal = reject));
     this.fatal.catch(() => {});
   }
@@ -151,7 +156,7 @@ export class LiveSender {
       this.#backoffMs = BACKOFF_FIRST_MS;
       this.counters.connections++;
       this.#toldBusy = false; // busy again later is a new wait, said again
-      log.info("connected", { to: `${host}:${port}` });
+      log.info("connected", { to: this.#where });
       socket.on("data", () => {}); // the server says nothing more; keep the socket flowing
       this.#flush();
     };
@@ -172,7 +177,7 @@ export class LiveSender {
       if (!greeting && line.startsWith("refused")) {
         greeted = true;
         socket.off("data", onGreeting);
-        log.warn(`the channel refused the connection (${line.slice(0, end)}); trying again`, { to: `${host}:${port}` });
+        log.warn(`the channel refused the connection (${line.slice(0, end)}); trying again`, { to: this.#where });
         socket.destroy();
         return;
       }
@@ -181,12 +186,12 @@ export class LiveSender {
       socket.off("data", onGreeting);
       if (greeting.state === "busy") {
         // Said once: a standby source retries every few seconds for as long as the other sends.
-        if (!this.#toldBusy) log.warn("the channel has another source; trying again until it leaves", { to: `${host}:${port}` });
+        if (!this.#toldBusy) log.warn("the channel has another source; trying again until it leaves", { to: this.#where });
         this.#toldBusy = true;
         socket.destroy();
         return;
       }
-      if (!this.options.key) return this.#fail(socket, new LiveKeyError(`${host}:${port}: the channel needs a key; add ?key=FILE to --to`));
+      if (!this.options.key) return this.#fail(socket, new LiveKeyError(`${this.#where}: the channel needs a key; add ?key=FILE to --to`));
       socket.write(liveMac(this.options.key, greeting.nonce));
       this.#awaitAnswer(socket, after, begin);
     };
@@ -195,7 +200,7 @@ export class LiveSender {
     socket.on("error", (error: NodeJS.ErrnoException) => {
       if (error.code !== "ECONNREFUSED" || this.#toldRefused) return;
       this.#toldRefused = true;
-      log.warn("nothing is listening there (connection refused); trying again", { to: `${host}:${port}` });
+      log.warn("nothing is listening there (connection refused); trying again", { to: this.#where });
     });
     socket.on("close", () => {
       clearTimeout(greetingTimer);
@@ -203,7 +208,7 @@ export class LiveSender {
       // once, as nothing listening is, or the acquirer retried for minutes without a word.
       if (connected && !greeted && socket.bytesRead === 0 && !this.#toldUngreeted && !this.#stopped) {
         this.#toldUngreeted = true;
-        log.warn("the channel closed the connection before its greeting (too many connections to it?); trying again", { to: `${host}:${port}` });
+        log.warn("the channel closed the connection before its greeting (too many connections to it?); trying again", { to: this.#where });
       }
       const wasSending = this.#sending;
       this.#sending = false;
@@ -212,7 +217,7 @@ export class LiveSender {
       if (wasSending) {
         this.counters.drops++;
         if (this.#finished && this.#held === 0) return this.#done();
-        log.warn("connection lost; reconnecting", { to: `${host}:${port}`, held: this.#held });
+        log.warn("connection lost; reconnecting", { to: this.#where, held: this.#held });
       }
       this.#retry = setTimeout(() => this.#connect(), this.#backoffMs);
       this.#backoffMs = Math.min(BACKOFF_MAX_MS, this.#backoffMs * 2);
@@ -229,7 +234,7 @@ export class LiveSender {
       socket.off("data", onAnswer);
       if (answer.slice(0, end + 1) === LIVE_OK) return begin();
       const why = answer.slice(0, end).replace(/^refused /, "");
-      if (why.startsWith("key")) this.#fail(socket, new LiveKeyError(`${this.options.host}:${this.options.port}: refused: ${why}`));
+      if (why.startsWith("key")) this.#fail(socket, new LiveKeyError(`${this.#where}: refused: ${why}`));
       else {
         this.options.log.warn(`refused: ${why}; trying again`);
         socket.destroy();

@@ -38,7 +38,7 @@ import { PacerError, UsageError } from "../foundation/errors.ts";
 import { parseBitrate } from "../foundation/units.ts";
 import { Job } from "../pipeline/job.ts";
 import { openInput, type OpenedInput } from "../sources/open_input.ts";
-import { resolveHost } from "../foundation/net/address.ts";
+import { hostPortText, resolveHost } from "../foundation/net/address.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { sapGroupFor } from "../protocol/sap.ts";
 import { flagParam, newSsrc, type RtcpChoice, rtcpChoice } from "../backends/rtp/rtp.ts";
@@ -215,9 +215,8 @@ export async function checkDestination(target: string, requesterIp: string, conf
   }
   if (endpoint.listen) throw new OpError("bad_request", `destination "${target}": the @ (receive) form is not a destination`);
   let address: string;
-  let family: 4 | 6;
   try {
-    ({ address, family } = await withTimeout(resolveHost(endpoint.host), RESOLVE_TIMEOUT_MS));
+    ({ address } = await withTimeout(resolveHost(endpoint.host), RESOLVE_TIMEOUT_MS));
   } catch {
     throw new OpError("bad_request", `destination "${target}": cannot resolve host "${endpoint.host}"`);
   }
@@ -229,12 +228,11 @@ export async function checkDestination(target: string, requesterIp: string, conf
   }
   const ownPort = ownPortAt(address, endpoint.port, own);
   if (ownPort) {
-    throw new OpError("forbidden", `destination ${address}:${endpoint.port} is the server's own ${ownPort.what} port; send the stream elsewhere`);
+    throw new OpError("forbidden", `destination ${hostPortText(address, endpoint.port)} is the server's own ${ownPort.what} port; send the stream elsewhere`);
   }
   if (endpoint.scheme === "rtp") checkSideChannels(target, endpoint, address, requesterIp, config, own);
-  const host = family === 6 ? `[${address}]` : address;
   const query = endpoint.params.toString();
-  return `${endpoint.scheme}://${host}:${endpoint.port}${query ? `?${query}` : ""}`;
+  return `${endpoint.scheme}://${hostPortText(address, endpoint.port)}${query ? `?${query}` : ""}`;
 }
 
 /**
@@ -252,7 +250,7 @@ function checkSideChannels(target: string, endpoint: Endpoint, address: string, 
   }
   const rtcpOwn = rtcp.kind === "port" ? ownPortAt(address, rtcp.port, own) : null;
   if (rtcpOwn && rtcp.kind === "port") {
-    throw new OpError("forbidden", `destination "${target}": its RTCP would go to ${address}:${rtcp.port}, the server's own ${rtcpOwn.what} port; give rtcp=PORT, mux or off`);
+    throw new OpError("forbidden", `destination "${target}": its RTCP would go to ${hostPortText(address, rtcp.port)}, the server's own ${rtcpOwn.what} port; give rtcp=PORT, mux or off`);
   }
   if (sap) {
     const group = sapGroupFor(address);

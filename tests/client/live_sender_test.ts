@@ -115,3 +115,21 @@ test("a pinned head (a WAV header) goes first, whatever the buffer dropped while
     server?.close();
   }
 }, 20_000);
+
+test("an IPv6 channel is named in brackets, as --to takes it: [::1]:PORT, not ::1:PORT, which names no port", async () => {
+  // A port nobody listens on: the sender says so once, naming where it tried.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "::1", resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const lines: string[] = [];
+  const log = createLogger({ level: "info", write: (line) => lines.push(line) });
+  const sender = new LiveSender({ host: "::1", port, bufferBytes: 1 << 16, log });
+  try {
+    sender.start();
+    for (let i = 0; i < 200 && lines.length === 0; i++) await Bun.sleep(10);
+    expect(lines).toEqual([`pacer: warn: nothing is listening there (connection refused); trying again to=[::1]:${port}`]);
+  } finally {
+    sender.stop();
+  }
+});

@@ -44,3 +44,9 @@ test("pacer recv gets a stream from a server on [::1], every byte", async () => 
 test("the serving line names the control address as --server takes it: [::1]:PORT, not ::1:PORT", () => {
   expect(serve.stderr()).toContain(`serving control=${address} `);
 });
+
+test("a stream aimed at the [::1] server's own control port is refused naming [::1]:PORT, as a destination is written", async () => {
+  const run = await runPacer(["ctl", "--server", address, "play", "clip.ts", "--to", `udp://${address}`]);
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain(`destination ${address} is the server's own control port`);
+});
