@@ -95,6 +95,7 @@ export async function startServer(initial: Config, configPath: string | undefine
     }
     key = nextKey;
     warnExposedKey();
+    warnOpenHttp();
     jobs.interestTimeoutMs = config.interestTimeoutMs;
     endpoint.configure(key, config.limits);
     recordings.configure(config.recordings, config.recordingRoot);
@@ -106,6 +107,16 @@ export async function startServer(initial: Config, configPath: string | undefine
   const warnExposedKey = () => {
     const exposed = keyFileExposure(config.keyFile);
     if (exposed) log.warn(exposed);
+  };
+  /**
+   * Said at start and at each reload, as a keyless control port off loopback is refused: the HTTP
+   * endpoint has no key at all, and bound to every address it showed anyone every job unsaid.
+   */
+  const warnOpenHttp = () => {
+    const at = config.http;
+    if (at && !isLoopbackHost(at.host)) {
+      log.warn(`http: ${at.text} is not a loopback address, and /metrics and /status need no key: anyone who reaches it sees every job, its source, owner and destinations; use a loopback address such as 127.0.0.1:${at.port}, or one on a network only your monitoring reaches`);
+    }
   };
   const recordings = new Recordings({ live: () => live, log });
   /** Said at start and at each reload: a reload to a mistyped or missing root said only "config reloaded", and every play failed. */
@@ -185,6 +196,7 @@ export async function startServer(initial: Config, configPath: string | undefine
   }
   checkRecordingRoot();
   warnExposedKey();
+  warnOpenHttp();
   log.info("serving", {
     // As --server takes it: an IPv6 host in brackets (`::1:7070` names no port).
     control: hostPortText(config.control.host, socket.port),

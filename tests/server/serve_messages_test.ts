@@ -62,6 +62,25 @@ describe("pacer serve with a speaker aimed at its own control port", () => {
   }, 30_000);
 });
 
+describe("pacer serve with its HTTP endpoint on every address", () => {
+  test("is warned of at start and at each reload, as it has no key; it was silent", async () => {
+    const httpPort = freeTcpPort();
+    const serve = await startServe({ config: `http = "0.0.0.0:${httpPort}"` });
+    try {
+      const said = `warn: http: 0.0.0.0:${httpPort} is not a loopback address, and /metrics and /status need no key: anyone who reaches it sees every job, its source, owner and destinations; use a loopback address such as 127.0.0.1:${httpPort}, or one on a network only your monitoring reaches`;
+      const warnings = () => serve.stderr().split("\n").filter((l) => l.endsWith(said)).length;
+      expect(warnings()).toBe(1);
+      expect(serve.stderr().indexOf(said)).toBeLessThan(serve.stderr().indexOf("pacer: serving"));
+      expect((await runPacer(["ctl", "--server", serve.address, "reload"])).code).toBe(0);
+      for (let i = 0; i < 400 && !serve.stderr().includes("config reloaded"); i++) await Bun.sleep(25);
+      expect(warnings()).toBe(2);
+    } finally {
+      await serve.stop();
+      serve.cleanup();
+    }
+  });
+});
+
 describe("pacer serve with a [[live]] block", () => {
   test("a live port in use exits 75 in one line naming it and the process holding it, as the control port does", async () => {
     const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
