@@ -65,6 +65,17 @@ export type WavHeaderResult =
       wants?: number;
     };
 
+/**
+ * Whether `head` starts as a WAV does: "RIFF", or "RF64" (EBU Tech 3306), which ffmpeg writes
+ * with `-rf64 always` and `pacer record` past 4 GiB. What follows is for {@link parseWavHeader}
+ * to judge, so a RIFF that is not WAVE is named as such.
+ */
+export function isRiffHead(head: Uint8Array): boolean {
+  if (head.length < 4) return false;
+  const id = tag(head, 0);
+  return id === "RIFF" || id === "RF64";
+}
+
 function tag(b: Uint8Array, at: number): string {
   return String.fromCharCode(b[at]!, b[at + 1]!, b[at + 2]!, b[at + 3]!);
 }

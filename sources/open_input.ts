@@ -19,7 +19,7 @@ import {
   ArrivalClock, type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
 } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
-import { parseWavHeader, readWavFileHeader, WavError } from "../protocol/wav.ts";
+import { isRiffHead, parseWavHeader, readWavFileHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { openFileSource } from "./file_source.ts";
 import { describeOpenError } from "../foundation/fs_error.ts";
@@ -135,10 +135,6 @@ function kindFromExtension(path: string): InputKind | null {
   return null;
 }
 
-function isRiff(head: Uint8Array): boolean {
-  return head.length >= 4 && head[0] === 0x52 && head[1] === 0x49 && head[2] === 0x46 && head[3] === 0x46;
-}
-
 /**
  * Whether a file given `--format` is a WAV or MPEG by its content (not its name): those keep
  * their own format. Played as raw PCM, a WAV's header was a click and its rate was --format's, and
@@ -147,7 +143,7 @@ function isRiff(head: Uint8Array): boolean {
  * the SDP is written and the outputs are open, so nothing waits for them to look.)
  */
 function containerInside(head: Uint8Array): boolean {
-  return isRiff(head) || detectContainer(head.subarray(0, DETECT_HEAD_BYTES)) !== null;
+  return isRiffHead(head) || detectContainer(head.subarray(0, DETECT_HEAD_BYTES)) !== null;
 }
 
 /**
@@ -157,7 +153,7 @@ function containerInside(head: Uint8Array): boolean {
  */
 function detectInput(head: Uint8Array, path: string | null): InputKind | null {
   const byExtension = path === null ? null : kindFromExtension(path);
-  if (byExtension === "wav" || isRiff(head)) return "wav";
+  if (byExtension === "wav" || isRiffHead(head)) return "wav";
   const detectHead = head.subarray(0, DETECT_HEAD_BYTES);
   const byContent = detectContainer(detectHead);
   // An MPEG name says which MPEG unless its kind is not found and the other is: a TS named .mpg

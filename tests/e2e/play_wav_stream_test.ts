@@ -10,6 +10,10 @@
  *   It now means "to the end", as 0xFFFFFFFF does. sox rounds it down to
  *   whole frames (0x7FFFEFFC for 24-bit stereo): that was still refused, and
  *   on stdin warned of a stream 2 GiB short.
+ * - RF64 (EBU Tech 3306), as `ffmpeg -rf64 always` writes it to a pipe: it
+ *   was told from its first bytes only as "RIFF", so on stdin, or in a file
+ *   not named .wav, it was "not WAV, MPEG-TS or MPEG-PS", and with
+ *   `--format` its header was played as samples.
  *
  * Real subprocesses and real files.
  */
@@ -43,6 +47,22 @@ function soxPipeWav(): Buffer {
   out.writeUInt32LE(0x7ffff000 + 36, 4);
   out.writeUInt32LE(0x7ffff000, 40);
   return out;
+}
+
+/**
+ * `wav` as `ffmpeg -rf64 always -f wav -` writes it: RF64, a ds64 chunk whose sizes are 0
+ * (unknown on a pipe), and the data chunk's size 0xFFFFFFFF, pointing at ds64.
+ */
+function rf64PipeWav(): Buffer {
+  const ds64 = Buffer.alloc(8 + 28);
+  ds64.write("ds64", 0);
+  ds64.writeUInt32LE(28, 4);
+  const riff = Buffer.from(wav.subarray(0, 12));
+  riff.write("RF64", 0);
+  riff.writeUInt32LE(0xffffffff, 4);
+  const rest = Buffer.from(wav.subarray(12));
+  rest.writeUInt32LE(0xffffffff, rest.indexOf("data") + 4);
+  return Buffer.concat([riff, ds64, rest]);
 }
 
 async function playStdin(stdin: Uint8Array, name: string): Promise<{ code: number | null; stderr: string; written: Buffer }> {
@@ -98,5 +118,23 @@ describe("WAV on a pipe", () => {
       expect({ bits, channels, stderr: streamed.stderr }).toEqual({ bits, channels, stderr: "" });
       expect(streamed.written.equals(raw)).toBe(true);
     }
+  });
+
+  test("RF64 as ffmpeg pipes it plays: on stdin, from a file of any name, and with --format it keeps its header's", async () => {
+    const rf64 = rf64PipeWav();
+    const piped = await playStdin(rf64, "rf64-stdin.raw");
+    expect({ stderr: piped.stderr, code: piped.code }).toEqual({ stderr: "", code: 0 });
+    expect(piped.written.equals(samples)).toBe(true);
+
+    const path = join(dir, "rf64.bin");
+    writeFileSync(path, rf64);
+    const out = join(dir, "rf64-file.raw");
+    const run = await runPacer(["play", path, "--to", `file:${out}`]);
+    expect({ stderr: run.stderr, code: run.code }).toEqual({ stderr: "", code: 0 });
+    expect(readFileSync(out).equals(samples)).toBe(true);
+
+    const formatted = await runPacer(["play", path, "--format", "s16le:44100:2", "--to", `file:${out}`]);
+    expect(formatted.stderr).toContain("is WAV, s16le:44100:2, by its own header");
+    expect(formatted.code).toBe(2);
   });
 });
