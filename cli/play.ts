@@ -19,7 +19,7 @@ import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
 import { inputUnit, sequenceSource } from "../sources/sequence_source.ts";
 import { inputDamage, type LiveSource } from "../sources/live_input.ts";
 import { writeSdpFile } from "./sdp_file.ts";
-import { startProgress } from "./progress.ts";
+import { progressLine } from "./progress.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
 import { schemeOf } from "../backends/registry.ts";
@@ -62,7 +62,10 @@ Options:
 /** Options that take a number; see valuesMayBeNegative. */
 const NUMBER_OPTIONS = new Set(["--start", "--bitrate", "--device-wait", "--latency", "--senders"]);
 
-export async function runPlay(argv: string[], log: Logger): Promise<number> {
+export async function runPlay(argv: string[], mainLog: Logger): Promise<number> {
+  // Every line of the play goes above the progress line, not onto its end.
+  const progress = progressLine();
+  const log = mainLog.to(progress.logLine);
   const { values, positionals } = parseArgs({
     args: valuesMayBeNegative(argv, NUMBER_OPTIONS),
     allowPositionals: true,
@@ -185,7 +188,7 @@ export async function runPlay(argv: string[], log: Logger): Promise<number> {
       quit: () => void job.stop(),
       interrupt: () => stopOnSignal("SIGINT"),
     });
-  const progress = startProgress(job, scheduler, values.loop ? undefined : durationUs);
+  progress.start(job, scheduler, values.loop ? undefined : durationUs);
   job.start();
   const stuck = watchStuckOutputs(job, scheduler, () => gate?.closed ?? false);
   const result = await job.done;

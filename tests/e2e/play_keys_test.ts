@@ -40,7 +40,34 @@ async function playOnTerminal(args: string[], keys: [number, string][]): Promise
   return { code, screen, seconds: (Bun.nanoseconds() - started) / 1e9 };
 }
 
+/** The lines a terminal shows for `raw`: each `\r` goes back to the line's start, `ESC [K` clears to its end. */
+function screenLines(raw: string): string[] {
+  return raw.split("\n").map((row) => {
+    let line = "";
+    let column = 0;
+    for (const piece of row.split(/(\r|\x1b\[K)/)) {
+      if (piece === "\r") column = 0;
+      else if (piece === "\x1b[K") line = line.slice(0, column);
+      else {
+        line = line.slice(0, column) + piece + line.slice(column + piece.length);
+        column += piece.length;
+      }
+    }
+    return line;
+  });
+}
+
 describe.skipIf(!havePeer("script"))("play on a terminal", () => {
+  test("a line logged while the progress line shows goes above it, on a line of its own", async () => {
+    // The command's stderr line comes once the progress line has been drawn (every 250 ms).
+    const run = await playOnTerminal([join(dir, "long.wav"), "--to", "cmd:sleep 0.8; echo from-the-command >&2; exec cat >/dev/null"], []);
+    expect(run.code).toBe(0);
+    const lines = screenLines(run.screen);
+    expect(lines.filter((l) => l.includes("from-the-command"))).toEqual(['pacer: [cmd] from-the-command dest="cmd:sleep 0.8; echo from-the-command >&2; exec cat >/dev/null"']);
+    // The progress line is still drawn, under it, and is left at the end.
+    expect(lines.filter((l) => l.trim() !== "").at(-1)).toMatch(/^00:0[23] \/ 00:03  \d+ packets$/);
+  }, 20_000);
+
   test("n skips to the next input: it plays whole from its first frame, after only part of the first", async () => {
     const out = join(dir, "next.raw");
     const run = await playOnTerminal([join(dir, "long.wav"), join(dir, "short.wav"), "--to", `file:${out}`], [[800, "n"]]);
