@@ -29,7 +29,7 @@ import { type PackedTsSource, packedTsSource } from "./packed_ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
 import { open } from "node:fs/promises";
-import { pcrStart, type PcrTimeline } from "./pcr_seek.ts";
+import { type PcrPlacement, pcrStart, type PcrTimeline } from "./pcr_seek.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import type { LiveSource } from "./live_input.ts";
@@ -347,15 +347,22 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
   let startOffset = Math.floor(seconds * byteRate);
   if (isTs) startOffset -= startOffset % TS_SIZE;
   startOffset = Math.min(startOffset, mediaBytes);
+  // By the head's rate, which is all there is without reading the file through.
+  let durationUs = (mediaBytes / byteRate) * US_PER_S;
   if (seconds > 0 && pacing === "pcr" && packing === TS_PACKING && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
     // Placed by the PCRs where they allow it: the average rate misplaces it in a variable-rate stream.
-    startOffset = (await seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate }, seconds)) ?? startOffset;
+    const placed = await seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate }, seconds);
+    if (placed.offset !== null) {
+      startOffset = placed.offset;
+      // The start is that far along the clock; startWithin refuses it only past the clock's end.
+      durationUs = placed.endUs ?? seconds * US_PER_S + ((mediaBytes - startOffset) / byteRate) * US_PER_S;
+    }
   }
   const byteClock = mpegClock(pacing, options, isTs, bitrate);
   const source = unwrapped(openFileSource(path, 0, size, options.name), packing, byteClock);
   source.seek(startOffset);
   return {
-    info: { label: path, kind: probe.container, mediaBytes, durationUs: (mediaBytes / byteRate) * US_PER_S },
+    info: { label: path, kind: probe.container, mediaBytes, durationUs },
     source,
     byteClock,
     startOffset,
@@ -365,7 +372,7 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
   };
 }
 
-async function seekByPcr(path: string, size: number, timeline: PcrTimeline, seconds: number): Promise<number | null> {
+async function seekByPcr(path: string, size: number, timeline: PcrTimeline, seconds: number): Promise<PcrPlacement> {
   const file = await open(path, "r");
   try {
     return await pcrStart(file, size, timeline, seconds);

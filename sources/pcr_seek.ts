@@ -29,7 +29,7 @@
  *
  * @example
  * ```ts
- * const offset = await pcrStart(handle, size, { pcrPid: 0x100, firstPcr, byteRate: 187_500 }, 3); // a packet start, or null
+ * const { offset } = await pcrStart(handle, size, { pcrPid: 0x100, firstPcr, byteRate: 187_500 }, 3); // a packet start, or null
  * ```
  */
 import type { FileHandle } from "node:fs/promises";
@@ -76,12 +76,33 @@ async function firstPcrFrom(file: FileHandle, size: number, from: number, timeli
   return null;
 }
 
-/** The start for `seconds` (see above): the scan's, else, past what it reads, the search's from its last PCR; null for the average rate. */
-export async function pcrStart(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, scanBytes = SCAN_MAX_BYTES): Promise<number | null> {
+/** Where `--start` lands by the PCRs. */
+export interface PcrPlacement {
+  /** The packet to start at; null where the PCRs cannot place it (the caller then goes by the average rate). */
+  offset: number | null;
+  /**
+   * Where a scan read the whole file and the start is past its last PCR: the file's time, µs, along
+   * its clock (the bytes before the first PCR and after the last at the rate it measured). The start
+   * is then the last PCR's packet if it comes before this time, and past the end if not. Without
+   * it, a variable-rate file was timed by the rate of its head: a 4 s file, 2 s at 4 Mbit/s and 2 s
+   * at 1, was "only 2.5 s long" and --start 3 was refused.
+   */
+  endUs?: number;
+}
+
+/** The start for `seconds` (see above): the scan's, else, past what it reads, the search's from its last PCR; offset null for the average rate. */
+export async function pcrStart(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, scanBytes = SCAN_MAX_BYTES): Promise<PcrPlacement> {
   const scan = await scanAlong(file, size, timeline, seconds, scanBytes);
-  if (scan.found !== null || !scan.cut || scan.span.last === null) return scan.found;
-  const from: PcrTimeline = { pcrPid: scan.pid, firstPcr: scan.span.last, byteRate: timeline.byteRate };
-  return pcrSeek(file, size, from, seconds - scan.span.alongTicks(timeline.byteRate) / PCR_HZ, scan.span.lastOffset);
+  const { span } = scan;
+  if (scan.found !== null || span.last === null) return { offset: scan.found };
+  if (!scan.cut) {
+    const byteRate = span.byteRate() || timeline.byteRate;
+    // As probe times the file: the bytes before the first PCR and after the last at the rate.
+    const endTicks = span.alongTicks(byteRate) + ((span.firstOffset + size - span.lastOffset) * PCR_HZ) / byteRate;
+    return { offset: span.lastOffset, endUs: Math.round((endTicks / PCR_HZ) * 1_000_000) };
+  }
+  const from: PcrTimeline = { pcrPid: scan.pid, firstPcr: span.last, byteRate: timeline.byteRate };
+  return { offset: await pcrSeek(file, size, from, seconds - span.alongTicks(timeline.byteRate) / PCR_HZ, span.lastOffset) };
 }
 
 /**

@@ -14,6 +14,7 @@ import { openInput } from "../../sources/open_input.ts";
 import { PcrClock } from "../../protocol/mpeg_timing.ts";
 import { pcrScan, pcrSeek, pcrStart, type PcrTimeline } from "../../sources/pcr_seek.ts";
 import { garbageBytes, insertBytes, makeCbrTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
+import { runPacer } from "../helpers/pacer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-seek-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,6 +87,29 @@ describe("--start by PCR", () => {
     const opened = await openInput(path, { startSeconds: 3 });
     opened.source.close();
     expect(Math.abs(pcrSecondsAt(vbr, opened.startOffset) - 3)).toBeLessThan(0.021);
+  });
+
+  test("a file faster at its head than on: a start past the head rate's length plays from there, and one past the clock's end is refused with the clock's length", async () => {
+    // 2 s at 4 Mbit/s, then 2 s at 1 Mbit/s: by the head's rate the file lasted 2.5 s, so
+    // `--start 3` was refused ("only 2.5 s long"), and so was 4.5 with that length.
+    const fastSlow = concat(
+      makeCbrTs({ bitrate: 4_000_000, duration: 2, firstPcr: FIRST_PCR }),
+      makeCbrTs({ bitrate: 1_000_000, duration: 2, firstPcr: FIRST_PCR + 2 * PCR_HZ }),
+    );
+    const fastSlowPath = write("fast_slow.ts", fastSlow);
+    for (const seconds of [3, 3.9]) {
+      const opened = await openInput(fastSlowPath, { startSeconds: seconds });
+      opened.source.close();
+      const at = pcrSecondsAt(fastSlow, opened.startOffset);
+      expect(at).toBeLessThanOrEqual(seconds + 1e-6);
+      expect(seconds - at).toBeLessThan(0.021);
+    }
+    const probe = await runPacer(["probe", fastSlowPath]);
+    const length = /duration:\s+([\d.]+) s/.exec(probe.stdout)![1];
+    expect(Number(length)).toBeCloseTo(4, 1);
+    const past = await runPacer(["play", fastSlowPath, "--start", "4.5", "--to", `file:${join(dir, "past.out")}`]);
+    expect(past.stderr).toBe(`pacer: error: start 4.5 s: ${fastSlowPath} is only ${length} s long, so nothing would play\n`);
+    expect(past.code).toBe(1);
   });
 
   test("where the search cannot trust the PCRs (the clock restarts) a scan counts along its stretches; past the last PCR, the average rate", async () => {
@@ -173,7 +197,7 @@ describe("--start by PCR", () => {
     const handle = await open(write("flagged_long.ts", joined), "r");
     try {
       for (const seconds of [2.5, 3.7]) {
-        const offset = await pcrStart(handle, joined.length, TIMELINE, seconds, 200_000);
+        const { offset } = await pcrStart(handle, joined.length, TIMELINE, seconds, 200_000);
         expect(offset).not.toBeNull();
         expect(offset!).toBeGreaterThan(200_000); // placed by the search
         const at = playSecondsAt(joined, offset!);
