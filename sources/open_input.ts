@@ -85,6 +85,12 @@ export interface OpenedInput {
 const FIRST_HEAD_BYTES = 64 << 10;
 /** Enough of a file's head to find PCRs 100 ms apart at 20 Mbit/s. */
 const PROBE_HEAD_BYTES = 256 << 10;
+/**
+ * A file whose clock gives no rate in PROBE_HEAD_BYTES is read this far before it is refused:
+ * 100 ms at 160 Mbit/s. ffmpeg puts a TS's PCRs 80 ms apart; at 60 Mbit/s that is 600 KB, and such
+ * a file was refused ("only one PCR in the first 256 KiB").
+ */
+const FILE_PROBE_MAX_BYTES = 2 << 20;
 /** A rate from less of the stream than this (one PCR interval at 20 Mbit/s is 26 ms) is read on for. */
 const MIN_PROBE_SPAN_S = 0.1;
 /** Streams: how much (at most) and how long to wait for two clock references. */
@@ -223,7 +229,12 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     if (!options.bitrate && clockSpanSeconds(probe) < MIN_PROBE_SPAN_S && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
       probe = probeMpeg(await readHead(path, Math.min(size, PROBE_HEAD_BYTES)), kind, packing);
     }
-    return mpegFile(path, size, probe, packing, options);
+    let window = PROBE_HEAD_BYTES;
+    if (!options.bitrate && !pacingOf(probe) && size > PROBE_HEAD_BYTES) {
+      window = FILE_PROBE_MAX_BYTES;
+      probe = probeMpeg(await readHead(path, Math.min(size, window)), kind, packing);
+    }
+    return mpegFile(path, size, probe, packing, options, window);
   }
   if (!options.bitrate) throw notDetected(path);
   return dataFile(path, size, options.bitrate, options);
@@ -285,8 +296,9 @@ async function wavHeader<T>(read: () => T | Promise<T>): Promise<T> {
 }
 
 /** The refusal when nothing in the head can pace the input: the same for a file and a stream. */
-function noClockError(label: string, probe: MpegProbe): PacerError {
-  const head = `the first ${PROBE_HEAD_BYTES >> 10} KiB`;
+/** `window`: how much of its head was probed (a file's may be more than a stream's). */
+function noClockError(label: string, probe: MpegProbe, window = PROBE_HEAD_BYTES): PacerError {
+  const head = `the first ${window >> 10} KiB`;
   // PCRs there that give no rate are not "no PCR": say what is wrong with them (a TS whose PCRs
   // come 1.2 s apart had been told it had none).
   if (probe.container === "mpegts" && probe.arrival === null && probe.pcrCount > 0) {
@@ -321,10 +333,10 @@ function mpegClock(pacing: InputPacing, options: InputOptions, isTs: boolean, bi
 }
 
 /** What paces an MPEG input, given the probe; throws when nothing can. */
-function mpegPacing(label: string, probe: MpegProbe, options: InputOptions): InputPacing {
+function mpegPacing(label: string, probe: MpegProbe, options: InputOptions, window: number): InputPacing {
   if (options.bitrate) return "bitrate";
   const pacing = pacingOf(probe);
-  if (!pacing) throw noClockError(label, probe);
+  if (!pacing) throw noClockError(label, probe, window);
   return pacing;
 }
 
@@ -335,10 +347,11 @@ function unwrapped<S extends Source>(raw: S, packing: TsPacking, clock: ByteCloc
   return packedTsSource(raw, packing);
 }
 
-async function mpegFile(path: string, size: number, probe: MpegProbe, packing: TsPacking, options: InputOptions): Promise<OpenedInput> {
+/** `window`: how much of its head `probe` was given to read. */
+async function mpegFile(path: string, size: number, probe: MpegProbe, packing: TsPacking, options: InputOptions, window: number): Promise<OpenedInput> {
   const isTs = probe.container === "mpegts";
   if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(path);
-  const pacing = mpegPacing(path, probe, options);
+  const pacing = mpegPacing(path, probe, options, window);
   // Offsets and sizes are of the stream as sent: 192-byte units lose 4 bytes each.
   const mediaBytes = packing === TS_PACKING ? size : Math.floor(size / packing.size) * TS_SIZE;
   const bitrate = options.bitrate ?? probedBitrate(probe)!;

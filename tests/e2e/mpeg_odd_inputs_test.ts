@@ -90,6 +90,21 @@ describe("play: odd MPEG-TS input on the wire", () => {
     expect(bytes.equals(whole)).toBe(true);
   });
 
+  test("40 Mbit/s with PCRs 100 ms apart (500 KB between them, as ffmpeg's 80 ms are at 60 Mbit/s) plays, paced by them: it was refused, 'only one PCR in the first 256 KiB'", async () => {
+    const fast = makeCbrTs({ bitrate: 40_000_000, duration: 0.6, pcrIntervalMs: 100 });
+    const path = join(tmp.dir, "fast_sparse.ts");
+    writeFileSync(path, fast);
+    const out = join(tmp.dir, "fast_sparse.out");
+    const started = Bun.nanoseconds();
+    const run = await runPacer(["play", path, "--to", `file:${out}`]);
+    const seconds = (Bun.nanoseconds() - started) / 1e9;
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(readFileSync(out).equals(fast)).toBe(true);
+    // Paced: the 3 MB take their 0.6 s (their last PCR is at 0.5 s), not the moment a copy takes.
+    expect(seconds).toBeGreaterThan(0.45);
+  });
+
   test("PCRs that give no rate (1.2 s apart; a single one) are refused naming that, not as 'no PCR'; nothing is sent", async () => {
     const cases = [
       { pcrIntervalMs: 1200, says: "the 3 PCRs in the first 256 KiB give no rate: each is more than 1 s after the one before, behind it, or marked a discontinuity (the standard has them at most 100 ms apart)" },
