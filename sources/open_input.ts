@@ -86,16 +86,16 @@ const FIRST_HEAD_BYTES = 64 << 10;
 /** Enough of a file's head to find PCRs 100 ms apart at 20 Mbit/s. */
 const PROBE_HEAD_BYTES = 256 << 10;
 /**
- * A file whose clock gives no rate in PROBE_HEAD_BYTES is read this far before it is refused:
+ * An input whose clock gives no rate in PROBE_HEAD_BYTES is read this far before it is refused:
  * 100 ms at 160 Mbit/s. ffmpeg puts a TS's PCRs 80 ms apart; at 60 Mbit/s that is 600 KB, and such
- * a file was refused ("only one PCR in the first 256 KiB").
+ * a file or pipe was refused ("only one PCR in the first 256 KiB").
  */
-const FILE_PROBE_MAX_BYTES = 2 << 20;
+const CLOCK_PROBE_MAX_BYTES = 2 << 20;
 /** A rate from less of the stream than this (one PCR interval at 20 Mbit/s is 26 ms) is read on for. */
 const MIN_PROBE_SPAN_S = 0.1;
 /** Streams: how much (at most) and how long to wait for two clock references. */
 const STREAM_PROBE_FIRST_BYTES = 16 << 10;
-const STREAM_PROBE_BYTES = PROBE_HEAD_BYTES;
+const STREAM_PROBE_BYTES = CLOCK_PROBE_MAX_BYTES;
 const STREAM_PROBE_MS = 500;
 /** Bytes that tell a RIFF/WAVE header. */
 const RIFF_ID_BYTES = 12;
@@ -229,12 +229,10 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     if (!options.bitrate && clockSpanSeconds(probe) < MIN_PROBE_SPAN_S && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
       probe = probeMpeg(await readHead(path, Math.min(size, PROBE_HEAD_BYTES)), kind, packing);
     }
-    let window = PROBE_HEAD_BYTES;
     if (!options.bitrate && !pacingOf(probe) && size > PROBE_HEAD_BYTES) {
-      window = FILE_PROBE_MAX_BYTES;
-      probe = probeMpeg(await readHead(path, Math.min(size, window)), kind, packing);
+      probe = probeMpeg(await readHead(path, Math.min(size, CLOCK_PROBE_MAX_BYTES)), kind, packing);
     }
-    return mpegFile(path, size, probe, packing, options, window);
+    return mpegFile(path, size, probe, packing, options, probeWindow(Math.min(size, CLOCK_PROBE_MAX_BYTES)));
   }
   if (!options.bitrate) throw notDetected(path);
   return dataFile(path, size, options.bitrate, options);
@@ -296,8 +294,16 @@ async function wavHeader<T>(read: () => T | Promise<T>): Promise<T> {
 }
 
 /** The refusal when nothing in the head can pace the input: the same for a file and a stream. */
-/** `window`: how much of its head was probed (a file's may be more than a stream's). */
-function noClockError(label: string, probe: MpegProbe, window = PROBE_HEAD_BYTES): PacerError {
+/**
+ * How much of an input's head its clock was looked for in, for messages, given the bytes read (a
+ * file's or a stream's alike): past PROBE_HEAD_BYTES only when the input went on past it.
+ */
+function probeWindow(bytes: number): number {
+  return bytes > PROBE_HEAD_BYTES ? CLOCK_PROBE_MAX_BYTES : PROBE_HEAD_BYTES;
+}
+
+/** `window`: how much of its head was looked in (see probeWindow). */
+function noClockError(label: string, probe: MpegProbe, window: number): PacerError {
   const head = `the first ${window >> 10} KiB`;
   // PCRs there that give no rate are not "no PCR": say what is wrong with them (a TS whose PCRs
   // come 1.2 s apart had been told it had none).
@@ -415,14 +421,14 @@ function dataFile(path: string, size: number, bitrate: number, options: InputOpt
  * more input only up to STREAM_PROBE_BYTES and STREAM_PROBE_MS: a live stream must not be held
  * back long. `timedOut`: time ran out while the stream was still coming.
  */
-async function probeStreamHead(stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ probe: MpegProbe; timedOut: boolean }> {
+async function probeStreamHead(stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ probe: MpegProbe; timedOut: boolean; bytes: number }> {
   // One deadline for every peek; an aborted peek returns what it has and leaves nothing waiting.
   const timeUp = AbortSignal.timeout(STREAM_PROBE_MS);
   for (let want = STREAM_PROBE_FIRST_BYTES; ; want *= 2) {
     const head = await stream.peek(want, timeUp);
     const probe = probeMpeg(head, kind, packing);
     if (probedBitrate(probe) || head.length < want || want >= STREAM_PROBE_BYTES) {
-      return { probe, timedOut: head.length < want && timeUp.aborted };
+      return { probe, timedOut: head.length < want && timeUp.aborted, bytes: head.length };
     }
   }
 }
@@ -560,11 +566,11 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
  * cut short by the deadline after showing a clock reference goes on to learn its rate as it plays.
  */
 async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ pacing: InputPacing; bitrate?: number }> {
-  const { probe, timedOut } = await probeStreamHead(stream, kind, packing);
+  const { probe, timedOut, bytes } = await probeStreamHead(stream, kind, packing);
   if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(label);
   const found = pacingOf(probe);
   if (found) return { pacing: found, bitrate: probedBitrate(probe) };
-  if (!timedOut || !clockSeen(probe)) throw noClockError(label, probe);
+  if (!timedOut || !clockSeen(probe)) throw noClockError(label, probe, probeWindow(bytes));
   if (probe.container === "mpegps") return { pacing: "scr" };
   return { pacing: probe.pcrCount > 0 ? "pcr" : "arrival" };
 }

@@ -90,7 +90,7 @@ describe("play: odd MPEG-TS input on the wire", () => {
     expect(bytes.equals(whole)).toBe(true);
   });
 
-  test("40 Mbit/s with PCRs 100 ms apart (500 KB between them, as ffmpeg's 80 ms are at 60 Mbit/s) plays, paced by them: it was refused, 'only one PCR in the first 256 KiB'", async () => {
+  test("40 Mbit/s with PCRs 100 ms apart (500 KB between them, as ffmpeg's 80 ms are at 60 Mbit/s) plays, paced by them, from a file and a pipe: it was refused, 'only one PCR in the first 256 KiB'", async () => {
     const fast = makeCbrTs({ bitrate: 40_000_000, duration: 0.6, pcrIntervalMs: 100 });
     const path = join(tmp.dir, "fast_sparse.ts");
     writeFileSync(path, fast);
@@ -103,6 +103,11 @@ describe("play: odd MPEG-TS input on the wire", () => {
     expect(readFileSync(out).equals(fast)).toBe(true);
     // Paced: the 3 MB take their 0.6 s (their last PCR is at 0.5 s), not the moment a copy takes.
     expect(seconds).toBeGreaterThan(0.45);
+    // The same piped in (cat fast_sparse.ts | pacer play -).
+    const piped = await runPacer(["play", "-", "--to", `file:${out}`], { stdin: fast });
+    expect(piped.stderr).toBe("");
+    expect(piped.code).toBe(0);
+    expect(readFileSync(out).equals(fast)).toBe(true);
   });
 
   test("PCRs that give no rate (1.2 s apart; a single one) are refused naming that, not as 'no PCR'; nothing is sent", async () => {
