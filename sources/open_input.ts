@@ -28,8 +28,8 @@ import { m2tsSource } from "./m2ts_source.ts";
 import { type PackedTsSource, packedTsSource } from "./packed_ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
-import { open } from "node:fs/promises";
-import { type PcrPlacement, pcrStart, type PcrTimeline } from "./pcr_seek.ts";
+import { type FileHandle, open } from "node:fs/promises";
+import { type PcrPlacement, pcrStart, scrStart } from "./pcr_seek.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import type { LiveSource } from "./live_input.ts";
@@ -368,9 +368,9 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
   startOffset = Math.min(startOffset, mediaBytes);
   // By the head's rate, which is all there is without reading the file through.
   let durationUs = (mediaBytes / byteRate) * US_PER_S;
-  if (seconds > 0 && pacing === "pcr" && packing === TS_PACKING && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
-    // Placed by the PCRs where they allow it: the average rate misplaces it in a variable-rate stream.
-    const placed = await seekByPcr(path, size, { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate }, seconds);
+  if (seconds > 0) {
+    // Placed by the PCRs or SCRs where they allow it: the average rate misplaces it in a variable-rate stream.
+    const placed = await placeByClock(path, size, probe, pacing, packing, byteRate, seconds);
     if (placed.offset !== null) {
       startOffset = placed.offset;
       // The start is that far along the clock; startWithin refuses it only past the clock's end.
@@ -391,10 +391,18 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
   };
 }
 
-async function seekByPcr(path: string, size: number, timeline: PcrTimeline, seconds: number): Promise<PcrPlacement> {
+/** Where `seconds` is along the clock that paces the file: a TS's PCRs, a PS's SCRs; offset null where none can place it. */
+async function placeByClock(path: string, size: number, probe: MpegProbe, pacing: InputPacing, packing: TsPacking, byteRate: number, seconds: number): Promise<PcrPlacement> {
+  let place: ((file: FileHandle) => Promise<PcrPlacement>) | null = null;
+  if (pacing === "scr" && probe.container === "mpegps") place = (file) => scrStart(file, size, byteRate, seconds);
+  if (pacing === "pcr" && packing === TS_PACKING && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
+    const timeline = { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate };
+    place = (file) => pcrStart(file, size, timeline, seconds);
+  }
+  if (!place) return { offset: null };
   const file = await open(path, "r");
   try {
-    return await pcrStart(file, size, timeline, seconds);
+    return await place(file);
   } finally {
     await file.close();
   }

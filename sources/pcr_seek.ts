@@ -27,6 +27,8 @@
  * far from the target. Then, or past the last PCR, the caller places the
  * start by the average rate.
  *
+ * An MPEG-PS is placed the same way by its SCRs (scrStart): the scan alone, a pack at a time.
+ *
  * @example
  * ```ts
  * const { offset } = await pcrStart(handle, size, { pcrPid: 0x100, firstPcr, byteRate: 187_500 }, 3); // a packet start, or null
@@ -35,6 +37,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { ClockSpan } from "../protocol/mpeg_probe.ts";
 import { type ClockSampler, PcrPidLock } from "../protocol/mpeg_timing.ts";
+import { type PsPackCallback, PsScanner, psPackScr } from "../protocol/mpegps.ts";
 import {
   PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, type TsPacketCallback, TsScanner, tsFindSync, tsGetPcr, tsGetPid, tsHasPcr,
 } from "../protocol/mpegts.ts";
@@ -94,15 +97,29 @@ export interface PcrPlacement {
 export async function pcrStart(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, scanBytes = SCAN_MAX_BYTES): Promise<PcrPlacement> {
   const scan = await scanAlong(file, size, timeline, seconds, scanBytes);
   const { span } = scan;
-  if (scan.found !== null || span.last === null) return { offset: scan.found };
-  if (!scan.cut) {
-    const byteRate = span.byteRate() || timeline.byteRate;
-    // As probe times the file: the bytes before the first PCR and after the last at the rate.
-    const endTicks = span.alongTicks(byteRate) + ((span.firstOffset + size - span.lastOffset) * PCR_HZ) / byteRate;
-    return { offset: span.lastOffset, endUs: Math.round((endTicks / PCR_HZ) * 1_000_000) };
-  }
+  if (scan.found !== null || span.last === null || !scan.cut) return placement(scan, size, timeline.byteRate);
   const from: PcrTimeline = { pcrPid: scan.pid, firstPcr: span.last, byteRate: timeline.byteRate };
   return { offset: await pcrSeek(file, size, from, seconds - span.alongTicks(timeline.byteRate) / PCR_HZ, span.lastOffset) };
+}
+
+/**
+ * `--start` in an MPEG-PS file by its SCRs, as in a TS by its PCRs: the offset of the last pack
+ * whose time along the clock is at or before `seconds` (a VOB's rate varies: by the rate of its
+ * head a start landed anywhere, and one past the head rate's length was refused). Only the scan:
+ * past what it reads, offset null (the average rate).
+ */
+export async function scrStart(file: FileHandle, size: number, byteRate: number, seconds: number, scanBytes = SCAN_MAX_BYTES): Promise<PcrPlacement> {
+  return placement(await scanAlong(file, size, { pcrPid: -1, firstPcr: 0, byteRate }, seconds, scanBytes, scrFeed()), size, byteRate);
+}
+
+/** What a scan places: its start; or, where it read the whole file and the start is past the last clock reference, that one with the clock's end. */
+function placement(scan: Scan, size: number, headByteRate: number): PcrPlacement {
+  const { span } = scan;
+  if (scan.found !== null || span.last === null || scan.cut) return { offset: scan.found };
+  const byteRate = span.byteRate() || headByteRate;
+  // As probe times the file: the bytes before the first reference and after the last at the rate.
+  const endTicks = span.alongTicks(byteRate) + ((span.firstOffset + size - span.lastOffset) * PCR_HZ) / byteRate;
+  return { offset: span.lastOffset, endUs: Math.round((endTicks / PCR_HZ) * 1_000_000) };
 }
 
 /**
@@ -153,35 +170,77 @@ interface Scan {
   pid: number;
 }
 
-async function scanAlong(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, maxBytes: number): Promise<Scan> {
-  const target = Math.round(seconds * PCR_HZ);
-  const window = new Uint8Array(WINDOW_BYTES);
-  // The PID timed, as pacing follows it (a file joined from two with different PCR PIDs), and the
-  // clock's stretches, as probe sums them: its packets are found as play finds them.
-  const lock = new PcrPidLock(timeline.pcrPid, false);
-  const span = new ClockSpan();
+/** A file's clock references, from its bytes fed window by window in order. */
+interface ClockFeed {
+  /** window[0, n) is the file's next bytes; each clock reference in them goes to `sampler`. */
+  push(window: Uint8Array, n: number, sampler: ClockSampler): void;
+  /** The file has ended: what is held (a cut-off last packet) is looked at too. */
+  end(sampler: ClockSampler): void;
+  /** The PID whose PCRs it follows (TS), or -1. */
+  readonly pid: number;
+}
+
+/** A TS's PCRs on the PID pacing follows (PcrPidLock), its packets found as play finds them. */
+function pcrFeed(pcrPid: number): ClockFeed {
+  const lock = new PcrPidLock(pcrPid, false);
   const scanner = new TsScanner();
-  let best: number | null = null;
-  let past = false;
-  /** Each PCR timed (a switch's break too) moves the start on while its time is not past the target. */
-  const along: ClockSampler = {
-    sample(offset, pcr, flagged) {
-      span.sample(offset, pcr, flagged);
-      if (span.alongTicks(timeline.byteRate) > target) past = true;
-      else if (!past) best = offset;
+  let to: ClockSampler | null = null;
+  const onPacket: TsPacketCallback = (buf, at, offset) => lock.packet(buf, at, offset, to!);
+  return {
+    push(window, n, sampler) {
+      to = sampler;
+      scanner.pushRange(window, 0, n, onPacket);
+    },
+    end(sampler) {
+      to = sampler;
+      scanner.flush(onPacket);
+    },
+    get pid() {
+      return lock.pid;
     },
   };
-  const onPacket: TsPacketCallback = (buf, at, offset) => {
-    if (!past) lock.packet(buf, at, offset, along);
+}
+
+/** A PS's SCRs, a pack at a time, the packs found as probe finds them. */
+function scrFeed(): ClockFeed {
+  const scanner = new PsScanner();
+  let to: ClockSampler | null = null;
+  const onPack: PsPackCallback = (buf, at, offset) => to!.sample(offset, psPackScr(buf, at), false);
+  return {
+    push(window, n, sampler) {
+      to = sampler;
+      scanner.pushRange(window, 0, n, onPack);
+    },
+    end() {},
+    pid: -1,
+  };
+}
+
+async function scanAlong(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, maxBytes: number, feed: ClockFeed = pcrFeed(timeline.pcrPid)): Promise<Scan> {
+  const target = Math.round(seconds * PCR_HZ);
+  const window = new Uint8Array(WINDOW_BYTES);
+  // The clock's stretches, as probe sums them (for a TS, on the PID pacing follows: a file joined
+  // from two with different PCR PIDs).
+  const span = new ClockSpan();
+  let best: number | null = null;
+  let past = false;
+  /** Each clock reference timed (a switch's break too) moves the start on while its time is not past the target. */
+  const along: ClockSampler = {
+    sample(offset, clock, flagged) {
+      if (past) return;
+      span.sample(offset, clock, flagged);
+      if (span.alongTicks(timeline.byteRate) > target) past = true;
+      else best = offset;
+    },
   };
   const end = Math.min(size, maxBytes);
   let start = 0;
   while (start < end && !past) {
     const { bytesRead: n } = await file.read(window, 0, Math.min(window.length, size - start), start);
     if (n === 0) break;
-    scanner.pushRange(window, 0, n, onPacket);
+    feed.push(window, n, along);
     start += n;
-    if (start >= size) scanner.flush(onPacket);
+    if (start >= size) feed.end(along);
   }
-  return { found: past ? best : null, cut: !past && start < size, span, pid: lock.pid };
+  return { found: past ? best : null, cut: !past && start < size, span, pid: feed.pid };
 }

@@ -1,6 +1,7 @@
 /**
  * --start by PCR in a variable-rate TS: a file at 1 Mbit/s for 2 s, then 4 Mbit/s for 2 s. The
  * average rate would put "3 s" at 3.375 s; the PCR search puts it within one PCR interval (20 ms).
+ * A PS's SCRs place it likewise (at the end).
  * In a file whose clock restarts (two files back to back), a scan along the clock's stretches does.
  */
 import { afterAll, describe, expect, test } from "bun:test";
@@ -13,7 +14,8 @@ import { PCR_HZ, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { openInput } from "../../sources/open_input.ts";
 import { PcrClock } from "../../protocol/mpeg_timing.ts";
 import { pcrScan, pcrSeek, pcrStart, type PcrTimeline } from "../../sources/pcr_seek.ts";
-import { garbageBytes, insertBytes, makeCbrTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
+import { garbageBytes, insertBytes, makeCbrPs, makeCbrTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
+import { psIsPackStart, psPackScr } from "../../protocol/mpegps.ts";
 import { runPacer } from "../helpers/pacer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-seek-"));
@@ -68,6 +70,17 @@ function firstPcrAt(bytes: Uint8Array, offset: number): number {
   return -1;
 }
 
+/** `play --start` past the end of the `seconds`-long file at `path` is refused in one line, with the length `probe` gives it. */
+async function expectRefusedPastEnd(path: string, seconds: number): Promise<void> {
+  const probe = await runPacer(["probe", path]);
+  const length = /duration:\s+([\d.]+) s/.exec(probe.stdout)![1];
+  expect(Number(length)).toBeCloseTo(seconds, 1);
+  const start = String(seconds + 0.5);
+  const past = await runPacer(["play", path, "--start", start, "--to", `file:${join(dir, "past.out")}`]);
+  expect(past.stderr).toBe(`pacer: error: start ${start} s: ${path} is only ${length} s long, so nothing would play\n`);
+  expect(past.code).toBe(1);
+}
+
 describe("--start by PCR", () => {
   test("property: any start time lands on a packet at most one PCR interval before it", async () => {
     await fc.assert(
@@ -104,12 +117,7 @@ describe("--start by PCR", () => {
       expect(at).toBeLessThanOrEqual(seconds + 1e-6);
       expect(seconds - at).toBeLessThan(0.021);
     }
-    const probe = await runPacer(["probe", fastSlowPath]);
-    const length = /duration:\s+([\d.]+) s/.exec(probe.stdout)![1];
-    expect(Number(length)).toBeCloseTo(4, 1);
-    const past = await runPacer(["play", fastSlowPath, "--start", "4.5", "--to", `file:${join(dir, "past.out")}`]);
-    expect(past.stderr).toBe(`pacer: error: start 4.5 s: ${fastSlowPath} is only ${length} s long, so nothing would play\n`);
-    expect(past.code).toBe(1);
+    await expectRefusedPastEnd(fastSlowPath, 4);
   });
 
   test("where the search cannot trust the PCRs (the clock restarts) a scan counts along its stretches; past the last PCR, the average rate", async () => {
@@ -230,5 +238,32 @@ describe("--start by PCR", () => {
     const offset = await seek(sparsePath, sparse.length, { ...TIMELINE, byteRate: 5_000_000 }, 0.55);
     expect(offset).not.toBeNull();
     expect(Math.abs(pcrSecondsAt(sparse, offset!) - 0.5)).toBeLessThan(0.001);
+  });
+});
+
+describe("--start by SCR in an MPEG-PS", () => {
+  const psSlow = makeCbrPs({ muxRate: 125_000, duration: 2 });
+  const psFast = makeCbrPs({ muxRate: 500_000, duration: 2, firstScr: 2 * PCR_HZ });
+
+  test("slow then fast: --start 3 lands on the pack of 3 s (by the head's rate it was 2.25 s, a quarter of the way into the fast part)", async () => {
+    const slowFast = concat(psSlow, psFast);
+    const slowFastPath = write("slow_fast.mpg", slowFast);
+    const opened = await openInput(slowFastPath, { startSeconds: 3 });
+    opened.source.close();
+    expect(psIsPackStart(slowFast, opened.startOffset)).toBe(true);
+    const at = psPackScr(slowFast, opened.startOffset) / PCR_HZ;
+    expect(at).toBeLessThanOrEqual(3 + 1e-6);
+    expect(3 - at).toBeLessThan(0.021); // a 2048-byte pack is 4 ms at 500 kB/s
+  });
+
+  test("fast then slow: --start 3 plays the last second (it was refused, 'only 2.499 s long'); past the clock's end it is refused with probe's length", async () => {
+    const fastSlow = concat(makeCbrPs({ muxRate: 500_000, duration: 2 }), makeCbrPs({ muxRate: 125_000, duration: 2, firstScr: 2 * PCR_HZ }));
+    const fastSlowPath = write("fast_slow.mpg", fastSlow);
+    const opened = await openInput(fastSlowPath, { startSeconds: 3 });
+    opened.source.close();
+    const at = psPackScr(fastSlow, opened.startOffset) / PCR_HZ;
+    expect(at).toBeLessThanOrEqual(3 + 1e-6);
+    expect(3 - at).toBeLessThan(0.021);
+    await expectRefusedPastEnd(fastSlowPath, 4);
   });
 });
