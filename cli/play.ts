@@ -133,7 +133,7 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
     source: sequenceSource(
       inputs.map((i) => i.source),
       {
-        units: inputs.map((i) => inputUnit(i.info)),
+        units: inputs.map((i) => inputUnit(i.info, i.unitPhase)),
         onCompleted: (label, filled, unit) =>
           log.warn(`${label} ended ${bytes(unit.bytes - filled)} into a ${unit.bytes}-byte ${unit.name}; ${bytes(filled)} of ${unit.filler} complete it, so the next input plays aligned`),
       },

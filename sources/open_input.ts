@@ -14,7 +14,7 @@ import {
   DETECT_HEAD_BYTES, detectContainer, holdsContainer, probePs, probeTs, type PsProbe, type TsProbe, tsPackingOf, tsPacingClock,
 } from "../protocol/mpeg_probe.ts";
 import { ATS_WRAP, M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
-import { PCR_HZ, TS_PACKING, TS_SIZE, type TsPacking } from "../protocol/mpegts.ts";
+import { PCR_HZ, TS_PACKING, TS_SIZE, type TsPacking, tsFindSync } from "../protocol/mpegts.ts";
 import {
   ArrivalClock, type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
 } from "../protocol/mpeg_timing.ts";
@@ -74,6 +74,16 @@ export interface OpenedInput {
   stream?: StreamSource;
   /** MPEG-TS: how its packets lie in its bytes (M2TS's units, trailers), before the source unwraps them. */
   packing?: TsPacking;
+  /**
+   * Bytes the source gives before its first whole unit (a TS cut at its start: garbage before
+   * its first packet), so a sequence tells where its last unit was cut (sequence_source.ts).
+   */
+  unitPhase?: number;
+}
+
+/** Bytes before a TS head's first packet (what was cut off of the one before it), 0 if none is found. */
+function leadingGarbage(head: Uint8Array): number {
+  return Math.max(0, tsFindSync(head, 0, head.length));
 }
 
 /**
@@ -232,7 +242,8 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     if (!options.bitrate && !pacingOf(probe) && size > PROBE_HEAD_BYTES) {
       probe = probeMpeg(await readHead(path, Math.min(size, CLOCK_PROBE_MAX_BYTES)), kind, packing);
     }
-    return mpegFile(path, size, probe, packing, options, probeWindow(Math.min(size, CLOCK_PROBE_MAX_BYTES)));
+    const phase = packing === TS_PACKING ? leadingGarbage(head) : 0;
+    return mpegFile(path, size, probe, packing, options, probeWindow(Math.min(size, CLOCK_PROBE_MAX_BYTES)), phase);
   }
   if (!options.bitrate) throw notDetected(path);
   return dataFile(path, size, options.bitrate, options);
@@ -354,7 +365,7 @@ function unwrapped<S extends Source>(raw: S, packing: TsPacking, clock: ByteCloc
 }
 
 /** `window`: how much of its head `probe` was given to read. */
-async function mpegFile(path: string, size: number, probe: MpegProbe, packing: TsPacking, options: InputOptions, window: number): Promise<OpenedInput> {
+async function mpegFile(path: string, size: number, probe: MpegProbe, packing: TsPacking, options: InputOptions, window: number, phase: number): Promise<OpenedInput> {
   const isTs = probe.container === "mpegts";
   if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(path);
   const pacing = mpegPacing(path, probe, options, window);
@@ -364,7 +375,8 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
   const byteRate = bitrate / 8;
   const seconds = options.startSeconds ?? 0;
   let startOffset = Math.floor(seconds * byteRate);
-  if (isTs) startOffset -= startOffset % TS_SIZE;
+  // On a packet of the file, whose first may come after garbage.
+  if (isTs) startOffset = startOffset < phase ? 0 : startOffset - ((startOffset - phase) % TS_SIZE);
   startOffset = Math.min(startOffset, mediaBytes);
   // By the head's rate, which is all there is without reading the file through.
   let durationUs = (mediaBytes / byteRate) * US_PER_S;
@@ -388,6 +400,7 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
     container: packing === M2TS_PACKING ? "m2ts" : probe.container,
     pacing,
     packing: isTs ? packing : undefined,
+    unitPhase: startOffset === 0 ? phase : 0,
   };
 }
 
@@ -561,6 +574,7 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
       pacing,
       stream,
       packing: kind === "mpegts" ? packing : undefined,
+      unitPhase: packing === TS_PACKING ? leadingGarbage(head) : 0,
     };
   }
   if (!options.bitrate && !options.dataClock) throw notDetected(label);

@@ -28,13 +28,19 @@ export interface InputUnit {
   /** Words for the warning: "frame" and "silence", "packet" and "stuffing". */
   readonly name: string;
   readonly filler: string;
+  /** Bytes before the input's first whole unit (a TS cut at its start): its units are counted from there. */
+  readonly phase: number;
 }
 
-/** PCM: a frame, completed with silence (0x80 is unsigned 8-bit's); MPEG-TS: a packet, with stuffing; else a byte. */
-export function inputUnit(info: InputInfo): InputUnit {
-  if (info.format) return { bytes: bytesPerFrame(info.format), fill: info.format.encoding === "u8" ? 0x80 : 0, name: "frame", filler: "silence" };
-  if (info.kind === "mpegts") return { bytes: TS_SIZE, fill: 0xff, name: "packet", filler: "stuffing" };
-  return { bytes: 1, fill: 0, name: "byte", filler: "" };
+/**
+ * PCM: a frame, completed with silence (0x80 is unsigned 8-bit's); MPEG-TS: a packet, with stuffing,
+ * counted from `phase` (garbage before its first packet: counted from byte 0, a whole last packet
+ * was "completed" with stuffing, and a cut one lost); else a byte.
+ */
+export function inputUnit(info: InputInfo, phase = 0): InputUnit {
+  if (info.format) return { bytes: bytesPerFrame(info.format), fill: info.format.encoding === "u8" ? 0x80 : 0, name: "frame", filler: "silence", phase: 0 };
+  if (info.kind === "mpegts") return { bytes: TS_SIZE, fill: 0xff, name: "packet", filler: "stuffing", phase };
+  return { bytes: 1, fill: 0, name: "byte", filler: "", phase: 0 };
 }
 
 export interface SequenceOptions {
@@ -81,7 +87,7 @@ export function sequenceSource(sources: Source[], options: SequenceOptions = {})
         }
         if (current === sources.length - 1) return n;
         const unit = units?.[current];
-        const partial = unit ? intoCurrent % unit.bytes : 0;
+        const partial = unit && intoCurrent > unit.phase ? (intoCurrent - unit.phase) % unit.bytes : 0;
         if (partial > 0) {
           owed = unit!.bytes - partial;
           intoCurrent += owed;

@@ -63,4 +63,34 @@ describe("an input that ends inside a unit, followed by another", () => {
     // The next file whole, its counters going on from the first's (ts_seams.ts).
     expect(sameButSeamMends(written.subarray(101 * TS_SIZE), ts)).toBe(true);
   });
+
+  test("a TS file cut at both ends (a capture begun inside a packet): its packets are counted from its first, so its last goes out completed and a whole one is left alone", async () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.3 });
+    const nextPath = join(dir, "next-after-lead.ts");
+    writeFileSync(nextPath, ts);
+    const lead = 5; // the tail of a packet before the first whole one
+    // Counted from byte 0, the cut last packet was "186 bytes into" one: 2 bytes of stuffing left
+    // it 5 short, and it was lost as garbage.
+    const cutPath = join(dir, "cut-both.ts");
+    writeFileSync(cutPath, ts.subarray(TS_SIZE - lead, 101 * TS_SIZE + 181));
+    const out = join(dir, "ts-cut-both-out.ts");
+    const run = await runPacer(["play", cutPath, nextPath, "--to", `file:${out}`]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(
+      `pacer: warn: ${cutPath} + ${nextPath}: ${lead} bytes at byte 0 are not MPEG-TS packets; skipped, so datagrams stay packet-aligned\n` +
+        `pacer: warn: ${cutPath} ended 181 bytes into a 188-byte packet; 7 bytes of stuffing complete it, so the next input plays aligned\n`,
+    );
+    const written = readFileSync(out);
+    expect(written.length).toBe(101 * TS_SIZE + ts.length);
+    expect(written.subarray(0, 100 * TS_SIZE + 181).equals(Buffer.from(ts.subarray(TS_SIZE, 101 * TS_SIZE + 181)))).toBe(true);
+    expect(sameButSeamMends(written.subarray(101 * TS_SIZE), ts)).toBe(true);
+
+    // Whole packets after the lead: nothing to complete, and no stuffing skipped as garbage.
+    const wholePath = join(dir, "lead-whole.ts");
+    writeFileSync(wholePath, ts.subarray(TS_SIZE - lead, 101 * TS_SIZE));
+    const whole = await runPacer(["play", wholePath, nextPath, "--to", `file:${out}`]);
+    expect(whole.code).toBe(0);
+    expect(whole.stderr).toBe(`pacer: warn: ${wholePath} + ${nextPath}: ${lead} bytes at byte 0 are not MPEG-TS packets; skipped, so datagrams stay packet-aligned\n`);
+    expect(readFileSync(out).length).toBe(100 * TS_SIZE + ts.length);
+  });
 });
