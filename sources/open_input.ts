@@ -408,17 +408,22 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
 async function placeByClock(path: string, size: number, probe: MpegProbe, pacing: InputPacing, packing: TsPacking, byteRate: number, seconds: number): Promise<PcrPlacement> {
   let place: ((file: FileHandle) => Promise<PcrPlacement>) | null = null;
   if (pacing === "scr" && probe.container === "mpegps") place = (file) => scrStart(file, size, byteRate, seconds);
-  if (pacing === "pcr" && packing === TS_PACKING && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
-    const timeline = { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate };
+  if (pacing === "pcr" && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
+    // In the file's bytes: 192-byte units (M2TS, trailers) are scanned as they lie.
+    const timeline = { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate: (byteRate * packing.size) / TS_SIZE, packing };
     place = (file) => pcrStart(file, size, timeline, seconds);
   }
   if (!place) return { offset: null };
   const file = await open(path, "r");
+  let placed: PcrPlacement;
   try {
-    return await place(file);
+    placed = await place(file);
   } finally {
     await file.close();
   }
+  // Offsets as sent: a unit's packet where units are 192 bytes.
+  if (placed.offset === null || packing.size === TS_SIZE || probe.container !== "mpegts") return placed;
+  return { ...placed, offset: Math.floor(placed.offset / packing.size) * TS_SIZE };
 }
 
 function dataFile(path: string, size: number, bitrate: number, options: InputOptions): OpenedInput {

@@ -39,7 +39,7 @@ import { ClockSpan } from "../protocol/mpeg_probe.ts";
 import { type ClockSampler, PcrPidLock } from "../protocol/mpeg_timing.ts";
 import { type PsPackCallback, PsScanner, psPackScr } from "../protocol/mpegps.ts";
 import {
-  PCR_HZ, PCR_WRAP, TS_SIZE, TS_SYNC, type TsPacketCallback, TsScanner, tsFindSync, tsGetPcr, tsGetPid, tsHasPcr,
+  PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, type TsPacketCallback, type TsPacking, TsScanner, tsFindSync, tsGetPcr, tsGetPid, tsHasPcr,
 } from "../protocol/mpegts.ts";
 
 const WINDOW_BYTES = 64 * 1024;
@@ -58,6 +58,11 @@ export interface PcrTimeline {
   firstPcr: number;
   /** The file's average byte rate, bytes/s. */
   byteRate: number;
+  /**
+   * How its packets lie (default plain TS): in M2TS's 192-byte units the scan places the start by
+   * the PCRs too (offsets are the file's), but no search goes past it.
+   */
+  packing?: TsPacking;
 }
 
 interface Found {
@@ -98,6 +103,7 @@ export async function pcrStart(file: FileHandle, size: number, timeline: PcrTime
   const scan = await scanAlong(file, size, timeline, seconds, scanBytes);
   const { span } = scan;
   if (scan.found !== null || span.last === null || !scan.cut) return placement(scan, size, timeline.byteRate);
+  if ((timeline.packing ?? TS_PACKING) !== TS_PACKING) return { offset: null };
   const from: PcrTimeline = { pcrPid: scan.pid, firstPcr: span.last, byteRate: timeline.byteRate };
   return { offset: await pcrSeek(file, size, from, seconds - span.alongTicks(timeline.byteRate) / PCR_HZ, span.lastOffset) };
 }
@@ -181,11 +187,12 @@ interface ClockFeed {
 }
 
 /** A TS's PCRs on the PID pacing follows (PcrPidLock), its packets found as play finds them. */
-function pcrFeed(pcrPid: number): ClockFeed {
+function pcrFeed(pcrPid: number, packing: TsPacking = TS_PACKING): ClockFeed {
   const lock = new PcrPidLock(pcrPid, false);
-  const scanner = new TsScanner();
+  const scanner = new TsScanner(0, packing);
   let to: ClockSampler | null = null;
-  const onPacket: TsPacketCallback = (buf, at, offset) => lock.packet(buf, at, offset, to!);
+  // The scanner gives a unit's start; the packet's sync byte is `syncAt` into it.
+  const onPacket: TsPacketCallback = (buf, at, offset) => lock.packet(buf, at + packing.syncAt, offset, to!);
   return {
     push(window, n, sampler) {
       to = sampler;
@@ -216,7 +223,7 @@ function scrFeed(): ClockFeed {
   };
 }
 
-async function scanAlong(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, maxBytes: number, feed: ClockFeed = pcrFeed(timeline.pcrPid)): Promise<Scan> {
+async function scanAlong(file: FileHandle, size: number, timeline: PcrTimeline, seconds: number, maxBytes: number, feed: ClockFeed = pcrFeed(timeline.pcrPid, timeline.packing)): Promise<Scan> {
   const target = Math.round(seconds * PCR_HZ);
   const window = new Uint8Array(WINDOW_BYTES);
   // The clock's stretches, as probe sums them (for a TS, on the PID pacing follows: a file joined

@@ -14,7 +14,7 @@ import { PCR_HZ, TS_SIZE, tsGetPcr, tsHasPcr } from "../../protocol/mpegts.ts";
 import { openInput } from "../../sources/open_input.ts";
 import { PcrClock } from "../../protocol/mpeg_timing.ts";
 import { pcrScan, pcrSeek, pcrStart, type PcrTimeline } from "../../sources/pcr_seek.ts";
-import { garbageBytes, insertBytes, makeCbrPs, makeCbrTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
+import { garbageBytes, insertBytes, makeCbrPs, makeCbrTs, makeM2ts, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
 import { psIsPackStart, psPackScr } from "../../protocol/mpegps.ts";
 import { runPacer } from "../helpers/pacer.ts";
 
@@ -102,22 +102,28 @@ describe("--start by PCR", () => {
     expect(Math.abs(pcrSecondsAt(vbr, opened.startOffset) - 3)).toBeLessThan(0.021);
   });
 
-  test("a file faster at its head than on: a start past the head rate's length plays from there, and one past the clock's end is refused with the clock's length", async () => {
+  test("a file faster at its head than on (TS, and M2TS paced by its PCRs): a start past the head rate's length plays from there, and one past the clock's end is refused with the clock's length", async () => {
     // 2 s at 4 Mbit/s, then 2 s at 1 Mbit/s: by the head's rate the file lasted 2.5 s, so
     // `--start 3` was refused ("only 2.5 s long"), and so was 4.5 with that length.
     const fastSlow = concat(
       makeCbrTs({ bitrate: 4_000_000, duration: 2, firstPcr: FIRST_PCR }),
       makeCbrTs({ bitrate: 1_000_000, duration: 2, firstPcr: FIRST_PCR + 2 * PCR_HZ }),
     );
-    const fastSlowPath = write("fast_slow.ts", fastSlow);
-    for (const seconds of [3, 3.9]) {
-      const opened = await openInput(fastSlowPath, { startSeconds: seconds });
-      opened.source.close();
-      const at = pcrSecondsAt(fastSlow, opened.startOffset);
-      expect(at).toBeLessThanOrEqual(seconds + 1e-6);
-      expect(seconds - at).toBeLessThan(0.021);
+    // The same as M2TS whose arrival stamps break at every packet (as ffmpeg writes them without
+    // -muxrate), so its PCRs pace it: its 192-byte units are scanned as they lie.
+    const asM2ts = makeM2ts(fastSlow, (k) => k * 2 * PCR_HZ);
+    for (const fastSlowPath of [write("fast_slow.ts", fastSlow), write("fast_slow.m2ts", asM2ts)]) {
+      for (const seconds of [3, 3.9]) {
+        const opened = await openInput(fastSlowPath, { startSeconds: seconds });
+        opened.source.close();
+        expect(opened.pacing).toBe("pcr");
+        // Offsets are of the stream as sent, 188-byte packets for either.
+        const at = pcrSecondsAt(fastSlow, opened.startOffset);
+        expect(at).toBeLessThanOrEqual(seconds + 1e-6);
+        expect(seconds - at).toBeLessThan(0.021);
+      }
+      await expectRefusedPastEnd(fastSlowPath, 4);
     }
-    await expectRefusedPastEnd(fastSlowPath, 4);
   });
 
   test("where the search cannot trust the PCRs (the clock restarts) a scan counts along its stretches; past the last PCR, the average rate", async () => {
