@@ -29,7 +29,7 @@ import { type PackedTsSource, packedTsSource } from "./packed_ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
 import { type StreamSource, stdinReadable, streamSource } from "./stream_source.ts";
 import { type FileHandle, open } from "node:fs/promises";
-import { type PcrPlacement, pcrStart, scrStart } from "./pcr_seek.ts";
+import { arrivalStart, type PcrPlacement, pcrStart, scrStart } from "./pcr_seek.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import type { LiveSource } from "./live_input.ts";
@@ -404,13 +404,15 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
   };
 }
 
-/** Where `seconds` is along the clock that paces the file: a TS's PCRs, a PS's SCRs; offset null where none can place it. */
+/** Where `seconds` is along the clock that paces the file: a TS's PCRs, an M2TS's arrival stamps, a PS's SCRs; offset null where none can place it. */
 async function placeByClock(path: string, size: number, probe: MpegProbe, pacing: InputPacing, packing: TsPacking, byteRate: number, seconds: number): Promise<PcrPlacement> {
   let place: ((file: FileHandle) => Promise<PcrPlacement>) | null = null;
+  // Rates in the file's bytes: 192-byte units (M2TS, trailers) are scanned as they lie.
+  const fileByteRate = (byteRate * packing.size) / TS_SIZE;
   if (pacing === "scr" && probe.container === "mpegps") place = (file) => scrStart(file, size, byteRate, seconds);
+  if (pacing === "arrival") place = (file) => arrivalStart(file, size, fileByteRate, seconds);
   if (pacing === "pcr" && probe.container === "mpegts" && probe.pcrPid !== null && probe.firstPcr !== null) {
-    // In the file's bytes: 192-byte units (M2TS, trailers) are scanned as they lie.
-    const timeline = { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate: (byteRate * packing.size) / TS_SIZE, packing };
+    const timeline = { pcrPid: probe.pcrPid, firstPcr: probe.firstPcr, byteRate: fileByteRate, packing };
     place = (file) => pcrStart(file, size, timeline, seconds);
   }
   if (!place) return { offset: null };

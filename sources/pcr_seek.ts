@@ -27,7 +27,8 @@
  * far from the target. Then, or past the last PCR, the caller places the
  * start by the average rate.
  *
- * An MPEG-PS is placed the same way by its SCRs (scrStart): the scan alone, a pack at a time.
+ * An MPEG-PS is placed the same way by its SCRs (scrStart), and an M2TS that its arrival stamps
+ * pace by them (arrivalStart): the scan alone, a pack or a 192-byte unit at a time.
  *
  * @example
  * ```ts
@@ -38,6 +39,7 @@ import type { FileHandle } from "node:fs/promises";
 import { ClockSpan } from "../protocol/mpeg_probe.ts";
 import { type ClockSampler, PcrPidLock } from "../protocol/mpeg_timing.ts";
 import { type PsPackCallback, PsScanner, psPackScr } from "../protocol/mpegps.ts";
+import { ATS_WRAP, M2TS_PACKING, m2tsGetArrivalTime } from "../protocol/mpeg_m2ts.ts";
 import {
   PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, type TsPacketCallback, type TsPacking, TsScanner, tsFindSync, tsGetPcr, tsGetPid, tsHasPcr,
 } from "../protocol/mpegts.ts";
@@ -118,6 +120,15 @@ export async function scrStart(file: FileHandle, size: number, byteRate: number,
   return placement(await scanAlong(file, size, { pcrPid: -1, firstPcr: 0, byteRate }, seconds, scanBytes, scrFeed()), size, byteRate);
 }
 
+/**
+ * `--start` in an M2TS paced by its arrival stamps, by them, as a TS's is by its PCRs: the offset
+ * (in the file's 192-byte units) of the last unit whose time along the stamps is at or before
+ * `seconds` (a Blu-ray's rate varies). Only the scan: past what it reads, offset null.
+ */
+export async function arrivalStart(file: FileHandle, size: number, byteRate: number, seconds: number, scanBytes = SCAN_MAX_BYTES): Promise<PcrPlacement> {
+  return placement(await scanAlong(file, size, { pcrPid: -1, firstPcr: 0, byteRate }, seconds, scanBytes, arrivalFeed()), size, byteRate);
+}
+
 /** What a scan places: its start; or, where it read the whole file and the start is past the last clock reference, that one with the clock's end. */
 function placement(scan: Scan, size: number, headByteRate: number): PcrPlacement {
   const { span } = scan;
@@ -178,6 +189,8 @@ interface Scan {
 
 /** A file's clock references, from its bytes fed window by window in order. */
 interface ClockFeed {
+  /** Where its clock wraps (PCR_WRAP; ATS_WRAP for M2TS arrival stamps). */
+  readonly wrap: number;
   /** window[0, n) is the file's next bytes; each clock reference in them goes to `sampler`. */
   push(window: Uint8Array, n: number, sampler: ClockSampler): void;
   /** The file has ended: what is held (a cut-off last packet) is looked at too. */
@@ -186,26 +199,36 @@ interface ClockFeed {
   readonly pid: number;
 }
 
-/** A TS's PCRs on the PID pacing follows (PcrPidLock), its packets found as play finds them. */
-function pcrFeed(pcrPid: number, packing: TsPacking = TS_PACKING): ClockFeed {
-  const lock = new PcrPidLock(pcrPid, false);
+/** A TS's units (188 bytes, or 192 with `packing`) found as play finds them, each handed to `take`. */
+function unitFeed(packing: TsPacking, wrap: number, take: (buf: Uint8Array, at: number, offset: number, to: ClockSampler) => void, pid = () => -1): ClockFeed {
   const scanner = new TsScanner(0, packing);
   let to: ClockSampler | null = null;
-  // The scanner gives a unit's start; the packet's sync byte is `syncAt` into it.
-  const onPacket: TsPacketCallback = (buf, at, offset) => lock.packet(buf, at + packing.syncAt, offset, to!);
+  const onUnit: TsPacketCallback = (buf, at, offset) => take(buf, at, offset, to!);
   return {
+    wrap,
     push(window, n, sampler) {
       to = sampler;
-      scanner.pushRange(window, 0, n, onPacket);
+      scanner.pushRange(window, 0, n, onUnit);
     },
     end(sampler) {
       to = sampler;
-      scanner.flush(onPacket);
+      scanner.flush(onUnit);
     },
     get pid() {
-      return lock.pid;
+      return pid();
     },
   };
+}
+
+/** A TS's PCRs on the PID pacing follows (PcrPidLock); a unit's packet is `syncAt` into it. */
+function pcrFeed(pcrPid: number, packing: TsPacking = TS_PACKING): ClockFeed {
+  const lock = new PcrPidLock(pcrPid, false);
+  return unitFeed(packing, PCR_WRAP, (buf, at, offset, to) => lock.packet(buf, at + packing.syncAt, offset, to), () => lock.pid);
+}
+
+/** An M2TS's arrival stamps, one per 192-byte unit. */
+function arrivalFeed(): ClockFeed {
+  return unitFeed(M2TS_PACKING, ATS_WRAP, (buf, at, offset, to) => to.sample(offset, m2tsGetArrivalTime(buf, at), false));
 }
 
 /** A PS's SCRs, a pack at a time, the packs found as probe finds them. */
@@ -220,6 +243,7 @@ function scrFeed(): ClockFeed {
     },
     end() {},
     pid: -1,
+    wrap: PCR_WRAP,
   };
 }
 
@@ -228,7 +252,7 @@ async function scanAlong(file: FileHandle, size: number, timeline: PcrTimeline, 
   const window = new Uint8Array(WINDOW_BYTES);
   // The clock's stretches, as probe sums them (for a TS, on the PID pacing follows: a file joined
   // from two with different PCR PIDs).
-  const span = new ClockSpan();
+  const span = new ClockSpan(feed.wrap);
   let best: number | null = null;
   let past = false;
   /** Each clock reference timed (a switch's break too) moves the start on while its time is not past the target. */

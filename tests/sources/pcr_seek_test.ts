@@ -102,23 +102,34 @@ describe("--start by PCR", () => {
     expect(Math.abs(pcrSecondsAt(vbr, opened.startOffset) - 3)).toBeLessThan(0.021);
   });
 
-  test("a file faster at its head than on (TS, and M2TS paced by its PCRs): a start past the head rate's length plays from there, and one past the clock's end is refused with the clock's length", async () => {
+  test("a file faster at its head than on (TS, and M2TS paced by its PCRs or its arrival stamps): a start past the head rate's length plays from there, and one past the clock's end is refused with the clock's length", async () => {
     // 2 s at 4 Mbit/s, then 2 s at 1 Mbit/s: by the head's rate the file lasted 2.5 s, so
     // `--start 3` was refused ("only 2.5 s long"), and so was 4.5 with that length.
-    const fastSlow = concat(
-      makeCbrTs({ bitrate: 4_000_000, duration: 2, firstPcr: FIRST_PCR }),
-      makeCbrTs({ bitrate: 1_000_000, duration: 2, firstPcr: FIRST_PCR + 2 * PCR_HZ }),
-    );
+    const fastHead = makeCbrTs({ bitrate: 4_000_000, duration: 2, firstPcr: FIRST_PCR });
+    const fastSlow = concat(fastHead, makeCbrTs({ bitrate: 1_000_000, duration: 2, firstPcr: FIRST_PCR + 2 * PCR_HZ }));
     // The same as M2TS whose arrival stamps break at every packet (as ffmpeg writes them without
-    // -muxrate), so its PCRs pace it: its 192-byte units are scanned as they lie.
-    const asM2ts = makeM2ts(fastSlow, (k) => k * 2 * PCR_HZ);
-    for (const fastSlowPath of [write("fast_slow.ts", fastSlow), write("fast_slow.m2ts", asM2ts)]) {
+    // -muxrate), so its PCRs pace it: its 192-byte units are scanned as they lie; and as M2TS
+    // whose stamps run with the packets, so they pace it, and place the start.
+    const fastPackets = fastHead.length / TS_SIZE;
+    const sentAt = (k: number) => (k < fastPackets ? (k * TS_SIZE * 8) / 4e6 : 2 + ((k - fastPackets) * TS_SIZE * 8) / 1e6);
+    // The time of the start: its PCR (a PCR packet is where they place it), or its unit's stamp.
+    const byPcr = (offset: number) => pcrSecondsAt(fastSlow, offset);
+    const forms = [
+      { path: write("fast_slow.ts", fastSlow), pacing: "pcr" as const, timeAt: byPcr },
+      { path: write("fast_slow_pcr.m2ts", makeM2ts(fastSlow, (k) => k * 2 * PCR_HZ)), pacing: "pcr" as const, timeAt: byPcr },
+      {
+        path: write("fast_slow_ats.m2ts", makeM2ts(fastSlow, (k) => Math.round(sentAt(k) * PCR_HZ))),
+        pacing: "arrival" as const,
+        timeAt: (offset: number) => sentAt(offset / TS_SIZE),
+      },
+    ];
+    for (const { path: fastSlowPath, pacing, timeAt } of forms) {
       for (const seconds of [3, 3.9]) {
         const opened = await openInput(fastSlowPath, { startSeconds: seconds });
         opened.source.close();
-        expect(opened.pacing).toBe("pcr");
+        expect(opened.pacing).toBe(pacing);
         // Offsets are of the stream as sent, 188-byte packets for either.
-        const at = pcrSecondsAt(fastSlow, opened.startOffset);
+        const at = timeAt(opened.startOffset);
         expect(at).toBeLessThanOrEqual(seconds + 1e-6);
         expect(seconds - at).toBeLessThan(0.021);
       }
