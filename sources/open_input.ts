@@ -304,7 +304,6 @@ async function wavHeader<T>(read: () => T | Promise<T>): Promise<T> {
   }
 }
 
-/** The refusal when nothing in the head can pace the input: the same for a file and a stream. */
 /**
  * How much of an input's head its clock was looked for in, for messages, given the bytes read (a
  * file's or a stream's alike): past PROBE_HEAD_BYTES only when the input went on past it.
@@ -313,7 +312,10 @@ function probeWindow(bytes: number): number {
   return bytes > PROBE_HEAD_BYTES ? CLOCK_PROBE_MAX_BYTES : PROBE_HEAD_BYTES;
 }
 
-/** `window`: how much of its head was looked in (see probeWindow). */
+/**
+ * The refusal when nothing in the head can pace the input: the same for a file and a stream.
+ * `window`: how much of its head was looked in (see probeWindow).
+ */
 function noClockError(label: string, probe: MpegProbe, window: number): PacerError {
   const head = `the first ${window >> 10} KiB`;
   // PCRs there that give no rate are not "no PCR": say what is wrong with them (a TS whose PCRs
@@ -381,7 +383,7 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
   // By the head's rate, which is all there is without reading the file through.
   let durationUs = (mediaBytes / byteRate) * US_PER_S;
   if (seconds > 0) {
-    // Placed by the PCRs or SCRs where they allow it: the average rate misplaces it in a variable-rate stream.
+    // Placed by the clock that paces it where it allows: the average rate misplaces it in a variable-rate stream.
     const placed = await placeByClock(path, size, probe, pacing, packing, byteRate, seconds);
     if (placed.offset !== null) {
       startOffset = placed.offset;
