@@ -44,7 +44,7 @@ Options:
   --part             write NAME.part, renamed to NAME when complete
   --sync-every D     fdatasync this often (default 1)
   --wait D           exit 1 if nothing arrived within D (default: the whole duration)
-  --format FMT       the PCM input's format, for .wav (RTP L16 at 44.1 kHz needs none);
+  --format FMT       the PCM input's format, for .wav (a WAV input, or RTP L16 at 44.1 kHz, needs none);
                      for alsa: the format to capture in
   --gap-log FILE     append a line per gap: time, file, byte position, what was lost
   --progress         a live status line (the default on a terminal)

@@ -16,11 +16,12 @@
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
-import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
+import { bytesPerFrame, formatToString, type SampleFormat, sameFormat } from "../protocol/sample_format.ts";
 import { describeDropped, type DroppedCounts, formatChanges, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { FileNames } from "./file_names.ts";
 import type { GapLog } from "./gap_log.ts";
+import { inputWavHeader } from "./input_wav_header.ts";
 import { KeepNewest } from "./keep.ts";
 import { RecordingFile } from "./output_file.ts";
 import { RecordedFiles } from "./recorded_files.ts";
@@ -140,6 +141,8 @@ export class Recorder {
   /** When the pending rotation fell due, or 0 when none is due. */
   private dueSinceMs = 0;
   private nextSyncMs = 0;
+  /** The format the input's own WAV header states (a WAV file, acquire's stream), once read off. */
+  private inputHeaderFormat: SampleFormat | null = null;
   private wavIn: SampleFormat | null = null;
   private wavOut: SampleFormat | null = null;
   private unit = 1;
@@ -222,7 +225,19 @@ export class Recorder {
 
   /** Writes `buf[0..total)` but for an unfinished unit at its end, cutting files where due. */
   private process(total: number, now: number): void {
-    if (!this.file) this.openFirst(now);
+    if (!this.file) {
+      const samplesAt = this.options.kind === "wav" ? this.inputHeaderEnd(total) : 0;
+      if (samplesAt === null) {
+        this.carry = total; // the input's WAV header is still arriving
+        return;
+      }
+      if (samplesAt > 0) {
+        this.buf.copyWithin(0, samplesAt, total);
+        total -= samplesAt;
+        this.bufBase += samplesAt;
+      }
+      this.openFirst(now);
+    }
     let at = 0;
     let segment = 0;
     if (this.options.kind === "ts") {
@@ -254,9 +269,27 @@ export class Recorder {
     this.bufBase += at;
   }
 
+  /**
+   * Where the samples start in `buf[0..total)`, the input's first bytes: past its WAV header, if
+   * it opens with one (whose format it takes), else 0; null while the header is still arriving.
+   */
+  private inputHeaderEnd(total: number): number | null {
+    const header = inputWavHeader(this.buf.subarray(0, total), this.source.label, this.buf.length);
+    if (header === "wait") return null;
+    if (header === null) return 0;
+    this.inputHeaderFormat = header.format;
+    return header.dataOffset;
+  }
+
   private openFirst(now: number): void {
     if (this.options.kind === "wav") {
-      this.wavIn = this.options.pcmFormat?.() ?? null;
+      const given = this.options.pcmFormat?.() ?? null;
+      const stated = this.inputHeaderFormat;
+      // The header is the stream's own word on its samples; --format can only be wrong about them.
+      if (stated && given && !sameFormat(stated, given)) {
+        this.options.log.warn(`${this.source.label}: its WAV header says ${formatToString(stated)}, not ${formatToString(given)}; recorded as its header says`);
+      }
+      this.wavIn = stated ?? given;
       if (!this.wavIn) throw new UsageError(`${this.source.label}: the sample format is not known; give --format to record it as WAV`);
       this.wavOut = wavFormatOf(this.wavIn);
       this.unit = bytesPerFrame(this.wavIn);
@@ -342,6 +375,8 @@ export class Recorder {
       this.drawProgress();
       process.stderr.write("\n");
     }
+    // Ended (or stopped) with part of a WAV header in hand: there was no sample to record.
+    if (!this.file && !error && this.carry > 0 && this.options.kind === "wav") error = new PacerError(`${this.source.label}: the input ended inside its WAV header`);
     this.error = error?.message ?? null;
     if (this.file && !error && !this.wavOut) {
       // The unfinished packet at the very end is the stream's own; it is kept (not half a WAV frame).

@@ -5,12 +5,12 @@
  * input that sent nothing, not an errno.
  */
 import { describe, expect, test } from "bun:test";
-import { connect, createServer, type Socket } from "node:net";
+import { createServer } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
 import { startPacer } from "../helpers/pacer.ts";
-import { freeTcpPort } from "../helpers/ports.ts";
+import { connectWhenListening, freeTcpPort } from "../helpers/ports.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
 /** Starts pacer and collects its stderr and exit code. */
@@ -23,19 +23,6 @@ function pacer(args: string[]) {
   const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   return { stderr: () => stderr, exit: exit.finally(() => clearTimeout(killer)) };
-}
-
-/** Connects to pacer's `tcp://:PORT` once it listens. */
-async function connectWhenListening(port: number): Promise<Socket> {
-  for (const until = Date.now() + 15_000; Date.now() < until; await Bun.sleep(50)) {
-    const socket = connect({ host: "127.0.0.1", port });
-    const ok = await new Promise<boolean>((resolve) => {
-      socket.once("connect", () => resolve(true));
-      socket.once("error", () => resolve(false));
-    });
-    if (ok) return socket;
-  }
-  throw new Error(`nothing listened on ${port}`);
 }
 
 /** Sends `bytes`, waits for them to leave, then resets the connection (an RST, not a FIN). */

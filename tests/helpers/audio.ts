@@ -25,3 +25,30 @@ export function swap16(samples: Uint8Array): Buffer {
   out.swap16();
   return out;
 }
+
+/**
+ * A 16-bit stereo WAV with a `LIST` chunk of `metadataBytes` before its samples, as ffmpeg writes
+ * one (its header is 78 bytes: `metadataBytes` 26).
+ */
+export function wavWithMetadata(metadataBytes: number, samples: Uint8Array, rate = 44_100): Buffer {
+  const fmt = Buffer.alloc(24);
+  fmt.write("fmt ", 0);
+  fmt.writeUInt32LE(16, 4);
+  fmt.writeUInt16LE(1, 8); // PCM
+  fmt.writeUInt16LE(2, 10);
+  fmt.writeUInt32LE(rate, 12);
+  fmt.writeUInt32LE(rate * 4, 16);
+  fmt.writeUInt16LE(4, 20);
+  fmt.writeUInt16LE(16, 22);
+  const list = Buffer.alloc(8 + metadataBytes, 0x20);
+  list.write("LIST", 0);
+  list.writeUInt32LE(metadataBytes, 4);
+  const data = Buffer.alloc(8);
+  data.write("data", 0);
+  data.writeUInt32LE(samples.length, 4);
+  const riff = Buffer.alloc(12);
+  riff.write("RIFF", 0);
+  riff.writeUInt32LE(4 + fmt.length + list.length + data.length + samples.length, 4);
+  riff.write("WAVE", 8);
+  return Buffer.concat([riff, fmt, list, data, samples]);
+}

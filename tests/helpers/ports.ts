@@ -1,5 +1,6 @@
 /** Loopback ports that were free a moment ago, for servers the tests and the bench start. */
 import { readFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
 
 /** A UDP port on 127.0.0.1 that was free a moment ago. */
 export async function freeUdpPort(): Promise<number> {
@@ -41,4 +42,17 @@ export async function waitUdpBound(port: number, timeoutMs = 15_000): Promise<vo
     if (Date.now() > deadline) throw new Error(`nothing bound UDP port ${port} within ${timeoutMs} ms`);
     await Bun.sleep(20);
   }
+}
+
+/** Connects to pacer's `tcp://:PORT` once it listens. */
+export async function connectWhenListening(port: number): Promise<Socket> {
+  for (const until = Date.now() + 15_000; Date.now() < until; await Bun.sleep(50)) {
+    const socket = connect({ host: "127.0.0.1", port });
+    const ok = await new Promise<boolean>((resolve) => {
+      socket.once("connect", () => resolve(true));
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return socket;
+  }
+  throw new Error(`nothing listened on ${port}`);
 }
