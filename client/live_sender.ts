@@ -2,7 +2,10 @@
  * The sending side of `pacer acquire`: holds what the input gave in a bounded buffer, and keeps a
  * TCP connection to a live channel (protocol/live_handshake.ts), reconnecting with back-off after
  * a drop. While it cannot send, the buffer fills; past its bound the oldest chunks are dropped and
- * counted. Chunks leave the buffer only once the connection has taken them.
+ * counted. Chunks leave the buffer only once the connection has taken them. A pinned head (a WAV
+ * header) opens every connection: to the channel each one is a new source, told by its first
+ * bytes, and one after a drop that began with bare samples left the channel's PCM unknown to
+ * whatever started on it later (a `.wav` recording failed, an `rtp://` job refused it as data).
  *
  * @example
  * ```ts
@@ -48,8 +51,10 @@ export class LiveKeyError extends Error {
 export class LiveSender {
   readonly counters: SenderCounters = { sentBytes: 0, droppedBytes: 0, connections: 0, drops: 0 };
   readonly #chunks: Uint8Array[] = [];
-  /** What goes before every chunk, never dropped (pin). */
+  /** What opens every connection, never dropped (pin). */
   #pinned: Uint8Array | null = null;
+  /** The pinned head has yet to go on the connection now sending. */
+  #pinDue = false;
   #head = 0;
   #held = 0;
   #socket: Socket | null = null;
@@ -92,13 +97,13 @@ export class LiveSender {
   }
 
   /**
-   * Queues `head` to go before every chunk, and never be dropped: a stream's header (a WAV's),
+   * Sends `head` first on every connection, and never drops it: a stream's header (a WAV's),
    * without which the channel cannot tell what the rest is. Dropped oldest first, it was the
    * first thing to go when the server stayed away long enough.
    */
   pin(head: Uint8Array): void {
     this.#pinned = head;
-    this.#held += head.length;
+    this.#pinDue = true;
     this.#flush();
   }
 
@@ -156,6 +161,7 @@ export class LiveSender {
       this.#backoffMs = BACKOFF_FIRST_MS;
       this.counters.connections++;
       this.#toldBusy = false; // busy again later is a new wait, said again
+      this.#pinDue = this.#pinned !== null;
       log.info("connected", { to: this.#where });
       socket.on("data", () => {}); // the server says nothing more; keep the socket flowing
       this.#flush();
@@ -265,9 +271,8 @@ export class LiveSender {
     // A full connection gets nothing more before its drain (one listener, added when it filled).
     if (!this.#sending || !socket || socket.writableNeedDrain) return;
     const pinned = this.#pinned;
-    if (pinned !== null) {
-      this.#pinned = null;
-      this.#held -= pinned.length;
+    if (pinned !== null && this.#pinDue) {
+      this.#pinDue = false;
       this.counters.sentBytes += pinned.length;
       if (!socket.write(pinned)) {
         socket.once("drain", () => this.#flush());
