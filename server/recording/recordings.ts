@@ -16,6 +16,7 @@
 import type { Logger } from "../../foundation/log.ts";
 import { describeDamage, type RecordSummary } from "../../recorder/recorder.ts";
 import type { RecordingConfig } from "../config.ts";
+import type { LiveChannel } from "../live/live_channel.ts";
 import type { LiveChannels } from "../live/live_channels.ts";
 import { OutsideRootError, patternUnderRoot } from "./out_path.ts";
 import { type RecordingRun, RunError, startRun } from "./recording_run.ts";
@@ -23,8 +24,8 @@ import { RecordingPlan } from "./schedule.ts";
 
 /** setTimeout's longest delay is about 24.8 days; later runs are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** `record start NAME` for a live channel with no [[recording]]: where its files go. */
-const MANUAL_LIVE_OUT = "%Y%m%d-%H%M%S.ts";
+/** `record start NAME` for a live channel with no [[recording]]: where its files go, but for the extension. */
+const MANUAL_LIVE_NAME = "%Y%m%d-%H%M%S";
 /** Runs looked at for a duration longer than the time between runs ("0 9,10 * * *" has gaps of 1 h and 23 h). */
 const GAP_LOOKAHEAD_RUNS = 16;
 
@@ -92,7 +93,7 @@ export class Recordings {
     if (!config && !channel) throw new RunError("not_found", `no [[recording]] or live channel named ${asked}`);
     const run = await this.launch(
       name,
-      config ?? { name, source: `live:${channel!.name}`, out: `${channel!.name}/${MANUAL_LIVE_OUT}` },
+      config ?? { name, source: `live:${channel!.name}`, out: manualLiveOut(channel!) },
       "manual",
     );
     return { name, pattern: run.spec.pattern };
@@ -223,4 +224,13 @@ export class Recordings {
     else if (state === "done") this.deps.log.info(line, { files: last.files.join(" ") });
     else this.deps.log.warn(`${line}; ${last.error}`);
   }
+}
+
+/**
+ * The pattern of `record start NAME` for a live channel: `.wav` while it carries a WAV stream
+ * (acquire's PCM), else `.ts`. Always `.ts`, PCM went into it as bare samples, with no header to
+ * say their format, and the run ended "not MPEG-TS".
+ */
+function manualLiveOut(channel: LiveChannel): string {
+  return `${channel.name}/${MANUAL_LIVE_NAME}.${channel.wavJoin()?.format ? "wav" : "ts"}`;
 }
