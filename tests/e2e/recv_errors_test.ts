@@ -17,6 +17,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { STDOUT_BACKLOG_BYTES } from "../../client/payload_sink.ts";
 import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetSsrc } from "../../protocol/rtp.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { MAIN, REPO, runPacer, startPacer } from "../helpers/pacer.ts";
@@ -57,6 +58,26 @@ async function jobEnd(name: string): Promise<string | null> {
 }
 
 const errorLines = (stderr: string) => stderr.split("\n").filter((line) => /error|warn/.test(line));
+
+/**
+ * `recv --request NAME` into a real bash pipeline (`rest`, after its `|`): what the pipeline
+ * printed, recv's stderr, and recv's own exit status (PIPESTATUS).
+ */
+async function recvInPipeline(rest: string, name: string, errFile: string): Promise<{ code: number | null; printed: string; stderr: string }> {
+  const errPath = join(serve.dir, errFile);
+  const script = `"$BUN" "$MAIN" recv --from "$FROM" --request "$NAME" 2>"$ERR" ${rest}; exit "\${PIPESTATUS[0]}"`;
+  const child = spawn("bash", ["-c", script], {
+    cwd: REPO,
+    env: { ...process.env, BUN: process.execPath, MAIN, FROM: serve.address, NAME: name, ERR: errPath },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let printed = "";
+  child.stdout.on("data", (d) => (printed += d));
+  const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  clearTimeout(killer);
+  return { code, printed, stderr: readFileSync(errPath, "utf8") };
+}
 
 describe("pacer recv, when its output cannot take the stream", () => {
   test("--out /dev/full says once that the device is full, stops the job at the server and exits 1", async () => {
@@ -99,20 +120,7 @@ describe("pacer recv, when its output cannot take the stream", () => {
   test("recv | head -c 10 exits quietly as soon as head is done, and the job stops at the server", async () => {
     const name = media("to-head.ts");
     const started = Date.now();
-    // bash, so the pipeline is a real one and PIPESTATUS gives recv's own exit status.
-    const script = `"$BUN" "$MAIN" recv --from "$FROM" --request "$NAME" 2>"$ERR" | head -c 10 | wc -c; exit "\${PIPESTATUS[0]}"`;
-    const errPath = join(serve.dir, "head.err");
-    const child = spawn("bash", ["-c", script], {
-      cwd: REPO,
-      env: { ...process.env, BUN: process.execPath, MAIN, FROM: serve.address, NAME: name, ERR: errPath },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let counted = "";
-    child.stdout.on("data", (d) => (counted += d));
-    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-    clearTimeout(killer);
-    const stderr = readFileSync(errPath, "utf8");
+    const { code, printed: counted, stderr } = await recvInPipeline(`| head -c 10 | wc -c`, name, "head.err");
     expect(counted.trim()).toBe("10");
     expect(stderr).not.toContain("EPIPE");
     expect(stderr).not.toMatch(/^\s+at /m); // no stack trace
@@ -120,6 +128,22 @@ describe("pacer recv, when its output cannot take the stream", () => {
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(PROMPT_MS);
     expect(await jobEnd(name)).toBe("stopped");
+  }, STORY_TIMEOUT_MS);
+
+  test("a reader that stalls (recv | (sleep 5; wc -c)): recv holds 8 MiB for it and drops the rest, counted in one line, rather than the stream in memory", async () => {
+    // 15 MB in 3 s: before, all of it waited in recv's memory for the reader (4 MB/s, for as long as it stalled).
+    const clip = makeCbrTs({ bitrate: 40_000_000, duration: 3 });
+    writeFileSync(join(serve.mediaRoot, "fast.ts"), clip, { mode: 0o644 });
+    const { code, printed: counted, stderr } = await recvInPipeline(`| (sleep 5; wc -c)`, "fast.ts", "stall.err");
+    const dropped = Number(/^pacer: warn: (\d+) bytes dropped: the reader of stdout fell behind, with 8 MiB waiting for it$/m.exec(stderr)?.[1]);
+    expect(dropped, stderr).toBeGreaterThan(0);
+    // Every byte received is either printed or counted (a loaded host may lose a few on the way in).
+    const received = Number(/^pacer: stream ended bytes=(\d+) /m.exec(stderr)?.[1]);
+    expect(received).toBeGreaterThan(clip.length * 0.9);
+    expect(Number(counted) + dropped).toBe(received);
+    // What stdout held, and the pipe's own buffer (64 KiB by default, at most 1 MiB).
+    expect(Number(counted)).toBeLessThanOrEqual(STDOUT_BACKLOG_BYTES + (1 << 20));
+    expect(code).toBe(0);
   }, STORY_TIMEOUT_MS);
 });
 
