@@ -260,8 +260,15 @@ export class Recorder {
       }
     } else {
       at = total - (total % this.unit);
-      if (at > 0 && this.rotationDue(now, 0)) this.rotate(now, this.bufBase);
       if (this.wavIn) toWavSamples(this.wavIn.encoding, this.buf, 0, at);
+      // Cut where a file reaches --rotate SIZE, within the read: a fast input's 256 KiB reads made
+      // `--rotate 64KiB` WAV files of 256 KiB.
+      while (segment < at) {
+        if (this.rotationDue(now, 0)) this.rotate(now, this.bufBase + segment);
+        const end = Math.min(at, segment + this.roomInFile());
+        this.file!.write(this.buf, segment, end);
+        segment = end;
+      }
     }
     this.file!.write(this.buf, segment, at);
     this.carry = total - at;
@@ -312,6 +319,13 @@ export class Recorder {
     if (now >= this.nextBoundaryMs) this.dueSinceMs = this.nextBoundaryMs;
     else if (this.options.rotateBytes && this.file!.bytes + pending >= this.options.rotateBytes) this.dueSinceMs = now;
     return this.dueSinceMs !== 0;
+  }
+
+  /** Bytes, in whole units, the current file takes before --rotate SIZE is due (all there are without one). */
+  private roomInFile(): number {
+    const size = this.options.rotateBytes;
+    if (!size) return Infinity;
+    return Math.max(this.unit, Math.ceil((size - this.file!.bytes) / this.unit) * this.unit);
   }
 
   private rotate(now: number, streamOffset: number): void {

@@ -86,3 +86,22 @@ test("what is not MPEG-TS, recorded as .ts, is said in the summary: no packets f
   const good = await runPacer(["record", "-", "--out", join(dir, "good.ts")], { stdin: patPackets(200, 0) });
   expect(good.stderr).toMatch(/^pacer: recorded 1 file, 37600 bytes, [\d.]+ s, gaps 0 /);
 });
+
+test("size rotation of a .wav (and of raw bytes) cuts at SIZE in whole frames, however much one read of stdin brought", async () => {
+  // 1 MB of s24le stereo (6-byte frames, which 64 KiB is no multiple of) in one write: before, each
+  // file took whole reads of the pipe (256 KiB), four times the size asked.
+  const samples = Buffer.alloc(6 * 175_000);
+  for (let i = 0; i < samples.length; i++) samples[i] = (i * 31 + (i >> 8)) & 0xff;
+  const wav = await runPacer(["record", "-", "--out", join(dir, "w.wav"), "--format", "s24le:48000:2", "--rotate", "64KiB"], { stdin: samples });
+  expect(wav.stderr).toStartWith("pacer: recorded 17 files (first ");
+  expect(wav.code).toBe(0);
+  const names = [`w.wav`, ...Array.from({ length: 16 }, (_, n) => `w-${n + 1}.wav`)];
+  const datas = names.map((n) => readFileSync(join(dir, n)).subarray(80)); // pacer's WAV header: 80 bytes
+  const firstFull = Math.ceil(65_536 / 6) * 6;
+  expect(datas.slice(0, 16).map((d) => d.length)).toEqual(Array(16).fill(firstFull));
+  expect(Buffer.concat(datas).equals(samples)).toBe(true);
+  const raw = await runPacer(["record", "-", "--out", join(dir, "r.bin"), "--rotate", "64KiB"], { stdin: samples });
+  expect(raw.code).toBe(0);
+  expect(readFileSync(join(dir, "r.bin")).length).toBe(65_536);
+  expect(readFileSync(join(dir, "r-15.bin")).length).toBe(65_536);
+});
