@@ -392,8 +392,10 @@ export class Recorder {
     // Ended (or stopped) with part of a WAV header in hand: there was no sample to record.
     if (!this.file && !error && this.carry > 0 && this.options.kind === "wav") error = new PacerError(`${this.source.label}: the input ended inside its WAV header`);
     this.error = error?.message ?? null;
-    if (this.file && !error && !this.wavOut) {
-      // The unfinished packet at the very end is the stream's own; it is kept (not half a WAV frame).
+    if (this.file && !error && !this.wavOut && !this.inputStopped) {
+      // The unfinished packet at the very end is the stream's own, where its sender ended it; it is
+      // kept (not half a WAV frame). One the recording stopped (--duration, a signal) still had its
+      // rest to come: kept, it cut the last file mid-packet.
       if (this.carry > 0) this.file.write(this.buf, 0, this.carry);
     }
     try {

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { patPackets } from "../helpers/mpeg_fixtures.ts";
 import { runPacer } from "../helpers/pacer.ts";
+import { connectWhenListening, freeTcpPort } from "../helpers/ports.ts";
 
 /** Packets a 64KiB size rotation puts in a file: it cuts at the first packet that reaches 65,536 bytes. */
 const PACKETS_PER_64KIB_FILE = Math.ceil(65_536 / 188);
@@ -104,4 +105,26 @@ test("size rotation of a .wav (and of raw bytes) cuts at SIZE in whole frames, h
   expect(raw.code).toBe(0);
   expect(readFileSync(join(dir, "r.bin")).length).toBe(65_536);
   expect(readFileSync(join(dir, "r-15.bin")).length).toBe(65_536);
+});
+
+test("--duration ending a .ts recording of a TCP stream sent in 1000-byte writes: the file ends on a whole packet, the stream's own bytes up to it", async () => {
+  const port = freeTcpPort();
+  const out = join(dir, "t.ts");
+  const run = runPacer(["record", `tcp://:${port}`, "--out", out, "--duration", "1.5"]);
+  const stream = patPackets(20_000, 0); // 3.76 MB: more than 1.5 s of it at 1 MB/s
+  const socket = await connectWhenListening(port);
+  socket.on("error", () => {}); // the recorder closes it at the end
+  for (let at = 0; at < stream.length && !socket.destroyed; at += 1000) {
+    socket.write(stream.subarray(at, at + 1000));
+    await Bun.sleep(1);
+  }
+  const r = await run;
+  socket.destroy();
+  expect(r.code).toBe(0);
+  const file = readFileSync(out);
+  expect(file.length).toBeGreaterThan(0);
+  // Before, the unfinished packet the recording stopped in went in too (115000 bytes: 132 of a packet).
+  expect(file.length % 188).toBe(0);
+  expect(file.equals(stream.subarray(0, file.length))).toBe(true);
+  expect(r.stderr).toStartWith(`pacer: recorded 1 file, ${file.length} bytes`);
 });
