@@ -13,7 +13,7 @@ import { parseHostPort, resolveHost } from "../foundation/net/address.ts";
 import { byteSizeOf, parseBitrate } from "../foundation/units.ts";
 import type { ByteClock } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type Encoding, parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
-import { STREAMING_SIZE, wavHeader } from "../protocol/wav.ts";
+import { isRiffHead, STREAMING_SIZE, wavHeader } from "../protocol/wav.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import { convertIntegerSamples } from "../convert/samples.ts";
 import type { CaptureSource } from "../sources/capture.ts";
@@ -24,6 +24,7 @@ import { inputDamage, type LiveSource } from "../sources/live_input.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { stdinReadable, streamSource } from "../sources/stream_source.ts";
+import { readWavHeaderOff } from "../sources/wav_stream_header.ts";
 import { readKey } from "../server/config.ts";
 import { LiveKeyError, LiveSender } from "../client/live_sender.ts";
 import { statSync } from "node:fs";
@@ -193,8 +194,7 @@ interface Feed {
 }
 
 async function openFeed(spec: string, options: { bitrate?: number; format?: SampleFormat }): Promise<Feed> {
-  // Stdin's own WAV header goes through as it came; raw PCM on it is said to be PCM by --format.
-  if (spec === "-") return asWav(streamFeed(streamSource("stdin", stdinReadable())), options.format);
+  if (spec === "-") return stdinFeed(options.format);
   if (isLiveSpec(spec)) {
     const live = await openLiveInput(spec, { format: options.format });
     return asWav(streamFeed(live), await livePcmFormat(live, options.format));
@@ -212,6 +212,18 @@ async function openFeed(spec: string, options: { bitrate?: number; format?: Samp
   const byteRate = format ? bytesPerFrame(format) * format.rate : 0;
   if (!clock && !byteRate) throw new PacerError(`${spec}: nothing to pace it by; give --bitrate`);
   return asWav(pacedFeed(opened.source, opened.startOffset, clock, byteRate), opened.info.kind === "pcm" ? format : undefined);
+}
+
+/**
+ * Stdin: raw PCM by --format; a WAV (`arecord -t wav`) by its own header, read off, so that it goes
+ * as acquire's PCM does (its header on every connection, never dropped; whole frames); anything
+ * else as it comes. Before, a WAV went as it came: its header on the first connection only, and
+ * the first bytes the buffer dropped, so after a drop the channel had bare samples.
+ */
+async function stdinFeed(format: SampleFormat | undefined): Promise<Feed> {
+  const stdin = streamSource("stdin", stdinReadable());
+  if (!format && isRiffHead(await stdin.peek(4))) format = (await readWavHeaderOff(stdin, "stdin")).format;
+  return asWav(streamFeed(stdin), format);
 }
 
 /** A live input's PCM format, where it is PCM: a sound card's, --format's, or RTP L16's (known once a packet has come). */

@@ -19,11 +19,12 @@ import {
   ArrivalClock, type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
 } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
-import { isRiffHead, parseWavHeader, readWavFileHeader, WavError } from "../protocol/wav.ts";
+import { isRiffHead, readWavFileHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { openFileSource } from "./file_source.ts";
 import { describeOpenError } from "../foundation/fs_error.ts";
 import { firstBytes } from "./first_bytes.ts";
+import { readWavHeaderOff } from "./wav_stream_header.ts";
 import { m2tsSource } from "./m2ts_source.ts";
 import { type PackedTsSource, packedTsSource } from "./packed_ts_source.ts";
 import type { InputInfo, Source } from "./source.ts";
@@ -608,17 +609,8 @@ async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" 
 
 /** WAV on a stream: the header is read off (the job reads samples only); its data size, when given, is the duration and the end. */
 async function wavStream(label: string, stream: StreamSource): Promise<OpenedInput> {
-  for (let want = 64; ; want *= 2) {
-    const head = await stream.peek(want);
-    const header = await wavHeader(() => parseWavHeader(head, label));
-    if (header.status === "ok") {
-      const skip = Buffer.alloc(header.dataOffset);
-      stream.read(skip, 0, header.dataOffset);
-      const format = header.format;
-      const durationUs = header.dataBytes === null ? undefined : (header.dataBytes / bytesPerFrame(format) / format.rate) * US_PER_S;
-      const source = header.dataBytes === null ? stream : firstBytes(stream, header.dataBytes);
-      return { info: { label, kind: "pcm", format, durationUs }, source, startOffset: 0, container: "wav", pacing: "samples", stream };
-    }
-    if (head.length < want) throw new PacerError(`${label}: truncated: the input ends inside the WAV header`);
-  }
+  const { format, dataBytes } = await readWavHeaderOff(stream, label);
+  const durationUs = dataBytes === null ? undefined : (dataBytes / bytesPerFrame(format) / format.rate) * US_PER_S;
+  const source = dataBytes === null ? stream : firstBytes(stream, dataBytes);
+  return { info: { label, kind: "pcm", format, durationUs }, source, startOffset: 0, container: "wav", pacing: "samples", stream };
 }

@@ -8,7 +8,7 @@
  * `pacer serve`, a real `pacer acquire`, and a TCP relay between them that cuts the connection.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { parseWavHeader, wavHeader } from "../../protocol/wav.ts";
@@ -105,25 +105,51 @@ async function recordASecond(name: string): Promise<void> {
   expect(stop.code).toBe(0);
 }
 
-test("after a drop and a reconnect, a .wav recording started on the channel records acquire's samples, in step", async () => {
-  const input = countingWav();
+/**
+ * `pacer acquire INPUT` into the channel through a relay that cuts its first connection; once it
+ * has connected again, a second of the channel is recorded by `take` into a fresh folder.
+ */
+async function recordAfterADrop(input: string, stdin?: Uint8Array): Promise<string> {
   const relay = await relayTo(channelPort);
+  const before = connections();
   const acquire = startPacer(["acquire", input, "--to", `tcp://127.0.0.1:${relay.port}`]);
   acquire.stdout.on("data", () => {});
   acquire.stderr.on("data", () => {});
+  acquire.stdin.on("error", () => {});
+  let feeding = true;
+  // Stdin as a sound card gives it: a tenth of a second at a time.
+  const fed = (async () => {
+    const tenth = FORMAT.rate * 4 / 10;
+    for (let at = 0; stdin && feeding && at < stdin.length; at += tenth) {
+      acquire.stdin.write(stdin.subarray(at, at + tenth));
+      await Bun.sleep(100);
+    }
+  })();
   try {
-    await waitFor("first source", () => connections() === 1);
+    await waitFor("first source", () => connections() === before + 1);
     await Bun.sleep(500);
     relay.cutAll();
-    await waitFor("second source", () => connections() === 2);
+    await waitFor("second source", () => connections() === before + 2);
     await Bun.sleep(300);
     await recordASecond("take");
   } finally {
+    feeding = false;
+    await fed;
     acquire.kill("SIGTERM");
     relay.server.close();
     relay.cutAll();
   }
-  expectCountingWav(join(root, "take"));
+  const folder = join(root, "take");
+  renameSync(folder, `${folder}-${before}`); // the next story's take goes into a folder of its own
+  return `${folder}-${before}`;
+}
+
+test("after a drop and a reconnect, a .wav recording started on the channel records acquire's samples, in step", async () => {
+  expectCountingWav(await recordAfterADrop(countingWav()));
+}, 30_000);
+
+test("a WAV on acquire's stdin (arecord -t wav) has its header sent again after a drop too: the recording after it has the samples, in step", async () => {
+  expectCountingWav(await recordAfterADrop("-", readFileSync(countingWav())));
 }, 30_000);
 
 test("record start NAME of a channel carrying acquire's PCM records a .wav of its samples, not bare samples in a .ts", async () => {
