@@ -19,6 +19,7 @@ import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, formatToString, type SampleFormat, sameFormat } from "../protocol/sample_format.ts";
 import { describeDropped, type DroppedCounts, formatChanges, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
+import { clockBoundaryAfter } from "./clock_boundary.ts";
 import { FileNames } from "./file_names.ts";
 import type { GapLog } from "./gap_log.ts";
 import { inputWavHeader } from "./input_wav_header.ts";
@@ -307,10 +308,7 @@ export class Recorder {
 
   private boundaryAfter(now: number): number {
     const every = this.options.rotateEveryMs;
-    if (!every) return Infinity;
-    const zone = new Date(now).getTimezoneOffset() * 60_000;
-    const stagger = this.options.staggerMs ?? 0;
-    return (Math.floor((now - zone - stagger) / every) + 1) * every + zone + stagger;
+    return every ? clockBoundaryAfter(now, every, this.options.staggerMs ?? 0) : Infinity;
   }
 
   /** Whether a cut is due, with `pending` bytes not yet written to the current file. */

@@ -1,0 +1,40 @@
+/**
+ * Rotation on the clock across a DST change: the daily file is cut at local midnight, as on any
+ * other night. Before, the boundary took the UTC offset of the moment it was worked out, and the
+ * file of the spring night ran to 01:00, that of the autumn night to 23:00. Worked out in a real
+ * subprocess in Europe/Berlin (the time zone is the process's).
+ */
+import { expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+
+const MODULE = join(import.meta.dir, "..", "..", "recorder", "clock_boundary.ts");
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+/** clockBoundaryAfter(now, every, stagger) for each case, in time zone `tz`, as ISO times. */
+function boundariesIn(tz: string, cases: [string, number, number][]): string[] {
+  const script = `import { clockBoundaryAfter } from ${JSON.stringify(MODULE)};
+for (const [now, every, stagger] of ${JSON.stringify(cases)}) console.log(new Date(clockBoundaryAfter(Date.parse(now), every, stagger)).toISOString());`;
+  const run = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, TZ: tz }, encoding: "utf8" });
+  expect(run.stderr).toBe("");
+  return run.stdout.trim().split("\n");
+}
+
+test("a daily rotation is cut at local midnight on the nights the clocks change, and hourly ones keep the hour", () => {
+  expect(
+    boundariesIn("Europe/Berlin", [
+      ["2026-03-28T23:00:30Z", DAY, 0], // Sunday 00:00:30 CET: the clocks go forward at 02:00
+      ["2026-10-24T22:00:30Z", DAY, 0], // Sunday 00:00:30 CEST: the clocks go back at 03:00
+      ["2026-10-24T22:00:30Z", DAY, 20_000], // the same, 20 s staggered
+      ["2026-03-29T00:59:00Z", HOUR, 0], // 01:59 CET: 02:00 never comes, 03:00 CEST does
+      ["2026-06-01T10:20:00Z", HOUR, 0],
+    ]),
+  ).toEqual([
+    "2026-03-29T22:00:00.000Z", // Monday 00:00 CEST (was 23:00Z: 01:00)
+    "2026-10-25T23:00:00.000Z", // Monday 00:00 CET (was 22:00Z: Sunday 23:00)
+    "2026-10-25T23:00:20.000Z",
+    "2026-03-29T01:00:00.000Z",
+    "2026-06-01T11:00:00.000Z",
+  ]);
+});
