@@ -388,7 +388,9 @@ export class Recorder {
       process.stderr.write("\n");
     }
     // Ended (or stopped) with part of a WAV header in hand: there was no sample to record.
-    if (!this.file && !error && this.carry > 0 && this.options.kind === "wav") error = new PacerError(`${this.source.label}: the input ended inside its WAV header`);
+    if (!this.file && !error && this.carry > 0 && this.options.kind === "wav") {
+      error = new PacerError(`${this.source.label}: ${this.inputStopped ? "stopped while its WAV header was still arriving" : "the input ended inside its WAV header"}`);
+    }
     this.error = error?.message ?? null;
     if (this.file && !error && !this.wavOut && !this.inputStopped) {
       // The unfinished packet at the very end is the stream's own, where its sender ended it; it is

@@ -102,3 +102,16 @@ test("an input that ends inside its WAV header is one line and exit 1, with no f
   expect(r.code).toBe(1);
   expect(() => readFileSync(out)).toThrow();
 });
+
+test("--duration ending the recording while the header is still arriving says so: one line, exit 1, no file", async () => {
+  const out = join(dir, "x.wav");
+  const child = startPacer(["record", "-", "--out", out, "--duration", "1"]);
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const exit = new Promise<number | null>((resolve) => child.on("close", resolve));
+  child.stdin.write(ffmpegStyleWav(rampS16(10)).subarray(0, 30)); // and nothing more, stdin left open
+  expect(await exit).toBe(1);
+  child.stdin.destroy();
+  expect(stderr).toBe("pacer: error: stdin: stopped while its WAV header was still arriving\n");
+  expect(() => readFileSync(out)).toThrow();
+});
