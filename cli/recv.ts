@@ -36,7 +36,7 @@ import { type ControlReply, type Op } from "../protocol/control.ts";
 import { readKey } from "../server/config.ts";
 import { bindFailure } from "../server/port_holder.ts";
 import { ControlClient, newRequestId } from "../client/control_client.ts";
-import { openSink, type SinkFailure, STDOUT_BACKLOG_BYTES } from "../client/payload_sink.ts";
+import { openSink, type SinkFailure, READER_BACKLOG_BYTES } from "../client/payload_sink.ts";
 import { StreamFilter } from "../client/stream_filter.ts";
 import { UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
@@ -113,7 +113,8 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   const name = values.request;
 
   const client = await ControlClient.open(values.from, key);
-  const sink = openSink(values.out ?? "-");
+  const out = values.out ?? "-";
+  const sink = openSink(out);
   const myIp = client.localAddress;
   let media: udp.Socket<"buffer"> | null = null;
   try {
@@ -151,7 +152,7 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
     log.info("requesting", { source: name, from: client.server, to });
     const outcome = await receive(client, state, { name, to, waitMs, log, sinkFailure: sink.failure });
     state.reorder.flush(); // what it still holds goes out, in order
-    if (sink.droppedBytes > 0) log.warn(`${sink.droppedBytes} bytes dropped: the reader of stdout fell behind, with ${STDOUT_BACKLOG_BYTES >> 20} MiB waiting for it`);
+    if (sink.droppedBytes > 0) log.warn(`${sink.droppedBytes} bytes dropped: the reader of ${out === "-" ? "stdout" : out} fell behind, with ${READER_BACKLOG_BYTES >> 20} MiB waiting for it`);
     report(outcome, state, log);
     return outcome.code;
   } finally {

@@ -1,9 +1,10 @@
 /**
  * Where `pacer recv` puts the payload: a file written synchronously, or stdout with its buffering.
  *
- * Stdout holds at most STDOUT_BACKLOG_BYTES its reader has not taken; payloads past that are dropped
- * and counted (`droppedBytes`), whole. Before, a reader that stalled (`recv - | stuck`) grew recv's
- * memory by the stream's rate for as long as it stalled: 81 to 136 MB in 12 s at 32 Mbit/s.
+ * Stdout, a FIFO or a device holds at most READER_BACKLOG_BYTES its reader has not taken; payloads
+ * past that are dropped and counted (`droppedBytes`), whole. Before, a reader of stdout that stalled
+ * (`recv - | stuck`) grew recv's memory by the stream's rate for as long as it stalled: 81 to 136 MB
+ * in 12 s at 32 Mbit/s.
  *
  * A file is left as it was until the first payload arrives: a request the server refuses, or a
  * server that never answers, must not cost the user what the file held (README, "Interface
@@ -21,7 +22,7 @@
  * await sink.close();
  * ```
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { describeFsError } from "../foundation/fs_error.ts";
 import { PacerError } from "../foundation/errors.ts";
 import { openUntouched } from "../foundation/open_untouched.ts";
@@ -32,13 +33,15 @@ export interface SinkFailure {
   why: string;
 }
 
-/** What stdout may hold for a reader that has fallen behind: 2 s of a 32 Mbit/s stream. */
-export const STDOUT_BACKLOG_BYTES = 8 << 20;
+/** What a pipe's or device's writer may hold for a reader that has fallen behind: 2 s of a 32 Mbit/s stream. */
+export const READER_BACKLOG_BYTES = 8 << 20;
+/** How soon a full pipe is offered what it could not take. */
+const PIPE_RETRY_MS = 5;
 
 export interface PayloadSink {
   /** Drops the bytes once the sink has failed. */
   write(bytes: Uint8Array): void;
-  /** Payload bytes dropped because the reader of stdout fell behind by STDOUT_BACKLOG_BYTES. */
+  /** Payload bytes dropped because the reader (of stdout, a FIFO) fell behind by READER_BACKLOG_BYTES. */
   readonly droppedBytes: number;
   close(): Promise<void>;
   /** Resolves at the first write error; never, if there is none. */
@@ -71,6 +74,10 @@ function sinkFailure(name: string, error: unknown): SinkFailure {
   return { quiet: false, why: `${name}: cannot write: ${describeFsError(error)}` };
 }
 
+/**
+ * Stdout, at its reader's pace without waiting for it: Bun's process.stdout queues what a slow
+ * reader has not taken, which is held to READER_BACKLOG_BYTES here.
+ */
 function stdoutSink(): PayloadSink {
   const latch = failureLatch();
   /** Bytes handed to stdout and not yet written (Bun's writableLength says 0 throughout). */
@@ -87,7 +94,7 @@ function stdoutSink(): PayloadSink {
     },
     write: (bytes) => {
       if (latch.failed) return;
-      if (backlog + bytes.length > STDOUT_BACKLOG_BYTES) {
+      if (backlog + bytes.length > READER_BACKLOG_BYTES) {
         droppedBytes += bytes.length;
         return;
       }
@@ -103,6 +110,92 @@ function stdoutSink(): PayloadSink {
   };
 }
 
+/**
+ * A FIFO or a device given as --out, at its reader's pace without waiting for it: written
+ * without blocking, what the reader has not taken held in order (to READER_BACKLOG_BYTES) and
+ * offered again every PIPE_RETRY_MS. Written blocking, a FIFO whose reader paused stopped recv
+ * whole, its interest keep-alives too: the server let the stream expire, and recv's request again
+ * wrote the stream's start a second time into the FIFO.
+ */
+function pipeSink(name: string): PayloadSink {
+  let fd: number;
+  try {
+    fd = openSync(name, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw cannotOpen(name, error);
+  }
+  const latch = failureLatch();
+  const held: Uint8Array[] = [];
+  let first = 0;
+  let backlog = 0;
+  let droppedBytes = 0;
+  let retry: ReturnType<typeof setTimeout> | null = null;
+  let drained: (() => void) | null = null;
+  /** Writes what the pipe takes of `bytes` now: how much, or -1 once the sink has failed. */
+  const writeNow = (bytes: Uint8Array): number => {
+    try {
+      return writeSync(fd, bytes);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EAGAIN") return 0; // full: a write of up to PIPE_BUF is all or nothing
+      latch.fail(sinkFailure(name, error));
+      held.length = first = backlog = 0;
+      drained?.(); // nothing more will go: a close waiting for it goes on
+      return -1;
+    }
+  };
+  const flush = () => {
+    retry = null;
+    while (first < held.length) {
+      const chunk = held[first]!;
+      const n = writeNow(chunk);
+      if (n < 0) return;
+      backlog -= n;
+      if (n < chunk.length) {
+        held[first] = chunk.subarray(n); // the rest waits for the reader
+        break;
+      }
+      held[first++] = EMPTY;
+    }
+    if (first === held.length) {
+      held.length = first = 0;
+      drained?.();
+      return;
+    }
+    if (first > 1024) {
+      held.splice(0, first); // what went out, dropped from the front now and then
+      first = 0;
+    }
+    retry = setTimeout(flush, PIPE_RETRY_MS);
+  };
+  return {
+    failure: latch.failure,
+    get droppedBytes() {
+      return droppedBytes;
+    },
+    write: (bytes) => {
+      if (latch.failed || bytes.length === 0) return;
+      if (backlog + bytes.length > READER_BACKLOG_BYTES) {
+        droppedBytes += bytes.length;
+        return;
+      }
+      // Nothing waiting: straight into the pipe, which mostly takes it all.
+      const taken = first === held.length ? writeNow(bytes) : 0;
+      if (taken < 0 || taken === bytes.length) return;
+      // A copy: the caller's buffer is its own again once this returns (the reorder's slots are reused).
+      held.push(new Uint8Array(bytes.subarray(taken)));
+      backlog += bytes.length - taken;
+      retry ??= setTimeout(flush, PIPE_RETRY_MS);
+    },
+    close: async () => {
+      if (first < held.length && !latch.failed) await new Promise<void>((resolve) => (drained = resolve));
+      if (retry) clearTimeout(retry);
+      closeSync(fd);
+    },
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
 function fileSink(out: string): PayloadSink {
   let fd: number | null;
   try {
@@ -110,23 +203,27 @@ function fileSink(out: string): PayloadSink {
   } catch (error) {
     throw cannotOpen(out, error);
   }
+  // A FIFO or a device: its reader sets the pace, and recv must not wait for it.
+  if (fd !== null && !fstatSync(fd).isFile()) {
+    closeSync(fd);
+    return pipeSink(out);
+  }
   let started = false;
-  /** What was there goes with the first payload (a FIFO or a device has nothing to truncate). */
+  /** What was there goes with the first payload. */
   const start = () => {
     started = true;
     if (fd === null) fd = openSync(out, "w");
-    else if (fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+    else ftruncateSync(fd, 0);
   };
   const latch = failureLatch();
   return {
     failure: latch.failure,
-    droppedBytes: 0, // written as it comes: a FIFO's stalled reader holds recv back instead
+    droppedBytes: 0, // a regular file takes what comes
     write: (bytes) => {
       // An empty payload is no first payload: what was there stays until one with bytes comes.
       if (latch.failed || bytes.length === 0) return;
       try {
         if (!started) start();
-        // A regular file takes it all at once; a FIFO or device may take less per call.
         for (let done = 0; done < bytes.length; ) done += writeSync(fd!, bytes, done, bytes.length - done);
       } catch (error) {
         latch.fail(sinkFailure(out, error));

@@ -13,11 +13,11 @@
  * in use, exiting 75.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { STDOUT_BACKLOG_BYTES } from "../../client/payload_sink.ts";
+import { READER_BACKLOG_BYTES } from "../../client/payload_sink.ts";
 import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetSsrc } from "../../protocol/rtp.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { MAIN, REPO, runPacer, startPacer } from "../helpers/pacer.ts";
@@ -142,8 +142,36 @@ describe("pacer recv, when its output cannot take the stream", () => {
     expect(received).toBeGreaterThan(clip.length * 0.9);
     expect(Number(counted) + dropped).toBe(received);
     // What stdout held, and the pipe's own buffer (64 KiB by default, at most 1 MiB).
-    expect(Number(counted)).toBeLessThanOrEqual(STDOUT_BACKLOG_BYTES + (1 << 20));
+    expect(Number(counted)).toBeLessThanOrEqual(READER_BACKLOG_BYTES + (1 << 20));
     expect(code).toBe(0);
+  }, STORY_TIMEOUT_MS);
+});
+
+describe("pacer recv --out FIFO", () => {
+  test("a reader that pauses past the interest timeout: recv keeps the stream alive, and the FIFO gets the stream once, whole", async () => {
+    // interest_timeout 2 s, and a reader that reads nothing for 4 s of a 6 s stream.
+    const quick = await startServe({ config: "interest_timeout = 2" });
+    try {
+      const clip = makeCbrTs({ bitrate: 1_000_000, duration: 6 });
+      writeFileSync(join(quick.mediaRoot, "six.ts"), clip, { mode: 0o644 });
+      const fifo = join(quick.dir, "out.fifo");
+      expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+      const copy = join(quick.dir, "copy.ts");
+      const reader = spawn("bash", ["-c", `exec 3<"$FIFO"; sleep 4; cat <&3 >"$COPY"`], { env: { ...process.env, FIFO: fifo, COPY: copy }, stdio: "ignore" });
+      const readerDone = new Promise((resolve) => reader.on("close", resolve));
+      const run = await runPacer(["recv", "--from", quick.address, "--request", "six.ts", "--out", fifo], { timeoutMs: 20_000 });
+      await readerDone;
+      // Before: blocked in its write, recv sent no interest; the server let the stream expire, and
+      // recv asked again and wrote the stream's start a second time.
+      expect(run.stderr).not.toContain("requesting again");
+      expect(run.code).toBe(0);
+      const got = readFileSync(copy);
+      expect(got.length, run.stderr).toBe(clip.length);
+      expect(got.equals(Buffer.from(clip))).toBe(true);
+    } finally {
+      await quick.stop();
+      quick.cleanup();
+    }
   }, STORY_TIMEOUT_MS);
 });
 
