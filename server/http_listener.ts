@@ -11,7 +11,8 @@
  * the CPU per refused request under a flood and reset some connections unanswered (measured).
  *
  * A request is its head: the request line and headers, at most MAX_HEAD_BYTES. One that says a
- * body follows is answered and its connection closed (nothing here reads a body). Requests on a
+ * body follows is answered and its connection closed (nothing here reads a body); so is one that
+ * two readers could frame two ways (a second Content-Length, a bare LF: parseHead). Requests on a
  * connection are answered one at a time, in order; HTTP/1.0 and `Connection: close` close after.
  *
  * @example
@@ -40,6 +41,14 @@ const REASONS: Record<number, string> = {
   505: "HTTP Version Not Supported",
 };
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/(\d\.\d)$/;
+/** `name: value`, the name a token, the value without CR, LF or NUL. */
+const HEADER_FIELD = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):([^\r\n\0]*)$/;
+/**
+ * Headers a request has at most one of: a proxy reading the first Content-Length and this the
+ * last would see a body where this saw the next request (a second Transfer-Encoding is a body
+ * either way, refused as one).
+ */
+const SINGLE_HEADERS = new Set(["content-length", "host"]);
 const utf8 = new TextEncoder();
 
 export interface HttpRequest {
@@ -221,9 +230,14 @@ function parseHead(text: string, address: string): { request: HttpRequest; close
   if (version !== "1.1" && version !== "1.0") return 505;
   const headers = new Map<string, string>();
   for (const header of lines.slice(1)) {
-    const colon = header.indexOf(":");
-    if (colon <= 0) return 400;
-    headers.set(header.slice(0, colon).trim().toLowerCase(), header.slice(colon + 1).trim());
+    // A name is a token right before its colon: no folded line (leading space), no space before
+    // the colon. A bare CR or LF is no line end here but is one to some readers, so refused too.
+    const field = HEADER_FIELD.exec(header);
+    if (!field) return 400;
+    const name = field[1]!.toLowerCase();
+    // Two of these are two readings of where the request ends, or of whom it is for (RFC 9112 §6.3, §3.2).
+    if (headers.has(name) && SINGLE_HEADERS.has(name)) return 400;
+    headers.set(name, field[2]!.trim());
   }
   const length = headers.get("content-length");
   const hasBody = headers.has("transfer-encoding") || (length !== undefined && length !== "0");
