@@ -18,7 +18,7 @@
  * filter.refusedLine(); // "refused 20 datagrams … the first from 127.0.0.1:40000", or null
  * ```
  */
-import { parseIp, sameIp, type IpAddress } from "../foundation/net/address.ts";
+import { hostPortText, parseIp, sameIp, type IpAddress } from "../foundation/net/address.ts";
 import { EarlyPackets } from "./early_packets.ts";
 
 export interface StreamFilterOptions {
@@ -112,6 +112,6 @@ export class StreamFilter {
   #refuse(address: string, port: number, kind: "stranger" | "otherSsrc"): void {
     if (kind === "stranger") this.#strangers++;
     else this.#otherSsrc++;
-    this.#first ??= address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+    this.#first ??= hostPortText(address, port);
   }
 }

@@ -289,7 +289,7 @@ const bitrateLimit = () => {
   return v.pipe(v.number(expected), v.integer(expected), v.minValue(MIN_BITRATE, expected));
 };
 
-const hostPortText = (example: string) =>
+const hostPortField = (example: string) =>
   v.pipe(
     v.string(`expected "HOST:PORT" such as "${example}"`),
     v.check((s) => parseHostPort(s) !== null, `expected "HOST:PORT" such as "${example}" (IPv6 as "[::1]:7070")`),
@@ -431,7 +431,7 @@ const SpeakerSchema = v.strictObject({
 });
 
 const ConfigSchema = v.strictObject({
-  control: v.optional(hostPortText("127.0.0.1:7070"), DEFAULT_CONTROL_ADDRESS),
+  control: v.optional(hostPortField("127.0.0.1:7070"), DEFAULT_CONTROL_ADDRESS),
   key_file: v.optional(text("a path to the key file")),
   media_root: v.optional(text("a directory path"), DEFAULT_MEDIA_ROOT),
   interest_timeout: v.optional(
@@ -456,7 +456,7 @@ const ConfigSchema = v.strictObject({
     ),
     [],
   ),
-  http: v.optional(hostPortText("127.0.0.1:9090")),
+  http: v.optional(hostPortField("127.0.0.1:9090")),
   limits: v.optional(LimitsSchema, {}),
   live: v.optional(v.array(LiveSchema, "expected [[live]] tables"), []),
   recording_root: v.optional(text("a directory path"), DEFAULT_RECORDING_ROOT),

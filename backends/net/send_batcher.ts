@@ -25,7 +25,7 @@ import { PacerError, TemporaryError } from "../../foundation/errors.ts";
 import type { SharedBytes } from "../../foundation/shared_bytes.ts";
 import { libc } from "../../foundation/libc.ts";
 import { wholeNumberOrNull } from "../../foundation/units.ts";
-import { parseIp } from "../../foundation/net/address.ts";
+import { hostPortText, parseIp } from "../../foundation/net/address.ts";
 import { AF_INET, AF_INET6, SOCKADDR_SIZE, sockaddrKey, writeSockaddr } from "../../foundation/net/socket_abi.ts";
 import { openUdpBatchSocket, type UdpBatchSocket } from "../../foundation/net/udp_batch_socket.ts";
 import type { Scheduler, Timer } from "../../scheduler/scheduler.ts";
@@ -258,7 +258,7 @@ export function openBatchedSender(
   const name = new Uint8Array(new ArrayBuffer(SOCKADDR_SIZE));
   const nameLength = writeSockaddr(name, family === 6 ? AF_INET6 : AF_INET, ip.bytes, dest.port);
   const addressKey = sockaddrKey(name);
-  const label = `${family === 6 ? `[${dest.address}]` : dest.address}:${dest.port}`;
+  const label = hostPortText(dest.address, dest.port);
   const key = `${family}|${options.source ? `${options.source.host}:${options.source.port}` : ""}|${options.ttl ?? ""}|${options.iface ?? ""}`;
   const scheduler = ctx.scheduler;
   let batcher = batchers.get(scheduler);

@@ -26,7 +26,7 @@ import type { SharedBytes } from "../../foundation/shared_bytes.ts";
 import type { Logger } from "../../foundation/log.ts";
 import { PacerError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, countError } from "../backend.ts";
-import { isMulticast } from "../../foundation/net/address.ts";
+import { hostPortText, isMulticast } from "../../foundation/net/address.ts";
 import { openUdpSocket } from "../../foundation/net/udp_socket.ts";
 import { cannotOpen, lostStreamBytes, NO_ROOM, openBatchedSender, sendMode } from "./send_batcher.ts";
 import { openThreadedSender } from "./senders/pool.ts";
@@ -94,7 +94,7 @@ export async function openUdpSender(
   counters: BackendCounters,
   ctx: Pick<BackendContext, "scheduler" | "log">,
 ): Promise<UdpSender> {
-  const label = `${dest.family === 6 ? `[${dest.address}]` : dest.address}:${dest.port}`;
+  const label = hostPortText(dest.address, dest.port);
   const report = errorReporter(label, counters, ctx.log, options.quiet ?? false);
   if (sendMode() === "batched") {
     // A stream's sender may go to a sender thread; a side channel's (RTCP, SAP; quiet) stays here.

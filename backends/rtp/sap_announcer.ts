@@ -11,8 +11,7 @@
  * sap.stop();   // the deletion, and the socket closes
  * ```
  */
-import { parseIp } from "../../foundation/net/address.ts";
-import { resolveHost } from "../../foundation/net/address.ts";
+import { hostPortText, parseIp, resolveHost } from "../../foundation/net/address.ts";
 import { sapGroupFor, sapMessageIdHash, sapPacketSize, sapSetDeletion, sapWriteAnnouncement } from "../../protocol/sap.ts";
 import type { Timer } from "../../scheduler/scheduler.ts";
 import { type BackendContext, newCounters } from "../backend.ts";
@@ -59,7 +58,7 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
   });
   let stopped = false;
   return {
-    group: dest.family === 6 ? `[${dest.address}]:${dest.port}` : `${dest.address}:${dest.port}`,
+    group: hostPortText(dest.address, dest.port),
     messageIdHash,
     start() {
       sender.send(packet);

@@ -17,7 +17,7 @@ import { errnoText } from "../fs_error.ts";
 import { bindError } from "./bind_error.ts";
 import { PacerError, UsageError } from "../errors.ts";
 import { errno, type Libc, libc } from "../libc.ts";
-import { isMulticast, parseIp } from "./address.ts";
+import { hostPortText, isMulticast, parseIp } from "./address.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -113,7 +113,7 @@ export function openUdpReceiver(options: UdpReceiveOptions): UdpReceiver {
   if (!c || process.platform !== "linux" || !(process.arch === "x64" || process.arch === "arm64")) {
     throw new PacerError("network inputs need Linux with glibc (libc.so.6) on x86-64 or arm64");
   }
-  const where = `${options.scheme ?? "udp"}://@${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port}`;
+  const where = `${options.scheme ?? "udp"}://@${hostPortText(options.host, options.port)}`;
   const ip = options.host === "" ? null : parseIp(options.host);
   if (options.host !== "" && !ip) throw new UsageError(`${where}: the address must be an IP address, not a name`);
   const v6 = ip !== null && !ip.v4;
