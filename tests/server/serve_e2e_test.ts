@@ -291,7 +291,7 @@ describe("pacer serve", () => {
     let keeper: Promise<void> = Promise.resolve();
     try {
       const play = await ask("play", { source: "clip.ts", loop: true, to: [`rtp://127.0.0.1:${rx.port}`] });
-      expect(play.reply.ok).toBe(true);
+      expect(play.reply.ok, JSON.stringify(play.result)).toBe(true);
       const job = play.result.job as string;
       expect(play.result.interest_timeout).toBe(TIMEOUT_US / 1e6);
       // An interest every 0.5 s until the checks below are done.
