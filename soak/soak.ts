@@ -12,16 +12,16 @@
  *   - the speaker playing a queue over RTP, tracks queued again as they finish, its sequence
  *     gaps counted too.
  *
- * Each minute: open fds and RSS of the server, send lateness p99 over the minute (from /metrics),
- * datagrams lost on the two RTP receivers, and the recording's bytes against the bytes the
- * acquirers sent. At the end it fails (exit 1) on fd growth, RSS growth past --rss-growth
- * (default 25 %) from the second minute to the last, any lost datagram, or a recording that fell
- * behind what was sent by more than the channel's buffer.
+ * Each row (a minute, or --row-seconds): open fds and RSS of the server, send lateness p99 over
+ * the row (from /metrics), datagrams lost on the two RTP receivers, and the recording's bytes
+ * against the bytes the acquirers sent. At the end it fails (exit 1) on fd growth, RSS growth
+ * past --rss-growth (default 25 %) from the second row to the last, any lost datagram, or a
+ * recording that fell behind what was sent by more than the channel's buffer.
  *
  * @example
  * ```sh
  * npm run soak -- --minutes 60
- * bun soak/soak.ts --minutes 2 --streams 50   # the CI version
+ * bun soak/soak.ts --minutes 1.5 --row-seconds 15 --streams 50   # the CI version
  * ```
  */
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -46,8 +46,9 @@ const FD_GROWTH_LIMIT = 16;
 /** Sink ports of their own for the short jobs (a play to a looping job's destination would refresh that job). */
 const SHORT_JOB_PORTS = 20;
 
-interface Minute {
-  minute: number;
+interface Row {
+  /** Seconds since the run began, at the row's end. */
+  atS: number;
   fds: number;
   rssMiB: number;
   sendP99Us: number;
@@ -59,6 +60,11 @@ interface Minute {
   jobs: number;
   expired: number;
   acquireRuns: number;
+}
+
+/** "2:00" for 120 s: a row's place in the run. */
+function clockText(seconds: number): string {
+  return `${Math.floor(seconds / 60)}:${String(Math.round(seconds % 60)).padStart(2, "0")}`;
 }
 
 /** Counts datagrams and sequence gaps of one RTP stream. */
@@ -110,19 +116,23 @@ async function main(): Promise<number> {
       minutes: { type: "string", default: "60" },
       streams: { type: "string", default: "500" },
       "rss-growth": { type: "string", default: "25" },
+      "row-seconds": { type: "string", default: "60" },
       bin: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
-    console.log("usage: bun soak/soak.ts [--minutes 60] [--streams 500] [--rss-growth PERCENT] [--bin dist/pacer]");
+    console.log("usage: bun soak/soak.ts [--minutes 60] [--streams 500] [--rss-growth PERCENT] [--row-seconds 60] [--bin dist/pacer]");
     return 0;
   }
   const minutes = Number(values.minutes);
   const streams = Number(values.streams);
   const rssGrowth = Number(values["rss-growth"]) / 100;
-  if (!(minutes >= 1) || !Number.isInteger(streams) || streams < 1) {
-    console.error("soak: --minutes must be 1 or more and --streams a whole number of streams");
+  const rowSeconds = Number(values["row-seconds"]);
+  // Growth is measured from the second row (the first warms up) to the last: three rows at least.
+  const rows = Math.round((minutes * 60) / rowSeconds);
+  if (!(rowSeconds >= 5) || !(rows >= 3) || !Number.isInteger(streams) || streams < 1) {
+    console.error("soak: --minutes must hold three rows of --row-seconds (5 or more), and --streams be a whole number of streams");
     return 2;
   }
   // The sources by default (a stale dist/pacer would test old code); --bin dist/pacer for the build.
@@ -183,7 +193,7 @@ async function main(): Promise<number> {
   let sentLiveBytes = 0;
   let stopping = false;
   const timers: ReturnType<typeof setInterval>[] = [];
-  const table: Minute[] = [];
+  const table: Row[] = [];
   try {
     const sinkPorts = (JSON.parse((await firstLine(sink.stdout)).line) as { ports: number[] }).ports;
     await waitForLog(server.stderr, "pacer: serving", 20_000);
@@ -247,15 +257,15 @@ async function main(): Promise<number> {
     note(`running ${minutes} min`);
     let before = await sendBuckets(httpPort);
     let ticks = processTicks(server.pid);
-    for (let minute = 1; minute <= minutes; minute++) {
+    for (let row = 1; row <= rows; row++) {
       const started = Date.now();
-      await Bun.sleep(60_000);
+      await Bun.sleep(rowSeconds * 1000);
       const after = await sendBuckets(httpPort);
       const nowTicks = processTicks(server.pid);
       const status = await request("status", { limit: 1 });
       const result = status.ok ? (status.result as { server: { jobs: number; jobs_total: { expired: number } }; recordings?: { name: string; running?: { bytes: number } }[] }) : null;
-      const row: Minute = {
-        minute,
+      const line: Row = {
+        atS: row * rowSeconds,
         fds: fdCount(server.pid),
         rssMiB: rssMiB(server.pid),
         sendP99Us: windowQuantile(before, after, 0.99).value,
@@ -268,8 +278,8 @@ async function main(): Promise<number> {
         expired: result?.server.jobs_total.expired ?? NaN,
         acquireRuns,
       };
-      table.push(row);
-      note(`minute ${minute}: fds ${row.fds}, RSS ${fmt(row.rssMiB, 1)} MiB, send p99 ${fmt(row.sendP99Us, 0)} µs, lost ${row.lostStream}/${row.lostSpeaker}, recorded ${row.recordedBytes} of ${row.sentLiveBytes} sent`);
+      table.push(line);
+      note(`at ${clockText(line.atS)}: fds ${line.fds}, RSS ${fmt(line.rssMiB, 1)} MiB, send p99 ${fmt(line.sendP99Us, 0)} µs, lost ${line.lostStream}/${line.lostSpeaker}, recorded ${line.recordedBytes} of ${line.sentLiveBytes} sent`);
       before = after;
       ticks = nowTicks;
     }
@@ -285,9 +295,9 @@ async function main(): Promise<number> {
     console.log(
       formatTable(
         `Soak: ${streams} + 1 sampled looping 1.5 Mbit/s streams, a ${LIVE_RATE / 1e6} Mbit/s live channel (acquire dropped at random) recorded with rotation, the speaker on RTP, random control; ${minutes} min`,
-        ["minute", "fds", "RSS MiB", "send p99 µs", "server CPU", "jobs (expired so far)", "lost: stream / speaker", "live: sent by ended acquire runs / recorded bytes (runs)"],
+        ["at (min:s)", "fds", "RSS MiB", "send p99 µs", "server CPU", "jobs (expired so far)", "lost: stream / speaker", "live: sent by ended acquire runs / recorded bytes (runs)"],
         table.map((m) => [
-          String(m.minute),
+          clockText(m.atS),
           String(m.fds),
           fmt(m.rssMiB, 1),
           fmt(m.sendP99Us, 0),
@@ -298,7 +308,7 @@ async function main(): Promise<number> {
         ]),
       ),
     );
-    const first = table[Math.min(1, table.length - 1)]!;
+    const first = table[1]!; // the first row warms up
     const last = table[table.length - 1]!;
     const failures: string[] = [];
     if (last.fds > first.fds + FD_GROWTH_LIMIT) failures.push(`open fds grew from ${first.fds} to ${last.fds}`);
