@@ -55,7 +55,8 @@ test("500 connections held open leave the server its descriptors and its CPU: a 
   }
 }, 30_000);
 
-test("a request head that comes a byte at a time is cut off 5 s after it began, however steadily it comes", async () => {
+// These two mostly wait (5 and 10 s), from addresses of their own: side by side.
+test.concurrent("a request head that comes a byte at a time is cut off 5 s after it began, however steadily it comes", async () => {
   // Bun.serve took each byte as activity: a byte a second kept such a connection 12 s.
   const started = performance.now();
   const closedAfterMs = await new Promise<number>((resolve) => {
@@ -74,7 +75,7 @@ test("a request head that comes a byte at a time is cut off 5 s after it began, 
   expect(closedAfterMs).toBeLessThan(9_000);
 }, 30_000);
 
-test("a dashboard asking once a second on one kept-alive connection keeps it past the idle timeout", async () => {
+test.concurrent("a dashboard asking once a second on one kept-alive connection keeps it past the idle timeout", async () => {
   const replies = await new Promise<string[]>((resolve) => {
     const got: string[] = [];
     let text = "";
