@@ -30,6 +30,17 @@ import type { SpeakerOptions } from "./speaker_options.ts";
 import type { Track } from "./track.ts";
 import { openTrackInput, TrackError, type TrackInput } from "./track_input.ts";
 
+/**
+ * One conversion makes at most about this many frames (0.4 s at 44.1 kHz), then the server's
+ * other work runs: a block of a WAV at a few Hz (legal, tiny on disk) upsamples to thousands of
+ * times its frames, and converted whole, a 16 KB file at 4 Hz held the only thread for 7 s (at
+ * 1 Hz: 26 s and 2 GB) while the track before it played.
+ */
+const MAX_CONVERTED_FRAMES = 1 << 14;
+
+/** Lets timers and I/O run between two slices of one block. */
+const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export interface LoadEvents {
   /** Audio was written to the buffer. */
   written(): void;
@@ -102,11 +113,15 @@ export class LoadTask {
       track.awaitingFormat = null;
       this.frameBytes = bytesPerFrame(target);
       const converter: PcmConverter = await createConverter(input.format, target, { seed: this.options.ditherSeed });
+      const sliceBytes = bytesPerFrame(input.format) * Math.max(1, Math.floor((MAX_CONVERTED_FRAMES * input.format.rate) / target.rate));
       for (;;) {
         const block = await input.read();
         if (this.aborted) return;
         if (!block) break;
-        if (!(await this.write(converter.convert(block)))) return;
+        for (let at = 0; at < block.length; at += sliceBytes) {
+          if (at > 0) await yieldToOthers();
+          if (!(await this.write(converter.convert(block.subarray(at, at + sliceBytes))))) return;
+        }
       }
       if (!converter.identity && !(await this.write(converter.flush()))) return;
       track.segEnd = this.buffer.fifo.writeOffset;
