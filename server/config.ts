@@ -23,6 +23,8 @@ import { parseKeep, parseRotate, type RecordFileOptions } from "../recorder/reco
 import { outPatternError } from "./recording/out_path.ts";
 import { networkInputEndpoint } from "../sources/open_input.ts";
 import { parseEndpoint } from "../foundation/net/endpoint.ts";
+import "../backends/all.ts";
+import { backendFor } from "../backends/registry.ts";
 import { rtcpChoice } from "../backends/rtp/rtp.ts";
 import { ownPortAt } from "./policy.ts";
 import { knownTimeZone, RecordingPlan } from "./recording/schedule.ts";
@@ -722,6 +724,13 @@ function speakerConfig(raw: NonNullable<RawConfig["speaker"]>, sourceName: strin
     throw new ConfigError(`config ${sourceName}: speaker.output: ${(error as Error).message}`);
   }
   for (const output of outputs.outputs) {
+    // A malformed output is said now: found when the first track opened it, it was "tried again"
+    // with back-off for good, and a restart is needed to change it anyway.
+    try {
+      backendFor(output).check?.(output);
+    } catch (error) {
+      throw new ConfigError(`config ${sourceName}: speaker.output: ${(error as Error).message}`);
+    }
     const loop = speakerOutputAtControl(output, control);
     if (loop) throw new ConfigError(`config ${sourceName}: speaker.output: ${output}: ${loop}`);
   }

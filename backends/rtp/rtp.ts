@@ -18,7 +18,7 @@
  * the send path allocates nothing.
  */
 import { PacerError, UsageError } from "../../foundation/errors.ts";
-import { isMulticast } from "../../foundation/net/address.ts";
+import { isMulticast, requireHostPort } from "../../foundation/net/address.ts";
 import { parseEndpoint } from "../../foundation/net/endpoint.ts";
 import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetMarker, rtpSetSeqnum, rtpSetSsrc, rtpSetTimestamp } from "../../protocol/rtp.ts";
 import { SAP_DEFAULT_INTERVAL_S } from "../../protocol/sap.ts";
@@ -91,6 +91,19 @@ function wallClockFor(ctx: BackendContext): WallClock {
 export const rtpBackend: BackendFactory = {
   scheme: "rtp",
   summary: "rtp://HOST:PORT  RTP: L16/L24 for PCM, MP2T for MPEG-TS, MP2P for MPEG-PS; RTCP, SAP",
+  check(target: string): void {
+    // What needs no stream: the payload options (pkt, pt, format, compat) are judged against it in create.
+    const endpoint = parseEndpoint(target, OPTIONS);
+    if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
+    intParam(endpoint, "ttl", 0, 255);
+    intParam(endpoint, "ahead", 0, 10_000);
+    const source = endpoint.params.get("source");
+    if (source) requireHostPort(source, "source", { allowPortZero: true });
+    rtcpChoice(target, endpoint.params.get("rtcp"), endpoint.port);
+    const sapOn = flagParam(target, endpoint.params.get("sap"), "sap");
+    secondsParam(target, endpoint.params.get("sap-interval"), "sap-interval", SAP_DEFAULT_INTERVAL_S, MAX_SAP_INTERVAL_S);
+    if (endpoint.params.has("sap-interval") && !sapOn) throw new UsageError(`${target}: sap-interval= needs sap=1`);
+  },
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
     // Validate the payload options before opening a socket.
     const endpoint = parseEndpoint(target, OPTIONS);

@@ -62,6 +62,25 @@ describe("pacer serve with a speaker aimed at its own control port", () => {
   }, 30_000);
 });
 
+describe("pacer serve with a malformed speaker output", () => {
+  test("is refused at start in one line naming the key: it started, and the first track queued found it, then tried it again with back-off for good", async () => {
+    for (const [output, said] of [
+      ["rtp://127.0.0.1:{free}?ttl=999", "rtp:// option ttl=999: must be a whole number from 0 to 255"],
+      ["rtp://127.0.0.1:{free}?bogus=1", `"rtp://127.0.0.1:{free}?bogus=1": unknown option "bogus" (known: pkt, ptime, pt, format, compat, ttl, iface, source, ahead, rtcp, sap, sap-interval)`],
+      ["rtp://127.0.0.1:{free}?sap-interval=5", "rtp://127.0.0.1:{free}?sap-interval=5: sap-interval= needs sap=1"],
+    ] as const) {
+      const prepared = await prepareServe();
+      // Never sent to: serve refuses the config before any output opens.
+      const free = String(prepared.port + 2);
+      const url = output.replace("{free}", free);
+      writeFileSync(prepared.configPath, `${readFileSync(prepared.configPath, "utf8")}[speaker]\noutput = "${url}"\n`);
+      const run = await runPacer(["serve", "--config", prepared.configPath], { timeoutMs: 10_000 });
+      expect(run.code).toBe(1);
+      expect(lines(run.stderr)).toEqual([`pacer: error: config ${prepared.configPath}: speaker.output: ${said.replaceAll("{free}", free)}`]);
+    }
+  }, 30_000);
+});
+
 describe("pacer serve with its HTTP endpoint on every address", () => {
   test("is warned of at start and at each reload, as it has no key; it was silent", async () => {
     const httpPort = freeTcpPort();
