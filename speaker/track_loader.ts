@@ -120,7 +120,9 @@ export class LoadTask {
         if (!block) break;
         for (let at = 0; at < block.length; at += sliceBytes) {
           if (at > 0) await yieldToOthers();
-          if (!(await this.write(converter.convert(block.subarray(at, at + sliceBytes))))) return;
+          // Whole as it came at any usual rate: no view per block.
+          const slice = sliceBytes >= block.length ? block : block.subarray(at, at + sliceBytes);
+          if (!(await this.write(converter.convert(slice)))) return;
         }
       }
       if (!converter.identity && !(await this.write(converter.flush()))) return;
