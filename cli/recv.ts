@@ -304,8 +304,13 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
         finish({ code: 1, why: `the server refused the stream: ${reply.error.code}${reply.error.message ? `: ${reply.error.message}` : ""}` });
         return;
       }
-      const result = reply.result as { job?: unknown; interest_timeout?: unknown; ssrc?: unknown };
-      if (typeof result.job !== "string") return;
+      const result = (reply.result ?? {}) as { job?: unknown; interest_timeout?: unknown; ssrc?: unknown };
+      // An ok reply that names no job is no pacer server's: ignored, its replies kept --wait from
+      // ever running out, and recv asked for ever (a program answering ok to anything).
+      if (typeof result.job !== "string") {
+        if (!stopping) finish({ code: 1, why: `${client.server} accepted the play request but named no job: not a pacer server?` });
+        return;
+      }
       if (state.job !== result.job) {
         state.job = result.job;
         state.filter.expect(replySsrc(result.ssrc));
