@@ -19,6 +19,7 @@ import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
 import { inputUnit, sequenceSource } from "../sources/sequence_source.ts";
 import { inputDamage, type LiveSource } from "../sources/live_input.ts";
 import { writeSdpFile } from "./sdp_file.ts";
+import { CONTAINER_NAMES, refuseInapplicableInputOptions } from "./input_options.ts";
 import { progressLine } from "./progress.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
@@ -228,8 +229,8 @@ function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
 
 /**
  * Options that cannot apply to these inputs are refused rather than ignored: --loop on a stream
- * (it cannot be read again), --bitrate on PCM (paced by its sample rate), --format where no
- * input is raw PCM (a WAV or MPEG keeps the format it says). (--start past the end
+ * (it cannot be read again), --out-format on data sent as it is, and --format and --bitrate
+ * as probe refuses them (input_options.ts). (--start past the end
  * is refused where the file is opened: sources/open_input.ts.)
  */
 function checkOptionsApply(
@@ -240,23 +241,13 @@ function checkOptionsApply(
   if (options.loop && stream) {
     throw new UsageError(`--loop needs file inputs: ${stream.info.label} cannot be read again`);
   }
-  if (options.format && !inputs.some((i) => i.container === "raw pcm")) {
-    const first = inputs[0]!;
-    const what = first.info.format ? `WAV, ${formatToString(first.info.format)},` : CONTAINER_NAMES[first.container] ?? first.container;
-    throw new UsageError(`--format is for raw PCM input: ${first.info.label} is ${what} by its own header`);
-  }
+  refuseInapplicableInputOptions(inputs, options);
   const data = inputs.find((i) => i.info.kind !== "pcm");
   // Its outputs would pass the stream on as it is: the option would do nothing, silently.
   if (options.outFormat && data) {
     throw new UsageError(`--out-format is for PCM input: ${data.info.label} is ${CONTAINER_NAMES[data.container] ?? data.container}, sent as it is`);
   }
-  const pcm = inputs.find((i) => i.info.kind === "pcm");
-  if (options.bitrate !== undefined && pcm) {
-    throw new UsageError(`--bitrate is for MPEG and other data: ${pcm.info.label} is PCM, paced by its sample rate`);
-  }
 }
-
-const CONTAINER_NAMES: Record<string, string> = { mpegts: "MPEG-TS", m2ts: "M2TS", mpegps: "MPEG-PS" };
 
 /** Whole milliseconds, 0 (no buffer) up to a minute: the buffer is held in memory. */
 function parseLatencyMs(text: string): number {

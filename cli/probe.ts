@@ -15,6 +15,7 @@ import { type InputPacing, openInput, type OpenedInput } from "../sources/open_i
 import { parseSampleFormat } from "../protocol/sample_format.ts";
 import { parseBitrate } from "../foundation/units.ts";
 import { parseArgs } from "node:util";
+import { refuseInapplicableInputOptions } from "./input_options.ts";
 
 export const PROBE_HELP = `Usage: pacer probe INPUT [--format FMT] [--bitrate R]
 
@@ -98,12 +99,12 @@ export async function runProbe(argv: string[], _log: Logger): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError("probe: give exactly one input");
-  const opened = await openInput(positionals[0]!, {
-    format: values.format !== undefined ? parseSampleFormat(values.format) : undefined,
-    bitrate: values.bitrate !== undefined ? parseBitrate(values.bitrate, "--bitrate") : undefined,
-  });
+  const format = values.format !== undefined ? parseSampleFormat(values.format) : undefined;
+  const bitrate = values.bitrate !== undefined ? parseBitrate(values.bitrate, "--bitrate") : undefined;
+  const opened = await openInput(positionals[0]!, { format, bitrate });
   let lines: string[];
   try {
+    refuseInapplicableInputOptions([opened], { format, bitrate });
     lines = await describe(opened);
   } finally {
     opened.source.close();

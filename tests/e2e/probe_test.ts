@@ -136,6 +136,23 @@ describe("pacer probe on other inputs", () => {
     expect(run.stderr).toContain("give --format for raw PCM or --bitrate for other data");
   });
 
+  test("--format on a WAV, or --bitrate on PCM, is refused as play refuses it (exit 2), not ignored", async () => {
+    const wav = join(tmp.dir, "header.wav");
+    writeWav(wav, { encoding: "s16le", rate: 44_100, channels: 2 }, rampS16(4_410));
+    for (const [option, value, says] of [
+      ["--format", "s16le:8000:1", "--format is for raw PCM input"],
+      ["--bitrate", "1M", "--bitrate is for MPEG and other data"],
+    ] as const) {
+      const probe = await runPacer(["probe", wav, option, value]);
+      const play = await runPacer(["play", wav, option, value, "--to", `file:${join(tmp.dir, "unused.raw")}`]);
+      expect([option, probe.code, play.code]).toEqual([option, 2, 2]);
+      expect(probe.stdout).toBe("");
+      expect(probe.stderr.trim().split("\n")).toHaveLength(1);
+      expect(probe.stderr).toContain(says);
+      expect(probe.stderr).toBe(play.stderr);
+    }
+  });
+
   test("a missing file is exit 1, \"no such file\"", async () => {
     const run = await runPacer(["probe", join(tmp.dir, "absent.ts")]);
     expect(run.code).toBe(1);
