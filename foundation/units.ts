@@ -20,7 +20,12 @@ export function parseBitrate(text: string, what: string): number {
 /** `12`, `1.5`, `90s`, `2m`, `1h`, `01:30` → seconds; a UsageError names `what` (the caller's option or field). */
 export function parseSeconds(text: string, what: string): number {
   const clock = /^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$/.exec(text);
-  if (clock) return Number(clock[1] ?? 0) * 3600 + Number(clock[2]) * 60 + Number(clock[3]);
+  if (clock) {
+    const [hours, minutes, secs] = [Number(clock[1] ?? 0), Number(clock[2]), Number(clock[3])];
+    // 1:99 read as 159 s and 1:75:00 as 2 h 15 min: a typo, taken as a time. Only the first field may run on.
+    if (secs >= 60 || (clock[1] !== undefined && minutes >= 60)) throw new UsageError(`${what} "${text}": minutes and seconds after a colon go up to 59, like 01:30 or 1:02:03`);
+    return hours * 3600 + minutes * 60 + secs;
+  }
   const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text.trim());
   if (!m) throw new UsageError(`${what} "${text}": expected seconds, like 90, 1.5, 2m, 1h or 01:30`);
   return Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1);

@@ -104,4 +104,24 @@ describe("usage errors", () => {
     expect(bogus.stderr).toBe("pacer: error: play: unknown option --bogus (see pacer ctl --help)\n");
     expect(bogus.code).toBe(2);
   });
+
+  test("a time with 60 or more after a colon (--start 0:99, --duration 1:75:00) is a usage error; it was read as 99 s and 2 h 15 min", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pacer-clock-"));
+    try {
+      const wav = join(dir, "a.wav");
+      writeWav(wav, { encoding: "s16le", rate: 8_000, channels: 1 }, rampS16(8_000 * 100, 1));
+      const start = await runPacer(["play", wav, "--start", "0:99", "--to", `file:${join(dir, "out.raw")}`]);
+      expect(start.stderr).toBe(`pacer: error: --start "0:99": minutes and seconds after a colon go up to 59, like 01:30 or 1:02:03\n`);
+      expect(start.code).toBe(2);
+      const duration = await runPacer(["record", "udp://@127.0.0.1:9", "--out", join(dir, "r.ts"), "--duration", "1:75:00"]);
+      expect(duration.stderr).toContain(`--duration "1:75:00": minutes and seconds after a colon`);
+      expect(duration.code).toBe(2);
+      // Within 59 it is as before: 1:39.5 into a 100 s file plays its last half second.
+      const last = await runPacer(["play", wav, "--start", "1:39.5", "--to", `file:${join(dir, "last.raw")}`]);
+      expect(last.code).toBe(0);
+      expect(Bun.file(join(dir, "last.raw")).size).toBe(8_000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
 });

@@ -19,4 +19,13 @@ describe("units", () => {
     expect(byteSizeOf("8m", true)).toBe(8e6);
     expect(byteSizeOf("lots", true)).toBeNull();
   });
+
+  test("clock times: the first field may run on (90:00 is 90 minutes); the ones after a colon stop at 59", () => {
+    expect(parseSeconds("01:30", "--start")).toBe(90);
+    expect(parseSeconds("90:00", "--start")).toBe(5_400);
+    expect(parseSeconds("1:02:03.5", "--start")).toBe(3_723.5);
+    expect(() => parseSeconds("1:99", "--start")).toThrow(/^--start "1:99": minutes and seconds after a colon go up to 59/);
+    expect(() => parseSeconds("1:60:00", "--duration")).toThrow(UsageError);
+    expect(() => parseSeconds("0:59.9999", "--start")).not.toThrow();
+  });
 });
