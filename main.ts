@@ -38,7 +38,8 @@ Commands:
   probe INPUT                 what pacer knows of an input
   devices                     list ALSA PCMs
 
-Run "pacer COMMAND --help" for a command's options, "pacer --version" for the version.
+Run "pacer COMMAND --help" (or "pacer help COMMAND") for a command's options,
+"pacer --version" for the version.
 `;
 
 
@@ -127,11 +128,15 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`pacer ${pkg.version}\n`);
       return 0;
     }
-    if (global.help || rest.length === 0) {
-      process.stdout.write(HELP);
-      process.stdout.write(`\nOutputs:\n${registeredBackends().map((b) => `  ${b.summary}`).join("\n")}\n`);
-      return rest.length === 0 && !global.help ? EXIT_USAGE : 0;
+    // `pacer help` is --help, as `pacer help play` is `pacer play --help` (as git and go have it).
+    if (rest[0] === "help") {
+      if (rest.length > 2) throw new UsageError(`help takes one command, got "${rest[2]}" too (see pacer --help)`);
+      if (rest.length === 1 || rest[1] === "help") return printHelp(process.stdout, 0);
+      rest.splice(0, 2, rest[1]!, "--help");
     }
+    if (global.help) return printHelp(process.stdout, 0);
+    // No command is a usage error: the help goes to stderr, so stdout holds nothing a pipe would take for output.
+    if (rest.length === 0) return printHelp(process.stderr, EXIT_USAGE);
     const [name, ...args] = rest;
     const command = COMMANDS[name!];
     if (!command) throw new UsageError(`unknown command "${name}" (see pacer --help)`);
@@ -143,6 +148,13 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return reportError(error, log);
   }
+}
+
+/** The top-level help and the outputs pacer knows, to `stream`; returns `code`. */
+function printHelp(stream: NodeJS.WriteStream, code: number): number {
+  stream.write(HELP);
+  stream.write(`\nOutputs:\n${registeredBackends().map((b) => `  ${b.summary}`).join("\n")}\n`);
+  return code;
 }
 
 function reportError(error: unknown, log: Logger): number {
