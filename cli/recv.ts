@@ -136,6 +136,7 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
           // Not RTP (start -1) is malformed too: its "SSRC" would be garbage, and fix the stream's.
           if (start < 0 || end < start) {
             state.malformed++;
+            state.firstMalformed ??= hostPortText(address, port);
             return;
           }
           state.filter.arrive(address, port, rtpGetSsrc(packet), packet);
@@ -168,6 +169,8 @@ function report(outcome: Outcome, state: ReceiverState, log: Logger): void {
   if (refused) log.warn(refused);
   const gaps = state.gapsLine();
   if (gaps) log.warn(gaps);
+  // Said, not only counted: a stream of them (raw UDP, not RTP) ended as "stream ended", 0 bytes and no word why.
+  if (state.malformed > 0) log.warn(`ignored ${state.malformed} datagram${state.malformed === 1 ? "" : "s"} that ${state.malformed === 1 ? "is" : "are"} not RTP, the first from ${state.firstMalformed}`);
   if (outcome.code !== 0) {
     log.error(outcome.why);
     return;
@@ -183,6 +186,8 @@ class ReceiverState {
   packets = 0;
   bytes = 0;
   malformed = 0;
+  /** Where the first datagram that was not RTP came from, for the line that counts them. */
+  firstMalformed: string | null = null;
   /** Last packet, or the play acknowledgement: silence is measured from the later. */
   lastSignMs = Date.now();
   /** Last packet or reply of any kind, for --wait. */
