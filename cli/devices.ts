@@ -28,6 +28,8 @@ export function runDevices(log: Logger, argv: readonly string[] = [], write: (te
     log.error(err.message);
     return EXIT_FAILURE;
   }
+  // Said on stderr, so stdout stays an empty list for scripts: a blank answer left a newcomer guessing.
+  if (pcms.length === 0) log.info("no ALSA PCMs: libasound lists none (no sound card, or none in its configuration)");
   let text = "";
   for (const pcm of pcms) text += `${pcm.name}\t${pcm.description ? `${pcm.description} ` : ""}(${pcm.io})\n`;
   write(text);
