@@ -135,8 +135,7 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
           const end = start < 0 ? -1 : rtpPayloadEnd(packet);
           // Not RTP (start -1) is malformed too: its "SSRC" would be garbage, and fix the stream's.
           if (start < 0 || end < start) {
-            state.malformed++;
-            state.firstMalformed ??= hostPortText(address, port);
+            state.filter.notRtp(address, port); // counted in the refused line: a server sending raw UDP ended as "stream ended", 0 bytes, no word why
             return;
           }
           state.filter.arrive(address, port, rtpGetSsrc(packet), packet);
@@ -169,8 +168,6 @@ function report(outcome: Outcome, state: ReceiverState, log: Logger): void {
   if (refused) log.warn(refused);
   const gaps = state.gapsLine();
   if (gaps) log.warn(gaps);
-  // Said, not only counted: a stream of them (raw UDP, not RTP) ended as "stream ended", 0 bytes and no word why.
-  if (state.malformed > 0) log.warn(`ignored ${state.malformed} datagram${state.malformed === 1 ? "" : "s"} that ${state.malformed === 1 ? "is" : "are"} not RTP, the first from ${state.firstMalformed}`);
   if (outcome.code !== 0) {
     log.error(outcome.why);
     return;
@@ -185,9 +182,6 @@ class ReceiverState {
   interestEveryMs = DEFAULT_INTEREST_EVERY_MS;
   packets = 0;
   bytes = 0;
-  malformed = 0;
-  /** Where the first datagram that was not RTP came from, for the line that counts them. */
-  firstMalformed: string | null = null;
   /** Last packet, or the play acknowledgement: silence is measured from the later. */
   lastSignMs = Date.now();
   /** Last packet or reply of any kind, for --wait. */

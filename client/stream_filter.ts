@@ -7,7 +7,7 @@
  * server's address waits (client/early_packets.ts): taking the first packet's SSRC would let such
  * a sender, first by a hair, fix its own. A reply that names none (an older server) leaves the
  * stream's first packet to fix it, as does a stream that fills the wait with no reply at all. The
- * rest are counted, for one line at the end.
+ * rest, and datagrams that are not RTP at all, are counted, for one line at the end.
  *
  * @example
  * ```ts
@@ -41,6 +41,7 @@ export class StreamFilter {
   #awaitingReply = true;
   #strangers = 0;
   #otherSsrc = 0;
+  #notRtp = 0;
   #first: string | null = null;
 
   constructor(serverAddress: string, options: StreamFilterOptions) {
@@ -88,14 +89,20 @@ export class StreamFilter {
     this.#awaitingReply = true;
   }
 
+  /** A datagram that is not RTP (raw UDP): refused, and counted with the rest, from whomever it came. */
+  notRtp(address: string, port: number): void {
+    this.#refuse(address, port, "notRtp");
+  }
+
   get refused(): number {
-    return this.#strangers + this.#otherSsrc;
+    return this.#strangers + this.#otherSsrc + this.#notRtp;
   }
 
   /** One line on what was refused, or null if nothing was. */
   refusedLine(): string | null {
     if (this.refused === 0) return null;
     const kinds = [
+      this.#notRtp > 0 ? `${this.#notRtp} not RTP` : "",
       this.#strangers > 0 ? `${this.#strangers} not from the server's address ${this.#serverText}` : "",
       this.#otherSsrc > 0 ? `${this.#otherSsrc} from it with another SSRC than the stream's` : "",
     ].filter((kind) => kind !== "");
@@ -109,9 +116,10 @@ export class StreamFilter {
     else this.#refuse(this.#known ?? this.#serverText, port, "otherSsrc");
   };
 
-  #refuse(address: string, port: number, kind: "stranger" | "otherSsrc"): void {
+  #refuse(address: string, port: number, kind: "stranger" | "otherSsrc" | "notRtp"): void {
     if (kind === "stranger") this.#strangers++;
-    else this.#otherSsrc++;
+    else if (kind === "otherSsrc") this.#otherSsrc++;
+    else this.#notRtp++;
     this.#first ??= hostPortText(address, port);
   }
 }

@@ -4,7 +4,7 @@
  * counted as hearing from the server, so --wait never ran out and recv asked for ever.
  *
  * And a server that answers as pacer does but sends datagrams that are not RTP (raw TS): recv
- * ignores them, and now says so in one line at the end; before, it reported "stream ended",
+ * refuses them, and now counts them in its one line on what it refused; before, it reported "stream ended",
  * 0 bytes, and no word of the datagrams it had dropped.
  */
 import { afterEach, describe, expect, test } from "bun:test";
@@ -74,11 +74,11 @@ async function rawTsServer(endMs: number): Promise<string> {
 }
 
 describe("pacer recv from a server that sends something other than RTP", () => {
-  test("the datagrams are ignored and counted in one warning line naming where they came from", async () => {
+  test("the datagrams are refused and counted in the one line on what was refused, naming the first sender", async () => {
     const from = await rawTsServer(1_500);
     const run = await runPacer(["recv", "--from", from, "--request", "clip.ts", "--wait", "5"], { timeoutMs: 10_000 });
     expect(run.code).toBe(0);
     expect(run.stdout).toBe("");
-    expect(run.stderr).toMatch(new RegExp(`warn: ignored \\d+ datagrams that are not RTP, the first from 127\\.0\\.0\\.1:${sender!.port}\n`));
+    expect(run.stderr).toMatch(new RegExp(`warn: refused (\\d+) datagrams not of the stream: \\1 not RTP; the first from 127\\.0\\.0\\.1:${sender!.port}\n`));
   }, 15_000);
 });
