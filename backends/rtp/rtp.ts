@@ -88,6 +88,15 @@ function wallClockFor(ctx: BackendContext): WallClock {
   return ctx.scheduler.clock instanceof RealClock ? realtimeWallClock() : fixedWallClock(Date.now() * 1000 - ctx.scheduler.now());
 }
 
+/** RTCP's and SAP's options: judged alike where the config is checked and before a socket opens. */
+function sideChannels(target: string, endpoint: ReturnType<typeof parseEndpoint>) {
+  const rtcpMode = rtcpChoice(target, endpoint.params.get("rtcp"), endpoint.port);
+  const sapOn = flagParam(target, endpoint.params.get("sap"), "sap");
+  const sapIntervalS = secondsParam(target, endpoint.params.get("sap-interval"), "sap-interval", SAP_DEFAULT_INTERVAL_S, MAX_SAP_INTERVAL_S);
+  if (endpoint.params.has("sap-interval") && !sapOn) throw new UsageError(`${target}: sap-interval= needs sap=1`);
+  return { rtcpMode, sapOn, sapIntervalS };
+}
+
 export const rtpBackend: BackendFactory = {
   scheme: "rtp",
   summary: "rtp://HOST:PORT  RTP: L16/L24 for PCM, MP2T for MPEG-TS, MP2P for MPEG-PS; RTCP, SAP",
@@ -99,20 +108,14 @@ export const rtpBackend: BackendFactory = {
     intParam(endpoint, "ahead", 0, 10_000);
     const source = endpoint.params.get("source");
     if (source) requireHostPort(source, "source", { allowPortZero: true });
-    rtcpChoice(target, endpoint.params.get("rtcp"), endpoint.port);
-    const sapOn = flagParam(target, endpoint.params.get("sap"), "sap");
-    secondsParam(target, endpoint.params.get("sap-interval"), "sap-interval", SAP_DEFAULT_INTERVAL_S, MAX_SAP_INTERVAL_S);
-    if (endpoint.params.has("sap-interval") && !sapOn) throw new UsageError(`${target}: sap-interval= needs sap=1`);
+    sideChannels(target, endpoint);
   },
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
     // Validate the payload options before opening a socket.
     const endpoint = parseEndpoint(target, OPTIONS);
     const plan = planPayload(target, endpoint, stream);
     const ahead = intParam(endpoint, "ahead", 0, 10_000, plan.ahead / US_PER_MS) * US_PER_MS;
-    const rtcpMode = rtcpChoice(target, endpoint.params.get("rtcp"), endpoint.port);
-    const sapOn = flagParam(target, endpoint.params.get("sap"), "sap");
-    const sapIntervalS = secondsParam(target, endpoint.params.get("sap-interval"), "sap-interval", SAP_DEFAULT_INTERVAL_S, MAX_SAP_INTERVAL_S);
-    if (endpoint.params.has("sap-interval") && !sapOn) throw new UsageError(`${target}: sap-interval= needs sap=1`);
+    const { rtcpMode, sapOn, sapIntervalS } = sideChannels(target, endpoint);
     const { dest, sender, counters, ttl, source } = await openDatagramOutput(target, OPTIONS, ctx, () => plan.unitBytes, RTP_HEADER_SIZE);
     const iface = endpoint.params.get("iface") ?? undefined;
     const scheduler = ctx.scheduler;
