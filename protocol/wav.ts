@@ -71,9 +71,19 @@ export type WavHeaderResult =
  * to judge, so a RIFF that is not WAVE is named as such.
  */
 export function isRiffHead(head: Uint8Array): boolean {
-  if (head.length < 4) return false;
-  const id = tag(head, 0);
-  return id === "RIFF" || id === "RF64";
+  return riffIdIn(head) === "riff";
+}
+
+const RIFF_IDS = ["RIFF", "RF64"];
+
+/**
+ * {@link isRiffHead} for an input still arriving: "partial" while its first bytes (fewer than 4)
+ * are still the start of a RIFF id, so a reader that must not take a WAV for samples waits.
+ */
+export function riffIdIn(head: Uint8Array): "riff" | "partial" | "no" {
+  const id = String.fromCharCode(...head.subarray(0, 4));
+  if (id.length === 4) return RIFF_IDS.includes(id) ? "riff" : "no";
+  return RIFF_IDS.some((known) => known.startsWith(id)) ? "partial" : "no";
 }
 
 function tag(b: Uint8Array, at: number): string {

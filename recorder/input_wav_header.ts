@@ -11,11 +11,10 @@
  * ```
  */
 import type { SampleFormat } from "../protocol/sample_format.ts";
-import { parseWavHeader } from "../protocol/wav.ts";
+import { parseWavHeader, riffIdIn } from "../protocol/wav.ts";
 
 /** "RIFF"/"RF64", a size, "WAVE": the bytes that make the input a WAV rather than bare samples. */
 const RIFF_ID_BYTES = 12;
-const RIFF_IDS = ["RIFF", "RF64"];
 
 export interface InputWavHeader {
   readonly format: SampleFormat;
@@ -29,9 +28,7 @@ export interface InputWavHeader {
  * not PCM pacer can record, or whose header does not end within `limit`.
  */
 export function inputWavHeader(first: Uint8Array, label: string, limit?: number): InputWavHeader | "wait" | null {
-  const id = String.fromCharCode(...first.subarray(0, 4));
-  const riff = RIFF_IDS.some((known) => known.startsWith(id));
-  if (!riff) return null;
+  if (riffIdIn(first) === "no") return null;
   if (first.length < RIFF_ID_BYTES) return "wait";
   if (String.fromCharCode(...first.subarray(8, 12)) !== "WAVE") return null;
   const header = parseWavHeader(first, label, undefined, limit);

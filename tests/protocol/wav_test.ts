@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseWavHeader, wavHeader, WavError, wavRecordingHeader } from "../../protocol/wav.ts";
+import { isRiffHead, parseWavHeader, riffIdIn, wavHeader, WavError, wavRecordingHeader } from "../../protocol/wav.ts";
 import type { SampleFormat } from "../../protocol/sample_format.ts";
 import { havePeer } from "../helpers/pacer.ts";
 
@@ -140,5 +140,18 @@ describe("RF64 (EBU Tech 3306), as pacer record writes past 4 GiB", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the RIFF id that makes an input a WAV", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  test("RIFF and RF64 are WAV; anything else, or a partial id, is not yet", () => {
+    expect([isRiffHead(bytes("RIFF")), isRiffHead(bytes("RF64....")), isRiffHead(bytes("RIFX"))]).toEqual([true, true, false]);
+    expect(isRiffHead(bytes("RI"))).toBe(false);
+  });
+  test("an input still arriving waits while its first bytes could open either id", () => {
+    expect(["", "R", "RI", "RF6", "RIF"].map((t) => riffIdIn(bytes(t)))).toEqual(["partial", "partial", "partial", "partial", "partial"]);
+    expect(["G", "RX", "RIFX", "\u0047\u0040"].map((t) => riffIdIn(bytes(t)))).toEqual(["no", "no", "no", "no"]);
+    expect(riffIdIn(bytes("RF64abcdWAVE"))).toBe("riff");
   });
 });
