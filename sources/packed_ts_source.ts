@@ -41,6 +41,11 @@ export function packedTsSource(raw: Source | FileSource, packing: TsPacking, onU
   let strippedStart = 0;
   let strippedEnd = 0;
   let rawEnded = false;
+  // A raw source of several inputs (a live channel's sources): `stripped` holds one input's
+  // packets at a time, and the next input's first raw bytes wait in `rawChunk` until they are
+  // read out, so no read mixes two inputs and `inputIndex` says where the next one begins.
+  let inputIndex = raw.inputIndex;
+  let nextInputBytes = 0;
   const scanner = new TsScanner(0, packing);
 
   const onPacket: TsPacketCallback = (buf, at, offset) => {
@@ -54,6 +59,7 @@ export function packedTsSource(raw: Source | FileSource, packing: TsPacking, onU
   const restart = (rawOffset: number) => {
     scanner.reset(rawOffset);
     strippedStart = strippedEnd = 0;
+    nextInputBytes = 0;
     rawEnded = false;
   };
 
@@ -62,6 +68,9 @@ export function packedTsSource(raw: Source | FileSource, packing: TsPacking, onU
     onReadable: null,
     get skippedBytes() {
       return scanner.skipped;
+    },
+    get inputIndex() {
+      return inputIndex;
     },
     read(target, at, length) {
       let written = 0;
@@ -75,7 +84,21 @@ export function packedTsSource(raw: Source | FileSource, packing: TsPacking, onU
         }
         if (rawEnded) return written > 0 ? written : SOURCE_END;
         strippedStart = strippedEnd = 0;
+        if (nextInputBytes > 0) {
+          if (written > 0) return written;
+          inputIndex = raw.inputIndex;
+          scanner.push(rawChunk.subarray(0, nextInputBytes), onPacket);
+          nextInputBytes = 0;
+          continue;
+        }
         const n = raw.read(rawChunk, 0, rawChunkBytes);
+        if (n > 0 && raw.inputIndex !== inputIndex) {
+          // The last input's held packet is its last (a cut one is garbage); the next input's
+          // bytes wait until this one's are read out.
+          scanner.flush(onPacket);
+          nextInputBytes = n;
+          continue;
+        }
         if (n === SOURCE_END) {
           rawEnded = true;
           scanner.flush(onPacket); // a cut-off last unit is left out with its extra bytes
