@@ -21,6 +21,7 @@ import { inputDamage, type LiveSource } from "../sources/live_input.ts";
 import { writeSdpFile } from "./sdp_file.ts";
 import { CONTAINER_NAMES, refuseInapplicableInputOptions } from "./input_options.ts";
 import { progressLine } from "./progress.ts";
+import { clockDurationUs } from "../sources/mpeg_file_timing.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
 import { schemeOf } from "../backends/registry.ts";
@@ -189,7 +190,8 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
       quit: () => void job.stop(),
       interrupt: () => stopOnSignal("SIGINT"),
     });
-  progress.start(job, scheduler, values.loop ? undefined : durationUs);
+  // The total along each MPEG file's clock, as probe gives it, not its head's rate (a read of its tail).
+  progress.start(job, scheduler, values.loop ? undefined : () => sumKnown(inputs.map((i) => clockDurationUs(i, i.info.label))));
   job.start();
   const stuck = watchStuckOutputs(job, scheduler, () => gate?.closed ?? false);
   const result = await job.done;

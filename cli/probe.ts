@@ -3,14 +3,15 @@
  * input is opened by play's own code (sources/open_input.ts), so probe and
  * play agree on what it is, what paces it and what is left out of it.
  */
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import type { Logger } from "../foundation/log.ts";
 import { UsageError } from "../foundation/errors.ts";
-import { probePs, probeTs, type TsProbe } from "../protocol/mpeg_probe.ts";
+import { probePs, probeTs } from "../protocol/mpeg_probe.ts";
 import { M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
 import { TS_PACKING, TS_TRAILER_PACKING, type TsPacking } from "../protocol/mpegts.ts";
 import { formatToString } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
+import { type ClockTiming, type FileSample, fileSample, type SampleSize, tsClockTiming } from "../sources/mpeg_file_timing.ts";
 import { type InputPacing, openInput, type OpenedInput } from "../sources/open_input.ts";
 import { parseSampleFormat } from "../protocol/sample_format.ts";
 import { parseBitrate } from "../foundation/units.ts";
@@ -25,11 +26,10 @@ the bytes play leaves out. INPUT is a file, - for stdin, a FIFO or a device;
 a stream is read up to 64 MiB (or 5 s) to be probed.
 `;
 
-/** Files up to this size are read whole for MPEG timing; larger ones by head and tail. */
-const WHOLE_FILE_LIMIT = 64 << 20;
-const SAMPLE_BYTES = 4 << 20;
+/** Files up to 64 MiB are read whole for MPEG timing (and garbage counts); larger ones by 4 MiB of head and tail. */
+const PROBE_SAMPLE: SampleSize = { wholeLimit: 64 << 20, edgeBytes: 4 << 20 };
 /** A stream is read this far, or this long, for MPEG timing. */
-const STREAM_SAMPLE_BYTES = WHOLE_FILE_LIMIT;
+const STREAM_SAMPLE_BYTES = PROBE_SAMPLE.wholeLimit;
 const STREAM_SAMPLE_MS = 5_000;
 
 /** The container line of a TS, by how its packets lie. */
@@ -48,10 +48,7 @@ const PACED_BY: Record<InputPacing, string> = {
 };
 
 /** Bytes of MPEG to probe: a whole input, or a large file's head and tail joined at `seamAt`. */
-interface Sample {
-  bytes: Uint8Array;
-  seamAt?: number;
-  cutBytes?: number;
+interface Sample extends FileSample {
   /** False when a stream did not end within what was read: its duration is unknown. */
   whole: boolean;
 }
@@ -64,22 +61,8 @@ function hex(n: number): string {
   return `0x${n.toString(16).padStart(4, "0")}`;
 }
 
-/** The whole file if small, else its head and its tail, read without loading the rest. */
-function fileSample(path: string, size: number): Sample {
-  if (size <= WHOLE_FILE_LIMIT) return { bytes: readFileSync(path), whole: true };
-  const out = Buffer.alloc(2 * SAMPLE_BYTES);
-  const fd = openSync(path, "r");
-  try {
-    readSync(fd, out, 0, SAMPLE_BYTES, 0);
-    readSync(fd, out, SAMPLE_BYTES, SAMPLE_BYTES, size - SAMPLE_BYTES);
-  } finally {
-    closeSync(fd);
-  }
-  return { bytes: out, seamAt: SAMPLE_BYTES, cutBytes: size - 2 * SAMPLE_BYTES, whole: true };
-}
-
 async function mpegSample(opened: OpenedInput): Promise<Sample> {
-  if (!opened.stream) return fileSample(opened.info.label, sizeOnDisk(opened));
+  if (!opened.stream) return { ...fileSample(opened.info.label, sizeOnDisk(opened), PROBE_SAMPLE), whole: true };
   const bytes = await opened.stream.peek(STREAM_SAMPLE_BYTES, AbortSignal.timeout(STREAM_SAMPLE_MS));
   return { bytes, whole: opened.stream.ended && bytes.length < STREAM_SAMPLE_BYTES };
 }
@@ -134,7 +117,7 @@ async function describe(opened: OpenedInput): Promise<string[]> {
       const a = p.arrival;
       lines.push(`arrival:   ${a.stamps} stamps${a.discontinuities ? `, ${a.discontinuities} discontinuities` : ""}${a.usable ? "" : " (too many breaks to pace by)"}`);
     }
-    lines.push(...timing(opened, sample, tsTiming(p, opened.pacing)));
+    lines.push(...timing(opened, sample, tsClockTiming(p, opened.pacing)));
     if (p.garbageBytes) lines.push(`garbage:   ${p.garbageBytes} bytes skipped${within(sample)}: not ${m2ts ? "M2TS" : "TS"} packets, left out as play leaves them`);
     // A stream read only in part ends wherever the read stopped, not in a cut-off packet.
     if (p.cutOffBytes && sample.whole) lines.push(`cut off:   the last ${p.cutOffBytes} bytes are not a whole packet: sent as they are`);
@@ -158,16 +141,6 @@ async function describe(opened: OpenedInput): Promise<string[]> {
 function within(sample: Sample): string {
   if (sample.seamAt !== undefined) return ` in the ${(sample.bytes.length / (1 << 20)).toFixed(0)} MiB probed (head and tail)`;
   return sample.whole ? "" : ` in the first ${sample.bytes.length} bytes`;
-}
-
-interface ClockTiming {
-  bitrate: number | null;
-  durationUs: number | null;
-}
-
-/** The timing of the clock play paces a TS by. */
-function tsTiming(p: TsProbe, pacing: InputPacing): ClockTiming {
-  return pacing === "arrival" && p.arrival ? p.arrival : p;
 }
 
 /** `paced by`, `bitrate` and `duration` lines: by --bitrate when it is given, as play paces. */

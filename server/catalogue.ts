@@ -16,6 +16,7 @@
 
 import { readdir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
+import { clockDurationUs } from "../sources/mpeg_file_timing.ts";
 import { openInput } from "../sources/open_input.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { LruMap } from "./lru_map.ts";
@@ -94,10 +95,12 @@ export class Catalogue {
     const resolved = await resolveMediaPath(root, name);
     if (!resolved.ok) return null;
     let stamp: string;
+    let size: number;
     try {
       const s = await stat(resolved.path);
       if (!s.isFile()) return null;
       stamp = `${s.size} ${s.mtimeMs}`;
+      size = s.size;
     } catch {
       return null;
     }
@@ -111,7 +114,8 @@ export class Catalogue {
     try {
       const input = await openInput(held.openPath, { name });
       input.source.close();
-      const us = input.info.durationUs;
+      // Along the file's clock, as probe gives it: an MPEG file's head rate can be far off.
+      const us = clockDurationUs(input, held.openPath, size);
       entry = { name, kind: input.info.kind, duration: us === undefined ? null : Math.round((us / US_PER_S) * 1000) / 1000 };
     } catch {
       entry = { name, kind: "unknown", duration: null };

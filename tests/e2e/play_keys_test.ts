@@ -6,10 +6,12 @@
  * `script`; keys are typed into it on a timer.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PCR_HZ } from "../../protocol/mpegts.ts";
 import { rampS16, writeWav } from "../helpers/audio.ts";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 import { havePeer, MAIN, runPacer } from "../helpers/pacer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-keys-"));
@@ -66,6 +68,16 @@ describe.skipIf(!havePeer("script"))("play on a terminal", () => {
     expect(lines.filter((l) => l.includes("from-the-command"))).toEqual(['pacer: [cmd] from-the-command dest="cmd:sleep 0.8; echo from-the-command >&2; exec cat >/dev/null"']);
     // The progress line is still drawn, under it, and is left at the end.
     expect(lines.filter((l) => l.trim() !== "").at(-1)).toMatch(/^00:0[23] \/ 00:03  \d+ packets$/);
+  }, 20_000);
+
+  test("the total on the progress line is the MPEG file's length along its clock, as probe says, not by its head's rate", async () => {
+    // 1 s at 1 Mbit/s, then 1 s at 4 Mbit/s: by the head's rate, 5 s.
+    const slow = makeCbrTs({ bitrate: 1_000_000, duration: 1, firstPcr: 10 * PCR_HZ });
+    const fast = makeCbrTs({ bitrate: 4_000_000, duration: 1, firstPcr: 11 * PCR_HZ });
+    writeFileSync(join(dir, "vbr.ts"), Buffer.concat([slow, fast]));
+    const run = await playOnTerminal([join(dir, "vbr.ts"), "--to", `file:${join(dir, "vbr.out")}`], []);
+    expect(run.code).toBe(0);
+    expect(screenLines(run.screen).filter((l) => l.trim() !== "").at(-1)).toMatch(/^00:0[12] \/ 00:02  \d+ packets$/);
   }, 20_000);
 
   test("n skips to the next input: it plays whole from its first frame, after only part of the first", async () => {
