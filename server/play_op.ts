@@ -38,7 +38,7 @@ import { PacerError, UsageError } from "../foundation/errors.ts";
 import { parseBitrate } from "../foundation/units.ts";
 import { Job } from "../pipeline/job.ts";
 import { openInput, type OpenedInput } from "../sources/open_input.ts";
-import { hostPortText, resolveHost } from "../foundation/net/address.ts";
+import { canonicalIpText, hostPortText, resolveHost } from "../foundation/net/address.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { sapGroupFor } from "../protocol/sap.ts";
 import { flagParam, newSsrc, type RtcpChoice, rtcpChoice } from "../backends/rtp/rtp.ts";
@@ -119,6 +119,7 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   const { name, media, channel, bitrate, loop, startSeconds, persistent } = choice;
   const outputs: string[] = [];
   for (const target of choice.targets) outputs.push(await checkDestination(target, requester.address, config, server.ownPorts()));
+  refuseTwice(choice.targets, outputs);
 
   const repeatKey = JSON.stringify([requester.address, media.path, [...outputs].sort()]);
   // The same stream asked for again while it is being started waits for it, and refreshes it.
@@ -152,6 +153,30 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   });
   server.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });
   return { job: served.id, interest_timeout: persistent ? null : jobs.interestTimeoutMs / 1000, ssrc: ssrcs };
+}
+
+/**
+ * Each destination takes one stream: the same address and port twice in one play (however it is
+ * spelled: 127.1, localhost, ::ffff:127.0.0.1) would send it the stream twice over, each copy a
+ * series of its own in /metrics under one label, which made the exposition invalid (a duplicate
+ * series fails a Prometheus scrape's parse in strict parsers and drops samples in the rest).
+ */
+function refuseTwice(targets: readonly string[], outputs: readonly string[]): void {
+  const seen = new Map<string, number>();
+  outputs.forEach((output, i) => {
+    const at = destinationAt(output);
+    const first = seen.get(at);
+    if (first !== undefined) {
+      const as = targets[first] === targets[i] ? `${JSON.stringify(targets[i])} twice` : `${JSON.stringify(targets[first])} and ${JSON.stringify(targets[i])}`;
+      throw new OpError("bad_request", `destination ${at} is given twice (${as}); each destination takes one stream`);
+    }
+    seen.set(at, i);
+  });
+}
+
+/** `HOST:PORT` of a URL checkDestination gave (its host the canonical IP literal; a zone is no URL host). */
+function destinationAt(output: string): string {
+  return output.slice(output.indexOf("://") + 3).split("?")[0]!;
 }
 
 /** How a play asks for its stream beyond what and where, in words: a repeat asks the same. */
@@ -232,7 +257,8 @@ export async function checkDestination(target: string, requesterIp: string, conf
   }
   if (endpoint.scheme === "rtp") checkSideChannels(target, endpoint, address, requesterIp, config, own);
   const query = endpoint.params.toString();
-  return `${endpoint.scheme}://${hostPortText(address, endpoint.port)}${query ? `?${query}` : ""}`;
+  // One spelling per address, so a repeat, or the same destination twice, is known whatever the spelling.
+  return `${endpoint.scheme}://${hostPortText(canonicalIpText(address), endpoint.port)}${query ? `?${query}` : ""}`;
 }
 
 /**

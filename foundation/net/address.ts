@@ -126,6 +126,28 @@ export function ipKey(text: string): string {
 }
 
 /**
+ * One spelling per address, where a destination is named: IPv4 (also IPv4-mapped IPv6) as a
+ * dotted quad, IPv6 as RFC 5952 writes it (lowercase, the longest run of zeros as `::`), its
+ * `%zone` kept; the text itself when it is no IP literal. `::ffff:7f00:1` and `127.0.0.1` are
+ * one host, and a server's play must know them as one destination.
+ *
+ * @example
+ * ```ts
+ * canonicalIpText("::ffff:127.0.0.1"); // "127.0.0.1"
+ * canonicalIpText("2001:DB8:0:0::1"); // "2001:db8::1"
+ * ```
+ */
+export function canonicalIpText(text: string): string {
+  const ip = parseIp(text);
+  if (ip === null) return text;
+  if (ip.v4) return ip.bytes.subarray(12).join(".");
+  const zone = text.indexOf("%");
+  // WHATWG URL serializes an IPv6 host as RFC 5952 does.
+  const host = new URL(`http://[${Buffer.from(ip.bytes).toString("hex").replace(/(.{4})(?!$)/g, "$1:")}]/`).hostname.slice(1, -1);
+  return zone >= 0 ? host + text.slice(zone) : host;
+}
+
+/**
  * Parses `ADDRESS/PREFIX` (IPv4 or IPv6), or a bare address meaning that one host.
  * Host bits below the prefix are ignored (10.1.2.3/8 is 10.0.0.0/8).
  *

@@ -152,6 +152,29 @@ describe("policy", () => {
     expect(code(await play({ source: "live:studio", to: [here] }))).toBe("not_found"); // live channels exist now; this server configures none named studio
   });
 
+  test("one destination given twice in a play, however spelled, is refused; a repeat in another spelling refreshes the job", async () => {
+    // Before: a job streaming to 127.0.0.1:9 twice, and /metrics listing its series twice under one label.
+    const twice = await play({ source: "clip.ts", to: ["udp://127.0.0.1:9", "udp://127.1:9"] });
+    expect(code(twice)).toBe("bad_request");
+    expect(!twice.ok && twice.error.message).toBe(`destination 127.0.0.1:9 is given twice ("udp://127.0.0.1:9" and "udp://127.1:9"); each destination takes one stream`);
+    expect(code(await play({ source: "clip.ts", to: ["udp://[::ffff:127.0.0.1]:9", "udp://127.0.0.1:9"] }))).toBe("bad_request");
+    const first = await play({ source: "clip.ts", to: ["udp://127.0.0.1:9"], loop: true });
+    expect(code(first)).toBe("ok");
+    const job = first.ok && (first.result as { job: string }).job;
+    // IPv4-mapped, in two spellings: the same host, so the same job (it started a second, here over max_jobs).
+    for (const to of ["udp://[::ffff:7f00:1]:9", "udp://[0:0:0:0:0:ffff:127.0.0.1]:9"]) {
+      const again = await play({ source: "clip.ts", to: [to], loop: true });
+      expect(again.ok && again.result).toMatchObject({ job, refreshed: true });
+    }
+    const peer = await rawPeer();
+    try {
+      peer.send(requestBytes("stop", { job }), serve.port);
+      expect(code(decoded(await peer.next(2000)))).toBe("ok");
+    } finally {
+      peer.close();
+    }
+  });
+
   test("limits: destinations per job, jobs, message size", async () => {
     const three = [here, "rtp://127.0.0.1:10", "rtp://127.0.0.1:11"];
     expect(code(await play({ source: "clip.ts", to: three }))).toBe("limit");
