@@ -11,7 +11,7 @@
  * ```
  */
 
-import { statSync } from "node:fs";
+import { constants, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import * as v from "valibot";
 import { type Cidr, CidrError, type HostPort, isLoopbackHost, parseCidr, parseHostPort } from "../foundation/net/address.ts";
@@ -802,15 +802,52 @@ export async function loadConfig(path?: string): Promise<Config> {
  */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
-/** The first `limit` bytes of the file at `path` (fewer where it ends first), read in order: a pipe works too. */
+/**
+ * A FIFO (or a terminal) is opened without waiting and read as its bytes come: a FIFO no program
+ * writes to gives nothing, and one whose writer is there gives EAGAIN until it writes. Read
+ * blocking, such a key_file or config held its reload for good, and every reload queued behind it
+ * (the one after the file was mended too) until the server restarted.
+ */
+const NO_WRITER_WAIT_MS = 1_000;
+/** A writer that is there (`<(pass show pacer-key)`) may take its time, not for ever. */
+const SILENT_WRITER_WAIT_MS = 30_000;
+const PIPE_POLL_MS = 20;
+const READ_NOW = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+/** Why a FIFO gave nothing, as an errno-like code for the callers' `cannot read it (…)`. */
+function silentPipe(why: string): Error {
+  return Object.assign(new Error(why), { code: why });
+}
+
+/**
+ * The first `limit` bytes of the file at `path` (fewer where it ends first), read in order: a
+ * pipe works too, within NO_WRITER_WAIT_MS for its writer to come and SILENT_WRITER_WAIT_MS for
+ * its first byte.
+ */
 async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
-  const file = await open(path, "r");
+  const file = await open(path, READ_NOW);
   try {
+    const pipe = (await file.stat()).isFIFO();
+    const startedAt = performance.now();
     const buffer = new Uint8Array(limit);
     let length = 0;
     while (length < limit) {
-      const { bytesRead } = await file.read(buffer, length, limit - length, null);
-      if (bytesRead === 0) break;
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await file.read(buffer, length, limit - length, null));
+      } catch (error) {
+        if (errnoOf(error) !== "EAGAIN") throw error;
+        if (performance.now() - startedAt > SILENT_WRITER_WAIT_MS) throw silentPipe(`a FIFO that did not end within ${SILENT_WRITER_WAIT_MS / 1000} s`);
+        await Bun.sleep(PIPE_POLL_MS);
+        continue;
+      }
+      if (bytesRead === 0) {
+        // A FIFO's end before its first byte may be its writer not there yet.
+        if (!pipe || length > 0) break;
+        if (performance.now() - startedAt > NO_WRITER_WAIT_MS) throw silentPipe("a FIFO that no program writes to");
+        await Bun.sleep(PIPE_POLL_MS);
+        continue;
+      }
       length += bytesRead;
     }
     return buffer.subarray(0, length);

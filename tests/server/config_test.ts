@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { execFileSync, spawn } from "node:child_process";
+import { closeSync, constants, openSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -334,4 +336,33 @@ describe("files", () => {
       await expect(readKey(locked)).rejects.toThrow("cannot read it (EACCES); check the path, and that the user pacer runs as can read it");
     }
   });
+
+  test("a key file or config that is a FIFO no program writes to fails in about a second; one whose writer is slow is read", async () => {
+    // Before: the open waited for a writer for good, and a server's reload with it, and every reload queued behind it.
+    const fifo = join(dir, "fifo.key");
+    execFileSync("mkfifo", [fifo]);
+    // Frees an open stuck on the FIFO now and then, so that without the bound this test fails, not hangs.
+    const rescue = setInterval(() => {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {}
+    }, 1_500);
+    try {
+      const startedAt = performance.now();
+      await expect(readKey(fifo)).rejects.toThrow(`key file ${fifo}: cannot read it (a FIFO that no program writes to)`);
+      await expect(loadConfig(fifo)).rejects.toThrow(`config ${fifo}: cannot read it (a FIFO that no program writes to)`);
+      expect(performance.now() - startedAt).toBeLessThan(3_000);
+    } finally {
+      clearInterval(rescue);
+    }
+    // A writer that comes late, and writes later still (as `<(pass show key)` may): the key is read.
+    const slow = join(dir, "slow.key");
+    execFileSync("mkfifo", [slow]);
+    const writer = spawn("sh", ["-c", `sleep 0.3; exec 3>${slow}; sleep 0.3; echo "  correct horse battery staple" >&3`]);
+    try {
+      expect(new TextDecoder().decode(await readKey(slow))).toBe("correct horse battery staple");
+    } finally {
+      writer.kill();
+    }
+  }, 4_000);
 });
