@@ -9,13 +9,14 @@
  * lock.release();
  * ```
  */
-import { closeSync, constants, mkdirSync, openSync } from "node:fs";
+import { closeSync, constants, fstatSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { PacerError, TemporaryError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
 import { libc } from "../foundation/libc.ts";
 import { staticFolder } from "./pattern.ts";
 
+const NOT_A_FILE = "it is there and is not a file (a FIFO or a device); remove it";
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 
@@ -44,11 +45,17 @@ export function lockOutput(pattern: string): OutputLock {
   try {
     mkdirSync(staticFolder(pattern), { recursive: true });
     // Not through a symlink: one put in the lock's place would have it make (or lock) a file anywhere.
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o644);
+    // Nor waiting: a FIFO put there held the open (and `serve`, every stream with it) until a reader came.
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, 0o644);
   } catch (error) {
-    // O_NOFOLLOW's ELOOP: the name is a symlink, not a loop of them.
-    const why = (error as NodeJS.ErrnoException).code === "ELOOP" ? "is a symlink (not followed)" : fsErrorText(error);
+    const code = (error as NodeJS.ErrnoException).code;
+    // O_NOFOLLOW's ELOOP: the name is a symlink, not a loop of them; O_NONBLOCK's ENXIO: a FIFO no one reads.
+    const why = code === "ELOOP" ? "is a symlink (not followed)" : code === "ENXIO" ? NOT_A_FILE : fsErrorText(error);
     throw new PacerError(`${path}: cannot create the lock file: ${why}`);
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new PacerError(`${path}: cannot create the lock file: ${NOT_A_FILE}`);
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);

@@ -1,7 +1,11 @@
 /** The recorder's pure parts: strftime names, the files a pattern matches, the lock's name, the WAV header's RF64 switch. */
 import { describe, expect, test } from "bun:test";
 import { formatPattern, patternMatcher, staticFolder } from "../../recorder/pattern.ts";
-import { lockPathFor } from "../../recorder/lock.ts";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { lockOutput, lockPathFor } from "../../recorder/lock.ts";
 import { parseWavHeader, wavRecordingHeader } from "../../protocol/wav.ts";
 
 describe("patterns", () => {
@@ -27,6 +31,24 @@ describe("patterns", () => {
   test("two patterns never share a lock", () => {
     const patterns = ["%Y_x.ts", "%Y/x.ts", "%Y__x.ts", "%Y_/x.ts", "%Y/_x.ts", "%Y//x.ts", "%Y_-x.ts", "%Y-/x.ts"].map((p) => `rec/${p}`);
     expect(new Set(patterns.map(lockPathFor)).size).toBe(patterns.length);
+  });
+});
+
+describe("the output's lock", () => {
+  test("a FIFO in the lock file's place is refused at once, where it held the open (and serve with it) until a reader came", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pacer-lock-"));
+    const pattern = join(dir, "news-%H.ts");
+    execFileSync("mkfifo", [lockPathFor(pattern)]);
+    // Without the fix, this reader ends the wait a second on, and the lock was taken on the FIFO.
+    const reader = spawn("sh", ["-c", `sleep 1; exec 3<'${lockPathFor(pattern)}'; sleep 2`]);
+    try {
+      const startedAt = performance.now();
+      expect(() => lockOutput(pattern)).toThrow(`${lockPathFor(pattern)}: cannot create the lock file: it is there and is not a file (a FIFO or a device); remove it`);
+      expect(performance.now() - startedAt).toBeLessThan(500);
+    } finally {
+      reader.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
