@@ -3,8 +3,10 @@
  * line from the socket to its reply, all of it in here:
  *
  * 1. arrive (admit): counted, the per-source rate limit, and its envelope opened, once
- *    (protocol/control.ts openEnvelope): on a keyed server the size and the MAC are checked there.
- *    A datagram failing either is dropped (no reply, counted), so junk never waits;
+ *    (protocol/control.ts openEnvelope): on a keyed server the size and the MAC are checked there,
+ *    before the rate limit, which counts only authenticated requests there (a forged source
+ *    cannot spend a client's share). A datagram failing either is dropped (no reply, counted), so
+ *    junk never waits;
  * 2. the intake queue (control_intake.ts), which hands datagrams over in slices of the loop that
  *    leave media its schedule; when full, or when the source already has its share queued, the
  *    datagram is dropped (counted as `overloaded`);
@@ -220,17 +222,22 @@ export class ControlEndpoint {
    * Counts a datagram, applies its source's rate limit and opens its envelope: on a keyed server
    * that checks the size and the MAC (~1 µs), so only authenticated requests take a place in the
    * queue. Null means it goes no further (dropped and counted, or refused at once).
+   *
+   * On a keyed server the MAC comes first, and only authenticated requests spend their source's
+   * share: a source address is anyone's to forge, and junk sent in a client's name (100 datagrams
+   * a second from 127.0.0.1) had emptied its bucket, so its own signed requests were dropped
+   * unanswered for as long as the junk came. Junk checked first costs its MAC, no more than junk
+   * from a new forged address each time already cost, and one without a MAC's shape costs none.
    */
   #admit(bytes: Uint8Array, address: string, port: number, reply: ReplyPath): Admitted | null {
     const counters = this.counters;
     counters.requests++;
     const source = sourceKey(address);
-    if (!this.#limiter.allow(source, this.#monoMs())) {
-      counters.rate_limited++;
-      return null;
-    }
+    const keyed = this.#key !== undefined;
+    if (!keyed && !this.#withinRate(source)) return null;
     const opened = openEnvelope(bytes, this.#key);
     if (opened.ok) {
+      if (keyed && !this.#withinRate(source)) return null;
       const mac = opened.authenticated ? (opened.mac ?? undefined) : undefined;
       return { body: opened.body, mac, size: bytes.length, authenticated: opened.authenticated, address, port, source, reply };
     }
@@ -242,6 +249,13 @@ export class ControlEndpoint {
     // Oversize on a keyless server: refused at once, so a queue entry never holds more than MAX_DATAGRAM.
     this.#refuse(opened, bytes.length, false, reply);
     return null;
+  }
+
+  /** Takes one request from the source's share; false (counted) when it has none left. */
+  #withinRate(source: string): boolean {
+    if (this.#limiter.allow(source, this.#monoMs())) return true;
+    this.counters.rate_limited++;
+    return false;
   }
 
   /** Logs a stepped wall clock once per step: requests' freshness is judged against it. */

@@ -78,6 +78,21 @@ describe("ControlEndpoint", () => {
     expect(sent).toHaveLength(4);
   });
 
+  test("on a keyed server, junk sent in a client's name does not spend its share: its signed requests are still answered", async () => {
+    const key = new Uint8Array(32).fill(3);
+    const sent: Uint8Array[] = [];
+    const endpoint = new ControlEndpoint({ ops: { run: (req) => okReply(req.id, {}) }, log: silentLogger, key, limits: { requestsPerSecond: 1, requestBurst: 3 }, nowMs: () => NOW });
+    const signed = (id: string) => encodeRequest({ v: 1, id, ts: NOW, op: "ping", args: {} }, key);
+    // Forged as 127.0.0.1: a wrong MAC, and no MAC at all. Before, they emptied 127.0.0.1's bucket.
+    for (let i = 0; i < 50; i++) endpoint.receive(encodeRequest({ v: 1, id: `j${i}`, ts: NOW, op: "ping", args: {} }, new Uint8Array(32).fill(9)), "127.0.0.1", 4000, (r) => sent.push(r));
+    for (let i = 0; i < 50; i++) endpoint.receive(request(`n${i}`), "127.0.0.1", 4000, (r) => sent.push(r));
+    expect(endpoint.counters.dropped.bad_mac + endpoint.counters.dropped.missing_mac).toBe(100);
+    for (let i = 0; i < 5; i++) await endpoint.receive(signed(`s${i}`), "127.0.0.1", 5000, (r) => sent.push(r));
+    // The client's own requests still meet its share: a burst of 3.
+    expect(sent).toHaveLength(3);
+    expect(endpoint.counters.rate_limited).toBe(2);
+  });
+
   test("an IPv6 /64 is one source: hopping between its addresses does not escape the rate limit", async () => {
     const { endpoint, sent, receive } = endpointWith(async (req) => okReply(req.id, {}), { requestsPerSecond: 1, requestBurst: 3 });
     for (let i = 0; i < 10; i++) await receive(request(`h${i}`), 4000, `2001:db8:1:2::${(i + 1).toString(16)}`);
