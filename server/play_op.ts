@@ -158,8 +158,8 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
 /**
  * Each destination takes one stream: the same address and port twice in one play (however it is
  * spelled: 127.1, localhost, ::ffff:127.0.0.1) would send it the stream twice over, each copy a
- * series of its own in /metrics under one label, which made the exposition invalid (a duplicate
- * series fails a Prometheus scrape's parse in strict parsers and drops samples in the rest).
+ * series of its own in /metrics under one label: a duplicate series, which the exposition format
+ * does not allow (Prometheus drops such samples and counts the scrape's duplicates).
  */
 function refuseTwice(targets: readonly string[], outputs: readonly string[]): void {
   const seen = new Map<string, number>();
