@@ -70,6 +70,7 @@ import { pcmUnitBytes } from "./pcm_unit.ts";
 import { alignmentFor, PipeWriter, setNonBlocking } from "./pipe_writer.ts";
 import { stdoutReaderGone } from "../foundation/stdout_gone.ts";
 import { signalGroup } from "../foundation/process_group.ts";
+import { describeExit } from "../foundation/child_exit.ts";
 import { LINES_PER_SECOND, stderrLines } from "./stderr_lines.ts";
 
 const SCHEME_PREFIX = "cmd:";
@@ -159,11 +160,8 @@ function backoffRange(): { startMs: number; maxMs: number } {
 const SIGPIPE_STATUS = 141;
 
 /** How a child ended, for logs and the give-up message. */
-function describeExit(code: number | null, signal: NodeJS.Signals | null, spawnError: Error | null): string {
-  if (spawnError) return `could not start sh (${spawnError.message})`;
-  if (signal) return `was killed by ${signal}`;
-  if (code === 127) return "exited with status 127 (command not found)";
-  return `exited with status ${code}`;
+function describeEnd(code: number | null, signal: NodeJS.Signals | null, spawnError: Error | null): string {
+  return spawnError ? `could not start sh (${spawnError.message})` : describeExit(code, signal);
 }
 
 type State = "running" | "down" | "closing" | "closed" | "failed";
@@ -281,7 +279,7 @@ export const commandBackend: BackendFactory = {
       const unread = releasePipe();
       counters.lostBytes += unread;
       const consumed = writtenToChild - unread;
-      const how = describeExit(code, signal, spawnError);
+      const how = describeEnd(code, signal, spawnError);
       if (state === "closing" || state === "closed") {
         if ((code !== 0 || signal) && !ended) log.warn(`cmd: ${quoted} ${how} at the end of the stream`);
         exited?.();

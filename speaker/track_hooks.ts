@@ -22,6 +22,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Logger } from "../foundation/log.ts";
 import { signalGroup } from "../foundation/process_group.ts";
+import { describeExit } from "../foundation/child_exit.ts";
 
 /** A hook running longer than this is logged as slow (still not waited for). */
 const HOOK_SLOW_MS = 10_000;
@@ -91,13 +92,13 @@ export function runTrackHook(command: string, track: HookTrack, log: Logger): Pr
   // Done at its exit, not its stderr's close: something it started in the background may hold that.
   child.on("exit", () => resolve());
   // Running until its stderr closes: whatever it left in the background holds that pipe here.
-  child.on("close", (code) => {
+  child.on("close", (code, signal) => {
     running.delete(hook);
     clearTimeout(slow);
     resolve();
     if (code !== 0 && !hook.killed) {
       const why = stderr.trim().split("\n").pop();
-      log.warn(`hook "${command}" for ${track.id} exited with status ${code}${why ? `: ${why}` : ""}`);
+      log.warn(`hook "${command}" for ${track.id} ${describeExit(code, signal)}${why ? `: ${why}` : ""}`);
     }
   });
   return promise;

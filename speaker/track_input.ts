@@ -24,6 +24,7 @@ import { US_PER_S } from "../scheduler/clock.ts";
 import { wholeNumberOrNull } from "../foundation/units.ts";
 import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
 import { signalGroup } from "../foundation/process_group.ts";
+import { describeExit } from "../foundation/child_exit.ts";
 import type { DecoderSpec } from "./speaker_options.ts";
 
 /** Frames per block: about 90 ms at 44.1 kHz, so a block converts well within one send interval's slack. */
@@ -202,10 +203,10 @@ function openDecoded(path: string, extension: string, label: string, decoder: De
   child.stderr!.on("data", (d: Buffer) => (stderrTail = (stderrTail + d.toString()).slice(-STDERR_KEEP_BYTES)));
   let spawnError: Error | null = null;
   child.on("error", (error) => (spawnError = error));
-  const exited = new Promise<number | null>((resolve) =>
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("close", (code, signal) => {
       if (link !== null && link !== HELD_PATH) rmSync(link, { force: true });
-      resolve(code ?? (signal ? 128 : null));
+      resolve({ code, signal });
     }),
   );
   // Chunks of stdout as they come, paused while DECODED_AHEAD_BYTES wait (so the decoder blocks on
@@ -262,11 +263,11 @@ function openDecoded(path: string, extension: string, label: string, decoder: De
   };
 
   const failure = async (): Promise<TrackError | null> => {
-    const code = await exited;
+    const { code, signal } = await exited;
     if (spawnError) return new TrackError(`${label}: decoder could not start: ${(spawnError as Error).message}`);
     if (code === 0) return null;
     const why = stderrTail.trim().split("\n").pop()?.trim();
-    return new TrackError(`${label}: decoder exited with status ${code}${why ? `: ${why}` : ""}`);
+    return new TrackError(`${label}: decoder ${describeExit(code, signal)}${why ? `: ${why}` : ""}`);
   };
 
   return {
