@@ -378,9 +378,9 @@ interface SpeakerPart {
   state: string;
   output: string;
   paused: boolean;
-  playing: { id: string; path: string; position: number; duration: number | null } | null;
+  playing: { id: string; path: string; position: number; duration: number | null; starved_s?: number } | null;
   queue_length: number;
-  finished: { id: string; path: string; status: string; error?: string; lost_s?: number }[];
+  finished: { id: string; path: string; status: string; error?: string; lost_s?: number; starved_s?: number }[];
   output_error?: string;
 }
 
@@ -395,15 +395,20 @@ function formatSpeaker(speaker: SpeakerPart, queue: QueuePage[]): string[] {
   const p = speaker.playing;
   if (p) {
     const duration = p.duration === null ? "" : ` of ${p.duration.toFixed(1)} s`;
-    lines.push(`  ${speaker.paused ? "paused" : "playing"} ${p.id}\t${p.path}\t${p.position.toFixed(1)} s${duration}`);
+    lines.push(`  ${speaker.paused ? "paused" : "playing"} ${p.id}\t${p.path}\t${p.position.toFixed(1)} s${duration}${starvedText(p)}`);
   }
   let n = 0;
   for (const page of queue) for (const t of page.queue ?? []) lines.push(`  ${n++}. ${t.id}\t${t.path}`);
   for (const t of speaker.finished) {
     const lost = t.lost_s === undefined ? "" : `\tlost ${t.lost_s.toFixed(1)} s`;
-    lines.push(`  ${t.status} ${t.id}\t${t.path}${t.error ? `\t${t.error}` : ""}${lost}`);
+    lines.push(`  ${t.status} ${t.id}\t${t.path}${t.error ? `\t${t.error}` : ""}${lost}${starvedText(t)}`);
   }
   return lines;
+}
+
+/** How long the output waited for a track's audio (its decoder slower than real time), for its line. */
+function starvedText(track: { starved_s?: number }): string {
+  return track.starved_s === undefined ? "" : `\twaited ${track.starved_s.toFixed(1)} s for its audio`;
 }
 
 /** A job as a status page shows it: running (its destinations, or their count and totals) or finished. */

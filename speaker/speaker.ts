@@ -44,7 +44,6 @@
  * ```
  */
 import { randomBytes } from "node:crypto";
-import { cutText } from "../foundation/cut_text.ts";
 import type { Logger } from "../foundation/log.ts";
 import type { ReaderGate } from "../pipeline/gated_reader.ts";
 import type { Destination } from "../pipeline/destination.ts";
@@ -56,12 +55,13 @@ import type { Timer } from "../scheduler/timer_wheel.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { PcmFifo } from "./pcm_fifo.ts";
 import type { SpeakerOptions } from "./speaker_options.ts";
-import { Track, type TrackEnd } from "./track.ts";
+import { loggedName, Track, type TrackEnd } from "./track.ts";
 import { runTrackHook } from "./track_hooks.ts";
 import type { HeldFile } from "./track_input.ts";
 import { LoadTask } from "./track_loader.ts";
 import { OutputWatch } from "./output_watch.ts";
 import { OutputRetry } from "./output_retry.ts";
+import { StarveWatch } from "./starve_watch.ts";
 
 /** How often the playhead is looked at: starts, ends and idle are noticed this late at most. */
 const TICK_US = 20 * US_PER_MS;
@@ -100,12 +100,10 @@ const CLOSE_WAIT_US = 10 * US_PER_S;
 const RELEASABLE_SCHEMES = ["alsa", "cmd", "file"];
 /** The buffer holds at least this much, so a block always fits. */
 const MIN_BUFFER_BYTES = 256 * 1024;
-/** A media name in a log line is cut to this (loggedName). */
-const LOGGED_NAME_CHARS = 120;
 
-/** A media name as a log line carries it: a queue request chose its length (up to 1024), not the log. */
-function loggedName(name: string): string {
-  return cutText(name, LOGGED_NAME_CHARS);
+/** `starved_s` for status and the log, where the output waited for the track's audio. */
+function starvedView(track: Track): { starved_s?: number } {
+  return track.starvedUs >= US_PER_MS ? { starved_s: Math.round(track.starvedUs / US_PER_MS) / 1000 } : {};
 }
 
 /** A request the speaker refuses; `code` is the protocol's error code. */
@@ -162,6 +160,8 @@ export interface FinishedView extends TrackView {
   readonly error?: string;
   /** Played, but this much of it (s) never reached an output (the most any one lost). */
   readonly lost_s?: number;
+  /** The output waited this long (s) for its audio, its decoder or file slower than real time (StarveWatch). */
+  readonly starved_s?: number;
 }
 
 export interface SpeakerStatus {
@@ -169,7 +169,7 @@ export interface SpeakerStatus {
   readonly state: "playing" | "paused" | "idle" | "released";
   readonly paused: boolean;
   readonly output: "open" | "released";
-  readonly playing: (TrackView & { position: number; duration: number | null }) | null;
+  readonly playing: (TrackView & { position: number; duration: number | null; starved_s?: number }) | null;
   readonly queue_length: number;
   readonly finished: readonly FinishedView[];
   /** Why the outputs are not playing what waits (they cannot be opened, or failed at once); tried again with back-off. */
@@ -202,6 +202,7 @@ export class Speaker implements Source {
   /** Ends what still holds a closing session's outputs (CLOSE_WAIT_US). */
   private readonly closeWait: Timer;
   private readonly retry: OutputRetry;
+  private readonly starve: StarveWatch;
   /** The format of the buffer and of the session's stream: options.format, or with follow the current track's. */
   private format: SampleFormat;
   private frameBytes = 1;
@@ -227,6 +228,7 @@ export class Speaker implements Source {
       this.ensureSession();
     });
     this.retry = new OutputRetry(this.log);
+    this.starve = new StarveWatch(this.log);
     this.closeWait = ctx.scheduler.timer("speaker", () => {
       for (const d of this.session?.job.destinations ?? []) d.backend.abandon?.();
     });
@@ -399,6 +401,7 @@ export class Speaker implements Source {
         path: current.name,
         position: Math.round(position * 1000) / 1000,
         duration: current.durationUs === null ? null : Math.round(current.durationUs / 1000) / 1000,
+        ...starvedView(current),
       };
     }
     const busy = this.inFlight.length > 0 || this.queue.length > 0;
@@ -408,7 +411,7 @@ export class Speaker implements Source {
       output: open ? "open" : "released",
       playing,
       queue_length: this.queueLength,
-      finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }), ...(t.lostS !== null && { lost_s: t.lostS }) })),
+      finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }), ...(t.lostS !== null && { lost_s: t.lostS }), ...starvedView(t) })),
       ...(this.retry.error !== null && { output_error: this.retry.error }),
     };
   }
@@ -451,6 +454,8 @@ export class Speaker implements Source {
         this.queue.shift();
         track = this.emitting = next;
         next.emitStart = this.emitted + n;
+        // Straight after audio still to play: a wait for its first bytes is a gap heard (StarveWatch).
+        next.seamless = this.inFlight.length > 0;
         this.inFlight.push(next);
       }
       const k = this.fifo.read(target, position + n, length - n, track.segEnd ?? Infinity);
@@ -614,6 +619,7 @@ export class Speaker implements Source {
     if (!session || session.job !== job) return;
     this.session = null;
     this.onReadable = null;
+    this.starve.close(this.ctx.scheduler.now());
     this.ctx.scheduler.cancel(this.tick);
     this.ctx.scheduler.cancel(this.closeWait);
     if (session.ending) {
@@ -714,6 +720,7 @@ export class Speaker implements Source {
       this.inFlight.shift();
       this.finish(track, this.outcome(track));
     }
+    this.starve.look(now, this.starvedBy(head));
     this.endForFormat(session);
     const idle = dry && this.inFlight.length === 0;
     if (!idle) this.idleSince = null;
@@ -760,6 +767,18 @@ export class Speaker implements Source {
     this.gate.closed = false;
     session.job.requestLoad();
     this.log.info(`speaker: the next track is ${formatToString(next.awaitingFormat)}; closing the outputs to reopen them in it (follow=1)`, { track: next.id });
+  }
+
+  /**
+   * The track whose load the outputs wait for now, or null: they have taken all that was handed
+   * over (less than a unit left), and it is still loading with nothing more in the buffer. Its
+   * first audio awaited after a silence (the queue was empty) is a start, not a gap.
+   */
+  private starvedBy(head: number): Track | null {
+    const track = this.emitting;
+    if (track === null || track.segEnd !== null || track.cancelled || this.pausedFlag || this.session?.ending || this.fifo.held > 0) return null;
+    if (!track.seamless && this.emitted === track.emitStart) return null;
+    return this.emitted - head < Math.max(this.frameBytes, this.largestUnitInput()) ? track : null;
   }
 
   /** Nothing more to hand over: no track being handed over, none waiting, none loading. */
@@ -814,9 +833,10 @@ export class Speaker implements Source {
   private finish(track: Track, end: TrackEnd): void {
     if (track.end !== null) return;
     track.end = end;
+    this.starve.close(this.ctx.scheduler.now(), track);
     this.history.unshift(track);
     if (this.history.length > HISTORY_LENGTH) this.history.pop();
-    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: loggedName(track.name), ...(track.lostS !== null && { lost_s: track.lostS }) });
+    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: loggedName(track.name), ...(track.lostS !== null && { lost_s: track.lostS }), ...starvedView(track) });
     const onFinish = this.options.onFinish;
     // After its on_start, if that still runs: a short track's two hooks had run finish first.
     if (onFinish) void track.startHook.then(() => runTrackHook(onFinish, { id: track.id, path: track.name, status: end }, this.log));

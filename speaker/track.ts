@@ -5,8 +5,17 @@
  * session (`emitStart`..`emitEnd`, where that audio went out), so the
  * playhead tells when it starts and ends playing.
  */
+import { cutText } from "../foundation/cut_text.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
 import type { HeldFile } from "./track_input.ts";
+
+/** A media name in a log line is cut to this (loggedName). */
+const LOGGED_NAME_CHARS = 120;
+
+/** A media name as a log line carries it: a queue request chose its length (up to 1024), not the log. */
+export function loggedName(name: string): string {
+  return cutText(name, LOGGED_NAME_CHARS);
+}
 
 /** How a track ended, as `status` and the hooks' PACER_TRACK_STATUS say it. */
 export type TrackEnd = "played" | "cancelled" | "failed";
@@ -39,6 +48,10 @@ export class Track {
   lostUs: Float64Array | null = null;
   /** Played, but the most any output lost of it, s (status's lost_s); null: nothing, or not ended. */
   lostS: number | null = null;
+  /** Handed over straight after audio still playing, so a wait for its first bytes is a gap heard. */
+  seamless = false;
+  /** How long the outputs waited for its audio while it loaded, µs (StarveWatch; status's starved_s). */
+  starvedUs = 0;
 
   constructor(
     readonly id: string,
@@ -60,6 +73,7 @@ export class Track {
     this.unload();
     this.emitStart = this.emitEnd = null;
     this.lostUs = null;
+    this.starvedUs = 0;
   }
 
   /** `us` of it never reached output `output` (of `outputs`). */

@@ -1,0 +1,82 @@
+/**
+ * The speaker's look, from its tick, at outputs starved by a track's load: they have taken every
+ * byte handed over while the track's decoder (or a slow read of its file) has not given the rest
+ * yet, so what is heard is silence or an underrun. Each wait is charged to the track
+ * (`starvedUs`, status's `starved_s`), and a stall is logged once, as it ends, naming the track and
+ * how long the outputs waited: waits with less than MERGE_US of audio between them are one stall,
+ * so a decoder slower than real time (a wait per block it gives) is one line, not one a block.
+ *
+ * @example
+ * ```ts
+ * const watch = new StarveWatch(log);
+ * watch.look(now, outputsCaughtUp ? loadingTrack : null); // each tick
+ * watch.close(now, track);                                  // the track ended
+ * ```
+ */
+import type { Logger } from "../foundation/log.ts";
+import { US_PER_S } from "../scheduler/clock.ts";
+import { loggedName, type Track } from "./track.ts";
+
+/** Waits this close together (audio flowing between them) are one stall, logged once. */
+const MERGE_US = 1 * US_PER_S;
+
+export class StarveWatch {
+  /** The track of the stall being watched, or null. */
+  private track: Track | null = null;
+  /** Whether its outputs wait now (at the last look). */
+  private waiting = false;
+  private lastLookUs = 0;
+  /** When audio last began to flow again in this stall. */
+  private flowingSinceUs = 0;
+  /** This stall's waits: their count and their total, µs. */
+  private waits = 0;
+  private waitedUs = 0;
+
+  constructor(private readonly log: Logger) {}
+
+  /** Each tick: `starving` is the track whose audio the outputs wait for now, or null. */
+  look(now: number, starving: Track | null): void {
+    const track = this.track;
+    if (track !== null && this.waiting) this.charge(track, now - this.lastLookUs);
+    this.lastLookUs = now;
+    if (track !== null && starving === track) {
+      if (!this.waiting) this.waits++;
+      this.waiting = true;
+      return;
+    }
+    if (this.waiting) this.flowingSinceUs = now;
+    this.waiting = false;
+    if (track !== null && (starving !== null || now - this.flowingSinceUs >= MERGE_US)) this.report();
+    if (starving !== null) {
+      this.track = starving;
+      this.waiting = true;
+      this.waits = 1;
+      this.waitedUs = 0;
+    }
+  }
+
+  /** The stall on `track` (any track, without one) is over: the track or the session ended. */
+  close(now: number, track: Track | null = this.track): void {
+    if (this.track === null || this.track !== track) return;
+    if (this.waiting) this.charge(this.track, now - this.lastLookUs);
+    this.waiting = false;
+    this.report();
+  }
+
+  private charge(track: Track, us: number): void {
+    this.waitedUs += us;
+    track.starvedUs += us;
+  }
+
+  private report(): void {
+    const track = this.track!;
+    this.track = null;
+    if (this.waitedUs <= 0) return;
+    const waited = (this.waitedUs / US_PER_S).toFixed(1);
+    const stalls = this.waits > 1 ? ` (${this.waits} waits less than ${MERGE_US / US_PER_S} s apart)` : "";
+    this.log.warn(`speaker: the output waited ${waited} s for this track's audio${stalls}: its decoder or its file gives it slower than real time`, {
+      track: track.id,
+      media: loggedName(track.name),
+    });
+  }
+}
