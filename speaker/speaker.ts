@@ -101,9 +101,9 @@ const RELEASABLE_SCHEMES = ["alsa", "cmd", "file"];
 /** The buffer holds at least this much, so a block always fits. */
 const MIN_BUFFER_BYTES = 256 * 1024;
 
-/** `starved_s` for status and the log, where the output waited for the track's audio. */
-function starvedView(track: Track): { starved_s?: number } {
-  return track.starvedUs >= US_PER_MS ? { starved_s: Math.round(track.starvedUs / US_PER_MS) / 1000 } : {};
+/** `starved_s` for status and the log, where the output waited `us` for a track's audio. */
+function starvedView(us: number): { starved_s?: number } {
+  return us >= US_PER_MS ? { starved_s: Math.round(us / US_PER_MS) / 1000 } : {};
 }
 
 /** A request the speaker refuses; `code` is the protocol's error code. */
@@ -401,7 +401,7 @@ export class Speaker implements Source {
         path: current.name,
         position: Math.round(position * 1000) / 1000,
         duration: current.durationUs === null ? null : Math.round(current.durationUs / 1000) / 1000,
-        ...starvedView(current),
+        ...starvedView(this.starve.starvedUs(current)),
       };
     }
     const busy = this.inFlight.length > 0 || this.queue.length > 0;
@@ -411,7 +411,7 @@ export class Speaker implements Source {
       output: open ? "open" : "released",
       playing,
       queue_length: this.queueLength,
-      finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }), ...(t.lostS !== null && { lost_s: t.lostS }), ...starvedView(t) })),
+      finished: this.history.map((t) => ({ id: t.id, path: t.name, status: t.end!, ...(t.error && { error: t.error }), ...(t.lostS !== null && { lost_s: t.lostS }), ...starvedView(t.starvedUs) })),
       ...(this.retry.error !== null && { output_error: this.retry.error }),
     };
   }
@@ -836,7 +836,7 @@ export class Speaker implements Source {
     this.starve.close(this.ctx.scheduler.now(), track);
     this.history.unshift(track);
     if (this.history.length > HISTORY_LENGTH) this.history.pop();
-    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: loggedName(track.name), ...(track.lostS !== null && { lost_s: track.lostS }), ...starvedView(track) });
+    if (end !== "cancelled") this.log.info(`speaker: ${end}`, { track: track.id, media: loggedName(track.name), ...(track.lostS !== null && { lost_s: track.lostS }), ...starvedView(track.starvedUs) });
     const onFinish = this.options.onFinish;
     // After its on_start, if that still runs: a short track's two hooks had run finish first.
     if (onFinish) void track.startHook.then(() => runTrackHook(onFinish, { id: track.id, path: track.name, status: end }, this.log));

@@ -1,8 +1,8 @@
 /**
  * The speaker's look, from its tick, at outputs starved by a track's load: they have taken every
  * byte handed over while the track's decoder (or a slow read of its file) has not given the rest
- * yet, so what is heard is silence or an underrun. Each wait is charged to the track
- * (`starvedUs`, status's `starved_s`), and a stall is logged once, as it ends, naming the track and
+ * yet, so what is heard is silence or an underrun. A stall is charged to the track as it ends
+ * (`starvedUs`, status's `starved_s`; `starvedUs()` adds one going on), and logged once, naming the track and
  * how long the outputs waited: waits with less than MERGE_US of audio between them are one stall,
  * so a decoder slower than real time (a wait per block it gives) is one line, not one a block.
  *
@@ -19,6 +19,11 @@ import { loggedName, type Track } from "./track.ts";
 
 /** Waits this close together (audio flowing between them) are one stall, logged once. */
 const MERGE_US = 1 * US_PER_S;
+/**
+ * A stall shorter than this is neither logged nor counted: a wait is seen a tick at a time, and
+ * the next track's file opening as the outputs caught up showed as "waited 0.0 s".
+ */
+const MIN_STALL_US = 50_000;
 
 export class StarveWatch {
   /** The track of the stall being watched, or null. */
@@ -37,7 +42,7 @@ export class StarveWatch {
   /** Each tick: `starving` is the track whose audio the outputs wait for now, or null. */
   look(now: number, starving: Track | null): void {
     const track = this.track;
-    if (track !== null && this.waiting) this.charge(track, now - this.lastLookUs);
+    if (track !== null && this.waiting) this.waitedUs += now - this.lastLookUs;
     this.lastLookUs = now;
     if (track !== null && starving === track) {
       if (!this.waiting) this.waits++;
@@ -55,23 +60,24 @@ export class StarveWatch {
     }
   }
 
+  /** How long the outputs have waited for `track`'s audio, µs, a stall going on included. */
+  starvedUs(track: Track): number {
+    return track.starvedUs + (this.track === track ? this.waitedUs : 0);
+  }
+
   /** The stall on `track` (any track, without one) is over: the track or the session ended. */
   close(now: number, track: Track | null = this.track): void {
     if (this.track === null || this.track !== track) return;
-    if (this.waiting) this.charge(this.track, now - this.lastLookUs);
+    if (this.waiting) this.waitedUs += now - this.lastLookUs;
     this.waiting = false;
     this.report();
-  }
-
-  private charge(track: Track, us: number): void {
-    this.waitedUs += us;
-    track.starvedUs += us;
   }
 
   private report(): void {
     const track = this.track!;
     this.track = null;
-    if (this.waitedUs <= 0) return;
+    if (this.waitedUs < MIN_STALL_US) return;
+    track.starvedUs += this.waitedUs;
     const waited = (this.waitedUs / US_PER_S).toFixed(1);
     const stalls = this.waits > 1 ? ` (${this.waits} waits less than ${MERGE_US / US_PER_S} s apart)` : "";
     this.log.warn(`speaker: the output waited ${waited} s for this track's audio${stalls}: its decoder or its file gives it slower than real time`, {
