@@ -60,6 +60,8 @@ function heldFileLink(extension: string): string {
 const DECODED_AHEAD_BYTES = 256 * 1024;
 /** A decoder that gives nothing this long while it is read fails its track, so the queue goes on. PACER_DECODER_STALL_MS overrides it, for tests. */
 const DECODER_STALL_MS = wholeNumberOrNull(process.env.PACER_DECODER_STALL_MS, 600_000) ?? 10_000;
+/** Once a decoder exited or ended its stdout, the rest of its end (the other, its stderr's close) is waited for this long. */
+const DECODER_END_WAIT_MS = 1_000;
 /** A decoder's last stderr lines kept to explain its failure. */
 const STDERR_KEEP_BYTES = 512;
 
@@ -203,12 +205,36 @@ function openDecoded(path: string, extension: string, label: string, decoder: De
   child.stderr!.on("data", (d: Buffer) => (stderrTail = (stderrTail + d.toString()).slice(-STDERR_KEEP_BYTES)));
   let spawnError: Error | null = null;
   child.on("error", (error) => (spawnError = error));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("close", (code, signal) => {
+  /** Everything of it is over: it exited and its stdout and stderr closed (nothing it started holds them). */
+  let closedFully = false;
+  /** How it ended; `lingering`: it closed its stdout but had not exited DECODER_END_WAIT_MS later (it was ended). */
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; lingering?: true }>((resolve) => {
+    let settled = false;
+    const settle = (end: { code: number | null; signal: NodeJS.Signals | null; lingering?: true }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(endWait);
       if (link !== null && link !== HELD_PATH) rmSync(link, { force: true });
-      resolve({ code, signal });
-    }),
-  );
+      resolve(end);
+    };
+    child.on("close", (code, signal) => {
+      closedFully = true;
+      settle({ code, signal });
+    });
+    // "close" waits for all of it: a decoder that closed its stdout and lingers (`exec >&-; sleep
+    // 30`), or what it started holding its stderr, held the next track's load (and the queue) that
+    // long. Once it exited, or its stdout ended, the rest is waited for this long only.
+    let endWait: ReturnType<typeof setTimeout> | undefined;
+    const waitForEnd = () => {
+      endWait ??= setTimeout(() => {
+        if (child.exitCode !== null || child.signalCode !== null) return settle({ code: child.exitCode, signal: child.signalCode });
+        signalGroup(child, "SIGKILL");
+        settle({ code: null, signal: null, lingering: true });
+      }, DECODER_END_WAIT_MS);
+    };
+    child.on("exit", waitForEnd);
+    stdout.on("end", waitForEnd);
+  });
   // Chunks of stdout as they come, paused while DECODED_AHEAD_BYTES wait (so the decoder blocks on
   // its pipe). Read in paused mode instead, Bun ended the stream once the decoder had exited and
   // dropped what was still buffered: a track queued behind others lost its end (measured: 240,704
@@ -263,8 +289,9 @@ function openDecoded(path: string, extension: string, label: string, decoder: De
   };
 
   const failure = async (): Promise<TrackError | null> => {
-    const { code, signal } = await exited;
+    const { code, signal, lingering } = await exited;
     if (spawnError) return new TrackError(`${label}: decoder could not start: ${(spawnError as Error).message}`);
+    if (lingering) return new TrackError(`${label}: the decoder closed its output but had not exited ${DECODER_END_WAIT_MS / 1000} s later; ended it`);
     if (code === 0) return null;
     const why = stderrTail.trim().split("\n").pop()?.trim();
     return new TrackError(`${label}: decoder ${describeExit(code, signal)}${why ? `: ${why}` : ""}`);
@@ -298,11 +325,10 @@ function openDecoded(path: string, extension: string, label: string, decoder: De
     close() {
       closed = true;
       woken();
-      // The shell and whatever it started (its process group: spawned detached). A shell that has
-      // exited may have left a child behind that holds stdout open (`(sleep 300 &)`): the group
-      // still has a member then, so its id is still its own, not a later process's.
-      const alive = child.exitCode === null && child.signalCode === null;
-      if ((alive || !ended) && child.pid !== undefined) signalGroup(child, "SIGKILL");
+      // The shell and whatever it started (its process group: spawned detached), unless all of it
+      // is over. A shell that has exited may have left a child behind that holds stdout or stderr
+      // open (`(sleep 300 &)`): the group still has a member then, so its id is still its own.
+      if (!closedFully && child.pid !== undefined) signalGroup(child, "SIGKILL");
       stdout.destroy();
     },
   };
