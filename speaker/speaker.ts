@@ -720,7 +720,7 @@ export class Speaker implements Source {
       this.inFlight.shift();
       this.finish(track, this.outcome(track));
     }
-    this.starve.look(now, this.starvedBy(head));
+    this.starve.look(now, this.starvedBy());
     this.endForFormat(session);
     const idle = dry && this.inFlight.length === 0;
     if (!idle) this.idleSince = null;
@@ -770,15 +770,18 @@ export class Speaker implements Source {
   }
 
   /**
-   * The track whose load the outputs wait for now, or null: they have taken all that was handed
-   * over (less than a unit left), and it is still loading with nothing more in the buffer. Its
+   * The track whose load an output waits for now, or null: it has taken all that was handed over
+   * (less than a unit left), and the track is still loading with nothing more in the buffer. Its
    * first audio awaited after a silence (the queue was empty) is a start, not a gap.
    */
-  private starvedBy(head: number): Track | null {
+  private starvedBy(): Track | null {
     const track = this.emitting;
     if (track === null || track.segEnd !== null || track.cancelled || this.pausedFlag || this.session?.ending || this.fifo.held > 0) return null;
     if (!track.seamless && this.emitted === track.emitStart) return null;
-    return this.emitted - head < Math.max(this.frameBytes, this.largestUnitInput()) ? track : null;
+    // The output furthest ahead: it falls silent first (one behind the others still has some).
+    let furthest = 0;
+    for (const d of this.session?.job.destinations ?? []) if (d.active) furthest = Math.max(furthest, d.reader.position);
+    return this.emitted - furthest < Math.max(this.frameBytes, this.largestUnitInput()) ? track : null;
   }
 
   /** Nothing more to hand over: no track being handed over, none waiting, none loading. */

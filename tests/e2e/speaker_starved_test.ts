@@ -48,6 +48,24 @@ describe("speaker: a decoder slower than real time", () => {
     expect(printed.stdout).toContain(`  played x.slow\tx.slow\twaited ${byId("x.slow").starved_s.toFixed(1)} s for its audio`);
   }, 15_000);
 
+  test("with two outputs, the one ahead starving is a stall, while one behind still has audio", async () => {
+    // 1.5 s of audio at once, then nothing until 2.5 s (a 1 s stall once it has played), then 0.3 s more.
+    const slow = `slow = { command = "head -c 264600 /dev/zero; sleep 2.5; head -c 52920 /dev/zero # {path}", format = "s16le:44100:2" }`;
+    // The second output takes the stream at a third of its rate for 3 s (past its pipe's 64 KB): some
+    // 0.6 s behind when the first waits. Then all it can, so the server stops at once.
+    const behind = `cmd:i=0; while [ $i -lt 30 ]; do head -c 5880 > /dev/null; sleep 0.1; i=$((i+1)); done; cat > /dev/null`;
+    serve = await startSpeakerServe((dir) => [`output = ["cmd:cat > ${dir}/out.raw", "${behind}"]`, "idle_close = 0.3"], [slow], (media) => {
+      writeFileSync(join(media, "z.slow"), "", { mode: 0o644 });
+    });
+    expect((await serve.request("queue", { path: "z.slow", id: "z" })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 1);
+    // The first output waited the whole 1 s, less a tick or two. Before, the stall was seen only
+    // once the output behind (the playhead) had caught up too: never, here.
+    expect(speaker.finished[0].starved_s).toBeGreaterThan(0.8);
+    const warned = serve.stderr().split("\n").filter((l) => l.includes("waited"));
+    expect(warned).toEqual([expect.stringMatching(/the output waited (0\.9|1\.\d) s for this track's audio: .* track=z /)]);
+  }, 15_000);
+
   test("a decoder steadily slower than real time (a wait per block) is one warning for the stall, not one a block", async () => {
     // 0.1 s of audio every 0.2 s, eight times.
     const slow = `slow = { command = "for i in 1 2 3 4 5 6 7 8; do head -c 17640 /dev/zero; sleep 0.2; done # {path}", format = "s16le:44100:2" }`;
