@@ -209,6 +209,8 @@ export class Speaker implements Source {
   private bytesPerSecond = 1;
   /** The session is being ended for a format change (follow), not for idle. */
   private switching = false;
+  /** The last read handed over silence in place of the loading track's audio (idle = "silence"): a stall. */
+  private silenceForTrack = false;
   private readonly releasable: boolean;
   private stopped = false;
   private readonly log: Logger;
@@ -460,6 +462,7 @@ export class Speaker implements Source {
       }
       const k = this.fifo.read(target, position + n, length - n, track.segEnd ?? Infinity);
       n += k;
+      if (k > 0) this.silenceForTrack = false;
       if (track.segEnd !== null && this.fifo.readOffset >= track.segEnd) {
         this.endEmission(track, this.emitted + n);
         continue;
@@ -467,7 +470,10 @@ export class Speaker implements Source {
       if (k === 0) break;
     }
     if (n === 0 && session && !this.pausedFlag) {
-      if (this.options.idle === "silence") n = this.silence(target, position, length);
+      if (this.options.idle === "silence") {
+        n = this.silence(target, position, length);
+        if (n > 0 && this.emitting !== null) this.silenceForTrack = true;
+      }
       else if (!this.releasable && this.isDry()) n = this.padToUnit(target, position, length);
     }
     this.emitted += n;
@@ -604,6 +610,7 @@ export class Speaker implements Source {
       return;
     }
     this.emitted = 0;
+    this.silenceForTrack = false;
     this.session = { job, openedAt: scheduler.now(), ending: false, watch: new OutputWatch(job.destinations, scheduler.now()), failure: null };
     this.gate.closed = this.pausedFlag;
     this.idleSince = null;
@@ -720,7 +727,7 @@ export class Speaker implements Source {
       this.inFlight.shift();
       this.finish(track, this.outcome(track));
     }
-    this.starve.look(now, this.starvedBy());
+    this.starve.look(now, this.starvedBy(this.silenceForTrack));
     this.endForFormat(session);
     const idle = dry && this.inFlight.length === 0;
     if (!idle) this.idleSince = null;
@@ -771,13 +778,15 @@ export class Speaker implements Source {
 
   /**
    * The track whose load an output waits for now, or null: it has taken all that was handed over
-   * (less than a unit left), and the track is still loading with nothing more in the buffer. Its
-   * first audio awaited after a silence (the queue was empty) is a start, not a gap.
+   * (less than a unit left), and the track is still loading with nothing more in the buffer; or
+   * silence went out in its place (`silenced`, idle = "silence"). Its first audio awaited after a
+   * silence (the queue was empty) is a start, not a gap.
    */
-  private starvedBy(): Track | null {
+  private starvedBy(silenced: boolean): Track | null {
     const track = this.emitting;
     if (track === null || track.segEnd !== null || track.cancelled || this.pausedFlag || this.session?.ending || this.fifo.held > 0) return null;
-    if (!track.seamless && this.emitted === track.emitStart) return null;
+    if (!track.seamless && this.fifo.readOffset === track.segStart) return null;
+    if (silenced) return track;
     // The output furthest ahead: it falls silent first (one behind the others still has some).
     let furthest = 0;
     for (const d of this.session?.job.destinations ?? []) if (d.active) furthest = Math.max(furthest, d.reader.position);

@@ -48,6 +48,21 @@ describe("speaker: a decoder slower than real time", () => {
     expect(printed.stdout).toContain(`  played x.slow\tx.slow\twaited ${byId("x.slow").starved_s.toFixed(1)} s for its audio`);
   }, 15_000);
 
+  test('with idle = "silence", the silence that fills the stall is a stall too', async () => {
+    // After the first track, 0.2 s of audio, then nothing for 1 s, then 0.2 s more.
+    const slow = `slow = { command = "head -c 35280 /dev/zero; sleep 1; head -c 35280 /dev/zero # {path}", format = "s16le:44100:2" }`;
+    serve = await startSpeakerServe((dir) => [`output = "cmd:cat > ${dir}/out.raw"`, `idle = "silence"`], [slow], (media) => {
+      wavTrack(media, "a.wav", "s16le:44100:2", 0.3, 440);
+      writeFileSync(join(media, "w.slow"), "", { mode: 0o644 });
+    });
+    for (const name of ["a.wav", "w.slow"]) expect((await serve.request("queue", { path: name, id: name })).ok).toBe(true);
+    const speaker = await serve.waitSpeaker((s) => s.finished.length === 2);
+    // Before, silence kept the stream going, so the output never waited: no word, no starved_s.
+    expect(speaker.finished[0].starved_s).toBeGreaterThan(0.3);
+    const warned = serve.stderr().split("\n").filter((l) => l.includes("waited"));
+    expect(warned).toEqual([expect.stringMatching(/the output waited \d\.\d s for this track's audio: .* track=w\.slow /)]);
+  }, 15_000);
+
   test("with two outputs, the one ahead starving is a stall, while one behind still has audio", async () => {
     // 1.5 s of audio at once, then nothing until 2.5 s (a 1 s stall once it has played), then 0.3 s more.
     const slow = `slow = { command = "head -c 264600 /dev/zero; sleep 2.5; head -c 52920 /dev/zero # {path}", format = "s16le:44100:2" }`;
