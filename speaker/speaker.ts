@@ -34,6 +34,10 @@
  *   playhead; the rest of the queue waits for a new session. Outputs that
  *   cannot be opened keep the queue too, and are tried again with back-off
  *   (output_retry.ts), as are those that fail soon after opening.
+ * - **Starvation.** A track whose audio comes slower than real time (a slow
+ *   decoder or read) leaves an output waiting with nothing to play: the tick
+ *   sees it, and each stall is logged once and counted on the track
+ *   (starve_watch.ts, status's `starved_s`).
  *
  * @example
  * ```ts
@@ -473,8 +477,7 @@ export class Speaker implements Source {
       if (this.options.idle === "silence") {
         n = this.silence(target, position, length);
         if (n > 0 && this.emitting !== null) this.silenceForTrack = true;
-      }
-      else if (!this.releasable && this.isDry()) n = this.padToUnit(target, position, length);
+      } else if (!this.releasable && this.isDry()) n = this.padToUnit(target, position, length);
     }
     this.emitted += n;
     if (n > 0) this.loading?.roomFreed();
