@@ -857,8 +857,9 @@ export class Speaker implements Source {
     if (onFinish) void track.startHook.then(() => runTrackHook(onFinish, { id: track.id, path: track.name, status: end }, this.log));
   }
 
+  /** The queued or playing track of this id; one cancelled while it played is gone, whatever of it still plays out. */
   private find(id: string): Track | undefined {
-    return this.queue.find((t) => t.id === id) ?? this.inFlight.find((t) => t.id === id && t.end === null);
+    return this.queue.find((t) => t.id === id) ?? this.inFlight.find((t) => t.id === id && t.end === null && !t.cancelled);
   }
 
   /**

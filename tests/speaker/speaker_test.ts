@@ -111,6 +111,22 @@ describe("Speaker", () => {
     expect(s.status().finished.map((t) => `${t.id} ${t.status}`)).toEqual(["b1 played", "b1 cancelled"]);
   }, 20_000);
 
+  test("a track cancelled while it plays frees its id at once, while what the outputs read ahead of it plays out", async () => {
+    const s = newSpeaker();
+    const a = wavTrack(dir, "a.wav", "s16le:44100:2", 2, 440);
+    s.enqueue({ path: join(dir, a.name), name: a.name, id: "c1" });
+    await until(() => s.status().playing?.id === "c1" && s.status().playing!.position > 0.2);
+    expect(s.cancel("c1")).toEqual({ id: "c1", was: "playing" });
+    // Before: "track id "c1" is already in the queue" until its last 50 ms had played: a script's
+    // `cancel c1` then `queue … --id c1` was refused.
+    expect(s.enqueue({ path: join(dir, a.name), name: a.name, id: "c1" })).toEqual({ id: "c1", position: 0 });
+    expect(() => s.enqueue({ path: join(dir, a.name), name: a.name, id: "c1" })).toThrow(/already in the queue/);
+    await until(() => s.status().finished.length === 1);
+    expect(s.status().finished.map((t) => `${t.id} ${t.status}`)).toEqual(["c1 cancelled"]);
+    expect(s.status().playing?.id).toBe("c1");
+    expect(s.cancel("c1")).toEqual({ id: "c1", was: "playing" });
+  }, 20_000);
+
   test("hooks get the track's id, name and status, and a slow or failing hook holds nothing up", async () => {
     const s = newSpeaker((dir) => ({
       onStart: `echo "start $PACER_TRACK_ID $PACER_TRACK_PATH $PACER_TRACK_STATUS" >> ${dir}/hooks.log; sleep 3`,
