@@ -38,9 +38,10 @@ describe("speaker: a decoder slower than real time", () => {
     // The 1 s wait, less the 0.2 s it had given (and a.wav's 0.3 s while it decoded ahead).
     expect(byId("x.slow").starved_s).toBeGreaterThan(0.3);
     expect(byId("x.slow").starved_s).toBeLessThan(1.1);
-    expect(byId("a.wav").starved_s).toBeUndefined();
-    expect(byId("b.wav").starved_s).toBeUndefined();
-    const warned = serve.stderr().split("\n").filter((l) => l.includes("waited"));
+    // The WAVs load far faster than they play (a machine loaded enough could starve them too, but not for long).
+    expect(byId("a.wav").starved_s ?? 0).toBeLessThan(0.1);
+    expect(byId("b.wav").starved_s ?? 0).toBeLessThan(0.1);
+    const warned = serve.stderr().split("\n").filter((l) => l.includes("waited") && l.includes("track=x.slow"));
     expect(warned).toEqual([expect.stringMatching(/warn: speaker: the output waited \d\.\d s for this track's audio: its decoder or its file gives it slower than real time part=speaker track=x\.slow media=x\.slow/)]);
     // Nothing was lost or added: the stall is a pause in the stream, not silence written into it.
     expect(readFileSync(join(serve.dir, "out.raw")).equals(await expectedOutput(tracks, OUT))).toBe(true);
@@ -59,7 +60,7 @@ describe("speaker: a decoder slower than real time", () => {
     const speaker = await serve.waitSpeaker((s) => s.finished.length === 2);
     // Before, silence kept the stream going, so the output never waited: no word, no starved_s.
     expect(speaker.finished[0].starved_s).toBeGreaterThan(0.3);
-    const warned = serve.stderr().split("\n").filter((l) => l.includes("waited"));
+    const warned = serve.stderr().split("\n").filter((l) => l.includes("waited") && l.includes("track=w.slow"));
     expect(warned).toEqual([expect.stringMatching(/the output waited \d\.\d s for this track's audio: .* track=w\.slow /)]);
   }, 15_000);
 
