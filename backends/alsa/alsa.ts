@@ -3,9 +3,10 @@
  * libasound (backends/alsa/pcm.ts), to any PCM name (`default`, `hw:0,0`,
  * a name from an asoundrc).
  *
- * - The format is `--out-format`, else the input's; ALSA takes every pacer
- *   encoding. If the device runs at another rate, that is logged and the
- *   backend's `format` carries the rate it runs at, so the job resamples.
+ * - The format is `--out-format`, else the input's. If the device runs at
+ *   another rate, or takes neither that encoding nor that channel count (a
+ *   card's hw: PCM), it is opened in the nearest it takes; that is logged and
+ *   the backend's `format` carries it, so the job converts.
  * - A busy device (EBUSY) is retried with back-off from 50 ms doubling to
  *   1 s, for `wait` seconds (default 10, or the stream's `--device-wait`), then it is a
  *   TemporaryError (exit 75). No such device, or a refused format, is a
@@ -29,7 +30,7 @@
  * ```
  */
 import { PacerError, TemporaryError, UsageError } from "../../foundation/errors.ts";
-import { formatToString } from "../../protocol/sample_format.ts";
+import { formatToString, sameFormat } from "../../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
 import { type Scheduler, sleepOn } from "../../scheduler/scheduler.ts";
 import { libasoundUnavailable, onAlsaLibMessage } from "./libasound.ts";
@@ -103,7 +104,7 @@ async function openWithWait(target: AlsaTarget, label: string, stream: StreamInf
   let backoffUs = BUSY_BACKOFF_START_US;
   for (;;) {
     try {
-      return AlsaPcm.open(target.device, { stream: "playback", format, bufferUs: target.bufferUs, periodUs: target.periodUs });
+      return AlsaPcm.open(target.device, { stream: "playback", format, nearest: true, bufferUs: target.bufferUs, periodUs: target.periodUs });
     } catch (err) {
       if (err instanceof AlsaBusyError) {
         const now = scheduler.now();
@@ -147,8 +148,8 @@ export function createAlsaBackend(probe: () => string | null = libasoundUnavaila
       }
       const pcm = await openWithWait(target, label, stream, ctx.scheduler);
       const requested = stream.outFormat ?? stream.format;
-      if (pcm.actualRate !== requested.rate) {
-        ctx.log.warn(`${label} runs at ${pcm.actualRate} Hz, not ${requested.rate} Hz; the stream is resampled to it`);
+      if (!sameFormat(pcm.format, requested)) {
+        ctx.log.warn(`${label} takes ${formatToString(pcm.format)}, not ${formatToString(requested)}; the stream is converted to it`);
       }
       ctx.log.debug(`${label} opened`, {
         format: formatToString(pcm.format),

@@ -73,6 +73,14 @@ const SYMBOLS = {
   snd_pcm_hw_params_set_access: { args: [ptr, ptr, i32], returns: i32 },
   snd_pcm_hw_params_set_format: { args: [ptr, ptr, i32], returns: i32 },
   snd_pcm_hw_params_set_channels: { args: [ptr, ptr, u32], returns: i32 },
+  /** (pcm, params, format): 0 when the device can take it */
+  snd_pcm_hw_params_test_format: { args: [ptr, ptr, i32], returns: i32 },
+  /** (pcm, params, unsigned *channels) */
+  snd_pcm_hw_params_set_channels_near: { args: [ptr, ptr, ptr], returns: i32 },
+  /** (params, unsigned *channels) */
+  snd_pcm_hw_params_get_channels_min: { args: [ptr, ptr], returns: i32 },
+  /** (params, unsigned *channels) */
+  snd_pcm_hw_params_get_channels_max: { args: [ptr, ptr], returns: i32 },
   /** (pcm, params, unsigned *rate, int *dir) */
   snd_pcm_hw_params_set_rate_near: { args: [ptr, ptr, ptr, ptr], returns: i32 },
   /** (pcm, params, snd_pcm_uframes_t *frames) */

@@ -16,7 +16,7 @@
  * ```
  */
 import { CString, ptr, read, type Pointer } from "bun:ffi";
-import { bytesPerFrame, type Encoding, type SampleFormat } from "../../protocol/sample_format.ts";
+import { bitsPerSample, bytesPerFrame, ENCODINGS, type Encoding, type SampleFormat } from "../../protocol/sample_format.ts";
 import {
   EAGAIN,
   EBUSY,
@@ -53,8 +53,14 @@ export type AlsaStream = "playback" | "capture";
 
 export interface AlsaOpenOptions {
   stream: AlsaStream;
-  /** Encoding and channels are exact; the rate is set "near" (see `actualRate`). */
+  /** The rate is set "near" (see `actualRate`); encoding and channels are exact unless `nearest`. */
   format: SampleFormat;
+  /**
+   * Where the device refuses the encoding or the channel count, take the nearest it has (see
+   * {@link encodingsByNearness}) and say so in `format`: the caller converts to it, as it does to
+   * another rate. Else that refusal is an {@link AlsaFormatError} naming what the device takes.
+   */
+  nearest?: boolean;
   /** Requested buffer length in µs (default {@link DEFAULT_BUFFER_US}); the device rounds it. */
   bufferUs?: number;
   /** Requested period length in µs (default {@link DEFAULT_PERIOD_US}); the device rounds it. */
@@ -147,7 +153,7 @@ export class AlsaPcm {
   /** Times the device was suspended (ESTRPIPE), e.g. by system sleep. */
   suspends = 0;
 
-  /** The format the device runs at: the requested one with `actualRate`. */
+  /** The format the device runs at: the requested one with `actualRate` (and with `nearest`, its encoding and channels). */
   readonly format: SampleFormat;
   readonly bytesPerFrame: number;
 
@@ -225,11 +231,11 @@ export class AlsaPcm {
     const handle = takePointer();
 
     try {
-      const hw = configureHardware(name, handle, format, bufferUs, periodUs);
+      const hw = configureHardware(name, handle, format, options.nearest === true, bufferUs, periodUs);
       configureSoftware(name, handle, stream, hw.periodFrames);
       const prepared = lib.snd_pcm_prepare(handle);
       if (prepared < 0) throw alsaErrorFor(name, prepared, "preparing it");
-      return new AlsaPcm(name, stream, handle, format, hw.rate, hw.bufferFrames, hw.periodFrames);
+      return new AlsaPcm(name, stream, handle, hw.format, hw.format.rate, hw.bufferFrames, hw.periodFrames);
     } catch (err) {
       lib.snd_pcm_close(handle);
       throw err;
@@ -452,29 +458,79 @@ export class AlsaPcm {
 }
 
 interface HardwareSetup {
-  rate: number;
+  format: SampleFormat;
   bufferFrames: number;
   periodFrames: number;
 }
 
-function configureHardware(name: string, handle: Pointer, format: SampleFormat, bufferUs: number, periodUs: number): HardwareSetup {
+/**
+ * Every encoding, the nearest to `wanted` first: `wanted`, then those with at least its bits
+ * (fewest first: nothing lost), then narrower ones (widest first); at equal bits its own byte
+ * order, then little-endian, then integer before float.
+ *
+ * @example
+ * ```ts
+ * encodingsByNearness("s16le"); // ["s16le", "s16be", "s24le", "s24be", "f32le", "s32le", "s8", "u8"]
+ * ```
+ */
+export function encodingsByNearness(wanted: Encoding): Encoding[] {
+  const bits = bitsPerSample(wanted);
+  const rank = (e: Encoding): number[] => {
+    const b = bitsPerSample(e);
+    return [e === wanted ? 0 : 1, b >= bits ? 0 : 1, b >= bits ? b : -b, e.endsWith("be") === wanted.endsWith("be") ? 0 : 1, e === "f32le" ? 1 : 0];
+  };
+  const order = (a: Encoding, b: Encoding): number => {
+    const [ra, rb] = [rank(a), rank(b)];
+    const at = ra.findIndex((v, i) => v !== rb[i]);
+    return at < 0 ? 0 : ra[at]! - rb[at]!;
+  };
+  return [...ENCODINGS].sort(order);
+}
+
+/** The encodings the device takes, as pacer names them (for a refusal's message). */
+function encodingsTaken(handle: Pointer, params: Pointer): Encoding[] {
+  const lib = libasound();
+  return ENCODINGS.filter((e) => lib.snd_pcm_hw_params_test_format(handle, params, SND_PCM_FORMAT[e].value) === 0);
+}
+
+/** The channel counts the device takes, "2" or "1 to 8" (for a refusal's message). */
+function channelsTaken(params: Pointer): string {
+  const lib = libasound();
+  lib.snd_pcm_hw_params_get_channels_min(params, outUnsigned);
+  const min = outUnsigned[0]!;
+  lib.snd_pcm_hw_params_get_channels_max(params, outUnsigned);
+  const max = outUnsigned[0]!;
+  return min === max ? `${min}` : `${min} to ${max}`;
+}
+
+function configureHardware(name: string, handle: Pointer, format: SampleFormat, nearest: boolean, bufferUs: number, periodUs: number): HardwareSetup {
   const lib = libasound();
   if (lib.snd_pcm_hw_params_malloc(outPointer) < 0) throw new Error("snd_pcm_hw_params_malloc: out of memory");
   const params = takePointer();
   try {
-    const refuse = (code: number, what: string): never => {
+    const refuse = (code: number, what: string, takes = ""): never => {
       if (code === EBUSY || code === EAGAIN) throw alsaErrorFor(name, code, `setting ${what}`);
-      throw new AlsaFormatError(name, code, `alsa:${name} does not accept ${what} (${sndStrerror(code)})`);
+      throw new AlsaFormatError(name, code, `alsa:${name} does not accept ${what} (${sndStrerror(code)})${takes && `; it takes ${takes}`}`);
     };
     const sndFormat = SND_PCM_FORMAT[format.encoding];
     let code = lib.snd_pcm_hw_params_any(handle, params);
     if (code < 0) throw alsaErrorFor(name, code, "reading its hardware parameters");
     code = lib.snd_pcm_hw_params_set_access(handle, params, SND_PCM_ACCESS_RW_INTERLEAVED);
     if (code < 0) refuse(code, "interleaved read/write access");
-    code = lib.snd_pcm_hw_params_set_format(handle, params, sndFormat.value);
-    if (code < 0) refuse(code, `sample encoding ${format.encoding} (${sndFormat.name})`);
-    code = lib.snd_pcm_hw_params_set_channels(handle, params, format.channels);
-    if (code < 0) refuse(code, `${format.channels} channels`);
+    // A card takes what its hardware does (hw:, often S16_LE or S32_LE and stereo only): with
+    // `nearest` the caller converts, as aplay's plug: does; it was refused, and mono could not play.
+    const taken = encodingsTaken(handle, params);
+    const encoding = nearest ? (encodingsByNearness(format.encoding).find((e) => taken.includes(e)) ?? format.encoding) : format.encoding;
+    code = lib.snd_pcm_hw_params_set_format(handle, params, SND_PCM_FORMAT[encoding].value);
+    if (code < 0) refuse(code, `sample encoding ${format.encoding} (${sndFormat.name})`, taken.join(", ") || "none of pacer's encodings");
+    let channels = format.channels;
+    code = lib.snd_pcm_hw_params_set_channels(handle, params, channels);
+    if (code < 0 && nearest) {
+      outUnsigned[0] = channels;
+      code = lib.snd_pcm_hw_params_set_channels_near(handle, params, outUnsigned);
+      channels = outUnsigned[0]!;
+    }
+    if (code < 0) refuse(code, `${format.channels} channels`, `${channelsTaken(params)} channels`);
     outUnsigned[0] = format.rate;
     outDir[0] = 0;
     code = lib.snd_pcm_hw_params_set_rate_near(handle, params, outUnsigned, outDir);
@@ -490,13 +546,13 @@ function configureHardware(name: string, handle: Pointer, format: SampleFormat, 
     if (code < 0) refuse(code, `a period of ${periodUs} µs`);
 
     code = lib.snd_pcm_hw_params(handle, params);
-    if (code < 0) refuse(code, `${format.encoding}:${rate}:${format.channels} with this buffer layout`);
+    if (code < 0) refuse(code, `${encoding}:${rate}:${channels} with this buffer layout`);
 
     lib.snd_pcm_hw_params_get_buffer_size(params, outUframes);
     const bufferFrames = Number(outUframes[0]);
     lib.snd_pcm_hw_params_get_period_size(params, outUframes, outDir);
     const periodFrames = Number(outUframes[0]);
-    return { rate, bufferFrames, periodFrames };
+    return { format: { encoding, rate, channels }, bufferFrames, periodFrames };
   } finally {
     lib.snd_pcm_hw_params_free(params);
   }

@@ -1,7 +1,7 @@
 /**
  * The alsa: output through real libasound, against the test asoundrc's
  * `pacer_test` file PCM (which records exactly what was played), plus the
- * failures a user meets: an unknown device, a refused format, bad options,
+ * failures a user meets: an unknown device, a format the device does not take, bad options,
  * a host without libasound. `pacer devices` is checked here too.
  *
  * Not covered: the busy-device wait. No PCM on a card-less machine can be
@@ -19,7 +19,7 @@ import { runDevices } from "../../cli/devices.ts";
 import { createLogger } from "../../foundation/log.ts";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
-import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";
+import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, TEST_PCM_STEREO_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";
 import { runPacer } from "../helpers/pacer.ts";
 
 const STREAM: StreamInfo = { kind: "pcm", format: parseSampleFormat("s16le:48000:2") };
@@ -80,11 +80,33 @@ describe.skipIf(skip)("alsa: output", () => {
     );
   });
 
-  test("a device that refuses the format is a PacerError naming it", async () => {
+  test("a device that refuses the encoding opens in the nearest it takes, and says so", async () => {
+    // A card's hw: PCM takes a few encodings; f32le to one was "does not accept sample encoding f32le", exit 1.
     const stream: StreamInfo = { kind: "pcm", format: parseSampleFormat("f32le:48000:2") };
-    const created = alsaBackend.create(`alsa:${TEST_PCM_S16_ONLY}`, stream, context());
-    await expect(created).rejects.toBeInstanceOf(PacerError);
-    await expect(alsaBackend.create(`alsa:${TEST_PCM_S16_ONLY}`, stream, context())).rejects.toThrow(/does not accept sample encoding f32le/);
+    const lines: string[] = [];
+    const backend = await alsaBackend.create(`alsa:${TEST_PCM_S16_ONLY}`, stream, context(lines));
+    expect(backend.format).toEqual(parseSampleFormat("s24le:48000:2")); // as many bits as f32le's mantissa
+    expect(lines.filter((l) => l.includes("warn"))).toEqual([
+      `pacer: warn: alsa:${TEST_PCM_S16_ONLY} takes s24le:48000:2, not f32le:48000:2; the stream is converted to it`,
+    ]);
+    await backend.close();
+  });
+
+  test("mono plays to a device that takes only stereo: each sample on both channels", async () => {
+    // Before, "alsa:pacer_stereo_only does not accept 1 channels", exit 1: a mono file could not play to a card.
+    const mono = new Int16Array(4800).map((_, i) => (i * 37) % 30000 - 15000);
+    const run = await runPacer(["play", "-", "--format", "s16le:48000:1", "--to", `alsa:${TEST_PCM_STEREO_ONLY}`], {
+      env: rc.env,
+      stdin: new Uint8Array(mono.buffer),
+    });
+    expect(run.stderr).toBe(
+      `pacer: warn: alsa:${TEST_PCM_STEREO_ONLY} takes s16le:48000:2, not s16le:48000:1; the stream is converted to it dest=alsa:${TEST_PCM_STEREO_ONLY}\n`,
+    );
+    expect(run.code).toBe(0);
+    const heard = new Int16Array(new Uint8Array(readFileSync(rc.stereoFile)).buffer);
+    expect(heard.length).toBe(mono.length * 2);
+    expect(heard.filter((_, i) => i % 2 === 0)).toEqual(mono);
+    expect(heard.filter((_, i) => i % 2 === 1)).toEqual(mono);
   });
 
   test("a buffer shorter than two default periods gets half of it as its period; a period that does not fit twice is refused", async () => {

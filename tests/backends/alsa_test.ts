@@ -21,7 +21,7 @@ import {
 } from "../../backends/alsa/pcm.ts";
 import { EBUSY, libasoundUnavailable, SND_PCM_STATE_PAUSED, SND_PCM_STATE_PREPARED, SND_PCM_STATE_RUNNING } from "../../backends/alsa/libasound.ts";
 import { bytesPerFrame, ENCODINGS, type Encoding, type SampleFormat } from "../../protocol/sample_format.ts";
-import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";
+import { TEST_PCM, TEST_PCM_DESCRIPTION, TEST_PCM_S16_ONLY, TEST_PCM_STEREO_ONLY, writeTestAsoundrc, type TestAsoundrc } from "../helpers/asoundrc.ts";
 
 const CAPTURE_FORMAT: SampleFormat = { encoding: "s16le", rate: 48000, channels: 2 };
 const TONE_SECONDS = 0.25;
@@ -203,6 +203,11 @@ describe.skipIf(skip)("alsa: PCM through libasound", () => {
     const open = () => AlsaPcm.open(TEST_PCM_S16_ONLY, { stream: "playback", format });
     expect(open).toThrow(AlsaFormatError);
     expect(open).toThrow(/alsa:pacer_s16_only does not accept sample encoding f32le \(FLOAT_LE\)/);
+    // Without `nearest` (capture: --format is what gets recorded) the refusal says what would do.
+    expect(open).toThrow(/\(FLOAT_LE\) \(Invalid argument\); it takes s8, u8, s16le, s16be, s24le, s24be, s32le$/);
+    expect(() => AlsaPcm.open(TEST_PCM_STEREO_ONLY, { stream: "playback", format: { ...format, encoding: "s16le", channels: 1 } })).toThrow(
+      /^alsa:pacer_stereo_only does not accept 1 channels \(Invalid argument\); it takes 2 channels$/,
+    );
   });
 
   test("EBUSY is classified as the retryable AlsaBusyError", () => {

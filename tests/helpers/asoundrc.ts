@@ -10,6 +10,9 @@
  *   `out-FORMAT-RATE-CHANNELS.raw` in `dir` (e.g. out-S24_3LE-48000-2.raw).
  * - `pacer_s16_only`: a `linear` PCM whose slave is S16_LE, so it refuses
  *   non-linear encodings such as FLOAT_LE (for format errors).
+ * - `pacer_stereo_only`: a `multi` PCM of two bindings, so it takes two
+ *   channels and no other count, as a card's hw: PCM; what it is given goes,
+ *   as `pacer_test`'s does, to `stereoFile`.
  *
  * libasound reads ALSA_CONFIG_PATH with getenv() when it (re)loads its config,
  * which it checks on every snd_pcm_open and snd_device_name_hint. Bun's
@@ -34,6 +37,7 @@ export const TEST_PCM = "pacer_test";
 export const TEST_PCM_DESCRIPTION = "pacer test";
 export const TEST_PCM_S16_ONLY = "pacer_s16_only";
 export const TEST_PCM_BY_FORMAT = "pacer_by_format";
+export const TEST_PCM_STEREO_ONLY = "pacer_stereo_only";
 
 export interface TestAsoundrc {
   /** The temporary directory holding everything below. */
@@ -44,6 +48,8 @@ export interface TestAsoundrc {
   outFile: string;
   /** What `pacer_test` capture reads. */
   inFile: string;
+  /** Where `pacer_stereo_only` playback writes. */
+  stereoFile: string;
   /** process.env plus ALSA_CONFIG_PATH, for Bun.spawn. */
   env: Record<string, string>;
   /** Points this process's libasound at the file (setenv); undone by cleanup(). */
@@ -67,6 +73,7 @@ export function writeTestAsoundrc(options: { inFile?: Uint8Array } = {}): TestAs
   const path = join(dir, "asoundrc");
   const outFile = join(dir, "out.raw");
   const inFile = join(dir, "in.raw");
+  const stereoFile = join(dir, "stereo.raw");
   writeFileSync(inFile, options.inFile ?? new Uint8Array(0));
   writeFileSync(
     path,
@@ -89,6 +96,18 @@ pcm.${TEST_PCM_S16_ONLY} {
   type linear
   slave { pcm "null"; format S16_LE }
 }
+pcm.pacer_stereo_file {
+  type file
+  slave.pcm "null"
+  file ${JSON.stringify(stereoFile)}
+  format "raw"
+}
+pcm.${TEST_PCM_STEREO_ONLY} {
+  type multi
+  slaves.a { pcm "pacer_stereo_file"; channels 2 }
+  bindings.0 { slave a; channel 0 }
+  bindings.1 { slave a; channel 1 }
+}
 `,
   );
 
@@ -98,6 +117,7 @@ pcm.${TEST_PCM_S16_ONLY} {
     path,
     outFile,
     inFile,
+    stereoFile,
     env: { ...(process.env as Record<string, string>), ALSA_CONFIG_PATH: path },
     useInThisProcess() {
       const c = cEnvironment();
