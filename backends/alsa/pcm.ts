@@ -601,7 +601,9 @@ const PCM_IFACE = Buffer.from("pcm\0");
 export function listPcms(): AlsaPcmHint[] {
   const lib = libasound();
   const code = lib.snd_device_name_hint(-1, PCM_IFACE, outPointer);
-  if (code < 0) throw alsaErrorFor("*", code, "listing PCMs");
+  // Listing reads only the configuration, so its failing is that (a syntax error, a missing
+  // include); this said "alsa:*: … while listing PCMs; see "pacer devices"", naming no file.
+  if (code < 0) throw new AlsaError("*", code, `cannot list the ALSA PCMs (${sndStrerror(code)}): libasound could not load its configuration, ${alsaConfigFiles()}; "pacer --verbose devices" shows its own lines`);
   const hints = takePointer();
   const result: AlsaPcmHint[] = [];
   try {
@@ -619,6 +621,12 @@ export function listPcms(): AlsaPcmHint[] {
     lib.snd_device_name_free_hint(hints);
   }
   return result;
+}
+
+/** The files libasound's configuration comes from, for a message. */
+function alsaConfigFiles(): string {
+  const path = process.env.ALSA_CONFIG_PATH;
+  return path ? `ALSA_CONFIG_PATH=${path}` : "/usr/share/alsa/alsa.conf and the files it reads (/etc/asound.conf, ~/.asoundrc)";
 }
 
 function hintText(hint: Pointer, id: Uint8Array): string | null {

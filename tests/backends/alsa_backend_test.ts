@@ -9,7 +9,7 @@
  * checks that EBUSY is classified as AlsaBusyError.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { libasoundUnavailable } from "../../backends/alsa/libasound.ts";
 import { alsaBackend, createAlsaBackend } from "../../backends/alsa/alsa.ts";
@@ -156,6 +156,23 @@ describe.skipIf(skip)("alsa: output", () => {
     await expect(alsaBackend.create("alsa:", STREAM, ctx)).rejects.toThrow(/alsa: needs a device/);
     await expect(alsaBackend.create(`alsa:${TEST_PCM}`, { kind: "mpegts" }, ctx)).rejects.toBeInstanceOf(UsageError);
     await expect(alsaBackend.create(`alsa:${TEST_PCM}`, { ...STREAM, deviceWaitS: -1 }, ctx)).rejects.toThrow(/--device-wait=-1/);
+  });
+
+  test("pacer devices with an ALSA configuration that does not load says so and names it, exit 1", async () => {
+    // It said "alsa:*: Invalid argument while listing PCMs", or for a missing include "alsa:*: no
+    // such PCM or device … while listing PCMs; see "pacer devices"": pacer devices sending you to itself.
+    const broken = join(rc.dir, "broken.asoundrc");
+    const missing = join(rc.dir, "missing.asoundrc");
+    writeFileSync(broken, "pcm.x { type\n");
+    writeFileSync(missing, "</no/such/alsa.conf>\n");
+    for (const [path, why] of [[broken, "Invalid argument"], [missing, "No such file or directory"]] as const) {
+      const run = await runPacer(["devices"], { env: { ...rc.env, ALSA_CONFIG_PATH: path } });
+      expect(run.stderr).toBe(
+        `pacer: error: cannot list the ALSA PCMs (${why}): libasound could not load its configuration, ALSA_CONFIG_PATH=${path}; "pacer --verbose devices" shows its own lines\n`,
+      );
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe("");
+    }
   });
 
   test("pacer devices lists the test PCM as NAME<TAB>DESCRIPTION (io)", () => {
