@@ -223,8 +223,9 @@ export class Destination {
     if (this.waitingForRoom) return this.sendAt(this.dueUs, now + FULL_RETRY_US);
     const inPlace = this.inPlace ? reader.nextInPlace!(this.unit.length) : -1;
     let length = inPlace >= 0 ? inPlace : reader.next(this.unit);
-    if (length === 0 && reader.nextPartial && (this.restPending || (this.starving && now - this.starvedAt >= PARTIAL_AFTER_US))) {
-      length = reader.nextPartial(this.unit);
+    const stalled = this.starving && now - this.starvedAt >= PARTIAL_AFTER_US;
+    if (length === 0 && reader.nextPartial && (this.restPending || stalled)) {
+      length = reader.nextPartial(this.unit, stalled);
     }
     if (length === 0) {
       if (reader.ended()) {

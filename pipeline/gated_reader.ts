@@ -37,7 +37,7 @@ export function gatedReader(inner: UnitReader, gate: ReaderGate): UnitReader {
     },
     next: (unit) => (gate.closed ? 0 : inner.next(unit)),
     nextInPlace: inner.nextInPlace && ((unitBytes) => (gate.closed ? 0 : inner.nextInPlace!(unitBytes))),
-    nextPartial: inner.nextPartial && ((unit) => (gate.closed ? 0 : inner.nextPartial!(unit))),
+    nextPartial: inner.nextPartial && ((unit, stalled) => (gate.closed ? 0 : inner.nextPartial!(unit, stalled))),
     advance: (bytes) => inner.advance(bytes),
     mediaUs: () => inner.mediaUs(),
     skipGap: (lostUs) => inner.skipGap(lostUs),

@@ -74,8 +74,12 @@ export class PcmReader implements UnitReader {
   /**
    * A live input stalled inside a unit: the whole input frames there are, converted, as a short
    * unit of whole output frames (0 when there are none), so what was received is not held back.
+   * `stalled` (not just a unit taken in part), the converter's tail goes too: a resampler holds
+   * the last ~1 ms until more input comes, and a speaker's queue that ran dry had its last track's
+   * end heard at idle_close, after an underrun. What follows starts the converter afresh; its
+   * output stays time-aligned (resample.ts).
    */
-  nextPartial(unit: Buffer): number {
+  nextPartial(unit: Buffer, stalled = false): number {
     const available = this.input.ring.available(this.cursor);
     const n = Math.min(this.inBlock.length, available - (available % this.inFrameBytes));
     if (n > 0) {
@@ -84,6 +88,7 @@ export class PcmReader implements UnitReader {
       const block = this.inBlock.subarray(0, n);
       this.append(this.converter ? this.converter.convert(block) : block);
     }
+    if (stalled && this.converter && !this.converter.identity) this.append(this.converter.flush());
     const ready = this.stagedEnd - this.stagedStart;
     const length = Math.min(unit.length, ready - (ready % this.outFrameBytes));
     this.staged.copy(unit, 0, this.stagedStart, this.stagedStart + length);

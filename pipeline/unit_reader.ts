@@ -43,9 +43,10 @@ export interface UnitReader {
   /**
    * Like `next`, but a short unit of what is there (whole packets) rather than nothing: for a live
    * input that stalled, so what was received goes out instead of waiting for the rest of a unit.
-   * Absent where units cannot be short.
+   * Absent where units cannot be short. `stalled`: the input has said nothing for a while (not
+   * just a unit the backend took in part), so what a converter holds back goes too.
    */
-  nextPartial?(unit: Buffer): number;
+  nextPartial?(unit: Buffer, stalled: boolean): number;
   /** The backend took the first `bytes` of the unit `next` gave; the rest is offered again. */
   advance(bytes: number): void;
   /** Media time of the next unit on this reader's timeline, µs. */

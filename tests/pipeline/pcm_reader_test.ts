@@ -102,6 +102,32 @@ describe("a PCM reader", () => {
     expect(reader.frame).toBe(1200);
   });
 
+  test("a live input that stalls gives out a resampler's tail too, and what comes after stays on the sample clock", async () => {
+    // Two bursts of 0.1 s at 44.1 kHz with a stall between, to a 48 kHz backend: a speaker's queue
+    // that ran dry. The resampler's last ~1 ms waited for more input: it went out at idle_close.
+    const media = rampS16(2 * 4410, 1);
+    const input = sharedInput(media);
+    const from = parseSampleFormat("s16le:44100:1");
+    const converter = await createConverter(from, parseSampleFormat("s16le:48000:1"), { dither: false });
+    const reader = new PcmReader(input, 0, from, converter, 960);
+    const unit = Buffer.alloc(960);
+    let frames = 0;
+    const drain = (stalled: boolean) => {
+      for (let length = reader.next(unit); length > 0; length = reader.next(unit)) (frames += length / 2), reader.advance(length);
+      for (let length = reader.nextPartial(unit, stalled); length > 0; length = reader.nextPartial(unit, stalled)) (frames += length / 2), reader.advance(length);
+    };
+    input.load(4410 * 2);
+    drain(false); // a unit the backend took in part: the tail stays, for the input goes on
+    expect(frames).toBeLessThan(4800);
+    drain(true);
+    expect(frames).toBe(4800);
+    expect(reader.frame).toBe(4800);
+    input.load(4410 * 2);
+    drain(true);
+    expect(frames).toBe(9600);
+    expect(reader.nextPartial(unit, true)).toBe(0); // nothing more to flush: no silence made up
+  });
+
   test("converts to the backend's format (s16le to s16be, bit for bit)", async () => {
     const media = rampS16(480, 2);
     const input = sharedInput(media);
