@@ -297,7 +297,14 @@ const hostPortField = (example: string) =>
     v.check((s) => parseHostPort(s) !== null, `expected "HOST:PORT" such as "${example}" (IPv6 as "[::1]:7070")`),
   );
 
-const LimitsSchema = v.strictObject({
+/**
+ * A TOML table of `entries`. valibot's strictObject takes an array too (`speaker = []` set up a
+ * speaker on alsa:default), and of another value said "speaker: missing; this key is required".
+ */
+const table = <E extends v.ObjectEntries>(entries: E, message: string) =>
+  v.pipe(v.custom<unknown>((input) => !Array.isArray(input), message), v.strictObject(entries, message));
+
+const LimitsSchema = table({
   max_jobs: v.optional(wholeNumber(1), DEFAULT_MAX_JOBS),
   max_destinations_per_job: v.optional(wholeNumber(1), DEFAULT_MAX_DESTINATIONS_PER_JOB),
   requests_per_second: v.optional(
@@ -311,7 +318,7 @@ const LimitsSchema = v.strictObject({
   request_burst: v.optional(wholeNumber(1), DEFAULT_REQUEST_BURST),
   max_bitrate: v.optional(bitrateLimit(), DEFAULT_MAX_BITRATE),
   max_queued_tracks: v.optional(wholeNumber(1), DEFAULT_MAX_QUEUED_TRACKS),
-});
+}, "expected a table ([limits])");
 
 /** Why a network input URL cannot be opened (its options, its form), or null: told when the config loads, not at its first run. */
 function inputUrlError(url: string): string | null {
@@ -326,7 +333,7 @@ function inputUrlError(url: string): string | null {
 
 const checkedInput = v.check((s: string) => inputUrlError(s) === null, (issue) => inputUrlError(String(issue.input)) ?? "expected an input URL");
 
-const LiveSchema = v.strictObject({
+const LiveSchema = table({
   name: v.pipe(
     v.string("expected a name such as \"studio\""),
     v.regex(LIVE_NAME, "expected a name of letters, digits, '.', '_' or '-' (at most 64), such as \"studio\""),
@@ -348,7 +355,7 @@ const LiveSchema = v.strictObject({
   key_file: v.optional(text("a key file path")),
   latency_ms: v.optional(wholeNumber(0, 10_000), DEFAULT_LIVE_LATENCY_MS),
   max_bitrate: v.optional(bitrateLimit()),
-});
+}, "expected a [[live]] table");
 
 const sampleFormatText = v.pipe(
   v.string('expected a sample format such as "s16le:44100:2"'),
@@ -362,7 +369,7 @@ const sampleFormatText = v.pipe(
   }, `expected ENCODING:RATE:CHANNELS such as "s16le:44100:2" (${ENCODINGS.join(", ")})`),
 );
 
-const RecordingSchema = v.strictObject({
+const RecordingSchema = table({
   name: v.pipe(
     v.string('expected a name such as "evening-news"'),
     v.regex(LIVE_NAME, "expected a name of letters, digits, '.', '_' or '-' (at most 64), such as \"evening-news\""),
@@ -385,7 +392,7 @@ const RecordingSchema = v.strictObject({
   keep: v.optional(v.pipe(v.number("expected a whole number of files"), v.integer("expected a whole number of files"), v.minValue(1, "expected 1 or more"))),
   part: v.optional(v.boolean("expected true or false")),
   format: v.optional(sampleFormatText),
-});
+}, "expected a [[recording]] table");
 
 
 const seconds = (min: number, max: number, what: string) =>
@@ -407,15 +414,15 @@ const outputUrl = v.pipe(
   ),
 );
 
-const DecoderSchema = v.strictObject({
+const DecoderSchema = table({
   command: v.pipe(
     text("a command line with {path}"),
     v.check((s) => s.includes("{path}"), 'expected a command line with {path} where the file goes, such as "flac -dcs {path}"'),
   ),
   format: sampleFormatText,
-});
+}, 'expected a table such as { command = "flac -dcs {path}", format = "s16le:44100:2" }');
 
-const SpeakerSchema = v.strictObject({
+const SpeakerSchema = table({
   output: v.optional(
     v.union([outputUrl, v.pipe(v.array(outputUrl), v.minLength(1, "expected at least one output"))], 'expected an output or a list of outputs, such as ["alsa:default"]'),
     DEFAULT_SPEAKER_OUTPUT,
@@ -430,7 +437,7 @@ const SpeakerSchema = v.strictObject({
     v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9]{1,16}$/, "expected a file extension such as flac")), DecoderSchema, "expected a table of decoders by file extension"),
     {},
   ),
-});
+}, "expected a table ([speaker])");
 
 const ConfigSchema = v.strictObject({
   control: v.optional(hostPortField("127.0.0.1:7070"), DEFAULT_CONTROL_ADDRESS),
@@ -479,7 +486,8 @@ function issuePath(issue: v.BaseIssue<unknown>): string {
 
 function issueLine(issue: v.BaseIssue<unknown>): string {
   const where = issuePath(issue);
-  if (issue.type === "strict_object") {
+  // Not a table at all ("Object" expected): its message and the value, as for other types.
+  if (issue.type === "strict_object" && issue.expected !== "Object") {
     // valibot reports both an unknown key (expected "never") and a missing required one here.
     return issue.expected === "never"
       ? `${where}: unknown key; check its spelling against the documented keys`

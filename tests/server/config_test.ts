@@ -155,6 +155,20 @@ describe("errors name the source and the key", () => {
     expect(errorOf('[[live]]\nname = "a"\nlisten = "tcp://:9000"\nport = 1')).toContain("live[0].port: unknown key");
   });
 
+  test("a table given another value, or a list, is refused as that, not as a missing key", () => {
+    // These said "speaker: missing; this key is required", and `speaker = []` set up a speaker on alsa:default.
+    expect(errorOf("speaker = 5")).toBe(`config ${SRC}: speaker: expected a table ([speaker]), got 5`);
+    expect(errorOf("speaker = []")).toBe(`config ${SRC}: speaker: expected a table ([speaker]), got Array`);
+    expect(errorOf('limits = "x"')).toBe(`config ${SRC}: limits: expected a table ([limits]), got "x"`);
+    expect(errorOf("live = [1]")).toBe(`config ${SRC}: live[0]: expected a [[live]] table, got 1`);
+    expect(errorOf('recording = ["x"]')).toBe(`config ${SRC}: recording[0]: expected a [[recording]] table, got "x"`);
+    expect(errorOf("[speaker.decoders]\nflac = 3")).toBe(
+      `config ${SRC}: speaker.decoders.flac: expected a table such as { command = "flac -dcs {path}", format = "s16le:44100:2" }, got 3`,
+    );
+    // A key that is missing is still said so.
+    expect(errorOf('[speaker.decoders]\nflac = { format = "s16le:44100:2" }')).toBe(`config ${SRC}: speaker.decoders.flac.command: missing; this key is required`);
+  });
+
   test("a TOML syntax error says so", () => {
     expect(errorOf("control = ")).toMatch(new RegExp(`^config ${SRC}:1: not valid TOML: `));
   });
