@@ -493,14 +493,18 @@ function encodingsTaken(handle: Pointer, params: Pointer): Encoding[] {
   return ENCODINGS.filter((e) => lib.snd_pcm_hw_params_test_format(handle, params, SND_PCM_FORMAT[e].value) === 0);
 }
 
-/** The channel counts the device takes, "2" or "1 to 8" (for a refusal's message). */
+/** The channel counts the device takes, "1 channel", "2 channels" or "1 to 8 channels" (for a refusal's message). */
+function channelCount(n: number): string {
+  return n === 1 ? "1 channel" : `${n} channels`;
+}
+
 function channelsTaken(params: Pointer): string {
   const lib = libasound();
   lib.snd_pcm_hw_params_get_channels_min(params, outUnsigned);
   const min = outUnsigned[0]!;
   lib.snd_pcm_hw_params_get_channels_max(params, outUnsigned);
   const max = outUnsigned[0]!;
-  return min === max ? `${min}` : `${min} to ${max}`;
+  return min === max ? channelCount(min) : `${min} to ${channelCount(max)}`;
 }
 
 function configureHardware(name: string, handle: Pointer, format: SampleFormat, nearest: boolean, bufferUs: number, periodUs: number): HardwareSetup {
@@ -530,7 +534,7 @@ function configureHardware(name: string, handle: Pointer, format: SampleFormat, 
       code = lib.snd_pcm_hw_params_set_channels_near(handle, params, outUnsigned);
       channels = outUnsigned[0]!;
     }
-    if (code < 0) refuse(code, `${format.channels} channels`, `${channelsTaken(params)} channels`);
+    if (code < 0) refuse(code, channelCount(format.channels), channelsTaken(params));
     outUnsigned[0] = format.rate;
     outDir[0] = 0;
     code = lib.snd_pcm_hw_params_set_rate_near(handle, params, outUnsigned, outDir);

@@ -206,7 +206,7 @@ describe.skipIf(skip)("alsa: PCM through libasound", () => {
     // Without `nearest` (capture: --format is what gets recorded) the refusal says what would do.
     expect(open).toThrow(/\(FLOAT_LE\) \(Invalid argument\); it takes s8, u8, s16le, s16be, s24le, s24be, s32le$/);
     expect(() => AlsaPcm.open(TEST_PCM_STEREO_ONLY, { stream: "playback", format: { ...format, encoding: "s16le", channels: 1 } })).toThrow(
-      /^alsa:pacer_stereo_only does not accept 1 channels \(Invalid argument\); it takes 2 channels$/,
+      /^alsa:pacer_stereo_only does not accept 1 channel \(Invalid argument\); it takes 2 channels$/,
     );
   });
 
