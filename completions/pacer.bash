@@ -81,6 +81,7 @@ _pacer() {
             case $op in
                 play) options+=" --to --bitrate --loop --start --persistent" ;;
                 queue) options+=" --id --after --first" ;;
+                record) [[ $prev == record ]] && positional="start stop" ;;
                 "") positional="ping status list reload play stop interest queue pause resume cancel clear record" ;;
             esac
             case $prev in

@@ -114,8 +114,12 @@ function bashCommandArm(command: CommandModel): string[] {
     const names = command.ops.map((o) => o.name).join(" ");
     lines.push(`            local op=$(_pacer_first_word_after "$command" ${names})`);
     lines.push(`            case $op in`);
-    for (const op of command.ops.filter((o) => o.options.length > 0)) {
-      lines.push(`                ${op.name}) options+=" ${op.options.map((o) => o.flag).join(" ")}" ;;`);
+    for (const op of command.ops.filter((o) => o.options.length > 0 || o.words.length > 0)) {
+      const actions: string[] = [];
+      if (op.options.length > 0) actions.push(`options+=" ${op.options.map((o) => o.flag).join(" ")}"`);
+      // Its word (record start|stop) right after it: "pacer ctl record " offered nothing.
+      if (op.words.length > 0) actions.push(`[[ $prev == ${op.name} ]] && positional="${op.words.join(" ")}"`);
+      lines.push(`                ${op.name}) ${actions.join("; ")} ;;`);
     }
     lines.push(`                "") positional="${names}" ;;`);
     lines.push(`            esac`);
@@ -244,8 +248,11 @@ function zshCommandFunction(command: CommandModel, model: Model): string {
   let text = `_pacer_${command.name}() {\n${body}\n}\n`;
   if (command.positional === "ops") {
     const arms = command.ops
-      .filter((op) => op.options.length > 0)
-      .map((op) => `        ${op.name}) _arguments -s ${op.options.map((o) => zshOptionSpec(o)).join(" ")} '*: : ' ;;`);
+      .filter((op) => op.options.length > 0 || op.words.length > 0)
+      .map((op) => {
+        const first = op.words.length > 0 ? ` '1:${op.name} op:(${op.words.join(" ")})'` : "";
+        return `        ${op.name}) _arguments -s${op.options.map((o) => ` ${zshOptionSpec(o)}`).join("")}${first} '*: : ' ;;`;
+      });
     text += `\n_pacer_${command.name}_op() {\n    case $words[1] in\n${arms.join("\n")}\n        *) _message 'argument' ;;\n    esac\n}\n`;
   }
   return text;

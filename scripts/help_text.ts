@@ -162,21 +162,25 @@ export function listItems(help: HelpText, title: string): ListItem[] {
 export interface OpSpec {
   name: string;
   options: OptionSpec[];
+  /** The words that may follow it: "record start NAME | record stop NAME" gives start and stop. */
+  words: string[];
 }
 
 /** ctl's ops, from its "Ops:" list: "play NAME --to URL ... | stop JOB" gives play and stop. */
 export function opsOf(help: HelpText): OpSpec[] {
-  const ops = new Map<string, Map<string, OptionSpec>>();
+  const ops = new Map<string, { options: Map<string, OptionSpec>; words: string[] }>();
   for (const item of listItems(help, "Ops")) {
     for (const alternative of item.term.split("|")) {
-      const name = alternative.trim().split(" ")[0]!;
-      const options = ops.get(name) ?? new Map<string, OptionSpec>();
-      noteOptions(options, alternative, "");
-      for (const option of options.values()) option.takes ??= item.description;
-      ops.set(name, options);
+      const [name, second] = alternative.trim().split(" ") as [string, string | undefined];
+      const op = ops.get(name) ?? { options: new Map<string, OptionSpec>(), words: [] };
+      noteOptions(op.options, alternative, "");
+      for (const option of op.options.values()) option.takes ??= item.description;
+      // A literal word (lower case), not a placeholder (NAME) or an option.
+      if (second !== undefined && /^[a-z]+$/.test(second) && !op.words.includes(second)) op.words.push(second);
+      ops.set(name, op);
     }
   }
-  return [...ops].map(([name, options]) => ({ name, options: [...options.values()] }));
+  return [...ops].map(([name, op]) => ({ name, options: [...op.options.values()], words: op.words }));
 }
 
 /** The subcommands `pacer --help` lists, each with its one-line summary. */

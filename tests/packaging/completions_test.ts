@@ -75,7 +75,7 @@ describe("shell completions", () => {
 
   test("in bash, a user tabs through commands, options, output URLs, files and ctl's ops", () => {
     const play = help.commands.find((c) => c.name === "play")!;
-    const [commands, pl, playOptions, outputs, rtp, files, ops, playOp, serveConfig, acquireTo, topVersion, playV, ctlTo] = bashCompletes([
+    const [commands, pl, playOptions, outputs, rtp, files, ops, playOp, serveConfig, acquireTo, topVersion, playV, ctlTo, record] = bashCompletes([
       "pacer ",
       "pacer --verbose pl",
       "pacer play tone.wav --",
@@ -89,9 +89,12 @@ describe("shell completions", () => {
       "pacer --v",
       "pacer play tone.wav --v",
       "pacer ctl play song.wav --to ",
+      "pacer ctl record ",
     ]);
     expect(commands).toEqual(help.commands.map((c) => c.name));
     expect(pl).toEqual(["play"]);
+    // record's own word: it offered nothing.
+    expect(record).toEqual(["start", "stop"]);
     for (const option of optionsOf(play)) expect(playOptions).toContain(option.flag);
     expect(outputs).toEqual(["rtp://", "udp://", "alsa:", "cmd:", "file:"]);
     // Bash replaces only the part after ":", so the reply is that part.
@@ -110,7 +113,7 @@ describe("shell completions", () => {
 
   test("in zsh, the same line completes to the same things", async () => {
     if (!havePeer("zsh")) return;
-    const [commands, playOptions, outputs, ops, playOp, serveConfig, acquireTo, ctlTo] = await zshCompletes([
+    const [commands, playOptions, outputs, ops, playOp, serveConfig, acquireTo, ctlTo, record] = await zshCompletes([
       "pacer ",
       "pacer play tone.wav --",
       "pacer play tone.wav --to ",
@@ -119,8 +122,10 @@ describe("shell completions", () => {
       "pacer serve --config package.j",
       "pacer acquire - --to ",
       "pacer ctl play song.wav --to ",
+      "pacer ctl record ",
     ]);
     expect(commands).toEqual(help.commands.map((c) => c.name));
+    expect(record).toEqual(["start", "stop"]);
     const play = help.commands.find((c) => c.name === "play")!;
     for (const option of optionsOf(play)) expect(playOptions).toContain(option.flag);
     expect(outputs).toEqual(["rtp://", "udp://", "alsa:", "cmd:", "file:"]);
