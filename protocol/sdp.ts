@@ -47,6 +47,14 @@ export interface SdpSession {
   media: SdpMedia[];
 }
 
+/** a=ptime's decimals: AES67's 333 µs is written `0.333`, as its receivers expect. */
+export const SDP_PTIME_DECIMALS = 3;
+
+/** A packet time in ms as a=ptime writes it. */
+export function sdpPtimeText(ms: number): string {
+  return String(Number(ms.toFixed(SDP_PTIME_DECIMALS)));
+}
+
 function addrType(address: string): "IP4" | "IP6" {
   return isIPv6(address) ? "IP6" : "IP4";
 }
@@ -85,7 +93,7 @@ export function buildSdp(session: SdpSession): string {
       lines.push(`a=source-filter: incl IN ${type} ${m.address} ${m.sourceAddress}`);
     }
     lines.push(`a=rtpmap:${m.payloadType} ${m.encoding}`);
-    if (m.ptimeMs !== undefined) lines.push(`a=ptime:${Number(m.ptimeMs.toFixed(3))}`);
+    if (m.ptimeMs !== undefined) lines.push(`a=ptime:${sdpPtimeText(m.ptimeMs)}`);
     if (m.tsRefclk !== undefined) lines.push(`a=ts-refclk:${m.tsRefclk}`);
     if (m.mediaclk !== undefined) lines.push(`a=mediaclk:${m.mediaclk}`);
     if (m.rtcpMux) lines.push("a=rtcp-mux");

@@ -21,6 +21,7 @@
 import { UsageError } from "../../foundation/errors.ts";
 import { type Endpoint, intParam } from "../../foundation/net/endpoint.ts";
 import { MPEG_CLOCK_HZ, PT_DYNAMIC, PT_L16_MONO, PT_L16_STEREO, PT_MP2T, RTP_HEADER_SIZE } from "../../protocol/rtp.ts";
+import { SDP_PTIME_DECIMALS, sdpPtimeText } from "../../protocol/sdp.ts";
 import { bytesPerFrame, parseSampleFormat, type SampleFormat } from "../../protocol/sample_format.ts";
 import { US_PER_MS } from "../../scheduler/clock.ts";
 import type { StreamInfo } from "../backend.ts";
@@ -38,6 +39,8 @@ const MIN_PTIME_MS = 0.01;
 /** DisOrder's playrtp reads datagrams into a fixed buffer: payloads of at most this many bytes. */
 export const DISORDER_MAX_PAYLOAD = 2048;
 const MAX_PTIME_MS = 1000;
+/** How far ptime= may be from a whole number of frames: half the last decimal a=ptime writes. */
+const PTIME_SLACK_MS = 0.5 * 10 ** -SDP_PTIME_DECIMALS + 1e-9;
 
 export interface PayloadPlan {
   payloadType: number;
@@ -149,10 +152,15 @@ function planPcm(
   if (ptimeMs !== undefined) {
     if (pkt !== undefined) throw new UsageError(`${target}: give pkt= (bytes) or ptime= (ms), not both`);
     const frames = (format.rate * ptimeMs) / 1000;
-    if (Math.abs(frames - Math.round(frames)) > 1e-6 || Math.round(frames) === 0) {
-      throw new UsageError(`${target}: ptime=${ptimeMs} is ${frames} frames at ${format.rate} Hz; choose a whole number of frames`);
+    const whole = Math.round(frames);
+    // A time as SDPs write it names its whole frames: 0.333 is AES67's 16 frames at 48 kHz.
+    if (whole === 0 || Math.abs((whole * 1000) / format.rate - ptimeMs) > PTIME_SLACK_MS) {
+      const near = [Math.floor(frames), Math.ceil(frames)].filter((n) => n > 0).map((n) => sdpPtimeText((n * 1000) / format.rate));
+      throw new UsageError(
+        `${target}: ptime=${ptimeMs} is ${Number(frames.toFixed(4))} frames at ${format.rate} Hz; choose a whole number of frames (${near.join(" or ")})`,
+      );
     }
-    unitBytes = Math.round(frames) * bytesPerFrame(format);
+    unitBytes = whole * bytesPerFrame(format);
     if (unitBytes > MAX_PKT) throw new UsageError(`${target}: ptime=${ptimeMs} makes ${unitBytes}-byte packets, more than UDP carries`);
   } else {
     unitBytes = pcmUnitBytes(target, format, pkt, DEFAULT_L16_PKT);

@@ -9,9 +9,11 @@ import { UsageError } from "../../../foundation/errors.ts";
 import { parseEndpoint } from "../../../foundation/net/endpoint.ts";
 import { planPayload } from "../../../backends/rtp/payload_plan.ts";
 import { parseSampleFormat } from "../../../protocol/sample_format.ts";
+import { buildSdp, type SdpMedia } from "../../../protocol/sdp.ts";
 import type { StreamInfo } from "../../../backends/backend.ts";
 
 const pcm = (spec: string): StreamInfo => ({ kind: "pcm", format: parseSampleFormat(spec) });
+const media: SdpMedia = { kind: "audio", address: "127.0.0.1", port: 5004, payloadType: 96, encoding: "L24/96000/1" };
 const plan = (url: string, stream: StreamInfo) => planPayload(url, parseEndpoint(url), stream);
 const refusal = (url: string, stream: StreamInfo): string => {
   try {
@@ -57,6 +59,19 @@ describe("ptime=MS", () => {
       expect(p.unitBytes).toBe(frames * 6);
     }
     expect(plan("rtp://127.0.0.1:5004?ptime=1", pcm("s16le:48000:2")).unitBytes).toBe(48 * 4);
+  });
+
+  test("a time as SDPs write it (three decimals) names its whole frames: AES67's 0.333 ms, and the 0.063 pacer writes for 0.0625", () => {
+    // Before, only a time within 1e-6 frames passed: AES67's 333 µs had to be typed as 0.33333333.
+    expect(plan("rtp://127.0.0.1:5004?format=s24be:48000:2&ptime=0.333", pcm("s24le:48000:2")).unitBytes).toBe(16 * 6);
+    expect(plan("rtp://127.0.0.1:5004?format=s24be:96000:2&ptime=0.333", pcm("s24le:48000:2")).unitBytes).toBe(32 * 6);
+    const p = plan("rtp://127.0.0.1:5004?format=s24be:96000:1&ptime=0.0625", pcm("s24le:48000:2"));
+    expect(p.unitBytes).toBe(6 * 3);
+    expect(buildSdp({ sessionId: 1, origin: "127.0.0.1", media: [{ ...media, ptimeMs: 0.0625 }] })).toContain("a=ptime:0.063\r\n");
+    expect(plan("rtp://127.0.0.1:5004?format=s24be:96000:1&ptime=0.063", pcm("s24le:48000:2")).unitBytes).toBe(6 * 3);
+    // Further off than the third decimal is still refused, naming the nearest whole-frame times.
+    expect(refusal("rtp://127.0.0.1:5004?ptime=1", pcm("s16le:44100:2"))).toContain("44.1 frames at 44100 Hz; choose a whole number of frames (0.998 or 1.02)");
+    expect(refusal("rtp://127.0.0.1:5004?format=s24be:48000:2&ptime=0.33", pcm("s24le:48000:2"))).toContain("(0.313 or 0.333)");
   });
 
   test("a time that is not a whole number of frames, pkt= beside it, or ptime= on MPEG is refused", () => {
