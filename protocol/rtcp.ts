@@ -50,6 +50,8 @@ export const RTCP_HEADER_SIZE = 4;
 /** A sender report with no report blocks: header, SSRC and the 20-byte sender info. */
 export const RTCP_SR_SIZE = 28;
 export const RTCP_BYE_SIZE = 8;
+/** A receiver report with no report blocks: header and SSRC. */
+export const RTCP_RR_SIZE = 8;
 export const SDES_ITEM_END = 0;
 export const SDES_ITEM_CNAME = 1;
 /** A CNAME is at most 255 bytes (one length byte); SR + SDES + BYE then fit in this. */
@@ -196,6 +198,17 @@ export function rtcpWriteSenderReport(
   rtcpSrSetPacketCount(p, at, packets);
   rtcpSrSetOctetCount(p, at, octets);
   return at + RTCP_SR_SIZE;
+}
+
+/**
+ * Writes a receiver report with no report blocks at `at` (6.4.2): what a source that has sent no
+ * data for two reports says instead of an SR, so receivers keep it; returns the offset after it.
+ */
+export function rtcpWriteEmptyReceiverReport(p: Uint8Array, at: number, ssrc: number): number {
+  rtcpSetHeader(p, at, RTCP_PT_RR, 0);
+  rtcpSetLength(p, at, RTCP_RR_SIZE / 4 - 1);
+  rtcpSetSsrc(p, at, ssrc);
+  return at + RTCP_RR_SIZE;
 }
 
 /**

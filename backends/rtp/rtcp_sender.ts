@@ -8,9 +8,14 @@
  * sender does no timer reconsideration, so the RFC's division by e - 3/2, which only offsets
  * reconsideration's bias, is left out.
  *
- * The timer only marks a report as due: the RTP send path calls {@link RtcpSender.report} with
+ * The timer first marks a report as due: the RTP send path calls {@link RtcpSender.report} with
  * the packet it is sending, so the report's NTP time and RTP timestamp describe one instant
  * exactly, the scheduled instant of that packet, instead of being estimated between packets.
+ * Where no packet carries it within {@link RTCP_CARRY_WAIT_US} (a pause, an idle speaker, a
+ * stalled input), {@link RtcpSender.reportAlone} sends it with the timestamp carried on from the
+ * last pairing (6.4.1): RTCP goes on without data, or receivers time the source out after five
+ * silent intervals (6.3.5). A source that sent no data since the report before last reports as
+ * a receiver, an empty RR in place of the SR (6.4).
  *
  * @example
  * ```ts
@@ -27,6 +32,7 @@ import {
   ntpSecondsOfUnixUs,
   RTCP_MAX_COMPOUND,
   rtcpWriteBye,
+  rtcpWriteEmptyReceiverReport,
   rtcpWriteSdesCname,
   rtcpWriteSenderReport,
 } from "../../protocol/rtcp.ts";
@@ -35,6 +41,8 @@ import type { Scheduler, Timer } from "../../scheduler/scheduler.ts";
 
 /** RFC 3550 section 6.2: the minimum interval between reports, and so pacer's mean interval. */
 export const RTCP_INTERVAL_US = 5 * US_PER_S;
+/** How long a due report waits for a data packet to carry it before it goes alone, µs. */
+export const RTCP_CARRY_WAIT_US = 100_000;
 
 let processCname: Uint8Array | undefined;
 
@@ -60,8 +68,16 @@ export class RtcpSender {
   due = false;
   /** Reports sent, BYE included. */
   sent = 0;
+  /**
+   * Sends the due report when no data packet came to carry it, calling {@link report} with the
+   * instant `now` and the timestamp the stream's clock gives it; one that cannot leaves it due.
+   */
+  reportAlone: ((now: number) => void) | null = null;
   private readonly buffer = new Uint8Array(RTCP_MAX_COMPOUND);
   private readonly timer: Timer;
+  /** Data packets counted at the last report and the one before: a source that sent none since is a receiver (6.4). */
+  private packetsAtLast = 0;
+  private packetsBefore = 0;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -71,8 +87,14 @@ export class RtcpSender {
     private readonly intervalUs = RTCP_INTERVAL_US,
     private readonly random: () => number = Math.random,
   ) {
-    this.timer = scheduler.timer("rtcp", () => {
-      this.due = true;
+    this.timer = scheduler.timer("rtcp", (_t, now) => {
+      if (!this.due) {
+        this.due = true;
+        scheduler.schedule(this.timer, now + RTCP_CARRY_WAIT_US);
+        return;
+      }
+      this.reportAlone?.(now);
+      if (this.due) scheduler.schedule(this.timer, now + this.randomised(this.intervalUs));
     });
   }
 
@@ -81,7 +103,7 @@ export class RtcpSender {
     this.scheduler.schedule(this.timer, now + this.randomised(this.intervalUs / 2));
   }
 
-  /** Sends SR + SDES for the instant `unixUs` ↔ `rtpTimestamp`, and sets the next due time. */
+  /** Sends SR (or an empty RR, 6.4) + SDES for the instant `unixUs` ↔ `rtpTimestamp`, and sets the next due time. */
   report(unixUs: number, rtpTimestamp: number, packets: number, octets: number): void {
     const end = this.writeReport(unixUs, rtpTimestamp, packets, octets);
     this.out.send(this.buffer.subarray(0, end));
@@ -90,7 +112,7 @@ export class RtcpSender {
     this.scheduler.schedule(this.timer, this.scheduler.now() + this.randomised(this.intervalUs));
   }
 
-  /** The stream ended: SR + SDES + BYE (section 6.6), and no more reports. */
+  /** The stream ended: SR (or RR) + SDES + BYE (section 6.6), and no more reports. */
   bye(unixUs: number, rtpTimestamp: number, packets: number, octets: number): void {
     this.close();
     const end = rtcpWriteBye(this.buffer, this.writeReport(unixUs, rtpTimestamp, packets, octets), this.ssrc);
@@ -105,7 +127,12 @@ export class RtcpSender {
 
   private writeReport(unixUs: number, rtpTimestamp: number, packets: number, octets: number): number {
     const p = this.buffer;
-    const at = rtcpWriteSenderReport(p, 0, this.ssrc, ntpSecondsOfUnixUs(unixUs), ntpFractionOfUnixUs(unixUs), rtpTimestamp, packets, octets);
+    const sender = packets !== this.packetsBefore;
+    this.packetsBefore = this.packetsAtLast;
+    this.packetsAtLast = packets;
+    const at = sender
+      ? rtcpWriteSenderReport(p, 0, this.ssrc, ntpSecondsOfUnixUs(unixUs), ntpFractionOfUnixUs(unixUs), rtpTimestamp, packets, octets)
+      : rtcpWriteEmptyReceiverReport(p, 0, this.ssrc);
     return rtcpWriteSdesCname(p, at, this.ssrc, this.cname);
   }
 

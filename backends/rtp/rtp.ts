@@ -194,6 +194,17 @@ export const rtpBackend: BackendFactory = {
       sap.start();
     }
 
+    if (rtcp) {
+      // No packet came to carry a due report: it names `now` with the timestamp the stream's clock
+      // has reached since the last pairing, the same count of frames (or 90 kHz ticks) per µs.
+      rtcp.reportAlone = (now) => {
+        if (lastSendUs < 0) return; // nothing paired yet: the first packet reports
+        const pairedUs = startedUs + lastSendUs + mediaLeadUs;
+        const ticks = lastTicks + Math.round((now - pairedUs) * ticksPerUs);
+        rtcp.report(wall.unixUsAt(now), timestampBase + ticks, counters.units, counters.bytes);
+      };
+    }
+
     /** Writes the header of the next packet, for a unit of `length` bytes; returns its timestamp's ticks. */
     const writeHeader = (length: number, timing: UnitTiming): number => {
       if (length > plan.unitBytes) throw new PacerError(`${target}: unit of ${length} bytes exceeds pkt`);

@@ -1,7 +1,8 @@
 /**
  * Story: on a manual clock, an RTP output's RTCP falls due after 1.25-3.75 s, then every
- * 2.5-7.5 s (RFC 3550 section 6.2 and 6.3.1, around a 5 s interval), and only goes out with a
- * data packet; at the end it sends SR, SDES and BYE in one datagram, and then nothing more.
+ * 2.5-7.5 s (RFC 3550 section 6.2 and 6.3.1, around a 5 s interval), and goes out with a data
+ * packet, or alone 0.1 s later where none comes (an RR once it has sent no data for two
+ * reports); at the end it sends SR, SDES and BYE in one datagram, and then nothing more.
  */
 import { expect, test } from "bun:test";
 import { hostname } from "node:os";
@@ -81,4 +82,30 @@ test("the CNAME's user is the passwd entry's, with no $USER (cron, systemd): it 
   const run = Bun.spawnSync([process.execPath, "-e", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
   const user = Bun.spawnSync(["id", "-un"]).stdout.toString().trim();
   expect(run.stdout.toString().trim()).toBe(`${user}@${hostname()}`);
+});
+
+test("with no data to carry it (a pause, an idle speaker, a stalled input), a due report goes alone 0.1 s later: SR, then an empty RR once two reports saw no data", () => {
+  // Before, a report only rode on a data packet: a stream paused for 30 s sent no RTCP at all,
+  // and receivers time a source out after five silent intervals (RFC 3550 section 6.3.5).
+  const s = setup(() => 0.5);
+  let packets = 0;
+  s.sender.reportAlone = (now) => s.sender.report(1.7e15 + now, now * 0.048, packets, packets * 100);
+  s.sender.start(s.clock.now());
+  packets = 7; // data went out, then stopped before the first report fell due
+  s.scheduler.runUntil(s.clock.now() + 30_000_000);
+  const gaps = s.sent.slice(1).map((x, i) => x.at - s.sent[i]!.at);
+  expect(s.sent[0]!.at - 1_000_000).toBe(2_500_000 + 100_000);
+  expect(gaps.length).toBeGreaterThanOrEqual(4);
+  for (const gap of gaps) expect(gap).toBe(5_000_000 + 100_000);
+  const types = s.sent.map((x) => rtcp.rtcpGetPayloadType(x.data, 0));
+  expect(types.slice(0, 3)).toEqual([200, 200, 201]); // data went out since the report before last, then none
+  expect(new Set(types.slice(2))).toEqual(new Set([201]));
+  const rr = s.sent[2]!.data;
+  expect([rtcp.rtcpGetCount(rr, 0), rtcp.rtcpPacketSize(rr, 0), rtcp.rtcpGetSsrc(rr, 0)]).toEqual([0, 8, 0xcafe]);
+  expect(rtcp.rtcpGetPayloadType(rr, 8)).toBe(202);
+  expect(8 + rtcp.rtcpPacketSize(rr, 8)).toBe(rr.length);
+  // Data again: the next report is an SR once more, and the BYE's compound starts with it.
+  packets = 9;
+  s.sender.bye(1.7e15 + s.clock.now(), 1, packets, 900);
+  expect(rtcp.rtcpGetPayloadType(s.sent.at(-1)!.data, 0)).toBe(200);
 });
