@@ -1,7 +1,8 @@
 /**
  * An RTP output's SAP announcements (RFC 2974): its SDP to the SAP group of its scope, at once
- * and then every interval (5 s by default), and the same packet marked as a deletion when the
- * stream stops. The packet is built once; its message id hash is the SDP's, so it stays the same
+ * and then every interval (5 s by default) offset at random by up to a third of it either way
+ * (section 3.1, so announcers started together do not stay in step), and the same packet marked
+ * as a deletion when the stream stops. The packet is built once; its message id hash is the SDP's, so it stays the same
  * for as long as the SDP does.
  *
  * @example
@@ -52,9 +53,11 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
   const messageIdHash = sapMessageIdHash(sdp);
   sapWriteAnnouncement(packet, source, messageIdHash, sdp);
   const scheduler = ctx.scheduler;
+  // Section 3.1: interval + rand(interval * 2/3) - interval/3.
+  const next = (now: number) => now + options.intervalUs * (2 / 3 + (2 / 3) * Math.random());
   const timer: Timer = scheduler.timer("sap", (_t, now) => {
     sender.send(packet);
-    scheduler.schedule(timer, now + options.intervalUs);
+    scheduler.schedule(timer, next(now));
   });
   let stopped = false;
   return {
@@ -62,7 +65,7 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
     messageIdHash,
     start() {
       sender.send(packet);
-      scheduler.schedule(timer, scheduler.now() + options.intervalUs);
+      scheduler.schedule(timer, next(scheduler.now()));
     },
     stop() {
       if (stopped) return;

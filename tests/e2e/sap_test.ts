@@ -2,7 +2,8 @@
  * Story: in a network namespace of its own (loopback only, multicast routed to it), a user plays
  * 24-bit audio to a multicast group with `sap=1`. ffmpeg's SAP demuxer, started with nothing but
  * `sap://224.2.127.254`, finds the announcement, joins the stream and decodes the very samples
- * sent. tshark sees the announcements at the interval asked for, all with one message id hash,
+ * sent. tshark sees the announcements at the interval asked for (offset at random by up to a
+ * third, RFC 2974 section 3.1), all with one message id hash,
  * and, when pacer stops, the deletion with that hash. A stream in the local scope
  * (239.255.0.0/16) is announced on 239.255.255.255 instead. Nothing leaves the namespace.
  */
@@ -91,7 +92,7 @@ describe("SAP announcements (RFC 2974)", () => {
     expect(decoded!.equals(samples)).toBe(true);
   });
 
-  test("announcements go to 224.2.127.254 every 0.5 s with one hash, then one deletion with it", () => {
+  test("announcements go to 224.2.127.254 every 0.5 s ± a third at random with one hash, then one deletion with it", () => {
     if (!ns) return;
     const global = sap.filter((p) => p.dst === "224.2.127.254");
     const announcements = global.filter((p) => !sapIsDeletion(p.bytes));
@@ -102,10 +103,14 @@ describe("SAP announcements (RFC 2974)", () => {
     const hash = sapGetMessageIdHash(announcements[0]!.bytes);
     expect(hash).not.toBe(0);
     expect(global.every((p) => sapGetMessageIdHash(p.bytes) === hash)).toBe(true);
-    for (let i = 1; i < announcements.length; i++) {
-      const gap = announcements[i]!.atUs - announcements[i - 1]!.atUs;
-      expect(Math.abs(gap - 500_000)).toBeLessThan(100_000);
+    // RFC 2974 section 3.1: each interval offset at random by up to a third, so announcers
+    // started together fall out of step. Before, every gap was 0.5 s to the millisecond.
+    const gaps = announcements.slice(1).map((p, i) => p.atUs - announcements[i]!.atUs);
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThan(333_000 - 20_000);
+      expect(gap).toBeLessThan(667_000 + 50_000);
     }
+    expect(Math.max(...gaps) - Math.min(...gaps)).toBeGreaterThan(60_000);
     // The payload is the output's SDP, from the sender's own address.
     expect([...sapGetOriginatingSource(announcements[0]!.bytes)]).toEqual([127, 0, 0, 1]);
     const sdp = new TextDecoder().decode(sapGetPayload(announcements[0]!.bytes)!);
