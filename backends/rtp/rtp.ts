@@ -180,7 +180,9 @@ export const rtpBackend: BackendFactory = {
     });
 
     if (sapOn) {
-      const sessionId = Math.floor(Date.now() / 1000);
+      // The o= line names one session the world over (RFC 8866 section 5.2): the stream's own
+      // SSRC, where the start second gave every output of one pacer the same o= line.
+      const sessionId = ssrc;
       const origin = local === null || local === "0.0.0.0" || local === "::" ? (dest.family === 6 ? "::1" : "127.0.0.1") : local;
       const sdp = buildSdp({ sessionId, origin, name: `pacer ${target.replace(/\?.*/, "")}`, media: [sdpMedia()] });
       try {

@@ -5,7 +5,8 @@
  * sent. tshark sees the announcements at the interval asked for (offset at random by up to a
  * third, RFC 2974 section 3.1), all with one message id hash,
  * and, when pacer stops, the deletion with that hash. A stream in the local scope
- * (239.255.0.0/16) is announced on 239.255.255.255 instead. Nothing leaves the namespace.
+ * (239.255.0.0/16) is announced on 239.255.255.255 instead, and two streams of one pacer carry
+ * o= lines of their own. Nothing leaves the namespace.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
@@ -26,6 +27,7 @@ afterAll(() => {
 
 const GROUP = "233.252.0.5"; // MCAST-TEST-NET (RFC 6676): "other IPv4 multicast", announced on 224.2.127.254
 const LOCAL_SCOPE_GROUP = "239.255.7.7";
+const LOCAL_SCOPE_GROUP_2 = "239.255.7.8";
 const samples = Buffer.from(crypto.getRandomValues(new Uint8Array(48_000 * 6 * 2))); // 2 s of s24le stereo
 
 interface SapPacket {
@@ -71,8 +73,11 @@ beforeAll(async () => {
   clearTimeout(timer);
   decoded = existsSync(out) ? readFileSync(out) : Buffer.alloc(0);
 
-  // A local-scope stream, announced for a moment with nobody listening.
-  const local = inNs([process.execPath, MAIN, "play", "-", "--format", "s24le:48000:2", "--to", `rtp://${LOCAL_SCOPE_GROUP}:5004?sap=1`], "pipe");
+  // Two local-scope streams from one pacer, announced for a moment with nobody listening.
+  const local = inNs(
+    [process.execPath, MAIN, "play", "-", "--format", "s24le:48000:2", "--to", `rtp://${LOCAL_SCOPE_GROUP}:5004?sap=1`, "--to", `rtp://${LOCAL_SCOPE_GROUP_2}:5006?sap=1`],
+    "pipe",
+  );
   local.stdin!.end(samples.subarray(0, 48_000 * 6 * 0.2));
   await closed(local);
   await capture.stop();
@@ -120,12 +125,18 @@ describe("SAP announcements (RFC 2974)", () => {
     expect(sdp).toContain("o=- ");
   });
 
-  test("a stream in 239.255.0.0/16 is announced on 239.255.255.255, and deleted there too", () => {
+  test("streams in 239.255.0.0/16 are announced on 239.255.255.255, each with an o= line of its own, and deleted there too", () => {
     if (!ns) return;
     const local = sap.filter((p) => p.dst === "239.255.255.255");
     expect(local.length).toBeGreaterThanOrEqual(2);
     expect(sapIsDeletion(local.at(-1)!.bytes)).toBe(true);
-    expect(new TextDecoder().decode(sapGetPayload(local[0]!.bytes)!)).toContain(`c=IN IP4 ${LOCAL_SCOPE_GROUP}/1\r\n`);
+    const sdps = local.filter((p) => !sapIsDeletion(p.bytes)).map((p) => new TextDecoder().decode(sapGetPayload(p.bytes)!));
+    expect(sdps.some((sdp) => sdp.includes(`c=IN IP4 ${LOCAL_SCOPE_GROUP}/1\r\n`))).toBe(true);
+    // Two outputs of one pacer are two sessions: their o= lines differ (RFC 8866 section 5.2).
+    // Before, both carried the start second as the session id, one o= line for two sessions.
+    const origins = new Map(sdps.map((sdp) => [/c=IN IP4 (\S+)\//.exec(sdp)![1], /^o=.*$/m.exec(sdp)![0]]));
+    expect(origins.size).toBe(2);
+    expect(origins.get(LOCAL_SCOPE_GROUP)).not.toBe(origins.get(LOCAL_SCOPE_GROUP_2));
   });
 });
 
