@@ -161,8 +161,12 @@ export const rtpBackend: BackendFactory = {
     let lastTicks = 0;
     let lastSendUs = -1;
 
-    // The sending address and its MAC: for PCM's ts-refclk and SAP only (a probe socket per output).
-    const local = isPcm || sapOn ? await localAddressFor(dest, { iface, source }) : null;
+    // The sending address and its MAC: for PCM's ts-refclk, SAP and a source filter only (a probe
+    // socket per output).
+    const local = isPcm || sapOn || source ? await localAddressFor(dest, { iface, source }) : null;
+    // The source filter names the address datagrams leave from: `source=0.0.0.0:PORT` fixes only
+    // the port, and a filter naming 0.0.0.0 made receivers that honour it (ffmpeg) drop everything.
+    const filterSource = source && local !== (dest.family === 6 ? "::" : "0.0.0.0") ? local! : undefined;
     const mac = local === null ? null : macOf(local);
     const sdpMedia = (): SdpMedia => ({
       kind: plan.kind,
@@ -172,7 +176,7 @@ export const rtpBackend: BackendFactory = {
       encoding: plan.encoding,
       ttl,
       ptimeMs: plan.format ? (plan.unitBytes / bytesPerFrame(plan.format) / plan.format.rate) * 1000 : undefined,
-      sourceAddress: source?.host,
+      sourceAddress: filterSource,
       tsRefclk: isPcm ? (mac ? `localmac=${mac}` : "local") : undefined,
       mediaclk: isPcm ? "direct=0" : undefined,
       rtcpMux: rtcpMode.kind === "mux" || undefined,
