@@ -12,7 +12,7 @@
  * sap.stop();   // the deletion, and the socket closes
  * ```
  */
-import { hostPortText, parseIp, resolveHost } from "../../foundation/net/address.ts";
+import { hostPortText, isLoopbackHost, parseIp, resolveHost } from "../../foundation/net/address.ts";
 import { sapGroupFor, sapMessageIdHash, sapPacketSize, sapSetDeletion, sapWriteAnnouncement } from "../../protocol/sap.ts";
 import type { Timer } from "../../scheduler/scheduler.ts";
 import { type BackendContext, newCounters } from "../backend.ts";
@@ -24,7 +24,7 @@ export interface SapOptions {
   sdp: string;
   /** Where the stream goes: picks the SAP group of its scope. */
   streamAddress: string;
-  /** TTL (hop limit) of the announcements: the stream's, as section 3 asks. */
+  /** TTL (hop limit) of the announcements: the stream's, as section 3 asks (0 for a loopback stream). */
   ttl?: number;
   /** Local interface for the multicast announcements (`iface=`). */
   iface?: string;
@@ -44,7 +44,10 @@ export interface SapAnnouncer {
 export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendContext, "scheduler" | "log">): Promise<SapAnnouncer> {
   const group = sapGroupFor(options.streamAddress);
   const dest = { ...(await resolveHost(group.address)), port: group.port };
-  const sender: UdpSender = await openUdpSender(dest, { ttl: options.ttl, iface: options.iface, quiet: true }, newCounters(), ctx);
+  // A stream to 127.0.0.1 or ::1 reaches only this host: so does its announcement (TTL 0 keeps a
+  // group on the host). It went out on the network, a session no other host can receive.
+  const ttl = isLoopbackHost(options.streamAddress) ? 0 : options.ttl;
+  const sender: UdpSender = await openUdpSender(dest, { ttl, iface: options.iface, quiet: true }, newCounters(), ctx);
   let origin = parseIp(options.origin);
   if (!origin || origin.v4 !== (dest.family === 4)) origin = parseIp(await localAddressFor(dest, { iface: options.iface }));
   const source = origin!.v4 ? origin!.bytes.subarray(12) : origin!.bytes;

@@ -54,6 +54,24 @@ export function makeIpv6MulticastNetns(prefix: string): Netns | null {
   ]);
 }
 
+/**
+ * IPv4 multicast over a link: a veth pair (v0, v1) carrying 10.99.0.1 on v0, and 224.0.0.0/4
+ * routed to v0, so what a host would put on its network shows up on v1. Nothing leaves it.
+ */
+export function makeIpv4VethNetns(prefix: string): Netns | null {
+  const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const inside = (cmd: string[]) => ["netns", "exec", name, ...cmd];
+  return makeNetns(name, [
+    ["netns", "add", name],
+    inside(["ip", "link", "set", "lo", "up"]),
+    inside(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]),
+    inside(["ip", "link", "set", "v0", "up", "multicast", "on"]),
+    inside(["ip", "link", "set", "v1", "up", "multicast", "on"]),
+    inside(["ip", "addr", "add", "10.99.0.1/24", "dev", "v0"]),
+    inside(["ip", "route", "add", "224.0.0.0/4", "dev", "v0"]),
+  ]);
+}
+
 function makeNetns(name: string, steps: string[][]): Netns | null {
   for (const step of steps) {
     const result = ip(step);

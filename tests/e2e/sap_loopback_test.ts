@@ -1,0 +1,51 @@
+/**
+ * Story: a user announces a stream to 127.0.0.1 with `sap=1`, for ffmpeg's `sap://` on the same
+ * host. In a throwaway namespace whose multicast route goes out a veth pair (v0, v1: what v1 sees
+ * is what the host put on its network), a receiver on the host still gets the announcement and
+ * its deletion, and nothing goes out on v1: a stream only this host can receive is announced
+ * only on this host (TTL 0). Before, the announcements went out on the network (TTL 1), telling
+ * every host on it of a session at 127.0.0.1.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeCapture, startCapture } from "../helpers/capture.ts";
+import { makeIpv4VethNetns, type Netns } from "../helpers/netns.ts";
+import { havePeer, MAIN } from "../helpers/pacer.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-sap-lo-"));
+const ns: Netns | null = havePeer("tshark") ? makeIpv4VethNetns("pacer-sap-lo") : null;
+afterAll(() => {
+  ns?.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Joins the global SAP group on the host and prints a line for each datagram, until killed. */
+const RECEIVER = `
+import dgram from "node:dgram";
+const s = dgram.createSocket({ type: "udp4", reuseAddr: true });
+s.on("message", () => console.log("datagram"));
+s.bind(9875, () => { s.addMembership("224.2.127.254"); console.log("joined"); });
+`;
+
+test("a loopback stream's SAP announcements reach a receiver on this host and nothing goes out on the link", async () => {
+  if (!ns) return;
+  const receiverScript = join(dir, "receiver.ts");
+  writeFileSync(receiverScript, RECEIVER);
+  const pcap = join(dir, "v1.pcap");
+  const capture = await startCapture("udp port 9875", pcap, { iface: "v1", wrap: ns.exec });
+  const receiver = Bun.spawn([...ns.exec, process.execPath, receiverScript], { stdout: "pipe" });
+  await ns.joined("224.2.127.254");
+  const play = Bun.spawn([...ns.exec, process.execPath, MAIN, "play", "-", "--format", "s16le:8000:1", "--to", "rtp://127.0.0.1:5004?sap=1&rtcp=off"], {
+    stdin: new Uint8Array(8000 * 2 * 0.3),
+    stderr: "pipe",
+  });
+  expect(await play.exited).toBe(0);
+  await Bun.sleep(100);
+  receiver.kill();
+  const heard = (await new Response(receiver.stdout).text()).trim().split("\n");
+  await capture.stop();
+  expect(heard).toEqual(["joined", "datagram", "datagram"]); // the announcement and the deletion
+  expect(decodeCapture(pcap, ["ip.dst", "ip.ttl"])).toEqual([]);
+}, 10_000);
