@@ -41,16 +41,9 @@ export function makeLoopbackNetns(prefix: string): Netns | null {
  * carrying fd00::1 on v0, and every IPv6 multicast group routed to v0. Nothing leaves it.
  */
 export function makeIpv6MulticastNetns(prefix: string): Netns | null {
-  const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
-  const inside = (cmd: string[]) => ["netns", "exec", name, ...cmd];
-  return makeNetns(name, [
-    ["netns", "add", name],
-    inside(["ip", "link", "set", "lo", "up"]),
-    inside(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]),
-    inside(["ip", "link", "set", "v0", "up", "multicast", "on"]),
-    inside(["ip", "link", "set", "v1", "up", "multicast", "on"]),
-    inside(["ip", "-6", "addr", "add", "fd00::1/64", "dev", "v0", "nodad"]),
-    inside(["ip", "-6", "route", "add", "ff00::/8", "dev", "v0", "table", "local"]),
+  return makeVethNetns(prefix, [
+    ["ip", "-6", "addr", "add", "fd00::1/64", "dev", "v0", "nodad"],
+    ["ip", "-6", "route", "add", "ff00::/8", "dev", "v0", "table", "local"],
   ]);
 }
 
@@ -59,6 +52,14 @@ export function makeIpv6MulticastNetns(prefix: string): Netns | null {
  * routed to v0, so what a host would put on its network shows up on v1. Nothing leaves it.
  */
 export function makeIpv4VethNetns(prefix: string): Netns | null {
+  return makeVethNetns(prefix, [
+    ["ip", "addr", "add", "10.99.0.1/24", "dev", "v0"],
+    ["ip", "route", "add", "224.0.0.0/4", "dev", "v0"],
+  ]);
+}
+
+/** A namespace with lo up and a veth pair v0, v1 (multicast on), then `addressing` run inside. */
+function makeVethNetns(prefix: string, addressing: string[][]): Netns | null {
   const name = `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
   const inside = (cmd: string[]) => ["netns", "exec", name, ...cmd];
   return makeNetns(name, [
@@ -67,8 +68,7 @@ export function makeIpv4VethNetns(prefix: string): Netns | null {
     inside(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]),
     inside(["ip", "link", "set", "v0", "up", "multicast", "on"]),
     inside(["ip", "link", "set", "v1", "up", "multicast", "on"]),
-    inside(["ip", "addr", "add", "10.99.0.1/24", "dev", "v0"]),
-    inside(["ip", "route", "add", "224.0.0.0/4", "dev", "v0"]),
+    ...addressing.map(inside),
   ]);
 }
 
