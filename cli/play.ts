@@ -166,7 +166,7 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
     const media = job.destinations.flatMap((d) => (d.backend.sdp ? [d.backend.sdp()] : []));
     const waiting = () => log.info(`--sdp ${values.sdp}: waiting for a reader to open the FIFO`);
     try {
-      await writeSdpFile(values.sdp, media, undefined, { onWait: waiting, abandon: sdpWait.signal });
+      await writeSdpFile(values.sdp, media, { onWait: waiting, abandon: sdpWait.signal });
     } catch (error) {
       offSignals();
       await job.discard();

@@ -13,7 +13,7 @@
 import { closeSync, constants, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { PacerError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
-import { buildSdp, type SdpMedia } from "../protocol/sdp.ts";
+import { buildSdp, sdpOrigin, type SdpMedia } from "../protocol/sdp.ts";
 
 /** What waits on a FIFO's reader may be told: once that it waits, and to give up (a signal). */
 export interface ReaderWait {
@@ -25,8 +25,8 @@ export interface ReaderWait {
  * `media`: one m= section per rtp:// output (play refuses --sdp without one before opening any).
  * A wait for a FIFO's reader that `wait.abandon` ends writes nothing.
  */
-export async function writeSdpFile(path: string, media: SdpMedia[], origin = "127.0.0.1", wait: ReaderWait = {}): Promise<void> {
-  const text = buildSdp({ sessionId: Math.floor(Date.now() / 1000), origin, media });
+export async function writeSdpFile(path: string, media: SdpMedia[], wait: ReaderWait = {}): Promise<void> {
+  const text = buildSdp({ sessionId: Math.floor(Date.now() / 1000), origin: sdpOrigin(media), media });
   try {
     const target = existingTarget(path);
     // A socket cannot be opened (ENXIO, as a FIFO without its reader): a systemd service's /dev/stdout.

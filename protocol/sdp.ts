@@ -36,6 +36,8 @@ export interface SdpMedia {
   tsRefclk?: string;
   /** The media clock (RFC 7273 section 5): `direct=0` says RTP timestamps count the reference clock itself. */
   mediaclk?: string;
+  /** The address this stream leaves from: a session's o= names its first stream's (see {@link sdpOrigin}). */
+  localAddress?: string;
 }
 
 export interface SdpSession {
@@ -53,6 +55,15 @@ export const SDP_PTIME_DECIMALS = 3;
 /** A packet time in ms as a=ptime writes it. */
 export function sdpPtimeText(ms: number): string {
   return String(Number(ms.toFixed(SDP_PTIME_DECIMALS)));
+}
+
+/**
+ * The o= address of a session of `media` (RFC 8866 section 5.2): the address its first stream
+ * leaves from, as a loopback address must not be named where the description leaves the host;
+ * 127.0.0.1 only where no stream knows its own (or it only reaches this host anyway).
+ */
+export function sdpOrigin(media: SdpMedia[]): string {
+  return media.find((m) => m.localAddress !== undefined)?.localAddress ?? "127.0.0.1";
 }
 
 function addrType(address: string): "IP4" | "IP6" {

@@ -161,12 +161,13 @@ export const rtpBackend: BackendFactory = {
     let lastTicks = 0;
     let lastSendUs = -1;
 
-    // The sending address and its MAC: for PCM's ts-refclk, SAP and a source filter only (a probe
-    // socket per output).
-    const local = isPcm || sapOn || source ? await localAddressFor(dest, { iface, source }) : null;
+    // The sending address (a probe socket per output), and its MAC: for the SDP's o= and source
+    // filter, PCM's ts-refclk and SAP.
+    const probed = await localAddressFor(dest, { iface, source });
+    const local = probed === (dest.family === 6 ? "::" : "0.0.0.0") ? null : probed;
     // The source filter names the address datagrams leave from: `source=0.0.0.0:PORT` fixes only
     // the port, and a filter naming 0.0.0.0 made receivers that honour it (ffmpeg) drop everything.
-    const filterSource = source && local !== (dest.family === 6 ? "::" : "0.0.0.0") ? local! : undefined;
+    const filterSource = source && local !== null ? local : undefined;
     const mac = local === null ? null : macOf(local);
     const sdpMedia = (): SdpMedia => ({
       kind: plan.kind,
@@ -177,6 +178,7 @@ export const rtpBackend: BackendFactory = {
       ttl,
       ptimeMs: plan.format ? (plan.unitBytes / bytesPerFrame(plan.format) / plan.format.rate) * 1000 : undefined,
       sourceAddress: filterSource,
+      localAddress: local ?? undefined,
       tsRefclk: isPcm ? (mac ? `localmac=${mac}` : "local") : undefined,
       mediaclk: isPcm ? "direct=0" : undefined,
       rtcpMux: rtcpMode.kind === "mux" || undefined,
@@ -187,7 +189,7 @@ export const rtpBackend: BackendFactory = {
       // The o= line names one session the world over (RFC 8866 section 5.2): the stream's own
       // SSRC, where the start second gave every output of one pacer the same o= line.
       const sessionId = ssrc;
-      const origin = local === null || local === "0.0.0.0" || local === "::" ? (dest.family === 6 ? "::1" : "127.0.0.1") : local;
+      const origin = local ?? (dest.family === 6 ? "::1" : "127.0.0.1");
       const sdp = buildSdp({ sessionId, origin, name: `pacer ${target.replace(/\?.*/, "")}`, media: [sdpMedia()] });
       try {
         sap = await openSapAnnouncer({ sdp, streamAddress: dest.address, ttl, iface, origin, intervalUs: sapIntervalS * US_PER_S }, ctx);
