@@ -3,7 +3,7 @@
  * such as ffmpeg (`ffmpeg -protocol_whitelist file,udp,rtp -i x.sdp`) needs.
  * Payload formats: L16 (RFC 3551 section 4.5.11), L24 (RFC 3190), MP2T and
  * MP2P (RFC 2250, RFC 3555). RTCP's port (RFC 3605 `a=rtcp`) or RTP/RTCP
- * multiplexing (RFC 5761 `a=rtcp-mux`); the clock attributes AES67 and
+ * multiplexing (RFC 5761 `a=rtcp-mux`), or none (RFC 3556 `b=RS:0`, `b=RR:0`); the clock attributes AES67 and
  * SMPTE ST 2110 receivers read (RFC 7273 `a=ts-refclk`, `a=mediaclk`).
  *
  * @example
@@ -32,6 +32,8 @@ export interface SdpMedia {
   rtcpPort?: number;
   /** RTCP shares the RTP port (RFC 5761): `a=rtcp-mux`. */
   rtcpMux?: boolean;
+  /** No RTCP at all (`rtcp=off`): `b=RS:0` and `b=RR:0` say so (RFC 3556 section 2). */
+  rtcpOff?: boolean;
   /** The reference clock (RFC 7273 section 4.8): `local`, `localmac=XX-XX-XX-XX-XX-XX`, `ptp=...`. */
   tsRefclk?: string;
   /** The media clock (RFC 7273 section 5): `direct=0` says RTP timestamps count the reference clock itself. */
@@ -99,6 +101,7 @@ export function buildSdp(session: SdpSession): string {
   for (const [i, m] of session.media.entries()) {
     lines.push(`m=${m.kind} ${m.port} RTP/AVP ${m.payloadType}`);
     if (!shared) lines.push(connections[i]!);
+    if (m.rtcpOff) lines.push("b=RS:0", "b=RR:0");
     if (m.sourceAddress) {
       const type = addrType(m.address);
       lines.push(`a=source-filter: incl IN ${type} ${m.address} ${m.sourceAddress}`);

@@ -182,6 +182,7 @@ export const rtpBackend: BackendFactory = {
       tsRefclk: isPcm ? (mac ? `localmac=${mac}` : "local") : undefined,
       mediaclk: isPcm ? "direct=0" : undefined,
       rtcpMux: rtcpMode.kind === "mux" || undefined,
+      rtcpOff: rtcpMode.kind === "off" || undefined,
       rtcpPort: rtcpMode.kind === "port" ? rtcpMode.port : undefined,
     });
 

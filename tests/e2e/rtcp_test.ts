@@ -248,7 +248,7 @@ describe("rtcp= options", () => {
     if (beside) expect(beside.packets).toHaveLength(0);
   });
 
-  test("rtcp=PORT: the SDP says a=rtcp:PORT and the BYE goes there; rtcp=off sends none", async () => {
+  test("rtcp=PORT: the SDP says a=rtcp:PORT and the BYE goes there; rtcp=off sends none and the SDP says b=RS:0, b=RR:0", async () => {
     const rx = await udpReceiver();
     const elsewhere = await udpReceiver();
     const sdp = join(dir, "port.sdp");
@@ -267,6 +267,9 @@ describe("rtcp= options", () => {
     elsewhere.close();
     expect(elsewhere.packets.length).toBe(count);
     expect(readFileSync(off, "utf8")).not.toContain("a=rtcp");
+    // RFC 3556: an SDP says RTCP is off with both bandwidths at zero; before, it said nothing,
+    // and a receiver waited for reports (and sent its own) as RFC 3550 has it.
+    expect(readFileSync(off, "utf8")).toMatch(/\r\nm=audio \d+ RTP\/AVP \d+\r\nb=RS:0\r\nb=RR:0\r\n/);
   });
 
   test("a bad rtcp= value is a usage error (exit 2)", async () => {

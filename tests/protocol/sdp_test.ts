@@ -32,6 +32,13 @@ test("a=rtcp only names a port other than port + 1; rtcp-mux wins over a port", 
   expect(mux.some((l) => l.startsWith("a=rtcp:"))).toBe(false);
 });
 
+test("no RTCP: b=RS:0 and b=RR:0 right after m= (RFC 3556), or after the stream's own c=", () => {
+  expect(lines({ ...base, rtcpOff: true }).slice(5, 8)).toEqual(["m=audio 5004 RTP/AVP 96", "b=RS:0", "b=RR:0"]);
+  const two = buildSdp({ sessionId: 1, origin: "127.0.0.1", media: [{ ...base, rtcpOff: true }, { ...base, address: "127.0.0.2" }] });
+  expect(two).toContain("m=audio 5004 RTP/AVP 96\r\nc=IN IP4 239.69.1.2/4\r\nb=RS:0\r\nb=RR:0\r\n");
+  expect(two.match(/b=R/g)).toHaveLength(2);
+});
+
 test("without the new fields the SDP is what it was", () => {
   expect(lines({ ...base, encoding: "L16/44100/2", payloadType: 10 }).slice(5)).toEqual([
     "m=audio 5004 RTP/AVP 10",
