@@ -41,6 +41,8 @@
  * ```
  */
 
+import { isLoopbackHost } from "../foundation/net/address.ts";
+
 export const SAP_VERSION = 1;
 export const SAP_PORT = 9875;
 /** The header before the originating source: flags, auth len, msg id hash. */
@@ -52,6 +54,8 @@ export const SAP_IPV4_GLOBAL = "224.2.127.254";
 export const SAP_IPV4_LOCAL = "239.255.255.255";
 /** RFC 2974 section 3: the IPv4 organization-local scope (239.192.0.0/14) announces at its highest address. */
 export const SAP_IPV4_ORGANIZATION = "239.195.255.255";
+/** RFC 2974 section 3's group for IPv6 scope 1 (interface-local): the kernel loops it back and sends it nowhere. */
+export const SAP_IPV6_INTERFACE_LOCAL = "ff01::2:7ffe";
 /** RFC 2974 section 3: the default announcement interval is far longer; 5 s is what receivers of live streams expect today. */
 export const SAP_DEFAULT_INTERVAL_S = 5;
 
@@ -162,10 +166,12 @@ export function sapMessageIdHash(sdp: Uint8Array): number {
  * The SAP group and port for a session sent to `address` (RFC 2974 section 3): IPv4
  * 239.255.0.0/16 → 239.255.255.255, 239.192.0.0/14 → 239.195.255.255, any other IPv4 (multicast,
  * or unicast, which is announced as global) → 224.2.127.254; IPv6 multicast ffXY:: → ff0Y::2:7ffe
- * for the session's scope Y, IPv6 unicast → the global ff0e::2:7ffe.
+ * for the session's scope Y, IPv6 unicast → the global ff0e::2:7ffe, but ::1 → the
+ * interface-local ff01::2:7ffe, which never leaves this host (as a stream to ::1 does not).
  */
 export function sapGroupFor(address: string): { address: string; port: number } {
   if (address.includes(":")) {
+    if (isLoopbackHost(address)) return { address: SAP_IPV6_INTERFACE_LOCAL, port: SAP_PORT };
     const first = address.toLowerCase();
     const scope = /^ff[0-9a-f]([0-9a-f]):/.exec(first)?.[1] ?? "e";
     return { address: `ff0${scope}::2:7ffe`, port: SAP_PORT };

@@ -59,6 +59,9 @@ test("the SAP group follows the stream's scope (RFC 2974 section 3)", () => {
   expect(group("FF38::1")).toBe("ff08::2:7ffe");
   expect(group("ff0e::1")).toBe("ff0e::2:7ffe");
   expect(group("2001:db8::1")).toBe("ff0e::2:7ffe");
+  // A stream to ::1 only this host receives: its announcements stay here too (scope 1, which
+  // Linux loops back and sends nowhere). Before, they went to the global ff0e::2:7ffe.
+  expect(group("::1")).toBe("ff01::2:7ffe");
   expect(sap.sapGroupFor("239.255.1.2").port).toBe(9875);
 });
 
