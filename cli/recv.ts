@@ -19,7 +19,10 @@
  *    (client/payload_sink.ts).
  * 4. End of stream: after SILENCE_MS without packets it asks `status {job}` (and again every
  *    STATUS_EVERY_MS while silent). "ended" or "stopped": exit 0; "failed": exit 1; "expired" or
- *    unknown to the server (restarted): it requests the stream again. Still "running": it waits.
+ *    unknown to the server (restarted): it requests the stream again, from where it got to (the
+ *    play's `offset`: the bytes written, and those lost on the way); it had asked from the start,
+ *    and a file recorded over a link that failed for longer than the interest timeout held its
+ *    start twice. Still "running": it waits.
  * 5. Ctrl-C or SIGTERM: sends `stop` for the job and exits 0.
  * 6. A write error (a full disk, /dev/full): sends `stop` for the job, says so in one line and
  *    exits 1. The reader of stdout going away (EPIPE, `recv | head`) is like Ctrl-C from the
@@ -182,6 +185,8 @@ class ReceiverState {
   interestEveryMs = DEFAULT_INTEREST_EVERY_MS;
   packets = 0;
   bytes = 0;
+  /** The largest payload seen: a lost packet is counted as one (only a stream's last is shorter). */
+  largestPayload = 0;
   /** Last packet, or the play acknowledgement: silence is measured from the later. */
   lastSignMs = Date.now();
   /** Last packet or reply of any kind, for --wait. */
@@ -205,6 +210,12 @@ class ReceiverState {
     this.reorder.flush();
     this.count(this.reorder);
     this.reorder = this.newReorder();
+  }
+
+  /** Bytes of the stream as sent up to the last one written, those lost on the way included: where it resumes. */
+  position(): number {
+    this.count(this.reorder);
+    return this.bytes + this.counted.lost * this.largestPayload;
   }
 
   /** One line on what the stream lost or had twice, or null. */
@@ -234,6 +245,7 @@ class ReceiverState {
   onPacket(now: number, payloadBytes: number): void {
     this.packets++;
     this.bytes += payloadBytes;
+    if (payloadBytes > this.largestPayload) this.largestPayload = payloadBytes;
     this.lastSignMs = this.lastHeardMs = now;
     this.streaming = true;
   }
@@ -254,6 +266,8 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
     /** Ids of our requests in flight, and what each was. */
     const asked = new Map<string, Op>();
     let nextPlayMs = 0;
+    /** Where a stream requested again resumes: the bytes of the stream as sent that recv has. */
+    let offset = 0;
     let nextInterestMs = Infinity;
     let nextStatusMs = 0;
     let finished = false;
@@ -274,11 +288,13 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       resolve(outcome);
     };
     const requestAgain = (why: string) => {
-      o.log.info(`${why}; requesting again`, { job: state.job ?? undefined });
+      const expired = state.job ?? undefined;
       state.job = null;
       state.streaming = false;
       state.filter.newStream();
       state.newStream();
+      offset = state.position();
+      o.log.info(`${why}; requesting again`, { job: expired, offset });
       // A late reply naming the old job (and its SSRC) must not be taken for the new one's.
       for (const [id, op] of asked) if (op === "play") asked.delete(id);
       nextPlayMs = 0;
@@ -374,7 +390,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       }
       // Packets without a reply (it was lost): the job's id, for interest, and its SSRC are still to come.
       if ((!state.streaming || state.job === null) && now >= nextPlayMs) {
-        send("play", { source: o.name, to: [o.to] });
+        send("play", offset > 0 ? { source: o.name, to: [o.to], offset } : { source: o.name, to: [o.to] });
         nextPlayMs = now + REQUEST_EVERY_MS;
       }
       if (state.job && now >= nextInterestMs) {

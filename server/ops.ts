@@ -7,7 +7,7 @@
  * | ping | – | `{pong: true, version}` |
  * | status | `offset`, `limit`; or `job` (its destinations paged by `offset`, `limit`); or `queue: true` | `{server, lateness, speaker, jobs, offset, next}` (server, lateness and speaker on the first page only), `{job, total, offset, next}` for one job, or the speaker's queue paged |
  * | list | `offset`, `limit` | `{items: [{name, kind, duration}], total, offset, next}`; live channels first as `{name: "live:X", kind: "live", state, rate, source, jobs, drops}` |
- * | play | see play_op.ts | `{job, interest_timeout}` |
+ * | play | see play_op.ts (`source`, `to`, `bitrate`, `loop`, `start`, `offset`, `persistent`) | `{job, interest_timeout, ssrc}` |
  * | stop | `job` | `{job, stopped: true}` |
  * | interest | `job` | `{job, expires_in}` (seconds; null for a persistent job) |
  * | reload | – | `{config}` (where the config came from); error `invalid_config` with the config's one-line error |

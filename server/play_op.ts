@@ -4,7 +4,8 @@
  *
  * args: `source` (a media name relative to the media root, or `live:NAME`), `to` (a list of
  * `rtp://` or `udp://` URLs), and optional `bitrate` (bits/s, number or "1.5M"), `loop`,
- * `start` (seconds), `persistent`. The result is `{job, interest_timeout, ssrc}`: the job id, the
+ * `start` (seconds), `offset` (bytes of the stream as sent that the requester has already: a
+ * receiver resuming a stream that expired, which `pacer recv` does), `persistent`. The result is `{job, interest_timeout, ssrc}`: the job id, the
  * seconds within which an `interest` must follow (null for a persistent job), and each `to`
  * destination's RTP SSRC in the request's order (null for `udp://`). The SSRCs are chosen here,
  * before the outputs open (a `live:` job opens them only once its channel has data), so that
@@ -43,6 +44,8 @@ import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { sapGroupFor } from "../protocol/sap.ts";
 import { flagParam, newSsrc, type RtcpChoice, rtcpChoice } from "../backends/rtp/rtp.ts";
 import { schemeOf } from "../backends/registry.ts";
+import { planPayload } from "../backends/rtp/payload_plan.ts";
+import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import type { Config } from "./config.ts";
 import type { Requester } from "./control_server.ts";
 import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
@@ -52,7 +55,7 @@ import type { RunningJob, ServedJob } from "./jobs.ts";
 import type { LiveChannel } from "./live/live_channel.ts";
 import { LiveJob } from "./live/live_job.ts";
 
-const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "persistent"] as const;
+const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "offset", "persistent"] as const;
 const DESTINATION_SCHEMES = ["rtp", "udp"];
 const DESTINATION_OPTIONS = ["pkt", "ptime", "pt", "format", "compat", "ttl", "ahead", "rtcp", "sap", "sap-interval"] as const;
 /** Longest media name and destination URL accepted; a datagram holds 1400 bytes anyway. */
@@ -84,17 +87,19 @@ export async function playOp(server: ServerContext, args: Readonly<Record<string
   }
   const loop = optionalBoolean(args, "loop") ?? false;
   const startSeconds = optionalNumber(args, "start", 0, MAX_START_S);
+  const offset = optionalNumber(args, "offset", 0, Number.MAX_SAFE_INTEGER, true);
+  if (offset !== undefined && startSeconds !== undefined) throw new OpError("bad_request", `give "start" or "offset", not both`);
   const persistent = optionalBoolean(args, "persistent") ?? false;
 
   const channel = name.startsWith(LIVE_PREFIX) ? liveChannel(server, name) : null;
-  if (channel && (loop || startSeconds !== undefined)) throw new OpError("bad_request", `${name} is live: it takes no "loop" or "start"`);
+  if (channel && (loop || startSeconds !== undefined || offset !== undefined)) throw new OpError("bad_request", `${name} is live: it takes no "loop", "start" or "offset"`);
   if (persistent && server.keyed() && !requester.authenticated) {
     throw new OpError("forbidden", "only authenticated requests may start persistent streams");
   }
   const media = channel ? { ok: true as const, path: name, openPath: name, fd: -1, close() {} } : await openMediaFile(config.mediaRoot, name);
   if (!media.ok) throw new OpError(media.code, media.message);
   try {
-    return await startPlay(server, requester, { name, media, channel, targets, bitrate, loop, startSeconds, persistent });
+    return await startPlay(server, requester, { name, media, channel, targets, bitrate, loop, startSeconds, offset, persistent });
   } finally {
     // The job's input has opened the file through the descriptor (or failed): it is not needed now.
     media.close();
@@ -109,6 +114,8 @@ interface PlayChoice {
   readonly bitrate: number | undefined;
   readonly loop: boolean;
   readonly startSeconds: number | undefined;
+  /** Bytes of the stream as sent that the requester has already (a receiver resuming it). */
+  readonly offset: number | undefined;
   readonly persistent: boolean;
 }
 
@@ -116,7 +123,7 @@ interface PlayChoice {
 async function startPlay(server: ServerContext, requester: Requester, choice: PlayChoice): Promise<PlayResult> {
   const config = server.config();
   const { jobs } = server;
-  const { name, media, channel, bitrate, loop, startSeconds, persistent } = choice;
+  const { name, media, channel, bitrate, loop, startSeconds, offset, persistent } = choice;
   const outputs: string[] = [];
   for (const target of choice.targets) outputs.push(await checkDestination(target, requester.address, config, server.ownPorts()));
   refuseTwice(choice.targets, outputs);
@@ -145,7 +152,7 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
     try {
       job = channel
         ? new LiveJob({ channel, outputs, ssrcs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
-        : await jobs.preparations.take(() => createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds }));
+        : await jobs.preparations.take(() => createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds, offset }));
     } finally {
       jobs.starting--;
     }
@@ -180,8 +187,8 @@ function destinationAt(output: string): string {
 }
 
 /** How a play asks for its stream beyond what and where, in words: a repeat asks the same. */
-function playHow(choice: Pick<PlayChoice, "startSeconds" | "loop" | "bitrate">): string {
-  const parts = [`from ${choice.startSeconds ?? 0} s`];
+function playHow(choice: Pick<PlayChoice, "startSeconds" | "offset" | "loop" | "bitrate">): string {
+  const parts = [choice.offset === undefined ? `from ${choice.startSeconds ?? 0} s` : `from byte ${choice.offset}`];
   if (choice.loop) parts.push("looping");
   if (choice.bitrate !== undefined) parts.push(`at ${choice.bitrate} bits/s`);
   return parts.join(", ");
@@ -298,6 +305,17 @@ interface InputChoice {
   readonly bitrate: number | undefined;
   readonly loop: boolean;
   readonly startSeconds: number | undefined;
+  readonly offset: number | undefined;
+}
+
+/**
+ * A PCM frame's bytes as `output` sends it, which a resuming receiver counted: RTP's L16 or L24
+ * (payload_plan.ts), UDP's the input's own. Where the wire's rate is another, frames do not map.
+ */
+export function wireFrameBytes(output: string, format: SampleFormat): number {
+  const wire = schemeOf(output) === "rtp" ? (planPayload(output, parseEndpoint(output), { kind: "pcm", format }).format ?? format) : format;
+  if (wire.rate !== format.rate) throw new UsageError(`"offset" counts frames as sent, and ${output} sends ${wire.rate} Hz where the media is ${format.rate} Hz; give "start"`);
+  return bytesPerFrame(wire);
 }
 
 /** Opens the media and every output; input and setup errors become bad_request replies. */
@@ -307,7 +325,8 @@ async function createJob(server: ServerContext, path: string, name: string, outp
   const clientMessage = (error: unknown) => (error as Error).message.split(path).join(name).replace("give --bitrate", 'give "bitrate"');
   let input: OpenedInput;
   try {
-    input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds, name });
+    const resume = choice.offset === undefined ? undefined : { bytes: choice.offset, wireFrameBytes: (format: SampleFormat) => wireFrameBytes(outputs[0]!, format) };
+    input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds, resume, name });
   } catch (error) {
     if (error instanceof UsageError || error instanceof PacerError) throw new OpError("bad_request", clientMessage(error));
     throw new OpError("not_found", `media ${JSON.stringify(name)} cannot be opened: ${clientMessage(error)}`);

@@ -47,12 +47,25 @@ export interface InputOptions {
   bitrate?: number;
   /** `--start`: seconds into the input. */
   startSeconds?: number;
+  /** A server's play `offset`: start where a receiver that has the stream up to there resumes it. */
+  resume?: ResumeAt;
   /** Paces data that is neither PCM nor MPEG when no `bitrate` is given (a live channel's smoothed arrival rate). */
   dataClock?: ByteClock;
   /** `--latency`: a network input's buffer between arrival and pacing, ms (latency_hold.ts). */
   latencyMs?: number;
   /** The name the input goes by, where the path is not it (the server opens media as /proc/self/fd/N): its extension says the kind, and read errors name it. */
   name?: string;
+}
+
+/**
+ * Where a resumed stream starts: `bytes` of the stream as sent already received (a TS file's
+ * packets from its first whole one, a PS's or data's bytes, PCM's frames as they go out).
+ * `wireFrameBytes` gives a PCM frame's size on the wire, whose bytes the receiver counted;
+ * it throws where the wire's frames are not the input's (another rate).
+ */
+export interface ResumeAt {
+  readonly bytes: number;
+  wireFrameBytes(format: SampleFormat): number;
 }
 
 /** A network input's latency buffer when `--latency` is not given. */
@@ -200,7 +213,11 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
  * that is the caller's mistake, said in one line, not a stream that ends at once.
  */
 function startWithin(opened: OpenedInput, options: InputOptions): OpenedInput {
-  const { durationUs, label } = opened.info;
+  const { durationUs, label, mediaBytes } = opened.info;
+  if (options.resume && mediaBytes !== undefined && opened.startOffset >= mediaBytes) {
+    opened.source.close();
+    throw new PacerError(`offset ${options.resume.bytes}: ${label} has no more to send from there, so nothing would play`);
+  }
   const startSeconds = options.startSeconds;
   if (startSeconds === undefined || durationUs === undefined || startSeconds * US_PER_S < durationUs) return opened;
   opened.source.close();
@@ -257,7 +274,7 @@ function notDetected(label: string): UsageError {
 function rawPcm(path: string, start: number, end: number, format: SampleFormat, options: InputOptions, container: "wav" | "raw pcm"): OpenedInput {
   const frame = bytesPerFrame(format);
   const mediaBytes = end - start - ((end - start) % frame);
-  const startFrames = Math.floor((options.startSeconds ?? 0) * format.rate);
+  const startFrames = options.resume ? resumedFrames(options.resume, format) : Math.floor((options.startSeconds ?? 0) * format.rate);
   const startOffset = Math.min(mediaBytes, startFrames * frame);
   const source = openFileSource(path, start, start + mediaBytes, options.name);
   source.seek(startOffset);
@@ -268,6 +285,19 @@ function rawPcm(path: string, start: number, end: number, format: SampleFormat, 
     container,
     pacing: "samples",
   };
+}
+
+/** The frames a PCM receiver resuming at `resume.bytes` has had. */
+function resumedFrames(resume: ResumeAt, format: SampleFormat): number {
+  const wireFrame = resume.wireFrameBytes(format);
+  if (resume.bytes % wireFrame !== 0) throw new UsageError(`offset ${resume.bytes} is not on a frame of the stream as sent (${wireFrame} bytes each)`);
+  return resume.bytes / wireFrame;
+}
+
+/** The stream offset a resumed MPEG or data file starts at: after a TS's leading garbage, which is not sent, and on a packet. */
+function resumedOffset(resume: ResumeAt, isTs: boolean, phase: number): number {
+  if (isTs && resume.bytes % TS_SIZE !== 0) throw new UsageError(`offset ${resume.bytes} is not on a ${TS_SIZE}-byte packet of the stream as sent`);
+  return (isTs ? phase : 0) + resume.bytes;
 }
 
 type MpegProbe = TsProbe | PsProbe;
@@ -380,6 +410,7 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
   let startOffset = Math.floor(seconds * byteRate);
   // On a packet of the file, whose first may come after garbage.
   if (isTs) startOffset = startOffset < phase ? 0 : startOffset - ((startOffset - phase) % TS_SIZE);
+  if (options.resume) startOffset = resumedOffset(options.resume, isTs, phase);
   startOffset = Math.min(startOffset, mediaBytes);
   // By the head's rate, which is all there is without reading the file through.
   let durationUs = (mediaBytes / byteRate) * US_PER_S;
@@ -433,7 +464,7 @@ async function placeByClock(path: string, size: number, probe: MpegProbe, pacing
 
 function dataFile(path: string, size: number, bitrate: number, options: InputOptions): OpenedInput {
   const byteRate = bitrate / 8;
-  const startOffset = Math.min(size, Math.floor((options.startSeconds ?? 0) * byteRate));
+  const startOffset = Math.min(size, options.resume ? options.resume.bytes : Math.floor((options.startSeconds ?? 0) * byteRate));
   const source = openFileSource(path, 0, size, options.name);
   source.seek(startOffset);
   return {
@@ -559,7 +590,7 @@ async function openStream(label: string, path: string | null, readable: Readable
 }
 
 async function openedStream(label: string, path: string | null, stream: StreamSource, options: InputOptions): Promise<OpenedInput> {
-  if (options.startSeconds) throw new UsageError(`--start needs a file input; ${label} cannot seek`);
+  if (options.startSeconds || options.resume) throw new UsageError(`${options.resume ? "offset" : "--start"} needs a file input; ${label} cannot seek`);
   if (options.format) {
     return { info: { label, kind: "pcm", format: options.format }, source: stream, startOffset: 0, container: "raw pcm", pacing: "samples", stream };
   }
