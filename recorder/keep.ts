@@ -1,5 +1,8 @@
 /**
  * --keep N: the oldest files of a pattern beyond N are deleted, the one being written counted.
+ * A name with `-N` counts only when a recorder of this pattern made it (taken_again.ts lists
+ * those): another recorder's `20261207-1230.ts` beside `rec/%Y%m%d.ts` is not this pattern's
+ * `20261207.ts` taken again, and had been deleted as one.
  * Only regular files count: a symlink or folder with a matching name is not a recording, and a
  * name that vanishes meanwhile (cron's `find … -delete`) or cannot be looked at is passed over,
  * never the end of the recording.
@@ -15,6 +18,7 @@ import { basename, join } from "node:path";
 import { fsErrorText } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { patternMatcher, staticFolder } from "./pattern.ts";
+import type { TakenAgain } from "./taken_again.ts";
 
 export class KeepNewest {
   private readonly folder: string;
@@ -25,6 +29,7 @@ export class KeepNewest {
   constructor(
     pattern: string,
     private readonly keep: number,
+    private readonly takenAgain: TakenAgain,
     private readonly log: Logger,
   ) {
     this.folder = staticFolder(pattern);
@@ -34,8 +39,11 @@ export class KeepNewest {
   /** Deletes the oldest files beyond `keep`, `current` (being written) counted and kept. */
   prune(current: string): void {
     const found: { path: string; mtime: number }[] = [];
+    const ours = this.takenAgain.names();
     for (const name of this.namesInFolder()) {
-      if (!this.matcher.test(name) || name === basename(current)) continue;
+      const matched = this.matcher.exec(name);
+      if (!matched || name === basename(current)) continue;
+      if (matched[1] !== undefined && !ours.has(name)) continue; // another recorder's name that looks like a repeat
       const path = join(this.folder, name);
       // lstat, not stat: a link is judged as itself and never followed.
       const info = this.look(path);
@@ -48,6 +56,11 @@ export class KeepNewest {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") this.passOver(`cannot delete ${old.path}: ${fsErrorText(error)}`);
       }
+    }
+    try {
+      this.takenAgain.prune(this.folder);
+    } catch (error) {
+      this.passOver((error as Error).message);
     }
   }
 

@@ -32,9 +32,14 @@ export interface OutputLock {
  * writing its output: exit 75, which cron lines take as "already running").
  */
 export function lockPathFor(pattern: string): string {
+  return hiddenPathFor(pattern, ".lock");
+}
+
+/** A hidden file of the pattern's own beside its files: `.NAME` + `extension`, NAME as for the lock. */
+export function hiddenPathFor(pattern: string, extension: string): string {
   const folder = staticFolder(pattern);
   const rest = pattern.slice(folder === "." && !pattern.startsWith("./") ? 0 : folder.length + 1);
-  return join(folder, `.${rest.replaceAll("_", "__").replaceAll("/", "_-")}.lock`);
+  return join(folder, `.${rest.replaceAll("_", "__").replaceAll("/", "_-")}${extension}`);
 }
 
 export function lockOutput(pattern: string): OutputLock {

@@ -62,11 +62,11 @@ export function fieldsInNameOnly(pattern: string): boolean {
   return !dirname(pattern).includes("%");
 }
 
-/** Matches the names (in the pattern's folder) a pattern makes, a `-N` suffix for repeats included. */
+/** Matches the names (in the pattern's folder) a pattern makes, a `-N` suffix for repeats included (its group 1, when there). */
 export function patternMatcher(pattern: string): RegExp {
   const name = basename(pattern);
   const dot = name.lastIndexOf(".");
   const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
   const toRegex = (s: string) => s.split(/(%.)/).map((part) => (part.startsWith("%") && part.length === 2 ? FIELDS[part[1]!]!.match : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("");
-  return new RegExp(`^${toRegex(stem)}(?:-\\d+)?${toRegex(ext)}$`);
+  return new RegExp(`^${toRegex(stem)}(-\\d+)?${toRegex(ext)}$`);
 }

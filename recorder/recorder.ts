@@ -24,6 +24,7 @@ import { FileNames } from "./file_names.ts";
 import type { GapLog } from "./gap_log.ts";
 import { inputWavHeader } from "./input_wav_header.ts";
 import { KeepNewest } from "./keep.ts";
+import { TakenAgain } from "./taken_again.ts";
 import { RecordingFile } from "./output_file.ts";
 import { RecordedFiles } from "./recorded_files.ts";
 import { formatPattern } from "./pattern.ts";
@@ -132,6 +133,9 @@ export class Recorder {
   private readonly files = new RecordedFiles();
   private readonly names: FileNames;
   private readonly keep: KeepNewest | null;
+  /** The `-N` names this pattern's recordings made, for --keep (this run's or a later one's). */
+  private readonly takenAgain: TakenAgain;
+  private takenAgainWarned = false;
   /** Media bytes in the files already closed; the open file counts its own (after a failed write, what it kept). */
   private closedBytes = 0;
   private firstMs: number | null = null;
@@ -160,7 +164,8 @@ export class Recorder {
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.names = new FileNames({ part: options.part ?? false });
-    this.keep = options.keep === undefined ? null : new KeepNewest(options.pattern, options.keep, options.log);
+    this.takenAgain = new TakenAgain(options.pattern);
+    this.keep = options.keep === undefined ? null : new KeepNewest(options.pattern, options.keep, this.takenAgain, options.log);
     if (options.kind === "ts") this.unit = TS_SIZE;
     if ("live" in source) source.onGap = (gap) => this.onGap(gap);
     source.onReadable = () => this.pump();
@@ -340,17 +345,30 @@ export class Recorder {
   }
 
   private openFile(at: number, streamOffset: number): void {
-    this.file = RecordingFile.create(this.names.next(formatPattern(this.options.pattern, new Date(at))), {
+    const named = formatPattern(this.options.pattern, new Date(at));
+    this.file = RecordingFile.create(this.names.next(named), {
       wav: this.wavOut ?? undefined,
       part: this.options.part,
       unitBytes: this.unit,
       root: this.options.root,
     });
     this.files.add(this.file.path);
+    if (this.file.path !== named) this.noteTakenAgain(this.file.path);
     this.fileStreamStart = streamOffset;
     this.ccLogged = 0;
     this.nextSyncMs = Date.now() + this.options.syncEveryMs;
     this.keep?.prune(this.file.path);
+  }
+
+  /** A file that could not be listed is only never deleted by --keep: a warning, once, not the end of the recording. */
+  private noteTakenAgain(path: string): void {
+    try {
+      this.takenAgain.add(path);
+    } catch (error) {
+      if (this.takenAgainWarned) return;
+      this.takenAgainWarned = true;
+      this.options.log.warn(`${(error as Error).message}; --keep will not delete ${path} (nor later names taken again)`);
+    }
   }
 
   private onGap(gap: InputGap): void {

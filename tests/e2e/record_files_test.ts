@@ -61,6 +61,23 @@ test("size rotation with --keep: the -N suffix counts up, never taking a name --
   expect(readFileSync(join(dir, left[0]!)).length).toBe(PACKETS_PER_64KIB_FILE * 188);
 });
 
+test("--keep leaves another recorder's names that look like its own taken again: x-%Y-%H%M.ts beside x-%Y.ts", async () => {
+  // Another recorder's files, older than any of this one's: each would read as x-YEAR.ts taken again.
+  const others = [`x-${year()}-1230.ts`, `x-${year()}-1245.ts`];
+  for (const name of others) writeFileSync(join(dir, name), "another recorder's");
+  const input = patPackets(4 * PACKETS_PER_64KIB_FILE - 100, 0);
+  const r = await runPacer(["record", "-", "--out", join(dir, "x-%Y.ts"), "--keep", "2", "--rotate", "64KiB"], { stdin: input });
+  expect(r.code).toBe(0);
+  for (const name of others) expect(readFileSync(join(dir, name), "utf8")).toBe("another recorder's");
+  // Its own -N names are still its own: the two newest are kept, the older deleted.
+  const left = readdirSync(dir).filter((n) => !n.startsWith(".")).sort();
+  expect(left).toEqual([...others, `x-${year()}-2.ts`, `x-${year()}-3.ts`].sort());
+  // A later run finds what this one took again, deleted as its own (the other's names still are not).
+  const again = await runPacer(["record", "-", "--out", join(dir, "x-%Y.ts"), "--keep", "1"], { stdin: patPackets(20, 0) });
+  expect(again.code).toBe(0);
+  expect(readdirSync(dir).filter((n) => !n.startsWith(".")).sort()).toEqual([...others, `x-${year()}.ts`].sort());
+});
+
 test("a dangling symlink at the file's name is a name taken: the file gets -1, and the link stays", async () => {
   symlinkSync("/nowhere", join(dir, `r-${year()}.ts`));
   const input = patPackets(20, 0);

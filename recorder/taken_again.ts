@@ -1,0 +1,72 @@
+/**
+ * The names a pattern's recorders took again (`x-1.ts`, where `x.ts` was taken), listed in a
+ * hidden file beside the lock (`.NAME.again`, one name a line), so that --keep counts a `-N` name
+ * as its own only when one of them made it. A name alone cannot tell: beside `rec/%Y%m%d-%H%M.ts`,
+ * `rec/%Y%m%d.ts` taken again for the 1230th time would be `20261207-1230.ts` too, and --keep 7
+ * deleted the other recorder's files. The list is written by every recording (a later one may
+ * keep), and cut back to names still there whenever --keep deletes.
+ *
+ * @example
+ * ```ts
+ * const again = new TakenAgain("rec/%Y%m%d.ts");
+ * again.add("rec/20261207-1.ts");
+ * again.names(); // Set { "20261207-1.ts" }
+ * ```
+ */
+import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, join } from "node:path";
+import { fsErrorText } from "../foundation/fs_error.ts";
+import { hiddenPathFor } from "./lock.ts";
+
+/** Longest list read: a list grown past it is someone else's file, not ours to trust. */
+const MAX_LIST_BYTES = 1 << 20;
+
+export class TakenAgain {
+  readonly path: string;
+
+  constructor(pattern: string) {
+    this.path = hiddenPathFor(pattern, ".again");
+  }
+
+  /** Notes that this recording took `file` again; throws the file system's error in words. */
+  add(file: string): void {
+    this.writeTo(this.path, `${basename(file)}\n`, constants.O_APPEND);
+  }
+
+  /** The names listed; none when there is no list (or it cannot be read: nothing is then taken for ours). */
+  names(): Set<string> {
+    try {
+      // Not through a symlink, and not a huge file: it is a list of a few names.
+      const info = lstatSync(this.path);
+      if (!info.isFile() || info.size > MAX_LIST_BYTES) return new Set();
+      return new Set(readFileSync(this.path, "utf8").split("\n").filter((name) => name !== ""));
+    } catch {
+      return new Set();
+    }
+  }
+
+  /** Keeps only the listed names whose files are still in `folder`: the rest were deleted. */
+  prune(folder: string): void {
+    const listed = this.names();
+    const kept = [...listed].filter((name) => existsSync(join(folder, name)));
+    if (kept.length === listed.size) return;
+    const fresh = `${this.path}.${process.pid}`;
+    rmSync(fresh, { force: true });
+    this.writeTo(fresh, kept.map((name) => `${name}\n`).join(""), constants.O_EXCL);
+    renameSync(fresh, this.path); // replaces the name itself, never a file a symlink there points to
+  }
+
+  private writeTo(path: string, text: string, mode: number): void {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | mode, 0o644);
+    } catch (error) {
+      throw new Error(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code === "ELOOP" ? "is a symlink (not followed)" : fsErrorText(error)}`);
+    }
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
