@@ -35,7 +35,7 @@ import { parseArgs } from "node:util";
 import type { udp } from "bun";
 import { rtpGetSsrc, rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
 import { RtpReorder } from "../sources/rtp_reorder.ts";
-import { type ControlReply, type Op } from "../protocol/control.ts";
+import { type ControlReply, LIVE_PREFIX, type Op } from "../protocol/control.ts";
 import { readKey } from "../server/config.ts";
 import { bindFailure } from "../server/port_holder.ts";
 import { ControlClient, newRequestId } from "../client/control_client.ts";
@@ -293,8 +293,9 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       state.streaming = false;
       state.filter.newStream();
       state.newStream();
-      offset = state.position();
-      o.log.info(`${why}; requesting again`, { job: expired, offset });
+      // A live channel has no place to go back to: it goes on from now (and takes no offset).
+      if (!o.name.startsWith(LIVE_PREFIX)) offset = state.position();
+      o.log.info(`${why}; requesting again`, { job: expired, offset: offset || undefined });
       // A late reply naming the old job (and its SSRC) must not be taken for the new one's.
       for (const [id, op] of asked) if (op === "play") asked.delete(id);
       nextPlayMs = 0;

@@ -44,6 +44,8 @@ export const FRESHNESS_MS = 30_000;
 export const MAX_ID = 64;
 /** Protocol version carried in `v`. */
 export const PROTOCOL_VERSION = 1;
+/** A `play` source naming a live channel (`live:NAME`), not a media file: it takes no start or offset. */
+export const LIVE_PREFIX = "live:";
 
 /** HMAC-SHA256 digest length: 32 bytes, 64 hex digits. */
 const MAC_HEX_LENGTH = 64;

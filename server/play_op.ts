@@ -48,6 +48,7 @@ import { planPayload } from "../backends/rtp/payload_plan.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import type { Config } from "./config.ts";
 import type { Requester } from "./control_server.ts";
+import { LIVE_PREFIX } from "../protocol/control.ts";
 import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
 import { destinationAllowed, openMediaFile, type OwnPort, ownPortAt } from "./policy.ts";
 import type { ServerContext } from "./server_context.ts";
@@ -65,7 +66,6 @@ const MAX_URL = 512;
 const MAX_START_S = 366 * 86_400;
 /** A DNS lookup that takes longer fails the request instead of holding it open. */
 const RESOLVE_TIMEOUT_MS = 2_000;
-const LIVE_PREFIX = "live:";
 
 export interface PlayResult {
   readonly job: string;

@@ -2,21 +2,46 @@
  * `pacer recv` over a link that fails for longer than the server's interest_timeout: the server
  * lets the job expire, and recv asks again. It asks from where it got to (the play's `offset`),
  * so the file holds the stream once; it had asked from the start, and the file held the stream's
- * start twice. The outage is recv held still (SIGSTOP): no interest leaves it meanwhile.
+ * start twice. The outage is recv held still (SIGSTOP): no interest leaves it meanwhile. A live
+ * channel has no place to go back to: recv asks for it again as it asked first, from now.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startPacer } from "../helpers/pacer.ts";
-import { CLIP, type ServeFixture, startServe } from "../server/serve_fixture.ts";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { CLIP, freeUdpPort, type ServeFixture, startServe } from "../server/serve_fixture.ts";
 
 /** Short, so the job expires well within the outage. */
 const INTEREST_TIMEOUT_S = 0.3;
 const OUTAGE_MS = 700;
 
+/** recv's stderr as it comes, and its exit. */
+function startRecv(request: string, out: string) {
+  const recv = startPacer(["recv", "--from", serve.address, "--request", request, "--out", out]);
+  const run = { recv, stderr: "", exit: new Promise<number | null>((resolve) => recv.on("close", (code) => resolve(code))) };
+  recv.stderr.on("data", (d) => (run.stderr += d));
+  recv.stdin.end();
+  return run;
+}
+
+async function untilBytes(path: string, bytes: number): Promise<void> {
+  for (let i = 0; i < 300 && !(existsSync(path) && statSync(path).size > bytes); i++) await Bun.sleep(10);
+}
+
+/** recv held still past the interest timeout, as a link that is down. */
+async function outage(recv: ReturnType<typeof startRecv>["recv"]): Promise<void> {
+  recv.kill("SIGSTOP");
+  await Bun.sleep(OUTAGE_MS);
+  recv.kill("SIGCONT");
+}
+
 let serve: ServeFixture;
+/** The live channel's input: a UDP port the test sends a TS to. */
+let livePort: number;
 beforeAll(async () => {
-  serve = await startServe({ config: `interest_timeout = ${INTEREST_TIMEOUT_S}` });
+  livePort = await freeUdpPort();
+  serve = await startServe({ config: [`interest_timeout = ${INTEREST_TIMEOUT_S}`, "[[live]]", 'name = "feed"', `input = "udp://@127.0.0.1:${livePort}"`].join("\n") });
 });
 afterAll(async () => {
   await serve.stop();
@@ -26,25 +51,51 @@ afterAll(async () => {
 describe("pacer recv resumes an expired stream where it got to", () => {
   test("a 0.7 s outage past a 0.3 s interest_timeout: the file is the clip, once", async () => {
     const out = join(serve.dir, "resumed.ts");
-    const recv = startPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--out", out]);
-    let stderr = "";
-    recv.stderr.on("data", (d) => (stderr += d));
-    recv.stdin.end();
-    const exit = new Promise<number | null>((resolve) => recv.on("close", (code) => resolve(code)));
+    const run = startRecv("clip.ts", out);
     try {
-      for (let i = 0; i < 300 && !(existsSync(out) && statSync(out).size > 20_000); i++) await Bun.sleep(10);
-      recv.kill("SIGSTOP");
-      await Bun.sleep(OUTAGE_MS);
-      recv.kill("SIGCONT");
-      expect(await exit).toBe(0);
+      await untilBytes(out, 20_000);
+      await outage(run.recv);
+      expect(await run.exit).toBe(0);
     } finally {
-      recv.kill("SIGCONT");
-      recv.kill("SIGKILL");
+      run.recv.kill("SIGCONT");
+      run.recv.kill("SIGKILL");
     }
-    expect(stderr).toContain("the server let the stream expire; requesting again");
+    expect(run.stderr).toContain("the server let the stream expire; requesting again");
     expect(serve.stderr()).toMatch(/job expired job=job-\d+ source=clip\.ts/);
     const written = readFileSync(out);
     expect(written.length).toBe(CLIP.length);
     expect(written.equals(Buffer.from(CLIP))).toBe(true);
+  }, 10_000);
+});
+
+describe("pacer recv asks again for a live channel that expired", () => {
+  test("from now, as it asked first: the stream goes on into the file, and Ctrl-C ends it with 0", async () => {
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 6 });
+    const source = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+    let at = 0;
+    // 1 Mbit/s: seven packets every 10.5 ms.
+    const feed = setInterval(() => {
+      if (at + 1316 > ts.length) at = 0;
+      source.send(ts.subarray(at, at + 1316), livePort, "127.0.0.1");
+      at += 1316;
+    }, 10.5);
+    const out = join(serve.dir, "live.ts");
+    const run = startRecv("live:feed", out);
+    try {
+      await untilBytes(out, 20_000);
+      await outage(run.recv);
+      for (let i = 0; i < 300 && !run.stderr.includes("requesting again"); i++) await Bun.sleep(10);
+      const before = statSync(out).size;
+      await untilBytes(out, before + 20_000);
+      run.recv.kill("SIGINT");
+      expect(await run.exit).toBe(0);
+    } finally {
+      clearInterval(feed);
+      source.close();
+      run.recv.kill("SIGCONT");
+      run.recv.kill("SIGKILL");
+    }
+    expect(run.stderr).toContain("the server let the stream expire; requesting again");
+    expect(run.stderr).not.toContain("error");
   }, 10_000);
 });
