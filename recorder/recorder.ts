@@ -92,6 +92,8 @@ export interface RecordSummary {
   kernelDrops: number | null;
   /** Bytes the input's queue refused because the recording fell behind it. */
   overflowBytes: number;
+  /** Ms the input had been silent when the recording ended (LiveStats.silentAtEndMs). */
+  silentAtEndMs: number;
   /** Datagrams that arrived and were dropped, by why. */
   dropped: DroppedCounts;
   /** The write error that ended it, or the reason nothing was recorded. */
@@ -117,7 +119,9 @@ export function describeDamage(summary: RecordSummary): string {
   const behind = summary.overflowBytes === 0 ? "" : `, ${summary.overflowBytes} bytes dropped (the recording fell behind)`;
   const dropped = describeDropped(summary.dropped);
   const changes = formatChanges(summary.formatChanges);
-  return `${notTs}gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}${changes ? `, ${changes}` : ""}`;
+  // A source gone before the end (and not back) left the run's tail empty: it had been unsaid.
+  const silent = summary.silentAtEndMs === 0 ? "" : `, input silent for the last ${(summary.silentAtEndMs / 1000).toFixed(1)} s`;
+  return `${notTs}gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}${changes ? `, ${changes}` : ""}${silent}`;
 }
 
 export class Recorder {
@@ -437,6 +441,7 @@ export class Recorder {
       notTs: this.options.kind === "ts" ? notTsNote(this.watch.packets, this.watch.strayBytes, this.bytesWritten) : null,
       kernelDrops: stats?.kernelDrops ?? null,
       overflowBytes: stats?.overflowBytes ?? 0,
+      silentAtEndMs: stats?.silentAtEndMs ?? 0,
       dropped: stats ?? newLiveStats(),
       error: this.error,
       nothing: this.firstMs === null,

@@ -52,6 +52,8 @@ export interface LiveStats {
   /** RTP packets far out of sequence that no packet followed (a stray, not a restart). */
   strays: number;
   stalls: number;
+  /** Ms without a byte before the input was finished (STALL_MS or more, after data came; else 0): a source gone before the recording's end. */
+  silentAtEndMs: number;
   overflowBytes: number;
   /** The kernel's drops on a full socket buffer, or null where it does not say. */
   kernelDrops: number | null;
@@ -204,6 +206,8 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
       if (closed) return;
       tick();
       const now = Date.now();
+      // Not a stall (nothing came after it: the stream may have ended), but the run's tail is empty.
+      if (stalledSince !== null) stats.silentAtEndMs = now - lastArrivalMs;
       droppedEpisode(tooLong, stats.tooLong, now, true);
       droppedEpisode(malformed, stats.malformed, now, true);
       droppedEpisode(strays, stats.strays, now, true);
@@ -269,5 +273,5 @@ class DropEpisodes {
 }
 
 export function newLiveStats(): LiveStats {
-  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, tooLong: 0, strays: 0, stalls: 0, overflowBytes: 0, kernelDrops: null, gaps: 0, formatChanges: 0 };
+  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, tooLong: 0, strays: 0, stalls: 0, silentAtEndMs: 0, overflowBytes: 0, kernelDrops: null, gaps: 0, formatChanges: 0 };
 }

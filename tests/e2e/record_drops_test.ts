@@ -71,7 +71,7 @@ test("RTP: swapped first packets, a stray far ahead and a restart of the numberi
   const firsts = [...Array(200).keys()].map((i) => data[i * PAYLOAD]);
   expect(firsts).toEqual([...Array(200).keys()]);
   expect(run.stderr).toContain("gaps 2 (lost packets 0, stalls 0)");
-  expect(run.stderr).toMatch(/, dropped 2 datagrams \(stray 1, malformed 1\)\n$/);
+  expect(run.stderr).toMatch(/, dropped 2 datagrams \(stray 1, malformed 1\), input silent for the last [\d.]+ s\n$/);
   const log = readFileSync(gapLog, "utf8");
   expect(log).toContain(" 1 datagram dropped: RTP far out of sequence, and none followed\n");
   expect(log).toContain(" 1 datagram dropped: not RTP\n");
@@ -94,7 +94,7 @@ test("UDP: datagrams longer than 9216 bytes are counted in the summary and the g
   expect(lines.every((l) => / \d+ datagrams? dropped: longer than 9216 bytes$/.test(l))).toBe(true);
   expect(lines.reduce((n, l) => n + Number(/ (\d+) datagrams? dropped/.exec(l)![1]), 0)).toBe(3);
   expect(run.stderr).toContain(`gaps ${lines.length} (lost packets 0, stalls 0)`);
-  expect(run.stderr).toMatch(/, dropped 3 datagrams \(too long 3 \(over 9216 bytes\)\)\n$/);
+  expect(run.stderr).toMatch(/, dropped 3 datagrams \(too long 3 \(over 9216 bytes\)\), input silent for the last [\d.]+ s\n$/);
 }, 20_000);
 
 test("UDP: when every datagram was too long, the error says what came and the limit", async () => {
@@ -108,3 +108,17 @@ test("UDP: when every datagram was too long, the error says what came and the li
   expect(run.code).toBe(1);
   expect(run.stderr).toBe(`pacer: error: nothing kept from udp://@127.0.0.1:${port}: dropped 20 datagrams (too long 20 (over 9216 bytes))\n`);
 }, 20_000);
+
+test("a source that stops for good before --duration ends: the summary says how long the input was silent at the end", async () => {
+  const port = await freeUdpPort();
+  const out = join(tmp.dir, "gone.wav");
+  const r = await recordWhile([`rtp://@127.0.0.1:${port}`, "--out", out, "--duration", "2"], port, async (socket) => {
+    for (let seq = 0; seq < 30; seq++) {
+      socket.send(l16Packet(seq, seq));
+      await Bun.sleep(10);
+    }
+  });
+  expect(r.code).toBe(0);
+  // About 1.7 s of the 2 s with nothing: it ended "gaps 0 (…, stalls 0)", with no word of it.
+  expect(r.stderr).toMatch(/^pacer: recorded 1 file, 52920 bytes, .*, input silent for the last 1\.\d s\n$/);
+});
