@@ -18,6 +18,7 @@
 import { closeSync, fdatasyncSync, ftruncateSync, fstatSync, mkdirSync, openSync, readlinkSync, realpathSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { PacerError } from "../foundation/errors.ts";
+import { folderProblem } from "../foundation/folder_problem.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
 import { BeneathError, liesBeneath, makeFoldersBeneath } from "../foundation/open_beneath.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
@@ -86,6 +87,9 @@ export class RecordingFile {
       fd = openSync(writing, "wx");
     } catch (error) {
       if (error instanceof BeneathError && error.reason === "escapes") throw outsideRoot(writing, options.root!);
+      // A root gone meanwhile (that this user may not make again) was said as "permission denied".
+      const rootProblem = options.root === undefined ? null : folderProblem(options.root, "write");
+      if (rootProblem) throw new RecordingWriteError(`${writing}: cannot create: the recording root ${options.root} ${rootProblem}`);
       throw new RecordingWriteError(`${writing}: cannot create: ${error instanceof BeneathError ? error.message : fsErrorText(error)}`);
     }
     if (options.root !== undefined) refuseOutside(fd, options.root, writing);

@@ -41,7 +41,7 @@ import { dropPrivileges } from "./privileges.ts";
 import type { ServerContext } from "./server_context.ts";
 import { type LiveChannels, openLiveChannels } from "./live/live_channels.ts";
 import { Recordings } from "./recording/recordings.ts";
-import { folderProblem } from "./folder_problem.ts";
+import { folderProblem } from "../foundation/folder_problem.ts";
 
 export interface Server {
   /** The control port actually bound. */

@@ -11,6 +11,7 @@
  * ```
  */
 import { isAbsolute, join, resolve } from "node:path";
+import { folderProblem } from "../../foundation/folder_problem.ts";
 import { fsErrorText } from "../../foundation/fs_error.ts";
 import { BeneathError, makeFoldersBeneath } from "../../foundation/open_beneath.ts";
 import { checkPattern, staticFolder } from "../../recorder/pattern.ts";
@@ -49,6 +50,9 @@ export function patternUnderRoot(root: string, out: string): string {
     if (error instanceof BeneathError && error.reason === "escapes") {
       throw new OutsideRootError(`out "${out}": resolves outside recording_root ${root} (a symlink?)`);
     }
+    // A root gone since the start (that this user may not make again) was said as "permission denied".
+    const rootProblem = folderProblem(rootPath, "write");
+    if (rootProblem) throw new Error(`out "${out}": cannot make its folder: recording_root ${root} ${rootProblem}`);
     const why = error instanceof BeneathError ? error.message : fsErrorText(error);
     throw new Error(`out "${out}": cannot make its folder under recording_root ${root}: ${why}`);
   }

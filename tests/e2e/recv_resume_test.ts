@@ -10,6 +10,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startPacer } from "../helpers/pacer.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { feedUdp } from "../helpers/udp_feed.ts";
 import { CLIP, freeUdpPort, type ServeFixture, startServe } from "../server/serve_fixture.ts";
 
 /** Short, so the job expires well within the outage. */
@@ -71,14 +72,7 @@ describe("pacer recv resumes an expired stream where it got to", () => {
 describe("pacer recv asks again for a live channel that expired", () => {
   test("from now, as it asked first: the stream goes on into the file, and Ctrl-C ends it with 0", async () => {
     const ts = makeCbrTs({ bitrate: 1_000_000, duration: 6 });
-    const source = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
-    let at = 0;
-    // 1 Mbit/s: seven packets every 10.5 ms.
-    const feed = setInterval(() => {
-      if (at + 1316 > ts.length) at = 0;
-      source.send(ts.subarray(at, at + 1316), livePort, "127.0.0.1");
-      at += 1316;
-    }, 10.5);
+    const stopFeed = await feedUdp(ts, livePort);
     const out = join(serve.dir, "live.ts");
     const run = startRecv("live:feed", out);
     try {
@@ -86,12 +80,11 @@ describe("pacer recv asks again for a live channel that expired", () => {
       await outage(run.recv);
       for (let i = 0; i < 300 && !run.stderr.includes("requesting again"); i++) await Bun.sleep(10);
       const before = statSync(out).size;
-      await untilBytes(out, before + 20_000);
+      await untilBytes(out, before + 10_000);
       run.recv.kill("SIGINT");
       expect(await run.exit).toBe(0);
     } finally {
-      clearInterval(feed);
-      source.close();
+      stopFeed();
       run.recv.kill("SIGCONT");
       run.recv.kill("SIGKILL");
     }

@@ -11,7 +11,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { errnoOf } from "../foundation/errors.ts";
+import { errnoOf } from "./errors.ts";
 
 /**
  * The problem with `path` for `use`, or null when there is none as far as a look tells. A folder
