@@ -157,9 +157,15 @@ export class Recordings {
     schedule.timer = null;
     if (this.schedules.get(schedule.config.name) !== schedule) return; // replaced by a reload
     const dueMs = schedule.plan.nextMs!;
-    const decision = schedule.plan.fire(Date.now(), this.runs.has(schedule.config.name));
+    const nowMs = Date.now();
+    const decision = schedule.plan.fire(nowMs, this.runs.has(schedule.config.name), schedule.config.durationMs);
     const { log } = this.deps;
-    if (decision === "skip") {
+    if (decision === "missed") {
+      const why = `it was found due ${Math.round((nowMs - dueMs) / 1000)} s late, after its whole duration (the host suspended, or its clock stepped on)`;
+      log.warn(`recording ${schedule.config.name}: run at ${new Date(dueMs).toISOString()} missed: ${why}`);
+      const at = new Date(dueMs).toISOString();
+      this.last.set(schedule.config.name, { state: "skipped", trigger: "cron", started: at, ended: at, files: [], files_total: 0, bytes: 0, error: `missed: ${why}` });
+    } else if (decision === "skip") {
       log.warn(`recording ${schedule.config.name}: run at ${new Date(dueMs).toISOString()} skipped; the previous run is still going`);
       const at = new Date(dueMs).toISOString();
       this.last.set(schedule.config.name, { state: "skipped", trigger: "cron", started: at, ended: at, files: [], files_total: 0, bytes: 0, error: "the previous run was still going" });

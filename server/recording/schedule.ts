@@ -3,6 +3,9 @@
  * gives the next run after any instant, and `fire` decides what happens when one falls due. A run
  * that would overlap the previous one of the same schedule (still running) is skipped, never
  * started twice; runs missed while the server was busy are not replayed, the next one is after now.
+ * A run found due only once its whole duration has passed (the host was suspended: timers run on
+ * the monotonic clock, which stops meanwhile) is missed, not started: it had started hours late,
+ * recording whatever came then for the whole duration.
  *
  * Pure: time comes in as Unix ms, so the decisions run on a manual clock in tests.
  *
@@ -15,7 +18,7 @@
  */
 import { Cron } from "croner";
 
-export type FireDecision = "start" | "skip" | "early";
+export type FireDecision = "start" | "skip" | "early" | "missed";
 
 /** Whether `name` is a time zone this runtime knows (IANA names, UTC). */
 export function knownTimeZone(name: string): boolean {
@@ -63,12 +66,14 @@ export class RecordingPlan {
 
   /**
    * Called at `nowMs`: "early" before the next run is due (a timer fired early; nothing moves),
-   * otherwise "start", or "skip" when the previous run is still `running`; either way the next
-   * run moves past now.
+   * otherwise "start", "skip" when the previous run is still `running`, or "missed" when the run
+   * would have ended already (`durationMs` or more past due); the next run moves past now.
    */
-  fire(nowMs: number, running: boolean): FireDecision {
+  fire(nowMs: number, running: boolean, durationMs = Infinity): FireDecision {
     if (this.nextMs === null || nowMs < this.nextMs) return "early";
+    const late = nowMs - this.nextMs;
     this.nextMs = this.after(nowMs);
+    if (late >= durationMs) return "missed";
     return running ? "skip" : "start";
   }
 }

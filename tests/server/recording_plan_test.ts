@@ -58,6 +58,17 @@ describe("a recording plan", () => {
     expect(plan.nextMs!).toBeGreaterThan(ms(clock));
     expect(plan.fire(ms(clock), false)).toBe("early");
   });
+
+  test("a run found due after its whole duration (the host was suspended) is missed, not started hours late", () => {
+    const plan = new RecordingPlan("0 21 * * *", START_MS, "UTC");
+    const due = plan.nextMs!;
+    const hour = 3600_000;
+    // Woken at 23:50 for the 21:00 run of an hour: it had started then, for an hour.
+    expect(plan.fire(due + 2 * hour + 50 * 60_000, false, hour)).toBe("missed");
+    expect(new Date(plan.nextMs!).toISOString()).toBe("2026-01-06T21:00:00.000Z");
+    // Late by less than its duration (a busy server, a short suspend): started, as before.
+    expect(plan.fire(plan.nextMs! + 10 * 60_000, false, hour)).toBe("start");
+  });
 });
 
 describe("recording paths", () => {
