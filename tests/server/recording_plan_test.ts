@@ -68,6 +68,10 @@ describe("a recording plan", () => {
     expect(new Date(plan.nextMs!).toISOString()).toBe("2026-01-06T21:00:00.000Z");
     // Late by less than its duration (a busy server, a short suspend): started, as before.
     expect(plan.fire(plan.nextMs! + 10 * 60_000, false, hour)).toBe("start");
+    // Hourly runs of 30 min, the clock stepped on an hour: at 22:00 the 21:00 run is over, but 22:00's is due now.
+    const hourly = new RecordingPlan("0 * * * *", Date.UTC(2026, 0, 5, 20, 30), "UTC");
+    expect(hourly.fire(Date.UTC(2026, 0, 5, 22, 0, 0, 5), false, hour / 2)).toBe("start");
+    expect(new Date(hourly.nextMs!).toISOString()).toBe("2026-01-05T23:00:00.000Z");
   });
 });
 
