@@ -45,10 +45,11 @@ export class TakenAgain {
     }
   }
 
-  /** Keeps only the listed names whose files are still in `folder`: the rest were deleted. */
+  /** Keeps only the listed names whose files are still in `folder` (or still being written, as NAME.part): the rest were deleted. */
   prune(folder: string): void {
     const listed = this.names();
-    const kept = [...listed].filter((name) => existsSync(join(folder, name)));
+    const there = (name: string) => existsSync(join(folder, name)) || existsSync(join(folder, `${name}.part`));
+    const kept = [...listed].filter(there);
     if (kept.length === listed.size) return;
     const fresh = `${this.path}.${process.pid}`;
     rmSync(fresh, { force: true });

@@ -78,6 +78,14 @@ test("--keep leaves another recorder's names that look like its own taken again:
   expect(readdirSync(dir).filter((n) => !n.startsWith(".")).sort()).toEqual([...others, `x-${year()}.ts`].sort());
 });
 
+test("--keep with --part: a name taken again counts as its own while it is still NAME.part, so the oldest go", async () => {
+  const input = patPackets(5 * PACKETS_PER_64KIB_FILE - 100, 0);
+  const r = await runPacer(["record", "-", "--out", join(dir, "p-%Y.ts"), "--keep", "2", "--rotate", "64KiB", "--part"], { stdin: input });
+  expect(r.code).toBe(0);
+  // 8a05114 struck each name off the list while its file was still p-YEAR-N.ts.part: none was deleted.
+  expect(readdirSync(dir).filter((n) => !n.startsWith(".")).sort()).toEqual([`p-${year()}-3.ts`, `p-${year()}-4.ts`]);
+});
+
 test("a dangling symlink at the file's name is a name taken: the file gets -1, and the link stays", async () => {
   symlinkSync("/nowhere", join(dir, `r-${year()}.ts`));
   const input = patPackets(20, 0);
