@@ -58,7 +58,9 @@ error (a full disk) stops the stream and exits 1; a reader that closes the
 pipe (recv | head) stops it and exits 0 quietly. FILE is truncated, or
 created, when the first packet arrives: a refused request leaves it as it was.
 Only packets from the server's address, with the SSRC its reply to the request
-names, are written.
+names, are written. A stream the server let expire (an outage longer than its
+interest_timeout) is asked for again from where recv got to, so FILE holds it
+once; a live: channel goes on from now.
 
 Options:
   --from HOST:PORT   the server's control address (required)
