@@ -14,6 +14,7 @@
  * reorder.tick(Date.now()); // declares overdue holes lost
  * ```
  */
+import { isRtcpPayloadType } from "../protocol/rtcp.ts";
 import { rtpGetPayloadType, rtpGetSeqnum, rtpGetSsrc, rtpPayloadEnd, rtpPayloadOffset } from "../protocol/rtp.ts";
 
 /** Packets held at most while a hole is open (at 1316 bytes, 42 KiB). */
@@ -47,6 +48,8 @@ export class RtpReorder {
   late = 0;
   duplicates = 0;
   malformed = 0;
+  /** RTCP packets on the RTP port (a sender with rtcp-mux, RFC 5761): set aside, no loss. */
+  rtcp = 0;
   /** Packets far out of sequence that the next one did not follow (§A.1's probation). */
   strays = 0;
   /** Payload type of the first packet, then of the last delivered; -1 before one. */
@@ -93,6 +96,12 @@ export class RtpReorder {
   }
 
   push(packet: Uint8Array, nowMs: number): void {
+    // Told apart by type before anything else: read as RTP, its length was a sequence number and
+    // its timestamp an SSRC, so it restarted the stream twice and its report went out as payload.
+    if (packet.length >= 8 && packet[0]! >> 6 === 2 && isRtcpPayloadType(packet[1]!)) {
+      this.rtcp++;
+      return;
+    }
     const start = rtpPayloadOffset(packet);
     const end = start < 0 ? -1 : rtpPayloadEnd(packet);
     // start < 0 alone: -1 for both passed `end < start`, and a datagram that was no RTP went on as one.

@@ -9,6 +9,7 @@ import { RtpReorder } from "../../sources/rtp_reorder.ts";
 import { inputDamage, type LiveSource, type InputGap } from "../../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../../sources/source.ts";
 import { rtpSetHeader, rtpSetSeqnum, rtpSetSsrc, PT_MP2T } from "../../protocol/rtp.ts";
+import { rtcpWriteBye, rtcpWriteSdesCname, rtcpWriteSenderReport } from "../../protocol/rtcp.ts";
 import { freeTcpPort, freeUdpPort } from "../helpers/ports.ts";
 
 function rtpPacket(seq: number, payload: Uint8Array, pt = PT_MP2T, ssrc = 0x1234): Uint8Array {
@@ -171,6 +172,23 @@ describe("RtpReorder", () => {
     reorder.flush();
     expect(out).toEqual([7, 8]);
     expect([reorder.malformed, reorder.lost]).toEqual([1, 0]);
+  });
+
+  test("RTCP on the RTP port (rtcp-mux) is set aside: no payload, no restart, no format change", () => {
+    const out: number[] = [];
+    const changes: number[] = [];
+    const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: () => {}, onPayloadType: (_, to) => changes.push(to) });
+    const report = new Uint8Array(200);
+    let end = rtcpWriteSenderReport(report, 0, 0x1234, 0x9abc_def0, 0, 1000, 5, 500);
+    end = rtcpWriteSdesCname(report, end, 0x1234, new TextEncoder().encode("pacer@host"));
+    for (const seq of [1, 2, 3]) reorder.push(rtpPacket(seq, payloadOf(seq)), 1000);
+    reorder.push(report.subarray(0, end), 1000);
+    for (const seq of [4, 5]) reorder.push(rtpPacket(seq, payloadOf(seq)), 1000);
+    reorder.push(report.subarray(0, rtcpWriteBye(report, 0, 0x1234)), 1000);
+    reorder.flush();
+    expect(out).toEqual([1, 2, 3, 4, 5]);
+    expect(changes).toEqual([]);
+    expect([reorder.rtcp, reorder.lost, reorder.malformed, reorder.strays]).toEqual([2, 0, 0, 0]);
   });
 
   test("a sender that restarts its numbering far behind is followed after a few packets", () => {
