@@ -51,6 +51,8 @@ export interface LiveStats {
   tooLong: number;
   /** RTP packets far out of sequence that no packet followed (a stray, not a restart). */
   strays: number;
+  /** RTP packets from a second sender (another SSRC) that its own next packet did not follow: no hole in the stream followed, so no gap. */
+  otherSource: number;
   stalls: number;
   /** Ms without a byte before the input was finished (STALL_MS or more, after data came; else 0): a source gone before the recording's end. */
   silentAtEndMs: number;
@@ -229,14 +231,14 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
 const datagrams = (n: number) => `${n} datagram${n === 1 ? "" : "s"}`;
 
 /** Datagrams a live input dropped, by why: the part of its stats record's summary words. */
-export type DroppedCounts = Pick<LiveStats, "late" | "duplicates" | "strays" | "malformed" | "tooLong">;
+export type DroppedCounts = Pick<LiveStats, "late" | "duplicates" | "strays" | "otherSource" | "malformed" | "tooLong">;
 
-/** `dropped D datagrams (late L, duplicate U, stray S, malformed M, too long T (over 9216 bytes))`, naming only the nonzero; "" when none. */
+/** `dropped D datagrams (late L, duplicate U, stray S, another source O, malformed M, too long T (over 9216 bytes))`, naming only the nonzero; "" when none. */
 export function describeDropped(dropped: DroppedCounts): string {
-  const { late, duplicates, strays, malformed, tooLong } = dropped;
-  const total = late + duplicates + strays + malformed + tooLong;
+  const { late, duplicates, strays, otherSource, malformed, tooLong } = dropped;
+  const total = late + duplicates + strays + otherSource + malformed + tooLong;
   if (total === 0) return "";
-  const parts = [["late", late], ["duplicate", duplicates], ["stray", strays], ["malformed", malformed]]
+  const parts = [["late", late], ["duplicate", duplicates], ["stray", strays], ["another source", otherSource], ["malformed", malformed]]
     .filter(([, n]) => n !== 0)
     .map(([why, n]) => `${why} ${n}`);
   if (tooLong !== 0) parts.push(`too long ${tooLong} (over ${MAX_DATAGRAM} bytes)`);
@@ -273,5 +275,5 @@ class DropEpisodes {
 }
 
 export function newLiveStats(): LiveStats {
-  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, tooLong: 0, strays: 0, stalls: 0, silentAtEndMs: 0, overflowBytes: 0, kernelDrops: null, gaps: 0, formatChanges: 0 };
+  return { datagrams: 0, bytes: 0, lost: 0, late: 0, duplicates: 0, malformed: 0, tooLong: 0, strays: 0, otherSource: 0, stalls: 0, silentAtEndMs: 0, overflowBytes: 0, kernelDrops: null, gaps: 0, formatChanges: 0 };
 }

@@ -2,7 +2,9 @@
  * `rtp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]`: the same receive socket as `udp://@`, with
  * the RTP header stripped and the payloads put back in sequence order (RtpReorder). Each run of
  * lost packets is one gap; late and duplicate packets are dropped and counted, and so are
- * datagrams too long or not RTP and strays far out of sequence (each burst a gap too). Lost PCM (L16's
+ * datagrams too long or not RTP and strays far out of sequence (each burst a gap too), and a
+ * second sender's packets (another SSRC) interleaved with those followed (no gap: nothing of the
+ * stream is missing). Lost PCM (L16's
  * payload types, or any when the format is given) is filled with silence as long as the packet
  * before it, so what follows stays where its timestamps put it (a recording keeps the time it
  * covered, a relay its pace), up to MAX_FILLED_PACKETS at once: a longer hole is more likely a
@@ -113,6 +115,7 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
     stats.duplicates = reorder.duplicates;
     stats.malformed = reorder.malformed;
     stats.strays = reorder.strays;
+    stats.otherSource = reorder.otherSource;
     stats.tooLong = receiver.truncated;
   };
   const reportLosses = () => {

@@ -4,8 +4,10 @@
  * hole is waited for up to `holdMs` (or until the window is full), then declared lost; the first
  * packets are held as long, so one that comes before them is still put first. A jump far ahead
  * or behind is taken only when the next packet is in sequence with it (§A.1's probation): then
- * the sender restarted its numbering and both go on; a lone one is a stray, dropped. Everything
- * dropped is counted. Payloads are copied into slots allocated once; nothing is allocated per packet.
+ * the sender restarted its numbering and both go on; a lone one is a stray, dropped. A packet
+ * from another sender (SSRC) is kept on probation the same way: followed by its own next one, the
+ * sender changed (an encoder restarted) and both go on; one the sender followed interleaves with
+ * (a second sender to the same port) is dropped, not mixed in. Everything dropped is counted. Payloads are copied into slots allocated once; nothing is allocated per packet.
  *
  * @example
  * ```ts
@@ -50,6 +52,8 @@ export class RtpReorder {
   malformed = 0;
   /** RTCP packets on the RTP port (a sender with rtcp-mux, RFC 5761): set aside, no loss. */
   rtcp = 0;
+  /** Packets from another sender (SSRC) that its own next packet did not follow. */
+  otherSource = 0;
   /** Packets far out of sequence that the next one did not follow (§A.1's probation). */
   strays = 0;
   /** Payload type of the first packet, then of the last delivered; -1 before one. */
@@ -83,6 +87,7 @@ export class RtpReorder {
   private probationLength = 0;
   private probationSeq = -1;
   private probationPt = 0;
+  private probationSsrc = 0;
 
   constructor(private readonly options: RtpReorderOptions) {
     this.window = options.window ?? REORDER_WINDOW;
@@ -111,16 +116,17 @@ export class RtpReorder {
     }
     const seq = rtpGetSeqnum(packet);
     const ssrc = rtpGetSsrc(packet);
-    if (!this.started || ssrc !== this.ssrc) {
-      // A new sender (or the first): what the old one left waiting goes out, and numbering starts here.
-      if (this.started) this.flush();
-      this.dropProbation();
+    if (!this.started) {
       this.started = true;
       this.ssrc = ssrc;
       this.next = seq;
       this.opening = true;
       this.openingTop = seq;
-      if (this.payloadType < 0) this.payloadType = rtpGetPayloadType(packet);
+      this.payloadType = rtpGetPayloadType(packet);
+    }
+    if (ssrc !== this.ssrc) {
+      this.onProbation(packet, ssrc, seq, start, end, nowMs);
+      return;
     }
     let ahead = ((seq - this.next + SEQ_MOD) % SEQ_MOD) << 16 >> 16;
     if (this.opening && ahead < 0 && ((this.openingTop - seq + SEQ_MOD) % SEQ_MOD) < this.window) {
@@ -129,7 +135,7 @@ export class RtpReorder {
       ahead = 0;
     }
     if (ahead >= MAX_DROPOUT || ahead < -MAX_MISORDER) {
-      this.onProbation(packet, seq, start, end, nowMs);
+      this.onProbation(packet, ssrc, seq, start, end, nowMs);
       return;
     }
     this.dropProbation();
@@ -187,11 +193,12 @@ export class RtpReorder {
   }
 
   /**
-   * A packet far from `next`: kept if it is the first so; if the one kept is close before or
-   * after it, the sender restarted its numbering there, and both go on from the earlier.
+   * A packet far from `next`, or from another sender: kept if it is the first so; if the one kept
+   * is of the same sender and close before or after it, the sender restarted its numbering there
+   * (or a new sender took over), and both go on from the earlier.
    */
-  private onProbation(packet: Uint8Array, seq: number, start: number, end: number, nowMs: number): void {
-    const after = this.probationSeq < 0 ? this.window : ((seq - this.probationSeq + SEQ_MOD) % SEQ_MOD) << 16 >> 16;
+  private onProbation(packet: Uint8Array, ssrc: number, seq: number, start: number, end: number, nowMs: number): void {
+    const after = this.probationSeq < 0 || ssrc !== this.probationSsrc ? this.window : ((seq - this.probationSeq + SEQ_MOD) % SEQ_MOD) << 16 >> 16;
     if (after === 0) {
       this.duplicates++;
       return;
@@ -202,6 +209,7 @@ export class RtpReorder {
       this.probationLength = end - start;
       this.probationPt = rtpGetPayloadType(packet);
       this.probationSeq = seq;
+      this.probationSsrc = ssrc;
       return;
     }
     const keptSeq = this.probationSeq;
@@ -209,6 +217,12 @@ export class RtpReorder {
     this.flush();
     this.lateRun = 0;
     const from = after > 0 ? keptSeq : seq;
+    if (ssrc !== this.ssrc) {
+      // A new sender: its numbers are its own, so none of them was lost, and none came before.
+      this.ssrc = ssrc;
+      this.next = from;
+      this.fate.fill(0);
+    }
     // A jump ahead that the stream then follows looks just like an outage (no receiver can tell a
     // sender that restarted ahead from one whose packets were lost): its numbers are counted lost,
     // a gap. A jump back can only be a restart: nothing was lost.
@@ -225,7 +239,8 @@ export class RtpReorder {
   private dropProbation(): void {
     if (this.probationSeq < 0) return;
     this.probationSeq = -1;
-    this.strays++;
+    if (this.probationSsrc === this.ssrc) this.strays++;
+    else this.otherSource++;
   }
 
   /** The first packets have waited: nothing before them is coming. */

@@ -70,7 +70,8 @@ describe("RtpReorder", () => {
     const losses: [number, number][] = [];
     const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: (n, first) => losses.push([n, first]), ...options });
     const t = Date.now();
-    for (const seq of order) reorder.push(rtpPacket(seq & 0xffff, payloadOf(seq)), t);
+    // Numbers past 0xffff are another sender's (SSRC 0x5678) number seq & 0xffff.
+    for (const seq of order) reorder.push(rtpPacket(seq & 0xffff, payloadOf(seq), PT_MP2T, seq > 0xffff ? 0x5678 : 0x1234), t);
     reorder.flush();
     return { out, losses, reorder };
   };
@@ -189,6 +190,16 @@ describe("RtpReorder", () => {
     expect(out).toEqual([1, 2, 3, 4, 5]);
     expect(changes).toEqual([]);
     expect([reorder.rtcp, reorder.lost, reorder.malformed, reorder.strays]).toEqual([2, 0, 0, 0]);
+  });
+
+  test("a second sender on the port is dropped and counted, not mixed in; a sender that restarts with a new SSRC is followed with nothing lost", () => {
+    const { out, reorder } = run([0, 1, 2, 3].flatMap((k) => [k, 0x10000 + 30000 + k]).concat([4, 5]));
+    expect(out).toEqual([0, 1, 2, 3, 4, 5]);
+    expect([reorder.otherSource, reorder.lost, reorder.strays]).toEqual([4, 0, 0]);
+    // An encoder restarted: a new SSRC and numbering, its first two packets swapped; a stray of the old one after.
+    const restart = run([0, 1, 2, 0x10000 + 501, 0x10000 + 500, 0x10000 + 502, 3, 0x10000 + 503]);
+    expect(restart.out).toEqual([0, 1, 2, 500 & 0xff, 501 & 0xff, 502 & 0xff, 503 & 0xff]);
+    expect([restart.reorder.otherSource, restart.reorder.lost, restart.reorder.strays, restart.reorder.late]).toEqual([1, 0, 0, 0]);
   });
 
   test("a sender that restarts its numbering far behind is followed after a few packets", () => {
