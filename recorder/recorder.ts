@@ -15,7 +15,7 @@
  */
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
-import { TS_SIZE, tsFindSync } from "../protocol/mpegts.ts";
+import { TS_SIZE, TS_SYNC, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, formatToString, type SampleFormat, sameFormat } from "../protocol/sample_format.ts";
 import { describeDropped, type DroppedCounts, formatChanges, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
@@ -130,6 +130,13 @@ export class Recorder {
   private readonly buf = Buffer.alloc(READ_BYTES);
   /** Bytes at the front of `buf` kept from the last read: an unfinished packet or frame. */
   private carry = 0;
+  /**
+   * The last bytes looked at were a packet: a sync byte where the next one is due is taken as a
+   * packet without the one after it confirming (that is only to find the sync). Confirmed, the
+   * last packet before a stretch of garbage (a keep-alive datagram in a UDP stream) was counted
+   * garbage too, and its PID's next packet a CC error.
+   */
+  private tsInSync = false;
   /** Stream offset of buf[0]. */
   private bufBase = 0;
   private file: RecordingFile | null = null;
@@ -252,7 +259,8 @@ export class Recorder {
     let segment = 0;
     if (this.options.kind === "ts") {
       while (at + TS_SIZE <= total) {
-        if (!atPacket(this.buf, at, total)) {
+        if (!(this.tsInSync ? this.buf[at] === TS_SYNC : atPacket(this.buf, at, total))) {
+          this.tsInSync = false;
           // Garbage is kept as it came; cuts wait for the packets to line up again.
           const next = tsFindSync(this.buf, at + 1, total);
           const from = at;
@@ -260,6 +268,7 @@ export class Recorder {
           this.watch.strayBytes += at - from;
           continue;
         }
+        this.tsInSync = true;
         if (this.watch.check(this.buf, at)) this.ccError(at - segment);
         if (this.rotationDue(now, at - segment) && (isPatStart(this.buf, at) || now - this.dueSinceMs >= PAT_WAIT_MS)) {
           this.file!.write(this.buf, segment, at);

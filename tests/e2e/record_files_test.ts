@@ -113,6 +113,16 @@ test("what is not MPEG-TS, recorded as .ts, is said in the summary: no packets f
   expect(good.stderr).toMatch(/^pacer: recorded 1 file, 37600 bytes, [\d.]+ s, gaps 0 /);
 });
 
+test("garbage between packets of a .ts (a keep-alive datagram in a UDP stream) is no CC error: the packet before it is a packet", async () => {
+  // 100 bytes with no 0x47 after every tenth packet; the PAT's CC runs on unbroken.
+  const junk = Buffer.alloc(100, 0x11);
+  const parts: Buffer[] = [];
+  for (let k = 0; k < 50; k += 10) parts.push(patPackets(10, k), junk);
+  const r = await runPacer(["record", "-", "--out", join(dir, "k.ts")], { stdin: Buffer.concat(parts) });
+  expect(r.stderr).toMatch(/^pacer: recorded 1 file, 9900 bytes, [\d.]+ s, gaps 0 \(lost packets 0, stalls 0\), cc errors 0\n/);
+  expect(r.code).toBe(0);
+});
+
 test("size rotation of a .wav (and of raw bytes) cuts at SIZE in whole frames, however much one read of stdin brought", async () => {
   // 1 MB of s24le stereo (6-byte frames, which 64 KiB is no multiple of) in one write: before, each
   // file took whole reads of the pipe (256 KiB), four times the size asked.
