@@ -52,6 +52,8 @@ export class RtpReorder {
   malformed = 0;
   /** RTCP packets on the RTP port (a sender with rtcp-mux, RFC 5761): set aside, no loss. */
   rtcp = 0;
+  /** Empty datagrams: a keep-alive (RFC 6263 section 4.1), which carries nothing to lose. */
+  keepAlives = 0;
   /** Packets from another sender (SSRC) that its own next packet did not follow. */
   otherSource = 0;
   /** Packets far out of sequence that the next one did not follow (§A.1's probation). */
@@ -101,6 +103,10 @@ export class RtpReorder {
   }
 
   push(packet: Uint8Array, nowMs: number): void {
+    if (packet.length === 0) {
+      this.keepAlives++;
+      return;
+    }
     // Told apart by type before anything else: read as RTP, its length was a sequence number and
     // its timestamp an SSRC, so it restarted the stream twice and its report went out as payload.
     if (packet.length >= 8 && packet[0]! >> 6 === 2 && isRtcpPayloadType(packet[1]!)) {

@@ -192,6 +192,15 @@ describe("RtpReorder", () => {
     expect([reorder.rtcp, reorder.lost, reorder.malformed, reorder.strays]).toEqual([2, 0, 0, 0]);
   });
 
+  test("an empty datagram (a NAT keep-alive, RFC 6263 section 4.1) is no damage: not malformed, no gap", () => {
+    const { out, reorder } = run([1, 2]);
+    reorder.push(new Uint8Array(0), 1000);
+    reorder.push(rtpPacket(3, payloadOf(3)), 1000);
+    reorder.flush();
+    expect(out).toEqual([1, 2, 3]);
+    expect([reorder.keepAlives, reorder.malformed, reorder.lost]).toEqual([1, 0, 0]);
+  });
+
   test("a second sender on the port is dropped and counted, not mixed in; a sender that restarts with a new SSRC is followed with nothing lost", () => {
     const { out, reorder } = run([0, 1, 2, 3].flatMap((k) => [k, 0x10000 + 30000 + k]).concat([4, 5]));
     expect(out).toEqual([0, 1, 2, 3, 4, 5]);
