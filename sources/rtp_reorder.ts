@@ -7,7 +7,8 @@
  * the sender restarted its numbering and both go on; a lone one is a stray, dropped. A packet
  * from another sender (SSRC) is kept on probation the same way: followed by its own next one, the
  * sender changed (an encoder restarted) and both go on; one the sender followed interleaves with
- * (a second sender to the same port) is dropped, not mixed in. Everything dropped is counted. Payloads are copied into slots allocated once; nothing is allocated per packet.
+ * (a second sender to the same port) is dropped, not mixed in. Everything dropped is counted.
+ * Payloads are copied into slots allocated once; nothing is allocated per packet.
  *
  * @example
  * ```ts
