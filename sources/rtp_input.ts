@@ -19,7 +19,7 @@
 import { type Endpoint } from "../foundation/net/endpoint.ts";
 import { MAX_DATAGRAM } from "../foundation/net/udp_receive.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
-import type { SampleFormat } from "../protocol/sample_format.ts";
+import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { liveInput, type LiveSource, newLiveStats } from "./live_input.ts";
 import { REORDER_WINDOW, RtpReorder } from "./rtp_reorder.ts";
 import { openReceiver } from "./udp_input.ts";
@@ -78,6 +78,8 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
       lossEvents.push({ count, what: `${count} RTP packet${count === 1 ? "" : "s"} lost (seq ${firstSeq}${count > 1 ? `-${last}` : ""})` });
     },
     maxPayload: MAX_DATAGRAM,
+    // A part frame is dropped as malformed, and its place filled with silence as a lost packet's.
+    frameBytes: (pt) => (pcm ? bytesPerFrame(pcm) : pt === PT_L16_STEREO ? 4 : pt === PT_L16_MONO ? 2 : 1),
     onPayloadType: (from, to) => {
       // Counted every time; said (a gap log line, a string made) for the first few only: a sender
       // that interleaves comfort noise (PT 13) changes type every few packets.

@@ -44,6 +44,11 @@ export interface RtpReorderOptions {
   holdMs?: number;
   /** Longest payload kept. */
   maxPayload?: number;
+  /**
+   * Bytes of one PCM frame in a payload of this type, or 1 where payloads are bytes (MPEG, data):
+   * a PCM payload of a part frame is malformed, since taken it would shift every sample after it.
+   */
+  frameBytes?(payloadType: number): number;
 }
 
 export class RtpReorder {
@@ -117,7 +122,7 @@ export class RtpReorder {
     const start = rtpPayloadOffset(packet);
     const end = start < 0 ? -1 : rtpPayloadEnd(packet);
     // start < 0 alone: -1 for both passed `end < start`, and a datagram that was no RTP went on as one.
-    if (start < 0 || end < start || end - start > this.slots[0]!.length) {
+    if (start < 0 || end < start || end - start > this.slots[0]!.length || (end - start) % (this.options.frameBytes?.(rtpGetPayloadType(packet)) ?? 1) !== 0) {
       this.malformed++;
       return;
     }

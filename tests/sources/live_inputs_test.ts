@@ -8,7 +8,7 @@ import { openLiveInput, openInput } from "../../sources/open_input.ts";
 import { RtpReorder } from "../../sources/rtp_reorder.ts";
 import { inputDamage, type LiveSource, type InputGap } from "../../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../../sources/source.ts";
-import { rtpSetHeader, rtpSetSeqnum, rtpSetSsrc, PT_MP2T } from "../../protocol/rtp.ts";
+import { rtpSetHeader, rtpSetSeqnum, rtpSetSsrc, PT_L16_STEREO, PT_MP2T } from "../../protocol/rtp.ts";
 import { rtcpWriteBye, rtcpWriteSdesCname, rtcpWriteSenderReport } from "../../protocol/rtcp.ts";
 import { freeTcpPort, freeUdpPort } from "../helpers/ports.ts";
 
@@ -219,6 +219,18 @@ describe("RtpReorder", () => {
 });
 
 describe("udp://@ and rtp://@ on loopback", () => {
+  test("rtp://@ L16: a payload of a part frame is dropped as malformed and its place filled with silence, so every sample after it stays in its channel", async () => {
+    const { input, sender } = await liveInputRig("rtp");
+    // PT 10 (L16 stereo, 4-byte frames): 350 frames a packet, packet 2 one byte long.
+    const frames = (k: number) => new Uint8Array(1400).fill(k + 1);
+    for (let k = 0; k < 5; k++) sender.send(rtpPacket(k, k === 2 ? new Uint8Array(1401).fill(9) : frames(k), PT_L16_STEREO));
+    const got = await readAll(input, 5 * 1400);
+    sender.close();
+    input.close();
+    expect(input.stats.malformed).toBe(1);
+    expect(got.equals(Buffer.concat([frames(0), frames(1), new Uint8Array(1400), frames(3), frames(4)]))).toBe(true);
+  });
+
   test("udp://@127.0.0.1:P gives the datagrams' bytes in order", async () => {
     const { input, sender } = await liveInputRig("udp");
     const all = await sendRandom(sender, 300, 50, 2);
