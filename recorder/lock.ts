@@ -42,6 +42,28 @@ export function hiddenPathFor(pattern: string, extension: string): string {
   return join(folder, `.${rest.replaceAll("_", "__").replaceAll("/", "_-")}${extension}`);
 }
 
+/**
+ * Opens (making it) a hidden file of the pattern's own for writing, `flags` added, or throws why
+ * not in words: never through a symlink (one put in its place would have it make a file
+ * anywhere), and never waiting: a FIFO put there held the open (and `serve`, every stream with
+ * it) until a reader came. A FIFO with a reader, or a device, opens and is refused as not a file.
+ */
+export function openHiddenFile(path: string, flags: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY | flags, 0o644);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // O_NOFOLLOW's ELOOP: the name is a symlink, not a loop of them; O_NONBLOCK's ENXIO: a FIFO no one reads.
+    throw new Error(code === "ELOOP" ? "is a symlink (not followed)" : code === "ENXIO" ? NOT_A_FILE : fsErrorText(error));
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new Error(NOT_A_FILE);
+  }
+  return fd;
+}
+
 export function lockOutput(pattern: string): OutputLock {
   const c = libc();
   if (!c) throw new PacerError("cannot lock the output: libc.so.6 could not be loaded");
@@ -49,18 +71,9 @@ export function lockOutput(pattern: string): OutputLock {
   let fd: number;
   try {
     mkdirSync(staticFolder(pattern), { recursive: true });
-    // Not through a symlink: one put in the lock's place would have it make (or lock) a file anywhere.
-    // Nor waiting: a FIFO put there held the open (and `serve`, every stream with it) until a reader came.
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, 0o644);
+    fd = openHiddenFile(path, constants.O_APPEND);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    // O_NOFOLLOW's ELOOP: the name is a symlink, not a loop of them; O_NONBLOCK's ENXIO: a FIFO no one reads.
-    const why = code === "ELOOP" ? "is a symlink (not followed)" : code === "ENXIO" ? NOT_A_FILE : fsErrorText(error);
-    throw new PacerError(`${path}: cannot create the lock file: ${why}`);
-  }
-  if (!fstatSync(fd).isFile()) {
-    closeSync(fd);
-    throw new PacerError(`${path}: cannot create the lock file: ${NOT_A_FILE}`);
+    throw new PacerError(`${path}: cannot create the lock file: ${(error as Error).message}`);
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);

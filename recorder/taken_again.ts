@@ -4,7 +4,8 @@
  * as its own only when one of them made it. A name alone cannot tell: beside `rec/%Y%m%d-%H%M.ts`,
  * `rec/%Y%m%d.ts` taken again for the 1230th time would be `20261207-1230.ts` too, and --keep 7
  * deleted the other recorder's files. The list is written by every recording (a later one may
- * keep), and cut back to names still there whenever --keep deletes.
+ * keep), and cut back to names still there whenever --keep deletes. It is opened as the lock is
+ * (lock.ts openHiddenFile): a FIFO put in its place had held the recorder, and serve, for good.
  *
  * @example
  * ```ts
@@ -13,10 +14,9 @@
  * again.names(); // Set { "20261207-1.ts" }
  * ```
  */
-import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, lstatSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, join } from "node:path";
-import { fsErrorText } from "../foundation/fs_error.ts";
-import { hiddenPathFor } from "./lock.ts";
+import { hiddenPathFor, openHiddenFile } from "./lock.ts";
 
 /** Longest list read: a list grown past it is someone else's file, not ours to trust. */
 const MAX_LIST_BYTES = 1 << 20;
@@ -60,9 +60,9 @@ export class TakenAgain {
   private writeTo(path: string, text: string, mode: number): void {
     let fd: number;
     try {
-      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | mode, 0o644);
+      fd = openHiddenFile(path, mode);
     } catch (error) {
-      throw new Error(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code === "ELOOP" ? "is a symlink (not followed)" : fsErrorText(error)}`);
+      throw new Error(`cannot write ${path}: ${(error as Error).message}`);
     }
     try {
       writeSync(fd, text);

@@ -6,8 +6,10 @@
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hiddenPathFor } from "../../recorder/lock.ts";
 import { patPackets } from "../helpers/mpeg_fixtures.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { connectWhenListening, freeTcpPort } from "../helpers/ports.ts";
@@ -84,6 +86,22 @@ test("--keep with --part: a name taken again counts as its own while it is still
   expect(r.code).toBe(0);
   // 8a05114 struck each name off the list while its file was still p-YEAR-N.ts.part: none was deleted.
   expect(readdirSync(dir).filter((n) => !n.startsWith(".")).sort()).toEqual([`p-${year()}-3.ts`, `p-${year()}-4.ts`]);
+});
+
+test("a FIFO in place of the list of names taken again is said and passed over: it held the recorder (serve with it) until a reader came", async () => {
+  const list = hiddenPathFor(join(dir, "f-%Y.ts"), ".again");
+  execFileSync("mkfifo", [list]);
+  // Without the fix the open waits for a reader: this one comes 2 s on, and takes the name unsaid.
+  const reader = spawn("sh", ["-c", `sleep 2; exec cat '${list}' >/dev/null`]);
+  try {
+    const input = patPackets(2 * PACKETS_PER_64KIB_FILE - 100, 0);
+    const r = await runPacer(["record", "-", "--out", join(dir, "f-%Y.ts"), "--keep", "5", "--rotate", "64KiB"], { stdin: input });
+    expect(r.stderr).toContain(`cannot write ${list}: it is there and is not a file (a FIFO or a device); remove it; --keep will not delete`);
+    expect(r.code).toBe(0);
+    expect(readdirSync(dir).filter((n) => !n.startsWith(".")).sort()).toEqual([`f-${year()}-1.ts`, `f-${year()}.ts`]);
+  } finally {
+    reader.kill();
+  }
 });
 
 test("a dangling symlink at the file's name is a name taken: the file gets -1, and the link stays", async () => {
