@@ -17,6 +17,7 @@ import { sapGroupFor, sapMessageIdHash, sapPacketSize, sapSetDeletion, sapWriteA
 import type { Timer } from "../../scheduler/scheduler.ts";
 import { type BackendContext, newCounters } from "../backend.ts";
 import { localAddressFor } from "../net/local_address.ts";
+import { sendMode } from "../net/send_batcher.ts";
 import { openUdpSender, type UdpSender } from "../net/udp_sender.ts";
 
 export interface SapOptions {
@@ -46,7 +47,11 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
   const dest = { ...(await resolveHost(group.address)), port: group.port };
   // A stream to 127.0.0.1 or ::1 reaches only this host: so does its announcement (TTL 0 keeps a
   // group on the host). It went out on the network, a session no other host can receive.
-  const ttl = isLoopbackHost(options.streamAddress) ? 0 : options.ttl;
+  const onHost = isLoopbackHost(options.streamAddress);
+  // Bun's socket refuses TTL 0: without it the announcement would leave the host, so none is sent
+  // (the stream plays on; it had failed to open, exit 1, with 'ttl=0 needs the batched send path').
+  if (onHost && sendMode() === "socket") return unannounced(hostPortText(dest.address, dest.port), ctx);
+  const ttl = onHost ? 0 : options.ttl;
   const sender: UdpSender = await openUdpSender(dest, { ttl, iface: options.iface, quiet: true }, newCounters(), ctx);
   let origin = parseIp(options.origin);
   if (!origin || origin.v4 !== (dest.family === 4)) origin = parseIp(await localAddressFor(dest, { iface: options.iface }));
@@ -79,4 +84,10 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
       sender.close();
     },
   };
+}
+
+/** A loopback stream's announcer where TTL 0 cannot be set: said once, and nothing sent. */
+function unannounced(group: string, ctx: Pick<BackendContext, "log">): SapAnnouncer {
+  ctx.log.warn(`${group}: sap=1 not announced: a stream to this host is announced with TTL 0, which the socket-each send path (PACER_SEND=socket) cannot set`);
+  return { group, messageIdHash: 0, start() {}, stop() {} };
 }

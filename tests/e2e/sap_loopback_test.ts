@@ -49,3 +49,14 @@ test("a loopback stream's SAP announcements reach a receiver on this host and no
   expect(heard).toEqual(["joined", "datagram", "datagram"]); // the announcement and the deletion
   expect(decodeCapture(pcap, ["ip.dst", "ip.ttl"])).toEqual([]);
 }, 10_000);
+
+test("on the socket-each send path, which cannot set TTL 0, a loopback stream plays unannounced, said once; it failed to open (exit 1)", async () => {
+  const play = Bun.spawn([process.execPath, MAIN, "play", "-", "--format", "s16le:8000:1", "--to", "rtp://127.0.0.1:9?sap=1&rtcp=off"], {
+    stdin: new Uint8Array(8000 * 2 * 0.1),
+    stderr: "pipe",
+    env: { ...process.env, PACER_SEND: "socket" },
+  });
+  const stderr = await new Response(play.stderr).text();
+  expect(stderr).toContain("224.2.127.254:9875: sap=1 not announced: a stream to this host is announced with TTL 0, which the socket-each send path (PACER_SEND=socket) cannot set");
+  expect(await play.exited).toBe(0);
+}, 10_000);
