@@ -37,20 +37,26 @@ describe("a decoder killed by a signal", () => {
 });
 
 describe("a decoder that has given its audio but does not end", () => {
+  // Sleeps of this run's own length, so that pgrep finds these and no other test's `sleep 30`
+  // (another run on the host, or a test before this one): with "sleep 30", one failed them.
+  const lingering = `30.${process.pid}`;
+  const holding = `29.${process.pid}`;
+  const running = (seconds: string) => Bun.spawnSync(["pgrep", "-f", `^sleep ${seconds.replace(".", "\\.")}$`]).stdout.toString().trim();
+
   test("one that closes its stdout and lingers is ended a second later and fails its track", async () => {
     const started = Date.now();
     // Before, the track (and the queue behind it) waited the whole 30 s for its exit.
-    const failure = await failureOf("head -c 8000 /dev/zero; exec >&-; sleep 30 # {path}");
+    const failure = await failureOf(`head -c 8000 /dev/zero; exec >&-; sleep ${lingering} # {path}`);
     expect(failure).toBe("x.raw: the decoder closed its output but had not exited 1 s later; ended it");
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(Bun.spawnSync(["pgrep", "-f", "^sleep 30$"]).stdout.toString().trim()).toBe("");
+    expect(running(lingering)).toBe("");
   });
 
   test("one whose background child holds its stderr after it exited 0 plays to its end a second later", async () => {
     const started = Date.now();
-    // Before, its exit status was known only once `sleep 29` let go of the stderr pipe.
-    expect(await failureOf("head -c 8000 /dev/zero; sleep 29 >&2 & # {path}")).toBe("no error");
+    // Before, its exit status was known only once its `sleep` let go of the stderr pipe.
+    expect(await failureOf(`head -c 8000 /dev/zero; sleep ${holding} >&2 & # {path}`)).toBe("no error");
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(Bun.spawnSync(["pgrep", "-f", "^sleep 29$"]).stdout.toString().trim()).toBe("");
+    expect(running(holding)).toBe("");
   });
 });
