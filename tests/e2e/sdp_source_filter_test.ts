@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rampS16, writeWav } from "../helpers/audio.ts";
 import { havePeer, runPacer } from "../helpers/pacer.ts";
+import { waitUdpBound } from "../helpers/ports.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-sdp-source-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,7 +33,7 @@ test("source=0.0.0.0:PORT: the SDP's source filter names the sending address, an
   const out = join(dir, "out.raw");
   const ffmpeg = spawn("ffmpeg", ["-nostdin", "-v", "error", "-protocol_whitelist", "file,udp,rtp", "-i", sdp, "-f", "s16be", "-y", out], { stdio: "ignore" });
   const ffmpegClosed = new Promise((resolve) => ffmpeg.on("close", resolve));
-  await Bun.sleep(800); // ffmpeg opens its port
+  await waitUdpBound(port, 5_000); // ffmpeg opens its port (a fixed 0.8 s may not be enough on a loaded host)
   const second = await runPacer(["play", wav, "--to", url]);
   expect(second.code).toBe(0);
   // The RTCP BYE ends ffmpeg; SIGINT is the fallback.
