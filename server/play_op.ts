@@ -248,7 +248,11 @@ export async function checkDestination(target: string, requesterIp: string, conf
   if (endpoint.listen) throw new OpError("bad_request", `destination "${target}": the @ (receive) form is not a destination`);
   let address: string;
   try {
-    ({ address } = await withTimeout(resolveHost(endpoint.host), RESOLVE_TIMEOUT_MS));
+    // One spelling per address, so a repeat, or the same destination twice, is known whatever the
+    // spelling; and before any check, so each judges the address the stream and its side channels
+    // use: `[::ffff:239.255.1.2]` had its SAP group judged as IPv6's ff0e::2:7ffe, then announced
+    // on 239.255.255.255, which allow_destinations need not hold.
+    address = canonicalIpText((await withTimeout(resolveHost(endpoint.host), RESOLVE_TIMEOUT_MS)).address);
   } catch {
     throw new OpError("bad_request", `destination "${target}": cannot resolve host "${endpoint.host}"`);
   }
@@ -264,8 +268,7 @@ export async function checkDestination(target: string, requesterIp: string, conf
   }
   if (endpoint.scheme === "rtp") checkSideChannels(target, endpoint, address, requesterIp, config, own);
   const query = endpoint.params.toString();
-  // One spelling per address, so a repeat, or the same destination twice, is known whatever the spelling.
-  return `${endpoint.scheme}://${hostPortText(canonicalIpText(address), endpoint.port)}${query ? `?${query}` : ""}`;
+  return `${endpoint.scheme}://${hostPortText(address, endpoint.port)}${query ? `?${query}` : ""}`;
 }
 
 /**

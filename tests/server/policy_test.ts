@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { CidrError, cidrContains, parseCidr, parseIp } from "../../foundation/net/address.ts";
 import { networkInterfaces } from "node:os";
 import { destinationAllowed, ownPortAt, resolveMediaPath, sourceKey } from "../../server/policy.ts";
+import { parseConfig } from "../../server/config.ts";
+import { checkDestination } from "../../server/play_op.ts";
 
 describe("resolveMediaPath", () => {
   let base: string;
@@ -207,5 +209,19 @@ describe("sourceKey", () => {
     distinct("2001:0:4136:e378::1", "2001:0:4136:e378::2"); // Teredo clients of one relay
     expect(sourceKey("::1")).toBe("0:0:0:0:0:0:0:1");
     expect(sourceKey("fe80::1%eth0")).toBe("fe80:0:0:0:0:0:0:1%eth0");
+  });
+});
+
+describe("checkDestination's side channels", () => {
+  // The stream's group and IPv6's global SAP group allowed, the IPv4 local scope's SAP group not.
+  const config = parseConfig('media_root = "/tmp"\nallow_destinations = ["239.255.1.0/24", "ff0e::2:7ffe"]', "(test)");
+
+  test("an IPv4-mapped spelling has its SAP group judged as the one it announces on", async () => {
+    const forbidden = "sap=1 announces to 239.255.255.255:9875, which is not in allow_destinations";
+    await expect(checkDestination("rtp://239.255.1.2:5004?sap=1", "127.0.0.1", config, [])).rejects.toThrow(forbidden);
+    // Before: judged as IPv6's ff0e::2:7ffe (allowed), and the stream, to 239.255.1.2, announced on 239.255.255.255.
+    await expect(checkDestination("rtp://[::ffff:239.255.1.2]:5004?sap=1", "127.0.0.1", config, [])).rejects.toThrow(forbidden);
+    await expect(checkDestination("rtp://[::ffff:efff:102]:5004?sap=1", "127.0.0.1", config, [])).rejects.toThrow(forbidden);
+    expect(await checkDestination("rtp://[::ffff:239.255.1.2]:5004", "127.0.0.1", config, [])).toBe("rtp://239.255.1.2:5004");
   });
 });
