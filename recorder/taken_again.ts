@@ -14,7 +14,7 @@
  * again.names(); // Set { "20261207-1.ts" }
  * ```
  */
-import { closeSync, constants, existsSync, lstatSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, join } from "node:path";
 import { hiddenPathFor, openHiddenFile } from "./lock.ts";
 
@@ -35,13 +35,25 @@ export class TakenAgain {
 
   /** The names listed; none when there is no list (or it cannot be read: nothing is then taken for ours). */
   names(): Set<string> {
+    let fd: number;
     try {
-      // Not through a symlink, and not a huge file: it is a list of a few names.
-      const info = lstatSync(this.path);
-      if (!info.isFile() || info.size > MAX_LIST_BYTES) return new Set();
-      return new Set(readFileSync(this.path, "utf8").split("\n").filter((name) => name !== ""));
+      // Not through a symlink, not waiting on a FIFO, and by the descriptor that was checked, so a
+      // symlink swapped in after a check (to /dev/zero) is not read without end.
+      fd = openSync(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
     } catch {
       return new Set();
+    }
+    try {
+      const info = fstatSync(fd);
+      // Not a huge file either: it is a list of a few names.
+      if (!info.isFile() || info.size > MAX_LIST_BYTES) return new Set();
+      const bytes = Buffer.alloc(info.size);
+      const n = readSync(fd, bytes, 0, info.size, 0);
+      return new Set(bytes.toString("utf8", 0, n).split("\n").filter((name) => name !== ""));
+    } catch {
+      return new Set();
+    } finally {
+      closeSync(fd);
     }
   }
 
