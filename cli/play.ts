@@ -191,7 +191,7 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
       interrupt: () => stopOnSignal("SIGINT"),
     });
   // The total along each MPEG file's clock, as probe gives it, not its head's rate (a read of its tail).
-  progress.start(job, scheduler, values.loop ? undefined : () => sumKnown(inputs.map((i) => clockDurationUs(i, i.info.label))));
+  progress.start(job, scheduler, values.loop ? undefined : async () => sumKnown(await Promise.all(inputs.map((i) => clockDurationUs(i, i.info.label)))));
   job.start();
   const stuck = watchStuckOutputs(job, scheduler, () => gate?.closed ?? false);
   const result = await job.done;

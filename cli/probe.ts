@@ -62,7 +62,7 @@ function hex(n: number): string {
 }
 
 async function mpegSample(opened: OpenedInput): Promise<Sample> {
-  if (!opened.stream) return { ...fileSample(opened.info.label, sizeOnDisk(opened), PROBE_SAMPLE), whole: true };
+  if (!opened.stream) return { ...(await fileSample(opened.info.label, sizeOnDisk(opened), PROBE_SAMPLE)), whole: true };
   const bytes = await opened.stream.peek(STREAM_SAMPLE_BYTES, AbortSignal.timeout(STREAM_SAMPLE_MS));
   return { bytes, whole: opened.stream.ended && bytes.length < STREAM_SAMPLE_BYTES };
 }

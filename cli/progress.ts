@@ -12,7 +12,7 @@
  * ```ts
  * const progress = progressLine();
  * const shown = log.to(progress.logLine); // the job logs through it
- * progress.start(job, scheduler, () => durationUs); // the total is asked for on a terminal only
+ * progress.start(job, scheduler, async () => durationUs); // the total is asked for on a terminal only
  * await job.done;
  * progress.stop();
  * ```
@@ -35,8 +35,8 @@ function clockText(us: number): string {
 export interface ProgressLine {
   /** A logger's sink: writes `line` above the progress line, while one is shown. */
   logLine(line: string): void;
-  /** Shows the line until {@link stop}, on a terminal only; `total` is asked for then (it may read the inputs). */
-  start(job: Job, scheduler: Scheduler, total: (() => number | undefined) | undefined): void;
+  /** Shows the line until {@link stop}, on a terminal only; `total` is asked for then (it may read the inputs), and shown once known. */
+  start(job: Job, scheduler: Scheduler, total: (() => Promise<number | undefined>) | undefined): void;
   /** Draws the line a last time and leaves it. */
   stop(): void;
 }
@@ -55,7 +55,8 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr): Progr
     },
     start(job, scheduler, totalOf) {
       if (!stream.isTTY) return;
-      const total = totalOf?.();
+      let total: number | undefined;
+      void totalOf?.().then((known) => (total = known), () => {});
       text = () => {
         const elapsed = job.playingUs(scheduler.now());
         const { units } = job.totals();

@@ -115,7 +115,7 @@ export class Catalogue {
       const input = await openInput(held.openPath, { name });
       input.source.close();
       // Along the file's clock, as probe gives it: an MPEG file's head rate can be far off.
-      const us = clockDurationUs(input, held.openPath, size);
+      const us = await clockDurationUs(input, held.openPath, size);
       entry = { name, kind: input.info.kind, duration: us === undefined ? null : Math.round((us / US_PER_S) * 1000) / 1000 };
     } catch {
       entry = { name, kind: "unknown", duration: null };

@@ -7,10 +7,10 @@
  * @example
  * ```ts
  * const opened = await openInput("news.ts");
- * clockDurationUs(opened, "news.ts", statSync("news.ts").size); // 4_020_000, or the head's figure
+ * await clockDurationUs(opened, "news.ts"); // 4_020_000, or the head's figure
  * ```
  */
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { type FileHandle, open, stat } from "node:fs/promises";
 import { probePs, probeTs, type TsProbe } from "../protocol/mpeg_probe.ts";
 import { TS_PACKING } from "../protocol/mpegts.ts";
 import type { InputPacing, OpenedInput } from "./open_input.ts";
@@ -36,28 +36,31 @@ export interface SampleSize {
  */
 export const EDGES_ONLY: SampleSize = { wholeLimit: 2 << 20, edgeBytes: 1 << 20 };
 
-/** The file's bytes to time, read without loading the rest. */
-export function fileSample(path: string, size: number, { wholeLimit, edgeBytes }: SampleSize): FileSample {
+/**
+ * The file's bytes to time, read without loading the rest; asynchronously, so a server's thread
+ * (`list`) never waits on a cold disk for them.
+ */
+export async function fileSample(path: string, size: number, { wholeLimit, edgeBytes }: SampleSize): Promise<FileSample> {
   const whole = size <= wholeLimit;
   const out = Buffer.alloc(whole ? size : 2 * edgeBytes);
-  const fd = openSync(path, "r");
+  const file = await open(path, "r");
   try {
-    if (whole) return { bytes: out.subarray(0, readAll(fd, out, 0, size, 0)) };
-    readAll(fd, out, 0, edgeBytes, 0);
-    readAll(fd, out, edgeBytes, edgeBytes, size - edgeBytes);
+    if (whole) return { bytes: out.subarray(0, await readAll(file, out, 0, size, 0)) };
+    await readAll(file, out, 0, edgeBytes, 0);
+    await readAll(file, out, edgeBytes, edgeBytes, size - edgeBytes);
   } finally {
-    closeSync(fd);
+    await file.close();
   }
   return { bytes: out, seamAt: edgeBytes, cutBytes: size - 2 * edgeBytes };
 }
 
 /** Reads until `length` bytes or the end (one read may return fewer); returns the count. */
-function readAll(fd: number, into: Buffer, at: number, length: number, position: number): number {
+async function readAll(file: FileHandle, into: Buffer, at: number, length: number, position: number): Promise<number> {
   let done = 0;
   while (done < length) {
-    const n = readSync(fd, into, at + done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
+    const { bytesRead } = await file.read(into, at + done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
   }
   return done;
 }
@@ -77,12 +80,12 @@ export function tsClockTiming(p: TsProbe, pacing: InputPacing): ClockTiming {
  * its size now); its own figure (the head's rate) for anything else: PCM, --bitrate, a stream, a
  * network input, a clock that gives none, or a file that cannot be read again.
  */
-export function clockDurationUs(opened: OpenedInput, path: string, size?: number, sampleSize: SampleSize = EDGES_ONLY): number | undefined {
+export async function clockDurationUs(opened: OpenedInput, path: string, size?: number, sampleSize: SampleSize = EDGES_ONLY): Promise<number | undefined> {
   const { info, pacing } = opened;
   if (opened.stream || pacing === "bitrate" || info.mediaBytes === undefined || (info.kind !== "mpegts" && info.kind !== "mpegps")) return info.durationUs;
   let sample: FileSample;
   try {
-    sample = fileSample(path, size ?? statSync(path).size, sampleSize);
+    sample = await fileSample(path, size ?? (await stat(path)).size, sampleSize);
   } catch {
     return info.durationUs;
   }

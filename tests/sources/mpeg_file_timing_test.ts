@@ -34,7 +34,7 @@ function write(name: string, bytes: Uint8Array): string {
 async function timed(path: string): Promise<{ head: number; clock: number }> {
   const opened = await openInput(path);
   opened.source.close();
-  return { head: opened.info.durationUs! / 1e6, clock: clockDurationUs(opened, path)! / 1e6 };
+  return { head: opened.info.durationUs! / 1e6, clock: (await clockDurationUs(opened, path))! / 1e6 };
 }
 
 async function probeSeconds(path: string): Promise<number> {
