@@ -168,7 +168,8 @@ export const rtpBackend: BackendFactory = {
     // The source filter names the address datagrams leave from: `source=0.0.0.0:PORT` fixes only
     // the port, and a filter naming 0.0.0.0 made receivers that honour it (ffmpeg) drop everything.
     const filterSource = source && local !== null ? local : undefined;
-    const mac = local === null ? null : macOf(local);
+    // The MAC names PCM's reference clock (ts-refclk) only: the interface list is not read for MPEG.
+    const mac = local === null || !isPcm ? null : macOf(local);
     const sdpMedia = (): SdpMedia => ({
       kind: plan.kind,
       address: dest.address,
