@@ -73,7 +73,9 @@ export function lockOutput(pattern: string): OutputLock {
     mkdirSync(staticFolder(pattern), { recursive: true });
     fd = openHiddenFile(path, constants.O_APPEND);
   } catch (error) {
-    throw new PacerError(`${path}: cannot create the lock file: ${(error as Error).message}`);
+    // The folder's making fails with an errno (said in words); the open's reasons are words already.
+    const why = (error as NodeJS.ErrnoException).code ? fsErrorText(error) : (error as Error).message;
+    throw new PacerError(`${path}: cannot create the lock file: ${why}`);
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);
