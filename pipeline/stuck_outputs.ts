@@ -17,11 +17,12 @@
  * watch.stop();
  * ```
  */
+import { wholeNumberOrNull } from "../foundation/units.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { Destination } from "./destination.ts";
 
-/** Having read nothing, this long: stuck. */
-export const NEVER_READ_US = 30_000_000;
+/** Having read nothing, this long: stuck. PACER_NEVER_READ_MS overrides it, for tests (30 s of waiting each). */
+export const NEVER_READ_US = (wholeNumberOrNull(process.env.PACER_NEVER_READ_MS, 600_000) ?? 30_000) * 1000;
 /** How often the outputs are looked at. */
 const LOOK_US = 250_000;
 

@@ -20,6 +20,7 @@ import { wireArrivals } from "../helpers/capture.ts";
 import { MAIN, runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { NEVER_READ_US } from "../../pipeline/stuck_outputs.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-outputs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -121,31 +122,38 @@ describe("a slow or stuck cmd: output never holds back the others", () => {
     }
   }, 30_000);
 
-  // These two mostly wait (30 s each) on commands that read nothing: side by side, they take 35 s of CI, not 70.
-  test.concurrent("a lone cmd: that never reads is given up on after 30 s of reading nothing: exit 1 saying so, the command ended (play waited for ever)", async () => {
+  // These two wait on commands that read nothing: 30 s by default, 3 s here (PACER_NEVER_READ_MS;
+  // the 30 s cost CI 35 s, with the two side by side), so the time is a tenth and the story the same.
+  const NEVER_READ_S = 3;
+  const shortWait = { PACER_NEVER_READ_MS: String(NEVER_READ_S * 1000) };
+  test("without the test's setting, the time is README's 30 s", () => {
+    expect(process.env.PACER_NEVER_READ_MS).toBeUndefined();
+    expect(NEVER_READ_US).toBe(30_000_000);
+  });
+  test.concurrent("a lone cmd: that never reads is given up on after the time for it of reading nothing: exit 1 saying so, the command ended (play waited for ever)", async () => {
     const pidFile = join(dir, "lone.pid");
     const target = `cmd:echo $$ > ${pidFile}; exec sleep 1000`;
     const startedUs = Date.now() * 1000;
-    const run = await play(["play", one.path, "--to", target], {}, 70_000).done;
-    // 30 s of nothing read, then its close's 5 s and the kill's 1 s.
+    const run = await play(["play", one.path, "--to", target], shortWait, 30_000).done;
+    // The time of nothing read, then its close's 5 s and the kill's 1 s.
     const tookS = (run.exitedUs - startedUs) / 1e6;
-    expect(tookS).toBeGreaterThan(30);
-    expect(tookS).toBeLessThan(30 + END_GRACE_S + KILL_AFTER_S + 4);
+    expect(tookS).toBeGreaterThan(NEVER_READ_S);
+    expect(tookS).toBeLessThan(NEVER_READ_S + END_GRACE_S + KILL_AFTER_S + 4);
     expect(run.code).toBe(1);
     const errors = linesAt(run.stderr, "error");
-    expect(errors).toEqual([`pacer: error: ${target}: read nothing of the stream in 30 s (a command that does not read its stdin?); given up on`]);
+    expect(errors).toEqual([`pacer: error: ${target}: read nothing of the stream in ${NEVER_READ_S} s (a command that does not read its stdin?); given up on`]);
     expect(processGroup(Number(readFileSync(pidFile, "utf8")))).toEqual([]);
-  }, 70_000);
+  }, 30_000);
 
   test.concurrent("a lone cmd: that reads, then stops reading for longer than that (a paused player), is waited for: every byte, exit 0", async () => {
     const out = join(dir, "paused-lone.raw");
-    // 100 kB, then 33 s of nothing read, then the rest.
-    const paused = `cmd:(head -c 100000; sleep 33; cat) > ${out}`;
-    const run = await play(["play", one.path, "--to", paused], {}, 70_000).done;
+    // 100 kB, then twice the time of nothing read, then the rest.
+    const paused = `cmd:(head -c 100000; sleep ${2 * NEVER_READ_S}; cat) > ${out}`;
+    const run = await play(["play", one.path, "--to", paused], shortWait, 30_000).done;
     expect(run.code, run.stderr).toBe(0);
     expect(linesAt(run.stderr, "error")).toEqual([]);
     expect(readFileSync(out).equals(one.samples)).toBe(true);
-  }, 70_000);
+  }, 30_000);
 
   test("a lone cmd: that is slow but reads (a quarter of the rate) is waited for: every byte, exit 0", async () => {
     const out = join(dir, "slow-lone.raw");
