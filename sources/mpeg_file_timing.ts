@@ -10,7 +10,7 @@
  * await clockDurationUs(opened, "news.ts"); // 4_020_000, or the head's figure
  * ```
  */
-import { type FileHandle, open, stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { probePs, probeTs, type TsProbe } from "../protocol/mpeg_probe.ts";
 import { TS_PACKING } from "../protocol/mpegts.ts";
 import type { InputPacing, OpenedInput } from "./open_input.ts";
@@ -45,24 +45,14 @@ export async function fileSample(path: string, size: number, { wholeLimit, edgeB
   const out = Buffer.alloc(whole ? size : 2 * edgeBytes);
   const file = await open(path, "r");
   try {
-    if (whole) return { bytes: out.subarray(0, await readAll(file, out, 0, size, 0)) };
-    await readAll(file, out, 0, edgeBytes, 0);
-    await readAll(file, out, edgeBytes, edgeBytes, size - edgeBytes);
+    // A regular file's read gives all it is asked for, up to its end.
+    if (whole) return { bytes: out.subarray(0, (await file.read(out, 0, size, 0)).bytesRead) };
+    await file.read(out, 0, edgeBytes, 0);
+    await file.read(out, edgeBytes, edgeBytes, size - edgeBytes);
   } finally {
     await file.close();
   }
   return { bytes: out, seamAt: edgeBytes, cutBytes: size - 2 * edgeBytes };
-}
-
-/** Reads until `length` bytes or the end (one read may return fewer); returns the count. */
-async function readAll(file: FileHandle, into: Buffer, at: number, length: number, position: number): Promise<number> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await file.read(into, at + done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done;
 }
 
 export interface ClockTiming {
