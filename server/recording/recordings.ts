@@ -160,15 +160,17 @@ export class Recordings {
     const nowMs = Date.now();
     const decision = schedule.plan.fire(nowMs, this.runs.has(schedule.config.name), schedule.config.durationMs);
     const { log } = this.deps;
+    const at = new Date(dueMs).toISOString();
+    const skipped = (line: string, error: string) => {
+      log.warn(`recording ${schedule.config.name}: ${line}`);
+      this.last.set(schedule.config.name, { state: "skipped", trigger: "cron", started: at, ended: at, files: [], files_total: 0, bytes: 0, error });
+    };
     if (decision === "missed") {
-      const why = `it was found due ${Math.round((nowMs - dueMs) / 1000)} s late, after its whole duration (the host suspended, or its clock stepped on)`;
-      log.warn(`recording ${schedule.config.name}: run at ${new Date(dueMs).toISOString()} missed: ${why}`);
-      const at = new Date(dueMs).toISOString();
-      this.last.set(schedule.config.name, { state: "skipped", trigger: "cron", started: at, ended: at, files: [], files_total: 0, bytes: 0, error: `missed: ${why}` });
+      // From the first run missed: the runs due since were all over by now too.
+      const why = `no run was found due within its duration; the first, at ${at}, ${Math.round((nowMs - dueMs) / 1000)} s ago (the host suspended, or its clock stepped on)`;
+      skipped(`runs from ${at} on missed: ${why}`, `missed: ${why}`);
     } else if (decision === "skip") {
-      log.warn(`recording ${schedule.config.name}: run at ${new Date(dueMs).toISOString()} skipped; the previous run is still going`);
-      const at = new Date(dueMs).toISOString();
-      this.last.set(schedule.config.name, { state: "skipped", trigger: "cron", started: at, ended: at, files: [], files_total: 0, bytes: 0, error: "the previous run was still going" });
+      skipped(`run at ${at} skipped; the previous run is still going`, "the previous run was still going");
     } else if (decision === "start") {
       this.launch(schedule.config.name, schedule.config, "cron").catch((error) => {
         log.error(`recording ${schedule.config.name}: cannot start: ${(error as Error).message}`);

@@ -72,6 +72,10 @@ describe("a recording plan", () => {
     const hourly = new RecordingPlan("0 * * * *", Date.UTC(2026, 0, 5, 20, 30), "UTC");
     expect(hourly.fire(Date.UTC(2026, 0, 5, 22, 0, 0, 5), false, hour / 2)).toBe("start");
     expect(new Date(hourly.nextMs!).toISOString()).toBe("2026-01-05T23:00:00.000Z");
+    // A run every second, of 5 s, after a 3 h suspend: one fell due 0.5 s ago, so it starts (a
+    // search back capped at 8,640 runs had measured from 2.4 h back and said "missed").
+    const everySecond = new RecordingPlan("* * * * * *", START_MS, "UTC");
+    expect(everySecond.fire(everySecond.nextMs! + 3 * hour + 500, false, 5_000)).toBe("start");
   });
 });
 
