@@ -137,7 +137,6 @@ export interface AlsaPcmHandle {
   readonly stream: AlsaStream;
   readonly handle: number;
   readonly format: SampleFormat;
-  readonly actualRate: number;
   readonly bufferFrames: number;
   readonly periodFrames: number;
 }
@@ -167,17 +166,21 @@ export class AlsaPcm {
     readonly name: string,
     readonly stream: AlsaStream,
     handle: Pointer,
+    /** The format the device runs at (see `format`). */
     format: SampleFormat,
-    /** The rate the device accepted, which may differ from the requested one. */
-    readonly actualRate: number,
     /** Device buffer in frames, as granted. */
     readonly bufferFrames: number,
     /** Device period in frames, as granted: a good polling interval. */
     readonly periodFrames: number,
   ) {
     this.#handle = handle;
-    this.format = { ...format, rate: actualRate };
+    this.format = format;
     this.bytesPerFrame = bytesPerFrame(format);
+  }
+
+  /** The rate the device accepted, which may differ from the requested one. */
+  get actualRate(): number {
+    return this.format.rate;
   }
 
   /** What another thread needs to drive this PCM (see {@link AlsaPcm.adopt}); this one must not touch it after. */
@@ -189,7 +192,6 @@ export class AlsaPcm {
       stream: this.stream,
       handle: handle as number,
       format: this.format,
-      actualRate: this.actualRate,
       bufferFrames: this.bufferFrames,
       periodFrames: this.periodFrames,
     };
@@ -197,7 +199,7 @@ export class AlsaPcm {
 
   /** The PCM another thread handed over (backends/alsa/pcm_writer.ts runs one in its writer thread). */
   static adopt(h: AlsaPcmHandle): AlsaPcm {
-    return new AlsaPcm(h.name, h.stream, h.handle as Pointer, h.format, h.actualRate, h.bufferFrames, h.periodFrames);
+    return new AlsaPcm(h.name, h.stream, h.handle as Pointer, h.format, h.bufferFrames, h.periodFrames);
   }
 
   /**
@@ -235,7 +237,7 @@ export class AlsaPcm {
       configureSoftware(name, handle, stream, hw.periodFrames);
       const prepared = lib.snd_pcm_prepare(handle);
       if (prepared < 0) throw alsaErrorFor(name, prepared, "preparing it");
-      return new AlsaPcm(name, stream, handle, hw.format, hw.format.rate, hw.bufferFrames, hw.periodFrames);
+      return new AlsaPcm(name, stream, handle, hw.format, hw.bufferFrames, hw.periodFrames);
     } catch (err) {
       lib.snd_pcm_close(handle);
       throw err;
@@ -470,10 +472,10 @@ interface HardwareSetup {
  *
  * @example
  * ```ts
- * encodingsByNearness("s16le"); // ["s16le", "s16be", "s24le", "s24be", "f32le", "s32le", "s8", "u8"]
+ * encodingsByNearness("s16le"); // ["s16le", "s16be", "s24le", "f32le", "s24be", "s32le", "s8", "u8"] (f32 counts as 24 bits)
  * ```
  */
-export function encodingsByNearness(wanted: Encoding): Encoding[] {
+function encodingsByNearness(wanted: Encoding): Encoding[] {
   const bits = bitsPerSample(wanted);
   const rank = (e: Encoding): number[] => {
     const b = bitsPerSample(e);
@@ -493,11 +495,11 @@ function encodingsTaken(handle: Pointer, params: Pointer): Encoding[] {
   return ENCODINGS.filter((e) => lib.snd_pcm_hw_params_test_format(handle, params, SND_PCM_FORMAT[e].value) === 0);
 }
 
-/** The channel counts the device takes, "1 channel", "2 channels" or "1 to 8 channels" (for a refusal's message). */
 function channelCount(n: number): string {
   return n === 1 ? "1 channel" : `${n} channels`;
 }
 
+/** The channel counts the device takes, "1 channel", "2 channels" or "1 to 8 channels" (for a refusal's message). */
 function channelsTaken(params: Pointer): string {
   const lib = libasound();
   lib.snd_pcm_hw_params_get_channels_min(params, outUnsigned);
@@ -523,10 +525,11 @@ function configureHardware(name: string, handle: Pointer, format: SampleFormat, 
     if (code < 0) refuse(code, "interleaved read/write access");
     // A card takes what its hardware does (hw:, often S16_LE or S32_LE and stereo only): with
     // `nearest` the caller converts, as aplay's plug: does; it was refused, and mono could not play.
-    const taken = encodingsTaken(handle, params);
-    const encoding = nearest ? (encodingsByNearness(format.encoding).find((e) => taken.includes(e)) ?? format.encoding) : format.encoding;
+    // The list is asked for only where it is used (a failed set leaves the parameters as they were).
+    const taken = nearest ? encodingsTaken(handle, params) : null;
+    const encoding = taken ? (encodingsByNearness(format.encoding).find((e) => taken.includes(e)) ?? format.encoding) : format.encoding;
     code = lib.snd_pcm_hw_params_set_format(handle, params, SND_PCM_FORMAT[encoding].value);
-    if (code < 0) refuse(code, `sample encoding ${format.encoding} (${sndFormat.name})`, taken.join(", ") || "none of pacer's encodings");
+    if (code < 0) refuse(code, `sample encoding ${format.encoding} (${sndFormat.name})`, (taken ?? encodingsTaken(handle, params)).join(", ") || "none of pacer's encodings");
     let channels = format.channels;
     code = lib.snd_pcm_hw_params_set_channels(handle, params, channels);
     if (code < 0 && nearest) {
