@@ -62,10 +62,11 @@ export function sdpPtimeText(ms: number): string {
 /**
  * The o= address of a session of `media` (RFC 8866 section 5.2): the address its first stream
  * leaves from, as a loopback address must not be named where the description leaves the host;
- * 127.0.0.1 only where no stream knows its own (or it only reaches this host anyway).
+ * the loopback address (of the first stream's family) only where no stream knows its own (or it
+ * only reaches this host anyway).
  */
 export function sdpOrigin(media: SdpMedia[]): string {
-  return media.find((m) => m.localAddress !== undefined)?.localAddress ?? "127.0.0.1";
+  return media.find((m) => m.localAddress !== undefined)?.localAddress ?? (media[0] && isIPv6(media[0].address) ? "::1" : "127.0.0.1");
 }
 
 function addrType(address: string): "IP4" | "IP6" {

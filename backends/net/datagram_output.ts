@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../../foundation/errors.ts";
 import { type BackendContext, type BackendCounters, newCounters } from "../backend.ts";
-import { isMulticast, requireHostPort, resolveHost } from "../../foundation/net/address.ts";
+import { type HostPort, isMulticast, requireHostPort, resolveHost } from "../../foundation/net/address.ts";
 import { type Endpoint, intParam, parseEndpoint } from "../../foundation/net/endpoint.ts";
 import { openUdpSender, type UdpSender } from "./udp_sender.ts";
 import { TS_SIZE } from "../../protocol/mpegts.ts";
@@ -39,10 +39,7 @@ export async function openDatagramOutput(
 ): Promise<DatagramOutput> {
   const endpoint = parseEndpoint(target, options);
   const unitBytes = unitBytesOf(endpoint);
-  if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
-  const ttl = intParam(endpoint, "ttl", 0, 255);
-  const sourceText = endpoint.params.get("source");
-  const source = sourceText ? requireHostPort(sourceText, "source", { allowPortZero: true }) : undefined;
+  const { ttl, source } = checkDatagramEndpoint(target, endpoint);
   const resolved = await resolveHost(endpoint.host);
   // A multicast TTL of 0 keeps the group on this host; a unicast one would send nothing at all.
   if (ttl === 0 && !isMulticast(resolved.address)) {
@@ -53,6 +50,15 @@ export async function openDatagramOutput(
   const iface = endpoint.params.get("iface") ?? undefined;
   const sender = await openUdpSender(dest, { ttl, iface, source, headerBytes, datagramBytes: headerBytes + unitBytes }, counters, ctx);
   return { endpoint, dest, sender, counters, ttl, source, unitBytes };
+}
+
+/** What a datagram output's URL says of where it goes, checked without a name looked up or a socket: a host, `ttl`, `source`. */
+export function checkDatagramEndpoint(target: string, endpoint: Endpoint): { ttl: number | undefined; source: HostPort | undefined } {
+  if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
+  const ttl = intParam(endpoint, "ttl", 0, 255);
+  const sourceText = endpoint.params.get("source");
+  const source = sourceText ? requireHostPort(sourceText, "source", { allowPortZero: true }) : undefined;
+  return { ttl, source };
 }
 
 /** Whole frames of `format` in `pkt` bytes (default `defaultPkt`); a UsageError names the target when not even one fits. */

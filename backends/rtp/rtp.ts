@@ -18,17 +18,17 @@
  * the send path allocates nothing.
  */
 import { PacerError, UsageError } from "../../foundation/errors.ts";
-import { isMulticast, requireHostPort } from "../../foundation/net/address.ts";
+import { isMulticast } from "../../foundation/net/address.ts";
 import { parseEndpoint } from "../../foundation/net/endpoint.ts";
 import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetMarker, rtpSetSeqnum, rtpSetSsrc, rtpSetTimestamp } from "../../protocol/rtp.ts";
 import { SAP_DEFAULT_INTERVAL_S } from "../../protocol/sap.ts";
-import { buildSdp, type SdpMedia } from "../../protocol/sdp.ts";
+import { buildSdp, sdpOrigin, type SdpMedia } from "../../protocol/sdp.ts";
 import { bytesPerFrame } from "../../protocol/sample_format.ts";
 import { RealClock, US_PER_MS, US_PER_S } from "../../scheduler/clock.ts";
 import { sleepOn } from "../../scheduler/scheduler.ts";
 import type { Backend, BackendContext, BackendFactory, StreamInfo, UnitTiming } from "../backend.ts";
 import { intParam } from "../../foundation/net/endpoint.ts";
-import { openDatagramOutput } from "../net/datagram_output.ts";
+import { checkDatagramEndpoint, openDatagramOutput } from "../net/datagram_output.ts";
 import { localAddressFor, macOf } from "../net/local_address.ts";
 import { newCounters } from "../backend.ts";
 import { openUdpSender, type UdpSender } from "../net/udp_sender.ts";
@@ -103,11 +103,8 @@ export const rtpBackend: BackendFactory = {
   check(target: string): void {
     // What needs no stream: the payload options (pkt, pt, format, compat) are judged against it in create.
     const endpoint = parseEndpoint(target, OPTIONS);
-    if (endpoint.listen) throw new UsageError(`${target}: "@" is for inputs; outputs name a destination host`);
-    intParam(endpoint, "ttl", 0, 255);
+    checkDatagramEndpoint(target, endpoint);
     intParam(endpoint, "ahead", 0, 10_000);
-    const source = endpoint.params.get("source");
-    if (source) requireHostPort(source, "source", { allowPortZero: true });
     sideChannels(target, endpoint);
   },
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
@@ -160,6 +157,8 @@ export const rtpBackend: BackendFactory = {
     let started = false;
     let lastTicks = 0;
     let lastSendUs = -1;
+    /** The instant the last packet's timestamp names: what a report pairs with it. */
+    const pairedUs = () => startedUs + lastSendUs + mediaLeadUs;
 
     // The sending address (a probe socket per output), and its MAC: for the SDP's o= and source
     // filter, PCM's ts-refclk and SAP.
@@ -191,8 +190,9 @@ export const rtpBackend: BackendFactory = {
       // The o= line names one session the world over (RFC 8866 section 5.2): the stream's own
       // SSRC, where the start second gave every output of one pacer the same o= line.
       const sessionId = ssrc;
-      const origin = local ?? (dest.family === 6 ? "::1" : "127.0.0.1");
-      const sdp = buildSdp({ sessionId, origin, name: `pacer ${target.replace(/\?.*/, "")}`, media: [sdpMedia()] });
+      const media = [sdpMedia()];
+      const origin = sdpOrigin(media);
+      const sdp = buildSdp({ sessionId, origin, name: `pacer ${target.replace(/\?.*/, "")}`, media });
       try {
         sap = await openSapAnnouncer({ sdp, streamAddress: dest.address, ttl, iface, origin, intervalUs: sapIntervalS * US_PER_S }, ctx);
       } catch (error) {
@@ -209,8 +209,7 @@ export const rtpBackend: BackendFactory = {
       // has reached since the last pairing, the same count of frames (or 90 kHz ticks) per µs.
       rtcp.reportAlone = (now) => {
         if (lastSendUs < 0) return; // nothing paired yet: the first packet reports
-        const pairedUs = startedUs + lastSendUs + mediaLeadUs;
-        const ticks = lastTicks + Math.round((now - pairedUs) * ticksPerUs);
+        const ticks = lastTicks + Math.round((now - pairedUs()) * ticksPerUs);
         rtcp.report(wall.unixUsAt(now), timestampBase + ticks, counters.units, counters.bytes);
       };
     }
@@ -246,7 +245,7 @@ export const rtpBackend: BackendFactory = {
       if (!isPcm || (sendUs > 0 && !timing.marker)) {
         lastTicks = ticks;
         lastSendUs = sendUs;
-        if (rtcp?.due) rtcp.report(wall.unixUsAt(startedUs + sendUs + mediaLeadUs), timestampBase + ticks, counters.units, counters.bytes);
+        if (rtcp?.due) rtcp.report(wall.unixUsAt(pairedUs()), timestampBase + ticks, counters.units, counters.bytes);
       }
     };
 
@@ -288,12 +287,12 @@ export const rtpBackend: BackendFactory = {
           // takes a BYE as the end, and ffmpeg reads RTCP first whenever both have data
           // (libavformat/rtpproto.c), so a BYE sent with the last datagrams lost those it had
           // not read yet (likely what left the SAP test's decode one packet short in a loaded suite).
-          const byeAt = Math.min(startedUs + lastSendUs + mediaLeadUs + BYE_GAP_US, deadlineUs ?? Infinity);
+          const byeAt = Math.min(pairedUs() + BYE_GAP_US, deadlineUs ?? Infinity);
           if (byeAt > scheduler.now()) await sleepOn(scheduler, byeAt - scheduler.now());
         }
         if (rtcp) {
           if (lastSendUs >= 0) {
-            rtcp.bye(wall.unixUsAt(startedUs + lastSendUs + mediaLeadUs), timestampBase + lastTicks, counters.units, counters.bytes);
+            rtcp.bye(wall.unixUsAt(pairedUs()), timestampBase + lastTicks, counters.units, counters.bytes);
           } else if (counters.units > 0) {
             // Only bent units went out (a stream shorter than the lead): name the first frame's instant.
             rtcp.bye(wall.unixUsAt(startedUs), timestampBase, counters.units, counters.bytes);
