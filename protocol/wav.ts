@@ -81,8 +81,8 @@ const RIFF_IDS = ["RIFF", "RF64"];
  * are still the start of a RIFF id, so a reader that must not take a WAV for samples waits.
  */
 export function riffIdIn(head: Uint8Array): "riff" | "partial" | "no" {
-  const id = String.fromCharCode(...head.subarray(0, 4));
-  if (id.length === 4) return RIFF_IDS.includes(id) ? "riff" : "no";
+  if (head.length >= 4) return RIFF_IDS.includes(tag(head, 0)) ? "riff" : "no";
+  const id = String.fromCharCode(...head);
   return RIFF_IDS.some((known) => known.startsWith(id)) ? "partial" : "no";
 }
 

@@ -56,6 +56,7 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
   /** Packets lost just before the payload about to be delivered, and the length of the one before them. */
   let lostRun = 0;
   let lastPayloadBytes = 0;
+  const pcmFrameBytes = pcm ? bytesPerFrame(pcm) : null;
   const silence = new Uint8Array(MAX_DATAGRAM).fill(pcm?.encoding === "u8" ? 0x80 : 0);
   const isPcm = () => pcm !== undefined || reorder.payloadType === PT_L16_STEREO || reorder.payloadType === PT_L16_MONO;
   const fillLost = () => {
@@ -79,7 +80,7 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
     },
     maxPayload: MAX_DATAGRAM,
     // A part frame is dropped as malformed, and its place filled with silence as a lost packet's.
-    frameBytes: (pt) => (pcm ? bytesPerFrame(pcm) : pt === PT_L16_STEREO ? 4 : pt === PT_L16_MONO ? 2 : 1),
+    frameBytes: (pt) => pcmFrameBytes ?? (pt === PT_L16_STEREO ? 4 : pt === PT_L16_MONO ? 2 : 1),
     onPayloadType: (from, to) => {
       // Counted every time; said (a gap log line, a string made) for the first few only: a sender
       // that interleaves comfort noise (PT 13) changes type every few packets.
