@@ -58,7 +58,7 @@ export class KeepNewest {
       }
     }
     try {
-      this.takenAgain.prune(this.folder);
+      this.takenAgain.prune(this.folder, ours);
     } catch (error) {
       this.passOver((error as Error).message);
     }

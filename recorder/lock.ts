@@ -68,14 +68,17 @@ export function lockOutput(pattern: string): OutputLock {
   const c = libc();
   if (!c) throw new PacerError("cannot lock the output: libc.so.6 could not be loaded");
   const path = lockPathFor(pattern);
-  let fd: number;
+  const cannot = (why: string) => new PacerError(`${path}: cannot create the lock file: ${why}`);
   try {
     mkdirSync(staticFolder(pattern), { recursive: true });
+  } catch (error) {
+    throw cannot(fsErrorText(error));
+  }
+  let fd: number;
+  try {
     fd = openHiddenFile(path, constants.O_APPEND);
   } catch (error) {
-    // The folder's making fails with an errno (said in words); the open's reasons are words already.
-    const why = (error as NodeJS.ErrnoException).code ? fsErrorText(error) : (error as Error).message;
-    throw new PacerError(`${path}: cannot create the lock file: ${why}`);
+    throw cannot((error as Error).message); // words already
   }
   if (c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     closeSync(fd);

@@ -57,9 +57,8 @@ export class TakenAgain {
     }
   }
 
-  /** Keeps only the listed names whose files are still in `folder` (or still being written, as NAME.part): the rest were deleted. */
-  prune(folder: string): void {
-    const listed = this.names();
+  /** Keeps only the listed names (`listed`: as just read) whose files are still in `folder` (or still being written, as NAME.part): the rest were deleted. */
+  prune(folder: string, listed = this.names()): void {
     const there = (name: string) => existsSync(join(folder, name)) || existsSync(join(folder, `${name}.part`));
     const kept = [...listed].filter(there);
     if (kept.length === listed.size) return;

@@ -64,7 +64,8 @@ interface Row {
 
 /** "2:00" for 120 s: a row's place in the run. */
 function clockText(seconds: number): string {
-  return `${Math.floor(seconds / 60)}:${String(Math.round(seconds % 60)).padStart(2, "0")}`;
+  const whole = Math.round(seconds); // rounded once, so 59.5 s reads 1:00, not 0:60
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
 }
 
 /** Counts datagrams and sequence gaps of one RTP stream. */
