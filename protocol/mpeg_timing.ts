@@ -570,6 +570,36 @@ export class PcrPidLock {
   }
 }
 
+/**
+ * A clock whose times come from a ClockTimeline of 90 kHz samples (PCRs, arrival stamps, SCRs):
+ * what each such clock answers from its line, in one place. Subclasses feed the line in observe().
+ */
+abstract class TimelineClock implements ByteClock {
+  protected abstract readonly timeline: ClockTimeline;
+
+  abstract observe(chunk: Uint8Array, offset: number, start?: number, end?: number): void;
+
+  timeAt(offset: number): number {
+    return this.timeline.ticksAt(offset) / TICKS_PER_US;
+  }
+
+  stretchAt(offset: number, into: ClockStretch): void {
+    this.timeline.stretchAt(offset, TICKS_PER_US, into);
+  }
+
+  byteRate(): number {
+    return this.timeline.byteRate();
+  }
+
+  discontinuities(): number {
+    return this.timeline.discontinuities();
+  }
+
+  forget(belowOffset: number): void {
+    this.timeline.forget(belowOffset);
+  }
+}
+
 export interface PcrClockOptions {
   /** PID whose PCRs to use; default: the first PID seen carrying a PCR (see PcrPidLock). */
   pcrPid?: number;
@@ -595,14 +625,15 @@ export interface PcrClockOptions {
  * clock.forget(sentUpTo);           // drop anchors behind the send position
  * ```
  */
-export class PcrClock implements ByteClock {
+export class PcrClock extends TimelineClock {
   private readonly lock: PcrPidLock;
-  private readonly timeline: ClockTimeline;
+  protected readonly timeline: ClockTimeline;
   readonly packets = new TsPacketFinder((buf, at, streamOffset) => {
     this.lock.packet(buf, at, streamOffset, this.timeline);
   });
 
   constructor(options: PcrClockOptions = {}) {
+    super();
     this.lock = new PcrPidLock(options.pcrPid);
     const fallback = (options.fallbackBitsPerSecond ?? 0) / 8 / PCR_HZ;
     this.timeline = new ClockTimeline(options.capacity, () => fallback);
@@ -617,25 +648,6 @@ export class PcrClock implements ByteClock {
     this.packets.observe(chunk, offset, start, end);
   }
 
-  timeAt(offset: number): number {
-    return this.timeline.ticksAt(offset) / TICKS_PER_US;
-  }
-
-  stretchAt(offset: number, into: ClockStretch): void {
-    this.timeline.stretchAt(offset, TICKS_PER_US, into);
-  }
-
-  byteRate(): number {
-    return this.timeline.byteRate();
-  }
-
-  discontinuities(): number {
-    return this.timeline.discontinuities();
-  }
-
-  forget(belowOffset: number): void {
-    this.timeline.forget(belowOffset);
-  }
 }
 
 /** Where an M2TS source hands each packet's arrival_time_stamp, in the order the packets are read. */
@@ -673,10 +685,10 @@ export const ARRIVAL_ANCHORS = 8192;
  * clock.timeAt(7 * 188);                 // µs at which the eighth packet is due
  * ```
  */
-export class ArrivalClock implements ByteClock, ArrivalSink {
+export class ArrivalClock extends TimelineClock implements ArrivalSink {
   /** The stripped packets, found as TS's are: so a loop's seams are mended (ts_seams.ts) and a cut packet left out. */
   readonly packets = new TsPacketFinder(() => {});
-  private readonly timeline: ClockTimeline;
+  protected readonly timeline: ClockTimeline;
   /** Stamps handed over but not yet paired with observed packets: a ring that grows only if a read outruns it. */
   private stamps = new Float64Array(1024);
   private stampsHead = 0;
@@ -686,6 +698,7 @@ export class ArrivalClock implements ByteClock, ArrivalSink {
   private lastAts = -1;
 
   constructor(options: ArrivalClockOptions = {}) {
+    super();
     const fallback = (options.fallbackBitsPerSecond ?? 0) / 8 / PCR_HZ;
     this.timeline = new ClockTimeline(options.capacity ?? ARRIVAL_ANCHORS, () => fallback, () => 0, ATS_WRAP);
   }
@@ -711,25 +724,6 @@ export class ArrivalClock implements ByteClock, ArrivalSink {
     }
   }
 
-  timeAt(offset: number): number {
-    return this.timeline.ticksAt(offset) / TICKS_PER_US;
-  }
-
-  stretchAt(offset: number, into: ClockStretch): void {
-    this.timeline.stretchAt(offset, TICKS_PER_US, into);
-  }
-
-  byteRate(): number {
-    return this.timeline.byteRate();
-  }
-
-  discontinuities(): number {
-    return this.timeline.discontinuities();
-  }
-
-  forget(belowOffset: number): void {
-    this.timeline.forget(belowOffset);
-  }
 
   private growStamps(): void {
     const bigger = new Float64Array(this.stamps.length * 2);
@@ -762,8 +756,8 @@ const SCR_MAX_MUX_RATE_FACTOR = 2;
  * clock.timeAt(2048);
  * ```
  */
-export class ScrClock implements ByteClock {
-  private readonly timeline: ClockTimeline;
+export class ScrClock extends TimelineClock {
+  protected readonly timeline: ClockTimeline;
   private readonly scanner = new PsScanner();
   /** Last program_mux_rate seen, bytes/s. */
   private muxBytesPerSecond = 0;
@@ -775,6 +769,7 @@ export class ScrClock implements ByteClock {
   };
 
   constructor(options: ScrClockOptions = {}) {
+    super();
     this.fallbackBytesPerSecond = (options.fallbackBitsPerSecond ?? 0) / 8;
     const muxRate = () => (this.muxBytesPerSecond || this.fallbackBytesPerSecond) / PCR_HZ;
     this.timeline = new ClockTimeline(options.capacity, muxRate, () => muxRate() * SCR_MAX_MUX_RATE_FACTOR);
@@ -784,30 +779,11 @@ export class ScrClock implements ByteClock {
     observeContiguous(this.scanner, chunk, start, end, offset, this.onPack);
   }
 
-  timeAt(offset: number): number {
-    return this.timeline.ticksAt(offset) / TICKS_PER_US;
-  }
-
-  stretchAt(offset: number, into: ClockStretch): void {
-    this.timeline.stretchAt(offset, TICKS_PER_US, into);
-  }
-
-  byteRate(): number {
-    return this.timeline.byteRate();
-  }
-
   /** program_mux_rate of the last pack, bytes/s (0 before the first pack). */
   muxRate(): number {
     return this.muxBytesPerSecond;
   }
 
-  discontinuities(): number {
-    return this.timeline.discontinuities();
-  }
-
-  forget(belowOffset: number): void {
-    this.timeline.forget(belowOffset);
-  }
 }
 
 interface ChunkScanner<C> {

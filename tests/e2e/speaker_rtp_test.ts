@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { wireArrivals } from "../helpers/capture.ts";
 import { udpReceiver, type Received } from "../helpers/udp_receiver.ts";
-import { type SpeakerServe, startSpeakerServe, wavTrack } from "./speaker_fixture.ts";
+import { endSpeakerServe, type SpeakerServe, startSpeakerServe, wavTrack } from "./speaker_fixture.ts";
 
 const RATE = 44_100;
 /** s16 stereo L16 within 1400 bytes. */
@@ -43,10 +43,7 @@ let receiver: Awaited<ReturnType<typeof udpReceiver>> | null = null;
 afterEach(async () => {
   receiver?.close();
   receiver = null;
-  if (!serve) return;
-  serve.client.close();
-  await serve.stop();
-  serve.cleanup();
+  await endSpeakerServe(serve);
   serve = null;
 });
 
