@@ -1,8 +1,10 @@
 /**
- * Where a recording rotated on the clock (`--rotate 1h`, `24h`) cuts next: on multiples of the
- * period from local midnight, plus the stagger, in local time. Each boundary is placed with the
- * UTC offset in force at it, not at the moment it is worked out: with now's, the daily file of a
- * DST night was cut at 01:00 (or 23:00) instead of midnight, and named so.
+ * Where a recording rotated on the clock (`--rotate 1h`, `24h`) cuts next: at each instant the
+ * local clock reads a multiple of the period from midnight, plus the stagger. Each boundary is
+ * placed with the UTC offset in force at it, not at the moment it is worked out: with now's, the
+ * daily file of a DST night was cut at 01:00 (or 23:00) instead of midnight, and named so. An hour
+ * the clock reads twice (02:00–03:00 on the autumn night in Europe/Berlin) has its boundaries
+ * twice: before, the `--rotate 1h` file of 02:00 ran two hours.
  *
  * @example
  * ```ts
@@ -13,12 +15,30 @@
 /** The local time's offset from UTC at `at`, in ms, as getTimezoneOffset counts it (UTC minus local). */
 const zoneAt = (at: number) => new Date(at).getTimezoneOffset() * 60_000;
 
+/** The first boundary after `from` on a clock that stays `zone` behind UTC. */
+const nextOnOffset = (from: number, zone: number, everyMs: number, staggerMs: number) =>
+  (Math.floor((from - zone - staggerMs) / everyMs) + 1) * everyMs + staggerMs + zone;
+
+/** The first instant after `from` (at offset `zone`) whose offset is another, `to` being one (to the ms). */
+function offsetChange(from: number, to: number, zone: number): number {
+  while (to - from > 1) {
+    const mid = Math.floor((from + to) / 2);
+    if (zoneAt(mid) === zone) from = mid;
+    else to = mid;
+  }
+  return to;
+}
+
 /** The first boundary after `now` (Unix ms) of a rotation every `everyMs`, `staggerMs` after local midnight's multiples. */
 export function clockBoundaryAfter(now: number, everyMs: number, staggerMs: number): number {
-  const zoneNow = zoneAt(now);
-  // The next boundary as a local time, counted as if it were UTC.
-  const local = (Math.floor((now - zoneNow - staggerMs) / everyMs) + 1) * everyMs + staggerMs;
-  const atItsOffset = local + zoneAt(local + zoneNow);
+  const zone = zoneAt(now);
+  const onNowsOffset = nextOnOffset(now, zone, everyMs, staggerMs);
+  if (zoneAt(onNowsOffset) === zone) return onNowsOffset;
+  // The offset changes first: from then on, boundaries are on the new one. On the autumn night
+  // the change itself may be one (the clock reads 02:00 again).
+  const change = offsetChange(now, onNowsOffset, zone);
+  const zoneAfter = zoneAt(change);
+  const onNewOffset = nextOnOffset(change - 1, zoneAfter, everyMs, staggerMs);
   // A local time the clock skips (02:30 on the spring night) has no instant: now's offset places it.
-  return atItsOffset > now ? atItsOffset : local + zoneNow;
+  return zoneAfter < zone ? Math.min(onNowsOffset, onNewOffset) : onNewOffset;
 }

@@ -38,3 +38,23 @@ test("a daily rotation is cut at local midnight on the nights the clocks change,
     "2026-06-01T11:00:00.000Z",
   ]);
 });
+
+test("an hourly rotation cuts the hour the autumn night reads twice twice, so no file runs two hours", () => {
+  // Europe/Berlin, 2026-10-25: at 03:00 CEST (01:00Z) the clocks go back to 02:00 CET.
+  expect(
+    boundariesIn("Europe/Berlin", [
+      ["2026-10-25T00:00:00Z", HOUR, 0], // 02:00 CEST: the first 02:00 file begins
+      ["2026-10-25T00:40:00Z", 30 * 60_000, 0], // 02:40 CEST, half-hourly
+      ["2026-10-25T01:10:00Z", HOUR, 0], // 02:10 CET, the second time round
+      ["2026-10-25T00:10:00Z", HOUR, 20 * 60_000], // 02:10 CEST, 20 minutes staggered
+      ["2026-03-29T00:40:00Z", HOUR, 30 * 60_000], // 01:40 CET: 02:30 never comes
+    ]),
+  ).toEqual([
+    "2026-10-25T01:00:00.000Z", // 02:00 CET (was 02:00Z: 03:00 CET, a file of two hours)
+    "2026-10-25T01:00:00.000Z", // 02:00 CET (was 02:00Z: 03:00 CET)
+    "2026-10-25T02:00:00.000Z", // 03:00 CET
+    "2026-10-25T00:20:00.000Z", // 02:20 CEST, then 02:20 CET:
+    "2026-03-29T01:30:00.000Z", // 03:30 CEST, an hour after 01:30 as on any night
+  ]);
+  expect(boundariesIn("Europe/Berlin", [["2026-10-25T00:20:00Z", HOUR, 20 * 60_000]])).toEqual(["2026-10-25T01:20:00.000Z"]);
+});
