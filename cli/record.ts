@@ -9,6 +9,7 @@ import { describeOpenError } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
+import { clockBoundaryAfter } from "../recorder/clock_boundary.ts";
 import { GapLog } from "../recorder/gap_log.ts";
 import { lockOutput, type OutputLock } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
@@ -174,13 +175,18 @@ async function openRecordInput(spec: string, format: SampleFormat | undefined): 
   return streamSource(spec, createReadStream(spec));
 }
 
-/** The next local time HH:MM after `now` (tomorrow's, if today's has passed). */
+const DAY_MS = 86_400_000;
+
+/**
+ * The next time after `now` the local clock reads HH:MM (tomorrow's, if today's has passed): a
+ * daily rotation's boundary, so a night the clocks change is read as --rotate 24h reads it. The
+ * autumn night's second 02:10 stops at the 02:30 twenty minutes on (Date's setHours took the
+ * first, passed, and went on a day); 02:30 on the spring night falls at 03:30, and from 03:10 on
+ * it is tomorrow's (setHours gave 03:30 today).
+ */
 export function nextLocalTime(text: string, now: number): number {
   const m = /^(\d{1,2}):(\d{2})$/.exec(text);
   if (!m || Number(m[1]) > 23 || Number(m[2]) > 59) throw new UsageError(`--until "${text}": expected HH:MM, like 06:30`);
-  const at = new Date(now);
-  at.setHours(Number(m[1]), Number(m[2]), 0, 0);
-  if (at.getTime() <= now) at.setDate(at.getDate() + 1);
-  return at.getTime();
+  return clockBoundaryAfter(now, DAY_MS, (Number(m[1]) * 60 + Number(m[2])) * 60_000);
 }
 

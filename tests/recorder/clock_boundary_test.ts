@@ -1,25 +1,30 @@
 /**
  * Rotation on the clock across a DST change: the daily file is cut at local midnight, as on any
  * other night. Before, the boundary took the UTC offset of the moment it was worked out, and the
- * file of the spring night ran to 01:00, that of the autumn night to 23:00. Worked out in a real
- * subprocess in Europe/Berlin (the time zone is the process's).
+ * file of the spring night ran to 01:00, that of the autumn night to 23:00. `--until HH:MM` is a
+ * daily boundary too. Worked out in a real subprocess in Europe/Berlin (the time zone is the
+ * process's).
  */
 import { expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 
-const MODULE = join(import.meta.dir, "..", "..", "recorder", "clock_boundary.ts");
+const ROOT = join(import.meta.dir, "..", "..");
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
-/** clockBoundaryAfter(now, every, stagger) for each case, in time zone `tz`, as ISO times. */
-function boundariesIn(tz: string, cases: [string, number, number][]): string[] {
-  const script = `import { clockBoundaryAfter } from ${JSON.stringify(MODULE)};
-for (const [now, every, stagger] of ${JSON.stringify(cases)}) console.log(new Date(clockBoundaryAfter(Date.parse(now), every, stagger)).toISOString());`;
+/** `call` (an expression of `now` and the case's `args`) for each case, in time zone `tz`, as ISO times. */
+function instantsIn(tz: string, imports: string, call: string, cases: [string, ...unknown[]][]): string[] {
+  const script = `${imports}
+for (const [now, ...args] of ${JSON.stringify(cases)}) console.log(new Date(${call}).toISOString());`;
   const run = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, TZ: tz }, encoding: "utf8" });
   expect(run.stderr).toBe("");
   return run.stdout.trim().split("\n");
 }
+
+/** clockBoundaryAfter(now, every, stagger) for each case, in time zone `tz`, as ISO times. */
+const boundariesIn = (tz: string, cases: [string, number, number][]) =>
+  instantsIn(tz, `import { clockBoundaryAfter } from ${JSON.stringify(join(ROOT, "recorder", "clock_boundary.ts"))};`, "clockBoundaryAfter(Date.parse(now), args[0], args[1])", cases);
 
 test("a daily rotation is cut at local midnight on the nights the clocks change, and hourly ones keep the hour", () => {
   expect(
@@ -57,4 +62,26 @@ test("an hourly rotation cuts the hour the autumn night reads twice twice, so no
     "2026-03-29T01:30:00.000Z", // 03:30 CEST, an hour after 01:30 as on any night
   ]);
   expect(boundariesIn("Europe/Berlin", [["2026-10-25T00:20:00Z", HOUR, 20 * 60_000]])).toEqual(["2026-10-25T01:20:00.000Z"]);
+});
+
+test("--until HH:MM on the nights the clocks change is the next time the clock reads it", () => {
+  const untilIn = (tz: string, cases: [string, string][]) =>
+    instantsIn(tz, `import { nextLocalTime } from ${JSON.stringify(join(ROOT, "cli", "record.ts"))};`, "nextLocalTime(args[0], Date.parse(now))", cases);
+  expect(
+    untilIn("Europe/Berlin", [
+      ["2026-10-25T01:10:00Z", "02:30"], // 02:10 CET, the second time round: twenty minutes on
+      ["2026-10-25T00:10:00Z", "02:30"], // 02:10 CEST: the first 02:30
+      ["2026-03-29T01:10:00Z", "02:30"], // 03:10 CEST: today's 02:30 was skipped, so tomorrow's
+      ["2026-03-29T00:45:00Z", "02:30"], // 01:45 CET: an hour after 01:30, as a rotation cuts
+      ["2026-12-31T22:59:59.500Z", "00:00"], // half a second before the new year
+      ["2026-12-31T23:00:00Z", "00:00"], // exactly then: a day on
+    ]),
+  ).toEqual([
+    "2026-10-25T01:30:00.000Z", // (was 2026-10-26T01:30Z, a day on)
+    "2026-10-25T00:30:00.000Z",
+    "2026-03-30T00:30:00.000Z", // (was 03:30 CEST the same morning, twenty minutes on)
+    "2026-03-29T01:30:00.000Z",
+    "2026-12-31T23:00:00.000Z",
+    "2027-01-01T23:00:00.000Z",
+  ]);
 });
