@@ -110,7 +110,8 @@ max_queued_tracks = 1000
 # Scheduled recordings; repeat the block for more. A run due while the last one still goes is skipped.
 # [[recording]]
 # name = "evening-news"
-# cron with an optional seconds field first; time zone optional (default: the server's).
+# cron with an optional seconds field first; time zone optional (default: the server's). The
+# time zone is the cron's only: file names and rotate's cuts are in the server's local time.
 # cron = "0 20 * * 1-5"
 # timezone = "Europe/Berlin"
 # An input URL, or a live channel as live:NAME.
