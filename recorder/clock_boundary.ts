@@ -15,9 +15,19 @@
 /** The local time's offset from UTC at `at`, in ms, as getTimezoneOffset counts it (UTC minus local). */
 const zoneAt = (at: number) => new Date(at).getTimezoneOffset() * 60_000;
 
-/** The first boundary after `from` on a clock that stays `zone` behind UTC. */
-const nextOnOffset = (from: number, zone: number, everyMs: number, staggerMs: number) =>
-  (Math.floor((from - zone - staggerMs) / everyMs) + 1) * everyMs + staggerMs + zone;
+const DAY_MS = 86_400_000;
+
+/**
+ * The first boundary after `from` on a clock that stays `zone` behind UTC. A period shorter than
+ * a day counts from each midnight, the day's last file the shorter: counted from 1970's (as
+ * before), `--rotate 7h` in New York cut at 09:00, 16:00, 23:00 one day, 06:00, 13:00 the next.
+ */
+function nextOnOffset(from: number, zone: number, everyMs: number, staggerMs: number): number {
+  const local = from - zone - staggerMs;
+  const midnight = everyMs < DAY_MS ? Math.floor(local / DAY_MS) * DAY_MS : 0;
+  const next = midnight + (Math.floor((local - midnight) / everyMs) + 1) * everyMs;
+  return (everyMs < DAY_MS ? Math.min(next, midnight + DAY_MS) : next) + staggerMs + zone;
+}
 
 /** The first instant after `from` (at offset `zone`) whose offset is another, `to` being one (to the ms). */
 function offsetChange(from: number, to: number, zone: number): number {

@@ -85,3 +85,17 @@ test("--until HH:MM on the nights the clocks change is the next time the clock r
     "2027-01-01T23:00:00.000Z",
   ]);
 });
+
+test("a period that does not divide the day counts from each local midnight", () => {
+  expect(
+    boundariesIn("America/New_York", [
+      ["2026-06-01T12:00:00Z", 7 * HOUR, 0], // 08:00 EDT
+      ["2026-06-02T02:00:00Z", 7 * HOUR, 0], // 22:00 EDT: the day's last file ends at midnight
+      ["2026-06-02T04:10:00Z", 25 * 60_000, 0], // 00:10 EDT, every 25 minutes
+    ]),
+  ).toEqual([
+    "2026-06-01T18:00:00.000Z", // 14:00 EDT (was 13:00Z: 09:00, counted from 1970)
+    "2026-06-02T04:00:00.000Z", // 00:00 EDT (was 03:00Z: 23:00)
+    "2026-06-02T04:25:00.000Z", // 00:25 EDT
+  ]);
+});
