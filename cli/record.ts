@@ -92,7 +92,8 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const untilMs = values.until === undefined ? undefined : nextLocalTime(values.until, now);
   // --until is a time on the wall clock; --duration a length, timed on the monotonic one.
   const endAtMonotonicMs = durationMs === undefined ? undefined : monotonicNow + durationMs;
-  const waitUntilMs = values.wait === undefined ? untilMs : now + parseSeconds(values.wait, "--wait") * 1000;
+  // Given, --wait is a length (monotonic); else the wait ends where --until does (wall).
+  const waitUntilMonotonicMs = values.wait === undefined ? undefined : monotonicNow + parseSeconds(values.wait, "--wait") * 1000;
   const rotate = values.rotate === undefined ? {} : parseRotate(values.rotate, "--rotate");
   const staggerMs = values.stagger === undefined ? 0 : parseSeconds(values.stagger, "--stagger") * 1000;
   const syncEveryMs = parseSeconds(values["sync-every"] ?? "1", "--sync-every") * 1000;
@@ -121,7 +122,8 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
       pcmFormat: () => inputPcmFormat(source, format),
       endAtMs: untilMs,
       endAtMonotonicMs,
-      waitUntilMs,
+      waitUntilMs: waitUntilMonotonicMs === undefined ? untilMs : undefined,
+      waitUntilMonotonicMs,
       ...rotate,
       staggerMs,
       syncEveryMs,
@@ -155,7 +157,7 @@ function report(summary: RecordSummary, spec: string, log: Logger): number {
     log.error(dropped ? `nothing kept from ${spec}: ${dropped}` : `nothing arrived from ${spec}`);
     return EXIT_FAILURE;
   }
-  const seconds = ((summary.lastMs! - summary.firstMs!) / 1000).toFixed(1);
+  const seconds = summary.seconds.toFixed(1);
   const line = `recorded ${summary.files.describe()}, ${summary.bytes} bytes, ${seconds} s, ${describeDamage(summary)}`;
   // A file that is not what its name says is something wrong: a warning, though it was recorded.
   if (summary.notTs) log.warn(line);

@@ -3,7 +3,9 @@
  * whole 188-byte packets and cut only before a PAT (or, with no PAT within a second, on a packet
  * boundary); WAV in whole frames under a header kept valid at every sync; anything else as it
  * comes. Files rotate on the clock (aligned, offset by the stagger) or by size, are synced every
- * `syncEveryMs`, and the oldest beyond `keep` are deleted. No byte is inserted or dropped: the
+ * `syncEveryMs`, and the oldest beyond `keep` are deleted. The wall clock names files and places
+ * cuts and `--until`; lengths (the sync's cadence, `--duration`, `--wait`, the seconds recorded)
+ * run on the monotonic one, so a wall clock stepped meanwhile stretches or cuts none of them. No byte is inserted or dropped: the
  * files concatenate to the stream.
  *
  * @example
@@ -57,8 +59,12 @@ export interface RecorderOptions {
    * short nor stretches it.
    */
   endAtMonotonicMs?: number;
-  /** Unix ms by which something must have arrived, or the recording gives up. */
+  /** Unix ms by which something must have arrived (`--until`), or the recording gives up. */
   waitUntilMs?: number;
+  /** performance.now() ms by which something must have arrived (`--wait`), or the recording gives up. */
+  waitUntilMonotonicMs?: number;
+  /** The wall clock, Unix ms (default Date.now): a test steps it. */
+  wallClock?: () => number;
   /** Rotate on the clock, every this many ms (aligned to local midnight, plus the stagger). */
   rotateEveryMs?: number;
   /** Rotate when a file reaches this many bytes. */
@@ -78,9 +84,8 @@ export interface RecordSummary {
   /** The files written: how many, the first name and the last few (not every name). */
   files: RecordedFiles;
   bytes: number;
-  /** Unix ms of the first and last byte, or null when nothing came. */
-  firstMs: number | null;
-  lastMs: number | null;
+  /** Seconds from the first byte to the last, on the monotonic clock (0 when nothing came). */
+  seconds: number;
   gaps: number;
   lost: number;
   stalls: number;
@@ -149,14 +154,19 @@ export class Recorder {
   private takenAgainWarned = false;
   /** Media bytes in the files already closed; the open file counts its own (after a failed write, what it kept). */
   private closedBytes = 0;
-  private firstMs: number | null = null;
-  private lastMs: number | null = null;
+  /** performance.now() ms of the first and last byte, or null before any came. */
+  private firstByteMono: number | null = null;
+  private lastByteMono: number | null = null;
+  private readonly wallNow: () => number;
+  /** The wall clock at the last pump: one read lower has been stepped back. */
+  private lastWallMs = 0;
   private readonly watch = new TsWatch();
   private ccLogged = 0;
   private nextBoundaryMs = Infinity;
   /** When the pending rotation fell due, or 0 when none is due. */
   private dueSinceMs = 0;
-  private nextSyncMs = 0;
+  /** performance.now() ms of the next sync. */
+  private nextSyncMono = 0;
   /** The format the input's own WAV header states (a WAV file, acquire's stream), once read off. */
   private inputHeaderFormat: SampleFormat | null = null;
   private wavIn: SampleFormat | null = null;
@@ -174,6 +184,7 @@ export class Recorder {
     private readonly options: RecorderOptions,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.wallNow = options.wallClock ?? Date.now;
     this.names = new FileNames({ part: options.part ?? false });
     this.takenAgain = new TakenAgain(options.pattern);
     this.keep = options.keep === undefined ? null : new KeepNewest(options.pattern, options.keep, this.takenAgain, options.log);
@@ -206,7 +217,9 @@ export class Recorder {
 
   private pump(): void {
     if (this.finished) return;
-    const now = Date.now();
+    const now = this.wallNow();
+    const mono = performance.now();
+    this.followClockStepBack(now);
     try {
       for (;;) {
         const n = this.source.read(this.buf, this.carry, this.buf.length - this.carry);
@@ -215,21 +228,21 @@ export class Recorder {
           if (this.inputStopped) return this.finish(null);
           break;
         }
-        this.firstMs ??= now;
-        this.lastMs = now;
+        this.firstByteMono ??= mono;
+        this.lastByteMono = mono;
         this.process(this.carry + n, now);
       }
-      if (this.file && now >= this.nextSyncMs) {
+      if (this.file && mono >= this.nextSyncMono) {
         this.file.sync();
-        this.nextSyncMs = now + this.options.syncEveryMs;
+        this.nextSyncMono = mono + this.options.syncEveryMs;
       }
       if (this.stopping) return;
-      if (this.firstMs === null && this.options.waitUntilMs !== undefined && now >= this.options.waitUntilMs) {
+      if (this.firstByteMono === null && (now >= (this.options.waitUntilMs ?? Infinity) || mono >= (this.options.waitUntilMonotonicMs ?? Infinity))) {
         this.stopping = true;
         this.endInput();
         return this.pump();
       }
-      if ((this.options.endAtMs !== undefined && now >= this.options.endAtMs) || performance.now() >= (this.options.endAtMonotonicMs ?? Infinity)) {
+      if (now >= (this.options.endAtMs ?? Infinity) || mono >= (this.options.endAtMonotonicMs ?? Infinity)) {
         this.stopping = true;
         this.endInput();
         return this.pump();
@@ -324,6 +337,32 @@ export class Recorder {
     this.openFile(now, 0);
   }
 
+  /**
+   * The last boundary at or before `now`, from the one due: where the clock passed several at once
+   * (it was stepped on, the host slept), the file is named after the last, not the first (a file of
+   * 15:10 named 1100).
+   */
+  private lastBoundaryBy(now: number): number {
+    let last = this.nextBoundaryMs;
+    // Two periods back always holds a boundary: none is further than a period and an hour apart.
+    const from = Math.max(last, now - 2 * this.options.rotateEveryMs!);
+    for (let next = this.boundaryAfter(from); next <= now; next = this.boundaryAfter(next)) last = next;
+    return last;
+  }
+
+  /**
+   * A wall clock stepped back: the next cut is where the clock will read a boundary next, not the
+   * one planned before the step (an hour back, and the file of 10:00 had run two hours).
+   */
+  private followClockStepBack(now: number): void {
+    if (now < this.lastWallMs && this.file && !this.dueSinceMs && this.options.rotateEveryMs) this.nextBoundaryMs = this.boundaryAfter(now);
+    this.lastWallMs = now;
+  }
+
+  private secondsRecorded(): number {
+    return this.firstByteMono === null ? 0 : ((this.lastByteMono ?? this.firstByteMono) - this.firstByteMono) / 1000;
+  }
+
   private boundaryAfter(now: number): number {
     const every = this.options.rotateEveryMs;
     return every ? clockBoundaryAfter(now, every, this.options.staggerMs ?? 0) : Infinity;
@@ -347,7 +386,7 @@ export class Recorder {
   private rotate(now: number, streamOffset: number): void {
     const onTheClock = this.dueSinceMs === this.nextBoundaryMs;
     // A file cut on the clock is named after its boundary (06:15, not 06:15:00.3).
-    const named = onTheClock ? this.nextBoundaryMs : now;
+    const named = onTheClock ? this.lastBoundaryBy(now) : now;
     const closed = this.file!;
     closed.close();
     this.dueSinceMs = 0;
@@ -369,7 +408,7 @@ export class Recorder {
     if (this.file.path !== named) this.noteTakenAgain(this.file.path);
     this.fileStreamStart = streamOffset;
     this.ccLogged = 0;
-    this.nextSyncMs = Date.now() + this.options.syncEveryMs;
+    this.nextSyncMono = performance.now() + this.options.syncEveryMs;
     this.keep?.prune(this.file.path);
   }
 
@@ -393,7 +432,7 @@ export class Recorder {
     if (!this.options.gapLog || !this.file) return;
     if (this.ccLogged++ >= CC_LOG_LINES_PER_FILE) return;
     const position = this.file.bytes + pendingOffset;
-    this.gapLine(Date.now(), position, this.ccLogged === CC_LOG_LINES_PER_FILE ? "TS continuity error (further ones in this file not logged)" : "TS continuity error");
+    this.gapLine(this.wallNow(), position, this.ccLogged === CC_LOG_LINES_PER_FILE ? "TS continuity error (further ones in this file not logged)" : "TS continuity error");
   }
 
   private gapLine(wallMs: number, position: number, what: string): void {
@@ -404,7 +443,7 @@ export class Recorder {
   }
 
   private drawProgress(): void {
-    const seconds = this.firstMs === null ? 0 : ((this.lastMs ?? this.firstMs) - this.firstMs) / 1000;
+    const seconds = this.secondsRecorded();
     const stats = "live" in this.source ? this.source.stats : null;
     process.stderr.write(`\r${this.file?.currentPath ?? "waiting for input"}  ${(this.bytesWritten / 1e6).toFixed(1)} MB  ${seconds.toFixed(0)} s  gaps ${stats?.gaps ?? 0}\x1b[K`);
   }
@@ -440,8 +479,7 @@ export class Recorder {
     this.resolveDone({
       files: this.files,
       bytes: this.bytesWritten,
-      firstMs: this.firstMs,
-      lastMs: this.lastMs,
+      seconds: this.secondsRecorded(),
       gaps: stats?.gaps ?? 0,
       lost: stats?.lost ?? 0,
       stalls: stats?.stalls ?? 0,
@@ -453,7 +491,7 @@ export class Recorder {
       silentAtEndMs: stats?.silentAtEndMs ?? 0,
       dropped: stats ?? newLiveStats(),
       error: this.error,
-      nothing: this.firstMs === null,
+      nothing: this.firstByteMono === null,
       endNote: this.source.endNote ?? null,
     });
   }
