@@ -22,8 +22,13 @@ import { OutsideRootError, patternUnderRoot } from "./out_path.ts";
 import { type RecordingRun, RunError, startRun } from "./recording_run.ts";
 import { RecordingPlan } from "./schedule.ts";
 
-/** setTimeout's longest delay is about 24.8 days; later runs are re-armed in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * A schedule's timer wakes at least this often to read the wall clock again: timers run on the
+ * monotonic clock, so a wall clock stepped on (NTP at boot, on a host with no real-time clock)
+ * brought a run nearer than its timer, which fired as late as the step (a 07:00 run set at 06:00
+ * by a clock an hour slow started at 08:00, or was missed). Stepped back, it fires early: re-armed.
+ */
+const WALL_CLOCK_CHECK_MS = 1_000;
 /** `record start NAME` for a live channel with no [[recording]]: where its files go, but for the extension. */
 const MANUAL_LIVE_NAME = "%Y%m%d-%H%M%S";
 /** Runs looked at for a duration longer than the time between runs ("0 9,10 * * *" has gaps of 1 h and 23 h). */
@@ -50,6 +55,8 @@ interface Schedule {
 export interface RecordingsDeps {
   live(): LiveChannels | null;
   log: Logger;
+  /** The wall clock the schedules are read by, Unix ms (default Date.now): a test steps it. */
+  wallClock?: () => number;
 }
 
 export class Recordings {
@@ -60,7 +67,11 @@ export class Recordings {
   private readonly last = new Map<string, LastRun>();
   private closed = false;
 
-  constructor(private readonly deps: RecordingsDeps) {}
+  private readonly wallNow: () => number;
+
+  constructor(private readonly deps: RecordingsDeps) {
+    this.wallNow = deps.wallClock ?? Date.now;
+  }
 
   /** (Re)arms the schedules from the config; runs going on are left alone. */
   configure(recordings: readonly RecordingConfig[], root: string): void {
@@ -68,7 +79,7 @@ export class Recordings {
     this.schedules = new Map();
     this.configs = new Map(recordings.map((r) => [r.name, r]));
     this.root = root;
-    const now = Date.now();
+    const now = this.wallNow();
     for (const config of recordings) {
       if (config.cron === undefined) continue;
       const schedule: Schedule = { config, plan: new RecordingPlan(config.cron, now, config.timezone), timer: null };
@@ -149,7 +160,7 @@ export class Recordings {
   private arm(schedule: Schedule): void {
     const next = schedule.plan.nextMs;
     if (next === null || this.closed) return;
-    const delay = Math.min(Math.max(0, next - Date.now()), MAX_TIMER_MS);
+    const delay = Math.min(Math.max(0, next - this.wallNow()), WALL_CLOCK_CHECK_MS);
     schedule.timer = setTimeout(() => this.due(schedule), delay);
   }
 
@@ -157,7 +168,7 @@ export class Recordings {
     schedule.timer = null;
     if (this.schedules.get(schedule.config.name) !== schedule) return; // replaced by a reload
     const dueMs = schedule.plan.nextMs!;
-    const nowMs = Date.now();
+    const nowMs = this.wallNow();
     const decision = schedule.plan.fire(nowMs, this.runs.has(schedule.config.name), schedule.config.durationMs);
     const { log } = this.deps;
     const at = new Date(dueMs).toISOString();

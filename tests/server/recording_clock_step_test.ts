@@ -1,0 +1,36 @@
+/**
+ * A `[[recording]]` due at 07:00 on a server whose wall clock is stepped on while it waits (NTP
+ * at boot, on a host with no real-time clock, finds it an hour slow): the run starts when the
+ * clock reads 07:00, not when the timer armed for the slow clock's hour fires. The schedules'
+ * wall clock is stepped through `wallClock`; the run records a real UDP input to real files.
+ */
+import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { silentLogger } from "../../foundation/log.ts";
+import { Recordings } from "../../server/recording/recordings.ts";
+import { freeUdpPort } from "../helpers/ports.ts";
+
+const HOUR = 3_600_000;
+
+test("a clock stepped on an hour while a 07:00 run waits: the run starts at 07:00 on the clock", async () => {
+  const root = mkdtempSync(join(tmpdir(), "pacer-recording-step-"));
+  let offset = new Date(2026, 5, 1, 6, 0, 0).getTime() - Date.now(); // 06:00, an hour slow
+  const recordings = new Recordings({ live: () => null, log: silentLogger, wallClock: () => Date.now() + offset });
+  try {
+    const port = await freeUdpPort();
+    recordings.configure([{ name: "morning", cron: "0 7 * * *", source: `udp://@127.0.0.1:${port}`, durationMs: 300, out: "morning-%H%M.ts" }], root);
+    await Bun.sleep(50);
+    offset += HOUR - 1500; // NTP: it is 06:59:58.5
+    const deadline = Date.now() + 4000;
+    while (recordings.status()[0]!.last === null && Date.now() < deadline) await Bun.sleep(20);
+    // (Before, the timer armed at 06:00 for an hour on was still waiting: no run.)
+    const [morning] = recordings.status();
+    expect(morning!.last).toMatchObject({ trigger: "cron", state: "nothing" }); // it ran; nothing was sent to it
+    expect(morning!.next).toBe(new Date(new Date(2026, 5, 2, 7, 0, 0).getTime()).toISOString());
+  } finally {
+    await recordings.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
