@@ -24,6 +24,20 @@ describe("a recording plan", () => {
     expect(new Date(plan.after(Date.UTC(2026, 0, 9, 20, 0, 0))!).toISOString()).toBe("2026-01-12T20:00:00.000Z");
   });
 
+  test("a daily 02:30 runs once on the nights the clocks change, as Vixie cron does: at 03:00 where 02:30 is skipped, at the first where it comes twice", () => {
+    const runs = (from: string, count: number) => {
+      const plan = new RecordingPlan("30 2 * * *", Date.parse(from), "Europe/Berlin");
+      const at = [plan.nextMs!];
+      while (at.length < count) at.push(plan.after(at.at(-1)!)!);
+      return at.map((ms) => new Date(ms).toISOString());
+    };
+    // 29 March 2026: 02:00 CET is 03:00 CEST. 25 October: 03:00 CEST is 02:00 CET again.
+    expect(runs("2026-03-28T12:00:00Z", 2)).toEqual(["2026-03-29T01:00:00.000Z", "2026-03-30T00:30:00.000Z"]);
+    expect(runs("2026-10-24T12:00:00Z", 2)).toEqual(["2026-10-25T00:30:00.000Z", "2026-10-26T01:30:00.000Z"]);
+    // Armed in the hour that comes twice (a restart, a reload), after the first 02:30: not again that night.
+    expect(runs("2026-10-25T01:10:00Z", 1)).toEqual(["2026-10-26T01:30:00.000Z"]);
+  });
+
   test("the shortest time between runs, over uneven gaps", () => {
     expect(new RecordingPlan("*/3 * * * * *", START_MS, "UTC").shortestGapMs(START_MS, 16)).toBe(3000);
     // 09:00 and 10:00 each day: gaps of 1 h and 23 h.
