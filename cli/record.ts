@@ -37,7 +37,7 @@ Inputs:  udp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]   rtp://@[GROUP]:PORT[?...
 
 Options:
   --out PATTERN      where to write (required); fields %Y %y %m %d %H %M %S %j %s %F %T
-  --duration D       stop after D: 90, 1.5, 2m, 1h, 01:30
+  --duration D       stop after D: 90, 1.5, 2m, 1h, 1:30:00 (01:30 is 90 s, M:SS)
   --until HH:MM      stop at the next such local time
   --rotate D|SIZE    a new file every D on the clock (15m, 1h), or at SIZE (500MB, 2GB)
   --stagger D        rotate this long after the clock's boundaries
