@@ -390,7 +390,7 @@ export class Recorder {
     const closed = this.file!;
     closed.close();
     this.dueSinceMs = 0;
-    if (onTheClock) this.nextBoundaryMs = this.boundaryAfter(Math.max(now, this.nextBoundaryMs));
+    if (onTheClock) this.nextBoundaryMs = this.boundaryAfter(named);
     // Counted once the next file is open: if it cannot be, the closed one is still this.file.
     this.openFile(named, streamOffset);
     this.closedBytes += closed.bytes;
