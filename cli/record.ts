@@ -188,7 +188,7 @@ const DAY_MS = 86_400_000;
  */
 export function nextLocalTime(text: string, now: number): number {
   const m = /^(\d{1,2}):(\d{2})$/.exec(text);
-  if (!m || Number(m[1]) > 23 || Number(m[2]) > 59) throw new UsageError(`--until "${text}": expected HH:MM, like 06:30`);
+  if (!m || Number(m[1]) > 23 || Number(m[2]) > 59) throw new UsageError(`--until "${text}": expected a time of day HH:MM, from 00:00 to 23:59, like 06:30`);
   return clockBoundaryAfter(now, DAY_MS, (Number(m[1]) * 60 + Number(m[2])) * 60_000);
 }
 

@@ -42,6 +42,7 @@ export function checkPattern(pattern: string): void {
   const last = pattern.split("/").at(-1);
   if (last === "" || last === "." || last === "..") throw new UsageError(`--out "${pattern}": names a folder; expected a file name at the end, such as "rec/%Y%m%d-%H%M.ts"`);
   for (const m of pattern.matchAll(/%(.?)/g)) {
+    if (m[1] === "") throw new UsageError(`--out "${pattern}": ends in a lone %; write %% for a percent sign`);
     if (!FIELDS[m[1]!]) throw new UsageError(`--out "${pattern}": unknown field %${m[1]} (known: %Y %y %m %d %H %M %S %j %s %F %T %%)`);
   }
 }

@@ -321,7 +321,7 @@ test("record's (and devices') usage errors are one line and exit 2", async () =>
   const cases: [string[], RegExp][] = [
     [["record", "udp://@:5000"], /--out PATTERN is required/],
     [["record", "udp://@:5000", "--out", "x-%Q.ts"], /unknown field %Q/],
-    [["record", "udp://@:5000", "--out", "x.ts", "--until", "25:00"], /expected HH:MM/],
+    [["record", "udp://@:5000", "--out", "x.ts", "--until", "25:00"], /expected a time of day HH:MM, from 00:00 to 23:59/],
     [["record", "udp://@:5000", "--out", "x.ts", "--rotate", "10KB"], /at least 64KiB/],
     [["record", "udp://@:5000", "--out", "%Y/x-%H.ts", "--keep", "2"], /--keep needs the pattern's strftime fields in the file name/],
     [["record", "udp://127.0.0.1:5000", "--out", "/tmp/pacer-x-%s.ts"], /to receive, write udp:\/\/@127\.0\.0\.1:5000/],
@@ -330,7 +330,7 @@ test("record's (and devices') usage errors are one line and exit 2", async () =>
     [["record", "udp://@:5000", "--out", "x.ts", "--duration", "0"], /^pacer: error: --duration 0: give a duration above 0/],
     [["record", "udp://@:5000?rcvbuf=abc", "--out", "x.ts", "--duration", "1"], /^pacer: error: udp:\/\/ option rcvbuf=abc: must be a whole number from 1 to 1073741824$/m],
     [["devices", "--bogus"], /^pacer: error: devices takes no arguments or options, got "--bogus"$/m],
-    [["record", "udp://@:5000", "--out", "x.ts", "--until", "-1:00"], /^pacer: error: --until "-1:00": expected HH:MM/],
+    [["record", "udp://@:5000", "--out", "x.ts", "--until", "-1:00"], /^pacer: error: --until "-1:00": expected a time of day HH:MM/],
     [["acquire", "x.ts", "--to", "tcp://127.0.0.1:9", "--buffer", "-5"], /^pacer: error: --buffer "-5": expected a size/],
   ];
   for (const [args, message] of cases) {

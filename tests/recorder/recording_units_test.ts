@@ -1,6 +1,7 @@
 /** The recorder's pure parts: strftime names, the files a pattern matches, the lock's name, the WAV header's RF64 switch. */
 import { describe, expect, test } from "bun:test";
-import { formatPattern, patternMatcher, staticFolder } from "../../recorder/pattern.ts";
+import { nextLocalTime } from "../../cli/record.ts";
+import { checkPattern, formatPattern, patternMatcher, staticFolder } from "../../recorder/pattern.ts";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +13,13 @@ describe("patterns", () => {
   test("names come from the local time at a file's start", () => {
     expect(formatPattern("rec/%Y%m%d-%H%M%S.ts", new Date(2024, 4, 1, 6, 30, 5))).toBe("rec/20240501-063005.ts");
     expect(formatPattern("%F_%j_100%%.wav", new Date(2024, 1, 1))).toBe("2024-02-01_032_100%.wav");
+  });
+
+  test("a field pacer does not fill in, or a lone % at the end, is a usage error that names it", () => {
+    expect(() => checkPattern("rec/%G-W%V.ts")).toThrow('unknown field %G (known: %Y %y %m %d %H %M %S %j %s %F %T %%)');
+    // (Was "unknown field % (known: …)", as if % were a field.)
+    expect(() => checkPattern("rec/x-%")).toThrow('--out "rec/x-%": ends in a lone %; write %% for a percent sign');
+    expect(() => nextLocalTime("24:00", 0)).toThrow('--until "24:00": expected a time of day HH:MM, from 00:00 to 23:59, like 06:30');
   });
 
   test("--keep matches the pattern's own files, repeats included, and nothing else", () => {
