@@ -3,6 +3,7 @@
  * account of what went wrong on the way in (lost and late packets, stalls, a full queue, the
  * kernel's drops), each reported as an InputGap at the stream offset where it happened. A live
  * input has no end of its own: when it stops it is waited for (a stall), until it is closed.
+ * Stalls are lengths, timed on the monotonic clock; the wall clock only dates the gaps.
  *
  * @example
  * ```ts
@@ -78,7 +79,8 @@ export interface LiveSource extends StreamSource {
 
 export interface LiveFeed {
   /**
-   * Moves what has arrived into the queue through `push`; `now` is Unix ms. A feed that can
+   * Moves what has arrived into the queue through `push`; `now` is performance.now() ms (a feed
+   * times lengths by it: how long RTP's reorder holds a hole). A feed that can
    * leave the rest where it waits (a socket's buffer) pushes no more than `room` bytes: the queue
    * would refuse them, and the kernel's buffer behind it would have held them. Returns true when
    * `room` was too small for it to take anything: then the reader is behind, not the input.
@@ -92,11 +94,14 @@ export interface LiveFeed {
   close(): void;
 }
 
-export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newLiveStats()): LiveSource {
+/** `wallClock` (Unix ms, default Date.now) dates the gaps; a test steps it. */
+export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newLiveStats(), wallClock: () => number = Date.now): LiveSource {
   const queue = new LiveQueue(QUEUE_BYTES);
   let ended = false;
   let closed = false;
+  /** When the last bytes came: on the wall clock, to date a stall; on the monotonic one, to time it. */
   let lastArrivalMs = 0;
+  let lastArrivalMono = 0;
   let firstArrivalMs: number | null = null;
   let stalledSince: number | null = null;
   let reportedOverflow = 0;
@@ -126,10 +131,13 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     stats.bytes += bytes.length;
   };
   const tick = () => {
-    const now = Date.now();
+    const now = wallClock();
+    // A wall clock stepped on an hour between two polls was a stall of an hour (in the gap log, and
+    // `stalls 1` for a stream that lost nothing); stepped back, a real one went unseen for the hour.
+    const mono = performance.now();
     const before = queue.received;
     const refusedBefore = queue.overflowBytes;
-    const full = feed.poll(push, now, queue.room);
+    const full = feed.poll(push, mono, queue.room);
     const drops = feed.kernelDrops?.() ?? null;
     stats.kernelDrops = drops;
     if (drops !== null && drops > reportedKernel) {
@@ -156,18 +164,22 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
       if (stalledSince !== null) {
         stats.stalls++;
         // Between the bytes before it and those that ended it (this poll's, already queued).
-        gap("stall", lastArrivalMs ? now - lastArrivalMs : 0, lastArrivalMs, `input stalled for ${((now - lastArrivalMs) / 1000).toFixed(1)} s`, before);
+        gap("stall", mono - lastArrivalMono, lastArrivalMs, `input stalled for ${((mono - lastArrivalMono) / 1000).toFixed(1)} s`, before);
         stalledSince = null;
       }
       lastArrivalMs = now;
+      lastArrivalMono = mono;
       queue.wake();
       source.onReadable?.();
     } else if (full) {
       // Nothing taken because the queue is full: the reader is behind, not the input (what comes
       // meanwhile waits in the socket's buffer).
-      if (lastArrivalMs) lastArrivalMs = now;
-    } else if (lastArrivalMs && stalledSince === null && now - lastArrivalMs >= STALL_MS) {
-      stalledSince = now; // counted when data returns: a stream that has simply ended is no stall
+      if (lastArrivalMs) {
+        lastArrivalMs = now;
+        lastArrivalMono = mono;
+      }
+    } else if (lastArrivalMs && stalledSince === null && mono - lastArrivalMono >= STALL_MS) {
+      stalledSince = mono; // counted when data returns: a stream that has simply ended is no stall
     }
   };
   const timer = setInterval(tick, POLL_MS);
@@ -207,9 +219,9 @@ export function liveInput(label: string, feed: LiveFeed, stats: LiveStats = newL
     finish() {
       if (closed) return;
       tick();
-      const now = Date.now();
+      const now = wallClock();
       // Not a stall (nothing came after it: the stream may have ended), but the run's tail is empty.
-      if (stalledSince !== null) stats.silentAtEndMs = now - lastArrivalMs;
+      if (stalledSince !== null) stats.silentAtEndMs = performance.now() - lastArrivalMono;
       droppedEpisode(tooLong, stats.tooLong, now, true);
       droppedEpisode(malformed, stats.malformed, now, true);
       droppedEpisode(strays, stats.strays, now, true);

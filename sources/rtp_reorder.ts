@@ -13,8 +13,8 @@
  * @example
  * ```ts
  * const reorder = new RtpReorder({ deliver: (payload) => queue.push(payload), onLoss: (n, first) => log(n) });
- * reorder.push(datagram, Date.now());
- * reorder.tick(Date.now()); // declares overdue holes lost
+ * reorder.push(datagram, performance.now());
+ * reorder.tick(performance.now()); // declares overdue holes lost
  * ```
  */
 import { isRtcpPayloadType } from "../protocol/rtcp.ts";
