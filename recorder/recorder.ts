@@ -165,6 +165,8 @@ export class Recorder {
   private nextBoundaryMs = Infinity;
   /** When the pending rotation fell due, or 0 when none is due. */
   private dueSinceMs = 0;
+  /** The same on the monotonic clock: how long a TS cut has waited for a PAT. */
+  private dueSinceMono = 0;
   /** performance.now() ms of the next sync. */
   private nextSyncMono = 0;
   /** The format the input's own WAV header states (a WAV file, acquire's stream), once read off. */
@@ -230,7 +232,7 @@ export class Recorder {
         }
         this.firstByteMono ??= mono;
         this.lastByteMono = mono;
-        this.process(this.carry + n, now);
+        this.process(this.carry + n, now, mono);
       }
       if (this.file && mono >= this.nextSyncMono) {
         this.file.sync();
@@ -254,7 +256,7 @@ export class Recorder {
   }
 
   /** Writes `buf[0..total)` but for an unfinished unit at its end, cutting files where due. */
-  private process(total: number, now: number): void {
+  private process(total: number, now: number, mono: number): void {
     if (!this.file) {
       const samplesAt = this.options.kind === "wav" ? this.inputHeaderEnd(total) : 0;
       if (samplesAt === null) {
@@ -283,7 +285,7 @@ export class Recorder {
         }
         this.tsInSync = true;
         if (this.watch.check(this.buf, at)) this.ccError(at - segment);
-        if (this.rotationDue(now, at - segment) && (isPatStart(this.buf, at) || now - this.dueSinceMs >= PAT_WAIT_MS)) {
+        if (this.rotationDue(now, mono, at - segment) && (isPatStart(this.buf, at) || mono - this.dueSinceMono >= PAT_WAIT_MS)) {
           this.file!.write(this.buf, segment, at);
           this.rotate(now, this.bufBase + at);
           segment = at;
@@ -296,7 +298,7 @@ export class Recorder {
       // Cut where a file reaches --rotate SIZE, within the read: a fast input's 256 KiB reads made
       // `--rotate 64KiB` WAV files of 256 KiB.
       while (segment < at) {
-        if (this.rotationDue(now, 0)) this.rotate(now, this.bufBase + segment);
+        if (this.rotationDue(now, mono, 0)) this.rotate(now, this.bufBase + segment);
         const end = Math.min(at, segment + this.roomInFile());
         this.file!.write(this.buf, segment, end);
         segment = end;
@@ -369,11 +371,13 @@ export class Recorder {
   }
 
   /** Whether a cut is due, with `pending` bytes not yet written to the current file. */
-  private rotationDue(now: number, pending: number): boolean {
+  private rotationDue(now: number, mono: number, pending: number): boolean {
     if (this.dueSinceMs) return true;
     if (now >= this.nextBoundaryMs) this.dueSinceMs = this.nextBoundaryMs;
     else if (this.options.rotateBytes && this.file!.bytes + pending >= this.options.rotateBytes) this.dueSinceMs = now;
-    return this.dueSinceMs !== 0;
+    else return false;
+    this.dueSinceMono = mono;
+    return true;
   }
 
   /** Bytes, in whole units, the current file takes before --rotate SIZE is due (all there are without one). */

@@ -111,3 +111,35 @@ test("--wait is a length: a clock stepped back an hour does not hold it off", as
   expect(ended?.nothing).toBe(true);
   if (!ended) recorder.stop();
 });
+
+test("a cut on the clock waits a second for a PAT, not a second and the step back the clock took meanwhile", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pacer-clock-step-"));
+  try {
+    const clock = steppableClock(new Date(2026, 5, 1, 10, 59, 59, 800).getTime());
+    const input = new PassThrough();
+    const recorder = new Recorder(streamSource("test input", input), { pattern: join(dir, "%H%M.ts"), kind: "ts", rotateEveryMs: HOUR, syncEveryMs: 1000, log: silentLogger, wallClock: clock.now });
+    const files = () => readdirSync(dir).filter((name) => !name.startsWith(".")).sort();
+    // Packets of PID 0x100: no PAT, so a cut waits PAT_WAIT_MS, then falls on a packet boundary.
+    const packets = (n: number, from: number) => {
+      const out = patPackets(n, from);
+      for (let at = 0; at < out.length; at += 188) out[at + 1] = 0x01;
+      return out;
+    };
+    input.write(packets(5, 0));
+    await until(() => files().length === 1);
+    await Bun.sleep(300); // 11:00:00.1: the cut is due, and waits for a PAT
+    input.write(packets(5, 5));
+    await Bun.sleep(50);
+    clock.step(-HOUR);
+    for (let i = 0; i < 15 && files().length < 2; i++) {
+      input.write(packets(1, 10 + i));
+      await Bun.sleep(100);
+    }
+    // (Before, the wait ran on the wall clock: an hour and a second.)
+    expect(files()).toEqual(["1059.ts", "1100.ts"]);
+    input.end();
+    await recorder.done;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 10_000);
