@@ -62,6 +62,13 @@ test("an hourly rotation cuts the hour the autumn night reads twice twice, so no
     "2026-03-29T01:30:00.000Z", // 03:30 CEST, an hour after 01:30 as on any night
   ]);
   expect(boundariesIn("Europe/Berlin", [["2026-10-25T00:20:00Z", HOUR, 20 * 60_000]])).toEqual(["2026-10-25T01:20:00.000Z"]);
+  // America/Santiago goes back at midnight (00:00 -03 is 23:00 -04): 23:00 comes twice, midnight once.
+  expect(
+    boundariesIn("America/Santiago", [
+      ["2026-04-04T03:00:00Z", DAY, 0],
+      ["2026-04-05T02:00:00Z", HOUR, 0],
+    ]),
+  ).toEqual(["2026-04-05T04:00:00.000Z", "2026-04-05T03:00:00.000Z"]);
 });
 
 test("--until HH:MM on the nights the clocks change is the next time the clock reads it", () => {
