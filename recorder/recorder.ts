@@ -21,6 +21,7 @@ import { TS_SIZE, TS_SYNC, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, formatToString, type SampleFormat, sameFormat } from "../protocol/sample_format.ts";
 import { describeDropped, type DroppedCounts, formatChanges, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
+import { WALL_CLOCK_STEP_MS } from "../scheduler/clock.ts";
 import { clockBoundaryAfter } from "./clock_boundary.ts";
 import { FileNames } from "./file_names.ts";
 import type { GapLog } from "./gap_log.ts";
@@ -158,8 +159,8 @@ export class Recorder {
   private firstByteMono: number | null = null;
   private lastByteMono: number | null = null;
   private readonly wallNow: () => number;
-  /** The wall clock at the last pump: one read lower has been stepped back. */
-  private lastWallMs = 0;
+  /** Wall minus monotonic at the last pump: a drop of WALL_CLOCK_STEP_MS or more is a step back. */
+  private wallOffsetMs = -Infinity;
   private readonly watch = new TsWatch();
   private ccLogged = 0;
   private nextBoundaryMs = Infinity;
@@ -221,7 +222,7 @@ export class Recorder {
     if (this.finished) return;
     const now = this.wallNow();
     const mono = performance.now();
-    this.followClockStepBack(now);
+    this.followClockStepBack(now, mono);
     try {
       for (;;) {
         const n = this.source.read(this.buf, this.carry, this.buf.length - this.carry);
@@ -354,11 +355,14 @@ export class Recorder {
 
   /**
    * A wall clock stepped back: the next cut is where the clock will read a boundary next, not the
-   * one planned before the step (an hour back, and the file of 10:00 had run two hours).
+   * one planned before the step (an hour back, and the file of 10:00 had run two hours). A step of
+   * seconds is let be: just after a cut, it made a file of those seconds.
    */
-  private followClockStepBack(now: number): void {
-    if (now < this.lastWallMs && this.file && !this.dueSinceMs && this.options.rotateEveryMs) this.nextBoundaryMs = this.boundaryAfter(now);
-    this.lastWallMs = now;
+  private followClockStepBack(now: number, mono: number): void {
+    const offset = now - mono;
+    const steppedBack = offset <= this.wallOffsetMs - WALL_CLOCK_STEP_MS;
+    if (steppedBack && this.file && !this.dueSinceMs && this.options.rotateEveryMs) this.nextBoundaryMs = this.boundaryAfter(now);
+    this.wallOffsetMs = offset;
   }
 
   private secondsRecorded(): number {

@@ -20,6 +20,9 @@ export interface Clock {
 export const US_PER_MS = 1_000;
 export const US_PER_S = 1_000_000;
 
+/** A wall clock that moves this far against the monotonic one has been stepped (NTP, an operator), in ms. */
+export const WALL_CLOCK_STEP_MS = 5_000;
+
 /**
  * The process's monotonic clock. `Bun.nanoseconds()` counts from the start of
  * the thread that reads it (measured: a Worker's starts at 0), so a thread

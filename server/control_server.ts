@@ -51,6 +51,7 @@ import {
   replyFitsFor,
   replyFor,
 } from "../protocol/control.ts";
+import { WALL_CLOCK_STEP_MS } from "../scheduler/clock.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { Limits } from "./config.ts";
 import { ControlIntake } from "./control_intake.ts";
@@ -138,8 +139,6 @@ interface Admitted {
 const MAX_RETRIES_IN_FLIGHT = 4;
 /** Cached for a request that got no reply, so its retries get none either. */
 const NO_REPLY = new Uint8Array(0);
-/** A wall clock that moves this far against the monotonic one has been stepped (NTP, an operator). */
-const CLOCK_STEP_MS = 5_000;
 /**
  * A signed request older than the newest accepted one by more than this is refused, whatever the
  * server's clock says: after the clock steps back, a capture from before the step cannot come back
@@ -261,7 +260,7 @@ export class ControlEndpoint {
   /** Logs a stepped wall clock once per step: requests' freshness is judged against it. */
   #noticeClockStep(nowMs: number): void {
     const offset = nowMs - this.#monoMs();
-    if (this.#clockOffsetMs !== null && Math.abs(offset - this.#clockOffsetMs) > CLOCK_STEP_MS) {
+    if (this.#clockOffsetMs !== null && Math.abs(offset - this.#clockOffsetMs) > WALL_CLOCK_STEP_MS) {
       const steppedS = Math.round((offset - this.#clockOffsetMs) / 1000);
       this.#log.warn(
         `the wall clock stepped ${steppedS > 0 ? "forward" : "back"} by ${Math.abs(steppedS)} s: control requests are fresh within ${FRESHNESS_MS / 1000} s of it, so clients that did not step are stale until the clocks agree` +

@@ -24,6 +24,16 @@ function steppableClock(startMs: number) {
   return { now: () => Date.now() + offset, step: (ms: number) => (offset += ms) };
 }
 
+/** An hourly TS recording to `dir/%H%M.ts` from `startMs` on a steppable wall clock, and the files it has made. */
+function hourlyRecording(dir: string, startMs: number) {
+  const clock = steppableClock(startMs);
+  const input = new PassThrough();
+  const recorder = new Recorder(streamSource("test input", input), { pattern: join(dir, "%H%M.ts"), kind: "ts", rotateEveryMs: HOUR, syncEveryMs: 1000, log: silentLogger, wallClock: clock.now });
+  // Not the list of names taken again (.%H%M.ts.again).
+  const files = () => readdirSync(dir).filter((name) => !name.startsWith(".")).sort();
+  return { clock, input, recorder, files };
+}
+
 async function until(what: () => boolean, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!what() && Date.now() < deadline) await Bun.sleep(10);
@@ -32,10 +42,7 @@ async function until(what: () => boolean, ms = 3000): Promise<void> {
 test("hourly files when the clock steps on hours and back one: named after the last hour passed, cut where the clock reads the hour again", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pacer-clock-step-"));
   try {
-    const clock = steppableClock(new Date(2026, 5, 1, 10, 30).getTime());
-    const input = new PassThrough();
-    const recorder = new Recorder(streamSource("test input", input), { pattern: join(dir, "%H%M.ts"), kind: "ts", rotateEveryMs: HOUR, syncEveryMs: 1000, log: silentLogger, wallClock: clock.now });
-    const files = () => readdirSync(dir).filter((name) => !name.startsWith(".")).sort(); // not the list of names taken again
+    const { clock, input, recorder, files } = hourlyRecording(dir, new Date(2026, 5, 1, 10, 30).getTime());
     input.write(patPackets(10, 0));
     await until(() => files().length === 1);
     clock.step(4 * HOUR + 40 * MINUTE); // 15:10: past the boundaries of 11:00 … 15:00
@@ -55,6 +62,29 @@ test("hourly files when the clock steps on hours and back one: named after the l
     expect(summary.bytes).toBe(40 * 188);
     expect(summary.seconds).toBeGreaterThan(0);
     expect(summary.seconds).toBeLessThan(10); // (was 16,200 s: the wall clock's span)
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 10_000);
+
+test("a step back of seconds just after an hour's cut is let be: no file of those seconds", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pacer-clock-step-"));
+  try {
+    const { clock, input, recorder, files } = hourlyRecording(dir, new Date(2026, 5, 1, 10, 59, 59, 900).getTime());
+    input.write(patPackets(5, 0));
+    await until(() => files().length === 1);
+    await Bun.sleep(200);
+    input.write(patPackets(5, 5)); // 11:00:00.1: cut
+    await until(() => files().length === 2);
+    clock.step(-2000); // NTP takes two seconds back: 10:59:58.1
+    input.write(patPackets(5, 10));
+    await Bun.sleep(200);
+    clock.step(2500); // 11:00:00.6, the hour read again
+    input.write(patPackets(5, 15));
+    await Bun.sleep(200);
+    input.end();
+    await recorder.done;
+    expect(files()).toEqual(["1059.ts", "1100.ts"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -115,10 +145,7 @@ test("--wait is a length: a clock stepped back an hour does not hold it off", as
 test("a cut on the clock waits a second for a PAT, not a second and the step back the clock took meanwhile", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pacer-clock-step-"));
   try {
-    const clock = steppableClock(new Date(2026, 5, 1, 10, 59, 59, 800).getTime());
-    const input = new PassThrough();
-    const recorder = new Recorder(streamSource("test input", input), { pattern: join(dir, "%H%M.ts"), kind: "ts", rotateEveryMs: HOUR, syncEveryMs: 1000, log: silentLogger, wallClock: clock.now });
-    const files = () => readdirSync(dir).filter((name) => !name.startsWith(".")).sort();
+    const { clock, input, recorder, files } = hourlyRecording(dir, new Date(2026, 5, 1, 10, 59, 59, 800).getTime());
     // Packets of PID 0x100: no PAT, so a cut waits PAT_WAIT_MS, then falls on a packet boundary.
     const packets = (n: number, from: number) => {
       const out = patPackets(n, from);
