@@ -3,10 +3,10 @@
  * whole 188-byte packets and cut only before a PAT (or, with no PAT within a second, on a packet
  * boundary); WAV in whole frames under a header kept valid at every sync; anything else as it
  * comes. Files rotate on the clock (aligned, offset by the stagger) or by size, are synced every
- * `syncEveryMs`, and the oldest beyond `keep` are deleted. The wall clock names files and places
- * cuts and `--until`; lengths (the sync's cadence, `--duration`, `--wait`, the seconds recorded)
- * run on the monotonic one, so a wall clock stepped meanwhile stretches or cuts none of them. No byte is inserted or dropped: the
- * files concatenate to the stream.
+ * `syncEveryMs`, and the oldest beyond `keep` are deleted. No byte is inserted or dropped: the
+ * files concatenate to the stream. The wall clock names files and places cuts and `--until`;
+ * lengths (the sync's cadence, `--duration`, `--wait`, a cut's wait for a PAT, the seconds
+ * recorded) run on the monotonic one, so a wall clock stepped meanwhile stretches none of them.
  *
  * @example
  * ```ts
@@ -19,9 +19,9 @@ import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { TS_SIZE, TS_SYNC, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, formatToString, type SampleFormat, sameFormat } from "../protocol/sample_format.ts";
+import { WALL_CLOCK_STEP_MS } from "../scheduler/clock.ts";
 import { describeDropped, type DroppedCounts, formatChanges, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
-import { WALL_CLOCK_STEP_MS } from "../scheduler/clock.ts";
 import { clockBoundaryAfter } from "./clock_boundary.ts";
 import { FileNames } from "./file_names.ts";
 import type { GapLog } from "./gap_log.ts";
