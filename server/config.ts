@@ -57,6 +57,9 @@ recording_root = "./recordings"
 
 [limits]
 max_jobs = 1000
+# Jobs one client address may hold (running or being started), so one client cannot take them all;
+# default: max_jobs, as a database server scheduling persistent broadcasts from one address needs.
+# max_jobs_per_client = 50
 max_destinations_per_job = 16
 # Control requests per second from one source (an IPv4 host, or a global IPv6 /64), and the burst allowed after a quiet spell.
 requests_per_second = 50
@@ -189,6 +192,8 @@ export interface RecordingConfig extends RecordFileOptions {
 
 export interface Limits {
   readonly maxJobs: number;
+  /** Jobs one client address (IPv4-mapped IPv6 as its IPv4) may hold; default maxJobs. */
+  readonly maxJobsPerClient: number;
   readonly maxDestinationsPerJob: number;
   readonly requestsPerSecond: number;
   readonly requestBurst: number;
@@ -307,6 +312,7 @@ const table = <E extends v.ObjectEntries>(entries: E, message: string) =>
 
 const LimitsSchema = table({
   max_jobs: v.optional(wholeNumber(1), DEFAULT_MAX_JOBS),
+  max_jobs_per_client: v.optional(wholeNumber(1)),
   max_destinations_per_job: v.optional(wholeNumber(1), DEFAULT_MAX_DESTINATIONS_PER_JOB),
   requests_per_second: v.optional(
     v.pipe(
@@ -708,6 +714,7 @@ export function parseConfig(textIn: string, sourceName: string): Config {
     ...(http && { http }),
     limits: {
       maxJobs: raw.limits.max_jobs,
+      maxJobsPerClient: raw.limits.max_jobs_per_client ?? raw.limits.max_jobs,
       maxDestinationsPerJob: raw.limits.max_destinations_per_job,
       requestsPerSecond: raw.limits.requests_per_second,
       requestBurst: raw.limits.request_burst,

@@ -55,6 +55,13 @@ function randomJobId(): string {
   return `job-${String(n).padStart(JOB_ID_DIGITS, "0")}`;
 }
 
+/** Adds `by` to `key`'s count, which leaves the map at 0: one entry per client with jobs, not per client ever seen. */
+function countBy(counts: Map<string, number>, key: string, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n === 0) counts.delete(key);
+  else counts.set(key, n);
+}
+
 /** What the table runs: a pipeline Job, or a `live:` job that makes one once its channel has data. */
 export interface RunningJob {
   readonly done: Promise<JobResult>;
@@ -110,8 +117,11 @@ export interface JobTableOptions {
 export class JobTable {
   /** Applies to every refresh from now on (a reload may change it). */
   interestTimeoutMs: number;
-  /** Plays being prepared (files opening, hosts resolving): they count against max_jobs. */
-  starting = 0;
+  /** Plays being prepared (files opening, hosts resolving), in all and by owner key: they count as jobs (taken, takenBy). */
+  #starting = 0;
+  readonly #startingByOwner = new Map<string, number>();
+  /** Running jobs by owner key: one client's share of max_jobs is counted without a walk over the table. */
+  readonly #runningByOwner = new Map<string, number>();
   /** A file play's input and outputs are opened one play at a time, as jobs then start in turn. */
   readonly preparations: PreparationTurns;
   /** Streams being started, by repeat key: a play for the same stream meanwhile waits (startingFor). */
@@ -146,6 +156,28 @@ export class JobTable {
 
   get size(): number {
     return this.#running.size;
+  }
+
+  /** Jobs held against limits.max_jobs: those running (ending ones too) and plays being prepared. */
+  get taken(): number {
+    return this.#running.size + this.#starting;
+  }
+
+  /** The same for one client, by its owner key (ipKey), against limits.max_jobs_per_client. */
+  takenBy(ownerKey: string): number {
+    return (this.#runningByOwner.get(ownerKey) ?? 0) + (this.#startingByOwner.get(ownerKey) ?? 0);
+  }
+
+  /** Runs `prepare` (a play's input and outputs opening) counted as a job of `ownerKey` until it settles. */
+  async preparing<T>(ownerKey: string, prepare: () => Promise<T>): Promise<T> {
+    this.#starting++;
+    countBy(this.#startingByOwner, ownerKey, 1);
+    try {
+      return await prepare();
+    } finally {
+      this.#starting--;
+      countBy(this.#startingByOwner, ownerKey, -1);
+    }
   }
 
   get(id: string): ServedJob | undefined {
@@ -229,6 +261,7 @@ export class JobTable {
     const id = this.#newId();
     const served: ServedJob = { ...entry, id, ownerKey: ipKey(entry.owner), startedAtMs: Date.now(), interestDeadlineUs: null, endReason: null };
     this.#running.set(id, served);
+    countBy(this.#runningByOwner, served.ownerKey, 1);
     this.#changed();
     this.#byRepeatKey.set(entry.repeatKey, id);
     if (!entry.persistent) {
@@ -331,6 +364,7 @@ export class JobTable {
     const state = served.endReason ?? natural;
     this.#cancelInterest(served.id);
     this.#running.delete(served.id);
+    countBy(this.#runningByOwner, served.ownerKey, -1);
     this.#changed();
     if (this.#byRepeatKey.get(served.repeatKey) === served.id) this.#byRepeatKey.delete(served.repeatKey);
     this.#finished.set(served.id, { id: served.id, source: served.source, owner: served.owner, state, endedAtMs: Date.now() });

@@ -39,7 +39,7 @@ import { PacerError, UsageError } from "../foundation/errors.ts";
 import { parseBitrate } from "../foundation/units.ts";
 import { Job } from "../pipeline/job.ts";
 import { openInput, type OpenedInput } from "../sources/open_input.ts";
-import { canonicalIpText, hostPortText, resolveHost } from "../foundation/net/address.ts";
+import { canonicalIpText, hostPortText, ipKey, resolveHost } from "../foundation/net/address.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { sapGroupFor } from "../protocol/sap.ts";
 import { flagParam, newSsrc, type RtcpChoice, rtcpChoice } from "../backends/rtp/rtp.ts";
@@ -141,21 +141,23 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
     const leftMs = jobs.refresh(repeated.id);
     return { job: repeated.id, interest_timeout: leftMs === null ? null : leftMs / 1000, ssrc: repeatSsrcs(outputs, repeated), refreshed: true };
   }
-  if (jobs.size + jobs.starting >= config.limits.maxJobs) {
+  if (jobs.taken >= config.limits.maxJobs) {
     throw new OpError("limit", `the server runs ${config.limits.maxJobs} jobs already (limits.max_jobs); try again later`);
+  }
+  const ownerKey = ipKey(requester.address);
+  const share = config.limits.maxJobsPerClient;
+  const held = jobs.takenBy(ownerKey);
+  if (held >= share) {
+    throw new OpError("limit", `this client (${canonicalIpText(requester.address)}) runs ${held} jobs already, its share of this server (limits.max_jobs_per_client = ${share}); stop one, or try again when one ends`);
   }
 
   const ssrcs = outputs.map((output) => (schemeOf(output) === "rtp" ? newSsrc() : null));
   const served = await jobs.startingAs(repeatKey, async () => {
-    jobs.starting++;
-    let job: RunningJob;
-    try {
-      job = channel
+    const job: RunningJob = await jobs.preparing(ownerKey, async () =>
+      channel
         ? new LiveJob({ channel, outputs, ssrcs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
-        : await jobs.preparations.take(() => createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds, offset }));
-    } finally {
-      jobs.starting--;
-    }
+        : await jobs.preparations.take(() => createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds, offset })),
+    );
     return jobs.add({ job, source: name, owner: requester.address, outputs, ssrcs, persistent, repeatKey, how });
   });
   server.log.info("job started", { job: served.id, source: name, to: outputs.join(" "), owner: requester.address, persistent });

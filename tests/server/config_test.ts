@@ -39,7 +39,7 @@ describe("the embedded default", () => {
     expect(config.group).toBeUndefined(); // nobody or nogroup, decided at privilege-drop time
     expect(config.allowDestinations).toEqual([]);
     expect(config.http).toBeUndefined();
-    expect(config.limits).toEqual({ maxJobs: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100, maxBitrate: 100_000_000, maxQueuedTracks: 1000 });
+    expect(config.limits).toEqual({ maxJobs: 1000, maxJobsPerClient: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100, maxBitrate: 100_000_000, maxQueuedTracks: 1000 });
     expect(config.live).toEqual([]);
   });
 
@@ -65,6 +65,7 @@ http = "[::1]:9090"
 
 [limits]
 max_jobs = 20
+max_jobs_per_client = 3
 max_destinations_per_job = 4
 requests_per_second = 5
 request_burst = 10
@@ -88,7 +89,10 @@ max_bitrate = 8000000
     expect(config.group).toBe("audio");
     expect(config.http).toEqual({ host: "::1", port: 9090, text: "[::1]:9090" });
     expect(config.limits.maxJobs).toBe(20);
+    expect(config.limits.maxJobsPerClient).toBe(3);
     expect(config.limits.maxQueuedTracks).toBe(50);
+    // Without a share of its own, a client may hold every job (a database server on one address).
+    expect(parseConfig("[limits]\nmax_jobs = 20", SRC).limits.maxJobsPerClient).toBe(20);
     expect(config.live).toEqual([
       // A channel without max_bitrate takes [limits] max_bitrate.
       { name: "studio", latencyMs: 200, maxBitrate: 50_000_000, listen: { host: "", port: 9000, text: "tcp://:9000" } },
@@ -105,6 +109,7 @@ describe("errors name the source and the key", () => {
     ["[limits]\nmax_jobs = \"x\"", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got "x"`],
     ["[limits]\nmax_jobs = 0", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got 0`],
     ["[limits]\nmax_jobs = 2.5", `config ${SRC}: limits.max_jobs: expected a whole number ≥ 1, got 2.5`],
+    ["[limits]\nmax_jobs_per_client = 0", `config ${SRC}: limits.max_jobs_per_client: expected a whole number ≥ 1, got 0`],
     ["[limits]\nmax_queued_tracks = 0", `config ${SRC}: limits.max_queued_tracks: expected a whole number ≥ 1, got 0`],
     ["interest_timeout = -1", `config ${SRC}: interest_timeout: expected seconds > 0, got -1`],
     // Rounded to 0 ms, every stream expired as it started.

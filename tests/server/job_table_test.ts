@@ -129,3 +129,24 @@ test("a stream being started is found by its repeat key until it has started or 
   await waiter;
   expect(table.startingFor("k")).toBeUndefined();
 });
+
+test("a client's jobs are counted by its address however spelled (IPv4-mapped as IPv4), plays being prepared included, until they finish", async () => {
+  const scheduler = new Scheduler(new ManualClock(1_000_000));
+  const table = new JobTable({ scheduler, log: silentLogger, interestTimeoutMs: 10_000 });
+  const client = ipKey("10.0.0.5");
+  const job = slowToStop();
+  table.add({ job, source: "a.ts", owner: "::ffff:10.0.0.5", outputs: ["udp://10.0.0.5:5000"], persistent: true, repeatKey: "k" });
+  let prepared!: () => void;
+  const preparing = table.preparing(ipKey("10.0.0.5"), () => new Promise<void>((resolve) => (prepared = resolve)));
+  expect(table.takenBy(client)).toBe(2);
+  expect(table.taken).toBe(2);
+  expect(table.takenBy(ipKey("10.0.0.6"))).toBe(0);
+  prepared();
+  await preparing;
+  expect(table.takenBy(client)).toBe(1);
+  void table.stop(table.running()[0]!.id);
+  job.close();
+  await Bun.sleep(0);
+  expect(table.takenBy(client)).toBe(0);
+  expect(table.taken).toBe(0);
+});

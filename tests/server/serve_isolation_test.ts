@@ -2,9 +2,10 @@
  * Stories of clients who must not reach what is not theirs, against a real `pacer serve` with two
  * client sockets: a signed request captured on the wire cannot be played again from another port;
  * one client's stream can be neither seen, refreshed nor stopped by another, nor its id guessed;
- * and nobody can aim a stream at the server's own ports.
+ * nobody can aim a stream at the server's own ports; and no client can take every job.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import { type ControlReply, decodeReply, type Op } from "../../protocol/control.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 import { freeTcpPort, freeUdpPort, KEY, rawPeer, requestBytes, type ServeFixture, startServe } from "./serve_fixture.ts";
@@ -235,6 +236,54 @@ describe("a server that receives streams itself", () => {
       }
     } finally {
       client.close();
+    }
+  });
+});
+
+describe("a server with a share of jobs per client", () => {
+  let serve: ServeFixture;
+  const limits = (share: number) => `max_jobs = 10\nmax_jobs_per_client = ${share}`;
+  beforeAll(async () => {
+    serve = await startServe({ config: `allow_destinations = ["127.0.0.0/8"]`, limits: limits(2) });
+  });
+  afterAll(async () => {
+    await serve.stop();
+    serve.cleanup();
+  });
+
+  test("one client cannot take every job: past its share it gets limit, its own repeat still refreshes, another client still plays, and a lowered share on reload stops nothing", async () => {
+    const receivers = await Promise.all([udpReceiver(), udpReceiver(), udpReceiver(), udpReceiver()]);
+    const [rx1, rx2, rx3, rx4] = receivers;
+    const greedy = await rawPeer("127.0.0.1");
+    const other = await rawPeer("127.0.0.2");
+    const play = (peer: Peer, rx: { port: number }) => ask(serve, peer, "play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port}`], loop: true });
+    try {
+      const first = result<{ job: string }>(await play(greedy, rx1!)).job;
+      expect(code(await play(greedy, rx2!))).toBe("ok");
+      const refused = await play(greedy, rx3!);
+      expect(code(refused)).toBe("limit");
+      expect(!refused.ok && refused.error.message).toContain("this client (127.0.0.1) runs 2 jobs already, its share of this server (limits.max_jobs_per_client = 2)");
+      // Its own stream asked for again is no new job.
+      const repeat = await play(greedy, rx1!);
+      expect(result<{ job: string; refreshed: boolean }>(repeat)).toMatchObject({ job: first, refreshed: true });
+      // The server has room, and another address its own share.
+      expect(code(await play(other, rx3!))).toBe("ok");
+
+      const reloads = serve.stderr().split("config reloaded").length;
+      writeFileSync(serve.configPath, readFileSync(serve.configPath, "utf8").replace(limits(2), limits(1)));
+      serve.child.kill("SIGHUP");
+      for (let i = 0; i < 80 && serve.stderr().split("config reloaded").length === reloads; i++) await Bun.sleep(25);
+      expect(code(await play(other, rx4!))).toBe("limit");
+      // Over the lowered share, the greedy client's streams run on.
+      expect(result<{ server: { jobs: number } }>(await ask(serve, greedy, "status")).server.jobs).toBe(3);
+      const count = rx2!.packets.length;
+      await Bun.sleep(100);
+      expect(rx2!.packets.length).toBeGreaterThan(count);
+      expect(result<{ refreshed: boolean }>(await play(greedy, rx1!)).refreshed).toBe(true);
+    } finally {
+      for (const rx of receivers) rx!.close();
+      greedy.close();
+      other.close();
     }
   });
 });
