@@ -69,6 +69,8 @@ request_burst = 100
 max_bitrate = 100000000
 # Tracks waiting in the speaker's queue (with [speaker]); a queue past it is refused ("limit").
 max_queued_tracks = 1000
+# Of those, the tracks one client address may have waiting; default: max_queued_tracks.
+# max_queued_tracks_per_client = 100
 
 # The speaker: a gapless queue of tracks (queue, pause, resume, cancel, clear). Absent: no speaker.
 # [speaker]
@@ -200,6 +202,8 @@ export interface Limits {
   readonly maxBitrate: number;
   /** Tracks waiting in the speaker's queue at most; `queue` beyond is refused with `limit`. */
   readonly maxQueuedTracks: number;
+  /** Of those, the tracks one client address may have waiting; default maxQueuedTracks. */
+  readonly maxQueuedTracksPerClient: number;
 }
 
 /** A decoder from `[speaker.decoders]`: a command writing raw PCM in `format`. */
@@ -325,6 +329,7 @@ const LimitsSchema = table({
   request_burst: v.optional(wholeNumber(1), DEFAULT_REQUEST_BURST),
   max_bitrate: v.optional(bitrateLimit(), DEFAULT_MAX_BITRATE),
   max_queued_tracks: v.optional(wholeNumber(1), DEFAULT_MAX_QUEUED_TRACKS),
+  max_queued_tracks_per_client: v.optional(wholeNumber(1)),
 }, "expected a table ([limits])");
 
 /** Why a network input URL cannot be opened (its options, its form), or null: told when the config loads, not at its first run. */
@@ -720,6 +725,7 @@ export function parseConfig(textIn: string, sourceName: string): Config {
       requestBurst: raw.limits.request_burst,
       maxBitrate: raw.limits.max_bitrate,
       maxQueuedTracks: raw.limits.max_queued_tracks,
+      maxQueuedTracksPerClient: raw.limits.max_queued_tracks_per_client ?? raw.limits.max_queued_tracks,
     },
     live,
     recordingRoot: raw.recording_root,

@@ -87,7 +87,7 @@ const HANDLERS: Record<ControlRequest["op"], OpHandler> = {
       throw error;
     }
   },
-  queue: (server, req) => queueOp(server, req.args),
+  queue: (server, req, ctx) => queueOp(server, req.args, ctx),
   pause: (server, req) => pauseOp(server, req.args),
   resume: (server, req) => resumeOp(server, req.args),
   cancel: (server, req) => cancelOp(server, req.args),

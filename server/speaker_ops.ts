@@ -11,6 +11,9 @@
  * | clear | – | `{cleared}`: the waiting tracks removed (the playing one plays on) |
  * | status | `queue: true`, `offset`, `limit` | `{queue: [{id, path}], total, offset, next}` |
  *
+ * One client (its address, as a job's owner) has at most `max_queued_tracks_per_client` tracks
+ * waiting, so it cannot fill the queue every client shares.
+ *
  * The media name resolves inside the media root as for `play`; the decoder comes from the config
  * by the file's extension, never from the request. A track that can never play (no decoder for
  * its extension, a `.wav` that is no WAV) is `bad_request` when queued (checkTrack). A duplicated `queue` datagram (same request
@@ -19,11 +22,12 @@
  *
  * @example
  * ```ts
- * await queueOp(server, { path: "albums/a/01.flac", id: "a-01" }); // { id: "a-01", position: 0 }
+ * await queueOp(server, { path: "albums/a/01.flac", id: "a-01" }, from); // { id: "a-01", position: 0 }
  * ```
  */
 import { normalize } from "node:path/posix";
 import { cutText } from "../foundation/cut_text.ts";
+import { canonicalIpText, ipKey } from "../foundation/net/address.ts";
 import { SpeakerError, type Speaker, type SpeakerStatus } from "../speaker/speaker.ts";
 import { checkKeys, OpError, optionalBoolean, optionalString, pageArgs, requireString } from "./op_args.ts";
 import { fitPage } from "./paging.ts";
@@ -64,7 +68,7 @@ function trackId(args: Readonly<Record<string, unknown>>, key: string, required:
   return id;
 }
 
-export async function queueOp(server: ServerContext, args: Readonly<Record<string, unknown>>): Promise<{ id: string; position: number }> {
+export async function queueOp(server: ServerContext, args: Readonly<Record<string, unknown>>, from: RequestContext): Promise<{ id: string; position: number }> {
   const speaker = speakerOf(server);
   checkKeys(args, ["path", "id", "after", "first"]);
   const given = requireString(args, "path", MAX_NAME);
@@ -95,11 +99,16 @@ export async function queueOp(server: ServerContext, args: Readonly<Record<strin
     return { ok: true, fd: held.fd };
   };
   // Counted here, after the name's checks wait on the disk, so requests in flight together cannot pass it.
-  const limit = server.config().limits.maxQueuedTracks;
+  const { maxQueuedTracks: limit, maxQueuedTracksPerClient: share } = server.config().limits;
   if (speaker.queueLength >= limit) {
     throw new OpError("limit", `the speaker's queue holds ${speaker.queueLength} tracks, its limit (limits.max_queued_tracks = ${limit}); queue more as these play, or clear it`);
   }
-  return guarded(() => speaker.enqueue({ path: media.path, name, id, after, first, open }));
+  const owner = ipKey(from.address);
+  const mine = speaker.waitingBy(owner);
+  if (mine >= share) {
+    throw new OpError("limit", `this client (${canonicalIpText(from.address)}) has ${mine} tracks waiting, its share of the speaker's queue (limits.max_queued_tracks_per_client = ${share}); queue more as these play`);
+  }
+  return guarded(() => speaker.enqueue({ path: media.path, name, id, after, first, open, owner }));
 }
 
 export function pauseOp(server: ServerContext, args: Readonly<Record<string, unknown>>) {

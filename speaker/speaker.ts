@@ -147,6 +147,8 @@ export interface QueueRequest {
   readonly after?: string;
   /** Place it before every queued track. */
   readonly first?: boolean;
+  /** Who queued it, as a key the caller chooses (the server: the client's address); waitingBy counts by it. */
+  readonly owner?: string;
 }
 
 interface Session {
@@ -273,7 +275,7 @@ export class Speaker implements Source {
       else if (this.inFlight.some((t) => t.id === request.after && t.end === null)) position = 0;
       else throw new SpeakerError("not_found", `no track "${request.after}" is queued or playing`);
     }
-    const track = new Track(id, request.name, request.path, request.open);
+    const track = new Track(id, request.name, request.path, request.open, request.owner);
     this.queue.splice(position, 0, track);
     // Tracks already handed to the outputs' buffer play first, whatever is asked: its place is after them.
     position += this.handedOverWaiting().length;
@@ -392,6 +394,14 @@ export class Speaker implements Source {
   /** How many tracks wait: those handed to the outputs' buffer but not begun, and the queue. */
   get queueLength(): number {
     return this.handedOverWaiting().length + this.queue.length;
+  }
+
+  /** How many of the waiting tracks (queueLength) `owner` queued. */
+  waitingBy(owner: string): number {
+    let n = 0;
+    for (const t of this.queue) if (t.owner === owner) n++;
+    for (const t of this.handedOverWaiting()) if (t.owner === owner) n++;
+    return n;
   }
 
   /** The waiting tracks, in order: those already handed to the outputs' buffer first. */

@@ -61,6 +61,8 @@ export class Track {
     readonly path: string,
     /** Opens it beneath the media root when it loads (QueueRequest.open). */
     readonly open?: () => Promise<HeldFile>,
+    /** Who queued it (QueueRequest.owner), for a client's share of the queue. */
+    readonly owner?: string,
   ) {}
 
   /** Whether its audio is (being) written to the buffer. */

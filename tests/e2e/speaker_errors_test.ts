@@ -4,7 +4,8 @@
  * right after the one before; a decoder that dies halfway is a failed track, not a stuck queue;
  * cancel of the playing track, of a queued one and of an unknown id; a missing file and a path out
  * of the media root are one-line errors that lose nothing queued; a duplicated queue datagram
- * queues once; a full queue refuses more (`limit`) and loses nothing.
+ * queues once; a full queue refuses more (`limit`) and loses nothing, and so does one client's
+ * share of it.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
@@ -13,6 +14,7 @@ import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { rawPeer, requestBytes } from "../server/serve_fixture.ts";
 import { decodeReply } from "../../protocol/control.ts";
+import { ControlClient } from "../../client/control_client.ts";
 import { endSpeakerServe, expectedOutput, type SpeakerServe, startSpeakerServe, type TestTrack, testSignal, wavTrack } from "./speaker_fixture.ts";
 
 const OUT = parseSampleFormat("f32le:44100:2");
@@ -316,6 +318,29 @@ describe("speaker: cancel, clear and bad requests", () => {
     for (const line of queuedLines.slice(0, 4)) expect(line).toContain("media=tone.wav ");
     expect(queuedLines[4]).toContain(`media=${long.slice(0, 119)}… `);
     for (const line of queuedLines) expect(line.length).toBeLessThan(200);
+  }, 30_000);
+
+  test("one client cannot fill the queue every client shares: past its share it is refused (limit), and another address still queues", async () => {
+    serve = await startSpeakerServe(outputLines, [], (media) => wavTrack(media, "tone.wav", "s16le:44100:2", 0.5, 440), ["max_queued_tracks_per_client = 2"]);
+    const other = await ControlClient.open(serve.address, undefined, "127.0.0.2");
+    try {
+      // Paused, nothing begins: every track queued stays waiting.
+      expect((await serve.request("pause")).ok).toBe(true);
+      for (const id of ["a0", "a1"]) expect((await serve.request("queue", { path: "tone.wav", id })).ok).toBe(true);
+      const refused = await serve.request("queue", { path: "tone.wav", id: "a2" });
+      expect(refused.error).toEqual({
+        code: "limit",
+        message: "this client (127.0.0.1) has 2 tracks waiting, its share of the speaker's queue (limits.max_queued_tracks_per_client = 2); queue more as these play",
+      });
+      const theirs = await other.request("queue", { path: "tone.wav", id: "b0" }, { ttlMs: 3000 });
+      expect(theirs.ok && theirs.result).toEqual({ id: "b0", position: 2 });
+      // Room made is room again for the client that made it.
+      expect((await serve.request("cancel", { id: "a0" })).ok).toBe(true);
+      expect((await serve.request("queue", { path: "tone.wav", id: "a2" })).ok).toBe(true);
+      expect((await serve.request("status", { queue: true })).result.queue.map((t: { id: string }) => t.id)).toEqual(["a1", "b0", "a2"]);
+    } finally {
+      other.close();
+    }
   }, 30_000);
 
   test("clear empties the queue while the playing track plays on; a duplicated queue datagram queues once", async () => {

@@ -39,7 +39,7 @@ describe("the embedded default", () => {
     expect(config.group).toBeUndefined(); // nobody or nogroup, decided at privilege-drop time
     expect(config.allowDestinations).toEqual([]);
     expect(config.http).toBeUndefined();
-    expect(config.limits).toEqual({ maxJobs: 1000, maxJobsPerClient: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100, maxBitrate: 100_000_000, maxQueuedTracks: 1000 });
+    expect(config.limits).toEqual({ maxJobs: 1000, maxJobsPerClient: 1000, maxDestinationsPerJob: 16, requestsPerSecond: 50, requestBurst: 100, maxBitrate: 100_000_000, maxQueuedTracks: 1000, maxQueuedTracksPerClient: 1000 });
     expect(config.live).toEqual([]);
   });
 
@@ -71,6 +71,7 @@ requests_per_second = 5
 request_burst = 10
 max_bitrate = 50000000
 max_queued_tracks = 50
+max_queued_tracks_per_client = 5
 
 [[live]]
 name = "studio"
@@ -91,8 +92,10 @@ max_bitrate = 8000000
     expect(config.limits.maxJobs).toBe(20);
     expect(config.limits.maxJobsPerClient).toBe(3);
     expect(config.limits.maxQueuedTracks).toBe(50);
+    expect(config.limits.maxQueuedTracksPerClient).toBe(5);
     // Without a share of its own, a client may hold every job (a database server on one address).
     expect(parseConfig("[limits]\nmax_jobs = 20", SRC).limits.maxJobsPerClient).toBe(20);
+    expect(parseConfig("[limits]\nmax_queued_tracks = 20", SRC).limits.maxQueuedTracksPerClient).toBe(20);
     expect(config.live).toEqual([
       // A channel without max_bitrate takes [limits] max_bitrate.
       { name: "studio", latencyMs: 200, maxBitrate: 50_000_000, listen: { host: "", port: 9000, text: "tcp://:9000" } },
