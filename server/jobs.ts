@@ -26,14 +26,13 @@ import { ipKey } from "../foundation/net/address.ts";
 import type { Job, JobResult } from "../pipeline/job.ts";
 import { US_PER_MS } from "../scheduler/clock.ts";
 import type { Scheduler, Timer } from "../scheduler/scheduler.ts";
-import { LruMap } from "./lru_map.ts";
+import { type FinishedJob, FinishedHistory, type JobEnd } from "./finished_history.ts";
 import { OpError } from "./op_args.ts";
 import { PreparationTurns } from "./preparation_turns.ts";
 
-/** How a job ended, as `status` reports it. */
-export type JobEnd = "ended" | "failed" | "stopped" | "expired";
+export type { FinishedJob, JobEnd } from "./finished_history.ts";
 
-/** Finished jobs remembered for `status {job}`; bounded like everything fed by the network. */
+/** Finished jobs remembered for `status {job}`, of all clients (finished_history.ts shares them out). */
 export const FINISHED_HISTORY = 1024;
 /**
  * Jobs start one per scheduler event, at least this far apart, µs. A start faults in its
@@ -99,15 +98,6 @@ export interface ServedJob extends NewServedJob {
   endReason: JobEnd | null;
 }
 
-export interface FinishedJob {
-  readonly id: string;
-  readonly source: string;
-  /** The requester's IP address, as while it ran: only the owner may ask after it. */
-  readonly owner: string;
-  readonly state: JobEnd;
-  readonly endedAtMs: number;
-}
-
 export interface JobTableOptions {
   readonly scheduler: Scheduler;
   readonly log: Logger;
@@ -136,7 +126,7 @@ export class JobTable {
   #byOwner: Map<string, ServedJob[]> | null = null;
   readonly #timers = new Map<string, Timer>();
   readonly #byRepeatKey = new Map<string, string>();
-  readonly #finished = new LruMap<FinishedJob>(FINISHED_HISTORY);
+  readonly #finished = new FinishedHistory(FINISHED_HISTORY);
   /** Totals since start, for metrics. */
   readonly totals = { started: 0, ended: 0, failed: 0, stopped: 0, expired: 0 };
   /** What finished jobs sent, so totals over all jobs survive their removal (metrics). */
@@ -367,7 +357,7 @@ export class JobTable {
     countBy(this.#runningByOwner, served.ownerKey, -1);
     this.#changed();
     if (this.#byRepeatKey.get(served.repeatKey) === served.id) this.#byRepeatKey.delete(served.repeatKey);
-    this.#finished.set(served.id, { id: served.id, source: served.source, owner: served.owner, state, endedAtMs: Date.now() });
+    this.#finished.add(served.ownerKey, { id: served.id, source: served.source, owner: served.owner, state, endedAtMs: Date.now() });
     this.totals[state]++;
     for (const d of served.job.destinations) {
       const c = d.backend.counters;

@@ -11,7 +11,7 @@ import { ipKey } from "../../foundation/net/address.ts";
 import type { JobResult } from "../../pipeline/job.ts";
 import { ManualClock } from "../../scheduler/clock.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
-import { JobTable, type RunningJob } from "../../server/jobs.ts";
+import { FINISHED_HISTORY, JobTable, type RunningJob } from "../../server/jobs.ts";
 
 /** A job that runs until stopped, and whose stop (its outputs closing) ends only on `close()`. */
 function slowToStop(): RunningJob & { close(): void } {
@@ -149,4 +149,24 @@ test("a client's jobs are counted by its address however spelled (IPv4-mapped as
   await Bun.sleep(0);
   expect(table.takenBy(client)).toBe(0);
   expect(table.taken).toBe(0);
+});
+
+test("one client ending jobs fast does not push another client's finished job out of the history (status {job} still says how it ended)", async () => {
+  const scheduler = new Scheduler(new ManualClock(1_000_000));
+  const table = new JobTable({ scheduler, log: silentLogger, interestTimeoutMs: 10_000 });
+  const run = async (owner: string, i: number) => {
+    const job = slowToStop();
+    const served = table.add({ job, source: "a.ts", owner, outputs: [`udp://${owner}:${5000 + i}`], persistent: true, repeatKey: `${owner} ${i}` });
+    job.close();
+    await Bun.sleep(0);
+    return served.id;
+  };
+  const theirs = await run("10.0.0.6", 0);
+  const mine: string[] = [];
+  for (let i = 0; i < FINISHED_HISTORY + 100; i++) mine.push(await run("10.0.0.5", i));
+  expect(table.finished(theirs)?.id).toBe(theirs);
+  // The churning client keeps its newest, within the one bound for all.
+  expect(table.finished(mine.at(-1)!)?.id).toBe(mine.at(-1)!);
+  expect(table.finished(mine[0]!)).toBeUndefined();
+  expect(mine.filter((id) => table.finished(id)).length).toBe(FINISHED_HISTORY - 1);
 });
