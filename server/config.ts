@@ -57,10 +57,10 @@ recording_root = "./recordings"
 
 [limits]
 max_jobs = 1000
+max_destinations_per_job = 16
 # Jobs one client address may hold (running or being started), so one client cannot take them all;
 # default: max_jobs, as a database server scheduling persistent broadcasts from one address needs.
 # max_jobs_per_client = 50
-max_destinations_per_job = 16
 # Control requests per second from one source (an IPv4 host, or a global IPv6 /64), and the burst allowed after a quiet spell.
 requests_per_second = 50
 request_burst = 100
