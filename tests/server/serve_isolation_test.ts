@@ -183,6 +183,21 @@ describe("a server without a key, shared by two clients", () => {
     }
   });
 
+  test("a client asking to reload again and again gets its answers, but the config is not read (and logged) once per ask", async () => {
+    const client = await rawPeer();
+    try {
+      const reloads = () => serve.stderr().split("config reloaded").length - 1;
+      const before = reloads();
+      for (let i = 0; i < 10; i++) client.send(requestBytes("reload"), serve.port);
+      for (let i = 0; i < 10; i++) expect(code(decoded(await client.next(2000)))).toBe("ok");
+      await Bun.sleep(50);
+      // The first, and one for all that came while it waited or ran.
+      expect(reloads() - before).toBeLessThanOrEqual(2);
+    } finally {
+      client.close();
+    }
+  });
+
   test("job ids cannot be guessed from the one before", async () => {
     const client = await rawPeer();
     const receivers = await Promise.all([udpReceiver(), udpReceiver(), udpReceiver()]);
