@@ -43,7 +43,7 @@ export async function openDatagramOutput(
   const resolved = await resolveHost(endpoint.host);
   // A multicast TTL of 0 keeps the group on this host; a unicast one would send nothing at all.
   if (ttl === 0 && !isMulticast(resolved.address)) {
-    throw new UsageError(`${target}: ttl=0 keeps datagrams on this host, which only a multicast group can use; give 1 to 255`);
+    throw new UsageError(`${target}: ttl=0 is for a multicast group (no router forwards it); to a single host give 1 to 255`);
   }
   const dest = { ...resolved, port: endpoint.port };
   const counters = newCounters();

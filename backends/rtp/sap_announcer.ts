@@ -13,6 +13,7 @@
  * ```
  */
 import { hostPortText, isLoopbackHost, parseIp, resolveHost } from "../../foundation/net/address.ts";
+import { joinedDevices, routeDevice } from "../../foundation/net/host_multicast.ts";
 import { sapGroupFor, sapMessageIdHash, sapPacketSize, sapSetDeletion, sapWriteAnnouncement } from "../../protocol/sap.ts";
 import type { Timer } from "../../scheduler/scheduler.ts";
 import { type BackendContext, newCounters } from "../backend.ts";
@@ -53,6 +54,7 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
   if (onHost && sendMode() === "socket") return unannounced(hostPortText(dest.address, dest.port), ctx);
   const ttl = onHost ? 0 : options.ttl;
   const sender: UdpSender = await openUdpSender(dest, { ttl, iface: options.iface, quiet: true }, newCounters(), ctx);
+  const out = onHost && dest.family === 4 ? await onHostOut(dest, sender, ctx) : { send: (p: Uint8Array) => void sender.send(p), close: () => sender.close() };
   let origin = parseIp(options.origin);
   if (!origin || origin.v4 !== (dest.family === 4)) origin = parseIp(await localAddressFor(dest, { iface: options.iface }));
   const source = origin!.v4 ? origin!.bytes.subarray(12) : origin!.bytes;
@@ -64,7 +66,7 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
   // Section 3.1: interval + rand(interval * 2/3) - interval/3.
   const next = (now: number) => now + options.intervalUs * (2 / 3 + (2 / 3) * Math.random());
   const timer: Timer = scheduler.timer("sap", (_t, now) => {
-    sender.send(packet);
+    out.send(packet);
     scheduler.schedule(timer, next(now));
   });
   let stopped = false;
@@ -72,7 +74,7 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
     group: hostPortText(dest.address, dest.port),
     messageIdHash,
     start() {
-      sender.send(packet);
+      out.send(packet);
       scheduler.schedule(timer, next(scheduler.now()));
     },
     stop() {
@@ -80,8 +82,32 @@ export async function openSapAnnouncer(options: SapOptions, ctx: Pick<BackendCon
       stopped = true;
       scheduler.cancel(timer);
       sapSetDeletion(packet, true);
-      sender.send(packet);
-      sender.close();
+      out.send(packet);
+      out.close();
+    },
+  };
+}
+
+/**
+ * Where a loopback stream's IPv4 announcements go: only to interfaces on which this host listens
+ * to the group, each time asked again (host_multicast.ts says why TTL 0 alone is not enough: with
+ * no listener on the interface a datagram leaves by, Linux puts it on that link). A listener on
+ * `lo` gets it out of `lo`; one on the interface of the group's route gets it through the kernel's
+ * loop-back of that interface, which drops the TTL-0 original. With none, nothing is sent. Left: a
+ * listener that leaves between the question and the send lets that one datagram out, TTL 0.
+ */
+async function onHostOut(dest: Parameters<typeof openUdpSender>[0], viaRoute: UdpSender, ctx: Pick<BackendContext, "scheduler" | "log">): Promise<{ send(packet: Uint8Array): void; close(): void }> {
+  const viaLo = await openUdpSender(dest, { ttl: 0, iface: "127.0.0.1", quiet: true }, newCounters(), ctx);
+  return {
+    send(packet) {
+      const listening = joinedDevices(dest.address);
+      if (listening.has("lo")) viaLo.send(packet);
+      const leavesBy = routeDevice(dest.address);
+      if (leavesBy !== null && leavesBy !== "lo" && listening.has(leavesBy)) viaRoute.send(packet);
+    },
+    close() {
+      viaLo.close();
+      viaRoute.close();
     },
   };
 }

@@ -39,7 +39,7 @@ test("play to a multicast group with ttl=0 reaches a receiver on this host", asy
 test("ttl=0 on a unicast destination is a usage error naming it", async () => {
   const run = await runPacer(["play", "-", "--format", "s16le:8000:1", "--to", "udp://127.0.0.1:9?ttl=0"], { stdin: new Uint8Array(16) });
   expect(run.code).toBe(2);
-  expect(run.stderr).toBe("pacer: error: udp://127.0.0.1:9?ttl=0: ttl=0 keeps datagrams on this host, which only a multicast group can use; give 1 to 255\n");
+  expect(run.stderr).toBe("pacer: error: udp://127.0.0.1:9?ttl=0: ttl=0 is for a multicast group (no router forwards it); to a single host give 1 to 255\n");
 });
 
 test("the socket-each send path says it cannot keep a group on this host, in one line", async () => {
