@@ -26,8 +26,12 @@ function startRecv(request: string, out: string) {
   return run;
 }
 
+/** Waits until the file holds more than `bytes`; fails the test after 3 s, when it never did. */
 async function untilBytes(path: string, bytes: number): Promise<void> {
-  for (let i = 0; i < 300 && !(existsSync(path) && statSync(path).size > bytes); i++) await Bun.sleep(10);
+  for (let i = 0; !(existsSync(path) && statSync(path).size > bytes); i++) {
+    if (i === 300) throw new Error(`${path} stayed at ${existsSync(path) ? statSync(path).size : 0} bytes, never past ${bytes}`);
+    await Bun.sleep(10);
+  }
 }
 
 /** recv held still past the interest timeout, as a link that is down. */
@@ -90,5 +94,9 @@ describe("pacer recv asks again for a live channel that expired", () => {
     }
     expect(run.stderr).toContain("the server let the stream expire; requesting again");
     expect(run.stderr).not.toContain("error");
+    // The stream after the outage went on into the file: whole packets of the feed's, in sync.
+    const written = readFileSync(out);
+    expect(written.length % 188).toBe(0);
+    for (let at = 0; at < written.length; at += 188) if (written[at] !== 0x47) throw new Error(`no sync byte at ${at}`);
   }, 10_000);
 });
