@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import fc from "fast-check";
 import {
   type ControlRequest,
@@ -103,6 +104,19 @@ describe("requests with a key", () => {
     const text = new TextDecoder().decode(bytes);
     expect(text).toMatch(/^\{.*\}\n[0-9a-f]{64}$/);
     expect(decodeRequest(bytes, KEY, NOW)).toEqual({ ok: true, req, authenticated: true });
+  });
+
+  test("the MAC is DESIGN.md's, as openssl computes it: HMAC-SHA256 of the body, lowercase hex, after a newline", () => {
+    // Signed by an independent tool, as a client in another language would: the round trip above
+    // passes for any MAC pacer agrees with itself on.
+    const body = `{"v":1,"id":"ext-1","ts":${NOW},"op":"ping","args":{}}`;
+    const openssl = spawnSync("openssl", ["dgst", "-sha256", "-hmac", new TextDecoder().decode(KEY), "-r"], { input: body, encoding: "utf8" });
+    expect(openssl.status, openssl.stderr).toBe(0);
+    const mac = openssl.stdout.split(" ")[0]!;
+    expect(mac).toMatch(/^[0-9a-f]{64}$/);
+    const signed = utf8.encode(`${body}\n${mac}`);
+    expect(decodeRequest(signed, KEY, NOW)).toEqual({ ok: true, req: JSON.parse(body), authenticated: true });
+    expect(new TextDecoder().decode(encodeRequest({ v: 1, id: "ext-1", ts: NOW, op: "ping", args: {} }, KEY))).toBe(`${body}\n${mac}`);
   });
 
   test("a missing MAC is dropped", () => {
