@@ -38,3 +38,17 @@ test("the payload offset skips CSRCs and a header extension, and rejects short p
   expect(rtp.rtpPayloadOffset(p)).toBe(12 + 8 + 4 + 8);
   expect(rtp.rtpPayloadOffset(p.subarray(0, 10))).toBe(-1);
 });
+
+test("the header lies where RFC 3550's diagram puts it, big-endian: a hand-made packet", () => {
+  // V=2 P=0 X=0 CC=0 | M=1 PT=33 | sequence number | timestamp | SSRC (section 5.1).
+  const wire = [0x80, 0x80 | 33, 0x12, 0x34, 0x89, 0xab, 0xcd, 0xef, 0xde, 0xad, 0xbe, 0xef];
+  const p = new Uint8Array(rtp.RTP_HEADER_SIZE);
+  rtp.rtpSetHeader(p, 33);
+  rtp.rtpSetMarker(p, true);
+  rtp.rtpSetSeqnum(p, 0x1234);
+  rtp.rtpSetTimestamp(p, 0x89abcdef);
+  rtp.rtpSetSsrc(p, 0xdeadbeef);
+  expect([...p]).toEqual(wire);
+  const read = Uint8Array.from(wire);
+  expect([rtp.rtpGetPayloadType(read), rtp.rtpGetMarker(read), rtp.rtpGetSeqnum(read), rtp.rtpGetTimestamp(read), rtp.rtpGetSsrc(read)]).toEqual([33, true, 0x1234, 0x89abcdef, 0xdeadbeef]);
+});
