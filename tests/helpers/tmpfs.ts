@@ -1,6 +1,7 @@
 /**
  * A small real file system that fills up: a tmpfs mounted on a temp directory, for full-disk
- * stories. Mounting needs root (or CAP_SYS_ADMIN); where it is not permitted the caller skips.
+ * stories. Mounting needs root (or CAP_SYS_ADMIN); where it is not permitted the caller skips,
+ * except under CI (`CI=true`), which can mount and where a skip would pass unchecked.
  *
  * @example
  * ```ts
@@ -32,6 +33,8 @@ export function mountSmallDisk(sizeBytes: number, options: { readOnly?: boolean 
   if (mount.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
     const why = (mount.stderr || mount.error?.message || `exit ${mount.status}`).trim();
+    // As for a missing peer or netns: under CI a skip would pass a test that checked nothing.
+    if (process.env.CI === "true") throw new Error(`cannot mount a ${sizeBytes}-byte tmpfs (${why}); CI must be able to`);
     return { skip: `skipping: cannot mount a ${sizeBytes}-byte tmpfs to fill up (${why})` };
   }
   return {
