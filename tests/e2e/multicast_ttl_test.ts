@@ -9,8 +9,9 @@ import { afterAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
-import { makeLoopbackNetns } from "../helpers/netns.ts";
-import { MAIN, runPacer } from "../helpers/pacer.ts";
+import { decodeCapture, startCapture } from "../helpers/capture.ts";
+import { makeIpv4VethNetns, makeLoopbackNetns } from "../helpers/netns.ts";
+import { havePeer, MAIN, runPacer } from "../helpers/pacer.ts";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
@@ -31,6 +32,29 @@ test("play to a multicast group with ttl=0 reaches a receiver on this host", asy
     expect(play.exitCode).toBe(0);
     expect(await record.exited).toBe(0);
     expect(readFileSync(out).equals(Buffer.from(ts))).toBe(true);
+  } finally {
+    ns.remove();
+  }
+}, 20_000);
+
+test("on the link, a group's datagrams carry the TTL asked for: ttl=4 leaves with IP TTL 4 (tshark)", async () => {
+  // A receiver on this host gets a group whatever its TTL (the story above); what leaves is seen
+  // on v1, the far end of the namespace's veth pair that carries 224.0.0.0/4.
+  if (!havePeer("tshark")) return;
+  const ns = makeIpv4VethNetns("pacer-ttl-link");
+  if (!ns) return;
+  try {
+    const pcap = join(tmp.dir, "ttl-link.pcap");
+    const capture = await startCapture("udp and dst net 239.0.0.0/8", pcap, { iface: "v1", wrap: ns.exec });
+    const play = Bun.spawnSync([...ns.exec, process.execPath, MAIN, "play", "-", "--format", "s16le:8000:1", "--to", "udp://239.1.1.4:5010?ttl=4"], {
+      stdin: new Uint8Array(8000 * 2 * 0.2),
+    });
+    await capture.stop();
+    expect(play.stderr.toString()).toBe("");
+    expect(play.exitCode).toBe(0);
+    const seen = decodeCapture(pcap, ["ip.dst", "ip.ttl"]);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen.map(([dst, ttl]) => `${dst} ttl ${ttl}`))).toEqual(new Set(["239.1.1.4 ttl 4"]));
   } finally {
     ns.remove();
   }
