@@ -97,12 +97,29 @@ describe("cmd: a shell command's stdin", () => {
     expect(got.equals(samples)).toBe(true);
   }, 20_000);
 
-  test("--out-format converts for the command", async () => {
-    const { path } = wavFile("conv.wav", { encoding: "s16le", rate: 44_100, channels: 2 }, 0.25);
+  test("--out-format converts for the command: stereo to mono is 0.5·(L + R), frame by frame", async () => {
+    // Left and right ramps of their own, even, so each mono sample is a whole number.
+    const frames = Math.round(44_100 * 0.25);
+    const stereo = Buffer.alloc(frames * 4);
+    const mono: number[] = [];
+    for (let i = 0; i < frames; i++) {
+      const left = 2 * ((i % 4000) - 2000);
+      const right = 2 * (((i * 3) % 5000) - 2500);
+      stereo.writeInt16LE(left, i * 4);
+      stereo.writeInt16LE(right, i * 4 + 2);
+      mono.push((left + right) / 2);
+    }
+    const path = join(dir, "conv.wav");
+    writeFileSync(path, Buffer.concat([wavHeader({ encoding: "s16le", rate: 44_100, channels: 2 }, stereo.length), stereo]));
     const out = join(dir, "mono.raw");
     const run = await runPacer(["play", path, "--out-format", "s16le:44100:1", "--to", `cmd:cat > ${out}`]);
     expect(run.code).toBe(0);
-    expect(readFileSync(out).length).toBe(Math.round(44_100 * 0.25) * 2);
+    const got = readFileSync(out);
+    expect(got.length).toBe(frames * 2);
+    // Within a step of 16-bit dither of the average, every sample.
+    let worst = 0;
+    for (let i = 0; i < frames; i++) worst = Math.max(worst, Math.abs(got.readInt16LE(i * 2) - mono[i]!));
+    expect(worst).toBeLessThanOrEqual(1);
   });
 
   test("a command that dies mid-stream is restarted; each run's bytes are a contiguous run of the stream, in order", async () => {
