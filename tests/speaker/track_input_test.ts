@@ -9,12 +9,13 @@ import { openTrackInput } from "../../speaker/track_input.ts";
 
 const FORMAT = parseSampleFormat("s16le:44100:2");
 
-/** Reads `command`'s track to its end; the error it ends with. */
+/** Reads `command`'s track to its end; the error it ends with, or how many bytes it gave. */
 async function failureOf(command: string): Promise<string> {
   const input = await openTrackInput("/dev/null/x.raw", "x.raw", new Map([["raw", { command, format: FORMAT }]]));
+  let bytes = 0;
   try {
-    while (await input.read()) {}
-    return "no error";
+    for (let block = await input.read(); block; block = await input.read()) bytes += block.length;
+    return `no error, ${bytes} bytes`;
   } catch (error) {
     return (error as Error).message;
   } finally {
@@ -55,7 +56,7 @@ describe("a decoder that has given its audio but does not end", () => {
   test("one whose background child holds its stderr after it exited 0 plays to its end a second later", async () => {
     const started = Date.now();
     // Before, its exit status was known only once its `sleep` let go of the stderr pipe.
-    expect(await failureOf(`head -c 8000 /dev/zero; sleep ${holding} >&2 & # {path}`)).toBe("no error");
+    expect(await failureOf(`head -c 8000 /dev/zero; sleep ${holding} >&2 & # {path}`)).toBe("no error, 8000 bytes");
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(running(holding)).toBe("");
   });
