@@ -244,6 +244,10 @@ describe("rtcp= options", () => {
     expect(rtcp.isRtcpPayloadType(last[1]!)).toBe(true);
     expect(rtcp.rtcpGetPayloadType(last, 0)).toBe(200);
     expect(rtcp.rtcpSrGetPacketCount(last)).toBe(rx.packets.length - 1);
+    // The compound, walked by its length fields (RFC 3550 6.4.1: 32-bit words minus one): SR, SDES, BYE, all of it.
+    const types: number[] = [];
+    for (let at = 0; at < last.length; at += (last.readUInt16BE(at + 2) + 1) * 4) types.push(last[at + 1]!);
+    expect(types).toEqual([200, 202, 203]);
     expect(rx.packets.slice(0, -1).every((p) => !rtcp.isRtcpPayloadType(p.data[1]!))).toBe(true);
     if (beside) expect(beside.packets).toHaveLength(0);
   });
