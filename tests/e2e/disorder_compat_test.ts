@@ -7,12 +7,14 @@
  * (converted first). Without compat the same stream counts frames (RFC 3551).
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rtpGetMarker, rtpGetPayloadType, rtpGetSeqnum, rtpGetTimestamp, RTP_HEADER_SIZE } from "../../protocol/rtp.ts";
 import { rampS16, swap16, writeWav } from "../helpers/audio.ts";
-import { runPacer } from "../helpers/pacer.ts";
+import { havePeer, runPacer } from "../helpers/pacer.ts";
+import { differenceFromSoxDb } from "../helpers/sox_reference.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-disorder-"));
@@ -67,9 +69,11 @@ describe("rtp://…?compat=disorder", () => {
     expect(got.audio.equals(swap16(samples))).toBe(true);
   });
 
-  test("a 48 kHz source is converted to 44.1 kHz stereo first", async () => {
-    const wav48 = join(dir, "ramp48.wav");
-    writeWav(wav48, { encoding: "s16le", rate: 48_000, channels: 2 }, rampS16(48_000));
+  test("a 48 kHz source is converted to 44.1 kHz stereo first: what the receiver rebuilds is sox's resampling of it", async () => {
+    if (!havePeer("sox")) return;
+    // 1 kHz left, 1.5 kHz right, made by sox (not by pacer).
+    const wav48 = join(dir, "tones48.wav");
+    expect(spawnSync("sox", ["-n", "-r", "48000", "-c", "2", "-b", "16", wav48, "synth", "1", "sine", "1000", "sine", "1500", "vol", "-3dB"]).status).toBe(0);
     const rx = await udpReceiver();
     const run = await runPacer(["play", wav48, "--to", `rtp://127.0.0.1:${rx.port}?compat=disorder`]);
     await Bun.sleep(100);
@@ -79,6 +83,10 @@ describe("rtp://…?compat=disorder", () => {
     expect([...got.payloadTypes]).toEqual([10]);
     // One second of audio: 44100 stereo frames, within the resampler's edge.
     expect(Math.abs(got.audio.length / 4 - 44_100)).toBeLessThan(64);
+    // sox's own resampler (no dither) is the reference: the difference is down at the 16-bit floor.
+    const rmsDb = differenceFromSoxDb(wav48, got.audio, dir);
+    console.log(`compat=disorder 48 kHz: difference from sox's resampler ${rmsDb} dB RMS`);
+    expect(rmsDb).toBeLessThan(-70);
   });
 
   test("the default stays RFC 3551: timestamps count frames", async () => {

@@ -5,11 +5,12 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RTP_HEADER_SIZE, rtpGetPayloadType } from "../../protocol/rtp.ts";
 import { havePeer, runPacer } from "../helpers/pacer.ts";
+import { differenceFromSoxDb } from "../helpers/sox_reference.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-conv-"));
@@ -31,13 +32,7 @@ test("48 kHz 24-bit WAV to rtp://...?pt=10 arrives as 44.1 kHz 16-bit big-endian
   const frames = payload.length / 4;
   expect(Math.abs(frames - 44_100)).toBeLessThanOrEqual(2);
   // sox's own resampler (no dither) is the reference: the difference must be down at the 16-bit noise floor.
-  const ours = join(dir, "ours.raw");
-  const reference = join(dir, "sox.raw");
-  writeFileSync(ours, payload);
-  expect(spawnSync("sox", [wav, "-D", "-r", "44100", "-b", "16", "-e", "signed", "-B", reference]).status).toBe(0);
-  const raw = ["-t", "raw", "-e", "signed", "-b", "16", "-B", "-r", "44100", "-c", "2"];
-  const diff = spawnSync("sox", ["-m", "-v", "1", ...raw, ours, "-v", "-1", ...raw, reference, "-n", "stats"], { encoding: "utf8" });
-  const rmsDb = Number(/RMS lev dB\s+(-?[\d.]+)/.exec(diff.stderr)?.[1]);
+  const rmsDb = differenceFromSoxDb(wav, payload, dir);
   console.log(`difference from sox's resampler: ${rmsDb} dB RMS`);
   expect(rmsDb).toBeLessThan(-80);
 });
