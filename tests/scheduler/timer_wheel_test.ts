@@ -137,6 +137,15 @@ describe("periodic streams", () => {
     expect(pace.reanchoredUs).toBe(200_000 + 1_300_000);
   });
 
+  test("the burst's bound is the one given: 30 ms behind keeps the schedule, 31 ms re-anchors", () => {
+    const pace = new PacedSchedule(30_000);
+    pace.start(0, 0);
+    expect(pace.deadline(10_000, 40_000)).toBe(10_000);
+    expect(pace.reanchors).toBe(0);
+    expect(pace.deadline(20_000, 51_000)).toBe(51_000);
+    expect([pace.reanchors, pace.reanchoredUs]).toEqual([1, 31_000]);
+  });
+
   test("the scheduler records lateness by event kind", () => {
     const clock = new ManualClock(0);
     const scheduler = new Scheduler(clock);
