@@ -592,11 +592,11 @@ async function sendPool(
       record(entry!, `error reply: ${reply.error.code}${reply.error.message ? ` ${reply.error.message}` : ""}`);
     }
   };
-  const deadline = Date.now() + options.ttlMs;
+  const deadline = performance.now() + options.ttlMs;
   let cursor = 0;
   try {
-    while (pending.length > 0 && Date.now() < deadline) {
-      const now = Date.now();
+    while (pending.length > 0 && performance.now() < deadline) {
+      const now = performance.now();
       // Round-robin: the next line after the last one sent whose back-off has passed.
       let sent = false;
       for (let k = 0; k < pending.length; k++) {
@@ -612,7 +612,7 @@ async function sendPool(
       await Bun.sleep(sent ? POOL_SPACING_MS : 5);
     }
     // Replies already on their way get a moment to land.
-    if (pending.length > 0) await Bun.sleep(Math.min(POOL_SPACING_MS, Math.max(0, deadline - Date.now())));
+    if (pending.length > 0) await Bun.sleep(Math.min(POOL_SPACING_MS, Math.max(0, deadline - performance.now())));
     for (const entry of pending.splice(0)) {
       expired++;
       record(entry, `ttl expired: no reply from ${options.server} within ${formatSeconds(options.ttlMs)}`);

@@ -124,11 +124,11 @@ export async function runRecv(argv: string[], log: Logger): Promise<number> {
   let media: udp.Socket<"buffer"> | null = null;
   try {
     const filter = new StreamFilter(client.serverAddress, {
-      onDatagram: (packet) => state.reorder.push(packet, Date.now()),
+      onDatagram: (packet) => state.reorder.push(packet, performance.now()),
       onNoReply: (held) => log.warn(`${held} packets and no reply to the play request yet: taking the first one's SSRC as the stream's`),
     });
     const state = new ReceiverState(filter, (payload) => {
-      state.onPacket(Date.now(), payload.length);
+      state.onPacket(performance.now(), payload.length);
       sink.write(payload);
     });
     try {
@@ -190,9 +190,9 @@ class ReceiverState {
   /** The largest payload seen: a lost packet is counted as one (only a stream's last is shorter). */
   largestPayload = 0;
   /** Last packet, or the play acknowledgement: silence is measured from the later. */
-  lastSignMs = Date.now();
+  lastSignMs = performance.now();
   /** Last packet or reply of any kind, for --wait. */
-  lastHeardMs = Date.now();
+  lastHeardMs = performance.now();
   streaming = false;
 
   /** The stream's packets put back in order (one per stream requested: a new job numbers afresh). */
@@ -308,7 +308,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
       const op = reply.id === null ? undefined : asked.get(reply.id);
       if (op === undefined) return;
       asked.delete(reply.id!);
-      const now = Date.now();
+      const now = performance.now();
       state.lastHeardMs = now;
       if (op === "play") onPlayReply(reply, now);
       else if (stopping) return; // ending already: only a play reply, naming the job to stop, matters
@@ -355,8 +355,8 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
     /** Ends recv with `outcome` after a `stop` for the job, so the server does not stream on to nobody. */
     const stopStream = (outcome: Outcome) => {
       if (finished || stopping) return;
-      stopping = { outcome, sinceMs: Date.now(), sent: false };
-      continueStopping(Date.now());
+      stopping = { outcome, sinceMs: performance.now(), sent: false };
+      continueStopping(performance.now());
     };
     /**
      * Sends `stop` once the job is known. Packets flowing before the play reply mean a job
@@ -381,7 +381,7 @@ function receive(client: ControlClient, state: ReceiverState, o: ReceiveOptions)
     const offSignals = onStopSignals(onSignal);
 
     const tick = () => {
-      const now = Date.now();
+      const now = performance.now();
       state.reorder.tick(now); // a hole waited for long enough is lost: what is behind it goes out
       if (stopping) {
         continueStopping(now);

@@ -125,7 +125,7 @@ export class ControlClient {
   /** Sends `op` and resends it until a reply arrives; rejects with NoReplyError after the TTL. */
   request(op: Op, args: Readonly<Record<string, unknown>>, options: RequestOptions): Promise<ControlReply> {
     const id = options.id ?? newRequestId();
-    const deadline = Date.now() + options.ttlMs;
+    const deadline = performance.now() + options.ttlMs;
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       let gap = FIRST_RETRY_MS;
@@ -138,7 +138,7 @@ export class ControlClient {
         resolve(reply);
       });
       const attempt = () => {
-        const left = deadline - Date.now();
+        const left = deadline - performance.now();
         if (left <= 0) {
           finish();
           reject(new NoReplyError(noReplyMessage(this.server, options.ttlMs, this.#key !== undefined)));

@@ -151,7 +151,8 @@ export class LiveChannel {
   get state(): ChannelState {
     const live = this.config.listen ? this.#active !== null : this.#lastDataMs > 0;
     if (!live) return "listening";
-    return Date.now() - this.#lastDataMs >= STALL_MS ? "stalled" : "receiving";
+    // Connected with no byte yet reads stalled, as it always did (the monotonic clock starts near 0).
+    return this.#lastDataMs === 0 || performance.now() - this.#lastDataMs >= STALL_MS ? "stalled" : "receiving";
   }
 
   summary(): ChannelSummary {
@@ -190,7 +191,7 @@ export class LiveChannel {
     this.#head.arrived(chunk);
     this.ring.write(chunk);
     this.#windowBytes += chunk.length;
-    this.#lastDataMs = Date.now();
+    this.#lastDataMs = performance.now();
     if (this.#intake.spend(chunk.length, performance.now()) > 0) this.#hold();
   }
 
@@ -224,7 +225,7 @@ export class LiveChannel {
     const rate = (this.#windowBytes * 1000) / RATE_WINDOW_MS;
     this.#windowBytes = 0;
     this.#byteRate = this.#byteRate === 0 ? rate : this.#byteRate + RATE_SMOOTHING * (rate - this.#byteRate);
-    if (rate === 0 && Date.now() - this.#lastDataMs >= STALL_MS) this.#byteRate = 0;
+    if (rate === 0 && performance.now() - this.#lastDataMs >= STALL_MS) this.#byteRate = 0;
   }
 
   async #listen(): Promise<void> {
