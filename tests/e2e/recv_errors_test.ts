@@ -240,6 +240,7 @@ describe("pacer recv asks for no RTCP", () => {
         neighbour = await Bun.udpSocket({ hostname: "127.0.0.1", port: port + 1, socket: { data: (_s, data) => void arrived.push(data.length) } });
       } catch {}
     }
+    expect(neighbour, "no free port whose next was free too, in 20 tries").not.toBeNull();
     try {
       const out = join(serve.dir, "no-rtcp.ts");
       const run = await runPacer(["recv", "--from", serve.address, "--request", "clip.ts", "--port", String(port), "--out", out], { timeoutMs: 15_000 });

@@ -52,13 +52,17 @@ test("four addresses churning cannot take a source's slot within its grace", () 
   slots.delete(slots.victimFor("10.0.0.1", now)!);
   slots.add({ name: "source", key: "10.0.0.1", since: now });
   // The crowded-out ones come back a millisecond apart, for the whole grace.
+  let taken = 0;
   for (let at = now + 1; at < now + HANDSHAKE_GRACE_MS; at++) {
     const victim = slots.victimFor(`10.0.0.${2 + (at % 4)}`, at);
     if (!victim) continue;
     expect(victim.name).not.toBe("source");
     slots.delete(victim);
     slots.add({ name: victim.name, key: victim.key, since: at });
+    taken++;
   }
+  expect(taken).toBeGreaterThan(0); // they did churn: slots changed hands, never the source's
+  expect(slots.victimFor("10.0.0.9", now + HANDSHAKE_GRACE_MS + 1)).not.toBeNull();
 });
 
 test("a newcomer never takes a slot of its own address; of addresses holding as many, the oldest slot goes", () => {
