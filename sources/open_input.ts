@@ -24,6 +24,7 @@ import { US_PER_S } from "../scheduler/clock.ts";
 import { openFileSource } from "./file_source.ts";
 import { describeOpenError } from "../foundation/fs_error.ts";
 import { firstBytes } from "./first_bytes.ts";
+import { nothingArrived, somethingArrives } from "./something_arrives.ts";
 import { readWavHeaderOff } from "./wav_stream_header.ts";
 import { m2tsSource } from "./m2ts_source.ts";
 import { type PackedTsSource, packedTsSource } from "./packed_ts_source.ts";
@@ -592,11 +593,11 @@ async function openStream(label: string, path: string | null, readable: Readable
 async function openedStream(label: string, path: string | null, stream: StreamSource, options: InputOptions): Promise<OpenedInput> {
   if (options.startSeconds || options.resume) throw new UsageError(`${options.resume ? "offset" : "--start"} needs a file input; ${label} cannot seek`);
   if (options.format) {
-    return { info: { label, kind: "pcm", format: options.format }, source: stream, startOffset: 0, container: "raw pcm", pacing: "samples", stream };
+    return { info: { label, kind: "pcm", format: options.format }, source: somethingArrives(stream), startOffset: 0, container: "raw pcm", pacing: "samples", stream };
   }
   let head = await stream.peek(RIFF_ID_BYTES);
   // Nothing is not some unknown format: say that nothing came, and how the input ended.
-  if (head.length === 0) throw new PacerError(`${label}: ${stream.endNote ? `${stream.endNote} before sending anything` : "nothing arrived"}`);
+  if (head.length === 0) throw nothingArrived(label, stream.endNote);
   if (detectInput(head, path) !== "wav") head = await stream.peek(DETECT_HEAD_BYTES);
   const kind = detectInput(head, path);
   if (kind === "wav") return wavStream(label, stream);

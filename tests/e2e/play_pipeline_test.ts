@@ -1,0 +1,55 @@
+/**
+ * pacer at either end of a shell pipeline, as users run it (a hostile try): each case is a
+ * real `sh -c` line with pacer (`bun main.ts`) in it, its status and stderr as a script or a
+ * cron mail sees them.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MAIN, REPO } from "../helpers/pacer.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-pipeline-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface ShellRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `script` with `sh -c`, where `$PACER` runs pacer from source. */
+function shell(script: string, timeoutMs = 10_000): Promise<ShellRun> {
+  const child = spawn("sh", ["-c", script], {
+    cwd: dir,
+    env: { ...process.env, PACER: `${process.execPath} ${MAIN}`, REPO },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  return new Promise((resolve) => {
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("stdin", () => {
+  test("an empty stdin with --format is said, as without it, and fails the play", async () => {
+    // A producer that failed before its first byte: the play had exited 0 with nothing said.
+    const run = await shell(`true | $PACER play - --format s16le:8000:1 --to 'cmd:wc -c'; echo "status=$?"`);
+    expect(run.stderr).toContain("pacer: error: stdin: nothing arrived\n");
+    expect(run.stdout).toContain("status=1");
+  });
+
+  test("stdin with --format that gives something plays it, as before", async () => {
+    const run = await shell(`head -c 1600 /dev/zero | $PACER play - --format s16le:8000:1 --to 'cmd:wc -c'; echo "status=$?"`);
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toBe("1600\nstatus=0\n");
+  });
+});
