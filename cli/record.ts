@@ -84,6 +84,10 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   const spec = positionals[0]!;
   const pattern = values.out;
   if (!pattern) throw new UsageError("record: --out PATTERN is required (see pacer record --help)");
+  // `-` is stdout for recv --out and most tools: taken as a name, `record … --out - | ffplay -` wrote a file "-" and piped nothing.
+  if (pattern === "-") {
+    throw new UsageError('record: --out - would be a file named "-": record writes files (a lock, rotation, synced writes); for the stream on stdout, pacer play INPUT --to file:/dev/stdout (for that file name, --out ./-)');
+  }
   checkPattern(pattern);
   const now = Date.now();
   const monotonicNow = performance.now();

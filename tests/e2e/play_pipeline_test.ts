@@ -5,10 +5,11 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MAIN, REPO } from "../helpers/pacer.ts";
+import { freeUdpPort } from "../helpers/ports.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-pipeline-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,5 +52,17 @@ describe("stdin", () => {
     const run = await shell(`head -c 1600 /dev/zero | $PACER play - --format s16le:8000:1 --to 'cmd:wc -c'; echo "status=$?"`);
     expect(run.stderr).toBe("");
     expect(run.stdout).toBe("1600\nstatus=0\n");
+  });
+});
+
+describe("stdout", () => {
+  test("record --out - is refused, not a file named '-' while nothing reaches the pipe", async () => {
+    const folder = mkdtempSync(join(dir, "record-"));
+    const port = await freeUdpPort();
+    const run = await shell(`cd ${folder} && $PACER record udp://@127.0.0.1:${port} --duration 0.3 --out - | wc -c; echo "status=$?"`);
+    expect(run.stderr).toMatch(/^pacer: error: record: --out - would be a file named "-": .*pacer play INPUT --to file:\/dev\/stdout.*\n$/);
+    expect(run.stdout).toBe("0\nstatus=0\n");
+    expect(readdirSync(folder)).toEqual([]);
+    expect(existsSync(join(folder, "-"))).toBe(false);
   });
 });
