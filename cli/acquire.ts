@@ -28,6 +28,7 @@ import { readWavHeaderOff } from "../sources/wav_stream_header.ts";
 import { readKey } from "../server/config.ts";
 import { LiveKeyError, LiveSender } from "../client/live_sender.ts";
 import { statSync } from "node:fs";
+import { constants } from "node:os";
 import { onStopSignals } from "../foundation/ignored_signals.ts";
 
 export const ACQUIRE_HELP = `Usage: pacer acquire INPUT --to tcp://HOST:PORT[?key=FILE] [options]
@@ -38,7 +39,8 @@ or a network input (udp://@..., rtp://@..., tcp://...) is sent as it comes.
 After a drop it reconnects with back-off, holding what comes meanwhile in a
 buffer that drops its oldest data past --buffer (and says how much). At the
 end of a file or of stdin it delivers everything it holds, prints a summary
-and exits 0; 1 when the channel refuses the key, 130/143 on SIGINT/SIGTERM.
+and exits 0; 1 when the channel refuses the key, 130/143/129 on
+SIGINT/SIGTERM/SIGHUP.
 
 Options:
   --to URL         tcp://HOST:PORT, with ?key=FILE for a keyed channel (required)
@@ -151,7 +153,7 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
     code = EXIT_FAILURE;
   }
   log.info(`acquired ${readBytes} bytes in ${seconds} s: sent ${c.sentBytes}, connections ${c.connections}, drops ${c.drops}, dropped ${c.droppedBytes} bytes, held ${sender.heldBytes}`);
-  if (signal) return EXIT_SIGNAL_BASE + (signal === "SIGINT" ? 2 : 15);
+  if (signal) return EXIT_SIGNAL_BASE + constants.signals[signal];
   return code;
 }
 

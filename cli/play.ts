@@ -1,9 +1,9 @@
 /**
  * `pacer play INPUT... --to OUTPUT...`: plays the inputs back to back in
  * real time to every output, then exits 0 — or 1 when an output failed or
- * lost part of the stream (the job logs one line for each), and 130 or 143
- * (128 + the signal's number, as shells report it) when SIGINT or SIGTERM
- * stopped it, after the outputs were closed.
+ * lost part of the stream (the job logs one line for each), and 130, 143 or
+ * 129 (128 + the signal's number, as shells report it) when SIGINT, SIGTERM
+ * or SIGHUP stopped it, after the outputs were closed.
  */
 import { constants } from "node:os";
 import { parseArgs } from "node:util";
@@ -33,7 +33,8 @@ export const PLAY_HELP = `Usage: pacer play INPUT... --to OUTPUT [--to OUTPUT ..
 
 Plays the inputs one after another, with no gap, in real time, to every
 output. Each output has its own send events. Exits 0 at the end; 1 if an
-output failed or lost part of the stream; 130/143 if SIGINT/SIGTERM stopped it.
+output failed or lost part of the stream; 130/143/129 if SIGINT/SIGTERM/SIGHUP
+stopped it.
 On a terminal (and no input is -): space pauses and resumes, n skips to the
 next input, q stops (exit 0).
 

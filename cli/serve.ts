@@ -94,7 +94,7 @@ async function serve(configPath: string | undefined, log: Logger): Promise<numbe
   systemd.ready(`control on ${server.config().control.text}`);
   if (hangupWhileStarting) onHangup();
   const signal = await new Promise<string>((resolve) => {
-    onStopSignals(resolve, { once: true });
+    onStopSignals(resolve, { once: true, hangUp: false }); // SIGHUP reloads
   });
   log.info(`${signal}: stopping`);
   systemd.stopping();

@@ -74,10 +74,9 @@ export function startTerminalKeys(
   const atExit = () => {
     if (reading) restore();
   };
-  const onHangUp = () => {
-    release();
-    process.exit(129);
-  };
+  // The terminal is gone: give it back its modes; play's own SIGHUP handler stops the stream
+  // cleanly (129), as SIGTERM does (it exited here at once, its outputs not closed).
+  const onHangUp = () => release();
   // A handler would take back a SIGHUP ignored from the start.
   const hangUps = !ignoredAtStart("SIGHUP");
   const onData = (chunk: Buffer) => {
@@ -98,7 +97,7 @@ export function startTerminalKeys(
   stdin.on("data", onData);
   process.once("exit", atExit);
   process.on("SIGCONT", take);
-  if (hangUps) process.on("SIGHUP", onHangUp);
+  if (hangUps) process.once("SIGHUP", onHangUp); // once: a second hang-up ends pacer, as a second SIGTERM does
   take();
   return {
     stop() {

@@ -27,16 +27,19 @@ export function ignoredAtStart(signal: NodeJS.Signals): boolean {
   return ((ignored >> BigInt(number - 1)) & 1n) === 1n;
 }
 
-const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+/** SIGHUP too: a hang-up (the ssh session or terminal a pipeline ran in went away) is a stop, not a crash. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
- * Calls `handler` on SIGINT or SIGTERM, but leaves one this process was started ignoring alone: a
- * script's `pacer … &` ignores SIGINT (POSIX gives a background job of a shell without job control
- * that), so a Ctrl-C meant for the script's foreground must not stop it. Returns what takes the
- * handler off again.
+ * Calls `handler` on SIGINT, SIGTERM or SIGHUP (but SIGHUP not with `hangUp: false`: serve's
+ * reload), and leaves one this process was started ignoring alone: a script's `pacer … &` ignores
+ * SIGINT (POSIX gives a background job of a shell without job control that), so a Ctrl-C meant for
+ * the script's foreground must not stop it; `nohup pacer …` ignores SIGHUP. Returns what takes the
+ * handler off again. Without a handler, a hang-up killed play, record, recv and acquire where they
+ * stood: no output closed (a command not waited for), a WAV recording's header a sync behind.
  */
-export function onStopSignals(handler: (signal: NodeJS.Signals) => void, how: { once?: boolean } = {}): () => void {
-  const taken = STOP_SIGNALS.filter((signal) => !ignoredAtStart(signal));
+export function onStopSignals(handler: (signal: NodeJS.Signals) => void, how: { once?: boolean; hangUp?: boolean } = {}): () => void {
+  const taken = STOP_SIGNALS.filter((signal) => !ignoredAtStart(signal) && (signal !== "SIGHUP" || how.hangUp !== false));
   // `once`: a second of the same signal has its default (a stop that hangs can still be ended).
   for (const signal of taken) {
     if (how.once) process.once(signal, handler);

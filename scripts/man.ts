@@ -67,6 +67,7 @@ export function renderPacer1(help: PacerHelp): string {
       [EXIT_FAILURE, "a runtime or input failure: a bad or missing file, an unresolvable host, an error reply."],
       [EXIT_USAGE, "a usage error: an unknown option or URL scheme, a malformed format."],
       [EXIT_TEMPFAIL, "a temporary failure: a lock held, a device busy past its wait."],
+      [EXIT_SIGNAL_BASE + 1, "play or acquire stopped by SIGHUP (a hang-up: the terminal or ssh session went away), after closing its outputs."],
       [EXIT_SIGNAL_BASE + 2, "play or acquire stopped by SIGINT (Ctrl-C), after closing its outputs."],
       [EXIT_SIGNAL_BASE + 15, "play or acquire stopped by SIGTERM, after closing its outputs."],
     ].flatMap(([code, meaning]) => [".TP", `.B ${code}`, roffText(String(meaning))]),

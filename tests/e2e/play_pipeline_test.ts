@@ -5,14 +5,22 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MAIN, REPO } from "../helpers/pacer.ts";
 import { freeUdpPort } from "../helpers/ports.ts";
+import { writeWav } from "../helpers/audio.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-pipeline-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** 3 s of telephone-rate audio: long enough to be signalled mid-stream. */
+const TONE = join(dir, "tone.wav");
+writeWav(TONE, { encoding: "s16le", rate: 8000, channels: 1 }, Buffer.alloc(3 * 16_000, 1));
+
+/** Shell lines that wait (up to 5 s) for FILE to be there and not empty. */
+const awaitFile = (file: string) => `for i in $(seq 50); do [ -s ${file} ] && break; sleep 0.1; done`;
 
 interface ShellRun {
   code: number | null;
@@ -59,10 +67,38 @@ describe("stdout", () => {
   test("record --out - is refused, not a file named '-' while nothing reaches the pipe", async () => {
     const folder = mkdtempSync(join(dir, "record-"));
     const port = await freeUdpPort();
-    const run = await shell(`cd ${folder} && $PACER record udp://@127.0.0.1:${port} --duration 0.3 --out - | wc -c; echo "status=$?"`);
+    const run = await shell(`cd ${folder}; $PACER record udp://@127.0.0.1:${port} --duration 0.3 --out - | wc -c; echo "status=$?"`);
     expect(run.stderr).toMatch(/^pacer: error: record: --out - would be a file named "-": .*pacer play INPUT --to file:\/dev\/stdout.*\n$/);
     expect(run.stdout).toBe("0\nstatus=0\n");
     expect(readdirSync(folder)).toEqual([]);
     expect(existsSync(join(folder, "-"))).toBe(false);
+  });
+});
+
+describe("signals", () => {
+  test("SIGHUP mid-stream stops play cleanly, as SIGTERM does: its command is closed and waited for, exit 129", async () => {
+    // Before, the hang-up killed play where it stood: exit 129 too, but the command was left to
+    // finish on its own after pacer had gone (the marker came 0.5 s after the status).
+    const folder = mkdtempSync(join(dir, "hup-"));
+    const run = await shell(
+      `cd ${folder}; $PACER play ${TONE} --to 'cmd:echo >started; cat >/dev/null; sleep 0.5; echo closed > marker' & p=$!; ` +
+        `${awaitFile("started")}; sleep 0.3; kill -HUP $p; wait $p; echo "status=$?"; cat marker`,
+    );
+    expect(run.stdout).toBe("status=129\nclosed\n");
+  });
+
+  test("SIGHUP mid-recording finalizes the WAV, as SIGTERM does", async () => {
+    // Before, the hang-up killed record: the WAV's header still gave its size at the last sync.
+    const folder = mkdtempSync(join(dir, "hup-record-"));
+    const port = await freeUdpPort();
+    const run = await shell(
+      `cd ${folder}; $PACER record udp://@127.0.0.1:${port} --format s16le:8000:1 --out x.wav --sync-every 60 & r=$!; ` +
+        `$PACER play ${TONE} --to udp://127.0.0.1:${port} 2>/dev/null & ${awaitFile("x.wav")}; sleep 0.3; kill -HUP $r; wait $r; echo "status=$?"; kill $!`,
+    );
+    expect(run.stdout).toBe("status=0\n");
+    const wav = readFileSync(join(folder, "x.wav"));
+    const data = wav.indexOf("data");
+    expect(wav.length).toBeGreaterThan(data + 8);
+    expect(wav.readUInt32LE(data + 4)).toBe(wav.length - data - 8);
   });
 });
