@@ -23,6 +23,7 @@ import { CONTAINER_NAMES, refuseInapplicableInputOptions } from "./input_options
 import { progressLine } from "./progress.ts";
 import { clockDurationUs } from "../sources/mpeg_file_timing.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
+import { onSuspend } from "./suspend.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
 import { schemeOf } from "../backends/registry.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
@@ -195,7 +196,9 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
   progress.start(job, scheduler, values.loop ? undefined : async () => sumKnown(await Promise.all(inputs.map((i) => clockDurationUs(i, i.info.label)))));
   job.start();
   const stuck = watchStuckOutputs(job, scheduler, () => gate?.closed ?? false);
+  const offSuspend = onSuspend(() => scheduler.now(), (us) => job.suspended(us));
   const result = await job.done;
+  offSuspend();
   stuck.stop();
   keys?.stop();
   progress.stop();

@@ -149,6 +149,18 @@ export class Destination {
     this.sendAt(now, now);
   }
 
+  /**
+   * The process was stopped for `us` (SIGTSTP, then SIGCONT) and goes on at `now`: the schedule
+   * moves on by the stop, the unit overdue since goes at once, and the stretch from here is
+   * measured afresh. Left to the late send event, the stop was a re-anchor, and `play` said the
+   * output "ran 1.5 s behind real time (this host could not keep up …)" after a Ctrl-Z and `fg`.
+   */
+  suspended(us: number, now: number): void {
+    if (this.state !== "running") return;
+    this.pace.shift(us);
+    this.newStretch(now);
+  }
+
   /** New data arrived: a starving destination tries again now. */
   wake(): void {
     if (this.starving && this.state === "running") this.host.scheduler.schedule(this.timer, this.host.scheduler.now());

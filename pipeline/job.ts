@@ -613,6 +613,17 @@ export class Job implements DestinationHost, PacketInput {
   }
 
   /**
+   * The process was stopped for `us` (Ctrl-Z, `kill -TSTP`) and has just been continued: no time
+   * of the stream passed meanwhile, so every output's schedule moves on by it (a new stretch, as
+   * after a re-anchor, but not counted as time behind) and the time playing leaves it out.
+   */
+  suspended(us: number): void {
+    const now = this.scheduler.now();
+    this.pausedUs += us;
+    for (const d of this.destinations) d.suspended(us, now);
+  }
+
+  /**
    * A listener's "next": each destination moves on to the start of the input after the one it
    * is playing, at once and as a new timeline segment (RTP marks it), nothing counted lost. When
    * that input is not read yet, the rest of the current one is left unread. On the last input

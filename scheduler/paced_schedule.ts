@@ -31,6 +31,15 @@ export class PacedSchedule {
     this.anchor = now - mediaUs;
   }
 
+  /**
+   * The clock moved on by `us` that the stream did not live through (the process was stopped:
+   * Ctrl-Z): every later deadline moves with it, as a re-anchor would move them, but it is no
+   * time behind.
+   */
+  shift(us: number): void {
+    this.anchor += us;
+  }
+
   /** The deadline for the unit at media time `mediaUs`, re-anchoring if it is too late. */
   deadline(mediaUs: number, now: number): number {
     const due = this.anchor + mediaUs;

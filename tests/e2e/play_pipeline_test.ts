@@ -18,6 +18,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** 3 s of telephone-rate audio: long enough to be signalled mid-stream. */
 const TONE = join(dir, "tone.wav");
 writeWav(TONE, { encoding: "s16le", rate: 8000, channels: 1 }, Buffer.alloc(3 * 16_000, 1));
+/** 1.5 s of it: played whole around a stop of a second. */
+const SHORT_TONE = join(dir, "short.wav");
+writeWav(SHORT_TONE, { encoding: "s16le", rate: 8000, channels: 1 }, Buffer.alloc(24_000, 1));
 
 /** Shell lines that wait (up to 5 s) for FILE to be there and not empty. */
 const awaitFile = (file: string) => `for i in $(seq 50); do [ -s ${file} ] && break; sleep 0.1; done`;
@@ -85,6 +88,19 @@ describe("signals", () => {
         `${awaitFile("started")}; sleep 0.3; kill -HUP $p; wait $p; echo "status=$?"; cat marker`,
     );
     expect(run.stdout).toBe("status=129\nclosed\n");
+  });
+
+  test("Ctrl-Z (SIGTSTP) and fg (SIGCONT): play goes on where it was, not said to have run behind", async () => {
+    // Before, the stop was taken for a host that could not keep up: `ran 1.2 s behind real time
+    // (this host could not keep up, or the output took the stream more slowly)` for each output.
+    const folder = mkdtempSync(join(dir, "tstp-"));
+    const port = await freeUdpPort();
+    const run = await shell(
+      `cd ${folder}; $PACER play ${SHORT_TONE} --to udp://127.0.0.1:${port} --to 'cmd:echo >started; cat >/dev/null' & p=$!; ` +
+        `${awaitFile("started")}; sleep 0.3; kill -TSTP $p; sleep 0.2; ps -o stat= -p $p; sleep 1; kill -CONT $p; wait $p; echo "status=$?"`,
+    );
+    expect(run.stdout).toMatch(/^T\S*\nstatus=0\n$/); // stopped, then a clean end
+    expect(run.stderr).not.toContain("behind real time");
   });
 
   test("SIGHUP mid-recording finalizes the WAV, as SIGTERM does", async () => {
