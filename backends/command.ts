@@ -13,7 +13,10 @@
  * - A command killed by SIGPIPE while pacer's stdout (its stdout) has lost its
  *   reader fails its destination: a new one would meet the same closed pipe.
  * - A command that dies while the stream plays is restarted, with back-off
- *   from 100 ms doubling to 5 s, reset whenever a child read something. The
+ *   from 100 ms doubling to 5 s, reset when a child read something and ran
+ *   that long (5 s) or longer: reset at any byte read, `cmd:head -c 1000`
+ *   was restarted every 100 ms, two lines each, for as long as the stream
+ *   went on (48,000 lines an hour). The
  *   stream goes on in real time meanwhile: units offered while no child runs
  *   are taken and dropped, and the new child starts at the current position
  *   (on a frame boundary). Bytes the dead child never read are not resent.
@@ -194,6 +197,8 @@ export const commandBackend: BackendFactory = {
     let droppedWhileDown = 0;
     let idleDeaths = 0;
     let backoffMs = startMs;
+    /** When the current child started (scheduler time): one that lives the longest back-off has earned a quick restart. */
+    let childStartedUs = 0;
     let lastStderrLine = "";
     let spawnError: Error | null = null;
     let exited: (() => void) | null = null;
@@ -232,6 +237,7 @@ export const commandBackend: BackendFactory = {
         closeSync(pipe.readFd); // the child has its own copy; ours would hide its death from EPIPE
       }
       child = proc;
+      childStartedUs = scheduler.now();
       writeFd = pipe.writeFd;
       writtenToChild = 0;
       droppedWhileDown = 0;
@@ -296,7 +302,7 @@ export const commandBackend: BackendFactory = {
       }
       if (consumed > 0) {
         idleDeaths = 0;
-        backoffMs = startMs;
+        if (scheduler.now() - childStartedUs >= maxMs * US_PER_MS) backoffMs = startMs;
       } else {
         idleDeaths++;
       }

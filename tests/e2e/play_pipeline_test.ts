@@ -78,6 +78,19 @@ describe("stdout", () => {
   });
 });
 
+describe("downstream", () => {
+  test("a cmd: that exits early each time (`head -c 1000`) is restarted with a growing back-off, not every 100 ms", async () => {
+    // Before, the back-off went back to 100 ms whenever a run had read anything: 3 s of stream
+    // made some 20 restarts, two lines each (48,000 lines an hour). Now 100, 200, 400 … ms.
+    const run = await shell(`$PACER play ${TONE} --to 'cmd:head -c 1000 >/dev/null'; echo "status=$?"`);
+    const restarts = run.stderr.match(/restarting it in \d+ ms/g) ?? [];
+    expect(restarts.slice(0, 4)).toEqual(["restarting it in 100 ms", "restarting it in 200 ms", "restarting it in 400 ms", "restarting it in 800 ms"]);
+    expect(restarts.length).toBeLessThanOrEqual(6);
+    expect(run.stderr).toMatch(/pacer: error: cmd:head -c 1000 >\/dev\/null: lost \d\.\d s of 3\.0 s \(restarted \d times\)\n$/);
+    expect(run.stdout).toBe("status=1\n");
+  });
+});
+
 describe("signals", () => {
   test("SIGHUP mid-stream stops play cleanly, as SIGTERM does: its command is closed and waited for, exit 129", async () => {
     // Before, the hang-up killed play where it stood: exit 129 too, but the command was left to
