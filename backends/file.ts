@@ -105,7 +105,10 @@ export const fileBackend: BackendFactory = {
   scheme: "file",
   summary: "file:PATH  the stream written to PATH, verbatim",
   check(target: string): void {
-    if (target.slice(SCHEME_PREFIX.length) === "") throw new UsageError(`"${target}": file: needs a path, e.g. file:capture.raw`);
+    const path = target.slice(SCHEME_PREFIX.length);
+    if (path === "") throw new UsageError(`"${target}": file: needs a path, e.g. file:capture.raw`);
+    // `-` is stdout to most tools (and to recv --out): taken as a name, `--to file:- | ffplay -` wrote a file "-" and piped nothing.
+    if (path === "-") throw new UsageError(`"${target}" would be a file named "-": for stdout, file:/dev/stdout (for that file name, file:./-)`);
   },
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
     fileBackend.check!(target);

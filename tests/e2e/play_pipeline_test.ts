@@ -76,6 +76,14 @@ describe("stdout", () => {
     expect(readdirSync(folder)).toEqual([]);
     expect(existsSync(join(folder, "-"))).toBe(false);
   });
+
+  test("play --to file:- is refused, not a file named '-' while nothing reaches the pipe", async () => {
+    const folder = mkdtempSync(join(dir, "file-dash-"));
+    const run = await shell(`cd ${folder}; $PACER play ${TONE} --to file:- | wc -c; echo "status=$?"`);
+    expect(run.stderr).toBe('pacer: error: "file:-" would be a file named "-": for stdout, file:/dev/stdout (for that file name, file:./-)\n');
+    expect(run.stdout).toBe("0\nstatus=0\n");
+    expect(readdirSync(folder)).toEqual([]);
+  });
 });
 
 describe("downstream", () => {
