@@ -25,6 +25,7 @@ import { valuesMayBeNegative } from "./negative_values.ts";
 import { SOURCE_END, type Source } from "../sources/source.ts";
 import { stdinReadable, streamSource } from "../sources/stream_source.ts";
 import { readWavHeaderOff } from "../sources/wav_stream_header.ts";
+import { nothingArrived } from "../sources/something_arrives.ts";
 import { readKey } from "../server/config.ts";
 import { LiveKeyError, LiveSender } from "../client/live_sender.ts";
 import { statSync } from "node:fs";
@@ -39,8 +40,8 @@ or a network input (udp://@..., rtp://@..., tcp://...) is sent as it comes.
 After a drop it reconnects with back-off, holding what comes meanwhile in a
 buffer that drops its oldest data past --buffer (and says how much). At the
 end of a file or of stdin it delivers everything it holds, prints a summary
-and exits 0; 1 when the channel refuses the key, 130/143/129 on
-SIGINT/SIGTERM/SIGHUP.
+and exits 0; 1 when the channel refuses the key or nothing arrived,
+130/143/129 on SIGINT/SIGTERM/SIGHUP.
 
 Options:
   --to URL         tcp://HOST:PORT, with ?key=FILE for a keyed channel (required)
@@ -127,7 +128,8 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
   });
   let code: number = EXIT_OK;
   try {
-    await Promise.race([ended.then(() => sender.finish()), interrupted, sender.fatal]);
+    // Nothing read is nothing to deliver: waiting to connect for it held `… | acquire -` for good.
+    await Promise.race([ended.then(() => (readBytes > 0 ? sender.finish() : undefined)), interrupted, sender.fatal]);
   } catch (error) {
     if (!(error instanceof LiveKeyError)) throw error;
     log.error(error.message);
@@ -147,10 +149,17 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
   const damage = feed.damage?.() ?? null;
   if (damage) log.warn(`${spec}: the input lost on the way in: ${damage}`);
   const endNote = feed.endNote();
-  if (endNote) log.warn(`${spec}: ${endNote}`);
   if (readError && !signal) {
+    if (endNote) log.warn(`${spec}: ${endNote}`);
     log.error((readError as Error).message);
     code = EXIT_FAILURE;
+  } else if (readBytes === 0 && !signal && code === EXIT_OK) {
+    // A producer that failed before its first byte (`ffmpeg … | pacer acquire -`): exit 0 and
+    // "acquired 0 bytes" read as success in a cron mail, as play's and record's did not.
+    log.error(nothingArrived(spec === "-" ? "stdin" : spec, endNote).message);
+    code = EXIT_FAILURE;
+  } else if (endNote) {
+    log.warn(`${spec}: ${endNote}`);
   }
   log.info(`acquired ${readBytes} bytes in ${seconds} s: sent ${c.sentBytes}, connections ${c.connections}, drops ${c.drops}, dropped ${c.droppedBytes} bytes, held ${sender.heldBytes}`);
   if (signal) return EXIT_SIGNAL_BASE + constants.signals[signal];

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MAIN, REPO } from "../helpers/pacer.ts";
-import { freeUdpPort } from "../helpers/ports.ts";
+import { freeTcpPort, freeUdpPort } from "../helpers/ports.ts";
 import { writeWav } from "../helpers/audio.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-pipeline-"));
@@ -57,6 +57,15 @@ describe("stdin", () => {
     const run = await shell(`true | $PACER play - --format s16le:8000:1 --to 'cmd:wc -c'; echo "status=$?"`);
     expect(run.stderr).toContain("pacer: error: stdin: nothing arrived\n");
     expect(run.stdout).toContain("status=1");
+  });
+
+  test("acquire - with an empty stdin says nothing arrived and exits 1 at once, with no server to wait for", async () => {
+    // Before, it tried to reach the channel for good to deliver nothing; with a server, it said
+    // "acquired 0 bytes" and exited 0.
+    const port = freeTcpPort();
+    const run = await shell(`timeout 3 $PACER acquire - --to tcp://127.0.0.1:${port} </dev/null; echo "status=$?"`);
+    expect(run.stderr).toStartWith("pacer: error: stdin: nothing arrived\n");
+    expect(run.stdout).toBe("status=1\n");
   });
 
   test("stdin with --format that gives something plays it, as before", async () => {
