@@ -138,7 +138,7 @@ describe("signals", () => {
     const folder = mkdtempSync(join(dir, "hup-record-"));
     const port = await freeUdpPort();
     const run = await shell(
-      `cd ${folder}; $PACER record udp://@127.0.0.1:${port} --format s16le:8000:1 --out x.wav --sync-every 60 & r=$!; ` +
+      `cd ${folder}; $PACER record udp://@127.0.0.1:${port} --format s16le:8000:1 --out x.wav --sync-every 60 --duration 10 & r=$!; ` +
         `$PACER play ${TONE} --to udp://127.0.0.1:${port} 2>/dev/null & ${awaitFile("x.wav")}; sleep 0.3; kill -HUP $r; wait $r; echo "status=$?"; kill $!`,
     );
     expect(run.stdout).toBe("status=0\n");
