@@ -302,6 +302,7 @@ function reportCounters(job: Job, log: Logger): void {
       bytes,
       lost_ms: Math.round(d.lostUs() / 1000),
       reanchors: d.pace.reanchors,
+      behind_ms: Math.round(d.pace.reanchoredUs / 1000),
       gaps: d.gaps,
       errors: errorText || undefined,
     });

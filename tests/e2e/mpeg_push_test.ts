@@ -145,8 +145,16 @@ function expectSizes(packets: Received[], pkt: number, header = 0): void {
 /** Re-anchors and gaps the destination reported (`--verbose`); any of them shifts timestamps later, legitimately. */
 function slipped(run: PacerRun, port: number): boolean {
   const line = run.stderr.split("\n").find((l) => l.includes("destination finished") && l.includes(`:${port} `));
-  const m = line?.match(/reanchors=(\d+) gaps=(\d+)/);
+  const m = line?.match(/reanchors=(\d+) behind_ms=\d+ gaps=(\d+)/);
   return !m || Number(m[1]) > 0 || Number(m[2]) > 0;
+}
+
+/** How long the destination at `port` was held back in all (its re-anchors: a host that stalled it), per its --verbose line. */
+function behindUs(run: PacerRun, port: number): number {
+  const line = run.stderr.split("\n").find((l) => l.includes("destination finished") && l.includes(`:${port} `));
+  const m = line?.match(/behind_ms=(\d+)/);
+  if (!m) throw new Error(`no "destination finished" line for port ${port}: ${run.stderr}`);
+  return Number(m[1]) * 1000;
 }
 
 // --- The long raw UDP run, started before the others. ---
@@ -443,7 +451,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     expect(run.stderr.split("\n").filter((l) => l.includes("port unreachable"))).toHaveLength(1);
     const refused = Number(run.stderr.match(new RegExp(`dest=udp://127.0.0.1:${d} .*refused=(\\d+)`))?.[1] ?? 0);
     expect(refused).toBeGreaterThan(expected / 2);
-  }, 15_000);
+  }, 30_000); // three tshark captures, and their reading: slow to start on a busy host
 
   test("--start 2 begins about 2 s in, on a 188-byte packet boundary", async () => {
     const rx = await udpReceiver();
@@ -521,12 +529,16 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     const anchors = pcrAnchors(fx.longBytes);
     const lastOffset = fx.longBytes.length - packets.at(-1)!.data.length;
     const pcrRate = pcrByteRate(anchors) * 8;
-    const achieved = (lastOffset * 8 * 1e6) / (packets.at(-1)!.atUs - packets[0]!.atUs);
+    // A host that stalls pacer past its catch-up bound makes it re-anchor (DESIGN: no burst of
+    // debt), which it counts: the rate is judged over the time it was not held back.
+    const held = behindUs(run, port);
+    const achieved = (lastOffset * 8 * 1e6) / (packets.at(-1)!.atUs - packets[0]!.atUs - held);
     const error = achieved / pcrRate - 1;
     console.log(
       `udp ${LONG_SECONDS} s: achieved ${achieved.toFixed(0)} bit/s, PCR rate ${pcrRate.toFixed(0)} bit/s, error ${(error * 100).toFixed(4)} %` +
-        (slipped(run, port) ? " (re-anchored)" : ""),
+        (slipped(run, port) ? ` (re-anchored, ${(held / 1000).toFixed(0)} ms held back)` : ""),
     );
+    expect(held).toBeLessThan(LONG_SECONDS * 1e6 * 0.05); // a host that held it back longer measures nothing
     expect(Math.abs(error)).toBeLessThan(0.005);
   }, 60_000);
 });
