@@ -173,6 +173,8 @@ export function commandFromWords(words: readonly string[]): CtlCommand {
       return { op, args };
     }
   }
+  // An option ctl does not know is left among the words, and first of them when it comes before the op.
+  if (op.startsWith("-") && op !== "--") throw new UsageError(`unknown option ${op} (see pacer ctl --help)`);
   throw new UsageError(`ctl: unknown op "${op}" (see pacer ctl --help)`);
 }
 

@@ -19,6 +19,10 @@ describe("usage errors", () => {
       expect(run.stderr).toBe(`pacer: error: unknown option --bogus (see pacer ${command} --help)\n`);
       expect(run.code).toBe(2);
     }
+    // ctl's own options may come before its op: one it does not know there was "unknown op".
+    const ctl = await runPacer(["ctl", "--bogus", "ping"]);
+    expect(ctl.stderr).toBe("pacer: error: unknown option --bogus (see pacer ctl --help)\n");
+    expect(ctl.code).toBe(2);
   });
 
   test("an option without its value, or with one it takes none: one line each, exit 2", async () => {
