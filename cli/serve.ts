@@ -22,7 +22,7 @@ Runs the push server in the foreground: the UDP control port, push jobs,
 interest tracking, status and metrics. Without --config it uses the embedded
 default: control on 127.0.0.1:7070, media root ./media, interest timeout 10 s.
 
-  --config FILE   a TOML config (see DESIGN.md; "pacer serve --print-config"
+  --config FILE   a TOML config (see pacer.toml(5); "pacer serve --print-config"
                   shows the embedded default with every key)
   --print-config  print the embedded default config and exit
   --senders N     threads that put udp:// and rtp:// datagrams on the wire:
