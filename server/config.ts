@@ -38,7 +38,7 @@ export const DEFAULT_CONFIG_TOML = `# pacer serve configuration (this is the emb
 
 # Control endpoint, UDP HOST:PORT. Anything but loopback needs key_file.
 control = "127.0.0.1:7070"
-# Shared HMAC key for control requests: hex digits, or raw text of at least 16 bytes.
+# Shared HMAC key for control requests, at least 16 bytes as hex digits or raw text: openssl rand -hex 32 > FILE.
 # key_file = "/etc/pacer/key"
 # Media names in requests resolve inside this directory (symlinks included).
 media_root = "./media"
