@@ -31,8 +31,9 @@ kept valid at every sync (RF64 past 4 GiB); anything else as received.
 Exits 0 at the end or on SIGINT/SIGTERM (files finished first), 1 if nothing
 arrived or a write failed, 75 if another recorder holds the same output.
 
-Inputs:  udp://@[GROUP]:PORT[?iface=ADDR&source=ADDR]   rtp://@[GROUP]:PORT[?...]
-         tcp://:PORT (listen)   tcp://HOST:PORT (connect)   - (stdin)   a path
+Inputs:  udp://@[GROUP]:PORT[?iface=ADDR&source=ADDR&rcvbuf=BYTES]
+         rtp://@[GROUP]:PORT[?...]   - (stdin)   a path
+         tcp://:PORT (listen)   tcp://HOST:PORT (connect)
          alsa:DEVICE (sound card capture, in --format; default s16le:48000:2)
 
 Options:
