@@ -5,14 +5,14 @@
  */
 import { statSync } from "node:fs";
 import type { Logger } from "../foundation/log.ts";
-import { UsageError } from "../foundation/errors.ts";
+import { PacerError, UsageError } from "../foundation/errors.ts";
 import { probePs, probeTs } from "../protocol/mpeg_probe.ts";
 import { M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
 import { TS_PACKING, TS_TRAILER_PACKING, type TsPacking } from "../protocol/mpegts.ts";
 import { formatToString } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { type ClockTiming, type FileSample, fileSample, type SampleSize, tsClockTiming } from "../sources/mpeg_file_timing.ts";
-import { type InputPacing, openInput, type OpenedInput } from "../sources/open_input.ts";
+import { type InputOptions, type InputPacing, openInput, type OpenedInput } from "../sources/open_input.ts";
 import { parseSampleFormat } from "../protocol/sample_format.ts";
 import { parseBitrate } from "../foundation/units.ts";
 import { parseArgs } from "node:util";
@@ -22,8 +22,9 @@ export const PROBE_HELP = `Usage: pacer probe INPUT [--format FMT] [--bitrate R]
 
 Prints what pacer knows of an input: container, sample format or bit rate,
 duration, and for MPEG the PIDs, PCR/SCR (or M2TS arrival stamp) timing and
-the bytes play leaves out. INPUT is a file, - for stdin, a FIFO or a device;
-a stream is read up to 64 MiB (or 5 s) to be probed.
+the bytes play leaves out. INPUT is a file, - for stdin, a FIFO, a device or
+a network input (udp://@..., rtp://@..., tcp://...); a stream is read up to
+64 MiB (or 5 s) to be probed, and one that shows nothing in 5 s is exit 1.
 `;
 
 /** Files up to 64 MiB are read whole for MPEG timing (and garbage counts); larger ones by 4 MiB of head and tail. */
@@ -84,7 +85,7 @@ export async function runProbe(argv: string[], _log: Logger): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("probe: give exactly one input");
   const format = values.format !== undefined ? parseSampleFormat(values.format) : undefined;
   const bitrate = values.bitrate !== undefined ? parseBitrate(values.bitrate, "--bitrate") : undefined;
-  const opened = await openInput(positionals[0]!, { format, bitrate });
+  const opened = await openWithin(positionals[0]!, { format, bitrate }, STREAM_SAMPLE_MS);
   let lines: string[];
   try {
     refuseInapplicableInputOptions([opened], { format, bitrate });
@@ -94,6 +95,22 @@ export async function runProbe(argv: string[], _log: Logger): Promise<number> {
   }
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
+}
+
+/**
+ * Opens the input as play does, but gives a stream that says nothing (a group with no sender, a
+ * pipe whose writer is silent) `ms` to show what it is: play waits for it, probe had waited for good.
+ */
+async function openWithin(spec: string, options: InputOptions, ms: number): Promise<OpenedInput> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PacerError(`${spec === "-" ? "stdin" : spec}: too little arrived in ${ms / 1000} s to tell what it is`)), ms);
+  });
+  try {
+    return await Promise.race([openInput(spec, options), silent]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function describe(opened: OpenedInput): Promise<string[]> {

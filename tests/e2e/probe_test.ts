@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { ffmpegPs, ffmpegTs, ffprobeDuration, ffprobePcrPid, garbageBytes, haveFfmpeg, makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
 import { rampS16, writeWav } from "../helpers/audio.ts";
 import { runPacer } from "../helpers/pacer.ts";
+import { freeUdpPort } from "../helpers/ports.ts";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
@@ -152,6 +153,15 @@ describe("pacer probe on other inputs", () => {
       expect(probe.stderr).toBe(play.stderr);
     }
   });
+
+  test("a network input that sends nothing is one line and exit 1 after 5 s (probe had waited for good)", async () => {
+    const port = await freeUdpPort();
+    const started = performance.now();
+    const run = await runPacer(["probe", `udp://@127.0.0.1:${port}`], { timeoutMs: 15_000 });
+    expect(run.stderr).toBe(`pacer: error: udp://@127.0.0.1:${port}: too little arrived in 5 s to tell what it is\n`);
+    expect(run.code).toBe(1);
+    expect(performance.now() - started).toBeLessThan(12_000);
+  }, 20_000);
 
   test("a missing file is exit 1, \"no such file\"", async () => {
     const run = await runPacer(["probe", join(tmp.dir, "absent.ts")]);
