@@ -46,7 +46,7 @@ Inputs:  a .wav, .ts/.m2ts or .mpg/.mpeg file, raw PCM with --format,
 Outputs: rtp://HOST:PORT[?pkt=&ptime=&pt=&format=&ttl=&iface=&source=&ahead=
                         &rtcp=&sap=&sap-interval=&compat=disorder]
          udp://HOST:PORT[?pkt=&ttl=&iface=&source=]
-         alsa:DEVICE   cmd:SHELL COMMAND   file:PATH
+         alsa:DEVICE[?wait=&buffer=&period=]   cmd:SHELL COMMAND   file:PATH
 
 Options:
   --to OUTPUT        an output (repeat for more)
