@@ -95,7 +95,9 @@ describe.if(ok)("README: Recording from cron", () => {
     const { env, commands } = crontabFromReadme();
     expect(commands.length).toBe(3);
     const rec = join(temp.dir, "rec");
-    const cronEnv = { ...env, REC: rec };
+    // The crontab's PATH as cron would use it, with this test's pacer where an install puts it.
+    expect(env.PATH?.split(":")).toContain("/usr/local/bin");
+    const cronEnv = { ...env, REC: rec, PATH: `${bin}:${env.PATH}` };
     const [nightly, guarded, cleanup] = commands as [string, string, string];
 
     // The nightly recording, stopped early (SIGTERM finishes the file and exits 0).
