@@ -199,7 +199,9 @@ function splitCtlOptions(argv: string[]): { options: CtlOptions; words: string[]
     const arg = argv[i]!;
     // After "--", every word is the op's, as written (`ctl queue -- --json` queues a file named --json).
     if (arg === "--") {
-      words.push(...argv.slice(i));
+      // Before the op (`ctl -- ping`), the op is the next word and the rest are its, as written.
+      if (words.length > 0) words.push(...argv.slice(i));
+      else if (i + 1 < argv.length) words.push(argv[i + 1]!, "--", ...argv.slice(i + 2));
       break;
     }
     const eq = arg.indexOf("=");

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rampS16, writeWav } from "../helpers/audio.ts";
 import { MAIN, runPacer } from "../helpers/pacer.ts";
+import { freeUdpPort } from "../helpers/ports.ts";
 
 describe("usage errors", () => {
   test("an unknown option is one line naming it and the command's help, exit 2, for every command", async () => {
@@ -23,6 +24,11 @@ describe("usage errors", () => {
     const ctl = await runPacer(["ctl", "--bogus", "ping"]);
     expect(ctl.stderr).toBe("pacer: error: unknown option --bogus (see pacer ctl --help)\n");
     expect(ctl.code).toBe(2);
+    // "--" before the op ends ctl's options; the op follows (it was 'unknown op "--"', exit 2).
+    const port = await freeUdpPort();
+    const ended = await runPacer(["ctl", "--server", `127.0.0.1:${port}`, "--ttl", "0.3", "--", "ping"]);
+    expect(ended.stderr).toStartWith(`pacer: error: no reply from 127.0.0.1:${port} within 0.3 s`);
+    expect(ended.code).toBe(1);
   });
 
   test("an option without its value, or with one it takes none: one line each, exit 2", async () => {
