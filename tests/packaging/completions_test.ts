@@ -15,7 +15,7 @@ const ZSH_COMPLETION = join(REPO, "completions", "_pacer");
 let help: PacerHelp;
 beforeAll(async () => {
   help = await collectHelp();
-});
+}, 30_000); // `pacer CMD --help` for every command: a start-up each, slow on a busy host
 
 /** What bash offers for `line` (cursor at its end), run in the repository so files are its files. */
 function bashCompletes(lines: string[]): string[][] {

@@ -17,7 +17,7 @@ let pages: Record<string, string>;
 beforeAll(async () => {
   help = await collectHelp();
   pages = renderManPages(help);
-});
+}, 30_000); // `pacer CMD --help` for every command: a start-up each, slow on a busy host
 
 /** The page as a reader sees it: plain text, no bold or underline. */
 function render(path: string): { text: string; warnings: string } {
