@@ -39,10 +39,10 @@ test("the run going fails at its next file, and the next start is refused, each 
   expect((await ctl("record", "start", "r")).code).toBe(0);
   const stopFeed = await feedUdp(CLIP, sourcePort); // until the run ends
   try {
-    for (let i = 0; i < 200 && !readdirSync(root).some((n) => n.endsWith(".ts")); i++) await Bun.sleep(10);
+    for (let i = 0; i < 1000 && !readdirSync(root).some((n) => n.endsWith(".ts")); i++) await Bun.sleep(10);
     rmSync(root, { recursive: true });
     chmodSync(parent, 0o555); // nor may the server's user make it again
-    for (let i = 0; i < 300 && !serve.stderr().includes("recording r ended"); i++) await Bun.sleep(10);
+    for (let i = 0; i < 1000 && !serve.stderr().includes("recording r ended"); i++) await Bun.sleep(10);
   } finally {
     stopFeed();
   }
