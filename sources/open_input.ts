@@ -262,7 +262,7 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
       probe = probeMpeg(await readHead(path, Math.min(size, CLOCK_PROBE_MAX_BYTES)), kind, packing);
     }
     const phase = packing === TS_PACKING ? leadingGarbage(head) : 0;
-    return mpegFile(path, size, probe, packing, options, probeWindow(Math.min(size, CLOCK_PROBE_MAX_BYTES)), phase);
+    return mpegFile(path, size, probe, packing, options, lookedAt(size, true), phase);
   }
   if (!options.bitrate) throw notDetected(path);
   return dataFile(path, size, options.bitrate, options);
@@ -336,20 +336,28 @@ async function wavHeader<T>(read: () => T | Promise<T>): Promise<T> {
   }
 }
 
-/**
- * How much of an input's head its clock was looked for in, for messages, given the bytes read (a
- * file's or a stream's alike): past PROBE_HEAD_BYTES only when the input went on past it.
- */
-function probeWindow(bytes: number): number {
-  return bytes > PROBE_HEAD_BYTES ? CLOCK_PROBE_MAX_BYTES : PROBE_HEAD_BYTES;
+/** How much of an input's head its clock was looked for in, for messages. */
+interface LookedAt {
+  bytes: number;
+  /** The input ended within them: all of it was looked at. */
+  whole: boolean;
 }
 
 /**
- * The refusal when nothing in the head can pace the input: the same for a file and a stream.
- * `window`: how much of its head was looked in (see probeWindow).
+ * What of an input was looked at, given the bytes there were to read (a file's size, a stream's
+ * bytes before it ended or the deadline came) and whether they were all of it: up to
+ * PROBE_HEAD_BYTES, and past it up to CLOCK_PROBE_MAX_BYTES only when the input went on past it.
+ * A 367 KiB file without PCRs was said to have none "in the first 2048 KiB".
  */
-function noClockError(label: string, probe: MpegProbe, window: number): PacerError {
-  const head = `the first ${window >> 10} KiB`;
+function lookedAt(bytes: number, ended: boolean): LookedAt {
+  const window = bytes > PROBE_HEAD_BYTES ? CLOCK_PROBE_MAX_BYTES : PROBE_HEAD_BYTES;
+  return { bytes: Math.min(bytes, window), whole: ended && bytes <= window };
+}
+
+/** The refusal when nothing in the head can pace the input: the same for a file and a stream. */
+function noClockError(label: string, probe: MpegProbe, looked: LookedAt): PacerError {
+  const kib = Math.round(looked.bytes / 1024);
+  const head = looked.whole ? `all ${kib} KiB of it` : `the first ${kib} KiB`;
   // PCRs there that give no rate are not "no PCR": say what is wrong with them (a TS whose PCRs
   // come 1.2 s apart had been told it had none).
   if (probe.container === "mpegts" && probe.arrival === null && probe.pcrCount > 0) {
@@ -384,10 +392,10 @@ function mpegClock(pacing: InputPacing, options: InputOptions, isTs: boolean, bi
 }
 
 /** What paces an MPEG input, given the probe; throws when nothing can. */
-function mpegPacing(label: string, probe: MpegProbe, options: InputOptions, window: number): InputPacing {
+function mpegPacing(label: string, probe: MpegProbe, options: InputOptions, looked: LookedAt): InputPacing {
   if (options.bitrate) return "bitrate";
   const pacing = pacingOf(probe);
-  if (!pacing) throw noClockError(label, probe, window);
+  if (!pacing) throw noClockError(label, probe, looked);
   return pacing;
 }
 
@@ -398,11 +406,11 @@ function unwrapped<S extends Source>(raw: S, packing: TsPacking, clock: ByteCloc
   return packedTsSource(raw, packing);
 }
 
-/** `window`: how much of its head `probe` was given to read. */
-async function mpegFile(path: string, size: number, probe: MpegProbe, packing: TsPacking, options: InputOptions, window: number, phase: number): Promise<OpenedInput> {
+/** `looked`: how much of its head `probe` was given to read. */
+async function mpegFile(path: string, size: number, probe: MpegProbe, packing: TsPacking, options: InputOptions, looked: LookedAt, phase: number): Promise<OpenedInput> {
   const isTs = probe.container === "mpegts";
   if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(path);
-  const pacing = mpegPacing(path, probe, options, window);
+  const pacing = mpegPacing(path, probe, options, looked);
   // Offsets and sizes are of the stream as sent: 192-byte units lose 4 bytes each.
   const mediaBytes = packing === TS_PACKING ? size : Math.floor(size / packing.size) * TS_SIZE;
   const bitrate = options.bitrate ?? probedBitrate(probe)!;
@@ -484,14 +492,15 @@ function dataFile(path: string, size: number, bitrate: number, options: InputOpt
  * more input only up to STREAM_PROBE_BYTES and STREAM_PROBE_MS: a live stream must not be held
  * back long. `timedOut`: time ran out while the stream was still coming.
  */
-async function probeStreamHead(stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ probe: MpegProbe; timedOut: boolean; bytes: number }> {
+async function probeStreamHead(stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ probe: MpegProbe; timedOut: boolean; ended: boolean; bytes: number }> {
   // One deadline for every peek; an aborted peek returns what it has and leaves nothing waiting.
   const timeUp = AbortSignal.timeout(STREAM_PROBE_MS);
   for (let want = STREAM_PROBE_FIRST_BYTES; ; want *= 2) {
     const head = await stream.peek(want, timeUp);
     const probe = probeMpeg(head, kind, packing);
     if (probedBitrate(probe) || head.length < want || want >= STREAM_PROBE_BYTES) {
-      return { probe, timedOut: head.length < want && timeUp.aborted, bytes: head.length };
+      const short = head.length < want;
+      return { probe, timedOut: short && timeUp.aborted, ended: short && !timeUp.aborted, bytes: head.length };
     }
   }
 }
@@ -630,11 +639,11 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
  * cut short by the deadline after showing a clock reference goes on to learn its rate as it plays.
  */
 async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ pacing: InputPacing; bitrate?: number }> {
-  const { probe, timedOut, bytes } = await probeStreamHead(stream, kind, packing);
+  const { probe, timedOut, ended, bytes } = await probeStreamHead(stream, kind, packing);
   if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(label);
   const found = pacingOf(probe);
   if (found) return { pacing: found, bitrate: probedBitrate(probe) };
-  if (!timedOut || !clockSeen(probe)) throw noClockError(label, probe, probeWindow(bytes));
+  if (!timedOut || !clockSeen(probe)) throw noClockError(label, probe, lookedAt(bytes, ended));
   if (probe.container === "mpegps") return { pacing: "scr" };
   return { pacing: probe.pcrCount > 0 ? "pcr" : "arrival" };
 }

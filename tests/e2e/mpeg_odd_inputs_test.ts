@@ -110,14 +110,19 @@ describe("play: odd MPEG-TS input on the wire", () => {
     expect(readFileSync(out).equals(fast)).toBe(true);
   });
 
-  test("PCRs that give no rate (1.2 s apart; a single one) are refused naming that, not as 'no PCR'; nothing is sent", async () => {
+  test("PCRs that give no rate (1.2 s apart; a single one) are refused naming that, not as 'no PCR', and naming how much was looked in; nothing is sent", async () => {
+    // 3 s at 500 kbit/s is 183 KiB: all of it was looked in (a 367 KiB file was said to have none
+    // "in the first 2048 KiB"); 45 s, 2.8 MB, is looked in as far as 2 MiB.
+    const kib = (seconds: number, pcrIntervalMs: number) => Math.round(makeCbrTs({ bitrate: 500_000, duration: seconds, pcrIntervalMs }).length / 1024);
     const cases = [
-      { pcrIntervalMs: 1200, says: "the 3 PCRs in the first 256 KiB give no rate: each is more than 1 s after the one before, behind it, or marked a discontinuity (the standard has them at most 100 ms apart)" },
-      { pcrIntervalMs: 5000, says: "only one PCR in the first 256 KiB" },
+      { pcrIntervalMs: 1200, seconds: 3, says: `the 3 PCRs in all ${kib(3, 1200)} KiB of it give no rate: each is more than 1 s after the one before, behind it, or marked a discontinuity (the standard has them at most 100 ms apart)` },
+      { pcrIntervalMs: 5000, seconds: 3, says: `only one PCR in all ${kib(3, 5000)} KiB of it` },
+      { pcrIntervalMs: 7000, seconds: 6, says: `only one PCR in all ${kib(6, 7000)} KiB of it` }, // past the first 256 KiB
+      { pcrIntervalMs: 40_000, seconds: 45, says: "only one PCR in the first 2048 KiB" },
     ];
-    for (const { pcrIntervalMs, says } of cases) {
+    for (const { pcrIntervalMs, seconds, says } of cases) {
       const path = join(tmp.dir, `sparse_${pcrIntervalMs}.ts`);
-      writeFileSync(path, makeCbrTs({ bitrate: 500_000, duration: 3, pcrIntervalMs }));
+      writeFileSync(path, makeCbrTs({ bitrate: 500_000, duration: seconds, pcrIntervalMs }));
       const { run, packets } = await playToReceiver([path]);
       expect(run.code).toBe(1);
       expect(run.stderr).toBe(`pacer: error: ${path}: ${says}, nothing to pace by; give --bitrate\n`);
