@@ -7,7 +7,7 @@
  * summary line, exit 0.
  */
 import { parseArgs } from "node:util";
-import { EXIT_FAILURE, EXIT_OK, EXIT_SIGNAL_BASE, PacerError, UsageError } from "../foundation/errors.ts";
+import { EXIT_FAILURE, EXIT_OK, exitCodeAfter, PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseHostPort, resolveHost } from "../foundation/net/address.ts";
 import { byteSizeOf, parseBitrate } from "../foundation/units.ts";
@@ -29,7 +29,6 @@ import { nothingArrived } from "../sources/something_arrives.ts";
 import { readKey } from "../server/config.ts";
 import { LiveKeyError, LiveSender } from "../client/live_sender.ts";
 import { statSync } from "node:fs";
-import { constants } from "node:os";
 import { onStopSignals } from "../foundation/ignored_signals.ts";
 
 export const ACQUIRE_HELP = `Usage: pacer acquire INPUT --to tcp://HOST:PORT[?key=FILE] [options]
@@ -162,7 +161,7 @@ export async function runAcquire(argv: string[], log: Logger): Promise<number> {
     log.warn(`${spec}: ${endNote}`);
   }
   log.info(`acquired ${readBytes} bytes in ${seconds} s: sent ${c.sentBytes}, connections ${c.connections}, drops ${c.drops}, dropped ${c.droppedBytes} bytes, held ${sender.heldBytes}`);
-  if (signal) return EXIT_SIGNAL_BASE + constants.signals[signal];
+  if (signal) return exitCodeAfter(signal);
   return code;
 }
 

@@ -5,10 +5,9 @@
  * 129 (128 + the signal's number, as shells report it) when SIGINT, SIGTERM
  * or SIGHUP stopped it, after the outputs were closed.
  */
-import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import type { Logger } from "../foundation/log.ts";
-import { EXIT_FAILURE, EXIT_SIGNAL_BASE, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
+import { EXIT_FAILURE, exitCodeAfter, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
 import { Job } from "../pipeline/job.ts";
 import { watchStuckOutputs } from "../pipeline/stuck_outputs.ts";
 import type { ReaderGate } from "../pipeline/gated_reader.ts";
@@ -178,7 +177,7 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
   if (interruptedBy) {
     offSignals();
     await job.discard();
-    return EXIT_SIGNAL_BASE + constants.signals[interruptedBy];
+    return exitCodeAfter(interruptedBy);
   }
   sdpWritten = true;
   const keys =
@@ -206,7 +205,7 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
   reportCounters(job, log);
   reportInputDamage(inputs, log);
   // A script tells an interrupted play from a complete one by its status, as a shell reports a killed one.
-  if (interruptedBy) return EXIT_SIGNAL_BASE + constants.signals[interruptedBy];
+  if (interruptedBy) return exitCodeAfter(interruptedBy);
   if (result.inputError) return EXIT_FAILURE;
   if (result.failures.length > 0) {
     const temporary = result.failures.find((f) => f.error instanceof TemporaryError);

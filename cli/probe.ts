@@ -15,6 +15,7 @@ import { type ClockTiming, type FileSample, fileSample, type SampleSize, tsClock
 import { type InputOptions, type InputPacing, openInput, type OpenedInput } from "../sources/open_input.ts";
 import { parseSampleFormat } from "../protocol/sample_format.ts";
 import { parseBitrate } from "../foundation/units.ts";
+import { withTimeout } from "../foundation/with_timeout.ts";
 import { parseArgs } from "node:util";
 import { refuseInapplicableInputOptions } from "./input_options.ts";
 
@@ -101,16 +102,8 @@ export async function runProbe(argv: string[], _log: Logger): Promise<number> {
  * Opens the input as play does, but gives a stream that says nothing (a group with no sender, a
  * pipe whose writer is silent) `ms` to show what it is: play waits for it, probe had waited for good.
  */
-async function openWithin(spec: string, options: InputOptions, ms: number): Promise<OpenedInput> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const silent = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PacerError(`${spec === "-" ? "stdin" : spec}: too little arrived in ${ms / 1000} s to tell what it is`)), ms);
-  });
-  try {
-    return await Promise.race([openInput(spec, options), silent]);
-  } finally {
-    clearTimeout(timer);
-  }
+function openWithin(spec: string, options: InputOptions, ms: number): Promise<OpenedInput> {
+  return withTimeout(openInput(spec, options), ms, () => new PacerError(`${spec === "-" ? "stdin" : spec}: too little arrived in ${ms / 1000} s to tell what it is`));
 }
 
 async function describe(opened: OpenedInput): Promise<string[]> {

@@ -9,7 +9,7 @@ import { describeOpenError } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
-import { clockBoundaryAfter } from "../recorder/clock_boundary.ts";
+import { clockBoundaryAfter, DAY_MS } from "../recorder/clock_boundary.ts";
 import { GapLog } from "../recorder/gap_log.ts";
 import { lockOutput, type OutputLock } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
@@ -181,8 +181,6 @@ async function openRecordInput(spec: string, format: SampleFormat | undefined): 
   }
   return streamSource(spec, createReadStream(spec));
 }
-
-const DAY_MS = 86_400_000;
 
 /**
  * The next time after `now` the local clock reads HH:MM (tomorrow's, if today's has passed): a

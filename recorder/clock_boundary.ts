@@ -15,7 +15,7 @@
 /** The local time's offset from UTC at `at`, in ms, as getTimezoneOffset counts it (UTC minus local). */
 const zoneAt = (at: number) => new Date(at).getTimezoneOffset() * 60_000;
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 /**
  * The first boundary after `from` on a clock that stays `zone` behind UTC. A period shorter than

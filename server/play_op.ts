@@ -37,6 +37,7 @@
 
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import { parseBitrate } from "../foundation/units.ts";
+import { withTimeout } from "../foundation/with_timeout.ts";
 import { Job } from "../pipeline/job.ts";
 import { openInput, type OpenedInput } from "../sources/open_input.ts";
 import { canonicalIpText, hostPortText, ipKey, resolveHost } from "../foundation/net/address.ts";
@@ -296,14 +297,6 @@ function checkSideChannels(target: string, endpoint: Endpoint, address: string, 
       throw new OpError("forbidden", `destination "${target}": sap=1 announces to ${group.address}:${group.port}, which is not in allow_destinations`);
     }
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("timed out")), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 interface InputChoice {
