@@ -107,8 +107,7 @@ export interface JobTableOptions {
 export class JobTable {
   /** Applies to every refresh from now on (a reload may change it). */
   interestTimeoutMs: number;
-  /** Plays being prepared (files opening, hosts resolving), in all and by owner key: they count as jobs (taken, takenBy). */
-  #starting = 0;
+  /** Plays being prepared (files opening, hosts resolving), by owner key: they count as jobs (taken, takenBy). */
   readonly #startingByOwner = new Map<string, number>();
   /** Running jobs by owner key: one client's share of max_jobs is counted without a walk over the table. */
   readonly #runningByOwner = new Map<string, number>();
@@ -150,7 +149,10 @@ export class JobTable {
 
   /** Jobs held against limits.max_jobs: those running (ending ones too) and plays being prepared. */
   get taken(): number {
-    return this.#running.size + this.#starting;
+    // One entry per client with plays being prepared: a short walk, once per play asked, rather than a second count kept in step.
+    let starting = 0;
+    for (const n of this.#startingByOwner.values()) starting += n;
+    return this.#running.size + starting;
   }
 
   /** The same for one client, by its owner key (ipKey), against limits.max_jobs_per_client. */
@@ -160,12 +162,10 @@ export class JobTable {
 
   /** Runs `prepare` (a play's input and outputs opening) counted as a job of `ownerKey` until it settles. */
   async preparing<T>(ownerKey: string, prepare: () => Promise<T>): Promise<T> {
-    this.#starting++;
     countBy(this.#startingByOwner, ownerKey, 1);
     try {
       return await prepare();
     } finally {
-      this.#starting--;
       countBy(this.#startingByOwner, ownerKey, -1);
     }
   }
