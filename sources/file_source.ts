@@ -19,8 +19,8 @@ export interface FileSource extends Source {
   seek(offset: number): void;
 }
 
-/** `label` names the file in messages (default its path). */
-export function openFileSource(path: string, mediaStart: number, mediaEnd: number, label = path): FileSource {
+/** `label` names the file in messages (default its path); `endNote`, what its end is worth a warning for (Source.endNote). */
+export function openFileSource(path: string, mediaStart: number, mediaEnd: number, label = path, endNote: string | null = null): FileSource {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -31,6 +31,7 @@ export function openFileSource(path: string, mediaStart: number, mediaEnd: numbe
   return {
     label,
     onReadable: null,
+    endNote,
     read(target, at, length) {
       const wanted = Math.min(length, mediaEnd - position);
       if (wanted <= 0) return SOURCE_END;

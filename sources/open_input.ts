@@ -25,6 +25,7 @@ import { openFileSource } from "./file_source.ts";
 import { describeOpenError } from "../foundation/fs_error.ts";
 import { firstBytes } from "./first_bytes.ts";
 import { nothingArrived, somethingArrives } from "./something_arrives.ts";
+import { partialFrameNote, wholeFrames } from "./whole_frames.ts";
 import { readWavHeaderOff } from "./wav_stream_header.ts";
 import { m2tsSource } from "./m2ts_source.ts";
 import { type PackedTsSource, packedTsSource } from "./packed_ts_source.ts";
@@ -274,10 +275,11 @@ function notDetected(label: string): UsageError {
 
 function rawPcm(path: string, start: number, end: number, format: SampleFormat, options: InputOptions, container: "wav" | "raw pcm"): OpenedInput {
   const frame = bytesPerFrame(format);
-  const mediaBytes = end - start - ((end - start) % frame);
+  const partial = (end - start) % frame;
+  const mediaBytes = end - start - partial;
   const startFrames = options.resume ? resumedFrames(options.resume, format) : Math.floor((options.startSeconds ?? 0) * format.rate);
   const startOffset = Math.min(mediaBytes, startFrames * frame);
-  const source = openFileSource(path, start, start + mediaBytes, options.name);
+  const source = openFileSource(path, start, start + mediaBytes, options.name, partial > 0 ? partialFrameNote(partial, frame) : null);
   source.seek(startOffset);
   return {
     info: { label: path, kind: "pcm", format, mediaBytes, durationUs: (mediaBytes / frame / format.rate) * US_PER_S },
@@ -602,7 +604,7 @@ async function openStream(label: string, path: string | null, readable: Readable
 async function openedStream(label: string, path: string | null, stream: StreamSource, options: InputOptions): Promise<OpenedInput> {
   if (options.startSeconds || options.resume) throw new UsageError(`${options.resume ? "offset" : "--start"} needs a file input; ${label} cannot seek`);
   if (options.format) {
-    return { info: { label, kind: "pcm", format: options.format }, source: somethingArrives(stream), startOffset: 0, container: "raw pcm", pacing: "samples", stream };
+    return { info: { label, kind: "pcm", format: options.format }, source: wholeFrames(somethingArrives(stream), bytesPerFrame(options.format)), startOffset: 0, container: "raw pcm", pacing: "samples", stream };
   }
   let head = await stream.peek(RIFF_ID_BYTES);
   // Nothing is not some unknown format: say that nothing came, and how the input ended.
@@ -652,6 +654,7 @@ async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" 
 async function wavStream(label: string, stream: StreamSource): Promise<OpenedInput> {
   const { format, dataBytes } = await readWavHeaderOff(stream, label);
   const durationUs = dataBytes === null ? undefined : (dataBytes / bytesPerFrame(format) / format.rate) * US_PER_S;
-  const source = dataBytes === null ? stream : firstBytes(stream, dataBytes);
+  // A header that gives the size ends short of it (a truncated stream), which firstBytes says; one that gives none may end in a frame.
+  const source = dataBytes === null ? wholeFrames(stream, bytesPerFrame(format)) : firstBytes(stream, dataBytes);
   return { info: { label, kind: "pcm", format, durationUs }, source, startOffset: 0, container: "wav", pacing: "samples", stream };
 }

@@ -75,6 +75,53 @@ describe("stdin", () => {
   });
 });
 
+describe("an input that ends partway into a frame", () => {
+  // Bytes that are no whole frame are not played; they were dropped without a word, and with a
+  // --format that does not fit the input (mono read as stereo) that hid the mistake.
+  const warning = (label: string) => `pacer: warn: ${label}: ended 3 bytes into a 4-byte frame, which was not played (does the format fit the input?)\n`;
+
+  test("on stdin: the whole frames play, the rest is said once at the end, and the play still succeeds", async () => {
+    const run = await shell(`head -c 1603 /dev/zero | $PACER play - --format s16le:8000:2 --to 'cmd:wc -c'; echo "status=$?"`);
+    expect(run.stdout).toBe("1600\nstatus=0\n");
+    expect(run.stderr).toBe(warning("stdin"));
+  });
+
+  test("a raw file: the same, under the file's name; a file of whole frames says nothing", async () => {
+    const odd = join(dir, "odd.raw");
+    const even = join(dir, "even.raw");
+    await Bun.write(odd, new Uint8Array(1603));
+    await Bun.write(even, new Uint8Array(1600));
+    const run = await shell(`$PACER play ${odd} --format s16le:8000:2 --to 'cmd:wc -c'; echo "status=$?"`);
+    expect(run.stdout).toBe("1600\nstatus=0\n");
+    expect(run.stderr).toBe(warning(odd));
+    const whole = await shell(`$PACER play ${even} --format s16le:8000:2 --to 'cmd:wc -c'; echo "status=$?"`);
+    expect(whole.stdout).toBe("1600\nstatus=0\n");
+    expect(whole.stderr).toBe("");
+  });
+
+  test("a WAV on stdin whose header gives no length", async () => {
+    // A streamed WAV (sox, ffmpeg to a pipe) gives 0xffffffff for its data size: it ends where the stream does.
+    const header = Buffer.alloc(44);
+    header.write("RIFF", 0);
+    header.writeUInt32LE(0xffffffff, 4);
+    header.write("WAVEfmt ", 8);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20);
+    header.writeUInt16LE(2, 22);
+    header.writeUInt32LE(8000, 24);
+    header.writeUInt32LE(32000, 28);
+    header.writeUInt16LE(4, 32);
+    header.writeUInt16LE(16, 34);
+    header.write("data", 36);
+    header.writeUInt32LE(0xffffffff, 40);
+    const streamed = join(dir, "streamed.wav");
+    await Bun.write(streamed, Buffer.concat([header, Buffer.alloc(1603)]));
+    const run = await shell(`cat ${streamed} | $PACER play - --to 'cmd:wc -c'; echo "status=$?"`);
+    expect(run.stdout).toBe("1600\nstatus=0\n");
+    expect(run.stderr).toBe(warning("stdin"));
+  });
+});
+
 describe("stdout", () => {
   test("record --out - is refused, not a file named '-' while nothing reaches the pipe", async () => {
     const folder = mkdtempSync(join(dir, "record-"));
