@@ -75,14 +75,19 @@ export class Recordings {
 
   /** (Re)arms the schedules from the config; runs going on are left alone. */
   configure(recordings: readonly RecordingConfig[], root: string): void {
-    for (const s of this.schedules.values()) if (s.timer) clearTimeout(s.timer);
+    const previous = this.schedules;
+    for (const s of previous.values()) if (s.timer) clearTimeout(s.timer);
     this.schedules = new Map();
     this.configs = new Map(recordings.map((r) => [r.name, r]));
     this.root = root;
     const now = this.wallNow();
     for (const config of recordings) {
       if (config.cron === undefined) continue;
-      const schedule: Schedule = { config, plan: new RecordingPlan(config.cron, now, config.timezone), timer: null };
+      // A run already due whose timer has not fired yet (it fires late on a busy loop) is still
+      // owed: a reload in that moment planned from now, past it, and the run was lost.
+      const owed = previous.get(config.name)?.plan.nextMs;
+      const from = owed != null && owed <= now ? owed - 1 : now;
+      const schedule: Schedule = { config, plan: new RecordingPlan(config.cron, from, config.timezone), timer: null };
       // Said once here: otherwise only each skip says it, at every other run for good.
       const gapMs = schedule.plan.shortestGapMs(now, GAP_LOOKAHEAD_RUNS);
       if (config.durationMs !== undefined && config.durationMs > gapMs) {

@@ -3,6 +3,7 @@
  * at boot, on a host with no real-time clock, finds it an hour slow): the run starts when the
  * clock reads 07:00, not when the timer armed for the slow clock's hour fires. The schedules'
  * wall clock is stepped through `wallClock`; the run records a real UDP input to real files.
+ * And a reload that comes as a run falls due, before its timer fires: the run still starts.
  */
 import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -26,6 +27,29 @@ test("a clock stepped on an hour while a 07:00 run waits: the run starts at 07:0
     const deadline = Date.now() + 4000;
     while (recordings.status()[0]!.last === null && Date.now() < deadline) await Bun.sleep(20);
     // (Before, the timer armed at 06:00 for an hour on was still waiting: no run.)
+    const [morning] = recordings.status();
+    expect(morning!.last).toMatchObject({ trigger: "cron", state: "nothing" }); // it ran; nothing was sent to it
+    expect(morning!.next).toBe(new Date(new Date(2026, 5, 2, 7, 0, 0).getTime()).toISOString());
+  } finally {
+    await recordings.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("a reload while a due run's timer has yet to fire (a busy loop fires it late) still starts that run", async () => {
+  const root = mkdtempSync(join(tmpdir(), "pacer-recording-reload-"));
+  let offset = new Date(2026, 5, 1, 6, 59, 59, 950).getTime() - Date.now(); // 50 ms before 07:00
+  const recordings = new Recordings({ live: () => null, log: silentLogger, wallClock: () => Date.now() + offset });
+  try {
+    const port = await freeUdpPort();
+    const config = [{ name: "morning", cron: "0 7 * * *", source: `udp://@127.0.0.1:${port}`, durationMs: 300, out: "morning-%H%M.ts" }];
+    recordings.configure(config, root);
+    // The loop is held past 07:00 (the clock moves on), and a reload comes before the timer fires.
+    offset += 100;
+    recordings.configure(config, root);
+    const deadline = Date.now() + 4000;
+    while (recordings.status()[0]!.last === null && Date.now() < deadline) await Bun.sleep(20);
+    // Before, the reload planned from 07:00:00.05: the next run was tomorrow's, today's lost.
     const [morning] = recordings.status();
     expect(morning!.last).toMatchObject({ trigger: "cron", state: "nothing" }); // it ran; nothing was sent to it
     expect(morning!.next).toBe(new Date(new Date(2026, 5, 2, 7, 0, 0).getTime()).toISOString());
