@@ -15,41 +15,24 @@ import { freeUdpPort } from "../helpers/ports.ts";
 
 const HOUR = 3_600_000;
 
-test("a clock stepped on an hour while a 07:00 run waits: the run starts at 07:00 on the clock", async () => {
+/**
+ * Recordings on a wall clock that starts at `startsAt` and that `story` moves on (`step` adds ms
+ * to it) and configures (a start or a reload), with a "morning" schedule at 07:00 recording a UDP port nothing sends to; checks that
+ * the 07:00 run of 2026-06-01 ran, and that the next is the day after's.
+ */
+async function morningRun(startsAt: Date, story: (configure: () => void, step: (ms: number) => void) => Promise<void>) {
   const root = mkdtempSync(join(tmpdir(), "pacer-recording-step-"));
-  let offset = new Date(2026, 5, 1, 6, 0, 0).getTime() - Date.now(); // 06:00, an hour slow
-  const recordings = new Recordings({ live: () => null, log: silentLogger, wallClock: () => Date.now() + offset });
-  try {
-    const port = await freeUdpPort();
-    recordings.configure([{ name: "morning", cron: "0 7 * * *", source: `udp://@127.0.0.1:${port}`, durationMs: 300, out: "morning-%H%M.ts" }], root);
-    await Bun.sleep(50);
-    offset += HOUR - 1500; // NTP: it is 06:59:58.5
-    const deadline = Date.now() + 4000;
-    while (recordings.status()[0]!.last === null && Date.now() < deadline) await Bun.sleep(20);
-    // (Before, the timer armed at 06:00 for an hour on was still waiting: no run.)
-    const [morning] = recordings.status();
-    expect(morning!.last).toMatchObject({ trigger: "cron", state: "nothing" }); // it ran; nothing was sent to it
-    expect(morning!.next).toBe(new Date(new Date(2026, 5, 2, 7, 0, 0).getTime()).toISOString());
-  } finally {
-    await recordings.close();
-    rmSync(root, { recursive: true, force: true });
-  }
-});
-
-test("a reload while a due run's timer has yet to fire (a busy loop fires it late) still starts that run", async () => {
-  const root = mkdtempSync(join(tmpdir(), "pacer-recording-reload-"));
-  let offset = new Date(2026, 5, 1, 6, 59, 59, 950).getTime() - Date.now(); // 50 ms before 07:00
+  let offset = startsAt.getTime() - Date.now();
   const recordings = new Recordings({ live: () => null, log: silentLogger, wallClock: () => Date.now() + offset });
   try {
     const port = await freeUdpPort();
     const config = [{ name: "morning", cron: "0 7 * * *", source: `udp://@127.0.0.1:${port}`, durationMs: 300, out: "morning-%H%M.ts" }];
-    recordings.configure(config, root);
-    // The loop is held past 07:00 (the clock moves on), and a reload comes before the timer fires.
-    offset += 100;
-    recordings.configure(config, root);
+    await story(
+      () => recordings.configure(config, root),
+      (ms) => (offset += ms),
+    );
     const deadline = Date.now() + 4000;
     while (recordings.status()[0]!.last === null && Date.now() < deadline) await Bun.sleep(20);
-    // Before, the reload planned from 07:00:00.05: the next run was tomorrow's, today's lost.
     const [morning] = recordings.status();
     expect(morning!.last).toMatchObject({ trigger: "cron", state: "nothing" }); // it ran; nothing was sent to it
     expect(morning!.next).toBe(new Date(new Date(2026, 5, 2, 7, 0, 0).getTime()).toISOString());
@@ -57,4 +40,23 @@ test("a reload while a due run's timer has yet to fire (a busy loop fires it lat
     await recordings.close();
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+test("a clock stepped on an hour while a 07:00 run waits: the run starts at 07:00 on the clock", async () => {
+  // (Before, the timer armed at 06:00 for an hour on was still waiting: no run.)
+  await morningRun(new Date(2026, 5, 1, 6, 0, 0), async (configure, step) => {
+    configure();
+    await Bun.sleep(50);
+    step(HOUR - 1500); // NTP: it is 06:59:58.5
+  });
+});
+
+test("a reload while a due run's timer has yet to fire (a busy loop fires it late) still starts that run", async () => {
+  // Before, the reload planned from 07:00:00.05: the next run was tomorrow's, today's lost.
+  await morningRun(new Date(2026, 5, 1, 6, 59, 59, 950), async (configure, step) => {
+    configure();
+    // The loop is held past 07:00 (the clock moves on), and a reload comes before the timer fires.
+    step(100);
+    configure();
+  });
 });
