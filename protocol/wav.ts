@@ -56,8 +56,13 @@ export type WavHeaderResult =
       format: SampleFormat;
       /** Offset of the first sample byte. */
       dataOffset: number;
-      /** Bytes of sample data, or null when the header leaves it open (streaming). */
+      /** Bytes of sample data in whole frames, or null when the header leaves it open (streaming). */
       dataBytes: number | null;
+      /**
+       * Bytes of data after the last whole frame (a writer's bug, or a header that lies about the
+       * format): not samples, so not in dataBytes, but worth a word where the input ends.
+       */
+      partialFrameBytes: number;
     }
   | {
       status: "need-more";
@@ -66,15 +71,18 @@ export type WavHeaderResult =
     };
 
 /**
- * Whether `head` starts as a WAV does: "RIFF", or "RF64" (EBU Tech 3306), which ffmpeg writes
- * with `-rf64 always` and `pacer record` past 4 GiB. What follows is for {@link parseWavHeader}
- * to judge, so a RIFF that is not WAVE is named as such.
+ * Whether `head` starts as a WAV does: "RIFF", "RF64" (EBU Tech 3306), which ffmpeg writes
+ * with `-rf64 always` and `pacer record` past 4 GiB, or "BW64" (ITU-R BS.2088, RF64 by another
+ * name, from broadcast tools). What follows is for {@link parseWavHeader} to judge, so a RIFF that
+ * is not WAVE, or a big-endian RIFX, is named as such (on stdin they were "not WAV").
  */
 export function isRiffHead(head: Uint8Array): boolean {
   return riffIdIn(head) === "riff";
 }
 
-const RIFF_IDS = ["RIFF", "RF64"];
+const RIFF_IDS = ["RIFF", "RF64", "BW64", "RIFX"];
+/** The 64-bit forms: the sizes that outgrow 32 bits are in a ds64 chunk. */
+const DS64_IDS = ["RF64", "BW64"];
 
 /**
  * {@link isRiffHead} for an input still arriving: "partial" while its first bytes (fewer than 4)
@@ -84,6 +92,38 @@ export function riffIdIn(head: Uint8Array): "riff" | "partial" | "no" {
   if (head.length >= 4) return RIFF_IDS.includes(tag(head, 0)) ? "riff" : "no";
   const id = String.fromCharCode(...head);
   return RIFF_IDS.some((known) => known.startsWith(id)) ? "partial" : "no";
+}
+
+/**
+ * The encodings WAV files in the wild carry that are not PCM, by format tag (RFC 2361 and the
+ * registered tags), so a refusal names what the file holds: a bare number sent users to a
+ * reference table to learn that their file was A-law or MP3.
+ */
+const COMPRESSED_NAMES: ReadonlyMap<number, string> = new Map([
+  [0x0002, "Microsoft ADPCM"],
+  [0x0006, "G.711 A-law"],
+  [0x0007, "G.711 μ-law"],
+  [0x0011, "IMA ADPCM"],
+  [0x0031, "GSM 6.10"],
+  [0x0040, "G.721 ADPCM"],
+  [0x0050, "MPEG audio (MP1/MP2)"],
+  [0x0055, "MP3"],
+  [0x0092, "AC-3 over S/PDIF"],
+  [0x00ff, "AAC"],
+  [0x0161, "WMA"],
+  [0x0162, "WMA Pro"],
+  [0x1610, "AAC (HE-AAC)"],
+  [0x2000, "AC-3"],
+  [0x2001, "DTS"],
+  [0xf1ac, "FLAC"],
+]);
+
+/** One line for a WAV that is not PCM: what it holds, and the way to play it. */
+function notPcm(name: string, formatTag: number): WavError {
+  const hex = `0x${formatTag.toString(16).padStart(4, "0")}`;
+  const known = COMPRESSED_NAMES.get(formatTag);
+  const what = known ? `${known} (WAV format tag ${hex})` : `WAV format tag ${hex}`;
+  return new WavError(`${name}: not PCM but ${what}, which pacer does not decode; convert it first (ffmpeg -i IN -c:a pcm_s16le OUT.wav)`);
 }
 
 function tag(b: Uint8Array, at: number): string {
@@ -128,9 +168,9 @@ export function parseWavHeader(
   }
   const riff = tag(b, 0);
   if (riff === "RIFX") throw new WavError(`${name}: big-endian RIFX WAV is not supported`);
-  if ((riff !== "RIFF" && riff !== "RF64") || tag(b, 8) !== "WAVE") throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)`);
+  if ((riff !== "RIFF" && !DS64_IDS.includes(riff)) || tag(b, 8) !== "WAVE") throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const rf64 = riff === "RF64";
+  const rf64 = DS64_IDS.includes(riff);
   /** RF64 (EBU Tech 3306): the data size, which no longer fits the data chunk's 32 bits, from ds64. */
   let ds64DataBytes: number | null = null;
   let format: SampleFormat | null = null;
@@ -142,9 +182,11 @@ export function parseWavHeader(
     const body = at + CHUNK_HEADER_SIZE;
     if (id === "data") {
       if (format === null) throw new WavError(`${name}: data chunk comes before the fmt chunk`);
-      if (rf64 && ds64DataBytes === null) throw new WavError(`${name}: RF64 without a ds64 chunk before its data`);
+      if (rf64 && ds64DataBytes === null) throw new WavError(`${name}: ${riff} without a ds64 chunk before its data`);
       const bytes = rf64 && size === STREAMING_SIZE ? ds64DataBytes! : size;
-      return { status: "ok", format, dataOffset: body, dataBytes: dataSize(bytes, body, format, name, totalBytes) };
+      const data = dataSize(bytes, body, format, name, totalBytes);
+      const partialFrameBytes = data === null ? 0 : data % bytesPerFrame(format);
+      return { status: "ok", format, dataOffset: body, dataBytes: data === null ? null : data - partialFrameBytes, partialFrameBytes };
     }
     if (body + size > b.length) {
       if (body + size > limit) {
@@ -201,18 +243,17 @@ function printable(id: string): string {
   return id.replace(/[^\x20-\x7e]/g, "?");
 }
 
+/** The data's bytes, whole frames or not; null where a stream's header leaves it open. */
 function dataSize(size: number, body: number, format: SampleFormat, name: string, totalBytes?: number): number | null {
   const frame = bytesPerFrame(format);
-  if (totalBytes === undefined) {
-    // Streaming writers leave the size open; play to the end of the input.
-    return sizeUnknown(size, frame) ? null : size - (size % frame);
-  }
+  // Streaming writers leave the size open; play to the end of the input.
+  if (totalBytes === undefined) return sizeUnknown(size, frame) ? null : size;
   const available = totalBytes - body;
-  if (sizeUnknown(size, frame)) return available - (available % frame);
+  if (sizeUnknown(size, frame)) return available;
   if (size > available) {
     throw new WavError(`${name}: truncated or lying header: data chunk says ${size} bytes but only ${available} follow`);
   }
-  return size - (size % frame);
+  return size;
 }
 
 function sizeUnknown(size: number, frame: number): boolean {
@@ -238,7 +279,7 @@ function parseFmt(view: DataView, at: number, size: number, name: string): Sampl
     formatTag = view.getUint16(at + 24, true); // first two bytes of the SubFormat GUID
   }
   if (formatTag !== WAVE_FORMAT_PCM && formatTag !== WAVE_FORMAT_IEEE_FLOAT) {
-    throw new WavError(`${name}: not PCM: WAV format tag 0x${formatTag.toString(16).padStart(4, "0")} (compressed audio is not supported)`);
+    throw notPcm(name, formatTag);
   }
   if (channels < 1 || channels > 64) throw new WavError(`${name}: header says ${channels} channels`);
   if (rate < 1 || rate > 768_000) throw new WavError(`${name}: header says a sample rate of ${rate} Hz`);

@@ -250,7 +250,8 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
   if (kind === "wav") {
     // A file's header is read from disk as far as its chunks need.
     const header = await wavHeader(() => readWavFileHeader((bytes) => readHead(path, bytes), size, path, head));
-    const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset);
+    // Data that is no whole number of frames ends in bytes rawPcm leaves unplayed, and says so.
+    const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset) + header.partialFrameBytes;
     return rawPcm(path, header.dataOffset, end, header.format, options, "wav");
   }
   if (kind === "mpegts" || kind === "mpegps") {
@@ -652,9 +653,10 @@ async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" 
 
 /** WAV on a stream: the header is read off (the job reads samples only); its data size, when given, is the duration and the end. */
 async function wavStream(label: string, stream: StreamSource): Promise<OpenedInput> {
-  const { format, dataBytes } = await readWavHeaderOff(stream, label);
+  const { format, dataBytes, partialFrameBytes } = await readWavHeaderOff(stream, label);
   const durationUs = dataBytes === null ? undefined : (dataBytes / bytesPerFrame(format) / format.rate) * US_PER_S;
-  // A header that gives the size ends short of it (a truncated stream), which firstBytes says; one that gives none may end in a frame.
-  const source = dataBytes === null ? wholeFrames(stream, bytesPerFrame(format)) : firstBytes(stream, dataBytes);
+  // A header that gives the size ends short of it (a truncated stream), which firstBytes says; either may end in a frame.
+  const frame = bytesPerFrame(format);
+  const source = dataBytes === null ? wholeFrames(stream, frame) : firstBytes(stream, dataBytes + partialFrameBytes, frame);
   return { info: { label, kind: "pcm", format, durationUs }, source, startOffset: 0, container: "wav", pacing: "samples", stream };
 }

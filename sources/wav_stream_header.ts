@@ -22,7 +22,7 @@ const FIRST_HEAD_BYTES = 64;
  * PacerError (one line, naming `label`) for a WAV pacer cannot take or a stream that ends inside
  * its header.
  */
-export async function readWavHeaderOff(stream: StreamSource, label: string): Promise<{ format: SampleFormat; dataBytes: number | null }> {
+export async function readWavHeaderOff(stream: StreamSource, label: string): Promise<{ format: SampleFormat; dataBytes: number | null; partialFrameBytes: number }> {
   for (let want = FIRST_HEAD_BYTES; ; want *= 2) {
     const head = await stream.peek(want);
     let header;
@@ -34,7 +34,7 @@ export async function readWavHeaderOff(stream: StreamSource, label: string): Pro
     }
     if (header.status === "ok") {
       stream.read(Buffer.alloc(header.dataOffset), 0, header.dataOffset);
-      return { format: header.format, dataBytes: header.dataBytes };
+      return { format: header.format, dataBytes: header.dataBytes, partialFrameBytes: header.partialFrameBytes };
     }
     if (head.length < want) throw new PacerError(`${label}: truncated: the input ends inside the WAV header`);
   }

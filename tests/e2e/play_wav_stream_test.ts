@@ -14,6 +14,12 @@
  *   was told from its first bytes only as "RIFF", so on stdin, or in a file
  *   not named .wav, it was "not WAV, MPEG-TS or MPEG-PS", and with
  *   `--format` its header was played as samples.
+ * - BW64 (ITU-R BS.2088, RF64 by another name) was "not a WAV file" (on stdin
+ *   "not WAV, MPEG-TS or MPEG-PS", exit 2), and so was RIFX on stdin, where
+ *   a file was named big-endian.
+ * - A WAV whose data chunk is no whole number of frames (a file or on stdin)
+ *   dropped its last bytes without the warning other PCM input gets.
+ * - A compressed WAV (A-law, MP3 in WAV) was refused by a bare format tag.
  *
  * Real subprocesses and real files.
  */
@@ -65,10 +71,35 @@ function rf64PipeWav(): Buffer {
   return Buffer.concat([riff, ds64, rest]);
 }
 
+/** `rf64PipeWav()` under another 64-bit form's id (BW64), or the first id changed (RIFX). */
+function withRiffId(bytes: Buffer, id: string): Buffer {
+  const out = Buffer.from(bytes);
+  out.write(id, 0);
+  return out;
+}
+
+/** `wav` with 3 bytes more data than whole frames, as its data size says. */
+function partialFrameWav(): Buffer {
+  const out = Buffer.concat([wav, Buffer.from([1, 2, 3, 0])]); // the chunk's pad byte after them
+  out.writeUInt32LE(samples.length + 3, 40);
+  out.writeUInt32LE(out.length - 8, 4);
+  return out;
+}
+
 async function playStdin(stdin: Uint8Array, name: string): Promise<{ code: number | null; stderr: string; written: Buffer }> {
   const out = join(dir, name);
   const run = await runPacer(["play", "-", "--to", `file:${out}`], { stdin });
   return { code: run.code, stderr: run.stderr, written: readFileSync(out) };
+}
+
+/** `bytes` played from stdin and from a file `name`.wav: what each wrote, said and exited with. */
+async function playPipedAndSaved(bytes: Buffer, name: string) {
+  const piped = await playStdin(bytes, `${name}-stdin.raw`);
+  const path = join(dir, `${name}.wav`);
+  writeFileSync(path, bytes);
+  const out = join(dir, `${name}-file.raw`);
+  const run = await runPacer(["play", path, "--to", `file:${out}`]);
+  return { path, piped, saved: { code: run.code, stderr: run.stderr, written: readFileSync(out) } };
 }
 
 describe("WAV on a pipe", () => {
@@ -136,5 +167,35 @@ describe("WAV on a pipe", () => {
     const formatted = await runPacer(["play", path, "--format", "s16le:44100:2", "--to", `file:${out}`]);
     expect(formatted.stderr).toContain("is WAV, s16le:44100:2, by its own header");
     expect(formatted.code).toBe(2);
+  });
+
+  test("BW64 plays as RF64 does, on stdin and from a file; RIFX on stdin is named, not taken for unknown data", async () => {
+    const { piped, saved } = await playPipedAndSaved(withRiffId(rf64PipeWav(), "BW64"), "bw64");
+    for (const run of [piped, saved]) {
+      expect({ stderr: run.stderr, code: run.code }).toEqual({ stderr: "", code: 0 });
+      expect(run.written.equals(samples)).toBe(true);
+    }
+    const rifx = await runPacer(["play", "-", "--to", `file:${join(dir, "rifx.raw")}`], { stdin: withRiffId(wav, "RIFX") });
+    expect({ stderr: rifx.stderr, code: rifx.code }).toEqual({ stderr: "pacer: error: stdin: big-endian RIFX WAV is not supported\n", code: 1 });
+  });
+
+  test("data that is no whole number of frames: the frames play, and the rest is said once, from a file and on stdin", async () => {
+    const warning = (label: string) => `pacer: warn: ${label}: ended 3 bytes into a 4-byte frame, which was not played (does the format fit the input?)\n`;
+    const { path, piped, saved } = await playPipedAndSaved(partialFrameWav(), "partial");
+    expect({ stderr: saved.stderr, code: saved.code }).toEqual({ stderr: warning(path), code: 0 });
+    expect({ stderr: piped.stderr, code: piped.code }).toEqual({ stderr: warning("stdin"), code: 0 });
+    for (const run of [piped, saved]) expect(run.written.equals(samples)).toBe(true);
+  });
+
+  test("a compressed WAV is refused in one line that names its encoding", async () => {
+    const alaw = Buffer.from(wavHeader({ encoding: "u8", rate: 8000, channels: 1 }, 800));
+    alaw.writeUInt16LE(6, 20); // WAVE_FORMAT_ALAW: 8 bits a sample, as u8's header has
+    const path = join(dir, "alaw.wav");
+    writeFileSync(path, Buffer.concat([alaw, Buffer.alloc(800, 0xd5)]));
+    const run = await runPacer(["play", path, "--to", `file:${join(dir, "alaw.raw")}`]);
+    expect({ stderr: run.stderr, code: run.code }).toEqual({
+      stderr: `pacer: error: ${path}: not PCM but G.711 A-law (WAV format tag 0x0006), which pacer does not decode; convert it first (ffmpeg -i IN -c:a pcm_s16le OUT.wav)\n`,
+      code: 1,
+    });
   });
 });

@@ -104,9 +104,15 @@ describe("RF64 (EBU Tech 3306), as pacer record writes past 4 GiB", () => {
     const header = wavRecordingHeader(STUDIO, FIVE_GIB);
     expect(String.fromCharCode(...header.subarray(0, 4))).toBe("RF64");
     const result = parseWavHeader(header, "day.wav", header.length + FIVE_GIB);
-    expect(result).toEqual({ status: "ok", format: STUDIO, dataOffset: header.length, dataBytes: FIVE_GIB });
+    expect(result).toEqual({ status: "ok", format: STUDIO, dataOffset: header.length, dataBytes: FIVE_GIB, partialFrameBytes: 0 });
     // Streaming (size unknown): still the ds64 size.
     expect(parseWavHeader(header, "day.wav")).toMatchObject({ dataBytes: FIVE_GIB });
+  });
+
+  test("BW64 (ITU-R BS.2088) is RF64 by another name: its size from ds64 too", () => {
+    const header = wavRecordingHeader(STUDIO, FIVE_GIB);
+    header.set([0x42, 0x57, 0x36, 0x34], 0); // "BW64"
+    expect(parseWavHeader(header, "day.wav", header.length + FIVE_GIB)).toMatchObject({ format: STUDIO, dataBytes: FIVE_GIB });
   });
 
   test("RF64 cut short, or without its ds64, is refused in one line", () => {
@@ -145,13 +151,14 @@ describe("RF64 (EBU Tech 3306), as pacer record writes past 4 GiB", () => {
 
 describe("the RIFF id that makes an input a WAV", () => {
   const bytes = (text: string) => new TextEncoder().encode(text);
-  test("RIFF and RF64 are WAV; anything else, or a partial id, is not yet", () => {
-    expect([isRiffHead(bytes("RIFF")), isRiffHead(bytes("RF64....")), isRiffHead(bytes("RIFX"))]).toEqual([true, true, false]);
+  test("RIFF, RF64 and BW64 are WAV, and RIFX is for the parser to name; anything else, or a partial id, is not yet", () => {
+    expect([isRiffHead(bytes("RIFF")), isRiffHead(bytes("RF64....")), isRiffHead(bytes("BW64")), isRiffHead(bytes("RIFX"))]).toEqual([true, true, true, true]);
+    expect(isRiffHead(bytes("RIFY"))).toBe(false);
     expect(isRiffHead(bytes("RI"))).toBe(false);
   });
   test("an input still arriving waits while its first bytes could open either id", () => {
-    expect(["", "R", "RI", "RF6", "RIF"].map((t) => riffIdIn(bytes(t)))).toEqual(["partial", "partial", "partial", "partial", "partial"]);
-    expect(["G", "RX", "RIFX", "\u0047\u0040"].map((t) => riffIdIn(bytes(t)))).toEqual(["no", "no", "no", "no"]);
+    expect(["", "R", "RI", "RF6", "RIF", "BW"].map((t) => riffIdIn(bytes(t)))).toEqual(["partial", "partial", "partial", "partial", "partial", "partial"]);
+    expect(["G", "RX", "RIFY", "BX", "\u0047\u0040"].map((t) => riffIdIn(bytes(t)))).toEqual(["no", "no", "no", "no", "no"]);
     expect(riffIdIn(bytes("RF64abcdWAVE"))).toBe("riff");
   });
 });
