@@ -35,6 +35,14 @@ export const STREAMING_SIZE = 0xffffffff;
  * stereo or 16-bit 5.1, 0x7FFFEFFF for 24-bit mono), so it is recognised so rounded too.
  */
 const SOX_UNKNOWN_SIZE = 0x7ffff000;
+/**
+ * Other writers' placeholders for a length they cannot know on a pipe, written in both sizes:
+ * arecord's (alsa-utils, recording without a duration) is its 2 GiB cap 0x7FFFFFFF, rounded up
+ * to even (1.2.8 writes 0x80000000 for any format); GStreamer's wavenc writes 0x7FFF0000. Taken
+ * for sizes, a stream ended "2146179456 bytes short" and `probe -` said 11184.811 s, and a file
+ * saved from that pipe was refused as lying, where sox and ffmpeg play it.
+ */
+const PIPE_WRITERS_UNKNOWN_SIZES = [0x7fffffff, 0x80000000, 0x7fff0000];
 /** Give up looking for the data chunk after this many header bytes (a stream's: it is held in memory as it comes). */
 export const MAX_WAV_HEADER_BYTES = 1 << 20;
 /**
@@ -257,7 +265,13 @@ function dataSize(size: number, body: number, format: SampleFormat, name: string
 }
 
 function sizeUnknown(size: number, frame: number): boolean {
-  return size === STREAMING_SIZE || size === 0 || size === SOX_UNKNOWN_SIZE || size === SOX_UNKNOWN_SIZE - (SOX_UNKNOWN_SIZE % frame);
+  return (
+    size === STREAMING_SIZE ||
+    size === 0 ||
+    size === SOX_UNKNOWN_SIZE ||
+    size === SOX_UNKNOWN_SIZE - (SOX_UNKNOWN_SIZE % frame) ||
+    PIPE_WRITERS_UNKNOWN_SIZES.includes(size)
+  );
 }
 
 function parseFmt(view: DataView, at: number, size: number, name: string): SampleFormat {

@@ -20,6 +20,10 @@
  * - A WAV whose data chunk is no whole number of frames (a file or on stdin)
  *   dropped its last bytes without the warning other PCM input gets.
  * - A compressed WAV (A-law, MP3 in WAV) was refused by a bare format tag.
+ * - arecord writes 0x80000000 where the data size goes when it records
+ *   without a duration, GStreamer's wavenc 0x7FFF0000: on stdin that ended
+ *   "2 GiB short", probe said 11184.811 s, and a file saved from the pipe
+ *   was refused as lying.
  *
  * Real subprocesses and real files.
  */
@@ -69,6 +73,14 @@ function rf64PipeWav(): Buffer {
   const rest = Buffer.from(wav.subarray(12));
   rest.writeUInt32LE(0xffffffff, rest.indexOf("data") + 4);
   return Buffer.concat([riff, ds64, rest]);
+}
+
+/** `wav` as another writer leaves it on a pipe: `size` in the data size, and the RIFF size to match. */
+function placeholderWav(size: number): Buffer {
+  const out = Buffer.from(wav);
+  out.writeUInt32LE(size, 40);
+  out.writeUInt32LE(size + 36, 4);
+  return out;
 }
 
 /** `rf64PipeWav()` under another 64-bit form's id (BW64), or the first id changed (RIFX). */
@@ -197,5 +209,27 @@ describe("WAV on a pipe", () => {
       stderr: `pacer: error: ${path}: not PCM but G.711 A-law (WAV format tag 0x0006), which pacer does not decode; convert it first (ffmpeg -i IN -c:a pcm_s16le OUT.wav)\n`,
       code: 1,
     });
+  });
+
+  test("arecord's and GStreamer's placeholders for an unknown length: on stdin no warning and no duration, saved to a file it plays", async () => {
+    // What arecord 1.2 and GStreamer's wavenc write to a pipe, where they are here.
+    const written = [
+      ["arecord", "timeout 2 arecord -q -D null -f S16_LE -r 44100 -c 2 -t wav 2>/dev/null | head -c 44", 0x80000000],
+      ["gst-launch-1.0", "gst-launch-1.0 -q audiotestsrc num-buffers=1 ! audio/x-raw,format=S16LE,rate=44100,channels=2 ! wavenc ! fdsink fd=1 2>/dev/null | head -c 44", 0x7fff0000],
+    ] as const;
+    for (const [tool, line, size] of written) {
+      if (!havePeer(tool)) continue;
+      const head = spawnSync("sh", ["-c", line]).stdout;
+      if (head.length === 44) expect({ tool, size: head.readUInt32LE(40) }).toEqual({ tool, size });
+    }
+    for (const size of [0x80000000, 0x7fffffff, 0x7fff0000]) {
+      const { piped, saved } = await playPipedAndSaved(placeholderWav(size), `placeholder-${size}`);
+      for (const run of [piped, saved]) {
+        expect({ size, stderr: run.stderr, code: run.code }).toEqual({ size, stderr: "", code: 0 });
+        expect(run.written.equals(samples)).toBe(true);
+      }
+    }
+    const probe = await runPacer(["probe", "-"], { stdin: placeholderWav(0x7fff0000) });
+    expect(probe.stdout).toContain("duration:  unknown");
   });
 });
