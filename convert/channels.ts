@@ -10,6 +10,10 @@
  *   R' = R + g·C + g·Rs with g = 1/√2 (−3 dB); LFE dropped. Not normalised, as in
  *   the standard: loud, correlated surrounds can clip at integer outputs.
  * - **5.1 → 1**: the 5.1 → 2 fold, then 0.5·(L' + R').
+ * - **7.1 → 2 and 7.1 → 1** (L, R, C, LFE, Lb, Rb, Ls, Rs: WAV's order, what ffmpeg and sox
+ *   write for 8 channels): as 5.1, each side's back and side surround at g. By the rule below
+ *   the centre went to the left only and the LFE to the right, a film's or a live mix's
+ *   dialogue out of one speaker.
  * - **Any other N → M**: input channel i feeds output i mod M. An output fed by k
  *   inputs gives each gain 1/√k (equal power: k uncorrelated inputs of equal level
  *   keep that level). So 4 → 2 is L' = (L + Ls)/√2, 3 → 1 is (a + b + c)/√3, and
@@ -25,9 +29,13 @@
 /** −3 dB, the ITU-R BS.775 gain for centre and surrounds in a stereo fold-down. */
 export const MINUS_3_DB = Math.SQRT1_2;
 const STEREO_TO_MONO_GAIN = 0.5;
-/** Index of each 5.1 channel in the usual WAV/SMPTE order. */
-const FIVE_ONE = { L: 0, R: 1, C: 2, LFE: 3, Ls: 4, Rs: 5 } as const;
-const FIVE_ONE_CHANNELS = 6;
+/** The front channels of 5.1 and 7.1 in the usual WAV/SMPTE order; the LFE (3) is dropped in a fold-down. */
+const FRONT = { L: 0, R: 1, C: 2 } as const;
+/** Each side's surrounds by channel count: 5.1's Ls/Rs; 7.1's back pair, then its side pair. */
+const SURROUNDS: ReadonlyMap<number, { left: readonly number[]; right: readonly number[] }> = new Map([
+  [6, { left: [4], right: [5] }],
+  [8, { left: [4, 6], right: [5, 7] }],
+]);
 
 export interface ChannelMap {
   readonly from: number;
@@ -50,17 +58,18 @@ export function channelMap(from: number, to: number): ChannelMap {
   } else if (from === 2 && to === 1) {
     set(0, 0, STEREO_TO_MONO_GAIN);
     set(0, 1, STEREO_TO_MONO_GAIN);
-  } else if (from === FIVE_ONE_CHANNELS && to <= 2) {
+  } else if (SURROUNDS.has(from) && to <= 2) {
     const fold = to === 1 ? STEREO_TO_MONO_GAIN : 1;
-    const { L, R, C, Ls, Rs } = FIVE_ONE;
+    const { L, R, C } = FRONT;
+    const surrounds = SURROUNDS.get(from)!;
     const left = 0;
     const right = to === 1 ? 0 : 1;
     set(left, L, fold);
     set(left, C, fold * MINUS_3_DB);
-    set(left, Ls, fold * MINUS_3_DB);
+    for (const i of surrounds.left) set(left, i, fold * MINUS_3_DB);
     set(right, R, fold);
     set(right, C, fold * MINUS_3_DB);
-    set(right, Rs, fold * MINUS_3_DB);
+    for (const i of surrounds.right) set(right, i, fold * MINUS_3_DB);
   } else {
     for (let o = 0; o < to; o++) {
       const fed = o < from ? Math.ceil((from - o) / to) : 0;
