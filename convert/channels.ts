@@ -10,13 +10,16 @@
  *   R' = R + g·C + g·Rs with g = 1/√2 (−3 dB); LFE dropped. Not normalised, as in
  *   the standard: loud, correlated surrounds can clip at integer outputs.
  * - **5.1 → 1**: the 5.1 → 2 fold, then 0.5·(L' + R').
- * - **7.1 → 2 and 7.1 → 1** (L, R, C, LFE, Lb, Rb, Ls, Rs: WAV's order, what ffmpeg and sox
- *   write for 8 channels): as 5.1, each side's back and side surround at g. By the rule below
- *   the centre went to the left only and the LFE to the right, a film's or a live mix's
- *   dialogue out of one speaker.
+ * - **3.0, 5.0, 6.1 and 7.1 → 2 or 1** (3, 5, 7 and 8 channels in the layouts ffmpeg
+ *   writes them in, WAV's order: L R C; L R C Ls Rs; L R C LFE Cb Ls Rs; L R C LFE Lb Rb Ls
+ *   Rs): as 5.1, the centre and each side's surrounds at g, a back centre at g·g to both,
+ *   the LFE dropped (ffmpeg's 3 channels are 2.1, whose third, an LFE, goes at g to both).
+ *   By the rule below a 5.0's or 6.1's right surround went to the left speaker, 7.1's centre
+ *   to the left only, and a third channel to the left only, with the left at −3 dB.
  * - **Any other N → M**: input channel i feeds output i mod M. An output fed by k
  *   inputs gives each gain 1/√k (equal power: k uncorrelated inputs of equal level
- *   keep that level). So 4 → 2 is L' = (L + Ls)/√2, 3 → 1 is (a + b + c)/√3, and
+ *   keep that level). So 4 → 2 is L' = (L + Ls)/√2 (sox's quad; ffmpeg's 4.0, L R C Cb,
+ *   is not told from it without the channel mask), 4 → 1 is (a + b + c + d)/2, and
  *   2 → 4 copies the pair into the first two and leaves the rest silent.
  *
  * @example
@@ -29,12 +32,15 @@
 /** −3 dB, the ITU-R BS.775 gain for centre and surrounds in a stereo fold-down. */
 export const MINUS_3_DB = Math.SQRT1_2;
 const STEREO_TO_MONO_GAIN = 0.5;
-/** The front channels of 5.1 and 7.1 in the usual WAV/SMPTE order; the LFE (3) is dropped in a fold-down. */
+/** The fronts of every layout below, in WAV/SMPTE order; an LFE (3, with six channels or more) is dropped in a fold-down. */
 const FRONT = { L: 0, R: 1, C: 2 } as const;
-/** Each side's surrounds by channel count: 5.1's Ls/Rs; 7.1's back pair, then its side pair. */
-const SURROUNDS: ReadonlyMap<number, { left: readonly number[]; right: readonly number[] }> = new Map([
-  [6, { left: [4], right: [5] }],
-  [8, { left: [4, 6], right: [5, 7] }],
+/** By channel count, each side's surrounds, and channels that go to both sides at g·g (a back centre). */
+const SURROUNDS: ReadonlyMap<number, { left: readonly number[]; right: readonly number[]; both: readonly number[] }> = new Map([
+  [3, { left: [], right: [], both: [] }],
+  [5, { left: [3], right: [4], both: [] }],
+  [6, { left: [4], right: [5], both: [] }],
+  [7, { left: [5], right: [6], both: [4] }],
+  [8, { left: [4, 6], right: [5, 7], both: [] }],
 ]);
 
 export interface ChannelMap {
@@ -70,6 +76,10 @@ export function channelMap(from: number, to: number): ChannelMap {
     set(right, R, fold);
     set(right, C, fold * MINUS_3_DB);
     for (const i of surrounds.right) set(right, i, fold * MINUS_3_DB);
+    for (const i of surrounds.both) {
+      set(left, i, fold * MINUS_3_DB * MINUS_3_DB);
+      set(right, i, fold * MINUS_3_DB * MINUS_3_DB);
+    }
   } else {
     for (let o = 0; o < to; o++) {
       const fed = o < from ? Math.ceil((from - o) / to) : 0;

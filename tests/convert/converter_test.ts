@@ -175,7 +175,11 @@ describe("channel maps", () => {
     expect([...channelMap(2, 1).gains]).toEqual([0.5, 0.5]);
     const g = MINUS_3_DB;
     expect([...channelMap(6, 2).gains]).toEqual([1, 0, g, 0, g, 0, 0, 1, g, 0, 0, g]);
-    // 7.1 (L R C LFE Lb Rb Ls Rs) as 5.1, both surround pairs to their sides: not channel i to output i mod 2.
+    // ffmpeg's 3.0/2.1, 5.0, 6.1 and 7.1 as 5.1, each surround to its side: not channel i to output i mod 2.
+    expect([...channelMap(3, 2).gains]).toEqual([1, 0, g, 0, 1, g]);
+    expect([...channelMap(5, 2).gains]).toEqual([1, 0, g, g, 0, 0, 1, g, 0, g]);
+    const h = g * g;
+    expect([...channelMap(7, 2).gains]).toEqual([1, 0, g, 0, h, g, 0, 0, 1, g, 0, h, 0, g]);
     expect([...channelMap(8, 2).gains]).toEqual([1, 0, g, 0, g, 0, g, 0, 0, 1, g, 0, 0, g, 0, g]);
     const q = Math.SQRT1_2;
     expect([...channelMap(4, 2).gains]).toEqual([q, 0, q, 0, 0, q, 0, q]);

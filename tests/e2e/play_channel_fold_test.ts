@@ -1,8 +1,9 @@
 /**
- * A 7.1 WAV (what ffmpeg and sox write for 8 channels: L, R, C, LFE, Lb, Rb, Ls, Rs) played to
- * stereo or mono folds as 5.1 does, each surround to its side at −3 dB and the LFE dropped
- * (a hostile try with a music library). By the any-N rule (channel i to output i mod 2) the
- * centre had gone to the left only and the LFE to the right.
+ * Surround WAVs in the layouts ffmpeg writes them (5.0: L R C Ls Rs; 6.1: L R C LFE Cb Ls Rs;
+ * 7.1: L R C LFE Lb Rb Ls Rs) played to stereo or mono fold as 5.1 does: each surround to its
+ * side at −3 dB, a back centre to both at −6 dB, the LFE dropped (a hostile try with a music
+ * library). By the any-N rule (channel i to output i mod 2) a 5.0's and a 6.1's right surround
+ * went to the left speaker, and 7.1's centre to the left only and its LFE to the right.
  *
  * Real files and real pacer runs; f32 output, so the gains are read back undithered.
  */
@@ -17,17 +18,16 @@ const dir = mkdtempSync(join(tmpdir(), "pacer-fold-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const FRAMES = 480;
-/** Channel k holds 1000·(k + 1) throughout: each output's sum names its inputs. */
-const LEVELS = [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000];
-const [L, R, C, , Lb, Rb, Ls, Rs] = LEVELS as [number, number, number, number, number, number, number, number];
 const g = Math.SQRT1_2;
 
-function sevenOne(): string {
-  const samples = Buffer.alloc(FRAMES * 8 * 2);
-  for (let f = 0; f < FRAMES; f++) LEVELS.forEach((v, k) => samples.writeInt16LE(v, (f * 8 + k) * 2));
-  const path = join(dir, "7.1.wav");
-  writeWav(path, { encoding: "s16le", rate: 48_000, channels: 8 }, samples);
-  return path;
+/** A WAV of `channels` in which channel k holds 1000·(k + 1) throughout: each output's sum names its inputs. */
+function levels(channels: number): { path: string; v: number[] } {
+  const v = Array.from({ length: channels }, (_, k) => 1000 * (k + 1));
+  const samples = Buffer.alloc(FRAMES * channels * 2);
+  for (let f = 0; f < FRAMES; f++) v.forEach((level, k) => samples.writeInt16LE(level, (f * channels + k) * 2));
+  const path = join(dir, `${channels}ch.wav`);
+  writeWav(path, { encoding: "s16le", rate: 48_000, channels }, samples);
+  return { path, v };
 }
 
 /** The first frame `path` plays as, to f32 at `channels`, in s16 steps. */
@@ -40,15 +40,23 @@ async function firstFrame(path: string, channels: number): Promise<number[]> {
   return [...floats.subarray(0, channels)].map((v) => v * 32768);
 }
 
-describe("7.1 folded down", () => {
-  test("to stereo: each side's front, surrounds and the centre at −3 dB; no LFE", async () => {
-    const [left, right] = await firstFrame(sevenOne(), 2);
+describe("surround folded down", () => {
+  test("7.1 to stereo: each side's front, surrounds and the centre at −3 dB; no LFE", async () => {
+    const { path, v } = levels(8);
+    const [L, R, C, , Lb, Rb, Ls, Rs] = v as [number, number, number, number, number, number, number, number];
+    const [left, right] = await firstFrame(path, 2);
     expect(left).toBeCloseTo(L + g * (C + Lb + Ls), 1);
     expect(right).toBeCloseTo(R + g * (C + Rb + Rs), 1);
+    const [mono] = await firstFrame(path, 1);
+    expect(mono).toBeCloseTo(0.5 * (left! + right!), 1);
   });
 
-  test("to mono: the stereo fold, halved", async () => {
-    const [mono] = await firstFrame(sevenOne(), 1);
-    expect(mono).toBeCloseTo(0.5 * (L + R + g * (2 * C + Lb + Ls + Rb + Rs)), 1);
+  test("5.0 and 6.1 to stereo: each surround on its own side", async () => {
+    const five = levels(5);
+    const [L5, R5, C5, Ls5, Rs5] = five.v as [number, number, number, number, number];
+    expect(await firstFrame(five.path, 2)).toEqual([expect.closeTo(L5 + g * (C5 + Ls5), 1), expect.closeTo(R5 + g * (C5 + Rs5), 1)]);
+    const six = levels(7);
+    const [L, R, C, , Cb, Ls, Rs] = six.v as [number, number, number, number, number, number, number];
+    expect(await firstFrame(six.path, 2)).toEqual([expect.closeTo(L + g * (C + Ls) + 0.5 * Cb, 1), expect.closeTo(R + g * (C + Rs) + 0.5 * Cb, 1)]);
   });
 });
