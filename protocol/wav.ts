@@ -17,6 +17,7 @@
  * parsed.status === "ok" && parsed.dataOffset; // 44
  * ```
  */
+import { compressedAudioName, DECODE_IT_FIRST } from "./audio_magic.ts";
 import { bytesPerFrame, bytesPerSample, type Encoding, type SampleFormat } from "./sample_format.ts";
 
 const WAVE_FORMAT_PCM = 0x0001;
@@ -176,7 +177,11 @@ export function parseWavHeader(
   }
   const riff = tag(b, 0);
   if (riff === "RIFX") throw new WavError(`${name}: big-endian RIFX WAV is not supported`);
-  if ((riff !== "RIFF" && !DS64_IDS.includes(riff)) || tag(b, 8) !== "WAVE") throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)`);
+  if ((riff !== "RIFF" && !DS64_IDS.includes(riff)) || tag(b, 8) !== "WAVE") {
+    // A FLAC or MP3 named .wav (a tagger's or converter's slip) is named for what it is.
+    const compressed = compressedAudioName(b);
+    throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)${compressed ? `: it is ${compressed}, which pacer does not decode; ${DECODE_IT_FIRST}` : ""}`);
+  }
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const rf64 = DS64_IDS.includes(riff);
   /** RF64 (EBU Tech 3306): the data size, which no longer fits the data chunk's 32 bits, from ds64. */

@@ -20,6 +20,7 @@ import {
 } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { isRiffHead, readWavFileHeader, WavError } from "../protocol/wav.ts";
+import { compressedAudioName, DECODE_IT_FIRST } from "../protocol/audio_magic.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { openFileSource } from "./file_source.ts";
 import { describeOpenError } from "../foundation/fs_error.ts";
@@ -175,7 +176,7 @@ function kindFromExtension(path: string): InputKind | null {
  * the SDP is written and the outputs are open, so nothing waits for them to look.)
  */
 function containerInside(head: Uint8Array): boolean {
-  return isRiffHead(head) || detectContainer(head.subarray(0, DETECT_HEAD_BYTES)) !== null;
+  return isRiffHead(head) || detectContainer(head.subarray(0, DETECT_HEAD_BYTES)) !== null || compressedAudioName(head) !== null;
 }
 
 /**
@@ -266,11 +267,16 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     const phase = packing === TS_PACKING ? leadingGarbage(head) : 0;
     return mpegFile(path, size, probe, packing, options, lookedAt(size, true), phase);
   }
-  if (!options.bitrate) throw notDetected(path);
+  if (!options.bitrate) throw notDetected(path, head);
   return dataFile(path, size, options.bitrate, options);
 }
 
-function notDetected(label: string): UsageError {
+/** `head`: the input's first bytes, by which compressed audio is named (--format would play it as noise). */
+function notDetected(label: string, head: Uint8Array): UsageError {
+  const compressed = compressedAudioName(head);
+  if (compressed) {
+    return new UsageError(`${label}: ${compressed}, which pacer does not decode; ${DECODE_IT_FIRST}, or give --bitrate to send it as data`);
+  }
   return new UsageError(`${label}: not WAV, MPEG-TS or MPEG-PS; give --format for raw PCM or --bitrate for other data`);
 }
 
@@ -631,7 +637,7 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
       unitPhase: packing === TS_PACKING ? leadingGarbage(head) : 0,
     };
   }
-  if (!options.bitrate && !options.dataClock) throw notDetected(label);
+  if (!options.bitrate && !options.dataClock) throw notDetected(label, head);
   const byteClock = options.bitrate ? new ConstantRateClock(options.bitrate) : options.dataClock!;
   return { info: { label, kind: "data" }, source: stream, byteClock, startOffset: 0, container: "data", pacing: "bitrate", stream };
 }
