@@ -11,7 +11,10 @@
  * float samples may hold more precision than the output word: the output has fewer
  * bits than the input (24 → 16, f32 → 16, 32 → 24), or the samples were resampled or
  * mixed with non-unit gains (their values are no longer on the output grid).
- * `dither: false` rounds to nearest instead. Float outputs are never dithered.
+ * `dither: false` rounds to nearest instead. Float outputs are never dithered. Where only the
+ * width calls for it, a block whose dropped bits are all zero (24-bit audio in 32-bit
+ * containers, as WAVE_FORMAT_EXTENSIBLE declares it; 16-bit audio stored as 24) is narrowed
+ * exactly, undithered: dither there only added noise, ±1 LSB on a quarter of the samples.
  *
  * @example
  * ```ts
@@ -37,6 +40,7 @@ import {
   encodeSamples,
   isIntegerEncoding,
   isLosslessIntegerPair,
+  onlyTopBytesUsed,
 } from "./samples.ts";
 
 export interface PcmConverter {
@@ -169,6 +173,8 @@ class FloatConverter implements PcmConverter {
   private readonly map: ChannelMap | null;
   private readonly resampler: Resampler | null;
   private readonly dither: TpdfDither | null;
+  /** The dither is for the output's narrower width alone (no resampling, no mixing gains). */
+  private readonly ditherForWidthOnly: boolean;
   private readonly out = new OutputBuffer();
   private capacityFrames = 0;
   private decoded = new Float32Array(0);
@@ -187,6 +193,7 @@ class FloatConverter implements PcmConverter {
     const offGrid = this.resampler !== null || (this.map !== null && !this.map.exact);
     const wantDither = (opts.dither ?? true) && isIntegerEncoding(to.encoding) && (narrower || offGrid);
     this.dither = wantDither ? new TpdfDither(opts.seed) : null;
+    this.ditherForWidthOnly = wantDither && !offGrid;
     this.reserve(maxFrames);
   }
 
@@ -207,6 +214,7 @@ class FloatConverter implements PcmConverter {
   convert(input: Uint8Array): Uint8Array {
     const frames = checkWholeFrames(this.from, input);
     this.reserve(frames);
+    const exact = this.ditherForWidthOnly && onlyTopBytesUsed(this.from.encoding, input, bytesPerSample(this.to.encoding));
     decodeSamples(this.from.encoding, input, this.decoded);
     let samples = this.decoded;
     if (this.map !== null) {
@@ -218,22 +226,22 @@ class FloatConverter implements PcmConverter {
       outFrames = this.resampler.process(samples, frames, this.resampled);
       samples = this.resampled;
     }
-    return this.encode(samples, outFrames);
+    return this.encode(samples, outFrames, exact ? null : this.dither);
   }
 
   flush(): Uint8Array {
     if (this.resampler === null) return EMPTY;
-    return this.encode(this.resampled, this.resampler.flush(this.resampled));
+    return this.encode(this.resampled, this.resampler.flush(this.resampled), this.dither);
   }
 
   outputFramesFor(inputFrames: number): number {
     return this.resampler === null ? inputFrames : this.resampler.outputFramesFor(inputFrames);
   }
 
-  private encode(samples: Float32Array, frames: number): Uint8Array {
+  private encode(samples: Float32Array, frames: number, dither: TpdfDither | null): Uint8Array {
     const count = frames * this.to.channels;
     const length = count * bytesPerSample(this.to.encoding);
-    encodeSamples(this.to.encoding, samples, count, this.out.ensure(length), this.dither);
+    encodeSamples(this.to.encoding, samples, count, this.out.ensure(length), dither);
     return this.out.viewOf(length);
   }
 }

@@ -55,6 +55,24 @@ export function isIntegerEncoding(e: Encoding): boolean {
 }
 
 /**
+ * Whether every integer sample of `bytes` has only zeros below its top `keepBytes` bytes: audio
+ * of that width in wider containers (24-bit in 32, 16-bit stored as 24), which narrows to it
+ * exactly. False for f32le. Allocates nothing; stops at the first sample that does not.
+ */
+export function onlyTopBytesUsed(encoding: Encoding, bytes: Uint8Array, keepBytes: number): boolean {
+  if (!isIntegerEncoding(encoding)) return false;
+  const size = bytesPerSample(encoding);
+  const dropped = size - keepBytes;
+  if (dropped <= 0) return true;
+  // Little-endian samples hold their low bytes first; s16be and s24be last.
+  const from = encoding.endsWith("be") ? keepBytes : 0;
+  for (let at = 0; at + size <= bytes.length; at += size) {
+    for (let b = from; b < from + dropped; b++) if (bytes[at + b] !== 0) return false;
+  }
+  return true;
+}
+
+/**
  * Decodes whole samples of `bytes` into `out` (interleaved floats); returns the
  * number of samples. `out` must hold `bytes.length / bytesPerSample(encoding)`.
  * f32le NaN decodes as 0 and magnitudes past {@link FLOAT_SAMPLE_LIMIT} (±Infinity too) as ±that.

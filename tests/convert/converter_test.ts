@@ -149,6 +149,16 @@ describe("narrowing", () => {
     });
   });
 
+  test("24-bit audio in 32-bit containers narrows to s24 exactly; one low bit set brings the dither back", async () => {
+    const conv = await createConverter(fmt("s32le", 48000, 1), fmt("s24le", 48000, 1), { seed: 3 });
+    const values = readInts("s24le", sampleBytes("s24le", 10_000));
+    const padded = Buffer.alloc(values.length * 4);
+    values.forEach((v, i) => padded.writeInt32LE(v * 256, i * 4));
+    expect(readInts("s24le", conv.convert(padded))).toEqual(values);
+    padded[0] = 1; // one sample of real 32-bit precision: the block is dithered
+    expect(readInts("s24le", conv.convert(padded))).not.toEqual(values);
+  });
+
   test("TPDF dither is triangular on (−1, 1) with variance 1/6", () => {
     const d = new TpdfDither(123);
     const n = 200_000;
