@@ -188,8 +188,12 @@ export function parseWavHeader(
   let ds64DataBytes: number | null = null;
   let format: SampleFormat | null = null;
   let at = RIFF_HEADER_SIZE;
+  /** The chunk before was odd-sized: its writer may have left out the pad byte. */
+  let odd = false;
   for (;;) {
     if (at + CHUNK_HEADER_SIZE > b.length) return needMore(b, name, totalBytes, limit, at + CHUNK_HEADER_SIZE);
+    // A chunk id is four printable characters: one byte back, after an odd chunk, is its writer's slip.
+    if (odd && !isChunkId(tag(b, at)) && isChunkId(tag(b, at - 1))) at -= 1;
     const id = tag(b, at);
     const size = view.getUint32(at + 4, true);
     const body = at + CHUNK_HEADER_SIZE;
@@ -203,6 +207,7 @@ export function parseWavHeader(
     }
     if (body + size > b.length) {
       if (body + size > limit) {
+        if (!isChunkId(id)) throw new WavError(`${name}: damaged header: no chunk begins at byte ${at} (its id would be "${printable(id)}", its size ${size} bytes)`);
         throw new WavError(`${name}: chunk "${printable(id)}" of ${size} bytes before the audio data is too large`);
       }
       return needMore(b, name, totalBytes, limit, body + size + (size & 1) + CHUNK_HEADER_SIZE);
@@ -210,7 +215,12 @@ export function parseWavHeader(
     if (id === "fmt ") format = parseFmt(view, body, size, name);
     if (id === "ds64" && rf64) ds64DataBytes = parseDs64(view, body, size, name);
     at = body + size + (size & 1); // chunks are padded to even length
+    odd = (size & 1) === 1;
   }
+}
+
+function isChunkId(id: string): boolean {
+  return /^[\x20-\x7e]{4}$/.test(id);
 }
 
 /** The data size from an RF64 ds64 chunk (riffSize, dataSize, sampleCount: 64 bits each). */

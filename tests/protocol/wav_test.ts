@@ -71,6 +71,15 @@ describe("WAV header", () => {
     expect(parse(h).dataBytes).toBeNull();
   });
 
+  test("an odd-sized chunk without its pad byte (a writer's slip) is read past; bytes that are no chunk id are named", () => {
+    const h = Buffer.from(wavHeader({ encoding: "s16le", rate: 44100, channels: 2 }, 400));
+    const odd = Buffer.concat([Buffer.from("junk"), Buffer.from([3, 0, 0, 0]), Buffer.from("abc")]); // no pad byte
+    const unpadded = Buffer.concat([h.subarray(0, 36), odd, h.subarray(36), Buffer.alloc(400)]);
+    expect(parse(unpadded, unpadded.length)).toMatchObject({ dataOffset: 36 + odd.length + 8, dataBytes: 400 });
+    const garbage = Buffer.concat([h.subarray(0, 36), Buffer.from([1, 2, 3, 4, 0xf0, 0xff, 0xff, 0x7f]), h.subarray(36), Buffer.alloc(400)]);
+    expect(() => parse(garbage, garbage.length)).toThrow('x.wav: damaged header: no chunk begins at byte 36 (its id would be "????", its size 2147483632 bytes)');
+  });
+
   test("bad headers get one line naming the problem", () => {
     const good = Buffer.from(wavHeader({ encoding: "s16le", rate: 44100, channels: 2 }, 400));
     const withData = (b: Buffer) => Buffer.concat([b, Buffer.alloc(400)]);
