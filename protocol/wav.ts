@@ -17,7 +17,7 @@
  * parsed.status === "ok" && parsed.dataOffset; // 44
  * ```
  */
-import { compressedAudioName, DECODE_IT_FIRST } from "./audio_magic.ts";
+import { compressedAudioName } from "./audio_magic.ts";
 import { bytesPerFrame, bytesPerSample, type Encoding, type SampleFormat } from "./sample_format.ts";
 
 const WAVE_FORMAT_PCM = 0x0001;
@@ -178,9 +178,10 @@ export function parseWavHeader(
   const riff = tag(b, 0);
   if (riff === "RIFX") throw new WavError(`${name}: big-endian RIFX WAV is not supported`);
   if ((riff !== "RIFF" && !DS64_IDS.includes(riff)) || tag(b, 8) !== "WAVE") {
-    // A FLAC or MP3 named .wav (a tagger's or converter's slip) is named for what it is.
+    // A FLAC or MP3 named .wav (a tagger's or converter's slip) is named for what it is; the way
+    // to play it is the caller's to say (the speaker has its decoders, play a pipe).
     const compressed = compressedAudioName(b);
-    throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)${compressed ? `: it is ${compressed}, which pacer does not decode; ${DECODE_IT_FIRST}` : ""}`);
+    throw new WavError(`${name}: not a WAV file (no RIFF/WAVE header)${compressed ? `: it is ${compressed}, which pacer does not decode` : ""}`);
   }
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const rf64 = DS64_IDS.includes(riff);

@@ -47,7 +47,7 @@ describe("compressed audio is named, not taken for raw PCM or data", () => {
     copyFileSync(flac, named);
     const run = await runPacer(["play", named, "--to", `file:${join(dir, "named.raw")}`]);
     expect({ stderr: run.stderr, code: run.code }).toEqual({
-      stderr: `pacer: error: ${named}: not a WAV file (no RIFF/WAVE header): it is FLAC, which pacer does not decode; ${DECODE}\n`,
+      stderr: `pacer: error: ${named}: not a WAV file (no RIFF/WAVE header): it is FLAC, which pacer does not decode\n`,
       code: 1,
     });
     const out = join(dir, "data.raw");
