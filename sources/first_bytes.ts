@@ -13,12 +13,17 @@ import { partialFrameNote } from "./whole_frames.ts";
 export function firstBytes(source: Source, bytes: number, frameBytes = 1): Source {
   let left = bytes;
   let endedShort = false;
+  /** The next input followed: the sequence completed the frame with silence, and said so. */
+  let completed = false;
   const bounded: Source = {
     label: source.label,
     onReadable: null,
     get endNote() {
       if (endedShort) return `ended ${left} bytes short of the ${bytes} bytes of data its WAV header gives (a truncated stream)`;
-      return left === 0 && bytes % frameBytes > 0 ? partialFrameNote(bytes % frameBytes, frameBytes) : null;
+      return left === 0 && bytes % frameBytes > 0 && !completed ? partialFrameNote(bytes % frameBytes, frameBytes) : null;
+    },
+    unitCompleted() {
+      completed = true;
     },
     read(target, position, length) {
       if (left === 0) return SOURCE_END;

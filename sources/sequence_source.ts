@@ -91,6 +91,7 @@ export function sequenceSource(sources: Source[], options: SequenceOptions = {})
         if (partial > 0) {
           owed = unit!.bytes - partial;
           intoCurrent += owed;
+          sources[current]!.unitCompleted?.();
           onCompleted?.(sources[current]!.label, owed, unit!);
           continue;
         }

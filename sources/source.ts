@@ -32,6 +32,11 @@ export interface Source {
    * was read (`the sender reset the connection`); null or absent otherwise.
    */
   readonly endNote?: string | null;
+  /**
+   * Several inputs: the sequence completed this input's last, cut unit with filler before the
+   * next (sequence_source.ts), so a note that its partial unit was not played no longer holds.
+   */
+  unitCompleted?(): void;
 }
 
 /** What an input is, found before it plays: decides pacing and conversion. */

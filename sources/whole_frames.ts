@@ -20,12 +20,17 @@ export function partialFrameNote(bytes: number, frameBytes: number): string {
 export function wholeFrames(source: Source, frameBytes: number): Source {
   let bytes = 0;
   let ended = false;
+  /** The next input followed: the sequence completed the frame with silence, and said so. */
+  let completed = false;
   const counted: Source = {
     label: source.label,
     onReadable: null,
     get endNote() {
       const partial = bytes % frameBytes;
-      return ended && partial > 0 ? partialFrameNote(partial, frameBytes) : null;
+      return ended && partial > 0 && !completed ? partialFrameNote(partial, frameBytes) : null;
+    },
+    unitCompleted() {
+      completed = true;
     },
     read(target, position, length) {
       const n = source.read(target, position, length);

@@ -197,6 +197,17 @@ describe("WAV on a pipe", () => {
     expect({ stderr: saved.stderr, code: saved.code }).toEqual({ stderr: warning(path), code: 0 });
     expect({ stderr: piped.stderr, code: piped.code }).toEqual({ stderr: warning("stdin"), code: 0 });
     for (const run of [piped, saved]) expect(run.written.equals(samples)).toBe(true);
+
+    // Followed by another input, the frame is completed with silence instead, and only that is said.
+    const out = join(dir, "partial-then.raw");
+    const whole = join(dir, "whole.wav");
+    writeFileSync(whole, wav);
+    const then = await runPacer(["play", "-", whole, "--to", `file:${out}`], { stdin: partialFrameWav() });
+    expect({ stderr: then.stderr, code: then.code }).toEqual({
+      stderr: "pacer: warn: stdin ended 3 bytes into a 4-byte frame; 1 byte of silence complete it, so the next input plays aligned\n",
+      code: 0,
+    });
+    expect(readFileSync(out).length).toBe(2 * samples.length + 4);
   });
 
   test("a compressed WAV is refused in one line that names its encoding", async () => {
