@@ -411,3 +411,18 @@ export function wavRecordingHeader(format: SampleFormat, dataBytes: number): Uin
   view.setUint32(dataSizeAt, RIFF_LIMIT, true);
   return out;
 }
+
+/**
+ * Rewrites, in place, the data size that a parsed header (`dataOffset` from parseWavHeader)
+ * declares, so a copy of it declares `dataBytes`: the data chunk's size, or in an RF64 or BW64
+ * whose data chunk says -1, its ds64's dataSize (the chunk EBU Tech 3306 puts first). Other
+ * sizes (RIFF's, the sample count) are left: readers go by the data size. A RIFX is left as it is.
+ */
+export function declareDataBytes(header: Uint8Array, dataOffset: number, dataBytes: number): void {
+  const view = new DataView(header.buffer, header.byteOffset, header.length);
+  const id = tag(header, 0);
+  if (id === "RIFF") view.setUint32(dataOffset - 4, dataBytes, true);
+  else if (DS64_IDS.includes(id) && view.getUint32(dataOffset - 4, true) === RIFF_LIMIT && tag(header, 12) === "ds64") {
+    view.setBigUint64(28, BigInt(dataBytes), true);
+  }
+}

@@ -15,7 +15,7 @@
  * ```
  */
 import { bytesPerFrame, type SampleFormat } from "../../protocol/sample_format.ts";
-import { parseWavHeader, type WavHeaderResult } from "../../protocol/wav.ts";
+import { declareDataBytes, parseWavHeader, type WavHeaderResult } from "../../protocol/wav.ts";
 
 /** Bytes kept: a WAV header with the usual chunks before its data (acquire's is 44; ffmpeg's and sox's under 100). */
 export const HEAD_BYTES = 4096;
@@ -93,8 +93,7 @@ export class SourceHead {
     const from = dataAt + Math.floor((edge - dataAt) / frame) * frame;
     const header = this.#bytes.slice(0, parsed.dataOffset);
     // A size it declared counts from its first sample: the joiner's copy says what is left from `from`.
-    const riff = header[0] === 0x52; // "RIFF"; RF64 keeps its ds64 as it is
-    if (parsed.dataBytes !== null && riff) new DataView(header.buffer).setUint32(parsed.dataOffset - 4, dataAt + parsed.dataBytes - from, true);
+    if (parsed.dataBytes !== null) declareDataBytes(header, parsed.dataOffset, dataAt + parsed.dataBytes - from);
     return { header, format: parsed.format, from };
   }
 

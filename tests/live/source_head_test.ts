@@ -6,7 +6,7 @@
  * A recording's cursor at a source's first byte finds its header in those bytes (wavStartOf).
  */
 import { expect, test } from "bun:test";
-import { STREAMING_SIZE, wavHeader } from "../../protocol/wav.ts";
+import { parseWavHeader, STREAMING_SIZE, wavHeader, wavRecordingHeader } from "../../protocol/wav.ts";
 import { HEAD_BYTES, SourceHead, wavStartOf } from "../../server/live/source_head.ts";
 import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
@@ -49,6 +49,22 @@ test("no join for a TS source, before any source, or past a WAV's declared data"
   expect(new DataView(join.header.buffer).getUint32(sized.length - 4, true)).toBe(4);
   expect(new DataView(sized.buffer, sized.byteOffset).getUint32(sized.length - 4, true)).toBe(400);
   expect(head.wavJoin(20_000 + sized.length + 400)).toBeNull();
+});
+
+test("an RF64 source (a WAV past 4 GiB) is joined with its ds64 declaring what is left, its data chunk's -1 kept", () => {
+  const head = new SourceHead();
+  const size = 5 * 2 ** 30;
+  const rf64 = wavRecordingHeader(STEREO_16, size);
+  expect(new TextDecoder().decode(rf64.subarray(0, 4))).toBe("RF64");
+  head.began(0);
+  head.arrived(rf64);
+  head.arrived(new Uint8Array(4000));
+  const join = head.wavJoin(rf64.length + 4000)!;
+  expect(join.from).toBe(rf64.length + 4000);
+  // Before, its "R" was taken for RIFF's: 5 GiB less 4000, cut to 32 bits, went into the data
+  // chunk's -1, and the ds64 still declared all 5 GiB.
+  expect(parseWavHeader(join.header, "joined")).toMatchObject({ status: "ok", dataBytes: size - 4000 });
+  expect(new DataView(join.header.buffer).getUint32(rf64.length - 4, true)).toBe(0xffffffff);
 });
 
 test("a source's header from its first bytes: found, waited for while it may still come, none once the source has ended without one", () => {
