@@ -64,7 +64,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync } from "node:fs";
 import { PacerError, UsageError } from "../foundation/errors.ts";
-import { type Libc, libc as loadLibc } from "../foundation/libc.ts";
+import { errno, type Libc, libc as loadLibc } from "../foundation/libc.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "./backend.ts";
@@ -74,6 +74,7 @@ import { alignmentFor, PipeWriter, setNonBlocking } from "./pipe_writer.ts";
 import { stdoutReaderGone } from "../foundation/stdout_gone.ts";
 import { signalGroup } from "../foundation/process_group.ts";
 import { describeExit } from "../foundation/child_exit.ts";
+import { describeFsError, errnoText } from "../foundation/fs_error.ts";
 import { LINES_PER_SECOND, stderrLines } from "./stderr_lines.ts";
 
 const SCHEME_PREFIX = "cmd:";
@@ -117,7 +118,7 @@ function openPipe(): ChildPipe {
   if (!libc) throw new PacerError("cannot load the C library (libc.so.6) for the output pipe");
   // Both ends close-on-exec, so other children never hold our write end open (and
   // never see EOF late); spawn dup2()s the read end to fd 0, which clears it there.
-  if (libc.pipe2(pipeFds, O_CLOEXEC) !== 0) throw new PacerError("cannot create a pipe (out of file descriptors?)");
+  if (libc.pipe2(pipeFds, O_CLOEXEC) !== 0) throw new PacerError(`cannot create a pipe: ${errnoText(errno(libc))}`);
   const readFd = pipeFds[0]!;
   const writeFd = pipeFds[1]!;
   // Non-blocking on pacer's end only: the child's stdin stays an ordinary blocking pipe.
@@ -164,7 +165,7 @@ const SIGPIPE_STATUS = 141;
 
 /** How a child ended, for logs and the give-up message. */
 function describeEnd(code: number | null, signal: NodeJS.Signals | null, spawnError: Error | null): string {
-  return spawnError ? `could not start sh (${spawnError.message})` : describeExit(code, signal);
+  return spawnError ? `could not start sh: ${describeFsError(spawnError)}` : describeExit(code, signal);
 }
 
 type State = "running" | "down" | "closing" | "closed" | "failed";
@@ -247,10 +248,12 @@ export const commandBackend: BackendFactory = {
         { line: logStderr, dropped: (bytes) => log.info(`[cmd] … ${bytes} bytes of its stderr not logged (more than ${LINES_PER_SECOND} lines a second)`) },
         () => scheduler.now(),
       );
-      proc.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
+      // Short of descriptors or processes, Bun's spawn does not throw: the child has no pid (nor
+      // pipes, short of descriptors), then "error" and "close" come: a death, restarted as any.
       proc.on("error", (error) => {
         spawnError = error;
       });
+      proc.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
       let finished = false;
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
         if (finished) return;

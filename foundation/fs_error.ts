@@ -26,17 +26,20 @@ const WORDS: Readonly<Record<string, string>> = {
   ENAMETOOLONG: "file name too long",
   ENXIO: "no such device or address",
   EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
+  ENOMEM: "out of memory",
   ETXTBSY: "text file busy",
   EPIPE: "the reader closed the pipe",
 };
 
 /** Words for errno numbers a system call through bun:ffi returns (Linux's numbers), and Node's codes for them. */
 const ERRNO_CODES: Readonly<Record<number, string>> = {
-  1: "EPERM", 2: "ENOENT", 5: "EIO", 13: "EACCES", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL",
-  24: "EMFILE", 28: "ENOSPC", 30: "EROFS", 40: "ELOOP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE",
+  1: "EPERM", 2: "ENOENT", 5: "EIO", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL",
+  23: "ENFILE", 24: "EMFILE", 28: "ENOSPC", 30: "EROFS", 40: "ELOOP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE",
   99: "EADDRNOTAVAIL", 101: "ENETUNREACH", 105: "ENOBUFS", 111: "ECONNREFUSED", 113: "EHOSTUNREACH",
 };
 const NET_WORDS: Readonly<Record<string, string>> = {
+  EAGAIN: "resource temporarily unavailable",
   ENODEV: "no such device",
   EINVAL: "invalid argument",
   EAFNOSUPPORT: "address family not supported",
@@ -47,6 +50,23 @@ const NET_WORDS: Readonly<Record<string, string>> = {
   ECONNREFUSED: "connection refused",
   EHOSTUNREACH: "no route to host",
 };
+
+/** Node's code for a system call's errno (24: "EMFILE"), where this table has it. */
+export function errnoCode(errno: number): string | undefined {
+  return ERRNO_CODES[errno];
+}
+
+/**
+ * Codes of a host short of something (descriptors, memory, processes): the path or command is
+ * fine, and a try once some is freed may pass.
+ */
+const SHORTAGES = new Set(["EMFILE", "ENFILE", "ENOMEM", "EAGAIN"]);
+
+/** Whether `error` (its `code`) says the host is short of descriptors, memory or processes. */
+export function isShortage(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && SHORTAGES.has(code);
+}
 
 /** A system call's errno in words (`permission denied`), or `errno N` for one without. */
 export function errnoText(errno: number): string {

@@ -15,7 +15,7 @@
  */
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync } from "node:fs";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import { errnoText, fsErrorText } from "./fs_error.ts";
+import { errnoCode, errnoText, fsErrorText } from "./fs_error.ts";
 import { errno, libc } from "./libc.ts";
 
 const SYS_OPENAT2 = 437; // the same on every Linux architecture (the generic syscall table)
@@ -35,6 +35,8 @@ export class BeneathError extends Error {
     message: string,
     /** What the system said, in words, where it refused (denied, failed). */
     readonly why = message,
+    /** Its errno code (`EMFILE`), where it refused (denied, failed): isShortage reads it. */
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -122,7 +124,7 @@ export function openBeneath(root: string, name: string): number {
         if (code === EXDEV) return openThenCheck(root, name);
         if (code === ELOOP) throw new BeneathError("escapes", `${name} resolves outside ${root}`);
         if (code === ENOENT || code === ENOTDIR) throw new BeneathError("missing", `${name} is not in ${root}`);
-        throw new BeneathError(code === EACCES ? "denied" : "failed", `${name}: ${errnoText(code)}`, errnoText(code));
+        throw new BeneathError(code === EACCES ? "denied" : "failed", `${name}: ${errnoText(code)}`, errnoText(code), errnoCode(code));
       }
       haveOpenat2 = false;
     } finally {
@@ -143,7 +145,7 @@ function openThenCheck(root: string, name: string): number {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") throw new BeneathError("missing", `${name} is not in ${root}`);
-    throw new BeneathError(code === "EACCES" ? "denied" : "failed", `${name}: ${fsErrorText(error)}`, fsErrorText(error));
+    throw new BeneathError(code === "EACCES" ? "denied" : "failed", `${name}: ${fsErrorText(error)}`, fsErrorText(error), code);
   }
   const real = readlinkSync(`/proc/self/fd/${fd}`);
   if (!liesBeneath(realRoot, real)) {

@@ -20,14 +20,17 @@ import { realpath, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { errnoOf } from "../foundation/errors.ts";
-import { fsErrorText } from "../foundation/fs_error.ts";
+import { describeFsError, fsErrorText, isShortage } from "../foundation/fs_error.ts";
 import { currentUserName } from "../foundation/user_name.ts";
 import { BeneathError, liesBeneath, openBeneath } from "../foundation/open_beneath.ts";
 import { type Cidr, cidrContains, isLoopbackHost, type IpAddress, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
 
 export type MediaPathResult =
   | { readonly ok: true; readonly path: string }
-  | { readonly ok: false; readonly code: "forbidden" | "not_found"; readonly message: string };
+  | { readonly ok: false; readonly code: MediaRefusal; readonly message: string };
+
+/** Why a media name cannot be played: not_available while the server is short of descriptors or memory. */
+export type MediaRefusal = "forbidden" | "not_found" | "not_available";
 
 /**
  * Resolves a client-supplied media `name` to a real path inside `root`. Names that are absolute,
@@ -58,6 +61,7 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
   try {
     realRoot = await realpath(root);
   } catch (e) {
+    if (isShortage(e)) return shortOf(name, e);
     return { ok: false, code: "not_found", message: `media root ${root} is unavailable (${errnoOf(e)}); check media_root in the config` };
   }
   let real: string;
@@ -69,6 +73,7 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
       return { ok: false, code: "not_found", message: `media ${JSON.stringify(name)} not found in the media root` };
     }
     if (code === "EACCES") return { ok: false, code: "forbidden", message: unreadable(name) };
+    if (isShortage(e)) return shortOf(name, e);
     return forbidden(`cannot be resolved (${fsErrorText(e)})`);
   }
   // The root itself is no file, not somewhere outside it.
@@ -83,7 +88,21 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
 
 export type OpenedMedia =
   | { readonly ok: true; readonly path: string; readonly openPath: string; readonly fd: number; close(): void }
-  | { readonly ok: false; readonly code: "forbidden" | "not_found"; readonly message: string };
+  | { readonly ok: false; readonly code: MediaRefusal; readonly message: string };
+
+/**
+ * The server is short of descriptors or memory (EMFILE at its LimitNOFILE): no fault of the name.
+ * It was `forbidden`, "name a file inside the media root", or the media root "unavailable", which
+ * sent a client, or the operator, looking for a fault in the name or the config.
+ */
+function shortOf(name: string, e: unknown): MediaPathResult & { ok: false } {
+  const code = (e as { code?: string }).code;
+  const what =
+    code === "EMFILE"
+      ? "the server has too many open files (EMFILE), its descriptor limit (LimitNOFILE, ulimit -n)"
+      : `the server is short of resources: ${e instanceof BeneathError ? `${e.why} (${code})` : describeFsError(e)}`;
+  return { ok: false, code: "not_available", message: `media ${JSON.stringify(name)} cannot be opened now: ${what}; try again once a stream ends` };
+}
 
 /** A media file (or a folder on its way) the server's user may not read: the fix is its permissions, not its name. */
 function unreadable(name: string): string {
@@ -110,6 +129,7 @@ export async function openMediaFile(root: string, name: string): Promise<OpenedM
   } catch (e) {
     if (e instanceof BeneathError && e.reason === "missing") return { ok: false, code: "not_found", message: `media ${JSON.stringify(name)} not found in the media root` };
     if (e instanceof BeneathError && e.reason === "denied") return { ok: false, code: "forbidden", message: unreadable(name) };
+    if (isShortage(e)) return shortOf(name, e);
     return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} ${e instanceof BeneathError && e.reason === "escapes" ? "resolves outside the media root" : `cannot be opened (${e instanceof BeneathError ? e.why : fsErrorText(e)})`}; name a file inside the media root` };
   }
   if (!fstatSync(fd).isFile()) {

@@ -95,7 +95,7 @@ export async function queueOp(server: ServerContext, args: Readonly<Record<strin
   // Checked again, and opened beneath the root, when the track loads: the names may change meanwhile.
   const open = async (): Promise<HeldFile> => {
     const held = await openMediaFile(server.config().mediaRoot, name);
-    if (!held.ok) return { ok: false, message: held.message };
+    if (!held.ok) return { ok: false, message: held.message, shortage: held.code === "not_available" };
     return { ok: true, fd: held.fd };
   };
   // Counted here, after the name's checks wait on the disk, so requests in flight together cannot pass it.

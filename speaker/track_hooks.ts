@@ -23,6 +23,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import type { Logger } from "../foundation/log.ts";
 import { signalGroup } from "../foundation/process_group.ts";
 import { describeExit } from "../foundation/child_exit.ts";
+import { describeFsError } from "../foundation/fs_error.ts";
 
 /** A hook running longer than this is logged as slow (still not waited for). */
 const HOOK_SLOW_MS = 10_000;
@@ -78,15 +79,18 @@ export function runTrackHook(command: string, track: HookTrack, log: Logger): Pr
   const hook: RunningHook = { child, command, trackId: track.id, startedAtMs: Date.now(), killed: false };
   if (child.pid !== undefined) running.add(hook);
   let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-300)));
+  // Absent when the host was short of descriptors: the "error" below says so.
+  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-300)));
   const slow = setTimeout(() => {
     log.warn(`hook "${command}" for ${track.id} still runs after ${HOOK_SLOW_MS / 1000} s; not waiting for it`);
     resolve();
   }, HOOK_SLOW_MS);
   slow.unref?.();
+  let started = true;
   child.on("error", (error) => {
+    started = false;
     running.delete(hook);
-    log.warn(`hook "${command}" could not start: ${error.message}`);
+    log.warn(`hook "${command}" could not start: ${describeFsError(error)}`);
     resolve();
   });
   // Done at its exit, not its stderr's close: something it started in the background may hold that.
@@ -96,7 +100,7 @@ export function runTrackHook(command: string, track: HookTrack, log: Logger): Pr
     running.delete(hook);
     clearTimeout(slow);
     resolve();
-    if (code !== 0 && !hook.killed) {
+    if (code !== 0 && !hook.killed && started) {
       const why = stderr.trim().split("\n").pop();
       log.warn(`hook "${command}" for ${track.id} ${describeExit(code, signal)}${why ? `: ${why}` : ""}`);
     }

@@ -22,7 +22,7 @@ import { bytesPerFrame, formatToString, type SampleFormat } from "../protocol/sa
 import { readWavFileHeader, WavError } from "../protocol/wav.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { wholeNumberOrNull } from "../foundation/units.ts";
-import { describeOpenError, fsErrorText } from "../foundation/fs_error.ts";
+import { describeFsError, describeOpenError, fsErrorText, isShortage } from "../foundation/fs_error.ts";
 import { signalGroup } from "../foundation/process_group.ts";
 import { describeExit } from "../foundation/child_exit.ts";
 import type { DecoderSpec } from "./speaker_options.ts";
@@ -65,12 +65,22 @@ const DECODER_END_WAIT_MS = 1_000;
 /** A decoder's last stderr lines kept to explain its failure. */
 const STDERR_KEEP_BYTES = 512;
 
-/** A track's file opened for reading (`fd`, which the opener's caller closes), or why it cannot be. */
-export type HeldFile = { readonly ok: true; readonly fd: number } | { readonly ok: false; readonly message: string };
+/**
+ * A track's file opened for reading (`fd`, which the opener's caller closes), or why it cannot be;
+ * `shortage`: the server is short of descriptors or memory, and a try later may pass.
+ */
+export type HeldFile = { readonly ok: true; readonly fd: number } | { readonly ok: false; readonly message: string; readonly shortage?: boolean };
 
 /** A one-line reason a track cannot be played, naming the track as the client did. */
 export class TrackError extends Error {
   override name = "TrackError";
+  constructor(
+    message: string,
+    /** The host is short of descriptors, memory or processes (isShortage): the track may open once some is freed. */
+    readonly shortage = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface TrackInput {
@@ -92,7 +102,7 @@ export interface TrackInput {
 export async function openTrackInput(path: string, label: string, decoders: ReadonlyMap<string, DecoderSpec>, fd?: number): Promise<TrackInput> {
   const extension = extname(path).slice(1).toLowerCase();
   const decoder = decoderOf(extension, label, decoders);
-  if (decoder) return openDecoded(path, extension, label, decoder, fd);
+  if (decoder) return await openDecoded(path, extension, label, decoder, fd);
   return openWav(fd === undefined ? path : `/proc/self/fd/${fd}`, label);
 }
 
@@ -108,7 +118,7 @@ export async function checkTrack(path: string, label: string, decoders: Readonly
   try {
     file = await open(`/proc/self/fd/${fd}`, "r");
   } catch (error) {
-    throw new TrackError(describeOpenError(label, error));
+    throw new TrackError(describeOpenError(label, error), isShortage(error));
   }
   try {
     await readWavHeader(file, label);
@@ -148,7 +158,7 @@ async function openWav(path: string, label: string): Promise<TrackInput> {
   try {
     file = await open(path, "r");
   } catch (error) {
-    throw new TrackError(describeOpenError(label, error));
+    throw new TrackError(describeOpenError(label, error), isShortage(error));
   }
   try {
     const { size, header } = await readWavHeader(file, label);
@@ -193,13 +203,22 @@ export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
-function openDecoded(path: string, extension: string, label: string, decoder: DecoderSpec, fd?: number): TrackInput {
+async function openDecoded(path: string, extension: string, label: string, decoder: DecoderSpec, fd?: number): Promise<TrackInput> {
   const link = fd === undefined ? null : heldFileLink(extension);
   const command = decoder.command.replaceAll("{path}", shellQuote(link ?? path));
   const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
   if (fd !== undefined) stdio.push(fd);
   // Its own process group, so close() ends the decoder the shell started too, not the shell alone.
   const child: ChildProcess = spawn("sh", ["-c", command], { stdio, detached: true });
+  // Short of descriptors or processes (EMFILE, EAGAIN), Bun's spawn does not throw: the child has
+  // no pid (nor pipes, short of descriptors), and the reason follows as an "error" event. Its
+  // pipes taken as there, the track failed as "undefined is not an object", and the event, with
+  // no listener yet, put a stack trace in the log.
+  if (child.pid === undefined) {
+    const error = await new Promise<Error>((resolve) => child.once("error", resolve));
+    if (link !== null && link !== HELD_PATH) rmSync(link, { force: true });
+    throw new TrackError(`${label}: decoder could not start: ${describeFsError(error)}`, isShortage(error));
+  }
   const stdout = child.stdout as Readable;
   let stderrTail = "";
   child.stderr!.on("data", (d: Buffer) => (stderrTail = (stderrTail + d.toString()).slice(-STDERR_KEEP_BYTES)));

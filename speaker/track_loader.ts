@@ -11,8 +11,10 @@
  *
  * A failure (missing, unreadable, undecodable, a decoder that dies) ends the
  * track where it failed: it is logged once and recorded on the track, and
- * what was written plays. An aborted task (the track was cancelled or moved)
- * stops writing at once and closes its input (a decoder is killed).
+ * what was written plays. A track the server is short of descriptors or
+ * processes to open waits instead, and is tried again each second. An
+ * aborted task (the track was cancelled or moved) stops writing at once and
+ * closes its input (a decoder is killed).
  *
  * @example
  * ```ts
@@ -38,6 +40,9 @@ import { openTrackInput, TrackError, type TrackInput } from "./track_input.ts";
  */
 const MAX_CONVERTED_FRAMES = 1 << 14;
 
+/** A track the server was short of descriptors or processes to open is tried again this often. */
+const SHORTAGE_RETRY_MS = 1_000;
+
 /** Lets timers and I/O run between two slices of one block. */
 const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -54,6 +59,8 @@ export class LoadTask {
   private aborted = false;
   private input: TrackInput | null = null;
   private waitingForRoom: (() => void) | null = null;
+  /** Ends the wait before the next try to open the track (openWhenAble). */
+  private wakeRetry: (() => void) | null = null;
   private frameBytes = 1;
 
   constructor(
@@ -74,6 +81,7 @@ export class LoadTask {
     this.aborted = true;
     this.input?.close();
     this.roomFreed();
+    this.wakeRetry?.();
   }
 
   /** The stream read from the buffer: a write waiting for room tries again. */
@@ -87,7 +95,7 @@ export class LoadTask {
   private async openInput(track: Track): Promise<TrackInput> {
     if (!track.open) return openTrackInput(track.path, track.name, this.options.decoders);
     const held = await track.open();
-    if (!held.ok) throw new TrackError(held.message);
+    if (!held.ok) throw new TrackError(held.message, held.shortage);
     try {
       return await openTrackInput(track.path, track.name, this.options.decoders, held.fd);
     } finally {
@@ -96,12 +104,39 @@ export class LoadTask {
     }
   }
 
+  /**
+   * The track's input; while the server is short of descriptors or processes (TrackError.shortage)
+   * the queue waits and it is tried again every SHORTAGE_RETRY_MS, said once: such a track was
+   * failed, and every track after it whose turn came before some were freed. Null once aborted.
+   */
+  private async openWhenAble(track: Track): Promise<TrackInput | null> {
+    for (let waitedMs = 0; ; waitedMs += SHORTAGE_RETRY_MS) {
+      try {
+        const input = await this.openInput(track);
+        if (waitedMs > 0) this.log.info(`speaker: ${track.name} opened after waiting ${waitedMs / 1000} s for the server's resources`, { track: track.id });
+        return input;
+      } catch (error) {
+        if (!(error instanceof TrackError && error.shortage) || this.aborted) throw error;
+        if (waitedMs === 0) this.log.warn(`speaker: ${error.message}; the queue waits, trying again every ${SHORTAGE_RETRY_MS / 1000} s`, { track: track.id });
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SHORTAGE_RETRY_MS);
+        this.wakeRetry = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeRetry = null;
+      if (this.aborted) return null;
+    }
+  }
+
   private async run(): Promise<void> {
     const track = this.track;
     try {
-      const input = await this.openInput(track);
+      const input = await this.openWhenAble(track);
       this.input = input;
-      if (this.aborted) return;
+      if (this.aborted || !input) return;
       track.format = input.format;
       if (input.durationUs !== undefined) track.durationUs = input.durationUs;
       const target = this.events.target(input.format);

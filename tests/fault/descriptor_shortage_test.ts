@@ -1,0 +1,143 @@
+/**
+ * Fault: the server runs out of file descriptors (EMFILE at its LimitNOFILE), then gets some back.
+ * The shortage is made on the running process: its soft limit is lowered to its lowest free
+ * descriptor (prlimit, as the server's own user: this host's root may lack CAP_SYS_RESOURCE), and
+ * raised back to the hard limit after. Meanwhile a play is `not_available`, naming EMFILE (it was
+ * `forbidden`: "name a file inside the media root"), the job already running goes on, and the
+ * speaker's next track, whose decoder cannot start, waits and plays once descriptors come back
+ * (it failed, and every track after it, as "undefined is not an object", with a stack trace in the
+ * log). And a `cmd:` output of `pacer play` that dies while its restart cannot start for want of
+ * descriptors is started again once there are some (its destination failed).
+ */
+import { afterAll, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runPacer, startPacer } from "../helpers/pacer.ts";
+import { makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { freeUdpPort, launch, prepareServe, rawPeer, requestBytes } from "../server/serve_fixture.ts";
+
+const tmp = makeTempDir();
+afterAll(() => tmp.cleanup());
+
+/** The lowest descriptor number `pid` has free: with its soft limit there, its opens fail (EMFILE). */
+function lowestFreeDescriptor(pid: number): number {
+  const held = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
+  let n = 0;
+  while (held.has(n)) n++;
+  return n;
+}
+
+/** Sets `pid`'s soft descriptor limit (the hard limit where `soft` is null), as its own user. */
+function limitDescriptors(pid: number, soft: number | null): void {
+  const hard = /^Max open files\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"))![1]!;
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const [uid, gid] = ["Uid", "Gid"].map((field) => new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)![1]!);
+  const prlimit = ["prlimit", "--pid", String(pid), `--nofile=${soft ?? hard}:`];
+  const command = Number(uid) === process.getuid!() ? prlimit : ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", ...prlimit];
+  const run = spawnSync(command[0]!, command.slice(1), { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`prlimit: ${run.stderr}`);
+}
+
+/** A UDP receiver on 127.0.0.1 that counts datagrams. */
+async function counter() {
+  let datagrams = 0;
+  const socket = await Bun.udpSocket({ hostname: "127.0.0.1", socket: { data: () => void datagrams++ } });
+  return { port: socket.port, count: () => datagrams, close: () => socket.close() };
+}
+
+test("out of descriptors, a play is not_available naming EMFILE, the running job goes on, a queued track waits; all recover", async () => {
+  const prepared = await prepareServe();
+  // Tracks of 1 s and 0.25 s of s16le:44100:2, "decoded" by cat; the speaker reads ahead 0.2 s
+  // only, so a later track's decoder starts while descriptors are short.
+  const second = 44_100 * 4;
+  writeFileSync(join(prepared.mediaRoot, "first.raw"), new Uint8Array(second), { mode: 0o644 });
+  writeFileSync(join(prepared.mediaRoot, "second.raw"), new Uint8Array(second / 4), { mode: 0o644 });
+  writeFileSync(join(prepared.mediaRoot, "third.raw"), new Uint8Array(second / 4), { mode: 0o644 });
+  const speakerOut = await freeUdpPort();
+  writeFileSync(
+    prepared.configPath,
+    `${readFileSync(prepared.configPath, "utf8")}[speaker]\noutput = ["rtp://127.0.0.1:${speakerOut}"]\nbuffer_seconds = 0.2\n` +
+      `[speaker.decoders]\nraw = { command = "cat {path}", format = "s16le:44100:2" }\n`,
+  );
+  const serve = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
+  const rx = await counter();
+  const peer = await rawPeer();
+  const ask = async (op: "play" | "queue" | "ping" | "status", args: Record<string, unknown> = {}) => {
+    peer.send(requestBytes(op, args), serve.port);
+    return JSON.parse(new TextDecoder().decode((await peer.next(3000))!));
+  };
+  try {
+    await serve.ready;
+    const pid = serve.child.pid!;
+    // Below every descriptor the job, the speaker and its decoders take: those they free later
+    // stay out of reach too.
+    const floor = lowestFreeDescriptor(pid);
+    const running = await ask("play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port}`], loop: true, persistent: true });
+    expect(running.error).toBeUndefined();
+    for (const name of ["first.raw", "second.raw", "third.raw"]) expect((await ask("queue", { path: name })).error).toBeUndefined();
+
+    limitDescriptors(pid, floor);
+    const before = rx.count();
+    const refused = await ask("play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port + 1}`] });
+    expect(refused.ok).toBe(false);
+    expect(refused.error.code).toBe("not_available");
+    expect(refused.error.message).toBe('media "clip.ts" cannot be opened now: the server has too many open files (EMFILE), its descriptor limit (LimitNOFILE, ulimit -n); try again once a stream ends');
+    expect((await ask("ping")).ok).toBe(true);
+    await Bun.sleep(1_200); // past the second track's load
+    // 1 Mbit/s in 1316-byte datagrams: some 95 a second went on meanwhile.
+    expect(rx.count() - before).toBeGreaterThan(60);
+
+    limitDescriptors(pid, null);
+    const started = await ask("play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port + 1}`] });
+    expect(started.ok).toBe(true);
+    const deadline = Date.now() + 3_000;
+    while (!serve.stderr().includes("media=third.raw") || !/played [^\n]*media=third\.raw/.test(serve.stderr())) {
+      if (Date.now() > deadline) break;
+      await Bun.sleep(50);
+    }
+    const log = serve.stderr();
+    // The second track or the third (where the first's decoder gave all of it at once), its file
+    // or its decoder.
+    expect(log).toMatch(/warn: speaker: [^\n]*(second|third)\.raw[^\n]*too many open files \(EMFILE\)[^\n]*; the queue waits, trying again every 1 s/);
+    for (const name of ["first", "second", "third"]) expect(log).toMatch(new RegExp(`speaker: played [^\\n]*media=${name}\\.raw`));
+    expect(log).not.toContain("skipping");
+    expect(log).not.toContain("undefined is not an object");
+  } finally {
+    rx.close();
+    peer.close();
+    await serve.stop();
+    serve.cleanup();
+  }
+}, 15_000);
+
+test("a cmd: output that dies while no descriptor is free for its restart is started again once there is one", async () => {
+  const out = join(tmp.dir, "restarted.txt");
+  // Each child reads 1000 bytes, counts a line and exits: the stream keeps restarting it.
+  const play = startPacer(["play", "--format", "s16le:44100:2", "-", "--to", `cmd:head -c 1000 >/dev/null; echo >> ${out}`], {
+    env: { PACER_CMD_BACKOFF_MS: "20" },
+  });
+  let stderr = "";
+  play.stderr!.on("data", (d) => (stderr += d));
+  const feed = setInterval(() => play.stdin!.write(new Uint8Array(17_640)), 100); // 0.1 s of audio each 0.1 s
+  const lines = () => readFileSync(out, "utf8").split("\n").length - 1;
+  try {
+    const until = async (what: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!what() && Date.now() < deadline) await Bun.sleep(20);
+    };
+    await until(() => { try { return lines() >= 2; } catch { return false; } }, 3_000);
+    limitDescriptors(play.pid!, lowestFreeDescriptor(play.pid!) + 2); // its pipe, not the child's own
+    await until(() => stderr.includes("could not start sh"), 2_000);
+    expect(stderr).toContain("could not start sh: too many open files (EMFILE)");
+    limitDescriptors(play.pid!, null);
+    const after = lines();
+    await until(() => lines() > after + 1, 2_000);
+    expect(lines()).toBeGreaterThan(after + 1);
+    expect(stderr).not.toContain("undefined is not an object");
+    expect(stderr).not.toContain("cannot restart");
+  } finally {
+    clearInterval(feed);
+    play.kill("SIGTERM");
+  }
+}, 15_000);
