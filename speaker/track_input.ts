@@ -62,6 +62,11 @@ const DECODED_AHEAD_BYTES = 256 * 1024;
 const DECODER_STALL_MS = wholeNumberOrNull(process.env.PACER_DECODER_STALL_MS, 600_000) ?? 10_000;
 /** Once a decoder exited or ended its stdout, the rest of its end (the other, its stderr's close) is waited for this long. */
 const DECODER_END_WAIT_MS = 1_000;
+/**
+ * A decoder's last line when it, or its shell, could not fork (at the user's process limit,
+ * RLIMIT_NPROC): dash's `sh: 1: Cannot fork`, bash's and most programs' EAGAIN text.
+ */
+const OUT_OF_PROCESSES = /Cannot fork|Resource temporarily unavailable/;
 /** A decoder's last stderr lines kept to explain its failure. */
 const STDERR_KEEP_BYTES = 512;
 
@@ -309,11 +314,11 @@ async function openDecoded(path: string, extension: string, label: string, decod
 
   const failure = async (): Promise<TrackError | null> => {
     const { code, signal, lingering } = await exited;
-    if (spawnError) return new TrackError(`${label}: decoder could not start: ${(spawnError as Error).message}`);
+    if (spawnError) return new TrackError(`${label}: decoder could not start: ${describeFsError(spawnError)}`, isShortage(spawnError));
     if (lingering) return new TrackError(`${label}: the decoder closed its output but had not exited ${DECODER_END_WAIT_MS / 1000} s later; ended it`);
     if (code === 0) return null;
     const why = stderrTail.trim().split("\n").pop()?.trim();
-    return new TrackError(`${label}: decoder ${describeExit(code, signal)}${why ? `: ${why}` : ""}`);
+    return new TrackError(`${label}: decoder ${describeExit(code, signal)}${why ? `: ${why}` : ""}`, why !== undefined && OUT_OF_PROCESSES.test(why));
   };
 
   return {

@@ -12,7 +12,7 @@
  * A failure (missing, unreadable, undecodable, a decoder that dies) ends the
  * track where it failed: it is logged once and recorded on the track, and
  * what was written plays. A track the server is short of descriptors or
- * processes to open waits instead, and is tried again each second. An
+ * processes to open or decode waits instead, tried again each second. An
  * aborted task (the track was cancelled or moved) stops writing at once and
  * closes its input (a decoder is killed).
  *
@@ -59,7 +59,7 @@ export class LoadTask {
   private aborted = false;
   private input: TrackInput | null = null;
   private waitingForRoom: (() => void) | null = null;
-  /** Ends the wait before the next try to open the track (openWhenAble). */
+  /** Ends the wait before the next try to load the track (run). */
   private wakeRetry: (() => void) | null = null;
   private frameBytes = 1;
 
@@ -104,64 +104,32 @@ export class LoadTask {
     }
   }
 
-  /**
-   * The track's input; while the server is short of descriptors or processes (TrackError.shortage)
-   * the queue waits and it is tried again every SHORTAGE_RETRY_MS, said once: such a track was
-   * failed, and every track after it whose turn came before some were freed. Null once aborted.
-   */
-  private async openWhenAble(track: Track): Promise<TrackInput | null> {
-    for (let waitedMs = 0; ; waitedMs += SHORTAGE_RETRY_MS) {
-      try {
-        const input = await this.openInput(track);
-        if (waitedMs > 0) this.log.info(`speaker: ${track.name} opened after waiting ${waitedMs / 1000} s for the server's resources`, { track: track.id });
-        return input;
-      } catch (error) {
-        if (!(error instanceof TrackError && error.shortage) || this.aborted) throw error;
-        if (waitedMs === 0) this.log.warn(`speaker: ${error.message}; the queue waits, trying again every ${SHORTAGE_RETRY_MS / 1000} s`, { track: track.id });
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, SHORTAGE_RETRY_MS);
-        this.wakeRetry = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeRetry = null;
-      if (this.aborted) return null;
-    }
-  }
-
   private async run(): Promise<void> {
     const track = this.track;
     try {
-      const input = await this.openWhenAble(track);
-      this.input = input;
-      if (this.aborted || !input) return;
-      track.format = input.format;
-      if (input.durationUs !== undefined) track.durationUs = input.durationUs;
-      const target = this.events.target(input.format);
-      if (target === null) {
-        track.awaitingFormat = input.format;
-        track.unload();
-        return;
-      }
-      track.awaitingFormat = null;
-      this.frameBytes = bytesPerFrame(target);
-      const converter: PcmConverter = await createConverter(input.format, target, { seed: this.options.ditherSeed });
-      const sliceBytes = bytesPerFrame(input.format) * Math.max(1, Math.floor((MAX_CONVERTED_FRAMES * input.format.rate) / target.rate));
-      for (;;) {
-        const block = await input.read();
-        if (this.aborted) return;
-        if (!block) break;
-        for (let at = 0; at < block.length; at += sliceBytes) {
-          if (at > 0) await yieldToOthers();
-          // Whole as it came at any usual rate: no view per block.
-          const slice = sliceBytes >= block.length ? block : block.subarray(at, at + sliceBytes);
-          if (!(await this.write(converter.convert(slice)))) return;
+      // While the server is short of descriptors or processes to open or decode the track
+      // (TrackError.shortage) and none of it is written yet, the queue waits and it is tried
+      // again, said once: such a track failed, and every one whose turn came before some were freed.
+      for (let waitedMs = 0; ; waitedMs += SHORTAGE_RETRY_MS) {
+        try {
+          return await this.load(track, waitedMs);
+        } catch (error) {
+          const untouched = this.buffer.fifo.writeOffset === track.segStart;
+          if (!(error instanceof TrackError && error.shortage && untouched) || this.aborted) throw error;
+          this.input?.close();
+          this.input = null;
+          if (waitedMs === 0) this.log.warn(`speaker: ${error.message}; the queue waits, trying again every ${SHORTAGE_RETRY_MS / 1000} s`, { track: track.id });
         }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, SHORTAGE_RETRY_MS);
+          this.wakeRetry = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeRetry = null;
+        if (this.aborted) return;
       }
-      if (!converter.identity && !(await this.write(converter.flush()))) return;
-      track.segEnd = this.buffer.fifo.writeOffset;
     } catch (error) {
       if (this.aborted) return;
       const message = (error as Error).message;
@@ -172,6 +140,40 @@ export class LoadTask {
       this.input?.close();
       this.events.done();
     }
+  }
+
+  /** Opens the track and writes it all to the buffer (`waitedMs`: how long the server's shortage held it back). */
+  private async load(track: Track, waitedMs: number): Promise<void> {
+    const input = await this.openInput(track);
+    this.input = input;
+    if (this.aborted) return;
+    track.format = input.format;
+    if (input.durationUs !== undefined) track.durationUs = input.durationUs;
+    const target = this.events.target(input.format);
+    if (target === null) {
+      track.awaitingFormat = input.format;
+      track.unload();
+      return;
+    }
+    track.awaitingFormat = null;
+    this.frameBytes = bytesPerFrame(target);
+    const converter: PcmConverter = await createConverter(input.format, target, { seed: this.options.ditherSeed });
+    const sliceBytes = bytesPerFrame(input.format) * Math.max(1, Math.floor((MAX_CONVERTED_FRAMES * input.format.rate) / target.rate));
+    for (let blocks = 0; ; blocks++) {
+      const block = await input.read();
+      if (this.aborted) return;
+      if (!block) break;
+      // Said at its first audio: a decoder that could not fork opened, and failed at its first read.
+      if (blocks === 0 && waitedMs > 0) this.log.info(`speaker: ${track.name} loads after waiting ${waitedMs / 1000} s for the server's resources`, { track: track.id });
+      for (let at = 0; at < block.length; at += sliceBytes) {
+        if (at > 0) await yieldToOthers();
+        // Whole as it came at any usual rate: no view per block.
+        const slice = sliceBytes >= block.length ? block : block.subarray(at, at + sliceBytes);
+        if (!(await this.write(converter.convert(slice)))) return;
+      }
+    }
+    if (!converter.identity && !(await this.write(converter.flush()))) return;
+    track.segEnd = this.buffer.fifo.writeOffset;
   }
 
   /** Writes `bytes` as room comes, in whole frames; false if aborted meanwhile. */

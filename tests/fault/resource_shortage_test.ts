@@ -1,5 +1,6 @@
 /**
- * Fault: the server runs out of file descriptors (EMFILE at its LimitNOFILE), then gets some back.
+ * Fault: the server runs out of file descriptors (EMFILE at its LimitNOFILE), or processes, then
+ * gets some back.
  * The shortage is made on the running process: its soft limit is lowered to its lowest free
  * descriptor (prlimit, as the server's own user: this host's root may lack CAP_SYS_RESOURCE), and
  * raised back to the hard limit after. Meanwhile a play is `not_available`, naming EMFILE (it was
@@ -7,7 +8,9 @@
  * speaker's next track, whose decoder cannot start, waits and plays once descriptors come back
  * (it failed, and every track after it, as "undefined is not an object", with a stack trace in the
  * log). And a `cmd:` output of `pacer play` that dies while its restart cannot start for want of
- * descriptors is started again once there are some (its destination failed).
+ * descriptors is started again once there are some (its destination failed). A decoder whose
+ * shell cannot fork (RLIMIT_NPROC) holds its track at the head of the queue until it can (the
+ * track failed, and every one whose turn came meanwhile).
  */
 import { afterAll, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
@@ -39,6 +42,24 @@ function limitDescriptors(pid: number, soft: number | null): void {
   if (run.status !== 0) throw new Error(`prlimit: ${run.stderr}`);
 }
 
+/**
+ * A server (not yet ready) with a speaker that reads ahead little, sends to a port nobody
+ * reads, and decodes `.raw` tracks (s16le:44100:2, of the given seconds) with the command
+ * `decoder` gives for the server's folder.
+ */
+async function speakerServe(tracks: Record<string, number>, decoder: (dir: string) => string) {
+  const prepared = await prepareServe();
+  for (const [name, seconds] of Object.entries(tracks)) {
+    writeFileSync(join(prepared.mediaRoot, name), new Uint8Array(Math.round(seconds * 44_100) * 4), { mode: 0o644 });
+  }
+  writeFileSync(
+    prepared.configPath,
+    `${readFileSync(prepared.configPath, "utf8")}[speaker]\noutput = ["rtp://127.0.0.1:${await freeUdpPort()}"]\nbuffer_seconds = 0.2\n` +
+      `[speaker.decoders]\nraw = { command = '${decoder(prepared.dir)}', format = "s16le:44100:2" }\n`,
+  );
+  return launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
+}
+
 /** A UDP receiver on 127.0.0.1 that counts datagrams. */
 async function counter() {
   let datagrams = 0;
@@ -47,20 +68,9 @@ async function counter() {
 }
 
 test("out of descriptors, a play is not_available naming EMFILE, the running job goes on, a queued track waits; all recover", async () => {
-  const prepared = await prepareServe();
-  // Tracks of 1 s and 0.25 s of s16le:44100:2, "decoded" by cat; the speaker reads ahead 0.2 s
-  // only, so a later track's decoder starts while descriptors are short.
-  const second = 44_100 * 4;
-  writeFileSync(join(prepared.mediaRoot, "first.raw"), new Uint8Array(second), { mode: 0o644 });
-  writeFileSync(join(prepared.mediaRoot, "second.raw"), new Uint8Array(second / 4), { mode: 0o644 });
-  writeFileSync(join(prepared.mediaRoot, "third.raw"), new Uint8Array(second / 4), { mode: 0o644 });
-  const speakerOut = await freeUdpPort();
-  writeFileSync(
-    prepared.configPath,
-    `${readFileSync(prepared.configPath, "utf8")}[speaker]\noutput = ["rtp://127.0.0.1:${speakerOut}"]\nbuffer_seconds = 0.2\n` +
-      `[speaker.decoders]\nraw = { command = "cat {path}", format = "s16le:44100:2" }\n`,
-  );
-  const serve = launch(prepared.dir, prepared.mediaRoot, prepared.configPath, prepared.port);
+  // "Decoded" by cat. The speaker's buffer holds 256 KiB at least (1.5 s): the first track fills
+  // it until 0.7 s in, and the next one's decoder starts then, while descriptors are short.
+  const serve = await speakerServe({ "first.raw": 2.2, "second.raw": 0.25, "third.raw": 0.25 }, () => "cat {path}");
   const rx = await counter();
   const peer = await rawPeer();
   const ask = async (op: "play" | "queue" | "ping" | "status", args: Record<string, unknown> = {}) => {
@@ -91,15 +101,14 @@ test("out of descriptors, a play is not_available naming EMFILE, the running job
     limitDescriptors(pid, null);
     const started = await ask("play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port + 1}`] });
     expect(started.ok).toBe(true);
-    const deadline = Date.now() + 3_000;
+    const deadline = Date.now() + 4_000;
     while (!serve.stderr().includes("media=third.raw") || !/played [^\n]*media=third\.raw/.test(serve.stderr())) {
       if (Date.now() > deadline) break;
       await Bun.sleep(50);
     }
     const log = serve.stderr();
-    // The second track or the third (where the first's decoder gave all of it at once), its file
-    // or its decoder.
-    expect(log).toMatch(/warn: speaker: [^\n]*(second|third)\.raw[^\n]*too many open files \(EMFILE\)[^\n]*; the queue waits, trying again every 1 s/);
+    // Its file (opened again at its load) or its decoder.
+    expect(log).toMatch(/warn: speaker: [^\n]*second\.raw[^\n]*too many open files \(EMFILE\)[^\n]*; the queue waits, trying again every 1 s/);
     for (const name of ["first", "second", "third"]) expect(log).toMatch(new RegExp(`speaker: played [^\\n]*media=${name}\\.raw`));
     expect(log).not.toContain("skipping");
     expect(log).not.toContain("undefined is not an object");
@@ -139,5 +148,36 @@ test("a cmd: output that dies while no descriptor is free for its restart is sta
   } finally {
     clearInterval(feed);
     play.kill("SIGTERM");
+  }
+}, 15_000);
+
+test("a decoder that cannot fork (its user's process limit) holds its track at the head of the queue until it can", async () => {
+  // A real fork failure: with RLIMIT_NPROC 0, the shell cannot fork its pipeline (`Cannot fork`,
+  // status 2), until the test puts the flag there.
+  let flag = "";
+  const serve = await speakerServe({ "a.raw": 0.25, "b.raw": 0.25 }, (dir) => {
+    flag = join(dir, "processes-back");
+    return `if [ -e ${flag} ]; then cat {path}; else prlimit --nproc=0:0 sh -c "cat {path} | cat"; fi`;
+  });
+  const peer = await rawPeer();
+  try {
+    await serve.ready;
+    for (const path of ["a.raw", "b.raw"]) {
+      peer.send(requestBytes("queue", { path }), serve.port);
+      expect(JSON.parse(new TextDecoder().decode((await peer.next(3000))!)).ok).toBe(true);
+    }
+    const deadline = Date.now() + 4_000;
+    while (!serve.stderr().includes("the queue waits") && Date.now() < deadline) await Bun.sleep(20);
+    expect(serve.stderr()).toMatch(/warn: speaker: a\.raw: decoder exited with status 2: sh: \d+: Cannot fork; the queue waits, trying again every 1 s/);
+    writeFileSync(flag, "");
+    while (!/played [^\n]*media=b\.raw/.test(serve.stderr()) && Date.now() < deadline) await Bun.sleep(20);
+    const log = serve.stderr();
+    expect(log).toMatch(/speaker: a\.raw loads after waiting \d s for the server's resources/);
+    for (const name of ["a", "b"]) expect(log).toMatch(new RegExp(`speaker: played [^\\n]*media=${name}\\.raw`));
+    expect(log).not.toContain("skipping");
+  } finally {
+    peer.close();
+    await serve.stop();
+    serve.cleanup();
   }
 }, 15_000);
