@@ -463,7 +463,8 @@ function formatStatus(pages: StatusPage[], queue: QueuePage[]): string {
   const s = first.server ?? {};
   const lines = [
     `server: pacer ${String(s.version)}, up ${String(s.uptime)} s, ${String(s.jobs)} jobs, ${String(s.requests)} requests, ` +
-      `${String(s.rate_limited)} rate-limited, ${String(s.overloaded ?? 0)} overloaded, dropped ${JSON.stringify(s.dropped)}`,
+      `${String(s.rate_limited)} rate-limited, ${String(s.overloaded ?? 0)} overloaded, dropped ${JSON.stringify(s.dropped)}` +
+      (s.stalls ? `, stalled ${String(s.stalls)} times (${String(s.stalled_ms)} ms)` : ""),
   ];
   for (const [kind, l] of Object.entries(first.lateness ?? {})) {
     lines.push(`lateness ${kind}: p50 ${l.p50} µs, p99 ${l.p99} µs, max ${l.max} µs (${l.count} events)`);

@@ -254,6 +254,8 @@ export function serverStatus(server: ServerContext) {
       dropped: counters.dropped,
       unsent: counters.unsent,
       errors: counters.errors,
+      stalls: server.stalls.count,
+      stalled_ms: server.stalls.stalledMs,
     },
     lateness: latenessSummary(server.scheduler),
   };

@@ -28,6 +28,7 @@ import { accessSync, constants } from "node:fs";
 import { PacerError, TemporaryError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
+import { StallWatch } from "./stall_watch.ts";
 import { Speaker } from "../speaker/speaker.ts";
 import type { SpeakerOptions } from "../speaker/speaker_options.ts";
 import { Catalogue } from "./catalogue.ts";
@@ -72,6 +73,7 @@ export async function startServer(initial: Config, configPath: string | undefine
   let config = initial;
   let key = config.keyFile ? await readKey(config.keyFile) : undefined;
   const scheduler = new Scheduler();
+  const stalls = new StallWatch(scheduler, log);
   const jobs = new JobTable({ scheduler, log, interestTimeoutMs: config.interestTimeoutMs });
   const speaker = config.speaker ? new Speaker(speakerOptions(config.speaker), { scheduler, log: log.child({ part: "speaker" }) }) : null;
   let reloading: Promise<Config> = Promise.resolve(config);
@@ -158,6 +160,7 @@ export async function startServer(initial: Config, configPath: string | undefine
       return endpoint.counters;
     },
     startedAtMs: Date.now(),
+    stalls,
     // Built from the config each time: a reload's recordings add their ports.
     ownPorts: () => (bound ? ownPortsOf(config, bound) : []),
     // One reload at a time; each starts from the outcome of the one before. Logged here, so a
@@ -221,6 +224,7 @@ export async function startServer(initial: Config, configPath: string | undefine
   checkRecordingRoot();
   warnExposedKey();
   warnOpenHttp();
+  stalls.start();
   log.info("serving", {
     // As --server takes it: an IPv6 host in brackets (`::1:7070` names no port).
     control: hostPortText(config.control.host, socket.port),
@@ -243,6 +247,7 @@ export async function startServer(initial: Config, configPath: string | undefine
       (stopping ??= (async () => {
         socket.close();
         endpoint.clear();
+        stalls.stop();
         http?.stop();
         await Promise.all([jobs.stopAll(), speaker?.stop(), recordings.close()]);
         live?.close();

@@ -37,6 +37,8 @@ export interface ServerContext {
   readonly catalogue: Catalogue;
   readonly counters: ControlCounters;
   readonly startedAtMs: number;
+  /** Times the whole server was held up (stall_watch.ts), and for how long in all. */
+  readonly stalls: { readonly count: number; readonly stalledMs: number };
   /** The ports this server listens on (control, HTTP, live), as bound: no stream may go to them. */
   ownPorts(): readonly OwnPort[];
   /** Re-reads the config as SIGHUP does; throws with a message when the new one is invalid. */
