@@ -22,6 +22,7 @@
  * ```
  */
 import { PacerError, TemporaryError } from "../../foundation/errors.ts";
+import { describeFsError } from "../../foundation/fs_error.ts";
 import type { SharedBytes } from "../../foundation/shared_bytes.ts";
 import { libc } from "../../foundation/libc.ts";
 import { wholeNumberOrNull } from "../../foundation/units.ts";
@@ -112,7 +113,8 @@ export function lostStreamBytes(length: number, headerBytes: number, media: bool
 export function cannotOpen(label: string, error: unknown, sourcePort?: number): Error {
   const inUse = (error as NodeJS.ErrnoException).code === "EADDRINUSE";
   const Failure = inUse || error instanceof TemporaryError ? TemporaryError : PacerError;
-  return new Failure(`cannot open a UDP socket to ${label}: ${inUse ? `port ${sourcePort} is in use` : (error as Error).message}`);
+  // In words: Bun's own text for a socket's failure is its syscall and code (`bind EMFILE 0.0.0.0`).
+  return new Failure(`cannot open a UDP socket to ${label}: ${inUse ? `port ${sourcePort} is in use` : describeFsError(error)}`);
 }
 
 interface SharedSocket {

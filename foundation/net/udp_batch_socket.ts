@@ -28,7 +28,7 @@
  */
 import { type Pointer, ptr } from "bun:ffi";
 import { PacerError } from "../errors.ts";
-import { errnoText } from "../fs_error.ts";
+import { errnoCode, errnoText } from "../fs_error.ts";
 import { bindError } from "./bind_error.ts";
 import { errno, type Libc, libc } from "../libc.ts";
 import { parseIp } from "./address.ts";
@@ -152,7 +152,12 @@ export function openUdpBatchSocket(options: BatchSocketOptions, events: BatchSoc
   const v6 = options.family === 6;
   const family = v6 ? AF_INET6 : AF_INET;
   const fd = c.socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new PacerError(`cannot open a UDP socket: ${errnoText(errno(c))}`);
+  if (fd < 0) {
+    // Its code too, so the caller's line names the shortage as any other (describeFsError); its
+    // own words repeated "cannot open a UDP socket" after the caller's.
+    const code = errno(c);
+    throw Object.assign(new PacerError(`cannot open a UDP socket: ${errnoText(code)}`), { code: errnoCode(code) });
+  }
   // Option values and the bound address: made before any pointer into them is taken.
   const scratch = new ArrayBuffer(64);
   const int = new Int32Array(scratch, 0, 1);

@@ -18,7 +18,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { makeTempDir } from "../helpers/mpeg_fixtures.ts";
-import { freeUdpPort, launch, prepareServe, rawPeer, requestBytes } from "../server/serve_fixture.ts";
+import { CLIP, freeUdpPort, launch, prepareServe, rawPeer, requestBytes } from "../server/serve_fixture.ts";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
@@ -181,3 +181,18 @@ test("a decoder that cannot fork (its user's process limit) holds its track at t
     serve.cleanup();
   }
 }, 15_000);
+
+// A socket each: connected ones (PACER_SEND=socket), or the batched path's one per `source=`.
+test.each([
+  ["a connected socket each", (port: number) => `udp://127.0.0.1:${port}`, { PACER_SEND: "socket" }],
+  ["a socket per source=", (port: number) => `udp://127.0.0.1:${port}?source=127.0.0.1:${port + 1000}`, {}],
+])("play to 100 destinations on %s past a limit of 64 descriptors says so in one line naming EMFILE", async (_how, url, env) => {
+  const clip = join(tmp.dir, "clip.ts");
+  writeFileSync(clip, CLIP);
+  const base = 30_000 + Math.floor(Math.random() * 20_000);
+  const to = Array.from({ length: 100 }, (_, i) => ["--to", url(base + i)]).flat();
+  const run = await runPacer(["play", clip, ...to], { launcher: ["prlimit", "--nofile=64:64"], env });
+  expect(run.code).toBe(1);
+  // Bun's own words were `bind EMFILE 0.0.0.0`, and the batched path's said "cannot open a UDP socket" twice.
+  expect(run.stderr).toMatch(/^pacer: error: cannot open a UDP socket to 127\.0\.0\.1:\d+: too many open files \(EMFILE\)\n$/);
+});
