@@ -20,6 +20,8 @@ import { clockDurationUs } from "../sources/mpeg_file_timing.ts";
 import { openInput } from "../sources/open_input.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { LruMap } from "./lru_map.ts";
+import { describeFsError, isShortage } from "../foundation/fs_error.ts";
+import { OpError } from "./op_args.ts";
 import { openMediaFile, resolveMediaPath } from "./policy.ts";
 
 export interface CatalogueEntry {
@@ -42,6 +44,14 @@ const MAX_ENTRIES = 10_000;
  */
 const SNAPSHOT_MS = 5_000;
 
+/**
+ * The server is short of descriptors or memory: `list` is not_available. Before, the files it
+ * could not open were left out, or listed as "unknown" (and kept so until they changed).
+ */
+function shortOf(error: unknown): OpError {
+  return new OpError("not_available", `the media list cannot be read now: ${describeFsError(error)} in the server; try again once a stream ends`);
+}
+
 interface Probed {
   readonly stamp: string;
   readonly entry: CatalogueEntry;
@@ -58,7 +68,9 @@ export class Catalogue {
     if (snap && snap.root === root && (snap.doneMs === null || nowMs - snap.doneMs < SNAPSHOT_MS)) return snap.entries;
     const walk = { root, doneMs: null as number | null, entries: this.#walk(root) };
     const done = () => (walk.doneMs = Date.now());
-    walk.entries.then(done, done);
+    // A walk the server was short of descriptors for answers the requests it had, not the next.
+    const failed = () => void (this.#snapshot === walk && (this.#snapshot = null));
+    walk.entries.then(done, failed);
     this.#snapshot = walk;
     return walk.entries;
   }
@@ -70,7 +82,8 @@ export class Catalogue {
       let dirents;
       try {
         dirents = await readdir(join(root, relative), { withFileTypes: true });
-      } catch {
+      } catch (error) {
+        if (isShortage(error)) throw shortOf(error);
         return; // unreadable directory: leave it out
       }
       dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -93,6 +106,7 @@ export class Catalogue {
 
   async #probe(root: string, name: string): Promise<CatalogueEntry | null> {
     const resolved = await resolveMediaPath(root, name);
+    if (!resolved.ok && resolved.code === "not_available") throw new OpError("not_available", resolved.message);
     if (!resolved.ok) return null;
     let stamp: string;
     let size: number;
@@ -109,6 +123,7 @@ export class Catalogue {
     // Probed through a descriptor opened beneath the root and checked to be a file, as play opens
     // it: by its path, a FIFO swapped in after the checks would hold the walk, and every `list`.
     const held = await openMediaFile(root, name);
+    if (!held.ok && held.code === "not_available") throw new OpError("not_available", held.message);
     if (!held.ok) return null;
     let entry: CatalogueEntry;
     try {
@@ -117,7 +132,9 @@ export class Catalogue {
       // Along the file's clock, as probe gives it: an MPEG file's head rate can be far off.
       const us = await clockDurationUs(input, held.openPath, size);
       entry = { name, kind: input.info.kind, duration: us === undefined ? null : Math.round((us / US_PER_S) * 1000) / 1000 };
-    } catch {
+    } catch (error) {
+      // Not kept as "unknown": that stayed in the cache until the file changed.
+      if (isShortage(error)) throw shortOf(error);
       entry = { name, kind: "unknown", duration: null };
     } finally {
       held.close();

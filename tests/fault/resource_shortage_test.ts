@@ -4,10 +4,10 @@
  * The shortage is made on the running process: its soft limit is lowered to its lowest free
  * descriptor (prlimit, as the server's own user: this host's root may lack CAP_SYS_RESOURCE), and
  * raised back to the hard limit after. Meanwhile a play is `not_available`, naming EMFILE (it was
- * `forbidden`: "name a file inside the media root"), the job already running goes on, and the
- * speaker's next track, whose decoder cannot start, waits and plays once descriptors come back
- * (it failed, and every track after it, as "undefined is not an object", with a stack trace in the
- * log). And a `cmd:` output of `pacer play` that dies while its restart cannot start for want of
+ * `forbidden`: "name a file inside the media root"), so is a `list` (it left such files out), the
+ * job already running goes on, and the speaker's next track, whose decoder cannot start, waits
+ * and plays once descriptors come back (it failed, and every track after it, as "undefined is not
+ * an object", with a stack trace in the log). And a `cmd:` output of `pacer play` that dies while its restart cannot start for want of
  * descriptors is started again once there are some (its destination failed). A decoder whose
  * shell cannot fork (RLIMIT_NPROC) holds its track at the head of the queue until it can (the
  * track failed, and every one whose turn came meanwhile).
@@ -73,7 +73,7 @@ test("out of descriptors, a play is not_available naming EMFILE, the running job
   const serve = await speakerServe({ "first.raw": 2.2, "second.raw": 0.25, "third.raw": 0.25 }, () => "cat {path}");
   const rx = await counter();
   const peer = await rawPeer();
-  const ask = async (op: "play" | "queue" | "ping" | "status", args: Record<string, unknown> = {}) => {
+  const ask = async (op: "play" | "queue" | "ping" | "list", args: Record<string, unknown> = {}) => {
     peer.send(requestBytes(op, args), serve.port);
     return JSON.parse(new TextDecoder().decode((await peer.next(3000))!));
   };
@@ -94,6 +94,9 @@ test("out of descriptors, a play is not_available naming EMFILE, the running job
     expect(refused.error.code).toBe("not_available");
     expect(refused.error.message).toBe('media "clip.ts" cannot be opened now: the server has too many open files (EMFILE), its descriptor limit (LimitNOFILE, ulimit -n); try again once a stream ends');
     expect((await ask("ping")).ok).toBe(true);
+    // The files it could not open were left out, or kept as "unknown" until they changed.
+    const unlisted = await ask("list");
+    expect(unlisted.error?.code).toBe("not_available");
     await Bun.sleep(1_200); // past the second track's load
     // 1 Mbit/s in 1316-byte datagrams: some 95 a second went on meanwhile.
     expect(rx.count() - before).toBeGreaterThan(60);
@@ -101,6 +104,7 @@ test("out of descriptors, a play is not_available naming EMFILE, the running job
     limitDescriptors(pid, null);
     const started = await ask("play", { source: "clip.ts", to: [`udp://127.0.0.1:${rx.port + 1}`] });
     expect(started.ok).toBe(true);
+    expect((await ask("list")).result.items).toContainEqual(expect.objectContaining({ name: "clip.ts", kind: "mpegts" }));
     const deadline = Date.now() + 4_000;
     while (!serve.stderr().includes("media=third.raw") || !/played [^\n]*media=third\.raw/.test(serve.stderr())) {
       if (Date.now() > deadline) break;
