@@ -62,10 +62,27 @@ export function errnoCode(errno: number): string | undefined {
  */
 const SHORTAGES = new Set(["EMFILE", "ENFILE", "ENOMEM", "EAGAIN"]);
 
-/** Whether `error` (its `code`) says the host is short of descriptors, memory or processes. */
+/**
+ * The code (`EMFILE`) where `error`, or an error it wraps (its `cause`: a PacerError that words a
+ * file's failure), says the host is short of descriptors, memory or processes; else null.
+ */
+export function shortageOf(error: unknown): string | null {
+  let e = error as { code?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && depth < 4; depth++, e = e.cause as typeof e) {
+    if (typeof e.code === "string" && SHORTAGES.has(e.code)) return e.code;
+  }
+  return null;
+}
+
+/** Whether `error` says the host is short of descriptors, memory or processes (shortageOf). */
 export function isShortage(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && SHORTAGES.has(code);
+  return shortageOf(error) !== null;
+}
+
+/** An errno code in words with the code (`too many open files (EMFILE)`). */
+export function codeText(code: string): string {
+  const words = WORDS[code] ?? NET_WORDS[code];
+  return words ? `${words} (${code})` : code;
 }
 
 /** A system call's errno in words (`permission denied`), or `errno N` for one without. */

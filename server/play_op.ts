@@ -36,6 +36,7 @@
  */
 
 import { PacerError, UsageError } from "../foundation/errors.ts";
+import { isShortage } from "../foundation/fs_error.ts";
 import { parseBitrate } from "../foundation/units.ts";
 import { withTimeout } from "../foundation/with_timeout.ts";
 import { Job } from "../pipeline/job.ts";
@@ -51,7 +52,7 @@ import type { Config } from "./config.ts";
 import type { Requester } from "./control_server.ts";
 import { LIVE_PREFIX } from "../protocol/control.ts";
 import { checkKeys, OpError, optionalBoolean, optionalNumber, requireString, requireStringList } from "./op_args.ts";
-import { destinationAllowed, openMediaFile, type OwnPort, ownPortAt } from "./policy.ts";
+import { destinationAllowed, mediaShortage, openMediaFile, type OwnPort, ownPortAt } from "./policy.ts";
 import type { ServerContext } from "./server_context.ts";
 import type { RunningJob, ServedJob } from "./jobs.ts";
 import type { LiveChannel } from "./live/live_channel.ts";
@@ -326,6 +327,8 @@ async function createJob(server: ServerContext, path: string, name: string, outp
     const resume = choice.offset === undefined ? undefined : { bytes: choice.offset, wireFrameBytes: (format: SampleFormat) => wireFrameBytes(outputs[0]!, format) };
     input = await openInput(path, { bitrate: choice.bitrate, startSeconds: choice.startSeconds, resume, name });
   } catch (error) {
+    // Out of descriptors between the media's open and the input's: no fault of the request.
+    if (isShortage(error)) throw new OpError("not_available", mediaShortage(name, error).message);
     if (error instanceof UsageError || error instanceof PacerError) throw new OpError("bad_request", clientMessage(error));
     throw new OpError("not_found", `media ${JSON.stringify(name)} cannot be opened: ${clientMessage(error)}`);
   }

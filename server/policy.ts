@@ -20,7 +20,7 @@ import { realpath, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { errnoOf } from "../foundation/errors.ts";
-import { describeFsError, fsErrorText, isShortage } from "../foundation/fs_error.ts";
+import { codeText, fsErrorText, isShortage, shortageOf } from "../foundation/fs_error.ts";
 import { currentUserName } from "../foundation/user_name.ts";
 import { BeneathError, liesBeneath, openBeneath } from "../foundation/open_beneath.ts";
 import { type Cidr, cidrContains, isLoopbackHost, type IpAddress, parseCidr, parseIp, sameIp } from "../foundation/net/address.ts";
@@ -61,7 +61,7 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
   try {
     realRoot = await realpath(root);
   } catch (e) {
-    if (isShortage(e)) return shortOf(name, e);
+    if (isShortage(e)) return mediaShortage(name, e);
     return { ok: false, code: "not_found", message: `media root ${root} is unavailable (${errnoOf(e)}); check media_root in the config` };
   }
   let real: string;
@@ -73,7 +73,7 @@ export async function resolveMediaPath(root: string, name: string): Promise<Medi
       return { ok: false, code: "not_found", message: `media ${JSON.stringify(name)} not found in the media root` };
     }
     if (code === "EACCES") return { ok: false, code: "forbidden", message: unreadable(name) };
-    if (isShortage(e)) return shortOf(name, e);
+    if (isShortage(e)) return mediaShortage(name, e);
     return forbidden(`cannot be resolved (${fsErrorText(e)})`);
   }
   // The root itself is no file, not somewhere outside it.
@@ -95,12 +95,10 @@ export type OpenedMedia =
  * It was `forbidden`, "name a file inside the media root", or the media root "unavailable", which
  * sent a client, or the operator, looking for a fault in the name or the config.
  */
-function shortOf(name: string, e: unknown): MediaPathResult & { ok: false } {
-  const code = (e as { code?: string }).code;
+export function mediaShortage(name: string, e: unknown): MediaPathResult & { ok: false } {
+  const code = shortageOf(e) ?? "";
   const what =
-    code === "EMFILE"
-      ? "the server has too many open files (EMFILE), its descriptor limit (LimitNOFILE, ulimit -n)"
-      : `the server is short of resources: ${e instanceof BeneathError ? `${e.why} (${code})` : describeFsError(e)}`;
+    code === "EMFILE" ? "the server has too many open files (EMFILE), its descriptor limit (LimitNOFILE, ulimit -n)" : `the server is short of resources: ${codeText(code)}`;
   return { ok: false, code: "not_available", message: `media ${JSON.stringify(name)} cannot be opened now: ${what}; try again once a stream ends` };
 }
 
@@ -129,7 +127,7 @@ export async function openMediaFile(root: string, name: string): Promise<OpenedM
   } catch (e) {
     if (e instanceof BeneathError && e.reason === "missing") return { ok: false, code: "not_found", message: `media ${JSON.stringify(name)} not found in the media root` };
     if (e instanceof BeneathError && e.reason === "denied") return { ok: false, code: "forbidden", message: unreadable(name) };
-    if (isShortage(e)) return shortOf(name, e);
+    if (isShortage(e)) return mediaShortage(name, e);
     return { ok: false, code: "forbidden", message: `media name ${JSON.stringify(name)} ${e instanceof BeneathError && e.reason === "escapes" ? "resolves outside the media root" : `cannot be opened (${e instanceof BeneathError ? e.why : fsErrorText(e)})`}; name a file inside the media root` };
   }
   if (!fstatSync(fd).isFile()) {

@@ -138,7 +138,7 @@ async function readHead(path: string, bytes: number): Promise<Uint8Array> {
   try {
     handle = await open(path, "r");
   } catch (error) {
-    throw new PacerError(describeOpenError(path, error));
+    throw new PacerError(describeOpenError(path, error), { cause: error });
   }
   try {
     const head = Buffer.alloc(bytes);
@@ -240,7 +240,7 @@ function regularFileSize(path: string): number | null {
     return st.isFile() ? st.size : null;
   } catch (error) {
     if (error instanceof PacerError) throw error;
-    throw new PacerError(describeOpenError(path, error));
+    throw new PacerError(describeOpenError(path, error), { cause: error });
   }
 }
 
