@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import type { Logger } from "../foundation/log.ts";
 import { EXIT_FAILURE, exitCodeAfter, EXIT_OK, EXIT_TEMPFAIL, PacerError, TemporaryError, UsageError } from "../foundation/errors.ts";
 import { Job } from "../pipeline/job.ts";
+import type { Destination } from "../pipeline/destination.ts";
 import { watchStuckOutputs } from "../pipeline/stuck_outputs.ts";
 import type { ReaderGate } from "../pipeline/gated_reader.ts";
 import { parseSampleFormat, formatToString, sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
@@ -286,13 +287,23 @@ function checkCompatible(inputs: OpenedInput[]): void {
 /** Behind real time by this much in all, an output is said to have been: past a loaded host's hiccups. */
 const SAY_BEHIND_US = 1_000_000;
 
+/** More outputs behind than this are said in one line: a host that could not keep up with 20,000 said 20,000. */
+const SAY_BEHIND_EACH = 3;
+
 function reportCounters(job: Job, log: Logger): void {
+  // Nothing was lost, but the stream came late: a conversion too heavy for this host (it played
+  // 2 s of f32le:768000:64 in 16 s, saying nothing), a busy CPU, or an output that took it slowly.
+  const behind = job.destinations.filter((d) => d.pace.reanchoredUs >= SAY_BEHIND_US);
+  const seconds = (d: Destination) => (d.pace.reanchoredUs / 1e6).toFixed(1);
+  const why = "(this host could not keep up, or the output took the stream more slowly)";
+  if (behind.length > SAY_BEHIND_EACH) {
+    const sorted = behind.map(seconds).sort((a, b) => Number(a) - Number(b));
+    const span = sorted[0] === sorted.at(-1) ? sorted[0] : `${sorted[0]} to ${sorted.at(-1)}`;
+    log.warn(`${behind.length} outputs (${behind[0]!.label} and ${behind.length - 1} more) ran ${span} s behind real time ${why}`);
+  } else {
+    for (const d of behind) log.warn(`${d.label}: ran ${seconds(d)} s behind real time ${why}`);
+  }
   for (const d of job.destinations) {
-    // Nothing was lost, but the stream came late: a conversion too heavy for this host (it played
-    // 2 s of f32le:768000:64 in 16 s, saying nothing), a busy CPU, or an output that took it slowly.
-    if (d.pace.reanchoredUs >= SAY_BEHIND_US) {
-      log.warn(`${d.label}: ran ${(d.pace.reanchoredUs / 1e6).toFixed(1)} s behind real time (this host could not keep up, or the output took the stream more slowly)`);
-    }
     const { units, bytes, errors } = d.backend.counters;
     const errorText = Object.entries(errors).map(([k, v]) => `${k}=${v}`).join(" ");
     log.debug("destination finished", {

@@ -200,3 +200,16 @@ test.each([
   // Bun's own words were `bind EMFILE 0.0.0.0`, and the batched path's said "cannot open a UDP socket" twice.
   expect(run.stderr).toMatch(/^pacer: error: cannot open a UDP socket to 127\.0\.0\.1:\d+: too many open files \(EMFILE\)\n$/);
 });
+
+test("play's outputs that ran behind real time are said in one line when there are many, not one line each", async () => {
+  const clip = join(tmp.dir, "one.ts");
+  writeFileSync(clip, CLIP.subarray(0, Math.floor(CLIP.length / 188 / 1.5) * 188)); // 1 s
+  // Each output's command takes nothing for 1.5 s: 125 kB of stream does not fit its pipe.
+  const to = Array.from({ length: 5 }, () => ["--to", "cmd:sleep 1.5; cat >/dev/null"]).flat();
+  const run = await runPacer(["play", clip, ...to]);
+  expect(run.code).toBe(0);
+  // It was five lines, and 20,000 for a host that could not keep up with 20,000 outputs.
+  expect(run.stderr).toMatch(
+    /^pacer: warn: 5 outputs \(cmd:sleep 1\.5; cat >\/dev\/null and 4 more\) ran [\d.]+( to [\d.]+)? s behind real time \(this host could not keep up, or the output took the stream more slowly\)\n$/,
+  );
+});
