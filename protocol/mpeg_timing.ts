@@ -293,8 +293,6 @@ export class ClockTimeline implements ClockSampler {
     capacity = DEFAULT_ANCHOR_CAPACITY,
     /** Bytes per tick used before two samples agree, or when they do not (e.g. PS mux rate). */
     private fallbackRate: () => number = () => 0,
-    /** Steps implying more than this many bytes per tick are garbage (0 = no limit). */
-    private maxRate: () => number = () => 0,
     /** Where the clock's values wrap: PCR/SCR at 2^33 × 300, M2TS arrival stamps at 2^30. */
     private readonly wrap = PCR_WRAP,
   ) {
@@ -331,9 +329,7 @@ export class ClockTimeline implements ClockSampler {
       return;
     }
     const bytes = offset - prevOffset;
-    const maxRate = this.maxRate();
-    const sane = !flagged && step > 0 && step <= MAX_CLOCK_STEP_TICKS &&
-      !(maxRate > 0 && bytes / step > maxRate);
+    const sane = !flagged && step > 0 && step <= MAX_CLOCK_STEP_TICKS;
     if (this.count === 0) {
       // No anchor yet (no fallback rate): the first sane pair sets the rate,
       // and bytes before the first sample are paced at it from time 0.
@@ -700,7 +696,7 @@ export class ArrivalClock extends TimelineClock implements ArrivalSink {
   constructor(options: ArrivalClockOptions = {}) {
     super();
     const fallback = (options.fallbackBitsPerSecond ?? 0) / 8 / PCR_HZ;
-    this.timeline = new ClockTimeline(options.capacity ?? ARRIVAL_ANCHORS, () => fallback, () => 0, ATS_WRAP);
+    this.timeline = new ClockTimeline(options.capacity ?? ARRIVAL_ANCHORS, () => fallback, ATS_WRAP);
   }
 
   arrived(ats: number): void {
@@ -734,19 +730,22 @@ export class ArrivalClock extends TimelineClock implements ArrivalSink {
 }
 
 export interface ScrClockOptions {
-  /** Rate (bits/s) used when the packs carry no usable program_mux_rate. */
+  /**
+   * Rate (bits/s) used before the second SCR and where SCRs give none (the rate the input's head
+   * was probed at); without it, the packs' program_mux_rate.
+   */
   fallbackBitsPerSecond?: number;
   capacity?: number;
 }
 
-/** A segment may run at most this many times program_mux_rate before its SCRs count as garbage. */
-const SCR_MAX_MUX_RATE_FACTOR = 2;
-
 /**
  * MPEG-PS paced by SCR, interpolated by byte position between packs. Before
  * the second pack, and wherever SCRs are missing (all equal) or garbage
- * (backwards, > 1 s apart, or faster than twice program_mux_rate), bytes go at
- * the mux rate.
+ * (backwards or > 1 s apart), bytes go at the fallback rate, else the mux rate.
+ * program_mux_rate is no bound on the SCRs, nor preferred to the head's rate:
+ * muxers get it wrong both ways (GStreamer's mpegpsmux writes 409600 bit/s in
+ * its first packs whatever the stream's rate, ffmpeg 440 Mbit/s in a VOB), and
+ * a 3.2 Mbit/s GStreamer file held to it took 12 s to play 4.
  *
  * @example
  * ```ts
@@ -771,8 +770,8 @@ export class ScrClock extends TimelineClock {
   constructor(options: ScrClockOptions = {}) {
     super();
     this.fallbackBytesPerSecond = (options.fallbackBitsPerSecond ?? 0) / 8;
-    const muxRate = () => (this.muxBytesPerSecond || this.fallbackBytesPerSecond) / PCR_HZ;
-    this.timeline = new ClockTimeline(options.capacity, muxRate, () => muxRate() * SCR_MAX_MUX_RATE_FACTOR);
+    const rate = () => (this.fallbackBytesPerSecond || this.muxBytesPerSecond) / PCR_HZ;
+    this.timeline = new ClockTimeline(options.capacity, rate);
   }
 
   observe(chunk: Uint8Array, offset: number, start = 0, end = chunk.length): void {

@@ -261,7 +261,7 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     if (!options.bitrate && clockSpanSeconds(probe) < MIN_PROBE_SPAN_S && head.length < Math.min(size, PROBE_HEAD_BYTES)) {
       probe = probeMpeg(await readHead(path, Math.min(size, PROBE_HEAD_BYTES)), kind, packing);
     }
-    if (!options.bitrate && !pacingOf(probe) && size > PROBE_HEAD_BYTES) {
+    if (!options.bitrate && !clockRate(probe) && size > PROBE_HEAD_BYTES) {
       probe = probeMpeg(await readHead(path, Math.min(size, CLOCK_PROBE_MAX_BYTES)), kind, packing);
     }
     const phase = packing === TS_PACKING ? leadingGarbage(head) : 0;
@@ -326,6 +326,16 @@ function pacingOf(probe: MpegProbe): "pcr" | "arrival" | "scr" | null {
 function probedBitrate(probe: MpegProbe): number | undefined {
   const rate = pacingOf(probe) === "arrival" ? (probe as TsProbe).arrival!.bitrate : probe.bitrate;
   return rate ?? undefined;
+}
+
+/**
+ * The rate the head's own clock references give (two or more), undefined without: a PS probe
+ * otherwise takes its first pack's program_mux_rate, which GStreamer's mpegpsmux writes as 409600
+ * bit/s whatever the stream's rate (its SCRs 0.44 s apart, the second past 256 KiB at 3.2 Mbit/s:
+ * the head went at an eighth of its rate and a 4 s file played 3.6 s late).
+ */
+function clockRate(probe: MpegProbe): number | undefined {
+  return clockSpanSeconds(probe) > 0 ? probedBitrate(probe) : undefined;
 }
 
 /** Seconds between the first and last clock reference a probe saw (0 with fewer than two). */
@@ -507,7 +517,7 @@ async function probeStreamHead(stream: StreamSource, kind: "mpegts" | "mpegps", 
   for (let want = STREAM_PROBE_FIRST_BYTES; ; want *= 2) {
     const head = await stream.peek(want, timeUp);
     const probe = probeMpeg(head, kind, packing);
-    if (probedBitrate(probe) || head.length < want || want >= STREAM_PROBE_BYTES) {
+    if (clockRate(probe) || head.length < want || want >= STREAM_PROBE_BYTES) {
       const short = head.length < want;
       return { probe, timedOut: short && timeUp.aborted, ended: short && !timeUp.aborted, bytes: head.length };
     }

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ffmpegM2ts, ffmpegTs, haveFfmpeg, makeCbrPs, makeCbrTs, makeTempDir, makeTrailedTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
+import { ffmpegM2ts, ffmpegTs, haveFfmpeg, makeCbrPs, makeCbrTs, makeGstreamerLikePs, makeTempDir, makeTrailedTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
 import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
@@ -19,10 +19,10 @@ afterAll(() => tmp.cleanup());
 const SETTLE_MS = 150;
 
 /** `pacer play INPUTS --to udp://` to a receiver here: the run, what arrived, the span first to last, s. */
-async function playToReceiver(inputs: string[]) {
+async function playToReceiver(inputs: string[], stdin?: Uint8Array) {
   const rx = await udpReceiver();
   try {
-    const run = await runPacer(["play", ...inputs, "--to", `udp://127.0.0.1:${rx.port}`]);
+    const run = await runPacer(["play", ...inputs, "--to", `udp://127.0.0.1:${rx.port}`], { stdin });
     await Bun.sleep(SETTLE_MS);
     const packets = [...rx.packets];
     const spanS = packets.length > 0 ? (packets.at(-1)!.atUs - packets[0]!.atUs) / 1e6 : 0;
@@ -219,6 +219,21 @@ describe("play and probe: odd MPEG-PS input", () => {
     expect(packets.reduce((n, p) => n + p.data.length, 0)).toBe(ps.length);
     expect(spanS).toBeGreaterThan(1.2);
     expect(spanS).toBeLessThan(2.5);
+  });
+
+  test("GStreamer's PS (3.2 Mbit/s, SCRs 0.7 s apart, program_mux_rate 409600 bit/s) takes its 1.5 s from a file and a pipe: its head went at the mux rate, and the file took 11.7 s", async () => {
+    const ps = makeGstreamerLikePs({ muxRate: 400_000, duration: 1.5, scrEvery: 0.7 });
+    const path = join(tmp.dir, "gst.mpg");
+    writeFileSync(path, ps);
+    for (const [inputs, stdin] of [[[path]], [["-"], ps]] as const) {
+      const { run, bytes, spanS } = await playToReceiver([...inputs], stdin);
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      expect(bytes.equals(ps)).toBe(true);
+      // The last SCR is at 1.4 s; the bytes after it go at the rate before.
+      expect(spanS).toBeGreaterThan(1.2);
+      expect(spanS).toBeLessThan(1.9);
+    }
   });
 });
 

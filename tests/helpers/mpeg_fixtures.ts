@@ -99,6 +99,22 @@ export function makeCbrPs(o: CbrPsOptions): Uint8Array {
 }
 
 /**
+ * A PS as GStreamer's mpegpsmux writes one: a pack header only every `scrEvery` s (the packs
+ * between are PES packets alone) and every program_mux_rate 409600 bit/s, whatever the rate the
+ * SCRs give (`muxRate` bytes/s).
+ */
+export function makeGstreamerLikePs(o: { muxRate: number; duration: number; scrEvery: number }): Uint8Array {
+  const ps = makeCbrPs({ muxRate: o.muxRate, duration: o.duration });
+  const packEvery = Math.round((o.scrEvery * o.muxRate) / 2048);
+  for (let k = 0, at = 0; at < ps.length; k++, at += 2048) {
+    if (k % packEvery === 0) psWriteMpeg2Pack(ps, at, Math.round((at * PCR_HZ) / o.muxRate), 51_200);
+    // The pack header's 14 bytes become a padding_stream PES packet of 14 bytes.
+    else ps.set([0, 0, 1, 0xbe, 0, PS_MPEG2_PACK_SIZE - 6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], at);
+  }
+  return ps;
+}
+
+/**
  * The aligned TS `ts` in 192-byte units: packet k at `packetAt` in unit k, and `writeExtra(out,
  * unitAt, k)` writing the unit's other 4 bytes.
  */

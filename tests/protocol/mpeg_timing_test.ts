@@ -290,9 +290,21 @@ describe("ScrClock", () => {
     badClock.observe(garbage, 0);
     expect(badClock.discontinuities()).toBeGreaterThan(0);
     expect(worstBackwardStep(badClock, garbage.length)).toBe(0);
-    // Sane-looking steps may run up to 2x mux rate, the rest at the mux rate.
+    // Random steps that happen to look sane are followed, the rest go at the mux rate.
     expect(badClock.timeAt(garbage.length) / 1e6).toBeGreaterThan(muxSeconds / 2);
     expect(badClock.timeAt(garbage.length) / 1e6).toBeLessThan(muxSeconds + 10);
+  });
+
+  test("follows SCRs that run faster than program_mux_rate says (GStreamer's mpegpsmux writes 409600 bit/s at first)", () => {
+    const rate = 400_000; // 3.2 Mbit/s
+    const ps = makeCbrPs({ muxRate: rate, duration: 4 });
+    for (let at = 0; at < ps.length; at += 2048) psWriteMpeg2Pack(ps, at, Math.round((at * PCR_HZ) / rate), 51_200);
+    const clock = new ScrClock();
+    observeInChunks(clock, ps);
+    expect(clock.discontinuities()).toBe(0);
+    // Held to 51200 B/s it took 30 s.
+    expect(clock.timeAt(ps.length) / 1e6).toBeCloseTo(4, 2);
+    expect(clock.timeAt(ps.length / 2) / 1e6).toBeCloseTo(2, 2);
   });
 
   test.skipIf(!FFMPEG)("on ffmpeg program streams (MPEG-1 and MPEG-2) gives a sane rate and duration", () => {
