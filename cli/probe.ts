@@ -8,7 +8,7 @@ import type { Logger } from "../foundation/log.ts";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import { probePs, probeTs } from "../protocol/mpeg_probe.ts";
 import { M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
-import { TS_PACKING, TS_TRAILER_PACKING, type TsPacking } from "../protocol/mpegts.ts";
+import { TS_PACKING, TS_RS_PACKING, TS_TRAILER_PACKING, type TsPacking } from "../protocol/mpegts.ts";
 import { formatToString } from "../protocol/sample_format.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { type ClockTiming, type FileSample, fileSample, type SampleSize, tsClockTiming } from "../sources/mpeg_file_timing.ts";
@@ -39,6 +39,7 @@ const CONTAINER_WORDS = new Map<TsPacking, string>([
   [TS_PACKING, "mpegts"],
   [M2TS_PACKING, "m2ts (MPEG-TS in 192-byte packets with arrival time stamps; sent as 188-byte TS)"],
   [TS_TRAILER_PACKING, "mpegts (188-byte packets each followed by a 4-byte trailer; sent as 188-byte TS)"],
+  [TS_RS_PACKING, "mpegts (204-byte packets: 188 and 16 bytes of Reed-Solomon parity; sent as 188-byte TS)"],
 ]);
 
 const PACED_BY: Record<InputPacing, string> = {

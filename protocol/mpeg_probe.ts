@@ -23,7 +23,7 @@
  */
 
 import {
-  MAX_CLOCK_STEP_TICKS, PCR_HZ, PCR_WRAP, TS_PACKING, TS_SIZE, TS_SYNC, TS_TRAILER_PACKING, TsScanner, type TsPacking, tsFindSync, tsGetPid,
+  MAX_CLOCK_STEP_TICKS, PCR_HZ, PCR_WRAP, TS_PACKING, TS_RS_PACKING, TS_SIZE, TS_SYNC, TS_TRAILER_PACKING, TsScanner, type TsPacking, tsFindSync, tsGetPid,
   tsHasPcr,
 } from "./mpegts.ts";
 import { ATS_WRAP, M2TS_HEADER_SIZE, M2TS_PACKING, M2TS_SIZE, m2tsGetArrivalTime } from "./mpeg_m2ts.ts";
@@ -35,10 +35,10 @@ import { type ClockSampler, PcrPidLock } from "./mpeg_timing.ts";
 
 /** How far into the head `detectContainer` looks for TS sync or a pack header. */
 export const DETECT_SEARCH_BYTES = 4096;
-/** M2TS needs this many 192-byte packets in a row (as many as the head holds, at least three): its sync bytes are sparser than TS's. */
+/** M2TS (and 204-byte TS) needs this many units in a row (as many as the head holds, at least three): their sync bytes are sparser than TS's. */
 const M2TS_DETECT_PACKETS = 5;
 /** Every byte `detectContainer` may look at: a stream is peeked this far, so it is told apart exactly as a file's head is. */
-export const DETECT_HEAD_BYTES = DETECT_SEARCH_BYTES + M2TS_DETECT_PACKETS * M2TS_SIZE;
+export const DETECT_HEAD_BYTES = DETECT_SEARCH_BYTES + M2TS_DETECT_PACKETS * TS_RS_PACKING.size;
 /** Arrival stamps pace an M2TS only when fewer than one step in this many is a break (ffmpeg writes nonsense stamps without -muxrate). */
 const ARRIVAL_MAX_BREAK_SHARE = 10;
 
@@ -438,7 +438,7 @@ export function holdsContainer(head: Uint8Array, kind: MpegContainer): boolean {
     const pack = psFindPack(head, 0, Math.min(head.length, DETECT_SEARCH_BYTES + 32));
     return pack >= 0 && pack <= DETECT_SEARCH_BYTES;
   }
-  if (findM2tsRun(head) >= 0) return true;
+  if (findUnitRun(head, M2TS_PACKING) >= 0 || findUnitRun(head, TS_RS_PACKING) >= 0) return true;
   const sync = tsFindSync(head, 0, Math.min(head.length, DETECT_SEARCH_BYTES + 2 * TS_SIZE + 1));
   return sync >= 0 && sync <= DETECT_SEARCH_BYTES && sync + 2 * TS_SIZE < head.length;
 }
@@ -447,8 +447,10 @@ export function holdsContainer(head: Uint8Array, kind: MpegContainer): boolean {
  * How the TS packets in a head lie. Sync bytes 192 apart, five in a row (or as many as the head
  * holds, at least three), are 192-byte units: M2TS_PACKING (a 4-byte header before each packet),
  * or TS_TRAILER_PACKING (4 bytes after each) where the first of them lies within the head's first
- * 4 bytes, where no M2TS header fits before it. Else TS_PACKING. 192-byte units are judged first:
- * their extra bytes can fake a TS sync 188 bytes on, TS payload rarely fakes five of theirs.
+ * 4 bytes, where no M2TS header fits before it. Sync bytes 204 apart are TS_RS_PACKING (DVB's
+ * packets with 16 bytes of Reed-Solomon parity: a DVB-ASI capture). Else TS_PACKING. Larger units
+ * are judged first: their extra bytes can fake a TS sync 188 bytes on, TS payload rarely fakes five
+ * of theirs. A 204-byte file had been played as TS and refused, `no MPEG-TS packets found`.
  *
  * With 4 bytes or more before its first packet, a TS with trailers cannot be told from M2TS by its
  * sync bytes (nothing says what the 4 bytes are), and is taken for M2TS.
@@ -459,19 +461,19 @@ export function holdsContainer(head: Uint8Array, kind: MpegContainer): boolean {
  * ```
  */
 export function tsPackingOf(head: Uint8Array): TsPacking {
-  const at = findM2tsRun(head);
-  if (at < 0) return TS_PACKING;
+  const at = findUnitRun(head, M2TS_PACKING);
+  if (at < 0) return findUnitRun(head, TS_RS_PACKING) >= 0 ? TS_RS_PACKING : TS_PACKING;
   // The sync byte one unit before the M2TS reading's first (at + 4 - 192): the file's first packet.
   const first = at + M2TS_HEADER_SIZE - M2TS_SIZE;
   return first >= 0 && first < M2TS_HEADER_SIZE && head[first] === TS_SYNC ? TS_TRAILER_PACKING : M2TS_PACKING;
 }
 
-/** The first M2TS packet start within DETECT_SEARCH_BYTES that begins a run of M2TS_DETECT_PACKETS synced packets (fewer if the head ends first, never under three), or -1. */
-function findM2tsRun(head: Uint8Array): number {
-  const { size, syncAt } = M2TS_PACKING;
+/** The first unit start (of `packing`) within DETECT_SEARCH_BYTES that begins a run of M2TS_DETECT_PACKETS synced units (fewer if the head ends first, never under three), or -1. */
+function findUnitRun(head: Uint8Array, packing: TsPacking): number {
+  const { size, syncAt } = packing;
   const limit = Math.min(head.length, DETECT_HEAD_BYTES);
   for (let from = 0; from <= DETECT_SEARCH_BYTES; from++) {
-    const at = tsFindSync(head, from, limit, M2TS_PACKING);
+    const at = tsFindSync(head, from, limit, packing);
     if (at < 0 || at > DETECT_SEARCH_BYTES) return -1;
     const fit = Math.floor((limit - at - syncAt - 1) / size) + 1; // packets whose sync byte is in the head
     const want = Math.min(M2TS_DETECT_PACKETS, fit);

@@ -79,6 +79,11 @@ export const TS_TRAILER_SIZE = 4;
 /** TS with a trailer after each packet: 192-byte units, the sync byte first (M2TS has it 4 bytes in). */
 export const TS_TRAILER_PACKING: TsPacking = { size: TS_SIZE + TS_TRAILER_SIZE, syncAt: 0 };
 
+/** Reed-Solomon parity after each packet in DVB's 204-byte packets (EN 300 421 §4.4.2; DVB-ASI captures keep it). */
+export const TS_RS_PARITY_SIZE = 16;
+/** TS with RS(204,188) parity: 204-byte units, the sync byte first. */
+export const TS_RS_PACKING: TsPacking = { size: TS_SIZE + TS_RS_PARITY_SIZE, syncAt: 0 };
+
 /** Writes a blank packet header: sync, PID 0x1fff, payload only, CC 0. */
 export function tsInit(p: Uint8Array, o: number): void {
   p[o] = TS_SYNC;

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ffmpegM2ts, ffmpegTs, haveFfmpeg, makeCbrPs, makeCbrTs, makeGstreamerLikePs, makeTempDir, makeTrailedTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
+import { ffmpegM2ts, ffmpegTs, haveFfmpeg, makeCbrPs, makeCbrTs, makeGstreamerLikePs, makeRsTs, makeTempDir, makeTrailedTs, markDiscontinuityAt } from "../helpers/mpeg_fixtures.ts";
 import { psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
 import { runPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
@@ -201,6 +201,29 @@ describe.skipIf(!hasFfmpeg)("192-byte units: TS with trailers, and M2TS", () => 
     expect(seen.streams.map((x: { codec_name: string }) => x.codec_name)).toEqual(["mpeg2video"]);
     const m2tsProbe = await runPacer(["probe", ffmpegM2ts(tmp.dir, 1)]);
     expect(m2tsProbe.stdout).toMatch(/^container: m2ts /m);
+  });
+});
+
+describe("204-byte units: TS with Reed-Solomon parity", () => {
+  test("a DVB-ASI capture's 204-byte packets play as their TS, parity stripped, paced by the PCRs, from a file and a pipe, and probe says so: it was 'no MPEG-TS packets found'", async () => {
+    const ts = makeCbrTs({ bitrate: 2_000_000, duration: 1 });
+    const rs = makeRsTs(ts);
+    const path = join(tmp.dir, "asi.ts");
+    writeFileSync(path, rs);
+    const probe = await runPacer(["probe", path]);
+    expect(probe.code).toBe(0);
+    expect(probe.stdout).toMatch(/^container: mpegts \(204-byte packets: 188 and 16 bytes of Reed-Solomon parity; sent as 188-byte TS\)$/m);
+    expect(probe.stdout).toMatch(/^duration:\s+1\.0\d\d s$/m);
+    expect(probe.stdout).not.toMatch(/^garbage:/m);
+    for (const [inputs, stdin] of [[[path]], [["-"], rs]] as const) {
+      const { run, packets, bytes, spanS } = await playToReceiver([...inputs], stdin);
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      for (const p of packets) expect(p.data.length % 188).toBe(0);
+      expect(bytes.equals(ts)).toBe(true);
+      expect(spanS).toBeGreaterThan(0.8);
+      expect(spanS).toBeLessThan(1.3);
+    }
   });
 });
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  PCR_HZ, TS_SIZE, tsInit, tsSetAdaptation, tsSetCc, tsSetDiscontinuity, tsSetPcr, tsSetPid,
+  PCR_HZ, TS_RS_PARITY_SIZE, TS_SIZE, tsInit, tsSetAdaptation, tsSetCc, tsSetDiscontinuity, tsSetPcr, tsSetPid,
   tsSetPayloadUnitStart, TS_PCR_ADAPTATION_LENGTH,
 } from "../../protocol/mpegts.ts";
 import { PS_MPEG2_PACK_SIZE, psWriteMpeg2Pack } from "../../protocol/mpegps.ts";
@@ -115,15 +115,15 @@ export function makeGstreamerLikePs(o: { muxRate: number; duration: number; scrE
 }
 
 /**
- * The aligned TS `ts` in 192-byte units: packet k at `packetAt` in unit k, and `writeExtra(out,
- * unitAt, k)` writing the unit's other 4 bytes.
+ * The aligned TS `ts` in `unit`-byte units (192 by default): packet k at `packetAt` in unit k, and
+ * `writeExtra(out, unitAt, k)` writing the unit's other bytes.
  */
-function inUnits(ts: Uint8Array, packetAt: number, writeExtra: (out: Uint8Array, unitAt: number, k: number) => void): Uint8Array {
+function inUnits(ts: Uint8Array, packetAt: number, writeExtra: (out: Uint8Array, unitAt: number, k: number) => void, unit = M2TS_SIZE): Uint8Array {
   const count = Math.floor(ts.length / TS_SIZE);
-  const out = new Uint8Array(count * M2TS_SIZE);
+  const out = new Uint8Array(count * unit);
   for (let k = 0; k < count; k++) {
-    writeExtra(out, k * M2TS_SIZE, k);
-    out.set(ts.subarray(k * TS_SIZE, (k + 1) * TS_SIZE), k * M2TS_SIZE + packetAt);
+    writeExtra(out, k * unit, k);
+    out.set(ts.subarray(k * TS_SIZE, (k + 1) * TS_SIZE), k * unit + packetAt);
   }
   return out;
 }
@@ -142,6 +142,11 @@ export function makeM2ts(ts: Uint8Array, arrivalOf: (k: number) => number): Uint
  */
 export function makeTrailedTs(ts: Uint8Array, trailerOf: (k: number) => number): Uint8Array {
   return inUnits(ts, 0, (out, at, k) => new DataView(out.buffer, out.byteOffset).setUint32(at + TS_SIZE, trailerOf(k) >>> 0));
+}
+
+/** The aligned TS `ts` as DVB's 204-byte packets: each followed by 16 bytes standing for its Reed-Solomon parity (seeded noise). */
+export function makeRsTs(ts: Uint8Array): Uint8Array {
+  return inUnits(ts, 0, (out, at, k) => out.set(garbageBytes(TS_RS_PARITY_SIZE, k + 1), at + TS_SIZE), TS_SIZE + TS_RS_PARITY_SIZE);
 }
 
 /** The TS packets of an M2TS (its 4-byte headers stripped). */

@@ -12,9 +12,9 @@ import {
 } from "../../protocol/mpeg_m2ts.ts";
 import { detectContainer, probeTs, tsPackingOf } from "../../protocol/mpeg_probe.ts";
 import { ArrivalClock } from "../../protocol/mpeg_timing.ts";
-import { PCR_HZ, TS_PACKING, TS_SIZE, TsScanner } from "../../protocol/mpegts.ts";
+import { PCR_HZ, TS_PACKING, TS_RS_PACKING, TS_SIZE, TsScanner } from "../../protocol/mpegts.ts";
 import {
-  ffmpegM2ts, garbageBytes, haveFfmpeg, insertBytes, makeCbrTs, makeM2ts, makeTempDir, makeTrailedTs, stripM2ts,
+  ffmpegM2ts, garbageBytes, haveFfmpeg, insertBytes, makeCbrTs, makeM2ts, makeRsTs, makeTempDir, makeTrailedTs, stripM2ts,
 } from "../helpers/mpeg_fixtures.ts";
 
 const FFMPEG = haveFfmpeg();
@@ -65,6 +65,16 @@ describe("telling M2TS from TS by content", () => {
     // An M2TS stays M2TS, also where a cut packet's 188 bytes come before its first header.
     expect(tsPackingOf(m2ts)).toBe(M2TS_PACKING);
     expect(tsPackingOf(insertBytes(m2ts, 0, garbageBytes(188)))).toBe(M2TS_PACKING);
+  });
+
+  test("204-byte packets (each followed by 16 bytes of Reed-Solomon parity, as DVB-ASI captures keep them) are MPEG-TS in 204-byte units, after garbage too, whatever the name", () => {
+    const rs = makeRsTs(ts);
+    // It was TS_PACKING, and every packet garbage: "no MPEG-TS packets found".
+    expect(detectContainer(rs)).toBe("mpegts");
+    expect(tsPackingOf(rs)).toBe(TS_RS_PACKING);
+    expect(tsPackingOf(insertBytes(rs, 0, garbageBytes(100)))).toBe(TS_RS_PACKING);
+    expect(tsPackingOf(m2ts)).toBe(M2TS_PACKING);
+    expect(tsPackingOf(ts)).toBe(TS_PACKING);
   });
 
   test("an arrival stamp whose first byte is 0x47 (a TS sync 188 bytes on) does not make it TS", () => {
