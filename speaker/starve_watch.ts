@@ -80,7 +80,9 @@ export class StarveWatch {
     track.starvedUs += this.waitedUs;
     const waited = (this.waitedUs / US_PER_S).toFixed(1);
     const stalls = this.waits > 1 ? ` (${this.waits} waits less than ${MERGE_US / US_PER_S} s apart)` : "";
-    this.log.warn(`speaker: the output waited ${waited} s for this track's audio${stalls}: its decoder or its file gives it slower than real time`, {
+    // A track held back by the server's shortage (said when it began) was blamed on its decoder.
+    const why = track.heldByShortage ? "the server was short of descriptors or processes to load it" : "its decoder or its file gives it slower than real time";
+    this.log.warn(`speaker: the output waited ${waited} s for this track's audio${stalls}: ${why}`, {
       track: track.id,
       media: loggedName(track.name),
     });

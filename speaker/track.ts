@@ -52,6 +52,8 @@ export class Track {
   seamless = false;
   /** How long the outputs waited for its audio while it loaded, µs (StarveWatch; status's starved_s). */
   starvedUs = 0;
+  /** Its load waited for the server's descriptors or processes (track_loader.ts): a wait for its audio is theirs, not its decoder's. */
+  heldByShortage = false;
 
   constructor(
     readonly id: string,
@@ -76,6 +78,7 @@ export class Track {
     this.emitStart = this.emitEnd = null;
     this.lostUs = null;
     this.starvedUs = 0;
+    this.heldByShortage = false;
   }
 
   /** `us` of it never reached output `output` (of `outputs`). */

@@ -118,6 +118,7 @@ export class LoadTask {
           if (!(error instanceof TrackError && error.shortage && untouched) || this.aborted) throw error;
           this.input?.close();
           this.input = null;
+          track.heldByShortage = true;
           if (waitedMs === 0) this.log.warn(`speaker: ${error.message}; the queue waits, trying again every ${SHORTAGE_RETRY_MS / 1000} s`, { track: track.id });
         }
         await new Promise<void>((resolve) => {

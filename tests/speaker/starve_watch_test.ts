@@ -51,4 +51,14 @@ describe("starvation: what is a stall", () => {
     expect(lines).toEqual([expect.stringContaining("the output waited 0.2 s for this track's audio: its decoder")]);
     expect(track.starvedUs).toBe(220_000);
   });
+
+  test("a track the server's shortage held back (no descriptor or process for its decoder) is not blamed on its decoder", () => {
+    const { watch, lines, track } = watched();
+    track.heldByShortage = true; // as track_loader marks it while it waits
+    for (let now = 0; now <= 10 * TICK; now += TICK) watch.look(now, track);
+    watch.close(11 * TICK, track);
+    expect(lines).toEqual([
+      "pacer: warn: speaker: the output waited 0.2 s for this track's audio: the server was short of descriptors or processes to load it track=t1 media=slow.flac",
+    ]);
+  });
 });
