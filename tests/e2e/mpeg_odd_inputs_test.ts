@@ -20,7 +20,8 @@ const SETTLE_MS = 150;
 
 /** `pacer play INPUTS --to udp://` to a receiver here: the run, what arrived, the span first to last, s. */
 async function playToReceiver(inputs: string[], stdin?: Uint8Array) {
-  const rx = await udpReceiver();
+  // A buffer that holds the whole stream (3.2 Mbit/s at most here): a loaded host may hold this loop.
+  const rx = await udpReceiver(0, { rcvbufBytes: 8 << 20 });
   try {
     const run = await runPacer(["play", ...inputs, "--to", `udp://127.0.0.1:${rx.port}`], { stdin });
     await Bun.sleep(SETTLE_MS);
