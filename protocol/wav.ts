@@ -194,7 +194,8 @@ export function parseWavHeader(
   for (;;) {
     if (at + CHUNK_HEADER_SIZE > b.length) return needMore(b, name, totalBytes, limit, at + CHUNK_HEADER_SIZE);
     // A chunk id is four printable characters: one byte back, after an odd chunk, is its writer's slip.
-    if (odd && !isChunkId(tag(b, at)) && isChunkId(tag(b, at - 1))) at -= 1;
+    // Where both read as ids (the next chunk's size's low byte printable: "ata@"), a known one wins.
+    if (odd && isChunkId(tag(b, at - 1)) && (!isChunkId(tag(b, at)) || (KNOWN_CHUNK_IDS.has(tag(b, at - 1)) && !KNOWN_CHUNK_IDS.has(tag(b, at))))) at -= 1;
     const id = tag(b, at);
     const size = view.getUint32(at + 4, true);
     const body = at + CHUNK_HEADER_SIZE;
@@ -219,6 +220,9 @@ export function parseWavHeader(
     odd = (size & 1) === 1;
   }
 }
+
+/** Chunks WAV writers put before the audio: one of them one byte back, after an odd chunk, is its pad byte left out. */
+const KNOWN_CHUNK_IDS = new Set(["data", "fmt ", "fact", "LIST", "JUNK", "PAD ", "bext", "iXML", "axml", "id3 ", "ID3 ", "cue ", "smpl", "inst", "PEAK", "cart", "chna", "ds64"]);
 
 function isChunkId(id: string): boolean {
   return /^[\x20-\x7e]{4}$/.test(id);

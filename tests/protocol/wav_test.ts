@@ -76,6 +76,14 @@ describe("WAV header", () => {
     const odd = Buffer.concat([Buffer.from("junk"), Buffer.from([3, 0, 0, 0]), Buffer.from("abc")]); // no pad byte
     const unpadded = Buffer.concat([h.subarray(0, 36), odd, h.subarray(36), Buffer.alloc(400)]);
     expect(parse(unpadded, unpadded.length)).toMatchObject({ dataOffset: 36 + odd.length + 8, dataBytes: 400 });
+    // A data size whose low byte is printable (0x40, "@") reads as an id where the pad was due: "ata@".
+    const h2 = Buffer.from(wavHeader({ encoding: "s16le", rate: 44100, channels: 2 }, 0x2b140));
+    const printableSize = Buffer.concat([h2.subarray(0, 36), odd, h2.subarray(36), Buffer.alloc(0x2b140)]);
+    expect(parse(printableSize, printableSize.length)).toMatchObject({ dataOffset: 36 + odd.length + 8, dataBytes: 0x2b140 });
+    // A pad byte that is there, though not zero, is still a pad byte before a known chunk.
+    const oddPadded = Buffer.concat([odd, Buffer.from("x")]);
+    const padded = Buffer.concat([h2.subarray(0, 36), oddPadded, h2.subarray(36), Buffer.alloc(0x2b140)]);
+    expect(parse(padded, padded.length)).toMatchObject({ dataOffset: 36 + oddPadded.length + 8, dataBytes: 0x2b140 });
     const garbage = Buffer.concat([h.subarray(0, 36), Buffer.from([1, 2, 3, 4, 0xf0, 0xff, 0xff, 0x7f]), h.subarray(36), Buffer.alloc(400)]);
     expect(() => parse(garbage, garbage.length)).toThrow('x.wav: damaged header: no chunk begins at byte 36 (its id would be "????", its size 2147483632 bytes)');
   });
