@@ -19,7 +19,7 @@ export interface FileSource extends Source {
   seek(offset: number): void;
 }
 
-/** `label` names the file in messages (default its path); `endNote`, what its end is worth a warning for (Source.endNote). */
+/** `label` names the file in messages (default its path); `endNote`, what its end, once read to, is worth a warning for (Source.endNote). */
 export function openFileSource(path: string, mediaStart: number, mediaEnd: number, label = path, endNote: string | null = null): FileSource {
   let fd: number;
   try {
@@ -28,13 +28,20 @@ export function openFileSource(path: string, mediaStart: number, mediaEnd: numbe
     throw new PacerError(describeOpenError(path, error));
   }
   let position = mediaStart;
+  /** Read to its end: a play stopped before it never came to what the note tells of. */
+  let ended = false;
   return {
     label,
     onReadable: null,
-    endNote,
+    get endNote() {
+      return ended ? endNote : null;
+    },
     read(target, at, length) {
       const wanted = Math.min(length, mediaEnd - position);
-      if (wanted <= 0) return SOURCE_END;
+      if (wanted <= 0) {
+        ended = true;
+        return SOURCE_END;
+      }
       let n: number;
       try {
         n = readSync(fd, target, at, wanted, position);

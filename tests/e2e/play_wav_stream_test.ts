@@ -18,7 +18,8 @@
  *   "not WAV, MPEG-TS or MPEG-PS", exit 2), and so was RIFX on stdin, where
  *   a file was named big-endian.
  * - A WAV whose data chunk is no whole number of frames (a file or on stdin)
- *   dropped its last bytes without the warning other PCM input gets.
+ *   dropped its last bytes without the warning other PCM input gets; once
+ *   that warning came, a play stopped before the file's end gave it too.
  * - A compressed WAV (A-law, MP3 in WAV) was refused by a bare format tag.
  * - arecord writes 0x80000000 where the data size goes when it records
  *   without a duration, GStreamer's wavenc 0x7FFF0000: on stdin that ended
@@ -29,12 +30,12 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wavHeader } from "../../protocol/wav.ts";
 import { rampS16 } from "../helpers/audio.ts";
-import { havePeer, runPacer } from "../helpers/pacer.ts";
+import { havePeer, runPacer, startPacer } from "../helpers/pacer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-wav-stream-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -208,6 +209,25 @@ describe("WAV on a pipe", () => {
       code: 0,
     });
     expect(readFileSync(out).length).toBe(2 * samples.length + 4);
+  });
+
+  test("a play stopped before the file's end says nothing of its last partial frame, which it never came to", async () => {
+    // 3 s of s16le stereo and 3 bytes more; stopped once a second of it has played.
+    const seconds = Buffer.from(wavHeader({ encoding: "s16le", rate: 44100, channels: 2 }, 3 * 44_100 * 4 + 3));
+    const path = join(dir, "long-partial.wav");
+    writeFileSync(path, Buffer.concat([seconds, Buffer.alloc(3 * 44_100 * 4 + 4)]));
+    const out = join(dir, "long-partial.raw");
+    const play = startPacer(["play", path, "--to", `file:${out}`]);
+    let stderr = "";
+    play.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => play.on("close", resolve));
+    const deadline = Date.now() + 3_000;
+    while (!(existsSync(out) && statSync(out).size >= 44_100 * 4) && Date.now() < deadline) await Bun.sleep(20);
+    play.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(statSync(out).size).toBeLessThan(3 * 44_100 * 4);
+    // It said "ended 3 bytes into a 4-byte frame, which was not played" of a file it stopped 2 s short of.
+    expect(stderr).toBe("");
   });
 
   test("a compressed WAV is refused in one line that names its encoding", async () => {
