@@ -63,10 +63,12 @@ const DECODER_STALL_MS = wholeNumberOrNull(process.env.PACER_DECODER_STALL_MS, 6
 /** Once a decoder exited or ended its stdout, the rest of its end (the other, its stderr's close) is waited for this long. */
 const DECODER_END_WAIT_MS = 1_000;
 /**
- * A decoder's last line when it, or its shell, could not fork (at the user's process limit,
- * RLIMIT_NPROC): dash's `sh: 1: Cannot fork`, bash's and most programs' EAGAIN text.
+ * A decoder's last line when its shell could not fork (at the user's process limit, RLIMIT_NPROC):
+ * dash's `sh: 1: Cannot fork`, bash's `bash: fork: retry: Resource temporarily unavailable`. Not
+ * EAGAIN's text alone: a decoder reading a device or a FIFO that says it for its own reasons held
+ * the whole queue, tried again every second for good.
  */
-const OUT_OF_PROCESSES = /Cannot fork|Resource temporarily unavailable/;
+const OUT_OF_PROCESSES = /Cannot fork|fork: (retry: )?Resource temporarily unavailable/;
 /** A decoder's last stderr lines kept to explain its failure. */
 const STDERR_KEEP_BYTES = 512;
 

@@ -14,7 +14,7 @@
  */
 import { afterAll, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { makeTempDir } from "../helpers/mpeg_fixtures.ts";
@@ -179,6 +179,36 @@ test("a decoder that cannot fork (its user's process limit) holds its track at t
     expect(log).toMatch(/speaker: a\.raw loads after waiting \d s for the server's resources/);
     for (const name of ["a", "b"]) expect(log).toMatch(new RegExp(`speaker: played [^\\n]*media=${name}\\.raw`));
     expect(log).not.toContain("skipping");
+  } finally {
+    peer.close();
+    await serve.stop();
+    serve.cleanup();
+  }
+}, 15_000);
+
+test("a decoder that fails with EAGAIN's words for its own reasons (a device, a FIFO) fails its track alone, as any failure", async () => {
+  // Not the server's shortage: its track had waited at the head of the queue, tried every second for good.
+  // The first decoder run (a.raw's) fails so, the later ones decode; the server runs as nobody.
+  const serve = await speakerServe({ "a.raw": 0.25, "b.raw": 0.25 }, (dir) => {
+    const flags = join(dir, "flags");
+    mkdirSync(flags);
+    chmodSync(flags, 0o777);
+    const once = join(flags, "failed-once");
+    return `if [ -e ${once} ]; then cat {path}; else touch ${once}; echo "cat: /dev/dsp: Resource temporarily unavailable" >&2; exit 1; fi`;
+  });
+  const peer = await rawPeer();
+  try {
+    await serve.ready;
+    for (const path of ["a.raw", "b.raw"]) {
+      peer.send(requestBytes("queue", { path }), serve.port);
+      expect(JSON.parse(new TextDecoder().decode((await peer.next(3000))!)).ok).toBe(true);
+    }
+    const deadline = Date.now() + 4_000;
+    while (!/played [^\n]*media=b\.raw/.test(serve.stderr()) && Date.now() < deadline) await Bun.sleep(20);
+    const log = serve.stderr();
+    expect(log).toMatch(/warn: speaker: a\.raw: decoder exited with status 1: cat: \/dev\/dsp: Resource temporarily unavailable; skipping to the next track/);
+    expect(log).toMatch(/speaker: played [^\n]*media=b\.raw/);
+    expect(log).not.toContain("the queue waits");
   } finally {
     peer.close();
     await serve.stop();
