@@ -155,14 +155,13 @@ test("a cmd: output that dies while no descriptor is free for its restart is sta
   }
 }, 15_000);
 
-test("a decoder that cannot fork (its user's process limit) holds its track at the head of the queue until it can", async () => {
-  // A real fork failure: with RLIMIT_NPROC 0, the shell cannot fork its pipeline (`Cannot fork`,
-  // status 2), until the test puts the flag there.
-  let flag = "";
-  const serve = await speakerServe({ "a.raw": 0.25, "b.raw": 0.25 }, (dir) => {
-    flag = join(dir, "processes-back");
-    return `if [ -e ${flag} ]; then cat {path}; else prlimit --nproc=0:0 sh -c "cat {path} | cat"; fi`;
-  });
+/**
+ * A speaker server with a.raw and b.raw (0.25 s each) queued, decoded by `decoder` (given the
+ * server's folder); `story` goes on with `logUntil(pattern)`, which waits (4 s in all) for the
+ * server's log to match and gives it.
+ */
+async function twoQueued(decoder: (dir: string) => string, story: (logUntil: (pattern: RegExp) => Promise<string>) => Promise<void>) {
+  const serve = await speakerServe({ "a.raw": 0.25, "b.raw": 0.25 }, decoder);
   const peer = await rawPeer();
   try {
     await serve.ready;
@@ -171,49 +170,51 @@ test("a decoder that cannot fork (its user's process limit) holds its track at t
       expect(JSON.parse(new TextDecoder().decode((await peer.next(3000))!)).ok).toBe(true);
     }
     const deadline = Date.now() + 4_000;
-    while (!serve.stderr().includes("the queue waits") && Date.now() < deadline) await Bun.sleep(20);
-    expect(serve.stderr()).toMatch(/warn: speaker: a\.raw: decoder exited with status 2: sh: \d+: Cannot fork; the queue waits, trying again every 1 s/);
-    writeFileSync(flag, "");
-    while (!/played [^\n]*media=b\.raw/.test(serve.stderr()) && Date.now() < deadline) await Bun.sleep(20);
-    const log = serve.stderr();
-    expect(log).toMatch(/speaker: a\.raw loads after waiting \d s for the server's resources/);
-    for (const name of ["a", "b"]) expect(log).toMatch(new RegExp(`speaker: played [^\\n]*media=${name}\\.raw`));
-    expect(log).not.toContain("skipping");
+    await story(async (pattern) => {
+      while (!pattern.test(serve.stderr()) && Date.now() < deadline) await Bun.sleep(20);
+      return serve.stderr();
+    });
   } finally {
     peer.close();
     await serve.stop();
     serve.cleanup();
   }
+}
+
+test("a decoder that cannot fork (its user's process limit) holds its track at the head of the queue until it can", async () => {
+  // A real fork failure: with RLIMIT_NPROC 0, the shell cannot fork its pipeline (`Cannot fork`,
+  // status 2), until the test puts the flag there.
+  let flag = "";
+  const decoder = (dir: string) => {
+    flag = join(dir, "processes-back");
+    return `if [ -e ${flag} ]; then cat {path}; else prlimit --nproc=0:0 sh -c "cat {path} | cat"; fi`;
+  };
+  await twoQueued(decoder, async (logUntil) => {
+    expect(await logUntil(/the queue waits/)).toMatch(/warn: speaker: a\.raw: decoder exited with status 2: sh: \d+: Cannot fork; the queue waits, trying again every 1 s/);
+    writeFileSync(flag, "");
+    const log = await logUntil(/played [^\n]*media=b\.raw/);
+    expect(log).toMatch(/speaker: a\.raw loads after waiting \d s for the server's resources/);
+    for (const name of ["a", "b"]) expect(log).toMatch(new RegExp(`speaker: played [^\\n]*media=${name}\\.raw`));
+    expect(log).not.toContain("skipping");
+  });
 }, 15_000);
 
 test("a decoder that fails with EAGAIN's words for its own reasons (a device, a FIFO) fails its track alone, as any failure", async () => {
   // Not the server's shortage: its track had waited at the head of the queue, tried every second for good.
   // The first decoder run (a.raw's) fails so, the later ones decode; the server runs as nobody.
-  const serve = await speakerServe({ "a.raw": 0.25, "b.raw": 0.25 }, (dir) => {
+  const decoder = (dir: string) => {
     const flags = join(dir, "flags");
     mkdirSync(flags);
     chmodSync(flags, 0o777);
     const once = join(flags, "failed-once");
     return `if [ -e ${once} ]; then cat {path}; else touch ${once}; echo "cat: /dev/dsp: Resource temporarily unavailable" >&2; exit 1; fi`;
-  });
-  const peer = await rawPeer();
-  try {
-    await serve.ready;
-    for (const path of ["a.raw", "b.raw"]) {
-      peer.send(requestBytes("queue", { path }), serve.port);
-      expect(JSON.parse(new TextDecoder().decode((await peer.next(3000))!)).ok).toBe(true);
-    }
-    const deadline = Date.now() + 4_000;
-    while (!/played [^\n]*media=b\.raw/.test(serve.stderr()) && Date.now() < deadline) await Bun.sleep(20);
-    const log = serve.stderr();
+  };
+  await twoQueued(decoder, async (logUntil) => {
+    const log = await logUntil(/played [^\n]*media=b\.raw/);
     expect(log).toMatch(/warn: speaker: a\.raw: decoder exited with status 1: cat: \/dev\/dsp: Resource temporarily unavailable; skipping to the next track/);
     expect(log).toMatch(/speaker: played [^\n]*media=b\.raw/);
     expect(log).not.toContain("the queue waits");
-  } finally {
-    peer.close();
-    await serve.stop();
-    serve.cleanup();
-  }
+  });
 }, 15_000);
 
 // A socket each: connected ones (PACER_SEND=socket), or the batched path's one per `source=`.
