@@ -73,7 +73,7 @@ export async function startServer(initial: Config, configPath: string | undefine
   let config = initial;
   let key = config.keyFile ? await readKey(config.keyFile) : undefined;
   const scheduler = new Scheduler();
-  const stalls = new StallWatch(scheduler, log);
+  const stalls = new StallWatch(log);
   const jobs = new JobTable({ scheduler, log, interestTimeoutMs: config.interestTimeoutMs });
   const speaker = config.speaker ? new Speaker(speakerOptions(config.speaker), { scheduler, log: log.child({ part: "speaker" }) }) : null;
   let reloading: Promise<Config> = Promise.resolve(config);
