@@ -226,7 +226,9 @@ function reportInputDamage(inputs: readonly OpenedInput[], log: Logger): void {
     const stream = input.stream;
     if (stream?.endNote) log.warn(`${stream.label}: ${stream.endNote}`);
     // A WAV stream whose header gave its length, and that ended short of it (sources/first_bytes.ts).
-    if (input.source !== stream && input.source.endNote) log.warn(`${input.info.label}: ${input.source.endNote}`);
+    // (A source that wraps the stream may pass the stream's own note on: said once.)
+    const note = input.source !== stream ? input.source.endNote : null;
+    if (note && note !== stream?.endNote) log.warn(`${input.info.label}: ${note}`);
     if (!stream || !("live" in stream)) continue;
     const damage = inputDamage((stream as LiveSource).stats);
     if (damage) log.warn(`${stream.label}: the input lost on the way in: ${damage}`);

@@ -3,27 +3,18 @@
  * header gives its data size ends there, as a WAV file does. Without it the
  * chunks after the data (a LIST of tags, a second WAV piped in after the
  * first) were played as samples. A stream that ends before them says so
- * (`endNote`): its header promised more, and the rest never came. Bytes
- * given that are no whole frame of `frameBytes` are said too, as the job
- * plays whole frames only (whole_frames.ts).
+ * (`endNote`): its header promised more, and the rest never came.
  */
 import { SOURCE_END, type Source } from "./source.ts";
-import { partialFrameNote } from "./whole_frames.ts";
 
-export function firstBytes(source: Source, bytes: number, frameBytes = 1): Source {
+export function firstBytes(source: Source, bytes: number): Source {
   let left = bytes;
   let endedShort = false;
-  /** The next input followed: the sequence completed the frame with silence, and said so. */
-  let completed = false;
   const bounded: Source = {
     label: source.label,
     onReadable: null,
     get endNote() {
-      if (endedShort) return `ended ${left} bytes short of the ${bytes} bytes of data its WAV header gives (a truncated stream)`;
-      return left === 0 && bytes % frameBytes > 0 && !completed ? partialFrameNote(bytes % frameBytes, frameBytes) : null;
-    },
-    unitCompleted() {
-      completed = true;
+      return endedShort ? `ended ${left} bytes short of the ${bytes} bytes of data its WAV header gives (a truncated stream)` : null;
     },
     read(target, position, length) {
       if (left === 0) return SOURCE_END;

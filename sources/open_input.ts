@@ -672,7 +672,6 @@ async function wavStream(label: string, stream: StreamSource): Promise<OpenedInp
   const { format, dataBytes, partialFrameBytes } = await readWavHeaderOff(stream, label);
   const durationUs = dataBytes === null ? undefined : (dataBytes / bytesPerFrame(format) / format.rate) * US_PER_S;
   // A header that gives the size ends short of it (a truncated stream), which firstBytes says; either may end in a frame.
-  const frame = bytesPerFrame(format);
-  const source = dataBytes === null ? wholeFrames(stream, frame) : firstBytes(stream, dataBytes + partialFrameBytes, frame);
+  const source = wholeFrames(dataBytes === null ? stream : firstBytes(stream, dataBytes + partialFrameBytes), bytesPerFrame(format));
   return { info: { label, kind: "pcm", format, durationUs }, source, startOffset: 0, container: "wav", pacing: "samples", stream };
 }
