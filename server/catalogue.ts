@@ -20,9 +20,9 @@ import { clockDurationUs } from "../sources/mpeg_file_timing.ts";
 import { openInput } from "../sources/open_input.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { LruMap } from "./lru_map.ts";
-import { codeText, isShortage, shortageOf } from "../foundation/fs_error.ts";
+import { isShortage } from "../foundation/fs_error.ts";
 import { OpError } from "./op_args.ts";
-import { openMediaFile, resolveMediaPath } from "./policy.ts";
+import { openMediaFile, resolveMediaPath, serverShortage } from "./policy.ts";
 
 export interface CatalogueEntry {
   /** Relative to the media root, with "/" separators: what `play` takes as `source`. */
@@ -49,7 +49,7 @@ const SNAPSHOT_MS = 5_000;
  * could not open were left out, or listed as "unknown" (and kept so until they changed).
  */
 function shortOf(error: unknown): OpError {
-  return new OpError("not_available", `the media list cannot be read now: ${codeText(shortageOf(error)!)} in the server; try again once a stream ends`);
+  return new OpError("not_available", `the media list cannot be read now: ${serverShortage(error)}; try again once a stream ends`);
 }
 
 interface Probed {

@@ -96,10 +96,13 @@ export type OpenedMedia =
  * sent a client, or the operator, looking for a fault in the name or the config.
  */
 export function mediaShortage(name: string, e: unknown): MediaPathResult & { ok: false } {
-  const code = shortageOf(e) ?? "";
-  const what =
-    code === "EMFILE" ? "the server has too many open files (EMFILE), its descriptor limit (LimitNOFILE, ulimit -n)" : `the server is short of resources: ${codeText(code)}`;
-  return { ok: false, code: "not_available", message: `media ${JSON.stringify(name)} cannot be opened now: ${what}; try again once a stream ends` };
+  return { ok: false, code: "not_available", message: `media ${JSON.stringify(name)} cannot be opened now: ${serverShortage(e)}; try again once a stream ends` };
+}
+
+/** What the server is short of, in words, for `error` (isShortage): its descriptor limit named where that is it. */
+export function serverShortage(error: unknown): string {
+  const code = shortageOf(error) ?? "";
+  return code === "EMFILE" ? "the server has too many open files (EMFILE), its descriptor limit (LimitNOFILE, ulimit -n)" : `the server is short of resources: ${codeText(code)}`;
 }
 
 /** A media file (or a folder on its way) the server's user may not read: the fix is its permissions, not its name. */
