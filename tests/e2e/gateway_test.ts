@@ -12,7 +12,7 @@ import { RTP_HEADER_SIZE, rtpSetHeader, rtpSetSeqnum, rtpSetTimestamp, rtpSetSsr
 import { makeCbrTs, makeTempDir } from "../helpers/mpeg_fixtures.ts";
 import { wireArrivals } from "../helpers/capture.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
-import { freeUdpPort } from "../helpers/ports.ts";
+import { freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 import { type Received, udpReceiver } from "../helpers/udp_receiver.ts";
 
 const BITRATE = 1_500_000;
@@ -126,7 +126,7 @@ async function gateway(scheme: "udp" | "rtp", expectedBytes: number, send: (port
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-  await Bun.sleep(500); // pacer binds its input
+  await waitUdpBound(inPort); // pacer binds its input: a datagram before that is lost
   await send(inPort);
   const bytes = () => rx.packets.reduce((n, p) => n + p.data.length, 0);
   for (let waited = 0; bytes() < expectedBytes && waited < 5_000; waited += 20) await Bun.sleep(20);
@@ -172,7 +172,10 @@ describe("pacer play from a network input re-paces it (a gateway)", () => {
     const run = await gateway("rtp", ts.length, (port) => sendBursty(port, plan));
     expect(run.code).toBe(143);
     expect(Buffer.concat(run.packets.map((p) => p.data)).equals(Buffer.from(ts))).toBe(true);
-    expect(p99(residualsUs(run.packets))).toBeLessThan((BURST_MS * 1000) / 8);
+    // Re-paced, as above: no burst of the input's gets through. The bound was an eighth of the
+    // burst period (10 ms) where a loaded host puts the residual at 18 ms (the test above).
+    expect(p99(residualsUs(run.packets))).toBeLessThan((BURST_MS * 1000) / 3);
+    expectNoBurst(run.packets);
     expect(run.stderr).not.toContain("lost on the way in");
   }, 30_000);
 

@@ -20,6 +20,7 @@ import {
   makeTempDir, stripM2ts,
 } from "../helpers/mpeg_fixtures.ts";
 import { havePeer, MAIN, runPacer, startPacer } from "../helpers/pacer.ts";
+import { waitUdpBound } from "../helpers/ports.ts";
 import { type Received, udpReceiver } from "../helpers/udp_receiver.ts";
 
 const tmp = makeTempDir();
@@ -261,7 +262,7 @@ describe("item 8: M2TS plays as 188-byte TS, paced by its arrival time stamps", 
     const out = join(tmp.dir, "multicat-m2ts.ts");
     const multicat = spawn("multicat", [`@127.0.0.1:${port}`, out], { stdio: "ignore" });
     const mcClosed = new Promise((resolve) => multicat.on("close", resolve));
-    await Bun.sleep(300); // multicat binds
+    await waitUdpBound(port); // multicat binds
     const run = await runPacer(["play", "-", "--to", `rtp://127.0.0.1:${port}`], { stdin: shaped });
     await Bun.sleep(SETTLE_MS);
     multicat.kill("SIGTERM");

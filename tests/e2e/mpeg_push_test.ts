@@ -27,6 +27,7 @@ import {
 import { type WireArrivals, wireArrivals } from "../helpers/capture.ts";
 import { ffmpegPs, ffmpegTs, garbageBytes, haveFfmpeg, insertBytes, makeCbrTs, makeTempDir, sameButSeamMends } from "../helpers/mpeg_fixtures.ts";
 import { havePeer, type PacerRun, runPacer, startPacer } from "../helpers/pacer.ts";
+import { waitUdpBound } from "../helpers/ports.ts";
 import { type Received, udpReceiver } from "../helpers/udp_receiver.ts";
 
 const TS_PKT = 7 * TS_SIZE; // DESIGN.md: 1316 for TS
@@ -338,7 +339,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     let mcErr = "";
     multicat.stderr.on("data", (d) => (mcErr += d));
     const mcClosed = new Promise((resolve) => multicat.on("close", resolve));
-    await Bun.sleep(300); // multicat binds
+    await waitUdpBound(port); // multicat binds
     const run = await runPacer(["play", fx.ts, "--to", `rtp://127.0.0.1:${port}`]);
     await Bun.sleep(SETTLE_MS);
     multicat.kill("SIGTERM");

@@ -11,7 +11,7 @@ import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { rampS16, swap16, writeWav } from "../helpers/audio.ts";
 import { makeTempDir } from "../helpers/mpeg_fixtures.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
-import { freeUdpPort } from "../helpers/ports.ts";
+import { freeUdpPort, waitUdpBound } from "../helpers/ports.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
 const tmp = makeTempDir();
@@ -30,7 +30,7 @@ describe("a PCM gateway", () => {
     let stderr = "";
     relay.stderr.on("data", (d) => (stderr += d));
     try {
-      await Bun.sleep(500); // the relay binds its input
+      await waitUdpBound(inPort); // the relay binds its input
       const sent = await runPacer(["play", wav, "--to", `rtp://127.0.0.1:${inPort}`]);
       expect(sent.code).toBe(0);
       const size = () => (existsSync(out) ? statSync(out).size : 0);
