@@ -204,7 +204,7 @@ describe("pacer play from a network input re-paces it (a gateway)", () => {
     expect(longest).toBeGreaterThan(STALL_US / 2); // it paused rather than running dry datagram by datagram
     const after = run.packets.slice(at);
     expectNoBurst(after);
-    expect(p99(residualsUs(after))).toBeLessThan((BURST_MS * 1000) / 8);
+    expect(p99(residualsUs(after))).toBeLessThan((BURST_MS * 1000) / 3);
   }, 30_000);
 
   test("a new source after a stall, with a PCR timeline of its own, plays on at its pace", async () => {
