@@ -27,7 +27,7 @@ const SECONDS = 9;
 const RATE = 48_000;
 const AHEAD_US = 20_000; // the default ahead= for audio
 const samples = Buffer.from(crypto.getRandomValues(new Uint8Array(RATE * 6 * SECONDS)));
-const pcmPort = 20_000 + Math.floor(Math.random() * 10_000) * 2;
+const pcmPort = 12_000 + Math.floor(Math.random() * 4_000) * 4; // below the ephemeral range (32768-)
 const tsPort = pcmPort + 2;
 
 interface RtpRow {

@@ -113,7 +113,7 @@ describe("SAP announcements (RFC 2974)", () => {
     const gaps = announcements.slice(1).map((p, i) => p.atUs - announcements[i]!.atUs);
     for (const gap of gaps) {
       expect(gap).toBeGreaterThan(333_000 - 20_000);
-      expect(gap).toBeLessThan(667_000 + 50_000);
+      expect(gap).toBeLessThan(667_000 + 150_000); // a timer on a loaded host fires late
     }
     expect(Math.max(...gaps) - Math.min(...gaps)).toBeGreaterThan(60_000);
     // The payload is the output's SDP, from the sender's own address.

@@ -21,8 +21,8 @@ test("source=0.0.0.0:PORT: the SDP's source filter names the sending address, an
   const wav = join(dir, "ramp.wav");
   const frames = 48_000 * 0.6;
   writeWav(wav, { encoding: "s16le", rate: 48_000, channels: 2 }, rampS16(frames));
-  const port = 20_000 + Math.floor(Math.random() * 10_000) * 2; // RTCP on port + 1
-  const sourcePort = port + 20_000; // and it leaves from sourcePort + 1
+  const port = 12_000 + Math.floor(Math.random() * 4_000) * 2; // RTCP on port + 1; below the ephemeral range (32768-)
+  const sourcePort = port + 8_000; // and it leaves from sourcePort + 1
   const sdp = join(dir, "stream.sdp");
   const url = `rtp://127.0.0.1:${port}?source=0.0.0.0:${sourcePort}`;
   // The SDP is the same from run to run (but o='s time): one run writes it for ffmpeg to read.
