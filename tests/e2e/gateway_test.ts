@@ -62,11 +62,18 @@ function clumps(packets: Received[]): number[] {
 /** Datagrams in one of the input's bursts. */
 const INPUT_BURST = Math.floor((BURST_MS * 1000) / DATAGRAM_US);
 
-/** No burst of the input's got through: at most one clump, of less than half an input burst. */
+/**
+ * No burst of the input's got through. Passed through, each of the input's bursts would be a
+ * clump of INPUT_BURST datagrams: a clump every BURST_MS. Re-paced, clumps are the host's
+ * stalls of pacer: rare and small here (none, or one), but a CPU quota of 0.6 core made four to
+ * eight over 4 s, of 4 to 5 datagrams. So: clumps for at most a tenth of the input's bursts,
+ * none as large as half of one.
+ */
 function expectNoBurst(packets: Received[]): void {
   const found = clumps(packets);
   if (found.length > 0) console.log(`clumps of the output (datagrams within 5 ms): ${found.join(", ")}`);
-  expect(found.length).toBeLessThanOrEqual(1);
+  const inputBursts = ((packets.length / INPUT_BURST) | 0) + 1;
+  expect(found.length).toBeLessThanOrEqual(Math.max(1, inputBursts / 10));
   expect(Math.max(0, ...found)).toBeLessThan(INPUT_BURST / 2);
 }
 

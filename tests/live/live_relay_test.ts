@@ -22,13 +22,6 @@ import { KEY_TEXT, makeSharedDir, type ServeFixture, startServe } from "../serve
 const BITRATE = 1_000_000;
 /** 1316-byte datagrams at 1 Mbit/s. */
 const INTERVAL_MS = (1316 * 8 * 1000) / BITRATE;
-/**
- * The bound on residualP99. Catching up after a stall of a loaded host sends back to back, gaps
- * of 0 that are one interval off the median: three of those fail a one-interval bound (CI once
- * read 10.534 ms against 10.528). Twice the interval still fails a relay that forwards in bursts
- * (gaps of several intervals); ideal is well under 1 ms.
- */
-const RESIDUAL_BOUND_MS = 2 * INTERVAL_MS;
 
 let serve: ServeFixture;
 let openPort: number;
@@ -81,12 +74,28 @@ function payloads(rx: { packets: { data: Buffer }[] }): Buffer {
 }
 
 /** Datagram intervals' deviation from their median, ms: the residual p99 of a paced stream. */
-function residualP99(times: number[]): number {
+/** The median gap between datagrams (ms), and the p90 and p99 of the gaps' distance from it. */
+function gapStats(times: number[]): { median: number; p90: number; p99: number } {
   const gaps = times.slice(1).map((t, i) => (t - times[i]!) / 1000);
   const sorted = [...gaps].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)]!;
   const residuals = gaps.map((g) => Math.abs(g - median)).sort((a, b) => a - b);
-  return residuals[Math.floor(residuals.length * 0.99)]!;
+  return { median, p90: residuals[Math.floor(residuals.length * 0.9)]!, p99: residuals[Math.floor(residuals.length * 0.99)]! };
+}
+
+/**
+ * Evenly paced: the median gap is the interval, and nine gaps in ten are within half an
+ * interval of it (ideal is well under 1 ms). A relay that forwards in bursts fails one or the
+ * other: its median gap is 0 (long bursts), or many of its gaps are 0 and several intervals
+ * (short ones). The p99 is only printed: it is the host's as much as pacer's. A stall of a
+ * loaded host is one long gap and a catch-up of gaps of 0, three of which fail a p99 bound
+ * (28 ms under a CPU quota of 0.6 core, where the bound had been two intervals, 21 ms).
+ */
+function expectEven(label: string, times: number[]): void {
+  const { median, p90, p99 } = gapStats(times);
+  console.log(`${label}: median gap ${median.toFixed(3)} ms, residual p90 ${p90.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms over ${times.length} datagrams`);
+  expect(Math.abs(median - INTERVAL_MS)).toBeLessThan(INTERVAL_MS * 0.15);
+  expect(p90).toBeLessThan(INTERVAL_MS / 2);
 }
 
 beforeAll(async () => {
@@ -134,8 +143,7 @@ describe("a live channel", () => {
       const spanS = (times.at(-1)! - times[0]!) / 1e6;
       expect(spanS).toBeGreaterThan(2.7);
       expect(spanS).toBeLessThan(3.5);
-      console.log(`relay: residual p99 ${residualP99(times).toFixed(3)} ms over ${times.length} datagrams`);
-      expect(residualP99(times)).toBeLessThan(RESIDUAL_BOUND_MS);
+      expectEven("relay", times);
       await ctl("stop", play.stdout.trim());
     } finally {
       rx.close();
@@ -184,9 +192,7 @@ describe("a live channel", () => {
 
       // The file job ran through every cut at its own pace.
       expect(file.packets.length).toBeGreaterThan(200);
-      const fileP99 = residualP99((await fileWire.retime(file.packets)).map((p) => p.atUs));
-      console.log(`cut: file job residual p99 ${fileP99.toFixed(3)} ms over ${file.packets.length} datagrams`);
-      expect(fileP99).toBeLessThan(RESIDUAL_BOUND_MS);
+      expectEven("cut: file job", (await fileWire.retime(file.packets)).map((p) => p.atUs));
       await ctl("stop", jobId);
       await ctl("stop", fileJob.stdout.trim());
     } finally {
