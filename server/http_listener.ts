@@ -86,6 +86,10 @@ export interface HttpListenerShape {
 export interface HttpListener {
   readonly port: number;
   stop(): void;
+  /** Stops accepting; connections already open go on. */
+  pause(): void;
+  /** Listens again on the port first bound; throws as Bun.listen does. */
+  resume(): void;
 }
 
 interface Connection {
@@ -105,9 +109,9 @@ interface Connection {
 export function listenHttp(shape: HttpListenerShape, handle: (request: HttpRequest) => HttpAnswer | Promise<HttpAnswer>): HttpListener {
   let open = 0;
   const bySource = new Map<string, number>();
-  const listener: TCPSocketListener<Connection | undefined> = Bun.listen<Connection | undefined>({
+  const listen = (port: number): TCPSocketListener<Connection | undefined> => Bun.listen<Connection | undefined>({
     hostname: shape.host,
-    port: shape.port,
+    port,
     socket: {
       open(socket) {
         const source = sourceKey(socket.remoteAddress ?? "");
@@ -155,6 +159,8 @@ export function listenHttp(shape: HttpListenerShape, handle: (request: HttpReque
       error() {},
     },
   });
+  let listener = listen(shape.port);
+  const port = listener.port;
 
   /** Answers the requests whose heads have come, one at a time. */
   function serveNext(socket: Socket<Connection | undefined>, connection: Connection): void {
@@ -233,7 +239,13 @@ export function listenHttp(shape: HttpListenerShape, handle: (request: HttpReque
     serveNext(socket, connection);
   }
 
-  return { port: listener.port, stop: () => listener.stop(true) };
+  return {
+    port,
+    stop: () => listener.stop(true),
+    // Connections already open go on (descriptor_watch.ts); a resume listens on the port first bound.
+    pause: () => listener.stop(false),
+    resume: () => void (listener = listen(port)),
+  };
 }
 
 /** The request a head asks, and whether its connection closes after; or the status that refuses it. */

@@ -56,10 +56,7 @@ const MAX_CONNECTIONS_PER_SOURCE = 32;
  */
 const BODY_REFUSAL: HttpAnswer = { status: 400, headers: TEXT_HEADERS, body: "a GET carries no body\n", close: true };
 
-export interface MetricsHttp {
-  readonly port: number;
-  stop(): void;
-}
+export type MetricsHttp = HttpListener;
 
 /** Starts the HTTP endpoint; throws port_holder.ts bindFailure if the address cannot be bound. */
 export function startMetricsHttp(at: { readonly host: string; readonly port: number }, server: ServerContext): MetricsHttp {

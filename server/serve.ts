@@ -29,6 +29,7 @@ import { PacerError, TemporaryError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { StallWatch } from "./stall_watch.ts";
+import { DescriptorWatch, type PausableListener } from "./descriptor_watch.ts";
 import { Speaker } from "../speaker/speaker.ts";
 import type { SpeakerOptions } from "../speaker/speaker_options.ts";
 import { Catalogue } from "./catalogue.ts";
@@ -210,6 +211,14 @@ export async function startServer(initial: Config, configPath: string | undefine
     live?.close();
     throw error instanceof PacerError || error instanceof TemporaryError ? error : new PacerError((error as Error).message);
   }
+  // What may spin at the descriptor limit: a TCP listener a connection waits on.
+  const listeners: PausableListener[] = live.all().filter((channel) => channel.port > 0).map((channel) => ({
+    label: `live "${channel.name}" ${hostPortText(channel.config.listen!.host || "0.0.0.0", channel.port)}`,
+    pause: () => channel.pause(),
+    resume: () => channel.resume(),
+  }));
+  if (http) listeners.unshift({ label: `HTTP ${hostPortText(config.http!.host, http.port)}`, pause: http.pause, resume: http.resume });
+  const descriptors = new DescriptorWatch(listeners, log);
   checkMediaRoot();
   // Read as root at start, then again at each reload as this user: said now, not at the first
   // `systemctl reload`, which kept the old config (a key file of mode 600 is the usual case).
@@ -225,6 +234,7 @@ export async function startServer(initial: Config, configPath: string | undefine
   warnExposedKey();
   warnOpenHttp();
   stalls.start();
+  descriptors.start();
   log.info("serving", {
     // As --server takes it: an IPv6 host in brackets (`::1:7070` names no port).
     control: hostPortText(config.control.host, socket.port),
@@ -248,6 +258,7 @@ export async function startServer(initial: Config, configPath: string | undefine
         socket.close();
         endpoint.clear();
         stalls.stop();
+        descriptors.stop();
         http?.stop();
         await Promise.all([jobs.stopAll(), speaker?.stop(), recordings.close()]);
         live?.close();

@@ -228,20 +228,33 @@ export class LiveChannel {
     if (rate === 0 && performance.now() - this.#lastDataMs >= STALL_MS) this.#byteRate = 0;
   }
 
-  async #listen(): Promise<void> {
+  /** Stops taking sources while the server is short of descriptors (descriptor_watch.ts); one already in goes on. */
+  pause(): void {
+    this.#server?.close();
+    this.#server = null;
+  }
+
+  /** Listens again, on the port first bound, after a pause. */
+  async resume(): Promise<void> {
+    if (!this.config.listen || this.#closed || this.#server) return;
+    await this.#listen(this.port);
+    if (this.#closed) this.pause(); // closed while it bound
+  }
+
+  async #listen(port = this.config.listen!.port): Promise<void> {
     const listen = this.config.listen!;
     const server = createServer({ noDelay: true }, (socket) => this.#connected(socket));
     await new Promise<void>((resolve, reject) => {
       // As for the control and HTTP ports: the holder of a port in use is named where /proc shows it.
       server.once("error", (error: NodeJS.ErrnoException) => {
-        reject(bindFailure(`live "${this.name}" listener`, `its [[live]] listen`, "tcp", { host: listen.host || "0.0.0.0", port: listen.port }, error));
+        reject(bindFailure(`live "${this.name}" listener`, `its [[live]] listen`, "tcp", { host: listen.host || "0.0.0.0", port }, error));
       });
-      server.listen({ host: listen.host || undefined, port: listen.port }, resolve);
+      server.listen({ host: listen.host || undefined, port }, resolve);
     });
     server.on("error", (error) => this.log.warn(`live "${this.name}": ${error.message}`));
     this.#server = server;
     const address = server.address();
-    this.port = typeof address === "object" && address ? address.port : listen.port;
+    this.port = typeof address === "object" && address ? address.port : port;
   }
 
   #connected(socket: Socket): void {

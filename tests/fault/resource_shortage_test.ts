@@ -13,34 +13,15 @@
  * track failed, and every one whose turn came meanwhile).
  */
 import { afterAll, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { limitDescriptors, lowestFreeDescriptor } from "../helpers/descriptors.ts";
 import { runPacer, startPacer } from "../helpers/pacer.ts";
 import { makeTempDir } from "../helpers/mpeg_fixtures.ts";
 import { CLIP, freeUdpPort, launch, prepareServe, rawPeer, requestBytes } from "../server/serve_fixture.ts";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
-
-/** The lowest descriptor number `pid` has free: with its soft limit there, its opens fail (EMFILE). */
-function lowestFreeDescriptor(pid: number): number {
-  const held = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
-  let n = 0;
-  while (held.has(n)) n++;
-  return n;
-}
-
-/** Sets `pid`'s soft descriptor limit (the hard limit where `soft` is null), as its own user. */
-function limitDescriptors(pid: number, soft: number | null): void {
-  const hard = /^Max open files\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"))![1]!;
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const [uid, gid] = ["Uid", "Gid"].map((field) => new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)![1]!);
-  const prlimit = ["prlimit", "--pid", String(pid), `--nofile=${soft ?? hard}:`];
-  const command = Number(uid) === process.getuid!() ? prlimit : ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", ...prlimit];
-  const run = spawnSync(command[0]!, command.slice(1), { encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`prlimit: ${run.stderr}`);
-}
 
 /**
  * A server (not yet ready) with a speaker that reads ahead little, sends to a port nobody
