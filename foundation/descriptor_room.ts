@@ -2,6 +2,7 @@
  * How many more files this process may open: its soft descriptor limit (RLIMIT_NOFILE, which
  * prlimit may change while it runs) less the descriptors it holds below that limit. Read from
  * /proc, which costs a descriptor itself: where even that fails (EMFILE), there is no room.
+ * Without /proc, `free` is Infinity: unknown.
  *
  * @example
  * ```ts
@@ -30,7 +31,8 @@ export function descriptorRoom(): DescriptorRoom {
     // One of those was the listing's own, closed by now.
     return { free: Math.max(0, lastLimit - (held - 1)), limit: lastLimit };
   } catch (error) {
-    if ((error as { code?: string }).code === "EMFILE" || (error as { code?: string }).code === "ENFILE") return { free: 0, limit: lastLimit };
-    throw error;
+    const code = (error as { code?: string }).code;
+    // Without /proc (or its view of this process) the room is unknown: taken as plenty, never as none.
+    return { free: code === "EMFILE" || code === "ENFILE" ? 0 : Number.POSITIVE_INFINITY, limit: lastLimit };
   }
 }
