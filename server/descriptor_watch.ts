@@ -73,13 +73,16 @@ export class DescriptorWatch {
   /** One look: closes or opens the listeners as the room says. */
   async look(): Promise<void> {
     const { free, limit } = descriptorRoom();
-    if (!this.paused && free < PAUSE_BELOW) {
-      for (const listener of this.listeners) {
+    if (free < PAUSE_BELOW) {
+      // Those open: all of them, or one that listened again while another could not.
+      const open = this.listeners.filter((listener) => !this.#paused.has(listener));
+      if (open.length === 0) return;
+      for (const listener of open) {
         listener.pause();
         this.#paused.add(listener);
       }
       this.log.warn(
-        `${free} descriptors free${Number.isFinite(limit) ? ` of ${limit}` : ""} (LimitNOFILE, ulimit -n): listeners closed (${this.listeners.map((l) => l.label).join(", ")}) ` +
+        `${free} descriptors free${Number.isFinite(limit) ? ` of ${limit}` : ""} (LimitNOFILE, ulimit -n): listeners closed (${open.map((l) => l.label).join(", ")}) ` +
           `until ${RESUME_AT} are, so that a connection the server cannot accept does not spin it; new connections are refused meanwhile`,
       );
       return;
