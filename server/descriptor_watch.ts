@@ -18,7 +18,7 @@
  * watch.stop();
  * ```
  */
-import { descriptorRoom } from "../foundation/descriptor_room.ts";
+import { type DescriptorRoom, descriptorRoom } from "../foundation/descriptor_room.ts";
 import type { Logger } from "../foundation/log.ts";
 
 /** How often the watch looks; a listener spins at most this long at the limit. */
@@ -48,6 +48,8 @@ export class DescriptorWatch {
   constructor(
     private readonly listeners: readonly PausableListener[],
     private readonly log: Logger,
+    /** The room now: /proc's, or a test's. */
+    private readonly room: () => DescriptorRoom = descriptorRoom,
   ) {}
 
   get paused(): boolean {
@@ -56,7 +58,7 @@ export class DescriptorWatch {
 
   start(): void {
     if (this.listeners.length === 0) return;
-    descriptorRoom(); // reads the limit while there is room to, for the line said when there is none
+    this.room(); // reads the limit while there is room to, for the line said when there is none
     this.#timer = setInterval(() => {
       if (this.#looking) return;
       this.#looking = true;
@@ -72,7 +74,7 @@ export class DescriptorWatch {
 
   /** One look: closes or opens the listeners as the room says. */
   async look(): Promise<void> {
-    const { free, limit } = descriptorRoom();
+    const { free, limit } = this.room();
     if (free < PAUSE_BELOW) {
       // Those open: all of them, or one that listened again while another could not.
       const open = this.listeners.filter((listener) => !this.#paused.has(listener));
