@@ -418,15 +418,17 @@ export function wavRecordingHeader(format: SampleFormat, dataBytes: number): Uin
 
 /**
  * Rewrites, in place, the data size that a parsed header (`dataOffset` from parseWavHeader)
- * declares, so a copy of it declares `dataBytes`: the data chunk's size, or in an RF64 or BW64
- * whose data chunk says -1, its ds64's dataSize (the chunk EBU Tech 3306 puts first). Other
+ * declares, so a copy of it declares `dataBytes`: the data chunk's size, and in an RF64 or BW64
+ * its ds64's dataSize (the chunk EBU Tech 3306 puts first), which readers take where the data
+ * chunk says -1; a data chunk that holds a size of its own gets the new one too. Other
  * sizes (RIFF's, the sample count) are left: readers go by the data size. A RIFX is left as it is.
  */
 export function declareDataBytes(header: Uint8Array, dataOffset: number, dataBytes: number): void {
   const view = new DataView(header.buffer, header.byteOffset, header.length);
   const id = tag(header, 0);
-  if (id === "RIFF") view.setUint32(dataOffset - 4, dataBytes, true);
-  else if (DS64_IDS.includes(id) && view.getUint32(dataOffset - 4, true) === RIFF_LIMIT && tag(header, 12) === "ds64") {
-    view.setBigUint64(28, BigInt(dataBytes), true);
-  }
+  if (id !== "RIFF" && !DS64_IDS.includes(id)) return;
+  // RIFF's size, or an RF64's where its writer put one that fits (what readers take before ds64).
+  if (id === "RIFF" || view.getUint32(dataOffset - 4, true) !== RIFF_LIMIT) view.setUint32(dataOffset - 4, dataBytes, true);
+  // ds64 too, with the chunk's -1 or beside a size that fits: both then say the same.
+  if (DS64_IDS.includes(id) && tag(header, 12) === "ds64") view.setBigUint64(28, BigInt(dataBytes), true);
 }

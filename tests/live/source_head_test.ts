@@ -85,3 +85,21 @@ test("a source's header from its first bytes: found, waited for while it may sti
   expect(long.length).toBeGreaterThan(HEAD_BYTES);
   expect(wavStartOf(long, false)).toBeNull();
 });
+
+test("an RF64 whose data chunk holds a size of its own (not -1) is joined with that size declaring what is left, and its ds64 too", () => {
+  const head = new SourceHead();
+  const rf64 = wavRecordingHeader(STEREO_16, 5 * 2 ** 30);
+  const view = new DataView(rf64.buffer, rf64.byteOffset, rf64.length);
+  // As a writer that went RF64 from the start writes a short file: the sizes that fit, in both places.
+  view.setUint32(rf64.length - 4, 8000, true);
+  view.setBigUint64(28, 8000n, true);
+  head.began(0);
+  head.arrived(rf64);
+  head.arrived(new Uint8Array(4000));
+  const join = head.wavJoin(rf64.length + 4000)!;
+  // Before, nothing was rewritten: the joiner's header declared all 8000 bytes, 4000 past the end.
+  expect(parseWavHeader(join.header, "joined")).toMatchObject({ status: "ok", dataBytes: 4000 });
+  const joined = new DataView(join.header.buffer, join.header.byteOffset, join.header.length);
+  expect(joined.getUint32(rf64.length - 4, true)).toBe(4000);
+  expect(joined.getBigUint64(28, true)).toBe(4000n);
+});
