@@ -166,6 +166,12 @@ export class ControlEndpoint {
   #clockOffsetMs: number | null = null;
   /** The newest `ts` of an accepted signed request (the clients' clocks, not ours). */
   #newestSignedTs = -Infinity;
+  /**
+   * When this endpoint began, on the wall clock. A signed request from before it may have run on
+   * the server this one replaced, whose dedup cache went with it: a capture resent within its
+   * freshness after a restart ran again. So it is stale here; clients resend with a fresh `ts`.
+   */
+  readonly #startedAtMs: number;
   readonly #intake: ControlIntake<Admitted> | null;
   readonly #dedup = new DedupCache();
   /** Requests executing now, with the sizes of copies that arrived meanwhile. */
@@ -179,6 +185,7 @@ export class ControlEndpoint {
     this.#log = options.log;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#monoMs = options.monoMs ?? (() => performance.now());
+    this.#startedAtMs = this.#nowMs();
     this.#key = options.key;
     this.#limits = options.limits;
     this.#limiter = new RateLimiter({ ratePerSecond: options.limits.requestsPerSecond, burst: options.limits.requestBurst });
@@ -282,9 +289,9 @@ export class ControlEndpoint {
     const now = this.#nowMs();
     this.#noticeClockStep(now);
     const decoded = decodeBody(datagram.body, authenticated, now);
-    if (decoded.ok && authenticated && decoded.req.ts < this.#newestSignedTs - SIGNED_TS_FLOOR_MS) {
+    if (decoded.ok && authenticated && decoded.req.ts < Math.max(this.#newestSignedTs - SIGNED_TS_FLOOR_MS, this.#startedAtMs)) {
       counters.dropped.stale++;
-      if (this.#log.debugEnabled) this.#log.debug("control request dropped: signed ts is older than requests already accepted", { from: address });
+      if (this.#log.debugEnabled) this.#log.debug("control request dropped: signed ts is older than requests already accepted, or than the server's start", { from: address });
       return;
     }
     if (!decoded.ok) {
