@@ -109,6 +109,11 @@ interface Connection {
 export function listenHttp(shape: HttpListenerShape, handle: (request: HttpRequest) => HttpAnswer | Promise<HttpAnswer>): HttpListener {
   let open = 0;
   const bySource = new Map<string, number>();
+  /**
+   * The connections open, for stop: those accepted before a pause belong to the listener paused,
+   * which the new one's stop(true) does not close.
+   */
+  const sockets = new Set<Socket<Connection | undefined>>();
   const listen = (port: number): TCPSocketListener<Connection | undefined> => Bun.listen<Connection | undefined>({
     hostname: shape.host,
     port,
@@ -122,6 +127,7 @@ export function listenHttp(shape: HttpListenerShape, handle: (request: HttpReque
         }
         open++;
         bySource.set(source, fromSource + 1);
+        sockets.add(socket);
         socket.data = { source, head: "", headSince: null, busy: false, pending: null, closeAfter: false };
         socket.timeout(shape.idleTimeoutS);
       },
@@ -148,6 +154,7 @@ export function listenHttp(shape: HttpListenerShape, handle: (request: HttpReque
         socket.terminate();
       },
       close(socket) {
+        sockets.delete(socket);
         const connection = socket.data;
         if (!connection) return;
         socket.data = undefined;
@@ -241,7 +248,11 @@ export function listenHttp(shape: HttpListenerShape, handle: (request: HttpReque
 
   return {
     port,
-    stop: () => listener.stop(true),
+    stop: () => {
+      listener.stop(true);
+      for (const socket of sockets) socket.terminate();
+      sockets.clear();
+    },
     // Connections already open go on (descriptor_watch.ts); a resume listens on the port first bound.
     pause: () => listener.stop(false),
     resume: () => void (listener = listen(port)),
