@@ -114,6 +114,7 @@ export function listenHttp(shape: HttpListenerShape, handle: (request: HttpReque
    * which the new one's stop(true) does not close.
    */
   const sockets = new Set<Socket<Connection | undefined>>();
+  let stopped = false;
   const listen = (port: number): TCPSocketListener<Connection | undefined> => Bun.listen<Connection | undefined>({
     hostname: shape.host,
     port,
@@ -249,13 +250,17 @@ export function listenHttp(shape: HttpListenerShape, handle: (request: HttpReque
   return {
     port,
     stop: () => {
+      stopped = true;
       listener.stop(true);
       for (const socket of sockets) socket.terminate();
       sockets.clear();
     },
     // Connections already open go on (descriptor_watch.ts); a resume listens on the port first bound.
     pause: () => listener.stop(false),
-    resume: () => void (listener = listen(port)),
+    // Not after a stop: a look of the watch under way as the server stopped would listen for good.
+    resume: () => {
+      if (!stopped) listener = listen(port);
+    },
   };
 }
 
