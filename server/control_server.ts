@@ -271,7 +271,7 @@ export class ControlEndpoint {
       const steppedS = Math.round((offset - this.#clockOffsetMs) / 1000);
       this.#log.warn(
         `the wall clock stepped ${steppedS > 0 ? "forward" : "back"} by ${Math.abs(steppedS)} s: control requests are fresh within ${FRESHNESS_MS / 1000} s of it, so clients that did not step are stale until the clocks agree` +
-          (steppedS < 0 ? `, and signed requests more than ${SIGNED_TS_FLOOR_MS / 1000} s older than the newest one accepted are refused until clients' clocks pass it (or the server restarts)` : "") +
+          (steppedS < 0 ? `, and signed requests more than ${SIGNED_TS_FLOOR_MS / 1000} s older than the newest one accepted, or older than the server's start, are refused until clients' clocks pass it (or the server restarts)` : "") +
           "; pacing runs on the monotonic clock and is not affected",
       );
     }

@@ -73,7 +73,6 @@ function payloads(rx: { packets: { data: Buffer }[] }): Buffer {
   return Buffer.concat(rx.packets.map((p) => p.data.subarray(12)));
 }
 
-/** Datagram intervals' deviation from their median, ms: the residual p99 of a paced stream. */
 /** The median gap between datagrams (ms), and the p90 and p99 of the gaps' distance from it. */
 function gapStats(times: number[]): { median: number; p90: number; p99: number } {
   const gaps = times.slice(1).map((t, i) => (t - times[i]!) / 1000);
