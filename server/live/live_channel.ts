@@ -374,7 +374,9 @@ export class LiveChannel {
       this.#active = null;
       this.#activeAddress = null;
       this.drops++;
-      if (!this.#closed) this.log.warn(`live "${this.name}": source dropped (${hadError ? "connection reset" : "closed"}); listening again`, { from });
+      // While the listener is closed for want of descriptors (descriptor_watch.ts) it listens only once they free.
+      const next = this.#server ? "listening again" : "listening again once the server has descriptors free";
+      if (!this.#closed) this.log.warn(`live "${this.name}": source dropped (${hadError ? "connection reset" : "closed"}); ${next}`, { from });
     });
   }
 
