@@ -83,18 +83,20 @@ function gapStats(times: number[]): { median: number; p90: number; p99: number }
 }
 
 /**
- * Evenly paced: the median gap is the interval, and nine gaps in ten are within half an
- * interval of it (ideal is well under 1 ms). A relay that forwards in bursts fails one or the
- * other: its median gap is 0 (long bursts), or many of its gaps are 0 and several intervals
- * (short ones). The p99 is only printed: it is the host's as much as pacer's. A stall of a
- * loaded host is one long gap and a catch-up of gaps of 0, three of which fail a p99 bound
- * (28 ms under a CPU quota of 0.6 core, where the bound had been two intervals, 21 ms).
+ * Evenly paced: the median gap is the interval, and nine gaps in ten are nearer to it than to 0
+ * (within 0.8 of an interval; ideal is well under 1 ms). A relay that forwards in bursts fails
+ * one or the other: in bursts of two or more its median gap is 0 or several intervals, and where
+ * one gap in ten or more is 0, that gap is a whole interval off. The p99 is only printed: it is
+ * the host's as much as pacer's. A stall of a loaded host is one long gap and a catch-up of gaps
+ * of 0, three of which fail a p99 bound (28 ms under a CPU quota of 0.6 core, where the bound
+ * had been two intervals, 21 ms); under 0.8 core the p90 of a file job beside a cut source read
+ * 6.2 ms, past half an interval.
  */
 function expectEven(label: string, times: number[]): void {
   const { median, p90, p99 } = gapStats(times);
   console.log(`${label}: median gap ${median.toFixed(3)} ms, residual p90 ${p90.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms over ${times.length} datagrams`);
   expect(Math.abs(median - INTERVAL_MS)).toBeLessThan(INTERVAL_MS * 0.15);
-  expect(p90).toBeLessThan(INTERVAL_MS / 2);
+  expect(p90).toBeLessThan(INTERVAL_MS * 0.8);
 }
 
 beforeAll(async () => {
