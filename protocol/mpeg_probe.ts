@@ -31,7 +31,7 @@ import {
   PS_FIRST_PES_STREAM_ID, PsScanner, psFindPack, psIsPackStart, psPackMarkersValid, psPackMuxRateBytes,
   psPackScr, psPackVersion,
 } from "./mpegps.ts";
-import { type ClockSampler, PcrPidLock } from "./mpeg_timing.ts";
+import { type ClockSampler, type ClockStep, PcrPidLock } from "./mpeg_timing.ts";
 
 /** How far into the head `detectContainer` looks for TS sync or a pack header. */
 export const DETECT_SEARCH_BYTES = 4096;
@@ -71,6 +71,8 @@ export interface TsProbe {
   /** First and last PCR on pcrPid, 27 MHz ticks, or null. */
   firstPcr: number | null;
   lastPcr: number | null;
+  /** The first two PCRs timed by, where they are one sane step apart (offsets of the units as they lie): pacing starts from them. */
+  firstStep: ClockStep | null;
   /** Bits per second (of 188-byte packets) from PCR steps, or null with fewer than two usable PCRs. */
   bitrate: number | null;
   /** Microseconds, or null without a bit rate. */
@@ -112,6 +114,8 @@ export interface PsProbe {
   muxRate: number | null;
   firstScr: number | null;
   lastScr: number | null;
+  /** The first two SCRs, where they are one sane step apart: pacing starts from them (ClockTimeline.seed). */
+  firstStep: ClockStep | null;
   /** Bits per second from SCR steps, else 8 * muxRate, else null. */
   bitrate: number | null;
   durationUs: number | null;
@@ -145,6 +149,8 @@ export class ClockSpan implements ClockSampler {
   last: number | null = null;
   firstOffset = 0;
   lastOffset = 0;
+  /** The first two samples, where the step between them is a sane one. */
+  firstStep: ClockStep | null = null;
   spanTicks = 0;
   rateBytes = 0;
   rateTicks = 0;
@@ -183,6 +189,7 @@ export class ClockSpan implements ClockSampler {
         // times these bytes at the rate, and so does the duration (it counted them as no time).
         this.untimed(bytes);
       } else {
+        if (this.samples === 1) this.firstStep = { offset: this.firstOffset, clock: this.first!, nextOffset: offset, nextClock: clock };
         this.spanTicks += step;
         this.rateBytes += bytes;
         this.rateTicks += step;
@@ -323,6 +330,7 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
     pcrCount: span.samples,
     firstPcr: span.first,
     lastPcr: span.last,
+    firstStep: span.firstStep,
     bitrate: rate > 0 ? rate * 8 * sentShare : null,
     durationUs: span.durationUs(bytes.length, rate, skipped),
     discontinuities: span.breaks,
@@ -403,6 +411,7 @@ export function probePs(bytes: Uint8Array, options: SampleSeam = {}): PsProbe {
     muxRate,
     firstScr: span.first,
     lastScr: span.last,
+    firstStep: span.firstStep,
     bitrate: rate > 0 ? rate * 8 : null,
     durationUs: span.durationUs(bytes.length, rate),
     discontinuities: span.breaks,

@@ -268,6 +268,18 @@ export interface ClockSampler {
 }
 
 /**
+ * A stream's first two clock references, one sane step apart (forward, at most 1 s), as a probe of
+ * its head reads them: the line a clock starts from, so that the bytes before the second go at the
+ * rate they give rather than at the head's average (ClockTimeline.seed).
+ */
+export interface ClockStep {
+  offset: number;
+  clock: number;
+  nextOffset: number;
+  nextClock: number;
+}
+
+/**
  * A piecewise-linear time line built from (byte offset, clock value) samples:
  * one mechanism for PCR and SCR. Consecutive samples with a sane clock step
  * become anchors `step` ticks apart; a bad step (backwards, > 1 s, or flagged)
@@ -309,6 +321,22 @@ export class ClockTimeline implements ClockSampler {
   byteRate(): number {
     const r = this.rate > 0 ? this.rate : this.fallbackRate();
     return r * PCR_HZ;
+  }
+
+  /**
+   * Starts the line from `step`, the stream's first two clock samples read ahead (by a probe of
+   * its head): the bytes before the second are paced at the rate the two give, as the bytes after
+   * it are by theirs, and observe() passes over the two when it reaches them. Nothing before any
+   * sample, and nothing on a step that is no sane one.
+   */
+  seed(step: ClockStep): void {
+    if (this.lastSampleOffset >= 0 || !(step.nextOffset > step.offset && step.offset >= 0)) return;
+    const ticks = (step.nextClock - step.clock + this.wrap) % this.wrap;
+    if (!(ticks > 0 && ticks <= MAX_CLOCK_STEP_TICKS)) return;
+    this.lastSampleOffset = step.offset;
+    this.lastClock = step.clock;
+    // No anchor yet: the pair sets the rate and the line from time 0 (sample's first sane pair).
+    this.sample(step.nextOffset, step.nextClock, false);
   }
 
   /**
@@ -593,6 +621,11 @@ abstract class TimelineClock implements ByteClock {
 
   forget(belowOffset: number): void {
     this.timeline.forget(belowOffset);
+  }
+
+  /** Starts the clock from its stream's first two references, read ahead by a probe (ClockTimeline.seed). */
+  seed(step: ClockStep): void {
+    this.timeline.seed(step);
   }
 }
 

@@ -16,7 +16,7 @@ import {
 import { ATS_WRAP, M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
 import { PCR_HZ, TS_PACKING, TS_SIZE, type TsPacking, tsFindSync } from "../protocol/mpegts.ts";
 import {
-  ArrivalClock, type ByteClock, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
+  ArrivalClock, type ByteClock, type ClockStep, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
 } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { isRiffHead, readWavFileHeader, WavError } from "../protocol/wav.ts";
@@ -398,16 +398,26 @@ function noPacketsError(label: string): PacerError {
  * has two references of its own: without it they would all be due at time 0 and go out in one
  * burst (measured: the first 128 KiB of a 20 Mbit/s TS with PCRs 100 ms apart).
  */
-function mpegClock(pacing: InputPacing, options: InputOptions, isTs: boolean, bitrate?: number): ByteClock {
+function mpegClock(pacing: InputPacing, options: InputOptions, isTs: boolean, bitrate?: number, lead?: ClockStep): ByteClock {
   if (options.bitrate) return isTs ? new ConstantRateTsClock(options.bitrate) : new ConstantRateClock(options.bitrate);
-  switch (pacing) {
-    case "arrival":
-      return new ArrivalClock({ fallbackBitsPerSecond: bitrate });
-    case "scr":
-      return new ScrClock({ fallbackBitsPerSecond: bitrate, capacity: CLOCK_ANCHORS });
-    default:
-      return new PcrClock({ fallbackBitsPerSecond: bitrate, capacity: CLOCK_ANCHORS });
-  }
+  if (pacing === "arrival") return new ArrivalClock({ fallbackBitsPerSecond: bitrate });
+  const clock = pacing === "scr"
+    ? new ScrClock({ fallbackBitsPerSecond: bitrate, capacity: CLOCK_ANCHORS })
+    : new PcrClock({ fallbackBitsPerSecond: bitrate, capacity: CLOCK_ANCHORS });
+  if (lead) clock.seed(lead);
+  return clock;
+}
+
+/**
+ * The first two clock references the probe read, for the clock to start from where the job starts
+ * at or before the first: then the bytes up to the second go at the rate they give, not at the
+ * head's average (a GStreamer PS whose first 0.7 s was the busier left 210 ms late). A PS's SCRs
+ * and a plain TS's PCRs, whose probe offsets are the clock's; not 192-byte units, whose are not.
+ */
+function leadStep(probe: MpegProbe, pacing: InputPacing, packing: TsPacking, startOffset: number): ClockStep | undefined {
+  if (pacing !== "scr" && !(pacing === "pcr" && packing === TS_PACKING)) return undefined;
+  const step = probe.firstStep;
+  return step && startOffset <= step.offset ? step : undefined;
 }
 
 /** What paces an MPEG input, given the probe; throws when nothing can. */
@@ -451,7 +461,7 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
       durationUs = placed.endUs ?? seconds * US_PER_S + ((mediaBytes - startOffset) / byteRate) * US_PER_S;
     }
   }
-  const byteClock = mpegClock(pacing, options, isTs, bitrate);
+  const byteClock = mpegClock(pacing, options, isTs, bitrate, leadStep(probe, pacing, packing, startOffset));
   const source = unwrapped(openFileSource(path, 0, size, options.name), packing, byteClock);
   source.seek(startOffset);
   return {
@@ -631,10 +641,10 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
   if (kind === "wav") return wavStream(label, stream);
   if (kind === "mpegts" || kind === "mpegps") {
     const packing = kind === "mpegts" ? tsPackingOf(head) : TS_PACKING;
-    const { pacing, bitrate } = options.bitrate
-      ? { pacing: "bitrate" as const, bitrate: undefined }
+    const { pacing, bitrate, lead } = options.bitrate
+      ? { pacing: "bitrate" as const, bitrate: undefined, lead: undefined }
       : await streamPacing(label, stream, kind, packing);
-    const byteClock = mpegClock(pacing, options, kind === "mpegts", bitrate);
+    const byteClock = mpegClock(pacing, options, kind === "mpegts", bitrate, lead);
     return {
       info: { label, kind },
       source: unwrapped(stream, packing, byteClock),
@@ -657,11 +667,11 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
  * is refused (10 s of PCR-less TS piped in would otherwise leave in one burst); only a live stream
  * cut short by the deadline after showing a clock reference goes on to learn its rate as it plays.
  */
-async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ pacing: InputPacing; bitrate?: number }> {
+async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" | "mpegps", packing: TsPacking): Promise<{ pacing: InputPacing; bitrate?: number; lead?: ClockStep }> {
   const { probe, timedOut, ended, bytes } = await probeStreamHead(stream, kind, packing);
   if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(label);
   const found = pacingOf(probe);
-  if (found) return { pacing: found, bitrate: probedBitrate(probe) };
+  if (found) return { pacing: found, bitrate: probedBitrate(probe), lead: leadStep(probe, found, packing, 0) };
   if (!timedOut || !clockSeen(probe)) throw noClockError(label, probe, lookedAt(bytes, ended));
   if (probe.container === "mpegps") return { pacing: "scr" };
   return { pacing: probe.pcrCount > 0 ? "pcr" : "arrival" };

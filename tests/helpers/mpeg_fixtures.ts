@@ -101,13 +101,18 @@ export function makeCbrPs(o: CbrPsOptions): Uint8Array {
 /**
  * A PS as GStreamer's mpegpsmux writes one: a pack header only every `scrEvery` s (the packs
  * between are PES packets alone) and every program_mux_rate 409600 bit/s, whatever the rate the
- * SCRs give (`muxRate` bytes/s).
+ * SCRs give (`muxRate` bytes/s; `firstRate` between the first two, default the same).
  */
-export function makeGstreamerLikePs(o: { muxRate: number; duration: number; scrEvery: number }): Uint8Array {
-  const ps = makeCbrPs({ muxRate: o.muxRate, duration: o.duration });
+export function makeGstreamerLikePs(o: { muxRate: number; duration: number; scrEvery: number; firstRate?: number }): Uint8Array {
+  // The first stretch (first SCR to second) carries `firstRate` bytes/s, the rest `muxRate`.
+  const firstRate = o.firstRate ?? o.muxRate;
   const packEvery = Math.round((o.scrEvery * o.muxRate) / 2048);
-  for (let k = 0, at = 0; at < ps.length; k++, at += 2048) {
-    if (k % packEvery === 0) psWriteMpeg2Pack(ps, at, Math.round((at * PCR_HZ) / o.muxRate), 51_200);
+  const firstBytes = Math.round((o.scrEvery * firstRate) / 2048) * 2048;
+  const ps = makeCbrPs({ muxRate: o.muxRate, duration: o.duration + (firstBytes - packEvery * 2048) / o.muxRate });
+  const scrAt = (at: number): number =>
+    at < firstBytes ? (at * PCR_HZ) / firstRate : (firstBytes * PCR_HZ) / firstRate + ((at - firstBytes) * PCR_HZ) / o.muxRate;
+  for (let at = 0; at < ps.length; at += 2048) {
+    if (at < firstBytes ? at === 0 : ((at - firstBytes) / 2048) % packEvery === 0) psWriteMpeg2Pack(ps, at, Math.round(scrAt(at)), 51_200);
     // The pack header's 14 bytes become a padding_stream PES packet of 14 bytes.
     else ps.set([0, 0, 1, 0xbe, 0, PS_MPEG2_PACK_SIZE - 6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], at);
   }

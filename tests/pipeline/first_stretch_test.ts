@@ -1,0 +1,58 @@
+/**
+ * A PS whose first stretch (first SCR to second) runs at another rate than its head's average is
+ * paced by its SCRs from the first byte: the probe of the head has read them, and the job's clock
+ * starts from them (sources/open_input.ts). Paced at the head's average until the job's own load
+ * reached the second SCR, a GStreamer PS whose first stretch was the busier left 210 ms late.
+ * Manual clock; a stand-in output records when each unit is due.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import "../../backends/all.ts";
+import { silentLogger } from "../../foundation/log.ts";
+import { Job } from "../../pipeline/job.ts";
+import { ManualClock } from "../../scheduler/clock.ts";
+import { Scheduler } from "../../scheduler/scheduler.ts";
+import { openInput } from "../../sources/open_input.ts";
+import { makeGstreamerLikePs } from "../helpers/mpeg_fixtures.ts";
+import { recordingOutput } from "../helpers/recording_output.ts";
+
+const START_US = 1_000_000;
+const taken = recordingOutput("stretch-probe", { unitBytes: 1316 });
+
+const dir = mkdtempSync(join(tmpdir(), "pacer-stretch-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** When (µs after the first unit) the unit holding byte `offset` is due. */
+function dueAt(offset: number): number {
+  let at = 0;
+  const k = taken.findIndex((t) => (at += t.bytes.length) > offset);
+  return taken[k]!.dueUs - taken[0]!.dueUs;
+}
+
+test("a PS's first stretch goes at its SCRs' rate, not the head's average: the byte at the second SCR leaves at its SCR time", async () => {
+  // 3.2 Mbit/s, SCRs 0.7 s apart, the first stretch 1.8 times as busy: the head's 2 MiB average is 3.6 Mbit/s.
+  const muxRate = 400_000;
+  const ps = makeGstreamerLikePs({ muxRate, duration: 2.5, scrEvery: 0.7, firstRate: 1.8 * muxRate });
+  const path = join(dir, "fast-start.mpg");
+  writeFileSync(path, ps);
+  taken.length = 0;
+  const scheduler = new Scheduler(new ManualClock(START_US));
+  const opened = await openInput(path);
+  const job = await Job.create({ input: opened.info, source: opened.source, byteClock: opened.byteClock, outputs: ["stretch-probe:a"], scheduler, log: silentLogger });
+  job.start();
+  // The second SCR and the third (0.7 s of SCRs after it).
+  const second = Math.round((0.7 * 1.8 * muxRate) / 2048) * 2048;
+  const third = second + Math.round((0.7 * muxRate) / 2048) * 2048;
+  while (job.destinations.some((d) => d.active) && taken.reduce((n, t) => n + t.bytes.length, 0) <= third) {
+    scheduler.runUntil(scheduler.now() + 10_000);
+    await Bun.sleep(0);
+  }
+  job.stop();
+  await job.done;
+  // At the second SCR (before: 888 ms, paced at the head's average until the load reached it), halfway to it, and at the third: each at its SCR time, give or take 20 ms.
+  expect(Math.abs(dueAt(second) - 700_000)).toBeLessThan(20_000);
+  expect(Math.abs(dueAt(second / 2) - 350_000)).toBeLessThan(20_000);
+  expect(Math.abs(dueAt(third) - 1_400_000)).toBeLessThan(20_000);
+});
