@@ -3,6 +3,7 @@
  * paced by its SCRs from the first byte: the probe of the head has read them, and the job's clock
  * starts from them (sources/open_input.ts). Paced at the head's average until the job's own load
  * reached the second SCR, a GStreamer PS whose first stretch was the busier left 210 ms late.
+ * A plain TS's first two PCRs seed its clock the same way (112 ms off at its second PCR without).
  * Manual clock; a stand-in output records when each unit is due.
  */
 import { afterAll, expect, test } from "bun:test";
@@ -15,7 +16,8 @@ import { Job } from "../../pipeline/job.ts";
 import { ManualClock } from "../../scheduler/clock.ts";
 import { Scheduler } from "../../scheduler/scheduler.ts";
 import { openInput } from "../../sources/open_input.ts";
-import { makeGstreamerLikePs } from "../helpers/mpeg_fixtures.ts";
+import { PCR_HZ, TS_SIZE, tsGetPcr, tsHasPcr, tsSetPcr } from "../../protocol/mpegts.ts";
+import { makeCbrTs, makeGstreamerLikePs } from "../helpers/mpeg_fixtures.ts";
 import { recordingOutput } from "../helpers/recording_output.ts";
 
 const START_US = 1_000_000;
@@ -55,4 +57,33 @@ test("a PS's first stretch goes at its SCRs' rate, not the head's average: the b
   expect(Math.abs(dueAt(second) - 700_000)).toBeLessThan(20_000);
   expect(Math.abs(dueAt(second / 2) - 350_000)).toBeLessThan(20_000);
   expect(Math.abs(dueAt(third) - 1_400_000)).toBeLessThan(20_000);
+});
+
+test("a TS's first stretch goes at its first two PCRs' rate too", async () => {
+  // 8 Mbit/s with PCRs 700 ms apart, the first stretch's PCRs drawn in to 0.4 s: 1.75 times as
+  // busy. Its 700 kB are past what the job reads ahead at first, as the PS's are.
+  const ts = makeCbrTs({ bitrate: 8_000_000, duration: 2.5, pcrIntervalMs: 700 });
+  const drawnIn = Math.round(0.3 * PCR_HZ);
+  let second = -1;
+  for (let at = TS_SIZE; at < ts.length; at += TS_SIZE) {
+    if (!tsHasPcr(ts, at)) continue;
+    if (second < 0) second = at;
+    tsSetPcr(ts, at, tsGetPcr(ts, at) - drawnIn);
+  }
+  const path = join(dir, "fast-start.ts");
+  writeFileSync(path, ts);
+  taken.length = 0;
+  const scheduler = new Scheduler(new ManualClock(START_US));
+  const opened = await openInput(path);
+  const job = await Job.create({ input: opened.info, source: opened.source, byteClock: opened.byteClock, outputs: ["stretch-probe:a"], scheduler, log: silentLogger });
+  job.start();
+  const third = second + second; // 0.7 s of the steady rate on
+  while (job.destinations.some((d) => d.active) && taken.reduce((n, t) => n + t.bytes.length, 0) <= third) {
+    scheduler.runUntil(scheduler.now() + 10_000);
+    await Bun.sleep(0);
+  }
+  job.stop();
+  await job.done;
+  expect(Math.abs(dueAt(second) - 400_000)).toBeLessThan(20_000);
+  expect(Math.abs(dueAt(third) - 1_100_000)).toBeLessThan(20_000);
 });
