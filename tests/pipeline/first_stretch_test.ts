@@ -33,26 +33,31 @@ function dueAt(offset: number): number {
   return taken[k]!.dueUs - taken[0]!.dueUs;
 }
 
-test("a PS's first stretch goes at its SCRs' rate, not the head's average: the byte at the second SCR leaves at its SCR time", async () => {
-  // 3.2 Mbit/s, SCRs 0.7 s apart, the first stretch 1.8 times as busy: the head's 2 MiB average is 3.6 Mbit/s.
-  const muxRate = 400_000;
-  const ps = makeGstreamerLikePs({ muxRate, duration: 2.5, scrEvery: 0.7, firstRate: 1.8 * muxRate });
-  const path = join(dir, "fast-start.mpg");
-  writeFileSync(path, ps);
+/** Plays `bytes` as file `name` on the manual clock until the output has taken more than `throughByte`. */
+async function play(name: string, bytes: Uint8Array, throughByte: number): Promise<void> {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
   taken.length = 0;
   const scheduler = new Scheduler(new ManualClock(START_US));
   const opened = await openInput(path);
   const job = await Job.create({ input: opened.info, source: opened.source, byteClock: opened.byteClock, outputs: ["stretch-probe:a"], scheduler, log: silentLogger });
   job.start();
-  // The second SCR and the third (0.7 s of SCRs after it).
-  const second = Math.round((0.7 * 1.8 * muxRate) / 2048) * 2048;
-  const third = second + Math.round((0.7 * muxRate) / 2048) * 2048;
-  while (job.destinations.some((d) => d.active) && taken.reduce((n, t) => n + t.bytes.length, 0) <= third) {
+  while (job.destinations.some((d) => d.active) && taken.reduce((n, t) => n + t.bytes.length, 0) <= throughByte) {
     scheduler.runUntil(scheduler.now() + 10_000);
     await Bun.sleep(0);
   }
   job.stop();
   await job.done;
+}
+
+test("a PS's first stretch goes at its SCRs' rate, not the head's average: the byte at the second SCR leaves at its SCR time", async () => {
+  // 3.2 Mbit/s, SCRs 0.7 s apart, the first stretch 1.8 times as busy: the head's 2 MiB average is 3.6 Mbit/s.
+  const muxRate = 400_000;
+  const ps = makeGstreamerLikePs({ muxRate, duration: 2.5, scrEvery: 0.7, firstRate: 1.8 * muxRate });
+  // The second SCR and the third (0.7 s of SCRs after it).
+  const second = Math.round((0.7 * 1.8 * muxRate) / 2048) * 2048;
+  const third = second + Math.round((0.7 * muxRate) / 2048) * 2048;
+  await play("fast-start.mpg", ps, third);
   // At the second SCR (before: 888 ms, paced at the head's average until the load reached it), halfway to it, and at the third: each at its SCR time, give or take 20 ms.
   expect(Math.abs(dueAt(second) - 700_000)).toBeLessThan(20_000);
   expect(Math.abs(dueAt(second / 2) - 350_000)).toBeLessThan(20_000);
@@ -70,20 +75,8 @@ test("a TS's first stretch goes at its first two PCRs' rate too", async () => {
     if (second < 0) second = at;
     tsSetPcr(ts, at, tsGetPcr(ts, at) - drawnIn);
   }
-  const path = join(dir, "fast-start.ts");
-  writeFileSync(path, ts);
-  taken.length = 0;
-  const scheduler = new Scheduler(new ManualClock(START_US));
-  const opened = await openInput(path);
-  const job = await Job.create({ input: opened.info, source: opened.source, byteClock: opened.byteClock, outputs: ["stretch-probe:a"], scheduler, log: silentLogger });
-  job.start();
   const third = second + second; // 0.7 s of the steady rate on
-  while (job.destinations.some((d) => d.active) && taken.reduce((n, t) => n + t.bytes.length, 0) <= third) {
-    scheduler.runUntil(scheduler.now() + 10_000);
-    await Bun.sleep(0);
-  }
-  job.stop();
-  await job.done;
+  await play("fast-start.ts", ts, third);
   expect(Math.abs(dueAt(second) - 400_000)).toBeLessThan(20_000);
   expect(Math.abs(dueAt(third) - 1_100_000)).toBeLessThan(20_000);
 });
