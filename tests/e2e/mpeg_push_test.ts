@@ -321,13 +321,15 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     expect(code).toBe(0);
     expect(joinPayloads(rx.packets, RTP_HEADER_SIZE).equals(Buffer.from(bytes))).toBe(true);
     const packets = await wire.retime(rx.packets);
-    // The first 128 KiB used to leave in one burst: now they span their media time (52 ms), give or take.
+    // The first 128 KiB used to leave in one burst (a millisecond or two): now they span their media
+    // time (52 ms), less any stall of a loaded host that pacer caught up on (32 ms under a 0.8-core
+    // CPU quota, where the bound had been 0.7 of it).
     let offset = 0;
     let i = 0;
     while (offset < 128 * 1024) offset += packets[i++]!.data.length - RTP_HEADER_SIZE;
     const spanMs = (packets[i - 1]!.atUs - packets[0]!.atUs) / 1000;
     const mediaMs = ((offset - (packets[i - 1]!.data.length - RTP_HEADER_SIZE)) * 8) / bitrate * 1000;
-    expect(spanMs).toBeGreaterThan(0.7 * mediaMs);
+    expect(spanMs).toBeGreaterThan(0.4 * mediaMs);
   }, 15_000);
 
   test("interop: multicat receiving pacer's RTP writes the file's bytes", async () => {
