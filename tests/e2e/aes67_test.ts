@@ -58,6 +58,7 @@ describe("AES67: L24 at 48 kHz in 1 ms packets", () => {
       { stdin: samples.subarray(0, 4800 * FRAME_BYTES) },
     );
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const text = readFileSync(sdp, "utf8");

@@ -52,6 +52,7 @@ describe("rtp://…?compat=disorder", () => {
     const rx = await udpReceiver();
     const run = await runPacer(["play", wav, "--to", `rtp://127.0.0.1:${rx.port}?compat=disorder`]);
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
@@ -77,6 +78,7 @@ describe("rtp://…?compat=disorder", () => {
     const rx = await udpReceiver();
     const run = await runPacer(["play", wav48, "--to", `rtp://127.0.0.1:${rx.port}?compat=disorder`]);
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const got = disorderReceive(rx.packets.map((p) => p.data));
@@ -93,6 +95,7 @@ describe("rtp://…?compat=disorder", () => {
     const rx = await udpReceiver();
     expect((await runPacer(["play", wav, "--to", `rtp://127.0.0.1:${rx.port}`])).code).toBe(0);
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     const [a, b] = rx.packets.map((p) => p.data);
     expect((rtpGetTimestamp(b!) - rtpGetTimestamp(a!)) >>> 0).toBe((a!.length - RTP_HEADER_SIZE) / 4);

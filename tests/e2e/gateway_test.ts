@@ -154,6 +154,7 @@ describe("pacer play from a network input re-paces it (a gateway)", () => {
     const rx = await udpReceiver();
     const run = await runPacer(["play", file, "--to", `udp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     fileP99 = p99(residualsUs(rx.packets));

@@ -142,6 +142,7 @@ describe("item 5: a path that is no regular file is read as a stream, as stdin i
     const wire = await wireArrivals(rx.port);
     const run = await runUnderBash(["play", "<(FILE)", "--to", `udp://127.0.0.1:${rx.port}`], ts);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
@@ -198,6 +199,7 @@ describe("item 7: TS without PCRs on stdin is refused as the same file is, unles
     const viaStdin = await runPacer(["play", "-", "--to", `udp://127.0.0.1:${rx.port}`], { stdin: bytes });
     const viaFile = await runPacer(["play", path, "--to", `udp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(viaStdin.code).toBe(1);
     expect(viaStdin.stderr).toContain("give --bitrate");
@@ -212,6 +214,7 @@ describe("item 7: TS without PCRs on stdin is refused as the same file is, unles
     const wire = await wireArrivals(rx.port); // kernel arrival times, as above
     const run = await runPacer(["play", "-", "--bitrate", "1M", "--to", `udp://127.0.0.1:${rx.port}`], { stdin: bytes });
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     expect(joinPayloads(rx.packets).equals(Buffer.from(bytes))).toBe(true);
@@ -242,6 +245,7 @@ describe("item 8: M2TS plays as 188-byte TS, paced by its arrival time stamps", 
     const wire = await wireArrivals(rx.port);
     const run = await runPacer(["play", shapedPath, "--to", `udp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
@@ -287,6 +291,7 @@ describe("item 8: M2TS plays as 188-byte TS, paced by its arrival time stamps", 
     const rx = await udpReceiver();
     const run = await runPacer(["play", m2tsPath, "--to", `udp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const got = joinPayloads(rx.packets);

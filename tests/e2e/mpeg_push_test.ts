@@ -200,6 +200,7 @@ beforeAll(async () => {
     child.on("close", async (code) => {
       run.code = code;
       await Bun.sleep(SETTLE_MS);
+      await rx.settled();
       rx.close();
       resolve({ run, packets: rx.packets, port: rx.port });
     }),
@@ -215,6 +216,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     const rx = await udpReceiver();
     const run = await runPacer(["--verbose", "play", fx.ts, "--to", `rtp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const packets = rx.packets;
@@ -255,6 +257,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     child.kill("SIGINT"); // after ~1.5 loops
     const code = await closed;
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(code).toBe(130); // stopped by SIGINT (issue 10 item 3)
     const packets = rx.packets;
@@ -288,6 +291,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     const rx = await udpReceiver();
     const run = await runPacer(["--verbose", "play", sparse, "--to", `rtp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const packets = rx.packets;
@@ -317,6 +321,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     pacer.stdin!.end(bytes);
     const code = await new Promise((resolve) => pacer.on("close", resolve));
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(code).toBe(0);
     expect(joinPayloads(rx.packets, RTP_HEADER_SIZE).equals(Buffer.from(bytes))).toBe(true);
@@ -390,6 +395,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     const wire = await wireArrivals(rx.port);
     const run = await runPacer(["play", bin, "--bitrate", String(RATE), "--to", `udp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     expect(rx.packets.length).toBe(Math.ceil(data.length / DATA_PKT));
@@ -407,6 +413,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     const sdp = join(tmp.dir, "ps.sdp");
     const run = await runPacer(["play", fx.ps, "--to", `rtp://127.0.0.1:${rx.port}`, "--sdp", sdp]);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const text = readFileSync(sdp, "utf8");
@@ -432,6 +439,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
       "--to", `udp://127.0.0.1:${d}`,
     ]);
     await Bun.sleep(SETTLE_MS);
+    for (const rx of [a, b, c]) await rx.settled();
     for (const rx of [a, b, c]) rx.close();
     expect(run.code).toBe(0);
     const expected = Math.ceil(fx.tsBytes.length / TS_PKT);
@@ -461,6 +469,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
     const rx = await udpReceiver();
     const run = await runPacer(["play", fx.ts, "--start", "2", "--to", `udp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(SETTLE_MS);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const got = joinPayloads(rx.packets);
@@ -480,6 +489,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
       const rx = await udpReceiver();
       const run = await runPacer(["play", cut, "--to", `udp://127.0.0.1:${rx.port}`]);
       await Bun.sleep(SETTLE_MS);
+      await rx.settled();
       rx.close();
       expect(run.code).toBe(0);
       expectSizes(rx.packets, TS_PKT);
@@ -495,6 +505,7 @@ describe.skipIf(!hasFfmpeg)("pacer play pushes MPEG in real time", () => {
       const wire = await wireArrivals(rx.port); // kernel arrival times for the span
       const run = await runPacer(["play", dirty, "--to", `udp://127.0.0.1:${rx.port}`]);
       await Bun.sleep(SETTLE_MS);
+      await rx.settled();
       rx.close();
       expect(run.code).toBe(0);
       expect(run.stderr.trim().split("\n")).toEqual([

@@ -25,6 +25,7 @@ test("48 kHz 24-bit WAV to rtp://...?pt=10 arrives as 44.1 kHz 16-bit big-endian
   const rx = await udpReceiver();
   const run = await runPacer(["play", wav, "--to", `rtp://127.0.0.1:${rx.port}?pt=10`]);
   await Bun.sleep(100);
+  await rx.settled();
   rx.close();
   expect(run.code).toBe(0);
   expect(rx.packets.every((p) => rtpGetPayloadType(p.data) === 10)).toBe(true);

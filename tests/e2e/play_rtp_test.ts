@@ -35,6 +35,7 @@ describe("play WAV to RTP L16", () => {
     const rx = await udpReceiver();
     const run = await runPacer(["play", wav, "--to", `rtp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const packets = rx.packets.map((p) => p.data);
@@ -135,6 +136,7 @@ describe("bad input and unreachable destinations", () => {
     writeWav(short, FORMAT, samples.subarray(0, 44_100 * 4 * 0.5));
     const run = await runPacer(["--verbose", "play", short, "--to", `rtp://127.0.0.1:${closedPort}`, "--to", `rtp://127.0.0.1:${rx.port}`]);
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const warnings = run.stderr.split("\n").filter((l) => l.includes("port unreachable"));

@@ -244,6 +244,7 @@ describe("rtcp= options", () => {
     const sdp = join(dir, "mux.sdp");
     expect((await run("&rtcp=mux", rx.port, sdp)).code).toBe(0);
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     beside?.close();
     expect(readFileSync(sdp, "utf8")).toContain("a=rtcp-mux\r\n");
@@ -274,6 +275,7 @@ describe("rtcp= options", () => {
     const count = elsewhere.packets.length;
     expect((await run(`&rtcp=off`, rx.port, off)).code).toBe(0);
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     elsewhere.close();
     expect(elsewhere.packets.length).toBe(count);

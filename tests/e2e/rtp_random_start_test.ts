@@ -23,6 +23,7 @@ test("three plays of one TS to rtp://: their SSRCs, first sequence numbers and f
       const rx = await udpReceiver();
       const run = await runPacer(["play", path, "--to", `rtp://127.0.0.1:${rx.port}?rtcp=off`]);
       await Bun.sleep(100);
+      await rx.settled();
       rx.close();
       expect(run.stderr).toBe("");
       expect(run.code).toBe(0);

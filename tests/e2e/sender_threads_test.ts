@@ -53,6 +53,7 @@ async function playTo(senders: string) {
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   clearInterval(watch);
   await Bun.sleep(100);
+  for (const r of [a, b, c]) await r.settled();
   for (const r of [a, b, c]) r.close();
   return { code, stderr, workers, a, b, c, closed };
 }

@@ -18,6 +18,7 @@ async function sent(args: string[], pkt: number, stdin?: Uint8Array) {
   const rx = await udpReceiver();
   const run = await runPacer(["play", ...args, "--to", `udp://127.0.0.1:${rx.port}?pkt=${pkt}`], { stdin });
   await Bun.sleep(100);
+  await rx.settled();
   rx.close();
   expect(run.stderr).toBe("");
   expect(run.code).toBe(0);

@@ -71,6 +71,7 @@ describe.skipIf(skip)("an ALSA underrun, on a device with a real clock", () => {
     const rx = await udpReceiver();
     const { code, stderr } = await finish(startPacer(["play", wav, "--to", "alsa:fast", "--to", `udp://127.0.0.1:${rx.port}`, "-v"], { env: device.env }));
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
 
     expect(code, stderr).toBe(0);
@@ -120,6 +121,7 @@ describe.skipIf(skip)("an ALSA underrun, on a device with a real clock", () => {
     const { code, stderr } = await finish(startPacer(["play", wav, "--to", "alsa:slow", "--to", `udp://127.0.0.1:${rx.port}`], { env: device.env }));
     const tookS = (performance.now() - started) / 1000;
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
 
     expect(code, stderr).toBe(0);

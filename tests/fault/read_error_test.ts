@@ -32,6 +32,7 @@ describe("a read error in the middle of a load", () => {
     child.stderr.on("data", (d) => (stderr += d));
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
     await Bun.sleep(100);
+    await rx.settled();
     rx.close();
     expect(stderr).toBe(`pacer: error: ${file}: read error: input/output error\n`);
     expect(code).toBe(1);

@@ -39,6 +39,7 @@ async function playBeside(reader: string) {
   child.stderr.on("data", (d) => (stderr += d));
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   await Bun.sleep(100);
+  await rx.settled();
   rx.close();
   return { code, stderr, packets: rx.packets };
 }

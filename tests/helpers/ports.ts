@@ -32,6 +32,23 @@ function udpPortBound(port: number): boolean {
   return false;
 }
 
+/** Bytes waiting unread in the receive queues of UDP sockets bound to `port`, per /proc/net (0 when none is bound). */
+export function udpQueuedBytes(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  let queued = 0;
+  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
+    try {
+      for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+        const fields = line.trim().split(/\s+/);
+        if (fields[1]?.endsWith(hex)) queued += Number.parseInt(fields[4]?.split(":")[1] ?? "0", 16);
+      }
+    } catch {
+      // no IPv6 table on this host
+    }
+  }
+  return queued;
+}
+
 /**
  * Waits until a child has bound its receive socket: a fixed sleep is too short on a loaded CI
  * host, and datagrams sent before the bind are lost without a trace.

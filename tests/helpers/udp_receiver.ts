@@ -1,6 +1,6 @@
 /** A plain UDP receiver on 127.0.0.1 that keeps every datagram with its arrival time. */
 import { openUdpReceiver } from "../../foundation/net/udp_receive.ts";
-import { freeUdpPort } from "./ports.ts";
+import { freeUdpPort, udpQueuedBytes } from "./ports.ts";
 
 export interface Received {
   data: Buffer;
@@ -22,6 +22,8 @@ export async function udpReceiver(port = 0, options: { rcvbufBytes?: number } = 
     return {
       port: rx.port,
       packets,
+      /** Nothing to wait for: close drains the kernel's queue itself. */
+      settled: async () => {},
       close: () => {
         clearInterval(timer);
         drain();
@@ -42,6 +44,15 @@ export async function udpReceiver(port = 0, options: { rcvbufBytes?: number } = 
   return {
     port: socket.port,
     packets,
+    /**
+     * Resolves once the kernel holds nothing unread for this socket (at most 2 s): what it held
+     * when close() came was lost to `packets`, and a test process that stalled past its settling
+     * sleep as a play ended missed the stream's last datagrams (a fresh-clone CI run here did).
+     */
+    settled: async () => {
+      for (const until = performance.now() + 2_000; udpQueuedBytes(socket.port) > 0 && performance.now() < until; ) await Bun.sleep(5);
+      await Bun.sleep(0);
+    },
     close: () => socket.close(),
   };
 }

@@ -94,6 +94,7 @@ describe("sender threads read a stream's bytes in place", () => {
     for (let i = 1; i <= 40; i++) send(shared, i, 20_000 + i * 1000);
     await backend.close();
     await Bun.sleep(50);
+    await rx.settled();
     rx.close();
     const after = handOverTotals();
     expect(after.inPlace - before.inPlace).toBe(40);
@@ -118,6 +119,7 @@ describe("sender threads read a stream's bytes in place", () => {
     send(shared, 1, 0); // after a gap a destination starts again at once: due before the unit above
     await backend.close(); // resolves once the thread has closed it
     await Bun.sleep(50);
+    await rx.settled();
     rx.close();
     expect(rx.packets.map((p) => p.data[0])).toEqual([2, 1]);
   });
@@ -152,6 +154,7 @@ describe("sender threads read a stream's bytes in place", () => {
     for (let i = 0; i < 3; i++) send(shared, i, 10_000);
     await backend.close();
     await Bun.sleep(50);
+    await rx.settled();
     rx.close();
     const after = handOverTotals();
     expect([after.inPlace - before.inPlace, after.inline - before.inline]).toEqual([0, 3]);
@@ -172,6 +175,7 @@ describe("sender threads read a stream's bytes in place", () => {
     await Bun.sleep(300); // past the due times and the thread's next report
     await backend.close();
     await Bun.sleep(50);
+    await rx.settled();
     rx.close();
     expect(rx.packets.map((p) => p.data[0])).toEqual([1, 7, 8, 9, 10, 11]);
     for (const p of rx.packets) expect(new Set(p.data).size).toBe(1); // none torn
