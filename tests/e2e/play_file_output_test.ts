@@ -129,6 +129,7 @@ describe("file: on a FIFO that no one reads yet", () => {
     const late = lateReader(path, out, 1500);
     const run = await runPacer(["play", wav, "--to", `udp://127.0.0.1:${rx.port}`, "--to", `file:${path}`]);
     expect(await late.exited()).toBe(0);
+    await rx.settled();
     rx.close();
     expect(run.code).toBe(0);
     const pcm = samplesOf(wav);

@@ -27,6 +27,7 @@ describe("a file that shrinks while it plays", () => {
     await Bun.sleep(1200);
     truncateSync(wav, 44 + 44_100 * 4 * 0.5); // half a second left
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    await rx.settled();
     rx.close();
     expect(code).toBe(1);
     const lines = stderr.trim().split("\n");
