@@ -18,35 +18,31 @@ export function freeTcpPort(): number {
   return port;
 }
 
-/** Whether some process has a UDP socket bound to `port` (IPv4 or IPv6), per /proc/net. */
-function udpPortBound(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
-  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
-    try {
-      const lines = readFileSync(table, "utf8").split("\n").slice(1);
-      if (lines.some((line: string) => line.trim().split(/\s+/)[1]?.endsWith(hex.trim()))) return true;
-    } catch {
-      // no IPv6 table on this host
-    }
-  }
-  return false;
-}
-
-/** Bytes waiting unread in the receive queues of UDP sockets bound to `port`, per /proc/net (0 when none is bound). */
-export function udpQueuedBytes(port: number): number {
+/** The /proc/net rows (IPv4 and IPv6), split into fields, of UDP sockets bound to `port`. */
+function udpSocketRows(port: number): string[][] {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  let queued = 0;
+  const rows: string[][] = [];
   for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
     try {
       for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
         const fields = line.trim().split(/\s+/);
-        if (fields[1]?.endsWith(hex)) queued += Number.parseInt(fields[4]?.split(":")[1] ?? "0", 16);
+        if (fields[1]?.endsWith(hex)) rows.push(fields);
       }
     } catch {
       // no IPv6 table on this host
     }
   }
-  return queued;
+  return rows;
+}
+
+/** Whether some process has a UDP socket bound to `port` (IPv4 or IPv6), per /proc/net. */
+function udpPortBound(port: number): boolean {
+  return udpSocketRows(port).length > 0;
+}
+
+/** Bytes waiting unread in the receive queues of UDP sockets bound to `port` (its tx_queue:rx_queue's second), 0 when none is bound. */
+export function udpQueuedBytes(port: number): number {
+  return udpSocketRows(port).reduce((queued, fields) => queued + Number.parseInt(fields[4]?.split(":")[1] ?? "0", 16), 0);
 }
 
 /**
