@@ -71,7 +71,11 @@ export interface TsProbe {
   /** First and last PCR on pcrPid, 27 MHz ticks, or null. */
   firstPcr: number | null;
   lastPcr: number | null;
-  /** The first two PCRs timed by, where they are one sane step apart (offsets of the units as they lie): pacing starts from them. */
+  /**
+   * The first two PCRs timed by, where they are one sane step apart: pacing starts from them.
+   * Offsets are of the stream as sent (188-byte packets, as the clock counts them); null in
+   * larger units where garbage lies before the second, which leaves the two unplaced.
+   */
   firstStep: ClockStep | null;
   /** Bits per second (of 188-byte packets) from PCR steps, or null with fewer than two usable PCRs. */
   bitrate: number | null;
@@ -259,6 +263,18 @@ export class ClockSpan implements ClockSampler {
 const MAX_SKIPS_KEPT = 4096;
 
 /**
+ * A step read in larger units (M2TS, trailers) as the stream is sent, unwrapped: unit k's packet
+ * at k × 188. Only where no garbage lies before its second sample, so that every unit up to it
+ * is whole and in place; otherwise none (the head's average paces the first stretch).
+ */
+function sentStep(step: ClockStep | null, packing: TsPacking, skipped: [number, number][]): ClockStep | null {
+  if (step === null || skipped.some(([at]) => at < step.nextOffset)) return null;
+  if (step.offset % packing.size !== 0 || step.nextOffset % packing.size !== 0) return null;
+  const sent = (offset: number) => (offset / packing.size) * TS_SIZE;
+  return { ...step, offset: sent(step.offset), nextOffset: sent(step.nextOffset) };
+}
+
+/**
  * Probes transport stream bytes (188-byte TS, or 192-byte units with `packing: M2TS_PACKING` or
  * `TS_TRAILER_PACKING`): packets per PID, the PCR PID, PCR (and arrival stamp) bit rate and
  * duration, and the bytes play leaves out, found by the same packet scanner play uses.
@@ -330,7 +346,7 @@ export function probeTs(bytes: Uint8Array, options: TsProbeOptions = {}): TsProb
     pcrCount: span.samples,
     firstPcr: span.first,
     lastPcr: span.last,
-    firstStep: span.firstStep,
+    firstStep: unwrapped ? sentStep(span.firstStep, packing, skipped) : span.firstStep,
     bitrate: rate > 0 ? rate * 8 * sentShare : null,
     durationUs: span.durationUs(bytes.length, rate, skipped),
     discontinuities: span.breaks,

@@ -412,10 +412,11 @@ function mpegClock(pacing: InputPacing, options: InputOptions, isTs: boolean, bi
  * The first two clock references the probe read, for the clock to start from where the job starts
  * at or before the first: then the bytes up to the second go at the rate they give, not at the
  * head's average (a GStreamer PS whose first 0.7 s was the busier left 210 ms late). A PS's SCRs
- * and a plain TS's PCRs, whose probe offsets are the clock's; not 192-byte units, whose are not.
+ * and a TS's PCRs, in whatever units it lies (the probe gives the offsets as sent); not M2TS
+ * arrival stamps, which time every packet from the first.
  */
-function leadStep(probe: MpegProbe, pacing: InputPacing, packing: TsPacking, startOffset: number): ClockStep | undefined {
-  if (pacing !== "scr" && !(pacing === "pcr" && packing === TS_PACKING)) return undefined;
+function leadStep(probe: MpegProbe, pacing: InputPacing, startOffset: number): ClockStep | undefined {
+  if (pacing !== "scr" && pacing !== "pcr") return undefined;
   const step = probe.firstStep;
   return step && startOffset <= step.offset ? step : undefined;
 }
@@ -461,7 +462,7 @@ async function mpegFile(path: string, size: number, probe: MpegProbe, packing: T
       durationUs = placed.endUs ?? seconds * US_PER_S + ((mediaBytes - startOffset) / byteRate) * US_PER_S;
     }
   }
-  const byteClock = mpegClock(pacing, options, isTs, bitrate, leadStep(probe, pacing, packing, startOffset));
+  const byteClock = mpegClock(pacing, options, isTs, bitrate, leadStep(probe, pacing, startOffset));
   const source = unwrapped(openFileSource(path, 0, size, options.name), packing, byteClock);
   source.seek(startOffset);
   return {
@@ -671,7 +672,7 @@ async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" 
   const { probe, timedOut, ended, bytes } = await probeStreamHead(stream, kind, packing);
   if (probe.container === "mpegts" && probe.packets === 0) throw noPacketsError(label);
   const found = pacingOf(probe);
-  if (found) return { pacing: found, bitrate: probedBitrate(probe), lead: leadStep(probe, found, packing, 0) };
+  if (found) return { pacing: found, bitrate: probedBitrate(probe), lead: leadStep(probe, found, 0) };
   if (!timedOut || !clockSeen(probe)) throw noClockError(label, probe, lookedAt(bytes, ended));
   if (probe.container === "mpegps") return { pacing: "scr" };
   return { pacing: probe.pcrCount > 0 ? "pcr" : "arrival" };

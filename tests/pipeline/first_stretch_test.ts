@@ -3,7 +3,8 @@
  * paced by its SCRs from the first byte: the probe of the head has read them, and the job's clock
  * starts from them (sources/open_input.ts). Paced at the head's average until the job's own load
  * reached the second SCR, a GStreamer PS whose first stretch was the busier left 210 ms late.
- * A plain TS's first two PCRs seed its clock the same way (112 ms off at its second PCR without).
+ * A TS's first two PCRs seed its clock the same way (112 ms off at its second PCR without), also
+ * in 204-byte and M2TS units.
  * Manual clock; a stand-in output records when each unit is due.
  */
 import { afterAll, expect, test } from "bun:test";
@@ -64,9 +65,12 @@ test("a PS's first stretch goes at its SCRs' rate, not the head's average: the b
   expect(Math.abs(dueAt(third) - 1_400_000)).toBeLessThan(20_000);
 });
 
-test("a TS's first stretch goes at its first two PCRs' rate too", async () => {
-  // 8 Mbit/s with PCRs 700 ms apart, the first stretch's PCRs drawn in to 0.4 s: 1.75 times as
-  // busy. Its 700 kB are past what the job reads ahead at first, as the PS's are.
+/**
+ * 8 Mbit/s with PCRs 700 ms apart, the first stretch's PCRs drawn in to 0.4 s: 1.75 times as busy.
+ * Its 700 kB are past what the job reads ahead at first, as the PS's are. Also the offset of its
+ * second PCR.
+ */
+function drawnInTs(): { ts: Uint8Array; second: number } {
   const ts = makeCbrTs({ bitrate: 8_000_000, duration: 2.5, pcrIntervalMs: 700 });
   const drawnIn = Math.round(0.3 * PCR_HZ);
   let second = -1;
@@ -75,8 +79,32 @@ test("a TS's first stretch goes at its first two PCRs' rate too", async () => {
     if (second < 0) second = at;
     tsSetPcr(ts, at, tsGetPcr(ts, at) - drawnIn);
   }
+  return { ts, second };
+}
+
+test("a TS's first stretch goes at its first two PCRs' rate too", async () => {
+  const { ts, second } = drawnInTs();
   const third = second + second; // 0.7 s of the steady rate on
   await play("fast-start.ts", ts, third);
   expect(Math.abs(dueAt(second) - 400_000)).toBeLessThan(20_000);
   expect(Math.abs(dueAt(third) - 1_100_000)).toBeLessThan(20_000);
+});
+
+/** Each packet of `ts` in a unit of `size` bytes, at `syncAt` in it; the rest zeros (M2TS stamps of 0 time nothing, RS parity is not checked). */
+function inUnits(ts: Uint8Array, size: number, syncAt: number): Uint8Array {
+  const out = new Uint8Array((ts.length / TS_SIZE) * size);
+  for (let k = 0; k * TS_SIZE < ts.length; k++) out.set(ts.subarray(k * TS_SIZE, (k + 1) * TS_SIZE), k * size + syncAt);
+  return out;
+}
+
+test("in 204-byte units (DVB-ASI dumps with RS parity) and in M2TS units without usable stamps, the first two PCRs seed the clock too", async () => {
+  const { ts, second } = drawnInTs();
+  const third = second + second;
+  // Offsets here are of the stream as sent: 188 bytes a packet, the unit's extra bytes dropped.
+  // Without the seeding each was 112 ms off at the second PCR.
+  for (const [name, size, syncAt] of [["fast-start-rs.ts", 204, 0], ["fast-start.m2ts", 192, 4]] as const) {
+    await play(name, inUnits(ts, size, syncAt), third);
+    expect(Math.abs(dueAt(second) - 400_000), name).toBeLessThan(20_000);
+    expect(Math.abs(dueAt(third) - 1_100_000), name).toBeLessThan(20_000);
+  }
 });
