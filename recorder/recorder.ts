@@ -1,7 +1,7 @@
 /**
  * A recording: bytes from a source to files named by a pattern, as they come. TS is written in
  * whole 188-byte packets and cut only before a PAT (or, with no PAT within a second, on a packet
- * boundary); WAV in whole frames under a header kept valid at every sync; anything else as it
+ * boundary, or where the bytes are when there are no packets); WAV in whole frames under a header kept valid at every sync; anything else as it
  * comes. Files rotate on the clock (aligned, offset by the stagger) or by size, are synced every
  * `syncEveryMs`, and the oldest beyond `keep` are deleted. No byte is inserted or dropped: the
  * files concatenate to the stream. The wall clock names files and places cuts and `--until`;
@@ -282,6 +282,14 @@ export class Recorder {
           const from = at;
           at = next < 0 ? total - (TS_SIZE - 1) : next;
           this.watch.strayBytes += at - from;
+          // A stream with no 188-byte packets (204-byte RS, M2TS, not TS) has no boundary to wait
+          // for: a due cut falls where the garbage starts once the PAT's wait is over. It waited for
+          // ever, and `--rotate 1h --keep 24` wrote one file until the disk was full.
+          if (this.rotationDue(now, mono, from - segment) && mono - this.dueSinceMono >= PAT_WAIT_MS) {
+            this.file!.write(this.buf, segment, from);
+            this.rotate(now, this.bufBase + from);
+            segment = from;
+          }
           continue;
         }
         this.tsInSync = true;
@@ -470,7 +478,9 @@ export class Recorder {
       error = new PacerError(`${this.source.label}: ${this.inputStopped ? "stopped while its WAV header was still arriving" : "the input ended inside its WAV header"}`);
     }
     this.error = error?.message ?? null;
-    if (this.file && !error && !this.wavOut && !this.inputStopped) {
+    // Out of sync, the bytes in hand are no packet's start but the input's last: kept, as any.
+    const unfinishedPacket = this.options.kind === "ts" && this.tsInSync;
+    if (this.file && !error && !this.wavOut && !(this.inputStopped && unfinishedPacket)) {
       // The unfinished packet at the very end is the stream's own, where its sender ended it; it is
       // kept (not half a WAV frame). One the recording stopped (--duration, a signal) still had its
       // rest to come: kept, it cut the last file mid-packet.
