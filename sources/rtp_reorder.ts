@@ -75,6 +75,8 @@ export class RtpReorder {
   /** The sequence number each slot holds, or -1 when empty; and its payload type. */
   private readonly slotSeq: Int32Array;
   private readonly slotPt: Uint8Array;
+  /** When each slot's packet came. */
+  private readonly slotArrivedMs: Float64Array;
   /** What became of recent sequence numbers: told apart as duplicate or late when they come again. */
   private readonly fate = new Uint8Array(SEQ_MOD);
   private started = false;
@@ -105,6 +107,7 @@ export class RtpReorder {
     this.lengths = new Int32Array(this.window);
     this.slotSeq = new Int32Array(this.window).fill(-1);
     this.slotPt = new Uint8Array(this.window);
+    this.slotArrivedMs = new Float64Array(this.window);
     this.probation = new Uint8Array(max);
   }
 
@@ -168,9 +171,15 @@ export class RtpReorder {
   /** Declares a hole lost once it has been waited for long enough. */
   tick(nowMs: number): void {
     if (this.held > 0 && this.holeSinceMs && nowMs - this.holeSinceMs >= this.holdMs) {
-      // The first packets have waited as long as any hole after them.
-      if (this.opening) this.endOpening();
-      if (this.held > 0) this.skipHole();
+      if (this.opening) {
+        // The first packets have waited; a hole after them is waited for from when the oldest
+        // packet held past it came. The opening's wait had been taken for its, and a swap just
+        // then lost a packet (and dropped it late when it came).
+        this.endOpening();
+        this.holeSinceMs = this.held > 0 ? this.oldestHeldMs() : 0;
+        if (this.held === 0 || nowMs - this.holeSinceMs < this.holdMs) return;
+      }
+      this.skipHole();
       this.holeSinceMs = this.held > 0 ? nowMs : 0;
     }
   }
@@ -197,6 +206,7 @@ export class RtpReorder {
     this.slots[slot]!.set(packet.subarray(start, end));
     this.lengths[slot] = end - start;
     this.slotPt[slot] = pt;
+    this.slotArrivedMs[slot] = nowMs;
     this.slotSeq[slot] = seq;
     if (this.opening && ((seq - this.openingTop + SEQ_MOD) % SEQ_MOD) < this.window) this.openingTop = seq;
     if (this.held++ === 0 || seq !== this.next || this.opening) this.holeSinceMs ||= nowMs;
@@ -279,6 +289,13 @@ export class RtpReorder {
       this.held--;
       this.settle(this.next, DELIVERED);
     }
+  }
+
+  /** When the packet held longest came. */
+  private oldestHeldMs(): number {
+    let oldest = Infinity;
+    for (let slot = 0; slot < this.window; slot++) if (this.slotSeq[slot] !== -1 && this.slotArrivedMs[slot]! < oldest) oldest = this.slotArrivedMs[slot]!;
+    return oldest;
   }
 
   /** Gives up on the hole at `next`: every missing number up to the next held packet is lost. */

@@ -145,6 +145,18 @@ describe("RtpReorder", () => {
     expect([reorder.late, reorder.lost]).toEqual([0, 0]);
   });
 
+  test("a swap just as the first packets' wait ends is waited for as any hole: nothing lost (it lost the packet, then dropped it late)", () => {
+    const out: number[] = [];
+    const reorder = new RtpReorder({ deliver: (p) => out.push(p[0]!), onLoss: () => {}, holdMs: 50 });
+    for (let seq = 0; seq < 20; seq++) reorder.push(rtpPacket(seq, payloadOf(seq)), 1000 + 2 * seq);
+    reorder.push(rtpPacket(21, payloadOf(21)), 1049); // 20 and 21 swapped on the way
+    reorder.tick(1050); // the opening's wait is over: 0-19 go, 21 waits for 20
+    expect(out).toEqual([...Array(20).keys()]);
+    reorder.push(rtpPacket(20, payloadOf(20)), 1051);
+    expect(out).toEqual([...Array(22).keys()]);
+    expect([reorder.lost, reorder.late]).toEqual([0, 0]);
+  });
+
   test("a lone packet far ahead is a stray: dropped and counted, the stream goes on and nothing is lost", () => {
     const { out, losses, reorder } = run([0, 1, 2, 30002, 3, 4, 5, 6, 7, 8, 9]);
     expect(out).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
