@@ -8,7 +8,8 @@
  * payload types, or any when the format is given) is filled with silence as long as the packet
  * before it, so what follows stays where its timestamps put it (a recording keeps the time it
  * covered, a relay its pace), up to MAX_FILLED_PACKETS at once: a longer hole is more likely a
- * sender that started its numbering again than so much loss.
+ * sender that started its numbering again than so much loss. Nor may silence put the stream more
+ * than FILL_AHEAD_MS ahead of the time that passed: numbers jumped at once are no lost time.
  *
  * @example
  * ```ts
@@ -33,6 +34,14 @@ export interface RtpSource extends LiveSource {
 const FORMAT_LINES = 10;
 /** The most lost packets in one run filled with silence (10 s of 20 ms packets). */
 const MAX_FILLED_PACKETS = 500;
+/**
+ * How far silence may put the stream ahead of the time that passed since its first payload. A
+ * real loss took the time its packets would have; a jump of 499 numbers that the next packet
+ * made at once did not, and had 4.6 MB of silence written for one datagram of 9 KB.
+ */
+const FILL_AHEAD_MS = 10_000;
+/** L16's static payload types (10, 11) are 44.1 kHz (RFC 3551). */
+const L16_RATE = 44_100;
 
 /** `pcm`: the payload's format when it is known to be PCM (--format); L16's payload types are anyway. */
 export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleFormat): RtpSource {
@@ -59,9 +68,20 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
   const pcmFrameBytes = pcm ? bytesPerFrame(pcm) : null;
   const silence = new Uint8Array(MAX_DATAGRAM).fill(pcm?.encoding === "u8" ? 0x80 : 0);
   const isPcm = () => pcm !== undefined || reorder.payloadType === PT_L16_STEREO || reorder.payloadType === PT_L16_MONO;
+  const frameBytesOf = (pt: number) => pcmFrameBytes ?? (pt === PT_L16_STEREO ? 4 : pt === PT_L16_MONO ? 2 : 1);
+  /** PCM bytes a millisecond of the stream takes now, at the payload type last delivered. */
+  const bytesPerMs = () => (frameBytesOf(reorder.payloadType) * (pcm?.rate ?? L16_RATE)) / 1000;
+  /** The poll's time of the first payload, and the ms of stream passed on since (fills included). */
+  let firstPayloadAt = -1;
+  let streamMs = 0;
   const fillLost = () => {
     if (!isPcm() || lostRun > MAX_FILLED_PACKETS) return;
-    for (let i = 0; i < lostRun; i++) pass(silence.subarray(0, lastPayloadBytes));
+    const perMs = bytesPerMs();
+    const frame = frameBytesOf(reorder.payloadType);
+    const room = Math.max(0, pollNow - firstPayloadAt + FILL_AHEAD_MS - streamMs) * perMs;
+    let fill = Math.min(lostRun * lastPayloadBytes, room - (room % frame));
+    streamMs += fill / perMs;
+    for (; fill > 0; fill -= lastPayloadBytes) pass(silence.subarray(0, Math.min(fill, lastPayloadBytes)));
   };
   const reorder = new RtpReorder({
     deliver: (payload) => {
@@ -69,6 +89,8 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
       if (lostRun > 0) fillLost();
       lostRun = 0;
       lastPayloadBytes = payload.length;
+      if (firstPayloadAt < 0) firstPayloadAt = pollNow;
+      if (isPcm()) streamMs += payload.length / bytesPerMs();
       pass(payload);
     },
     onLoss: (count, firstSeq) => {
@@ -80,7 +102,7 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
     },
     maxPayload: MAX_DATAGRAM,
     // A part frame is dropped as malformed, and its place filled with silence as a lost packet's.
-    frameBytes: (pt) => pcmFrameBytes ?? (pt === PT_L16_STEREO ? 4 : pt === PT_L16_MONO ? 2 : 1),
+    frameBytes: frameBytesOf,
     onPayloadType: (from, to) => {
       // Counted every time; said (a gap log line, a string made) for the first few only: a sender
       // that interleaves comfort noise (PT 13) changes type every few packets.

@@ -344,10 +344,12 @@ describe("udp://@ and rtp://@ on loopback", () => {
 
   test("silence filled into holes counts against the queue's room: a reader far behind loses none of it", async () => {
     const port = await freeUdpPort();
-    const input = (await openLiveInput(`rtp://@127.0.0.1:${port}`)) as LiveSource;
+    // At 4 MHz, 19.3 MB are 1.2 s of stream: silence may put it that far ahead of the time that passed.
+    const format = { encoding: "s16le", rate: 4_000_000, channels: 2 } as const;
+    const input = (await openLiveInput(`rtp://@127.0.0.1:${port}`, { format })) as LiveSource;
     const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
-    // L16 stereo (pt 10) in 1200-byte payloads; after every 100 packets 450 are lost, each hole
-    // filled with 540 KB of silence: 15.7 MB of fill for 3.6 MB sent, nothing read meanwhile.
+    // Stereo in 1200-byte payloads; after every 100 packets 450 are lost, each hole filled with
+    // 540 KB of silence: 15.7 MB of fill for 3.6 MB sent, nothing read meanwhile.
     const expected: Uint8Array[] = [];
     let seq = 0;
     for (let k = 0; k < 3000; k++) {
@@ -357,7 +359,7 @@ describe("udp://@ and rtp://@ on loopback", () => {
       }
       const payload = crypto.getRandomValues(new Uint8Array(1200));
       expected.push(payload);
-      sender.send(rtpPacket(seq++ % 65536, payload, 10));
+      sender.send(rtpPacket(seq++ % 65536, payload, 96));
       if (k % 100 === 0) await Bun.sleep(1);
     }
     await Bun.sleep(500);
@@ -370,6 +372,27 @@ describe("udp://@ and rtp://@ on loopback", () => {
     expect(got.length).toBe(all.length);
     expect(got.equals(all)).toBe(true);
   }, 15_000);
+
+  test("silence never puts a PCM stream more than 10 s ahead of the time that passed: jumps of 400 numbers at once are no 27 s of silence", async () => {
+    const port = await freeUdpPort();
+    const input = (await openLiveInput(`rtp://@127.0.0.1:${port}`)) as LiveSource;
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    // L16 stereo at 44.1 kHz: 1200 bytes are 6.8 ms, a hole of 399 of them 2.7 s, 4.8 MB for ten.
+    const bytesPerSecond = 44_100 * 4;
+    const payload = new Uint8Array(1200).fill(7);
+    const started = performance.now();
+    for (let k = 0; k <= 10; k++) sender.send(rtpPacket(k * 400, payload, PT_L16_STEREO));
+    const got = await readAll(input, 5_000_000, 1500);
+    const elapsedS = (performance.now() - started) / 1000;
+    sender.close();
+    input.close();
+    expect(input.stats.lost).toBe(10 * 399);
+    // The first hole is filled whole: its 2.7 s are within the 10 s.
+    expect(got.subarray(1200, 1200 + 399 * 1200).every((b) => b === 0)).toBe(true);
+    expect(got[1200 + 399 * 1200]).toBe(7);
+    expect(got.length).toBeGreaterThanOrEqual(10 * bytesPerSecond);
+    expect(got.length).toBeLessThanOrEqual((10 + elapsedS) * bytesPerSecond + 11 * 1200);
+  });
 
   test("play's detection reads RTP L16 at 44.1 kHz as big-endian PCM without --format", async () => {
     const port = await freeUdpPort();
