@@ -16,7 +16,8 @@ const DEFAULT_PKT = 1472;
 const MAX_PKT = 65_507;
 const OPTIONS = ["pkt", "ttl", "iface", "source"] as const;
 
-function unitBytesFor(target: string, stream: StreamInfo, pkt: number | undefined): number {
+/** Payload bytes per datagram of `stream` to `target` with `pkt` (a server checks the rate they make: server/wire_rate.ts). */
+export function udpUnitBytes(target: string, stream: StreamInfo, pkt: number | undefined): number {
   if (stream.kind === "mpegts") return tsUnitBytes(target, pkt);
   if (stream.kind === "pcm") return pcmUnitBytes(target, stream.format!, pkt, DEFAULT_PKT);
   return pkt ?? DEFAULT_PKT;
@@ -27,7 +28,7 @@ export const udpBackend: BackendFactory = {
   summary: "udp://HOST:PORT  raw UDP datagrams of pkt bytes",
   async create(target: string, stream: StreamInfo, ctx: BackendContext): Promise<Backend> {
     const { sender, counters, unitBytes } = await openDatagramOutput(target, OPTIONS, ctx, (endpoint) =>
-      unitBytesFor(target, stream, intParam(endpoint, "pkt", 1, MAX_PKT)),
+      udpUnitBytes(target, stream, intParam(endpoint, "pkt", 1, MAX_PKT)),
     );
     return new UdpBackend(target, stream.kind === "pcm" ? stream.format : undefined, unitBytes, sender, counters);
   },

@@ -65,6 +65,7 @@ max_destinations_per_job = 16
 requests_per_second = 50
 request_burst = 100
 # The highest "bitrate" a play request may ask for, bits/s: a client's rate is this server's CPU.
+# Also what a play may send to each destination: PCM in its format=, and any pkt= with datagrams counted as at least 1400 bytes.
 # Also a [[live]] channel's max_bitrate where it gives none.
 max_bitrate = 100000000
 # Tracks waiting in the speaker's queue (with [speaker]); a queue past it is refused ("limit").

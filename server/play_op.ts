@@ -57,6 +57,8 @@ import type { ServerContext } from "./server_context.ts";
 import type { RunningJob, ServedJob } from "./jobs.ts";
 import type { LiveChannel } from "./live/live_channel.ts";
 import { LiveJob } from "./live/live_job.ts";
+import { wireRateRefusal } from "./wire_rate.ts";
+import { US_PER_S } from "../scheduler/clock.ts";
 
 const PLAY_KEYS = ["source", "to", "bitrate", "loop", "start", "offset", "persistent"] as const;
 const DESTINATION_SCHEMES = ["rtp", "udp"];
@@ -157,7 +159,7 @@ async function startPlay(server: ServerContext, requester: Requester, choice: Pl
   const served = await jobs.startingAs(repeatKey, async () => {
     const job: RunningJob = await jobs.preparing(ownerKey, async () =>
       channel
-        ? new LiveJob({ channel, outputs, ssrcs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate })
+        ? new LiveJob({ channel, outputs, ssrcs, scheduler: server.scheduler, log: server.log.child({ source: name }), bitrate, maxBitrate: () => server.config().limits.maxBitrate })
         : await jobs.preparations.take(() => createJob(server, media.openPath, name, outputs, ssrcs, { bitrate, loop, startSeconds, offset })),
     );
     return jobs.add({ job, source: name, owner: requester.address, outputs, ssrcs, persistent, repeatKey, how });
@@ -335,6 +337,13 @@ async function createJob(server: ServerContext, path: string, name: string, outp
   if (choice.bitrate !== undefined && input.info.kind === "pcm") {
     input.source.close();
     throw new OpError("bad_request", `"bitrate" is for MPEG and other data: ${name} is PCM, paced by its sample rate`);
+  }
+  const { mediaBytes, durationUs } = input.info;
+  const averageBytesPerSecond = mediaBytes && durationUs ? mediaBytes / (durationUs / US_PER_S) : undefined;
+  const refusal = wireRateRefusal(outputs, input.info, server.config().limits.maxBitrate, choice.bitrate === undefined ? averageBytesPerSecond : choice.bitrate / 8);
+  if (refusal) {
+    input.source.close();
+    throw new OpError("limit", refusal);
   }
   try {
     return await Job.create({

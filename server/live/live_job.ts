@@ -38,6 +38,7 @@ import type { RunningJob } from "../jobs.ts";
 import { ArrivalRateClock } from "./arrival_rate_clock.ts";
 import { channelSource, type ChannelSource } from "./channel_source.ts";
 import type { LiveChannel } from "./live_channel.ts";
+import { wireRateRefusal } from "../wire_rate.ts";
 
 export interface LiveJobOptions {
   readonly channel: LiveChannel;
@@ -48,6 +49,8 @@ export interface LiveJobOptions {
   readonly bitrate?: number;
   /** Each output's RTP SSRC (JobOptions.ssrcs): chosen at the play, long before the outputs open. */
   readonly ssrcs?: readonly (number | null)[];
+  /** limits.max_bitrate as the config now has it: a PCM source's rate on the wire is held to it (wire_rate.ts). */
+  readonly maxBitrate?: () => number;
 }
 
 /** A look at a new source that has not told what it carries by then gives up (the job reads on), µs. */
@@ -183,6 +186,10 @@ export class LiveJob implements RunningJob {
       kind = opened.info.kind;
       // Beside a running Job, only a stream replaces data, and only a new WAV header replaces PCM.
       if (!current() || (source === this.#probe && !(kind !== "data" && (this.#kind === "data" || kind === "pcm")))) return this.#drop(source);
+      // MPEG and data at the request's bitrate, or the channel's arrival rate now.
+      const streamBytesPerSecond = this.options.bitrate === undefined ? channel.byteRate() : this.options.bitrate / 8;
+      const refusal = this.options.maxBitrate ? wireRateRefusal(outputs, opened.info, this.options.maxBitrate(), streamBytesPerSecond) : null;
+      if (refusal) throw new Error(refusal);
       source.hold();
       job = await Job.create({
         input: { ...opened.info, label: `live:${channel.name}` },
