@@ -68,9 +68,8 @@ import { errno, type Libc, libc as loadLibc } from "../foundation/libc.ts";
 import type { SampleFormat } from "../protocol/sample_format.ts";
 import { US_PER_MS, US_PER_S } from "../scheduler/clock.ts";
 import { type Backend, type BackendContext, type BackendFactory, countError, newCounters, type StreamInfo } from "./backend.ts";
-import { TS_SIZE } from "../protocol/mpegts.ts";
 import { pcmUnitBytes } from "./pcm_unit.ts";
-import { alignmentFor, PipeWriter, setNonBlocking } from "./pipe_writer.ts";
+import { alignmentFor, PipeWriter, pipeDataUnitBytes, setNonBlocking } from "./pipe_writer.ts";
 import { stdoutReaderGone } from "../foundation/stdout_gone.ts";
 import { signalGroup } from "../foundation/process_group.ts";
 import { describeExit } from "../foundation/child_exit.ts";
@@ -80,8 +79,6 @@ import { LINES_PER_SECOND, stderrLines } from "./stderr_lines.ts";
 const SCHEME_PREFIX = "cmd:";
 /** PCM units hold about this much audio, in whole frames. */
 const PCM_UNIT_US = 20_000;
-/** Non-PCM units: whole TS packets within this, or exactly this for other data. */
-const DATA_UNIT_BYTES = 8192;
 const AHEAD_US = 20_000;
 const BACKOFF_START_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
@@ -132,9 +129,7 @@ function unreadBytes(writeFd: number): number {
 }
 
 function unitBytesFor(stream: StreamInfo, format: SampleFormat | undefined): number {
-  if (format) return pcmUnitBytes(format, PCM_UNIT_US);
-  if (stream.kind === "mpegts") return Math.floor(DATA_UNIT_BYTES / TS_SIZE) * TS_SIZE;
-  return DATA_UNIT_BYTES;
+  return format ? pcmUnitBytes(format, PCM_UNIT_US) : pipeDataUnitBytes(stream);
 }
 
 function childEnv(format: SampleFormat | undefined): NodeJS.ProcessEnv {

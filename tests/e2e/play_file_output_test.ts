@@ -1,18 +1,19 @@
 /**
  * Story: a user plays to `file:` outputs at rates far from the input's, and into a FIFO that a
  * reader opens only later. The file gets the same stream whatever the rate (a unit is about
- * 100 ms of audio, at least one frame), and a FIFO with no reader yet is waited for without
- * freezing pacer.
+ * 100 ms of audio, at least one frame), a FIFO with no reader yet is waited for without
+ * freezing pacer, and a pipe's reader gets an MPEG stream in real time, not ahead in bursts.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConverter } from "../../convert/converter.ts";
 import { parseSampleFormat } from "../../protocol/sample_format.ts";
 import { parseWavHeader } from "../../protocol/wav.ts";
-import { havePeer, runPacer, startPacer } from "../helpers/pacer.ts";
+import { makeCbrTs } from "../helpers/mpeg_fixtures.ts";
+import { havePeer, MAIN, runPacer, startPacer } from "../helpers/pacer.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-file-output-"));
@@ -182,5 +183,34 @@ describe("file: on a FIFO that no one reads yet", () => {
     } finally {
       holder.kill("SIGKILL");
     }
+  }, 20_000);
+});
+
+describe("file:/dev/stdout piped to a reader", () => {
+  test("a 256 kbit/s TS comes in real time, never more than 1 s of it ahead; 64 KiB units sent the first 2 s of it at once", async () => {
+    const bytesPerSecond = 32_000;
+    const path = join(dir, "radio.ts");
+    writeFileSync(path, makeCbrTs({ bitrate: bytesPerSecond * 8, duration: 3 }));
+    // A shell pipeline, as a user writes it: the test's own stdout would be a socket, not a pipe.
+    const play = spawn("bash", ["-o", "pipefail", "-c", '"$0" "$1" play "$2" --to file:/dev/stdout | cat', process.execPath, MAIN, path], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    play.stderr.on("data", (d) => (stderr += d));
+    // Each read of the pipe: when (since the first) and how many bytes had come by then.
+    const reads: { atMs: number; total: number }[] = [];
+    let total = 0;
+    play.stdout.on("data", (chunk: Buffer) => {
+      total += chunk.length;
+      reads.push({ atMs: performance.now(), total });
+    });
+    const code = await new Promise<number | null>((resolve) => play.on("close", resolve));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(total).toBe(readFileSync(path).length);
+    // Lateness (a slow host) only helps; being ahead is what a 64 KiB unit did.
+    const firstMs = reads[0]!.atMs;
+    const ahead = reads.map((r) => r.total / bytesPerSecond - (r.atMs - firstMs) / 1000);
+    expect(Math.max(...ahead)).toBeLessThan(1);
   }, 20_000);
 });
