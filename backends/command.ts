@@ -155,9 +155,6 @@ function backoffRange(): { startMs: number; maxMs: number } {
   return { startMs, maxMs: Math.min(BACKOFF_MAX_MS, startMs * BACKOFF_TEST_CAP_FACTOR) };
 }
 
-/** A shell's status for a command SIGPIPE killed (128 + 13). */
-const SIGPIPE_STATUS = 141;
-
 /** How a child ended, for logs and the give-up message. */
 function describeEnd(code: number | null, signal: NodeJS.Signals | null, spawnError: Error | null): string {
   return spawnError ? `could not start sh: ${describeFsError(spawnError)}` : describeExit(code, signal);
@@ -289,11 +286,12 @@ export const commandBackend: BackendFactory = {
         exited?.();
         return;
       }
-      // Killed by SIGPIPE (a shell says 141) while pacer's own stdout, its stdout, has lost its
-      // reader: a new one would meet the same closed pipe. Restarted, `play … --to cmd:cat | head`
-      // logged two lines every 100 ms for as long as the stream went on. Any other SIGPIPE (a FIFO
-      // whose player restarts, `nc` to a peer that reset) is restarted as before.
-      if ((signal === "SIGPIPE" || code === SIGPIPE_STATUS) && stdoutReaderGone()) {
+      // Failed (killed by SIGPIPE, a shell's 141, or exiting non-zero on EPIPE as ffmpeg and
+      // Python do) while pacer's own stdout, its stdout, has lost its reader: a new one would meet
+      // the same closed pipe. Restarted, `play … --to cmd:cat | head` logged two lines every 100 ms,
+      // and `cmd:ffmpeg … -f wav - | head` four every 5 s, for as long as the stream went on. Any
+      // other death (a FIFO's player restarting, `nc` to a peer that reset) is restarted as before.
+      if (spawnError === null && (code !== 0 || signal !== null) && stdoutReaderGone()) {
         state = "failed";
         ctx.fail(new PacerError(`${how} after reading ${consumed} bytes: the reader of its output went away (a closed pipe); not restarted`));
         return;

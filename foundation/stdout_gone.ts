@@ -1,7 +1,7 @@
 /**
  * Whether the reader of pacer's own stdout has gone (`pacer play … | head` after head exits): a
  * pipe whose read end is closed polls as POLLERR. A `cmd:` output writes to pacer's stdout; when
- * it dies of SIGPIPE and this is so, a new one would meet the same closed pipe.
+ * it dies of SIGPIPE (or exits failing on EPIPE) and this is so, a new one would meet the same closed pipe.
  *
  * @example
  * ```ts

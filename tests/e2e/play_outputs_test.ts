@@ -235,6 +235,21 @@ describe("a cmd: whose output's reader went away", () => {
     expect(stderr).not.toContain("restarting");
     expect(linesAt(stderr, "error")).toEqual([expect.stringMatching(/^pacer: error: cmd:cat: (was killed by SIGPIPE|exited with status 141 \(killed by SIGPIPE, as a shell reports it\)) after reading \d+ bytes: the reader of its output went away \(a closed pipe\); not restarted$/)]);
   }, 20_000);
+
+  test("`play --loop --to cmd:ENCODER | head -c 1000`, an encoder that exits 1 on EPIPE (ffmpeg, Python): exit 1 at once; it was restarted every 5 s for as long as the stream went on", async () => {
+    const started = Date.now();
+    // SIGPIPE ignored, as ffmpeg and Python ignore it: cat then fails its write (EPIPE) and exits 1.
+    // `timeout`: a pacer that loops on (the defect) is not left behind by the test.
+    const pipeline = `timeout 10 '${process.execPath}' '${MAIN}' play '${three.path}' --loop --to "cmd:trap '' PIPE; exec cat" 2>'${dir}/epipe.err' | head -c 1000 > /dev/null; exit \${PIPESTATUS[0]}`;
+    const run = Bun.spawnSync(["bash", "-c", pipeline], { timeout: 15_000 });
+    expect(run.exitCode).toBe(1);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const stderr = readFileSync(join(dir, "epipe.err"), "utf8");
+    expect(stderr).not.toContain("restarting");
+    expect(linesAt(stderr, "error")).toEqual([
+      expect.stringMatching(/^pacer: error: cmd:trap '' PIPE; exec cat: exited with status 1 after reading \d+ bytes: the reader of its output went away \(a closed pipe\); not restarted$/),
+    ]);
+  }, 20_000);
 });
 
 describe("a cmd: killed by SIGPIPE while pacer's stdout is fine (a FIFO's player restarting, nc's peer resetting)", () => {
