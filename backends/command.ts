@@ -24,8 +24,9 @@
  *   What a command never got (dropped while it was down, left unread in its
  *   pipe when it died) is counted in `counters.lostBytes`; the job reports it.
  * - `close` waits for the command to read what its pipe holds, then ends its
- *   stdin and waits for it to exit; a non-zero status then is a warning, not
- *   a death. Given a deadline (the job's end-of-stream bound), a command that
+ *   stdin and waits for it to exit; a failing exit then is not restarted, and
+ *   rejects the close if the command had read the stream (the output failed:
+ *   `play` exits 1), else is a warning. Given a deadline (the job's end-of-stream bound), a command that
  *   still has unread input then is stuck, and is ended (SIGTERM to its
  *   process group, SIGKILL KILL_AFTER_US later), its unread bytes counted
  *   lost. One that has read everything is waited for as long as it takes to
@@ -198,6 +199,8 @@ export const commandBackend: BackendFactory = {
     let closing: Promise<void> | null = null;
     /** Set when close() ended a stuck command, so its death by our signal is not warned about. */
     let ended = false;
+    /** The last command failed after it had read the stream, as it closed: close() rejects with this. */
+    let failedAtEnd: string | null = null;
 
     const restartTimer = scheduler.timer("retry", () => {
       if (state !== "down") return;
@@ -282,7 +285,13 @@ export const commandBackend: BackendFactory = {
       const consumed = writtenToChild - unread;
       const how = describeEnd(code, signal, spawnError);
       if (state === "closing" || state === "closed") {
-        if ((code !== 0 || signal) && !ended) log.warn(`cmd: ${quoted} ${how} at the end of the stream`);
+        // One that read the stream and then failed (an upload refused at its end, an encoder that
+        // could not write its trailer) failed its output: close says so, and `play` exits 1. It
+        // was a warning, exit 0. One that read none of it was down or given up on, and said so.
+        if ((code !== 0 || signal) && !ended) {
+          if (consumed > 0) failedAtEnd = `${how} at the end of the stream`;
+          else log.warn(`cmd: ${quoted} ${how} at the end of the stream`);
+        }
         exited?.();
         return;
       }
@@ -392,7 +401,7 @@ export const commandBackend: BackendFactory = {
         proc.once("exit", () => exited?.());
       },
       close(deadlineUs = Infinity) {
-        closing ??= new Promise<void>((resolve) => {
+        closing ??= new Promise<void>((resolve, reject) => {
           const wasFailed = state === "failed";
           state = "closing";
           scheduler.cancel(restartTimer);
@@ -417,7 +426,8 @@ export const commandBackend: BackendFactory = {
             scheduler.cancel(notice);
             scheduler.cancel(drain);
             state = "closed";
-            resolve();
+            if (failedAtEnd) reject(new PacerError(failedAtEnd));
+            else resolve();
           };
           scheduler.schedule(notice, scheduler.now() + CLOSE_NOTICE_US);
           if (writeFd >= 0) scheduler.schedule(drain, scheduler.now());

@@ -214,6 +214,15 @@ describe("an output that lost part of the stream is one line and exit 1", () => 
     }
   }, 20_000);
 
+  test("a command that reads the whole stream and then fails (an upload refused at its end) fails play: exit 1 naming it, where it was a warning and exit 0", async () => {
+    const out = join(dir, "read-then-failed.raw");
+    const run = await runPacer(["play", one.path, "--to", `cmd:cat > '${out}'; exit 3`]);
+    expect(readFileSync(out).equals(one.samples)).toBe(true);
+    expect(linesAt(run.stderr, "error")).toEqual([`pacer: error: cmd:cat > '${out}'; exit 3: exited with status 3 at the end of the stream`]);
+    expect(linesAt(run.stderr, "warn")).toEqual([]);
+    expect(run.code).toBe(1);
+  }, 20_000);
+
   test("a command that never runs names the output once: `cmd:X: died 10 times…`, not `cmd:X: cmd: `X` died…`", async () => {
     const run = await runPacer(["play", three.path, "--to", "cmd:pacer_no_such_command_zq"], { env: { PACER_CMD_BACKOFF_MS: "1" } });
     expect(run.code).toBe(1);
