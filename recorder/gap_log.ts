@@ -6,11 +6,15 @@
  * each open and close handed its reader an end of file. A line a full pipe cannot take is
  * dropped and said, as a write the file system refuses is. The log is written only when a gap
  * comes, perhaps hours in: a path that cannot be written is said at the start, not at each gap.
+ * A log that fails later (a full disk, a FIFO's reader gone) is said once when it starts failing
+ * and once when it works again, its lost lines counted: a lossy feed warned at every gap, 29
+ * lines of cron mail in 3 s.
  *
  * @example
  * ```ts
  * const gaps = new GapLog("gaps.log"); // PacerError now when it cannot be written
- * gaps.append("2026-12-06T20:00:00.000Z rec.ts 1316 stalled 2.0 s\n"); // null, or why not
+ * gaps.append("2026-12-06T20:00:00.000Z rec.ts 1316 stalled 2.0 s\n", log); // warns once if it fails
+ * gaps.notWritten; // lines lost over the whole recording, for its summary
  * gaps.close();
  * ```
  */
@@ -18,12 +22,17 @@ import { accessSync, closeSync, constants, openSync, statSync, writeSync } from 
 import { dirname } from "node:path";
 import { PacerError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
+import type { Logger } from "../foundation/log.ts";
 
 const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 export class GapLog {
   /** The FIFO, kept open; null for a file, opened per line. */
   #fifo: number | null = null;
+  /** Lines not written since the log last worked: 0 while it works. */
+  #missed = 0;
+  /** Lines not written over the whole recording (its summary says them). */
+  notWritten = 0;
 
   /** Checks that `path` can be written, leaving a file as it is; a FIFO must have a reader now. */
   constructor(readonly path: string) {
@@ -50,8 +59,20 @@ export class GapLog {
     }
   }
 
+  /** Appends `line`; the first failure of a stretch is warned on `log`, and the end of one. */
+  append(line: string, log: Logger): void {
+    const why = this.#write(line);
+    if (why === null) {
+      if (this.#missed > 0) log.warn(`${this.path}: the gap log is written again; ${this.#missed} gap line${this.#missed === 1 ? " was" : "s were"} not written`);
+      this.#missed = 0;
+      return;
+    }
+    this.notWritten++;
+    if (this.#missed++ === 0) log.warn(`${this.path}: cannot write the gap log: ${why}; its lines are counted, not written, until it can be`);
+  }
+
   /** Appends `line`: null, or why it was not written. */
-  append(line: string): string | null {
+  #write(line: string): string | null {
     const bytes = Buffer.from(line);
     try {
       if (this.#fifo !== null) {
@@ -67,7 +88,7 @@ export class GapLog {
       }
       return null;
     } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "EAGAIN" ? "the pipe is full (its reader is not reading); line dropped" : fsErrorText(error);
+      return (error as NodeJS.ErrnoException).code === "EAGAIN" ? "the pipe is full (its reader is not reading)" : fsErrorText(error);
     }
   }
 

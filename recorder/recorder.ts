@@ -98,6 +98,8 @@ export interface RecordSummary {
   kernelDrops: number | null;
   /** Bytes the input's queue refused because the recording fell behind it. */
   overflowBytes: number;
+  /** Gap-log lines that could not be written (a full disk, a FIFO's reader gone). */
+  gapLinesNotWritten: number;
   /** Ms the input had been silent when the recording ended (LiveStats.silentAtEndMs). */
   silentAtEndMs: number;
   /** Datagrams that arrived and were dropped, by why. */
@@ -114,7 +116,7 @@ export interface RecordSummary {
  * What a recording lost on the way in, as `pacer record`'s summary line and a server's log of a
  * recording's end both say it: `gaps G (lost packets L, stalls T), cc errors C, kernel drops K`,
  * the last where the kernel says, then the bytes the input's queue refused and the datagrams
- * dropped (describeDropped), each only where there were any; a TS recording that was not TS
+ * dropped (describeDropped) and the gap-log lines not written, each only where there were any; a TS recording that was not TS
  * starts with what it was (notTsNote: `no MPEG-TS packets found, gaps 0 …`).
  */
 export function describeDamage(summary: RecordSummary): string {
@@ -126,8 +128,9 @@ export function describeDamage(summary: RecordSummary): string {
   const dropped = describeDropped(summary.dropped);
   const changes = formatChanges(summary.formatChanges);
   // A source gone before the end (and not back) left the run's tail empty: it had been unsaid.
+  const unlogged = summary.gapLinesNotWritten === 0 ? "" : `, ${summary.gapLinesNotWritten} gap-log line${summary.gapLinesNotWritten === 1 ? "" : "s"} not written`;
   const silent = summary.silentAtEndMs === 0 ? "" : `, input silent for the last ${(summary.silentAtEndMs / 1000).toFixed(1)} s`;
-  return `${notTs}gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}${changes ? `, ${changes}` : ""}${silent}`;
+  return `${notTs}gaps ${summary.gaps} (lost packets ${summary.lost}, stalls ${summary.stalls}), cc errors ${summary.ccErrors}${drops}${behind}${dropped ? `, ${dropped}` : ""}${changes ? `, ${changes}` : ""}${unlogged}${silent}`;
 }
 
 export class Recorder {
@@ -454,8 +457,7 @@ export class Recorder {
   private gapLine(wallMs: number, position: number, what: string): void {
     if (!this.options.gapLog) return;
     const file = this.file?.path ?? "-";
-    const why = this.options.gapLog.append(`${new Date(wallMs).toISOString()} ${file} ${position} ${what}\n`);
-    if (why !== null) this.options.log.warn(`${this.options.gapLog.path}: cannot write the gap log: ${why}`);
+    this.options.gapLog.append(`${new Date(wallMs).toISOString()} ${file} ${position} ${what}\n`, this.options.log);
   }
 
   private drawProgress(): void {
@@ -506,6 +508,7 @@ export class Recorder {
       notTs: this.options.kind === "ts" ? notTsNote(this.watch.packets, this.watch.strayBytes, this.bytesWritten) : null,
       kernelDrops: stats?.kernelDrops ?? null,
       overflowBytes: stats?.overflowBytes ?? 0,
+      gapLinesNotWritten: this.options.gapLog?.notWritten ?? 0,
       silentAtEndMs: stats?.silentAtEndMs ?? 0,
       dropped: stats ?? newLiveStats(),
       error: this.error,
