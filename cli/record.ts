@@ -10,7 +10,7 @@ import type { Logger } from "../foundation/log.ts";
 import { parseSeconds } from "../foundation/units.ts";
 import { parseSampleFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { clockBoundaryAfter, DAY_MS } from "../recorder/clock_boundary.ts";
-import { GapLog } from "../recorder/gap_log.ts";
+import { GapLog, refuseGapLogOnRecording } from "../recorder/gap_log.ts";
 import { lockOutput, type OutputLock } from "../recorder/lock.ts";
 import { checkPattern } from "../recorder/pattern.ts";
 import { inputPcmFormat, parseKeep, parseRotate, recordKindOf } from "../recorder/record_options.ts";
@@ -110,6 +110,7 @@ export async function runRecord(argv: string[], log: Logger): Promise<number> {
   // A malformed input is a usage error before anything is locked or created.
   if (isLiveSpec(spec) && !/^alsa:/i.test(spec)) networkInputEndpoint(spec);
   else if (spec !== "-") refuseUnknownScheme(spec);
+  if (values["gap-log"] !== undefined) refuseGapLogOnRecording(values["gap-log"], pattern, values.part ?? false);
   const gapLog = values["gap-log"] === undefined ? undefined : new GapLog(values["gap-log"]);
   // Before the input: a second recorder must not so much as bind the port.
   let lock: OutputLock;

@@ -18,11 +18,12 @@
  * gaps.close();
  * ```
  */
-import { accessSync, closeSync, constants, openSync, statSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
-import { PacerError } from "../foundation/errors.ts";
+import { accessSync, closeSync, constants, openSync, realpathSync, statSync, writeSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { PacerError, UsageError } from "../foundation/errors.ts";
 import { fsErrorText } from "../foundation/fs_error.ts";
 import type { Logger } from "../foundation/log.ts";
+import { formatPattern, hasFields } from "./pattern.ts";
 
 const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK | constants.O_NOCTTY;
 
@@ -95,5 +96,39 @@ export class GapLog {
   close(): void {
     if (this.#fifo !== null) closeSync(this.#fifo);
     this.#fifo = null;
+  }
+}
+
+/** `path` with its folder's symlinks resolved (the folder as given where it does not exist). */
+function canonicalPath(path: string): string {
+  const full = resolve(path);
+  try {
+    return join(realpathSync(dirname(full)), basename(full));
+  } catch {
+    return full;
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  if (canonicalPath(a) === canonicalPath(b)) return true;
+  try {
+    const [sa, sb] = [statSync(a), statSync(b)];
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false; // one is not there yet: only its name could say, and it did not
+  }
+}
+
+/**
+ * A usage error when `--gap-log` names the recording itself (by its pattern as written, or, for a
+ * pattern with no field, the file it names, by another spelling, a symlink or a hard link): the
+ * lines went into the recording, and the recording over them. Names a pattern's fields will
+ * give later cannot be known at the start, and are not checked.
+ */
+export function refuseGapLogOnRecording(gapLog: string, pattern: string, part: boolean): void {
+  const named = formatPattern(pattern, new Date());
+  const recordings = [pattern, ...(hasFields(pattern) ? [] : [named, ...(part ? [`${named}.part`] : [])])];
+  if (recordings.some((recording) => sameFile(gapLog, recording))) {
+    throw new UsageError(`--gap-log ${gapLog} is the recording itself (--out ${pattern}): its lines would be written into the recording; give another file`);
   }
 }

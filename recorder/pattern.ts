@@ -51,6 +51,11 @@ export function formatPattern(pattern: string, at: Date): string {
   return pattern.replace(/%(.)/g, (_, f: string) => FIELDS[f]!.value(at));
 }
 
+/** True when the pattern holds a field that changes with the time (`%%` is none). */
+export function hasFields(pattern: string): boolean {
+  return /%[^%]/.test(pattern.replaceAll("%%", ""));
+}
+
 /** The part of the pattern's path before any field: the folder a lock and --keep work in. */
 export function staticFolder(pattern: string): string {
   const cut = pattern.indexOf("%");
