@@ -278,7 +278,7 @@ export class Recorder {
     let segment = 0;
     if (this.options.kind === "ts") {
       while (at + TS_SIZE <= total) {
-        if (!(this.tsInSync ? this.buf[at] === TS_SYNC : atPacket(this.buf, at, total))) {
+        if (!this.packetAt(at, total)) {
           this.tsInSync = false;
           // Garbage is kept as it came; cuts wait for the packets to line up again.
           const next = tsFindSync(this.buf, at + 1, total);
@@ -320,6 +320,23 @@ export class Recorder {
     this.carry = total - at;
     if (this.carry > 0) this.buf.copyWithin(0, at, total);
     this.bufBase += at;
+  }
+
+  /**
+   * Whether a packet starts at `at` in `buf[0..total)`. Out of sync, a sync byte with another one
+   * a packet on; in sync, a sync byte where the next packet is due, unless the next sync byte is
+   * missing and a packet confirmed starts inside this one: then it is garbage that starts with a
+   * sync byte (one 0x47 between two packets), and was counted a packet, the real one it swallowed
+   * lost, and that PID's next packet a CC error.
+   */
+  private packetAt(at: number, total: number): boolean {
+    if (!this.tsInSync) return atPacket(this.buf, at, total);
+    if (this.buf[at] !== TS_SYNC) return false;
+    const next = at + TS_SIZE;
+    if (next >= total || this.buf[next] === TS_SYNC) return true;
+    // Rare (garbage follows): a look over this packet and the two after, as the resync confirms.
+    const inside = tsFindSync(this.buf, at + 1, Math.min(total, at + 3 * TS_SIZE));
+    return inside < 0 || inside >= next;
   }
 
   /**
