@@ -71,7 +71,7 @@ export class RecordingFile {
     readonly path: string,
     private readonly writingPath: string,
     private readonly fd: number,
-    private readonly options: RecordingFileOptions,
+    private options: RecordingFileOptions,
   ) {
     this.headerBytes = options.wav ? wavRecordingHeader(options.wav, 0).length : 0;
   }
@@ -96,6 +96,11 @@ export class RecordingFile {
     const file = new RecordingFile(path, writing, fd, options);
     if (options.wav) file.writeAll(wavRecordingHeader(options.wav, 0), 0, file.headerBytes);
     return file;
+  }
+
+  /** The unit a failed write cuts back to, once known (a TS found in 204-byte units). */
+  setUnit(unitBytes: number): void {
+    this.options = { ...this.options, unitBytes };
   }
 
   /** The name being written (NAME.part with --part). */

@@ -1,6 +1,6 @@
 /**
  * A recording: bytes from a source to files named by a pattern, as they come. TS is written in
- * whole 188-byte packets and cut only before a PAT (or, with no PAT within a second, on a packet
+ * whole packets (188 bytes, or the 204- or 192-byte units it comes in) and cut only before a PAT (or, with no PAT within a second, on a packet
  * boundary, or where the bytes are when there are no packets); WAV in whole frames under a header kept valid at every sync; anything else as it
  * comes. Files rotate on the clock (aligned, offset by the stagger) or by size, are synced every
  * `syncEveryMs`, and the oldest beyond `keep` are deleted. No byte is inserted or dropped: the
@@ -17,7 +17,8 @@
  */
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import type { Logger } from "../foundation/log.ts";
-import { TS_SIZE, TS_SYNC, tsFindSync } from "../protocol/mpegts.ts";
+import { DETECT_HEAD_BYTES, tsPackingOf } from "../protocol/mpeg_probe.ts";
+import { TS_PACKING, TS_SIZE, TS_SYNC, type TsPacking, tsFindSync } from "../protocol/mpegts.ts";
 import { bytesPerFrame, formatToString, type SampleFormat, sameFormat } from "../protocol/sample_format.ts";
 import { WALL_CLOCK_STEP_MS } from "../scheduler/clock.ts";
 import { describeDropped, type DroppedCounts, formatChanges, type InputGap, type LiveSource, newLiveStats } from "../sources/live_input.ts";
@@ -146,6 +147,8 @@ export class Recorder {
    * garbage too, and its PID's next packet a CC error.
    */
   private tsInSync = false;
+  /** The units a TS comes in (findPacking): 188-byte packets, or larger ones that hold them. */
+  private packing: TsPacking = TS_PACKING;
   /** Stream offset of buf[0]. */
   private bufBase = 0;
   private file: RecordingFile | null = null;
@@ -277,16 +280,19 @@ export class Recorder {
     let at = 0;
     let segment = 0;
     if (this.options.kind === "ts") {
-      while (at + TS_SIZE <= total) {
+      if (this.watch.packets === 0 && this.packing === TS_PACKING) this.findPacking(total);
+      const { size, syncAt } = this.packing;
+      while (at + size <= total) {
         if (!this.packetAt(at, total)) {
           this.tsInSync = false;
           // Garbage is kept as it came; cuts wait for the packets to line up again.
-          const next = tsFindSync(this.buf, at + 1, total);
+          const next = tsFindSync(this.buf, at + 1, total, this.packing);
+          // The stream's head, too short yet to tell the units by (a 204-byte unit a datagram): held.
+          if (next < 0 && this.watch.packets === 0 && this.bufBase + total < DETECT_HEAD_BYTES) break;
           const from = at;
-          at = next < 0 ? total - (TS_SIZE - 1) : next;
+          at = next < 0 ? total - (size - 1) : next;
           this.watch.strayBytes += at - from;
-          // A stream with no 188-byte packets (204-byte RS, M2TS, not TS) has no boundary to wait
-          // for: a due cut falls where the garbage starts once the PAT's wait is over. It waited for
+          // A stream with no packets (not TS) has no boundary to wait for: a due cut falls where the garbage starts once the PAT's wait is over. It waited for
           // ever, and `--rotate 1h --keep 24` wrote one file until the disk was full.
           if (this.rotationDue(now, mono, from - segment) && mono - this.dueSinceMono >= PAT_WAIT_MS) {
             this.file!.write(this.buf, segment, from);
@@ -296,13 +302,13 @@ export class Recorder {
           continue;
         }
         this.tsInSync = true;
-        if (this.watch.check(this.buf, at)) this.ccError(at - segment);
-        if (this.rotationDue(now, mono, at - segment) && (isPatStart(this.buf, at) || mono - this.dueSinceMono >= PAT_WAIT_MS)) {
+        if (this.watch.check(this.buf, at + syncAt)) this.ccError(at - segment);
+        if (this.rotationDue(now, mono, at - segment) && (isPatStart(this.buf, at + syncAt) || mono - this.dueSinceMono >= PAT_WAIT_MS)) {
           this.file!.write(this.buf, segment, at);
           this.rotate(now, this.bufBase + at);
           segment = at;
         }
-        at += TS_SIZE;
+        at += size;
       }
     } else {
       at = total - (total % this.unit);
@@ -330,13 +336,27 @@ export class Recorder {
    * lost, and that PID's next packet a CC error.
    */
   private packetAt(at: number, total: number): boolean {
-    if (!this.tsInSync) return atPacket(this.buf, at, total);
-    if (this.buf[at] !== TS_SYNC) return false;
-    const next = at + TS_SIZE;
-    if (next >= total || this.buf[next] === TS_SYNC) return true;
+    const { size, syncAt } = this.packing;
+    if (!this.tsInSync) return atPacket(this.buf, at, total, this.packing);
+    if (this.buf[at + syncAt] !== TS_SYNC) return false;
+    const next = at + size;
+    if (next + syncAt >= total || this.buf[next + syncAt] === TS_SYNC) return true;
     // Rare (garbage follows): a look over this packet and the two after, as the resync confirms.
-    const inside = tsFindSync(this.buf, at + 1, Math.min(total, at + 3 * TS_SIZE));
+    const inside = tsFindSync(this.buf, at + 1, Math.min(total, at + 3 * size), this.packing);
     return inside < 0 || inside >= next;
+  }
+
+  /**
+   * Until a packet is seen, the units the TS comes in, as `play` finds them (tsPackingOf): 204
+   * bytes (16 of Reed-Solomon parity), M2TS's 192 (a 4-byte arrival stamp first), 188 with a
+   * 4-byte trailer. Recorded as they came, cut on their boundaries; read as 188-byte packets
+   * there were none, and a good recording was `no MPEG-TS packets found`.
+   */
+  private findPacking(total: number): void {
+    this.packing = tsPackingOf(this.buf.subarray(0, total));
+    if (this.packing === TS_PACKING) return;
+    this.unit = this.packing.size;
+    this.file?.setUnit(this.unit);
   }
 
   /**

@@ -13,7 +13,7 @@
  * isPatStart(buf, at);  // PID 0 with payload_unit_start
  * ```
  */
-import { TS_SIZE, TS_SYNC, tsGetCc, tsGetDiscontinuity, tsGetPayloadUnitStart, tsGetPid, tsHasAdaptation, tsHasPayload } from "../protocol/mpegts.ts";
+import { TS_PACKING, TS_SYNC, type TsPacking, tsGetCc, tsGetDiscontinuity, tsGetPayloadUnitStart, tsGetPid, tsHasAdaptation, tsHasPayload } from "../protocol/mpegts.ts";
 
 const PID_COUNT = 8192;
 const PAT_PID = 0;
@@ -24,9 +24,9 @@ export function isPatStart(buf: Uint8Array, at: number): boolean {
   return buf[at] === TS_SYNC && tsGetPid(buf, at) === PAT_PID && tsGetPayloadUnitStart(buf, at);
 }
 
-/** True when `at` looks like a packet start: a sync byte, and another one packet on where there is room. */
-export function atPacket(buf: Uint8Array, at: number, end: number): boolean {
-  return buf[at] === TS_SYNC && (at + TS_SIZE >= end || buf[at + TS_SIZE] === TS_SYNC);
+/** True when `at` looks like a unit's start: a sync byte, and another one a unit on where there is room. */
+export function atPacket(buf: Uint8Array, at: number, end: number, { size, syncAt }: TsPacking = TS_PACKING): boolean {
+  return buf[at + syncAt] === TS_SYNC && (at + size + syncAt >= end || buf[at + size + syncAt] === TS_SYNC);
 }
 
 export class TsWatch {

@@ -1,31 +1,25 @@
 /**
- * A `.ts` recording of a stream with no 188-byte packets (here a TS in 204-byte units, with
- * Reed-Solomon parity) still rotates: a due cut falls where the bytes are once the PAT's wait is
- * over. It had waited for a packet boundary that never came, so `--rotate` and `--keep` did
+ * A `.ts` recording of a stream with no TS packets (here random bytes; a TS in 204-byte units
+ * had stood for one, and is now found as such: recorder_ts_units_test.ts) still rotates: a due
+ * cut falls where the bytes are once the PAT's wait is over. It had waited for a packet boundary that never came, so `--rotate` and `--keep` did
  * nothing and one file grew until the disk was full. And a stop (--duration, a signal) keeps
  * such a stream's last bytes: 187 of them had been held back as an unfinished packet and lost.
  */
 import { expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { silentLogger } from "../../foundation/log.ts";
-import { makeRsTs, makeTempDir, patPackets } from "../helpers/mpeg_fixtures.ts";
+import { garbageBytes, makeTempDir } from "../helpers/mpeg_fixtures.ts";
+import { recordedFiles as recorded } from "../helpers/ts_recording.ts";
 import { PAT_WAIT_MS, Recorder } from "../../recorder/recorder.ts";
 import { streamSource } from "../../sources/stream_source.ts";
 
-/** Bytes the recording's files hold, oldest first (`x.ts`, `x-1.ts`, …). */
-function recorded(dir: string): Buffer[] {
-  const names = readdirSync(dir).filter((n) => !n.startsWith(".")).sort((a, b) => a.length - b.length || a.localeCompare(b));
-  return names.map((n) => readFileSync(join(dir, n)));
-}
-
-test("a .ts of 204-byte packets is cut at --rotate SIZE, once the PAT's wait is over, and loses no byte", async () => {
+test("a .ts of no packets is cut at --rotate SIZE, once the PAT's wait is over, and loses no byte", async () => {
   const { dir, cleanup } = makeTempDir();
   try {
     const input = new PassThrough();
     const recorder = new Recorder(streamSource("test input", input), { pattern: join(dir, "x.ts"), kind: "ts", rotateBytes: 64 * 1024, syncEveryMs: 1000, log: silentLogger });
-    const stream = Buffer.from(makeRsTs(patPackets(500, 0))); // 102,000 bytes
+    const stream = Buffer.from(garbageBytes(102_000));
     const first = stream.subarray(0, 204 * 340); // past 64 KiB: the cut falls due at the next read
     input.write(first);
     const deadline = Date.now() + 3000;
@@ -46,12 +40,12 @@ test("a .ts of 204-byte packets is cut at --rotate SIZE, once the PAT's wait is 
   }
 });
 
-test("a .ts of no 188-byte packets that a stop ends keeps its last bytes", async () => {
+test("a .ts of no packets that a stop ends keeps its last bytes", async () => {
   const { dir, cleanup } = makeTempDir();
   try {
     const input = new PassThrough();
     const recorder = new Recorder(streamSource("test input", input), { pattern: join(dir, "x.ts"), kind: "ts", syncEveryMs: 1000, log: silentLogger });
-    const stream = Buffer.from(makeRsTs(patPackets(20, 0)));
+    const stream = Buffer.from(garbageBytes(204 * 40)); // past the head the units are told by
     input.write(stream);
     const deadline = Date.now() + 3000;
     while (recorder.bytesWritten === 0 && Date.now() < deadline) await Bun.sleep(5);
