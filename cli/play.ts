@@ -15,7 +15,7 @@ import type { ReaderGate } from "../pipeline/gated_reader.ts";
 import { parseSampleFormat, formatToString, sameFormat, type SampleFormat } from "../protocol/sample_format.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { isLiveSpec, openInput, type OpenedInput } from "../sources/open_input.ts";
-import { refuseOutputsOverInputs } from "../sources/input_guard.ts";
+import { refuseOutputsOverInputs, refuseSdpOverOutputs } from "../sources/input_guard.ts";
 import { inputUnit, sequenceSource } from "../sources/sequence_source.ts";
 import { inputDamage, type LiveSource } from "../sources/live_input.ts";
 import { writeSdpFile } from "./sdp_file.ts";
@@ -105,6 +105,7 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
   refuseOutputsOverInputs(positionals, outputs, values.sdp);
   if (values.sdp === "") throw new UsageError("--sdp needs a file name");
   if (values.sdp && !outputs.some((o) => schemeOf(o) === "rtp")) throw new UsageError(`--sdp ${values.sdp}: no rtp:// output to describe`);
+  if (values.sdp) refuseSdpOverOutputs(outputs, values.sdp);
   // Stdin is one stream: named twice, the second would wait forever on what the first has read.
   if (positionals.filter((p) => p === "-").length > 1) throw new UsageError("play: stdin (-) can be given only once");
   if (latencyMs !== undefined && !positionals.some(isLiveSpec)) {

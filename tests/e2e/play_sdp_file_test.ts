@@ -13,11 +13,12 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { rampS16, writeWav } from "../helpers/audio.ts";
-import { runPacer, startPacer } from "../helpers/pacer.ts";
+import { REPO, runPacer, startPacer } from "../helpers/pacer.ts";
+import { freeUdpPort } from "../helpers/ports.ts";
 import { udpReceiver } from "../helpers/udp_receiver.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-sdp-file-"));
@@ -148,5 +149,34 @@ describe("play --sdp onto what is not a plain file", () => {
     const run = await playWithSdp("");
     expect(run.code).toBe(2);
     expect(run.stderr).toBe("pacer: error: --sdp needs a file name\n");
+  });
+
+  test("the path of a file: output, however spelled, is a usage error naming both, and nothing is written", async () => {
+    // Before, the outputs were opened and then the SDP renamed over the output's path: the stream
+    // went to a file no longer there, and play exited 0.
+    const out = join(dir, "stream.raw");
+    const dangling = join(dir, "to-stream.raw"); // a symlink to the output, not there yet
+    symlinkSync(out, dangling);
+    const rtp = `rtp://127.0.0.1:${await freeUdpPort()}?rtcp=off`; // refused before anything is sent
+    const spellings: [string, string][] = [
+      [`file:${out}`, out],
+      [`file:${relative(REPO, out)}`, join(dir, ".", "stream.raw")],
+      [`file:${dangling}`, out],
+      [`file:${out}`, dangling],
+    ];
+    for (const [output, sdp] of spellings) {
+      const run = await runPacer(["play", wav, "--to", rtp, "--to", output, "--sdp", sdp]);
+      expect(run.stderr).toBe(`pacer: error: --sdp ${sdp} is the same file as output ${output}: the SDP would replace the stream; choose another path\n`);
+      expect(run.code).toBe(2);
+      expect(existsSync(out)).toBe(false);
+    }
+    // An existing file: the same inode under another name (a hard link) too.
+    writeFileSync(out, "old take");
+    const hard = join(dir, "hard.raw");
+    linkSync(out, hard);
+    const run = await runPacer(["play", wav, "--to", rtp, "--to", `file:${hard}`, "--sdp", out]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`is the same file as output file:${hard}`);
+    expect(readFileSync(out, "utf8")).toBe("old take");
   });
 });
