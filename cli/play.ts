@@ -25,7 +25,7 @@ import { clockDurationUs } from "../sources/mpeg_file_timing.ts";
 import { keysWanted, startTerminalKeys } from "./terminal_keys.ts";
 import { onSuspend } from "./suspend.ts";
 import { valuesMayBeNegative } from "./negative_values.ts";
-import { schemeOf } from "../backends/registry.ts";
+import { backendFor, schemeOf } from "../backends/registry.ts";
 import { parseBitrate, parseSeconds } from "../foundation/units.ts";
 import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
 import { onStopSignals } from "../foundation/ignored_signals.ts";
@@ -106,6 +106,7 @@ export async function runPlay(argv: string[], mainLog: Logger): Promise<number> 
   if (values.sdp === "") throw new UsageError("--sdp needs a file name");
   if (values.sdp && !outputs.some((o) => schemeOf(o) === "rtp")) throw new UsageError(`--sdp ${values.sdp}: no rtp:// output to describe`);
   if (values.sdp) refuseSdpOverOutputs(outputs, values.sdp);
+  if (outFormat) refuseOutFormatWithoutItsOutputs(outputs);
   // Stdin is one stream: named twice, the second would wait forever on what the first has read.
   if (positionals.filter((p) => p === "-").length > 1) throw new UsageError("play: stdin (-) can be given only once");
   if (latencyMs !== undefined && !positionals.some(isLiveSpec)) {
@@ -256,6 +257,18 @@ function checkOptionsApply(
   if (options.outFormat && data) {
     throw new UsageError(`--out-format is for PCM input: ${data.info.label} is ${CONTAINER_NAMES[data.container] ?? data.container}, sent as it is`);
   }
+}
+
+/** The outputs --out-format converts for; rtp:// has its own format=, udp:// sends the stream as it is. */
+const OUT_FORMAT_SCHEMES = new Set(["cmd", "file", "alsa"]);
+
+/** Given for udp:// and rtp:// outputs alone, --out-format would do nothing, silently. */
+function refuseOutFormatWithoutItsOutputs(outputs: string[]): void {
+  // backendFor first: an unknown scheme is named as such, not taken for a network output.
+  if (outputs.some((o) => OUT_FORMAT_SCHEMES.has(backendFor(o).scheme))) return;
+  throw new UsageError(
+    "--out-format is for cmd:, file: and alsa: outputs, and none is given: an rtp:// output converts with its format= option (rtp://HOST:PORT?format=s16be:48000:2); udp:// sends the input as it is",
+  );
 }
 
 /** Whole milliseconds, 0 (no buffer) up to a minute: the buffer is held in memory. */

@@ -412,6 +412,29 @@ describe("options that cannot apply are refused in one line", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  test("--out-format with only rtp:// and udp:// outputs is a usage error naming where it applies; beside a file: it converts", async () => {
+    const receiver = await udpReceiver();
+    try {
+      const network = ["--to", `rtp://127.0.0.1:${receiver.port}?rtcp=off`, "--to", `udp://127.0.0.1:${receiver.port}`];
+      const run = await runPacer(["play", one.path, "--out-format", "s16le:22050:1", ...network]);
+      expect(run.stderr).toBe(
+        "pacer: error: --out-format is for cmd:, file: and alsa: outputs, and none is given: an rtp:// output converts with its format= option (rtp://HOST:PORT?format=s16be:48000:2); udp:// sends the input as it is\n",
+      );
+      expect(run.code).toBe(2);
+      await receiver.settled();
+      expect(receiver.packets.length).toBe(0);
+
+      // With an output it applies to, it converts that one, and the network outputs play as before.
+      const short = wavOf("short.wav", 0.1);
+      const out = join(dir, "mono.raw");
+      const mixed = await runPacer(["play", short.path, "--out-format", "s16le:44100:1", ...network, "--to", `file:${out}`]);
+      expect(mixed.code).toBe(0);
+      expect(readFileSync(out).length).toBe(short.samples.length / 2);
+    } finally {
+      receiver.close();
+    }
+  });
+
   test("--bitrate with a WAV input is a usage error, not silently ignored", async () => {
     const run = await runPacer(["play", one.path, "--bitrate", "1.5M", "--to", "file:/dev/null"]);
     expect(run.code).toBe(2);
