@@ -245,6 +245,8 @@ function regularFileSize(path: string): number | null {
 }
 
 async function openFile(path: string, size: number, options: InputOptions): Promise<OpenedInput> {
+  // Its kind given, an empty file would play nothing and exit 0, where an empty stdin is an input that failed.
+  if (size === 0 && (options.format || options.bitrate)) throw new PacerError(`${path}: the file is empty: nothing to play`);
   const head = await readHead(path, Math.min(size, FIRST_HEAD_BYTES));
   if (options.format && !containerInside(head)) return rawPcm(path, 0, size, options.format, options, "raw pcm");
   const kind = detectInput(head, options.name ?? path);

@@ -387,6 +387,19 @@ describe("options that cannot apply are refused in one line", () => {
     expect(run.code).toBe(1);
   });
 
+  test("an empty file given --format or --bitrate is one line and exit 1, as an empty stdin is, before any output opens", async () => {
+    // Before, it played nothing and exited 0 without a word.
+    const empty = join(dir, "empty.raw");
+    writeFileSync(empty, "");
+    const out = join(dir, "from-empty.raw");
+    for (const kind of [["--format", "s16le:44100:2"], ["--bitrate", "1M"]]) {
+      const run = await runPacer(["play", empty, ...kind, "--to", `file:${out}`]);
+      expect(run.stderr).toBe(`pacer: error: ${empty}: the file is empty: nothing to play\n`);
+      expect(run.code).toBe(1);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
   test("a WAV on stdin that ends short of the data its header gives: what came is played, and a warning says how short (it was silent)", async () => {
     const whole = readFileSync(one.path);
     const cut = whole.subarray(0, 44 + 40_000);
