@@ -66,7 +66,8 @@ export function refuseOutputsOverInputs(inputs: readonly string[], outputs: read
 
 function fileOutputs(outputs: readonly string[]): { what: string; path: string }[] {
   return outputs
-    .filter((o) => o.startsWith(FILE_SCHEME))
+    // Schemes are case-blind where outputs are opened (backends/registry.ts): FILE:a.ts is a file: output.
+    .filter((o) => o.slice(0, FILE_SCHEME.length).toLowerCase() === FILE_SCHEME)
     .map((o) => ({ what: `output ${o}`, path: o.slice(FILE_SCHEME.length) }));
 }
 

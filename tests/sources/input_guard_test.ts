@@ -8,7 +8,7 @@ import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { UsageError } from "../../foundation/errors.ts";
-import { refuseOutputsOverInputs } from "../../sources/input_guard.ts";
+import { refuseOutputsOverInputs, refuseSdpOverOutputs } from "../../sources/input_guard.ts";
 import { REPO } from "../helpers/pacer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pacer-guard-"));
@@ -36,6 +36,10 @@ describe("refuseOutputsOverInputs", () => {
     for (const out of [input, relative(process.cwd(), input), join(dir, ".", "show.ts"), link, hard]) {
       expect(refusal([input], [`file:${out}`])).toContain("is the same file as input");
     }
+    // The scheme in any case: FILE: opens a file: output all the same.
+    expect(refusal([input], [`FILE:${input}`])).toContain(`output FILE:${input} is the same file as input`);
+    const sdp = join(dir, "stream.sdp");
+    expect(() => refuseSdpOverOutputs(["rtp://127.0.0.1:5004", `File:${sdp}`], sdp)).toThrow(`--sdp ${sdp} is the same file as output File:${sdp}`);
     expect(readFileSync(input, "utf8")).toBe("the input");
   });
 
