@@ -11,7 +11,7 @@ import { startLineWriter } from "../foundation/line_writer.ts";
 import type { Logger } from "../foundation/log.ts";
 import { systemdNotifier } from "../foundation/sd_notify.ts";
 import { parseSenderThreads, setSenderThreads } from "../backends/net/senders/pool.ts";
-import { onStopSignals } from "../foundation/ignored_signals.ts";
+import { ignoredAtStart, onStopSignals } from "../foundation/ignored_signals.ts";
 
 /** At exit, the log lines still queued get this long to be written (a reader that stopped gets no more). */
 const STDERR_FLUSH_MS = 2_000;
@@ -95,6 +95,10 @@ async function serve(configPath: string | undefined, log: Logger): Promise<numbe
   if (hangupWhileStarting) onHangup();
   const signal = await new Promise<string>((resolve) => {
     onStopSignals(resolve, { once: true, hangUp: false }); // SIGHUP reloads
+    // SIGTERM is how a daemon is stopped (systemctl stop, docker stop): taken even when started
+    // ignoring it (a wrapper's `trap '' TERM`), where it was left ignored, the server kept serving,
+    // and only SIGKILL ended it, no job stopped. SIGINT ignored by a script's `&` stays ignored.
+    if (ignoredAtStart("SIGTERM")) process.once("SIGTERM", resolve);
   });
   log.info(`${signal}: stopping`);
   systemd.stopping();
