@@ -199,7 +199,8 @@ function detectInput(head: Uint8Array, path: string | null): InputKind | null {
 /** Opens `spec` ("-" for stdin, a path, or a network input URL). */
 export async function openInput(spec: string, options: InputOptions = {}): Promise<OpenedInput> {
   if (isLiveSpec(spec)) {
-    const live = await openLiveInput(spec, options);
+    // Play paces what comes: a hole it starved through is not filled (rtp_input.ts).
+    const live = await openLiveInput(spec, { format: options.format, latencyMs: options.latencyMs ?? DEFAULT_LATENCY_MS });
     // A sound card may run at another rate than asked: its own format is the input's.
     if ("format" in live) options = { ...options, format: (live as CaptureSource).format };
     return openLiveStream(live, options);
@@ -559,13 +560,14 @@ export function isLiveSpec(spec: string): boolean {
 /**
  * A network input as its bytes come, for `pacer record` (which keeps them as they are) and for
  * play's detection: `udp://@…`, `rtp://@…` (RTP stripped and reordered), `tcp://:PORT` (listen)
- * or `tcp://HOST:PORT` (connect).
+ * or `tcp://HOST:PORT` (connect). `latencyMs`: the latency a reader paces it with (play), so
+ * RTP does not fill with silence a hole that reader has already waited through.
  */
-export async function openLiveInput(spec: string, options: { format?: SampleFormat } = {}): Promise<StreamSource | LiveSource> {
+export async function openLiveInput(spec: string, options: { format?: SampleFormat; latencyMs?: number } = {}): Promise<StreamSource | LiveSource> {
   if (/^alsa:/i.test(spec)) return openCapture(spec, options.format);
   const endpoint = networkInputEndpoint(spec);
   if (endpoint.scheme === "tcp") return openTcpInput(spec, endpoint);
-  return endpoint.scheme === "udp" ? openUdpInput(spec, endpoint) : openRtpInput(spec, endpoint, options.format);
+  return endpoint.scheme === "udp" ? openUdpInput(spec, endpoint) : openRtpInput(spec, endpoint, options.format, options.latencyMs);
 }
 
 /**

@@ -22,7 +22,7 @@ import { MAX_DATAGRAM } from "../foundation/net/udp_receive.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
 import { liveInput, type LiveSource, newLiveStats } from "./live_input.ts";
-import { REORDER_WINDOW, RtpReorder } from "./rtp_reorder.ts";
+import { REORDER_HOLD_MS, REORDER_WINDOW, RtpReorder } from "./rtp_reorder.ts";
 import { openReceiver } from "./udp_input.ts";
 
 export interface RtpSource extends LiveSource {
@@ -43,8 +43,15 @@ const FILL_AHEAD_MS = 10_000;
 /** L16's static payload types (10, 11) are 44.1 kHz (RFC 3551). */
 const L16_RATE = 44_100;
 
-/** `pcm`: the payload's format when it is known to be PCM (--format); L16's payload types are anyway. */
-export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleFormat): RtpSource {
+/**
+ * `pcm`: the payload's format when it is known to be PCM (--format); L16's payload types are anyway.
+ * `pacedLatencyMs`: the latency of a reader that paces the stream as it comes (a gateway, whose
+ * latency_hold.ts starts again after a stall with that much in hand). A hole whose packets on
+ * either side came further apart than that is not filled: the reader has starved through it
+ * already, and filled, its silence came on top, each outage putting the output that much further
+ * behind the input for good (3 s lost, 3 s later, until the queue overflowed).
+ */
+export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleFormat, pacedLatencyMs?: number): RtpSource {
   const receiver = openReceiver(endpoint);
   const stats = newLiveStats();
   let sink: (bytes: Uint8Array) => void = () => {};
@@ -74,6 +81,10 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
   /** The poll's time of the first payload, and the ms of stream passed on since (fills included). */
   let firstPayloadAt = -1;
   let streamMs = 0;
+  /** The poll's time of the last payload passed on: how long the hole after it kept the reader waiting. */
+  let lastPayloadAt = 0;
+  /** A held hole is delivered past up to REORDER_HOLD_MS after the packet that ends it came. */
+  const starvedThrough = () => pacedLatencyMs !== undefined && pollNow - lastPayloadAt > pacedLatencyMs + REORDER_HOLD_MS;
   const fillLost = () => {
     if (!isPcm() || lostRun > MAX_FILLED_PACKETS) return;
     const perMs = bytesPerMs();
@@ -86,9 +97,10 @@ export function openRtpInput(label: string, endpoint: Endpoint, pcm?: SampleForm
   const reorder = new RtpReorder({
     deliver: (payload) => {
       reportLosses();
-      if (lostRun > 0) fillLost();
+      if (lostRun > 0 && !starvedThrough()) fillLost();
       lostRun = 0;
       lastPayloadBytes = payload.length;
+      lastPayloadAt = pollNow;
       if (firstPayloadAt < 0) firstPayloadAt = pollNow;
       if (isPcm()) streamMs += payload.length / bytesPerMs();
       pass(payload);

@@ -394,6 +394,26 @@ describe("udp://@ and rtp://@ on loopback", () => {
     expect(got.length).toBeLessThanOrEqual((10 + elapsedS) * bytesPerSecond + 11 * 1200);
   });
 
+  test("play's gateway fills a hole it did not wait through, and not one it starved through: an outage puts it no further behind", async () => {
+    const port = await freeUdpPort();
+    const pending = openInput(`rtp://@127.0.0.1:${port}`, { latencyMs: 100 });
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    await Bun.sleep(20);
+    const send = (seqs: number[]) => {
+      for (const k of seqs) sender.send(rtpPacket(k, payloadOf(k + 1, 160), PT_L16_STEREO));
+    };
+    // 2 lost with no wait (filled), then an outage of 600 ms, 40 lost, longer than the latency (not filled).
+    send([0, 1, 2, 5, 6]);
+    const opened = await pending;
+    await Bun.sleep(600);
+    send([47, 48]);
+    const got = await readAll(opened.source, 9 * 160, 2000);
+    sender.close();
+    opened.source.close();
+    const firsts = [...Array(got.length / 160).keys()].map((i) => got[i * 160]);
+    expect(firsts).toEqual([1, 2, 3, 0, 0, 6, 7, 48, 49]);
+  });
+
   test("play's detection reads RTP L16 at 44.1 kHz as big-endian PCM without --format", async () => {
     const port = await freeUdpPort();
     const pending = openInput(`rtp://@127.0.0.1:${port}`);
