@@ -11,7 +11,7 @@ import { extname } from "node:path";
 import type { Readable } from "node:stream";
 import { PacerError, UsageError } from "../foundation/errors.ts";
 import {
-  DETECT_HEAD_BYTES, detectContainer, holdsContainer, probePs, probeTs, type PsProbe, type TsProbe, tsPackingOf, tsPacingClock,
+  DETECT_HEAD_BYTES, DETECT_SEARCH_BYTES, detectContainer, holdsContainer, probePs, probeTs, type PsProbe, type TsProbe, tsPackingOf, tsPacingClock,
 } from "../protocol/mpeg_probe.ts";
 import { ATS_WRAP, M2TS_PACKING } from "../protocol/mpeg_m2ts.ts";
 import { PCR_HZ, TS_PACKING, TS_SIZE, type TsPacking, tsFindSync } from "../protocol/mpegts.ts";
@@ -642,10 +642,18 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
   // Nothing is not some unknown format: say that nothing came, and how the input ended.
   if (head.length === 0) throw nothingArrived(label, stream.endNote);
   if (detectInput(head, path) !== "wav") head = await stream.peek(DETECT_HEAD_BYTES);
-  const kind = detectInput(head, path);
+  let kind = detectInput(head, path);
+  let tsAt = 0;
+  if (kind === null && "live" in stream && !options.bitrate && !options.dataClock) {
+    tsAt = await tsPastJunk(stream);
+    if (tsAt > 0) {
+      kind = "mpegts";
+      head = await stream.peek(tsAt + DETECT_HEAD_BYTES);
+    }
+  }
   if (kind === "wav") return wavStream(label, stream);
   if (kind === "mpegts" || kind === "mpegps") {
-    const packing = kind === "mpegts" ? tsPackingOf(head) : TS_PACKING;
+    const packing = kind === "mpegts" ? tsPackingOf(head.subarray(tsAt)) : TS_PACKING;
     const { pacing, bitrate, lead } = options.bitrate
       ? { pacing: "bitrate" as const, bitrate: undefined, lead: undefined }
       : await streamPacing(label, stream, kind, packing);
@@ -665,6 +673,21 @@ async function openedStream(label: string, path: string | null, stream: StreamSo
   if (!options.bitrate && !options.dataClock) throw notDetected(label, head);
   const byteClock = options.bitrate ? new ConstantRateClock(options.bitrate) : options.dataClock!;
   return { info: { label, kind: "data" }, source: stream, byteClock, startOffset: 0, container: "data", pacing: "bitrate", stream };
+}
+
+/**
+ * Where MPEG-TS starts in a network input whose first bytes are none (a stray sender's datagrams,
+ * another stream's tail on the group), looked for up to PROBE_HEAD_BYTES in; 0 if not found. The
+ * job skips the bytes before it, with its warning. Looked for only in the first 4 KiB, one stray
+ * datagram of 5 KB before the stream had the gateway refuse it as no MPEG (exit 2).
+ */
+async function tsPastJunk(stream: StreamSource): Promise<number> {
+  for (let at = DETECT_SEARCH_BYTES; at < PROBE_HEAD_BYTES; at += DETECT_SEARCH_BYTES) {
+    const head = await stream.peek(at + DETECT_HEAD_BYTES);
+    if (head.length <= at) return 0;
+    if (detectContainer(head.subarray(at)) === "mpegts") return at;
+  }
+  return 0;
 }
 
 /**

@@ -11,6 +11,7 @@ import { SOURCE_END, type Source } from "../../sources/source.ts";
 import { rtpSetHeader, rtpSetSeqnum, rtpSetSsrc, PT_L16_STEREO, PT_MP2T } from "../../protocol/rtp.ts";
 import { rtcpWriteBye, rtcpWriteSdesCname, rtcpWriteSenderReport } from "../../protocol/rtcp.ts";
 import { freeTcpPort, freeUdpPort } from "../helpers/ports.ts";
+import { garbageBytes, makeCbrTs } from "../helpers/mpeg_fixtures.ts";
 
 function rtpPacket(seq: number, payload: Uint8Array, pt = PT_MP2T, ssrc = 0x1234): Uint8Array {
   const p = new Uint8Array(12 + payload.length);
@@ -412,6 +413,21 @@ describe("udp://@ and rtp://@ on loopback", () => {
     opened.source.close();
     const firsts = [...Array(got.length / 160).keys()].map((i) => got[i * 160]);
     expect(firsts).toEqual([1, 2, 3, 0, 0, 6, 7, 48, 49]);
+  });
+
+  test("play's detection finds MPEG-TS after 6 KB of stray datagrams on the port, and paces it by its PCRs", async () => {
+    const port = await freeUdpPort();
+    const pending = openInput(`udp://@127.0.0.1:${port}`);
+    const sender = await Bun.udpSocket({ connect: { hostname: "127.0.0.1", port } });
+    await Bun.sleep(20);
+    for (let k = 0; k < 6; k++) sender.send(garbageBytes(1000, k + 1));
+    const ts = makeCbrTs({ bitrate: 1_000_000, duration: 0.6 });
+    for (let at = 0; at < ts.length; at += 1316) sender.send(ts.subarray(at, at + 1316));
+    const opened = await pending;
+    sender.close();
+    opened.source.close();
+    expect(opened.container).toBe("mpegts");
+    expect(opened.pacing).toBe("pcr");
   });
 
   test("play's detection reads RTP L16 at 44.1 kHz as big-endian PCM without --format", async () => {
