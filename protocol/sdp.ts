@@ -117,3 +117,43 @@ export function buildSdp(session: SdpSession): string {
   }
   return lines.join("\r\n") + "\r\n";
 }
+
+/**
+ * The input URL (and `--format`, for L16/L24 on a dynamic payload type) that receives the first
+ * RTP or UDP stream an SDP file describes, for a user who gave the SDP itself as an input (as
+ * ffplay and VLC take one): `rtp://@239.1.2.3:5004?source=10.0.0.1 --format s16be:48000:2`.
+ * Null when `head` (a file's first bytes) is no SDP, or describes no stream.
+ */
+export function sdpInputHint(head: Uint8Array): string | null {
+  const text = new TextDecoder().decode(head);
+  if (!/^v=0\r?\n/.test(text)) return null;
+  let address = "";
+  let media: { port: string; proto: string; pt: string } | null = null;
+  const rtpmap = new Map<string, string>();
+  let source = "";
+  for (const line of text.split(/\r?\n/)) {
+    const value = line.slice(2).trim();
+    if (line.startsWith("m=")) {
+      if (media) break; // the first stream's lines end here
+      const [, port, proto, pt] = value.split(/\s+/);
+      media = { port: (port ?? "").split("/")[0]!, proto: proto ?? "", pt: pt ?? "" };
+    } else if (line.startsWith("c=")) {
+      address = (value.split(/\s+/)[2] ?? "").split("/")[0]!;
+    } else if (line.startsWith("a=rtpmap:")) {
+      const [pt, encoding] = line.slice(9).trim().split(/\s+/);
+      if (pt && encoding) rtpmap.set(pt, encoding);
+    } else if (line.startsWith("a=source-filter:")) {
+      const words = line.slice(16).trim().split(/\s+/);
+      if (words[0] === "incl" && words[4]) source = words[4];
+    }
+  }
+  if (!media || !/^\d+$/.test(media.port)) return null;
+  const multicast = /^(22[4-9]|23\d)\./.test(address) || /^ff/i.test(address);
+  const host = !multicast ? "" : address.includes(":") ? `[${address}]` : address;
+  const scheme = media.proto.toUpperCase().startsWith("RTP/") ? "rtp" : "udp";
+  const url = `${scheme}://@${host}:${media.port}${multicast && source ? `?source=${source}` : ""}`;
+  const [encoding, rate, channels] = (rtpmap.get(media.pt) ?? "").split("/");
+  const width = encoding?.toUpperCase() === "L16" ? "s16be" : encoding?.toUpperCase() === "L24" ? "s24be" : null;
+  const staticL16 = media.pt === "10" || media.pt === "11";
+  return width && rate && !staticL16 ? `${url} --format ${width}:${rate}:${channels || 1}` : url;
+}

@@ -36,6 +36,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { arrivalStart, type PcrPlacement, pcrStart, scrStart } from "./pcr_seek.ts";
 import { type Endpoint, parseEndpoint } from "../foundation/net/endpoint.ts";
 import { PT_L16_MONO, PT_L16_STEREO } from "../protocol/rtp.ts";
+import { sdpInputHint } from "../protocol/sdp.ts";
 import type { LiveSource } from "./live_input.ts";
 import { openRtpInput, type RtpSource } from "./rtp_input.ts";
 import { type CaptureSource, openCapture } from "./capture.ts";
@@ -176,7 +177,7 @@ function kindFromExtension(path: string): InputKind | null {
  * the SDP is written and the outputs are open, so nothing waits for them to look.)
  */
 function containerInside(head: Uint8Array): boolean {
-  return isRiffHead(head) || detectContainer(head.subarray(0, DETECT_HEAD_BYTES)) !== null || compressedAudioName(head) !== null;
+  return isRiffHead(head) || detectContainer(head.subarray(0, DETECT_HEAD_BYTES)) !== null || compressedAudioName(head) !== null || sdpInputHint(head) !== null;
 }
 
 /**
@@ -276,6 +277,9 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
 
 /** `head`: the input's first bytes, by which compressed audio is named (--format would play it as noise). */
 function notDetected(label: string, head: Uint8Array): UsageError {
+  // An SDP describes a stream; it is none (with --bitrate its text would be sent as data).
+  const sdp = sdpInputHint(head);
+  if (sdp) return new UsageError(`${label}: an SDP file, which pacer does not read as an input; receive the stream it describes as ${sdp}`);
   const compressed = compressedAudioName(head);
   if (compressed) {
     return new UsageError(`${label}: ${compressed}, which pacer does not decode; ${DECODE_IT_FIRST}, or give --bitrate to send it as data`);
