@@ -72,6 +72,8 @@ export type WavHeaderResult =
        * format): not samples, so not in dataBytes, but worth a word where the input ends.
        */
       partialFrameBytes: number;
+      /** The header leaves the data size open (a writer on a pipe): the data runs to the end of the input. */
+      dataToEnd: boolean;
     }
   | {
       status: "need-more";
@@ -205,7 +207,8 @@ export function parseWavHeader(
       const bytes = rf64 && size === STREAMING_SIZE ? ds64DataBytes! : size;
       const data = dataSize(bytes, body, format, name, totalBytes);
       const partialFrameBytes = data === null ? 0 : data % bytesPerFrame(format);
-      return { status: "ok", format, dataOffset: body, dataBytes: data === null ? null : data - partialFrameBytes, partialFrameBytes };
+      const dataToEnd = sizeUnknown(bytes, bytesPerFrame(format));
+      return { status: "ok", format, dataOffset: body, dataBytes: data === null ? null : data - partialFrameBytes, partialFrameBytes, dataToEnd };
     }
     if (body + size > b.length) {
       if (body + size > limit) {
@@ -292,6 +295,53 @@ function sizeUnknown(size: number, frame: number): boolean {
     size === SOX_UNKNOWN_SIZE - (SOX_UNKNOWN_SIZE % frame) ||
     PIPE_WRITERS_UNKNOWN_SIZES.includes(size)
   );
+}
+
+/**
+ * The longest chunk after a stream's open-ended data taken for a trailer. GStreamer's wavenc, its
+ * header's sizes unknown on a pipe, ends the stream with a LIST of its tags (12 bytes untagged).
+ */
+export const MAX_TRAILER_BYTES = 4096;
+
+/** Chunks writers append after the data (tags, cue points, loops): as bytes, so a scan of samples allocates nothing. */
+const TRAILER_IDS = ["LIST", "id3 ", "ID3 ", "cue ", "smpl", "inst", "iXML", "_PMX", "JUNK", "PAD ", "bext", "axml", "cart", "fact"].map((id) =>
+  [0, 1, 2, 3].map((i) => id.charCodeAt(i)),
+);
+
+/**
+ * Where in `b[from, to)`, the last bytes of a WAV's data that runs to the end of its stream, a
+ * chunk begins that could end the stream (a known id, a size of at most MAX_TRAILER_BYTES, its
+ * end not before `to`), or that could still become one (a known id's first bytes, its header cut
+ * at `to`): the earliest such index, or `to` where none. `dataAt` is the data offset of
+ * `b[from]`: a chunk begins at a whole frame, or one pad byte past odd-sized data. `ended`: no
+ * byte follows `to`, so only a chunk that ends exactly there is one.
+ */
+export function trailerStart(b: Uint8Array, from: number, to: number, dataAt: number, frameBytes: number, ended: boolean): number {
+  for (let i = Math.max(from, to - MAX_TRAILER_BYTES); i < to; i++) {
+    const p = dataAt + (i - from);
+    const r = p % frameBytes;
+    if ((r === 0 || (r === 1 && p % 2 === 0)) && trailerAt(b, i, to, ended)) return i;
+  }
+  return to;
+}
+
+function trailerAt(b: Uint8Array, at: number, to: number, ended: boolean): boolean {
+  const left = to - at;
+  if (left < CHUNK_HEADER_SIZE && ended) return false; // a header cut short is no chunk
+  let known = false;
+  for (let k = 0; k < TRAILER_IDS.length; k++) {
+    const id = TRAILER_IDS[k]!;
+    let i = 0;
+    while (i < 4 && i < left && b[at + i] === id[i]) i++;
+    if (i === 4 || i === left) known = true;
+  }
+  if (!known || left < CHUNK_HEADER_SIZE) return known;
+  const size = (b[at + 4]! | (b[at + 5]! << 8) | (b[at + 6]! << 16)) + b[at + 7]! * 0x1000000;
+  const padded = CHUNK_HEADER_SIZE + size + (size & 1);
+  if (padded > MAX_TRAILER_BYTES) return false;
+  // A writer may leave out an odd chunk's pad byte.
+  if (ended) return left === padded || left === CHUNK_HEADER_SIZE + size;
+  return left <= padded;
 }
 
 function parseFmt(view: DataView, at: number, size: number, name: string): SampleFormat {

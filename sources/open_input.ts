@@ -19,7 +19,7 @@ import {
   ArrivalClock, type ByteClock, type ClockStep, ConstantRateClock, ConstantRateTsClock, PcrClock, ScrClock,
 } from "../protocol/mpeg_timing.ts";
 import { bytesPerFrame, type SampleFormat } from "../protocol/sample_format.ts";
-import { isRiffHead, readWavFileHeader, WavError } from "../protocol/wav.ts";
+import { isRiffHead, MAX_TRAILER_BYTES, readWavFileHeader, trailerStart, WavError } from "../protocol/wav.ts";
 import { compressedAudioName, DECODE_IT_FIRST } from "../protocol/audio_magic.ts";
 import { US_PER_S } from "../scheduler/clock.ts";
 import { openFileSource } from "./file_source.ts";
@@ -27,6 +27,7 @@ import { describeOpenError } from "../foundation/fs_error.ts";
 import { firstBytes } from "./first_bytes.ts";
 import { nothingArrived, somethingArrives } from "./something_arrives.ts";
 import { partialFrameNote, wholeFrames } from "./whole_frames.ts";
+import { trailerHeld } from "./wav_trailer.ts";
 import { readWavHeaderOff } from "./wav_stream_header.ts";
 import { m2tsSource } from "./m2ts_source.ts";
 import { type PackedTsSource, packedTsSource } from "./packed_ts_source.ts";
@@ -150,6 +151,19 @@ async function readHead(path: string, bytes: number): Promise<Uint8Array> {
   }
 }
 
+/** Where the samples of a WAV file's open-ended data `[start, end)` end: before a chunk that ends the file (protocol/wav.ts trailerStart). */
+async function trailerAtEnd(path: string, start: number, end: number, frameBytes: number): Promise<number> {
+  const from = Math.max(start, end - MAX_TRAILER_BYTES);
+  const handle = await open(path, "r");
+  try {
+    const last = Buffer.alloc(end - from);
+    const { bytesRead } = await handle.read(last, 0, last.length, from);
+    return bytesRead < last.length ? end : from + trailerStart(last, 0, last.length, from - start, frameBytes, true);
+  } finally {
+    await handle.close();
+  }
+}
+
 type InputKind = "wav" | "mpegts" | "mpegps";
 
 function kindFromExtension(path: string): InputKind | null {
@@ -256,7 +270,9 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     // A file's header is read from disk as far as its chunks need.
     const header = await wavHeader(() => readWavFileHeader((bytes) => readHead(path, bytes), size, path, head));
     // Data that is no whole number of frames ends in bytes rawPcm leaves unplayed, and says so.
-    const end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset) + header.partialFrameBytes;
+    let end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset) + header.partialFrameBytes;
+    // Saved from a pipe, data that runs to the end may end in a chunk of tags (GStreamer's wavenc), which is not played.
+    if (header.dataToEnd) end = await trailerAtEnd(path, header.dataOffset, end, bytesPerFrame(header.format));
     return rawPcm(path, header.dataOffset, end, header.format, options, "wav");
   }
   if (kind === "mpegts" || kind === "mpegps") {
@@ -714,6 +730,8 @@ async function wavStream(label: string, stream: StreamSource): Promise<OpenedInp
   const { format, dataBytes, partialFrameBytes } = await readWavHeaderOff(stream, label);
   const durationUs = dataBytes === null ? undefined : (dataBytes / bytesPerFrame(format) / format.rate) * US_PER_S;
   // A header that gives the size ends short of it (a truncated stream), which firstBytes says; either may end in a frame.
-  const source = wholeFrames(dataBytes === null ? stream : firstBytes(stream, dataBytes + partialFrameBytes), bytesPerFrame(format));
+  // One that runs to the end may end in a chunk of tags (GStreamer's wavenc on a pipe), which is not played.
+  const frame = bytesPerFrame(format);
+  const source = wholeFrames(dataBytes === null ? trailerHeld(stream, frame) : firstBytes(stream, dataBytes + partialFrameBytes), frame);
   return { info: { label, kind: "pcm", format, durationUs }, source, startOffset: 0, container: "wav", pacing: "samples", stream };
 }

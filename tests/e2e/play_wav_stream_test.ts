@@ -25,6 +25,9 @@
  *   without a duration, GStreamer's wavenc 0x7FFF0000: on stdin that ended
  *   "2 GiB short", probe said 11184.811 s, and a file saved from the pipe
  *   was refused as lying.
+ * - GStreamer's wavenc, its sizes so left open, ends the stream with a LIST of
+ *   tags: that was played as 3 frames of noise, on stdin and from a file
+ *   saved from the pipe.
  *
  * Real subprocesses and real files.
  */
@@ -262,5 +265,22 @@ describe("WAV on a pipe", () => {
     }
     const probe = await runPacer(["probe", "-"], { stdin: placeholderWav(0x7fff0000) });
     expect(probe.stdout).toContain("duration:  unknown");
+  });
+
+  test("GStreamer's wavenc on a pipe: the LIST of tags it ends the stream with is not played, on stdin or saved to a file", async () => {
+    // Its header's sizes are 0x7FFF0000 ("to the end"), and at the end of stream it writes "LIST", 4, "INFO".
+    if (havePeer("gst-launch-1.0")) {
+      const line = "gst-launch-1.0 -q audiotestsrc num-buffers=5 ! audio/x-raw,format=S16LE,rate=44100,channels=2 ! wavenc ! fdsink fd=1 2>/dev/null | cat";
+      const piped = spawnSync("sh", ["-c", line]).stdout;
+      expect(piped.subarray(-12).toString("latin1")).toBe("LIST\x04\x00\x00\x00INFO");
+      const run = await playStdin(piped, "gst.raw");
+      expect({ stderr: run.stderr, code: run.code }).toEqual({ stderr: "", code: 0 });
+      expect(run.written.equals(piped.subarray(44, -12))).toBe(true);
+    }
+    const { piped, saved } = await playPipedAndSaved(Buffer.concat([placeholderWav(0x7fff0000), listChunk()]), "placeholder-list");
+    for (const run of [piped, saved]) {
+      expect({ stderr: run.stderr, code: run.code }).toEqual({ stderr: "", code: 0 });
+      expect(run.written.equals(samples)).toBe(true);
+    }
   });
 });

@@ -121,7 +121,7 @@ describe("RF64 (EBU Tech 3306), as pacer record writes past 4 GiB", () => {
     const header = wavRecordingHeader(STUDIO, FIVE_GIB);
     expect(String.fromCharCode(...header.subarray(0, 4))).toBe("RF64");
     const result = parseWavHeader(header, "day.wav", header.length + FIVE_GIB);
-    expect(result).toEqual({ status: "ok", format: STUDIO, dataOffset: header.length, dataBytes: FIVE_GIB, partialFrameBytes: 0 });
+    expect(result).toEqual({ status: "ok", format: STUDIO, dataOffset: header.length, dataBytes: FIVE_GIB, partialFrameBytes: 0, dataToEnd: false });
     // Streaming (size unknown): still the ds64 size.
     expect(parseWavHeader(header, "day.wav")).toMatchObject({ dataBytes: FIVE_GIB });
   });
