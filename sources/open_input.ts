@@ -273,6 +273,7 @@ async function openFile(path: string, size: number, options: InputOptions): Prom
     let end = header.dataOffset + (header.dataBytes ?? size - header.dataOffset) + header.partialFrameBytes;
     // Saved from a pipe, data that runs to the end may end in a chunk of tags (GStreamer's wavenc), which is not played.
     if (header.dataToEnd) end = await trailerAtEnd(path, header.dataOffset, end, bytesPerFrame(header.format));
+    if (end - header.dataOffset < bytesPerFrame(header.format)) throw noAudioInWav(path);
     return rawPcm(path, header.dataOffset, end, header.format, options, "wav");
   }
   if (kind === "mpegts" || kind === "mpegps") {
@@ -725,6 +726,11 @@ async function streamPacing(label: string, stream: StreamSource, kind: "mpegts" 
   return { pacing: probe.pcrCount > 0 ? "pcr" : "arrival" };
 }
 
+/** A WAV whose header is all there is: it played nothing and exited 0, where an empty input is exit 1. */
+function noAudioInWav(label: string): PacerError {
+  return new PacerError(`${label}: no audio in it (a WAV header and no data): nothing to play`);
+}
+
 /** WAV on a stream: the header is read off (the job reads samples only); its data size, when given, is the duration and the end. */
 async function wavStream(label: string, stream: StreamSource): Promise<OpenedInput> {
   const { format, dataBytes, partialFrameBytes } = await readWavHeaderOff(stream, label);
@@ -732,6 +738,8 @@ async function wavStream(label: string, stream: StreamSource): Promise<OpenedInp
   // A header that gives the size ends short of it (a truncated stream), which firstBytes says; either may end in a frame.
   // One that runs to the end may end in a chunk of tags (GStreamer's wavenc on a pipe), which is not played.
   const frame = bytesPerFrame(format);
-  const source = wholeFrames(dataBytes === null ? trailerHeld(stream, frame) : firstBytes(stream, dataBytes + partialFrameBytes), frame);
+  const samples = dataBytes === null ? trailerHeld(stream, frame) : firstBytes(stream, dataBytes + partialFrameBytes);
+  // Not a frame of it is an input that failed, as an empty stdin is; it played nothing and exited 0.
+  const source = wholeFrames(somethingArrives(samples, () => noAudioInWav(label)), frame);
   return { info: { label, kind: "pcm", format, durationUs }, source, startOffset: 0, container: "wav", pacing: "samples", stream };
 }

@@ -18,15 +18,20 @@ export function nothingArrived(label: string, endNote: string | null | undefined
   return new PacerError(`${label}: ${endNote ? `${endNote} before sending anything` : "nothing arrived"}`);
 }
 
-export function somethingArrives(source: Source): Source {
+/** `nothing`: the error where a stream's kind says more than that nothing came (a WAV header and no samples). */
+export function somethingArrives(source: Source, nothing = () => nothingArrived(source.label, source.endNote)): Source {
   let arrived = false;
   const guarded: Source = {
     label: source.label,
     onReadable: null,
+    // How the input ended (a WAV stream short of the size its header gives) is still said.
+    get endNote() {
+      return source.endNote ?? null;
+    },
     read(target, position, length) {
       const n = source.read(target, position, length);
       if (n > 0) arrived = true;
-      else if (n === SOURCE_END && !arrived) throw nothingArrived(source.label, source.endNote);
+      else if (n === SOURCE_END && !arrived) throw nothing();
       return n;
     },
     rewind: () => false,
